@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "ganphon.train",
     "ganphon.praat_commands",
     "ganphon.sweep_commands",
+    "ganphon.stats_commands",
     "ganphon.demo",
 ]
 

@@ -1,0 +1,235 @@
+"""Checkpoints: one file holding the config and the state dicts.
+
+A ganphon checkpoint is a plain dict saved with :func:`torch.save` and read
+with ``torch.load(..., weights_only=True)``, so loading never runs code::
+
+    {"format": "ganphon", "format_version": 1, "ganphon_version": "…",
+     "config": {…ModelConfig…}, "generator": state_dict,
+     "critic": state_dict | None, "qnetwork": state_dict | None,
+     "training": {… optimiser / RNG / step state …} | None, "meta": {…}}
+
+A generator-only file (``critic`` and ``training`` None, tensors possibly
+fp16) is what ganphon ships as its demo model; a Q-network can live in its own
+file of the same format with only ``qnetwork`` set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import GanphonError
+from ..layout import atomic_path
+from .config import ModelConfig
+from .wavegan import Critic, Generator, QNetwork, build_models
+
+FORMAT = "ganphon"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    """What :func:`load_checkpoint` returns."""
+
+    config: ModelConfig
+    generator: Generator
+    critic: Critic | None = None
+    qnetwork: QNetwork | None = None
+    training: dict | None = None
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str = ""
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnetwork=None,
+                    training: dict | None = None, meta: dict | None = None, half: bool = False) -> Path:
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Target file; written under a temporary name and renamed.
+    config : ModelConfig
+    generator, critic, qnetwork : nn.Module or state dict, optional
+    training : dict, optional
+        Optimiser states, step, RNG states — anything ``weights_only`` loading accepts.
+    meta : dict, optional
+        Free-form plain-data metadata (seed, command, corpus …).
+    half : bool
+        Store floating-point tensors as fp16 (half the size; loaded back as fp32).
+    """
+
+    def sd(m):
+        if m is None:
+            return None
+        state = m.state_dict() if hasattr(m, "state_dict") else m
+        state = {k: v.detach().cpu() for k, v in state.items()}
+        if half:
+            state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        return state
+
+    blob = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ganphon_version": _version(),
+        "config": config.to_dict(),
+        "generator": sd(generator),
+        "critic": sd(critic),
+        "qnetwork": sd(qnetwork),
+        "training": training,
+        "meta": dict(meta or {}),
+    }
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+    return path
+
+
+def read_weights_file(path) -> object:
+    """``torch.load(path, weights_only=True)`` with one-line errors naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise GanphonError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise GanphonError(f"{path}: is a folder, not a checkpoint file")
+    if path.stat().st_size == 0:
+        raise GanphonError(f"{path}: checkpoint file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in str(exc) or "Unsupported" in str(exc) or "GLOBAL" in str(exc):
+            raise GanphonError(
+                f"{path}: refused to load: it contains pickled Python objects or code, "
+                "not only tensors and plain data"
+            ) from None
+        raise GanphonError(f"{path}: not a readable checkpoint ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GanphonError(f"{path}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
+
+
+def _check_finite(state: dict, path, part: str) -> None:
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+            raise GanphonError(f"{path}: {part} weight {k!r} contains NaN or inf")
+
+
+def _load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
+    if not isinstance(state, dict):
+        raise GanphonError(f"{path}: {part} is not a state dict")
+    _check_finite(state, path, part)
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        what = []
+        if missing:
+            what.append(f"missing {', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}")
+        if unexpected:
+            what.append(f"unexpected {', '.join(unexpected[:3])}{'…' if len(unexpected) > 3 else ''}")
+        raise GanphonError(f"{path}: {part} does not fit its config ({'; '.join(what)})")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise GanphonError(
+                f"{path}: {part} weight {k!r} has shape {list(v.shape)}, the config expects {list(own[k].shape)}"
+            )
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def _looks_like_peer(blob) -> bool:
+    return isinstance(blob, dict) and any(str(k).startswith(("z_project.", "upconv0.", "downconv_0.")) for k in blob)
+
+
+def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwork: bool = True,
+                    device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a ganphon checkpoint.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint, or ``"demo"`` for the model bundled with ganphon.
+    arch : str, optional
+        If given, the checkpoint must be of this architecture.
+    critic, qnetwork : bool
+        Also build the critic / Q-network when the file holds them.
+    device : str or torch.device
+
+    Returns
+    -------
+    LoadedModel
+        Modules in eval mode on ``device``.
+    """
+    if str(path) == "demo":
+        from .bundled import demo_checkpoint_path
+
+        path = demo_checkpoint_path()
+    path = Path(path)
+    blob = read_weights_file(path)
+    if _looks_like_peer(blob):
+        raise GanphonError(
+            f"{path}: this is a bare state dict from the ciwganfiwgan-pytorch port; "
+            "convert it with 'ganphon import-checkpoint'"
+        )
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise GanphonError(f"{path}: not a ganphon checkpoint (no 'format: ganphon' header)")
+    if int(blob.get("format_version", 0)) > FORMAT_VERSION:
+        raise GanphonError(f"{path}: written by a newer ganphon (format {blob['format_version']}); upgrade ganphon")
+    try:
+        config = ModelConfig.from_dict(dict(blob["config"]), source=str(path))
+    except (TypeError, KeyError) as exc:
+        raise GanphonError(f"{path}: invalid model config ({exc})") from None
+    except GanphonError as exc:
+        raise GanphonError(f"{path}: {exc}") from None
+    if arch is not None and config.arch != arch:
+        raise GanphonError(f"{path}: holds a {config.arch} model, but a {arch} model was asked for")
+    if blob.get("generator") is None:
+        raise GanphonError(f"{path}: holds no generator weights")
+    G, D, Q = build_models(config, critic=True)
+    _load_state(G, blob["generator"], path, "generator")
+    out = LoadedModel(config=config, generator=G.to(device).eval(), training=blob.get("training"),
+                      meta=dict(blob.get("meta") or {}), path=path, sha256=file_sha256(path))
+    if critic and blob.get("critic") is not None:
+        _load_state(D, blob["critic"], path, "critic")
+        out.critic = D.to(device).eval()
+    if qnetwork and Q is not None:
+        qstate = blob.get("qnetwork")
+        qpath = out.meta.get("qnetwork_file")
+        if qstate is None and qpath:
+            qfile = path.parent / qpath
+            if qfile.exists():
+                qblob = read_weights_file(qfile)
+                qstate = qblob.get("qnetwork") if isinstance(qblob, dict) else None
+        if qstate is not None:
+            _load_state(Q, qstate, path, "qnetwork")
+            out.qnetwork = Q.to(device).eval()
+    return out
+
+
+def new_model(config: ModelConfig, seed: int):
+    """Freshly initialised (generator, critic, qnetwork) with a fixed seed."""
+    torch.manual_seed(int(seed))
+    return build_models(config, critic=True)
