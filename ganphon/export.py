@@ -1,0 +1,328 @@
+"""Export: every output and layer as files a phonetician opens in Praat.
+
+For each sample ``ID`` (names from :mod:`ganphon.layout`):
+
+* ``ID_output.wav`` and ``ID_<layer>.wav`` — float32 WAV at the output rate,
+  not clipped unless asked (``clip=1.0`` reproduces the paper);
+* ``ID_<layer>.Sound`` — the native-rate series as a Praat text Sound with its
+  exact sampling period (62.5 Hz stays 62.5 Hz; a WAV header would round it);
+* ``ID.TextGrid`` — long-format UTF-8, time-aligned with every file of the
+  sample, with a ``condition`` tier saying what was varied.
+
+and for the folder ``manifest.csv`` (one row per sample × layer),
+``latents.csv`` (the full latent of every sample) and ``run.json``.  Every
+file is written under a temporary name and renamed; the TextGrid is written
+last, so a sample is finished when all its files exist.  Rerunning the same
+request into the same folder completes only the missing samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import parselmouth
+import scipy.io.wavfile
+import tgt
+from tqdm.auto import tqdm
+
+from . import layout
+from .errors import GanphonError
+from .probe import ProbeResult, layer_lengths, probe_batches
+from .timebase import native_rate, slice_duration
+
+CONDITION_TIER = "condition"
+
+
+# ---------------------------------------------------------------- single files
+
+def write_wav(path, x: np.ndarray, sr: int) -> None:
+    """Write a mono float32 WAV atomically."""
+    with layout.atomic_path(path) as tmp:
+        scipy.io.wavfile.write(tmp, int(sr), np.ascontiguousarray(x, dtype=np.float32))
+
+
+def write_sound(path, x: np.ndarray, rate: float) -> None:
+    """Write a series as a Praat text Sound with exactly ``rate`` Hz (x1 = dx / 2)."""
+    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate))
+    with layout.atomic_path(path) as tmp:
+        snd.save_as_short_text_file(str(tmp))
+
+
+def write_textgrid(path, duration: float, tiers: dict[str, list[tuple[float, float, str]]]) -> None:
+    """Write a long-format UTF-8 TextGrid with interval tiers ``{name: [(start, end, label)]}``."""
+    tg = tgt.core.TextGrid()
+    for name, intervals in tiers.items():
+        tier = tgt.core.IntervalTier(start_time=0.0, end_time=duration, name=name)
+        for start, end, label in intervals:
+            tier.add_interval(tgt.core.Interval(start, end, label))
+        tg.add_tier(tier)
+    with layout.atomic_path(path) as tmp:
+        tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
+
+
+def sample_files(sample_id: str, layers: Sequence[str]) -> list[str]:
+    """Every file name one sample owns, the TextGrid last."""
+    names = [layout.layer_wav(sample_id, layout.OUTPUT_LAYER)]
+    for layer in layers:
+        names += [layout.layer_wav(sample_id, layer), layout.layer_sound(sample_id, layer)]
+    return names + [layout.textgrid(sample_id)]
+
+
+def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsampled: dict,
+                 slice_len: int, sr: int, condition: str, clip: float | None = None) -> None:
+    """Write one sample's WAVs, Sounds and TextGrid.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    sample_id : str
+    output : ndarray [slice_len]
+        The generated waveform.
+    native, upsampled : dict
+        Layer → series at native length / at ``slice_len``.
+    slice_len, sr : int
+    condition : str
+        Label of the ``condition`` tier (e.g. ``z11=-15``).
+    clip : float, optional
+        Clip layer WAVs to [−clip, clip] (the paper used 1.0); the Sounds keep
+        the true values.
+    """
+    out_dir = Path(out_dir)
+    write_wav(out_dir / layout.layer_wav(sample_id, layout.OUTPUT_LAYER), output, sr)
+    for layer, series in native.items():
+        up = upsampled[layer]
+        if clip is not None:
+            up = np.clip(up, -clip, clip)
+        write_wav(out_dir / layout.layer_wav(sample_id, layer), up, sr)
+        write_sound(out_dir / layout.layer_sound(sample_id, layer), series,
+                    native_rate(series.shape[-1], slice_len, sr))
+    T = slice_duration(slice_len, sr)
+    write_textgrid(out_dir / layout.textgrid(sample_id), T, {CONDITION_TIER: [(0.0, T, condition)]})
+
+
+# ---------------------------------------------------------------- a whole run
+
+def _versions() -> dict:
+    import torch
+
+    from . import __version__
+
+    return {
+        "ganphon": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": np.__version__, "parselmouth": parselmouth.VERSION, "praat_in_parselmouth": parselmouth.PRAAT_VERSION,
+    }
+
+
+def _normalise(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _prepare_folder(out: Path, request: dict, overwrite: bool) -> None:
+    run_json = out / layout.RUN_JSON
+    if not out.exists():
+        out.mkdir(parents=True)
+        return
+    if not out.is_dir():
+        raise GanphonError(f"{out}: exists and is not a folder")
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    if overwrite:
+        _remove_previous(out)
+        return
+    if not run_json.exists():
+        raise GanphonError(f"{out}: folder is not empty and holds no ganphon run.json; "
+                           "choose another --out or pass --overwrite")
+    try:
+        previous = json.loads(run_json.read_text(encoding="utf-8")).get("request")
+    except (json.JSONDecodeError, OSError) as exc:
+        raise GanphonError(f"{run_json}: unreadable ({exc}); pass --overwrite to start again") from None
+    if previous != _normalise(request):
+        keys = sorted(set(previous or {}) | set(request))
+        diff = [k for k in keys if (previous or {}).get(k) != _normalise(request).get(k)]
+        raise GanphonError(f"{out}: was written by a different command (differs in {', '.join(diff[:4])}); "
+                           "choose another --out or pass --overwrite")
+
+
+def _remove_previous(out: Path) -> None:
+    """With --overwrite: delete the files a previous ganphon run listed, nothing else."""
+    manifest = out / layout.MANIFEST
+    names = set()
+    if manifest.exists():
+        try:
+            m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+            for col in ("file", "sound_file", "textgrid"):
+                if col in m:
+                    names.update(m[col])
+        except (pd.errors.ParserError, OSError, ValueError):
+            pass
+    names.update([layout.MANIFEST, layout.LATENTS, layout.RUN_JSON])
+    for name in names:
+        p = out / name
+        if name and p.is_file():
+            p.unlink()
+
+
+def _finished(out: Path, sample_id: str, layers: Sequence[str], present: set) -> bool:
+    return all(name in present for name in sample_files(sample_id, layers))
+
+
+def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
+               conditions: Sequence[str] | None = None, columns: pd.DataFrame | None = None,
+               layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
+               feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
+               request: dict | None = None, command: str | None = None, overwrite: bool = False,
+               progress: bool = True) -> pd.DataFrame:
+    """Generate, probe and export a set of latents into a folder; resumable.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        From :func:`ganphon.models.load_checkpoint`.
+    latents : tensor [N, latent_dim]
+    out : path-like
+        Output folder.
+    sample_ids : list of str, optional
+        Default ``s000000 …``.
+    conditions : list of str, optional
+        Label of each sample's ``condition`` tier (default: its code, or ``random``).
+    columns : DataFrame, optional
+        Extra per-sample manifest columns (varied dimensions, ``var``, ``value``, ``base`` …),
+        one row per sample in the order of ``latents``.
+    layers, reduce, activation, feature_maps, batch_size, device
+        As for :func:`ganphon.probe.probe`.
+    clip : float, optional
+        Clip layer WAVs to [−clip, clip].
+    seed : int, optional
+        Recorded in the manifest and run.json.
+    request : dict, optional
+        What defines this run; rerunning with an equal request resumes, a
+        different one into a non-empty folder is refused unless ``overwrite``.
+    command : str, optional
+        The command line, recorded in run.json.
+
+    Returns
+    -------
+    DataFrame
+        The manifest (also written to ``out/manifest.csv``).
+    """
+    from .models import Latent
+
+    out = Path(out)
+    G = model.generator
+    cfg = model.config
+    lat = Latent(cfg)
+    z = lat.check(latents)
+    n = z.shape[0]
+    ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
+    if len(ids) != n or len(set(ids)) != n:
+        raise GanphonError("sample_ids must be unique, one per latent")
+    from .probe import _check_layers
+
+    layers = _check_layers(G, layers)
+    if conditions is None:
+        conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
+    if columns is not None and len(columns) != n:
+        raise GanphonError(f"columns has {len(columns)} rows for {n} samples")
+    if request is None:
+        request = {"n": n, "seed": seed}
+    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
+                   checkpoint_sha256=model.sha256, feature_maps=list(feature_maps))
+
+    _prepare_folder(out, request, overwrite)
+    run_info = {"request": _normalise(request), "command": command or shlex.join(sys.argv),
+                "seed": seed, "versions": _versions(),
+                "checkpoint": str(model.path) if model.path else None,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    layout.atomic_write_text(out / layout.RUN_JSON, json.dumps(run_info, indent=1) + "\n")
+
+    present = {p.name for p in out.iterdir()}
+    todo = [i for i, sid in enumerate(ids) if not _finished(out, sid, layers, present)]
+
+    maps = {}
+    for layer in feature_maps:
+        ch, length = layer_lengths(G)[layer]
+        path = out / f"featuremaps_{layer}.npy"
+        shape = (n, ch, length)
+        if path.exists():
+            arr = np.load(path, mmap_mode="r+")
+            if arr.shape != shape:
+                raise GanphonError(f"{path}: has shape {arr.shape}, this run needs {shape}")
+            maps[layer] = arr
+        else:
+            maps[layer] = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+
+    if todo:
+        bar = tqdm(total=len(todo), desc=f"probe+export → {out.name}", unit="sample", disable=not progress)
+        idx = np.asarray(todo)
+        for start, res in probe_batches(G, z[idx], layers, reduce, activation, list(feature_maps),
+                                        True, batch_size, device):
+            for j in range(len(res)):
+                i = int(idx[start + j])
+                write_sample(out, ids[i], res.output[j], {k: v[j] for k, v in res.native.items()},
+                             {k: v[j] for k, v in res.upsampled.items()}, cfg.slice_len, cfg.sr,
+                             conditions[i], clip)
+                for layer, arr in maps.items():
+                    arr[i] = res.feature_maps[layer][j]
+            for arr in maps.values():
+                arr.flush()
+            bar.update(len(res))
+        bar.close()
+
+    manifest = build_manifest(model, ids, z, layers, seed, columns)
+    write_table(manifest, out / layout.MANIFEST)
+    lat_df = pd.DataFrame(z.double().numpy(), columns=lat.names)
+    lat_df.insert(0, "sample_id", ids)
+    write_table(lat_df, out / layout.LATENTS)
+    return manifest
+
+
+def write_table(df: pd.DataFrame, path) -> None:
+    """Write a CSV atomically (floats round-trip exactly)."""
+    with layout.atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def build_manifest(model, ids, z, layers, seed, columns=None) -> pd.DataFrame:
+    """One row per (sample, layer), the output first."""
+    from .models import Latent
+
+    cfg = model.config
+    lat = Latent(cfg)
+    lengths = layer_lengths(model.generator)
+    rows = []
+    for i, sid in enumerate(ids):
+        extra = columns.iloc[i].to_dict() if columns is not None else {}
+        code = lat.code_label(z[i]) if cfg.n_codes else ""
+        for layer in [layout.OUTPUT_LAYER, *layers]:
+            n_native = cfg.slice_len if layer == layout.OUTPUT_LAYER else lengths[layer][1]
+            wav = layout.layer_wav(sid, layer)
+            rows.append({
+                "sample_id": sid, "layer": layer, "file": wav,
+                "sound_file": wav if layer == layout.OUTPUT_LAYER else layout.layer_sound(sid, layer),
+                "textgrid": layout.textgrid(sid), "n_native": n_native,
+                "rate_native_hz": native_rate(n_native, cfg.slice_len, cfg.sr),
+                "slice_len": cfg.slice_len, "sr": cfg.sr, "seed": seed, "arch": cfg.arch,
+                "checkpoint_sha256": model.sha256, "code": code, **extra,
+            })
+    return pd.DataFrame(rows)
+
+
+def read_manifest(folder) -> pd.DataFrame:
+    """Read ``folder/manifest.csv`` with clear errors."""
+    path = Path(folder) / layout.MANIFEST
+    if not path.exists():
+        raise GanphonError(f"{path}: no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
+    try:
+        return pd.read_csv(path, dtype={"code": str, "sample_id": str}, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise GanphonError(f"{path}: unreadable manifest ({exc})") from None
