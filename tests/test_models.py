@@ -1,0 +1,279 @@
+"""Models: shapes and rates (SPEC §2), critic details, latents, checkpoints, peer import."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganphon.cli import main
+from ganphon.errors import GanphonError
+from ganphon.models import (Latent, ModelConfig, build_models, import_peer, load_checkpoint,
+                            new_model, save_checkpoint)
+from ganphon.models.wavegan import PhaseShuffle
+from ganphon.probe import layer_lengths
+from ganphon.timebase import native_rate
+
+
+@pytest.mark.parametrize("dim", [8, 64])
+@pytest.mark.parametrize("slice_len", [16384, 65536])
+def test_layer_shapes_and_native_rates(dim, slice_len):
+    cfg = ModelConfig(arch="wavegan", dim=dim, slice_len=slice_len)
+    G, D, _ = build_models(cfg)
+    lengths = layer_lengths(G)
+    mul = 16 if slice_len == 16384 else 32
+    names = ["dense"] + [f"conv{i}" for i in range(1, 5 if slice_len == 16384 else 6)] + ["output"]
+    assert list(lengths) == names
+    T = slice_len / 16000
+    for i, name in enumerate(names):
+        channels, n = lengths[name]
+        assert n == 16 * 4**i
+        assert channels == (1 if name == "output" else dim * mul // 2**i)
+        assert native_rate(n, slice_len) == pytest.approx(n / T)
+    if slice_len == 16384:  # the table of SPEC §2
+        rates = {k: native_rate(n, slice_len) for k, (_, n) in lengths.items()}
+        assert rates == {"dense": 15.625, "conv1": 62.5, "conv2": 250.0, "conv3": 1000.0,
+                         "conv4": 4000.0, "output": 16000.0}
+    crit = layer_lengths(D)
+    assert crit[f"conv{len(crit)}"][1] == 16
+    assert [c for c, _ in crit.values()] == [dim * 2**i for i in range(len(crit))]
+
+
+def test_deeper_variant_has_named_extra_layers():
+    G, _, _ = build_models(ModelConfig(dim=4, extra_layers=5), critic=False)
+    lengths = layer_lengths(G)
+    assert list(lengths) == ["dense"] + [f"conv{i}" for i in range(1, 10)] + ["output"]
+    assert lengths["output"][1] == 16384
+
+
+def test_critic_phase_shuffle_only_on_first_four_layers_and_leaky_slope():
+    cfg = ModelConfig(arch="ciwgan", n_codes=3, dim=4)
+    _, D, Q = build_models(cfg)
+    for net in (D, Q):
+        rads = [b.shuffle.rad for b in net.blocks.values()]
+        assert rads == [2, 2, 2, 2, 0]
+        assert all(b.act.negative_slope == pytest.approx(0.2) for b in net.blocks.values())
+    assert Q.fc.out_features == 3 and D.fc.out_features == 1
+
+
+def test_phase_shuffle_one_reflect_shift_per_batch():
+    x = torch.randn(6, 3, 40)
+    ps = PhaseShuffle(2).train()
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(30):
+        y = ps(x)
+        matches = []
+        for shift in range(-2, 3):
+            pad_l, pad_r = max(shift, 0), max(-shift, 0)
+            ref = np.pad(x.numpy(), ((0, 0), (0, 0), (pad_l, pad_r)), mode="reflect")[..., pad_r:pad_r + 40]
+            if np.array_equal(y.numpy(), ref):
+                matches.append(shift)
+        assert len(matches) == 1  # the whole batch shares one shift
+        seen.add(matches[0])
+    assert seen == {-2, -1, 0, 1, 2}
+    assert torch.equal(ps.eval()(x), x)
+
+
+def test_latent_layout_and_codes():
+    lat = Latent(ModelConfig(arch="ciwgan", n_codes=3))
+    assert lat.names[:5] == ["c1", "c2", "c3", "z1", "z2"] and lat.names[-1] == "z97"
+    assert lat.index("c2") == 1 and lat.index("z11") == 13
+    z = lat.sample(50, seed=4)
+    assert z.shape == (50, 100)
+    assert torch.all(z[:, :3].sum(1) == 1) and set(z[:, :3].flatten().tolist()) == {0.0, 1.0}
+    assert z[:, 3:].min() >= -1 and z[:, 3:].max() <= 1
+    assert torch.equal(lat.sample(50, seed=4), z) and not torch.equal(lat.sample(50, seed=5), z)
+    assert torch.equal(lat.sample(7, seed=4), z[:7])
+    assert lat.parse_code("2").tolist() == [0, 1, 0]
+    assert lat.parse_code("0,1.5,0").tolist() == [0, 1.5, 0]
+    built = lat.build(code="3", values={"z11": -15})
+    assert built[13] == -15 and built[:3].tolist() == [0, 0, 1]
+    fiw = Latent(ModelConfig(arch="fiwgan", n_codes=4)).sample(200, seed=1)
+    assert set(fiw[:, :4].flatten().tolist()) == {0.0, 1.0}
+    wav = Latent(ModelConfig())
+    assert wav.names[0] == "z1" and wav.names[-1] == "z100" and wav.index("z100") == 99
+    with pytest.raises(GanphonError, match="out of range"):
+        lat.parse_code("4")
+    with pytest.raises(GanphonError, match="does not exist"):
+        lat.index("z98")
+    with pytest.raises(GanphonError, match="does not exist"):
+        lat.index("c4")
+    with pytest.raises(GanphonError, match="3 codes"):
+        lat.parse_code("1,0")
+
+
+def test_same_seed_bit_identical_output():
+    cfg = ModelConfig(arch="fiwgan", n_codes=3, dim=8)
+    G1, _, _ = new_model(cfg, seed=11)
+    G2, _, _ = new_model(cfg, seed=11)
+    G3, _, _ = new_model(cfg, seed=12)
+    z = Latent(cfg).sample(4, seed=2)
+    with torch.no_grad():
+        a, b, c = G1(z), G2(z), G3(z)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_checkpoint_round_trip_and_half(tmp_path):
+    cfg = ModelConfig(arch="ciwgan", n_codes=2, dim=4)
+    G, D, Q = new_model(cfg, seed=1)
+    p = save_checkpoint(tmp_path / "m.pt", cfg, G, D, Q, meta={"seed": 1})
+    m = load_checkpoint(p, critic=True)
+    assert m.config == cfg and m.meta["seed"] == 1 and len(m.sha256) == 64
+    for k, v in G.state_dict().items():
+        assert torch.equal(m.generator.state_dict()[k], v)
+    assert m.critic is not None and m.qnetwork is not None
+    h = save_checkpoint(tmp_path / "h.pt", cfg, G, half=True)
+    assert h.stat().st_size < p.stat().st_size / 2
+    mh = load_checkpoint(h)
+    w = mh.generator.dense.weight
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, G.dense.weight, atol=1e-3)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("this code ran",))
+
+
+def test_bad_checkpoints_give_one_line_errors(tmp_path, capsys):
+    cfg = ModelConfig(arch="wavegan", dim=4)
+    G, _, _ = new_model(cfg, seed=0)
+    good = save_checkpoint(tmp_path / "wavegan.pt", cfg, G)
+
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(GanphonError, match="missing.pt: no such checkpoint"):
+        load_checkpoint(missing)
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(GanphonError, match="corrupt.pt: not a readable checkpoint"):
+        load_checkpoint(corrupt)
+
+    with pytest.raises(GanphonError, match="wavegan.pt: holds a wavegan model, but a ciwgan"):
+        load_checkpoint(good, arch="ciwgan")
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ganphon", "payload": Evil()}, evil)
+    with pytest.raises(GanphonError, match="evil.pt: refused to load"):
+        load_checkpoint(evil)
+    assert "this code ran" not in capsys.readouterr().out
+
+    G.dense.weight.data[0, 0] = float("nan")
+    nan = save_checkpoint(tmp_path / "nan.pt", cfg, G)
+    with pytest.raises(GanphonError, match="nan.pt: generator weight 'dense.weight' contains NaN"):
+        load_checkpoint(nan)
+
+    # The CLI turns each into exactly one line on stderr and exit status 2.
+    for path in (missing, corrupt, evil, nan):
+        assert main(["probe", "--checkpoint", str(path), "--n", "1", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ganphon: error: ") and path.name in err[0]
+
+
+def test_bad_code_and_layer_errors(tmp_path, tiny_ciwgan, capsys):
+    out = tmp_path / "o"
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--code", "5", "--out", str(out)]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--layers", "conv9", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'conv9' does not exist" in err and "conv4" in err
+
+
+# ---------------------------------------------------------------- peer import
+
+def _peer_generator_state(dim, latent=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    state = {"z_project.weight": torch.randn(16 * 16 * dim, latent, generator=g) * 0.05,
+             "z_project.bias": torch.randn(16 * 16 * dim, generator=g) * 0.05}
+    chans = [16 * dim, 8 * dim, 4 * dim, 2 * dim, dim, 1]
+    for i in range(5):
+        state[f"upconv{i}.conv.weight"] = torch.randn(chans[i], chans[i + 1], 25, generator=g) * 0.05
+        state[f"upconv{i}.conv.bias"] = torch.randn(chans[i + 1], generator=g) * 0.05
+    return state
+
+
+def _peer_q_state(dim, k, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    chans = [1, dim, 2 * dim, 4 * dim, 8 * dim, 16 * dim]
+    state = {}
+    for i in range(5):
+        state[f"downconv_{i}.conv.weight"] = torch.randn(chans[i + 1], chans[i], 25, generator=g) * 0.05
+        state[f"downconv_{i}.conv.bias"] = torch.randn(chans[i + 1], generator=g) * 0.05
+    state["fc_out.weight"] = torch.randn(k, 16 * 16 * dim, generator=g) * 0.05
+    state["fc_out.bias"] = torch.randn(k, generator=g) * 0.05
+    return state
+
+
+def _peer_g_forward(state, z, dim):
+    """The port's generator written out by hand: no ReLU after the projection, [C, 16] reshape."""
+    x = F.linear(z, state["z_project.weight"], state["z_project.bias"]).view(-1, 16 * dim, 16)
+    for i in range(5):
+        x = F.conv_transpose1d(x, state[f"upconv{i}.conv.weight"], state[f"upconv{i}.conv.bias"],
+                               stride=4, padding=11, output_padding=1)
+        x = torch.relu(x) if i < 4 else torch.tanh(x)
+    return x
+
+
+def _peer_q_forward(state, x, slope):
+    for i in range(5):
+        x = F.conv1d(x, state[f"downconv_{i}.conv.weight"], state[f"downconv_{i}.conv.bias"], stride=4, padding=11)
+        x = F.leaky_relu(x, slope)
+    return F.linear(x.flatten(1), state["fc_out.weight"], state["fc_out.bias"])
+
+
+@pytest.mark.parametrize("q_slope", [0.2, 0.0])
+def test_peer_import_reproduces_the_port_forward_pass(tmp_path, q_slope):
+    dim, k = 4, 3
+    gs, qs = _peer_generator_state(dim), _peer_q_state(dim, k)
+    torch.save(gs, tmp_path / "epoch10_step500_G.pt")
+    torch.save(qs, tmp_path / "epoch10_step500_Q.pt")
+    out = import_peer(tmp_path / "epoch10_step500_G.pt", tmp_path / "imported.pt", arch="ciwgan",
+                      n_codes=k, q_path=tmp_path / "epoch10_step500_Q.pt", q_slope=q_slope)
+    m = load_checkpoint(out)
+    assert m.config.dim == dim and m.config.slice_len == 16384
+    assert m.config.dense_relu is False and m.config.dense_layout == "port"
+    z = Latent(m.config).sample(3, seed=0)
+    with torch.no_grad():
+        ours = m.generator(z)
+        ref = _peer_g_forward(gs, z, dim)
+        assert (ours - ref).abs().max().item() <= 1e-6
+        q_ours = m.qnetwork(ours)
+        q_ref = _peer_q_forward(qs, ref, q_slope)
+        assert (q_ours - q_ref).abs().max().item() <= 1e-5
+    # A TF-layout model with the same numbers computes something else: the flags matter.
+    cfg = ModelConfig(arch="ciwgan", n_codes=k, dim=dim)
+    assert (m.config.dense_relu, m.config.dense_layout) != (cfg.dense_relu, cfg.dense_layout)
+
+
+def test_peer_import_cli_and_errors(tmp_path, capsys):
+    gs = _peer_generator_state(4)
+    torch.save(gs, tmp_path / "G.pt")
+    assert main(["import-checkpoint", str(tmp_path / "G.pt"), "--arch", "wavegan", "--out", str(tmp_path / "w.pt")]) == 0
+    assert "d=4" in capsys.readouterr().out
+    # A bare port state dict given where a ganphon checkpoint is expected.
+    with pytest.raises(GanphonError, match="G.pt: .*import-checkpoint"):
+        load_checkpoint(tmp_path / "G.pt")
+    # Q with the wrong number of codes.
+    torch.save(_peer_q_state(4, 2), tmp_path / "Q.pt")
+    with pytest.raises(GanphonError, match="Q.pt: Q-network has 2 outputs but --codes is 3"):
+        import_peer(tmp_path / "G.pt", tmp_path / "c.pt", arch="ciwgan", n_codes=3, q_path=tmp_path / "Q.pt")
+    bad = dict(gs)
+    del bad["upconv4.conv.weight"]
+    torch.save(bad, tmp_path / "bad_G.pt")
+    with pytest.raises(GanphonError, match="bad_G.pt"):
+        import_peer(tmp_path / "bad_G.pt", tmp_path / "x.pt", arch="wavegan")
+
+
+def test_new_model_cli(tmp_path, capsys):
+    out = tmp_path / "f.pt"
+    assert main(["new-model", "--arch", "fiwgan", "--dim", "4", "--codes", "3", "--seed", "5", "--out", str(out)]) == 0
+    m = load_checkpoint(out, critic=True)
+    assert m.config.arch == "fiwgan" and m.config.n_codes == 3 and m.critic is not None
+    G, _, _ = new_model(m.config, seed=5)
+    assert torch.equal(G.dense.weight, m.generator.dense.weight)
+    assert main(["new-model", "--arch", "wavegan", "--codes", "2", "--out", str(out)]) == 2
+    assert "no codes" in capsys.readouterr().err

@@ -1,0 +1,136 @@
+"""Probe = an independent forward pass written here (F.conv_transpose1d, relu, mean, interpolate)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganphon.errors import GanphonError
+from ganphon.models import Latent, ModelConfig, new_model
+from ganphon.probe import probe, probe_batches
+from ganphon.timebase import sample_times, upsample
+
+
+def _hand_forward(G, z):
+    """The generator by hand, TF layout: dense → [16, C] → ReLU → up-convs."""
+    sd = {k: v.detach() for k, v in G.state_dict().items()}
+    C = sd["dense.weight"].shape[0] // 16
+    pre, post = {}, {}
+    x = F.linear(z, sd["dense.weight"], sd["dense.bias"]).view(-1, 16, C).transpose(1, 2)
+    pre["dense"], x = x, torch.relu(x)
+    post["dense"] = x
+    names = [k.split(".")[1] for k in sd if k.startswith("blocks.") and k.endswith("conv.weight")]
+    for name in names:
+        x = F.conv_transpose1d(x, sd[f"blocks.{name}.conv.weight"], sd[f"blocks.{name}.conv.bias"],
+                               stride=4, padding=11, output_padding=1)
+        pre[name] = x
+        x = torch.tanh(x) if name == "output" else torch.relu(x)
+        post[name] = x
+    return x, pre, post
+
+
+def _interp_numpy(series, L):
+    """SPEC §4 written with np.interp: linear between sample centres, edges held."""
+    n = series.shape[-1]
+    t_native = sample_times(n, L)
+    t_out = sample_times(L, L)
+    return np.interp(t_out, t_native, series)
+
+
+@pytest.fixture(scope="module")
+def model():
+    cfg = ModelConfig(arch="ciwgan", n_codes=2, dim=8)
+    G, D, Q = new_model(cfg, seed=7)
+    return cfg, G, Q
+
+
+def test_probe_equals_hand_written_forward(model):
+    cfg, G, _ = model
+    z = Latent(cfg).sample(5, seed=3)
+    res = probe(G, z, batch_size=2, device="cpu")
+    with torch.no_grad():
+        out, pre, post = _hand_forward(G, z)
+    assert np.abs(res.output - out[:, 0].numpy()).max() <= 1e-6
+    assert res.layers == ["dense", "conv1", "conv2", "conv3", "conv4"]
+    for name in res.layers:
+        mean = post[name].mean(1)
+        assert np.abs(res.native[name] - mean.numpy()).max() <= 1e-6
+        up = F.interpolate(mean.unsqueeze(1), size=16384, mode="linear", align_corners=False)[:, 0]
+        assert np.abs(res.upsampled[name] - up.numpy()).max() <= 1e-6
+        # and the interpolation is the SPEC's rule, checked with numpy
+        assert np.abs(res.upsampled[name][1] - _interp_numpy(mean[1].numpy().astype(np.float64), 16384)).max() <= 1e-5
+    assert res.rate("conv1") == 62.5 and res.rate("dense") == 15.625
+
+
+@pytest.mark.parametrize("reduce,fn", [("sum", lambda a: a.sum(1)), ("max", lambda a: a.amax(1)),
+                                       ("rms", lambda a: a.pow(2).mean(1).sqrt())])
+def test_other_reductions_and_pre_activation(model, reduce, fn):
+    cfg, G, _ = model
+    z = Latent(cfg).sample(3, seed=1)
+    with torch.no_grad():
+        _, pre, post = _hand_forward(G, z)
+    res = probe(G, z, layers="conv2,conv3", reduce=reduce, device="cpu")
+    for name in ("conv2", "conv3"):
+        assert np.abs(res.native[name] - fn(post[name]).numpy()).max() <= 1e-5
+    res_pre = probe(G, z, layers=["conv3"], activation="pre", device="cpu")
+    assert np.abs(res_pre.native["conv3"] - pre["conv3"].mean(1).numpy()).max() <= 1e-6
+    assert res_pre.native["conv3"].min() < 0  # pre-ReLU values can be negative
+
+
+def test_feature_maps_and_hooks_removed(model):
+    cfg, G, _ = model
+    z = Latent(cfg).sample(2, seed=9)
+    res = probe(G, z, layers=["conv1"], feature_maps=["conv4"], device="cpu")
+    with torch.no_grad():
+        _, _, post = _hand_forward(G, z)
+    assert res.feature_maps["conv4"].shape == (2, 8, 4096)
+    assert np.abs(res.feature_maps["conv4"] - post["conv4"].numpy()).max() <= 1e-6
+    for m in G.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
+    assert all(p.grad is None for p in G.parameters())
+
+
+def test_hooks_removed_even_when_forward_fails(model):
+    cfg, G, _ = model
+    with pytest.raises(GanphonError, match="shape"):
+        probe(G, torch.zeros(2, 99))
+    for m in G.modules():
+        assert not m._forward_hooks
+
+
+def test_streaming_chunks_equal_one_batch(model):
+    cfg, G, _ = model
+    z = Latent(cfg).sample(7, seed=2)
+    whole = probe(G, z, batch_size=64, device="cpu")
+    starts = []
+    for start, part in probe_batches(G, z, batch_size=3, device="cpu"):
+        starts.append(start)
+        # batch size changes only float rounding inside the convolutions
+        assert np.abs(part.native["conv2"] - whole.native["conv2"][start:start + len(part)]).max() <= 1e-6
+    assert starts == [0, 3, 6]
+
+
+def test_qnetwork_post_leaky_relu_averages(model):
+    cfg, G, Q = model
+    z = Latent(cfg).sample(3, seed=5)
+    wav = probe(G, z, layers=["conv1"], device="cpu").output
+    res = probe(Q, wav, device="cpu")
+    sd = Q.state_dict()
+    x = torch.from_numpy(wav).unsqueeze(1)
+    with torch.no_grad():
+        for i in range(1, 6):
+            x = F.leaky_relu(F.conv1d(x, sd[f"blocks.conv{i}.conv.weight"], sd[f"blocks.conv{i}.conv.bias"],
+                                      stride=4, padding=11), 0.2)
+            assert np.abs(res.native[f"conv{i}"] - x.mean(1).numpy()).max() <= 1e-6
+        logits = F.linear(x.flatten(1), sd["fc.weight"], sd["fc.bias"])
+    assert np.abs(res.output - logits.numpy()).max() <= 1e-5
+    assert res.native["conv1"].shape == (3, 4096) and res.native["conv5"].shape == (3, 16)
+    assert res.native["conv3"].min() < 0  # LeakyReLU lets negative values through
+
+
+def test_upsample_numpy_and_torch_agree():
+    x = np.random.default_rng(0).random((3, 64)).astype(np.float32)
+    a = upsample(x, 16384)
+    b = upsample(torch.from_numpy(x), 16384).numpy()
+    assert isinstance(a, np.ndarray) and np.array_equal(a, b)
+    assert a[0, 0] == x[0, 0] and a[0, -1] == x[0, -1]  # edges held
