@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 from .errors import GanphonError
@@ -53,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    # The command as typed, recorded next to every result.
+    args.command_line = shlex.join(["ganphon", *argv])
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

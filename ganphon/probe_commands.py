@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-
 from .errors import GanphonError
 
 FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -56,7 +53,7 @@ def _probe(args) -> int:
     manifest = run_export(model, latents, args.out, layers=args.layers, reduce=args.reduce,
                           activation=args.activation, clip=args.clip, feature_maps=fmaps,
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
-                          request=request, command=shlex.join(["ganphon", *sys.argv[1:]]),
+                          request=request, command=args.command_line,
                           overwrite=args.overwrite, progress=not args.quiet)
     n_layers = manifest["layer"].nunique()
     print(f"exported {args.n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
