@@ -1,0 +1,285 @@
+"""Latent sweeps: designs of latent vectors, and the generate → probe → export →
+annotate → measure pipeline that turns them into a tidy acoustic table.
+
+Designs (a small TOML spec; see :func:`load_spec`):
+
+``dimension``
+    One latent dimension from ``from`` to ``to`` in ``step`` (far beyond the
+    training range allowed, e.g. z11 from −15 to 5 step 2), over ``bases``
+    random base latents whose other dimensions stay fixed.
+``code``
+    A ciwGAN / fiwGAN code sweep: one code variable from ``from`` to ``to``
+    (e.g. c2 from 0 to 2 step 0.25, the other codes 0), or a piecewise-linear
+    ``path`` through code vectors (the TACL path [1.5,0] → [0,0] → [0,1.5]).
+``line``
+    Straight-line interpolation between two latent vectors in ``steps`` points.
+``random``
+    ``n`` random latents (for correlation tables and latent discovery).
+
+Every sample gets manifest columns ``var``, ``value`` and ``base`` and a
+``condition`` tier such as ``z11=-15``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import layout
+from .errors import GanphonError
+from .models import Latent, ModelConfig
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+KINDS = ("dimension", "code", "line", "random")
+
+
+@dataclass
+class Design:
+    """The latents of a sweep and what each sample varies."""
+
+    latents: torch.Tensor          # [N, latent_dim]
+    sample_ids: list
+    conditions: list
+    columns: pd.DataFrame          # var, value, base (+ the varied dimensions)
+    spec: dict
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+def grid(start: float, stop: float, step: float) -> np.ndarray:
+    """``start, start+step, …`` up to and including ``stop`` (values rounded to 1e-9)."""
+    if step == 0 or (stop - start) / step < 0:
+        raise GanphonError(f"step {step:g} does not go from {start:g} to {stop:g}")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return np.round(start + step * np.arange(n), 9)
+
+
+def _fmt(v: float) -> str:
+    return f"{float(v):g}"
+
+
+def _req(spec: dict, key: str, source: str):
+    if key not in spec:
+        raise GanphonError(f"{source}: the sweep needs '{key}'")
+    return spec[key]
+
+
+def dimension_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    lat = Latent(cfg)
+    var = str(_req(spec, "var", source))
+    col = lat.index(var)
+    values = grid(float(_req(spec, "from", source)), float(_req(spec, "to", source)), float(_req(spec, "step", source)))
+    n_bases = int(spec.get("bases", 10))
+    seed = int(spec.get("seed", 0))
+    bases = lat.sample(n_bases, seed, code=spec.get("code"))
+    rows, z, ids, conds = [], [], [], []
+    for b in range(n_bases):
+        for i, v in enumerate(values):
+            zz = bases[b].clone()
+            zz[col] = float(v)
+            z.append(zz)
+            ids.append(f"b{b:03d}_v{i:03d}")
+            conds.append(f"{var}={_fmt(v)}")
+            rows.append({"var": var, "value": float(v), "base": b, var: float(v)})
+    return Design(torch.stack(z), ids, conds, pd.DataFrame(rows), spec)
+
+
+def _path_points(path, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points along a piecewise-linear path, ``step`` apart in the largest coordinate
+    change of each segment; returns (points [M, k], position along the path)."""
+    pts = np.asarray(path, dtype=float)
+    out, pos, acc = [pts[0]], [0.0], 0.0
+    for a, b in zip(pts[:-1], pts[1:]):
+        length = float(np.abs(b - a).max())
+        n = max(1, int(round(length / step)))
+        for j in range(1, n + 1):
+            out.append(a + (b - a) * j / n)
+            pos.append(round(acc + length * j / n, 9))
+        acc += length
+    return np.round(np.array(out), 9), np.array(pos)
+
+
+def code_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    lat = Latent(cfg)
+    if cfg.n_codes == 0:
+        raise GanphonError(f"{source}: a code sweep needs a ciwgan or fiwgan model")
+    n_bases = int(spec.get("bases", 10))
+    seed = int(spec.get("seed", 0))
+    if "path" in spec:
+        points, positions = _path_points(spec["path"], float(_req(spec, "step", source)))
+        if points.shape[1] != cfg.n_codes:
+            raise GanphonError(f"{source}: path points have {points.shape[1]} values, the model has {cfg.n_codes} codes")
+        var = "path"
+    else:
+        var = str(_req(spec, "var", source))
+        col = lat.index(var)
+        if col >= cfg.n_codes:
+            raise GanphonError(f"{source}: {var} is not a code variable (c1…c{cfg.n_codes})")
+        positions = grid(float(_req(spec, "from", source)), float(_req(spec, "to", source)), float(_req(spec, "step", source)))
+        fill = np.asarray(lat.parse_code(spec["code"]) if "code" in spec else np.zeros(cfg.n_codes), dtype=float)
+        points = np.tile(fill, (len(positions), 1))
+        points[:, col] = positions
+    bases = lat.sample(n_bases, seed, code=np.zeros(cfg.n_codes).tolist())
+    rows, z, ids, conds = [], [], [], []
+    for b in range(n_bases):
+        for i, (pt, v) in enumerate(zip(points, positions)):
+            zz = bases[b].clone()
+            zz[: cfg.n_codes] = torch.tensor(pt, dtype=torch.float32)
+            z.append(zz)
+            ids.append(f"b{b:03d}_v{i:03d}")
+            label = ",".join(_fmt(x) for x in pt)
+            conds.append(f"code={label}")
+            row = {"var": var, "value": float(v), "base": b}
+            row.update({name: float(x) for name, x in zip(lat.code_names, pt)})
+            rows.append(row)
+    return Design(torch.stack(z), ids, conds, pd.DataFrame(rows), spec)
+
+
+def _endpoint(lat: Latent, spec: dict, key: str, seed: int, source: str) -> torch.Tensor:
+    value = spec.get(key)
+    if value is None:
+        return lat.sample(2, seed, code=spec.get("code"))[0 if key == "a" else 1]
+    if isinstance(value, str):
+        table = Path(_req(spec, "latents", source))
+        if not table.is_absolute():
+            table = Path(spec.get("_dir", ".")) / table
+        if not table.exists():
+            raise GanphonError(f"{table}: no such latents file (for {key} = {value!r})")
+        df = pd.read_csv(table, dtype={"sample_id": str})
+        row = df[df["sample_id"] == value]
+        if row.empty:
+            raise GanphonError(f"{table}: has no sample {value!r}")
+        return torch.tensor(row[lat.names].to_numpy()[0], dtype=torch.float32)
+    vec = torch.tensor(value, dtype=torch.float32)
+    if vec.numel() != lat.latent_dim:
+        raise GanphonError(f"{source}: '{key}' has {vec.numel()} values, expected {lat.latent_dim}")
+    return vec
+
+
+def line_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    lat = Latent(cfg)
+    seed = int(spec.get("seed", 0))
+    a, b = _endpoint(lat, spec, "a", seed, source), _endpoint(lat, spec, "b", seed, source)
+    steps = int(spec.get("steps", 11))
+    if steps < 2:
+        raise GanphonError(f"{source}: a line needs at least 2 steps")
+    ts = np.round(np.linspace(0.0, 1.0, steps), 9)
+    z = torch.stack([a + (b - a) * float(t) for t in ts])
+    ids = [f"b000_v{i:03d}" for i in range(steps)]
+    conds = [f"t={_fmt(t)}" for t in ts]
+    cols = pd.DataFrame({"var": "t", "value": ts, "base": 0})
+    return Design(z, ids, conds, cols, spec)
+
+
+def random_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    lat = Latent(cfg)
+    n = int(_req(spec, "n", source))
+    seed = int(spec.get("seed", 0))
+    z = lat.sample(n, seed, code=spec.get("code"))
+    ids = [layout.sample_id(i) for i in range(n)]
+    conds = [f"code={lat.code_label(r)}" if cfg.n_codes else "random" for r in z]
+    cols = pd.DataFrame({"var": "random", "value": np.nan, "base": np.arange(n)})
+    return Design(z, ids, conds, cols, spec)
+
+
+def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    """Build the latents of a sweep spec (a dict as read from TOML)."""
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise GanphonError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    return {"dimension": dimension_design, "code": code_design, "line": line_design,
+            "random": random_design}[kind](cfg, spec, source)
+
+
+def load_spec(path) -> dict:
+    """Read a sweep spec TOML file (the ``[sweep]`` table, or the top level).
+
+    Example::
+
+        [sweep]
+        kind = "dimension"
+        var = "z11"
+        from = -15
+        to = 5
+        step = 2
+        bases = 10
+        seed = 1
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GanphonError(f"{path}: no such sweep spec")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GanphonError(f"{path}: not valid TOML ({exc})") from None
+    spec = dict(data.get("sweep", data))
+    spec["_dir"] = str(path.parent.resolve())
+    return spec
+
+
+def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
+              workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
+              overwrite: bool = False, progress: bool = True, command: str | None = None) -> pd.DataFrame:
+    """Run a sweep end to end into ``out``; resumable like ``ganphon probe``.
+
+    Parameters
+    ----------
+    spec : dict or path
+        The design (see :func:`load_spec`).
+    checkpoint : path-like or LoadedModel
+    out : path-like
+    annotate, measure : bool
+        Add the automatic ``auto`` tier; measure every layer on it into
+        ``out/acoustics.csv``.
+    workers : int
+        Processes for measuring.
+    settings : str
+        Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
+
+    Returns
+    -------
+    DataFrame
+        The manifest, or the acoustic table when ``measure`` is on.
+    """
+    from .export import run_export
+    from .models import load_checkpoint
+
+    source = "spec"
+    if not isinstance(spec, dict):
+        source = str(spec)
+        spec = load_spec(spec)
+    model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
+    design = make_design(model.config, spec, source)
+    clean = {k: v for k, v in spec.items() if not k.startswith("_")}
+    request = {"kind": "sweep", "spec": clean}
+    out = Path(out)
+    manifest = run_export(model, design.latents, out, sample_ids=design.sample_ids,
+                          conditions=design.conditions, columns=design.columns,
+                          seed=int(spec.get("seed", 0)), request=request, command=command,
+                          batch_size=batch_size, device=device, overwrite=overwrite, progress=progress)
+    layout.atomic_write_text(out / "sweep.json", json.dumps(clean, indent=1) + "\n")
+    if annotate:
+        from .annotate import annotate_folder
+
+        annotate_folder(out, progress=progress)
+    if measure:
+        from .acoustics import measure as measure_folder
+
+        table = measure_folder(out, tier="auto" if annotate else None, layer_settings=settings,
+                               workers=workers, progress=progress)
+        from .export import write_table
+
+        write_table(table, out / "acoustics.csv")
+        return table
+    return manifest
