@@ -1,0 +1,310 @@
+"""A folder of WAV files as training items.
+
+One file gives one item: mono, at ``sr``, zero-padded at the end to
+``slice_len`` samples or cut to its first ``slice_len`` samples.  Nothing is
+cropped at random (random onset cropping deletes word onsets) and nothing is
+normalised unless asked for (per-file peak normalisation divides silence by
+zero).  Every change made to a file is counted in a :class:`LoadReport`.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import warnings
+from dataclasses import dataclass, field
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.io.wavfile
+import scipy.signal
+from tqdm import tqdm
+
+from ..errors import GanphonError
+from ..timebase import DEFAULT_SR, slice_duration
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_folder` did to a folder.
+
+    Attributes
+    ----------
+    n_items : int
+        Items returned (one per readable file).
+    n_resampled : int
+        Files at another sampling rate, resampled to ``sr``.
+    n_mixed : int
+        Files with several channels, mixed down to mono.
+    n_cut : int
+        Files longer than the slice, cut to their first ``slice_len`` samples.
+    n_skipped : int
+        Files that could not be used.
+    skipped : list of (str, str)
+        ``(file, reason)`` for every skipped file.
+    files : list of str
+        The file behind each item, in item order (paths relative to the folder).
+    slice_len, sr : int
+        The slice the items were fitted to.
+    """
+
+    n_items: int = 0
+    n_resampled: int = 0
+    n_mixed: int = 0
+    n_cut: int = 0
+    n_skipped: int = 0
+    skipped: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    slice_len: int = 16384
+    sr: int = DEFAULT_SR
+
+    def summary(self) -> str:
+        """One line, e.g. ``412 items; 3 resampled, 1 stereo mixed down, 5 cut to 1.024 s, 2 skipped``."""
+        seconds = f"{slice_duration(self.slice_len, self.sr):g}"
+        return (
+            f"{self.n_items} items; {self.n_resampled} resampled, "
+            f"{self.n_mixed} stereo mixed down, {self.n_cut} cut to {seconds} s, "
+            f"{self.n_skipped} skipped"
+        )
+
+
+def read_wav(path):
+    """Read a WAV file as float samples in [-1, 1].
+
+    Parameters
+    ----------
+    path : path
+        A PCM (8-bit unsigned, 16/24/32-bit signed) or IEEE float WAV file.
+
+    Returns
+    -------
+    sr : int
+        Sampling rate in Hz.
+    samples : numpy.ndarray
+        float64, shape [n] for mono or [n, channels].
+
+    Raises
+    ------
+    GanphonError
+        If the file cannot be read, is truncated, is empty or holds
+        non-finite samples; the message names the file.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sr, data = scipy.io.wavfile.read(path)
+    except struct.error as exc:
+        raise GanphonError(f"{path}: cannot read WAV (header is cut short: {exc})") from None
+    except (ValueError, OSError, EOFError, IndexError) as exc:
+        raise GanphonError(f"{path}: cannot read WAV ({str(exc) or type(exc).__name__})") from None
+    for w in caught:
+        message = str(w.message)
+        # scipy reads what is there of a cut file and only warns.
+        if "EOF" in message or "prematurely" in message or "truncat" in message.lower():
+            raise GanphonError(f"{path}: file is truncated ({message})")
+    if data.size == 0:
+        raise GanphonError(f"{path}: WAV has no samples")
+    kind = data.dtype.kind
+    if kind == "u":  # 8-bit WAV is unsigned, centred on 128
+        bits = data.dtype.itemsize * 8
+        x = (data.astype(np.float64) - 2.0 ** (bits - 1)) / 2.0 ** (bits - 1)
+    elif kind == "i":
+        # 24-bit files arrive left-aligned in int32, so one scale fits both.
+        x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
+    elif kind == "f":
+        x = data.astype(np.float64)
+        if not np.all(np.isfinite(x)):
+            raise GanphonError(f"{path}: WAV holds NaN or infinite samples")
+    else:
+        raise GanphonError(f"{path}: unsupported WAV sample type {data.dtype}")
+    if sr <= 0:
+        raise GanphonError(f"{path}: WAV header gives sampling rate {sr}")
+    return int(sr), x
+
+
+def find_wavs(folder):
+    """All ``.wav`` files under ``folder`` (any case of the suffix), sorted.
+
+    Hidden files (names starting with ``.``, such as macOS ``._x.wav`` or
+    half-written temporaries) are left out.
+
+    Parameters
+    ----------
+    folder : path
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    folder = Path(folder)
+    found = []
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.suffix.lower() == ".wav" and p.is_file():
+            found.append(p)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def to_mono(x):
+    """Average the channels of ``x`` ([n] or [n, channels]); returns [n] and whether it mixed."""
+    if x.ndim == 1:
+        return x, False
+    if x.shape[1] == 1:
+        return x[:, 0], False
+    return x.mean(axis=1), True
+
+
+def resample(x, sr_from: int, sr_to: int):
+    """Resample ``x`` from ``sr_from`` to ``sr_to`` Hz with a polyphase filter.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        1-D signal.
+    sr_from, sr_to : int
+        Rates in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``ceil(len(x) * sr_to / sr_from)`` samples.
+    """
+    if sr_from == sr_to:
+        return x
+    g = gcd(int(sr_from), int(sr_to))
+    return scipy.signal.resample_poly(x, sr_to // g, sr_from // g)
+
+
+def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool = False,
+                progress: bool = True, normalize: bool = False):
+    """Load every WAV under a folder as one training item.
+
+    Parameters
+    ----------
+    path : path
+        Folder, searched recursively in sorted order.
+    slice_len : int
+        Samples per item; shorter files are zero-padded at the end, longer
+        ones cut to their first ``slice_len`` samples.
+    sr : int
+        Target rate; other rates are resampled (a notice on stderr names the file).
+    strict : bool
+        Raise on the first unreadable file instead of skipping it.
+    progress : bool
+        Show a progress bar (for 20 files or more).
+    normalize : bool
+        Scale each item to a peak of 1; silent items stay silent.
+
+    Returns
+    -------
+    items : numpy.ndarray
+        float32, shape [N, slice_len].
+    report : LoadReport
+        Counts, skipped files with reasons, and the file of each item.
+
+    Raises
+    ------
+    GanphonError
+        If the folder is missing, holds no WAV files or no readable ones, or
+        (with ``strict``) a file cannot be read.
+    """
+    if slice_len < 1 or sr < 1:
+        raise GanphonError(f"slice length and sampling rate must be positive (got {slice_len}, {sr})")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise GanphonError(f"{folder}: not a folder")
+    files = find_wavs(folder)
+    if not files:
+        raise GanphonError(f"{folder}: no .wav files found (searched sub-folders too)")
+    report = LoadReport(slice_len=slice_len, sr=sr)
+    items = np.zeros((len(files), slice_len), dtype=np.float32)
+    for f in tqdm(files, desc="loading", unit="file", disable=not progress or len(files) < 20,
+                  file=sys.stderr):
+        rel = f.relative_to(folder).as_posix()
+        try:
+            file_sr, x = read_wav(f)
+        except GanphonError as exc:
+            if strict:
+                raise
+            report.skipped.append((rel, error_reason(exc, f)))
+            tqdm.write(f"ganphon: skipped {rel}: {report.skipped[-1][1]}", file=sys.stderr)
+            continue
+        x, mixed = to_mono(x)
+        if mixed:
+            report.n_mixed += 1
+            tqdm.write(f"ganphon: {rel}: stereo, mixed down to mono", file=sys.stderr)
+        if file_sr != sr:
+            x = resample(x, file_sr, sr)
+            report.n_resampled += 1
+            tqdm.write(f"ganphon: {rel}: resampled from {file_sr} Hz to {sr} Hz", file=sys.stderr)
+        if len(x) > slice_len:
+            report.n_cut += 1
+            x = x[:slice_len]
+        if normalize:
+            peak = np.max(np.abs(x))
+            if peak > 0:  # silence stays silence instead of 0/0
+                x = x / peak
+        item = items[len(report.files)]
+        item[: len(x)] = x  # the rest stays zero: padding at the end only
+        report.files.append(rel)
+    report.n_items = len(report.files)
+    report.n_skipped = len(report.skipped)
+    if not report.files:
+        first = "; ".join(f"{f}: {why}" for f, why in report.skipped[:3])
+        raise GanphonError(f"{folder}: none of the {len(files)} WAV files could be read ({first})")
+    if report.n_items < len(files):
+        items = items[: report.n_items].copy()
+    return items, report
+
+
+def error_reason(exc: GanphonError, path) -> str:
+    """The message of ``exc`` without the leading file name."""
+    message, prefix = str(exc), f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def prepare_output_folder(out, overwrite: bool, table: str, columns) -> None:
+    """Create an output folder, refusing a non-empty one unless ``overwrite``.
+
+    With ``overwrite``, the files listed in ``columns`` of an earlier ``table``
+    (e.g. ``corpus.csv``) are removed first, so a smaller new corpus leaves no
+    stale items behind; other files are left alone.
+
+    Parameters
+    ----------
+    out : path
+    overwrite : bool
+    table : str
+        File name of the table an earlier run wrote into ``out``.
+    columns : list of str
+        Columns of that table holding file names relative to ``out``.
+
+    Raises
+    ------
+    GanphonError
+        If ``out`` is a file, or is a non-empty folder and ``overwrite`` is false.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GanphonError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise GanphonError(f"{out}: folder is not empty; choose a new folder or pass --overwrite")
+        old = out / table
+        if old.is_file():
+            try:
+                previous = pd.read_csv(old, usecols=list(columns), dtype=str)
+            except (ValueError, pd.errors.ParserError) as exc:
+                raise GanphonError(f"{old}: not a table written by ganphon ({exc})") from None
+            root = out.resolve()
+            for name in previous[list(columns)].to_numpy().ravel():
+                if not isinstance(name, str):
+                    continue
+                p = (out / name).resolve()
+                if root in p.parents and p.is_file():
+                    p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
