@@ -1,0 +1,560 @@
+"""Figures: the layer stack, the sweep grid, effects, correlations and feature maps.
+
+Every ``plot_*`` function draws with Matplotlib's Agg canvas (no pyplot, no
+global backend switch), writes a PNG and a PDF atomically and returns their
+paths; the matching ``*_figure`` function returns the
+:class:`matplotlib.figure.Figure` itself, for notebooks and further styling.
+
+* :func:`plot_layer_stack` — waveform, spectrogram and every layer's
+  upsampled average of one sample on a shared time axis, with the annotation
+  drawn as labelled spans (the paper's Figs 4–5).
+* :func:`plot_sweep_grid` — sweep values × layers, each cell a layer average
+  (the paper's Fig 9).
+* :func:`plot_effects` — standardised value effects with CIs per layer.
+* :func:`plot_correlations` — the layer-vs-output correlation table.
+* :func:`plot_feature_maps` — activation profiles coloured by cluster.
+* :func:`plot_folder` — whatever a folder supports, into ``DIR/figures/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import layout
+from .errors import GanphonError
+
+FORMATS = ("png", "pdf")
+FIGURES_DIR = "figures"
+# Span colours of the automatic annotation's labels; other labels cycle through PALETTE.
+LABEL_COLOURS = {"sil": "#e6e6e6", "fric": "#f6c28b", "voi": "#9ecae1"}
+PALETTE = ("#c7e9c0", "#dadaeb", "#fdd0a2", "#fcbba1", "#d9d9d9", "#c6dbef")
+CLUSTER_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+# --------------------------------------------------------------------------
+# Figures and files
+
+
+def new_figure(width: float, height: float):
+    """A Matplotlib figure on an Agg canvas (pyplot's global state untouched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, out, formats=FORMATS, dpi: int = 150) -> list:
+    """Write ``fig`` as ``out.png`` and ``out.pdf`` (each atomically).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    out : path-like
+        Target path; its suffix, if any, is replaced by each format's.
+    formats : sequence of str
+    dpi : int
+        Resolution of raster formats.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    out = Path(out)
+    if out.suffix.lower() in {f".{f}" for f in formats}:
+        out = out.with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out.with_name(f"{out.name}.{fmt}")
+        with layout.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        paths.append(path)
+    return paths
+
+
+def _default_out(name: str) -> Path:
+    return Path.cwd() / FIGURES_DIR / name
+
+
+def read_wav(path) -> tuple:
+    """Read a WAV as float64 (integer PCM scaled to ±1); returns (samples, sr)."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no such WAV")
+    try:
+        sr, data = wavfile.read(path)
+    except (ValueError, OSError) as exc:
+        raise GanphonError(f"{path}: cannot read WAV ({exc})") from None
+    if data.ndim > 1:
+        data = data[:, 0]
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float64) / float(np.iinfo(data.dtype).max + 1)
+    return data.astype(np.float64), int(sr)
+
+
+def _manifest(folder: Path):
+    path = folder / layout.MANIFEST
+    if not path.is_file():
+        return None
+    from .export import read_manifest
+
+    return read_manifest(folder)
+
+
+def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
+    """Layers (not the output) with a WAV for one sample, in network order."""
+    from .stats import sort_layers
+
+    if manifest is not None and "layer" in manifest.columns:
+        names = manifest.loc[manifest["sample_id"].astype(str) == sample_id, "layer"]
+    else:
+        prefix = f"{sample_id}_"
+        names = [p.stem[len(prefix):] for p in folder.glob(f"{prefix}*.wav")]
+    return [n for n in sort_layers(names) if n != layout.OUTPUT_LAYER]
+
+
+def _annotation(folder: Path, sample_id: str, tier: str | None):
+    """(tier name, [(start, end, label)]) of the sample's TextGrid; tier ``auto`` if present."""
+    from .annotate import read_textgrid
+
+    path = folder / layout.textgrid(sample_id)
+    if not path.is_file():
+        return None, []
+    grid = read_textgrid(path)
+    names = [t.name for t in grid.tiers]
+    if tier is None:
+        tier = "auto" if "auto" in names else ("condition" if "condition" in names else None)
+        if tier is None:
+            return None, []
+    elif tier not in names:
+        raise GanphonError(f"{path}: no tier '{tier}' (tiers: {', '.join(names)})")
+    intervals = [(iv.start_time, iv.end_time, iv.text.strip())
+                 for iv in grid.get_tier_by_name(tier).intervals]
+    return tier, [iv for iv in intervals if iv[2]]
+
+
+def _label_colour(label: str, others: dict) -> str:
+    if label in LABEL_COLOURS:
+        return LABEL_COLOURS[label]
+    if label not in others:
+        others[label] = PALETTE[len(others) % len(PALETTE)]
+    return others[label]
+
+
+def _spectrogram(ax, x: np.ndarray, sr: int) -> None:
+    from scipy.signal import spectrogram
+
+    # 5 ms windows: the broadband view that shows formants and frication
+    nper = max(16, int(round(0.005 * sr)))
+    f, t, sxx = spectrogram(x, fs=sr, nperseg=nper, noverlap=nper - max(1, nper // 4), window="hann")
+    db = 10 * np.log10(sxx + 1e-20)
+    top = float(db.max()) if np.isfinite(db).any() else 0.0
+    ax.pcolormesh(t, f / 1000.0, db, vmin=top - 70, vmax=top, cmap="Greys", shading="auto", rasterized=True)
+    ax.set_ylabel("kHz", rotation=0, ha="right", va="center", fontsize=8)
+
+
+# --------------------------------------------------------------------------
+# (1) the layer stack
+
+
+def layer_stack_figure(folder, sample_id: str, layers=None, tier: str | None = None):
+    """The figure of :func:`plot_layer_stack` (axes: waveform, spectrogram, one per layer)."""
+    folder = Path(folder)
+    manifest = _manifest(folder)
+    x, sr = read_wav(folder / layout.layer_wav(sample_id, layout.OUTPUT_LAYER))
+    layers = list(layers) if layers else _sample_layers(folder, sample_id, manifest)
+    series = {}
+    for layer in layers:
+        y, layer_sr = read_wav(folder / layout.layer_wav(sample_id, layer))
+        if layer_sr != sr or len(y) != len(x):
+            raise GanphonError(f"{folder / layout.layer_wav(sample_id, layer)}: {len(y)} samples at "
+                               f"{layer_sr} Hz, but the output has {len(x)} at {sr} Hz")
+        series[layer] = y
+    tier_name, intervals = _annotation(folder, sample_id, tier)
+    t = np.arange(len(x)) / sr
+    n = 2 + len(layers)
+    fig = new_figure(7.5, 1.2 + 0.85 * n)
+    axes = fig.subplots(n, 1, sharex=True, gridspec_kw={"height_ratios": [1.0, 1.4] + [0.8] * len(layers)})
+    axes = np.atleast_1d(axes)
+    axes[0].plot(t, x, lw=0.4, color="k")
+    axes[0].set_ylabel("output", rotation=0, ha="right", va="center", fontsize=8)
+    _spectrogram(axes[1], x, sr)
+    for ax, layer in zip(axes[2:], layers):
+        y = series[layer]
+        ax.plot(t, y, lw=0.8, color="#08519c")
+        if np.nanmin(y) >= 0:
+            ax.set_ylim(0, max(float(np.nanmax(y)) * 1.05, 1e-12))
+        ax.set_ylabel(layer, rotation=0, ha="right", va="center", fontsize=8)
+    others = {}
+    for start, end, label in intervals:
+        colour = _label_colour(label, others)
+        for k, ax in enumerate(axes):
+            if k == 1:  # spans would hide the spectrogram; boundaries are enough there
+                ax.axvline(start, color="#d62728", lw=0.6)
+                ax.axvline(end, color="#d62728", lw=0.6)
+            else:
+                ax.axvspan(start, end, color=colour, alpha=0.45, lw=0, zorder=0)
+        axes[0].text((start + end) / 2, 1.02, label, transform=axes[0].get_xaxis_transform(),
+                     ha="center", va="bottom", fontsize=7)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(0, len(x) / sr)
+    axes[-1].set_xlabel("time (s)", fontsize=8)
+    title = sample_id + (f" · tier '{tier_name}'" if tier_name else "")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_stack(folder, sample_id: str, out=None, layers=None, tier: str | None = None,
+                     formats=FORMATS) -> list:
+    """Waveform, spectrogram and every layer's average of one sample, with its annotation.
+
+    Parameters
+    ----------
+    folder : path-like
+        Exported folder (``ID_output.wav``, ``ID_<layer>.wav``, ``ID.TextGrid``).
+    sample_id : str
+    out : path-like, optional
+        Target without suffix (default ``DIR/figures/layer_stack_<ID>``).
+    layers : sequence of str, optional
+        Layers to draw (default: all of the sample's, in network order).
+    tier : str, optional
+        Annotation tier (default ``auto`` if present, else ``condition``).
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG and PDF written.
+    """
+    fig = layer_stack_figure(folder, sample_id, layers, tier)
+    out = out or Path(folder) / FIGURES_DIR / f"layer_stack_{sample_id}"
+    return save_figure(fig, out, formats)
+
+
+# --------------------------------------------------------------------------
+# (2) the sweep grid
+
+
+def _sweep_rows(folder: Path, base):
+    manifest = _manifest(folder)
+    if manifest is None:
+        raise GanphonError(f"{folder / layout.MANIFEST}: no manifest; a sweep grid needs a 'ganphon sweep' folder")
+    missing = [c for c in ("var", "value", "base", "sample_id", "layer") if c not in manifest.columns]
+    if missing or manifest["value"].isna().all():
+        raise GanphonError(f"{folder / layout.MANIFEST}: no sweep columns (var, value, base); "
+                           "a sweep grid needs a 'ganphon sweep' folder")
+    manifest = manifest[manifest["value"].notna()]
+    bases = sorted(manifest["base"].unique())
+    if base is None:
+        base = bases[0]
+    rows = manifest[manifest["base"].astype(str) == str(base)]
+    if rows.empty:
+        raise GanphonError(f"{folder / layout.MANIFEST}: no base {base!r} (bases: "
+                           f"{', '.join(str(b) for b in bases[:10])}{' …' if len(bases) > 10 else ''})")
+    return rows, base
+
+
+def sweep_grid_figure(folder, base=None, layers=None):
+    """The figure of :func:`plot_sweep_grid` (rows: sweep values, columns: layers)."""
+    from .stats import sort_layers
+
+    folder = Path(folder)
+    rows, base = _sweep_rows(folder, base)
+    layers = list(layers) if layers else sort_layers(rows["layer"].unique())
+    samples = (rows.drop_duplicates("sample_id").sort_values("value", kind="stable")[["sample_id", "value", "var"]])
+    n_rows, n_cols = len(samples), len(layers)
+    fig = new_figure(1.6 * n_cols + 1.0, 0.55 * n_rows + 1.0)
+    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="col", squeeze=False)
+    for i, (sid, value, var) in enumerate(samples.itertuples(index=False)):
+        for j, layer in enumerate(layers):
+            y, sr = read_wav(folder / layout.layer_wav(sid, layer))
+            ax = axes[i, j]
+            ax.plot(np.arange(len(y)) / sr, y, lw=0.5 if layer == layout.OUTPUT_LAYER else 0.8,
+                    color="k" if layer == layout.OUTPUT_LAYER else "#08519c")
+            ax.tick_params(labelsize=5, length=2)
+            if i == 0:
+                ax.set_title(layer, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{var}={value:g}", rotation=0, ha="right", va="center", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("s", fontsize=7)
+    fig.suptitle(f"{samples['var'].iloc[0]} sweep · base {base}", fontsize=9)
+    fig.tight_layout(h_pad=0.1, w_pad=0.3)
+    return fig
+
+
+def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -> list:
+    """Sweep values × layers, each cell the layer average of one sample (the paper's Fig 9).
+
+    Parameters
+    ----------
+    folder : path-like
+        A ``ganphon sweep`` folder (manifest columns var, value, base).
+    base : optional
+        Base latent to draw (default: the first).
+    out : path-like, optional
+        Target without suffix (default ``DIR/figures/sweep_grid_base<base>``).
+    layers : sequence of str, optional
+        Columns (default: every layer of the manifest, output last).
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    folder = Path(folder)
+    _, chosen = _sweep_rows(folder, base)
+    fig = sweep_grid_figure(folder, chosen, layers)
+    out = out or folder / FIGURES_DIR / f"sweep_grid_base{chosen}"
+    return save_figure(fig, out, formats)
+
+
+# --------------------------------------------------------------------------
+# (3) effects, (4) correlations
+
+
+def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
+    """The figure of :func:`plot_effects` (one panel per outcome)."""
+    from .stats import first_layer, sort_layers
+
+    needed = [c for c in ("outcome", "layer", "beta", "ci_low", "ci_high") if c not in effects.columns]
+    if needed:
+        raise GanphonError(f"effects table lacks column(s) {', '.join(needed)}")
+    if effects.empty:
+        raise GanphonError("effects table is empty")
+    outcomes = list(dict.fromkeys(effects["outcome"]))
+    fig = new_figure(max(3.0, 2.8 * len(outcomes)), 3.0)
+    axes = np.atleast_1d(fig.subplots(1, len(outcomes), squeeze=False)[0])
+    for ax, outcome in zip(axes, outcomes):
+        part = effects[effects["outcome"] == outcome]
+        order = sort_layers(part["layer"])
+        part = part.set_index("layer").loc[order]
+        x = np.arange(len(order))
+        beta = part["beta"].to_numpy(float)
+        err = np.vstack([beta - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - beta])
+        ax.errorbar(x, beta, yerr=err, fmt="o", color="#08519c", ms=4, capsize=3, lw=1)
+        first = first_layer(part.reset_index(), alpha=alpha) if "se" in part.columns else None
+        if first is not None:
+            k = order.index(first)
+            ax.plot([x[k]], [beta[k]], "o", ms=9, mfc="none", mec="#d62728", mew=1.5,
+                    label=f"first layer: {first}")
+        ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
+        ax.set_xticks(x)
+        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=7)
+        ax.set_title(outcome, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("standardised slope (95 % CI)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_effects(effects: pd.DataFrame, out=None, formats=FORMATS) -> list:
+    """Standardised slopes of the value effect with 95 % CIs per layer, one panel per outcome.
+
+    The first layer whose interval excludes 0 is circled.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        From :func:`ganphon.stats.effect_by_layer` (or ``stats/effects.csv``).
+    out : path-like, optional
+        Target without suffix (default ``figures/<name>`` in the working folder).
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return save_figure(effects_figure(effects), out or _default_out("effects"), formats)
+
+
+def correlations_figure(corr: pd.DataFrame):
+    """The figure of :func:`plot_correlations` (a measures × layers heat map of r)."""
+    from .stats import sort_layers
+
+    needed = [c for c in ("measure", "layer", "r") if c not in corr.columns]
+    if needed:
+        raise GanphonError(f"correlation table lacks column(s) {', '.join(needed)}")
+    if corr.empty:
+        raise GanphonError("correlation table is empty")
+    measures = list(dict.fromkeys(corr["measure"]))
+    layers = sort_layers(corr["layer"])
+    grid = corr.pivot_table(index="measure", columns="layer", values="r", aggfunc="first", dropna=False)
+    grid = grid.reindex(index=measures, columns=layers).to_numpy(float)
+    fig = new_figure(1.0 + 0.9 * len(layers), 0.9 + 0.5 * len(measures))
+    ax = fig.subplots()
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for i in range(len(measures)):
+        for j in range(len(layers)):
+            r = grid[i, j]
+            text = "–" if not np.isfinite(r) else f"{r:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if np.isfinite(r) and abs(r) > 0.6 else "black")
+    ax.set_xticks(np.arange(len(layers)))
+    ax.set_xticklabels(layers, fontsize=8)
+    ax.set_yticks(np.arange(len(measures)))
+    ax.set_yticklabels(measures, fontsize=8)
+    ax.set_title("Pearson r with the output", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_correlations(corr: pd.DataFrame, out=None, formats=FORMATS) -> list:
+    """The correlation table as a heat map with r printed in each cell.
+
+    Parameters
+    ----------
+    corr : pandas.DataFrame
+        From :func:`ganphon.stats.correlation_table` (or ``stats/correlations.csv``).
+    out : path-like, optional
+        Target without suffix (default ``figures/<name>`` in the working folder).
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return save_figure(correlations_figure(corr), out or _default_out("correlations"), formats)
+
+
+# --------------------------------------------------------------------------
+# (5) feature maps
+
+
+def feature_maps_figure(profiles, labels, duration: float | None = None, title: str = ""):
+    """The figure of :func:`plot_feature_maps` (all profiles; cluster means)."""
+    profiles = np.asarray(profiles, dtype=np.float64)
+    labels = np.asarray(labels)
+    if profiles.ndim != 2 or len(labels) != len(profiles):
+        raise GanphonError(f"profiles [{profiles.shape}] and labels [{len(labels)}] do not match")
+    n = profiles.shape[1]
+    x = (np.arange(n) + 0.5) * (duration / n) if duration else np.arange(n)
+    fig = new_figure(9.0, 3.2)
+    ax_all, ax_mean = fig.subplots(1, 2, sharex=True)
+    clusters = list(dict.fromkeys(labels.tolist()))
+    for c in clusters:
+        colour = CLUSTER_COLOURS[clusters.index(c) % len(CLUSTER_COLOURS)]
+        members = profiles[labels == c]
+        for row in members:
+            ax_all.plot(x, row, lw=0.5, color=colour, alpha=0.7)
+        ax_mean.plot(x, members.mean(axis=0), lw=1.2, color=colour, label=f"cluster {c} ({len(members)} maps)")
+    ax_all.set_title("activation profiles", fontsize=9)
+    ax_mean.set_title("cluster means", fontsize=9)
+    ax_mean.legend(fontsize=7, frameon=False)
+    for ax in (ax_all, ax_mean):
+        ax.set_xlabel("time (s)" if duration else "sample", fontsize=8)
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(profiles, labels, out=None, duration: float | None = None, title: str = "",
+                      formats=FORMATS) -> list:
+    """Activation profiles of one layer's feature maps, coloured by cluster.
+
+    Parameters
+    ----------
+    profiles : array-like
+        [C, n] from :func:`ganphon.stats.activation_profiles`.
+    labels : array-like
+        Cluster of each map (:func:`ganphon.stats.cluster_feature_maps`).
+    out : path-like, optional
+        Target without suffix (default ``figures/feature_maps`` in the working folder).
+    duration : float, optional
+        Slice duration (s) for a time axis; sample index otherwise.
+    title : str
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return save_figure(feature_maps_figure(profiles, labels, duration, title), out or _default_out("feature_maps"),
+                       formats)
+
+
+# --------------------------------------------------------------------------
+# A folder
+
+
+def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS) -> tuple:
+    """Draw every figure a folder supports into ``DIR/figures/``.
+
+    The layer stack of one sample (the first, unless named); the sweep grid
+    when the manifest has sweep columns; effects and correlations when
+    ``DIR/stats/`` has them (``ganphon stats``); the feature-map profiles
+    of every ``featuremaps_<layer>.npy``.
+
+    Parameters
+    ----------
+    folder : path-like
+    sample_id : str, optional
+    base : optional
+        Base latent of the sweep grid.
+    formats : sequence of str
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+    notes : list of str
+        What was not drawn, and why.
+    """
+    from . import stats
+    from .timebase import slice_duration
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanphonError(f"{folder}: no such folder")
+    manifest = _manifest(folder)
+    out = folder / FIGURES_DIR
+    paths, notes = [], []
+    if sample_id is None:
+        if manifest is not None:
+            sample_id = str(manifest["sample_id"].iloc[0])
+        else:
+            outputs = sorted(folder.glob(f"*_{layout.OUTPUT_LAYER}.wav"))
+            if not outputs:
+                raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
+            sample_id = outputs[0].name[: -len(f"_{layout.OUTPUT_LAYER}.wav")]
+    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
+    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
+        paths += plot_sweep_grid(folder, base=base, formats=formats)
+    else:
+        notes.append("no sweep columns in the manifest: no sweep grid")
+    stats_dir = folder / stats.STATS_DIR
+    for name, draw in (("effects", plot_effects), ("correlations", plot_correlations)):
+        path = stats_dir / f"{name}.csv"
+        if not path.is_file():
+            notes.append(f"no {path.relative_to(folder)} (run 'ganphon stats {folder}'): no {name} figure")
+            continue
+        table = pd.read_csv(path)
+        if table.empty:
+            notes.append(f"{path.relative_to(folder)} is empty: no {name} figure")
+            continue
+        paths += draw(table, out / name, formats=formats)
+    maps = stats.read_feature_maps(folder)
+    duration = None
+    if manifest is not None and {"slice_len", "sr"} <= set(manifest.columns):
+        duration = slice_duration(int(manifest["slice_len"].iloc[0]), int(manifest["sr"].iloc[0]))
+    for layer, arr in maps.items():
+        profiles = stats.activation_profiles(arr)
+        try:
+            labels = stats.cluster_feature_maps(profiles)
+        except GanphonError as exc:
+            notes.append(f"feature maps of {layer}: {exc}")
+            continue
+        paths += plot_feature_maps(profiles, labels, out / f"feature_maps_{layer}", duration=duration,
+                                   title=f"{layer}: {len(profiles)} feature maps", formats=formats)
+    return paths, notes

@@ -1,0 +1,507 @@
+"""Statistics recover planted effects: mixed-model slopes, LRTs, correlations, layer onsets,
+latent discovery and feature-map clusters."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+import torch
+from scipy import stats as sps
+from scipy.io import wavfile
+
+from ganphon import __version__, stats
+from ganphon.cli import main
+from ganphon.errors import GanphonError
+
+LAYERS = ["dense", "conv1", "conv2", "conv3", "conv4", "output"]
+VALUES = np.arange(-15.0, 6.0, 2.0)  # the paper's z11 sweep: 11 values
+
+
+def sweep_table(slopes, n_bases=10, values=VALUES, points=3, measure="f0", intercept=120.0,
+                sd_base=3.0, sd_slope=0.0, sd_noise=1.0, seed=0):
+    """A long acoustic table of a simulated sweep: outcome = intercept + u_b + (slope + s_b)·value + noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_bases):
+        u, s = rng.normal(0, sd_base), rng.normal(0, sd_slope)
+        for i, v in enumerate(values):
+            sid = f"b{b:03d}_v{i:03d}"
+            for layer, slope in slopes.items():
+                for point in range(1, points + 1):
+                    rows.append({
+                        "file": f"{sid}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.4, "end": 0.6,
+                        "point": point, "time": 0.4 + 0.2 * (point - 0.5) / points, "measure": measure,
+                        "value": intercept + u + (slope + s) * v + rng.normal(0, sd_noise), "note": "",
+                        "sample_id": sid, "layer": layer, "sweep_value": v, "base": b, "var": "z11",
+                    })
+    return pd.DataFrame(rows)
+
+
+def standardised_fit(formula, data, re_formula="~value"):
+    """An independent ML fit with value centred and scaled (same likelihood; better conditioned)."""
+    d = data.assign(value=(data["value"] - data["value"].mean()) / data["value"].std(ddof=0))
+    model = smf.mixedlm(formula, d, groups=d["base"], re_formula=re_formula)
+    result = model.fit(reml=False, method=["bfgs", "lbfgs", "powell"])
+    assert result.converged  # a reference must be a maximum
+    return result
+
+
+# --------------------------------------------------------------------------
+# model frames and layer order
+
+
+def test_layer_order_is_network_order():
+    assert stats.sort_layers(["output", "conv10", "conv2", "dense", "conv1", "conv9"]) == \
+        ["dense", "conv1", "conv2", "conv9", "conv10", "output"]
+
+
+def test_model_frame_averages_points_and_names_columns():
+    table = sweep_table({"conv2": 0.5, "output": 1.0}, n_bases=2, values=[-1.0, 1.0], points=4)
+    table.loc[(table["point"] == 2) & (table["sample_id"] == "b000_v000"), "value"] = np.nan
+    frame = stats.model_frame(table, "f0")
+    assert list(frame["layer"].cat.categories) == ["conv2", "output"]
+    assert len(frame) == 2 * 2 * 2
+    row = frame[(frame["sample_id"] == "b000_v000") & (frame["layer"] == "output")].iloc[0]
+    raw = table[(table["sample_id"] == "b000_v000") & (table["layer"] == "output")]["value"]
+    assert row["f0"] == pytest.approx(np.nanmean(raw.to_numpy())) and row["n_points"] == 3
+    assert row["value"] == -1.0 and row["base"] == 0
+    kept = stats.model_frame(table, "f0", point_agg=None)
+    assert len(kept) == len(table) and "point" in kept.columns
+    with pytest.raises(GanphonError, match="no rows for measure 'f3'"):
+        stats.model_frame(table, "f3")
+    with pytest.raises(GanphonError, match="no sweep columns"):
+        stats.model_frame(table.drop(columns=["sweep_value"]), "f0")
+
+
+# --------------------------------------------------------------------------
+# mixed models
+
+
+def test_mixedlm_recovers_known_slope_within_its_ci():
+    table = sweep_table({"conv3": 0.7}, sd_base=3.0, sd_slope=0.15, sd_noise=1.0, seed=3)
+    frame = stats.model_frame(table, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0")
+    coef = fit.coefficients().set_index("term").loc["value"]
+    assert coef["ci_low"] < 0.7 < coef["ci_high"]
+    assert fit.method == "mixedlm ML, random intercept and slope by base"
+    assert fit.formula == "f0 ~ value" and fit.re_formula == "~value"
+    assert fit.n_obs == 110 and fit.n_groups == 10
+    # the same model fitted independently in standardised units gives the same slope
+    ref = standardised_fit("f0 ~ value", frame)
+    assert coef["estimate"] == pytest.approx(ref.fe_params["value"] / frame["value"].std(ddof=0), rel=1e-4)
+    assert coef["se"] == pytest.approx(ref.bse_fe["value"] / frame["value"].std(ddof=0), rel=1e-2)
+
+
+def test_lrt_equals_twice_the_llf_difference_of_independent_refits():
+    table = sweep_table({"conv1": 0.05}, n_bases=8, sd_base=2.0, sd_slope=0.05, sd_noise=1.5, seed=11)
+    frame = stats.model_frame(table, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0")
+    assert "random intercept and slope" in fit.method
+    full = standardised_fit("f0 ~ value", frame)
+    null = standardised_fit("f0 ~ 1", frame)
+    expected = 2.0 * (full.llf - null.llf)
+    row = stats.lrt_table([fit]).iloc[0]
+    assert row["stat"] == pytest.approx(expected, abs=2e-3)
+    assert row["df"] == 1
+    assert row["p"] == pytest.approx(sps.chi2.sf(row["stat"], 1), rel=1e-9)
+    assert row["llf_full"] == pytest.approx(full.llf, abs=1e-3)
+    # the fit reaches at least the maximum statsmodels finds on the raw scale
+    raw = smf.mixedlm("f0 ~ value", frame, groups=frame["base"], re_formula="~value").fit(reml=False)
+    assert fit.ml_result.llf >= raw.llf - 1e-6
+    direct = stats.lrt(fit.ml_result, fit.null_result)
+    assert direct["stat"] == pytest.approx(2 * (fit.ml_result.llf - fit.null_result.llf))
+
+
+def test_random_slope_fallback_is_recorded():
+    # each base latent is seen at a single value: a per-base slope is not identifiable
+    rng = np.random.default_rng(2)
+    n_bases = 12
+    values = rng.uniform(-10, 10, n_bases)
+    rows = [{"value": v, "base": b, "layer": "conv4", "y": 3 + 0.7 * v + rng.normal(0, 1.0)}
+            for b, v in enumerate(values) for _ in range(4)]
+    frame = pd.DataFrame(rows)
+    (fit,) = stats.fit_mixed(frame, "y")
+    assert fit.method.startswith("mixedlm ML, random intercept by base (random slope dropped")
+    assert any(w.startswith("random slope dropped") for w in fit.warnings)
+    assert "random slope dropped" in fit.coefficients()["warnings"].iloc[0]
+    ref = smf.mixedlm("y ~ value", frame, groups=frame["base"]).fit(reml=False)
+    assert fit.result.fe_params["value"] == pytest.approx(ref.fe_params["value"], rel=1e-3)
+    assert fit.re_formula is None
+
+
+def test_single_base_uses_ols_and_interaction_model_separates_layers():
+    table = sweep_table({"conv1": 0.2, "output": 0.7}, n_bases=1, sd_noise=0.5, seed=5)
+    frame = stats.model_frame(table, "f0")
+    fits = stats.fit_mixed(frame, "f0")
+    assert [f.layer for f in fits] == ["conv1", "output"]
+    out = fits[1].coefficients().set_index("term")
+    part = frame[frame["layer"] == "output"]
+    slope = np.polyfit(part["value"], part["f0"], 1)[0]
+    assert fits[1].method == "ols (one base latent)"
+    assert out.loc["value", "estimate"] == pytest.approx(slope, rel=1e-9)
+
+    table = sweep_table({"conv1": 0.2, "output": 0.7}, n_bases=8, sd_slope=0.05, sd_noise=0.5, seed=6)
+    (fit,) = stats.fit_mixed(stats.model_frame(table, "f0"), "f0", by="interaction")
+    coef = fit.coefficients().set_index("term")
+    diff = coef.loc["value:C(layer)[T.output]"]
+    assert diff["ci_low"] < 0.5 < diff["ci_high"]
+    assert coef.loc["value", "ci_low"] < 0.2 < coef.loc["value", "ci_high"]
+    assert fit.lrt()["df"] == 2 and fit.layer == "all"
+    assert "Mixed Linear Model" in fit.summary() and "LRT value effect" in fit.summary()
+
+
+def test_reml_fit_reported_but_lrt_by_ml():
+    table = sweep_table({"conv3": 0.4}, n_bases=6, sd_slope=0.1, seed=8)
+    frame = stats.model_frame(table, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0", reml=True)
+    assert fit.result.method == "REML" and fit.ml_result.method == "ML"
+    with pytest.raises(GanphonError, match="ML fits"):
+        stats.lrt(fit.result, fit.null_result)
+    assert np.isfinite(fit.coefficients()["aic"]).all()
+
+
+def test_layers_with_too_few_rows_are_not_modelled():
+    table = sweep_table({"conv1": 0.5, "conv2": 0.5}, n_bases=3, values=[-1.0, 0.0, 1.0], seed=4)
+    table.loc[(table["layer"] == "conv1") & (table["sample_id"] > "b000_v002"), "value"] = np.nan
+    frame = stats.model_frame(table, "f0")
+    assert [f.layer for f in stats.fit_mixed(frame, "f0", min_obs=5)] == ["conv2"]
+    effects = stats.effect_by_layer(frame, "f0", min_obs=5).set_index("layer")
+    assert np.isnan(effects.loc["conv1", "beta"]) and "3 complete rows" in effects.loc["conv1", "warnings"]
+    assert np.isfinite(effects.loc["conv2", "beta"])
+
+
+# --------------------------------------------------------------------------
+# GAM
+
+
+def test_gam_follows_a_nonlinear_curve():
+    rng = np.random.default_rng(4)
+    values = np.linspace(-3, 3, 25)
+    frame = pd.DataFrame([{"layer": "conv2", "base": b, "value": v, "y": math.sin(v) + rng.normal(0, 0.15)}
+                          for b in range(6) for v in values])
+    gams = stats.fit_gam(frame, "y", df=7)
+    curve = stats.gam_curves(gams, "y", values=np.linspace(-2.5, 2.5, 11))
+    assert np.max(np.abs(curve["fit"] - np.sin(curve["value"]))) < 0.12
+    covered = (curve["ci_low"] <= np.sin(curve["value"])) & (np.sin(curve["value"]) <= curve["ci_high"])
+    assert covered.mean() >= 0.8
+    linear = smf.ols("y ~ value", frame).fit()
+    assert gams["conv2"].aic < linear.aic - 100
+
+
+# --------------------------------------------------------------------------
+# correlations
+
+
+def corr_table():
+    rng = np.random.default_rng(7)
+    rows = []
+    for s in range(30):
+        sid = f"s{s:06d}"
+        intervals = [(0.1 + 0.01 * s, 0.3, "voi"), (0.5, 0.7 + 0.005 * s, "voi")]
+        for (start, end, label) in intervals:
+            truth = rng.normal(200, 30, size=4)
+            dur = end - start
+            for layer, noise in (("conv3", 40.0), ("conv4", 10.0), ("output", 0.0)):
+                for p in range(4):
+                    v = truth[p] + rng.normal(0, noise) if noise else truth[p]
+                    rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": label, "start": start,
+                                 "end": end, "point": p + 1, "time": np.nan, "measure": "f0", "value": v,
+                                 "note": "", "sample_id": sid, "layer": layer})
+                rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": label, "start": start,
+                             "end": end, "point": pd.NA, "time": np.nan, "measure": "duration",
+                             "value": dur * (1 + rng.normal(0, 0.1)) if layer != "output" else dur,
+                             "note": "", "sample_id": sid, "layer": layer})
+    table = pd.DataFrame(rows)
+    # undefined values, dropped pairwise
+    table.loc[table.index[::17], "value"] = np.nan
+    return table
+
+
+def test_correlation_table_matches_numpy_and_fisher_ci():
+    table = corr_table()
+    corr = stats.correlation_table(table, measures=("f0", "duration", "f3"))
+    assert list(corr.columns) == ["measure", "layer", "r", "ci_low", "ci_high", "n", "p"]
+    assert corr[["measure", "layer"]].values.tolist() == [["f0", "conv3"], ["f0", "conv4"],
+                                                         ["duration", "conv3"], ["duration", "conv4"]]
+    for row in corr.itertuples():
+        part = table[table["measure"] == row.measure]
+        key = ["sample_id", "start", "end", "point"]
+        a = part[part["layer"] == row.layer].set_index(key)["value"]
+        b = part[part["layer"] == "output"].set_index(key)["value"]
+        a, b = a.align(b, join="inner")
+        ok = a.notna() & b.notna()
+        r = np.corrcoef(a[ok], b[ok])[0, 1]
+        n = int(ok.sum())
+        assert row.n == n and row.r == pytest.approx(r, abs=1e-12)
+        half = 1.959963984540054 / math.sqrt(n - 3)
+        assert row.ci_low == pytest.approx(math.tanh(math.atanh(r) - half), abs=1e-9)
+        assert row.ci_high == pytest.approx(math.tanh(math.atanh(r) + half), abs=1e-9)
+        assert row.p == pytest.approx(sps.pearsonr(a[ok], b[ok]).pvalue, rel=1e-6)
+    f0 = corr[corr["measure"] == "f0"].set_index("layer")["r"]
+    assert f0["conv4"] > 0.9 > f0["conv3"]
+
+
+def test_correlation_by_interval_order_pairs_layer_tiers():
+    table = corr_table()
+    part = table[(table["measure"] == "duration")].copy()
+    # conv4 annotated on its own tier, with slightly different boundaries
+    conv4 = part["layer"] == "conv4"
+    part.loc[conv4, "tier"] = "auto_conv4"
+    part.loc[conv4, "start"] += 0.002
+    exact = stats.correlation_table(part, measures=["duration"])
+    assert exact.set_index("layer").loc["conv4", "n"] == 0
+    ordered = stats.correlation_table(part, measures=["duration"], match="order").set_index("layer")
+    reference = stats.correlation_table(table, measures=["duration"]).set_index("layer")
+    assert ordered.loc["conv4", "r"] == pytest.approx(reference.loc["conv4", "r"], abs=1e-12)
+
+
+# --------------------------------------------------------------------------
+# where does the effect start
+
+
+def test_effect_by_layer_standardised_slope_and_first_layer():
+    # one base: the standardised OLS slope is Pearson's r
+    table = sweep_table({"dense": 0.0, "conv1": 0.0, "conv2": 0.3, "conv3": 0.7}, n_bases=1, seed=9)
+    frame = stats.model_frame(table, "f0")
+    effects = stats.effect_by_layer(frame, "f0")
+    assert effects["layer"].tolist() == ["dense", "conv1", "conv2", "conv3"]
+    for row in effects.itertuples():
+        part = frame[frame["layer"] == row.layer]
+        assert row.beta == pytest.approx(np.corrcoef(part["value"], part["f0"])[0, 1], abs=1e-9)
+    # several bases: the mixed model; the effect appears first in conv2
+    table = sweep_table({"dense": 0.0, "conv1": 0.0, "conv2": 0.3, "conv3": 0.7, "output": 0.9},
+                        n_bases=8, sd_slope=0.03, seed=10)
+    frame = stats.model_frame(table, "f0")
+    effects = stats.effect_by_layer(frame, "f0")
+    assert stats.first_layer(effects) == "conv2"
+    # the mixed model is equivariant under rescaling: β_std = b · sd(value) / sd(outcome)
+    part = frame[frame["layer"] == "conv3"]
+    ref = standardised_fit("f0 ~ value", part)
+    slope = ref.fe_params["value"] / part["value"].std(ddof=0)
+    assert effects.set_index("layer").loc["conv3", "beta"] == pytest.approx(
+        slope * part["value"].std() / part["f0"].std(), rel=1e-3)
+    dense = effects.set_index("layer").loc["dense"]
+    assert dense["ci_low"] < 0 < dense["ci_high"]
+    both = pd.concat([effects, effects.assign(outcome="intensity")])
+    with pytest.raises(GanphonError, match="several outcomes"):
+        stats.first_layer(both)
+    assert stats.first_layer(both, outcome="intensity") == "conv2"
+
+
+# --------------------------------------------------------------------------
+# latent discovery
+
+
+class TinyFricativeGenerator(torch.nn.Module):
+    """A generator-like module: a fixed vowel plus a noise burst whose length is driven by z11."""
+
+    def __init__(self, latent_dim=40, slice_len=16384, sr=16000, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.drive = torch.nn.Linear(latent_dim, 1)
+        with torch.no_grad():
+            self.drive.weight.zero_()
+            self.drive.bias.zero_()
+            self.drive.weight[0, 10] = -3.0  # z11
+        t = torch.arange(slice_len) / sr
+        vowel = sum(torch.sin(2 * math.pi * 120 * h * t) / h for h in range(1, 20))
+        self.register_buffer("t", t)
+        self.register_buffer("vowel", 0.3 * vowel * ((t > 0.45) & (t < 0.85)))
+        self.register_buffer("noise", 0.1 * torch.randn(slice_len, generator=g))
+
+    def forward(self, z):
+        duration = 0.25 * torch.sigmoid(self.drive(z))  # [N, 1] seconds of frication
+        burst = ((self.t >= 0.1) & (self.t < 0.1 + duration)).float()
+        return self.vowel + self.noise * burst
+
+
+def test_discovery_ranks_the_planted_latent_first(tmp_path):
+    from ganphon.annotate import annotate_folder
+
+    n, dim = 160, 40
+    z = torch.rand(n, dim, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        waves = TinyFricativeGenerator(dim)(z).numpy().astype(np.float32)
+    ids = [f"s{i:06d}" for i in range(n)]
+    for sid, wave in zip(ids, waves):
+        wavfile.write(tmp_path / f"{sid}_output.wav", 16000, wave)
+    lat = pd.DataFrame(z.numpy().astype(float), columns=[f"z{i}" for i in range(1, dim + 1)])
+    lat.insert(0, "sample_id", ids)
+    lat.to_csv(tmp_path / "latents.csv", index=False)
+    annotate_folder(tmp_path, progress=False)
+
+    prop = stats.frication_property(tmp_path)
+    truth = 0.25 / (1 + np.exp(3 * z[:, 10].numpy()))
+    assert np.corrcoef(prop["fric_duration"], truth)[0, 1] > 0.95
+    assert 0 < prop["has_fric"].mean() < 1
+
+    linear = stats.discover(stats.read_latents(tmp_path), prop, kind="linear")
+    assert linear.iloc[0]["var"] == "z11" and linear.iloc[0]["coef"] < 0
+    assert linear["method"].iloc[0] == "ols" and linear["rank"].tolist() == list(range(1, dim + 1))
+    logistic = stats.discover(tmp_path, prop, kind="logistic")
+    assert logistic.iloc[0]["var"] == "z11" and logistic.iloc[0]["coef"] < 0
+    # presence is a threshold on z11 alone: the MLE does not exist, the L1 fit is used and said so
+    assert logistic["method"].iloc[0].startswith("logit-l1")
+    assert logistic["se"].isna().all()
+
+
+def test_discovery_logit_without_separation():
+    rng = np.random.default_rng(0)
+    n = 600
+    lat = pd.DataFrame(rng.uniform(-1, 1, (n, 12)), columns=[f"z{i}" for i in range(1, 13)])
+    lat.insert(0, "sample_id", [f"s{i}" for i in range(n)])
+    y = rng.random(n) < 1 / (1 + np.exp(-2.0 * lat["z7"]))
+    prop = pd.Series(y.to_numpy().astype(int), index=lat["sample_id"], name="has_fric")
+    ranked = stats.discover(lat, prop)
+    top = ranked.iloc[0]
+    assert top["var"] == "z7" and ranked["method"].iloc[0] == "logit"
+    # standardised coefficient: 2 × sd(z7)
+    assert abs(top["coef"] - 2.0 * lat["z7"].std(ddof=0)) < 3 * top["se"]
+    assert top["p"] < 1e-10 and top["z"] == pytest.approx(top["coef"] / top["se"])
+
+
+def test_discovery_with_more_latents_than_samples_uses_the_lasso():
+    rng = np.random.default_rng(1)
+    n, dim = 30, 40
+    lat = pd.DataFrame(rng.uniform(-1, 1, (n, dim)), columns=[f"z{i}" for i in range(1, dim + 1)])
+    lat.insert(0, "sample_id", [f"s{i}" for i in range(n)])
+    prop = pd.DataFrame({"sample_id": lat["sample_id"],
+                         "fric_duration": 0.1 + 0.05 * lat["z5"] + rng.normal(0, 0.005, n)})
+    ranked = stats.discover(lat, prop, kind="linear")
+    assert ranked.iloc[0]["var"] == "z5" and ranked["method"].iloc[0].startswith("ols-l1 (40 variables")
+    # in the property's units per SD of z5 (shrunk towards 0 by the penalty)
+    assert 0.5 * 0.05 * lat["z5"].std(ddof=0) < ranked.iloc[0]["coef"] <= 0.05 * lat["z5"].std(ddof=0) * 1.05
+
+
+def test_frication_property_needs_the_auto_tier(tmp_path):
+    import tgt
+
+    grid = tgt.TextGrid()
+    tier = tgt.IntervalTier(0, 1.024, "condition")
+    tier.add_interval(tgt.Interval(0, 1.024, "z11=-15"))
+    grid.add_tier(tier)
+    path = tmp_path / "s000000.TextGrid"
+    tgt.io.write_to_file(grid, str(path), format="long")
+    with pytest.raises(GanphonError, match=r"s000000\.TextGrid: no tier 'auto'"):
+        stats.frication_property([path])
+
+
+# --------------------------------------------------------------------------
+# feature maps
+
+
+def planted_maps(seed=0, n_outputs=20, n=512):
+    """Feature maps of two planted kinds: 6 that spike at four places, 14 smooth ones."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, n)
+    maps = np.empty((n_outputs, 20, n))
+    for c in range(20):
+        for i in range(n_outputs):
+            if c < 6:
+                base = 0.05 * rng.random(n)
+                for centre in (0.2, 0.35, 0.5, 0.65):
+                    base += (1.5 + rng.random()) * np.exp(-0.5 * ((t - centre) / 0.004) ** 2)
+            else:
+                base = 0.4 + 0.3 * np.sin(2 * np.pi * (t + rng.random() * 0.1 + c / 20)) + 0.05 * rng.random(n)
+            maps[i, c] = np.maximum(base, 0)
+    return maps, np.array([0] * 6 + [1] * 14)
+
+
+@pytest.mark.parametrize("gamma", [1e-10, 1e-2])
+def test_spectral_clustering_separates_spiky_from_smooth_maps(gamma):
+    maps, truth = planted_maps()
+    profiles = stats.activation_profiles(maps)
+    assert np.allclose(profiles, maps.mean(axis=0))
+    order = np.random.default_rng(5).permutation(20)
+    labels = stats.cluster_feature_maps(profiles[order], gamma=gamma, k=2, seed=0)
+    planted = truth[order]
+    # the same partition, whatever the cluster numbers
+    assert len(set(zip(labels, planted))) == 2 and len(set(labels)) == 2
+    assert np.array_equal(labels, stats.cluster_feature_maps(profiles[order], gamma=gamma, k=2, seed=0))
+
+
+def test_clustering_refuses_a_gamma_below_rounding():
+    maps, _ = planted_maps(n_outputs=3)
+    with pytest.raises(GanphonError, match="gamma = 1e-10 is too small"):
+        stats.cluster_feature_maps(stats.activation_profiles(maps) * 1e-4)
+
+
+def test_rank_maps_by_cosine():
+    from scipy.spatial.distance import cosine
+
+    maps_a, _ = planted_maps(seed=1, n_outputs=5)
+    maps_b = maps_a.copy()
+    maps_b[:, 13] = maps_b[:, 13, ::-1] ** 2  # changes shape strongly
+    maps_b[:, 8] = maps_b[:, 8] * 3.0 + 0.2   # changes mostly in scale
+    ranked = stats.rank_maps_by_cosine(maps_a, maps_b)
+    assert ranked["map"].iloc[0] == 13 and ranked["rank"].iloc[0] == 1
+    pa, pb = maps_a.mean(0), maps_b.mean(0)
+    for row in ranked.itertuples():
+        assert row.cosine_distance == pytest.approx(cosine(pa[row.map], pb[row.map]), abs=1e-12)
+    assert ranked.set_index("map").loc[0, "cosine_distance"] == pytest.approx(0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------
+# a folder, and the command
+
+
+def write_folder(path, table, seed=5):
+    path.mkdir(exist_ok=True)
+    table.to_csv(path / "acoustics.csv", index=False)
+    manifest = table.drop_duplicates(["sample_id", "layer"])[["sample_id", "layer", "file"]].assign(seed=seed)
+    manifest.to_csv(path / "manifest.csv", index=False)
+    return path
+
+
+def test_run_stats_writes_every_table(tmp_path):
+    table = pd.concat([
+        sweep_table({"conv1": 0.0, "conv4": 0.5, "output": 0.8}, n_bases=5, values=VALUES[::2], seed=1),
+        sweep_table({"conv1": 0.0, "conv4": 0.3, "output": 0.4}, n_bases=5, values=VALUES[::2], seed=2,
+                    measure="intensity", intercept=70.0),
+    ])
+    folder = write_folder(tmp_path / "sweep", table)
+    result = stats.run_stats(folder, measures=("f0", "intensity", "f2"))
+    out = folder / "stats"
+    for name in ("mixed_models.csv", "lrt.csv", "effects.csv", "correlations.csv", "summaries.txt",
+                 "stats.json"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0
+    mixed = pd.read_csv(out / "mixed_models.csv")
+    assert list(mixed.columns[:17]) == ["outcome", "layer", "formula", "re_formula", "term", "estimate", "se",
+                                        "z", "p", "ci_low", "ci_high", "llf", "aic", "bic", "n_obs",
+                                        "n_groups", "method"]
+    assert len(mixed) == 2 * 3 * 2
+    lrt = pd.read_csv(out / "lrt.csv")
+    assert lrt[["outcome", "layer"]].values.tolist() == [["f0", "conv1"], ["f0", "conv4"], ["f0", "output"],
+                                                        ["intensity", "conv1"], ["intensity", "conv4"],
+                                                        ["intensity", "output"]]
+    assert np.allclose(lrt["stat"], 2 * (lrt["llf_full"] - lrt["llf_null"]))
+    corr = pd.read_csv(out / "correlations.csv")
+    pd.testing.assert_frame_equal(corr, stats.correlation_table(table, ["f0", "intensity"]), check_dtype=False)
+    record = json.loads((out / "stats.json").read_text())
+    assert record["ganphon_version"] == __version__ and record["seeds"]["manifest"] == [5]
+    assert record["first_layer"] == {"f0": "conv4", "intensity": "conv4"} == result.first_layers
+    assert any("'f2' is not in acoustics.csv" in n for n in record["notes"])
+    assert "Mixed Linear Model" in (out / "summaries.txt").read_text()
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_folder_without_sweep_gets_correlations_only(tmp_path, capsys):
+    folder = write_folder(tmp_path / "probe", corr_table())
+    (folder / "stats").mkdir()
+    (folder / "stats" / "lrt.csv").write_text("stale\n")  # from an earlier run: must not survive
+    assert main(["stats", str(folder), "--measures", "f0,duration"]) == 0
+    printed = capsys.readouterr().out
+    assert "only the correlation table" in printed and "Pearson r with the output" in printed
+    assert sorted(p.name for p in (folder / "stats").iterdir()) == ["correlations.csv", "stats.json"]
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["stats", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganphon: error:") and "acoustics.csv" in err and "\n" not in err
+    (tmp_path / "acoustics.csv").write_text("file,label\nx.wav,voi\n")
+    assert main(["stats", str(tmp_path)]) == 2
+    assert "not a long acoustic table" in capsys.readouterr().err
