@@ -1,0 +1,338 @@
+"""The trainer: losses, checkpoints, logs, previews, exact resume, DDP, signals, NaN stops."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import torch
+
+from ganphon.cli import main
+from ganphon.errors import GanphonError
+from ganphon.models import ModelConfig, load_checkpoint
+from ganphon.models.checkpoint import read_weights_file
+from ganphon.train import (
+    LOG_COLUMNS, DataOrder, TrainConfig, latest_checkpoint, list_checkpoints, preview_latents,
+    q_loss_and_accuracy, read_training_state, train,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Six short vowel-like WAVs (int16 and float32, one at 22.05 kHz) in a folder."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for i in range(6):
+        sr = 22050 if i == 5 else SR
+        t = np.arange(int(0.4 * sr)) / sr
+        x = 0.4 * np.sin(2 * np.pi * (110 + 15 * i) * t) * np.hanning(t.size)
+        if i % 2:
+            scipy.io.wavfile.write(folder / f"w{i}.wav", sr, (x * 32767).astype(np.int16))
+        else:
+            scipy.io.wavfile.write(folder / f"w{i}.wav", sr, x.astype(np.float32))
+    return folder
+
+
+def tiny(arch="ciwgan", codes=3, dim=4) -> ModelConfig:
+    return ModelConfig(arch=arch, n_codes=codes, dim=dim)
+
+
+def settings(**kw) -> TrainConfig:
+    base = dict(steps=2, batch_size=4, seed=5, checkpoint_every=0, checkpoint_minutes=0, log_every=1,
+                device="cpu", preview_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_log(run_dir):
+    with open(Path(run_dir) / "train_log.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def tree_equal(a, b) -> bool:
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(tree_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(tree_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# ------------------------------------------------------------------ pieces
+
+def test_data_order_is_seeded_epochs_of_permutations():
+    a, b = DataOrder(7, seed=11), DataOrder(7, seed=11)
+    drawn = torch.cat([a.take(3) for _ in range(7)])  # 21 indices = 3 epochs, batches crossing epochs
+    for epoch in range(3):
+        assert sorted(drawn[7 * epoch : 7 * epoch + 7].tolist()) == list(range(7))
+    assert torch.equal(drawn, torch.cat([b.take(5), b.take(16)]))
+    assert not torch.equal(drawn[:7], drawn[7:14])  # a new permutation every epoch
+    c = DataOrder(7, seed=0)
+    c.load_state_dict(a.state_dict())
+    assert torch.equal(a.take(10), c.take(10))
+
+
+def test_q_losses_match_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 3))
+    cats = rng.integers(0, 3, 6)
+    onehot = np.eye(3)[cats]
+    loss, acc = q_loss_and_accuracy("ciwgan", torch.tensor(logits), torch.tensor(onehot))
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert loss.item() == pytest.approx(-logp[np.arange(6), cats].mean(), rel=1e-12)
+    assert acc.item() == pytest.approx(np.mean(logits.argmax(1) == cats))
+
+    bits = rng.integers(0, 2, (6, 3)).astype(float)
+    loss, acc = q_loss_and_accuracy("fiwgan", torch.tensor(logits), torch.tensor(bits))
+    p = 1 / (1 + np.exp(-logits))
+    assert loss.item() == pytest.approx(-(bits * np.log(p) + (1 - bits) * np.log(1 - p)).mean(), rel=1e-12)
+    assert acc.item() == pytest.approx(np.mean((logits > 0) == (bits > 0.5)))
+
+
+# ------------------------------------------------------------------ a short run
+
+def test_few_steps_write_checkpoint_log_and_preview(corpus, tmp_path):
+    out = tmp_path / "run"
+    rc = main(["train", str(corpus), "--arch", "ciwgan", "--codes", "3", "--dim", "4", "--batch-size", "4",
+               "--steps", "3", "--checkpoint-every", "2", "--checkpoint-minutes", "0", "--log-every", "1",
+               "--seed", "7", "--keep", "1", "--out", str(out), "--device", "cpu", "--quiet"])
+    assert rc == 0
+    assert [s for s, _ in list_checkpoints(out)] == [3]  # step 2 written, then pruned by --keep 1
+    model = load_checkpoint(out / "ckpt_step0000003.pt", critic=True)
+    assert (model.config.arch, model.config.n_codes, model.config.dim) == ("ciwgan", 3, 4)
+    assert model.training["step"] == 3 and model.meta["seed"] == 7
+    assert model.critic is not None and model.qnetwork is not None
+
+    # G_latest: fp16 generator-only file that finds its Q beside it.
+    g_blob = read_weights_file(out / "G_latest.pt")
+    assert g_blob["critic"] is None and g_blob["training"] is None
+    assert all(v.dtype == torch.float16 for v in g_blob["generator"].values())
+    latest = load_checkpoint(out / "G_latest.pt")
+    assert latest.qnetwork is not None and latest.meta["step"] == 3
+    for k, v in model.generator.state_dict().items():
+        assert torch.equal(latest.generator.state_dict()[k], v.half().float())
+
+    rows = read_log(out)
+    assert list(rows[0].keys()) == list(LOG_COLUMNS)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    times = [float(r["time"]) for r in rows]
+    assert times == sorted(times) and times[0] > 0
+    for r in rows:
+        v = {k: float(r[k]) for k in LOG_COLUMNS[2:]}
+        assert all(math.isfinite(x) for x in v.values())
+        # The critic loss is −W + λ·GP, each averaged over the five critic steps.
+        assert v["d_loss"] == pytest.approx(-v["wasserstein"] + 10 * v["gp"], rel=1e-4, abs=1e-5)
+        assert v["q_loss"] > 0 and 0 <= v["q_acc"] <= 1
+    assert model.training["losses"]["d_loss"] == pytest.approx(float(rows[-1]["d_loss"]), rel=1e-5)
+
+    # The preview: one WAV per code category, the generator's output for the fixed latents.
+    folder = out / "preview" / "step0000003"
+    z, names = preview_latents(model.config, seed=7)
+    assert names == ["code1", "code2", "code3"]
+    assert torch.equal(z[:, :3], torch.eye(3)) and torch.equal(z[0, 3:], z[2, 3:])
+    with torch.no_grad():
+        expected = model.generator(z).numpy()[:, 0]
+    for name, want in zip(names, expected):
+        sr, got = scipy.io.wavfile.read(folder / f"{name}.wav")
+        assert sr == SR and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    import matplotlib.image
+
+    png = matplotlib.image.imread(folder / "preview.png")
+    assert png.ndim == 3 and png.shape[0] > 100 and png.shape[1] > 300
+    assert (out / "preview" / "step0000002" / "preview.png").exists()
+
+    import json
+
+    info = json.loads((out / "run.json").read_text())
+    assert info["seed"] == 7 and info["command"].startswith("ganphon train")
+    assert info["model_config"]["n_codes"] == 3 and info["versions"]["ganphon"]
+    assert "6 items; 1 resampled" in info["data"]["summary"]
+
+
+def test_wavegan_trains_without_q(corpus, tmp_path):
+    result = train(corpus, tmp_path / "w", tiny("wavegan", 0), settings(steps=1, preview_every=None),
+                   progress=False)
+    assert result.qnetwork is None and not (tmp_path / "w" / "Q_latest.pt").exists()
+    row = read_log(tmp_path / "w")[0]
+    assert row["q_loss"] == "" and row["q_acc"] == "" and math.isfinite(float(row["d_loss"]))
+    assert len(list((tmp_path / "w" / "preview" / "step0000001").glob("*.wav"))) == 4
+
+
+# ------------------------------------------------------------------ exact resume
+
+@pytest.mark.parametrize("arch,codes", [("ciwgan", 3), ("fiwgan", 2)])
+def test_resume_is_bit_identical(corpus, tmp_path, arch, codes):
+    n = 2
+    whole = train(corpus, tmp_path / "whole", tiny(arch, codes), settings(steps=2 * n), progress=False)
+    train(corpus, tmp_path / "split", tiny(arch, codes), settings(steps=n), progress=False)
+    resumed = train(corpus, tmp_path / "split", None, settings(steps=2 * n), resume="latest", progress=False)
+    assert resumed.step == whole.step == 2 * n
+    for a, b in [(whole.generator, resumed.generator), (whole.critic, resumed.critic),
+                 (whole.qnetwork, resumed.qnetwork)]:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    ta = read_weights_file(tmp_path / "whole" / "ckpt_step0000004.pt")["training"]
+    tb = read_weights_file(tmp_path / "split" / "ckpt_step0000004.pt")["training"]
+    for key in ("optimizers", "rng", "data_order"):
+        assert tree_equal(ta[key], tb[key]), key
+    log_a, log_b = read_log(tmp_path / "whole"), read_log(tmp_path / "split")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time"} for r in rows]
+    assert strip(log_a) == strip(log_b)
+
+
+def test_resume_after_log_rows_past_the_checkpoint_drops_them(corpus, tmp_path):
+    out = tmp_path / "r"
+    train(corpus, out, tiny(), settings(steps=2), progress=False)
+    with open(out / "train_log.csv", "a") as f:  # rows a killed run logged after its last checkpoint
+        f.write("3,9.9,1,1,1,1,1,1\n4,9.9,1,1,1,1,1,1\n")
+    train(corpus, out, None, settings(steps=3), resume="latest", progress=False)
+    steps = [int(r["step"]) for r in read_log(out)]
+    assert steps == [1, 2, 3] and read_log(out)[-1]["time"] != "9.9"
+
+
+def test_resume_errors(corpus, tmp_path):
+    out = tmp_path / "e"
+    args = ["train", str(corpus), "--out", str(out), "--steps", "2", "--batch-size", "4",
+            "--checkpoint-every", "0", "--device", "cpu", "--quiet"]
+    with pytest.raises(GanphonError, match="no checkpoint"):
+        train(corpus, out, tiny(), settings(), resume="latest", progress=False)
+    assert main([*args, "--resume"]) == 2
+    # --resume auto starts fresh when there is nothing to resume.
+    assert main([*args, "--arch", "ciwgan", "--codes", "3", "--dim", "4", "--resume", "auto"]) == 0
+    ckpt = latest_checkpoint(out)
+    assert ckpt.name == "ckpt_step0000002.pt"
+    with pytest.raises(GanphonError, match="already holds checkpoints"):
+        train(corpus, out, tiny(), settings(), progress=False)
+    with pytest.raises(GanphonError, match=r"dim 4 → 8"):
+        train(corpus, out, tiny(dim=8), settings(steps=3), resume="latest", progress=False)
+    with pytest.raises(GanphonError, match=r"arch 'ciwgan' → 'fiwgan'"):
+        train(corpus, out, tiny("fiwgan", 3), settings(steps=3), resume="latest", progress=False)
+    assert main([*args, "--steps", "3", "--resume", "--dim", "8"]) == 2
+    with pytest.raises(GanphonError, match="seed"):
+        train(corpus, out, None, settings(steps=3, seed=6), resume="latest", progress=False)
+    with pytest.raises(GanphonError, match="no training state"):
+        train(corpus, out, None, settings(steps=3), resume=out / "G_latest.pt", progress=False)
+
+    # A damaged latest checkpoint is an error naming it, never a fresh start or an older file.
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GanphonError) as err:
+        train(corpus, out, None, settings(steps=3), resume="latest", progress=False)
+    assert str(ckpt) in str(err.value)
+    ckpt.write_bytes(b"")
+    with pytest.raises(GanphonError, match=str(ckpt)):
+        train(corpus, out, None, settings(steps=3), resume="auto", progress=False)
+    assert [s for s, _ in list_checkpoints(out)] == [2]
+
+
+def test_changed_optimisation_setting_on_resume_is_applied(corpus, tmp_path, capsys):
+    out = tmp_path / "lr"
+    train(corpus, out, tiny(), settings(steps=1), progress=False)
+    result = train(corpus, out, None, settings(steps=2, lr=3e-4), resume="latest", progress=False)
+    assert "lr changed from 0.0001 to 0.0003" in capsys.readouterr().err
+    _, saved, training = read_training_state(result.checkpoint)
+    assert saved.lr == 3e-4
+    assert all(g["lr"] == 3e-4 for g in training["optimizers"]["generator"]["param_groups"])
+
+
+# ------------------------------------------------------------------ NaN
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path):
+    out = tmp_path / "nan"
+    train(corpus, out, tiny(), settings(steps=2), progress=False)
+    good = read_weights_file(out / "G_latest.pt")["generator"]
+    # Adam moves every weight by ~lr at its first step: 1e30 overflows the critic's output.
+    with pytest.raises(GanphonError, match=r"non-finite (loss|weights) at step 3.*ckpt_step0000002\.pt"):
+        train(corpus, out, None, settings(steps=6, lr=1e30, checkpoint_every=1), resume="latest", progress=False)
+    assert [s for s, _ in list_checkpoints(out)] == [2]
+    assert tree_equal(read_weights_file(out / "G_latest.pt")["generator"], good)
+    assert [int(r["step"]) for r in read_log(out)] == [1, 2]
+    model = load_checkpoint(out / "ckpt_step0000002.pt", critic=True)  # still loads: finite weights
+    assert model.training["step"] == 2
+
+
+# ------------------------------------------------------------------ several processes
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, corpus, out, weights_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    result = train(corpus, out, tiny("ciwgan", 2), settings(steps=2, checkpoint_every=1, preview_every=None),
+                   progress=False)
+    state = {f"{name}.{k}": v for name, m in
+             (("G", result.generator), ("D", result.critic), ("Q", result.qnetwork))
+             for k, v in m.state_dict().items()}
+    torch.save(state, Path(weights_dir) / f"rank{rank}.pt")
+
+
+def test_ddp_gloo_two_processes(corpus, tmp_path):
+    import torch.multiprocessing as mp
+
+    out, weights = tmp_path / "ddp", tmp_path / "weights"
+    weights.mkdir()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(corpus), str(out), str(weights)), nprocs=2, join=True)
+    w0, w1 = (torch.load(weights / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
+    # Files come from rank 0 alone: one log row per step, one set of files.
+    assert [int(r["step"]) for r in read_log(out)] == [1, 2]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "G_latest.pt", "Q_latest.pt", "ckpt_step0000001.pt", "ckpt_step0000002.pt", "preview", "run.json",
+        "train_log.csv"]
+    assert not [p for p in out.rglob(".*")]  # no temporary leftovers
+    training = read_weights_file(out / "ckpt_step0000002.pt")["training"]
+    assert training["world_size"] == 2 and len(training["rng"]) == 2
+    # Ranks draw different latents: their latent generators must differ.
+    assert not torch.equal(training["rng"][0]["latent"], training["rng"][1]["latent"])
+    G = load_checkpoint(out / "ckpt_step0000002.pt").generator
+    assert all(torch.equal(v, w0[f"G.{k}"]) for k, v in G.state_dict().items())
+
+
+# ------------------------------------------------------------------ signals
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signal_writes_checkpoint_and_exits_cleanly(corpus, tmp_path, sig, code):
+    out = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "ganphon", "train", str(corpus), "--arch", "ciwgan", "--codes", "2",
+           "--dim", "4", "--batch-size", "4", "--steps", "100000", "--checkpoint-every", "100000",
+           "--checkpoint-minutes", "0", "--log-every", "1", "--out", str(out), "--device", "cpu", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = out / "train_log.csv"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and len(log.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert f"stopped by {sig.name}" in err
+    steps = [int(r["step"]) for r in read_log(out)]
+    ckpt = latest_checkpoint(out)
+    assert ckpt is not None and read_training_state(ckpt)[2]["step"] == steps[-1]
+    assert load_checkpoint(out / "G_latest.pt").meta["step"] == steps[-1]
