@@ -1,0 +1,762 @@
+"""Measure a folder of sounds like speech, in Python, with Praat's own commands.
+
+:func:`measure` computes, for every file of a folder (an exported ganphon
+folder, or any folder of ``name.wav`` + ``name.TextGrid``), the measures of
+the long acoustic table — F0, intensity, F1–F3 at N normalised points per
+interval, per-interval F0 / intensity summaries, spectral moments and
+duration — with parselmouth, in parallel processes.  The commands and
+arguments are those of the bundled Praat scripts (``praat_scripts/``), so
+the numbers are the ones Praat prints; see :mod:`ganphon.praat`.
+
+A value that cannot be measured is NaN with a short reason in ``note``
+(unvoiced frame, a layer whose Nyquist frequency is below the maximum
+formant, an unreadable file …); a problem in one file never stops the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import multiprocessing
+import os
+import sys
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import parselmouth
+from parselmouth.praat import call
+
+from . import layout
+from .errors import GanphonError
+from .praat import (
+    ALL_MEASURES,
+    INTENSITY_WINDOW_PER_PERIOD,
+    MEASURE_NAMES,
+    PERIODS_PER_PITCH_WINDOW,
+    PITCH_MAX_CANDIDATES,
+    PITCH_VERY_ACCURATE,
+    TABLE_COLUMNS,
+    MeasureSettings,
+    find_textgrid,
+    layer_from_name,
+    measure_guard,
+    resolve_layer_settings,
+    settings_for_layer,
+    spectrum_guard,
+)
+
+INPUTS = ("wav", "sound")
+_EXTENSIONS = {"wav": "wav", "sound": "Sound"}
+
+# The point queries below use parselmouth's methods, which run the same Praat
+# functions as the scripts' queries ("Get value at time: t, "Hertz",
+# "linear"" …) without the cost of parsing a command for each of thousands of calls.
+HERTZ = parselmouth.PitchUnit.HERTZ
+LINEAR = parselmouth.ValueInterpolation.LINEAR
+CUBIC = parselmouth.ValueInterpolation.CUBIC
+ENERGY = parselmouth.Intensity.AveragingMethod.ENERGY
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one worker process needs to measure one file (paths, not objects)."""
+
+    path: str
+    textgrid: str | None
+    tier: str | None
+    points: int
+    measures: tuple
+    settings: MeasureSettings
+    who: str
+
+
+# --------------------------------------------------------------------------
+# Intervals
+
+
+def read_intervals(textgrid_path, tier):
+    """Non-empty intervals of ``tier`` in a TextGrid, read the way the scripts read them.
+
+    Parameters
+    ----------
+    textgrid_path : str or Path or None
+        TextGrid file (any encoding or format Praat reads, UTF-16 included).
+    tier : str or None
+        Interval tier name; None measures the whole file.
+
+    Returns
+    -------
+    tier_column : str
+        The tier name, or ``""`` when the whole file is to be measured.
+    intervals : list of (label, start, end)
+        Empty when the whole file is to be measured.
+    note : str
+        Why the whole file is measured instead ('' when that was asked for).
+    """
+    if tier is None or tier == "":
+        return "", [], ""
+    if textgrid_path is None:
+        return "", [], "no TextGrid"
+    try:
+        stat = os.stat(textgrid_path)
+    except OSError:
+        return "", [], f"cannot read {Path(textgrid_path).name}"
+    # the layers of a sample share one TextGrid: read it once per process
+    tier_column, intervals, note = _read_intervals_cached(str(textgrid_path), tier, stat.st_mtime_ns,
+                                                          stat.st_size)
+    return tier_column, list(intervals), note
+
+
+@functools.lru_cache(maxsize=256)
+def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
+    name = Path(textgrid_path).name
+    try:
+        grid = parselmouth.read(str(textgrid_path))
+    except parselmouth.PraatError as exc:
+        return "", (), f"cannot read {name}: {_praat_message(exc)}"
+    if not isinstance(grid, parselmouth.TextGrid):
+        return "", (), f"{name} is not a TextGrid"
+    number = 0
+    found_point_tier = False
+    for i in range(1, call(grid, "Get number of tiers") + 1):
+        if call(grid, "Get tier name", i) == tier:
+            if call(grid, "Is interval tier", i):
+                number = i
+                break
+            found_point_tier = True
+    if number == 0:
+        why = "is not an interval tier" if found_point_tier else "not found"
+        return "", (), f"tier '{tier}' {why} in {name}"
+    intervals = []
+    for i in range(1, call(grid, "Get number of intervals", number) + 1):
+        label = call(grid, "Get label of interval", number, i)
+        if label != "":
+            intervals.append((label.replace("\t", " "),
+                              call(grid, "Get start time of interval", number, i),
+                              call(grid, "Get end time of interval", number, i)))
+    if not intervals:
+        return "", (), f"tier '{tier}' in {name} has no labelled interval"
+    return tier, tuple(intervals), ""
+
+
+def textgrid_has_tier(textgrid_path, tier) -> bool:
+    """True when the TextGrid can be read and holds an interval tier named ``tier``."""
+    tier_column, _, note = read_intervals(textgrid_path, tier)
+    return tier_column == tier or note.endswith("has no labelled interval")
+
+
+def _praat_message(exc) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _join_notes(*notes) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def point_times(start, end, points):
+    """Times of ``points`` normalised points (i − 0.5) / N along [start, end]."""
+    return [start + (i - 0.5) / points * (end - start) for i in range(1, points + 1)]
+
+
+# --------------------------------------------------------------------------
+# One file
+
+
+def measure_file(path, textgrid=None, tier="auto", points=10, measures=ALL_MEASURES,
+                 settings=None, who=None) -> pd.DataFrame:
+    """Measure one sound file (rows of the long acoustic table).
+
+    Parameters
+    ----------
+    path : str or Path
+        A sound Praat reads: WAV, or a native-rate ``.Sound``.
+    textgrid : str or Path, optional
+        Its TextGrid; default: found by name as the scripts do
+        (``name.TextGrid``, else the name without its last ``_suffix``).
+    tier : str or None
+        Interval tier to measure; None: the whole file.
+    points : int
+        Number of normalised time points for point measures.
+    measures : sequence of str
+        Families among ``pitch``, ``intensity``, ``formants``, ``spectrum``, ``duration``.
+    settings : MeasureSettings, optional
+        Default: the ``default`` preset for the file's layer.
+    who : str, optional
+        Name used in notes (default: the layer named by the file name, else the file name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file, tier, label, start, end, point, time, measure, value, note``.
+    """
+    path = Path(path)
+    if textgrid is None:
+        textgrid = find_textgrid(path)
+    layer = layer_from_name(path.name)
+    if settings is None:
+        settings = settings_for_layer(layer)
+    job = _Job(str(path), None if textgrid is None else str(textgrid), tier, int(points),
+               _check_measures(measures), settings, who or layer or path.name)
+    return _rows_to_frame(_measure_job(job))
+
+
+def _measure_job(job: _Job) -> list:
+    """All rows of one file, as tuples in table column order."""
+    name = Path(job.path).name
+    tier_column, intervals, context_note = read_intervals(job.textgrid, job.tier)
+
+    sound = None
+    failure = ""
+    try:
+        obj = parselmouth.read(job.path)
+        if isinstance(obj, list):
+            obj = obj[0] if len(obj) == 1 else None
+        if not isinstance(obj, parselmouth.Sound):
+            failure = f"{name} is not a sound"
+        else:
+            sound = obj
+    except parselmouth.PraatError as exc:
+        failure = f"cannot read {name}: {_praat_message(exc)}"
+
+    silent = False
+    if sound is not None:
+        values = sound.values
+        if values.size == 0:
+            failure = f"{name}: sound has no samples"
+        elif not np.isfinite(values).all():
+            failure = f"{name}: NaN/inf samples"
+        else:
+            silent = not np.any(values)
+
+    if not intervals:
+        if sound is not None:
+            intervals = [("", sound.xmin, sound.xmax)]
+        else:
+            intervals = [("", 0.0, math.nan)]
+    if failure:
+        sound = None
+
+    rows: list = []
+
+    def add(label, start, end, point, t, measure, value, note=""):
+        value = float(value) if value is not None else math.nan
+        rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value,
+                     _join_notes(context_note, note)))
+
+    block = failure or ("silent (all samples are 0)" if silent else "")
+    for family in job.measures:
+        if family == "duration":
+            for label, start, end in intervals:
+                add(label, start, end, None, math.nan, "duration", end - start,
+                    "" if math.isfinite(end - start) else failure)
+            continue
+        why = block or (measure_guard(family, job.settings, sound.sampling_frequency,
+                                      sound.xmax - sound.xmin, job.who) if family != "spectrum" else "")
+        done = len(rows)
+        try:
+            _FAMILIES[family](sound, job, intervals, add, why)
+        except parselmouth.PraatError as exc:
+            # one analysis Praat refuses must not stop the file or the folder
+            del rows[done:]
+            _FAMILIES[family](sound, job, intervals, add, f"{name}: Praat: {_praat_message(exc)}")
+    return rows
+
+
+def _pitch(sound, job, intervals, add, why):
+    s = job.settings
+    pitch = None
+    if not why:
+        pitch = sound.to_pitch_ac(
+            time_step=None, pitch_floor=s.pitch_floor, max_number_of_candidates=PITCH_MAX_CANDIDATES,
+            very_accurate=PITCH_VERY_ACCURATE, silence_threshold=s.silence_threshold,
+            voicing_threshold=s.voicing_threshold, octave_cost=s.octave_cost,
+            octave_jump_cost=s.octave_jump_cost, voiced_unvoiced_cost=s.voiced_unvoiced_cost,
+            pitch_ceiling=s.pitch_ceiling)
+    window = PERIODS_PER_PITCH_WINDOW / s.pitch_floor
+    for label, start, end in intervals:
+        short = _short_note(start, end, window, "pitch")
+        for i, t in enumerate(point_times(start, end, job.points), 1):
+            value = pitch.get_value_at_time(t, HERTZ, LINEAR) if pitch is not None else math.nan
+            add(label, start, end, i, t, "f0", value, why or _join_notes(short, "unvoiced" if math.isnan(value) else ""))
+        for measure, args in (("f0_mean", ("Get mean", start, end, "Hertz")),
+                              ("f0_min", ("Get minimum", start, end, "Hertz", "Parabolic")),
+                              ("f0_max", ("Get maximum", start, end, "Hertz", "Parabolic"))):
+            value = call(pitch, *args) if pitch is not None else math.nan
+            add(label, start, end, None, math.nan, measure, value,
+                why or _join_notes(short, "no voiced frame in interval" if math.isnan(value) else ""))
+
+
+def _intensity(sound, job, intervals, add, why):
+    s = job.settings
+    intensity = None
+    if not why:
+        intensity = sound.to_intensity(minimum_pitch=s.intensity_minimum_pitch, time_step=None,
+                                       subtract_mean=s.subtract_mean)
+    window = INTENSITY_WINDOW_PER_PERIOD / 2 / s.intensity_minimum_pitch  # effective duration 3.2 / min pitch
+    for label, start, end in intervals:
+        short = _short_note(start, end, window, "intensity")
+        for i, t in enumerate(point_times(start, end, job.points), 1):
+            value = intensity.get_value(t, CUBIC) if intensity is not None else math.nan
+            add(label, start, end, i, t, "intensity", value, why or _join_notes(short, _undefined(value)))
+        mean = intensity.get_average(start, end, ENERGY) if intensity is not None else math.nan
+        add(label, start, end, None, math.nan, "intensity_mean", mean, why or _join_notes(short, _undefined(mean)))
+        peak = call(intensity, "Get maximum", start, end, "Parabolic") if intensity is not None else math.nan
+        add(label, start, end, None, math.nan, "intensity_max", peak, why or _join_notes(short, _undefined(peak)))
+
+
+def _formants(sound, job, intervals, add, why):
+    s = job.settings
+    formant = None
+    if not why:
+        formant = sound.to_formant_burg(time_step=None, max_number_of_formants=s.number_of_formants,
+                                        maximum_formant=s.maximum_formant,
+                                        window_length=s.formant_window_length,
+                                        pre_emphasis_from=s.pre_emphasis_from)
+    for number in (1, 2, 3):
+        for label, start, end in intervals:
+            short = _short_note(start, end, s.formant_window_length, "formant")
+            for i, t in enumerate(point_times(start, end, job.points), 1):
+                value = formant.get_value_at_time(number, t) if formant is not None else math.nan
+                add(label, start, end, i, t, f"f{number}", value, why or _join_notes(short, _undefined(value)))
+
+
+def _spectrum(sound, job, intervals, add, why):
+    s = job.settings
+    intensity_why = why or measure_guard("max_intensity", s, sound.sampling_frequency,
+                                         sound.xmax - sound.xmin, job.who)
+    intensity = None
+    if not intensity_why:
+        intensity = sound.to_intensity(minimum_pitch=s.max_intensity_minimum_pitch, time_step=None,
+                                       subtract_mean=s.subtract_mean)
+    for label, start, end in intervals:
+        moments = dict.fromkeys(("cog", "sd", "skewness", "kurtosis"), math.nan)
+        moments_why = why
+        if not why:
+            moments_why = spectrum_guard(samples_between(sound, start, end), s, job.who) or ""
+            if not moments_why:
+                shape = getattr(parselmouth.WindowShape, s.spectrum_window_shape.upper())
+                spectrum = sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
+                moments = {
+                    "cog": spectrum.get_centre_of_gravity(s.spectrum_power),
+                    "sd": spectrum.get_standard_deviation(s.spectrum_power),
+                    "skewness": spectrum.get_skewness(s.spectrum_power),
+                    "kurtosis": spectrum.get_kurtosis(s.spectrum_power),
+                }
+        for measure, value in moments.items():
+            add(label, start, end, None, math.nan, measure, value, moments_why or _undefined(value))
+        value = call(intensity, "Get maximum", start, end, "Parabolic") if intensity is not None else math.nan
+        add(label, start, end, None, math.nan, "max_intensity", value, intensity_why or _undefined(value))
+
+
+_FAMILIES = {"pitch": _pitch, "intensity": _intensity, "formants": _formants, "spectrum": _spectrum}
+
+
+def samples_between(sound, start, end) -> int:
+    """Number of samples ``Extract part`` takes from [start, end] (Praat's window samples)."""
+    return math.floor((end - sound.x1) / sound.dx) - math.ceil((start - sound.x1) / sound.dx) + 1
+
+
+def _short_note(start, end, window, what) -> str:
+    length = end - start
+    if math.isfinite(length) and length < window:
+        return f"interval {length * 1000:.1f} ms shorter than {what} window {window * 1000:.1f} ms"
+    return ""
+
+
+def _undefined(value) -> str:
+    return "undefined" if math.isnan(value) else ""
+
+
+def _rows_to_frame(rows) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
+    frame["point"] = pd.array([None if p is None else p for p in frame["point"]], dtype="Int64")
+    for column in ("start", "end", "time", "value"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def _check_measures(measures) -> tuple:
+    if isinstance(measures, str):
+        measures = [m.strip() for m in measures.split(",") if m.strip()]
+    measures = tuple(measures)
+    unknown = [m for m in measures if m not in MEASURE_NAMES]
+    if unknown or not measures:
+        raise GanphonError(f"unknown measure(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {', '.join(ALL_MEASURES)}")
+    # table order does not depend on the order asked for
+    return tuple(m for m in ALL_MEASURES if m in measures)
+
+
+# --------------------------------------------------------------------------
+# A folder
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file to measure: its path, TextGrid and layer (None when unknown)."""
+
+    path: Path
+    textgrid: Path | None
+    layer: str | None
+
+
+def collect_files(folder_or_manifest, inputs="wav"):
+    """The files a folder asks to be measured, and its manifest (or None).
+
+    Parameters
+    ----------
+    folder_or_manifest : str or Path
+        An exported folder, its ``manifest.csv``, or any folder of sounds.
+    inputs : {"wav", "sound"}
+        Measure the WAVs (upsampled layers) or the native-rate ``.Sound`` files.
+
+    Returns
+    -------
+    folder : Path
+    entries : list of FileEntry
+    manifest : pandas.DataFrame or None
+    """
+    if inputs not in INPUTS:
+        raise GanphonError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
+    target = Path(folder_or_manifest)
+    if target.is_file() and target.suffix.lower() == ".csv":
+        folder, manifest_path = target.parent, target
+    elif target.is_dir():
+        folder, manifest_path = target, target / layout.MANIFEST
+    else:
+        raise GanphonError(f"{target}: no such folder or manifest")
+    manifest = None
+    entries = []
+    if manifest_path.is_file():
+        manifest = read_manifest(manifest_path, inputs)
+        column = "file" if inputs == "wav" else "sound_file"
+        for row in manifest.itertuples(index=False):
+            path = folder / getattr(row, column)
+            textgrid = None
+            if "textgrid" in manifest.columns and isinstance(row.textgrid, str) and row.textgrid:
+                candidate = folder / row.textgrid
+                textgrid = candidate if candidate.is_file() else None
+            else:
+                textgrid = find_textgrid(path)
+            entries.append(FileEntry(path, textgrid, str(row.layer) if isinstance(row.layer, str) else None))
+    else:
+        extension = _EXTENSIONS[inputs]
+        for path in sorted(folder.glob(f"*.{extension}")):
+            if path.name.startswith("."):
+                continue
+            entries.append(FileEntry(path, find_textgrid(path), layer_from_name(path.name)))
+        if not entries:
+            raise GanphonError(f"{folder}: no *.{extension} files to measure")
+    return folder, entries, manifest
+
+
+def read_manifest(path, inputs="wav") -> pd.DataFrame:
+    """Read an exported folder's ``manifest.csv`` and check the columns measuring needs."""
+    try:
+        manifest = pd.read_csv(path, dtype={"sample_id": str, "layer": str, "file": str,
+                                            "sound_file": str, "textgrid": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GanphonError(f"{path}: cannot read manifest ({exc})") from None
+    needed = ["file", "sample_id", "layer"] + (["sound_file"] if inputs == "sound" else [])
+    missing = [c for c in needed if c not in manifest.columns]
+    if missing:
+        raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    key = "file" if inputs == "wav" else "sound_file"
+    if manifest[key].isna().any():
+        raise GanphonError(f"{path}: empty '{key}' in row(s) "
+                           f"{', '.join(str(i + 2) for i in np.flatnonzero(manifest[key].isna())[:5])}")
+    if manifest[key].duplicated().any():
+        raise GanphonError(f"{path}: file {manifest[key][manifest[key].duplicated()].iloc[0]} listed twice")
+    return manifest
+
+
+def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> pd.DataFrame:
+    """Add the manifest's columns to a long table, matched by file name.
+
+    The manifest's sweep column ``value`` becomes ``sweep_value`` (``value``
+    is always the measured value); its file-name columns are dropped (the
+    table's ``file`` names the measured file).
+    """
+    key = "file" if inputs == "wav" else "sound_file"
+    extra = manifest.copy()
+    extra["__file"] = extra[key]
+    extra = extra.drop(columns=[c for c in ("file", "sound_file") if c in extra.columns])
+    renames = {"value": "sweep_value"}
+    for column in extra.columns:
+        if column in TABLE_COLUMNS and column not in renames:
+            renames[column] = f"manifest_{column}"
+    extra = extra.rename(columns=renames)
+    joined = table.merge(extra, how="left", left_on="file", right_on="__file", sort=False)
+    return joined.drop(columns="__file")
+
+
+def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
+            tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
+            progress=True) -> pd.DataFrame:
+    """Measure every file of a folder with parselmouth, in parallel processes.
+
+    Parameters
+    ----------
+    folder_or_manifest : str or Path
+        An exported ganphon folder (or its ``manifest.csv``), or any folder of
+        ``name.wav`` (+ ``name.TextGrid``) files.
+    measures : sequence of str
+        Families among ``pitch``, ``intensity``, ``formants``, ``spectrum``, ``duration``.
+    tier : str or None
+        Interval tier whose labelled intervals are measured (``auto``, made
+        by :func:`ganphon.annotate.annotate_folder`); None: whole files.  A tier no
+        TextGrid has is an error; files without it are measured whole, with a note.
+    points : int
+        Normalised time points per interval for f0, intensity and f1–f3.
+    layer_settings : str, MeasureSettings or dict
+        ``default``, ``paper-wavegan``, ``paper-ciwgan``, one settings object,
+        or a dict layer → settings (see :func:`ganphon.praat.resolve_layer_settings`).
+    workers : int, optional
+        Worker processes (default: CPU count, at most the number of files);
+        1 measures in this process.
+    inputs : {"wav", "sound"}
+        Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The long acoustic table (``file … value, note``), joined with the
+        manifest's columns (``sample_id``, ``layer``, latent columns,
+        ``sweep_value`` …) when the folder has a ``manifest.csv``.
+    """
+    measures = _check_measures(measures)
+    points = _check_points(points)
+    resolved = resolve_layer_settings(layer_settings)
+    folder, entries, manifest = collect_files(folder_or_manifest, inputs)
+    check_tier(entries, tier, folder)
+    jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
+                 measures, settings_for_layer(e.layer, resolved), e.layer or e.path.name)
+            for e in entries]
+    rows = run_jobs(jobs, workers=workers, progress=progress)
+    table = _rows_to_frame(rows)
+    if manifest is not None:
+        table = join_manifest(table, manifest, inputs)
+    return table
+
+
+def _check_points(points) -> int:
+    try:
+        n = int(points)
+    except (TypeError, ValueError):
+        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}") from None
+    if n < 1 or n != points:
+        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}")
+    return n
+
+
+def check_tier(entries, tier, folder) -> None:
+    """Raise when a tier is asked for and no TextGrid of the folder has it."""
+    if not tier:
+        return
+    seen = set()
+    for entry in entries:
+        if entry.textgrid is None or entry.textgrid in seen:
+            continue
+        seen.add(entry.textgrid)
+        if textgrid_has_tier(entry.textgrid, tier):
+            return
+    if not seen:
+        raise GanphonError(f"{folder}: no TextGrids to take tier '{tier}' from; "
+                           f"measure whole files (tier None / --tier '') or add TextGrids")
+    hint = " (run 'ganphon annotate' first)" if tier == "auto" else ""
+    raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
+
+
+def default_workers(n_jobs) -> int:
+    """CPU count, at most ``n_jobs``, at least 1."""
+    return max(1, min(os.cpu_count() or 1, n_jobs))
+
+
+def run_jobs(jobs, workers=None, progress=True) -> list:
+    """Measure ``jobs`` in ``workers`` processes; rows in job order."""
+    from tqdm.auto import tqdm
+
+    workers = default_workers(len(jobs)) if workers is None else int(workers)
+    if workers < 1:
+        raise GanphonError(f"workers must be ≥ 1, got {workers}")
+    results: list = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc="measure", unit="file", disable=not progress)
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for i, job in enumerate(jobs):
+                results[i] = _measure_job(job)
+                bar.update(1)
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # parselmouth holds the GIL, so processes; forkserver/spawn children
+            # do not inherit a forked copy of torch's threads.
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
+                chunk = max(1, min(16, len(jobs) // (workers * 4)))
+                batches = [list(range(i, min(i + chunk, len(jobs)))) for i in range(0, len(jobs), chunk)]
+                with _main_module_hidden():  # workers start during the first submits
+                    futures = {pool.submit(_measure_batch, [jobs[i] for i in batch]): batch for batch in batches}
+                for future in as_completed(futures):
+                    for i, rows in zip(futures[future], future.result()):
+                        results[i] = rows
+                    bar.update(len(futures[future]))
+    finally:
+        bar.close()
+    return [row for rows in results for row in rows]
+
+
+def _measure_batch(jobs) -> list:
+    return [_measure_job(job) for job in jobs]
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start worker processes without re-running the caller's main script in each.
+
+    A spawned or forkserver child imports the parent's ``__main__`` again; a
+    script or notebook that imports torch would cost every worker seconds.
+    The workers need nothing from ``__main__`` (the job function and its
+    arguments live in this module), so the main module's name and path are
+    hidden from multiprocessing while the workers start.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    try:
+        if main is not None:
+            main.__spec__ = None
+            if "__file__" in saved:
+                del main.__file__
+        yield
+    finally:
+        if main is not None:
+            for name, value in saved.items():
+                setattr(main, name, value)
+
+
+def _process_context():
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+# --------------------------------------------------------------------------
+# Through Praat itself
+
+
+def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", points=10,
+                        layer_settings="default", inputs="wav", engine="praat", praat_path=None) -> pd.DataFrame:
+    """Measure a folder with the bundled ``measure_all.praat`` run by Praat.
+
+    Same arguments and result as :func:`measure` (``note`` is empty: the
+    script writes no notes), for results computed by a Praat executable
+    (``engine="praat"``) or by parselmouth's bundled Praat running the script.
+    Layers with different settings are measured in separate runs.
+    """
+    from .praat import run_script
+
+    measures = _check_measures(measures)
+    points = _check_points(points)
+    resolved = resolve_layer_settings(layer_settings)
+    folder, entries, manifest = collect_files(folder_or_manifest, inputs)
+    check_tier(entries, tier, folder)
+    wanted = {m for family in measures for m in MEASURE_NAMES[family]}
+    # one script run per (settings, extension): a "sound" folder's output
+    # layer is a WAV, and layers may differ in settings
+    runs: dict = {}
+    for entry in entries:
+        key = (settings_for_layer(entry.layer, resolved), entry.path.suffix.lstrip("."))
+        runs.setdefault(key, set()).add(entry.path.name)
+    parts = []
+    for (settings, extension), names in runs.items():
+        table = run_script("measure_all", folder, engine=engine, praat_path=praat_path, settings=settings,
+                           extension=extension, name_pattern="*", tier=tier or "", number_of_points=points)
+        parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
+    table = pd.concat(parts, ignore_index=True)
+    table["note"] = ""
+    order = {e.path.name: i for i, e in enumerate(entries)}
+    table = table[table["file"].isin(order)]
+    table = table.sort_values("file", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    table = table[TABLE_COLUMNS]
+    if manifest is not None:
+        table = join_manifest(table, manifest, inputs)
+    return table
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+def measure_command(args) -> int:
+    """``ganphon measure``: measure a folder into ``DIR/acoustics.csv``."""
+    from .layout import atomic_path
+
+    tier = None if args.tier in ("", "none", "None") else args.tier
+    measures = _check_measures(args.measures)
+    layer_settings = args.settings
+    started = _time.perf_counter()
+    if args.engine == "parselmouth":
+        table = measure(args.dir, measures=measures, tier=tier, points=args.points,
+                        layer_settings=layer_settings, workers=args.workers, inputs=args.inputs,
+                        progress=not args.no_progress)
+    else:
+        table = measure_with_script(args.dir, measures=measures, tier=tier, points=args.points,
+                                    layer_settings=layer_settings, inputs=args.inputs, engine="praat",
+                                    praat_path=args.praat_path)
+    elapsed = _time.perf_counter() - started
+    target = Path(args.dir)
+    folder = target.parent if target.is_file() else target
+    out = Path(args.out) if args.out else folder / "acoustics.csv"
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    write_run_record(out.with_suffix(".json"), args, resolve_layer_settings(layer_settings))
+    print(summary(table, elapsed, out))
+    return 0
+
+
+def write_run_record(path, args, resolved) -> None:
+    """Write what produced a table: command, engine, settings per layer, versions."""
+    import json
+
+    from .layout import atomic_write_text
+
+    try:
+        from . import __version__
+    except ImportError:  # a source tree without the package metadata
+        __version__ = "unknown"
+    record = {
+        "command": getattr(args, "command_line", None),
+        "engine": args.engine,
+        "tier": args.tier,
+        "points": args.points,
+        "inputs": args.inputs,
+        "measures": args.measures,
+        "settings_preset": args.settings,
+        "settings": {layer: s.to_fields() for layer, s in resolved.items()},
+        "ganphon_version": __version__,
+        "parselmouth_version": parselmouth.VERSION,
+        "praat_version": parselmouth.PRAAT_VERSION if args.engine == "parselmouth" else None,
+    }
+    atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+
+
+def summary(table: pd.DataFrame, elapsed: float, out) -> str:
+    """A few lines saying what was measured and what could not be."""
+    lines = [f"measured {table['file'].nunique()} files, {len(table)} rows in {elapsed:.1f} s -> {out}"]
+    by_measure = table.groupby("measure", sort=False)["value"]
+    counts = by_measure.apply(lambda v: f"{v.notna().sum()}/{len(v)}")
+    lines.append("defined values: " + ", ".join(f"{m} {c}" for m, c in counts.items()))
+    if "note" in table.columns:
+        notes = table.loc[table["value"].isna() & table["note"].astype(str).ne(""), "note"]
+        for note, count in notes.str.replace(r"^[^:;]*: ", "", regex=True).value_counts().head(5).items():
+            lines.append(f"  NaN ({count}): {note}")
+    return "\n".join(lines)

@@ -1,0 +1,624 @@
+"""Praat settings and the bundled Praat scripts.
+
+Everything ganphon measures is measured with Praat's own commands, either in
+Python through parselmouth (:mod:`ganphon.acoustics`) or by the scripts in
+``praat_scripts/`` run by Praat itself.  This module holds what both share:
+
+* :class:`MeasureSettings` — the one set of analysis settings.  Its field
+  names are the variable names of the scripts' form fields, so the same
+  object drives the Python measures and the scripts.
+* :func:`settings_for_layer` and the presets ``default``, ``paper-wavegan``
+  and ``paper-ciwgan`` (SPEC §5).
+* :func:`measure_guard` — which measures a sound can carry at all (a 62.5 Hz
+  layer series has no formants below 5500 Hz); the scripts apply the same
+  checks.
+* :func:`run_script` — run a bundled script through parselmouth's bundled
+  Praat or through a Praat executable and return its table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import GanphonError
+
+#: Columns of the long acoustic table, in order.
+TABLE_COLUMNS = ["file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note"]
+#: Columns the Praat scripts write (everything but ``note``).
+SCRIPT_COLUMNS = TABLE_COLUMNS[:-1]
+
+#: Measure families and the measure names each one produces, in table order.
+MEASURE_NAMES = {
+    "pitch": ("f0", "f0_mean", "f0_min", "f0_max"),
+    "intensity": ("intensity", "intensity_mean", "intensity_max"),
+    "formants": ("f1", "f2", "f3"),
+    "spectrum": ("cog", "sd", "skewness", "kurtosis", "max_intensity"),
+    "duration": ("duration",),
+}
+ALL_MEASURES = tuple(MEASURE_NAMES)
+#: Measures taken at N normalised time points along an interval.
+POINT_MEASURES = ("f0", "intensity", "f1", "f2", "f3")
+
+# Praat arguments ganphon does not expose; the scripts use the same values.
+# Every time step is Praat's automatic one (0 in the scripts, None in parselmouth).
+PITCH_MAX_CANDIDATES = 15
+PITCH_VERY_ACCURATE = False
+PERIODS_PER_PITCH_WINDOW = 3.0  # "To Pitch (ac)" with very accurate off
+INTENSITY_WINDOW_PER_PERIOD = 6.4  # physical window of "To Intensity" = 6.4 / minimum pitch
+# An analysis window must span at least this many samples to say anything.
+MIN_SAMPLES_PER_WINDOW = 4
+
+#: Window shapes of "Extract part" (the options of the scripts' form).
+WINDOW_SHAPES = ("rectangular", "triangular", "parabolic", "Hanning", "Hamming", "Gaussian1", "Gaussian2",
+                 "Kaiser1", "Kaiser2")
+
+LAYER_NAMES = ("dense", "conv1", "conv2", "conv3", "conv4", "conv5", "output")
+_LAYER_SUFFIX = re.compile(r"_(dense|conv\d+|output)$")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """Praat analysis settings, named as in Praat.
+
+    Field names equal the variable names of the form fields of the scripts in
+    ``praat_scripts/`` (``Pitch_floor_(Hz)`` → ``pitch_floor``), so
+    :meth:`to_fields` can be handed to :func:`run_script` unchanged.
+
+    Parameters
+    ----------
+    pitch_floor, pitch_ceiling : float
+        ``To Pitch (ac)`` range in Hz.
+    silence_threshold, voicing_threshold, octave_cost, octave_jump_cost, voiced_unvoiced_cost : float
+        The other ``To Pitch (ac)`` arguments (Praat's defaults).
+    intensity_minimum_pitch : float
+        ``To Intensity`` minimum pitch (Hz); the window is 6.4 / this value.
+    subtract_mean : bool
+        ``To Intensity`` "subtract mean".
+    maximum_formant, number_of_formants, formant_window_length, pre_emphasis_from : float
+        ``To Formant (burg)`` arguments.
+    spectrum_power : float
+        Power of the spectral moments (``Get centre of gravity: 2`` …).
+    spectrum_window_shape : str
+        Window shape of ``Extract part`` before ``To Spectrum``.  Rectangular by
+        default: the Hanning and Hamming windows of ``Extract part`` differ between
+        Praat 6.1 and 6.3, the rectangular one gives the same moments in both.
+    spectrum_min_samples : int
+        Fewest samples an interval must hold for spectral moments.
+    max_intensity_window : float
+        Physical window (s) of the intensity whose maximum is ``max_intensity``
+        (13.3 ms as in GAP; minimum pitch 6.4 / window).
+    """
+
+    pitch_floor: float = 75.0
+    pitch_ceiling: float = 600.0
+    silence_threshold: float = 0.03
+    voicing_threshold: float = 0.45
+    octave_cost: float = 0.01
+    octave_jump_cost: float = 0.35
+    voiced_unvoiced_cost: float = 0.14
+    intensity_minimum_pitch: float = 100.0
+    subtract_mean: bool = True
+    maximum_formant: float = 5500.0
+    number_of_formants: float = 5.0
+    formant_window_length: float = 0.025
+    pre_emphasis_from: float = 50.0
+    spectrum_power: float = 2.0
+    spectrum_window_shape: str = "rectangular"
+    spectrum_min_samples: int = 32
+    max_intensity_window: float = 0.0133
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type not in ("float", "int"):
+                continue
+            positive = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            may_be_zero = f.name in ("silence_threshold", "voicing_threshold", "octave_cost",
+                                     "octave_jump_cost", "voiced_unvoiced_cost")
+            if not positive and not (may_be_zero and value == 0):
+                raise GanphonError(f"settings: {f.name} must be a positive number, got {value!r}")
+        if self.spectrum_window_shape.lower() not in (w.lower() for w in WINDOW_SHAPES):
+            raise GanphonError(f"settings: spectrum_window_shape {self.spectrum_window_shape!r} is not one of "
+                               f"{', '.join(WINDOW_SHAPES)}")
+        if self.pitch_floor >= self.pitch_ceiling:
+            raise GanphonError(f"settings: pitch_floor {self.pitch_floor:g} Hz must be below "
+                               f"pitch_ceiling {self.pitch_ceiling:g} Hz")
+
+    @property
+    def max_intensity_minimum_pitch(self) -> float:
+        """Minimum pitch (Hz) giving the ``max_intensity`` window."""
+        return INTENSITY_WINDOW_PER_PERIOD / self.max_intensity_window
+
+    def replace(self, **changes) -> "MeasureSettings":
+        """Return a copy with ``changes`` applied (unknown names are an error)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise GanphonError(f"settings: unknown setting(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_fields(self) -> dict:
+        """The settings as script form fields (name → value)."""
+        return dataclasses.asdict(self)
+
+
+#: Layer-aware presets: ``{"*": settings for every layer, layer: overrides}``.
+PRESETS = {
+    "default": {"*": {}},
+    "paper-wavegan": {"*": {"pitch_floor": 60.0, "pitch_ceiling": 300.0}},
+    "paper-ciwgan": {
+        "*": {"pitch_floor": 75.0, "pitch_ceiling": 450.0},
+        "conv1": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
+        "conv2": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
+    },
+}
+
+
+def resolve_layer_settings(layer_settings="default") -> dict:
+    """Turn a preset name, a :class:`MeasureSettings` or a dict into ``{layer: MeasureSettings}``.
+
+    Parameters
+    ----------
+    layer_settings : str, MeasureSettings or dict
+        A preset name (``default``, ``paper-wavegan``, ``paper-ciwgan``), one
+        settings object for every layer, or a dict mapping layer names (and
+        ``"*"`` for all others) to :class:`MeasureSettings` or to dicts of
+        overrides of the ``"*"`` entry.
+
+    Returns
+    -------
+    dict
+        Layer name → :class:`MeasureSettings`; key ``"*"`` is the fallback.
+    """
+    if isinstance(layer_settings, MeasureSettings):
+        return {"*": layer_settings}
+    if isinstance(layer_settings, str):
+        if layer_settings not in PRESETS:
+            raise GanphonError(
+                f"settings: unknown preset {layer_settings!r}; choose one of {', '.join(PRESETS)}")
+        layer_settings = PRESETS[layer_settings]
+    if not isinstance(layer_settings, dict):
+        raise GanphonError("settings: expected a preset name, MeasureSettings or dict, "
+                           f"got {type(layer_settings).__name__}")
+    base_spec = layer_settings.get("*", {})
+    base = base_spec if isinstance(base_spec, MeasureSettings) else MeasureSettings().replace(**base_spec)
+    resolved = {"*": base}
+    for layer, spec in layer_settings.items():
+        if layer == "*":
+            continue
+        resolved[layer] = spec if isinstance(spec, MeasureSettings) else base.replace(**spec)
+    return resolved
+
+
+def settings_for_layer(layer, layer_settings="default") -> MeasureSettings:
+    """The :class:`MeasureSettings` that apply to ``layer`` (None: the fallback)."""
+    resolved = layer_settings if _is_resolved(layer_settings) else resolve_layer_settings(layer_settings)
+    return resolved.get(layer, resolved["*"])
+
+
+def _is_resolved(obj) -> bool:
+    return isinstance(obj, dict) and "*" in obj and all(isinstance(v, MeasureSettings) for v in obj.values())
+
+
+def layer_from_name(file_name) -> str | None:
+    """Layer named by a ganphon file name (``s000003_conv1.wav`` → ``conv1``), else None."""
+    stem = Path(str(file_name)).stem
+    match = _LAYER_SUFFIX.search(stem)
+    return match.group(1) if match else None
+
+
+def find_textgrid(sound_path) -> Path | None:
+    """The TextGrid belonging to a sound file, as the scripts find it.
+
+    ``name.TextGrid`` if it exists, else the name with its last ``_suffix``
+    stripped (``ID_conv3.wav`` → ``ID.TextGrid``); None when neither exists.
+    """
+    sound_path = Path(sound_path)
+    stem = sound_path.stem
+    candidates = [sound_path.with_name(stem + ".TextGrid")]
+    if "_" in stem[1:]:
+        candidates.append(sound_path.with_name(stem[: stem.rindex("_")] + ".TextGrid"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------
+# What a sound can carry
+
+
+def measure_guard(family, settings: MeasureSettings, sampling_frequency, duration, who="sound"):
+    """Why a measure family cannot be computed on a sound, or None when it can.
+
+    The checks compare each setting with the sound's Nyquist frequency,
+    sampling period and duration, so a native-rate layer series never yields
+    a number its rate cannot carry (Praat would silently resample for
+    formants, or give pitch above Nyquist).  The scripts make the same checks.
+
+    Parameters
+    ----------
+    family : str
+        ``pitch``, ``intensity``, ``formants``, ``spectrum``, ``duration``, or
+        ``max_intensity`` (the intensity behind the spectrum family's ``max_intensity``).
+    settings : MeasureSettings
+    sampling_frequency, duration : float
+        Of the whole sound (Hz, s).
+    who : str
+        Name used in the note (the layer, or the file name).
+
+    Returns
+    -------
+    str or None
+        A short note, e.g. ``"conv1: Nyquist 31.25 Hz < maximum formant 5500 Hz"``.
+    """
+    nyquist = sampling_frequency / 2.0
+    period = 1.0 / sampling_frequency
+    if family == "pitch":
+        if settings.pitch_ceiling > nyquist:
+            return f"{who}: Nyquist {nyquist:g} Hz < pitch ceiling {settings.pitch_ceiling:g} Hz"
+        window = PERIODS_PER_PITCH_WINDOW / settings.pitch_floor
+        if duration < window:
+            return f"{who}: sound {duration:g} s shorter than pitch window {window:g} s"
+    elif family == "intensity":
+        return _intensity_guard(settings.intensity_minimum_pitch, period, duration, who, "intensity")
+    elif family == "formants":
+        if settings.maximum_formant > nyquist:
+            return f"{who}: Nyquist {nyquist:g} Hz < maximum formant {settings.maximum_formant:g} Hz"
+        window = 2.0 * settings.formant_window_length
+        if duration < window:
+            return f"{who}: sound {duration:g} s shorter than formant window {window:g} s"
+    elif family == "max_intensity":
+        return _intensity_guard(settings.max_intensity_minimum_pitch, period, duration, who, "max_intensity")
+    elif family in ("spectrum", "duration"):
+        return None  # spectrum is checked per interval (spectrum_guard)
+    else:
+        raise GanphonError(f"unknown measure family {family!r}; choose from {', '.join(ALL_MEASURES)}")
+    return None
+
+
+def _intensity_guard(minimum_pitch, period, duration, who, what):
+    window = INTENSITY_WINDOW_PER_PERIOD / minimum_pitch
+    if duration < window:
+        return f"{who}: sound {duration:g} s shorter than {what} window {window * 1000:g} ms"
+    if period * MIN_SAMPLES_PER_WINDOW > window:
+        return (f"{who}: sampling period {period * 1000:g} ms too long for {what} window "
+                f"{window * 1000:g} ms ({MIN_SAMPLES_PER_WINDOW} samples needed)")
+    return None
+
+
+def spectrum_guard(n_samples, settings: MeasureSettings, who="sound"):
+    """Why an interval of ``n_samples`` samples has no spectral moments, or None."""
+    if n_samples < settings.spectrum_min_samples:
+        return (f"{who}: interval holds {n_samples} samples < {settings.spectrum_min_samples} "
+                f"needed for spectral moments")
+    return None
+
+
+# --------------------------------------------------------------------------
+# The bundled scripts
+
+
+def scripts_dir() -> Path:
+    """Folder holding the bundled Praat scripts (installed package or source checkout)."""
+    try:
+        # the installed package has no __init__.py there: files() gives a MultiplexedPath,
+        # whose joinpath is a real path
+        script = importlib.resources.files("ganphon.praat_scripts").joinpath("measure_all.praat")
+        if isinstance(script, Path) and script.is_file():
+            return script.parent
+    except (ModuleNotFoundError, TypeError):
+        pass
+    import ganphon
+
+    path = Path(ganphon.__file__).parent.parent / "praat_scripts"  # a source checkout
+    if (path / "measure_all.praat").is_file():
+        return path
+    raise GanphonError(f"cannot find the bundled Praat scripts (looked in {path})")
+
+
+def script_path(name) -> Path:
+    """Path of the bundled script ``name`` (``measure_all`` or ``measure_all.praat``)."""
+    file_name = name if str(name).endswith(".praat") else f"{name}.praat"
+    path = scripts_dir() / file_name
+    if not path.is_file():
+        available = sorted(p.stem for p in scripts_dir().glob("measure_*.praat"))
+        raise GanphonError(f"no bundled Praat script {file_name}; available: {', '.join(available)}")
+    return path
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a Praat script's ``form``: its variable name, type and default."""
+
+    name: str
+    kind: str
+    default: object
+    options: tuple = ()
+
+
+_FIELD_KINDS = {"real", "positive", "integer", "natural", "word", "sentence", "text",
+                "boolean", "choice", "optionmenu", "infile", "outfile", "folder"}
+
+
+def read_form(path) -> list[FormField]:
+    """The fields of the ``form … endform`` block of a Praat script, in order."""
+    fields: list[FormField] = []
+    inside = False
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not inside:
+            inside = line.startswith("form ")
+            continue
+        if line == "endform":
+            return fields
+        if not line or line.startswith(("#", "comment")):
+            continue
+        if line.startswith(("option ", "button ")):
+            last = fields[-1]
+            fields[-1] = dataclasses.replace(last, options=last.options + (line.split(None, 1)[1],))
+            continue
+        parts = line.split(None, 2)
+        kind = parts[0]
+        if kind not in _FIELD_KINDS:
+            raise GanphonError(f"{path}: cannot read form line {raw!r}")
+        label = parts[1]
+        default = parts[2] if len(parts) > 2 else ""
+        name = re.sub(r"_*\(.*$", "", label)
+        name = name[:1].lower() + name[1:]
+        fields.append(FormField(name=name, kind=kind, default=default))
+    raise GanphonError(f"{path}: no 'form … endform' block")
+
+
+def _field_value(field: FormField, value):
+    """Check ``value`` against a form field and return it as Praat expects it."""
+    if field.kind == "boolean":
+        if isinstance(value, str):
+            value = value.strip().lower() in ("1", "yes", "true", "on")
+        return bool(value)
+    if field.kind in ("choice", "optionmenu"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return field.options[value - 1]
+        for option in field.options:
+            if option.lower() == str(value).lower():
+                return option
+        raise GanphonError(f"field {field.name}: {value!r} is not one of {', '.join(field.options)}")
+    if field.kind in ("real", "positive", "integer", "natural"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise GanphonError(f"field {field.name}: expected a number, got {value!r}") from None
+        return int(number) if field.kind in ("integer", "natural") else number
+    return str(value)
+
+
+def _default_value(field: FormField):
+    if field.kind == "boolean":
+        return field.default.strip() not in ("0", "no", "")
+    if field.kind in ("choice", "optionmenu"):
+        return field.options[int(field.default or 1) - 1]
+    return _field_value(field, field.default) if field.kind not in ("word", "sentence", "text", "infile",
+                                                                      "outfile", "folder") else field.default
+
+
+def find_praat(praat_path=None) -> str:
+    """Path of a Praat executable: ``praat_path`` if given, else ``praat`` on PATH."""
+    if praat_path is not None:
+        path = Path(praat_path)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise GanphonError(f"Praat executable {praat_path} does not exist or is not executable")
+        return str(path)
+    for name in ("praat", "Praat", "praat_nogui"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise GanphonError("no Praat executable on PATH; install Praat or pass praat_path (--praat-path)")
+
+
+def run_script(name, folder, engine="parselmouth", praat_path=None, settings=None, timeout=None, **fields):
+    """Run a bundled Praat script on a folder and return its table.
+
+    Parameters
+    ----------
+    name : str
+        Script name, e.g. ``"measure_all"`` or ``"measure_pitch.praat"``.
+    folder : str or Path
+        Folder of sound (+ TextGrid) files.
+    engine : {"parselmouth", "praat"}
+        Run with parselmouth's bundled Praat or with a Praat executable.
+    praat_path : str, optional
+        Praat executable for ``engine="praat"`` (default: ``praat`` on PATH).
+    settings : MeasureSettings, optional
+        Analysis settings; those the script has a field for are passed.
+    timeout : float, optional
+        Seconds before a Praat executable is stopped.
+    **fields
+        Any other form field by its variable name (``extension="Sound"``,
+        ``tier="auto"``, ``number_of_points=10``, ``name_pattern="*_conv4"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The script's table (columns ``file … value``), NaN for empty values.
+    """
+    path = script_path(name)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanphonError(f"{folder}: not a folder")
+    form = read_form(path)
+    by_name = {f.name: f for f in form}
+    values = {f.name: _default_value(f) for f in form}
+    if settings is not None:
+        for key, value in settings.to_fields().items():
+            if key in by_name:
+                values[key] = _field_value(by_name[key], value)
+    unknown = sorted(set(fields) - set(by_name))
+    if unknown:
+        raise GanphonError(f"{path.name}: no form field(s) {', '.join(unknown)}; fields: {', '.join(by_name)}")
+    for key, value in fields.items():
+        values[key] = _field_value(by_name[key], value)
+    values["folder"] = str(folder.resolve())
+
+    with tempfile.TemporaryDirectory(prefix="ganphon_praat_") as tmp:
+        table = Path(tmp) / "table.tsv"
+        values["output_table"] = str(table)
+        args = [values[f.name] for f in form]
+        if engine == "parselmouth":
+            import parselmouth
+
+            try:
+                parselmouth.praat.run_file(str(path), *args, capture_output=True)
+            except parselmouth.PraatError as exc:
+                raise GanphonError(f"{path.name} on {folder}: {_last_line(str(exc))}") from None
+        elif engine == "praat":
+            exe = find_praat(praat_path)
+            argv = [exe, "--run", "--no-pref-files", "--no-plugins", str(path)]
+            argv += ["yes" if a is True else "no" if a is False else _praat_number(a) for a in args]
+            try:
+                done = subprocess.run(argv, capture_output=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise GanphonError(f"{path.name} on {folder}: Praat ran past {timeout} s") from None
+            if done.returncode != 0:
+                message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+                raise GanphonError(f"{path.name} on {folder}: Praat failed: {_first_error(message)}")
+        else:
+            raise GanphonError(f"unknown engine {engine!r}; choose parselmouth or praat")
+        if not table.is_file():
+            raise GanphonError(f"{path.name} on {folder}: Praat wrote no table")
+        return read_table(table)
+
+
+def _praat_number(value):
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _last_line(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[0] if lines else message
+
+
+def _first_error(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " / ".join(lines[:2])
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a table written by a bundled script (UTF-8 or Praat's UTF-16).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns as in the file; empty cells (Praat's ``--undefined--``) are NaN,
+        ``point`` is a nullable integer, ``tier`` and ``label`` are strings.
+    """
+    raw = Path(path).read_bytes()
+    if raw.startswith((b"\xfe\xff", b"\xff\xfe")):
+        text = raw.decode("utf-16")
+    else:
+        text = raw.decode("utf-8-sig")
+    import io
+
+    numeric = ("start", "end", "point", "time", "value")
+    frame = pd.read_csv(io.StringIO(text), sep="\t", dtype={"file": str, "tier": str, "label": str, "measure": str},
+                        keep_default_na=False, na_values={column: [""] for column in numeric})
+    missing = [c for c in SCRIPT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise GanphonError(f"{path}: not a ganphon measurement table (missing {', '.join(missing)})")
+    for column in ("start", "end", "time", "value"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["point"] = pd.to_numeric(frame["point"], errors="coerce").astype("Int64")
+    return frame
+
+
+# --------------------------------------------------------------------------
+# The Praat plugin
+
+PLUGIN_NAME = "plugin_ganphon"
+
+
+def praat_prefs_dir(platform=None) -> Path:
+    """Praat's preferences folder, where plugins live.
+
+    Linux and other Unix: ``~/.praat-dir``; macOS: ``~/Library/Preferences/Praat Prefs``;
+    Windows: ``%USERPROFILE%\\Praat``.
+    """
+    import sys
+
+    platform = platform or sys.platform
+    home = Path.home()
+    if platform.startswith("win"):
+        return Path(os.environ.get("USERPROFILE", str(home))) / "Praat"
+    if platform == "darwin":
+        return home / "Library" / "Preferences" / "Praat Prefs"
+    return home / ".praat-dir"
+
+
+def plugin_files() -> list[Path]:
+    """Files making up the installed plugin: its own scripts plus the measure scripts."""
+    source = scripts_dir()
+    files = sorted((source / PLUGIN_NAME).glob("*.praat"))
+    files += sorted(source.glob("measure_*.praat")) + [source / "ganphon_procedures.praat"]
+    if not any(f.name == "setup.praat" for f in files):
+        raise GanphonError(f"{source / PLUGIN_NAME}: setup.praat is missing")
+    return files
+
+
+def install_plugin(prefs_dir=None) -> Path:
+    """Copy the Praat plugin into Praat's preferences folder as ``plugin_ganphon``.
+
+    The folder is built beside its final place and then swapped in, so Praat
+    never sees a half-copied plugin; an earlier version is replaced.
+
+    Parameters
+    ----------
+    prefs_dir : str or Path, optional
+        Praat preferences folder (default: :func:`praat_prefs_dir`).
+
+    Returns
+    -------
+    Path
+        The installed plugin folder.
+    """
+    prefs = Path(prefs_dir) if prefs_dir is not None else praat_prefs_dir()
+    try:
+        prefs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanphonError(f"{prefs}: cannot create Praat preferences folder ({exc.strerror})") from None
+    target = prefs / PLUGIN_NAME
+    staging = prefs / f".{PLUGIN_NAME}.tmp{os.getpid()}"
+    old = prefs / f".{PLUGIN_NAME}.old{os.getpid()}"
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        for path in plugin_files():
+            shutil.copy2(path, staging / path.name)
+        if target.exists():
+            os.replace(target, old)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if old.exists() and not target.exists():
+                os.replace(old, target)  # put the earlier version back
+            raise
+    except OSError as exc:
+        raise GanphonError(f"{target}: cannot install the Praat plugin ({exc})") from None
+    finally:
+        for leftover in (staging, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+    return target

@@ -1,0 +1,344 @@
+# ganphon_procedures.praat
+#
+# Procedures shared by ganphon's measure_*.praat scripts, which "include" this
+# file; it does nothing when run by itself.  Keep it in the same folder as the
+# measure scripts.
+#
+# The analysis commands and arguments below are the ones ganphon's Python
+# measures (ganphon/acoustics.py) use through parselmouth, and the checks of
+# what a sound can carry are the same (ganphon/praat.py, measure_guard), so a
+# folder measured here and in Python gives the same numbers and the same rows.
+#
+# The procedures read the form fields of the including script as global
+# variables: folder$, extension$, name_pattern$, tier$, number_of_points,
+# output_table$, and the analysis settings (pitch_floor, pitch_ceiling, …).
+#
+# Table: one row per measurement, tab-separated, with the header
+#   file  tier  label  start  end  point  time  measure  value
+# Point measures (f0, intensity, f1, f2, f3) have point = 1…N at the
+# normalised times (i - 0.5) / N of the interval; per-interval measures leave
+# point and time empty.  Undefined values are written as empty cells.
+
+procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
+	.folder$ = folder$
+	while length(.folder$) > 1 and (right$(.folder$, 1) = "/" or right$(.folder$, 1) = "\")
+		.folder$ = left$(.folder$, length(.folder$) - 1)
+	endwhile
+	.extension$ = extension$
+	if left$(.extension$, 1) = "."
+		.extension$ = right$(.extension$, length(.extension$) - 1)
+	endif
+	.pattern$ = name_pattern$
+	if .pattern$ = ""
+		.pattern$ = "*"
+	endif
+	.out$ = output_table$
+	if .out$ = ""
+		.out$ = .folder$ + "/" + .script$ + ".tsv"
+	endif
+	writeFileLine: .out$, "file", tab$, "tier", tab$, "label", tab$, "start", tab$, "end", tab$,
+	... "point", tab$, "time", tab$, "measure", tab$, "value"
+	# a pattern without a wildcard names one file; Praat lists a folder for a
+	# path without one, so list "name*" and keep the exact name only
+	.exact$ = ""
+	if index(.pattern$, "*") = 0
+		.exact$ = .pattern$ + "." + .extension$
+		.pattern$ = .pattern$ + "*"
+	endif
+	.list = Create Strings as file list: "ganphon_files", .folder$ + "/" + .pattern$ + "." + .extension$
+	Sort
+	.nFiles = Get number of strings
+	for .iFile to .nFiles
+		selectObject: .list
+		.name$ = Get string: .iFile
+		# skip hidden files (half-written files start with a dot)
+		if left$(.name$, 1) <> "." and (.exact$ = "" or .name$ = .exact$)
+			@ganphon_measureFile: .folder$, .name$, .extension$, .out$,
+			... .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
+		endif
+	endfor
+	removeObject: .list
+endproc
+
+procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
+	.sound = Read from file: .folder$ + "/" + .name$
+	.base$ = .name$ - ("." + .extension$)
+	.fs = Get sampling frequency
+	.xmin = Get start time
+	.xmax = Get end time
+	.duration = .xmax - .xmin
+	.peak = Get absolute extremum: 0, 0, "None"
+	.silent = 0
+	if .peak = undefined
+		.silent = 1
+	elsif .peak = 0
+		.silent = 1
+	endif
+	.who$ = .base$
+	.us = rindex(.base$, "_")
+	if .us > 0
+		.who$ = right$(.base$, length(.base$) - .us)
+	endif
+
+	# The TextGrid: name.TextGrid, else the name without its last _suffix
+	# (ganphon's ID_conv3.wav belongs to ID.TextGrid).
+	.tg$ = .folder$ + "/" + .base$ + ".TextGrid"
+	if not fileReadable(.tg$) and .us > 1
+		.tg$ = .folder$ + "/" + left$(.base$, .us - 1) + ".TextGrid"
+	endif
+	.n = 0
+	if tier$ <> "" and fileReadable(.tg$)
+		.textgrid = Read from file: .tg$
+		.tierNumber = 0
+		.nTiers = Get number of tiers
+		for .i to .nTiers
+			if .tierNumber = 0
+				.tierName$ = Get tier name: .i
+				.isInterval = Is interval tier: .i
+				if .tierName$ = tier$ and .isInterval
+					.tierNumber = .i
+				endif
+			endif
+		endfor
+		if .tierNumber > 0
+			.nIntervals = Get number of intervals: .tierNumber
+			for .i to .nIntervals
+				.text$ = Get label of interval: .tierNumber, .i
+				if .text$ <> ""
+					.n += 1
+					.label$[.n] = replace$(.text$, tab$, " ", 0)
+					.start[.n] = Get start time of interval: .tierNumber, .i
+					.end[.n] = Get end time of interval: .tierNumber, .i
+				endif
+			endfor
+		endif
+		removeObject: .textgrid
+	endif
+	.tierColumn$ = tier$
+	if .n = 0
+		# no TextGrid, no such tier, or no labelled interval: the whole file
+		.n = 1
+		.label$[1] = ""
+		.start[1] = .xmin
+		.end[1] = .xmax
+		.tierColumn$ = ""
+	endif
+
+	ganphon_rows$ = ""
+	if .doPitch
+		@ganphon_pitch: .sound, .fs, .duration, .silent
+	endif
+	if .doIntensity
+		@ganphon_intensity: .sound, .fs, .duration, .silent
+	endif
+	if .doFormants
+		@ganphon_formants: .sound, .fs, .duration, .silent
+	endif
+	if .doSpectrum
+		@ganphon_spectrum: .sound, .fs, .duration, .silent
+	endif
+	if .doDuration
+		for .k to .n
+			@ganphon_row: .k, 0, 0, "duration", .end[.k] - .start[.k]
+		endfor
+	endif
+	appendFile: .out$, ganphon_rows$
+	removeObject: .sound
+endproc
+
+# One table row into ganphon_rows$ (written once per file, which is faster
+# than one file append per row).
+procedure ganphon_row: .k, .point, .time, .measure$, .value
+	.pointText$ = ""
+	.timeText$ = ""
+	if .point > 0
+		.pointText$ = string$(.point)
+		.timeText$ = fixed$(.time, 6)
+	endif
+	.valueText$ = ""
+	if .value <> undefined
+		.valueText$ = fixed$(.value, 6)
+	endif
+	ganphon_rows$ = ganphon_rows$ + ganphon_measureFile.name$ + tab$ + ganphon_measureFile.tierColumn$ + tab$
+	... + ganphon_measureFile.label$[.k] + tab$ + fixed$(ganphon_measureFile.start[.k], 6) + tab$
+	... + fixed$(ganphon_measureFile.end[.k], 6) + tab$ + .pointText$ + tab$ + .timeText$ + tab$
+	... + .measure$ + tab$ + .valueText$ + newline$
+endproc
+
+procedure ganphon_pointTime: .k, .i
+	.start = ganphon_measureFile.start[.k]
+	.end = ganphon_measureFile.end[.k]
+	.t = .start + (.i - 0.5) / number_of_points * (.end - .start)
+endproc
+
+# Pitch: To Pitch (ac); f0 at N points ("Hertz", "linear"), and the interval's
+# mean, minimum and maximum (ProsodyPro-style).
+procedure ganphon_pitch: .sound, .fs, .duration, .silent
+	.ok = 0
+	if .silent
+	elsif pitch_ceiling > .fs / 2
+	elsif .duration < 3 / pitch_floor
+	else
+		selectObject: .sound
+		.pitch = To Pitch (ac): 0, pitch_floor, 15, "no", silence_threshold, voicing_threshold,
+		... octave_cost, octave_jump_cost, voiced_unvoiced_cost, pitch_ceiling
+		.ok = 1
+	endif
+	for .k to ganphon_measureFile.n
+		for .i to number_of_points
+			@ganphon_pointTime: .k, .i
+			.value = undefined
+			if .ok
+				selectObject: .pitch
+				.value = Get value at time: ganphon_pointTime.t, "Hertz", "linear"
+			endif
+			@ganphon_row: .k, .i, ganphon_pointTime.t, "f0", .value
+		endfor
+		.mean = undefined
+		.min = undefined
+		.max = undefined
+		if .ok
+			selectObject: .pitch
+			.start = ganphon_measureFile.start[.k]
+			.end = ganphon_measureFile.end[.k]
+			.mean = Get mean: .start, .end, "Hertz"
+			.min = Get minimum: .start, .end, "Hertz", "Parabolic"
+			.max = Get maximum: .start, .end, "Hertz", "Parabolic"
+		endif
+		@ganphon_row: .k, 0, 0, "f0_mean", .mean
+		@ganphon_row: .k, 0, 0, "f0_min", .min
+		@ganphon_row: .k, 0, 0, "f0_max", .max
+	endfor
+	if .ok
+		removeObject: .pitch
+	endif
+endproc
+
+# Whether an intensity with this minimum pitch can be computed: the sound
+# must be as long as the window (6.4 / minimum pitch) and the window must
+# span at least 4 samples.
+procedure ganphon_intensityOk: .minimumPitch, .fs, .duration, .silent
+	.window = 6.4 / .minimumPitch
+	.ok = 1
+	if .silent
+		.ok = 0
+	elsif .duration < .window
+		.ok = 0
+	elsif 4 / .fs > .window
+		.ok = 0
+	endif
+endproc
+
+# Intensity: To Intensity; values at N points ("cubic"), the interval's mean
+# ("energy") and maximum ("Parabolic").
+procedure ganphon_intensity: .sound, .fs, .duration, .silent
+	@ganphon_intensityOk: intensity_minimum_pitch, .fs, .duration, .silent
+	.ok = ganphon_intensityOk.ok
+	if .ok
+		selectObject: .sound
+		.intensity = To Intensity: intensity_minimum_pitch, 0, subtract_mean
+	endif
+	for .k to ganphon_measureFile.n
+		for .i to number_of_points
+			@ganphon_pointTime: .k, .i
+			.value = undefined
+			if .ok
+				selectObject: .intensity
+				.value = Get value at time: ganphon_pointTime.t, "cubic"
+			endif
+			@ganphon_row: .k, .i, ganphon_pointTime.t, "intensity", .value
+		endfor
+		.mean = undefined
+		.max = undefined
+		if .ok
+			selectObject: .intensity
+			.start = ganphon_measureFile.start[.k]
+			.end = ganphon_measureFile.end[.k]
+			.mean = Get mean: .start, .end, "energy"
+			.max = Get maximum: .start, .end, "Parabolic"
+		endif
+		@ganphon_row: .k, 0, 0, "intensity_mean", .mean
+		@ganphon_row: .k, 0, 0, "intensity_max", .max
+	endfor
+	if .ok
+		removeObject: .intensity
+	endif
+endproc
+
+# Formants: To Formant (burg); F1-F3 at N points ("hertz", "linear").
+procedure ganphon_formants: .sound, .fs, .duration, .silent
+	.ok = 0
+	if .silent
+	elsif maximum_formant > .fs / 2
+	elsif .duration < 2 * formant_window_length
+	else
+		selectObject: .sound
+		.formant = To Formant (burg): 0, number_of_formants, maximum_formant, formant_window_length,
+		... pre_emphasis_from
+		.ok = 1
+	endif
+	for .formantNumber to 3
+		for .k to ganphon_measureFile.n
+			for .i to number_of_points
+				@ganphon_pointTime: .k, .i
+				.value = undefined
+				if .ok
+					selectObject: .formant
+					.value = Get value at time: .formantNumber, ganphon_pointTime.t, "hertz", "linear"
+				endif
+				@ganphon_row: .k, .i, ganphon_pointTime.t, "f" + string$(.formantNumber), .value
+			endfor
+		endfor
+	endfor
+	if .ok
+		removeObject: .formant
+	endif
+endproc
+
+# Spectrum of each interval (Extract part with the chosen window, To
+# Spectrum): centre of gravity, standard deviation, skewness and kurtosis
+# with the chosen power; max_intensity is the maximum ("Parabolic") of an
+# intensity whose window is max_intensity_window.
+procedure ganphon_spectrum: .sound, .fs, .duration, .silent
+	@ganphon_intensityOk: 6.4 / max_intensity_window, .fs, .duration, .silent
+	.intensityOk = ganphon_intensityOk.ok
+	if .intensityOk
+		selectObject: .sound
+		.intensity = To Intensity: 6.4 / max_intensity_window, 0, subtract_mean
+	endif
+	for .k to ganphon_measureFile.n
+		.start = ganphon_measureFile.start[.k]
+		.end = ganphon_measureFile.end[.k]
+		.cog = undefined
+		.sd = undefined
+		.skewness = undefined
+		.kurtosis = undefined
+		# the samples Extract part would take (Praat refuses to extract none)
+		selectObject: .sound
+		.x1 = Get time from sample number: 1
+		.dx = Get sampling period
+		.samples = floor((.end - .x1) / .dx) - ceiling((.start - .x1) / .dx) + 1
+		if not .silent and .samples >= spectrum_min_samples
+			.part = Extract part: .start, .end, spectrum_window_shape$, 1, "no"
+			.spectrum = To Spectrum: "yes"
+			.cog = Get centre of gravity: spectrum_power
+			.sd = Get standard deviation: spectrum_power
+			.skewness = Get skewness: spectrum_power
+			.kurtosis = Get kurtosis: spectrum_power
+			removeObject: .spectrum, .part
+		endif
+		.max = undefined
+		if .intensityOk
+			selectObject: .intensity
+			.max = Get maximum: .start, .end, "Parabolic"
+		endif
+		@ganphon_row: .k, 0, 0, "cog", .cog
+		@ganphon_row: .k, 0, 0, "sd", .sd
+		@ganphon_row: .k, 0, 0, "skewness", .skewness
+		@ganphon_row: .k, 0, 0, "kurtosis", .kurtosis
+		@ganphon_row: .k, 0, 0, "max_intensity", .max
+	endfor
+	if .intensityOk
+		removeObject: .intensity
+	endif
+endproc

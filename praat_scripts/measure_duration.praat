@@ -1,0 +1,55 @@
+# measure_duration.praat — part of ganphon
+#
+# Duration (s) of each interval (duration).
+#
+# Fields (the form, in this order):
+#   Folder            folder of sounds, with their TextGrids (use a full path)
+#   Extension         extension of the sounds to measure: wav, Sound, aiff, …
+#   Name pattern      which files: * for all, *_conv4 for ganphon's Conv4 WAVs,
+#                     or one file's name without extension
+#   Tier              interval tier whose non-empty intervals are measured; the
+#                     whole file is measured when it is empty, when the file has
+#                     no TextGrid, or when the TextGrid has no such tier / no
+#                     labelled interval
+#   Output table      tab-separated table to write (replaced if it exists);
+#                     empty: FOLDER/measure_duration.tsv
+#
+# The TextGrid of name.EXT is name.TextGrid, else the name without its last
+# _suffix: ganphon's ID_output.wav, ID_conv3.wav and ID_conv3.Sound all belong
+# to ID.TextGrid.  Praat writes the table in UTF-8, or in UTF-16 when a name
+# holds letters outside ASCII.
+#
+# Table columns: file tier label start end point time measure value
+# (point measures: point 1…N at the normalised times (i - 0.5) / N of the
+# interval; per-interval measures: point and time empty; undefined: empty).
+#
+# A measure a sound cannot carry is left empty: pitch when the ceiling is
+# above the Nyquist frequency or the sound is shorter than 3 / floor;
+# intensity when the sound is shorter than 6.4 / minimum pitch or the window
+# spans fewer than 4 samples; formants when the maximum formant is above the
+# Nyquist frequency; spectral moments of an interval holding fewer than
+# "Spectrum min samples" samples; everything but duration on a silent file.
+# This matters for ganphon's native-rate layer series (Conv1 .Sound: 62.5 Hz).
+#
+# Run from the command line (arguments in the order of the form):
+#   praat --run SCRIPT.praat "/full/path/to/folder" wav "*" auto "" ...
+# or from Python: parselmouth.praat.run_file("SCRIPT.praat", folder, "wav", ...),
+# or ganphon.praat.run_script("SCRIPT", folder, tier="auto", ...).
+# The analyses use the same commands and arguments as ganphon's Python
+# measures (ganphon measure), so both give the same numbers.
+#
+# Requires ganphon_procedures.praat in the same folder.  Praat 6.1 or later.
+
+form measure_duration (ganphon)
+	comment Files (full path of the folder)
+	sentence Folder /path/to/folder
+	word Extension wav
+	sentence Name_pattern *
+	sentence Tier auto
+	sentence Output_table
+endform
+
+# no point measures here
+number_of_points = 1
+include ganphon_procedures.praat
+@ganphon_measureFolder: "measure_duration", 0, 0, 0, 0, 1

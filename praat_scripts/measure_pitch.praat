@@ -1,0 +1,72 @@
+# measure_pitch.praat — part of ganphon
+#
+# F0 at N normalised time points per interval (f0) and the interval's
+# f0_mean, f0_min and f0_max (ProsodyPro-style).
+#
+# Fields (the form, in this order):
+#   Folder            folder of sounds, with their TextGrids (use a full path)
+#   Extension         extension of the sounds to measure: wav, Sound, aiff, …
+#   Name pattern      which files: * for all, *_conv4 for ganphon's Conv4 WAVs,
+#                     or one file's name without extension
+#   Tier              interval tier whose non-empty intervals are measured; the
+#                     whole file is measured when it is empty, when the file has
+#                     no TextGrid, or when the TextGrid has no such tier / no
+#                     labelled interval
+#   Output table      tab-separated table to write (replaced if it exists);
+#                     empty: FOLDER/measure_pitch.tsv
+#
+# The TextGrid of name.EXT is name.TextGrid, else the name without its last
+# _suffix: ganphon's ID_output.wav, ID_conv3.wav and ID_conv3.Sound all belong
+# to ID.TextGrid.  Praat writes the table in UTF-8, or in UTF-16 when a name
+# holds letters outside ASCII.
+#
+# Table columns: file tier label start end point time measure value
+# (point measures: point 1…N at the normalised times (i - 0.5) / N of the
+# interval; per-interval measures: point and time empty; undefined: empty).
+#
+# A measure a sound cannot carry is left empty: pitch when the ceiling is
+# above the Nyquist frequency or the sound is shorter than 3 / floor;
+# intensity when the sound is shorter than 6.4 / minimum pitch or the window
+# spans fewer than 4 samples; formants when the maximum formant is above the
+# Nyquist frequency; spectral moments of an interval holding fewer than
+# "Spectrum min samples" samples; everything but duration on a silent file.
+# This matters for ganphon's native-rate layer series (Conv1 .Sound: 62.5 Hz).
+#
+# Run from the command line (arguments in the order of the form):
+#   praat --run SCRIPT.praat "/full/path/to/folder" wav "*" auto "" ...
+# or from Python: parselmouth.praat.run_file("SCRIPT.praat", folder, "wav", ...),
+# or ganphon.praat.run_script("SCRIPT", folder, tier="auto", ...).
+# The analyses use the same commands and arguments as ganphon's Python
+# measures (ganphon measure), so both give the same numbers.
+#
+# Requires ganphon_procedures.praat in the same folder.  Praat 6.1 or later.
+#
+# Measure fields:
+#   Number of points  time points per interval for point measures
+#   Pitch floor (Hz), Pitch ceiling (Hz), Silence threshold, Voicing
+#   threshold, Octave cost, Octave-jump cost, Voiced / unvoiced cost
+#                     arguments of To Pitch (ac) (time step automatic,
+#                     15 candidates, not very accurate); defaults are Praat's.
+#                     ganphon's presets: WaveGAN 60-300 Hz, ciwGAN 75-450 Hz
+#                     (5-150 Hz on upsampled Conv1 / Conv2 series).
+
+form measure_pitch (ganphon)
+	comment Files (full path of the folder)
+	sentence Folder /path/to/folder
+	word Extension wav
+	sentence Name_pattern *
+	sentence Tier auto
+	natural Number_of_points 10
+	sentence Output_table
+	comment Pitch (To Pitch (ac))
+	positive Pitch_floor_(Hz) 75
+	positive Pitch_ceiling_(Hz) 600
+	real Silence_threshold 0.03
+	real Voicing_threshold 0.45
+	real Octave_cost 0.01
+	real Octave_jump_cost 0.35
+	real Voiced_unvoiced_cost 0.14
+endform
+
+include ganphon_procedures.praat
+@ganphon_measureFolder: "measure_pitch", 1, 0, 0, 0, 0

@@ -1,0 +1,435 @@
+"""ganphon.acoustics: measures against ground truth, layer guards, bad inputs, the CLI.
+
+The signals are synthesised here from known parameters: a pulse train at a
+known F0 through resonators at known formant frequencies, band-limited noise
+with a known band, silences of known length.  ``make_exported_folder`` builds a
+small folder in ganphon's export layout from such signals; test_praat.py uses
+it too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import parselmouth
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+import tgt
+
+from ganphon import acoustics, layout, praat
+from ganphon.errors import GanphonError
+from ganphon.timebase import native_rate, upsample
+
+SR = 16000
+SLICE = 16384
+T = SLICE / SR
+LAYER_SIZES = {"dense": 16, "conv1": 64, "conv2": 256, "conv3": 1024, "conv4": 4096}
+
+
+# --------------------------------------------------------------------------
+# Signals with known parameters
+
+
+def resonate(x, freqs, bandwidths, sr=SR):
+    """Cascade of two-pole resonators with unity gain at 0 Hz."""
+    for f, bw in zip(freqs, bandwidths):
+        r = math.exp(-math.pi * bw / sr)
+        a = [1.0, -2 * r * math.cos(2 * math.pi * f / sr), r * r]
+        x = scipy.signal.lfilter([sum(a)], a, x)
+    return x
+
+
+def vowel(duration, f0, formants=(700.0, 1200.0, 2600.0), bandwidths=(80.0, 90.0, 150.0), sr=SR):
+    """A pulse train at exactly ``f0`` Hz with a -6 dB/octave source through resonators.
+
+    The source tilt is that of speech (glottal -12, radiation +6 dB/octave),
+    which Praat's pre-emphasis expects; fixed F4 (3500 Hz) and F5 (4500 Hz)
+    give Burg's five formants five resonances to find.
+    """
+    n = int(round(duration * sr))
+    source = np.zeros(n)
+    source[np.round(np.arange(0, n - 1, sr / f0)).astype(int)] = 1.0
+    source = scipy.signal.lfilter([1.0], [1.0, -0.99], source - source.mean())
+    x = resonate(source, tuple(formants) + (3500.0, 4500.0), tuple(bandwidths) + (250.0, 300.0), sr)
+    ramp = min(n // 2, int(0.005 * sr))
+    x[:ramp] *= np.linspace(0, 1, ramp)
+    x[n - ramp:] *= np.linspace(1, 0, ramp)
+    return 0.5 * x / np.max(np.abs(x))
+
+
+def noise_band(duration, low, high, seed, sr=SR):
+    """White noise band-passed to [low, high] Hz."""
+    n = int(round(duration * sr))
+    rng = np.random.default_rng(seed)
+    sos = scipy.signal.butter(8, [low, high], btype="bandpass", fs=sr, output="sos")
+    x = scipy.signal.sosfiltfilt(sos, rng.standard_normal(n + 2000))[1000:1000 + n]
+    return 0.2 * x / np.max(np.abs(x))
+
+
+def word(f0, formants, seed, onset=0.15, fric=0.12, gap=0.06, vowel_dur=0.25):
+    """silence + [s]-like noise + short closure + vowel + silence, SLICE samples.
+
+    Returns the signal and the intervals (label, start, end) in seconds, at sample boundaries.
+    """
+    parts = [("sil", np.zeros(int(round(onset * SR)))),
+             ("fric", noise_band(fric, 4000.0, 7000.0, seed)),
+             ("sil", np.zeros(int(round(gap * SR)))),
+             ("voi", vowel(vowel_dur, f0, formants))]
+    x = np.concatenate([p for _, p in parts])
+    x = np.concatenate([x, np.zeros(SLICE - x.size)])
+    intervals, at = [], 0
+    for label, p in parts:
+        intervals.append((label, at / SR, (at + p.size) / SR))
+        at += p.size
+    intervals.append(("sil", at / SR, T))
+    return x.astype(np.float32), intervals
+
+
+def write_wav(path, x, sr=SR):
+    """float32 WAV, as ganphon exports (layer series are not clipped)."""
+    scipy.io.wavfile.write(path, sr, np.asarray(x, dtype=np.float32))
+
+
+def write_textgrid(path, tiers, xmax=T, encoding="utf-8"):
+    """tiers: {name: [(label, start, end), ...]}; gaps stay empty intervals."""
+    grid = tgt.TextGrid()
+    for name, intervals in tiers.items():
+        tier = tgt.IntervalTier(0.0, xmax, name)
+        for label, start, end in intervals:
+            tier.add_interval(tgt.Interval(start, end, label))
+        grid.add_tier(tier)
+    text = tgt.io.export_to_long_textgrid(grid)
+    with open(path, "w", encoding=encoding) as handle:
+        handle.write(text)
+
+
+def envelope(x, n):
+    """A plausible non-negative layer series of ``n`` samples following the signal's energy."""
+    frames = np.abs(x[: SLICE - SLICE % n]).reshape(n, -1).mean(axis=1)
+    ripple = 0.3 * (1 + np.sin(2 * np.pi * np.arange(n) * 7 / n))
+    return (4 * frames + 0.05 * ripple).astype(np.float64)
+
+
+def make_exported_folder(folder, n_samples=3):
+    """A folder in ganphon's export layout with synthetic output and layer series.
+
+    Per sample: ID_output.wav, ID_<layer>.wav (16 kHz, upsampled with the
+    package's time base), ID_<layer>.Sound (native rate), ID.TextGrid (tiers
+    ``condition`` and ``auto``), plus manifest.csv.  Returns the ground truth
+    per sample (f0, formants, intervals).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, truth = [], {}
+    for i in range(n_samples):
+        sid = layout.sample_id(i)
+        f0 = 100.0 + 20.0 * i
+        formants = (650.0 + 40 * i, 1150.0 + 100 * i, 2600.0)
+        x, intervals = word(f0, formants, seed=i)
+        truth[sid] = {"f0": f0, "formants": formants, "intervals": intervals}
+        write_wav(folder / layout.layer_wav(sid, "output"), x)
+        z11 = -15 + 2 * i
+        write_textgrid(folder / layout.textgrid(sid),
+                       {"condition": [(f"z11={z11}", 0.0, T)],
+                        "auto": [iv for iv in intervals[:-1]]})
+        base = dict(sample_id=sid, textgrid=layout.textgrid(sid), slice_len=SLICE, sr=SR, seed=7,
+                    arch="wavegan", checkpoint_sha256="0" * 64, code="", z11=z11, var="z11",
+                    value=float(z11), base=0)
+        rows.append(dict(base, layer="output", file=layout.layer_wav(sid, "output"),
+                         sound_file=layout.layer_wav(sid, "output"), n_native=SLICE, rate_native_hz=float(SR)))
+        for layer, n in LAYER_SIZES.items():
+            series = envelope(x, n)
+            write_wav(folder / layout.layer_wav(sid, layer), upsample(series, SLICE))
+            parselmouth.Sound(series, sampling_frequency=native_rate(n, SLICE, SR)).save_as_short_text_file(
+                str(folder / layout.layer_sound(sid, layer)))
+            rows.append(dict(base, layer=layer, file=layout.layer_wav(sid, layer),
+                             sound_file=layout.layer_sound(sid, layer), n_native=n,
+                             rate_native_hz=native_rate(n, SLICE, SR)))
+    pd.DataFrame(rows).to_csv(folder / layout.MANIFEST, index=False)
+    return truth
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("acoustics") / "export ü"
+    truth = make_exported_folder(folder)
+    return folder, truth
+
+
+def values(table, file, measure, label=None):
+    rows = table[(table["file"] == file) & (table["measure"] == measure)]
+    if label is not None:
+        rows = rows[rows["label"] == label]
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Ground truth
+
+
+def test_ground_truth_f0_formants_cog_duration(exported):
+    folder, truth = exported
+    table = acoustics.measure(folder, workers=1, progress=False)
+    for sid, known in truth.items():
+        name = layout.layer_wav(sid, "output")
+        f0 = values(table, name, "f0", "voi")
+        # the first and last points lie 12.5 ms from the vowel's edges, within half a pitch window
+        inner = f0[f0["point"].between(2, 9)]["value"]
+        assert inner.notna().all()
+        assert np.all(np.abs(inner / known["f0"] - 1) < 0.01), (sid, f0["value"].tolist())
+        assert f0.loc[f0["value"].isna(), "note"].eq("unvoiced").all()
+        assert values(table, name, "f0_mean", "voi")["value"].item() == pytest.approx(known["f0"], rel=0.01)
+        # the extremes include frames whose window reaches into the silence around the vowel
+        low = values(table, name, "f0_min", "voi")["value"].item()
+        high = values(table, name, "f0_max", "voi")["value"].item()
+        assert known["f0"] * 0.95 < low <= known["f0"] <= high < known["f0"] * 1.05
+        for k, formant in enumerate(known["formants"][:2], 1):
+            measured = values(table, name, f"f{k}", "voi")
+            # middle points, away from the ramps at the vowel's edges
+            middle = measured[measured["point"].between(3, 8)]["value"]
+            assert abs(middle.median() / formant - 1) < 0.05, (sid, k, middle.tolist())
+        cog = values(table, name, "cog", "fric")["value"].item()
+        assert 4000 < cog < 7000
+        assert values(table, name, "cog", "voi")["value"].item() < 2000
+        for label, start, end in known["intervals"][:-1]:
+            d = table[(table["file"] == name) & (table["measure"] == "duration") & (table["start"] == start)]
+            assert d["value"].item() == pytest.approx(end - start, abs=1e-12)
+        # intensity: the noise and the vowel are loud, both defined
+        assert values(table, name, "intensity_mean", "voi")["value"].notna().all()
+
+
+def test_point_times_are_normalised(exported):
+    folder, truth = exported
+    table = acoustics.measure(folder, measures=["pitch"], points=4, workers=1, progress=False)
+    rows = values(table, layout.layer_wav("s000000", "output"), "f0", "voi")
+    _, start, end = truth["s000000"]["intervals"][3]
+    expected = [start + (i - 0.5) / 4 * (end - start) for i in (1, 2, 3, 4)]
+    assert rows["point"].tolist() == [1, 2, 3, 4]
+    assert np.allclose(rows["time"], expected)
+    interval = table[table["measure"] == "f0_mean"]
+    assert interval["point"].isna().all() and interval["time"].isna().all()
+
+
+def test_columns_and_manifest_join(exported):
+    folder, _ = exported
+    table = acoustics.measure(folder, measures=["duration"], workers=1, progress=False)
+    assert list(table.columns[:10]) == praat.TABLE_COLUMNS
+    for column in ("sample_id", "layer", "z11", "sweep_value", "seed", "arch", "base"):
+        assert column in table.columns
+    assert "file_y" not in table.columns and "sound_file" not in table.columns
+    # value stays the measured value; the sweep's value is sweep_value
+    assert np.allclose(table["value"], table["end"] - table["start"])
+    assert set(table["layer"]) == {"output", *LAYER_SIZES}
+    assert (table["sweep_value"] == table["z11"]).all()
+
+
+# --------------------------------------------------------------------------
+# What a layer can carry
+
+
+def test_nyquist_guard_on_native_rate_layers(exported):
+    folder, _ = exported
+    table = acoustics.measure(folder, measures=["pitch", "formants", "intensity", "spectrum"],
+                              inputs="sound", workers=1, progress=False)
+    by_layer = table.groupby(["layer", "measure"])
+    for layer in ("conv1", "conv2"):
+        for measure in ("f0", "f0_mean", "f1", "f2", "f3"):
+            rows = by_layer.get_group((layer, measure))
+            assert rows["value"].isna().all(), (layer, measure)
+            assert rows["note"].str.contains("Nyquist").all()
+    note = by_layer.get_group(("conv1", "f1"))["note"].iloc[0]
+    assert note == "conv1: Nyquist 31.25 Hz < maximum formant 5500 Hz"
+    assert by_layer.get_group(("conv2", "f0"))["note"].iloc[0] == "conv2: Nyquist 125 Hz < pitch ceiling 600 Hz"
+    # dense: 64 ms sampling period cannot carry a 64 ms intensity window
+    assert by_layer.get_group(("dense", "intensity"))["value"].isna().all()
+    assert by_layer.get_group(("dense", "cog"))["note"].str.contains("samples <").all()
+    # conv4 at 4 kHz carries intensity, pitch below its 2 kHz Nyquist, not formants up to 5.5 kHz
+    assert by_layer.get_group(("conv4", "intensity_mean"))["value"].notna().all()
+    assert by_layer.get_group(("conv4", "f1"))["value"].isna().all()
+    # the output WAV in a "sound" run is measured at 16 kHz
+    assert by_layer.get_group(("output", "f1"))["value"].notna().any()
+
+
+def test_guard_matches_what_praat_would_refuse():
+    s = praat.MeasureSettings()
+    assert praat.measure_guard("formants", s, 62.5, 1.024, "conv1").startswith("conv1: Nyquist 31.25 Hz")
+    assert praat.measure_guard("formants", s, 16000, 1.024) is None
+    assert praat.measure_guard("pitch", s, 16000, 0.03) is not None  # shorter than 3 / 75 s
+    assert praat.measure_guard("intensity", s, 16000, 0.05) is not None  # shorter than 6.4 / 100 s
+    assert praat.measure_guard("intensity", s, 15.625, 1.024) is not None
+    assert praat.spectrum_guard(10, s, "conv1") == \
+        "conv1: interval holds 10 samples < 32 needed for spectral moments"
+
+
+def test_layer_presets():
+    ciwgan = praat.resolve_layer_settings("paper-ciwgan")
+    assert praat.settings_for_layer("conv1", ciwgan).pitch_floor == 5
+    assert praat.settings_for_layer("conv2", ciwgan).pitch_ceiling == 150
+    assert praat.settings_for_layer("conv4", ciwgan).pitch_ceiling == 450
+    assert praat.settings_for_layer(None, "paper-wavegan").pitch_floor == 60
+    custom = praat.resolve_layer_settings({"*": {"pitch_ceiling": 400.0}, "conv3": {"maximum_formant": 450.0}})
+    assert custom["conv3"].pitch_ceiling == 400 and custom["conv3"].maximum_formant == 450
+    with pytest.raises(GanphonError, match="unknown preset"):
+        praat.resolve_layer_settings("paper-gan")
+    with pytest.raises(GanphonError, match="unknown setting"):
+        praat.resolve_layer_settings({"conv1": {"pitch_flor": 5}})
+    with pytest.raises(GanphonError, match="below pitch_ceiling"):
+        praat.MeasureSettings(pitch_floor=500.0, pitch_ceiling=400.0)
+
+
+def test_ciwgan_preset_measures_slow_layer_periodicity(tmp_path):
+    # an upsampled Conv1-like series pulsing at 20 Hz: below the default 75 Hz floor,
+    # inside the paper's 5-150 Hz range for ciwGAN Conv1/Conv2
+    t = np.arange(SLICE) / SR
+    write_wav(tmp_path / "s000000_conv1.wav", (0.5 * (1 + np.cos(2 * np.pi * 20 * t))) ** 4 + 0.01)
+    write_wav(tmp_path / "s000000_output.wav", vowel(T, 150.0))
+    default = acoustics.measure(tmp_path, measures=["pitch"], tier=None, workers=1, progress=False)
+    paper = acoustics.measure(tmp_path, measures=["pitch"], tier=None, layer_settings="paper-ciwgan",
+                              workers=1, progress=False)
+    conv1 = "s000000_conv1.wav"
+    assert values(default, conv1, "f0_mean")["value"].isna().all()
+    assert values(paper, conv1, "f0_mean")["value"].item() == pytest.approx(20.0, rel=0.01)
+    out = "s000000_output.wav"
+    assert values(paper, out, "f0_mean")["value"].item() == pytest.approx(150.0, rel=0.01)
+    assert values(default, out, "f0_mean")["value"].item() == pytest.approx(150.0, rel=0.01)
+
+
+# --------------------------------------------------------------------------
+# Bad inputs: flagged rows, or one clear error; the rest is measured
+
+
+@pytest.fixture
+def plain(tmp_path):
+    x, intervals = word(150.0, (700.0, 1200.0, 2600.0), seed=5)
+    write_wav(tmp_path / "good.wav", x)
+    write_textgrid(tmp_path / "good.TextGrid", {"phones": intervals})
+    return tmp_path, x, intervals
+
+
+def test_missing_textgrid_measures_whole_file(plain):
+    folder, x, _ = plain
+    write_wav(folder / "lonely.wav", x)
+    table = acoustics.measure(folder, tier="phones", workers=1, progress=False)
+    lonely = table[table["file"] == "lonely.wav"]
+    assert set(lonely["tier"]) == {""} and set(lonely["label"]) == {""}
+    assert lonely["start"].eq(0).all() and np.allclose(lonely["end"], T)
+    assert lonely["note"].str.startswith("no TextGrid").all()
+    assert table[table["file"] == "good.wav"]["tier"].eq("phones").all()
+
+
+def test_utf16_textgrid_is_read(plain):
+    folder, x, intervals = plain
+    write_wav(folder / "wide.wav", x)
+    write_textgrid(folder / "wide.TextGrid", {"phones": intervals}, encoding="utf-16")
+    assert (folder / "wide.TextGrid").read_bytes()[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    table = acoustics.measure(folder, measures=["duration"], tier="phones", workers=1, progress=False)
+    wide = table[table["file"] == "wide.wav"]
+    assert wide["label"].tolist() == [lab for lab, _, _ in intervals]
+    assert (wide["note"] == "").all()
+
+
+def test_empty_tier_missing_tier_and_point_tier(plain):
+    folder, x, intervals = plain
+    write_wav(folder / "empty.wav", x)
+    write_textgrid(folder / "empty.TextGrid", {"phones": []})
+    write_wav(folder / "other.wav", x)
+    write_textgrid(folder / "other.TextGrid", {"words": [("x", 0.1, 0.5)]})
+    table = acoustics.measure(folder, measures=["duration"], tier="phones", workers=1, progress=False)
+    empty = table[table["file"] == "empty.wav"]
+    assert len(empty) == 1 and empty["note"].item() == "tier 'phones' in empty.TextGrid has no labelled interval"
+    other = table[table["file"] == "other.wav"]
+    assert other["note"].item() == "tier 'phones' not found in other.TextGrid"
+    assert other["value"].item() == pytest.approx(T)
+    with pytest.raises(GanphonError, match="no TextGrid has an interval tier 'nasal'"):
+        acoustics.measure(folder, tier="nasal", workers=1, progress=False)
+
+
+def test_short_interval_is_flagged(tmp_path):
+    x, _ = word(150.0, (700.0, 1200.0, 2600.0), seed=1)
+    write_wav(tmp_path / "a.wav", x)
+    # 12 ms inside the vowel: shorter than every analysis window
+    write_textgrid(tmp_path / "a.TextGrid", {"phones": [("short", 0.40, 0.412)]})
+    table = acoustics.measure(tmp_path, tier="phones", workers=1, progress=False)
+    f0 = table[table["measure"] == "f0"]
+    assert f0["note"].str.contains("shorter than pitch window").all()
+    assert np.allclose(f0["value"], 150.0, rtol=0.01)  # the frames around it are still the vowel's
+    cog = table[table["measure"] == "cog"]
+    assert cog["value"].notna().all()  # 192 samples hold a spectrum
+    assert table[table["measure"] == "duration"]["value"].item() == pytest.approx(0.012)
+
+
+def test_nan_zero_length_silent_and_unreadable_files(plain):
+    folder, x, intervals = plain
+    bad = x.copy()
+    bad[100] = np.nan
+    write_wav(folder / "nan.wav", bad)
+    scipy.io.wavfile.write(folder / "zero.wav", SR, np.zeros(0, dtype=np.float32))
+    write_wav(folder / "silent.wav", np.zeros(SLICE))
+    (folder / "junk.wav").write_bytes(b"not a wav at all")
+    for name in ("nan", "zero", "silent", "junk"):
+        write_textgrid(folder / f"{name}.TextGrid", {"phones": intervals})
+    table = acoustics.measure(folder, tier="phones", workers=1, progress=False)
+    good = table[table["file"] == "good.wav"]
+    assert good["value"].notna().sum() > 100
+    for name, why in (("nan", "NaN/inf samples"), ("zero", "cannot read zero.wav"),
+                      ("silent", "silent (all samples are 0)"), ("junk", "cannot read junk.wav")):
+        rows = table[(table["file"] == f"{name}.wav") & (table["measure"] != "duration")]
+        assert len(rows) == len(good[good["measure"] != "duration"]), name  # same rows as a good file
+        assert rows["value"].isna().all(), name
+        assert rows["note"].str.contains(why, regex=False).all(), (name, rows["note"].iloc[0])
+        # durations come from the TextGrid and stay exact
+        d = table[(table["file"] == f"{name}.wav") & (table["measure"] == "duration")]
+        assert np.allclose(d["value"], d["end"] - d["start"])
+
+
+def test_errors_for_bad_requests(tmp_path, plain):
+    folder, _, _ = plain
+    with pytest.raises(GanphonError, match="no such folder"):
+        acoustics.measure(tmp_path / "missing", progress=False)
+    with pytest.raises(GanphonError, match="unknown measure"):
+        acoustics.measure(folder, measures=["pitch", "jitter"], tier="phones", progress=False)
+    with pytest.raises(GanphonError, match="points"):
+        acoustics.measure(folder, points=0, tier="phones", progress=False)
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(GanphonError, match="no \\*.wav files"):
+        acoustics.measure(empty, progress=False)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    pd.DataFrame({"sample_id": ["s0"], "file": ["s0_output.wav"]}).to_csv(broken / "manifest.csv", index=False)
+    with pytest.raises(GanphonError, match="manifest lacks column\\(s\\) layer"):
+        acoustics.measure(broken, progress=False)
+
+
+# --------------------------------------------------------------------------
+# Processes and the command line
+
+
+def test_two_workers_give_the_same_table(exported):
+    folder, _ = exported
+    one = acoustics.measure(folder, measures=["pitch", "spectrum"], workers=1, progress=False)
+    two = acoustics.measure(folder, measures=["pitch", "spectrum"], workers=2, progress=False)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_cli_measure_writes_acoustics_csv(exported, tmp_path, capsys):
+    from ganphon.cli import main
+
+    folder, _ = exported
+    out = tmp_path / "table.csv"
+    code = main(["measure", str(folder), "--workers", "1", "--measures", "pitch,duration", "--points", "3",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert "measured 18 files" in capsys.readouterr().out
+    table = pd.read_csv(out, keep_default_na=False, na_values={"value": [""]})
+    assert set(table["measure"]) == {"f0", "f0_mean", "f0_min", "f0_max", "duration"}
+    assert "sample_id" in table.columns and "sweep_value" in table.columns
+    assert (tmp_path / "table.json").is_file()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary file left
+    assert main(["measure", str(folder), "--tier", "phones", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ganphon: error: ") and "tier 'phones'" in err[0]

@@ -1,0 +1,141 @@
+"""ganphon.annotate: sil / fric / voi segmentation, the auto tiers, evaluation on the synthetic corpus."""
+
+from __future__ import annotations
+
+import numpy as np
+import parselmouth
+import pytest
+import tgt
+
+from ganphon import annotate, layout
+from ganphon.errors import GanphonError
+from test_acoustics import SLICE, SR, T, make_exported_folder, word, write_textgrid, write_wav
+
+
+def boundaries(intervals):
+    return [start for start, _, _ in intervals[1:]]
+
+
+def test_segment_finds_known_classes_and_boundaries():
+    x, truth = word(140.0, (700.0, 1200.0, 2600.0), seed=11, onset=0.2, fric=0.15, gap=0.06, vowel_dur=0.3)
+    found = annotate.segment(parselmouth.Sound(x.astype(float), SR))
+    assert [label for _, _, label in found] == ["sil", "fric", "sil", "voi", "sil"]
+    assert found[0][0] == 0.0 and found[-1][1] == pytest.approx(T)
+    assert all(a[1] == b[0] for a, b in zip(found, found[1:]))  # contiguous
+    for got, expected in zip(boundaries(found), [end for _, _, end in truth[:-1]]):
+        assert abs(got - expected) <= 0.010, (got, expected)
+
+
+def test_short_intervals_are_merged():
+    segs = [[0.0, 0.1, "sil"], [0.1, 0.105, "voi"], [0.105, 0.3, "sil"], [0.3, 0.31, "fric"], [0.31, 0.5, "voi"]]
+    merged = annotate.merge_short(segs, 0.02)
+    # the 5 ms voi between two sil disappears; the 10 ms fric is split between its neighbours
+    assert merged == [[0.0, 0.305, "sil"], [0.305, 0.5, "voi"]]
+    assert all(e - s >= 0.02 for s, e, _ in merged)
+    x, _ = word(120.0, (650.0, 1100.0, 2500.0), seed=2)
+    found = annotate.segment(parselmouth.Sound(x.astype(float), SR), annotate.SegmentSettings(min_duration=0.04))
+    assert all(e - s >= 0.04 for s, e, _ in found)
+
+
+def test_annotate_exported_folder_keeps_other_tiers(tmp_path):
+    folder = tmp_path / "export"
+    truth = make_exported_folder(folder, n_samples=2)
+    table = annotate.annotate_folder(folder, layers=["conv4"], progress=False)
+    assert set(table["tier"]) == {"auto", "auto_conv4"}
+    for sid, known in truth.items():
+        grid = annotate.read_textgrid(folder / layout.textgrid(sid))
+        # the exported "auto" tier is replaced in place, the condition tier kept
+        assert grid.get_tier_names() == ["condition", "auto", "auto_conv4"]
+        assert grid.get_tier_by_name("condition").intervals[0].text.startswith("z11=")
+        auto = [(i.start_time, i.end_time, i.text) for i in grid.get_tier_by_name("auto").intervals]
+        assert [lab for _, _, lab in auto] == ["sil", "fric", "sil", "voi", "sil"]
+        for got, expected in zip(boundaries(auto), [end for _, _, end in known["intervals"][:-1]]):
+            assert abs(got - expected) <= 0.010
+        assert (folder / layout.textgrid(sid)).read_text(encoding="utf-8").startswith('File type = "ooTextFile"')
+    # running again rewrites the tiers, it does not add more
+    annotate.annotate_folder(folder, progress=False)
+    grid = annotate.read_textgrid(folder / layout.textgrid("s000000"))
+    assert grid.get_tier_names() == ["condition", "auto", "auto_conv4"]
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
+    x, truth = word(160.0, (600.0, 1000.0, 2400.0), seed=4)
+    write_wav(tmp_path / "first ɑ.wav", x)
+    write_wav(tmp_path / "second.wav", x)
+    write_textgrid(tmp_path / "second.TextGrid", {"words": [("sa", 0.15, 0.6)]}, encoding="utf-16")
+    table = annotate.annotate_folder(tmp_path, progress=False)
+    assert set(table["sample_id"]) == {"first ɑ", "second"}
+    made = annotate.read_textgrid(tmp_path / "first ɑ.TextGrid")
+    assert made.get_tier_names() == ["auto"] and float(made.end_time) == pytest.approx(T)
+    kept = annotate.read_textgrid(tmp_path / "second.TextGrid")
+    assert kept.get_tier_names() == ["words", "auto"]
+    words = kept.get_tier_by_name("words").intervals
+    assert [(i.text, float(i.start_time)) for i in words if i.text] == [("sa", 0.15)]
+    with pytest.raises(GanphonError, match="--layers needs an exported folder"):
+        annotate.annotate_folder(tmp_path, layers=["conv3"], progress=False)
+
+
+def test_annotate_errors(tmp_path):
+    with pytest.raises(GanphonError, match="no .wav files"):
+        annotate.annotate_folder(tmp_path, progress=False)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF....")
+    with pytest.raises(GanphonError, match="bad.wav: cannot read sound"):
+        annotate.annotate_folder(tmp_path, progress=False)
+    folder = tmp_path / "export"
+    make_exported_folder(folder, n_samples=1)
+    with pytest.raises(GanphonError, match="s000000_conv9.wav: no such file"):
+        annotate.annotate_folder(folder, layers=["conv9"], progress=False)
+    with pytest.raises(GanphonError, match="min_duration"):
+        annotate.SegmentSettings(min_duration=0)
+
+
+def test_silent_sound_is_all_sil():
+    found = annotate.segment(parselmouth.Sound(np.zeros(SLICE), SR))
+    assert found == [(0.0, pytest.approx(T), "sil")]
+
+
+def test_compare_counts_frames_and_boundary_errors():
+    reference = [(0.0, 0.1, "sil"), (0.1, 0.3, "voi"), (0.3, 0.5, "sil")]
+    hypothesis = [(0.0, 0.107, "sil"), (0.107, 0.3, "voi"), (0.3, 0.5, "sil")]
+    result = annotate.compare(reference, hypothesis, frame=0.01)
+    assert result["frames"] == 50 and result["correct"] == 49
+    assert np.allclose(result["boundary_errors"], [0.007, 0.0])
+
+
+def test_phone_classes_follow_the_corpus():
+    assert [annotate.phone_class(p) for p in ("sil", "tcl", "s", "k", "b", "ɑ", "m")] == \
+        ["sil", "sil", "fric", "fric", "voi", "voi", "voi"]
+    joined = annotate.class_intervals([(0, 0.1, "sil"), (0.1, 0.15, "tcl"), (0.15, 0.2, "t"), (0.2, 0.4, "ɑ")])
+    assert joined == [(0, 0.15, "sil"), (0.15, 0.2, "fric"), (0.2, 0.4, "voi")]
+
+
+def test_evaluate_on_the_synthetic_corpus(tmp_path, capsys):
+    from ganphon.cli import main
+    from ganphon.corpus.synth import synthesize
+
+    corpus = tmp_path / "stv"
+    synthesize("stv", 12, seed=3, out=corpus, progress=False)
+    result = annotate.evaluate(corpus)
+    assert result["files"] == 12
+    assert result["median_boundary_error_ms"] <= 10.0
+    assert result["frame_accuracy"] >= 0.9
+    before = sorted(p.name for p in corpus.iterdir())
+    assert main(["annotate", "--evaluate", str(corpus), "--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "files: 4" in out and "median boundary error" in out and "frame label accuracy" in out
+    assert sorted(p.name for p in corpus.iterdir()) == before  # evaluation writes nothing
+
+
+def test_cli_annotate(tmp_path, capsys):
+    from ganphon.cli import main
+
+    folder = tmp_path / "export"
+    make_exported_folder(folder, n_samples=1)
+    assert main(["annotate", str(folder), "--layers", "conv3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "annotated 1 samples" in out and "auto_conv3" in out
+    grid = tgt.io.read_textgrid(str(folder / "s000000.TextGrid"))
+    assert grid.has_tier("auto_conv3")
+    assert main(["annotate", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.startswith("ganphon: error: ")
