@@ -251,7 +251,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     maps = {}
     for layer in feature_maps:
         ch, length = layer_lengths(G)[layer]
-        path = out / f"featuremaps_{layer}.npy"
+        path = out / layout.feature_maps(layer)
         shape = (n, ch, length)
         if path.exists():
             arr = np.load(path, mmap_mode="r+")

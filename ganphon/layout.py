@@ -38,6 +38,14 @@ def textgrid(sample_id: str) -> str:
     return f"{sample_id}.TextGrid"
 
 
+FEATURE_MAPS_PREFIX = "featuremaps_"
+
+
+def feature_maps(layer: str) -> str:
+    """File name of a layer's individual feature maps, ``featuremaps_<layer>.npy`` [N, C, n]."""
+    return f"{FEATURE_MAPS_PREFIX}{layer}.npy"
+
+
 def sample_id(index: int) -> str:
     """Default identifier of the ``index``-th sample of a run (``s000000`` …)."""
     return f"s{index:06d}"

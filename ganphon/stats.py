@@ -47,7 +47,7 @@ PAPER_MEASURES = ("intensity", "f0", "f1", "f2", "duration")
 INTERVAL_KEYS = ["tier", "label", "start", "end"]
 ACOUSTICS = "acoustics.csv"
 STATS_DIR = "stats"
-FEATURE_MAPS_GLOB = "featuremaps_*.npy"
+FEATURE_MAPS_GLOB = layout.feature_maps("*")
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "gam_curves", "correlations", "discovery",
                 "feature_map_clusters")
@@ -1243,7 +1243,7 @@ def read_feature_maps(folder) -> dict:
     """Feature maps saved by ``ganphon probe --feature-maps``: layer → array [N, C, n]."""
     found = {}
     for path in sorted(Path(folder).glob(FEATURE_MAPS_GLOB)):
-        layer = path.stem[len("featuremaps_"):]
+        layer = path.stem[len(layout.FEATURE_MAPS_PREFIX):]
         try:
             found[layer] = np.load(path, mmap_mode="r")
         except (ValueError, OSError) as exc:

@@ -525,7 +525,7 @@ def write_preview(G: torch.nn.Module, config: ModelConfig, seed: int, step: int,
     """Generate the preview samples and write their WAVs and ``preview.png``."""
     import scipy.io.wavfile
 
-    from ._preview_plot import plot_preview
+    from .plots import plot_preview
 
     z, names = preview_latents(config, seed)
     was_training = G.training
