@@ -32,7 +32,6 @@ def __getattr__(name):
         "plot_folder": ("plots", "plot_folder"),
         "load_folder": ("corpus", "load_folder"),
         "synthesize": ("corpus", "synthesize"),
-        "train": ("train", "train"),
     }
     if name in lazy:
         import importlib
@@ -46,5 +45,5 @@ __all__ = [
     "GanphonError", "Latent", "ModelConfig", "ProbeResult", "__version__", "correlation_table",
     "discover", "fit_mixed", "load_checkpoint", "measure", "new_model", "plot_folder", "probe",
     "probe_batches", "run_export", "run_script", "run_stats", "run_sweep", "save_checkpoint",
-    "synthesize", "train", "annotate_folder", "MeasureSettings", "load_folder",
+    "synthesize", "annotate_folder", "MeasureSettings", "load_folder",
 ]
