@@ -294,16 +294,23 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
         "```\n",
         "The same measures in Praat itself (Praat ▸ Open Praat script…, or from a shell):\n",
         "```bash",
-        f'praat --run praat_scripts/measure_all.praat "$PWD/sweep_{top}/" wav auto 10 acoustics_praat.tsv',
+        _praat_line(out / f"sweep_{top}", settings=info.get("settings", "default")),
         "```\n",
-        "(the script's form lists every field with its default; `ganphon praat-plugin --install` adds "
-        "the scripts to Praat's menus).\n",
+        "(the fields after the folder follow the script's form: extension, name pattern, tier, points, "
+        "output table, then the analysis settings; `ganphon praat-plugin --install` adds the scripts "
+        "to Praat's menus).\n",
         "Files: every folder holds `manifest.csv`, `latents.csv`, `run.json`, one TextGrid per sample "
         "and `acoustics.csv`; `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
         "`summaries.txt`.\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]
     return "\n".join(lines)
+
+
+def _praat_line(folder: Path, settings="default") -> str:
+    from .praat import command_line
+
+    return shlex.join(command_line("measure_all", folder, Path(folder) / "acoustics_praat.tsv", tier="auto"))
 
 
 def markdown_to_html(md: str, title: str = "report") -> str:

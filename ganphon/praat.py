@@ -457,24 +457,10 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: not a folder")
-    form = read_form(path)
-    by_name = {f.name: f for f in form}
-    values = {f.name: _default_value(f) for f in form}
-    if settings is not None:
-        for key, value in settings.to_fields().items():
-            if key in by_name:
-                values[key] = _field_value(by_name[key], value)
-    unknown = sorted(set(fields) - set(by_name))
-    if unknown:
-        raise GanphonError(f"{path.name}: no form field(s) {', '.join(unknown)}; fields: {', '.join(by_name)}")
-    for key, value in fields.items():
-        values[key] = _field_value(by_name[key], value)
-    values["folder"] = str(folder.resolve())
 
     with tempfile.TemporaryDirectory(prefix="ganphon_praat_") as tmp:
         table = Path(tmp) / "table.tsv"
-        values["output_table"] = str(table)
-        args = [values[f.name] for f in form]
+        args = form_arguments(path, folder, table, settings, **fields)
         if engine == "parselmouth":
             import parselmouth
 
@@ -498,6 +484,34 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
         if not table.is_file():
             raise GanphonError(f"{path.name} on {folder}: Praat wrote no table")
         return read_table(table)
+
+
+def form_arguments(path, folder, output_table, settings=None, **fields) -> list:
+    """The values of a script's form fields, in form order: defaults, then
+    ``settings``, then ``fields``; ``folder`` and ``output_table`` filled in."""
+    form = read_form(path)
+    by_name = {f.name: f for f in form}
+    values = {f.name: _default_value(f) for f in form}
+    if settings is not None:
+        for key, value in settings.to_fields().items():
+            if key in by_name:
+                values[key] = _field_value(by_name[key], value)
+    unknown = sorted(set(fields) - set(by_name))
+    if unknown:
+        raise GanphonError(f"{Path(path).name}: no form field(s) {', '.join(unknown)}; fields: {', '.join(by_name)}")
+    for key, value in fields.items():
+        values[key] = _field_value(by_name[key], value)
+    values["folder"] = str(Path(folder).resolve())
+    values["output_table"] = str(output_table)
+    return [values[f.name] for f in form]
+
+
+def command_line(name, folder, output_table, settings=None, praat="praat", **fields) -> list:
+    """The ``praat --run`` argument list that runs a bundled script on a folder,
+    every form field spelled out (Praat's command line needs them all)."""
+    path = script_path(name)
+    args = form_arguments(path, folder, output_table, settings, **fields)
+    return [praat, "--run", str(path)] + ["yes" if a is True else "no" if a is False else _praat_number(a) for a in args]
 
 
 def _praat_number(value):
