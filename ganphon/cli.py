@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "ganphon.praat_commands",
     "ganphon.sweep_commands",
     "ganphon.stats_commands",
+    "ganphon.evaluate",
     "ganphon.demo",
 ]
 
