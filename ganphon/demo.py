@@ -135,9 +135,14 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
         figs["corr"] = plots.plot_correlations(r_stats["correlations"], out=fig_dir / "correlations")
     timings["figures"] = time.perf_counter() - t0
 
-    info = {"ganphon": __version__, "seed": seed, "checkpoint": str(model.path), "sha256": model.sha256,
+    card = {}
+    from .models.bundled import DATA, DEMO_CARD, DEMO_G
+
+    if model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve() and (DATA / DEMO_CARD).exists():
+        card = json.loads((DATA / DEMO_CARD).read_text(encoding="utf-8"))
+    info = {"ganphon": __version__, "seed": seed, "card": card, "checkpoint": str(model.path), "sha256": model.sha256,
             "config": cfg.to_dict(), "meta": model.meta, "command": command or "ganphon demo",
-            "timings_s": timings, "top_variable": top, "code_variable": code_var,
+            "timings_s": timings, "top_variable": top, "discovery_kind": ranking.attrs.get("kind"), "code_variable": code_var,
             "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec}
     layout.atomic_write_text(out / "demo.json", json.dumps(info, indent=1, default=str) + "\n")
     md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs)
@@ -165,12 +170,21 @@ def _stats_dict(result) -> dict:
     return d
 
 
+FALLBACK_VARIABLE = "z11"  # the paper's [s] variable, swept when nothing can be discovered
+
+
 def _discover(stats, latents, prop, z_names) -> pd.DataFrame:
     df = latents.merge(prop, on="sample_id")
     has = df["has_fric"].astype(float)
     # Logistic on presence when both outcomes occur; else frication duration.
     kind = "logistic" if 0 < has.mean() < 1 else "linear"
-    ranking = stats.discover(latents[["sample_id", *z_names]], prop, kind=kind)
+    spread = float(df["fric_duration"].std()) if kind == "linear" else 1.0
+    if not spread > 1e-6:
+        ranking = pd.DataFrame({"var": [FALLBACK_VARIABLE], "coef": [np.nan], "rank": [1],
+                                "method": ["none: frication does not vary across these samples"]})
+        kind = "none"
+    else:
+        ranking = stats.discover(latents[["sample_id", *z_names]], prop, kind=kind)
     ranking.attrs["kind"] = kind
     ranking.attrs["share_with_frication"] = float(has.mean())
     return ranking
@@ -214,11 +228,23 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
     top, code_var = info["top_variable"], info["code_variable"]
     cfg = info["config"]
     meta = info.get("meta") or {}
+    card = info.get("card") or {}
+    trained = ""
+    if card:
+        tr, ev = card.get("training", {}), card.get("evaluation", {})
+        trained = (f"It is ganphon's bundled demo model: trained with `{tr.get('command')}` on the synthetic "
+                   f"#TV/#sTV corpus (`{card.get('corpus', {}).get('command')}`) for {tr.get('steps')} steps "
+                   f"on {tr.get('device')} ({tr.get('wall_time_s', 0) / 3600:.1f} h). On {ev.get('n')} generated "
+                   f"samples: {100 * ev.get('share_word', 0):.0f} % have a word shape (frication and closure/VOT "
+                   f"before a vowel, silence around), {100 * ev.get('share_s_initial', 0):.0f} % an initial [s] + "
+                   f"closure; Q-network accuracy on the codes {ev.get('q_accuracy')}. {card.get('note', '')}\n")
+    elif meta.get("steps"):
+        trained = f"Trained for {meta.get('steps')} steps.\n"
     lines = [
         "# ganphon demo report\n",
         f"Model: `{info['checkpoint']}` — {cfg['arch']} with {cfg['n_codes']} codes, d = {cfg['dim']}, "
-        f"slice {cfg['slice_len']} at {cfg['sr']} Hz (sha256 `{info['sha256'][:16]}…`). "
-        + (f"Trained for {meta.get('steps')} steps ({meta.get('device', '')}).\n" if meta.get("steps") else "\n"),
+        f"slice {cfg['slice_len']} at {cfg['sr']} Hz (sha256 `{info['sha256'][:16]}…`).\n",
+        trained,
         f"ganphon {info['ganphon']}, seed {info['seed']}. Command: `{info['command']}`.\n",
         "Each layer's channel average after ReLU (Beguš & Zhou 2022) was exported as a 16 kHz WAV and a "
         "native-rate Praat Sound, the outputs were segmented automatically into `sil`, `fric` and `voi` "
@@ -226,10 +252,13 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
         "the output's vowel intervals for the deeper layers.\n",
         "## 1. Which latent variable drives frication?\n",
         f"{len(prop)} random samples; {100 * ranking.attrs.get('share_with_frication', float('nan')):.0f} % "
-        f"have a `fric` interval. Each noise variable was entered in a {ranking.attrs.get('kind')} "
-        "regression of frication on all latent variables (GAP-style); ranked by |z|:\n",
+        "have a `fric` interval. "
+        + (f"Frication (presence, or duration when every sample has some) was regressed on all noise "
+           f"variables at once ({ranking.attrs.get('kind')} regression, GAP-style) and the variables "
+           "ranked by |z|:\n" if ranking.attrs.get("kind") != "none" else
+           "Their frication does not vary, so no variable can be tied to it: the paper's z11 is swept instead.\n"),
         _table(ranking, n=10),
-        f"**{top}** ranks first and is swept below.\n",
+        (f"**{top}** ranks first and is swept below.\n" if ranking.attrs.get("kind") != "none" else ""),
     ]
     for title, st, var in ((f"2. Sweeping {top} from −15 to 5", z_stats, top),
                            (f"3. Sweeping code {code_var} from 0 to 2", c_stats, code_var)):
