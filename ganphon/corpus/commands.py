@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import GanphonError
 from ..timebase import DEFAULT_SR
 from .cut import cut_recordings
 from .folder import load_folder
@@ -68,7 +69,12 @@ def add_commands(sub) -> None:
         "(tiers words, phones), OUT/corpus.csv (ground truth per token: F0 at the vowel "
         "midpoint, formant targets, VOT, segment durations), OUT/phones.csv and OUT/synth.json.",
     )
-    p.add_argument("--template", choices=TEMPLATES, required=True, help="word shapes")
+    p.add_argument("--template", choices=TEMPLATES, default=None,
+                   help="word shapes (source-filter engine; required there)")
+    p.add_argument("--engine", choices=("source-filter", "espeak"), default="source-filter",
+                   help="ganphon's source-filter synthesiser, or Debian's espeak-ng (word-level "
+                   "TextGrid from an intensity threshold) when it is on the PATH")
+    p.add_argument("--words", default=None, help="with --engine espeak: comma-separated words, e.g. pat,spat,tick,stick")
     p.add_argument("--n", type=int, required=True, help="number of tokens")
     p.add_argument("--seed", type=int, required=True, help="seed of everything random")
     p.add_argument("--out", required=True, help="output folder")
@@ -97,6 +103,18 @@ def _cut(args) -> int:
 
 
 def _synth(args) -> int:
+    if args.engine == "espeak":
+        from .espeak import synthesize_espeak
+
+        if not args.words:
+            raise GanphonError("--engine espeak needs --words, e.g. --words pat,spat,tick,stick")
+        df = synthesize_espeak(args.words, args.n, args.seed, args.out, sr=args.sr, slice_len=args.slice_len,
+                               progress=not args.quiet, overwrite=args.overwrite,
+                               command=getattr(args, "command_line", None))
+        print(f"{len(df)} espeak-ng tokens written to {args.out}")
+        return 0
+    if args.template is None:
+        raise GanphonError("--template is required (stv or redup) with the source-filter engine")
     df = synthesize(args.template, args.n, args.seed, args.out, sr=args.sr,
                     slice_len=args.slice_len, progress=not args.quiet, overwrite=args.overwrite)
     print(f"{len(df)} {args.template} tokens written to {args.out}")

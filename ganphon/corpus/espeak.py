@@ -1,0 +1,135 @@
+"""A second source of training words: Debian's ``espeak-ng`` speech synthesiser.
+
+Each token is one word spoken by ``espeak-ng`` with per-token variation of
+pitch, speed and voice, resampled to the corpus rate, placed after a random
+onset and zero-padded to the slice.  Its TextGrid has a ``words`` tier whose
+word interval comes from an intensity threshold (the stretch where the
+intensity is within ``threshold_db`` of its maximum), so its boundaries are
+measured, not known.  Used only when ``espeak-ng`` is on the PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import parselmouth
+from tqdm.auto import tqdm
+
+from ..errors import GanphonError
+from ..layout import atomic_path, atomic_write_text
+from .folder import prepare_output_folder, read_wav, resample
+
+VOICES = ("en", "en-us", "en-gb-x-rp", "en+m3", "en+f3")
+
+
+def espeak_path() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise GanphonError("espeak-ng is not on the PATH (Debian: apt-get install espeak-ng); "
+                           "use --engine source-filter instead")
+    return exe
+
+
+def word_interval(wave: np.ndarray, sr: int, threshold_db: float = 30.0) -> tuple[float, float]:
+    """Start and end (s) of the word: the stretch within ``threshold_db`` of the peak.
+
+    The intensity contour finds the loud stretch (robust to isolated clicks);
+    its edges are then moved to the first and last sample whose amplitude is
+    within ``threshold_db`` of the peak amplitude, within 40 ms of them.
+    """
+    x = np.asarray(wave, dtype=np.float64)
+    peak = np.abs(x).max()
+    if peak == 0:
+        return 0.0, len(x) / sr
+    snd = parselmouth.Sound(x, sampling_frequency=sr)
+    inten = snd.to_intensity(minimum_pitch=100.0, time_step=0.005, subtract_mean=False)
+    db, t = inten.values[0], inten.xs()
+    loud = np.flatnonzero(db >= db.max() - threshold_db)
+    reach = int(0.040 * sr)
+    lo = max(0, int(t[loud[0]] * sr) - reach)
+    hi = min(len(x), int(t[loud[-1]] * sr) + reach)
+    above = np.flatnonzero(np.abs(x[lo:hi]) >= peak * 10 ** (-threshold_db / 20)) + lo
+    return float(above[0] / sr), float((above[-1] + 1) / sr)
+
+
+def speak(word: str, voice: str, pitch: int, speed: int, sr: int) -> np.ndarray:
+    """One word from espeak-ng as float64 at ``sr``."""
+    exe = espeak_path()
+    with tempfile.TemporaryDirectory(prefix="ganphon_espeak_") as tmp:
+        wav = Path(tmp) / "w.wav"
+        done = subprocess.run([exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(wav), word],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0 or not wav.exists():
+            raise GanphonError(f"espeak-ng failed on {word!r} with voice {voice}: {done.stderr.strip()[:200]}")
+        rate, x = read_wav(wav)
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if rate != sr:
+        x = resample(x, rate, sr)
+    return x
+
+
+def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len: int = 16384,
+                      progress: bool = True, overwrite: bool = False, command: str | None = None) -> pd.DataFrame:
+    """Write ``n`` espeak-ng tokens of ``words`` (cycled) with word-level TextGrids.
+
+    Returns the table also written to ``out/corpus.csv`` (id, word, voice,
+    pitch, speed, onset, word_start, word_end, seed).
+    """
+    import tgt
+
+    from .. import __version__
+
+    words = [w.strip() for w in (words.split(",") if isinstance(words, str) else words) if w.strip()]
+    if not words:
+        raise GanphonError("--words needs at least one word")
+    if n < 1:
+        raise GanphonError(f"--n must be at least 1, got {n}")
+    espeak_path()
+    out = Path(out)
+    prepare_output_folder(out, overwrite, "corpus.csv", ["file", "textgrid"])
+    rng = np.random.default_rng(seed)
+    T = slice_len / sr
+    rows = []
+    for i in tqdm(range(n), desc="espeak-ng", unit="token", disable=not progress):
+        word = words[i % len(words)]
+        voice = VOICES[int(rng.integers(len(VOICES)))]
+        pitch, speed = int(rng.integers(25, 76)), int(rng.integers(140, 191))
+        x = speak(word, voice, pitch, speed, sr)
+        s0, s1 = word_interval(x, sr)
+        a, b = int(round(s0 * sr)), int(round(s1 * sr))
+        x = x[a:b]
+        onset = int(rng.integers(int(0.02 * sr), int(0.15 * sr) + 1))
+        if onset + len(x) > slice_len:
+            raise GanphonError(f"espeak-ng's {word!r} lasts {len(x) / sr:.2f} s: too long for a {T:.3f} s slice")
+        wave = np.zeros(slice_len, dtype=np.float32)
+        peak = np.abs(x).max()
+        wave[onset:onset + len(x)] = (x * (0.9 / peak if peak > 0 else 1.0)).astype(np.float32)
+        tid = f"espeak{i:05d}"
+        start, end = onset / sr, (onset + len(x)) / sr
+        import scipy.io.wavfile
+
+        with atomic_path(out / f"{tid}.wav") as tmp:
+            scipy.io.wavfile.write(tmp, sr, wave)
+        tg = tgt.core.TextGrid()
+        tier = tgt.core.IntervalTier(0.0, T, "words")
+        tier.add_interval(tgt.core.Interval(start, end, word))
+        tg.add_tier(tier)
+        with atomic_path(out / f"{tid}.TextGrid") as tmp:
+            tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
+        rows.append({"id": tid, "file": f"{tid}.wav", "textgrid": f"{tid}.TextGrid", "word": word,
+                     "voice": voice, "pitch": pitch, "speed": speed, "onset": start,
+                     "word_start": start, "word_end": end, "seed": seed})
+    df = pd.DataFrame(rows)
+    with atomic_path(out / "corpus.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    atomic_write_text(out / "synth.json", json.dumps(
+        {"command": command, "engine": "espeak", "words": words, "n": n, "seed": seed, "sr": sr,
+         "slice_len": slice_len, "ganphon_version": __version__}, indent=1) + "\n")
+    return df
