@@ -542,7 +542,7 @@ def _complete(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
-              reml: bool = False, min_obs: int = 10) -> list:
+              reml: bool = False, min_obs: int = 10, single_base: str = "error") -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``smf.mixedlm(f"{outcome} ~ value", df, groups=df["base"],
@@ -552,8 +552,9 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     without value, does not converge (optimiser failure, non-finite
     estimates, a Hessian that is not positive definite); when the random
     intercept model fails too, OLS is fitted and says so in ``method``.  A
-    frame with a single base latent is fitted by OLS.  Warnings from
-    statsmodels are kept in each fit's ``warnings``.
+    frame with a single base latent has no random effect to estimate: an
+    error, or OLS with ``single_base="ols"``.  A constant outcome is an error.
+    Warnings from statsmodels are kept in each fit's ``warnings``.
 
     Parameters
     ----------
@@ -568,6 +569,8 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         Report REML fits; the likelihood-ratio test, AIC and BIC always use ML fits.
     min_obs : int
         Layers with fewer complete rows (or a single value) are skipped.
+    single_base : {"error", "ols"}
+        What a frame with one base latent gets.
 
     Returns
     -------
@@ -576,7 +579,18 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     """
     if by not in ("layer", "interaction"):
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
+    if single_base not in ("error", "ols"):
+        raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
     data = _complete(frame, outcome)
+    if data.empty:
+        raise GanphonError(f"{outcome}: no rows with both a value and a defined outcome")
+    n_bases = int(data["base"].nunique())
+    if n_bases < 2 and single_base == "error":
+        raise GanphonError(f"{outcome}: a random effect by base latent needs at least 2 bases, the sweep has "
+                           f"{n_bases}; sweep more --bases (or fit OLS with single_base='ols')")
+    if data[outcome].nunique() < 2:
+        raise GanphonError(f"{outcome}: the outcome is constant ({data[outcome].iloc[0]:g} in every row); "
+                           "there is nothing to model")
     if by == "interaction":
         data["layer"] = pd.Categorical(data["layer"].astype(str),
                                        categories=sort_layers(data["layer"].astype(str).unique()))
@@ -586,7 +600,7 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     fits = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
-        if len(part) < min_obs or part["value"].nunique() < 2:
+        if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
             continue
         fits.append(_one_model(part, outcome, layer, "value", "1", random_slope, reml))
     return fits
@@ -1344,7 +1358,11 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
         fits, effects, gams = [], [], []
         for measure in used:
             frame = model_frame(table, measure, point_agg=point_agg, labels=labels, layers=outcome_layers)
-            measure_fits = fit_mixed(frame, measure, random_slope=random_slope)
+            try:
+                measure_fits = fit_mixed(frame, measure, random_slope=random_slope, single_base="ols")
+            except GanphonError as exc:
+                notes.append(str(exc))
+                continue
             skipped = [layer for layer in frame["layer"].cat.categories
                        if layer not in {f.layer for f in measure_fits}]
             if skipped:

@@ -135,7 +135,9 @@ def test_random_slope_fallback_is_recorded():
 def test_single_base_uses_ols_and_interaction_model_separates_layers():
     table = sweep_table({"conv1": 0.2, "output": 0.7}, n_bases=1, sd_noise=0.5, seed=5)
     frame = stats.model_frame(table, "f0")
-    fits = stats.fit_mixed(frame, "f0")
+    with pytest.raises(GanphonError, match="needs at least 2 bases, the sweep has 1"):
+        stats.fit_mixed(frame, "f0")
+    fits = stats.fit_mixed(frame, "f0", single_base="ols")
     assert [f.layer for f in fits] == ["conv1", "output"]
     out = fits[1].coefficients().set_index("term")
     part = frame[frame["layer"] == "output"]
@@ -505,3 +507,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "acoustics.csv").write_text("file,label\nx.wav,voi\n")
     assert main(["stats", str(tmp_path)]) == 2
     assert "not a long acoustic table" in capsys.readouterr().err
+
+
+def test_bad_inputs_give_one_line_errors():
+    table = sweep_table({"conv1": 0.2, "output": 0.7}, n_bases=4, sd_noise=0.5, seed=2)
+    frame = stats.model_frame(table, "f0")
+    const = frame.assign(f0=3.0)
+    with pytest.raises(GanphonError, match="f0: the outcome is constant") as e:
+        stats.fit_mixed(const, "f0")
+    assert "\n" not in str(e.value)
+    with pytest.raises(GanphonError, match="no rows for measure 'f2'"):
+        stats.model_frame(table, "f2")
+    with pytest.raises(GanphonError, match="needs column"):
+        stats.model_frame(table.drop(columns=["measure"]), "f0")
