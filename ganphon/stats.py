@@ -834,7 +834,7 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
 
 
 def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True,
-                    min_obs: int = 10) -> pd.DataFrame:
+                    min_obs: int = 10, fits=None) -> pd.DataFrame:
     """Standardised value effect per layer: outcome and value z-scored within layer.
 
     Each layer's slope comes from the mixed model of :func:`fit_mixed` on the
@@ -849,6 +849,10 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
     random_slope : bool
     min_obs : int
         Layers with fewer complete rows get NaN (and say so in ``warnings``).
+    fits : list of MixedFit, optional
+        ML fits of the same frame from :func:`fit_mixed`: their value slopes are
+        rescaled by sd(value) / sd(outcome) instead of refitting (the ML fit of
+        an affinely rescaled outcome and value is the rescaled fit).
 
     Returns
     -------
@@ -857,6 +861,7 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
         n_groups, method, warnings; layers in network order.
     """
     data = _complete(frame, outcome)
+    by_layer = {f.layer: f for f in (fits or [])}
     rows = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
@@ -872,12 +877,16 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
             row["warnings"] = "no variation to standardise (constant outcome or value)"
             rows.append(row)
             continue
-        part[outcome] = (part[outcome] - part[outcome].mean()) / sd_y
-        part["value"] = (part["value"] - part["value"].mean()) / sd_x
-        fit = _one_model(part, outcome, layer, "value", "1", random_slope, False)
+        if layer in by_layer:
+            fit, scale = by_layer[layer], sd_x / sd_y
+        else:
+            part[outcome] = (part[outcome] - part[outcome].mean()) / sd_y
+            part["value"] = (part["value"] - part["value"].mean()) / sd_x
+            fit, scale = _one_model(part, outcome, layer, "value", "1", random_slope, False), 1.0
         coef = fit.coefficients().set_index("term").loc["value"]
-        row.update(beta=coef["estimate"], se=coef["se"], ci_low=coef["ci_low"], ci_high=coef["ci_high"],
-                   p=coef["p"], method=fit.method, warnings="; ".join(fit.warnings))
+        row.update(beta=coef["estimate"] * scale, se=coef["se"] * scale, ci_low=coef["ci_low"] * scale,
+                   ci_high=coef["ci_high"] * scale, p=coef["p"], method=fit.method,
+                   warnings="; ".join(fit.warnings))
         rows.append(row)
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
@@ -1371,7 +1380,7 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
             if not measure_fits:
                 continue
             fits += measure_fits
-            eff = effect_by_layer(frame, measure, random_slope=random_slope)
+            eff = effect_by_layer(frame, measure, random_slope=random_slope, fits=measure_fits)
             effects.append(eff)
             firsts[measure] = first_layer(eff)
             if gam:

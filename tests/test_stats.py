@@ -520,3 +520,14 @@ def test_bad_inputs_give_one_line_errors():
         stats.model_frame(table, "f2")
     with pytest.raises(GanphonError, match="needs column"):
         stats.model_frame(table.drop(columns=["measure"]), "f0")
+
+
+def test_effects_from_fits_equal_refitted_standardised_effects():
+    table = sweep_table({"conv2": 0.3, "output": 0.7}, n_bases=8, sd_slope=0.05, sd_noise=0.5, seed=9)
+    frame = stats.model_frame(table, "f0")
+    fits = stats.fit_mixed(frame, "f0")
+    reused = stats.effect_by_layer(frame, "f0", fits=fits).set_index("layer")
+    refit = stats.effect_by_layer(frame, "f0").set_index("layer")
+    for layer in ("conv2", "output"):
+        for col in ("beta", "ci_low", "ci_high"):
+            assert reused.loc[layer, col] == pytest.approx(refit.loc[layer, col], abs=2e-3)
