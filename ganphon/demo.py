@@ -210,7 +210,10 @@ def _table(df: pd.DataFrame, cols=None, n=None, digits=3) -> str:
 
 
 def _rel(path: Path, out: Path) -> str:
-    return str(Path(path).relative_to(out)) if Path(path).is_absolute() else str(path)
+    """``path`` relative to the report's folder, so the report's links work wherever it is opened."""
+    import os
+
+    return Path(os.path.relpath(Path(path).resolve(), Path(out).resolve())).as_posix()
 
 
 def _first_png(fig) -> str | None:

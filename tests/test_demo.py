@@ -26,9 +26,16 @@ def test_bundled_model_loads_with_its_q_network_and_card():
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "run"
-    assert main(["demo", "--out", str(out), "--quick", "--quiet"]) == 0
-    return out
+    import os
+
+    where = tmp_path_factory.mktemp("demo")
+    cwd = os.getcwd()
+    os.chdir(where)  # a relative --out, as a user types it
+    try:
+        assert main(["demo", "--out", "run", "--quick", "--quiet"]) == 0
+    finally:
+        os.chdir(cwd)
+    return where / "run"
 
 
 def test_demo_report_and_its_parts(demo_run):
