@@ -303,6 +303,9 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
     lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
     lines.append(_table(r_stats.get("correlations"), n=60))
+    lines.append("Every layer was measured on the output's intervals, so `duration` agrees by construction; "
+                 "for durations of a layer's own, segment the layers too (`ganphon annotate DIR --layers "
+                 "conv3,conv4`) and correlate with `ganphon.stats.correlation_table(..., match=\"order\")`.\n")
     png = _first_png(figs.get("corr"))
     if png:
         lines.append(f"![correlations]({_rel(Path(png), out)})\n")
