@@ -3,8 +3,8 @@
 A d=64 generator (fresh weights: the timing does not depend on training) is
 swept over z11 from −15 to 5 step 2 on 100 base latents (1,100 samples); each
 sample's output and four conv layers are exported, the outputs annotated,
-every file measured (pitch, intensity, formants, spectrum, duration; 2
-workers) and the mixed models fitted.  Prints the time of each stage, the
+every file measured (pitch, intensity, formants, spectrum, duration) and the
+mixed models fitted, each stage in 2 worker processes.  Prints the time of each stage, the
 total against the 60 s target, and the ratio of the whole pipeline to the
 bare generator forward of the same latents measured in the same run.
 
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bases", type=int, default=100)
     ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes for annotate, measure and stats")
     ap.add_argument("--keep", default=None, help="keep the sweep folder here")
     args = ap.parse_args()
 
@@ -59,20 +59,20 @@ def main() -> None:
                    request={"kind": "sweep", "spec": spec}, progress=False, overwrite=True)
         times["generate + probe + export"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        annotate_folder(out, progress=False)
+        annotate_folder(out, progress=False, workers=args.workers)
         times["annotate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         table = measure(out, tier="auto", workers=args.workers, progress=False)
         write_table(table, out / "acoustics.csv")
         times["measure"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = stats.run_stats(out, measures=("intensity", "f0", "f1", "f2", "duration"))
+        result = stats.run_stats(out, measures=("intensity", "f0", "f1", "f2", "duration"), workers=args.workers)
         times["mixed models"] = time.perf_counter() - t0
 
     pipeline = sum(v for k, v in times.items() if k != "bare generator forward")
     n = len(design)
     print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {n} samples × 5 series, "
-          f"d={args.dim}, {torch.get_num_threads()} threads, {args.workers} measuring workers")
+          f"d={args.dim}, {torch.get_num_threads()} threads, {args.workers} worker processes")
     for k, v in times.items():
         print(f"  {k:28s} {v:7.1f} s")
     print(f"  {'total (pipeline)':28s} {pipeline:7.1f} s   target ≤ 60 s → {pipeline / 60:.2f}× the target")

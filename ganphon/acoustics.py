@@ -15,12 +15,9 @@ formant, an unreadable file …); a problem in one file never stops the others.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import multiprocessing
 import os
-import sys
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
@@ -574,79 +571,13 @@ def check_tier(entries, tier, folder) -> None:
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
 
-def default_workers(n_jobs) -> int:
-    """CPU count, at most ``n_jobs``, at least 1."""
-    return max(1, min(os.cpu_count() or 1, n_jobs))
-
-
 def run_jobs(jobs, workers=None, progress=True) -> list:
     """Measure ``jobs`` in ``workers`` processes; rows in job order."""
-    from tqdm.auto import tqdm
+    from .parallel import map_jobs
 
-    workers = default_workers(len(jobs)) if workers is None else int(workers)
-    if workers < 1:
-        raise GanphonError(f"workers must be ≥ 1, got {workers}")
-    results: list = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), desc="measure", unit="file", disable=not progress)
-    try:
-        if workers == 1 or len(jobs) <= 1:
-            for i, job in enumerate(jobs):
-                results[i] = _measure_job(job)
-                bar.update(1)
-        else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            # parselmouth holds the GIL, so processes; forkserver/spawn children
-            # do not inherit a forked copy of torch's threads.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
-                chunk = max(1, min(16, len(jobs) // (workers * 4)))
-                batches = [list(range(i, min(i + chunk, len(jobs)))) for i in range(0, len(jobs), chunk)]
-                with _main_module_hidden():  # workers start during the first submits
-                    futures = {pool.submit(_measure_batch, [jobs[i] for i in batch]): batch for batch in batches}
-                for future in as_completed(futures):
-                    for i, rows in zip(futures[future], future.result()):
-                        results[i] = rows
-                    bar.update(len(futures[future]))
-    finally:
-        bar.close()
-    return [row for rows in results for row in rows]
-
-
-def _measure_batch(jobs) -> list:
-    return [_measure_job(job) for job in jobs]
-
-
-@contextlib.contextmanager
-def _main_module_hidden():
-    """Start worker processes without re-running the caller's main script in each.
-
-    A spawned or forkserver child imports the parent's ``__main__`` again; a
-    script or notebook that imports torch would cost every worker seconds.
-    The workers need nothing from ``__main__`` (the job function and its
-    arguments live in this module), so the main module's name and path are
-    hidden from multiprocessing while the workers start.
-    """
-    main = sys.modules.get("__main__")
-    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
-    try:
-        if main is not None:
-            main.__spec__ = None
-            if "__file__" in saved:
-                del main.__file__
-        yield
-    finally:
-        if main is not None:
-            for name, value in saved.items():
-                setattr(main, name, value)
-
-
-def _process_context():
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
+    per_file = map_jobs(_measure_job, jobs, workers=workers, progress=progress, desc="measure", unit="file",
+                        preload=[__name__])
+    return [row for rows in per_file for row in rows]
 
 
 # --------------------------------------------------------------------------

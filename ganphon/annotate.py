@@ -399,7 +399,7 @@ def find_samples(folder):
 
 
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
-                    progress=True) -> pd.DataFrame:
+                    progress=True, workers=1) -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.
 
     Parameters
@@ -414,29 +414,41 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     settings : SegmentSettings
     progress : bool
         Show a progress bar.
+    workers : int or None
+        Processes (None: one per CPU).  Each sample's TextGrid is written by
+        one process, so the result does not depend on the number.
 
     Returns
     -------
     pandas.DataFrame
         One row per interval written: sample_id, tier, start, end, label.
     """
-    from tqdm.auto import tqdm
+    from .parallel import map_jobs
 
     if isinstance(layers, str):
         layers = [name.strip() for name in layers.split(",") if name.strip()]
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
         raise GanphonError(f"{folder}: --layers needs an exported folder (ID_output.wav + ID_<layer>.wav)")
-    rows = []
-    for sid, output, grid in tqdm(samples, desc="annotate", unit="sample", disable=not progress):
-        jobs = [(AUTO_TIER, output)]
-        jobs += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer))) for layer in layers]
-        for tier, path in jobs:
+    jobs = []
+    for sid, output, grid in samples:
+        tiers = [(AUTO_TIER, output)]
+        tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer))) for layer in layers]
+        for tier, path in tiers:
             if not path.is_file():
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
-            for start, end, label in annotate_file(path, grid, tier, settings):
-                rows.append((sid, tier, start, end, label))
+        jobs.append((sid, grid, tiers, settings))
+    per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
+                          unit="sample", preload=[__name__])
+    rows = [row for sample_rows in per_sample for row in sample_rows]
     return pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
+
+
+def _annotate_sample(job) -> list:
+    """Rows of one sample: each of its tiers segmented and written into its TextGrid."""
+    sid, grid, tiers, settings = job
+    return [(sid, tier, start, end, label)
+            for tier, path in tiers for start, end, label in annotate_file(path, grid, tier, settings)]
 
 
 # --------------------------------------------------------------------------

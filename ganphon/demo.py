@@ -44,7 +44,7 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--n-random", type=int, default=120, help="random samples for discovery and correlations")
     p.add_argument("--bases", type=int, default=10, help="base latents per sweep")
-    p.add_argument("--workers", type=int, default=2, help="processes for measuring")
+    p.add_argument("--workers", type=int, default=2, help="processes for annotating, measuring and model fitting")
     p.add_argument("--quick", action="store_true", help="a much smaller run (for tests)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -108,15 +108,15 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     c_dir = out / f"sweep_{code_var}"
     c_spec = {"kind": "code", "var": code_var, "from": c_range[0], "to": c_range[1], "step": c_range[2],
               "bases": bases, "seed": seed}
-    t1 = _step(f"3/5 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
+    _step(f"3/5 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
     run_sweep(c_spec, model, c_dir, **common)
     timings["sweeps"] = time.perf_counter() - t0
 
     # 3. statistics
     t0 = _step("4/5 mixed-effects models, correlation table", progress)
-    z_stats = _stats_dict(stats.run_stats(z_dir, command=command))
-    c_stats = _stats_dict(stats.run_stats(c_dir, command=command))
-    r_stats = _stats_dict(stats.run_stats(rand_dir, command=command))
+    z_stats = _stats_dict(stats.run_stats(z_dir, command=command, workers=workers))
+    c_stats = _stats_dict(stats.run_stats(c_dir, command=command, workers=workers))
+    r_stats = _stats_dict(stats.run_stats(rand_dir, command=command, workers=workers))
     timings["stats"] = time.perf_counter() - t0
 
     # 4. figures

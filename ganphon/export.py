@@ -19,7 +19,6 @@ request into the same folder completes only the missing samples.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shlex
 import sys
@@ -36,7 +35,7 @@ from tqdm.auto import tqdm
 
 from . import layout
 from .errors import GanphonError
-from .probe import ProbeResult, layer_lengths, probe_batches
+from .probe import layer_lengths, probe_batches
 from .timebase import native_rate, slice_duration
 
 CONDITION_TIER = "condition"

@@ -74,6 +74,8 @@ def add_commands(sub) -> None:
                    help="voicing: To Pitch (ac) floor (Hz)")
     p.add_argument("--pitch-ceiling", type=float, default=SegmentSettings.pitch_ceiling,
                    help="voicing: To Pitch (ac) ceiling (Hz)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes segmenting samples in parallel (default: one per CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_annotate)
 
@@ -113,7 +115,8 @@ def _annotate(args) -> int:
         print(format_evaluation(evaluate(args.dir, settings, limit=args.limit)))
         return 0
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
-    table = annotate_folder(args.dir, layers=layers, settings=settings, progress=not args.no_progress)
+    table = annotate_folder(args.dir, layers=layers, settings=settings, progress=not args.no_progress,
+                            workers=args.workers)
     counts = table.groupby(["tier", "label"]).size()
     print(f"annotated {table['sample_id'].nunique()} samples in {args.dir} "
           f"(tiers {', '.join(sorted(table['tier'].unique()))})")

@@ -542,7 +542,8 @@ def _complete(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
-              reml: bool = False, min_obs: int = 10, single_base: str = "error") -> list:
+              reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
+              progress: bool = False) -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``smf.mixedlm(f"{outcome} ~ value", df, groups=df["base"],
@@ -571,11 +572,41 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         Layers with fewer complete rows (or a single value) are skipped.
     single_base : {"error", "ols"}
         What a frame with one base latent gets.
+    workers : int or None
+        Processes fitting layers in parallel (None: one per CPU); the fits
+        do not depend on the number.
+    progress : bool
+        Show a progress bar over the models.
 
     Returns
     -------
     list of MixedFit
         One per modelled layer in network order (one in all for ``interaction``).
+    """
+    tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
+                        single_base=single_base)
+    return fit_tasks(tasks, workers=workers, progress=progress)
+
+
+def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
+    """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order."""
+    from .parallel import map_jobs
+
+    return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
+                    preload=[__name__], weights=[len(task[0]) for task in tasks])
+
+
+def _fit_task(task) -> MixedFit:
+    return _one_model(*task)
+
+
+def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
+                reml: bool = False, min_obs: int = 10, single_base: str = "error") -> list:
+    """The models :func:`fit_mixed` fits, checked and not yet fitted.
+
+    Same arguments and errors as :func:`fit_mixed`; returns one argument
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml)`` per
+    model, for :func:`fit_tasks`.
     """
     if by not in ("layer", "interaction"):
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
@@ -596,14 +627,14 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [_one_model(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml)]
-    fits = []
+        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml)]
+    tasks = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
         if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
             continue
-        fits.append(_one_model(part, outcome, layer, "value", "1", random_slope, reml))
-    return fits
+        tasks.append((part, outcome, layer, "value", "1", random_slope, reml))
+    return tasks
 
 
 def coefficient_table(fits) -> pd.DataFrame:
@@ -1310,7 +1341,8 @@ def _manifest_seeds(folder: Path) -> list:
 
 def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
-              cluster_seed: int = 0, command: str | None = None) -> StatsResult:
+              cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
+              progress: bool = False) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/``.
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv`` and
@@ -1343,6 +1375,11 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
         Seed of the k-means in the feature-map clustering.
     command : str, optional
         Command line recorded in ``stats.json``.
+    workers : int, optional
+        Processes fitting the mixed models (None: one per CPU); the results
+        do not depend on the number.
+    progress : bool
+        Show a progress bar over the models.
 
     Returns
     -------
@@ -1364,14 +1401,19 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
     tables, summaries, paths, firsts = {}, [], [], {}
     sweep = has_sweep(table)
     if sweep and "layer" in table.columns:
-        fits, effects, gams = [], [], []
+        fits, effects, gams, prepared, all_tasks = [], [], [], [], []
         for measure in used:
             frame = model_frame(table, measure, point_agg=point_agg, labels=labels, layers=outcome_layers)
             try:
-                measure_fits = fit_mixed(frame, measure, random_slope=random_slope, single_base="ols")
+                tasks = mixed_tasks(frame, measure, random_slope=random_slope, single_base="ols")
             except GanphonError as exc:
                 notes.append(str(exc))
                 continue
+            prepared.append((measure, frame, len(tasks)))
+            all_tasks += tasks
+        fitted_all = fit_tasks(all_tasks, workers=workers, progress=progress)
+        for measure, frame, n_tasks in prepared:
+            measure_fits, fitted_all = fitted_all[:n_tasks], fitted_all[n_tasks:]
             skipped = [layer for layer in frame["layer"].cat.categories
                        if layer not in {f.layer for f in measure_fits}]
             if skipped:

@@ -43,6 +43,9 @@ def add_commands(sub) -> None:
     p.add_argument("--gam", action="store_true", help="also fit B-spline GAMs of each outcome on value")
     p.add_argument("--gam-df", type=int, default=5, help="degrees of freedom of the GAM's B-splines")
     p.add_argument("--seed", type=int, default=0, help="seed of the k-means in the feature-map clustering")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes fitting the models in parallel (default: one per CPU; same results)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_stats)
 
     q = sub.add_parser(
@@ -70,7 +73,8 @@ def _stats(args) -> int:
                        labels=_names(args.labels), point_agg=args.point_agg,
                        random_slope=not args.no_random_slope, discover_latents=args.discover,
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
-                       command=getattr(args, "command_line", None))
+                       command=getattr(args, "command_line", None), workers=args.workers,
+                       progress=not args.no_progress)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():

@@ -243,7 +243,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         Add the automatic ``auto`` tier; measure every layer on it into
         ``out/acoustics.csv``.
     workers : int
-        Processes for measuring.
+        Processes for annotating and measuring.
     settings : str
         Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
 
@@ -272,7 +272,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     if annotate:
         from .annotate import annotate_folder
 
-        annotate_folder(out, progress=progress)
+        annotate_folder(out, progress=progress, workers=workers)
     if measure:
         from .acoustics import measure as measure_folder
 

@@ -46,7 +46,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-annotate", action="store_true", help="skip the automatic annotation")
     p.add_argument("--no-measure", action="store_true", help="skip measuring (no acoustics.csv)")
-    p.add_argument("--workers", type=int, default=2, help="processes for measuring")
+    p.add_argument("--workers", type=int, default=2, help="processes for annotating and measuring")
     p.add_argument("--settings", default="default", help="Praat settings preset (default, paper-wavegan, paper-ciwgan)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default=None)

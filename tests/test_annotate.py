@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import parselmouth
 import pytest
 import tgt
@@ -139,3 +140,15 @@ def test_cli_annotate(tmp_path, capsys):
     assert grid.has_tier("auto_conv3")
     assert main(["annotate", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("ganphon: error: ")
+
+
+def test_parallel_annotation_equals_serial(tmp_path):
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    make_exported_folder(serial, n_samples=3)
+    make_exported_folder(parallel, n_samples=3)
+    one = annotate.annotate_folder(serial, layers=["conv4"], progress=False, workers=1)
+    two = annotate.annotate_folder(parallel, layers=["conv4"], progress=False, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert list(one["sample_id"].unique()) == ["s000000", "s000001", "s000002"]
+    for sid in one["sample_id"].unique():
+        assert (serial / layout.textgrid(sid)).read_bytes() == (parallel / layout.textgrid(sid)).read_bytes()

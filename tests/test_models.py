@@ -1,6 +1,5 @@
 """Models: shapes and rates (SPEC §2), critic details, latents, checkpoints, peer import."""
 
-import pickle
 
 import numpy as np
 import pytest

@@ -531,3 +531,17 @@ def test_effects_from_fits_equal_refitted_standardised_effects():
     for layer in ("conv2", "output"):
         for col in ("beta", "ci_low", "ci_high"):
             assert reused.loc[layer, col] == pytest.approx(refit.loc[layer, col], abs=2e-3)
+
+
+def test_parallel_fits_equal_serial_fits(tmp_path):
+    table = sweep_table({"conv1": 0.0, "conv4": 0.5, "output": 0.8}, n_bases=6, values=VALUES[::2], seed=3)
+    folder = write_folder(tmp_path / "sweep", table)
+    serial = stats.run_stats(folder, measures=("f0",), workers=1).tables
+    parallel = stats.run_stats(folder, measures=("f0",), workers=2).tables
+    for name in ("mixed_models", "lrt", "effects"):
+        pd.testing.assert_frame_equal(serial[name], parallel[name])
+    fits = stats.fit_mixed(stats.model_frame(table, "f0"), "f0", workers=2)
+    assert [f.layer for f in fits] == ["conv1", "conv4", "output"]
+    assert np.allclose([f.lrt()["stat"] for f in fits], serial["lrt"]["stat"])
+    with pytest.raises(GanphonError, match="workers must be ≥ 1"):
+        stats.fit_mixed(stats.model_frame(table, "f0"), "f0", workers=0)

@@ -10,7 +10,6 @@ the CLI, manifest columns and TextGrid labels.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import torch
 
