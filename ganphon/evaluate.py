@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,12 @@ def bundle_demo(run_dir, corpus_dir, data_dir=None, n_eval: int = 200, seed: int
         return cmd.replace(str(corpus_dir.parent.resolve()) + "/", "").replace(str(run_dir.parent.resolve()) + "/", "") if cmd else cmd
 
     run["command"] = neutral(run.get("command"))
+    resumed = bool(run["command"]) and re.search(r"\s--resume(\s+(auto|\S+\.pt))?(?=\s|$)", run["command"])
+    if resumed:
+        # interrupted and resumed runs are bit-identical to one uninterrupted run of the same steps (CPU)
+        command = run["command"][:resumed.start()] + run["command"][resumed.end():]
+        command = re.sub(r"\s--steps(\s+|=)\S+", "", command)
+        run["command"] = f"{command} --steps {steps}"
     synth["command"] = neutral(synth.get("command"))
     card = {
         "model": "ciwGAN demo model bundled with ganphon",
@@ -197,6 +204,7 @@ def bundle_demo(run_dir, corpus_dir, data_dir=None, n_eval: int = 200, seed: int
         "corpus": {"command": synth.get("command"), "seed": synth.get("seed"), "folder": str(corpus_dir.name)},
         "training": {
             "command": run.get("command"), "seed": run.get("seed"), "steps": steps,
+            "stopped_and_resumed": bool(resumed),
             "wall_time_s": round(float(last["time"]), 1),
             "device": run.get("device") or run.get("train_config", {}).get("device") or "cpu",
             "train_config": run.get("train_config"),

@@ -336,3 +336,33 @@ def test_signal_writes_checkpoint_and_exits_cleanly(corpus, tmp_path, sig, code)
     ckpt = latest_checkpoint(out)
     assert ckpt is not None and read_training_state(ckpt)[2]["step"] == steps[-1]
     assert load_checkpoint(out / "G_latest.pt").meta["step"] == steps[-1]
+
+
+def test_bundle_demo_writes_fp16_files_and_a_card_for_a_resumed_run(corpus, tmp_path):
+    from ganphon.evaluate import bundle_demo
+    from ganphon.models.bundled import DEMO_CARD, DEMO_G, DEMO_Q
+
+    out = tmp_path / "run"
+    common = ["--checkpoint-every", "1", "--checkpoint-minutes", "0", "--out", str(out), "--device", "cpu",
+              "--quiet"]
+    assert main(["train", str(corpus), "--arch", "ciwgan", "--codes", "3", "--dim", "4", "--batch-size", "4",
+                 "--seed", "7", "--steps", "1", *common]) == 0
+    assert main(["train", str(corpus), "--resume", "--steps", "2", *common]) == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    card_path = bundle_demo(out, corpus, data_dir=data, n_eval=6, note="test run")
+    card = __import__("json").loads(card_path.read_text())
+    assert card_path.name == DEMO_CARD and card["training"]["steps"] == 2
+    # the card's command reproduces the run without the interruption
+    command = card["training"]["command"]
+    assert "--resume" not in command and command.endswith("--steps 2") and card["training"]["stopped_and_resumed"]
+    assert command.count("--steps") == 1
+    assert str(tmp_path) not in command and card["note"] == "test run"
+    assert card["evaluation"]["n"] == 6 and 0 <= card["evaluation"]["q_accuracy"] <= 1
+    bundled = load_checkpoint(data / DEMO_G)
+    assert bundled.qnetwork is not None and bundled.meta["steps"] == 2
+    assert all(v.dtype == torch.float16 for v in read_weights_file(data / DEMO_G)["generator"].values())
+    assert all(v.dtype == torch.float16 for v in read_weights_file(data / DEMO_Q)["qnetwork"].values())
+    source = load_checkpoint(out / "G_latest.pt")
+    for k, v in source.generator.state_dict().items():
+        assert torch.equal(bundled.generator.state_dict()[k], v)
