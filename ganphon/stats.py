@@ -848,7 +848,8 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
             part = part.merge(first[["sample_id", "layer", "tier", "label", "start", "end", "ordinal"]],
                               on=["sample_id", "layer", "tier", "label", "start", "end"], how="left")
             keys = ["sample_id", "label", "ordinal", "point"]
-        wide = part.pivot_table(index=keys, columns="layer", values="value", aggfunc="mean", dropna=False)
+        # observed key combinations only (a pivot with dropna=False would build their full product)
+        wide = part.groupby(keys + ["layer"], sort=True)["value"].mean().unstack("layer")
         if reference not in wide.columns:
             continue
         for layer in sort_layers(wide.columns):
