@@ -65,6 +65,20 @@ def _step(msg: str, progress: bool) -> float:
     return time.perf_counter()
 
 
+def _typical_sample(folder: Path, prop: pd.DataFrame) -> str:
+    """The sample for the layer stack: the word-shaped one (frication before a vowel,
+    silence around) with the most frication; without any, the most frication."""
+    from .acoustics import read_intervals
+    from .evaluate import word_shape
+
+    ranked = prop.sort_values(["fric_duration", "sample_id"], ascending=[False, True])["sample_id"].tolist()
+    for sid in ranked:
+        _, intervals, _ = read_intervals(folder / layout.textgrid(sid), "auto")
+        if word_shape([(start, end, label) for label, start, end in intervals])["word"]:
+            return sid
+    return ranked[0]
+
+
 def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int = 120, bases: int = 10,
              workers: int = 2, quick: bool = False, overwrite: bool = False, progress: bool = True,
              command: str | None = None) -> Path:
@@ -123,8 +137,8 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     t0 = _step("5/5 figures and report", progress)
     fig_dir = out / "figures"
     figs = {}
-    fric_ids = prop.sort_values("fric_duration", ascending=False)["sample_id"].tolist()
-    figs["stack"] = plots.plot_layer_stack(rand_dir, fric_ids[0], out=fig_dir / f"layer_stack_{fric_ids[0]}")
+    stack_id = _typical_sample(rand_dir, prop)
+    figs["stack"] = plots.plot_layer_stack(rand_dir, stack_id, out=fig_dir / f"layer_stack_{stack_id}")
     figs["grid_z"] = plots.plot_sweep_grid(z_dir, base=0, out=fig_dir / f"sweep_grid_{top}")
     figs["grid_c"] = plots.plot_sweep_grid(c_dir, base=0, out=fig_dir / f"sweep_grid_{code_var}")
     if _has_rows(z_stats.get("effects")):
@@ -311,7 +325,8 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
         lines.append(f"![correlations]({_rel(Path(png), out)})\n")
     png = _first_png(figs.get("stack"))
     if png:
-        lines.append("A sample with frication, its spectrogram and every layer's average on one time axis:\n")
+        lines.append("A random sample segmented as a word (frication before a vowel, silence around; the one "
+                     "with the most frication), its spectrogram and every layer's average on one time axis:\n")
         lines.append(f"![layer stack]({_rel(Path(png), out)})\n")
     z_spec, c_spec = info["z_spec"], info["c_spec"]
     lines += [
