@@ -277,16 +277,21 @@ def refine_silence_edges(sound, segs, threshold, reach, fine=0.001):
     return refined
 
 
-def _read_sound(path) -> parselmouth.Sound:
+def _read_praat(path, kind: type, what: str):
+    """Read one Praat object of class ``kind`` from ``path``, or a one-line error naming the file."""
     path = Path(path)
     try:
-        sound = parselmouth.read(str(path))
+        obj = parselmouth.read(str(path))
     except parselmouth.PraatError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise GanphonError(f"{path}: cannot read sound ({lines[0] if lines else exc})") from None
-    if not isinstance(sound, parselmouth.Sound):
-        raise GanphonError(f"{path}: not a sound")
-    return sound
+        raise GanphonError(f"{path}: cannot read {what} ({lines[0] if lines else exc})") from None
+    if not isinstance(obj, kind):
+        raise GanphonError(f"{path}: not a {what}")
+    return obj
+
+
+def _read_sound(path) -> parselmouth.Sound:
+    return _read_praat(path, parselmouth.Sound, "sound")
 
 
 # --------------------------------------------------------------------------
@@ -295,15 +300,7 @@ def _read_sound(path) -> parselmouth.Sound:
 
 def read_textgrid(path) -> tgt.TextGrid:
     """Read a TextGrid in any format or encoding Praat reads (UTF-16 included)."""
-    path = Path(path)
-    try:
-        grid = parselmouth.read(str(path))
-    except parselmouth.PraatError as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise GanphonError(f"{path}: cannot read TextGrid ({lines[0] if lines else exc})") from None
-    if not isinstance(grid, parselmouth.TextGrid):
-        raise GanphonError(f"{path}: not a TextGrid")
-    return grid.to_tgt(include_empty_intervals=True)
+    return _read_praat(path, parselmouth.TextGrid, "TextGrid").to_tgt(include_empty_intervals=True)
 
 
 def set_interval_tier(grid: tgt.TextGrid, name, intervals, xmin=None, xmax=None) -> tgt.TextGrid:
