@@ -83,21 +83,18 @@ def _default_out(name: str) -> Path:
 
 
 def read_wav(path) -> tuple:
-    """Read a WAV as float64 (integer PCM scaled to ±1); returns (samples, sr)."""
-    from scipy.io import wavfile
+    """Read a WAV as float64 (PCM scaled to ±1, first channel); returns (samples, sr).
+
+    Uses the corpus reader, so truncated, empty or non-finite files are
+    one-line errors naming the file.
+    """
+    from .corpus.folder import read_wav as read_corpus_wav
 
     path = Path(path)
     if not path.is_file():
         raise GanphonError(f"{path}: no such WAV")
-    try:
-        sr, data = wavfile.read(path)
-    except (ValueError, OSError) as exc:
-        raise GanphonError(f"{path}: cannot read WAV ({exc})") from None
-    if data.ndim > 1:
-        data = data[:, 0]
-    if np.issubdtype(data.dtype, np.integer):
-        data = data.astype(np.float64) / float(np.iinfo(data.dtype).max + 1)
-    return data.astype(np.float64), int(sr)
+    sr, data = read_corpus_wav(path)
+    return (data[:, 0] if data.ndim > 1 else data), int(sr)
 
 
 def _manifest(folder: Path):
