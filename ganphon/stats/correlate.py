@@ -1,0 +1,225 @@
+"""The paper's correlation table, the standardised effect per layer, and the first layer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .. import layout
+from ..errors import GanphonError
+from .mixed import _one_model
+from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers
+
+EFFECT_COLUMNS = ["outcome", "layer", "beta", "se", "ci_low", "ci_high", "p", "n_obs", "n_groups",
+                  "method", "warnings"]
+CORRELATION_COLUMNS = ["measure", "layer", "r", "ci_low", "ci_high", "n", "p"]
+
+
+# --------------------------------------------------------------------------
+# Correlations (the paper's table)
+
+
+def pearson(x, y, confidence: float = 0.95) -> dict:
+    """Pearson r with a Fisher-z confidence interval and the two-sided t-test p.
+
+    Parameters
+    ----------
+    x, y : array-like
+        Paired values; pairs with a NaN are dropped.
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``r``, ``ci_low``, ``ci_high``, ``n``, ``p`` (NaN where undefined:
+        r needs n ≥ 3 and variation in both, the interval n ≥ 4).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = int(x.size)
+    out = {"r": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n, "p": math.nan}
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    dx, dy = x - x.mean(), y - y.mean()
+    r = float(np.clip(np.sum(dx * dy) / math.sqrt(np.sum(dx * dx) * np.sum(dy * dy)), -1.0, 1.0))
+    out["r"] = r
+    if abs(r) < 1.0:
+        t = r * math.sqrt((n - 2) / (1.0 - r * r))
+        out["p"] = float(2.0 * sps.t.sf(abs(t), n - 2))
+    else:
+        out["p"] = 0.0
+    if n > 3:
+        half = sps.norm.ppf(0.5 + confidence / 2.0) / math.sqrt(n - 3)
+        z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+        out["ci_low"], out["ci_high"] = math.tanh(z - half), math.tanh(z + half)
+    return out
+
+
+def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: str = layout.OUTPUT_LAYER,
+                      labels=None, match: str = "interval") -> pd.DataFrame:
+    """Pearson r between each layer's measurement and the reference layer's (the paper's table).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Long acoustic table with ``sample_id`` and ``layer`` columns.
+    measures : sequence of str
+        Measures to correlate (absent ones are skipped).
+    reference : str
+        The layer every other layer is compared with.
+    labels : sequence of str, optional
+        Keep only intervals with these labels (e.g. ``["voi"]``).
+    match : {"interval", "order"}
+        ``interval``: rows match when sample_id, tier, label, start, end and
+        point are equal (layers measured on the output's intervals).
+        ``order``: the k-th interval with a label in one file matches the
+        k-th in the other, whatever the tier and times (layers annotated on
+        their own ``auto_<layer>`` tiers, e.g. for duration).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns measure, layer, r, ci_low, ci_high (95 %, Fisher z), n, p;
+        NaN rows are dropped pairwise.
+    """
+    _require(table, ["sample_id", "layer", "measure", "value"], "a correlation table")
+    if match not in ("interval", "order"):
+        raise GanphonError(f"match must be 'interval' or 'order', got {match!r}")
+    if isinstance(measures, str):
+        measures = [m.strip() for m in measures.split(",") if m.strip()]
+    if reference not in set(table["layer"].dropna()):
+        raise GanphonError(f"{_source(table)}: no rows for the reference layer '{reference}'")
+    rows = []
+    for measure in measures:
+        part = table[table["measure"] == measure].copy()
+        if labels:
+            part = part[part["label"].isin([labels] if isinstance(labels, str) else list(labels))]
+        if part.empty:
+            continue
+        for key in INTERVAL_KEYS + ["point"]:
+            if key not in part.columns:
+                part[key] = np.nan
+        # missing keys (interval measures have no point; a file measured whole has no
+        # tier) must still match themselves: pivoting drops NaN keys
+        part["point"] = pd.to_numeric(part["point"], errors="coerce").fillna(-1).astype(int)
+        part[["tier", "label"]] = part[["tier", "label"]].astype(object).fillna("")
+        part[["start", "end"]] = part[["start", "end"]].astype(float).fillna(-1.0)
+        if match == "interval":
+            keys = ["sample_id", "tier", "label", "start", "end", "point"]
+        else:
+            part = part.sort_values(["sample_id", "layer", "start", "point"], kind="stable")
+            first = part.drop_duplicates(["sample_id", "layer", "tier", "label", "start", "end"])
+            first = first.assign(ordinal=first.groupby(["sample_id", "layer", "label"]).cumcount())
+            part = part.merge(first[["sample_id", "layer", "tier", "label", "start", "end", "ordinal"]],
+                              on=["sample_id", "layer", "tier", "label", "start", "end"], how="left")
+            keys = ["sample_id", "label", "ordinal", "point"]
+        # observed key combinations only (a pivot with dropna=False would build their full product)
+        wide = part.groupby(keys + ["layer"], sort=True)["value"].mean().unstack("layer")
+        if reference not in wide.columns:
+            continue
+        for layer in sort_layers(wide.columns):
+            if layer == reference:
+                continue
+            rows.append({"measure": measure, "layer": layer, **pearson(wide[layer], wide[reference])})
+    out = pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
+    out["n"] = out["n"].astype(int)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Where does the effect start
+
+
+def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True,
+                    min_obs: int = 10, fits=None) -> pd.DataFrame:
+    """Standardised value effect per layer: outcome and value z-scored within layer.
+
+    Each layer's slope comes from the mixed model of :func:`fit_mixed` on the
+    z-scored data (random intercept and slope by base, with the same
+    fallback), or OLS when there is a single base latent.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :func:`model_frame`.
+    outcome : str
+    random_slope : bool
+    min_obs : int
+        Layers with fewer complete rows get NaN (and say so in ``warnings``).
+    fits : list of MixedFit, optional
+        ML fits of the same frame from :func:`fit_mixed`: their value slopes are
+        rescaled by sd(value) / sd(outcome) instead of refitting (the ML fit of
+        an affinely rescaled outcome and value is the rescaled fit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns outcome, layer, beta, se, ci_low, ci_high (95 %), p, n_obs,
+        n_groups, method, warnings; layers in network order.
+    """
+    data = _complete(frame, outcome)
+    by_layer = {f.layer: f for f in (fits or [])}
+    rows = []
+    for layer in sort_layers(data["layer"].astype(str).unique()):
+        part = data[data["layer"].astype(str) == layer].copy()
+        row = {"outcome": outcome, "layer": layer, "beta": math.nan, "se": math.nan, "ci_low": math.nan,
+               "ci_high": math.nan, "p": math.nan, "n_obs": len(part), "n_groups": part["base"].nunique(),
+               "method": "", "warnings": ""}
+        sd_y, sd_x = part[outcome].std(), part["value"].std()
+        if len(part) < max(min_obs, 4):
+            row["warnings"] = f"{len(part)} complete rows (fewer than {max(min_obs, 4)}): not fitted"
+            rows.append(row)
+            continue
+        if not (sd_y > 0) or not (sd_x > 0):
+            row["warnings"] = "no variation to standardise (constant outcome or value)"
+            rows.append(row)
+            continue
+        if layer in by_layer:
+            fit, scale = by_layer[layer], sd_x / sd_y
+        else:
+            part[outcome] = (part[outcome] - part[outcome].mean()) / sd_y
+            part["value"] = (part["value"] - part["value"].mean()) / sd_x
+            fit, scale = _one_model(part, outcome, layer, "value", "1", random_slope, False), 1.0
+        coef = fit.coefficients().set_index("term").loc["value"]
+        row.update(beta=coef["estimate"] * scale, se=coef["se"] * scale, ci_low=coef["ci_low"] * scale,
+                   ci_high=coef["ci_high"] * scale, p=coef["p"], method=fit.method,
+                   warnings="; ".join(fit.warnings))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None = None) -> str | None:
+    """The first layer, in network order, whose (1 − alpha) CI of the effect excludes 0.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        From :func:`effect_by_layer` (columns outcome, layer, beta, se).
+    alpha : float
+    outcome : str, optional
+        Needed when ``effects`` holds several outcomes.
+
+    Returns
+    -------
+    str or None
+        None when no layer's interval excludes 0.
+    """
+    if outcome is not None:
+        effects = effects[effects["outcome"] == outcome]
+    if effects["outcome"].nunique() > 1:
+        raise GanphonError(f"effects hold several outcomes ({', '.join(effects['outcome'].unique())}); "
+                           "pass outcome=")
+    if not 0 < alpha < 1:
+        raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
+    half = sps.norm.ppf(1 - alpha / 2)
+    for layer in sort_layers(effects["layer"]):
+        row = effects[effects["layer"] == layer].iloc[0]
+        low, high = row["beta"] - half * row["se"], row["beta"] + half * row["se"]
+        if np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0):
+            return layer
+    return None
+

@@ -1,0 +1,195 @@
+"""Reading the long acoustic and latent tables, and the model frame of one regression."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import layout
+from ..errors import GanphonError
+
+#: Measures of the paper's correlation table (SPEC §7).
+PAPER_MEASURES = ("intensity", "f0", "f1", "f2", "duration")
+#: Key of one measured interval within a file.
+INTERVAL_KEYS = ["tier", "label", "start", "end"]
+ACOUSTICS = "acoustics.csv"
+STATS_DIR = "stats"
+_LATENT_NAME = re.compile(r"^[cz]\d+$")
+_CONV = re.compile(r"^conv(\d+)$")
+
+# --------------------------------------------------------------------------
+# Layers and tables
+
+
+def layer_rank(layer: str) -> tuple:
+    """Sort key putting layers in network order: dense, conv1 … convK, output, others."""
+    name = str(layer)
+    if name == "dense":
+        return (0, 0, "")
+    match = _CONV.match(name)
+    if match:
+        return (1, int(match.group(1)), "")
+    if name == layout.OUTPUT_LAYER:
+        return (2, 0, "")
+    return (3, 0, name)
+
+
+def sort_layers(layers) -> list:
+    """Distinct layer names in network order (not alphabetical: conv10 after conv9)."""
+    return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
+
+
+def read_acoustics(path) -> pd.DataFrame:
+    """Read a long acoustic table (``DIR/acoustics.csv`` or any CSV of that form).
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV, or a folder holding ``acoustics.csv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table with text columns as ``str`` and ``point`` as nullable int.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / ACOUSTICS
+    if not path.is_file():
+        raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
+    text_columns = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
+    try:
+        table = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GanphonError(f"{path}: cannot read the acoustic table ({exc})") from None
+    missing = [c for c in ("file", "measure", "value") if c not in table.columns]
+    if missing:
+        raise GanphonError(f"{path}: not a long acoustic table (no column(s) {', '.join(missing)})")
+    if "point" in table.columns:
+        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
+    for column in ("start", "end", "time", "value", "sweep_value"):
+        if column in table.columns:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
+    table.attrs["source"] = str(path)
+    return table
+
+
+def has_sweep(table: pd.DataFrame) -> bool:
+    """Whether a table comes from a sweep: a ``sweep_value`` column with values and a ``base``."""
+    return ("sweep_value" in table.columns and "base" in table.columns
+            and bool(pd.to_numeric(table["sweep_value"], errors="coerce").notna().any()))
+
+
+def _source(table: pd.DataFrame) -> str:
+    return table.attrs.get("source", "acoustic table")
+
+
+def _require(table: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise GanphonError(f"{_source(table)}: {what} needs column(s) {', '.join(missing)}")
+
+
+def model_frame(table: pd.DataFrame, measure: str, point_agg: str | None = "mean",
+                labels=None, layers=None) -> pd.DataFrame:
+    """The data of one regression: one row per (sample_id, layer, interval).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Long acoustic table joined with the manifest of a sweep (columns
+        ``sample_id``, ``layer``, ``sweep_value``, ``base``).
+    measure : str
+        Measure to model (``f0``, ``intensity``, ``duration`` …); it becomes
+        the outcome column of that name.
+    point_agg : {"mean", "median", None}
+        How point measures are summarised over the points of an interval
+        (NaN points skipped); None keeps one row per point with a ``point``
+        column.
+    labels : sequence of str, optional
+        Keep only intervals with these labels (e.g. ``["voi"]``).
+    layers : sequence of str, optional
+        Keep only these layers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample_id, layer, tier, label, start, end[, point], <measure>,
+        value, base`` (+ ``var`` and ``n_points`` when present / aggregated);
+        ``layer`` is an ordered categorical in network order.  Rows whose
+        outcome is undefined are kept (NaN); the model fits drop them.
+    """
+    _require(table, ["measure", "value", "sample_id", "layer"], "a model frame")
+    if not has_sweep(table):
+        raise GanphonError(f"{_source(table)}: no sweep columns (sweep_value, base); mixed models need a "
+                           "table measured on a 'ganphon sweep' folder")
+    if point_agg not in ("mean", "median", None):
+        raise GanphonError(f"point_agg must be 'mean', 'median' or None, got {point_agg!r}")
+    rows = table[table["measure"] == measure]
+    if rows.empty:
+        present = ", ".join(sorted(table["measure"].dropna().unique()))
+        raise GanphonError(f"{_source(table)}: no rows for measure '{measure}' (the table has {present})")
+    if labels:
+        labels = [labels] if isinstance(labels, str) else list(labels)
+        rows = rows[rows["label"].isin(labels)] if "label" in rows.columns else rows.iloc[:0]
+        if rows.empty:
+            raise GanphonError(f"{_source(table)}: no '{measure}' rows with label(s) {', '.join(labels)}")
+    if layers:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        rows = rows[rows["layer"].isin(layers)]
+        if rows.empty:
+            raise GanphonError(f"{_source(table)}: no '{measure}' rows for layer(s) {', '.join(layers)}")
+    rows = rows.copy()
+    for key in INTERVAL_KEYS:
+        if key not in rows.columns:
+            rows[key] = np.nan
+    keys = ["sample_id", "layer", *INTERVAL_KEYS]
+    carry = ["sweep_value", "base"] + (["var"] if "var" in rows.columns else [])
+    if point_agg is None:
+        point = ["point"] if "point" in rows.columns else []
+        frame = rows[keys + point + carry + ["value"]].copy()
+    else:
+        grouped = rows.groupby(keys + carry, dropna=False, sort=False)["value"]
+        frame = grouped.agg(point_agg).rename("value").to_frame()
+        frame["n_points"] = grouped.count()
+        frame = frame.reset_index()
+    frame = frame.rename(columns={"value": measure}).rename(columns={"sweep_value": "value"})
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame = frame[frame["value"].notna()]
+    order = sort_layers(frame["layer"].unique())
+    frame["layer"] = pd.Categorical(frame["layer"], categories=order, ordered=True)
+    frame = frame.sort_values(["layer", "base", "value", "sample_id", "start"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["source"] = _source(table)
+    frame.attrs["measure"] = measure
+    return frame
+
+
+def _complete(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    _require(frame, [outcome, "value", "base", "layer"], "a mixed model")
+    data = frame[np.isfinite(pd.to_numeric(frame[outcome], errors="coerce"))
+                 & np.isfinite(pd.to_numeric(frame["value"], errors="coerce"))].copy()
+    data[outcome] = data[outcome].astype(float)
+    data["value"] = data["value"].astype(float)
+    return data
+
+
+def read_latents(path) -> pd.DataFrame:
+    """Read ``latents.csv`` (a folder holding one, or the file)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / layout.LATENTS
+    if not path.is_file():
+        raise GanphonError(f"{path}: no latents table (written by 'ganphon probe' / 'ganphon sweep')")
+    try:
+        table = pd.read_csv(path, dtype={"sample_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GanphonError(f"{path}: cannot read latents ({exc})") from None
+    if "sample_id" not in table.columns:
+        raise GanphonError(f"{path}: no sample_id column")
+    table.attrs["source"] = str(path)
+    return table
+
