@@ -87,9 +87,13 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     from .models import load_checkpoint
     from .sweep import run_sweep
 
+    from .io import prepare_folder
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     model = load_checkpoint(checkpoint, qnetwork=False)
+    prepare_folder(out, {"kind": "demo", "checkpoint_sha256": model.sha256, "seed": seed,
+                         "n_random": n_random, "bases": bases, "quick": quick},
+                   overwrite=overwrite, record={"command": command})
     cfg = model.config
     if cfg.n_codes == 0:
         raise GanphonError(f"{model.path}: the demo needs a ciwgan or fiwgan model (it sweeps a code)")

@@ -11,14 +11,16 @@ For each sample ``ID`` (names from :mod:`ganphon.layout`):
 
 and for the folder ``manifest.csv`` (one row per sample × layer),
 ``latents.csv`` (the full latent of every sample) and ``run.json``.  Every
-file is written under a temporary name and renamed; the TextGrid is written
-last, so a sample is finished when all its files exist.  Rerunning the same
-request into the same folder completes only the missing samples.
+file is written under a temporary name and renamed.  ``run.json`` records the
+request and the planned files before the first sample; ``finished.txt`` gets a
+line as each sample finishes.  Rerunning the same request into the same folder
+completes only the samples not recorded as finished (or with a file missing);
+``--overwrite`` removes everything an earlier run of any request wrote
+(by name pattern, see :func:`ganphon.layout.owns`) before the first sample.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import shlex
 import sys
@@ -33,7 +35,7 @@ import scipy.io.wavfile
 import tgt
 from tqdm.auto import tqdm
 
-from . import layout
+from . import io, layout
 from .errors import GanphonError
 from .probe import layer_lengths, probe_batches
 from .timebase import native_rate, slice_duration
@@ -66,14 +68,6 @@ def write_textgrid(path, duration: float, tiers: dict[str, list[tuple[float, flo
         tg.add_tier(tier)
     with layout.atomic_path(path) as tmp:
         tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
-
-
-def sample_files(sample_id: str, layers: Sequence[str]) -> list[str]:
-    """Every file name one sample owns, the TextGrid last."""
-    names = [layout.layer_wav(sample_id, layout.OUTPUT_LAYER)]
-    for layer in layers:
-        names += [layout.layer_wav(sample_id, layer), layout.layer_sound(sample_id, layer)]
-    return names + [layout.textgrid(sample_id)]
 
 
 def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsampled: dict,
@@ -121,66 +115,12 @@ def _versions() -> dict:
     }
 
 
-def _normalise(obj):
-    return json.loads(json.dumps(obj, default=str))
-
-
-def _prepare_folder(out: Path, request: dict, overwrite: bool) -> None:
-    run_json = out / layout.RUN_JSON
-    if not out.exists():
-        out.mkdir(parents=True)
-        return
-    if not out.is_dir():
-        raise GanphonError(f"{out}: exists and is not a folder")
-    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
-    if not entries:
-        return
-    if overwrite:
-        _remove_previous(out)
-        return
-    if not run_json.exists():
-        raise GanphonError(f"{out}: folder is not empty and holds no ganphon run.json; "
-                           "choose another --out or pass --overwrite")
-    try:
-        previous = json.loads(run_json.read_text(encoding="utf-8")).get("request")
-    except (json.JSONDecodeError, OSError) as exc:
-        raise GanphonError(f"{run_json}: unreadable ({exc}); pass --overwrite to start again") from None
-    if previous != _normalise(request):
-        keys = sorted(set(previous or {}) | set(request))
-        diff = [k for k in keys if (previous or {}).get(k) != _normalise(request).get(k)]
-        raise GanphonError(f"{out}: was written by a different command (differs in {', '.join(diff[:4])}); "
-                           "choose another --out or pass --overwrite")
-
-
-def _remove_previous(out: Path) -> None:
-    """With --overwrite: delete the files a previous ganphon run listed, nothing else."""
-    manifest = out / layout.MANIFEST
-    names = set()
-    if manifest.exists():
-        try:
-            m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-            for col in ("file", "sound_file", "textgrid"):
-                if col in m:
-                    names.update(m[col])
-        except (pd.errors.ParserError, OSError, ValueError):
-            pass
-    names.update([layout.MANIFEST, layout.LATENTS, layout.RUN_JSON])
-    for name in names:
-        p = out / name
-        if name and p.is_file():
-            p.unlink()
-
-
-def _finished(out: Path, sample_id: str, layers: Sequence[str], present: set) -> bool:
-    return all(name in present for name in sample_files(sample_id, layers))
-
-
 def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                conditions: Sequence[str] | None = None, columns: pd.DataFrame | None = None,
                layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
                request: dict | None = None, command: str | None = None, overwrite: bool = False,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, on_sample=None) -> pd.DataFrame:
     """Generate, probe and export a set of latents into a folder; resumable.
 
     Parameters
@@ -208,6 +148,12 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         different one into a non-empty folder is refused unless ``overwrite``.
     command : str, optional
         The command line, recorded in run.json.
+    overwrite : bool
+        Replace whatever run is in ``out`` (see :func:`ganphon.io.prepare_folder`).
+    on_sample : callable, optional
+        Called as ``on_sample(index, sample_id)`` after each sample is written
+        and recorded as finished (progress reporting; an exception it raises
+        stops the run, which a rerun resumes).
 
     Returns
     -------
@@ -223,6 +169,8 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     z = lat.check(latents)
     n = z.shape[0]
     ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
+    if batch_size < 1:
+        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
     if len(ids) != n or len(set(ids)) != n:
         raise GanphonError("sample_ids must be unique, one per latent")
     from .probe import _check_layers
@@ -237,15 +185,17 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
                    checkpoint_sha256=model.sha256, feature_maps=list(feature_maps))
 
-    _prepare_folder(out, request, overwrite)
-    run_info = {"request": _normalise(request), "command": command or shlex.join(sys.argv),
-                "seed": seed, "versions": _versions(),
-                "checkpoint": str(model.path) if model.path else None,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    layout.atomic_write_text(out / layout.RUN_JSON, json.dumps(run_info, indent=1) + "\n")
+    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
+               "tables": [layout.MANIFEST, layout.LATENTS, *map(layout.feature_maps, feature_maps)]}
+    io.prepare_folder(out, request, overwrite=overwrite, record={
+        "command": command or shlex.join(sys.argv), "seed": seed, "versions": _versions(),
+        "checkpoint": str(model.path) if model.path else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
 
+    finished = io.read_finished(out, request)
     present = {p.name for p in out.iterdir()}
-    todo = [i for i, sid in enumerate(ids) if not _finished(out, sid, layers, present)]
+    todo = [i for i, sid in enumerate(ids)
+            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers))]
 
     maps = {}
     for layer in feature_maps:
@@ -262,19 +212,29 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
 
     if todo:
         bar = tqdm(total=len(todo), desc=f"probe+export → {out.name}", unit="sample", disable=not progress)
-        idx = np.asarray(todo)
-        for start, res in probe_batches(G, z[idx], layers, reduce, activation, list(feature_maps),
-                                        True, batch_size, device):
-            for j in range(len(res)):
-                i = int(idx[start + j])
-                write_sample(out, ids[i], res.output[j], {k: v[j] for k, v in res.native.items()},
-                             {k: v[j] for k, v in res.upsampled.items()}, cfg.slice_len, cfg.sr,
-                             conditions[i], clip)
-                for layer, arr in maps.items():
-                    arr[i] = res.feature_maps[layer][j]
-            for arr in maps.values():
-                arr.flush()
-            bar.update(len(res))
+        # Whole batches at their places in the full run, so a resumed run computes every
+        # sample in the same batch as an uninterrupted one (bit-identical on the same device).
+        wanted = set(todo)
+        starts = sorted({i - i % batch_size for i in todo})
+        idx = np.concatenate([np.arange(s, min(s + batch_size, n)) for s in starts])
+        with io.FinishedLog(out, request) as log:
+            for start, res in probe_batches(G, z[idx], layers, reduce, activation, list(feature_maps),
+                                            True, batch_size, device):
+                for j in range(len(res)):
+                    i = int(idx[start + j])
+                    if i not in wanted:
+                        continue
+                    write_sample(out, ids[i], res.output[j], {k: v[j] for k, v in res.native.items()},
+                                 {k: v[j] for k, v in res.upsampled.items()}, cfg.slice_len, cfg.sr,
+                                 conditions[i], clip)
+                    for layer, arr in maps.items():
+                        arr[i] = res.feature_maps[layer][j]
+                    log.add(ids[i])
+                    bar.update(1)
+                    if on_sample is not None:
+                        on_sample(i, ids[i])
+                for arr in maps.values():
+                    arr.flush()
         bar.close()
 
     manifest = build_manifest(model, ids, z, layers, seed, columns)

@@ -8,19 +8,40 @@ An exported folder holds, for every sample ``ID``:
 * ``ID.TextGrid`` — one TextGrid time-aligned with every file of the sample;
 
 plus ``manifest.csv`` (one row per sample × layer), ``latents.csv`` (the full latent
-vector of every sample) and ``run.json`` (command, versions, seed).
+vector of every sample), ``run.json`` (the request, the planned files, command,
+versions, seed; written before the first sample) and ``finished.txt`` (one line
+per finished sample, appended as samples finish).
+
+Every kind of folder ganphon writes owns a fixed set of names (:func:`owns`):
+``--overwrite`` removes exactly those, so a folder never mixes two runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 from pathlib import Path
 
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
 RUN_JSON = "run.json"
+FINISHED = "finished.txt"
+SWEEP_JSON = "sweep.json"
+ACOUSTICS = "acoustics.csv"
+ACOUSTICS_JSON = "acoustics.json"
+STATS_DIR = "stats"
+FIGURES_DIR = "figures"
+DEMO_JSON = "demo.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+DEMO_RANDOM_DIR = "random"
 OUTPUT_LAYER = "output"
+
+_LAYER = r"(?:dense|conv\d+|output)"
+_SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
+_TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
 
 
 def layer_wav(sample_id: str, layer: str) -> str:
@@ -49,6 +70,93 @@ def feature_maps(layer: str) -> str:
 def sample_id(index: int) -> str:
     """Default identifier of the ``index``-th sample of a run (``s000000`` …)."""
     return f"s{index:06d}"
+
+
+def sweep_sample_id(base: int, index: int) -> str:
+    """Identifier of step ``index`` of a sweep over base latent ``base`` (``b000_v003``)."""
+    return f"b{base:03d}_v{index:03d}"
+
+
+def sweep_dir(var: str) -> str:
+    """Sub-folder of the demo holding the sweep of ``var`` (``sweep_z11``)."""
+    return f"sweep_{var}"
+
+
+def sample_files(sample_id: str, layers) -> list[str]:
+    """Every file name one exported sample owns: output WAV, layer WAVs and Sounds, the TextGrid last."""
+    names = [layer_wav(sample_id, OUTPUT_LAYER)]
+    for layer in layers:
+        names += [layer_wav(sample_id, layer), layer_sound(sample_id, layer)]
+    return names + [textgrid(sample_id)]
+
+
+def parse_sample_file(name: str):
+    """Split an exported file name into ``(sample_id, layer)``.
+
+    ``layer`` is ``None`` for the sample's TextGrid.  Returns ``None`` for a
+    name that is not one of a sample's files.
+
+    Examples
+    --------
+    >>> parse_sample_file("b000_v001_conv3.wav")
+    ('b000_v001', 'conv3')
+    >>> parse_sample_file("s000002.TextGrid")
+    ('s000002', None)
+    """
+    m = _SAMPLE_FILE.match(name)
+    if m is None or (m["ext"] == "Sound" and m["layer"] == OUTPUT_LAYER):
+        return None
+    return m["sample_id"], m["layer"]
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file left by an interrupted :func:`atomic_path`."""
+    return bool(_TEMP_FILE.match(name))
+
+
+# ---------------------------------------------------------------- folder kinds
+
+#: Which kind of folder each ``request["kind"]`` writes.
+RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "demo"}
+
+_OWNED_NAMES = {
+    "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
+               STATS_DIR, FIGURES_DIR},
+    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR},
+}
+
+
+def folder_kind(request_kind) -> str:
+    """The folder kind (``export``, ``demo``) that a request of ``request_kind`` writes."""
+    return RUN_KINDS.get(request_kind, "export")
+
+
+def owns(kind: str, name: str) -> bool:
+    """Whether an entry called ``name`` belongs to a folder of ``kind``.
+
+    These are the names ``--overwrite`` removes: for ``export`` every sample
+    file (:func:`parse_sample_file`), ``featuremaps_<layer>.npy``, the tables,
+    records, ``stats/`` and ``figures/``; for ``demo`` its records, reports and
+    sub-folders (``random/``, ``sweep_<var>/``, ``figures/``).  Temporary files
+    of an interrupted write belong to every kind.
+    """
+    if is_temporary(name) or name in _OWNED_NAMES[kind]:
+        return True
+    if kind == "export":
+        return (parse_sample_file(name) is not None
+                or (name.startswith(FEATURE_MAPS_PREFIX) and name.endswith(".npy")))
+    if kind == "demo":
+        return name.startswith(sweep_dir(""))
+    return False
+
+
+def remove_entry(path) -> None:
+    """Remove a file or a whole folder."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 @contextlib.contextmanager

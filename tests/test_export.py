@@ -170,3 +170,110 @@ def test_run_export_checks_inputs(tiny_ciwgan, tmp_path):
         run_export(m, torch.full((1, 100), float("nan")), tmp_path / "x", progress=False)
     with pytest.raises(GanphonError, match="unique"):
         run_export(m, torch.zeros(2, 100), tmp_path / "x", sample_ids=["a", "a"], progress=False)
+
+
+# ---------------------------------------------------------------- one folder, one request
+
+class _Stop(Exception):
+    """Stands for Ctrl-C / a crash in the middle of an export."""
+
+
+def _stop_after(k):
+    def on_sample(i, sample_id):
+        if on_sample.count == k - 1:
+            raise _Stop(sample_id)
+        on_sample.count += 1
+    on_sample.count = 0
+    return on_sample
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` (relative path → bytes), the run record left out."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "run.json"}
+
+
+def _probe_api(m, out, n, seed, **kw):
+    z = Latent(m.config).sample(n, seed=seed)
+    return run_export(m, z, out, seed=seed, request={"kind": "probe", "n": n, "seed": seed, "code": None},
+                      device="cpu", progress=False, **kw)
+
+
+def test_interrupted_run_then_overwrite_holds_only_the_new_run(tiny_ciwgan, tmp_path):
+    m = load_checkpoint(tiny_ciwgan)
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    with pytest.raises(_Stop):
+        _probe_api(m, out, 4, seed=1, on_sample=_stop_after(2))  # run A dies after 2 samples
+    assert (out / "s000001_output.wav").exists() and not (out / "manifest.csv").exists()
+    b = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "3", "--seed", "2", "--device", "cpu", "--quiet"]
+    assert main(b + ["--out", str(out), "--overwrite"]) == 0  # run B
+    assert main(b + ["--out", str(fresh)]) == 0               # run B alone
+    got, want = _snapshot(out), _snapshot(fresh)
+    assert sorted(got) == sorted(want)
+    differing = [name for name in want if got[name] != want[name]]
+    assert not differing  # every WAV, Sound, TextGrid and table is run B's
+    run = json.loads((out / "run.json").read_text())
+    assert run["request"]["seed"] == 2 and run["planned"]["sample_ids"] == ["s000000", "s000001", "s000002"]
+
+
+def test_interrupted_run_resumes_bit_identical(tiny_ciwgan, tmp_path):
+    m = load_checkpoint(tiny_ciwgan)
+    out, whole, other = tmp_path / "out", tmp_path / "whole", tmp_path / "other"
+    with pytest.raises(_Stop):
+        _probe_api(m, out, 5, seed=1, feature_maps=["conv2"], on_sample=_stop_after(2))
+    run = json.loads((out / "run.json").read_text())  # the request is on disk before any sample
+    # a sample whose files are all present but which the record does not list as finished
+    # (here: files of another request dropped in) is not taken as finished
+    _probe_api(m, other, 5, seed=9)
+    for name in [p.name for p in other.glob("s000003*")]:
+        (out / name).write_bytes((other / name).read_bytes())
+    _probe_api(m, out, 5, seed=1, feature_maps=["conv2"])
+    _probe_api(m, whole, 5, seed=1, feature_maps=["conv2"])
+    got, want = _snapshot(out), _snapshot(whole)
+    assert sorted(got) == sorted(want)
+    assert not [name for name in want if got[name] != want[name]]
+    assert run["request"]["n"] == 5 and "{sample_id}_output.wav" in run["planned"]["files_per_sample"]
+    lines = (out / "finished.txt").read_text().splitlines()
+    assert sorted(lines[1:]) == [f"s{i:06d}" for i in range(5)]
+
+
+def test_different_command_changes_nothing(tiny_ciwgan, tmp_path):
+    out = tmp_path / "d"
+    base = ["probe", "--checkpoint", str(tiny_ciwgan), "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main(base + ["--n", "2", "--seed", "1"]) == 0
+    before = {**_snapshot(out), "run.json": (out / "run.json").read_bytes()}
+    for other in (["--n", "2", "--seed", "2"], ["--n", "3", "--seed", "1"], ["--n", "2", "--seed", "1", "--clip", "1"]):
+        assert main(base + other) == 2
+    assert {**_snapshot(out), "run.json": (out / "run.json").read_bytes()} == before
+
+
+def test_overwrite_keeps_foreign_files_and_refuses_a_foreign_folder(tiny_ciwgan, tmp_path, capsys):
+    out = tmp_path / "o"
+    base = ["probe", "--checkpoint", str(tiny_ciwgan), "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main(base + ["--n", "3", "--seed", "1"]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(base + ["--n", "1", "--seed", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("*.TextGrid")) == ["s000000.TextGrid"]
+    assert (out / "notes.txt").read_text() == "mine"
+    foreign = tmp_path / "recordings"
+    foreign.mkdir()
+    (foreign / "a.wav").write_bytes(b"RIFF")
+    (foreign / "a.TextGrid").write_text("x")
+    capsys.readouterr()
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--out", str(foreign),
+                 "--overwrite", "--quiet"]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["a.TextGrid", "a.wav"]
+
+
+def test_demo_refuses_a_folder_holding_another_run(exported, tmp_path, capsys):
+    before = _snapshot(exported)
+    assert main(["demo", "--out", str(exported), "--quick", "--quiet"]) == 2
+    assert "different command" in capsys.readouterr().err
+    assert _snapshot(exported) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(mine), "--quick", "--quiet"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
