@@ -627,55 +627,72 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
 # Command line
 
 
-def measure_command(args) -> int:
-    """``ganphon measure``: measure a folder into ``DIR/acoustics.csv``."""
+def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
+                    points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
+                    praat_path=None, command: str | None = None, progress: bool = True):
+    """Measure a folder and write the table (default ``DIR/acoustics.csv``) with its run record.
+
+    Parameters
+    ----------
+    folder : path-like
+        Exported folder (or its manifest.csv), or a folder of name.wav + name.TextGrid.
+    out : path-like, optional
+        The table to write; a JSON record of the settings goes beside it.
+    engine : {"parselmouth", "praat"}
+        Measure in Python with parselmouth (parallel) or run ``measure_all.praat`` in Praat.
+    measures, tier, points, settings, inputs, workers, praat_path
+        As :func:`measure` / :func:`measure_with_script`; ``tier`` None measures whole files.
+    command : str, optional
+        The command recorded next to the table.
+
+    Returns
+    -------
+    table : DataFrame
+    out : Path
+    elapsed : float
+        Seconds spent measuring.
+    """
     from .layout import atomic_path
 
-    tier = None if args.tier in ("", "none", "None") else args.tier
-    measures = _check_measures(args.measures)
-    layer_settings = args.settings
+    measures = _check_measures(measures if measures is not None else ALL_MEASURES)
+    target = Path(folder)
+    base = target.parent if target.is_file() else target
+    out = Path(out) if out else base / "acoustics.csv"
     started = _time.perf_counter()
-    if args.engine == "parselmouth":
-        table = measure(args.dir, measures=measures, tier=tier, points=args.points,
-                        layer_settings=layer_settings, workers=args.workers, inputs=args.inputs,
-                        progress=not args.no_progress)
+    if engine == "parselmouth":
+        table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
+                        workers=workers, inputs=inputs, progress=progress)
     else:
-        table = measure_with_script(args.dir, measures=measures, tier=tier, points=args.points,
-                                    layer_settings=layer_settings, inputs=args.inputs, engine="praat",
-                                    praat_path=args.praat_path)
+        table = measure_with_script(folder, measures=measures, tier=tier, points=points,
+                                    layer_settings=settings, inputs=inputs, engine="praat",
+                                    praat_path=praat_path)
     elapsed = _time.perf_counter() - started
-    target = Path(args.dir)
-    folder = target.parent if target.is_file() else target
-    out = Path(args.out) if args.out else folder / "acoustics.csv"
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
-    write_run_record(out.with_suffix(".json"), args, resolve_layer_settings(layer_settings))
-    print(summary(table, elapsed, out))
-    return 0
+    write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
+                     inputs=inputs, measures=list(measures), settings=settings)
+    return table, out, elapsed
 
 
-def write_run_record(path, args, resolved) -> None:
+def write_run_record(path, *, command, engine, tier, points, inputs, measures, settings) -> None:
     """Write what produced a table: command, engine, settings per layer, versions."""
     import json
 
+    from ._version import __version__
     from .layout import atomic_write_text
 
-    try:
-        from . import __version__
-    except ImportError:  # a source tree without the package metadata
-        __version__ = "unknown"
     record = {
-        "command": getattr(args, "command_line", None),
-        "engine": args.engine,
-        "tier": args.tier,
-        "points": args.points,
-        "inputs": args.inputs,
-        "measures": args.measures,
-        "settings_preset": args.settings,
-        "settings": {layer: s.to_fields() for layer, s in resolved.items()},
+        "command": command,
+        "engine": engine,
+        "tier": tier,
+        "points": points,
+        "inputs": inputs,
+        "measures": measures,
+        "settings_preset": settings if isinstance(settings, str) else None,
+        "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()},
         "ganphon_version": __version__,
         "parselmouth_version": parselmouth.VERSION,
-        "praat_version": parselmouth.PRAAT_VERSION if args.engine == "parselmouth" else None,
+        "praat_version": parselmouth.PRAAT_VERSION if engine == "parselmouth" else None,
     }
     atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -26,38 +25,6 @@ import pandas as pd
 
 from . import layout
 from .errors import GanphonError
-
-FMT = argparse.ArgumentDefaultsHelpFormatter
-
-
-def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "demo", formatter_class=FMT,
-        help="run the whole chain on the bundled model and write a report",
-        description="Discover the latent variable most tied to frication, sweep it (-15..5 step 2 "
-        "over 10 bases) and a code variable (0..2 step 0.25), export, annotate, measure, fit "
-        "mixed-effects models, compute the layer correlation table, draw the figures and write "
-        "DIR/report.md and DIR/report.html. About 3 minutes on 2 CPU cores.",
-    )
-    p.add_argument("--out", default="ganphon_demo", help="output folder")
-    p.add_argument("--checkpoint", default="demo", help="model to analyse (default: the bundled ciwGAN)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--n-random", type=int, default=120, help="random samples for discovery and correlations")
-    p.add_argument("--bases", type=int, default=10, help="base latents per sweep")
-    p.add_argument("--workers", type=int, default=2, help="processes for annotating, measuring and model fitting")
-    p.add_argument("--quick", action="store_true", help="a much smaller run (for tests)")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_demo)
-
-
-def _demo(args) -> int:
-    report = run_demo(args.out, checkpoint=args.checkpoint, seed=args.seed, n_random=args.n_random,
-                      bases=args.bases, workers=args.workers, quick=args.quick,
-                      overwrite=args.overwrite, progress=not args.quiet, command=args.command_line)
-    print(f"report: {report}  (and {report.with_suffix('.html')})")
-    return 0
-
 
 def _step(msg: str, progress: bool) -> float:
     if progress:

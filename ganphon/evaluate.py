@@ -19,7 +19,6 @@ outputs differs between codes (do the codes separate word types?).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -30,9 +29,6 @@ import parselmouth
 import torch
 
 from .errors import GanphonError
-
-FMT = argparse.ArgumentDefaultsHelpFormatter
-
 
 def word_shape(intervals) -> dict:
     """Classify a list of (start, end, label) auto intervals as a word shape.
@@ -116,37 +112,6 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
                                        "share_word": round(float(df[df.code == c].word.mean()), 4)}
                              for c in sorted(df.code.unique())}
     return result
-
-
-def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "evaluate-model", formatter_class=FMT,
-        help="numbers that say whether a generator makes words and uses its codes",
-        description="Generate N samples, segment each output automatically (sil/fric/voi) and "
-        "report the share with a vowel, with frication, with a word shape (frication or "
-        "closure + release before the vowel) and with an initial [s] + closure; with a "
-        "Q-network, its accuracy on the generated samples and the s-initial share per code.",
-    )
-    p.add_argument("checkpoint", help="ganphon checkpoint, or 'demo'")
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None, help="also write the numbers here")
-    p.set_defaults(func=_evaluate)
-
-
-def _evaluate(args) -> int:
-    from .layout import atomic_write_text
-    from .models import load_checkpoint
-
-    if args.n < 1:
-        raise GanphonError("--n must be at least 1")
-    model = load_checkpoint(args.checkpoint)
-    res = evaluate_model(model, n=args.n, seed=args.seed)
-    text = json.dumps(res, indent=1)
-    print(text)
-    if args.json:
-        atomic_write_text(Path(args.json), text + "\n")
-    return 0
 
 
 def bundle_demo(run_dir, corpus_dir, data_dir=None, n_eval: int = 200, seed: int = 0, note: str = "") -> Path:

@@ -40,8 +40,6 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-KINDS = ("dimension", "code", "line", "random")
-
 
 @dataclass
 class Design:
@@ -193,13 +191,18 @@ def random_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     return Design(z, ids, conds, cols, spec)
 
 
+# The sweep designs: kind → function(cfg, spec, source) -> Design.  A new design is one entry here;
+# the command line reads its choices from this table.
+DESIGNS = {"dimension": dimension_design, "code": code_design, "line": line_design, "random": random_design}
+KINDS = tuple(DESIGNS)
+
+
 def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     """Build the latents of a sweep spec (a dict as read from TOML)."""
     kind = spec.get("kind")
-    if kind not in KINDS:
+    if kind not in DESIGNS:
         raise GanphonError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    return {"dimension": dimension_design, "code": code_design, "line": line_design,
-            "random": random_design}[kind](cfg, spec, source)
+    return DESIGNS[kind](cfg, spec, source)
 
 
 def load_spec(path) -> dict:

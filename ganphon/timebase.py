@@ -12,8 +12,6 @@ align_corners=False)``.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 DEFAULT_SR = 16000
 
@@ -41,6 +39,9 @@ def upsample(x, size: int):
     series lines up in time with the output.  Accepts a torch tensor or a
     numpy array with 1, 2 or 3 dimensions and returns the same kind.
     """
+    import torch  # here, so the time base stays importable without torch
+    import torch.nn.functional as F
+
     is_numpy = isinstance(x, np.ndarray)
     t = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
     if t.shape[-1] == size:

@@ -1,20 +1,23 @@
 """Training corpora: folders of WAVs, words cut from long recordings, and a
-synthetic source-filter corpus with ground-truth TextGrids."""
+synthetic source-filter corpus with ground-truth TextGrids.
 
-from .cut import clip_textgrid, cut_recordings, read_textgrid
-from .folder import LoadReport, load_folder, read_wav
-from .synth import PHONE_CLASS, TEMPLATES, phone_class, synthesize, synthesize_token
+Names load on first use.
+"""
 
-__all__ = [
-    "LoadReport",
-    "PHONE_CLASS",
-    "TEMPLATES",
-    "clip_textgrid",
-    "cut_recordings",
-    "load_folder",
-    "phone_class",
-    "read_textgrid",
-    "read_wav",
-    "synthesize",
-    "synthesize_token",
-]
+import importlib
+
+_WHERE = {
+    "clip_textgrid": "cut", "cut_recordings": "cut", "read_textgrid": "cut",
+    "LoadReport": "folder", "load_folder": "folder", "read_wav": "folder",
+    "PHONE_CLASS": "synth", "TEMPLATES": "synth", "phone_class": "synth", "synthesize": "synth",
+    "synthesize_token": "synth",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

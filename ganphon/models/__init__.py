@@ -1,12 +1,25 @@
-"""WaveGAN / ciwGAN / fiwGAN networks, latents and checkpoints."""
+"""WaveGAN / ciwGAN / fiwGAN networks, latents and checkpoints.
 
-from .checkpoint import LoadedModel, file_sha256, load_checkpoint, new_model, save_checkpoint
-from .config import ARCHS, ModelConfig
-from .latent import Latent
-from .peer import import_peer
-from .wavegan import Critic, Generator, QNetwork, build_models
+Names load on first use, so ``ganphon.models.config`` (the registries the
+command line reads) is importable without torch.
+"""
 
-__all__ = [
-    "ARCHS", "Critic", "Generator", "Latent", "LoadedModel", "ModelConfig", "QNetwork",
-    "build_models", "file_sha256", "import_peer", "load_checkpoint", "new_model", "save_checkpoint",
-]
+import importlib
+
+_WHERE = {
+    "LoadedModel": "checkpoint", "file_sha256": "checkpoint", "load_checkpoint": "checkpoint",
+    "new_model": "checkpoint", "save_checkpoint": "checkpoint",
+    "ARCHS": "config", "ModelConfig": "config",
+    "Latent": "latent",
+    "import_peer": "peer",
+    "Critic": "wavegan", "Generator": "wavegan", "QNetwork": "wavegan", "build_models": "wavegan",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

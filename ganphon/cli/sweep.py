@@ -2,62 +2,59 @@
 
 from __future__ import annotations
 
-import argparse
-
-from .errors import GanphonError
-
-FMT = argparse.RawDescriptionHelpFormatter
+from ..errors import GanphonError
+from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
+                      add_seed, add_workers, describe, finite_float, positive_int)
 
 EPILOG = """\
-designs (a TOML file with a [sweep] table, or the flags below):
+designs (a TOML file with a [sweep] table, or the flags above):
   kind = "dimension"  var = "z11"  from = -15  to = 5  step = 2  bases = 10  seed = 1
   kind = "code"       var = "c2"   from = 0    to = 2  step = 0.25  bases = 10
-  kind = "code"       path = [[1.5, 0], [0, 0], [0, 1.5]]  step = 0.125  bases = 100
+  kind = "code"       path = [[1.5, 0, 0], [0, 0, 0], [0, 1.5, 0]]  step = 0.125  bases = 100
   kind = "line"       a = "s000003"  b = "s000007"  latents = "run/latents.csv"  steps = 11
   kind = "random"     n = 200  seed = 1
 
 examples:
   ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11_sweep
-  ganphon sweep code.toml --checkpoint model.pt --out code_sweep --workers 2
-"""
+  ganphon sweep code.toml --checkpoint model.pt --out code_sweep --workers 2"""
 
 
-def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "sweep", formatter_class=FMT, epilog=EPILOG,
-        help="sweep latent variables: generate, probe, export, annotate and measure",
-        description="Run a latent sweep: build the latents of a design, generate and probe every "
-        "layer, export WAV/Sound/TextGrid files with a 'condition' tier and manifest columns var, "
-        "value, base, add the automatic annotation and measure every layer into acoustics.csv. "
-        "Rerunning the same sweep into the same folder completes only what is missing.",
-    )
-    p.add_argument("spec", nargs="?", default=None, help="sweep spec TOML file (or use the flags)")
-    p.add_argument("--checkpoint", required=True, help="ganphon checkpoint, or 'demo'")
-    p.add_argument("--kind", choices=("dimension", "code", "line", "random"), default=None,
+def sweep(p) -> None:
+    from ..praat import PRESETS
+    from ..sweep import KINDS
+
+    describe(p, "Run a latent sweep: build the latents of a design, generate and probe every layer, export "
+             "WAV/Sound/TextGrid files with a 'condition' tier and manifest columns var, value, base, add "
+             "the automatic annotation and measure every layer into acoustics.csv. Rerunning the same sweep "
+             "into the same folder completes only what is missing.", EPILOG)
+    p.add_argument("spec", nargs="?", default=None, metavar="SPEC", help="sweep spec TOML file (or use the flags)")
+    add_checkpoint(p)
+    p.add_argument("--kind", choices=KINDS, default=None,
                    help="design kind when no spec file is given (default: dimension, or code for c…)")
-    p.add_argument("--var", help="latent dimension to sweep, e.g. z11 or c2")
-    p.add_argument("--from", dest="start", type=float, help="first value")
-    p.add_argument("--to", dest="stop", type=float, help="last value")
-    p.add_argument("--step", type=float, help="step between values")
-    p.add_argument("--bases", type=int, default=10, help="number of random base latents")
-    p.add_argument("--n", type=int, help="number of samples (random design)")
+    p.add_argument("--var", help="latent variable to sweep, e.g. z11 or c2")
+    p.add_argument("--from", dest="start", type=finite_float, help="first value")
+    p.add_argument("--to", dest="stop", type=finite_float, help="last value")
+    p.add_argument("--step", type=finite_float, help="step between values")
+    p.add_argument("--bases", type=positive_int, default=10, help="number of random base latents")
+    p.add_argument("--n", type=positive_int, help="number of samples (random design)")
     p.add_argument("--code", default=None, help="fix the code of the base latents")
-    p.add_argument("--seed", type=int, default=0, help="seed of the base latents")
-    p.add_argument("--out", required=True, help="output folder")
+    add_seed(p, help="seed of the base latents")
+    add_out(p)
     p.add_argument("--no-annotate", action="store_true", help="skip the automatic annotation")
     p.add_argument("--no-measure", action="store_true", help="skip measuring (no acoustics.csv)")
-    p.add_argument("--workers", type=int, default=2, help="processes for annotating and measuring")
-    p.add_argument("--settings", default="default", help="Praat settings preset (default, paper-wavegan, paper-ciwgan)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default=None)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_workers(p, "annotating and measuring")
+    p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
+    add_batch_size(p)
+    add_device(p)
+    add_overwrite(p)
+    add_quiet(p)
     p.set_defaults(func=_sweep)
 
 
 def spec_from_args(args) -> dict:
+    """The sweep spec of a command line: the TOML file, or the design flags."""
     if args.spec is not None:
-        from .sweep import load_spec
+        from ..sweep import load_spec
 
         return load_spec(args.spec)
     kind = args.kind or ("random" if args.n else ("code" if (args.var or "").startswith("c") else "dimension"))
@@ -79,7 +76,7 @@ def spec_from_args(args) -> dict:
 
 
 def _sweep(args) -> int:
-    from .sweep import run_sweep
+    from ..sweep import run_sweep
 
     spec = spec_from_args(args)
     result = run_sweep(spec, args.checkpoint, args.out, annotate=not args.no_annotate,

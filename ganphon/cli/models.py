@@ -1,0 +1,85 @@
+"""``ganphon new-model``, ``ganphon import-checkpoint`` and ``ganphon model-info``."""
+
+from __future__ import annotations
+
+import json
+
+from ..models.config import ARCHS, SLICE_LENS
+from .options import add_checkpoint, add_seed, describe, non_negative_int, positive_int
+
+
+def new_model(p) -> None:
+    describe(p, "Write a freshly initialised generator, critic and (ciwGAN/fiwGAN) Q-network to one "
+             "checkpoint file: for tests and for experiments on untrained networks.")
+    p.add_argument("--arch", choices=ARCHS, default="wavegan", help="architecture")
+    p.add_argument("--dim", type=positive_int, default=64, help="model dimension d")
+    p.add_argument("--codes", type=non_negative_int, default=0,
+                   help="number of codes (ciwGAN categories / fiwGAN bits)")
+    p.add_argument("--slice-len", type=int, default=16384, choices=SLICE_LENS, help="output samples")
+    p.add_argument("--extra-layers", type=non_negative_int, default=0,
+                   help="stride-1 layers for the deeper variant")
+    p.add_argument("--batchnorm", action="store_true", help="batch normalisation after each layer")
+    add_seed(p, help="seed of the initial weights")
+    p.add_argument("--out", required=True, metavar="FILE", help="checkpoint file to write")
+    p.set_defaults(func=_new_model)
+
+
+def import_checkpoint(p) -> None:
+    describe(p, "Read the bare state dicts saved by the ciwganfiwgan-pytorch port (epoch…_G.pt, "
+             "epoch…_Q.pt), infer d and the slice length from the weight shapes, and write one ganphon "
+             "checkpoint that computes exactly what the port computed (no ReLU after the projection, "
+             "the port's reshape).")
+    p.add_argument("generator", metavar="PATH", help="the generator file (epoch…_G.pt)")
+    p.add_argument("--q", dest="qnetwork", default=None, metavar="FILE", help="the Q-network file (epoch…_Q.pt)")
+    p.add_argument("--arch", choices=ARCHS, required=True, help="architecture the checkpoint was trained as")
+    p.add_argument("--codes", type=non_negative_int, default=0, help="number of codes")
+    p.add_argument("--q-slope", type=float, default=0.2,
+                   help="Q-network LeakyReLU slope; 0 for port checkpoints trained before its 2025 fix")
+    p.add_argument("--out", required=True, metavar="FILE", help="ganphon checkpoint file to write")
+    p.set_defaults(func=_import)
+
+
+def model_info(p) -> None:
+    describe(p, "Print a ganphon checkpoint's config, its layers with channels, samples and native "
+             "rates, and its metadata (training run, seed, steps).")
+    add_checkpoint(p)
+    p.set_defaults(func=_info)
+
+
+def _new_model(args) -> int:
+    from ..models import ModelConfig, new_model, save_checkpoint
+
+    cfg = ModelConfig(arch=args.arch, dim=args.dim, n_codes=args.codes, slice_len=args.slice_len,
+                      extra_layers=args.extra_layers, batchnorm=args.batchnorm)
+    G, D, Q = new_model(cfg, args.seed)
+    save_checkpoint(args.out, cfg, G, D, Q, meta={"seed": args.seed, "initialised": "fresh"})
+    n = sum(p.numel() for p in G.parameters())
+    print(f"wrote {args.out}: {cfg.arch} d={cfg.dim} codes={cfg.n_codes} slice={cfg.slice_len} "
+          f"({n:,} generator parameters, seed {args.seed})")
+    return 0
+
+
+def _import(args) -> int:
+    from ..models import import_peer, load_checkpoint
+
+    out = import_peer(args.generator, args.out, arch=args.arch, n_codes=args.codes,
+                      q_path=args.qnetwork, q_slope=args.q_slope)
+    m = load_checkpoint(out)
+    print(f"wrote {out}: {m.config.arch} d={m.config.dim} slice={m.config.slice_len} "
+          f"codes={m.config.n_codes}{' with Q-network' if m.qnetwork is not None else ''}")
+    return 0
+
+
+def _info(args) -> int:
+    from ..models import load_checkpoint
+    from ..probe import layer_lengths
+    from ..timebase import native_rate
+
+    m = load_checkpoint(args.checkpoint)
+    print(f"{m.path}  sha256 {m.sha256[:16]}…")
+    print(json.dumps(m.config.to_dict(), indent=1))
+    for name, (ch, n) in layer_lengths(m.generator).items():
+        print(f"  {name:8s} {ch:5d} ch × {n:6d} samples  {native_rate(n, m.config.slice_len, m.config.sr):9.3f} Hz")
+    if m.meta:
+        print("meta:", json.dumps(m.meta, indent=1, default=str))
+    return 0

@@ -1,0 +1,161 @@
+"""Options every command spells the same way, and the help formatter.
+
+One ``--quiet``, one ``--workers`` (one default, one validation), one
+``--checkpoint``, one ``--out``/``--overwrite``, one ``--seed``, one
+``--device``; comma-separated lists read by :func:`names`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import textwrap
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's API
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+class Formatter(argparse.HelpFormatter):
+    """Help text with each option's default shown once.
+
+    Defaults that say nothing (None, a flag's False, a required option's) are
+    not printed.  Paragraphs of descriptions and epilogs are wrapped; lines
+    that start with spaces (examples) are kept as written.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or action.required or default is None or default is False
+                or default is argparse.SUPPRESS or action.option_strings == []
+                or isinstance(action, argparse._HelpAction)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _fill_text(self, text, width, indent):
+        out = []
+        for paragraph in text.split("\n\n"):
+            if any(line.startswith(" ") for line in paragraph.splitlines()):
+                out.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                out.append(textwrap.fill(" ".join(paragraph.split()), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out)
+
+
+def describe(p, description: str, epilog: str | None = None) -> None:
+    """Set a command's long description (and examples)."""
+    p.description = description
+    if epilog:
+        p.epilog = epilog
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, 0 ≤ seed < 2**63 (what torch and numpy accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"a seed must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def names(text: str | None) -> list | None:
+    """A comma-separated list as a list of stripped names (None or empty: None)."""
+    if text is None:
+        return None
+    out = [t.strip() for t in str(text).split(",") if t.strip()]
+    return out or None
+
+
+def add_checkpoint(p, default: str | None = None) -> None:
+    """``--checkpoint``: a ganphon checkpoint file, or ``demo``."""
+    p.add_argument("--checkpoint", required=default is None, default=default, metavar="CKPT",
+                   help="ganphon checkpoint file, or 'demo' for the bundled ciwGAN")
+
+
+def add_out(p, required: bool = True, help: str = "output folder", default=None, metavar="DIR") -> None:
+    """``--out``."""
+    p.add_argument("--out", required=required, default=default, metavar=metavar, help=help)
+
+
+def add_overwrite(p) -> None:
+    """``--overwrite``: replace what an earlier, different request left in ``--out``."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what a different earlier run left in the output (the same run resumes "
+                   "without it)")
+
+
+def add_seed(p, default=0, help: str = "seed of everything random") -> None:
+    """``--seed``."""
+    p.add_argument("--seed", type=seed_int, default=default, help=help)
+
+
+def add_workers(p, what: str = "working in parallel") -> None:
+    """``--workers``: processes; default one per CPU."""
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help=f"processes {what} (default: one per CPU; the results do not depend on it)")
+
+
+def add_device(p) -> None:
+    """``--device``."""
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where the network runs (default: cuda when present, else cpu)")
+
+
+def add_batch_size(p, default: int = 64) -> None:
+    """``--batch-size`` of generation."""
+    p.add_argument("--batch-size", type=positive_int, default=default, help="samples per forward pass")
+
+
+def add_quiet(p) -> None:
+    """``--quiet``: no progress bar (``--no-progress`` is the same)."""
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")

@@ -1,0 +1,32 @@
+"""``ganphon plot``: every figure a folder supports."""
+
+from __future__ import annotations
+
+from ..errors import GanphonError
+from .options import describe, names
+
+
+def plot(p) -> None:
+    describe(p, "Draw into DIR/figures/ (PNG and PDF) every figure the folder supports: the layer stack of "
+             "one sample (waveform, spectrogram and each layer's average with the annotation), the sweep "
+             "grid (values × layers) of a sweep, the effects and correlations written by 'ganphon stats', "
+             "and the activation profiles of saved feature maps coloured by cluster.")
+    p.add_argument("dir", metavar="DIR", help="exported folder")
+    p.add_argument("--sample", default=None, help="sample ID of the layer stack (default: the first sample)")
+    p.add_argument("--base", default=None, help="base latent of the sweep grid (default: the first base)")
+    p.add_argument("--formats", default="png,pdf", help="comma-separated file formats (png, pdf, svg)")
+    p.set_defaults(func=_plot)
+
+
+def _plot(args) -> int:
+    from ..layout import FIGURES_DIR
+    from ..plots import plot_folder
+
+    formats = names(args.formats)
+    if not formats:
+        raise GanphonError("--formats names no format")
+    paths, notes = plot_folder(args.dir, sample_id=args.sample, base=args.base, formats=formats)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {len(paths)} files to {args.dir}/{FIGURES_DIR}/")
+    return 0

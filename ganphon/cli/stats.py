@@ -1,0 +1,63 @@
+"""``ganphon stats``: mixed models, tests, layer effects and correlations of a measured folder."""
+
+from __future__ import annotations
+
+from ..errors import GanphonError
+from .options import add_quiet, add_seed, add_workers, describe, names, positive_int
+
+
+def stats(p) -> None:
+    describe(p, "Read DIR/acoustics.csv and write DIR/stats/: per outcome and layer the mixed model "
+             "'outcome ~ value' with random intercept and slope by base latent (mixed_models.csv, lrt.csv, "
+             "summaries.txt), standardised effects per layer and the first layer where the effect appears "
+             "(effects.csv), Pearson r of every layer with the output (correlations.csv) and stats.json. "
+             "A folder without sweep columns gets the correlation table only.")
+    p.add_argument("dir", metavar="DIR", help="folder with acoustics.csv (from 'ganphon sweep' or 'ganphon measure')")
+    p.add_argument("--measures", default="intensity,f0,f1,f2,duration",
+                   help="comma-separated outcomes (measure names of the table)")
+    p.add_argument("--layers", default=None, help="comma-separated layers to model (default: every layer)")
+    p.add_argument("--labels", default=None,
+                   help="comma-separated interval labels to keep, e.g. 'voi' (default: every interval)")
+    p.add_argument("--point-agg", choices=("mean", "median"), default="mean",
+                   help="summary of point measures over an interval's points")
+    p.add_argument("--no-random-slope", action="store_true",
+                   help="random intercept by base only (otherwise intercept and slope, the slope dropped "
+                   "when its model does not converge)")
+    p.add_argument("--discover", action="store_true",
+                   help="rank latent variables by how they predict frication in the outputs' 'auto' tier "
+                   "(discovery.csv; needs latents.csv and annotated TextGrids)")
+    p.add_argument("--gam", action="store_true", help="also fit B-spline GAMs of each outcome on value")
+    p.add_argument("--gam-df", type=positive_int, default=5, help="degrees of freedom of the GAM's B-splines")
+    add_seed(p, help="seed of the k-means in the feature-map clustering")
+    add_workers(p, "fitting the models")
+    add_quiet(p)
+    p.set_defaults(func=_stats)
+
+
+def _stats(args) -> int:
+    from ..stats import run_stats, sort_layers
+
+    measures = names(args.measures)
+    if not measures:
+        raise GanphonError("--measures names no measure")
+    result = run_stats(args.dir, measures=measures, outcome_layers=names(args.layers),
+                       labels=names(args.labels), point_agg=args.point_agg,
+                       random_slope=not args.no_random_slope, discover_latents=args.discover,
+                       gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
+                       command=args.command_line, workers=args.workers, progress=not args.quiet)
+    for note in result.notes:
+        print(f"note: {note}")
+    for outcome, layer in result.first_layers.items():
+        print(f"{outcome}: the value effect first appears in {layer or 'no layer'} (95 % CI excludes 0)")
+    if "correlations" in result.tables and not result.tables["correlations"].empty:
+        table = result.tables["correlations"]
+        corr = table.pivot_table(index="measure", columns="layer", values="r", aggfunc="first", dropna=False)
+        corr = corr.reindex(index=list(dict.fromkeys(table["measure"])), columns=sort_layers(table["layer"]))
+        print("Pearson r with the output:")
+        print(corr.round(2).to_string())
+    if "discovery" in result.tables:
+        for prop, part in result.tables["discovery"].groupby("property", sort=False):
+            top = ", ".join(part["var"].head(7))
+            print(f"latents predicting {prop} ({part['method'].iloc[0]}): {top}")
+    print("wrote " + ", ".join(str(p) for p in result.paths))
+    return 0

@@ -1,0 +1,156 @@
+"""``ganphon train`` and ``ganphon evaluate-model``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..errors import GanphonError
+from ..models.config import ARCHS, SLICE_LENS
+from .options import (add_checkpoint, add_quiet, describe, finite_float, non_negative_int, positive_float,
+                      positive_int, seed_int)
+
+
+def train(p) -> None:
+    from ..train import TrainConfig
+
+    defaults = TrainConfig()
+    describe(p, "Train a WaveGAN, ciwGAN or fiwGAN with WGAN-GP as in the TensorFlow originals (λ 10, 5 "
+             "critic steps per generator step, Adam 1e-4 (0.5, 0.9), batch 64; Q loss with RMSProp over Q "
+             "and G). Writes full checkpoints RUN_DIR/ckpt_stepNNNNNNN.pt (the last --keep), fp16 "
+             "G_latest.pt / Q_latest.pt, train_log.csv, previews and run.json. SIGINT/SIGTERM write a "
+             "checkpoint at the next step and stop (exit status 130 / 143); --resume continues exactly "
+             "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
+             "its share of every batch. Options left out on --resume are taken from the checkpoint.")
+    p.add_argument("data", metavar="DATA_DIR", help="folder of WAV files (one item per file, searched recursively)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    m = p.add_argument_group("model (default on --resume: the checkpoint's; a different one is an error)")
+    m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
+    m.add_argument("--codes", type=non_negative_int, default=None,
+                   help="ciwGAN categories / fiwGAN bits (default: 0)")
+    m.add_argument("--dim", type=positive_int, default=None, help="model dimension d (default: 64)")
+    m.add_argument("--slice-len", type=int, choices=SLICE_LENS, default=None,
+                   help="samples per item (default: 16384)")
+    o = p.add_argument_group("optimisation (default on --resume: the checkpoint's)")
+    o.add_argument("--batch-size", type=positive_int, default=None,
+                   help=f"items per update, over all processes (default: {defaults.batch_size})")
+    o.add_argument("--n-critic", type=positive_int, default=None,
+                   help=f"critic steps per generator step (default: {defaults.n_critic})")
+    o.add_argument("--lambda-gp", type=finite_float, default=None,
+                   help=f"gradient-penalty weight (default: {defaults.lambda_gp:g})")
+    o.add_argument("--lr", type=positive_float, default=None,
+                   help=f"Adam learning rate of G and D (default: {defaults.lr:g})")
+    o.add_argument("--betas", type=finite_float, nargs=2, default=None, metavar=("B1", "B2"),
+                   help="Adam betas of G and D (default: 0.5 0.9)")
+    o.add_argument("--q-lr", type=positive_float, default=None,
+                   help=f"RMSProp learning rate of the Q loss (default: {defaults.q_lr:g})")
+    o.add_argument("--seed", type=seed_int, default=None,
+                   help=f"seed of everything random (default: {defaults.seed})")
+    r = p.add_argument_group("run")
+    r.add_argument("--steps", type=positive_int, default=defaults.steps,
+                   help="generator steps to reach in total (a resumed run counts its earlier steps)")
+    r.add_argument("--resume", nargs="?", const="latest", default=None, metavar="auto|CKPT",
+                   help="continue from the newest checkpoint in RUN_DIR (an error if there is none); "
+                   "'--resume auto' starts fresh when there is none; or name a checkpoint file")
+    r.add_argument("--checkpoint-every", type=non_negative_int, default=defaults.checkpoint_every,
+                   help="steps between checkpoints (0: none by count)")
+    r.add_argument("--checkpoint-minutes", type=finite_float, default=defaults.checkpoint_minutes,
+                   help="also checkpoint after this many minutes (0: none by time)")
+    r.add_argument("--keep", type=positive_int, default=defaults.keep, help="full checkpoints kept")
+    r.add_argument("--preview-every", type=non_negative_int, default=None,
+                   help="steps between previews (default: with every checkpoint; 0: none)")
+    r.add_argument("--log-every", type=positive_int, default=defaults.log_every,
+                   help="steps between train_log.csv rows")
+    r.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where to train (default: cuda when present)")
+    r.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
+    r.add_argument("--compile", action="store_true", help="torch.compile the generator and critic")
+    add_quiet(r)
+    p.set_defaults(func=_train)
+
+
+def evaluate_model(p) -> None:
+    describe(p, "Generate N samples, segment each output automatically (sil/fric/voi) and report the "
+             "share with a vowel, with frication, with a word shape (frication or closure + release "
+             "before the vowel) and with an initial [s] + closure; with a Q-network, its accuracy on the "
+             "generated samples and the s-initial share per code.")
+    add_checkpoint(p)
+    p.add_argument("--n", type=positive_int, default=200, help="number of samples")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent draw")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the numbers here")
+    p.set_defaults(func=_evaluate)
+
+
+def _train(args) -> int:
+    from ..models import ModelConfig
+    from ..train import TrainConfig, latest_checkpoint, read_training_state
+    from ..train import train as run_training
+
+    out = Path(args.out)
+    resume = args.resume
+    saved_config = saved = None
+    if resume is not None:
+        path = latest_checkpoint(out) if resume in ("latest", "auto") else Path(resume)
+        if path is None and resume == "latest":
+            raise GanphonError(f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
+                               "use --resume auto to start fresh when there is none")
+        if path is not None:
+            saved_config, saved, _ = read_training_state(path)
+            resume = str(path)
+        else:
+            resume = None
+
+    def pick(value, saved_value, default):
+        if value is not None:
+            return value
+        return saved_value if saved is not None else default
+
+    config = None
+    model_given = any(v is not None for v in (args.arch, args.codes, args.dim, args.slice_len))
+    if saved_config is None or model_given:
+        base = saved_config or ModelConfig()
+        arch = pick(args.arch, base.arch, "wavegan")
+        codes = pick(args.codes, base.n_codes, 0)
+        if arch != "wavegan" and codes == 0:
+            raise GanphonError(f"--arch {arch} needs --codes (the number of categories or bits)")
+        config = dataclasses.replace(base, arch=arch, n_codes=codes,
+                                     dim=pick(args.dim, base.dim, 64),
+                                     slice_len=pick(args.slice_len, base.slice_len, 16384))
+    d = TrainConfig()
+    src = saved or d
+    settings = TrainConfig(
+        steps=args.steps,
+        batch_size=pick(args.batch_size, src.batch_size, d.batch_size),
+        n_critic=pick(args.n_critic, src.n_critic, d.n_critic),
+        lambda_gp=pick(args.lambda_gp, src.lambda_gp, d.lambda_gp),
+        lr=pick(args.lr, src.lr, d.lr),
+        betas=tuple(pick(args.betas, src.betas, d.betas)),
+        q_lr=pick(args.q_lr, src.q_lr, d.q_lr),
+        seed=pick(args.seed, src.seed, d.seed),
+        checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
+        keep=args.keep, preview_every=args.preview_every, log_every=args.log_every,
+        device=args.device, bf16=args.bf16, compile=args.compile,
+    )
+    result = run_training(args.data, out, config, settings, resume=resume, command=args.command_line,
+                          progress=not args.quiet)
+    if result.stopped_by == "SIGINT":
+        return 130
+    if result.stopped_by == "SIGTERM":
+        return 143
+    return 0
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from ..evaluate import evaluate_model
+    from ..layout import atomic_write_text
+    from ..models import load_checkpoint
+
+    model = load_checkpoint(args.checkpoint)
+    res = evaluate_model(model, n=args.n, seed=args.seed)
+    text = json.dumps(res, indent=1)
+    print(text)
+    if args.json:
+        atomic_write_text(Path(args.json), text + "\n")
+    return 0

@@ -1,0 +1,88 @@
+"""The command line: one convention for every command, light start-up, one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from ganphon.cli import COMMANDS, build_parser, main
+
+HEAVY = ("torch", "scipy", "statsmodels", "matplotlib")
+
+
+def _modules_loaded_by(code: str) -> set:
+    out = subprocess.run([sys.executable, "-c", code + "; import sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_help_and_import_load_no_heavy_library():
+    for code in ("import ganphon", "from ganphon.cli import main; main(['--help'])"):
+        loaded = _modules_loaded_by(code)
+        assert not [m for m in HEAVY if m in loaded], code
+
+
+def test_every_command_has_help_for_every_option():
+    parser = build_parser(list(COMMANDS))
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == set(COMMANDS)
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert "default: None" not in text, name
+        for action in p._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings[0]} has no help"
+            if action.required:
+                # a required option never shows a default
+                assert "(default:" not in (p._get_formatter()._get_help_string(action) or ""), name
+
+
+def test_defaults_are_printed_once():
+    text = build_parser(["probe"])._subparsers._group_actions[0].choices["probe"].format_help()
+    assert text.count("(default: 10)") == 1          # --n
+    assert "--checkpoint CKPT" in text and "(default: demo)" not in text
+
+
+def test_one_checkpoint_option_and_one_quiet_everywhere():
+    parser = build_parser(list(COMMANDS))
+    sub = parser._subparsers._group_actions[0]
+    for name, p in sub.choices.items():
+        opts = {o for a in p._actions for o in a.option_strings}
+        if name in ("probe", "sweep", "model-info", "evaluate-model", "demo"):
+            assert "--checkpoint" in opts, name
+        assert "--no-progress" not in opts or "--quiet" in opts, name
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["probe", "--checkpoint", "demo", "--out", "x", "--n", "0"], "--n"),
+    (["probe", "--checkpoint", "demo", "--out", "x", "--batch-size", "0"], "--batch-size"),
+    (["probe", "--checkpoint", "demo", "--out", "x", "--seed", str(2**70)], "--seed"),
+    (["measure", "x", "--workers", "0"], "--workers"),
+    (["stats", "x", "--gam-df", "0"], "--gam-df"),
+    (["sweep", "--checkpoint", "demo", "--out", "x", "--step", "nan"], "--step"),
+    (["sweep", "--checkpoint", "demo", "--out", "x", "--to", "inf"], "--to"),
+    (["sweep", "--checkpoint", "demo", "--out", "x", "--step", "two"], "--step"),
+    (["sweep", "--checkpoint", "demo", "--out", "x", "--bases", "-3"], "--bases"),
+    (["nonsense"], "nonsense"),
+])
+def test_bad_options_are_one_line_errors(argv, needle, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ganphon", *argv], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ganphon_error_is_one_line(tmp_path, capsys):
+    assert main(["model-info", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ganphon: error:") and "missing.pt" in err[0]
+
+
+def test_version_comes_from_one_place():
+    import ganphon
+    from ganphon._version import __version__
+
+    out = subprocess.run([sys.executable, "-m", "ganphon", "--version"], capture_output=True, text=True)
+    assert out.stdout.strip() == f"ganphon {__version__}" == f"ganphon {ganphon.__version__}"
