@@ -60,7 +60,8 @@ def corpus(p) -> None:
                    help="ganphon's source-filter synthesiser, or Debian's espeak-ng (word-level TextGrid "
                    "from an intensity threshold) when it is on the PATH")
     c.add_argument("--words", default=None,
-                   help="with --engine espeak: comma-separated words, e.g. pat,spat,tick,stick")
+                   help="with --engine espeak: comma-separated words, e.g. pat,spat,tick,stick; with "
+                   "--template stv: only these stv words, balanced, e.g. ta,sta,pi")
     c.add_argument("--n", type=positive_int, required=True, help="number of tokens")
     add_seed(c)
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -107,6 +108,7 @@ def _synth(args) -> int:
     if args.template is None:
         raise GanphonError("--template is required (stv or redup) with the source-filter engine")
     df = synthesize(args.template, args.n, args.seed, args.out, sr=args.sr,
-                    slice_len=args.slice_len, progress=not args.quiet, overwrite=args.overwrite)
+                    slice_len=args.slice_len, progress=not args.quiet, overwrite=args.overwrite,
+                    words=args.words)
     print(f"{len(df)} {args.template} tokens written to {args.out}")
     return 0

@@ -194,16 +194,47 @@ def spelling(phones) -> str:
 # Design: which word each token is
 
 
-def _designs(template: str) -> list:
+def _designs(template: str, words=None) -> list:
     if template == "stv":
-        return [dict(has_s=h, stop=t, vowel=v)
-                for h, t, v in itertools.product((False, True), VOICELESS_STOPS, VOWELS)]
+        designs = [dict(has_s=h, stop=t, vowel=v)
+                   for h, t, v in itertools.product((False, True), VOICELESS_STOPS, VOWELS)]
+        if words is None:
+            return designs
+        return [designs[i] for i in _word_indices(designs, words)]
+    if words is not None:
+        raise GanphonError("--words with the source-filter engine needs --template stv")
     return [dict(c1=c1, v2=v2, c3=c3, v4=v4, reduplicated=r)
             for c1, v2, c3, v4, r in itertools.product(
                 REDUP_ONSETS, VOWELS, REDUP_CODAS, VOWELS, (False, True))]
 
 
-def token_design(template: str, index: int, seed: int) -> dict:
+def _stv_spelling(design) -> tuple[str, str]:
+    phones = (["s"] if design["has_s"] else []) + [design["stop"], design["vowel"]]
+    return spelling(phones), "".join(phones)
+
+
+def _word_indices(designs, words) -> list[int]:
+    """Positions in ``designs`` of the ``stv`` words asked for (ASCII or IPA spelling), in their order."""
+    if isinstance(words, str):
+        words = [w.strip() for w in words.split(",")]
+    known = {}
+    for i, d in enumerate(designs):
+        for name in _stv_spelling(d):
+            known[name] = i
+    picked = []
+    for w in words:
+        if w not in known:
+            choices = ", ".join(_stv_spelling(d)[0] for d in designs)
+            raise GanphonError(f"--words: {w!r} is not an stv word; choose from {choices}")
+        if known[w] in picked:
+            raise GanphonError(f"--words: {w!r} is given twice")
+        picked.append(known[w])
+    if not picked:
+        raise GanphonError("--words is empty")
+    return picked
+
+
+def token_design(template: str, index: int, seed: int, words=None) -> dict:
     """The word of token ``index``: balanced over all combinations of the template.
 
     Tokens come in blocks that each hold every combination once, in an order
@@ -218,6 +249,10 @@ def token_design(template: str, index: int, seed: int) -> dict:
         Token number (0-based).
     seed : int
         Corpus seed.
+    words : list of str or str, optional
+        ``stv`` only: draw from these words alone (ASCII or IPA spelling, e.g.
+        ``["ta", "sta", "pi"]`` or ``"ta,sta,pi"``), balanced in blocks of
+        ``len(words)``.
 
     Returns
     -------
@@ -225,7 +260,7 @@ def token_design(template: str, index: int, seed: int) -> dict:
         ``has_s, stop, vowel`` for ``stv``; ``c1, v2, c3, v4, reduplicated`` for ``redup``.
     """
     _check_template(template)
-    designs = _designs(template)
+    designs = _designs(template, words)
     block, pos = divmod(index, len(designs))
     order = np.random.default_rng([seed, 0, block]).permutation(len(designs))
     return dict(designs[order[pos]])
@@ -278,12 +313,12 @@ def _plan(template, design, rng):
     return segs, info
 
 
-def _plan_token(template, index, seed, sr, slice_len):
+def _plan_token(template, index, seed, sr, slice_len, words=None):
     """Word, phones with sample boundaries, and the token's generator, ready for speaker draws."""
     _check_template(template)
     _check_seed(seed)
     _check_rate(sr)
-    design = token_design(template, index, seed)
+    design = token_design(template, index, seed, words)
     rng = np.random.default_rng([seed, 1, index])
     segs, info = _plan(template, design, rng)
     phones, compression = _to_samples(segs, rng.uniform(*ONSET_RANGE), sr, slice_len)
@@ -458,7 +493,7 @@ def _draw_speaker(rng) -> _Speaker:
 
 
 def synthesize_token(template: str, index: int, seed: int, sr: int = DEFAULT_SR,
-                     slice_len: int = DEFAULT_SLICE_LEN) -> Token:
+                     slice_len: int = DEFAULT_SLICE_LEN, words=None) -> Token:
     """Synthesise token ``index`` of a corpus, without writing anything.
 
     Parameters
@@ -473,13 +508,15 @@ def synthesize_token(template: str, index: int, seed: int, sr: int = DEFAULT_SR,
         Sampling rate in Hz (at least 16000: [s] has its peak near 6 kHz).
     slice_len : int
         Samples per token.
+    words : list of str or str, optional
+        ``stv`` only: the words to draw from (see :func:`token_design`).
 
     Returns
     -------
     Token
         Waveform, phone segments (sample boundaries), word span and CSV row.
     """
-    rng, info, phones, compression = _plan_token(template, index, seed, sr, slice_len)
+    rng, info, phones, compression = _plan_token(template, index, seed, sr, slice_len, words)
     speaker = _draw_speaker(rng)
     word_start, word_end = phones[1][1], phones[-1][1]
 
@@ -768,7 +805,7 @@ def token_textgrid(token: Token, word: str, sr: int) -> tgt.TextGrid:
 
 def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
                slice_len: int = DEFAULT_SLICE_LEN, progress: bool = True,
-               overwrite: bool = False) -> pd.DataFrame:
+               overwrite: bool = False, words=None) -> pd.DataFrame:
     """Write a synthetic corpus of ``n`` tokens with ground-truth TextGrids.
 
     Parameters
@@ -793,6 +830,9 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         Show a progress bar (for 20 tokens or more).
     overwrite : bool
         Write into a non-empty folder, replacing the files of a previous corpus there.
+    words : list of str or str, optional
+        ``stv`` only: draw from these words alone, e.g. ``"ta,sta,pi"`` (a corpus
+        whose word types match a ciwGAN's codes); balanced over them.
 
     Returns
     -------
@@ -812,14 +852,14 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     if n < 1:
         raise GanphonError(f"--n must be at least 1, got {n}")
     for i in range(n):  # planning is cheap: fail before writing anything
-        _plan_token(template, i, seed, sr, slice_len)
+        _plan_token(template, i, seed, sr, slice_len, words)
     out = Path(out)
     prepare_output_folder(out, overwrite, CORPUS_CSV, ["file", "textgrid"])
 
     rows, phone_rows = [], []
     indices = range(n)
     for i in tqdm(indices, desc=f"synth {template}", unit="token", disable=not progress or n < 20):
-        token = synthesize_token(template, i, seed, sr=sr, slice_len=slice_len)
+        token = synthesize_token(template, i, seed, sr=sr, slice_len=slice_len, words=words)
         tid = token_id(template, i)
         wav_name, tg_name = f"{tid}.wav", f"{tid}.TextGrid"
         with atomic_path(out / wav_name) as tmp:
@@ -843,6 +883,8 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         df.to_csv(tmp, index=False, encoding="utf-8")
     command = ["ganphon", "corpus", "synth", "--template", template, "--n", str(n),
                "--seed", str(seed), "--out", str(out), "--sr", str(sr), "--slice-len", str(slice_len)]
+    if words is not None:
+        command += ["--words", ",".join(words) if not isinstance(words, str) else words]
     meta = dict(
         command=" ".join(shlex.quote(c) for c in command),
         template=template,
@@ -850,6 +892,7 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         seed=seed,
         sr=sr,
         slice_len=slice_len,
+        words=words if words is None or isinstance(words, str) else ",".join(words),
         ganphon_version=__version__,
         numpy_version=np.__version__,
         scipy_version=scipy.__version__,
