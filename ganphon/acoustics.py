@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
+import tgt
 from parselmouth.praat import call
 
-from . import layout
-from .errors import GanphonError
+from . import io, layout
+from .errors import GanphonError, first_line
 from .praat import (
     ALL_MEASURES,
     INTENSITY_WINDOW_PER_PERIOD,
@@ -112,29 +113,16 @@ def read_intervals(textgrid_path, tier):
 def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
     name = Path(textgrid_path).name
     try:
-        grid = parselmouth.read(str(textgrid_path))
-    except parselmouth.PraatError as exc:
-        return "", (), f"cannot read {name}: {_praat_message(exc)}"
-    if not isinstance(grid, parselmouth.TextGrid):
-        return "", (), f"{name} is not a TextGrid"
-    number = 0
-    found_point_tier = False
-    for i in range(1, call(grid, "Get number of tiers") + 1):
-        if call(grid, "Get tier name", i) == tier:
-            if call(grid, "Is interval tier", i):
-                number = i
-                break
-            found_point_tier = True
-    if number == 0:
-        why = "is not an interval tier" if found_point_tier else "not found"
+        grid = io.read_textgrid(textgrid_path)
+    except GanphonError as exc:
+        return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}"
+    tiers = [t for t in grid.tiers if t.name == tier]
+    interval_tiers = [t for t in tiers if isinstance(t, tgt.IntervalTier)]
+    if not interval_tiers:
+        why = "is not an interval tier" if tiers else "not found"
         return "", (), f"tier '{tier}' {why} in {name}"
-    intervals = []
-    for i in range(1, call(grid, "Get number of intervals", number) + 1):
-        label = call(grid, "Get label of interval", number, i)
-        if label != "":
-            intervals.append((label.replace("\t", " "),
-                              call(grid, "Get start time of interval", number, i),
-                              call(grid, "Get end time of interval", number, i)))
+    intervals = [(i.text.replace("\t", " "), float(i.start_time), float(i.end_time))
+                 for i in interval_tiers[0].intervals if i.text != ""]
     if not intervals:
         return "", (), f"tier '{tier}' in {name} has no labelled interval"
     return tier, tuple(intervals), ""
@@ -144,11 +132,6 @@ def textgrid_has_tier(textgrid_path, tier) -> bool:
     """True when the TextGrid can be read and holds an interval tier named ``tier``."""
     tier_column, _, note = read_intervals(textgrid_path, tier)
     return tier_column == tier or note.endswith("has no labelled interval")
-
-
-def _praat_message(exc) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _join_notes(*notes) -> str:
@@ -218,7 +201,7 @@ def _measure_job(job: _Job) -> list:
         else:
             sound = obj
     except parselmouth.PraatError as exc:
-        failure = f"cannot read {name}: {_praat_message(exc)}"
+        failure = f"cannot read {name}: {first_line(exc)}"
 
     silent = False
     if sound is not None:
@@ -260,7 +243,7 @@ def _measure_job(job: _Job) -> list:
         except parselmouth.PraatError as exc:
             # one analysis Praat refuses must not stop the file or the folder
             del rows[done:]
-            _FAMILIES[family](sound, job, intervals, add, f"{name}: Praat: {_praat_message(exc)}")
+            _FAMILIES[family](sound, job, intervals, add, f"{name}: Praat: {first_line(exc)}")
     return rows
 
 
@@ -454,15 +437,8 @@ def collect_files(folder_or_manifest, inputs="wav"):
 
 def read_manifest(path, inputs="wav") -> pd.DataFrame:
     """Read an exported folder's ``manifest.csv`` and check the columns measuring needs."""
-    try:
-        manifest = pd.read_csv(path, dtype={"sample_id": str, "layer": str, "file": str,
-                                            "sound_file": str, "textgrid": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise GanphonError(f"{path}: cannot read manifest ({exc})") from None
     needed = ["file", "sample_id", "layer"] + (["sound_file"] if inputs == "sound" else [])
-    missing = [c for c in needed if c not in manifest.columns]
-    if missing:
-        raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    manifest = io.read_manifest(path, required=needed)
     key = "file" if inputs == "wav" else "sound_file"
     if manifest[key].isna().any():
         raise GanphonError(f"{path}: empty '{key}' in row(s) "

@@ -31,7 +31,7 @@ import pandas as pd
 import parselmouth
 import tgt
 
-from . import layout
+from . import io, layout
 from .errors import GanphonError
 
 LABELS = ("sil", "fric", "voi")
@@ -212,7 +212,7 @@ def segment(sound, settings: SegmentSettings = SegmentSettings()):
         than ``settings.min_duration`` (unless the sound itself is).
     """
     if not isinstance(sound, parselmouth.Sound):
-        sound = _read_sound(sound)
+        sound = io.read_sound(sound)
     times, labels, power = _analyse(sound, settings)
     edges = np.concatenate([[sound.xmin], (times[:-1] + times[1:]) / 2, [sound.xmax]])
     raw = [[edges[k], edges[k + 1], labels[k]] for k in range(len(labels))]
@@ -277,58 +277,9 @@ def refine_silence_edges(sound, segs, threshold, reach, fine=0.001):
     return refined
 
 
-def _read_praat(path, kind: type, what: str):
-    """Read one Praat object of class ``kind`` from ``path``, or a one-line error naming the file."""
-    path = Path(path)
-    try:
-        obj = parselmouth.read(str(path))
-    except parselmouth.PraatError as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise GanphonError(f"{path}: cannot read {what} ({lines[0] if lines else exc})") from None
-    if not isinstance(obj, kind):
-        raise GanphonError(f"{path}: not a {what}")
-    return obj
-
-
-def _read_sound(path) -> parselmouth.Sound:
-    return _read_praat(path, parselmouth.Sound, "sound")
-
-
-# --------------------------------------------------------------------------
-# TextGrids
-
-
-def read_textgrid(path) -> tgt.TextGrid:
-    """Read a TextGrid in any format or encoding Praat reads (UTF-16 included)."""
-    return _read_praat(path, parselmouth.TextGrid, "TextGrid").to_tgt(include_empty_intervals=True)
-
-
-def set_interval_tier(grid: tgt.TextGrid, name, intervals, xmin=None, xmax=None) -> tgt.TextGrid:
-    """Put an interval tier ``name`` holding ``intervals`` into ``grid``.
-
-    A tier of that name is replaced in place; otherwise the tier is added last.
-    The tier spans the grid's time domain, or ``xmin`` … ``xmax`` when given
-    (needed for a grid without tiers).
-    """
-    xmin = grid.start_time if xmin is None else xmin
-    xmax = grid.end_time if xmax is None else xmax
-    tier = tgt.IntervalTier(start_time=xmin, end_time=xmax, name=name)
-    for start, end, label in intervals:
-        start, end = max(start, xmin), min(end, xmax)
-        if end > start:
-            tier.add_interval(tgt.Interval(start, end, label))
-    names = [t.name for t in grid.tiers]
-    position = names.index(name) if name in names else len(names)
-    if name in names:
-        grid.delete_tier(name)
-    grid.insert_tier(tier, position)
-    return grid
-
-
-def write_textgrid(grid: tgt.TextGrid, path) -> None:
-    """Write a TextGrid as long-format UTF-8, atomically."""
-    with layout.atomic_path(path) as tmp:
-        tgt.io.write_to_file(grid, str(tmp), format="long", encoding="utf-8")
+# TextGrids and sounds are read and written by ganphon.io; these names stay importable from here.
+read_textgrid = io.read_textgrid
+set_interval_tier = io.set_interval_tier
 
 
 def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSettings = SegmentSettings()):
@@ -340,18 +291,18 @@ def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSe
     -------
     list of (start, end, label)
     """
-    sound = _read_sound(sound_path)
+    sound = io.read_sound(sound_path)
     try:
         intervals = segment(sound, settings)
     except GanphonError as exc:
         raise GanphonError(f"{sound_path}: {exc}") from None
     textgrid_path = Path(textgrid_path)
-    grid = read_textgrid(textgrid_path) if textgrid_path.is_file() else tgt.TextGrid()
+    grid = io.read_textgrid(textgrid_path) if textgrid_path.is_file() else tgt.TextGrid()
     if grid.tiers:
         xmin, xmax = grid.start_time, grid.end_time
     else:
         xmin, xmax = sound.xmin, sound.xmax
-    write_textgrid(set_interval_tier(grid, tier, intervals, xmin, xmax), textgrid_path)
+    io.write_textgrid(textgrid_path, io.set_interval_tier(grid, tier, intervals, xmin, xmax))
     return intervals
 
 
@@ -371,10 +322,7 @@ def find_samples(folder):
     manifest = folder / layout.MANIFEST
     samples = []
     if manifest.is_file():
-        table = pd.read_csv(manifest, dtype=str)
-        missing = [c for c in ("sample_id", "layer", "file") if c not in table.columns]
-        if missing:
-            raise GanphonError(f"{manifest}: manifest lacks column(s) {', '.join(missing)}")
+        table = io.read_manifest(manifest)
         for row in table[table["layer"] == layout.OUTPUT_LAYER].itertuples(index=False):
             grid = row.textgrid if "textgrid" in table.columns and isinstance(row.textgrid, str) else \
                 layout.textgrid(row.sample_id)
@@ -382,12 +330,11 @@ def find_samples(folder):
         if not samples:
             raise GanphonError(f"{manifest}: no rows with layer '{layout.OUTPUT_LAYER}'")
         return "ganphon", samples
-    suffix = f"_{layout.OUTPUT_LAYER}.wav"
-    outputs = sorted(p for p in folder.glob(f"*{suffix}") if not p.name.startswith("."))
-    if outputs:
-        for path in outputs:
-            sid = path.name[: -len(suffix)]
-            samples.append((sid, path, folder / layout.textgrid(sid)))
+    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        parsed = layout.parse_sample_file(path.name)
+        if parsed is not None and parsed[1] == layout.OUTPUT_LAYER and path.suffix == ".wav":
+            samples.append((parsed[0], path, folder / layout.textgrid(parsed[0])))
+    if samples:
         return "ganphon", samples
     wavs = sorted(p for p in folder.glob("*.wav") if not p.name.startswith("."))
     if not wavs:
@@ -547,12 +494,12 @@ def evaluate(corpus_dir, settings: SegmentSettings = SegmentSettings(), tier="ph
     frames = correct = 0
     errors, confusion = [], []
     for wav, grid_path in pairs:
-        grid = read_textgrid(grid_path)
+        grid = io.read_textgrid(grid_path)
         if not grid.has_tier(tier):
             raise GanphonError(f"{grid_path}: no tier '{tier}' to evaluate against")
         phones = [(i.start_time, i.end_time, i.text) for i in grid.get_tier_by_name(tier).intervals]
         reference = class_intervals(phones)
-        sound = _read_sound(wav)
+        sound = io.read_sound(wav)
         hypothesis = segment(sound, settings)
         result = compare(reference, hypothesis, frame, xmin=sound.xmin, xmax=sound.xmax)
         frames += result["frames"]

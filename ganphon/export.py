@@ -31,11 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
-import scipy.io.wavfile
-import tgt
 from tqdm.auto import tqdm
 
 from . import io, layout
+from .io import read_manifest, write_sound, write_table, write_wav  # noqa: F401 (importable from here too)
 from .errors import GanphonError
 from .probe import layer_lengths, probe_batches
 from .timebase import native_rate, slice_duration
@@ -43,32 +42,7 @@ from .timebase import native_rate, slice_duration
 CONDITION_TIER = "condition"
 
 
-# ---------------------------------------------------------------- single files
-
-def write_wav(path, x: np.ndarray, sr: int) -> None:
-    """Write a mono float32 WAV atomically."""
-    with layout.atomic_path(path) as tmp:
-        scipy.io.wavfile.write(tmp, int(sr), np.ascontiguousarray(x, dtype=np.float32))
-
-
-def write_sound(path, x: np.ndarray, rate: float) -> None:
-    """Write a series as a Praat text Sound with exactly ``rate`` Hz (x1 = dx / 2)."""
-    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate))
-    with layout.atomic_path(path) as tmp:
-        snd.save_as_short_text_file(str(tmp))
-
-
-def write_textgrid(path, duration: float, tiers: dict[str, list[tuple[float, float, str]]]) -> None:
-    """Write a long-format UTF-8 TextGrid with interval tiers ``{name: [(start, end, label)]}``."""
-    tg = tgt.core.TextGrid()
-    for name, intervals in tiers.items():
-        tier = tgt.core.IntervalTier(start_time=0.0, end_time=duration, name=name)
-        for start, end, label in intervals:
-            tier.add_interval(tgt.core.Interval(start, end, label))
-        tg.add_tier(tier)
-    with layout.atomic_path(path) as tmp:
-        tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
-
+# ---------------------------------------------------------------- one sample
 
 def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsampled: dict,
                  slice_len: int, sr: int, condition: str, clip: float | None = None) -> None:
@@ -99,7 +73,8 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
         write_sound(out_dir / layout.layer_sound(sample_id, layer), series,
                     native_rate(series.shape[-1], slice_len, sr))
     T = slice_duration(slice_len, sr)
-    write_textgrid(out_dir / layout.textgrid(sample_id), T, {CONDITION_TIER: [(0.0, T, condition)]})
+    io.write_textgrid(out_dir / layout.textgrid(sample_id),
+                      io.textgrid_from_intervals({CONDITION_TIER: [(0.0, T, condition)]}, T))
 
 
 # ---------------------------------------------------------------- a whole run
@@ -238,17 +213,11 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         bar.close()
 
     manifest = build_manifest(model, ids, z, layers, seed, columns)
-    write_table(manifest, out / layout.MANIFEST)
+    io.write_table(manifest, out / layout.MANIFEST)
     lat_df = pd.DataFrame(z.double().numpy(), columns=lat.names)
     lat_df.insert(0, "sample_id", ids)
-    write_table(lat_df, out / layout.LATENTS)
+    io.write_table(lat_df, out / layout.LATENTS)
     return manifest
-
-
-def write_table(df: pd.DataFrame, path) -> None:
-    """Write a CSV atomically (floats round-trip exactly)."""
-    with layout.atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
 
 
 def build_manifest(model, ids, z, layers, seed, columns=None) -> pd.DataFrame:
@@ -274,14 +243,3 @@ def build_manifest(model, ids, z, layers, seed, columns=None) -> pd.DataFrame:
                 "checkpoint_sha256": model.sha256, "code": code, **extra,
             })
     return pd.DataFrame(rows)
-
-
-def read_manifest(folder) -> pd.DataFrame:
-    """Read ``folder/manifest.csv`` with clear errors."""
-    path = Path(folder) / layout.MANIFEST
-    if not path.exists():
-        raise GanphonError(f"{path}: no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
-    try:
-        return pd.read_csv(path, dtype={"code": str, "sample_id": str}, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise GanphonError(f"{path}: unreadable manifest ({exc})") from None

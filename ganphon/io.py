@@ -1,22 +1,368 @@
 """Every file format ganphon reads or writes, each read and written in one place.
 
-Run records
-    ``run.json`` (:func:`read_run_record`, :func:`write_run_record`) and the
-    rule that a folder holds exactly one request (:func:`prepare_folder`);
+WAV
+    :func:`read_wav` (float or integer PCM in, float32 out, ``(x, sr)``) and
+    :func:`write_wav` (float32).
+Praat Sound
+    :func:`read_sound` and :func:`write_sound` (text Sound with the exact
+    sampling period, e.g. 62.5 Hz); :func:`read_praat` for any Praat object.
+TextGrid
+    :func:`read_textgrid` (every text or binary format and encoding Praat reads:
+    long, short, UTF-8, UTF-16; empty intervals kept) returning ``tgt`` objects;
+    :func:`write_textgrid` (long format, UTF-8); :func:`textgrid_from_intervals`,
+    :func:`interval_tier`, :func:`set_interval_tier` for interval lists.
+Text
+    :func:`read_text` (UTF-16 with either BOM, UTF-8 with or without BOM).
+Tables
+    :func:`read_manifest` (fixed dtypes), :func:`read_latents`, :func:`read_table`,
+    :func:`write_table` (atomic CSV, floats round-trip).
+Records
+    :func:`read_run_record`, :func:`write_run_record`, :func:`write_json`; the rule
+    that a folder holds exactly one request (:func:`prepare_folder`);
     ``finished.txt``, the per-sample completion record (:func:`read_finished`,
     :class:`FinishedLog`).
 
-File names come from :mod:`ganphon.layout`; every write is atomic.
+File names come from :mod:`ganphon.layout`; every write is atomic; every read
+error is one :class:`~ganphon.errors.GanphonError` line naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
+import warnings
 from pathlib import Path
 
+import numpy as np
+
 from . import layout
-from .errors import GanphonError
+from .errors import GanphonError, first_line
+
+# ---------------------------------------------------------------- WAV
+
+
+def read_wav(path, mono: bool = False):
+    """Read a WAV file as float32 samples in [-1, 1].
+
+    Parameters
+    ----------
+    path : path-like
+        PCM (8-bit unsigned, 16/24/32-bit signed) or IEEE float (32/64-bit) WAV.
+    mono : bool
+        Average the channels of a multi-channel file.
+
+    Returns
+    -------
+    x : ndarray, float32
+        Shape [n] (mono) or [n, channels].  Integer PCM is divided by 2^(bits-1)
+        (8-bit is first centred on 128).
+    sr : int
+        Sampling rate in Hz.
+
+    Raises
+    ------
+    GanphonError
+        If the file is missing, cannot be read, is truncated, is empty or holds
+        non-finite samples; the message names the file.
+    """
+    import scipy.io.wavfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no such WAV file")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sr, data = scipy.io.wavfile.read(path)
+    except struct.error as exc:
+        raise GanphonError(f"{path}: cannot read WAV (header is cut short: {exc})") from None
+    except (ValueError, OSError, EOFError, IndexError) as exc:
+        raise GanphonError(f"{path}: cannot read WAV ({first_line(exc)})") from None
+    for w in caught:
+        message = str(w.message)
+        # scipy reads what is there of a cut file and only warns.
+        if "EOF" in message or "prematurely" in message or "truncat" in message.lower():
+            raise GanphonError(f"{path}: file is truncated ({message})")
+    if data.size == 0:
+        raise GanphonError(f"{path}: WAV has no samples")
+    if sr <= 0:
+        raise GanphonError(f"{path}: WAV header gives sampling rate {sr}")
+    kind = data.dtype.kind
+    if kind == "u":  # 8-bit WAV is unsigned, centred on 128
+        half = 2.0 ** (data.dtype.itemsize * 8 - 1)
+        x = (data.astype(np.float64) - half) / half
+    elif kind == "i":
+        # 24-bit files arrive left-aligned in int32, so one scale fits both.
+        x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
+    elif kind == "f":
+        x = data
+        if not np.all(np.isfinite(x)):
+            raise GanphonError(f"{path}: WAV holds NaN or infinite samples")
+    else:
+        raise GanphonError(f"{path}: unsupported WAV sample type {data.dtype}")
+    if mono and x.ndim > 1:
+        x = x.mean(axis=1)
+    return np.ascontiguousarray(x, dtype=np.float32), int(sr)
+
+
+def write_wav(path, x, sr: int) -> None:
+    """Write a float32 WAV atomically (mono [n], or [n, channels]); values are not clipped."""
+    import scipy.io.wavfile
+
+    with layout.atomic_path(path) as tmp:
+        scipy.io.wavfile.write(tmp, int(sr), np.ascontiguousarray(x, dtype=np.float32))
+
+
+def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool = False) -> float:
+    """Write a listening copy: 16-bit PCM WAV, peak-normalised, atomically.
+
+    For ears and browsers only (many players refuse float WAV); the float32
+    files stay the measured ones.  ``remove_mean`` first subtracts the mean
+    (a layer average is non-negative: its offset is a thump, not a sound).
+    A silent signal is written silent.  Returns the gain applied.
+    """
+    import scipy.io.wavfile
+
+    y = np.asarray(x, dtype=np.float64)
+    if remove_mean:
+        y = y - y.mean()
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    gain = peak / top if top > 0 and np.isfinite(top) else 0.0
+    pcm = np.round(np.clip(y * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
+    with layout.atomic_path(path) as tmp:
+        scipy.io.wavfile.write(tmp, int(sr), pcm)
+    return gain
+
+
+# ---------------------------------------------------------------- Praat objects
+
+def read_praat(path, kind=None, what: str = "Praat object"):
+    """Read one Praat object with Praat's own reader (``parselmouth.read``).
+
+    Parameters
+    ----------
+    path : path-like
+    kind : type, optional
+        Required class (``parselmouth.Sound``, ``parselmouth.TextGrid``).
+    what : str
+        What the file should be, for the error message.
+
+    Raises
+    ------
+    GanphonError
+        One line naming the file, with the first line of Praat's message.
+    """
+    import parselmouth
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no such {what} file")
+    try:
+        obj = parselmouth.read(str(path))
+    except parselmouth.PraatError as exc:
+        raise GanphonError(f"{path}: cannot read {what} ({first_line(exc)})") from None
+    if kind is not None and not isinstance(obj, kind):
+        raise GanphonError(f"{path}: not a {what}")
+    return obj
+
+
+def read_sound(path):
+    """Read a sound Praat reads (WAV, text or binary Sound …) as a ``parselmouth.Sound``."""
+    import parselmouth
+
+    return read_praat(path, parselmouth.Sound, "sound")
+
+
+def write_sound(path, x, rate: float) -> None:
+    """Write a series as a Praat short text Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
+
+    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.
+    """
+    import parselmouth
+
+    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate))
+    with layout.atomic_path(path) as tmp:
+        snd.save_as_short_text_file(str(tmp))
+
+
+# ---------------------------------------------------------------- TextGrids
+
+def read_textgrid(path):
+    """Read a TextGrid in any format and encoding Praat reads, as a ``tgt.TextGrid``.
+
+    Praat's own reader (through parselmouth) parses it: long and short text
+    format, binary, UTF-8 (with or without BOM), UTF-16 (either byte order).
+    Empty intervals are kept, so interval numbers match Praat's.
+
+    Raises
+    ------
+    GanphonError
+        If the file is missing or not a readable TextGrid; the message names it.
+    """
+    import parselmouth
+
+    return read_praat(path, parselmouth.TextGrid, "TextGrid").to_tgt(include_empty_intervals=True)
+
+
+def write_textgrid(path, grid) -> None:
+    """Write a ``tgt.TextGrid`` as long-format UTF-8 text, atomically."""
+    import tgt
+
+    with layout.atomic_path(path) as tmp:
+        tgt.io.write_to_file(grid, str(tmp), format="long", encoding="utf-8")
+
+
+def textgrid_from_intervals(tiers: dict, end: float, start: float = 0.0):
+    """A ``tgt.TextGrid`` with interval tiers ``{name: [(start, end, label), …]}`` over ``start`` … ``end``."""
+    import tgt
+
+    grid = tgt.TextGrid()
+    for name, intervals in tiers.items():
+        set_interval_tier(grid, name, intervals, start, end)
+    return grid
+
+
+def set_interval_tier(grid, name: str, intervals, xmin=None, xmax=None):
+    """Put an interval tier ``name`` holding ``intervals`` (start, end, label) into ``grid``.
+
+    A tier of that name is replaced in place; otherwise the tier is added last.
+    The tier spans the grid's time domain, or ``xmin`` … ``xmax`` when given
+    (needed for a grid without tiers); intervals are clipped to it.
+    """
+    import tgt
+
+    xmin = grid.start_time if xmin is None else xmin
+    xmax = grid.end_time if xmax is None else xmax
+    tier = tgt.IntervalTier(start_time=xmin, end_time=xmax, name=name)
+    for start, end, label in intervals:
+        start, end = max(start, xmin), min(end, xmax)
+        if end > start:
+            tier.add_interval(tgt.Interval(start, end, label))
+    names = [t.name for t in grid.tiers]
+    position = names.index(name) if name in names else len(names)
+    if name in names:
+        grid.delete_tier(name)
+    grid.insert_tier(tier, position)
+    return grid
+
+
+def interval_tier(grid, name: str, path=None, labelled: bool = False) -> list:
+    """The intervals ``[(start, end, label), …]`` of interval tier ``name``.
+
+    Parameters
+    ----------
+    grid : tgt.TextGrid
+    name : str
+    path : path-like, optional
+        The grid's file, named in errors.
+    labelled : bool
+        Leave out intervals with an empty label.
+
+    Raises
+    ------
+    GanphonError
+        If the grid has no tier ``name`` or it is a point tier.
+    """
+    import tgt
+
+    where = f"{path}: " if path is not None else ""
+    if not grid.has_tier(name):
+        have = ", ".join(t.name for t in grid.tiers) or "none"
+        raise GanphonError(f"{where}no tier '{name}' (tiers: {have})")
+    tier = grid.get_tier_by_name(name)
+    if not isinstance(tier, tgt.IntervalTier):
+        raise GanphonError(f"{where}tier '{name}' is a point tier, not an interval tier")
+    return [(float(i.start_time), float(i.end_time), i.text) for i in tier.intervals
+            if not labelled or i.text != ""]
+
+
+# ---------------------------------------------------------------- text and tables
+
+def text_encoding(raw: bytes) -> str:
+    """Encoding of a text file from its first bytes: ``utf-16`` (either BOM), ``utf-8-sig`` or ``utf-8``."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    if raw[:3] == b"\xef\xbb\xbf":
+        return "utf-8-sig"
+    return "utf-8"
+
+
+def read_text(path) -> str:
+    """Read a text file written as UTF-8 (BOM or not) or UTF-16 (Praat's choice for non-ASCII text)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise GanphonError(f"{path}: cannot read ({first_line(exc)})") from None
+    try:
+        return raw.decode(text_encoding(raw))
+    except UnicodeDecodeError:
+        raise GanphonError(f"{path}: not UTF-8 or UTF-16 text") from None
+
+
+def write_table(df, path) -> None:
+    """Write a DataFrame as CSV atomically (no index; floats round-trip exactly)."""
+    with layout.atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def read_table(path, what: str = "table", **kwargs):
+    """Read a CSV table with one-line errors naming the file (``kwargs`` go to ``pandas.read_csv``)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no such {what}")
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+
+
+#: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).
+MANIFEST_TEXT_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid", "code", "arch",
+                         "checkpoint_sha256", "var")
+
+
+def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
+    """Read an exported folder's ``manifest.csv`` (a folder or the file itself).
+
+    Text columns (:data:`MANIFEST_TEXT_COLUMNS`) are strings, empty cells NaN.
+
+    Raises
+    ------
+    GanphonError
+        If there is no manifest, it cannot be parsed, or lacks a ``required`` column.
+    """
+    path = Path(folder_or_path)
+    if path.is_dir() or path.suffix.lower() != ".csv":
+        path = path / layout.MANIFEST
+    if not path.is_file():
+        raise GanphonError(f"{path}: no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
+    manifest = read_table(path, "manifest", dtype={c: str for c in MANIFEST_TEXT_COLUMNS})
+    missing = [c for c in required if c not in manifest.columns]
+    if missing:
+        raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    return manifest
+
+
+def read_latents(path):
+    """Read a ``latents.csv`` (a folder or the file): ``sample_id`` then one column per latent variable."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / layout.LATENTS
+    table = read_table(path, "latents table", dtype={"sample_id": str})
+    if "sample_id" not in table.columns:
+        raise GanphonError(f"{path}: latents table lacks column sample_id")
+    return table
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON atomically; returns the path."""
+    layout.atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=str) + "\n")
+    return Path(path)
+
 
 # ---------------------------------------------------------------- run records
 
@@ -54,9 +400,7 @@ def read_run_record(folder) -> dict | None:
 
 def write_run_record(folder, record: dict) -> Path:
     """Write ``record`` as ``folder/run.json`` atomically; returns the path."""
-    path = Path(folder) / layout.RUN_JSON
-    layout.atomic_write_text(path, json.dumps(normalise(record), indent=1, ensure_ascii=False) + "\n")
-    return path
+    return write_json(Path(folder) / layout.RUN_JSON, normalise(record))
 
 
 def _differing_keys(previous: dict, request: dict) -> list[str]:

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import layout
+from . import io, layout
 from .errors import GanphonError
 
 FORMATS = ("png", "pdf")
-FIGURES_DIR = "figures"
+FIGURES_DIR = layout.FIGURES_DIR
 # Span colours of the automatic annotation's labels; other labels cycle through PALETTE.
 LABEL_COLOURS = {"sil": "#e6e6e6", "fric": "#f6c28b", "voi": "#9ecae1"}
 PALETTE = ("#c7e9c0", "#dadaeb", "#fdd0a2", "#fcbba1", "#d9d9d9", "#c6dbef")
@@ -83,27 +83,15 @@ def _default_out(name: str) -> Path:
 
 
 def read_wav(path) -> tuple:
-    """Read a WAV as float64 (PCM scaled to ±1, first channel); returns (samples, sr).
-
-    Uses the corpus reader, so truncated, empty or non-finite files are
-    one-line errors naming the file.
-    """
-    from .corpus.folder import read_wav as read_corpus_wav
-
-    path = Path(path)
-    if not path.is_file():
-        raise GanphonError(f"{path}: no such WAV")
-    sr, data = read_corpus_wav(path)
-    return (data[:, 0] if data.ndim > 1 else data), int(sr)
+    """Read a WAV as float32 (PCM scaled to ±1, channels averaged); returns ``(x, sr)``."""
+    return io.read_wav(path, mono=True)
 
 
 def _manifest(folder: Path):
     path = folder / layout.MANIFEST
     if not path.is_file():
         return None
-    from .export import read_manifest
-
-    return read_manifest(folder)
+    return io.read_manifest(folder)
 
 
 def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
@@ -113,19 +101,17 @@ def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
     if manifest is not None and "layer" in manifest.columns:
         names = manifest.loc[manifest["sample_id"].astype(str) == sample_id, "layer"]
     else:
-        prefix = f"{sample_id}_"
-        names = [p.stem[len(prefix):] for p in folder.glob(f"{prefix}*.wav")]
+        parsed = [layout.parse_sample_file(p.name) for p in folder.glob(f"{sample_id}_*.wav")]
+        names = [layer for sid, layer in filter(None, parsed) if sid == sample_id]
     return [n for n in sort_layers(names) if n != layout.OUTPUT_LAYER]
 
 
 def _annotation(folder: Path, sample_id: str, tier: str | None):
     """(tier name, [(start, end, label)]) of the sample's TextGrid; tier ``auto`` if present."""
-    from .annotate import read_textgrid
-
     path = folder / layout.textgrid(sample_id)
     if not path.is_file():
         return None, []
-    grid = read_textgrid(path)
+    grid = io.read_textgrid(path)
     names = [t.name for t in grid.tiers]
     if tier is None:
         tier = "auto" if "auto" in names else ("condition" if "condition" in names else None)
@@ -522,16 +508,18 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         if manifest is not None:
             sample_id = str(manifest["sample_id"].iloc[0])
         else:
-            outputs = sorted(folder.glob(f"*_{layout.OUTPUT_LAYER}.wav"))
+            outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
+                                                                    (p.name for p in folder.glob("*.wav"))))
+                             if layer == layout.OUTPUT_LAYER)
             if not outputs:
                 raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
-            sample_id = outputs[0].name[: -len(f"_{layout.OUTPUT_LAYER}.wav")]
+            sample_id = outputs[0]
     paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
     if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
         paths += plot_sweep_grid(folder, base=base, formats=formats)
     else:
         notes.append("no sweep columns in the manifest: no sweep grid")
-    stats_dir = folder / stats.STATS_DIR
+    stats_dir = folder / layout.STATS_DIR
     for name, draw in (("effects", plot_effects), ("correlations", plot_correlations)):
         path = stats_dir / f"{name}.csv"
         if not path.is_file():

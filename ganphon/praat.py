@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import GanphonError
+from .errors import GanphonError, first_line
 
 #: Columns of the long acoustic table, in order.
 TABLE_COLUMNS = ["file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note"]
@@ -467,7 +467,7 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
             try:
                 parselmouth.praat.run_file(str(path), *args, capture_output=True)
             except parselmouth.PraatError as exc:
-                raise GanphonError(f"{path.name} on {folder}: {_last_line(str(exc))}") from None
+                raise GanphonError(f"{path.name} on {folder}: {first_line(exc)}") from None
         elif engine == "praat":
             exe = find_praat(praat_path)
             argv = [exe, "--run", "--no-pref-files", "--no-plugins", str(path)]
@@ -478,7 +478,7 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
                 raise GanphonError(f"{path.name} on {folder}: Praat ran past {timeout} s") from None
             if done.returncode != 0:
                 message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-                raise GanphonError(f"{path.name} on {folder}: Praat failed: {_first_error(message)}")
+                raise GanphonError(f"{path.name} on {folder}: Praat failed: {first_line(message, 2)}")
         else:
             raise GanphonError(f"unknown engine {engine!r}; choose parselmouth or praat")
         if not table.is_file():
@@ -520,16 +520,6 @@ def _praat_number(value):
     return str(value)
 
 
-def _last_line(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[0] if lines else message
-
-
-def _first_error(message: str) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " / ".join(lines[:2])
-
-
 def read_table(path) -> pd.DataFrame:
     """Read a table written by a bundled script (UTF-8 or Praat's UTF-16).
 
@@ -539,15 +529,13 @@ def read_table(path) -> pd.DataFrame:
         Columns as in the file; empty cells (Praat's ``--undefined--``) are NaN,
         ``point`` is a nullable integer, ``tier`` and ``label`` are strings.
     """
-    raw = Path(path).read_bytes()
-    if raw.startswith((b"\xfe\xff", b"\xff\xfe")):
-        text = raw.decode("utf-16")
-    else:
-        text = raw.decode("utf-8-sig")
-    import io
+    import io as _io
 
+    from .io import read_text
+
+    text = read_text(path)
     numeric = ("start", "end", "point", "time", "value")
-    frame = pd.read_csv(io.StringIO(text), sep="\t", dtype={"file": str, "tier": str, "label": str, "measure": str},
+    frame = pd.read_csv(_io.StringIO(text), sep="\t", dtype={"file": str, "tier": str, "label": str, "measure": str},
                         keep_default_na=False, na_values={column: [""] for column in numeric})
     missing = [c for c in SCRIPT_COLUMNS if c not in frame.columns]
     if missing:

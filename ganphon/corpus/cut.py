@@ -24,74 +24,17 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import scipy.io.wavfile
 import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..layout import atomic_path
-from .folder import error_reason, find_wavs, prepare_output_folder, read_wav, to_mono
+from ..io import read_textgrid, read_wav, write_table, write_textgrid, write_wav
+from .folder import error_reason, find_wavs, prepare_output_folder, to_mono
 
 ITEMS_CSV = "items.csv"
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
                 "start_sample", "end_sample", "n_samples", "sr"]
-
-
-def detect_encoding(path) -> str:
-    """Text encoding of a TextGrid file, from its byte-order mark.
-
-    Parameters
-    ----------
-    path : path
-
-    Returns
-    -------
-    str
-        ``"utf-16"`` for a UTF-16 BOM (either byte order), ``"utf-8-sig"``
-        for a UTF-8 BOM, ``"utf-8"`` otherwise.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(3)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    if head == b"\xef\xbb\xbf":
-        return "utf-8-sig"
-    return "utf-8"
-
-
-def read_textgrid(path) -> tgt.TextGrid:
-    """Read a TextGrid in long or short text format, UTF-8 or UTF-16 (with BOM).
-
-    Empty intervals are kept, so interval numbers match Praat's.
-
-    Parameters
-    ----------
-    path : path
-
-    Returns
-    -------
-    tgt.TextGrid
-
-    Raises
-    ------
-    GanphonError
-        If the file is missing, not valid UTF-8 (without a BOM), or not a
-        TextGrid; the message names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GanphonError(f"{path}: no such TextGrid")
-    encoding = detect_encoding(path)
-    try:
-        return tgt.io.read_textgrid(str(path), encoding=encoding, include_empty_intervals=True)
-    except UnicodeDecodeError:
-        raise GanphonError(
-            f"{path}: not UTF-8 text; save it from Praat as UTF-8 or UTF-16"
-        ) from None
-    except Exception as exc:  # tgt raises bare Exception / ValueError / IndexError on bad files
-        raise GanphonError(f"{path}: not a readable TextGrid ({exc})") from None
 
 
 def safe_label(label: str, max_len: int = 40) -> str:
@@ -283,7 +226,7 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
         if not wanted:
             continue
         try:
-            sr, x = read_wav(wav)
+            x, sr = read_wav(wav)
         except GanphonError as exc:
             skip(name, error_reason(exc, wav))
             continue
@@ -305,11 +248,8 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
                 continue
             stem = f"{wav.stem}_{number:04d}_{safe_label(label)}"
             item_wav, item_tg = item_dir / f"{stem}.wav", item_dir / f"{stem}.TextGrid"
-            with atomic_path(item_wav) as tmp:
-                scipy.io.wavfile.write(tmp, sr, x[i0:i1].astype(np.float32))
-            clipped = clip_textgrid(tg, i0 / sr, i1 / sr, sr)
-            with atomic_path(item_tg) as tmp:
-                tgt.io.write_to_file(clipped, str(tmp), format="long", encoding="utf-8")
+            write_wav(item_wav, x[i0:i1], sr)
+            write_textgrid(item_tg, clip_textgrid(tg, i0 / sr, i1 / sr, sr))
             rows.append(dict(
                 file=item_wav.relative_to(out).as_posix(),
                 textgrid=item_tg.relative_to(out).as_posix(),
@@ -328,7 +268,6 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
             f"({' or '.join(what) or 'any non-empty label'}); {len(skipped)} problems listed above"
         )
     df = pd.DataFrame(rows, columns=ITEM_COLUMNS)
-    with atomic_path(out / ITEMS_CSV) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8")
+    write_table(df, out / ITEMS_CSV)
     df.attrs["skipped"] = skipped
     return df

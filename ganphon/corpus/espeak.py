@@ -22,8 +22,9 @@ import parselmouth
 from tqdm.auto import tqdm
 
 from ..errors import GanphonError
-from ..layout import atomic_path, atomic_write_text
-from .folder import prepare_output_folder, read_wav, resample
+from ..io import read_wav, textgrid_from_intervals, write_table, write_textgrid, write_wav
+from ..layout import atomic_write_text
+from .folder import prepare_output_folder, resample
 
 VOICES = ("en", "en-us", "en-gb-x-rp", "en+m3", "en+f3")
 
@@ -59,7 +60,7 @@ def word_interval(wave: np.ndarray, sr: int, threshold_db: float = 30.0) -> tupl
 
 
 def speak(word: str, voice: str, pitch: int, speed: int, sr: int) -> np.ndarray:
-    """One word from espeak-ng as float64 at ``sr``."""
+    """One word from espeak-ng as float samples at ``sr``."""
     exe = espeak_path()
     with tempfile.TemporaryDirectory(prefix="ganphon_espeak_") as tmp:
         wav = Path(tmp) / "w.wav"
@@ -67,7 +68,7 @@ def speak(word: str, voice: str, pitch: int, speed: int, sr: int) -> np.ndarray:
                               capture_output=True, text=True, timeout=60)
         if done.returncode != 0 or not wav.exists():
             raise GanphonError(f"espeak-ng failed on {word!r} with voice {voice}: {done.stderr.strip()[:200]}")
-        rate, x = read_wav(wav)
+        x, rate = read_wav(wav)
     if x.ndim > 1:
         x = x.mean(axis=1)
     if rate != sr:
@@ -82,8 +83,6 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
     Returns the table also written to ``out/corpus.csv`` (id, word, voice,
     pitch, speed, onset, word_start, word_end, seed).
     """
-    import tgt
-
     from .. import __version__
 
     words = [w.strip() for w in (words.split(",") if isinstance(words, str) else words) if w.strip()]
@@ -113,22 +112,13 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
         wave[onset:onset + len(x)] = (x * (0.9 / peak if peak > 0 else 1.0)).astype(np.float32)
         tid = f"espeak{i:05d}"
         start, end = onset / sr, (onset + len(x)) / sr
-        import scipy.io.wavfile
-
-        with atomic_path(out / f"{tid}.wav") as tmp:
-            scipy.io.wavfile.write(tmp, sr, wave)
-        tg = tgt.core.TextGrid()
-        tier = tgt.core.IntervalTier(0.0, T, "words")
-        tier.add_interval(tgt.core.Interval(start, end, word))
-        tg.add_tier(tier)
-        with atomic_path(out / f"{tid}.TextGrid") as tmp:
-            tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
+        write_wav(out / f"{tid}.wav", wave, sr)
+        write_textgrid(out / f"{tid}.TextGrid", textgrid_from_intervals({"words": [(start, end, word)]}, T))
         rows.append({"id": tid, "file": f"{tid}.wav", "textgrid": f"{tid}.TextGrid", "word": word,
                      "voice": voice, "pitch": pitch, "speed": speed, "onset": start,
                      "word_start": start, "word_end": end, "seed": seed})
     df = pd.DataFrame(rows)
-    with atomic_path(out / "corpus.csv") as tmp:
-        df.to_csv(tmp, index=False)
+    write_table(df, out / "corpus.csv")
     atomic_write_text(out / "synth.json", json.dumps(
         {"command": command, "engine": "espeak", "words": words, "n": n, "seed": seed, "sr": sr,
          "slice_len": slice_len, "ganphon_version": __version__}, indent=1) + "\n")

@@ -9,20 +9,18 @@ zero).  Every change made to a file is counted in a :class:`LoadReport`.
 
 from __future__ import annotations
 
-import struct
 import sys
-import warnings
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.io.wavfile
 import scipy.signal
 from tqdm import tqdm
 
 from ..errors import GanphonError
+from ..io import read_wav
 from ..timebase import DEFAULT_SR, slice_duration
 
 
@@ -68,60 +66,6 @@ class LoadReport:
             f"{self.n_mixed} stereo mixed down, {self.n_cut} cut to {seconds} s, "
             f"{self.n_skipped} skipped"
         )
-
-
-def read_wav(path):
-    """Read a WAV file as float samples in [-1, 1].
-
-    Parameters
-    ----------
-    path : path
-        A PCM (8-bit unsigned, 16/24/32-bit signed) or IEEE float WAV file.
-
-    Returns
-    -------
-    sr : int
-        Sampling rate in Hz.
-    samples : numpy.ndarray
-        float64, shape [n] for mono or [n, channels].
-
-    Raises
-    ------
-    GanphonError
-        If the file cannot be read, is truncated, is empty or holds
-        non-finite samples; the message names the file.
-    """
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sr, data = scipy.io.wavfile.read(path)
-    except struct.error as exc:
-        raise GanphonError(f"{path}: cannot read WAV (header is cut short: {exc})") from None
-    except (ValueError, OSError, EOFError, IndexError) as exc:
-        raise GanphonError(f"{path}: cannot read WAV ({str(exc) or type(exc).__name__})") from None
-    for w in caught:
-        message = str(w.message)
-        # scipy reads what is there of a cut file and only warns.
-        if "EOF" in message or "prematurely" in message or "truncat" in message.lower():
-            raise GanphonError(f"{path}: file is truncated ({message})")
-    if data.size == 0:
-        raise GanphonError(f"{path}: WAV has no samples")
-    kind = data.dtype.kind
-    if kind == "u":  # 8-bit WAV is unsigned, centred on 128
-        bits = data.dtype.itemsize * 8
-        x = (data.astype(np.float64) - 2.0 ** (bits - 1)) / 2.0 ** (bits - 1)
-    elif kind == "i":
-        # 24-bit files arrive left-aligned in int32, so one scale fits both.
-        x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
-    elif kind == "f":
-        x = data.astype(np.float64)
-        if not np.all(np.isfinite(x)):
-            raise GanphonError(f"{path}: WAV holds NaN or infinite samples")
-    else:
-        raise GanphonError(f"{path}: unsupported WAV sample type {data.dtype}")
-    if sr <= 0:
-        raise GanphonError(f"{path}: WAV header gives sampling rate {sr}")
-    return int(sr), x
 
 
 def find_wavs(folder):
@@ -226,7 +170,7 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
                   file=sys.stderr):
         rel = f.relative_to(folder).as_posix()
         try:
-            file_sr, x = read_wav(f)
+            x, file_sr = read_wav(f)
         except GanphonError as exc:
             if strict:
                 raise

@@ -49,13 +49,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy
-import scipy.io.wavfile
 import scipy.signal
 import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..layout import atomic_path, atomic_write_text
+from ..io import write_table, write_textgrid, write_wav
+from ..layout import atomic_write_text
 from ..timebase import DEFAULT_SR, slice_duration
 from .folder import prepare_output_folder
 
@@ -862,11 +862,9 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         token = synthesize_token(template, i, seed, sr=sr, slice_len=slice_len, words=words)
         tid = token_id(template, i)
         wav_name, tg_name = f"{tid}.wav", f"{tid}.TextGrid"
-        with atomic_path(out / wav_name) as tmp:
-            scipy.io.wavfile.write(tmp, sr, token.wave)
+        write_wav(out / wav_name, token.wave, sr)
         tg = token_textgrid(token, token.row["word"], sr)
-        with atomic_path(out / tg_name) as tmp:
-            tgt.io.write_to_file(tg, str(tmp), format="long", encoding="utf-8")
+        write_textgrid(out / tg_name, tg)
         rows.append(dict(id=tid, file=wav_name, textgrid=tg_name, index=i, **token.row))
         for k, (lab, a, b) in enumerate(token.phones):
             phone_rows.append(dict(id=tid, position=k, phone=lab, phone_class=PHONE_CLASS[lab],
@@ -877,10 +875,8 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     if shortened:
         print(f"ganphon: {shortened} of {n} tokens were shortened to fit {slice_len} samples "
               "(column 'compression' of corpus.csv)", file=sys.stderr)
-    with atomic_path(out / PHONES_CSV) as tmp:
-        pd.DataFrame(phone_rows).to_csv(tmp, index=False, encoding="utf-8")
-    with atomic_path(out / CORPUS_CSV) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8")
+    write_table(pd.DataFrame(phone_rows), out / PHONES_CSV)
+    write_table(df, out / CORPUS_CSV)
     command = ["ganphon", "corpus", "synth", "--template", template, "--n", str(n),
                "--seed", str(seed), "--out", str(out), "--sr", str(sr), "--slice-len", str(slice_len)]
     if words is not None:
