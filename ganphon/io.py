@@ -355,6 +355,7 @@ def read_latents(path):
     table = read_table(path, "latents table", dtype={"sample_id": str})
     if "sample_id" not in table.columns:
         raise GanphonError(f"{path}: latents table lacks column sample_id")
+    table.attrs["source"] = str(path)
     return table
 
 

@@ -37,11 +37,40 @@ DEMO_JSON = "demo.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 DEMO_RANDOM_DIR = "random"
+LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
+EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 OUTPUT_LAYER = "output"
 
 _LAYER = r"(?:dense|conv\d+|output)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
 _TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
+
+
+_CONV = re.compile(r"^conv(\d+)$")
+
+
+def layer_rank(layer: str) -> tuple:
+    """Sort key putting layers in network order: dense, conv1 … convK, output, then others by name."""
+    name = str(layer)
+    if name == "dense":
+        return (0, 0, "")
+    match = _CONV.match(name)
+    if match:
+        return (1, int(match.group(1)), "")
+    if name == OUTPUT_LAYER:
+        return (2, 0, "")
+    return (3, 0, name)
+
+
+def sort_layers(layers) -> list:
+    """Distinct layer names in network order (not alphabetical: conv10 after conv9).
+
+    Examples
+    --------
+    >>> sort_layers(["output", "conv10", "conv2", "dense", "conv2"])
+    ['dense', 'conv2', 'conv10', 'output']
+    """
+    return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
 def layer_wav(sample_id: str, layer: str) -> str:
@@ -121,8 +150,8 @@ RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "
 
 _OWNED_NAMES = {
     "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
-               STATS_DIR, FIGURES_DIR},
-    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR},
+               STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML},
+    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR},
 }
 
 

@@ -22,7 +22,6 @@ Every sample gets manifest columns ``var``, ``value`` and ``base`` and a
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import layout
+from . import io, layout
 from .errors import GanphonError
 from .models import Latent, ModelConfig
 
@@ -87,7 +86,7 @@ def dimension_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Desi
             zz = bases[b].clone()
             zz[col] = float(v)
             z.append(zz)
-            ids.append(f"b{b:03d}_v{i:03d}")
+            ids.append(layout.sweep_sample_id(b, i))
             conds.append(f"{var}={_fmt(v)}")
             rows.append({"var": var, "value": float(v), "base": b, var: float(v)})
     return Design(torch.stack(z), ids, conds, pd.DataFrame(rows), spec)
@@ -135,7 +134,7 @@ def code_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
             zz = bases[b].clone()
             zz[: cfg.n_codes] = torch.tensor(pt, dtype=torch.float32)
             z.append(zz)
-            ids.append(f"b{b:03d}_v{i:03d}")
+            ids.append(layout.sweep_sample_id(b, i))
             label = ",".join(_fmt(x) for x in pt)
             conds.append(f"code={label}")
             row = {"var": var, "value": float(v), "base": b}
@@ -154,7 +153,7 @@ def _endpoint(lat: Latent, spec: dict, key: str, seed: int, source: str) -> torc
             table = Path(spec.get("_dir", ".")) / table
         if not table.exists():
             raise GanphonError(f"{table}: no such latents file (for {key} = {value!r})")
-        df = pd.read_csv(table, dtype={"sample_id": str})
+        df = io.read_latents(table)
         row = df[df["sample_id"] == value]
         if row.empty:
             raise GanphonError(f"{table}: has no sample {value!r}")
@@ -174,7 +173,7 @@ def line_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
         raise GanphonError(f"{source}: a line needs at least 2 steps")
     ts = np.round(np.linspace(0.0, 1.0, steps), 9)
     z = torch.stack([a + (b - a) * float(t) for t in ts])
-    ids = [f"b000_v{i:03d}" for i in range(steps)]
+    ids = [layout.sweep_sample_id(0, i) for i in range(steps)]
     conds = [f"t={_fmt(t)}" for t in ts]
     cols = pd.DataFrame({"var": "t", "value": ts, "base": 0})
     return Design(z, ids, conds, cols, spec)
@@ -271,18 +270,17 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
                           conditions=design.conditions, columns=design.columns,
                           seed=int(spec.get("seed", 0)), request=request, command=command,
                           batch_size=batch_size, device=device, overwrite=overwrite, progress=progress)
-    layout.atomic_write_text(out / "sweep.json", json.dumps(clean, indent=1) + "\n")
+    io.write_json(out / layout.SWEEP_JSON, clean)
     if annotate:
         from .annotate import annotate_folder
 
         annotate_folder(out, progress=progress, workers=workers)
     if measure:
-        from .acoustics import measure as measure_folder
+        from .acoustics import measure_to_file
 
-        table = measure_folder(out, tier="auto" if annotate else None, layer_settings=settings,
-                               workers=workers, progress=progress)
-        from .export import write_table
-
-        write_table(table, out / "acoustics.csv")
+        # the sweep owns its folder's table: a resumed or repeated sweep measures it again
+        table, _, _ = measure_to_file(out, out / layout.ACOUSTICS, tier="auto" if annotate else None,
+                                      settings=settings, workers=workers, command=command,
+                                      progress=progress, overwrite=True)
         return table
     return manifest

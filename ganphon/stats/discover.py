@@ -30,7 +30,8 @@ def frication_property(dir_or_textgrids, tier: str = "auto", label: str = "fric"
         Columns sample_id, ``has_<label>`` (0/1), ``<label>_duration`` (s, total),
         ``n_<label>`` (intervals).
     """
-    from ..annotate import find_samples, read_textgrid
+    from ..annotate import find_samples
+    from ..io import read_textgrid
 
     if isinstance(dir_or_textgrids, (str, Path)) and Path(dir_or_textgrids).is_dir():
         _, samples = find_samples(dir_or_textgrids)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..errors import GanphonError
+from ..errors import GanphonError, first_line
 from .tables import _complete, sort_layers
 
 # Warnings that say nothing about a fit; they are passed on, not recorded.
@@ -20,9 +20,7 @@ _NOT_ABOUT_THE_FIT = (DeprecationWarning, PendingDeprecationWarning, FutureWarni
 # Fitting with warnings kept
 
 
-def _first_line(message) -> str:
-    text = str(message).strip().splitlines()
-    return text[0] if text else ""
+_first_line = first_line  # the one first-line helper, in errors.py
 
 
 def _capture(fit):

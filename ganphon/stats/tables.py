@@ -9,37 +9,20 @@ import numpy as np
 import pandas as pd
 
 from .. import layout
+from ..io import read_latents  # noqa: F401 (one reader per file format, in io)
+from ..layout import layer_rank, sort_layers  # noqa: F401 (the layer order lives in layout)
 from ..errors import GanphonError
 
 #: Measures of the paper's correlation table (SPEC §7).
 PAPER_MEASURES = ("intensity", "f0", "f1", "f2", "duration")
 #: Key of one measured interval within a file.
 INTERVAL_KEYS = ["tier", "label", "start", "end"]
-ACOUSTICS = "acoustics.csv"
-STATS_DIR = "stats"
+ACOUSTICS = layout.ACOUSTICS
+STATS_DIR = layout.STATS_DIR
 _LATENT_NAME = re.compile(r"^[cz]\d+$")
-_CONV = re.compile(r"^conv(\d+)$")
 
 # --------------------------------------------------------------------------
 # Layers and tables
-
-
-def layer_rank(layer: str) -> tuple:
-    """Sort key putting layers in network order: dense, conv1 … convK, output, others."""
-    name = str(layer)
-    if name == "dense":
-        return (0, 0, "")
-    match = _CONV.match(name)
-    if match:
-        return (1, int(match.group(1)), "")
-    if name == layout.OUTPUT_LAYER:
-        return (2, 0, "")
-    return (3, 0, name)
-
-
-def sort_layers(layers) -> list:
-    """Distinct layer names in network order (not alphabetical: conv10 after conv9)."""
-    return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
 def read_acoustics(path) -> pd.DataFrame:
@@ -176,20 +159,4 @@ def _complete(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     data["value"] = data["value"].astype(float)
     return data
 
-
-def read_latents(path) -> pd.DataFrame:
-    """Read ``latents.csv`` (a folder holding one, or the file)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / layout.LATENTS
-    if not path.is_file():
-        raise GanphonError(f"{path}: no latents table (written by 'ganphon probe' / 'ganphon sweep')")
-    try:
-        table = pd.read_csv(path, dtype={"sample_id": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise GanphonError(f"{path}: cannot read latents ({exc})") from None
-    if "sample_id" not in table.columns:
-        raise GanphonError(f"{path}: no sample_id column")
-    table.attrs["source"] = str(path)
-    return table
 
