@@ -527,9 +527,11 @@ class FinishedLog:
                 fresh = fh.readline().rstrip("\n") != self.header
         if fresh:
             layout.atomic_write_text(self.path, self.header + "\n")
-        elif not self.path.read_bytes().endswith(b"\n"):  # a line cut by a kill stays its own line
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write("\n")
+        else:
+            raw = self.path.read_bytes()
+            if not raw.endswith(b"\n"):  # drop a line cut by a kill, so it never joins the next one
+                with layout.atomic_path(self.path) as tmp:
+                    Path(tmp).write_bytes(raw[: raw.rfind(b"\n") + 1])
         self._fh = open(self.path, "a", encoding="utf-8")
         return self
 

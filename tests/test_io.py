@@ -1,0 +1,205 @@
+"""ganphon.io against independent readers and writers: scipy, raw bytes, parselmouth, Praat, tgt."""
+
+import struct
+import subprocess
+
+import numpy as np
+import parselmouth
+import pytest
+import scipy.io.wavfile
+import tgt
+
+from conftest import require_praat
+from ganphon import io
+from ganphon.errors import GanphonError, first_line
+
+
+def _raw_pcm16(path, samples, sr):
+    """A 16-bit mono WAV written byte by byte (no library)."""
+    data = struct.pack(f"<{len(samples)}h", *samples)
+    header = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, sr, sr * 2, 2, 16) + b"data" + struct.pack("<I", len(data)))
+    path.write_bytes(header + data)
+
+
+def test_int16_from_raw_bytes_scaled_by_32768(tmp_path):
+    _raw_pcm16(tmp_path / "a.wav", [0, 16384, -32768, 32767], 8000)
+    x, sr = io.read_wav(tmp_path / "a.wav")
+    assert sr == 8000 and x.dtype == np.float32
+    assert x.tolist() == [0.0, 0.5, -1.0, np.float32(32767 / 32768)]
+
+
+@pytest.mark.parametrize("dtype,values,expected", [
+    (np.uint8, [0, 128, 255], [-1.0, 0.0, 127 / 128]),
+    (np.int32, [-2**31, 2**30, 0], [-1.0, 0.5, 0.0]),
+    (np.float64, [0.25, -0.75, 1.5], [0.25, -0.75, 1.5]),   # float kept unclipped
+    (np.float32, [0.1, -0.2, 0.3], list(np.float32([0.1, -0.2, 0.3]))),
+])
+def test_pcm_and_float_in_float32_out(tmp_path, dtype, values, expected):
+    scipy.io.wavfile.write(tmp_path / "x.wav", 22050, np.array(values, dtype=dtype))
+    x, sr = io.read_wav(tmp_path / "x.wav")
+    assert sr == 22050 and x.dtype == np.float32
+    assert np.array_equal(x, np.float32(expected))
+
+
+def test_stereo_kept_or_averaged(tmp_path):
+    scipy.io.wavfile.write(tmp_path / "s.wav", 16000, np.array([[0.5, 0.1], [-0.5, 0.3]], dtype=np.float32))
+    x, _ = io.read_wav(tmp_path / "s.wav")
+    assert x.shape == (2, 2)
+    m, _ = io.read_wav(tmp_path / "s.wav", mono=True)
+    assert np.allclose(m, [0.3, -0.1])
+
+
+def test_write_wav_read_by_scipy_bit_exact(tmp_path):
+    y = np.random.default_rng(0).normal(0, 3, 1000).astype(np.float32)  # beyond ±1: not clipped
+    io.write_wav(tmp_path / "w.wav", y, 16000)
+    sr, back = scipy.io.wavfile.read(tmp_path / "w.wav")
+    assert sr == 16000 and back.dtype == np.float32 and np.array_equal(back, y)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("cut", [10, 60])
+def test_truncated_wav_is_one_line_naming_the_file(tmp_path, cut):
+    scipy.io.wavfile.write(tmp_path / "t.wav", 16000, np.zeros(100, dtype=np.int16))
+    raw = (tmp_path / "t.wav").read_bytes()
+    (tmp_path / "t.wav").write_bytes(raw[:cut])
+    with pytest.raises(GanphonError) as err:
+        io.read_wav(tmp_path / "t.wav")
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 't.wav'}: ") and "\n" not in msg
+
+
+def test_missing_and_nan_wav(tmp_path):
+    with pytest.raises(GanphonError, match="no such WAV"):
+        io.read_wav(tmp_path / "none.wav")
+    scipy.io.wavfile.write(tmp_path / "n.wav", 16000, np.array([0.0, np.nan], dtype=np.float32))
+    with pytest.raises(GanphonError, match="n.wav: WAV holds NaN"):
+        io.read_wav(tmp_path / "n.wav")
+
+
+def test_sound_keeps_a_non_integer_rate_praat_and_parselmouth_agree(tmp_path):
+    x = np.sin(np.arange(64) / 5.0)
+    io.write_sound(tmp_path / "a.Sound", x, 62.5)
+    snd = parselmouth.read(str(tmp_path / "a.Sound"))
+    assert snd.sampling_frequency == 62.5 and snd.x1 == pytest.approx(0.008, abs=1e-15)
+    assert np.array_equal(snd.values[0], x)
+    assert np.array_equal(io.read_sound(tmp_path / "a.Sound").values[0], x)
+    praat = require_praat()
+    script = tmp_path / "q.praat"
+    script.write_text('form f\n  sentence p\nendform\ns = Read from file: p$\n'
+                      'f = Get sampling frequency\nv = Get value at sample number: 1, 64\n'
+                      'writeInfoLine: fixed$(f, 6), " ", fixed$(v, 12)\n')
+    out = subprocess.run([praat, "--run", str(script), str(tmp_path / "a.Sound")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rate, last = out.stdout.split()
+    assert rate == "62.500000" and float(last) == pytest.approx(x[-1], abs=1e-12)
+
+
+LONG_BODY = ['xmin = 0', 'xmax = 1', 'tiers? <exists>', 'size = 1', 'item []:', '    item [1]:',
+             '        class = "IntervalTier"', '        name = "words"', '        xmin = 0', '        xmax = 1',
+             '        intervals: size = 3', '        intervals [1]:', '            xmin = 0', '            xmax = 0.25',
+             '            text = ""', '        intervals [2]:', '            xmin = 0.25', '            xmax = 0.5',
+             '            text = "ʃa"', '        intervals [3]:', '            xmin = 0.5', '            xmax = 1',
+             '            text = ""']
+SHORT_BODY = ['0', '1', '<exists>', '1', '"IntervalTier"', '"words"', '0', '1', '3',
+              '0', '0.25', '""', '0.25', '0.5', '"ʃa"', '0.5', '1', '""']
+
+
+@pytest.mark.parametrize("body", [LONG_BODY, SHORT_BODY], ids=["long", "short"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16-le-bom", "utf-16-be-bom"])
+def test_textgrid_every_format_and_encoding(tmp_path, body, encoding):
+    text = "\n".join(['File type = "ooTextFile"', 'Object class = "TextGrid"', ""] + body) + "\n"
+    if encoding.startswith("utf-16"):
+        order = "le" if "-le-" in encoding else "be"
+        raw = (b"\xff\xfe" if order == "le" else b"\xfe\xff") + text.encode(f"utf-16-{order}")
+    else:
+        raw = text.encode(encoding)
+    (tmp_path / "g.TextGrid").write_bytes(raw)
+    grid = io.read_textgrid(tmp_path / "g.TextGrid")
+    assert isinstance(grid, tgt.TextGrid)
+    assert io.interval_tier(grid, "words") == [(0.0, 0.25, ""), (0.25, 0.5, "ʃa"), (0.5, 1.0, "")]
+    assert io.interval_tier(grid, "words", labelled=True) == [(0.25, 0.5, "ʃa")]
+
+
+def test_textgrid_written_long_utf8_read_by_tgt_and_praat(tmp_path):
+    grid = io.textgrid_from_intervals({"auto": [(0.1, 0.4, "fric"), (0.4, 0.9, "voi")]}, 1.024)
+    io.write_textgrid(tmp_path / "w.TextGrid", grid)
+    raw = (tmp_path / "w.TextGrid").read_bytes()
+    assert raw.startswith(b'File type = "ooTextFile"\nObject class = "TextGrid"')
+    back = tgt.io.read_textgrid(str(tmp_path / "w.TextGrid"), include_empty_intervals=True)
+    assert [(i.start_time, i.end_time, i.text) for i in back.get_tier_by_name("auto").intervals] == [
+        (0.0, 0.1, ""), (0.1, 0.4, "fric"), (0.4, 0.9, "voi"), (0.9, 1.024, "")]
+    ptg = parselmouth.read(str(tmp_path / "w.TextGrid"))
+    assert ptg.xmax == 1.024
+
+
+def test_textgrid_errors_name_the_file(tmp_path):
+    (tmp_path / "bad.TextGrid").write_text("not a textgrid\n")
+    with pytest.raises(GanphonError, match=r"bad\.TextGrid: cannot read TextGrid") as err:
+        io.read_textgrid(tmp_path / "bad.TextGrid")
+    assert "\n" not in str(err.value)
+    grid = io.textgrid_from_intervals({"a": []}, 1.0)
+    grid.add_tier(tgt.PointTier(0, 1, "p"))
+    with pytest.raises(GanphonError, match="no tier 'b' .tiers: a, p"):
+        io.interval_tier(grid, "b")
+    with pytest.raises(GanphonError, match="point tier"):
+        io.interval_tier(grid, "p")
+
+
+def test_read_text_boms(tmp_path):
+    for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")):
+        (tmp_path / "t.txt").write_bytes(bom + "a\tɑ\n".encode(enc))
+        assert io.read_text(tmp_path / "t.txt") == "a\tɑ\n"
+
+
+def test_manifest_dtypes_and_errors(tmp_path):
+    (tmp_path / "manifest.csv").write_text("sample_id,layer,file,code,value\n000123,output,x.wav,1,2.5\n"
+                                           "000124,conv1,y.wav,,3\n")
+    m = io.read_manifest(tmp_path)
+    assert m["sample_id"].tolist() == ["000123", "000124"] and m["code"].iloc[0] == "1"
+    assert m["value"].dtype == float and not isinstance(m["code"].iloc[1], str)  # empty cell: missing
+    with pytest.raises(GanphonError, match="lacks column.*sound_file"):
+        io.read_manifest(tmp_path / "manifest.csv", required=("sound_file",))
+    with pytest.raises(GanphonError, match="no manifest"):
+        io.read_manifest(tmp_path / "nothing")
+
+
+def test_write_table_round_trips_floats_and_is_atomic(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [0.1, 1 / 3, 1e-300], "s": ["x", "y", "z"]})
+    io.write_table(df, tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert back["a"].tolist() == df["a"].tolist()
+
+    class Boom(Exception):
+        pass
+
+    class Bad(pd.DataFrame):
+        def to_csv(self, path, **kw):
+            open(path, "w").write("half")
+            raise Boom()
+
+    with pytest.raises(Boom):
+        io.write_table(Bad({"a": [1]}), tmp_path / "t.csv")
+    assert pd.read_csv(tmp_path / "t.csv")["a"].tolist() == df["a"].tolist()  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_finished_record_ignores_a_cut_line_and_another_request(tmp_path):
+    req = {"kind": "probe", "n": 3}
+    with io.FinishedLog(tmp_path, req) as log:
+        log.add("s000000")
+    with open(tmp_path / "finished.txt", "a") as fh:
+        fh.write("s0000")  # killed mid-line
+    assert io.read_finished(tmp_path, req) == {"s000000"}
+    with io.FinishedLog(tmp_path, req) as log:
+        log.add("s000001")
+    assert io.read_finished(tmp_path, req) == {"s000000", "s000001"}
+    assert io.read_finished(tmp_path, {"kind": "probe", "n": 4}) == set()
+
+
+def test_first_line():
+    assert first_line(ValueError("bad thing\n  at line 3\n")) == "bad thing"
+    assert first_line("\n\n  a \n b\n c", 2) == "a / b"
+    assert first_line(KeyError()) == "KeyError"

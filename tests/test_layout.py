@@ -1,0 +1,75 @@
+"""layout: names, layer order, folder ownership, atomic writes; io.prepare_folder's rules."""
+
+import json
+
+import pytest
+
+from ganphon import io, layout
+from ganphon.errors import GanphonError
+
+
+def test_names():
+    assert layout.layer_wav("s000001", "conv3") == "s000001_conv3.wav"
+    assert layout.layer_sound("b002_v010", "dense") == "b002_v010_dense.Sound"
+    assert layout.textgrid("s000000") == "s000000.TextGrid"
+    assert layout.sample_id(12) == "s000012" and layout.sweep_sample_id(3, 7) == "b003_v007"
+    assert layout.feature_maps("conv2") == "featuremaps_conv2.npy"
+    assert layout.sample_files("x", ["dense"]) == ["x_output.wav", "x_dense.wav", "x_dense.Sound", "x.TextGrid"]
+
+
+@pytest.mark.parametrize("name,parsed", [
+    ("b000_v001_conv3.wav", ("b000_v001", "conv3")), ("s000002_output.wav", ("s000002", "output")),
+    ("my_word_dense.Sound", ("my_word", "dense")), ("s000002.TextGrid", ("s000002", None)),
+    ("s000002_output.Sound", None), ("recording.wav", None), ("notes.txt", None), ("a_conv.wav", None),
+])
+def test_parse_sample_file(name, parsed):
+    assert layout.parse_sample_file(name) == parsed
+
+
+def test_sort_layers_network_order():
+    assert layout.sort_layers(["output", "conv10", "conv2", "dense", "conv9", "conv2", "extra", None, ""]) == \
+        ["dense", "conv2", "conv9", "conv10", "output", "extra"]
+
+
+def test_owns():
+    for name in ("s000000_output.wav", "b001_v002.TextGrid", "featuremaps_conv1.npy", "manifest.csv",
+                 "finished.txt", "acoustics.csv", "stats", "figures", ".s000000_output.tmp123.wav"):
+        assert layout.owns("export", name), name
+    for name in ("notes.txt", "recording.wav", "random"):
+        assert not layout.owns("export", name), name
+    for name in ("random", "sweep_z11", "report.md", "demo.json", "run.json"):
+        assert layout.owns("demo", name), name
+    assert not layout.owns("demo", "s000000_output.wav")
+
+
+def test_atomic_write_leaves_nothing_on_exception(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with layout.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    layout.atomic_write_text(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_prepare_folder_rules(tmp_path):
+    out = tmp_path / "run"
+    req = {"kind": "probe", "n": 2}
+    assert io.prepare_folder(out, req, record={"command": "c"}) is False
+    assert json.loads((out / "run.json").read_text()) == {"request": req, "command": "c"}
+    (out / "s000000_output.wav").write_bytes(b"A")
+    assert io.prepare_folder(out, req) is True  # same request: resume
+    with pytest.raises(GanphonError, match="different command .differs in n"):
+        io.prepare_folder(out, {"kind": "probe", "n": 3})
+    assert (out / "s000000_output.wav").read_bytes() == b"A"
+    (out / "notes.txt").write_text("mine")
+    (out / "stats").mkdir()
+    (out / "stats" / "lrt.csv").write_text("x")
+    assert io.prepare_folder(out, {"kind": "demo"}, overwrite=True) is False
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "run.json"]  # the probe's files removed
+    file = tmp_path / "f"
+    file.write_text("x")
+    with pytest.raises(GanphonError, match="not a folder"):
+        io.prepare_folder(file, req)
