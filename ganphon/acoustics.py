@@ -202,7 +202,35 @@ def _measure_job(job: _Job) -> list:
             sound = obj
     except parselmouth.PraatError as exc:
         failure = f"cannot read {name}: {first_line(exc)}"
+    return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
 
+
+def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_MEASURES, settings=None,
+                  who=None) -> pd.DataFrame:
+    """Measure a sound held in memory (e.g. ``parselmouth.Sound`` from numpy): no file is read.
+
+    The rows are those :func:`measure_file` gives for a file holding the same
+    samples and a TextGrid whose ``tier`` has these labelled ``intervals``.
+
+    Parameters
+    ----------
+    sound : parselmouth.Sound
+    name : str
+        Written in the ``file`` column and in notes.
+    intervals : list of (label, start, end), optional
+        Labelled intervals to measure; None or empty: the whole sound.
+    tier, points, measures, settings, who
+        As for :func:`measure_file` (``settings`` default: the ``default`` preset for ``who``).
+    """
+    who = who or layer_from_name(name) or name
+    settings = settings if settings is not None else settings_for_layer(layer_from_name(name))
+    job = _Job(name, None, tier or None, int(points), _check_measures(measures), settings, who)
+    return _rows_to_frame(_measure_sound(sound, "", name, tier if intervals else "", list(intervals or []),
+                                         "", job))
+
+
+def _measure_sound(sound, failure, name, tier_column, intervals, context_note, job) -> list:
+    """All rows of one sound in memory (``failure``: why there is none)."""
     silent = False
     if sound is not None:
         values = sound.values

@@ -40,6 +40,12 @@ DEMO_RANDOM_DIR = "random"
 LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
 EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 OUTPUT_LAYER = "output"
+# A columnar store (``--store zarr``, see ganphon.store): arrays, tables, per-chunk Parquet parts.
+STORE_ZARR = "store.zarr"
+MANIFEST_PARQUET = "manifest.parquet"
+LATENTS_PARQUET = "latents.parquet"
+ANNOTATIONS_PARQUET = "annotations.parquet"
+ACOUSTICS_PARQUET = "acoustics.parquet"
 
 _LAYER = r"(?:dense|conv\d+|output)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
@@ -138,6 +144,21 @@ def parse_sample_file(name: str):
     return m["sample_id"], m["layer"]
 
 
+def layer_of(file_name) -> str | None:
+    """Layer named by the end of a file's stem (``s000003_conv1.wav`` → ``conv1``), else None."""
+    match = re.search(rf"_({_LAYER})$", Path(str(file_name)).stem)
+    return match.group(1) if match else None
+
+
+def textgrid_beside(path) -> Path | None:
+    """``X.TextGrid`` next to ``X.wav`` (also ``.textgrid`` / ``.TEXTGRID``), or None."""
+    for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
+        candidate = Path(path).with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary file left by an interrupted :func:`atomic_path`."""
     return bool(_TEMP_FILE.match(name))
@@ -150,7 +171,8 @@ RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "
 
 _OWNED_NAMES = {
     "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
-               STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML},
+               STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML, STORE_ZARR, MANIFEST_PARQUET, LATENTS_PARQUET,
+               ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET},
     "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR},
 }
 

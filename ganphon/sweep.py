@@ -232,7 +232,8 @@ def load_spec(path) -> dict:
 
 def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
               workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
-              overwrite: bool = False, progress: bool = True, command: str | None = None) -> pd.DataFrame:
+              overwrite: bool = False, progress: bool = True, command: str | None = None,
+              store: str = "files") -> pd.DataFrame:
     """Run a sweep end to end into ``out``; resumable like ``ganphon probe``.
 
     Parameters
@@ -248,6 +249,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         Processes for annotating and measuring.
     settings : str
         Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
+    store : {"files", "zarr"}
+        Per-series files, or the columnar store (:mod:`ganphon.store`; same numbers).
 
     Returns
     -------
@@ -266,6 +269,13 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     clean = {k: v for k, v in spec.items() if not k.startswith("_")}
     request = {"kind": "sweep", "spec": clean}
     out = Path(out)
+    if store != "files":
+        from .store import check_store_kind, store_sweep
+
+        check_store_kind(store)
+        return store_sweep(model, design, out, spec=clean, request=request, annotate=annotate, measure=measure,
+                           workers=workers, settings=settings, batch_size=batch_size, device=device,
+                           overwrite=overwrite, progress=progress, command=command)
     manifest = run_export(model, design.latents, out, sample_ids=design.sample_ids,
                           conditions=design.conditions, columns=design.columns,
                           seed=int(spec.get("seed", 0)), request=request, command=command,
