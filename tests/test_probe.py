@@ -21,8 +21,9 @@ def _hand_forward(G, z):
     post["dense"] = x
     names = [k.split(".")[1] for k in sd if k.startswith("blocks.") and k.endswith("conv.weight")]
     for name in names:
+        n = x.shape[-1]  # TensorFlow 'same' (new models): full[10 : 4n + 10] of the full result
         x = F.conv_transpose1d(x, sd[f"blocks.{name}.conv.weight"], sd[f"blocks.{name}.conv.bias"],
-                               stride=4, padding=11, output_padding=1)
+                               stride=4, padding=10)[..., :4 * n]
         pre[name] = x
         x = torch.tanh(x) if name == "output" else torch.relu(x)
         post[name] = x
@@ -119,10 +120,10 @@ def test_qnetwork_post_leaky_relu_averages(model):
     x = torch.from_numpy(wav).unsqueeze(1)
     with torch.no_grad():
         for i in range(1, 6):
-            x = F.leaky_relu(F.conv1d(x, sd[f"blocks.conv{i}.conv.weight"], sd[f"blocks.conv{i}.conv.bias"],
-                                      stride=4, padding=11), 0.2)
+            x = F.leaky_relu(F.conv1d(F.pad(x, (10, 11)), sd[f"blocks.conv{i}.conv.weight"],
+                                      sd[f"blocks.conv{i}.conv.bias"], stride=4), 0.2)  # TF 'SAME'
             assert np.abs(res.native[f"conv{i}"] - x.mean(1).numpy()).max() <= 1e-6
-        logits = F.linear(x.flatten(1), sd["fc.weight"], sd["fc.bias"])
+        logits = F.linear(x.transpose(1, 2).flatten(1), sd["fc.weight"], sd["fc.bias"])  # time-major
     assert np.abs(res.output - logits.numpy()).max() <= 1e-5
     assert res.native["conv1"].shape == (3, 4096) and res.native["conv5"].shape == (3, 16)
     maps = probe(Q, wav, layers=["conv3"], feature_maps=["conv3"], device="cpu").feature_maps["conv3"]

@@ -9,6 +9,13 @@ from ..errors import GanphonError
 
 ARCHS = ("wavegan", "ciwgan", "fiwgan")
 SLICE_LENS = (16384, 65536)
+CONVENTIONS = ("tf", "torch")
+
+# What a checkpoint written before the ``convention`` field existed computed: the
+# padding of ganphon's first release (and of the PyTorch port) and PyTorch's
+# batch-norm defaults.  Such checkpoints are read with these values so that they
+# compute exactly what they did.
+LEGACY_SETTINGS = {"convention": "torch", "bn_eps": 1e-5, "bn_momentum": 0.1}
 
 
 @dataclass
@@ -40,6 +47,23 @@ class ModelConfig:
         How the dense output is reshaped: ``"tf"`` reads it as ``[16, C]`` (time
         major, as ``tf.reshape(x, [b, 16, C])``), ``"port"`` as ``[C, 16]`` (the
         PyTorch port's ``view(-1, C, 16)``).
+    convention : {"tf", "torch"}
+        How "same" padding and the critic's flatten are done.  ``"tf"`` computes
+        exactly what TensorFlow's WaveGAN computes: a transpose convolution keeps
+        ``full[(k - s) // 2 :][: s·n]`` of its full result (k 25, s 4: samples
+        10 … 4n + 9, PyTorch padding 10 and the last sample dropped), a strided
+        convolution pads 10 left / 11 right, the critic and Q-network flatten
+        their last map time-major (``[16, C]``) and their batch norm always uses
+        the batch's statistics.  ``"torch"`` is ganphon's first release and the
+        PyTorch port: padding 11 and output padding 1 (every up-convolution
+        one sample early), convolution padding 11 / 11, channel-major flatten,
+        ordinary batch norm.  New models use ``"tf"``; checkpoints saved without
+        this field are read as ``"torch"``.
+    bn_eps : float
+        Batch-norm epsilon (TensorFlow 1e-3; PyTorch's default 1e-5).
+    bn_momentum : float
+        Batch-norm running-average momentum in PyTorch's sense, the weight of
+        the new batch (0.01 = TensorFlow's decay 0.99; PyTorch's default 0.1).
     phaseshuffle_rad : int
         Phase-shuffle radius of the critic and Q-network (after layers 1–4 only).
     leaky_slope, q_leaky_slope : float
@@ -59,6 +83,9 @@ class ModelConfig:
     extra_layers: int = 0
     dense_relu: bool = True
     dense_layout: str = "tf"
+    convention: str = "tf"
+    bn_eps: float = 1e-3
+    bn_momentum: float = 0.01
     phaseshuffle_rad: int = 2
     leaky_slope: float = 0.2
     q_leaky_slope: float = 0.2
@@ -83,6 +110,12 @@ class ModelConfig:
             )
         if self.dense_layout not in ("tf", "port"):
             raise GanphonError(f"dense_layout must be 'tf' or 'port', got {self.dense_layout!r}")
+        if self.convention not in CONVENTIONS:
+            raise GanphonError(f"convention must be 'tf' or 'torch', got {self.convention!r}")
+        if not self.bn_eps > 0 or not 0 <= self.bn_momentum <= 1:
+            raise GanphonError(
+                f"batch-norm settings out of range (bn_eps {self.bn_eps}, bn_momentum {self.bn_momentum})"
+            )
         if self.extra_layers < 0:
             raise GanphonError("extra_layers must be >= 0")
 
@@ -100,8 +133,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "checkpoint") -> "ModelConfig":
+        """Config from a saved dict; one without ``convention`` gets :data:`LEGACY_SETTINGS`."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise GanphonError(f"{source}: unknown model settings {', '.join(unknown)}")
+        if "convention" not in d:
+            d = {**LEGACY_SETTINGS, **d}
         return cls(**d)

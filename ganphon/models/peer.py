@@ -3,9 +3,11 @@
 That port saves bare state dicts (``epoch{E}_step{S}_G.pt``, ``…_Q.pt``) with
 keys ``z_project.*``, ``upconv0 … upconv4(5).conv.*`` and, for Q,
 ``downconv_0 … downconv_4.conv.*``, ``fc_out.*``.  Its generator has no ReLU
-after the projection and reshapes the projection as ``[C, 16]``; an imported
-model keeps both (``dense_relu=False``, ``dense_layout="port"``) so it computes
-exactly what the port computed.
+after the projection and reshapes the projection as ``[C, 16]``, and its
+convolutions use PyTorch's padding 11 / output padding 1, channel-major
+flatten and PyTorch batch-norm defaults; an imported model keeps all of it
+(``dense_relu=False``, ``dense_layout="port"``, ``convention="torch"``) so it
+computes exactly what the port computed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from ..errors import GanphonError
 from .checkpoint import _load_state, read_weights_file, save_checkpoint
-from .config import ModelConfig
+from .config import LEGACY_SETTINGS, ModelConfig
 from .wavegan import Generator, QNetwork
 
 
@@ -47,7 +49,7 @@ def infer_generator_config(state: dict, arch: str, n_codes: int, path="generator
     batchnorm = any(k.startswith("z_batchnorm.") for k in state)
     cfg = ModelConfig(arch=arch, dim=dim, slice_len=slice_len, latent_dim=latent_dim,
                       n_codes=n_codes, batchnorm=batchnorm, dense_relu=False,
-                      dense_layout="port", nch=nch)
+                      dense_layout="port", nch=nch, **LEGACY_SETTINGS)
     expected = 16 * dim * cfg.dim_mul
     if state["z_project.weight"].shape[0] != expected:
         raise GanphonError(

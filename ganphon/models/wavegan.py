@@ -1,4 +1,4 @@
-"""WaveGAN / ciwGAN / fiwGAN networks, faithful to the TensorFlow original.
+"""WaveGAN / ciwGAN / fiwGAN networks, as in the TensorFlow original.
 
 Generator (slice 16384, model dimension d)::
 
@@ -16,6 +16,13 @@ convolutions with LeakyReLU and phase shuffle after the first four layers.
 Every layer's activation is its own module (``act``), so a probe asks for a
 layer by name and hooks exactly the post-activation values; the pre-activation
 values are that module's input.
+
+``config.convention`` picks the padding: ``"tf"`` computes what TensorFlow's
+``conv2d_transpose`` / ``conv1d`` with 'same' padding compute (measured against
+TensorFlow, see tests/test_tf_import.py); ``"torch"`` is the PyTorch port's
+padding 11 / output padding 1, kept for checkpoints made that way.  Either way
+a layer of n samples has n = slice_len / 4^j samples and sample k stands for
+time (k + 0.5)·T/n (see ganphon.timebase).
 """
 
 from __future__ import annotations
@@ -30,25 +37,50 @@ import torch.nn.functional as F
 from .config import ModelConfig
 
 
-def _same_padding(kernel_len: int, stride: int) -> tuple[int, int]:
-    """(padding, output_padding) making a transpose convolution output stride × n samples."""
+def _transpose_padding(kernel_len: int, stride: int, convention: str) -> tuple[int, int]:
+    """(padding, output_padding) of a transpose convolution with stride × n outputs.
+
+    "tf": TensorFlow keeps ``full[(k - s) // 2 : (k - s) // 2 + s·n]`` of the
+    ``s·(n − 1) + k`` samples of the full result; PyTorch's ``padding`` crops
+    symmetrically, so this pads ``(k - s) // 2`` and the block drops what is
+    left over at the end (one sample for k 25, s 4).
+    "torch": ``ceil((k - s) / 2)`` with output padding, which keeps
+    ``full[11 : 4n + 11]`` for k 25, s 4 — one sample later than TensorFlow.
+    """
     need = kernel_len - stride
+    if convention == "tf":
+        return need // 2, 0
     padding = math.ceil(need / 2)
     return padding, 2 * padding - need
+
+
+def _batch_norm(channels: int, config: ModelConfig, batch_statistics: bool = False) -> nn.Module:
+    """Batch norm with the config's epsilon and momentum.
+
+    ``batch_statistics``: always normalise with the batch's own mean and
+    variance, in eval mode too (TensorFlow's critic and Q-network).
+    """
+    return nn.BatchNorm1d(channels, eps=config.bn_eps, momentum=config.bn_momentum,
+                          track_running_stats=not batch_statistics)
 
 
 class UpBlock(nn.Module):
     """Transpose convolution → optional batch norm → activation."""
 
-    def __init__(self, cin, cout, kernel_len, stride, batchnorm, act):
+    def __init__(self, cin, cout, kernel_len, stride, batchnorm, act, config: ModelConfig):
         super().__init__()
-        padding, output_padding = _same_padding(kernel_len, stride)
+        padding, output_padding = _transpose_padding(kernel_len, stride, config.convention)
+        self.stride = stride
         self.conv = nn.ConvTranspose1d(cin, cout, kernel_len, stride, padding, output_padding)
-        self.norm = nn.BatchNorm1d(cout) if batchnorm else nn.Identity()
+        self.norm = _batch_norm(cout, config) if batchnorm else nn.Identity()
         self.act = act
 
     def forward(self, x):
-        return self.act(self.norm(self.conv(x)))
+        n_out = x.shape[-1] * self.stride
+        x = self.conv(x)
+        if x.shape[-1] != n_out:  # "tf": TensorFlow's crop ends (k - s) // 2 + 1 samples early
+            x = x[..., :n_out]
+        return self.act(self.norm(x))
 
 
 class Generator(nn.Module):
@@ -59,7 +91,7 @@ class Generator(nn.Module):
         self.config = c = config
         self.dense_channels = c.dim * c.dim_mul
         self.dense = nn.Linear(c.latent_dim, 16 * self.dense_channels)
-        self.dense_norm = nn.BatchNorm1d(self.dense_channels) if c.batchnorm else nn.Identity()
+        self.dense_norm = _batch_norm(self.dense_channels, c) if c.batchnorm else nn.Identity()
         self.dense_act = nn.ReLU() if c.dense_relu else nn.Identity()
 
         # Channel plan: halve at each upsampling layer; the last one outputs the waveform.
@@ -78,11 +110,11 @@ class Generator(nn.Module):
         k = 0
         for i, (cin, cout, stride) in enumerate(plan):
             k += 1
-            blocks[f"conv{k}"] = UpBlock(cin, cout, c.kernel_len, stride, c.batchnorm, nn.ReLU())
+            blocks[f"conv{k}"] = UpBlock(cin, cout, c.kernel_len, stride, c.batchnorm, nn.ReLU(), c)
             for _ in range(extras_after[i]):
                 k += 1
-                blocks[f"conv{k}"] = UpBlock(cout, cout, c.kernel_len, 1, c.batchnorm, nn.ReLU())
-        blocks["output"] = UpBlock(channels, c.nch, c.kernel_len, c.stride, False, nn.Tanh())
+                blocks[f"conv{k}"] = UpBlock(cout, cout, c.kernel_len, 1, c.batchnorm, nn.ReLU(), c)
+        blocks["output"] = UpBlock(channels, c.nch, c.kernel_len, c.stride, False, nn.Tanh(), c)
         self.blocks = nn.ModuleDict(blocks)
 
     @property
@@ -134,15 +166,21 @@ class PhaseShuffle(nn.Module):
 class DownBlock(nn.Module):
     """Strided convolution → optional batch norm → LeakyReLU → phase shuffle."""
 
-    def __init__(self, cin, cout, kernel_len, stride, batchnorm, slope, shuffle_rad):
+    def __init__(self, cin, cout, kernel_len, stride, batchnorm, slope, shuffle_rad, config: ModelConfig):
         super().__init__()
-        padding = (kernel_len - stride + 1) // 2
+        self.tf_padding = config.convention == "tf"
+        padding = 0 if self.tf_padding else (kernel_len - stride + 1) // 2
         self.conv = nn.Conv1d(cin, cout, kernel_len, stride, padding)
-        self.norm = nn.BatchNorm1d(cout) if batchnorm else nn.Identity()
+        # TensorFlow's critic and Q-network call batch norm with training=True, always.
+        self.norm = _batch_norm(cout, config, batch_statistics=self.tf_padding) if batchnorm else nn.Identity()
         self.act = nn.LeakyReLU(slope)
         self.shuffle = PhaseShuffle(shuffle_rad)
 
     def forward(self, x):
+        if self.tf_padding:  # TensorFlow 'SAME': the odd sample of padding goes on the right
+            k, s, n = self.conv.kernel_size[0], self.conv.stride[0], x.shape[-1]
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            x = F.pad(x, (total // 2, total - total // 2))
         return self.shuffle(self.act(self.norm(self.conv(x))))
 
 
@@ -151,7 +189,8 @@ class Critic(nn.Module):
 
     Five strided convolutions (d, 2d, 4d, 8d, 16d channels; six with 32d for
     slice 65536), LeakyReLU, phase shuffle after the first four only, then a
-    linear layer on the flattened [16 × channels] map.
+    linear layer on the flattened last map: time-major (``[16, C]``, as
+    TensorFlow) for the "tf" convention, channel-major (``[C, 16]``) for "torch".
     """
 
     def __init__(self, config: ModelConfig, n_out: int = 1, slope: float | None = None):
@@ -168,6 +207,7 @@ class Critic(nn.Module):
                 batchnorm=c.batchnorm and i > 0,
                 slope=slope,
                 shuffle_rad=c.phaseshuffle_rad if i < 4 else 0,
+                config=c,
             )
             cin = cout
         self.blocks = nn.ModuleDict(blocks)
@@ -184,6 +224,8 @@ class Critic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks.values():
             x = block(x)
+        if self.config.convention == "tf":
+            x = x.transpose(1, 2)
         return self.fc(x.flatten(1))
 
 
