@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import layout
 from .errors import GanphonError, first_line
 
 #: Columns of the long acoustic table, in order.
@@ -64,7 +65,6 @@ WINDOW_SHAPES = ("rectangular", "triangular", "parabolic", "Hanning", "Hamming",
                  "Kaiser1", "Kaiser2")
 
 LAYER_NAMES = ("dense", "conv1", "conv2", "conv3", "conv4", "conv5", "output")
-_LAYER_SUFFIX = re.compile(r"_(dense|conv\d+|output)$")
 
 
 @dataclass(frozen=True)
@@ -212,11 +212,7 @@ def _is_resolved(obj) -> bool:
     return isinstance(obj, dict) and "*" in obj and all(isinstance(v, MeasureSettings) for v in obj.values())
 
 
-def layer_from_name(file_name) -> str | None:
-    """Layer named by a ganphon file name (``s000003_conv1.wav`` → ``conv1``), else None."""
-    stem = Path(str(file_name)).stem
-    match = _LAYER_SUFFIX.search(stem)
-    return match.group(1) if match else None
+layer_from_name = layout.layer_of  # the file-name vocabulary lives in layout
 
 
 def find_textgrid(sound_path) -> Path | None:
@@ -501,17 +497,38 @@ def form_arguments(path, folder, output_table, settings=None, **fields) -> list:
         raise GanphonError(f"{Path(path).name}: no form field(s) {', '.join(unknown)}; fields: {', '.join(by_name)}")
     for key, value in fields.items():
         values[key] = _field_value(by_name[key], value)
+    # Praat resolves a relative path against the script's folder, not the working folder
     values["folder"] = str(Path(folder).resolve())
-    values["output_table"] = str(output_table)
+    values["output_table"] = str(Path(output_table).resolve()) if str(output_table) else ""
     return [values[f.name] for f in form]
 
 
 def command_line(name, folder, output_table, settings=None, praat="praat", **fields) -> list:
     """The ``praat --run`` argument list that runs a bundled script on a folder,
-    every form field spelled out (Praat's command line needs them all)."""
+    every form field spelled out (Praat's command line needs them all); the
+    folder and the output table are absolute paths."""
     path = script_path(name)
     args = form_arguments(path, folder, output_table, settings, **fields)
     return [praat, "--run", str(path)] + ["yes" if a is True else "no" if a is False else _praat_number(a) for a in args]
+
+
+def shell_command_line(name, folder, output_table, settings=None, praat="praat", **fields) -> str:
+    """:func:`command_line` as one shell line to print for people.
+
+    A relative ``folder`` or ``output_table`` is written ``"$PWD/…"``: the line
+    then works from the folder the paths are relative to, wherever that folder
+    has moved (Praat itself would resolve them against the script's folder).
+    """
+    import shlex
+
+    argv = command_line(name, folder, output_table, settings, praat, **fields)
+    names = [f.name for f in read_form(script_path(name))]
+    words = [shlex.quote(a) for a in argv]
+    for field, given in (("folder", folder), ("output_table", output_table)):
+        if str(given) and not Path(given).is_absolute():
+            text = Path(given).as_posix().replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+            words[3 + names.index(field)] = f'"$PWD/{text}"'
+    return " ".join(words)
 
 
 def _praat_number(value):

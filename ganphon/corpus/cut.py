@@ -29,6 +29,7 @@ import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError
+from ..layout import textgrid_beside
 from ..io import read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from .folder import error_reason, find_wavs, prepare_output_folder, to_mono
 
@@ -103,15 +104,6 @@ def clip_textgrid(tg: tgt.TextGrid, lo: float, hi: float, sr: int) -> tgt.TextGr
                     new.add_point(tgt.Point(shift(pt.time), pt.text))
         out.add_tier(new)
     return out
-
-
-def _textgrid_beside(wav: Path):
-    """``X.TextGrid`` next to ``X.wav`` (also ``.textgrid`` / ``.TEXTGRID``), or None."""
-    for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
-        candidate = wav.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _matcher(labels, pattern):
@@ -203,7 +195,7 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
                     disable=not progress or len(recordings) < 20, file=sys.stderr):
         rel = wav.relative_to(src)
         name = rel.as_posix()
-        tg_path = _textgrid_beside(wav)
+        tg_path = textgrid_beside(wav)
         if tg_path is None:
             skip(name, f"no TextGrid {wav.stem}.TextGrid beside it")
             continue
