@@ -87,7 +87,7 @@ def test_mixedlm_recovers_known_slope_within_its_ci():
     coef = fit.coefficients().set_index("term").loc["value"]
     assert coef["ci_low"] < 0.7 < coef["ci_high"]
     assert fit.method == "mixedlm ML, random intercept and slope by base"
-    assert fit.formula == "f0 ~ value" and fit.re_formula == "~value"
+    assert fit.formula == "f0 ~ value" and fit.re_formula == "(value | base)"
     assert fit.n_obs == 110 and fit.n_groups == 10
     # the same model fitted independently in standardised units gives the same slope
     ref = standardised_fit("f0 ~ value", frame)
@@ -115,8 +115,8 @@ def test_lrt_equals_twice_the_llf_difference_of_independent_refits():
     assert direct["stat"] == pytest.approx(2 * (fit.ml_result.llf - fit.null_result.llf))
 
 
-def test_random_slope_fallback_is_recorded():
-    # each base latent is seen at a single value: a per-base slope is not identifiable
+def test_boundary_fit_is_kept_and_flagged_and_reaches_the_nested_maximum():
+    # each base latent is seen at a single value: the slope variance is not identified (a boundary fit)
     rng = np.random.default_rng(2)
     n_bases = 12
     values = rng.uniform(-10, 10, n_bases)
@@ -124,12 +124,57 @@ def test_random_slope_fallback_is_recorded():
             for b, v in enumerate(values) for _ in range(4)]
     frame = pd.DataFrame(rows)
     (fit,) = stats.fit_mixed(frame, "y")
-    assert fit.method.startswith("mixedlm ML, random intercept by base (random slope dropped")
-    assert any(w.startswith("random slope dropped") for w in fit.warnings)
-    assert "random slope dropped" in fit.coefficients()["warnings"].iloc[0]
+    # lme4 keeps a singular fit as converged, with a note; so does ganphon
+    assert fit.method == "mixedlm ML, random intercept and slope by base, singular"
+    assert fit.ml_result.singular and any("singular" in w for w in fit.warnings)
+    assert "singular" in fit.coefficients()["warnings"].iloc[0]
+    assert bool(fit.coefficients()["singular"].iloc[0])
+    # it nests the random-intercept model: its maximum is at least that model's (fitted independently)
     ref = smf.mixedlm("y ~ value", frame, groups=frame["base"]).fit(reml=False)
-    assert fit.result.fe_params["value"] == pytest.approx(ref.fe_params["value"], rel=1e-3)
-    assert fit.re_formula is None
+    assert fit.ml_result.llf >= ref.llf - 1e-6
+    # random intercept only: the same estimate as statsmodels on the raw data
+    (only,) = stats.fit_mixed(frame, "y", random_slope=False)
+    assert only.method.startswith("mixedlm ML, random intercept by base") and only.re_formula == "(1 | base)"
+    assert only.result.fe_params["value"] == pytest.approx(ref.fe_params["value"], rel=1e-5)
+    assert only.ml_result.llf == pytest.approx(ref.llf, abs=1e-4)
+
+
+def test_t_intervals_use_between_within_df():
+    table = sweep_table({"conv3": 0.4}, n_bases=7, sd_slope=0.1, seed=21)
+    frame = stats.model_frame(table, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0")
+    coef = fit.coefficients().set_index("term")
+    # value has a random slope by base: df = bases − 1 for both terms
+    assert coef["df"].tolist() == [6.0, 6.0]
+    for term in ("Intercept", "value"):
+        row = coef.loc[term]
+        half = sps.t.ppf(0.975, 6) * row["se"]
+        assert row["ci_low"] == pytest.approx(row["estimate"] - half, rel=1e-12)
+        assert row["p"] == pytest.approx(2 * sps.t.sf(abs(row["estimate"] / row["se"]), 6), rel=1e-9)
+    # random intercept only: value varies within bases, n − bases − 1 df
+    (only,) = stats.fit_mixed(frame, "f0", random_slope=False)
+    assert only.coefficients().set_index("term").loc["value", "df"] == len(frame) - 7 - 1
+    assert only.coefficients().set_index("term").loc["Intercept", "df"] == 6
+    # the standardised effects and the first layer use the same t
+    eff = stats.effect_by_layer(frame, "f0", fits=[fit]).iloc[0]
+    assert eff["df"] == 6
+    assert eff["ci_high"] - eff["beta"] == pytest.approx(sps.t.ppf(0.975, 6) * eff["se"], rel=1e-9)
+
+
+def test_fixed_effect_se_is_lme4s_vcov_at_the_estimates():
+    """σ² (Σ X'(I + ZΨZ')⁻¹X)⁻¹ written out by hand in raw units from the fit's own variances."""
+    table = sweep_table({"conv3": 0.6}, n_bases=9, sd_base=2.0, sd_slope=0.2, seed=12)
+    frame = stats.model_frame(table, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0")
+    sd = fit.ml_result.re_sd
+    cov = sd["base"] * sd["value"] * sd["corr"]
+    psi = np.array([[sd["base"] ** 2, cov], [cov, sd["value"] ** 2]]) / sd["resid"] ** 2
+    A = np.zeros((2, 2))
+    for _, part in frame.groupby("base"):
+        X = np.column_stack([np.ones(len(part)), part["value"]])
+        A += X.T @ np.linalg.solve(np.eye(len(part)) + X @ psi @ X.T, X)
+    se = np.sqrt(np.diag(sd["resid"] ** 2 * np.linalg.inv(A)))
+    assert fit.result.bse_fe.to_numpy() == pytest.approx(se, rel=1e-6)
 
 
 def test_single_base_uses_ols_and_interaction_model_separates_layers():
@@ -471,10 +516,10 @@ def test_run_stats_writes_every_table(tmp_path):
                  "stats.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     mixed = pd.read_csv(out / "mixed_models.csv")
-    assert list(mixed.columns[:17]) == ["outcome", "layer", "formula", "re_formula", "term", "estimate", "se",
-                                        "z", "p", "ci_low", "ci_high", "llf", "aic", "bic", "n_obs",
-                                        "n_groups", "method"]
-    assert len(mixed) == 2 * 3 * 2
+    assert list(mixed.columns) == stats.MIXED_COLUMNS
+    assert list(mixed.columns[:13]) == ["outcome", "label", "layer", "formula", "re_formula", "term", "estimate",
+                                        "se", "df", "t", "p", "ci_low", "ci_high"]
+    assert len(mixed) == 2 * 3 * 2 and set(mixed["label"]) == {"voi"}
     lrt = pd.read_csv(out / "lrt.csv")
     assert lrt[["outcome", "layer"]].values.tolist() == [["f0", "conv1"], ["f0", "conv4"], ["f0", "output"],
                                                         ["intensity", "conv1"], ["intensity", "conv4"],
@@ -484,9 +529,20 @@ def test_run_stats_writes_every_table(tmp_path):
     pd.testing.assert_frame_equal(corr, stats.correlation_table(table, ["f0", "intensity"]), check_dtype=False)
     record = json.loads((out / "stats.json").read_text())
     assert record["ganphon_version"] == __version__ and record["seeds"]["manifest"] == [5]
-    assert record["first_layer"] == {"f0": "conv4", "intensity": "conv4"} == result.first_layers
+    assert record["first_layer"] == {"f0/voi": "conv4", "intensity/voi": "conv4"} == result.first_layers
+    assert record["labels_by_measure"] == {"f0": ["voi"], "intensity": ["voi"]}
     assert any("'f2' is not in acoustics.csv" in n for n in record["notes"])
+    assert any("5 base latents" in n and "at least 20" in n for n in record["notes"])
     assert "Mixed Linear Model" in (out / "summaries.txt").read_text()
+    # every model's frame is saved, with an R script refitting each
+    frames = sorted(p.name for p in (out / "frames").iterdir())
+    assert frames == sorted([f"{m}_{x}_voi.csv" for m in ("f0", "intensity") for x in ("conv1", "conv4", "output")]
+                            + ["refit.R"])
+    saved = pd.read_csv(out / "frames" / "f0_conv4_voi.csv")
+    fit_rows = mixed[(mixed["outcome"] == "f0") & (mixed["layer"] == "conv4")]
+    assert len(saved) == fit_rows["n_obs"].iloc[0] and saved["value_c"].mean() == pytest.approx(0, abs=1e-12)
+    refit = (out / "frames" / "refit.R").read_text()
+    assert 'read.csv("f0_conv4_voi.csv")' in refit and "lmer(f0 ~ value + (value | base)" in refit
     assert not list(out.glob(".*tmp*"))
 
 
@@ -498,6 +554,58 @@ def test_folder_without_sweep_gets_correlations_only(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "only the correlation table" in printed and "Pearson r with the output" in printed
     assert sorted(p.name for p in (folder / "stats").iterdir()) == ["correlations.csv", "stats.json"]
+
+
+def labelled_sweep(seed=0, n_bases=6, segmented=()):
+    """A sweep with voi and fric intervals: f0 rises with value in voi only, cog in fric only, and the
+    fric interval lengthens with value (all layers measured on the output's intervals unless segmented)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_bases):
+        for i, v in enumerate(VALUES):
+            sid = f"b{b:03d}_v{i:03d}"
+            fric_end = 0.2 + 0.004 * (v + 15) + rng.normal(0, 0.002)
+            for layer in ("conv1", "conv2", "output"):
+                tier = f"auto_{layer}" if layer in segmented else "auto"
+                shift = rng.normal(0, 0.003) if layer in segmented else 0.0
+                for label, start, end in (("fric", 0.1, fric_end + shift), ("voi", fric_end + shift, 0.6)):
+                    common = {"file": f"{sid}_{layer}.wav", "tier": tier, "label": label, "start": start,
+                              "end": end, "note": "", "sample_id": sid, "layer": layer, "sweep_value": v,
+                              "base": b, "var": "z11", "time": np.nan}
+                    f0 = 120 + (0.8 * v if label == "voi" else 0.0) + rng.normal(0, 1)
+                    cog = 4000 + (30 * v if label == "fric" else 0.0) + rng.normal(0, 20)
+                    rows += [{**common, "point": 1, "measure": "f0", "value": f0},
+                             {**common, "point": pd.NA, "measure": "cog", "value": cog},
+                             {**common, "point": pd.NA, "measure": "duration", "value": end - start}]
+    return pd.DataFrame(rows)
+
+
+def test_models_are_per_label_and_duration_only_where_segmented(tmp_path):
+    folder = write_folder(tmp_path / "sweep", labelled_sweep())
+    result = stats.run_stats(folder, measures=("f0", "cog", "duration"), workers=1)
+    lrt = result.tables["lrt"]
+    models = sorted(set(zip(lrt["outcome"], lrt["label"], lrt["layer"])))
+    # f0 in voi, cog in fric, per layer; duration once (the output's segmentation) in fric and voi
+    assert models == sorted([("f0", "voi", x) for x in ("conv1", "conv2", "output")]
+                            + [("cog", "fric", x) for x in ("conv1", "conv2", "output")]
+                            + [("duration", "fric", "output"), ("duration", "voi", "output")])
+    mixed = result.tables["mixed_models"].set_index(["outcome", "label", "layer", "term"])
+    assert mixed.loc[("f0", "voi", "output", "value"), "ci_low"] > 0.6
+    assert mixed.loc[("cog", "fric", "conv1", "value"), "ci_low"] > 20
+    assert mixed.loc[("duration", "fric", "output", "value"), "estimate"] == pytest.approx(0.004, rel=0.1)
+    # pooling the labels would dilute the f0 slope: the per-label slope is the planted one
+    assert abs(mixed.loc[("f0", "voi", "conv2", "value"), "estimate"] - 0.8) < 0.05
+    # a layer segmented itself gets its own duration model
+    folder2 = write_folder(tmp_path / "segmented", labelled_sweep(segmented=("conv2",)))
+    lrt2 = stats.run_stats(folder2, measures=("duration",), workers=1).tables["lrt"]
+    assert sorted(set(lrt2["layer"])) == ["conv2", "output"]
+    # chosen labels, and one model value * label
+    both = stats.run_stats(folder, measures=("f0",), labels=["voi", "fric"], label_interaction=True, workers=1)
+    coef = both.tables["mixed_models"]
+    out = coef[coef["layer"] == "output"].set_index("term")
+    assert set(coef["label"]) == {"voi+fric"}
+    assert out.loc["value:C(label)[T.voi]", "ci_low"] < 0.8 < out.loc["value:C(label)[T.voi]", "ci_high"]
+    assert abs(out.loc["value", "estimate"]) < 0.1  # fric is the reference: no slope there
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -543,5 +651,5 @@ def test_parallel_fits_equal_serial_fits(tmp_path):
     fits = stats.fit_mixed(stats.model_frame(table, "f0"), "f0", workers=2)
     assert [f.layer for f in fits] == ["conv1", "conv4", "output"]
     assert np.allclose([f.lrt()["stat"] for f in fits], serial["lrt"]["stat"])
-    with pytest.raises(GanphonError, match="workers must be ≥ 1"):
+    with pytest.raises(GanphonError, match="workers must be"):
         stats.fit_mixed(stats.model_frame(table, "f0"), "f0", workers=0)

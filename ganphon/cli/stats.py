@@ -7,22 +7,35 @@ from .options import add_quiet, add_seed, add_workers, describe, names, positive
 
 
 def stats(p) -> None:
-    describe(p, "Read DIR/acoustics.csv and write DIR/stats/: per outcome and layer the mixed model "
-             "'outcome ~ value' with random intercept and slope by base latent (mixed_models.csv, lrt.csv, "
-             "summaries.txt), standardised effects per layer and the first layer where the effect appears "
-             "(effects.csv), Pearson r of every layer with the output (correlations.csv) and stats.json. "
-             "A folder without sweep columns gets the correlation table only.")
+    describe(p, "Read DIR/acoustics.csv and write DIR/stats/: per outcome, interval label and layer the "
+             "mixed model 'outcome ~ value' by ML with random intercept and slope by base latent "
+             "(mixed_models.csv, lrt.csv, summaries.txt; estimates per raw unit, t intervals with df = "
+             "bases - 1, likelihood-ratio p), each model's frame and a refit.R (frames/), standardised "
+             "effects per layer and the first layer where the effect appears (effects.csv), Pearson r of "
+             "every layer with the output (correlations.csv) and stats.json. F0, formants and intensity are "
+             "modelled in 'voi' intervals, spectral moments and max_intensity in 'fric', duration in both, "
+             "and only in the output (and layers segmented with 'annotate --layers'). A folder without "
+             "sweep columns gets the correlation table only.")
     p.add_argument("dir", metavar="DIR", help="folder with acoustics.csv (from 'ganphon sweep' or 'ganphon measure')")
-    p.add_argument("--measures", default="intensity,f0,f1,f2,duration",
+    p.add_argument("--measures", default="intensity,f0,f1,f2,duration,cog,max_intensity",
                    help="comma-separated outcomes (measure names of the table)")
     p.add_argument("--layers", default=None, help="comma-separated layers to model (default: every layer)")
     p.add_argument("--labels", default=None,
-                   help="comma-separated interval labels to keep, e.g. 'voi' (default: every interval)")
+                   help="comma-separated interval labels to model in, one model per label, e.g. 'voi,fric' "
+                   "(default: 'voi' for F0/formants/intensity, 'fric' for spectral moments and max_intensity, "
+                   "both for duration)")
+    p.add_argument("--label-interaction", action="store_true",
+                   help="one model 'value * label' over the chosen labels instead of one model per label")
+    # the engines of ganphon.stats.lme4.ENGINES (not imported here: --help stays light)
+    p.add_argument("--engine", choices=("statsmodels", "lme4", "both"), default="statsmodels",
+                   help="who fits the mixed models: statsmodels, R's lme4 + lmerTest via Rscript (needs "
+                   "r-base-core r-cran-lme4 r-cran-lmertest; Satterthwaite df), or both (statsmodels "
+                   "reported, disagreements flagged, parity.csv)")
     p.add_argument("--point-agg", choices=("mean", "median"), default="mean",
                    help="summary of point measures over an interval's points")
     p.add_argument("--no-random-slope", action="store_true",
-                   help="random intercept by base only (otherwise intercept and slope, the slope dropped "
-                   "when its model does not converge)")
+                   help="random intercept by base only (otherwise intercept and slope; then an "
+                   "uncorrelated slope, then the intercept alone, when a fit does not converge)")
     p.add_argument("--discover", action="store_true",
                    help="rank latent variables by how they predict frication in the outputs' 'auto' tier "
                    "(discovery.csv; needs latents.csv and annotated TextGrids)")
@@ -44,7 +57,8 @@ def _stats(args) -> int:
                        labels=names(args.labels), point_agg=args.point_agg,
                        random_slope=not args.no_random_slope, discover_latents=args.discover,
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
-                       command=args.command_line, workers=args.workers, progress=not args.quiet)
+                       command=args.command_line, workers=args.workers, progress=not args.quiet,
+                       engine=args.engine, label_interaction=args.label_interaction)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():

@@ -10,11 +10,11 @@ from scipy import stats as sps
 
 from .. import layout
 from ..errors import GanphonError
-from .mixed import _one_model
+from .mixed import _one_model, model_name
 from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers
 
-EFFECT_COLUMNS = ["outcome", "layer", "beta", "se", "ci_low", "ci_high", "p", "n_obs", "n_groups",
-                  "method", "warnings"]
+EFFECT_COLUMNS = ["outcome", "label", "layer", "beta", "se", "df", "ci_low", "ci_high", "p", "n_obs",
+                  "n_groups", "engine", "method", "warnings"]
 CORRELATION_COLUMNS = ["measure", "layer", "r", "ci_low", "ci_high", "n", "p"]
 
 
@@ -135,7 +135,7 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
 
 
 def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True,
-                    min_obs: int = 10, fits=None) -> pd.DataFrame:
+                    min_obs: int = 10, fits=None, label: str = "") -> pd.DataFrame:
     """Standardised value effect per layer: outcome and value z-scored within layer.
 
     Each layer's slope comes from the mixed model of :func:`fit_mixed` on the
@@ -154,21 +154,24 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
         ML fits of the same frame from :func:`fit_mixed`: their value slopes are
         rescaled by sd(value) / sd(outcome) instead of refitting (the ML fit of
         an affinely rescaled outcome and value is the rescaled fit).
+    label : str
+        Interval label(s) of the frame, written into the ``label`` column.
 
     Returns
     -------
     pandas.DataFrame
-        Columns outcome, layer, beta, se, ci_low, ci_high (95 %), p, n_obs,
-        n_groups, method, warnings; layers in network order.
+        Columns outcome, label, layer, beta, se, df, ci_low, ci_high (95 %,
+        t with the fit's small-sample df), p (Wald t), n_obs, n_groups, engine,
+        method, warnings; layers in network order.
     """
     data = _complete(frame, outcome)
     by_layer = {f.layer: f for f in (fits or [])}
     rows = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
-        row = {"outcome": outcome, "layer": layer, "beta": math.nan, "se": math.nan, "ci_low": math.nan,
-               "ci_high": math.nan, "p": math.nan, "n_obs": len(part), "n_groups": part["base"].nunique(),
-               "method": "", "warnings": ""}
+        row = {"outcome": outcome, "label": label, "layer": layer, "beta": math.nan, "se": math.nan,
+               "df": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "n_obs": len(part),
+               "n_groups": part["base"].nunique(), "engine": "", "method": "", "warnings": ""}
         sd_y, sd_x = part[outcome].std(), part["value"].std()
         if len(part) < max(min_obs, 4):
             row["warnings"] = f"{len(part)} complete rows (fewer than {max(min_obs, 4)}): not fitted"
@@ -183,11 +186,11 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
         else:
             part[outcome] = (part[outcome] - part[outcome].mean()) / sd_y
             part["value"] = (part["value"] - part["value"].mean()) / sd_x
-            fit, scale = _one_model(part, outcome, layer, "value", "1", random_slope, False), 1.0
+            fit, scale = _one_model(part, outcome, layer, "value", "1", random_slope, False, label), 1.0
         coef = fit.coefficients().set_index("term").loc["value"]
         row.update(beta=coef["estimate"] * scale, se=coef["se"] * scale, ci_low=coef["ci_low"] * scale,
-                   ci_high=coef["ci_high"] * scale, p=coef["p"], method=fit.method,
-                   warnings="; ".join(fit.warnings))
+                   ci_high=coef["ci_high"] * scale, p=coef["p"], df=coef["df"], engine=fit.engine,
+                   method=fit.method, warnings="; ".join(fit.warnings))
         rows.append(row)
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
@@ -195,10 +198,14 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
 def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None = None) -> str | None:
     """The first layer, in network order, whose (1 − alpha) CI of the effect excludes 0.
 
+    The interval is ``beta ± t_{1−alpha/2, df} · se`` with the small-sample
+    df of the table's ``df`` column (``bases − 1`` for a slope with a random
+    slope by base; normal quantiles when the table has no ``df``).
+
     Parameters
     ----------
     effects : pandas.DataFrame
-        From :func:`effect_by_layer` (columns outcome, layer, beta, se).
+        From :func:`effect_by_layer` (columns outcome, layer, beta, se[, df, label]).
     alpha : float
     outcome : str, optional
         Needed when ``effects`` holds several outcomes.
@@ -208,16 +215,23 @@ def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None 
     str or None
         None when no layer's interval excludes 0.
     """
+    if "label" in effects.columns:
+        names = [model_name(o, lab) for o, lab in zip(effects["outcome"], effects["label"].fillna(""))]
+        effects = effects.assign(outcome_label=names)
+    else:
+        effects = effects.assign(outcome_label=effects["outcome"])
     if outcome is not None:
-        effects = effects[effects["outcome"] == outcome]
-    if effects["outcome"].nunique() > 1:
-        raise GanphonError(f"effects hold several outcomes ({', '.join(effects['outcome'].unique())}); "
-                           "pass outcome=")
+        effects = effects[(effects["outcome_label"] == outcome)
+                          | ((effects["outcome"] == outcome) & (effects["outcome_label"].nunique() == 1))]
+    if effects["outcome_label"].nunique() > 1:
+        raise GanphonError(f"effects hold several outcomes ({', '.join(effects['outcome_label'].unique())}); "
+                           "pass outcome= (e.g. 'f1/voi')")
     if not 0 < alpha < 1:
         raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
-    half = sps.norm.ppf(1 - alpha / 2)
     for layer in sort_layers(effects["layer"]):
         row = effects[effects["layer"] == layer].iloc[0]
+        df = float(row["df"]) if "df" in row.index and pd.notna(row["df"]) else math.inf
+        half = sps.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else sps.norm.ppf(1 - alpha / 2)
         low, high = row["beta"] - half * row["se"], row["beta"] + half * row["se"]
         if np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0):
             return layer

@@ -1,8 +1,40 @@
-"""Mixed models of an outcome on the sweep value (statsmodels), likelihood-ratio tests, GAMs."""
+"""Mixed models of an outcome on the sweep value (statsmodels engine), likelihood-ratio tests, GAMs.
+
+How a model is fitted (the "fit chain", once per model):
+
+1. The outcome and ``value`` are centred and scaled (``y_s = (y − ȳ)/sd(y)``,
+   ``value_s = (value − mean)/sd``); the ML fit of the scaled model is the
+   ML fit of the raw model mapped back exactly (fixed effects and their
+   covariance by the linear map between the two design matrices, variances
+   by ``sd(y)²``, the log-likelihood by ``− n·log sd(y)``), and it is far
+   better conditioned.  Estimates are reported per raw unit.
+2. Random structures are tried in order: intercept and slope by base
+   (lme4 ``(value | base)``); intercept and *uncorrelated* slope
+   (``(1 | base) + (0 + value_c | base)``, ``value_c`` = centred value,
+   statsmodels variance components); intercept only (``(1 | base)``); OLS.
+   A structure is left only when its fit fails (error, non-finite
+   likelihood, or no maximum found); a boundary (singular) fit — a variance
+   at 0 or a correlation at ±1 — is accepted with a note, as lme4 does.
+3. Each fit runs two optimisers from two starts (L-BFGS from the identity
+   covariance, BFGS from a small one) and, when they disagree, Powell and
+   Nelder–Mead from the best; the highest likelihood is kept.  A fit whose
+   gradient is not ≈ 0 is not a maximum; the full model's likelihood must
+   reach the null model's (it nests it) — if it does not, it is refitted
+   from the null model's variances.  Nothing below the maximum is reported
+   as converged.
+4. Fixed-effect covariance as lme4 computes it:
+   ``σ² (Σ_g X_gᵀ (I + Z_g Ψ Z_gᵀ)⁻¹ X_g)⁻¹`` at the estimates.
+5. Inference for few groups: p-values of the value effect from the ML
+   likelihood-ratio test (:func:`lrt`); confidence intervals and the Wald p
+   of each term from t with a between–within df: terms constant within a
+   base, and terms with a random slope by base, get ``bases − 1``; other
+   terms varying within bases ``n − bases − (within terms)``.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -16,8 +48,22 @@ from .tables import _complete, sort_layers
 # Warnings that say nothing about a fit; they are passed on, not recorded.
 _NOT_ABOUT_THE_FIT = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
-# --------------------------------------------------------------------------
-# Fitting with warnings kept
+#: Random structures of the fit chain, in the order they are tried.
+STRUCTURES = ("slope", "uncorrelated", "intercept")
+#: What each structure is called in ``method`` and its lme4 random-effects term.
+STRUCTURE_TEXT = {
+    "slope": ("random intercept and slope by base", "(value | base)"),
+    "uncorrelated": ("random intercept and uncorrelated slope by base", "(1 | base) + (0 + value_c | base)"),
+    "intercept": ("random intercept by base", "(1 | base)"),
+}
+#: Below this many bases the report warns that random-slope variances and t intervals are weak.
+MIN_BASES = 20
+#: Largest |gradient| (scaled model, packed parameters) accepted at a maximum.
+GRADIENT_TOL = 2e-2
+#: Log-likelihood difference above which two optimisers are said to disagree.
+LLF_TOL = 1e-4
+#: A relative variance (or Cholesky diagonal) below this is a boundary (singular) fit, as in lme4.
+SINGULAR_TOL = 1e-4
 
 
 _first_line = first_line  # the one first-line helper, in errors.py
@@ -42,87 +88,256 @@ def _capture(fit):
     return result, messages, error
 
 
-_NOT_PD = "Hessian matrix at the estimated parameter values is not positive definite"
+# --------------------------------------------------------------------------
+# One likelihood maximisation
 
 
-def _fit_failure(result, error, messages=()) -> str | None:
-    """Why a fit cannot be used (None when it can)."""
-    if error is not None:
-        return f"{type(error).__name__}: {_first_line(error)}"
-    if result is None:
-        return "no result"
-    if getattr(result, "converged", True) is False:
-        return "the optimiser did not converge"
-    if not np.isfinite(result.llf):
-        return "non-finite log-likelihood"
-    if any(_NOT_PD in m and not m.startswith("start-value") for m in messages):
-        # lme4 calls this a failure to converge too: the random effects are not identified
-        return "the Hessian is not positive definite"
-    with np.errstate(invalid="ignore", divide="ignore"):
-        params = result.fe_params if hasattr(result, "fe_params") else result.params
-        bse = result.bse_fe if hasattr(result, "bse_fe") else result.bse
-    if not (np.all(np.isfinite(np.asarray(params, float))) and np.all(np.isfinite(np.asarray(bse, float)))):
-        return "non-finite estimates or standard errors (singular fit)"
-    return None
+@dataclass
+class Estimate:
+    """One fitted mixed model in raw units (attribute names as statsmodels' results).
+
+    Attributes
+    ----------
+    fe_params : pandas.Series
+        Fixed effects per raw unit.
+    cov_fe : pandas.DataFrame
+        Their covariance (lme4's ``vcov``: conditional on the variance estimates).
+    llf : float
+        Log-likelihood of the raw data (ML; NaN for a REML fit).
+    method : {"ML", "REML"}
+    structure : str
+        ``slope``, ``uncorrelated`` or ``intercept``.
+    re_sd : dict
+        ``base`` (intercept sd), ``value`` (slope sd per raw unit; absent for
+        ``intercept``), ``corr`` (NaN unless ``slope``), ``resid``.
+    n_obs, k_params : int
+        Rows, and parameters (fixed + variance + residual).
+    converged, singular : bool
+        A maximum was found; it lies on the boundary (variance 0 or |corr| = 1).
+    gradient : float
+        Largest |gradient| of the scaled model's profile likelihood at the estimates.
+    optimizer : str
+        The optimiser (and start) whose maximum was kept.
+    notes : list of str
+    sm : statsmodels MixedLMResults
+        The fit of the scaled model (``value_s``, ``y_s``).
+    """
+
+    fe_params: pd.Series
+    cov_fe: pd.DataFrame
+    llf: float
+    method: str
+    structure: str
+    re_sd: dict
+    n_obs: int
+    k_params: int
+    converged: bool
+    singular: bool
+    gradient: float
+    optimizer: str
+    notes: list
+    sm: object = None
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.clip(np.diag(self.cov_fe.to_numpy(float)), 0, None)),
+                         index=self.fe_params.index)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.llf + 2.0 * self.k_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.llf + math.log(self.n_obs) * self.k_params
 
 
-def _fit_mixedlm(formula: str, data: pd.DataFrame, re_formula: str | None, reml: bool):
-    """MixedLM fit in the units of ``data``, optimised where it is well conditioned.
+def _scaled(data: pd.DataFrame, outcome: str):
+    """(scaled copy, centre and sd of value, mean and sd of the outcome)."""
+    centre, sd_v = float(data["value"].mean()), float(data["value"].std(ddof=0))
+    mean_y, sd_y = float(data[outcome].mean()), float(data[outcome].std(ddof=0))
+    sd_v = sd_v if sd_v > 0 else 1.0
+    sd_y = sd_y if sd_y > 0 else 1.0
+    std = data.assign(**{"value": (data["value"] - centre) / sd_v, outcome: (data[outcome] - mean_y) / sd_y})
+    return std, (centre, sd_v), (mean_y, sd_y)
 
-    statsmodels' optimiser often stops far from the maximum when ``value``
-    spans tens of units with a random slope (a sweep from −15 to 5).  The
-    model with ``value`` centred and scaled is the same model (random
-    intercept and slope cover any affine change of ``value``), so it is fitted
-    first and its estimates, mapped back, start the fit in the original
-    units.  Near a variance boundary the gradient optimisers can still
-    wander off; Powell's method from the same start is then tried too and
-    the converged fit with the highest likelihood is kept.
+
+def _model(formula, std, structure):
+    import statsmodels.formula.api as smf
+
+    if structure == "slope":
+        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~value")
+    if structure == "uncorrelated":
+        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~1", vc_formula={"value": "0 + value"})
+    return smf.mixedlm(formula, std, groups=std["base"])
+
+
+def _gradient(model, result) -> float:
+    try:
+        packed = result.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
+        return float(np.max(np.abs(model.score(packed)))) if packed.size else 0.0
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
+        return math.nan
+
+
+def _start(model, scale: float):
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    return MixedLMParams.from_components(fe_params=np.zeros(model.k_fe), cov_re=scale * np.eye(model.k_re),
+                                         vcomp=scale * np.ones(model.k_vc))
+
+
+def _maximise(model, reml: bool, start=None):
+    """Best of several optimisers/starts; (result or None, optimiser, messages, error, gradient)."""
+    tries = [("lbfgs", None), ("bfgs", _start(model, 0.1))]
+    done = []
+
+    def attempt(method, start_params):
+        result, messages, error = _capture(lambda: model.fit(reml=reml, method=[method], start_params=start_params))
+        ok = result is not None and np.isfinite(result.llf)
+        done.append((result if ok else None, method, messages, error, _gradient(model, result) if ok else math.nan))
+
+    if start is not None:
+        tries.insert(0, ("lbfgs", start))
+    for method, start_params in tries:
+        attempt(method, start_params)
+    good = [d for d in done if d[0] is not None]
+    if good:
+        llfs = [d[0].llf for d in good]
+        if max(llfs) - min(llfs) > LLF_TOL or len(good) < len(done) \
+                or all(d[4] > GRADIENT_TOL * 0.1 for d in good):
+            best = max(good, key=lambda d: d[0].llf)[0].params_object
+            for method in ("powell", "nm", "lbfgs"):
+                attempt(method, best)
+    good = [d for d in done if d[0] is not None]
+    if not good:
+        return None, done[0][1], done[0][2], done[0][3], math.nan
+    # the highest likelihood; among equals (within 1e-6) the smallest gradient
+    top = max(d[0].llf for d in good)
+    chosen = min((d for d in good if d[0].llf >= top - 1e-6), key=lambda d: (d[4] if np.isfinite(d[4]) else 1e9))
+    llfs = sorted({round(d[0].llf, 4) for d in good})
+    messages = list(chosen[2])
+    if len(llfs) > 1 and llfs[-1] - llfs[0] > LLF_TOL:
+        messages.append(f"optimisers reached different log-likelihoods ({llfs[0]:.4f} … {llfs[-1]:.4f} on the "
+                        f"scaled outcome); the highest ({chosen[1]}) kept")
+    return chosen[0], chosen[1], messages, None, chosen[4]
+
+
+def _lme4_cov(std, formula, result, structure):
+    """Fixed-effect covariance σ² (Σ X_gᵀ (I + Z_g Ψ Z_gᵀ)⁻¹ X_g)⁻¹ of the scaled model (lme4's vcov)."""
+    import patsy
+
+    X = np.asarray(patsy.dmatrix(formula.split("~", 1)[1], std, return_type="dataframe"), float)
+    scale = float(result.scale)
+    if structure == "slope":
+        psi = np.asarray(result.cov_re, float) / scale
+    elif structure == "uncorrelated":
+        psi = np.diag([float(np.asarray(result.cov_re)[0, 0]), float(np.asarray(result.vcomp)[0])]) / scale
+    else:
+        psi = np.asarray(result.cov_re, float).reshape(1, 1) / scale
+    v = std["value"].to_numpy(float)
+    A = np.zeros((X.shape[1], X.shape[1]))
+    for _, idx in std.groupby("base", sort=False).indices.items():
+        Z = np.ones((len(idx), 1)) if structure == "intercept" else np.column_stack([np.ones(len(idx)), v[idx]])
+        W = np.eye(len(idx)) + Z @ psi @ Z.T
+        Xg = X[idx]
+        A += Xg.T @ np.linalg.solve(W, Xg)
+    return scale * np.linalg.pinv(A)
+
+
+def _singular(result, structure) -> bool:
+    scale = float(result.scale)
+    if structure == "uncorrelated":
+        rel = [float(np.asarray(result.cov_re)[0, 0]) / scale, float(np.asarray(result.vcomp)[0]) / scale]
+        return min(rel) < SINGULAR_TOL ** 2
+    cov = np.asarray(result.cov_re, float) / scale
+    try:
+        chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov)))
+    except np.linalg.LinAlgError:
+        return True
+    return float(np.min(np.abs(np.diag(chol)))) < SINGULAR_TOL
+
+
+def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None):
+    """Fit one linear mixed model by (RE)ML on the scaled data and map it back to raw units.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ rhs`` in the columns of ``data`` (``value`` and factors).
+    data : pandas.DataFrame
+        Complete rows with ``value``, ``base`` and the outcome.
+    structure : {"slope", "uncorrelated", "intercept"}
+        Random effects by base (see the module docstring).
+    reml : bool
+    start : statsmodels MixedLMParams, optional
+        An extra start (e.g. the null model's variances).
 
     Returns
     -------
-    (result or None, warning messages, exception or None)
+    (Estimate or None, list of str, str or None)
+        The estimate, the messages, and why no maximum could be used (None when it can).
     """
-    import statsmodels.formula.api as smf
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
+    import patsy
 
+    outcome = formula.split("~", 1)[0].strip()
+    std, (centre, sd_v), (mean_y, sd_y) = _scaled(data, outcome)
     try:
-        model = smf.mixedlm(formula, data, groups=data["base"], re_formula=re_formula)
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        return None, [], exc
-    centre, scale = float(data["value"].mean()), float(data["value"].std(ddof=0))
-    start, first, prefit_messages = None, None, []
-    if scale > 0 and np.isfinite(scale):
-        std = data.assign(value=(data["value"] - centre) / scale)
-        std_model = smf.mixedlm(formula, std, groups=std["base"], re_formula=re_formula)
-        first, prefit_messages, error = _capture(lambda: std_model.fit(reml=reml))
-        if first is not None and np.isfinite(first.llf):
-            # both design matrices span the same space: X_std = X @ M, Z_std = Z @ R
-            M = np.linalg.lstsq(model.exog, std_model.exog, rcond=None)[0]
-            R = np.linalg.lstsq(model.exog_re, std_model.exog_re, rcond=None)[0]
-            relative = np.asarray(first.cov_re, float) / first.scale
-            start = MixedLMParams.from_components(fe_params=M @ np.asarray(first.fe_params, float),
-                                                  cov_re=R @ relative @ R.T)
-        else:
-            first = None
-    attempts = [_capture(lambda: model.fit(reml=reml, start_params=start))]
-    result = attempts[0][0]
-    reached = first is None or (result is not None and np.isfinite(result.llf)
-                                and result.llf >= first.llf - 1e-6 * max(1.0, abs(first.llf)))
-    if start is not None and (result is None or not result.converged or not reached):
-        attempts.append(_capture(lambda: model.fit(reml=reml, start_params=start, method=["powell"])))
-    good = [a for a in attempts if a[0] is not None and a[0].converged and np.isfinite(a[0].llf)]
-    if good:
-        chosen = max(good, key=lambda a: a[0].llf)
+        model = _model(formula, std, structure)
+    except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:
+        return None, [], f"{type(exc).__name__}: {_first_line(exc)}"
+    result, optimiser, messages, error, gradient = _maximise(model, reml, start)
+    if result is None:
+        why = f"{type(error).__name__}: {_first_line(error)}" if error is not None else "non-finite log-likelihood"
+        return None, messages, why
+    # the Hessian of the variance parameters is not used (the fixed-effect covariance is lme4's);
+    # its warnings at a boundary say nothing more than `singular`
+    messages = [m for m in messages if "Hessian matrix" not in m and "boundary of the parameter" not in m
+                and "Retrying MixedLM" not in m and "MixedLM optimization failed" not in m
+                and "Gradient optimization failed" not in m]
+    rhs = formula.split("~", 1)[1]
+    X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
+    X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
+    names = list(X_std.columns)
+    M = np.linalg.lstsq(X_raw.to_numpy(float), X_std.to_numpy(float), rcond=None)[0]
+    shift = np.zeros(len(names))
+    if "Intercept" in names:
+        shift[names.index("Intercept")] = mean_y
+    b_std = np.asarray(result.fe_params, float)
+    cov_std = _lme4_cov(std, formula, result, structure)
+    fe = pd.Series(sd_y * M @ b_std + shift, index=names)
+    cov = pd.DataFrame(sd_y ** 2 * M @ cov_std @ M.T, index=names, columns=names)
+    cov_re = np.asarray(result.cov_re, float)
+    if structure == "slope":
+        R = np.array([[1.0, -centre / sd_v], [0.0, 1.0 / sd_v]])
+        raw = sd_y ** 2 * R @ cov_re @ R.T
+        sds = np.sqrt(np.clip(np.diag(raw), 0, None))
+        corr = raw[0, 1] / (sds[0] * sds[1]) if sds[0] > 0 and sds[1] > 0 else math.nan
+        re_sd = {"base": float(sds[0]), "value": float(sds[1]), "corr": float(corr)}
+        k_re = 3
+    elif structure == "uncorrelated":
+        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)),
+                 "value": sd_y / sd_v * math.sqrt(max(float(np.asarray(result.vcomp)[0]), 0)), "corr": math.nan}
+        k_re = 2
     else:
-        chosen = next((a for a in attempts if a[0] is not None), attempts[0])
-    result, messages, error = chosen
-    messages = list(messages)
-    if len(attempts) > 1 and chosen is attempts[1]:
-        messages.insert(0, "the gradient optimisers stopped short of the maximum; Powell's method used")
-    # the start-value fit's warnings matter only when the final fit is in trouble too
-    if result is None or not result.converged:
-        messages += [f"start-value fit: {m}" for m in prefit_messages]
-    return result, messages, error
+        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": math.nan, "corr": math.nan}
+        k_re = 1
+    re_sd["resid"] = sd_y * math.sqrt(float(result.scale))
+    n = len(data)
+    llf = float(result.llf) - n * math.log(sd_y) if not reml else math.nan
+    singular = _singular(result, structure)
+    converged = bool(np.isfinite(gradient) and gradient <= GRADIENT_TOL)
+    notes = []
+    if singular:
+        notes.append("boundary (singular) fit: a random-effect variance is ≈ 0 or the correlation ≈ ±1")
+    est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
+                   converged, singular, gradient, optimiser, notes, result)
+    failure = None
+    if not converged:
+        failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
+    elif not (np.all(np.isfinite(fe.to_numpy())) and np.all(np.isfinite(np.diag(cov.to_numpy())))):
+        failure = "non-finite estimates or standard errors"
+    return est, list(dict.fromkeys(messages + notes)), failure
 
 
 def _fit_ols(formula: str, data: pd.DataFrame):
@@ -136,9 +351,9 @@ def lrt(full, null) -> dict:
 
     Parameters
     ----------
-    full, null : statsmodels results
-        MixedLM results fitted with ``reml=False`` (or OLS results); ``null``
-        is ``full`` without the tested fixed-effect terms.
+    full, null : Estimate or statsmodels results
+        ML fits (:class:`Estimate`, MixedLM with ``reml=False``, or OLS);
+        ``null`` is ``full`` without the tested fixed-effect terms.
 
     Returns
     -------
@@ -165,6 +380,39 @@ def _n_fixed(result) -> int:
     return int(len(result.params))
 
 
+def between_within_df(data: pd.DataFrame, formula: str, structure: str | None) -> pd.Series:
+    """Small-sample df of each fixed effect (between–within rule).
+
+    A term constant within every base (the intercept, a base-level
+    covariate), and a term involving ``value`` when the model has a random
+    slope of value by base, is tested against the variation between bases:
+    ``bases − 1``.  Other terms vary within bases: ``n − bases − k_within``
+    (``k_within`` = number of such terms).  OLS (``structure`` None):
+    ``n − p`` for every term.
+    """
+    import patsy
+
+    X = patsy.dmatrix(formula.split("~", 1)[1], data, return_type="dataframe")
+    n, g = len(data), int(data["base"].nunique())
+    if structure is None:
+        return pd.Series(float(n - X.shape[1]), index=X.columns)
+    groups = data["base"].to_numpy()
+    within = []
+    for name in X.columns:
+        col = X[name].to_numpy(float)
+        varies = pd.Series(col).groupby(groups).nunique().max() > 1
+        slope = structure in ("slope", "uncorrelated") and re.search(r"(^|:)value($|:)", name) is not None
+        within.append(bool(varies) and not slope)
+    k_within = sum(within)
+    df = [float(max(n - g - k_within, 1)) if w else float(max(g - 1, 1)) for w in within]
+    return pd.Series(df, index=X.columns)
+
+
+def model_name(outcome: str, label: str | None = None) -> str:
+    """``f1/voi``: an outcome in the intervals of one label (just ``f1`` when no label is chosen)."""
+    return f"{outcome}/{label}" if label else str(outcome)
+
+
 @dataclass
 class MixedFit:
     """One fitted regression of an outcome on the sweep value.
@@ -176,23 +424,36 @@ class MixedFit:
     formula : str
         The fixed-effects formula (``f0 ~ value``).
     re_formula : str or None
-        The random-effects formula by ``base`` (``~value``; None: intercept only).
+        The random effects by base in lme4 notation (``(value | base)``;
+        None: OLS).
     null_formula : str
         The model without the value terms (``f0 ~ 1``), for the likelihood-ratio test.
     method : str
-        What was fitted, including any fallback (``mixedlm ML, random intercept
-        and slope by base``; ``… random intercept by base (random slope
+        What was fitted and how (``mixedlm ML, random intercept and slope by
+        base``; ``… random intercept and uncorrelated slope by base (slope
+        correlation dropped: …)``; ``… random intercept by base (random slope
         dropped)``; ``ols (one base latent)``; ``ols (the mixed models did not
-        converge)``; ``not fitted (…)``).
-    result : statsmodels results or None
-        The fit (REML when asked, else ML); None when nothing could be fitted.
-    ml_result, null_result : statsmodels results
+        converge)``; ``not fitted (…)``); boundary fits end in ``, singular``.
+    result : Estimate, statsmodels OLS results or None
+        The reported fit (REML when asked, else ML); None when nothing could be fitted.
+    ml_result, null_result : Estimate or statsmodels OLS results
         ML fits of the full model and of the model without the value terms
         (the likelihood-ratio test, AIC and BIC use these).
     n_obs, n_groups : int
         Complete rows and base latents.
     warnings : list of str
-        Every warning statsmodels gave while fitting, and why a fallback happened.
+        Every warning the engine gave, why a structure was left, and boundary notes.
+    label : str
+        Interval label(s) the frame was restricted to ("" when none).
+    engine : str
+        ``statsmodels`` or ``lme4``.
+    structure : str or None
+        ``slope``, ``uncorrelated``, ``intercept``; None for OLS.
+    df : pandas.Series
+        Small-sample df of each term (:func:`between_within_df`, or Satterthwaite for lme4).
+    df_method : str
+    seconds : float
+        Wall time of the fit chain.
     """
 
     outcome: str
@@ -207,11 +468,22 @@ class MixedFit:
     n_obs: int
     n_groups: int
     warnings: list = field(default_factory=list)
+    label: str = ""
+    engine: str = "statsmodels"
+    structure: str | None = None
+    df: object = None
+    df_method: str = "between-within"
+    seconds: float = math.nan
 
     @property
     def fitted(self) -> bool:
         """False when no model could be fitted at all (see ``method`` and ``warnings``)."""
         return self.result is not None
+
+    @property
+    def name(self) -> str:
+        """``outcome/label`` (see :func:`model_name`)."""
+        return model_name(self.outcome, self.label)
 
     def lrt(self) -> dict:
         """Likelihood-ratio test of the value effect (see :func:`lrt`); NaN when not fitted."""
@@ -220,70 +492,65 @@ class MixedFit:
         return lrt(self.ml_result, self.null_result)
 
     def summary(self) -> str:
-        """The statsmodels summary, headed by the model and followed by the LRT."""
+        """A readable summary: model, fixed effects (raw units, t with small-sample df), variances, LRT."""
+        re_text = f" + {self.re_formula}" if self.re_formula else ""
+        head = (f"== {self.name} · layer {self.layer} · {self.formula}{re_text} · {self.method} · "
+                f"{self.engine} ==")
         if not self.fitted:
-            return (f"== {self.outcome} · layer {self.layer} · {self.formula} · {self.method} ==\n"
-                    + ("warnings: " + "; ".join(self.warnings) + "\n" if self.warnings else ""))
+            return head + "\n" + ("warnings: " + "; ".join(self.warnings) + "\n" if self.warnings else "")
+        coef = self.coefficients()
+        lines = [head, f"n = {self.n_obs} rows, {self.n_groups} bases",
+                 coef[["term", "estimate", "se", "df", "t", "p", "ci_low", "ci_high"]].to_string(
+                     index=False, float_format=lambda x: f"{x:.6g}")]
+        sd = getattr(self.ml_result, "re_sd", None)
+        if sd:
+            lines.append("random effects (sd, raw units): " + ", ".join(
+                f"{k} {v:.6g}" for k, v in sd.items() if np.isfinite(v)))
         test = self.lrt()
-        groups = "" if self.method.startswith("ols") else \
-            f", groups=base, re_formula={self.re_formula or '~1'}"
-        head = f"== {self.outcome} · layer {self.layer} · {self.formula}{groups} · {self.method} =="
-        lines = [head, str(self.result.summary()),
-                 f"LRT value effect ({self.formula} vs {self.null_formula}): chi2({test['df']}) = "
-                 f"{test['stat']:.4g}, p = {test['p']:.4g}; AIC {self.ml_result.aic:.6g}, BIC {self.ml_result.bic:.6g}"]
+        lines.append(f"LRT value effect ({self.formula} vs {self.null_formula}): chi2({test['df']}) = "
+                     f"{test['stat']:.4g}, p = {test['p']:.4g}; llf {test['llf_full']:.6g}, "
+                     f"AIC {self.ml_result.aic:.6g}, BIC {self.ml_result.bic:.6g}")
+        sm = getattr(self.result, "sm", None)
+        if sm is not None:
+            lines.append("statsmodels fit of the scaled model (value_s = (value − mean)/sd, outcome scaled "
+                         "likewise):")
+            lines.append(str(sm.summary()))
         if self.warnings:
             lines.append("warnings: " + "; ".join(self.warnings))
         return "\n".join(lines) + "\n"
 
     def coefficients(self) -> pd.DataFrame:
-        """The fixed effects as a tidy table (one row per term)."""
+        """The fixed effects as a tidy table (one row per term), per raw unit, t-based intervals."""
         res = self.result
+        sd = getattr(self.ml_result, "re_sd", None) or {}
+        common = {"outcome": self.outcome, "label": self.label, "layer": self.layer, "formula": self.formula,
+                  "re_formula": self.re_formula or "", "n_obs": self.n_obs, "n_groups": self.n_groups,
+                  "sd_base": sd.get("base", math.nan), "sd_value": sd.get("value", math.nan),
+                  "corr_base_value": sd.get("corr", math.nan), "sd_resid": sd.get("resid", math.nan),
+                  "singular": bool(getattr(self.ml_result, "singular", False)), "engine": self.engine,
+                  "df_method": self.df_method, "method": self.method,
+                  "warnings": "; ".join(self.warnings)}
         if res is None:
             nan = [math.nan]
-            return pd.DataFrame({
-                "outcome": self.outcome, "layer": self.layer, "formula": self.formula, "re_formula": "",
-                "term": ["value"], "estimate": nan, "se": nan, "z": nan, "p": nan, "ci_low": nan,
-                "ci_high": nan, "llf": nan, "aic": nan, "bic": nan, "n_obs": self.n_obs,
-                "n_groups": self.n_groups, "method": self.method, "warnings": "; ".join(self.warnings)})
-        # a singular fit gives NaN standard errors; that is reported, not warned about again
+            return pd.DataFrame({**common, "term": ["value"], "estimate": nan, "se": nan, "df": nan, "t": nan,
+                                 "p": nan, "ci_low": nan, "ci_high": nan, "llf": nan, "aic": nan,
+                                 "bic": nan})[MIXED_COLUMNS]
         with np.errstate(invalid="ignore", divide="ignore"):
-            params = res.fe_params if hasattr(res, "fe_params") else res.params
-            bse = res.bse_fe if hasattr(res, "bse_fe") else res.bse
+            if isinstance(res, Estimate) or hasattr(res, "cov_fe"):
+                params, bse = res.fe_params, res.bse_fe
+            else:  # OLS
+                params, bse = res.params, res.bse
             terms = list(params.index)
-            z = np.asarray(params, float) / np.asarray(bse, float)
-            if hasattr(res, "fe_params"):
-                p = 2.0 * sps.norm.sf(np.abs(z))
-            else:
-                p = np.asarray(res.pvalues.loc[terms], float)
-            ci = res.conf_int().loc[terms].to_numpy(float)
+            df = (self.df.reindex(terms).to_numpy(float) if self.df is not None
+                  else np.full(len(terms), float(getattr(res, "df_resid", math.nan))))
+            est, se = np.asarray(params, float), np.asarray(bse, float)
+            t = est / se
+            p = 2.0 * sps.t.sf(np.abs(t), df)
+            half = sps.t.ppf(0.975, df) * se
         ml = self.ml_result
-        return pd.DataFrame({
-            "outcome": self.outcome, "layer": self.layer, "formula": self.formula,
-            "re_formula": self.re_formula or "", "term": terms,
-            "estimate": np.asarray(params, float), "se": np.asarray(bse, float), "z": z, "p": p,
-            "ci_low": ci[:, 0], "ci_high": ci[:, 1], "llf": float(ml.llf), "aic": float(ml.aic),
-            "bic": float(ml.bic), "n_obs": self.n_obs, "n_groups": self.n_groups,
-            "method": self.method, "warnings": "; ".join(self.warnings),
-        })
-
-
-def _fit_pair(formula, null_formula, data, re_formula, reml):
-    """Fit the full and null models with one random structure; (fits, messages, failure)."""
-    full, m1, e1 = _fit_mixedlm(formula, data, re_formula, False)
-    null, m2, e2 = _fit_mixedlm(null_formula, data, re_formula, False)
-    messages = list(dict.fromkeys(m1 + [f"model without value: {m}" for m in m2]))
-    failure = _fit_failure(full, e1, m1)
-    if failure is None:
-        null_failure = _fit_failure(null, e2, m2)
-        failure = f"model without value: {null_failure}" if null_failure else None
-    reported = full
-    if reml and failure is None:
-        reported, m3, e3 = _fit_mixedlm(formula, data, re_formula, True)
-        m3 = [f"REML fit: {m}" for m in m3]
-        messages = list(dict.fromkeys(messages + m3))
-        reml_failure = _fit_failure(reported, e3, m3)
-        failure = f"REML fit: {reml_failure}" if reml_failure else None
-    return (reported, full, null), messages, failure
+        return pd.DataFrame({**common, "term": terms, "estimate": est, "se": se, "df": df, "t": t, "p": p,
+                             "ci_low": est - half, "ci_high": est + half, "llf": float(ml.llf),
+                             "aic": float(ml.aic), "bic": float(ml.bic)})[MIXED_COLUMNS]
 
 
 def _ols_pair(formula, null_formula, data):
@@ -292,69 +559,95 @@ def _ols_pair(formula, null_formula, data):
         result, msgs, error = _capture(lambda f=f: _fit_ols(f, data))
         fits.append(result)
         messages += msgs
-        failure = failure or _fit_failure(result, error, msgs)
+        if failure is None:
+            if error is not None:
+                failure = f"{type(error).__name__}: {_first_line(error)}"
+            elif result is None or not np.isfinite(result.llf):
+                failure = "non-finite log-likelihood"
     return fits, list(dict.fromkeys(messages)), failure
 
 
-def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml) -> MixedFit:
-    """Fit one model, simplifying the random effects step by step when a fit fails.
+def _fit_structure(formula, null_formula, data, structure, reml):
+    """Full and null ML fits (and the REML fit when asked) with one random structure."""
+    full, m1, f1 = fit_ml(formula, data, structure)
+    null, m2, f2 = fit_ml(null_formula, data, structure)
+    messages = m1 + [f"model without value: {m}" for m in m2]
+    if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
+        # the full model nests the null: from the null's variances it reaches at least its likelihood
+        again, m3, f3 = fit_ml(formula, data, structure, start=null.sm.params_object)
+        if again is not None and f3 is None and again.llf > full.llf:
+            full, m1 = again, m3
+            messages.append("the first maximum of the full model was below the null model's; refitted from "
+                            "the null model's variances")
+        if full.llf < null.llf - 1e-6:
+            f1 = (f"the full model's log-likelihood ({full.llf:.6g}) is below the null model's "
+                  f"({null.llf:.6g}): not a maximum")
+    failure = f1 or (f"model without value: {f2}" if f2 else None)
+    reported = full
+    if reml and failure is None:
+        reported, m4, f4 = fit_ml(formula, data, structure, reml=True)
+        messages += [f"REML fit: {m}" for m in m4]
+        failure = f"REML fit: {f4}" if f4 else None
+    return (reported, full, null), list(dict.fromkeys(messages)), failure
 
-    Random intercept and slope → random intercept → OLS; every step taken is
-    recorded in ``method`` and ``warnings``.  A single base latent is fitted
-    by OLS directly.
-    """
+
+def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="") -> MixedFit:
+    """Fit one model through the fit chain (see the module docstring); every step is recorded."""
+    import time
+
+    t0 = time.perf_counter()
     formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
     n_obs, n_groups = len(data), int(data["base"].nunique())
     kind = "REML" if reml else "ML"
-
-    def made(method, re_formula, fits, messages):
-        reported, full, null = fits
-        return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null,
-                        n_obs, n_groups, list(dict.fromkeys(messages)))
-
     notes = []
     if n_groups >= 2:
-        if random_slope:
-            # as lme4 requires: more observations than random effects
-            if n_obs <= 2 * n_groups:
-                fits, messages = None, []
-                failure = f"{n_obs} observations for 2 × {n_groups} random effects"
-            else:
-                fits, messages, failure = _fit_pair(formula, null_formula, data, "~value", reml)
+        chain = STRUCTURES if random_slope else ("intercept",)
+        for structure in chain:
+            n_re = n_groups * (1 if structure == "intercept" else 2)
+            if n_obs <= n_re:  # as lme4 requires: more observations than random effects
+                notes.append(f"{STRUCTURE_TEXT[structure][0]} not tried: {n_obs} observations for "
+                             f"{n_re} random effects")
+                continue
+            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml)
             if failure is None:
-                return made(f"mixedlm {kind}, random intercept and slope by base", "~value", fits, messages)
-            notes = [f"slope model: {m}" for m in messages] + [f"random slope dropped: {failure}"]
-        if n_obs <= n_groups:
-            fits, messages = None, []
-            failure = f"{n_obs} observations for {n_groups} random intercepts"
-        else:
-            fits, messages, failure = _fit_pair(formula, null_formula, data, None, reml)
-        if failure is None:
-            method = f"mixedlm {kind}, random intercept by base" + (" (random slope dropped)" if notes else "")
-            return made(method, None, fits, notes + messages)
-        notes += [f"intercept model: {m}" for m in messages] + [f"mixed model dropped: {failure}"]
+                text, re_formula = STRUCTURE_TEXT[structure]
+                method = f"mixedlm {kind}, {text}"
+                if structure != chain[0]:
+                    method += " (random slope dropped)" if structure == "intercept" else \
+                        " (correlated slope did not converge)"
+                if fits[1].singular:
+                    method += ", singular"
+                return MixedFit(outcome, layer, formula, re_formula, null_formula, method, *fits, n_obs, n_groups,
+                                list(dict.fromkeys(notes + messages)), label, "statsmodels", structure,
+                                between_within_df(data, formula, structure), "between-within",
+                                time.perf_counter() - t0)
+            notes += [f"{structure} model: {m}" for m in messages]
+            notes.append(f"{structure} model dropped: {failure}")
     (full, null), messages, failure = _ols_pair(formula, null_formula, data)
+    seconds = time.perf_counter() - t0
     if failure is None:
         method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
-        return made(method, None, (full, full, null), notes + messages)
-    return made(f"not fitted ({failure})", None, (None, None, None), notes + messages)
+        return MixedFit(outcome, layer, formula, None, null_formula, method, full, full, null, n_obs, n_groups,
+                        list(dict.fromkeys(notes + messages)), label, "statsmodels", None,
+                        between_within_df(data, formula, None), "ols", seconds)
+    return MixedFit(outcome, layer, formula, None, null_formula, f"not fitted ({failure})", None, None, None,
+                    n_obs, n_groups, list(dict.fromkeys(notes + messages)), label, "statsmodels", None, None,
+                    "", seconds)
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
               reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
-              progress: bool = False) -> list:
+              progress: bool = False, label: str = "") -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
-    Per layer ``smf.mixedlm(f"{outcome} ~ value", df, groups=df["base"],
-    re_formula="~value").fit(reml=False)``, or with ``by="interaction"`` one
-    model ``{outcome} ~ value * C(layer)`` over all layers.  The random slope
-    is dropped (and the reason recorded) when the slope model, or the model
-    without value, does not converge (optimiser failure, non-finite
-    estimates, a Hessian that is not positive definite); when the random
-    intercept model fails too, OLS is fitted and says so in ``method``.  A
-    frame with a single base latent has no random effect to estimate: an
-    error, or OLS with ``single_base="ols"``.  A constant outcome is an error.
-    Warnings from statsmodels are kept in each fit's ``warnings``.
+    Per layer ``{outcome} ~ value`` by ML with random effects by base, or
+    with ``by="interaction"`` one model ``{outcome} ~ value * C(layer)``
+    over all layers, through the fit chain of this module (scaled fit,
+    several optimisers, correlated → uncorrelated slope → intercept → OLS,
+    boundary fits accepted with a note; see the module docstring).  A frame
+    with a single base latent has no random effect to estimate: an error, or
+    OLS with ``single_base="ols"``.  A constant outcome is an error.
+    Warnings are kept in each fit's ``warnings``.
 
     Parameters
     ----------
@@ -376,6 +669,8 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         do not depend on the number.
     progress : bool
         Show a progress bar over the models.
+    label : str
+        The interval label(s) the frame holds, carried into the fits' tables.
 
     Returns
     -------
@@ -383,7 +678,7 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         One per modelled layer in network order (one in all for ``interaction``).
     """
     tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
-                        single_base=single_base)
+                        single_base=single_base, label=label)
     return fit_tasks(tasks, workers=workers, progress=progress)
 
 
@@ -400,12 +695,15 @@ def _fit_task(task) -> MixedFit:
 
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
-                reml: bool = False, min_obs: int = 10, single_base: str = "error") -> list:
+                reml: bool = False, min_obs: int = 10, single_base: str = "error", label: str = "",
+                rhs=("value", "1")) -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
     Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml)`` per
-    model, for :func:`fit_tasks`.
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label)`` per
+    model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
+    is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
+    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction).
     """
     if by not in ("layer", "interaction"):
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
@@ -426,13 +724,13 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml)]
+        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label)]
     tasks = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
         if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
             continue
-        tasks.append((part, outcome, layer, "value", "1", random_slope, reml))
+        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label))
     return tasks
 
 
@@ -449,15 +747,18 @@ def lrt_table(fits) -> pd.DataFrame:
     rows = []
     for fit in fits:
         test = fit.lrt()
-        rows.append({"outcome": fit.outcome, "layer": fit.layer, "stat": test["stat"], "df": test["df"],
-                     "p": test["p"], "llf_full": test["llf_full"], "llf_null": test["llf_null"],
-                     "method": fit.method})
+        rows.append({"outcome": fit.outcome, "label": fit.label, "layer": fit.layer, "stat": test["stat"],
+                     "df": test["df"], "p": test["p"], "llf_full": test["llf_full"], "llf_null": test["llf_null"],
+                     "n_groups": fit.n_groups, "engine": fit.engine, "method": fit.method,
+                     "warnings": "; ".join(fit.warnings)})
     return pd.DataFrame(rows, columns=LRT_COLUMNS)
 
 
-MIXED_COLUMNS = ["outcome", "layer", "formula", "re_formula", "term", "estimate", "se", "z", "p",
-                 "ci_low", "ci_high", "llf", "aic", "bic", "n_obs", "n_groups", "method", "warnings"]
-LRT_COLUMNS = ["outcome", "layer", "stat", "df", "p", "llf_full", "llf_null", "method"]
+MIXED_COLUMNS = ["outcome", "label", "layer", "formula", "re_formula", "term", "estimate", "se", "df", "t", "p",
+                 "ci_low", "ci_high", "llf", "aic", "bic", "n_obs", "n_groups", "sd_base", "sd_value",
+                 "corr_base_value", "sd_resid", "singular", "engine", "df_method", "method", "warnings"]
+LRT_COLUMNS = ["outcome", "label", "layer", "stat", "df", "p", "llf_full", "llf_null", "n_groups", "engine",
+               "method", "warnings"]
 
 
 # --------------------------------------------------------------------------

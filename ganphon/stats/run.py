@@ -14,11 +14,15 @@ from ..errors import GanphonError
 from .correlate import EFFECT_COLUMNS, correlation_table, effect_by_layer, first_layer
 from .discover import discover, frication_property
 from .feature_maps import activation_profiles, cluster_feature_maps, read_feature_maps
-from .mixed import coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks
-from .tables import ACOUSTICS, PAPER_MEASURES, STATS_DIR, has_sweep, model_frame, read_acoustics, read_latents
+from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disagreements, parity_table,
+                   refit_script, write_frame)
+from .mixed import (MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
+                    model_name)
+from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
+                     read_latents, segmented_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
-STATS_TABLES = ("mixed_models", "lrt", "effects", "gam_curves", "correlations", "discovery",
+STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
                 "feature_map_clusters")
 
 
@@ -56,18 +60,71 @@ def _manifest_seeds(folder: Path) -> list:
     return sorted({int(s) for s in manifest["seed"].dropna()})
 
 
-def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
+def _sweep_models(table, measures, outcome_layers, labels, label_interaction, point_agg, random_slope, notes):
+    """The models of a sweep: (task, frame) pairs, per measure, label and layer (see :func:`run_stats`)."""
+    segmented = segmented_layers(table)
+    present_labels = set(table["label"].dropna().astype(str)) if "label" in table.columns else set()
+    prepared = []
+    for measure in measures:
+        chosen = list(labels) if labels else list(default_labels(measure))
+        available = [lab for lab in chosen if lab in present_labels]
+        missing = [lab for lab in chosen if lab not in present_labels]
+        if missing:
+            notes.append(f"{measure}: no interval labelled {', '.join(missing)}; not modelled there")
+        if not available:
+            continue
+        layers = outcome_layers
+        if measure == "duration":
+            # every layer measured on the output's intervals has the output's durations
+            layers = [x for x in (outcome_layers or segmented) if x in segmented]
+            if not layers:
+                notes.append("duration: none of the chosen layers was segmented itself (annotate --layers); "
+                             "not modelled")
+                continue
+        groups = [available] if label_interaction and len(available) > 1 else [[lab] for lab in available]
+        for group in groups:
+            try:
+                frame = model_frame(table, measure, point_agg=point_agg, labels=group, layers=layers)
+            except GanphonError as exc:
+                notes.append(str(exc))
+                continue
+            label = "+".join(group)
+            rhs = ("value * C(label)", "C(label)") if len(group) > 1 else ("value", "1")
+            try:
+                tasks = mixed_tasks(frame, measure, random_slope=random_slope, single_base="ols", label=label,
+                                    rhs=rhs)
+            except GanphonError as exc:
+                notes.append(f"{model_name(measure, label)}: {exc}")
+                continue
+            skipped = [x for x in frame["layer"].cat.categories if x not in {t[2] for t in tasks}]
+            if skipped:
+                notes.append(f"{model_name(measure, label)}: too few complete rows (or one value) for a model in "
+                             f"{', '.join(skipped)}")
+            prepared += [(task, frame) for task in tasks]
+    return prepared
+
+
+def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
-              progress: bool = False) -> StatsResult:
+              progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
+              save_frames: bool = True) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/``.
 
-    Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv`` and
-    ``summaries.txt`` (sweeps only), ``correlations.csv``, optionally
-    ``discovery.csv`` (latent discovery of frication) and ``gam_curves.csv``,
-    ``feature_map_clusters.csv`` when the folder holds feature maps, and
-    ``stats.json`` (ganphon version, seeds, notes).  Tables of an earlier run
-    that this run does not write are removed.
+    Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
+    ``summaries.txt`` and ``frames/`` (one CSV per model and ``refit.R``)
+    for sweeps, ``parity.csv`` with ``engine="both"``, ``correlations.csv``,
+    optionally ``discovery.csv`` (latent discovery of frication) and
+    ``gam_curves.csv``, ``feature_map_clusters.csv`` when the folder holds
+    feature maps, and ``stats.json`` (ganphon version, seeds, engine, notes).
+    Tables of an earlier run that this run does not write are removed.
+
+    Each measure is modelled in the intervals of one label at a time
+    (:func:`ganphon.stats.tables.default_labels`: ``voi`` for F0, formants
+    and intensity, ``fric`` for spectral moments and ``max_intensity``,
+    both for ``duration``), per layer; duration only in the output and in
+    layers segmented themselves (``annotate --layers``), since every other
+    layer is measured on the output's intervals.
 
     Parameters
     ----------
@@ -78,7 +135,8 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
     outcome_layers : sequence of str, optional
         Layers to fit models for (default: all).
     labels : sequence of str, optional
-        Interval labels to keep (e.g. ``["voi"]``).
+        Interval labels to model in (one model per label; default: per
+        measure, see above).  Also restricts the correlation table.
     point_agg : {"mean", "median"}
         Summary of point measures per interval.
     random_slope : bool
@@ -97,6 +155,17 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
         do not depend on the number.
     progress : bool
         Show a progress bar over the models.
+    engine : {"statsmodels", "lme4", "both"}
+        Who fits the mixed models: statsmodels (no R needed), R's lme4 +
+        lmerTest through ``Rscript`` (Satterthwaite df), or both — the
+        statsmodels numbers reported, every disagreement with lme4 flagged
+        in ``warnings``/``method`` and listed in ``parity.csv``.
+    label_interaction : bool
+        One model ``value * C(label)`` over the chosen labels instead of one
+        model per label.
+    save_frames : bool
+        Write each model's frame and ``refit.R`` into ``stats/frames/``
+        (always with an lme4 engine).
 
     Returns
     -------
@@ -104,55 +173,70 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
     """
     from .. import __version__
 
+    if engine not in ENGINES:
+        raise GanphonError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
+    if engine != "statsmodels":
+        find_rscript()
     table = read_acoustics(folder)
     if isinstance(measures, str):
         measures = [m.strip() for m in measures.split(",") if m.strip()]
+    if isinstance(labels, str):
+        labels = [x.strip() for x in labels.split(",") if x.strip()]
     present = set(table["measure"].dropna())
     used = [m for m in measures if m in present]
     notes = [f"measure '{m}' is not in {ACOUSTICS}; skipped" for m in measures if m not in present]
     out_dir = folder / STATS_DIR
     out_dir.mkdir(exist_ok=True)
+    frames_dir = out_dir / FRAMES_DIR
     tables, summaries, paths, firsts = {}, [], [], {}
     sweep = has_sweep(table)
+    if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's
+        for old in list(frames_dir.glob("*.csv")) + [frames_dir / "refit.R"]:
+            old.unlink(missing_ok=True)
     if sweep and "layer" in table.columns:
-        fits, effects, gams, prepared, all_tasks = [], [], [], [], []
-        for measure in used:
-            frame = model_frame(table, measure, point_agg=point_agg, labels=labels, layers=outcome_layers)
-            try:
-                tasks = mixed_tasks(frame, measure, random_slope=random_slope, single_base="ols")
-            except GanphonError as exc:
-                notes.append(str(exc))
+        prepared = _sweep_models(table, used, outcome_layers, labels, label_interaction, point_agg,
+                                 random_slope, notes)
+        tasks = [task for task, _ in prepared]
+        fits = r_fits = []
+        if engine in ("statsmodels", "both"):
+            fits = fit_tasks(tasks, workers=workers, progress=progress)
+        if engine in ("lme4", "both"):
+            r_fits = fit_tasks_lme4(tasks, frames_dir)
+        if engine == "lme4":
+            fits = r_fits
+        if engine == "both":
+            tables["parity"] = parity_table(fits, r_fits)
+            flagged = flag_disagreements(fits, r_fits)
+            notes.append(f"lme4 and statsmodels disagree on {flagged} of {len(fits)} models (see parity.csv)"
+                         if flagged else f"lme4 and statsmodels agree on all {len(fits)} models")
+        if save_frames or engine != "statsmodels":
+            frames_dir.mkdir(exist_ok=True)
+            names = [write_frame(task, frames_dir).name for task in tasks]
+            layout.atomic_write_text(frames_dir / "refit.R", refit_script(fits, names))
+        effects, gams = [], []
+        by_model = {}
+        for (task, frame), fit in zip(prepared, fits):
+            by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
+        for (measure, label), (frame, model_fits) in by_model.items():
+            if "+" in label:  # a label interaction: the slope is per label, not one standardised effect
                 continue
-            prepared.append((measure, frame, len(tasks)))
-            all_tasks += tasks
-        fitted_all = fit_tasks(all_tasks, workers=workers, progress=progress)
-        for measure, frame, n_tasks in prepared:
-            measure_fits, fitted_all = fitted_all[:n_tasks], fitted_all[n_tasks:]
-            skipped = [layer for layer in frame["layer"].cat.categories
-                       if layer not in {f.layer for f in measure_fits}]
-            if skipped:
-                notes.append(f"{measure}: too few complete rows (or one value) for a model in "
-                             f"{', '.join(skipped)}")
-            if not measure_fits:
-                continue
-            fits += measure_fits
-            eff = effect_by_layer(frame, measure, random_slope=random_slope, fits=measure_fits)
+            eff = effect_by_layer(frame, measure, random_slope=random_slope, fits=model_fits, label=label)
             effects.append(eff)
-            firsts[measure] = first_layer(eff)
+            firsts[model_name(measure, label)] = first_layer(eff)
             if gam:
                 try:
                     fitted = fit_gam(frame, measure, df=gam_df)
                 except GanphonError as exc:
-                    notes.append(f"GAM: {exc}")
+                    notes.append(f"GAM of {model_name(measure, label)}: {exc}")
                     continue
-                left_out = [f.layer for f in measure_fits if f.layer not in fitted]
+                left_out = [f.layer for f in model_fits if f.layer not in fitted]
                 if left_out:
-                    notes.append(f"GAM of {measure} left out {', '.join(left_out)} "
+                    notes.append(f"GAM of {model_name(measure, label)} left out {', '.join(left_out)} "
                                  f"(at most {gam_df} distinct values)")
-                gams.append(gam_curves(fitted, outcome=measure))
+                gams.append(gam_curves(fitted, outcome=measure).assign(label=label))
         tables["mixed_models"] = coefficient_table(fits)
         tables["lrt"] = lrt_table(fits)
         tables["effects"] = (pd.concat(effects, ignore_index=True) if effects
@@ -160,12 +244,21 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
         if gam:
             tables["gam_curves"] = pd.concat(gams, ignore_index=True) if gams else pd.DataFrame()
         summaries = [fit.summary() for fit in fits]
-        for what, test in (("random slope dropped (did not converge)", lambda m: "dropped" in m),
-                           ("OLS instead of a mixed model (did not converge)", lambda m: "did not converge" in m),
+        for what, test in (("boundary (singular) fits, kept as lme4 does", lambda m: "singular" in m),
+                           ("uncorrelated random slope (the correlated one did not converge)",
+                            lambda m: "correlated slope did not converge" in m),
+                           ("random slope dropped (did not converge)", lambda m: "random slope dropped" in m),
+                           ("OLS instead of a mixed model (did not converge)", lambda m: "did not converge)" in m
+                            and m.startswith("ols")),
                            ("no model could be fitted", lambda m: m.startswith("not fitted"))):
-            hit = [f"{f.outcome}/{f.layer}" for f in fits if test(f.method)]
+            hit = [f"{f.name}/{f.layer}" for f in fits if test(f.method)]
             if hit:
-                notes.append(f"{what} for {', '.join(hit)}")
+                notes.append(f"{what}: {', '.join(hit)}")
+        bases = int(table["base"].nunique())
+        if bases < MIN_BASES:
+            notes.append(f"the sweep has {bases} base latents: with fewer than {MIN_BASES} the random-slope "
+                         f"variance is poorly estimated and the t intervals (df = bases − 1 = {bases - 1}) are "
+                         f"wide; sweep at least {MIN_BASES} bases for a paper")
     else:
         notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
                      + (" and the latent discovery are" if discover_latents else " is") + " computed")
@@ -212,7 +305,10 @@ def run_stats(folder, measures=PAPER_MEASURES, outcome_layers=None, labels=None,
             stale.unlink()
     record = {"ganphon_version": __version__, "command": command, "source": str(folder / ACOUSTICS),
               "measures": used, "labels": list(labels) if labels else None, "point_agg": point_agg,
-              "random_slope": random_slope, "seeds": {"manifest": _manifest_seeds(folder),
+              "random_slope": random_slope, "engine": engine,
+              "label_interaction": label_interaction, "labels_by_measure": {
+                  m: list(labels) if labels else list(default_labels(m)) for m in used},
+              "seeds": {"manifest": _manifest_seeds(folder),
                                                        "feature_map_kmeans": cluster_seed},
               "first_layer": firsts, "tables": sorted(tables), "notes": notes}
     path = out_dir / "stats.json"

@@ -15,6 +15,11 @@ from ..errors import GanphonError
 
 #: Measures of the paper's correlation table (SPEC §7).
 PAPER_MEASURES = ("intensity", "f0", "f1", "f2", "duration")
+#: Measures of the frication (spectral moments, the fric interval's peak intensity).
+FRICATION_MEASURES = ("cog", "sd", "skewness", "kurtosis", "max_intensity")
+#: What :func:`ganphon.stats.run_stats` models by default: the paper's measures, and the frication's
+#: centre of gravity and intensity (duration is modelled in the fric and voi intervals).
+SWEEP_MEASURES = ("intensity", "f0", "f1", "f2", "duration", "cog", "max_intensity")
 #: Key of one measured interval within a file.
 INTERVAL_KEYS = ["tier", "label", "start", "end"]
 ACOUSTICS = layout.ACOUSTICS
@@ -160,3 +165,34 @@ def _complete(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return data
 
 
+def default_labels(measure: str) -> tuple:
+    """Interval labels a measure is modelled in by default.
+
+    ``fric`` for spectral moments and frication measures
+    (:data:`FRICATION_MEASURES`), ``fric`` and ``voi`` (one model each) for
+    ``duration``, ``voi`` for F0, formants and intensity.
+    """
+    if measure == "duration":
+        return ("fric", "voi")
+    if measure in FRICATION_MEASURES:
+        return ("fric",)
+    return ("voi",)
+
+
+def segmented_layers(table: pd.DataFrame) -> list:
+    """Layers measured on intervals of their own (``annotate --layers``), in network order.
+
+    A layer whose rows carry another tier than the output's (``auto_conv3``
+    vs ``auto``) was segmented itself; the others were measured on the
+    output's intervals, so their durations are the output's.  Without an
+    ``output`` layer or a ``tier`` column, every layer counts as segmented.
+    """
+    if "layer" not in table.columns:
+        return []
+    layers = sort_layers(table["layer"].dropna().unique())
+    if "tier" not in table.columns or layout.OUTPUT_LAYER not in layers:
+        return layers
+    tiers = table.groupby(table["layer"].astype(str))["tier"].agg(lambda t: set(t.dropna().astype(str)))
+    out = tiers.get(layout.OUTPUT_LAYER, set())
+    return [layer for layer in layers
+            if layer == layout.OUTPUT_LAYER or (tiers.get(layer) and tiers[layer].isdisjoint(out))]

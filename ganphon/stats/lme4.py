@@ -1,0 +1,278 @@
+"""The R engine: the same models fitted by lme4 + lmerTest (Rscript), model frames on disk, refit.R.
+
+``run_stats(..., engine="lme4")`` writes every model's frame to
+``stats/frames/<outcome>_<layer>[_<label>].csv`` and runs the bundled
+``lme4_fit.R`` on them: ``lmer(outcome ~ value + (value | base), REML =
+FALSE)`` with the same fallback chain as the statsmodels engine
+(uncorrelated slope ``(1 | base) + (0 + value_c | base)``, then ``(1 |
+base)``, then ``lm``), singular fits kept and flagged, fixed effects with
+Satterthwaite df (lmerTest).  ``engine="both"`` fits with both and writes
+``parity.csv``; a statsmodels fit that disagrees with lme4 says so in its
+``warnings`` column.  Every run with frames also writes ``frames/refit.R``,
+which refits each reported model in R from its frame.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GanphonError
+from .mixed import STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, model_name
+
+#: The bundled R script (package data).
+R_SCRIPT = Path(__file__).with_name("lme4_fit.R")
+#: Engines of :func:`ganphon.stats.run_stats`.
+ENGINES = ("statsmodels", "lme4", "both")
+#: A statsmodels fit this far below lme4's log-likelihood is flagged.
+PARITY_LLF = 0.01
+#: A fixed effect differing from lme4's by more than this × max(|estimate|, se) is flagged.
+PARITY_REL = 1e-3
+FRAMES_DIR = "frames"
+
+
+def find_rscript() -> str:
+    """Path of ``Rscript``; a one-line error naming the Debian packages when R is absent."""
+    exe = shutil.which("Rscript")
+    if exe is None:
+        raise GanphonError("--engine lme4 needs R: Rscript is not on PATH (Debian: apt-get install r-base-core "
+                           "r-cran-lme4 r-cran-lmertest)")
+    return exe
+
+
+def frame_name(outcome: str, layer: str, label: str = "") -> str:
+    """``<outcome>_<layer>[_<label>].csv`` (labels joined by ``+``; unsafe characters replaced)."""
+    parts = [outcome, layer] + ([label] if label else [])
+    return "_".join(re.sub(r"[^A-Za-z0-9.+-]", "-", str(p)) for p in parts) + ".csv"
+
+
+def write_frame(task, folder: Path) -> Path:
+    """Write the rows one model uses (``value``, ``value_c``, ``base``, the outcome, keys) as CSV."""
+    from .. import layout
+
+    data, outcome, layer = task[0], task[1], task[2]
+    label = task[7] if len(task) > 7 else ""
+    keep = [c for c in ("sample_id", "layer", "label", "tier", "start", "end", "base", "value") if c in data.columns]
+    out = data[keep + [outcome]].copy()
+    out["value_c"] = out["value"] - out["value"].mean()
+    for column in ("layer", "label"):
+        if column in out.columns:
+            out[column] = out[column].astype(str)
+    path = Path(folder) / frame_name(outcome, layer, label)
+    with layout.atomic_path(path) as tmp:
+        out.to_csv(tmp, index=False, float_format="%.17g")
+    return path
+
+
+def _factors(task) -> str:
+    data, rhs = task[0], task[3]
+    specs = []
+    for name in re.findall(r"C\((\w+)\)", rhs):
+        column = data[name]
+        levels = list(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) \
+            else sorted(column.astype(str).unique())
+        levels = [str(x) for x in levels if str(x) in set(column.astype(str))]
+        specs.append(f"{name}={'|'.join(levels)}")
+    return ";".join(specs)
+
+
+def _patsy_name(r_term: str, factors: str) -> str:
+    """lme4's term name → patsy's: ``(Intercept)`` → ``Intercept``, ``labelvoi`` → ``C(label)[T.voi]``."""
+    if r_term == "(Intercept)":
+        return "Intercept"
+    names = [spec.split("=", 1)[0] for spec in factors.split(";") if spec]
+    levels = {spec.split("=", 1)[0]: spec.split("=", 1)[1].split("|") for spec in factors.split(";") if spec}
+    out = []
+    for part in r_term.split(":"):
+        for name in names:
+            if part.startswith(name) and part[len(name):] in levels[name]:
+                part = f"C({name})[T.{part[len(name):]}]"
+                break
+        out.append(part)
+    return ":".join(out)
+
+
+def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
+    """Fit the models of :func:`ganphon.stats.mixed_tasks` with lme4 (one Rscript run).
+
+    Parameters
+    ----------
+    tasks : list
+        From :func:`ganphon.stats.mixed_tasks`.
+    frames_dir : path-like
+        Where the frames are written (kept: ``refit.R`` reads them).
+    timeout : float, optional
+        Seconds allowed for Rscript.
+
+    Returns
+    -------
+    list of MixedFit
+        ``engine="lme4"``, in task order; ``result``/``ml_result``/``null_result``
+        are :class:`Estimate` objects (fixed effects and their standard
+        errors; ``cov_fe`` diagonal), ``df`` Satterthwaite.
+    """
+    exe = find_rscript()
+    frames_dir = Path(frames_dir)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for i, task in enumerate(tasks):
+        data, outcome, layer, rhs, null_rhs, random_slope, reml = task[:7]
+        path = write_frame(task, frames_dir)
+        structures = STRUCTURES if random_slope else ("intercept",)
+        if data["base"].nunique() < 2:
+            structures = ()
+        jobs.append({"id": str(i), "frame": str(path.resolve()), "outcome": outcome, "rhs": rhs,
+                     "null_rhs": null_rhs, "structures": ";".join(structures), "reml": "1" if reml else "0",
+                     "factors": _factors(task)})
+    if not jobs:
+        return []
+    with tempfile.TemporaryDirectory(prefix="ganphon-lme4-") as tmp:
+        job_path, out_path = Path(tmp) / "jobs.csv", Path(tmp) / "out.csv"
+        pd.DataFrame(jobs).to_csv(job_path, index=False)
+        try:
+            done = subprocess.run([exe, "--vanilla", str(R_SCRIPT), str(job_path), str(out_path)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise GanphonError(f"Rscript {R_SCRIPT.name} did not finish within {timeout:g} s") from None
+        if done.returncode != 0 or not out_path.is_file():
+            lines = [x for x in (done.stderr or "").strip().splitlines() if x.strip()]
+            raise GanphonError(f"Rscript {R_SCRIPT.name} failed: {lines[-1] if lines else 'no output'} "
+                               "(are r-cran-lme4 and r-cran-lmertest installed?)")
+        out = pd.read_csv(out_path, dtype={"id": str, "warnings": str, "structure": str, "term": str},
+                          keep_default_na=False, na_values=["NA"])
+    fits = []
+    for i, task in enumerate(tasks):
+        fits.append(_fit_from_rows(task, out[out["id"] == str(i)], jobs[i]["factors"]))
+    return fits
+
+
+def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
+    data, outcome, layer, rhs, null_rhs, random_slope, reml = task[:7]
+    label = task[7] if len(task) > 7 else ""
+    formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
+    n_obs, n_groups = len(data), int(data["base"].nunique())
+    if rows.empty:
+        return MixedFit(outcome, layer, formula, None, null_formula, "not fitted (lme4 returned nothing)", None,
+                        None, None, n_obs, n_groups, [], label, "lme4", None, None, "")
+    first = rows.iloc[0]
+    structure = str(first["structure"])
+    terms = [_patsy_name(t, factors) for t in rows["term"]]
+    fe = pd.Series(rows["estimate"].to_numpy(float), index=terms)
+    cov = pd.DataFrame(np.diag(rows["se"].to_numpy(float) ** 2), index=terms, columns=terms)
+    sd = {"base": float(first["sd_base"]), "value": float(first["sd_value"]), "corr": float(first["corr"]),
+          "resid": float(first["sd_resid"])}
+    singular = str(first["singular"]).upper() == "TRUE"
+    full = Estimate(fe, cov, float(first["llf"]), "ML", structure, sd, n_obs, int(first["k_params"]), True,
+                    singular, math.nan, "lme4", [])
+    k_null = int(first["k_null"])
+    null = Estimate(pd.Series(np.zeros(k_null)), pd.DataFrame(np.zeros((k_null, k_null))),
+                    float(first["llf_null"]), "ML", structure, {}, n_obs, k_null, True, False, math.nan, "lme4", [])
+    reported = full if not reml else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
+                                              int(first["k_params"]), True, singular, math.nan, "lme4", [])
+    warnings = [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
+    kind = "REML" if reml else "ML"
+    chain = STRUCTURES if random_slope else ("intercept",)
+    if structure == "ols":
+        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
+        re_formula = None
+    else:
+        text, re_formula = STRUCTURE_TEXT[structure]
+        method = f"lmer {kind}, {text}"
+        if structure != chain[0]:
+            method += " (random slope dropped)" if structure == "intercept" else " (correlated slope did not converge)"
+        if singular:
+            method += ", singular"
+    df = pd.Series(rows["df"].to_numpy(float), index=terms)
+    return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null, n_obs, n_groups,
+                    warnings, label, "lme4", None if structure == "ols" else structure, df,
+                    "Satterthwaite" if structure != "ols" else "ols", float(first["seconds"]))
+
+
+def parity_table(sm_fits, r_fits) -> pd.DataFrame:
+    """statsmodels against lme4, model by model and term by term.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns outcome, label, layer, term, estimate_sm, estimate_lme4,
+        rel_diff (|Δ| / max(|lme4 estimate|, lme4 se)), se_sm, se_lme4,
+        se_rel_diff, llf_sm, llf_lme4, llf_diff (statsmodels − lme4),
+        method_sm, method_lme4, agree.
+    """
+    rows = []
+    for a, b in zip(sm_fits, r_fits):
+        if not (a.fitted and b.fitted):
+            rows.append({"outcome": a.outcome, "label": a.label, "layer": a.layer, "term": "",
+                         "method_sm": a.method, "method_lme4": b.method, "agree": False})
+            continue
+        ca, cb = a.coefficients().set_index("term"), b.coefficients().set_index("term")
+        llf_a, llf_b = float(a.ml_result.llf), float(b.ml_result.llf)
+        for term in ca.index:
+            ea, sa = ca.loc[term, "estimate"], ca.loc[term, "se"]
+            eb, sb = (cb.loc[term, "estimate"], cb.loc[term, "se"]) if term in cb.index else (math.nan, math.nan)
+            rel = abs(ea - eb) / max(abs(eb), sb) if np.isfinite(eb) else math.nan
+            rel_se = abs(sa - sb) / sb if np.isfinite(sb) and sb > 0 else math.nan
+            same = (a.structure == b.structure) and np.isfinite(rel) and rel <= PARITY_REL \
+                and llf_a >= llf_b - PARITY_LLF
+            rows.append({"outcome": a.outcome, "label": a.label, "layer": a.layer, "term": term,
+                         "estimate_sm": ea, "estimate_lme4": eb, "rel_diff": rel, "se_sm": sa, "se_lme4": sb,
+                         "se_rel_diff": rel_se, "llf_sm": llf_a, "llf_lme4": llf_b, "llf_diff": llf_a - llf_b,
+                         "method_sm": a.method, "method_lme4": b.method, "agree": bool(same)})
+    return pd.DataFrame(rows, columns=PARITY_COLUMNS)
+
+
+PARITY_COLUMNS = ["outcome", "label", "layer", "term", "estimate_sm", "estimate_lme4", "rel_diff", "se_sm",
+                  "se_lme4", "se_rel_diff", "llf_sm", "llf_lme4", "llf_diff", "method_sm", "method_lme4", "agree"]
+
+
+def flag_disagreements(sm_fits, r_fits) -> int:
+    """Add a warning to every statsmodels fit that disagrees with lme4; the number flagged."""
+    flagged = 0
+    for a, b in zip(sm_fits, r_fits):
+        why = []
+        if a.fitted != b.fitted or a.structure != b.structure:
+            why.append(f"lme4 fitted another model ({b.method})")
+        elif a.fitted:
+            gap = float(b.ml_result.llf) - float(a.ml_result.llf)
+            if gap > PARITY_LLF:
+                why.append(f"lme4's log-likelihood is {gap:.3g} higher")
+            ca, cb = a.coefficients().set_index("term"), b.coefficients().set_index("term")
+            for term in ca.index:
+                if term in cb.index:
+                    eb, sb = cb.loc[term, "estimate"], cb.loc[term, "se"]
+                    rel = abs(ca.loc[term, "estimate"] - eb) / max(abs(eb), sb)
+                    if not rel <= PARITY_REL:
+                        why.append(f"{term} differs from lme4's by {rel:.2g} (relative)")
+        if why:
+            a.warnings.append("lme4 disagrees: " + "; ".join(why))
+            a.method += " [lme4 disagrees]"
+            flagged += 1
+    return flagged
+
+
+def refit_script(fits, names) -> str:
+    """R code refitting each reported model from its frame (``stats/frames/refit.R``)."""
+    lines = ["# Refit every model of this stats/ folder in R from its frame (written by ganphon).",
+             "# Run from this folder: Rscript refit.R   (needs r-cran-lme4 and r-cran-lmertest)",
+             "suppressPackageStartupMessages({library(lme4); library(lmerTest)})", ""]
+    for fit, name in zip(fits, names):
+        rhs = re.sub(r"C\((\w+)\)", r"\1", fit.formula.split("~", 1)[1].strip())
+        lines.append(f"# {model_name(fit.outcome, fit.label)}, layer {fit.layer}: {fit.method} ({fit.engine})")
+        lines.append(f'd <- read.csv("{name}"); d$base <- factor(d$base)')
+        for factor in re.findall(r"C\((\w+)\)", fit.formula):
+            lines.append(f"d${factor} <- factor(d${factor})")
+        if fit.structure is None:
+            lines.append(f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
+        else:
+            reml = "TRUE" if getattr(fit.result, "method", "ML") == "REML" else "FALSE"
+            lines.append(f"m <- lmer({fit.outcome} ~ {rhs} + {fit.re_formula}, data = d, REML = {reml})")
+        lines.append(f'cat("\\n== {name} ==\\n"); print(summary(m))')
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+# ganphon's lme4 engine: fit each model of a job table with lme4 + lmerTest (ML) and write one
+# row per fixed-effect term.  Usage: Rscript lme4_fit.R JOBS.csv OUT.csv
+#
+# JOBS.csv columns: id, frame (CSV path), outcome, rhs, null_rhs, structures (';'-separated, tried in
+# order: slope = (value | base), uncorrelated = (1 | base) + (0 + value_c | base), intercept =
+# (1 | base)), reml (0/1), factors ('name=level1|level2;...', the factor levels in ganphon's order).
+# A structure is left only when lmer fails (an error or a non-finite likelihood); singular (boundary)
+# fits are kept and flagged, as lme4 does.  When every structure fails, lm() is fitted.
+# Fixed effects: estimate, se, Satterthwaite df, t, p (lmerTest).
+
+suppressPackageStartupMessages({
+  library(lme4)
+  library(lmerTest)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) != 2) stop("usage: Rscript lme4_fit.R JOBS.csv OUT.csv")
+jobs <- read.csv(args[1], stringsAsFactors = FALSE, colClasses = "character")
+
+re_terms <- c(slope = "(value | base)", uncorrelated = "(1 | base) + (0 + value_c | base)",
+              intercept = "(1 | base)")
+
+r_rhs <- function(rhs) gsub("C\\(([A-Za-z_][A-Za-z0-9_]*)\\)", "\\1", rhs)
+
+capture <- function(expr) {
+  msgs <- character(0)
+  value <- withCallingHandlers(
+    tryCatch(expr, error = function(e) structure(list(message = conditionMessage(e)), class = "fit_error")),
+    warning = function(w) {
+      msgs <<- c(msgs, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) invokeRestart("muffleMessage"))
+  list(value = value, messages = msgs)
+}
+
+fit_lmer <- function(formula, d, reml) {
+  ctrl <- lmerControl(check.conv.singular = "ignore")
+  capture(lmerTest::lmer(as.formula(formula), data = d, REML = reml, control = ctrl))
+}
+
+var_sds <- function(m, structure) {
+  vc <- as.data.frame(VarCorr(m))
+  get <- function(var1, var2 = NA) {
+    row <- vc[vc$grp == "base" & vc$var1 %in% var1 & (if (is.na(var2)) is.na(vc$var2) else vc$var2 %in% var2), ]
+    if (nrow(row) == 0) return(NA_real_)
+    row$sdcor[1]
+  }
+  c(sd_base = get("(Intercept)"),
+    sd_value = if (structure == "intercept") NA_real_ else get(c("value", "value_c")),
+    corr = if (structure == "slope") get("(Intercept)", "value") else NA_real_,
+    sd_resid = vc$sdcor[vc$grp == "Residual"][1])
+}
+
+rows <- list()
+for (i in seq_len(nrow(jobs))) {
+  job <- jobs[i, ]
+  d <- read.csv(job$frame, stringsAsFactors = FALSE)
+  d$base <- factor(d$base)
+  d$value_c <- d$value - mean(d$value)
+  if (nzchar(job$factors)) {
+    for (spec in strsplit(job$factors, ";", fixed = TRUE)[[1]]) {
+      parts <- strsplit(spec, "=", fixed = TRUE)[[1]]
+      d[[parts[1]]] <- factor(as.character(d[[parts[1]]]), levels = strsplit(parts[2], "|", fixed = TRUE)[[1]])
+    }
+  }
+  rhs <- r_rhs(job$rhs)
+  null_rhs <- r_rhs(job$null_rhs)
+  reml <- job$reml == "1"
+  notes <- character(0)
+  done <- FALSE
+  t0 <- proc.time()[["elapsed"]]
+  for (structure in strsplit(job$structures, ";", fixed = TRUE)[[1]]) {
+    re <- re_terms[[structure]]
+    full <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, FALSE)
+    null <- fit_lmer(paste(job$outcome, "~", null_rhs, "+", re), d, FALSE)
+    failure <- NULL
+    if (inherits(full$value, "fit_error")) failure <- paste("lmer:", full$value$message)
+    else if (inherits(null$value, "fit_error")) failure <- paste("lmer (model without value):", null$value$message)
+    else if (!is.finite(as.numeric(logLik(full$value))) || !is.finite(as.numeric(logLik(null$value))))
+      failure <- "non-finite log-likelihood"
+    if (!is.null(failure)) {
+      notes <- c(notes, paste0(structure, " model dropped: ", failure))
+      next
+    }
+    reported <- full
+    if (reml) reported <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, TRUE)
+    m <- reported$value
+    coefs <- summary(m)$coefficients
+    conv <- c(full$value@optinfo$conv$lme4$messages, full$messages, null$messages)
+    sing <- isSingular(full$value, tol = 1e-4)
+    if (sing) notes <- c(notes, "boundary (singular) fit")
+    sds <- var_sds(full$value, structure)
+    rows[[length(rows) + 1]] <- data.frame(
+      id = job$id, structure = structure, term = rownames(coefs), estimate = coefs[, "Estimate"],
+      se = coefs[, "Std. Error"], df = coefs[, "df"], t = coefs[, "t value"], p = coefs[, "Pr(>|t|)"],
+      llf = as.numeric(logLik(full$value)), llf_null = as.numeric(logLik(null$value)),
+      k_params = attr(logLik(full$value), "df"), k_null = length(fixef(null$value)),
+      singular = sing, sd_base = sds[["sd_base"]], sd_value = sds[["sd_value"]], corr = sds[["corr"]],
+      sd_resid = sds[["sd_resid"]], seconds = proc.time()[["elapsed"]] - t0,
+      warnings = paste(unique(c(notes, if (length(conv)) paste("lme4:", unique(conv)))), collapse = "; "),
+      stringsAsFactors = FALSE)
+    done <- TRUE
+    break
+  }
+  if (!done) {
+    full <- lm(as.formula(paste(job$outcome, "~", rhs)), data = d)
+    null <- lm(as.formula(paste(job$outcome, "~", null_rhs)), data = d)
+    coefs <- summary(full)$coefficients
+    rows[[length(rows) + 1]] <- data.frame(
+      id = job$id, structure = "ols", term = rownames(coefs), estimate = coefs[, 1], se = coefs[, 2],
+      df = full$df.residual, t = coefs[, 3], p = coefs[, 4], llf = as.numeric(logLik(full)),
+      llf_null = as.numeric(logLik(null)), k_params = attr(logLik(full), "df"), k_null = length(coef(null)),
+      singular = FALSE, sd_base = NA_real_, sd_value = NA_real_, corr = NA_real_,
+      sd_resid = sqrt(sum(residuals(full)^2) / nrow(d)), seconds = proc.time()[["elapsed"]] - t0,
+      warnings = paste(notes, collapse = "; "), stringsAsFactors = FALSE)
+  }
+}
+out <- if (length(rows)) do.call(rbind, rows) else data.frame()
+write.csv(out, args[2], row.names = FALSE)
