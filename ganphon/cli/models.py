@@ -28,11 +28,20 @@ def import_checkpoint(p) -> None:
     describe(p, "Read the bare state dicts saved by the ciwganfiwgan-pytorch port (epoch…_G.pt, "
              "epoch…_Q.pt), infer d and the slice length from the weight shapes, and write one ganphon "
              "checkpoint that computes exactly what the port computed (no ReLU after the projection, "
-             "the port's reshape).")
-    p.add_argument("generator", metavar="PATH", help="the generator file (epoch…_G.pt)")
+             "the port's reshape and padding). With --format tf, read a TensorFlow checkpoint "
+             "(model.ckpt-N.index + .data) without TensorFlow and write a model that computes what "
+             "TensorFlow computed.")
+    p.add_argument("generator", metavar="PATH",
+                   help="the generator file (epoch…_G.pt); with --format tf a checkpoint prefix "
+                   "(…/model.ckpt-12255) or a TensorFlow training folder")
+    p.add_argument("--format", choices=("port", "tf"), default="port",
+                   help="port: ciwganfiwgan-pytorch state dicts; tf: a TensorFlow WaveGAN / ciwGAN / fiwGAN "
+                   "checkpoint (chrisdonahue/wavegan, gbegus/fiwGAN-ciwGAN), G with its Q and D, imported "
+                   "with TensorFlow's padding (d, slice, batch norm and codes read from the shapes and args.txt)")
     p.add_argument("--q", dest="qnetwork", default=None, metavar="FILE", help="the Q-network file (epoch…_Q.pt)")
     p.add_argument("--arch", choices=ARCHS, required=True, help="architecture the checkpoint was trained as")
-    p.add_argument("--codes", type=non_negative_int, default=0, help="number of codes")
+    p.add_argument("--codes", type=non_negative_int, default=0,
+                   help="number of codes (--format tf: read from the Q-network or args.txt when 0)")
     p.add_argument("--q-slope", type=float, default=0.2,
                    help="Q-network LeakyReLU slope; 0 for port checkpoints trained before its 2025 fix")
     p.add_argument("--out", required=True, metavar="FILE", help="ganphon checkpoint file to write")
@@ -60,10 +69,18 @@ def _new_model(args) -> int:
 
 
 def _import(args) -> int:
+    from ..errors import GanphonError
     from ..models import import_peer, load_checkpoint
 
-    out = import_peer(args.generator, args.out, arch=args.arch, n_codes=args.codes,
-                      q_path=args.qnetwork, q_slope=args.q_slope)
+    if args.format == "tf":
+        from ..models.tf_import import import_tf
+
+        if args.qnetwork:
+            raise GanphonError("--q: a TensorFlow checkpoint holds its own Q-network; --q is for --format port")
+        out = import_tf(args.generator, args.out, arch=args.arch, n_codes=args.codes or None)
+    else:
+        out = import_peer(args.generator, args.out, arch=args.arch, n_codes=args.codes,
+                          q_path=args.qnetwork, q_slope=args.q_slope)
     m = load_checkpoint(out)
     print(f"wrote {out}: {m.config.arch} d={m.config.dim} slice={m.config.slice_len} "
           f"codes={m.config.n_codes}{' with Q-network' if m.qnetwork is not None else ''}")

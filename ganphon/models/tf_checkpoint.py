@@ -281,10 +281,11 @@ def checkpoint_prefix(path) -> Path:
                 latest = value.strip().strip('"')
         if not latest:
             raise GanphonError(f"{state}: no model_checkpoint_path line")
-        prefix = Path(latest) if Path(latest).is_absolute() else path / latest
-        if not Path(str(prefix) + ".index").exists():
-            # Folders are often moved after training; the file name still holds.
-            prefix = path / Path(latest).name
+        # TensorFlow records absolute paths, and folders are moved after training:
+        # the checkpoint next to the 'checkpoint' file comes first.
+        prefix = path / Path(latest).name
+        if not Path(str(prefix) + ".index").exists() and Path(latest).is_absolute():
+            prefix = Path(latest)
     elif path.suffix == ".index" or ".data-" in path.name:
         prefix = path.with_name(path.name.split(".index")[0].split(".data-")[0])
     else:
