@@ -5,6 +5,20 @@ CPU-bound Python calls, so ganphon spreads them over processes rather than
 threads.  Workers start with ``forkserver`` (or ``spawn``) so they do not
 inherit a forked copy of torch's thread pools, and the caller's ``__main__``
 is not re-imported in each worker.
+
+Interruption is part of the contract:
+
+- Ctrl-C (SIGINT, to the whole process group or to the parent alone) stops
+  :func:`map_jobs` within about a second: queued jobs are cancelled, the
+  workers are killed, and :class:`Interrupted` (a ``KeyboardInterrupt``) is
+  raised carrying the results of the jobs that had finished, so a caller can
+  keep them.  Workers ignore SIGINT themselves; the parent decides.
+- A job that raises stops the others the same way, and its exception is
+  raised at once (not after the queue has drained).
+- Workers die with the process that started them, even when it is killed
+  with SIGKILL: each worker asks the kernel for SIGKILL when its parent (the
+  forkserver, which exits when the main process is gone) dies, and watches
+  the main process itself as a second guard.  No orphaned workers.
 """
 
 from __future__ import annotations
@@ -12,9 +26,41 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 
 from .errors import GanphonError
+
+#: Seconds to wait for killed workers to be reaped before giving up on them.
+KILL_WAIT = 2.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`map_jobs`; carries what had finished.
+
+    Attributes
+    ----------
+    results : list
+        One entry per item, in item order: the job's result where
+        ``done[i]``, else None.
+    done : list of bool
+        Which items finished before the interruption.
+    """
+
+    def __init__(self, results: list, done: list):
+        self.results = results
+        self.done = done
+        super().__init__(f"interrupted after {self.n_done} of {len(done)} jobs")
+
+    @property
+    def n_done(self) -> int:
+        """How many jobs finished."""
+        return sum(bool(d) for d in self.done)
+
+    def finished(self) -> list:
+        """The results of the finished jobs, in item order."""
+        return [r for r, d in zip(self.results, self.done) if d]
 
 
 def default_workers(n_jobs: int) -> int:
@@ -26,13 +72,15 @@ def check_workers(workers, n_jobs: int) -> int:
     """``workers`` as an int ≥ 1 (None: :func:`default_workers`)."""
     if workers is None:
         return default_workers(n_jobs)
+    if isinstance(workers, bool):
+        raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}")
     try:
-        workers = int(workers)
-    except (TypeError, ValueError):
+        number = int(workers)
+    except (TypeError, ValueError, OverflowError):
         raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}") from None
-    if workers < 1:
-        raise GanphonError(f"workers must be ≥ 1, got {workers}")
-    return workers
+    if number != workers or number < 1:
+        raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}")
+    return number
 
 
 @contextlib.contextmanager
@@ -70,8 +118,101 @@ def process_context(preload=()):
     return multiprocessing.get_context("spawn")
 
 
+# --------------------------------------------------------------------------
+# Worker side
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent process dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the watcher thread still guards
+        pass
+
+
+def _watch(main_pid: int) -> None:
+    """Exit this worker as soon as the process ``main_pid`` is gone."""
+    try:
+        fd = os.pidfd_open(main_pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        import select
+
+        select.select([fd], [], [])  # readable when the process has exited
+        os._exit(1)
+    import time
+
+    while True:
+        try:
+            os.kill(main_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+        time.sleep(0.5)
+
+
+def _worker_init(main_pid: int, parent_pid: int) -> None:
+    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent_pid and os.getppid() != main_pid:
+        # the forkserver or the main process died before prctl took effect
+        try:
+            os.kill(main_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+    threading.Thread(target=_watch, args=(main_pid,), daemon=True, name="ganphon-parent-watch").start()
+
+
 def _run_batch(func, items) -> list:
     return [func(item) for item in items]
+
+
+# --------------------------------------------------------------------------
+# Main side
+
+
+def _forkserver_pid(context) -> int | None:
+    """Pid of the forkserver of ``context`` (None when spawning)."""
+    if context.get_start_method() != "forkserver":
+        return None
+    from multiprocessing import forkserver
+
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
+def _stop_pool(pool) -> None:
+    """Kill the workers and let the pool wind down; within about a second.
+
+    The futures are not cancelled here: the pool's own manager thread marks
+    every unfinished one broken once it sees the workers gone (cancelling them
+    as well races with it in Python 3.11).
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=False)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(KILL_WAIT)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        with contextlib.suppress(Exception):
+            manager.join(KILL_WAIT)
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
@@ -102,36 +243,80 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     Returns
     -------
     list
-        Results in the order of ``items``.  The first exception raised by a
-        job is raised here.
+        Results in the order of ``items``.
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C (SIGINT), within about a second, with the results of the
+        jobs that had finished; the workers are killed first.
+    Exception
+        The first exception a job raises, as soon as it arrives; the other
+        jobs are cancelled and the workers killed.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
 
     items = list(items)
     workers = check_workers(workers, len(items))
     results: list = [None] * len(items)
+    done = [False] * len(items)
     bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
     try:
         if workers == 1 or len(items) <= 1:
-            for i, item in enumerate(items):
-                results[i] = func(item)
-                bar.update(1)
+            try:
+                for i, item in enumerate(items):
+                    results[i] = func(item)
+                    done[i] = True
+                    bar.update(1)
+            except KeyboardInterrupt:
+                raise Interrupted(results, done) from None
             return results
         if weights is not None:
+            if len(weights) != len(items):
+                raise GanphonError(f"{len(weights)} weights for {len(items)} jobs")
             order = sorted(range(len(items)), key=lambda i: -float(weights[i]))
             batches = [[i] for i in order]
         else:
             chunk = max(1, min(max_chunk, len(items) // (workers * 4)))
             batches = [list(range(i, min(i + chunk, len(items)))) for i in range(0, len(items), chunk)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=process_context(preload)) as pool:
+        context = process_context(preload)
+        pool = None
+        futures: dict = {}
+        try:
             with main_module_hidden():  # workers start during the first submits
-                futures = {pool.submit(_run_batch, func, [items[i] for i in batch]): batch for batch in batches}
-            for future in as_completed(futures):
-                for i, result in zip(futures[future], future.result()):
-                    results[i] = result
-                bar.update(len(futures[future]))
+                if context.get_start_method() == "forkserver":
+                    from multiprocessing import forkserver
+
+                    forkserver.ensure_running()
+                parent = _forkserver_pid(context) or os.getpid()
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                           initargs=(os.getpid(), parent))
+                for batch in batches:
+                    futures[pool.submit(_run_batch, func, [items[i] for i in batch])] = batch
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    batch = futures[future]
+                    try:
+                        batch_results = future.result()
+                    except BrokenProcessPool:
+                        raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
+                                           f"{sum(done)} of {len(items)} jobs had finished") from None
+                    for i, result in zip(batch, batch_results):
+                        results[i] = result
+                        done[i] = True
+                    bar.update(len(batch))
+        except BaseException as exc:
+            if pool is not None:
+                _stop_pool(pool)
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                raise Interrupted(results, done) from None
+            raise
+        pool.shutdown(wait=True)
     finally:
         bar.close()
     return results

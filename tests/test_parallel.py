@@ -1,0 +1,194 @@
+"""The process pool: results in order, errors at once, Ctrl-C that stops, no orphaned workers.
+
+The interruption tests run a small script in a child process (the jobs live in
+a module written next to it, so the forkserver workers can import them), send
+it SIGINT or SIGKILL, and look at what is left: the jobs that had finished,
+and whether any worker or forkserver process survived.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ganphon.errors import GanphonError
+from ganphon.parallel import Interrupted, check_workers, map_jobs
+
+JOBS = textwrap.dedent("""
+    import os, time
+    from pathlib import Path
+
+    MARKS = Path(os.environ["GANPHON_TEST_MARKS"])
+
+    def work(i):
+        (MARKS / f"start_{i}_{os.getpid()}_{os.getppid()}").touch()
+        time.sleep(float(os.environ.get("GANPHON_TEST_SLEEP", "0.4")))
+        (MARKS / f"done_{i}").touch()
+        return i * i
+
+    def boom(i):
+        if i == 3:
+            raise ValueError("job 3 failed")
+        time.sleep(0.5)
+        return i
+""")
+
+RUNNER = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import jobs
+    from ganphon.parallel import Interrupted, map_jobs
+    try:
+        out = map_jobs(jobs.work, range(int(sys.argv[2])), workers=2, progress=False, preload=["jobs"])
+        print(json.dumps({"complete": out}))
+    except Interrupted as stop:
+        print(json.dumps({"results": stop.results, "done": stop.done}), flush=True)
+        sys.exit(130)
+""")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _start(tmp_path, n_jobs, sleep="0.4"):
+    (tmp_path / "jobs.py").write_text(JOBS)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(marks), GANPHON_TEST_SLEEP=sleep)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path), str(n_jobs)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return proc, marks
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _worker_pids(marks):
+    """Worker and forkserver pids, read from the marks the jobs left."""
+    pids = set()
+    for mark in marks.glob("start_*"):
+        _, _, pid, ppid = mark.name.split("_")
+        pids.update({int(pid), int(ppid)})
+    return pids
+
+
+def test_results_in_item_order_like_a_list_comprehension():
+    items = list(range(-20, 37))
+    assert map_jobs(operator.neg, items, workers=2, progress=False) == [-i for i in items]
+    assert map_jobs(operator.neg, items, workers=1, progress=False) == [-i for i in items]
+    weights = [abs(i) for i in items]
+    assert map_jobs(operator.neg, items, workers=2, progress=False, weights=weights) == [-i for i in items]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True, float("nan")])
+def test_bad_worker_counts_are_one_line_errors(bad):
+    with pytest.raises(GanphonError, match="workers must be a whole number"):
+        check_workers(bad, 4)
+
+
+def test_a_failing_job_stops_the_pool_at_once(tmp_path):
+    """The job error arrives while the other 60 jobs (30 s of work) are still queued."""
+    (tmp_path / "jobs.py").write_text(JOBS)
+    code = textwrap.dedent("""
+        import sys, time
+        sys.path.insert(0, sys.argv[1])
+        import jobs
+        from ganphon.parallel import map_jobs
+        started = time.monotonic()
+        try:
+            map_jobs(jobs.boom, range(60), workers=2, progress=False, preload=["jobs"], max_chunk=1)
+        except ValueError as exc:
+            print(f"{exc}|{time.monotonic() - started:.2f}")
+    """)
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    message, elapsed = out.stdout.strip().split("|")
+    assert message == "job 3 failed"
+    assert float(elapsed) < 10  # draining the queue would take ≥ 15 s
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("target", ["parent", "group"])
+def test_ctrl_c_stops_within_a_second_keeps_finished_results_and_kills_workers(tmp_path, target):
+    """SIGINT to the parent alone (kill -INT) or to its process group (Ctrl-C in a terminal)."""
+    proc, marks = _start(tmp_path, n_jobs=2000, sleep="0.02")  # batches of 16 jobs
+    try:
+        assert _wait_for(lambda: len(list(marks.glob("done_*"))) >= 40), proc.stderr.read() if proc.poll() else ""
+        workers = _worker_pids(marks)
+        sent = time.monotonic()
+        if target == "parent":
+            os.kill(proc.pid, signal.SIGINT)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        latency = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert latency < 3.0, f"map_jobs took {latency:.1f} s to stop after SIGINT"
+    record = json.loads(out)
+    finished = [i for i, d in enumerate(record["done"]) if d]
+    assert 16 <= len(finished) < 2000
+    # every finished job's result is kept, and exactly those (reference: i * i)
+    assert [record["results"][i] for i in finished] == [i * i for i in finished]
+    assert all(record["results"][i] is None for i, d in enumerate(record["done"]) if not d)
+    assert {f"done_{i}" for i in finished} <= {m.name for m in marks.glob("done_*")}
+    assert "Traceback" not in err
+    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=3.0), \
+        [pid for pid in workers if _alive(pid)]
+
+
+def test_kill_9_of_the_parent_leaves_no_worker_or_forkserver(tmp_path):
+    """The workers (busy in a 30 s job) and the forkserver die with a SIGKILLed parent."""
+    proc, marks = _start(tmp_path, n_jobs=8, sleep="30")
+    try:
+        assert _wait_for(lambda: len(list(marks.glob("start_*"))) >= 2)
+        workers = _worker_pids(marks)
+        assert len(workers) >= 2 and proc.pid not in workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=5.0), \
+        [pid for pid in workers if _alive(pid)]
+    assert not list(marks.glob("done_*"))
+
+
+def test_ctrl_c_in_a_single_process_run_keeps_what_finished():
+    calls = []
+
+    def job(i):
+        if i == 5:
+            raise KeyboardInterrupt
+        calls.append(i)
+        return -i
+
+    with pytest.raises(Interrupted) as stop:
+        map_jobs(job, range(10), workers=1, progress=False)
+    assert stop.value.done == [True] * 5 + [False] * 5
+    assert stop.value.finished() == [0, -1, -2, -3, -4]
+    assert isinstance(stop.value, KeyboardInterrupt)  # the CLI's Ctrl-C handling (exit 130) applies
