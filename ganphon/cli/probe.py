@@ -1,10 +1,14 @@
-"""``ganphon probe``: generate, probe every layer and export for Praat."""
+"""``ganphon probe``: generate, probe every layer and export for Praat; or probe given waveforms."""
 
 from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
                       add_seed, describe, finite_float, names, positive_int)
+from .store import add_store
+
+NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
+DEFAULT_N = 10
 
 
 def probe(p) -> None:
@@ -12,18 +16,42 @@ def probe(p) -> None:
              "in Beguš & Zhou 2022) and export per sample: ID_output.wav, ID_<layer>.wav (upsampled to "
              "the output rate), ID_<layer>.Sound (native rate, exact), ID.TextGrid, plus manifest.csv, "
              "latents.csv and run.json. Rerunning the same command resumes; a different command into a "
-             "non-empty folder needs --overwrite.")
+             "non-empty folder needs --overwrite.\n\n"
+             "With --network q or critic and --wavs DIR, given waveforms (your recordings: any rate and "
+             "channels, mixed down, resampled, cut or padded to the slice, every change counted) go "
+             "through the Q-network or critic instead (Beguš & Zhou, ICASSP 2022): the same files, with "
+             "ID_output.wav the input as the network saw it, conv1 … convK after LeakyReLU, the input's "
+             "own TextGrid moved like the audio, and the prediction (code probabilities or critic score) "
+             "in manifest.csv. --tier cuts every labelled interval of that tier of long recordings "
+             "(X.wav + X.TextGrid) instead.",
+             epilog="examples:\n"
+                    "  ganphon probe --checkpoint demo --n 20 --out probe_run\n"
+                    "  ganphon probe --checkpoint demo --network q --wavs my_words --out q_layers\n"
+                    "  ganphon probe --checkpoint demo --network q --wavs recordings --tier words --out q_words")
     add_checkpoint(p)
-    p.add_argument("--n", type=positive_int, default=10, help="number of samples")
+    p.add_argument("--network", choices=NETWORKS, default=None,
+                   help="which network to probe: the generator (latents in; the default without --wavs), "
+                   "or the Q-network or critic (waveforms in; needs --wavs)")
+    p.add_argument("--wavs", default=None, metavar="DIR",
+                   help="folder of WAV files (searched recursively) to run through --network q or critic; "
+                   "X.TextGrid beside X.wav is copied")
+    p.add_argument("--tier", default=None,
+                   help="with --wavs: cut every non-empty interval of this interval tier of the recordings' "
+                   "TextGrids (e.g. words) and probe each")
+    p.add_argument("--labels", default=None,
+                   help="with --tier: comma-separated interval labels to keep (default: every non-empty one)")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help=f"number of samples to generate (default: {DEFAULT_N}; not with --wavs)")
     add_seed(p, help="seed of the latent draw")
     p.add_argument("--code", default=None,
                    help="fix the code: a ciwGAN category 1…k, or k comma-separated values like '0,1.5' "
-                   "(default: random codes)")
-    p.add_argument("--layers", default=None, help="comma-separated layers (default: dense, conv1 … convK)")
+                   "(default: random codes; not with --wavs)")
+    p.add_argument("--layers", default=None, help="comma-separated layers (default: dense, conv1 … convK; "
+                   "with --wavs: conv1 … convK)")
     p.add_argument("--reduce", choices=("mean", "sum", "max", "rms"), default="mean",
                    help="how channels are combined")
     p.add_argument("--activation", choices=("post", "pre"), default="post",
-                   help="after the ReLU (the paper) or before it")
+                   help="after the ReLU / LeakyReLU (the papers) or before it")
     p.add_argument("--feature-maps", default="", help="comma-separated layers whose individual channels "
                    "are saved as featuremaps_<layer>.npy [N, channels, n]")
     p.add_argument("--clip", type=finite_float, default=None,
@@ -31,25 +59,74 @@ def probe(p) -> None:
     add_batch_size(p)
     add_device(p)
     add_out(p)
+    add_store(p)
     add_overwrite(p)
     add_quiet(p)
     p.set_defaults(func=_probe)
 
 
-def _probe(args) -> int:
-    from ..export import run_export
-    from ..models import Latent, load_checkpoint
+def _check(args) -> str:
+    """The network to probe, after every combination of options is checked."""
+    network = args.network or ("generator" if args.wavs is None else None)
+    if args.wavs is None:
+        if network != "generator":
+            raise GanphonError(f"--network {network} probes given waveforms: pass --wavs DIR")
+        for option, value in (("--tier", args.tier), ("--labels", args.labels)):
+            if value is not None:
+                raise GanphonError(f"{option} needs --wavs DIR")
+        return network
+    if network is None or network == "generator":
+        raise GanphonError("--wavs runs given waveforms through a network that takes them: "
+                           "add --network q or --network critic")
+    for option, value in (("--n", args.n), ("--code", args.code)):
+        if value is not None:
+            raise GanphonError(f"{option} is for generating samples; it cannot be used with --wavs "
+                               "(every input is probed once)")
+    if args.labels is not None and args.tier is None:
+        raise GanphonError("--labels needs --tier (the tier whose intervals are cut)")
+    return network
 
+
+def _probe(args) -> int:
     if args.clip is not None and args.clip <= 0:
         raise GanphonError(f"--clip must be > 0, got {args.clip:g}")
+    network = _check(args)
+    if network != "generator":
+        return _probe_waveforms(args, network)
+
+    from ..models import Latent, load_checkpoint
+    from .store import exporter, print_summary
+
+    n = DEFAULT_N if args.n is None else args.n
     model = load_checkpoint(args.checkpoint, qnetwork=False)
-    latents = Latent(model.config).sample(args.n, args.seed, code=args.code)
-    request = {"kind": "probe", "n": args.n, "seed": args.seed, "code": args.code}
-    manifest = run_export(model, latents, args.out, layers=names(args.layers), reduce=args.reduce,
+    latents = Latent(model.config).sample(n, args.seed, code=args.code)
+    request = {"kind": "probe", "n": n, "seed": args.seed, "code": args.code}
+    manifest = exporter(args.store)(model, latents, args.out, layers=names(args.layers), reduce=args.reduce,
                           activation=args.activation, clip=args.clip, feature_maps=names(args.feature_maps) or [],
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
                           request=request, command=args.command_line,
                           overwrite=args.overwrite, progress=not args.quiet)
     n_layers = manifest["layer"].nunique()
-    print(f"exported {args.n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
+    print(f"exported {n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
+    print_summary(manifest)
+    return 0
+
+
+def _probe_waveforms(args, network: str) -> int:
+    from ..models import load_checkpoint
+    from ..speech import probe_speech
+
+    model = load_checkpoint(args.checkpoint, critic=network == "critic", qnetwork=network == "q")
+    manifest = probe_speech(model, args.wavs, args.out, network=network, tier=args.tier,
+                            labels=names(args.labels), layers=names(args.layers), reduce=args.reduce,
+                            activation=args.activation, clip=args.clip,
+                            feature_maps=names(args.feature_maps) or [], batch_size=args.batch_size,
+                            device=args.device, command=args.command_line, overwrite=args.overwrite,
+                            progress=not args.quiet)
+    n_items, n_layers = manifest["sample_id"].nunique(), manifest["layer"].nunique()
+    print(f"exported {n_items} inputs × {n_layers} series ({network}) to {args.out} (manifest.csv, run.json)")
+    if network == "q":
+        first = manifest.drop_duplicates("sample_id")
+        counts = first["predicted_code"].value_counts().sort_index()
+        print("predicted codes: " + ", ".join(f"{code}: {k}" for code, k in counts.items()))
     return 0
