@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GanphonError
+from ..errors import GanphonError, first_line
 from ..layout import atomic_path
 from .config import ModelConfig
 from .wavegan import Critic, Generator, QNetwork, build_models
@@ -120,7 +120,7 @@ def read_weights_file(path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc)
         if "weights_only" in str(exc) or "Unsupported" in str(exc) or "GLOBAL" in str(exc):
             raise GanphonError(
                 f"{path}: refused to load: it contains pickled Python objects or code, "
@@ -128,7 +128,7 @@ def read_weights_file(path) -> object:
             ) from None
         raise GanphonError(f"{path}: not a readable checkpoint ({first})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise GanphonError(f"{path}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
 
 
