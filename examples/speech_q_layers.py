@@ -35,8 +35,7 @@ ap.add_argument("--workers", type=int, default=2, help="processes measuring")
 ap.add_argument("--out", default="speech_q_run")
 args = ap.parse_args()
 
-from ganphon import layout  # noqa: E402  (after --help, which must stay light)
-from ganphon.acoustics import measure  # noqa: E402
+from ganphon.acoustics import measure_to_file  # noqa: E402  (after --help, which must stay light)
 from ganphon.corpus.synth import synthesize  # noqa: E402
 from ganphon.io import write_table  # noqa: E402
 from ganphon.models import load_checkpoint  # noqa: E402
@@ -51,8 +50,8 @@ model = load_checkpoint(args.checkpoint)
 probe_speech(model, corpus, probed, network="q", overwrite=True, progress=False)
 
 VOWELS = ["ɑ", "i", "u"]
-table = measure(probed, measures=("intensity", "pitch"), tier="phones", workers=args.workers, progress=False)
-write_table(table, probed / layout.ACOUSTICS)
+table, _, _ = measure_to_file(probed, measures=("intensity", "pitch"), tier="phones", workers=args.workers,
+                              progress=False, overwrite=True, command="examples/speech_q_layers.py")
 corr = correlation_table(table, ["intensity", "f0"], labels=VOWELS)
 print("Pearson r of each Q layer's average with the input word, in the vowels:")
 print(corr.pivot(index="measure", columns="layer", values="r").round(2).to_string())
