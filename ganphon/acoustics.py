@@ -633,8 +633,12 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
 
 def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
                     points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
-                    praat_path=None, command: str | None = None, progress: bool = True):
+                    praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False):
     """Measure a folder and write the table (default ``DIR/acoustics.csv``) with its run record.
+
+    An existing table is replaced only by the same measurement (engine, tier,
+    points, inputs, measures, settings — as its record ``<table>.json`` says)
+    or with ``overwrite``: two measurements never silently share one file.
 
     Parameters
     ----------
@@ -648,6 +652,8 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
         As :func:`measure` / :func:`measure_with_script`; ``tier`` None measures whole files.
     command : str, optional
         The command recorded next to the table.
+    overwrite : bool
+        Replace a table holding a different measurement.
 
     Returns
     -------
@@ -655,6 +661,11 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     out : Path
     elapsed : float
         Seconds spent measuring.
+
+    Raises
+    ------
+    GanphonError
+        If ``out`` holds a different (or unrecorded) measurement and ``overwrite`` is off.
     """
     from .layout import atomic_path
 
@@ -662,6 +673,9 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     target = Path(folder)
     base = target.parent if target.is_file() else target
     out = Path(out) if out else base / "acoustics.csv"
+    if out.exists() and not overwrite:
+        _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
+                                measures=list(measures), settings=settings)
     started = _time.perf_counter()
     if engine == "parselmouth":
         table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
@@ -676,6 +690,31 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
                      inputs=inputs, measures=list(measures), settings=settings)
     return table, out, elapsed
+
+
+def _measurement(record: dict) -> dict:
+    """What makes two tables the same measurement (not the command, versions or time)."""
+    return {key: record.get(key) for key in ("engine", "tier", "points", "inputs", "measures", "settings")}
+
+
+def _check_same_measurement(out: Path, **request) -> None:
+    """Refuse to replace ``out`` unless its record describes the measurement ``request``."""
+    import json
+
+    record_path = out.with_suffix(".json")
+    hint = "write this one elsewhere with --out FILE, or replace it with --overwrite"
+    try:
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GanphonError(f"{out}: exists without a readable record of how it was measured ({record_path.name}); "
+                           f"{hint}") from None
+    request["settings"] = {layer: s.to_fields() for layer, s in resolve_layer_settings(request["settings"]).items()}
+    old, new = _measurement(previous), _measurement(json.loads(json.dumps(request)))
+    differ = [key for key in old if old[key] != new[key]]
+    if differ:
+        what = ", ".join(f"{key} {old[key]!r} → {new[key]!r}" if key not in ("settings", "measures") else key
+                         for key in differ)
+        raise GanphonError(f"{out}: holds a different measurement ({what}); {hint}")
 
 
 def write_run_record(path, *, command, engine, tier, points, inputs, measures, settings) -> None:

@@ -315,11 +315,15 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
         raise GanphonError(f"effects table lacks column(s) {', '.join(needed)}")
     if effects.empty:
         raise GanphonError("effects table is empty")
-    outcomes = list(dict.fromkeys(effects["outcome"]))
+    # one panel per outcome (and per interval label, when the table has effects per label)
+    panel = effects["outcome"].astype(str)
+    if "label" in effects.columns and effects["label"].notna().any():
+        panel = panel + " · " + effects["label"].fillna("all").astype(str)
+    outcomes = list(dict.fromkeys(panel))
     fig = new_figure(max(3.0, 2.8 * len(outcomes)), 3.0)
     axes = np.atleast_1d(fig.subplots(1, len(outcomes), squeeze=False)[0])
     for ax, outcome in zip(axes, outcomes):
-        part = effects[effects["outcome"] == outcome]
+        part = effects[panel == outcome]
         order = sort_layers(part["layer"])
         part = part.set_index("layer").loc[order]
         x = np.arange(len(order))
@@ -605,3 +609,44 @@ def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title:
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
     return path
+
+
+# --------------------------------------------------------------------------
+# Layer stacks of many samples (the sweep explorer's frames)
+
+
+def _layer_stack_png(job) -> str:
+    folder, sample_id, out, dpi = job
+    fig = layer_stack_figure(folder, sample_id)
+    return str(save_figure(fig, out, ("png",), dpi=dpi)[0])
+
+
+def plot_layer_stacks(folder, sample_ids, out_dir, dpi: int = 80, workers=None, progress: bool = True) -> dict:
+    """One layer-stack PNG per sample (``out_dir/<ID>.png``), drawn in worker processes.
+
+    Parameters
+    ----------
+    folder : path-like
+        Exported folder.
+    sample_ids : sequence of str
+    out_dir : path-like
+        Folder of the PNGs (created).
+    dpi : int
+        Resolution (80: about 600 × 640 pixels, for a web page).
+    workers : int, optional
+        Processes (default: one per CPU).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        Sample ID → path of its PNG.
+    """
+    from .parallel import map_jobs
+
+    folder, out_dir = Path(folder), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(folder), sid, str(out_dir / f"{sid}.png"), dpi) for sid in sample_ids]
+    paths = map_jobs(_layer_stack_png, jobs, workers=workers, progress=progress, desc="layer stacks",
+                     unit="figure", preload=("ganphon.plots", "matplotlib.figure"))
+    return {sid: Path(p) for sid, p in zip(sample_ids, paths)}

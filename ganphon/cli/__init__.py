@@ -36,6 +36,7 @@ COMMANDS = {
     "sweep": ("sweep", "sweep latent variables: generate, probe, export, annotate and measure"),
     "stats": ("stats", "mixed models, likelihood-ratio tests, layer effects and correlations"),
     "plot": ("plots", "draw the layer stack, sweep grid, effects, correlations and feature maps"),
+    "explore": ("report", "write an offline HTML page per sweep: slider over the value, layer stacks, audio"),
     "demo": ("demo", "run the whole chain on the bundled model and write a report"),
 }
 

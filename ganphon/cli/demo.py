@@ -24,7 +24,7 @@ def demo(p) -> None:
 
 
 def _demo(args) -> int:
-    from ..demo import run_demo
+    from ..report.demo import run_demo
 
     report = run_demo(args.out, checkpoint=args.checkpoint, seed=args.seed, n_random=args.n_random,
                       bases=args.bases, workers=args.workers, quick=args.quick,

@@ -68,6 +68,8 @@ def measure(p) -> None:
     p.add_argument("--measures", default=",".join(ALL_MEASURES), help="comma-separated measure families")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output table (default: DIR/acoustics.csv); a JSON record of the settings goes beside it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
     p.set_defaults(func=_measure)
 
@@ -113,7 +115,7 @@ def _measure(args) -> int:
     table, out, elapsed = measure_to_file(
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
         settings=args.settings, inputs=args.inputs, workers=args.workers, praat_path=args.praat_path,
-        command=args.command_line, progress=not args.quiet)
+        command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
     print(summary(table, elapsed, out))
     return 0
 

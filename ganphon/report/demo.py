@@ -8,23 +8,23 @@
    output's intervals (pitch, intensity, formants, spectral moments, duration).
 4. Fit the mixed-effects models, compute the layer × output correlation table
    on the random samples, find the first layer where the effect appears.
-5. Draw the figures and write ``report.md`` and ``report.html``.
+5. Draw the figures, write listening copies, and write ``report.md`` and
+   ``report.html`` (with audio players).
+6. Write the explorer page of each sweep (``sweep_<var>/explore.html``).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
-import shlex
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import layout
-from .errors import GanphonError
+from .. import layout
+from ..errors import GanphonError
+from .writer import audio_md, listening_copies, markdown_to_html, md_table, rel
 
 def _step(msg: str, progress: bool) -> float:
     if progress:
@@ -35,8 +35,8 @@ def _step(msg: str, progress: bool) -> float:
 def _typical_sample(folder: Path, prop: pd.DataFrame) -> str:
     """The sample for the layer stack: the word-shaped one (frication before a vowel,
     silence around) with the most frication; without any, the most frication."""
-    from .acoustics import read_intervals
-    from .evaluate import word_shape
+    from ..acoustics import read_intervals
+    from ..train.evaluate import word_shape
 
     ranked = prop.sort_values(["fric_duration", "sample_id"], ascending=[False, True])["sample_id"].tolist()
     for sid in ranked:
@@ -49,12 +49,18 @@ def _typical_sample(folder: Path, prop: pd.DataFrame) -> str:
 def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int = 120, bases: int = 10,
              workers: int = 2, quick: bool = False, overwrite: bool = False, progress: bool = True,
              command: str | None = None) -> Path:
-    """Run the demo analysis into ``out`` and return the path of ``report.md``."""
-    from . import __version__, plots, stats
-    from .models import load_checkpoint
-    from .sweep import run_sweep
+    """Run the demo analysis into ``out`` and return the path of ``report.md``.
 
-    from .io import prepare_folder
+    ``out`` must be missing, empty, or a demo folder of the same request
+    (resumed); another demo is replaced only with ``overwrite``, and a folder
+    holding anything else is refused.
+    """
+    from .. import __version__, plots, stats
+    from ..io import prepare_folder
+    from ..models import load_checkpoint
+    from ..models.bundled import DATA, DEMO_CARD, DEMO_G
+    from ..sweep import run_sweep
+    from .explore import build_explorer
 
     out = Path(out)
     model = load_checkpoint(checkpoint, qnetwork=False)
@@ -72,7 +78,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     common = dict(workers=workers, progress=progress, overwrite=overwrite)
 
     # 1. discovery on random samples
-    t0 = _step(f"1/5 {n_random} random samples: export, annotate, measure", progress)
+    t0 = _step(f"1/6 {n_random} random samples: export, annotate, measure", progress)
     rand_dir = out / "random"
     rand_spec = {"kind": "random", "n": n_random, "seed": seed}
     run_sweep(rand_spec, model, rand_dir, **common)
@@ -84,7 +90,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     timings["discovery"] = time.perf_counter() - t0
 
     # 2. sweeps
-    t0 = _step(f"2/5 sweep {top} from {z_range[0]:g} to {z_range[1]:g} step {z_range[2]:g} over {bases} bases", progress)
+    t0 = _step(f"2/6 sweep {top} from {z_range[0]:g} to {z_range[1]:g} step {z_range[2]:g} over {bases} bases", progress)
     z_dir = out / f"sweep_{top}"
     z_spec = {"kind": "dimension", "var": top, "from": z_range[0], "to": z_range[1], "step": z_range[2],
               "bases": bases, "seed": seed}
@@ -93,19 +99,22 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     c_dir = out / f"sweep_{code_var}"
     c_spec = {"kind": "code", "var": code_var, "from": c_range[0], "to": c_range[1], "step": c_range[2],
               "bases": bases, "seed": seed}
-    _step(f"3/5 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
+    _step(f"3/6 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
     run_sweep(c_spec, model, c_dir, **common)
     timings["sweeps"] = time.perf_counter() - t0
 
     # 3. statistics
-    t0 = _step("4/5 mixed-effects models, correlation table", progress)
-    z_stats = _stats_dict(stats.run_stats(z_dir, command=command, workers=workers))
-    c_stats = _stats_dict(stats.run_stats(c_dir, command=command, workers=workers))
-    r_stats = _stats_dict(stats.run_stats(rand_dir, command=command, workers=workers))
+    t0 = _step("4/6 statistics: mixed-effects models of both sweeps, correlation table", progress)
+    all_stats = []
+    for folder in (z_dir, c_dir, rand_dir):
+        if progress:
+            print(f"statistics of {folder.name}/", flush=True)
+        all_stats.append(_stats_dict(stats.run_stats(folder, command=command, workers=workers, progress=progress)))
+    z_stats, c_stats, r_stats = all_stats
     timings["stats"] = time.perf_counter() - t0
 
     # 4. figures
-    t0 = _step("5/5 figures and report", progress)
+    t0 = _step("5/6 figures and listening copies", progress)
     fig_dir = out / "figures"
     figs = {}
     stack_id = _typical_sample(rand_dir, prop)
@@ -118,22 +127,35 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
         figs["effects_c"] = plots.plot_effects(c_stats["effects"], out=fig_dir / f"effects_{code_var}")
     if _has_rows(r_stats.get("correlations")):
         figs["corr"] = plots.plot_correlations(r_stats["correlations"], out=fig_dir / "correlations")
+    from ..stats import sort_layers
+
+    stack_layers = [x for x in sort_layers(pd.read_csv(rand_dir / layout.MANIFEST, usecols=["layer"])["layer"].unique())
+                    if x != layout.OUTPUT_LAYER]
+    listen = listening_copies(rand_dir, stack_id, stack_layers, dest=out / layout.LISTEN_DIR)
     timings["figures"] = time.perf_counter() - t0
 
-    card = {}
-    from .models.bundled import DATA, DEMO_CARD, DEMO_G
+    t0 = _step("6/6 explorer pages of the sweeps, report", progress)
+    explorers = {var: build_explorer(folder, workers=workers, progress=progress)
+                 for var, folder in ((top, z_dir), (code_var, c_dir))}
+    timings["explorer"] = time.perf_counter() - t0
 
-    if model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve() and (DATA / DEMO_CARD).exists():
+    card = {}
+    bundled = model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve()
+    if bundled and (DATA / DEMO_CARD).exists():
         card = json.loads((DATA / DEMO_CARD).read_text(encoding="utf-8"))
-    info = {"ganphon": __version__, "seed": seed, "card": card, "checkpoint": str(model.path), "sha256": model.sha256,
+    # The redo commands name the checkpoint as a user can type it again: 'demo' for the bundled
+    # model (its installed path changes with every install), else an absolute path.
+    redo_checkpoint = "demo" if bundled else str(Path(model.path).resolve())
+    info = {"ganphon": __version__, "seed": seed, "card": card, "checkpoint": str(model.path),
+            "redo_checkpoint": redo_checkpoint, "sha256": model.sha256,
             "config": cfg.to_dict(), "meta": model.meta, "command": command or "ganphon demo",
             "timings_s": timings, "top_variable": top, "discovery_kind": ranking.attrs.get("kind"), "code_variable": code_var,
-            "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec}
-    layout.atomic_write_text(out / "demo.json", json.dumps(info, indent=1, default=str) + "\n")
-    md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs)
-    layout.atomic_write_text(out / "report.md", md)
-    layout.atomic_write_text(out / "report.html", markdown_to_html(md, title="ganphon demo report"))
-    return out / "report.md"
+            "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec, "stack_sample": stack_id}
+    layout.atomic_write_text(out / layout.DEMO_JSON, json.dumps(info, indent=1, default=str) + "\n")
+    md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen, explorers)
+    layout.atomic_write_text(out / layout.REPORT_MD, md)
+    layout.atomic_write_text(out / layout.REPORT_HTML, markdown_to_html(md, title="ganphon demo report"))
+    return out / layout.REPORT_MD
 
 
 def _has_rows(df) -> bool:
@@ -177,30 +199,6 @@ def _discover(stats, latents, prop, z_names) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- report
 
-def _table(df: pd.DataFrame, cols=None, n=None, digits=3) -> str:
-    if df is None or len(df) == 0:
-        return "_(none)_\n"
-    d = df[cols] if cols else df
-    if n:
-        d = d.head(n)
-
-    def fmt(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else (f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}")
-        return str(v).replace("|", "/").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(str, d.columns)) + " |", "|" + "---|" * len(d.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in d.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def _rel(path: Path, out: Path) -> str:
-    """``path`` relative to the report's folder, so the report's links work wherever it is opened."""
-    import os
-
-    return Path(os.path.relpath(Path(path).resolve(), Path(out).resolve())).as_posix()
-
-
 def _first_png(fig) -> str | None:
     if fig is None:
         return None
@@ -212,7 +210,7 @@ def _first_png(fig) -> str | None:
     return str(fig)
 
 
-def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
+def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=None, explorers=None) -> str:
     top, code_var = info["top_variable"], info["code_variable"]
     cfg = info["config"]
     meta = info.get("meta") or {}
@@ -245,7 +243,7 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
            f"variables at once ({ranking.attrs.get('kind')} regression, GAP-style) and the variables "
            "ranked by |z|:\n" if ranking.attrs.get("kind") != "none" else
            "Their frication does not vary, so no variable can be tied to it: the paper's z11 is swept instead.\n"),
-        _table(ranking, n=10),
+        md_table(ranking, n=10),
         (f"**{top}** ranks first and is swept below.\n" if ranking.attrs.get("kind") != "none" else ""),
     ]
     for title, st, var in ((f"2. Sweeping {top} from −15 to 5", z_stats, top),
@@ -268,13 +266,13 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
             eff = eff[eff["n_obs"].fillna(0) >= 10] if "n_obs" in eff else eff
             cols = [c for c in ("outcome", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups", "method")
                     if c in eff.columns]
-            lines.append(_table(eff, cols=cols, n=60))
+            lines.append(md_table(eff, cols=cols, n=60))
         else:
             lines.append("_(no model could be fitted)_\n")
         lrt = st.get("lrt")
         if _has_rows(lrt):
             lines.append("Likelihood-ratio tests of the value effect (ML fits):\n")
-            lines.append(_table(lrt, n=60))
+            lines.append(md_table(lrt, n=60))
         warn = st.get("warnings")
         if warn:
             lines.append("statsmodels warnings, kept rather than swallowed (counts over the models; every "
@@ -284,102 +282,68 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs) -> str:
         for key in ("grid_z" if var == top else "grid_c", "effects_z" if var == top else "effects_c"):
             png = _first_png(figs.get(key))
             if png:
-                lines.append(f"![{key}]({_rel(Path(png), out)})\n")
+                lines.append(f"![{key}]({rel(Path(png), out)})\n")
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
     lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
-    lines.append(_table(r_stats.get("correlations"), n=60))
+    lines.append(md_table(r_stats.get("correlations"), n=60))
     lines.append("Every layer was measured on the output's intervals, so `duration` agrees by construction; "
                  "for durations of a layer's own, segment the layers too (`ganphon annotate DIR --layers "
                  "conv3,conv4`) and correlate with `ganphon.stats.correlation_table(..., match=\"order\")`.\n")
     png = _first_png(figs.get("corr"))
     if png:
-        lines.append(f"![correlations]({_rel(Path(png), out)})\n")
+        lines.append(f"![correlations]({rel(Path(png), out)})\n")
     png = _first_png(figs.get("stack"))
     if png:
-        lines.append("A random sample segmented as a word (frication before a vowel, silence around; the one "
-                     "with the most frication), its spectrogram and every layer's average on one time axis:\n")
-        lines.append(f"![layer stack]({_rel(Path(png), out)})\n")
+        lines.append(f"A random sample (`{info['stack_sample']}`) segmented as a word (frication before a vowel, "
+                     "silence around; the one with the most frication), its spectrogram and every layer's average "
+                     "on one time axis:\n")
+        lines.append(f"![layer stack]({rel(Path(png), out)})\n")
+    if listen:
+        lines += audio_md(listen, out, measured_folder=out / layout.DEMO_RANDOM_DIR)
+    if explorers:
+        lines.append("## Explore the sweeps\n")
+        lines.append("One page per sweep, offline in any browser: a slider over the swept value (← → keys), the "
+                     "base latent (↑ ↓), the chosen sample's layer stack, its acoustic rows and audio players:\n")
+        lines += [f"- [{var}: {rel(page, out)}]({rel(page, out)})" for var, page in explorers.items()]
+        lines.append("")
     z_spec, c_spec = info["z_spec"], info["c_spec"]
+    ckpt, seed = info["redo_checkpoint"], info["seed"]
+    zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
+    rd = layout.DEMO_RANDOM_DIR
     lines += [
         "## 5. Redo any step\n",
+        "Run these in a fresh folder: each line rebuilds one part of this demo with the same seed, so the "
+        "same numbers (run in this folder, a sweep only completes what is missing).\n",
         "```bash",
-        f"ganphon sweep --checkpoint {info['checkpoint']} --n {info['random_spec']['n']} --seed {info['seed']} --out random",
-        f"ganphon sweep --checkpoint {info['checkpoint']} --var {top} --from {z_spec['from']:g} --to {z_spec['to']:g} "
-        f"--step {z_spec['step']:g} --bases {z_spec['bases']} --seed {info['seed']} --out sweep_{top}",
-        f"ganphon sweep --checkpoint {info['checkpoint']} --var {code_var} --from {c_spec['from']:g} --to {c_spec['to']:g} "
-        f"--step {c_spec['step']:g} --bases {c_spec['bases']} --seed {info['seed']} --out sweep_{code_var}",
-        f"ganphon annotate sweep_{top}            # the auto tier",
-        f"ganphon measure sweep_{top} --workers 2 # sweep_{top}/acoustics.csv",
-        f"ganphon stats sweep_{top}               # sweep_{top}/stats/",
-        f"ganphon plot sweep_{top}                # sweep_{top}/figures/",
+        f"ganphon sweep --checkpoint {ckpt} --n {info['random_spec']['n']} --seed {seed} --out {rd}",
+        f"ganphon sweep --checkpoint {ckpt} --var {top} --from {z_spec['from']:g} --to {z_spec['to']:g} "
+        f"--step {z_spec['step']:g} --bases {z_spec['bases']} --seed {seed} --out {zd}",
+        f"ganphon sweep --checkpoint {ckpt} --var {code_var} --from {c_spec['from']:g} --to {c_spec['to']:g} "
+        f"--step {c_spec['step']:g} --bases {c_spec['bases']} --seed {seed} --out {cd}",
+        f"ganphon stats {zd}        # {zd}/stats/ (each sweep was annotated and measured into acoustics.csv)",
+        f"ganphon stats {rd}          # {rd}/stats/correlations.csv",
+        f"ganphon plot {zd}         # {zd}/figures/",
+        f"ganphon explore {zd}      # {zd}/explore.html",
+        f"ganphon measure {zd} --engine praat --out {zd}/acoustics_praat.csv   # the same table from Praat",
         "```\n",
-        "The same measures in Praat itself (Praat ▸ Open Praat script…, or from a shell):\n",
+        "The same measures with Praat's own script (Praat ▸ Open Praat script…, or from a shell in the same "
+        "folder):\n",
         "```bash",
-        _praat_line(out / f"sweep_{top}", settings=info.get("settings", "default")),
+        _praat_line(zd),
         "```\n",
         "(the fields after the folder follow the script's form: extension, name pattern, tier, points, "
         "output table, then the analysis settings; `ganphon praat-plugin --install` adds the scripts "
         "to Praat's menus).\n",
         "Files: every folder holds `manifest.csv`, `latents.csv`, `run.json`, one TextGrid per sample "
         "and `acoustics.csv`; `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
-        "`summaries.txt`.\n",
+        "`summaries.txt`; `listen/` the 16-bit listening copies.\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]
     return "\n".join(lines)
 
 
-def _praat_line(folder: Path, settings="default") -> str:
-    from .praat import command_line
+def _praat_line(folder: str) -> str:
+    """The ``praat --run`` line measuring ``folder`` (relative to where it is run) as the sweep did."""
+    from ..praat import shell_command_line
 
-    return shlex.join(command_line("measure_all", folder, Path(folder) / "acoustics_praat.tsv", tier="auto"))
-
-
-def markdown_to_html(md: str, title: str = "report") -> str:
-    """A small Markdown → HTML conversion for the report (headings, tables, images, code)."""
-    out, in_code, table = [], False, []
-
-    def inline(s: str) -> str:
-        s = html.escape(s)
-        s = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2" style="max-width:100%">', s)
-        s = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", s)
-        s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
-        s = re.sub(r"(?<![\w*])_([^_]+)_(?![\w*])", r"<i>\1</i>", s)
-        return s
-
-    def flush_table():
-        if not table:
-            return
-        rows = [r.strip().strip("|").split("|") for r in table if not re.match(r"^\|(---\|)+$", r.strip())]
-        out.append("<table>")
-        for i, r in enumerate(rows):
-            tag = "th" if i == 0 else "td"
-            out.append("<tr>" + "".join(f"<{tag}>{inline(c.strip())}</{tag}>" for c in r) + "</tr>")
-        out.append("</table>")
-        table.clear()
-
-    for line in md.splitlines():
-        if line.startswith("```"):
-            flush_table()
-            out.append("</pre>" if in_code else "<pre>")
-            in_code = not in_code
-            continue
-        if in_code:
-            out.append(html.escape(line))
-            continue
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush_table()
-        if m := re.match(r"^(#{1,6}) (.*)$", line):
-            n = len(m.group(1))
-            out.append(f"<h{n}>{inline(m.group(2))}</h{n}>")
-        elif line.startswith("- "):
-            out.append(f"<li>{inline(line[2:])}</li>")
-        elif line.strip():
-            out.append(f"<p>{inline(line)}</p>")
-    flush_table()
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
-             "pre{background:#f4f4f4;padding:1em;overflow-x:auto}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+    return shell_command_line("measure_all", folder, f"{folder}/acoustics_praat.tsv", tier="auto")

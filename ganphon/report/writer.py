@@ -1,0 +1,180 @@
+"""The report writer: Markdown tables and links, Markdown → HTML with audio players,
+and listening copies of a sample's files.
+
+Every link a report writes is relative to the report's own folder, so the
+folder can be moved or copied (or zipped and sent) and still works.  A link to
+a ``.wav`` file becomes an ``<audio>`` player in the HTML version.
+
+Listening copies: the exported WAVs are float32 (the measured data); many
+players and browsers refuse float WAV, and a layer average is a slow,
+non-negative signal.  :func:`listening_copies` writes 16-bit PCM,
+peak-normalised copies into ``listen/`` (layers with their mean removed),
+labelled as such wherever they are shown.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .. import layout
+
+AUDIO_SUFFIXES = (".wav", ".ogg", ".mp3", ".flac")
+#: Peak of a listening copy (−1 dBFS).
+LISTENING_PEAK = 0.89
+LISTENING_NOTE = ("listening copies: 16-bit PCM, peak-normalised to −1 dBFS (layers with their mean "
+                  "removed); the measured files are the float32 WAVs next to the manifest")
+
+
+def rel(path, start) -> str:
+    """``path`` relative to the folder ``start``, with forward slashes (for links)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
+
+
+def md_table(df, cols=None, n=None, digits: int = 3) -> str:
+    """A Markdown table of a DataFrame (``_(none)_`` when empty)."""
+    if df is None or len(df) == 0:
+        return "_(none)_\n"
+    d = df[cols] if cols else df
+    if n:
+        d = d.head(n)
+
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else (f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}")
+        return str(v).replace("|", "/").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, d.columns)) + " |", "|" + "---|" * len(d.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def listening_copies(folder, sample_id: str, layers, dest=None) -> dict:
+    """Write 16-bit, peak-normalised listening copies of one sample's output and layer WAVs.
+
+    Parameters
+    ----------
+    folder : path-like
+        Exported folder (``ID_output.wav``, ``ID_<layer>.wav``).
+    sample_id : str
+    layers : sequence of str
+        Layers besides the output (those without a WAV are skipped).
+    dest : path-like, optional
+        Folder of the copies (default ``folder/listen``); names as the originals.
+
+    Returns
+    -------
+    dict
+        ``{"output": path, layer: path, …}`` in network order.
+    """
+    from ..io import read_wav, write_listening_wav
+
+    folder = Path(folder)
+    dest = Path(dest) if dest is not None else folder / layout.LISTEN_DIR
+    dest.mkdir(parents=True, exist_ok=True)
+    copies = {}
+    for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:
+        source = folder / layout.layer_wav(sample_id, layer)
+        if not source.is_file():
+            continue
+        x, sr = read_wav(source, mono=True)
+        target = dest / layout.layer_wav(sample_id, layer)
+        write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
+        copies[layer] = target
+    return copies
+
+
+def audio_md(copies: dict, start, measured_folder=None) -> list[str]:
+    """Markdown lines offering each listening copy (a link; a player in HTML)."""
+    lines = [f"Listen ({LISTENING_NOTE}):\n"]
+    for layer, path in copies.items():
+        line = f"- [▶ {layer}]({rel(path, start)})"
+        if measured_folder is not None:
+            line += f" — measured file `{rel(Path(measured_folder) / Path(path).name, start)}`"
+        lines.append(line)
+    lines.append("")
+    return lines
+
+
+def markdown_to_html(md: str, title: str = "report") -> str:
+    """A small Markdown → HTML conversion for reports.
+
+    Headings, paragraphs, bullet lists, tables, code blocks, bold, italics,
+    inline code, images and links; a link to an audio file (``.wav`` …)
+    becomes an ``<audio controls>`` player with the link text as its label.
+    """
+    out, in_code, table, in_list = [], False, [], False
+
+    def inline(s: str) -> str:
+        s = html.escape(s, quote=True)
+        s = re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", r'<img alt="\1" src="\2" style="max-width:100%">', s)
+
+        def link(m):
+            text, href = m.group(1), m.group(2)
+            if href.lower().endswith(AUDIO_SUFFIXES):
+                return (f'<span class="audio"><span class="label">{text}</span> '
+                        f'<audio controls preload="none" src="{href}"></audio></span>')
+            return f'<a href="{href}">{text}</a>'
+
+        s = re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", link, s)
+        s = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", s)
+        s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+        s = re.sub(r"(?<![\w*/])_([^_]+)_(?![\w*])", r"<i>\1</i>", s)
+        return s
+
+    def flush_table():
+        if not table:
+            return
+        rows = [r.strip().strip("|").split("|") for r in table if not re.match(r"^\|(---\|)+$", r.strip())]
+        out.append("<table>")
+        for i, r in enumerate(rows):
+            tag = "th" if i == 0 else "td"
+            out.append("<tr>" + "".join(f"<{tag}>{inline(c.strip())}</{tag}>" for c in r) + "</tr>")
+        out.append("</table>")
+        table.clear()
+
+    def close_list():
+        nonlocal in_list
+        if in_list:
+            out.append("</ul>")
+            in_list = False
+
+    for line in md.splitlines():
+        if line.startswith("```"):
+            flush_table()
+            close_list()
+            out.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            close_list()
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("- "):
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{inline(line[2:])}</li>")
+            continue
+        close_list()
+        if m := re.match(r"^(#{1,6}) (.*)$", line):
+            n = len(m.group(1))
+            out.append(f"<h{n}>{inline(m.group(2))}</h{n}>")
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+    flush_table()
+    close_list()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
+             "pre{background:#f4f4f4;padding:1em;overflow-x:auto}"
+             ".audio{display:inline-flex;align-items:center;gap:.5em}.audio audio{height:2em}")
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
