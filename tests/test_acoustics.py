@@ -1,156 +1,25 @@
 """ganphon.acoustics: measures against ground truth, layer guards, bad inputs, the CLI.
 
-The signals are synthesised here from known parameters: a pulse train at a
-known F0 through resonators at known formant frequencies, band-limited noise
-with a known band, silences of known length.  ``make_exported_folder`` builds a
-small folder in ganphon's export layout from such signals; test_praat.py uses
-it too.
+The signals are synthesised from known parameters (conftest.py): a pulse train
+at a known F0 through resonators at known formant frequencies, band-limited
+noise with a known band, silences of known length.  ``make_exported_folder``
+builds a small folder in ganphon's export layout from such signals.
 """
 
 from __future__ import annotations
 
 import codecs
-import math
 import os
 
 import numpy as np
 import pandas as pd
-import parselmouth
 import pytest
 import scipy.io.wavfile
-import scipy.signal
-import tgt
 
 from ganphon import acoustics, layout, praat
+from conftest import (LAYER_SIZES, SLICE, SR, T, make_exported_folder, vowel, word, write_textgrid_tgt,
+                      write_wav_scipy)
 from ganphon.errors import GanphonError
-from ganphon.timebase import native_rate, upsample
-
-SR = 16000
-SLICE = 16384
-T = SLICE / SR
-LAYER_SIZES = {"dense": 16, "conv1": 64, "conv2": 256, "conv3": 1024, "conv4": 4096}
-
-
-# --------------------------------------------------------------------------
-# Signals with known parameters
-
-
-def resonate(x, freqs, bandwidths, sr=SR):
-    """Cascade of two-pole resonators with unity gain at 0 Hz."""
-    for f, bw in zip(freqs, bandwidths):
-        r = math.exp(-math.pi * bw / sr)
-        a = [1.0, -2 * r * math.cos(2 * math.pi * f / sr), r * r]
-        x = scipy.signal.lfilter([sum(a)], a, x)
-    return x
-
-
-def vowel(duration, f0, formants=(700.0, 1200.0, 2600.0), bandwidths=(80.0, 90.0, 150.0), sr=SR):
-    """A pulse train at exactly ``f0`` Hz with a -6 dB/octave source through resonators.
-
-    The source tilt is that of speech (glottal -12, radiation +6 dB/octave),
-    which Praat's pre-emphasis expects; fixed F4 (3500 Hz) and F5 (4500 Hz)
-    give Burg's five formants five resonances to find.
-    """
-    n = int(round(duration * sr))
-    source = np.zeros(n)
-    source[np.round(np.arange(0, n - 1, sr / f0)).astype(int)] = 1.0
-    source = scipy.signal.lfilter([1.0], [1.0, -0.99], source - source.mean())
-    x = resonate(source, tuple(formants) + (3500.0, 4500.0), tuple(bandwidths) + (250.0, 300.0), sr)
-    ramp = min(n // 2, int(0.005 * sr))
-    x[:ramp] *= np.linspace(0, 1, ramp)
-    x[n - ramp:] *= np.linspace(1, 0, ramp)
-    return 0.5 * x / np.max(np.abs(x))
-
-
-def noise_band(duration, low, high, seed, sr=SR):
-    """White noise band-passed to [low, high] Hz."""
-    n = int(round(duration * sr))
-    rng = np.random.default_rng(seed)
-    sos = scipy.signal.butter(8, [low, high], btype="bandpass", fs=sr, output="sos")
-    x = scipy.signal.sosfiltfilt(sos, rng.standard_normal(n + 2000))[1000:1000 + n]
-    return 0.2 * x / np.max(np.abs(x))
-
-
-def word(f0, formants, seed, onset=0.15, fric=0.12, gap=0.06, vowel_dur=0.25):
-    """silence + [s]-like noise + short closure + vowel + silence, SLICE samples.
-
-    Returns the signal and the intervals (label, start, end) in seconds, at sample boundaries.
-    """
-    parts = [("sil", np.zeros(int(round(onset * SR)))),
-             ("fric", noise_band(fric, 4000.0, 7000.0, seed)),
-             ("sil", np.zeros(int(round(gap * SR)))),
-             ("voi", vowel(vowel_dur, f0, formants))]
-    x = np.concatenate([p for _, p in parts])
-    x = np.concatenate([x, np.zeros(SLICE - x.size)])
-    intervals, at = [], 0
-    for label, p in parts:
-        intervals.append((label, at / SR, (at + p.size) / SR))
-        at += p.size
-    intervals.append(("sil", at / SR, T))
-    return x.astype(np.float32), intervals
-
-
-def write_wav(path, x, sr=SR):
-    """float32 WAV, as ganphon exports (layer series are not clipped)."""
-    scipy.io.wavfile.write(path, sr, np.asarray(x, dtype=np.float32))
-
-
-def write_textgrid(path, tiers, xmax=T, encoding="utf-8"):
-    """tiers: {name: [(label, start, end), ...]}; gaps stay empty intervals."""
-    grid = tgt.TextGrid()
-    for name, intervals in tiers.items():
-        tier = tgt.IntervalTier(0.0, xmax, name)
-        for label, start, end in intervals:
-            tier.add_interval(tgt.Interval(start, end, label))
-        grid.add_tier(tier)
-    text = tgt.io.export_to_long_textgrid(grid)
-    with open(path, "w", encoding=encoding) as handle:
-        handle.write(text)
-
-
-def envelope(x, n):
-    """A plausible non-negative layer series of ``n`` samples following the signal's energy."""
-    frames = np.abs(x[: SLICE - SLICE % n]).reshape(n, -1).mean(axis=1)
-    ripple = 0.3 * (1 + np.sin(2 * np.pi * np.arange(n) * 7 / n))
-    return (4 * frames + 0.05 * ripple).astype(np.float64)
-
-
-def make_exported_folder(folder, n_samples=3):
-    """A folder in ganphon's export layout with synthetic output and layer series.
-
-    Per sample: ID_output.wav, ID_<layer>.wav (16 kHz, upsampled with the
-    package's time base), ID_<layer>.Sound (native rate), ID.TextGrid (tiers
-    ``condition`` and ``auto``), plus manifest.csv.  Returns the ground truth
-    per sample (f0, formants, intervals).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, truth = [], {}
-    for i in range(n_samples):
-        sid = layout.sample_id(i)
-        f0 = 100.0 + 20.0 * i
-        formants = (650.0 + 40 * i, 1150.0 + 100 * i, 2600.0)
-        x, intervals = word(f0, formants, seed=i)
-        truth[sid] = {"f0": f0, "formants": formants, "intervals": intervals}
-        write_wav(folder / layout.layer_wav(sid, "output"), x)
-        z11 = -15 + 2 * i
-        write_textgrid(folder / layout.textgrid(sid),
-                       {"condition": [(f"z11={z11}", 0.0, T)],
-                        "auto": [iv for iv in intervals[:-1]]})
-        base = dict(sample_id=sid, textgrid=layout.textgrid(sid), slice_len=SLICE, sr=SR, seed=7,
-                    arch="wavegan", checkpoint_sha256="0" * 64, code="", z11=z11, var="z11",
-                    value=float(z11), base=0)
-        rows.append(dict(base, layer="output", file=layout.layer_wav(sid, "output"),
-                         sound_file=layout.layer_wav(sid, "output"), n_native=SLICE, rate_native_hz=float(SR)))
-        for layer, n in LAYER_SIZES.items():
-            series = envelope(x, n)
-            write_wav(folder / layout.layer_wav(sid, layer), upsample(series, SLICE))
-            parselmouth.Sound(series, sampling_frequency=native_rate(n, SLICE, SR)).save_as_short_text_file(
-                str(folder / layout.layer_sound(sid, layer)))
-            rows.append(dict(base, layer=layer, file=layout.layer_wav(sid, layer),
-                             sound_file=layout.layer_sound(sid, layer), n_native=n,
-                             rate_native_hz=native_rate(n, SLICE, SR)))
-    pd.DataFrame(rows).to_csv(folder / layout.MANIFEST, index=False)
-    return truth
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +154,8 @@ def test_ciwgan_preset_measures_slow_layer_periodicity(tmp_path):
     # an upsampled Conv1-like series pulsing at 20 Hz: below the default 75 Hz floor,
     # inside the paper's 5-150 Hz range for ciwGAN Conv1/Conv2
     t = np.arange(SLICE) / SR
-    write_wav(tmp_path / "s000000_conv1.wav", (0.5 * (1 + np.cos(2 * np.pi * 20 * t))) ** 4 + 0.01)
-    write_wav(tmp_path / "s000000_output.wav", vowel(T, 150.0))
+    write_wav_scipy(tmp_path / "s000000_conv1.wav", (0.5 * (1 + np.cos(2 * np.pi * 20 * t))) ** 4 + 0.01)
+    write_wav_scipy(tmp_path / "s000000_output.wav", vowel(T, 150.0))
     default = acoustics.measure(tmp_path, measures=["pitch"], tier=None, workers=1, progress=False)
     paper = acoustics.measure(tmp_path, measures=["pitch"], tier=None, layer_settings="paper-ciwgan",
                               workers=1, progress=False)
@@ -305,14 +174,14 @@ def test_ciwgan_preset_measures_slow_layer_periodicity(tmp_path):
 @pytest.fixture
 def plain(tmp_path):
     x, intervals = word(150.0, (700.0, 1200.0, 2600.0), seed=5)
-    write_wav(tmp_path / "good.wav", x)
-    write_textgrid(tmp_path / "good.TextGrid", {"phones": intervals})
+    write_wav_scipy(tmp_path / "good.wav", x)
+    write_textgrid_tgt(tmp_path / "good.TextGrid", {"phones": intervals})
     return tmp_path, x, intervals
 
 
 def test_missing_textgrid_measures_whole_file(plain):
     folder, x, _ = plain
-    write_wav(folder / "lonely.wav", x)
+    write_wav_scipy(folder / "lonely.wav", x)
     table = acoustics.measure(folder, tier="phones", workers=1, progress=False)
     lonely = table[table["file"] == "lonely.wav"]
     assert set(lonely["tier"]) == {""} and set(lonely["label"]) == {""}
@@ -323,8 +192,8 @@ def test_missing_textgrid_measures_whole_file(plain):
 
 def test_utf16_textgrid_is_read(plain):
     folder, x, intervals = plain
-    write_wav(folder / "wide.wav", x)
-    write_textgrid(folder / "wide.TextGrid", {"phones": intervals}, encoding="utf-16")
+    write_wav_scipy(folder / "wide.wav", x)
+    write_textgrid_tgt(folder / "wide.TextGrid", {"phones": intervals}, encoding="utf-16")
     assert (folder / "wide.TextGrid").read_bytes()[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
     table = acoustics.measure(folder, measures=["duration"], tier="phones", workers=1, progress=False)
     wide = table[table["file"] == "wide.wav"]
@@ -334,10 +203,10 @@ def test_utf16_textgrid_is_read(plain):
 
 def test_empty_tier_missing_tier_and_point_tier(plain):
     folder, x, intervals = plain
-    write_wav(folder / "empty.wav", x)
-    write_textgrid(folder / "empty.TextGrid", {"phones": []})
-    write_wav(folder / "other.wav", x)
-    write_textgrid(folder / "other.TextGrid", {"words": [("x", 0.1, 0.5)]})
+    write_wav_scipy(folder / "empty.wav", x)
+    write_textgrid_tgt(folder / "empty.TextGrid", {"phones": []})
+    write_wav_scipy(folder / "other.wav", x)
+    write_textgrid_tgt(folder / "other.TextGrid", {"words": [("x", 0.1, 0.5)]})
     table = acoustics.measure(folder, measures=["duration"], tier="phones", workers=1, progress=False)
     empty = table[table["file"] == "empty.wav"]
     assert len(empty) == 1 and empty["note"].item() == "tier 'phones' in empty.TextGrid has no labelled interval"
@@ -350,9 +219,9 @@ def test_empty_tier_missing_tier_and_point_tier(plain):
 
 def test_short_interval_is_flagged(tmp_path):
     x, _ = word(150.0, (700.0, 1200.0, 2600.0), seed=1)
-    write_wav(tmp_path / "a.wav", x)
+    write_wav_scipy(tmp_path / "a.wav", x)
     # 12 ms inside the vowel: shorter than every analysis window
-    write_textgrid(tmp_path / "a.TextGrid", {"phones": [("short", 0.40, 0.412)]})
+    write_textgrid_tgt(tmp_path / "a.TextGrid", {"phones": [("short", 0.40, 0.412)]})
     table = acoustics.measure(tmp_path, tier="phones", workers=1, progress=False)
     f0 = table[table["measure"] == "f0"]
     assert f0["note"].str.contains("shorter than pitch window").all()
@@ -366,12 +235,12 @@ def test_nan_zero_length_silent_and_unreadable_files(plain):
     folder, x, intervals = plain
     bad = x.copy()
     bad[100] = np.nan
-    write_wav(folder / "nan.wav", bad)
+    write_wav_scipy(folder / "nan.wav", bad)
     scipy.io.wavfile.write(folder / "zero.wav", SR, np.zeros(0, dtype=np.float32))
-    write_wav(folder / "silent.wav", np.zeros(SLICE))
+    write_wav_scipy(folder / "silent.wav", np.zeros(SLICE))
     (folder / "junk.wav").write_bytes(b"not a wav at all")
     for name in ("nan", "zero", "silent", "junk"):
-        write_textgrid(folder / f"{name}.TextGrid", {"phones": intervals})
+        write_textgrid_tgt(folder / f"{name}.TextGrid", {"phones": intervals})
     table = acoustics.measure(folder, tier="phones", workers=1, progress=False)
     good = table[table["file"] == "good.wav"]
     assert good["value"].notna().sum() > 100

@@ -8,9 +8,9 @@ import parselmouth
 import pytest
 import tgt
 
+from conftest import SLICE, SR, T, make_exported_folder, word, write_textgrid_tgt, write_wav_scipy
 from ganphon import annotate, layout
 from ganphon.errors import GanphonError
-from test_acoustics import SLICE, SR, T, make_exported_folder, word, write_textgrid, write_wav
 
 
 def boundaries(intervals):
@@ -62,9 +62,9 @@ def test_annotate_exported_folder_keeps_other_tiers(tmp_path):
 
 def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
     x, truth = word(160.0, (600.0, 1000.0, 2400.0), seed=4)
-    write_wav(tmp_path / "first ɑ.wav", x)
-    write_wav(tmp_path / "second.wav", x)
-    write_textgrid(tmp_path / "second.TextGrid", {"words": [("sa", 0.15, 0.6)]}, encoding="utf-16")
+    write_wav_scipy(tmp_path / "first ɑ.wav", x)
+    write_wav_scipy(tmp_path / "second.wav", x)
+    write_textgrid_tgt(tmp_path / "second.TextGrid", {"words": [("sa", 0.15, 0.6)]}, encoding="utf-16")
     table = annotate.annotate_folder(tmp_path, progress=False)
     assert set(table["sample_id"]) == {"first ɑ", "second"}
     made = annotate.read_textgrid(tmp_path / "first ɑ.TextGrid")

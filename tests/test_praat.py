@@ -12,9 +12,9 @@ import numpy as np
 import parselmouth
 import pytest
 
+from conftest import make_exported_folder, noise_band, vowel, write_textgrid_tgt, write_wav_scipy
 from ganphon import acoustics, praat
 from ganphon.errors import GanphonError
-from test_acoustics import make_exported_folder, noise_band, vowel, write_textgrid, write_wav
 
 KEY = ["file", "tier", "label", "start", "end", "point", "measure"]
 SCRIPTS = ["measure_pitch", "measure_intensity", "measure_formants", "measure_spectrum", "measure_duration",
@@ -107,10 +107,10 @@ def test_names_with_spaces_and_non_ascii_letters(tmp_path, praat_exe):
     folder.mkdir()
     x = np.concatenate([np.zeros(1600), vowel(0.3, 130.0), noise_band(0.15, 4000, 7000, seed=3), np.zeros(6384)])
     intervals = [("vowel ɑ", 0.1, 0.4), ("s", 0.4, 0.55)]
-    write_wav(folder / "word ɑ.wav", x)
-    write_textgrid(folder / "word ɑ.TextGrid", {"phones": intervals})
+    write_wav_scipy(folder / "word ɑ.wav", x)
+    write_textgrid_tgt(folder / "word ɑ.TextGrid", {"phones": intervals})
     # a layer file finds its TextGrid by its name without the last _suffix
-    write_wav(folder / "word ɑ_conv4.wav", np.abs(x) * 3)
+    write_wav_scipy(folder / "word ɑ_conv4.wav", np.abs(x) * 3)
     python = acoustics.measure(folder, tier="phones", workers=1, progress=False)
     in_praat = acoustics.measure_with_script(folder, tier="phones", engine="praat")
     assert_same_numbers(python, in_praat, "non-ASCII folder")
@@ -122,7 +122,7 @@ def test_interval_holding_no_sample_of_a_native_layer(tmp_path, praat_exe):
     # a 10 ms interval between two samples of the 15.6 Hz dense series: nothing to extract
     parselmouth.Sound(np.linspace(0.1, 1.0, 16), sampling_frequency=16 / 1.024).save_as_short_text_file(
         str(tmp_path / "s000000_dense.Sound"))
-    write_textgrid(tmp_path / "s000000.TextGrid", {"auto": [("voi", 0.100, 0.110), ("sil", 0.2, 0.9)]})
+    write_textgrid_tgt(tmp_path / "s000000.TextGrid", {"auto": [("voi", 0.100, 0.110), ("sil", 0.2, 0.9)]})
     python = acoustics.measure(tmp_path, inputs="sound", workers=1, progress=False)
     in_praat = acoustics.measure_with_script(tmp_path, inputs="sound", engine="praat")
     assert_same_numbers(python, in_praat, "dense layer")
