@@ -119,14 +119,6 @@ class SpeechReport:
                 f"{self.n_padded} padded to {seconds} s")
 
 
-def _textgrid_beside(wav: Path):
-    for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
-        candidate = wav.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def fit_textgrid(grid, end: float, duration: float, sr: int, condition: str | None = None):
     """Clip every tier of ``grid`` to 0 … ``end`` and extend it to ``duration``.
 
@@ -294,7 +286,7 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
 
     for wav in files:
         rel = wav.relative_to(folder).as_posix()
-        tg_path = _textgrid_beside(wav)
+        tg_path = layout.textgrid_beside(wav)
         if tier is not None and tg_path is None:
             raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for --tier {tier})")
         grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()

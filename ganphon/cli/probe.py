@@ -41,7 +41,7 @@ def probe(p) -> None:
     p.add_argument("--labels", default=None,
                    help="with --tier: comma-separated interval labels to keep (default: every non-empty one)")
     p.add_argument("--n", type=positive_int, default=None,
-                   help=f"number of samples to generate (default: {DEFAULT_N}; not with --wavs)")
+                   help=f"number of samples to generate; not with --wavs (default: {DEFAULT_N})")
     add_seed(p, help="seed of the latent draw")
     p.add_argument("--code", default=None,
                    help="fix the code: a ciwGAN category 1…k, or k comma-separated values like '0,1.5' "
