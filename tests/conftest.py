@@ -14,6 +14,31 @@ def require_praat() -> str:
     return exe
 
 
+def require_rscript() -> str:
+    """Path of Rscript with lme4 and lmerTest; skip locally, fail under CI=true when they are missing."""
+    import subprocess
+
+    exe = shutil.which("Rscript")
+    ok = exe is not None and subprocess.run(
+        [exe, "--vanilla", "-e", "library(lme4); library(lmerTest)"], capture_output=True).returncode == 0
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Rscript with lme4 and lmerTest is missing, but CI=true requires the real-lme4 tests to run")
+        pytest.skip("Rscript with lme4 and lmerTest not found (install Debian's r-base-core r-cran-lme4 "
+                    "r-cran-lmertest)")
+    return exe
+
+
+def require_espeak() -> str:
+    """Path of espeak-ng; skip locally, fail under CI=true when it is missing."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("espeak-ng is not on PATH, but CI=true requires the espeak-ng corpus tests to run")
+        pytest.skip("espeak-ng not found (install Debian's espeak-ng)")
+    return exe
+
+
 @pytest.fixture
 def praat_exe():
     return require_praat()

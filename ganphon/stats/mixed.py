@@ -223,36 +223,113 @@ def _maximise(model, reml: bool, start=None):
     return chosen[0], chosen[1], messages, None, chosen[4]
 
 
-def _lme4_cov(std, formula, result, structure):
-    """Fixed-effect covariance σ² (Σ X_gᵀ (I + Z_g Ψ Z_gᵀ)⁻¹ X_g)⁻¹ of the scaled model (lme4's vcov)."""
-    import patsy
+class _Profile:
+    """The profiled (RE)ML log-likelihood of a scaled model at a relative covariance Ψ (own code).
 
-    X = np.asarray(patsy.dmatrix(formula.split("~", 1)[1], std, return_type="dataframe"), float)
-    scale = float(result.scale)
-    if structure == "slope":
-        psi = np.asarray(result.cov_re, float) / scale
-    elif structure == "uncorrelated":
-        psi = np.diag([float(np.asarray(result.cov_re)[0, 0]), float(np.asarray(result.vcomp)[0])]) / scale
-    else:
-        psi = np.asarray(result.cov_re, float).reshape(1, 1) / scale
-    v = std["value"].to_numpy(float)
-    A = np.zeros((X.shape[1], X.shape[1]))
-    for _, idx in std.groupby("base", sort=False).indices.items():
-        Z = np.ones((len(idx), 1)) if structure == "intercept" else np.column_stack([np.ones(len(idx)), v[idx]])
-        W = np.eye(len(idx)) + Z @ psi @ Z.T
-        Xg = X[idx]
-        A += Xg.T @ np.linalg.solve(W, Xg)
-    return scale * np.linalg.pinv(A)
+    For Ψ = cov(random effects) / σ²: ``W_g = I + Z_g Ψ Z_gᵀ``, β̂ by GLS,
+    σ̂² = Σ r_gᵀ W_g⁻¹ r_g / n (ML; n − p for REML) and
+    ``llf = −½ (n log 2πσ̂² + n + Σ log|W_g|)`` (REML: n − p and + log|Σ X_gᵀW_g⁻¹X_g|).
+    It evaluates every candidate maximum (each optimiser's, and points on the
+    boundary) on one scale, and gives lme4's fixed-effect covariance
+    ``σ̂² (Σ X_gᵀ W_g⁻¹ X_g)⁻¹``.
+    """
+
+    def __init__(self, std, formula, structure, reml):
+        import patsy
+
+        outcome, rhs = (x.strip() for x in formula.split("~", 1))
+        X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
+        y = std[outcome].to_numpy(float)
+        v = std["value"].to_numpy(float)
+        self.reml, self.n, self.p = reml, len(y), X.shape[1]
+        self.groups = []
+        for _, idx in std.groupby("base", sort=True).indices.items():
+            Z = np.ones((len(idx), 1)) if structure == "intercept" else np.column_stack([np.ones(len(idx)), v[idx]])
+            self.groups.append((X[idx], y[idx], Z))
+
+    def __call__(self, psi):
+        """(llf, β̂, σ̂², vcov(β̂)) at Ψ; llf is −inf where Ψ is not positive semi-definite."""
+        psi = np.atleast_2d(np.asarray(psi, float))
+        if np.min(np.linalg.eigvalsh((psi + psi.T) / 2)) < -1e-10:
+            return -math.inf, None, math.nan, None
+        A = np.zeros((self.p, self.p))
+        b = np.zeros(self.p)
+        logdet = 0.0
+        solved = []
+        for X, y, Z in self.groups:
+            W = np.eye(len(y)) + Z @ psi @ Z.T
+            sign, ld = np.linalg.slogdet(W)
+            if sign <= 0:
+                return -math.inf, None, math.nan, None
+            logdet += ld
+            WiX, Wiy = np.linalg.solve(W, X), np.linalg.solve(W, y)
+            A += X.T @ WiX
+            b += X.T @ Wiy
+            solved.append((X, y, WiX, Wiy))
+        try:
+            beta = np.linalg.solve(A, b)
+        except np.linalg.LinAlgError:
+            return -math.inf, None, math.nan, None
+        q = sum(float(y @ Wiy - 2 * beta @ (X.T @ Wiy) + beta @ (X.T @ WiX) @ beta) for X, y, WiX, Wiy in solved)
+        dof = self.n - self.p if self.reml else self.n
+        scale = q / dof
+        if not scale > 0:
+            return -math.inf, None, math.nan, None
+        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + logdet)
+        if self.reml:
+            llf -= 0.5 * np.linalg.slogdet(A)[1]
+        return llf, beta, scale, scale * np.linalg.inv(A)
 
 
-def _singular(result, structure) -> bool:
+def _psi(result, structure) -> np.ndarray:
+    """Relative covariance Ψ of a statsmodels fit (variance components on the diagonal)."""
     scale = float(result.scale)
     if structure == "uncorrelated":
-        rel = [float(np.asarray(result.cov_re)[0, 0]) / scale, float(np.asarray(result.vcomp)[0]) / scale]
-        return min(rel) < SINGULAR_TOL ** 2
-    cov = np.asarray(result.cov_re, float) / scale
+        return np.diag([float(np.asarray(result.cov_re)[0, 0]), float(np.asarray(result.vcomp)[0])]) / scale
+    return np.atleast_2d(np.asarray(result.cov_re, float)) / scale
+
+
+def _boundary_candidates(psi, structure) -> list:
+    """Points on the boundary near Ψ: a variance set to 0, or (correlated slope) Ψ of rank 1."""
+    k = len(psi)
+    out = [np.zeros((k, k))]
+    if k == 2:
+        out += [np.diag([psi[0, 0], 0.0]), np.diag([0.0, psi[1, 1]])]
+        if structure == "slope":
+            w, V = np.linalg.eigh((psi + psi.T) / 2)
+            out.append(max(w[-1], 0.0) * np.outer(V[:, -1], V[:, -1]))
+    return out
+
+
+def _polish_boundary(profile, psi, structure):
+    """Maximise over the boundary face Ψ lies on (rank-1 Ψ = λλᵀ, or one variance); (llf, Ψ)."""
+    from scipy.optimize import minimize
+
+    k = len(psi)
+    if k == 1:
+        return profile(psi)[0], psi
+    if structure == "slope":
+        w, V = np.linalg.eigh((psi + psi.T) / 2)
+        lam0 = math.sqrt(max(w[-1], 0.0)) * V[:, -1]
+        make = lambda lam: np.outer(lam, lam)  # noqa: E731
+        x0 = lam0
+    else:
+        keep = int(np.argmax(np.diag(psi)))
+        def make(x, keep=keep):
+            m = np.zeros((2, 2))
+            m[keep, keep] = x[0] ** 2
+            return m
+        x0 = np.array([math.sqrt(max(psi[keep, keep], 0.0))])
+    res = minimize(lambda x: -profile(make(x))[0], x0, method="Nelder-Mead",
+                   options={"xatol": 1e-9, "fatol": 1e-10, "maxiter": 2000})
+    return -float(res.fun), make(res.x)
+
+
+def _singular_psi(psi, structure) -> bool:
+    if structure == "uncorrelated" or len(psi) == 1:
+        return float(np.min(np.diag(psi))) < SINGULAR_TOL ** 2
     try:
-        chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov)))
+        chol = np.linalg.cholesky(psi + 1e-300 * np.eye(len(psi)))
     except np.linalg.LinAlgError:
         return True
     return float(np.min(np.abs(np.diag(chol)))) < SINGULAR_TOL
@@ -270,8 +347,8 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     structure : {"slope", "uncorrelated", "intercept"}
         Random effects by base (see the module docstring).
     reml : bool
-    start : statsmodels MixedLMParams, optional
-        An extra start (e.g. the null model's variances).
+    start : numpy.ndarray, optional
+        An extra start: a relative covariance Ψ (e.g. the null model's).
 
     Returns
     -------
@@ -279,22 +356,48 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         The estimate, the messages, and why no maximum could be used (None when it can).
     """
     import patsy
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
 
     outcome = formula.split("~", 1)[0].strip()
     std, (centre, sd_v), (mean_y, sd_y) = _scaled(data, outcome)
     try:
         model = _model(formula, std, structure)
+        profile = _Profile(std, formula, structure, reml)
     except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:
         return None, [], f"{type(exc).__name__}: {_first_line(exc)}"
-    result, optimiser, messages, error, gradient = _maximise(model, reml, start)
+    start_params = None
+    if start is not None:
+        cov = start if structure != "uncorrelated" else np.diag(np.diag(start)[:1])
+        start_params = MixedLMParams.from_components(
+            fe_params=np.zeros(model.k_fe), cov_re=np.atleast_2d(cov)[:model.k_re, :model.k_re],
+            vcomp=np.diag(start)[1:2] if structure == "uncorrelated" else np.zeros(0))
+    result, optimiser, messages, error, gradient = _maximise(model, reml, start_params)
     if result is None:
         why = f"{type(error).__name__}: {_first_line(error)}" if error is not None else "non-finite log-likelihood"
         return None, messages, why
+    # every candidate on one likelihood: the optimiser's maximum, and the boundary points near it
+    psi = _psi(result, structure)
+    best_llf, best_psi, source = profile(psi)[0], psi, optimiser
+    extra = [np.atleast_2d(start)] if start is not None and np.shape(start) == psi.shape else []
+    for candidate in _boundary_candidates(psi, structure) + extra:
+        llf = profile(candidate)[0]
+        if llf > best_llf + 1e-9:
+            best_llf, best_psi, source = llf, candidate, "boundary"
+    singular = _singular_psi(best_psi, structure)
+    if singular:
+        llf, polished = _polish_boundary(profile, best_psi, structure)
+        if llf > best_llf + 1e-9:
+            best_llf, best_psi, source = llf, polished, "boundary"
+    if source == "boundary" and best_llf > profile(psi)[0] + 1e-6:
+        messages.append(f"the optimisers stopped {best_llf - profile(psi)[0]:.3g} log-likelihood units below "
+                        "the boundary maximum; the boundary maximum is used")
+    llf_std, beta, scale, cov_std = profile(best_psi)
     # the Hessian of the variance parameters is not used (the fixed-effect covariance is lme4's);
     # its warnings at a boundary say nothing more than `singular`
     messages = [m for m in messages if "Hessian matrix" not in m and "boundary of the parameter" not in m
                 and "Retrying MixedLM" not in m and "MixedLM optimization failed" not in m
-                and "Gradient optimization failed" not in m]
+                and "Gradient optimization failed" not in m and "covariance is singular" not in m
+                and "Maximum Likelihood optimization failed" not in m]
     rhs = formula.split("~", 1)[1]
     X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
     X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
@@ -303,11 +406,9 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     shift = np.zeros(len(names))
     if "Intercept" in names:
         shift[names.index("Intercept")] = mean_y
-    b_std = np.asarray(result.fe_params, float)
-    cov_std = _lme4_cov(std, formula, result, structure)
-    fe = pd.Series(sd_y * M @ b_std + shift, index=names)
+    fe = pd.Series(sd_y * M @ beta + shift, index=names)
     cov = pd.DataFrame(sd_y ** 2 * M @ cov_std @ M.T, index=names, columns=names)
-    cov_re = np.asarray(result.cov_re, float)
+    cov_re = scale * best_psi
     if structure == "slope":
         R = np.array([[1.0, -centre / sd_v], [0.0, 1.0 / sd_v]])
         raw = sd_y ** 2 * R @ cov_re @ R.T
@@ -316,22 +417,23 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         re_sd = {"base": float(sds[0]), "value": float(sds[1]), "corr": float(corr)}
         k_re = 3
     elif structure == "uncorrelated":
-        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)),
-                 "value": sd_y / sd_v * math.sqrt(max(float(np.asarray(result.vcomp)[0]), 0)), "corr": math.nan}
+        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": sd_y / sd_v * math.sqrt(max(cov_re[1, 1], 0)),
+                 "corr": math.nan}
         k_re = 2
     else:
         re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": math.nan, "corr": math.nan}
         k_re = 1
-    re_sd["resid"] = sd_y * math.sqrt(float(result.scale))
+    re_sd["resid"] = sd_y * math.sqrt(scale)
     n = len(data)
-    llf = float(result.llf) - n * math.log(sd_y) if not reml else math.nan
-    singular = _singular(result, structure)
-    converged = bool(np.isfinite(gradient) and gradient <= GRADIENT_TOL)
+    llf = llf_std - n * math.log(sd_y) if not reml else math.nan
+    # a maximum: zero gradient inside, or the best point of the boundary face it lies on
+    converged = bool(singular or (np.isfinite(gradient) and gradient <= GRADIENT_TOL))
     notes = []
     if singular:
         notes.append("boundary (singular) fit: a random-effect variance is ≈ 0 or the correlation ≈ ±1")
     est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
-                   converged, singular, gradient, optimiser, notes, result)
+                   converged, singular, gradient, source, notes, result)
+    est.psi = best_psi
     failure = None
     if not converged:
         failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
@@ -574,7 +676,7 @@ def _fit_structure(formula, null_formula, data, structure, reml):
     messages = m1 + [f"model without value: {m}" for m in m2]
     if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
         # the full model nests the null: from the null's variances it reaches at least its likelihood
-        again, m3, f3 = fit_ml(formula, data, structure, start=null.sm.params_object)
+        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi)
         if again is not None and f3 is None and again.llf > full.llf:
             full, m1 = again, m3
             messages.append("the first maximum of the full model was below the null model's; refitted from "

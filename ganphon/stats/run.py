@@ -23,7 +23,7 @@ from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_s
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
-                "feature_map_clusters")
+                "feature_map_clusters", "predictions", "confusion", "prediction_accuracy")
 
 
 # --------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
-              save_frames: bool = True) -> StatsResult:
+              save_frames: bool = True, label_column: str | None = None) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/``.
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
@@ -166,6 +166,10 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     save_frames : bool
         Write each model's frame and ``refit.R`` into ``stats/frames/``
         (always with an lme4 engine).
+    label_column : str, optional
+        A folder of given waveforms probed through a Q-network or critic:
+        score its predictions against this manifest column
+        (:func:`ganphon.stats.speech.prediction_tables`).
 
     Returns
     -------
@@ -267,6 +271,12 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         tables["correlations"] = correlation_table(table, used, labels=labels)
     else:
         notes.append(f"no '{layout.OUTPUT_LAYER}' rows with sample_id/layer: no correlation table")
+    if label_column is not None:
+        from .speech import prediction_tables
+
+        found_tables, found_notes = prediction_tables(folder, label_column)
+        tables.update(found_tables)
+        notes += found_notes
     if discover_latents:
         latents = read_latents(folder)
         prop = frication_property(folder)
