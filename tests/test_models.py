@@ -1,5 +1,7 @@
-"""Models: shapes and rates (SPEC §2), critic details, latents, checkpoints, peer import."""
+"""Models: shapes and rates (SPEC §2), critic details, latents, checkpoints, peer import,
+and the padding conventions (old checkpoints compute what they computed)."""
 
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,11 @@ from ganphon.errors import GanphonError
 from ganphon.models import (Latent, ModelConfig, build_models, import_peer, load_checkpoint,
                             new_model, save_checkpoint)
 from ganphon.models.wavegan import PhaseShuffle
-from ganphon.probe import layer_lengths
+from ganphon.models.checkpoint import file_sha256
+from ganphon.probe import layer_lengths, probe
 from ganphon.timebase import native_rate
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "tf"
 
 
 @pytest.mark.parametrize("dim", [8, 64])
@@ -239,10 +244,11 @@ def test_peer_import_reproduces_the_port_forward_pass(tmp_path, q_slope):
     with torch.no_grad():
         ours = m.generator(z)
         ref = _peer_g_forward(gs, z, dim)
-        assert (ours - ref).abs().max().item() <= 1e-6
+        assert torch.equal(ours, ref)  # the port's own operations, bit for bit
         q_ours = m.qnetwork(ours)
         q_ref = _peer_q_forward(qs, ref, q_slope)
-        assert (q_ours - q_ref).abs().max().item() <= 1e-5
+        assert torch.equal(q_ours, q_ref)
+    assert m.config.convention == "torch" and m.config.bn_eps == 1e-5
     # A TF-layout model with the same numbers computes something else: the flags matter.
     cfg = ModelConfig(arch="ciwgan", n_codes=k, dim=dim)
     assert (m.config.dense_relu, m.config.dense_layout) != (cfg.dense_relu, cfg.dense_layout)
@@ -276,3 +282,104 @@ def test_new_model_cli(tmp_path, capsys):
     assert torch.equal(G.dense.weight, m.generator.dense.weight)
     assert main(["new-model", "--arch", "wavegan", "--codes", "2", "--out", str(out)]) == 2
     assert "no codes" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- padding conventions
+
+def test_new_models_use_the_tf_convention_and_old_configs_the_torch_one():
+    cfg = ModelConfig()
+    assert (cfg.convention, cfg.bn_eps, cfg.bn_momentum) == ("tf", 1e-3, 0.01)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("convention", "bn_eps", "bn_momentum")}
+    legacy = ModelConfig.from_dict(old)
+    assert (legacy.convention, legacy.bn_eps, legacy.bn_momentum) == ("torch", 1e-5, 0.1)
+    with pytest.raises(GanphonError, match="convention must be 'tf' or 'torch'"):
+        ModelConfig(convention="keras")
+    G, D, _ = build_models(ModelConfig(dim=2, batchnorm=True))
+    assert G.dense_norm.eps == 1e-3 and G.dense_norm.track_running_stats
+    assert not D.blocks["conv2"].norm.track_running_stats  # TensorFlow: batch statistics, always
+
+
+def _torch_convention_forward(sd, z, C):
+    """ganphon's first release by hand: TF reshape and ReLU, padding 11 / output padding 1, eps 1e-5."""
+    def bn(x, p):
+        return F.batch_norm(x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"],
+                            sd[f"{p}.bias"], False, 0.1, 1e-5) if f"{p}.weight" in sd else x
+
+    post = {}
+    x = F.linear(z, sd["dense.weight"], sd["dense.bias"]).view(-1, 16, C).transpose(1, 2)
+    x = post["dense"] = torch.relu(bn(x, "dense_norm"))
+    names = [k.split(".")[1] for k in sd if k.startswith("blocks.") and k.endswith("conv.weight")]
+    for name in names:
+        x = F.conv_transpose1d(x, sd[f"blocks.{name}.conv.weight"], sd[f"blocks.{name}.conv.bias"],
+                               stride=4, padding=11, output_padding=1)
+        x = post[name] = torch.tanh(x) if name == "output" else torch.relu(bn(x, f"blocks.{name}.norm"))
+    return x, post
+
+
+def _torch_convention_critic(sd, x, slope=0.2):
+    for i in range(1, 6):
+        p = f"blocks.conv{i}"
+        x = F.conv1d(x, sd[f"{p}.conv.weight"], sd[f"{p}.conv.bias"], stride=4, padding=11)
+        if f"{p}.norm.weight" in sd:
+            x = F.batch_norm(x, sd[f"{p}.norm.running_mean"], sd[f"{p}.norm.running_var"],
+                             sd[f"{p}.norm.weight"], sd[f"{p}.norm.bias"], False, 0.1, 1e-5)
+        x = F.leaky_relu(x, slope)
+    return F.linear(x.flatten(1), sd["fc.weight"], sd["fc.bias"])  # channel-major
+
+
+def test_checkpoints_saved_before_the_convention_field_compute_what_they_did():
+    """torch_convention_ciwgan_bn.pt was saved by ganphon at commit c8eb33d (before the field), with
+    random batch-norm statistics; the .npz holds what that code computed (bit-identical here)."""
+    ref = np.load(FIX / "torch_convention_ciwgan_bn_ref.npz")
+    m = load_checkpoint(FIX / "torch_convention_ciwgan_bn.pt", critic=True)
+    assert (m.config.convention, m.config.bn_eps, m.config.batchnorm) == ("torch", 1e-5, True)
+    z = torch.from_numpy(ref["z"])
+    res = probe(m.generator, z, upsampled=False, device="cpu")
+    for layer in res.layers:
+        assert np.abs(res.native[layer] - ref[f"g_{layer}"]).max() <= 1e-6
+    assert np.abs(res.output - ref["output"]).max() <= 1e-6
+    x = torch.from_numpy(res.output)[:, None]
+    with torch.no_grad():
+        out, post = _torch_convention_forward(m.generator.state_dict(), z, m.generator.dense_channels)
+        assert torch.equal(m.generator(z), out)  # bit for bit
+        assert np.array_equal(res.native["conv3"], post["conv3"].mean(1).numpy())
+        assert np.abs(m.critic(x).numpy() - ref["critic"]).max() <= 1e-6
+        assert np.abs(m.qnetwork(x).numpy() - ref["q_eval"]).max() <= 1e-6
+        assert torch.equal(m.critic(x), _torch_convention_critic(m.critic.state_dict(), x))
+        assert torch.equal(m.qnetwork(x), _torch_convention_critic(m.qnetwork.state_dict(), x))
+    # The TF convention on the same weights computes something else.
+    tf_cfg = ModelConfig(**{**m.config.to_dict(), "convention": "tf", "bn_eps": 1e-3})
+    G_tf, _, _ = build_models(tf_cfg, critic=False)
+    G_tf.load_state_dict(m.generator.state_dict())
+    with torch.no_grad():
+        assert (G_tf.eval()(z) - out).abs().max() > 1e-3
+
+
+def test_bundled_model_computes_what_it_did():
+    ref = np.load(FIX / "demo_torch_convention_ref.npz")
+    m = load_checkpoint("demo")
+    if file_sha256(m.path) != str(ref["demo_sha256"]):
+        pytest.skip("the bundled model was replaced after this reference was made (commit c8eb33d)")
+    assert m.config.convention == "torch"
+    z = torch.from_numpy(ref["z"])
+    res = probe(m.generator, z, upsampled=False, device="cpu")
+    for layer in res.layers:
+        assert np.abs(res.native[layer] - ref[f"g_{layer}"]).max() <= 1e-6
+    assert np.abs(res.output - ref["output"]).max() <= 1e-6
+    with torch.no_grad():
+        out, _ = _torch_convention_forward(m.generator.state_dict(), z, m.generator.dense_channels)
+        assert torch.equal(m.generator(z), out)
+    if m.qnetwork is not None:
+        logits = probe(m.qnetwork, res.output, upsampled=False, device="cpu").output
+        assert np.abs(logits - ref["q_logits"]).max() <= 1e-5
+
+
+@pytest.mark.parametrize("convention", ["tf", "torch"])
+def test_both_conventions_keep_the_time_base(convention):
+    """Same layer lengths, so sample k of every layer stands for (k + 0.5)·T/n either way."""
+    for slice_len in (16384, 65536):
+        G, D, _ = build_models(ModelConfig(dim=2, slice_len=slice_len, convention=convention))
+        lengths = layer_lengths(G)
+        assert [n for _, n in lengths.values()] == [16 * 4**i for i in range(len(lengths))]
+        assert lengths["output"][1] == slice_len and layer_lengths(D)[f"conv{len(D.blocks)}"][1] == 16

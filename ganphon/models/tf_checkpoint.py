@@ -68,37 +68,37 @@ def _tables() -> np.ndarray:
 _T = _tables()
 
 
-def _advance_zeros_columns(n_bytes: int) -> np.ndarray:
-    """The linear map "feed n zero bytes" on the CRC register, as 32 columns (images of 1 << j)."""
+def _operator(columns: np.ndarray) -> np.ndarray:
+    """A linear map on the 32-bit register, given by the images of 1 << j, as four byte tables."""
+    bits = (np.arange(256, dtype=np.uint32)[:, None] >> np.arange(8, dtype=np.uint32)) & 1
+    return np.stack([
+        np.bitwise_xor.reduce(np.where(bits == 1, columns[8 * b : 8 * b + 8], np.uint32(0)), axis=1)
+        for b in range(4)
+    ]).astype(np.uint32)
 
-    def apply(cols, x):
-        out = np.zeros_like(x)
-        for j in range(32):
-            out ^= np.where((x >> np.uint32(j)) & np.uint32(1), cols[j], np.uint32(0)).astype(np.uint32)
-        return out
 
-    unit = np.uint32(1) << np.arange(32, dtype=np.uint32)
-    one = (unit >> 8) ^ _T[0][unit & 0xFF]  # one zero byte
-    result = unit.copy()  # identity
-    power = one
+def _apply(op: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return op[0][x & 0xFF] ^ op[1][(x >> 8) & 0xFF] ^ op[2][(x >> 16) & 0xFF] ^ op[3][x >> 24]
+
+
+_UNIT = np.uint32(1) << np.arange(32, dtype=np.uint32)
+_ONE_ZERO_BYTE = _operator((_UNIT >> 8) ^ _T[0][_UNIT & 0xFF])
+
+
+def _square(op: np.ndarray) -> np.ndarray:
+    return _operator(_apply(op, _apply(op, _UNIT)))
+
+
+def _zeros_operator(n_bytes: int) -> np.ndarray:
+    """The map "feed n zero bytes" on the CRC register (square and multiply)."""
+    columns, power = _UNIT.copy(), _ONE_ZERO_BYTE
     while n_bytes:
         if n_bytes & 1:
-            result = apply(power, result)
-        power = apply(power, power)
+            columns = _apply(power, columns)
         n_bytes >>= 1
-    return result
-
-
-def _apply_columns(cols: np.ndarray, x: np.ndarray) -> np.ndarray:
-    bytes_tables = []
-    for b in range(4):  # the map as four 256-entry tables, one per byte of the register
-        v = np.arange(256, dtype=np.uint32)
-        tab = np.zeros(256, dtype=np.uint32)
-        for j in range(8):
-            tab ^= np.where((v >> np.uint32(j)) & np.uint32(1), cols[8 * b + j], np.uint32(0)).astype(np.uint32)
-        bytes_tables.append(tab)
-    return (bytes_tables[0][x & 0xFF] ^ bytes_tables[1][(x >> 8) & 0xFF]
-            ^ bytes_tables[2][(x >> 16) & 0xFF] ^ bytes_tables[3][x >> 24])
+        if n_bytes:
+            power = _square(power)
+    return _operator(columns)
 
 
 def crc32c(data) -> int:
@@ -108,29 +108,39 @@ def crc32c(data) -> int:
     equal chunks whose registers are advanced together, four bytes per NumPy
     step (slicing-by-4), then combined pairwise with the "advance over k zero
     bytes" map.  Zero bytes put in front of the data leave a register started at
-    zero unchanged, which pads the data to the chunk grid.
+    zero unchanged, which pads the data to the chunk grid; the initial register
+    0xFFFFFFFF is the same as inverting the first four data bytes.
     """
     buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
     n = buf.size
-    n_chunks = 1
-    while n_chunks < 4096 and n_chunks * 4096 < n:
+    if n < 4:
+        crc = 0xFFFFFFFF
+        for byte in buf.tolist():
+            crc = int(_T[0][(crc ^ byte) & 0xFF]) ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
+    n_chunks = 1  # chunks of ~256 bytes (64 NumPy steps), at most 65536 of them
+    while n_chunks < 65536 and n_chunks * 256 < n:
         n_chunks *= 2
     chunk = -(-n // n_chunks)
     chunk = max(4, -(-chunk // 4) * 4)
     padded = np.zeros(n_chunks * chunk, dtype=np.uint8)
-    padded[padded.size - n:] = buf
+    start = padded.size - n
+    padded[start:] = buf
+    padded[start : start + 4] ^= 0xFF
     words = padded.view("<u4").reshape(n_chunks, chunk // 4).T.copy()
     reg = np.zeros(n_chunks, dtype=np.uint32)
     t0, t1, t2, t3 = _T
     for w in words:
         reg ^= w
         reg = t3[reg & 0xFF] ^ t2[(reg >> 8) & 0xFF] ^ t1[(reg >> 16) & 0xFF] ^ t0[reg >> 24]
-    span = chunk
-    while reg.size > 1:
-        reg = _apply_columns(_advance_zeros_columns(span), reg[0::2]) ^ reg[1::2]
-        span *= 2
-    init = _apply_columns(_advance_zeros_columns(n), np.array([0xFFFFFFFF], dtype=np.uint32))
-    return int((reg[0] ^ init[0]) ^ np.uint32(0xFFFFFFFF))
+    if reg.size > 1:
+        op = _zeros_operator(chunk)
+        while True:
+            reg = _apply(op, reg[0::2]) ^ reg[1::2]
+            if reg.size == 1:
+                break
+            op = _square(op)
+    return int(reg[0] ^ np.uint32(0xFFFFFFFF))
 
 
 def mask_crc(crc: int) -> int:
