@@ -473,7 +473,7 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
             kinds = {kind}
             if isinstance(prev_request, dict):
                 kinds.add(layout.folder_kind(prev_request.get("kind")))
-            owned = [p for p in out.iterdir() if any(layout.owns(k, p.name) for k in kinds)]
+            owned = [p for p in out.iterdir() if any(layout.owns(k, p.name, out) for k in kinds)]
             if previous is None:
                 foreign = [p.name for p in entries if p not in owned]
                 if foreign:

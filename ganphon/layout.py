@@ -46,10 +46,16 @@ MANIFEST_PARQUET = "manifest.parquet"
 LATENTS_PARQUET = "latents.parquet"
 ANNOTATIONS_PARQUET = "annotations.parquet"
 ACOUSTICS_PARQUET = "acoustics.parquet"
+# A training corpus (``ganphon corpus synth | cut``): one <item>.wav + <item>.TextGrid per item, tables.
+CORPUS_CSV = "corpus.csv"
+PHONES_CSV = "phones.csv"
+SYNTH_JSON = "synth.json"
+ITEMS_CSV = "items.csv"
 
 _LAYER = r"(?:dense|conv\d+|output)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
 _TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
+_CORPUS_ITEM = re.compile(r"^(?:[A-Za-z]+\d{5}|.+_\d{4}_\w*)\.(?:wav|TextGrid)$")
 
 
 _CONV = re.compile(r"^conv(\d+)$")
@@ -167,29 +173,44 @@ def is_temporary(name: str) -> bool:
 # ---------------------------------------------------------------- folder kinds
 
 #: Which kind of folder each ``request["kind"]`` writes.
-RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "demo"}
+RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "demo",
+             "corpus-synth": "corpus", "corpus-espeak": "corpus", "corpus-cut": "corpus"}
 
 _OWNED_NAMES = {
     "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
                STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML, STORE_ZARR, MANIFEST_PARQUET, LATENTS_PARQUET,
                ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET},
     "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR},
+    "corpus": {RUN_JSON, CORPUS_CSV, PHONES_CSV, SYNTH_JSON, ITEMS_CSV},
 }
 
 
+def corpus_token(prefix: str, index: int) -> str:
+    """Stem of a synthesised corpus token: ``stv00000``, ``redup00012``, ``espeak00003`` …"""
+    return f"{prefix}{index:05d}"
+
+
+def cut_item(recording_stem: str, interval: int, label: str) -> str:
+    """Stem of an item cut from a recording: ``<recording>_<interval:04d>_<label>`` (label made safe by the caller)."""
+    return f"{recording_stem}_{interval:04d}_{label}"
+
+
 def folder_kind(request_kind) -> str:
-    """The folder kind (``export``, ``demo``) that a request of ``request_kind`` writes."""
+    """The folder kind (``export``, ``demo``, ``corpus``) that a request of ``request_kind`` writes."""
     return RUN_KINDS.get(request_kind, "export")
 
 
-def owns(kind: str, name: str) -> bool:
+def owns(kind: str, name: str, folder=None) -> bool:
     """Whether an entry called ``name`` belongs to a folder of ``kind``.
 
     These are the names ``--overwrite`` removes: for ``export`` every sample
     file (:func:`parse_sample_file`), ``featuremaps_<layer>.npy``, the tables,
     records, ``stats/`` and ``figures/``; for ``demo`` its records, reports and
-    sub-folders (``random/``, ``sweep_<var>/``, ``figures/``).  Temporary files
-    of an interrupted write belong to every kind.
+    sub-folders (``random/``, ``sweep_<var>/``, ``figures/``); for ``corpus`` its
+    tables, records and items (:func:`corpus_token`, :func:`cut_item` ``.wav`` and
+    ``.TextGrid``), and, given the ``folder`` holding ``name``, a sub-folder holding
+    nothing but items and such sub-folders.  Temporary files of an interrupted
+    write belong to every kind.
     """
     if is_temporary(name) or name in _OWNED_NAMES[kind]:
         return True
@@ -198,7 +219,15 @@ def owns(kind: str, name: str) -> bool:
                 or (name.startswith(FEATURE_MAPS_PREFIX) and name.endswith(".npy")))
     if kind == "demo":
         return name.startswith(sweep_dir(""))
+    if kind == "corpus":
+        return bool(_CORPUS_ITEM.match(name)) or (folder is not None and _holds_only_items(Path(folder) / name))
     return False
+
+
+def _holds_only_items(path: Path) -> bool:
+    """Whether ``path`` is a real folder holding only corpus items and such folders."""
+    return path.is_dir() and not path.is_symlink() and all(
+        (_CORPUS_ITEM.match(p.name) and p.is_file()) or _holds_only_items(p) for p in path.iterdir())
 
 
 def remove_entry(path) -> None:

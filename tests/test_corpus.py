@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
 
@@ -29,16 +29,6 @@ from ganphon.errors import GanphonError
 
 SR = 16000
 SLICE = 16384
-
-
-@pytest.fixture
-def praat():
-    path = shutil.which("praat")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the praat executable is required under CI")
-        pytest.skip("praat executable not installed")
-    return path
 
 
 def sine(freq, sr, n, amp=0.5):
@@ -248,7 +238,7 @@ def test_cut_is_sample_exact_with_shifted_tiers(tmp_path, fmt, encoding):
 
 
 @pytest.mark.parametrize("save", ["Save as text file", "Save as short text file"])
-def test_cut_reads_textgrids_written_by_praat(tmp_path, praat, save):
+def test_cut_reads_textgrids_written_by_praat(tmp_path, praat_exe, save):
     src = tmp_path / "rec"
     make_recordings(src)
     (src / "rec.TextGrid").unlink()
@@ -267,7 +257,7 @@ def test_cut_reads_textgrids_written_by_praat(tmp_path, praat, save):
         f"{save}: out$\n",
         encoding="utf-8",
     )
-    res = subprocess.run([praat, "--run", str(script), str(src / "rec.TextGrid")],
+    res = subprocess.run([praat_exe, "--run", str(script), str(src / "rec.TextGrid")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     df = cut_recordings(src, tmp_path / "out", progress=False)
@@ -317,14 +307,26 @@ def test_cut_lists_recordings_without_textgrid_or_tier(tmp_path, capsys):
         cut_recordings(src, tmp_path / "strict", strict=True, progress=False)
 
 
-def test_cut_refuses_non_empty_output_unless_overwrite(tmp_path):
+def test_cut_refuses_another_cut_unless_overwrite(tmp_path):
     make_recordings(tmp_path / "rec")
+    (tmp_path / "rec" / "sub").mkdir()
+    shutil.copy(tmp_path / "rec" / "rec.wav", tmp_path / "rec" / "sub" / "deep.wav")
+    shutil.copy(tmp_path / "rec" / "rec.TextGrid", tmp_path / "rec" / "sub" / "deep.TextGrid")
     out = tmp_path / "out"
     cut_recordings(tmp_path / "rec", out, progress=False)
-    with pytest.raises(GanphonError, match="not empty"):
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
+        "rec_0002_suit.wav", "rec_0004_dark.wav", "rec_0006_süß.wav",
+        "sub/deep_0002_suit.wav", "sub/deep_0004_dark.wav", "sub/deep_0006_süß.wav"]
+    before = folder_bytes(out)
+    with pytest.raises(GanphonError, match="different command .*labels"):
         cut_recordings(tmp_path / "rec", out, labels="dark", progress=False)
+    assert folder_bytes(out) == before
+    # the sub-folder of items goes too: nothing of the first cut is left
     cut_recordings(tmp_path / "rec", out, labels="dark", progress=False, overwrite=True)
-    assert sorted(p.name for p in out.glob("*.wav")) == ["rec_0004_dark.wav"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
+        "rec_0004_dark.wav", "sub/deep_0004_dark.wav"]
+    assert sorted(pd.read_csv(out / "items.csv")["file"]) == ["rec_0004_dark.wav", "sub/deep_0004_dark.wav"]
+    assert json.loads((out / "run.json").read_text())["request"]["labels"] == ["dark"]
 
 
 def test_cli_corpus_cut(tmp_path, capsys):
@@ -505,8 +507,11 @@ def test_cli_corpus_synth(tmp_path, capsys):
     assert main(args) == 0
     assert sorted(p.name for p in out.glob("*.wav")) == ["redup00000.wav", "redup00001.wav", "redup00002.wav"]
     assert "3 redup tokens" in capsys.readouterr().out
-    assert main(args) == 2
-    assert "not empty" in capsys.readouterr().err
+    first = folder_bytes(out)
+    assert main(args) == 0  # the same request again: the same files
+    assert folder_bytes(out, skip=("run.json",)) == {k: v for k, v in first.items() if k != "run.json"}
+    assert main(args[:5] + ["2"] + args[6:]) == 2
+    assert "was written by a different command (differs in n)" in capsys.readouterr().err
     assert main(args[:5] + ["2"] + args[6:] + ["--overwrite"]) == 0
     assert sorted(p.name for p in out.glob("*.wav")) == ["redup00000.wav", "redup00001.wav"]
     assert main(["corpus", "synth", "--template", "stv", "--n", "1", "--seed", "1",
@@ -515,7 +520,7 @@ def test_cli_corpus_synth(tmp_path, capsys):
     assert not (tmp_path / "short").exists()
 
 
-def test_praat_reads_synth_files_and_finds_the_same_f0(corpora, praat, tmp_path):
+def test_praat_reads_synth_files_and_finds_the_same_f0(corpora, praat_exe, tmp_path):
     folder, df = corpora["redup"]
     script = tmp_path / "f0.praat"
     script.write_text(
@@ -540,9 +545,87 @@ def test_praat_reads_synth_files_and_finds_the_same_f0(corpora, praat, tmp_path)
         encoding="utf-8",
     )
     for row in df.head(3).itertuples():
-        res = subprocess.run([praat, "--run", str(script), str(folder / row.file),
+        res = subprocess.run([praat_exe, "--run", str(script), str(folder / row.file),
                               str(folder / row.textgrid)], capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
         t, f0 = map(float, res.stdout.split())
         assert t == pytest.approx(row.vowel_mid, abs=1e-6)
         assert f0 == pytest.approx(row.f0_mid, rel=0.02)
+
+
+# ----------------------------------------------------------------------------
+# A corpus folder holds one request (ganphon.io.prepare_folder)
+
+
+def folder_bytes(folder, skip=()):
+    """Every file under ``folder`` (relative path → bytes)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in skip}
+
+
+def test_interrupted_synth_then_overwrite_holds_only_the_second_request(tmp_path, monkeypatch):
+    from ganphon.corpus import synth
+
+    out = tmp_path / "c"
+    real = synth.synthesize_token
+
+    def stop_at_three(template, index, seed, **kw):
+        if index == 3:
+            raise KeyboardInterrupt
+        return real(template, index, seed, **kw)
+
+    monkeypatch.setattr(synth, "synthesize_token", stop_at_three)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize("stv", 6, seed=1, out=out, progress=False)
+    # run.json came before the first token; the three tokens are on disk, no table yet
+    assert json.loads((out / "run.json").read_text())["request"]["seed"] == 1
+    assert {p.name for p in out.glob("*.wav")} == {"stv00000.wav", "stv00001.wav", "stv00002.wav"}
+    assert not (out / "corpus.csv").exists()
+    monkeypatch.setattr(synth, "synthesize_token", real)
+
+    synthesize("stv", 2, seed=2, out=out, progress=False, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "corpus.csv", "phones.csv", "run.json", "stv00000.TextGrid", "stv00000.wav",
+        "stv00001.TextGrid", "stv00001.wav", "synth.json"]
+    record = json.loads((out / "run.json").read_text())
+    assert record["request"] == {"kind": "corpus-synth", "template": "stv", "n": 2, "seed": 2, "sr": SR,
+                                 "slice_len": SLICE, "words": None}
+    assert record["planned"]["items"] == ["stv00000", "stv00001"]
+    assert json.loads((out / "synth.json").read_text())["seed"] == 2
+    table = pd.read_csv(out / "corpus.csv")
+    assert table["seed"].tolist() == [2, 2]
+    for i in range(2):  # every file is seed 2's: the waves a fresh token of seed 2 gives
+        sr, x = scipy.io.wavfile.read(out / f"stv{i:05d}.wav")
+        np.testing.assert_array_equal(x, real("stv", i, 2).wave)
+        design = token_design("stv", i, seed=2)
+        assert table.loc[i, ["has_s", "stop", "vowel"]].tolist() == [design["has_s"], design["stop"], design["vowel"]]
+
+
+def test_synth_refuses_another_request_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "c"
+    synthesize("stv", 2, seed=1, out=out, progress=False)
+    before = folder_bytes(out)
+    with pytest.raises(GanphonError, match=r"different command \(differs in seed\).*--overwrite"):
+        synthesize("stv", 2, seed=2, out=out, progress=False)
+    assert main(["corpus", "synth", "--template", "redup", "--n", "2", "--out", str(out), "--quiet"]) == 2
+    assert re.search(r"differs in [a-z_, ]*template", capsys.readouterr().err)
+    assert folder_bytes(out) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_synth_refuses_a_folder_with_foreign_files(tmp_path, overwrite):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    scipy.io.wavfile.write(out / "stv00000.wav", SR, np.zeros(10, dtype=np.int16))  # a name a corpus owns
+    before = folder_bytes(out)
+    with pytest.raises(GanphonError, match="notes.txt" if overwrite else "no ganphon run.json"):
+        synthesize("stv", 2, seed=1, out=out, progress=False, overwrite=overwrite)
+    assert folder_bytes(out) == before
+    # a foreign file beside a ganphon corpus stays when --overwrite replaces the corpus
+    other = tmp_path / "corpus"
+    synthesize("stv", 3, seed=1, out=other, progress=False)
+    (other / "notes.txt").write_text("kept")
+    synthesize("stv", 1, seed=1, out=other, progress=False, overwrite=True)
+    assert sorted(p.name for p in other.glob("*.wav")) == ["stv00000.wav"]
+    assert (other / "notes.txt").read_text() == "kept"

@@ -1,23 +1,15 @@
 """espeak-ng as a second corpus source (optional locally, required under CI=true)."""
 
-import os
-import shutil
+import json
 
 import numpy as np
 import pandas as pd
-import pytest
 import scipy.io.wavfile
 import tgt
 
+from conftest import require_espeak
 from ganphon.cli import main
 from ganphon.corpus.espeak import word_interval
-
-
-def require_espeak():
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is not on PATH, but CI=true requires it")
-        pytest.skip("espeak-ng not installed")
 
 
 def test_word_interval_finds_a_tone_between_silences():
@@ -52,6 +44,13 @@ def test_espeak_corpus_tokens_and_textgrids(tmp_path):
     assert main(["corpus", "synth", "--engine", "espeak", "--words", "pat,spat", "--n", "4", "--seed", "3",
                  "--out", str(out2), "--quiet"]) == 0
     assert pd.read_csv(out2 / "corpus.csv").drop(columns=[]).equals(df)
+    # the folder describes one request: another seed is refused, nothing changes
+    assert json.loads((out / "run.json").read_text())["request"] == {
+        "kind": "corpus-espeak", "words": ["pat", "spat"], "n": 4, "seed": 3, "sr": 16000, "slice_len": 16384}
+    before = (out / "espeak00000.wav").read_bytes()
+    assert main(["corpus", "synth", "--engine", "espeak", "--words", "pat,spat", "--n", "4", "--seed", "4",
+                 "--out", str(out), "--quiet"]) == 2
+    assert (out / "espeak00000.wav").read_bytes() == before
 
 
 def test_espeak_needs_words(tmp_path, capsys):

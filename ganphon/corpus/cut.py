@@ -20,6 +20,7 @@ sub-folders give items in the same sub-folders of the output.
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 import unicodedata
 from pathlib import Path
@@ -29,11 +30,10 @@ import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..layout import textgrid_beside
 from ..io import read_textgrid, read_wav, write_table, write_textgrid, write_wav
-from .folder import error_reason, find_wavs, prepare_output_folder, to_mono
+from ..layout import ITEMS_CSV, cut_item, textgrid_beside
+from .folder import error_reason, find_wavs, prepare_corpus_folder, to_mono
 
-ITEMS_CSV = "items.csv"
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
                 "start_sample", "end_sample", "n_samples", "sr"]
 
@@ -133,7 +133,7 @@ def _matcher(labels, pattern):
 
 
 def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, strict: bool = False,
-                   progress: bool = True, overwrite: bool = False) -> pd.DataFrame:
+                   progress: bool = True, overwrite: bool = False, command: str | None = None) -> pd.DataFrame:
     """Cut the labelled intervals of long recordings into one WAV + TextGrid each.
 
     Parameters
@@ -141,7 +141,8 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
     src : path
         Folder of recordings (searched recursively); each ``X.wav`` needs ``X.TextGrid``.
     out : path
-        Output folder; must be empty or absent unless ``overwrite``.
+        Output folder; must be empty, absent or hold this same request
+        (:func:`ganphon.corpus.folder.prepare_corpus_folder`) unless ``overwrite``.
     tier : str
         Interval tier whose intervals are cut.
     labels : list of str or str, optional
@@ -156,7 +157,9 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
     progress : bool
         Show a progress bar (for 20 recordings or more).
     overwrite : bool
-        Write into a non-empty folder, replacing the items of an earlier cut.
+        Replace another ganphon run in ``out`` (only the names it owns are removed).
+    command : str, optional
+        The command line, recorded in ``run.json``.
 
     Returns
     -------
@@ -181,7 +184,12 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
                   if out_resolved not in p.resolve().parents]  # never re-cut earlier output
     if not recordings:
         raise GanphonError(f"{src}: no .wav recordings found")
-    prepare_output_folder(out, overwrite, ITEMS_CSV, ["file", "textgrid"])
+    request = {"kind": "corpus-cut", "recordings": str(src.resolve()), "tier": tier,
+               "labels": sorted(lab.strip() for lab in (labels.split(",") if isinstance(labels, str) else labels)
+                                if lab.strip()) if labels is not None else None,
+               "pattern": pattern, "strict": strict}
+    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
+        "recordings": [p.relative_to(src).as_posix() for p in recordings], "tables": [ITEMS_CSV]})
 
     rows, skipped = [], []
 
@@ -238,7 +246,7 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
             if i1 <= i0:
                 skip(name, f"interval {number} {label!r} is shorter than one sample")
                 continue
-            stem = f"{wav.stem}_{number:04d}_{safe_label(label)}"
+            stem = cut_item(wav.stem, number, safe_label(label))
             item_wav, item_tg = item_dir / f"{stem}.wav", item_dir / f"{stem}.TextGrid"
             write_wav(item_wav, x[i0:i1], sr)
             write_textgrid(item_tg, clip_textgrid(tg, i0 / sr, i1 / sr, sr))

@@ -11,8 +11,10 @@ measured, not known.  Used only when ``espeak-ng`` is on the PATH.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from tqdm.auto import tqdm
 
 from ..errors import GanphonError
 from ..io import read_wav, textgrid_from_intervals, write_table, write_textgrid, write_wav
-from ..layout import atomic_write_text
-from .folder import prepare_output_folder, resample
+from ..layout import CORPUS_CSV, SYNTH_JSON, atomic_write_text, corpus_token
+from .folder import prepare_corpus_folder, resample
 
 VOICES = ("en", "en-us", "en-gb-x-rp", "en+m3", "en+f3")
 
@@ -81,7 +83,9 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
     """Write ``n`` espeak-ng tokens of ``words`` (cycled) with word-level TextGrids.
 
     Returns the table also written to ``out/corpus.csv`` (id, word, voice,
-    pitch, speed, onset, word_start, word_end, seed).
+    pitch, speed, onset, word_start, word_end, seed).  ``out`` is prepared as
+    :func:`ganphon.corpus.folder.prepare_corpus_folder` says (``run.json`` first;
+    another run refused unless ``overwrite``).
     """
     from .. import __version__
 
@@ -92,7 +96,10 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
         raise GanphonError(f"--n must be at least 1, got {n}")
     espeak_path()
     out = Path(out)
-    prepare_output_folder(out, overwrite, "corpus.csv", ["file", "textgrid"])
+    request = {"kind": "corpus-espeak", "words": words, "n": n, "seed": seed, "sr": sr, "slice_len": slice_len}
+    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
+        "items": [corpus_token("espeak", i) for i in range(n)], "files_per_item": ["{id}.wav", "{id}.TextGrid"],
+        "tables": [CORPUS_CSV, SYNTH_JSON]})
     rng = np.random.default_rng(seed)
     T = slice_len / sr
     rows = []
@@ -110,7 +117,7 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
         wave = np.zeros(slice_len, dtype=np.float32)
         peak = np.abs(x).max()
         wave[onset:onset + len(x)] = (x * (0.9 / peak if peak > 0 else 1.0)).astype(np.float32)
-        tid = f"espeak{i:05d}"
+        tid = corpus_token("espeak", i)
         start, end = onset / sr, (onset + len(x)) / sr
         write_wav(out / f"{tid}.wav", wave, sr)
         write_textgrid(out / f"{tid}.TextGrid", textgrid_from_intervals({"words": [(start, end, word)]}, T))
@@ -118,8 +125,8 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
                      "voice": voice, "pitch": pitch, "speed": speed, "onset": start,
                      "word_start": start, "word_end": end, "seed": seed})
     df = pd.DataFrame(rows)
-    write_table(df, out / "corpus.csv")
-    atomic_write_text(out / "synth.json", json.dumps(
+    write_table(df, out / CORPUS_CSV)
+    atomic_write_text(out / SYNTH_JSON, json.dumps(
         {"command": command, "engine": "espeak", "words": words, "n": n, "seed": seed, "sr": sr,
          "slice_len": slice_len, "ganphon_version": __version__}, indent=1) + "\n")
     return df

@@ -9,18 +9,20 @@ zero).  Every change made to a file is counted in a :class:`LoadReport`.
 
 from __future__ import annotations
 
+import platform
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from math import gcd
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import scipy
 import scipy.signal
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..io import read_wav
+from ..io import prepare_folder, read_wav
 from ..timebase import DEFAULT_SR, slice_duration
 
 
@@ -211,44 +213,26 @@ def error_reason(exc: GanphonError, path) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def prepare_output_folder(out, overwrite: bool, table: str, columns) -> None:
-    """Create an output folder, refusing a non-empty one unless ``overwrite``.
+def prepare_corpus_folder(out, request: dict, overwrite: bool, command: str, planned: dict) -> None:
+    """Make ``out`` the folder of one corpus request (:func:`ganphon.io.prepare_folder`).
 
-    With ``overwrite``, the files listed in ``columns`` of an earlier ``table``
-    (e.g. ``corpus.csv``) are removed first, so a smaller new corpus leaves no
-    stale items behind; other files are left alone.
-
-    Parameters
-    ----------
-    out : path
-    overwrite : bool
-    table : str
-        File name of the table an earlier run wrote into ``out``.
-    columns : list of str
-        Columns of that table holding file names relative to ``out``.
+    ``run.json`` (request, command, versions, planned items) is written before
+    the first item; a different request is refused unless ``overwrite``, which
+    removes only the names a corpus owns (:func:`ganphon.layout.owns`); a folder
+    holding files ganphon did not write is refused.  Rerunning the same request
+    starts it afresh: items are cheap to make, and a cut must not keep items of
+    a recording that changed since.
 
     Raises
     ------
     GanphonError
-        If ``out`` is a file, or is a non-empty folder and ``overwrite`` is false.
+        If ``out`` is a file, holds another run (without ``overwrite``) or foreign files.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise GanphonError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise GanphonError(f"{out}: folder is not empty; choose a new folder or pass --overwrite")
-        old = out / table
-        if old.is_file():
-            try:
-                previous = pd.read_csv(old, usecols=list(columns), dtype=str)
-            except (ValueError, pd.errors.ParserError) as exc:
-                raise GanphonError(f"{old}: not a table written by ganphon ({exc})") from None
-            root = out.resolve()
-            for name in previous[list(columns)].to_numpy().ravel():
-                if not isinstance(name, str):
-                    continue
-                p = (out / name).resolve()
-                if root in p.parents and p.is_file():
-                    p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    from .. import __version__
+
+    record = {"command": command, "planned": planned,
+              "versions": {"ganphon": __version__, "python": platform.python_version(),
+                           "numpy": np.__version__, "scipy": scipy.__version__},
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if prepare_folder(out, request, overwrite=overwrite, record=record):
+        prepare_folder(out, request, overwrite=True, record=record)

@@ -55,14 +55,11 @@ from tqdm import tqdm
 
 from ..errors import GanphonError
 from ..io import write_table, write_textgrid, write_wav
-from ..layout import atomic_write_text
+from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, atomic_write_text, corpus_token
 from ..timebase import DEFAULT_SR, slice_duration
-from .folder import prepare_output_folder
+from .folder import prepare_corpus_folder
 
 TEMPLATES = ("stv", "redup")
-CORPUS_CSV = "corpus.csv"
-PHONES_CSV = "phones.csv"
-SYNTH_JSON = "synth.json"
 DEFAULT_SLICE_LEN = 16384
 
 # Class of every phone label, as the automatic annotator ("sil", "fric",
@@ -770,7 +767,7 @@ def _durations(phones, template, sr):
 
 def token_id(template: str, index: int) -> str:
     """Identifier (and file stem) of token ``index``: ``stv00000``, ``redup00012`` …"""
-    return f"{template}{index:05d}"
+    return corpus_token(template, index)
 
 
 def token_textgrid(token: Token, word: str, sr: int) -> tgt.TextGrid:
@@ -819,7 +816,8 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     seed : int
         Seed of everything random; same seed, same files.
     out : path
-        Output folder (created).  It must be empty or absent unless ``overwrite``.
+        Output folder (created).  It must be empty, absent or hold this same
+        request (:func:`ganphon.corpus.folder.prepare_corpus_folder`) unless ``overwrite``.
     sr : int
         Sampling rate (Hz).
     slice_len : int
@@ -829,7 +827,7 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     progress : bool
         Show a progress bar (for 20 tokens or more).
     overwrite : bool
-        Write into a non-empty folder, replacing the files of a previous corpus there.
+        Replace another ganphon run in ``out`` (only the names it owns are removed).
     words : list of str or str, optional
         ``stv`` only: draw from these words alone, e.g. ``"ta,sta,pi"`` (a corpus
         whose word types match a ciwGAN's codes); balanced over them.
@@ -843,9 +841,10 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
 
     Notes
     -----
-    Also writes ``<id>.wav`` (float32, exactly ``slice_len`` samples, peak <= 0.9),
-    ``<id>.TextGrid`` (long format, UTF-8), ``phones.csv`` (one row per phone with
-    sample-exact boundaries) and ``synth.json`` (command, seed, versions).
+    Also writes ``run.json`` (the request, before the first token), ``<id>.wav``
+    (float32, exactly ``slice_len`` samples, peak <= 0.9), ``<id>.TextGrid`` (long
+    format, UTF-8), ``phones.csv`` (one row per phone with sample-exact boundaries)
+    and ``synth.json`` (command, seed, versions).
     """
     from .. import __version__
 
@@ -854,7 +853,17 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     for i in range(n):  # planning is cheap: fail before writing anything
         _plan_token(template, i, seed, sr, slice_len, words)
     out = Path(out)
-    prepare_output_folder(out, overwrite, CORPUS_CSV, ["file", "textgrid"])
+    command = ["ganphon", "corpus", "synth", "--template", template, "--n", str(n),
+               "--seed", str(seed), "--out", str(out), "--sr", str(sr), "--slice-len", str(slice_len)]
+    if words is not None:
+        command += ["--words", ",".join(words) if not isinstance(words, str) else words]
+    command = " ".join(shlex.quote(c) for c in command)
+    words_text = words if words is None or isinstance(words, str) else ",".join(words)
+    request = {"kind": "corpus-synth", "template": template, "n": n, "seed": seed, "sr": sr,
+               "slice_len": slice_len, "words": words_text}
+    prepare_corpus_folder(out, request, overwrite, command, planned={
+        "items": [token_id(template, i) for i in range(n)], "files_per_item": ["{id}.wav", "{id}.TextGrid"],
+        "tables": [PHONES_CSV, CORPUS_CSV, SYNTH_JSON]})
 
     rows, phone_rows = [], []
     indices = range(n)
@@ -877,18 +886,14 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
               "(column 'compression' of corpus.csv)", file=sys.stderr)
     write_table(pd.DataFrame(phone_rows), out / PHONES_CSV)
     write_table(df, out / CORPUS_CSV)
-    command = ["ganphon", "corpus", "synth", "--template", template, "--n", str(n),
-               "--seed", str(seed), "--out", str(out), "--sr", str(sr), "--slice-len", str(slice_len)]
-    if words is not None:
-        command += ["--words", ",".join(words) if not isinstance(words, str) else words]
     meta = dict(
-        command=" ".join(shlex.quote(c) for c in command),
+        command=command,
         template=template,
         n=n,
         seed=seed,
         sr=sr,
         slice_len=slice_len,
-        words=words if words is None or isinstance(words, str) else ",".join(words),
+        words=words_text,
         ganphon_version=__version__,
         numpy_version=np.__version__,
         scipy_version=scipy.__version__,
