@@ -12,6 +12,7 @@ _WHERE = {
     "ARCHS": "config", "ModelConfig": "config",
     "Latent": "latent",
     "import_peer": "peer",
+    "import_tf": "tf_import", "read_tf_checkpoint": "tf_import", "TFCheckpoint": "tf_checkpoint",
     "Critic": "wavegan", "Generator": "wavegan", "QNetwork": "wavegan", "build_models": "wavegan",
 }
 

@@ -16,8 +16,10 @@ generator's variables and how they become ganphon weights::
 (C0 = 16d, or 32d at slice 65536; no kernel is flipped: both libraries
 correlate.)  The imported model uses the ``"tf"`` convention — TensorFlow's
 'same' cropping, batch-norm epsilon 1e-3, time-major flatten, batch statistics
-in the critic and Q-network — so it computes what TensorFlow computed (tested
-against TensorFlow 2.21 to 1e-5 at every layer).  Optimizer slots and counters
+in the critic and Q-network — so it computes what TensorFlow computed
+(tests/test_tf_import.py: within 1e-5 of TensorFlow 2.21 at every layer; the
+logits of a critic / Q-network with batch norm as close as float32 rounding
+lets TensorFlow come to itself, and exact in float64).  Optimizer slots and counters
 are skipped; the critic's and Q-network's moving averages are unused (TensorFlow
 never uses them either).  What ganphon cannot represent is refused, naming the
 variable: the ``pp_filt`` post-processing filter, nearest-neighbour upsampling,
