@@ -41,7 +41,7 @@ from ganphon.io import write_table  # noqa: E402
 from ganphon.models import load_checkpoint  # noqa: E402
 from ganphon.speech import probe_speech  # noqa: E402
 from ganphon.stats import correlation_table  # noqa: E402
-from ganphon.stats.speech import prediction_tables  # noqa: E402
+from ganphon.stats.speech import code_table, prediction_tables  # noqa: E402
 
 out = Path(args.out)
 corpus, probed = out / "corpus", out / "q_layers"
@@ -62,6 +62,7 @@ for i, column in enumerate(columns):
     print(f"\nQ-network's predicted code per {column} (rows: {column}, columns: code):")
     print(found["confusion"].to_string(index=False))
     print(found["prediction_accuracy"].round(3).to_string(index=False))
+    print(code_table(found["predictions"]).round(3).to_string(index=False))
     if i == 0:
         tables = found
 write_table(corr, out / "correlations.csv")

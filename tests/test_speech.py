@@ -26,7 +26,7 @@ from ganphon.errors import GanphonError
 from ganphon.models import ModelConfig, load_checkpoint, new_model, save_checkpoint
 from ganphon.models.wavegan import build_models
 from ganphon.speech import load_speech, probe_speech
-from ganphon.stats.speech import accuracy_table, best_mapping, item_predictions
+from ganphon.stats.speech import accuracy_table, best_mapping, code_table, item_predictions
 
 from conftest import require_praat
 
@@ -395,6 +395,9 @@ def test_best_mapping_and_accuracy_against_hand_counts():
     assert acc.loc["a", "n_correct"] == 2 and acc.loc["b", "n_correct"] == 2 and acc.loc["c", "n_correct"] == 0
     assert acc.loc["all", "accuracy"] == pytest.approx(4 / 6)
     assert acc.loc["all", "majority_baseline"] == pytest.approx(3 / 6)
+    codes = code_table(items).set_index("code")
+    assert codes.loc["2", "top_label"] == "a" and codes.loc["2", "share_top"] == 1.0
+    assert codes.loc["3", "top_label"] == "b" and codes.loc["3", "share_top"] == pytest.approx(2 / 3)
     with pytest.raises(GanphonError, match="no column 'vowel'"):
         item_predictions(manifest, "vowel")
 

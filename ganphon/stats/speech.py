@@ -122,6 +122,16 @@ def accuracy_table(items: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def code_table(items: pd.DataFrame) -> pd.DataFrame:
+    """Per predicted code: n items, the most frequent label among them and its share (purity)."""
+    rows = []
+    for code, part in items.groupby("predicted_code", sort=True):
+        counts = part["label"].value_counts()
+        rows.append({"code": code, "n": len(part), "top_label": counts.index[0],
+                     "n_top": int(counts.iloc[0]), "share_top": counts.iloc[0] / len(part)})
+    return pd.DataFrame(rows, columns=["code", "n", "top_label", "n_top", "share_top"])
+
+
 def prediction_tables(folder, label_column: str) -> tuple[dict, list]:
     """The prediction tables of a probed folder: ``(tables by name, notes)``.
 
