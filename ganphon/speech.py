@@ -465,6 +465,11 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
         raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "
                            "the input is exported as ID_output.wav")
     feature_maps = _check_layers(net, list(feature_maps)) if feature_maps else []
+    if device is not None:
+        import torch
+
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise GanphonError(f"device {device!r}: no CUDA device is available to torch {torch.__version__}")
     items, report = load_speech(wavs, L, sr, tier=tier, labels=labels)
     if progress:
         print(f"ganphon: {report.summary()}", file=sys.stderr)

@@ -455,4 +455,6 @@ def test_bad_input_is_one_line(tiny_q, bad_models, tmp_path, capsys):
     (wavs / "text.wav").unlink()
     scipy.io.wavfile.write(wavs / "empty.wav", SR, np.zeros(0, np.float32))
     _fails(capsys, [*q, "--network", "q", "--wavs", str(wavs)], "empty.wav", "no samples")
+    if not torch.cuda.is_available():
+        _fails(capsys, [*q, "--network", "q", "--wavs", str(wavs), "--device", "cuda"], "no CUDA device")
     assert not (tmp_path / "out").exists()  # nothing was written by any of them
