@@ -41,6 +41,10 @@ def stats(p) -> None:
                    "(discovery.csv; needs latents.csv and annotated TextGrids)")
     p.add_argument("--gam", action="store_true", help="also fit B-spline GAMs of each outcome on value")
     p.add_argument("--gam-df", type=positive_int, default=5, help="degrees of freedom of the GAM's B-splines")
+    p.add_argument("--label-column", default=None, metavar="COLUMN",
+                   help="a folder from 'ganphon probe --network q|critic --wavs': score the network's "
+                   "predictions against this manifest column, e.g. word (predictions.csv, confusion.csv, "
+                   "prediction_accuracy.csv)")
     add_seed(p, help="seed of the k-means in the feature-map clustering")
     add_workers(p, "fitting the models")
     add_quiet(p)
@@ -58,7 +62,8 @@ def _stats(args) -> int:
                        random_slope=not args.no_random_slope, discover_latents=args.discover,
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
                        command=args.command_line, workers=args.workers, progress=not args.quiet,
-                       engine=args.engine, label_interaction=args.label_interaction)
+                       engine=args.engine, label_interaction=args.label_interaction,
+                       label_column=args.label_column)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():
