@@ -7,7 +7,7 @@ import torch
 
 from ganphon.annotate import segment
 from ganphon.corpus.synth import synthesize_token
-from ganphon.evaluate import evaluate_model, word_shape
+from ganphon.train.evaluate import evaluate_model, word_shape
 from ganphon.models import load_checkpoint
 
 

@@ -143,7 +143,7 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    from ..evaluate import evaluate_model
+    from ..train.evaluate import evaluate_model
     from ..layout import atomic_write_text
     from ..models import load_checkpoint
 

@@ -19,16 +19,11 @@ outputs differs between codes (do the codes separate word types?).
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import parselmouth
 import torch
 
-from .errors import GanphonError
 
 def word_shape(intervals) -> dict:
     """Classify a list of (start, end, label) auto intervals as a word shape.
@@ -78,8 +73,8 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         ``share_s_initial``, ``q_accuracy`` (None without a Q-network), and
         per code ``by_code`` (share of s-initial and of words).
     """
-    from .annotate import segment
-    from .models import Latent
+    from ..annotate import segment
+    from ..models import Latent
 
     cfg = model.config
     lat = Latent(cfg)
@@ -112,75 +107,3 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
                                        "share_word": round(float(df[df.code == c].word.mean()), 4)}
                              for c in sorted(df.code.unique())}
     return result
-
-
-def bundle_demo(run_dir, corpus_dir, data_dir=None, n_eval: int = 200, seed: int = 0, note: str = "") -> Path:
-    """Copy a training run's latest G and Q into the package as the demo model, with its card.
-
-    Writes ``demo_ciwgan_G.pt`` / ``demo_ciwgan_Q.pt`` (fp16, replacing any
-    earlier ones) and ``demo_ciwgan_card.json``: corpus command and seed,
-    steps, wall time, device, final losses, the ganphon commit, the command
-    that reproduces the run, and :func:`evaluate_model` numbers.
-    """
-    import subprocess
-
-    from .layout import atomic_write_text
-    from .models import load_checkpoint, save_checkpoint
-    from .models.bundled import DATA, DEMO_CARD, DEMO_G, DEMO_Q
-
-    run_dir, corpus_dir = Path(run_dir), Path(corpus_dir)
-    data_dir = Path(data_dir) if data_dir else DATA
-    src = load_checkpoint(run_dir / "G_latest.pt")
-    if src.qnetwork is None:
-        raise GanphonError(f"{run_dir}: G_latest.pt has no Q-network beside it")
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    log = pd.read_csv(run_dir / "train_log.csv")
-    steps = int(src.meta.get("step", log["step"].iloc[-1]))
-    at = log[log["step"] <= steps]
-    last = (at if len(at) else log).iloc[-1].to_dict()
-    meta = {k: v for k, v in src.meta.items() if k != "qnetwork_file"}
-    meta.update({"qnetwork_file": DEMO_Q, "steps": steps})
-    save_checkpoint(data_dir / DEMO_Q, src.config, qnetwork=src.qnetwork, half=True, meta={"steps": steps})
-    save_checkpoint(data_dir / DEMO_G, src.config, generator=src.generator, half=True, meta=meta)
-    bundled = load_checkpoint(data_dir / DEMO_G)
-    numbers = evaluate_model(bundled, n=n_eval, seed=seed)
-    synth = json.loads((corpus_dir / "synth.json").read_text(encoding="utf-8")) if (corpus_dir / "synth.json").exists() else {}
-    try:
-        commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "log", "-1", "--format=%H", "--",
-                                 "train.py"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    def neutral(cmd):
-        # commands as a user would type them, without this machine's folders
-        return cmd.replace(str(corpus_dir.parent.resolve()) + "/", "").replace(str(run_dir.parent.resolve()) + "/", "") if cmd else cmd
-
-    run["command"] = neutral(run.get("command"))
-    resumed = bool(run["command"]) and re.search(r"\s--resume(\s+(auto|\S+\.pt))?(?=\s|$)", run["command"])
-    if resumed:
-        # interrupted and resumed runs are bit-identical to one uninterrupted run of the same steps (CPU)
-        command = run["command"][:resumed.start()] + run["command"][resumed.end():]
-        command = re.sub(r"\s--steps(\s+|=)\S+", "", command)
-        run["command"] = f"{command} --steps {steps}"
-    synth["command"] = neutral(synth.get("command"))
-    card = {
-        "model": "ciwGAN demo model bundled with ganphon",
-        "files": {"generator": DEMO_G, "qnetwork": DEMO_Q, "storage": "fp16"},
-        "config": src.config.to_dict(),
-        "corpus": {"command": synth.get("command"), "seed": synth.get("seed"), "folder": str(corpus_dir.name)},
-        "training": {
-            "command": run.get("command"), "seed": run.get("seed"), "steps": steps,
-            "stopped_and_resumed": bool(resumed),
-            "wall_time_s": round(float(last["time"]), 1),
-            "device": run.get("device") or run.get("train_config", {}).get("device") or "cpu",
-            "train_config": run.get("train_config"),
-            "final_losses": {k: (round(float(v), 5) if isinstance(v, float) else v) for k, v in last.items()},
-            "versions": run.get("versions"),
-            "ganphon_commit_of_trainer": commit,
-        },
-        "reproduce": [synth.get("command") or "ganphon corpus synth --template stv --n 2000 --seed 1 --out stv_corpus",
-                      run.get("command")],
-        "evaluation": numbers,
-        "note": note,
-    }
-    atomic_write_text(data_dir / DEMO_CARD, json.dumps(card, indent=1, default=str) + "\n")
-    return data_dir / DEMO_CARD

@@ -1,500 +1,32 @@
-"""Training: WGAN-GP for WaveGAN, ciwGAN and fiwGAN, written out plainly.
-
-One critic step (:func:`critic_step`), one generator step (:func:`generator_step`,
-which also trains the Q-network of ciwGAN / fiwGAN) and a loop (:func:`train`)::
-
-    for step in range(start, steps):
-        for _ in range(n_critic):            # 5 critic updates ...
-            critic_step(run, next_batch())   # Wasserstein loss + λ·gradient penalty, Adam
-        generator_step(run)                  # ... per generator update: −D(G(z)), Adam;
-                                             # Q loss, RMSProp over Q and G
-
-Settings follow the TensorFlow originals (SPEC §2): λ = 10, α ~ U(0, 1) per
-example, Adam lr 1e-4, β = (0.5, 0.9) for G and D, batch 64; the Q loss is the
-softmax cross-entropy of the code category (ciwGAN) or the sigmoid
-cross-entropy of the bits (fiwGAN), minimised by RMSProp (lr 1e-4, decay 0.9
-as TensorFlow's RMSPropOptimizer) over the Q *and* G parameters, from the same
-generated batch as the generator update.
-
-Data order: epochs of permutations drawn from a seeded ``torch.Generator``;
-batches run on across epoch boundaries, so every item is seen once per epoch
-and nothing is cropped.  Latents and the gradient-penalty mixing weights come
-from a second seeded generator; phase shuffle uses torch's global generator,
-seeded too.  All of these states, the optimisers and the step are saved in
-every checkpoint, so ``--resume`` continues bit-identically on the CPU.
-
-Several processes (``torchrun --nproc_per_node N -m ganphon train …``): each
-rank reads the same permutation and takes its own contiguous share of every
-batch.  Gradients are averaged across ranks by an explicit all-reduce after
-each backward pass instead of a DistributedDataParallel wrapper: the gradient
-penalty differentiates the critic twice (``create_graph=True``) and the
-generator step takes two gradients of G (the Wasserstein loss for Adam, the Q
-loss for RMSProp), neither of which fits DDP's one-backward-per-forward hooks.
-Only rank 0 writes files; checkpoints gather every rank's random states, so a
-resume with the same number of processes continues each rank's streams.
-
-Run folder::
-
-    ckpt_step0001000.pt    full checkpoint (models, optimisers, RNG, data order); last K kept
-    G_latest.pt            fp16 generator of the latest checkpoint (meta names Q_latest.pt)
-    Q_latest.pt            fp16 Q-network of the latest checkpoint (ciwGAN / fiwGAN)
-    train_log.csv          step, time, d_loss, g_loss, q_loss, gp, q_acc, wasserstein
-    preview/step0001000/   a few WAVs from fixed latents (one per code) and preview.png
-    run.json               command, seed, versions, model and training settings
-"""
+"""The training loop: load the data, build or resume the models, alternate the
+critic and generator steps, log, checkpoint, preview."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import platform
-import random
-import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .errors import GanphonError
-from .layout import RUN_JSON, atomic_path, atomic_write_text
-from .models.checkpoint import load_checkpoint, read_weights_file, save_checkpoint
-from .models.config import ARCHS, ModelConfig
-from .models.latent import Latent
-from .models.wavegan import build_models
-
-LOG_CSV = "train_log.csv"
-LOG_COLUMNS = ("step", "time", "d_loss", "g_loss", "q_loss", "gp", "q_acc", "wasserstein")
-G_LATEST = "G_latest.pt"
-Q_LATEST = "Q_latest.pt"
-PREVIEW_DIR = "preview"
-_CKPT = re.compile(r"^ckpt_step(\d+)\.pt$")
-
-# Independent random streams, each seeded from (seed, stream, rank).
-_STREAM_DATA, _STREAM_LATENT, _STREAM_GLOBAL, _STREAM_PREVIEW = 1, 2, 3, 4
-
-# Settings that shape the optimisation (may be changed on resume, with a note).
-OPTIM_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr")
-
-
-@dataclass
-class TrainConfig:
-    """How to train: the optimisation and the run's bookkeeping.
-
-    Attributes
-    ----------
-    steps : int
-        Generator updates to reach (a resumed run continues up to this total).
-    batch_size : int
-        Items per critic / generator update, summed over all processes.
-    n_critic : int
-        Critic updates per generator update.
-    lambda_gp : float
-        Weight of the gradient penalty.
-    lr : float
-        Adam learning rate of G and D.
-    betas : tuple of float
-        Adam betas of G and D.
-    q_lr : float
-        RMSProp learning rate of the Q loss (over Q and G).
-    seed : int
-        Seeds model initialisation, data order, latents and phase shuffle.
-    checkpoint_every : int
-        Write a checkpoint every this many steps (0: only by time and at the end).
-    checkpoint_minutes : float
-        Also write one when this many minutes passed since the last (0: never by time).
-    keep : int
-        Full checkpoints kept (the oldest are deleted).
-    preview_every : int or None
-        Steps between previews; None: with every checkpoint; 0: never.
-    log_every : int
-        Steps between rows of ``train_log.csv``.
-    device : str or None
-        ``cpu`` or ``cuda`` (None: cuda when present).
-    bf16 : bool
-        bfloat16 autocast on CUDA.
-    compile : bool
-        ``torch.compile`` the generator and critic.
-    """
-
-    steps: int = 100_000
-    batch_size: int = 64
-    n_critic: int = 5
-    lambda_gp: float = 10.0
-    lr: float = 1e-4
-    betas: tuple = (0.5, 0.9)
-    q_lr: float = 1e-4
-    seed: int = 0
-    checkpoint_every: int = 1000
-    checkpoint_minutes: float = 30.0
-    keep: int = 3
-    preview_every: int | None = None
-    log_every: int = 10
-    device: str | None = None
-    bf16: bool = False
-    compile: bool = False
-
-    def validate(self) -> None:
-        checks = [
-            (self.steps >= 1, f"--steps must be at least 1, got {self.steps}"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.n_critic >= 1, f"--n-critic must be at least 1, got {self.n_critic}"),
-            (self.lambda_gp >= 0, f"--lambda-gp must be >= 0, got {self.lambda_gp}"),
-            (self.lr > 0 and self.q_lr > 0, "learning rates must be positive"),
-            (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-             f"--betas must be two numbers in [0, 1), got {self.betas}"),
-            (self.checkpoint_every >= 0, "--checkpoint-every must be >= 0"),
-            (self.checkpoint_minutes >= 0, "--checkpoint-minutes must be >= 0"),
-            (self.keep >= 1, f"--keep must be at least 1, got {self.keep}"),
-            (self.preview_every is None or self.preview_every >= 0, "--preview-every must be >= 0"),
-            (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise GanphonError(message)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["betas"] = [float(b) for b in self.betas]
-        return d
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns."""
-
-    step: int
-    generator: torch.nn.Module
-    critic: torch.nn.Module
-    qnetwork: torch.nn.Module | None
-    checkpoint: Path | None
-    stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended the run
-    steps_per_s: float = float("nan")
-    losses: dict = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------ helpers
-
-def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
-    """A 63-bit seed for one random stream of one process, from the run's seed."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(seed) >> 32 & 0xFFFFFFFF, stream, rank])
-    return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def checkpoint_name(step: int) -> str:
-    """File name of the full checkpoint after ``step`` generator updates."""
-    return f"ckpt_step{step:07d}.pt"
-
-
-def list_checkpoints(run_dir) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every full checkpoint in ``run_dir``, oldest first."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = []
-    for p in run_dir.iterdir():
-        m = _CKPT.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def latest_checkpoint(run_dir) -> Path | None:
-    """The full checkpoint with the highest step in ``run_dir``, or None."""
-    found = list_checkpoints(run_dir)
-    return found[-1][1] if found else None
-
-
-def _versions() -> dict:
-    from . import __version__
-
-    return {"ganphon": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__}
-
-
-class DataOrder:
-    """Epochs of seeded permutations of ``n`` items, read in order across epochs."""
-
-    def __init__(self, n: int, seed: int):
-        self.n = n
-        self.generator = torch.Generator().manual_seed(seed)
-        self.epoch = 0
-        self.perm = torch.randperm(n, generator=self.generator)
-        self.pos = 0
-
-    def take(self, k: int) -> torch.Tensor:
-        parts = []
-        while k > 0:
-            if self.pos == self.n:
-                self.perm = torch.randperm(self.n, generator=self.generator)
-                self.pos = 0
-                self.epoch += 1
-            m = min(k, self.n - self.pos)
-            parts.append(self.perm[self.pos : self.pos + m])
-            self.pos += m
-            k -= m
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-    def state_dict(self) -> dict:
-        return {"n": self.n, "generator": self.generator.get_state(), "epoch": self.epoch,
-                "perm": self.perm.clone(), "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self.epoch = int(state["epoch"])
-        self.perm = state["perm"].clone()
-        self.pos = int(state["pos"])
-
-
-def _rng_state(latent_gen: torch.Generator) -> dict:
-    """Every random state of this process as plain data (``weights_only`` loadable)."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": np_state[0], "keys": [int(v) for v in np_state[1]], "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-        "latent": latent_gen.get_state(),
-    }
-
-
-def _set_rng_state(state: dict, latent_gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["kind"], np.array(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p[0], tuple(p[1]), p[2]))
-    latent_gen.set_state(state["latent"])
-
-
-def _seed_process(seed: int, rank: int, latent_gen: torch.Generator) -> None:
-    torch.manual_seed(derive_seed(seed, _STREAM_GLOBAL, rank))
-    np.random.seed(derive_seed(seed, _STREAM_GLOBAL, rank) % 2**32)
-    random.seed(derive_seed(seed, _STREAM_GLOBAL, rank))
-    latent_gen.manual_seed(derive_seed(seed, _STREAM_LATENT, rank))
-
-
-# ------------------------------------------------------------------ one run's state
-
-@dataclass
-class Run:
-    """Everything the two update steps touch."""
-
-    config: ModelConfig
-    settings: TrainConfig
-    G: torch.nn.Module
-    D: torch.nn.Module
-    Q: torch.nn.Module | None
-    G_fwd: torch.nn.Module  # G or its compiled wrapper
-    D_fwd: torch.nn.Module  # D or its compiled wrapper (the gradient penalty always uses D)
-    opt_G: torch.optim.Optimizer
-    opt_D: torch.optim.Optimizer
-    opt_Q: torch.optim.Optimizer | None
-    latent: Latent
-    latent_gen: torch.Generator
-    device: torch.device
-    local_batch: int
-    world: int = 1
-    rank: int = 0
-
-    def autocast(self):
-        if self.settings.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def sample_latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``n`` training latents ``[codes, U(-1, 1) noise]`` and their codes."""
-        k = self.latent.n_codes
-        noise = torch.rand(n, self.latent.latent_dim - k, generator=self.latent_gen) * 2 - 1
-        if k == 0:
-            return noise.to(self.device), None
-        codes = self.latent.random_codes(n, self.latent_gen)
-        return torch.cat([codes, noise], dim=1).to(self.device), codes.to(self.device)
-
-
-def _average_gradients(params, world: int) -> None:
-    """All-reduce and average the gradients of ``params`` across processes."""
-    if world == 1:
-        return
-    import torch.distributed as dist
-
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def critic_step(run: Run, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One critic update on a batch of real items ``[b, 1, L]``.
-
-    Loss ``D(fake) − D(real) + λ · (‖∇D(x̂)‖ − 1)²`` with ``x̂ = α·real + (1 − α)·fake``,
-    ``α ~ U(0, 1)`` per example.  Returns (loss, gradient penalty, Wasserstein
-    estimate ``D(real) − D(fake)``) as detached scalars.
-    """
-    b = real.shape[0]
-    z, _ = run.sample_latents(b)
-    alpha = torch.rand(b, 1, 1, generator=run.latent_gen).to(run.device)
-    with torch.no_grad(), run.autocast():
-        fake = run.G_fwd(z).float()
-    with run.autocast():
-        d_real = run.D_fwd(real).float().mean()
-        d_fake = run.D_fwd(fake).float().mean()
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    with run.autocast():
-        d_mixed = run.D(mixed).float()
-    (grad,) = torch.autograd.grad(d_mixed.sum(), mixed, create_graph=True)
-    gp = ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()
-    wasserstein = d_real - d_fake
-    loss = -wasserstein + run.settings.lambda_gp * gp
-    run.opt_D.zero_grad(set_to_none=True)
-    loss.backward()
-    _average_gradients(run.D.parameters(), run.world)
-    run.opt_D.step()
-    return loss.detach(), gp.detach(), wasserstein.detach()
-
-
-def q_loss_and_accuracy(arch: str, logits: torch.Tensor, codes: torch.Tensor):
-    """ciwGAN: softmax cross-entropy of the category; fiwGAN: sigmoid cross-entropy of the bits."""
-    if arch == "ciwgan":
-        target = codes.argmax(dim=1)
-        loss = F.cross_entropy(logits, target)
-        acc = (logits.argmax(dim=1) == target).float().mean()
-    else:
-        loss = F.binary_cross_entropy_with_logits(logits, codes)
-        acc = ((logits > 0) == (codes > 0.5)).float().mean()
-    return loss, acc
-
-
-def generator_step(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One generator update (and, for ciwGAN / fiwGAN, one Q update).
-
-    G takes an Adam step on ``−D(G(z))``; the Q loss on the same ``G(z)`` takes
-    an RMSProp step over the Q and G parameters.  Both gradients are taken at
-    the same parameters before either step.  Returns (g_loss, q_loss, q_acc),
-    the last two NaN for WaveGAN.
-    """
-    b = run.local_batch
-    z, codes = run.sample_latents(b)
-    run.D.requires_grad_(False)  # the critic is a fixed judge here: no weight gradients
-    try:
-        with run.autocast():
-            fake = run.G_fwd(z)
-            g_loss = -run.D_fwd(fake).float().mean()
-        g_params = list(run.G.parameters())
-        nan = torch.tensor(float("nan"), device=run.device)
-        if run.Q is None:
-            run.opt_G.zero_grad(set_to_none=True)
-            g_loss.backward()
-            _average_gradients(g_params, run.world)
-            run.opt_G.step()
-            return g_loss.detach(), nan, nan
-        with run.autocast():
-            logits = run.Q(fake).float()
-        q_loss, q_acc = q_loss_and_accuracy(run.config.arch, logits, codes)
-        g_grads = torch.autograd.grad(g_loss, g_params, retain_graph=True)
-        run.opt_Q.zero_grad(set_to_none=True)
-        run.opt_G.zero_grad(set_to_none=True)
-        q_loss.backward()
-        _average_gradients([*g_params, *run.Q.parameters()], run.world)
-        run.opt_Q.step()
-        for p, g in zip(g_params, g_grads):
-            p.grad = g
-        _average_gradients(g_params, run.world)
-        run.opt_G.step()
-        return g_loss.detach(), q_loss.detach(), q_acc.detach()
-    finally:
-        run.D.requires_grad_(True)
-
-
-# ------------------------------------------------------------------ checkpoints, logs, previews
-
-def _params_finite(*modules) -> bool:
-    return all(torch.isfinite(p).all() for m in modules if m is not None for p in m.parameters())
-
-
-def _peek(path: Path) -> dict:
-    """The blob of a full training checkpoint, validated enough to resume from."""
-    blob = read_weights_file(path)
-    if not isinstance(blob, dict) or blob.get("format") != "ganphon":
-        raise GanphonError(f"{path}: not a ganphon checkpoint (no 'format: ganphon' header)")
-    training = blob.get("training")
-    if not isinstance(training, dict):
-        raise GanphonError(f"{path}: holds no training state (a generator-only file?); "
-                           "resume from a ckpt_step*.pt file")
-    needed = ("step", "optimizers", "rng", "data_order", "train_config")
-    missing = [k for k in needed if k not in training]
-    if missing:
-        raise GanphonError(f"{path}: training state is incomplete (missing {', '.join(missing)})")
-    return blob
-
-
-def read_training_state(path) -> tuple[ModelConfig, TrainConfig, dict]:
-    """The model config, training settings and training dict of a full checkpoint.
-
-    Parameters
-    ----------
-    path : path-like
-        A ``ckpt_step*.pt`` file.
-
-    Returns
-    -------
-    config : ModelConfig
-    settings : TrainConfig
-        The settings the checkpoint was trained with.
-    training : dict
-        Step, optimiser and random states, data order, last losses.
-    """
-    path = Path(path)
-    blob = _peek(path)
-    try:
-        config = ModelConfig.from_dict(dict(blob["config"]), source=str(path))
-        tc = dict(blob["training"]["train_config"])
-        tc["betas"] = tuple(tc["betas"])
-        settings = TrainConfig(**tc)
-    except (TypeError, KeyError, ValueError) as exc:
-        raise GanphonError(f"{path}: invalid settings in checkpoint ({exc})") from None
-    return config, settings, blob["training"]
-
-
-def _write_log_header(path: Path) -> None:
-    atomic_write_text(path, ",".join(LOG_COLUMNS) + "\n")
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop rows logged after ``step`` (a run stopped after its last checkpoint)."""
-    if not path.exists():
-        _write_log_header(path)
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    keep = [",".join(LOG_COLUMNS)]
-    for line in lines[1:]:
-        head = line.split(",", 1)[0]
-        if head.isdigit() and int(head) <= step:
-            keep.append(line)
-    atomic_write_text(path, "\n".join(keep) + "\n")
-
-
-def _fmt(v: float) -> str:
-    return "" if not math.isfinite(v) else f"{v:.6g}"
-
+from ..errors import GanphonError
+from ..layout import RUN_JSON, atomic_write_text
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.config import ModelConfig
+from ..models.latent import Latent
+from ..models.wavegan import build_models
+from .config import OPTIM_FIELDS, TrainConfig, TrainResult
+from .state import (_STREAM_DATA, _STREAM_PREVIEW, G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, DataOrder,
+                    _fmt, _params_finite, _seed_process, _set_rng_state, _rng_state, _truncate_log,
+                    _versions, _write_log_header, checkpoint_name, derive_seed, latest_checkpoint,
+                    list_checkpoints, read_training_state)
+from .steps import Run, critic_step, generator_step
 
 def preview_latents(config: ModelConfig, seed: int) -> tuple[torch.Tensor, list[str]]:
     """Fixed preview latents: one per ciwGAN category, up to 8 fiwGAN bit patterns, 4 WaveGAN draws.
@@ -522,9 +54,8 @@ def preview_latents(config: ModelConfig, seed: int) -> tuple[torch.Tensor, list[
 
 def write_preview(G: torch.nn.Module, config: ModelConfig, seed: int, step: int, run_dir: Path) -> Path:
     """Generate the preview samples and write their WAVs and ``preview.png``."""
-    import scipy.io.wavfile
-
-    from .plots import plot_preview
+    from ..io import write_wav
+    from ..plots import plot_preview
 
     z, names = preview_latents(config, seed)
     was_training = G.training
@@ -538,12 +69,9 @@ def write_preview(G: torch.nn.Module, config: ModelConfig, seed: int, step: int,
     folder = run_dir / PREVIEW_DIR / f"step{step:07d}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, w in zip(names, waves):
-        with atomic_path(folder / f"{name}.wav") as tmp:
-            scipy.io.wavfile.write(tmp, config.sr, w.astype(np.float32))
+        write_wav(folder / f"{name}.wav", w, config.sr)
     return plot_preview(waves, names, config.sr, folder / "preview.png", title=f"step {step}")
 
-
-# ------------------------------------------------------------------ the loop
 
 def _load_items(data, config: ModelConfig, progress: bool):
     if isinstance(data, (np.ndarray, torch.Tensor)):
@@ -551,7 +79,7 @@ def _load_items(data, config: ModelConfig, progress: bool):
         if items.dim() != 2 or items.shape[1] != config.slice_len:
             raise GanphonError(f"training items must have shape [N, {config.slice_len}], got {list(items.shape)}")
         return items, f"{items.shape[0]} items (array)"
-    from .corpus.folder import load_folder
+    from ..corpus.folder import load_folder
 
     items, report = load_folder(data, slice_len=config.slice_len, sr=config.sr, strict=False, progress=progress)
     return torch.from_numpy(items), report.summary()
