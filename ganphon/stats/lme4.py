@@ -250,6 +250,8 @@ def flag_disagreements(sm_fits, r_fits) -> int:
                     rel = abs(ca.loc[term, "estimate"] - eb) / max(abs(eb), sb)
                     if not rel <= PARITY_REL:
                         why.append(f"{term} differs from lme4's by {rel:.2g} (relative)")
+            if why and gap < -1e-3:
+                why.append(f"statsmodels' log-likelihood is {-gap:.3g} higher: lme4 stopped short of the maximum")
         if why:
             a.warnings.append("lme4 disagrees: " + "; ".join(why))
             a.method += " [lme4 disagrees]"

@@ -1,0 +1,96 @@
+"""How fast the mixed models are: the statsmodels engine against the lme4 engine on the same frames.
+
+Simulates sweeps like the paper's (11 values of a variable × ``--bases`` base
+latents, outcome = intercept + u_b + (slope + s_b)·value + noise, a third of
+them with no slope variance, i.e. boundary fits), builds the per-layer model
+tasks once, and fits them in one run with
+
+1. ``ganphon.stats.fit_tasks`` (statsmodels, one process: the fit chain),
+2. ``ganphon.stats.lme4.fit_tasks_lme4`` (one ``Rscript`` run: lme4 + lmerTest),
+
+then prints seconds per model for each, their ratio, R's own time per model
+(without its start-up) and the parity of the two (median/max relative
+difference of the fixed effects, the lowest llf difference).  Or pass
+``--folder DIR`` to time the models of a measured sweep folder (e.g. the
+demo's ``sweep_z68``).
+
+    python benchmarks/bench_stats.py                 # 24 models
+    python benchmarks/bench_stats.py --models 8
+    python benchmarks/bench_stats.py --folder /tmp/demo/sweep_z68
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+from ganphon import __version__, stats
+from ganphon.stats import lme4 as engine
+from ganphon.stats.run import _sweep_models
+
+VALUES = np.arange(-15.0, 6.0, 2.0)
+
+
+def simulated_tasks(n_models: int, bases: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for m in range(n_models):
+        sd_slope = 0.0 if m % 3 == 2 else 0.3
+        rows = []
+        for b in range(bases):
+            u, s = rng.normal(0, 3.0), rng.normal(0, sd_slope)
+            for v in VALUES:
+                rows.append({"layer": f"m{m:02d}", "label": "voi", "base": b, "value": v,
+                             "f0": 120 + u + (0.5 + s) * v + rng.normal(0, 2.0)})
+        (task,) = stats.mixed_tasks(pd.DataFrame(rows), "f0", label="voi")
+        tasks.append(task)
+    return tasks
+
+
+def folder_tasks(folder) -> list:
+    table = stats.read_acoustics(folder)
+    notes = []
+    measures = [m for m in stats.SWEEP_MEASURES if m in set(table["measure"])]
+    return [task for task, _ in _sweep_models(table, measures, None, None, False, "mean", True, notes)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=int, default=24, help="simulated models")
+    ap.add_argument("--bases", type=int, default=10, help="base latents per simulated sweep")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folder", default=None, help="time the models of this measured sweep folder instead")
+    args = ap.parse_args(argv)
+    engine.find_rscript()
+    tasks = folder_tasks(args.folder) if args.folder else simulated_tasks(args.models, args.bases, args.seed)
+    t0 = time.perf_counter()
+    sm = stats.fit_tasks(tasks, workers=1)
+    t_sm = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        r = engine.fit_tasks_lme4(tasks, tmp)
+        t_r = time.perf_counter() - t0
+    parity = engine.parity_table(sm, r)
+    n = len(tasks)
+    r_inside = sum(f.seconds for f in r)
+    print(f"ganphon {__version__}, statsmodels {__import__('statsmodels').__version__}, Python "
+          f"{platform.python_version()}; {n} models ({'folder ' + args.folder if args.folder else 'simulated'})")
+    print(f"statsmodels engine: {t_sm:8.2f} s  {t_sm / n:.3f} s/model")
+    print(f"lme4 engine:        {t_r:8.2f} s  {t_r / n:.3f} s/model (R's own fits: {r_inside / n:.3f} s/model; "
+          f"the rest is Rscript start-up and I/O)")
+    print(f"ratio statsmodels / lme4: {t_sm / t_r:.2f} (end to end), {t_sm / max(r_inside, 1e-9):.2f} (fits only)")
+    same = sum(a.structure == b.structure for a, b in zip(sm, r))
+    print(f"parity: same random structure in {same}/{n}; fixed effects rel. diff median "
+          f"{parity['rel_diff'].median():.2g}, max {parity['rel_diff'].max():.2g}; se rel. diff median "
+          f"{parity['se_rel_diff'].median():.2g}; llf(statsmodels) − llf(lme4) min {parity['llf_diff'].min():.3g}; "
+          f"agree {int(parity['agree'].sum())}/{len(parity)} terms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
