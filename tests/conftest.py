@@ -54,6 +54,16 @@ def praat_exe():
     return require_praat()
 
 
+def require_chromium() -> tuple[str, str]:
+    """Paths of Debian's chromium and chromedriver; skip locally, fail under CI=true when missing."""
+    found = (shutil.which("chromium"), shutil.which("chromedriver"))
+    if None in found:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium or chromedriver is not on PATH, but CI=true requires the browser tests to run")
+        pytest.skip("chromium / chromedriver not found (install Debian's chromium and chromium-driver)")
+    return found
+
+
 @pytest.fixture(scope="session")
 def tiny_ciwgan(tmp_path_factory):
     """A freshly initialised d=8 ciwGAN (2 codes) checkpoint on disk."""

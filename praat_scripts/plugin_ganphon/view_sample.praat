@@ -1,94 +1,105 @@
 # view_sample.praat — part of ganphon's Praat plugin (Praat > ganphon > View sample...)
 #
-# Opens one sample of a folder exported by ganphon: its output waveform and
-# its layer series (the 16 kHz WAVs ID_<layer>.wav) as the channels of one
-# Sound, together with the sample's TextGrid, in one TextGrid editor, so the
-# layers can be read against the waveform and the annotation.
+# Opens one sample of a folder exported by ganphon in two editors that scroll
+# and zoom together (Praat groups editors of the same time domain; the Group
+# box at the bottom right of each window is ticked):
+#
+#   1. the output: Sound ID (ID_output.wav) with its TextGrid ID, in a
+#      TextGrid editor whose spectrogram, pitch, intensity, formants and Play
+#      are those of the output alone;
+#   2. the layers: one Sound per layer, named after the layer (dense, conv1 …,
+#      from ID_<layer>.wav), and their channels combined into Sound
+#      ID_layers, shown with a copy of the TextGrid.  Channel k is the k-th
+#      layer: the tier "channels" on top says which ("1: dense | 2: conv1 …"),
+#      as does the Info window (Praat 6.3 labels channels only by number); the analyses of this editor are switched off, because Praat
+#      analyses the mix of all channels, which means nothing.
 #
 # Fields:
-#   Folder        the exported folder (full path)
-#   Sample id     the sample, e.g. s000003 (files s000003_output.wav, …)
-#   Layers        layers to show below the output, separated by spaces;
-#                 layers without a WAV are skipped
-#   Scale layers  scale each layer to a peak of 0.99 so that it is visible next
-#                 to the waveform (the files themselves are not changed; the
-#                 paper scaled layers the same way for its figures)
-#   Open editor   open the editor (switch off to only build the objects, e.g.
-#                 when run from the command line)
+#   Folder        the exported folder (Choose... picks it)
+#   Sample id     the sample, e.g. s000003 or b000_v004 (files ID_output.wav …)
+#   Layers        layers to show, separated by spaces; layers without a WAV are
+#                 skipped
+#   Scale layers  scale each layer to a peak of 0.99 in the combined Sound so
+#                 that all are visible (the layer Sounds named conv1 … keep the
+#                 file's values; the files are not changed)
+#   Open editors  open the two editors (switch off to only build the objects,
+#                 e.g. when run from the command line)
 #
-# Channel 1 is the output, then the layers in the order given; the Info
-# window lists them.  Without a TextGrid, an empty one with a tier "auto" is
-# made.  Works with Praat 6.1 or later.
+# Objects made: Sound ID, TextGrid ID, Sound <layer> for each layer, Sound
+# ID_layers, TextGrid ID_layers.  Without a TextGrid, an empty one with a tier
+# "auto" is made.  Praat 6.3 or later (the folder field).
 
 form View sample (ganphon)
-	sentence Folder /path/to/folder
+	folder Folder /path/to/folder
 	word Sample_id s000000
 	sentence Layers dense conv1 conv2 conv3 conv4
 	boolean Scale_layers 1
-	boolean Open_editor 1
+	boolean Open_editors 1
 endform
 
-folder$ = folder$
-while length(folder$) > 1 and (right$(folder$, 1) = "/" or right$(folder$, 1) = "\")
-	folder$ = left$(folder$, length(folder$) - 1)
-endwhile
+include ganphon_view.praat
+
+@ganphonFolder: folder$
+folder$ = ganphonFolder.folder$
 output$ = folder$ + "/" + sample_id$ + "_output.wav"
 if not fileReadable(output$)
-	exitScript: "No file ", output$, " (is ", folder$, " a folder exported by ganphon?)"
+	exitScript: "No sample ", sample_id$, " in ", folder$, ": there is no ", sample_id$, "_output.wav (is it a folder exported by ganphon?)"
 endif
-writeInfoLine: "ganphon sample ", sample_id$, " from ", folder$
-nChannels = 1
-channel[1] = Read from file: output$
-Rename: sample_id$ + "_output"
-appendInfoLine: "channel 1: output"
+writeInfoLine: "ganphon: sample ", sample_id$, " of ", folder$
 
-# the layer names, separated by spaces
-rest$ = replace_regex$(layers$, "^\s+|\s+$", "", 0) + " "
-while length(rest$) > 1
-	space = index(rest$, " ")
-	layer$ = left$(rest$, space - 1)
-	rest$ = replace_regex$(right$(rest$, length(rest$) - space), "^\s+", "", 0)
-	if layer$ <> ""
-		path$ = folder$ + "/" + sample_id$ + "_" + layer$ + ".wav"
-		if fileReadable(path$)
-			nChannels += 1
-			channel[nChannels] = Read from file: path$
-			Rename: sample_id$ + "_" + layer$
-			if scale_layers
-				peak = Get absolute extremum: 0, 0, "None"
-				if peak > 0
-					Scale peak: 0.99
-				endif
-			endif
-			appendInfoLine: "channel ", nChannels, ": ", layer$
-		else
-			appendInfoLine: "(no ", path$, ")"
-		endif
-	endif
-endwhile
-
-selectObject: channel[1]
-for i from 2 to nChannels
-	plusObject: channel[i]
-endfor
-if nChannels > 1
-	combined = Combine to stereo
-	Rename: sample_id$ + "_output_and_layers"
-else
-	combined = Copy: sample_id$ + "_output_and_layers"
-endif
-n = Get number of channels
-appendInfoLine: "combined sound: ", n, " channels"
-
+# 1. the output and its TextGrid
+output = Read from file: output$
+Rename: sample_id$
 textgrid$ = folder$ + "/" + sample_id$ + ".TextGrid"
 if fileReadable(textgrid$)
 	textgrid = Read from file: textgrid$
+	Rename: sample_id$
 else
-	selectObject: combined
+	selectObject: output
 	textgrid = To TextGrid: "auto", ""
-	appendInfoLine: "(no ", textgrid$, "; made an empty one)"
+	appendInfoLine: "(no ", sample_id$, ".TextGrid: made an empty one with tier auto)"
 endif
-if open_editor
-	selectObject: combined, textgrid
+appendInfoLine: "editor 1: Sound ", sample_id$, " (the output) with TextGrid ", sample_id$
+
+# 2. the layers
+@ganphonWords: layers$
+nLayers = 0
+for i to ganphonWords.n
+	layer$ = ganphonWords.word$[i]
+	path$ = folder$ + "/" + sample_id$ + "_" + layer$ + ".wav"
+	if fileReadable(path$)
+		nLayers += 1
+		layerSound[nLayers] = Read from file: path$
+		Rename: layer$
+		layerName$[nLayers] = layer$
+	else
+		appendInfoLine: "(no ", sample_id$, "_", layer$, ".wav: layer ", layer$, " skipped)"
+	endif
+endfor
+if nLayers > 0
+	@ganphonCombine: nLayers, scale_layers, sample_id$ + "_layers"
+	layers = ganphonCombine.combined
+	selectObject: textgrid
+	layersGrid = Copy: sample_id$ + "_layers"
+	Insert interval tier: 1, "channels"
+	appendInfoLine: "editor 2: Sound ", sample_id$, "_layers with TextGrid ", sample_id$, "_layers; channels:"
+	channels$ = ""
+	for i to nLayers
+		appendInfoLine: "  channel ", i, ": ", layerName$[i], if scale_layers then " (scaled to peak 0.99)" else "" fi
+		channels$ = channels$ + (if i > 1 then " | " else "" fi) + string$(i) + ": " + layerName$[i]
+	endfor
+	Set interval text: 1, 1, channels$
+endif
+
+if open_editors
+	selectObject: output, textgrid
 	View & Edit
+	if nLayers > 0
+		selectObject: layers, layersGrid
+		View & Edit
+		editor: layersGrid
+			@ganphonNoAnalyses
+		endeditor
+	endif
 endif
+selectObject: output, textgrid
