@@ -75,8 +75,8 @@ def measure(p) -> None:
 
 
 def praat_plugin(p) -> None:
-    describe(p, "Copy the plugin (menu commands Measure folder, Measure all, View sample, and the measure "
-             "scripts) into Praat's preferences folder as plugin_ganphon; restart Praat to see the ganphon "
+    describe(p, "Copy the plugin (menu commands Measure folder, Measure script, View sample, View sweep, and "
+             "the measure scripts) into Praat's preferences folder as plugin_ganphon; restart Praat to see the ganphon "
              "menu in the Praat menu of the Objects window.")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--install", action="store_true", help="install (or update) the plugin")
