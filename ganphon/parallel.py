@@ -254,6 +254,12 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         The first exception a job raises, as soon as it arrives; the other
         jobs are cancelled and the workers killed.
     """
+    from .parallel_dask import active_client
+
+    if active_client() is not None:  # inside parallel_dask.use_scheduler: the jobs run as Dask tasks
+        from .parallel_dask import map_jobs as dask_map_jobs
+
+        return dask_map_jobs(func, items, workers, progress, desc, unit, preload, max_chunk, weights)
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 

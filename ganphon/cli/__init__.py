@@ -27,6 +27,7 @@ COMMANDS = {
     "import-checkpoint": ("models", "convert another implementation's checkpoint to a ganphon checkpoint"),
     "model-info": ("models", "print a checkpoint's config, layers with native rates, and metadata"),
     "probe": ("probe", "generate N samples and export the output and every layer's average for Praat"),
+    "export-files": ("store", "write WAV + Sound + TextGrid files for chosen samples of a --store zarr run"),
     "corpus": ("corpus", "check, cut or synthesise a training corpus"),
     "train": ("train", "train a WaveGAN / ciwGAN / fiwGAN on a folder of WAV files (WGAN-GP)"),
     "evaluate-model": ("train", "numbers that say whether a generator makes words and uses its codes"),
@@ -94,7 +95,10 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
-        result = args.func(args)
+        from ..parallel_dask import use_scheduler
+
+        with use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+            result = args.func(args)
     except GanphonError as exc:
         print(f"ganphon: error: {exc}", file=sys.stderr)
         return 2

@@ -140,9 +140,13 @@ def add_seed(p, default=0, help: str = "seed of everything random") -> None:
 
 
 def add_workers(p, what: str = "working in parallel") -> None:
-    """``--workers``: processes; default one per CPU."""
+    """``--workers``: processes; default one per CPU.  ``--scheduler``: the same work on Dask."""
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help=f"processes {what} (default: one per CPU; the results do not depend on it)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run that work on Dask: 'local' (a LocalCluster of --workers processes) or a running "
+                   "scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the folder); same results as the "
+                   "process pool (needs pip install 'ganphon[scale]')")
 
 
 def add_device(p) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
                       add_seed, add_workers, describe, finite_float, positive_int)
+from .store import add_store, print_summary
 
 EPILOG = """\
 designs (a TOML file with a [sweep] table, or the flags above):
@@ -46,6 +47,7 @@ def sweep(p) -> None:
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_batch_size(p)
     add_device(p)
+    add_store(p)
     add_overwrite(p)
     add_quiet(p)
     p.set_defaults(func=_sweep)
@@ -82,7 +84,8 @@ def _sweep(args) -> int:
     result = run_sweep(spec, args.checkpoint, args.out, annotate=not args.no_annotate,
                        measure=not args.no_measure, workers=args.workers, settings=args.settings,
                        batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
-                       progress=not args.quiet, command=args.command_line)
+                       progress=not args.quiet, command=args.command_line, store=args.store)
     what = "acoustics.csv" if not args.no_measure else "manifest.csv"
     print(f"sweep done: {args.out}/{what} ({len(result)} rows)")
+    print_summary(result)
     return 0

@@ -1,0 +1,343 @@
+"""The columnar store: the same numbers and files as the file route, resumable per chunk, on Dask.
+
+Needs the optional extra ganphon[scale] (zarr, pyarrow, dask, distributed):
+skipped locally when it is absent, a failure under CI=true.
+"""
+
+import filecmp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import parselmouth
+import pytest
+import scipy.io.wavfile
+import tgt
+import torch
+
+from ganphon import layout
+from ganphon.cli import main
+from ganphon.errors import GanphonError
+
+
+def need(module):
+    """Import ``module`` of the scale extra; skip locally, fail under CI=true when it is missing."""
+    try:
+        return __import__(module)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{module} is missing, but CI=true requires the ganphon[scale] tests to run")
+        pytest.skip(f"{module} not installed (pip install 'ganphon[scale]')")
+
+
+@pytest.fixture(autouse=True)
+def _scale_extra():
+    for module in ("zarr", "pyarrow"):
+        need(module)
+
+
+SWEEP = ["--var", "z11", "--from", "-3", "--to", "3", "--step", "3", "--bases", "3", "--seed", "2"]
+
+
+@pytest.fixture(scope="module")
+def swept(tiny_ciwgan, tmp_path_factory):
+    """The same sweep (9 samples, annotated and measured) as files and through the store, then exported."""
+    for module in ("zarr", "pyarrow"):
+        need(module)
+    root = tmp_path_factory.mktemp("swept")
+    files, store, exported = root / "files", root / "store", root / "exported"
+    common = ["sweep", "--checkpoint", str(tiny_ciwgan), *SWEEP, "--workers", "1", "--quiet"]
+    assert main([*common, "--out", str(files)]) == 0
+    assert main([*common, "--out", str(store), "--store", "zarr"]) == 0
+    assert main(["export-files", str(store), "--out", str(exported), "--quiet"]) == 0
+    return files, store, exported
+
+
+def sample_file_names(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if layout.parse_sample_file(p.name) is not None)
+
+
+# ---------------------------------------------------------------- store = files, bit for bit
+
+
+def test_store_sweep_holds_the_numbers_of_the_file_sweep(swept, tiny_ciwgan):
+    from ganphon.models import load_checkpoint
+    from ganphon.store import open_store
+    from ganphon.sweep import make_design
+
+    files, store_dir, _ = swept
+    st = open_store(store_dir)
+    assert not any(p.suffix in (".wav", ".Sound", ".TextGrid") for p in store_dir.iterdir())
+    assert len(st) == 9 and st.layers == ["dense", "conv1", "conv2", "conv3", "conv4"]
+    # independent reference for the output: the generator's own forward pass on the design's latents
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    design = make_design(model.config, {"kind": "dimension", "var": "z11", "from": -3, "to": 3, "step": 3,
+                                        "bases": 3, "seed": 2})
+    with torch.inference_mode():
+        expected = model.generator.eval()(design.latents)[:, 0].numpy()
+    assert np.array_equal(st.series("output")[:], expected)
+    # every WAV and Sound the file sweep wrote, read by scipy and Praat, equals the store's arrays
+    for i, sid in enumerate(st.sample_ids):
+        sr, wav = scipy.io.wavfile.read(files / layout.layer_wav(sid, "output"))
+        assert sr == 16000 and wav.dtype == np.float32 and np.array_equal(wav, st.series("output")[i])
+        for layer in st.layers:
+            _, up = scipy.io.wavfile.read(files / layout.layer_wav(sid, layer))
+            assert np.array_equal(up, st.upsampled(layer)[i])
+            sound = parselmouth.read(str(files / layout.layer_sound(sid, layer)))
+            native = st.series(layer)[i]
+            assert sound.sampling_frequency == len(native) / 1.024
+            assert np.array_equal(sound.values[0], native.astype(np.float64))
+    # the automatic intervals are those the file sweep wrote into each TextGrid
+    ann = st.annotations()
+    for sid in st.sample_ids:
+        tier = tgt.io.read_textgrid(str(files / layout.textgrid(sid))).get_tier_by_name("auto")
+        mine = ann[ann.sample_id == sid]
+        assert [(i.start_time, i.end_time, i.text) for i in tier.intervals] == \
+            list(zip(mine.start, mine.end, mine.label))
+    # the acoustic table (5 measure families on 54 series) is the same file, byte for byte
+    assert (files / "acoustics.csv").read_bytes() == (store_dir / "acoustics.csv").read_bytes()
+    table = pd.read_csv(store_dir / "acoustics.csv")
+    assert table["file"].nunique() == 54 and table["value"].notna().sum() > 1000
+
+
+def test_export_files_writes_the_direct_export_byte_for_byte(swept):
+    files, store_dir, exported = swept
+    names = sample_file_names(files)
+    assert len(names) == 9 * (1 + 2 * 5 + 1) and names == sample_file_names(exported)
+    for name in [*names, "manifest.csv", "latents.csv"]:
+        assert filecmp.cmp(files / name, exported / name, shallow=False), name
+
+
+def test_export_files_of_a_selection(swept, tmp_path):
+    files, store_dir, _ = swept
+    out = tmp_path / "some"
+    assert main(["export-files", str(store_dir), "--samples", "b001_*,7:", "--out", str(out), "--quiet"]) == 0
+    chosen = ["b001_v000", "b001_v001", "b001_v002", "b002_v001", "b002_v002"]
+    assert sorted({layout.parse_sample_file(n)[0] for n in sample_file_names(out)}) == chosen
+    for name in sample_file_names(out):
+        assert filecmp.cmp(files / name, out / name, shallow=False), name
+    direct = (files / "manifest.csv").read_text().splitlines()
+    kept = [direct[0]] + [line for line in direct[1:] if line.split(",")[0] in chosen]
+    assert (out / "manifest.csv").read_text().splitlines() == kept
+    # the same command resumes; another selection into the same folder needs --overwrite
+    assert main(["export-files", str(store_dir), "--samples", "b001_*,7:", "--out", str(out), "--quiet"]) == 0
+    assert main(["export-files", str(store_dir), "--samples", "b000_v000", "--out", str(out), "--quiet"]) == 2
+    assert main(["export-files", str(files), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_probe_to_store_with_feature_maps_equals_probe_to_files(tiny_ciwgan, tmp_path):
+    common = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "6", "--seed", "4", "--clip", "0.5",
+              "--feature-maps", "conv2", "--batch-size", "2", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "files")]) == 0
+    assert main([*common, "--out", str(tmp_path / "store"), "--store", "zarr"]) == 0
+    assert main(["export-files", str(tmp_path / "store"), "--out", str(tmp_path / "exp"), "--quiet"]) == 0
+    names = sample_file_names(tmp_path / "files")
+    assert names == sample_file_names(tmp_path / "exp") and len(names) == 6 * 12
+    for name in [*names, "manifest.csv", "latents.csv"]:
+        assert filecmp.cmp(tmp_path / "files" / name, tmp_path / "exp" / name, shallow=False), name
+    direct = np.load(tmp_path / "files" / "featuremaps_conv2.npy")
+    assert np.array_equal(direct, np.load(tmp_path / "exp" / "featuremaps_conv2.npy"))
+    from ganphon.store import open_store
+
+    assert np.array_equal(open_store(tmp_path / "store").feature_maps("conv2")[:], direct)
+
+
+def test_selection_and_errors(swept, tmp_path):
+    from ganphon.store import open_store, parse_selection, require
+
+    ids = ["b000_v000", "b000_v001", "b001_v000", "b001_v001"]
+    assert parse_selection(None, ids) == [0, 1, 2, 3]
+    assert parse_selection("b001_v001, 0:2", ids) == [0, 1, 3]
+    assert parse_selection("b00?_v000,-1:", ids) == [0, 2, 3]
+    for bad, what in (("b009_v000", "no sample"), ("z*", "no sample matches"), ("2:x", "not a range"),
+                      ("9:", "selects no sample"), (" , ", "empty")):
+        with pytest.raises(GanphonError, match=what):
+            parse_selection(bad, ids)
+    with pytest.raises(GanphonError, match=r"ganphon\[scale\]"):
+        require("ganphon_no_such_module")
+    with pytest.raises(GanphonError, match="not a ganphon store"):
+        open_store(swept[0])
+    st = open_store(swept[1])
+    with pytest.raises(GanphonError, match="no layer 'conv9'"):
+        st.series("conv9")
+
+
+def test_overwrite_replaces_a_store_by_files_and_back(tiny_ciwgan, tmp_path):
+    out = tmp_path / "run"
+    common = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "2", "--quiet", "--out", str(out)]
+    assert main([*common, "--store", "zarr"]) == 0
+    assert main(common) == 2                                 # a different request: refused
+    assert main([*common, "--overwrite"]) == 0
+    assert not any(p.name.endswith((".zarr", ".parquet")) for p in out.iterdir())
+    assert main([*common, "--store", "zarr", "--overwrite"]) == 0
+    assert not any(p.suffix in (".wav", ".Sound", ".TextGrid", ".csv") for p in out.iterdir())
+
+
+# ---------------------------------------------------------------- killed and resumed
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from ganphon.models import Latent, load_checkpoint
+    from ganphon.store import run_store
+    model = load_checkpoint(sys.argv[1], qnetwork=False)
+    z = Latent(model.config).sample(24, 5)
+    run_store(model, z, sys.argv[2], batch_size=4, chunk=4, progress=False, request={"kind": "probe"},
+              on_chunk=lambda c: time.sleep(0.4))
+""")
+
+
+def finished_chunks(folder, ids, chunk=4):
+    lines = (Path(folder) / layout.FINISHED).read_text().split("\n")[1:-1]
+    return {c for c in range(len(ids) // chunk) if set(ids[c * chunk:(c + 1) * chunk]) <= set(lines)}
+
+
+def test_killed_store_run_resumes_only_missing_chunks(tiny_ciwgan, tmp_path):
+    from ganphon.models import Latent, load_checkpoint
+    from ganphon.store import open_store, run_store
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    z = Latent(model.config).sample(24, 5)
+    ids = [layout.sample_id(i) for i in range(24)]
+    whole = tmp_path / "whole"
+    run_store(model, z, whole, batch_size=4, chunk=4, progress=False, request={"kind": "probe"})
+
+    out = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_ciwgan), str(out)])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (out / layout.FINISHED).is_file() and len(finished_chunks(out, ids)) >= 2:
+                break
+            assert child.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(30)
+    done = finished_chunks(out, ids)
+    assert 2 <= len(done) < 6
+    # a chunk cut in the middle of writing (a torn chunk file, no record) is computed again, whole
+    torn = min(set(range(6)) - done)
+    chunk_file = out / "store.zarr" / "output" / "c" / str(torn) / "0"
+    chunk_file.parent.mkdir(parents=True, exist_ok=True)
+    chunk_file.write_bytes(b"\x00torn")
+    computed = []
+    run_store(model, z, out, batch_size=4, chunk=4, progress=False, request={"kind": "probe"},
+              on_chunk=computed.append)
+    assert computed == sorted(set(range(6)) - done)
+    a, b = open_store(whole), open_store(out)
+    for layer in ["output", *a.layers]:
+        assert np.array_equal(a.series(layer)[:], b.series(layer)[:]), layer
+    assert b.finished() == set(ids)
+    again = []
+    run_store(model, z, out, batch_size=4, chunk=4, progress=False, request={"kind": "probe"}, on_chunk=again.append)
+    assert again == []
+
+
+# ---------------------------------------------------------------- Dask: same tables as the process pool
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster_address():
+    """A scheduler and 2 workers started as separate processes on the loopback interface."""
+    need("distributed")
+    dask_exe = Path(sys.executable).with_name("dask")
+    if not dask_exe.exists():
+        pytest.fail(f"{dask_exe}: the dask command of the scale extra is missing")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([str(dask_exe), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], **quiet)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(dask_exe), "worker", address, "--host", "127.0.0.1",
+                                           "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                                           "--death-timeout", "60"], **quiet))
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+
+@pytest.fixture(scope="module")
+def generated(tiny_ciwgan, tmp_path_factory):
+    """A 12-sample sweep generated into a store in 3 chunks (not yet annotated or measured)."""
+    need("zarr")
+    from ganphon.models import load_checkpoint
+    from ganphon.store import run_store
+    from ganphon.sweep import make_design
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    spec = {"kind": "dimension", "var": "z11", "from": -4, "to": 4, "step": 4, "bases": 4, "seed": 1}
+    design = make_design(model.config, spec)
+    out = tmp_path_factory.mktemp("gen") / "store"
+    run_store(model, design.latents, out, sample_ids=design.sample_ids, conditions=design.conditions,
+              columns=design.columns, seed=1, request={"kind": "sweep", "spec": spec}, chunk=4, progress=False)
+    return out
+
+
+def _analyse_and_fit(generated, folder):
+    from ganphon.stats import run_stats
+    from ganphon.store import analyse_store
+
+    shutil.copytree(generated, folder)
+    analyse_store(folder, measures=("intensity", "duration"), workers=2, progress=False)
+    result = run_stats(folder, measures=("intensity",), outcome_layers=("conv4", "output"), workers=2)
+    stats = {name: (folder / "stats" / f"{name}.csv").read_bytes()
+             for name in ("mixed_models", "lrt", "effects", "correlations") if (folder / "stats" / f"{name}.csv").is_file()}
+    return (folder / "acoustics.csv").read_bytes(), stats, result
+
+
+def test_dask_local_cluster_and_separate_workers_give_the_process_pool_tables(generated, tmp_path,
+                                                                               dask_cluster_address):
+    distributed = need("distributed")
+    from ganphon.parallel_dask import active_client, use_scheduler
+
+    pool_table, pool_stats, pool_result = _analyse_and_fit(generated, tmp_path / "pool")
+    assert active_client() is None
+    assert pool_stats.keys() >= {"mixed_models", "lrt"} and len(pool_result.tables["lrt"]) > 0
+    runs = {}
+    for name, scheduler in (("LocalCluster", "local"), ("scheduler + 2 workers", dask_cluster_address)):
+        with use_scheduler(scheduler, workers=2) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            with distributed.get_task_stream(client) as stream:
+                runs[name] = _analyse_and_fit(generated, tmp_path / name.split()[0])
+            # the chunks and the model fits ran as tasks on both workers
+            assert len({task["worker"] for task in stream.data}) == 2
+            assert sum(task["key"].startswith("_run_batch") for task in stream.data) >= 3
+    for name, (table, stats, _) in runs.items():
+        assert table == pool_table, name
+        assert stats == pool_stats, name
+
+
+def test_scheduler_errors_are_one_line():
+    need("distributed")
+    from ganphon.parallel_dask import use_scheduler
+
+    with pytest.raises(GanphonError, match="not 'local' or a scheduler address"):
+        with use_scheduler("nonsense"):
+            pass
+    with pytest.raises(GanphonError, match="cannot reach the Dask scheduler"):
+        with use_scheduler(f"tcp://127.0.0.1:{_free_port()}", timeout=2):
+            pass
