@@ -6,7 +6,6 @@ from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
                       add_seed, describe, finite_float, names, positive_int)
 from .store import add_store
-from .store import add_store
 
 NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
 DEFAULT_N = 10
@@ -109,7 +108,6 @@ def _probe(args) -> int:
                           overwrite=args.overwrite, progress=not args.quiet)
     n_layers = manifest["layer"].nunique()
     print(f"exported {n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
-    print_summary(manifest)
     print_summary(manifest)
     return 0
 
