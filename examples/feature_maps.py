@@ -11,23 +11,24 @@ maps by the cosine distance of their profiles between z11 = −15 and z11 = 15.
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-import ganphon.stats as st
-from ganphon.models import Latent, load_checkpoint
-from ganphon.plots import plot_feature_maps
-from ganphon.probe import probe
-
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-ap.add_argument("--checkpoint", default="demo")
-ap.add_argument("--layer", default="conv3")
-ap.add_argument("--var", default="z11")
+ap.add_argument("--checkpoint", default="demo", help="model: 'demo' or a checkpoint file")
+ap.add_argument("--layer", default="conv3", help="layer whose individual maps are compared")
+ap.add_argument("--var", default="z11", help="latent variable set to -value and +value")
 ap.add_argument("--value", type=float, default=15.0, help="compare var = -value with var = +value")
-ap.add_argument("--n", type=int, default=100)
-ap.add_argument("--seed", type=int, default=1)
-ap.add_argument("--gamma", type=float, default=1e-10)
-ap.add_argument("--out", default="fmaps")
+ap.add_argument("--n", type=int, default=100, help="random base latents")
+ap.add_argument("--seed", type=int, default=1, help="seed of the base latents")
+ap.add_argument("--gamma", type=float, default=1e-10, help="RBF affinity of the spectral clustering")
+ap.add_argument("--out", default="fmaps", help="output folder")
 args = ap.parse_args()
+
+import numpy as np  # noqa: E402  (after --help, which must stay light)
+
+import ganphon.stats as st  # noqa: E402
+from ganphon.io import write_table  # noqa: E402
+from ganphon.models import Latent, load_checkpoint  # noqa: E402
+from ganphon.plots import plot_feature_maps  # noqa: E402
+from ganphon.probe import probe  # noqa: E402
 
 model = load_checkpoint(args.checkpoint)
 lat = Latent(model.config)
@@ -41,7 +42,7 @@ profiles = st.activation_profiles(np.concatenate([maps[-1], maps[1]]))
 labels = st.cluster_feature_maps(profiles, gamma=args.gamma, k=2, seed=args.seed)
 ranking = st.rank_maps_by_cosine(maps[-1], maps[1])
 Path(args.out).mkdir(parents=True, exist_ok=True)
-ranking.to_csv(Path(args.out) / f"ranking_{args.layer}.csv", index=False)
+write_table(ranking, Path(args.out) / f"ranking_{args.layer}.csv")
 print("cluster sizes:", np.bincount(labels))
 print(ranking.head(10).to_string(index=False))
 print(plot_feature_maps(profiles, labels, out=Path(args.out) / f"profiles_{args.layer}",

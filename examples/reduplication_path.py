@@ -7,28 +7,39 @@ reduplicated outputs. This script runs that path on a model with 2 codes, e.g.
 one trained on `ganphon corpus synth --template redup`:
 
     python examples/reduplication_path.py --checkpoint redup_model.pt --bases 20 --out redup_path
+
+Any further codes stay 0. Writes OUT/ (samples, latents.csv, acoustics.csv),
+OUT/stats/ and OUT/figures/path_grid.
 """
 
 import argparse
 
-import ganphon.stats as st
-from ganphon.plots import plot_sweep_grid
-from ganphon.sweep import run_sweep
-
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-ap.add_argument("--checkpoint", default="demo")
-ap.add_argument("--bases", type=int, default=20)
-ap.add_argument("--seed", type=int, default=1)
-ap.add_argument("--out", default="redup_path")
+ap.add_argument("--checkpoint", default="demo", help="ciwGAN or fiwGAN with at least 2 codes")
+ap.add_argument("--bases", type=int, default=20, help="random noise latents, each sent along the path")
+ap.add_argument("--step", type=float, default=0.125, help="step along each segment of the path")
+ap.add_argument("--seed", type=int, default=1, help="seed of the noise latents")
+ap.add_argument("--measures", default="duration,intensity", help="outcomes to model, comma-separated")
+ap.add_argument("--workers", type=int, default=2, help="processes annotating, measuring and fitting")
+ap.add_argument("--out", default="redup_path", help="output folder")
 args = ap.parse_args()
 
-from ganphon.models import load_checkpoint
+import ganphon.stats as st  # noqa: E402  (after --help, which must stay light)
+from ganphon.models import load_checkpoint  # noqa: E402
+from ganphon.plots import plot_sweep_grid  # noqa: E402
+from ganphon.sweep import run_sweep  # noqa: E402
 
-k = load_checkpoint(args.checkpoint).config.n_codes
+model = load_checkpoint(args.checkpoint)
+k = model.config.n_codes
+if k < 2:
+    raise SystemExit(f"reduplication_path.py: error: {args.checkpoint} has {k} codes; the path needs 2")
 # The TACL path in the first two codes; any further codes stay 0.
 path = [[1.5, 0] + [0] * (k - 2), [0] * k, [0, 1.5] + [0] * (k - 2)]
-spec = {"kind": "code", "path": path, "step": 0.125, "bases": args.bases, "seed": args.seed}
-run_sweep(spec, args.checkpoint, args.out, workers=2)
-result = st.run_stats(args.out, measures=("duration", "intensity"))
-print(result.tables["effects"].to_string(index=False))
+spec = {"kind": "code", "path": path, "step": args.step, "bases": args.bases, "seed": args.seed}
+run_sweep(spec, model, args.out, workers=args.workers)
+result = st.run_stats(args.out, measures=args.measures.split(","), workers=args.workers)
+if result.tables["effects"].empty:
+    print("no model could be fitted (too few bases or steps?); see", f"{args.out}/stats/stats.json")
+else:
+    print(result.tables["effects"].to_string(index=False))
 print(plot_sweep_grid(args.out, base=0, out=f"{args.out}/figures/path_grid"))
