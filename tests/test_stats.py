@@ -653,3 +653,25 @@ def test_parallel_fits_equal_serial_fits(tmp_path):
     assert np.allclose([f.lrt()["stat"] for f in fits], serial["lrt"]["stat"])
     with pytest.raises(GanphonError, match="workers must be"):
         stats.fit_mixed(stats.model_frame(table, "f0"), "f0", workers=0)
+
+
+def test_interval_coverage_of_a_planted_slope_with_ten_bases():
+    """A small fixed-seed version of benchmarks/coverage_stats.py (200 sets there): the t interval of
+    the random-slope model covers a slope that varies between bases; intercept-only z does not."""
+    slope, n_sets = 0.5, 10
+    ours, old = 0, 0
+    for seed in range(n_sets):
+        rng = np.random.default_rng(500 + seed)
+        rows = []
+        for b in range(10):
+            u, s = rng.normal(0, 3.0), rng.normal(0, 0.4)
+            rows += [{"layer": "conv3", "base": b, "value": v, "y": 120 + u + (slope + s) * v + rng.normal(0, 1.0)}
+                     for v in VALUES]
+        frame = pd.DataFrame(rows)
+        (fit,) = stats.fit_mixed(frame, "y")
+        row = fit.coefficients().set_index("term").loc["value"]
+        ours += row["ci_low"] <= slope <= row["ci_high"]
+        ref = smf.mixedlm("y ~ value", frame, groups=frame["base"]).fit(reml=False)  # the old recipe
+        half = 1.959963984540054 * ref.bse_fe["value"]
+        old += ref.fe_params["value"] - half <= slope <= ref.fe_params["value"] + half
+    assert ours >= 9 and old <= 6  # measured: 10 and 5 of 10
