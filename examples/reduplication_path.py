@@ -9,7 +9,7 @@ one trained on `ganphon corpus synth --template redup`:
     python examples/reduplication_path.py --checkpoint redup_model.pt --bases 20 --out redup_path
 
 Any further codes stay 0. Writes OUT/ (samples, latents.csv, acoustics.csv),
-OUT/stats/ and OUT/figures/path_grid.
+OUT/stats/ and OUT/figures/.
 """
 
 import argparse
@@ -26,7 +26,7 @@ args = ap.parse_args()
 
 import ganphon.stats as st  # noqa: E402  (after --help, which must stay light)
 from ganphon.models import load_checkpoint  # noqa: E402
-from ganphon.plots import plot_sweep_grid  # noqa: E402
+from ganphon.plots import plot_folder  # noqa: E402
 from ganphon.sweep import run_sweep  # noqa: E402
 
 model = load_checkpoint(args.checkpoint)
@@ -38,8 +38,6 @@ path = [[1.5, 0] + [0] * (k - 2), [0] * k, [0, 1.5] + [0] * (k - 2)]
 spec = {"kind": "code", "path": path, "step": args.step, "bases": args.bases, "seed": args.seed}
 run_sweep(spec, model, args.out, workers=args.workers)
 result = st.run_stats(args.out, measures=args.measures.split(","), workers=args.workers)
-if result.tables["effects"].empty:
-    print("no model could be fitted (too few bases or steps?); see", f"{args.out}/stats/stats.json")
-else:
-    print(result.tables["effects"].to_string(index=False))
-print(plot_sweep_grid(args.out, base=0, out=f"{args.out}/figures/path_grid"))
+print(result.tables["effects"].to_string(index=False))
+figures, notes = plot_folder(args.out, base=0)
+print("\n".join(map(str, figures + notes)))

@@ -65,12 +65,12 @@ def test_z_sweep_example(tiny_ciwgan, tmp_path):
     np.testing.assert_array_equal(acoustics["z11"], latents.loc[acoustics["sample_id"], "z11"])
     lrt = pd.read_csv(out / "stats" / "lrt.csv")
     assert set(lrt["outcome"]) <= {"intensity"}
-    assert (out / "figures" / "sweep_grid.png").stat().st_size > 1000
+    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
 
 
-def test_code_sweep_example(tiny_ciwgan, tmp_path):
+def test_z_sweep_example_on_a_code_variable(tiny_ciwgan, tmp_path):
     out = tmp_path / "c2"
-    run_example("code_sweep.py", "--checkpoint", tiny_ciwgan, "--var", "c2", "--start", 0, "--stop", 1,
+    run_example("z_sweep.py", "--checkpoint", tiny_ciwgan, "--var", "c2", "--start", 0, "--stop", 1,
                 "--step", 0.5, "--bases", 2, "--measures", "intensity", "--workers", 1, "--out", out)
     latents = read_latents(out)
     for b in range(2):
@@ -78,7 +78,7 @@ def test_code_sweep_example(tiny_ciwgan, tmp_path):
         np.testing.assert_array_equal(rows["c2"], [0.0, 0.5, 1.0])
         np.testing.assert_array_equal(rows["c1"], [0.0, 0.0, 0.0])  # the other code stays 0
     assert_bases_fixed(latents, ["c2"], 2, 3)
-    assert (out / "figures" / "sweep_grid.png").stat().st_size > 1000
+    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
 
 
 def test_reduplication_path_example(tiny_ciwgan, tmp_path):
@@ -92,7 +92,7 @@ def test_reduplication_path_example(tiny_ciwgan, tmp_path):
         rows = latents.loc[[f"b{b:03d}_v{i:03d}" for i in range(len(path))], ["c1", "c2"]]
         np.testing.assert_array_equal(rows.to_numpy(), np.array(path, dtype=float))
     assert_bases_fixed(latents, ["c1", "c2"], 2, len(path))
-    assert (out / "figures" / "path_grid.png").stat().st_size > 1000
+    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
 
 
 def test_layer_correlations_example(tiny_ciwgan, tmp_path):
