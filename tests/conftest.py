@@ -4,14 +4,22 @@ import shutil
 import pytest
 
 
-def require_praat() -> str:
-    """Path of the praat executable; skip locally, fail under CI=true when it is missing."""
-    exe = shutil.which("praat")
+def require_tool(name: str, package: str, tests: str) -> str:
+    """Path of the executable ``name``; skip locally, fail under CI=true when it is missing.
+
+    ``package`` is the Debian package that installs it; ``tests`` says which tests need it.
+    """
+    exe = shutil.which(name)
     if exe is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("praat is not on PATH, but CI=true requires the real-Praat tests to run")
-        pytest.skip("praat executable not found (install Debian's praat)")
+            pytest.fail(f"{name} is not on PATH, but CI=true requires {tests} to run")
+        pytest.skip(f"{name} not found (install Debian's {package})")
     return exe
+
+
+def require_praat() -> str:
+    """Path of the praat executable; skip locally, fail under CI=true when it is missing."""
+    return require_tool("praat", "praat", "the real-Praat tests")
 
 
 def require_rscript() -> str:
@@ -31,22 +39,7 @@ def require_rscript() -> str:
 
 def require_espeak() -> str:
     """Path of espeak-ng; skip locally, fail under CI=true when it is missing."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is not on PATH, but CI=true requires the espeak-ng corpus tests to run")
-        pytest.skip("espeak-ng not found (install Debian's espeak-ng)")
-    return exe
-
-
-def require_espeak() -> str:
-    """Path of espeak-ng; skip locally, fail under CI=true when it is missing."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is not on PATH, but CI=true requires the espeak-ng corpus tests to run")
-        pytest.skip("espeak-ng not found (install Debian's espeak-ng)")
-    return exe
+    return require_tool("espeak-ng", "espeak-ng", "the espeak-ng corpus tests")
 
 
 @pytest.fixture
