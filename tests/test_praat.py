@@ -207,8 +207,10 @@ def test_plugin_installs_loads_and_runs(tmp_path, exported, praat_exe):
                            str(exported), "s000001", "conv3 conv4 conv9", "yes", "no"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "combined sound: 3 channels" in done.stdout
-    assert "no " in done.stdout and "s000001_conv9.wav" in done.stdout
+    # the output with its TextGrid in one editor, the layers found as channels of a second one
+    assert "editor 1: Sound s000001 (the output) with TextGrid s000001" in done.stdout
+    assert "channel 1: conv3" in done.stdout and "channel 2: conv4" in done.stdout
+    assert "channel 3" not in done.stdout and "no s000001_conv9.wav" in done.stdout
 
 
 def test_plugin_command_line(tmp_path, capsys):
