@@ -1,20 +1,36 @@
 """Judge a trained generator by numbers: does it make words, do its codes mean something?
 
-On N generated samples (random codes): the automatic segmentation of each
-output (``sil`` / ``fric`` / ``voi``, :mod:`ganphon.annotate`) is read as a
-word shape —
+On N generated samples (random codes) every output is read three ways.
 
-* ``vowel``: a voiced interval of at least 40 ms;
-* ``frication``: a ``fric`` interval (an [s], or a stop's aspiration);
-* ``word``: frication or a closure + release before the first vowel, i.e. the
-  shapes of #TV (closure, aspiration, vowel) and #sTV (s, closure, short VOT,
-  vowel);
-* ``s_initial``: a ``fric`` interval of at least 50 ms followed by a closure
-  before the first vowel (#sTV).
+1. The automatic segmentation (``sil`` / ``fric`` / ``voi``, :mod:`ganphon.annotate`)
+   as a word shape (:func:`word_shape`):
 
-and, with the model's Q-network, the Q accuracy on the generated samples (does
-Q recover the code the generator was given?) and how the share of s-initial
-outputs differs between codes (do the codes separate word types?).
+   * ``vowel``: a voiced interval of at least 40 ms;
+   * ``frication``: a ``fric`` interval (an [s], or a stop's aspiration);
+   * ``word``: silence around a sounding stretch of at most 700 ms, with
+     frication before the first vowel — the shapes of #TV (closure,
+     aspiration, vowel) and #sTV (s, closure, short VOT, vowel);
+   * ``s_initial``: a word whose first frication lasts at least 50 ms and is
+     followed by a closure (silence of at least 15 ms) before the vowel (#sTV).
+
+2. Praat's pitch analysis (``To Pitch (ac)``, 75–450 Hz as the paper's ciwGAN
+   measures): ``voiced_vowel`` when, inside the segmentation's ``voi``
+   intervals and within 20 dB of the loudest frame, the longest run of voiced
+   frames lasts at least 50 ms (:func:`longest_voiced_run`).  An aperiodic,
+   noisy "vowel" has no F0, and a faint buzz in the silence is not loud
+   enough: both fail this.
+
+3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``TV`` (a
+   word without an initial [s]) or ``none``, with the vowel's frontness from
+   Praat's F2 at the middle of the first vowel (``front`` above 1600 Hz:
+   [i]; ``back`` below: [ɑ]/[u]), e.g. ``TV-front`` for [pi], ``sTV-back``
+   for [stɑ].
+
+Per code (ciwGAN) the shares of each type, the dominant type and its share
+say whether each code produces one word; ``code_identity_min`` is the smallest
+dominant share over the codes and ``codes_distinct`` whether the codes'
+dominant types differ.  With the model's Q-network: the Q accuracy on the
+generated samples.
 """
 
 from __future__ import annotations
@@ -24,6 +40,16 @@ import pandas as pd
 import parselmouth
 import torch
 
+#: ``To Pitch (ac)`` range of the paper's ciwGAN output measures (Hz).
+PITCH_FLOOR, PITCH_CEILING = 75.0, 450.0
+#: Voicing needed for a vowel Praat calls voiced (s).
+MIN_VOICED = 0.050
+#: Frames quieter than the loudest by more than this (dB) are not part of a vowel.
+LOUD_DB = 20.0
+#: F2 (Hz) above which a vowel is front ([i]); below, back ([ɑ], [u]).
+FRONT_F2 = 1600.0
+WORD_TYPES = ("sTV", "TV", "none")
+
 
 def word_shape(intervals) -> dict:
     """Classify a list of (start, end, label) auto intervals as a word shape.
@@ -32,12 +58,18 @@ def word_shape(intervals) -> dict:
     least 20 ms before and 100 ms after the sounding stretch, a sounding
     stretch of at most 700 ms, a vowel (``voi`` ≥ 40 ms) and frication
     (aspiration or [s]) before that vowel.
+
+    Returns
+    -------
+    dict
+        ``vowel``, ``frication``, ``word``, ``s_initial`` (bool) and
+        ``vowel_span``: (start, end) of the first vowel, or None.
     """
     segs = [(float(s), float(e), lab) for s, e, lab in intervals]
     sounding = [i for i, (_, _, lab) in enumerate(segs) if lab != "sil"]
     voi = [i for i in sounding if segs[i][2] == "voi" and segs[i][1] - segs[i][0] >= 0.040]
     out = {"vowel": bool(voi), "frication": any(segs[i][2] == "fric" for i in sounding),
-           "word": False, "s_initial": False}
+           "word": False, "s_initial": False, "vowel_span": None}
     if not voi:
         return out
     first, last = sounding[0], sounding[-1]
@@ -45,6 +77,7 @@ def word_shape(intervals) -> dict:
     trail = segs[-1][1] - segs[last][1]
     span = segs[last][1] - segs[first][0]
     v = voi[0]
+    out["vowel_span"] = (segs[v][0], segs[v][1])
     before = segs[first:v]
     out["word"] = (lead >= 0.020 and trail >= 0.100 and span <= 0.700
                    and any(lab == "fric" for _, _, lab in before))
@@ -56,41 +89,152 @@ def word_shape(intervals) -> dict:
     return out
 
 
+def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float = LOUD_DB,
+                       time_step: float = 0.005) -> float:
+    """Longest stretch (s) of consecutive frames that Praat calls voiced in the loud part of a sound.
+
+    Voicing: ``To Pitch (ac)``, 75–450 Hz, Praat's other defaults.  A frame
+    counts when it is voiced, its level (20 ms Hann window) is within
+    ``loud_db`` dB of the loudest frame — a faint buzz in the silence around a
+    word is no vowel — and, with ``intervals`` (``(start, end, label)``), it
+    lies inside a ``voi`` interval.
+    """
+    pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
+    times = pitch.xs()
+    voiced = pitch.selected_array["frequency"] > 0
+    x = sound.values[0]
+    sr = sound.sampling_frequency
+    half = int(round(0.010 * sr))
+    padded = np.pad(x, half)
+    window = np.hanning(2 * half + 1)
+    centres = np.clip(np.round((times - sound.x1) * sr).astype(int), 0, x.size - 1)
+    power = np.array([np.mean((padded[c:c + 2 * half + 1] * window) ** 2) for c in centres])
+    level = 10 * np.log10(np.maximum(power, 1e-30))
+    loud = level >= level.max() - loud_db if power.max() > 0 else np.zeros(times.size, bool)
+    ok = voiced & loud
+    if intervals is not None:
+        inside = np.zeros(times.size, bool)
+        for s, e, lab in intervals:
+            if lab == "voi":
+                inside |= (times >= s) & (times <= e)
+        ok &= inside
+    best = run = 0
+    for v in ok:
+        run = run + 1 if v else 0
+        best = max(best, run)
+    return best * pitch.dt
+
+
+def vowel_f2(sound: parselmouth.Sound, span) -> float:
+    """Praat's F2 (Hz, ``To Formant (burg)``, 5 formants up to 5500 Hz) at the middle of ``span``; NaN if none."""
+    if span is None:
+        return float("nan")
+    formant = sound.to_formant_burg(time_step=0.005, max_number_of_formants=5, maximum_formant=5500.0)
+    return float(formant.get_value_at_time(2, 0.5 * (span[0] + span[1])))
+
+
+def word_type(shape: dict, f2: float) -> str:
+    """``sTV-front`` / ``sTV-back`` / ``TV-front`` / ``TV-back`` for a word, ``none`` otherwise.
+
+    The consonant pattern comes from :func:`word_shape` (``s_initial``: [s] +
+    closure; otherwise frication — aspiration — alone before the vowel); the
+    vowel's frontness from its F2 (:data:`FRONT_F2`).  A word whose F2 Praat
+    cannot measure is ``sTV`` / ``TV`` without a vowel class.
+    """
+    if not shape["word"]:
+        return "none"
+    kind = "sTV" if shape["s_initial"] else "TV"
+    if not np.isfinite(f2):
+        return kind
+    return f"{kind}-{'front' if f2 >= FRONT_F2 else 'back'}"
+
+
+def judge_output(wave: np.ndarray, sr: int) -> dict:
+    """Word shape, Praat voicing, vowel F2 and word type of one output waveform."""
+    from ..annotate import segment
+
+    snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=sr)
+    intervals = segment(snd)
+    shape = word_shape(intervals)
+    run = longest_voiced_run(snd, intervals)
+    f2 = vowel_f2(snd, shape["vowel_span"])
+    row = {k: v for k, v in shape.items() if k != "vowel_span"}
+    row.update(voiced_run_s=round(run, 4), voiced_vowel=run >= MIN_VOICED - 1e-9, vowel_f2=f2,
+               word_type=word_type(shape, f2))
+    return row
+
+
+def summarise(df: pd.DataFrame) -> dict:
+    """The shares over judged outputs (rows of :func:`judge_output` with a ``code`` column)."""
+    result = {}
+    for col in ("vowel", "frication", "word", "s_initial", "voiced_vowel"):
+        result[f"share_{col}"] = round(float(df[col].mean()), 4)
+    if "code" in df and (df.code > 0).any():
+        by_code = {}
+        for c in sorted(df.code.unique()):
+            sub = df[df.code == c]
+            types = sub.word_type.value_counts(normalize=True)
+            # dominant word: among word types only ("none" is no word); ties broken by name
+            words = types.drop("none", errors="ignore").sort_index()
+            dominant = words.idxmax() if len(words) else "none"
+            by_code[f"c{c}"] = {
+                "n": int(len(sub)),
+                "share_word": round(float(sub.word.mean()), 4),
+                "share_s_initial": round(float(sub.s_initial.mean()), 4),
+                "share_voiced_vowel": round(float(sub.voiced_vowel.mean()), 4),
+                "dominant_type": dominant,
+                "share_dominant": round(float(types.get(dominant, 0.0)), 4),
+                "types": {k: round(float(v), 4) for k, v in types.sort_index().items()},
+            }
+        result["by_code"] = by_code
+        shares = [v["share_dominant"] for v in by_code.values()]
+        dominants = [v["dominant_type"] for v in by_code.values()]
+        result["code_identity_min"] = round(float(min(shares)), 4)
+        result["codes_distinct"] = len(set(dominants)) == len(dominants) and "none" not in dominants
+        result["s_initial_code"] = next((c for c, v in by_code.items() if v["dominant_type"].startswith("sTV")), None)
+    return result
+
+
 def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -> dict:
     """Numbers that say whether a trained generator makes words and uses its codes.
 
     Parameters
     ----------
     model : LoadedModel
+        Anything with ``config``, ``generator`` and ``qnetwork`` (or None).
     n : int
         Generated samples.
     seed : int
+        Seed of the latents (:meth:`Latent.sample`).
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
     dict
         ``n``, ``seed``, ``share_vowel``, ``share_frication``, ``share_word``,
-        ``share_s_initial``, ``q_accuracy`` (None without a Q-network), and
-        per code ``by_code`` (share of s-initial and of words).
+        ``share_s_initial``, ``share_voiced_vowel``, ``q_accuracy`` (None
+        without a Q-network); with codes ``by_code`` (per code: n, shares of
+        words, s-initial words and voiced vowels, ``types`` — the share of each
+        word type —, ``dominant_type`` and ``share_dominant``),
+        ``code_identity_min``, ``codes_distinct`` and ``s_initial_code``.
     """
-    from ..annotate import segment
+    from tqdm import tqdm
+
     from ..models import Latent
 
     cfg = model.config
     lat = Latent(cfg)
     z = lat.sample(n, seed)
     with torch.inference_mode():
-        waves = torch.cat([model.generator(z[i:i + 64])[:, 0] for i in range(0, n, 64)]).numpy()
+        waves = torch.cat([model.generator(z[i:i + 64])[:, 0] for i in range(0, n, 64)]).float().numpy()
     rows = []
-    for i in range(n):
-        snd = parselmouth.Sound(waves[i].astype(np.float64), sampling_frequency=cfg.sr)
-        shape = word_shape(segment(snd))
-        shape["code"] = int(torch.argmax(z[i, : cfg.n_codes])) + 1 if cfg.n_codes else 0
-        rows.append(shape)
+    for i in tqdm(range(n), disable=not progress, desc="judge", unit="output"):
+        row = judge_output(waves[i], cfg.sr)
+        row["code"] = int(torch.argmax(z[i, : cfg.n_codes])) + 1 if cfg.n_codes and cfg.arch == "ciwgan" else 0
+        rows.append(row)
     df = pd.DataFrame(rows)
-    result = {"n": n, "seed": seed}
-    for col in ("vowel", "frication", "word", "s_initial"):
-        result[f"share_{col}"] = round(float(df[col].mean()), 4)
+    result = {"n": n, "seed": seed, **summarise(df)}
     result["q_accuracy"] = None
     if cfg.n_codes and model.qnetwork is not None:
         with torch.inference_mode():
@@ -101,9 +245,4 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         else:
             acc = ((logits > 0).float() == z[:, : cfg.n_codes]).float().mean()
         result["q_accuracy"] = round(float(acc), 4)
-    if cfg.n_codes and cfg.arch == "ciwgan":
-        result["by_code"] = {f"c{c}": {"n": int((df.code == c).sum()),
-                                       "share_s_initial": round(float(df[df.code == c].s_initial.mean()), 4),
-                                       "share_word": round(float(df[df.code == c].word.mean()), 4)}
-                             for c in sorted(df.code.unique())}
     return result
