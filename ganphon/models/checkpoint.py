@@ -230,6 +230,10 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
 
 
 def new_model(config: ModelConfig, seed: int):
-    """Freshly initialised (generator, critic, qnetwork) with a fixed seed."""
-    torch.manual_seed(int(seed))
-    return build_models(config, critic=True)
+    """Freshly initialised (generator, critic, qnetwork) with a fixed seed.
+
+    The weights depend on ``seed`` alone; torch's global random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build_models(config, critic=True)
