@@ -8,9 +8,12 @@ ones a phonetician already reads.  One module per concern:
   :func:`model_frame` (one row per (sample, layer, interval) with the
   outcome named after the measure, the sweep ``value`` and the ``base``).
 * :mod:`.mixed` — :func:`fit_mixed` (``outcome ~ value`` with random effects
-  by base, per layer), :func:`lrt`, :class:`MixedFit`,
+  by base, per layer, through one fit chain that finds the maximum), :func:`lrt`,
+  :class:`MixedFit`,
   :func:`coefficient_table`, :func:`lrt_table`, :func:`fit_gam`,
   :func:`gam_curves`.
+* :mod:`.lme4` — the R engine (``Rscript`` + lme4 + lmerTest), saved model
+  frames and ``refit.R``, :func:`parity_table`.
 * :mod:`.correlate` — :func:`correlation_table` (the paper's table),
   :func:`effect_by_layer`, :func:`first_layer`.
 * :mod:`.discover` — :func:`discover`, :func:`frication_property` (GAP-style
@@ -26,11 +29,14 @@ from .correlate import (CORRELATION_COLUMNS, EFFECT_COLUMNS, correlation_table, 
 from .discover import discover, frication_property
 from .feature_maps import (FEATURE_MAPS_GLOB, activation_profiles, cluster_feature_maps,
                            rank_maps_by_cosine, read_feature_maps)
-from .mixed import (LRT_COLUMNS, MIXED_COLUMNS, MixedFit, coefficient_table, fit_gam, fit_mixed,
-                    fit_tasks, gam_curves, lrt, lrt_table, mixed_tasks)
+from .lme4 import ENGINES, fit_tasks_lme4, parity_table
+from .mixed import (LRT_COLUMNS, MIN_BASES, MIXED_COLUMNS, STRUCTURES, Estimate, MixedFit, between_within_df,
+                    coefficient_table, fit_gam, fit_mixed, fit_ml, fit_tasks, gam_curves, lrt, lrt_table,
+                    mixed_tasks, model_name)
 from .run import STATS_TABLES, StatsResult, run_stats
-from .tables import (ACOUSTICS, INTERVAL_KEYS, PAPER_MEASURES, STATS_DIR, has_sweep, layer_rank,
-                     model_frame, read_acoustics, read_latents, sort_layers)
+from .tables import (ACOUSTICS, FRICATION_MEASURES, INTERVAL_KEYS, PAPER_MEASURES, STATS_DIR, SWEEP_MEASURES,
+                     default_labels, has_sweep, layer_rank, model_frame, read_acoustics, read_latents,
+                     segmented_layers, sort_layers)
 
 __all__ = [
     "ACOUSTICS", "CORRELATION_COLUMNS", "EFFECT_COLUMNS", "FEATURE_MAPS_GLOB", "INTERVAL_KEYS",
@@ -40,4 +46,7 @@ __all__ = [
     "fit_tasks", "frication_property", "gam_curves", "has_sweep", "layer_rank", "lrt", "lrt_table",
     "mixed_tasks", "model_frame", "pearson", "rank_maps_by_cosine", "read_acoustics",
     "read_feature_maps", "read_latents", "run_stats", "sort_layers",
+    "ENGINES", "FRICATION_MEASURES", "MIN_BASES", "STRUCTURES", "SWEEP_MEASURES", "Estimate",
+    "between_within_df", "default_labels", "fit_ml", "fit_tasks_lme4", "model_name", "parity_table",
+    "segmented_layers",
 ]
