@@ -71,3 +71,109 @@ def test_demo_report_and_its_parts(demo_run):
     html = (demo_run / "report.html").read_text()
     assert html.count("<img") == report.count("![") and "<table>" in html
     assert disc["seed"] == 1
+
+
+def test_report_has_listening_copies_and_explorer_links(demo_run):
+    import numpy as np
+    import scipy.io.wavfile
+
+    report = (demo_run / "report.md").read_text()
+    sounds = re.findall(r"\[▶ ([a-z0-9]+)\]\(([^)]+\.wav)\)", report)
+    assert [layer for layer, _ in sounds] == ["output", "dense", "conv1", "conv2", "conv3", "conv4"]
+    for _, path in sounds:
+        assert not path.startswith("/")  # relative: the folder can move
+        sr, pcm = scipy.io.wavfile.read(demo_run / path)
+        assert pcm.dtype == np.int16 and sr == 16000
+    assert "listening copies: 16-bit PCM" in report
+    html = (demo_run / "report.html").read_text()
+    assert html.count("<audio") == len(sounds)
+    info = json.loads((demo_run / "demo.json").read_text())
+    for var in (info["top_variable"], "c2"):
+        assert f"(sweep_{var}/explore.html)" in report and (demo_run / f"sweep_{var}" / "explore.html").is_file()
+
+
+def test_report_html_in_headless_chromium(demo_run):
+    from chromium import Browser
+    from conftest import require_chromium
+
+    chromium, driver = require_chromium()
+    browser = Browser(chromium, driver)
+    try:
+        browser.open(demo_run / "report.html")
+        images = browser.js("return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
+        assert images and all(done and width > 100 for _, done, width in images), images
+        sources = browser.js("return Array.from(document.querySelectorAll('audio')).map(a => a.getAttribute('src'))")
+        assert len(sources) == 6 and all((demo_run / s).is_file() for s in sources)
+        durations = browser.js_async(
+            "const done = arguments[arguments.length - 1]; const all = Array.from(document.querySelectorAll('audio'));"
+            "Promise.all(all.map(a => new Promise(r => { a.preload = 'metadata'; a.onloadedmetadata = () => r(a.duration);"
+            "a.onerror = () => r(-1); a.load(); }))).then(done);")
+        assert durations == [pytest.approx(1.024)] * 6
+        assert browser.console() == []
+    finally:
+        browser.close()
+
+
+def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, praat_exe):
+    """Every line of the report's 'Redo any step' blocks, run by bash in a fresh folder, works and
+    gives the demo's numbers again (same latents, same acoustic table; Praat's table as long)."""
+    import os
+    import subprocess
+    import sys
+
+    report = (demo_run / "report.md").read_text()
+    section = report.split("## 5. Redo any step", 1)[1]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    assert len(blocks) == 2 and "--checkpoint demo " in blocks[0] and "site-packages" not in blocks[0]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    for block in blocks:
+        done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+    top = json.loads((demo_run / "demo.json").read_text())["top_variable"]
+    for d in ("random", f"sweep_{top}", "sweep_c2"):
+        assert (tmp_path / d / "latents.csv").read_text() == (demo_run / d / "latents.csv").read_text()
+    mine = pd.read_csv(tmp_path / f"sweep_{top}" / "acoustics.csv", low_memory=False)
+    theirs = pd.read_csv(demo_run / f"sweep_{top}" / "acoustics.csv", low_memory=False)
+    pd.testing.assert_frame_equal(mine, theirs)
+    praat_rows = pd.read_csv(tmp_path / f"sweep_{top}" / "acoustics_praat.tsv", sep="\t")
+    assert len(praat_rows) == len(theirs)
+    assert (tmp_path / f"sweep_{top}" / "explore.html").is_file()
+    assert len(pd.read_csv(tmp_path / f"sweep_{top}" / "acoustics_praat.csv", low_memory=False)) == len(theirs)
+
+
+def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--quiet"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_measure_refuses_to_replace_a_different_measurement(demo_run, capsys):
+    top = json.loads((demo_run / "demo.json").read_text())["top_variable"]
+    folder = demo_run / f"sweep_{top}"
+    before = (folder / "acoustics.csv").read_bytes()
+    assert main(["measure", str(folder), "--points", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different measurement (points 10 → 3)" in err and "--overwrite" in err
+    assert (folder / "acoustics.csv").read_bytes() == before
+
+
+def test_readme_toml_example_runs_on_the_bundled_model(tmp_path):
+    """The README's code-path TOML example: its design builds on the bundled 3-code model, and a
+    1-base copy of it runs end to end."""
+    from pathlib import Path
+
+    from ganphon.sweep import load_spec, make_design, run_sweep
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    toml = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "code_path.toml").write_text(toml)
+    spec = load_spec(tmp_path / "code_path.toml")
+    model = load_checkpoint("demo", qnetwork=False)
+    design = make_design(model.config, spec)
+    assert len(design) == spec["bases"] * 25  # [1.5,0,0] → [0,0,0] → [0,1.5,0] in steps of 0.125
+    assert design.latents[:25, :3].tolist()[0] == [1.5, 0.0, 0.0] and design.latents[24, :3].tolist() == [0.0, 1.5, 0.0]
+    small = dict(spec, bases=1)
+    table = run_sweep(small, model, tmp_path / "path", workers=1, progress=False)
+    assert table["sample_id"].nunique() == 25
