@@ -580,7 +580,7 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     ann_dir, ac_dir = st.folder / ANNOTATIONS_DIR, st.folder / ACOUSTICS_DIR
     if annotate:
         _fresh_parts(ann_dir, {k: record[k] for k in ("segment", "request")})
-    elif measure and tier is not None and not _parts_match(ann_dir, st, record):
+    elif measure and tier is not None and not _all_parts(ann_dir, st):
         raise GanphonError(f"{st.folder}: not annotated; annotate first (or measure whole series, tier None)")
     if measure:
         _fresh_parts(ac_dir, record)
@@ -634,7 +634,8 @@ def _fresh_parts(folder: Path, record: dict) -> None:
     io.write_json(path, wanted)
 
 
-def _parts_match(folder: Path, st: Store, record: dict) -> bool:
+def _all_parts(folder: Path, st: Store) -> bool:
+    """Whether ``folder`` holds a part for every chunk of the store."""
     n_chunks = math.ceil(len(st) / st.chunk)
     return folder.is_dir() and all((folder / part_name(c)).is_file() for c in range(n_chunks))
 
