@@ -175,7 +175,9 @@ def _model(formula, std, structure):
 def _gradient(model, result) -> float:
     try:
         packed = result.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
-        return float(np.max(np.abs(model.score(packed)))) if packed.size else 0.0
+        with warnings.catch_warnings():  # a singular covariance is reported by `singular`
+            warnings.simplefilter("ignore")
+            return float(np.max(np.abs(model.score(packed)))) if packed.size else 0.0
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
         return math.nan
 
@@ -851,8 +853,7 @@ def lrt_table(fits) -> pd.DataFrame:
         test = fit.lrt()
         rows.append({"outcome": fit.outcome, "label": fit.label, "layer": fit.layer, "stat": test["stat"],
                      "df": test["df"], "p": test["p"], "llf_full": test["llf_full"], "llf_null": test["llf_null"],
-                     "n_groups": fit.n_groups, "engine": fit.engine, "method": fit.method,
-                     "warnings": "; ".join(fit.warnings)})
+                     "n_groups": fit.n_groups, "engine": fit.engine, "method": fit.method})
     return pd.DataFrame(rows, columns=LRT_COLUMNS)
 
 
@@ -860,7 +861,7 @@ MIXED_COLUMNS = ["outcome", "label", "layer", "formula", "re_formula", "term", "
                  "ci_low", "ci_high", "llf", "aic", "bic", "n_obs", "n_groups", "sd_base", "sd_value",
                  "corr_base_value", "sd_resid", "singular", "engine", "df_method", "method", "warnings"]
 LRT_COLUMNS = ["outcome", "label", "layer", "stat", "df", "p", "llf_full", "llf_null", "n_groups", "engine",
-               "method", "warnings"]
+               "method"]
 
 
 # --------------------------------------------------------------------------
