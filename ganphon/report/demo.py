@@ -135,7 +135,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     timings["figures"] = time.perf_counter() - t0
 
     t0 = _step("6/6 explorer pages of the sweeps, report", progress)
-    explorers = {var: build_explorer(folder, workers=workers, progress=progress)
+    explorers = {var: build_explorer(folder, progress=progress)
                  for var, folder in ((top, z_dir), (code_var, c_dir))}
     timings["explorer"] = time.perf_counter() - t0
 
@@ -260,11 +260,13 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
             lines.append(f"- note: {note}")
         if st.get("notes"):
             lines.append("")
-        lines.append("Standardised slope of each outcome on the swept value, per layer (mixed model, "
-                     "random intercept [and slope] by base latent):\n")
+        lines.append("Standardised slope of each outcome on the swept value, per layer and interval label "
+                     "(mixed model, random intercept [and slope] by base latent; 95 % CI from t with "
+                     "df = bases − 1):\n")
         if _has_rows(eff):
             eff = eff[eff["n_obs"].fillna(0) >= 10] if "n_obs" in eff else eff
-            cols = [c for c in ("outcome", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups", "method")
+            cols = [c for c in ("outcome", "label", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups",
+                                "method")
                     if c in eff.columns]
             lines.append(md_table(eff, cols=cols, n=60))
         else:
