@@ -163,6 +163,43 @@ def test_few_steps_write_checkpoint_log_and_preview(corpus, tmp_path):
     assert "6 items; 1 resampled" in info["data"]["summary"]
 
 
+def test_training_leaves_threads_flags_and_global_random_state_as_it_found_them(corpus, tmp_path):
+    import random
+
+    import torch._dynamo.config as dynamo_config
+    import torch._functorch.config as functorch_config
+
+    threads = torch.get_num_threads()
+    flags = (dynamo_config.recompile_limit, functorch_config.donated_buffer)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    wanted = 2 if threads == 1 else 1
+    seen = {}
+    real_step = __import__("ganphon.train.loop", fromlist=["critic_step"]).critic_step
+
+    def spy(run, real):
+        seen["threads"] = torch.get_num_threads()
+        return real_step(run, real)
+
+    import ganphon.train.loop as loop
+
+    loop.critic_step = spy
+    try:
+        train(corpus, tmp_path / "run", tiny(), settings(steps=1, threads=wanted), progress=False)
+    finally:
+        loop.critic_step = real_step
+    assert seen["threads"] == wanted  # the run used the threads asked for ...
+    assert torch.get_num_threads() == threads  # ... and gave the old number back
+    assert (dynamo_config.recompile_limit, functorch_config.donated_buffer) == flags
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+
+
 def test_wavegan_trains_without_q(corpus, tmp_path):
     result = train(corpus, tmp_path / "w", tiny("wavegan", 0), settings(steps=1, preview_every=None),
                    progress=False)

@@ -65,6 +65,8 @@ def train(p) -> None:
                    help="where to train (default: cuda when present)")
     r.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
     r.add_argument("--compile", action="store_true", help="torch.compile the generator and critic")
+    r.add_argument("--threads", type=positive_int, default=None,
+                   help="torch CPU threads during training (default: torch's)")
     add_quiet(r)
     p.set_defaults(func=_train)
 
@@ -129,7 +131,7 @@ def _train(args) -> int:
         seed=pick(args.seed, src.seed, d.seed),
         checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
         keep=args.keep, preview_every=args.preview_every, log_every=args.log_every,
-        device=args.device, bf16=args.bf16, compile=args.compile,
+        device=args.device, bf16=args.bf16, compile=args.compile, threads=args.threads,
     )
     result = run_training(args.data, out, config, settings, resume=resume, command=args.command_line,
                           progress=not args.quiet)

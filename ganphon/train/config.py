@@ -52,6 +52,8 @@ class TrainConfig:
         bfloat16 autocast on CUDA.
     compile : bool
         ``torch.compile`` the generator and critic.
+    threads : int or None
+        torch's CPU threads during the run (None: leave as they are); restored afterwards.
     """
 
     steps: int = 100_000
@@ -70,6 +72,7 @@ class TrainConfig:
     device: str | None = None
     bf16: bool = False
     compile: bool = False
+    threads: int | None = None
 
     def validate(self) -> None:
         checks = [
@@ -85,6 +88,7 @@ class TrainConfig:
             (self.keep >= 1, f"--keep must be at least 1, got {self.keep}"),
             (self.preview_every is None or self.preview_every >= 0, "--preview-every must be >= 0"),
             (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}"),
+            (self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:

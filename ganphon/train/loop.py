@@ -3,10 +3,12 @@ critic and generator steps, log, checkpoint, preview."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import random
 import signal
 import sys
 import time
@@ -17,10 +19,9 @@ import torch
 
 from ..errors import GanphonError
 from ..layout import RUN_JSON, atomic_write_text
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.latent import Latent
-from ..models.wavegan import build_models
 from .config import OPTIM_FIELDS, TrainConfig, TrainResult
 from .state import (_STREAM_DATA, _STREAM_PREVIEW, G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, DataOrder,
                     _fmt, _params_finite, _seed_process, _set_rng_state, _rng_state, _truncate_log,
@@ -139,6 +140,43 @@ def _compare_configs(path: Path, saved: ModelConfig, wanted: ModelConfig) -> Non
                            f"({'; '.join(diff)}); resume with the same architecture or use a new --out")
 
 
+@contextlib.contextmanager
+def process_settings(settings: TrainConfig):
+    """Apply a run's process-wide torch settings, and put everything back afterwards.
+
+    Sets the CPU threads (``settings.threads``) and, with ``settings.compile``,
+    the two compiler flags the loop needs; on exit restores them and the
+    global random states (torch, CUDA when in use, numpy, Python) that the run
+    seeds, so training leaves the calling program as it found it.
+    """
+    import torch._dynamo.config as dynamo_config
+    import torch._functorch.config as functorch_config
+
+    threads = torch.get_num_threads()
+    rng = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+           torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
+    flags = [(dynamo_config, "recompile_limit", dynamo_config.recompile_limit),
+             (functorch_config, "donated_buffer", functorch_config.donated_buffer)]
+    try:
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        if settings.compile:
+            # Phase shuffle draws its shift with .item(): one graph per (shift, layer) pair, 5 × 4 of them.
+            dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
+            # The generator step takes two gradients through one compiled G forward (retain_graph).
+            functorch_config.donated_buffer = False
+        yield
+    finally:
+        for module, name, value in flags:
+            setattr(module, name, value)
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng[0])
+        np.random.set_state(rng[1])
+        random.setstate(rng[2])
+        if rng[3] is not None:
+            torch.cuda.set_rng_state_all(rng[3])
+
+
 def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | None = None, *,
           resume: str | os.PathLike | None = None, command: str | None = None,
           progress: bool = True) -> TrainResult:
@@ -227,8 +265,9 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
             distributed_here = True
     try:
-        return _train(data, out, config, settings, resume_path, command, progress and rank == 0,
-                      rank, world, device, notes)
+        with process_settings(settings):
+            return _train(data, out, config, settings, resume_path, command, progress and rank == 0,
+                          rank, world, device, notes)
     finally:
         if distributed_here:
             import torch.distributed as dist
@@ -246,8 +285,7 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
     if device.type == "cuda" and items.numel() * 4 < 4 * 2**30:
         items = items.to(device)
 
-    torch.manual_seed(settings.seed)
-    G, D, Q = build_models(config, critic=True)
+    G, D, Q = new_model(config, settings.seed)
     G, D = G.to(device).train(), D.to(device).train()
     Q = Q.to(device).train() if Q is not None else None
     opt_G = torch.optim.Adam(G.parameters(), lr=settings.lr, betas=tuple(settings.betas))
@@ -304,12 +342,6 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
 
     G_fwd, D_fwd = G, D
     if settings.compile:
-        import torch._dynamo.config as dynamo_config
-
-        # Phase shuffle draws its shift with .item(): one graph per (shift, layer) pair, 5 × 4 of them.
-        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
-        # The generator step takes two gradients through one compiled G forward (retain_graph).
-        torch._functorch.config.donated_buffer = False
         G_fwd, D_fwd = torch.compile(G), torch.compile(D)
 
     local_batch = settings.batch_size // world
