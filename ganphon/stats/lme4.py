@@ -259,17 +259,23 @@ def flag_disagreements(sm_fits, r_fits) -> int:
     return flagged
 
 
-def refit_script(fits, names) -> str:
-    """R code refitting each reported model from its frame (``stats/frames/refit.R``)."""
+def refit_script(fits, names, tasks=None) -> str:
+    """R code refitting each reported model from its frame (``stats/frames/refit.R``).
+
+    With the models' ``tasks``, factors get ganphon's level order (the same reference level).
+    """
     lines = ["# Refit every model of this stats/ folder in R from its frame (written by ganphon).",
              "# Run from this folder: Rscript refit.R   (needs r-cran-lme4 and r-cran-lmertest)",
              "suppressPackageStartupMessages({library(lme4); library(lmerTest)})", ""]
-    for fit, name in zip(fits, names):
+    specs = [_factors(task) for task in tasks] if tasks is not None else [""] * len(fits)
+    for fit, name, spec in zip(fits, names, specs):
+        levels = dict(x.split("=", 1) for x in spec.split(";") if x)
         rhs = re.sub(r"C\((\w+)\)", r"\1", fit.formula.split("~", 1)[1].strip())
         lines.append(f"# {model_name(fit.outcome, fit.label)}, layer {fit.layer}: {fit.method} ({fit.engine})")
         lines.append(f'd <- read.csv("{name}"); d$base <- factor(d$base)')
         for factor in re.findall(r"C\((\w+)\)", fit.formula):
-            lines.append(f"d${factor} <- factor(d${factor})")
+            order = ", ".join(f'"{x}"' for x in levels[factor].split("|")) if factor in levels else ""
+            lines.append(f"d${factor} <- factor(d${factor}" + (f", levels = c({order}))" if order else ")"))
         if fit.structure is None:
             lines.append(f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
         else:

@@ -219,7 +219,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         if save_frames or engine != "statsmodels":
             frames_dir.mkdir(exist_ok=True)
             names = [write_frame(task, frames_dir).name for task in tasks]
-            layout.atomic_write_text(frames_dir / "refit.R", refit_script(fits, names))
+            layout.atomic_write_text(frames_dir / "refit.R", refit_script(fits, names, tasks))
         effects, gams = [], []
         by_model = {}
         for (task, frame), fit in zip(prepared, fits):
