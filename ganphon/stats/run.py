@@ -220,6 +220,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             frames_dir.mkdir(exist_ok=True)
             names = [write_frame(task, frames_dir).name for task in tasks]
             layout.atomic_write_text(frames_dir / "refit.R", refit_script(fits, names, tasks))
+            paths.append(frames_dir / "refit.R")  # next to the frames it reads
         effects, gams = [], []
         by_model = {}
         for (task, frame), fit in zip(prepared, fits):
