@@ -132,15 +132,29 @@ def _label_colour(label: str, others: dict) -> str:
     return others[label]
 
 
-def _spectrogram(ax, x: np.ndarray, sr: int) -> None:
+#: Dynamic range of the drawn spectrograms (dB below the loudest cell).
+SPECTROGRAM_RANGE_DB = 70.0
+
+
+def spectrogram_power(x: np.ndarray, sr: int) -> tuple:
+    """The broadband display spectrogram: 5 ms Hann windows, hop a quarter window.
+
+    Returns ``(f, t, power)`` as :func:`scipy.signal.spectrogram` (power [f, t]);
+    the layer stack and the explorer page draw it ``SPECTROGRAM_RANGE_DB`` deep.
+    """
     from scipy.signal import spectrogram
 
     # 5 ms windows: the broadband view that shows formants and frication
     nper = max(16, int(round(0.005 * sr)))
-    f, t, sxx = spectrogram(x, fs=sr, nperseg=nper, noverlap=nper - max(1, nper // 4), window="hann")
+    return spectrogram(x, fs=sr, nperseg=nper, noverlap=nper - max(1, nper // 4), window="hann")
+
+
+def _spectrogram(ax, x: np.ndarray, sr: int) -> None:
+    f, t, sxx = spectrogram_power(x, sr)
     db = 10 * np.log10(sxx + 1e-20)
     top = float(db.max()) if np.isfinite(db).any() else 0.0
-    ax.pcolormesh(t, f / 1000.0, db, vmin=top - 70, vmax=top, cmap="Greys", shading="auto", rasterized=True)
+    ax.pcolormesh(t, f / 1000.0, db, vmin=top - SPECTROGRAM_RANGE_DB, vmax=top, cmap="Greys", shading="auto",
+                  rasterized=True)
     ax.set_ylabel("kHz", rotation=0, ha="right", va="center", fontsize=8)
 
 
@@ -609,44 +623,3 @@ def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title:
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
     return path
-
-
-# --------------------------------------------------------------------------
-# Layer stacks of many samples (the sweep explorer's frames)
-
-
-def _layer_stack_png(job) -> str:
-    folder, sample_id, out, dpi = job
-    fig = layer_stack_figure(folder, sample_id)
-    return str(save_figure(fig, out, ("png",), dpi=dpi)[0])
-
-
-def plot_layer_stacks(folder, sample_ids, out_dir, dpi: int = 80, workers=None, progress: bool = True) -> dict:
-    """One layer-stack PNG per sample (``out_dir/<ID>.png``), drawn in worker processes.
-
-    Parameters
-    ----------
-    folder : path-like
-        Exported folder.
-    sample_ids : sequence of str
-    out_dir : path-like
-        Folder of the PNGs (created).
-    dpi : int
-        Resolution (80: about 600 × 640 pixels, for a web page).
-    workers : int, optional
-        Processes (default: one per CPU).
-    progress : bool
-
-    Returns
-    -------
-    dict
-        Sample ID → path of its PNG.
-    """
-    from .parallel import map_jobs
-
-    folder, out_dir = Path(folder), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(folder), sid, str(out_dir / f"{sid}.png"), dpi) for sid in sample_ids]
-    paths = map_jobs(_layer_stack_png, jobs, workers=workers, progress=progress, desc="layer stacks",
-                     unit="figure", preload=("ganphon.plots", "matplotlib.figure"))
-    return {sid: Path(p) for sid, p in zip(sample_ids, paths)}

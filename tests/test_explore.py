@@ -1,6 +1,13 @@
-"""ganphon explore: the offline sweep explorer page, driven in Debian's headless chromium."""
+"""ganphon explore: the offline sweep explorer page, driven in Debian's headless chromium.
 
+Two folders: a real sweep of a tiny ciwGAN (exported, annotated and measured by
+run_sweep), and a folder of synthetic signals with known parts (silence, a
+4–7 kHz noise band, a vowel) whose drawing is checked against those parts.
+"""
+
+import base64
 import json
+import os
 import re
 
 import numpy as np
@@ -9,10 +16,11 @@ import pytest
 import scipy.io.wavfile
 
 from chromium import Browser
-from conftest import require_chromium
+from conftest import LAYER_SIZES, SLICE, SR, T, envelope, make_exported_folder, require_chromium
 from ganphon.cli import main
 
 RIGHT, DOWN = "\ue014", "\ue015"
+LAYERS = ["dense", "conv1", "conv2", "conv3", "conv4"]
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +30,25 @@ def sweep(tiny_ciwgan, tmp_path_factory):
     out = tmp_path_factory.mktemp("explore") / "z3"
     spec = {"kind": "dimension", "var": "z3", "from": -10, "to": 10, "step": 10, "bases": 2, "seed": 4}
     run_sweep(spec, tiny_ciwgan, out, workers=1, progress=False)
-    assert main(["explore", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["explore", str(out), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """Three words of known parts in the export layout, and their explorer page."""
+    folder = tmp_path_factory.mktemp("explore_synthetic") / "z11"
+    truth = make_exported_folder(folder, n_samples=3)
+    assert main(["explore", str(folder), "--quiet"]) == 0
+    return folder, truth
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium, driver = require_chromium()
+    b = Browser(chromium, driver)
+    yield b
+    b.close()
 
 
 def _data(page) -> dict:
@@ -31,16 +56,24 @@ def _data(page) -> dict:
     return json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S).group(1))
 
 
+def _series(encoded):
+    """Decode [lo, hi, b64 of (min, max) per column] to (min, max) arrays and the quantisation step."""
+    lo, hi, b64 = encoded
+    q = np.frombuffer(base64.b64decode(b64), dtype=np.uint8).reshape(-1, 2).astype(float)
+    values = lo + q / 255 * (hi - lo)
+    return values[:, 0], values[:, 1], (hi - lo) / 255
+
+
 def test_page_is_self_contained_and_every_file_it_names_exists(sweep):
     page = sweep / "explore.html"
     text = page.read_text(encoding="utf-8")
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", text)  # no CDN, no server
+    assert not list(sweep.rglob("*.png"))  # the page draws; no picture per sample
     data = _data(page)
     assert [s["id"] for s in data["samples"]] == [f"b{b:03d}_v{v:03d}" for b in range(2) for v in range(3)]
     assert [s["value"] for s in data["samples"][:3]] == [-10.0, 0.0, 10.0]
     for s in data["samples"]:
-        assert (sweep / s["png"]).stat().st_size > 5000
-        assert set(s["audio"]) == {"output", "dense", "conv1", "conv2", "conv3", "conv4"}
+        assert set(s["audio"]) == {"output", *LAYERS} and set(s["draw"]["layers"]) == set(LAYERS)
         for path in s["audio"].values():
             sr, pcm = scipy.io.wavfile.read(sweep / path)
             assert sr == 16000 and pcm.dtype == np.int16 and len(pcm) == 16384
@@ -56,7 +89,60 @@ def test_page_is_self_contained_and_every_file_it_names_exists(sweep):
         assert values[k] == pytest.approx(duration[(layer, start)])
 
 
-def test_listening_copy_is_16_bit_and_peak_normalised(sweep):
+def test_drawing_data_follow_the_known_signals(synthetic):
+    """Waveform, layer and spectrogram data of the page against the parts the signals were made of."""
+    from conftest import word
+
+    folder, truth = synthetic
+    data = _data(folder / "explore.html")
+    assert data["duration"] == pytest.approx(T) and data["sr"] == SR
+    for i, s in enumerate(data["samples"]):
+        x, _ = word(100.0 + 20.0 * i, truth[s["id"]]["formants"], seed=i)  # the signal as made
+        parts = truth[s["id"]]["intervals"]
+        assert [iv[2] for iv in s["draw"]["iv"]] == [label for label, _, _ in parts[:-1]]
+        assert [iv[0] for iv in s["draw"]["iv"]] == pytest.approx([start for _, start, _ in parts[:-1]], abs=1e-6)
+        # waveform: per column the min and max of the samples in it, within one quantisation step
+        low, high, step = _series(s["draw"]["wave"])
+        n = len(low)
+        assert n == 600
+        centres = ((np.arange(n) + 0.5) / n * SLICE).astype(int)
+        assert np.all(low - step <= x[centres]) and np.all(x[centres] <= high + step)
+        assert high.max() == pytest.approx(x.max(), abs=step) and low.min() == pytest.approx(x.min(), abs=step)
+        t = (np.arange(n) + 0.5) / n * T
+
+        def inside(label, margin=0.01):
+            return np.any([(t > a + margin) & (t < b - margin) for lab, a, b in parts if lab == label], axis=0)
+
+        assert np.all(high[inside("sil")] - low[inside("sil")] <= 2 * step)  # silence is flat
+        assert np.all(high[inside("fric")] - low[inside("fric")] > 0.1)
+        # a layer: its native series (what conftest.envelope made) at the column times
+        for layer in ("conv1", "conv2"):
+            native = envelope(x, LAYER_SIZES[layer])
+            lo, hi, lstep = _series(s["draw"]["layers"][layer])
+            times = (np.arange(len(lo)) + 0.5) / len(lo) * T
+            expected = np.interp(times, (np.arange(len(native)) + 0.5) / len(native) * T, native)
+            assert np.corrcoef((lo + hi) / 2, expected)[0, 1] > 0.98
+            assert hi.max() <= native.max() * 1.05 + lstep and lo.min() >= native.min() * 0.95 - lstep
+        # spectrogram (bins × columns, 0 … 255 = 70 dB): silence at the floor, the noise in 4–7 kHz,
+        # the vowel's energy low (F1 below 800 Hz)
+        bins = s["draw"]["bins"]
+        spec = np.frombuffer(base64.b64decode(s["draw"]["spec"][1]), dtype=np.uint8).reshape(bins, -1).astype(float)
+        freqs = np.linspace(0, SR / 2, bins)
+        tc = (np.arange(spec.shape[1]) + 0.5) / spec.shape[1] * T
+
+        def cols(label, margin=0.012):
+            return np.any([(tc > a + margin) & (tc < b - margin) for lab, a, b in parts if lab == label], axis=0)
+
+        assert spec[:, cols("sil")].max() == 0
+        fric = spec[:, cols("fric")]
+        assert fric[(freqs > 4500) & (freqs < 6500)].mean() > fric[freqs < 2000].mean() + 100
+        vowel = spec[:, cols("voi")].mean(axis=1)
+        assert freqs[np.argmax(vowel)] < 1000
+
+
+def test_listening_copies_are_16_bit_peak_normalised_and_written_once(sweep):
+    from ganphon.report.explore import build_explorer
+
     _, x = scipy.io.wavfile.read(sweep / "b000_v001_output.wav")
     _, pcm = scipy.io.wavfile.read(sweep / "listen" / "b000_v001_output.wav")
     assert np.abs(pcm).max() == round(0.89 * 32767)
@@ -66,41 +152,78 @@ def test_listening_copy_is_16_bit_and_peak_normalised(sweep):
     _, lpcm = scipy.io.wavfile.read(sweep / "listen" / "b000_v001_conv2.wav")
     centred = layer.astype(float) - layer.mean()  # a layer's copy has its mean removed
     assert np.corrcoef(lpcm, centred)[0, 1] > 0.9999
+    # a second page build keeps the copies; a re-exported WAV gets a new copy
+    copies = sorted((sweep / "listen").iterdir())
+    assert len(copies) == 6 * 6
+    before = {p.name: p.stat().st_mtime_ns for p in copies}
+    source = sweep / "b000_v001_conv2.wav"
+    later = max(before.values()) + 10**9
+    os.utime(source, ns=(later, later))
+    build_explorer(sweep, progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in (sweep / "listen").iterdir()}
+    assert [n for n in after if after[n] != before[n]] == ["b000_v001_conv2.wav"]
 
 
-def test_explorer_in_headless_chromium(sweep):
-    chromium, driver = require_chromium()
-    browser = Browser(chromium, driver)
-    try:
-        browser.open(sweep / "explore.html")
-        state = "return [document.getElementById('stack').getAttribute('src'), " \
-                "document.getElementById('audio-output').getAttribute('src'), " \
-                "document.getElementById('audio-conv3').getAttribute('src'), " \
-                "document.getElementById('value').textContent, document.getElementById('stack').naturalWidth, " \
-                "document.getElementById('rows-body').children.length]"
-        png, out, conv3, value, width, rows = browser.js(state)
-        assert (png, out, conv3, value) == ("figures/explore/b000_v000.png", "listen/b000_v000_output.wav",
-                                            "listen/b000_v000_conv3.wav", "-10")
-        assert width > 300 and rows > 0
-        browser.key("body", RIGHT)  # arrow key: next value
-        assert browser.js(state)[:4] == ["figures/explore/b000_v001.png", "listen/b000_v001_output.wav",
-                                         "listen/b000_v001_conv3.wav", "0"]
-        browser.js("const s = document.getElementById('slider'); s.value = '2';"
-                   "s.dispatchEvent(new Event('input'));")
-        assert browser.js(state)[:4] == ["figures/explore/b000_v002.png", "listen/b000_v002_output.wav",
-                                         "listen/b000_v002_conv3.wav", "10"]
-        browser.key("body", DOWN)  # next base, same value
-        assert browser.js(state)[:2] == ["figures/explore/b001_v002.png", "listen/b001_v002_output.wav"]
-        loaded = browser.js("const i = document.getElementById('stack'); return i.complete && i.naturalWidth")
-        assert loaded > 300
-        duration = browser.js_async(
-            "const done = arguments[arguments.length - 1]; const a = document.getElementById('audio-conv1');"
-            "a.preload = 'metadata'; a.onloadedmetadata = () => done(a.duration);"
-            "a.onerror = () => done('error ' + a.error.code); a.load();")
-        assert duration == pytest.approx(16384 / 16000)
-        assert browser.console() == []  # no errors, no failed loads
-    finally:
-        browser.close()
+# Pixels are read from a copy made for reading (chromium warns when a drawn canvas is read back often).
+PIXELS = ("const c = document.getElementById('stack'), copy = document.createElement('canvas');"
+          "copy.width = c.width; copy.height = c.height;"
+          "const cc = copy.getContext('2d', {willReadFrequently: true}); cc.drawImage(c, 0, 0);")
+
+
+def _canvas_state(browser):
+    return browser.js(
+        PIXELS + "const px = cc.getImageData(0, 0, c.width, c.height).data;"
+        "let sum = 0, dark = 0; for (let i = 0; i < px.length; i += 4) { sum = (sum * 31 + px[i]) % 1000000007;"
+        " if (px[i] < 100) dark++; }"
+        "return [c.dataset.sample, document.getElementById('audio-output').getAttribute('src'),"
+        " document.getElementById('audio-conv3').getAttribute('src'), document.getElementById('value').textContent,"
+        " sum, dark, document.getElementById('rows-body').children.length]")
+
+
+def test_explorer_in_headless_chromium(sweep, browser):
+    browser.open(sweep / "explore.html")
+    sample, out, conv3, value, first, dark, rows = _canvas_state(browser)
+    assert (sample, out, conv3, value) == ("b000_v000", "listen/b000_v000_output.wav", "listen/b000_v000_conv3.wav",
+                                           "-10")
+    assert dark > 2000 and rows > 0  # drawn: the waveform and spectrogram put thousands of dark pixels
+    browser.key("body", RIGHT)  # arrow key: next value
+    state = _canvas_state(browser)
+    assert state[:4] == ["b000_v001", "listen/b000_v001_output.wav", "listen/b000_v001_conv3.wav", "0"]
+    assert state[4] != first  # the drawing changed with the sample
+    browser.js("const s = document.getElementById('slider'); s.value = '2'; s.dispatchEvent(new Event('input'));")
+    state = _canvas_state(browser)
+    assert state[:4] == ["b000_v002", "listen/b000_v002_output.wav", "listen/b000_v002_conv3.wav", "10"]
+    browser.key("body", DOWN)  # next base, same value
+    assert _canvas_state(browser)[:2] == ["b001_v002", "listen/b001_v002_output.wav"]
+    duration = browser.js_async(
+        "const done = arguments[arguments.length - 1]; const a = document.getElementById('audio-conv1');"
+        "a.preload = 'metadata'; a.onloadedmetadata = () => done(a.duration);"
+        "a.onerror = () => done('error ' + a.error.code); a.load();")
+    assert duration == pytest.approx(16384 / 16000)
+    assert browser.console() == []  # no errors, no failed loads
+
+
+def test_drawing_in_chromium_shows_the_known_parts(synthetic, browser):
+    """Pixels of the drawn spectrogram: dark where the 4–7 kHz noise is, white in the silence."""
+    folder, truth = synthetic
+    browser.open(folder / "explore.html")
+    geometry = json.loads(browser.js("return document.getElementById('stack').dataset.panels"))
+    spec = next(p for p in geometry["panels"] if p["name"] == "spectrogram")
+
+    def grey(t, f):
+        x = geometry["left"] + t / geometry["duration"] * geometry["width"]
+        y = spec["y"] + spec["h"] * (1 - f / (geometry["sr"] / 2))
+        return browser.js(PIXELS + "const r = window.devicePixelRatio || 1;"
+                          "return cc.getImageData(Math.round(arguments[0] * r),"
+                          " Math.round(arguments[1] * r), 1, 1).data[0]", x, y)
+
+    parts = truth["s000000"]["intervals"]
+    (_, f0, f1), (_, s0, s1) = parts[1], parts[0]
+    assert parts[1][0] == "fric" and parts[0][0] == "sil"
+    assert grey((f0 + f1) / 2, 5500) < 120  # noise band: dark
+    assert grey((f0 + f1) / 2, 1000) > grey((f0 + f1) / 2, 5500) + 60
+    assert grey((s0 + s1) / 2, 5500) > 250  # silence: white
+    assert browser.console() == []
 
 
 def test_explore_errors_are_one_line(tmp_path, capsys):

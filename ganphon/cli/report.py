@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from .options import add_quiet, add_workers, describe
+from .options import add_quiet, describe
 
 
 def explore(p) -> None:
     describe(p, "Write DIR/explore.html, one self-contained page that works offline in any browser (no server, "
              "nothing loaded from the network): a slider over the swept value (arrow keys step), a menu of base "
              "latents, and for the chosen sample its layer stack (waveform, spectrogram, every layer's average "
-             "with the annotation tier), its per-interval rows of acoustics.csv and audio players (16-bit, "
-             "peak-normalised listening copies in DIR/listen/; the float32 WAVs stay the measured files). The "
-             "pictures go to DIR/figures/explore/. DIR is a folder written by 'ganphon sweep' (or 'probe'), or a "
-             "demo folder: then every sweep in it gets its page.",
+             "with the annotation tier, drawn by the page from display data it holds), its per-interval rows of "
+             "acoustics.csv and audio players (16-bit, peak-normalised listening copies in DIR/listen/, each "
+             "written once; the float32 WAVs stay the measured files). DIR is a folder written by 'ganphon "
+             "sweep' (or 'probe'), or a demo folder: then every sweep in it gets its page.",
              "example:\n  ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11\n"
              "  ganphon explore z11        # open z11/explore.html")
     p.add_argument("dir", metavar="DIR", help="sweep folder, or a demo folder holding sweeps")
-    add_workers(p, "drawing the layer stacks")
     add_quiet(p)
     p.set_defaults(func=_explore)
 
@@ -24,6 +23,6 @@ def explore(p) -> None:
 def _explore(args) -> int:
     from ..report.explore import explore as explore_folder
 
-    for page in explore_folder(args.dir, workers=args.workers, progress=not args.quiet):
+    for page in explore_folder(args.dir, progress=not args.quiet):
         print(f"wrote {page}")
     return 0

@@ -1,16 +1,18 @@
 """``ganphon explore``: one self-contained, offline HTML page per sweep.
 
 The page ``DIR/explore.html`` needs no server and loads nothing from the
-network: its data sit in the page, its pictures and sounds are files of the
-folder linked relatively (so the folder can be moved).  For the chosen sample
-it shows
+network.  For the chosen sample it shows
 
 * the layer stack — waveform, spectrogram and every layer's average on one
-  time axis with the annotation tier (``figures/explore/<ID>.png``, drawn by
-  :func:`ganphon.plots.plot_layer_stacks`);
+  time axis with the annotation tier — drawn on a ``<canvas>`` by the page
+  itself from display data kept in the page (per sample: the waveform's and
+  each layer's min/max per pixel column, the broadband spectrogram of
+  :func:`ganphon.plots.spectrogram_power` 70 dB deep, all quantised to
+  8 bits; see :func:`display_data`);
 * the acoustic table's per-interval rows for every layer (``acoustics.csv``);
 * audio players for the output and each layer (16-bit listening copies in
-  ``listen/``; the float32 WAVs stay the measured files).
+  ``listen/``, linked relatively so the folder can move; the float32 WAVs
+  stay the measured files).
 
 A slider runs over the swept value and a menu over the base latents; the arrow
 keys step through values (← →) and bases (↑ ↓).
@@ -18,16 +20,20 @@ keys step through values (← →) and bases (↑ ↓).
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .. import layout
 from ..errors import GanphonError
 from .writer import LISTENING_NOTE, listening_copies, rel
 
-EXPLORE_FIGURES = "explore"  # sub-folder of figures/ holding one PNG per sample
+#: Pixel columns of the page's drawings: waveform and layers (min/max each), spectrogram frames.
+WAVE_COLUMNS, LAYER_COLUMNS, SPECTROGRAM_COLUMNS = 600, 300, 240
 #: Point measures shown as the mean over an interval's points.
 POINT_MEANS = ("f1", "f2", "f3")
 
@@ -49,10 +55,9 @@ def sweep_folders(folder) -> list[Path]:
 def _samples(folder: Path):
     """Per sample: id, base, value, in page order; and the swept variable's name and layers."""
     from ..io import read_manifest
-    from ..stats import sort_layers
 
     man = read_manifest(folder)
-    layers = [x for x in sort_layers(man["layer"].unique()) if x != layout.OUTPUT_LAYER]
+    layers = [x for x in layout.sort_layers(man["layer"].unique()) if x != layout.OUTPUT_LAYER]
     first = man.drop_duplicates("sample_id").reset_index(drop=True)
     swept = bool("value" in first.columns and first["value"].notna().any())
     if swept:
@@ -70,8 +75,6 @@ def _samples(folder: Path):
 def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     """Per-interval measures of every file, per sample: (measure names, {sample: [[layer, label, start,
     end, v1, v2 …], …]})."""
-    import numpy as np
-
     from ..io import read_table
 
     path = folder / layout.ACOUSTICS
@@ -96,20 +99,99 @@ def _acoustic_rows(folder: Path) -> tuple[list, dict]:
                          "skewness", "kurtosis", "max_intensity") if m in wide.columns]
     order += [c for c in wide.columns if c not in order]
     wide = wide[order].reset_index()
-    from ..stats import sort_layers
-
-    rank = {name: i for i, name in enumerate(sort_layers(wide["layer"].unique()))}
+    rank = {name: i for i, name in enumerate(layout.sort_layers(wide["layer"].unique()))}
     wide["_rank"] = wide["layer"].map(rank)
     wide = wide.sort_values(["sample_id", "start", "_rank"], kind="stable")
     out: dict = {}
     for row in wide.itertuples(index=False):
-        values = [None if (isinstance(v, float) and not math.isfinite(v)) else float(np.round(v, 6))
+        values = [None if (isinstance(v, float) and not math.isfinite(v)) else round(float(v), 6)
                   for v in row[5:5 + len(order)]]
         out.setdefault(row.sample_id, []).append([row.layer, row.label, float(row.start), float(row.end), *values])
     return order, out
 
 
-def build_explorer(folder, workers=None, progress: bool = True, dpi: int = 80) -> Path:
+def _columns(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of ``x`` over ``n`` (or ``len(x)``, if fewer) contiguous, nearly equal bins."""
+    n = max(1, min(n, len(x)))
+    starts = np.linspace(0, len(x), n + 1).astype(int)[:-1]
+    return np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+
+
+def _bytes(q: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(q, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def _quantise(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``v`` in [lo, hi] as 0 … 255 (all 0 when hi == lo)."""
+    if not hi > lo:
+        return np.zeros(v.shape, dtype=np.uint8)
+    return np.round(np.clip((v - lo) / (hi - lo), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _envelope(x: np.ndarray, n: int) -> list:
+    """[lo, hi, base64 of uint8 (min, max) pairs per column]: a series as the page draws it."""
+    x = np.asarray(x, dtype=np.float64)
+    low, high = _columns(x, n)
+    lo, hi = float(x.min()), float(x.max())
+    return [lo, hi, _bytes(np.stack([_quantise(low, lo, hi), _quantise(high, lo, hi)], axis=1))]
+
+
+def _spectrogram(x: np.ndarray, sr: int, n: int) -> tuple[list, int]:
+    """[top dB, base64 of uint8 [frequency, column] rows (0 = ``top - range``, 255 = ``top``)], bins."""
+    from ..plots import SPECTROGRAM_RANGE_DB, spectrogram_power
+
+    _, _, power = spectrogram_power(np.asarray(x, dtype=np.float64), sr)
+    n = max(1, min(n, power.shape[1]))
+    starts = np.linspace(0, power.shape[1], n + 1).astype(int)[:-1]
+    counts = np.diff(np.append(starts, power.shape[1]))
+    pooled = np.add.reduceat(power, starts, axis=1) / counts  # mean power per column
+    db = 10 * np.log10(pooled + 1e-20)
+    top = float(db.max())
+    return [top, _bytes(_quantise(db, top - SPECTROGRAM_RANGE_DB, top))], power.shape[0]
+
+
+def display_data(signals: dict, intervals) -> dict:
+    """What the page draws for one sample, from its WAVs (float, as read) and annotation.
+
+    Parameters
+    ----------
+    signals : dict
+        ``{"output": (x, sr), layer: (y, sr), …}`` in network order.
+    intervals : sequence of (start, end, label)
+
+    Returns
+    -------
+    dict
+        ``wave``: the output as ``[lo, hi, b64]`` — per column (``WAVE_COLUMNS``)
+        the min and max, quantised as ``lo + q / 255 · (hi − lo)``; ``layers``:
+        the same per layer (``LAYER_COLUMNS``); ``spec``: ``[top, b64]``, the
+        spectrogram's dB per frequency bin (rows, lowest first) and column
+        (``SPECTROGRAM_COLUMNS`` means of power), ``top − 70 … top`` as 0 … 255;
+        ``bins``: its frequency bins; ``iv``: the intervals.
+    """
+    x, sr = signals[layout.OUTPUT_LAYER]
+    spec, bins = _spectrogram(x, sr, SPECTROGRAM_COLUMNS)
+    return {"wave": _envelope(x, WAVE_COLUMNS), "spec": spec, "bins": bins,
+            "layers": {layer: _envelope(y, LAYER_COLUMNS) for layer, (y, _) in signals.items()
+                       if layer != layout.OUTPUT_LAYER},
+            "iv": [[round(float(a), 6), round(float(b), 6), str(label)] for a, b, label in intervals]}
+
+
+def _read_sample(folder: Path, sample_id: str, layers) -> tuple[dict, list]:
+    """The sample's WAVs ``{layer: (x, sr)}`` (output first) and its annotation intervals."""
+    from ..io import read_wav
+    from ..plots import _annotation
+
+    signals = {}
+    for layer in (layout.OUTPUT_LAYER, *layers):
+        path = folder / layout.layer_wav(sample_id, layer)
+        if path.is_file() or layer == layout.OUTPUT_LAYER:  # the output must exist; a layer may be missing
+            signals[layer] = read_wav(path, mono=True)
+    _, intervals = _annotation(folder, sample_id, None)
+    return signals, intervals
+
+
+def build_explorer(folder, progress: bool = True) -> Path:
     """Write ``folder/explore.html`` for one exported (sweep) folder.
 
     Parameters
@@ -117,44 +199,42 @@ def build_explorer(folder, workers=None, progress: bool = True, dpi: int = 80) -
     folder : path-like
         A folder written by ``ganphon sweep`` (or ``probe``: the slider then runs
         over the samples in order).
-    workers : int, optional
-        Processes drawing the layer stacks.
     progress : bool
-    dpi : int
-        Resolution of the layer-stack PNGs.
 
     Returns
     -------
     Path
         The page.
     """
-    from ..plots import plot_layer_stacks
+    from ..plots import LABEL_COLOURS, PALETTE
 
     folder = Path(folder)
     samples, var, layers, swept = _samples(folder)
     if progress:
-        print(f"explore {folder}: {len(samples)} samples, layer stacks and listening copies", flush=True)
-    ids = [s["id"] for s in samples]
-    pngs = plot_layer_stacks(folder, ids, folder / layout.FIGURES_DIR / EXPLORE_FIGURES, dpi=dpi,
-                             workers=workers, progress=progress)
+        print(f"explore {folder}: {len(samples)} samples, display data and listening copies", flush=True)
     measures, rows = _acoustic_rows(folder)
+    duration = None
     for s in samples:
-        copies = listening_copies(folder, s["id"], layers)
-        s["png"] = rel(pngs[s["id"]], folder)
-        s["audio"] = {layer: rel(path, folder) for layer, path in copies.items()}
+        signals, intervals = _read_sample(folder, s["id"], layers)
+        x, sr = signals[layout.OUTPUT_LAYER]
+        duration = duration or len(x) / sr
+        s["draw"] = display_data(signals, intervals)
+        s["audio"] = {layer: rel(path, folder)
+                      for layer, path in listening_copies(folder, s["id"], layers, signals=signals).items()}
         s["rows"] = rows.get(s["id"], [])
     bases = sorted({s["base"] for s in samples})
     data = {"folder": folder.resolve().name, "var": var, "swept": swept, "layers": [layout.OUTPUT_LAYER, *layers],
-            "measures": measures, "samples": samples,
+            "measures": measures, "samples": samples, "duration": duration, "sr": sr,
+            "colours": {"labels": LABEL_COLOURS, "palette": list(PALETTE)},
             "bases": [{"base": b, "samples": [i for i, s in enumerate(samples) if s["base"] == b]} for b in bases]}
     page = folder / layout.EXPLORE_HTML
     layout.atomic_write_text(page, explorer_html(data))
     return page
 
 
-def explore(folder, workers=None, progress: bool = True) -> list[Path]:
+def explore(folder, progress: bool = True) -> list[Path]:
     """Write the explorer page of every exported folder in ``folder`` (see :func:`sweep_folders`)."""
-    return [build_explorer(f, workers=workers, progress=progress) for f in sweep_folders(folder)]
+    return [build_explorer(f, progress=progress) for f in sweep_folders(folder)]
 
 
 _STYLE = """
@@ -164,7 +244,7 @@ h1{font-size:1.3em;margin:.2em 0}
 #slider{width:22em;vertical-align:middle}
 #value{font-weight:bold;min-width:4em;display:inline-block}
 #main{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
-#stack{max-width:100%;border:1px solid #ddd}
+#stack{border:1px solid #ddd;max-width:100%}
 #audio div{display:flex;align-items:center;gap:.5em;margin:.15em 0}
 #audio span{width:4.5em;text-align:right;font-size:90%}
 #audio audio{height:2em}
@@ -177,8 +257,23 @@ _SCRIPT = r"""
 (function () {
   const data = JSON.parse(document.getElementById('data').textContent);
   const slider = document.getElementById('slider'), baseSel = document.getElementById('base');
-  const img = document.getElementById('stack'), valueEl = document.getElementById('value');
+  const canvas = document.getElementById('stack'), valueEl = document.getElementById('value');
   const sampleEl = document.getElementById('sample'), audioBox = document.getElementById('audio');
+  const layers = data.layers.slice(1);
+  // geometry of the drawing (CSS pixels): label column, plot width, panel heights
+  const LEFT = 58, RIGHT = 10, WIDTH = 700, TIER = 16, WAVE = 70, SPEC = 110, LAYER = 46, GAP = 5, AXIS = 24;
+  const panels = [];
+  let y = TIER + 4;
+  panels.push({name: 'output', y: y, h: WAVE}); y += WAVE + GAP;
+  panels.push({name: 'spectrogram', y: y, h: SPEC}); y += SPEC + GAP;
+  layers.forEach(function (layer) { panels.push({name: layer, y: y, h: LAYER}); y += LAYER + GAP; });
+  const HEIGHT = y + AXIS, PW = WIDTH - LEFT - RIGHT;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(WIDTH * ratio); canvas.height = Math.round(HEIGHT * ratio);
+  canvas.style.width = WIDTH + 'px'; canvas.style.height = HEIGHT + 'px';
+  canvas.dataset.panels = JSON.stringify({left: LEFT, width: PW, duration: data.duration, sr: data.sr,
+                                          panels: panels});
+  const ctx = canvas.getContext('2d');
   const players = {};
   data.layers.forEach(function (layer) {
     const row = document.createElement('div');
@@ -194,10 +289,101 @@ _SCRIPT = r"""
     o.value = String(i); o.textContent = String(b.base);
     baseSel.appendChild(o);
   });
+  function bytes(b64) {
+    const s = atob(b64), out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+  const others = {};
+  function colour(label) {
+    if (data.colours.labels[label]) return data.colours.labels[label];
+    if (!(label in others)) others[label] = data.colours.palette[Object.keys(others).length % data.colours.palette.length];
+    return others[label];
+  }
+  function tx(t) { return LEFT + t / data.duration * PW; }
+  // one series [lo, hi, b64 of (min, max) per column] into panel p
+  function envelope(series, p, fill, zeroBased) {
+    const lo = series[0], hi = series[1], q = bytes(series[2]), n = q.length / 2;
+    let bottom = lo, top = hi;
+    if (zeroBased && lo >= 0) { bottom = 0; top = hi * 1.05; }
+    if (!(top > bottom)) { top = bottom + 1; }
+    function py(v) { return p.y + p.h - (v - bottom) / (top - bottom) * p.h; }
+    function value(k) { return lo + q[k] / 255 * (hi - lo); }
+    ctx.fillStyle = fill; ctx.strokeStyle = fill; ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let i = 0; i < n; i++) ctx.lineTo(LEFT + (i + 0.5) / n * PW, py(value(2 * i + 1)));
+    for (let i = n - 1; i >= 0; i--) ctx.lineTo(LEFT + (i + 0.5) / n * PW, py(value(2 * i)));
+    ctx.closePath(); ctx.fill(); ctx.stroke();
+    return [bottom, top];
+  }
+  function spectrogram(spec, bins, p) {
+    const q = bytes(spec[1]), cols = q.length / bins;
+    const off = document.createElement('canvas');
+    off.width = cols; off.height = bins;
+    const octx = off.getContext('2d'), img = octx.createImageData(cols, bins);
+    for (let f = 0; f < bins; f++) {
+      const row = bins - 1 - f;  // highest frequency at the top
+      for (let c = 0; c < cols; c++) {
+        const g = 255 - q[f * cols + c], k = 4 * (row * cols + c);
+        img.data[k] = g; img.data[k + 1] = g; img.data[k + 2] = g; img.data[k + 3] = 255;
+      }
+    }
+    octx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, LEFT, p.y, PW, p.h);
+  }
   function fmt(v) {
     if (v === null || v === undefined) return '';
     if (Math.abs(v) >= 1000) return v.toFixed(0);
     return Number(v.toPrecision(4)).toString();
+  }
+  function draw(s) {
+    const d = s.draw;
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, WIDTH, HEIGHT);
+    ctx.font = '11px sans-serif'; ctx.textBaseline = 'middle';
+    // annotation spans behind the waveform and layers, boundaries over the spectrogram
+    d.iv.forEach(function (iv) {
+      ctx.globalAlpha = 0.45; ctx.fillStyle = colour(iv[2]);
+      panels.forEach(function (p) {
+        if (p.name !== 'spectrogram') ctx.fillRect(tx(iv[0]), p.y, tx(iv[1]) - tx(iv[0]), p.h);
+      });
+      ctx.globalAlpha = 1; ctx.fillStyle = '#222'; ctx.textAlign = 'center';
+      ctx.fillText(iv[2], (tx(iv[0]) + tx(iv[1])) / 2, TIER / 2 + 2);
+    });
+    const ranges = {};
+    ranges.output = envelope(d.wave, panels[0], '#000', false);
+    spectrogram(d.spec, d.bins, panels[1]);
+    ctx.strokeStyle = '#d62728'; ctx.lineWidth = 0.8;
+    d.iv.forEach(function (iv) {
+      [iv[0], iv[1]].forEach(function (t) {
+        ctx.beginPath(); ctx.moveTo(tx(t), panels[1].y); ctx.lineTo(tx(t), panels[1].y + panels[1].h); ctx.stroke();
+      });
+    });
+    layers.forEach(function (layer, k) {
+      if (d.layers[layer]) ranges[layer] = envelope(d.layers[layer], panels[2 + k], '#08519c', true);
+    });
+    // frames, names, axes
+    ctx.strokeStyle = '#888'; ctx.lineWidth = 0.5; ctx.fillStyle = '#222'; ctx.textAlign = 'right';
+    panels.forEach(function (p) {
+      ctx.strokeRect(LEFT, p.y, PW, p.h);
+      ctx.fillText(p.name === 'spectrogram' ? 'kHz' : p.name, LEFT - 6, p.y + p.h / 2);
+    });
+    const sp = panels[1];
+    ctx.font = '9px sans-serif';
+    panels.forEach(function (p) {  // each series' scale: the values at the panel's top and bottom
+      if (!ranges[p.name]) return;
+      ctx.fillText(fmt(ranges[p.name][1]), LEFT - 2, p.y + 5); ctx.fillText(fmt(ranges[p.name][0]), LEFT - 2, p.y + p.h - 4);
+    });
+    ctx.fillText(String(data.sr / 2000), LEFT - 2, sp.y + 5); ctx.fillText('0', LEFT - 2, sp.y + sp.h - 4);
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top'; ctx.font = '10px sans-serif';
+    const bottom = HEIGHT - AXIS, step = data.duration > 2 ? 0.5 : 0.1;
+    for (let t = 0; t <= data.duration + 1e-9; t += step) {
+      ctx.beginPath(); ctx.moveTo(tx(t), bottom - 2); ctx.lineTo(tx(t), bottom + 2); ctx.stroke();
+      ctx.fillText(t.toFixed(1), tx(t), bottom + 3);
+    }
+    ctx.fillText('time (s)', LEFT + PW / 2, bottom + 13);
+    canvas.dataset.sample = s.id;
   }
   function current() {
     const b = data.bases[Number(baseSel.value)];
@@ -207,8 +393,8 @@ _SCRIPT = r"""
     const b = data.bases[Number(baseSel.value)];
     slider.max = String(b.samples.length - 1);
     const s = current();
-    img.src = s.png;
-    img.alt = 'layer stack of ' + s.id;
+    draw(s);
+    canvas.setAttribute('aria-label', 'layer stack of ' + s.id);
     valueEl.textContent = data.swept ? fmt(s.value) : s.id;
     sampleEl.textContent = 'sample ' + s.id;
     data.layers.forEach(function (layer) {
@@ -271,8 +457,9 @@ def explorer_html(data: dict) -> str:
 <style>{_STYLE}</style></head>
 <body>
 <h1>{title}</h1>
-<p class="note">{what} The picture shows the output's waveform and spectrogram and every layer's channel
-average on one time axis, with the annotation tier; the table holds the per-interval rows of
+<p class="note">{what} The drawing shows the output's waveform and spectrogram (5 ms windows, 70 dB) and
+every layer's channel average (its range per pixel column) on one time axis, with the annotation tier; the
+table holds the per-interval rows of
 <code>acoustics.csv</code>. Audio: {html.escape(LISTENING_NOTE)}.</p>
 <div id="controls">
 <label>base <select id="base"></select></label>
@@ -280,7 +467,7 @@ average on one time axis, with the annotation tier; the table holds the per-inte
 <span id="sample"></span>
 </div>
 <div id="main">
-<img id="stack" alt="layer stack">
+<canvas id="stack" role="img" aria-label="layer stack"></canvas>
 <div id="side">
 <div id="audio"></div>
 <table id="rows"><thead><tr id="rows-head"></tr></thead><tbody id="rows-body"></tbody></table>

@@ -53,8 +53,11 @@ def md_table(df, cols=None, n=None, digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def listening_copies(folder, sample_id: str, layers, dest=None) -> dict:
+def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) -> dict:
     """Write 16-bit, peak-normalised listening copies of one sample's output and layer WAVs.
+
+    A copy newer than its float WAV is kept as it is (each copy is written once;
+    a re-exported WAV gets a new copy).
 
     Parameters
     ----------
@@ -65,6 +68,8 @@ def listening_copies(folder, sample_id: str, layers, dest=None) -> dict:
         Layers besides the output (those without a WAV are skipped).
     dest : path-like, optional
         Folder of the copies (default ``folder/listen``); names as the originals.
+    signals : dict, optional
+        ``{layer: (x, sr)}`` already read from those WAVs (not read again).
 
     Returns
     -------
@@ -76,15 +81,18 @@ def listening_copies(folder, sample_id: str, layers, dest=None) -> dict:
     folder = Path(folder)
     dest = Path(dest) if dest is not None else folder / layout.LISTEN_DIR
     dest.mkdir(parents=True, exist_ok=True)
+    signals = signals or {}
     copies = {}
     for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:
         source = folder / layout.layer_wav(sample_id, layer)
         if not source.is_file():
             continue
-        x, sr = read_wav(source, mono=True)
         target = dest / layout.layer_wav(sample_id, layer)
-        write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
         copies[layer] = target
+        if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+            continue
+        x, sr = signals[layer] if layer in signals else read_wav(source, mono=True)
+        write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
     return copies
 
 
