@@ -96,6 +96,9 @@ def test_aperiodic_vowels_and_faint_buzz_are_not_voiced_vowels():
     assert row["voiced_run_s"] == 0 and not row["voiced_vowel"]
     # the same vowel alone is voiced
     assert judge_output(placed(0.5 * vowel(0.2, 120.0), 0.1), SR)["voiced_vowel"]
+    # a periodic buzz through the whole output is no syllable, however voiced
+    row = judge_output(placed(0.5 * vowel(0.95, 120.0), 0.03), SR)
+    assert row["voiced_run_s"] == 0 and not row["voiced_vowel"] and row["word_type"] == "none"
 
 
 class KnownWords(torch.nn.Module):
@@ -153,3 +156,14 @@ def test_evaluate_model_q_accuracy_matches_direct_computation(tiny_ciwgan):
     assert sum(v["n"] for v in res["by_code"].values()) == 12
     for key in ("share_vowel", "share_frication", "share_word", "share_s_initial", "share_voiced_vowel"):
         assert 0 <= res[key] <= 1
+
+
+def test_a_code_without_words_has_no_identity():
+    from ganphon.train.evaluate import summarise
+
+    rows = [{"code": c, "vowel": True, "frication": True, "word": c == 1, "s_initial": False,
+             "voiced_vowel": c == 1, "word_type": "TV-back" if c == 1 else "none"} for c in (1, 1, 2, 2)]
+    res = summarise(__import__("pandas").DataFrame(rows))
+    assert res["by_code"]["c2"]["dominant_type"] == "none" and res["by_code"]["c2"]["share_dominant"] == 0.0
+    assert res["by_code"]["c1"]["share_dominant"] == 1.0
+    assert res["code_identity_min"] == 0.0 and not res["codes_distinct"] and res["s_initial_code"] is None

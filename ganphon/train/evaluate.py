@@ -15,10 +15,11 @@ On N generated samples (random codes) every output is read three ways.
 
 2. Praat's pitch analysis (``To Pitch (ac)``, 75–450 Hz as the paper's ciwGAN
    measures): ``voiced_vowel`` when, inside the segmentation's ``voi``
-   intervals and within 20 dB of the loudest frame, the longest run of voiced
-   frames lasts at least 50 ms (:func:`longest_voiced_run`).  An aperiodic,
-   noisy "vowel" has no F0, and a faint buzz in the silence is not loud
-   enough: both fail this.
+   intervals of a sounding stretch of at most 700 ms and within 20 dB of the
+   loudest frame, the longest run of voiced frames lasts at least 50 ms
+   (:func:`longest_voiced_run`).  An aperiodic, noisy "vowel" has no F0, a
+   faint buzz in the silence is not loud enough, a buzz through the whole
+   output is no syllable: all fail this.
 
 3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``TV`` (a
    word without an initial [s]) or ``none``, with the vowel's frontness from
@@ -26,8 +27,8 @@ On N generated samples (random codes) every output is read three ways.
    [i]; ``back`` below: [ɑ]/[u]), e.g. ``TV-front`` for [pi], ``sTV-back``
    for [stɑ].
 
-Per code (ciwGAN) the shares of each type, the dominant type and its share
-say whether each code produces one word; ``code_identity_min`` is the smallest
+Per code (ciwGAN) the shares of each type, the dominant word type and its
+share (0 for a code that makes no word) say whether each code produces one word; ``code_identity_min`` is the smallest
 dominant share over the codes and ``codes_distinct`` whether the codes'
 dominant types differ.  With the model's Q-network: the Q accuracy on the
 generated samples.
@@ -46,6 +47,8 @@ PITCH_FLOOR, PITCH_CEILING = 75.0, 450.0
 MIN_VOICED = 0.050
 #: Frames quieter than the loudest by more than this (dB) are not part of a vowel.
 LOUD_DB = 20.0
+#: Longest sounding stretch (s) that counts as a word (and may hold a voiced vowel).
+MAX_SPAN = 0.700
 #: F2 (Hz) above which a vowel is front ([i]); below, back ([ɑ], [u]).
 FRONT_F2 = 1600.0
 WORD_TYPES = ("sTV", "TV", "none")
@@ -79,7 +82,7 @@ def word_shape(intervals) -> dict:
     v = voi[0]
     out["vowel_span"] = (segs[v][0], segs[v][1])
     before = segs[first:v]
-    out["word"] = (lead >= 0.020 and trail >= 0.100 and span <= 0.700
+    out["word"] = (lead >= 0.020 and trail >= 0.100 and span <= MAX_SPAN
                    and any(lab == "fric" for _, _, lab in before))
     for i, (s, e, lab) in enumerate(before):
         if lab == "fric" and e - s >= 0.050 and any(l2 == "sil" and e2 - s2 >= 0.015
@@ -149,6 +152,23 @@ def word_type(shape: dict, f2: float) -> str:
     return f"{kind}-{'front' if f2 >= FRONT_F2 else 'back'}"
 
 
+def syllable_intervals(intervals, max_span: float = MAX_SPAN) -> list:
+    """The intervals of sounding stretches (between silences) no longer than ``max_span`` seconds.
+
+    A vowel belongs to a word-sized stretch: a buzz that sounds through most of
+    the output is not one.
+    """
+    out, stretch = [], []
+    for seg in [*intervals, (None, None, "sil")]:
+        if seg[2] != "sil":
+            stretch.append(seg)
+            continue
+        if stretch and stretch[-1][1] - stretch[0][0] <= max_span + 1e-9:
+            out += stretch
+        stretch = []
+    return out
+
+
 def judge_output(wave: np.ndarray, sr: int) -> dict:
     """Word shape, Praat voicing, vowel F2 and word type of one output waveform."""
     from ..annotate import segment
@@ -156,7 +176,7 @@ def judge_output(wave: np.ndarray, sr: int) -> dict:
     snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=sr)
     intervals = segment(snd)
     shape = word_shape(intervals)
-    run = longest_voiced_run(snd, intervals)
+    run = longest_voiced_run(snd, syllable_intervals(intervals))
     f2 = vowel_f2(snd, shape["vowel_span"])
     row = {k: v for k, v in shape.items() if k != "vowel_span"}
     row.update(voiced_run_s=round(run, 4), voiced_vowel=run >= MIN_VOICED - 1e-9, vowel_f2=f2,
@@ -177,13 +197,14 @@ def summarise(df: pd.DataFrame) -> dict:
             # dominant word: among word types only ("none" is no word); ties broken by name
             words = types.drop("none", errors="ignore").sort_index()
             dominant = words.idxmax() if len(words) else "none"
+            share = float(types[dominant]) if dominant != "none" else 0.0
             by_code[f"c{c}"] = {
                 "n": int(len(sub)),
                 "share_word": round(float(sub.word.mean()), 4),
                 "share_s_initial": round(float(sub.s_initial.mean()), 4),
                 "share_voiced_vowel": round(float(sub.voiced_vowel.mean()), 4),
                 "dominant_type": dominant,
-                "share_dominant": round(float(types.get(dominant, 0.0)), 4),
+                "share_dominant": round(share, 4),
                 "types": {k: round(float(v), 4) for k, v in types.sort_index().items()},
             }
         result["by_code"] = by_code
