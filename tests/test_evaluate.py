@@ -12,7 +12,8 @@ from conftest import resonate, vowel
 from ganphon.annotate import segment
 from ganphon.corpus.synth import synthesize_token
 from ganphon.models import Latent, ModelConfig, load_checkpoint
-from ganphon.train.evaluate import MIN_VOICED, evaluate_model, judge_output, longest_voiced_run, word_shape
+from ganphon.train.evaluate import (MIN_VOICED, evaluate_model, judge_output, longest_voiced_run,
+                                    stack_frequencies, word_shape)
 
 SR = 16000
 SLICE = 16384
@@ -96,6 +97,10 @@ def test_aperiodic_vowels_and_faint_buzz_are_not_voiced_vowels():
     assert row["voiced_run_s"] == 0 and not row["voiced_vowel"]
     # the same vowel alone is voiced
     assert judge_output(placed(0.5 * vowel(0.2, 120.0), 0.1), SR)["voiced_vowel"]
+    # a vowel at exactly the upsampling stack's 250 Hz is the generator's buzz; at 240 Hz it is a voice
+    assert judge_output(placed(0.5 * vowel(0.2, 250.0), 0.1), SR)["voiced_run_s"] == 0
+    assert judge_output(placed(0.5 * vowel(0.2, 240.0), 0.1), SR)["voiced_vowel"]
+    assert judge_output(placed(0.5 * vowel(0.2, 250.0), 0.1), SR, artefacts=())["voiced_vowel"]
     # a periodic buzz through the whole output is no syllable, however voiced
     row = judge_output(placed(0.5 * vowel(0.95, 120.0), 0.03), SR)
     assert row["voiced_run_s"] == 0 and not row["voiced_vowel"] and row["word_type"] == "none"
@@ -156,6 +161,10 @@ def test_evaluate_model_q_accuracy_matches_direct_computation(tiny_ciwgan):
     assert sum(v["n"] for v in res["by_code"].values()) == 12
     for key in ("share_vowel", "share_frication", "share_word", "share_s_initial", "share_voiced_vowel"):
         assert 0 <= res[key] <= 1
+
+
+def test_stack_frequency_of_the_16k_generator_is_250_hz():
+    assert stack_frequencies(ModelConfig(arch="ciwgan", n_codes=3, dim=4)) == (250.0,)
 
 
 def test_a_code_without_words_has_no_identity():

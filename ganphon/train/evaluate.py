@@ -19,7 +19,8 @@ On N generated samples (random codes) every output is read three ways.
    loudest frame, the longest run of voiced frames lasts at least 50 ms
    (:func:`longest_voiced_run`).  An aperiodic, noisy "vowel" has no F0, a
    faint buzz in the silence is not loud enough, a buzz through the whole
-   output is no syllable: all fail this.
+   output is no syllable, and a buzz at exactly the upsampling stack's period
+   (250 Hz at 16 kHz) is the generator's artefact, not a voice: all fail this.
 
 3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``TV`` (a
    word without an initial [s]) or ``none``, with the vowel's frontness from
@@ -49,6 +50,8 @@ MIN_VOICED = 0.050
 LOUD_DB = 20.0
 #: Longest sounding stretch (s) that counts as a word (and may hold a voiced vowel).
 MAX_SPAN = 0.700
+#: Relative distance from an upsampling-stack frequency within which an F0 is that buzz.
+ARTEFACT_TOLERANCE = 0.005
 #: F2 (Hz) above which a vowel is front ([i]); below, back ([ɑ], [u]).
 FRONT_F2 = 1600.0
 WORD_TYPES = ("sTV", "TV", "none")
@@ -92,19 +95,35 @@ def word_shape(intervals) -> dict:
     return out
 
 
+def stack_frequencies(config) -> tuple:
+    """The upsampling stack's own periodicities in the pitch range: ``sr / stride**k`` Hz.
+
+    Each stride-s transpose convolution repeats its kernel every s samples of
+    its output, so a generator can buzz at exactly these frequencies (250 Hz
+    for 16 kHz, stride 4) without any voice in it.
+    """
+    return tuple(config.sr / config.stride ** k for k in range(1, config.n_upsampling + 1)
+                 if PITCH_FLOOR <= config.sr / config.stride ** k <= PITCH_CEILING)
+
+
 def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float = LOUD_DB,
-                       time_step: float = 0.005) -> float:
+                       time_step: float = 0.005, artefacts=(250.0,)) -> float:
     """Longest stretch (s) of consecutive frames that Praat calls voiced in the loud part of a sound.
 
     Voicing: ``To Pitch (ac)``, 75–450 Hz, Praat's other defaults.  A frame
     counts when it is voiced, its level (20 ms Hann window) is within
     ``loud_db`` dB of the loudest frame — a faint buzz in the silence around a
-    word is no vowel — and, with ``intervals`` (``(start, end, label)``), it
-    lies inside a ``voi`` interval.
+    word is no vowel —, its F0 is not within 0.5 % of one of the generator's
+    ``artefacts`` frequencies (:func:`stack_frequencies`: a machine buzz, not a
+    voice) and, with ``intervals`` (``(start, end, label)``), it lies inside a
+    ``voi`` interval.
     """
     pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
     times = pitch.xs()
-    voiced = pitch.selected_array["frequency"] > 0
+    f0 = pitch.selected_array["frequency"]
+    voiced = f0 > 0
+    for a in artefacts:
+        voiced &= np.abs(f0 - a) > ARTEFACT_TOLERANCE * a
     x = sound.values[0]
     sr = sound.sampling_frequency
     half = int(round(0.010 * sr))
@@ -169,14 +188,17 @@ def syllable_intervals(intervals, max_span: float = MAX_SPAN) -> list:
     return out
 
 
-def judge_output(wave: np.ndarray, sr: int) -> dict:
-    """Word shape, Praat voicing, vowel F2 and word type of one output waveform."""
+def judge_output(wave: np.ndarray, sr: int, artefacts=(250.0,)) -> dict:
+    """Word shape, Praat voicing, vowel F2 and word type of one output waveform.
+
+    ``artefacts``: F0s (Hz) that are the generator's own buzz (:func:`stack_frequencies`).
+    """
     from ..annotate import segment
 
     snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=sr)
     intervals = segment(snd)
     shape = word_shape(intervals)
-    run = longest_voiced_run(snd, syllable_intervals(intervals))
+    run = longest_voiced_run(snd, syllable_intervals(intervals), artefacts=artefacts)
     f2 = vowel_f2(snd, shape["vowel_span"])
     row = {k: v for k, v in shape.items() if k != "vowel_span"}
     row.update(voiced_run_s=round(run, 4), voiced_vowel=run >= MIN_VOICED - 1e-9, vowel_f2=f2,
@@ -251,7 +273,7 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         waves = torch.cat([model.generator(z[i:i + 64])[:, 0] for i in range(0, n, 64)]).float().numpy()
     rows = []
     for i in tqdm(range(n), disable=not progress, desc="judge", unit="output"):
-        row = judge_output(waves[i], cfg.sr)
+        row = judge_output(waves[i], cfg.sr, artefacts=stack_frequencies(cfg))
         row["code"] = int(torch.argmax(z[i, : cfg.n_codes])) + 1 if cfg.n_codes and cfg.arch == "ciwgan" else 0
         rows.append(row)
     df = pd.DataFrame(rows)
