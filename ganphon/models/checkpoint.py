@@ -103,8 +103,13 @@ def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnet
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+    if Path(path).is_dir():
+        raise GanphonError(f"{path}: is a folder; give a checkpoint file name such as {Path(path) / 'model.pt'}")
     with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+        try:
+            torch.save(blob, tmp)
+        except RuntimeError as exc:  # torch reports a missing folder or a failed write this way
+            raise GanphonError(f"{path}: cannot write the checkpoint ({first_line(exc)})") from None
     return path
 
 
@@ -117,6 +122,9 @@ def read_weights_file(path) -> object:
         raise GanphonError(f"{path}: is a folder, not a checkpoint file")
     if path.stat().st_size == 0:
         raise GanphonError(f"{path}: checkpoint file is empty")
+    kind = _file_kind(path)
+    if kind is not None:
+        raise GanphonError(f"{path}: not a PyTorch checkpoint ({kind})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -127,9 +135,32 @@ def read_weights_file(path) -> object:
                 "not only tensors and plain data"
             ) from None
         raise GanphonError(f"{path}: not a readable checkpoint ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation,
+            IndexError, KeyError, TypeError, AttributeError) as exc:
         first = first_line(exc)
         raise GanphonError(f"{path}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
+
+
+def _file_kind(path) -> str | None:
+    """What a file that is not a PyTorch checkpoint is (None: it may be one).
+
+    PyTorch writes a zip archive (``PK``) or, before 1.6, a pickle stream
+    (protocol byte ``0x80``); anything else is named from its first bytes.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return None
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "a safetensors file; ganphon reads PyTorch .pt checkpoints"
+    known = {b"RIFF": "a WAV file", b"\x89HDF": "an HDF5 file (Keras?)", b"\x93NUMPY": "a NumPy .npy file",
+             b"File type": "a Praat text file", b"ooTextFile": "a Praat text file"}
+    for magic, what in known.items():
+        if head.startswith(magic):
+            return what
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "a text file"
+    return "unknown binary data, neither a zip archive nor a pickle"
 
 
 def _check_finite(state: dict, path, part: str) -> None:

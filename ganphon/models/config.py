@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 from ..errors import GanphonError
@@ -96,6 +98,17 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
+        kinds = {"int": (numbers.Integral,), "float": (numbers.Real,), "bool": (bool,), "str": (str,)}
+        for field in dataclasses.fields(self):
+            value, wanted = getattr(self, field.name), kinds.get(str(field.type), (object,))
+            if (not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted)
+                    or (isinstance(value, numbers.Real) and not math.isfinite(value))):
+                raise GanphonError(f"model setting {field.name} must be of type {field.type}, got {value!r}")
+        for name in ("sr", "latent_dim", "kernel_len", "stride", "nch"):
+            if getattr(self, name) < 1:
+                raise GanphonError(f"model setting {name} must be ≥ 1, got {getattr(self, name)}")
+        if self.phaseshuffle_rad < 0:
+            raise GanphonError(f"model setting phaseshuffle_rad must be ≥ 0, got {self.phaseshuffle_rad}")
         if self.arch not in ARCHS:
             raise GanphonError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.slice_len not in SLICE_LENS:
