@@ -196,12 +196,119 @@ DESIGNS = {"dimension": dimension_design, "code": code_design, "line": line_desi
 KINDS = tuple(DESIGNS)
 
 
-def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
-    """Build the latents of a sweep spec (a dict as read from TOML)."""
+# The keys each design reads (besides kind, seed and code); any other key is a typo.
+SPEC_KEYS = {"dimension": {"var", "from", "to", "step", "bases"},
+             "code": {"var", "from", "to", "step", "bases", "path"},
+             "line": {"a", "b", "latents", "steps"},
+             "random": {"n"}}
+COMMON_KEYS = {"kind", "seed", "code"}
+#: More samples than this is an error whatever the disk (a spec typo, not an experiment).
+MAX_SAMPLES = 10_000_000
+
+
+def _number(spec: dict, key: str, source: str, *, whole: bool = False, low=None):
+    """``spec[key]`` as a finite number (whole ≥ ``low`` if asked), or a one-line error."""
+    value = spec[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise GanphonError(f"{source}: '{key}' must be a finite number, got {value!r}")
+    if whole and value != int(value):
+        raise GanphonError(f"{source}: '{key}' must be a whole number, got {value!r}")
+    if low is not None and value < low:
+        raise GanphonError(f"{source}: '{key}' must be ≥ {low}, got {value!r}")
+    return int(value) if whole else float(value)
+
+
+def check_spec(spec: dict, source: str = "spec") -> int:
+    """Check a sweep spec's keys and values; return the number of samples it makes.
+
+    Unknown keys (``bsaes = 1``), non-numbers, NaN/inf, zero or negative
+    counts, empty or ragged paths and a zero step are one-line errors naming
+    the key, so a typo never runs a different sweep than the one written.
+    """
     kind = spec.get("kind")
     if kind not in DESIGNS:
         raise GanphonError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    return DESIGNS[kind](cfg, spec, source)
+    known = SPEC_KEYS.get(kind, set()) | COMMON_KEYS
+    unknown = sorted(k for k in spec if not str(k).startswith("_") and k not in known)
+    if unknown:
+        raise GanphonError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(map(repr, unknown))} for a {kind} sweep (known: {', '.join(sorted(known))})")
+    if "seed" in spec:
+        seed = _number(spec, "seed", source, whole=True, low=0)
+        if seed >= 2**63:
+            raise GanphonError(f"{source}: 'seed' must be below 2**63, got {seed}")
+    for key in ("bases", "n"):
+        if key in spec:
+            _number(spec, key, source, whole=True, low=1)
+    if "steps" in spec:
+        _number(spec, "steps", source, whole=True, low=2)
+    if kind == "random":
+        return int(_req(spec, "n", source))
+    if kind == "line":
+        return int(spec.get("steps", 11))
+    bases = int(spec.get("bases", 10))
+    if "path" in spec:
+        path = spec["path"]
+        if (not isinstance(path, list) or len(path) < 2 or not all(isinstance(p, list) and p for p in path)
+                or len({len(p) for p in path}) != 1):
+            raise GanphonError(f"{source}: 'path' must be a list of at least 2 points of equal length, "
+                               f"e.g. [[1.5, 0], [0, 0], [0, 1.5]]")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                   for p in path for x in p):
+            raise GanphonError(f"{source}: 'path' points must hold finite numbers")
+        step = _number(dict(step=_req(spec, "step", source)), "step", source)
+        if step <= 0:
+            raise GanphonError(f"{source}: 'step' must be > 0 along a path, got {step:g}")
+        pts = np.asarray(path, dtype=float)
+        per_base = 1 + sum(max(1, round(float(np.abs(b - a).max()) / step)) for a, b in zip(pts[:-1], pts[1:]))
+    else:
+        _req(spec, "var", source)
+        start, stop, step = (_number(dict(spec, **{k: _req(spec, k, source)}), k, source) for k in ("from", "to", "step"))
+        if step == 0 or (stop - start) / step < 0:
+            raise GanphonError(f"{source}: 'step' {step:g} does not go from {start:g} to {stop:g}")
+        per_base = math.floor((stop - start) / step + 1e-9) + 1
+    total = per_base * bases
+    if total > MAX_SAMPLES:
+        raise GanphonError(f"{source}: {total:,} samples ({per_base:,} values × {bases} bases); more than "
+                           f"{MAX_SAMPLES:,} is surely a mistake in the spec")
+    return total
+
+
+def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    """Build the latents of a sweep spec (a dict as read from TOML), after :func:`check_spec`."""
+    check_spec(spec, source)
+    return DESIGNS[spec["kind"]](cfg, spec, source)
+
+
+#: A sweep writing more than this many bytes asks for ``yes`` (``--yes``).
+SIZE_LIMIT = 10 * 2**30
+
+
+def check_size(model, n_samples: int, out, yes: bool = False, limit: int | None = SIZE_LIMIT,
+               hint: str = "check the spec, or pass --yes to run it") -> int:
+    """Estimate the bytes a sweep writes; past ``limit`` or the free disk, ask for ``yes``.
+
+    Per sample: a float32 WAV of ``slice_len`` samples for the output and
+    each layer, the native-rate Sounds (about 11 bytes a value as Praat
+    short text), a TextGrid and table rows.
+    """
+    import shutil
+
+    from .probe import layer_lengths
+
+    cfg = model.config
+    lengths = layer_lengths(model.generator)
+    per_sample = (len(lengths) + 1) * (4 * cfg.slice_len + 44) + sum(11 * n + 400 for _, n in lengths.values()) + 2000
+    need = per_sample * n_samples
+    folder = Path(out).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    free = usage.free if usage.total else float("inf")  # /proc and friends report 0 of 0
+    if not yes and ((limit is not None and need > limit) or need > free):
+        raise GanphonError(f"{n_samples:,} samples would take about {need / 2**30:,.1f} GiB "
+                           f"({free / 2**30:,.1f} GiB free on {folder}); {hint}")
+    return need
 
 
 def load_spec(path) -> dict:
@@ -233,7 +340,7 @@ def load_spec(path) -> dict:
 def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
               workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
               overwrite: bool = False, progress: bool = True, command: str | None = None,
-              store: str = "files") -> pd.DataFrame:
+              store: str = "files", yes: bool = False) -> pd.DataFrame:
     """Run a sweep end to end into ``out``; resumable like ``ganphon probe``.
 
     Parameters
@@ -251,6 +358,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
     store : {"files", "zarr"}
         Per-series files, or the columnar store (:mod:`ganphon.store`; same numbers).
+    yes : bool
+        Run a sweep larger than :data:`SIZE_LIMIT` or the free disk (see :func:`check_size`).
 
     Returns
     -------
@@ -266,6 +375,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         spec = load_spec(spec)
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     design = make_design(model.config, spec, source)
+    check_size(model, len(design), out, yes=yes)
     clean = {k: v for k, v in spec.items() if not k.startswith("_")}
     request = {"kind": "sweep", "spec": clean}
     out = Path(out)

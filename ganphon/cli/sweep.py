@@ -49,6 +49,8 @@ def sweep(p) -> None:
     add_device(p)
     add_store(p)
     add_overwrite(p)
+    p.add_argument("--yes", action="store_true",
+                   help="run a sweep estimated past 10 GiB or past the free disk (otherwise an error)")
     add_quiet(p)
     p.set_defaults(func=_sweep)
 
@@ -84,7 +86,8 @@ def _sweep(args) -> int:
     result = run_sweep(spec, args.checkpoint, args.out, annotate=not args.no_annotate,
                        measure=not args.no_measure, workers=args.workers, settings=args.settings,
                        batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
-                       progress=not args.quiet, command=args.command_line, store=args.store)
+                       progress=not args.quiet, command=args.command_line, store=args.store,
+                       yes=args.yes)
     what = "acoustics.csv" if not args.no_measure else "manifest.csv"
     print(f"sweep done: {args.out}/{what} ({len(result)} rows)")
     print_summary(result)
