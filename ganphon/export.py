@@ -151,6 +151,10 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     from .probe import _check_layers
 
     layers = _check_layers(G, layers)
+    feature_maps = _check_layers(G, list(feature_maps)) if feature_maps else []
+    from .probe import resolve_device
+
+    resolve_device(device)  # CUDA asked for but absent: an error before the folder is touched
     if conditions is None:
         conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
     if columns is not None and len(columns) != n:

@@ -73,6 +73,20 @@ def best_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a torch.device (None: :func:`best_device`); CUDA asked for but absent is an error."""
+    if device is None:
+        return best_device()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise GanphonError(f"device {device!r} is not a torch device ({exc})") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GanphonError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); "
+                           "use --device cpu")
+    return resolved
+
+
 def _is_generator(model) -> bool:
     return "dense" in getattr(model, "layer_names", [])
 
@@ -158,7 +172,7 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     layers = _check_layers(model, layers)
     feature_maps = _check_layers(model, list(feature_maps)) if feature_maps else []
     x_all = _as_inputs(model, inputs)
-    device = torch.device(device) if device is not None else best_device()
+    device = resolve_device(device)
     was_training = model.training
     model_device = next(model.parameters()).device
     model.eval().to(device)

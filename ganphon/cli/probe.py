@@ -99,6 +99,9 @@ def _probe(args) -> int:
 
     n = DEFAULT_N if args.n is None else args.n
     model = load_checkpoint(args.checkpoint, qnetwork=False)
+    from ..sweep import check_size
+
+    check_size(model, n, args.out, limit=None, hint="ask for fewer samples (--n)")  # past the free disk
     latents = Latent(model.config).sample(n, args.seed, code=args.code)
     request = {"kind": "probe", "n": n, "seed": args.seed, "code": args.code}
     manifest = exporter(args.store)(model, latents, args.out, layers=names(args.layers), reduce=args.reduce,
