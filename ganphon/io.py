@@ -202,7 +202,11 @@ def read_textgrid(path):
     """
     import parselmouth
 
-    return read_praat(path, parselmouth.TextGrid, "TextGrid").to_tgt(include_empty_intervals=True)
+    grid = read_praat(path, parselmouth.TextGrid, "TextGrid")
+    try:
+        return grid.to_tgt(include_empty_intervals=True)
+    except ValueError as exc:  # tgt refuses what Praat let through: overlapping or reversed intervals
+        raise GanphonError(f"{path}: not a valid TextGrid ({first_line(exc)})") from None
 
 
 def write_textgrid(path, grid) -> None:

@@ -519,6 +519,13 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    unknown = [f for f in formats if f.lower().lstrip(".") not in supported]
+    if unknown:
+        raise GanphonError(f"--formats: {', '.join(map(repr, unknown))} not a figure format; "
+                           f"choose from {', '.join(sorted(supported))}")
     manifest = _manifest(folder)
     out = folder / FIGURES_DIR
     paths, notes = [], []

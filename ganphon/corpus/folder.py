@@ -179,6 +179,10 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
             report.skipped.append((rel, error_reason(exc, f)))
             tqdm.write(f"ganphon: skipped {rel}: {report.skipped[-1][1]}", file=sys.stderr)
             continue
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if peak > 1.0 + 1e-6:  # float WAVs can hold anything; speech scaled to ±1 is what the model learns
+            tqdm.write(f"ganphon: {rel}: float samples reach ±{peak:.4g}, beyond ±1 (wrongly scaled?); "
+                       f"{'normalised' if normalize else 'used as they are'}", file=sys.stderr)
         x, mixed = to_mono(x)
         if mixed:
             report.n_mixed += 1
