@@ -537,10 +537,21 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     resolved = resolve_layer_settings(layer_settings)
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
+    for entry in entries:  # Praat would zero-pad a cut WAV without a word
+        if entry.path.suffix.lower() == ".wav":
+            io.check_wav_complete(entry.path)
     jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
                  measures, settings_for_layer(e.layer, resolved), e.layer or e.path.name)
             for e in entries]
-    rows = run_jobs(jobs, workers=workers, progress=progress)
+    from .parallel import Interrupted
+
+    try:
+        rows = run_jobs(jobs, workers=workers, progress=progress)
+    except Interrupted as stop:  # Ctrl-C: the files measured so far, for measure_to_file to keep
+        stop.table = _rows_to_frame([row for rows in stop.finished() for row in rows])
+        if manifest is not None:
+            stop.table = join_manifest(stop.table, manifest, inputs)
+        raise
     table = _rows_to_frame(rows)
     if manifest is not None:
         table = join_manifest(table, manifest, inputs)
@@ -580,7 +591,7 @@ def run_jobs(jobs, workers=None, progress=True) -> list:
     from .parallel import map_jobs
 
     per_file = map_jobs(_measure_job, jobs, workers=workers, progress=progress, desc="measure", unit="file",
-                        preload=[__name__])
+                        preload=[__name__])  # Ctrl-C: parallel.Interrupted, .finished() = rows per file
     return [row for rows in per_file for row in rows]
 
 
@@ -673,23 +684,50 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     target = Path(folder)
     base = target.parent if target.is_file() else target
     out = Path(out) if out else base / "acoustics.csv"
+    _check_can_write(out)  # before measuring, not after
     if out.exists() and not overwrite:
         _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
                                 measures=list(measures), settings=settings)
     started = _time.perf_counter()
+    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     if engine == "parselmouth":
-        table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
-                        workers=workers, inputs=inputs, progress=progress)
+        from .parallel import Interrupted
+
+        try:
+            table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
+                            workers=workers, inputs=inputs, progress=progress)
+        except Interrupted as stop:  # keep what was measured, under a name no later stage reads
+            if getattr(stop, "table", None) is not None and len(stop.table):
+                with atomic_path(partial) as tmp:
+                    stop.table.to_csv(tmp, index=False)
+                stop.args = (f"{stop.n_done} of {len(stop.done)} files measured, kept in {partial}",)
+            raise
     else:
         table = measure_with_script(folder, measures=measures, tier=tier, points=points,
                                     layer_settings=settings, inputs=inputs, engine="praat",
                                     praat_path=praat_path)
     elapsed = _time.perf_counter() - started
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
+    try:
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+    except OSError as exc:  # a full disk: name the table (the error itself names no file)
+        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
     write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
                      inputs=inputs, measures=list(measures), settings=settings)
+    partial.unlink(missing_ok=True)  # an interrupted run's table, now complete
     return table, out, elapsed
+
+
+def _check_can_write(out: Path) -> None:
+    """Raise unless a table can be written at ``out`` (a file name in a writable folder)."""
+    if out.is_dir():
+        raise GanphonError(f"{out}: is a folder; give --out a file name such as {out / 'acoustics.csv'}")
+    probe = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")  # atomic_path's name
+    try:
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        raise GanphonError(f"{out}: cannot write the table there ({exc.strerror})") from None
 
 
 def _measurement(record: dict) -> dict:

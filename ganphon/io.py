@@ -106,6 +106,35 @@ def read_wav(path, mono: bool = False):
     return np.ascontiguousarray(x, dtype=np.float32), int(sr)
 
 
+def check_wav_complete(path) -> None:
+    """Raise when a WAV's ``data`` chunk promises more bytes than the file holds.
+
+    Praat (and so parselmouth) pads a cut file with zeros without a word; this
+    reads only the chunk headers, so a folder of thousands is checked at once.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+                return  # not a RIFF WAV: the reader names what it is
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    raise GanphonError(f"{path}: file is truncated (no data chunk)")
+                name, length = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if name == b"data":
+                    held = size - f.tell()
+                    if length != 0xFFFFFFFF and held < length:
+                        raise GanphonError(f"{path}: file is truncated (header promises {length} bytes of "
+                                           f"samples, the file holds {held})")
+                    return
+                f.seek(length + (length & 1), 1)
+    except OSError as exc:
+        raise GanphonError(f"{path}: cannot read WAV ({exc.strerror})") from None
+
+
 def write_wav(path, x, sr: int) -> None:
     """Write a float32 WAV atomically (mono [n], or [n, channels]); values are not clipped."""
     import scipy.io.wavfile

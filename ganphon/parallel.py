@@ -51,7 +51,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, results: list, done: list):
         self.results = results
         self.done = done
-        super().__init__(f"interrupted after {self.n_done} of {len(done)} jobs")
+        super().__init__(f"{self.n_done} of {len(done)} jobs had finished")
 
     @property
     def n_done(self) -> int:

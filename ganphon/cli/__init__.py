@@ -102,14 +102,22 @@ def main(argv=None) -> int:
     except GanphonError as exc:
         print(f"ganphon: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ganphon: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
+        print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
+        import re
+
+        # name the file being written, not its temporary twin (.name.tmpPID.ext)
+        where = re.sub(r"(^|/)\.([^/]+)\.tmp\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
+        where = f"{where}: " if where else ""
+        print(f"ganphon: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 
