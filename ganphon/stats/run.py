@@ -104,6 +104,30 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
     return prepared
 
 
+def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
+    """Refuse an acoustic table cut short: a last row without its newline, or manifest files it lacks."""
+    path = folder / ACOUSTICS
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if size and f.read(1) != b"\n":
+            raise GanphonError(f"{path}: ends in the middle of a row (cut short?); measure the folder again")
+    if not (folder / layout.MANIFEST).is_file() or "file" not in table.columns:
+        return
+    from .. import io
+
+    manifest = io.read_manifest(folder)
+    measured = set(table["file"].dropna())
+    column = "sound_file" if "sound_file" in manifest.columns and any(
+        str(f).endswith(".Sound") for f in measured) else "file"
+    missing = sorted(set(manifest[column].dropna()) - measured)
+    if missing:
+        raise GanphonError(f"{path}: has no rows for {len(missing)} of the {manifest[column].nunique()} files in "
+                           f"{layout.MANIFEST} (first: {missing[0]}); cut short or older than the folder? "
+                           "measure the folder again")
+
+
 def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
@@ -192,6 +216,17 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     present = set(table["measure"].dropna())
     used = [m for m in measures if m in present]
     notes = [f"measure '{m}' is not in {ACOUSTICS}; skipped" for m in measures if m not in present]
+    # checked before stats/ is touched, so a mistyped request leaves earlier results alone
+    if measures and not used:
+        raise GanphonError(f"--measures: {', '.join(measures)} not in {folder / ACOUSTICS} "
+                           f"(it has {', '.join(sorted(present)) or 'no measures'})")
+    if outcome_layers and "layer" in table.columns:
+        layers_present = set(table["layer"].dropna())
+        absent = [x for x in outcome_layers if x not in layers_present]
+        if absent:
+            raise GanphonError(f"--layers: {', '.join(absent)} not in {folder / ACOUSTICS} "
+                               f"(it has {', '.join(layout.sort_layers(layers_present))})")
+    _check_table_complete(folder, table)
     out_dir = folder / STATS_DIR
     out_dir.mkdir(exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
