@@ -140,6 +140,18 @@ def test_drawing_data_follow_the_known_signals(synthetic):
         assert freqs[np.argmax(vowel)] < 1000
 
 
+def test_a_silent_sample_draws_flat_and_white():
+    from ganphon.report.explore import display_data
+
+    silent = np.zeros(SLICE, dtype=np.float32)
+    d = display_data({"output": (silent, SR), "conv1": (silent + 0.5, SR)}, [])
+    assert d["spec"][0] is None and set(base64.b64decode(d["spec"][1])) == {0}  # no black spectrogram
+    low, high, _ = _series(d["wave"])
+    assert np.all(low == 0) and np.all(high == 0)
+    low, high, _ = _series(d["layers"]["conv1"])
+    assert np.all(low == 0.5) and np.all(high == 0.5)
+
+
 def test_listening_copies_are_16_bit_peak_normalised_and_written_once(sweep):
     from ganphon.report.explore import build_explorer
 

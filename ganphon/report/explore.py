@@ -137,7 +137,10 @@ def _envelope(x: np.ndarray, n: int) -> list:
 
 
 def _spectrogram(x: np.ndarray, sr: int, n: int) -> tuple[list, int]:
-    """[top dB, base64 of uint8 [frequency, column] rows (0 = ``top - range``, 255 = ``top``)], bins."""
+    """[top dB, base64 of uint8 [frequency, column] rows (0 = ``top - range``, 255 = ``top``)], bins.
+
+    A silent signal gets ``top`` None and all 0.
+    """
     from ..plots import SPECTROGRAM_RANGE_DB, spectrogram_power
 
     _, _, power = spectrogram_power(np.asarray(x, dtype=np.float64), sr)
@@ -145,6 +148,8 @@ def _spectrogram(x: np.ndarray, sr: int, n: int) -> tuple[list, int]:
     starts = np.linspace(0, power.shape[1], n + 1).astype(int)[:-1]
     counts = np.diff(np.append(starts, power.shape[1]))
     pooled = np.add.reduceat(power, starts, axis=1) / counts  # mean power per column
+    if not (pooled > 0).any():  # a silent output: an empty spectrogram, not a black one
+        return [None, _bytes(np.zeros(pooled.shape, dtype=np.uint8))], power.shape[0]
     db = 10 * np.log10(pooled + 1e-20)
     top = float(db.max())
     return [top, _bytes(_quantise(db, top - SPECTROGRAM_RANGE_DB, top))], power.shape[0]
@@ -297,7 +302,8 @@ _SCRIPT = r"""
   const others = {};
   function colour(label) {
     if (data.colours.labels[label]) return data.colours.labels[label];
-    if (!(label in others)) others[label] = data.colours.palette[Object.keys(others).length % data.colours.palette.length];
+    const palette = data.colours.palette;
+    if (!(label in others)) others[label] = palette[Object.keys(others).length % palette.length];
     return others[label];
   }
   function tx(t) { return LEFT + t / data.duration * PW; }
@@ -373,7 +379,8 @@ _SCRIPT = r"""
     ctx.font = '9px sans-serif';
     panels.forEach(function (p) {  // each series' scale: the values at the panel's top and bottom
       if (!ranges[p.name]) return;
-      ctx.fillText(fmt(ranges[p.name][1]), LEFT - 2, p.y + 5); ctx.fillText(fmt(ranges[p.name][0]), LEFT - 2, p.y + p.h - 4);
+      ctx.fillText(fmt(ranges[p.name][1]), LEFT - 2, p.y + 5);
+      ctx.fillText(fmt(ranges[p.name][0]), LEFT - 2, p.y + p.h - 4);
     });
     ctx.fillText(String(data.sr / 2000), LEFT - 2, sp.y + 5); ctx.fillText('0', LEFT - 2, sp.y + sp.h - 4);
     ctx.textAlign = 'center'; ctx.textBaseline = 'top'; ctx.font = '10px sans-serif';
