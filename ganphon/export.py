@@ -171,6 +171,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         "checkpoint": str(model.path) if model.path else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
 
+    layout.remove_stale_temporaries(out)  # litter of a run killed with -9
     finished = io.read_finished(out, request)
     present = {p.name for p in out.iterdir()}
     todo = [i for i, sid in enumerate(ids)

@@ -170,6 +170,33 @@ def is_temporary(name: str) -> bool:
     return bool(_TEMP_FILE.match(name))
 
 
+def remove_stale_temporaries(folder) -> list:
+    """Remove the temporary files of writers that are gone (killed with -9); return their names.
+
+    A temporary name carries its writer's process id; files of a process
+    still running (another command writing into the same folder) are kept.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = re.match(r"^\..+\.tmp(\d+)(?:\.[^.]*)?$", path.name)
+        if not match or not path.is_file():
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+            continue  # its writer is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
 # ---------------------------------------------------------------- folder kinds
 
 #: Which kind of folder each ``request["kind"]`` writes.
