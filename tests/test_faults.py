@@ -1,0 +1,583 @@
+"""Bad inputs and faults, the way a new user meets them.
+
+Two halves:
+
+1. A table of bad inputs across every command.  Each case runs the real
+   ``ganphon`` command line (in this process, for speed) in a workspace of
+   its own and asserts: exit status 2, exactly one line on stderr
+   (``ganphon: error: …`` naming the file or option), no traceback, and that
+   no file in the workspace changed, appeared or vanished (names and SHA-256
+   of every file before and after).
+2. Fault injections in subprocesses: SIGINT and SIGKILL during probe, sweep,
+   measure and train; what survives, that no worker outlives its parent, and
+   that a rerun completes to exactly what an uninterrupted run writes.
+   A full disk (a 2 MiB tmpfs) when running as root.
+
+The models are tiny (d = 8) and the folders a few samples, so the whole file
+takes a minute or two on 2 cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io as _io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganphon import layout
+from ganphon.cli import main
+
+GANPHON = [sys.executable, "-m", "ganphon"]
+
+
+# --------------------------------------------------------------------------
+# Shared material (made once, copied into each case's workspace)
+
+
+@pytest.fixture(scope="session")
+def material(tmp_path_factory, tiny_ciwgan):
+    """Checkpoints, an exported + annotated + measured sweep folder, a corpus, odd files."""
+    from ganphon.models import ModelConfig, new_model, save_checkpoint
+    from ganphon.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("material")
+    cfg = ModelConfig(arch="wavegan", dim=8)
+    G, D, Q = new_model(cfg, seed=1)
+    save_checkpoint(root / "wavegan.pt", cfg, G, D, Q, meta={"seed": 1})
+    shutil.copy(tiny_ciwgan, root / "ciwgan.pt")
+    spec = {"kind": "dimension", "var": "z3", "from": -2, "to": 2, "step": 2, "bases": 2, "seed": 0}
+    run_sweep(spec, root / "ciwgan.pt", root / "sweep", workers=1, progress=False)
+    corpus = root / "corpus"
+    corpus.mkdir()
+    rng = np.random.default_rng(0)
+    from ganphon import io
+
+    for i in range(3):
+        io.write_wav(corpus / f"w{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+    return root
+
+
+def _tree(folder: Path) -> dict:
+    """Every file under ``folder``: relative name → SHA-256."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+_PROGRESS = re.compile(r"^[^:]*: *(\d+%\||\d+\w* \[)")  # a tqdm bar: "measure:  40%|####  | 4/10 [..."
+
+
+def stderr_lines(text: str) -> list:
+    """The lines of stderr, progress-bar redraws left out."""
+    pieces = [p.strip() for line in text.split("\n") for p in line.split("\r")]
+    return [p for p in pieces if p and not _PROGRESS.match(p)]
+
+
+def run_cli(argv, cwd) -> tuple[int, str, str]:
+    """``ganphon ARGV`` in this process: (exit status, stdout, stderr)."""
+    out, err = _io.StringIO(), _io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Set-ups: each takes (workspace, material) and returns values for the argv
+
+
+def _copy(name):
+    def setup(ws, m):
+        shutil.copytree(m / name, ws / name)
+    return setup
+
+
+def _file(name, content: bytes):
+    def setup(ws, m):
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_bytes(content)
+    return setup
+
+
+def _both(*setups):
+    def setup(ws, m):
+        for s in setups:
+            s(ws, m)
+    return setup
+
+
+def _spec(text: str):
+    return _file("spec.toml", ("[sweep]\n" + text + "\n").encode())
+
+
+def _checkpoint_with(**changes):
+    """A checkpoint whose saved config has ``changes``."""
+    def setup(ws, m):
+        import torch
+
+        blob = torch.load(m / "ciwgan.pt", weights_only=True)
+        blob["config"].update(changes)
+        torch.save(blob, ws / "odd.pt")
+    return setup
+
+
+def _sweep_with_cut_table(ws, m):
+    shutil.copytree(m / "sweep", ws / "sweep")
+    table = ws / "sweep" / layout.ACOUSTICS
+    text = table.read_bytes()
+    cut = text[: int(len(text) * 0.6)]
+    table.write_bytes(cut[: cut.rfind(b"\n") + 20])  # ends in the middle of a row
+
+
+def _overlapping_textgrid(ws, m):
+    shutil.copytree(m / "sweep", ws / "sweep")
+    grid = ws / "sweep" / layout.textgrid("b000_v000")
+    grid.write_text(
+        'File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = 0\nxmax = 1.024\ntiers? <exists>\n'
+        'size = 1\nitem []:\n    item [1]:\n        class = "IntervalTier"\n        name = "condition"\n'
+        '        xmin = 0\n        xmax = 1.024\n        intervals: size = 2\n        intervals [1]:\n'
+        '            xmin = 0\n            xmax = 0.6\n            text = "a"\n        intervals [2]:\n'
+        '            xmin = 0.4\n            xmax = 1.024\n            text = "b"\n')
+
+
+def _float_wav(peak: float):
+    def setup(ws, m):
+        from scipy.io import wavfile
+
+        (ws / "corpus").mkdir()
+        x = np.sin(np.linspace(0, 200, 8000)) * peak
+        wavfile.write(ws / "corpus" / "loud.wav", 16000, x.astype(np.float32))
+    return setup
+
+
+def _truncated_wav(ws, m):
+    shutil.copytree(m / "sweep", ws / "sweep")
+    wav = ws / "sweep" / layout.layer_wav("b000_v000", "output")
+    data = wav.read_bytes()
+    wav.write_bytes(data[: len(data) // 2])
+
+
+def _garbage_wav(ws, m):
+    shutil.copytree(m / "sweep", ws / "sweep")
+    (ws / "sweep" / layout.layer_wav("b000_v000", "output")).write_bytes(os.urandom(3000))
+
+
+RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))
+SAFETENSORS = (len(b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').to_bytes(8, "little")
+               + b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' + bytes(8))
+WAV_HEADER = b"RIFF\x24\x00\x00\x00WAVEfmt "
+
+# (id, set-up or None, argv, text the one stderr line must contain)
+CASES = [
+    # ---- new-model
+    ("new-model dim 0", None, ["new-model", "--dim", "0", "--out", "m.pt"], "--dim"),
+    ("new-model out is a folder", _file("dir/keep", b"x"), ["new-model", "--dim", "8", "--out", "dir"], "dir"),
+    ("new-model out under a file", _file("f", b"x"), ["new-model", "--dim", "8", "--out", "f/m.pt"], "f/m.pt"),
+    ("new-model out read-only", None, ["new-model", "--dim", "8", "--out", "/proc/ganphon.pt"], "/proc/ganphon.pt"),
+    ("new-model slice-len 1000", None, ["new-model", "--slice-len", "1000", "--out", "m.pt"], "--slice-len"),
+    ("new-model seed -1", None, ["new-model", "--seed", "-1", "--out", "m.pt"], "--seed"),
+    # ---- model-info / checkpoints
+    ("model-info missing", None, ["model-info", "--checkpoint", "nope.pt"], "nope.pt"),
+    ("model-info random bytes", _file("x.pt", RANDOM_BYTES), ["model-info", "--checkpoint", "x.pt"],
+     "not a PyTorch checkpoint"),
+    ("model-info safetensors", _file("x.pt", SAFETENSORS), ["model-info", "--checkpoint", "x.pt"], "safetensors"),
+    ("model-info empty file", _file("x.pt", b""), ["model-info", "--checkpoint", "x.pt"], "x.pt"),
+    ("model-info a WAV", _file("x.pt", WAV_HEADER + bytes(100)), ["model-info", "--checkpoint", "x.pt"], "a WAV"),
+    ("model-info a folder", _file("d/x", b""), ["model-info", "--checkpoint", "d"], "d"),
+    ("checkpoint dim of wrong type", _checkpoint_with(dim="eight"), ["model-info", "--checkpoint", "odd.pt"],
+     "odd.pt"),
+    ("checkpoint sr 0", _checkpoint_with(sr=0), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
+    ("checkpoint codes -2", _checkpoint_with(n_codes=-2), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
+    ("import-checkpoint missing", None, ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
+    ("import-checkpoint random bytes", _file("g.pt", RANDOM_BYTES),
+     ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
+    # ---- probe
+    ("probe n 0", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", "0", "--out", "p"], "--n"),
+    ("probe huge n", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", str(10**13), "--out", "p"], "--n"),
+    ("probe batch-size 0", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--batch-size", "0", "--out", "p"],
+     "--batch-size"),
+    ("probe feature-maps conv9", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--feature-maps", "conv9", "--out", "p"], "conv9"),
+    ("probe layers conv9", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--layers", "conv9", "--out", "p"],
+     "conv9"),
+    ("probe device cuda", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--device", "cuda", "--out", "p"],
+     "cuda"),
+    ("probe clip -1", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--clip", "-1", "--out", "p"], "--clip"),
+    ("probe clip nan", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--clip", "nan", "--out", "p"], "--clip"),
+    ("probe clip 0", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--clip", "0", "--out", "p"], "--clip"),
+    ("probe seed 2**64", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--seed", str(2**64), "--out", "p"],
+     "--seed"),
+    ("probe code 7 of 2", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "7", "--out", "p"], "7"),
+    ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
+    ("probe reduce foo", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--reduce", "foo", "--out", "p"],
+     "--reduce"),
+    ("probe missing checkpoint", None, ["probe", "--checkpoint", "nope.pt", "--out", "p"], "nope.pt"),
+    ("probe out is a file", _file("p", b"x"), ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "p"], "p"),
+    ("probe out under a file", _file("f", b"x"), ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "f/p"], "f/p"),
+    ("probe out read-only", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "/proc/ganphon"],
+     "/proc/ganphon"),
+    ("probe into another run", _copy("sweep"), ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "sweep"],
+     "--overwrite"),
+    # ---- annotate
+    ("annotate missing folder", None, ["annotate", "nope"], "nope"),
+    ("annotate empty folder", _file("e/readme.txt", b"hi"), ["annotate", "e"], "e"),
+    ("annotate min-duration 0", _copy("sweep"), ["annotate", "sweep", "--min-duration", "0"], "--min-duration"),
+    ("annotate layers conv9", _copy("sweep"), ["annotate", "sweep", "--layers", "conv9"], "conv9"),
+    ("annotate overlapping TextGrid", _overlapping_textgrid, ["annotate", "sweep", "--workers", "1"],
+     "b000_v000.TextGrid"),
+    ("annotate garbage WAV", _garbage_wav, ["annotate", "sweep", "--workers", "1"], "b000_v000_output.wav"),
+    # ---- measure
+    ("measure missing folder", None, ["measure", "nope"], "nope"),
+    ("measure points 0", _copy("sweep"), ["measure", "sweep", "--points", "0"], "--points"),
+    ("measure measures foo", _copy("sweep"), ["measure", "sweep", "--measures", "foo"], "foo"),
+    ("measure tier nosuch", _copy("sweep"), ["measure", "sweep", "--tier", "nosuch"], "nosuch"),
+    ("measure out is a folder", _both(_copy("sweep"), _file("o/x", b"")), ["measure", "sweep", "--out", "o"], "o"),
+    ("measure out under a file", _both(_copy("sweep"), _file("f", b"")),
+     ["measure", "sweep", "--out", "f/a.csv"], "f/a.csv"),
+    ("measure out read-only", _copy("sweep"), ["measure", "sweep", "--out", "/proc/a.csv"], "/proc/a.csv"),
+    ("measure truncated WAV", _truncated_wav, ["measure", "sweep", "--workers", "1", "--out", "a.csv"],
+     "b000_v000_output.wav"),
+    ("measure praat missing", _copy("sweep"),
+     ["measure", "sweep", "--engine", "praat", "--praat-path", "/nonexistent/praat", "--out", "a.csv"],
+     "/nonexistent/praat"),
+    ("measure settings foo", _copy("sweep"), ["measure", "sweep", "--settings", "foo"], "--settings"),
+    ("measure workers 0", _copy("sweep"), ["measure", "sweep", "--workers", "0"], "--workers"),
+    # ---- sweep
+    ("sweep step nan", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = nan'), "SWEEP", "step"),
+    ("sweep to inf", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = inf\nstep = 1'), "SWEEP", "to"),
+    ("sweep step two", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = "two"'), "SWEEP", "step"),
+    ("sweep bases 0", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = 1\nbases = 0'), "SWEEP",
+     "bases"),
+    ("sweep bases -3", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = 1\nbases = -3'), "SWEEP",
+     "bases"),
+    ("sweep key typo", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = 1\nbsaes = 1'), "SWEEP",
+     "bsaes"),
+    ("sweep empty path", _spec('kind = "code"\npath = []\nstep = 0.5'), "SWEEP", "path"),
+    ("sweep ragged path", _spec('kind = "code"\npath = [[1, 0], [0]]\nstep = 0.5'), "SWEEP", "path"),
+    ("sweep path step 0", _spec('kind = "code"\npath = [[1, 0], [0, 1]]\nstep = 0'), "SWEEP", "step"),
+    ("sweep random n 0", _spec('kind = "random"\nn = 0'), "SWEEP", "n"),
+    ("sweep kind foo", _spec('kind = "foo"'), "SWEEP", "kind"),
+    ("sweep var z999", _spec('kind = "dimension"\nvar = "z999"\nfrom = 0\nto = 1\nstep = 1'), "SWEEP", "z999"),
+    ("sweep seed -1", _spec('kind = "random"\nn = 2\nseed = -1'), "SWEEP", "seed"),
+    ("sweep invalid TOML", _file("spec.toml", b"[sweep\nkind = "), "SWEEP", "spec.toml"),
+    ("sweep missing spec", None, "SWEEP", "spec.toml"),
+    ("sweep code on a wavegan", _spec('kind = "code"\nvar = "c1"\nfrom = 0\nto = 1\nstep = 0.5'),
+     ["sweep", "spec.toml", "--checkpoint", "{m}/wavegan.pt", "--out", "s"], "code"),
+    ("sweep flags step 0", None,
+     ["sweep", "--checkpoint", "{m}/ciwgan.pt", "--var", "z3", "--from", "0", "--to", "1", "--step", "0",
+      "--out", "s"], "step"),
+    ("sweep huge without --yes",
+     _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 200000\nstep = 1\nbases = 1'), "SWEEP", "--yes"),
+    # ---- stats
+    ("stats missing folder", None, ["stats", "nope"], "nope"),
+    ("stats no table", _file("e/x.txt", b""), ["stats", "e"], "acoustics.csv"),
+    ("stats measures foo", _copy("sweep"), ["stats", "sweep", "--measures", "foo"], "foo"),
+    ("stats gam-df 0", _copy("sweep"), ["stats", "sweep", "--gam-df", "0"], "--gam-df"),
+    ("stats table cut mid-row", _sweep_with_cut_table, ["stats", "sweep", "--workers", "1"], "acoustics.csv"),
+    ("stats layers conv9", _copy("sweep"), ["stats", "sweep", "--layers", "conv9"], "conv9"),
+    ("stats binary table", _both(_copy("sweep"), lambda ws, m: (ws / "sweep" / layout.ACOUSTICS).write_bytes(
+        RANDOM_BYTES)), ["stats", "sweep"], "acoustics.csv"),
+    # ---- plot
+    ("plot formats xyz", _copy("sweep"), ["plot", "sweep", "--formats", "xyz"], "xyz"),
+    ("plot missing folder", None, ["plot", "nope"], "nope"),
+    # ---- corpus
+    ("corpus check missing", None, ["corpus", "check", "nope"], "nope"),
+    ("corpus check no WAVs", _file("c/readme.txt", b""), ["corpus", "check", "c"], "c"),
+    ("corpus synth n 0", None, ["corpus", "synth", "--n", "0", "--out", "c"], "--n"),
+    # ---- train
+    ("train missing data", None, ["train", "nope", "--out", "run", "--dim", "8", "--steps", "1"], "nope"),
+    ("train no WAVs", _file("d/readme.txt", b""), ["train", "d", "--out", "run", "--dim", "8", "--steps", "1"], "d"),
+    ("train steps 0", _copy("corpus"), ["train", "corpus", "--out", "run", "--steps", "0"], "--steps"),
+    ("train lr 0", _copy("corpus"), ["train", "corpus", "--out", "run", "--lr", "0"], "--lr"),
+    ("train out is a file", _both(_copy("corpus"), _file("run", b"x")),
+     ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "run"),
+    ("evaluate-model n 0", None, ["evaluate-model", "--checkpoint", "{m}/ciwgan.pt", "--n", "0"], "--n"),
+    # ---- export-files, explore
+    ("export-files missing store", None, ["export-files", "nope", "--out", "o"], "nope"),
+    ("export-files not a store", _copy("sweep"), ["export-files", "sweep", "--out", "o"], "sweep"),
+    ("explore missing folder", None, ["explore", "nope"], "nope"),
+    ("explore empty folder", _file("e/x.txt", b""), ["explore", "e"], "e"),
+    # ---- demo
+    ("demo into an export", _copy("sweep"), ["demo", "--out", "sweep", "--quick"], "sweep"),
+]
+
+SWEEP_ARGV = ["sweep", "spec.toml", "--checkpoint", "{m}/ciwgan.pt", "--out", "s", "--workers", "1"]
+
+
+@pytest.mark.parametrize("case_id, setup, argv, needle", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case_id, setup, argv, needle, material, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    if setup is not None:
+        setup(ws, material)
+    if argv == "SWEEP":
+        argv = SWEEP_ARGV
+    argv = [a.replace("{m}", str(material)) for a in argv]
+    before = _tree(ws)
+    code, _, err = run_cli(argv, ws)
+    lines = stderr_lines(err)
+    assert "Traceback" not in err, err
+    assert code == 2, f"exit {code}; stderr: {err!r}"
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ganphon"), lines[0]
+    assert needle in lines[0], lines[0]
+    assert _tree(ws) == before
+
+
+def test_the_table_has_at_least_60_cases_across_every_command():
+    from ganphon.cli import COMMANDS
+
+    assert len(CASES) >= 60
+    covered = {(argv if argv != "SWEEP" else SWEEP_ARGV)[0] for _, _, argv, _ in CASES}
+    assert covered >= set(COMMANDS) - {"praat-plugin"}
+
+
+# --------------------------------------------------------------------------
+# Bad inputs that are not errors: a flagged row or a notice, never silence
+
+
+def test_an_unreadable_wav_is_measured_as_flagged_rows(material, tmp_path):
+    """One garbage WAV among many: its rows are NaN with a note naming it; every other file is measured."""
+    import pandas as pd
+
+    _garbage_wav(tmp_path, material)
+    code, out, err = run_cli(["measure", "sweep", "--workers", "1", "--out", "a.csv", "--quiet"], tmp_path)
+    assert code == 0 and "Traceback" not in err
+    table = pd.read_csv(tmp_path / "a.csv")
+    bad = table[table["file"] == layout.layer_wav("b000_v000", "output")]
+    from_sound = bad[bad["measure"] != "duration"]  # an interval's duration comes from the TextGrid
+    assert len(from_sound) and from_sound["value"].isna().all()
+    assert from_sound["note"].str.contains("cannot read").all()
+    assert table.loc[table["file"] != bad["file"].iloc[0], "value"].notna().any()
+
+
+@pytest.mark.parametrize("command", [["corpus", "check", "corpus"]])
+def test_float_wavs_far_beyond_one_get_a_notice(command, tmp_path, material):
+    _float_wav(450.0)(tmp_path, material)
+    code, _, err = run_cli(command, tmp_path)
+    assert code == 0
+    notices = [line for line in stderr_lines(err) if "loud.wav" in line]
+    assert len(notices) == 1 and "±450" in notices[0]
+
+
+# --------------------------------------------------------------------------
+# Fault injection: signals and a full disk, in real subprocesses
+
+
+def _popen(argv, cwd):
+    return subprocess.Popen([*GANPHON, *map(str, argv)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _until(predicate, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"finished before the fault (exit {proc.returncode}): {proc.stderr.read()[-500:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the fault point never came")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid: int) -> set:
+    """Every descendant of ``pid`` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().split(")")[-1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.fixture(scope="module")
+def many_files(material, tmp_path_factory):
+    """A plain folder of 216 name.wav + name.TextGrid pairs (the sweep's files, six times)."""
+    folder = tmp_path_factory.mktemp("many") / "wavs"
+    folder.mkdir()
+    sweep = material / "sweep"
+    for k in range(6):
+        for wav in sorted(sweep.glob("*.wav")):
+            sid, layer = layout.parse_sample_file(wav.name)
+            shutil.copy(wav, folder / f"k{k}_{wav.stem}.wav")
+            shutil.copy(sweep / layout.textgrid(sid), folder / f"k{k}_{wav.stem}.TextGrid")
+    return folder
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_completes(many_files, tmp_path):
+    import pandas as pd
+
+    reference = tmp_path / "reference.csv"
+    code, _, err = run_cli(["measure", many_files, "--workers", "2", "--out", reference, "--quiet"], tmp_path)
+    assert code == 0, err
+    out = tmp_path / "table.csv"
+    proc = _popen(["measure", many_files, "--workers", "2", "--out", out, "--quiet"], tmp_path)
+    # the workers write nothing we can watch, so wait until they are busy, then a little longer
+    _until(lambda: len(_children(proc.pid)) >= 3, proc)
+    time.sleep(2.0)
+    workers = _children(proc.pid)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
+    _, err = proc.communicate(timeout=60)
+    latency = time.monotonic() - sent
+    assert proc.returncode == 130
+    assert latency < 5.0, f"{latency:.1f} s from Ctrl-C to exit"
+    lines = stderr_lines(err)
+    assert len(lines) == 1 and lines[0].startswith("ganphon: interrupted: ") and "Traceback" not in err, lines
+    assert _until_gone(workers), "worker processes outlived the interrupted measure"
+    assert not out.exists()  # never a partial table under the final name
+    partial = out.with_name("table.partial.csv")
+    if partial.exists():  # the files measured before Ctrl-C, exactly as the full run measured them
+        kept, full = pd.read_csv(partial), pd.read_csv(reference)
+        assert 0 < kept["file"].nunique() < full["file"].nunique()
+        pd.testing.assert_frame_equal(kept, full[full["file"].isin(set(kept["file"]))].reset_index(drop=True))
+    code, _, err = run_cli(["measure", many_files, "--workers", "2", "--out", out, "--quiet"], tmp_path)
+    assert code == 0, err
+    assert out.read_bytes() == reference.read_bytes()
+    assert not partial.exists()
+
+
+def _until_gone(pids, timeout=5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _sample_files(folder: Path) -> dict:
+    """Hashes of everything but the run records (they hold the command, with its --out, and the time)."""
+    return {k: v for k, v in _tree(folder).items() if k not in (layout.RUN_JSON, layout.ACOUSTICS_JSON)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, tmp_path, sig):
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "48", "--batch-size", "4", "--seed", "5",
+            "--quiet"]
+    code, _, err = run_cli([*argv, "--out", tmp_path / "whole"], tmp_path)
+    assert code == 0, err
+    out = tmp_path / "cut"
+    proc = _popen([*argv, "--out", out], tmp_path)
+    finished = out / layout.FINISHED
+    _until(lambda: finished.exists() and finished.read_text().count("\n") >= 8, proc)
+    os.killpg(proc.pid, sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    assert not (out / layout.MANIFEST).exists() or sig == signal.SIGINT
+    code, _, err = run_cli([*argv, "--out", out], tmp_path)
+    assert code == 0, err
+    assert _sample_files(out) == _sample_files(tmp_path / "whole")  # no leftover temp file either
+
+
+@pytest.mark.slow
+def test_sweep_killed_midway_leaves_no_workers_and_a_rerun_completes_exactly(material, tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[sweep]\nkind = "dimension"\nvar = "z3"\nfrom = -2\nto = 2\nstep = 1\nbases = 6\nseed = 2\n')
+    argv = ["sweep", spec, "--checkpoint", material / "ciwgan.pt", "--workers", "2", "--quiet"]
+    code, _, err = run_cli([*argv, "--out", tmp_path / "whole"], tmp_path)
+    assert code == 0, err
+    out = tmp_path / "cut"
+    proc = _popen([*argv, "--out", out], tmp_path)
+    _until(lambda: len(_children(proc.pid)) >= 3, proc)  # annotating or measuring in workers
+    workers = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert _until_gone(workers), "workers outlived the killed sweep"
+    code, _, err = run_cli([*argv, "--out", out], tmp_path)
+    assert code == 0, err
+    assert _sample_files(out) == _sample_files(tmp_path / "whole")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_train_with_a_checkpoint_and_exit_143(material, tmp_path):
+    """A scheduler's SIGTERM must not look like success to '&&' chains; --resume then continues."""
+    argv = ["train", material / "corpus", "--out", tmp_path / "run", "--arch", "wavegan", "--dim", "8",
+            "--batch-size", "2", "--steps", "100000", "--log-every", "1", "--preview-every", "0", "--quiet"]
+    proc = _popen(argv, tmp_path)
+    log = tmp_path / "run" / "train_log.csv"
+    _until(lambda: log.exists() and log.read_text().count("\n") >= 3, proc, timeout=300)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert list((tmp_path / "run").glob("G_*.pt")), "no checkpoint written on SIGTERM"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (root only; skipped elsewhere)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_probe_larger_than_the_free_disk_is_refused_before_writing(material, tmp_path, small_disk):
+    code, _, err = run_cli(["probe", "--checkpoint", material / "ciwgan.pt", "--n", "40", "--out", small_disk / "p",
+                            "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and "GiB free" in lines[0] and "--n" in lines[0], lines
+    assert not list(small_disk.iterdir())
+
+
+def test_a_disk_that_fills_up_is_one_line_and_leaves_no_half_written_file(material, tmp_path, small_disk):
+    """The table does not fit on the disk: exit 2, one line naming it, no temporary file left."""
+    (small_disk / "filler").write_bytes(bytes(2 * 2**20 - 64 * 1024))
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    before = _tree(small_disk)
+    code, _, err = run_cli(["measure", "sweep", "--workers", "1", "--out", small_disk / "a.csv", "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and "No space left" in lines[0] and "Traceback" not in err, lines
+    assert str(small_disk / "a.csv") in lines[0]
+    assert _tree(small_disk) == before  # no half-written table, no temporary file
+
+
+def test_a_rerun_removes_temporary_files_of_a_killed_run_only(material, tmp_path):
+    """Litter of a writer killed with -9 goes; a live writer's temporary file stays."""
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "2", "--out", "p", "--quiet"]
+    assert run_cli(argv, tmp_path)[0] == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / "p" / f".s000001_conv2.tmp{dead.pid}.wav"
+    live = tmp_path / "p" / f".s000001_conv3.tmp{os.getpid()}.wav"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert run_cli(argv, tmp_path)[0] == 0
+    assert not stale.exists() and live.exists()
