@@ -74,8 +74,10 @@ def train(p) -> None:
 def evaluate_model(p) -> None:
     describe(p, "Generate N samples, segment each output automatically (sil/fric/voi) and report the "
              "share with a vowel, with frication, with a word shape (frication or closure + release "
-             "before the vowel) and with an initial [s] + closure; with a Q-network, its accuracy on the "
-             "generated samples and the s-initial share per code.")
+             "before the vowel), with an initial [s] + closure, and with a vowel Praat calls voiced (>= 50 ms "
+             "of F0 at 75-450 Hz in a word-sized stretch); per code the word types (sTV/TV, front/back "
+             "vowel by F2) and how much of each code is its dominant word; with a Q-network, its accuracy "
+             "on the generated samples.")
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=200, help="number of samples")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent draw")

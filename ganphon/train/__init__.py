@@ -1,5 +1,11 @@
 """Training: WGAN-GP for WaveGAN, ciwGAN and fiwGAN, written out plainly.
 
+The package: :mod:`.config` (:class:`TrainConfig`, the paper's settings by
+default), :mod:`.steps` (one critic step, one generator step), :mod:`.state`
+(random streams, data order, checkpoints read back for an exact resume, the
+log), :mod:`.loop` (:func:`train`) and :mod:`.evaluate` (does a generator
+make words?).
+
 One critic step (:func:`critic_step`), one generator step (:func:`generator_step`,
 which also trains the Q-network of ciwGAN / fiwGAN) and a loop (:func:`train`)::
 
