@@ -56,37 +56,27 @@ def describe(p, description: str, epilog: str | None = None) -> None:
         p.epilog = epilog
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
-    return value
+def whole_number(low: int, high: int | None = None, what: str = "a whole number"):
+    """An argparse type: a whole number with ``low ≤ value`` (and ``value ≤ high``)."""
+    bounds = f"≥ {low}" if high is None else f"between {low} and {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number {bounds}"
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """argparse type: a seed, 0 ≤ seed < 2**63 (what torch and numpy accept)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"a seed must be between 0 and 2**63 - 1, got {value}")
-    return value
+positive_int = whole_number(1)
+non_negative_int = whole_number(0)
+# what torch and numpy accept as a seed
+seed_int = whole_number(0, 2**63 - 1, what="a seed,")
 
 
 def finite_float(text: str) -> float:

@@ -6,6 +6,17 @@ from ..errors import GanphonError
 from .options import add_quiet, add_workers, describe, finite_float, names, positive_float, positive_int
 
 
+# The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
+SEGMENT_OPTIONS = (
+    ("min_duration", positive_float, "shortest interval (s); shorter are merged"),
+    ("silence_db", finite_float, "frames this many dB below the loudest are sil"),
+    ("fric_cog", finite_float, "unvoiced frames with a spectral centre of gravity above this (Hz) are fric"),
+    ("noise_db", finite_float, "unvoiced frames within this many dB of the loudest are fric whatever their spectrum"),
+    ("pitch_floor", positive_float, "voicing: To Pitch (ac) floor (Hz)"),
+    ("pitch_ceiling", positive_float, "voicing: To Pitch (ac) ceiling (Hz)"),
+)
+
+
 def annotate(p) -> None:
     from ..annotate import SegmentSettings
 
@@ -22,19 +33,8 @@ def annotate(p) -> None:
                    help="score against the 'phones' tier: frame accuracy (10 ms) and median boundary error")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="with --evaluate: only the first N files (default: all)")
-    s = SegmentSettings
-    p.add_argument("--min-duration", type=positive_float, default=s.min_duration,
-                   help="shortest interval (s); shorter are merged")
-    p.add_argument("--silence-db", type=finite_float, default=s.silence_db,
-                   help="frames this many dB below the loudest are sil")
-    p.add_argument("--fric-cog", type=finite_float, default=s.fric_cog,
-                   help="unvoiced frames with a spectral centre of gravity above this (Hz) are fric")
-    p.add_argument("--noise-db", type=finite_float, default=s.noise_db,
-                   help="unvoiced frames within this many dB of the loudest are fric whatever their spectrum")
-    p.add_argument("--pitch-floor", type=positive_float, default=s.pitch_floor,
-                   help="voicing: To Pitch (ac) floor (Hz)")
-    p.add_argument("--pitch-ceiling", type=positive_float, default=s.pitch_ceiling,
-                   help="voicing: To Pitch (ac) ceiling (Hz)")
+    for field, kind, text in SEGMENT_OPTIONS:
+        p.add_argument("--" + field.replace("_", "-"), type=kind, default=getattr(SegmentSettings, field), help=text)
     add_workers(p, "segmenting samples")
     add_quiet(p)
     p.set_defaults(func=_annotate)
@@ -90,9 +90,7 @@ def praat_plugin(p) -> None:
 def _annotate(args) -> int:
     from ..annotate import SegmentSettings, annotate_folder, evaluate, format_evaluation
 
-    settings = SegmentSettings(min_duration=args.min_duration, silence_db=args.silence_db,
-                               fric_cog=args.fric_cog, noise_db=args.noise_db,
-                               pitch_floor=args.pitch_floor, pitch_ceiling=args.pitch_ceiling)
+    settings = SegmentSettings(**{field: getattr(args, field) for field, _, _ in SEGMENT_OPTIONS})
     if args.evaluate:
         if args.layers:
             raise GanphonError("--layers cannot be combined with --evaluate")
