@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
-import tgt
 from parselmouth.praat import call
 
 from . import io, layout
@@ -111,18 +110,35 @@ def read_intervals(textgrid_path, tier):
 
 @functools.lru_cache(maxsize=256)
 def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
+    # Praat's reader and queries, in the order measure_all.praat asks them, so
+    # that both engines measure the same intervals and flag the same files
     name = Path(textgrid_path).name
     try:
-        grid = io.read_textgrid(textgrid_path)
+        grid = io.read_praat(textgrid_path, parselmouth.TextGrid, "TextGrid")
     except GanphonError as exc:
         return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}"
-    tiers = [t for t in grid.tiers if t.name == tier]
-    interval_tiers = [t for t in tiers if isinstance(t, tgt.IntervalTier)]
-    if not interval_tiers:
-        why = "is not an interval tier" if tiers else "not found"
+    number = 0
+    found = False
+    for i in range(1, call(grid, "Get number of tiers") + 1):
+        if call(grid, "Get tier name", i) == tier:
+            found = True
+            if call(grid, "Is interval tier", i):
+                number = i
+                break
+    if not number:
+        why = "is not an interval tier" if found else "not found"
         return "", (), f"tier '{tier}' {why} in {name}"
-    intervals = [(i.text.replace("\t", " "), float(i.start_time), float(i.end_time))
-                 for i in interval_tiers[0].intervals if i.text != ""]
+    intervals = []
+    previous_end = -math.inf
+    for i in range(1, call(grid, "Get number of intervals", number) + 1):
+        start = call(grid, "Get start time of interval", number, i)
+        end = call(grid, "Get end time of interval", number, i)
+        if start < previous_end:  # Praat reads these; no interval can be trusted then
+            return "", (), f"tier '{tier}' in {name} has overlapping intervals"
+        previous_end = end
+        text = call(grid, "Get label of interval", number, i)
+        if text != "":
+            intervals.append((text.replace("\t", " "), float(start), float(end)))
     if not intervals:
         return "", (), f"tier '{tier}' in {name} has no labelled interval"
     return tier, tuple(intervals), ""
@@ -131,7 +147,7 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
 def textgrid_has_tier(textgrid_path, tier) -> bool:
     """True when the TextGrid can be read and holds an interval tier named ``tier``."""
     tier_column, _, note = read_intervals(textgrid_path, tier)
-    return tier_column == tier or note.endswith("has no labelled interval")
+    return tier_column == tier or note.endswith(("has no labelled interval", "has overlapping intervals"))
 
 
 def _join_notes(*notes) -> str:
@@ -246,6 +262,9 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
             intervals = [("", sound.xmin, sound.xmax)]
         else:
             intervals = [("", 0.0, math.nan)]
+    edge_notes, outside = {}, set()
+    if sound is not None:
+        intervals, edge_notes, outside = clip_intervals(intervals, sound.xmin, sound.xmax, sound.dx)
     if failure:
         sound = None
 
@@ -253,6 +272,10 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
 
     def add(label, start, end, point, t, measure, value, note=""):
         value = float(value) if value is not None else math.nan
+        key = (label, start, end)
+        if key in edge_notes:
+            note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
+            value = math.nan if key in outside else value
         rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value,
                      _join_notes(context_note, note)))
 
@@ -260,8 +283,8 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
     for family in job.measures:
         if family == "duration":
             for label, start, end in intervals:
-                add(label, start, end, None, math.nan, "duration", end - start,
-                    "" if math.isfinite(end - start) else failure)
+                # from the TextGrid, flagged when the sound cannot be read
+                add(label, start, end, None, math.nan, "duration", end - start, failure)
             continue
         why = block or (measure_guard(family, job.settings, sound.sampling_frequency,
                                       sound.xmax - sound.xmin, job.who) if family != "spectrum" else "")
@@ -362,6 +385,40 @@ def _spectrum(sound, job, intervals, add, why):
 
 
 _FAMILIES = {"pitch": _pitch, "intensity": _intensity, "formants": _formants, "spectrum": _spectrum}
+
+
+def clip_intervals(intervals, xmin, xmax, dx):
+    """Intervals clipped to a sound's time domain, with a note on each one that was changed.
+
+    An interval reaching more than half a sample period past the sound's start
+    or end is measured within the sound (its ``start`` / ``end`` and so its
+    duration are the clipped ones); one lying wholly outside keeps the
+    TextGrid's times and has no value at all.  ``measure_all.praat`` applies
+    the same rule with the same note.
+
+    Returns
+    -------
+    intervals : list of (label, start, end)
+    notes : dict
+        (label, start, end) of a changed interval → its note.
+    outside : set
+        The keys of intervals lying wholly outside the sound.
+    """
+    def ms(t):  # Praat's round(): half up
+        return math.floor(t * 1000 + 0.5)
+
+    clipped, notes, outside = [], {}, set()
+    for label, start, end in intervals:
+        where = f"interval {ms(start)} to {ms(end)} ms"
+        domain = f"the sound ({ms(xmin)} to {ms(xmax)} ms)"
+        if start >= xmax or end <= xmin:
+            notes[(label, start, end)] = f"{where} lies outside {domain}"
+            outside.add((label, start, end))
+        elif end > xmax + dx / 2 or start < xmin - dx / 2:
+            start, end = max(start, xmin), min(end, xmax)
+            notes[(label, start, end)] = f"{where} runs past {domain}, measured within it"
+        clipped.append((label, start, end))
+    return clipped, notes, outside
 
 
 def samples_between(sound, start, end) -> int:
@@ -603,10 +660,16 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
                         layer_settings="default", inputs="wav", engine="praat", praat_path=None) -> pd.DataFrame:
     """Measure a folder with the bundled ``measure_all.praat`` run by Praat.
 
-    Same arguments and result as :func:`measure` (``note`` is empty: the
-    script writes no notes), for results computed by a Praat executable
+    Same arguments and result as :func:`measure`, for results computed by a Praat executable
     (``engine="praat"``) or by parselmouth's bundled Praat running the script.
     Layers with different settings are measured in separate runs.
+
+    The script flags the same rows as :func:`measure`, with the same notes
+    for the file and its intervals (an unreadable sound or TextGrid, a
+    missing tier, overlapping intervals, intervals past the sound, a silent
+    file); a note there may lack the detail after ``:`` that Praat's error
+    message adds in Python.  Notes on single values (unvoiced, undefined,
+    too short for a window) are Python's only.
     """
     from .praat import run_script
 
@@ -628,7 +691,7 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
                            extension=extension, name_pattern="*", tier=tier or "", number_of_points=points)
         parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
     table = pd.concat(parts, ignore_index=True)
-    table["note"] = ""
+    table["note"] = table["note"].fillna("") if "note" in table.columns else ""
     order = {e.path.name: i for i, e in enumerate(entries)}
     table = table[table["file"].isin(order)]
     table = table.sort_values("file", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)

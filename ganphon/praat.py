@@ -552,7 +552,7 @@ def read_table(path) -> pd.DataFrame:
 
     text = read_text(path)
     numeric = ("start", "end", "point", "time", "value")
-    frame = pd.read_csv(_io.StringIO(text), sep="\t", dtype={"file": str, "tier": str, "label": str, "measure": str},
+    frame = pd.read_csv(_io.StringIO(text), sep="\t", dtype={"file": str, "tier": str, "label": str, "measure": str, "note": str},
                         keep_default_na=False, na_values={column: [""] for column in numeric})
     missing = [c for c in SCRIPT_COLUMNS if c not in frame.columns]
     if missing:

@@ -14,10 +14,15 @@
 # output_table$, and the analysis settings (pitch_floor, pitch_ceiling, …).
 #
 # Table: one row per measurement, tab-separated, with the header
-#   file  tier  label  start  end  point  time  measure  value
+#   file  tier  label  start  end  point  time  measure  value  note
 # Point measures (f0, intensity, f1, f2, f3) have point = 1…N at the
 # normalised times (i - 0.5) / N of the interval; per-interval measures leave
 # point and time empty.  Undefined values are written as empty cells.
+# A file that cannot be measured as asked never stops the folder: a sound
+# Praat cannot read, a TextGrid it cannot read, without the tier, with
+# overlapping intervals on it or none labelled, intervals running past the
+# sound — its rows say why in the note column (the notes ganphon's Python
+# measures write for the same files).
 
 procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
 	.folder$ = folder$
@@ -37,7 +42,7 @@ procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, 
 		.out$ = .folder$ + "/" + .script$ + ".tsv"
 	endif
 	writeFileLine: .out$, "file", tab$, "tier", tab$, "label", tab$, "start", tab$, "end", tab$,
-	... "point", tab$, "time", tab$, "measure", tab$, "value"
+	... "point", tab$, "time", tab$, "measure", tab$, "value", tab$, "note"
 	# a pattern without a wildcard names one file; Praat lists a folder for a
 	# path without one, so list "name*" and keep the exact name only
 	.exact$ = ""
@@ -61,18 +66,39 @@ procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, 
 endproc
 
 procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
-	.sound = Read from file: .folder$ + "/" + .name$
 	.base$ = .name$ - ("." + .extension$)
-	.fs = Get sampling frequency
-	.xmin = Get start time
-	.xmax = Get end time
-	.duration = .xmax - .xmin
-	.peak = Get absolute extremum: 0, 0, "None"
-	.silent = 0
-	if .peak = undefined
-		.silent = 1
-	elsif .peak = 0
-		.silent = 1
+	# A file that cannot be read (or is no sound) is not measured, but it has
+	# its rows, flagged in the note column, and the folder goes on.
+	.fileNote$ = ""
+	.soundOk = 0
+	.silent = 1
+	.zero = 0
+	.fs = 0
+	.xmin = 0
+	.xmax = undefined
+	.dx = 0
+	.duration = 0
+	.sound = nocheck Read from file: .folder$ + "/" + .name$
+	if .sound = undefined
+		.fileNote$ = "cannot read " + .name$
+	elsif numberOfSelected () <> 1 or numberOfSelected ("Sound") <> 1
+		.fileNote$ = .name$ + " is not a sound"
+		Remove
+	else
+		.soundOk = 1
+		.fs = Get sampling frequency
+		.dx = Get sampling period
+		.xmin = Get start time
+		.xmax = Get end time
+		.duration = .xmax - .xmin
+		.peak = Get absolute extremum: 0, 0, "None"
+		.silent = 0
+		if .peak = undefined
+			.silent = 1
+		elsif .peak = 0
+			.silent = 1
+			.zero = 1
+		endif
 	endif
 	.who$ = .base$
 	.us = rindex(.base$, "_")
@@ -81,48 +107,103 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .
 	endif
 
 	# The TextGrid: name.TextGrid, else the name without its last _suffix
-	# (ganphon's ID_conv3.wav belongs to ID.TextGrid).
+	# (ganphon's ID_conv3.wav belongs to ID.TextGrid).  The checks and notes
+	# are those of ganphon's read_intervals (ganphon/acoustics.py).
 	.tg$ = .folder$ + "/" + .base$ + ".TextGrid"
 	if not fileReadable(.tg$) and .us > 1
 		.tg$ = .folder$ + "/" + left$(.base$, .us - 1) + ".TextGrid"
 	endif
+	.tgName$ = replace_regex$(.tg$, "^.*/", "", 1)
 	.n = 0
-	if tier$ <> "" and fileReadable(.tg$)
-		.textgrid = Read from file: .tg$
-		.tierNumber = 0
-		.nTiers = Get number of tiers
-		for .i to .nTiers
-			if .tierNumber = 0
-				.tierName$ = Get tier name: .i
-				.isInterval = Is interval tier: .i
-				if .tierName$ = tier$ and .isInterval
-					.tierNumber = .i
-				endif
-			endif
-		endfor
-		if .tierNumber > 0
-			.nIntervals = Get number of intervals: .tierNumber
-			for .i to .nIntervals
-				.text$ = Get label of interval: .tierNumber, .i
-				if .text$ <> ""
-					.n += 1
-					.label$[.n] = replace$(.text$, tab$, " ", 0)
-					.start[.n] = Get start time of interval: .tierNumber, .i
-					.end[.n] = Get end time of interval: .tierNumber, .i
+	.tierNote$ = ""
+	if tier$ <> "" and not fileReadable(.tg$)
+		.tierNote$ = "no TextGrid"
+	elsif tier$ <> ""
+		.textgrid = nocheck Read from file: .tg$
+		if .textgrid = undefined
+			.tierNote$ = "cannot read " + .tgName$
+		elsif numberOfSelected () <> 1 or numberOfSelected ("TextGrid") <> 1
+			.tierNote$ = "cannot read " + .tgName$
+			Remove
+		else
+			.tierNumber = 0
+			.found = 0
+			.nTiers = Get number of tiers
+			for .i to .nTiers
+				if .tierNumber = 0
+					.tierName$ = Get tier name: .i
+					.isInterval = Is interval tier: .i
+					if .tierName$ = tier$
+						.found = 1
+						if .isInterval
+							.tierNumber = .i
+						endif
+					endif
 				endif
 			endfor
+			if .tierNumber = 0 and .found
+				.tierNote$ = "tier '" + tier$ + "' is not an interval tier in " + .tgName$
+			elsif .tierNumber = 0
+				.tierNote$ = "tier '" + tier$ + "' not found in " + .tgName$
+			else
+				.nIntervals = Get number of intervals: .tierNumber
+				.previousEnd = -1e308
+				for .i to .nIntervals
+					if .tierNote$ = ""
+						.a = Get start time of interval: .tierNumber, .i
+						.b = Get end time of interval: .tierNumber, .i
+						if .a < .previousEnd
+							# Praat reads these; no interval can be trusted then
+							.tierNote$ = "tier '" + tier$ + "' in " + .tgName$ + " has overlapping intervals"
+							.n = 0
+						else
+							.previousEnd = .b
+							.text$ = Get label of interval: .tierNumber, .i
+							if .text$ <> ""
+								.n += 1
+								.label$[.n] = replace$(.text$, tab$, " ", 0)
+								.start[.n] = .a
+								.end[.n] = .b
+							endif
+						endif
+					endif
+				endfor
+				if .n = 0 and .tierNote$ = ""
+					.tierNote$ = "tier '" + tier$ + "' in " + .tgName$ + " has no labelled interval"
+				endif
+			endif
+			removeObject: .textgrid
 		endif
-		removeObject: .textgrid
 	endif
 	.tierColumn$ = tier$
 	if .n = 0
-		# no TextGrid, no such tier, or no labelled interval: the whole file
+		# no tier asked for, or none to be had (noted): the whole file
 		.n = 1
 		.label$[1] = ""
 		.start[1] = .xmin
 		.end[1] = .xmax
 		.tierColumn$ = ""
 	endif
+
+	# Intervals past the sound: measured within it, or not at all when they
+	# lie wholly outside (the rule of ganphon's clip_intervals).
+	for .k to .n
+		.note$[.k] = ""
+		.outside[.k] = 0
+		if .soundOk
+			.where$ = "interval " + string$(round(.start[.k] * 1000)) + " to " + string$(round(.end[.k] * 1000))
+			... + " ms"
+			.domain$ = "the sound (" + string$(round(.xmin * 1000)) + " to " + string$(round(.xmax * 1000)) + " ms)"
+			if .start[.k] >= .xmax or .end[.k] <= .xmin
+				.note$[.k] = .where$ + " lies outside " + .domain$
+				.outside[.k] = 1
+			elsif .end[.k] > .xmax + .dx / 2 or .start[.k] < .xmin - .dx / 2
+				.note$[.k] = .where$ + " runs past " + .domain$ + ", measured within it"
+				.start[.k] = max(.start[.k], .xmin)
+				.end[.k] = min(.end[.k], .xmax)
+			endif
+		endif
+	endfor
 
 	ganphon_rows$ = ""
 	if .doPitch
@@ -143,17 +224,33 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .
 		endfor
 	endif
 	appendFile: .out$, ganphon_rows$
-	removeObject: .sound
+	if .soundOk
+		removeObject: .sound
+	endif
 endproc
 
 # One table row into ganphon_rows$ (written once per file, which is faster
-# than one file append per row).
+# than one file append per row).  The note joins, with "; ", why the file's
+# intervals are what they are, what was done to the interval, and why the
+# file was not measured (a silent file: all but its durations).
 procedure ganphon_row: .k, .point, .time, .measure$, .value
 	.pointText$ = ""
 	.timeText$ = ""
 	if .point > 0
 		.pointText$ = string$(.point)
 		.timeText$ = fixed$(.time, 6)
+	endif
+	.note$ = ganphon_measureFile.tierNote$
+	@ganphon_addNote: .note$, ganphon_measureFile.note$[.k]
+	.note$ = ganphon_addNote.joined$
+	if ganphon_measureFile.outside[.k]
+		.value = undefined
+	elsif ganphon_measureFile.fileNote$ <> ""
+		@ganphon_addNote: .note$, ganphon_measureFile.fileNote$
+		.note$ = ganphon_addNote.joined$
+	elsif ganphon_measureFile.zero and .measure$ <> "duration"
+		@ganphon_addNote: .note$, "silent (all samples are 0)"
+		.note$ = ganphon_addNote.joined$
 	endif
 	.valueText$ = ""
 	if .value <> undefined
@@ -162,7 +259,16 @@ procedure ganphon_row: .k, .point, .time, .measure$, .value
 	ganphon_rows$ = ganphon_rows$ + ganphon_measureFile.name$ + tab$ + ganphon_measureFile.tierColumn$ + tab$
 	... + ganphon_measureFile.label$[.k] + tab$ + fixed$(ganphon_measureFile.start[.k], 6) + tab$
 	... + fixed$(ganphon_measureFile.end[.k], 6) + tab$ + .pointText$ + tab$ + .timeText$ + tab$
-	... + .measure$ + tab$ + .valueText$ + newline$
+	... + .measure$ + tab$ + .valueText$ + tab$ + replace$(.note$, tab$, " ", 0) + newline$
+endproc
+
+procedure ganphon_addNote: .a$, .b$
+	.joined$ = .a$
+	if .a$ <> "" and .b$ <> ""
+		.joined$ = .a$ + "; " + .b$
+	elsif .b$ <> ""
+		.joined$ = .b$
+	endif
 endproc
 
 procedure ganphon_pointTime: .k, .i
@@ -314,10 +420,13 @@ procedure ganphon_spectrum: .sound, .fs, .duration, .silent
 		.skewness = undefined
 		.kurtosis = undefined
 		# the samples Extract part would take (Praat refuses to extract none)
-		selectObject: .sound
-		.x1 = Get time from sample number: 1
-		.dx = Get sampling period
-		.samples = floor((.end - .x1) / .dx) - ceiling((.start - .x1) / .dx) + 1
+		.samples = 0
+		if not .silent
+			selectObject: .sound
+			.x1 = Get time from sample number: 1
+			.dx = Get sampling period
+			.samples = floor((.end - .x1) / .dx) - ceiling((.start - .x1) / .dx) + 1
+		endif
 		if not .silent and .samples >= spectrum_min_samples
 			.part = Extract part: .start, .end, spectrum_window_shape$, 1, "no"
 			.spectrum = To Spectrum: "yes"

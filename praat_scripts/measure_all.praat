@@ -12,7 +12,7 @@
 #   Tier              interval tier whose non-empty intervals are measured; the
 #                     whole file is measured when it is empty, when the file has
 #                     no TextGrid, or when the TextGrid has no such tier / no
-#                     labelled interval
+#                     labelled interval (noted)
 #   Output table      tab-separated table to write (replaced if it exists);
 #                     empty: FOLDER/measure_all.tsv
 #
@@ -21,9 +21,16 @@
 # to ID.TextGrid.  Praat writes the table in UTF-8, or in UTF-16 when a name
 # holds letters outside ASCII.
 #
-# Table columns: file tier label start end point time measure value
+# Table columns: file tier label start end point time measure value note
 # (point measures: point 1…N at the normalised times (i - 0.5) / N of the
 # interval; per-interval measures: point and time empty; undefined: empty).
+#
+# A file that cannot be measured as asked never stops the folder; its rows
+# say why in the note column: a sound Praat cannot read (rows empty but for
+# the durations a TextGrid gives), a TextGrid it cannot read, without the
+# tier, with overlapping intervals on it or none labelled (the whole file is
+# measured), an interval running past the sound (measured within the sound:
+# start, end and duration are clipped; one wholly outside has no values).
 #
 # A measure a sound cannot carry is left empty: pitch when the ceiling is
 # above the Nyquist frequency or the sound is shorter than 3 / floor;

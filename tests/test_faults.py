@@ -581,3 +581,127 @@ def test_a_rerun_removes_temporary_files_of_a_killed_run_only(material, tmp_path
     live.write_bytes(b"half")
     assert run_cli(argv, tmp_path)[0] == 0
     assert not stale.exists() and live.exists()
+
+
+# --------------------------------------------------------------------------
+# Bad TextGrids, intervals past the sound, unreadable sounds: both engines flag the same rows
+
+
+_LONG_TEXTGRID = ('File type = "ooTextFile"\nObject class = "TextGrid"\n\nxmin = {0}\nxmax = {1}\ntiers? <exists>\n'
+                  'size = 1\nitem []:\n    item [1]:\n        class = "IntervalTier"\n        name = "auto"\n'
+                  '        xmin = {0}\n        xmax = {1}\n        intervals: size = {2}\n')
+
+
+def _textgrid_text(xmin, xmax, intervals):
+    """A TextGrid as text, exactly as given (so Praat reads what a careless tool wrote)."""
+    text = _LONG_TEXTGRID.format(xmin, xmax, len(intervals))
+    for i, (start, end, label) in enumerate(intervals, 1):
+        text += (f'        intervals [{i}]:\n            xmin = {start}\n            xmax = {end}\n'
+                 f'            text = "{label}"\n')
+    return text
+
+
+@pytest.fixture(scope="module")
+def faulty_folder(tmp_path_factory):
+    """Sounds of 0.5 s with a good TextGrid and with each kind of bad one; what each should give."""
+    from conftest import vowel, write_wav_scipy
+
+    folder = tmp_path_factory.mktemp("faulty")
+    x = vowel(0.5, 140.0)
+    good = [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.4, 0.5, "")]
+    grids = {
+        "good": _textgrid_text(0, 0.5, good),
+        "empty": "",
+        "garbage": bytes(np.random.default_rng(2).integers(0, 256, 600, dtype=np.uint8)),
+        "reversed_grid": _textgrid_text(0.5, 0, good),                                   # xmin > xmax
+        "reversed_interval": _textgrid_text(0, 0.5, [(0.0, 0.1, ""), (0.4, 0.1, "a"), (0.4, 0.5, "")]),
+        "overlapping": _textgrid_text(0, 0.5, [(0.0, 0.3, "b"), (0.1, 0.4, "a"), (0.4, 0.5, "")]),
+        "past_end": _textgrid_text(0, 0.8, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.4, 0.7, "b"), (0.7, 0.8, "")]),
+        "outside": _textgrid_text(0, 0.9, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.6, 0.8, "c"), (0.8, 0.9, "")]),
+        "bad_wav": _textgrid_text(0, 0.5, good),
+    }
+    for name, grid in grids.items():
+        path = folder / f"{name}.TextGrid"
+        path.write_bytes(grid) if isinstance(grid, bytes) else path.write_text(grid)
+        write_wav_scipy(folder / f"{name}.wav", x)
+    (folder / "bad_wav.wav").write_bytes(bytes(np.random.default_rng(3).integers(0, 256, 3000, dtype=np.uint8)))
+    return folder
+
+
+_KEY = ["file", "tier", "label", "start", "end", "point", "measure"]
+
+
+def _keys(table):
+    keyed = table[_KEY].copy()
+    keyed[["start", "end"]] = keyed[["start", "end"]].round(6)
+    return set(map(tuple, keyed.astype(str).to_numpy()))
+
+
+def _kinds(note: str) -> list:
+    """The parts of a note, each without the detail after ':' (Praat's message, which Python adds)."""
+    return [part.split(":")[0] for part in note.split("; ")] if note else []
+
+
+@pytest.mark.parametrize("engine", ["praat", "parselmouth"])
+def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alike(faulty_folder, engine, tmp_path):
+    """Neither engine stops on a bad file; both give the same rows and the same kind of note on them.
+
+    ``engine``: the Praat executable, or parselmouth's bundled Praat, running measure_all.praat.
+    """
+    from conftest import require_praat
+
+    from ganphon import acoustics
+
+    if engine == "praat":
+        require_praat()
+        # the command line too: one bad TextGrid does not stop the folder
+        code, _, err = run_cli(["measure", faulty_folder, "--engine", "praat", "--out", tmp_path / "a.csv",
+                                "--quiet"], tmp_path)
+        assert code == 0, err
+    python = acoustics.measure(faulty_folder, workers=1, progress=False)
+    script = acoustics.measure_with_script(faulty_folder, engine=engine)
+    assert _keys(python) == _keys(script)
+    assert set(python["file"]) == {f"{name}.wav" for name in (
+        "good", "empty", "garbage", "reversed_grid", "reversed_interval", "overlapping", "past_end", "outside",
+        "bad_wav")}
+    rows = python.merge(script, on=["file", "label", "point", "measure"], suffixes=("", "_script"))
+    assert len(rows) == len(python)
+
+    # the good sample: measured, and the script writes no note on it
+    good = rows[rows["file"] == "good.wav"]
+    assert (good["label"] == "a").all() and (good["note_script"] == "").all()
+
+    # a TextGrid Praat cannot read (empty, garbage, reversed): the whole file, each row saying why
+    for name in ("empty", "garbage", "reversed_grid", "reversed_interval"):
+        whole = rows[rows["file"] == f"{name}.wav"]
+        assert (whole["label"] == "").all() and (whole["end"] == 0.5).all()
+        assert whole["note_script"].eq(f"cannot read {name}.TextGrid").all(), name
+        assert whole["note"].str.startswith(f"cannot read {name}.TextGrid: ").all(), name
+        assert whole.loc[whole["measure"] == "duration", "value"].tolist() == [0.5]
+    overlapping = rows[rows["file"] == "overlapping.wav"]
+    assert overlapping["note_script"].eq("tier 'auto' in overlapping.TextGrid has overlapping intervals").all()
+
+    # an interval running past the 0.5 s sound is measured within it; one wholly outside has no value
+    past = rows[(rows["file"] == "past_end.wav") & (rows["label"] == "b")]
+    assert (past["start"] == 0.4).all() and (past["end"] == 0.5).all()
+    assert past.loc[past["measure"] == "duration", "value"].to_numpy() == pytest.approx([0.1])
+    assert past["note_script"].eq("interval 400 to 700 ms runs past the sound (0 to 500 ms), measured within it").all()
+    assert past.loc[past["measure"] == "f0_mean", "value"].to_numpy() == pytest.approx([140.0], rel=0.01)
+    outside = rows[(rows["file"] == "outside.wav") & (rows["label"] == "c")]
+    assert outside["value"].isna().all() and outside["value_script"].isna().all()
+    assert outside["note_script"].eq("interval 600 to 800 ms lies outside the sound (0 to 500 ms)").all()
+    inside = rows[rows["file"].isin(["past_end.wav", "outside.wav"]) & (rows["label"] == "a")]
+    assert (inside["note_script"] == "").all()
+
+    # a sound that cannot be read: its TextGrid's intervals, the durations from it, every row flagged
+    bad = rows[rows["file"] == "bad_wav.wav"]
+    assert (bad["label"] == "a").all() and bad["note_script"].eq("cannot read bad_wav.wav").all()
+    assert bad.loc[bad["measure"] == "duration", ["value", "value_script"]].to_numpy().ravel() == pytest.approx([0.3, 0.3])
+    assert bad.loc[bad["measure"] != "duration", ["value", "value_script"]].isna().all().all()
+
+    # every flagged row is flagged by both engines, with the same kind of note
+    flagged = rows[rows["file"] != "good.wav"]
+    flagged = flagged[~(flagged["file"].isin(["past_end.wav", "outside.wav"]) & (flagged["label"] == "a"))]
+    assert (flagged["note_script"] != "").all() and (flagged["note"] != "").all()
+    for python_note, script_note in zip(flagged["note"], flagged["note_script"]):
+        assert _kinds(python_note)[:len(_kinds(script_note))] == _kinds(script_note), (python_note, script_note)
