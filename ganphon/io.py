@@ -497,11 +497,14 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
             if previous is None:
                 raise GanphonError(f"{out}: folder is not empty and holds no ganphon run.json; "
                                    "choose another --out")
-            if prev_request != request:
+            if prev_request != request and _finished_nothing(out, entries, prev_request):
+                for p in entries:  # a failed run's records only: the corrected command takes the folder
+                    layout.remove_entry(p)
+            elif prev_request != request:
                 diff = _differing_keys(prev_request or {}, request)
                 raise GanphonError(f"{out}: was written by a different command (differs in "
                                    f"{', '.join(diff[:4])}); choose another --out or pass --overwrite")
-            resuming = True
+            resuming = prev_request == request
         else:
             kinds = {kind}
             if isinstance(prev_request, dict):
@@ -518,6 +521,16 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
     out.mkdir(parents=True, exist_ok=True)
     write_run_record(out, {"request": request, **(record or {})})
     return resuming
+
+
+def _finished_nothing(out: Path, entries, prev_request) -> bool:
+    """Whether ``out`` holds only the records of a run that finished no sample (it failed at once)."""
+    if not isinstance(prev_request, dict):
+        return False
+    records = {layout.RUN_JSON, layout.FINISHED}
+    if any(not (p.is_file() and (p.name in records or layout.is_temporary(p.name))) for p in entries):
+        return False
+    return not read_finished(out, prev_request)
 
 
 # ---------------------------------------------------------------- completion record

@@ -705,3 +705,29 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
     assert (flagged["note_script"] != "").all() and (flagged["note"] != "").all()
     for python_note, script_note in zip(flagged["note"], flagged["note_script"]):
         assert _kinds(python_note)[:len(_kinds(script_note))] == _kinds(script_note), (python_note, script_note)
+
+
+def test_a_failed_run_that_finished_nothing_does_not_block_the_corrected_command(material, tmp_path):
+    """A run that stopped after recording its request but before finishing a sample (its run.json and an
+    empty finished.txt) gives the folder to a different, corrected command; one that finished a sample
+    keeps it unless --overwrite."""
+    from ganphon import io
+
+    out = tmp_path / "p"
+    failed = {"kind": "probe", "n": 4, "seed": 0, "batch_size": 10**9}
+    io.prepare_folder(out, failed)
+    with io.FinishedLog(out, failed):
+        pass  # the first batch failed: the log has its header and no sample
+    (out / ".manifest.csv.tmp123").write_text("half")  # and a temporary file of the failed write
+    code, _, err = run_cli(["probe", "--checkpoint", material / "wavegan.pt", "--n", "2", "--seed", "0",
+                            "--out", "p", "--quiet"], tmp_path)
+    assert code == 0, err
+    assert json.loads((out / layout.RUN_JSON).read_text())["request"]["n"] == 2
+    assert io.read_finished(out, json.loads((out / layout.RUN_JSON).read_text())["request"]) == {
+        layout.sample_id(0), layout.sample_id(1)}
+
+    # the corrected run finished samples: a different command is refused, the folder unchanged
+    before = _tree(out)
+    code, _, err = run_cli(["probe", "--checkpoint", material / "wavegan.pt", "--n", "3", "--seed", "0",
+                            "--out", "p", "--quiet"], tmp_path)
+    assert code == 2 and "different command" in err and _tree(out) == before
