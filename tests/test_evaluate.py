@@ -98,8 +98,10 @@ def test_aperiodic_vowels_and_faint_buzz_are_not_voiced_vowels():
     # the same vowel alone is voiced
     assert judge_output(placed(0.5 * vowel(0.2, 120.0), 0.1), SR)["voiced_vowel"]
     # a vowel at exactly the upsampling stack's 250 Hz is the generator's buzz; at 240 Hz it is a voice
-    assert judge_output(placed(0.5 * vowel(0.2, 250.0), 0.1), SR)["voiced_run_s"] == 0
-    assert judge_output(placed(0.5 * vowel(0.2, 240.0), 0.1), SR)["voiced_vowel"]
+    for buzz_f0 in (250.0, 125.0, 250.0 / 3):
+        assert judge_output(placed(0.5 * vowel(0.2, buzz_f0), 0.1), SR)["voiced_run_s"] == 0, buzz_f0
+    for voice_f0 in (240.0, 130.0, 90.0):
+        assert judge_output(placed(0.5 * vowel(0.2, voice_f0), 0.1), SR)["voiced_vowel"], voice_f0
     assert judge_output(placed(0.5 * vowel(0.2, 250.0), 0.1), SR, artefacts=())["voiced_vowel"]
     # a periodic buzz through the whole output is no syllable, however voiced
     row = judge_output(placed(0.5 * vowel(0.95, 120.0), 0.03), SR)
@@ -164,7 +166,7 @@ def test_evaluate_model_q_accuracy_matches_direct_computation(tiny_ciwgan):
 
 
 def test_stack_frequency_of_the_16k_generator_is_250_hz():
-    assert stack_frequencies(ModelConfig(arch="ciwgan", n_codes=3, dim=4)) == (250.0,)
+    assert stack_frequencies(ModelConfig(arch="ciwgan", n_codes=3, dim=4)) == (1000.0 / 3, 250.0, 125.0, 250.0 / 3)
 
 
 def test_a_code_without_words_has_no_identity():

@@ -20,7 +20,8 @@ On N generated samples (random codes) every output is read three ways.
    (:func:`longest_voiced_run`).  An aperiodic, noisy "vowel" has no F0, a
    faint buzz in the silence is not loud enough, a buzz through the whole
    output is no syllable, and a buzz at exactly the upsampling stack's period
-   (250 Hz at 16 kHz) is the generator's artefact, not a voice: all fail this.
+   (250 Hz at 16 kHz, or Praat's 125 / 83.3 Hz for it) is the generator's
+   artefact, not a voice: all fail this.
 
 3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``TV`` (a
    word without an initial [s]) or ``none``, with the vowel's frontness from
@@ -52,6 +53,8 @@ LOUD_DB = 20.0
 MAX_SPAN = 0.700
 #: Relative distance from an upsampling-stack frequency within which an F0 is that buzz.
 ARTEFACT_TOLERANCE = 0.005
+#: :func:`stack_frequencies` of a 16 kHz, stride-4 generator (Hz).
+STACK_16K = (1000.0 / 3, 250.0, 125.0, 250.0 / 3)
 #: F2 (Hz) above which a vowel is front ([i]); below, back ([ɑ], [u]).
 FRONT_F2 = 1600.0
 WORD_TYPES = ("sTV", "TV", "none")
@@ -96,34 +99,42 @@ def word_shape(intervals) -> dict:
 
 
 def stack_frequencies(config) -> tuple:
-    """The upsampling stack's own periodicities in the pitch range: ``sr / stride**k`` Hz.
+    """The upsampling stack's own periodicities in the pitch range: ``sr / (m · stride**k)`` Hz.
 
     Each stride-s transpose convolution repeats its kernel every s samples of
-    its output, so a generator can buzz at exactly these frequencies (250 Hz
-    for 16 kHz, stride 4) without any voice in it.
+    its output, so a generator can buzz at exactly ``sr / stride**k`` (250 Hz
+    for 16 kHz, stride 4) without any voice in it; Praat often reports such a
+    buzz an octave or a twelfth down (``m`` = 2, 3: 125 and 83.3 Hz).
     """
-    return tuple(config.sr / config.stride ** k for k in range(1, config.n_upsampling + 1)
-                 if PITCH_FLOOR <= config.sr / config.stride ** k <= PITCH_CEILING)
+    found = set()
+    for k in range(1, config.n_upsampling + 1):
+        for m in (1, 2, 3):
+            f = config.sr / (m * config.stride ** k)
+            if PITCH_FLOOR <= f <= PITCH_CEILING:
+                found.add(f)
+    return tuple(sorted(found, reverse=True))
 
 
 def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float = LOUD_DB,
-                       time_step: float = 0.005, artefacts=(250.0,)) -> float:
+                       time_step: float = 0.005, artefacts=STACK_16K) -> float:
     """Longest stretch (s) of consecutive frames that Praat calls voiced in the loud part of a sound.
 
     Voicing: ``To Pitch (ac)``, 75–450 Hz, Praat's other defaults.  A frame
     counts when it is voiced, its level (20 ms Hann window) is within
     ``loud_db`` dB of the loudest frame — a faint buzz in the silence around a
-    word is no vowel —, its F0 is not within 0.5 % of one of the generator's
-    ``artefacts`` frequencies (:func:`stack_frequencies`: a machine buzz, not a
-    voice) and, with ``intervals`` (``(start, end, label)``), it lies inside a
-    ``voi`` interval.
+    word is no vowel — and, with ``intervals`` (``(start, end, label)``), it
+    lies inside a ``voi`` interval.  A run whose F0 sits within 0.5 % of one of
+    the generator's ``artefacts`` frequencies (:func:`stack_frequencies`) in
+    half of its frames or more is a machine buzz, not a voice, and does not
+    count (a real voice drifts through such a frequency in a few frames).
     """
     pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
     times = pitch.xs()
     f0 = pitch.selected_array["frequency"]
     voiced = f0 > 0
+    buzz = np.zeros(f0.size, bool)
     for a in artefacts:
-        voiced &= np.abs(f0 - a) > ARTEFACT_TOLERANCE * a
+        buzz |= voiced & (np.abs(f0 - a) <= ARTEFACT_TOLERANCE * a)
     x = sound.values[0]
     sr = sound.sampling_frequency
     half = int(round(0.010 * sr))
@@ -140,10 +151,11 @@ def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float 
             if lab == "voi":
                 inside |= (times >= s) & (times <= e)
         ok &= inside
-    best = run = 0
-    for v in ok:
-        run = run + 1 if v else 0
-        best = max(best, run)
+    best = 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        if buzz[start:stop].mean() < 0.5:
+            best = max(best, stop - start)
     return best * pitch.dt
 
 
@@ -188,7 +200,7 @@ def syllable_intervals(intervals, max_span: float = MAX_SPAN) -> list:
     return out
 
 
-def judge_output(wave: np.ndarray, sr: int, artefacts=(250.0,)) -> dict:
+def judge_output(wave: np.ndarray, sr: int, artefacts=STACK_16K) -> dict:
     """Word shape, Praat voicing, vowel F2 and word type of one output waveform.
 
     ``artefacts``: F0s (Hz) that are the generator's own buzz (:func:`stack_frequencies`).
