@@ -197,7 +197,7 @@ def measure_file(path, textgrid=None, tier="auto", points=10, measures=ALL_MEASU
     if settings is None:
         settings = settings_for_layer(layer)
     job = _Job(str(path), None if textgrid is None else str(textgrid), tier, int(points),
-               _check_measures(measures), settings, who or layer or path.name)
+               check_measures(measures), settings, who or layer or path.name)
     return _rows_to_frame(_measure_job(job))
 
 
@@ -240,7 +240,7 @@ def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_
     """
     who = who or layer_from_name(name) or name
     settings = settings if settings is not None else settings_for_layer(layer_from_name(name))
-    job = _Job(name, None, tier or None, int(points), _check_measures(measures), settings, who)
+    job = _Job(name, None, tier or None, int(points), check_measures(measures), settings, who)
     return _rows_to_frame(_measure_sound(sound, "", name, tier if intervals else "", list(intervals or []),
                                          "", job))
 
@@ -445,7 +445,7 @@ def _rows_to_frame(rows) -> pd.DataFrame:
     return frame
 
 
-def _check_measures(measures) -> tuple:
+def check_measures(measures) -> tuple:
     if isinstance(measures, str):
         measures = [m.strip() for m in measures.split(",") if m.strip()]
     measures = tuple(measures)
@@ -589,8 +589,8 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
         manifest's columns (``sample_id``, ``layer``, latent columns,
         ``sweep_value`` …) when the folder has a ``manifest.csv``.
     """
-    measures = _check_measures(measures)
-    points = _check_points(points)
+    measures = check_measures(measures)
+    points = check_points(points)
     resolved = resolve_layer_settings(layer_settings)
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
@@ -615,7 +615,7 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     return table
 
 
-def _check_points(points) -> int:
+def check_points(points) -> int:
     try:
         n = int(points)
     except (TypeError, ValueError):
@@ -673,8 +673,8 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     """
     from .praat import run_script
 
-    measures = _check_measures(measures)
-    points = _check_points(points)
+    measures = check_measures(measures)
+    points = check_points(points)
     resolved = resolve_layer_settings(layer_settings)
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
@@ -743,7 +743,7 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     """
     from .layout import atomic_path
 
-    measures = _check_measures(measures if measures is not None else ALL_MEASURES)
+    measures = check_measures(measures if measures is not None else ALL_MEASURES)
     target = Path(folder)
     base = target.parent if target.is_file() else target
     out = Path(out) if out else base / "acoustics.csv"

@@ -21,7 +21,6 @@ completes only the samples not recorded as finished (or with a file missing);
 
 from __future__ import annotations
 
-import platform
 import shlex
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import parselmouth
 from tqdm.auto import tqdm
 
 from . import io, layout
@@ -79,15 +77,36 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
 
 # ---------------------------------------------------------------- a whole run
 
-def _versions() -> dict:
-    import torch
+def check_request(model, latents, sample_ids, layers, feature_maps, conditions, columns, batch_size: int,
+                  device=None) -> tuple:
+    """Check what an export is asked for, before any folder is touched.
 
-    from . import __version__
+    Returns
+    -------
+    z : tensor [N, latent_dim]
+    sample_ids, layers, feature_maps, conditions : list
+        With the defaults filled in (``s000000 …``, every layer, the code or ``random``).
+    """
+    from .models import Latent
+    from .probe import check_layers, resolve_device
 
-    return {
-        "ganphon": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "numpy": np.__version__, "parselmouth": parselmouth.VERSION, "praat_in_parselmouth": parselmouth.PRAAT_VERSION,
-    }
+    G, cfg = model.generator, model.config
+    lat = Latent(cfg)
+    z = lat.check(latents)
+    n = z.shape[0]
+    ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
+    if batch_size < 1:
+        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
+    if len(ids) != n or len(set(ids)) != n:
+        raise GanphonError("sample_ids must be unique, one per latent")
+    layers = check_layers(G, layers)
+    feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
+    resolve_device(device)  # CUDA asked for but absent: an error before the folder is touched
+    if conditions is None:
+        conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
+    if columns is not None and len(columns) != n:
+        raise GanphonError(f"columns has {len(columns)} rows for {n} samples")
+    return z, ids, layers, feature_maps, list(conditions)
 
 
 def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
@@ -138,27 +157,10 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     from .models import Latent
 
     out = Path(out)
-    G = model.generator
-    cfg = model.config
-    lat = Latent(cfg)
-    z = lat.check(latents)
+    G, cfg = model.generator, model.config
+    z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
+                                                             conditions, columns, batch_size, device)
     n = z.shape[0]
-    ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
-    if batch_size < 1:
-        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
-    if len(ids) != n or len(set(ids)) != n:
-        raise GanphonError("sample_ids must be unique, one per latent")
-    from .probe import _check_layers
-
-    layers = _check_layers(G, layers)
-    feature_maps = _check_layers(G, list(feature_maps)) if feature_maps else []
-    from .probe import resolve_device
-
-    resolve_device(device)  # CUDA asked for but absent: an error before the folder is touched
-    if conditions is None:
-        conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
-    if columns is not None and len(columns) != n:
-        raise GanphonError(f"columns has {len(columns)} rows for {n} samples")
     if request is None:
         request = {"n": n, "seed": seed}
     request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
@@ -167,7 +169,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
                "tables": [layout.MANIFEST, layout.LATENTS, *map(layout.feature_maps, feature_maps)]}
     io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "seed": seed, "versions": _versions(),
+        "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth"),
         "checkpoint": str(model.path) if model.path else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
 
@@ -219,7 +221,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
 
     manifest = build_manifest(model, ids, z, layers, seed, columns)
     io.write_table(manifest, out / layout.MANIFEST)
-    lat_df = pd.DataFrame(z.double().numpy(), columns=lat.names)
+    lat_df = pd.DataFrame(z.double().numpy(), columns=Latent(cfg).names)
     lat_df.insert(0, "sample_id", ids)
     io.write_table(lat_df, out / layout.LATENTS)
     return manifest

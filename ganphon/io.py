@@ -412,6 +412,27 @@ def request_digest(request: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def versions(*modules: str) -> dict:
+    """Versions recorded next to every result: ganphon, Python, numpy and each of ``modules``.
+
+    ``parselmouth`` also records the Praat version inside it.
+    """
+    import importlib
+    import platform
+
+    from ._version import __version__
+
+    out = {"ganphon": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for name in modules:
+        module = importlib.import_module(name)
+        if name == "parselmouth":
+            out["parselmouth"] = module.VERSION
+            out["praat_in_parselmouth"] = module.PRAAT_VERSION
+        else:
+            out[name] = module.__version__
+    return out
+
+
 def read_run_record(folder) -> dict | None:
     """The ``run.json`` of ``folder``, or ``None`` when it has none.
 

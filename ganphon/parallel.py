@@ -152,13 +152,18 @@ def _watch(main_pid: int) -> None:
     import time
 
     while True:
-        try:
-            os.kill(main_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:
-            pass
+        _exit_unless_alive(main_pid)
         time.sleep(0.5)
+
+
+def _exit_unless_alive(pid: int) -> None:
+    """End this worker at once when process ``pid`` no longer exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        os._exit(1)
+    except PermissionError:  # it exists, owned by someone else
+        pass
 
 
 def _worker_init(main_pid: int, parent_pid: int) -> None:
@@ -167,13 +172,19 @@ def _worker_init(main_pid: int, parent_pid: int) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid and os.getppid() != main_pid:
         # the forkserver or the main process died before prctl took effect
-        try:
-            os.kill(main_pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:
-            pass
+        _exit_unless_alive(main_pid)
     threading.Thread(target=_watch, args=(main_pid,), daemon=True, name="ganphon-parent-watch").start()
+
+
+def job_batches(n_items: int, workers: int, max_chunk: int = 16, weights=None) -> list:
+    """Item indices grouped into tasks: heavy items first, one per task, when ``weights`` are given;
+    else consecutive chunks of at most ``max_chunk``, about four tasks per worker."""
+    if weights is not None:
+        if len(weights) != n_items:
+            raise GanphonError(f"{len(weights)} weights for {n_items} jobs")
+        return [[i] for i in sorted(range(n_items), key=lambda i: -float(weights[i]))]
+    chunk = max(1, min(max_chunk, n_items // (workers * 4)))
+    return [list(range(i, min(i + chunk, n_items))) for i in range(0, n_items, chunk)]
 
 
 def _run_batch(func, items) -> list:
@@ -280,14 +291,7 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
             except KeyboardInterrupt:
                 raise Interrupted(results, done) from None
             return results
-        if weights is not None:
-            if len(weights) != len(items):
-                raise GanphonError(f"{len(weights)} weights for {len(items)} jobs")
-            order = sorted(range(len(items)), key=lambda i: -float(weights[i]))
-            batches = [[i] for i in order]
-        else:
-            chunk = max(1, min(max_chunk, len(items) // (workers * 4)))
-            batches = [list(range(i, min(i + chunk, len(items)))) for i in range(0, len(items), chunk)]
+        batches = job_batches(len(items), workers, max_chunk, weights)
         context = process_context(preload)
         pool = None
         futures: dict = {}

@@ -175,14 +175,9 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     if not items:
         return results
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    if weights is not None:
-        if len(weights) != len(items):
-            raise GanphonError(f"{len(weights)} weights for {len(items)} jobs")
-        order = sorted(range(len(items)), key=lambda i: -float(weights[i]))
-        batches = [[i] for i in order]
-    else:
-        chunk = max(1, min(max_chunk, len(items) // (n_workers * 4)))
-        batches = [list(range(i, min(i + chunk, len(items)))) for i in range(0, len(items), chunk)]
+    from .parallel import job_batches
+
+    batches = job_batches(len(items), n_workers, max_chunk, weights)
     link = dashboard_link()
     bar = tqdm(total=len(items), desc=f"{desc} (dask{', ' + link if link else ''})", unit=unit,
                disable=not progress)

@@ -106,7 +106,7 @@ def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
     return [n for n in sort_layers(names) if n != layout.OUTPUT_LAYER]
 
 
-def _annotation(folder: Path, sample_id: str, tier: str | None):
+def sample_annotation(folder: Path, sample_id: str, tier: str | None):
     """(tier name, [(start, end, label)]) of the sample's TextGrid; tier ``auto`` if present."""
     path = folder / layout.textgrid(sample_id)
     if not path.is_file():
@@ -175,7 +175,7 @@ def layer_stack_figure(folder, sample_id: str, layers=None, tier: str | None = N
             raise GanphonError(f"{folder / layout.layer_wav(sample_id, layer)}: {len(y)} samples at "
                                f"{layer_sr} Hz, but the output has {len(x)} at {sr} Hz")
         series[layer] = y
-    tier_name, intervals = _annotation(folder, sample_id, tier)
+    tier_name, intervals = sample_annotation(folder, sample_id, tier)
     t = np.arange(len(x)) / sr
     n = 2 + len(layers)
     fig = new_figure(7.5, 1.2 + 0.85 * n)

@@ -98,7 +98,7 @@ def default_layers(model) -> list[str]:
     return [n for n in names if n != "output"]
 
 
-def _check_layers(model, layers) -> list[str]:
+def check_layers(model, layers) -> list[str]:
     available = list(model.layer_names)
     if layers is None:
         return default_layers(model)
@@ -169,8 +169,8 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
         raise GanphonError(f"unknown reduction {reduce!r}; choose one of {', '.join(REDUCERS)}")
     if activation not in ACTIVATIONS:
         raise GanphonError(f"activation must be 'post' or 'pre', got {activation!r}")
-    layers = _check_layers(model, layers)
-    feature_maps = _check_layers(model, list(feature_maps)) if feature_maps else []
+    layers = check_layers(model, layers)
+    feature_maps = check_layers(model, list(feature_maps)) if feature_maps else []
     x_all = _as_inputs(model, inputs)
     device = resolve_device(device)
     was_training = model.training

@@ -257,14 +257,9 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
     import tgt
 
     from .corpus.cut import clip_textgrid
-    from .corpus.folder import find_wavs
+    from .corpus.folder import wav_folder
 
-    folder = Path(wavs)
-    if not folder.is_dir():
-        raise GanphonError(f"{folder}: not a folder (--wavs needs a folder of WAV files)")
-    files = find_wavs(folder)
-    if not files:
-        raise GanphonError(f"{folder}: no .wav files found (searched sub-folders too)")
+    folder, files = wav_folder(wavs, " (--wavs needs a folder of WAV files)")
     if isinstance(labels, str):
         labels = [s.strip() for s in labels.split(",") if s.strip()]
     wanted = set(labels) if labels else None
@@ -298,27 +293,20 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
         if tier is None:
             add(x, file_sr, grid, f"input={wav.stem}", base)
             continue
-        if not grid.has_tier(tier):
-            have = ", ".join(t.name for t in grid.tiers) or "none"
-            raise GanphonError(f"{tg_path}: no tier {tier!r} (tiers: {have})")
-        source = grid.get_tier_by_name(tier)
-        if not isinstance(source, tgt.IntervalTier):
-            raise GanphonError(f"{tg_path}: tier {tier!r} is a point tier, not an interval tier")
-        for number, iv in enumerate(source.intervals, start=1):
-            label = iv.text.strip()
+        for number, (start, end, text) in enumerate(io.interval_tier(grid, tier, path=tg_path), start=1):
+            label = text.strip()
             if not label or (wanted is not None and label not in wanted):
                 continue
-            i0, i1 = int(round(float(iv.start_time) * file_sr)), int(round(float(iv.end_time) * file_sr))
+            i0, i1 = int(round(start * file_sr)), int(round(end * file_sr))
             if i1 > len(x):
                 raise GanphonError(f"{tg_path}: interval {number} {label!r} of tier {tier!r} ends at "
-                                   f"{float(iv.end_time):g} s, after the end of {rel} ({len(x) / file_sr:g} s)")
+                                   f"{end:g} s, after the end of {rel} ({len(x) / file_sr:g} s)")
             if i1 <= i0:
                 raise GanphonError(f"{tg_path}: interval {number} {label!r} is shorter than one sample")
             # The word's own grid, its first sample at 0 (the cutter's rule), then the slice rule.
             word_grid = clip_textgrid(grid, i0 / file_sr, i1 / file_sr, file_sr)
             add(x[i0:i1], file_sr, word_grid, f"{tier}={label}",
-                {**base, **dict(zip(INTERVAL_COLUMNS, (tier, number, label, float(iv.start_time),
-                                                       float(iv.end_time))))})
+                {**base, **dict(zip(INTERVAL_COLUMNS, (tier, number, label, start, end)))})
     if not items:
         what = f"labels {', '.join(sorted(wanted))}" if wanted else "any non-empty label"
         raise GanphonError(f"{folder}: no interval of tier {tier!r} matched {what}")
@@ -450,8 +438,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     """
     from tqdm.auto import tqdm
 
-    from .export import _versions
-    from .probe import _check_layers, layer_lengths, probe_batches
+    from .probe import check_layers, layer_lengths, probe_batches
 
     net = waveform_network(model, network)
     cfg = model.config
@@ -460,11 +447,11 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
         raise GanphonError(f"batch size must be at least 1, got {batch_size}")
     if clip is not None and not clip > 0:
         raise GanphonError(f"clip must be > 0, got {clip}")
-    layers = _check_layers(net, layers)
+    layers = check_layers(net, layers)
     if layout.OUTPUT_LAYER in layers:
         raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "
                            "the input is exported as ID_output.wav")
-    feature_maps = _check_layers(net, list(feature_maps)) if feature_maps else []
+    feature_maps = check_layers(net, list(feature_maps)) if feature_maps else []
     if device is not None:
         import torch
 
@@ -486,7 +473,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
                "tables": [layout.MANIFEST, *map(layout.feature_maps, feature_maps)]}
     io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "versions": _versions(),
+        "command": command or shlex.join(sys.argv), "versions": io.versions("torch", "parselmouth"),
         "checkpoint": str(model.path) if model.path else None, "load_report": report.summary(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
     finished = io.read_finished(out, request)

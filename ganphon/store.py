@@ -347,9 +347,9 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     """
     from tqdm.auto import tqdm
 
-    from .export import _versions, build_manifest
+    from .export import build_manifest, check_request
     from .models import Latent
-    from .probe import _check_layers, layer_lengths, probe_batches
+    from .probe import layer_lengths, probe_batches
     from .timebase import native_rate
 
     zarr = require("zarr")
@@ -357,20 +357,9 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     started = time.perf_counter()
     out = Path(out)
     G, cfg = model.generator, model.config
-    lat = Latent(cfg)
-    z = lat.check(latents)
+    z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
+                                                             conditions, columns, batch_size, device)
     n = z.shape[0]
-    ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
-    if batch_size < 1:
-        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
-    if len(ids) != n or len(set(ids)) != n:
-        raise GanphonError("sample_ids must be unique, one per latent")
-    layers = _check_layers(G, layers)
-    feature_maps = list(feature_maps)
-    if conditions is None:
-        conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
-    if columns is not None and len(columns) != n:
-        raise GanphonError(f"columns has {len(columns)} rows for {n} samples")
     if request is None:
         request = {"n": n, "seed": seed}
     chunk_size = _chunk_size(chunk, batch_size)
@@ -383,7 +372,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
                    checkpoint_sha256=model.sha256, feature_maps=feature_maps, store="zarr", chunk=chunk_size)
     io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "seed": seed, "versions": _store_versions(_versions()),
+        "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
         "checkpoint": str(model.path) if getattr(model, "path", None) else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "planned": {"samples": n, "chunks": math.ceil(n / chunk_size), "arrays": [layout.OUTPUT_LAYER, *layers]}})
@@ -415,7 +404,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     manifest = build_manifest(model, ids, z, layers, seed, columns)
     manifest[CONDITION_COLUMN] = np.repeat(np.asarray(conditions, dtype=object), len(layers) + 1)
     _write_parquet(manifest, out / MANIFEST_PARQUET)
-    lat_df = pd.DataFrame(z.double().numpy(), columns=lat.names)
+    lat_df = pd.DataFrame(z.double().numpy(), columns=Latent(cfg).names)
     lat_df.insert(0, "sample_id", ids)
     _write_parquet(lat_df, out / LATENTS_PARQUET)
 
@@ -453,16 +442,6 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     manifest = manifest.drop(columns=[CONDITION_COLUMN])
     manifest.attrs.update(summary=summary, run_summary=[format_summary(summary, "probe")])
     return manifest
-
-
-def _store_versions(versions: dict) -> dict:
-    out = dict(versions)
-    for module in ("zarr", "pyarrow"):
-        try:
-            out[module] = importlib.import_module(module).__version__
-        except ImportError:  # pragma: no cover - checked before
-            pass
-    return out
 
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
@@ -550,7 +529,7 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     summary : dict
         ``samples``, ``chunks``, ``chunks_computed``, ``computed``, ``seconds``, ``samples_per_s``, ``workers``.
     """
-    from .acoustics import _check_measures, _check_points, join_manifest
+    from .acoustics import check_measures, check_points, join_manifest
     from .annotate import AUTO_TIER, SegmentSettings
     from .parallel import check_workers, map_jobs
     from .praat import ALL_MEASURES, resolve_layer_settings, settings_for_layer
@@ -564,8 +543,8 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     tier = tier or None
     if measure and tier is not None and tier != AUTO_TIER:
         raise GanphonError(f"{st.folder}: a store carries only the '{AUTO_TIER}' tier; measure on it or whole series")
-    measures = _check_measures(measures if measures is not None else ALL_MEASURES)
-    points = _check_points(points)
+    measures = check_measures(measures if measures is not None else ALL_MEASURES)
+    points = check_points(points)
     segment_settings = segment_settings or SegmentSettings()
     resolved = resolve_layer_settings(layer_settings)
     series = (layout.OUTPUT_LAYER, *st.layers)

@@ -95,6 +95,20 @@ def find_wavs(folder):
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
+def wav_folder(path, hint: str = "") -> tuple:
+    """``(folder, its WAV files)``; a missing folder or one without WAVs is a one-line error.
+
+    ``hint`` is added to the "not a folder" message (e.g. which option wanted it).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise GanphonError(f"{folder}: not a folder{hint}")
+    files = find_wavs(folder)
+    if not files:
+        raise GanphonError(f"{folder}: no .wav files found (searched sub-folders too)")
+    return folder, files
+
+
 def to_mono(x):
     """Average the channels of ``x`` ([n] or [n, channels]); returns [n] and whether it mixed."""
     if x.ndim == 1:
@@ -160,12 +174,7 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
     """
     if slice_len < 1 or sr < 1:
         raise GanphonError(f"slice length and sampling rate must be positive (got {slice_len}, {sr})")
-    folder = Path(path)
-    if not folder.is_dir():
-        raise GanphonError(f"{folder}: not a folder")
-    files = find_wavs(folder)
-    if not files:
-        raise GanphonError(f"{folder}: no .wav files found (searched sub-folders too)")
+    folder, files = wav_folder(path)
     report = LoadReport(slice_len=slice_len, sr=sr)
     items = np.zeros((len(files), slice_len), dtype=np.float32)
     for f in tqdm(files, desc="loading", unit="file", disable=not progress or len(files) < 20,

@@ -169,7 +169,7 @@ def _check_finite(state: dict, path, part: str) -> None:
             raise GanphonError(f"{path}: {part} weight {k!r} contains NaN or inf")
 
 
-def _load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
+def load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
     if not isinstance(state, dict):
         raise GanphonError(f"{path}: {part} is not a state dict")
     _check_finite(state, path, part)
@@ -240,11 +240,11 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
     if blob.get("generator") is None:
         raise GanphonError(f"{path}: holds no generator weights")
     G, D, Q = build_models(config, critic=True)
-    _load_state(G, blob["generator"], path, "generator")
+    load_state(G, blob["generator"], path, "generator")
     out = LoadedModel(config=config, generator=G.to(device).eval(), training=blob.get("training"),
                       meta=dict(blob.get("meta") or {}), path=path, sha256=file_sha256(path))
     if critic and blob.get("critic") is not None:
-        _load_state(D, blob["critic"], path, "critic")
+        load_state(D, blob["critic"], path, "critic")
         out.critic = D.to(device).eval()
     if qnetwork and Q is not None:
         qstate = blob.get("qnetwork")
@@ -255,7 +255,7 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
                 qblob = read_weights_file(qfile)
                 qstate = qblob.get("qnetwork") if isinstance(qblob, dict) else None
         if qstate is not None:
-            _load_state(Q, qstate, path, "qnetwork")
+            load_state(Q, qstate, path, "qnetwork")
             out.qnetwork = Q.to(device).eval()
     return out
 

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from ..errors import GanphonError
-from .checkpoint import _load_state, read_weights_file, save_checkpoint
+from .checkpoint import load_state, read_weights_file, save_checkpoint
 from .config import LEGACY_SETTINGS, ModelConfig
 from .wavegan import Generator, QNetwork
 
@@ -73,7 +73,7 @@ def generator_state_from_peer(state: dict, config: ModelConfig) -> dict:
             i, part, rest = int(m.group(1)), m.group(2), m.group(3)
             out[f"blocks.{names[i]}.{'conv' if part == 'conv' else 'norm'}.{rest}"] = v
         else:
-            out[k] = v  # left for _load_state to report as unexpected
+            out[k] = v  # left for load_state to report as unexpected
     return out
 
 
@@ -124,13 +124,13 @@ def import_peer(g_path, out, arch: str, n_codes: int = 0, q_path=None, q_slope: 
     config = infer_generator_config(g_state, arch, n_codes, path=g_path)
     config.q_leaky_slope = float(q_slope)
     G = Generator(config)
-    _load_state(G, generator_state_from_peer(g_state, config), g_path, "generator")
+    load_state(G, generator_state_from_peer(g_state, config), g_path, "generator")
     Q = None
     if q_path is not None:
         if arch == "wavegan":
             raise GanphonError(f"{q_path}: a WaveGAN has no Q-network")
         Q = QNetwork(config)
-        _load_state(Q, qnetwork_state_from_peer(_state(q_path), config, path=q_path), q_path, "qnetwork")
+        load_state(Q, qnetwork_state_from_peer(_state(q_path), config, path=q_path), q_path, "qnetwork")
     meta = {"imported_from": str(Path(g_path).name), "imported_q": str(Path(q_path).name) if q_path else None,
             "source": "ciwganfiwgan-pytorch"}
     return save_checkpoint(out, config, generator=G, qnetwork=Q, meta=meta)

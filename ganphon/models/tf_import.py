@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import GanphonError
-from .checkpoint import _load_state, save_checkpoint
+from .checkpoint import load_state, save_checkpoint
 from .config import ARCHS, ModelConfig
 from .tf_checkpoint import TFCheckpoint
 from .wavegan import Critic, Generator, QNetwork
@@ -273,14 +273,14 @@ def read_tf_checkpoint(path, arch: str | None = None, n_codes: int | None = None
     config = infer_tf_config(ckpt, arch, n_codes, args)
     r = _Reader(ckpt)
     G = Generator(config)
-    _load_state(G, _generator_state(r, config), ckpt.index_path, "generator")
+    load_state(G, _generator_state(r, config), ckpt.index_path, "generator")
     D = Q = None
     if "D/downconv_0/conv1d/kernel" in ckpt.entries:
         D = Critic(config)
-        _load_state(D, _trunk_state(r, D, config, "D", "", "output"), ckpt.index_path, "critic")
+        load_state(D, _trunk_state(r, D, config, "D", "", "output"), ckpt.index_path, "critic")
     if config.arch != "wavegan" and "Q/Qdownconv_0/conv1d/kernel" in ckpt.entries:
         Q = QNetwork(config)
-        _load_state(Q, _trunk_state(r, Q, config, "Q", "Q", "Qoutput"), ckpt.index_path, "qnetwork")
+        load_state(Q, _trunk_state(r, Q, config, "Q", "Q", "Qoutput"), ckpt.index_path, "qnetwork")
     left = [n for n in ckpt.names() if n not in r.used and not is_optimizer_state(n)
             and n.split("/")[0] in ("G", "D", "Q")]
     if left:

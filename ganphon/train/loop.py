@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import io
 from ..errors import GanphonError
 from ..layout import RUN_JSON, atomic_write_text
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
@@ -25,7 +26,7 @@ from ..models.latent import Latent
 from .config import OPTIM_FIELDS, TrainConfig, TrainResult
 from .state import (_STREAM_DATA, _STREAM_PREVIEW, G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, DataOrder,
                     _fmt, _params_finite, _seed_process, _set_rng_state, _rng_state, _truncate_log,
-                    _versions, _write_log_header, checkpoint_name, derive_seed, latest_checkpoint,
+                    _write_log_header, checkpoint_name, derive_seed, latest_checkpoint,
                     list_checkpoints, read_training_state)
 from .steps import Run, critic_step, generator_step
 
@@ -492,7 +493,7 @@ def _write_run_json(out, command, config, settings, data, data_summary, world, d
         except (OSError, ValueError):
             previous = []
     info = {
-        "kind": "train", "command": command or "", "seed": settings.seed, "versions": _versions(),
+        "kind": "train", "command": command or "", "seed": settings.seed, "versions": io.versions("torch"),
         "model_config": config.to_dict(), "train_config": settings.to_dict(),
         "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
                  "summary": data_summary},

@@ -5,7 +5,6 @@ the training log."""
 from __future__ import annotations
 
 import math
-import platform
 import random
 import re
 from pathlib import Path
@@ -58,13 +57,6 @@ def latest_checkpoint(run_dir) -> Path | None:
     """The full checkpoint with the highest step in ``run_dir``, or None."""
     found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
-
-
-def _versions() -> dict:
-    from .. import __version__
-
-    return {"ganphon": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__}
 
 
 class DataOrder:
