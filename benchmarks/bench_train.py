@@ -17,6 +17,8 @@ median step time of each, so stalls caused by other programs hit neither.
 
     python benchmarks/bench_train.py                              # CPU: d=16, batch 16
     python benchmarks/bench_train.py --dim 8 --threads-list 1,2   # threads on a busy 2-core machine
+    python benchmarks/bench_train.py --wait-policy active         # OpenMP threads spinning (as before
+                                                                  # the `ganphon` command set PASSIVE)
     python benchmarks/bench_train.py --dim 64 --batch 64          # the paper's size
     python benchmarks/bench_train.py --device cuda --bf16 --compile --dim 64 --batch 64 --steps 50
 """
@@ -29,10 +31,15 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# OpenMP reads its wait policy once, when torch loads: --wait-policy must act before the import.
+if "--wait-policy" in sys.argv[:-1]:
+    os.environ["OMP_WAIT_POLICY"] = sys.argv[sys.argv.index("--wait-policy") + 1].upper()
 
 import numpy as np
 import torch
@@ -301,6 +308,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--threads-list", default=None,
                    help="also time the trainer with each of these thread counts (its --threads), e.g. 1,2")
+    p.add_argument("--wait-policy", choices=("passive", "active"), default=None,
+                   help="OMP_WAIT_POLICY for this run (default: the environment's; `ganphon` sets PASSIVE)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     if args.threads:
@@ -332,12 +341,14 @@ def main(argv=None) -> int:
         "ganphon": ganphon.__version__, "torch": torch.__version__, "device": args.device,
         "threads": torch.get_num_threads(), "arch": args.arch, "dim": args.dim, "batch": args.batch,
         "bf16": args.bf16, "compile": args.compile, "timed_steps": args.steps, "repeats": args.repeats,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "load_average": os.getloadavg(),
         **{f"{name}_steps_per_s": r for name, r in rate.items()},
         "ratio_vs_plain": rate["ganphon"] / rate["plain"], "ratio_vs_before": rate["ganphon"] / rate["before"],
         **{f"step_s_{name}": [round(float(x), 4) for x in v] for name, v in times.items()},
         "ganphon_wall_s_per_run": min(walls),
     }
-    print(f"{args.arch} d={args.dim} batch {args.batch} on {args.device} ({torch.get_num_threads()} threads"
+    print(f"{args.arch} d={args.dim} batch {args.batch} on {args.device} ({torch.get_num_threads()} threads, "
+          f"OMP_WAIT_POLICY {result['omp_wait_policy']}, load {os.getloadavg()[0]:.1f}"
           f"{', bf16' if args.bf16 else ''}{', compiled' if args.compile else ''}); "
           f"median of {args.repeats} x {args.steps} steps; a G step = 5 critic + 1 generator update, "
           f"samples/s = real items through the critic (5 x batch per G step):")

@@ -14,8 +14,14 @@ line and the command exits with status 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import importlib
+import os
 import shlex
 import sys
+
+# OpenMP threads that spin while waiting make torch's CPU work many times slower on a busy machine
+# (measured 7-18x for training on 2 shared cores, benchmarks/bench_train.py); passive waiting costs
+# little on an idle one (not measured there).  Read once when torch loads: set before any command imports it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .._version import __version__
 from ..errors import GanphonError
