@@ -38,8 +38,9 @@ def need(module):
         pytest.skip(f"{module} not installed (pip install 'ganphon[scale]')")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _scale_extra():
+    # module scope, so it runs before the module-scoped fixtures that use the store
     for module in ("zarr", "pyarrow"):
         need(module)
 
