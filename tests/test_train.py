@@ -408,3 +408,18 @@ def test_bundle_demo_writes_fp16_files_and_a_card_for_a_resumed_run(corpus, tmp_
     source = load_checkpoint(out / "G_latest.pt")
     for k, v in source.generator.state_dict().items():
         assert torch.equal(bundled.generator.state_dict()[k], v)
+    # an earlier full checkpoint of the run, chosen by --checkpoint: its step, its weights in fp16
+    early = tmp_path / "early"
+    early.mkdir()
+    assert tool.main([str(out), str(corpus), "--checkpoint", str(out / "ckpt_step0000001.pt"),
+                      "--data-dir", str(early), "--n", "3"]) == 0
+    card = __import__("json").loads((early / DEMO_CARD).read_text())
+    assert card["training"]["steps"] == 1 and card["training"]["command"].endswith("--steps 1")
+    first = load_checkpoint(out / "ckpt_step0000001.pt")
+    chosen = load_checkpoint(early / DEMO_G)
+    for k, v in first.generator.state_dict().items():
+        assert torch.equal(chosen.generator.state_dict()[k], v.half().float())
+    for k, v in first.qnetwork.state_dict().items():
+        assert torch.equal(chosen.qnetwork.state_dict()[k], v.half().float())
+    # a file without a Q-network: one line, exit status 2
+    assert tool.main([str(out), str(corpus), "--checkpoint", str(data / DEMO_Q), "--data-dir", str(early)]) == 2
