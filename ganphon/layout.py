@@ -40,6 +40,12 @@ DEMO_RANDOM_DIR = "random"
 LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
 EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 OUTPUT_LAYER = "output"
+# a training run folder
+LOG_CSV = "train_log.csv"
+G_LATEST = "G_latest.pt"
+Q_LATEST = "Q_latest.pt"
+PREVIEW_DIR = "preview"
+_CHECKPOINT = re.compile(r"^ckpt_step(\d+)\.pt$")
 # A columnar store (``--store zarr``, see ganphon.store): arrays, tables, per-chunk Parquet parts.
 STORE_ZARR = "store.zarr"
 MANIFEST_PARQUET = "manifest.parquet"
@@ -106,6 +112,17 @@ FEATURE_MAPS_PREFIX = "featuremaps_"
 def feature_maps(layer: str) -> str:
     """File name of a layer's individual feature maps, ``featuremaps_<layer>.npy`` [N, C, n]."""
     return f"{FEATURE_MAPS_PREFIX}{layer}.npy"
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of a training run's full checkpoint after ``step`` generator updates."""
+    return f"ckpt_step{step:07d}.pt"
+
+
+def checkpoint_step(name: str) -> int | None:
+    """The step of a full-checkpoint file name, or None for any other name."""
+    m = _CHECKPOINT.match(name)
+    return int(m.group(1)) if m else None
 
 
 def sample_id(index: int) -> str:

@@ -96,7 +96,7 @@ def _manifest(folder: Path):
 
 def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
     """Layers (not the output) with a WAV for one sample, in network order."""
-    from .stats import sort_layers
+    from .layout import sort_layers
 
     if manifest is not None and "layer" in manifest.columns:
         names = manifest.loc[manifest["sample_id"].astype(str) == sample_id, "layer"]
@@ -263,7 +263,7 @@ def _sweep_rows(folder: Path, base):
 
 def sweep_grid_figure(folder, base=None, layers=None):
     """The figure of :func:`plot_sweep_grid` (rows: sweep values, columns: layers)."""
-    from .stats import sort_layers
+    from .layout import sort_layers
 
     folder = Path(folder)
     rows, base = _sweep_rows(folder, base)
@@ -322,7 +322,8 @@ def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -
 
 def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
     """The figure of :func:`plot_effects` (one panel per outcome)."""
-    from .stats import first_layer, sort_layers
+    from .layout import sort_layers
+    from .stats import first_layer
 
     needed = [c for c in ("outcome", "layer", "beta", "ci_low", "ci_high") if c not in effects.columns]
     if needed:
@@ -381,7 +382,7 @@ def plot_effects(effects: pd.DataFrame, out=None, formats=FORMATS) -> list:
 
 def correlations_figure(corr: pd.DataFrame):
     """The figure of :func:`plot_correlations` (a measures × layers heat map of r)."""
-    from .stats import sort_layers
+    from .layout import sort_layers
 
     needed = [c for c in ("measure", "layer", "r") if c not in corr.columns]
     if needed:

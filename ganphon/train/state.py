@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import GanphonError
-from ..layout import atomic_write_text
+from ..layout import (G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, atomic_write_text,  # noqa: F401
+                      checkpoint_name, checkpoint_step)
 from ..models.checkpoint import read_weights_file
 from ..models.config import ModelConfig
 from .config import TrainConfig
 
-LOG_CSV = "train_log.csv"
 LOG_COLUMNS = ("step", "time", "d_loss", "g_loss", "q_loss", "gp", "q_acc", "wasserstein")
-G_LATEST = "G_latest.pt"
-Q_LATEST = "Q_latest.pt"
-PREVIEW_DIR = "preview"
-_CKPT = re.compile(r"^ckpt_step(\d+)\.pt$")
 
 # Independent random streams, each seeded from (seed, stream, rank).
 _STREAM_DATA, _STREAM_LATENT, _STREAM_GLOBAL, _STREAM_PREVIEW = 1, 2, 3, 4
@@ -35,11 +30,6 @@ def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
     return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def checkpoint_name(step: int) -> str:
-    """File name of the full checkpoint after ``step`` generator updates."""
-    return f"ckpt_step{step:07d}.pt"
-
-
 def list_checkpoints(run_dir) -> list[tuple[int, Path]]:
     """``(step, path)`` of every full checkpoint in ``run_dir``, oldest first."""
     run_dir = Path(run_dir)
@@ -47,9 +37,9 @@ def list_checkpoints(run_dir) -> list[tuple[int, Path]]:
         return []
     found = []
     for p in run_dir.iterdir():
-        m = _CKPT.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
+        step = checkpoint_step(p.name)
+        if step is not None and p.is_file():
+            found.append((step, p))
     return sorted(found)
 
 
