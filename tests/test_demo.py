@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,6 +55,11 @@ def test_demo_report_and_its_parts(demo_run):
     else:
         assert info["discovery_kind"] == kind
         assert st.discover(lat[zs], prop, kind=kind).iloc[0]["var"] == top
+        # independent of ganphon's regression: numpy's Pearson r of every z with the property
+        joined = lat.merge(prop, on="sample_id")
+        column = "has_fric" if kind == "logistic" else "fric_duration"
+        r = {z: abs(np.corrcoef(joined[z], joined[column])[0, 1]) for z in zs[1:]}
+        assert top in sorted(r, key=r.get, reverse=True)[:3]
         assert f"**{top}** ranks first" in (demo_run / "report.md").read_text()
     disc = info
     man = pd.read_csv(demo_run / f"sweep_{top}" / "manifest.csv")
