@@ -8,8 +8,7 @@ from .options import (ArgumentParser, Formatter, add_overwrite, add_quiet, add_s
 
 
 def corpus(p) -> None:
-    from ..corpus.synth import DEFAULT_SLICE_LEN, TEMPLATES
-    from ..timebase import DEFAULT_SR
+    from ..corpus.synth import TEMPLATES
 
     describe(p, "Prepare training data: check a folder of WAVs, cut words out of long annotated "
              "recordings, or synthesise a controlled corpus with ground-truth TextGrids.")
@@ -22,8 +21,7 @@ def corpus(p) -> None:
         "resampled to --sr, zero-padded at the end or cut to --slice-len samples) and print a one-line "
         "summary and every file that cannot be used, with the reason.")
     c.add_argument("dir", metavar="DIR", help="folder of WAV files")
-    c.add_argument("--slice-len", type=positive_int, default=DEFAULT_SLICE_LEN, help="samples per item")
-    c.add_argument("--sr", type=positive_int, default=DEFAULT_SR, help="sampling rate of the items (Hz)")
+    add_item_shape(c)
     c.add_argument("--strict", action="store_true", help="stop with an error at the first unreadable file")
     c.set_defaults(func=_check)
 
@@ -65,11 +63,19 @@ def corpus(p) -> None:
     c.add_argument("--n", type=positive_int, required=True, help="number of tokens")
     add_seed(c)
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    c.add_argument("--sr", type=positive_int, default=DEFAULT_SR, help="sampling rate (Hz)")
-    c.add_argument("--slice-len", type=positive_int, default=DEFAULT_SLICE_LEN, help="samples per token")
+    add_item_shape(c)
     add_overwrite(c)
     add_quiet(c)
     c.set_defaults(func=_synth)
+
+
+def add_item_shape(c) -> None:
+    """``--slice-len`` and ``--sr`` of the corpus items."""
+    from ..corpus.synth import DEFAULT_SLICE_LEN
+    from ..timebase import DEFAULT_SR
+
+    c.add_argument("--slice-len", type=positive_int, default=DEFAULT_SLICE_LEN, help="samples per item")
+    c.add_argument("--sr", type=positive_int, default=DEFAULT_SR, help="sampling rate of the items (Hz)")
 
 
 def _check(args) -> int:
