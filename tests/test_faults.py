@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import descendants, process_alive
 
 from ganphon import layout
 from ganphon.cli import main
@@ -396,30 +397,6 @@ def _until(predicate, proc, timeout=120.0):
     raise AssertionError("the fault point never came")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _children(pid: int) -> set:
-    """Every descendant of ``pid`` (from /proc)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().split(")")[-1].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
 @pytest.fixture(scope="module")
 def many_files(material, tmp_path_factory):
     """A plain folder of 216 name.wav + name.TextGrid pairs (the sweep's files, six times)."""
@@ -444,9 +421,9 @@ def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_c
     out = tmp_path / "table.csv"
     proc = _popen(["measure", many_files, "--workers", "2", "--out", out, "--quiet"], tmp_path)
     # the workers write nothing we can watch, so wait until they are busy, then a little longer
-    _until(lambda: len(_children(proc.pid)) >= 3, proc)
+    _until(lambda: len(descendants(proc.pid)) >= 3, proc)
     time.sleep(2.0)
-    workers = _children(proc.pid)
+    workers = descendants(proc.pid)
     sent = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
     _, err = proc.communicate(timeout=60)
@@ -471,7 +448,7 @@ def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_c
 def _until_gone(pids, timeout=5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in pids):
+        if not any(process_alive(p) for p in pids):
             return True
         time.sleep(0.05)
     return False
@@ -511,8 +488,8 @@ def test_sweep_killed_midway_leaves_no_workers_and_a_rerun_completes_exactly(mat
     assert code == 0, err
     out = tmp_path / "cut"
     proc = _popen([*argv, "--out", out], tmp_path)
-    _until(lambda: len(_children(proc.pid)) >= 3, proc)  # annotating or measuring in workers
-    workers = _children(proc.pid)
+    _until(lambda: len(descendants(proc.pid)) >= 3, proc)  # annotating or measuring in workers
+    workers = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     assert _until_gone(workers), "workers outlived the killed sweep"

@@ -16,9 +16,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+from conftest import process_alive
 
 from ganphon.errors import GanphonError
 from ganphon.parallel import Interrupted, check_workers, map_jobs
@@ -54,15 +54,6 @@ RUNNER = textwrap.dedent("""
         print(json.dumps({"results": stop.results, "done": stop.done}), flush=True)
         sys.exit(130)
 """)
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _start(tmp_path, n_jobs, sleep="0.4"):
@@ -157,8 +148,8 @@ def test_ctrl_c_stops_within_a_second_keeps_finished_results_and_kills_workers(t
     assert all(record["results"][i] is None for i, d in enumerate(record["done"]) if not d)
     assert {f"done_{i}" for i in finished} <= {m.name for m in marks.glob("done_*")}
     assert "Traceback" not in err
-    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=3.0), \
-        [pid for pid in workers if _alive(pid)]
+    assert _wait_for(lambda: not any(process_alive(pid) for pid in workers), timeout=3.0), \
+        [pid for pid in workers if process_alive(pid)]
 
 
 def test_kill_9_of_the_parent_leaves_no_worker_or_forkserver(tmp_path):
@@ -173,8 +164,8 @@ def test_kill_9_of_the_parent_leaves_no_worker_or_forkserver(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=5.0), \
-        [pid for pid in workers if _alive(pid)]
+    assert _wait_for(lambda: not any(process_alive(pid) for pid in workers), timeout=5.0), \
+        [pid for pid in workers if process_alive(pid)]
     assert not list(marks.glob("done_*"))
 
 
