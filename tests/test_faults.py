@@ -399,11 +399,12 @@ def _until(predicate, proc, timeout=120.0):
 
 @pytest.fixture(scope="module")
 def many_files(material, tmp_path_factory):
-    """A plain folder of 216 name.wav + name.TextGrid pairs (the sweep's files, six times)."""
+    """A plain folder of 1,080 name.wav + name.TextGrid pairs (the sweep's files, 30 times): enough work
+    that an idle 2-core machine is still measuring a second after the workers start."""
     folder = tmp_path_factory.mktemp("many") / "wavs"
     folder.mkdir()
     sweep = material / "sweep"
-    for k in range(6):
+    for k in range(30):
         for wav in sorted(sweep.glob("*.wav")):
             sid, layer = layout.parse_sample_file(wav.name)
             shutil.copy(wav, folder / f"k{k}_{wav.stem}.wav")
@@ -422,8 +423,9 @@ def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_c
     proc = _popen(["measure", many_files, "--workers", "2", "--out", out, "--quiet"], tmp_path)
     # the workers write nothing we can watch, so wait until they are busy, then a little longer
     _until(lambda: len(descendants(proc.pid)) >= 3, proc)
-    time.sleep(2.0)
+    time.sleep(1.0)
     workers = descendants(proc.pid)
+    assert proc.poll() is None, "measure finished before Ctrl-C: the folder is too small for this machine"
     sent = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
     _, err = proc.communicate(timeout=60)
