@@ -161,10 +161,11 @@ def write_wav_scipy(path, x, sr=SR):
     scipy.io.wavfile.write(path, sr, np.asarray(x, dtype=np.float32))
 
 
-def write_textgrid_tgt(path, tiers, xmax=T, encoding="utf-8"):
+def write_textgrid_tgt(path, tiers, xmax=T, encoding="utf-8", points=None):
     """A long-format TextGrid written by tgt in ``encoding`` (a file from outside ganphon).
 
     tiers: {name: [(label, start, end), ...]}; gaps stay empty intervals.
+    points: {name: [(time, label), ...]} point tiers, after the interval tiers.
     """
     import tgt
 
@@ -173,6 +174,11 @@ def write_textgrid_tgt(path, tiers, xmax=T, encoding="utf-8"):
         tier = tgt.IntervalTier(0.0, xmax, name)
         for label, start, end in intervals:
             tier.add_interval(tgt.Interval(start, end, label))
+        grid.add_tier(tier)
+    for name, marks in (points or {}).items():
+        tier = tgt.PointTier(0.0, xmax, name)
+        for time, label in marks:
+            tier.add_point(tgt.Point(time, label))
         grid.add_tier(tier)
     text = tgt.io.export_to_long_textgrid(grid)
     with open(path, "w", encoding=encoding) as handle:

@@ -28,7 +28,7 @@ from ganphon.models.wavegan import build_models
 from ganphon.speech import load_speech, probe_speech
 from ganphon.stats.speech import accuracy_table, best_mapping, code_table, item_predictions
 
-from conftest import require_praat
+from conftest import require_praat, write_textgrid_tgt
 
 L, SR = 16384, 16000
 T = L / SR
@@ -62,18 +62,9 @@ def _write_wav(path, x, sr):
 
 
 def _write_grid(path, duration, tiers, points=None):
-    grid = tgt.TextGrid()
-    for name, intervals in tiers.items():
-        tier = tgt.IntervalTier(0.0, duration, name)
-        for a, b, text in intervals:
-            tier.add_interval(tgt.Interval(a, b, text))
-        grid.add_tier(tier)
-    for name, pts in (points or {}).items():
-        tier = tgt.PointTier(0.0, duration, name)
-        for t, text in pts:
-            tier.add_point(tgt.Point(t, text))
-        grid.add_tier(tier)
-    tgt.io.write_to_file(grid, str(path), format="long", encoding="utf-8")
+    """tiers: {name: [(start, end, label), ...]}; written by tgt, as a user's file would be."""
+    write_textgrid_tgt(path, {name: [(label, a, b) for a, b, label in intervals] for name, intervals in tiers.items()},
+                       xmax=duration, points=points)
 
 
 # ---------------------------------------------------------------- the reference forward pass
