@@ -187,8 +187,11 @@ def job_batches(n_items: int, workers: int, max_chunk: int = 16, weights=None) -
     return [list(range(i, min(i + chunk, n_items))) for i in range(0, n_items, chunk)]
 
 
-def _run_batch(func, items) -> list:
-    return [func(item) for item in items]
+def run_batch(func, items, shared=None) -> list:
+    """``func`` over one task's items (``func(item, shared)`` when ``shared`` is given)."""
+    if shared is None:
+        return [func(item) for item in items]
+    return [func(item, shared) for item in items]
 
 
 # --------------------------------------------------------------------------
@@ -227,7 +230,7 @@ def _stop_pool(pool) -> None:
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
-             max_chunk: int = 16, weights=None) -> list:
+             max_chunk: int = 16, weights=None, shared=None, on_result=None, resources=None) -> list:
     """``[func(item) for item in items]`` in ``workers`` processes.
 
     Parameters
@@ -250,6 +253,16 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     weights : sequence of float, optional
         Expected cost of each item: heavy items are submitted first, one
         per task, so the workers finish together.
+    shared : object, optional
+        One large argument every job needs (e.g. a generator network): each
+        job is called as ``func(item, shared)``.  Sent once per task here,
+        once per worker on Dask.
+    on_result : callable, optional
+        Called in this process as ``on_result(i, result)`` as soon as job
+        ``i`` has finished (e.g. to record it for resuming), in completion order.
+    resources : dict, optional
+        Dask only: worker resources each task needs (``{"GPU": 1}``); ignored
+        by the process pool.
 
     Returns
     -------
@@ -270,7 +283,8 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     if active_client() is not None:  # inside parallel_dask.use_scheduler: the jobs run as Dask tasks
         from .parallel_dask import map_jobs as dask_map_jobs
 
-        return dask_map_jobs(func, items, workers, progress, desc, unit, preload, max_chunk, weights)
+        return dask_map_jobs(func, items, workers, progress, desc, unit, preload, max_chunk, weights,
+                             shared=shared, on_result=on_result, resources=resources)
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -285,8 +299,10 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         if workers == 1 or len(items) <= 1:
             try:
                 for i, item in enumerate(items):
-                    results[i] = func(item)
+                    results[i] = func(item) if shared is None else func(item, shared)
                     done[i] = True
+                    if on_result is not None:
+                        on_result(i, results[i])
                     bar.update(1)
             except KeyboardInterrupt:
                 raise Interrupted(results, done) from None
@@ -305,7 +321,7 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
                                            initargs=(os.getpid(), parent))
                 for batch in batches:
-                    futures[pool.submit(_run_batch, func, [items[i] for i in batch])] = batch
+                    futures[pool.submit(run_batch, func, [items[i] for i in batch], shared)] = batch
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -319,6 +335,8 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                     for i, result in zip(batch, batch_results):
                         results[i] = result
                         done[i] = True
+                        if on_result is not None:
+                            on_result(i, result)
                     bar.update(len(batch))
         except BaseException as exc:
             if pool is not None:

@@ -28,6 +28,7 @@ import os
 from .errors import GanphonError
 
 _ACTIVE: list = []   # the open Dask client(s), innermost last
+_LOCAL: list = []    # those of them whose cluster use_scheduler("local") started on this machine
 
 
 def _require():
@@ -42,6 +43,12 @@ def _require():
 def active_client():
     """The Dask client of the innermost :func:`use_scheduler`, or None (the process pool is used)."""
     return _ACTIVE[-1] if _ACTIVE else None
+
+
+def is_local(client=None) -> bool:
+    """Whether ``client`` (default: the active one) is a LocalCluster that :func:`use_scheduler` started."""
+    client = client or active_client()
+    return any(c is client for c in _LOCAL)
 
 
 def _worker_version() -> str:
@@ -120,10 +127,14 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
             raise GanphonError(f"--scheduler {scheduler}: worker {worker} runs ganphon {version}, "
                                f"this is {__version__}; install the same version on every worker")
         _ACTIVE.append(client)
+        if cluster is not None:
+            _LOCAL.append(client)
         try:
             yield client
         finally:
             _ACTIVE.remove(client)
+            if cluster is not None:
+                _LOCAL.remove(client)
     finally:
         client.close()
         if cluster is not None:
@@ -141,18 +152,44 @@ def dashboard_link() -> str | None:
         return None
 
 
-def _run_batch(func, items) -> list:
-    return [func(item) for item in items]
+#: The worker resource that marks a worker with a GPU (``dask worker ADDRESS --resources GPU=1``).
+GPU_RESOURCE = "GPU"
+
+
+def workers_with(resource: str, client=None) -> list:
+    """Addresses of the cluster's workers that declare ``resource`` (``dask worker --resources NAME=1``)."""
+    client = client or active_client()
+    if client is None:
+        return []
+    workers = client.scheduler_info().get("workers", {})
+    return sorted(a for a, w in workers.items() if (w.get("resources") or {}).get(resource, 0) > 0)
+
+
+def worker_name() -> str:
+    """The address of the Dask worker running the calling task ("" outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return ""
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
-             max_chunk: int = 16, weights=None, client=None) -> list:
+             max_chunk: int = 16, weights=None, client=None, shared=None, on_result=None,
+             resources=None) -> list:
     """``[func(item) for item in items]`` as Dask tasks; the contract of :func:`ganphon.parallel.map_jobs`.
 
     Parameters
     ----------
-    func, items, progress, desc, unit, max_chunk, weights
+    func, items, progress, desc, unit, max_chunk, weights, on_result
         As for :func:`ganphon.parallel.map_jobs`.
+    shared : object, optional
+        Sent to every worker once (``client.scatter(..., broadcast=True)``);
+        each job is called as ``func(item, shared)``.
+    resources : dict, optional
+        Worker resources every task needs (e.g. ``{"GPU": 1}``): the tasks run
+        only on workers that declare them; an error if none does.
     workers, preload
         Ignored: the cluster's workers run the jobs (and import what they need).
     client : distributed.Client, optional
@@ -175,24 +212,33 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     if not items:
         return results
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    from .parallel import job_batches
+    from .parallel import job_batches, run_batch
 
     batches = job_batches(len(items), n_workers, max_chunk, weights)
+    if resources:
+        for name in resources:
+            if not workers_with(name, client):
+                raise GanphonError(f"{desc}: no Dask worker declares the resource {name!r}; start one with "
+                                   f"'dask worker SCHEDULER --resources {name}=1'")
     link = dashboard_link()
     bar = tqdm(total=len(items), desc=f"{desc} (dask{', ' + link if link else ''})", unit=unit,
                disable=not progress)
     futures = {}
     done = [False] * len(items)
     try:
+        extra = () if shared is None else (client.scatter(shared, broadcast=True),)
         for k, batch in enumerate(batches):
             # earlier batches first (priority), each task once (pure=False: no caching by arguments)
-            future = client.submit(_run_batch, func, [items[i] for i in batch], pure=False, priority=-k)
+            future = client.submit(run_batch, func, [items[i] for i in batch], *extra, pure=False, priority=-k,
+                                   resources=resources or None)
             futures[future] = batch
         for future in distributed.as_completed(list(futures)):
             batch = futures[future]
             for i, result in zip(batch, future.result()):
                 results[i] = result
                 done[i] = True
+                if on_result is not None:
+                    on_result(i, result)
             bar.update(len(batch))
     except BaseException as exc:
         client.cancel(list(futures))

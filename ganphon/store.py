@@ -67,6 +67,9 @@ ANALYSIS_RECORD = "_analysis.json"
 #: The store's own manifest column (not part of an exported manifest.csv).
 CONDITION_COLUMN = "condition"
 DEFAULT_CHUNK = 256
+#: A store sweep of more samples does not write the joined acoustics.csv (≈ 180 kB a sample):
+#: ``ganphon stats`` reads the Parquet parts, whatever the size.
+CSV_LIMIT = 20_000
 ANNOTATION_COLUMNS = ["sample_id", "tier", "start", "end", "label"]
 
 
@@ -413,35 +416,150 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     todo = [c for c in range(n_chunks) if not all(sid in finished for sid in ids[c * chunk_size:(c + 1) * chunk_size])]
     _remove_partials(zarr_path)
     computed = sum(min(n, (c + 1) * chunk_size) - c * chunk_size for c in todo)
-    bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample", disable=not progress)
     with io.FinishedLog(out, request) as log:
-        for c in todo:
-            start, stop = c * chunk_size, min(n, (c + 1) * chunk_size)
-            parts: dict = {name: [] for name in arrays}
-            for _, res in probe_batches(G, z[start:stop], layers, reduce, activation, feature_maps,
-                                        False, batch_size, device):
-                parts[layout.OUTPUT_LAYER].append(res.output)
-                for layer in layers:
-                    parts[layer].append(res.native[layer])
-                for layer in feature_maps:
-                    parts[layout.feature_maps(layer).removesuffix(".npy")].append(res.feature_maps[layer])
-                bar.update(len(res))
-            for name, arr in arrays.items():
-                arr[start:stop] = np.concatenate(parts[name]).astype(np.float32, copy=False)
-            # recorded only once every array of the chunk is in place
-            for sid in ids[start:stop]:
+        def record(c):  # recorded only once every array of the chunk is in place
+            for sid in ids[c * chunk_size:min(n, (c + 1) * chunk_size)]:
                 log.add(sid)
             if on_chunk is not None:
                 on_chunk(c)
-    bar.close()
+
+        jobs = [_GenerateJob(str(zarr_path), c, c * chunk_size, min(n, (c + 1) * chunk_size),
+                             z[c * chunk_size:(c + 1) * chunk_size].clone(), tuple(layers), reduce, activation,
+                             tuple(feature_maps), batch_size, None if device is None else str(device))
+                 for c in todo]
+        resources = _generation_resources(device)
+        generated_by = set()
+        if resources is not False:
+            from .parallel import map_jobs
+
+            # Dask: one task per chunk, the generator sent once to each worker
+            def finished(i, result):
+                generated_by.add(result["worker"])
+                record(jobs[i].chunk)
+
+            map_jobs(generate_chunk, jobs, progress=progress, desc=f"probe → {out.name}/{ZARR_DIR}", unit="chunk",
+                     max_chunk=1, shared=_Shipped(G), on_result=finished, resources=resources or None)
+        else:
+            bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample", disable=not progress)
+            for job in jobs:
+                _write_chunk(arrays, job.start, job.stop, _compute_chunk(G, job, bar))
+                record(job.chunk)
+            bar.close()
     seconds = time.perf_counter() - started
     size = _disk_bytes(zarr_path)
     summary = {"samples": n, "computed": computed, "chunks": n_chunks, "chunks_computed": len(todo),
                "seconds": seconds, "samples_per_s": computed / seconds if seconds > 0 else math.nan,
                "store_bytes": size, "bytes_per_sample": size / n if n else math.nan}
+    if generated_by:
+        summary["workers"] = len(generated_by)
     manifest = manifest.drop(columns=[CONDITION_COLUMN])
     manifest.attrs.update(summary=summary, run_summary=[format_summary(summary, "probe")])
     return manifest
+
+
+@dataclass(frozen=True)
+class _GenerateJob:
+    """One chunk to generate, probe and write (the generator travels separately, once per worker)."""
+
+    zarr_path: str
+    chunk: int
+    start: int
+    stop: int
+    z: object                # torch.Tensor [stop - start, latent_dim], a copy (not a view of all latents)
+    layers: tuple
+    reduce: str
+    activation: str
+    feature_maps: tuple
+    batch_size: int
+    device: str | None
+
+
+def _array_names(job: _GenerateJob) -> list:
+    return [layout.OUTPUT_LAYER, *job.layers,
+            *(layout.feature_maps(k).removesuffix(".npy") for k in job.feature_maps)]
+
+
+def _compute_chunk(G, job: _GenerateJob, bar=None) -> dict:
+    """The arrays of one chunk, batch by batch as a file export computes them (so bit-identical)."""
+    from .probe import probe_batches
+
+    parts: dict = {name: [] for name in _array_names(job)}
+    for _, res in probe_batches(G, job.z, list(job.layers), job.reduce, job.activation, list(job.feature_maps),
+                                False, job.batch_size, job.device):
+        parts[layout.OUTPUT_LAYER].append(res.output)
+        for layer in job.layers:
+            parts[layer].append(res.native[layer])
+        for layer in job.feature_maps:
+            parts[layout.feature_maps(layer).removesuffix(".npy")].append(res.feature_maps[layer])
+        if bar is not None:
+            bar.update(len(res))
+    return {name: np.concatenate(p).astype(np.float32, copy=False) for name, p in parts.items()}
+
+
+def _write_chunk(arrays: dict, start: int, stop: int, parts: dict) -> None:
+    for name, arr in arrays.items():
+        arr[start:stop] = parts[name]
+
+
+class _Shipped:
+    """A generator sent to workers as one pickled payload, unpickled once per worker process.
+
+    (Dask's own serialisation of a torch module loses the ordered dicts its
+    hooks need; a pickle keeps the module exactly as it is here.)
+    """
+
+    _cache: dict = {}
+
+    def __init__(self, G):
+        import pickle
+        import uuid
+
+        self.key = uuid.uuid4().hex
+        self.payload = pickle.dumps(G, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def get(self):
+        import pickle
+
+        if self.key not in _Shipped._cache:
+            _Shipped._cache.clear()  # one generator at a time per worker
+            _Shipped._cache[self.key] = pickle.loads(self.payload)
+        return _Shipped._cache[self.key]
+
+
+def generate_chunk(job: _GenerateJob, shipped: _Shipped) -> dict:
+    """Generate, probe and write one chunk of a store; runs as a Dask task on a worker.
+
+    Returns ``{"chunk", "worker"}``; the caller records the chunk as finished
+    only when this returns, so a chunk cut by a kill is computed again.
+    """
+    from .parallel_dask import worker_name
+
+    G = shipped.get()
+    zarr = require("zarr")
+    group = zarr.open_group(job.zarr_path, mode="r+")
+    _write_chunk({name: group[name] for name in _array_names(job)}, job.start, job.stop, _compute_chunk(G, job))
+    return {"chunk": job.chunk, "worker": worker_name()}
+
+
+def _generation_resources(device, client=None):
+    """Where a store's chunks are generated: False in this process; else the Dask resources of the tasks.
+
+    Without a Dask scheduler, or with a local cluster and a GPU (the GPU is
+    this process's), generation stays batched here.  On a cluster, CPU
+    generation runs on any worker ({}); CUDA generation only on workers that
+    declare the ``GPU`` resource (``dask worker ADDRESS --resources GPU=1``).
+    """
+    from .parallel_dask import GPU_RESOURCE, active_client, is_local
+
+    client = client or active_client()
+    if client is None:
+        return False
+    cuda = device is not None and str(device).startswith("cuda")
+    if not cuda:
+        return {}
+    if is_local(client):
+        return False
+    return {GPU_RESOURCE: 1}
 
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
@@ -520,12 +638,15 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     workers : int, optional
         Processes (or Dask workers when a scheduler is in use, see :mod:`ganphon.parallel`).
     write_table : bool
-        Write the joined table as ``acoustics.csv`` (what ``ganphon stats`` reads).
+        Join the parts with the manifest, write ``acoustics.csv`` and return
+        the table; False: only the Parquet parts (what ``ganphon stats`` reads
+        from a store), nothing joined in memory.
 
     Returns
     -------
     table : DataFrame or None
-        The long acoustic table joined with the manifest (None without ``measure``).
+        The long acoustic table joined with the manifest (None without ``measure``
+        or ``write_table``).
     summary : dict
         ``samples``, ``chunks``, ``chunks_computed``, ``computed``, ``seconds``, ``samples_per_s``, ``workers``.
     """
@@ -581,14 +702,63 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     summary = {"samples": len(st), "computed": computed, "chunks": n_chunks, "chunks_computed": len(jobs),
                "seconds": seconds, "samples_per_s": computed / seconds if seconds > 0 else math.nan,
                "workers": workers_used}
-    if not measure:
+    if not (measure and write_table):  # the parts are the result (read them with acoustics_table)
         return None, summary
-    table = _read_parts(ac_dir)
-    manifest = _manifest_for_join(st)
-    table = join_manifest(table, manifest, inputs)
-    if write_table:
-        io.write_table(table, st.folder / layout.ACOUSTICS)
+    table = join_manifest(_read_parts(ac_dir), _manifest_for_join(st), inputs)
+    io.write_table(table, st.folder / layout.ACOUSTICS)
     return table, summary
+
+
+def acoustics_table(folder, measures=None) -> pd.DataFrame:
+    """A measured store's acoustic table from its Parquet parts, as ``acoustics.csv`` would be read.
+
+    What ``ganphon stats`` reads from a store: no joined CSV is needed (at
+    310,000 samples it would be tens of GB), and only the rows of
+    ``measures`` are read (a Parquet filter), then joined with the manifest.
+    Text cells and types are those :func:`ganphon.stats.tables.read_acoustics`
+    gives for the CSV, so the statistics are the same (tested).
+
+    Raises
+    ------
+    GanphonError
+        If the store is not measured, or a chunk's part is missing.
+    """
+    from .acoustics import join_manifest
+
+    require("pyarrow")
+    st = open_store(folder)
+    ac_dir = st.folder / ACOUSTICS_DIR
+    n_chunks = math.ceil(len(st) / st.chunk)
+    missing = [c for c in range(n_chunks) if not (ac_dir / part_name(c)).is_file()]
+    if missing:
+        raise GanphonError(f"{ac_dir}: {len(missing)} of {n_chunks} chunks are not measured (first: "
+                           f"{part_name(missing[0])}); run the same sweep command again to complete it")
+    try:
+        record = json.loads((ac_dir / ANALYSIS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GanphonError(f"{ac_dir / ANALYSIS_RECORD}: missing or unreadable; measure the store again") from None
+    filters = [("measure", "in", sorted(set(measures)))] if measures else None
+    parts = [pd.read_parquet(ac_dir / part_name(c), filters=filters) for c in range(n_chunks)]
+    table = pd.concat(parts, ignore_index=True)
+    # every chunk is measured alike: the first part says which measures the store has
+    available = sorted(set(pd.read_parquet(ac_dir / part_name(0), columns=["measure"])["measure"].dropna()))
+    table = join_manifest(table, _manifest_for_join(st), record.get("inputs", "wav"))
+    for column in table.columns:  # a CSV reads an empty cell as missing
+        if table[column].dtype == object:
+            table[column] = table[column].replace("", np.nan)
+    table.attrs.update(source=str(ac_dir), measures_available=available)
+    return table
+
+
+def auto_intervals(folder) -> list:
+    """``(sample_id, [(start, end, label), …])`` of every sample's ``auto`` tier in an annotated store."""
+    st = open_store(folder)
+    found = st.annotations()
+    if found is None or not _all_parts(st.folder / ANNOTATIONS_DIR, st):
+        raise GanphonError(f"{st.folder}: not annotated (no {ANNOTATIONS_DIR} part for every chunk)")
+    by_sample = {sid: list(zip(rows["start"], rows["end"], rows["label"]))
+                 for sid, rows in found.groupby("sample_id", sort=False)}
+    return [(sid, by_sample.get(sid, [])) for sid in st.sample_ids]
 
 
 def _fields(obj) -> dict:
@@ -809,15 +979,20 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
     io.write_json(out / layout.SWEEP_JSON, spec)
     lines = list(result.attrs["run_summary"])
     if annotate or measure:
+        write_table = len(design.sample_ids) <= CSV_LIMIT
         table, summary = analyse_store(out, annotate=annotate, measure=measure,
                                        tier="auto" if annotate else None, layer_settings=settings,
-                                       workers=workers, progress=progress)
+                                       workers=workers, progress=progress, write_table=write_table)
         lines.append(format_summary(summary, "annotate + measure" if annotate and measure
                                     else ("annotate" if annotate else "measure")))
+        if measure and not write_table:
+            lines.append(f"acoustics.csv not written ({len(design.sample_ids):,} samples > {CSV_LIMIT:,}): "
+                         f"'ganphon stats' reads {ACOUSTICS_DIR}/, as does pandas.read_parquet")
         if measure:
             write_run_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
                              tier="auto" if annotate else None, points=10, inputs="wav",
                              measures=list(ALL_MEASURES), settings=settings)
-            result = table
+            if table is not None:
+                result = table
     result.attrs["run_summary"] = lines
     return result

@@ -5,6 +5,7 @@ skipped locally when it is absent, a failure under CI=true.
 """
 
 import filecmp
+import json
 import os
 import shutil
 import signal
@@ -151,6 +152,86 @@ def test_probe_to_store_with_feature_maps_equals_probe_to_files(tiny_ciwgan, tmp
     assert np.array_equal(open_store(tmp_path / "store").feature_maps("conv2")[:], direct)
 
 
+def stats_tables(folder) -> dict:
+    """Every CSV ganphon stats wrote (tables and model frames), as bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "stats").rglob("*.csv"))}
+
+
+def test_stats_of_a_store_read_its_parquet_parts_and_equal_those_of_the_csv(generated, tmp_path):
+    """ganphon stats on a store reads the Parquet parts (no acoustics.csv) and fits what it fits from the
+    joined CSV (itself byte-identical to a file sweep's, above)."""
+    from ganphon.stats import read_acoustics
+    from ganphon.store import analyse_store
+
+    store_dir, csv_dir = tmp_path / "store", tmp_path / "csv"
+    shutil.copytree(generated, store_dir)
+    analyse_store(store_dir, measures=("intensity", "duration"), workers=1, progress=False)
+    csv_dir.mkdir()
+    shutil.move(store_dir / "acoustics.csv", csv_dir / "acoustics.csv")  # stats must not need it
+    for folder in (csv_dir, store_dir):
+        assert main(["stats", str(folder), "--measures", "intensity,duration", "--workers", "1", "--quiet"]) == 0
+    from_csv, from_store = stats_tables(csv_dir), stats_tables(store_dir)
+    assert {"stats/mixed_models.csv", "stats/lrt.csv", "stats/correlations.csv"} <= set(from_csv)
+    assert len(pd.read_csv(csv_dir / "stats" / "lrt.csv")) >= 3
+    assert len([k for k in from_csv if k.startswith("stats/frames/")]) >= 3
+    assert from_store == from_csv
+    record = json.loads((store_dir / "stats" / "stats.json").read_text())
+    assert record["source"].endswith("acoustics.parquet") and record["seeds"]["manifest"] == [1]
+    # only the asked measures' rows are read from the parts
+    assert set(read_acoustics(store_dir, measures=["intensity"])["measure"]) == {"intensity"}
+    assert main(["stats", str(store_dir), "--measures", "nonsense", "--quiet"]) == 2
+    # a store whose measuring was cut short is refused, naming the missing part
+    (store_dir / "acoustics.parquet" / "c000001.parquet").unlink()
+    with pytest.raises(GanphonError, match=r"1 of 3 chunks are not measured \(first: c000001.parquet\)"):
+        read_acoustics(store_dir)
+
+
+def test_a_large_store_sweep_skips_the_joined_csv_and_stats_still_reads_it(swept, tmp_path, monkeypatch, capsys):
+    import ganphon.store
+
+    files, _, _ = swept
+    monkeypatch.setattr(ganphon.store, "CSV_LIMIT", 8)  # the sweep has 9 samples
+    out = tmp_path / "big"
+    assert main(["sweep", "--checkpoint", str(swept_checkpoint(files)), *SWEEP, "--workers", "1", "--quiet",
+                 "--store", "zarr", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "acoustics.csv not written (9 samples > 8)" in printed and "big/manifest.parquet" in printed
+    assert not (out / "acoustics.csv").exists() and (out / "acoustics.json").is_file()
+    shutil.copytree(files, tmp_path / "files")
+    for folder in (out, tmp_path / "files"):
+        assert main(["stats", str(folder), "--workers", "1", "--quiet"]) == 0
+    assert stats_tables(out) == stats_tables(tmp_path / "files")
+
+
+def swept_checkpoint(folder):
+    return json.loads((Path(folder) / "run.json").read_text())["checkpoint"]
+
+
+def test_discovery_and_feature_map_clusters_of_a_store_equal_those_of_files(tiny_ciwgan, tmp_path):
+    from ganphon.store import analyse_store
+
+    common = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "16", "--seed", "5", "--feature-maps", "conv3",
+              "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "files")]) == 0
+    assert main(["annotate", str(tmp_path / "files"), "--workers", "1", "--quiet"]) == 0
+    assert main(["measure", str(tmp_path / "files"), "--workers", "1", "--quiet"]) == 0
+    assert main([*common, "--out", str(tmp_path / "store"), "--store", "zarr"]) == 0
+    analyse_store(tmp_path / "store", workers=1, progress=False, write_table=False)
+    assert not (tmp_path / "store" / "acoustics.csv").exists()
+    for name in ("files", "store"):
+        assert main(["stats", str(tmp_path / name), "--discover", "--workers", "1", "--quiet"]) == 0
+    from_files, from_store = stats_tables(tmp_path / "files"), stats_tables(tmp_path / "store")
+    assert "stats/correlations.csv" in from_files and from_store == from_files
+    # the discovery's property and the feature maps' verdicts (a random network: constant, too close)
+    notes = [json.loads((tmp_path / name / "stats" / "stats.json").read_text())["notes"] for name in ("files", "store")]
+    assert notes[0] == notes[1] and any("feature maps of conv3" in n for n in notes[0])
+    from ganphon.stats.discover import frication_property
+
+    prop = frication_property(tmp_path / "store")
+    pd.testing.assert_frame_equal(prop, frication_property(tmp_path / "files"))
+    assert len(prop) == 16 and prop["fric_duration"].gt(0).all()
+
+
 def test_selection_and_errors(swept, tmp_path):
     from ganphon.store import open_store, parse_selection, require
 
@@ -265,10 +346,12 @@ def dask_cluster_address():
     procs = [subprocess.Popen([str(dask_exe), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], **quiet)]
     try:
-        for _ in range(2):
+        for k in range(2):
+            # the first worker declares a GPU (it has none): where GPU generation would be sent
+            resources = ["--resources", "GPU=1"] if k == 0 else []
             procs.append(subprocess.Popen([str(dask_exe), "worker", address, "--host", "127.0.0.1",
                                            "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-                                           "--death-timeout", "60"], **quiet))
+                                           "--death-timeout", "60", *resources], **quiet))
         yield address
     finally:
         for p in reversed(procs):
@@ -326,10 +409,81 @@ def test_dask_local_cluster_and_separate_workers_give_the_process_pool_tables(ge
                 runs[name] = _analyse_and_fit(generated, tmp_path / name.split()[0])
             # the chunks and the model fits ran as tasks on both workers
             assert len({task["worker"] for task in stream.data}) == 2
-            assert sum(task["key"].startswith("_run_batch") for task in stream.data) >= 3
+            assert sum(task["key"].startswith("run_batch") for task in stream.data) >= 3
     for name, (table, stats, _) in runs.items():
         assert table == pool_table, name
         assert stats == pool_stats, name
+
+
+def test_generation_on_dask_equals_generation_here(generated, tiny_ciwgan, tmp_path, dask_cluster_address):
+    """A store's chunks generated as Dask tasks (LocalCluster; scheduler + 2 worker processes) hold the
+    arrays generated in this process (which equal the file export's, above), and resume the same way."""
+    distributed = need("distributed")
+    from ganphon.models import load_checkpoint
+    from ganphon.parallel_dask import use_scheduler
+    from ganphon.store import open_store, run_store
+    from ganphon.sweep import make_design
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    here = open_store(generated)
+    design = make_design(model.config, here.request["spec"])
+    for name, scheduler in (("local", "local"), ("cluster", dask_cluster_address)):
+        out = tmp_path / name
+        args = dict(sample_ids=design.sample_ids, conditions=design.conditions, columns=design.columns, seed=1,
+                    request={"kind": "sweep", "spec": here.request["spec"]}, chunk=4, progress=False)
+        with use_scheduler(scheduler, workers=2) as client:
+            with distributed.get_task_stream(client) as stream:
+                # a first run stopped after one chunk (on_chunk raises), then the same run completes it
+                def stop(c):
+                    raise KeyboardInterrupt
+
+                with pytest.raises(KeyboardInterrupt):
+                    run_store(model, design.latents, out, on_chunk=stop, **args)
+                done_first = open_store(out).finished()
+                result = run_store(model, design.latents, out, **args)
+            workers = {task["worker"] for task in stream.data if task["key"].startswith("run_batch")}
+        assert len(workers) == 2, name                      # the chunks were generated on both workers
+        summary = result.attrs["summary"]
+        assert 4 <= len(done_first) < 12 and summary["computed"] == 12 - len(done_first), name
+        st = open_store(out)
+        assert st.sample_ids == here.sample_ids and st.finished() == set(here.sample_ids)
+        for layer in ("output", *here.layers):
+            assert np.array_equal(st.series(layer)[:], here.series(layer)[:]), (name, layer)
+
+
+def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_address):
+    need("distributed")
+    from ganphon.parallel import map_jobs
+    from ganphon.parallel_dask import GPU_RESOURCE, use_scheduler, workers_with
+    from ganphon.store import _generation_resources
+
+    def where(item):  # pickled by value: the workers cannot import this test module
+        from ganphon.parallel_dask import worker_name
+
+        return item, worker_name()
+
+    assert _generation_resources("cuda") is False               # no scheduler: generation stays here
+    with use_scheduler("local", workers=1) as client:
+        assert _generation_resources("cuda", client) is False   # the local cluster's GPU is this process's
+        assert _generation_resources("cpu", client) == {}
+    with use_scheduler(dask_cluster_address) as client:
+        gpu_workers = workers_with(GPU_RESOURCE, client)
+        assert len(gpu_workers) == 1 and len(client.scheduler_info()["workers"]) == 2
+        resources = _generation_resources("cuda:0", client)
+        assert resources == {"GPU": 1} and _generation_resources(None, client) == {}
+        results = map_jobs(where, range(8), progress=False, max_chunk=1, resources=resources)
+        assert [r[0] for r in results] == list(range(8))
+        assert {r[1] for r in results} == set(gpu_workers)
+        with pytest.raises(GanphonError, match="no Dask worker declares the resource 'TPU'"):
+            map_jobs(where, range(2), progress=False, resources={"TPU": 1})
+
+
+def test_probe_needs_the_store_for_dask(tiny_ciwgan, tmp_path, capsys):
+    need("distributed")
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "2", "--out", str(tmp_path / "p"),
+                 "--scheduler", "local", "--quiet"]) == 2
+    assert "--scheduler: probe generates on Dask only into a store" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
 
 
 def test_scheduler_errors_are_one_line():

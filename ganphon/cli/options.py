@@ -129,14 +129,21 @@ def add_seed(p, default=0, help: str = "seed of everything random") -> None:
     p.add_argument("--seed", type=seed_int, default=default, help=help)
 
 
-def add_workers(p, what: str = "working in parallel") -> None:
+def add_workers(p, what: str = "working in parallel", store: bool = False) -> None:
     """``--workers``: processes; default one per CPU.  ``--scheduler``: the same work on Dask."""
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help=f"processes {what} (default: one per CPU; the results do not depend on it)")
+    add_scheduler(p, "run that work on Dask" + (" (with --store zarr, the generation of the chunks too)"
+                                                 if store else ""))
+
+
+def add_scheduler(p, what: str) -> None:
+    """``--scheduler``: the command's parallel work (and a store's generation) as Dask tasks."""
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run that work on Dask: 'local' (a LocalCluster of --workers processes) or a running "
-                   "scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the folder); same results as the "
-                   "process pool (needs pip install 'ganphon[scale]')")
+                   help=f"{what}: 'local' (a LocalCluster on this machine: one process per CPU, or --workers) or a "
+                   "running scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the folder; with --device "
+                   "cuda only workers started with --resources GPU=1 generate); same results as without it "
+                   "(needs pip install 'ganphon[scale]')")
 
 
 def add_device(p) -> None:

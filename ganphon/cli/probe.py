@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
-                      add_seed, describe, finite_float, names, positive_int)
+                      add_scheduler, add_seed, describe, finite_float, names, positive_int)
 from .store import add_store
 
 NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
@@ -60,6 +60,7 @@ def probe(p) -> None:
     add_device(p)
     add_out(p)
     add_store(p)
+    add_scheduler(p, "with --store zarr, generate the chunks as Dask tasks")
     add_overwrite(p)
     add_quiet(p)
     p.set_defaults(func=_probe)
@@ -91,6 +92,8 @@ def _probe(args) -> int:
     if args.clip is not None and args.clip <= 0:
         raise GanphonError(f"--clip must be > 0, got {args.clip:g}")
     network = _check(args)
+    if args.scheduler and (args.store != "zarr" or network != "generator"):
+        raise GanphonError("--scheduler: probe generates on Dask only into a store (--store zarr)")
     if network != "generator":
         return _probe_waveforms(args, network)
 

@@ -43,7 +43,7 @@ def sweep(p) -> None:
     add_out(p)
     p.add_argument("--no-annotate", action="store_true", help="skip the automatic annotation")
     p.add_argument("--no-measure", action="store_true", help="skip measuring (no acoustics.csv)")
-    add_workers(p, "annotating and measuring")
+    add_workers(p, "annotating and measuring", store=True)
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_batch_size(p)
     add_device(p)
@@ -88,7 +88,10 @@ def _sweep(args) -> int:
                        batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                        progress=not args.quiet, command=args.command_line, store=args.store,
                        yes=args.yes)
-    what = "acoustics.csv" if not args.no_measure else "manifest.csv"
+    if "measure" in result.columns:
+        what = "acoustics.csv"
+    else:  # not measured, or a store too large for the joined CSV (its summary says so)
+        what = "manifest.parquet" if args.store == "zarr" else "manifest.csv"
     print(f"sweep done: {args.out}/{what} ({len(result)} rows)")
     print_summary(result)
     return 0

@@ -17,8 +17,8 @@ def frication_property(dir_or_textgrids, tier: str = "auto", label: str = "fric"
     Parameters
     ----------
     dir_or_textgrids : path-like or sequence of path-like
-        An exported folder (each sample's ``ID.TextGrid``), or TextGrid paths
-        (the sample id is the file stem).
+        An exported folder (each sample's ``ID.TextGrid``), an annotated store
+        (its ``auto`` intervals), or TextGrid paths (the sample id is the file stem).
     tier : str
         Interval tier written by ``ganphon annotate``.
     label : str
@@ -32,7 +32,12 @@ def frication_property(dir_or_textgrids, tier: str = "auto", label: str = "fric"
     """
     from ..annotate import find_samples
     from ..io import read_textgrid
+    from ..store import auto_intervals, is_store
 
+    if isinstance(dir_or_textgrids, (str, Path)) and Path(dir_or_textgrids).is_dir() and is_store(dir_or_textgrids):
+        if tier != "auto":
+            raise GanphonError(f"{dir_or_textgrids}: a store carries only the 'auto' tier, not {tier!r}")
+        return _property_rows(auto_intervals(dir_or_textgrids), label)
     if isinstance(dir_or_textgrids, (str, Path)) and Path(dir_or_textgrids).is_dir():
         _, samples = find_samples(dir_or_textgrids)
         grids = [(sid, Path(grid)) for sid, _, grid in samples]
@@ -42,15 +47,22 @@ def frication_property(dir_or_textgrids, tier: str = "auto", label: str = "fric"
         grids = [(Path(p).stem, Path(p)) for p in dir_or_textgrids]
     if not grids:
         raise GanphonError("no TextGrids given")
-    rows = []
+    intervals = []
     for sid, path in grids:
         if not path.is_file():
             raise GanphonError(f"{path}: no such TextGrid")
         grid = read_textgrid(path)
         if not grid.has_tier(tier):
             raise GanphonError(f"{path}: no tier '{tier}' (run 'ganphon annotate' on the folder first)")
-        found = [iv for iv in grid.get_tier_by_name(tier).intervals if iv.text.strip() == label]
-        total = float(sum(iv.end_time - iv.start_time for iv in found))
+        intervals.append((sid, [(iv.start_time, iv.end_time, iv.text) for iv in grid.get_tier_by_name(tier).intervals]))
+    return _property_rows(intervals, label)
+
+
+def _property_rows(intervals, label: str) -> pd.DataFrame:
+    rows = []
+    for sid, found in intervals:
+        found = [(s, e) for s, e, text in found if str(text).strip() == label]
+        total = float(sum(e - s for s, e in found))
         rows.append({"sample_id": sid, f"has_{label}": int(bool(found)), f"{label}_duration": total,
                      f"n_{label}": len(found)})
     return pd.DataFrame(rows)

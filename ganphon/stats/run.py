@@ -48,6 +48,11 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def _manifest_seeds(folder: Path) -> list:
+    from ..store import is_store, open_store
+
+    if is_store(folder):
+        seeds = open_store(folder).manifest().get("seed")
+        return [] if seeds is None else sorted({int(s) for s in seeds.dropna()})
     path = folder / layout.MANIFEST
     if not path.is_file():
         return []
@@ -153,7 +158,9 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     Parameters
     ----------
     folder : path-like
-        Folder with ``acoustics.csv`` (and ``manifest.csv``, ``latents.csv``).
+        Folder with ``acoustics.csv`` (and ``manifest.csv``, ``latents.csv``),
+        or a measured store (``--store zarr``), whose Parquet parts are read
+        for ``measures`` only: no joined CSV is needed at any size.
     measures : sequence of str
         Outcomes (absent ones are skipped and noted).
     outcome_layers : sequence of str, optional
@@ -208,25 +215,32 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         raise GanphonError(f"{folder}: no such folder")
     if engine != "statsmodels":
         find_rscript()
-    table = read_acoustics(folder)
     if isinstance(measures, str):
         measures = [m.strip() for m in measures.split(",") if m.strip()]
     if isinstance(labels, str):
         labels = [x.strip() for x in labels.split(",") if x.strip()]
+    from ..store import is_store, open_store
+
+    in_store = is_store(folder)
+    # a store's Parquet parts are read for the asked measures only (a CSV is read whole)
+    table = read_acoustics(folder, measures=measures or None)
+    source = table.attrs["source"]
     present = set(table["measure"].dropna())
     used = [m for m in measures if m in present]
-    notes = [f"measure '{m}' is not in {ACOUSTICS}; skipped" for m in measures if m not in present]
+    notes = [f"measure '{m}' is not in {Path(source).name}; skipped" for m in measures if m not in present]
     # checked before stats/ is touched, so a mistyped request leaves earlier results alone
     if measures and not used:
-        raise GanphonError(f"--measures: {', '.join(measures)} not in {folder / ACOUSTICS} "
-                           f"(it has {', '.join(sorted(present)) or 'no measures'})")
+        has = table.attrs.get("measures_available", sorted(present))
+        raise GanphonError(f"--measures: {', '.join(measures)} not in {source} "
+                           f"(it has {', '.join(has) or 'no measures'})")
     if outcome_layers and "layer" in table.columns:
         layers_present = set(table["layer"].dropna())
         absent = [x for x in outcome_layers if x not in layers_present]
         if absent:
-            raise GanphonError(f"--layers: {', '.join(absent)} not in {folder / ACOUSTICS} "
+            raise GanphonError(f"--layers: {', '.join(absent)} not in {source} "
                                f"(it has {', '.join(layout.sort_layers(layers_present))})")
-    _check_table_complete(folder, table)
+    if not in_store:  # a store's parts are checked chunk by chunk as they are read
+        _check_table_complete(folder, table)
     out_dir = folder / STATS_DIR
     out_dir.mkdir(exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
@@ -314,7 +328,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         tables.update(found_tables)
         notes += found_notes
     if discover_latents:
-        latents = read_latents(folder)
+        latents = open_store(folder).latents() if in_store else read_latents(folder)
         prop = frication_property(folder)
         found = []
         if prop["has_fric"].nunique() == 2:
@@ -329,7 +343,9 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         if found:
             tables["discovery"] = pd.concat(found, ignore_index=True)
     clusters = []
-    for layer, maps in read_feature_maps(folder).items():
+    stored_maps = ({layer: open_store(folder).feature_maps(layer) for layer in open_store(folder).request.get(
+        "feature_maps") or []} if in_store else read_feature_maps(folder))
+    for layer, maps in stored_maps.items():
         profiles = activation_profiles(maps)
         try:
             labels_ = cluster_feature_maps(profiles, seed=cluster_seed)
@@ -349,7 +365,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     for stale in [out_dir / f"{name}.csv" for name in STATS_TABLES] + [out_dir / "summaries.txt"]:
         if stale not in paths and stale.exists():
             stale.unlink()
-    record = {"ganphon_version": __version__, "command": command, "source": str(folder / ACOUSTICS),
+    record = {"ganphon_version": __version__, "command": command, "source": source,
               "measures": used, "labels": list(labels) if labels else None, "point_agg": point_agg,
               "random_slope": random_slope, "engine": engine,
               "label_interaction": label_interaction, "labels_by_measure": {

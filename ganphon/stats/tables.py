@@ -30,29 +30,51 @@ _LATENT_NAME = re.compile(r"^[cz]\d+$")
 # Layers and tables
 
 
-def read_acoustics(path) -> pd.DataFrame:
-    """Read a long acoustic table (``DIR/acoustics.csv`` or any CSV of that form).
+TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
+
+
+def read_acoustics(path, measures=None) -> pd.DataFrame:
+    """Read a long acoustic table (``DIR/acoustics.csv`` or any CSV of that form, or a measured store).
 
     Parameters
     ----------
     path : path-like
-        The CSV, or a folder holding ``acoustics.csv``.
+        The CSV, or a folder holding ``acoustics.csv``, or a store folder
+        (``--store zarr``): its Parquet parts are read, not a CSV.
+    measures : sequence of str, optional
+        A store: read only these measures' rows (a CSV is read whole).
 
     Returns
     -------
     pandas.DataFrame
         The table with text columns as ``str`` and ``point`` as nullable int.
     """
+    from ..store import is_store
+
     path = Path(path)
+    if path.is_dir() and is_store(path):
+        from ..store import acoustics_table
+
+        table = acoustics_table(path, measures)
+        for column in TEXT_COLUMNS:  # text, as the CSV reader is told to read them
+            if column in table.columns:
+                text = table[column]
+                table[column] = text.astype(object).where(text.isna(), text.astype(str))
+        return _typed(table)
     if path.is_dir():
         path = path / ACOUSTICS
     if not path.is_file():
         raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
-    text_columns = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
     try:
-        table = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=True)
+        table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise GanphonError(f"{path}: cannot read the acoustic table ({exc})") from None
+    table.attrs["source"] = str(path)
+    return _typed(table)
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    path = table.attrs["source"]
     missing = [c for c in ("file", "measure", "value") if c not in table.columns]
     if missing:
         raise GanphonError(f"{path}: not a long acoustic table (no column(s) {', '.join(missing)})")
@@ -61,7 +83,6 @@ def read_acoustics(path) -> pd.DataFrame:
     for column in ("start", "end", "time", "value", "sweep_value"):
         if column in table.columns:
             table[column] = pd.to_numeric(table[column], errors="coerce")
-    table.attrs["source"] = str(path)
     return table
 
 
