@@ -5,16 +5,19 @@
    (``ganphon probe``: WAV + Sound + TextGrid per series) and once as a store
    (``ganphon probe --store zarr``).  Each runs in its own process: wall time,
    bytes on disk, peak RSS (``wait4``), samples/s.
-2. The analysis (annotate the outputs, measure every series: pitch, intensity,
-   formants, spectrum, duration) of the first ``--analyse-n`` samples from the
-   store, with 1 and with 2 workers (the local process pool; ``--dask`` adds a
+2. Generation into a store as Dask tasks (one chunk a task) on a LocalCluster
+   of 1 and of 2 single-threaded workers, ``--gen-n`` samples: samples/s and
+   the speed-up (the in-process run of 1. uses ``--threads`` torch threads).
+3. The analysis (annotate the outputs, measure every series: pitch, intensity,
+   formants, spectrum, duration) of ``--analyse-n`` samples from the store,
+   with 1 and with 2 workers (the local process pool; ``--dask`` adds a
    2-process LocalCluster): samples/s and the speed-up.
 
 Prints a table, the ratios against the file route measured in the same run,
 a projection to 310,000 samples, and one JSON line.
 
     python benchmarks/bench_scale.py                       # 20,000 samples
-    python benchmarks/bench_scale.py --n 2000 --analyse-n 128
+    python benchmarks/bench_scale.py --n 2000 --gen-n 512 --analyse-n 128
 """
 
 from __future__ import annotations
@@ -78,6 +81,29 @@ def run_child(kind: str, out: Path, n: int, dim: int, seed: int, threads: int, c
             "files": files, "samples_per_s": n / inner}
 
 
+def generate_on_dask(out: Path, n: int, dim: int, workers: int) -> dict:
+    """Generate ``n`` samples into a store as Dask tasks on a LocalCluster of ``workers`` processes."""
+    from ganphon.models import Latent, LoadedModel, ModelConfig, new_model
+    from ganphon.parallel_dask import use_scheduler
+    from ganphon.store import run_store
+
+    cfg = ModelConfig(arch="wavegan", dim=dim)
+    G, _, _ = new_model(cfg, seed=0)
+    model = LoadedModel(config=cfg, generator=G.eval(), sha256=f"fresh-d{dim}")
+    z = Latent(cfg).sample(n, 3)
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    with use_scheduler("local", workers=workers):
+        t1 = time.perf_counter()
+        result = run_store(model, z, out, layers=["conv1", "conv2", "conv3", "conv4"], seed=3,
+                           request={"kind": "probe", "n": n}, progress=False, batch_size=64, chunk=64, device="cpu")
+        seconds = time.perf_counter() - t1
+    shutil.rmtree(out)
+    return {"seconds": seconds, "with_startup_s": time.perf_counter() - t0, "samples_per_s": n / seconds,
+            "workers_used": result.attrs["summary"].get("workers")}
+
+
 def analyse(store: Path, work: Path, workers: int, scheduler=None) -> dict:
     from ganphon.parallel_dask import use_scheduler
     from ganphon.store import analyse_store
@@ -99,6 +125,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000, help="samples written as files and as a store")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the generating process")
+    ap.add_argument("--gen-n", type=int, default=2048, help="samples generated on Dask (1 vs 2 workers)")
     ap.add_argument("--analyse-n", type=int, default=256, help="samples annotated and measured (1 vs 2 workers)")
     ap.add_argument("--dask", action="store_true", help="also analyse on a 2-process Dask LocalCluster")
     ap.add_argument("--dir", default=None, help="work here (default: a temporary folder)")
@@ -118,6 +145,9 @@ def main() -> None:
             print(f"  {kind}: {results[kind]}", flush=True)
             if kind == "files":
                 shutil.rmtree(out)  # disk: keep only what is needed
+
+        results["generate"] = {k: generate_on_dask(base / f"g{k}", args.gen_n, args.dim, k) for k in (1, 2)}
+        print(f"  generate on Dask: {results['generate']}", flush=True)
 
         small = base / "small"
         if small.exists():
@@ -143,6 +173,10 @@ def main() -> None:
         scale = 1e6 if key == "disk_bytes" else 1
         print(f"{label:24s}" + fmt.format(fv / scale) + fmt.format(zv / scale) + f"{zv / fv:12.3f}×")
     print(f"bytes per sample: files {f['disk_bytes'] / args.n:,.0f}, store {z['disk_bytes'] / args.n:,.0f}")
+    g1, g2 = results["generate"][1], results["generate"][2]
+    print(f"generation of {args.gen_n} samples as Dask tasks (64-sample chunks, 1 torch thread per worker): "
+          f"1 worker {g1['samples_per_s']:.1f} samples/s, 2 workers {g2['samples_per_s']:.1f} samples/s "
+          f"→ {g2['samples_per_s'] / g1['samples_per_s']:.2f}× (cluster start +{g2['with_startup_s'] - g2['seconds']:.1f} s)")
     print(f"analysis of {args.analyse_n} samples (annotate + measure 5 series each): "
           f"1 worker {a1['samples_per_s']:.2f} samples/s, 2 workers {a2['samples_per_s']:.2f} samples/s "
           f"→ {a2['samples_per_s'] / a1['samples_per_s']:.2f}× ({a1['rows']:,} rows)")

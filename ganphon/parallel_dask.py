@@ -1,8 +1,8 @@
 """Dask as the worker pool: :func:`ganphon.parallel.map_jobs`'s contract, jobs as Dask tasks.
 
 Inside :func:`use_scheduler`, every ``map_jobs`` call of ganphon (annotating,
-measuring, the per-model statistics fits, the store's chunks) runs on Dask
-instead of the local process pool:
+measuring, the per-model statistics fits, generating and analysing a store's
+chunks) runs on Dask instead of the local process pool:
 
 * ``use_scheduler("local", workers=N)`` starts a ``LocalCluster`` of ``N``
   single-threaded worker processes on this machine (default: one per CPU);

@@ -14,15 +14,20 @@ place of one WAV + one Sound per series:
   plus the ``condition`` label of each sample; ``latents.parquet`` — the
   latents table;
 * ``annotations.parquet/`` and ``acoustics.parquet/`` — after a sweep, the
-  ``auto`` intervals and the long acoustic table, one Parquet part per chunk;
-  ``acoustics.csv`` is the joined table ``ganphon stats`` reads, as after a
-  file sweep;
+  ``auto`` intervals and the long acoustic table, one Parquet part per chunk,
+  which ``ganphon stats`` reads (:func:`acoustics_table`); ``acoustics.csv``
+  is the joined table, as after a file sweep, up to :data:`CSV_LIMIT` samples;
 * ``run.json`` and ``finished.txt`` as in a file export: the request is
   recorded before the first chunk, and the ids of a chunk's samples are
   appended to ``finished.txt`` only after every array of that chunk is
   written.  A rerun of the same request computes only the chunks not recorded
   (a chunk cut by a kill is computed again, whole); an analysis part is
   written under a temporary name and renamed, so it is there whole or not at all.
+
+Inside :func:`ganphon.parallel_dask.use_scheduler` the chunks are generated
+as Dask tasks (:func:`generate_chunk`; the generator is sent once to each
+worker, CUDA chunks only to workers that declare a ``GPU`` resource), else
+batched in the calling process; the arrays are the same bit for bit.
 
 Annotating and measuring read the arrays directly: each series becomes a
 ``parselmouth.Sound`` built from numpy (no file), and the numbers are those of
