@@ -82,7 +82,13 @@ def run_child(kind: str, out: Path, n: int, dim: int, seed: int, threads: int, c
 
 
 def generate_on_dask(out: Path, n: int, dim: int, workers: int) -> dict:
-    """Generate ``n`` samples into a store as Dask tasks on a LocalCluster of ``workers`` processes."""
+    """Generate ``n`` samples into a store as Dask tasks on a LocalCluster of ``workers`` processes.
+
+    Each task uses this process's torch thread count (so that the numbers are
+    the same): set to 1 here, one core per worker.
+    """
+    import torch
+
     from ganphon.models import Latent, LoadedModel, ModelConfig, new_model
     from ganphon.parallel_dask import use_scheduler
     from ganphon.store import run_store
@@ -93,12 +99,18 @@ def generate_on_dask(out: Path, n: int, dim: int, workers: int) -> dict:
     z = Latent(cfg).sample(n, 3)
     if out.exists():
         shutil.rmtree(out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
-    with use_scheduler("local", workers=workers):
-        t1 = time.perf_counter()
-        result = run_store(model, z, out, layers=["conv1", "conv2", "conv3", "conv4"], seed=3,
-                           request={"kind": "probe", "n": n}, progress=False, batch_size=64, chunk=64, device="cpu")
-        seconds = time.perf_counter() - t1
+    try:
+        with use_scheduler("local", workers=workers):
+            t1 = time.perf_counter()
+            result = run_store(model, z, out, layers=["conv1", "conv2", "conv3", "conv4"], seed=3,
+                               request={"kind": "probe", "n": n}, progress=False, batch_size=64, chunk=64,
+                               device="cpu")
+            seconds = time.perf_counter() - t1
+    finally:
+        torch.set_num_threads(threads)
     shutil.rmtree(out)
     return {"seconds": seconds, "with_startup_s": time.perf_counter() - t0, "samples_per_s": n / seconds,
             "workers_used": result.attrs["summary"].get("workers")}

@@ -353,11 +353,12 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         ``seconds``, ``samples_per_s``, ``store_bytes``, ``bytes_per_sample``)
         and ``attrs["run_summary"]`` the line :func:`format_summary` makes of it.
     """
+    import torch
     from tqdm.auto import tqdm
 
     from .export import build_manifest, check_request
     from .models import Latent
-    from .probe import layer_lengths, probe_batches
+    from .probe import layer_lengths
     from .timebase import native_rate
 
     zarr = require("zarr")
@@ -430,7 +431,8 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
 
         jobs = [_GenerateJob(str(zarr_path), c, c * chunk_size, min(n, (c + 1) * chunk_size),
                              z[c * chunk_size:(c + 1) * chunk_size].clone(), tuple(layers), reduce, activation,
-                             tuple(feature_maps), batch_size, None if device is None else str(device))
+                             tuple(feature_maps), batch_size, None if device is None else str(device),
+                             torch.get_num_threads())
                  for c in todo]
         resources = _generation_resources(device)
         generated_by = set()
@@ -477,6 +479,7 @@ class _GenerateJob:
     feature_maps: tuple
     batch_size: int
     device: str | None
+    threads: int             # torch threads: the same as this process's, so the same rounding
 
 
 def _array_names(job: _GenerateJob) -> list:
@@ -539,10 +542,19 @@ def generate_chunk(job: _GenerateJob, shipped: _Shipped) -> dict:
     """
     from .parallel_dask import worker_name
 
+    import torch
+
     G = shipped.get()
     zarr = require("zarr")
     group = zarr.open_group(job.zarr_path, mode="r+")
-    _write_chunk({name: group[name] for name in _array_names(job)}, job.start, job.stop, _compute_chunk(G, job))
+    # a CPU forward pass rounds differently with another number of threads (≈ 1e-8): use the caller's
+    threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    try:
+        parts = _compute_chunk(G, job)
+    finally:
+        torch.set_num_threads(threads)
+    _write_chunk({name: group[name] for name in _array_names(job)}, job.start, job.stop, parts)
     return {"chunk": job.chunk, "worker": worker_name()}
 
 

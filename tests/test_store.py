@@ -451,6 +451,18 @@ def test_generation_on_dask_equals_generation_here(generated, tiny_ciwgan, tmp_p
             assert np.array_equal(st.series(layer)[:], here.series(layer)[:]), (name, layer)
 
 
+def test_sweep_command_on_a_local_cluster_writes_the_file_sweeps_table(swept, tmp_path, capsys):
+    need("distributed")
+    files, _, _ = swept
+    out = tmp_path / "dask"
+    assert main(["sweep", "--checkpoint", swept_checkpoint(files), *SWEEP, "--store", "zarr", "--scheduler", "local",
+                 "--workers", "2", "--quiet", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # one 9-sample chunk, generated as a Dask task (the in-process route names no workers)
+    assert "1/1 chunks" in printed and "on 1 worker(s)" in printed.split("probe:")[1].splitlines()[0]
+    assert (out / "acoustics.csv").read_bytes() == (files / "acoustics.csv").read_bytes()
+
+
 def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_address):
     need("distributed")
     from ganphon.parallel import map_jobs
