@@ -134,16 +134,16 @@ def add_workers(p, what: str = "working in parallel", store: bool = False) -> No
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help=f"processes {what} (default: one per CPU; the results do not depend on it)")
     add_scheduler(p, "run that work on Dask" + (" (with --store zarr, the generation of the chunks too)"
-                                                 if store else ""))
+                                                 if store else ""), generates=store)
 
 
-def add_scheduler(p, what: str) -> None:
+def add_scheduler(p, what: str, generates: bool = True) -> None:
     """``--scheduler``: the command's parallel work (and a store's generation) as Dask tasks."""
+    gpu = "; with --device cuda only workers started with --resources GPU=1 generate" if generates else ""
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help=f"{what}: 'local' (a LocalCluster on this machine: one process per CPU, or --workers) or a "
-                   "running scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the folder; with --device "
-                   "cuda only workers started with --resources GPU=1 generate); same results as without it "
-                   "(needs pip install 'ganphon[scale]')")
+                   f"running scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the folder{gpu}); same results "
+                   "as without it (needs pip install 'ganphon[scale]')")
 
 
 def add_device(p) -> None:
