@@ -317,6 +317,42 @@ def _torch_convention_forward(sd, z, C):
     return x, post
 
 
+def _tf_convention_forward(sd, z, C, k=25, s=4):
+    """TensorFlow's WaveGAN by hand: dense → reshape [16, C] → ReLU; conv2d_transpose 'SAME' is the full
+    transposed convolution, s·(n − 1) + k samples, cropped to s·n from ⌊(k − s)/2⌋ (the padding 'SAME'
+    puts before the input of the forward convolution it is the gradient of)."""
+    x = torch.relu(F.linear(z, sd["dense.weight"], sd["dense.bias"]).view(-1, 16, C).transpose(1, 2))
+    names = [k_.split(".")[1] for k_ in sd if k_.startswith("blocks.") and k_.endswith("conv.weight")]
+    for name in names:
+        n = x.shape[-1]
+        full = F.conv_transpose1d(x, sd[f"blocks.{name}.conv.weight"], sd[f"blocks.{name}.conv.bias"], stride=s)
+        x = full[..., (k - s) // 2:(k - s) // 2 + s * n]
+        x = torch.tanh(x) if name == "output" else torch.relu(x)
+    return x
+
+
+def _tf_convention_critic(sd, x, slope=0.2, k=25, s=4):
+    """TensorFlow's conv1d 'SAME' by hand: pad k − s in total, the odd sample on the right; flatten time-major."""
+    for i in range(1, 6):
+        p = f"blocks.conv{i}"
+        x = F.leaky_relu(F.conv1d(F.pad(x, ((k - s) // 2, k - s - (k - s) // 2)), sd[f"{p}.conv.weight"],
+                                  sd[f"{p}.conv.bias"], stride=s), slope)
+    return F.linear(x.transpose(1, 2).flatten(1), sd["fc.weight"], sd["fc.bias"])
+
+
+def test_tf_convention_by_hand_matches_the_models():
+    """The hand-written TF forward passes (above) and ganphon's tf-convention networks agree; the
+    convention itself is measured against real TensorFlow in test_tf_import.py."""
+    cfg = ModelConfig(arch="ciwgan", dim=4, n_codes=3)
+    G, D, Q = build_models(cfg)
+    z = Latent(cfg).sample(3, 0)
+    with torch.no_grad():
+        out = G.eval()(z)
+        assert (out - _tf_convention_forward(G.state_dict(), z, G.dense_channels)).abs().max() <= 1e-6
+        assert (Q.eval()(out) - _tf_convention_critic(Q.state_dict(), out, cfg.q_leaky_slope)).abs().max() <= 1e-5
+        assert (D.eval()(out) - _tf_convention_critic(D.state_dict(), out, cfg.leaky_slope)).abs().max() <= 1e-5
+
+
 def _torch_convention_critic(sd, x, slope=0.2):
     for i in range(1, 6):
         p = f"blocks.conv{i}"
