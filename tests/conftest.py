@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -234,6 +235,12 @@ def make_exported_folder(folder, n_samples=3):
                              rate_native_hz=native_rate(n, SLICE, SR)))
     io.write_table(pd.DataFrame(rows), folder / layout.MANIFEST)
     return truth
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of a subprocess that gets Ctrl-C in a test: SIGINT acts as in a terminal, even
+    when the tests run in a background job (whose shell starts children with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def process_alive(pid: int) -> bool:

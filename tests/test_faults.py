@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import descendants, process_alive
+from conftest import descendants, process_alive, sigint_default
 
 from ganphon import layout
 from ganphon.cli import main
@@ -382,7 +382,7 @@ def test_float_wavs_far_beyond_one_get_a_notice(command, tmp_path, material):
 
 def _popen(argv, cwd):
     return subprocess.Popen([*GANPHON, *map(str, argv)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=sigint_default)
 
 
 def _until(predicate, proc, timeout=120.0):

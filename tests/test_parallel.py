@@ -18,7 +18,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import process_alive
+from conftest import process_alive, sigint_default
 
 from ganphon.errors import GanphonError
 from ganphon.parallel import Interrupted, check_workers, map_jobs
@@ -62,7 +62,8 @@ def _start(tmp_path, n_jobs, sleep="0.4"):
     marks.mkdir()
     env = dict(os.environ, GANPHON_TEST_MARKS=str(marks), GANPHON_TEST_SLEEP=sleep)
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path), str(n_jobs)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_default)
     return proc, marks
 
 
