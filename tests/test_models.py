@@ -411,6 +411,23 @@ def test_bundled_model_computes_what_it_did():
         assert np.abs(logits - ref["q_logits"]).max() <= 1e-5
 
 
+def test_bundled_model_computes_the_hand_written_forward_pass():
+    """The bundled generator and Q-network, whatever their convention, against the passes written above."""
+    m = load_checkpoint("demo")
+    z = Latent(m.config).sample(4, 0)
+    G, Q = m.generator.eval(), m.qnetwork.eval()
+    with torch.no_grad():
+        out = G(z)
+        if m.config.convention == "tf":
+            ref = _tf_convention_forward(G.state_dict(), z, G.dense_channels)
+            q_ref = _tf_convention_critic(Q.state_dict(), out, m.config.q_leaky_slope)
+        else:
+            ref, _ = _torch_convention_forward(G.state_dict(), z, G.dense_channels)
+            q_ref = _torch_convention_critic(Q.state_dict(), out, m.config.q_leaky_slope)
+        assert (out - ref).abs().max() <= 1e-6
+        assert (Q(out) - q_ref).abs().max() <= 1e-5
+
+
 @pytest.mark.parametrize("convention", ["tf", "torch"])
 def test_both_conventions_keep_the_time_base(convention):
     """Same layer lengths, so sample k of every layer stands for (k + 0.5)·T/n either way."""
