@@ -421,5 +421,12 @@ def test_bundle_demo_writes_fp16_files_and_a_card_for_a_resumed_run(corpus, tmp_
         assert torch.equal(chosen.generator.state_dict()[k], v.half().float())
     for k, v in first.qnetwork.state_dict().items():
         assert torch.equal(chosen.qnetwork.state_dict()[k], v.half().float())
+    # a run branched from another's checkpoint: the card lists the commands given, in order
+    branched = ["ganphon train corpus --arch ciwgan --codes 3 --dim 4 --seed 7 --out run --steps 1",
+                "ganphon train corpus --out run --resume --lr 5e-5 --steps 2"]
+    assert tool.main([str(out), str(corpus), "--data-dir", str(early), "--n", "3",
+                      *(x for c in branched for x in ("--command", c))]) == 0
+    card = __import__("json").loads((early / DEMO_CARD).read_text())
+    assert card["reproduce"][1:] == branched and card["training"]["command"] == branched[-1]
     # a file without a Q-network: one line, exit status 2
     assert tool.main([str(out), str(corpus), "--checkpoint", str(data / DEMO_Q), "--data-dir", str(early)]) == 2

@@ -42,7 +42,7 @@ def _trainer_commit() -> str:
 
 
 def bundle_demo(run_dir, corpus_dir, data_dir=None, checkpoint=None, n_eval: int = 200, seed: int = 0,
-                note: str = "", extra: dict | None = None) -> Path:
+                note: str = "", extra: dict | None = None, commands: list | None = None) -> Path:
     """Copy a run's generator and Q-network into the package as the demo model, with its card.
 
     Parameters
@@ -61,6 +61,10 @@ def bundle_demo(run_dir, corpus_dir, data_dir=None, checkpoint=None, n_eval: int
         Free text for the card.
     extra : dict, optional
         More card fields (e.g. the evaluation's commands).
+    commands : list of str, optional
+        The training commands that reproduce the run, in order, when the run
+        folder's own command does not (e.g. a run branched from another
+        run's checkpoint and resumed with another learning rate).
 
     Returns
     -------
@@ -103,6 +107,8 @@ def bundle_demo(run_dir, corpus_dir, data_dir=None, checkpoint=None, n_eval: int
         command = command[:resumed.start()] + command[resumed.end():]
     if command:
         command = re.sub(r"\s--steps(\s+|=)\S+", "", command) + f" --steps {steps}"
+    if commands:
+        command = commands[-1]
     card = {
         "model": "ciwGAN demo model bundled with ganphon",
         "files": {"generator": DEMO_G, "qnetwork": DEMO_Q, "storage": "fp16"},
@@ -119,7 +125,7 @@ def bundle_demo(run_dir, corpus_dir, data_dir=None, checkpoint=None, n_eval: int
             "versions": run.get("versions"),
             "ganphon_commit_of_trainer": _trainer_commit(),
         },
-        "reproduce": [neutral(synth.get("command")), command],
+        "reproduce": [neutral(synth.get("command")), *(commands or [command])],
         "evaluation": numbers,
         "note": note,
         **(extra or {}),
@@ -137,10 +143,12 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=200, help="samples for the card's evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--note", default="")
+    p.add_argument("--command", action="append", default=None, dest="commands",
+                   help="a training command that reproduces the run (repeat, in order), when run.json's does not")
     args = p.parse_args(argv)
     try:
         card = bundle_demo(args.run_dir, args.corpus_dir, data_dir=args.data_dir, checkpoint=args.checkpoint,
-                           n_eval=args.n, seed=args.seed, note=args.note)
+                           n_eval=args.n, seed=args.seed, note=args.note, commands=args.commands)
     except GanphonError as exc:
         print(f"bundle_demo: error: {exc}", file=sys.stderr)
         return 2
