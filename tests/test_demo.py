@@ -74,6 +74,11 @@ def test_demo_report_and_its_parts(demo_run):
     for img in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (demo_run / img).stat().st_size > 1000
     assert "praat --run" in report and "measure_all.praat" in report
+    # the model described from its card: the commands that made it and its evaluation
+    card = json.loads((DATA / DEMO_CARD).read_text())
+    for command in card["reproduce"]:
+        assert f"`{command}`" in report
+    assert f"{100 * card['evaluation']['share_word']:.0f} % have a word shape" in report
     html = (demo_run / "report.html").read_text()
     assert html.count("<img") == report.count("![") and "<table>" in html
     assert disc["seed"] == 1
