@@ -78,8 +78,11 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
 # ---------------------------------------------------------------- a whole run
 
 def check_request(model, latents, sample_ids, layers, feature_maps, conditions, columns, batch_size: int,
-                  device=None) -> tuple:
+                  device=None, check_device: bool = True) -> tuple:
     """Check what an export is asked for, before any folder is touched.
+
+    ``check_device=False``: the device is a cluster worker's, not this
+    machine's (a store generated on Dask GPU workers).
 
     Returns
     -------
@@ -101,7 +104,8 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
         raise GanphonError("sample_ids must be unique, one per latent")
     layers = check_layers(G, layers)
     feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
-    resolve_device(device)  # CUDA asked for but absent: an error before the folder is touched
+    if check_device:  # CUDA asked for but absent: an error before the folder is touched
+        resolve_device(device)
     if conditions is None:
         conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
     if columns is not None and len(columns) != n:

@@ -366,8 +366,12 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     started = time.perf_counter()
     out = Path(out)
     G, cfg = model.generator, model.config
+    from .parallel_dask import GPU_RESOURCE
+
+    resources = _generation_resources(device)
     z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
-                                                             conditions, columns, batch_size, device)
+                                                             conditions, columns, batch_size, device,
+                                                             check_device=resources != {GPU_RESOURCE: 1})
     n = z.shape[0]
     if request is None:
         request = {"n": n, "seed": seed}
@@ -434,7 +438,6 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                              tuple(feature_maps), batch_size, None if device is None else str(device),
                              torch.get_num_threads())
                  for c in todo]
-        resources = _generation_resources(device)
         generated_by = set()
         if resources is not False:
             from .parallel import map_jobs

@@ -463,7 +463,7 @@ def test_sweep_command_on_a_local_cluster_writes_the_file_sweeps_table(swept, tm
     assert (out / "acoustics.csv").read_bytes() == (files / "acoustics.csv").read_bytes()
 
 
-def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_address):
+def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_address, tiny_ciwgan, tmp_path):
     need("distributed")
     from ganphon.parallel import map_jobs
     from ganphon.parallel_dask import GPU_RESOURCE, use_scheduler, workers_with
@@ -488,6 +488,20 @@ def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_addr
         assert {r[1] for r in results} == set(gpu_workers)
         with pytest.raises(GanphonError, match="no Dask worker declares the resource 'TPU'"):
             map_jobs(where, range(2), progress=False, resources={"TPU": 1})
+        # a store asked for on CUDA: this machine's lack of a GPU is no reason to refuse, the chunks go to
+        # the worker that declares one (which has none here, and says so)
+        from ganphon.models import load_checkpoint
+        from ganphon.store import run_store
+
+        model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+        z = torch.zeros(2, model.config.latent_dim)
+        if not torch.cuda.is_available():
+            with pytest.raises(GanphonError, match="CUDA is not available here"):
+                run_store(model, z, tmp_path / "cuda", device="cuda", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(GanphonError, match="CUDA is not available here"):  # generated here: refused at once
+            run_store(model, z, tmp_path / "here", device="cuda", progress=False)
+        assert not (tmp_path / "here").exists()
 
 
 def test_probe_needs_the_store_for_dask(tiny_ciwgan, tmp_path, capsys):
