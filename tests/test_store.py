@@ -352,6 +352,9 @@ def dask_cluster_address():
             procs.append(subprocess.Popen([str(dask_exe), "worker", address, "--host", "127.0.0.1",
                                            "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                                            "--death-timeout", "60", *resources], **quiet))
+        distributed = need("distributed")
+        with distributed.Client(address, timeout=60) as client:  # both workers in, before any test
+            client.wait_for_workers(2, timeout=60)
         yield address
     finally:
         for p in reversed(procs):
