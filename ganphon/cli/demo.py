@@ -9,9 +9,8 @@ def demo(p) -> None:
     describe(p, "Discover the latent variable most tied to frication, sweep it (-15..5 step 2 over 10 "
              "bases) and a code variable (0..2 step 0.25), export, annotate, measure, fit mixed-effects "
              "models, compute the layer correlation table, draw the figures and write DIR/report.md and "
-             "DIR/report.html (with audio players) and an explorer page per sweep. Measured on 2 CPU cores: 58 s "
-             "on an idle machine, 4.1 min with other jobs on both cores (load average 10-15); --quick 1.3 min "
-             "under that load. Every stage prints its progress. "
+             "DIR/report.html (with audio players) and an explorer page per sweep. Measured on 2 CPU cores beside "
+             "two low-priority jobs: 60 s, --quick 17 s; every stage prints its progress. "
              "DIR must be new, empty, or a demo folder (resumed; another demo needs --overwrite).")
     p.add_argument("--out", default="ganphon_demo", metavar="DIR", help="output folder")
     add_checkpoint(p, default="demo")
