@@ -543,9 +543,9 @@ def generate_chunk(job: _GenerateJob, shipped: _Shipped) -> dict:
     Returns ``{"chunk", "worker"}``; the caller records the chunk as finished
     only when this returns, so a chunk cut by a kill is computed again.
     """
-    from .parallel_dask import worker_name
-
     import torch
+
+    from .parallel_dask import worker_name
 
     G = shipped.get()
     zarr = require("zarr")
