@@ -386,6 +386,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                    checkpoint_sha256=model.sha256, feature_maps=feature_maps, store="zarr", chunk=chunk_size)
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
+        "torch_threads": torch.get_num_threads(),  # generation rounds by it, here and on Dask workers
         "checkpoint": str(model.path) if getattr(model, "path", None) else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "planned": {"samples": n, "chunks": math.ceil(n / chunk_size), "arrays": [layout.OUTPUT_LAYER, *layers]}})
