@@ -213,7 +213,7 @@ def _measure_job(job: _Job) -> list:
         if isinstance(obj, list):
             obj = obj[0] if len(obj) == 1 else None
         if not isinstance(obj, parselmouth.Sound):
-            failure = f"{name} is not a sound"
+            failure = f"cannot read {name}: Praat reads it as something other than a sound"
         else:
             sound = obj
     except parselmouth.PraatError as exc:

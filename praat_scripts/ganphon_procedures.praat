@@ -82,7 +82,7 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .
 	if .sound = undefined
 		.fileNote$ = "cannot read " + .name$
 	elsif numberOfSelected () <> 1 or numberOfSelected ("Sound") <> 1
-		.fileNote$ = .name$ + " is not a sound"
+		.fileNote$ = "cannot read " + .name$ + ": Praat reads it as something other than a sound"
 		Remove
 	else
 		.soundOk = 1

@@ -175,7 +175,7 @@ def _truncated_wav(ws, m):
 
 def _garbage_wav(ws, m):
     shutil.copytree(m / "sweep", ws / "sweep")
-    (ws / "sweep" / layout.layer_wav("b000_v000", "output")).write_bytes(os.urandom(3000))
+    (ws / "sweep" / layout.layer_wav("b000_v000", "output")).write_bytes(RANDOM_BYTES[:3000])
 
 
 RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))

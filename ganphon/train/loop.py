@@ -267,12 +267,13 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
             distributed_here = True
     try:
         with process_settings(settings):
-            return _train(data, out, config, settings, resume_path, command, progress and rank == 0,
-                          rank, world, device, notes)
+            result = _train(data, out, config, settings, resume_path, command, progress and rank == 0,
+                            rank, world, device, notes)
+        if distributed_here:  # every rank done before the group goes: gloo can abort a rank whose peer left first
+            dist.barrier()
+        return result
     finally:
         if distributed_here:
-            import torch.distributed as dist
-
             dist.destroy_process_group()
 
 
