@@ -299,7 +299,7 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         if workers == 1 or len(items) <= 1:
             try:
                 for i, item in enumerate(items):
-                    results[i] = func(item) if shared is None else func(item, shared)
+                    results[i] = run_batch(func, [item], shared)[0]
                     done[i] = True
                     if on_result is not None:
                         on_result(i, results[i])

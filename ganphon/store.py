@@ -750,7 +750,7 @@ def acoustics_table(folder, measures=None) -> pd.DataFrame:
     st = open_store(folder)
     ac_dir = st.folder / ACOUSTICS_DIR
     n_chunks = math.ceil(len(st) / st.chunk)
-    missing = [c for c in range(n_chunks) if not (ac_dir / part_name(c)).is_file()]
+    missing = _missing_parts(ac_dir, st)
     if missing:
         raise GanphonError(f"{ac_dir}: {len(missing)} of {n_chunks} chunks are not measured (first: "
                            f"{part_name(missing[0])}); run the same sweep command again to complete it")
@@ -804,10 +804,14 @@ def _fresh_parts(folder: Path, record: dict) -> None:
     io.write_json(path, wanted)
 
 
+def _missing_parts(folder: Path, st: Store) -> list:
+    """The chunks of the store that have no part in ``folder``."""
+    return [c for c in range(math.ceil(len(st) / st.chunk)) if not (folder / part_name(c)).is_file()]
+
+
 def _all_parts(folder: Path, st: Store) -> bool:
     """Whether ``folder`` holds a part for every chunk of the store."""
-    n_chunks = math.ceil(len(st) / st.chunk)
-    return folder.is_dir() and all((folder / part_name(c)).is_file() for c in range(n_chunks))
+    return folder.is_dir() and not _missing_parts(folder, st)
 
 
 def _manifest_for_join(st: Store) -> pd.DataFrame:

@@ -343,8 +343,11 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         if found:
             tables["discovery"] = pd.concat(found, ignore_index=True)
     clusters = []
-    stored_maps = ({layer: open_store(folder).feature_maps(layer) for layer in open_store(folder).request.get(
-        "feature_maps") or []} if in_store else read_feature_maps(folder))
+    if in_store:
+        st = open_store(folder)
+        stored_maps = {layer: st.feature_maps(layer) for layer in st.request.get("feature_maps") or []}
+    else:
+        stored_maps = read_feature_maps(folder)
     for layer, maps in stored_maps.items():
         profiles = activation_profiles(maps)
         try:
