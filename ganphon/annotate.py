@@ -36,6 +36,8 @@ from .errors import GanphonError
 
 LABELS = ("sil", "fric", "voi")
 AUTO_TIER = "auto"
+#: Relative distance (0.5 %) from a machine-buzz frequency within which a frame's F0 is that buzz.
+BUZZ_TOLERANCE = 0.005
 
 # Classes of the synthetic corpus's phone labels, used when
 # ganphon.corpus.synth is not importable.
@@ -95,6 +97,27 @@ class SegmentSettings:
 # Segmenting one sound
 
 
+def buzz_runs(voiced, f0, buzz) -> np.ndarray:
+    """Frames of the voiced runs that are a machine's buzz, not a voice.
+
+    A run of consecutive ``voiced`` frames whose F0 lies within
+    :data:`BUZZ_TOLERANCE` of one of the ``buzz`` frequencies (Hz) in half of its
+    frames or more is a buzz as a whole; a voice drifting through such a
+    frequency passes it in a few frames and keeps its run.
+    """
+    voiced = np.asarray(voiced, bool)
+    f0 = np.asarray(f0, float)
+    at = np.zeros(voiced.size, bool)
+    for a in buzz:
+        at |= voiced & (np.abs(f0 - a) <= BUZZ_TOLERANCE * a)
+    out = np.zeros(voiced.size, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        if at[start:stop].mean() >= 0.5:
+            out[start:stop] = True
+    return out
+
+
 def frame_labels(sound: parselmouth.Sound, settings: SegmentSettings = SegmentSettings()):
     """Label every frame of a sound ``sil``, ``fric`` or ``voi``.
 
@@ -108,8 +131,8 @@ def frame_labels(sound: parselmouth.Sound, settings: SegmentSettings = SegmentSe
     return times, labels
 
 
-def _analyse(sound, settings):
-    """Frame times, labels and signal power (window-corrected) of a sound."""
+def _analyse(sound, settings, buzz=()):
+    """Frame times, labels and signal power (window-corrected) of a sound (``buzz``: see :func:`segment`)."""
     x = sound.values.mean(axis=0) if sound.n_channels > 1 else sound.values[0]
     if x.size == 0:
         raise GanphonError("sound has no samples")
@@ -145,6 +168,8 @@ def _analyse(sound, settings):
         nearest = np.clip(np.round((times - pitch_times[0]) / pitch.dt).astype(int), 0, len(frequency) - 1)
         inside = (times >= pitch_times[0] - pitch.dt / 2) & (times <= pitch_times[-1] + pitch.dt / 2)
         voiced = (frequency[nearest] > 0) & inside
+        if buzz:
+            voiced &= ~buzz_runs(voiced, frequency[nearest], buzz)
 
     noisy = (cog >= settings.fric_cog) | (level >= level.max() - settings.noise_db)
     labels = np.where(~loud, "sil", np.where(voiced, "voi", np.where(noisy, "fric", "sil")))
@@ -197,13 +222,18 @@ def _join_same(segs):
     return out
 
 
-def segment(sound, settings: SegmentSettings = SegmentSettings()):
+def segment(sound, settings: SegmentSettings = SegmentSettings(), buzz=()):
     """Segment a sound into ``sil`` / ``fric`` / ``voi`` intervals.
 
     Parameters
     ----------
     sound : parselmouth.Sound or path
     settings : SegmentSettings
+    buzz : sequence of float
+        F0s (Hz) of a machine's own periodicity, e.g. a generator's upsampling
+        stack (:func:`ganphon.train.evaluate.stack_frequencies`): a voiced run
+        at one of them (:func:`buzz_runs`) is not ``voi`` but classified as
+        unvoiced (``fric`` or ``sil``), so an [s] carrying the buzz stays an [s].
 
     Returns
     -------
@@ -213,7 +243,7 @@ def segment(sound, settings: SegmentSettings = SegmentSettings()):
     """
     if not isinstance(sound, parselmouth.Sound):
         sound = io.read_sound(sound)
-    times, labels, power = _analyse(sound, settings)
+    times, labels, power = _analyse(sound, settings, buzz)
     edges = np.concatenate([[sound.xmin], (times[:-1] + times[1:]) / 2, [sound.xmax]])
     raw = [[edges[k], edges[k + 1], labels[k]] for k in range(len(labels))]
     segs = merge_short(raw, settings.min_duration)

@@ -2,16 +2,22 @@
 
 On N generated samples (random codes) every output is read three ways.
 
-1. The automatic segmentation (``sil`` / ``fric`` / ``voi``, :mod:`ganphon.annotate`)
-   as a word shape (:func:`word_shape`):
+1. The automatic segmentation (``sil`` / ``fric`` / ``voi``, :mod:`ganphon.annotate`;
+   a stretch voiced only at the generator's own buzz frequencies — see 2. — is
+   not ``voi``, so an [s] carrying the buzz is still frication) as a word shape
+   (:func:`word_shape`):
 
    * ``vowel``: a voiced interval of at least 40 ms;
    * ``frication``: a ``fric`` interval (an [s], or a stop's aspiration);
    * ``word``: silence around a sounding stretch of at most 700 ms, with
      frication before the first vowel — the shapes of #TV (closure,
      aspiration, vowel) and #sTV (s, closure, short VOT, vowel);
-   * ``s_initial``: a word whose first frication lasts at least 50 ms and is
-     followed by a closure (silence of at least 15 ms) before the vowel (#sTV).
+   * ``sibilant``: a word whose first frication is an [s] — at least 50 ms
+     of noise with its centre of gravity at or above 3 kHz (the synthetic
+     corpus's [s]: 5.7–6.3 kHz; its aspiration: 0.4–1.2 kHz);
+   * ``s_initial``: a sibilant word whose [s] is followed by a closure
+     (silence of at least 15 ms) before the vowel (#sTV); a sibilant word
+     without the closure is an [s]V, e.g. [sɑ].
 
 2. Praat's pitch analysis (``To Pitch (ac)``, 75–450 Hz as the paper's ciwGAN
    measures): ``voiced_vowel`` when, inside the segmentation's ``voi``
@@ -23,8 +29,8 @@ On N generated samples (random codes) every output is read three ways.
    (250 Hz at 16 kHz, or Praat's 125 / 83.3 Hz for it) is the generator's
    artefact, not a voice: all fail this.
 
-3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``TV`` (a
-   word without an initial [s]) or ``none``, with the vowel's frontness from
+3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``sV`` (an
+   [s] straight into the vowel), ``TV`` (a word without an initial [s]) or ``none``, with the vowel's frontness from
    Praat's F2 at the middle of the first vowel (``front`` above 1600 Hz:
    [i]; ``back`` below: [ɑ]/[u]), e.g. ``TV-front`` for [pi], ``sTV-back``
    for [stɑ].
@@ -43,6 +49,8 @@ import pandas as pd
 import parselmouth
 import torch
 
+from ..annotate import buzz_runs, segment
+
 #: ``To Pitch (ac)`` range of the paper's ciwGAN output measures (Hz).
 PITCH_FLOOR, PITCH_CEILING = 75.0, 450.0
 #: Voicing needed for a vowel Praat calls voiced (s).
@@ -51,34 +59,39 @@ MIN_VOICED = 0.050
 LOUD_DB = 20.0
 #: Longest sounding stretch (s) that counts as a word (and may hold a voiced vowel).
 MAX_SPAN = 0.700
-#: Relative distance from an upsampling-stack frequency within which an F0 is that buzz.
-ARTEFACT_TOLERANCE = 0.005
 #: :func:`stack_frequencies` of a 16 kHz, stride-4 generator (Hz).
 STACK_16K = (1000.0 / 3, 250.0, 125.0, 250.0 / 3)
 #: F2 (Hz) above which a vowel is front ([i]); below, back ([ɑ], [u]).
 FRONT_F2 = 1600.0
-WORD_TYPES = ("sTV", "TV", "none")
+#: Shortest [s] (s) and the lowest centre of gravity (Hz) of its noise.
+SIBILANT_DURATION, SIBILANT_COG = 0.050, 3000.0
+#: Shortest closure (s) between an [s] and the vowel in a #sTV word.
+CLOSURE_DURATION = 0.015
+WORD_TYPES = ("sTV", "sV", "TV", "none")
 
 
-def word_shape(intervals) -> dict:
+def word_shape(intervals, sound: parselmouth.Sound | None = None) -> dict:
     """Classify a list of (start, end, label) auto intervals as a word shape.
 
     ``word`` needs what a token of the training corpus has: silence of at
     least 20 ms before and 100 ms after the sounding stretch, a sounding
     stretch of at most 700 ms, a vowel (``voi`` ≥ 40 ms) and frication
-    (aspiration or [s]) before that vowel.
+    (aspiration or [s]) before that vowel.  With the ``sound``, the first
+    frication of a word is an [s] (``sibilant``) when its spectral centre of
+    gravity is at least :data:`SIBILANT_COG`; without it, only a long frication
+    followed by a closure counts as an [s] (no ``sV`` can be told from aspiration).
 
     Returns
     -------
     dict
-        ``vowel``, ``frication``, ``word``, ``s_initial`` (bool) and
-        ``vowel_span``: (start, end) of the first vowel, or None.
+        ``vowel``, ``frication``, ``word``, ``sibilant``, ``s_initial`` (bool)
+        and ``vowel_span``: (start, end) of the first vowel, or None.
     """
     segs = [(float(s), float(e), lab) for s, e, lab in intervals]
     sounding = [i for i, (_, _, lab) in enumerate(segs) if lab != "sil"]
     voi = [i for i in sounding if segs[i][2] == "voi" and segs[i][1] - segs[i][0] >= 0.040]
     out = {"vowel": bool(voi), "frication": any(segs[i][2] == "fric" for i in sounding),
-           "word": False, "s_initial": False, "vowel_span": None}
+           "word": False, "sibilant": False, "s_initial": False, "vowel_span": None}
     if not voi:
         return out
     first, last = sounding[0], sounding[-1]
@@ -90,12 +103,21 @@ def word_shape(intervals) -> dict:
     before = segs[first:v]
     out["word"] = (lead >= 0.020 and trail >= 0.100 and span <= MAX_SPAN
                    and any(lab == "fric" for _, _, lab in before))
-    for i, (s, e, lab) in enumerate(before):
-        if lab == "fric" and e - s >= 0.050 and any(l2 == "sil" and e2 - s2 >= 0.015
-                                                    for s2, e2, l2 in before[i + 1:]):
-            out["s_initial"] = out["word"]
-            break
+    if not out["word"]:
+        return out
+    k, (s, e, _) = next((k, seg) for k, seg in enumerate(before) if seg[2] == "fric")
+    if e - s >= SIBILANT_DURATION - 1e-9:
+        closure = any(lab == "sil" and e2 - s2 >= CLOSURE_DURATION - 1e-9 for s2, e2, lab in before[k + 1:])
+        out["sibilant"] = closure if sound is None else centre_of_gravity(sound, s, e) >= SIBILANT_COG
+        out["s_initial"] = out["sibilant"] and closure
     return out
+
+
+def centre_of_gravity(sound: parselmouth.Sound, start: float, end: float) -> float:
+    """Spectral centre of gravity (Hz, power spectrum, Hann window) of ``sound`` from ``start`` to ``end``."""
+    part = sound.extract_part(start, end, parselmouth.WindowShape.HANNING, 1.0, False)
+    spectrum = part.to_spectrum()
+    return float(spectrum.get_centre_of_gravity(2.0))
 
 
 def stack_frequencies(config) -> tuple:
@@ -132,9 +154,6 @@ def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float 
     times = pitch.xs()
     f0 = pitch.selected_array["frequency"]
     voiced = f0 > 0
-    buzz = np.zeros(f0.size, bool)
-    for a in artefacts:
-        buzz |= voiced & (np.abs(f0 - a) <= ARTEFACT_TOLERANCE * a)
     x = sound.values[0]
     sr = sound.sampling_frequency
     half = int(round(0.010 * sr))
@@ -151,12 +170,9 @@ def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float 
             if lab == "voi":
                 inside |= (times >= s) & (times <= e)
         ok &= inside
-    best = 0
+    ok &= ~buzz_runs(ok, f0, artefacts)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
-    for start, stop in zip(edges[::2], edges[1::2]):
-        if buzz[start:stop].mean() < 0.5:
-            best = max(best, stop - start)
-    return best * pitch.dt
+    return int(max((edges[1::2] - edges[::2]), default=0)) * pitch.dt
 
 
 def vowel_f2(sound: parselmouth.Sound, span) -> float:
@@ -168,16 +184,17 @@ def vowel_f2(sound: parselmouth.Sound, span) -> float:
 
 
 def word_type(shape: dict, f2: float) -> str:
-    """``sTV-front`` / ``sTV-back`` / ``TV-front`` / ``TV-back`` for a word, ``none`` otherwise.
+    """``sTV-front`` / ``sTV-back`` / ``sV-…`` / ``TV-front`` / ``TV-back`` for a word, ``none`` otherwise.
 
     The consonant pattern comes from :func:`word_shape` (``s_initial``: [s] +
-    closure; otherwise frication — aspiration — alone before the vowel); the
+    closure; ``sibilant`` alone: an [s] straight into the vowel, ``sV``;
+    otherwise frication — aspiration — alone before the vowel); the
     vowel's frontness from its F2 (:data:`FRONT_F2`).  A word whose F2 Praat
     cannot measure is ``sTV`` / ``TV`` without a vowel class.
     """
     if not shape["word"]:
         return "none"
-    kind = "sTV" if shape["s_initial"] else "TV"
+    kind = "sTV" if shape["s_initial"] else "sV" if shape.get("sibilant") else "TV"
     if not np.isfinite(f2):
         return kind
     return f"{kind}-{'front' if f2 >= FRONT_F2 else 'back'}"
@@ -205,11 +222,9 @@ def judge_output(wave: np.ndarray, sr: int, artefacts=STACK_16K) -> dict:
 
     ``artefacts``: F0s (Hz) that are the generator's own buzz (:func:`stack_frequencies`).
     """
-    from ..annotate import segment
-
     snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=sr)
-    intervals = segment(snd)
-    shape = word_shape(intervals)
+    intervals = segment(snd, buzz=artefacts)
+    shape = word_shape(intervals, snd)
     run = longest_voiced_run(snd, syllable_intervals(intervals), artefacts=artefacts)
     f2 = vowel_f2(snd, shape["vowel_span"])
     row = {k: v for k, v in shape.items() if k != "vowel_span"}
@@ -221,7 +236,7 @@ def judge_output(wave: np.ndarray, sr: int, artefacts=STACK_16K) -> dict:
 def summarise(df: pd.DataFrame) -> dict:
     """The shares over judged outputs (rows of :func:`judge_output` with a ``code`` column)."""
     result = {}
-    for col in ("vowel", "frication", "word", "s_initial", "voiced_vowel"):
+    for col in ("vowel", "frication", "word", "sibilant", "s_initial", "voiced_vowel"):
         result[f"share_{col}"] = round(float(df[col].mean()), 4)
     if "code" in df and (df.code > 0).any():
         by_code = {}
@@ -235,6 +250,7 @@ def summarise(df: pd.DataFrame) -> dict:
             by_code[f"c{c}"] = {
                 "n": int(len(sub)),
                 "share_word": round(float(sub.word.mean()), 4),
+                "share_sibilant": round(float(sub.sibilant.mean()), 4),
                 "share_s_initial": round(float(sub.s_initial.mean()), 4),
                 "share_voiced_vowel": round(float(sub.voiced_vowel.mean()), 4),
                 "dominant_type": dominant,
@@ -268,9 +284,10 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
     -------
     dict
         ``n``, ``seed``, ``share_vowel``, ``share_frication``, ``share_word``,
-        ``share_s_initial``, ``share_voiced_vowel``, ``q_accuracy`` (None
+        ``share_sibilant`` ([s]-initial words, with or without the closure),
+        ``share_s_initial`` (#sTV), ``share_voiced_vowel``, ``q_accuracy`` (None
         without a Q-network); with codes ``by_code`` (per code: n, shares of
-        words, s-initial words and voiced vowels, ``types`` — the share of each
+        words, [s]-initial and #sTV words and voiced vowels, ``types`` — the share of each
         word type —, ``dominant_type`` and ``share_dominant``),
         ``code_identity_min``, ``codes_distinct`` and ``s_initial_code``.
     """
