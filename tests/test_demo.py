@@ -25,6 +25,15 @@ def test_bundled_model_loads_with_its_q_network_and_card():
     assert 0 <= card["evaluation"]["q_accuracy"] <= 1
 
 
+def test_the_cards_evaluation_is_what_evaluate_model_finds_in_the_bundled_files():
+    """The numbers the card (and so the README and the demo report) quote are today's evaluation
+    of the bundled fp16 files, not of an older evaluator or another checkpoint."""
+    from ganphon.train.evaluate import evaluate_model
+
+    card = json.loads((DATA / DEMO_CARD).read_text())["evaluation"]
+    assert evaluate_model(load_checkpoint("demo"), n=card["n"], seed=card["seed"]) == card
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     import os

@@ -222,13 +222,14 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         how = ", then ".join(f"`{c}`" for c in commands)
         voiced = (f"{100 * ev['share_voiced_vowel']:.0f} % a vowel Praat calls voiced, "
                   if "share_voiced_vowel" in ev else "")
+        sibilant = (f"{100 * ev['share_sibilant']:.0f} % begin with an [s], " if "share_sibilant" in ev else "")
         identity = (f"the dominant word type of each code covers at least {100 * ev['code_identity_min']:.0f} % "
                     "of its outputs; " if "code_identity_min" in ev else "")
         trained = (f"It is ganphon's bundled demo model: trained with {how} on the synthetic "
                    f"#TV/#sTV corpus (`{card.get('corpus', {}).get('command')}`) for {tr.get('steps')} steps "
                    f"on {tr.get('device')} ({tr.get('wall_time_s', 0) / 3600:.1f} h). On {ev.get('n')} generated "
                    f"samples: {100 * ev.get('share_word', 0):.0f} % have a word shape (frication and closure/VOT "
-                   f"before a vowel, silence around), {voiced}{100 * ev.get('share_s_initial', 0):.0f} % an "
+                   f"before a vowel, silence around), {voiced}{sibilant}{100 * ev.get('share_s_initial', 0):.0f} % an "
                    f"initial [s] + closure; {identity}Q-network accuracy on the codes {ev.get('q_accuracy')}. "
                    f"{card.get('note', '')}\n")
     elif meta.get("steps"):
