@@ -88,6 +88,7 @@ def test_demo_report_and_its_parts(demo_run):
     for command in card["reproduce"]:
         assert f"`{command}`" in report
     assert f"{100 * card['evaluation']['share_word']:.0f} % have a word shape" in report
+    assert f"{100 * card['evaluation']['share_sibilant']:.0f} % begin with an [s]" in report
     html = (demo_run / "report.html").read_text()
     assert html.count("<img") == report.count("![") and "<table>" in html
     assert disc["seed"] == 1
