@@ -26,12 +26,12 @@ On N generated samples (random codes) every output is read three ways.
    (:func:`longest_voiced_run`).  An aperiodic, noisy "vowel" has no F0, a
    faint buzz in the silence is not loud enough, a buzz through the whole
    output is no syllable, and a buzz at exactly the upsampling stack's period
-   (250 Hz at 16 kHz, or Praat's 125 / 83.3 Hz for it) is the generator's
+   (333 and 250 Hz at 16 kHz, or Praat's 125 / 83.3 Hz) is the generator's
    artefact, not a voice: all fail this.
 
 3. The word type (:func:`word_type`): ``sTV`` (an s-initial word), ``sV`` (an
-   [s] straight into the vowel), ``TV`` (a word without an initial [s]) or ``none``, with the vowel's frontness from
-   Praat's F2 at the middle of the first vowel (``front`` above 1600 Hz:
+   [s] straight into the vowel), ``TV`` (a word without an initial [s]) or
+   ``none``, with the vowel's frontness from Praat's F2 at the middle of the first vowel (``front`` above 1600 Hz:
    [i]; ``back`` below: [ɑ]/[u]), e.g. ``TV-front`` for [pi], ``sTV-back``
    for [stɑ].
 
