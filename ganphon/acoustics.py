@@ -356,6 +356,14 @@ def _formants(sound, job, intervals, add, why):
                 add(label, start, end, i, t, f"f{number}", value, why or _join_notes(short, _undefined(value)))
 
 
+def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
+                      settings: MeasureSettings = MeasureSettings()) -> parselmouth.Spectrum:
+    """Praat's spectrum of ``sound`` from ``start`` to ``end``: ``Extract part`` with the
+    settings' window shape, then ``To Spectrum`` (the spectral moments of :func:`measure_folder`)."""
+    shape = getattr(parselmouth.WindowShape, settings.spectrum_window_shape.upper())
+    return sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
+
+
 def _spectrum(sound, job, intervals, add, why):
     s = job.settings
     intensity_why = why or measure_guard("max_intensity", s, sound.sampling_frequency,
@@ -370,8 +378,7 @@ def _spectrum(sound, job, intervals, add, why):
         if not why:
             moments_why = spectrum_guard(samples_between(sound, start, end), s, job.who) or ""
             if not moments_why:
-                shape = getattr(parselmouth.WindowShape, s.spectrum_window_shape.upper())
-                spectrum = sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
+                spectrum = interval_spectrum(sound, start, end, s)
                 moments = {
                     "cog": spectrum.get_centre_of_gravity(s.spectrum_power),
                     "sd": spectrum.get_standard_deviation(s.spectrum_power),
