@@ -176,7 +176,8 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
     -------
     DataFrame
         One row per layer × measure × label (``(all)`` pools every interval):
-        ``r``, ``ci_low``, ``ci_high`` (2.5 / 97.5 % of the bootstrap), ``n_samples``,
+        ``r``, ``ci_low``, ``ci_high`` (2.5 / 97.5 % of the bootstrap), ``rho`` (Spearman's,
+        robust to a few octave jumps), ``n_samples``,
         ``n_items``, ``rate_native_hz``, ``nyquist_hz``.
     """
     folder = Path(folder)
@@ -249,9 +250,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
                     return _pearson(np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]))
 
                 r = pooled(list(per_item))
+                ranks = [np.concatenate([a for a, _ in per_item.values()]),
+                         np.concatenate([b for _, b in per_item.values()])]
+                rho = _pearson(*(pd.Series(v).rank().to_numpy() for v in ranks))
                 boots = np.array([pooled([items[k] for k in d]) for d in draws]) if n_boot else np.array([])
                 boots = boots[np.isfinite(boots)]
-                table.append({"layer": layer, "measure": m, "label": lab, "r": r,
+                table.append({"layer": layer, "measure": m, "label": lab, "r": r, "rho": rho,
                               "ci_low": float(np.percentile(boots, 2.5)) if len(boots) else np.nan,
                               "ci_high": float(np.percentile(boots, 97.5)) if len(boots) else np.nan,
                               "n_samples": int(sum(len(a) for a, _ in per_item.values())),

@@ -48,7 +48,7 @@ def _correlate_input(args) -> int:
     pooled = table[table["label"] == ALL_LABEL]
     for _, row in pooled.iterrows():
         print(f"{row['layer']:>14} {row['measure']:>9}  r = {row['r']:+.3f}  [{row['ci_low']:+.3f}, "
-              f"{row['ci_high']:+.3f}]  ({row['n_samples']} samples, {row['n_items']} items)")
+              f"{row['ci_high']:+.3f}]  rho = {row['rho']:+.3f}  ({row['n_samples']} samples, {row['n_items']} items)")
     print(f"wrote {args.out or f'{args.dir}/{CORRELATE_CSV}'}")
     return 0
 
