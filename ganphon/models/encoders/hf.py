@@ -101,6 +101,9 @@ class HFEncoder(Encoder):
             from transformers import AutoModel
         except ImportError:
             raise GanphonError("--network hf:PATH needs transformers: pip install 'ganphon[hf]'") from None
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         try:
             model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; one line naming the folder
