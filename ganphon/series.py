@@ -14,7 +14,7 @@ centres and a generator's ``(k + 0.5) · T / n`` are used alike.
   over items.
 * :func:`compare_series` — cABR-style (Beguš, Zhou & Zhao 2023): per item and
   layer, the normalised cross-correlation between the layer series and an
-  external series (CSV with a time column, or WAV) brought onto the layer's
+  external series (CSV with a time column, WAV, or EDF through MNE) brought onto the layer's
   sample times, the lag at its peak, and both series' peak latencies;
   summaries per layer with bootstrap intervals across items.
 """
@@ -283,8 +283,10 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if path.suffix.lower() == ".wav":
         x, sr = io.read_wav(path, mono=True)
         return (np.arange(len(x)) + 0.5) / sr, np.asarray(x, dtype=np.float64)
+    if path.suffix.lower() in (".edf", ".bdf"):
+        return read_edf(path, column)
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column or a WAV")
+        raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column, a WAV or an EDF")
     table = io.read_table(path, "external series", sep=None, engine="python")
     if time_column not in table.columns:
         raise GanphonError(f"{path}: no time column {time_column!r} (columns: {', '.join(map(str, table.columns))}; "
@@ -302,6 +304,32 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
         raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds")
     return t, v
+
+
+def read_edf(path, channel: str | None = None):
+    """``(times, values)`` of one channel of an EDF / BDF recording, read by MNE (``ganphon[eeg]``).
+
+    Times are MNE's (sample i at i / sfreq, 0 = the recording's first sample); values in the
+    channel's physical unit as MNE gives them (volts for EEG).  ``channel`` names the channel
+    (default: the only one).
+    """
+    try:
+        import mne
+    except ImportError:
+        raise GanphonError(f"{path}: reading EDF needs MNE: pip install 'ganphon[eeg]'") from None
+    try:
+        raw = mne.io.read_raw_edf(str(path), preload=True, verbose="error") if Path(path).suffix.lower() == ".edf" \
+            else mne.io.read_raw_bdf(str(path), preload=True, verbose="error")
+    except Exception as exc:  # noqa: BLE001 - MNE raises many kinds for a bad file; one line naming it
+        raise GanphonError(f"{path}: MNE cannot read it ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    names = list(raw.ch_names)
+    if channel is None:
+        if len(names) != 1:
+            raise GanphonError(f"{path}: {len(names)} channels ({', '.join(names[:8])}); choose one with --column")
+        channel = names[0]
+    if channel not in names:
+        raise GanphonError(f"{path}: no channel {channel!r} (--column; it has {', '.join(names[:8])})")
+    return np.asarray(raw.times, dtype=np.float64), raw.get_data(picks=[channel])[0].astype(np.float64)
 
 
 def cross_correlation(x, y, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +356,7 @@ def _external_for(external: Path, sid: str, row) -> Path:
     if "input_file" in row and isinstance(row["input_file"], str) and row["input_file"]:
         stems.append(Path(row["input_file"]).stem)
     for stem in stems:
-        for suffix in (".csv", ".tsv", ".txt", ".wav"):
+        for suffix in (".csv", ".tsv", ".txt", ".wav", ".edf", ".bdf"):
             candidate = external / f"{stem}{suffix}"
             if candidate.is_file():
                 return candidate
@@ -354,7 +382,7 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     folder : path-like
         An exported folder (any probe).
     external : path-like
-        One file (CSV with a time column in seconds, or WAV) for every item,
+        One file (CSV with a time column in seconds, WAV, or EDF / BDF through MNE) for every item,
         or a folder with one per item named after its sample id (``s000000.csv``)
         or its input file's stem (``ba.wav`` → ``ba.csv``).  Time 0 is the
         item's first sample.

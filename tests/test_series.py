@@ -183,3 +183,44 @@ def test_command_line_chain_on_user_recordings(tmp_path, capsys):
     per_item = pd.read_csv(out / "compare_series.csv")
     assert (np.abs(per_item["lag_s"] - 0.03) <= 0.01 + 1e-9).all()
     assert "lag +30.0 ms" in capsys.readouterr().out
+
+
+def write_edf(path, channel, x, sfreq, record_s):
+    """A one-channel EDF written by hand from the EDF specification (int16 samples, 16-bit range)."""
+    per_record = int(round(sfreq * record_s))
+    n_records = len(x) // per_record
+    x = np.asarray(x[:n_records * per_record], dtype=np.float64)
+    pmin, pmax = float(x.min()) - 1.0, float(x.max()) + 1.0
+    digital = np.round((x - pmin) / (pmax - pmin) * 65535 - 32768).astype("<i2")
+
+    def field(value, width):
+        return str(value).ljust(width)[:width].encode("ascii")
+
+    header = b"".join([field(0, 8), field("X X X X", 80), field("Startdate X X X X", 80), field("01.01.26", 8),
+                       field("00.00.00", 8), field(512, 8), field("", 44), field(n_records, 8),
+                       field(record_s, 8), field(1, 4)])
+    header += b"".join([field(channel, 16), field("", 80), field("uV", 8), field(f"{pmin:.2f}", 8),
+                        field(f"{pmax:.2f}", 8), field(-32768, 8), field(32767, 8), field("", 80),
+                        field(per_record, 8), field("", 32)])
+    path.write_bytes(header + digital.tobytes())
+
+
+def test_compare_series_reads_edf_through_mne(tmp_path):
+    require("mne", "pip install 'ganphon[eeg]'")
+    import parselmouth
+
+    from ganphon.series import compare_series, read_edf
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=2)
+    snd = parselmouth.read(str(folder / "s000001_conv2.Sound"))
+    t = np.arange(1024) / 1000.0
+    wave = 40.0 * np.interp(t - 0.017, snd.xs(), snd.values[0])
+    write_edf(tmp_path / "cz.edf", "Cz", wave, 1000.0, 0.512)
+    times, values = read_edf(tmp_path / "cz.edf")
+    np.testing.assert_allclose(times, t)
+    assert np.corrcoef(values, wave)[0, 1] > 0.9999  # MNE scaled µV to V; the shape is kept
+    per_item, _ = compare_series(folder, tmp_path / "cz.edf", layers=["conv2"], max_lag=0.04, n_boot=0)
+    assert abs(per_item.set_index("sample_id").loc["s000001", "lag_s"] - 0.017) <= 1 / 250.0
+    with pytest.raises(GanphonError, match="no channel 'Fz'"):
+        read_edf(tmp_path / "cz.edf", "Fz")

@@ -60,7 +60,7 @@ def compare_series(p) -> None:
              "period, or interpolated), Pearson r at every lag up to --max-lag, the lag at the peak "
              "(positive: the external follows the layer), r at lag 0, and both series' peak latencies; per "
              "layer, their means over items with bootstrap 95 %% intervals. --external is one file for every "
-             "item or a folder with one per item (ID.csv or the input's stem, .csv or .wav); a CSV has a time "
+             "item or a folder with one per item (ID.csv or the input's stem, .csv, .wav or .edf); a CSV has a time "
              "column in seconds (time 0 = the item's first sample). Works on any probe folder. Writes "
              "compare_series.csv and compare_series_summary.csv.",
              epilog="examples:\n"
@@ -68,11 +68,13 @@ def compare_series(p) -> None:
                     "  ganphon compare-series probe_run --external response.wav --layers conv3,conv4")
     p.add_argument("dir", metavar="DIR", help="a probe folder (manifest.csv, ID_<layer>.Sound)")
     p.add_argument("--external", required=True, metavar="FILE_OR_DIR",
-                   help="CSV (time column + value column) or WAV; or a folder of them, one per item")
+                   help="CSV (time column + value column), WAV, or EDF/BDF (read by MNE: pip install "
+                   "'ganphon[eeg]'); or a folder of them, one per item")
     p.add_argument("--layers", default=None, help="comma-separated layers (default: every layer)")
     p.add_argument("--max-lag", type=finite_float, default=0.05, metavar="SECONDS",
                    help="largest lag tried either way (s)")
-    p.add_argument("--column", default=None, help="the CSV's value column (default: its only numeric one)")
+    p.add_argument("--column", default=None, help="the CSV's value column (default: its only numeric one), "
+                   "or the EDF's channel (default: its only one)")
     p.add_argument("--time-column", default="time", help="the CSV's time column, in seconds")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for the two tables (default: DIR)")
     _add_boot(p)
