@@ -78,7 +78,9 @@ def on_grid(times, values, at, dx):
         counts = np.bincount(index[inside], minlength=len(at))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    out = np.interp(at, times[ok], values[ok], left=np.nan, right=np.nan) if ok.sum() > 1 else np.full(len(at), np.nan)
+    if ok.sum() < 2:
+        return np.full(len(at), np.nan)
+    out = np.interp(at, times[ok], values[ok], left=np.nan, right=np.nan)
     # not across an undefined stretch: both neighbours must be defined
     right = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
     bridged = ok[right] & ok[right - 1]

@@ -224,3 +224,32 @@ def test_compare_series_reads_edf_through_mne(tmp_path):
     assert abs(per_item.set_index("sample_id").loc["s000001", "lag_s"] - 0.017) <= 1 / 250.0
     with pytest.raises(GanphonError, match="no channel 'Fz'"):
         read_edf(tmp_path / "cz.edf", "Fz")
+
+
+def test_correlate_input_on_a_generator_folder_equals_a_hand_computation(tmp_path):
+    """conv1 (16 ms samples: intensity averaged per sample) and conv2 (4 ms: interpolated), by hand."""
+    import parselmouth
+
+    from ganphon.series import correlate_input
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=3)
+    table = correlate_input(folder, layers=["conv1", "conv2"], measures=("intensity",), n_boot=20, seed=0)
+    got = table[table.label == "(all)"].set_index("layer")["r"]
+    for layer, dx in (("conv1", 1.024 / 64), ("conv2", 1.024 / 256)):
+        xs, ys = [], []
+        for k in range(3):
+            intensity = parselmouth.read(str(folder / f"s{k:06d}_output.wav")).to_intensity(
+                minimum_pitch=100.0, time_step=0.005)
+            it, iv = np.asarray(intensity.xs()), intensity.values[0]
+            snd = parselmouth.read(str(folder / f"s{k:06d}_{layer}.Sound"))
+            for t, v in zip(snd.xs(), snd.values[0]):
+                if dx > 0.005:
+                    inside = (it >= t - dx / 2) & (it < t + dx / 2)
+                    value = iv[inside].mean() if inside.any() else np.nan
+                else:
+                    value = np.interp(t, it, iv, left=np.nan, right=np.nan)
+                if np.isfinite(value):
+                    xs.append(v)
+                    ys.append(value)
+        assert got[layer] == pytest.approx(np.corrcoef(xs, ys)[0, 1], abs=1e-9)
