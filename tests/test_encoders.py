@@ -11,23 +11,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SR, vowel, write_wav_scipy
+from conftest import SR, require_module as require, vowel, write_wav_scipy
 
 from ganphon.errors import GanphonError
-
-
-def require(module: str, install: str):
-    """Skip locally when ``module`` is missing; fail under CI=true."""
-    if importlib.util.find_spec(module) is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{module} is not installed, but CI=true requires the encoder tests ({install})")
-        pytest.skip(f"{module} not installed ({install})")
 
 
 def torchcrepe_model(capacity="tiny"):

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SR, make_exported_folder, write_wav_scipy
-from test_encoders import require
+from conftest import SR, make_exported_folder, require_module as require, write_wav_scipy
 
 from ganphon.errors import GanphonError
 
