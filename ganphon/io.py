@@ -203,16 +203,30 @@ def read_sound(path):
     return read_praat(path, parselmouth.Sound, "sound")
 
 
-def write_sound(path, x, rate: float) -> None:
+def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | None = None) -> None:
     """Write a series as a Praat short text Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
 
-    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.
+    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.  With ``x1`` (the
+    time of the first sample's centre, s) and ``xmax`` (the domain's end) the Sound spans
+    0 … ``xmax`` with its samples where an encoder's receptive fields put them
+    (:mod:`ganphon.models.encoders`).
     """
     import parselmouth
 
-    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate))
-    with layout.atomic_path(path) as tmp:
-        snd.save_as_short_text_file(str(tmp))
+    values = np.asarray(x, dtype=np.float64)
+    if x1 is None and xmax is None:
+        snd = parselmouth.Sound(values, sampling_frequency=float(rate))
+        with layout.atomic_path(path) as tmp:
+            snd.save_as_short_text_file(str(tmp))
+        return
+    dx = 1.0 / float(rate)
+    x1 = dx / 2 if x1 is None else float(x1)
+    xmax = x1 + (len(values) - 0.5) * dx if xmax is None else float(xmax)
+    # Praat's short text Sound: xmin xmax nx dx x1, then one channel (ymin ymax ny dy y1)
+    header = ['File type = "ooTextFile"', 'Object class = "Sound 2"', "",
+              *map(repr, (0.0, xmax, len(values), dx, x1)), "1", "1", "1", "1", "1"]
+    text = "\n".join(header + [repr(float(v)) for v in values]) + "\n"
+    layout.atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------- TextGrids

@@ -58,23 +58,32 @@ PHONES_CSV = "phones.csv"
 SYNTH_JSON = "synth.json"
 ITEMS_CSV = "items.csv"
 
-_LAYER = r"(?:dense|conv\d+|output)"
+# encoders (ganphon.models.encoders) add transformer layers and CREPE's own pitch estimate
+_LAYER = r"(?:dense|conv\d+|transformer\d+|pitch|output)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
 _TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
 _CORPUS_ITEM = re.compile(r"^(?:[A-Za-z]+\d{5}|.+_\d{4}_\w*)\.(?:wav|TextGrid)$")
 
 
 _CONV = re.compile(r"^conv(\d+)$")
+_TRANSFORMER = re.compile(r"^transformer(\d+)$")
+PITCH_LAYER = "pitch"  # CREPE's own pitch estimate (Hz), exported beside its layers
 
 
 def layer_rank(layer: str) -> tuple:
-    """Sort key putting layers in network order: dense, conv1 … convK, output, then others by name."""
+    """Sort key putting layers in network order: dense, conv1 … convK, transformer1 … transformerM,
+    pitch, output, then others by name."""
     name = str(layer)
     if name == "dense":
         return (0, 0, "")
     match = _CONV.match(name)
     if match:
         return (1, int(match.group(1)), "")
+    match = _TRANSFORMER.match(name)
+    if match:
+        return (1.5, int(match.group(1)), "")
+    if name == PITCH_LAYER:
+        return (1.75, 0, "")
     if name == OUTPUT_LAYER:
         return (2, 0, "")
     return (3, 0, name)

@@ -70,7 +70,7 @@ INTERVAL_COLUMNS = ["input_tier", "input_interval", "input_label", "input_start"
 _RESERVED = {"sample_id", "layer", "file", "sound_file", "textgrid", "n_native", "rate_native_hz",
              "slice_len", "sr", "arch", "network", "checkpoint_sha256", "code", "seed", "var", "value",
              "base", "tier", "label", "start", "end", "point", "time", "measure", "note",
-             "predicted_code", "critic_score"}
+             "predicted_code", "critic_score", "first_sample_s"}
 
 
 # ---------------------------------------------------------------- inputs
@@ -518,6 +518,124 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
                 "rate_native_hz": native_rate(n_native, L, sr), "slice_len": L, "sr": sr,
                 "arch": cfg.arch, "network": network, "checkpoint_sha256": model.sha256,
                 **item.columns, **pred.iloc[i].to_dict(),
+            })
+    manifest = pd.DataFrame(rows)
+    io.write_table(manifest, out / layout.MANIFEST)
+    return manifest
+
+
+# ---------------------------------------------------------------- pretrained encoders
+
+
+def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=None, layers=None,
+                  slice_len: int | None = None, hop: int | None = None, batch_size: int = 16,
+                  device=None, command: str | None = None, overwrite: bool = False,
+                  progress: bool = True) -> pd.DataFrame:
+    """Run given waveforms through a pretrained encoder (CREPE, wav2vec 2.0 …) and export every layer.
+
+    The export is a Q-network probe's (see the module docstring): ``ID_output.wav``
+    (the input as the encoder saw it, 16 kHz), ``ID_<layer>.wav`` (the layer
+    interpolated to every input sample, between its receptive-field centres),
+    ``ID_<layer>.Sound`` (native rate, samples at their receptive-field centres),
+    ``ID.TextGrid`` and ``manifest.csv`` with ``first_sample_s`` (the centre of
+    a layer's sample 0).  Encoders and their time bases:
+    :mod:`ganphon.models.encoders`.
+
+    Parameters
+    ----------
+    network : str
+        ``crepe``, ``crepe:tiny``, ``crepe:full`` or ``hf:PATH``.
+    wavs, tier, labels
+        As for :func:`probe_speech` (inputs at other rates are resampled to
+        16 kHz by a polyphase filter, cut or padded to the slice).
+    layers : list of str, optional
+        Default: every layer (CREPE: ``conv1 … conv6, pitch``; HF: ``conv1 … conv7,
+        transformer1 … transformerM``).
+    slice_len : int, optional
+        Samples per input at 16 kHz (default 16384, 1.024 s).
+    hop : int, optional
+        CREPE: samples between frames (default 160, 10 ms).
+    batch_size, device, command, overwrite, progress
+        As for :func:`probe_speech`.
+
+    Returns
+    -------
+    DataFrame
+        The manifest.
+
+    Examples
+    --------
+    >>> probe_encoder("crepe:tiny", "my_words", "crepe_layers")
+    """
+    from tqdm.auto import tqdm
+
+    from .models.encoders import DEFAULT_SLICE_LEN, load_encoder
+    from .timebase import interpolate_at
+
+    L = DEFAULT_SLICE_LEN if slice_len is None else int(slice_len)
+    if L < 1:
+        raise GanphonError(f"--slice-len must be at least 1 sample, got {L}")
+    if batch_size < 1:
+        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
+    encoder = load_encoder(network, hop=hop)
+    sr = encoder.sr
+    layers = encoder.check_layers(layers)
+    times = encoder.layer_times(L)
+    items, report = load_speech(wavs, L, sr, tier=tier, labels=labels)
+    if progress:
+        print(f"ganphon: {report.summary()}", file=sys.stderr)
+    ids = [layout.sample_id(i) for i in range(len(items))]
+    request = {"kind": "probe", "network": encoder.network, "wavs": str(Path(wavs).resolve()), "tier": tier,
+               "labels": sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None,
+               "inputs_sha256": inputs_digest(wavs), "layers": layers, "slice_len": L,
+               "hop": getattr(encoder, "hop", None), "checkpoint_sha256": encoder.sha256}
+    out = Path(out)
+    io.prepare_folder(out, request, overwrite=overwrite, record={
+        "command": command or shlex.join(sys.argv), "versions": io.versions("torch", "parselmouth"),
+        "checkpoint": encoder.path, "load_report": report.summary(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "planned": {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
+                    "tables": [layout.MANIFEST]}})
+    finished = io.read_finished(out, request)
+    present = {p.name for p in out.iterdir()}
+    todo = [i for i, sid in enumerate(ids)
+            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers))]
+    T = slice_duration(L, sr)
+    at_samples = (np.arange(L) + 0.5) / sr
+    bar = tqdm(total=len(todo), desc=f"probe {encoder.network} → {out.name}", unit="input",
+               disable=not progress)
+    with io.FinishedLog(out, request) as log:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            x = np.stack([items[i].x for i in batch])
+            lengths = [L - int(round(items[i].columns["padded_s"] * sr)) for i in batch]
+            series = encoder.series(x, lengths=lengths, layers=layers, device=device)
+            for j, i in enumerate(batch):
+                sid = ids[i]
+                io.write_wav(out / layout.layer_wav(sid, layout.OUTPUT_LAYER), items[i].x, sr)
+                for layer in layers:
+                    lt, values = times[layer], series[layer][j]
+                    io.write_wav(out / layout.layer_wav(sid, layer),
+                                 interpolate_at(values, lt.times(), at_samples).astype(np.float32), sr)
+                    io.write_sound(out / layout.layer_sound(sid, layer), values, lt.rate, x1=lt.x1, xmax=T)
+                io.write_textgrid(out / layout.textgrid(sid), items[i].grid)
+                log.add(sid)
+                bar.update(1)
+    bar.close()
+
+    rows = []
+    for sid, item in zip(ids, items):
+        for layer in [layout.OUTPUT_LAYER, *layers]:
+            wav = layout.layer_wav(sid, layer)
+            lt = times.get(layer)
+            rows.append({
+                "sample_id": sid, "layer": layer, "file": wav,
+                "sound_file": wav if layer == layout.OUTPUT_LAYER else layout.layer_sound(sid, layer),
+                "textgrid": layout.textgrid(sid), "n_native": L if lt is None else lt.n,
+                "rate_native_hz": float(sr) if lt is None else lt.rate,
+                "first_sample_s": 0.5 / sr if lt is None else lt.x1, "slice_len": L, "sr": sr,
+                "arch": encoder.arch, "network": encoder.network, "checkpoint_sha256": encoder.sha256,
+                **item.columns,
             })
     manifest = pd.DataFrame(rows)
     io.write_table(manifest, out / layout.MANIFEST)

@@ -54,3 +54,14 @@ def upsample(x, size: int):
         out = F.interpolate(flat, size=size, mode="linear", align_corners=False)
         out = out.reshape(*lead, size)
     return out.numpy() if is_numpy else out
+
+
+def interpolate_at(x, centres, times) -> np.ndarray:
+    """Values of a series whose samples are centred at ``centres`` (s), at ``times`` (s).
+
+    Linear between sample centres, edge values held: :func:`upsample` for a
+    series whose centres are not ``(k + 0.5) · T / n`` (an encoder's receptive
+    field centres, :mod:`ganphon.models.encoders`).
+    """
+    return np.interp(np.asarray(times, dtype=np.float64), np.asarray(centres, dtype=np.float64),
+                     np.asarray(x, dtype=np.float64))

@@ -18,6 +18,16 @@ def require_tool(name: str, package: str, tests: str) -> str:
     return exe
 
 
+def require_module(module: str, install: str) -> None:
+    """Skip locally when the optional package ``module`` is missing; fail under CI=true."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{module} is not installed, but CI=true requires the tests that use it ({install})")
+        pytest.skip(f"{module} not installed ({install})")
+
+
 def require_praat() -> str:
     """Path of the praat executable; skip locally, fail under CI=true when it is missing."""
     return require_tool("praat", "praat", "the real-Praat tests")

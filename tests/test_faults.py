@@ -285,6 +285,17 @@ CASES = [
     ("sweep huge without --yes",
      _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 200000\nstep = 1\nbases = 1'), "SWEEP", "--yes"),
     # ---- stats
+    # ---- pretrained encoders, correlate-input, compare-series
+    ("probe network foo", None, ["probe", "--network", "foo", "--wavs", "{m}/corpus", "--out", "p"], "--network"),
+    ("probe crepe with a checkpoint", None, ["probe", "--network", "crepe", "--checkpoint", "{m}/ciwgan.pt",
+                                             "--wavs", "{m}/corpus", "--out", "p"], "--checkpoint"),
+    ("probe hf folder missing", None, ["probe", "--network", "hf:nowhere", "--wavs", "{m}/corpus", "--out", "p"],
+     "nowhere"),
+    ("correlate-input missing folder", None, ["correlate-input", "nope"], "nope"),
+    ("correlate-input measures f9", None, ["correlate-input", "{m}/sweep", "--measures", "f9"], "--measures"),
+    ("compare-series external missing", None, ["compare-series", "{m}/sweep", "--external", "nope.csv"], "nope.csv"),
+    ("compare-series max-lag 0", _file("e.csv", b"time,v\n0,1\n"),
+     ["compare-series", "{m}/sweep", "--external", "e.csv", "--max-lag", "0"], "--max-lag"),
     ("stats missing folder", None, ["stats", "nope"], "nope"),
     ("stats no table", _file("e/x.txt", b""), ["stats", "e"], "acoustics.csv"),
     ("stats measures foo", _copy("sweep"), ["stats", "sweep", "--measures", "foo"], "foo"),

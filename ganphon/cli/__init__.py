@@ -42,6 +42,8 @@ COMMANDS = {
     "praat-plugin": ("praat", "install ganphon's Praat plugin (Praat > ganphon menu)"),
     "sweep": ("sweep", "sweep latent variables: generate, probe, export, annotate and measure"),
     "stats": ("stats", "mixed models, likelihood-ratio tests, layer effects and correlations"),
+    "correlate-input": ("series", "correlate every layer series with the input's own F0, intensity and formants"),
+    "compare-series": ("series", "cross-correlate layer series with an external time series: lag, peak latency"),
     "plot": ("plots", "draw the layer stack, sweep grid, effects, correlations and feature maps"),
     "explore": ("report", "write an offline HTML page per sweep: slider over the value, layer stacks, audio"),
     "demo": ("demo", "run the whole chain on the bundled model and write a report"),

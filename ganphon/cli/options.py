@@ -106,10 +106,10 @@ def names(text: str | None) -> list | None:
     return out or None
 
 
-def add_checkpoint(p, default: str | None = None) -> None:
+def add_checkpoint(p, default: str | None = None, required: bool | None = None, help: str = "") -> None:
     """``--checkpoint``: a ganphon checkpoint file, or ``demo``."""
-    p.add_argument("--checkpoint", required=default is None, default=default, metavar="CKPT",
-                   help="ganphon checkpoint file, or 'demo' for the bundled ciwGAN")
+    p.add_argument("--checkpoint", required=default is None if required is None else required, default=default,
+                   metavar="CKPT", help="ganphon checkpoint file, or 'demo' for the bundled ciwGAN" + help)
 
 
 def add_out(p, required: bool = True, help: str = "output folder", default=None, metavar="DIR") -> None:

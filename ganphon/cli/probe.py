@@ -8,6 +8,7 @@ from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_o
 from .store import add_store
 
 NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
+ENCODERS = ("crepe", "crepe:tiny", "crepe:full", "hf:PATH")  # ganphon.models.encoders.load_encoder
 DEFAULT_N = 10
 
 
@@ -23,15 +24,28 @@ def probe(p) -> None:
              "ID_output.wav the input as the network saw it, conv1 … convK after LeakyReLU, the input's "
              "own TextGrid moved like the audio, and the prediction (code probabilities or critic score) "
              "in manifest.csv. --tier cuts every labelled interval of that tier of long recordings "
-             "(X.wav + X.TextGrid) instead.",
+             "(X.wav + X.TextGrid) instead.\n\n"
+             "With --network crepe[:tiny|full] or hf:PATH (a local wav2vec 2.0 / HuBERT / WavLM folder) "
+             "and --wavs DIR, a pretrained encoder takes the waveforms (resampled to 16 kHz): every conv "
+             "layer's channel mean after its activation (CREPE: per 1024-sample frame, also averaged over "
+             "the frame's positions, plus CREPE's own pitch; HF: plus every transformer layer's mean over "
+             "hidden units), each sample at its receptive field's centre; no --checkpoint.",
              epilog="examples:\n"
                     "  ganphon probe --checkpoint demo --n 20 --out probe_run\n"
                     "  ganphon probe --checkpoint demo --network q --wavs my_words --out q_layers\n"
-                    "  ganphon probe --checkpoint demo --network q --wavs recordings --tier words --out q_words")
-    add_checkpoint(p)
-    p.add_argument("--network", choices=NETWORKS, default=None,
-                   help="which network to probe: the generator (latents in; the default without --wavs), "
-                   "or the Q-network or critic (waveforms in; needs --wavs)")
+                    "  ganphon probe --checkpoint demo --network q --wavs recordings --tier words --out q_words\n"
+                    "  ganphon probe --network crepe:tiny --wavs my_words --out crepe_layers\n"
+                    "  ganphon probe --network hf:models/wav2vec2-base --wavs my_words --out w2v_layers")
+    add_checkpoint(p, required=False, help=" (not with an encoder --network)")
+    p.add_argument("--network", default=None, metavar="NETWORK",
+                   help="which network to probe: generator (latents in; the default without --wavs), "
+                   "q or critic (waveforms in; needs --wavs and --checkpoint), or a pretrained encoder: "
+                   "crepe (= crepe:tiny), crepe:full, hf:PATH (waveforms in; needs --wavs)")
+    p.add_argument("--slice-len", type=positive_int, default=None, metavar="N",
+                   help="with an encoder: samples per input at 16 kHz, longer inputs cut, shorter padded "
+                   "(default: 16384 = 1.024 s)")
+    p.add_argument("--hop", type=positive_int, default=None, metavar="N",
+                   help="with --network crepe: samples between CREPE's frames at 16 kHz (default: 160 = 10 ms)")
     p.add_argument("--wavs", default=None, metavar="DIR",
                    help="folder of WAV files (searched recursively) to run through --network q or critic; "
                    "X.TextGrid beside X.wav is copied")
@@ -68,7 +82,20 @@ def probe(p) -> None:
 
 def _check(args) -> str:
     """The network to probe, after every combination of options is checked."""
+    from ..models.encoders import is_encoder
+
     network = args.network or ("generator" if args.wavs is None else None)
+    encoder = is_encoder(network)
+    if network is not None and network not in NETWORKS and not encoder:
+        raise GanphonError(f"--network {network!r}: choose one of {', '.join(NETWORKS + ENCODERS)}")
+    if not encoder:
+        for option, value in (("--slice-len", args.slice_len), ("--hop", args.hop)):
+            if value is not None:
+                raise GanphonError(f"{option} is for a pretrained encoder (--network crepe or hf:PATH)")
+        if args.checkpoint is None:
+            raise GanphonError("--checkpoint is required (a ganphon checkpoint file, or 'demo')")
+    elif args.checkpoint is not None:
+        raise GanphonError(f"--checkpoint: --network {network} brings its own weights; leave --checkpoint out")
     if args.wavs is None:
         if network != "generator":
             raise GanphonError(f"--network {network} probes given waveforms: pass --wavs DIR")
@@ -78,7 +105,7 @@ def _check(args) -> str:
         return network
     if network is None or network == "generator":
         raise GanphonError("--wavs runs given waveforms through a network that takes them: "
-                           "add --network q or --network critic")
+                           "add --network q, critic, crepe or hf:PATH")
     for option, value in (("--n", args.n), ("--code", args.code)):
         if value is not None:
             raise GanphonError(f"{option} is for generating samples; it cannot be used with --wavs "
@@ -94,6 +121,10 @@ def _probe(args) -> int:
     network = _check(args)
     if args.scheduler and (args.store != "zarr" or network != "generator"):
         raise GanphonError("--scheduler: probe generates on Dask only into a store (--store zarr)")
+    from ..models.encoders import is_encoder
+
+    if is_encoder(network):
+        return _probe_encoder(args, network)
     if network != "generator":
         return _probe_waveforms(args, network)
 
@@ -135,4 +166,21 @@ def _probe_waveforms(args, network: str) -> int:
         first = manifest.drop_duplicates("sample_id")
         counts = first["predicted_code"].value_counts().sort_index()
         print("predicted codes: " + ", ".join(f"{code}: {k}" for code, k in counts.items()))
+    return 0
+
+
+def _probe_encoder(args, network: str) -> int:
+    from ..speech import probe_encoder
+
+    for option, value in (("--reduce", args.reduce != "mean"), ("--activation", args.activation != "post"),
+                          ("--feature-maps", bool(args.feature_maps)), ("--clip", args.clip is not None),
+                          ("--store", args.store not in (None, "files"))):
+        if value:
+            raise GanphonError(f"{option}: an encoder gives channel means after the activation, as files")
+    manifest = probe_encoder(network, args.wavs, args.out, tier=args.tier, labels=names(args.labels),
+                             layers=names(args.layers), slice_len=args.slice_len, hop=args.hop,
+                             batch_size=args.batch_size, device=args.device,
+                             command=args.command_line, overwrite=args.overwrite, progress=not args.quiet)
+    n_items, n_layers = manifest["sample_id"].nunique(), manifest["layer"].nunique()
+    print(f"exported {n_items} inputs × {n_layers} series ({network}) to {args.out} (manifest.csv, run.json)")
     return 0

@@ -1,0 +1,456 @@
+"""Layer series against other time series: the input's own Praat measures, or external recordings.
+
+Both work on any exported folder — a generator probe, a Q-network / critic
+probe or a pretrained encoder's (:func:`ganphon.speech.probe_encoder`) — and
+read every layer from its native-rate ``ID_<layer>.Sound``, whose samples
+carry their own times (``x1``, ``dx``), so an encoder's receptive-field
+centres and a generator's ``(k + 0.5) · T / n`` are used alike.
+
+* :func:`correlate_input` — "in which layer does pitch emerge?": per layer,
+  Pearson r between the layer's samples and the input's (``ID_output.wav``)
+  own F0, intensity and formants, each measure averaged over every layer
+  sample's period (so nothing faster than the layer's native Nyquist enters),
+  within the intervals of a tier; confidence intervals by a seeded bootstrap
+  over items.
+* :func:`compare_series` — cABR-style (Beguš, Zhou & Zhao 2023): per item and
+  layer, the normalised cross-correlation between the layer series and an
+  external series (CSV with a time column, WAV, or EDF through MNE) brought onto the layer's
+  sample times, the lag at its peak, and both series' peak latencies;
+  summaries per layer with bootstrap intervals across items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io, layout
+from .errors import GanphonError
+
+CORRELATE_CSV = "correlate_input.csv"
+COMPARE_CSV = "compare_series.csv"
+COMPARE_SUMMARY_CSV = "compare_series_summary.csv"
+MEASURES = ("f0", "intensity", "f1", "f2")
+ALL_LABEL = "(all)"
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def _layer_rows(folder: Path, layers=None) -> pd.DataFrame:
+    """The manifest's layer rows (not ``output``), checked; ``layers`` picks some."""
+    manifest = io.read_manifest(folder, required=("sample_id", "layer", "file", "sound_file"))
+    rows = manifest[manifest["layer"] != layout.OUTPUT_LAYER]
+    if layers:
+        unknown = sorted(set(layers) - set(rows["layer"]))
+        if unknown:
+            raise GanphonError(f"--layers: {folder} has no layer {', '.join(unknown)} "
+                               f"(it has {', '.join(layout.sort_layers(rows['layer']))})")
+        rows = rows[rows["layer"].isin(layers)]
+    if rows.empty:
+        raise GanphonError(f"{folder / layout.MANIFEST}: no layer series to compare")
+    return rows
+
+
+def read_series(path):
+    """``(times, values, dx)`` of a native-rate Sound (or WAV): every sample at its own centre."""
+    snd = io.read_sound(path)
+    return np.asarray(snd.xs(), dtype=np.float64), np.asarray(snd.values[0], dtype=np.float64), float(snd.dx)
+
+
+def on_grid(times, values, at, dx):
+    """A series (``times``, ``values``; NaN = undefined) brought onto sample times ``at`` of period ``dx``.
+
+    Where the series is denser than ``dx`` its defined values in each sample's
+    period ``[t − dx/2, t + dx/2)`` are averaged (a sample with none is NaN);
+    where it is sparser it is interpolated linearly between its two defined
+    neighbours (NaN beyond its ends).
+    """
+    times, values, at = (np.asarray(a, dtype=np.float64) for a in (times, values, at))
+    ok = np.isfinite(values)
+    if len(times) > 1 and np.median(np.diff(times)) < dx:
+        edges = np.concatenate([at - dx / 2, [at[-1] + dx / 2]])
+        index = np.searchsorted(edges, times[ok], side="right") - 1
+        inside = (index >= 0) & (index < len(at))
+        sums = np.bincount(index[inside], weights=values[ok][inside], minlength=len(at))
+        counts = np.bincount(index[inside], minlength=len(at))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if ok.sum() < 2:
+        return np.full(len(at), np.nan)
+    out = np.interp(at, times[ok], values[ok], left=np.nan, right=np.nan)
+    # not across an undefined stretch: both neighbours must be defined
+    right = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
+    bridged = ok[right] & ok[right - 1]
+    return np.where(bridged, out, np.nan)
+
+
+def _pearson(x, y) -> float:
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3:
+        return float("nan")
+    x, y = x - x.mean(), y - y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def _interval_mask(grid, tier, labels, times, path) -> tuple[np.ndarray, np.ndarray]:
+    """``(inside, label)`` per time: inside a non-empty (matching) interval of ``tier``, and its label."""
+    inside = np.zeros(len(times), dtype=bool)
+    label = np.full(len(times), "", dtype=object)
+    for start, end, text in io.interval_tier(grid, tier, path=path):
+        text = text.strip()
+        if not text or (labels and text not in labels):
+            continue
+        hit = (times >= start) & (times < end)
+        inside |= hit
+        label[hit] = text
+    return inside, label
+
+
+# ---------------------------------------------------------------- the input's own measures
+
+
+def input_measures(sound, *, pitch_floor: float = 75.0, pitch_ceiling: float = 600.0,
+                   maximum_formant: float = 5500.0, input_sr: float | None = None,
+                   time_step: float = 0.005) -> dict:
+    """The input's Praat contours: ``{measure: (times, values)}``, NaN where undefined.
+
+    F0 (``To Pitch`` (ac), 0 = unvoiced → NaN), intensity (``To Intensity``,
+    minimum pitch 100 Hz, dB), F1 and F2 (``To Formant (burg)``, 5 formants up
+    to ``maximum_formant``, voiced frames only).  Formants are left out (NaN)
+    when the input's own band (``input_sr`` / 2, before any resampling) does not
+    reach ``maximum_formant``.
+    """
+    out = {}
+    pitch = sound.to_pitch(time_step=time_step, pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling)
+    f0 = pitch.selected_array["frequency"].astype(np.float64)
+    f0[f0 <= 0] = np.nan
+    out["f0"] = (np.asarray(pitch.xs()), f0)
+    if sound.duration >= 6.4 / 100.0:
+        intensity = sound.to_intensity(minimum_pitch=100.0, time_step=time_step)
+        out["intensity"] = (np.asarray(intensity.xs()), np.asarray(intensity.values[0], dtype=np.float64))
+    band_ok = input_sr is None or input_sr / 2 >= maximum_formant
+    formant = sound.to_formant_burg(time_step=time_step, max_number_of_formants=5,
+                                    maximum_formant=maximum_formant)
+    ft = np.asarray(formant.xs())
+    voiced = (np.interp(ft, out["f0"][0], np.isfinite(f0).astype(np.float64), left=0.0, right=0.0) > 0.5
+              if len(f0) else np.zeros(len(ft), dtype=bool))
+    for k in (1, 2):
+        values = np.array([formant.get_value_at_time(k, t) for t in ft], dtype=np.float64)
+        values[~voiced] = np.nan
+        if not band_ok:
+            values[:] = np.nan
+        out[f"f{k}"] = (ft, values)
+    return out
+
+
+def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None, measures=MEASURES,
+                    pitch_floor: float = 75.0, pitch_ceiling: float = 600.0, maximum_formant: float = 5500.0,
+                    n_boot: int = 1000, seed: int = 0, out=None) -> pd.DataFrame:
+    """Per layer and measure: r between the layer series and the input's own Praat measure.
+
+    Parameters
+    ----------
+    folder : path-like
+        An exported folder (manifest.csv, ``ID_output.wav``, ``ID_<layer>.Sound``, ``ID.TextGrid``).
+    tier : str, optional
+        Interval tier whose non-empty intervals hold the samples used (default:
+        ``condition`` when every TextGrid has it — the input's own audio,
+        not the padding — else the whole slice).  Each label also gets its own row.
+    labels : list of str, optional
+        Keep only intervals with these labels.
+    layers : list of str, optional
+    measures : sequence of str
+        Of :data:`MEASURES`.
+    pitch_floor, pitch_ceiling, maximum_formant : float
+        Praat's settings for F0 and formants.
+    n_boot : int
+        Bootstrap resamples of items (0: no intervals).
+    seed : int
+        Seed of the bootstrap.
+    out : path-like, optional
+        Where to write the table (default ``folder/correlate_input.csv``).
+
+    Returns
+    -------
+    DataFrame
+        One row per layer × measure × label (``(all)`` pools every interval):
+        ``r``, ``ci_low``, ``ci_high`` (2.5 / 97.5 % of the bootstrap), ``rho`` (Spearman's,
+        robust to a few octave jumps), ``n_samples``,
+        ``n_items``, ``rate_native_hz``, ``nyquist_hz``.
+    """
+    folder = Path(folder)
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown:
+        raise GanphonError(f"--measures: unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
+    if n_boot < 0:
+        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
+    if isinstance(labels, str):
+        labels = [s.strip() for s in labels.split(",") if s.strip()]
+    rows = _layer_rows(folder, layers)
+    manifest = io.read_manifest(folder)
+    outputs = manifest[manifest["layer"] == layout.OUTPUT_LAYER].set_index("sample_id")
+    pairs = []  # one frame per item × layer: value, measure values, label
+    for sid, group in rows.groupby("sample_id", sort=True):
+        if sid not in outputs.index:
+            raise GanphonError(f"{folder / layout.MANIFEST}: sample {sid} has no output row")
+        out_row = outputs.loc[sid]
+        sound = io.read_sound(folder / out_row["file"])
+        input_sr = out_row.get("input_sr") if "input_sr" in outputs.columns else None
+        input_sr = float(input_sr) if input_sr is not None and np.isfinite(input_sr) else float(sound.sampling_frequency)
+        contours = input_measures(sound, pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling,
+                                  maximum_formant=maximum_formant, input_sr=input_sr)
+        tg_path = folder / out_row["textgrid"]
+        grid = io.read_textgrid(tg_path) if tg_path.is_file() else None
+        use_tier = tier
+        if use_tier is None and grid is not None and any(t.name == "condition" for t in grid.tiers):
+            use_tier = "condition"
+        for _, row in group.iterrows():
+            times, values, dx = read_series(folder / row["sound_file"])
+            if use_tier is not None:
+                if grid is None:
+                    raise GanphonError(f"{tg_path}: no TextGrid (needed for --tier {use_tier})")
+                inside, label = _interval_mask(grid, use_tier, labels, times, tg_path)
+            else:
+                inside, label = np.ones(len(times), dtype=bool), np.full(len(times), "", dtype=object)
+            frame = {"sample_id": sid, "layer": row["layer"], "value": values[inside], "label": label[inside],
+                     "dx": dx}
+            for m in measures:
+                if m in contours:
+                    frame[m] = on_grid(*contours[m], times, dx)[inside]
+                else:
+                    frame[m] = np.full(int(inside.sum()), np.nan)
+            pairs.append(frame)
+    rng = np.random.default_rng(seed)
+    table = []
+    layer_order = layout.sort_layers({p["layer"] for p in pairs})
+    items = sorted({p["sample_id"] for p in pairs})
+    draws = [rng.integers(0, len(items), len(items)) for _ in range(n_boot)]
+    for layer in layer_order:
+        frames = {p["sample_id"]: p for p in pairs if p["layer"] == layer}
+        dx = next(iter(frames.values()))["dx"]
+        all_labels = sorted({str(x) for p in frames.values() for x in p["label"] if x})
+        for m in measures:
+            for lab in [ALL_LABEL, *all_labels]:
+                per_item = {}
+                for sid, p in frames.items():
+                    keep = np.isfinite(p[m]) & np.isfinite(p["value"])
+                    if lab != ALL_LABEL:
+                        keep &= p["label"] == lab
+                    if keep.any():
+                        per_item[sid] = (p["value"][keep], p[m][keep])
+                if not per_item:
+                    continue
+
+                def pooled(ids):
+                    parts = [per_item[i] for i in ids if i in per_item]
+                    if not parts:
+                        return float("nan")
+                    return _pearson(np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]))
+
+                r = pooled(list(per_item))
+                ranks = [np.concatenate([a for a, _ in per_item.values()]),
+                         np.concatenate([b for _, b in per_item.values()])]
+                rho = _pearson(*(pd.Series(v).rank().to_numpy() for v in ranks))
+                boots = np.array([pooled([items[k] for k in d]) for d in draws]) if n_boot else np.array([])
+                boots = boots[np.isfinite(boots)]
+                table.append({"layer": layer, "measure": m, "label": lab, "r": r, "rho": rho,
+                              "ci_low": float(np.percentile(boots, 2.5)) if len(boots) else np.nan,
+                              "ci_high": float(np.percentile(boots, 97.5)) if len(boots) else np.nan,
+                              "n_samples": int(sum(len(a) for a, _ in per_item.values())),
+                              "n_items": len(per_item), "rate_native_hz": 1.0 / dx, "nyquist_hz": 0.5 / dx,
+                              "n_boot": n_boot, "seed": seed})
+    result = pd.DataFrame(table)
+    io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
+    return result
+
+
+# ---------------------------------------------------------------- external series
+
+
+def read_external(path, column: str | None = None, time_column: str = "time"):
+    """``(times, values)`` of an external series: a CSV with a time column (s), or a WAV (mono mix).
+
+    Raises
+    ------
+    GanphonError
+        A missing file, no time column, no numeric value column (or several without ``column``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no such external series file")
+    if path.suffix.lower() == ".wav":
+        x, sr = io.read_wav(path, mono=True)
+        return (np.arange(len(x)) + 0.5) / sr, np.asarray(x, dtype=np.float64)
+    if path.suffix.lower() in (".edf", ".bdf"):
+        return read_edf(path, column)
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column, a WAV or an EDF")
+    table = io.read_table(path, "external series", sep=None, engine="python")
+    if time_column not in table.columns:
+        raise GanphonError(f"{path}: no time column {time_column!r} (columns: {', '.join(map(str, table.columns))}; "
+                           "choose it with --time-column)")
+    if column is None:
+        numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
+        if len(numeric) != 1:
+            raise GanphonError(f"{path}: {'no' if not numeric else 'several'} numeric value columns "
+                               f"({', '.join(map(str, numeric))}); choose one with --column")
+        column = numeric[0]
+    if column not in table.columns:
+        raise GanphonError(f"{path}: no column {column!r} (--column)")
+    t = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=np.float64)
+    v = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds")
+    return t, v
+
+
+def read_edf(path, channel: str | None = None):
+    """``(times, values)`` of one channel of an EDF / BDF recording, read by MNE (``ganphon[eeg]``).
+
+    Times are MNE's (sample i at i / sfreq, 0 = the recording's first sample); values in the
+    channel's physical unit as MNE gives them (volts for EEG).  ``channel`` names the channel
+    (default: the only one).
+    """
+    try:
+        import mne
+    except ImportError:
+        raise GanphonError(f"{path}: reading EDF needs MNE: pip install 'ganphon[eeg]'") from None
+    try:
+        raw = mne.io.read_raw_edf(str(path), preload=True, verbose="error") if Path(path).suffix.lower() == ".edf" \
+            else mne.io.read_raw_bdf(str(path), preload=True, verbose="error")
+    except Exception as exc:  # noqa: BLE001 - MNE raises many kinds for a bad file; one line naming it
+        raise GanphonError(f"{path}: MNE cannot read it ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    names = list(raw.ch_names)
+    if channel is None:
+        if len(names) != 1:
+            raise GanphonError(f"{path}: {len(names)} channels ({', '.join(names[:8])}); choose one with --column")
+        channel = names[0]
+    if channel not in names:
+        raise GanphonError(f"{path}: no channel {channel!r} (--column; it has {', '.join(names[:8])})")
+    return np.asarray(raw.times, dtype=np.float64), raw.get_data(picks=[channel])[0].astype(np.float64)
+
+
+def cross_correlation(x, y, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r between ``x[k]`` and ``y[k + m]`` for m = −max_lag … max_lag (defined samples only).
+
+    A positive lag at the peak means ``y`` follows ``x`` (``y`` is later).
+    """
+    lags = np.arange(-max_lag, max_lag + 1)
+    r = np.full(len(lags), np.nan)
+    n = len(x)
+    for i, m in enumerate(lags):
+        a = x[max(0, -m): n - max(0, m)]
+        b = y[max(0, m): n + min(0, m)]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() >= 3:
+            r[i] = _pearson(a[ok], b[ok])
+    return lags, r
+
+
+def _external_for(external: Path, sid: str, row) -> Path:
+    if external.is_file():
+        return external
+    stems = [sid]
+    if "input_file" in row and isinstance(row["input_file"], str) and row["input_file"]:
+        stems.append(Path(row["input_file"]).stem)
+    for stem in stems:
+        for suffix in (".csv", ".tsv", ".txt", ".wav", ".edf", ".bdf"):
+            candidate = external / f"{stem}{suffix}"
+            if candidate.is_file():
+                return candidate
+    raise GanphonError(f"{external}: no external series for {sid} (looked for {' or '.join(s + '.csv/.wav' for s in stems)})")
+
+
+def _ci(values, n_boot, rng):
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=np.float64)
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    if n_boot == 0 or len(values) < 2:
+        return float(values.mean()), np.nan, np.nan
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, column: str | None = None,
+                   time_column: str = "time", n_boot: int = 1000, seed: int = 0, out=None):
+    """Cross-correlate every layer series with an external time series, per item; summarise per layer.
+
+    Parameters
+    ----------
+    folder : path-like
+        An exported folder (any probe).
+    external : path-like
+        One file (CSV with a time column in seconds, WAV, or EDF / BDF through MNE) for every item,
+        or a folder with one per item named after its sample id (``s000000.csv``)
+        or its input file's stem (``ba.wav`` → ``ba.csv``).  Time 0 is the
+        item's first sample.
+    layers : list of str, optional
+    max_lag : float
+        Largest lag tried, seconds, either way.
+    column, time_column : str
+        The CSV's value column (default: its only numeric column besides the time) and time column.
+    n_boot, seed : int
+        Bootstrap over items for the summaries' intervals.
+    out : path-like, optional
+        Folder for ``compare_series.csv`` and ``compare_series_summary.csv`` (default ``folder``).
+
+    Returns
+    -------
+    per_item, summary : DataFrame
+        ``per_item``: sample × layer with ``lag_s`` (the external's delay at the peak of
+        r; positive = the external follows the layer), ``r_peak``, ``r_zero`` (lag 0),
+        ``layer_peak_s`` and ``external_peak_s`` (times of each series' maximum) and
+        ``latency_s`` (their difference).  ``summary``: per layer, the means of these
+        over items with bootstrap 95 % intervals (``*_ci_low``, ``*_ci_high``).
+    """
+    folder, external = Path(folder), Path(external)
+    if not external.exists():
+        raise GanphonError(f"--external {external}: no such file or folder")
+    if not max_lag > 0:
+        raise GanphonError(f"--max-lag must be > 0 s, got {max_lag}")
+    if n_boot < 0:
+        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
+    rows = _layer_rows(folder, layers)
+    manifest = io.read_manifest(folder)
+    firsts = manifest.drop_duplicates("sample_id").set_index("sample_id")
+    cache = {}
+    records = []
+    for _, row in rows.iterrows():
+        sid = row["sample_id"]
+        path = _external_for(external, sid, firsts.loc[sid])
+        if path not in cache:
+            cache[path] = read_external(path, column, time_column)
+        et, ev = cache[path]
+        times, values, dx = read_series(folder / row["sound_file"])
+        grid = on_grid(et, ev, times, dx)
+        lags, r = cross_correlation(values, grid, max(1, int(round(max_lag / dx))))
+        best = int(np.nanargmax(r)) if np.isfinite(r).any() else None
+        ok = np.isfinite(ev)
+        records.append({"sample_id": sid, "layer": row["layer"], "external": str(path),
+                        "rate_native_hz": 1.0 / dx,
+                        "lag_s": float(lags[best] * dx) if best is not None else np.nan,
+                        "r_peak": float(r[best]) if best is not None else np.nan,
+                        "r_zero": float(r[len(r) // 2]),
+                        "layer_peak_s": float(times[int(np.argmax(values))]),
+                        "external_peak_s": float(et[ok][int(np.argmax(ev[ok]))]) if ok.any() else np.nan})
+    per_item = pd.DataFrame(records)
+    per_item["latency_s"] = per_item["external_peak_s"] - per_item["layer_peak_s"]
+    rng = np.random.default_rng(seed)
+    summary = []
+    for layer in layout.sort_layers(per_item["layer"]):
+        part = per_item[per_item["layer"] == layer]
+        entry = {"layer": layer, "n_items": len(part), "rate_native_hz": float(part["rate_native_hz"].iloc[0])}
+        for what in ("lag_s", "r_peak", "r_zero", "layer_peak_s", "latency_s"):
+            mean, lo, hi = _ci(part[what], n_boot, rng)
+            entry.update({what: mean, f"{what}_ci_low": lo, f"{what}_ci_high": hi})
+        summary.append(entry)
+    summary = pd.DataFrame(summary)
+    target = Path(out) if out else folder
+    target.mkdir(parents=True, exist_ok=True)
+    io.write_table(per_item, target / COMPARE_CSV)
+    io.write_table(summary, target / COMPARE_SUMMARY_CSV)
+    return per_item, summary

