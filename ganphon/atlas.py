@@ -18,8 +18,9 @@ Outcomes (one number per sample and layer, from the acoustic table measured on
 the output's ``auto`` tier): the total duration of ``fric`` and of ``voi``
 intervals (0 when there is none; output only, since every layer is measured on
 the output's intervals), and the mean over intervals of the per-interval
-intensity and F0 (``voi``), F1 and F2 (``voi``, mean of points) and the
-frication's centre of gravity and peak intensity (``fric``).
+intensity and F0 (``voi``), F1 and F2 (``voi``, mean of points), the
+frication's centre of gravity and peak intensity (``fric``), and the intensity
+over every interval whatever its label (``intensity_mean/all``: how loud).
 
 Effects.  Per base, the least-squares slope of the outcome on the value (with
 two values, control and intervention, the paired difference); the effect is
@@ -68,6 +69,7 @@ OUTCOMES = {
     "f2/voi": ("f2", "voi", "mean", "Hz"),
     "cog/fric": ("cog", "fric", "mean", "Hz"),
     "max_intensity/fric": ("max_intensity", "fric", "mean", "dB"),
+    "intensity_mean/all": ("intensity_mean", None, "mean", "dB"),
 }
 #: Measured samples per second per worker (annotate + measure, d = 8 model, output + 5 layers, 2 shared
 #: cores; benchmarks/bench_atlas.py): the basis of the time estimate printed before a run.
@@ -199,7 +201,7 @@ def sample_outcomes(table: pd.DataFrame, outcomes=None) -> pd.DataFrame:
     parts = []
     for name in names:
         measure, label, how, _ = OUTCOMES[name]
-        rows = table[(table["measure"] == measure) & (table["label"] == label)]
+        rows = table[(table["measure"] == measure) & ((table["label"] == label) if label else table["label"].notna())]
         keys = ["sample_id", "layer", "start"]
         per_interval = rows.groupby(keys, sort=False)["value"].mean().reset_index()
         if how == "sum":

@@ -396,11 +396,12 @@ def atlas_figure(effects: pd.DataFrame, alpha: float = 0.05, max_variables: int 
     passing = effects[effects["passes"]].groupby("var").size().reindex(size.index).fillna(0)
     order = sorted(size.index, key=lambda v: (-passing[v], -size[v], str(v)))
     shown = order[:max_variables]
-    outcomes = list(dict.fromkeys(effects["outcome"]))
+    outcomes = sorted(dict.fromkeys(effects["outcome"].astype(str)))
     layers = layout.sort_layers(effects["layer"])
     limit = float(np.nanmax(np.abs(effects["effect_std"].to_numpy(float)))) if effects["effect_std"].notna().any() else 1.0
-    limit = min(max(limit, 1e-6), 1.0)
-    fig = new_figure(max(4.0, 1.6 + 0.32 * len(outcomes) * len(layers)), 1.6 + 0.18 * len(shown))
+    limit = max(limit, 0.1)
+    fig = new_figure(max(4.0, 1.6 + 0.3 * len(outcomes) * len(layers)), 2.8 + 0.16 * len(shown))
+    fig.set_layout_engine("constrained")
     axes = np.atleast_1d(fig.subplots(1, len(layers), squeeze=False, sharey=True)[0])
     image = None
     for ax, layer in zip(axes, layers):
