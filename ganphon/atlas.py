@@ -297,7 +297,7 @@ def _effect_rows(g: pd.DataFrame, keys, confidence: float) -> pd.DataFrame:
                      k, np.nan)
     table = table.assign(se=se, df=df, t=t, p=p, ci_low=mean - half, ci_high=mean + half,
                          effect_std=mean * k, ci_low_std=(mean - half) * k, ci_high_std=(mean + half) * k)
-    table.loc[nb < 2, ["effect", "p", "t"]] = np.nan
+    table.loc[nb < 2, ["effect", "p", "t", "effect_std", "ci_low_std", "ci_high_std"]] = np.nan
     table["n_obs"] = table["n_obs"].astype(int)
     return table.reset_index()
 

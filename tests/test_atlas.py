@@ -121,3 +121,13 @@ def test_atlas_size_and_confirmation(tmp_path):
         run_atlas(_planted_model(), tmp_path / "bad", values=[1, 1], bases=2, progress=False)
     with pytest.raises(GanphonError, match="does not exist"):
         run_atlas(_planted_model(), tmp_path / "bad", variables=["z9"], bases=2, progress=False)
+
+
+def test_atlas_command_prints_its_size_and_asks_for_yes(tmp_path, capsys):
+    from ganphon.cli import main
+
+    code = main(["atlas", "--checkpoint", "demo", "--bases", "21", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr()
+    assert code == 2
+    assert "10,500 samples" in err.out + err.err and "--yes" in err.err
+    assert not (tmp_path / "a").exists()

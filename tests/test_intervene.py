@@ -143,3 +143,75 @@ def test_bad_interventions_are_one_line_errors(model):
     with pytest.raises(GanphonError, match="numbers like"):
         parse_channels("a,b")
     assert parse_channels("0-2, 7") == (0, 1, 2, 7)
+
+
+class _Done:
+    def __init__(self, returncode, out):
+        self.returncode, self.stdout, self.stderr = returncode, out.out, out.err
+
+
+@pytest.fixture
+def run(capsys):
+    """``ganphon ARGS`` in this process: (exit status, stdout, stderr)."""
+    from ganphon.cli import main
+
+    def call(*argv):
+        capsys.readouterr()
+        code = main(list(argv))
+        return _Done(code, capsys.readouterr())
+    return call
+
+
+def test_intervene_reports_the_paired_differences_of_its_own_table(tmp_path, run):
+    """The effects equal the paired differences computed here from acoustics.csv, and the TextGrids say
+    which sample is which; channels come from the feature-map clusters of a probe run."""
+    import pandas as pd
+
+    from ganphon import layout
+    from ganphon.io import read_textgrid
+    from ganphon.stats.feature_maps import activation_profiles, cluster_feature_maps
+
+    probe_dir, out = tmp_path / "probe", tmp_path / "ablate"
+    r = run("probe", "--checkpoint", "demo", "--n", "6", "--seed", "1", "--feature-maps", "conv3",
+             "--layers", "conv3", "--out", str(probe_dir), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run("intervene", "--checkpoint", "demo", "--layer", "conv3", "--channels", f"cluster:{probe_dir}",
+             "--set", "0", "--bases", "3", "--layers", "conv4", "--measures", "intensity,duration",
+             "--workers", "1", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    labels = cluster_feature_maps(activation_profiles(np.load(probe_dir / "featuremaps_conv3.npy")))
+    small = np.argmin(np.bincount(labels))
+    chans = [int(c) for c in np.flatnonzero(labels == small)]
+    record = json.loads((out / "run.json").read_text())
+    assert interventions_from_record(record) == [Intervention("conv3", chans, "set", 0.0)]
+    label = Intervention("conv3", chans, "set", 0.0).label
+    assert label in r.stdout
+
+    tg = read_textgrid(out / "b001_on.TextGrid")
+    assert [iv.text for iv in tg.get_tier_by_name("condition").intervals] == [label]
+    tg = read_textgrid(out / "b001_off.TextGrid")
+    assert [iv.text for iv in tg.get_tier_by_name("condition").intervals] == ["control"]
+
+    eff = pd.read_csv(out / layout.INTERVENTION_CSV)
+    assert set(eff["layer"]) == {"conv4", "output"}                 # downstream of conv3 only
+    table = pd.read_csv(out / "acoustics.csv")
+    rows = table[(table["measure"] == "intensity_mean") & (table["layer"] == "output")]
+    per_sample = rows.groupby("sample_id")["value"].mean()
+    diffs = [per_sample[f"b{b:03d}_on"] - per_sample[f"b{b:03d}_off"] for b in range(3)]
+    row = eff[(eff["outcome"] == "intensity_mean/all") & (eff["layer"] == "output")].iloc[0]
+    assert row["effect"] == pytest.approx(np.mean(diffs), rel=1e-9)
+    assert row["se"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(3), rel=1e-9)
+    dur = table[(table["measure"] == "duration") & (table["layer"] == "output") & (table["label"] == "fric")]
+    fric = dur.groupby("sample_id")["value"].sum().reindex([f"b{b:03d}_{s}" for b in range(3) for s in ("off", "on")],
+                                                           fill_value=0.0)
+    row = eff[(eff["outcome"] == "duration/fric") & (eff["layer"] == "output")].iloc[0]
+    assert row["effect"] == pytest.approx(np.mean(fric.to_numpy()[1::2] - fric.to_numpy()[::2]), abs=1e-12)
+
+
+def test_intervene_bad_options_are_one_line_errors(tmp_path, run):
+    r = run("intervene", "--checkpoint", "demo", "--layer", "conv9", "--channels", "1", "--set", "0",
+             "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "conv9" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("intervene", "--checkpoint", "demo", "--layer", "conv3", "--channels", f"cluster:{tmp_path}",
+             "--set", "0", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "featuremaps_conv3.npy" in r.stderr

@@ -41,6 +41,8 @@ COMMANDS = {
     "measure": ("praat", "measure every file of a folder like speech into an acoustic table"),
     "praat-plugin": ("praat", "install ganphon's Praat plugin (Praat > ganphon menu)"),
     "sweep": ("sweep", "sweep latent variables: generate, probe, export, annotate and measure"),
+    "atlas": ("atlas", "every latent variable at extreme values over paired bases: rank what each one controls"),
+    "intervene": ("atlas", "set or scale channels of a layer while generating: paired effects on every outcome"),
     "stats": ("stats", "mixed models, likelihood-ratio tests, layer effects and correlations"),
     "plot": ("plots", "draw the layer stack, sweep grid, effects, correlations and feature maps"),
     "explore": ("report", "write an offline HTML page per sweep: slider over the value, layer stacks, audio"),
