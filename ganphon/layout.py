@@ -37,6 +37,9 @@ DEMO_JSON = "demo.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 DEMO_RANDOM_DIR = "random"
+DEMO_ATLAS_DIR = "atlas"                  # the demo's short latent atlas
+DEMO_ATLAS_PROBE_DIR = "atlas_probe"      # the probe run choosing the demo intervention's channels
+DEMO_INTERVENTION_DIR = "intervention"    # the demo's channel intervention
 LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
 EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 ATLAS_CSV = "atlas.csv"            # ganphon atlas: every variable × outcome × layer effect, ranked
@@ -236,7 +239,8 @@ _OWNED_NAMES = {
     "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
                STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML, STORE_ZARR, MANIFEST_PARQUET, LATENTS_PARQUET,
                ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET, ATLAS_CSV, INTERVENTION_CSV},
-    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR},
+    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR,
+             DEMO_ATLAS_DIR, DEMO_ATLAS_PROBE_DIR, DEMO_INTERVENTION_DIR},
     "corpus": {RUN_JSON, CORPUS_CSV, PHONES_CSV, SYNTH_JSON, ITEMS_CSV},
 }
 
