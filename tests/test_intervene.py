@@ -201,6 +201,23 @@ def test_intervene_reports_the_paired_differences_of_its_own_table(tmp_path, run
     row = eff[(eff["outcome"] == "intensity_mean/all") & (eff["layer"] == "output")].iloc[0]
     assert row["effect"] == pytest.approx(np.mean(diffs), rel=1e-9)
     assert row["se"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(3), rel=1e-9)
+    # the third way to choose channels: by correlation with an outcome over a measured probe run
+    from ganphon.acoustics import measure_to_file
+    from ganphon.annotate import annotate_folder
+    from ganphon.atlas import select_channels
+
+    annotate_folder(probe_dir, progress=False, workers=1)
+    measure_to_file(probe_dir, probe_dir / "acoustics.csv", measures=("duration",), workers=1, progress=False)
+    ptab = pd.read_csv(probe_dir / "acoustics.csv")
+    pf = ptab[(ptab["layer"] == "output") & (ptab["label"] == "voi") & (ptab["measure"] == "duration")]
+    ids = [f"s{i:06d}" for i in range(6)]
+    voi = pf.groupby("sample_id")["value"].sum().reindex(ids, fill_value=0.0).to_numpy()
+    act = np.load(probe_dir / "featuremaps_conv3.npy").astype(np.float64).mean(axis=2)
+    r_hand = np.array([np.corrcoef(act[:, c], voi)[0, 1] if act[:, c].std() > 0 else 0.0
+                       for c in range(act.shape[1])])
+    want = tuple(int(c) for c in np.argsort(-np.abs(r_hand), kind="stable")[:3])
+    assert select_channels(f"top:{probe_dir}:3:duration/voi", "conv3") == want
+
     dur = table[(table["measure"] == "duration") & (table["layer"] == "output") & (table["label"] == "fric")]
     fric = dur.groupby("sample_id")["value"].sum().reindex([f"b{b:03d}_{s}" for b in range(3) for s in ("off", "on")],
                                                            fill_value=0.0)
