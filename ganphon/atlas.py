@@ -35,7 +35,11 @@ outcome is undefined at all but one value drops out of that cell (``n_bases``
 says how many remain).  The standardised effect is the slope × sd(value) /
 sd(outcome) over the cell's rows.  p-values are adjusted over every test of the
 table by Holm's step-down method (family-wise error; the ``passes`` column) and,
-for reference, Benjamini–Hochberg (false discovery rate, ``p_bh``).
+for reference, Benjamini–Hochberg (false discovery rate, ``p_bh``).  The t test
+assumes roughly normal per-base slopes; ``test="signflip"`` uses the sign-flip
+randomisation test instead (:func:`signflip_p`: no assumption on their shape,
+but its smallest p is 2 / 2^bases, so it needs many bases to pass an atlas-wide
+threshold).
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ CONFIRM_SAMPLES = 10_000
 #: Measure families an atlas measures by default (formants are the slowest; ``measures=`` adds them).
 ATLAS_MEASURES = ("pitch", "intensity", "spectrum", "duration")
 ADJUSTMENTS = ("holm", "bh")
+#: Tests of a cell's mean per-base slope: t across bases, or the sign-flip (randomisation) test.
+TESTS = ("t", "signflip")
+#: The sign-flip test enumerates every sign pattern up to this many bases, else draws this many.
+SIGNFLIP_EXACT_BASES = 14
+SIGNFLIP_DRAWS = 20_000
 #: Outcome → (measure in the acoustic table, interval label, how intervals are combined, unit).
 OUTCOMES = {
     "duration/fric": ("duration", "fric", "sum", "s"),
@@ -76,7 +85,7 @@ OUTCOMES = {
 SAMPLES_PER_S_PER_WORKER = 4.0
 EFFECT_COLUMNS = ["var", "outcome", "layer", "rank", "effect", "se", "ci_low", "ci_high", "df", "t", "p",
                   "p_holm", "p_bh", "passes", "effect_std", "ci_low_std", "ci_high_std", "n_bases", "n_obs",
-                  "unit", "adjust"]
+                  "unit", "p_t", "p_signflip", "test", "adjust"]
 
 
 # ---------------------------------------------------------------- the design
@@ -302,6 +311,44 @@ def _effect_rows(g: pd.DataFrame, keys, confidence: float) -> pd.DataFrame:
     return table.reset_index()
 
 
+def signflip_p(slopes: pd.DataFrame, keys, seed: int = 0) -> pd.Series:
+    """Sign-flip (randomisation) p of each cell's mean per-base slope being 0.
+
+    Under "no effect" each base's slope is as likely to be −s as s; the p is
+    the share of sign patterns whose |sum of slopes| reaches the observed one:
+    every pattern up to :data:`SIGNFLIP_EXACT_BASES` bases (exact; the smallest
+    p is 2 / 2^bases), else :data:`SIGNFLIP_DRAWS` random patterns plus the
+    observed one.  It assumes no shape of the slopes' distribution, which the t
+    test does (normal), at the price of power with few bases.
+    """
+    used = slopes[np.isfinite(slopes["slope"])]
+    groups = used.groupby(list(keys), sort=False)["slope"]
+    cells = {key: part.to_numpy(float) for key, part in groups}
+    out = {}
+    rng = np.random.default_rng(seed)
+    by_size: dict = {}
+    for key, vals in cells.items():
+        by_size.setdefault(len(vals), []).append(key)
+    for nb, names in by_size.items():
+        if nb < 2:
+            continue
+        if nb <= SIGNFLIP_EXACT_BASES:
+            codes = np.arange(2 ** nb)
+            signs = 1.0 - 2.0 * ((codes[None, :] >> np.arange(nb)[:, None]) & 1)   # [nb, 2^nb]
+        else:
+            signs = np.concatenate([np.ones((nb, 1)), rng.choice([-1.0, 1.0], (nb, SIGNFLIP_DRAWS))], axis=1)
+        mat = np.stack([cells[k] for k in names])                                   # [cells, nb]
+        step = max(1, 2_000_000 // signs.shape[1])
+        for lo in range(0, len(names), step):
+            part = mat[lo : lo + step]
+            obs = np.abs(part.sum(axis=1))
+            flipped = np.abs(part @ signs)
+            hits = (flipped >= obs[:, None] * (1 - 1e-12) - 1e-300).mean(axis=1)
+            out.update(zip(names[lo : lo + step], hits))
+    index = pd.MultiIndex.from_tuples(list(out), names=list(keys)) if len(keys) > 1 else list(out)
+    return pd.Series(list(out.values()), index=index, dtype=float, name="p_signflip")
+
+
 def cell_effect(frame: pd.DataFrame, confidence: float = 0.95) -> dict:
     """The effect of ``value`` on ``y`` in one cell (rows of one variable, outcome and layer):
     mean per-base slope, t test across bases, standardised effect — one row of :func:`atlas_effects`."""
@@ -312,7 +359,7 @@ def cell_effect(frame: pd.DataFrame, confidence: float = 0.95) -> dict:
 
 
 def atlas_effects(outcomes: pd.DataFrame, alpha: float = 0.05, adjust: str = "holm",
-                  confidence: float = 0.95) -> pd.DataFrame:
+                  confidence: float = 0.95, test: str = "t") -> pd.DataFrame:
     """Every variable × outcome × layer effect, adjusted over the whole table and ranked.
 
     Parameters
@@ -325,6 +372,9 @@ def atlas_effects(outcomes: pd.DataFrame, alpha: float = 0.05, adjust: str = "ho
         Which adjusted p decides ``passes`` (both are reported).
     confidence : float
         Of the intervals.
+    test : {"t", "signflip"}
+        The p that is adjusted (column ``p``): the t test across bases, or the
+        sign-flip test (:func:`signflip_p`); both are reported (``p_t``, ``p_signflip``).
 
     Returns
     -------
@@ -340,11 +390,19 @@ def atlas_effects(outcomes: pd.DataFrame, alpha: float = 0.05, adjust: str = "ho
         raise GanphonError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
     if not 0 < alpha < 1:
         raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
+    if test not in TESTS:
+        raise GanphonError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     keys = ["var", "outcome", "layer"]
     if outcomes.empty:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     outcomes = outcomes.assign(**{k: outcomes[k].astype(str) for k in keys})
-    table = _effect_rows(_cell_slopes(outcomes, keys), keys, confidence)
+    slopes = _cell_slopes(outcomes, keys)
+    table = _effect_rows(slopes, keys, confidence)
+    flips = signflip_p(slopes, keys)
+    table["p_t"] = table["p"]
+    table["p_signflip"] = flips.reindex(pd.MultiIndex.from_frame(table[keys])).to_numpy()
+    table["p"] = table["p_t" if test == "t" else "p_signflip"]
+    table["test"] = test
     table["unit"] = table["outcome"].map(lambda o: OUTCOMES.get(o, ("", "", "", ""))[3])
     table["p_holm"] = holm(table["p"])
     table["p_bh"] = benjamini_hochberg(table["p"])
@@ -423,7 +481,7 @@ def _analyse(model, design, out, *, layers, measures, store, workers, settings, 
 
 def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BASES, variables=None,
               seed: int = 0, code=None, layers=None, measures=ATLAS_MEASURES, outcomes=None,
-              alpha: float = 0.05, adjust: str = "holm", store: str = "files", workers: int = 1,
+              alpha: float = 0.05, adjust: str = "holm", test: str = "t", store: str = "files", workers: int = 1,
               settings: str = "default", batch_size: int = 64, device=None, overwrite: bool = False,
               progress: bool = True, command: str | None = None, yes: bool = False, explore_vars: int = 6,
               explore_bases: int = 2, figures: bool = True) -> AtlasResult:
@@ -447,7 +505,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
         Measure families (default :data:`ATLAS_MEASURES`; add ``formants`` for F1/F2).
     outcomes : sequence of str, optional
         Names from :data:`OUTCOMES` (default every one measured).
-    alpha, adjust
+    alpha, adjust, test
         See :func:`atlas_effects`.
     store : {"files", "zarr"}
     workers : int
@@ -491,7 +549,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
                      progress=progress, command=command, request=request, seed=int(seed))
     timings["export_annotate_measure"] = time.perf_counter() - started
     started = time.perf_counter()
-    effects = atlas_effects(sample_outcomes(table, outcomes), alpha=alpha, adjust=adjust)
+    effects = atlas_effects(sample_outcomes(table, outcomes), alpha=alpha, adjust=adjust, test=test)
     out = Path(out)
     io.write_table(effects, out / layout.ATLAS_CSV)
     timings["effects"] = time.perf_counter() - started
@@ -621,7 +679,7 @@ def intervention_design(cfg, bases: int, seed: int, code=None, label: str = "int
 
 def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BASES, seed: int = 0, code=None,
                      layers=None, measures=ATLAS_MEASURES, outcomes=None, alpha: float = 0.05,
-                     adjust: str = "holm", workers: int = 1, settings: str = "default", batch_size: int = 64,
+                     adjust: str = "holm", test: str = "t", workers: int = 1, settings: str = "default", batch_size: int = 64,
                      device=None, overwrite: bool = False, progress: bool = True,
                      command: str | None = None) -> AtlasResult:
     """The same bases with and without ``interventions``: export both, measure, paired effects.
@@ -657,7 +715,7 @@ def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BAS
     first = min(layout.layer_rank(iv.layer) for iv in ivs)
     ys = sample_outcomes(table, outcomes)
     ys = ys[ys["layer"].map(lambda name: layout.layer_rank(name) >= first)]
-    effects = atlas_effects(ys, alpha=alpha, adjust=adjust)
+    effects = atlas_effects(ys, alpha=alpha, adjust=adjust, test=test)
     effects["var"] = label
     order = {name: i for i, name in enumerate(layout.sort_layers(effects["layer"]))}
     effects = (effects.assign(_r=effects["layer"].map(order)).sort_values(["_r", "outcome"], kind="stable")

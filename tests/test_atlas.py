@@ -51,6 +51,24 @@ def test_effect_is_the_mixed_models_ml_slope_and_per_base_least_squares():
     assert row["effect_std"] == pytest.approx(row["effect"] * data["value"].std() / data["y"].std(), rel=1e-9)
 
 
+def test_signflip_p_is_the_share_of_sign_patterns_reaching_the_observed_sum():
+    import itertools
+
+    from ganphon.atlas import _cell_slopes, signflip_p
+
+    rng = np.random.default_rng(8)
+    data = _simulated(rng, n_vars=2, n_bases=7, slopes={("z1", "a"): 0.2}, outcomes=("a",))
+    slopes = _cell_slopes(data, ["var", "outcome", "layer"])
+    got = signflip_p(slopes, ["var", "outcome", "layer"])
+    for var in ("z1", "z2"):
+        s = slopes[slopes["var"] == var]["slope"].to_numpy()
+        obs = abs(s.sum())
+        hand = np.mean([abs(np.dot(signs, s)) >= obs - 1e-12 for signs in itertools.product([-1, 1], repeat=7)])
+        assert got[(var, "a", "output")] == pytest.approx(hand, abs=1e-15)
+    eff = atlas_effects(data, test="signflip")
+    assert (eff["p"] == eff["p_signflip"]).all() and eff["p_signflip"].min() >= 2 / 2 ** 7
+
+
 def test_holm_and_bh_match_their_definitions():
     p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
     # Holm by hand: sorted 0.005, 0.01, 0.03, 0.04 × 4, 3, 2, 1 → 0.02, 0.03, 0.06, 0.06 (running max)

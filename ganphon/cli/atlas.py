@@ -48,6 +48,9 @@ def _common(p) -> None:
     p.add_argument("--alpha", type=finite_float, default=0.05, help="threshold of the adjusted p")
     p.add_argument("--adjust", choices=("holm", "bh"), default="holm",
                    help="adjustment deciding 'passes' over the whole table (both are reported)")
+    p.add_argument("--test", choices=("t", "signflip"), default="t",
+                   help="t test across bases (assumes roughly normal per-base slopes), or the sign-flip "
+                   "randomisation test (no assumption; its smallest p is 2/2^bases: needs many bases)")
     add_out(p)
     add_batch_size(p)
     add_device(p)
@@ -79,7 +82,8 @@ def _atlas(args) -> int:
 
     result = run_atlas(args.checkpoint, args.out, values=_values(args.values), bases=args.bases,
                        variables=names(args.variables), seed=args.seed, code=args.code, layers=names(args.layers),
-                       measures=names(args.measures), alpha=args.alpha, adjust=args.adjust, store=args.store,
+                       measures=names(args.measures), alpha=args.alpha, adjust=args.adjust, test=args.test,
+                       store=args.store,
                        workers=args.workers or 1, settings=args.settings, batch_size=args.batch_size,
                        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
                        command=args.command_line, yes=args.yes, explore_vars=args.explore)
@@ -124,7 +128,8 @@ def _intervene(args) -> int:
     iv = Intervention(args.layer, channels, op, value)
     result = run_intervention(args.checkpoint, args.out, [iv], bases=args.bases, seed=args.seed, code=args.code,
                               layers=names(args.layers), measures=names(args.measures), alpha=args.alpha,
-                              adjust=args.adjust, workers=args.workers or 1, settings=args.settings,
+                              adjust=args.adjust, test=args.test, workers=args.workers or 1,
+                              settings=args.settings,
                               batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                               progress=not args.quiet, command=args.command_line)
     print(f"intervene done: {result.table} ({iv.label}, {args.bases} paired bases)")
