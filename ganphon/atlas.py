@@ -80,9 +80,9 @@ OUTCOMES = {
     "max_intensity/fric": ("max_intensity", "fric", "mean", "dB"),
     "intensity_mean/all": ("intensity_mean", None, "mean", "dB"),
 }
-#: Measured samples per second per worker (annotate + measure, d = 8 model, output + 5 layers, 2 shared
-#: cores; benchmarks/bench_atlas.py): the basis of the time estimate printed before a run.
-SAMPLES_PER_S_PER_WORKER = 4.0
+#: Samples per second per worker (export + annotate + measure, bundled d = 8 model, output + 5 layers;
+#: benchmarks/bench_atlas.py measured 2.5-2.8 on 2 cores under load): the basis of the printed estimate.
+SAMPLES_PER_S_PER_WORKER = 3.0
 EFFECT_COLUMNS = ["var", "outcome", "layer", "rank", "effect", "se", "ci_low", "ci_high", "df", "t", "p",
                   "p_holm", "p_bh", "passes", "effect_std", "ci_low_std", "ci_high_std", "n_bases", "n_obs",
                   "unit", "p_t", "p_signflip", "test", "adjust"]
@@ -437,11 +437,12 @@ class AtlasResult:
     seconds: dict = field(default_factory=dict)
 
 
-def estimate(n_samples: int, n_series: int, workers: int) -> str:
-    """One line: samples, and the time they should take at the measured rate."""
+def estimate(n_samples: int, n_series: int, workers: int, n_bytes: int | None = None) -> str:
+    """One line: samples, the disk they take and the time they should take at the measured rate."""
     seconds = n_samples / (SAMPLES_PER_S_PER_WORKER * max(1, workers)) * max(1.0, n_series / 6)
     when = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-    return f"{n_samples:,} samples × {n_series} series, about {when} with {workers} worker(s)"
+    disk = f", about {n_bytes / 2**30:,.2f} GiB as files" if n_bytes is not None else ""
+    return f"{n_samples:,} samples × {n_series} series{disk}, about {when} with {workers} worker(s)"
 
 
 def _analyse(model, design, out, *, layers, measures, store, workers, settings, batch_size, device,
@@ -534,7 +535,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     layers = check_layers(model.generator, layers)
     n = atlas_size(spec, model.config, "atlas")
-    line = estimate(n, len(layers) + 1, workers)
+    line = estimate(n, len(layers) + 1, workers, check_size(model, n, out, yes=True))
     if progress:
         print(f"atlas: {line}", flush=True)
     if n > CONFIRM_SAMPLES and not yes:
