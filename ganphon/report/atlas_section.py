@@ -10,8 +10,9 @@
 2. the conv3 channels most tied to frication: on a small probe run, the
    channels whose mean activation correlates most with the output's total
    frication duration (:func:`ganphon.atlas.correlated_channels`);
-3. an intervention setting those channels to 0 on a few paired bases, and its
-   paired effects on the output.
+3. an intervention multiplying those channels by 5 on a few paired bases
+   (GAN Dissection: units set high insert what they encode; set to 0 they
+   change little in this model), and its paired effects on the output.
 
 It returns the markdown of the section and the figures it drew; the demo
 report places them: 600 + 12 + 24 samples, about 20 s on 2 idle cores with the defaults.
@@ -36,7 +37,8 @@ INTERVENTION_BASES = 6
 
 
 def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: int = SECTION_BASES,
-                       probe_n: int = 24, n_channels: int = 4, intervention_bases: int = INTERVENTION_BASES,
+                       probe_n: int = 24, n_channels: int = 4, factor: float = 5.0,
+                       intervention_bases: int = INTERVENTION_BASES,
                        workers: int = 2, overwrite: bool = False,
                        progress: bool = False) -> tuple[str, list]:
     """A short atlas and one intervention into ``demo_folder``; (markdown, figure paths).
@@ -53,7 +55,9 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     probe_n : int
         Random samples on which the frication channels are chosen.
     n_channels : int
-        conv3 channels set to 0.
+        conv3 channels changed.
+    factor : float
+        What they are multiplied by.
     workers : int
     overwrite : bool
         Replace earlier, different runs in the three sub-folders.
@@ -87,7 +91,7 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     measure_to_file(probe_dir, probe_dir / layout.ACOUSTICS, tier="auto", measures=("duration",), workers=workers,
                     progress=progress, overwrite=True)
     channels = correlated_channels(probe_dir, "conv3", "duration/fric", n_channels)
-    iv = Intervention("conv3", channels, "set", 0.0)
+    iv = Intervention("conv3", channels, "scale", factor)
     inter = run_intervention(model, demo_folder / INTERVENTION_DIR, [iv], bases=intervention_bases, seed=seed,
                              layers=[], measures=SECTION_MEASURES, adjust="bh", workers=workers, progress=progress,
                              overwrite=overwrite)
@@ -117,7 +121,7 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     lines += [
         "",
         f"The {len(channels)} conv3 channels whose mean activation correlates most with frication duration over "
-        f"{probe_n} random samples ({', '.join(map(str, channels))}) set to 0 while generating "
+        f"{probe_n} random samples ({', '.join(map(str, channels))}) multiplied by {factor:g} while generating "
         f"{intervention_bases} bases, against the same bases untouched (`ganphon intervene`):",
         "",
         md_table(out_rows[["outcome", "effect", "unit", "ci_low", "ci_high", "p_bh"]].round(4)),
