@@ -149,3 +149,17 @@ def test_atlas_command_prints_its_size_and_asks_for_yes(tmp_path, capsys):
     assert code == 2
     assert "10,500 samples" in err.out + err.err and "--yes" in err.err
     assert not (tmp_path / "a").exists()
+
+
+def test_demo_atlas_section_reports_its_own_tables(tmp_path):
+    from ganphon.report.atlas_section import demo_atlas_section
+
+    md, figures = demo_atlas_section(tmp_path, _planted_model(), seed=2, bases=2, probe_n=8,
+                                     intervention_bases=3, workers=1)
+    inter = pd.read_csv(tmp_path / "intervention" / layout.INTERVENTION_CSV)
+    label = inter["var"].iloc[0]
+    assert label.startswith("conv3[") and label.endswith("]*5")
+    assert f"{label} changed" in md                                   # the intervention's sentence
+    atlas = pd.read_csv(tmp_path / "atlas" / layout.ATLAS_CSV)
+    assert set(atlas["var"]) == {f"z{i}" for i in range(1, 7)} and set(atlas["layer"]) == {"output"}
+    assert all(p.is_file() for p in figures) and "![atlas heatmap](atlas/figures/atlas_heatmap.png)" in md

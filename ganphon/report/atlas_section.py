@@ -58,6 +58,8 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
         conv3 channels changed.
     factor : float
         What they are multiplied by.
+    intervention_bases : int
+        Paired bases of the intervention.
     workers : int
     overwrite : bool
         Replace earlier, different runs in the three sub-folders.
