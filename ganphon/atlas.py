@@ -321,23 +321,25 @@ def signflip_p(slopes: pd.DataFrame, keys, seed: int = 0) -> pd.Series:
     observed one.  It assumes no shape of the slopes' distribution, which the t
     test does (normal), at the price of power with few bases.
     """
-    used = slopes[np.isfinite(slopes["slope"])]
-    groups = used.groupby(list(keys), sort=False)["slope"]
-    cells = {key: part.to_numpy(float) for key, part in groups}
+    used = slopes.loc[np.isfinite(slopes["slope"]), list(keys) + ["slope"]].copy()
+    used["_i"] = used.groupby(list(keys), sort=False).cumcount()
+    wide = used.pivot(index=list(keys), columns="_i", values="slope")         # [cells, most bases], NaN-padded
+    mat_all = wide.to_numpy(float)
+    sizes = np.isfinite(mat_all).sum(axis=1)
+    names_all = list(wide.index)
     out = {}
     rng = np.random.default_rng(seed)
-    by_size: dict = {}
-    for key, vals in cells.items():
-        by_size.setdefault(len(vals), []).append(key)
-    for nb, names in by_size.items():
+    for nb in np.unique(sizes):
         if nb < 2:
             continue
+        rows = np.flatnonzero(sizes == nb)
         if nb <= SIGNFLIP_EXACT_BASES:
             codes = np.arange(2 ** nb)
             signs = 1.0 - 2.0 * ((codes[None, :] >> np.arange(nb)[:, None]) & 1)   # [nb, 2^nb]
         else:
             signs = np.concatenate([np.ones((nb, 1)), rng.choice([-1.0, 1.0], (nb, SIGNFLIP_DRAWS))], axis=1)
-        mat = np.stack([cells[k] for k in names])                                   # [cells, nb]
+        mat = mat_all[rows, :nb]                                                    # [cells, nb]
+        names = [names_all[r] for r in rows]
         step = max(1, 2_000_000 // signs.shape[1])
         for lo in range(0, len(names), step):
             part = mat[lo : lo + step]
