@@ -34,7 +34,8 @@ def atlas_run(model, out, variables, bases, workers, store):
 
     started = time.perf_counter()
     result = run_atlas(model, out, variables=variables, bases=bases, workers=workers, store=store,
-                       progress=False, explore_vars=0, figures=False, overwrite=True)
+                       progress=False, explore_vars=0, figures=False, overwrite=True,
+                       announce=False)
     wall = time.perf_counter() - started
     n = len(variables) * 5 * bases
     return {"store": store, "workers": workers, "samples": n, "wall_s": round(wall, 2),

@@ -487,7 +487,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
               alpha: float = 0.05, adjust: str = "holm", test: str = "t", store: str = "files", workers: int = 1,
               settings: str = "default", batch_size: int = 64, device=None, overwrite: bool = False,
               progress: bool = True, command: str | None = None, yes: bool = False, explore_vars: int = 6,
-              explore_bases: int = 2, figures: bool = True) -> AtlasResult:
+              explore_bases: int = 2, figures: bool = True, announce: bool = True) -> AtlasResult:
     """Every latent variable at extreme values over paired bases: export, measure, rank what each controls.
 
     Parameters
@@ -519,6 +519,8 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
         The explorer page shows the top-ranked variables (0: no page) on this many bases.
     figures : bool
         Draw the heatmap.
+    announce : bool
+        Print the size estimate (samples, disk, time) before starting.
 
     Returns
     -------
@@ -538,7 +540,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     layers = check_layers(model.generator, layers)
     n = atlas_size(spec, model.config, "atlas")
     line = estimate(n, len(layers) + 1, workers, check_size(model, n, out, yes=True))
-    if progress:
+    if announce:
         print(f"atlas: {line}", flush=True)
     if n > CONFIRM_SAMPLES and not yes:
         raise GanphonError(f"atlas: {line}; more than {CONFIRM_SAMPLES:,} samples: pass --yes to run it")

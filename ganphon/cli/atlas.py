@@ -10,7 +10,7 @@ from .store import add_store
 ATLAS_EPILOG = """\
 examples:
   ganphon atlas --checkpoint demo --bases 20 --out atlas                 # 100 variables × 5 values × 20 bases
-  ganphon atlas --checkpoint demo --variables c1,c2,c3,z5,z11 --values -15,0,15 --bases 10 --out few
+  ganphon atlas --checkpoint demo --variables c1,c2,c3,z5,z11 --values=-15,0,15 --bases 10 --out few
   ganphon atlas --checkpoint demo --bases 50 --store zarr --scheduler local --workers 16 --yes --out big
 
 writes atlas.csv (every variable × outcome × layer: effect per unit, 95 % CI, Holm and BH adjusted p,
@@ -59,6 +59,8 @@ def _common(p) -> None:
 
 
 def atlas(p) -> None:
+    from ..praat import PRESETS
+
     describe(p, "The latent atlas (Beguš et al. 2023, CDEV): set every latent variable (codes c1…ck and z1…) "
              "to extreme values one at a time over the same random bases, export, annotate and measure every "
              "sample like a sweep, and rank what each variable controls: per variable × outcome × layer the "
@@ -66,10 +68,11 @@ def atlas(p) -> None:
              "bases, adjusted over the table. Prints a size estimate first; more than 10,000 samples needs "
              "--yes. Rerunning into the same folder completes only what is missing.", ATLAS_EPILOG)
     _common(p)
-    p.add_argument("--values", default="-15,-5,0,5,15", help="values every variable is set to")
+    p.add_argument("--values", default="-15,-5,0,5,15",
+                   help="values every variable is set to (write --values=-15,0,15: a leading minus needs the '=')")
     p.add_argument("--variables", default=None, help="variables (default every one), e.g. c1,c2,z11")
     add_workers(p, "annotating and measuring", store=True)
-    p.add_argument("--settings", default="default", help="Praat settings preset")
+    p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_store(p)
     p.add_argument("--explore", type=int, default=6, metavar="N",
                    help="explorer page with the N top-ranked variables on 2 bases (0: none)")
@@ -102,6 +105,8 @@ def _print_top(effects, n: int = 15, passing_only: bool = False) -> None:
 
 
 def intervene(p) -> None:
+    from ..praat import PRESETS
+
     describe(p, "Generate the same bases with and without an intervention on channels of one layer (GAN "
              "Dissection's ablation: set them to 0 or a value, or scale them), export both (tier 'condition': "
              "'control' or the intervention), annotate and measure, and report the paired effect (intervention − "
@@ -115,7 +120,7 @@ def intervene(p) -> None:
     how.add_argument("--set", type=finite_float, default=None, metavar="VALUE", help="set the channels to VALUE (0: ablate)")
     how.add_argument("--scale", type=finite_float, default=None, metavar="K", help="multiply the channels by K")
     add_workers(p, "annotating and measuring")
-    p.add_argument("--settings", default="default", help="Praat settings preset")
+    p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     p.set_defaults(func=_intervene)
 
 

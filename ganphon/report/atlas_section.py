@@ -81,7 +81,7 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     atlas = run_atlas(model, demo_folder / ATLAS_DIR, values=SECTION_VALUES, bases=bases, seed=seed, layers=[],
                       measures=SECTION_MEASURES, adjust="bh", workers=workers, progress=progress, explore_vars=0,
-                      overwrite=overwrite)
+                      overwrite=overwrite, announce=progress)
     eff = atlas.effects
     fric = top_variable(eff, "duration/fric")
 
