@@ -421,7 +421,8 @@ def atlas_figure(effects: pd.DataFrame, alpha: float = 0.05, max_variables: int 
     axes[0].set_yticklabels(shown, fontsize=6)
     what = f"top {len(shown)} of {len(order)} variables" if len(order) > len(shown) else f"{len(order)} variables"
     adjust = str(effects["adjust"].iloc[0]) if "adjust" in effects.columns else "holm"
-    fig.suptitle(f"latent atlas: standardised effect ({what}; dot: {adjust}-adjusted p < {alpha:g})", fontsize=8)
+    name = {"holm": "Holm", "bh": "BH"}.get(adjust, adjust)
+    fig.suptitle(f"latent atlas: standardised effect\n({what}; dot: {name}-adjusted p < {alpha:g})", fontsize=8)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="standardised effect")
     return fig
 
