@@ -118,7 +118,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
                request: dict | None = None, command: str | None = None, overwrite: bool = False,
-               progress: bool = True, on_sample=None) -> pd.DataFrame:
+               progress: bool = True, on_sample=None, interventions=(), intervene=None) -> pd.DataFrame:
     """Generate, probe and export a set of latents into a folder; resumable.
 
     Parameters
@@ -152,6 +152,12 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         Called as ``on_sample(index, sample_id)`` after each sample is written
         and recorded as finished (progress reporting; an exception it raises
         stops the run, which a rerun resumes).
+    interventions : sequence of :class:`~ganphon.probe.Intervention`, optional
+        Channel changes made while generating every sample; recorded in the
+        request (``run.json``) and the manifest's ``intervention`` column.
+    intervene : sequence of bool, optional
+        Make the interventions only in the samples marked True (default: all);
+        the others are generated as they are (paired controls).
 
     Returns
     -------
@@ -165,10 +171,21 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
                                                              conditions, columns, batch_size, device)
     n = z.shape[0]
+    from .probe import check_interventions
+
+    interventions = check_interventions(G, interventions)
     if request is None:
         request = {"n": n, "seed": seed}
     request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
                    checkpoint_sha256=model.sha256, feature_maps=list(feature_maps))
+    if intervene is not None:
+        intervene = np.asarray(intervene, dtype=bool)
+        if intervene.shape != (n,):
+            raise GanphonError(f"intervene has {intervene.size} entries for {n} samples")
+    if interventions:
+        request["interventions"] = [iv.to_dict() for iv in interventions]
+        if intervene is not None and not intervene.all():
+            request["intervened_samples"] = [sid for sid, on in zip(ids, intervene) if on]
 
     planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
                "tables": [layout.MANIFEST, layout.LATENTS, *map(layout.feature_maps, feature_maps)]}
@@ -205,7 +222,8 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         idx = np.concatenate([np.arange(s, min(s + batch_size, n)) for s in starts])
         with io.FinishedLog(out, request) as log:
             for start, res in probe_batches(G, z[idx], layers, reduce, activation, list(feature_maps),
-                                            True, batch_size, device):
+                                            True, batch_size, device, interventions,
+                                            None if intervene is None else intervene[idx]):
                 for j in range(len(res)):
                     i = int(idx[start + j])
                     if i not in wanted:
@@ -224,6 +242,10 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         bar.close()
 
     manifest = build_manifest(model, ids, z, layers, seed, columns)
+    if interventions:
+        label = "; ".join(iv.label for iv in interventions)
+        on = np.ones(n, dtype=bool) if intervene is None else intervene
+        manifest["intervention"] = manifest["sample_id"].map(dict(zip(ids, np.where(on, label, ""))))
     io.write_table(manifest, out / layout.MANIFEST)
     lat_df = pd.DataFrame(z.double().numpy(), columns=Latent(cfg).names)
     lat_df.insert(0, "sample_id", ids)

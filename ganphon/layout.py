@@ -37,8 +37,13 @@ DEMO_JSON = "demo.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 DEMO_RANDOM_DIR = "random"
+DEMO_ATLAS_DIR = "atlas"                  # the demo's short latent atlas
+DEMO_ATLAS_PROBE_DIR = "atlas_probe"      # the probe run choosing the demo intervention's channels
+DEMO_INTERVENTION_DIR = "intervention"    # the demo's channel intervention
 LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
 EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
+ATLAS_CSV = "atlas.csv"            # ganphon atlas: every variable × outcome × layer effect, ranked
+INTERVENTION_CSV = "intervention.csv"  # ganphon intervene: paired effects of a channel intervention
 OUTPUT_LAYER = "output"
 # a training run folder
 LOG_CSV = "train_log.csv"
@@ -144,6 +149,16 @@ def sweep_sample_id(base: int, index: int) -> str:
     return f"b{base:03d}_v{index:03d}"
 
 
+def atlas_sample_id(var: str, base: int, index: int) -> str:
+    """Identifier of value ``index`` of variable ``var`` on base latent ``base`` in an atlas (``z11_b003_v004``)."""
+    return f"{var}_b{base:03d}_v{index:03d}"
+
+
+def intervention_sample_id(base: int, intervened: bool) -> str:
+    """Identifier of base latent ``base`` generated with (``b003_on``) or without (``b003_off``) an intervention."""
+    return f"b{base:03d}_{'on' if intervened else 'off'}"
+
+
 def sweep_dir(var: str) -> str:
     """Sub-folder of the demo holding the sweep of ``var`` (``sweep_z11``)."""
     return f"sweep_{var}"
@@ -232,8 +247,9 @@ RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "
 _OWNED_NAMES = {
     "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
                STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML, STORE_ZARR, MANIFEST_PARQUET, LATENTS_PARQUET,
-               ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET},
-    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR},
+               ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET, ATLAS_CSV, INTERVENTION_CSV},
+    "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR,
+             DEMO_ATLAS_DIR, DEMO_ATLAS_PROBE_DIR, DEMO_INTERVENTION_DIR},
     "corpus": {RUN_JSON, CORPUS_CSV, PHONES_CSV, SYNTH_JSON, ITEMS_CSV},
 }
 

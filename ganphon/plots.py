@@ -13,6 +13,7 @@ paths; the matching ``*_figure`` function returns the
 * :func:`plot_effects` — standardised value effects with CIs per layer.
 * :func:`plot_correlations` — the layer-vs-output correlation table.
 * :func:`plot_feature_maps` — activation profiles coloured by cluster.
+* :func:`plot_atlas` — the latent atlas: standardised effects, variables × outcomes, one panel per layer.
 * :func:`plot_folder` — whatever a folder supports, into ``DIR/figures/``.
 """
 
@@ -378,6 +379,77 @@ def plot_effects(effects: pd.DataFrame, out=None, formats=FORMATS) -> list:
     list of pathlib.Path
     """
     return save_figure(effects_figure(effects), out or _default_out("effects"), formats)
+
+
+#: The atlas heatmap shows at most this many variables (the top-ranked), so that rows stay readable.
+ATLAS_MAX_VARIABLES = 30
+
+
+def atlas_figure(effects: pd.DataFrame, alpha: float = 0.05, max_variables: int = ATLAS_MAX_VARIABLES):
+    """The figure of :func:`plot_atlas`."""
+    needed = [c for c in ("var", "outcome", "layer", "effect_std", "passes") if c not in effects.columns]
+    if needed:
+        raise GanphonError(f"atlas table lacks column(s) {', '.join(needed)}")
+    if effects.empty:
+        raise GanphonError("atlas table is empty")
+    size = effects.assign(_a=effects["effect_std"].abs()).groupby("var")["_a"].max().fillna(0.0)
+    passing = effects[effects["passes"]].groupby("var").size().reindex(size.index).fillna(0)
+    order = sorted(size.index, key=lambda v: (-passing[v], -size[v], str(v)))
+    shown = order[:max_variables]
+    outcomes = sorted(dict.fromkeys(effects["outcome"].astype(str)))
+    layers = layout.sort_layers(effects["layer"])
+    limit = float(np.nanmax(np.abs(effects["effect_std"].to_numpy(float)))) if effects["effect_std"].notna().any() else 1.0
+    limit = max(limit, 0.1)
+    fig = new_figure(max(4.0, 1.6 + 0.3 * len(outcomes) * len(layers)), 2.8 + 0.16 * len(shown))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(layers), squeeze=False, sharey=True)[0])
+    image = None
+    for ax, layer in zip(axes, layers):
+        part = effects[effects["layer"] == layer]
+        grid = part.pivot_table(index="var", columns="outcome", values="effect_std", aggfunc="first")
+        grid = grid.reindex(index=shown, columns=outcomes)
+        hits = part.pivot_table(index="var", columns="outcome", values="passes", aggfunc="first")
+        hits = hits.reindex(index=shown, columns=outcomes).fillna(False).astype(bool)
+        image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest")
+        ys, xs = np.nonzero(hits.to_numpy())
+        ax.plot(xs, ys, "k.", ms=3)
+        ax.set_xticks(range(len(outcomes)))
+        ax.set_xticklabels(outcomes, rotation=60, ha="right", fontsize=6)
+        ax.set_title(layer, fontsize=8)
+    axes[0].set_yticks(range(len(shown)))
+    axes[0].set_yticklabels(shown, fontsize=6)
+    what = f"top {len(shown)} of {len(order)} variables" if len(order) > len(shown) else f"{len(order)} variables"
+    adjust = str(effects["adjust"].iloc[0]) if "adjust" in effects.columns else "holm"
+    name = {"holm": "Holm", "bh": "BH"}.get(adjust, adjust)
+    fig.suptitle(f"latent atlas: standardised effect\n({what}; dot: {name}-adjusted p < {alpha:g})", fontsize=8)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="standardised effect")
+    return fig
+
+
+def plot_atlas(effects: pd.DataFrame, out=None, alpha: float = 0.05, formats=FORMATS,
+               max_variables: int = ATLAS_MAX_VARIABLES) -> list:
+    """The atlas heatmap: variables × outcomes, one panel per layer, colour = standardised effect.
+
+    Variables are ordered by their number of passing effects, then their
+    largest |standardised effect|; a dot marks an effect passing the adjusted
+    threshold.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        From :func:`ganphon.atlas.atlas_effects` (or ``atlas.csv``).
+    out : path-like, optional
+    alpha : float
+    formats : sequence of str
+    max_variables : int
+        Rows drawn (the top-ranked variables).
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return save_figure(atlas_figure(effects, alpha, max_variables), out or _default_out("atlas_heatmap"), formats)
 
 
 def correlations_figure(corr: pd.DataFrame):

@@ -10,6 +10,13 @@ ICASSP 2022 analysis: averages after LeakyReLU).
 
 Hooks are installed and removed inside one call, nothing is recorded for
 autograd, and :func:`probe_batches` streams large N in chunks.
+
+An :class:`Intervention` (layer, channels, operation) is data: the same hooks
+set chosen channels of a generator layer to a value or multiply them by a
+factor as the forward pass goes through it (GAN Dissection's unit ablation,
+Bau et al. 2019), so every later layer and the output see the change.  It is
+recorded in the manifest and ``run.json`` and replayed from them
+(:func:`interventions_from_record`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,130 @@ import torch
 
 from .errors import GanphonError
 from .timebase import DEFAULT_SR, native_rate, upsample
+
+OPERATIONS = ("set", "scale")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """Set (``set``) or multiply (``scale``) channels of one generator layer during the forward pass.
+
+    Channels are 0-based indices into the layer's feature maps (``conv3`` has
+    2d of them); the change is made on the activation after the ReLU, the
+    series the probe averages, so the intervened layer's own average shows it.
+
+    Attributes
+    ----------
+    layer : str
+        ``dense``, ``conv1`` … ``convK`` (not ``output``).
+    channels : tuple of int
+    operation : {"set", "scale"}
+    value : float
+        The value set, or the factor.
+
+    Examples
+    --------
+    >>> Intervention("conv3", (3, 17, 40), "set", 0.0).label
+    'conv3[3,17,40]=0'
+    """
+
+    layer: str
+    channels: tuple
+    operation: str = "set"
+    value: float = 0.0
+
+    def __post_init__(self):
+        chans = self.channels
+        if isinstance(chans, str):
+            chans = parse_channels(chans)
+        try:
+            chans = tuple(int(c) for c in chans)
+        except (TypeError, ValueError):
+            raise GanphonError(f"intervention channels must be whole numbers, got {self.channels!r}") from None
+        if not chans:
+            raise GanphonError(f"an intervention on {self.layer} names no channels")
+        if len(set(chans)) != len(chans) or min(chans) < 0:
+            raise GanphonError(f"intervention channels must be distinct and ≥ 0, got {list(chans)}")
+        if self.operation not in OPERATIONS:
+            raise GanphonError(f"intervention operation must be one of {', '.join(OPERATIONS)}, got {self.operation!r}")
+        value = float(self.value)
+        if not np.isfinite(value):
+            raise GanphonError(f"intervention value must be finite, got {self.value!r}")
+        object.__setattr__(self, "channels", tuple(sorted(chans)))
+        object.__setattr__(self, "value", value)
+
+    @property
+    def label(self) -> str:
+        """Short text for a ``condition`` tier or a manifest cell: ``conv3[3,17]=0``, ``conv3[3,17]*2``."""
+        sign = "=" if self.operation == "set" else "*"
+        return f"{self.layer}[{','.join(map(str, self.channels))}]{sign}{self.value:g}"
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "channels": list(self.channels), "operation": self.operation,
+                "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Intervention":
+        try:
+            return cls(str(data["layer"]), tuple(data["channels"]), str(data.get("operation", "set")),
+                       float(data.get("value", 0.0)))
+        except (KeyError, TypeError) as exc:
+            raise GanphonError(f"not an intervention record: {data!r} ({exc})") from None
+
+    def apply(self, activation: torch.Tensor) -> torch.Tensor:
+        """The activation [N, channels, n] with this intervention made (a new tensor)."""
+        out = activation.clone()
+        idx = torch.as_tensor(self.channels, device=out.device)
+        if self.operation == "set":
+            out[:, idx] = self.value
+        else:
+            out[:, idx] = out[:, idx] * self.value
+        return out
+
+
+def parse_channels(text: str) -> tuple:
+    """``"3,17,40"`` or ``"0-7,12"`` → (3, 17, 40) / (0, 1, … 7, 12)."""
+    out = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise GanphonError(f"channels {text!r}: expected numbers like 3,17,40 or 0-7") from None
+    return tuple(out)
+
+
+def check_interventions(model, interventions) -> list:
+    """``interventions`` (Intervention, dicts, or None) as a list of Interventions valid for ``model``."""
+    if interventions is None:
+        return []
+    if isinstance(interventions, (Intervention, dict)):
+        interventions = [interventions]
+    items = [iv if isinstance(iv, Intervention) else Intervention.from_dict(iv) for iv in interventions]
+    if items and not _is_generator(model):
+        raise GanphonError("interventions apply to a generator's layers")
+    lengths = layer_lengths(model) if items else {}
+    for iv in items:
+        if iv.layer not in lengths or iv.layer == "output":
+            names = [n for n in model.layer_names if n != "output"]
+            raise GanphonError(f"intervention layer {iv.layer!r}: choose one of {', '.join(names)}")
+        n_ch = lengths[iv.layer][0]
+        if max(iv.channels) >= n_ch:
+            raise GanphonError(f"intervention on {iv.layer}: channel {max(iv.channels)} does not exist "
+                               f"({iv.layer} has channels 0…{n_ch - 1})")
+    return items
+
+
+def interventions_from_record(record: dict) -> list:
+    """The interventions of a run record (``run.json``) or its request, to replay them."""
+    request = record.get("request", record)
+    return [Intervention.from_dict(d) for d in request.get("interventions", []) or []]
+
 
 REDUCERS = {
     "mean": lambda a: a.mean(dim=1),
@@ -54,6 +185,7 @@ class ProbeResult:
     upsampled: dict = field(default_factory=dict)
     feature_maps: dict = field(default_factory=dict)
     layers: list = field(default_factory=list)
+    interventions: list = field(default_factory=list)
     slice_len: int = 16384
     sr: int = DEFAULT_SR
     reduce: str = "mean"
@@ -111,12 +243,28 @@ def check_layers(model, layers) -> list[str]:
 
 
 @contextlib.contextmanager
-def _hooks(model, layers, reduce, activation, feature_maps):
-    """Forward hooks on the layers' activation modules, removed on exit."""
+def _hooks(model, layers, reduce, activation, feature_maps, interventions=()):
+    """Forward hooks on the layers' activation modules, removed on exit.
+
+    Intervention hooks are registered first: a forward hook's return value
+    replaces the module's output for the hooks after it and for the next layer.
+    """
     mods = model.activation_modules()
     captured: dict = {"native": {}, "maps": {}}
     handles = []
     fn = REDUCERS[reduce]
+
+    def intervene(iv):
+        def hook(module, inputs, output):
+            rows = captured.get("rows")
+            if rows is None:
+                return iv.apply(output)
+            if not bool(rows.any()):
+                return None
+            changed = output.clone()
+            changed[rows] = iv.apply(output[rows])
+            return changed
+        return hook
 
     def make(name):
         def hook(module, inputs, output):
@@ -128,6 +276,8 @@ def _hooks(model, layers, reduce, activation, feature_maps):
         return hook
 
     try:
+        for iv in interventions:
+            handles.append(mods[iv.layer].register_forward_hook(intervene(iv)))
         for name in set(layers) | set(feature_maps):
             handles.append(mods[name].register_forward_hook(make(name)))
         yield captured
@@ -159,12 +309,14 @@ def _as_inputs(model, inputs) -> torch.Tensor:
 
 def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: str = "post",
                   feature_maps: Sequence[str] = (), upsampled: bool = True, batch_size: int = 64,
-                  device=None) -> Iterator[tuple[int, ProbeResult]]:
+                  device=None, interventions=(), intervene=None) -> Iterator[tuple[int, ProbeResult]]:
     """Probe ``inputs`` chunk by chunk, yielding ``(start_index, ProbeResult)``.
 
     Memory stays flat in N: only one chunk's arrays exist at a time.  Arguments
-    as for :func:`probe`.
+    as for :func:`probe`; ``intervene`` (booleans, one per input) limits the
+    interventions to the inputs marked True (default: all).
     """
+    interventions = check_interventions(model, interventions)
     if reduce not in REDUCERS:
         raise GanphonError(f"unknown reduction {reduce!r}; choose one of {', '.join(REDUCERS)}")
     if activation not in ACTIVATIONS:
@@ -172,21 +324,29 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     layers = check_layers(model, layers)
     feature_maps = check_layers(model, list(feature_maps)) if feature_maps else []
     x_all = _as_inputs(model, inputs)
+    mask = None
+    if intervene is not None:
+        mask = torch.as_tensor(np.asarray(intervene, dtype=bool))
+        if mask.dim() != 1 or mask.shape[0] != x_all.shape[0]:
+            raise GanphonError(f"intervene must hold one True/False per input ({x_all.shape[0]})")
     device = resolve_device(device)
     was_training = model.training
     model_device = next(model.parameters()).device
     model.eval().to(device)
     L, sr = model.config.slice_len, model.config.sr
     try:
-        with torch.inference_mode(), _hooks(model, layers, reduce, activation, feature_maps) as cap:
+        with torch.inference_mode(), _hooks(model, layers, reduce, activation, feature_maps,
+                                            interventions) as cap:
             for start in range(0, x_all.shape[0], batch_size):
                 x = x_all[start : start + batch_size].to(device)
                 cap["native"].clear()
                 cap["maps"].clear()
+                cap["rows"] = None if mask is None else mask[start : start + batch_size].to(device)
                 out = model(x)
                 res = ProbeResult(
                     output=(out[:, 0] if out.dim() == 3 else out).float().cpu().numpy(),
                     layers=list(layers), slice_len=L, sr=sr, reduce=reduce, activation=activation,
+                    interventions=list(interventions),
                 )
                 for name in layers:
                     series = cap["native"][name].float()
@@ -202,7 +362,7 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
 
 def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "post",
           feature_maps: Sequence[str] = (), upsampled: bool = True, batch_size: int = 64,
-          device=None) -> ProbeResult:
+          device=None, interventions=(), intervene=None) -> ProbeResult:
     """Channel averages of every layer for a batch of latents (or waveforms).
 
     Parameters
@@ -224,6 +384,10 @@ def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "p
     batch_size : int
     device : str or torch.device, optional
         Default: CUDA when present, else CPU.
+    interventions : sequence of Intervention (or dicts), optional
+        Channel changes made during the forward pass, in order (generators only).
+    intervene : sequence of bool, optional
+        Make them only for the inputs marked True (default: every input).
 
     Returns
     -------
@@ -236,12 +400,13 @@ def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "p
     ((8, 64), 62.5)
     """
     parts = list(probe_batches(model, inputs, layers, reduce, activation, feature_maps,
-                               upsampled, batch_size, device))
+                               upsampled, batch_size, device, interventions, intervene))
     if not parts:
         raise GanphonError("no inputs to probe")
     first = parts[0][1]
     res = ProbeResult(output=np.concatenate([p.output for _, p in parts]), layers=first.layers,
-                      slice_len=first.slice_len, sr=first.sr, reduce=reduce, activation=activation)
+                      slice_len=first.slice_len, sr=first.sr, reduce=reduce, activation=activation,
+                      interventions=first.interventions)
     for name in first.native:
         res.native[name] = np.concatenate([p.native[name] for _, p in parts])
     for name in first.upsampled:

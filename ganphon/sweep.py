@@ -190,9 +190,17 @@ def random_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     return Design(z, ids, conds, cols, spec)
 
 
+def atlas_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
+    """Every latent variable at a few values over the same bases (see :mod:`ganphon.atlas`)."""
+    from .atlas import atlas_design as build
+
+    return build(cfg, spec, source)
+
+
 # The sweep designs: kind → function(cfg, spec, source) -> Design.  A new design is one entry here;
 # the command line reads its choices from this table.
-DESIGNS = {"dimension": dimension_design, "code": code_design, "line": line_design, "random": random_design}
+DESIGNS = {"dimension": dimension_design, "code": code_design, "line": line_design, "random": random_design,
+           "atlas": atlas_design}
 KINDS = tuple(DESIGNS)
 
 
@@ -200,7 +208,8 @@ KINDS = tuple(DESIGNS)
 SPEC_KEYS = {"dimension": {"var", "from", "to", "step", "bases"},
              "code": {"var", "from", "to", "step", "bases", "path"},
              "line": {"a", "b", "latents", "steps"},
-             "random": {"n"}}
+             "random": {"n"},
+             "atlas": {"values", "bases", "variables"}}
 COMMON_KEYS = {"kind", "seed", "code"}
 #: More samples than this is an error whatever the disk (a spec typo, not an experiment).
 MAX_SAMPLES = 10_000_000
@@ -218,7 +227,7 @@ def _number(spec: dict, key: str, source: str, *, whole: bool = False, low=None)
     return int(value) if whole else float(value)
 
 
-def check_spec(spec: dict, source: str = "spec") -> int:
+def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None) -> int:
     """Check a sweep spec's keys and values; return the number of samples it makes.
 
     Unknown keys (``bsaes = 1``), non-numbers, NaN/inf, zero or negative
@@ -242,6 +251,10 @@ def check_spec(spec: dict, source: str = "spec") -> int:
             _number(spec, key, source, whole=True, low=1)
     if "steps" in spec:
         _number(spec, "steps", source, whole=True, low=2)
+    if kind == "atlas":
+        from .atlas import atlas_size
+
+        return atlas_size(spec, cfg, source)
     if kind == "random":
         return int(_req(spec, "n", source))
     if kind == "line":
@@ -276,7 +289,7 @@ def check_spec(spec: dict, source: str = "spec") -> int:
 
 def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     """Build the latents of a sweep spec (a dict as read from TOML), after :func:`check_spec`."""
-    check_spec(spec, source)
+    check_spec(spec, source, cfg)
     return DESIGNS[spec["kind"]](cfg, spec, source)
 
 

@@ -41,6 +41,8 @@ COMMANDS = {
     "measure": ("praat", "measure every file of a folder like speech into an acoustic table"),
     "praat-plugin": ("praat", "install ganphon's Praat plugin (Praat > ganphon menu)"),
     "sweep": ("sweep", "sweep latent variables: generate, probe, export, annotate and measure"),
+    "atlas": ("atlas", "every latent variable at extreme values over paired bases: rank what each one controls"),
+    "intervene": ("atlas", "set or scale channels of a layer while generating: paired effects on every outcome"),
     "stats": ("stats", "mixed models, likelihood-ratio tests, layer effects and correlations"),
     "correlate-input": ("series", "correlate every layer series with the input's own F0, intensity and formants"),
     "compare-series": ("series", "cross-correlate layer series with an external time series: lag, peak latency"),

@@ -14,6 +14,7 @@ designs (a TOML file with a [sweep] table, or the flags above):
   kind = "code"       path = [[1.5, 0, 0], [0, 0, 0], [0, 1.5, 0]]  step = 0.125  bases = 100
   kind = "line"       a = "s000003"  b = "s000007"  latents = "run/latents.csv"  steps = 11
   kind = "random"     n = 200  seed = 1
+  kind = "atlas"      values = [-15, -5, 0, 5, 15]  bases = 20  variables = ["c1", "z11"]   (see ganphon atlas)
 
 examples:
   ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11_sweep
@@ -67,6 +68,8 @@ def spec_from_args(args) -> dict:
         if not args.n:
             raise GanphonError("a random design needs --n")
         spec["n"] = args.n
+    elif kind == "atlas":  # every variable at -15,-5,0,5,15 (ganphon atlas chooses more and ranks them)
+        spec["bases"] = args.bases
     else:
         missing = [f for f, v in (("--var", args.var), ("--from", args.start), ("--to", args.stop),
                                   ("--step", args.step)) if v is None]

@@ -138,6 +138,12 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     explorers = {var: build_explorer(folder, progress=progress)
                  for var, folder in ((top, z_dir), (code_var, c_dir))}
     timings["explorer"] = time.perf_counter() - t0
+    if not quick:  # a short atlas and one channel intervention (ganphon.report.atlas_section)
+        from .atlas_section import demo_atlas_section
+
+        t0, (atlas_md, figs["atlas"]) = time.perf_counter(), demo_atlas_section(
+            out, model, seed, workers=workers, overwrite=overwrite, progress=progress)
+        timings["atlas"] = time.perf_counter() - t0
 
     card = {}
     bundled = model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve()
@@ -153,6 +159,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
             "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec, "stack_sample": stack_id}
     layout.atomic_write_text(out / layout.DEMO_JSON, json.dumps(info, indent=1, default=str) + "\n")
     md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen, explorers)
+    md += "\n" + atlas_md if not quick else ""
     layout.atomic_write_text(out / layout.REPORT_MD, md)
     layout.atomic_write_text(out / layout.REPORT_HTML, markdown_to_html(md, title="ganphon demo report"))
     return out / layout.REPORT_MD

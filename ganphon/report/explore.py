@@ -52,23 +52,37 @@ def sweep_folders(folder) -> list[Path]:
     return found
 
 
-def _samples(folder: Path):
-    """Per sample: id, base, value, in page order; and the swept variable's name and layers."""
+def _samples(folder: Path, sample_ids=None):
+    """Per sample: id, base, value, in page order; and the swept variable's name and layers.
+
+    A folder sweeping several variables (an atlas) gets one menu entry per
+    variable and base (``z11 · base 0``); ``sample_ids`` keeps only those samples.
+    """
     from ..io import read_manifest
 
     man = read_manifest(folder)
     layers = [x for x in layout.sort_layers(man["layer"].unique()) if x != layout.OUTPUT_LAYER]
     first = man.drop_duplicates("sample_id").reset_index(drop=True)
+    if sample_ids is not None:
+        first = first[first["sample_id"].astype(str).isin({str(s) for s in sample_ids})].reset_index(drop=True)
+        if first.empty:
+            raise GanphonError(f"{folder}: none of the samples asked for is in the manifest")
     swept = bool("value" in first.columns and first["value"].notna().any())
+    variables = list(dict.fromkeys(first["var"].dropna().astype(str))) if "var" in first.columns else []
     if swept:
-        var = str(first["var"].dropna().iloc[0]) if "var" in first.columns else "value"
+        var = variables[0] if len(variables) == 1 else ("value" if variables else "value")
         values = first["value"].astype(float)
         bases = first["base"].astype(int) if "base" in first.columns else [0] * len(first)
     else:  # random samples: step through them in order
         var, values, bases = "sample", range(len(first)), [0] * len(first)
-    rows = [{"id": str(sid), "base": int(b), "value": float(v)}
-            for sid, b, v in zip(first["sample_id"], bases, values)]
-    rows.sort(key=lambda r: (r["base"], r["value"], r["id"]))
+    several = swept and len(variables) > 1
+    names = first["var"].astype(str) if several else [""] * len(first)
+    rows = [{"id": str(sid), "base": f"{name} · base {int(b)}" if several else int(b), "value": float(v),
+             "_key": (variables.index(name) if several else 0, int(b))}
+            for sid, b, v, name in zip(first["sample_id"], bases, values, names)]
+    rows.sort(key=lambda r: (r["_key"], r["value"], r["id"]))
+    for r in rows:
+        del r["_key"]
     return rows, var, layers, swept
 
 
@@ -196,7 +210,7 @@ def _read_sample(folder: Path, sample_id: str, layers) -> tuple[dict, list]:
     return signals, intervals
 
 
-def build_explorer(folder, progress: bool = True) -> Path:
+def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
     """Write ``folder/explore.html`` for one exported (sweep) folder.
 
     Parameters
@@ -205,6 +219,8 @@ def build_explorer(folder, progress: bool = True) -> Path:
         A folder written by ``ganphon sweep`` (or ``probe``: the slider then runs
         over the samples in order).
     progress : bool
+    sample_ids : sequence of str, optional
+        Show only these samples (an atlas's top variables on a few bases).
 
     Returns
     -------
@@ -214,7 +230,7 @@ def build_explorer(folder, progress: bool = True) -> Path:
     from ..plots import LABEL_COLOURS, PALETTE
 
     folder = Path(folder)
-    samples, var, layers, swept = _samples(folder)
+    samples, var, layers, swept = _samples(folder, sample_ids)
     if progress:
         print(f"explore {folder}: {len(samples)} samples, display data and listening copies", flush=True)
     measures, rows = _acoustic_rows(folder)
@@ -227,7 +243,7 @@ def build_explorer(folder, progress: bool = True) -> Path:
         s["audio"] = {layer: rel(path, folder)
                       for layer, path in listening_copies(folder, s["id"], layers, signals=signals).items()}
         s["rows"] = rows.get(s["id"], [])
-    bases = sorted({s["base"] for s in samples})
+    bases = list(dict.fromkeys(s["base"] for s in samples))
     data = {"folder": folder.resolve().name, "var": var, "swept": swept, "layers": [layout.OUTPUT_LAYER, *layers],
             "measures": measures, "samples": samples, "duration": duration, "sr": sr,
             "colours": {"labels": LABEL_COLOURS, "palette": list(PALETTE)},
