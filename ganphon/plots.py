@@ -337,6 +337,7 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
     if "label" in effects.columns and effects["label"].notna().any():
         panel = panel + " · " + effects["label"].fillna("all").astype(str)
     outcomes = list(dict.fromkeys(panel))
+    every = sort_layers(effects["layer"].unique())
     # small multiples on a grid: at most EFFECTS_COLUMNS panels a row, so the figure stays readable at
     # a page's width (8 panels: 4 × 2, 9.2 × 4.9 in, 1380 × 735 px at 150 dpi)
     ncols = min(EFFECTS_COLUMNS, len(outcomes))
@@ -350,7 +351,7 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
         part = effects[panel == outcome]
         order = sort_layers(part["layer"])
         part = part.set_index("layer").loc[order]
-        x = np.arange(len(order))
+        x = np.array([every.index(layer) for layer in order])  # one layer axis for all panels
         beta = part["beta"].to_numpy(float)
         err = np.vstack([beta - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - beta])
         ax.errorbar(x, beta, yerr=err, fmt="o", color="#08519c", ms=4, capsize=3, lw=1)
@@ -360,8 +361,9 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
             ax.plot([x[k]], [beta[k]], "o", ms=9, mfc="none", mec="#d62728", mew=1.5,
                     label=f"first layer: {first}")
         ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
-        ax.set_xticks(x)
-        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(np.arange(len(every)))
+        ax.set_xticklabels(every, rotation=45, ha="right", fontsize=7)
+        ax.set_xlim(-0.5, len(every) - 0.5)
         ax.set_title(outcome, fontsize=9)
         ax.tick_params(labelsize=7)
     for row in grid:
