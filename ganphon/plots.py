@@ -396,7 +396,7 @@ def sweep_slopes_figure(panels):
     """The figure of :func:`plot_sweep_slopes` (one panel per sweep, side by side)."""
     if not panels:
         raise GanphonError("no sweep to draw")
-    fig = new_figure(max(4.2, 4.2 * len(panels)), 2.7)
+    fig = new_figure(max(4.2, 4.2 * len(panels)), 2.4)
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
     for ax, p in zip(axes, panels):
         data = pd.DataFrame({"x": np.asarray(p["x"], float), "y": np.asarray(p["y"], float),

@@ -237,7 +237,7 @@ def _num(v: float, sign: bool = False) -> str:
 def _p(p: float) -> str:
     if not np.isfinite(p):
         return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def raw_slopes(stats_tables: dict, layer: str = layout.OUTPUT_LAYER) -> pd.DataFrame:
@@ -267,7 +267,8 @@ def raw_slopes(stats_tables: dict, layer: str = layout.OUTPUT_LAYER) -> pd.DataF
 def _effect_text(row, var: str, first: str | None) -> str:
     unit = f" {row.unit}" if row.unit else ""
     where = f"first in {first}" if first else "in no layer"
-    return (f"{row.name} {_num(row.slope, sign=True)}{unit} per unit of {var} (95 % CI {_num(row.ci_low)} to "
+    per = f"per unit of {var}" if var else "per unit"
+    return (f"{row.name} {_num(row.slope, sign=True)}{unit} {per} (95 % CI {_num(row.ci_low)} to "
             f"{_num(row.ci_high)}, {_p(row.p)}; {where})")
 
 
@@ -364,12 +365,11 @@ def sweep_conclusion(var: str, spec: dict, stats_tables: dict, first_layers: dic
     moved = [r for r in ordered if _excludes_zero(r)]
     still = [r for r in ordered if not _excludes_zero(r)]
     if moved:
-        parts.append("In the output: " + "; ".join(_effect_text(r, var, key(r)) for r in moved) + ".")
+        parts.append("In the output: " + "; ".join(_effect_text(r, var if i == 0 else None, key(r))
+                                                  for i, r in enumerate(moved)) + ".")
     if still:
-        parts.append("No effect in the output on " + "; ".join(
-            f"{r.name} ({_num(r.slope, sign=True)}{' ' + r.unit if r.unit else ''}, 95 % CI {_num(r.ci_low)} to "
-            f"{_num(r.ci_high)}, {_p(r.p)}; " + (f"but in {key(r)}" if key(r) else "in no layer") + ")"
-            for r in still) + ".")
+        parts.append("No effect in the output (95 % CI includes 0) on " + ", ".join(
+            r.name + (f" (though {key(r)}'s interval excludes 0)" if key(r) else "") for r in still) + ".")
     return f"{head} " + " ".join(parts) + "\n", info
 
 
@@ -426,18 +426,17 @@ def _discovery_text(ranking, n_samples: int) -> str:
                 f"tied to it: the paper's {FALLBACK_VARIABLE} is swept instead.\n")
     top = ranking.iloc[0]
     m = len(ranking)
-    what = ("frication presence (logistic regression; log-odds per SD of the variable, likelihood-ratio p)"
-            if kind == "logistic" else "total frication duration (every output has some; OLS, t-test p)")
+    what = ("frication presence (logistic, likelihood-ratio p)" if kind == "logistic" else
+            "total frication duration (every output has some; OLS)")
     coef = ("no finite coefficient: it separates the outputs" if not np.isfinite(top["coef"]) else
             f"{_num(top['coef'], sign=True)} {'log-odds' if kind == 'logistic' else 's'} per SD")
-    verdict = (f"and survives Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2g}): tied to "
+    verdict = (f"and survives Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2g}): it is tied to "
                "frication beyond chance." if top["p_holm"] < 0.05 else
-               f"but does not survive Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2f}): in "
-               f"{n_samples} samples no single variable is reliably tied to frication. It is swept anyway, as a "
-               "check.")
-    return (f"**Discovery.** {100 * share:.0f} % of {n_samples} random outputs have frication. One regression of "
-            f"{what} per noise variable, the {m} variables ranked by p: **{top['var']}** ranks first ({coef}, "
-            f"{_p(top['p'])}) {verdict}\n")
+               f"but does not survive Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2g}), so no "
+               "variable is reliably tied to frication; it is swept anyway, as a check.")
+    return (f"**Discovery** ({n_samples} random outputs, {100 * share:.0f} % with frication; one regression of "
+            f"{what} per noise variable, ranked by p): **{top['var']}** ranks first ({coef}, {_p(top['p'])}) "
+            f"{verdict}\n")
 
 
 def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=None, explorers=None,
@@ -468,16 +467,13 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         trained = f"Trained for {meta.get('steps')} steps.\n"
     zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
     steps = meta.get("steps") or card.get("training", {}).get("steps")
-    lines = [
-        "# ganphon demo report\n",
-        f"{cfg['arch']} with {cfg['n_codes']} codes, d = {cfg['dim']}"
-        + (f", {steps} training steps" if steps else "") + f" (the model is described below); seed {info['seed']}.\n",
-    ]
+    lines = ["# ganphon demo report\n"]
     png = _first_png(figs.get("slopes"))
     if png:
         lines.append(f"![each sweep's key outcome in the output against the swept value]({rel(Path(png), out)})\n")
     lines += [
-        "## What the demo found\n",
+        f"## What the demo found ({cfg['arch']}, {cfg['n_codes']} codes, d = {cfg['dim']}"
+        + (f", {steps} steps" if steps else "") + f"; seed {info['seed']})\n",
         _discovery_text(ranking, len(prop)),
         conclusions.get(top, ""),
         conclusions.get(code_var, ""),
