@@ -1,7 +1,8 @@
 """``ganphon demo``: the whole chain on the bundled trained ciwGAN, with a report.
 
 1. **Discover**: N random samples → automatic annotation → which latent
-   variable is most tied to frication (GAP-style logistic regression).
+   variable is most tied to frication (GAP-style: one logistic regression per
+   variable, likelihood-ratio p, Holm-adjusted).
 2. **Sweep** that variable from −15 to 5 in steps of 2 over 10 base latents,
    and sweep a code variable from 0 to 2 in steps of 0.25.
 3. Export every layer, annotate the outputs, measure every layer on the
@@ -9,7 +10,10 @@
 4. Fit the mixed-effects models, compute the layer × output correlation table
    on the random samples, find the first layer where the effect appears.
 5. Draw the figures, write listening copies, and write ``report.md`` and
-   ``report.html`` (with audio players).
+   ``report.html`` (with audio players): first a figure and one plain paragraph
+   per step in raw units (:func:`sweep_conclusion`; the check sweep of the
+   discovered variable says whether it moves frication, also when it does
+   not), then the figures, then the tables.
 6. Write the explorer page of each sweep (``sweep_<var>/explore.html``).
 """
 
