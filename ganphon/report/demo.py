@@ -233,8 +233,8 @@ def _num(v: float, sign: bool = False) -> str:
     if not np.isfinite(v):
         return "n/a"
     text = f"{v:+.3g}" if sign else f"{v:.3g}"
-    if "e" in text:
-        text = f"{v:+.1e}" if sign else f"{v:.1e}"
+    if "e" in text:  # 1234 → 1234, not 1.23e+03; tiny values keep the exponent
+        text = (f"{v:+.0f}" if sign else f"{v:.0f}") if abs(v) >= 1 else (f"{v:+.2e}" if sign else f"{v:.2e}")
     return text.replace("-", "−")
 
 
