@@ -1,5 +1,7 @@
 """Latent discovery one variable at a time (Holm-adjusted), against numpy and scipy."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,60 @@ def test_discovery_method_is_checked():
     lat, _ = _latents(20, 3, seed=1)
     with pytest.raises(GanphonError, match="method must be 'joint' or 'each'"):
         stats.discover(lat, pd.DataFrame({"sample_id": lat["sample_id"], "has_fric": [0, 1] * 10}), method="lasso")
+
+
+# --------------------------------------------------------------------------
+# the demo's conclusions on fits of known data
+
+
+def _sweep_tables(seed, duration_slope, cog_slope):
+    """mixed_models and first layers of synthetic output rows: 12 bases × 6 values, known slopes."""
+    from ganphon.stats import coefficient_table, effect_by_layer, first_layer, fit_mixed
+
+    rng = np.random.default_rng(seed)
+    base = np.repeat(np.arange(12), 6)
+    value = np.tile(np.linspace(-15, 5, 6), 12)
+    frame = pd.DataFrame({"layer": "output", "base": base, "value": value})
+    frame["duration"] = (0.08 + duration_slope * value + rng.normal(0, 0.01, 12)[base]
+                         + rng.normal(0, 0.004, base.size))
+    frame["cog"] = 5800 + cog_slope * value + rng.normal(0, 150, 12)[base] + rng.normal(0, 100, base.size)
+    fits, firsts = [], {}
+    for outcome in ("duration", "cog"):
+        found = fit_mixed(frame, outcome, label="fric")
+        fits += found
+        firsts[f"{outcome}/fric"] = first_layer(effect_by_layer(frame, outcome, fits=found, label="fric"))
+    return frame, {"mixed_models": coefficient_table(fits)}, firsts
+
+
+def test_conclusion_states_the_raw_slope_of_a_plain_numpy_fit():
+    from ganphon.report.demo import sweep_conclusion
+
+    frame, tables, firsts = _sweep_tables(seed=2, duration_slope=0.002, cog_slope=0.0)
+    spec = {"from": -15, "to": 5, "step": 4, "bases": 12}
+    text, info = sweep_conclusion("z9", spec, tables, firsts, check=True)
+    # every base has the same six values: the mixed model's fixed slope is then the pooled least-squares
+    # slope (the GLS weights are the same for every base), here from numpy, in ms
+    slope_ms = 1000 * np.polyfit(frame["value"], frame["duration"], 1)[0]
+    effect = next(e for e in info["effects"] if e["outcome"] == "duration")
+    assert effect["slope"] == pytest.approx(slope_ms, rel=1e-3)
+    stated = re.search(r"frication duration ([+−][0-9.]+) ms per unit of z9 \(95 % CI ([−0-9.]+) to ([−0-9.]+)", text)
+    assert float(stated.group(1).replace("−", "-")) == pytest.approx(slope_ms, rel=5e-3)
+    assert float(stated.group(2)) < slope_ms < float(stated.group(3))
+    assert "first in output" in stated.string and info["verdict"] == "moves frication in its own sweep"
+    assert text.startswith("**z9 from −15 to 5** (12 base latents, step 4): z9 moves frication in its own sweep")
+    assert "No effect in the output (95 % CI includes 0) on frication COG." in text
+
+
+def test_a_failed_check_sweep_is_said_plainly():
+    from ganphon.report.demo import sweep_conclusion
+
+    _, tables, firsts = _sweep_tables(seed=3, duration_slope=0.0, cog_slope=0.0)
+    presence = pd.DataFrame({"value": [-15.0, 5.0], "n": [12, 12], "share": [0.5, 0.5]})
+    presence.attrs["p"] = 1.0
+    text, info = sweep_conclusion("z9", {"from": -15, "to": 5, "step": 4, "bases": 12}, tables, firsts,
+                                  check=True, presence=presence)
+    assert info["verdict"] == "does not move frication in its own sweep"
+    assert ("z9 does not move frication in its own sweep (outputs with frication 50 % at −15, 50 % at 5, no effect, "
+            "p = 1; duration: no effect, p = ") in text
+    assert "No effect in the output (95 % CI includes 0) on frication duration, frication COG." in text
+    assert "In the output:" not in text
