@@ -29,6 +29,8 @@ from . import io, layout
 from .errors import GanphonError
 
 FORMATS = ("png", "pdf")
+#: Panels per row of the effects figure.
+EFFECTS_COLUMNS = 4
 FIGURES_DIR = layout.FIGURES_DIR
 # Span colours of the automatic annotation's labels; other labels cycle through PALETTE.
 LABEL_COLOURS = {"sil": "#e6e6e6", "fric": "#f6c28b", "voi": "#9ecae1"}
@@ -336,13 +338,21 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
     if "label" in effects.columns and effects["label"].notna().any():
         panel = panel + " · " + effects["label"].fillna("all").astype(str)
     outcomes = list(dict.fromkeys(panel))
-    fig = new_figure(max(3.0, 2.8 * len(outcomes)), 3.0)
-    axes = np.atleast_1d(fig.subplots(1, len(outcomes), squeeze=False)[0])
+    every = sort_layers(effects["layer"].unique())
+    # small multiples on a grid: at most EFFECTS_COLUMNS panels a row, so the figure stays readable at
+    # a page's width (8 panels: 4 × 2, 9.2 × 4.9 in, 1380 × 735 px at 150 dpi)
+    ncols = min(EFFECTS_COLUMNS, len(outcomes))
+    nrows = -(-len(outcomes) // ncols)
+    fig = new_figure(max(3.0, 2.3 * ncols), 0.4 + 2.25 * nrows)
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(outcomes):]:
+        ax.set_visible(False)
     for ax, outcome in zip(axes, outcomes):
         part = effects[panel == outcome]
         order = sort_layers(part["layer"])
         part = part.set_index("layer").loc[order]
-        x = np.arange(len(order))
+        x = np.array([every.index(layer) for layer in order])  # one layer axis for all panels
         beta = part["beta"].to_numpy(float)
         err = np.vstack([beta - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - beta])
         ax.errorbar(x, beta, yerr=err, fmt="o", color="#08519c", ms=4, capsize=3, lw=1)
@@ -352,11 +362,13 @@ def effects_figure(effects: pd.DataFrame, alpha: float = 0.05):
             ax.plot([x[k]], [beta[k]], "o", ms=9, mfc="none", mec="#d62728", mew=1.5,
                     label=f"first layer: {first}")
         ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
-        ax.set_xticks(x)
-        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(np.arange(len(every)))
+        ax.set_xticklabels(every, rotation=45, ha="right", fontsize=7)
+        ax.set_xlim(-0.5, len(every) - 0.5)
         ax.set_title(outcome, fontsize=9)
         ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("standardised slope (95 % CI)", fontsize=8)
+    for row in grid:
+        row[0].set_ylabel("standardised slope\n(95 % CI)", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -450,6 +462,53 @@ def plot_atlas(effects: pd.DataFrame, out=None, alpha: float = 0.05, formats=FOR
     list of pathlib.Path
     """
     return save_figure(atlas_figure(effects, alpha, max_variables), out or _default_out("atlas_heatmap"), formats)
+
+
+def sweep_slopes_figure(panels):
+    """The figure of :func:`plot_sweep_slopes` (one panel per sweep, side by side)."""
+    if not panels:
+        raise GanphonError("no sweep to draw")
+    fig = new_figure(max(4.2, 4.2 * len(panels)), 2.4)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
+    for ax, p in zip(axes, panels):
+        data = pd.DataFrame({"x": np.asarray(p["x"], float), "y": np.asarray(p["y"], float),
+                             "base": np.asarray(p["base"])}).dropna()
+        cell = data.groupby(["base", "x"])["y"].mean().reset_index()
+        for _, part in cell.groupby("base"):
+            ax.plot(part["x"], part["y"], color="0.75", lw=0.7, zorder=1)
+        means = data.groupby("x")["y"].mean()
+        ax.plot(means.index, means.to_numpy(), "o", color="black", ms=3.5, zorder=3, label="mean over bases")
+        xs = np.array([data["x"].min(), data["x"].max()])
+        if np.isfinite(p.get("slope", np.nan)) and np.isfinite(p.get("intercept", np.nan)):
+            ax.plot(xs, p["intercept"] + p["slope"] * xs, color="#d62728", lw=1.8, zorder=2,
+                    label=p.get("fit_label", "mixed model"))
+        ax.set_title(p.get("title", ""), fontsize=9)
+        ax.set_xlabel(p.get("xlabel", "value"), fontsize=8)
+        ax.set_ylabel(p.get("ylabel", ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep_slopes(panels, out=None, formats=FORMATS) -> list:
+    """Each sweep's key outcome in raw units against the swept value, with its fitted slope.
+
+    Parameters
+    ----------
+    panels : sequence of dict
+        One per sweep: ``x`` (swept values), ``y`` (the outcome, raw units), ``base`` (base latent of
+        each row), ``intercept`` and ``slope`` of the fitted line (the mixed model's fixed effects,
+        in the units of ``y``), ``title``, ``xlabel``, ``ylabel``, ``fit_label``.  Grey lines are the
+        base latents' means per value, dots the means over bases.
+    out : path-like, optional
+    formats : sequence of str
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return save_figure(sweep_slopes_figure(panels), out or _default_out("sweep_slopes"), formats)
 
 
 def correlations_figure(corr: pd.DataFrame):

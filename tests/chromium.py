@@ -79,6 +79,18 @@ class Browser:
         element_id = next(iter(element.values()))
         self._s("POST", f"/element/{element_id}/value", {"text": key})
 
+    def window(self, width: int, height: int) -> None:
+        """Set the browser window's outer size (CSS pixels)."""
+        self._s("POST", "/window/rect", {"width": width, "height": height})
+
+    def screenshot(self, path) -> Path:
+        """Save a PNG of the current viewport to ``path``."""
+        import base64
+
+        path = Path(path)
+        path.write_bytes(base64.b64decode(self._s("GET", "/screenshot")))
+        return path
+
     def console(self) -> list[dict]:
         """Browser log entries since the last call (console messages, page errors, failed loads)."""
         return self._s("POST", "/se/log", {"type": "browser"}) or []

@@ -34,6 +34,31 @@ def test_the_cards_evaluation_is_what_evaluate_model_finds_in_the_bundled_files(
     assert evaluate_model(load_checkpoint("demo"), n=card["n"], seed=card["seed"]) == card
 
 
+def _one_variable_p(x, y, kind):
+    """p of one standardised variable's regression: likelihood-ratio (logit, by Newton's method) or t (OLS)."""
+    from scipy import stats as sps
+
+    x = (x - x.mean()) / x.std()
+    X = np.column_stack([np.ones_like(x), x])
+    if kind == "linear":
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        resid = y - X @ beta
+        se = np.sqrt(resid @ resid / (len(y) - 2) / (x @ x))
+        return 2 * sps.t.sf(abs(beta[1] / se), len(y) - 2)
+    share = y.mean()
+    null = len(y) * (share * np.log(share) + (1 - share) * np.log(1 - share))
+    beta = np.array([np.log(share / (1 - share)), 0.0])
+    for _ in range(100):
+        prob = 1 / (1 + np.exp(-(X @ beta)))
+        step = np.linalg.solve(X.T @ (X * (prob * (1 - prob))[:, None]), X.T @ (y - prob))
+        beta += step
+        if np.abs(step).max() < 1e-12:
+            break
+    eta = X @ beta
+    llf = np.sum(y * eta - np.logaddexp(0, eta))
+    return sps.chi2.sf(2 * (llf - null), 1)
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     import os
@@ -63,40 +88,34 @@ def test_demo_report_and_its_parts(demo_run):
         assert kind == "linear" and prop["fric_duration"].std() < 1e-6 and top == "z11"
     else:
         assert info["discovery_kind"] == kind
-        ranking = st.discover(lat[zs], prop, kind=kind)
-        assert ranking.iloc[0]["var"] == top
         joined = lat.merge(prop, on="sample_id")
         column = "has_fric" if kind == "logistic" else "fric_duration"
-        if ranking["method"].iloc[0].startswith("logit-l1"):
-            # more variables than samples: the L1-penalised logit (alpha 1 on the summed log-likelihood,
-            # standardised z, free intercept).  Checked with numpy alone through its optimality
-            # conditions: the score of a selected variable is exactly alpha times its sign, that of
-            # every other variable at most alpha; the top variable has the largest |coefficient|.
-            y = joined[column].to_numpy(float)
-            x = joined[list(ranking["var"])].to_numpy(float)
-            x = (x - x.mean(axis=0)) / x.std(axis=0)
-            coef = ranking["coef"].to_numpy(float)
-            eta = x @ coef
-            low, high = -50.0, 50.0  # the free intercept: the scores sum to zero
-            for _ in range(200):
-                mid = (low + high) / 2
-                low, high = (mid, high) if np.sum(y - 1 / (1 + np.exp(-(mid + eta)))) > 0 else (low, mid)
-            score = x.T @ (y - 1 / (1 + np.exp(-(low + eta))))
-            chosen = np.abs(coef) > 1e-8
-            assert chosen.any()
-            assert np.allclose(score[chosen], np.sign(coef[chosen]), atol=1e-3)
-            assert np.all(np.abs(score[~chosen]) <= 1 + 1e-3)
-            assert ranking["var"].iloc[int(np.argmax(np.abs(coef)))] == top
-        else:
-            # independent of ganphon's regression: numpy's Pearson r of every z with the property
-            r = {z: abs(np.corrcoef(joined[z], joined[column])[0, 1]) for z in zs[1:]}
-            assert top in sorted(r, key=r.get, reverse=True)[:3]
-        assert f"**{top}** ranks first" in (demo_run / "report.md").read_text()
+        # independent of ganphon and statsmodels: each variable's own regression by numpy alone (Newton's
+        # method for the logit), its likelihood-ratio (logit) or t (OLS) p, Holm's adjustment by hand
+        y = joined[column].to_numpy(float)
+        p = {z: _one_variable_p(joined[z].to_numpy(float), y, kind) for z in zs[1:]}
+        ranked = sorted(p, key=p.get)
+        assert top == ranked[0]
+        m = len(p)
+        holm = max(min(1.0, (m - k) * p[z]) for k, z in enumerate(ranked[:1]))
+        report = (demo_run / "report.md").read_text()
+        found = re.search(rf"\*\*{top}\*\* ranks first \([^)]*p = ([0-9.e-]+)\) (but does not survive|and survives)"
+                          rf" Holm's adjustment for the {m} tests \(Holm p = ([0-9.e-]+)\)", report)
+        assert found, report[:3000]
+        assert float(found.group(1)) == pytest.approx(p[top], rel=0.01)
+        assert float(found.group(3)) == pytest.approx(holm, rel=0.01)
+        assert (found.group(2) == "and survives") == (holm < 0.05)
+        assert f"**{top}** ranks first and is swept below." in report
+        table = report.split("## 1. Which latent variable", 1)[1].split("## 2.", 1)[0]
+        header = next(line for line in table.splitlines() if line.startswith("| var"))
+        assert header == "| var | coef | se | z | p | p_holm | rank | n |"
+        rows = [line for line in table.splitlines() if re.match(r"\| z\d+ \|", line)]
+        assert rows and all("|  |" not in row for row in rows)  # no empty cells
     disc = info
     man = pd.read_csv(demo_run / f"sweep_{top}" / "manifest.csv")
-    assert sorted(man["value"].unique()) == [-15.0, -5.0, 5.0] and (man["var"] == top).all()
+    assert sorted(man["value"].unique()) == [-15.0, -10.0, -5.0, 0.0, 5.0] and (man["var"] == top).all()
     cman = pd.read_csv(demo_run / "sweep_c2" / "manifest.csv")
-    assert sorted(cman["value"].unique()) == [0.0, 1.0, 2.0]
+    assert sorted(cman["value"].unique()) == [0.0, 0.5, 1.0, 1.5, 2.0]
     for d in ("random", f"sweep_{top}", "sweep_c2"):
         ac = pd.read_csv(demo_run / d / "acoustics.csv", low_memory=False)
         assert set(ac["layer"]) == {"dense", "conv1", "conv2", "conv3", "conv4", "output"}
@@ -157,6 +176,113 @@ def test_report_html_in_headless_chromium(demo_run):
         browser.close()
 
 
+def test_report_first_screen_shows_a_figure_and_the_conclusions(demo_run):
+    """In a 1280 × 900 browser window, report.html's first screen holds the summary figure and the
+    conclusions: the discovery paragraph and the check sweep's paragraph whole, the code sweep's
+    paragraph begun; the tables come later.  The screenshot is kept as first_screen.png."""
+    from chromium import Browser
+    from conftest import require_chromium
+
+    chromium, driver = require_chromium()
+    browser = Browser(chromium, driver)
+    try:
+        browser.window(1280, 900)
+        browser.open(demo_run / "report.html")
+        page = browser.js("""
+            const box = e => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom,
+                                                                          width: r.width, height: r.height}; };
+            const img = document.images[0];
+            const found = Array.from(document.querySelectorAll('h2'))
+                .find(h => h.textContent.startsWith('What the demo found'));
+            const paras = [];
+            for (let e = found.nextElementSibling; e && e.tagName === 'P'; e = e.nextElementSibling)
+                paras.push({text: e.textContent, box: box(e)});
+            return {height: window.innerHeight, width: window.innerWidth, scroll: window.scrollY,
+                    img: {src: img.getAttribute('src'), complete: img.complete, natural: img.naturalWidth,
+                          box: box(img)},
+                    heading: box(found), paras: paras,
+                    table: box(document.querySelector('table'))};""")
+        shot = browser.screenshot(demo_run / "first_screen.png")
+    finally:
+        browser.close()
+    import matplotlib.image
+
+    assert matplotlib.image.imread(shot).shape[:2] == (page["height"], page["width"])
+    assert page["scroll"] == 0 and page["height"] >= 700
+    img = page["img"]
+    assert img["src"] == "figures/sweep_slopes.png" and img["complete"] and img["natural"] > 800
+    assert 0 <= img["box"]["top"] and img["box"]["bottom"] <= page["height"] and img["box"]["height"] > 200
+    info = json.loads((demo_run / "demo.json").read_text())
+    texts = [p["text"] for p in page["paras"]]
+    assert texts[0].startswith("Discovery") and texts[1].startswith(f"{info['top_variable']} from −15 to 5")
+    assert texts[2].startswith("c2 from 0 to 2")
+    for para in page["paras"][:2]:
+        assert para["box"]["bottom"] <= page["height"], para
+    assert page["paras"][2]["box"]["top"] < page["height"] - 40  # its first lines at least
+    assert page["table"]["top"] > page["height"]  # tables only below the first screen
+
+
+def test_conclusions_are_the_fitted_slopes_in_raw_units(demo_run, tmp_path):
+    """Every slope the conclusions state (ms, Hz, dB per unit of the swept value) is the output's mixed
+    model refitted independently by lme4 + lmerTest: refit.R, run by Rscript from the demo folder as the
+    report writes it; and the check sweep's shares of outputs with frication are counted from the
+    TextGrids."""
+    import subprocess
+
+    from conftest import require_rscript
+
+    from ganphon.stats.lme4 import frame_name
+
+    exe = require_rscript()
+    info = json.loads((demo_run / "demo.json").read_text())
+    report = (demo_run / "report.md").read_text()
+    found = report.split("## What the demo found", 1)[1].split("## Figures", 1)[0]
+    units = {"ms": 1000.0, "Hz": 1.0, "dB": 1.0}
+    checked = 0
+    for var in (info["top_variable"], info["code_variable"]):
+        para = next(line for line in found.splitlines() if line.startswith(f"**{var} from"))
+        done = subprocess.run([exe, "--vanilla", f"sweep_{var}/stats/frames/refit.R"], cwd=demo_run,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        for effect in info["conclusions"][var]["effects"]:
+            name = frame_name(effect["outcome"], "output", effect["label"])
+            block = done.stdout.split(f"== {name} ==")[1].split("==")[0]
+            table = re.split(r"Fixed effects:|Coefficients:", block)[1]  # lmer, or lm for an OLS fallback
+            estimate = float(re.search(r"\nvalue\s+(\S+)", table).group(1))
+            slope = estimate * units[effect["unit"]]
+            assert effect["slope"] == pytest.approx(slope, rel=2e-3, abs=1e-4)
+            stated = re.search(rf"{effect['name']} ([+−][0-9.e+−]+) {effect['unit']} per unit", para)
+            if effect["ci_low"] > 0 or effect["ci_high"] < 0:  # an effect: stated with its number
+                assert stated, (effect["name"], para)
+                assert float(stated.group(1).replace("−", "-")) == pytest.approx(slope, rel=6e-3, abs=1e-3)
+                checked += 1
+            else:
+                assert not stated and effect["name"] in para.split("No effect in the output", 1)[1]
+    assert checked >= 1
+    # the check sweep's verdict names presence with the shares per end of the sweep
+    import ganphon.stats as st
+
+    top = info["top_variable"]
+    prop = st.frication_property(demo_run / f"sweep_{top}")
+    man = pd.read_csv(demo_run / f"sweep_{top}" / "manifest.csv", dtype={"sample_id": str})
+    share = man[man["layer"] == "output"].merge(prop, on="sample_id").groupby("value")["has_fric"].mean()
+    para = next(line for line in found.splitlines() if line.startswith(f"**{top} from"))
+    assert (f"outputs with frication {100 * share.iloc[0]:.0f} % at −15, {100 * share.iloc[-1]:.0f} % at 5"
+            in para)
+    assert re.search(rf"{top} (moves frication in|moves frication only weakly in|does not move frication in) "
+                     "its own sweep", para)
+
+
+def test_effects_figure_is_a_grid_readable_in_the_page(demo_run):
+    import matplotlib.image
+
+    top = json.loads((demo_run / "demo.json").read_text())["top_variable"]
+    effects = pd.read_csv(demo_run / f"sweep_{top}" / "stats" / "effects.csv")
+    panels = len(effects.groupby(["outcome", "label"]))
+    height, width = matplotlib.image.imread(demo_run / "figures" / f"effects_{top}.png").shape[:2]
+    assert panels == 8 and width <= 1400 and height >= 600  # 4 × 2, not 8 in one row
+
+
 def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, praat_exe):
     """The report's 'Redo any step' lines, run by bash in a fresh folder as written, give the demo's
     numbers again: one line of each kind runs (the swept variable's sweep, its stats, plot, explore,
@@ -176,7 +302,9 @@ def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, p
     report = (demo_run / "report.md").read_text()
     section = report.split("## 5. Redo any step", 1)[1]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
-    assert len(blocks) == 2 and "--checkpoint demo " in blocks[0] and "site-packages" not in blocks[0]
+    assert len(blocks) == 3 and "--checkpoint demo " in blocks[0] and "site-packages" not in blocks[0]
+    assert blocks[1].strip() == f"Rscript sweep_{json.loads((demo_run / 'demo.json').read_text())['top_variable']}" \
+                                "/stats/frames/refit.R"  # run from the demo folder in test_conclusions_…
     top = json.loads((demo_run / "demo.json").read_text())["top_variable"]
     lines = [line for line in blocks[0].splitlines() if line.strip()]
     words = [line.split("#")[0].split() for line in lines]
@@ -185,7 +313,7 @@ def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, p
     assert len(lines) == 8 and len(skipped) == 3
     run = "\n".join(line for line in lines if line not in skipped)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    for block in (run, blocks[1]):
+    for block in (run, blocks[2]):
         done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]

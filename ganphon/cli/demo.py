@@ -9,8 +9,9 @@ def demo(p) -> None:
     describe(p, "Discover the latent variable most tied to frication, sweep it (-15..5 step 2 over 10 "
              "bases) and a code variable (0..2 step 0.25), export, annotate, measure, fit mixed-effects "
              "models, compute the layer correlation table, draw the figures and write DIR/report.md and "
-             "DIR/report.html (with audio players) and an explorer page per sweep. Measured on 2 CPU cores beside "
-             "a low-priority job: 61 s, --quick 14 s; every stage prints its progress. "
+             "DIR/report.html (a figure and the conclusions in raw units first; audio players) and an explorer page "
+             "per sweep. Measured on 2 CPU cores beside a low-priority job: about a minute; every stage prints its "
+             "progress. "
              "DIR must be new, empty, or a demo folder (resumed; another demo needs --overwrite).")
     p.add_argument("--out", default="ganphon_demo", metavar="DIR", help="output folder")
     add_checkpoint(p, default="demo")

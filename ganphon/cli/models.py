@@ -50,7 +50,8 @@ def import_checkpoint(p) -> None:
 
 def model_info(p) -> None:
     describe(p, "Print a ganphon checkpoint's config, its layers with channels, samples and native "
-             "rates, and its metadata (training run, seed, steps).")
+             "rates, and its metadata (training run, seed, steps); for the bundled model (--checkpoint demo) "
+             "also the commands that made it, from its card.")
     add_checkpoint(p)
     p.set_defaults(func=_info)
 
@@ -89,6 +90,7 @@ def _import(args) -> int:
 
 def _info(args) -> int:
     from ..models import load_checkpoint
+    from ..models.bundled import DEMO_CARD
     from ..probe import layer_lengths
     from ..timebase import native_rate
 
@@ -97,6 +99,25 @@ def _info(args) -> int:
     print(json.dumps(m.config.to_dict(), indent=1))
     for name, (ch, n) in layer_lengths(m.generator).items():
         print(f"  {name:8s} {ch:5d} ch × {n:6d} samples  {native_rate(n, m.config.slice_len, m.config.sr):9.3f} Hz")
+    card = _bundled_card(m.path)
+    if card:
+        tr = card.get("training", {})
+        print(f"made by (its card, {DEMO_CARD}): {tr.get('steps')} steps on {tr.get('device')}, "
+              f"{tr.get('wall_time_s', 0) / 3600:.1f} h, seed {tr.get('seed')}; to make it again:")
+        for command in card.get("reproduce") or [tr.get("command")]:
+            print(f"  {command}")
     if m.meta:
-        print("meta:", json.dumps(m.meta, indent=1, default=str))
+        print("meta" + (" (as the last training run saved it; its command is that run's own line)" if card else "")
+              + ":", json.dumps(m.meta, indent=1, default=str))
     return 0
+
+
+def _bundled_card(path) -> dict:
+    """The card of the bundled demo model when ``path`` is its generator file, else {}."""
+    from pathlib import Path
+
+    from ..models.bundled import DATA, DEMO_CARD, DEMO_G
+
+    if path is None or Path(path).resolve() != (DATA / DEMO_G).resolve() or not (DATA / DEMO_CARD).is_file():
+        return {}
+    return json.loads((DATA / DEMO_CARD).read_text(encoding="utf-8"))

@@ -77,11 +77,13 @@ def evaluate_model(p) -> None:
              "before the vowel), with an initial [s] + closure, and with a vowel Praat calls voiced (>= 50 ms "
              "of F0 at 75-450 Hz in a word-sized stretch); per code the word types (sTV/TV, front/back "
              "vowel by F2) and how much of each code is its dominant word; with a Q-network, its accuracy "
-             "on the generated samples.")
+             "on the generated samples. Prints a table; --json prints JSON.")
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=200, help="number of samples")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent draw")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the numbers here")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="print the numbers as JSON instead of the table; with FILE, write them there (and print "
+                   "the table)")
     p.set_defaults(func=_evaluate)
 
 
@@ -147,14 +149,17 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    from ..train.evaluate import evaluate_model
+    from ..train.evaluate import evaluate_model, format_evaluation
     from ..layout import atomic_write_text
     from ..models import load_checkpoint
 
     model = load_checkpoint(args.checkpoint)
     res = evaluate_model(model, n=args.n, seed=args.seed)
     text = json.dumps(res, indent=1)
-    print(text)
+    if args.json == "-":
+        print(text)
+        return 0
+    print(format_evaluation(res))
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")
     return 0

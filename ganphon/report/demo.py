@@ -1,7 +1,8 @@
 """``ganphon demo``: the whole chain on the bundled trained ciwGAN, with a report.
 
 1. **Discover**: N random samples → automatic annotation → which latent
-   variable is most tied to frication (GAP-style logistic regression).
+   variable is most tied to frication (GAP-style: one logistic regression per
+   variable, likelihood-ratio p, Holm-adjusted).
 2. **Sweep** that variable from −15 to 5 in steps of 2 over 10 base latents,
    and sweep a code variable from 0 to 2 in steps of 0.25.
 3. Export every layer, annotate the outputs, measure every layer on the
@@ -9,7 +10,10 @@
 4. Fit the mixed-effects models, compute the layer × output correlation table
    on the random samples, find the first layer where the effect appears.
 5. Draw the figures, write listening copies, and write ``report.md`` and
-   ``report.html`` (with audio players).
+   ``report.html`` (with audio players): first a figure and one plain paragraph
+   per step in raw units (:func:`sweep_conclusion`; the check sweep of the
+   discovered variable says whether it moves frication, also when it does
+   not), then the figures, then the tables.
 6. Write the explorer page of each sweep (``sweep_<var>/explore.html``).
 """
 
@@ -70,10 +74,10 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     cfg = model.config
     if cfg.n_codes == 0:
         raise GanphonError(f"{model.path}: the demo needs a ciwgan or fiwgan model (it sweeps a code)")
-    if quick:
-        n_random, bases = min(n_random, 24), min(bases, 2)
-    z_range = (-15.0, 5.0, 2.0) if not quick else (-15.0, 5.0, 10.0)
-    c_range = (0.0, 2.0, 0.25) if not quick else (0.0, 2.0, 1.0)
+    if quick:  # small, but each sweep still has enough rows (15 outputs) for the models and conclusions
+        n_random, bases = min(n_random, 24), min(bases, 3)
+    z_range = (-15.0, 5.0, 2.0) if not quick else (-15.0, 5.0, 5.0)
+    c_range = (0.0, 2.0, 0.25) if not quick else (0.0, 2.0, 0.5)
     timings = {}
     common = dict(workers=workers, progress=progress, overwrite=overwrite)
 
@@ -127,6 +131,15 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
         figs["effects_c"] = plots.plot_effects(c_stats["effects"], out=fig_dir / f"effects_{code_var}")
     if _has_rows(r_stats.get("correlations")):
         figs["corr"] = plots.plot_correlations(r_stats["correlations"], out=fig_dir / "correlations")
+    conclusions = {
+        top: sweep_conclusion(top, z_spec, z_stats, z_stats.get("first_layers"), check=True,
+                              presence=frication_by_value(z_dir)),
+        code_var: sweep_conclusion(code_var, c_spec, c_stats, c_stats.get("first_layers")),
+    }
+    panels = [p for p in (_slope_panel(z_dir, top, z_stats, check=True), _slope_panel(c_dir, code_var, c_stats))
+              if p is not None]
+    if panels:
+        figs["slopes"] = plots.plot_sweep_slopes(panels, out=fig_dir / "sweep_slopes")
     from ..stats import sort_layers
 
     stack_layers = [x for x in sort_layers(pd.read_csv(rand_dir / layout.MANIFEST, usecols=["layer"])["layer"].unique())
@@ -156,9 +169,11 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
             "redo_checkpoint": redo_checkpoint, "sha256": model.sha256,
             "config": cfg.to_dict(), "meta": model.meta, "command": command or "ganphon demo",
             "timings_s": timings, "top_variable": top, "discovery_kind": ranking.attrs.get("kind"), "code_variable": code_var,
-            "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec, "stack_sample": stack_id}
+            "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec, "stack_sample": stack_id,
+            "conclusions": {var: info for var, (_, info) in conclusions.items()}}
     layout.atomic_write_text(out / layout.DEMO_JSON, json.dumps(info, indent=1, default=str) + "\n")
-    md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen, explorers)
+    md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen, explorers,
+                 {var: text for var, (text, _) in conclusions.items()})
     md += "\n" + atlas_md if not quick else ""
     layout.atomic_write_text(out / layout.REPORT_MD, md)
     layout.atomic_write_text(out / layout.REPORT_HTML, markdown_to_html(md, title="ganphon demo report"))
@@ -194,14 +209,210 @@ def _discover(stats, latents, prop, z_names) -> pd.DataFrame:
     kind = "logistic" if 0 < has.mean() < 1 else "linear"
     spread = float(df["fric_duration"].std()) if kind == "linear" else 1.0
     if not spread > 1e-6:
-        ranking = pd.DataFrame({"var": [FALLBACK_VARIABLE], "coef": [np.nan], "rank": [1],
+        ranking = pd.DataFrame({"var": [FALLBACK_VARIABLE], "rank": [1],
                                 "method": ["none: frication does not vary across these samples"]})
         kind = "none"
     else:
-        ranking = stats.discover(latents[["sample_id", *z_names]], prop, kind=kind)
+        ranking = stats.discover(latents[["sample_id", *z_names]], prop, kind=kind, method="each")
     ranking.attrs["kind"] = kind
     ranking.attrs["share_with_frication"] = float(has.mean())
     return ranking
+
+
+# ---------------------------------------------------------------- conclusions in raw units
+
+#: Plain names of the modelled outcomes (measure, interval label).
+OUTCOME_NAMES = {("duration", "fric"): "frication duration", ("duration", "voi"): "vowel duration",
+                 ("cog", "fric"): "frication COG", ("max_intensity", "fric"): "frication peak intensity",
+                 ("sd", "fric"): "frication spectral SD", ("skewness", "fric"): "frication skewness",
+                 ("kurtosis", "fric"): "frication kurtosis", ("intensity", "voi"): "vowel intensity",
+                 ("f0", "voi"): "vowel F0", ("f1", "voi"): "vowel F1", ("f2", "voi"): "vowel F2"}
+#: Unit of each measure as the conclusions write it, and the factor from the table's unit (s → ms).
+UNITS = {"duration": ("ms", 1000.0), "f0": ("Hz", 1.0), "f1": ("Hz", 1.0), "f2": ("Hz", 1.0),
+         "cog": ("Hz", 1.0), "sd": ("Hz", 1.0), "intensity": ("dB", 1.0), "max_intensity": ("dB", 1.0),
+         "skewness": ("", 1.0), "kurtosis": ("", 1.0)}
+#: Outcomes that say whether a variable drives frication (the check sweep's verdict).
+FRICATION_OUTCOMES = (("duration", "fric"), ("cog", "fric"))
+
+
+def _num(v: float, sign: bool = False) -> str:
+    """Three significant digits, a real minus sign."""
+    if not np.isfinite(v):
+        return "n/a"
+    text = f"{v:+.3g}" if sign else f"{v:.3g}"
+    if "e" in text:  # 1234 → 1234, not 1.23e+03; tiny values keep the exponent
+        text = (f"{v:+.0f}" if sign else f"{v:.0f}") if abs(v) >= 1 else (f"{v:+.2e}" if sign else f"{v:.2e}")
+    return text.replace("-", "−")
+
+
+def _p(p: float) -> str:
+    if not np.isfinite(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def raw_slopes(stats_tables: dict, layer: str = layout.OUTPUT_LAYER) -> pd.DataFrame:
+    """The value slope of each outcome in ``layer``, in the units the conclusions write (ms, Hz, dB).
+
+    From the sweep's ``mixed_models`` table (the fits the statistics already made, estimates per
+    raw unit of the swept value, 95 % CI from t with the fit's df): columns outcome, label, name,
+    unit, slope, ci_low, ci_high, p, n_obs, n_groups, method; one row per outcome with a fit.
+    """
+    cols = ["outcome", "label", "name", "unit", "slope", "ci_low", "ci_high", "p", "n_obs", "n_groups", "method"]
+    mm = stats_tables.get("mixed_models")
+    if mm is None or len(mm) == 0:
+        return pd.DataFrame(columns=cols)
+    rows = mm[(mm["term"] == "value") & (mm["layer"] == layer) & mm["estimate"].notna()]
+    out = []
+    for r in rows.itertuples(index=False):
+        label = "" if pd.isna(r.label) else str(r.label)
+        unit, factor = UNITS.get(r.outcome, ("", 1.0))
+        out.append({"outcome": r.outcome, "label": label,
+                    "name": OUTCOME_NAMES.get((r.outcome, label), f"{r.outcome} ({label})" if label else r.outcome),
+                    "unit": unit, "slope": r.estimate * factor, "ci_low": r.ci_low * factor,
+                    "ci_high": r.ci_high * factor, "p": r.p, "n_obs": r.n_obs, "n_groups": r.n_groups,
+                    "method": r.method})
+    return pd.DataFrame(out, columns=cols)
+
+
+def _effect_text(row, var: str, first: str | None) -> str:
+    unit = f" {row.unit}" if row.unit else ""
+    where = f"first in {first}" if first else "in no layer"
+    per = f"per unit of {var}" if var else "per unit"
+    return (f"{row.name} {_num(row.slope, sign=True)}{unit} {per} (95 % CI {_num(row.ci_low)} to "
+            f"{_num(row.ci_high)}, {_p(row.p)}; {where})")
+
+
+def _excludes_zero(row) -> bool:
+    return bool(np.isfinite(row.ci_low) and np.isfinite(row.ci_high) and (row.ci_low > 0 or row.ci_high < 0))
+
+
+def frication_by_value(folder: Path) -> pd.DataFrame:
+    """Share of a sweep's outputs with a ``fric`` interval, per swept value (columns value, n, share).
+
+    ``attrs["p"]``: the likelihood-ratio test of the swept value in a logistic regression of
+    presence on value with the base latent as a factor (``has_fric ~ value + C(base)`` against
+    ``has_fric ~ C(base)``; NaN when presence does not vary), ``attrs["frame"]`` the rows.
+    """
+    import warnings
+
+    import statsmodels.formula.api as smf
+    from scipy import stats as sps
+
+    from .. import stats
+
+    prop = stats.frication_property(folder)
+    man = pd.read_csv(folder / layout.MANIFEST, usecols=["sample_id", "layer", "value", "base"],
+                      dtype={"sample_id": str})
+    man = man[man["layer"] == layout.OUTPUT_LAYER][["sample_id", "value", "base"]]
+    joined = man.merge(prop.assign(sample_id=prop["sample_id"].astype(str)), on="sample_id")
+    table = joined.groupby("value")["has_fric"].agg(n="size", share="mean").reset_index()
+    p = float("nan")
+    if joined["has_fric"].nunique() == 2:
+        import statsmodels.api as sm
+
+        with warnings.catch_warnings():  # separation: the deviance still tends to its limit
+            warnings.simplefilter("ignore")
+            rhs = " + C(base)" if joined["base"].nunique() > 1 else ""
+            full = smf.glm(f"has_fric ~ value{rhs}", joined, family=sm.families.Binomial()).fit()
+            null = smf.glm(f"has_fric ~ 1{rhs}", joined, family=sm.families.Binomial()).fit()
+        p = float(sps.chi2.sf(max(0.0, 2.0 * (full.llf - null.llf)), 1))
+    table.attrs.update(p=p, frame=joined)
+    return table
+
+
+def sweep_conclusion(var: str, spec: dict, stats_tables: dict, first_layers: dict, check: bool = False,
+                     presence: pd.DataFrame | None = None) -> tuple:
+    """One plain-language paragraph on a sweep, in raw units, and the numbers behind it.
+
+    Every outcome modelled in the output is named with its slope per unit of ``var`` (ms, Hz,
+    dB), 95 % CI and p, and the first layer (network order) whose interval excludes 0 — or "in no
+    layer".  With ``check`` (the sweep of the discovered variable) the paragraph opens with its
+    verdict on frication (duration and COG of the ``fric`` intervals, and the share of outputs with
+    frication at both ends of the sweep), said plainly when it fails.
+
+    Returns
+    -------
+    (str, dict)
+        The Markdown paragraph and ``{"verdict", "effects": [rows]}``.
+    """
+    slopes = raw_slopes(stats_tables)
+    head = (f"**{var} from {_num(spec['from'])} to {_num(spec['to'])}** ({spec['bases']} base latents, "
+            f"step {_num(spec['step'])}):")
+    if slopes.empty:
+        return f"{head} no model could be fitted in the output, so this sweep shows nothing.\n", {
+            "verdict": "no model", "effects": []}
+    firsts = {k: v for k, v in (first_layers or {}).items()}
+    key = lambda r: firsts.get(f"{r.outcome}/{r.label}" if r.label else r.outcome)
+    info = {"effects": slopes.to_dict("records")}
+    parts = []
+    if check:
+        fric = [r for r in slopes.itertuples(index=False) if (r.outcome, r.label) in FRICATION_OUTCOMES]
+        tests = [(r.name.replace("frication ", ""), r.p) for r in fric]
+        said = []
+        if presence is not None and len(presence) >= 2:
+            lo, hi = presence.iloc[0], presence.iloc[-1]
+            pp = presence.attrs.get("p", float("nan"))
+            tests.insert(0, ("presence", pp))
+            info["presence"] = {"p": pp, "share": {float(v): float(sh) for v, sh in zip(presence["value"],
+                                                                                      presence["share"])}}
+            said.append(f"outputs with frication {100 * lo['share']:.0f} % at {_num(lo['value'])}, "
+                        f"{100 * hi['share']:.0f} % at {_num(hi['value'])}, " +
+                        (f"{_p(pp)}" if pp < 0.05 else f"no effect, {_p(pp)}"))
+        said += [f"{name} {_p(p)}" if p < 0.05 else f"{name}: no effect, {_p(p)}" for name, p in tests
+                 if name != "presence"]
+        best = min((p for _, p in tests if np.isfinite(p)), default=float("nan"))
+        verdict = ("moves frication in its own sweep" if best < 0.01 else
+                   "moves frication only weakly in its own sweep" if best < 0.05 else
+                   "does not move frication in its own sweep")
+        info["verdict"] = verdict
+        parts.append(f"{var} {verdict}" + (f" ({'; '.join(said)})" if said else " (no frication model could be fitted)")
+                     + ".")
+        ordered = sorted(slopes.itertuples(index=False),
+                         key=lambda r: ((r.outcome, r.label) not in FRICATION_OUTCOMES, r.label != "fric"))
+    else:
+        info["verdict"] = None
+        ordered = list(slopes.itertuples(index=False))
+    moved = [r for r in ordered if _excludes_zero(r)]
+    still = [r for r in ordered if not _excludes_zero(r)]
+    if moved:
+        parts.append("In the output: " + "; ".join(_effect_text(r, var if i == 0 else None, key(r))
+                                                  for i, r in enumerate(moved)) + ".")
+    if still:
+        parts.append("No effect in the output (95 % CI includes 0) on " + ", ".join(
+            r.name + (f" (though {key(r)}'s interval excludes 0)" if key(r) else "") for r in still) + ".")
+    return f"{head} " + " ".join(parts) + "\n", info
+
+
+def _slope_panel(folder: Path, var: str, stats_tables: dict, check: bool = False) -> dict | None:
+    """The panel of the sweep's key outcome in the output: frication duration for the check sweep
+    (else the frication outcome, else any outcome, with the smallest p), from the model's own frame."""
+    from ..stats.lme4 import FRAMES_DIR, frame_name
+
+    slopes = raw_slopes(stats_tables)
+    if slopes.empty:
+        return None
+    if check:
+        fric = slopes[[(o, lab) in FRICATION_OUTCOMES for o, lab in zip(slopes["outcome"], slopes["label"])]]
+        if len(fric):
+            slopes = fric
+    row = slopes.sort_values(["p"], kind="stable").iloc[0]
+    if check and (slopes["outcome"] == "duration").any():
+        row = slopes[slopes["outcome"] == "duration"].iloc[0]
+    frame_path = folder / layout.STATS_DIR / FRAMES_DIR / frame_name(row["outcome"], layout.OUTPUT_LAYER, row["label"])
+    if not frame_path.is_file():
+        return None
+    frame = pd.read_csv(frame_path)
+    mm = stats_tables["mixed_models"]
+    fit = mm[(mm["outcome"] == row["outcome"]) & (mm["label"].fillna("") == row["label"])
+             & (mm["layer"] == layout.OUTPUT_LAYER)].set_index("term")["estimate"]
+    factor = UNITS.get(row["outcome"], ("", 1.0))[1]
+    unit = f" ({row['unit']})" if row["unit"] else ""
+    return {"x": frame["value"], "y": frame[row["outcome"]] * factor, "base": frame["base"],
+            "intercept": float(fit.get("Intercept", np.nan)) * factor, "slope": float(row["slope"]),
+            "title": f"{var} sweep: {row['name']} in the output", "xlabel": var,
+            "ylabel": f"{row['name']}{unit}",
+            "fit_label": f"mixed model: {_num(row['slope'], sign=True)}{' ' + row['unit'] if row['unit'] else ''} per unit"}
 
 
 # ---------------------------------------------------------------- report
@@ -217,11 +428,35 @@ def _first_png(fig) -> str | None:
     return str(fig)
 
 
-def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=None, explorers=None) -> str:
+def _discovery_text(ranking, n_samples: int) -> str:
+    """The discovery paragraph: method, the first variable and whether it survives Holm's adjustment."""
+    kind = ranking.attrs.get("kind")
+    share = ranking.attrs.get("share_with_frication", float("nan"))
+    if kind == "none":
+        return (f"**Discovery.** {n_samples} random outputs; their frication does not vary, so no variable can be "
+                f"tied to it: the paper's {FALLBACK_VARIABLE} is swept instead.\n")
+    top = ranking.iloc[0]
+    m = len(ranking)
+    what = ("frication presence (logistic, likelihood-ratio p)" if kind == "logistic" else
+            "total frication duration (every output has some; OLS)")
+    coef = ("no finite coefficient: it separates the outputs" if not np.isfinite(top["coef"]) else
+            f"{_num(top['coef'], sign=True)} {'log-odds' if kind == 'logistic' else 's'} per SD")
+    verdict = (f"and survives Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2g}): it is tied to "
+               "frication beyond chance." if top["p_holm"] < 0.05 else
+               f"but does not survive Holm's adjustment for the {m} tests (Holm p = {top['p_holm']:.2g}), so no "
+               "variable is reliably tied to frication; it is swept anyway, as a check.")
+    return (f"**Discovery** ({n_samples} random outputs, {100 * share:.0f} % with frication; one regression of "
+            f"{what} per noise variable, ranked by p): **{top['var']}** ranks first ({coef}, {_p(top['p'])}) "
+            f"{verdict}\n")
+
+
+def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=None, explorers=None,
+            conclusions=None) -> str:
     top, code_var = info["top_variable"], info["code_variable"]
     cfg = info["config"]
     meta = info.get("meta") or {}
     card = info.get("card") or {}
+    conclusions = conclusions or {}
     trained = ""
     if card:
         tr, ev = card.get("training", {}), card.get("evaluation", {})
@@ -241,8 +476,52 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
                    f"{card.get('note', '')}\n")
     elif meta.get("steps"):
         trained = f"Trained for {meta.get('steps')} steps.\n"
-    lines = [
-        "# ganphon demo report\n",
+    zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
+    steps = meta.get("steps") or card.get("training", {}).get("steps")
+    lines = ["# ganphon demo report\n"]
+    png = _first_png(figs.get("slopes"))
+    if png:
+        lines.append(f"![each sweep's key outcome in the output against the swept value]({rel(Path(png), out)})\n")
+    lines += [
+        f"## What the demo found ({cfg['arch']}, {cfg['n_codes']} codes, d = {cfg['dim']}"
+        + (f", {steps} steps" if steps else "") + f"; seed {info['seed']})\n",
+        _discovery_text(ranking, len(prop)),
+        conclusions.get(top, ""),
+        conclusions.get(code_var, ""),
+        f"Slopes are per unit of the swept variable, in the output, from the mixed models the statistics fitted "
+        f"(`{zd}/stats/mixed_models.csv`, term `value`: random intercept and slope by base latent, 95 % CI from t "
+        f"with df = bases − 1); \"first in\" names the first layer, in network order, whose interval excludes 0 "
+        f"(duration is modelled in the output only: every layer was measured on its intervals).\n",
+        "## Figures\n",
+    ]
+    for key, caption in (("grid_z", f"The {top} sweep, base latent 0: the output and every layer's average at "
+                                    "each value."),
+                         ("effects_z", f"Standardised slope of each outcome on {top}, per layer (95 % CI; the first "
+                                       "layer whose interval excludes 0 circled)."),
+                         ("grid_c", f"The {code_var} sweep, base latent 0."),
+                         ("effects_c", f"Standardised slope of each outcome on {code_var}, per layer."),
+                         ("corr", "Pearson r of each layer's measure with the output's, over matched intervals of "
+                                  "the random samples.")):
+        png = _first_png(figs.get(key))
+        if png:
+            lines.append(f"{caption}\n")
+            lines.append(f"![{key}]({rel(Path(png), out)})\n")
+    png = _first_png(figs.get("stack"))
+    if png:
+        lines.append(f"A random sample (`{info['stack_sample']}`) segmented as a word (frication before a vowel, "
+                     "silence around; the one with the most frication), its spectrogram and every layer's average "
+                     "on one time axis:\n")
+        lines.append(f"![layer stack]({rel(Path(png), out)})\n")
+    if listen:
+        lines += audio_md(listen, out, measured_folder=out / layout.DEMO_RANDOM_DIR)
+    if explorers:
+        lines.append("## Explore the sweeps\n")
+        lines.append("One page per sweep, offline in any browser: a slider over the swept value (← → keys), the "
+                     "base latent (↑ ↓), the chosen sample's layer stack, its acoustic rows and audio players:\n")
+        lines += [f"- [{var}: {rel(page, out)}]({rel(page, out)})" for var, page in explorers.items()]
+        lines.append("")
+    lines += [
+        "## The model and the method\n",
         f"Model: `{info['checkpoint']}` — {cfg['arch']} with {cfg['n_codes']} codes, d = {cfg['dim']}, "
         f"slice {cfg['slice_len']} at {cfg['sr']} Hz (sha256 `{info['sha256'][:16]}…`).\n",
         trained,
@@ -252,15 +531,27 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         "(tier `auto`), and every layer was measured on the output's intervals — as the paper reused "
         "the output's vowel intervals for the deeper layers.\n",
         "## 1. Which latent variable drives frication?\n",
-        f"{len(prop)} random samples; {100 * ranking.attrs.get('share_with_frication', float('nan')):.0f} % "
-        "have a `fric` interval. "
-        + (f"Frication (presence, or duration when every sample has some) was regressed on all noise "
-           f"variables at once ({ranking.attrs.get('kind')} regression, GAP-style) and the variables "
-           "ranked by |z|:\n" if ranking.attrs.get("kind") != "none" else
-           "Their frication does not vary, so no variable can be tied to it: the paper's z11 is swept instead.\n"),
-        md_table(ranking, n=10),
-        (f"**{top}** ranks first and is swept below.\n" if ranking.attrs.get("kind") != "none" else ""),
     ]
+    if ranking.attrs.get("kind") != "none":
+        kind = ranking.attrs.get("kind")
+        lines.append(
+            f"{len(prop)} random samples; {100 * ranking.attrs.get('share_with_frication', float('nan')):.0f} % "
+            "have a `fric` interval. "
+            + ("Frication presence was regressed on each noise variable alone (logistic regression, one per "
+               "variable; the variables are drawn independently, so each test is valid on its own): `coef` is the "
+               "change in log-odds per SD of the variable (Wald `se`, `z`), `p` the likelihood-ratio test, "
+               "`p_holm` Holm's adjustment for the number of variables; ranked by p."
+               if kind == "logistic" else
+               "Every sample has frication, so its total duration (s) was regressed on each noise variable alone "
+               "(OLS, one per variable): `coef` per SD of the variable, `z` the t statistic, `p` its test, "
+               "`p_holm` Holm's adjustment; ranked by p.") + "\n")
+        cols = [c for c in ("var", "coef", "se", "z", "p", "p_holm", "rank", "n") if c in ranking.columns
+                and ranking[c].notna().any()]
+        lines.append(md_table(ranking, cols=cols, n=10))
+        lines.append(f"**{top}** ranks first and is swept below.\n")
+    else:
+        lines.append(f"{len(prop)} random samples: their frication does not vary, so no variable can be tied to "
+                     f"it; the paper's {FALLBACK_VARIABLE} is swept instead.\n")
     for title, st, var in ((f"2. Sweeping {top} from −15 to 5", z_stats, top),
                            (f"3. Sweeping code {code_var} from 0 to 2", c_stats, code_var)):
         lines.append(f"## {title}\n")
@@ -275,6 +566,11 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
             lines.append(f"- note: {note}")
         if st.get("notes"):
             lines.append("")
+        slopes = raw_slopes(st)
+        if len(slopes):
+            lines.append(f"Slope per unit of {var} in the output, raw units:\n")
+            lines.append(md_table(slopes, cols=["name", "unit", "slope", "ci_low", "ci_high", "p", "n_obs",
+                                                "n_groups"]))
         lines.append("Standardised slope of each outcome on the swept value, per layer and interval label "
                      "(mixed model, random intercept [and slope] by base latent; 95 % CI from t with "
                      "df = bases − 1):\n")
@@ -296,36 +592,14 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
                          "model's own list is in `stats/mixed_models.csv`):\n")
             lines += [f"- {n} × {w}" for w, n in warn[:12]]
             lines.append("")
-        for key in ("grid_z" if var == top else "grid_c", "effects_z" if var == top else "effects_c"):
-            png = _first_png(figs.get(key))
-            if png:
-                lines.append(f"![{key}]({rel(Path(png), out)})\n")
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
     lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
     lines.append(md_table(r_stats.get("correlations"), n=60))
     lines.append("Every layer was measured on the output's intervals, so `duration` agrees by construction; "
                  "for durations of a layer's own, segment the layers too (`ganphon annotate DIR --layers "
                  "conv3,conv4`) and correlate with `ganphon.stats.correlation_table(..., match=\"order\")`.\n")
-    png = _first_png(figs.get("corr"))
-    if png:
-        lines.append(f"![correlations]({rel(Path(png), out)})\n")
-    png = _first_png(figs.get("stack"))
-    if png:
-        lines.append(f"A random sample (`{info['stack_sample']}`) segmented as a word (frication before a vowel, "
-                     "silence around; the one with the most frication), its spectrogram and every layer's average "
-                     "on one time axis:\n")
-        lines.append(f"![layer stack]({rel(Path(png), out)})\n")
-    if listen:
-        lines += audio_md(listen, out, measured_folder=out / layout.DEMO_RANDOM_DIR)
-    if explorers:
-        lines.append("## Explore the sweeps\n")
-        lines.append("One page per sweep, offline in any browser: a slider over the swept value (← → keys), the "
-                     "base latent (↑ ↓), the chosen sample's layer stack, its acoustic rows and audio players:\n")
-        lines += [f"- [{var}: {rel(page, out)}]({rel(page, out)})" for var, page in explorers.items()]
-        lines.append("")
     z_spec, c_spec = info["z_spec"], info["c_spec"]
     ckpt, seed = info["redo_checkpoint"], info["seed"]
-    zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
     rd = layout.DEMO_RANDOM_DIR
     lines += [
         "## 5. Redo any step\n",
@@ -343,6 +617,11 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         f"ganphon explore {zd}      # {zd}/explore.html",
         f"ganphon measure {zd} --engine praat --out {zd}/acoustics_praat.csv   # the same table from Praat",
         "```\n",
+        "Every model of a sweep refitted in R by lme4 + lmerTest from its saved frame (from this folder, or "
+        "any other: the script reads the frames next to it):\n",
+        "```bash",
+        f"Rscript {zd}/stats/frames/refit.R",
+        "```\n",
         "The same measures with Praat's own script (Praat ▸ Open Praat script…, or from a shell in the same "
         "folder):\n",
         "```bash",
@@ -353,7 +632,7 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         "to Praat's menus).\n",
         "Files: every folder holds `manifest.csv`, `latents.csv`, `run.json`, one TextGrid per sample "
         "and `acoustics.csv`; `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
-        "`summaries.txt`; `listen/` the 16-bit listening copies.\n",
+        "`summaries.txt`, and `frames/` each model's rows with `refit.R`; `listen/` the 16-bit listening copies.\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]
     return "\n".join(lines)

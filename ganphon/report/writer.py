@@ -180,7 +180,8 @@ def markdown_to_html(md: str, title: str = "report") -> str:
             out.append(f"<p>{inline(line)}</p>")
     flush_table()
     close_list()
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+    style = ("body{font-family:sans-serif;max-width:60em;margin:1em auto;line-height:1.4}"
+             "h1{font-size:1.6em;margin:.2em 0 .4em}h2{margin:.8em 0 .4em}"
              "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
              "pre{background:#f4f4f4;padding:1em;overflow-x:auto}"
              ".audio{display:inline-flex;align-items:center;gap:.5em}.audio audio{height:2em}")

@@ -69,15 +69,21 @@ def _property_rows(intervals, label: str) -> pd.DataFrame:
 
 
 def discover(latents, prop, kind: str = "logistic", column: str | None = None,
-             l1_alpha: float | None = None) -> pd.DataFrame:
+             l1_alpha: float | None = None, method: str = "joint") -> pd.DataFrame:
     """Rank latent variables by how strongly they predict a property of the outputs (GAP).
 
-    The property is regressed on all latent dimensions at once, standardised
+    ``method="joint"``: the property is regressed on all latent dimensions at once, standardised
     (Logit for a 0/1 property, OLS for a continuous one).  When the logistic
     MLE does not exist (perfect or quasi-perfect separation, or more
     variables than samples) an L1-regularised fit is used instead and recorded
     in the ``method`` column; its se, z and p are then NaN and the ranking is
     by |coef|.
+
+    ``method="each"``: one regression per variable (the latents are drawn
+    independently, so each one's own test is valid), ranked by its p —
+    the likelihood-ratio test for Logit (defined under separation too),
+    the t-test for OLS — with ``p_holm``, Holm's adjustment over all the
+    variables tested (:func:`discover_each`).
 
     Parameters
     ----------
@@ -87,6 +93,7 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
         The property: a Series indexed by sample_id, or a table with a
         ``sample_id`` column (e.g. from :func:`frication_property`).
     kind : {"logistic", "linear"}
+    method : {"joint", "each"}
     column : str, optional
         Property column of a table (default: ``has_fric`` for logistic,
         ``fric_duration`` for linear).
@@ -100,12 +107,15 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
     -------
     pandas.DataFrame
         Columns var, coef, se, z, p, rank, method, n — sorted by rank (1 = strongest);
-        ``z`` is the Wald z (Logit) or t (OLS).
+        ``z`` is the Wald z (Logit) or t (OLS); ``method="each"`` adds ``p_holm``.
+        An L1 fit has no se, z or p: those columns are left out rather than empty.
     """
     import statsmodels.api as sm
 
     if kind not in ("logistic", "linear"):
         raise GanphonError(f"kind must be 'logistic' or 'linear', got {kind!r}")
+    if method not in ("joint", "each"):
+        raise GanphonError(f"method must be 'joint' or 'each', got {method!r}")
     if not isinstance(latents, pd.DataFrame):
         latents = read_latents(latents)
     if "sample_id" not in latents.columns:
@@ -134,13 +144,19 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
     if not used:
         raise GanphonError("every latent dimension is constant over these samples")
     Xs = (X[used] - X[used].mean()) / sd[used]
-    exog = sm.add_constant(Xs.to_numpy(), has_constant="add")
     if kind == "logistic":
         if not set(np.unique(target)) <= {0.0, 1.0}:
             raise GanphonError(f"'{column}' is not 0/1; use kind='linear' for a continuous property")
         if np.unique(target).size < 2:
             raise GanphonError(f"all {len(target)} samples have {column} = {int(target[0])}; "
                                "nothing to discover (draw more samples)")
+    if method == "each":
+        out = discover_each(Xs, target, kind)
+        out.attrs.update(property=column, kind=kind, method=out["method"].iloc[0], constant=constant,
+                         warnings=out.attrs.get("warnings", []))
+        return out
+    exog = sm.add_constant(Xs.to_numpy(), has_constant="add")
+    if kind == "logistic":
         model = sm.Logit(target, exog)
     else:
         model = sm.OLS(target, exog)
@@ -198,7 +214,78 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
     ranks[np.argsort(order_key, kind="stable")] = np.arange(1, len(used) + 1)
     out = pd.DataFrame({"var": used, "coef": coef, "se": se, "z": z, "p": p, "rank": ranks,
                         "method": method, "n": len(target)})
+    if reason is not None:  # a penalised fit has no standard errors: no columns that are always empty
+        out = out.drop(columns=["se", "z", "p"])
     out = out.sort_values("rank", kind="stable").reset_index(drop=True)
     out.attrs.update(property=column, kind=kind, method=method, constant=constant, warnings=messages)
     return out
 
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjustment of the p-values ``p`` (NaN stays NaN, left out of the count)."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p[i]))
+        out[i] = running
+    return out
+
+
+def discover_each(Xs: pd.DataFrame, target, kind: str = "logistic") -> pd.DataFrame:
+    """One regression of the property on each standardised latent variable, Holm-adjusted.
+
+    Logit (``kind="logistic"``): the coefficient is the log-odds change per
+    SD of the variable with its Wald se and z; ``p`` is the likelihood-ratio
+    test against the intercept-only model (chi² with 1 df), which stays
+    defined when the variable separates the outcomes (then coef, se and z are
+    NaN and ``method`` says so).  OLS: the slope per SD in the property's
+    units with its t-test.  Ranked by p, ties by |z|; ``p_holm`` adjusts p
+    for the number of variables tested.
+    """
+    import statsmodels.api as sm
+    from scipy import stats as sps
+
+    target = np.asarray(target, float)
+    n = len(target)
+    rows, warnings = [], []
+    if kind == "logistic":
+        share = target.mean()
+        llf_null = float(n * (share * np.log(share) + (1 - share) * np.log(1 - share)))
+    for name in Xs.columns:
+        exog = sm.add_constant(Xs[name].to_numpy(float), has_constant="add")
+        row = {"var": name, "coef": np.nan, "se": np.nan, "z": np.nan, "p": np.nan,
+               "method": "logit, one variable at a time" if kind == "logistic" else "ols, one variable at a time"}
+        if kind == "linear":
+            fit = sm.OLS(target, exog).fit()
+            row.update(coef=float(fit.params[1]), se=float(fit.bse[1]), z=float(fit.tvalues[1]),
+                       p=float(fit.pvalues[1]))
+        else:
+            fit, messages, error = _capture(lambda exog=exog: sm.Logit(target, exog).fit(disp=0, maxiter=100))
+            separated = (error is not None or fit is None or any("Separation" in m for m in messages)
+                         or not fit.mle_retvals.get("converged", False) or abs(fit.params[1]) > 20)
+            if separated:
+                # the maximum is at infinity: the log-likelihood reaches 0, the LR statistic -2 llf_null
+                row.update(p=float(sps.chi2.sf(-2.0 * llf_null, 1)),
+                           method="logit, one variable at a time (separates the outcomes: no finite coefficient)")
+                warnings.append(f"{name}: {_first_line(error) if error is not None else 'separation'}")
+            else:
+                row.update(coef=float(fit.params[1]), se=float(fit.bse[1]), z=float(fit.tvalues[1]),
+                           p=float(sps.chi2.sf(max(0.0, 2.0 * (fit.llf - llf_null)), 1)))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"])
+    key = pd.DataFrame({"p": out["p"].fillna(np.inf), "z": -out["z"].abs().fillna(np.inf)})
+    order = np.lexsort((key["z"].to_numpy(), key["p"].to_numpy()))
+    ranks = np.empty(len(out), int)
+    ranks[order] = np.arange(1, len(out) + 1)
+    out["rank"] = ranks
+    out["n"] = n
+    out = out[["var", "coef", "se", "z", "p", "p_holm", "rank", "method", "n"]]
+    out = out.sort_values("rank", kind="stable").reset_index(drop=True)
+    out.attrs["warnings"] = warnings
+    return out

@@ -265,7 +265,12 @@ def refit_script(fits, names, tasks=None) -> str:
     With the models' ``tasks``, factors get ganphon's level order (the same reference level).
     """
     lines = ["# Refit every model of this stats/ folder in R from its frame (written by ganphon).",
-             "# Run from this folder: Rscript refit.R   (needs r-cran-lme4 and r-cran-lmertest)",
+             "# Run from any folder: Rscript path/to/refit.R (it reads the frames next to itself); in an R session",
+             "# source(\"path/to/refit.R\", chdir = TRUE).  Needs r-cran-lme4 and r-cran-lmertest.",
+             "local({",
+             '  here <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))',
+             "  if (length(here) == 1) setwd(dirname(normalizePath(here)))",
+             "})",
              "suppressPackageStartupMessages({library(lme4); library(lmerTest)})", ""]
     specs = [_factors(task) for task in tasks] if tasks is not None else [""] * len(fits)
     for fit, name, spec in zip(fits, names, specs):

@@ -326,3 +326,45 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
             acc = ((logits > 0).float() == z[:, : cfg.n_codes]).float().mean()
         result["q_accuracy"] = round(float(acc), 4)
     return result
+
+
+#: Rows of :func:`format_evaluation`: (key of the result, label).
+_TABLE_ROWS = (("share_word", "word-shaped (silence around, frication before the vowel)"),
+               ("share_voiced_vowel", "a vowel Praat calls voiced"),
+               ("share_sibilant", "begins with an [s]"),
+               ("share_s_initial", "#sTV: [s] + closure"),
+               ("share_vowel", "has a vowel (voi >= 40 ms)"),
+               ("share_frication", "has frication"))
+
+
+def format_evaluation(result: dict) -> str:
+    """:func:`evaluate_model`'s numbers as a readable table: shares over all outputs and per code,
+    each code's word types, the code identity and the Q-network's accuracy."""
+    def pct(v):
+        return "" if v is None else f"{100 * v:.1f} %"
+
+    codes = result.get("by_code") or {}
+    names = ["all", *codes]
+    head = ["", *names]
+    rows = [["outputs", str(result.get("n", "")), *[str(codes[c].get("n", "")) for c in codes]]]
+    for key, label in _TABLE_ROWS:
+        if key in result:
+            rows.append([label, pct(result[key]), *[pct(codes[c].get(key)) for c in codes]])
+    if codes:
+        rows.append(["dominant word type", "", *[codes[c].get("dominant_type", "") for c in codes]])
+        rows.append(["its share of the code's outputs", "", *[pct(codes[c].get("share_dominant")) for c in codes]])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                               for i, cell in enumerate(r)).rstrip()
+    out = [f"{result.get('n')} generated samples (seed {result.get('seed')})", line(head), *[line(r) for r in rows]]
+    for c, v in codes.items():
+        types = ", ".join(f"{k} {pct(share)}" for k, share in sorted((v.get("types") or {}).items(),
+                                                                     key=lambda kv: -kv[1]))
+        out.append(f"word types of {c}: {types}")
+    if codes:
+        out.append(f"code identity (smallest dominant share): {pct(result.get('code_identity_min'))}; codes distinct: "
+                   f"{'yes' if result.get('codes_distinct') else 'no'}; [s]-initial code: "
+                   f"{result.get('s_initial_code') or 'none'}")
+    q = result.get("q_accuracy")
+    out.append(f"Q-network accuracy on the codes: {'no Q-network' if q is None else pct(q)}")
+    return "\n".join(out)
