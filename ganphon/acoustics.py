@@ -9,8 +9,12 @@ arguments are those of the bundled Praat scripts (``praat_scripts/``), so
 the numbers are the ones Praat prints; see :mod:`ganphon.praat`.
 
 A value that cannot be measured is NaN with a short reason in ``note``
-(unvoiced frame, a layer whose Nyquist frequency is below the maximum
+(unvoiced frame, a layer whose native Nyquist frequency is below the maximum
 formant, an unreadable file …); a problem in one file never stops the others.
+What a layer can carry is decided by its native rate (the manifest's
+``rate_native_hz``), whether its upsampled WAV or its native-rate ``.Sound`` is
+measured: the band rule of :mod:`ganphon.measures`.  F0 values on the
+generator's own artefact frequencies are flagged in ``f0_artefact``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,16 @@ from parselmouth.praat import call
 
 from . import io, layout
 from .errors import GanphonError, first_line
+from .measures import (
+    PITCH_MEASURES,
+    above_nyquist,
+    artefact_frequencies,
+    effective_rate,
+    generator_stack,
+    hz,
+    native_samples_between,
+    on_artefact,
+)
 from .praat import (
     ALL_MEASURES,
     INTENSITY_WINDOW_PER_PERIOD,
@@ -69,6 +83,8 @@ class _Job:
     measures: tuple
     settings: MeasureSettings
     who: str
+    native_rate: float | None = None  # the layer's native rate (Hz); None: the file's own
+    artefacts: tuple = ()  # F0s (Hz) flagged in f0_artefact
 
 
 # --------------------------------------------------------------------------
@@ -164,7 +180,7 @@ def point_times(start, end, points):
 
 
 def measure_file(path, textgrid=None, tier="auto", points=10, measures=ALL_MEASURES,
-                 settings=None, who=None) -> pd.DataFrame:
+                 settings=None, who=None, native_rate=None, artefacts=()) -> pd.DataFrame:
     """Measure one sound file (rows of the long acoustic table).
 
     Parameters
@@ -184,20 +200,28 @@ def measure_file(path, textgrid=None, tier="auto", points=10, measures=ALL_MEASU
         Default: the ``default`` preset for the file's layer.
     who : str, optional
         Name used in notes (default: the layer named by the file name, else the file name).
+    native_rate : float, optional
+        Native rate (Hz) of the layer series the file holds (an upsampled WAV:
+        the rate before upsampling); what it can carry is decided by it.
+        Default: the file's own rate.
+    artefacts : sequence of float
+        F0s (Hz) of the generator's own periodicities
+        (:func:`ganphon.measures.artefact_frequencies`): F0 values within 0.5 %
+        of one are flagged in ``f0_artefact``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``file, tier, label, start, end, point, time, measure, value, note``.
+        Columns ``file, tier, label, start, end, point, time, measure, value, note, f0_artefact``.
     """
     path = Path(path)
     if textgrid is None:
         textgrid = find_textgrid(path)
     layer = layer_from_name(path.name)
     if settings is None:
-        settings = settings_for_layer(layer)
+        settings = settings_for_layer(layer, native_rate=native_rate)
     job = _Job(str(path), None if textgrid is None else str(textgrid), tier, int(points),
-               check_measures(measures), settings, who or layer or path.name)
+               check_measures(measures), settings, who or layer or path.name, native_rate, tuple(artefacts))
     return _rows_to_frame(_measure_job(job))
 
 
@@ -222,7 +246,7 @@ def _measure_job(job: _Job) -> list:
 
 
 def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_MEASURES, settings=None,
-                  who=None) -> pd.DataFrame:
+                  who=None, native_rate=None, artefacts=()) -> pd.DataFrame:
     """Measure a sound held in memory (e.g. ``parselmouth.Sound`` from numpy): no file is read.
 
     The rows are those :func:`measure_file` gives for a file holding the same
@@ -235,12 +259,14 @@ def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_
         Written in the ``file`` column and in notes.
     intervals : list of (label, start, end), optional
         Labelled intervals to measure; None or empty: the whole sound.
-    tier, points, measures, settings, who
+    tier, points, measures, settings, who, native_rate, artefacts
         As for :func:`measure_file` (``settings`` default: the ``default`` preset for ``who``).
     """
     who = who or layer_from_name(name) or name
-    settings = settings if settings is not None else settings_for_layer(layer_from_name(name))
-    job = _Job(name, None, tier or None, int(points), check_measures(measures), settings, who)
+    settings = settings if settings is not None else settings_for_layer(layer_from_name(name),
+                                                                         native_rate=native_rate)
+    job = _Job(name, None, tier or None, int(points), check_measures(measures), settings, who, native_rate,
+               tuple(artefacts))
     return _rows_to_frame(_measure_sound(sound, "", name, tier if intervals else "", list(intervals or []),
                                          "", job))
 
@@ -269,15 +295,24 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
         sound = None
 
     rows: list = []
+    # the band the series carries: its layer's native rate (an upsampled WAV carries no more)
+    rate = effective_rate(sound.sampling_frequency, job.native_rate) if sound is not None else math.nan
+    artefacts = sorted(job.artefacts)
 
     def add(label, start, end, point, t, measure, value, note=""):
         value = float(value) if value is not None else math.nan
+        beyond = above_nyquist(measure, value, rate, job.who)
+        if beyond:  # Praat's interpolation can step past a ceiling at the Nyquist
+            value, note = math.nan, beyond
         key = (label, start, end)
         if key in edge_notes:
             note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
             value = math.nan if key in outside else value
+        artefact = math.nan
+        if artefacts and measure in PITCH_MEASURES and value == value:
+            artefact = float(on_artefact([value], artefacts)[0])
         rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value,
-                     _join_notes(context_note, note)))
+                     _join_notes(context_note, note), artefact))
 
     block = failure or ("silent (all samples are 0)" if silent else "")
     for family in job.measures:
@@ -287,7 +322,8 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
                 add(label, start, end, None, math.nan, "duration", end - start, failure)
             continue
         why = block or (measure_guard(family, job.settings, sound.sampling_frequency,
-                                      sound.xmax - sound.xmin, job.who) if family != "spectrum" else "")
+                                      sound.xmax - sound.xmin, job.who, job.native_rate)
+                        if family != "spectrum" else "")
         done = len(rows)
         try:
             _FAMILIES[family](sound, job, intervals, add, why)
@@ -357,28 +393,43 @@ def _formants(sound, job, intervals, add, why):
 
 
 def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
-                      settings: MeasureSettings = MeasureSettings()) -> parselmouth.Spectrum:
+                      settings: MeasureSettings = MeasureSettings(), band=None) -> parselmouth.Spectrum:
     """Praat's spectrum of ``sound`` from ``start`` to ``end``: ``Extract part`` with the
-    settings' window shape, then ``To Spectrum`` (the spectral moments of :func:`measure_folder`)."""
+    settings' window shape, then ``To Spectrum`` (the spectral moments of :func:`measure`).
+
+    ``band`` (Hz): the bins above it are set to 0 (``Formula: "if x > band then 0 else self fi"``),
+    so the moments of an upsampled layer series are those inside its native band.
+    """
     shape = getattr(parselmouth.WindowShape, settings.spectrum_window_shape.upper())
-    return sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
+    spectrum = sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
+    if band is not None:
+        call(spectrum, "Formula", f"if x > {hz(band)} then 0 else self fi")
+    return spectrum
 
 
 def _spectrum(sound, job, intervals, add, why):
     s = job.settings
     intensity_why = why or measure_guard("max_intensity", s, sound.sampling_frequency,
-                                         sound.xmax - sound.xmin, job.who)
+                                         sound.xmax - sound.xmin, job.who, job.native_rate)
     intensity = None
     if not intensity_why:
         intensity = sound.to_intensity(minimum_pitch=s.max_intensity_minimum_pitch, time_step=None,
                                        subtract_mean=s.subtract_mean)
+    band = None
+    rate = sound.sampling_frequency if sound is not None else math.nan
+    if sound is not None:
+        rate = effective_rate(sound.sampling_frequency, job.native_rate)
+        band = rate / 2.0 if rate < sound.sampling_frequency else None
     for label, start, end in intervals:
         moments = dict.fromkeys(("cog", "sd", "skewness", "kurtosis"), math.nan)
         moments_why = why
         if not why:
-            moments_why = spectrum_guard(samples_between(sound, start, end), s, job.who) or ""
+            # the samples of the native series inside the interval
+            held = samples_between(sound, start, end) if band is None else \
+                native_samples_between(start, end, sound.xmin, rate)
+            moments_why = spectrum_guard(held, s, job.who) or ""
             if not moments_why:
-                spectrum = interval_spectrum(sound, start, end, s)
+                spectrum = interval_spectrum(sound, start, end, s, band)
                 moments = {
                     "cog": spectrum.get_centre_of_gravity(s.spectrum_power),
                     "sd": spectrum.get_standard_deviation(s.spectrum_power),
@@ -475,6 +526,7 @@ class FileEntry:
     path: Path
     textgrid: Path | None
     layer: str | None
+    native_rate: float | None = None  # the manifest's rate_native_hz; None: the file's own rate
 
 
 def collect_files(folder_or_manifest, inputs="wav"):
@@ -515,7 +567,9 @@ def collect_files(folder_or_manifest, inputs="wav"):
                 textgrid = candidate if candidate.is_file() else None
             else:
                 textgrid = find_textgrid(path)
-            entries.append(FileEntry(path, textgrid, str(row.layer) if isinstance(row.layer, str) else None))
+            rate = getattr(row, "rate_native_hz", None)
+            rate = float(rate) if rate is not None and pd.notna(rate) and float(rate) > 0 else None
+            entries.append(FileEntry(path, textgrid, str(row.layer) if isinstance(row.layer, str) else None, rate))
     else:
         extension = _EXTENSIONS[inputs]
         for path in sorted(folder.glob(f"*.{extension}")):
@@ -525,6 +579,46 @@ def collect_files(folder_or_manifest, inputs="wav"):
         if not entries:
             raise GanphonError(f"{folder}: no *.{extension} files to measure")
     return folder, entries, manifest
+
+
+def layer_rates(source) -> tuple:
+    """Layer → native rate (Hz), in network order, and the slice duration (s), of what ``source`` names.
+
+    ``source``: an exported folder (its manifest's ``rate_native_hz``), a
+    store, or a checkpoint (``demo`` or a file: the model's own layers).
+    """
+    from .timebase import native_rate, slice_duration
+
+    path = Path(source)
+    if str(source) == "demo" or path.is_file() and path.suffix.lower() != ".csv":
+        from .models import load_checkpoint
+        from .probe import layer_lengths
+
+        model = load_checkpoint(source, qnetwork=False)
+        cfg = model.config
+        lengths = layer_lengths(model.generator)
+        rates = {layer: native_rate(n, cfg.slice_len, cfg.sr) for layer, (_, n) in lengths.items()
+                 if layer != layout.OUTPUT_LAYER}
+        rates[layout.OUTPUT_LAYER] = float(cfg.sr)
+        return {layer: rates[layer] for layer in layout.sort_layers(rates)}, slice_duration(cfg.slice_len, cfg.sr)
+    from .store import is_store, open_store
+
+    if path.is_dir() and is_store(path):
+        st = open_store(path)
+        rates = {layer: native_rate(st.series(layer).shape[1], st.slice_len, st.sr)
+                 for layer in (layout.OUTPUT_LAYER, *st.layers)}
+        return {layer: rates[layer] for layer in layout.sort_layers(rates)}, slice_duration(st.slice_len, st.sr)
+    manifest_path = path if path.is_file() else path / layout.MANIFEST
+    if not manifest_path.is_file():
+        raise GanphonError(f"{source}: no {layout.MANIFEST} to take the layers' native rates from "
+                           "(give an exported folder, a store or --checkpoint)")
+    manifest = io.read_manifest(manifest_path, required=["layer", "rate_native_hz"])
+    firsts = manifest.drop_duplicates("layer").set_index("layer")
+    rates = {str(layer): float(firsts.loc[layer, "rate_native_hz"]) for layer in layout.sort_layers(firsts.index)}
+    duration = None
+    if {"slice_len", "sr"} <= set(firsts.columns):
+        duration = slice_duration(int(firsts["slice_len"].iloc[0]), int(firsts["sr"].iloc[0]))
+    return rates, duration
 
 
 def read_manifest(path, inputs="wav") -> pd.DataFrame:
@@ -562,7 +656,7 @@ def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> 
 
 def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
-            progress=True) -> pd.DataFrame:
+            progress=True, artefacts="auto") -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
 
     Parameters
@@ -579,20 +673,28 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     points : int
         Normalised time points per interval for f0, intensity and f1–f3.
     layer_settings : str, MeasureSettings or dict
-        ``default``, ``paper-wavegan``, ``paper-ciwgan``, one settings object,
-        or a dict layer → settings (see :func:`ganphon.praat.resolve_layer_settings`).
+        ``default``, ``paper-wavegan``, ``paper-ciwgan``, ``praat``, one settings object,
+        or a dict layer → settings (see :func:`ganphon.praat.resolve_layer_settings`);
+        each layer's settings are clipped to its native band
+        (:func:`ganphon.praat.settings_table` shows them).
     workers : int, optional
         Worker processes (default: CPU count, at most the number of files);
         1 measures in this process.
     inputs : {"wav", "sound"}
-        Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series.
+        Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series;
+        either way what a layer can carry is decided by its native rate.
     progress : bool
         Show a progress bar.
+    artefacts : "auto", None or sequence of float
+        F0s flagged in ``f0_artefact``: ``auto``, the generator's stack
+        periods (from the folder's ``run.json``/manifest) and each layer's
+        native rate, with ½ and ⅓ of each; None: no flags; or these
+        frequencies (Hz) for every file.
 
     Returns
     -------
     pandas.DataFrame
-        The long acoustic table (``file … value, note``), joined with the
+        The long acoustic table (``file … value, note, f0_artefact``), joined with the
         manifest's columns (``sample_id``, ``layer``, latent columns,
         ``sweep_value`` …) when the folder has a ``manifest.csv``.
     """
@@ -604,9 +706,11 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     for entry in entries:  # Praat would zero-pad a cut WAV without a word
         if entry.path.suffix.lower() == ".wav":
             io.check_wav_complete(entry.path)
+    flags = entry_artefacts(folder, entries, manifest, artefacts)
     jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
-                 measures, settings_for_layer(e.layer, resolved), e.layer or e.path.name)
-            for e in entries]
+                 measures, settings_for_layer(e.layer, resolved, e.native_rate), e.layer or e.path.name,
+                 e.native_rate, flag)
+            for e, flag in zip(entries, flags)]
     from .parallel import Interrupted
 
     try:
@@ -620,6 +724,37 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     if manifest is not None:
         table = join_manifest(table, manifest, inputs)
     return table
+
+
+def entry_artefacts(folder, entries, manifest, artefacts="auto") -> list:
+    """The artefact frequencies of each entry (see :func:`measure`'s ``artefacts``)."""
+    if artefacts is None:
+        return [()] * len(entries)
+    if not isinstance(artefacts, str):
+        fixed = artefact_frequencies(artefacts)
+        return [fixed] * len(entries)
+    if artefacts != "auto":
+        raise GanphonError(f"artefacts must be 'auto', None or a list of frequencies, got {artefacts!r}")
+    if manifest is None:  # a folder of recordings: no generator, no layers
+        return [()] * len(entries)
+    stack = generator_stack(folder, manifest)
+    return [artefact_frequencies(stack, None if e.layer in (None, layout.OUTPUT_LAYER) else e.native_rate)
+            for e in entries]
+
+
+def flag_artefacts(table: pd.DataFrame, by_file: dict) -> np.ndarray:
+    """The ``f0_artefact`` column of a long table: for each F0 row, the artefact frequency its value
+    lies on (file → frequencies in ``by_file``), else NaN."""
+    out = np.full(len(table), np.nan)
+    pitch = table["measure"].isin(PITCH_MEASURES).to_numpy() & table["value"].notna().to_numpy()
+    files = table["file"].to_numpy()
+    values = table["value"].to_numpy(dtype=float)
+    for file in pd.unique(files[pitch]):
+        frequencies = by_file.get(file, ())
+        if frequencies:
+            rows = pitch & (files == file)
+            out[rows] = on_artefact(values[rows], frequencies)
+    return out
 
 
 def check_points(points) -> int:
@@ -664,19 +799,24 @@ def run_jobs(jobs, workers=None, progress=True) -> list:
 
 
 def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", points=10,
-                        layer_settings="default", inputs="wav", engine="praat", praat_path=None) -> pd.DataFrame:
+                        layer_settings="default", inputs="wav", engine="praat", praat_path=None,
+                        artefacts="auto") -> pd.DataFrame:
     """Measure a folder with the bundled ``measure_all.praat`` run by Praat.
 
     Same arguments and result as :func:`measure`, for results computed by a Praat executable
     (``engine="praat"``) or by parselmouth's bundled Praat running the script.
-    Layers with different settings are measured in separate runs.
+    Each layer is measured in a run of its own, with its settings and its
+    native rate (the script's ``Native rate`` field), so the script applies
+    the band rule as :func:`measure` does: the same empty rows, with the same notes.
 
     The script flags the same rows as :func:`measure`, with the same notes
     for the file and its intervals (an unreadable sound or TextGrid, a
     missing tier, overlapping intervals, intervals past the sound, a silent
-    file); a note there may lack the detail after ``:`` that Praat's error
-    message adds in Python.  Notes on single values (unvoiced, undefined,
-    too short for a window) are Python's only.
+    file) and for what a layer cannot carry; a note there may lack the detail
+    after ``:`` that Praat's error message adds in Python.  Notes on single
+    values (unvoiced, undefined, too short for a window) are Python's only.
+    ``f0_artefact`` is computed from the script's F0 values as :func:`measure`
+    computes it from its own.
     """
     from .praat import run_script
 
@@ -686,22 +826,26 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
     wanted = {m for family in measures for m in MEASURE_NAMES[family]}
-    # one script run per (settings, extension): a "sound" folder's output
-    # layer is a WAV, and layers may differ in settings
+    # one script run per layer (its settings and native rate), and per extension:
+    # a "sound" folder's output layer is a WAV
     runs: dict = {}
     for entry in entries:
-        key = (settings_for_layer(entry.layer, resolved), entry.path.suffix.lstrip("."))
+        key = (settings_for_layer(entry.layer, resolved, entry.native_rate), entry.path.suffix.lstrip("."),
+               entry.native_rate, entry.layer)
         runs.setdefault(key, set()).add(entry.path.name)
     parts = []
-    for (settings, extension), names in runs.items():
+    for (settings, extension, rate, layer), names in runs.items():
         table = run_script("measure_all", folder, engine=engine, praat_path=praat_path, settings=settings,
-                           extension=extension, name_pattern="*", tier=tier or "", number_of_points=points)
+                           extension=extension, name_pattern=f"*_{layer}" if layer else "*", tier=tier or "",
+                           number_of_points=points, native_rate=hz(rate) if rate else "file")
         parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
     table = pd.concat(parts, ignore_index=True)
     table["note"] = table["note"].fillna("") if "note" in table.columns else ""
     order = {e.path.name: i for i, e in enumerate(entries)}
     table = table[table["file"].isin(order)]
     table = table.sort_values("file", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    by_file = dict(zip((e.path.name for e in entries), entry_artefacts(folder, entries, manifest, artefacts)))
+    table["f0_artefact"] = flag_artefacts(table, by_file)
     table = table[TABLE_COLUMNS]
     if manifest is not None:
         table = join_manifest(table, manifest, inputs)
@@ -855,7 +999,20 @@ def summary(table: pd.DataFrame, elapsed: float, out) -> str:
     counts = by_measure.apply(lambda v: f"{v.notna().sum()}/{len(v)}")
     lines.append("defined values: " + ", ".join(f"{m} {c}" for m, c in counts.items()))
     if "note" in table.columns:
-        notes = table.loc[table["value"].isna() & table["note"].astype(str).ne(""), "note"]
+        empty = table["value"].isna() & table["note"].astype(str).ne("")
+        band = empty & table["note"].astype(str).str.contains("native (?:Nyquist|sampling period)", regex=True)
+        if band.any():
+            layers = table.loc[band, "layer"] if "layer" in table.columns else table.loc[band, "file"]
+            lines.append(f"empty by the band rule (the layer's native rate cannot carry them): {int(band.sum())} "
+                         f"values in {', '.join(layout.sort_layers(layers.dropna().astype(str).unique()))}")
+        notes = table.loc[empty & ~band, "note"]
         for note, count in notes.str.replace(r"^[^:;]*: ", "", regex=True).value_counts().head(5).items():
             lines.append(f"  NaN ({count}): {note}")
+    if "f0_artefact" in table.columns and table["f0_artefact"].notna().any():
+        flagged = table[table["f0_artefact"].notna()]
+        top = flagged["f0_artefact"].round(2).value_counts().head(4)
+        pitch = int(table["measure"].isin(PITCH_MEASURES).sum())
+        lines.append(f"F0 values on generator artefact frequencies (f0_artefact; left out of 'ganphon stats' "
+                     f"unless --include-artefacts): {len(flagged)} of {pitch} "
+                     f"({', '.join(f'{f:g} Hz: {n}' for f, n in top.items())})")
     return "\n".join(lines)

@@ -10,7 +10,10 @@
 then merges intervals shorter than ``min_duration`` into a neighbour.
 :func:`annotate_folder` writes the result as an interval tier ``auto`` into each
 sample's TextGrid (other tiers kept, file replaced atomically); with
-``layers`` it segments the layer WAVs into ``auto_<layer>`` tiers too.  The
+``layers`` it segments the layer WAVs into ``auto_<layer>`` tiers too.  On a
+generator's outputs it applies the buzz rule by default: a voiced run at the
+upsampling stack's own periods (:func:`buzz_runs`; an [s] carrying the
+generator's 333 Hz buzz) is not ``voi``.  The
 ``auto`` intervals found on the output are what ``ganphon measure --tier
 auto`` measures on every layer, as the paper reused the output's vowel
 intervals for Conv3 and Conv4.
@@ -33,11 +36,12 @@ import tgt
 
 from . import io, layout
 from .errors import GanphonError
+from .measures import ARTEFACT_TOLERANCE, artefacts_by_layer, generator_stack
 
 LABELS = ("sil", "fric", "voi")
 AUTO_TIER = "auto"
 #: Relative distance (0.5 %) from a machine-buzz frequency within which a frame's F0 is that buzz.
-BUZZ_TOLERANCE = 0.005
+BUZZ_TOLERANCE = ARTEFACT_TOLERANCE
 
 # Classes of the synthetic corpus's phone labels, used when
 # ganphon.corpus.synth is not importable.
@@ -231,7 +235,7 @@ def segment(sound, settings: SegmentSettings = SegmentSettings(), buzz=()):
     settings : SegmentSettings
     buzz : sequence of float
         F0s (Hz) of a machine's own periodicity, e.g. a generator's upsampling
-        stack (:func:`ganphon.train.evaluate.stack_frequencies`): a voiced run
+        stack (:func:`ganphon.models.config.stack_frequencies`): a voiced run
         at one of them (:func:`buzz_runs`) is not ``voi`` but classified as
         unvoiced (``fric`` or ``sil``), so an [s] carrying the buzz stays an [s].
 
@@ -312,10 +316,12 @@ read_textgrid = io.read_textgrid
 set_interval_tier = io.set_interval_tier
 
 
-def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSettings = SegmentSettings()):
+def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSettings = SegmentSettings(),
+                  buzz=()):
     """Segment one sound and write the intervals as ``tier`` into its TextGrid.
 
     The TextGrid is created (spanning the sound) when it does not exist.
+    ``buzz``: as for :func:`segment`.
 
     Returns
     -------
@@ -323,7 +329,7 @@ def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSe
     """
     sound = io.read_sound(sound_path)
     try:
-        intervals = segment(sound, settings)
+        intervals = segment(sound, settings, buzz=buzz)
     except GanphonError as exc:
         raise GanphonError(f"{sound_path}: {exc}") from None
     textgrid_path = Path(textgrid_path)
@@ -372,8 +378,27 @@ def find_samples(folder):
     return "plain", [(p.stem, p, p.with_suffix(".TextGrid")) for p in wavs]
 
 
+def folder_buzz(folder, layers=()) -> dict:
+    """Tier layer → the buzz frequencies (Hz) of an exported folder's generator (:func:`annotate_folder`).
+
+    The output: the upsampling stack's periods (:func:`ganphon.measures.generator_stack`,
+    from the folder's ``run.json`` or manifest); a layer: those and its native rate, ½ and ⅓ of it.
+    A folder of given waveforms (a critic's or Q-network's probe) has no stack: its output gets none.
+    """
+    manifest_path = Path(folder) / layout.MANIFEST
+    if not manifest_path.is_file():
+        return {}
+    manifest = io.read_manifest(manifest_path)
+    stack = generator_stack(folder, manifest)
+    rates = {layout.OUTPUT_LAYER: None}
+    if "rate_native_hz" in manifest.columns:
+        firsts = manifest.drop_duplicates("layer").set_index("layer")["rate_native_hz"]
+        rates.update({layer: float(firsts[layer]) for layer in layers if layer in firsts.index})
+    return artefacts_by_layer(stack, rates)
+
+
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
-                    progress=True, workers=1) -> pd.DataFrame:
+                    progress=True, workers=1, buzz="auto") -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.
 
     Parameters
@@ -391,11 +416,18 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     workers : int or None
         Processes (None: one per CPU).  Each sample's TextGrid is written by
         one process, so the result does not depend on the number.
+    buzz : "auto", None or sequence of float
+        The buzz rule (:func:`segment`): ``auto``, a generator's stack periods
+        for its outputs, plus each layer's native rate (½, ⅓) for its tier
+        (:func:`folder_buzz`; nothing for a folder of recordings); None or
+        (): no buzz rule (``ganphon annotate --no-buzz-rule``); or these
+        frequencies (Hz) for every tier.
 
     Returns
     -------
     pandas.DataFrame
         One row per interval written: sample_id, tier, start, end, label.
+        ``attrs["buzz"]``: tier layer → the frequencies used.
     """
     from .parallel import map_jobs
 
@@ -404,25 +436,37 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
         raise GanphonError(f"{folder}: --layers needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+    if buzz == "auto":
+        by_layer = folder_buzz(folder, layers) if kind == "ganphon" else {}
+    elif buzz is None or isinstance(buzz, str):
+        if buzz is not None:
+            raise GanphonError(f"buzz must be 'auto', None or a list of frequencies, got {buzz!r}")
+        by_layer = {}
+    else:
+        fixed = tuple(float(f) for f in buzz)
+        by_layer = {layer: fixed for layer in (layout.OUTPUT_LAYER, *layers)}
     jobs = []
     for sid, output, grid in samples:
-        tiers = [(AUTO_TIER, output)]
-        tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer))) for layer in layers]
-        for tier, path in tiers:
+        tiers = [(AUTO_TIER, output, by_layer.get(layout.OUTPUT_LAYER, ()))]
+        tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer)), by_layer.get(layer, ()))
+                  for layer in layers]
+        for tier, path, _ in tiers:
             if not path.is_file():
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
                           unit="sample", preload=[__name__])
     rows = [row for sample_rows in per_sample for row in sample_rows]
-    return pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
+    table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
+    table.attrs["buzz"] = by_layer
+    return table
 
 
 def _annotate_sample(job) -> list:
     """Rows of one sample: each of its tiers segmented and written into its TextGrid."""
     sid, grid, tiers, settings = job
     return [(sid, tier, start, end, label)
-            for tier, path in tiers for start, end, label in annotate_file(path, grid, tier, settings)]
+            for tier, path, buzz in tiers for start, end, label in annotate_file(path, grid, tier, settings, buzz)]
 
 
 # --------------------------------------------------------------------------

@@ -192,6 +192,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth"),
         "checkpoint": str(model.path) if model.path else None,
+        "model": cfg.to_dict(),  # the generator's stack periods are flagged as artefacts (ganphon.measures)
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
 
     layout.remove_stale_temporaries(out)  # litter of a run killed with -9

@@ -9,9 +9,12 @@ Python through parselmouth (:mod:`ganphon.acoustics`) or by the scripts in
   object drives the Python measures and the scripts.
 * :func:`settings_for_layer` and the presets ``default``, ``paper-wavegan``
   and ``paper-ciwgan`` (SPEC §5).
-* :func:`measure_guard` — which measures a sound can carry at all (a 62.5 Hz
-  layer series has no formants below 5500 Hz); the scripts apply the same
-  checks.
+* :func:`measure_guard` — which measures a sound can carry at all, decided
+  by its layer's native rate (a 62.5 Hz layer series has no formants below
+  5500 Hz, upsampled or not; the band rule of :mod:`ganphon.measures`); the
+  scripts apply the same checks.
+* :func:`settings_table` — the settings every layer of a model is measured
+  with, clipped to its native band (``ganphon measure --show-settings``).
 * :func:`run_script` — run a bundled script through parselmouth's bundled
   Praat or through a Praat executable and return its table.
 """
@@ -33,11 +36,23 @@ import pandas as pd
 
 from . import layout
 from .errors import GanphonError, first_line
+from .measures import (  # noqa: F401 (the band rule lives in measures; these names stay importable here)
+    INTENSITY_WINDOW_PER_PERIOD,
+    MIN_SAMPLES_PER_WINDOW,
+    PERIODS_PER_PITCH_WINDOW,
+    BANDS,
+    band_guard,
+    clip_settings,
+    effective_rate,
+    spectrum_guard,
+)
 
-#: Columns of the long acoustic table, in order.
-TABLE_COLUMNS = ["file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note"]
-#: Columns the Praat scripts write (everything but ``note``).
-SCRIPT_COLUMNS = TABLE_COLUMNS[:-1]
+#: Columns of the long acoustic table, in order.  ``f0_artefact``: the generator artefact
+#: frequency (Hz) an F0 value lies on (:mod:`ganphon.measures`), empty when none.
+TABLE_COLUMNS = ["file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note",
+                 "f0_artefact"]
+#: Columns a Praat script's table must have (it also writes ``note``).
+SCRIPT_COLUMNS = TABLE_COLUMNS[:9]
 
 #: Measure families and the measure names each one produces, in table order.
 MEASURE_NAMES = {
@@ -55,10 +70,6 @@ POINT_MEASURES = ("f0", "intensity", "f1", "f2", "f3")
 # Every time step is Praat's automatic one (0 in the scripts, None in parselmouth).
 PITCH_MAX_CANDIDATES = 15
 PITCH_VERY_ACCURATE = False
-PERIODS_PER_PITCH_WINDOW = 3.0  # "To Pitch (ac)" with very accurate off
-INTENSITY_WINDOW_PER_PERIOD = 6.4  # physical window of "To Intensity" = 6.4 / minimum pitch
-# An analysis window must span at least this many samples to say anything.
-MIN_SAMPLES_PER_WINDOW = 4
 
 #: Window shapes of "Extract part" (the options of the scripts' form).
 WINDOW_SHAPES = ("rectangular", "triangular", "parabolic", "Hanning", "Hamming", "Gaussian1", "Gaussian2",
@@ -78,7 +89,7 @@ class MeasureSettings:
     Parameters
     ----------
     pitch_floor, pitch_ceiling : float
-        ``To Pitch (ac)`` range in Hz.
+        ``To Pitch (ac)`` range in Hz (default 75–450 Hz, the paper's ciwGAN range).
     silence_threshold, voicing_threshold, octave_cost, octave_jump_cost, voiced_unvoiced_cost : float
         The other ``To Pitch (ac)`` arguments (Praat's defaults).
     intensity_minimum_pitch : float
@@ -101,7 +112,7 @@ class MeasureSettings:
     """
 
     pitch_floor: float = 75.0
-    pitch_ceiling: float = 600.0
+    pitch_ceiling: float = 450.0
     silence_threshold: float = 0.03
     voicing_threshold: float = 0.45
     octave_cost: float = 0.01
@@ -154,15 +165,30 @@ class MeasureSettings:
         return dataclasses.asdict(self)
 
 
-#: Layer-aware presets: ``{"*": settings for every layer, layer: overrides}``.
+#: Layer-aware presets: ``{"*": settings for every layer, layer: overrides}``.  Every layer's
+#: settings are then clipped to its native band (:func:`ganphon.measures.clip_settings`).
 PRESETS = {
-    "default": {"*": {}},
-    "paper-wavegan": {"*": {"pitch_floor": 60.0, "pitch_ceiling": 300.0}},
+    # the paper's ciwGAN ranges (SPEC §5): F0 75-450 Hz, 5-150 Hz on the upsampled Conv1 / Conv2
+    "default": {
+        "*": {},
+        "conv1": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
+        "conv2": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
+    },
     "paper-ciwgan": {
         "*": {"pitch_floor": 75.0, "pitch_ceiling": 450.0},
         "conv1": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
         "conv2": {"pitch_floor": 5.0, "pitch_ceiling": 150.0},
     },
+    "paper-wavegan": {"*": {"pitch_floor": 60.0, "pitch_ceiling": 300.0}},
+    # Praat's own defaults on every layer (F0 75-600 Hz)
+    "praat": {"*": {"pitch_floor": 75.0, "pitch_ceiling": 600.0}},
+}
+#: What each preset is, for ``--help`` and the settings table.
+PRESET_TEXT = {
+    "default": "the paper's ciwGAN ranges: F0 75-450 Hz, 5-150 Hz on conv1/conv2",
+    "paper-ciwgan": "the same as default",
+    "paper-wavegan": "F0 60-300 Hz on every layer",
+    "praat": "Praat's defaults: F0 75-600 Hz on every layer",
 }
 
 
@@ -172,15 +198,17 @@ def resolve_layer_settings(layer_settings="default") -> dict:
     Parameters
     ----------
     layer_settings : str, MeasureSettings or dict
-        A preset name (``default``, ``paper-wavegan``, ``paper-ciwgan``), one
-        settings object for every layer, or a dict mapping layer names (and
+        A preset name (``default``, ``paper-wavegan``, ``paper-ciwgan``, ``praat``),
+        one settings object for every layer, or a dict mapping layer names (and
         ``"*"`` for all others) to :class:`MeasureSettings` or to dicts of
-        overrides of the ``"*"`` entry.
+        overrides of the ``"*"`` entry; a dict may name a ``"preset"`` whose
+        entries it overrides (see :func:`with_overrides`).
 
     Returns
     -------
     dict
         Layer name → :class:`MeasureSettings`; key ``"*"`` is the fallback.
+        Not yet clipped to any layer's band: :func:`settings_for_layer` does that.
     """
     if isinstance(layer_settings, MeasureSettings):
         return {"*": layer_settings}
@@ -192,6 +220,9 @@ def resolve_layer_settings(layer_settings="default") -> dict:
     if not isinstance(layer_settings, dict):
         raise GanphonError("settings: expected a preset name, MeasureSettings or dict, "
                            f"got {type(layer_settings).__name__}")
+    if "preset" in layer_settings:
+        layer_settings = with_overrides(layer_settings["preset"],
+                                        {k: v for k, v in layer_settings.items() if k != "preset"})
     base_spec = layer_settings.get("*", {})
     base = base_spec if isinstance(base_spec, MeasureSettings) else MeasureSettings().replace(**base_spec)
     resolved = {"*": base}
@@ -202,10 +233,66 @@ def resolve_layer_settings(layer_settings="default") -> dict:
     return resolved
 
 
-def settings_for_layer(layer, layer_settings="default") -> MeasureSettings:
-    """The :class:`MeasureSettings` that apply to ``layer`` (None: the fallback)."""
+def with_overrides(preset="default", overrides=None) -> dict:
+    """A preset with some settings changed: ``{"*" or layer: {field: value}}`` on top of its entries.
+
+    An override of ``"*"`` reaches every layer the preset does not set that
+    field for; an override of a layer applies to that layer only.
+
+    >>> with_overrides("default", {"conv4": {"maximum_formant": 2000.0}})["conv4"]
+    {'maximum_formant': 2000.0}
+    """
+    if preset not in PRESETS:
+        raise GanphonError(f"settings: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    merged = {layer: dict(spec) for layer, spec in PRESETS[preset].items()}
+    for layer, spec in (overrides or {}).items():
+        if not isinstance(spec, dict):
+            raise GanphonError(f"settings: overrides of {layer!r} must be a dict of fields, got {spec!r}")
+        merged.setdefault(layer, {}).update(spec)
+    return merged
+
+
+def parse_overrides(items) -> dict:
+    """``["conv4.maximum_formant=2000", "pitch_ceiling=500"]`` → ``{"conv4": {…}, "*": {…}}`` (``--set``)."""
+    fields = {f.name: f for f in dataclasses.fields(MeasureSettings)}
+    out: dict = {}
+    for item in items or ():
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key, sep, text = part.partition("=")
+            if not sep:
+                raise GanphonError(f"--set {part!r}: expected [LAYER.]FIELD=VALUE, e.g. conv4.maximum_formant=2000")
+            layer, _, name = key.strip().rpartition(".")
+            layer = layer or "*"
+            if name not in fields:
+                raise GanphonError(f"--set {part!r}: unknown setting {name!r}; known: {', '.join(sorted(fields))}")
+            kind = fields[name].type
+            text = text.strip()
+            if kind == "bool":
+                value = text.lower() in ("1", "yes", "true", "on")
+            elif kind == "str":
+                value = text
+            else:
+                try:
+                    value = int(text) if kind == "int" else float(text)
+                except ValueError:
+                    raise GanphonError(f"--set {part!r}: {name} must be a number") from None
+            out.setdefault(layer, {})[name] = value
+    return out
+
+
+def settings_for_layer(layer, layer_settings="default", native_rate=None) -> MeasureSettings:
+    """The :class:`MeasureSettings` that apply to ``layer`` (None: the fallback).
+
+    With ``native_rate`` (Hz, the layer's samples per second before any
+    upsampling), the settings are clipped to what the layer can carry
+    (:func:`ganphon.measures.clip_settings`).
+    """
     resolved = layer_settings if _is_resolved(layer_settings) else resolve_layer_settings(layer_settings)
-    return resolved.get(layer, resolved["*"])
+    settings = resolved.get(layer, resolved["*"])
+    return clip_settings(settings, native_rate) if native_rate is not None else settings
 
 
 def _is_resolved(obj) -> bool:
@@ -236,13 +323,16 @@ def find_textgrid(sound_path) -> Path | None:
 # What a sound can carry
 
 
-def measure_guard(family, settings: MeasureSettings, sampling_frequency, duration, who="sound"):
+def measure_guard(family, settings: MeasureSettings, sampling_frequency, duration, who="sound", native_rate=None):
     """Why a measure family cannot be computed on a sound, or None when it can.
 
-    The checks compare each setting with the sound's Nyquist frequency,
-    sampling period and duration, so a native-rate layer series never yields
-    a number its rate cannot carry (Praat would silently resample for
-    formants, or give pitch above Nyquist).  The scripts make the same checks.
+    The checks compare each setting with the Nyquist frequency, sampling
+    period and duration of the series the sound holds: its layer's
+    ``native_rate`` when given (an upsampled WAV carries no more than the
+    native series it was made from), else its own rate — so a layer never
+    yields a number its rate cannot carry, on any route (Praat would
+    silently resample for formants, or give pitch above Nyquist).  The
+    scripts make the same checks (:mod:`ganphon.measures`).
 
     Parameters
     ----------
@@ -254,53 +344,75 @@ def measure_guard(family, settings: MeasureSettings, sampling_frequency, duratio
         Of the whole sound (Hz, s).
     who : str
         Name used in the note (the layer, or the file name).
+    native_rate : float, optional
+        The layer's native rate (Hz); default: the sound's own.
 
     Returns
     -------
     str or None
-        A short note, e.g. ``"conv1: Nyquist 31.25 Hz < maximum formant 5500 Hz"``.
+        A short note, e.g. ``"conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"``.
     """
-    nyquist = sampling_frequency / 2.0
-    period = 1.0 / sampling_frequency
-    if family == "pitch":
-        if settings.pitch_ceiling > nyquist:
-            return f"{who}: Nyquist {nyquist:g} Hz < pitch ceiling {settings.pitch_ceiling:g} Hz"
-        window = PERIODS_PER_PITCH_WINDOW / settings.pitch_floor
-        if duration < window:
-            return f"{who}: sound {duration:g} s shorter than pitch window {window:g} s"
-    elif family == "intensity":
-        return _intensity_guard(settings.intensity_minimum_pitch, period, duration, who, "intensity")
-    elif family == "formants":
-        if settings.maximum_formant > nyquist:
-            return f"{who}: Nyquist {nyquist:g} Hz < maximum formant {settings.maximum_formant:g} Hz"
-        window = 2.0 * settings.formant_window_length
-        if duration < window:
-            return f"{who}: sound {duration:g} s shorter than formant window {window:g} s"
-    elif family == "max_intensity":
-        return _intensity_guard(settings.max_intensity_minimum_pitch, period, duration, who, "max_intensity")
-    elif family in ("spectrum", "duration"):
-        return None  # spectrum is checked per interval (spectrum_guard)
-    else:
+    if family not in ALL_MEASURES and family != "max_intensity":
         raise GanphonError(f"unknown measure family {family!r}; choose from {', '.join(ALL_MEASURES)}")
-    return None
+    return band_guard(family, settings, effective_rate(sampling_frequency, native_rate), duration, who)
 
 
-def _intensity_guard(minimum_pitch, period, duration, who, what):
-    window = INTENSITY_WINDOW_PER_PERIOD / minimum_pitch
-    if duration < window:
-        return f"{who}: sound {duration:g} s shorter than {what} window {window * 1000:g} ms"
-    if period * MIN_SAMPLES_PER_WINDOW > window:
-        return (f"{who}: sampling period {period * 1000:g} ms too long for {what} window "
-                f"{window * 1000:g} ms ({MIN_SAMPLES_PER_WINDOW} samples needed)")
-    return None
+def settings_table(layer_settings="default", rates=None, duration=None) -> "pd.DataFrame":
+    """The settings each layer is measured with, clipped to its native band, and what it cannot carry.
+
+    Parameters
+    ----------
+    layer_settings : str, MeasureSettings or dict
+        As for :func:`resolve_layer_settings`.
+    rates : dict
+        Layer → native rate (Hz), in network order (from a manifest, a store or a model).
+    duration : float, optional
+        Slice duration (s), for the window checks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer: ``layer, native_rate_hz, native_nyquist_hz, pitch_floor, pitch_ceiling,
+        intensity_minimum_pitch, maximum_formant, spectrum_band_hz, max_intensity_window_ms, empty``
+        (``empty``: the families the layer cannot carry, with the reason).
+    """
+    resolved = resolve_layer_settings(layer_settings)
+    rows = []
+    for layer, rate in (rates or {}).items():
+        s = settings_for_layer(layer, resolved, rate)
+        length = duration if duration is not None else math.inf
+        why = []
+        for family in ("pitch", "intensity", "formants", "max_intensity"):
+            note = band_guard(family, s, rate, length, "")
+            if note:
+                why.append(f"{family} ({note.removeprefix(': ')})")
+        rows.append({"layer": layer, "native_rate_hz": rate, "native_nyquist_hz": rate / 2,
+                     "pitch_floor": s.pitch_floor, "pitch_ceiling": s.pitch_ceiling,
+                     "intensity_minimum_pitch": s.intensity_minimum_pitch,
+                     "maximum_formant": s.maximum_formant, "spectrum_band_hz": f"0-{rate / 2:g}",
+                     "max_intensity_window_ms": s.max_intensity_window * 1000, "empty": "; ".join(why)})
+    return pd.DataFrame(rows)
 
 
-def spectrum_guard(n_samples, settings: MeasureSettings, who="sound"):
-    """Why an interval of ``n_samples`` samples has no spectral moments, or None."""
-    if n_samples < settings.spectrum_min_samples:
-        return (f"{who}: interval holds {n_samples} samples < {settings.spectrum_min_samples} "
-                f"needed for spectral moments")
-    return None
+def format_settings_table(table: "pd.DataFrame", preset_text: str = "") -> str:
+    """:func:`settings_table` as the lines ``ganphon measure --show-settings`` prints."""
+    head = ["layer", "rate Hz", "Nyquist", "F0 range Hz", "int. min pitch", "max formant", "spectrum Hz",
+            "max-int. window ms"]
+    body = []
+    for r in table.itertuples(index=False):
+        body.append([r.layer, f"{r.native_rate_hz:g}", f"{r.native_nyquist_hz:g}",
+                     f"{r.pitch_floor:g}-{r.pitch_ceiling:g}", f"{r.intensity_minimum_pitch:g}",
+                     f"{r.maximum_formant:g}", r.spectrum_band_hz, f"{r.max_intensity_window_ms:.4g}"])
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *body)]
+    lines = ([preset_text] if preset_text else []) + ["  ".join(str(x).ljust(w) for x, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in body]
+    empties = [(r.layer, r.empty) for r in table.itertuples(index=False) if r.empty]
+    if empties:
+        lines.append("empty (the layer cannot carry it; values empty with a note):")
+        lines += [f"  {layer}: {text}" for layer, text in empties]
+    lines.append("what each family needs (ganphon.measures.BANDS):")
+    lines += [f"  {band.family}: {band.needs}" for band in BANDS.values() if band.settings]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------

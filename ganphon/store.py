@@ -388,6 +388,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
         "torch_threads": torch.get_num_threads(),  # generation rounds by it, here and on Dask workers
         "checkpoint": str(model.path) if getattr(model, "path", None) else None,
+        "model": cfg.to_dict(),  # the generator's stack periods are flagged as artefacts (ganphon.measures)
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "planned": {"samples": n, "chunks": math.ceil(n / chunk_size), "arrays": [layout.OUTPUT_LAYER, *layers]}})
     request = io.read_run_record(out)["request"]
@@ -627,8 +628,11 @@ class _ChunkJob:
     tier: str | None
     points: int
     measures: tuple
-    settings: tuple          # MeasureSettings per entry of ``layers``
+    settings: tuple          # MeasureSettings per entry of ``layers``, clipped to its native band
     segment_settings: object
+    rates: tuple             # native rate (Hz) per entry of ``layers``
+    artefacts: tuple         # artefact frequencies (Hz) per entry of ``layers``
+    buzz: tuple              # the generator's buzz frequencies for the segmentation
     inputs: str
     clip: float | None
     annotations_dir: str
@@ -637,14 +641,18 @@ class _ChunkJob:
 
 def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: str | None = "auto",
                   measures=None, points: int = 10, layer_settings="default", segment_settings=None,
-                  inputs: str = "wav", workers=None, progress: bool = True, write_table: bool = True):
+                  inputs: str = "wav", workers=None, progress: bool = True, write_table: bool = True,
+                  buzz_rule: bool = True):
     """Annotate and measure every sample of a store from its arrays, chunk by chunk; resumable.
 
     The same numbers as ``annotate_folder`` then ``measure`` on the exported
     files: each series becomes a ``parselmouth.Sound`` from numpy (WAV content:
     the output, or a layer upsampled to ``slice_len`` and clipped as the run
     asked; ``inputs="sound"``: the native-rate series) and each sample's layers
-    are measured on the intervals of its output's ``auto`` tier.
+    are measured on the intervals of its output's ``auto`` tier.  What a
+    layer can carry is decided by its native rate, whichever series is
+    measured (the band rule of :mod:`ganphon.measures`); F0s on the
+    generator's artefact frequencies are flagged in ``f0_artefact``.
 
     Parameters
     ----------
@@ -656,6 +664,8 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     measures, points, layer_settings, inputs
         As for :func:`ganphon.acoustics.measure`.
     segment_settings : SegmentSettings, optional
+    buzz_rule : bool
+        Segment with the generator's buzz rule (:func:`ganphon.annotate.annotate_folder`).
     workers : int, optional
         Processes (or Dask workers when a scheduler is in use, see :mod:`ganphon.parallel`).
     write_table : bool
@@ -673,8 +683,10 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     """
     from .acoustics import check_measures, check_points, join_manifest
     from .annotate import AUTO_TIER, SegmentSettings
+    from .measures import artefacts_by_layer, generator_stack
     from .parallel import check_workers, map_jobs
     from .praat import ALL_MEASURES, resolve_layer_settings, settings_for_layer
+    from .timebase import native_rate
 
     started = time.perf_counter()
     st = open_store(folder)
@@ -694,13 +706,19 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     if unfinished:
         raise GanphonError(f"{st.folder}: {unfinished} samples are not generated yet; rerun the same "
                            "probe/sweep command to complete the store first")
-    settings = tuple(settings_for_layer(layer, resolved) for layer in series)
+    rates = tuple(native_rate(st.series(layer).shape[1], st.slice_len, st.sr) for layer in series)
+    settings = tuple(settings_for_layer(layer, resolved, rate) for layer, rate in zip(series, rates))
+    stack = generator_stack(manifest=st.manifest(), record=st.record)
+    flags = artefacts_by_layer(stack, dict(zip(series, rates)))
+    artefacts = tuple(flags[layer] for layer in series)
+    buzz = stack if buzz_rule else ()
     record = {"annotate": annotate, "measure": measure, "tier": tier, "measures": list(measures),
               "points": points, "inputs": inputs, "segment": _fields(segment_settings),
-              "settings": [s.to_fields() for s in settings], "request": io.request_digest(st.request)}
+              "settings": [s.to_fields() for s in settings], "request": io.request_digest(st.request),
+              "buzz": list(buzz)}
     ann_dir, ac_dir = st.folder / ANNOTATIONS_DIR, st.folder / ACOUSTICS_DIR
     if annotate:
-        _fresh_parts(ann_dir, {k: record[k] for k in ("segment", "request")})
+        _fresh_parts(ann_dir, {k: record[k] for k in ("segment", "request", "buzz")})
     elif measure and tier is not None and not _all_parts(ann_dir, st):
         raise GanphonError(f"{st.folder}: not annotated; annotate first (or measure whole series, tier None)")
     if measure:
@@ -713,7 +731,8 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
             continue
         start, stop = c * st.chunk, min(len(st), (c + 1) * st.chunk)
         jobs.append(_ChunkJob(str(st.folder), c, start, stop, tuple(st.sample_ids[start:stop]), series,
-                              annotate, measure, tier, points, measures, settings, segment_settings, inputs,
+                              annotate, measure, tier, points, measures, settings, segment_settings, rates,
+                              artefacts, buzz, inputs,
                               st.clip, str(ann_dir), str(ac_dir)))
     workers_used = check_workers(workers, max(1, len(jobs)))
     map_jobs(analyse_chunk, jobs, workers=workers, progress=progress, desc="annotate+measure" if annotate
@@ -846,7 +865,7 @@ def analyse_chunk(job: _ChunkJob) -> int:
         for j, sid in enumerate(job.sample_ids):
             sound = parselmouth.Sound(blocks[layout.OUTPUT_LAYER][j], sampling_frequency=sr)
             try:
-                found = segment(sound, job.segment_settings)
+                found = segment(sound, job.segment_settings, buzz=job.buzz)
             except GanphonError as exc:
                 raise GanphonError(f"{job.folder}: sample {sid}: {exc}") from None
             intervals[sid] = found
@@ -860,7 +879,7 @@ def analyse_chunk(job: _ChunkJob) -> int:
         return job.stop - job.start
     frames = []
     for j, sid in enumerate(job.sample_ids):
-        for layer, settings in zip(job.layers, job.settings):
+        for layer, settings, native, artefacts in zip(job.layers, job.settings, job.rates, job.artefacts):
             x = blocks[layer][j]
             if job.inputs == "sound" and layer != layout.OUTPUT_LAYER:
                 name, rate = layout.layer_sound(sid, layer), native_rate(x.shape[-1], slice_len, sr)
@@ -875,7 +894,8 @@ def analyse_chunk(job: _ChunkJob) -> int:
             if job.tier is not None:
                 labelled = [(lab.replace("\t", " "), s, e) for s, e, lab in intervals.get(sid, []) if lab != ""]
             frames.append(measure_sound(sound, name, labelled, tier=job.tier or "", points=job.points,
-                                        measures=job.measures, settings=settings, who=layer))
+                                        measures=job.measures, settings=settings, who=layer, native_rate=native,
+                                        artefacts=artefacts))
     _write_parquet(pd.concat(frames, ignore_index=True), Path(job.acoustics_dir) / part_name(job.chunk))
     return job.stop - job.start
 

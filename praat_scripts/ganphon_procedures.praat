@@ -11,7 +11,15 @@
 #
 # The procedures read the form fields of the including script as global
 # variables: folder$, extension$, name_pattern$, tier$, number_of_points,
-# output_table$, and the analysis settings (pitch_floor, pitch_ceiling, …).
+# output_table$, native_rate$, and the analysis settings (pitch_floor,
+# pitch_ceiling, …).
+#
+# The band rule (ganphon/measures.py): what a sound can carry is decided by
+# the native rate of the series it holds — a layer WAV upsampled to 16 kHz
+# carries no more than its native-rate series (Conv2: 250 Hz, Nyquist
+# 125 Hz).  Native rate: "manifest" takes each file's rate_native_hz from the
+# folder's manifest.csv (a file not listed there: its own rate); "file" (or
+# empty) the file's own rate; a number, that rate for every file.
 #
 # Table: one row per measurement, tab-separated, with the header
 #   file  tier  label  start  end  point  time  measure  value  note
@@ -43,6 +51,32 @@ procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, 
 	endif
 	writeFileLine: .out$, "file", tab$, "tier", tab$, "label", tab$, "start", tab$, "end", tab$,
 	... "point", tab$, "time", tab$, "measure", tab$, "value", tab$, "note"
+	# the native rates: one number, or the manifest's rate_native_hz per file
+	.rateMode$ = replace_regex$(native_rate$, "^\s+|\s+$", "", 0)
+	.rate = 0
+	.manifest = 0
+	.soundColumn = 0
+	if .rateMode$ = "manifest"
+		if fileReadable(.folder$ + "/manifest.csv")
+			.manifest = nocheck Read Table from comma-separated file: .folder$ + "/manifest.csv"
+			if .manifest = undefined
+				.manifest = 0
+			else
+				.rateColumn = Get column index: "rate_native_hz"
+				.fileColumn = Get column index: "file"
+				.soundColumn = Get column index: "sound_file"
+				if .rateColumn = 0 or .fileColumn = 0
+					removeObject: .manifest
+					.manifest = 0
+				endif
+			endif
+		endif
+	elsif .rateMode$ <> "" and .rateMode$ <> "file"
+		.rate = number(.rateMode$)
+		if .rate = undefined
+			exitScript: "Native rate must be manifest, file or a number (Hz), not """, native_rate$, """"
+		endif
+	endif
 	# a pattern without a wildcard names one file; Praat lists a folder for a
 	# path without one, so list "name*" and keep the exact name only
 	.exact$ = ""
@@ -58,14 +92,31 @@ procedure ganphon_measureFolder: .script$, .doPitch, .doIntensity, .doFormants, 
 		.name$ = Get string: .iFile
 		# skip hidden files (half-written files start with a dot)
 		if left$(.name$, 1) <> "." and (.exact$ = "" or .name$ = .exact$)
-			@ganphon_measureFile: .folder$, .name$, .extension$, .out$,
+			.native = .rate
+			if .manifest
+				selectObject: .manifest
+				.row = Search column: "file", .name$
+				if .row = 0 and .soundColumn > 0
+					.row = Search column: "sound_file", .name$
+				endif
+				if .row > 0
+					.native = Get value: .row, "rate_native_hz"
+					if .native = undefined
+						.native = 0
+					endif
+				endif
+			endif
+			@ganphon_measureFile: .folder$, .name$, .extension$, .out$, .native,
 			... .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
 		endif
 	endfor
 	removeObject: .list
+	if .manifest
+		removeObject: .manifest
+	endif
 endproc
 
-procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
+procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .native, .doPitch, .doIntensity, .doFormants, .doSpectrum, .doDuration
 	.base$ = .name$ - ("." + .extension$)
 	# A file that cannot be read (or is no sound) is not measured, but it has
 	# its rows, flagged in the note column, and the folder goes on.
@@ -100,10 +151,19 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .
 			.zero = 1
 		endif
 	endif
-	.who$ = .base$
+	# the band the sound carries: its layer's native rate, or its own rate
+	.rate = .fs
+	if .native > 0 and .native < .fs * (1 - 1e-9)
+		.rate = .native
+	endif
 	.us = rindex(.base$, "_")
+	# the name in notes: the layer a ganphon file name ends with, else the file name
+	.who$ = .name$
 	if .us > 0
-		.who$ = right$(.base$, length(.base$) - .us)
+		.suffix$ = right$(.base$, length(.base$) - .us)
+		if index_regex(.suffix$, "^(dense|conv[0-9]+|output)$")
+			.who$ = .suffix$
+		endif
 	endif
 
 	# The TextGrid: name.TextGrid, else the name without its last _suffix
@@ -206,17 +266,18 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .doPitch, .
 	endfor
 
 	ganphon_rows$ = ""
+	ganphon_bandNote$ = ""
 	if .doPitch
-		@ganphon_pitch: .sound, .fs, .duration, .silent
+		@ganphon_pitch: .sound, .rate, .duration, .silent
 	endif
 	if .doIntensity
-		@ganphon_intensity: .sound, .fs, .duration, .silent
+		@ganphon_intensity: .sound, .rate, .duration, .silent
 	endif
 	if .doFormants
-		@ganphon_formants: .sound, .fs, .duration, .silent
+		@ganphon_formants: .sound, .rate, .duration, .silent
 	endif
 	if .doSpectrum
-		@ganphon_spectrum: .sound, .fs, .duration, .silent
+		@ganphon_spectrum: .sound, .rate, .duration, .silent
 	endif
 	if .doDuration
 		for .k to .n
@@ -232,7 +293,9 @@ endproc
 # One table row into ganphon_rows$ (written once per file, which is faster
 # than one file append per row).  The note joins, with "; ", why the file's
 # intervals are what they are, what was done to the interval, and why the
-# file was not measured (a silent file: all but its durations).
+# file was not measured (a silent file: all but its durations), or why the
+# value is empty by the band rule (ganphon_bandNote$, set by the measure's
+# procedure; a frequency above the native Nyquist is emptied here).
 procedure ganphon_row: .k, .point, .time, .measure$, .value
 	.pointText$ = ""
 	.timeText$ = ""
@@ -243,6 +306,7 @@ procedure ganphon_row: .k, .point, .time, .measure$, .value
 	.note$ = ganphon_measureFile.tierNote$
 	@ganphon_addNote: .note$, ganphon_measureFile.note$[.k]
 	.note$ = ganphon_addNote.joined$
+	.nyquist = ganphon_measureFile.rate / 2
 	if ganphon_measureFile.outside[.k]
 		.value = undefined
 	elsif ganphon_measureFile.fileNote$ <> ""
@@ -250,6 +314,15 @@ procedure ganphon_row: .k, .point, .time, .measure$, .value
 		.note$ = ganphon_addNote.joined$
 	elsif ganphon_measureFile.zero and .measure$ <> "duration"
 		@ganphon_addNote: .note$, "silent (all samples are 0)"
+		.note$ = ganphon_addNote.joined$
+	elsif ganphon_bandNote$ <> "" and .value = undefined
+		@ganphon_addNote: .note$, ganphon_bandNote$
+		.note$ = ganphon_addNote.joined$
+	elsif .value <> undefined and .value > .nyquist and index_regex(.measure$, "^(f0|f0_mean|f0_min|f0_max|f1|f2|f3)$")
+		# Praat's interpolation can step past a ceiling at the Nyquist frequency
+		.value = undefined
+		@ganphon_number: .nyquist
+		@ganphon_addNote: .note$, ganphon_measureFile.who$ + ": value above native Nyquist " + ganphon_number.text$ + " Hz"
 		.note$ = ganphon_addNote.joined$
 	endif
 	.valueText$ = ""
@@ -260,6 +333,28 @@ procedure ganphon_row: .k, .point, .time, .measure$, .value
 	... + ganphon_measureFile.label$[.k] + tab$ + fixed$(ganphon_measureFile.start[.k], 6) + tab$
 	... + fixed$(ganphon_measureFile.end[.k], 6) + tab$ + .pointText$ + tab$ + .timeText$ + tab$
 	... + .measure$ + tab$ + .valueText$ + tab$ + replace$(.note$, tab$, " ", 0) + newline$
+endproc
+
+# A number as ganphon's notes print it: six decimals, trailing zeros dropped.
+procedure ganphon_number: .x
+	.text$ = replace_regex$(replace_regex$(fixed$(.x, 6), "0+$", "", 1), "\.$", "", 1)
+endproc
+
+# The band notes (ganphon/measures.py): the layer, its native Nyquist and the setting.
+procedure ganphon_nyquistNote: .rate, .what$, .setting
+	@ganphon_number: .rate / 2
+	.a$ = ganphon_number.text$
+	@ganphon_number: .setting
+	ganphon_bandNote$ = ganphon_measureFile.who$ + ": native Nyquist " + .a$ + " Hz < " + .what$ + " "
+	... + ganphon_number.text$ + " Hz"
+endproc
+
+procedure ganphon_periodNote: .rate, .what$, .window
+	@ganphon_number: 1 / .rate * 1000
+	.a$ = ganphon_number.text$
+	@ganphon_number: .window * 1000
+	ganphon_bandNote$ = ganphon_measureFile.who$ + ": native sampling period " + .a$ + " ms too long for "
+	... + .what$ + " window " + ganphon_number.text$ + " ms (4 samples needed)"
 endproc
 
 procedure ganphon_addNote: .a$, .b$
@@ -279,10 +374,17 @@ endproc
 
 # Pitch: To Pitch (ac); f0 at N points ("Hertz", "linear"), and the interval's
 # mean, minimum and maximum (ProsodyPro-style).
-procedure ganphon_pitch: .sound, .fs, .duration, .silent
+procedure ganphon_pitch: .sound, .rate, .duration, .silent
 	.ok = 0
+	ganphon_bandNote$ = ""
 	if .silent
-	elsif pitch_ceiling > .fs / 2
+	elsif pitch_ceiling > .rate / 2
+		# the floor, when no ceiling below the Nyquist frequency is left
+		if pitch_floor >= .rate / 2
+			@ganphon_nyquistNote: .rate, "pitch floor", pitch_floor
+		else
+			@ganphon_nyquistNote: .rate, "pitch ceiling", pitch_ceiling
+		endif
 	elsif .duration < 3 / pitch_floor
 	else
 		selectObject: .sound
@@ -318,28 +420,33 @@ procedure ganphon_pitch: .sound, .fs, .duration, .silent
 	if .ok
 		removeObject: .pitch
 	endif
+	ganphon_bandNote$ = ""
 endproc
 
 # Whether an intensity with this minimum pitch can be computed: the sound
 # must be as long as the window (6.4 / minimum pitch) and the window must
-# span at least 4 samples.
-procedure ganphon_intensityOk: .minimumPitch, .fs, .duration, .silent
+# span at least 4 samples of the native series.
+procedure ganphon_intensityOk: .minimumPitch, .rate, .duration, .silent, .what$
 	.window = 6.4 / .minimumPitch
 	.ok = 1
+	.note$ = ""
 	if .silent
 		.ok = 0
 	elsif .duration < .window
 		.ok = 0
-	elsif 4 / .fs > .window
+	elsif 4 / .rate > .window * (1 + 1e-9)
 		.ok = 0
+		@ganphon_periodNote: .rate, .what$, .window
+		.note$ = ganphon_bandNote$
 	endif
 endproc
 
 # Intensity: To Intensity; values at N points ("cubic"), the interval's mean
 # ("energy") and maximum ("Parabolic").
-procedure ganphon_intensity: .sound, .fs, .duration, .silent
-	@ganphon_intensityOk: intensity_minimum_pitch, .fs, .duration, .silent
+procedure ganphon_intensity: .sound, .rate, .duration, .silent
+	@ganphon_intensityOk: intensity_minimum_pitch, .rate, .duration, .silent, "intensity"
 	.ok = ganphon_intensityOk.ok
+	ganphon_bandNote$ = ganphon_intensityOk.note$
 	if .ok
 		selectObject: .sound
 		.intensity = To Intensity: intensity_minimum_pitch, 0, subtract_mean
@@ -369,13 +476,16 @@ procedure ganphon_intensity: .sound, .fs, .duration, .silent
 	if .ok
 		removeObject: .intensity
 	endif
+	ganphon_bandNote$ = ""
 endproc
 
 # Formants: To Formant (burg); F1-F3 at N points ("hertz", "linear").
-procedure ganphon_formants: .sound, .fs, .duration, .silent
+procedure ganphon_formants: .sound, .rate, .duration, .silent
 	.ok = 0
+	ganphon_bandNote$ = ""
 	if .silent
-	elsif maximum_formant > .fs / 2
+	elsif maximum_formant > .rate / 2
+		@ganphon_nyquistNote: .rate, "maximum formant", maximum_formant
 	elsif .duration < 2 * formant_window_length
 	else
 		selectObject: .sound
@@ -399,15 +509,22 @@ procedure ganphon_formants: .sound, .fs, .duration, .silent
 	if .ok
 		removeObject: .formant
 	endif
+	ganphon_bandNote$ = ""
 endproc
 
 # Spectrum of each interval (Extract part with the chosen window, To
 # Spectrum): centre of gravity, standard deviation, skewness and kurtosis
 # with the chosen power; max_intensity is the maximum ("Parabolic") of an
-# intensity whose window is max_intensity_window.
-procedure ganphon_spectrum: .sound, .fs, .duration, .silent
-	@ganphon_intensityOk: 6.4 / max_intensity_window, .fs, .duration, .silent
+# intensity whose window is max_intensity_window.  An upsampled layer series:
+# the moments inside its native band (the bins above its native Nyquist set
+# to 0), from an interval holding "Spectrum min samples" native samples.
+procedure ganphon_spectrum: .sound, .rate, .duration, .silent
+	@ganphon_intensityOk: 6.4 / max_intensity_window, .rate, .duration, .silent, "max_intensity"
 	.intensityOk = ganphon_intensityOk.ok
+	.intensityNote$ = ganphon_intensityOk.note$
+	.upsampled = .rate < ganphon_measureFile.fs
+	@ganphon_number: .rate / 2
+	.band$ = ganphon_number.text$
 	if .intensityOk
 		selectObject: .sound
 		.intensity = To Intensity: 6.4 / max_intensity_window, 0, subtract_mean
@@ -425,11 +542,24 @@ procedure ganphon_spectrum: .sound, .fs, .duration, .silent
 			selectObject: .sound
 			.x1 = Get time from sample number: 1
 			.dx = Get sampling period
+			if .upsampled
+				# the native series' samples: the first at xmin + 0.5 / rate
+				.dx = 1 / .rate
+				.x1 = ganphon_measureFile.xmin + 0.5 * .dx
+			endif
 			.samples = floor((.end - .x1) / .dx) - ceiling((.start - .x1) / .dx) + 1
+		endif
+		ganphon_bandNote$ = ""
+		if not .silent and .samples < spectrum_min_samples
+			ganphon_bandNote$ = ganphon_measureFile.who$ + ": interval holds " + string$(.samples) + " samples < "
+			... + string$(spectrum_min_samples) + " needed for spectral moments"
 		endif
 		if not .silent and .samples >= spectrum_min_samples
 			.part = Extract part: .start, .end, spectrum_window_shape$, 1, "no"
 			.spectrum = To Spectrum: "yes"
+			if .upsampled
+				Formula: "if x > " + .band$ + " then 0 else self fi"
+			endif
 			.cog = Get centre of gravity: spectrum_power
 			.sd = Get standard deviation: spectrum_power
 			.skewness = Get skewness: spectrum_power
@@ -445,9 +575,11 @@ procedure ganphon_spectrum: .sound, .fs, .duration, .silent
 		@ganphon_row: .k, 0, 0, "sd", .sd
 		@ganphon_row: .k, 0, 0, "skewness", .skewness
 		@ganphon_row: .k, 0, 0, "kurtosis", .kurtosis
+		ganphon_bandNote$ = .intensityNote$
 		@ganphon_row: .k, 0, 0, "max_intensity", .max
 	endfor
 	if .intensityOk
 		removeObject: .intensity
 	endif
+	ganphon_bandNote$ = ""
 endproc

@@ -13,6 +13,12 @@
 #                     labelled interval (noted)
 #   Output table      tab-separated table to write (replaced if it exists);
 #                     empty: FOLDER/measure_formants.tsv
+#   Native rate (Hz)  the rate of the series each sound holds, which decides
+#                     what it can carry: "manifest" (each file's
+#                     rate_native_hz in the folder's manifest.csv, as ganphon
+#                     exports it: an upsampled Conv2 WAV holds a 250 Hz
+#                     series; a file not listed: its own rate), "file" (each
+#                     file's own rate), or a number (Hz) for every file
 #
 # The TextGrid of name.EXT is name.TextGrid, else the name without its last
 # _suffix: ganphon's ID_output.wav, ID_conv3.wav and ID_conv3.Sound all belong
@@ -30,13 +36,17 @@
 # measured), an interval running past the sound (measured within the sound:
 # start, end and duration are clipped; one wholly outside has no values).
 #
-# A measure a sound cannot carry is left empty: pitch when the ceiling is
-# above the Nyquist frequency or the sound is shorter than 3 / floor;
-# intensity when the sound is shorter than 6.4 / minimum pitch or the window
-# spans fewer than 4 samples; formants when the maximum formant is above the
-# Nyquist frequency; spectral moments of an interval holding fewer than
-# "Spectrum min samples" samples; everything but duration on a silent file.
-# This matters for ganphon's native-rate layer series (Conv1 .Sound: 62.5 Hz).
+# A measure a sound cannot carry is left empty, with a note naming the
+# layer, its native Nyquist frequency and the setting (ganphon's band rule,
+# the same in ganphon measure): pitch when the ceiling is above the native
+# Nyquist frequency or the sound is shorter than 3 / floor; intensity when
+# the sound is shorter than 6.4 / minimum pitch or the window spans fewer
+# than 4 native samples; formants when the maximum formant is above the
+# native Nyquist frequency; spectral moments of an interval holding fewer
+# than "Spectrum min samples" native samples (an upsampled series: the
+# moments inside its native band); an F0 or formant value above the native
+# Nyquist frequency; everything but duration on a silent file.  An upsampled
+# Conv2 WAV (native 250 Hz) carries what its 250 Hz series carries, no more.
 #
 # Run from the command line (arguments in the order of the form):
 #   praat --run SCRIPT.praat "/full/path/to/folder" wav "*" auto "" ...
@@ -61,6 +71,7 @@ form measure_formants (ganphon)
 	sentence Tier auto
 	natural Number_of_points 10
 	sentence Output_table
+	sentence Native_rate_(Hz) manifest
 	comment Formants (To Formant (burg))
 	positive Maximum_formant_(Hz) 5500
 	positive Number_of_formants 5

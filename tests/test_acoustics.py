@@ -86,7 +86,7 @@ def test_point_times_are_normalised(exported):
 def test_columns_and_manifest_join(exported):
     folder, _ = exported
     table = acoustics.measure(folder, measures=["duration"], workers=1, progress=False)
-    assert list(table.columns[:10]) == praat.TABLE_COLUMNS
+    assert list(table.columns[:11]) == praat.TABLE_COLUMNS
     for column in ("sample_id", "layer", "z11", "sweep_value", "seed", "arch", "base"):
         assert column in table.columns
     assert "file_y" not in table.columns and "sound_file" not in table.columns
@@ -100,36 +100,45 @@ def test_columns_and_manifest_join(exported):
 # What a layer can carry
 
 
-def test_nyquist_guard_on_native_rate_layers(exported):
+@pytest.mark.parametrize("inputs", ["wav", "sound"])
+def test_nyquist_guard_on_native_rate_layers(exported, inputs):
+    # the same empty rows whether the upsampled WAV or the native-rate Sound is measured
     folder, _ = exported
     table = acoustics.measure(folder, measures=["pitch", "formants", "intensity", "spectrum"],
-                              inputs="sound", workers=1, progress=False)
+                              inputs=inputs, workers=1, progress=False)
     by_layer = table.groupby(["layer", "measure"])
-    for layer in ("conv1", "conv2"):
-        for measure in ("f0", "f0_mean", "f1", "f2", "f3"):
+    for layer in LAYER_SIZES:
+        for measure in ("f1", "f2", "f3"):
             rows = by_layer.get_group((layer, measure))
             assert rows["value"].isna().all(), (layer, measure)
-            assert rows["note"].str.contains("Nyquist").all()
+            assert rows["note"].str.contains("native Nyquist").all()
     note = by_layer.get_group(("conv1", "f1"))["note"].iloc[0]
-    assert note == "conv1: Nyquist 31.25 Hz < maximum formant 5500 Hz"
-    assert by_layer.get_group(("conv2", "f0"))["note"].iloc[0] == "conv2: Nyquist 125 Hz < pitch ceiling 600 Hz"
-    # dense: 64 ms sampling period cannot carry a 64 ms intensity window
-    assert by_layer.get_group(("dense", "intensity"))["value"].isna().all()
+    assert note == "conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"
+    # dense: no pitch range below its 7.8 Hz Nyquist; the others' ceilings are clipped to theirs
+    assert by_layer.get_group(("dense", "f0"))["note"].iloc[0] == "dense: native Nyquist 7.8125 Hz < pitch floor 75 Hz"
+    for layer in ("conv1", "conv2", "conv3", "conv4"):
+        assert not by_layer.get_group((layer, "f0"))["note"].str.contains("Nyquist").any(), layer
+    # dense: its intensity window is stretched to 4 native samples (minimum pitch 25 Hz)
+    assert by_layer.get_group(("dense", "intensity_mean"))["value"].notna().all()
     assert by_layer.get_group(("dense", "cog"))["note"].str.contains("samples <").all()
-    # conv4 at 4 kHz carries intensity, pitch below its 2 kHz Nyquist, not formants up to 5.5 kHz
     assert by_layer.get_group(("conv4", "intensity_mean"))["value"].notna().all()
-    assert by_layer.get_group(("conv4", "f1"))["value"].isna().all()
-    # the output WAV in a "sound" run is measured at 16 kHz
+    # the output carries everything
     assert by_layer.get_group(("output", "f1"))["value"].notna().any()
 
 
 def test_guard_matches_what_praat_would_refuse():
     s = praat.MeasureSettings()
-    assert praat.measure_guard("formants", s, 62.5, 1.024, "conv1").startswith("conv1: Nyquist 31.25 Hz")
+    assert praat.measure_guard("formants", s, 62.5, 1.024, "conv1") == \
+        "conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"
+    # an upsampled WAV is judged by its native rate
+    assert praat.measure_guard("formants", s, 16000, 1.024, "conv1", native_rate=62.5) == \
+        "conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"
     assert praat.measure_guard("formants", s, 16000, 1.024) is None
     assert praat.measure_guard("pitch", s, 16000, 0.03) is not None  # shorter than 3 / 75 s
     assert praat.measure_guard("intensity", s, 16000, 0.05) is not None  # shorter than 6.4 / 100 s
     assert praat.measure_guard("intensity", s, 15.625, 1.024) is not None
+    assert praat.measure_guard("intensity", s, 16000, 1.024, "dense", native_rate=15.625) == \
+        "dense: native sampling period 64 ms too long for intensity window 64 ms (4 samples needed)"
     assert praat.spectrum_guard(10, s, "conv1") == \
         "conv1: interval holds 10 samples < 32 needed for spectral moments"
 
@@ -151,14 +160,14 @@ def test_layer_presets():
 
 
 def test_ciwgan_preset_measures_slow_layer_periodicity(tmp_path):
-    # an upsampled Conv1-like series pulsing at 20 Hz: below the default 75 Hz floor,
-    # inside the paper's 5-150 Hz range for ciwGAN Conv1/Conv2
+    # an upsampled Conv1-like series pulsing at 20 Hz: below Praat's 75 Hz floor,
+    # inside the paper's 5-150 Hz range for ciwGAN Conv1/Conv2 (ganphon's default)
     t = np.arange(SLICE) / SR
     write_wav_scipy(tmp_path / "s000000_conv1.wav", (0.5 * (1 + np.cos(2 * np.pi * 20 * t))) ** 4 + 0.01)
     write_wav_scipy(tmp_path / "s000000_output.wav", vowel(T, 150.0))
-    default = acoustics.measure(tmp_path, measures=["pitch"], tier=None, workers=1, progress=False)
-    paper = acoustics.measure(tmp_path, measures=["pitch"], tier=None, layer_settings="paper-ciwgan",
-                              workers=1, progress=False)
+    default = acoustics.measure(tmp_path, measures=["pitch"], tier=None, layer_settings="praat", workers=1,
+                                progress=False)
+    paper = acoustics.measure(tmp_path, measures=["pitch"], tier=None, workers=1, progress=False)
     conv1 = "s000000_conv1.wav"
     assert values(default, conv1, "f0_mean")["value"].isna().all()
     assert values(paper, conv1, "f0_mean")["value"].item() == pytest.approx(20.0, rel=0.01)

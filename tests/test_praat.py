@@ -196,7 +196,7 @@ def test_plugin_installs_loads_and_runs(tmp_path, exported, praat_exe):
     # the installed scripts run from the plugin folder
     table = tmp_path / "all.tsv"
     done = subprocess.run([praat_exe, "--run", "--no-pref-files", str(target / "measure_all.praat"),
-                           str(exported), "wav", "s000001_output", "auto", "5", str(table),
+                           str(exported), "wav", "s000001_output", "auto", "5", str(table), "manifest",
                            "75", "600", "0.03", "0.45", "0.01", "0.35", "0.14", "100", "yes", "5500", "5",
                            "0.025", "50", "2", "Hanning", "32", "0.0133"],
                           capture_output=True, text=True, timeout=60)

@@ -35,21 +35,30 @@ def annotate(p) -> None:
                    help="with --evaluate: only the first N files (default: all)")
     for field, kind, text in SEGMENT_OPTIONS:
         p.add_argument("--" + field.replace("_", "-"), type=kind, default=getattr(SegmentSettings, field), help=text)
+    p.add_argument("--no-buzz-rule", action="store_true",
+                   help="segment a generator's outputs without the buzz rule: by default a voiced run at the "
+                   "upsampling stack's own periods (333.3, 250, 125, 83.3 Hz … for 16 kHz, from the folder's "
+                   "run.json) is not 'voi', so an [s] carrying the generator's buzz stays 'fric'")
     add_workers(p, "segmenting samples")
     add_quiet(p)
     p.set_defaults(func=_annotate)
 
 
 def measure(p) -> None:
-    from ..praat import ALL_MEASURES, PRESETS
+    from ..praat import ALL_MEASURES, PRESET_TEXT, PRESETS
 
     describe(p, "Measure F0, intensity, F1-F3 (at N normalised points per interval), per-interval F0 / "
              "intensity summaries, spectral moments and duration of every file of an exported folder (or "
              "any folder of name.wav + name.TextGrid), in the intervals of a TextGrid tier. The result is "
              "the long acoustic table joined with the manifest (sample_id, layer, latent columns, "
-             "sweep_value …), written atomically to DIR/acoustics.csv (or --out). Values a file cannot "
-             "carry (formants of a 62.5 Hz layer series, unvoiced frames …) are empty with a note.")
-    p.add_argument("dir", metavar="DIR",
+             "sweep_value …), written atomically to DIR/acoustics.csv (or --out). What a layer can carry is "
+             "decided by its native rate (the manifest's rate_native_hz), whether its upsampled WAV or its "
+             ".Sound is measured: each layer's settings are clipped to its native band, and what it still "
+             "cannot carry (formants of a 250 Hz series …) is empty with a note naming the layer, its native "
+             "Nyquist and the setting (--show-settings prints the table). F0 values on the generator's own "
+             "artefact frequencies (its stack periods, a layer's native rate, and ½, ⅓ of each) are flagged "
+             "in the column f0_artefact.")
+    p.add_argument("dir", metavar="DIR", nargs="?",
                    help="exported folder (or its manifest.csv), or a folder of name.wav + name.TextGrid")
     p.add_argument("--engine", choices=("parselmouth", "praat"), default="parselmouth",
                    help="measure in Python with parselmouth (parallel), or run measure_all.praat in a Praat "
@@ -61,8 +70,18 @@ def measure(p) -> None:
     p.add_argument("--points", type=positive_int, default=10,
                    help="normalised time points per interval for f0, intensity and f1-f3")
     p.add_argument("--settings", choices=tuple(PRESETS), default="default",
-                   help="Praat analysis settings: default (Praat's), paper-wavegan (F0 60-300 Hz), "
-                   "paper-ciwgan (F0 75-450 Hz, 5-150 Hz for conv1/conv2)")
+                   help="Praat analysis settings (then clipped to each layer's native band): "
+                   + "; ".join(f"{name}: {text}" for name, text in PRESET_TEXT.items()))
+    p.add_argument("--set", action="append", default=[], metavar="[LAYER.]FIELD=VALUE",
+                   help="change one setting of the preset, for one layer or (without LAYER.) for all, e.g. "
+                   "--set conv4.maximum_formant=2000 --set pitch_ceiling=500 (repeat, or separate by commas; "
+                   "fields: ganphon.praat.MeasureSettings)")
+    p.add_argument("--show-settings", action="store_true",
+                   help="print the settings every layer is measured with (the preset and --set, clipped to the "
+                   "layer's native band) and what each layer cannot carry, then stop; the layers come from DIR "
+                   "(exported folder or store) or --checkpoint")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="with --show-settings: the layers of this checkpoint ('demo': the bundled ciwGAN)")
     p.add_argument("--inputs", choices=("wav", "sound"), default="wav",
                    help="measure the 16 kHz WAVs, or the native-rate .Sound layer series")
     p.add_argument("--measures", default=",".join(ALL_MEASURES), help="comma-separated measure families")
@@ -97,22 +116,42 @@ def _annotate(args) -> int:
         print(format_evaluation(evaluate(args.dir, settings, limit=args.limit)))
         return 0
     table = annotate_folder(args.dir, layers=names(args.layers) or [], settings=settings,
-                            progress=not args.quiet, workers=args.workers)
+                            progress=not args.quiet, workers=args.workers, buzz=None if args.no_buzz_rule else "auto")
     counts = table.groupby(["tier", "label"]).size()
     print(f"annotated {table['sample_id'].nunique()} samples in {args.dir} "
           f"(tiers {', '.join(sorted(table['tier'].unique()))})")
+    buzz = table.attrs.get("buzz", {}).get("output")
+    if buzz:
+        print("buzz rule: voiced runs at the generator's own periods are not voi ("
+              + ", ".join(f"{f:.4g}" for f in buzz if 50 <= f <= 1000) + " Hz …; --no-buzz-rule turns it off)")
     for (tier, label), count in counts.items():
         print(f"  {tier} {label}: {count} intervals")
     return 0
 
 
 def _measure(args) -> int:
-    from ..acoustics import measure_to_file, summary
+    from ..acoustics import layer_rates, measure_to_file, summary
+    from ..praat import PRESET_TEXT, format_settings_table, parse_overrides, settings_table
 
+    overrides = parse_overrides(args.set)
+    settings = {"preset": args.settings, **overrides} if overrides else args.settings
+    if args.show_settings:
+        source = args.checkpoint or args.dir
+        if source is None:
+            raise GanphonError("--show-settings needs DIR (an exported folder or store) or --checkpoint")
+        rates, duration = layer_rates(source)
+        title = f"settings '{args.settings}' ({PRESET_TEXT[args.settings]})" + \
+            (f" with --set {', '.join(args.set)}" if args.set else "") + f", per layer of {source}:"
+        print(format_settings_table(settings_table(settings, rates, duration), title))
+        return 0
+    if args.dir is None:
+        raise GanphonError("give the folder to measure (DIR)")
+    if args.checkpoint:
+        raise GanphonError("--checkpoint only goes with --show-settings (a folder's layers come from its manifest)")
     tier = None if args.tier in ("", "none", "None") else args.tier
     table, out, elapsed = measure_to_file(
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
-        settings=args.settings, inputs=args.inputs, workers=args.workers, praat_path=args.praat_path,
+        settings=settings, inputs=args.inputs, workers=args.workers, praat_path=args.praat_path,
         command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
     print(summary(table, elapsed, out))
     return 0

@@ -46,6 +46,11 @@ def stats(p) -> None:
                    help="a folder from 'ganphon probe --network q|critic --wavs': score the network's "
                    "predictions against this manifest column, e.g. word (predictions.csv, confusion.csv, "
                    "prediction_accuracy.csv)")
+    p.add_argument("--include-artefacts", action="store_true",
+                   help="keep the F0 values that lie on a generator artefact frequency (acoustics.csv's f0_artefact: "
+                   "the upsampling stack's periods, a layer's native rate, ½ and ⅓ of each) in the models and "
+                   "correlations; by default they are left out, counted, and each outcome's note says how its "
+                   "result moves with them")
     add_seed(p, help="seed of the k-means in the feature-map clustering")
     add_workers(p, "fitting the models")
     add_quiet(p)
@@ -64,7 +69,7 @@ def _stats(args) -> int:
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
                        command=args.command_line, workers=args.workers, progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
-                       label_column=args.label_column)
+                       label_column=args.label_column, include_artefacts=args.include_artefacts)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():

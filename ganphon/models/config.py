@@ -154,3 +154,33 @@ class ModelConfig:
         if "convention" not in d:
             d = {**LEGACY_SETTINGS, **d}
         return cls(**d)
+
+
+def stack_frequencies(config, floor: float | None = 75.0, ceiling: float | None = 450.0) -> tuple:
+    """The upsampling stack's own periodicities: ``sr / (m · stride**k)`` Hz, highest first.
+
+    Each stride-s transpose convolution repeats its kernel every s samples of
+    its output, so a generator can buzz at exactly ``sr / stride**k`` (250 Hz
+    for 16 kHz, stride 4) without any voice in it; Praat often reports such a
+    buzz an octave or a twelfth down (``m`` = 2, 3: 125 and 83.3 Hz).  The
+    same numbers are the native rates of the generator's layers (and their
+    ½, ⅓), at which a linearly interpolated layer series is periodic.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Only ``sr``, ``stride`` and ``n_upsampling`` are read.
+    floor, ceiling : float or None
+        Keep the frequencies in [floor, ceiling] (default: the paper's ciwGAN
+        pitch range, 75–450 Hz); None: no bound.
+    """
+    low = -math.inf if floor is None else floor
+    high = math.inf if ceiling is None else ceiling
+    found = set()
+    for k in range(1, config.n_upsampling + 1):
+        for m in (1, 2, 3):
+            f = config.sr / (m * config.stride ** k)
+            if low <= f <= high:
+                found.add(f)
+    return tuple(sorted(found, reverse=True))
+

@@ -100,6 +100,10 @@ def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     need = {"sample_id", "layer", "label", "start", "end", "point", "measure", "value"}
     if not need <= set(table.columns):
         raise GanphonError(f"{path}: not an acoustic table joined with a manifest (needs {', '.join(sorted(need))})")
+    if "f0_artefact" in table.columns:  # an F0 on a generator artefact frequency is no voice's: not shown
+        import pandas as pd
+
+        table.loc[pd.to_numeric(table["f0_artefact"], errors="coerce").notna(), "value"] = math.nan
     per_interval = table[table["point"].isna()]
     points = table[table["point"].notna() & table["measure"].isin(POINT_MEANS)]
     keys = ["sample_id", "layer", "label", "start", "end"]

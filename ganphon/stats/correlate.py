@@ -11,7 +11,7 @@ from scipy import stats as sps
 from .. import layout
 from ..errors import GanphonError
 from .mixed import _one_model, model_name
-from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers
+from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers, without_artefacts
 
 EFFECT_COLUMNS = ["outcome", "label", "layer", "beta", "se", "df", "ci_low", "ci_high", "p", "n_obs",
                   "n_groups", "engine", "method", "warnings"]
@@ -60,7 +60,7 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
 
 
 def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: str = layout.OUTPUT_LAYER,
-                      labels=None, match: str = "interval") -> pd.DataFrame:
+                      labels=None, match: str = "interval", include_artefacts: bool = False) -> pd.DataFrame:
     """Pearson r between each layer's measurement and the reference layer's (the paper's table).
 
     Parameters
@@ -79,6 +79,9 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
         ``order``: the k-th interval with a label in one file matches the
         k-th in the other, whatever the tier and times (layers annotated on
         their own ``auto_<layer>`` tiers, e.g. for duration).
+    include_artefacts : bool
+        Keep the F0 values on generator artefact frequencies (``f0_artefact``);
+        by default they are left out.
 
     Returns
     -------
@@ -93,6 +96,8 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
         measures = [m.strip() for m in measures.split(",") if m.strip()]
     if reference not in set(table["layer"].dropna()):
         raise GanphonError(f"{_source(table)}: no rows for the reference layer '{reference}'")
+    if not include_artefacts:
+        table = without_artefacts(table)
     rows = []
     for measure in measures:
         part = table[table["measure"] == measure].copy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
 from .mixed import (MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
                     model_name)
 from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
-                     read_latents, segmented_layers)
+                     read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
@@ -89,7 +90,9 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
         groups = [available] if label_interaction and len(available) > 1 else [[lab] for lab in available]
         for group in groups:
             try:
-                frame = model_frame(table, measure, point_agg=point_agg, labels=group, layers=layers)
+                # the caller has decided about the artefact rows
+                frame = model_frame(table, measure, point_agg=point_agg, labels=group, layers=layers,
+                                    include_artefacts=True)
             except GanphonError as exc:
                 notes.append(str(exc))
                 continue
@@ -133,11 +136,60 @@ def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
                            "measure the folder again")
 
 
+def artefact_rows(table: pd.DataFrame) -> pd.Series:
+    """Rows whose value lies on a generator artefact frequency (the ``f0_artefact`` column), as a mask."""
+    if "f0_artefact" not in table.columns:
+        return pd.Series(False, index=table.index)
+    return pd.to_numeric(table["f0_artefact"], errors="coerce").notna() & table["value"].notna()
+
+
+def _slopes(fits) -> dict:
+    """(outcome/label, layer) → (slope of value, LRT p) of fitted models."""
+    out = {}
+    for fit in fits:
+        coef = fit.coefficients().set_index("term")
+        slope = float(coef.loc["value", "estimate"]) if "value" in coef.index else math.nan
+        out[(fit.name, fit.layer)] = (slope, fit.lrt()["p"], fit.n_obs)
+    return out
+
+
+def _artefact_lines(without, with_, kind: str) -> list:
+    """One line per outcome: how each layer's result moves when the artefact rows are included."""
+    lines = []
+    if kind == "models":
+        names = sorted({name for name, _ in without} | {name for name, _ in with_})
+        for name in names:
+            parts = []
+            for layer in sort_layers({layer for n, layer in list(without) + list(with_) if n == name}):
+                a = without.get((name, layer), (math.nan, math.nan, 0))
+                b = with_.get((name, layer), (math.nan, math.nan, 0))
+                if a == b:
+                    continue
+                parts.append(f"{layer} {a[0]:.3g} (p {a[1]:.2g}, n {a[2]}) → {b[0]:.3g} (p {b[1]:.2g}, n {b[2]})")
+            if parts:
+                lines.append(f"{name}: slope of value without → with the artefact rows: " + "; ".join(parts))
+    else:
+        for measure, part in without.groupby("measure", sort=False):
+            other = with_[with_["measure"] == measure].set_index("layer")
+            parts = []
+            for row in part.itertuples(index=False):
+                if row.layer not in other.index:
+                    continue
+                b = other.loc[row.layer]
+                if (row.r, row.n) == (b["r"], b["n"]) or (np.isnan(row.r) and np.isnan(b["r"]) and row.n == b["n"]):
+                    continue
+                parts.append(f"{row.layer} {row.r:.2f} (n {row.n}) → {b['r']:.2f} (n {b['n']})")
+            if parts:
+                lines.append(f"{measure}: r with the output without → with the artefact rows: " + "; ".join(parts))
+    return lines
+
+
 def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
-              save_frames: bool = True, label_column: str | None = None) -> StatsResult:
+              save_frames: bool = True, label_column: str | None = None,
+              include_artefacts: bool = False) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/``.
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
@@ -147,6 +199,12 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     ``gam_curves.csv``, ``feature_map_clusters.csv`` when the folder holds
     feature maps, and ``stats.json`` (ganphon version, seeds, engine, notes).
     Tables of an earlier run that this run does not write are removed.
+
+    F0 values on a generator artefact frequency (the table's ``f0_artefact``:
+    the upsampling stack's periods, a layer's native rate, ½ and ⅓ of each)
+    are left out of the models and correlations unless ``include_artefacts``;
+    the notes give their count and, per outcome, how each layer's slope (LRT
+    p) or correlation moves when they are included.
 
     Each measure is modelled in the intervals of one label at a time
     (:func:`ganphon.stats.tables.default_labels`: ``voi`` for F0, formants
@@ -201,6 +259,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         A folder of given waveforms probed through a Q-network or critic:
         score its predictions against this manifest column
         (:func:`ganphon.stats.speech.prediction_tables`).
+    include_artefacts : bool
+        Keep the F0 values on artefact frequencies in the models and correlations.
 
     Returns
     -------
@@ -241,6 +301,25 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                                f"(it has {', '.join(layout.sort_layers(layers_present))})")
     if not in_store:  # a store's parts are checked chunk by chunk as they are read
         _check_table_complete(folder, table)
+    # generator artefacts: data, not findings — left out unless asked, and the other table kept for the comparison
+    # counted among the measures asked for (a store's parts are read for those only)
+    flagged = artefact_rows(table) & table["measure"].isin(used)
+    other = None
+    artefact_counts = {}
+    if flagged.any():
+        artefact_counts = {str(m): int(n) for m, n in table.loc[flagged, "measure"].value_counts().items()}
+        pitch_rows = table["measure"].isin(list(artefact_counts)) & table["value"].notna()
+        what = ", ".join(f"{m} {n}" for m, n in artefact_counts.items())
+        head = (f"F0 values on generator artefact frequencies (f0_artefact: stack periods, layer native rates, "
+                f"½ and ⅓ of them, ± 0.5 %): {int(flagged.sum())} of {int(pitch_rows.sum())} ({what}); ")
+        if include_artefacts:
+            notes.append(head + "included (--include-artefacts)")
+            other = table[~flagged]
+        else:
+            notes.append(head + "left out of models and correlations (--include-artefacts keeps them)")
+            other = table
+            table = table[~flagged]
+    compared = [m for m in used if m in artefact_counts]
     out_dir = folder / STATS_DIR
     out_dir.mkdir(exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
@@ -291,6 +370,14 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                     notes.append(f"GAM of {model_name(measure, label)} left out {', '.join(left_out)} "
                                  f"(at most {gam_df} distinct values)")
                 gams.append(gam_curves(fitted, outcome=measure).assign(label=label))
+        if compared:  # the same models with the artefact rows the other way round
+            others = [task for task, _ in _sweep_models(other, compared, outcome_layers, labels, label_interaction,
+                                                        point_agg, random_slope, [])]
+            mine = [f for f in fits if f.outcome in compared]
+            theirs = fit_tasks(others, workers=workers, progress=False)
+            without, with_ = (_slopes(mine), _slopes(theirs)) if not include_artefacts else \
+                (_slopes(theirs), _slopes(mine))
+            notes += _artefact_lines(without, with_, "models")
         tables["mixed_models"] = coefficient_table(fits)
         tables["lrt"] = lrt_table(fits)
         tables["effects"] = (pd.concat(effects, ignore_index=True) if effects
@@ -318,7 +405,12 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                      + (" and the latent discovery are" if discover_latents else " is") + " computed")
     if "layer" in table.columns and "sample_id" in table.columns \
             and layout.OUTPUT_LAYER in set(table["layer"].dropna()):
-        tables["correlations"] = correlation_table(table, used, labels=labels)
+        tables["correlations"] = correlation_table(table, used, labels=labels, include_artefacts=True)
+        if compared and not sweep:
+            theirs = correlation_table(other, compared, labels=labels, include_artefacts=True)
+            mine = tables["correlations"][tables["correlations"]["measure"].isin(compared)]
+            without, with_ = (mine, theirs) if not include_artefacts else (theirs, mine)
+            notes += _artefact_lines(without, with_, "correlations")
     else:
         notes.append(f"no '{layout.OUTPUT_LAYER}' rows with sample_id/layer: no correlation table")
     if label_column is not None:
@@ -375,7 +467,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                   m: list(labels) if labels else list(default_labels(m)) for m in used},
               "seeds": {"manifest": _manifest_seeds(folder),
                                                        "feature_map_kmeans": cluster_seed},
-              "first_layer": firsts, "tables": sorted(tables), "notes": notes}
+              "first_layer": firsts, "tables": sorted(tables), "notes": notes,
+              "artefacts": {"rows": artefact_counts, "included": bool(include_artefacts)}}
     path = out_dir / "stats.json"
     layout.atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     paths.append(path)

@@ -102,8 +102,16 @@ def _require(table: pd.DataFrame, columns, what: str) -> None:
         raise GanphonError(f"{_source(table)}: {what} needs column(s) {', '.join(missing)}")
 
 
+def without_artefacts(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the rows whose value lies on a generator artefact frequency (``f0_artefact``)."""
+    if "f0_artefact" not in table.columns:
+        return table
+    flagged = pd.to_numeric(table["f0_artefact"], errors="coerce").notna()
+    return table[~flagged] if flagged.any() else table
+
+
 def model_frame(table: pd.DataFrame, measure: str, point_agg: str | None = "mean",
-                labels=None, layers=None) -> pd.DataFrame:
+                labels=None, layers=None, include_artefacts: bool = False) -> pd.DataFrame:
     """The data of one regression: one row per (sample_id, layer, interval).
 
     Parameters
@@ -122,6 +130,9 @@ def model_frame(table: pd.DataFrame, measure: str, point_agg: str | None = "mean
         Keep only intervals with these labels (e.g. ``["voi"]``).
     layers : sequence of str, optional
         Keep only these layers.
+    include_artefacts : bool
+        Keep the F0 values on generator artefact frequencies (``f0_artefact``);
+        by default they are left out.
 
     Returns
     -------
@@ -138,6 +149,8 @@ def model_frame(table: pd.DataFrame, measure: str, point_agg: str | None = "mean
     if point_agg not in ("mean", "median", None):
         raise GanphonError(f"point_agg must be 'mean', 'median' or None, got {point_agg!r}")
     rows = table[table["measure"] == measure]
+    if not include_artefacts:
+        rows = without_artefacts(rows)
     if rows.empty:
         present = ", ".join(sorted(table["measure"].dropna().unique()))
         raise GanphonError(f"{_source(table)}: no rows for measure '{measure}' (the table has {present})")
