@@ -754,12 +754,20 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     target = Path(folder)
     base = target.parent if target.is_file() else target
     out = Path(out) if out else base / "acoustics.csv"
+    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     _check_can_write(out)  # before measuring, not after
+    from .layout import check_plan
+
+    read = {"the measured table": target} if target.is_file() else {}
+    read.update({"the folder's manifest": base / "manifest.csv", "the folder's run record": base / "run.json"})
+    if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):
+        read["a measured file"] = out
+    check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
+               read)
     if out.exists() and not overwrite:
         _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
                                 measures=list(measures), settings=settings)
     started = _time.perf_counter()
-    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     if engine == "parselmouth":
         from .parallel import Interrupted
 

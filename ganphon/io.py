@@ -505,7 +505,8 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
     resuming = False
     if out.exists() and not out.is_dir():
         raise GanphonError(f"{out}: exists and is not a folder")
-    entries = sorted(p for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    layout.lock_folder(out, kind)  # refuses another live writer and a folder of another kind
+    entries = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     if entries:
         previous = None
         try:
@@ -513,6 +514,8 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
         except GanphonError:
             if not overwrite:
                 raise
+        if previous is not None and not isinstance(previous.get("request"), dict):
+            previous = None  # another tool's run.json
         prev_request = (previous or {}).get("request")
         if not overwrite:
             if previous is None:
@@ -520,26 +523,28 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
                                    "choose another --out")
             if prev_request != request and _finished_nothing(out, entries, prev_request):
                 for p in entries:  # a failed run's records only: the corrected command takes the folder
-                    layout.remove_entry(p)
+                    layout.discard(p)
             elif prev_request != request:
                 diff = _differing_keys(prev_request or {}, request)
                 raise GanphonError(f"{out}: was written by a different command (differs in "
                                    f"{', '.join(diff[:4])}); choose another --out or pass --overwrite")
             resuming = prev_request == request
         else:
-            kinds = {kind}
-            if isinstance(prev_request, dict):
-                kinds.add(layout.folder_kind(prev_request.get("kind")))
-            owned = [p for p in out.iterdir() if any(layout.owns(k, p.name, out) for k in kinds)]
-            if previous is None:
-                foreign = [p.name for p in entries if p not in owned]
-                if foreign:
-                    raise GanphonError(f"{out}: holds files ganphon did not write ({', '.join(foreign[:3])}"
-                                       f"{' …' if len(foreign) > 3 else ''}); --overwrite only replaces a "
-                                       "ganphon run; choose another --out")
+            owned = layout.owned_entries(out, kind)  # from the ledger: exactly what ganphon wrote
+            if owned is None:  # a folder without a ledger (an older ganphon): by name
+                kinds = {kind}
+                if isinstance(prev_request, dict):
+                    kinds.add(layout.folder_kind(prev_request.get("kind")))
+                owned = [p for p in out.iterdir() if any(layout.owns(k, p.name, out) for k in kinds)]
+                if previous is None:
+                    foreign = [p.name for p in entries if p not in owned]
+                    if foreign:
+                        raise GanphonError(f"{out}: holds files ganphon did not write ({', '.join(foreign[:3])}"
+                                           f"{' …' if len(foreign) > 3 else ''}); --overwrite only replaces a "
+                                           "ganphon run; choose another --out")
             for p in owned:
-                layout.remove_entry(p)
-    out.mkdir(parents=True, exist_ok=True)
+                layout.discard(p)
+    layout.start_ledger(out, kind, fresh=overwrite or not resuming)
     write_run_record(out, {"request": request, **(record or {})})
     return resuming
 
@@ -595,6 +600,7 @@ class FinishedLog:
         if fresh:
             layout.atomic_write_text(self.path, self.header + "\n")
         else:
+            layout.journal_modify(self.path)
             raw = self.path.read_bytes()
             if not raw.endswith(b"\n"):  # drop a line cut by a kill, so it never joins the next one
                 with layout.atomic_path(self.path) as tmp:

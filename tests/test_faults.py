@@ -710,3 +710,153 @@ def test_a_failed_run_that_finished_nothing_does_not_block_the_corrected_command
     code, _, err = run_cli(["probe", "--checkpoint", material / "wavegan.pt", "--n", "3", "--seed", "0",
                             "--out", "p", "--quiet"], tmp_path)
     assert code == 2 and "different command" in err and _tree(out) == before
+
+
+# --------------------------------------------------------------------------
+# Folder ownership: one writer per folder, --overwrite removes only ganphon's files, kinds never mix
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_taken_over(material, tmp_path):
+    """Two real processes write the same --out: the second gets one line naming the first's PID and
+    changes nothing; the first completes a run equal to an undisturbed one."""
+    import pandas as pd
+
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "400", "--batch-size", "4", "--quiet",
+            "--seed", "1"]
+    out = tmp_path / "p"
+    first = _popen([*argv, "--out", out], tmp_path)
+    _until(lambda: (out / layout.FINISHED).exists() and (out / layout.FINISHED).read_text().count("\n") >= 2, first)
+    # the same request would resume into the folder, a different one would --overwrite it: both refused
+    for extra in ([], ["--seed", "2", "--overwrite"]):
+        second = subprocess.run([*GANPHON, *map(str, argv), *extra, "--out", str(out)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300)
+        lines = stderr_lines(second.stderr)
+        assert second.returncode == 2 and len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
+        assert f"process {first.pid}" in lines[0] and str(out) in lines[0], lines[0]
+    assert first.poll() is None, "the first writer finished before the second started: make it longer"
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    manifest = pd.read_csv(out / layout.MANIFEST, dtype=str)
+    assert manifest["sample_id"].nunique() == 400
+    assert all((out / f).is_file() for f in manifest["file"])
+    assert json.loads((out / layout.RUN_JSON).read_text())["seed"] == 1
+    assert not (out / layout.LOCK).exists()
+
+    # a lock left by a process killed with -9 is taken over
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / layout.LOCK).write_text(f"{dead.pid}\n")
+    code, _, err = run_cli([*argv, "--out", out], tmp_path)
+    assert code == 0, err
+
+
+def test_a_writer_killed_holding_the_lock_does_not_block_the_rerun(material, tmp_path):
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "48", "--batch-size", "4", "--quiet",
+            "--out", "p"]
+    proc = _popen(argv, tmp_path)
+    _until(lambda: (tmp_path / "p" / layout.LOCK).exists(), proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    code, _, err = run_cli(argv, tmp_path)
+    assert code == 0, err
+
+
+def _another_tools_folder(ws, m):
+    """A folder another program made: its own run.json, figures, an R script and a WAV."""
+    folder = ws / "theirs"
+    (folder / "figures").mkdir(parents=True)
+    (folder / "figures" / "f0.png").write_bytes(b"\x89PNG figure")
+    (folder / "run.json").write_text('{"tool": "praat-batch", "files": 3}')
+    (folder / "analysis.R").write_text("library(lme4)\n")
+    shutil.copy(m / "sweep" / layout.layer_wav("b000_v000", "output"), folder / "s000000_output.wav")
+
+
+def test_overwrite_never_removes_what_ganphon_did_not_write(material, tmp_path):
+    _another_tools_folder(tmp_path, material)
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["probe", "--checkpoint", material / "ciwgan.pt", "--n", "2", "--out", "theirs",
+                            "--overwrite", "--quiet"], tmp_path)
+    assert code == 2 and "did not write" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before
+
+    # a ganphon folder the user added files to: --overwrite replaces ganphon's files and keeps the user's
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--out", "p", "--quiet"]
+    assert run_cli([*argv, "--n", "2"], tmp_path)[0] == 0
+    (tmp_path / "p" / "notes.txt").write_text("mine")
+    (tmp_path / "p" / "figures").mkdir()
+    (tmp_path / "p" / "figures" / "mine.png").write_bytes(b"mine")
+    (tmp_path / "p" / "s000009_output.wav").write_bytes(b"named like ganphon's, made by the user")
+    code, _, err = run_cli([*argv, "--n", "1", "--overwrite"], tmp_path)
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "p").iterdir() if not p.name.startswith(".")}
+    assert {"notes.txt", "figures", "s000009_output.wav"} <= names
+    assert (tmp_path / "p" / "figures" / "mine.png").read_bytes() == b"mine"
+    assert not (tmp_path / "p" / layout.layer_wav(layout.sample_id(1), "output")).exists()  # the old run's
+    assert json.loads((tmp_path / "p" / layout.RUN_JSON).read_text())["request"]["n"] == 1
+
+
+def _training_folder(ws, m):
+    folder = ws / "run"
+    folder.mkdir()
+    shutil.copy(m / "wavegan.pt", folder / layout.G_LATEST)
+    shutil.copy(m / "wavegan.pt", folder / layout.checkpoint_name(10))
+    (folder / layout.LOG_CSV).write_text("step,d_loss,g_loss\n10,0.1,0.2\n")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", "2", "--out", "run", "--overwrite"], "training folder"),
+    (["sweep", "--checkpoint", "{m}/ciwgan.pt", "--var", "z3", "--from", "0", "--to", "1", "--step", "1",
+      "--out", "run", "--overwrite", "--workers", "1"], "training folder"),
+    (["demo", "--out", "run", "--quick", "--overwrite"], "training folder"),
+    (["corpus", "synth", "--template", "stv", "--n", "2", "--out", "run", "--overwrite"], "training folder"),
+])
+def test_no_command_writes_into_a_folder_of_another_kind(argv, needle, material, tmp_path):
+    _training_folder(tmp_path, material)
+    before = _tree(tmp_path)
+    code, _, err = run_cli([a.replace("{m}", str(material)) for a in argv], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and needle in lines[0] and "run" in lines[0], err
+    assert _tree(tmp_path) == before
+
+
+def test_train_refuses_an_export_folder(material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    shutil.copytree(material / "corpus", tmp_path / "corpus")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["train", "corpus", "--out", "sweep", "--dim", "8", "--steps", "1"], tmp_path)
+    assert code == 2 and "export folder" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("out", ["table.json", "sweep/manifest.csv", "sweep/run.json", "sweep/b000_v000_output.wav"])
+def test_measure_never_writes_onto_its_own_outputs_or_inputs(out, material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["measure", "sweep", "--workers", "1", "--out", out, "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and out.split("/")[-1] in lines[0], err
+    assert _tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# Plan, then write: a failed command leaves the folder as it found it
+
+
+def _sweep_with_a_bad_last_textgrid(ws, m):
+    _overlapping_textgrid(ws, m)
+    sweep = ws / "sweep"
+    last = sorted(p.name for p in sweep.glob("*.TextGrid"))[-1]
+    (sweep / last).write_bytes((sweep / layout.textgrid("b000_v000")).read_bytes())
+    shutil.copy(m / "sweep" / layout.textgrid("b000_v000"), sweep / layout.textgrid("b000_v000"))
+    return last
+
+
+def test_a_command_that_fails_midway_leaves_every_byte_of_a_populated_folder_unchanged(material, tmp_path):
+    """annotate rewrites TextGrids one by one and then meets a bad one: every rewritten file is put back."""
+    last = _sweep_with_a_bad_last_textgrid(tmp_path, material)
+    (tmp_path / "sweep" / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["annotate", "sweep", "--layers", "conv1", "--workers", "1", "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and last in lines[0], err
+    assert _tree(tmp_path) == before  # hidden files too: no backup, lock or temporary file left

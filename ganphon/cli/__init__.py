@@ -89,6 +89,48 @@ def build_parser(argv=()) -> ArgumentParser:
     return parser
 
 
+#: Arguments naming what a command reads (never to be written by its --out).
+_POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
+_OPTIONS_READ = ("checkpoint", "wavs", "latents")
+#: Commands that write into the folder they read (``DIR``): it is locked while they run.
+_WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore")
+
+
+def _lock_outputs(args) -> None:
+    """Lock the folders a command writes that :func:`ganphon.io.prepare_folder` does not (it locks its own)."""
+    from pathlib import Path
+
+    from ..errors import GanphonError
+    from ..layout import check_plan, lock_folder
+
+    out = getattr(args, "out", None)
+    if out is not None:  # never write onto an input (a checkpoint, a spec, the folder read)
+        read = {f"the {'--' if name in _OPTIONS_READ else ''}{name.replace('_', '-')} input": getattr(args, name)
+                for name in (*_POSITIONALS_READ, *_OPTIONS_READ) if isinstance(getattr(args, name, None), str)
+                and getattr(args, name) != "demo"}
+        check_plan({"--out": out}, read)
+        for what, path in read.items():
+            if what.split()[1] in ("data", "recordings", "--wavs") and Path(path).is_dir() \
+                    and Path(out).resolve().is_relative_to(Path(path).resolve()):
+                raise GanphonError(f"{out}: lies inside {path}, {what}; its files would be read as input "
+                                   "next time; choose an --out outside it")
+    folder = None
+    if args.command in _WRITES_INTO_DIR:
+        folder = Path(args.dir)
+    elif args.command == "measure":
+        target = Path(args.dir)
+        folder = Path(args.out).parent if args.out else (target.parent if target.is_file() else target)
+    elif args.command == "train" and os.environ.get("RANK", "0") == "0":  # one process of a distributed run
+        # a training folder keeps what it wrote when it fails: its checkpoints are the resume points
+        from ..layout import start_ledger
+
+        lock_folder(args.out, kind="training", keep_on_failure=True)
+        start_ledger(args.out, "training")
+        return
+    if folder is not None and folder.is_dir():
+        lock_folder(folder, optional=True)
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -101,9 +143,12 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
+        from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
-        with use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
+        with command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+            _lock_outputs(args)
             result = args.func(args)
     except GanphonError as exc:
         print(f"ganphon: error: {exc}", file=sys.stderr)
