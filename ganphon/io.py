@@ -559,6 +559,45 @@ def _finished_nothing(out: Path, entries, prev_request) -> bool:
     return not read_finished(out, prev_request)
 
 
+# ---------------------------------------------------------------- size of a request
+
+#: A command writing more than this many bytes (or items) asks for ``--yes``.
+SIZE_LIMIT = 10 * 2**30
+ITEM_LIMIT = 1_000_000
+#: More items than this is an error whatever ``--yes`` says (a typo, not an experiment).
+MAX_ITEMS = 10_000_000
+
+
+def check_room(n_items: int, bytes_per_item: float, out, *, yes: bool = False, option: str = "--n",
+               what: str = "items", limit: int | None = SIZE_LIMIT) -> int:
+    """Estimate what a generating command writes before it writes; ask for ``--yes`` past the limits.
+
+    Every command that generates many items (probe, sweep, corpus) calls this
+    with its own estimate per item, so a typo such as ``--n 1000000000`` is one
+    line naming ``option`` instead of hours of allocation.
+
+    Raises
+    ------
+    GanphonError
+        More than :data:`MAX_ITEMS`; or, without ``yes``, more than the free
+        disk, ``limit`` bytes or :data:`ITEM_LIMIT` items.
+    """
+    import shutil
+
+    need = int(bytes_per_item * n_items)
+    if n_items > MAX_ITEMS:
+        raise GanphonError(f"{option}: {n_items:,} {what}; more than {MAX_ITEMS:,} is surely a mistake")
+    folder = Path(out).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    free = usage.free if usage.total else float("inf")  # /proc and friends report 0 of 0
+    where = f"{n_items:,} {what} would take about {need / 2**30:,.1f} GiB ({free / 2**30:,.1f} GiB free on {folder})"
+    if not yes and ((limit is not None and need > limit) or n_items > ITEM_LIMIT or need > free):
+        raise GanphonError(f"{option}: {where}; check it, or pass --yes to run it")
+    return need
+
+
 # ---------------------------------------------------------------- completion record
 
 def read_finished(folder, request: dict) -> set[str]:

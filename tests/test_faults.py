@@ -137,6 +137,40 @@ def _checkpoint_with(**changes):
     return setup
 
 
+def _checkpoint_blob(change):
+    """A checkpoint whose loaded dict ``change(blob)`` altered (a field of the wrong type …)."""
+    def setup(ws, m):
+        import torch
+
+        blob = torch.load(m / "ciwgan.pt", weights_only=True)
+        change(blob)
+        torch.save(blob, ws / "odd.pt")
+    return setup
+
+
+def _set(key, value):
+    return lambda blob: blob.__setitem__(key, value)
+
+
+def _first_weight_is(value):
+    def change(blob):
+        blob["generator"][next(iter(blob["generator"]))] = value
+    return change
+
+
+def _port_generator_with_1d_weight(ws, m):
+    import torch
+
+    (ws / "g.pt").parent.mkdir(exist_ok=True)
+    torch.save({"z_project.weight": torch.zeros(16), **{f"upconv{i}.conv.weight": torch.zeros(8) for i in range(5)}},
+               ws / "g.pt")
+
+
+def _latents_of_another_model(ws, m):
+    (ws / "spec.toml").write_text('[sweep]\nkind = "line"\na = "s000000"\nb = "s000001"\nlatents = "lat.csv"\n')
+    (ws / "lat.csv").write_text("sample_id,x1,x2\ns000000,0.1,0.2\ns000001,0.3,0.4\n")
+
+
 def _sweep_with_cut_table(ws, m):
     shutil.copytree(m / "sweep", ws / "sweep")
     table = ws / "sweep" / layout.ACOUSTICS
@@ -204,6 +238,22 @@ CASES = [
      "odd.pt"),
     ("checkpoint sr 0", _checkpoint_with(sr=0), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
     ("checkpoint codes -2", _checkpoint_with(n_codes=-2), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
+    ("checkpoint format_version text", _checkpoint_blob(_set("format_version", "1")),
+     ["model-info", "--checkpoint", "odd.pt"], "format_version"),
+    ("checkpoint format_version None", _checkpoint_blob(_set("format_version", None)),
+     ["model-info", "--checkpoint", "odd.pt"], "format_version"),
+    ("checkpoint config a string", _checkpoint_blob(_set("config", "dim=8")),
+     ["model-info", "--checkpoint", "odd.pt"], "config"),
+    ("checkpoint meta a string", _checkpoint_blob(_set("meta", "seed 1")),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "meta"),
+    ("checkpoint a tensor is a float", _checkpoint_blob(_first_weight_is(0.5)),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "not a tensor"),
+    ("checkpoint a weight is an int tensor", _checkpoint_blob(_first_weight_is(__import__("torch").zeros(3, dtype=__import__("torch").long))),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "odd.pt"),
+    ("checkpoint sr beyond a WAV header", _checkpoint_with(sr=2**40), ["model-info", "--checkpoint", "odd.pt"], "sr"),
+    ("checkpoint absurd dim", _checkpoint_with(dim=10**6), ["model-info", "--checkpoint", "odd.pt"], "dim"),
+    ("import-checkpoint 1-D port weight", _port_generator_with_1d_weight,
+     ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
     ("import-checkpoint missing", None, ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
     ("import-checkpoint random bytes", _file("g.pt", RANDOM_BYTES),
      ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
@@ -225,6 +275,14 @@ CASES = [
      "--seed"),
     ("probe code 7 of 2", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "7", "--out", "p"], "7"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
+    ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],
+     "code"),
+    ("probe layers repeated", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--layers", "conv1,conv1", "--out", "p"], "--layers"),
+    ("probe layers empty entry", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--layers", "conv1,,conv2", "--out", "p"], "--layers"),
+    ("probe a million without --yes", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", "2000000", "--out", "/proc/p"], "--n"),
     ("probe reduce foo", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--reduce", "foo", "--out", "p"],
      "--reduce"),
     ("probe missing checkpoint", None, ["probe", "--checkpoint", "nope.pt", "--out", "p"], "nope.pt"),
@@ -256,6 +314,7 @@ CASES = [
     ("measure praat missing", _copy("sweep"),
      ["measure", "sweep", "--engine", "praat", "--praat-path", "/nonexistent/praat", "--out", "a.csv"],
      "/nonexistent/praat"),
+    ("measure measures repeated", _copy("sweep"), ["measure", "sweep", "--measures", "f0,f0"], "--measures"),
     ("measure settings foo", _copy("sweep"), ["measure", "sweep", "--settings", "foo"], "--settings"),
     ("measure workers 0", _copy("sweep"), ["measure", "sweep", "--workers", "0"], "--workers"),
     # ---- sweep
@@ -275,6 +334,21 @@ CASES = [
     ("sweep kind foo", _spec('kind = "foo"'), "SWEEP", "kind"),
     ("sweep var z999", _spec('kind = "dimension"\nvar = "z999"\nfrom = 0\nto = 1\nstep = 1'), "SWEEP", "z999"),
     ("sweep seed -1", _spec('kind = "random"\nn = 2\nseed = -1'), "SWEEP", "seed"),
+    ("sweep = 5", _file("spec.toml", b"sweep = 5\n"), "SWEEP", "sweep"),
+    ("sweep code true", _spec('kind = "random"\nn = 2\ncode = true'), "SWEEP", "code"),
+    ("sweep code nan", _spec('kind = "random"\nn = 2\ncode = nan'), "SWEEP", "code"),
+    ("sweep code inf", _spec('kind = "random"\nn = 2\ncode = inf'), "SWEEP", "code"),
+    ("sweep code mixed list", _spec('kind = "random"\nn = 2\ncode = [1, "a"]'), "SWEEP", "code"),
+    ("sweep code on a wavegan random", _spec('kind = "random"\nn = 2\ncode = 1'),
+     ["sweep", "spec.toml", "--checkpoint", "{m}/wavegan.pt", "--out", "s"], "code"),
+    ("sweep from -1e308", _spec('kind = "dimension"\nvar = "z3"\nfrom = -1e308\nto = 1\nstep = 1e308'), "SWEEP",
+     "from"),
+    ("sweep to 1e308", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1e308\nstep = 1'), "SWEEP", "to"),
+    ("sweep tiny step", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = 1e-320'), "SWEEP", "step"),
+    ("sweep var a number", _spec('kind = "dimension"\nvar = 3\nfrom = 0\nto = 1\nstep = 1'), "SWEEP", "var"),
+    ("sweep path 1e308", _spec('kind = "code"\npath = [[1e308, 0], [0, 1]]\nstep = 0.5'), "SWEEP", "path"),
+    ("sweep line nested", _spec('kind = "line"\na = [[0.1, 0.2]]\nb = [0.1]'), "SWEEP", "'a'"),
+    ("sweep line latents of another model", _latents_of_another_model, "SWEEP", "lat.csv"),
     ("sweep invalid TOML", _file("spec.toml", b"[sweep\nkind = "), "SWEEP", "spec.toml"),
     ("sweep missing spec", None, "SWEEP", "spec.toml"),
     ("sweep code on a wavegan", _spec('kind = "code"\nvar = "c1"\nfrom = 0\nto = 1\nstep = 0.5'),
@@ -288,6 +362,7 @@ CASES = [
     ("stats missing folder", None, ["stats", "nope"], "nope"),
     ("stats no table", _file("e/x.txt", b""), ["stats", "e"], "acoustics.csv"),
     ("stats measures foo", _copy("sweep"), ["stats", "sweep", "--measures", "foo"], "foo"),
+    ("stats measures empty entry", _copy("sweep"), ["stats", "sweep", "--measures", "f0,"], "--measures"),
     ("stats gam-df 0", _copy("sweep"), ["stats", "sweep", "--gam-df", "0"], "--gam-df"),
     ("stats table cut mid-row", _sweep_with_cut_table, ["stats", "sweep", "--workers", "1"], "acoustics.csv"),
     ("stats layers conv9", _copy("sweep"), ["stats", "sweep", "--layers", "conv9"], "conv9"),
@@ -300,6 +375,13 @@ CASES = [
     ("corpus check missing", None, ["corpus", "check", "nope"], "nope"),
     ("corpus check no WAVs", _file("c/readme.txt", b""), ["corpus", "check", "c"], "c"),
     ("corpus synth n 0", None, ["corpus", "synth", "--n", "0", "--out", "c"], "--n"),
+    ("corpus synth n 1e9", None, ["corpus", "synth", "--template", "stv", "--n", str(10**9), "--out", "c"], "--n"),
+    ("corpus synth 2M without --yes", None,
+     ["corpus", "synth", "--template", "stv", "--n", str(2 * 10**6), "--out", "c"], "--yes"),
+    ("corpus synth sr 2**32", None, ["corpus", "synth", "--template", "stv", "--n", "2", "--sr", str(2**32),
+                                     "--out", "c"], "--sr"),
+    ("corpus cut labels repeated", _file("r/a.wav", b""), ["corpus", "cut", "r", "--out", "c", "--labels", "a,a"],
+     "--labels"),
     # ---- train
     ("train missing data", None, ["train", "nope", "--out", "run", "--dim", "8", "--steps", "1"], "nope"),
     ("train no WAVs", _file("d/readme.txt", b""), ["train", "d", "--out", "run", "--dim", "8", "--steps", "1"], "d"),
