@@ -319,6 +319,10 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk names no file: this write's is ``path``
+        if exc.filename is None or is_temporary(Path(str(exc.filename)).name):
+            exc.filename = str(path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -942,3 +942,47 @@ def test_a_command_that_fails_midway_leaves_every_byte_of_a_populated_folder_unc
     lines = stderr_lines(err)
     assert code == 2 and len(lines) == 1 and last in lines[0], err
     assert _tree(tmp_path) == before  # hidden files too: no backup, lock or temporary file left
+
+
+# --------------------------------------------------------------------------
+# One line, always: OS errors name their file, library warnings are notes
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path, small_disk):
+    """A write the system refuses with no file name (ENOSPC from write()) still names the file."""
+    (small_disk / "filler").write_bytes(bytes(2 * 2**20 - 48 * 1024))
+    before = _tree(small_disk)
+    code, _, err = run_cli(["corpus", "synth", "--template", "stv", "--n", "40", "--yes", "--out", small_disk / "c",
+                            "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and "No space left" in lines[0] and "Traceback" not in err, lines
+    assert str(small_disk / "c") in lines[0]
+    assert _tree(small_disk) == before and not (small_disk / "c").exists()
+
+
+def test_a_praat_path_that_is_not_praat_is_named(material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    fake = tmp_path / "praat"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["measure", "sweep", "--engine", "praat", "--praat-path", fake, "--out", "a.csv"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and str(fake) in lines[0] and "--praat-path" in lines[0], lines
+    assert _tree(tmp_path) == before
+
+
+def test_library_warnings_are_one_note_line_each(tmp_path, material):
+    """A warning of a library (here pandas, reading a table whose column mixes types) becomes one
+    'ganphon: note:' line, shown once, never a source line."""
+    from ganphon.cli import _notices
+
+    err = _io.StringIO()
+    with contextlib.redirect_stderr(err), _notices():
+        import warnings
+
+        for _ in range(3):
+            warnings.warn("a library says something\nwith a second line", RuntimeWarning, stacklevel=1)
+    lines = stderr_lines(err.getvalue())
+    assert lines == ["ganphon: note: a library says something (RuntimeWarning from ganphon)"] or \
+        (len(lines) == 1 and lines[0].startswith("ganphon: note: a library says something")), lines

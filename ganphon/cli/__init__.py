@@ -24,7 +24,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .._version import __version__
-from ..errors import GanphonError
+from ..errors import GanphonError, first_line
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -131,6 +131,47 @@ def _lock_outputs(args) -> None:
         lock_folder(folder, optional=True)
 
 
+class _notices:
+    """Library warnings (torch, pandas, Praat through parselmouth …) as one ``ganphon: note:`` line each.
+
+    A warning is shown once per command however often it is raised, with the
+    first line of its message and the library it came from; never a source line.
+    """
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("default")
+        self._seen = set()
+        warnings.showwarning = self._show
+        return self
+
+    def _show(self, message, category, filename, lineno, file=None, line=None):
+        text = first_line(message)
+        if text in self._seen:
+            return
+        self._seen.add(text)
+        source = _library_of(filename)
+        try:
+            sys.stderr.write(f"ganphon: note: {text} ({category.__name__}{' from ' + source if source else ''})\n")
+        except (OSError, ValueError):
+            pass
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
+
+
+def _library_of(filename) -> str:
+    """The top-level package a warning's file belongs to (``torch``, ``pandas`` …), or ''."""
+    parts = str(filename or "").replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    return "ganphon" if "ganphon" in parts else ""
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -147,7 +188,7 @@ def main(argv=None) -> int:
         from ..parallel_dask import use_scheduler
 
         # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
-        with command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
             _lock_outputs(args)
             result = args.func(args)
     except GanphonError as exc:
@@ -167,7 +208,10 @@ def main(argv=None) -> int:
         # name the file being written, not its temporary twin (.name.tmpPID.ext)
         where = re.sub(r"(^|/)\.([^/]+)\.tmp\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
         where = f"{where}: " if where else ""
-        print(f"ganphon: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        if not where:  # the system named no file: say which command's output it was
+            out = getattr(locals().get("args"), "out", None)
+            where = f"writing {out}: " if out else ""
+        print(f"ganphon: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
 
