@@ -191,8 +191,8 @@ def main(argv=None) -> int:
         with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
             _lock_outputs(args)
             result = args.func(args)
-    except GanphonError as exc:
-        print(f"ganphon: error: {exc}", file=sys.stderr)
+    except GanphonError as exc:  # one line, whatever a library's message inside it spans
+        print(f"ganphon: error: {first_line(exc, lines=4)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
