@@ -167,7 +167,8 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     n = z.shape[0]
     if request is None:
         request = {"n": n, "seed": seed}
-    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
+    # everything that changes the numbers is part of the request (the batch size does, in the last bits)
+    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip, batch_size=batch_size,
                    checkpoint_sha256=model.sha256, feature_maps=list(feature_maps))
 
     planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),

@@ -986,3 +986,13 @@ def test_library_warnings_are_one_note_line_each(tmp_path, material):
     lines = stderr_lines(err.getvalue())
     assert lines == ["ganphon: note: a library says something (RuntimeWarning from ganphon)"] or \
         (len(lines) == 1 and lines[0].startswith("ganphon: note: a library says something")), lines
+
+
+def test_a_resume_with_another_batch_size_is_a_different_command(material, tmp_path):
+    """The batch size changes the last bits of the numbers: it is part of the request, so a resume never mixes two."""
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "4", "--out", "p", "--quiet"]
+    assert run_cli([*argv, "--batch-size", "2"], tmp_path)[0] == 0
+    before = _tree(tmp_path)
+    code, _, err = run_cli([*argv, "--batch-size", "4"], tmp_path)
+    assert code == 2 and "batch_size" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before

@@ -187,6 +187,12 @@ def main(argv=None) -> int:
         from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
+        if getattr(args, "scheduler", None):  # workers may run in another folder: give them absolute paths
+            for name in (*_POSITIONALS_READ, *_OPTIONS_READ, "out"):
+                value = getattr(args, name, None)
+                if isinstance(value, str) and value and value != "demo":
+                    setattr(args, name, os.path.abspath(value))
+
         # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
         with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
             _lock_outputs(args)
