@@ -381,7 +381,7 @@ class _Scope:
                     remove_entry(path)
         for path, backup in reversed(self.backups):
             with contextlib.suppress(OSError):
-                if self._kept(path):
+                if self._kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
                     remove_entry(backup)
                 else:
                     os.replace(backup, path)
@@ -407,6 +407,13 @@ class _Scope:
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if the failed run left it empty
         self.locks.clear()
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 _SCOPES: list = []

@@ -933,12 +933,14 @@ def _sweep_with_a_bad_last_textgrid(ws, m):
     return last
 
 
-def test_a_command_that_fails_midway_leaves_every_byte_of_a_populated_folder_unchanged(material, tmp_path):
-    """annotate rewrites TextGrids one by one and then meets a bad one: every rewritten file is put back."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_command_that_fails_midway_leaves_every_byte_of_a_populated_folder_unchanged(material, tmp_path, workers):
+    """annotate rewrites TextGrids one by one (in this process, or in worker processes) and then meets a bad
+    one: every rewritten file is put back."""
     last = _sweep_with_a_bad_last_textgrid(tmp_path, material)
     (tmp_path / "sweep" / "notes.txt").write_text("mine")
     before = _tree(tmp_path)
-    code, _, err = run_cli(["annotate", "sweep", "--layers", "conv1", "--workers", "1", "--quiet"], tmp_path)
+    code, _, err = run_cli(["annotate", "sweep", "--layers", "conv1", "--workers", workers, "--quiet"], tmp_path)
     lines = stderr_lines(err)
     assert code == 2 and len(lines) == 1 and last in lines[0], err
     assert _tree(tmp_path) == before  # hidden files too: no backup, lock or temporary file left
