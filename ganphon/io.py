@@ -79,6 +79,8 @@ def read_wav(path, mono: bool = False):
         raise GanphonError(f"{path}: cannot read WAV (header is cut short: {exc})") from None
     except (ValueError, OSError, EOFError, IndexError) as exc:
         raise GanphonError(f"{path}: cannot read WAV ({first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - the reader's own failures on a mangled file (scipy: UnboundLocalError …)
+        raise GanphonError(f"{path}: cannot read WAV ({type(exc).__name__}: {first_line(exc)})") from None
     for w in caught:
         message = str(w.message)
         # scipy reads what is there of a cut file and only warns.
@@ -349,7 +351,8 @@ def read_table(path, what: str = "table", **kwargs):
         raise GanphonError(f"{path}: no such {what}")
     try:
         return pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+            TypeError, OverflowError) as exc:
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
 
 
