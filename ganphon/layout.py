@@ -100,14 +100,24 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
+def _name_part(text) -> str:
+    """``text`` checked to be usable inside a file name (no folder separator, NUL or line break)."""
+    text = str(text)
+    if not text or any(c in text for c in "/\\\0\n\r") or text in (".", ".."):
+        from .errors import GanphonError
+
+        raise GanphonError(f"{text!r} cannot be part of a file name (a layer or sample name?)")
+    return text
+
+
 def layer_wav(sample_id: str, layer: str) -> str:
     """File name of the WAV of ``layer`` (``output`` for the waveform itself)."""
-    return f"{sample_id}_{layer}.wav"
+    return f"{_name_part(sample_id)}_{_name_part(layer)}.wav"
 
 
 def layer_sound(sample_id: str, layer: str) -> str:
     """File name of the native-rate Praat Sound of ``layer``."""
-    return f"{sample_id}_{layer}.Sound"
+    return f"{_name_part(sample_id)}_{_name_part(layer)}.Sound"
 
 
 def textgrid(sample_id: str) -> str:

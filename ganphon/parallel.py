@@ -227,6 +227,14 @@ def _stop_pool(pool) -> None:
     if manager is not None:
         with contextlib.suppress(Exception):
             manager.join(KILL_WAIT)
+        if manager.is_alive():
+            # A worker killed while sending a large result leaves the manager thread blocked reading the rest
+            # from the result pipe, whose write end this process also holds: close it, so the read ends (EOF)
+            # and the interpreter's exit, which joins that thread, does not wait forever.
+            with contextlib.suppress(Exception):
+                pool._result_queue._writer.close()
+            with contextlib.suppress(Exception):
+                manager.join(KILL_WAIT)
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),

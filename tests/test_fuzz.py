@@ -72,6 +72,11 @@ def base(tmp_path_factory, tiny_ciwgan):
     shutil.copy(tiny_ciwgan, root / "ciwgan.pt")
     spec = {"kind": "dimension", "var": "z3", "from": -1, "to": 1, "step": 1, "bases": 1, "seed": 0}
     run_sweep(spec, root / "ciwgan.pt", root / "sweep", workers=1, progress=False)
+    (root / "sweep" / layout.STATS_DIR).mkdir()
+    effects = "outcome,layer,label,beta,ci_low,ci_high,p\n" + "".join(
+        f"duration,{layer},,{0.1 * i},{0.1 * i - 0.02},{0.1 * i + 0.02},0.5\n"
+        for i, layer in enumerate(["dense", "conv1", "conv2", "output"]))
+    (root / "sweep" / layout.STATS_DIR / "effects.csv").write_text(effects)
     rng = np.random.default_rng(0)
     (root / "wavs").mkdir()
     for i in range(2):
@@ -357,12 +362,15 @@ def test_mutated_textgrids_are_flagged_refused_or_measured(base, data):
 @given(data=st.data())
 @examples(25)
 def test_mutated_tables_are_refused_in_one_line_or_used(base, data):
-    table = data.draw(st.sampled_from([layout.MANIFEST, layout.ACOUSTICS, layout.LATENTS]), label="table")
+    table = data.draw(st.sampled_from([layout.MANIFEST, layout.ACOUSTICS, layout.LATENTS, "stats/effects.csv"]),
+                      label="table")
     with Workspace(base, "sweep") as ws:
         path = ws / "sweep" / table
         path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")
         if table == layout.MANIFEST:
             contract(["measure", "sweep", "--workers", "1", "--measures", "duration", "--out", "a.csv", "--quiet"], ws)
+        elif table.startswith("stats"):
+            contract(["plot", "sweep", "--formats", "png"], ws)
         elif table == layout.ACOUSTICS:
             command = data.draw(st.sampled_from(["stats", "plot"]), label="command")
             if command == "stats":
