@@ -376,6 +376,12 @@ class _Scope:
         return any(keep and (key == k or key.startswith(k + os.sep)) for k, (_, _, keep) in self.locks.items())
 
     def commit(self) -> None:
+        for key, names in self.snapshots.items():  # what appeared while the folder was locked is ganphon's
+            folder = self.locks[key][1] if key in self.locks else None
+            if folder is not None and folder.is_dir() and read_ledger(folder) is not None:
+                for entry in folder.iterdir():
+                    if entry.name not in names and not entry.name.startswith("."):
+                        _note_in_ledger(entry)
         for _, backup in self.backups:
             with contextlib.suppress(OSError):
                 remove_entry(backup)

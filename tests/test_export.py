@@ -269,7 +269,7 @@ def test_overwrite_keeps_foreign_files_and_refuses_a_foreign_folder(tiny_ciwgan,
 def test_demo_refuses_a_folder_holding_another_run(exported, tmp_path, capsys):
     before = _snapshot(exported)
     assert main(["demo", "--out", str(exported), "--quick", "--quiet"]) == 2
-    assert "different command" in capsys.readouterr().err
+    assert "not a demo folder" in capsys.readouterr().err  # an export folder: another kind, refused
     assert _snapshot(exported) == before
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -204,8 +204,6 @@ def main(argv=None) -> int:
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
