@@ -74,6 +74,8 @@ def whole_number(low: int, high: int | None = None, what: str = "a whole number"
 
 
 positive_int = whole_number(1)
+#: a model dimension d that can be built (ganphon.models.config.MAX_DIM)
+model_dim = whole_number(1, 512, what="a model dimension")
 #: a rate a WAV header holds (32 bits)
 sample_rate = whole_number(1, 2**32 - 1, what="a sampling rate in Hz,")
 non_negative_int = whole_number(0)

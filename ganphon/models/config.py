@@ -115,7 +115,7 @@ class ModelConfig:
                   "nch": 64, "extra_layers": 64, "phaseshuffle_rad": 1024, "n_codes": 100_000}
         for name, top in limits.items():
             if getattr(self, name) > top:
-                raise GanphonError(f"model setting {name} must be ≤ {top:,}, got {getattr(self, name):,}"
+                raise GanphonError(f"model setting {name} must be ≤ {top}, got {getattr(self, name)}"
                                    + (" (the largest rate a WAV header holds)" if name == "sr" else ""))
         if self.phaseshuffle_rad < 0:
             raise GanphonError(f"model setting phaseshuffle_rad must be ≥ 0, got {self.phaseshuffle_rad}")
