@@ -401,10 +401,10 @@ class _Scope:
                     remove_entry(backup)
                 else:
                     os.replace(backup, path)
-        for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders)
+        for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders) …
             folder = self.locks[key][1] if key in self.locks else None
-            if folder is None or self._kept(folder) or not folder.is_dir():
-                continue
+            if folder is None or self._kept(folder) or not folder.is_dir() or read_ledger(folder) is None:
+                continue  # … in a folder ganphon owns, never in yours (a folder of recordings, the working folder)
             for entry in folder.iterdir():
                 if entry.name not in names and entry.name != LOCK and not _TEMP_FILE.match(entry.name):
                     with contextlib.suppress(OSError):
