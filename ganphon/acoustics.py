@@ -108,6 +108,10 @@ def read_intervals(textgrid_path, tier):
     return tier_column, list(intervals), note
 
 
+#: Times beyond this (about 30 years) in a TextGrid are damage, not a recording.
+MAX_TIME = 1e9
+
+
 @functools.lru_cache(maxsize=256)
 def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
     # Praat's reader and queries, in the order measure_all.praat asks them, so
@@ -117,6 +121,9 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         grid = io.read_praat(textgrid_path, parselmouth.TextGrid, "TextGrid")
     except GanphonError as exc:
         return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}"
+    start, end = call(grid, "Get start time"), call(grid, "Get end time")
+    if not (math.isfinite(start) and math.isfinite(end) and abs(start) < MAX_TIME and abs(end) < MAX_TIME):
+        return "", (), f"cannot read {name}: its time domain {start:g} to {end:g} s is out of range"
     number = 0
     found = False
     for i in range(1, call(grid, "Get number of tiers") + 1):
@@ -135,6 +142,8 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         end = call(grid, "Get end time of interval", number, i)
         if start < previous_end:  # Praat reads these; no interval can be trusted then
             return "", (), f"tier '{tier}' in {name} has overlapping intervals"
+        if not (abs(start) < MAX_TIME and abs(end) < MAX_TIME):  # inf, nan, 1e308: damage
+            return "", (), f"cannot read {name}: interval {i} of tier '{tier}' runs {start:g} to {end:g} s"
         previous_end = end
         text = call(grid, "Get label of interval", number, i)
         if text != "":

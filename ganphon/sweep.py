@@ -412,7 +412,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     from .export import run_export
     from .models import load_checkpoint
 
-    source = "spec"
+    source = spec.get("_source", "spec") if isinstance(spec, dict) else "spec"
     if not isinstance(spec, dict):
         source = str(spec)
         spec = load_spec(spec)

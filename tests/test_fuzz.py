@@ -209,7 +209,7 @@ def test_bad_option_values_are_one_line_or_a_good_run(base, data):
         if code == 2 and value.strip():  # the line names what was wrong: the option, its value or a file
             line = lines[0]
             items = [v for v in value.split(",") if v.strip()] or [value]
-            named = (option in line or any(v.strip()[:40] in line or repr(v.strip())[1:-1][:40] in line
+            named = (option in line or f"'{option.lstrip('-')}'" in line or any(v.strip()[:40] in line or repr(v.strip())[1:-1][:40] in line
                                            for v in items)
                      or "/" in line or ".pt" in line
                      or "argument" in line or "--" in line)
