@@ -68,6 +68,10 @@ def default_workers(n_jobs: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_jobs))
 
 
+#: More worker processes than this on one machine is a typo.
+MAX_WORKERS = 1024
+
+
 def check_workers(workers, n_jobs: int) -> int:
     """``workers`` as an int ≥ 1 (None: :func:`default_workers`)."""
     if workers is None:
@@ -80,6 +84,8 @@ def check_workers(workers, n_jobs: int) -> int:
         raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}") from None
     if number != workers or number < 1:
         raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}")
+    if number > MAX_WORKERS:
+        raise GanphonError(f"workers must be at most {MAX_WORKERS}, got {workers!r}")
     return number
 
 

@@ -154,7 +154,7 @@ def add_seed(p, default=0, help: str = "seed of everything random") -> None:
 
 def add_workers(p, what: str = "working in parallel", store: bool = False) -> None:
     """``--workers``: processes; default one per CPU.  ``--scheduler``: the same work on Dask."""
-    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    p.add_argument("--workers", type=whole_number(1, 1024), default=None, metavar="N",
                    help=f"processes {what} (default: one per CPU; the results do not depend on it)")
     add_scheduler(p, "run that work on Dask" + (" (with --store zarr, the generation of the chunks too)"
                                                  if store else ""), generates=store)
