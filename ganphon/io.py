@@ -472,11 +472,16 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
     * a missing or empty folder is created;
     * a folder whose ``run.json`` holds an equal request is resumed;
     * any other non-empty folder is refused unless ``overwrite``;
-    * with ``overwrite``, every entry named like a file this request's kind
-      (or the previous request's kind) writes is removed (:func:`ganphon.layout.owns`),
-      whatever an earlier, possibly interrupted, run managed to write; other
-      entries are left alone.  A folder without a ganphon ``run.json`` that
-      holds anything else is refused even then: it is not a ganphon run.
+    * with ``overwrite``, every entry the folder's ledger says ganphon wrote is
+      removed (kept aside until the command succeeds), whatever an earlier,
+      possibly interrupted, run managed to write; other entries are left alone.
+      A folder without a ledger (an older ganphon) falls back to the names
+      this kind writes (:func:`ganphon.layout.owns`); one without a ganphon
+      ``run.json`` that holds anything else is refused even then.
+
+    The folder is locked first (:func:`ganphon.layout.lock_folder`): another
+    live writer, or a folder of another kind (a training run for a probe), is
+    refused even with ``overwrite``.
 
     Then ``run.json`` is written with ``request`` and the extra ``record`` fields
     (command, planned files, versions …), before the first result file.
