@@ -640,8 +640,14 @@ def test_a_rerun_removes_temporary_files_of_a_killed_run_only(material, tmp_path
     live = tmp_path / "p" / f".s000001_conv3.tmp{os.getpid()}.wav"
     stale.write_bytes(b"half")
     live.write_bytes(b"half")
+    backup = tmp_path / "p" / f".s000001_conv2.wav.bak{dead.pid}"  # the old version kept for undo
+    trash = tmp_path / "p" / f".figures.old{dead.pid}"  # a folder --overwrite was removing
+    backup.write_bytes(b"old")
+    trash.mkdir()
+    (trash / "a.png").write_bytes(b"png")
     assert run_cli(argv, tmp_path)[0] == 0
     assert not stale.exists() and live.exists()
+    assert not backup.exists() and not trash.exists()
 
 
 # --------------------------------------------------------------------------
