@@ -124,6 +124,10 @@ def read_intervals(textgrid_path, tier):
     return tier_column, list(intervals), note
 
 
+#: Times beyond this (about 30 years) in a TextGrid are damage, not a recording.
+MAX_TIME = 1e9
+
+
 @functools.lru_cache(maxsize=256)
 def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
     # Praat's reader and queries, in the order measure_all.praat asks them, so
@@ -133,6 +137,9 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         grid = io.read_praat(textgrid_path, parselmouth.TextGrid, "TextGrid")
     except GanphonError as exc:
         return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}"
+    start, end = call(grid, "Get start time"), call(grid, "Get end time")
+    if not (math.isfinite(start) and math.isfinite(end) and abs(start) < MAX_TIME and abs(end) < MAX_TIME):
+        return "", (), f"cannot read {name}: its time domain {start:g} to {end:g} s is out of range"
     number = 0
     found = False
     for i in range(1, call(grid, "Get number of tiers") + 1):
@@ -151,6 +158,8 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         end = call(grid, "Get end time of interval", number, i)
         if start < previous_end:  # Praat reads these; no interval can be trusted then
             return "", (), f"tier '{tier}' in {name} has overlapping intervals"
+        if not (abs(start) < MAX_TIME and abs(end) < MAX_TIME):  # inf, nan, 1e308: damage
+            return "", (), f"cannot read {name}: interval {i} of tier '{tier}' runs {start:g} to {end:g} s"
         previous_end = end
         text = call(grid, "Get label of interval", number, i)
         if text != "":
@@ -898,12 +907,20 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     target = Path(folder)
     base = target.parent if target.is_file() else target
     out = Path(out) if out else base / "acoustics.csv"
+    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     _check_can_write(out)  # before measuring, not after
+    from .layout import check_plan
+
+    read = {"the measured table": target} if target.is_file() else {}
+    read.update({"the folder's manifest": base / "manifest.csv", "the folder's run record": base / "run.json"})
+    if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):
+        read["a measured file"] = out
+    check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
+               read)
     if out.exists() and not overwrite:
         _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
                                 measures=list(measures), settings=settings)
     started = _time.perf_counter()
-    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     if engine == "parselmouth":
         from .parallel import Interrupted
 

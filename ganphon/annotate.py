@@ -454,6 +454,8 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
             if not path.is_file():
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
+    for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back
+        layout.journal_write(grid)
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
                           unit="sample", preload=[__name__])
     rows = [row for sample_rows in per_sample for row in sample_rows]

@@ -176,7 +176,8 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     interventions = check_interventions(G, interventions)
     if request is None:
         request = {"n": n, "seed": seed}
-    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
+    # everything that changes the numbers is part of the request (the batch size does, in the last bits)
+    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip, batch_size=batch_size,
                    checkpoint_sha256=model.sha256, feature_maps=list(feature_maps))
     if intervene is not None:
         intervene = np.asarray(intervene, dtype=bool)

@@ -79,6 +79,8 @@ def read_wav(path, mono: bool = False):
         raise GanphonError(f"{path}: cannot read WAV (header is cut short: {exc})") from None
     except (ValueError, OSError, EOFError, IndexError) as exc:
         raise GanphonError(f"{path}: cannot read WAV ({first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - the reader's own failures on a mangled file (scipy: UnboundLocalError …)
+        raise GanphonError(f"{path}: cannot read WAV ({type(exc).__name__}: {first_line(exc)})") from None
     for w in caught:
         message = str(w.message)
         # scipy reads what is there of a cut file and only warns.
@@ -363,7 +365,8 @@ def read_table(path, what: str = "table", **kwargs):
         raise GanphonError(f"{path}: no such {what}")
     try:
         return pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+            TypeError, OverflowError) as exc:
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
 
 
@@ -483,11 +486,16 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
     * a missing or empty folder is created;
     * a folder whose ``run.json`` holds an equal request is resumed;
     * any other non-empty folder is refused unless ``overwrite``;
-    * with ``overwrite``, every entry named like a file this request's kind
-      (or the previous request's kind) writes is removed (:func:`ganphon.layout.owns`),
-      whatever an earlier, possibly interrupted, run managed to write; other
-      entries are left alone.  A folder without a ganphon ``run.json`` that
-      holds anything else is refused even then: it is not a ganphon run.
+    * with ``overwrite``, every entry the folder's ledger says ganphon wrote is
+      removed (kept aside until the command succeeds), whatever an earlier,
+      possibly interrupted, run managed to write; other entries are left alone.
+      A folder without a ledger (an older ganphon) falls back to the names
+      this kind writes (:func:`ganphon.layout.owns`); one without a ganphon
+      ``run.json`` that holds anything else is refused even then.
+
+    The folder is locked first (:func:`ganphon.layout.lock_folder`): another
+    live writer, or a folder of another kind (a training run for a probe), is
+    refused even with ``overwrite``.
 
     Then ``run.json`` is written with ``request`` and the extra ``record`` fields
     (command, planned files, versions …), before the first result file.
@@ -519,7 +527,8 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
     resuming = False
     if out.exists() and not out.is_dir():
         raise GanphonError(f"{out}: exists and is not a folder")
-    entries = sorted(p for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    layout.lock_folder(out, kind)  # refuses another live writer and a folder of another kind
+    entries = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     if entries:
         previous = None
         try:
@@ -527,6 +536,8 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
         except GanphonError:
             if not overwrite:
                 raise
+        if previous is not None and not isinstance(previous.get("request"), dict):
+            previous = None  # another tool's run.json
         prev_request = (previous or {}).get("request")
         if not overwrite:
             if previous is None:
@@ -534,26 +545,28 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
                                    "choose another --out")
             if prev_request != request and _finished_nothing(out, entries, prev_request):
                 for p in entries:  # a failed run's records only: the corrected command takes the folder
-                    layout.remove_entry(p)
+                    layout.discard(p)
             elif prev_request != request:
                 diff = _differing_keys(prev_request or {}, request)
                 raise GanphonError(f"{out}: was written by a different command (differs in "
                                    f"{', '.join(diff[:4])}); choose another --out or pass --overwrite")
             resuming = prev_request == request
         else:
-            kinds = {kind}
-            if isinstance(prev_request, dict):
-                kinds.add(layout.folder_kind(prev_request.get("kind")))
-            owned = [p for p in out.iterdir() if any(layout.owns(k, p.name, out) for k in kinds)]
-            if previous is None:
-                foreign = [p.name for p in entries if p not in owned]
-                if foreign:
-                    raise GanphonError(f"{out}: holds files ganphon did not write ({', '.join(foreign[:3])}"
-                                       f"{' …' if len(foreign) > 3 else ''}); --overwrite only replaces a "
-                                       "ganphon run; choose another --out")
+            owned = layout.owned_entries(out, kind)  # from the ledger: exactly what ganphon wrote
+            if owned is None:  # a folder without a ledger (an older ganphon): by name
+                kinds = {kind}
+                if isinstance(prev_request, dict):
+                    kinds.add(layout.folder_kind(prev_request.get("kind")))
+                owned = [p for p in out.iterdir() if any(layout.owns(k, p.name, out) for k in kinds)]
+                if previous is None:
+                    foreign = [p.name for p in entries if p not in owned]
+                    if foreign:
+                        raise GanphonError(f"{out}: holds files ganphon did not write ({', '.join(foreign[:3])}"
+                                           f"{' …' if len(foreign) > 3 else ''}); --overwrite only replaces a "
+                                           "ganphon run; choose another --out")
             for p in owned:
-                layout.remove_entry(p)
-    out.mkdir(parents=True, exist_ok=True)
+                layout.discard(p)
+    layout.start_ledger(out, kind, fresh=overwrite or not resuming)
     write_run_record(out, {"request": request, **(record or {})})
     return resuming
 
@@ -566,6 +579,45 @@ def _finished_nothing(out: Path, entries, prev_request) -> bool:
     if any(not (p.is_file() and (p.name in records or layout.is_temporary(p.name))) for p in entries):
         return False
     return not read_finished(out, prev_request)
+
+
+# ---------------------------------------------------------------- size of a request
+
+#: A command writing more than this many bytes (or items) asks for ``--yes``.
+SIZE_LIMIT = 10 * 2**30
+ITEM_LIMIT = 1_000_000
+#: More items than this is an error whatever ``--yes`` says (a typo, not an experiment).
+MAX_ITEMS = 10_000_000
+
+
+def check_room(n_items: int, bytes_per_item: float, out, *, yes: bool = False, option: str = "--n",
+               what: str = "items", limit: int | None = SIZE_LIMIT) -> int:
+    """Estimate what a generating command writes before it writes; ask for ``--yes`` past the limits.
+
+    Every command that generates many items (probe, sweep, corpus) calls this
+    with its own estimate per item, so a typo such as ``--n 1000000000`` is one
+    line naming ``option`` instead of hours of allocation.
+
+    Raises
+    ------
+    GanphonError
+        More than :data:`MAX_ITEMS`; or, without ``yes``, more than the free
+        disk, ``limit`` bytes or :data:`ITEM_LIMIT` items.
+    """
+    import shutil
+
+    need = int(bytes_per_item * n_items)
+    if n_items > MAX_ITEMS:
+        raise GanphonError(f"{option}: {n_items:,} {what}; more than {MAX_ITEMS:,} is surely a mistake")
+    folder = Path(out).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    free = usage.free if usage.total else float("inf")  # /proc and friends report 0 of 0
+    where = f"{n_items:,} {what} would take about {need / 2**30:,.1f} GiB ({free / 2**30:,.1f} GiB free on {folder})"
+    if not yes and ((limit is not None and need > limit) or n_items > ITEM_LIMIT or need > free):
+        raise GanphonError(f"{option}: {where}; check it, or pass --yes to run it")
+    return need
 
 
 # ---------------------------------------------------------------- completion record
@@ -609,6 +661,7 @@ class FinishedLog:
         if fresh:
             layout.atomic_write_text(self.path, self.header + "\n")
         else:
+            layout.journal_modify(self.path)
             raw = self.path.read_bytes()
             if not raw.endswith(b"\n"):  # drop a line cut by a kill, so it never joins the next one
                 with layout.atomic_path(self.path) as tmp:

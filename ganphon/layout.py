@@ -14,6 +14,13 @@ per finished sample, appended as samples finish).
 
 Every kind of folder ganphon writes owns a fixed set of names (:func:`owns`):
 ``--overwrite`` removes exactly those, so a folder never mixes two runs.
+
+Ownership (the end of this module): a command holds a lock on every folder it
+writes (:func:`lock_folder`, ``.ganphon.lock`` naming its process), records
+in the folder's ledger (``.ganphon.ledger``) the kind of folder and every entry
+it writes, and runs inside a :func:`command_scope` that journals each write:
+a command that fails is undone (new files removed, replaced ones put back), so
+the folder is as it found it; one that is interrupted keeps its progress.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 MANIFEST = "manifest.csv"
@@ -66,7 +74,8 @@ ITEMS_CSV = "items.csv"
 # encoders (ganphon.models.encoders) add transformer layers and CREPE's own pitch estimate
 _LAYER = r"(?:dense|conv\d+|transformer\d+|pitch|output)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
-_TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
+# a file being written (tmp), the old version of a file being replaced (bak), an entry being removed (old)
+_TEMP_FILE = re.compile(r"^\..+\.(?:tmp|bak|old)(\d+)(?:\.[^.]*)?$")
 _CORPUS_ITEM = re.compile(r"^(?:[A-Za-z]+\d{5}|.+_\d{4}_\w*)\.(?:wav|TextGrid)$")
 
 
@@ -105,14 +114,24 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
+def _name_part(text) -> str:
+    """``text`` checked to be usable inside a file name (no folder separator, NUL or line break)."""
+    text = str(text)
+    if not text or any(c in text for c in "/\\\0\n\r") or text in (".", ".."):
+        from .errors import GanphonError
+
+        raise GanphonError(f"{text!r} cannot be part of a file name (a layer or sample name?)")
+    return text
+
+
 def layer_wav(sample_id: str, layer: str) -> str:
     """File name of the WAV of ``layer`` (``output`` for the waveform itself)."""
-    return f"{sample_id}_{layer}.wav"
+    return f"{_name_part(sample_id)}_{_name_part(layer)}.wav"
 
 
 def layer_sound(sample_id: str, layer: str) -> str:
     """File name of the native-rate Praat Sound of ``layer``."""
-    return f"{sample_id}_{layer}.Sound"
+    return f"{_name_part(sample_id)}_{_name_part(layer)}.Sound"
 
 
 def textgrid(sample_id: str) -> str:
@@ -211,31 +230,42 @@ def is_temporary(name: str) -> bool:
     return bool(_TEMP_FILE.match(name))
 
 
-def remove_stale_temporaries(folder) -> list:
+def remove_stale_temporaries(folder, depth: int = 2) -> list:
     """Remove the temporary files of writers that are gone (killed with -9); return their names.
 
     A temporary name carries its writer's process id; files of a process
     still running (another command writing into the same folder) are kept.
+    Sub-folders are searched ``depth`` levels deep (a store's chunks are not).
     """
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
     for path in folder.iterdir():
-        match = re.match(r"^\..+\.tmp(\d+)(?:\.[^.]*)?$", path.name)
-        if not match or not path.is_file():
+        if path.is_dir() and not path.is_symlink() and depth > 1 and path.name != STORE_ZARR \
+                and not path.name.startswith("."):
+            removed += [f"{path.name}/{name}" for name in remove_stale_temporaries(path, depth - 1)]
             continue
-        pid = int(match.group(1))
-        try:
-            os.kill(pid, 0)
+        match = _TEMP_FILE.match(path.name)
+        if not match:
+            continue
+        if process_alive(int(match.group(1))):
             continue  # its writer is alive
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path.name)
+        with contextlib.suppress(OSError):
+            remove_entry(path)
+            removed.append(path.name)
     return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists (ours included); unknown counts as alive."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
 
 
 # ---------------------------------------------------------------- folder kinds
@@ -314,13 +344,20 @@ def atomic_path(path):
 
     The temporary name keeps the suffix (some writers look at it).  If the
     block raises, the temporary file is removed and ``path`` is untouched, so a
-    folder never holds a half-written file under a final name.
+    folder never holds a half-written file under a final name.  Inside a
+    :func:`command_scope` the write is journalled (undone if the command fails)
+    and entered in the ledger of the folder that holds it.
     """
     path = Path(path)
+    journal_write(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk names no file: this write's is ``path``
+        if exc.filename is None or is_temporary(Path(str(exc.filename)).name):
+            exc.filename = str(path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -330,3 +367,424 @@ def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding=encoding)
+
+
+# ---------------------------------------------------------------- ownership: locks, ledgers, undo
+
+LOCK = ".ganphon.lock"
+LEDGER = ".ganphon.ledger"
+_LEDGER_HEAD = "# ganphon ledger: the entries ganphon wrote in this folder; kind="
+
+#: Names that mark a training run folder (``ganphon train``).
+_TRAINING_MARKS = (LOG_CSV, G_LATEST, Q_LATEST)
+
+
+def _key(path) -> str:
+    return os.path.abspath(os.fspath(path))
+
+
+class _Scope:
+    """What one command wrote: locks held, files created and replaced, entries removed."""
+
+    def __init__(self):
+        self.locks = {}        # folder key → (fd, folder, keep_on_failure)
+        self.snapshots = {}    # folder key → top-level names when locked
+        self.created = []      # paths that did not exist (files, folders)
+        self.backups = []      # (path, backup): the old version of a replaced file
+        self.trash = []        # (path, trashed): entries removed by --overwrite
+        self.seen = set()      # path keys already journalled
+
+    def _kept(self, path) -> bool:
+        if Path(path).name == LEDGER:
+            return False  # the ledger is always put back (a kept folder's kind also shows in its files)
+        key = _key(path)
+        return any(keep and (key == k or key.startswith(k + os.sep)) for k, (_, _, keep) in self.locks.items())
+
+    def commit(self) -> None:
+        for key, names in self.snapshots.items():  # what appeared while the folder was locked is ganphon's
+            folder = self.locks[key][1] if key in self.locks else None
+            if folder is not None and folder.is_dir() and read_ledger(folder) is not None:
+                for entry in folder.iterdir():
+                    if entry.name not in names and not entry.name.startswith("."):
+                        _note_in_ledger(entry)
+        for _, backup in self.backups:
+            with contextlib.suppress(OSError):
+                remove_entry(backup)
+        for _, trashed in self.trash:
+            with contextlib.suppress(OSError):
+                remove_entry(trashed)
+
+    def rollback(self) -> None:
+        """Put every folder back as the command found it (best effort: errors here are ignored)."""
+        for path in reversed(self.created):
+            if not self._kept(path) and (path.exists() or path.is_symlink()):
+                with contextlib.suppress(OSError):
+                    remove_entry(path)
+        for path, backup in reversed(self.backups):
+            with contextlib.suppress(OSError):
+                if self._kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
+                    remove_entry(backup)
+                else:
+                    os.replace(backup, path)
+        for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders) …
+            folder = self.locks[key][1] if key in self.locks else None
+            if folder is None or self._kept(folder) or not folder.is_dir() or read_ledger(folder) is None:
+                continue  # … in a folder ganphon owns, never in yours (a folder of recordings, the working folder)
+            for entry in folder.iterdir():
+                if entry.name not in names and entry.name != LOCK and not _TEMP_FILE.match(entry.name):
+                    with contextlib.suppress(OSError):
+                        remove_entry(entry)
+        for path, trashed in reversed(self.trash):
+            with contextlib.suppress(OSError):
+                os.replace(trashed, path)
+
+    def release(self, failed: bool) -> None:
+        for key, (fd, folder, keep) in reversed(list(self.locks.items())):
+            with contextlib.suppress(OSError):
+                (folder / LOCK).unlink()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            if failed and keep:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if the failed run left it empty
+        self.locks.clear()
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+_SCOPES: list = []
+#: Folders locked outside any scope (the Python API): their writes still enter the ledger.
+_AMBIENT: dict = {}
+
+
+@contextlib.contextmanager
+def command_scope():
+    """Run a command as one unit of work on the file system.
+
+    Folders it locks stay locked until the end; every atomic write, ledger
+    entry and ``--overwrite`` removal is journalled.  If the block raises
+    (other than Ctrl-C), everything is undone: files it created are removed,
+    files it replaced and entries it removed are put back.  Ctrl-C keeps what
+    was written, so the same command resumes.  Nested scopes join the outer one.
+    """
+    if _SCOPES:
+        yield _SCOPES[-1]
+        return
+    scope = _Scope()
+    _SCOPES.append(scope)
+    failed = False
+    try:
+        yield scope
+    except KeyboardInterrupt:
+        scope.commit()
+        raise
+    except SystemExit as exc:
+        failed = exc.code not in (0, None)
+        scope.rollback() if failed else scope.commit()
+        raise
+    except BaseException:
+        failed = True
+        scope.rollback()
+        raise
+    else:
+        scope.commit()
+    finally:
+        _SCOPES.pop()
+        scope.release(failed)
+        for key in _AMBIENT:  # ledgers are read afresh by the next command
+            _AMBIENT[key] = None
+
+
+def _scope():
+    return _SCOPES[-1] if _SCOPES else None
+
+
+def journal_write(path) -> None:
+    """Record that ``path`` is about to be (re)written: in the ledger, and for undo."""
+    path = Path(path)
+    _note_in_ledger(path)
+    scope = _scope()
+    if scope is None:
+        return
+    key = _key(path)
+    if key in scope.seen:
+        return
+    scope.seen.add(key)
+    if path.is_file() and not path.is_symlink():
+        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        try:
+            os.link(path, backup)  # the rename onto ``path`` leaves this inode to the backup
+        except OSError:
+            shutil.copy2(path, backup)
+        scope.backups.append((path, backup))
+    elif not path.exists():
+        scope.created.append(path)
+
+
+def journal_modify(path) -> None:
+    """Record that ``path`` is about to be changed in place (appended to): a copy is kept for undo."""
+    path = Path(path)
+    _note_in_ledger(path)
+    scope = _scope()
+    if scope is None or _key(path) in scope.seen:
+        return
+    scope.seen.add(_key(path))
+    if path.is_file():
+        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        shutil.copy2(path, backup)
+        scope.backups.append((path, backup))
+    else:
+        scope.created.append(path)
+
+
+def make_folder(folder) -> Path:
+    """``mkdir -p folder``, journalled: a failed command removes the folders it made."""
+    folder = Path(folder)
+    missing = folder
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    existed = folder.is_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    scope = _scope()
+    if scope is not None and not existed:
+        scope.created.append(missing)
+    return folder
+
+
+def discard(path) -> None:
+    """Remove a file or folder; inside a scope, kept aside until the command succeeds."""
+    path = Path(path)
+    scope = _scope()
+    if scope is None:
+        remove_entry(path)
+        return
+    trashed = path.with_name(f".{path.name}.old{os.getpid()}")
+    if trashed.exists():
+        remove_entry(trashed)
+    os.replace(path, trashed)
+    scope.trash.append((path, trashed))
+
+
+def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, optional: bool = False) -> Path:
+    """Take ``folder`` (made if missing) for this command; another ganphon command there is refused.
+
+    The lock is ``folder/.ganphon.lock``, holding the process id, under an
+    advisory ``flock`` the system drops when the process dies, so a lock left
+    by a killed command is simply taken over.  Inside a :func:`command_scope`
+    it is held until the command ends; outside, the folder is only checked.
+    Temporary files of dead writers are removed once the lock is held.
+
+    Parameters
+    ----------
+    folder : path-like
+    kind : str, optional
+        The kind of folder the command makes (``export``, ``demo``, ``corpus``,
+        ``training``); a folder of another kind is refused and a new one is
+        recorded as this kind in its ledger.
+    keep_on_failure : bool
+        What the command wrote stays even when it fails (training keeps its checkpoints).
+    optional : bool
+        A folder where no lock can be written is left unlocked (the command's
+        own write then names what fails).
+
+    Raises
+    ------
+    GanphonError
+        If another live process holds the folder, it is of another kind, or it
+        cannot be made or written.
+    """
+    import fcntl
+
+    from .errors import GanphonError
+
+    folder = Path(folder)
+    scope = _scope()
+    key = _key(folder)
+    if scope is not None and key in scope.locks:
+        if kind is not None:
+            check_kind(folder, kind)
+        return folder
+    if folder.exists() and not folder.is_dir():
+        raise GanphonError(f"{folder}: exists and is not a folder")
+    if kind is not None:
+        check_kind(folder, kind)
+    try:
+        make_folder(folder)
+        while True:
+            fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise GanphonError(f"{folder}: in use by another ganphon command (process {holder}); wait for it "
+                                   "to finish or choose another folder") from None
+            try:  # the file we locked must still be the lock (a releasing holder unlinks it)
+                same = os.fstat(fd).st_ino == os.stat(folder / LOCK).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        if optional:
+            return folder
+        raise GanphonError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+    if scope is not None:
+        scope.locks[key] = (fd, folder, keep_on_failure)
+        scope.snapshots[key] = {p.name for p in folder.iterdir()}
+    remove_stale_temporaries(folder)
+    _AMBIENT.setdefault(key, None)
+    if scope is None:  # the Python API: checked, not held
+        with contextlib.suppress(OSError):
+            (folder / LOCK).unlink()
+        os.close(fd)
+    return folder
+
+
+def _lock_holder(fd) -> str:
+    """The process id written in a lock file (read a few times: the holder writes it just after locking)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    return "unknown"
+
+
+def read_ledger(folder) -> tuple[str | None, set] | None:
+    """``(kind, names)`` from ``folder``'s ledger, or None when it has none."""
+    path = Path(folder) / LEDGER
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return None
+    if not lines or not lines[0].startswith(_LEDGER_HEAD):
+        return None
+    kind = lines[0][len(_LEDGER_HEAD):].strip() or None
+    return kind, {line for line in lines[1:] if line}
+
+
+def start_ledger(folder, kind: str, fresh: bool = False) -> None:
+    """Give ``folder`` a ledger of ``kind`` (``fresh``: forget the entries of an earlier run).
+
+    A folder that a ganphon release without ledgers wrote (it has a ``run.json``)
+    starts with the entries named as that kind's (:func:`owns`).
+    """
+    folder = Path(folder)
+    found = read_ledger(folder)
+    if found is not None and not fresh and found[0] == kind:
+        return
+    names = []
+    if found is None and (folder / RUN_JSON).is_file() and kind in _OWNED_NAMES:
+        names = sorted(p.name for p in folder.iterdir() if owns(kind, p.name, folder)
+                       and not p.name.startswith("."))
+    journal_modify(folder / LEDGER)
+    with open(folder / LEDGER, "w", encoding="utf-8") as fh:
+        fh.write(_LEDGER_HEAD + kind + "\n" + "".join(n + "\n" for n in names))
+    if _key(folder) in _AMBIENT:
+        _AMBIENT[_key(folder)] = None
+
+
+def _note_in_ledger(path: Path) -> None:
+    """Enter ``path``'s top-level name in the ledger of the locked folder holding it."""
+    key = _key(path)
+    parent = os.path.dirname(key)
+    while True:
+        if parent in _AMBIENT:
+            break
+        up = os.path.dirname(parent)
+        if up == parent:
+            return
+        parent = up
+    name = os.path.relpath(key, parent).split(os.sep)[0]
+    if name in (LEDGER, LOCK) or _TEMP_FILE.match(name):
+        return
+    names = _AMBIENT[parent]
+    ledger = Path(parent) / LEDGER
+    if names is None:
+        found = read_ledger(parent)
+        if found is None:
+            return  # a folder ganphon does not own (measure in a folder of WAVs)
+        names = _AMBIENT[parent] = found[1]
+    if name in names:
+        return
+    names.add(name)
+    journal_modify(ledger)
+    with contextlib.suppress(OSError):
+        with open(ledger, "a", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+
+
+def folder_kind_of(folder) -> tuple[str | None, str]:
+    """The kind of folder ``folder`` is and what says so: ``(kind, evidence)``; kind None if unknown."""
+    import json
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None, ""
+    found = read_ledger(folder)
+    if found is not None and found[0]:
+        return found[0], LEDGER
+    marks = [name for name in _TRAINING_MARKS if (folder / name).exists()]
+    if marks or any(checkpoint_step(p.name) is not None for p in folder.iterdir()):
+        return "training", (marks[0] if marks else "ckpt_step*.pt")
+    try:
+        record = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, ""
+    request = record.get("request") if isinstance(record, dict) else None
+    if isinstance(request, dict) and isinstance(request.get("kind"), str):
+        return folder_kind(request["kind"]), f"{RUN_JSON} of a {request['kind']} run"
+    return None, ""
+
+
+def check_kind(folder, kind: str) -> None:
+    """Refuse to make ``folder`` a folder of ``kind`` when it is one of another kind (even with --overwrite)."""
+    from .errors import GanphonError
+
+    have, evidence = folder_kind_of(folder)
+    if have is not None and have != kind:
+        raise GanphonError(f"{folder}: is a{'n' if have[0] in 'aeiou' else ''} {have} folder ({evidence}), not "
+                           f"a{'n' if kind[0] in 'aeiou' else ''} {kind} folder; choose another --out")
+
+
+def owned_entries(folder, kinds) -> list | None:
+    """Entries of ``folder`` that ganphon wrote, from its ledger (None: no ledger; use :func:`owns`)."""
+    folder = Path(folder)
+    found = read_ledger(folder)
+    if found is None:
+        return None
+    names = found[1]
+    return [p for p in folder.iterdir()
+            if p.name in names or _TEMP_FILE.match(p.name)]
+
+
+def check_plan(outputs: dict, inputs: dict | None = None) -> None:
+    """Refuse a plan that writes two outputs to one path, or an output onto an input.
+
+    Parameters
+    ----------
+    outputs, inputs : dict
+        ``{what: path}``, ``what`` naming the option or file in the message.
+    """
+    from .errors import GanphonError
+
+    seen = {}
+    for what, path in outputs.items():
+        if path is None:
+            continue
+        key = _key(path)
+        if key in seen:
+            raise GanphonError(f"{path}: would be written as both {seen[key]} and {what}; choose another name")
+        seen[key] = what
+    for what, path in (inputs or {}).items():
+        if path is not None and _key(path) in seen:
+            raise GanphonError(f"{path}: is {what}, and {seen[_key(path)]} would overwrite it; choose another name")

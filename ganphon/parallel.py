@@ -68,6 +68,10 @@ def default_workers(n_jobs: int) -> int:
     return max(1, min(os.cpu_count() or 1, n_jobs))
 
 
+#: More worker processes than this on one machine is a typo.
+MAX_WORKERS = 1024
+
+
 def check_workers(workers, n_jobs: int) -> int:
     """``workers`` as an int ≥ 1 (None: :func:`default_workers`)."""
     if workers is None:
@@ -80,6 +84,8 @@ def check_workers(workers, n_jobs: int) -> int:
         raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}") from None
     if number != workers or number < 1:
         raise GanphonError(f"workers must be a whole number ≥ 1, got {workers!r}")
+    if number > MAX_WORKERS:
+        raise GanphonError(f"workers must be at most {MAX_WORKERS}, got {workers!r}")
     return number
 
 
@@ -227,6 +233,14 @@ def _stop_pool(pool) -> None:
     if manager is not None:
         with contextlib.suppress(Exception):
             manager.join(KILL_WAIT)
+        if manager.is_alive():
+            # A worker killed while sending a large result leaves the manager thread blocked reading the rest
+            # from the result pipe, whose write end this process also holds: close it, so the read ends (EOF)
+            # and the interpreter's exit, which joins that thread, does not wait forever.
+            with contextlib.suppress(Exception):
+                pool._result_queue._writer.close()
+            with contextlib.suppress(Exception):
+                manager.join(KILL_WAIT)
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),

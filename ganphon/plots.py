@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, first_line
 
 FORMATS = ("png", "pdf")
 #: Panels per row of the effects figure.
@@ -682,11 +682,17 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         if not path.is_file():
             notes.append(f"no {path.relative_to(folder)} (run 'ganphon stats {folder}'): no {name} figure")
             continue
-        table = pd.read_csv(path)
+        from .io import read_table
+
+        table = read_table(path, f"{name} table")
         if table.empty:
             notes.append(f"{path.relative_to(folder)} is empty: no {name} figure")
             continue
-        paths += draw(table, out / name, formats=formats)
+        try:
+            paths += draw(table, out / name, formats=formats)
+        except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table edited or damaged by hand
+            raise GanphonError(f"{path}: cannot be plotted ({type(exc).__name__}: {first_line(exc)}); is it "
+                               f"damaged? 'ganphon stats {folder}' writes it again") from None
     maps = stats.read_feature_maps(folder)
     duration = None
     if manifest is not None and {"slice_len", "sr"} <= set(manifest.columns):

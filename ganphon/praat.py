@@ -583,14 +583,17 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
             try:
                 done = subprocess.run(argv, capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise GanphonError(f"{path.name} on {folder}: Praat ran past {timeout} s") from None
+                raise GanphonError(f"{path.name} on {folder}: Praat ({exe}) ran past {timeout} s") from None
+            except OSError as exc:
+                raise GanphonError(f"{exe}: cannot be run as Praat ({exc.strerror or exc}); check --praat-path") from None
             if done.returncode != 0:
                 message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-                raise GanphonError(f"{path.name} on {folder}: Praat failed: {first_line(message, 2)}")
+                raise GanphonError(f"{path.name} on {folder}: Praat ({exe}) failed: {first_line(message, 2)}")
         else:
             raise GanphonError(f"unknown engine {engine!r}; choose parselmouth or praat")
         if not table.is_file():
-            raise GanphonError(f"{path.name} on {folder}: Praat wrote no table")
+            who = f"Praat ({exe}; is it Praat? check --praat-path)" if engine == "praat" else "Praat"
+            raise GanphonError(f"{path.name} on {folder}: {who} wrote no table")
         return read_table(table)
 
 

@@ -33,6 +33,7 @@ import torch
 from . import io, layout
 from .errors import GanphonError
 from .models import Latent, ModelConfig
+from .models.latent import FLOAT32_MAX
 
 try:  # Python 3.11+
     import tomllib
@@ -154,10 +155,21 @@ def _endpoint(lat: Latent, spec: dict, key: str, seed: int, source: str) -> torc
         if not table.exists():
             raise GanphonError(f"{table}: no such latents file (for {key} = {value!r})")
         df = io.read_latents(table)
+        have = [c for c in df.columns if c != "sample_id"]
+        if sorted(have) != sorted(lat.names):
+            raise GanphonError(f"{table}: its latent columns ({', '.join(have[:3])}… {len(have)} in all) are not "
+                               f"this model's ({', '.join(lat.names[:3])}… {len(lat.names)}); a latents file of "
+                               "another model?")
         row = df[df["sample_id"] == value]
         if row.empty:
             raise GanphonError(f"{table}: has no sample {value!r}")
-        return torch.tensor(row[lat.names].to_numpy()[0], dtype=torch.float32)
+        try:
+            values = row[lat.names].to_numpy(dtype=float)[0]
+        except (TypeError, ValueError):
+            raise GanphonError(f"{table}: sample {value!r} has values that are not numbers") from None
+        if not np.all(np.isfinite(values)) or np.abs(values).max() > FLOAT32_MAX:
+            raise GanphonError(f"{table}: sample {value!r} has values that are not finite float32 numbers")
+        return torch.tensor(values, dtype=torch.float32)
     vec = torch.tensor(value, dtype=torch.float32)
     if vec.numel() != lat.latent_dim:
         raise GanphonError(f"{source}: '{key}' has {vec.numel()} values, expected {lat.latent_dim}")
@@ -216,15 +228,43 @@ MAX_SAMPLES = 10_000_000
 
 
 def _number(spec: dict, key: str, source: str, *, whole: bool = False, low=None):
-    """``spec[key]`` as a finite number (whole ≥ ``low`` if asked), or a one-line error."""
+    """``spec[key]`` as a finite number within float32 range (whole ≥ ``low`` if asked), or a one-line error."""
     value = spec[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise GanphonError(f"{source}: '{key}' must be a finite number, got {value!r}")
+    if not whole and abs(value) > FLOAT32_MAX:
+        raise GanphonError(f"{source}: '{key}' = {value!r} is beyond float32 range (±{FLOAT32_MAX:.3g}), "
+                           "where the network computes inf")
     if whole and value != int(value):
         raise GanphonError(f"{source}: '{key}' must be a whole number, got {value!r}")
     if low is not None and value < low:
         raise GanphonError(f"{source}: '{key}' must be ≥ {low}, got {value!r}")
     return int(value) if whole else float(value)
+
+
+def _finite_list(value) -> bool:
+    """Whether ``value`` is a flat list of finite numbers within float32 range."""
+    return isinstance(value, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= FLOAT32_MAX
+        for x in value)
+
+
+def _check_types(spec: dict, source: str) -> None:
+    """The type of every key a spec may hold (values are checked by :func:`check_spec` and the designs)."""
+    if "var" in spec and not isinstance(spec["var"], str):
+        raise GanphonError(f"{source}: 'var' must be a variable name such as \"z11\" or \"c2\", got {spec['var']!r}")
+    if "code" in spec:
+        code = spec["code"]
+        if isinstance(code, bool) or not (isinstance(code, (int, str)) or _finite_list(code)
+                                          or (isinstance(code, float) and math.isfinite(code))):
+            raise GanphonError(f"{source}: 'code' must be a category number, a string like \"0,1\" or a list of "
+                               f"finite numbers, got {code!r}")
+    for key in ("a", "b"):
+        if key in spec and not (isinstance(spec[key], str) or _finite_list(spec[key])):
+            raise GanphonError(f"{source}: '{key}' must be a sample id of the latents file or a flat list of "
+                               f"finite numbers, got {str(spec[key])[:60]}")
+    if "latents" in spec and not isinstance(spec["latents"], str):
+        raise GanphonError(f"{source}: 'latents' must be the path of a latents.csv, got {spec['latents']!r}")
 
 
 def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None) -> int:
@@ -242,6 +282,7 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
     if unknown:
         raise GanphonError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} "
                            f"{', '.join(map(repr, unknown))} for a {kind} sweep (known: {', '.join(sorted(known))})")
+    _check_types(spec, source)
     if "seed" in spec:
         seed = _number(spec, "seed", source, whole=True, low=0)
         if seed >= 2**63:
@@ -269,17 +310,27 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
                    for p in path for x in p):
             raise GanphonError(f"{source}: 'path' points must hold finite numbers")
+        if any(abs(x) > FLOAT32_MAX for p in path for x in p):
+            raise GanphonError(f"{source}: 'path' values must lie within float32 range (±{FLOAT32_MAX:.3g})")
         step = _number(dict(step=_req(spec, "step", source)), "step", source)
         if step <= 0:
             raise GanphonError(f"{source}: 'step' must be > 0 along a path, got {step:g}")
         pts = np.asarray(path, dtype=float)
-        per_base = 1 + sum(max(1, round(float(np.abs(b - a).max()) / step)) for a, b in zip(pts[:-1], pts[1:]))
+        with np.errstate(over="ignore"):
+            counts = [float(np.abs(b - a).max()) / step for a, b in zip(pts[:-1], pts[1:])]
+        if not all(math.isfinite(c) and c <= MAX_SAMPLES for c in counts):
+            raise GanphonError(f"{source}: 'step' {step:g} makes more than {MAX_SAMPLES:,} points along the path")
+        per_base = 1 + sum(max(1, round(c)) for c in counts)
     else:
         _req(spec, "var", source)
         start, stop, step = (_number(dict(spec, **{k: _req(spec, k, source)}), k, source) for k in ("from", "to", "step"))
         if step == 0 or (stop - start) / step < 0:
             raise GanphonError(f"{source}: 'step' {step:g} does not go from {start:g} to {stop:g}")
-        per_base = math.floor((stop - start) / step + 1e-9) + 1
+        count = (stop - start) / step
+        if not math.isfinite(count) or count > MAX_SAMPLES:
+            raise GanphonError(f"{source}: 'step' {step:g} from {start:g} to {stop:g} makes more than "
+                               f"{MAX_SAMPLES:,} values; surely a mistake in the spec")
+        per_base = math.floor(count + 1e-9) + 1
     total = per_base * bases
     if total > MAX_SAMPLES:
         raise GanphonError(f"{source}: {total:,} samples ({per_base:,} values × {bases} bases); more than "
@@ -294,34 +345,23 @@ def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
 
 
 #: A sweep writing more than this many bytes asks for ``yes`` (``--yes``).
-SIZE_LIMIT = 10 * 2**30
+SIZE_LIMIT = io.SIZE_LIMIT
 
 
 def check_size(model, n_samples: int, out, yes: bool = False, limit: int | None = SIZE_LIMIT,
-               hint: str = "check the spec, or pass --yes to run it") -> int:
+               option: str = "--n") -> int:
     """Estimate the bytes a sweep writes; past ``limit`` or the free disk, ask for ``yes``.
 
     Per sample: a float32 WAV of ``slice_len`` samples for the output and
     each layer, the native-rate Sounds (about 11 bytes a value as Praat
     short text), a TextGrid and table rows.
     """
-    import shutil
-
     from .probe import layer_lengths
 
     cfg = model.config
     lengths = layer_lengths(model.generator)
     per_sample = (len(lengths) + 1) * (4 * cfg.slice_len + 44) + sum(11 * n + 400 for _, n in lengths.values()) + 2000
-    need = per_sample * n_samples
-    folder = Path(out).resolve()
-    while not folder.exists():
-        folder = folder.parent
-    usage = shutil.disk_usage(folder)
-    free = usage.free if usage.total else float("inf")  # /proc and friends report 0 of 0
-    if not yes and ((limit is not None and need > limit) or need > free):
-        raise GanphonError(f"{n_samples:,} samples would take about {need / 2**30:,.1f} GiB "
-                           f"({free / 2**30:,.1f} GiB free on {folder}); {hint}")
-    return need
+    return io.check_room(n_samples, per_sample, out, yes=yes, option=option, what="samples", limit=limit)
 
 
 def load_spec(path) -> dict:
@@ -345,7 +385,10 @@ def load_spec(path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GanphonError(f"{path}: not valid TOML ({exc})") from None
-    spec = dict(data.get("sweep", data))
+    spec = data.get("sweep", data)
+    if not isinstance(spec, dict):
+        raise GanphonError(f"{path}: 'sweep' must be a table ([sweep] with kind = … below it), got {spec!r}")
+    spec = dict(spec)
     spec["_dir"] = str(path.parent.resolve())
     return spec
 
@@ -382,13 +425,13 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     from .export import run_export
     from .models import load_checkpoint
 
-    source = "spec"
+    source = spec.get("_source", "spec") if isinstance(spec, dict) else "spec"
     if not isinstance(spec, dict):
         source = str(spec)
         spec = load_spec(spec)
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     design = make_design(model.config, spec, source)
-    check_size(model, len(design), out, yes=yes)
+    check_size(model, len(design), out, yes=yes, option=source)
     clean = {k: v for k, v in spec.items() if not k.startswith("_")}
     request = {"kind": "sweep", "spec": clean}
     out = Path(out)

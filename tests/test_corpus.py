@@ -584,7 +584,7 @@ def test_interrupted_synth_then_overwrite_holds_only_the_second_request(tmp_path
     monkeypatch.setattr(synth, "synthesize_token", real)
 
     synthesize("stv", 2, seed=2, out=out, progress=False, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "corpus.csv", "phones.csv", "run.json", "stv00000.TextGrid", "stv00000.wav",
         "stv00001.TextGrid", "stv00001.wav", "synth.json"]
     record = json.loads((out / "run.json").read_text())

@@ -137,6 +137,40 @@ def _checkpoint_with(**changes):
     return setup
 
 
+def _checkpoint_blob(change):
+    """A checkpoint whose loaded dict ``change(blob)`` altered (a field of the wrong type …)."""
+    def setup(ws, m):
+        import torch
+
+        blob = torch.load(m / "ciwgan.pt", weights_only=True)
+        change(blob)
+        torch.save(blob, ws / "odd.pt")
+    return setup
+
+
+def _set(key, value):
+    return lambda blob: blob.__setitem__(key, value)
+
+
+def _first_weight_is(value):
+    def change(blob):
+        blob["generator"][next(iter(blob["generator"]))] = value
+    return change
+
+
+def _port_generator_with_1d_weight(ws, m):
+    import torch
+
+    (ws / "g.pt").parent.mkdir(exist_ok=True)
+    torch.save({"z_project.weight": torch.zeros(16), **{f"upconv{i}.conv.weight": torch.zeros(8) for i in range(5)}},
+               ws / "g.pt")
+
+
+def _latents_of_another_model(ws, m):
+    (ws / "spec.toml").write_text('[sweep]\nkind = "line"\na = "s000000"\nb = "s000001"\nlatents = "lat.csv"\n')
+    (ws / "lat.csv").write_text("sample_id,x1,x2\ns000000,0.1,0.2\ns000001,0.3,0.4\n")
+
+
 def _sweep_with_cut_table(ws, m):
     shutil.copytree(m / "sweep", ws / "sweep")
     table = ws / "sweep" / layout.ACOUSTICS
@@ -204,6 +238,22 @@ CASES = [
      "odd.pt"),
     ("checkpoint sr 0", _checkpoint_with(sr=0), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
     ("checkpoint codes -2", _checkpoint_with(n_codes=-2), ["model-info", "--checkpoint", "odd.pt"], "odd.pt"),
+    ("checkpoint format_version text", _checkpoint_blob(_set("format_version", "1")),
+     ["model-info", "--checkpoint", "odd.pt"], "format_version"),
+    ("checkpoint format_version None", _checkpoint_blob(_set("format_version", None)),
+     ["model-info", "--checkpoint", "odd.pt"], "format_version"),
+    ("checkpoint config a string", _checkpoint_blob(_set("config", "dim=8")),
+     ["model-info", "--checkpoint", "odd.pt"], "config"),
+    ("checkpoint meta a string", _checkpoint_blob(_set("meta", "seed 1")),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "meta"),
+    ("checkpoint a tensor is a float", _checkpoint_blob(_first_weight_is(0.5)),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "not a tensor"),
+    ("checkpoint a weight is an int tensor", _checkpoint_blob(_first_weight_is(__import__("torch").zeros(3, dtype=__import__("torch").long))),
+     ["probe", "--checkpoint", "odd.pt", "--n", "1", "--out", "p"], "odd.pt"),
+    ("checkpoint sr beyond a WAV header", _checkpoint_with(sr=2**40), ["model-info", "--checkpoint", "odd.pt"], "sr"),
+    ("checkpoint absurd dim", _checkpoint_with(dim=10**6), ["model-info", "--checkpoint", "odd.pt"], "dim"),
+    ("import-checkpoint 1-D port weight", _port_generator_with_1d_weight,
+     ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
     ("import-checkpoint missing", None, ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
     ("import-checkpoint random bytes", _file("g.pt", RANDOM_BYTES),
      ["import-checkpoint", "g.pt", "--arch", "wavegan", "--out", "o.pt"], "g.pt"),
@@ -225,6 +275,14 @@ CASES = [
      "--seed"),
     ("probe code 7 of 2", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "7", "--out", "p"], "7"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
+    ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],
+     "code"),
+    ("probe layers repeated", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--layers", "conv1,conv1", "--out", "p"], "--layers"),
+    ("probe layers empty entry", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--layers", "conv1,,conv2", "--out", "p"], "--layers"),
+    ("probe a million without --yes", None,
+     ["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", "2000000", "--out", "/proc/p"], "--n"),
     ("probe reduce foo", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--reduce", "foo", "--out", "p"],
      "--reduce"),
     ("probe missing checkpoint", None, ["probe", "--checkpoint", "nope.pt", "--out", "p"], "nope.pt"),
@@ -256,6 +314,7 @@ CASES = [
     ("measure praat missing", _copy("sweep"),
      ["measure", "sweep", "--engine", "praat", "--praat-path", "/nonexistent/praat", "--out", "a.csv"],
      "/nonexistent/praat"),
+    ("measure measures repeated", _copy("sweep"), ["measure", "sweep", "--measures", "f0,f0"], "--measures"),
     ("measure settings foo", _copy("sweep"), ["measure", "sweep", "--settings", "foo"], "--settings"),
     ("measure workers 0", _copy("sweep"), ["measure", "sweep", "--workers", "0"], "--workers"),
     # ---- sweep
@@ -275,6 +334,21 @@ CASES = [
     ("sweep kind foo", _spec('kind = "foo"'), "SWEEP", "kind"),
     ("sweep var z999", _spec('kind = "dimension"\nvar = "z999"\nfrom = 0\nto = 1\nstep = 1'), "SWEEP", "z999"),
     ("sweep seed -1", _spec('kind = "random"\nn = 2\nseed = -1'), "SWEEP", "seed"),
+    ("sweep = 5", _file("spec.toml", b"sweep = 5\n"), "SWEEP", "sweep"),
+    ("sweep code true", _spec('kind = "random"\nn = 2\ncode = true'), "SWEEP", "code"),
+    ("sweep code nan", _spec('kind = "random"\nn = 2\ncode = nan'), "SWEEP", "code"),
+    ("sweep code inf", _spec('kind = "random"\nn = 2\ncode = inf'), "SWEEP", "code"),
+    ("sweep code mixed list", _spec('kind = "random"\nn = 2\ncode = [1, "a"]'), "SWEEP", "code"),
+    ("sweep code on a wavegan random", _spec('kind = "random"\nn = 2\ncode = 1'),
+     ["sweep", "spec.toml", "--checkpoint", "{m}/wavegan.pt", "--out", "s"], "code"),
+    ("sweep from -1e308", _spec('kind = "dimension"\nvar = "z3"\nfrom = -1e308\nto = 1\nstep = 1e308'), "SWEEP",
+     "from"),
+    ("sweep to 1e308", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1e308\nstep = 1'), "SWEEP", "to"),
+    ("sweep tiny step", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = 1e-320'), "SWEEP", "step"),
+    ("sweep var a number", _spec('kind = "dimension"\nvar = 3\nfrom = 0\nto = 1\nstep = 1'), "SWEEP", "var"),
+    ("sweep path 1e308", _spec('kind = "code"\npath = [[1e308, 0], [0, 1]]\nstep = 0.5'), "SWEEP", "path"),
+    ("sweep line nested", _spec('kind = "line"\na = [[0.1, 0.2]]\nb = [0.1]'), "SWEEP", "'a'"),
+    ("sweep line latents of another model", _latents_of_another_model, "SWEEP", "lat.csv"),
     ("sweep invalid TOML", _file("spec.toml", b"[sweep\nkind = "), "SWEEP", "spec.toml"),
     ("sweep missing spec", None, "SWEEP", "spec.toml"),
     ("sweep code on a wavegan", _spec('kind = "code"\nvar = "c1"\nfrom = 0\nto = 1\nstep = 0.5'),
@@ -299,6 +373,7 @@ CASES = [
     ("stats missing folder", None, ["stats", "nope"], "nope"),
     ("stats no table", _file("e/x.txt", b""), ["stats", "e"], "acoustics.csv"),
     ("stats measures foo", _copy("sweep"), ["stats", "sweep", "--measures", "foo"], "foo"),
+    ("stats measures empty entry", _copy("sweep"), ["stats", "sweep", "--measures", "f0,"], "--measures"),
     ("stats gam-df 0", _copy("sweep"), ["stats", "sweep", "--gam-df", "0"], "--gam-df"),
     ("stats table cut mid-row", _sweep_with_cut_table, ["stats", "sweep", "--workers", "1"], "acoustics.csv"),
     ("stats layers conv9", _copy("sweep"), ["stats", "sweep", "--layers", "conv9"], "conv9"),
@@ -311,6 +386,13 @@ CASES = [
     ("corpus check missing", None, ["corpus", "check", "nope"], "nope"),
     ("corpus check no WAVs", _file("c/readme.txt", b""), ["corpus", "check", "c"], "c"),
     ("corpus synth n 0", None, ["corpus", "synth", "--n", "0", "--out", "c"], "--n"),
+    ("corpus synth n 1e9", None, ["corpus", "synth", "--template", "stv", "--n", str(10**9), "--out", "c"], "--n"),
+    ("corpus synth 2M without --yes", None,
+     ["corpus", "synth", "--template", "stv", "--n", str(2 * 10**6), "--out", "c"], "--yes"),
+    ("corpus synth sr 2**32", None, ["corpus", "synth", "--template", "stv", "--n", "2", "--sr", str(2**32),
+                                     "--out", "c"], "--sr"),
+    ("corpus cut labels repeated", _file("r/a.wav", b""), ["corpus", "cut", "r", "--out", "c", "--labels", "a,a"],
+     "--labels"),
     # ---- train
     ("train missing data", None, ["train", "nope", "--out", "run", "--dim", "8", "--steps", "1"], "nope"),
     ("train no WAVs", _file("d/readme.txt", b""), ["train", "d", "--out", "run", "--dim", "8", "--steps", "1"], "d"),
@@ -569,8 +651,14 @@ def test_a_rerun_removes_temporary_files_of_a_killed_run_only(material, tmp_path
     live = tmp_path / "p" / f".s000001_conv3.tmp{os.getpid()}.wav"
     stale.write_bytes(b"half")
     live.write_bytes(b"half")
+    backup = tmp_path / "p" / f".s000001_conv2.wav.bak{dead.pid}"  # the old version kept for undo
+    trash = tmp_path / "p" / f".figures.old{dead.pid}"  # a folder --overwrite was removing
+    backup.write_bytes(b"old")
+    trash.mkdir()
+    (trash / "a.png").write_bytes(b"png")
     assert run_cli(argv, tmp_path)[0] == 0
     assert not stale.exists() and live.exists()
+    assert not backup.exists() and not trash.exists()
 
 
 # --------------------------------------------------------------------------
@@ -721,3 +809,209 @@ def test_a_failed_run_that_finished_nothing_does_not_block_the_corrected_command
     code, _, err = run_cli(["probe", "--checkpoint", material / "wavegan.pt", "--n", "3", "--seed", "0",
                             "--out", "p", "--quiet"], tmp_path)
     assert code == 2 and "different command" in err and _tree(out) == before
+
+
+# --------------------------------------------------------------------------
+# Folder ownership: one writer per folder, --overwrite removes only ganphon's files, kinds never mix
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_taken_over(material, tmp_path):
+    """Two real processes write the same --out: the second gets one line naming the first's PID and
+    changes nothing; the first completes a run equal to an undisturbed one."""
+    import pandas as pd
+
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "400", "--batch-size", "4", "--quiet",
+            "--seed", "1"]
+    out = tmp_path / "p"
+    first = _popen([*argv, "--out", out], tmp_path)
+    _until(lambda: (out / layout.FINISHED).exists() and (out / layout.FINISHED).read_text().count("\n") >= 2, first)
+    # the same request would resume into the folder, a different one would --overwrite it: both refused
+    for extra in ([], ["--seed", "2", "--overwrite"]):
+        second = subprocess.run([*GANPHON, *map(str, argv), *extra, "--out", str(out)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300)
+        lines = stderr_lines(second.stderr)
+        assert second.returncode == 2 and len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
+        assert f"process {first.pid}" in lines[0] and str(out) in lines[0], lines[0]
+    assert first.poll() is None, "the first writer finished before the second started: make it longer"
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    manifest = pd.read_csv(out / layout.MANIFEST, dtype=str)
+    assert manifest["sample_id"].nunique() == 400
+    assert all((out / f).is_file() for f in manifest["file"])
+    assert json.loads((out / layout.RUN_JSON).read_text())["seed"] == 1
+    assert not (out / layout.LOCK).exists()
+
+    # a lock left by a process killed with -9 is taken over
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / layout.LOCK).write_text(f"{dead.pid}\n")
+    code, _, err = run_cli([*argv, "--out", out], tmp_path)
+    assert code == 0, err
+
+
+def test_a_writer_killed_holding_the_lock_does_not_block_the_rerun(material, tmp_path):
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "48", "--batch-size", "4", "--quiet",
+            "--out", "p"]
+    proc = _popen(argv, tmp_path)
+    _until(lambda: (tmp_path / "p" / layout.LOCK).exists(), proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    code, _, err = run_cli(argv, tmp_path)
+    assert code == 0, err
+
+
+def _another_tools_folder(ws, m):
+    """A folder another program made: its own run.json, figures, an R script and a WAV."""
+    folder = ws / "theirs"
+    (folder / "figures").mkdir(parents=True)
+    (folder / "figures" / "f0.png").write_bytes(b"\x89PNG figure")
+    (folder / "run.json").write_text('{"tool": "praat-batch", "files": 3}')
+    (folder / "analysis.R").write_text("library(lme4)\n")
+    shutil.copy(m / "sweep" / layout.layer_wav("b000_v000", "output"), folder / "s000000_output.wav")
+
+
+def test_overwrite_never_removes_what_ganphon_did_not_write(material, tmp_path):
+    _another_tools_folder(tmp_path, material)
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["probe", "--checkpoint", material / "ciwgan.pt", "--n", "2", "--out", "theirs",
+                            "--overwrite", "--quiet"], tmp_path)
+    assert code == 2 and "did not write" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before
+
+    # a ganphon folder the user added files to: --overwrite replaces ganphon's files and keeps the user's
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--out", "p", "--quiet"]
+    assert run_cli([*argv, "--n", "2"], tmp_path)[0] == 0
+    (tmp_path / "p" / "notes.txt").write_text("mine")
+    (tmp_path / "p" / "figures").mkdir()
+    (tmp_path / "p" / "figures" / "mine.png").write_bytes(b"mine")
+    (tmp_path / "p" / "s000009_output.wav").write_bytes(b"named like ganphon's, made by the user")
+    code, _, err = run_cli([*argv, "--n", "1", "--overwrite"], tmp_path)
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "p").iterdir() if not p.name.startswith(".")}
+    assert {"notes.txt", "figures", "s000009_output.wav"} <= names
+    assert (tmp_path / "p" / "figures" / "mine.png").read_bytes() == b"mine"
+    assert not (tmp_path / "p" / layout.layer_wav(layout.sample_id(1), "output")).exists()  # the old run's
+    assert json.loads((tmp_path / "p" / layout.RUN_JSON).read_text())["request"]["n"] == 1
+
+
+def _training_folder(ws, m):
+    folder = ws / "run"
+    folder.mkdir()
+    shutil.copy(m / "wavegan.pt", folder / layout.G_LATEST)
+    shutil.copy(m / "wavegan.pt", folder / layout.checkpoint_name(10))
+    (folder / layout.LOG_CSV).write_text("step,d_loss,g_loss\n10,0.1,0.2\n")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["probe", "--checkpoint", "{m}/ciwgan.pt", "--n", "2", "--out", "run", "--overwrite"], "training folder"),
+    (["sweep", "--checkpoint", "{m}/ciwgan.pt", "--var", "z3", "--from", "0", "--to", "1", "--step", "1",
+      "--out", "run", "--overwrite", "--workers", "1"], "training folder"),
+    (["demo", "--out", "run", "--quick", "--overwrite"], "training folder"),
+    (["corpus", "synth", "--template", "stv", "--n", "2", "--out", "run", "--overwrite"], "training folder"),
+])
+def test_no_command_writes_into_a_folder_of_another_kind(argv, needle, material, tmp_path):
+    _training_folder(tmp_path, material)
+    before = _tree(tmp_path)
+    code, _, err = run_cli([a.replace("{m}", str(material)) for a in argv], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and needle in lines[0] and "run" in lines[0], err
+    assert _tree(tmp_path) == before
+
+
+def test_train_refuses_an_export_folder(material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    shutil.copytree(material / "corpus", tmp_path / "corpus")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["train", "corpus", "--out", "sweep", "--dim", "8", "--steps", "1"], tmp_path)
+    assert code == 2 and "export folder" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("out", ["table.json", "sweep/manifest.csv", "sweep/run.json", "sweep/b000_v000_output.wav"])
+def test_measure_never_writes_onto_its_own_outputs_or_inputs(out, material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["measure", "sweep", "--workers", "1", "--out", out, "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and out.split("/")[-1] in lines[0], err
+    assert _tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# Plan, then write: a failed command leaves the folder as it found it
+
+
+def _sweep_with_a_bad_last_textgrid(ws, m):
+    _overlapping_textgrid(ws, m)
+    sweep = ws / "sweep"
+    last = sorted(p.name for p in sweep.glob("*.TextGrid"))[-1]
+    (sweep / last).write_bytes((sweep / layout.textgrid("b000_v000")).read_bytes())
+    shutil.copy(m / "sweep" / layout.textgrid("b000_v000"), sweep / layout.textgrid("b000_v000"))
+    return last
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_command_that_fails_midway_leaves_every_byte_of_a_populated_folder_unchanged(material, tmp_path, workers):
+    """annotate rewrites TextGrids one by one (in this process, or in worker processes) and then meets a bad
+    one: every rewritten file is put back."""
+    last = _sweep_with_a_bad_last_textgrid(tmp_path, material)
+    (tmp_path / "sweep" / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["annotate", "sweep", "--layers", "conv1", "--workers", workers, "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and last in lines[0], err
+    assert _tree(tmp_path) == before  # hidden files too: no backup, lock or temporary file left
+
+
+# --------------------------------------------------------------------------
+# One line, always: OS errors name their file, library warnings are notes
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path, small_disk):
+    """A write the system refuses with no file name (ENOSPC from write()) still names the file."""
+    (small_disk / "filler").write_bytes(bytes(2 * 2**20 - 48 * 1024))
+    before = _tree(small_disk)
+    code, _, err = run_cli(["corpus", "synth", "--template", "stv", "--n", "40", "--yes", "--out", small_disk / "c",
+                            "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and "No space left" in lines[0] and "Traceback" not in err, lines
+    assert str(small_disk / "c") in lines[0]
+    assert _tree(small_disk) == before and not (small_disk / "c").exists()
+
+
+def test_a_praat_path_that_is_not_praat_is_named(material, tmp_path):
+    shutil.copytree(material / "sweep", tmp_path / "sweep")
+    fake = tmp_path / "praat"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["measure", "sweep", "--engine", "praat", "--praat-path", fake, "--out", "a.csv"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1 and str(fake) in lines[0] and "--praat-path" in lines[0], lines
+    assert _tree(tmp_path) == before
+
+
+def test_library_warnings_are_one_note_line_each(tmp_path, material):
+    """A warning of a library (here pandas, reading a table whose column mixes types) becomes one
+    'ganphon: note:' line, shown once, never a source line."""
+    from ganphon.cli import _notices
+
+    err = _io.StringIO()
+    with contextlib.redirect_stderr(err), _notices():
+        import warnings
+
+        for _ in range(3):
+            warnings.warn("a library says something\nwith a second line", RuntimeWarning, stacklevel=1)
+    lines = stderr_lines(err.getvalue())
+    assert lines == ["ganphon: note: a library says something (RuntimeWarning from ganphon)"] or \
+        (len(lines) == 1 and lines[0].startswith("ganphon: note: a library says something")), lines
+
+
+def test_a_resume_with_another_batch_size_is_a_different_command(material, tmp_path):
+    """The batch size changes the last bits of the numbers: it is part of the request, so a resume never mixes two."""
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "4", "--out", "p", "--quiet"]
+    assert run_cli([*argv, "--batch-size", "2"], tmp_path)[0] == 0
+    before = _tree(tmp_path)
+    code, _, err = run_cli([*argv, "--batch-size", "4"], tmp_path)
+    assert code == 2 and "batch_size" in err and len(stderr_lines(err)) == 1, err
+    assert _tree(tmp_path) == before

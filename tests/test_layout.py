@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from ganphon import io, layout
@@ -59,16 +60,20 @@ def test_prepare_folder_rules(tmp_path):
     req = {"kind": "probe", "n": 2}
     assert io.prepare_folder(out, req, record={"command": "c"}) is False
     assert json.loads((out / "run.json").read_text()) == {"request": req, "command": "c"}
-    (out / "s000000_output.wav").write_bytes(b"A")
+    io.write_wav(out / "s000000_output.wav", np.zeros(4, np.float32), 16000)  # written by ganphon: in the ledger
     assert io.prepare_folder(out, req) is True  # same request: resume
     with pytest.raises(GanphonError, match="different command .differs in n"):
         io.prepare_folder(out, {"kind": "probe", "n": 3})
-    assert (out / "s000000_output.wav").read_bytes() == b"A"
+    assert (out / "s000000_output.wav").is_file()
     (out / "notes.txt").write_text("mine")
+    (out / "s000001_output.wav").write_bytes(b"mine too")  # named like a sample, but not written by ganphon
     (out / "stats").mkdir()
-    (out / "stats" / "lrt.csv").write_text("x")
-    assert io.prepare_folder(out, {"kind": "demo"}, overwrite=True) is False
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "run.json"]  # the probe's files removed
+    io.write_json(out / "stats" / "lrt.json", {})
+    with pytest.raises(GanphonError, match="is an export folder .* not a demo folder"):
+        io.prepare_folder(out, {"kind": "demo"}, overwrite=True)  # another kind: refused even with --overwrite
+    assert io.prepare_folder(out, {"kind": "probe", "n": 3}, overwrite=True) is False
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == ["notes.txt", "run.json", "s000001_output.wav"]  # exactly ganphon's files removed
     file = tmp_path / "f"
     file.write_text("x")
     with pytest.raises(GanphonError, match="not a folder"):

@@ -24,7 +24,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .._version import __version__
-from ..errors import GanphonError
+from ..errors import GanphonError, first_line
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -93,6 +93,89 @@ def build_parser(argv=()) -> ArgumentParser:
     return parser
 
 
+#: Arguments naming what a command reads (never to be written by its --out).
+_POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
+_OPTIONS_READ = ("checkpoint", "wavs", "latents")
+#: Commands that write into the folder they read (``DIR``): it is locked while they run.
+_WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore")
+
+
+def _lock_outputs(args) -> None:
+    """Lock the folders a command writes that :func:`ganphon.io.prepare_folder` does not (it locks its own)."""
+    from pathlib import Path
+
+    from ..errors import GanphonError
+    from ..layout import check_plan, lock_folder
+
+    out = getattr(args, "out", None)
+    if out is not None:  # never write onto an input (a checkpoint, a spec, the folder read)
+        read = {f"the {'--' if name in _OPTIONS_READ else ''}{name.replace('_', '-')} input": getattr(args, name)
+                for name in (*_POSITIONALS_READ, *_OPTIONS_READ) if isinstance(getattr(args, name, None), str)
+                and getattr(args, name) != "demo"}
+        check_plan({"--out": out}, read)
+        for what, path in read.items():
+            if what.split()[1] in ("data", "recordings", "--wavs") and Path(path).is_dir() \
+                    and Path(out).resolve().is_relative_to(Path(path).resolve()):
+                raise GanphonError(f"{out}: lies inside {path}, {what}; its files would be read as input "
+                                   "next time; choose an --out outside it")
+    folder = None
+    if args.command in _WRITES_INTO_DIR:
+        folder = Path(args.dir)
+    elif args.command == "measure":
+        target = Path(args.dir)
+        folder = Path(args.out).parent if args.out else (target.parent if target.is_file() else target)
+    elif args.command == "train" and os.environ.get("RANK", "0") == "0":  # one process of a distributed run
+        # a training folder keeps what it wrote when it fails: its checkpoints are the resume points
+        from ..layout import start_ledger
+
+        lock_folder(args.out, kind="training", keep_on_failure=True)
+        start_ledger(args.out, "training")
+        return
+    if folder is not None and folder.is_dir():
+        lock_folder(folder, optional=True)
+
+
+class _notices:
+    """Library warnings (torch, pandas, Praat through parselmouth …) as one ``ganphon: note:`` line each.
+
+    A warning is shown once per command however often it is raised, with the
+    first line of its message and the library it came from; never a source line.
+    """
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("default")
+        self._seen = set()
+        warnings.showwarning = self._show
+        return self
+
+    def _show(self, message, category, filename, lineno, file=None, line=None):
+        text = first_line(message)
+        if text in self._seen:
+            return
+        self._seen.add(text)
+        source = _library_of(filename)
+        try:
+            sys.stderr.write(f"ganphon: note: {text} ({category.__name__}{' from ' + source if source else ''})\n")
+        except (OSError, ValueError):
+            pass
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
+
+
+def _library_of(filename) -> str:
+    """The top-level package a warning's file belongs to (``torch``, ``pandas`` …), or ''."""
+    parts = str(filename or "").replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    return "ganphon" if "ganphon" in parts else ""
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -105,19 +188,26 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
+        from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
-        with use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        if getattr(args, "scheduler", None):  # workers may run in another folder: give them absolute paths
+            for name in (*_POSITIONALS_READ, *_OPTIONS_READ, "out"):
+                value = getattr(args, name, None)
+                if isinstance(value, str) and value and value != "demo":
+                    setattr(args, name, os.path.abspath(value))
+
+        # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
+        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+            _lock_outputs(args)
             result = args.func(args)
-    except GanphonError as exc:
-        print(f"ganphon: error: {exc}", file=sys.stderr)
+    except GanphonError as exc:  # one line, whatever a library's message inside it spans
+        print(f"ganphon: error: {first_line(exc, lines=4)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
@@ -126,7 +216,10 @@ def main(argv=None) -> int:
         # name the file being written, not its temporary twin (.name.tmpPID.ext)
         where = re.sub(r"(^|/)\.([^/]+)\.tmp\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
         where = f"{where}: " if where else ""
-        print(f"ganphon: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        if not where:  # the system named no file: say which command's output it was
+            out = getattr(locals().get("args"), "out", None)
+            where = f"writing {out}: " if out else ""
+        print(f"ganphon: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import (ArgumentParser, Formatter, add_overwrite, add_quiet, add_seed, describe,
-                      positive_int)
+from .options import (ArgumentParser, Formatter, add_overwrite, add_quiet, add_seed, add_yes, describe, name_list,
+                      positive_int, sample_rate, whole_number)
 
 
 def corpus(p) -> None:
@@ -34,7 +34,7 @@ def corpus(p) -> None:
         "number>_<label>.wav. Recordings without TextGrid or tier are listed and skipped.")
     c.add_argument("recordings", metavar="RECORDINGS_DIR", help="folder of recordings and TextGrids")
     c.add_argument("--tier", default="words", help="interval tier to cut")
-    c.add_argument("--labels", default=None,
+    c.add_argument("--labels", type=name_list, default=None,
                    help="comma-separated labels to keep, e.g. suit,dark (default: every non-empty label)")
     c.add_argument("--pattern", default=None,
                    help="regular expression searched in each label (an interval matching --labels or "
@@ -65,6 +65,7 @@ def corpus(p) -> None:
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_item_shape(c)
     add_overwrite(c)
+    add_yes(c, "tokens")
     add_quiet(c)
     c.set_defaults(func=_synth)
 
@@ -74,8 +75,8 @@ def add_item_shape(c) -> None:
     from ..corpus.synth import DEFAULT_SLICE_LEN
     from ..timebase import DEFAULT_SR
 
-    c.add_argument("--slice-len", type=positive_int, default=DEFAULT_SLICE_LEN, help="samples per item")
-    c.add_argument("--sr", type=positive_int, default=DEFAULT_SR, help="sampling rate of the items (Hz)")
+    c.add_argument("--slice-len", type=whole_number(1, 2**26), default=DEFAULT_SLICE_LEN, help="samples per item")
+    c.add_argument("--sr", type=sample_rate, default=DEFAULT_SR, help="sampling rate of the items (Hz)")
 
 
 def _check(args) -> int:
@@ -100,6 +101,10 @@ def _cut(args) -> int:
 
 
 def _synth(args) -> int:
+    from ..io import check_room
+
+    # a WAV (16-bit) and a TextGrid per token, and its table rows
+    check_room(args.n, 2 * args.slice_len + 3000, args.out, yes=args.yes, what="tokens")
     if args.engine == "espeak":
         from ..corpus.espeak import synthesize_espeak
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from ..models.config import ARCHS, SLICE_LENS
-from .options import add_checkpoint, add_seed, describe, non_negative_int, positive_int
+from .options import add_checkpoint, add_seed, describe, model_dim, non_negative_int
 
 
 def new_model(p) -> None:
     describe(p, "Write a freshly initialised generator, critic and (ciwGAN/fiwGAN) Q-network to one "
              "checkpoint file: for tests and for experiments on untrained networks.")
     p.add_argument("--arch", choices=ARCHS, default="wavegan", help="architecture")
-    p.add_argument("--dim", type=positive_int, default=64, help="model dimension d")
+    p.add_argument("--dim", type=model_dim, default=64, help="model dimension d")
     p.add_argument("--codes", type=non_negative_int, default=0,
                    help="number of codes (ciwGAN categories / fiwGAN bits)")
     p.add_argument("--slice-len", type=int, default=16384, choices=SLICE_LENS, help="output samples")

@@ -74,6 +74,10 @@ def whole_number(low: int, high: int | None = None, what: str = "a whole number"
 
 
 positive_int = whole_number(1)
+#: a model dimension d that can be built (ganphon.models.config.MAX_DIM)
+model_dim = whole_number(1, 512, what="a model dimension")
+#: a rate a WAV header holds (32 bits)
+sample_rate = whole_number(1, 2**32 - 1, what="a sampling rate in Hz,")
 non_negative_int = whole_number(0)
 # what torch and numpy accept as a seed
 seed_int = whole_number(0, 2**63 - 1, what="a seed,")
@@ -98,12 +102,31 @@ def positive_float(text: str) -> float:
     return value
 
 
-def names(text: str | None) -> list | None:
-    """A comma-separated list as a list of stripped names (None or empty: None)."""
-    if text is None:
+def name_list(text: str) -> list:
+    """argparse type of every comma-separated list option: stripped names, each once.
+
+    An empty entry (``a,,b``, a trailing comma) or a repeated one is an error
+    naming the option (argparse adds it); ``""`` is the empty list.  Whether a
+    name is known is checked by the stage, which knows the model or table.
+    """
+    if not str(text).strip():
+        return []
+    items = [t.strip() for t in str(text).split(",")]
+    if "" in items:
+        raise argparse.ArgumentTypeError(f"empty entry in {text!r}")
+    repeated = sorted({t for t in items if items.count(t) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, repeated))} given twice in {text!r}")
+    return items
+
+
+def names(value) -> list | None:
+    """A list option's value (see :func:`name_list`) as a list, or None when absent or empty."""
+    if value is None:
         return None
-    out = [t.strip() for t in str(text).split(",") if t.strip()]
-    return out or None
+    if isinstance(value, str):
+        value = name_list(value)
+    return list(value) or None
 
 
 def add_checkpoint(p, default: str | None = None, required: bool | None = None, help: str = "") -> None:
@@ -131,7 +154,7 @@ def add_seed(p, default=0, help: str = "seed of everything random") -> None:
 
 def add_workers(p, what: str = "working in parallel", store: bool = False) -> None:
     """``--workers``: processes; default one per CPU.  ``--scheduler``: the same work on Dask."""
-    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    p.add_argument("--workers", type=whole_number(1, 1024), default=None, metavar="N",
                    help=f"processes {what} (default: one per CPU; the results do not depend on it)")
     add_scheduler(p, "run that work on Dask" + (" (with --store zarr, the generation of the chunks too)"
                                                  if store else ""), generates=store)
@@ -155,6 +178,12 @@ def add_device(p) -> None:
 def add_batch_size(p, default: int = 64) -> None:
     """``--batch-size`` of generation."""
     p.add_argument("--batch-size", type=positive_int, default=default, help="samples per forward pass")
+
+
+def add_yes(p, what: str = "samples") -> None:
+    """``--yes``: run a request larger than the size guard allows (:func:`ganphon.io.check_room`)."""
+    p.add_argument("--yes", action="store_true",
+                   help=f"generate even more than 10 GiB or a million {what} (never more than the free disk)")
 
 
 def add_quiet(p) -> None:

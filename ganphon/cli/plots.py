@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import describe, names
+from .options import describe, name_list, names
 
 
 def plot(p) -> None:
@@ -14,7 +14,7 @@ def plot(p) -> None:
     p.add_argument("dir", metavar="DIR", help="exported folder")
     p.add_argument("--sample", default=None, help="sample ID of the layer stack (default: the first sample)")
     p.add_argument("--base", default=None, help="base latent of the sweep grid (default: the first base)")
-    p.add_argument("--formats", default="png,pdf", help="comma-separated file formats (png, pdf, svg)")
+    p.add_argument("--formats", type=name_list, default="png,pdf", help="comma-separated file formats (png, pdf, svg)")
     p.set_defaults(func=_plot)
 
 

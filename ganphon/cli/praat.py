@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_quiet, add_workers, describe, finite_float, names, positive_float, positive_int
+from .options import add_quiet, add_workers, describe, finite_float, name_list, names, positive_float, positive_int
 
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
@@ -28,7 +28,7 @@ def annotate(p) -> None:
              "corpus synth): nothing is written, the agreement is printed.")
     p.add_argument("dir", metavar="DIR",
                    help="exported folder, folder of WAVs, or (with --evaluate) a corpus folder")
-    p.add_argument("--layers", default="", help="comma-separated layers to segment too, e.g. conv3,conv4")
+    p.add_argument("--layers", type=name_list, default="", help="comma-separated layers to segment too, e.g. conv3,conv4")
     p.add_argument("--evaluate", action="store_true",
                    help="score against the 'phones' tier: frame accuracy (10 ms) and median boundary error")
     p.add_argument("--limit", type=positive_int, default=None,
@@ -84,7 +84,7 @@ def measure(p) -> None:
                    help="with --show-settings: the layers of this checkpoint ('demo': the bundled ciwGAN)")
     p.add_argument("--inputs", choices=("wav", "sound"), default="wav",
                    help="measure the 16 kHz WAVs, or the native-rate .Sound layer series")
-    p.add_argument("--measures", default=",".join(ALL_MEASURES), help="comma-separated measure families")
+    p.add_argument("--measures", type=name_list, default=",".join(ALL_MEASURES), help="comma-separated measure families")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output table (default: DIR/acoustics.csv); a JSON record of the settings goes beside it")
     p.add_argument("--overwrite", action="store_true",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
-                      add_scheduler, add_seed, describe, finite_float, names, positive_int)
+from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet, add_scheduler,
+                      add_seed, add_yes, describe, finite_float, name_list, names, positive_int)
 from .store import add_store
 
 NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
@@ -52,7 +52,7 @@ def probe(p) -> None:
     p.add_argument("--tier", default=None,
                    help="with --wavs: cut every non-empty interval of this interval tier of the recordings' "
                    "TextGrids (e.g. words) and probe each")
-    p.add_argument("--labels", default=None,
+    p.add_argument("--labels", type=name_list, default=None,
                    help="with --tier: comma-separated interval labels to keep (default: every non-empty one)")
     p.add_argument("--n", type=positive_int, default=None,
                    help=f"number of samples to generate; not with --wavs (default: {DEFAULT_N})")
@@ -60,13 +60,13 @@ def probe(p) -> None:
     p.add_argument("--code", default=None,
                    help="fix the code: a ciwGAN category 1…k, or k comma-separated values like '0,1.5' "
                    "(default: random codes; not with --wavs)")
-    p.add_argument("--layers", default=None, help="comma-separated layers (default: dense, conv1 … convK; "
+    p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: dense, conv1 … convK; "
                    "with --wavs: conv1 … convK)")
     p.add_argument("--reduce", choices=("mean", "sum", "max", "rms"), default="mean",
                    help="how channels are combined")
     p.add_argument("--activation", choices=("post", "pre"), default="post",
                    help="after the ReLU / LeakyReLU (the papers) or before it")
-    p.add_argument("--feature-maps", default="", help="comma-separated layers whose individual channels "
+    p.add_argument("--feature-maps", type=name_list, default="", help="comma-separated layers whose individual channels "
                    "are saved as featuremaps_<layer>.npy [N, channels, n]")
     p.add_argument("--clip", type=finite_float, default=None,
                    help="clip layer WAVs to ±CLIP, CLIP > 0 (the paper: 1.0); the Sounds keep true values")
@@ -76,6 +76,7 @@ def probe(p) -> None:
     add_store(p)
     add_scheduler(p, "with --store zarr, generate the chunks as Dask tasks")
     add_overwrite(p)
+    add_yes(p)
     add_quiet(p)
     p.set_defaults(func=_probe)
 
@@ -135,7 +136,7 @@ def _probe(args) -> int:
     model = load_checkpoint(args.checkpoint, qnetwork=False)
     from ..sweep import check_size
 
-    check_size(model, n, args.out, limit=None, hint="ask for fewer samples (--n)")  # past the free disk
+    check_size(model, n, args.out, yes=args.yes)
     latents = Latent(model.config).sample(n, args.seed, code=args.code)
     request = {"kind": "probe", "n": n, "seed": args.seed, "code": args.code}
     manifest = exporter(args.store)(model, latents, args.out, layers=names(args.layers), reduce=args.reduce,

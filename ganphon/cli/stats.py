@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_quiet, add_seed, add_workers, describe, names, positive_int
+from .options import add_quiet, add_seed, add_workers, describe, name_list, names, positive_int
 
 
 def stats(p) -> None:
@@ -18,10 +18,10 @@ def stats(p) -> None:
              "and only in the output (and layers segmented with 'annotate --layers'). A folder without "
              "sweep columns gets the correlation table only.")
     p.add_argument("dir", metavar="DIR", help="folder with acoustics.csv (from 'ganphon sweep' or 'ganphon measure'), or a measured store")
-    p.add_argument("--measures", default="intensity,f0,f1,f2,duration,cog,max_intensity",
+    p.add_argument("--measures", type=name_list, default="intensity,f0,f1,f2,duration,cog,max_intensity",
                    help="comma-separated outcomes (measure names of the table)")
-    p.add_argument("--layers", default=None, help="comma-separated layers to model (default: every layer)")
-    p.add_argument("--labels", default=None,
+    p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers to model (default: every layer)")
+    p.add_argument("--labels", type=name_list, default=None,
                    help="comma-separated interval labels to model in, one model per label, e.g. 'voi,fric' "
                    "(default: 'voi' for F0/formants/intensity, 'fric' for spectral moments and max_intensity, "
                    "both for duration)")

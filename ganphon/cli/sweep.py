@@ -63,7 +63,7 @@ def spec_from_args(args) -> dict:
 
         return load_spec(args.spec)
     kind = args.kind or ("random" if args.n else ("code" if (args.var or "").startswith("c") else "dimension"))
-    spec = {"kind": kind, "seed": args.seed}
+    spec = {"kind": kind, "seed": args.seed, "_source": "the sweep options"}
     if kind == "random":
         if not args.n:
             raise GanphonError("a random design needs --n")

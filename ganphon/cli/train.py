@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..errors import GanphonError
 from ..models.config import ARCHS, SLICE_LENS
-from .options import (add_checkpoint, add_quiet, describe, finite_float, non_negative_int, positive_float,
-                      positive_int, seed_int)
+from .options import (add_checkpoint, add_quiet, describe, finite_float, model_dim, non_negative_int,
+                      positive_float, positive_int, seed_int)
 
 
 def train(p) -> None:
@@ -28,7 +28,7 @@ def train(p) -> None:
     m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
     m.add_argument("--codes", type=non_negative_int, default=None,
                    help="ciwGAN categories / fiwGAN bits (default: 0)")
-    m.add_argument("--dim", type=positive_int, default=None, help="model dimension d (default: 64)")
+    m.add_argument("--dim", type=model_dim, default=None, help="model dimension d (default: 64)")
     m.add_argument("--slice-len", type=int, choices=SLICE_LENS, default=None,
                    help="samples per item (default: 16384)")
     o = p.add_argument_group("optimisation (default on --resume: the checkpoint's)")

@@ -172,6 +172,9 @@ def _check_finite(state: dict, path, part: str) -> None:
 def load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
     if not isinstance(state, dict):
         raise GanphonError(f"{path}: {part} is not a state dict")
+    for k, v in state.items():
+        if not torch.is_tensor(v):
+            raise GanphonError(f"{path}: {part} weight {k!r} is a {type(v).__name__}, not a tensor")
     _check_finite(state, path, part)
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
@@ -184,11 +187,50 @@ def load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
             what.append(f"unexpected {', '.join(unexpected[:3])}{'…' if len(unexpected) > 3 else ''}")
         raise GanphonError(f"{path}: {part} does not fit its config ({'; '.join(what)})")
     for k, v in state.items():
-        if tuple(v.shape) != tuple(own[k].shape):
+        if tuple(v.shape) != tuple(own[k].shape) or (v.is_floating_point() != own[k].is_floating_point()):
             raise GanphonError(
-                f"{path}: {part} weight {k!r} has shape {list(v.shape)}, the config expects {list(own[k].shape)}"
+                f"{path}: {part} weight {k!r} has shape {list(v.shape)} ({v.dtype}), the config expects "
+                f"{list(own[k].shape)} ({own[k].dtype})"
             )
     module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+#: The fields of a ganphon checkpoint: name → (allowed types, required).
+_FIELDS = {"format": ((str,), True), "format_version": ((int,), True), "ganphon_version": ((str, type(None)), False),
+           "config": ((dict,), True), "generator": ((dict, type(None)), False), "critic": ((dict, type(None)), False),
+           "qnetwork": ((dict, type(None)), False), "training": ((dict, type(None)), False),
+           "meta": ((dict, type(None)), False)}
+
+
+def check_blob(blob, path) -> None:
+    """Check a loaded checkpoint dict against the format: every field's type, every state a dict of tensors.
+
+    Raises
+    ------
+    GanphonError
+        Naming the file and the first field that does not fit.
+    """
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise GanphonError(f"{path}: not a ganphon checkpoint (no 'format: ganphon' header)")
+    for name, (types, required) in _FIELDS.items():
+        if name not in blob:
+            if required:
+                raise GanphonError(f"{path}: checkpoint lacks its '{name}' field")
+            continue
+        value = blob[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise GanphonError(f"{path}: checkpoint field '{name}' must be {want}, got {type(value).__name__}")
+    version = blob["format_version"]
+    if version < 1:
+        raise GanphonError(f"{path}: checkpoint format_version must be ≥ 1, got {version}")
+    if version > FORMAT_VERSION:
+        raise GanphonError(f"{path}: written by a newer ganphon (format {version}); upgrade ganphon")
+    for part in ("generator", "critic", "qnetwork"):
+        state = blob.get(part)
+        for key, value in (state or {}).items():
+            if not isinstance(key, str) or not torch.is_tensor(value):
+                raise GanphonError(f"{path}: {part} weight {key!r} is a {type(value).__name__}, not a tensor")
 
 
 def _looks_like_peer(blob) -> bool:
@@ -225,13 +267,10 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
             f"{path}: this is a bare state dict from the ciwganfiwgan-pytorch port; "
             "convert it with 'ganphon import-checkpoint'"
         )
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise GanphonError(f"{path}: not a ganphon checkpoint (no 'format: ganphon' header)")
-    if int(blob.get("format_version", 0)) > FORMAT_VERSION:
-        raise GanphonError(f"{path}: written by a newer ganphon (format {blob['format_version']}); upgrade ganphon")
+    check_blob(blob, path)
     try:
         config = ModelConfig.from_dict(dict(blob["config"]), source=str(path))
-    except (TypeError, KeyError) as exc:
+    except (TypeError, KeyError, ValueError) as exc:
         raise GanphonError(f"{path}: invalid model config ({exc})") from None
     except GanphonError as exc:
         raise GanphonError(f"{path}: {exc}") from None

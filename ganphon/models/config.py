@@ -12,6 +12,10 @@ from ..errors import GanphonError
 ARCHS = ("wavegan", "ciwgan", "fiwgan")
 SLICE_LENS = (16384, 65536)
 CONVENTIONS = ("tf", "torch")
+#: A WAV header holds the sampling rate in 32 bits.
+WAV_MAX_RATE = 2**32 - 1
+#: The largest model dimension built (d = 512 is already about 1 billion generator weights).
+MAX_DIM = 512
 
 # What a checkpoint written before the ``convention`` field existed computed: the
 # padding of ganphon's first release (and of the PyTorch port) and PyTorch's
@@ -107,6 +111,12 @@ class ModelConfig:
         for name in ("sr", "latent_dim", "kernel_len", "stride", "nch"):
             if getattr(self, name) < 1:
                 raise GanphonError(f"model setting {name} must be ≥ 1, got {getattr(self, name)}")
+        limits = {"sr": WAV_MAX_RATE, "dim": MAX_DIM, "latent_dim": 100_000, "kernel_len": 1024, "stride": 64,
+                  "nch": 64, "extra_layers": 64, "phaseshuffle_rad": 1024, "n_codes": 100_000}
+        for name, top in limits.items():
+            if getattr(self, name) > top:
+                raise GanphonError(f"model setting {name} must be ≤ {top}, got {getattr(self, name)}"
+                                   + (" (the largest rate a WAV header holds)" if name == "sr" else ""))
         if self.phaseshuffle_rad < 0:
             raise GanphonError(f"model setting phaseshuffle_rad must be ≥ 0, got {self.phaseshuffle_rad}")
         if self.arch not in ARCHS:

@@ -9,12 +9,16 @@ the CLI, manifest columns and TextGrid labels.
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
 
 from ..errors import GanphonError
 from .config import ModelConfig
+
+#: The largest finite float32: latent values beyond it become inf in the network.
+FLOAT32_MAX = 3.4028234663852886e38
 
 _NAME = re.compile(r"^([cz])(\d+)$")
 
@@ -71,11 +75,21 @@ class Latent:
                 values = [float(p) for p in parts]
             except ValueError:
                 raise GanphonError(f"code {code!r} is not a category number or comma-separated values") from None
+            if not values:
+                raise GanphonError(f"code {code!r} is empty")
             if len(values) == 1 and self.n_codes > 1:
                 code = values[0]
             else:
                 code = values
-        if isinstance(code, (int, float)) and not isinstance(code, bool):
+        if torch.is_tensor(code):
+            code = code.flatten().tolist()
+        if isinstance(code, bool) or not isinstance(code, (int, float, list, tuple)):
+            raise GanphonError(f"code must be a category number or a list of numbers, got {code!r}")
+        for x in ([code] if isinstance(code, (int, float)) else code):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
+                    or abs(x) > FLOAT32_MAX:
+                raise GanphonError(f"code values must be finite numbers within float32 range, got {code!r}")
+        if isinstance(code, (int, float)):
             if self.arch != "ciwgan":
                 raise GanphonError(f"a {self.arch} code is {self.n_codes} values like '0,1,…'; a single category number is for ciwgan")
             if code != int(code) or not 1 <= int(code) <= self.n_codes:
@@ -83,7 +97,7 @@ class Latent:
             vec = torch.zeros(self.n_codes)
             vec[int(code) - 1] = 1.0
             return vec
-        values = torch.as_tensor(list(code) if not torch.is_tensor(code) else code, dtype=torch.float32).flatten()
+        values = torch.as_tensor(list(code), dtype=torch.float32).flatten()
         if values.numel() != self.n_codes:
             raise GanphonError(f"code has {values.numel()} values but this {self.arch} has {self.n_codes} codes")
         return values
@@ -103,6 +117,8 @@ class Latent:
         g = torch.Generator().manual_seed(int(seed))
         noise = torch.rand(n, self.latent_dim - self.n_codes, generator=g) * 2 - 1
         if self.n_codes == 0:
+            if code is not None:
+                self.parse_code(code)  # a code for a model without codes is an error, never ignored
             return noise
         if code is None:
             # A generator of their own keeps the codes of row i independent of n.

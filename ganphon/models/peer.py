@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
+
 from ..errors import GanphonError
 from .checkpoint import load_state, read_weights_file, save_checkpoint
 from .config import LEGACY_SETTINGS, ModelConfig
@@ -25,7 +27,7 @@ def _state(path) -> dict:
     blob = read_weights_file(path)
     if isinstance(blob, dict) and blob.get("format") == "ganphon":
         raise GanphonError(f"{path}: is already a ganphon checkpoint; no import needed")
-    if not isinstance(blob, dict) or not all(hasattr(v, "shape") for v in blob.values()):
+    if not isinstance(blob, dict) or not all(torch.is_tensor(v) for v in blob.values()):
         raise GanphonError(f"{path}: not a state dict of tensors")
     return blob
 
@@ -44,6 +46,10 @@ def infer_generator_config(state: dict, arch: str, n_codes: int, path="generator
         raise GanphonError(f"{path}: expected upconv0…upconv4 (or …upconv5), found {ups}")
     slice_len = 16384 if len(ups) == 5 else 65536
     last = state[f"upconv{ups[-1]}.conv.weight"]
+    for key, ndim in ((f"upconv{ups[-1]}.conv.weight", 3), ("z_project.weight", 2)):
+        if state[key].dim() != ndim:
+            raise GanphonError(f"{path}: '{key}' has shape {list(state[key].shape)}; a ciwganfiwgan-pytorch "
+                               f"generator's is {ndim}-D")
     dim, nch = int(last.shape[0]), int(last.shape[1])
     latent_dim = int(state["z_project.weight"].shape[1])
     batchnorm = any(k.startswith("z_batchnorm.") for k in state)

@@ -78,11 +78,23 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("file", "measure", "value") if c not in table.columns]
     if missing:
         raise GanphonError(f"{path}: not a long acoustic table (no column(s) {', '.join(missing)})")
-    if "point" in table.columns:
-        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
-    for column in ("start", "end", "time", "value", "sweep_value"):
+    for column in ("point", "start", "end", "time", "value", "sweep_value"):
         if column in table.columns:
-            table[column] = pd.to_numeric(table[column], errors="coerce")
+            number = pd.to_numeric(table[column], errors="coerce")
+            lost = number.isna() & table[column].notna()
+            if lost.any():  # a damaged cell is read as empty, and said so
+                import warnings
+
+                warnings.warn(f"{path}: {int(lost.sum())} cell(s) of column {column} are not numbers (first in "
+                              f"row {int(lost.to_numpy().argmax()) + 2}); read as empty", stacklevel=2)
+            table[column] = number
+    if "point" in table.columns:
+        point = table["point"]
+        broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))
+        if broken.any():
+            raise GanphonError(f"{path}: column point holds {point[broken].iloc[0]!r} (row "
+                               f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
+        table["point"] = point.astype("Int64")
     return table
 
 

@@ -1,0 +1,413 @@
+"""A fuzzer for the command line: bad option values and mutated files, checked against one contract.
+
+Every case runs a real ``ganphon`` command (in this process, through
+:func:`ganphon.cli.main`, to spare the interpreter start-up) in a workspace of
+its own, and asserts the promise of the README's "What ganphon promises":
+
+* exit status 0, or 2 (never a crash: no traceback, no other status);
+* every stderr line is ganphon's (a note or notice, a progress bar), never a
+  library's warning or a source line;
+* on 2: exactly one ``ganphon… error:`` line, and every file of the workspace
+  byte for byte as it was (names and SHA-256, hidden files too);
+* on 0: no error line, and the outputs pass their own checks (the manifest
+  and the files it names, the run record, no temporary file).
+
+What is mutated: checkpoint dicts (every field and a weight, with values of
+the wrong type or range), WAV headers and data, TextGrid text, TOML sweep
+specs (generated from the keys and a pool of odd values), CSV tables (the
+manifest, the acoustic table, a latents file), and option values of the main
+commands.
+
+Hypothesis draws the cases with a fixed seed (``derandomize``), so CI runs the
+same few hundred cases every time in about two minutes on 2 cores.  A longer,
+random run: ``python tools/fuzz.py --scale 20`` (prints its case count).
+``GANPHON_FUZZ_SCALE`` multiplies the number of cases per test;
+``GANPHON_FUZZ_RANDOM=1`` draws new cases; ``GANPHON_FUZZ_LOG`` appends one
+line per case (argv and exit status) to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_faults import run_cli, stderr_lines
+from test_faults import _tree as tree
+
+from ganphon import layout
+
+SCALE = float(os.environ.get("GANPHON_FUZZ_SCALE", "1"))
+LOG = os.environ.get("GANPHON_FUZZ_LOG")
+
+
+def examples(n: int):
+    """Hypothesis settings for a test of about ``n`` cases (times ``GANPHON_FUZZ_SCALE``)."""
+    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=not os.environ.get(
+        "GANPHON_FUZZ_RANDOM"), database=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                               HealthCheck.data_too_large, HealthCheck.filter_too_much])
+
+
+# --------------------------------------------------------------------------
+# Material, made once
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, tiny_ciwgan):
+    """Checkpoints, a small measured sweep, a folder of WAVs, a latents file and a spec."""
+    from ganphon import io
+    from ganphon.models import ModelConfig, new_model, save_checkpoint
+    from ganphon.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("fuzz")
+    cfg = ModelConfig(arch="wavegan", dim=8)
+    save_checkpoint(root / "wavegan.pt", cfg, *new_model(cfg, seed=1), meta={"seed": 1})
+    shutil.copy(tiny_ciwgan, root / "ciwgan.pt")
+    spec = {"kind": "dimension", "var": "z3", "from": -1, "to": 1, "step": 1, "bases": 1, "seed": 0}
+    run_sweep(spec, root / "ciwgan.pt", root / "sweep", workers=1, progress=False)
+    (root / "sweep" / layout.STATS_DIR).mkdir()
+    effects = "outcome,layer,label,beta,ci_low,ci_high,p\n" + "".join(
+        f"duration,{layer},,{0.1 * i},{0.1 * i - 0.02},{0.1 * i + 0.02},0.5\n"
+        for i, layer in enumerate(["dense", "conv1", "conv2", "output"]))
+    (root / "sweep" / layout.STATS_DIR / "effects.csv").write_text(effects)
+    rng = np.random.default_rng(0)
+    (root / "wavs").mkdir()
+    for i in range(2):
+        io.write_wav(root / "wavs" / f"w{i}.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 16000)
+    return root
+
+
+class Workspace:
+    """A fresh folder per case, removed afterwards."""
+
+    def __init__(self, base: Path, *copies: str):
+        self.path = Path(tempfile.mkdtemp(prefix="case", dir=base.parent))
+        for name in copies:
+            source = base / name
+            if source.is_dir():
+                shutil.copytree(source, self.path / name)
+            else:
+                shutil.copy(source, self.path / name)
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def contract(argv, ws: Path, check_success=None) -> tuple[int, list]:
+    """Run ``ganphon ARGV`` in ``ws`` and assert the contract; returns the exit status and stderr lines."""
+    argv = [str(a) for a in argv]
+    before = tree(ws)
+    code, out, err = run_cli(argv, ws)
+    if LOG:
+        with open(LOG, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"argv": argv, "code": code, "stderr": err[-300:]}) + "\n")
+    assert "Traceback" not in err, err
+    assert code in (0, 2), f"exit {code}: {err[-2000:]}"
+    lines = stderr_lines(err)
+    assert all(line.startswith("ganphon") for line in lines), lines  # notes and notices are ganphon's lines
+    lines = [line for line in lines if "error:" in line]
+    if code == 2:
+        assert len(lines) == 1, lines
+        after = tree(ws)
+        assert after == before, {k for k in set(after) ^ set(before)} or "changed files"
+    else:
+        assert not lines, lines
+        if check_success is not None:
+            check_success(ws / _out_of(argv))
+    return code, lines
+
+
+def _out_of(argv) -> str:
+    return argv[argv.index("--out") + 1] if "--out" in argv else "."
+
+
+def probe_folder_is_whole(folder: Path) -> None:
+    """A probe/sweep folder checks out: its manifest names files that are all there, a run record."""
+    from ganphon import io
+
+    manifest = io.read_manifest(folder)
+    assert len(manifest) and all((folder / f).is_file() for f in manifest["file"])
+    assert io.read_run_record(folder) is not None
+    assert not any(layout.is_temporary(p.name) for p in folder.iterdir())
+
+
+# --------------------------------------------------------------------------
+# Values: what a careless user, script or other tool puts where a number, name or list goes
+
+ODD_TEXT = ["", " ", "0", "-1", "1", "2", "1.5", "-0", "nan", "-inf", "inf", "1e308", "-1e308", "1e-320",
+            "99999999999999999999", str(2**63), "abc", ",", "a,,b", "conv1,conv1", "conv1,", "conv9", "dense",
+            "output", "conv1", "x" * 300, "é", "\t", "--out", "-", "0x10", "1_000", "٣", "None", "true", "[1]"]
+odd_text = st.sampled_from(ODD_TEXT) | st.text(max_size=12).filter(lambda s: "\x00" not in s)
+
+ODD_VALUES = [None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**40, 10**30, -(10**30), 0.5, -2.5, 1e308, -1e308,
+              float("nan"), float("inf"), float("-inf"), 1e-320, "", "x", "8", "wavegan", "tf", "torch", [], [1],
+              [1, "a"], [[1, 2]], {}, {"a": 1}]
+odd_value = st.sampled_from(ODD_VALUES)
+
+
+# --------------------------------------------------------------------------
+# Option values of the main commands
+
+OPTION_CASES = {
+    "probe": (["probe", "--checkpoint", "{b}/ciwgan.pt", "--n", "1", "--layers", "conv1", "--out", "p", "--quiet"],
+              ["--n", "--batch-size", "--layers", "--code", "--seed", "--clip", "--feature-maps", "--reduce",
+               "--activation", "--out", "--device", "--store"]),
+    "probe-wavegan": (["probe", "--checkpoint", "{b}/wavegan.pt", "--n", "1", "--layers", "conv1", "--out", "p",
+                       "--quiet"], ["--code", "--layers", "--n"]),
+    "new-model": (["new-model", "--dim", "8", "--out", "m.pt"],
+                  ["--dim", "--slice-len", "--seed", "--arch", "--codes", "--out"]),
+    "model-info": (["model-info", "--checkpoint", "{b}/ciwgan.pt"], ["--checkpoint"]),
+    "sweep": (["sweep", "--checkpoint", "{b}/ciwgan.pt", "--var", "z3", "--from", "0", "--to", "1", "--step", "1",
+               "--bases", "1", "--out", "s", "--no-annotate", "--no-measure", "--quiet"],
+              ["--var", "--from", "--to", "--step", "--bases", "--code", "--n", "--kind", "--out"]),
+    "measure": (["measure", "sweep", "--workers", "1", "--measures", "duration", "--out", "a.csv", "--quiet"],
+                ["--points", "--measures", "--tier", "--workers", "--settings", "--inputs", "--out", "--praat-path"]),
+    "annotate": (["annotate", "sweep", "--workers", "1", "--quiet"], ["--layers", "--min-duration", "--workers"]),
+    "stats": (["stats", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
+              ["--measures", "--layers", "--labels", "--gam-df", "--workers"]),
+    "corpus-synth": (["corpus", "synth", "--template", "stv", "--n", "2", "--out", "c", "--quiet"],
+                     ["--n", "--sr", "--slice-len", "--words", "--template", "--seed", "--out"]),
+    "corpus-check": (["corpus", "check", "wavs"], ["--slice-len", "--sr"]),
+    "plot": (["plot", "sweep", "--formats", "png"], ["--formats", "--sample", "--base"]),
+}
+#: Commands whose success costs seconds: given a bad value they mostly fail fast.
+_COPIES = {"measure": ["sweep"], "annotate": ["sweep"], "stats": ["sweep"], "plot": ["sweep"],
+           "corpus-check": ["wavs"]}
+
+
+def _with_option(argv: list, option: str, value: str) -> list:
+    """``argv`` with ``option`` set to ``value`` (replaced, or added after the command's words)."""
+    argv = list(argv)
+    if option in argv:
+        argv[argv.index(option) + 1] = value
+        return argv
+    words = 2 if argv[0] == "corpus" else 1
+    return argv[:words] + [option, value] + argv[words:]
+
+
+@given(data=st.data())
+@examples(90)
+def test_bad_option_values_are_one_line_or_a_good_run(base, data):
+    name = data.draw(st.sampled_from(sorted(OPTION_CASES)), label="command")
+    argv, options = OPTION_CASES[name]
+    option = data.draw(st.sampled_from(options), label="option")
+    value = data.draw(odd_text, label="value")
+    argv = [a.replace("{b}", str(base)) for a in _with_option(argv, option, value)]
+    with Workspace(base, *_COPIES.get(name, [])) as ws:
+        check = probe_folder_is_whole if name.startswith("probe") else None
+        code, lines = contract(argv, ws, check if option != "--out" else None)
+        if code == 2 and value.strip():  # the line names what was wrong: the option, its value or a file
+            line = lines[0]
+            items = [v for v in value.split(",") if v.strip()] or [value]
+            named = (option in line or f"'{option.lstrip('-')}'" in line or any(v.strip()[:40] in line or repr(v.strip())[1:-1][:40] in line
+                                           for v in items)
+                     or "/" in line or ".pt" in line
+                     or "argument" in line or "--" in line)
+            assert named, line
+
+
+# --------------------------------------------------------------------------
+# Checkpoint dicts
+
+
+def _blob_paths(blob) -> list:
+    """Places to change in a checkpoint dict: each field, each config setting, the first weights of each state."""
+    paths = [(k,) for k in blob]
+    if isinstance(blob.get("config"), dict):
+        paths += [("config", k) for k in blob["config"]]
+    paths += [("meta", "seed")]
+    for part in ("generator", "qnetwork", "critic"):
+        if isinstance(blob.get(part), dict):
+            paths += [(part, k) for k in list(blob[part])[:3]]
+    return paths
+
+
+def _bad_tensor(draw, old):
+    import torch
+
+    choice = draw(st.sampled_from(["1d", "shape", "nan", "int", "empty", "scalar", "transpose"]))
+    if choice == "1d":
+        return old.flatten()
+    if choice == "shape":
+        return torch.zeros(*[max(1, s + 1) for s in old.shape])
+    if choice == "nan":
+        return torch.full_like(old.float(), float("nan"))
+    if choice == "int":
+        return old.long()
+    if choice == "empty":
+        return torch.zeros(0)
+    if choice == "scalar":
+        return torch.tensor(1.0)
+    return old.T if old.dim() == 2 else old.unsqueeze(0)
+
+
+@given(data=st.data())
+@examples(45)
+def test_mutated_checkpoints_are_refused_in_one_line_or_work(base, data):
+    import torch
+
+    blob = torch.load(base / "ciwgan.pt", weights_only=True)
+    for _ in range(data.draw(st.integers(1, 2), label="changes")):
+        path = data.draw(st.sampled_from(_blob_paths(blob)), label="where")
+        holder = blob
+        for key in path[:-1]:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        old = holder.get(path[-1])
+        how = data.draw(st.sampled_from(["value", "delete", "tensor"]), label="how")
+        if how == "delete":
+            holder.pop(path[-1], None)
+        elif how == "tensor" and torch.is_tensor(old):
+            holder[path[-1]] = _bad_tensor(data.draw, old)
+        else:
+            holder[path[-1]] = data.draw(odd_value, label="value")
+    command = data.draw(st.sampled_from(["model-info", "probe"]), label="command")
+    with Workspace(base) as ws:
+        torch.save(blob, ws / "odd.pt")
+        if command == "model-info":
+            contract(["model-info", "--checkpoint", "odd.pt"], ws)
+        else:
+            contract(["probe", "--checkpoint", "odd.pt", "--n", "1", "--layers", "conv1", "--out", "p", "--quiet"],
+                     ws, probe_folder_is_whole)
+
+
+# --------------------------------------------------------------------------
+# WAV headers and data, TextGrid text, CSV tables
+
+
+def _mutate_bytes(data, raw: bytes, header: int = 44) -> bytes:
+    how = data.draw(st.sampled_from(["header byte", "truncate", "append", "zero header", "nan data"]), label="how")
+    raw = bytearray(raw)
+    if how == "header byte":
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, min(header, len(raw)) - 1))] = data.draw(st.integers(0, 255))
+    elif how == "truncate":
+        raw = raw[:data.draw(st.integers(0, len(raw) - 1))]
+    elif how == "append":
+        raw += bytes(data.draw(st.binary(min_size=1, max_size=64)))
+    elif how == "zero header":
+        raw[:header] = bytes(header)
+    else:  # float samples NaN / huge
+        value = data.draw(st.sampled_from([np.nan, np.inf, 1e30, -3.0]))
+        samples = np.frombuffer(bytes(raw[header:header + 400]), dtype=np.float32).copy()
+        samples[::7] = value
+        raw[header:header + 400] = samples.tobytes()
+    return bytes(raw)
+
+
+@given(data=st.data())
+@examples(30)
+def test_mutated_wavs_are_flagged_refused_or_read(base, data):
+    target = data.draw(st.sampled_from(["corpus check", "measure"]), label="command")
+    with Workspace(base, "wavs", "sweep") as ws:
+        if target == "corpus check":
+            wav = ws / "wavs" / "w1.wav"
+            wav.write_bytes(_mutate_bytes(data, wav.read_bytes()))
+            contract(["corpus", "check", "wavs"], ws)
+        else:
+            wav = ws / "sweep" / layout.layer_wav(layout.sweep_sample_id(0, 1), "conv2")
+            wav.write_bytes(_mutate_bytes(data, wav.read_bytes()))
+            contract(["measure", "sweep", "--workers", "1", "--measures", "duration,f0", "--out", "a.csv",
+                      "--quiet"], ws)
+
+
+def _mutate_text(data, text: str) -> str:
+    lines = text.split("\n")
+    how = data.draw(st.sampled_from(["drop line", "number", "garbage line", "truncate", "swap", "quote"]),
+                    label="how")
+    i = data.draw(st.integers(0, len(lines) - 1), label="line")
+    if how == "drop line":
+        del lines[i]
+    elif how == "number":
+        import re
+
+        lines[i] = re.sub(r"-?\d+(\.\d+)?", lambda m: data.draw(st.sampled_from(
+            ["-1", "0", "1e308", "nan", "1e-9", "99", "x", ""])), lines[i], count=1)
+    elif how == "garbage line":
+        lines[i] = data.draw(st.text(max_size=20))
+    elif how == "truncate":
+        return "\n".join(lines)[:data.draw(st.integers(0, len(text)))]
+    elif how == "swap":
+        j = data.draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    else:
+        lines[i] = lines[i].replace('"', "")
+    return "\n".join(lines)
+
+
+@given(data=st.data())
+@examples(25)
+def test_mutated_textgrids_are_flagged_refused_or_measured(base, data):
+    with Workspace(base, "sweep") as ws:
+        grid = ws / "sweep" / layout.textgrid(layout.sweep_sample_id(0, 2))
+        grid.write_text(_mutate_text(data, grid.read_text(encoding="utf-8")), encoding="utf-8")
+        command = data.draw(st.sampled_from(["measure", "annotate"]), label="command")
+        if command == "measure":
+            contract(["measure", "sweep", "--workers", "1", "--measures", "duration", "--out", "a.csv", "--quiet"], ws)
+        else:
+            contract(["annotate", "sweep", "--workers", "1", "--quiet"], ws)
+
+
+@given(data=st.data())
+@examples(25)
+def test_mutated_tables_are_refused_in_one_line_or_used(base, data):
+    table = data.draw(st.sampled_from([layout.MANIFEST, layout.ACOUSTICS, layout.LATENTS, "stats/effects.csv"]),
+                      label="table")
+    with Workspace(base, "sweep") as ws:
+        path = ws / "sweep" / table
+        path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")
+        if table == layout.MANIFEST:
+            contract(["measure", "sweep", "--workers", "1", "--measures", "duration", "--out", "a.csv", "--quiet"], ws)
+        elif table.startswith("stats"):
+            contract(["plot", "sweep", "--formats", "png"], ws)
+        elif table == layout.ACOUSTICS:
+            command = data.draw(st.sampled_from(["stats", "plot"]), label="command")
+            if command == "stats":
+                contract(["stats", "sweep", "--workers", "1", "--measures", "duration", "--quiet"], ws)
+            else:
+                contract(["plot", "sweep", "--formats", "png"], ws)
+        else:
+            (ws / "spec.toml").write_text('[sweep]\nkind = "line"\na = "b000_v000"\nb = "b000_v002"\nsteps = 2\n'
+                                          'latents = "sweep/latents.csv"\n')
+            contract(["sweep", "spec.toml", "--checkpoint", base / "ciwgan.pt", "--out", "s", "--no-annotate",
+                      "--no-measure", "--quiet"], ws, probe_folder_is_whole)
+
+
+# --------------------------------------------------------------------------
+# TOML sweep specs
+
+SPEC_KEYS = ["kind", "var", "from", "to", "step", "bases", "n", "seed", "code", "path", "a", "b", "steps", "latents",
+             "bsaes"]
+SPEC_VALUES = ['"dimension"', '"code"', '"line"', '"random"', '"z3"', '"c1"', '"c9"', '"z999"', "0", "1", "2",
+               "-1", "0.5", "1.5", "nan", "inf", "-inf", "1e308", "-1e308", "1e-320", "true", '"two"', "[]", "[1, 0]",
+               '[1, "a"]', "[[1, 0], [0, 1]]", "[[1, 0], [0]]", "[[0.5]]", '"s000000"', "{ x = 1 }", "2e9"]
+
+
+@st.composite
+def specs(draw):
+    kind = draw(st.sampled_from(['"dimension"', '"code"', '"line"', '"random"', '"foo"', "5"]))
+    lines = [f"kind = {kind}"]
+    for key in draw(st.lists(st.sampled_from(SPEC_KEYS[1:]), unique=True, max_size=6)):
+        lines.append(f"{key} = {draw(st.sampled_from(SPEC_VALUES))}")
+    head = draw(st.sampled_from(["[sweep]\n", "", "sweep = 5\n", "[sweep]\n[sweep.extra]\n"]))
+    return head + "\n".join(lines) + "\n"
+
+
+@given(spec=specs(), model=st.sampled_from(["ciwgan.pt", "wavegan.pt"]))
+@examples(45)
+def test_generated_sweep_specs_are_refused_in_one_line_or_run(base, spec, model):
+    with Workspace(base) as ws:
+        (ws / "spec.toml").write_text(spec)
+        contract(["sweep", "spec.toml", "--checkpoint", base / model, "--out", "s", "--no-annotate", "--no-measure",
+                  "--workers", "1", "--quiet"], ws, probe_folder_is_whole)
