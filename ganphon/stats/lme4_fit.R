@@ -4,7 +4,9 @@
 # JOBS.csv columns: id, frame (CSV path), outcome, rhs, null_rhs, structures (';'-separated, tried in
 # order: slope = (value | base), uncorrelated = (1 | base) + (0 + value_c | base), intercept =
 # (1 | base)), reml (0/1), factors ('name=level1|level2;...', the factor levels in ganphon's order).
-# A structure is left only when lmer fails (an error or a non-finite likelihood); singular (boundary)
+# Every lmer fit (full, null, REML) is run with nloptwrap, bobyqa and Nelder_Mead and restarted from the
+# best estimates; the highest likelihood is kept (lme4's default optimiser alone stops short on some
+# frames, without a warning).  A structure is left only when lmer fails (an error or a non-finite likelihood); singular (boundary)
 # fits are kept and flagged, as lme4 does.  When every structure fails, lm() is fitted.
 # Fixed effects: estimate, se, Satterthwaite df, t, p (lmerTest).
 
@@ -34,9 +36,59 @@ capture <- function(expr) {
   list(value = value, messages = msgs)
 }
 
+# Optimisers every fit is tried with; the highest likelihood is kept, then refitted from its own
+# estimates (restarts) with each optimiser until no restart improves it by more than 1e-6.
+optimisers <- c("nloptwrap", "bobyqa", "Nelder_Mead")
+
+one_fit <- function(formula, d, reml, optimizer, start = NULL) {
+  ctrl <- lmerControl(optimizer = optimizer, check.conv.singular = "ignore")
+  fml <- as.formula(formula)
+  capture(if (is.null(start)) lmerTest::lmer(fml, data = d, REML = reml, control = ctrl)
+          else lmerTest::lmer(fml, data = d, REML = reml, control = ctrl, start = list(theta = start)))
+}
+
+# The best of several optimisers and restarts: list(value, messages, optimizer, default_llf, tried).
+# `value` is the fit of the highest (RE)ML criterion; `default_llf` that of lme4's default optimiser.
 fit_lmer <- function(formula, d, reml) {
-  ctrl <- lmerControl(check.conv.singular = "ignore")
-  capture(lmerTest::lmer(as.formula(formula), data = d, REML = reml, control = ctrl))
+  crit <- function(f) if (inherits(f$value, "fit_error")) -Inf else {
+    v <- as.numeric(logLik(f$value)); if (is.finite(v)) v else -Inf }
+  fits <- lapply(optimisers, function(o) one_fit(formula, d, reml, o))
+  names(fits) <- optimisers
+  llfs <- sapply(fits, crit)
+  best <- which.max(llfs)
+  if (!is.finite(llfs[best])) return(c(fits[[1]], list(optimizer = optimisers[1], default_llf = NA_real_,
+                                                       tried = length(fits))))
+  chosen <- fits[[best]]
+  label <- optimisers[best]
+  top <- llfs[best]
+  tried <- length(fits)
+  for (round in 1:3) {
+    improved <- FALSE
+    theta <- getME(chosen$value, "theta")
+    for (o in c("bobyqa", "Nelder_Mead")) {
+      again <- one_fit(formula, d, reml, o, theta)
+      tried <- tried + 1
+      v <- crit(again)
+      if (v > top + 1e-6) {
+        chosen <- again; top <- v; label <- paste0(o, " (restart)"); improved <- TRUE
+      }
+    }
+    if (!improved) break
+  }
+  chosen$optimizer <- label
+  chosen$default_llf <- llfs[[1]]
+  chosen$tried <- tried
+  chosen
+}
+
+short_note <- function(fit, what) {
+  gap <- as.numeric(logLik(fit$value)) - fit$default_llf
+  if (is.finite(gap) && gap > 1e-4)
+    sprintf("%slme4's default optimiser (nloptwrap) stopped %.3g log-likelihood units below the maximum (%s kept)",
+            what, gap, fit$optimizer)
+  else if (!is.finite(fit$default_llf))
+    sprintf("%slme4's default optimiser (nloptwrap) failed (%s kept)", what, fit$optimizer)
+  else character(0)
 }
 
 var_sds <- function(m, structure) {
@@ -87,7 +139,10 @@ for (i in seq_len(nrow(jobs))) {
     if (reml) reported <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, TRUE)
     m <- reported$value
     coefs <- summary(m)$coefficients
-    conv <- c(full$value@optinfo$conv$lme4$messages, full$messages, null$messages)
+    conv <- unique(c(full$value@optinfo$conv$lme4$messages, full$messages, null$messages))
+    # messages of the kept fits only; a convergence warning of a fit that was beaten is not about it
+    notes <- c(notes, short_note(full, ""), short_note(null, "model without value: "))
+    if (reml) notes <- c(notes, short_note(reported, "REML fit: "))
     sing <- isSingular(full$value, tol = 1e-4)
     if (sing) notes <- c(notes, "boundary (singular) fit")
     sds <- var_sds(full$value, structure)
@@ -98,6 +153,8 @@ for (i in seq_len(nrow(jobs))) {
       k_params = attr(logLik(full$value), "df"), k_null = length(fixef(null$value)),
       singular = sing, sd_base = sds[["sd_base"]], sd_value = sds[["sd_value"]], corr = sds[["corr"]],
       sd_resid = sds[["sd_resid"]], seconds = proc.time()[["elapsed"]] - t0,
+      optimizer = full$optimizer, optimizer_null = null$optimizer,
+      llf_default = full$default_llf, llf_null_default = null$default_llf, tried = full$tried + null$tried,
       warnings = paste(unique(c(notes, if (length(conv)) paste("lme4:", unique(conv)))), collapse = "; "),
       stringsAsFactors = FALSE)
     done <- TRUE
@@ -113,6 +170,8 @@ for (i in seq_len(nrow(jobs))) {
       llf_null = as.numeric(logLik(null)), k_params = attr(logLik(full), "df"), k_null = length(coef(null)),
       singular = FALSE, sd_base = NA_real_, sd_value = NA_real_, corr = NA_real_,
       sd_resid = sqrt(sum(residuals(full)^2) / nrow(d)), seconds = proc.time()[["elapsed"]] - t0,
+      optimizer = "lm", optimizer_null = "lm", llf_default = as.numeric(logLik(full)),
+      llf_null_default = as.numeric(logLik(null)), tried = 2,
       warnings = paste(notes, collapse = "; "), stringsAsFactors = FALSE)
   }
 }
