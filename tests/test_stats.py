@@ -142,8 +142,9 @@ def test_boundary_fit_is_kept_and_flagged_and_reaches_the_nested_maximum():
 def test_t_intervals_use_between_within_df():
     table = sweep_table({"conv3": 0.4}, n_bases=7, sd_slope=0.1, seed=21)
     frame = stats.model_frame(table, "f0")
-    (fit,) = stats.fit_mixed(frame, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0", df="bases")
     coef = fit.coefficients().set_index("term")
+    assert set(coef["df_method"]) == {"between-within"}
     # value has a random slope by base: df = bases − 1 for both terms
     assert coef["df"].tolist() == [6.0, 6.0]
     for term in ("Intercept", "value"):
@@ -152,7 +153,7 @@ def test_t_intervals_use_between_within_df():
         assert row["ci_low"] == pytest.approx(row["estimate"] - half, rel=1e-12)
         assert row["p"] == pytest.approx(2 * sps.t.sf(abs(row["estimate"] / row["se"]), 6), rel=1e-9)
     # random intercept only: value varies within bases, n − bases − 1 df
-    (only,) = stats.fit_mixed(frame, "f0", random_slope=False)
+    (only,) = stats.fit_mixed(frame, "f0", random_slope=False, df="bases")
     assert only.coefficients().set_index("term").loc["value", "df"] == len(frame) - 7 - 1
     assert only.coefficients().set_index("term").loc["Intercept", "df"] == 6
     # the standardised effects and the first layer use the same t

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GanphonError
-from .mixed import STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, model_name
+from .mixed import DF_METHOD_TEXT, STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, between_within_df, model_name
 
 #: The bundled R script (package data).
 R_SCRIPT = Path(__file__).with_name("lme4_fit.R")
@@ -194,9 +194,12 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
         if singular:
             method += ", singular"
     df = pd.Series(rows["df"].to_numpy(float), index=terms)
+    df_text = "Satterthwaite" if structure != "ols" else "ols"
+    if structure != "ols" and len(task) > 8 and task[8] == "bases":
+        df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
     return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null, n_obs, n_groups,
-                    warnings, label, "lme4", None if structure == "ols" else structure, df,
-                    "Satterthwaite" if structure != "ols" else "ols", float(first["seconds"]))
+                    warnings, label, "lme4", None if structure == "ols" else structure, df, df_text,
+                    float(first["seconds"]))
 
 
 def _model_parity(a, b) -> dict:

@@ -26,7 +26,9 @@ How a model is fitted (the "fit chain", once per model):
    ``σ² (Σ_g X_gᵀ (I + Z_g Ψ Z_gᵀ)⁻¹ X_g)⁻¹`` at the estimates.
 5. Inference for few groups: p-values of the value effect from the ML
    likelihood-ratio test (:func:`lrt`); confidence intervals and the Wald p
-   of each term from t with a between–within df: terms constant within a
+   of each term from t with small-sample df: by default lmerTest's
+   Satterthwaite df (:mod:`.satterthwaite`, on the reported ML or REML
+   fit), or (``df="bases"``) a between–within df: terms constant within a
    base, and terms with a random slope by base, get ``bases − 1``; other
    terms varying within bases ``n − bases − (within terms)``.
 """
@@ -337,7 +339,8 @@ def _singular_psi(psi, structure) -> bool:
     return float(np.min(np.abs(np.diag(chol)))) < SINGULAR_TOL
 
 
-def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None):
+def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None,
+           satterthwaite: bool = False):
     """Fit one linear mixed model by (RE)ML on the scaled data and map it back to raw units.
 
     Parameters
@@ -351,6 +354,9 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     reml : bool
     start : numpy.ndarray, optional
         An extra start: a relative covariance Ψ (e.g. the null model's).
+    satterthwaite : bool
+        Also compute the Satterthwaite df of each fixed effect (``est.df``,
+        see :mod:`.satterthwaite`; lmerTest's, in lme4's parameterisation).
 
     Returns
     -------
@@ -436,12 +442,54 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
                    converged, singular, gradient, source, notes, result)
     est.psi = best_psi
+    est.df = None
+    if satterthwaite:
+        est.df = pd.Series(satterthwaite_df(std, formula, structure, best_psi, reml, centre, sd_v,
+                                            data["value"], M), index=names)
     failure = None
     if not converged:
         failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
     elif not (np.all(np.isfinite(fe.to_numpy())) and np.all(np.isfinite(np.diag(cov.to_numpy())))):
         failure = "non-finite estimates or standard errors"
     return est, list(dict.fromkeys(messages + notes)), failure
+
+
+def lme4_design(std: pd.DataFrame, formula: str, structure: str, value):
+    """The model in lme4's random-effects columns (``[1, value]``, ``[1] + [value_c]`` or ``[1]``, from
+    the raw ``value``) as a :class:`~.satterthwaite.GroupedLMM` of the (scaled) frame ``std``."""
+    import patsy
+
+    from .satterthwaite import GroupedLMM
+
+    outcome, rhs = (x.strip() for x in formula.split("~", 1))
+    X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
+    v = np.asarray(value, float)
+    if structure == "intercept":
+        Z = np.ones((len(v), 1))
+    else:
+        Z = np.column_stack([np.ones(len(v)), v if structure == "slope" else v - v.mean()])
+    return GroupedLMM(X, std[outcome].to_numpy(float), Z, std["base"].to_numpy())
+
+
+def satterthwaite_df(std, formula, structure, psi, reml, centre, sd_v, value, contrasts) -> np.ndarray:
+    """Satterthwaite df of each raw fixed effect (rows of ``contrasts`` over the scaled model's) at a fit's Ψ.
+
+    Ψ is mapped from the scaled random-effects columns ``[1, value_s]`` to
+    lme4's (``[1, value]``: ``T Ψ Tᵀ``; ``[1] + [value_c]``: the slope
+    variance ÷ sd²), whose Cholesky factor is lme4's θ.
+    """
+    from .satterthwaite import satterthwaite
+
+    psi = np.atleast_2d(np.asarray(psi, float))
+    if structure == "slope":
+        T = np.array([[1.0, -centre / sd_v], [0.0, 1.0 / sd_v]])
+        psi_raw = T @ psi @ T.T
+    elif structure == "uncorrelated":
+        psi_raw = np.diag([psi[0, 0], psi[1, 1] / sd_v ** 2])
+    else:
+        psi_raw = psi
+    model = lme4_design(std, formula, structure, value)
+    return satterthwaite(model, psi_raw, reml, diagonal=structure != "slope", contrasts=contrasts).df
 
 
 def _fit_ols(formula: str, data: pd.DataFrame):
@@ -671,14 +719,15 @@ def _ols_pair(formula, null_formula, data):
     return fits, list(dict.fromkeys(messages)), failure
 
 
-def _fit_structure(formula, null_formula, data, structure, reml):
-    """Full and null ML fits (and the REML fit when asked) with one random structure."""
-    full, m1, f1 = fit_ml(formula, data, structure)
+def _fit_structure(formula, null_formula, data, structure, reml, satterthwaite=False):
+    """Full and null ML fits (and the REML fit when asked) with one random structure; the reported
+    fit carries its Satterthwaite df when asked."""
+    full, m1, f1 = fit_ml(formula, data, structure, satterthwaite=satterthwaite and not reml)
     null, m2, f2 = fit_ml(null_formula, data, structure)
     messages = m1 + [f"model without value: {m}" for m in m2]
     if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
         # the full model nests the null: from the null's variances it reaches at least its likelihood
-        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi)
+        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi, satterthwaite=satterthwaite and not reml)
         if again is not None and f3 is None and again.llf > full.llf:
             full, m1 = again, m3
             messages.append("the first maximum of the full model was below the null model's; refitted from "
@@ -689,13 +738,19 @@ def _fit_structure(formula, null_formula, data, structure, reml):
     failure = f1 or (f"model without value: {f2}" if f2 else None)
     reported = full
     if reml and failure is None:
-        reported, m4, f4 = fit_ml(formula, data, structure, reml=True)
+        reported, m4, f4 = fit_ml(formula, data, structure, reml=True, satterthwaite=satterthwaite)
         messages += [f"REML fit: {m}" for m in m4]
         failure = f"REML fit: {f4}" if f4 else None
     return (reported, full, null), list(dict.fromkeys(messages)), failure
 
 
-def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="") -> MixedFit:
+#: Small-sample df of the t intervals: lmerTest's Satterthwaite, or the between–within rule.
+DF_METHODS = ("satterthwaite", "bases")
+DF_METHOD_TEXT = {"satterthwaite": "Satterthwaite", "bases": "between-within"}
+
+
+def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="",
+               df_method="satterthwaite") -> MixedFit:
     """Fit one model through the fit chain (see the module docstring); every step is recorded."""
     import time
 
@@ -712,7 +767,8 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
                 notes.append(f"{STRUCTURE_TEXT[structure][0]} not tried: {n_obs} observations for "
                              f"{n_re} random effects")
                 continue
-            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml)
+            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml,
+                                                     df_method == "satterthwaite")
             if failure is None:
                 text, re_formula = STRUCTURE_TEXT[structure]
                 method = f"mixedlm {kind}, {text}"
@@ -721,10 +777,13 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
                         " (correlated slope did not converge)"
                 if fits[1].singular:
                     method += ", singular"
+                if df_method == "satterthwaite" and getattr(fits[0], "df", None) is not None:
+                    df, df_text = fits[0].df, DF_METHOD_TEXT["satterthwaite"]
+                else:
+                    df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
                 return MixedFit(outcome, layer, formula, re_formula, null_formula, method, *fits, n_obs, n_groups,
                                 list(dict.fromkeys(notes + messages)), label, "statsmodels", structure,
-                                between_within_df(data, formula, structure), "between-within",
-                                time.perf_counter() - t0)
+                                df, df_text, time.perf_counter() - t0)
             notes += [f"{structure} model: {m}" for m in messages]
             notes.append(f"{structure} model dropped: {failure}")
     (full, null), messages, failure = _ols_pair(formula, null_formula, data)
@@ -741,7 +800,7 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
               reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
-              progress: bool = False, label: str = "") -> list:
+              progress: bool = False, label: str = "", df: str = "satterthwaite") -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``{outcome} ~ value`` by ML with random effects by base, or
@@ -766,6 +825,10 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         Report REML fits; the likelihood-ratio test, AIC and BIC always use ML fits.
     min_obs : int
         Layers with fewer complete rows (or a single value) are skipped.
+    df : {"satterthwaite", "bases"}
+        Small-sample df of the t intervals and Wald p: lmerTest's
+        Satterthwaite df (:mod:`.satterthwaite`) or the between–within rule
+        (:func:`between_within_df`: bases − 1 for the value slope).
     single_base : {"error", "ols"}
         What a frame with one base latent gets.
     workers : int or None
@@ -782,7 +845,7 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         One per modelled layer in network order (one in all for ``interaction``).
     """
     tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
-                        single_base=single_base, label=label)
+                        single_base=single_base, label=label, df=df)
     return fit_tasks(tasks, workers=workers, progress=progress)
 
 
@@ -800,11 +863,11 @@ def _fit_task(task) -> MixedFit:
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
                 reml: bool = False, min_obs: int = 10, single_base: str = "error", label: str = "",
-                rhs=("value", "1")) -> list:
+                rhs=("value", "1"), df: str = "satterthwaite") -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
     Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label)`` per
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df)`` per
     model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
     is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
     per-layer models (``("value * C(label)", "C(label)")`` for a label interaction).
@@ -813,6 +876,8 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
     if single_base not in ("error", "ols"):
         raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
+    if df not in DF_METHODS:
+        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
     data = _complete(frame, outcome)
     if data.empty:
         raise GanphonError(f"{outcome}: no rows with both a value and a defined outcome")
@@ -828,13 +893,13 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label)]
+        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df)]
     tasks = []
     for layer in sort_layers(data["layer"].astype(str).unique()):
         part = data[data["layer"].astype(str) == layer].copy()
         if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
             continue
-        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label))
+        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df))
     return tasks
 
 
