@@ -180,17 +180,18 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
                     f"lme4 {first.get('optimizer_null', 'lme4')}", [])
     reported = full if not reml else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
                                               int(first["k_params"]), True, singular, math.nan, "lme4", [])
-    warnings = [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
+    warnings = list(task[9]) if len(task) > 9 else []
+    warnings += [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
     kind = "REML" if reml else "ML"
     chain = STRUCTURES if random_slope else ("intercept",)
     if structure == "ols":
-        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
+        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
         re_formula = None
     else:
         text, re_formula = STRUCTURE_TEXT[structure]
         method = f"lmer {kind}, {text}"
         if structure != chain[0]:
-            method += " (random slope dropped)" if structure == "intercept" else " (correlated slope did not converge)"
+            method += " (random slope dropped)" if structure == "intercept" else " (correlated slope dropped)"
         if singular:
             method += ", singular"
     df = pd.Series(rows["df"].to_numpy(float), index=terms)

@@ -438,7 +438,7 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     converged = bool(singular or (np.isfinite(gradient) and gradient <= GRADIENT_TOL))
     notes = []
     if singular:
-        notes.append("boundary (singular) fit: a random-effect variance is ≈ 0 or the correlation ≈ ±1")
+        notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
     est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
                    converged, singular, gradient, source, notes, result)
     est.psi = best_psi
@@ -750,7 +750,7 @@ DF_METHOD_TEXT = {"satterthwaite": "Satterthwaite", "bases": "between-within"}
 
 
 def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="",
-               df_method="satterthwaite") -> MixedFit:
+               df_method="satterthwaite", left_out=()) -> MixedFit:
     """Fit one model through the fit chain (see the module docstring); every step is recorded."""
     import time
 
@@ -758,7 +758,7 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
     formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
     n_obs, n_groups = len(data), int(data["base"].nunique())
     kind = "REML" if reml else "ML"
-    notes = []
+    notes = list(left_out)
     if n_groups >= 2:
         chain = STRUCTURES if random_slope else ("intercept",)
         for structure in chain:
@@ -774,7 +774,7 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
                 method = f"mixedlm {kind}, {text}"
                 if structure != chain[0]:
                     method += " (random slope dropped)" if structure == "intercept" else \
-                        " (correlated slope did not converge)"
+                        " (correlated slope dropped)"
                 if fits[1].singular:
                     method += ", singular"
                 if df_method == "satterthwaite" and getattr(fits[0], "df", None) is not None:
@@ -789,7 +789,7 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
     (full, null), messages, failure = _ols_pair(formula, null_formula, data)
     seconds = time.perf_counter() - t0
     if failure is None:
-        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
+        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
         return MixedFit(outcome, layer, formula, None, null_formula, method, full, full, null, n_obs, n_groups,
                         list(dict.fromkeys(notes + messages)), label, "statsmodels", None,
                         between_within_df(data, formula, None), "ols", seconds)
@@ -842,10 +842,15 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     Returns
     -------
     list of MixedFit
-        One per modelled layer in network order (one in all for ``interaction``).
+        One per modelled layer in network order (one in all for ``interaction``);
+        rows left out are noted in each fit's ``warnings``.  No layer that can
+        be modelled is an error naming why for each.
     """
+    notes = []
     tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
-                        single_base=single_base, label=label, df=df)
+                        single_base=single_base, label=label, df=df, notes=notes)
+    if not tasks:
+        raise GanphonError(f"{outcome}: no layer can be modelled ({'; '.join(notes)})")
     return fit_tasks(tasks, workers=workers, progress=progress)
 
 
@@ -863,14 +868,17 @@ def _fit_task(task) -> MixedFit:
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
                 reml: bool = False, min_obs: int = 10, single_base: str = "error", label: str = "",
-                rhs=("value", "1"), df: str = "satterthwaite") -> list:
+                rhs=("value", "1"), df: str = "satterthwaite", notes: list | None = None) -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
     Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df)`` per
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df, left_out)`` per
     model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
     is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
-    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction).
+    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction);
+    ``left_out`` (the last element) notes the rows and bases the model leaves out.
+    A layer that cannot be modelled (no complete row, a constant value or
+    outcome, fewer than ``min_obs`` rows) gets no task and a note in ``notes``.
     """
     if by not in ("layer", "interaction"):
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
@@ -888,19 +896,55 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
     if data[outcome].nunique() < 2:
         raise GanphonError(f"{outcome}: the outcome is constant ({data[outcome].iloc[0]:g} in every row); "
                            "there is nothing to model")
+    name = model_name(outcome, label)
     if by == "interaction":
         data["layer"] = pd.Categorical(data["layer"].astype(str),
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df)]
+        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df,
+                 tuple(left_out_rows(frame, data, outcome)))]
     tasks = []
-    for layer in sort_layers(data["layer"].astype(str).unique()):
+    all_layers = frame["layer"].dropna().astype(str)
+    for layer in sort_layers(all_layers.unique()):
         part = data[data["layer"].astype(str) == layer].copy()
-        if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
+        rows = frame[frame["layer"].astype(str) == layer]
+        why = None
+        if part.empty:
+            why = f"no row with both a value and a defined {outcome} ({len(rows)} rows)"
+        elif part["value"].nunique() < 2:
+            why = f"the swept value is constant ({part['value'].iloc[0]:g} in all {len(part)} complete rows)"
+        elif part[outcome].nunique() < 2:
+            why = f"the outcome is constant ({part[outcome].iloc[0]:g} in all {len(part)} complete rows)"
+        elif len(part) < min_obs:
+            why = f"{len(part)} complete rows, fewer than {min_obs}"
+        if why is not None:
+            if notes is not None:
+                notes.append(f"{name}, layer {layer}: not modelled: {why}")
             continue
-        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df))
+        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df,
+                      tuple(left_out_rows(rows, part, outcome))))
     return tasks
+
+
+def left_out_rows(rows: pd.DataFrame, kept: pd.DataFrame, outcome: str) -> list:
+    """Notes on the rows (and bases) of ``rows`` a model leaves out: an infinite or undefined outcome,
+    no value, a base with no complete row."""
+    y = pd.to_numeric(rows[outcome], errors="coerce").to_numpy(float)
+    v = pd.to_numeric(rows["value"], errors="coerce").to_numpy(float)
+    out = []
+    n_inf, n_nan, n_value = int(np.isinf(y).sum()), int(np.isnan(y).sum()), int((~np.isfinite(v)).sum())
+    if n_inf:
+        out.append(f"{n_inf} row{'s' * (n_inf > 1)} with an infinite {outcome} left out")
+    if n_nan:
+        out.append(f"{n_nan} row{'s' * (n_nan > 1)} without a defined {outcome} left out")
+    if n_value:
+        out.append(f"{n_value} row{'s' * (n_value > 1)} without a finite value left out")
+    gone = sorted(set(rows["base"].dropna()) - set(kept["base"].dropna()), key=str)
+    if gone:
+        out.append(f"base{'s' * (len(gone) > 1)} {', '.join(map(str, gone))} left out: no row with a defined "
+                   f"{outcome} and value")
+    return out
 
 
 def coefficient_table(fits) -> pd.DataFrame:
