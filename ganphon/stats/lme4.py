@@ -132,7 +132,7 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
             structures = ()
         jobs.append({"id": str(i), "frame": str(path.resolve()), "outcome": outcome, "rhs": rhs,
                      "null_rhs": null_rhs, "structures": ";".join(structures), "reml": "1" if reml else "0",
-                     "factors": _factors(task)})
+                     "factors": _factors(task), "family": task[10] if len(task) > 10 else "gaussian"})
     if not jobs:
         return []
     with tempfile.TemporaryDirectory(prefix="ganphon-lme4-") as tmp:
@@ -164,6 +164,7 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
         return MixedFit(outcome, layer, formula, None, null_formula, "not fitted (lme4 returned nothing)", None,
                         None, None, n_obs, n_groups, [], label, "lme4", None, None, "")
     first = rows.iloc[0]
+    binomial = len(task) > 10 and task[10] == "binomial"
     structure = str(first["structure"])
     terms = [_patsy_name(t, factors) for t in rows["term"]]
     fe = pd.Series(rows["estimate"].to_numpy(float), index=terms)
@@ -178,7 +179,7 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
     null = Estimate(pd.Series(np.zeros(k_null)), pd.DataFrame(np.zeros((k_null, k_null))),
                     float(first["llf_null"]), "ML", structure, {}, n_obs, k_null, True, False, math.nan,
                     f"lme4 {first.get('optimizer_null', 'lme4')}", [])
-    reported = full if not reml else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
+    reported = full if not reml or binomial else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
                                               int(first["k_params"]), True, singular, math.nan, "lme4", [])
     warnings = list(task[9]) if len(task) > 9 else []
     warnings += [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
@@ -186,17 +187,21 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
     chain = STRUCTURES if random_slope else ("intercept",)
     if structure == "ols":
         method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
+        if binomial:
+            method = method.replace("ols", "logistic GLM", 1)
         re_formula = None
     else:
         text, re_formula = STRUCTURE_TEXT[structure]
-        method = f"lmer {kind}, {text}"
+        method = f"glmer-Laplace ML (logit), {text}" if binomial else f"lmer {kind}, {text}"
         if structure != chain[0]:
             method += " (random slope dropped)" if structure == "intercept" else " (correlated slope dropped)"
         if singular:
             method += ", singular"
     df = pd.Series(rows["df"].to_numpy(float), index=terms)
     df_text = "Satterthwaite" if structure != "ols" else "ols"
-    if structure != "ols" and len(task) > 8 and task[8] == "bases":
+    if binomial:
+        df_text = "z (Laplace)" if structure != "ols" else "z"
+    elif structure != "ols" and len(task) > 8 and task[8] == "bases":
         df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
     return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null, n_obs, n_groups,
                     warnings, label, "lme4", None if structure == "ols" else structure, df, df_text,

@@ -8,7 +8,8 @@
 # best estimates; the highest likelihood is kept (lme4's default optimiser alone stops short on some
 # frames, without a warning).  A structure is left only when lmer fails (an error or a non-finite likelihood); singular (boundary)
 # fits are kept and flagged, as lme4 does.  When every structure fails, lm() is fitted.
-# Fixed effects: estimate, se, Satterthwaite df, t, p (lmerTest).
+# Fixed effects: estimate, se, Satterthwaite df, t, p (lmerTest).  family = binomial (a 0/1 outcome):
+# glmer by the Laplace approximation (nAGQ = 1), z tests, glm() when every structure fails.
 
 suppressPackageStartupMessages({
   library(lme4)
@@ -40,19 +41,25 @@ capture <- function(expr) {
 # estimates (restarts) with each optimiser until no restart improves it by more than 1e-6.
 optimisers <- c("nloptwrap", "bobyqa", "Nelder_Mead")
 
-one_fit <- function(formula, d, reml, optimizer, start = NULL) {
-  ctrl <- lmerControl(optimizer = optimizer, check.conv.singular = "ignore")
+one_fit <- function(formula, d, reml, optimizer, start = NULL, family = "gaussian") {
   fml <- as.formula(formula)
+  if (family == "binomial") {
+    # Laplace (nAGQ = 1); the inner PIRLS converged tightly (its default 1e-7 leaves the deviance ~1e-5 off)
+    ctrl <- glmerControl(optimizer = optimizer, check.conv.singular = "ignore", tolPwrss = 1e-12)
+    return(capture(if (is.null(start)) glmer(fml, data = d, family = binomial, control = ctrl)
+                   else glmer(fml, data = d, family = binomial, control = ctrl, start = start)))
+  }
+  ctrl <- lmerControl(optimizer = optimizer, check.conv.singular = "ignore")
   capture(if (is.null(start)) lmerTest::lmer(fml, data = d, REML = reml, control = ctrl)
           else lmerTest::lmer(fml, data = d, REML = reml, control = ctrl, start = list(theta = start)))
 }
 
 # The best of several optimisers and restarts: list(value, messages, optimizer, default_llf, tried).
 # `value` is the fit of the highest (RE)ML criterion; `default_llf` that of lme4's default optimiser.
-fit_lmer <- function(formula, d, reml) {
+fit_lmer <- function(formula, d, reml, family = "gaussian") {
   crit <- function(f) if (inherits(f$value, "fit_error")) -Inf else {
     v <- as.numeric(logLik(f$value)); if (is.finite(v)) v else -Inf }
-  fits <- lapply(optimisers, function(o) one_fit(formula, d, reml, o))
+  fits <- lapply(optimisers, function(o) one_fit(formula, d, reml, o, family = family))
   names(fits) <- optimisers
   llfs <- sapply(fits, crit)
   best <- which.max(llfs)
@@ -65,8 +72,9 @@ fit_lmer <- function(formula, d, reml) {
   for (round in 1:3) {
     improved <- FALSE
     theta <- getME(chosen$value, "theta")
+    if (family == "binomial") theta <- list(theta = theta, fixef = fixef(chosen$value))
     for (o in c("bobyqa", "Nelder_Mead")) {
-      again <- one_fit(formula, d, reml, o, theta)
+      again <- one_fit(formula, d, reml, o, theta, family)
       tried <- tried + 1
       v <- crit(again)
       if (v > top + 1e-6) {
@@ -119,13 +127,14 @@ for (i in seq_len(nrow(jobs))) {
   rhs <- r_rhs(job$rhs)
   null_rhs <- r_rhs(job$null_rhs)
   reml <- job$reml == "1"
+  family <- if (is.null(job$family) || !nzchar(job$family)) "gaussian" else job$family
   notes <- character(0)
   done <- FALSE
   t0 <- proc.time()[["elapsed"]]
   for (structure in strsplit(job$structures, ";", fixed = TRUE)[[1]]) {
     re <- re_terms[[structure]]
-    full <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, FALSE)
-    null <- fit_lmer(paste(job$outcome, "~", null_rhs, "+", re), d, FALSE)
+    full <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, FALSE, family)
+    null <- fit_lmer(paste(job$outcome, "~", null_rhs, "+", re), d, FALSE, family)
     failure <- NULL
     if (inherits(full$value, "fit_error")) failure <- paste("lmer:", full$value$message)
     else if (inherits(null$value, "fit_error")) failure <- paste("lmer (model without value):", null$value$message)
@@ -136,19 +145,21 @@ for (i in seq_len(nrow(jobs))) {
       next
     }
     reported <- full
-    if (reml) reported <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, TRUE)
+    if (reml && family == "gaussian") reported <- fit_lmer(paste(job$outcome, "~", rhs, "+", re), d, TRUE)
     m <- reported$value
     coefs <- summary(m)$coefficients
     conv <- unique(c(full$value@optinfo$conv$lme4$messages, full$messages, null$messages))
     # messages of the kept fits only; a convergence warning of a fit that was beaten is not about it
     notes <- c(notes, short_note(full, ""), short_note(null, "model without value: "))
-    if (reml) notes <- c(notes, short_note(reported, "REML fit: "))
+    if (reml && family == "gaussian") notes <- c(notes, short_note(reported, "REML fit: "))
     sing <- isSingular(full$value, tol = 1e-4)
     if (sing) notes <- c(notes, "boundary (singular) fit")
     sds <- var_sds(full$value, structure)
     rows[[length(rows) + 1]] <- data.frame(
       id = job$id, structure = structure, term = rownames(coefs), estimate = coefs[, "Estimate"],
-      se = coefs[, "Std. Error"], df = coefs[, "df"], t = coefs[, "t value"], p = coefs[, "Pr(>|t|)"],
+      se = coefs[, "Std. Error"], df = if (family == "binomial") Inf else coefs[, "df"],
+      t = coefs[, if (family == "binomial") "z value" else "t value"],
+      p = coefs[, if (family == "binomial") "Pr(>|z|)" else "Pr(>|t|)"],
       llf = as.numeric(logLik(full$value)), llf_null = as.numeric(logLik(null$value)),
       k_params = attr(logLik(full$value), "df"), k_null = length(fixef(null$value)),
       singular = sing, sd_base = sds[["sd_base"]], sd_value = sds[["sd_value"]], corr = sds[["corr"]],
@@ -161,12 +172,14 @@ for (i in seq_len(nrow(jobs))) {
     break
   }
   if (!done) {
-    full <- lm(as.formula(paste(job$outcome, "~", rhs)), data = d)
-    null <- lm(as.formula(paste(job$outcome, "~", null_rhs)), data = d)
+    fam <- if (family == "binomial") binomial() else gaussian()
+    full <- glm(as.formula(paste(job$outcome, "~", rhs)), data = d, family = fam)
+    null <- glm(as.formula(paste(job$outcome, "~", null_rhs)), data = d, family = fam)
     coefs <- summary(full)$coefficients
     rows[[length(rows) + 1]] <- data.frame(
       id = job$id, structure = "ols", term = rownames(coefs), estimate = coefs[, 1], se = coefs[, 2],
-      df = full$df.residual, t = coefs[, 3], p = coefs[, 4], llf = as.numeric(logLik(full)),
+      df = if (family == "binomial") Inf else full$df.residual, t = coefs[, 3], p = coefs[, 4],
+      llf = as.numeric(logLik(full)),
       llf_null = as.numeric(logLik(null)), k_params = attr(logLik(full), "df"), k_null = length(coef(null)),
       singular = FALSE, sd_base = NA_real_, sd_value = NA_real_, corr = NA_real_,
       sd_resid = sqrt(sum(residuals(full)^2) / nrow(d)), seconds = proc.time()[["elapsed"]] - t0,

@@ -744,6 +744,8 @@ def _fit_structure(formula, null_formula, data, structure, reml, satterthwaite=F
     return (reported, full, null), list(dict.fromkeys(messages)), failure
 
 
+#: Outcome families: linear mixed models, or logistic mixed models of a 0/1 outcome (:mod:`.glmm`).
+FAMILIES = ("gaussian", "binomial")
 #: Small-sample df of the t intervals: lmerTest's Satterthwaite, or the between–within rule.
 DF_METHODS = ("satterthwaite", "bases")
 DF_METHOD_TEXT = {"satterthwaite": "Satterthwaite", "bases": "between-within"}
@@ -800,7 +802,8 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
               reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
-              progress: bool = False, label: str = "", df: str = "satterthwaite") -> list:
+              progress: bool = False, label: str = "", df: str = "satterthwaite",
+              family: str = "gaussian") -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``{outcome} ~ value`` by ML with random effects by base, or
@@ -831,6 +834,10 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         (:func:`between_within_df`: bases − 1 for the value slope).
     single_base : {"error", "ols"}
         What a frame with one base latent gets.
+    family : {"gaussian", "binomial"}
+        ``binomial``: a 0/1 outcome (an [s] present or not), logistic mixed
+        models by the Laplace approximation (glmer's ``nAGQ = 1``,
+        :mod:`.glmm`), z intervals; ``reml`` and ``df`` do not apply.
     workers : int or None
         Processes fitting layers in parallel (None: one per CPU); the fits
         do not depend on the number.
@@ -848,7 +855,7 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     """
     notes = []
     tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
-                        single_base=single_base, label=label, df=df, notes=notes)
+                        single_base=single_base, label=label, df=df, notes=notes, family=family)
     if not tasks:
         raise GanphonError(f"{outcome}: no layer can be modelled ({'; '.join(notes)})")
     return fit_tasks(tasks, workers=workers, progress=progress)
@@ -863,16 +870,22 @@ def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
 
 
 def _fit_task(task) -> MixedFit:
-    return _one_model(*task)
+    if len(task) > 10 and task[10] == "binomial":
+        from .glmm import one_binomial_model
+
+        data, outcome, layer, rhs, null_rhs, random_slope, _, label, _, left_out = task[:10]
+        return one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label, left_out)
+    return _one_model(*task[:10])
 
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
                 reml: bool = False, min_obs: int = 10, single_base: str = "error", label: str = "",
-                rhs=("value", "1"), df: str = "satterthwaite", notes: list | None = None) -> list:
+                rhs=("value", "1"), df: str = "satterthwaite", notes: list | None = None,
+                family: str = "gaussian") -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
     Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df, left_out)`` per
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df, left_out, family)`` per
     model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
     is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
     per-layer models (``("value * C(label)", "C(label)")`` for a label interaction);
@@ -886,7 +899,12 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
         raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
     if df not in DF_METHODS:
         raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
+    if family not in FAMILIES:
+        raise GanphonError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     data = _complete(frame, outcome)
+    if family == "binomial" and not data[outcome].isin([0, 1]).all():
+        bad = data.loc[~data[outcome].isin([0, 1]), outcome].iloc[0]
+        raise GanphonError(f"{outcome}: a binomial (logistic) model needs a 0/1 outcome, got {bad:g}")
     if data.empty:
         raise GanphonError(f"{outcome}: no rows with both a value and a defined outcome")
     n_bases = int(data["base"].nunique())
@@ -903,7 +921,7 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
         return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df,
-                 tuple(left_out_rows(frame, data, outcome)))]
+                 tuple(left_out_rows(frame, data, outcome)), family)]
     tasks = []
     all_layers = frame["layer"].dropna().astype(str)
     for layer in sort_layers(all_layers.unique()):
@@ -923,7 +941,7 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                 notes.append(f"{name}, layer {layer}: not modelled: {why}")
             continue
         tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df,
-                      tuple(left_out_rows(rows, part, outcome))))
+                      tuple(left_out_rows(rows, part, outcome)), family))
     return tasks
 
 

@@ -144,10 +144,13 @@ def _richardson(estimates):
     return a[0]
 
 
-def hessian(f, x) -> np.ndarray:
-    """Hessian of a scalar function by central differences with Richardson extrapolation."""
+def hessian(f, x, steps=None) -> np.ndarray:
+    """Hessian of a scalar function by central differences with Richardson extrapolation.
+
+    ``steps``: the first step of each parameter (default: numDeriv's rule, relative to |x|).
+    """
     x = np.asarray(x, float)
-    k, h0 = len(x), _steps(x)
+    k, h0 = len(x), (_steps(x) if steps is None else np.asarray(steps, float))
     f0 = f(x)
     levels = []
     for r in range(_R):
@@ -166,10 +169,10 @@ def hessian(f, x) -> np.ndarray:
     return _richardson(levels)
 
 
-def jacobian(f, x) -> np.ndarray:
+def jacobian(f, x, steps=None) -> np.ndarray:
     """Derivatives of an array-valued function (one per parameter, stacked last)."""
     x = np.asarray(x, float)
-    h0 = _steps(x)
+    h0 = _steps(x) if steps is None else np.asarray(steps, float)
     out = []
     for i in range(len(x)):
         levels = []
