@@ -198,7 +198,7 @@ def test_single_base_uses_ols_and_interaction_model_separates_layers():
     assert diff["ci_low"] < 0.5 < diff["ci_high"]
     assert coef.loc["value", "ci_low"] < 0.2 < coef.loc["value", "ci_high"]
     assert fit.lrt()["df"] == 2 and fit.layer == "all"
-    assert "Mixed Linear Model" in fit.summary() and "LRT value effect" in fit.summary()
+    assert "random effects (sd, raw units)" in fit.summary() and "LRT value effect" in fit.summary()
 
 
 def test_reml_fit_reported_but_lrt_by_ml():
@@ -534,7 +534,7 @@ def test_run_stats_writes_every_table(tmp_path):
     assert record["labels_by_measure"] == {"f0": ["voi"], "intensity": ["voi"]}
     assert any("'f2' is not in acoustics.csv" in n for n in record["notes"])
     assert any("5 base latents" in n and "at least 20" in n for n in record["notes"])
-    assert "Mixed Linear Model" in (out / "summaries.txt").read_text()
+    assert "LRT value effect" in (out / "summaries.txt").read_text()
     # every model's frame is saved, with an R script refitting each
     frames = sorted(p.name for p in (out / "frames").iterdir())
     assert frames == sorted([f"{m}_{x}_voi.csv" for m in ("f0", "intensity") for x in ("conv1", "conv4", "output")]

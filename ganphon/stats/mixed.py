@@ -15,9 +15,12 @@ How a model is fitted (the "fit chain", once per model):
    A structure is left only when its fit fails (error, non-finite
    likelihood, or no maximum found); a boundary (singular) fit — a variance
    at 0 or a correlation at ±1 — is accepted with a note, as lme4 does.
-3. Each fit runs two optimisers from two starts (L-BFGS from the identity
-   covariance, BFGS from a small one) and, when they disagree, Powell and
-   Nelder–Mead from the best; the highest likelihood is kept.  A fit whose
+3. Each fit maximises the profiled likelihood over lme4's variance
+   parameters θ (own code: per-base sufficient statistics, vectorised over
+   bases, :class:`~.satterthwaite.GroupedLMM`) with L-BFGS-B from two starts
+   (lme4's Λ = I, and 0.1·I) and, when they disagree or the gradient is not
+   ≈ 0, Nelder–Mead and Powell from the best and L-BFGS-B again; the
+   highest likelihood is kept.  A fit whose
    gradient is not ≈ 0 is not a maximum; the full model's likelihood must
    reach the null model's (it nests it) — if it does not, it is refitted
    from the null model's variances.  Nothing below the maximum is reported
@@ -121,8 +124,8 @@ class Estimate:
     optimizer : str
         The optimiser (and start) whose maximum was kept.
     notes : list of str
-    sm : statsmodels MixedLMResults
-        The fit of the scaled model (``value_s``, ``y_s``).
+    sm : object
+        Unused (None): kept for callers of older versions.
     """
 
     fe_params: pd.Series
@@ -164,133 +167,123 @@ def _scaled(data: pd.DataFrame, outcome: str):
     return std, (centre, sd_v), (mean_y, sd_y)
 
 
-def _model(formula, std, structure):
-    import statsmodels.formula.api as smf
-
-    if structure == "slope":
-        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~value")
-    if structure == "uncorrelated":
-        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~1", vc_formula={"value": "0 + value"})
-    return smf.mixedlm(formula, std, groups=std["base"])
-
-
-def _gradient(model, result) -> float:
-    try:
-        packed = result.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
-        with warnings.catch_warnings():  # a singular covariance is reported by `singular`
-            warnings.simplefilter("ignore")
-            return float(np.max(np.abs(model.score(packed)))) if packed.size else 0.0
-    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
-        return math.nan
-
-
-def _start(model, scale: float):
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
-
-    return MixedLMParams.from_components(fe_params=np.zeros(model.k_fe), cov_re=scale * np.eye(model.k_re),
-                                         vcomp=scale * np.ones(model.k_vc))
-
-
-def _maximise(model, reml: bool, start=None):
-    """Best of several optimisers/starts; (result or None, optimiser, messages, error, gradient)."""
-    tries = [("lbfgs", None), ("bfgs", _start(model, 0.1))]
-    done = []
-
-    def attempt(method, start_params):
-        result, messages, error = _capture(lambda: model.fit(reml=reml, method=[method], start_params=start_params))
-        ok = result is not None and np.isfinite(result.llf)
-        done.append((result if ok else None, method, messages, error, _gradient(model, result) if ok else math.nan))
-
-    if start is not None:
-        tries.insert(0, ("lbfgs", start))
-    for method, start_params in tries:
-        attempt(method, start_params)
-    good = [d for d in done if d[0] is not None]
-    if good:
-        llfs = [d[0].llf for d in good]
-        if max(llfs) - min(llfs) > LLF_TOL or len(good) < len(done) \
-                or all(d[4] > GRADIENT_TOL * 0.1 for d in good):
-            best = max(good, key=lambda d: d[0].llf)[0].params_object
-            for method in ("powell", "nm", "lbfgs"):
-                attempt(method, best)
-    good = [d for d in done if d[0] is not None]
-    if not good:
-        return None, done[0][1], done[0][2], done[0][3], math.nan
-    # the highest likelihood; among equals (within 1e-6) the smallest gradient
-    top = max(d[0].llf for d in good)
-    chosen = min((d for d in good if d[0].llf >= top - 1e-6), key=lambda d: (d[4] if np.isfinite(d[4]) else 1e9))
-    llfs = sorted({round(d[0].llf, 4) for d in good})
-    messages = list(chosen[2])
-    if len(llfs) > 1 and llfs[-1] - llfs[0] > LLF_TOL:
-        messages.append(f"optimisers reached different log-likelihoods ({llfs[0]:.4f} … {llfs[-1]:.4f} on the "
-                        f"scaled outcome); the highest ({chosen[1]}) kept")
-    return chosen[0], chosen[1], messages, None, chosen[4]
-
-
 class _Profile:
     """The profiled (RE)ML log-likelihood of a scaled model at a relative covariance Ψ (own code).
 
-    For Ψ = cov(random effects) / σ²: ``W_g = I + Z_g Ψ Z_gᵀ``, β̂ by GLS,
-    σ̂² = Σ r_gᵀ W_g⁻¹ r_g / n (ML; n − p for REML) and
-    ``llf = −½ (n log 2πσ̂² + n + Σ log|W_g|)`` (REML: n − p and + log|Σ X_gᵀW_g⁻¹X_g|).
-    It evaluates every candidate maximum (each optimiser's, and points on the
-    boundary) on one scale, and gives lme4's fixed-effect covariance
-    ``σ̂² (Σ X_gᵀ W_g⁻¹ X_g)⁻¹``.
+    For Ψ = cov(random effects) / σ² = ΛΛᵀ: ``W_g = I + Z_g Ψ Z_gᵀ``, β̂ by
+    GLS, σ̂² = Σ r_gᵀ W_g⁻¹ r_g / n (ML; n − p for REML) and
+    ``llf = −½ (n log 2πσ̂² + n + Σ log|W_g|)`` (REML: n − p and + log|Σ X_gᵀW_g⁻¹X_g|),
+    from per-base sufficient statistics, vectorised over bases
+    (:class:`~.satterthwaite.GroupedLMM`).  The optimisers maximise it over
+    θ (lme4's parameters of Λ: its lower triangle for a correlated slope,
+    else its diagonal); it evaluates every candidate maximum (each
+    optimiser's, and points on the boundary) on one scale, and gives lme4's
+    fixed-effect covariance ``σ̂² (Σ X_gᵀ W_g⁻¹ X_g)⁻¹``.
     """
 
     def __init__(self, std, formula, structure, reml):
         import patsy
 
+        from .satterthwaite import GroupedLMM
+
         outcome, rhs = (x.strip() for x in formula.split("~", 1))
         X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
-        y = std[outcome].to_numpy(float)
         v = std["value"].to_numpy(float)
-        self.reml, self.n, self.p = reml, len(y), X.shape[1]
-        self.groups = []
-        for _, idx in std.groupby("base", sort=True).indices.items():
-            Z = np.ones((len(idx), 1)) if structure == "intercept" else np.column_stack([np.ones(len(idx)), v[idx]])
-            self.groups.append((X[idx], y[idx], Z))
+        Z = np.ones((len(v), 1)) if structure == "intercept" else np.column_stack([np.ones(len(v)), v])
+        self.model = GroupedLMM(X, std[outcome].to_numpy(float), Z, std["base"].to_numpy())
+        self.reml, self.structure, self.k = reml, structure, Z.shape[1]
+        self.n, self.p = X.shape
 
     def __call__(self, psi):
         """(llf, β̂, σ̂², vcov(β̂)) at Ψ; llf is −inf where Ψ is not positive semi-definite."""
+        from .satterthwaite import lower_from_theta, theta_from_psi
+
         psi = np.atleast_2d(np.asarray(psi, float))
-        if np.min(np.linalg.eigvalsh((psi + psi.T) / 2)) < -1e-10:
+        if not np.all(np.isfinite(psi)) or np.min(np.linalg.eigvalsh((psi + psi.T) / 2)) < -1e-10:
             return -math.inf, None, math.nan, None
-        A = np.zeros((self.p, self.p))
-        b = np.zeros(self.p)
-        logdet = 0.0
-        solved = []
-        for X, y, Z in self.groups:
-            W = np.eye(len(y)) + Z @ psi @ Z.T
-            sign, ld = np.linalg.slogdet(W)
-            if sign <= 0:
-                return -math.inf, None, math.nan, None
-            logdet += ld
-            WiX, Wiy = np.linalg.solve(W, X), np.linalg.solve(W, y)
-            A += X.T @ WiX
-            b += X.T @ Wiy
-            solved.append((X, y, WiX, Wiy))
+        lam = lower_from_theta(self.k, diagonal=False)(theta_from_psi((psi + psi.T) / 2, diagonal=False))
+        llf, beta, scale, A = self.model.profiled(lam, self.reml)
+        if not np.isfinite(llf):
+            return -math.inf, None, math.nan, None
         try:
-            beta = np.linalg.solve(A, b)
+            return llf, beta, scale, scale * np.linalg.inv(A)
         except np.linalg.LinAlgError:
             return -math.inf, None, math.nan, None
-        q = sum(float(y @ Wiy - 2 * beta @ (X.T @ Wiy) + beta @ (X.T @ WiX) @ beta) for X, y, WiX, Wiy in solved)
-        dof = self.n - self.p if self.reml else self.n
-        scale = q / dof
-        if not scale > 0:
-            return -math.inf, None, math.nan, None
-        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + logdet)
-        if self.reml:
-            llf -= 0.5 * np.linalg.slogdet(A)[1]
-        return llf, beta, scale, scale * np.linalg.inv(A)
+
+    def lam(self, theta):
+        from .satterthwaite import lower_from_theta
+
+        return lower_from_theta(self.k, diagonal=self.structure != "slope")(theta)
+
+    def theta_of(self, psi):
+        from .satterthwaite import theta_from_psi
+
+        psi = np.atleast_2d(np.asarray(psi, float))[:self.k, :self.k]
+        return theta_from_psi(psi, diagonal=self.structure != "slope")
+
+    def bounds(self):
+        if self.structure == "slope":
+            return [(0.0, None), (None, None), (0.0, None)]
+        return [(0.0, None)] * self.k
+
+    def objective(self, theta) -> float:
+        llf = self.model.profiled(self.lam(theta), self.reml)[0]
+        return -llf if np.isfinite(llf) else 1e12
+
+    def gradient(self, theta) -> float:
+        """Largest |∂ llf/∂θ| over the parameters not on their bound (central differences)."""
+        theta = np.asarray(theta, float)
+        out = 0.0
+        for i, (lo, _) in enumerate(self.bounds()):
+            if lo is not None and theta[i] <= lo + 1e-6:
+                continue
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            e = np.zeros(len(theta))
+            e[i] = h
+            out = max(out, abs(self.objective(theta + e) - self.objective(theta - e)) / (2 * h))
+        return out
 
 
-def _psi(result, structure) -> np.ndarray:
-    """Relative covariance Ψ of a statsmodels fit (variance components on the diagonal)."""
-    scale = float(result.scale)
-    if structure == "uncorrelated":
-        return np.diag([float(np.asarray(result.cov_re)[0, 0]), float(np.asarray(result.vcomp)[0])]) / scale
-    return np.atleast_2d(np.asarray(result.cov_re, float)) / scale
+def _maximise(profile: _Profile, start=None):
+    """Best of several optimisers/starts of θ; (θ, optimiser, messages, gradient).
+
+    L-BFGS-B from lme4's start (Λ = I), from a small one (0.1·I) and from
+    ``start`` (a relative covariance Ψ, e.g. the null model's); when they
+    disagree, or the best has no zero gradient, Nelder–Mead and Powell from
+    the best and L-BFGS-B again.  The highest likelihood is kept.
+    """
+    from scipy.optimize import minimize
+
+    eye = np.array([1.0, 0.0, 1.0]) if profile.structure == "slope" else np.ones(profile.k)
+    starts = [("L-BFGS-B", eye), ("L-BFGS-B (small start)", 0.1 * eye)]
+    if start is not None:
+        starts.insert(0, ("L-BFGS-B (from the null model)", profile.theta_of(start)))
+    done = []
+    lbfgs = {"ftol": 1e-13, "gtol": 1e-8, "maxiter": 1000}
+    for name, x0 in starts:
+        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
+                       options=lbfgs)
+        done.append((float(res.fun), res.x, name))
+    funs = [d[0] for d in done]
+    best = min(done, key=lambda d: d[0])
+    if max(funs) - min(funs) > LLF_TOL or profile.gradient(best[1]) > GRADIENT_TOL * 0.1:
+        res = minimize(profile.objective, best[1], method="Nelder-Mead", bounds=profile.bounds(),
+                       options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+        done.append((float(res.fun), res.x, "Nelder-Mead"))
+        res = minimize(profile.objective, best[1], method="Powell", bounds=profile.bounds(),
+                       options={"xtol": 1e-10, "ftol": 1e-13, "maxiter": 20000})
+        done.append((float(res.fun), res.x, "Powell"))
+        res = minimize(profile.objective, min(done, key=lambda d: d[0])[1], method="L-BFGS-B",
+                       bounds=profile.bounds(), jac="3-point", options=lbfgs)
+        done.append((float(res.fun), res.x, "L-BFGS-B (restart)"))
+    top = min(d[0] for d in done)
+    chosen = min((d for d in done if d[0] <= top + 1e-9), key=lambda d: profile.gradient(d[1]))
+    messages = []
+    funs = sorted({round(d[0], 4) for d in done if d[0] < 1e11})
+    if len(funs) > 1 and funs[-1] - funs[0] > LLF_TOL:
+        messages.append(f"optimisers reached different log-likelihoods ({-funs[-1]:.4f} … {-funs[0]:.4f} on the "
+                        f"scaled outcome); the highest ({chosen[2]}) kept")
+    return chosen[1], chosen[2], messages, profile.gradient(chosen[1])
 
 
 def _boundary_candidates(psi, structure) -> list:
@@ -364,27 +357,21 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         The estimate, the messages, and why no maximum could be used (None when it can).
     """
     import patsy
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
 
     outcome = formula.split("~", 1)[0].strip()
     std, (centre, sd_v), (mean_y, sd_y) = _scaled(data, outcome)
     try:
-        model = _model(formula, std, structure)
         profile = _Profile(std, formula, structure, reml)
     except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:
         return None, [], f"{type(exc).__name__}: {_first_line(exc)}"
-    start_params = None
-    if start is not None:
-        cov = start if structure != "uncorrelated" else np.diag(np.diag(start)[:1])
-        start_params = MixedLMParams.from_components(
-            fe_params=np.zeros(model.k_fe), cov_re=np.atleast_2d(cov)[:model.k_re, :model.k_re],
-            vcomp=np.diag(start)[1:2] if structure == "uncorrelated" else np.zeros(0))
-    result, optimiser, messages, error, gradient = _maximise(model, reml, start_params)
-    if result is None:
-        why = f"{type(error).__name__}: {_first_line(error)}" if error is not None else "non-finite log-likelihood"
-        return None, messages, why
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow of a trial point is its −inf likelihood
+        theta, optimiser, messages, gradient = _maximise(profile, start)
+    lam = profile.lam(theta)
+    if not np.isfinite(profile.objective(theta)) or profile.objective(theta) >= 1e12:
+        return None, messages, "non-finite log-likelihood"
     # every candidate on one likelihood: the optimiser's maximum, and the boundary points near it
-    psi = _psi(result, structure)
+    psi = lam @ lam.T
     best_llf, best_psi, source = profile(psi)[0], psi, optimiser
     extra = [np.atleast_2d(start)] if start is not None and np.shape(start) == psi.shape else []
     for candidate in _boundary_candidates(psi, structure) + extra:
@@ -400,12 +387,6 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         messages.append(f"the optimisers stopped {best_llf - profile(psi)[0]:.3g} log-likelihood units below "
                         "the boundary maximum; the boundary maximum is used")
     llf_std, beta, scale, cov_std = profile(best_psi)
-    # the Hessian of the variance parameters is not used (the fixed-effect covariance is lme4's);
-    # its warnings at a boundary say nothing more than `singular`
-    messages = [m for m in messages if "Hessian matrix" not in m and "boundary of the parameter" not in m
-                and "Retrying MixedLM" not in m and "MixedLM optimization failed" not in m
-                and "Gradient optimization failed" not in m and "covariance is singular" not in m
-                and "Maximum Likelihood optimization failed" not in m]
     rhs = formula.split("~", 1)[1]
     X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
     X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
@@ -440,7 +421,7 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     if singular:
         notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
     est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
-                   converged, singular, gradient, source, notes, result)
+                   converged, singular, gradient, source, notes)
     est.psi = best_psi
     est.df = None
     if satterthwaite:
@@ -662,11 +643,10 @@ class MixedFit:
         lines.append(f"LRT value effect ({self.formula} vs {self.null_formula}): chi2({test['df']}) = "
                      f"{test['stat']:.4g}, p = {test['p']:.4g}; llf {test['llf_full']:.6g}, "
                      f"AIC {self.ml_result.aic:.6g}, BIC {self.ml_result.bic:.6g}")
-        sm = getattr(self.result, "sm", None)
-        if sm is not None:
-            lines.append("statsmodels fit of the scaled model (value_s = (value − mean)/sd, outcome scaled "
-                         "likewise):")
-            lines.append(str(sm.summary()))
+        optimiser = getattr(self.ml_result, "optimizer", None)
+        if optimiser:
+            lines.append(f"maximum found by: {optimiser} (model without value: "
+                         f"{getattr(self.null_result, 'optimizer', '')})")
         if self.warnings:
             lines.append("warnings: " + "; ".join(self.warnings))
         return "\n".join(lines) + "\n"
@@ -869,13 +849,27 @@ def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
                     preload=[__name__], weights=[len(task[0]) for task in tasks])
 
 
-def _fit_task(task) -> MixedFit:
-    if len(task) > 10 and task[10] == "binomial":
-        from .glmm import one_binomial_model
+def _one_blas_thread():
+    """A context with BLAS on one thread: a model's matrices are k × k and p × p (k, p ≤ a few), and
+    idle BLAS threads spinning between such calls cost more than the work (2.7× on 2 busy cores).
+    Needs ``threadpoolctl`` (``pip install 'ganphon[stats]'``); without it, nothing changes."""
+    import contextlib
 
-        data, outcome, layer, rhs, null_rhs, random_slope, _, label, _, left_out = task[:10]
-        return one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label, left_out)
-    return _one_model(*task[:10])
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _fit_task(task) -> MixedFit:
+    with _one_blas_thread():
+        if len(task) > 10 and task[10] == "binomial":
+            from .glmm import one_binomial_model
+
+            data, outcome, layer, rhs, null_rhs, random_slope, _, label, _, left_out = task[:10]
+            return one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label, left_out)
+        return _one_model(*task[:10])
 
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
