@@ -676,3 +676,41 @@ def test_interval_coverage_of_a_planted_slope_with_ten_bases():
         half = 1.959963984540054 * ref.bse_fe["value"]
         old += ref.fe_params["value"] - half <= slope <= ref.fe_params["value"] + half
     assert ours >= 9 and old <= 6  # measured: 10 and 5 of 10
+
+
+def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_path, capsys):
+    table = sweep_table({"conv2": 0.3, "conv4": 0.5, "output": 0.6}, n_bases=6, values=VALUES[::2], seed=8)
+    # conv4: two rows with an infinite outcome, and base 5 without any defined outcome
+    inf_rows = table.index[(table["layer"] == "conv4") & (table["base"] == 0)][:2]
+    table.loc[inf_rows, "value"] = np.inf
+    table.loc[(table["layer"] == "conv4") & (table["base"] == 5), "value"] = np.nan
+    # conv2: the outcome does not vary (a layer that carries nothing of it)
+    table.loc[table["layer"] == "conv2", "value"] = 100.0
+    folder = write_folder(tmp_path / "sweep", table)
+    assert main(["stats", str(folder), "--measures", "f0", "--out", str(tmp_path / "reml"), "--reml",
+                 "--df", "bases", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert not (folder / "stats").exists() and (tmp_path / "reml" / "mixed_models.csv").is_file()
+    record = json.loads((tmp_path / "reml" / "stats.json").read_text())
+    assert record["reml"] is True and record["df"] == "bases"
+    notes = record["notes"]
+    assert any("f0/voi, layer conv2: not modelled: the outcome is constant (100" in n for n in notes)
+    conv4 = [n for n in notes if n.startswith("f0/voi/conv4: ")]
+    assert len(conv4) == 1 and "infinite f0 left out" in conv4[0] and "base 5 left out" in conv4[0]
+    assert "layer conv2: not modelled" in printed
+    mixed = pd.read_csv(tmp_path / "reml" / "mixed_models.csv")
+    row = mixed[(mixed["layer"] == "conv4") & (mixed["term"] == "value")].iloc[0]
+    assert row["n_groups"] == 5 and "base 5 left out" in row["warnings"] and row["df"] == 4
+    assert row["df_method"] == "between-within" and "REML" in row["method"]
+    assert "base 5 left out" in (tmp_path / "reml" / "summaries.txt").read_text()
+    # the model itself is the one without those rows
+    data = stats.model_frame(table, "f0")
+    kept = data[(data["layer"] == "conv4") & np.isfinite(data["f0"])]
+    assert row["n_obs"] == len(kept)
+    # fit_mixed on a frame where no layer can be modelled says why, per layer
+    flat = data[data["layer"] == "conv2"].copy()
+    with pytest.raises(GanphonError, match="f0: the outcome is constant"):
+        stats.fit_mixed(flat, "f0")
+    one_value = data[(data["layer"] == "output") & (data["value"] == data["value"].iloc[0])]
+    with pytest.raises(GanphonError, match="no layer can be modelled .*the swept value is constant"):
+        stats.fit_mixed(one_value, "f0")
