@@ -330,8 +330,12 @@ def refit_script(fits, names, tasks=None) -> str:
         for factor in re.findall(r"C\((\w+)\)", fit.formula):
             order = ", ".join(f'"{x}"' for x in levels[factor].split("|")) if factor in levels else ""
             lines.append(f"d${factor} <- factor(d${factor}" + (f", levels = c({order}))" if order else ")"))
+        logistic = fit.method.startswith(("glmer", "logistic"))
         if fit.structure is None:
-            lines.append(f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
+            lines.append(f"m <- glm({fit.outcome} ~ {rhs}, data = d, family = binomial)" if logistic
+                         else f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
+        elif logistic:
+            lines.append(f"m <- glmer({fit.outcome} ~ {rhs} + {fit.re_formula}, data = d, family = binomial)")
         else:
             reml = "TRUE" if getattr(fit.result, "method", "ML") == "REML" else "FALSE"
             lines.append(f"m <- lmer({fit.outcome} ~ {rhs} + {fit.re_formula}, data = d, REML = {reml})")
