@@ -41,6 +41,10 @@ def stats(p) -> None:
                    "AIC and BIC stay ML)")
     p.add_argument("--out", default=None, metavar="OUT",
                    help="write the tables into OUT instead of DIR/stats (e.g. one folder per set of options)")
+    p.add_argument("--presence", default=None, metavar="LABELS",
+                   help="comma-separated interval labels, e.g. fric: model whether each output has one in its "
+                   "'auto' tier (has_fric, 0/1) on value by a logistic mixed model (Laplace, as glmer), layer "
+                   "output")
     p.add_argument("--point-agg", choices=("mean", "median"), default="mean",
                    help="summary of point measures over an interval's points")
     p.add_argument("--no-random-slope", action="store_true",
@@ -73,7 +77,8 @@ def _stats(args) -> int:
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
                        command=args.command_line, workers=args.workers, progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
-                       label_column=args.label_column, reml=args.reml, df=args.df, out=args.out)
+                       label_column=args.label_column, reml=args.reml, df=args.df, out=args.out,
+                       presence=names(args.presence))
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():

@@ -106,6 +106,32 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
     return prepared
 
 
+def _presence_models(folder, table, presence, random_slope, notes):
+    """Logistic mixed models of whether each output has an interval of each label (``has_<label>``)."""
+    if isinstance(presence, str):
+        presence = [x.strip() for x in presence.split(",") if x.strip()]
+    keys = table.loc[table["layer"].astype(str) == layout.OUTPUT_LAYER, ["sample_id", "base", "sweep_value"]]
+    keys = keys.dropna().drop_duplicates("sample_id").rename(columns={"sweep_value": "value"})
+    prepared = []
+    for label in presence:
+        try:
+            prop = frication_property(folder, label=label)
+        except GanphonError as exc:
+            notes.append(f"presence of '{label}': {exc}")
+            continue
+        outcome = f"has_{label}"
+        frame = keys.merge(prop[["sample_id", outcome]], on="sample_id", how="left").assign(
+            layer=layout.OUTPUT_LAYER, label=label)
+        try:
+            tasks = mixed_tasks(frame, outcome, random_slope=random_slope, single_base="ols", label=label,
+                                family="binomial", notes=notes)
+        except GanphonError as exc:
+            notes.append(f"{model_name(outcome, label)}: {exc}")
+            continue
+        prepared += [(task, frame) for task in tasks]
+    return prepared
+
+
 def _why_dropped(fit) -> str:
     """`` (reason)``: why the fit's first random structures were left (the fit chain's own words)."""
     reasons = [w.split(" dropped: ", 1)[1] if " dropped: " in w else w.split(" not tried: ", 1)[1]
@@ -143,7 +169,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
               save_frames: bool = True, label_column: str | None = None, reml: bool = False,
-              df: str = "satterthwaite", out=None) -> StatsResult:
+              df: str = "satterthwaite", out=None, presence=None) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/`` (or ``out``).
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
@@ -216,6 +242,11 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     out : path-like, optional
         Folder to write into instead of ``DIR/stats/`` (e.g. one per set of
         options, so that a run does not replace another's tables).
+    presence : sequence of str, optional
+        Interval labels (e.g. ``fric``) whose presence in each output's
+        ``auto`` tier (0/1, ``has_<label>``) is modelled on value by a
+        logistic mixed model (Laplace; :mod:`.glmm`), layer ``output``, in
+        ``mixed_models.csv`` and ``lrt.csv``.
 
     Returns
     -------
@@ -271,6 +302,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     if sweep and "layer" in table.columns:
         prepared = _sweep_models(table, used, outcome_layers, labels, label_interaction, point_agg,
                                  random_slope, notes, reml=reml, df=df)
+        if presence:
+            prepared += _presence_models(folder, table, presence, random_slope, notes)
         tasks = [task for task, _ in prepared]
         fits = r_fits = []
         if engine in ("statsmodels", "both"):
@@ -292,6 +325,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         effects, gams = [], []
         by_model = {}
         for (task, frame), fit in zip(prepared, fits):
+            if len(task) > 10 and task[10] == "binomial":  # a logit slope: no standardised effect
+                continue
             by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
         for (measure, label), (frame, model_fits) in by_model.items():
             if "+" in label:  # a label interaction: the slope is per label, not one standardised effect
@@ -394,6 +429,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     record = {"ganphon_version": __version__, "command": command, "source": source,
               "measures": used, "labels": list(labels) if labels else None, "point_agg": point_agg,
               "random_slope": random_slope, "engine": engine, "reml": reml, "df": df,
+              "presence": list(presence) if presence else None,
               "label_interaction": label_interaction, "labels_by_measure": {
                   m: list(labels) if labels else list(default_labels(m)) for m in used},
               "seeds": {"manifest": _manifest_seeds(folder),
