@@ -714,3 +714,26 @@ def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_p
     one_value = data[(data["layer"] == "output") & (data["value"] == data["value"].iloc[0])]
     with pytest.raises(GanphonError, match="no layer can be modelled .*the swept value is constant"):
         stats.fit_mixed(one_value, "f0")
+
+
+def test_presence_of_frication_is_a_logistic_mixed_model_of_value(tmp_path):
+    from ganphon import io, layout
+
+    table = sweep_table({"output": 0.5}, n_bases=14, seed=9)
+    folder = write_folder(tmp_path / "sweep", table)
+    rng = np.random.default_rng(4)
+    samples = table.drop_duplicates("sample_id")[["sample_id", "base", "sweep_value"]]
+    u = rng.normal(0, 0.8, samples["base"].max() + 1)
+    for row in samples.itertuples():
+        p = 1 / (1 + np.exp(-(0.5 + u[row.base] + 0.4 * row.sweep_value)))  # planted logit slope 0.4
+        intervals = [(0.1, 0.2, "fric")] if rng.random() < p else [(0.1, 0.2, "voi")]
+        io.write_textgrid(folder / layout.textgrid(row.sample_id), io.textgrid_from_intervals({"auto": intervals}, 1.0))
+    result = stats.run_stats(folder, measures=("f0",), presence=["fric"], workers=1)
+    lrt = result.tables["lrt"].set_index("outcome").loc["has_fric"]
+    assert lrt["layer"] == "output" and lrt["p"] < 1e-3 and lrt["method"].startswith("glmer-Laplace ML (logit)")
+    coef = result.tables["mixed_models"]
+    slope = coef[(coef["outcome"] == "has_fric") & (coef["term"] == "value")].iloc[0]
+    assert abs(slope["estimate"] - 0.4) < 3 * slope["se"] and slope["df_method"] == "z (Laplace)"
+    assert slope["n_obs"] == len(samples) and slope["n_groups"] == 14
+    # not a standardised effect of a measure: the effects table and first layers are the measures' only
+    assert set(result.tables["effects"]["outcome"]) == {"f0"} and set(result.first_layers) == {"f0/voi"}
