@@ -189,6 +189,7 @@ def fit_laplace(model: LaplaceGLMM, start_theta=None) -> LaplaceFit:
     tried.append((float(res.fun), res.x, "Nelder-Mead"))
     best = min(tried, key=lambda t: t[0])
     x, dev, how = best[1].copy(), best[0], best[2]
+    newton = False
     # Newton steps on the free parameters (θ on its bound stays there)
     for _ in range(8):
         free = ~np.r_[np.isfinite(lower) & (x[:nt] <= lower + 1e-8), np.zeros(model.p, bool)]
@@ -205,14 +206,14 @@ def fit_laplace(model: LaplaceGLMM, start_theta=None) -> LaplaceFit:
             cand[:nt] = np.maximum(cand[:nt], np.where(np.isfinite(lower), lower, -np.inf))
             value = f(cand)
             if value < dev - 1e-13:
-                x, dev, how = cand, value, how + " + Newton"
+                x, dev, newton = cand, value, True
                 break
             t /= 2
         else:
             break
         if np.max(np.abs(t * step)) < 1e-9:
             break
-    how = how.replace(" + Newton" * 2, " + Newton").replace(" + Newton + Newton", " + Newton")
+    how += " + Newton" if newton else ""
     theta, beta = x[:nt], x[nt:]
     singular = bool(np.any(np.isfinite(lower) & (theta <= lower + 1e-4)))
     H = hessian(f, x, _steps(x))
