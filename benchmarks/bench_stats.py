@@ -61,6 +61,36 @@ def folder_tasks(folder) -> list:
     return [task for task, _ in _sweep_models(table, measures, None, None, False, "mean", True, notes)]
 
 
+PLAIN_R = r"""
+suppressPackageStartupMessages({library(lme4); library(lmerTest)})
+args <- commandArgs(TRUE); out <- numeric(0)
+for (i in seq(2, length(args), 2)) {
+  d <- read.csv(args[i - 1]); d$base <- factor(d$base); y <- args[i]
+  t0 <- proc.time()[["elapsed"]]
+  full <- suppressMessages(suppressWarnings(lmer(as.formula(paste(y, "~ value + (value | base)")), d, REML = FALSE)))
+  null <- suppressMessages(suppressWarnings(lmer(as.formula(paste(y, "~ 1 + (value | base)")), d, REML = FALSE)))
+  s <- summary(full)
+  out <- c(out, proc.time()[["elapsed"]] - t0)
+}
+cat(out, "\n")
+"""
+
+
+def plain_lmer_seconds(tasks, frames_dir) -> list:
+    """Seconds per model of one plain lmer fit (full and null, default optimiser) inside R."""
+    import subprocess
+    from pathlib import Path
+
+    args = []
+    for task in tasks:
+        args += [str(Path(frames_dir) / engine.frame_name(task[1], task[2], task[7])), task[1]]
+    script = Path(frames_dir) / "plain.R"
+    script.write_text(PLAIN_R)
+    done = subprocess.run([engine.find_rscript(), "--vanilla", str(script), *args], capture_output=True, text=True,
+                          check=True)
+    return [float(x) for x in done.stdout.split()]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=24, help="simulated models")
@@ -72,7 +102,7 @@ def main(argv=None) -> int:
     engine.find_rscript()
     tasks = folder_tasks(args.folder) if args.folder else simulated_tasks(args.models, args.bases, args.seed)
     n = len(tasks)
-    t_sm, t_r, per_sm, per_r = [], [], [], []
+    t_sm, t_r, per_sm, per_r, per_plain = [], [], [], [], []
     sm = r = None
     for round_ in range(args.rounds):
         order = ("sm", "r") if round_ % 2 == 0 else ("r", "sm")
@@ -85,8 +115,9 @@ def main(argv=None) -> int:
             else:
                 with tempfile.TemporaryDirectory() as tmp:
                     r = engine.fit_tasks_lme4(tasks, tmp)
-                t_r.append(time.perf_counter() - t0)
-                per_r.append([f.seconds for f in r])
+                    t_r.append(time.perf_counter() - t0)
+                    per_r.append([f.seconds for f in r])
+                    per_plain.append(plain_lmer_seconds(tasks, tmp))
     parity = engine.parity_table(sm, r)
     s_sm, s_r = np.median(per_sm, axis=0), np.median(per_r, axis=0)
     ratio = s_sm / np.maximum(s_r, 1e-9)
@@ -99,6 +130,9 @@ def main(argv=None) -> int:
     print(f"statsmodels ÷ lme4 per model (fit chain vs R's fits of the same model): median {np.median(ratio):.2f}, "
           f"range {ratio.min():.2f}–{ratio.max():.2f}; total {s_sm.sum() / s_r.sum():.2f}; whole calls "
           f"{np.median(t_sm) / np.median(t_r):.2f}")
+    s_plain = np.median(per_plain, axis=0)
+    print(f"against one plain lmer fit per model (full + null, lme4's default optimiser only, Satterthwaite "
+          f"summary; {s_plain.sum() / n:.3f} s/model): statsmodels ÷ plain lmer {s_sm.sum() / s_plain.sum():.2f}")
     same = sum(a.structure == b.structure for a, b in zip(sm, r))
     print(f"parity: same random structure in {same}/{n}; fixed effects rel. diff median "
           f"{parity['rel_diff'].median():.2g}, max {parity['rel_diff'].max():.2g}; se rel. diff median "
