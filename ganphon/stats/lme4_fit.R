@@ -5,7 +5,7 @@
 # order: slope = (value | base), uncorrelated = (1 | base) + (0 + value_c | base), intercept =
 # (1 | base)), reml (0/1), factors ('name=level1|level2;...', the factor levels in ganphon's order).
 # Every lmer fit (full, null, REML) is run with nloptwrap, bobyqa and Nelder_Mead and restarted from the
-# best estimates; the highest likelihood is kept (lme4's default optimiser alone stops short on some
+# best estimates (and from 3x, 1/3x them, and off the boundary); the highest likelihood is kept (lme4's default optimiser alone stops short on some
 # frames, without a warning).  A structure is left only when lmer fails (an error or a non-finite likelihood); singular (boundary)
 # fits are kept and flagged, as lme4 does.  When every structure fails, lm() is fitted.
 # Fixed effects: estimate, se, Satterthwaite df, t, p (lmerTest).  family = binomial (a 0/1 outcome):
@@ -38,7 +38,8 @@ capture <- function(expr) {
 }
 
 # Optimisers every fit is tried with; the highest likelihood is kept, then refitted from its own
-# estimates (restarts) with each optimiser until no restart improves it by more than 1e-6.
+# estimates, from 3x and 1/3x them, and off the boundary (restarts) until no restart improves it by
+# more than 1e-6.
 optimisers <- c("nloptwrap", "bobyqa", "Nelder_Mead")
 
 one_fit <- function(formula, d, reml, optimizer, start = NULL, family = "gaussian") {
@@ -72,13 +73,23 @@ fit_lmer <- function(formula, d, reml, family = "gaussian") {
   for (round in 1:3) {
     improved <- FALSE
     theta <- getME(chosen$value, "theta")
-    if (family == "binomial") theta <- list(theta = theta, fixef = fixef(chosen$value))
-    for (o in c("bobyqa", "Nelder_Mead")) {
-      again <- one_fit(formula, d, reml, o, theta, family)
+    lower <- getME(chosen$value, "lower")
+    # restarts from the best estimates; with a variance at its bound (a diagonal theta of 0, stationary
+    # whatever the likelihood does off it) moved off the bound; and from 3 x and 1/3 x the estimates
+    # (another local maximum: lme4's optimisers can all stop at a lower one)
+    off <- theta
+    off[lower == 0 & theta <= 1e-6] <- 0.1 * max(1, abs(theta))
+    starts <- list(list(theta, "bobyqa", "restart"), list(theta, "Nelder_Mead", "restart"),
+                   list(theta * 3, "bobyqa", "restart from 3 theta"), list(theta / 3, "bobyqa", "restart from theta/3"))
+    if (any(off != theta)) starts <- c(list(list(off, "bobyqa", "restart off the boundary"),
+                                            list(off, "Nelder_Mead", "restart off the boundary")), starts)
+    for (st in starts) {
+      start <- if (family == "binomial") list(theta = st[[1]], fixef = fixef(chosen$value)) else st[[1]]
+      again <- one_fit(formula, d, reml, st[[2]], start, family)
       tried <- tried + 1
       v <- crit(again)
       if (v > top + 1e-6) {
-        chosen <- again; top <- v; label <- paste0(o, " (restart)"); improved <- TRUE
+        chosen <- again; top <- v; label <- paste0(st[[2]], " (", st[[3]], ")"); improved <- TRUE
       }
     }
     if (!improved) break

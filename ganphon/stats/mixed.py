@@ -250,7 +250,10 @@ def _maximise(profile: _Profile, start=None):
     L-BFGS-B from lme4's start (Λ = I), from a small one (0.1·I) and from
     ``start`` (a relative covariance Ψ, e.g. the null model's); when they
     disagree, or the best has no zero gradient, Nelder–Mead and Powell from
-    the best and L-BFGS-B again.  The highest likelihood is kept.
+    the best and L-BFGS-B again; a best point with a variance at its bound
+    (a stationary point of θ whatever the likelihood does off the bound) is
+    restarted off the bound; and every fit is restarted from 3 × and ⅓ × the
+    best θ (a second local maximum).  The highest likelihood is kept.
     """
     from scipy.optimize import minimize
 
@@ -276,6 +279,20 @@ def _maximise(profile: _Profile, start=None):
         res = minimize(profile.objective, min(done, key=lambda d: d[0])[1], method="L-BFGS-B",
                        bounds=profile.bounds(), jac="3-point", options=lbfgs)
         done.append((float(res.fun), res.x, "L-BFGS-B (restart)"))
+    # a variance at its bound is a stationary point whatever the likelihood does off it (the likelihood is
+    # even in each diagonal entry of Λ): restart with those entries moved off the bound
+    best = min(done, key=lambda d: d[0])
+    diagonal = [0, 2] if profile.structure == "slope" else list(range(profile.k))
+    at_bound = [i for i in diagonal if best[1][i] <= 1e-6]
+    restarts = [(3.0 * best[1], "L-BFGS-B (from 3 θ)"), (best[1] / 3.0, "L-BFGS-B (from θ/3)")]
+    for lift in (0.1, 1.0) if at_bound else ():
+        x0 = best[1].copy()
+        x0[at_bound] = lift * max(1.0, float(np.max(np.abs(best[1]))))
+        restarts.append((x0, "L-BFGS-B (off the boundary)"))
+    for x0, name in restarts:  # and another local maximum is looked for from 3 × and ⅓ × the best θ
+        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
+                       options=lbfgs)
+        done.append((float(res.fun), res.x, name))
     top = min(d[0] for d in done)
     chosen = min((d for d in done if d[0] <= top + 1e-9), key=lambda d: profile.gradient(d[1]))
     messages = []
