@@ -678,6 +678,17 @@ def test_interval_coverage_of_a_planted_slope_with_ten_bases():
     assert ours >= 9 and old <= 6  # measured: 10 and 5 of 10
 
 
+def test_bad_df_and_out_options_are_one_line_errors(tmp_path):
+    table = sweep_table({"output": 0.5}, n_bases=3, values=VALUES[::2], seed=3)
+    folder = write_folder(tmp_path / "sweep", table)
+    with pytest.raises(GanphonError, match="--df must be one of satterthwaite, bases, got 'kr'"):
+        stats.run_stats(folder, measures=("f0",), df="kr")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(GanphonError, match="--out .*file: exists and is not a folder"):
+        stats.run_stats(folder, measures=("f0",), out=tmp_path / "file")
+    assert not (folder / "stats").exists()
+
+
 def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_path, capsys):
     table = sweep_table({"conv2": 0.3, "conv4": 0.5, "output": 0.6}, n_bases=6, values=VALUES[::2], seed=8)
     # conv4: two rows with an infinite outcome, and base 5 without any defined outcome

@@ -6,9 +6,15 @@
 FALSE)`` with the same fallback chain as the statsmodels engine
 (uncorrelated slope ``(1 | base) + (0 + value_c | base)``, then ``(1 |
 base)``, then ``lm``), singular fits kept and flagged, fixed effects with
-Satterthwaite df (lmerTest).  ``engine="both"`` fits with both and writes
-``parity.csv``; a statsmodels fit that disagrees with lme4 says so in its
-``warnings`` column.  Every run with frames also writes ``frames/refit.R``,
+Satterthwaite df (lmerTest).  Every lmer fit (full, null, REML) is tried with
+nloptwrap, bobyqa and Nelder_Mead and restarted from the best θ (and from
+3 × and ⅓ × it, and off the boundary); the highest likelihood is kept and a
+fit where lme4's default optimiser alone stopped short says so in its
+``warnings``.  A 0/1 outcome (``family="binomial"``) is fitted by glmer
+(Laplace, PIRLS tolerance 1e-12) with z tests.  ``engine="both"`` fits with both and writes
+``parity.csv`` (full and null log-likelihoods, LRT p, estimates, SEs); a fit
+of either engine below the other's maximum is flagged and not counted as
+converged.  Every run with frames also writes ``frames/refit.R``,
 which refits each reported model in R from its frame.
 """
 
