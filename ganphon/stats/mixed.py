@@ -777,7 +777,13 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
                 if fits[1].singular:
                     method += ", singular"
                 if df_method == "satterthwaite" and getattr(fits[0], "df", None) is not None:
-                    df, df_text = fits[0].df, DF_METHOD_TEXT["satterthwaite"]
+                    df, df_text = fits[0].df.copy(), DF_METHOD_TEXT["satterthwaite"]
+                    undefined = [t for t in df.index if not np.isfinite(df[t]) or df[t] <= 0]
+                    if undefined:  # a variance-parameter Hessian with no curvature in that direction
+                        rule = between_within_df(data, formula, structure)
+                        df[undefined] = rule[undefined]
+                        messages.append(f"Satterthwaite df undefined for {', '.join(undefined)}; the "
+                                        "between-within df used there")
                 else:
                     df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
                 return MixedFit(outcome, layer, formula, re_formula, null_formula, method, *fits, n_obs, n_groups,
