@@ -142,8 +142,9 @@ def test_boundary_fit_is_kept_and_flagged_and_reaches_the_nested_maximum():
 def test_t_intervals_use_between_within_df():
     table = sweep_table({"conv3": 0.4}, n_bases=7, sd_slope=0.1, seed=21)
     frame = stats.model_frame(table, "f0")
-    (fit,) = stats.fit_mixed(frame, "f0")
+    (fit,) = stats.fit_mixed(frame, "f0", df="bases")
     coef = fit.coefficients().set_index("term")
+    assert set(coef["df_method"]) == {"between-within"}
     # value has a random slope by base: df = bases − 1 for both terms
     assert coef["df"].tolist() == [6.0, 6.0]
     for term in ("Intercept", "value"):
@@ -152,7 +153,7 @@ def test_t_intervals_use_between_within_df():
         assert row["ci_low"] == pytest.approx(row["estimate"] - half, rel=1e-12)
         assert row["p"] == pytest.approx(2 * sps.t.sf(abs(row["estimate"] / row["se"]), 6), rel=1e-9)
     # random intercept only: value varies within bases, n − bases − 1 df
-    (only,) = stats.fit_mixed(frame, "f0", random_slope=False)
+    (only,) = stats.fit_mixed(frame, "f0", random_slope=False, df="bases")
     assert only.coefficients().set_index("term").loc["value", "df"] == len(frame) - 7 - 1
     assert only.coefficients().set_index("term").loc["Intercept", "df"] == 6
     # the standardised effects and the first layer use the same t
@@ -197,7 +198,7 @@ def test_single_base_uses_ols_and_interaction_model_separates_layers():
     assert diff["ci_low"] < 0.5 < diff["ci_high"]
     assert coef.loc["value", "ci_low"] < 0.2 < coef.loc["value", "ci_high"]
     assert fit.lrt()["df"] == 2 and fit.layer == "all"
-    assert "Mixed Linear Model" in fit.summary() and "LRT value effect" in fit.summary()
+    assert "random effects (sd, raw units)" in fit.summary() and "LRT value effect" in fit.summary()
 
 
 def test_reml_fit_reported_but_lrt_by_ml():
@@ -533,7 +534,7 @@ def test_run_stats_writes_every_table(tmp_path):
     assert record["labels_by_measure"] == {"f0": ["voi"], "intensity": ["voi"]}
     assert any("'f2' is not in acoustics.csv" in n for n in record["notes"])
     assert any("5 base latents" in n and "at least 20" in n for n in record["notes"])
-    assert "Mixed Linear Model" in (out / "summaries.txt").read_text()
+    assert "LRT value effect" in (out / "summaries.txt").read_text()
     # every model's frame is saved, with an R script refitting each
     frames = sorted(p.name for p in (out / "frames").iterdir())
     assert frames == sorted([f"{m}_{x}_voi.csv" for m in ("f0", "intensity") for x in ("conv1", "conv4", "output")]
@@ -675,3 +676,75 @@ def test_interval_coverage_of_a_planted_slope_with_ten_bases():
         half = 1.959963984540054 * ref.bse_fe["value"]
         old += ref.fe_params["value"] - half <= slope <= ref.fe_params["value"] + half
     assert ours >= 9 and old <= 6  # measured: 10 and 5 of 10
+
+
+def test_bad_df_and_out_options_are_one_line_errors(tmp_path):
+    table = sweep_table({"output": 0.5}, n_bases=3, values=VALUES[::2], seed=3)
+    folder = write_folder(tmp_path / "sweep", table)
+    with pytest.raises(GanphonError, match="--df must be one of satterthwaite, bases, got 'kr'"):
+        stats.run_stats(folder, measures=("f0",), df="kr")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(GanphonError, match="--out .*file: exists and is not a folder"):
+        stats.run_stats(folder, measures=("f0",), out=tmp_path / "file")
+    assert not (folder / "stats").exists()
+
+
+def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_path, capsys):
+    table = sweep_table({"conv2": 0.3, "conv4": 0.5, "output": 0.6}, n_bases=6, values=VALUES[::2], seed=8)
+    # conv4: two rows with an infinite outcome, and base 5 without any defined outcome
+    inf_rows = table.index[(table["layer"] == "conv4") & (table["base"] == 0)][:2]
+    table.loc[inf_rows, "value"] = np.inf
+    table.loc[(table["layer"] == "conv4") & (table["base"] == 5), "value"] = np.nan
+    # conv2: the outcome does not vary (a layer that carries nothing of it)
+    table.loc[table["layer"] == "conv2", "value"] = 100.0
+    folder = write_folder(tmp_path / "sweep", table)
+    assert main(["stats", str(folder), "--measures", "f0", "--out", str(tmp_path / "reml"), "--reml",
+                 "--df", "bases", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert not (folder / "stats").exists() and (tmp_path / "reml" / "mixed_models.csv").is_file()
+    record = json.loads((tmp_path / "reml" / "stats.json").read_text())
+    assert record["reml"] is True and record["df"] == "bases"
+    notes = record["notes"]
+    assert any("f0/voi, layer conv2: not modelled: the outcome is constant (100" in n for n in notes)
+    conv4 = [n for n in notes if n.startswith("f0/voi/conv4: ")]
+    assert len(conv4) == 1 and "infinite f0 left out" in conv4[0] and "base 5 left out" in conv4[0]
+    assert "layer conv2: not modelled" in printed
+    mixed = pd.read_csv(tmp_path / "reml" / "mixed_models.csv")
+    row = mixed[(mixed["layer"] == "conv4") & (mixed["term"] == "value")].iloc[0]
+    assert row["n_groups"] == 5 and "base 5 left out" in row["warnings"] and row["df"] == 4
+    assert row["df_method"] == "between-within" and "REML" in row["method"]
+    assert "base 5 left out" in (tmp_path / "reml" / "summaries.txt").read_text()
+    # the model itself is the one without those rows
+    data = stats.model_frame(table, "f0")
+    kept = data[(data["layer"] == "conv4") & np.isfinite(data["f0"])]
+    assert row["n_obs"] == len(kept)
+    # fit_mixed on a frame where no layer can be modelled says why, per layer
+    flat = data[data["layer"] == "conv2"].copy()
+    with pytest.raises(GanphonError, match="f0: the outcome is constant"):
+        stats.fit_mixed(flat, "f0")
+    one_value = data[(data["layer"] == "output") & (data["value"] == data["value"].iloc[0])]
+    with pytest.raises(GanphonError, match="no layer can be modelled .*the swept value is constant"):
+        stats.fit_mixed(one_value, "f0")
+
+
+def test_presence_of_frication_is_a_logistic_mixed_model_of_value(tmp_path):
+    from ganphon import io, layout
+
+    table = sweep_table({"output": 0.5}, n_bases=14, seed=9)
+    folder = write_folder(tmp_path / "sweep", table)
+    rng = np.random.default_rng(4)
+    samples = table.drop_duplicates("sample_id")[["sample_id", "base", "sweep_value"]]
+    u = rng.normal(0, 0.8, samples["base"].max() + 1)
+    for row in samples.itertuples():
+        p = 1 / (1 + np.exp(-(0.5 + u[row.base] + 0.4 * row.sweep_value)))  # planted logit slope 0.4
+        intervals = [(0.1, 0.2, "fric")] if rng.random() < p else [(0.1, 0.2, "voi")]
+        io.write_textgrid(folder / layout.textgrid(row.sample_id), io.textgrid_from_intervals({"auto": intervals}, 1.0))
+    result = stats.run_stats(folder, measures=("f0",), presence=["fric"], workers=1)
+    lrt = result.tables["lrt"].set_index("outcome").loc["has_fric"]
+    assert lrt["layer"] == "output" and lrt["p"] < 1e-3 and lrt["method"].startswith("glmer-Laplace ML (logit)")
+    coef = result.tables["mixed_models"]
+    slope = coef[(coef["outcome"] == "has_fric") & (coef["term"] == "value")].iloc[0]
+    assert abs(slope["estimate"] - 0.4) < 3 * slope["se"] and slope["df_method"] == "z (Laplace)"
+    assert slope["n_obs"] == len(samples) and slope["n_groups"] == 14
+    # not a standardised effect of a measure: the effects table and first layers are the measures' only
+    assert set(result.tables["effects"]["outcome"]) == {"f0"} and set(result.first_layers) == {"f0/voi"}

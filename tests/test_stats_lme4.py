@@ -68,11 +68,14 @@ def test_statsmodels_equals_lme4_on_planted_tables(both_engines):
         assert a.ml_result.re_sd["resid"] == pytest.approx(b.ml_result.re_sd["resid"], rel=1e-3)
         if not b.ml_result.singular:
             assert a.ml_result.re_sd["value"] == pytest.approx(b.ml_result.re_sd["value"], rel=2e-2)
-    # lmerTest's Satterthwaite df for the slope of a balanced design (ML) is ≈ bases; the between-within
-    # df, bases − 1, is at most one below it (slightly conservative)
+    # lmerTest's Satterthwaite df for the slope of a balanced design (ML) is ≈ bases; the statsmodels
+    # engine's own Satterthwaite df are the same; the between-within df, bases − 1, is at most one below
     slope_df = np.array([f.df["value"] for f in r if not f.ml_result.singular])
     assert len(slope_df) >= 5 and np.all((slope_df >= 9.0) & (slope_df <= 10.5))
-    assert all(f.df["value"] == 9.0 for f in sm)
+    for a, b in zip(sm, r):
+        if not b.ml_result.singular:
+            assert a.df["value"] == pytest.approx(b.df["value"], rel=1e-3)
+    assert all(f.df["value"] == 9.0 for f in stats.fit_tasks([t[:8] + ("bases",) for t in tasks[:2]]))
 
 
 def test_disagreements_are_flagged(both_engines):
@@ -134,3 +137,48 @@ def test_lme4_engine_without_r_is_a_one_line_error(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
     with pytest.raises(GanphonError, match="engine must be one of statsmodels, lme4, both"):
         stats.run_stats(tmp_path, engine="R")
+
+
+FIXTURE = __import__("pathlib").Path(__file__).parent / "fixtures" / "stats" / "cog_conv2_fric.csv"
+
+
+def test_lme4_engine_reports_the_maximum_where_lmes_default_optimiser_stops_short(tmp_path):
+    """The demo's cog/fric/conv2 frame: lme4's default optimiser (nloptwrap) stops 3.18 units short on the
+    model without value; the engine tries bobyqa and Nelder_Mead and restarts, and reports the maximum."""
+    exe = require_rscript()
+    # lme4 itself, plain lmer with its default optimiser: the null fit stops short
+    code = ('suppressPackageStartupMessages(library(lme4)); d <- read.csv("%s"); d$base <- factor(d$base); '
+            'f <- function(o) as.numeric(logLik(suppressWarnings(suppressMessages(lmer(cog ~ 1 + (value | base), '
+            'd, REML = FALSE, control = lmerControl(optimizer = o)))))); '
+            'cat(sprintf("%%.10f", c(f("nloptwrap"), f("bobyqa"))), "\\n")') % FIXTURE
+    default, bobyqa = map(float, subprocess.run([exe, "--vanilla", "-e", code], capture_output=True, text=True,
+                                                check=True).stdout.split())
+    assert bobyqa - default > 3.0
+    frame = pd.read_csv(FIXTURE).assign(layer="conv2", label="fric")
+    (task,) = stats.mixed_tasks(frame, "cog", label="fric")
+    (r,) = engine.fit_tasks_lme4([task], tmp_path)
+    (sm,) = stats.fit_tasks([task])
+    assert r.null_result.llf == pytest.approx(bobyqa, abs=1e-6)
+    assert r.null_result.llf > default + 3.0
+    assert any("default optimiser (nloptwrap) stopped 3.18 log-likelihood units below" in w for w in r.warnings)
+    # the two engines now agree on both maxima and on the test (p = 0.0090, not 0.00028)
+    assert r.lrt()["p"] == pytest.approx(sm.lrt()["p"], rel=1e-4)
+    assert r.lrt()["p"] == pytest.approx(0.0090, abs=5e-5)
+    parity = engine.parity_table([sm], [r])
+    assert parity["agree"].all() and (parity["llf_null_diff"].abs() < 1e-6).all()
+    assert engine.flag_disagreements([sm], [r]) == 0
+
+
+def test_a_fit_below_the_other_engines_maximum_is_flagged_not_converged(both_engines):
+    import copy
+
+    tasks, sm, r = both_engines
+    mine, theirs = copy.deepcopy(sm[0]), copy.deepcopy(r[0])
+    theirs.null_result.llf -= 3.18  # lme4's null fit stopped short (as its default optimiser did on the demo)
+    assert engine.flag_disagreements([mine], [theirs]) == 1
+    assert theirs.null_result.converged is False and "below the other engine's maximum" in theirs.method
+    assert any("statsmodels' log-likelihood is 3.18 higher" in w for w in theirs.warnings)
+    assert mine.null_result.converged
+    parity = engine.parity_table([mine], [theirs])
+    assert not parity["agree"].any() and parity["llf_null_diff"].iloc[0] == pytest.approx(3.18)
+    assert parity["lrt_p_sm"].iloc[0] != pytest.approx(parity["lrt_p_lme4"].iloc[0])

@@ -9,9 +9,9 @@ from .options import add_quiet, add_seed, add_workers, describe, name_list, name
 def stats(p) -> None:
     describe(p, "Read DIR/acoustics.csv (a store made with --store zarr: its Parquet parts, only the rows of "
              "--measures) and write DIR/stats/: per outcome, interval label and layer the "
-             "mixed model 'outcome ~ value' by ML with random intercept and slope by base latent "
-             "(mixed_models.csv, lrt.csv, summaries.txt; estimates per raw unit, t intervals with df = "
-             "bases - 1, likelihood-ratio p), each model's frame and a refit.R (frames/), standardised "
+             "mixed model 'outcome ~ value' by ML (--reml: REML estimates) with random intercept and slope by "
+             "base latent (mixed_models.csv, lrt.csv, summaries.txt; estimates per raw unit, t intervals with "
+             "Satterthwaite df, likelihood-ratio p), each model's frame and a refit.R (frames/), standardised "
              "effects per layer and the first layer where the effect appears (effects.csv), Pearson r of "
              "every layer with the output (correlations.csv) and stats.json. F0, formants and intensity are "
              "modelled in 'voi' intervals, spectral moments and max_intensity in 'fric', duration in both, "
@@ -32,6 +32,19 @@ def stats(p) -> None:
                    help="who fits the mixed models: statsmodels, R's lme4 + lmerTest via Rscript (needs "
                    "r-base-core r-cran-lme4 r-cran-lmertest; Satterthwaite df), or both (statsmodels "
                    "reported, disagreements flagged, parity.csv)")
+    p.add_argument("--df", choices=("satterthwaite", "bases"), default="satterthwaite",
+                   help="degrees of freedom of the t intervals and Wald p: Satterthwaite (lmerTest's, in both "
+                   "engines; the default) or bases (between-within: bases - 1 for the value slope, a little "
+                   "conservative)")
+    p.add_argument("--reml", action="store_true",
+                   help="report REML estimates, standard errors and intervals (the likelihood-ratio test, "
+                   "AIC and BIC stay ML)")
+    p.add_argument("--out", default=None, metavar="OUT",
+                   help="write the tables into OUT instead of DIR/stats (e.g. one folder per set of options)")
+    p.add_argument("--presence", default=None, metavar="LABELS",
+                   help="comma-separated interval labels, e.g. fric: model whether each output has one in its "
+                   "'auto' tier (has_fric, 0/1) on value by a logistic mixed model (Laplace, as glmer), layer "
+                   "output")
     p.add_argument("--point-agg", choices=("mean", "median"), default="mean",
                    help="summary of point measures over an interval's points")
     p.add_argument("--no-random-slope", action="store_true",
@@ -69,11 +82,15 @@ def _stats(args) -> int:
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
                        command=args.command_line, workers=args.workers, progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
-                       label_column=args.label_column, include_artefacts=args.include_artefacts)
+                       label_column=args.label_column, reml=args.reml, df=args.df, out=args.out,
+                       presence=names(args.presence), include_artefacts=args.include_artefacts)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():
-        print(f"{outcome}: the value effect first appears in {layer or 'no layer'} (95 % CI excludes 0)")
+        if layer:
+            print(f"{outcome}: the value effect first appears in {layer} (95 % CI excludes 0)")
+        else:
+            print(f"{outcome}: the value effect's 95 % CI includes 0 in every layer")
     if "correlations" in result.tables and not result.tables["correlations"].empty:
         table = result.tables["correlations"]
         corr = table.pivot_table(index="measure", columns="layer", values="r", aggfunc="first", dropna=False)

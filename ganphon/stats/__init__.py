@@ -12,7 +12,11 @@ ones a phonetician already reads.  One module per concern:
   :class:`MixedFit`,
   :func:`coefficient_table`, :func:`lrt_table`, :func:`fit_gam`,
   :func:`gam_curves`.
-* :mod:`.lme4` — the R engine (``Rscript`` + lme4 + lmerTest), saved model
+* :mod:`.satterthwaite` — lme4's deviance from per-base sufficient
+  statistics (vectorised over bases) and lmerTest's Satterthwaite df.
+* :mod:`.glmm` — logistic mixed models of 0/1 outcomes by the Laplace
+  approximation (glmer's ``nAGQ = 1``), ``fit_mixed(..., family="binomial")``.
+* :mod:`.lme4` — the R engine (``Rscript`` + lme4 + lmerTest, glmer), saved model
   frames and ``refit.R``, :func:`parity_table`.
 * :mod:`.correlate` — :func:`correlation_table` (the paper's table),
   :func:`effect_by_layer`, :func:`first_layer`.

@@ -6,9 +6,15 @@
 FALSE)`` with the same fallback chain as the statsmodels engine
 (uncorrelated slope ``(1 | base) + (0 + value_c | base)``, then ``(1 |
 base)``, then ``lm``), singular fits kept and flagged, fixed effects with
-Satterthwaite df (lmerTest).  ``engine="both"`` fits with both and writes
-``parity.csv``; a statsmodels fit that disagrees with lme4 says so in its
-``warnings`` column.  Every run with frames also writes ``frames/refit.R``,
+Satterthwaite df (lmerTest).  Every lmer fit (full, null, REML) is tried with
+nloptwrap, bobyqa and Nelder_Mead and restarted from the best θ (and from
+3 × and ⅓ × it, and off the boundary); the highest likelihood is kept and a
+fit where lme4's default optimiser alone stopped short says so in its
+``warnings``.  A 0/1 outcome (``family="binomial"``) is fitted by glmer
+(Laplace, PIRLS tolerance 1e-12) with z tests.  ``engine="both"`` fits with both and writes
+``parity.csv`` (full and null log-likelihoods, LRT p, estimates, SEs); a fit
+of either engine below the other's maximum is flagged and not counted as
+converged.  Every run with frames also writes ``frames/refit.R``,
 which refits each reported model in R from its frame.
 """
 
@@ -25,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GanphonError
-from .mixed import STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, model_name
+from .mixed import DF_METHOD_TEXT, STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, between_within_df, model_name
 
 #: The bundled R script (package data).
 R_SCRIPT = Path(__file__).with_name("lme4_fit.R")
@@ -33,6 +39,8 @@ R_SCRIPT = Path(__file__).with_name("lme4_fit.R")
 ENGINES = ("statsmodels", "lme4", "both")
 #: A statsmodels fit this far below lme4's log-likelihood is flagged.
 PARITY_LLF = 0.01
+#: A standard error differing from lme4's by more than this (relative) is a disagreement.
+PARITY_SE = 1e-2
 #: A fixed effect differing from lme4's by more than this × max(|estimate|, se) is flagged.
 PARITY_REL = 1e-3
 FRAMES_DIR = "frames"
@@ -130,7 +138,7 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
             structures = ()
         jobs.append({"id": str(i), "frame": str(path.resolve()), "outcome": outcome, "rhs": rhs,
                      "null_rhs": null_rhs, "structures": ";".join(structures), "reml": "1" if reml else "0",
-                     "factors": _factors(task)})
+                     "factors": _factors(task), "family": task[10] if len(task) > 10 else "gaussian"})
     if not jobs:
         return []
     with tempfile.TemporaryDirectory(prefix="ganphon-lme4-") as tmp:
@@ -162,6 +170,7 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
         return MixedFit(outcome, layer, formula, None, null_formula, "not fitted (lme4 returned nothing)", None,
                         None, None, n_obs, n_groups, [], label, "lme4", None, None, "")
     first = rows.iloc[0]
+    binomial = len(task) > 10 and task[10] == "binomial"
     structure = str(first["structure"])
     terms = [_patsy_name(t, factors) for t in rows["term"]]
     fe = pd.Series(rows["estimate"].to_numpy(float), index=terms)
@@ -169,34 +178,58 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
     sd = {"base": float(first["sd_base"]), "value": float(first["sd_value"]), "corr": float(first["corr"]),
           "resid": float(first["sd_resid"])}
     singular = str(first["singular"]).upper() == "TRUE"
+    optimizer = str(first.get("optimizer", "lme4"))
     full = Estimate(fe, cov, float(first["llf"]), "ML", structure, sd, n_obs, int(first["k_params"]), True,
-                    singular, math.nan, "lme4", [])
+                    singular, math.nan, f"lme4 {optimizer}", [])
     k_null = int(first["k_null"])
     null = Estimate(pd.Series(np.zeros(k_null)), pd.DataFrame(np.zeros((k_null, k_null))),
-                    float(first["llf_null"]), "ML", structure, {}, n_obs, k_null, True, False, math.nan, "lme4", [])
-    reported = full if not reml else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
+                    float(first["llf_null"]), "ML", structure, {}, n_obs, k_null, True, False, math.nan,
+                    f"lme4 {first.get('optimizer_null', 'lme4')}", [])
+    reported = full if not reml or binomial else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
                                               int(first["k_params"]), True, singular, math.nan, "lme4", [])
-    warnings = [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
+    warnings = list(task[9]) if len(task) > 9 else []
+    warnings += [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
     kind = "REML" if reml else "ML"
     chain = STRUCTURES if random_slope else ("intercept",)
     if structure == "ols":
-        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
+        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
+        if binomial:
+            method = method.replace("ols", "logistic GLM", 1)
         re_formula = None
     else:
         text, re_formula = STRUCTURE_TEXT[structure]
-        method = f"lmer {kind}, {text}"
+        method = f"glmer-Laplace ML (logit), {text}" if binomial else f"lmer {kind}, {text}"
         if structure != chain[0]:
-            method += " (random slope dropped)" if structure == "intercept" else " (correlated slope did not converge)"
+            method += " (random slope dropped)" if structure == "intercept" else " (correlated slope dropped)"
         if singular:
             method += ", singular"
     df = pd.Series(rows["df"].to_numpy(float), index=terms)
+    df_text = "Satterthwaite" if structure != "ols" else "ols"
+    if binomial:
+        df_text = "z (Laplace)" if structure != "ols" else "z"
+    elif structure != "ols" and len(task) > 8 and task[8] == "bases":
+        df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
     return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null, n_obs, n_groups,
-                    warnings, label, "lme4", None if structure == "ols" else structure, df,
-                    "Satterthwaite" if structure != "ols" else "ols", float(first["seconds"]))
+                    warnings, label, "lme4", None if structure == "ols" else structure, df, df_text,
+                    float(first["seconds"]))
+
+
+def _model_parity(a, b) -> dict:
+    """Model-level comparison of two fits of one model: log-likelihoods (full, null) and the LRT."""
+    ta, tb = a.lrt(), b.lrt()
+    return {"llf_sm": ta["llf_full"], "llf_lme4": tb["llf_full"], "llf_diff": ta["llf_full"] - tb["llf_full"],
+            "llf_null_sm": ta["llf_null"], "llf_null_lme4": tb["llf_null"],
+            "llf_null_diff": ta["llf_null"] - tb["llf_null"], "lrt_p_sm": ta["p"], "lrt_p_lme4": tb["p"]}
 
 
 def parity_table(sm_fits, r_fits) -> pd.DataFrame:
     """statsmodels against lme4, model by model and term by term.
+
+    Both engines' full and null maxima, the likelihood-ratio p, each fixed
+    effect and its standard error.  ``agree`` needs the same random
+    structure, both log-likelihoods within :data:`PARITY_LLF` of each other
+    (neither engine stopped short of the other's maximum), fixed effects
+    within :data:`PARITY_REL` and standard errors within :data:`PARITY_SE`.
 
     Returns
     -------
@@ -204,6 +237,7 @@ def parity_table(sm_fits, r_fits) -> pd.DataFrame:
         Columns outcome, label, layer, term, estimate_sm, estimate_lme4,
         rel_diff (|Δ| / max(|lme4 estimate|, lme4 se)), se_sm, se_lme4,
         se_rel_diff, llf_sm, llf_lme4, llf_diff (statsmodels − lme4),
+        llf_null_sm, llf_null_lme4, llf_null_diff, lrt_p_sm, lrt_p_lme4,
         method_sm, method_lme4, agree.
     """
     rows = []
@@ -213,36 +247,57 @@ def parity_table(sm_fits, r_fits) -> pd.DataFrame:
                          "method_sm": a.method, "method_lme4": b.method, "agree": False})
             continue
         ca, cb = a.coefficients().set_index("term"), b.coefficients().set_index("term")
-        llf_a, llf_b = float(a.ml_result.llf), float(b.ml_result.llf)
+        model = _model_parity(a, b)
+        same_llf = abs(model["llf_diff"]) <= PARITY_LLF and abs(model["llf_null_diff"]) <= PARITY_LLF
         for term in ca.index:
             ea, sa = ca.loc[term, "estimate"], ca.loc[term, "se"]
             eb, sb = (cb.loc[term, "estimate"], cb.loc[term, "se"]) if term in cb.index else (math.nan, math.nan)
             rel = abs(ea - eb) / max(abs(eb), sb) if np.isfinite(eb) else math.nan
             rel_se = abs(sa - sb) / sb if np.isfinite(sb) and sb > 0 else math.nan
-            same = (a.structure == b.structure) and np.isfinite(rel) and rel <= PARITY_REL \
-                and llf_a >= llf_b - PARITY_LLF
+            same = (a.structure == b.structure) and np.isfinite(rel) and rel <= PARITY_REL and same_llf \
+                and (not np.isfinite(rel_se) or rel_se <= PARITY_SE)
             rows.append({"outcome": a.outcome, "label": a.label, "layer": a.layer, "term": term,
                          "estimate_sm": ea, "estimate_lme4": eb, "rel_diff": rel, "se_sm": sa, "se_lme4": sb,
-                         "se_rel_diff": rel_se, "llf_sm": llf_a, "llf_lme4": llf_b, "llf_diff": llf_a - llf_b,
-                         "method_sm": a.method, "method_lme4": b.method, "agree": bool(same)})
+                         "se_rel_diff": rel_se, **model, "method_sm": a.method, "method_lme4": b.method,
+                         "agree": bool(same)})
     return pd.DataFrame(rows, columns=PARITY_COLUMNS)
 
 
 PARITY_COLUMNS = ["outcome", "label", "layer", "term", "estimate_sm", "estimate_lme4", "rel_diff", "se_sm",
-                  "se_lme4", "se_rel_diff", "llf_sm", "llf_lme4", "llf_diff", "method_sm", "method_lme4", "agree"]
+                  "se_lme4", "se_rel_diff", "llf_sm", "llf_lme4", "llf_diff", "llf_null_sm", "llf_null_lme4",
+                  "llf_null_diff", "lrt_p_sm", "lrt_p_lme4", "method_sm", "method_lme4", "agree"]
+
+
+def _stopped_short(fit, other, engine: str) -> list:
+    """Why ``fit`` is below ``other``'s maximum (full or null model); marks its estimates not converged."""
+    why = []
+    for what, mine, theirs in (("", fit.ml_result, other.ml_result),
+                               ("model without value: ", fit.null_result, other.null_result)):
+        gap = float(theirs.llf) - float(mine.llf)
+        if gap > PARITY_LLF:
+            why.append(f"{what}{engine}'s log-likelihood is {gap:.3g} higher: this fit stopped short of the "
+                       "maximum")
+            if hasattr(mine, "converged"):
+                mine.converged = False
+    return why
 
 
 def flag_disagreements(sm_fits, r_fits) -> int:
-    """Add a warning to every statsmodels fit that disagrees with lme4; the number flagged."""
+    """Flag every model on which the engines disagree, in both engines' fits; the number of such models.
+
+    A fit whose full or null log-likelihood stays more than :data:`PARITY_LLF`
+    below the other engine's is marked not converged (``converged`` False,
+    ``[below the other engine's maximum]`` in ``method``) — whichever engine it is.
+    """
     flagged = 0
     for a, b in zip(sm_fits, r_fits):
         why = []
         if a.fitted != b.fitted or a.structure != b.structure:
             why.append(f"lme4 fitted another model ({b.method})")
         elif a.fitted:
-            gap = float(b.ml_result.llf) - float(a.ml_result.llf)
-            if gap > PARITY_LLF:
-                why.append(f"lme4's log-likelihood is {gap:.3g} higher")
+            short_a = _stopped_short(a, b, "lme4")
+            short_b = _stopped_short(b, a, "statsmodels")
+            why += short_a
             ca, cb = a.coefficients().set_index("term"), b.coefficients().set_index("term")
             for term in ca.index:
                 if term in cb.index:
@@ -250,8 +305,13 @@ def flag_disagreements(sm_fits, r_fits) -> int:
                     rel = abs(ca.loc[term, "estimate"] - eb) / max(abs(eb), sb)
                     if not rel <= PARITY_REL:
                         why.append(f"{term} differs from lme4's by {rel:.2g} (relative)")
-            if why and gap < -1e-3:
-                why.append(f"statsmodels' log-likelihood is {-gap:.3g} higher: lme4 stopped short of the maximum")
+            if short_b:
+                why.append("lme4 stopped short of the maximum (" + "; ".join(
+                    w.replace("statsmodels's", "statsmodels'") for w in short_b) + ")")
+                b.warnings += [w.replace("statsmodels's", "statsmodels'") for w in short_b]
+                b.method += " [below the other engine's maximum]"
+            if short_a:
+                a.method += " [below the other engine's maximum]"
         if why:
             a.warnings.append("lme4 disagrees: " + "; ".join(why))
             a.method += " [lme4 disagrees]"
@@ -281,8 +341,12 @@ def refit_script(fits, names, tasks=None) -> str:
         for factor in re.findall(r"C\((\w+)\)", fit.formula):
             order = ", ".join(f'"{x}"' for x in levels[factor].split("|")) if factor in levels else ""
             lines.append(f"d${factor} <- factor(d${factor}" + (f", levels = c({order}))" if order else ")"))
+        logistic = fit.method.startswith(("glmer", "logistic"))
         if fit.structure is None:
-            lines.append(f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
+            lines.append(f"m <- glm({fit.outcome} ~ {rhs}, data = d, family = binomial)" if logistic
+                         else f"m <- lm({fit.outcome} ~ {rhs}, data = d)")
+        elif logistic:
+            lines.append(f"m <- glmer({fit.outcome} ~ {rhs} + {fit.re_formula}, data = d, family = binomial)")
         else:
             reml = "TRUE" if getattr(fit.result, "method", "ML") == "REML" else "FALSE"
             lines.append(f"m <- lmer({fit.outcome} ~ {rhs} + {fit.re_formula}, data = d, REML = {reml})")

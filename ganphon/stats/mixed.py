@@ -15,9 +15,12 @@ How a model is fitted (the "fit chain", once per model):
    A structure is left only when its fit fails (error, non-finite
    likelihood, or no maximum found); a boundary (singular) fit — a variance
    at 0 or a correlation at ±1 — is accepted with a note, as lme4 does.
-3. Each fit runs two optimisers from two starts (L-BFGS from the identity
-   covariance, BFGS from a small one) and, when they disagree, Powell and
-   Nelder–Mead from the best; the highest likelihood is kept.  A fit whose
+3. Each fit maximises the profiled likelihood over lme4's variance
+   parameters θ (own code: per-base sufficient statistics, vectorised over
+   bases, :class:`~.satterthwaite.GroupedLMM`) with L-BFGS-B from two starts
+   (lme4's Λ = I, and 0.1·I) and, when they disagree or the gradient is not
+   ≈ 0, Nelder–Mead and Powell from the best and L-BFGS-B again; the
+   highest likelihood is kept.  A fit whose
    gradient is not ≈ 0 is not a maximum; the full model's likelihood must
    reach the null model's (it nests it) — if it does not, it is refitted
    from the null model's variances.  Nothing below the maximum is reported
@@ -26,7 +29,9 @@ How a model is fitted (the "fit chain", once per model):
    ``σ² (Σ_g X_gᵀ (I + Z_g Ψ Z_gᵀ)⁻¹ X_g)⁻¹`` at the estimates.
 5. Inference for few groups: p-values of the value effect from the ML
    likelihood-ratio test (:func:`lrt`); confidence intervals and the Wald p
-   of each term from t with a between–within df: terms constant within a
+   of each term from t with small-sample df: by default lmerTest's
+   Satterthwaite df (:mod:`.satterthwaite`, on the reported ML or REML
+   fit), or (``df="bases"``) a between–within df: terms constant within a
    base, and terms with a random slope by base, get ``bases − 1``; other
    terms varying within bases ``n − bases − (within terms)``.
 """
@@ -119,8 +124,8 @@ class Estimate:
     optimizer : str
         The optimiser (and start) whose maximum was kept.
     notes : list of str
-    sm : statsmodels MixedLMResults
-        The fit of the scaled model (``value_s``, ``y_s``).
+    sm : object
+        Unused (None): kept for callers of older versions.
     """
 
     fe_params: pd.Series
@@ -162,133 +167,140 @@ def _scaled(data: pd.DataFrame, outcome: str):
     return std, (centre, sd_v), (mean_y, sd_y)
 
 
-def _model(formula, std, structure):
-    import statsmodels.formula.api as smf
-
-    if structure == "slope":
-        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~value")
-    if structure == "uncorrelated":
-        return smf.mixedlm(formula, std, groups=std["base"], re_formula="~1", vc_formula={"value": "0 + value"})
-    return smf.mixedlm(formula, std, groups=std["base"])
-
-
-def _gradient(model, result) -> float:
-    try:
-        packed = result.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
-        with warnings.catch_warnings():  # a singular covariance is reported by `singular`
-            warnings.simplefilter("ignore")
-            return float(np.max(np.abs(model.score(packed)))) if packed.size else 0.0
-    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
-        return math.nan
-
-
-def _start(model, scale: float):
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
-
-    return MixedLMParams.from_components(fe_params=np.zeros(model.k_fe), cov_re=scale * np.eye(model.k_re),
-                                         vcomp=scale * np.ones(model.k_vc))
-
-
-def _maximise(model, reml: bool, start=None):
-    """Best of several optimisers/starts; (result or None, optimiser, messages, error, gradient)."""
-    tries = [("lbfgs", None), ("bfgs", _start(model, 0.1))]
-    done = []
-
-    def attempt(method, start_params):
-        result, messages, error = _capture(lambda: model.fit(reml=reml, method=[method], start_params=start_params))
-        ok = result is not None and np.isfinite(result.llf)
-        done.append((result if ok else None, method, messages, error, _gradient(model, result) if ok else math.nan))
-
-    if start is not None:
-        tries.insert(0, ("lbfgs", start))
-    for method, start_params in tries:
-        attempt(method, start_params)
-    good = [d for d in done if d[0] is not None]
-    if good:
-        llfs = [d[0].llf for d in good]
-        if max(llfs) - min(llfs) > LLF_TOL or len(good) < len(done) \
-                or all(d[4] > GRADIENT_TOL * 0.1 for d in good):
-            best = max(good, key=lambda d: d[0].llf)[0].params_object
-            for method in ("powell", "nm", "lbfgs"):
-                attempt(method, best)
-    good = [d for d in done if d[0] is not None]
-    if not good:
-        return None, done[0][1], done[0][2], done[0][3], math.nan
-    # the highest likelihood; among equals (within 1e-6) the smallest gradient
-    top = max(d[0].llf for d in good)
-    chosen = min((d for d in good if d[0].llf >= top - 1e-6), key=lambda d: (d[4] if np.isfinite(d[4]) else 1e9))
-    llfs = sorted({round(d[0].llf, 4) for d in good})
-    messages = list(chosen[2])
-    if len(llfs) > 1 and llfs[-1] - llfs[0] > LLF_TOL:
-        messages.append(f"optimisers reached different log-likelihoods ({llfs[0]:.4f} … {llfs[-1]:.4f} on the "
-                        f"scaled outcome); the highest ({chosen[1]}) kept")
-    return chosen[0], chosen[1], messages, None, chosen[4]
-
-
 class _Profile:
     """The profiled (RE)ML log-likelihood of a scaled model at a relative covariance Ψ (own code).
 
-    For Ψ = cov(random effects) / σ²: ``W_g = I + Z_g Ψ Z_gᵀ``, β̂ by GLS,
-    σ̂² = Σ r_gᵀ W_g⁻¹ r_g / n (ML; n − p for REML) and
-    ``llf = −½ (n log 2πσ̂² + n + Σ log|W_g|)`` (REML: n − p and + log|Σ X_gᵀW_g⁻¹X_g|).
-    It evaluates every candidate maximum (each optimiser's, and points on the
-    boundary) on one scale, and gives lme4's fixed-effect covariance
-    ``σ̂² (Σ X_gᵀ W_g⁻¹ X_g)⁻¹``.
+    For Ψ = cov(random effects) / σ² = ΛΛᵀ: ``W_g = I + Z_g Ψ Z_gᵀ``, β̂ by
+    GLS, σ̂² = Σ r_gᵀ W_g⁻¹ r_g / n (ML; n − p for REML) and
+    ``llf = −½ (n log 2πσ̂² + n + Σ log|W_g|)`` (REML: n − p and + log|Σ X_gᵀW_g⁻¹X_g|),
+    from per-base sufficient statistics, vectorised over bases
+    (:class:`~.satterthwaite.GroupedLMM`).  The optimisers maximise it over
+    θ (lme4's parameters of Λ: its lower triangle for a correlated slope,
+    else its diagonal); it evaluates every candidate maximum (each
+    optimiser's, and points on the boundary) on one scale, and gives lme4's
+    fixed-effect covariance ``σ̂² (Σ X_gᵀ W_g⁻¹ X_g)⁻¹``.
     """
 
     def __init__(self, std, formula, structure, reml):
         import patsy
 
+        from .satterthwaite import GroupedLMM
+
         outcome, rhs = (x.strip() for x in formula.split("~", 1))
         X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
-        y = std[outcome].to_numpy(float)
         v = std["value"].to_numpy(float)
-        self.reml, self.n, self.p = reml, len(y), X.shape[1]
-        self.groups = []
-        for _, idx in std.groupby("base", sort=True).indices.items():
-            Z = np.ones((len(idx), 1)) if structure == "intercept" else np.column_stack([np.ones(len(idx)), v[idx]])
-            self.groups.append((X[idx], y[idx], Z))
+        Z = np.ones((len(v), 1)) if structure == "intercept" else np.column_stack([np.ones(len(v)), v])
+        self.model = GroupedLMM(X, std[outcome].to_numpy(float), Z, std["base"].to_numpy())
+        self.reml, self.structure, self.k = reml, structure, Z.shape[1]
+        self.n, self.p = X.shape
 
     def __call__(self, psi):
         """(llf, β̂, σ̂², vcov(β̂)) at Ψ; llf is −inf where Ψ is not positive semi-definite."""
+        from .satterthwaite import lower_from_theta, theta_from_psi
+
         psi = np.atleast_2d(np.asarray(psi, float))
-        if np.min(np.linalg.eigvalsh((psi + psi.T) / 2)) < -1e-10:
+        if not np.all(np.isfinite(psi)) or np.min(np.linalg.eigvalsh((psi + psi.T) / 2)) < -1e-10:
             return -math.inf, None, math.nan, None
-        A = np.zeros((self.p, self.p))
-        b = np.zeros(self.p)
-        logdet = 0.0
-        solved = []
-        for X, y, Z in self.groups:
-            W = np.eye(len(y)) + Z @ psi @ Z.T
-            sign, ld = np.linalg.slogdet(W)
-            if sign <= 0:
-                return -math.inf, None, math.nan, None
-            logdet += ld
-            WiX, Wiy = np.linalg.solve(W, X), np.linalg.solve(W, y)
-            A += X.T @ WiX
-            b += X.T @ Wiy
-            solved.append((X, y, WiX, Wiy))
+        lam = lower_from_theta(self.k, diagonal=False)(theta_from_psi((psi + psi.T) / 2, diagonal=False))
+        llf, beta, scale, A = self.model.profiled(lam, self.reml)
+        if not np.isfinite(llf):
+            return -math.inf, None, math.nan, None
         try:
-            beta = np.linalg.solve(A, b)
+            return llf, beta, scale, scale * np.linalg.inv(A)
         except np.linalg.LinAlgError:
             return -math.inf, None, math.nan, None
-        q = sum(float(y @ Wiy - 2 * beta @ (X.T @ Wiy) + beta @ (X.T @ WiX) @ beta) for X, y, WiX, Wiy in solved)
-        dof = self.n - self.p if self.reml else self.n
-        scale = q / dof
-        if not scale > 0:
-            return -math.inf, None, math.nan, None
-        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + logdet)
-        if self.reml:
-            llf -= 0.5 * np.linalg.slogdet(A)[1]
-        return llf, beta, scale, scale * np.linalg.inv(A)
+
+    def lam(self, theta):
+        from .satterthwaite import lower_from_theta
+
+        return lower_from_theta(self.k, diagonal=self.structure != "slope")(theta)
+
+    def theta_of(self, psi):
+        from .satterthwaite import theta_from_psi
+
+        psi = np.atleast_2d(np.asarray(psi, float))[:self.k, :self.k]
+        return theta_from_psi(psi, diagonal=self.structure != "slope")
+
+    def bounds(self):
+        if self.structure == "slope":
+            return [(0.0, None), (None, None), (0.0, None)]
+        return [(0.0, None)] * self.k
+
+    def objective(self, theta) -> float:
+        llf = self.model.profiled(self.lam(theta), self.reml)[0]
+        return -llf if np.isfinite(llf) else 1e12
+
+    def gradient(self, theta) -> float:
+        """Largest |∂ llf/∂θ| over the parameters not on their bound (central differences)."""
+        theta = np.asarray(theta, float)
+        out = 0.0
+        for i, (lo, _) in enumerate(self.bounds()):
+            if lo is not None and theta[i] <= lo + 1e-6:
+                continue
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            e = np.zeros(len(theta))
+            e[i] = h
+            out = max(out, abs(self.objective(theta + e) - self.objective(theta - e)) / (2 * h))
+        return out
 
 
-def _psi(result, structure) -> np.ndarray:
-    """Relative covariance Ψ of a statsmodels fit (variance components on the diagonal)."""
-    scale = float(result.scale)
-    if structure == "uncorrelated":
-        return np.diag([float(np.asarray(result.cov_re)[0, 0]), float(np.asarray(result.vcomp)[0])]) / scale
-    return np.atleast_2d(np.asarray(result.cov_re, float)) / scale
+def _maximise(profile: _Profile, start=None):
+    """Best of several optimisers/starts of θ; (θ, optimiser, messages, gradient).
+
+    L-BFGS-B from lme4's start (Λ = I), from a small one (0.1·I) and from
+    ``start`` (a relative covariance Ψ, e.g. the null model's); when they
+    disagree, or the best has no zero gradient, Nelder–Mead and Powell from
+    the best and L-BFGS-B again; a best point with a variance at its bound
+    (a stationary point of θ whatever the likelihood does off the bound) is
+    restarted off the bound; and every fit is restarted from 3 × and ⅓ × the
+    best θ (a second local maximum).  The highest likelihood is kept.
+    """
+    from scipy.optimize import minimize
+
+    eye = np.array([1.0, 0.0, 1.0]) if profile.structure == "slope" else np.ones(profile.k)
+    starts = [("L-BFGS-B", eye), ("L-BFGS-B (small start)", 0.1 * eye)]
+    if start is not None:
+        starts.insert(0, ("L-BFGS-B (from the null model)", profile.theta_of(start)))
+    done = []
+    lbfgs = {"ftol": 1e-13, "gtol": 1e-8, "maxiter": 1000}
+    for name, x0 in starts:
+        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
+                       options=lbfgs)
+        done.append((float(res.fun), res.x, name))
+    funs = [d[0] for d in done]
+    best = min(done, key=lambda d: d[0])
+    if max(funs) - min(funs) > LLF_TOL or profile.gradient(best[1]) > GRADIENT_TOL * 0.1:
+        res = minimize(profile.objective, best[1], method="Nelder-Mead", bounds=profile.bounds(),
+                       options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+        done.append((float(res.fun), res.x, "Nelder-Mead"))
+        res = minimize(profile.objective, best[1], method="Powell", bounds=profile.bounds(),
+                       options={"xtol": 1e-10, "ftol": 1e-13, "maxiter": 20000})
+        done.append((float(res.fun), res.x, "Powell"))
+        res = minimize(profile.objective, min(done, key=lambda d: d[0])[1], method="L-BFGS-B",
+                       bounds=profile.bounds(), jac="3-point", options=lbfgs)
+        done.append((float(res.fun), res.x, "L-BFGS-B (restart)"))
+    # a variance at its bound is a stationary point whatever the likelihood does off it (the likelihood is
+    # even in each diagonal entry of Λ): restart with those entries moved off the bound
+    best = min(done, key=lambda d: d[0])
+    diagonal = [0, 2] if profile.structure == "slope" else list(range(profile.k))
+    at_bound = [i for i in diagonal if best[1][i] <= 1e-6]
+    restarts = [(3.0 * best[1], "L-BFGS-B (from 3 θ)"), (best[1] / 3.0, "L-BFGS-B (from θ/3)")]
+    for lift in (0.1, 1.0) if at_bound else ():
+        x0 = best[1].copy()
+        x0[at_bound] = lift * max(1.0, float(np.max(np.abs(best[1]))))
+        restarts.append((x0, "L-BFGS-B (off the boundary)"))
+    for x0, name in restarts:  # and another local maximum is looked for from 3 × and ⅓ × the best θ
+        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
+                       options=lbfgs)
+        done.append((float(res.fun), res.x, name))
+    top = min(d[0] for d in done)
+    chosen = min((d for d in done if d[0] <= top + 1e-9), key=lambda d: profile.gradient(d[1]))
+    messages = []
+    funs = sorted({round(d[0], 4) for d in done if d[0] < 1e11})
+    if len(funs) > 1 and funs[-1] - funs[0] > LLF_TOL:
+        messages.append(f"optimisers reached different log-likelihoods ({-funs[-1]:.4f} … {-funs[0]:.4f} on the "
+                        f"scaled outcome); the highest ({chosen[2]}) kept")
+    return chosen[1], chosen[2], messages, profile.gradient(chosen[1])
 
 
 def _boundary_candidates(psi, structure) -> list:
@@ -337,7 +349,8 @@ def _singular_psi(psi, structure) -> bool:
     return float(np.min(np.abs(np.diag(chol)))) < SINGULAR_TOL
 
 
-def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None):
+def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None,
+           satterthwaite: bool = False):
     """Fit one linear mixed model by (RE)ML on the scaled data and map it back to raw units.
 
     Parameters
@@ -351,6 +364,9 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     reml : bool
     start : numpy.ndarray, optional
         An extra start: a relative covariance Ψ (e.g. the null model's).
+    satterthwaite : bool
+        Also compute the Satterthwaite df of each fixed effect (``est.df``,
+        see :mod:`.satterthwaite`; lmerTest's, in lme4's parameterisation).
 
     Returns
     -------
@@ -358,27 +374,21 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         The estimate, the messages, and why no maximum could be used (None when it can).
     """
     import patsy
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
 
     outcome = formula.split("~", 1)[0].strip()
     std, (centre, sd_v), (mean_y, sd_y) = _scaled(data, outcome)
     try:
-        model = _model(formula, std, structure)
         profile = _Profile(std, formula, structure, reml)
     except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:
         return None, [], f"{type(exc).__name__}: {_first_line(exc)}"
-    start_params = None
-    if start is not None:
-        cov = start if structure != "uncorrelated" else np.diag(np.diag(start)[:1])
-        start_params = MixedLMParams.from_components(
-            fe_params=np.zeros(model.k_fe), cov_re=np.atleast_2d(cov)[:model.k_re, :model.k_re],
-            vcomp=np.diag(start)[1:2] if structure == "uncorrelated" else np.zeros(0))
-    result, optimiser, messages, error, gradient = _maximise(model, reml, start_params)
-    if result is None:
-        why = f"{type(error).__name__}: {_first_line(error)}" if error is not None else "non-finite log-likelihood"
-        return None, messages, why
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow of a trial point is its −inf likelihood
+        theta, optimiser, messages, gradient = _maximise(profile, start)
+    lam = profile.lam(theta)
+    if not np.isfinite(profile.objective(theta)) or profile.objective(theta) >= 1e12:
+        return None, messages, "non-finite log-likelihood"
     # every candidate on one likelihood: the optimiser's maximum, and the boundary points near it
-    psi = _psi(result, structure)
+    psi = lam @ lam.T
     best_llf, best_psi, source = profile(psi)[0], psi, optimiser
     extra = [np.atleast_2d(start)] if start is not None and np.shape(start) == psi.shape else []
     for candidate in _boundary_candidates(psi, structure) + extra:
@@ -394,12 +404,6 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         messages.append(f"the optimisers stopped {best_llf - profile(psi)[0]:.3g} log-likelihood units below "
                         "the boundary maximum; the boundary maximum is used")
     llf_std, beta, scale, cov_std = profile(best_psi)
-    # the Hessian of the variance parameters is not used (the fixed-effect covariance is lme4's);
-    # its warnings at a boundary say nothing more than `singular`
-    messages = [m for m in messages if "Hessian matrix" not in m and "boundary of the parameter" not in m
-                and "Retrying MixedLM" not in m and "MixedLM optimization failed" not in m
-                and "Gradient optimization failed" not in m and "covariance is singular" not in m
-                and "Maximum Likelihood optimization failed" not in m]
     rhs = formula.split("~", 1)[1]
     X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
     X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
@@ -432,16 +436,58 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     converged = bool(singular or (np.isfinite(gradient) and gradient <= GRADIENT_TOL))
     notes = []
     if singular:
-        notes.append("boundary (singular) fit: a random-effect variance is ≈ 0 or the correlation ≈ ±1")
+        notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
     est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
-                   converged, singular, gradient, source, notes, result)
+                   converged, singular, gradient, source, notes)
     est.psi = best_psi
+    est.df = None
+    if satterthwaite:
+        est.df = pd.Series(satterthwaite_df(std, formula, structure, best_psi, reml, centre, sd_v,
+                                            data["value"], M), index=names)
     failure = None
     if not converged:
         failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
     elif not (np.all(np.isfinite(fe.to_numpy())) and np.all(np.isfinite(np.diag(cov.to_numpy())))):
         failure = "non-finite estimates or standard errors"
     return est, list(dict.fromkeys(messages + notes)), failure
+
+
+def lme4_design(std: pd.DataFrame, formula: str, structure: str, value):
+    """The model in lme4's random-effects columns (``[1, value]``, ``[1] + [value_c]`` or ``[1]``, from
+    the raw ``value``) as a :class:`~.satterthwaite.GroupedLMM` of the (scaled) frame ``std``."""
+    import patsy
+
+    from .satterthwaite import GroupedLMM
+
+    outcome, rhs = (x.strip() for x in formula.split("~", 1))
+    X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
+    v = np.asarray(value, float)
+    if structure == "intercept":
+        Z = np.ones((len(v), 1))
+    else:
+        Z = np.column_stack([np.ones(len(v)), v if structure == "slope" else v - v.mean()])
+    return GroupedLMM(X, std[outcome].to_numpy(float), Z, std["base"].to_numpy())
+
+
+def satterthwaite_df(std, formula, structure, psi, reml, centre, sd_v, value, contrasts) -> np.ndarray:
+    """Satterthwaite df of each raw fixed effect (rows of ``contrasts`` over the scaled model's) at a fit's Ψ.
+
+    Ψ is mapped from the scaled random-effects columns ``[1, value_s]`` to
+    lme4's (``[1, value]``: ``T Ψ Tᵀ``; ``[1] + [value_c]``: the slope
+    variance ÷ sd²), whose Cholesky factor is lme4's θ.
+    """
+    from .satterthwaite import satterthwaite
+
+    psi = np.atleast_2d(np.asarray(psi, float))
+    if structure == "slope":
+        T = np.array([[1.0, -centre / sd_v], [0.0, 1.0 / sd_v]])
+        psi_raw = T @ psi @ T.T
+    elif structure == "uncorrelated":
+        psi_raw = np.diag([psi[0, 0], psi[1, 1] / sd_v ** 2])
+    else:
+        psi_raw = psi
+    model = lme4_design(std, formula, structure, value)
+    return satterthwaite(model, psi_raw, reml, diagonal=structure != "slope", contrasts=contrasts).df
 
 
 def _fit_ols(formula: str, data: pd.DataFrame):
@@ -614,11 +660,10 @@ class MixedFit:
         lines.append(f"LRT value effect ({self.formula} vs {self.null_formula}): chi2({test['df']}) = "
                      f"{test['stat']:.4g}, p = {test['p']:.4g}; llf {test['llf_full']:.6g}, "
                      f"AIC {self.ml_result.aic:.6g}, BIC {self.ml_result.bic:.6g}")
-        sm = getattr(self.result, "sm", None)
-        if sm is not None:
-            lines.append("statsmodels fit of the scaled model (value_s = (value − mean)/sd, outcome scaled "
-                         "likewise):")
-            lines.append(str(sm.summary()))
+        optimiser = getattr(self.ml_result, "optimizer", None)
+        if optimiser:
+            lines.append(f"maximum found by: {optimiser} (model without value: "
+                         f"{getattr(self.null_result, 'optimizer', '')})")
         if self.warnings:
             lines.append("warnings: " + "; ".join(self.warnings))
         return "\n".join(lines) + "\n"
@@ -671,14 +716,15 @@ def _ols_pair(formula, null_formula, data):
     return fits, list(dict.fromkeys(messages)), failure
 
 
-def _fit_structure(formula, null_formula, data, structure, reml):
-    """Full and null ML fits (and the REML fit when asked) with one random structure."""
-    full, m1, f1 = fit_ml(formula, data, structure)
+def _fit_structure(formula, null_formula, data, structure, reml, satterthwaite=False):
+    """Full and null ML fits (and the REML fit when asked) with one random structure; the reported
+    fit carries its Satterthwaite df when asked."""
+    full, m1, f1 = fit_ml(formula, data, structure, satterthwaite=satterthwaite and not reml)
     null, m2, f2 = fit_ml(null_formula, data, structure)
     messages = m1 + [f"model without value: {m}" for m in m2]
     if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
         # the full model nests the null: from the null's variances it reaches at least its likelihood
-        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi)
+        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi, satterthwaite=satterthwaite and not reml)
         if again is not None and f3 is None and again.llf > full.llf:
             full, m1 = again, m3
             messages.append("the first maximum of the full model was below the null model's; refitted from "
@@ -689,13 +735,21 @@ def _fit_structure(formula, null_formula, data, structure, reml):
     failure = f1 or (f"model without value: {f2}" if f2 else None)
     reported = full
     if reml and failure is None:
-        reported, m4, f4 = fit_ml(formula, data, structure, reml=True)
+        reported, m4, f4 = fit_ml(formula, data, structure, reml=True, satterthwaite=satterthwaite)
         messages += [f"REML fit: {m}" for m in m4]
         failure = f"REML fit: {f4}" if f4 else None
     return (reported, full, null), list(dict.fromkeys(messages)), failure
 
 
-def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="") -> MixedFit:
+#: Outcome families: linear mixed models, or logistic mixed models of a 0/1 outcome (:mod:`.glmm`).
+FAMILIES = ("gaussian", "binomial")
+#: Small-sample df of the t intervals: lmerTest's Satterthwaite, or the between–within rule.
+DF_METHODS = ("satterthwaite", "bases")
+DF_METHOD_TEXT = {"satterthwaite": "Satterthwaite", "bases": "between-within"}
+
+
+def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="",
+               df_method="satterthwaite", left_out=()) -> MixedFit:
     """Fit one model through the fit chain (see the module docstring); every step is recorded."""
     import time
 
@@ -703,7 +757,7 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
     formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
     n_obs, n_groups = len(data), int(data["base"].nunique())
     kind = "REML" if reml else "ML"
-    notes = []
+    notes = list(left_out)
     if n_groups >= 2:
         chain = STRUCTURES if random_slope else ("intercept",)
         for structure in chain:
@@ -712,25 +766,35 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
                 notes.append(f"{STRUCTURE_TEXT[structure][0]} not tried: {n_obs} observations for "
                              f"{n_re} random effects")
                 continue
-            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml)
+            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml,
+                                                     df_method == "satterthwaite")
             if failure is None:
                 text, re_formula = STRUCTURE_TEXT[structure]
                 method = f"mixedlm {kind}, {text}"
                 if structure != chain[0]:
                     method += " (random slope dropped)" if structure == "intercept" else \
-                        " (correlated slope did not converge)"
+                        " (correlated slope dropped)"
                 if fits[1].singular:
                     method += ", singular"
+                if df_method == "satterthwaite" and getattr(fits[0], "df", None) is not None:
+                    df, df_text = fits[0].df.copy(), DF_METHOD_TEXT["satterthwaite"]
+                    undefined = [t for t in df.index if not np.isfinite(df[t]) or df[t] <= 0]
+                    if undefined:  # a variance-parameter Hessian with no curvature in that direction
+                        rule = between_within_df(data, formula, structure)
+                        df[undefined] = rule[undefined]
+                        messages.append(f"Satterthwaite df undefined for {', '.join(undefined)}; the "
+                                        "between-within df used there")
+                else:
+                    df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
                 return MixedFit(outcome, layer, formula, re_formula, null_formula, method, *fits, n_obs, n_groups,
                                 list(dict.fromkeys(notes + messages)), label, "statsmodels", structure,
-                                between_within_df(data, formula, structure), "between-within",
-                                time.perf_counter() - t0)
+                                df, df_text, time.perf_counter() - t0)
             notes += [f"{structure} model: {m}" for m in messages]
             notes.append(f"{structure} model dropped: {failure}")
     (full, null), messages, failure = _ols_pair(formula, null_formula, data)
     seconds = time.perf_counter() - t0
     if failure is None:
-        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models did not converge)"
+        method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
         return MixedFit(outcome, layer, formula, None, null_formula, method, full, full, null, n_obs, n_groups,
                         list(dict.fromkeys(notes + messages)), label, "statsmodels", None,
                         between_within_df(data, formula, None), "ols", seconds)
@@ -741,7 +805,8 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
               reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
-              progress: bool = False, label: str = "") -> list:
+              progress: bool = False, label: str = "", df: str = "satterthwaite",
+              family: str = "gaussian") -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``{outcome} ~ value`` by ML with random effects by base, or
@@ -766,8 +831,16 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
         Report REML fits; the likelihood-ratio test, AIC and BIC always use ML fits.
     min_obs : int
         Layers with fewer complete rows (or a single value) are skipped.
+    df : {"satterthwaite", "bases"}
+        Small-sample df of the t intervals and Wald p: lmerTest's
+        Satterthwaite df (:mod:`.satterthwaite`) or the between–within rule
+        (:func:`between_within_df`: bases − 1 for the value slope).
     single_base : {"error", "ols"}
         What a frame with one base latent gets.
+    family : {"gaussian", "binomial"}
+        ``binomial``: a 0/1 outcome (an [s] present or not), logistic mixed
+        models by the Laplace approximation (glmer's ``nAGQ = 1``,
+        :mod:`.glmm`), z intervals; ``reml`` and ``df`` do not apply.
     workers : int or None
         Processes fitting layers in parallel (None: one per CPU); the fits
         do not depend on the number.
@@ -779,10 +852,15 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     Returns
     -------
     list of MixedFit
-        One per modelled layer in network order (one in all for ``interaction``).
+        One per modelled layer in network order (one in all for ``interaction``);
+        rows left out are noted in each fit's ``warnings``.  No layer that can
+        be modelled is an error naming why for each.
     """
+    notes = []
     tasks = mixed_tasks(frame, outcome, by=by, random_slope=random_slope, reml=reml, min_obs=min_obs,
-                        single_base=single_base, label=label)
+                        single_base=single_base, label=label, df=df, notes=notes, family=family)
+    if not tasks:
+        raise GanphonError(f"{outcome}: no layer can be modelled ({'; '.join(notes)})")
     return fit_tasks(tasks, workers=workers, progress=progress)
 
 
@@ -794,26 +872,56 @@ def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
                     preload=[__name__], weights=[len(task[0]) for task in tasks])
 
 
+def _one_blas_thread():
+    """A context with BLAS on one thread: a model's matrices are k × k and p × p (k, p ≤ a few), and
+    idle BLAS threads spinning between such calls cost more than the work (2.7× on 2 busy cores).
+    Needs ``threadpoolctl`` (``pip install 'ganphon[stats]'``); without it, nothing changes."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _fit_task(task) -> MixedFit:
-    return _one_model(*task)
+    with _one_blas_thread():
+        if len(task) > 10 and task[10] == "binomial":
+            from .glmm import one_binomial_model
+
+            data, outcome, layer, rhs, null_rhs, random_slope, _, label, _, left_out = task[:10]
+            return one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label, left_out)
+        return _one_model(*task[:10])
 
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
                 reml: bool = False, min_obs: int = 10, single_base: str = "error", label: str = "",
-                rhs=("value", "1")) -> list:
+                rhs=("value", "1"), df: str = "satterthwaite", notes: list | None = None,
+                family: str = "gaussian") -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
     Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label)`` per
+    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df, left_out, family)`` per
     model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
     is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
-    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction).
+    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction);
+    ``left_out`` (the last element) notes the rows and bases the model leaves out.
+    A layer that cannot be modelled (no complete row, a constant value or
+    outcome, fewer than ``min_obs`` rows) gets no task and a note in ``notes``.
     """
     if by not in ("layer", "interaction"):
         raise GanphonError(f"by must be 'layer' or 'interaction', got {by!r}")
     if single_base not in ("error", "ols"):
         raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
+    if df not in DF_METHODS:
+        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
+    if family not in FAMILIES:
+        raise GanphonError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     data = _complete(frame, outcome)
+    if family == "binomial" and not data[outcome].isin([0, 1]).all():
+        bad = data.loc[~data[outcome].isin([0, 1]), outcome].iloc[0]
+        raise GanphonError(f"{outcome}: a binomial (logistic) model needs a 0/1 outcome, got {bad:g}")
     if data.empty:
         raise GanphonError(f"{outcome}: no rows with both a value and a defined outcome")
     n_bases = int(data["base"].nunique())
@@ -823,19 +931,55 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
     if data[outcome].nunique() < 2:
         raise GanphonError(f"{outcome}: the outcome is constant ({data[outcome].iloc[0]:g} in every row); "
                            "there is nothing to model")
+    name = model_name(outcome, label)
     if by == "interaction":
         data["layer"] = pd.Categorical(data["layer"].astype(str),
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label)]
+        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df,
+                 tuple(left_out_rows(frame, data, outcome)), family)]
     tasks = []
-    for layer in sort_layers(data["layer"].astype(str).unique()):
+    all_layers = frame["layer"].dropna().astype(str)
+    for layer in sort_layers(all_layers.unique()):
         part = data[data["layer"].astype(str) == layer].copy()
-        if len(part) < min_obs or part["value"].nunique() < 2 or part[outcome].nunique() < 2:
+        rows = frame[frame["layer"].astype(str) == layer]
+        why = None
+        if part.empty:
+            why = f"no row with both a value and a defined {outcome} ({len(rows)} rows)"
+        elif part["value"].nunique() < 2:
+            why = f"the swept value is constant ({part['value'].iloc[0]:g} in all {len(part)} complete rows)"
+        elif part[outcome].nunique() < 2:
+            why = f"the outcome is constant ({part[outcome].iloc[0]:g} in all {len(part)} complete rows)"
+        elif len(part) < min_obs:
+            why = f"{len(part)} complete rows, fewer than {min_obs}"
+        if why is not None:
+            if notes is not None:
+                notes.append(f"{name}, layer {layer}: not modelled: {why}")
             continue
-        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label))
+        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df,
+                      tuple(left_out_rows(rows, part, outcome)), family))
     return tasks
+
+
+def left_out_rows(rows: pd.DataFrame, kept: pd.DataFrame, outcome: str) -> list:
+    """Notes on the rows (and bases) of ``rows`` a model leaves out: an infinite or undefined outcome,
+    no value, a base with no complete row."""
+    y = pd.to_numeric(rows[outcome], errors="coerce").to_numpy(float)
+    v = pd.to_numeric(rows["value"], errors="coerce").to_numpy(float)
+    out = []
+    n_inf, n_nan, n_value = int(np.isinf(y).sum()), int(np.isnan(y).sum()), int((~np.isfinite(v)).sum())
+    if n_inf:
+        out.append(f"{n_inf} row{'s' * (n_inf > 1)} with an infinite {outcome} left out")
+    if n_nan:
+        out.append(f"{n_nan} row{'s' * (n_nan > 1)} without a defined {outcome} left out")
+    if n_value:
+        out.append(f"{n_value} row{'s' * (n_value > 1)} without a finite value left out")
+    gone = sorted(set(rows["base"].dropna()) - set(kept["base"].dropna()), key=str)
+    if gone:
+        out.append(f"base{'s' * (len(gone) > 1)} {', '.join(map(str, gone))} left out: no row with a defined "
+                   f"{outcome} and value")
+    return out
 
 
 def coefficient_table(fits) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from .discover import discover, frication_property
 from .feature_maps import activation_profiles, cluster_feature_maps, read_feature_maps
 from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disagreements, parity_table,
                    refit_script, write_frame)
-from .mixed import (MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
+from .mixed import (DF_METHODS, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
                     model_name)
 from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
                      read_latents, segmented_layers, sort_layers)
@@ -66,7 +66,8 @@ def _manifest_seeds(folder: Path) -> list:
     return sorted({int(s) for s in manifest["seed"].dropna()})
 
 
-def _sweep_models(table, measures, outcome_layers, labels, label_interaction, point_agg, random_slope, notes):
+def _sweep_models(table, measures, outcome_layers, labels, label_interaction, point_agg, random_slope, notes,
+                  reml=False, df="satterthwaite"):
     """The models of a sweep: (task, frame) pairs, per measure, label and layer (see :func:`run_stats`)."""
     segmented = segmented_layers(table)
     present_labels = set(table["label"].dropna().astype(str)) if "label" in table.columns else set()
@@ -100,16 +101,46 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
             rhs = ("value * C(label)", "C(label)") if len(group) > 1 else ("value", "1")
             try:
                 tasks = mixed_tasks(frame, measure, random_slope=random_slope, single_base="ols", label=label,
-                                    rhs=rhs)
+                                    rhs=rhs, reml=reml, df=df, notes=notes)
             except GanphonError as exc:
                 notes.append(f"{model_name(measure, label)}: {exc}")
                 continue
-            skipped = [x for x in frame["layer"].cat.categories if x not in {t[2] for t in tasks}]
-            if skipped:
-                notes.append(f"{model_name(measure, label)}: too few complete rows (or one value) for a model in "
-                             f"{', '.join(skipped)}")
             prepared += [(task, frame) for task in tasks]
     return prepared
+
+
+def _presence_models(folder, table, presence, random_slope, notes):
+    """Logistic mixed models of whether each output has an interval of each label (``has_<label>``)."""
+    if isinstance(presence, str):
+        presence = [x.strip() for x in presence.split(",") if x.strip()]
+    keys = table.loc[table["layer"].astype(str) == layout.OUTPUT_LAYER, ["sample_id", "base", "sweep_value"]]
+    keys = keys.dropna().drop_duplicates("sample_id").rename(columns={"sweep_value": "value"})
+    prepared = []
+    for label in presence:
+        try:
+            prop = frication_property(folder, label=label)
+        except GanphonError as exc:
+            notes.append(f"presence of '{label}': {exc}")
+            continue
+        outcome = f"has_{label}"
+        frame = keys.merge(prop[["sample_id", outcome]], on="sample_id", how="left").assign(
+            layer=layout.OUTPUT_LAYER, label=label)
+        try:
+            tasks = mixed_tasks(frame, outcome, random_slope=random_slope, single_base="ols", label=label,
+                                family="binomial", notes=notes)
+        except GanphonError as exc:
+            notes.append(f"{model_name(outcome, label)}: {exc}")
+            continue
+        prepared += [(task, frame) for task in tasks]
+    return prepared
+
+
+def _why_dropped(fit) -> str:
+    """`` (reason)``: why the fit's first random structures were left (the fit chain's own words)."""
+    reasons = [w.split(" dropped: ", 1)[1] if " dropped: " in w else w.split(" not tried: ", 1)[1]
+               for w in fit.warnings if (" model dropped: " in w or " not tried: " in w)
+               and not w.startswith("model without value")]
+    return f" ({reasons[0]})" if reasons else ""
 
 
 def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
@@ -188,9 +219,10 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
-              save_frames: bool = True, label_column: str | None = None,
+              save_frames: bool = True, label_column: str | None = None, reml: bool = False,
+              df: str = "satterthwaite", out=None, presence=None,
               include_artefacts: bool = False) -> StatsResult:
-    """All statistics of an exported, measured folder, written into ``DIR/stats/``.
+    """All statistics of an exported, measured folder, written into ``DIR/stats/`` (or ``out``).
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
     ``summaries.txt`` and ``frames/`` (one CSV per model and ``refit.R``)
@@ -261,6 +293,20 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         (:func:`ganphon.stats.speech.prediction_tables`).
     include_artefacts : bool
         Keep the F0 values on artefact frequencies in the models and correlations.
+    reml : bool
+        Report REML estimates, standard errors and intervals (the
+        likelihood-ratio test, AIC and BIC stay ML).
+    df : {"satterthwaite", "bases"}
+        Small-sample df of the t intervals: lmerTest's Satterthwaite (both
+        engines) or the between–within rule (bases − 1 for the slope).
+    out : path-like, optional
+        Folder to write into instead of ``DIR/stats/`` (e.g. one per set of
+        options, so that a run does not replace another's tables).
+    presence : sequence of str, optional
+        Interval labels (e.g. ``fric``) whose presence in each output's
+        ``auto`` tier (0/1, ``has_<label>``) is modelled on value by a
+        logistic mixed model (Laplace; :mod:`.glmm`), layer ``output``, in
+        ``mixed_models.csv`` and ``lrt.csv``.
 
     Returns
     -------
@@ -270,6 +316,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
 
     if engine not in ENGINES:
         raise GanphonError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if df not in DF_METHODS:
+        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
@@ -320,8 +368,10 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             other = table
             table = table[~flagged]
     compared = [m for m in used if m in artefact_counts]
-    out_dir = folder / STATS_DIR
-    out_dir.mkdir(exist_ok=True)
+    out_dir = folder / STATS_DIR if out is None else Path(out)
+    if out is not None and out_dir.exists() and not out_dir.is_dir():
+        raise GanphonError(f"--out {out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
     tables, summaries, paths, firsts = {}, [], [], {}
     sweep = has_sweep(table)
@@ -330,7 +380,9 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             old.unlink(missing_ok=True)
     if sweep and "layer" in table.columns:
         prepared = _sweep_models(table, used, outcome_layers, labels, label_interaction, point_agg,
-                                 random_slope, notes)
+                                 random_slope, notes, reml=reml, df=df)
+        if presence:
+            prepared += _presence_models(folder, table, presence, random_slope, notes)
         tasks = [task for task, _ in prepared]
         fits = r_fits = []
         if engine in ("statsmodels", "both"):
@@ -352,6 +404,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         effects, gams = [], []
         by_model = {}
         for (task, frame), fit in zip(prepared, fits):
+            if len(task) > 10 and task[10] == "binomial":  # a logit slope: no standardised effect
+                continue
             by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
         for (measure, label), (frame, model_fits) in by_model.items():
             if "+" in label:  # a label interaction: the slope is per label, not one standardised effect
@@ -386,19 +440,23 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             tables["gam_curves"] = pd.concat(gams, ignore_index=True) if gams else pd.DataFrame()
         summaries = [fit.summary() for fit in fits]
         for what, test in (("boundary (singular) fits, kept as lme4 does", lambda m: "singular" in m),
-                           ("uncorrelated random slope (the correlated one did not converge)",
-                            lambda m: "correlated slope did not converge" in m),
-                           ("random slope dropped (did not converge)", lambda m: "random slope dropped" in m),
-                           ("OLS instead of a mixed model (did not converge)", lambda m: "did not converge)" in m
-                            and m.startswith("ols")),
+                           ("uncorrelated random slope (the correlated one dropped)",
+                            lambda m: "correlated slope dropped" in m),
+                           ("random slope dropped", lambda m: "random slope dropped" in m),
+                           ("OLS instead of a mixed model", lambda m: "mixed models dropped" in m),
                            ("no model could be fitted", lambda m: m.startswith("not fitted"))):
-            hit = [f"{f.name}/{f.layer}" for f in fits if test(f.method)]
+            hit = [f"{f.name}/{f.layer}{_why_dropped(f)}" for f in fits if test(f.method)]
             if hit:
                 notes.append(f"{what}: {', '.join(hit)}")
+        for f in fits:
+            left = [w for w in f.warnings if w.endswith(" left out") or " left out: " in w]
+            if left:
+                notes.append(f"{f.name}/{f.layer}: {'; '.join(left)}")
         bases = int(table["base"].nunique())
         if bases < MIN_BASES:
+            dfs = "Satterthwaite df" if df == "satterthwaite" else f"df = bases − 1 = {bases - 1}"
             notes.append(f"the sweep has {bases} base latents: with fewer than {MIN_BASES} the random-slope "
-                         f"variance is poorly estimated and the t intervals (df = bases − 1 = {bases - 1}) are "
+                         f"variance is poorly estimated and the t intervals ({dfs}) are "
                          f"wide; sweep at least {MIN_BASES} bases for a paper")
     else:
         notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
@@ -462,7 +520,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             stale.unlink()
     record = {"ganphon_version": __version__, "command": command, "source": source,
               "measures": used, "labels": list(labels) if labels else None, "point_agg": point_agg,
-              "random_slope": random_slope, "engine": engine,
+              "random_slope": random_slope, "engine": engine, "reml": reml, "df": df,
+              "presence": list(presence) if presence else None,
               "label_interaction": label_interaction, "labels_by_measure": {
                   m: list(labels) if labels else list(default_labels(m)) for m in used},
               "seeds": {"manifest": _manifest_seeds(folder),
