@@ -250,7 +250,13 @@ def test_conclusions_are_the_fitted_slopes_in_raw_units(demo_run, tmp_path):
             table = re.split(r"Fixed effects:|Coefficients:", block)[1]  # lmer, or lm for an OLS fallback
             estimate = float(re.search(r"\nvalue\s+(\S+)", table).group(1))
             slope = estimate * units[effect["unit"]]
-            assert effect["slope"] == pytest.approx(slope, rel=2e-3, abs=1e-4)
+            if effect["slope"] != pytest.approx(slope, rel=2e-3, abs=1e-4):
+                # a plain lmer can stop short at a boundary (SPEC §9): then ganphon's maximum must be higher
+                r_llf = float(re.search(r"logLik\s+deviance.*\n\s*\S+\s+\S+\s+(\S+)", block).group(1))
+                models = pd.read_csv(demo_run / f"sweep_{var}" / "stats" / "mixed_models.csv")
+                row = models[(models["outcome"] == effect["outcome"]) & (models["label"] == effect["label"])
+                             & (models["layer"] == "output") & (models["term"] == "value")]
+                assert float(row["llf"].iloc[0]) > r_llf + 0.05, (effect, slope, r_llf)
             stated = re.search(rf"{effect['name']} ([+−][0-9.e+−]+) {effect['unit']} per unit", para)
             if effect["ci_low"] > 0 or effect["ci_high"] < 0:  # an effect: stated with its number
                 assert stated, (effect["name"], para)

@@ -359,6 +359,16 @@ CASES = [
     ("sweep huge without --yes",
      _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 200000\nstep = 1\nbases = 1'), "SWEEP", "--yes"),
     # ---- stats
+    # ---- atlas, intervene
+    ("atlas values not numbers", None, ["atlas", "--checkpoint", "{m}/ciwgan.pt", "--values", "a,b", "--out", "at"],
+     "--values"),
+    ("atlas variable z999", None, ["atlas", "--checkpoint", "{m}/ciwgan.pt", "--variables", "z999", "--out", "at"],
+     "z999"),
+    ("atlas checkpoint missing", None, ["atlas", "--checkpoint", "nope.pt", "--out", "at"], "nope.pt"),
+    ("intervene layer conv9", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv9",
+                                     "--channels", "1", "--set", "0", "--out", "iv"], "conv9"),
+    ("intervene channel out of range", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1",
+                                              "--channels", "99999", "--set", "0", "--out", "iv"], "99999"),
     # ---- pretrained encoders, correlate-input, compare-series
     ("probe network foo", None, ["probe", "--network", "foo", "--wavs", "{m}/corpus", "--out", "p"], "--network"),
     ("probe crepe with a checkpoint", None, ["probe", "--network", "crepe", "--checkpoint", "{m}/ciwgan.pt",
