@@ -445,11 +445,29 @@ def _undefined(value) -> str:
 
 
 def _rows_to_frame(rows) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
-    frame["point"] = pd.array([None if p is None else p for p in frame["point"]], dtype="Int64")
-    for column in ("start", "end", "time", "value"):
-        frame[column] = frame[column].astype(float)
-    return frame
+    """The long table of ``rows`` (tuples in :data:`TABLE_COLUMNS` order), built column by column."""
+    if not rows:
+        frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
+        frame["point"] = pd.array([], dtype="Int64")
+        for column in ("start", "end", "time", "value"):
+            frame[column] = frame[column].astype(float)
+        return frame
+    columns = dict(zip(TABLE_COLUMNS, zip(*rows)))
+    points = columns["point"]
+    missing = np.fromiter((p is None for p in points), dtype=bool, count=len(points))
+    numbers = np.fromiter((0 if p is None else p for p in points), dtype=np.int64, count=len(points))
+    data = {}
+    for name, values in columns.items():
+        if name == "point":
+            data[name] = pd.arrays.IntegerArray(numbers, missing)
+        elif name in ("start", "end", "time", "value"):
+            data[name] = np.array(values, dtype=float)
+        else:
+            data[name] = pd.array(values, dtype=_TEXT)
+    return pd.DataFrame(data)
+
+
+_TEXT = pd.DataFrame({"x": ["a"]})["x"].dtype  # the dtype pandas gives text columns
 
 
 def check_measures(measures) -> tuple:
@@ -541,28 +559,18 @@ def read_manifest(path, inputs="wav") -> pd.DataFrame:
 
 
 def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> pd.DataFrame:
-    """Add the manifest's columns to a long table, matched by file name.
+    """Add the manifest's columns to a long table, matched by file name (:func:`ganphon.io.join_manifest`).
 
     The manifest's sweep column ``value`` becomes ``sweep_value`` (``value``
     is always the measured value); its file-name columns are dropped (the
     table's ``file`` names the measured file).
     """
-    key = "file" if inputs == "wav" else "sound_file"
-    extra = manifest.copy()
-    extra["__file"] = extra[key]
-    extra = extra.drop(columns=[c for c in ("file", "sound_file") if c in extra.columns])
-    renames = {"value": "sweep_value"}
-    for column in extra.columns:
-        if column in TABLE_COLUMNS and column not in renames:
-            renames[column] = f"manifest_{column}"
-    extra = extra.rename(columns=renames)
-    joined = table.merge(extra, how="left", left_on="file", right_on="__file", sort=False)
-    return joined.drop(columns="__file")
+    return io.join_manifest(table, manifest, "file" if inputs == "wav" else "sound_file")
 
 
 def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
-            progress=True) -> pd.DataFrame:
+            progress=True, join=True) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
 
     Parameters
@@ -588,6 +596,9 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
         Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series.
     progress : bool
         Show a progress bar.
+    join : bool
+        Join the manifest's columns (False: the table's own columns only; join
+        later with :func:`ganphon.io.join_manifest`).
 
     Returns
     -------
@@ -604,20 +615,25 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     for entry in entries:  # Praat would zero-pad a cut WAV without a word
         if entry.path.suffix.lower() == ".wav":
             io.check_wav_complete(entry.path)
+    settings = {}  # resolved once per layer, not per file
+    for e in entries:
+        if e.layer not in settings:
+            settings[e.layer] = settings_for_layer(e.layer, resolved)
     jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
-                 measures, settings_for_layer(e.layer, resolved), e.layer or e.path.name)
+                 measures, settings[e.layer], e.layer or e.path.name)
             for e in entries]
     from .parallel import Interrupted
 
     try:
-        rows = run_jobs(jobs, workers=workers, progress=progress)
+        frames = measure_jobs(jobs, workers=workers, progress=progress)
     except Interrupted as stop:  # Ctrl-C: the files measured so far, for measure_to_file to keep
-        stop.table = _rows_to_frame([row for rows in stop.finished() for row in rows])
-        if manifest is not None:
+        stop.table = _concat(stop.finished())
+        if manifest is not None and join:
             stop.table = join_manifest(stop.table, manifest, inputs)
+        stop.manifest, stop.n_files = manifest, len(jobs)
         raise
-    table = _rows_to_frame(rows)
-    if manifest is not None:
+    table = _concat(frames)
+    if manifest is not None and join:
         table = join_manifest(table, manifest, inputs)
     return table
 
@@ -652,11 +668,52 @@ def check_tier(entries, tier, folder) -> None:
 
 def run_jobs(jobs, workers=None, progress=True) -> list:
     """Measure ``jobs`` in ``workers`` processes; rows in job order."""
-    from .parallel import map_jobs
+    return [row for frame in measure_jobs(jobs, workers, progress) for row in frame.itertuples(index=False)]
 
-    per_file = map_jobs(_measure_job, jobs, workers=workers, progress=progress, desc="measure", unit="file",
-                        preload=[__name__])  # Ctrl-C: parallel.Interrupted, .finished() = rows per file
-    return [row for rows in per_file for row in rows]
+
+def measure_jobs(jobs, workers=None, progress=True) -> list:
+    """Measure ``jobs`` in ``workers`` processes, a batch of whole samples per task.
+
+    Each task measures consecutive files sharing a TextGrid together (the grid is
+    read once) and returns its rows as one table built in the worker, so the
+    parent only concatenates.  Returns the batches' tables in job order; on
+    Ctrl-C raises :class:`ganphon.parallel.Interrupted` whose ``finished()``
+    are the tables of the batches that had finished.
+    """
+    from .parallel import check_workers, map_jobs
+
+    workers = check_workers(workers, max(1, len(jobs)))
+    batches = job_batches(jobs, workers)
+    return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
+                    preload=[__name__], max_chunk=1, sizes=[len(b) for b in batches])
+
+
+def job_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
+    """``jobs`` cut into consecutive batches of about ``len(jobs) / (workers × per_worker)`` files
+    (at most ``largest``), never splitting the files of one TextGrid between batches."""
+    size = max(1, min(largest, math.ceil(len(jobs) / (workers * per_worker))))
+    batches, current = [], []
+    for job in jobs:
+        if len(current) >= size and job.textgrid != current[-1].textgrid:
+            batches.append(current)
+            current = []
+        current.append(job)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _measure_batch(jobs) -> pd.DataFrame:
+    """The rows of a batch of files, as one table (built in the worker process)."""
+    rows: list = []
+    for job in jobs:
+        rows += _measure_job(job)
+    return _rows_to_frame(rows)
+
+
+def _concat(frames) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else _rows_to_frame([])
 
 
 # --------------------------------------------------------------------------
@@ -664,10 +721,11 @@ def run_jobs(jobs, workers=None, progress=True) -> list:
 
 
 def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", points=10,
-                        layer_settings="default", inputs="wav", engine="praat", praat_path=None) -> pd.DataFrame:
+                        layer_settings="default", inputs="wav", engine="praat", praat_path=None,
+                        join=True) -> pd.DataFrame:
     """Measure a folder with the bundled ``measure_all.praat`` run by Praat.
 
-    Same arguments and result as :func:`measure`, for results computed by a Praat executable
+    Same arguments and result as :func:`measure` (``join`` too), for results computed by a Praat executable
     (``engine="praat"``) or by parselmouth's bundled Praat running the script.
     Layers with different settings are measured in separate runs.
 
@@ -703,7 +761,7 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     table = table[table["file"].isin(order)]
     table = table.sort_values("file", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     table = table[TABLE_COLUMNS]
-    if manifest is not None:
+    if manifest is not None and join:
         table = join_manifest(table, manifest, inputs)
     return table
 
@@ -748,44 +806,79 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     GanphonError
         If ``out`` holds a different (or unrecorded) measurement and ``overwrite`` is off.
     """
-    from .layout import atomic_path
-
     measures = check_measures(measures if measures is not None else ALL_MEASURES)
     target = Path(folder)
     base = target.parent if target.is_file() else target
-    out = Path(out) if out else base / "acoustics.csv"
+    chosen = out is None  # the default name: CSV below io.CSV_MAX_ROWS rows, else Parquet
+    out = Path(out) if out else base / layout.ACOUSTICS
     _check_can_write(out)  # before measuring, not after
     if out.exists() and not overwrite:
         _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
                                 measures=list(measures), settings=settings)
+    if chosen and not overwrite and (base / layout.ACOUSTICS_PARQUET).is_file():
+        _check_same_measurement(base / layout.ACOUSTICS_PARQUET, engine=engine, tier=tier, points=points,
+                                inputs=inputs, measures=list(measures), settings=settings)
     started = _time.perf_counter()
-    partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     if engine == "parselmouth":
         from .parallel import Interrupted
 
         try:
             table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
-                            workers=workers, inputs=inputs, progress=progress)
+                            workers=workers, inputs=inputs, progress=progress, join=False)
         except Interrupted as stop:  # keep what was measured, under a name no later stage reads
             if getattr(stop, "table", None) is not None and len(stop.table):
-                with atomic_path(partial) as tmp:
-                    stop.table.to_csv(tmp, index=False)
-                stop.args = (f"{stop.n_done} of {len(stop.done)} files measured, kept in {partial}",)
+                path = _table_path(out, len(stop.table), chosen)
+                partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+                _write_acoustics(stop.table, partial, stop.manifest, inputs)
+                stop.args = (f"{stop.table['file'].nunique()} of {stop.n_files} files measured, kept in {partial}",)
             raise
+        manifest = _manifest_of(folder, inputs)
     else:
         table = measure_with_script(folder, measures=measures, tier=tier, points=points,
                                     layer_settings=settings, inputs=inputs, engine="praat",
-                                    praat_path=praat_path)
+                                    praat_path=praat_path, join=False)
+        manifest = _manifest_of(folder, inputs)
     elapsed = _time.perf_counter() - started
-    try:
-        with atomic_path(out) as tmp:
-            table.to_csv(tmp, index=False)
-    except OSError as exc:  # a full disk: name the table (the error itself names no file)
-        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+    out = _table_path(out, len(table), chosen)
+    table = _write_acoustics(table, out, manifest, inputs)
     write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
                      inputs=inputs, measures=list(measures), settings=settings)
-    partial.unlink(missing_ok=True)  # an interrupted run's table, now complete
+    for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
+        stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
+    if chosen:  # the other default name may hold an earlier measurement: no two tables in one folder
+        other = base / (layout.ACOUSTICS if out.name == layout.ACOUSTICS_PARQUET else layout.ACOUSTICS_PARQUET)
+        if other.is_file():
+            other.unlink()
+    if manifest is not None and io.is_parquet(out):
+        table = join_manifest(table, manifest, inputs)
     return table, out, elapsed
+
+
+def _table_path(out: Path, rows: int, chosen: bool) -> Path:
+    """Where a table of ``rows`` rows goes: ``out``, or for the default name Parquet above
+    :data:`ganphon.io.CSV_MAX_ROWS` rows."""
+    if chosen and rows > io.CSV_MAX_ROWS:
+        return out.with_name(layout.ACOUSTICS_PARQUET)
+    return out
+
+
+def _manifest_of(folder, inputs):
+    """The manifest of a measured folder, or None."""
+    target = Path(folder)
+    path = target if target.is_file() else target / layout.MANIFEST
+    return read_manifest(path, inputs) if path.is_file() else None
+
+
+def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.DataFrame:
+    """Write an acoustic table: as Parquet its own columns (:func:`ganphon.io.read_acoustics` joins the
+    manifest), as CSV joined with the manifest, ready for a spreadsheet or R.  Returns what was written."""
+    if manifest is not None and not io.is_parquet(out):
+        table = join_manifest(table, manifest, inputs)
+    try:
+        io.write_table(table, out)
+    except OSError as exc:  # a full disk: name the table (the error itself names no file)
+        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+    return table
 
 
 def _check_can_write(out: Path) -> None:

@@ -15,7 +15,9 @@ Text
     :func:`read_text` (UTF-16 with either BOM, UTF-8 with or without BOM).
 Tables
     :func:`read_manifest` (fixed dtypes), :func:`read_latents`, :func:`read_table`,
-    :func:`write_table` (atomic CSV, floats round-trip).
+    :func:`write_table` (atomic CSV, floats round-trip; zstd Parquet for ``.parquet``);
+    :func:`read_acoustics` and :func:`join_manifest`: a per-file table keeps its own
+    columns and is joined with the manifest when read.
 Records
     :func:`read_run_record`, :func:`write_run_record`, :func:`write_json`; the rule
     that a folder holds exactly one request (:func:`prepare_folder`);
@@ -334,23 +336,143 @@ def read_text(path) -> str:
         raise GanphonError(f"{path}: not UTF-8 or UTF-16 text") from None
 
 
+#: Rows above which a per-file table (the acoustic table) is written as Parquet, not CSV.
+CSV_MAX_ROWS = 50_000
+
+
+def is_parquet(path) -> bool:
+    """Whether a table path names a Parquet file (by its suffix)."""
+    return Path(path).suffix.lower() == ".parquet"
+
+
 def write_table(df, path) -> None:
-    """Write a DataFrame as CSV atomically (no index; floats round-trip exactly)."""
+    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly), or zstd Parquet when the
+    name ends in ``.parquet`` (text columns dictionary-encoded; every value reads back exactly)."""
     with layout.atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        if is_parquet(path):
+            df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def read_table(path, what: str = "table", **kwargs):
-    """Read a CSV table with one-line errors naming the file (``kwargs`` go to ``pandas.read_csv``)."""
+    """Read a CSV (``kwargs`` go to ``pandas.read_csv``) or Parquet table, with one-line errors naming the file."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise GanphonError(f"{path}: no such {what}")
     try:
+        if is_parquet(path):
+            return pd.read_parquet(path, columns=kwargs.get("usecols"))
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+    except Exception as exc:  # pyarrow's own errors on a damaged Parquet file
+        if type(exc).__module__.startswith("pyarrow"):
+            raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+        raise
+
+
+# ---------------------------------------------------------------- per-file tables and the manifest
+
+#: Columns of the long acoustic table itself (before the manifest is joined).
+ACOUSTIC_COLUMNS = ("file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note")
+#: Text columns of a joined acoustic table, read as ``str`` (empty cells NaN).
+ACOUSTIC_TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
+
+
+def acoustics_path(folder):
+    """The acoustic table of a folder: ``acoustics.parquet`` (large tables) or ``acoustics.csv``;
+    the CSV's path when there is neither."""
+    folder = Path(folder)
+    parquet = folder / layout.ACOUSTICS_PARQUET
+    return parquet if parquet.is_file() else folder / layout.ACOUSTICS
+
+
+def join_manifest(table, manifest, key: str = "file"):
+    """Add the manifest's columns to a per-file table, matched by file name (the one join).
+
+    The manifest's sweep column ``value`` becomes ``sweep_value`` (``value`` is
+    always the measured value); its file-name columns are dropped (the table's
+    ``file`` names the measured file); any other manifest column the table
+    already has is renamed ``manifest_<name>``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        With a ``file`` column.
+    manifest : DataFrame
+        As :func:`read_manifest` gives it.
+    key : {"file", "sound_file"}
+        The manifest column naming the files of ``table``.
+    """
+    extra = manifest.copy()
+    extra["__file"] = extra[key]
+    extra = extra.drop(columns=[c for c in ("file", "sound_file") if c in extra.columns])
+    renames = {"value": "sweep_value"}
+    for column in extra.columns:
+        if column in table.columns and column not in renames:
+            renames[column] = f"manifest_{column}"
+    extra = extra.rename(columns=renames)
+    joined = table.merge(extra, how="left", left_on="file", right_on="__file", sort=False)
+    return joined.drop(columns="__file")
+
+
+def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
+    """Read a long acoustic table, joined with its folder's manifest on demand.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (its ``acoustics.parquet`` or ``acoustics.csv``) or a table file
+        (``.csv`` or ``.parquet``).
+    join : bool
+        Join the manifest beside the table (:func:`join_manifest`) when the table
+        holds only its own columns (a joined CSV is returned as it is).
+
+    Returns
+    -------
+    DataFrame
+        As the joined CSV reads with ``pandas.read_csv``: text columns
+        (:data:`ACOUSTIC_TEXT_COLUMNS`) ``str`` with empty cells NaN, ``point``
+        nullable integers; ``attrs["source"]`` names the file.
+
+    Raises
+    ------
+    GanphonError
+        No table, or one that cannot be read; one line naming the file.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = acoustics_path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
+    if is_parquet(path):
+        table = read_table(path, what)
+        for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
+            if column in table.columns:
+                text = table[column].astype("str")
+                table[column] = text.where(text.ne(""))
+    else:
+        try:
+            table = pd.read_csv(path, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
+                                low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            raise GanphonError(f"{path}: cannot read the {what} ({first_line(exc)})") from None
+    if "point" in table.columns:
+        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
+    manifest_path = path.parent / layout.MANIFEST
+    if join and "sample_id" not in table.columns and "file" in table.columns and manifest_path.is_file():
+        manifest = read_manifest(manifest_path, required=("file",))
+        key = "file"
+        if "sound_file" in manifest.columns and not table["file"].isin(set(manifest["file"])).any():
+            key = "sound_file"  # measured with --inputs sound
+        table = join_manifest(table, manifest, key)
+    table.attrs["source"] = str(path)
+    return table
 
 
 #: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).

@@ -51,7 +51,7 @@ STORE_ZARR = "store.zarr"
 MANIFEST_PARQUET = "manifest.parquet"
 LATENTS_PARQUET = "latents.parquet"
 ANNOTATIONS_PARQUET = "annotations.parquet"
-ACOUSTICS_PARQUET = "acoustics.parquet"
+ACOUSTICS_PARQUET = "acoustics.parquet"  # a store: one part per chunk; a file folder: a large acoustic table
 # A training corpus (``ganphon corpus synth | cut``): one <item>.wav + <item>.TextGrid per item, tables.
 CORPUS_CSV = "corpus.csv"
 PHONES_CSV = "phones.csv"

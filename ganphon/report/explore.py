@@ -75,14 +75,15 @@ def _samples(folder: Path):
 def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     """Per-interval measures of every file, per sample: (measure names, {sample: [[layer, label, start,
     end, v1, v2 …], …]})."""
-    from ..io import read_table
+    from ..io import acoustics_path, read_acoustics
 
-    path = folder / layout.ACOUSTICS
+    path = acoustics_path(folder)
     if not path.is_file():
         return [], {}
-    table = read_table(path, "acoustic table", dtype={"sample_id": str, "layer": str, "label": str},
-                       keep_default_na=False, na_values={"value": [""], "point": [""], "start": [""], "end": [""]},
-                       low_memory=False)
+    table = read_acoustics(path)  # joined with the manifest
+    for column in ("sample_id", "layer", "label"):
+        if column in table.columns:
+            table[column] = table[column].fillna("")
     need = {"sample_id", "layer", "label", "start", "end", "point", "measure", "value"}
     if not need <= set(table.columns):
         raise GanphonError(f"{path}: not an acoustic table joined with a manifest (needs {', '.join(sorted(need))})")
