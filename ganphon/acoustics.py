@@ -15,6 +15,7 @@ formant, an unreadable file …); a problem in one file never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -69,6 +70,10 @@ class _Job:
     measures: tuple
     settings: MeasureSettings
     who: str
+    source: str | None = None  # a layer's native Sound, upsampled in memory when its WAV is not written
+    size: int = 0
+    sr: float = 0.0
+    clip: float | None = None
 
 
 # --------------------------------------------------------------------------
@@ -208,6 +213,12 @@ def _measure_job(job: _Job) -> list:
 
     sound = None
     failure = ""
+    if job.source is not None:  # the layer's Sound, at the output rate as its WAV would hold it
+        try:
+            sound = io.upsampled_sound(job.source, job.size, job.sr, job.clip)
+        except GanphonError as exc:
+            failure = f"cannot read {Path(job.source).name}: {str(exc).removeprefix(f'{job.source}: ')}"
+        return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
     try:
         obj = parselmouth.read(job.path)
         if isinstance(obj, list):
@@ -488,11 +499,20 @@ def check_measures(measures) -> tuple:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file to measure: its path, TextGrid and layer (None when unknown)."""
+    """One file to measure: its path, TextGrid and layer (None when unknown).
+
+    A layer whose WAV was not written (``source``: its native Sound) is measured on
+    the Sound upsampled in memory to ``size`` samples at ``sr`` Hz, clipped to
+    ±``clip`` when the run clipped: the samples the WAV would hold.
+    """
 
     path: Path
     textgrid: Path | None
     layer: str | None
+    source: Path | None = None
+    size: int = 0
+    sr: float = 0.0
+    clip: float | None = None
 
 
 def collect_files(folder_or_manifest, inputs="wav"):
@@ -525,15 +545,26 @@ def collect_files(folder_or_manifest, inputs="wav"):
     if manifest_path.is_file():
         manifest = read_manifest(manifest_path, inputs)
         column = "file" if inputs == "wav" else "sound_file"
+        clip = io.run_clip(folder) if inputs == "wav" else None
+        upsampled = inputs == "wav" and {"sound_file", "slice_len", "sr"} <= set(manifest.columns)
         for row in manifest.itertuples(index=False):
             path = folder / getattr(row, column)
+            source = None
+            if upsampled and not path.is_file() and isinstance(row.sound_file, str):
+                candidate = folder / row.sound_file
+                if candidate.suffix == ".Sound" and candidate.is_file():
+                    source = candidate
             textgrid = None
             if "textgrid" in manifest.columns and isinstance(row.textgrid, str) and row.textgrid:
                 candidate = folder / row.textgrid
                 textgrid = candidate if candidate.is_file() else None
             else:
                 textgrid = find_textgrid(path)
-            entries.append(FileEntry(path, textgrid, str(row.layer) if isinstance(row.layer, str) else None))
+            layer = str(row.layer) if isinstance(row.layer, str) else None
+            if source is None:
+                entries.append(FileEntry(path, textgrid, layer))
+            else:
+                entries.append(FileEntry(path, textgrid, layer, source, int(row.slice_len), float(row.sr), clip))
     else:
         extension = _EXTENSIONS[inputs]
         for path in sorted(folder.glob(f"*.{extension}")):
@@ -613,14 +644,15 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
     for entry in entries:  # Praat would zero-pad a cut WAV without a word
-        if entry.path.suffix.lower() == ".wav":
+        if entry.path.suffix.lower() == ".wav" and entry.source is None:
             io.check_wav_complete(entry.path)
     settings = {}  # resolved once per layer, not per file
     for e in entries:
         if e.layer not in settings:
             settings[e.layer] = settings_for_layer(e.layer, resolved)
     jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
-                 measures, settings[e.layer], e.layer or e.path.name)
+                 measures, settings[e.layer], e.layer or e.path.name,
+                 None if e.source is None else str(e.source), e.size, e.sr, e.clip)
             for e in entries]
     from .parallel import Interrupted
 
@@ -684,8 +716,9 @@ def measure_jobs(jobs, workers=None, progress=True) -> list:
 
     workers = check_workers(workers, max(1, len(jobs)))
     batches = job_batches(jobs, workers)
+    preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
-                    preload=[__name__], max_chunk=1, sizes=[len(b) for b in batches])
+                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches])
 
 
 def job_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
@@ -751,10 +784,11 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
         key = (settings_for_layer(entry.layer, resolved), entry.path.suffix.lstrip("."))
         runs.setdefault(key, set()).add(entry.path.name)
     parts = []
-    for (settings, extension), names in runs.items():
-        table = run_script("measure_all", folder, engine=engine, praat_path=praat_path, settings=settings,
-                           extension=extension, name_pattern="*", tier=tier or "", number_of_points=points)
-        parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
+    with _script_folder(folder, entries) as where:
+        for (settings, extension), names in runs.items():
+            table = run_script("measure_all", where, engine=engine, praat_path=praat_path, settings=settings,
+                               extension=extension, name_pattern="*", tier=tier or "", number_of_points=points)
+            parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
     table = pd.concat(parts, ignore_index=True)
     table["note"] = table["note"].fillna("") if "note" in table.columns else ""
     order = {e.path.name: i for i, e in enumerate(entries)}
@@ -764,6 +798,30 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     if manifest is not None and join:
         table = join_manifest(table, manifest, inputs)
     return table
+
+
+@contextlib.contextmanager
+def _script_folder(folder: Path, entries):
+    """The folder Praat's script measures: ``folder`` itself, or, when layers are stored only as native
+    Sounds, a temporary folder holding every file's link and the layers' WAVs written from the Sounds
+    (:func:`ganphon.io.read_series`: the samples an export with ``--wav-layers`` writes)."""
+    if not any(entry.source is not None for entry in entries):
+        yield folder
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ganphon_praat_") as tmp:
+        where = Path(tmp)
+        for entry in entries:
+            target = where / entry.path.name
+            if entry.source is not None:
+                x, sr = io.read_series(entry.path, entry.source, entry.size, int(entry.sr), entry.clip)
+                io.write_wav(target, x, sr)
+            elif entry.path.exists() and not target.exists():
+                target.symlink_to(entry.path.resolve())
+            if entry.textgrid is not None and not (where / entry.textgrid.name).exists():
+                (where / entry.textgrid.name).symlink_to(Path(entry.textgrid).resolve())
+        yield where
 
 
 # --------------------------------------------------------------------------

@@ -321,7 +321,7 @@ def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSe
     -------
     list of (start, end, label)
     """
-    sound = io.read_sound(sound_path)
+    sound = io.read_layer_sound(sound_path)  # a layer stored as its Sound only: upsampled in memory
     try:
         intervals = segment(sound, settings)
     except GanphonError as exc:
@@ -409,7 +409,7 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
         tiers = [(AUTO_TIER, output)]
         tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer))) for layer in layers]
         for tier, path in tiers:
-            if not path.is_file():
+            if not io.layer_exists(path):
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",

@@ -4,8 +4,10 @@ WAV
     :func:`read_wav` (float or integer PCM in, float32 out, ``(x, sr)``) and
     :func:`write_wav` (float32).
 Praat Sound
-    :func:`read_sound` and :func:`write_sound` (text Sound with the exact
-    sampling period, e.g. 62.5 Hz); :func:`read_praat` for any Praat object.
+    :func:`read_sound` and :func:`write_sound` (binary Sound with the exact
+    sampling period, e.g. 62.5 Hz); :func:`read_praat` for any Praat object;
+    :func:`read_series` / :func:`upsampled_sound`: a layer at the output rate,
+    from its WAV or its native Sound upsampled in memory.
 TextGrid
     :func:`read_textgrid` (every text or binary format and encoding Praat reads:
     long, short, UTF-8, UTF-16; empty intervals kept) returning ``tgt`` objects;
@@ -206,15 +208,134 @@ def read_sound(path):
 
 
 def write_sound(path, x, rate: float) -> None:
-    """Write a series as a Praat short text Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
+    """Write a series as a Praat binary Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
 
-    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.
+    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.  Praat's
+    binary format holds the samples as 64-bit floats (a float32 series reads back
+    exactly); Praat and parselmouth read it, at 0.4× the size of a text Sound.
     """
     import parselmouth
 
     snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate))
     with layout.atomic_path(path) as tmp:
-        snd.save_as_short_text_file(str(tmp))
+        snd.save_as_binary_file(str(tmp))
+
+
+def read_series(wav, sound=None, size: int | None = None, sr: int | None = None, clip: float | None = None):
+    """A layer series at the output rate: its WAV, or its native-rate Sound upsampled in memory.
+
+    A layer is stored once, as ``ID_<layer>.Sound``; ``ID_<layer>.wav`` exists only
+    where asked for (``--wav-layers``).  Without the WAV the Sound is read and
+    upsampled to ``size`` samples exactly as the export wrote the WAV
+    (:func:`ganphon.timebase.upsample` on the float32 series, then clipped to
+    [−clip, clip] when the run clipped), so both give the same samples.
+
+    Parameters
+    ----------
+    wav : path-like
+        ``ID_<layer>.wav`` (read when it exists).
+    sound : path-like, optional
+        ``ID_<layer>.Sound``, read when the WAV does not exist.
+    size, sr : int
+        Output length and rate (the manifest's ``slice_len`` and ``sr``).
+    clip : float, optional
+        The run's ``clip`` (``run.json``).
+
+    Returns
+    -------
+    x : ndarray, float32 [size]
+    sr : int
+
+    Raises
+    ------
+    GanphonError
+        Neither file can be read; one line naming the file.
+    """
+    wav = Path(wav)
+    if sound is None or wav.is_file() or not Path(sound).is_file():
+        return read_wav(wav, mono=True)
+    if size is None or sr is None:
+        raise GanphonError(f"{wav}: no such WAV file (its Sound needs the output length and rate to upsample)")
+    return upsampled_values(read_sound(sound), size, clip), int(sr)
+
+
+def upsampled_values(native, size: int, clip: float | None = None) -> np.ndarray:
+    """The samples of a native-rate ``parselmouth.Sound`` at ``size`` samples, as the export's WAV holds them."""
+    from .timebase import upsample
+
+    values = np.asarray(native.values[0], dtype=np.float32)  # written from float32: exact
+    up = upsample(values, int(size))
+    if clip is not None:
+        up = np.clip(up, -clip, clip)
+    return up
+
+
+def upsampled_sound(path, size: int, sr: float, clip: float | None = None):
+    """A ``parselmouth.Sound`` at ``sr`` Hz holding the native Sound ``path`` upsampled to ``size`` samples:
+    the samples and time domain Praat reads from the layer's WAV (:func:`read_series`)."""
+    import parselmouth
+
+    up = upsampled_values(read_sound(path), size, clip)
+    return parselmouth.Sound(up.astype(np.float64), sampling_frequency=float(sr))
+
+
+def layer_sound_path(wav) -> Path | None:
+    """The native Sound stored for a layer WAV name (``ID_<layer>.wav`` → ``ID_<layer>.Sound``), when
+    the WAV does not exist and the Sound does; else None."""
+    wav = Path(wav)
+    parsed = layout.parse_sample_file(wav.name)
+    if wav.is_file() or parsed is None or parsed[1] in (None, layout.OUTPUT_LAYER):
+        return None
+    sound = wav.with_name(layout.layer_sound(*parsed))
+    return sound if sound.is_file() else None
+
+
+def layer_exists(wav) -> bool:
+    """Whether a layer WAV, or the native Sound it is computed from, exists."""
+    return Path(wav).is_file() or layer_sound_path(wav) is not None
+
+
+def _output_shape(wav: Path) -> tuple[int, int]:
+    """(samples, rate) of the output WAV of the sample a layer WAV name belongs to."""
+    import scipy.io.wavfile
+
+    sample_id, _ = layout.parse_sample_file(wav.name)
+    output = wav.with_name(layout.layer_wav(sample_id, layout.OUTPUT_LAYER))
+    try:
+        sr, data = scipy.io.wavfile.read(output, mmap=True)
+    except (ValueError, OSError) as exc:
+        raise GanphonError(f"{output}: cannot read WAV ({first_line(exc)}); needed to upsample "
+                           f"{wav.with_suffix('.Sound').name}") from None
+    return int(data.shape[0]), int(sr)
+
+
+def read_layer_wav(wav) -> tuple:
+    """``(x, sr)`` of a layer at the output rate, given its WAV name: the WAV, or when only the native
+    Sound was written, that Sound upsampled in memory (length and rate of the sample's output WAV, the
+    run's clip), the same samples (:func:`read_series`)."""
+    wav = Path(wav)
+    sound = layer_sound_path(wav)
+    if sound is None:
+        return read_wav(wav, mono=True)
+    size, sr = _output_shape(wav)
+    return read_series(wav, sound, size, sr, run_clip(wav.parent))
+
+
+def read_layer_sound(wav):
+    """:func:`read_layer_wav` as a ``parselmouth.Sound`` (any other sound: :func:`read_sound`)."""
+    wav = Path(wav)
+    sound = layer_sound_path(wav)
+    if sound is None:
+        return read_sound(wav)
+    size, sr = _output_shape(wav)
+    return upsampled_sound(sound, size, sr, run_clip(wav.parent))
+
+
+def run_clip(folder) -> float | None:
+    """The ``clip`` an exported folder's run applied to its layer WAVs (``run.json``), or None."""
+    record = read_run_record(folder) or {}
+    clip = (record.get("request") or {}).get("clip")
+    return float(clip) if clip is not None else None
 
 
 # ---------------------------------------------------------------- TextGrids

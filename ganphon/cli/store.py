@@ -51,6 +51,9 @@ def export_files(p) -> None:
     p.add_argument("dir", metavar="DIR", help="store folder (from --store zarr)")
     p.add_argument("--samples", default="all",
                    help="which samples: ids, patterns and position ranges, comma-separated (see below)")
+    p.add_argument("--wav-layers", action="store_true", default=None,
+                   help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "
+                   "(default: as the store was made; each layer is always written as its native-rate Sound)")
     add_out(p)
     add_overwrite(p)
     add_quiet(p)
@@ -61,7 +64,7 @@ def _export_files(args) -> int:
     from ..store import export_files
 
     manifest = export_files(args.dir, args.out, args.samples, overwrite=args.overwrite,
-                            progress=not args.quiet, command=args.command_line)
+                            progress=not args.quiet, command=args.command_line, wav_layers=args.wav_layers)
     print(f"exported {manifest['sample_id'].nunique()} samples × {manifest['layer'].nunique()} series "
           f"to {args.out} (manifest.csv, latents.csv, run.json)")
     return 0

@@ -185,14 +185,14 @@ def display_data(signals: dict, intervals) -> dict:
 
 def _read_sample(folder: Path, sample_id: str, layers) -> tuple[dict, list]:
     """The sample's WAVs ``{layer: (x, sr)}`` (output first) and its annotation intervals."""
-    from ..io import read_wav
+    from ..io import layer_exists, read_layer_wav
     from ..plots import sample_annotation
 
     signals = {}
     for layer in (layout.OUTPUT_LAYER, *layers):
         path = folder / layout.layer_wav(sample_id, layer)
-        if path.is_file() or layer == layout.OUTPUT_LAYER:  # the output must exist; a layer may be missing
-            signals[layer] = read_wav(path, mono=True)
+        if layer_exists(path) or layer == layout.OUTPUT_LAYER:  # the output must exist; a layer may be missing
+            signals[layer] = read_layer_wav(path)  # a layer's WAV, or its Sound upsampled in memory
     _, intervals = sample_annotation(folder, sample_id, None)
     return signals, intervals
 
