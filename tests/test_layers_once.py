@@ -108,3 +108,26 @@ def test_large_tables_are_parquet_of_their_own_columns_and_read_back_joined(two_
     assert stored.metadata.row_group(0).column(0).compression == "ZSTD"
     pd.testing.assert_frame_equal(io.read_acoustics(folder), io.read_acoustics(csv_path))
     assert io.read_acoustics(folder)["sample_id"].notna().all()
+
+
+def test_praat_plugin_view_upsamples_a_stored_sound_as_ganphon_does(two_routes, tmp_path):
+    """View sample on a folder without layer WAVs: each layer Sound is its native Sound upsampled in
+    Praat (Resample, precision 1, edges held), the samples ganphon computes (true values, not clipped)."""
+    from ganphon.praat import scripts_dir
+
+    praat = require_praat()
+    folder = two_routes["sound"]
+    view = scripts_dir() / "plugin_ganphon" / "view_sample.praat"
+    script = tmp_path / "driver.praat"
+    script.write_text(f'runScript: "{view}", "{folder}/", "s000001", "conv1 conv3", 0, 0\n'
+                      'selectObject: "Sound conv1"\nn = Get number of samples\nrate = Get sampling frequency\n'
+                      'writeInfoLine: n, " ", rate\nfor i to n\n  v = Get value at sample number: 1, i\n'
+                      '  appendInfoLine: fixed$(v, 17)\nendfor\n', encoding="utf-8")
+    done = subprocess.run([praat, "--run", "--no-pref-files", "--no-plugins", str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("16384 16000"))
+    shown = np.array(lines[start + 1:start + 1 + 16384], dtype=np.float64)
+    expected = io.upsampled_values(io.read_sound(folder / "s000001_conv1.Sound"), 16384)
+    assert np.abs(shown - expected).max() <= 1e-6 * np.abs(expected).max()
