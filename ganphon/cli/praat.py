@@ -46,8 +46,11 @@ def measure(p) -> None:
     describe(p, "Measure F0, intensity, F1-F3 (at N normalised points per interval), per-interval F0 / "
              "intensity summaries, spectral moments and duration of every file of an exported folder (or "
              "any folder of name.wav + name.TextGrid), in the intervals of a TextGrid tier. The result is "
-             "the long acoustic table joined with the manifest (sample_id, layer, latent columns, "
-             "sweep_value …), written atomically to DIR/acoustics.csv (or --out). Values a file cannot "
+             "the long acoustic table, written atomically to DIR/acoustics.csv joined with the manifest "
+             "(sample_id, layer, latent columns, sweep_value …), or above 50,000 rows to DIR/acoustics.parquet "
+             "(zstd, the table's own columns; 'ganphon stats' and ganphon.io.read_acoustics join the manifest); "
+             "--out FILE.csv writes the joined CSV at any size. A layer stored as its native Sound is measured "
+             "upsampled in memory, the samples its 16 kHz WAV holds. Values a file cannot "
              "carry (formants of a 62.5 Hz layer series, unvoiced frames …) are empty with a note.")
     p.add_argument("dir", metavar="DIR",
                    help="exported folder (or its manifest.csv), or a folder of name.wav + name.TextGrid")
@@ -64,10 +67,12 @@ def measure(p) -> None:
                    help="Praat analysis settings: default (Praat's), paper-wavegan (F0 60-300 Hz), "
                    "paper-ciwgan (F0 75-450 Hz, 5-150 Hz for conv1/conv2)")
     p.add_argument("--inputs", choices=("wav", "sound"), default="wav",
-                   help="measure the 16 kHz WAVs, or the native-rate .Sound layer series")
+                   help="measure the layers at 16 kHz (their WAVs, or their Sounds upsampled in memory), or the "
+                   "native-rate .Sound layer series themselves")
     p.add_argument("--measures", default=",".join(ALL_MEASURES), help="comma-separated measure families")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="output table (default: DIR/acoustics.csv); a JSON record of the settings goes beside it")
+                   help="output table, .csv (joined with the manifest) or .parquet (default: DIR/acoustics.csv, "
+                   "or DIR/acoustics.parquet above 50,000 rows); a JSON record of the settings goes beside it")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
