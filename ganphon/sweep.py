@@ -351,7 +351,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     out : path-like
     annotate, measure : bool
         Add the automatic ``auto`` tier; measure every layer on it into
-        ``out/acoustics.csv``.
+        ``out/acoustics.csv`` (``acoustics.parquet`` when large, see :func:`ganphon.io.read_acoustics`).
     workers : int
         Processes for annotating and measuring.
     settings : str
@@ -402,7 +402,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         from .acoustics import measure_to_file
 
         # the sweep owns its folder's table: a resumed or repeated sweep measures it again
-        table, _, _ = measure_to_file(out, out / layout.ACOUSTICS, tier="auto" if annotate else None,
+        # the default name: acoustics.csv, or acoustics.parquet above io.CSV_MAX_ROWS rows
+        table, _, _ = measure_to_file(out, None, tier="auto" if annotate else None,
                                       settings=settings, workers=workers, command=command,
                                       progress=progress, overwrite=True)
         return table

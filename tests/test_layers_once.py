@@ -131,3 +131,20 @@ def test_praat_plugin_view_upsamples_a_stored_sound_as_ganphon_does(two_routes, 
     shown = np.array(lines[start + 1:start + 1 + 16384], dtype=np.float64)
     expected = io.upsampled_values(io.read_sound(folder / "s000001_conv1.Sound"), 16384)
     assert np.abs(shown - expected).max() <= 1e-6 * np.abs(expected).max()
+
+
+def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(two_routes, tmp_path, monkeypatch):
+    from ganphon.report.explore import _acoustic_rows
+    from ganphon.stats.tables import read_acoustics
+
+    csv_folder, parquet_folder = tmp_path / "csv", tmp_path / "parquet"
+    for folder in (csv_folder, parquet_folder):
+        folder.mkdir()
+        for name in ("manifest.csv", "run.json"):
+            (folder / name).write_bytes((two_routes["sound"] / name).read_bytes())
+    table = acoustics.measure(two_routes["sound"], workers=1, progress=False, join=False)
+    manifest = acoustics.read_manifest(two_routes["sound"] / "manifest.csv")
+    io.write_table(acoustics.join_manifest(table, manifest), csv_folder / "acoustics.csv")
+    io.write_table(table, parquet_folder / "acoustics.parquet")
+    assert _acoustic_rows(parquet_folder) == _acoustic_rows(csv_folder)
+    pd.testing.assert_frame_equal(read_acoustics(parquet_folder), read_acoustics(csv_folder), check_like=False)
