@@ -698,11 +698,6 @@ def check_tier(entries, tier, folder) -> None:
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
 
-def run_jobs(jobs, workers=None, progress=True) -> list:
-    """Measure ``jobs`` in ``workers`` processes; rows in job order."""
-    return [row for frame in measure_jobs(jobs, workers, progress) for row in frame.itertuples(index=False)]
-
-
 def measure_jobs(jobs, workers=None, progress=True) -> list:
     """Measure ``jobs`` in ``workers`` processes, a batch of whole samples per task.
 
@@ -715,13 +710,13 @@ def measure_jobs(jobs, workers=None, progress=True) -> list:
     from .parallel import check_workers, map_jobs
 
     workers = check_workers(workers, max(1, len(jobs)))
-    batches = job_batches(jobs, workers)
+    batches = sample_batches(jobs, workers)
     preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
                     preload=preload, max_chunk=1, sizes=[len(b) for b in batches])
 
 
-def job_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
+def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
     """``jobs`` cut into consecutive batches of about ``len(jobs) / (workers × per_worker)`` files
     (at most ``largest``), never splitting the files of one TextGrid between batches."""
     size = max(1, min(largest, math.ceil(len(jobs) / (workers * per_worker))))
