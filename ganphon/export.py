@@ -243,6 +243,21 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     return manifest
 
 
+def write_layer_wavs(folder, progress: bool = True) -> int:
+    """Write ``ID_<layer>.wav`` for every layer of an exported folder stored only as its Sound.
+
+    The samples are those an export with ``wav_layers`` writes (:func:`ganphon.io.read_layer_wav`:
+    the Sound upsampled to the output length, the run's clip applied).  Returns how many were written.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder, required=("sample_id", "layer", "file"))
+    todo = [folder / name for name in manifest["file"].dropna() if io.layer_sound_path(folder / name) is not None]
+    for path in tqdm(todo, desc=f"layer WAVs → {folder.name}", unit="file", disable=not progress):
+        x, sr = io.read_layer_wav(path)
+        write_wav(path, x, sr)
+    return len(todo)
+
+
 def build_manifest(model, ids, z, layers, seed, columns=None) -> pd.DataFrame:
     """One row per (sample, layer), the output first."""
     from .models import Latent

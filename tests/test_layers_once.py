@@ -148,3 +148,17 @@ def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(tw
     io.write_table(table, parquet_folder / "acoustics.parquet")
     assert _acoustic_rows(parquet_folder) == _acoustic_rows(csv_folder)
     pd.testing.assert_frame_equal(read_acoustics(parquet_folder), read_acoustics(csv_folder), check_like=False)
+
+
+def test_export_wavs_writes_the_wavs_an_export_with_wav_layers_writes(two_routes, tmp_path):
+    import shutil
+
+    from ganphon.cli import main
+
+    folder = tmp_path / "copy"
+    shutil.copytree(two_routes["sound"], folder)
+    assert main(["export-wavs", str(folder), "--quiet"]) == 0
+    layer_wavs = sorted(p.name for p in two_routes["wav"].glob("*.wav") if "_output" not in p.name)
+    assert len(layer_wavs) == 4 * len(LAYERS)
+    for name in layer_wavs:
+        assert (folder / name).read_bytes() == (two_routes["wav"] / name).read_bytes(), name
