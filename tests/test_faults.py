@@ -258,6 +258,8 @@ CASES = [
      "/nonexistent/praat"),
     ("measure settings foo", _copy("sweep"), ["measure", "sweep", "--settings", "foo"], "--settings"),
     ("measure workers 0", _copy("sweep"), ["measure", "sweep", "--workers", "0"], "--workers"),
+    ("export-wavs missing folder", None, ["export-wavs", "nope"], "nope"),
+    ("export-wavs not an export", _file("e/x.txt", b""), ["export-wavs", "e"], "manifest"),
     # ---- sweep
     ("sweep step nan", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = nan'), "SWEEP", "step"),
     ("sweep to inf", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = inf\nstep = 1'), "SWEEP", "to"),
