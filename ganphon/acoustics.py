@@ -624,7 +624,9 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
         Worker processes (default: CPU count, at most the number of files);
         1 measures in this process.
     inputs : {"wav", "sound"}
-        Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series.
+        Measure the layers at 16 kHz — their WAVs, or where only the native Sound
+        was written, that Sound upsampled in memory to the WAV's samples — or the
+        native-rate ``.Sound`` layer series themselves.
     progress : bool
         Show a progress bar.
     join : bool
