@@ -1,34 +1,66 @@
-"""The paper-scale sweep end to end: 100 bases × 11 values × (conv1–conv4 + output).
+"""The paper-scale sweep, stage by stage as the commands a user runs, against the bare forward pass.
 
-A d=64 generator (fresh weights: the timing does not depend on training) is
-swept over z11 from −15 to 5 step 2 on 100 base latents (1,100 samples); each
-sample's output and four conv layers are exported, the outputs annotated,
-every file measured (pitch, intensity, formants, spectrum, duration) and the
-mixed models fitted, each stage in 2 worker processes.  Prints the time of each stage, the
-total against the 60 s target, and the ratio of the whole pipeline to the
-bare generator forward of the same latents measured in the same run.
+A d = 64 WaveGAN generator (fresh weights: the timing does not depend on
+training) is saved as a checkpoint and swept over z11 from −15 to 5 step 2 on
+``--bases`` base latents (100: the paper's 1,100 samples); each sample's
+output and four conv layers are exported.  Every stage is the whole command in
+its own process (start-up, imports, reading and writing its files counted):
 
-    python benchmarks/bench_sweep.py                # paper scale
-    python benchmarks/bench_sweep.py --bases 10     # smaller
+    ganphon sweep  … --no-annotate --no-measure      generate + probe + export
+    ganphon annotate DIR --workers W
+    ganphon measure DIR --workers W
+    ganphon stats DIR --workers W --measures intensity,f0,f1,f2,duration
+
+The baseline, the bare generator forward of the same latents (batches of 64,
+torch's threads, no hooks, nothing written), is timed in this process before
+the first stage and again after the last, so a change of the machine's load
+during the run shows as a difference of the two; the ratios use their mean.
+Quote the result with the load (``uptime`` is printed before and after).
+
+    python benchmarks/bench_sweep.py                # paper scale, 2 workers
+    python benchmarks/bench_sweep.py --bases 30     # 330 samples
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-import ganphon
-from ganphon import stats
-from ganphon.acoustics import measure
-from ganphon.annotate import annotate_folder
-from ganphon.export import run_export, write_table
-from ganphon.models import LoadedModel, ModelConfig, new_model
-from ganphon.sweep import make_design
+SPEC = {"var": "z11", "from": -15, "to": 5, "step": 2}
+STATS_MEASURES = "intensity,f0,f1,f2,duration"
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def bare_forward(G, latents, batch: int = 64) -> float:
+    """Seconds of the plain forward pass over ``latents`` (best of 2, after a warm-up batch)."""
+    best = None
+    with torch.inference_mode():
+        G(latents[:batch])
+        for _ in range(2):
+            started = time.perf_counter()
+            for i in range(0, len(latents), batch):
+                G(latents[i:i + batch])
+            elapsed = time.perf_counter() - started
+            best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def run(label, args, times) -> None:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "ganphon", *map(str, args)], capture_output=True, text=True)
+    times[label] = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{done.stderr[-2000:]}")
 
 
 def main() -> None:
@@ -39,46 +71,45 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="keep the sweep folder here")
     args = ap.parse_args()
 
+    import ganphon
+    from ganphon.models import ModelConfig, new_model, save_checkpoint
+    from ganphon.sweep import make_design
+
     cfg = ModelConfig(arch="wavegan", dim=args.dim)
     G, _, _ = new_model(cfg, seed=0)
-    model = LoadedModel(config=cfg, generator=G.eval(), sha256="fresh-d%d" % args.dim)
-    spec = {"kind": "dimension", "var": "z11", "from": -15, "to": 5, "step": 2, "bases": args.bases, "seed": 1}
-    times = {}
+    G.eval()
+    spec = {"kind": "dimension", **SPEC, "bases": args.bases, "seed": 1}
+    design = make_design(cfg, spec)
     with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / f"fresh_d{args.dim}.pt"
+        save_checkpoint(checkpoint, cfg, generator=G)
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
-        t0 = time.perf_counter()
-        design = make_design(cfg, spec)
-        with torch.inference_mode():
-            for i in range(0, len(design), 64):
-                G(design.latents[i:i + 64])
-        times["bare generator forward"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        run_export(model, design.latents, out, sample_ids=design.sample_ids, conditions=design.conditions,
-                   columns=design.columns, layers=["conv1", "conv2", "conv3", "conv4"], seed=1,
-                   request={"kind": "sweep", "spec": spec}, progress=False, overwrite=True)
-        times["generate + probe + export"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        annotate_folder(out, progress=False, workers=args.workers)
-        times["annotate"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        table = measure(out, tier="auto", workers=args.workers, progress=False)
-        write_table(table, out / "acoustics.csv")
-        times["measure"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = stats.run_stats(out, measures=("intensity", "f0", "f1", "f2", "duration"), workers=args.workers)
-        times["mixed models"] = time.perf_counter() - t0
-
-    pipeline = sum(v for k, v in times.items() if k != "bare generator forward")
-    n = len(design)
-    print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {n} samples × 5 series, "
-          f"d={args.dim}, {torch.get_num_threads()} threads, {args.workers} worker processes")
-    for k, v in times.items():
-        print(f"  {k:28s} {v:7.1f} s")
-    print(f"  {'total (pipeline)':28s} {pipeline:7.1f} s   target ≤ 60 s → {pipeline / 60:.2f}× the target")
-    print(f"  pipeline / bare generator forward: {pipeline / times['bare generator forward']:.1f}×")
-    print(f"  rows measured: {len(table):,}; models fitted: {len(result.tables.get('lrt', []))}")
-    print(json.dumps({"samples": n, "times_s": times, "pipeline_s": pipeline}))
+        print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
+              f"× 5 series, d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers")
+        print(f"before: {_uptime()}")
+        forward_before = bare_forward(G, design.latents)
+        times: dict = {}
+        run("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
+                                          "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
+                                          "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"],
+            times)
+        run("annotate", ["annotate", out, "--workers", args.workers, "--quiet"], times)
+        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite"], times)
+        run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"], times)
+        forward_after = bare_forward(G, design.latents)
+        print(f"after:  {_uptime()}")
+        disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        files = sum(1 for p in out.rglob("*") if p.is_file())
+    forward = (forward_before + forward_after) / 2
+    pipeline = sum(times.values())
+    print(f"  {'bare forward (before / after)':32s} {forward_before:7.2f} s / {forward_after:.2f} s")
+    for label, seconds in times.items():
+        print(f"  {label:32s} {seconds:7.2f} s   {seconds / forward:5.2f}× the forward   "
+              f"{100 * seconds / pipeline:4.1f} %")
+    print(f"  {'pipeline':32s} {pipeline:7.2f} s   {pipeline / forward:5.2f}× the bare forward (target ≤ 4×)")
+    print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
+    print(json.dumps({"samples": len(design), "workers": args.workers, "forward_s": [forward_before, forward_after],
+                      "times_s": times, "pipeline_s": pipeline, "ratio": pipeline / forward}))
 
 
 if __name__ == "__main__":

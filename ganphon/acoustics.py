@@ -19,6 +19,7 @@ generator's own artefact frequencies are flagged in ``f0_artefact``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -85,6 +86,10 @@ class _Job:
     who: str
     native_rate: float | None = None  # the layer's native rate (Hz); None: the file's own
     artefacts: tuple = ()  # F0s (Hz) flagged in f0_artefact
+    source: str | None = None  # a layer's native Sound, upsampled in memory when its WAV is not written
+    size: int = 0
+    sr: float = 0.0
+    clip: float | None = None
 
 
 # --------------------------------------------------------------------------
@@ -241,6 +246,12 @@ def _measure_job(job: _Job) -> list:
 
     sound = None
     failure = ""
+    if job.source is not None:  # the layer's Sound, at the output rate as its WAV would hold it
+        try:
+            sound = io.upsampled_sound(job.source, job.size, job.sr, job.clip)
+        except GanphonError as exc:
+            failure = f"cannot read {Path(job.source).name}: {str(exc).removeprefix(f'{job.source}: ')}"
+        return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
     try:
         obj = parselmouth.read(job.path)
         if isinstance(obj, list):
@@ -505,11 +516,29 @@ def _undefined(value) -> str:
 
 
 def _rows_to_frame(rows) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
-    frame["point"] = pd.array([None if p is None else p for p in frame["point"]], dtype="Int64")
-    for column in ("start", "end", "time", "value"):
-        frame[column] = frame[column].astype(float)
-    return frame
+    """The long table of ``rows`` (tuples in :data:`TABLE_COLUMNS` order), built column by column."""
+    if not rows:
+        frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
+        frame["point"] = pd.array([], dtype="Int64")
+        for column in ("start", "end", "time", "value"):
+            frame[column] = frame[column].astype(float)
+        return frame
+    columns = dict(zip(TABLE_COLUMNS, zip(*rows)))
+    points = columns["point"]
+    missing = np.fromiter((p is None for p in points), dtype=bool, count=len(points))
+    numbers = np.fromiter((0 if p is None else p for p in points), dtype=np.int64, count=len(points))
+    data = {}
+    for name, values in columns.items():
+        if name == "point":
+            data[name] = pd.arrays.IntegerArray(numbers, missing)
+        elif name in ("start", "end", "time", "value"):
+            data[name] = np.array(values, dtype=float)
+        else:
+            data[name] = pd.array(values, dtype=_TEXT)
+    return pd.DataFrame(data)
+
+
+_TEXT = pd.DataFrame({"x": ["a"]})["x"].dtype  # the dtype pandas gives text columns
 
 
 def check_measures(measures) -> tuple:
@@ -530,12 +559,21 @@ def check_measures(measures) -> tuple:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file to measure: its path, TextGrid and layer (None when unknown)."""
+    """One file to measure: its path, TextGrid and layer (None when unknown).
+
+    A layer whose WAV was not written (``source``: its native Sound) is measured on
+    the Sound upsampled in memory to ``size`` samples at ``sr`` Hz, clipped to
+    ±``clip`` when the run clipped: the samples the WAV would hold.
+    """
 
     path: Path
     textgrid: Path | None
     layer: str | None
     native_rate: float | None = None  # the manifest's rate_native_hz; None: the file's own rate
+    source: Path | None = None
+    size: int = 0
+    sr: float = 0.0
+    clip: float | None = None
 
 
 def collect_files(folder_or_manifest, inputs="wav"):
@@ -568,8 +606,15 @@ def collect_files(folder_or_manifest, inputs="wav"):
     if manifest_path.is_file():
         manifest = read_manifest(manifest_path, inputs)
         column = "file" if inputs == "wav" else "sound_file"
+        clip = io.run_clip(folder) if inputs == "wav" else None
+        upsampled = inputs == "wav" and {"sound_file", "slice_len", "sr"} <= set(manifest.columns)
         for row in manifest.itertuples(index=False):
             path = folder / getattr(row, column)
+            source = None
+            if upsampled and not path.is_file() and isinstance(row.sound_file, str):
+                candidate = folder / row.sound_file
+                if candidate.suffix == ".Sound" and candidate.is_file():
+                    source = candidate
             textgrid = None
             if "textgrid" in manifest.columns and isinstance(row.textgrid, str) and row.textgrid:
                 candidate = folder / row.textgrid
@@ -578,7 +623,12 @@ def collect_files(folder_or_manifest, inputs="wav"):
                 textgrid = find_textgrid(path)
             rate = getattr(row, "rate_native_hz", None)
             rate = float(rate) if rate is not None and pd.notna(rate) and float(rate) > 0 else None
-            entries.append(FileEntry(path, textgrid, str(row.layer) if isinstance(row.layer, str) else None, rate))
+            layer = str(row.layer) if isinstance(row.layer, str) else None
+            if source is None:
+                entries.append(FileEntry(path, textgrid, layer, rate))
+            else:
+                entries.append(FileEntry(path, textgrid, layer, rate, source, int(row.slice_len), float(row.sr),
+                                         clip))
     else:
         extension = _EXTENSIONS[inputs]
         for path in sorted(folder.glob(f"*.{extension}")):
@@ -644,28 +694,18 @@ def read_manifest(path, inputs="wav") -> pd.DataFrame:
 
 
 def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> pd.DataFrame:
-    """Add the manifest's columns to a long table, matched by file name.
+    """Add the manifest's columns to a long table, matched by file name (:func:`ganphon.io.join_manifest`).
 
     The manifest's sweep column ``value`` becomes ``sweep_value`` (``value``
     is always the measured value); its file-name columns are dropped (the
     table's ``file`` names the measured file).
     """
-    key = "file" if inputs == "wav" else "sound_file"
-    extra = manifest.copy()
-    extra["__file"] = extra[key]
-    extra = extra.drop(columns=[c for c in ("file", "sound_file") if c in extra.columns])
-    renames = {"value": "sweep_value"}
-    for column in extra.columns:
-        if column in TABLE_COLUMNS and column not in renames:
-            renames[column] = f"manifest_{column}"
-    extra = extra.rename(columns=renames)
-    joined = table.merge(extra, how="left", left_on="file", right_on="__file", sort=False)
-    return joined.drop(columns="__file")
+    return io.join_manifest(table, manifest, "file" if inputs == "wav" else "sound_file")
 
 
 def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
-            progress=True, artefacts="auto") -> pd.DataFrame:
+            progress=True, artefacts="auto", join=True) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
 
     Parameters
@@ -690,8 +730,10 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
         Worker processes (default: CPU count, at most the number of files);
         1 measures in this process.
     inputs : {"wav", "sound"}
-        Measure the 16 kHz WAVs or the native-rate ``.Sound`` layer series;
-        either way what a layer can carry is decided by its native rate.
+        Measure the layers at 16 kHz — their WAVs, or where only the native Sound
+        was written, that Sound upsampled in memory to the WAV's samples — or the
+        native-rate ``.Sound`` layer series themselves.
+        Either way what a layer can carry is decided by its native rate.
     progress : bool
         Show a progress bar.
     artefacts : "auto", None or sequence of float
@@ -699,6 +741,9 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
         periods (from the folder's ``run.json``/manifest) and each layer's
         native rate, with ½ and ⅓ of each; None: no flags; or these
         frequencies (Hz) for every file.
+    join : bool
+        Join the manifest's columns (False: the table's own columns only; join
+        later with :func:`ganphon.io.join_manifest`).
 
     Returns
     -------
@@ -713,24 +758,29 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
     check_tier(entries, tier, folder)
     for entry in entries:  # Praat would zero-pad a cut WAV without a word
-        if entry.path.suffix.lower() == ".wav":
+        if entry.path.suffix.lower() == ".wav" and entry.source is None:
             io.check_wav_complete(entry.path)
     flags = entry_artefacts(folder, entries, manifest, artefacts)
+    settings = {}  # resolved once per layer and native rate, not per file
+    for e in entries:
+        if (e.layer, e.native_rate) not in settings:
+            settings[e.layer, e.native_rate] = settings_for_layer(e.layer, resolved, e.native_rate)
     jobs = [_Job(str(e.path), None if e.textgrid is None else str(e.textgrid), tier or None, points,
-                 measures, settings_for_layer(e.layer, resolved, e.native_rate), e.layer or e.path.name,
-                 e.native_rate, flag)
+                 measures, settings[e.layer, e.native_rate], e.layer or e.path.name,
+                 e.native_rate, flag, None if e.source is None else str(e.source), e.size, e.sr, e.clip)
             for e, flag in zip(entries, flags)]
     from .parallel import Interrupted
 
     try:
-        rows = run_jobs(jobs, workers=workers, progress=progress)
+        frames = measure_jobs(jobs, workers=workers, progress=progress)
     except Interrupted as stop:  # Ctrl-C: the files measured so far, for measure_to_file to keep
-        stop.table = _rows_to_frame([row for rows in stop.finished() for row in rows])
-        if manifest is not None:
+        stop.table = _concat(stop.finished())
+        if manifest is not None and join:
             stop.table = join_manifest(stop.table, manifest, inputs)
+        stop.manifest, stop.n_files = manifest, len(jobs)
         raise
-    table = _rows_to_frame(rows)
-    if manifest is not None:
+    table = _concat(frames)
+    if manifest is not None and join:
         table = join_manifest(table, manifest, inputs)
     return table
 
@@ -794,13 +844,50 @@ def check_tier(entries, tier, folder) -> None:
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
 
-def run_jobs(jobs, workers=None, progress=True) -> list:
-    """Measure ``jobs`` in ``workers`` processes; rows in job order."""
-    from .parallel import map_jobs
+def measure_jobs(jobs, workers=None, progress=True) -> list:
+    """Measure ``jobs`` in ``workers`` processes, a batch of whole samples per task.
 
-    per_file = map_jobs(_measure_job, jobs, workers=workers, progress=progress, desc="measure", unit="file",
-                        preload=[__name__])  # Ctrl-C: parallel.Interrupted, .finished() = rows per file
-    return [row for rows in per_file for row in rows]
+    Each task measures consecutive files sharing a TextGrid together (the grid is
+    read once) and returns its rows as one table built in the worker, so the
+    parent only concatenates.  Returns the batches' tables in job order; on
+    Ctrl-C raises :class:`ganphon.parallel.Interrupted` whose ``finished()``
+    are the tables of the batches that had finished.
+    """
+    from .parallel import check_workers, map_jobs
+
+    workers = check_workers(workers, max(1, len(jobs)))
+    batches = sample_batches(jobs, workers)
+    preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
+    return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
+                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches])
+
+
+def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
+    """``jobs`` cut into consecutive batches of about ``len(jobs) / (workers × per_worker)`` files
+    (at most ``largest``), never splitting the files of one TextGrid between batches."""
+    size = max(1, min(largest, math.ceil(len(jobs) / (workers * per_worker))))
+    batches, current = [], []
+    for job in jobs:
+        if len(current) >= size and job.textgrid != current[-1].textgrid:
+            batches.append(current)
+            current = []
+        current.append(job)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _measure_batch(jobs) -> pd.DataFrame:
+    """The rows of a batch of files, as one table (built in the worker process)."""
+    rows: list = []
+    for job in jobs:
+        rows += _measure_job(job)
+    return _rows_to_frame(rows)
+
+
+def _concat(frames) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else _rows_to_frame([])
 
 
 # --------------------------------------------------------------------------
@@ -809,10 +896,10 @@ def run_jobs(jobs, workers=None, progress=True) -> list:
 
 def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", points=10,
                         layer_settings="default", inputs="wav", engine="praat", praat_path=None,
-                        artefacts="auto") -> pd.DataFrame:
+                        artefacts="auto", join=True) -> pd.DataFrame:
     """Measure a folder with the bundled ``measure_all.praat`` run by Praat.
 
-    Same arguments and result as :func:`measure`, for results computed by a Praat executable
+    Same arguments and result as :func:`measure` (``join`` too), for results computed by a Praat executable
     (``engine="praat"``) or by parselmouth's bundled Praat running the script.
     Each layer is measured in a run of its own, with its settings and its
     native rate (the script's ``Native rate`` field), so the script applies
@@ -843,11 +930,12 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
                entry.native_rate, entry.layer)
         runs.setdefault(key, set()).add(entry.path.name)
     parts = []
-    for (settings, extension, rate, layer), names in runs.items():
-        table = run_script("measure_all", folder, engine=engine, praat_path=praat_path, settings=settings,
-                           extension=extension, name_pattern=f"*_{layer}" if layer else "*", tier=tier or "",
-                           number_of_points=points, native_rate=hz(rate) if rate else "file")
-        parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
+    with _script_folder(folder, entries) as where:
+        for (settings, extension, rate, layer), names in runs.items():
+            table = run_script("measure_all", where, engine=engine, praat_path=praat_path, settings=settings,
+                               extension=extension, name_pattern=f"*_{layer}" if layer else "*", tier=tier or "",
+                               number_of_points=points, native_rate=hz(rate) if rate else "file")
+            parts.append(table[table["file"].isin(names) & table["measure"].isin(wanted)])
     table = pd.concat(parts, ignore_index=True)
     table["note"] = table["note"].fillna("") if "note" in table.columns else ""
     order = {e.path.name: i for i, e in enumerate(entries)}
@@ -856,9 +944,33 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     by_file = dict(zip((e.path.name for e in entries), entry_artefacts(folder, entries, manifest, artefacts)))
     table["f0_artefact"] = flag_artefacts(table, by_file)
     table = table[TABLE_COLUMNS]
-    if manifest is not None:
+    if manifest is not None and join:
         table = join_manifest(table, manifest, inputs)
     return table
+
+
+@contextlib.contextmanager
+def _script_folder(folder: Path, entries):
+    """The folder Praat's script measures: ``folder`` itself, or, when layers are stored only as native
+    Sounds, a temporary folder holding every file's link and the layers' WAVs written from the Sounds
+    (:func:`ganphon.io.read_series`: the samples an export with ``--wav-layers`` writes)."""
+    if not any(entry.source is not None for entry in entries):
+        yield folder
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ganphon_praat_") as tmp:
+        where = Path(tmp)
+        for entry in entries:
+            target = where / entry.path.name
+            if entry.source is not None:
+                x, sr = io.read_series(entry.path, entry.source, entry.size, int(entry.sr), entry.clip)
+                io.write_wav(target, x, sr)
+            elif entry.path.exists() and not target.exists():
+                target.symlink_to(entry.path.resolve())
+            if entry.textgrid is not None and not (where / entry.textgrid.name).exists():
+                (where / entry.textgrid.name).symlink_to(Path(entry.textgrid).resolve())
+        yield where
 
 
 # --------------------------------------------------------------------------
@@ -901,12 +1013,11 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     GanphonError
         If ``out`` holds a different (or unrecorded) measurement and ``overwrite`` is off.
     """
-    from .layout import atomic_path
-
     measures = check_measures(measures if measures is not None else ALL_MEASURES)
     target = Path(folder)
     base = target.parent if target.is_file() else target
-    out = Path(out) if out else base / "acoustics.csv"
+    chosen = out is None  # the default name: CSV below io.CSV_MAX_ROWS rows, else Parquet
+    out = Path(out) if out else base / layout.ACOUSTICS
     partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     _check_can_write(out)  # before measuring, not after
     from .layout import check_plan
@@ -920,33 +1031,70 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     if out.exists() and not overwrite:
         _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
                                 measures=list(measures), settings=settings)
+    if chosen and not overwrite and (base / layout.ACOUSTICS_PARQUET).is_file():
+        _check_same_measurement(base / layout.ACOUSTICS_PARQUET, engine=engine, tier=tier, points=points,
+                                inputs=inputs, measures=list(measures), settings=settings)
     started = _time.perf_counter()
     if engine == "parselmouth":
         from .parallel import Interrupted
 
         try:
             table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
-                            workers=workers, inputs=inputs, progress=progress)
+                            workers=workers, inputs=inputs, progress=progress, join=False)
         except Interrupted as stop:  # keep what was measured, under a name no later stage reads
             if getattr(stop, "table", None) is not None and len(stop.table):
-                with atomic_path(partial) as tmp:
-                    stop.table.to_csv(tmp, index=False)
-                stop.args = (f"{stop.n_done} of {len(stop.done)} files measured, kept in {partial}",)
+                path = _table_path(out, len(stop.table), chosen)
+                partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+                _write_acoustics(stop.table, partial, stop.manifest, inputs)
+                stop.args = (f"{stop.table['file'].nunique()} of {stop.n_files} files measured, kept in {partial}",)
             raise
+        manifest = _manifest_of(folder, inputs)
     else:
         table = measure_with_script(folder, measures=measures, tier=tier, points=points,
                                     layer_settings=settings, inputs=inputs, engine="praat",
-                                    praat_path=praat_path)
+                                    praat_path=praat_path, join=False)
+        manifest = _manifest_of(folder, inputs)
     elapsed = _time.perf_counter() - started
-    try:
-        with atomic_path(out) as tmp:
-            table.to_csv(tmp, index=False)
-    except OSError as exc:  # a full disk: name the table (the error itself names no file)
-        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+    out = _table_path(out, len(table), chosen)
+    table = _write_acoustics(table, out, manifest, inputs)
     write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
                      inputs=inputs, measures=list(measures), settings=settings)
-    partial.unlink(missing_ok=True)  # an interrupted run's table, now complete
+    for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
+        stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
+    if chosen:  # the other default name may hold an earlier measurement: no two tables in one folder
+        other = base / (layout.ACOUSTICS if out.name == layout.ACOUSTICS_PARQUET else layout.ACOUSTICS_PARQUET)
+        if other.is_file():
+            other.unlink()
+    if manifest is not None and io.is_parquet(out):
+        table = join_manifest(table, manifest, inputs)
     return table, out, elapsed
+
+
+def _table_path(out: Path, rows: int, chosen: bool) -> Path:
+    """Where a table of ``rows`` rows goes: ``out``, or for the default name Parquet above
+    :data:`ganphon.io.CSV_MAX_ROWS` rows."""
+    if chosen and rows > io.CSV_MAX_ROWS:
+        return out.with_name(layout.ACOUSTICS_PARQUET)
+    return out
+
+
+def _manifest_of(folder, inputs):
+    """The manifest of a measured folder, or None."""
+    target = Path(folder)
+    path = target if target.is_file() else target / layout.MANIFEST
+    return read_manifest(path, inputs) if path.is_file() else None
+
+
+def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.DataFrame:
+    """Write an acoustic table: as Parquet its own columns (:func:`ganphon.io.read_acoustics` joins the
+    manifest), as CSV joined with the manifest, ready for a spreadsheet or R.  Returns what was written."""
+    if manifest is not None and not io.is_parquet(out):
+        table = join_manifest(table, manifest, inputs)
+    try:
+        io.write_table(table, out)
+    except OSError as exc:  # a full disk: name the table (the error itself names no file)
+        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+    return table
 
 
 def _check_can_write(out: Path) -> None:

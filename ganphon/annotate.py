@@ -327,7 +327,7 @@ def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSe
     -------
     list of (start, end, label)
     """
-    sound = io.read_sound(sound_path)
+    sound = io.read_layer_sound(sound_path)  # a layer stored as its Sound only: upsampled in memory
     try:
         intervals = segment(sound, settings, buzz=buzz)
     except GanphonError as exc:
@@ -451,7 +451,7 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
         tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer)), by_layer.get(layer, ()))
                   for layer in layers]
         for tier, path, _ in tiers:
-            if not path.is_file():
+            if not io.layer_exists(path):
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
     for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back

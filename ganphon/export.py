@@ -2,10 +2,13 @@
 
 For each sample ``ID`` (names from :mod:`ganphon.layout`):
 
-* ``ID_output.wav`` and ``ID_<layer>.wav`` — float32 WAV at the output rate,
-  not clipped unless asked (``clip=1.0`` reproduces the paper);
-* ``ID_<layer>.Sound`` — the native-rate series as a Praat text Sound with its
-  exact sampling period (62.5 Hz stays 62.5 Hz; a WAV header would round it);
+* ``ID_output.wav`` — float32 WAV at the output rate;
+* ``ID_<layer>.Sound`` — the native-rate series as a Praat binary Sound with its
+  exact sampling period (62.5 Hz stays 62.5 Hz; a WAV header would round it):
+  each layer is stored once;
+* ``ID_<layer>.wav`` — only with ``wav_layers``: the layer upsampled to the output
+  rate, float32, not clipped unless asked (``clip=1.0`` reproduces the paper);
+  measuring computes the same samples in memory from the Sound;
 * ``ID.TextGrid`` — long-format UTF-8, time-aligned with every file of the
   sample, with a ``condition`` tier saying what was varied.
 
@@ -43,7 +46,8 @@ CONDITION_TIER = "condition"
 # ---------------------------------------------------------------- one sample
 
 def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsampled: dict,
-                 slice_len: int, sr: int, condition: str, clip: float | None = None) -> None:
+                 slice_len: int, sr: int, condition: str, clip: float | None = None,
+                 wav_layers: bool = False) -> None:
     """Write one sample's WAVs, Sounds and TextGrid.
 
     Parameters
@@ -60,14 +64,18 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
     clip : float, optional
         Clip layer WAVs to [−clip, clip] (the paper used 1.0); the Sounds keep
         the true values.
+    wav_layers : bool
+        Also write each layer's 16 kHz WAV (else only its native Sound: measuring
+        upsamples it in memory to the same samples, see :func:`ganphon.io.read_series`).
     """
     out_dir = Path(out_dir)
     write_wav(out_dir / layout.layer_wav(sample_id, layout.OUTPUT_LAYER), output, sr)
     for layer, series in native.items():
-        up = upsampled[layer]
-        if clip is not None:
-            up = np.clip(up, -clip, clip)
-        write_wav(out_dir / layout.layer_wav(sample_id, layer), up, sr)
+        if wav_layers:
+            up = upsampled[layer]
+            if clip is not None:
+                up = np.clip(up, -clip, clip)
+            write_wav(out_dir / layout.layer_wav(sample_id, layer), up, sr)
         write_sound(out_dir / layout.layer_sound(sample_id, layer), series,
                     native_rate(series.shape[-1], slice_len, sr))
     T = slice_duration(slice_len, sr)
@@ -118,7 +126,8 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
                request: dict | None = None, command: str | None = None, overwrite: bool = False,
-               progress: bool = True, on_sample=None, interventions=(), intervene=None) -> pd.DataFrame:
+               progress: bool = True, on_sample=None, interventions=(), intervene=None,
+               wav_layers: bool = False) -> pd.DataFrame:
     """Generate, probe and export a set of latents into a folder; resumable.
 
     Parameters
@@ -138,7 +147,9 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     layers, reduce, activation, feature_maps, batch_size, device
         As for :func:`ganphon.probe.probe`.
     clip : float, optional
-        Clip layer WAVs to [−clip, clip].
+        Clip layer WAVs to [−clip, clip] (also when they are computed from the Sounds).
+    wav_layers : bool
+        Also write the layers' 16 kHz float WAVs (default: each layer once, as its native Sound).
     seed : int, optional
         Recorded in the manifest and run.json.
     request : dict, optional
@@ -187,8 +198,10 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         request["interventions"] = [iv.to_dict() for iv in interventions]
         if intervene is not None and not intervene.all():
             request["intervened_samples"] = [sid for sid, on in zip(ids, intervene) if on]
+    if wav_layers:  # only then: a run without them keeps its request (and so its resume) as before
+        request["wav_layers"] = True
 
-    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
+    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers, wav_layers),
                "tables": [layout.MANIFEST, layout.LATENTS, *map(layout.feature_maps, feature_maps)]}
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth"),
@@ -200,7 +213,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     finished = io.read_finished(out, request)
     present = {p.name for p in out.iterdir()}
     todo = [i for i, sid in enumerate(ids)
-            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers))]
+            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers, wav_layers))]
 
     maps = {}
     for layer in feature_maps:
@@ -224,7 +237,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         idx = np.concatenate([np.arange(s, min(s + batch_size, n)) for s in starts])
         with io.FinishedLog(out, request) as log:
             for start, res in probe_batches(G, z[idx], layers, reduce, activation, list(feature_maps),
-                                            True, batch_size, device, interventions,
+                                            wav_layers, batch_size, device, interventions,
                                             None if intervene is None else intervene[idx]):
                 for j in range(len(res)):
                     i = int(idx[start + j])
@@ -232,7 +245,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                         continue
                     write_sample(out, ids[i], res.output[j], {k: v[j] for k, v in res.native.items()},
                                  {k: v[j] for k, v in res.upsampled.items()}, cfg.slice_len, cfg.sr,
-                                 conditions[i], clip)
+                                 conditions[i], clip, wav_layers)
                     for layer, arr in maps.items():
                         arr[i] = res.feature_maps[layer][j]
                     log.add(ids[i])
@@ -253,6 +266,21 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     lat_df.insert(0, "sample_id", ids)
     io.write_table(lat_df, out / layout.LATENTS)
     return manifest
+
+
+def write_layer_wavs(folder, progress: bool = True) -> int:
+    """Write ``ID_<layer>.wav`` for every layer of an exported folder stored only as its Sound.
+
+    The samples are those an export with ``wav_layers`` writes (:func:`ganphon.io.read_layer_wav`:
+    the Sound upsampled to the output length, the run's clip applied).  Returns how many were written.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder, required=("sample_id", "layer", "file"))
+    todo = [folder / name for name in manifest["file"].dropna() if io.layer_sound_path(folder / name) is not None]
+    for path in tqdm(todo, desc=f"layer WAVs → {folder.name}", unit="file", disable=not progress):
+        x, sr = io.read_layer_wav(path)
+        write_wav(path, x, sr)
+    return len(todo)
 
 
 def build_manifest(model, ids, z, layers, seed, columns=None) -> pd.DataFrame:

@@ -4,8 +4,10 @@ WAV
     :func:`read_wav` (float or integer PCM in, float32 out, ``(x, sr)``) and
     :func:`write_wav` (float32).
 Praat Sound
-    :func:`read_sound` and :func:`write_sound` (text Sound with the exact
-    sampling period, e.g. 62.5 Hz); :func:`read_praat` for any Praat object.
+    :func:`read_sound` and :func:`write_sound` (binary Sound with the exact
+    sampling period, e.g. 62.5 Hz); :func:`read_praat` for any Praat object;
+    :func:`read_series` / :func:`upsampled_sound`: a layer at the output rate,
+    from its WAV or its native Sound upsampled in memory.
 TextGrid
     :func:`read_textgrid` (every text or binary format and encoding Praat reads:
     long, short, UTF-8, UTF-16; empty intervals kept) returning ``tgt`` objects;
@@ -15,7 +17,9 @@ Text
     :func:`read_text` (UTF-16 with either BOM, UTF-8 with or without BOM).
 Tables
     :func:`read_manifest` (fixed dtypes), :func:`read_latents`, :func:`read_table`,
-    :func:`write_table` (atomic CSV, floats round-trip).
+    :func:`write_table` (atomic CSV, floats round-trip; zstd Parquet for ``.parquet``);
+    :func:`read_acoustics` and :func:`join_manifest`: a per-file table keeps its own
+    columns and is joined with the manifest when read.
 Records
     :func:`read_run_record`, :func:`write_run_record`, :func:`write_json`; the rule
     that a folder holds exactly one request (:func:`prepare_folder`);
@@ -206,9 +210,11 @@ def read_sound(path):
 
 
 def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | None = None) -> None:
-    """Write a series as a Praat short text Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
+    """Write a series as a Praat Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
 
-    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.  With ``x1`` (the
+    A WAV header holds an integer rate; a Sound keeps 62.5 Hz as 62.5 Hz.  Praat's binary
+    format holds the samples as 64-bit floats (a float32 series reads back exactly); Praat
+    and parselmouth read it, at 0.4× the size of a text Sound.  With ``x1`` (the
     time of the first sample's centre, s) and ``xmax`` (the domain's end) the Sound spans
     0 … ``xmax`` with its samples where an encoder's receptive fields put them
     (:mod:`ganphon.models.encoders`).
@@ -219,7 +225,7 @@ def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | Non
     if x1 is None and xmax is None:
         snd = parselmouth.Sound(values, sampling_frequency=float(rate))
         with layout.atomic_path(path) as tmp:
-            snd.save_as_short_text_file(str(tmp))
+            snd.save_as_binary_file(str(tmp))
         return
     dx = 1.0 / float(rate)
     x1 = dx / 2 if x1 is None else float(x1)
@@ -229,6 +235,123 @@ def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | Non
               *map(repr, (0.0, xmax, len(values), dx, x1)), "1", "1", "1", "1", "1"]
     text = "\n".join(header + [repr(float(v)) for v in values]) + "\n"
     layout.atomic_write_text(path, text)
+
+
+def read_series(wav, sound=None, size: int | None = None, sr: int | None = None, clip: float | None = None):
+    """A layer series at the output rate: its WAV, or its native-rate Sound upsampled in memory.
+
+    A layer is stored once, as ``ID_<layer>.Sound``; ``ID_<layer>.wav`` exists only
+    where asked for (``--wav-layers``).  Without the WAV the Sound is read and
+    upsampled to ``size`` samples exactly as the export wrote the WAV
+    (:func:`ganphon.timebase.upsample` on the float32 series, then clipped to
+    [−clip, clip] when the run clipped), so both give the same samples.
+
+    Parameters
+    ----------
+    wav : path-like
+        ``ID_<layer>.wav`` (read when it exists).
+    sound : path-like, optional
+        ``ID_<layer>.Sound``, read when the WAV does not exist.
+    size, sr : int
+        Output length and rate (the manifest's ``slice_len`` and ``sr``).
+    clip : float, optional
+        The run's ``clip`` (``run.json``).
+
+    Returns
+    -------
+    x : ndarray, float32 [size]
+    sr : int
+
+    Raises
+    ------
+    GanphonError
+        Neither file can be read; one line naming the file.
+    """
+    wav = Path(wav)
+    if sound is None or wav.is_file() or not Path(sound).is_file():
+        return read_wav(wav, mono=True)
+    if size is None or sr is None:
+        raise GanphonError(f"{wav}: no such WAV file (its Sound needs the output length and rate to upsample)")
+    return upsampled_values(read_sound(sound), size, clip), int(sr)
+
+
+def upsampled_values(native, size: int, clip: float | None = None) -> np.ndarray:
+    """The samples of a native-rate ``parselmouth.Sound`` at ``size`` samples, as the export's WAV holds them."""
+    from .timebase import upsample
+
+    values = np.asarray(native.values[0], dtype=np.float32)  # written from float32: exact
+    up = upsample(values, int(size))
+    if clip is not None:
+        up = np.clip(up, -clip, clip)
+    return up
+
+
+def upsampled_sound(path, size: int, sr: float, clip: float | None = None):
+    """A ``parselmouth.Sound`` at ``sr`` Hz holding the native Sound ``path`` upsampled to ``size`` samples:
+    the samples and time domain Praat reads from the layer's WAV (:func:`read_series`)."""
+    import parselmouth
+
+    up = upsampled_values(read_sound(path), size, clip)
+    return parselmouth.Sound(up.astype(np.float64), sampling_frequency=float(sr))
+
+
+def layer_sound_path(wav) -> Path | None:
+    """The native Sound stored for a layer WAV name (``ID_<layer>.wav`` → ``ID_<layer>.Sound``), when
+    the WAV does not exist and the Sound does; else None."""
+    wav = Path(wav)
+    parsed = layout.parse_sample_file(wav.name)
+    if wav.is_file() or parsed is None or parsed[1] in (None, layout.OUTPUT_LAYER):
+        return None
+    sound = wav.with_name(layout.layer_sound(*parsed))
+    return sound if sound.is_file() else None
+
+
+def layer_exists(wav) -> bool:
+    """Whether a layer WAV, or the native Sound it is computed from, exists."""
+    return Path(wav).is_file() or layer_sound_path(wav) is not None
+
+
+def _output_shape(wav: Path) -> tuple[int, int]:
+    """(samples, rate) of the output WAV of the sample a layer WAV name belongs to."""
+    import scipy.io.wavfile
+
+    sample_id, _ = layout.parse_sample_file(wav.name)
+    output = wav.with_name(layout.layer_wav(sample_id, layout.OUTPUT_LAYER))
+    try:
+        sr, data = scipy.io.wavfile.read(output, mmap=True)
+    except (ValueError, OSError) as exc:
+        raise GanphonError(f"{output}: cannot read WAV ({first_line(exc)}); needed to upsample "
+                           f"{wav.with_suffix('.Sound').name}") from None
+    return int(data.shape[0]), int(sr)
+
+
+def read_layer_wav(wav) -> tuple:
+    """``(x, sr)`` of a layer at the output rate, given its WAV name: the WAV, or when only the native
+    Sound was written, that Sound upsampled in memory (length and rate of the sample's output WAV, the
+    run's clip), the same samples (:func:`read_series`)."""
+    wav = Path(wav)
+    sound = layer_sound_path(wav)
+    if sound is None:
+        return read_wav(wav, mono=True)
+    size, sr = _output_shape(wav)
+    return read_series(wav, sound, size, sr, run_clip(wav.parent))
+
+
+def read_layer_sound(wav):
+    """:func:`read_layer_wav` as a ``parselmouth.Sound`` (any other sound: :func:`read_sound`)."""
+    wav = Path(wav)
+    sound = layer_sound_path(wav)
+    if sound is None:
+        return read_sound(wav)
+    size, sr = _output_shape(wav)
+    return upsampled_sound(sound, size, sr, run_clip(wav.parent))
+
+
+def run_clip(folder) -> float | None:
+    """The ``clip`` an exported folder's run applied to its layer WAVs (``run.json``), or None."""
+    record = read_run_record(folder) or {}
+    clip = (record.get("request") or {}).get("clip")
+    return float(clip) if clip is not None else None
 
 
 # ---------------------------------------------------------------- TextGrids
@@ -350,24 +473,144 @@ def read_text(path) -> str:
         raise GanphonError(f"{path}: not UTF-8 or UTF-16 text") from None
 
 
+#: Rows above which a per-file table (the acoustic table) is written as Parquet, not CSV.
+CSV_MAX_ROWS = 50_000
+
+
+def is_parquet(path) -> bool:
+    """Whether a table path names a Parquet file (by its suffix)."""
+    return Path(path).suffix.lower() == ".parquet"
+
+
 def write_table(df, path) -> None:
-    """Write a DataFrame as CSV atomically (no index; floats round-trip exactly)."""
+    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly), or zstd Parquet when the
+    name ends in ``.parquet`` (text columns dictionary-encoded; every value reads back exactly)."""
     with layout.atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        if is_parquet(path):
+            df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def read_table(path, what: str = "table", **kwargs):
-    """Read a CSV table with one-line errors naming the file (``kwargs`` go to ``pandas.read_csv``)."""
+    """Read a CSV (``kwargs`` go to ``pandas.read_csv``) or Parquet table, with one-line errors naming the file."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise GanphonError(f"{path}: no such {what}")
     try:
+        if is_parquet(path):
+            return pd.read_parquet(path, columns=kwargs.get("usecols"))
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
             TypeError, OverflowError) as exc:
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+    except Exception as exc:  # pyarrow's own errors on a damaged Parquet file
+        if type(exc).__module__.startswith("pyarrow"):
+            raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+        raise
+
+
+# ---------------------------------------------------------------- per-file tables and the manifest
+
+#: Columns of the long acoustic table itself (before the manifest is joined).
+ACOUSTIC_COLUMNS = ("file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note")
+#: Text columns of a joined acoustic table, read as ``str`` (empty cells NaN).
+ACOUSTIC_TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
+
+
+def acoustics_path(folder):
+    """The acoustic table of a folder: ``acoustics.parquet`` (large tables) or ``acoustics.csv``;
+    the CSV's path when there is neither."""
+    folder = Path(folder)
+    parquet = folder / layout.ACOUSTICS_PARQUET
+    return parquet if parquet.is_file() else folder / layout.ACOUSTICS
+
+
+def join_manifest(table, manifest, key: str = "file"):
+    """Add the manifest's columns to a per-file table, matched by file name (the one join).
+
+    The manifest's sweep column ``value`` becomes ``sweep_value`` (``value`` is
+    always the measured value); its file-name columns are dropped (the table's
+    ``file`` names the measured file); any other manifest column the table
+    already has is renamed ``manifest_<name>``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        With a ``file`` column.
+    manifest : DataFrame
+        As :func:`read_manifest` gives it.
+    key : {"file", "sound_file"}
+        The manifest column naming the files of ``table``.
+    """
+    extra = manifest.copy()
+    extra["__file"] = extra[key]
+    extra = extra.drop(columns=[c for c in ("file", "sound_file") if c in extra.columns])
+    renames = {"value": "sweep_value"}
+    for column in extra.columns:
+        if column in table.columns and column not in renames:
+            renames[column] = f"manifest_{column}"
+    extra = extra.rename(columns=renames)
+    joined = table.merge(extra, how="left", left_on="file", right_on="__file", sort=False)
+    return joined.drop(columns="__file")
+
+
+def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
+    """Read a long acoustic table, joined with its folder's manifest on demand.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder (its ``acoustics.parquet`` or ``acoustics.csv``) or a table file
+        (``.csv`` or ``.parquet``).
+    join : bool
+        Join the manifest beside the table (:func:`join_manifest`) when the table
+        holds only its own columns (a joined CSV is returned as it is).
+
+    Returns
+    -------
+    DataFrame
+        As the joined CSV reads with ``pandas.read_csv``: text columns
+        (:data:`ACOUSTIC_TEXT_COLUMNS`) ``str`` with empty cells NaN, ``point``
+        nullable integers; ``attrs["source"]`` names the file.
+
+    Raises
+    ------
+    GanphonError
+        No table, or one that cannot be read; one line naming the file.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = acoustics_path(path)
+    if not path.is_file():
+        raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
+    if is_parquet(path):
+        table = read_table(path, what)
+        for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
+            if column in table.columns:
+                text = table[column].astype("str")
+                table[column] = text.where(text.ne(""))
+    else:
+        try:
+            table = pd.read_csv(path, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
+                                low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            raise GanphonError(f"{path}: cannot read the {what} ({first_line(exc)})") from None
+    if "point" in table.columns:
+        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
+    manifest_path = path.parent / layout.MANIFEST
+    if join and "sample_id" not in table.columns and "file" in table.columns and manifest_path.is_file():
+        manifest = read_manifest(manifest_path, required=("file",))
+        key = "file"
+        if "sound_file" in manifest.columns and not table["file"].isin(set(manifest["file"])).any():
+            key = "sound_file"  # measured with --inputs sound
+        table = join_manifest(table, manifest, key)
+    table.attrs["source"] = str(path)
+    return table
 
 
 #: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).

@@ -3,8 +3,9 @@
 An exported folder holds, for every sample ``ID``:
 
 * ``ID_output.wav`` — the generated waveform, float32 WAV at ``sr``;
-* ``ID_<layer>.wav`` — a layer series upsampled to the output length, float32 WAV at ``sr``;
-* ``ID_<layer>.Sound`` — the same series at its native rate, as a Praat text Sound;
+* ``ID_<layer>.Sound`` — a layer series at its native rate, as a Praat binary Sound (the stored copy);
+* ``ID_<layer>.wav`` — the same series upsampled to the output length, float32 WAV at ``sr``, only
+  where asked for (``--wav-layers``); measuring computes it in memory from the Sound;
 * ``ID.TextGrid`` — one TextGrid time-aligned with every file of the sample;
 
 plus ``manifest.csv`` (one row per sample × layer), ``latents.csv`` (the full latent
@@ -64,7 +65,7 @@ STORE_ZARR = "store.zarr"
 MANIFEST_PARQUET = "manifest.parquet"
 LATENTS_PARQUET = "latents.parquet"
 ANNOTATIONS_PARQUET = "annotations.parquet"
-ACOUSTICS_PARQUET = "acoustics.parquet"
+ACOUSTICS_PARQUET = "acoustics.parquet"  # a store: one part per chunk; a file folder: a large acoustic table
 # A training corpus (``ganphon corpus synth | cut``): one <item>.wav + <item>.TextGrid per item, tables.
 CORPUS_CSV = "corpus.csv"
 PHONES_CSV = "phones.csv"
@@ -183,11 +184,12 @@ def sweep_dir(var: str) -> str:
     return f"sweep_{var}"
 
 
-def sample_files(sample_id: str, layers) -> list[str]:
-    """Every file name one exported sample owns: output WAV, layer WAVs and Sounds, the TextGrid last."""
+def sample_files(sample_id: str, layers, wav_layers: bool = False) -> list[str]:
+    """Every file name one exported sample owns: output WAV, layer Sounds (and layer WAVs where
+    ``wav_layers``), the TextGrid last."""
     names = [layer_wav(sample_id, OUTPUT_LAYER)]
     for layer in layers:
-        names += [layer_wav(sample_id, layer), layer_sound(sample_id, layer)]
+        names += ([layer_wav(sample_id, layer)] if wav_layers else []) + [layer_sound(sample_id, layer)]
     return names + [textgrid(sample_id)]
 
 

@@ -244,7 +244,8 @@ def _stop_pool(pool) -> None:
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
-             max_chunk: int = 16, weights=None, shared=None, on_result=None, resources=None) -> list:
+             max_chunk: int = 16, weights=None, shared=None, on_result=None, resources=None,
+             sizes=None) -> list:
     """``[func(item) for item in items]`` in ``workers`` processes.
 
     Parameters
@@ -277,6 +278,9 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     resources : dict, optional
         Dask only: worker resources each task needs (``{"GPU": 1}``); ignored
         by the process pool.
+    sizes : sequence of int, optional
+        What each item counts for on the progress bar (e.g. the files of a
+        batch); default 1 each.
 
     Returns
     -------
@@ -308,7 +312,8 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     workers = check_workers(workers, len(items))
     results: list = [None] * len(items)
     done = [False] * len(items)
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
+    sizes = [1] * len(items) if sizes is None else list(sizes)
+    bar = tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not progress)
     try:
         if workers == 1 or len(items) <= 1:
             try:
@@ -317,7 +322,7 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                     done[i] = True
                     if on_result is not None:
                         on_result(i, results[i])
-                    bar.update(1)
+                    bar.update(sizes[i])
             except KeyboardInterrupt:
                 raise Interrupted(results, done) from None
             return results
@@ -351,7 +356,7 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                         done[i] = True
                         if on_result is not None:
                             on_result(i, result)
-                    bar.update(len(batch))
+                    bar.update(sum(sizes[i] for i in batch))
         except BaseException as exc:
             if pool is not None:
                 _stop_pool(pool)

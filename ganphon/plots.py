@@ -98,13 +98,14 @@ def _manifest(folder: Path):
 
 
 def _sample_layers(folder: Path, sample_id: str, manifest) -> list:
-    """Layers (not the output) with a WAV for one sample, in network order."""
+    """Layers (not the output) with a WAV or native Sound for one sample, in network order."""
     from .layout import sort_layers
 
     if manifest is not None and "layer" in manifest.columns:
         names = manifest.loc[manifest["sample_id"].astype(str) == sample_id, "layer"]
     else:
-        parsed = [layout.parse_sample_file(p.name) for p in folder.glob(f"{sample_id}_*.wav")]
+        parsed = [layout.parse_sample_file(p.name) for p in (*folder.glob(f"{sample_id}_*.wav"),
+                                                             *folder.glob(f"{sample_id}_*.Sound"))]
         names = [layer for sid, layer in filter(None, parsed) if sid == sample_id]
     return [n for n in sort_layers(names) if n != layout.OUTPUT_LAYER]
 
@@ -173,7 +174,7 @@ def layer_stack_figure(folder, sample_id: str, layers=None, tier: str | None = N
     layers = list(layers) if layers else _sample_layers(folder, sample_id, manifest)
     series = {}
     for layer in layers:
-        y, layer_sr = read_wav(folder / layout.layer_wav(sample_id, layer))
+        y, layer_sr = io.read_layer_wav(folder / layout.layer_wav(sample_id, layer))
         if layer_sr != sr or len(y) != len(x):
             raise GanphonError(f"{folder / layout.layer_wav(sample_id, layer)}: {len(y)} samples at "
                                f"{layer_sr} Hz, but the output has {len(x)} at {sr} Hz")
@@ -277,7 +278,7 @@ def sweep_grid_figure(folder, base=None, layers=None):
     axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="col", squeeze=False)
     for i, (sid, value, var) in enumerate(samples.itertuples(index=False)):
         for j, layer in enumerate(layers):
-            y, sr = read_wav(folder / layout.layer_wav(sid, layer))
+            y, sr = io.read_layer_wav(folder / layout.layer_wav(sid, layer))
             ax = axes[i, j]
             ax.plot(np.arange(len(y)) / sr, y, lw=0.5 if layer == layout.OUTPUT_LAYER else 0.8,
                     color="k" if layer == layout.OUTPUT_LAYER else "#08519c")

@@ -470,7 +470,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
                # batch norm on batch statistics makes a layer depend on its batch
                "batch_size": batch_size if cfg.batchnorm else None}
     out = Path(out)
-    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
+    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers, wav_layers=True),
                "tables": [layout.MANIFEST, *map(layout.feature_maps, feature_maps)]}
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "versions": io.versions("torch", "parselmouth"),
@@ -479,7 +479,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     finished = io.read_finished(out, request)
     present = {p.name for p in out.iterdir()}
     todo = {i for i, sid in enumerate(ids)
-            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers))}
+            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers, wav_layers=True))}
 
     x = np.stack([item.x for item in items])
     logits, maps = [], {layer: [] for layer in feature_maps}

@@ -329,7 +329,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
               layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
               feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
               request: dict | None = None, command: str | None = None, overwrite: bool = False,
-              progress: bool = True, chunk: int | None = None, on_chunk=None) -> dict:
+              progress: bool = True, chunk: int | None = None, on_chunk=None, wav_layers: bool = False) -> dict:
     """Generate, probe and write a set of latents into a columnar store; resumable per chunk.
 
     The arguments are those of :func:`ganphon.export.run_export` (the same
@@ -384,6 +384,8 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
             pass
     request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
                    checkpoint_sha256=model.sha256, feature_maps=feature_maps, store="zarr", chunk=chunk_size)
+    if wav_layers:  # export-files then writes the layers' WAVs too
+        request["wav_layers"] = True
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
         "torch_threads": torch.get_num_threads(),  # generation rounds by it, here and on Dask workers
@@ -905,7 +907,7 @@ def analyse_chunk(job: _ChunkJob) -> int:
 
 
 def export_files(store, out, samples=None, *, overwrite: bool = False, progress: bool = True,
-                 command: str | None = None) -> pd.DataFrame:
+                 command: str | None = None, wav_layers: bool | None = None) -> pd.DataFrame:
     """Write WAV + Sound + TextGrid files for a selection of a store's samples, as a file export would.
 
     Every file is byte for byte what ``ganphon probe``/``sweep`` (and
@@ -923,6 +925,8 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
     overwrite : bool
     progress : bool
     command : str, optional
+    wav_layers : bool, optional
+        Also write each layer's 16 kHz float WAV (default: as the store's run was asked, ``--wav-layers``).
 
     Returns
     -------
@@ -946,7 +950,11 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
     if out.resolve() == st.folder.resolve():
         raise GanphonError(f"{out}: export into another folder than the store")
     ids = [st.sample_ids[i] for i in chosen]
+    if wav_layers is None:
+        wav_layers = bool(st.request.get("wav_layers"))
     request = {"kind": "export", "from_store": io.request_digest(st.request), "samples": ids}
+    if wav_layers:
+        request["wav_layers"] = True
     io.prepare_folder(out, request, overwrite=overwrite, record={
         "command": command or shlex.join(sys.argv), "store": str(st.folder.resolve()),
         "store_request": st.request, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
@@ -959,7 +967,7 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
             auto[sid] = list(zip(rows["start"], rows["end"], rows["label"]))
     done = io.read_finished(out, request)
     todo = [i for i in chosen if st.sample_ids[i] not in done
-            or not all((out / f).is_file() for f in layout.sample_files(st.sample_ids[i], st.layers))]
+            or not all((out / f).is_file() for f in layout.sample_files(st.sample_ids[i], st.layers, wav_layers))]
     T = slice_duration(st.slice_len, st.sr)
     bar = tqdm(total=len(todo), desc=f"export-files → {out.name}", unit="sample", disable=not progress)
     with io.FinishedLog(out, request) as log:
@@ -970,11 +978,13 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
         for rows in by_chunk.values():
             output = st.series(layout.OUTPUT_LAYER).get_orthogonal_selection((np.asarray(rows), slice(None)))
             native = {k: st.series(k).get_orthogonal_selection((np.asarray(rows), slice(None))) for k in st.layers}
-            up = {k: upsample(np.asarray(v, dtype=np.float32), st.slice_len) for k, v in native.items()}
+            up = {k: upsample(np.asarray(v, dtype=np.float32), st.slice_len) for k, v in native.items()
+                  if wav_layers}
             for j, i in enumerate(rows):
                 sid = st.sample_ids[i]
                 write_sample(out, sid, output[j], {k: v[j] for k, v in native.items()},
-                             {k: v[j] for k, v in up.items()}, st.slice_len, st.sr, conditions[sid], st.clip)
+                             {k: v[j] for k, v in up.items()}, st.slice_len, st.sr, conditions[sid], st.clip,
+                             wav_layers)
                 if sid in auto:
                     tiers = {CONDITION_TIER: [(0.0, T, conditions[sid])], AUTO_TIER: auto[sid]}
                     io.write_textgrid(out / layout.textgrid(sid), io.textgrid_from_intervals(tiers, T))

@@ -396,7 +396,7 @@ def load_spec(path) -> dict:
 def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
               workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
               overwrite: bool = False, progress: bool = True, command: str | None = None,
-              store: str = "files", yes: bool = False) -> pd.DataFrame:
+              store: str = "files", yes: bool = False, wav_layers: bool = False) -> pd.DataFrame:
     """Run a sweep end to end into ``out``; resumable like ``ganphon probe``.
 
     Parameters
@@ -407,13 +407,15 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     out : path-like
     annotate, measure : bool
         Add the automatic ``auto`` tier; measure every layer on it into
-        ``out/acoustics.csv``.
+        ``out/acoustics.csv`` (``acoustics.parquet`` when large, see :func:`ganphon.io.read_acoustics`).
     workers : int
         Processes for annotating and measuring.
     settings : str
         Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
     store : {"files", "zarr"}
         Per-series files, or the columnar store (:mod:`ganphon.store`; same numbers).
+    wav_layers : bool
+        Also write the layers' 16 kHz float WAVs (each layer is stored once, as its native Sound).
     yes : bool
         Run a sweep larger than :data:`SIZE_LIMIT` or the free disk (see :func:`check_size`).
 
@@ -445,7 +447,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     manifest = run_export(model, design.latents, out, sample_ids=design.sample_ids,
                           conditions=design.conditions, columns=design.columns,
                           seed=int(spec.get("seed", 0)), request=request, command=command,
-                          batch_size=batch_size, device=device, overwrite=overwrite, progress=progress)
+                          batch_size=batch_size, device=device, overwrite=overwrite, progress=progress,
+                          wav_layers=wav_layers)
     io.write_json(out / layout.SWEEP_JSON, clean)
     if annotate:
         from .annotate import annotate_folder
@@ -455,7 +458,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         from .acoustics import measure_to_file
 
         # the sweep owns its folder's table: a resumed or repeated sweep measures it again
-        table, _, _ = measure_to_file(out, out / layout.ACOUSTICS, tier="auto" if annotate else None,
+        # the default name: acoustics.csv, or acoustics.parquet above io.CSV_MAX_ROWS rows
+        table, _, _ = measure_to_file(out, None, tier="auto" if annotate else None,
                                       settings=settings, workers=workers, command=command,
                                       progress=progress, overwrite=True)
         return table

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ganphon import io
 from ganphon.cli import main
 from ganphon.models import load_checkpoint
 from ganphon.models.bundled import DATA, DEMO_CARD, DEMO_G, DEMO_Q
@@ -117,7 +118,7 @@ def test_demo_report_and_its_parts(demo_run):
     cman = pd.read_csv(demo_run / "sweep_c2" / "manifest.csv")
     assert sorted(cman["value"].unique()) == [0.0, 0.5, 1.0, 1.5, 2.0]
     for d in ("random", f"sweep_{top}", "sweep_c2"):
-        ac = pd.read_csv(demo_run / d / "acoustics.csv", low_memory=False)
+        ac = io.read_acoustics(demo_run / d)  # acoustics.csv, or .parquet when large, joined with the manifest
         assert set(ac["layer"]) == {"dense", "conv1", "conv2", "conv3", "conv4", "output"}
         assert (demo_run / d / "stats" / "summaries.txt").exists() or (demo_run / d / "stats" / "correlations.csv").exists()
     report = (demo_run / "report.md").read_text()
@@ -324,8 +325,8 @@ def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, p
                               timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / f"sweep_{top}" / "latents.csv").read_text() == (demo_run / f"sweep_{top}" / "latents.csv").read_text()
-    mine = pd.read_csv(tmp_path / f"sweep_{top}" / "acoustics.csv", low_memory=False)
-    theirs = pd.read_csv(demo_run / f"sweep_{top}" / "acoustics.csv", low_memory=False)
+    mine = io.read_acoustics(tmp_path / f"sweep_{top}")
+    theirs = io.read_acoustics(demo_run / f"sweep_{top}")
     pd.testing.assert_frame_equal(mine, theirs)
     effects = pd.read_csv(tmp_path / f"sweep_{top}" / "stats" / "effects.csv")
     pd.testing.assert_frame_equal(effects, pd.read_csv(demo_run / f"sweep_{top}" / "stats" / "effects.csv"))
@@ -357,11 +358,12 @@ def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
 def test_measure_refuses_to_replace_a_different_measurement(demo_run, capsys):
     top = json.loads((demo_run / "demo.json").read_text())["top_variable"]
     folder = demo_run / f"sweep_{top}"
-    before = (folder / "acoustics.csv").read_bytes()
+    table = io.acoustics_path(folder)
+    before = table.read_bytes()
     assert main(["measure", str(folder), "--points", "3", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "holds a different measurement (points 10 → 3)" in err and "--overwrite" in err
-    assert (folder / "acoustics.csv").read_bytes() == before
+    assert table.read_bytes() == before
 
 
 def test_readme_toml_example_runs_on_the_bundled_model(tmp_path):

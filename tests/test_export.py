@@ -27,7 +27,7 @@ NATIVE = {"dense": 16, "conv1": 64, "conv2": 256, "conv3": 1024, "conv4": 4096}
 def exported(tiny_ciwgan, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "run"
     assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "4", "--seed", "5",
-                 "--code", "2", "--out", str(out), "--quiet"]) == 0
+                 "--code", "2", "--out", str(out), "--wav-layers", "--quiet"]) == 0
     return out
 
 
@@ -150,7 +150,7 @@ def test_clip_and_feature_maps(tiny_ciwgan, tmp_path):
     res = probe(m.generator, z, device="cpu")
     clip = float(np.quantile(res.upsampled["conv4"], 0.5))
     out = tmp_path / "c"
-    run_export(m, z, out, clip=clip, feature_maps=["conv3"], seed=2, progress=False)
+    run_export(m, z, out, clip=clip, feature_maps=["conv3"], seed=2, progress=False, wav_layers=True)
     _, up = scipy.io.wavfile.read(out / "s000001_conv4.wav")
     assert np.array_equal(up, np.clip(res.upsampled["conv4"][1], -clip, clip))
     snd = parselmouth.read(str(out / "s000001_conv4.Sound"))

@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 from conftest import descendants, process_alive, sigint_default
 
-from ganphon import layout
+from ganphon import io, layout
 from ganphon.cli import main
 
 GANPHON = [sys.executable, "-m", "ganphon"]
@@ -317,6 +317,8 @@ CASES = [
     ("measure measures repeated", _copy("sweep"), ["measure", "sweep", "--measures", "f0,f0"], "--measures"),
     ("measure settings foo", _copy("sweep"), ["measure", "sweep", "--settings", "foo"], "--settings"),
     ("measure workers 0", _copy("sweep"), ["measure", "sweep", "--workers", "0"], "--workers"),
+    ("export-wavs missing folder", None, ["export-wavs", "nope"], "nope"),
+    ("export-wavs not an export", _file("e/x.txt", b""), ["export-wavs", "e"], "manifest"),
     # ---- sweep
     ("sweep step nan", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = 1\nstep = nan'), "SWEEP", "step"),
     ("sweep to inf", _spec('kind = "dimension"\nvar = "z3"\nfrom = 0\nto = inf\nstep = 1'), "SWEEP", "to"),
@@ -507,11 +509,18 @@ def many_files(material, tmp_path_factory):
     folder = tmp_path_factory.mktemp("many") / "wavs"
     folder.mkdir()
     sweep = material / "sweep"
+    names = sorted({p.with_suffix(".wav").name for p in sweep.iterdir() if p.suffix in (".wav", ".Sound")})
+    for name in names:  # every series at 16 kHz (a layer stored as its Sound: the samples of its WAV)
+        x, sr = io.read_layer_wav(sweep / name)
+        io.write_wav(folder / name, x, sr)
     for k in range(30):
-        for wav in sorted(sweep.glob("*.wav")):
-            sid, layer = layout.parse_sample_file(wav.name)
-            shutil.copy(wav, folder / f"k{k}_{wav.stem}.wav")
-            shutil.copy(sweep / layout.textgrid(sid), folder / f"k{k}_{wav.stem}.TextGrid")
+        for name in names:
+            sid, layer = layout.parse_sample_file(name)
+            stem = name.removesuffix(".wav")
+            shutil.copy(folder / name, folder / f"k{k}_{stem}.wav")
+            shutil.copy(sweep / layout.textgrid(sid), folder / f"k{k}_{stem}.TextGrid")
+    for name in names:
+        (folder / name).unlink()
     return folder
 
 

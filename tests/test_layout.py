@@ -15,7 +15,9 @@ def test_names():
     assert layout.textgrid("s000000") == "s000000.TextGrid"
     assert layout.sample_id(12) == "s000012" and layout.sweep_sample_id(3, 7) == "b003_v007"
     assert layout.feature_maps("conv2") == "featuremaps_conv2.npy"
-    assert layout.sample_files("x", ["dense"]) == ["x_output.wav", "x_dense.wav", "x_dense.Sound", "x.TextGrid"]
+    assert layout.sample_files("x", ["dense"]) == ["x_output.wav", "x_dense.Sound", "x.TextGrid"]
+    assert layout.sample_files("x", ["dense"], wav_layers=True) == ["x_output.wav", "x_dense.wav", "x_dense.Sound",
+                                                                    "x.TextGrid"]
 
 
 @pytest.mark.parametrize("name,parsed", [

@@ -249,7 +249,7 @@ def test_copied_textgrid_aligns_with_every_exported_file(tiny_q, tmp_path, sr_in
     out = tmp_path / "out"
     manifest = probe_speech(load_checkpoint(tiny_q), wavs, out, network="q", progress=False)
     sid = manifest["sample_id"].iloc[0]
-    files = [f for f in layout.sample_files(sid, [f"conv{i}" for i in range(1, 6)])]
+    files = [f for f in layout.sample_files(sid, [f"conv{i}" for i in range(1, 6)], wav_layers=True)]
     # tgt and parselmouth
     grid = tgt.io.read_textgrid(str(out / layout.textgrid(sid)), include_empty_intervals=True)
     assert float(grid.start_time) == 0 and float(grid.end_time) == pytest.approx(T, abs=1e-12)

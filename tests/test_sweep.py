@@ -82,7 +82,7 @@ def test_half_finished_sweep_completes_only_missing(tiny_ciwgan, tmp_path):
     assert main(args) == 0
     man = pd.read_csv(out / "manifest.csv")
     assert set(man.value) == {-3, 0, 3} and set(man.base) == {0, 1} and (man["var"] == "z11").all()
-    for name in ("b001_v002.TextGrid", "b000_v001_conv3.wav"):
+    for name in ("b001_v002.TextGrid", "b000_v001_conv3.Sound"):
         os.remove(out / name)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(args) == 0

@@ -34,6 +34,7 @@ COMMANDS = {
     "model-info": ("models", "print a checkpoint's config, layers with native rates, and metadata"),
     "probe": ("probe", "generate N samples and export the output and every layer's average for Praat"),
     "export-files": ("store", "write WAV + Sound + TextGrid files for chosen samples of a --store zarr run"),
+    "export-wavs": ("store", "write the 16 kHz float WAVs of an exported folder's layers from their Sounds"),
     "corpus": ("corpus", "check, cut or synthesise a training corpus"),
     "train": ("train", "train a WaveGAN / ciwGAN / fiwGAN on a folder of WAV files (WGAN-GP)"),
     "evaluate-model": ("train", "numbers that say whether a generator makes words and uses its codes"),

@@ -51,7 +51,10 @@ def measure(p) -> None:
              "intensity summaries, spectral moments and duration of every file of an exported folder (or "
              "any folder of name.wav + name.TextGrid), in the intervals of a TextGrid tier. The result is "
              "the long acoustic table joined with the manifest (sample_id, layer, latent columns, "
-             "sweep_value …), written atomically to DIR/acoustics.csv (or --out). What a layer can carry is "
+             "sweep_value …), written atomically to DIR/acoustics.csv, or above 50,000 rows to DIR/acoustics.parquet "
+             "(zstd, the table's own columns; 'ganphon stats' and ganphon.io.read_acoustics join the manifest); "
+             "--out FILE.csv writes the joined CSV at any size. A layer stored as its native Sound is measured "
+             "upsampled in memory, the samples its 16 kHz WAV holds. What a layer can carry is "
              "decided by its native rate (the manifest's rate_native_hz), whether its upsampled WAV or its "
              ".Sound is measured: each layer's settings are clipped to its native band, and what it still "
              "cannot carry (formants of a 250 Hz series …) is empty with a note naming the layer, its native "
@@ -83,10 +86,12 @@ def measure(p) -> None:
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="with --show-settings: the layers of this checkpoint ('demo': the bundled ciwGAN)")
     p.add_argument("--inputs", choices=("wav", "sound"), default="wav",
-                   help="measure the 16 kHz WAVs, or the native-rate .Sound layer series")
+                   help="measure the layers at 16 kHz (their WAVs, or their Sounds upsampled in memory), or the "
+                   "native-rate .Sound layer series themselves")
     p.add_argument("--measures", type=name_list, default=",".join(ALL_MEASURES), help="comma-separated measure families")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="output table (default: DIR/acoustics.csv); a JSON record of the settings goes beside it")
+                   help="output table, .csv (joined with the manifest) or .parquet (default: DIR/acoustics.csv, "
+                   "or DIR/acoustics.parquet above 50,000 rows); a JSON record of the settings goes beside it")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)

@@ -14,8 +14,8 @@ DEFAULT_N = 10
 
 def probe(p) -> None:
     describe(p, "Generate N samples from a checkpoint, take each layer's channel average (after ReLU, as "
-             "in Beguš & Zhou 2022) and export per sample: ID_output.wav, ID_<layer>.wav (upsampled to "
-             "the output rate), ID_<layer>.Sound (native rate, exact), ID.TextGrid, plus manifest.csv, "
+             "in Beguš & Zhou 2022) and export per sample: ID_output.wav, ID_<layer>.Sound (native rate, exact; "
+             "ID_<layer>.wav upsampled to the output rate only with --wav-layers), ID.TextGrid, plus manifest.csv, "
              "latents.csv and run.json. Rerunning the same command resumes; a different command into a "
              "non-empty folder needs --overwrite.\n\n"
              "With --network q or critic and --wavs DIR, given waveforms (your recordings: any rate and "
@@ -69,7 +69,11 @@ def probe(p) -> None:
     p.add_argument("--feature-maps", type=name_list, default="", help="comma-separated layers whose individual channels "
                    "are saved as featuremaps_<layer>.npy [N, channels, n]")
     p.add_argument("--clip", type=finite_float, default=None,
-                   help="clip layer WAVs to ±CLIP, CLIP > 0 (the paper: 1.0); the Sounds keep true values")
+                   help="clip layer WAVs to ±CLIP, CLIP > 0 (the paper: 1.0), as measured; the Sounds keep true values")
+    p.add_argument("--wav-layers", action="store_true",
+                   help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "
+                   "(each layer is always stored once as its native-rate Sound, which measure upsamples in "
+                   "memory to the same samples)")
     add_batch_size(p)
     add_device(p)
     add_out(p)
@@ -143,7 +147,8 @@ def _probe(args) -> int:
                           activation=args.activation, clip=args.clip, feature_maps=names(args.feature_maps) or [],
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
                           request=request, command=args.command_line,
-                          overwrite=args.overwrite, progress=not args.quiet)
+                          overwrite=args.overwrite, progress=not args.quiet,
+                          **({"wav_layers": True} if args.wav_layers else {}))
     n_layers = manifest["layer"].nunique()
     print(f"exported {n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
     print_summary(manifest)

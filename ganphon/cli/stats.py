@@ -7,7 +7,7 @@ from .options import add_quiet, add_seed, add_workers, describe, name_list, name
 
 
 def stats(p) -> None:
-    describe(p, "Read DIR/acoustics.csv (a store made with --store zarr: its Parquet parts, only the rows of "
+    describe(p, "Read DIR/acoustics.csv or DIR/acoustics.parquet, joined with DIR/manifest.csv (a store made with --store zarr: its Parquet parts, only the rows of "
              "--measures) and write DIR/stats/: per outcome, interval label and layer the "
              "mixed model 'outcome ~ value' by ML (--reml: REML estimates) with random intercept and slope by "
              "base latent (mixed_models.csv, lrt.csv, summaries.txt; estimates per raw unit, t intervals with "
@@ -17,7 +17,7 @@ def stats(p) -> None:
              "modelled in 'voi' intervals, spectral moments and max_intensity in 'fric', duration in both, "
              "and only in the output (and layers segmented with 'annotate --layers'). A folder without "
              "sweep columns gets the correlation table only.")
-    p.add_argument("dir", metavar="DIR", help="folder with acoustics.csv (from 'ganphon sweep' or 'ganphon measure'), or a measured store")
+    p.add_argument("dir", metavar="DIR", help="folder with acoustics.csv or .parquet (from 'ganphon sweep' or 'ganphon measure'), or a measured store")
     p.add_argument("--measures", type=name_list, default="intensity,f0,f1,f2,duration,cog,max_intensity",
                    help="comma-separated outcomes (measure names of the table)")
     p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers to model (default: every layer)")

@@ -51,17 +51,39 @@ def export_files(p) -> None:
     p.add_argument("dir", metavar="DIR", help="store folder (from --store zarr)")
     p.add_argument("--samples", default="all",
                    help="which samples: ids, patterns and position ranges, comma-separated (see below)")
+    p.add_argument("--wav-layers", action="store_true", default=None,
+                   help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "
+                   "(default: as the store was made; each layer is always written as its native-rate Sound)")
     add_out(p)
     add_overwrite(p)
     add_quiet(p)
     p.set_defaults(func=_export_files)
 
 
+def export_wavs(p) -> None:
+    describe(p, "Write ID_<layer>.wav, each layer upsampled to the output rate as a float32 WAV, for every "
+             "layer of an exported folder stored only as its native-rate Sound (the default of probe and "
+             "sweep): the samples measure computes in memory (linear interpolation between sample centres, "
+             "edges held, the run's --clip), for Praat's own scripts or other programs that read the folder. "
+             "Existing WAVs are kept.")
+    p.add_argument("dir", metavar="DIR", help="folder written by 'ganphon probe' or 'ganphon sweep'")
+    add_quiet(p)
+    p.set_defaults(func=_export_wavs)
+
+
+def _export_wavs(args) -> int:
+    from ..export import write_layer_wavs
+
+    written = write_layer_wavs(args.dir, progress=not args.quiet)
+    print(f"wrote {written} layer WAVs in {args.dir}")
+    return 0
+
+
 def _export_files(args) -> int:
     from ..store import export_files
 
     manifest = export_files(args.dir, args.out, args.samples, overwrite=args.overwrite,
-                            progress=not args.quiet, command=args.command_line)
+                            progress=not args.quiet, command=args.command_line, wav_layers=args.wav_layers)
     print(f"exported {manifest['sample_id'].nunique()} samples × {manifest['layer'].nunique()} series "
           f"to {args.out} (manifest.csv, latents.csv, run.json)")
     return 0

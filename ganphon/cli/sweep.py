@@ -44,6 +44,9 @@ def sweep(p) -> None:
     add_out(p)
     p.add_argument("--no-annotate", action="store_true", help="skip the automatic annotation")
     p.add_argument("--no-measure", action="store_true", help="skip measuring (no acoustics.csv)")
+    p.add_argument("--wav-layers", action="store_true",
+                   help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "
+                   "(each layer is always stored once, as its native-rate Sound)")
     add_workers(p, "annotating and measuring", store=True)
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_batch_size(p)
@@ -90,6 +93,7 @@ def _sweep(args) -> int:
                        measure=not args.no_measure, workers=args.workers, settings=args.settings,
                        batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                        progress=not args.quiet, command=args.command_line, store=args.store,
+                       wav_layers=args.wav_layers,
                        yes=args.yes)
     if "measure" in result.columns:
         what = "acoustics.csv"

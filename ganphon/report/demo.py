@@ -611,7 +611,7 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         f"--step {z_spec['step']:g} --bases {z_spec['bases']} --seed {seed} --out {zd}",
         f"ganphon sweep --checkpoint {ckpt} --var {code_var} --from {c_spec['from']:g} --to {c_spec['to']:g} "
         f"--step {c_spec['step']:g} --bases {c_spec['bases']} --seed {seed} --out {cd}",
-        f"ganphon stats {zd}        # {zd}/stats/ (each sweep was annotated and measured into acoustics.csv)",
+        f"ganphon stats {zd}        # {zd}/stats/ (each sweep was annotated and measured into acoustics.parquet)",
         f"ganphon stats {rd}          # {rd}/stats/correlations.csv",
         f"ganphon plot {zd}         # {zd}/figures/",
         f"ganphon explore {zd}      # {zd}/explore.html",
@@ -623,15 +623,18 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         f"Rscript {zd}/stats/frames/refit.R",
         "```\n",
         "The same measures with Praat's own script (Praat ▸ Open Praat script…, or from a shell in the same "
-        "folder):\n",
+        "folder), after writing the layers' 16 kHz WAVs from their Sounds (each layer is stored once, as its "
+        "native-rate Sound):\n",
         "```bash",
+        f"ganphon export-wavs {zd} --quiet",
         _praat_line(zd),
         "```\n",
         "(the fields after the folder follow the script's form: extension, name pattern, tier, points, "
         "output table, then the analysis settings; `ganphon praat-plugin --install` adds the scripts "
         "to Praat's menus).\n",
         "Files: every folder holds `manifest.csv`, `latents.csv`, `run.json`, one TextGrid per sample "
-        "and `acoustics.csv`; `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
+        "and its acoustic table (`acoustics.parquet`: `ganphon.io.read_acoustics` joins the manifest; "
+        "`acoustics.csv` when small); `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
         "`summaries.txt`, and `frames/` each model's rows with `refit.R`; `listen/` the 16-bit listening copies.\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]

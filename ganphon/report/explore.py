@@ -89,14 +89,15 @@ def _samples(folder: Path, sample_ids=None):
 def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     """Per-interval measures of every file, per sample: (measure names, {sample: [[layer, label, start,
     end, v1, v2 …], …]})."""
-    from ..io import read_table
+    from ..io import acoustics_path, read_acoustics
 
-    path = folder / layout.ACOUSTICS
+    path = acoustics_path(folder)
     if not path.is_file():
         return [], {}
-    table = read_table(path, "acoustic table", dtype={"sample_id": str, "layer": str, "label": str},
-                       keep_default_na=False, na_values={"value": [""], "point": [""], "start": [""], "end": [""]},
-                       low_memory=False)
+    table = read_acoustics(path)  # joined with the manifest
+    for column in ("sample_id", "layer", "label"):
+        if column in table.columns:
+            table[column] = table[column].fillna("")
     need = {"sample_id", "layer", "label", "start", "end", "point", "measure", "value"}
     if not need <= set(table.columns):
         raise GanphonError(f"{path}: not an acoustic table joined with a manifest (needs {', '.join(sorted(need))})")
@@ -202,14 +203,14 @@ def display_data(signals: dict, intervals) -> dict:
 
 def _read_sample(folder: Path, sample_id: str, layers) -> tuple[dict, list]:
     """The sample's WAVs ``{layer: (x, sr)}`` (output first) and its annotation intervals."""
-    from ..io import read_wav
+    from ..io import layer_exists, read_layer_wav
     from ..plots import sample_annotation
 
     signals = {}
     for layer in (layout.OUTPUT_LAYER, *layers):
         path = folder / layout.layer_wav(sample_id, layer)
-        if path.is_file() or layer == layout.OUTPUT_LAYER:  # the output must exist; a layer may be missing
-            signals[layer] = read_wav(path, mono=True)
+        if layer_exists(path) or layer == layout.OUTPUT_LAYER:  # the output must exist; a layer may be missing
+            signals[layer] = read_layer_wav(path)  # a layer's WAV, or its Sound upsampled in memory
     _, intervals = sample_annotation(folder, sample_id, None)
     return signals, intervals
 

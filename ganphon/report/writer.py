@@ -76,7 +76,7 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) ->
     dict
         ``{"output": path, layer: path, …}`` in network order.
     """
-    from ..io import read_wav, write_listening_wav
+    from ..io import layer_sound_path, read_layer_wav, write_listening_wav
 
     folder = Path(folder)
     dest = Path(dest) if dest is not None else folder / layout.LISTEN_DIR
@@ -84,14 +84,15 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) ->
     signals = signals or {}
     copies = {}
     for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:
-        source = folder / layout.layer_wav(sample_id, layer)
-        if not source.is_file():
+        wav = folder / layout.layer_wav(sample_id, layer)
+        source = wav if wav.is_file() else layer_sound_path(wav)  # a layer may be stored as its Sound only
+        if source is None:
             continue
         target = dest / layout.layer_wav(sample_id, layer)
         copies[layer] = target
         if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
             continue
-        x, sr = signals[layer] if layer in signals else read_wav(source, mono=True)
+        x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
         write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
     return copies
 

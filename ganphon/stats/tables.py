@@ -30,16 +30,17 @@ _LATENT_NAME = re.compile(r"^[cz]\d+$")
 # Layers and tables
 
 
-TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
+from ..io import ACOUSTIC_TEXT_COLUMNS as TEXT_COLUMNS  # noqa: E402 (read as text)
 
 
 def read_acoustics(path, measures=None) -> pd.DataFrame:
-    """Read a long acoustic table (``DIR/acoustics.csv`` or any CSV of that form, or a measured store).
+    """Read a long acoustic table (``DIR/acoustics.csv`` or ``.parquet``, any table of that form, or a
+    measured store), joined with the folder's manifest (:func:`ganphon.io.read_acoustics`).
 
     Parameters
     ----------
     path : path-like
-        The CSV, or a folder holding ``acoustics.csv``, or a store folder
+        The CSV or Parquet table, or a folder holding one, or a store folder
         (``--store zarr``): its Parquet parts are read, not a CSV.
     measures : sequence of str, optional
         A store: read only these measures' rows (a CSV is read whole).
@@ -61,16 +62,9 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
                 text = table[column]
                 table[column] = text.astype(object).where(text.isna(), text.astype(str))
         return _typed(table)
-    if path.is_dir():
-        path = path / ACOUSTICS
-    if not path.is_file():
-        raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
-    try:
-        table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise GanphonError(f"{path}: cannot read the acoustic table ({exc})") from None
-    table.attrs["source"] = str(path)
-    return _typed(table)
+    from ..io import read_acoustics as read_table  # the CSV, or a large folder's Parquet, joined with the manifest
+
+    return _typed(read_table(path))
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:

@@ -125,3 +125,25 @@ procedure ganphonAppendArg: .arg$
 		ganphonFormDefaults.rest$ = ganphonFormDefaults.rest$ + ", " + .arg$
 	endif
 endproc
+
+# Read a layer at the output rate .rate as the selected new Sound (.sound; 0 when there is none):
+# .base$.wav, or, for a layer stored once as its native-rate Sound, .base$.Sound upsampled as ganphon
+# does (linear interpolation between sample centres, the first and last values held at the edges).
+# A run exported with --clip shows here the layer's true values (its WAVs would be clipped).
+procedure ganphonReadLayer: .base$, .rate
+	.sound = 0
+	if fileReadable(.base$ + ".wav")
+		.sound = Read from file: .base$ + ".wav"
+	elsif fileReadable(.base$ + ".Sound")
+		.native = Read from file: .base$ + ".Sound"
+		.n = Get number of samples
+		.first = Get value at sample number: 1, 1
+		.last = Get value at sample number: 1, .n
+		.x1 = Get time from sample number: 1
+		.xn = Get time from sample number: .n
+		.sound = Resample: .rate, 1
+		Formula: "if x < .x1 then .first else if x > .xn then .last else self fi fi"
+		removeObject: .native
+		selectObject: .sound
+	endif
+endproc

@@ -66,14 +66,16 @@ appendInfoLine: "editor 1: Sound ", sample_id$, " (the output) with TextGrid ", 
 nLayers = 0
 for i to ganphonWords.n
 	layer$ = ganphonWords.word$[i]
-	path$ = folder$ + "/" + sample_id$ + "_" + layer$ + ".wav"
-	if fileReadable(path$)
+	selectObject: output
+	rate = Get sampling frequency
+	@ganphonReadLayer: folder$ + "/" + sample_id$ + "_" + layer$, rate
+	if ganphonReadLayer.sound
 		nLayers += 1
-		layerSound[nLayers] = Read from file: path$
+		layerSound[nLayers] = ganphonReadLayer.sound
 		Rename: layer$
 		layerName$[nLayers] = layer$
 	else
-		appendInfoLine: "(no ", sample_id$, "_", layer$, ".wav: layer ", layer$, " skipped)"
+		appendInfoLine: "(no ", sample_id$, "_", layer$, ".wav or .Sound: layer ", layer$, " skipped)"
 	endif
 endfor
 if nLayers > 0

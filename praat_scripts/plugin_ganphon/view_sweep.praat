@@ -72,9 +72,14 @@ for i to ganphonWords.n
 			selectObject: output[k]
 			nLayers += 1
 			layerSound[nLayers] = Copy: "ganphon_value"
-		elsif fileReadable(folder$ + "/" + id$[k] + "_" + layer$ + ".wav")
-			nLayers += 1
-			layerSound[nLayers] = Read from file: folder$ + "/" + id$[k] + "_" + layer$ + ".wav"
+		else
+			selectObject: output[k]
+			rate = Get sampling frequency
+			@ganphonReadLayer: folder$ + "/" + id$[k] + "_" + layer$, rate
+			if ganphonReadLayer.sound
+				nLayers += 1
+				layerSound[nLayers] = ganphonReadLayer.sound
+			endif
 		endif
 	endfor
 	if nLayers = nValues

@@ -1,0 +1,164 @@
+"""Layers stored once, as native-rate binary Sounds: Praat and parselmouth read them exactly, and
+measuring a layer from its Sound (upsampled in memory) gives the table the 16 kHz WAV route gives."""
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import parselmouth
+import pytest
+import scipy.io.wavfile
+
+from conftest import require_praat
+from ganphon import acoustics, io, layout
+from ganphon.annotate import annotate_folder
+from ganphon.export import run_export
+from ganphon.models import Latent, load_checkpoint
+
+LAYERS = ["dense", "conv1", "conv2", "conv3", "conv4"]
+
+
+@pytest.fixture(scope="module")
+def two_routes(tiny_ciwgan, tmp_path_factory):
+    """The same latents exported twice, clipped as the paper clipped: with the layers' WAVs, and without."""
+    m = load_checkpoint(tiny_ciwgan)
+    z = Latent(m.config).sample(4, seed=3, code="1")
+    root = tmp_path_factory.mktemp("routes")
+    folders = {}
+    for name, wavs in (("wav", True), ("sound", False)):
+        out = root / name
+        run_export(m, z, out, clip=0.05, seed=3, progress=False, wav_layers=wavs)
+        annotate_folder(out, workers=1, progress=False)
+        folders[name] = out
+    return folders
+
+
+def test_binary_sound_reads_back_exactly_in_parselmouth_and_praat(tmp_path):
+    x = np.random.default_rng(1).standard_normal(64).astype(np.float32)
+    path = tmp_path / "s_conv1.Sound"
+    io.write_sound(path, x, 62.5)
+    assert path.read_bytes().startswith(b"ooBinaryFile")
+    snd = parselmouth.read(str(path))
+    assert snd.sampling_frequency == 62.5 and snd.xmin == 0 and snd.x1 == 0.008
+    assert np.array_equal(snd.values[0], x.astype(np.float64))
+    praat = require_praat()
+    script = tmp_path / "dump.praat"
+    script.write_text('form f\n  sentence path\nendform\nRead from file: path$\nn = Get number of samples\n'
+                      'rate = Get sampling frequency\nwriteInfoLine: rate\nfor i to n\n'
+                      '  v = Get value at sample number: 1, i\n  appendInfoLine: fixed$(v, 17)\nendfor\n')
+    out = subprocess.run([praat, "--run", str(script), str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert float(lines[0]) == 62.5
+    printed = np.array(lines[1:], dtype=np.float64)  # 17 decimals: the float32 samples to within printing
+    assert np.array_equal(printed.astype(np.float32), x) and np.abs(printed - x).max() < 1e-15
+
+
+def test_default_export_stores_each_layer_once(two_routes):
+    names = {p.name for p in two_routes["sound"].iterdir()}
+    assert not any(layout.parse_sample_file(n) and n.endswith(".wav") and "_output" not in n for n in names)
+    assert {f"s000000_{layer}.Sound" for layer in LAYERS} <= names
+    with_wavs = {p.name for p in two_routes["wav"].iterdir()}
+    assert {f"s000000_{layer}.wav" for layer in LAYERS} <= with_wavs
+
+
+def test_a_layer_read_from_its_sound_holds_the_wav_samples(two_routes):
+    """The in-memory route (linear upsampling, then the run's clip) against the WAVs the export wrote."""
+    for sid in ("s000000", "s000003"):
+        for layer in LAYERS:
+            sr, wav = scipy.io.wavfile.read(two_routes["wav"] / layout.layer_wav(sid, layer))
+            x, rate = io.read_layer_wav(two_routes["sound"] / layout.layer_wav(sid, layer))
+            assert rate == sr == 16000 and x.dtype == np.float32
+            assert np.array_equal(x, wav), (sid, layer)
+            from_wav = parselmouth.Sound(str(two_routes["wav"] / layout.layer_wav(sid, layer)))
+            from_sound = io.read_layer_sound(two_routes["sound"] / layout.layer_wav(sid, layer))
+            assert (from_sound.xmin, from_sound.xmax, from_sound.dx, from_sound.x1) == \
+                   (from_wav.xmin, from_wav.xmax, from_wav.dx, from_wav.x1)
+        assert np.abs(wav).max() <= 0.05  # the paper's clip was applied (here at 0.05)
+
+
+def test_measure_from_sounds_equals_measure_from_wavs(two_routes):
+    """Every value of the acoustic table, both engines: the old WAV route and the in-memory route."""
+    via_wav = acoustics.measure(two_routes["wav"], workers=1, progress=False)
+    via_sound = acoustics.measure(two_routes["sound"], workers=2, progress=False)
+    assert len(via_wav) > 1000 and via_wav["value"].notna().sum() > 500
+    pd.testing.assert_frame_equal(via_wav, via_sound)
+
+
+def test_praat_engine_measures_a_folder_without_layer_wavs(two_routes):
+    require_praat()
+    via_wav = acoustics.measure_with_script(two_routes["wav"], engine="praat", measures=("pitch", "formants"))
+    via_sound = acoustics.measure_with_script(two_routes["sound"], engine="praat", measures=("pitch", "formants"))
+    pd.testing.assert_frame_equal(via_wav, via_sound)
+    assert not list(two_routes["sound"].glob("*_conv1.wav"))  # the WAVs went to a temporary folder
+
+
+def test_large_tables_are_parquet_of_their_own_columns_and_read_back_joined(two_routes, tmp_path, monkeypatch):
+    """Above the row threshold the table is zstd Parquet without the manifest's columns; reading it
+    through io.read_acoustics gives the joined CSV's table."""
+    folder = two_routes["sound"]
+    csv_table, csv_path, _ = acoustics.measure_to_file(folder, tmp_path / "joined.csv", workers=1, progress=False)
+    monkeypatch.setattr(io, "CSV_MAX_ROWS", 10)
+    _, path, _ = acoustics.measure_to_file(folder, workers=1, progress=False, overwrite=True)
+    assert path.name == "acoustics.parquet" and not (folder / "acoustics.csv").exists()
+    import pyarrow.parquet as pq
+
+    stored = pq.ParquetFile(path)
+    assert stored.schema_arrow.names == list(io.ACOUSTIC_COLUMNS)
+    assert stored.metadata.row_group(0).column(0).compression == "ZSTD"
+    pd.testing.assert_frame_equal(io.read_acoustics(folder), io.read_acoustics(csv_path))
+    assert io.read_acoustics(folder)["sample_id"].notna().all()
+
+
+def test_praat_plugin_view_upsamples_a_stored_sound_as_ganphon_does(two_routes, tmp_path):
+    """View sample on a folder without layer WAVs: each layer Sound is its native Sound upsampled in
+    Praat (Resample, precision 1, edges held), the samples ganphon computes (true values, not clipped)."""
+    from ganphon.praat import scripts_dir
+
+    praat = require_praat()
+    folder = two_routes["sound"]
+    view = scripts_dir() / "plugin_ganphon" / "view_sample.praat"
+    script = tmp_path / "driver.praat"
+    script.write_text(f'runScript: "{view}", "{folder}/", "s000001", "conv1 conv3", 0, 0\n'
+                      'selectObject: "Sound conv1"\nn = Get number of samples\nrate = Get sampling frequency\n'
+                      'writeInfoLine: n, " ", rate\nfor i to n\n  v = Get value at sample number: 1, i\n'
+                      '  appendInfoLine: fixed$(v, 17)\nendfor\n', encoding="utf-8")
+    done = subprocess.run([praat, "--run", "--no-pref-files", "--no-plugins", str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("16384 16000"))
+    shown = np.array(lines[start + 1:start + 1 + 16384], dtype=np.float64)
+    expected = io.upsampled_values(io.read_sound(folder / "s000001_conv1.Sound"), 16384)
+    assert np.abs(shown - expected).max() <= 1e-6 * np.abs(expected).max()
+
+
+def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(two_routes, tmp_path, monkeypatch):
+    from ganphon.report.explore import _acoustic_rows
+    from ganphon.stats.tables import read_acoustics
+
+    csv_folder, parquet_folder = tmp_path / "csv", tmp_path / "parquet"
+    for folder in (csv_folder, parquet_folder):
+        folder.mkdir()
+        for name in ("manifest.csv", "run.json"):
+            (folder / name).write_bytes((two_routes["sound"] / name).read_bytes())
+    table = acoustics.measure(two_routes["sound"], workers=1, progress=False, join=False)
+    manifest = acoustics.read_manifest(two_routes["sound"] / "manifest.csv")
+    io.write_table(acoustics.join_manifest(table, manifest), csv_folder / "acoustics.csv")
+    io.write_table(table, parquet_folder / "acoustics.parquet")
+    assert _acoustic_rows(parquet_folder) == _acoustic_rows(csv_folder)
+    pd.testing.assert_frame_equal(read_acoustics(parquet_folder), read_acoustics(csv_folder), check_like=False)
+
+
+def test_export_wavs_writes_the_wavs_an_export_with_wav_layers_writes(two_routes, tmp_path):
+    import shutil
+
+    from ganphon.cli import main
+
+    folder = tmp_path / "copy"
+    shutil.copytree(two_routes["sound"], folder)
+    assert main(["export-wavs", str(folder), "--quiet"]) == 0
+    layer_wavs = sorted(p.name for p in two_routes["wav"].glob("*.wav") if "_output" not in p.name)
+    assert len(layer_wavs) == 4 * len(LAYERS)
+    for name in layer_wavs:
+        assert (folder / name).read_bytes() == (two_routes["wav"] / name).read_bytes(), name
