@@ -40,6 +40,7 @@ DEMO_RANDOM_DIR = "random"
 LISTEN_DIR = "listen"              # 16-bit listening copies of the float WAVs (reports, explorer)
 EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 OUTPUT_LAYER = "output"
+POSTPROC_LAYER = "postproc"        # WaveGAN's post-processing filter after the output, when a model has it
 # a training run folder
 LOG_CSV = "train_log.csv"
 G_LATEST = "G_latest.pt"
@@ -58,7 +59,7 @@ PHONES_CSV = "phones.csv"
 SYNTH_JSON = "synth.json"
 ITEMS_CSV = "items.csv"
 
-_LAYER = r"(?:dense|conv\d+|output)"
+_LAYER = r"(?:dense|conv\d+|output|postproc)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
 _TEMP_FILE = re.compile(r"^\..+\.tmp\d+(?:\.[^.]*)?$")
 _CORPUS_ITEM = re.compile(r"^(?:[A-Za-z]+\d{5}|.+_\d{4}_\w*)\.(?:wav|TextGrid)$")
@@ -68,7 +69,7 @@ _CONV = re.compile(r"^conv(\d+)$")
 
 
 def layer_rank(layer: str) -> tuple:
-    """Sort key putting layers in network order: dense, conv1 … convK, output, then others by name."""
+    """Sort key putting layers in network order: dense, conv1 … convK, output, postproc, then others by name."""
     name = str(layer)
     if name == "dense":
         return (0, 0, "")
@@ -77,6 +78,8 @@ def layer_rank(layer: str) -> tuple:
         return (1, int(match.group(1)), "")
     if name == OUTPUT_LAYER:
         return (2, 0, "")
+    if name == POSTPROC_LAYER:
+        return (2, 1, "")
     return (3, 0, name)
 
 
@@ -85,8 +88,8 @@ def sort_layers(layers) -> list:
 
     Examples
     --------
-    >>> sort_layers(["output", "conv10", "conv2", "dense", "conv2"])
-    ['dense', 'conv2', 'conv10', 'output']
+    >>> sort_layers(["postproc", "output", "conv10", "conv2", "dense", "conv2"])
+    ['dense', 'conv2', 'conv10', 'output', 'postproc']
     """
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 

@@ -12,6 +12,9 @@ from ..errors import GanphonError
 ARCHS = ("wavegan", "ciwgan", "fiwgan")
 SLICE_LENS = (16384, 65536)
 CONVENTIONS = ("tf", "torch")
+UPSAMPLES = ("zeros", "nn")
+#: Taps of WaveGAN's post-processing filter (``--wavegan_genr_pp_len``'s default).
+POSTPROC_LEN = 512
 
 # What a checkpoint written before the ``convention`` field existed computed: the
 # padding of ganphon's first release (and of the PyTorch port) and PyTorch's
@@ -72,6 +75,18 @@ class ModelConfig:
         LeakyReLU slopes of the critic and the Q-network.
     sr : int
         Output sampling rate in Hz.
+    upsample : {"zeros", "nn"}
+        How the generator upsamples (WaveGAN's ``--wavegan_genr_upsample``):
+        ``"zeros"`` by strided transpose convolutions, ``"nn"`` by repeating
+        every sample ``stride`` times (nearest neighbour) and then a stride-1
+        convolution of the same kernel length with 'same' padding (10 … 12
+        samples each side for k 25: TensorFlow puts the odd one on the right).
+        Same layers, channels and native rates either way; ``"tf"`` convention only.
+    postproc_len : int
+        Taps of the learned post-processing filter after the output's tanh
+        (WaveGAN's ``--wavegan_genr_pp``, 512 there; layer ``postproc``): a
+        convolution of one channel without bias, 'same' padding (255 before,
+        256 after for 512 taps); 0 for none.  ``"tf"`` convention, one channel.
     """
 
     arch: str = "wavegan"
@@ -93,6 +108,8 @@ class ModelConfig:
     q_leaky_slope: float = 0.2
     sr: int = 16000
     nch: int = 1
+    upsample: str = "zeros"
+    postproc_len: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -131,6 +148,14 @@ class ModelConfig:
             )
         if self.extra_layers < 0:
             raise GanphonError("extra_layers must be >= 0")
+        if self.upsample not in UPSAMPLES:
+            raise GanphonError(f"upsample must be 'zeros' or 'nn', got {self.upsample!r}")
+        if self.postproc_len < 0:
+            raise GanphonError(f"postproc_len must be >= 0 (0: no post-processing filter), got {self.postproc_len}")
+        if (self.upsample == "nn" or self.postproc_len) and self.convention != "tf":
+            raise GanphonError("nearest-neighbour upsampling and the post-processing filter need convention 'tf'")
+        if self.postproc_len and self.nch != 1:
+            raise GanphonError(f"the post-processing filter is for one channel, got nch {self.nch}")
 
     @property
     def dim_mul(self) -> int:

@@ -1,0 +1,136 @@
+"""WaveGAN's two controls of the upsampling stack's artefact: nearest-neighbour
+upsampling (``upsample="nn"``) and the post-processing filter (``postproc_len``),
+each against a forward pass written here in NumPy; their config, CLI and layer names.
+
+TensorFlow's own numbers for both are in tests/test_tf_import.py.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from ganphon.cli import main
+from ganphon.errors import GanphonError
+from ganphon.layout import parse_sample_file, sort_layers
+from ganphon.models import ModelConfig, load_checkpoint, new_model
+from ganphon.models.wavegan import Generator
+from ganphon.probe import default_layers, layer_lengths, probe
+from ganphon.timebase import native_rate
+
+
+def _correlate_same(x, w, b=None):
+    """TensorFlow's stride-1 'same' convolution by hand: x [Cin, n], w [Cout, Cin, k] (PyTorch's layout).
+
+    Padding (k − 1) // 2 before and k // 2 after (the odd sample on the right);
+    out[o, t] = Σ_c Σ_j w[o, c, j] · padded[c, t + j] (correlation, no flip).
+    """
+    cout, cin, k = w.shape
+    n = x.shape[1]
+    padded = np.zeros((cin, n + k - 1))
+    padded[:, (k - 1) // 2 : (k - 1) // 2 + n] = x
+    out = np.zeros((cout, n))
+    for j in range(k):
+        out += np.einsum("oc,cn->on", w[:, :, j], padded[:, j : j + n])
+    return out + (0 if b is None else b[:, None])
+
+
+def _numpy_forward(G, z):
+    """The generator of a "tf" config by hand, every layer (post-activation) of one latent."""
+    c = G.config
+    p = {k: v.detach().double().numpy() for k, v in G.state_dict().items()}
+    acts = {}
+    c0 = G.dense_channels
+    x = p["dense.weight"] @ z + p["dense.bias"]
+    x = np.maximum(x.reshape(16, c0).T, 0)  # time-major [16, C0] → [C0, 16]
+    acts["dense"] = x
+    for name in [n for n in G.layer_names if n != "dense"]:
+        if name == "postproc":
+            x = _correlate_same(x, p["blocks.postproc.conv.weight"])
+        else:
+            stride = G.blocks[name].stride
+            up = np.repeat(x, stride, axis=1)  # nearest neighbour: sample i reads floor(i / stride)
+            x = _correlate_same(up, p[f"blocks.{name}.conv.weight"], p[f"blocks.{name}.conv.bias"])
+            x = np.tanh(x) if name == "output" else np.maximum(x, 0)
+        acts[name] = x
+    return acts
+
+
+@pytest.mark.parametrize("kw", [dict(upsample="nn"), dict(upsample="nn", postproc_len=512),
+                                dict(upsample="nn", extra_layers=1, postproc_len=7)])
+def test_nn_upsampling_and_postproc_match_a_numpy_forward_pass(kw):
+    cfg = ModelConfig(arch="ciwgan", n_codes=2, dim=2, **kw)
+    G, _, _ = new_model(cfg, seed=3)
+    G = G.double().eval()
+    z = np.random.default_rng(0).uniform(-1, 1, (2, 100))
+    layers = [n for n in G.layer_names]
+    res = probe(G.float(), torch.from_numpy(z).float(), layers=layers, upsampled=False, device="cpu")
+    G.double()
+    for i in range(2):
+        ref = _numpy_forward(G, z[i])
+        for name in layers:
+            assert np.abs(res.native[name][i] - ref[name].mean(axis=0)).max() < 2e-6, name
+        assert np.abs(res.output[i] - ref[layers[-1]][0]).max() < 2e-6
+        with torch.no_grad():  # float64: the same numbers to rounding
+            out64 = G(torch.from_numpy(z[i : i + 1]))[0, 0].numpy()
+        assert np.abs(out64 - ref[layers[-1]][0]).max() < 1e-12
+    assert np.abs(res.output).max() > 1e-3  # not a dead network
+
+
+def test_postproc_is_a_centred_fir_filter_of_the_output():
+    """An impulse through the filter alone: tap j lands j − 255 samples from it (512 taps)."""
+    G = Generator(ModelConfig(dim=1, postproc_len=512)).double()
+    x = torch.zeros(1, 1, 2000, dtype=torch.float64)
+    x[0, 0, 1000] = 1.0
+    w = G.blocks["postproc"].conv.weight[0, 0].detach().numpy()
+    with torch.no_grad():
+        y = G.blocks["postproc"](x)[0, 0].numpy()
+    # correlation: y[t] = Σ_j w[j] x[t + j − 255] → y[1000 + 255 − j] = w[j]
+    assert np.allclose(y[1000 + 255 - np.arange(512)], w, atol=1e-15)
+    assert y.shape == (2000,) and np.abs(y[: 1000 + 255 - 511]).max() == 0 and np.abs(y[1256:]).max() == 0
+    assert G.blocks["postproc"].conv.bias is None
+
+
+def test_nn_stack_has_the_same_layers_channels_and_native_rates():
+    plain = layer_lengths(Generator(ModelConfig(dim=4)))
+    nn_ = layer_lengths(Generator(ModelConfig(dim=4, upsample="nn")))
+    pp = layer_lengths(Generator(ModelConfig(dim=4, upsample="nn", postproc_len=512)))
+    assert nn_ == plain
+    assert list(pp) == [*plain, "postproc"] and pp["postproc"] == (1, 16384)
+    assert native_rate(pp["postproc"][1], 16384) == 16000.0
+    G = Generator(ModelConfig(dim=4, postproc_len=512))
+    assert default_layers(G) == ["dense", "conv1", "conv2", "conv3", "conv4"]
+    assert sort_layers(["postproc", "conv2", "output", "dense"]) == ["dense", "conv2", "output", "postproc"]
+    assert parse_sample_file("s0001_postproc.wav") == ("s0001", "postproc")
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(upsample="linear"), "upsample must be 'zeros' or 'nn'"),
+    (dict(postproc_len=-1), "postproc_len must be >= 0"),
+    (dict(upsample="nn", convention="torch"), "need convention 'tf'"),
+    (dict(postproc_len=512, convention="torch"), "need convention 'tf'"),
+    (dict(postproc_len=512, nch=2), "post-processing filter is for one channel"),
+])
+def test_bad_settings_are_one_line_errors(kw, message):
+    with pytest.raises(GanphonError, match=message):
+        ModelConfig(**kw)
+
+
+def test_new_model_model_info_and_checkpoint_round_trip(tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    assert main(["new-model", "--arch", "ciwgan", "--codes", "2", "--dim", "2", "--upsample", "nn",
+                 "--postproc", "--seed", "1", "--out", str(out)]) == 0
+    assert "upsample=nn postproc=512" in capsys.readouterr().out
+    m = load_checkpoint(out)
+    assert (m.config.upsample, m.config.postproc_len) == ("nn", 512)
+    G, _, _ = new_model(m.config, seed=1)
+    z = torch.rand(2, 100)
+    with torch.no_grad():
+        assert torch.equal(m.generator(z), G.eval()(z))
+    assert main(["model-info", "--checkpoint", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert '"upsample": "nn"' in text and '"postproc_len": 512' in text
+    assert "postproc     1 ch ×  16384 samples  16000.000 Hz" in text
+    assert main(["new-model", "--dim", "2", "--postproc", "64", "--out", str(tmp_path / "p.pt")]) == 0
+    assert load_checkpoint(tmp_path / "p.pt").config.postproc_len == 64
+    with pytest.raises(SystemExit):  # argparse's choices
+        main(["new-model", "--dim", "2", "--upsample", "cubic", "--out", str(tmp_path / "x.pt")])
