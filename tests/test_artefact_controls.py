@@ -12,7 +12,8 @@ import torch
 from ganphon.cli import main
 from ganphon.errors import GanphonError
 from ganphon.layout import parse_sample_file, sort_layers
-from ganphon.models import ModelConfig, load_checkpoint, new_model
+from ganphon.models import Latent, ModelConfig, load_checkpoint, new_model
+from ganphon.models.config import stack_frequencies
 from ganphon.models.wavegan import Generator
 from ganphon.probe import default_layers, layer_lengths, probe
 from ganphon.timebase import native_rate
@@ -134,3 +135,61 @@ def test_new_model_model_info_and_checkpoint_round_trip(tmp_path, capsys):
     assert load_checkpoint(tmp_path / "p.pt").config.postproc_len == 64
     with pytest.raises(SystemExit):  # argparse's choices
         main(["new-model", "--dim", "2", "--upsample", "cubic", "--out", str(tmp_path / "x.pt")])
+
+
+# ---------------------------------------------------------------- what each stack can buzz at
+
+def _line_db(waves, freq, sr=16000):
+    """Mean power spectrum (Hann) at ``freq`` over its neighbourhood's median, in dB."""
+    n = waves.shape[-1]
+    power = (np.abs(np.fft.rfft(waves * np.hanning(n), axis=-1)) ** 2).mean(axis=0)
+    k = int(round(freq * n / sr))
+    around = np.r_[power[k - 40 : k - 3], power[k + 4 : k + 40]]
+    return 10 * np.log10(power[k - 1 : k + 2].max() / np.median(around))
+
+
+@pytest.mark.parametrize("kw", [{}, dict(upsample="nn"), dict(postproc_len=512)])
+def test_stack_frequencies_are_the_grid_periods_for_every_option(kw):
+    cfg = ModelConfig(arch="ciwgan", n_codes=3, dim=8, **kw)
+    # 16000 / 4**k for k = 2, 3 (1000, 250 Hz) and Praat's subharmonics of them inside 75–450 Hz
+    assert stack_frequencies(cfg) == (1000.0 / 3, 250.0, 125.0, 250.0 / 3)
+    assert stack_frequencies(cfg, 50.0, 1500.0) == (4000.0 / 3, 1000.0, 500.0, 1000.0 / 3, 250.0, 125.0,
+                                                    250.0 / 3, 62.5)
+    assert stack_frequencies(ModelConfig(dim=1, slice_len=65536, sr=32000), 100.0, 700.0) == (
+        2000.0 / 3, 500.0, 250.0, 500.0 / 3, 125.0)
+
+
+def test_a_constant_input_buzzes_through_transpose_convolutions_but_not_through_nn_upsampling():
+    """The derivation of stack_frequencies' mechanisms, exactly: a constant dense layer."""
+    for upsample in ("zeros", "nn"):
+        G = Generator(ModelConfig(dim=2, upsample=upsample)).double()
+        with torch.no_grad():
+            G.dense.weight.zero_()
+            G.dense.bias.fill_(0.5)
+            for block in G.blocks.values():  # positive kernels: nothing is cut by a ReLU
+                block.conv.weight.uniform_(0.0, 0.05)
+            wave = G(torch.zeros(1, 100, dtype=torch.float64))[0, 0].numpy()
+        inner = wave[4096:12288]  # far from the edges' zero padding
+        if upsample == "nn":
+            assert np.ptp(inner) < 1e-12  # a constant stays a constant
+        else:
+            assert np.ptp(inner) > 1e-3  # a periodic pattern with the stack's periods ...
+            period = 4 ** 5  # 15.625 Hz, the coarsest grid, holds every finer one
+            assert np.allclose(inner[:-period], inner[period:], atol=1e-12)
+            assert not np.allclose(inner[:-16], inner[16:], atol=1e-6)  # ... and not a finer one alone
+
+
+def test_fresh_models_spectra_have_lines_at_the_grid_frequencies_only_with_transpose_convolutions():
+    """Measured: lines over the neighbouring spectrum at 250, 1000 and 4000 Hz, mean of 3 fresh d = 8 models."""
+    lines = {}
+    for kw in ({}, dict(upsample="nn"), dict(postproc_len=512)):
+        waves = []
+        for seed in range(3):
+            cfg = ModelConfig(arch="ciwgan", n_codes=3, dim=8, **kw)
+            G, _, _ = new_model(cfg, seed)
+            with torch.no_grad():
+                waves.append(G.eval()(Latent(cfg).sample(16, seed))[:, 0].numpy())
+        lines[str(kw)] = [np.mean([_line_db(w, f) for w in waves]) for f in (250.0, 1000.0, 4000.0)]
+    assert min(lines["{}"]) > 15  # 23, 38, 60 dB
+    assert max(lines["{'upsample': 'nn'}"]) < 0  # the hold's zeros: -5, -8, -13 dB
+    assert min(lines["{'postproc_len': 512}"]) > 15  # an untrained filter keeps them: 23, 32, 64 dB

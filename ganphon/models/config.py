@@ -179,3 +179,41 @@ class ModelConfig:
         if "convention" not in d:
             d = {**LEGACY_SETTINGS, **d}
         return cls(**d)
+
+
+def stack_frequencies(config: ModelConfig, floor: float = 75.0, ceiling: float = 450.0) -> tuple:
+    """The upsampling stack's own periodicities in a pitch range: ``sr / (m · stride**k)`` Hz.
+
+    A layer k up-steps from the output (k = 1 … ``n_upsampling``) sits on a grid
+    of ``stride**k`` output samples, so the stack can put a periodic component
+    at ``sr / stride**k`` (4000, 1000, 250, 62.5, 15.6 Hz for 16 kHz, stride 4)
+    without any voice in it; Praat's pitch analysis reports one above its
+    ceiling a subharmonic down (``m`` = 2, 3: 1000 Hz as 333.3 Hz, 250 Hz as 125
+    and 83.3 Hz).  The default range is the paper's ciwGAN pitch range (75–450 Hz).
+
+    The frequencies are the same for every generator of this shape; what puts a
+    component there differs, as measured on freshly initialised d = 8 models
+    (tests/test_artefact_controls.py):
+
+    * ``upsample = "zeros"``: a transpose convolution of a constant input is
+      periodic, ``y[n] = c · Σ_i w[n − s·i]`` depends on ``n mod s`` (a kernel of
+      25 taps at stride 4 gives the phases 7 or 6 taps): the feature maps' mean
+      alone makes lines — 11 to 61 dB above the neighbouring spectrum at
+      62.5 … 4000 Hz at initialisation;
+    * ``upsample = "nn"``: repeating samples and then a stride-1 convolution
+      maps a constant to a constant (no lines from the mean), and the hold has
+      zeros at multiples of the input rate (2 to 15 dB below the neighbourhood
+      at initialisation); what remains is the hold's staircase, a sawtooth of
+      period ``stride**k`` scaled by the local slope of the layer before, which
+      training can still turn into a line at the same frequencies;
+    * ``postproc_len``: the filter is time-invariant, so it adds no frequency; it
+      passes the stack's lines scaled by its gain there and can learn to notch
+      them (at initialisation it does not: 12 to 64 dB).
+    """
+    found = set()
+    for k in range(1, config.n_upsampling + 1):
+        for m in (1, 2, 3):
+            f = config.sr / (m * config.stride ** k)
+            if floor <= f <= ceiling:
+                found.add(f)
+    return tuple(sorted(found, reverse=True))

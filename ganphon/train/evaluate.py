@@ -51,6 +51,7 @@ import torch
 
 from ..acoustics import interval_spectrum
 from ..annotate import buzz_runs, segment
+from ..models.config import stack_frequencies
 from ..praat import MeasureSettings
 
 #: ``To Pitch (ac)`` range of the paper's ciwGAN output measures (Hz).
@@ -126,23 +127,6 @@ def centre_of_gravity(sound: parselmouth.Sound, start: float, end: float) -> flo
     (:func:`ganphon.acoustics.interval_spectrum` with :data:`SIBILANT_SPECTRUM`)."""
     spectrum = interval_spectrum(sound, start, end, SIBILANT_SPECTRUM)
     return float(spectrum.get_centre_of_gravity(SIBILANT_SPECTRUM.spectrum_power))
-
-
-def stack_frequencies(config) -> tuple:
-    """The upsampling stack's own periodicities in the pitch range: ``sr / (m · stride**k)`` Hz.
-
-    Each stride-s transpose convolution repeats its kernel every s samples of
-    its output, so a generator can buzz at exactly ``sr / stride**k`` (250 Hz
-    for 16 kHz, stride 4) without any voice in it; Praat often reports such a
-    buzz an octave or a twelfth down (``m`` = 2, 3: 125 and 83.3 Hz).
-    """
-    found = set()
-    for k in range(1, config.n_upsampling + 1):
-        for m in (1, 2, 3):
-            f = config.sr / (m * config.stride ** k)
-            if PITCH_FLOOR <= f <= PITCH_CEILING:
-                found.add(f)
-    return tuple(sorted(found, reverse=True))
 
 
 def longest_voiced_run(sound: parselmouth.Sound, intervals=None, loud_db: float = LOUD_DB,
@@ -310,7 +294,7 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         waves = torch.cat([model.generator(z[i:i + 64])[:, 0] for i in range(0, n, 64)]).float().numpy()
     rows = []
     for i in tqdm(range(n), disable=not progress, desc="judge", unit="output"):
-        row = judge_output(waves[i], cfg.sr, artefacts=stack_frequencies(cfg))
+        row = judge_output(waves[i], cfg.sr, artefacts=stack_frequencies(cfg, PITCH_FLOOR, PITCH_CEILING))
         row["code"] = int(torch.argmax(z[i, : cfg.n_codes])) + 1 if cfg.n_codes and cfg.arch == "ciwgan" else 0
         rows.append(row)
     df = pd.DataFrame(rows)
