@@ -102,20 +102,32 @@ class NearestUpBlock(nn.Module):
 
     TensorFlow's ``resize_nearest_neighbor`` by an integer factor (no corner
     alignment, no half-pixel centres) reads input sample ``floor(i / stride)``
-    for output sample i: every sample repeated ``stride`` times.
+    for output sample i: every sample repeated ``stride`` times.  The weights
+    are the convolution's (``conv``: [Cout, Cin, k]).
+
+    Computed as one transpose convolution, ``stride`` times fewer products:
+    correlating the repeated samples with ``w`` gives
+    ``y[t] = Σ_i x[i] · v[s·i − t + left]`` with ``v[d] = w[d] + … + w[d + s − 1]``,
+    which is a stride-s transpose convolution with kernel ``v`` reversed
+    (k + s − 1 taps), keeping ``full[k − 1 − left :][: s·n]``.
     """
 
     def __init__(self, cin, cout, kernel_len, stride, batchnorm, act, config: ModelConfig):
         super().__init__()
         self.stride = stride
-        self.padding = _same_padding(kernel_len)
+        self.left = _same_padding(kernel_len)[0]
         self.conv = nn.Conv1d(cin, cout, kernel_len)
         self.norm = _batch_norm(cout, config) if batchnorm else nn.Identity()
         self.act = act
 
     def forward(self, x):
-        x = x.repeat_interleave(self.stride, dim=-1)
-        return self.act(self.norm(self.conv(F.pad(x, self.padding))))
+        s, (cout, cin, k) = self.stride, self.conv.weight.shape
+        w = F.pad(self.conv.weight.reshape(cout * cin, 1, k), (s - 1, s - 1))
+        v = F.conv1d(w, w.new_ones(1, 1, s))  # v[d] for d = −(s − 1) … k − 1
+        kernel = v.flip(-1).reshape(cout, cin, k + s - 1).transpose(0, 1)
+        start = k - 1 - self.left
+        x = F.conv_transpose1d(x, kernel, self.conv.bias, stride=s)[..., start : start + s * x.shape[-1]]
+        return self.act(self.norm(x))
 
 
 class PostFilter(nn.Module):
