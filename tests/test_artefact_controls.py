@@ -193,3 +193,59 @@ def test_fresh_models_spectra_have_lines_at_the_grid_frequencies_only_with_trans
     assert min(lines["{}"]) > 15  # 23, 38, 60 dB
     assert max(lines["{'upsample': 'nn'}"]) < 0  # the hold's zeros: -5, -8, -13 dB
     assert min(lines["{'postproc_len': 512}"]) > 15  # an untrained filter keeps them: 23, 32, 64 dB
+
+
+# ---------------------------------------------------------------- the artefact share of evaluate-model
+
+def _buzzed_sta(seed, buzz_hz=16000 / 48):
+    """[stɑ] whose [s] carries a machine buzz twice as loud as the [s]: harmonics 9–21 of ``buzz_hz``."""
+    from ganphon.corpus.synth import synthesize_token
+
+    tok = synthesize_token("stv", 0, seed=seed, words="sta")
+    (a, b), = [(a, b) for lab, a, b in tok.phones if lab == "s"]
+    wave = tok.wave.astype(np.float64)
+    t = np.arange(b - a) / 16000
+    rng = np.random.default_rng(seed)
+    buzz = sum(np.cos(2 * np.pi * h * buzz_hz * t + rng.uniform(0, 2 * np.pi)) for h in range(9, 22))
+    plain = wave.copy()
+    wave[a:b] += 2 * buzz / buzz.std() * np.sqrt(np.mean(wave[a:b] ** 2))
+    return plain, wave, (a / 16000, b / 16000)
+
+
+def test_artefact_intervals_count_the_voi_intervals_at_a_stack_frequency():
+    import parselmouth
+
+    from ganphon.annotate import segment
+    from ganphon.train.evaluate import STACK_16K, artefact_intervals, judge_output
+
+    for seed in range(3):
+        plain, buzzed, (a, b) = _buzzed_sta(seed)
+        snd = parselmouth.Sound(buzzed, sampling_frequency=16000)
+        intervals = segment(snd)
+        voi = [(s, e) for s, e, lab in intervals if lab == "voi"]
+        assert any(s <= (a + b) / 2 < e for s, e in voi), seed  # Praat voices the buzzed [s] ...
+        assert artefact_intervals(snd, intervals, STACK_16K) == (2, 1), seed  # ... at 333.3 Hz; the vowel is not
+        assert artefact_intervals(snd, intervals, ()) == (2, 0)
+        row = judge_output(buzzed, 16000)
+        assert (row["n_voi"], row["n_voi_artefact"], row["word_type"]) == (2, 1, "sTV-back")
+        row = judge_output(plain, 16000)  # the word without the buzz: one voi interval, a voice
+        assert (row["n_voi"], row["n_voi_artefact"]) == (1, 0)
+        # a buzz off the stack's frequencies (16000 / 47 = 340.4 Hz, 2 % away) is not the stack's
+        _, off, _ = _buzzed_sta(seed, 16000 / 47)
+        snd = parselmouth.Sound(off, sampling_frequency=16000)
+        assert artefact_intervals(snd, segment(snd), STACK_16K)[1] == 0
+
+
+def test_the_artefact_share_sums_intervals_over_outputs_and_codes():
+    import pandas as pd
+
+    from ganphon.train.evaluate import summarise
+
+    rows = [{"code": c, "vowel": True, "frication": True, "word": True, "sibilant": c == 1, "s_initial": c == 1,
+             "voiced_vowel": True, "word_type": "sTV-back" if c == 1 else "TV-back", "n_voi": n, "n_voi_artefact": k}
+            for c, n, k in [(1, 2, 1), (1, 2, 1), (1, 1, 0), (2, 1, 0), (2, 3, 0), (2, 0, 0)]]
+    res = summarise(pd.DataFrame(rows))
+    assert (res["n_voi_intervals"], res["n_voi_artefact"], res["share_voi_artefact"]) == (9, 2, round(2 / 9, 4))
+    assert res["by_code"]["c1"]["share_voi_artefact"] == 0.4 and res["by_code"]["c2"]["share_voi_artefact"] == 0.0
+    rows = [dict(rows[-1])]
+    assert summarise(pd.DataFrame(rows))["share_voi_artefact"] is None  # no voi interval: no share
