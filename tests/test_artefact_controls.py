@@ -249,3 +249,31 @@ def test_the_artefact_share_sums_intervals_over_outputs_and_codes():
     assert res["by_code"]["c1"]["share_voi_artefact"] == 0.4 and res["by_code"]["c2"]["share_voi_artefact"] == 0.0
     rows = [dict(rows[-1])]
     assert summarise(pd.DataFrame(rows))["share_voi_artefact"] is None  # no voi interval: no share
+
+
+# ---------------------------------------------------------------- training with the controls
+
+def test_train_with_both_controls_and_resume_keeps_them(tmp_path, capsys):
+    import scipy.io.wavfile
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    t = np.arange(6400) / 16000
+    for i in range(4):
+        scipy.io.wavfile.write(corpus / f"w{i}.wav", 16000,
+                               (0.4 * np.sin(2 * np.pi * (120 + 20 * i) * t) * np.hanning(t.size)).astype(np.float32))
+    run = tmp_path / "run"
+    common = ["--batch-size", "2", "--checkpoint-every", "1", "--preview-every", "0", "--device", "cpu", "--quiet"]
+    assert main(["train", str(corpus), "--arch", "ciwgan", "--codes", "2", "--dim", "2", "--upsample", "nn",
+                 "--postproc", "32", "--steps", "1", "--out", str(run), *common]) == 0
+    assert main(["train", str(corpus), "--resume", "--steps", "2", "--out", str(run), *common]) == 0
+    capsys.readouterr()
+    m = load_checkpoint(run / "ckpt_step0000002.pt")
+    assert (m.config.upsample, m.config.postproc_len) == ("nn", 32)
+    first = load_checkpoint(run / "ckpt_step0000001.pt").generator.state_dict()
+    # the filter and the nn convolutions are trained
+    for key in ("blocks.postproc.conv.weight", "blocks.conv2.conv.weight"):
+        assert not torch.equal(first[key], m.generator.state_dict()[key]), key
+    # another model on --resume is an error
+    assert main(["train", str(corpus), "--resume", "--upsample", "zeros", "--steps", "3", "--out", str(run),
+                 *common]) == 2
