@@ -20,6 +20,11 @@ def add_artefact_controls(group) -> None:
                        "default: none)")
 
 
+def _controls(cfg) -> str:
+    """`` upsample=nn postproc=512`` for a model with WaveGAN's artefact controls, else ''."""
+    return (" upsample=nn" if cfg.upsample == "nn" else "") + (f" postproc={cfg.postproc_len}" if cfg.postproc_len else "")
+
+
 def new_model(p) -> None:
     describe(p, "Write a freshly initialised generator, critic and (ciwGAN/fiwGAN) Q-network to one "
              "checkpoint file: for tests and for experiments on untrained networks.")
@@ -77,8 +82,7 @@ def _new_model(args) -> int:
     G, D, Q = new_model(cfg, args.seed)
     save_checkpoint(args.out, cfg, G, D, Q, meta={"seed": args.seed, "initialised": "fresh"})
     n = sum(p.numel() for p in G.parameters())
-    extras = (" upsample=nn" if cfg.upsample == "nn" else "") + (f" postproc={cfg.postproc_len}" if cfg.postproc_len else "")
-    print(f"wrote {args.out}: {cfg.arch} d={cfg.dim} codes={cfg.n_codes} slice={cfg.slice_len}{extras} "
+    print(f"wrote {args.out}: {cfg.arch} d={cfg.dim} codes={cfg.n_codes} slice={cfg.slice_len}{_controls(cfg)} "
           f"({n:,} generator parameters, seed {args.seed})")
     return 0
 
@@ -97,10 +101,8 @@ def _import(args) -> int:
         out = import_peer(args.generator, args.out, arch=args.arch, n_codes=args.codes,
                           q_path=args.qnetwork, q_slope=args.q_slope)
     m = load_checkpoint(out)
-    extras = ((" upsample=nn" if m.config.upsample == "nn" else "")
-              + (f" postproc={m.config.postproc_len}" if m.config.postproc_len else ""))
     print(f"wrote {out}: {m.config.arch} d={m.config.dim} slice={m.config.slice_len} "
-          f"codes={m.config.n_codes}{extras}{' with Q-network' if m.qnetwork is not None else ''}")
+          f"codes={m.config.n_codes}{_controls(m.config)}{' with Q-network' if m.qnetwork is not None else ''}")
     return 0
 
 
