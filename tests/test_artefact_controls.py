@@ -86,8 +86,8 @@ def test_postproc_is_a_centred_fir_filter_of_the_output():
     with torch.no_grad():
         y = G.blocks["postproc"](x)[0, 0].numpy()
     # correlation: y[t] = Σ_j w[j] x[t + j − 255] → y[1000 + 255 − j] = w[j]
-    assert np.allclose(y[1000 + 255 - np.arange(512)], w, atol=1e-15)
-    assert y.shape == (2000,) and np.abs(y[: 1000 + 255 - 511]).max() == 0 and np.abs(y[1256:]).max() == 0
+    assert np.allclose(y[1000 + 255 - np.arange(512)], w, atol=1e-14)  # computed by FFT: rounding only
+    assert y.shape == (2000,) and np.abs(y[: 1000 + 255 - 511]).max() < 1e-14 and np.abs(y[1256:]).max() < 1e-14
     assert G.blocks["postproc"].conv.bias is None
 
 
