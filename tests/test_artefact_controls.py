@@ -91,6 +91,17 @@ def test_postproc_is_a_centred_fir_filter_of_the_output():
     assert G.blocks["postproc"].conv.bias is None
 
 
+def test_postproc_runs_under_bfloat16_autocast():
+    """--bf16: the filter's FFTs run in float32 (there are none in bfloat16)."""
+    G = Generator(ModelConfig(dim=2, postproc_len=512))
+    z = torch.rand(2, 100)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = G(z)
+    with torch.no_grad():
+        ref = G(z)
+    assert y.dtype == torch.float32 and torch.allclose(y, ref, atol=0.05 * float(ref.abs().max()))
+
+
 def test_nn_stack_has_the_same_layers_channels_and_native_rates():
     plain = layer_lengths(Generator(ModelConfig(dim=4)))
     nn_ = layer_lengths(Generator(ModelConfig(dim=4, upsample="nn")))

@@ -149,7 +149,9 @@ class PostFilter(nn.Module):
     def forward(self, x):
         n, length = x.shape[-1], self.conv.kernel_size[0]
         size = n + length - 1
-        spectrum = torch.fft.rfft(F.pad(x, (self.left, 0)), size) * torch.fft.rfft(self.conv.weight, size).conj()
+        dtype = torch.promote_types(x.dtype, torch.float32)  # no FFTs in half precision (autocast)
+        x, w = F.pad(x, (self.left, 0)).to(dtype), self.conv.weight.to(dtype)
+        spectrum = torch.fft.rfft(x, size) * torch.fft.rfft(w, size).conj()
         return self.act(torch.fft.irfft(spectrum.sum(dim=1, keepdim=True), size)[..., :n])
 
 
