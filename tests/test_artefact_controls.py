@@ -63,7 +63,7 @@ def test_nn_upsampling_and_postproc_match_a_numpy_forward_pass(kw):
     G, _, _ = new_model(cfg, seed=3)
     G = G.double().eval()
     z = np.random.default_rng(0).uniform(-1, 1, (2, 100))
-    layers = [n for n in G.layer_names]
+    layers = list(G.layer_names)
     res = probe(G.float(), torch.from_numpy(z).float(), layers=layers, upsampled=False, device="cpu")
     G.double()
     for i in range(2):
