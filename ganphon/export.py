@@ -111,6 +111,9 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
     if len(ids) != n or len(set(ids)) != n:
         raise GanphonError("sample_ids must be unique, one per latent")
     layers = check_layers(G, layers)
+    if layout.OUTPUT_LAYER in layers:  # its file name is the waveform's, which every sample has
+        raise GanphonError("layer 'output' is the waveform itself (ID_output.wav, always written); with a "
+                           "post-processing filter the waveform before it is probe(..., layers=['output'])")
     feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
     if check_device:  # CUDA asked for but absent: an error before the folder is touched
         resolve_device(device)

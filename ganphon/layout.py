@@ -54,6 +54,7 @@ EXPLORE_HTML = "explore.html"      # the sweep explorer page (ganphon explore)
 ATLAS_CSV = "atlas.csv"            # ganphon atlas: every variable × outcome × layer effect, ranked
 INTERVENTION_CSV = "intervention.csv"  # ganphon intervene: paired effects of a channel intervention
 OUTPUT_LAYER = "output"
+POSTPROC_LAYER = "postproc"        # WaveGAN's post-processing filter after the output, when a model has it
 # a training run folder
 LOG_CSV = "train_log.csv"
 G_LATEST = "G_latest.pt"
@@ -73,7 +74,7 @@ SYNTH_JSON = "synth.json"
 ITEMS_CSV = "items.csv"
 
 # encoders (ganphon.models.encoders) add transformer layers and CREPE's own pitch estimate
-_LAYER = r"(?:dense|conv\d+|transformer\d+|pitch|output)"
+_LAYER = r"(?:dense|conv\d+|transformer\d+|pitch|output|postproc)"
 _SAMPLE_FILE = re.compile(rf"^(?P<sample_id>.+?)(?:_(?P<layer>{_LAYER})\.(?P<ext>wav|Sound)|\.(?P<tg>TextGrid))$")
 # a file being written (tmp), the old version of a file being replaced (bak), an entry being removed (old)
 _TEMP_FILE = re.compile(r"^\..+\.(?:tmp|bak|old)(\d+)(?:\.[^.]*)?$")
@@ -87,7 +88,7 @@ PITCH_LAYER = "pitch"  # CREPE's own pitch estimate (Hz), exported beside its la
 
 def layer_rank(layer: str) -> tuple:
     """Sort key putting layers in network order: dense, conv1 … convK, transformer1 … transformerM,
-    pitch, output, then others by name."""
+    pitch, output, postproc, then others by name."""
     name = str(layer)
     if name == "dense":
         return (0, 0, "")
@@ -101,6 +102,8 @@ def layer_rank(layer: str) -> tuple:
         return (1.75, 0, "")
     if name == OUTPUT_LAYER:
         return (2, 0, "")
+    if name == POSTPROC_LAYER:
+        return (2, 1, "")
     return (3, 0, name)
 
 
@@ -109,8 +112,8 @@ def sort_layers(layers) -> list:
 
     Examples
     --------
-    >>> sort_layers(["output", "conv10", "conv2", "dense", "conv2"])
-    ['dense', 'conv2', 'conv10', 'output']
+    >>> sort_layers(["postproc", "output", "conv10", "conv2", "dense", "conv2"])
+    ['dense', 'conv2', 'conv10', 'output', 'postproc']
     """
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 

@@ -225,9 +225,10 @@ def _is_generator(model) -> bool:
 
 def default_layers(model) -> list[str]:
     """Every intermediate layer of a generator (``dense, conv1 … convK``), or every
-    conv layer of a critic / Q-network."""
+    conv layer of a critic / Q-network.  ``output`` and ``postproc`` (the
+    waveform before and after WaveGAN's post-processing filter) are probed when named."""
     names = list(model.layer_names)
-    return [n for n in names if n != "output"]
+    return [n for n in names if n not in ("output", "postproc")]
 
 
 def check_layers(model, layers) -> list[str]:

@@ -36,9 +36,18 @@ a few optimizer slots (``…/Adam``, ``…/RMSProp``, ``beta1_power``,
 * ``tf_names``, ``tf_shapes``, ``tf_sha256`` — every variable as
   ``tf.train.load_checkpoint`` reads it (a cross-check of ganphon's reader).
 
-The small ``bad_*`` folders are checkpoints ganphon must refuse: a model with
-the ``pp_filt`` post-processing filter, one with nearest-neighbour upsampling,
-one with a partitioned variable, and a checkpoint of some other network.
+Three models use WaveGAN's artefact controls, built as its training script
+builds them: ``--wavegan_genr_upsample nn`` (``tf.image.resize_nearest_neighbor``
+to stride × the length, then ``conv1d`` stride 1, 'same'; variables
+``G/upconv_i/conv1d/{kernel,bias}``) and ``--wavegan_genr_pp`` (``conv1d`` of 512
+taps, one filter, no bias, 'same', after the tanh, in scope ``G/pp_filt``).  With
+the filter, ``g_output`` is the tanh output before it and ``output`` the filtered
+waveform.
+
+The small ``bad_*`` folders are checkpoints ganphon must refuse: one with a
+partitioned variable, and a checkpoint of some other network.
+
+Only some fixtures: name them, e.g. ``make_tf_fixtures.py ciwgan_d2_pp``.
 """
 
 from __future__ import annotations
@@ -61,10 +70,12 @@ KERNEL = 25
 STRIDE = 4
 
 
-def generator(z, slice_len, dim, batchnorm, upsample="zeros", nch=1):
+def generator(z, slice_len, dim, batchnorm, upsample="zeros", nch=1, postproc_len=0):
     """The WaveGAN generator at inference (batch norm on its moving averages).
 
     Returns the waveform [B, slice_len, nch] and each layer's activations.
+    ``postproc_len``: the training script's post-processing filter after the
+    generator (``G/pp_filt``), layer ``postproc``.
     """
     def norm(x):
         return v1.layers.batch_normalization(x, training=False) if batchnorm else x
@@ -93,6 +104,10 @@ def generator(z, slice_len, dim, batchnorm, upsample="zeros", nch=1):
                 x = norm(x)
         x = tf.nn.tanh(x) if last else tf.nn.relu(x)
         acts["output" if last else f"conv{i + 1}"] = x
+    if postproc_len:
+        with v1.variable_scope("pp_filt"):
+            x = v1.layers.conv1d(x, 1, postproc_len, use_bias=False, padding="same")
+        acts["postproc"] = x
     return x, acts
 
 
@@ -170,7 +185,7 @@ def tf_listing(prefix):
 
 
 def make_model(name, arch, dim, slice_len, batchnorm, n_codes=0, n_latents=3, with_q=False,
-               with_d=False, step=1000, seed=0, latent_dim=100):
+               with_d=False, step=1000, seed=0, latent_dim=100, upsample="zeros", postproc_len=0):
     folder = OUT / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -180,7 +195,7 @@ def make_model(name, arch, dim, slice_len, batchnorm, n_codes=0, n_latents=3, wi
         v1.set_random_seed(seed)
         z_ph = v1.placeholder(tf.float32, [None, latent_dim], name="z")
         with v1.variable_scope("G"):
-            wave, g_acts = generator(z_ph, slice_len, dim, batchnorm)
+            wave, g_acts = generator(z_ph, slice_len, dim, batchnorm, upsample, postproc_len=postproc_len)
         x_ph = v1.placeholder(tf.float32, [None, slice_len, 1], name="x")
         q_logits = d_logits = None
         if with_d:
@@ -205,8 +220,9 @@ def make_model(name, arch, dim, slice_len, batchnorm, n_codes=0, n_latents=3, wi
             z = latents(arch, n_codes, n_latents, latent_dim, rng)
             out, acts = sess.run([wave, g_acts], {z_ph: z})
             ref = {"z": z, "output": out[:, :, 0]}
+            final = "postproc" if postproc_len else "output"
             for layer, a in acts.items():
-                if layer != "output":
+                if layer != final:  # the waveform itself is "output"
                     ref[f"g_{layer}"] = a.mean(axis=-1)
             if with_q:
                 logits, qa = sess.run([q_logits, q_acts], {x_ph: out})
@@ -220,7 +236,9 @@ def make_model(name, arch, dim, slice_len, batchnorm, n_codes=0, n_latents=3, wi
     if with_q or with_d:
         ref.update(critic_float64(weights, ref["output"], dim, batchnorm, n_codes, with_q, with_d))
     write_args(folder, data_slice_len=slice_len, wavegan_dim=dim, wavegan_latent_dim=latent_dim,
-               wavegan_batchnorm=batchnorm, **({"num_categ": n_codes} if arch != "wavegan" else {}))
+               wavegan_batchnorm=batchnorm, wavegan_genr_upsample=upsample,
+               wavegan_genr_pp=bool(postproc_len), wavegan_genr_pp_len=postproc_len or 512,
+               **({"num_categ": n_codes} if arch != "wavegan" else {}))
     ref["tf_names"], ref["tf_shapes"], ref["tf_sha256"] = tf_listing(prefix)
     np.savez_compressed(folder / "reference.npz", arch=arch, tf_version=tf.__version__, **ref)
     report(folder, ref)
@@ -268,20 +286,6 @@ def make_bad(name, build):
     print(f"{name}: {sorted(tf.train.load_checkpoint(str(folder / 'model.ckpt-5')).get_variable_to_shape_map())}")
 
 
-def _bad_pp_filt():
-    z = v1.placeholder(tf.float32, [None, 4])
-    with v1.variable_scope("G"):
-        wave, _ = generator(z, 16384, 1, False)
-        with v1.variable_scope("pp_filt"):
-            v1.layers.conv1d(wave, 1, 512, use_bias=False, padding="same")
-
-
-def _bad_nn_upsample():
-    z = v1.placeholder(tf.float32, [None, 4])
-    with v1.variable_scope("G"):
-        generator(z, 16384, 1, False, upsample="nn")
-
-
 def _bad_partitioned():
     z = v1.placeholder(tf.float32, [None, 4])
     with v1.variable_scope("G"):
@@ -308,23 +312,40 @@ def report(folder, ref):
         f"{k} {tuple(v.shape)}" for k, v in ref.items() if k.startswith(("g_", "q_", "d_", "output"))))
 
 
-def main():
+def main(names=()):
     OUT.mkdir(parents=True, exist_ok=True)
     print("TensorFlow", tf.__version__)
-    make_model("wavegan_d8", "wavegan", dim=8, slice_len=16384, batchnorm=False, n_latents=2, step=12255, seed=1)
-    make_model("ciwgan_d4_bn", "ciwgan", dim=4, slice_len=16384, batchnorm=True, n_codes=3,
-               with_q=True, step=15920, seed=2)
-    make_model("fiwgan_d2_65536", "fiwgan", dim=2, slice_len=65536, batchnorm=False, n_codes=3,
-               n_latents=2, with_q=True, with_d=True, step=800, seed=3)
-    make_model("wavegan_d1_bn_65536", "wavegan", dim=1, slice_len=65536, batchnorm=True,
-               n_latents=1, step=50, seed=4)
-    make_bad("bad_pp_filt", _bad_pp_filt)
-    make_bad("bad_nn_upsample", _bad_nn_upsample)
-    make_bad("bad_partitioned", _bad_partitioned)
-    make_bad("bad_other_network", _bad_other_network)
+    makers = {
+        "wavegan_d8": lambda: make_model("wavegan_d8", "wavegan", dim=8, slice_len=16384, batchnorm=False,
+                                         n_latents=2, step=12255, seed=1),
+        "ciwgan_d4_bn": lambda: make_model("ciwgan_d4_bn", "ciwgan", dim=4, slice_len=16384, batchnorm=True,
+                                           n_codes=3, with_q=True, step=15920, seed=2),
+        "fiwgan_d2_65536": lambda: make_model("fiwgan_d2_65536", "fiwgan", dim=2, slice_len=65536,
+                                              batchnorm=False, n_codes=3, n_latents=2, with_q=True,
+                                              with_d=True, step=800, seed=3),
+        "wavegan_d1_bn_65536": lambda: make_model("wavegan_d1_bn_65536", "wavegan", dim=1, slice_len=65536,
+                                                  batchnorm=True, n_latents=1, step=50, seed=4),
+        # WaveGAN's artefact controls
+        "wavegan_d2_bn_nn": lambda: make_model("wavegan_d2_bn_nn", "wavegan", dim=2, slice_len=16384,
+                                               batchnorm=True, n_latents=2, step=3000, seed=5, upsample="nn"),
+        "ciwgan_d2_pp": lambda: make_model("ciwgan_d2_pp", "ciwgan", dim=2, slice_len=16384, batchnorm=False,
+                                           n_codes=3, with_q=True, with_d=True, step=4000, seed=6,
+                                           postproc_len=512),
+        "wavegan_d1_nn_pp": lambda: make_model("wavegan_d1_nn_pp", "wavegan", dim=1, slice_len=16384,
+                                               batchnorm=False, n_latents=2, step=500, seed=7, upsample="nn",
+                                               postproc_len=512),
+        "bad_partitioned": lambda: make_bad("bad_partitioned", _bad_partitioned),
+        "bad_other_network": lambda: make_bad("bad_other_network", _bad_other_network),
+    }
+    unknown = sorted(set(names) - set(makers))
+    if unknown:
+        raise SystemExit(f"unknown fixtures {unknown}; choose from {sorted(makers)}")
+    for name, make in makers.items():
+        if not names or name in names:
+            make()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"all fixtures under {OUT}: {total / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -30,7 +30,13 @@ MODELS = [
     ("ciwgan_d4_bn", "ciwgan", 4, 16384, True, 3, True, False),
     ("fiwgan_d2_65536", "fiwgan", 2, 65536, False, 3, True, True),
     ("wavegan_d1_bn_65536", "wavegan", 1, 65536, True, 0, False, False),
+    # WaveGAN's artefact controls: --wavegan_genr_upsample nn, --wavegan_genr_pp
+    ("wavegan_d2_bn_nn", "wavegan", 2, 16384, True, 0, False, False),
+    ("ciwgan_d2_pp", "ciwgan", 2, 16384, False, 3, True, True),
+    ("wavegan_d1_nn_pp", "wavegan", 1, 16384, False, 0, False, False),
 ]
+# name → (upsample, postproc_len)
+CONTROLS = {"wavegan_d2_bn_nn": ("nn", 0), "ciwgan_d2_pp": ("zeros", 512), "wavegan_d1_nn_pp": ("nn", 512)}
 TOL = 1e-5
 
 
@@ -100,10 +106,13 @@ def test_import_reproduces_tensorflow(tmp_path, name, arch, dim, slice_len, bn, 
     c = m.config
     assert (c.arch, c.dim, c.slice_len, c.batchnorm, c.n_codes) == (arch, dim, slice_len, bn, codes)
     assert (c.convention, c.bn_eps, c.dense_relu, c.dense_layout) == ("tf", 1e-3, True, "tf")
+    assert (c.upsample, c.postproc_len) == CONTROLS.get(name, ("zeros", 0))
     assert m.meta["source"] == "tensorflow" and m.meta["step"] == int(str(TFCheckpoint(FIX / name).prefix).rsplit("-", 1)[1])
 
-    res = probe(m.generator, torch.from_numpy(ref["z"]), upsampled=False, device="cpu")
     layers = ["dense"] + [f"conv{i}" for i in range(1, 5 if slice_len == 16384 else 6)]
+    if c.postproc_len:  # the tanh output before the filter is a layer; "output" is the filtered waveform
+        layers.append("output")
+    res = probe(m.generator, torch.from_numpy(ref["z"]), layers=layers, upsampled=False, device="cpu")
     assert res.layers == layers
     for layer in layers:  # post-ReLU channel means, as TensorFlow computed them
         assert _max_diff(res.native[layer], ref[f"g_{layer}"]) <= TOL, layer
@@ -209,8 +218,6 @@ def test_flipped_byte_fails_the_crc(tmp_path):
 @pytest.mark.parametrize("name,message", [
     ("bad_other_network", r"not a WaveGAN checkpoint: no variable 'G/z_project/dense/kernel' "
                           r"\(it holds dense/bias, dense/kernel, dense_1/bias, dense_1/kernel\)"),
-    ("bad_pp_filt", r"variable 'G/pp_filt/conv1d/kernel': the generator has the post-processing filter"),
-    ("bad_nn_upsample", r"variable 'G/upconv_0/conv1d/bias': the generator upsamples by nearest neighbour"),
     ("bad_partitioned", r"variable 'G/z_project/dense/kernel' is partitioned"),
 ])
 def test_checkpoints_ganphon_cannot_represent_are_refused(tmp_path, capsys, name, message):
@@ -221,6 +228,57 @@ def test_checkpoints_ganphon_cannot_represent_are_refused(tmp_path, capsys, name
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("ganphon: error: ") and name in err[0]
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_artefact_controls_are_read_off_the_variables_and_checked_against_args_txt(tmp_path):
+    ckpt = TFCheckpoint(FIX / "wavegan_d1_nn_pp")
+    config, G, _, _, meta = read_tf_checkpoint(FIX / "wavegan_d1_nn_pp")
+    assert (config.upsample, config.postproc_len) == ("nn", 512)
+    assert G.layer_names == ["dense", "conv1", "conv2", "conv3", "conv4", "output", "postproc"]
+    # the mapping by hand: conv1d kernels [k, Cin, Cout] → [Cout, Cin, k], never flipped
+    k = ckpt.read("G/upconv_1/conv1d/kernel")
+    assert np.array_equal(G.blocks["conv2"].conv.weight.detach().numpy()[2, 5, :], k[:, 5, 2])
+    k = ckpt.read("G/pp_filt/conv1d/kernel")  # [512, 1, 1]
+    assert np.array_equal(G.blocks["postproc"].conv.weight.detach().numpy()[0, 0], k[:, 0, 0])
+    assert not [n for n in meta["skipped"] if not n.endswith(("Adam", "Adam_1", "_power", "global_step"))]
+    for key, value, message in [
+        ("wavegan_genr_upsample", "zeros", r"wavegan_genr_upsample is 'zeros', but the checkpoint's variables "
+                                           r"say 'nn' \(G/upconv_0/conv1d\)"),
+        ("wavegan_genr_pp", "False", r"wavegan_genr_pp is False, but the checkpoint has variable 'G/pp_filt"),
+        ("wavegan_genr_pp_len", "256", r"wavegan_genr_pp_len is 256, but 'G/pp_filt/conv1d/kernel' has 512 taps"),
+    ]:
+        folder = tmp_path / key
+        shutil.copytree(FIX / "wavegan_d1_nn_pp", folder)
+        lines = (folder / "args.txt").read_text().splitlines()
+        (folder / "args.txt").write_text("\n".join(f"{key},{value}" if line.startswith(key + ",") else line
+                                                 for line in lines))
+        with pytest.raises(GanphonError, match=message):
+            import_tf(folder, tmp_path / "out.pt")
+    folder = tmp_path / "no_pp"  # a model without the filter whose args.txt says it has one
+    shutil.copytree(FIX / "wavegan_d2_bn_nn", folder)
+    (folder / "args.txt").write_text((folder / "args.txt").read_text().replace("wavegan_genr_pp,False",
+                                                                               "wavegan_genr_pp,True"))
+    with pytest.raises(GanphonError, match="wavegan_genr_pp is True, but the checkpoint has no variable"):
+        import_tf(folder, tmp_path / "out.pt")
+
+
+def test_a_tf_checkpoint_with_each_control_imported_and_probed_by_the_cli(tmp_path, capsys):
+    for name, arch, words in [("wavegan_d2_bn_nn", "wavegan", "upsample=nn"),
+                              ("ciwgan_d2_pp", "ciwgan", "postproc=512 with Q-network")]:
+        out = tmp_path / f"{name}.pt"
+        assert main(["import-checkpoint", str(FIX / name), "--format", "tf", "--arch", arch,
+                     "--out", str(out)]) == 0
+        assert words in capsys.readouterr().out
+        layers = ["dense", "conv1", "conv2", "conv3", "conv4"] + (["postproc"] if "pp" in name else [])
+        assert main(["probe", "--checkpoint", str(out), "--n", "2", "--seed", "1", "--layers", ",".join(layers),
+                     "--device", "cpu", "--out", str(tmp_path / f"probe_{name}")]) == 0
+        capsys.readouterr()
+        files = sorted(p.name for p in (tmp_path / f"probe_{name}").glob("s000001_*"))
+        assert files == sorted(["s000001_output.wav"] + [f"s000001_{x}.{e}" for x in layers for e in ("wav", "Sound")])
+    # "output" is the waveform's file name: as a layer it is for the API only
+    assert main(["probe", "--checkpoint", str(out), "--n", "2", "--layers", "output", "--device", "cpu",
+                 "--out", str(tmp_path / "p2")]) == 2
+    assert "layer 'output' is the waveform itself" in capsys.readouterr().err
 
 
 def test_not_a_checkpoint(tmp_path):

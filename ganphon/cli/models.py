@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import json
 
-from ..models.config import ARCHS, SLICE_LENS
-from .options import add_checkpoint, add_seed, describe, model_dim, non_negative_int
+from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
+from .options import add_checkpoint, add_seed, describe, model_dim, non_negative_int, positive_int
+
+
+def add_artefact_controls(group) -> None:
+    """``--upsample`` and ``--postproc``: WaveGAN's two controls of the stack's periodic artefact."""
+    group.add_argument("--upsample", choices=UPSAMPLES, default=None,
+                       help="zeros: strided transpose convolutions; nn: nearest-neighbour upsampling then a "
+                       "stride-1 convolution (WaveGAN's --wavegan_genr_upsample; default: zeros)")
+    group.add_argument("--postproc", type=non_negative_int, nargs="?", const=POSTPROC_LEN, default=None,
+                       metavar="TAPS",
+                       help=f"a learned FIR post-processing filter after the output, layer 'postproc' "
+                       f"(WaveGAN's --wavegan_genr_pp; {POSTPROC_LEN} taps when TAPS is left out; 0: none; "
+                       "default: none)")
+
+
+def _controls(cfg) -> str:
+    """`` upsample=nn postproc=512`` for a model with WaveGAN's artefact controls, else ''."""
+    return (" upsample=nn" if cfg.upsample == "nn" else "") + (f" postproc={cfg.postproc_len}" if cfg.postproc_len else "")
 
 
 def new_model(p) -> None:
@@ -19,6 +36,7 @@ def new_model(p) -> None:
     p.add_argument("--extra-layers", type=non_negative_int, default=0,
                    help="stride-1 layers for the deeper variant")
     p.add_argument("--batchnorm", action="store_true", help="batch normalisation after each layer")
+    add_artefact_controls(p)
     add_seed(p, help="seed of the initial weights")
     p.add_argument("--out", required=True, metavar="FILE", help="checkpoint file to write")
     p.set_defaults(func=_new_model)
@@ -60,11 +78,12 @@ def _new_model(args) -> int:
     from ..models import ModelConfig, new_model, save_checkpoint
 
     cfg = ModelConfig(arch=args.arch, dim=args.dim, n_codes=args.codes, slice_len=args.slice_len,
-                      extra_layers=args.extra_layers, batchnorm=args.batchnorm)
+                      extra_layers=args.extra_layers, batchnorm=args.batchnorm,
+                      upsample=args.upsample or "zeros", postproc_len=args.postproc or 0)
     G, D, Q = new_model(cfg, args.seed)
     save_checkpoint(args.out, cfg, G, D, Q, meta={"seed": args.seed, "initialised": "fresh"})
     n = sum(p.numel() for p in G.parameters())
-    print(f"wrote {args.out}: {cfg.arch} d={cfg.dim} codes={cfg.n_codes} slice={cfg.slice_len} "
+    print(f"wrote {args.out}: {cfg.arch} d={cfg.dim} codes={cfg.n_codes} slice={cfg.slice_len}{_controls(cfg)} "
           f"({n:,} generator parameters, seed {args.seed})")
     return 0
 
@@ -84,7 +103,7 @@ def _import(args) -> int:
                           q_path=args.qnetwork, q_slope=args.q_slope)
     m = load_checkpoint(out)
     print(f"wrote {out}: {m.config.arch} d={m.config.dim} slice={m.config.slice_len} "
-          f"codes={m.config.n_codes}{' with Q-network' if m.qnetwork is not None else ''}")
+          f"codes={m.config.n_codes}{_controls(m.config)}{' with Q-network' if m.qnetwork is not None else ''}")
     return 0
 
 

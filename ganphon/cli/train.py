@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import GanphonError
 from ..models.config import ARCHS, SLICE_LENS
+from .models import add_artefact_controls
 from .options import (add_checkpoint, add_quiet, describe, finite_float, model_dim, non_negative_int,
                       positive_float, positive_int, seed_int)
 
@@ -31,6 +32,7 @@ def train(p) -> None:
     m.add_argument("--dim", type=model_dim, default=None, help="model dimension d (default: 64)")
     m.add_argument("--slice-len", type=int, choices=SLICE_LENS, default=None,
                    help="samples per item (default: 16384)")
+    add_artefact_controls(m)
     o = p.add_argument_group("optimisation (default on --resume: the checkpoint's)")
     o.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"items per update, over all processes (default: {defaults.batch_size})")
@@ -112,7 +114,8 @@ def _train(args) -> int:
         return saved_value if saved is not None else default
 
     config = None
-    model_given = any(v is not None for v in (args.arch, args.codes, args.dim, args.slice_len))
+    model_given = any(v is not None for v in (args.arch, args.codes, args.dim, args.slice_len,
+                                               args.upsample, args.postproc))
     if saved_config is None or model_given:
         base = saved_config or ModelConfig()
         arch = pick(args.arch, base.arch, "wavegan")
@@ -121,7 +124,9 @@ def _train(args) -> int:
             raise GanphonError(f"--arch {arch} needs --codes (the number of categories or bits)")
         config = dataclasses.replace(base, arch=arch, n_codes=codes,
                                      dim=pick(args.dim, base.dim, 64),
-                                     slice_len=pick(args.slice_len, base.slice_len, 16384))
+                                     slice_len=pick(args.slice_len, base.slice_len, 16384),
+                                     upsample=pick(args.upsample, base.upsample, "zeros"),
+                                     postproc_len=pick(args.postproc, base.postproc_len, 0))
     d = TrainConfig()
     src = saved or d
     settings = TrainConfig(

@@ -16,6 +16,9 @@ CONVENTIONS = ("tf", "torch")
 WAV_MAX_RATE = 2**32 - 1
 #: The largest model dimension built (d = 512 is already about 1 billion generator weights).
 MAX_DIM = 512
+UPSAMPLES = ("zeros", "nn")
+#: Taps of WaveGAN's post-processing filter (``--wavegan_genr_pp_len``'s default).
+POSTPROC_LEN = 512
 
 # What a checkpoint written before the ``convention`` field existed computed: the
 # padding of ganphon's first release (and of the PyTorch port) and PyTorch's
@@ -76,6 +79,18 @@ class ModelConfig:
         LeakyReLU slopes of the critic and the Q-network.
     sr : int
         Output sampling rate in Hz.
+    upsample : {"zeros", "nn"}
+        How the generator upsamples (WaveGAN's ``--wavegan_genr_upsample``):
+        ``"zeros"`` by strided transpose convolutions, ``"nn"`` by repeating
+        every sample ``stride`` times (nearest neighbour) and then a stride-1
+        convolution of the same kernel length with 'same' padding (10 … 12
+        samples each side for k 25: TensorFlow puts the odd one on the right).
+        Same layers, channels and native rates either way; ``"tf"`` convention only.
+    postproc_len : int
+        Taps of the learned post-processing filter after the output's tanh
+        (WaveGAN's ``--wavegan_genr_pp``, 512 there; layer ``postproc``): a
+        convolution of one channel without bias, 'same' padding (255 before,
+        256 after for 512 taps); 0 for none.  ``"tf"`` convention, one channel.
     """
 
     arch: str = "wavegan"
@@ -97,6 +112,8 @@ class ModelConfig:
     q_leaky_slope: float = 0.2
     sr: int = 16000
     nch: int = 1
+    upsample: str = "zeros"
+    postproc_len: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -141,6 +158,14 @@ class ModelConfig:
             )
         if self.extra_layers < 0:
             raise GanphonError("extra_layers must be >= 0")
+        if self.upsample not in UPSAMPLES:
+            raise GanphonError(f"upsample must be 'zeros' or 'nn', got {self.upsample!r}")
+        if self.postproc_len < 0:
+            raise GanphonError(f"postproc_len must be >= 0 (0: no post-processing filter), got {self.postproc_len}")
+        if (self.upsample == "nn" or self.postproc_len) and self.convention != "tf":
+            raise GanphonError("nearest-neighbour upsampling and the post-processing filter need convention 'tf'")
+        if self.postproc_len and self.nch != 1:
+            raise GanphonError(f"the post-processing filter is for one channel, got nch {self.nch}")
 
     @property
     def dim_mul(self) -> int:
@@ -167,22 +192,35 @@ class ModelConfig:
 
 
 def stack_frequencies(config, floor: float | None = 75.0, ceiling: float | None = 450.0) -> tuple:
-    """The upsampling stack's own periodicities: ``sr / (m · stride**k)`` Hz, highest first.
+    """The upsampling stack's own periodicities in a pitch range: ``sr / (m · stride**k)`` Hz.
 
-    Each stride-s transpose convolution repeats its kernel every s samples of
-    its output, so a generator can buzz at exactly ``sr / stride**k`` (250 Hz
-    for 16 kHz, stride 4) without any voice in it; Praat often reports such a
-    buzz an octave or a twelfth down (``m`` = 2, 3: 125 and 83.3 Hz).  The
-    same numbers are the native rates of the generator's layers (and their
-    ½, ⅓), at which a linearly interpolated layer series is periodic.
+    A layer k up-steps from the output (k = 1 … ``n_upsampling``) sits on a grid
+    of ``stride**k`` output samples, so the stack can put a periodic component
+    at ``sr / stride**k`` (4000, 1000, 250, 62.5, 15.6 Hz for 16 kHz, stride 4)
+    without any voice in it; Praat's pitch analysis reports one above its
+    ceiling a subharmonic down (``m`` = 2, 3: 1000 Hz as 333.3 Hz, 250 Hz as 125
+    and 83.3 Hz).  The default range is the paper's ciwGAN pitch range (75–450 Hz);
+    None for ``floor`` or ``ceiling``: no bound.  The same numbers are the native rates of the
+    generator's layers (and their ½, ⅓), at which a linearly interpolated layer series is periodic.
 
-    Parameters
-    ----------
-    config : ModelConfig
-        Only ``sr``, ``stride`` and ``n_upsampling`` are read.
-    floor, ceiling : float or None
-        Keep the frequencies in [floor, ceiling] (default: the paper's ciwGAN
-        pitch range, 75–450 Hz); None: no bound.
+    The frequencies are the same for every generator of this shape; what puts a
+    component there differs, as measured on freshly initialised d = 8 models
+    (tests/test_artefact_controls.py):
+
+    * ``upsample = "zeros"``: a transpose convolution of a constant input is
+      periodic, ``y[n] = c · Σ_i w[n − s·i]`` depends on ``n mod s`` (a kernel of
+      25 taps at stride 4 gives the phases 7 or 6 taps): the feature maps' mean
+      alone makes lines — 11 to 61 dB above the neighbouring spectrum at
+      62.5 … 4000 Hz at initialisation;
+    * ``upsample = "nn"``: repeating samples and then a stride-1 convolution
+      maps a constant to a constant (no lines from the mean), and the hold has
+      zeros at multiples of the input rate (2 to 15 dB below the neighbourhood
+      at initialisation); what remains is the hold's staircase, a sawtooth of
+      period ``stride**k`` scaled by the local slope of the layer before, which
+      training can still turn into a line at the same frequencies;
+    * ``postproc_len``: the filter is time-invariant, so it adds no frequency; it
+      passes the stack's lines scaled by its gain there and can learn to notch
+      them (at initialisation it does not: 12 to 64 dB).
     """
     low = -math.inf if floor is None else floor
     high = math.inf if ceiling is None else ceiling

@@ -7,6 +7,9 @@ generator's variables and how they become ganphon weights::
     G/z_project/dense/kernel [L, 16·C0]            dense.weight = Kᵀ
     G/upconv_i/conv2d_transpose/kernel [1, k, Cout, Cin]
                                                    blocks.<conv i+1 | output>.conv.weight = K[0] → [Cin, Cout, k]
+    G/upconv_i/conv1d/kernel [k, Cin, Cout]         (--wavegan_genr_upsample nn) the same block's
+                                                   stride-1 convolution, → [Cout, Cin, k]
+    G/pp_filt/conv1d/kernel [L, 1, 1]              (--wavegan_genr_pp) blocks.postproc.conv.weight → [1, 1, L]
     G/…/batch_normalization/{gamma, beta, moving_mean, moving_variance}
                                                    …norm.{weight, bias, running_mean, running_var}
     D/downconv_i/conv1d/kernel [k, Cin, Cout]       critic blocks.conv<i+1>.conv.weight → [Cout, Cin, k]
@@ -21,9 +24,12 @@ in the critic and Q-network — so it computes what TensorFlow computed
 logits of a critic / Q-network with batch norm as close as float32 rounding
 lets TensorFlow come to itself, and exact in float64).  Optimizer slots and counters
 are skipped; the critic's and Q-network's moving averages are unused (TensorFlow
-never uses them either).  What ganphon cannot represent is refused, naming the
-variable: the ``pp_filt`` post-processing filter, nearest-neighbour upsampling,
-partitioned variables.
+never uses them either).  Nearest-neighbour upsampling and the post-processing
+filter are read off the variables (``conv1d`` instead of ``conv2d_transpose`` under
+``upconv_i``; ``pp_filt``) and checked against args.txt's ``wavegan_genr_upsample``,
+``wavegan_genr_pp`` and ``wavegan_genr_pp_len``.  What ganphon cannot represent is
+refused, naming the variable: partitioned variables, a stack that mixes the two
+kinds of upsampling.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from .tf_checkpoint import TFCheckpoint
 from .wavegan import Critic, Generator, QNetwork
 
 DENSE = "G/z_project/dense/kernel"
+PP = "G/pp_filt/conv1d/kernel"
 _SLOT = re.compile(r"/(Adam|Adam_\d+|RMSProp|RMSProp_\d+|Momentum|Adagrad|ExponentialMovingAverage)$")
 _COUNTERS = re.compile(r"^(beta[12]_power(_\d+)?|global_step|[^/]*_power(_\d+)?)$")
 _BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -103,28 +110,15 @@ def _count(names, pattern: str) -> list[int]:
     return sorted(int(m.group(1)) for n in names if (m := pat.match(n)))
 
 
-def _refuse_unsupported(ckpt: TFCheckpoint, args: dict) -> None:
+def _refuse_unsupported(ckpt: TFCheckpoint) -> None:
     where = ckpt.index_path
     model = [n for n in ckpt.names() if not is_optimizer_state(n)]
-    for n in model:
-        if n.startswith("G/pp_filt/"):
-            raise GanphonError(f"{where}: variable {n!r}: the generator has the post-processing filter "
-                               "(--wavegan_genr_pp), which ganphon does not implement")
-        if re.match(r"^G/upconv_\d+/conv1d/", n):
-            raise GanphonError(f"{where}: variable {n!r}: the generator upsamples by nearest neighbour "
-                               "(--wavegan_genr_upsample nn), which ganphon does not implement")
     for n in model:
         if ckpt.entries[n].partitioned:
             raise GanphonError(f"{where}: variable {n!r} is partitioned (saved in slices), which ganphon does not read")
     if DENSE not in ckpt.entries:
         some = ", ".join(model[:4]) + ("…" if len(model) > 4 else "")
         raise GanphonError(f"{where}: not a WaveGAN checkpoint: no variable {DENSE!r} (it holds {some or 'nothing'})")
-    if args.get("wavegan_genr_pp", "False") == "True":
-        raise GanphonError(f"{where.parent / 'args.txt'}: wavegan_genr_pp is True (post-processing filter), "
-                           "which ganphon does not implement")
-    if args.get("wavegan_genr_upsample", "zeros") != "zeros":
-        raise GanphonError(f"{where.parent / 'args.txt'}: wavegan_genr_upsample is "
-                           f"{args['wavegan_genr_upsample']!r}; only 'zeros' (transpose convolution) is supported")
 
 
 def _int_arg(args: dict, key: str, path) -> int | None:
@@ -154,10 +148,16 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
     args = dict(args or {})
     where = ckpt.index_path
     args_path = where.parent / "args.txt"
-    _refuse_unsupported(ckpt, args)
+    _refuse_unsupported(ckpt)
     names = [n for n in ckpt.names() if not is_optimizer_state(n)]
     latent_dim, width = ckpt.entries[DENSE].shape
-    ups = _count(names, r"^G/upconv_(\d+)/conv2d_transpose/kernel$")
+    transposed = _count(names, r"^G/upconv_(\d+)/conv2d_transpose/kernel$")
+    nearest = _count(names, r"^G/upconv_(\d+)/conv1d/kernel$")
+    if transposed and nearest:
+        raise GanphonError(f"{where}: variable 'G/upconv_{nearest[0]}/conv1d/kernel': the stack mixes transpose "
+                           "convolutions and nearest-neighbour upsampling, which WaveGAN never does")
+    upsample, op = ("nn", "conv1d") if nearest else ("zeros", "conv2d_transpose")
+    ups = nearest or transposed
     if ups not in (list(range(5)), list(range(6))):
         raise GanphonError(f"{where}: expected G/upconv_0 … upconv_4 (slice 16384) or … upconv_5 (65536), "
                            f"found {['upconv_%d' % i for i in ups] or 'none'}")
@@ -166,9 +166,25 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
     if width % (16 * dim_mul):
         raise GanphonError(f"{where}: variable {DENSE!r} has {width} outputs, not 16·{dim_mul}·d")
     dim = width // (16 * dim_mul)
-    first = ckpt.entries["G/upconv_0/conv2d_transpose/kernel"].shape
-    last = ckpt.entries[f"G/upconv_{ups[-1]}/conv2d_transpose/kernel"].shape
-    kernel_len, nch = int(first[1]), int(last[2])
+    first = ckpt.entries[f"G/upconv_0/{op}/kernel"].shape  # [1, k, Cout, Cin] or [k, Cin, Cout]
+    last = ckpt.entries[f"G/upconv_{ups[-1]}/{op}/kernel"].shape
+    kernel_len, nch = (int(first[1]), int(last[2])) if upsample == "zeros" else (int(first[0]), int(last[2]))
+    postproc_len = 0
+    if PP in ckpt.entries:
+        shape = tuple(ckpt.entries[PP].shape)
+        if len(shape) != 3 or shape[1:] != (nch, 1):
+            raise GanphonError(f"{where}: variable {PP!r} has shape {list(shape)}, expected [taps, {nch}, 1]")
+        postproc_len = int(shape[0])
+    genr_upsample = args.get("wavegan_genr_upsample", upsample)
+    if genr_upsample != upsample:
+        raise GanphonError(f"{args_path}: wavegan_genr_upsample is {genr_upsample!r}, but the checkpoint's "
+                           f"variables say {upsample!r} (G/upconv_0/{op})")
+    if "wavegan_genr_pp" in args and (args["wavegan_genr_pp"] == "True") != bool(postproc_len):
+        raise GanphonError(f"{args_path}: wavegan_genr_pp is {args['wavegan_genr_pp']}, but the checkpoint "
+                           f"{'has' if postproc_len else 'has no'} variable {PP!r}")
+    pp_len = _int_arg(args, "wavegan_genr_pp_len", args_path)
+    if postproc_len and pp_len is not None and pp_len != postproc_len:
+        raise GanphonError(f"{args_path}: wavegan_genr_pp_len is {pp_len}, but {PP!r} has {postproc_len} taps")
     batchnorm = "G/z_project/batch_normalization/gamma" in ckpt.entries
     q_names = _count(names, r"^Q/Qdownconv_(\d+)/conv1d/kernel$")
     q_out = ckpt.entries["Q/Qoutput/dense/kernel"].shape[1] if "Q/Qoutput/dense/kernel" in ckpt.entries else None
@@ -213,7 +229,7 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
                        kernel_len=kernel_len, batchnorm=batchnorm, dense_relu=True, dense_layout="tf",
                        convention="tf", bn_eps=1e-3, bn_momentum=0.01,
                        phaseshuffle_rad=2 if shuffle is None else shuffle,
-                       sr=16000 if sr is None else sr, nch=nch)
+                       sr=16000 if sr is None else sr, nch=nch, upsample=upsample, postproc_len=postproc_len)
 
 
 def _generator_state(r: _Reader, config: ModelConfig) -> dict:
@@ -224,11 +240,20 @@ def _generator_state(r: _Reader, config: ModelConfig) -> dict:
     if config.batchnorm:
         r.batch_norm("G/z_project", "dense_norm", c0, state, running=True)
     for i, (name, block) in enumerate(G.blocks.items()):
+        if name == "postproc":
+            kernel = r.get(PP, (config.postproc_len, config.nch, 1))
+            state["blocks.postproc.conv.weight"] = kernel.permute(2, 1, 0).contiguous()
+            continue
         scope = f"G/upconv_{i}"
         cin, cout = block.conv.in_channels, block.conv.out_channels
-        kernel = r.get(f"{scope}/conv2d_transpose/kernel", (1, k, cout, cin))
-        state[f"blocks.{name}.conv.weight"] = kernel[0].permute(2, 1, 0).contiguous()
-        state[f"blocks.{name}.conv.bias"] = r.get(f"{scope}/conv2d_transpose/bias", (cout,))
+        if config.upsample == "nn":  # a stride-1 conv1d after nearest-neighbour upsampling
+            kernel = r.get(f"{scope}/conv1d/kernel", (k, cin, cout))
+            state[f"blocks.{name}.conv.weight"] = kernel.permute(2, 1, 0).contiguous()
+            state[f"blocks.{name}.conv.bias"] = r.get(f"{scope}/conv1d/bias", (cout,))
+        else:
+            kernel = r.get(f"{scope}/conv2d_transpose/kernel", (1, k, cout, cin))
+            state[f"blocks.{name}.conv.weight"] = kernel[0].permute(2, 1, 0).contiguous()
+            state[f"blocks.{name}.conv.bias"] = r.get(f"{scope}/conv2d_transpose/bias", (cout,))
         if config.batchnorm and name != "output":
             r.batch_norm(scope, f"blocks.{name}.norm", cout, state, running=True)
     return state

@@ -10,6 +10,15 @@ Generator (slice 16384, model dimension d)::
     output  ConvTranspose1d k25 s4, tanh        [1 × 16384]     16000 Hz
 
 Slice 65536 starts from 32d channels and has one more up-convolution (conv5).
+
+WaveGAN's two controls of the stack's periodic artefact, both TensorFlow-exact:
+
+* ``upsample = "nn"`` (``--wavegan_genr_upsample nn``): each up layer repeats
+  every sample ``stride`` times (nearest neighbour) and then convolves with a
+  stride-1 kernel of the same length, 'same' padding; same layers, same rates;
+* ``postproc_len = 512`` (``--wavegan_genr_pp``): a learned FIR filter without
+  bias after the output's tanh, layer ``postproc`` [1 × slice_len].
+
 The critic (WGAN "discriminator") and the Q-network share a trunk of strided
 convolutions with LeakyReLU and phase shuffle after the first four layers.
 
@@ -83,6 +92,69 @@ class UpBlock(nn.Module):
         return self.act(self.norm(x))
 
 
+def _same_padding(kernel_len: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of a stride-1 convolution: the odd sample goes on the right."""
+    return (kernel_len - 1) // 2, kernel_len // 2
+
+
+class NearestUpBlock(nn.Module):
+    """Nearest-neighbour upsampling → stride-1 'same' convolution → optional batch norm → activation.
+
+    TensorFlow's ``resize_nearest_neighbor`` by an integer factor (no corner
+    alignment, no half-pixel centres) reads input sample ``floor(i / stride)``
+    for output sample i: every sample repeated ``stride`` times.  The weights
+    are the convolution's (``conv``: [Cout, Cin, k]).
+
+    Computed as one transpose convolution, ``stride`` times fewer products:
+    correlating the repeated samples with ``w`` gives
+    ``y[t] = Σ_i x[i] · v[s·i − t + left]`` with ``v[d] = w[d] + … + w[d + s − 1]``,
+    which is a stride-s transpose convolution with kernel ``v`` reversed
+    (k + s − 1 taps), keeping ``full[k − 1 − left :][: s·n]``.
+    """
+
+    def __init__(self, cin, cout, kernel_len, stride, batchnorm, act, config: ModelConfig):
+        super().__init__()
+        self.stride = stride
+        self.left = _same_padding(kernel_len)[0]
+        self.conv = nn.Conv1d(cin, cout, kernel_len)
+        self.norm = _batch_norm(cout, config) if batchnorm else nn.Identity()
+        self.act = act
+
+    def forward(self, x):
+        s, (cout, cin, k) = self.stride, self.conv.weight.shape
+        w = F.pad(self.conv.weight.reshape(cout * cin, 1, k), (s - 1, s - 1))
+        v = F.conv1d(w, w.new_ones(1, 1, s))  # v[d] for d = −(s − 1) … k − 1
+        kernel = v.flip(-1).reshape(cout, cin, k + s - 1).transpose(0, 1)
+        start = k - 1 - self.left
+        x = F.conv_transpose1d(x, kernel, self.conv.bias, stride=s)[..., start : start + s * x.shape[-1]]
+        return self.act(self.norm(x))
+
+
+class PostFilter(nn.Module):
+    """WaveGAN's post-processing filter: one learned FIR of ``length`` taps, no bias, 'same' padding.
+
+    ``y[t] = Σ_c Σ_j w[c, j] · x[c, t + j − left]`` (TensorFlow's ``conv1d``),
+    computed by FFT: the circular correlation of ``N ≥ n + length − 1`` samples
+    wraps nothing into the n kept, and 512 taps cost a few FFTs instead of
+    512 products per sample.  Its activation module is an identity, so the
+    layer ``postproc`` is the filtered waveform.
+    """
+
+    def __init__(self, length: int, channels: int):
+        super().__init__()
+        self.left = _same_padding(length)[0]
+        self.conv = nn.Conv1d(channels, 1, length, bias=False)  # holds the taps [1, channels, length]
+        self.act = nn.Identity()
+
+    def forward(self, x):
+        n, length = x.shape[-1], self.conv.kernel_size[0]
+        size = n + length - 1
+        dtype = torch.promote_types(x.dtype, torch.float32)  # no FFTs in half precision (autocast)
+        x, w = F.pad(x, (self.left, 0)).to(dtype), self.conv.weight.to(dtype)
+        spectrum = torch.fft.rfft(x, size) * torch.fft.rfft(w, size).conj()
+        return self.act(torch.fft.irfft(spectrum.sum(dim=1, keepdim=True), size)[..., :n])
+
+
 class Generator(nn.Module):
     """WaveGAN generator: latent ``z`` [B, latent_dim] → waveform [B, 1, slice_len]."""
 
@@ -106,20 +178,23 @@ class Generator(nn.Module):
         for j in range(c.extra_layers):
             extras_after[j % (n_up - 1)] += 1
 
+        Up = NearestUpBlock if c.upsample == "nn" else UpBlock
         blocks = OrderedDict()
         k = 0
         for i, (cin, cout, stride) in enumerate(plan):
             k += 1
-            blocks[f"conv{k}"] = UpBlock(cin, cout, c.kernel_len, stride, c.batchnorm, nn.ReLU(), c)
+            blocks[f"conv{k}"] = Up(cin, cout, c.kernel_len, stride, c.batchnorm, nn.ReLU(), c)
             for _ in range(extras_after[i]):
                 k += 1
-                blocks[f"conv{k}"] = UpBlock(cout, cout, c.kernel_len, 1, c.batchnorm, nn.ReLU(), c)
-        blocks["output"] = UpBlock(channels, c.nch, c.kernel_len, c.stride, False, nn.Tanh(), c)
+                blocks[f"conv{k}"] = Up(cout, cout, c.kernel_len, 1, c.batchnorm, nn.ReLU(), c)
+        blocks["output"] = Up(channels, c.nch, c.kernel_len, c.stride, False, nn.Tanh(), c)
+        if c.postproc_len:
+            blocks["postproc"] = PostFilter(c.postproc_len, c.nch)
         self.blocks = nn.ModuleDict(blocks)
 
     @property
     def layer_names(self) -> list[str]:
-        """``["dense", "conv1", …, "convK", "output"]`` in network order."""
+        """``["dense", "conv1", …, "convK", "output"]`` in network order (``"postproc"`` last when present)."""
         return ["dense", *self.blocks.keys()]
 
     def activation_modules(self) -> "OrderedDict[str, nn.Module]":

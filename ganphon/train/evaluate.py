@@ -35,6 +35,12 @@ On N generated samples (random codes) every output is read three ways.
    [i]; ``back`` below: [ɑ]/[u]), e.g. ``TV-front`` for [pi], ``sTV-back``
    for [stɑ].
 
+4. The artefact share (:func:`artefact_intervals`): of the ``voi`` intervals of
+   the plain segmentation (no buzz taken out: what ``ganphon annotate`` writes
+   and ``measure`` measures), the share whose F0 (Praat, 75–450 Hz) sits
+   within 0.5 % of a stack frequency (:func:`ganphon.models.config.stack_frequencies`)
+   in half of their voiced frames or more — the stack's buzz read as a voice.
+
 Per code (ciwGAN) the shares of each type, the dominant word type and its
 share (0 for a code that makes no word) say whether each code produces one word; ``code_identity_min`` is the smallest
 dominant share over the codes and ``codes_distinct`` whether the codes'
@@ -50,8 +56,8 @@ import parselmouth
 import torch
 
 from ..acoustics import interval_spectrum
-from ..annotate import buzz_runs, segment
-from ..models.config import stack_frequencies  # noqa: F401 (importable from here too)
+from ..annotate import BUZZ_TOLERANCE, buzz_runs, segment
+from ..models.config import stack_frequencies
 from ..praat import MeasureSettings
 
 #: ``To Pitch (ac)`` range of the paper's ciwGAN output measures (Hz).
@@ -209,20 +215,51 @@ def syllable_intervals(intervals, max_span: float = MAX_SPAN) -> list:
     return out
 
 
+def artefact_intervals(sound: parselmouth.Sound, intervals, artefacts=STACK_16K,
+                       time_step: float = 0.005) -> tuple[int, int]:
+    """(number of ``voi`` intervals, number of them at a stack frequency) in one sound.
+
+    An interval is at a stack frequency when, of its frames that ``To Pitch (ac)``
+    (75–450 Hz) calls voiced, half or more lie within :data:`~ganphon.annotate.BUZZ_TOLERANCE`
+    (0.5 %) of one of the ``artefacts`` (:func:`stack_frequencies`) — the rule
+    of :func:`ganphon.annotate.buzz_runs`.  An interval without a voiced frame
+    at this range is not at one.
+    """
+    pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
+    times, f0 = pitch.xs(), pitch.selected_array["frequency"]
+    at = np.zeros(f0.size, bool)
+    for a in artefacts:
+        at |= np.abs(f0 - a) <= BUZZ_TOLERANCE * a
+    n = hits = 0
+    for start, end, label in intervals:
+        if label != "voi":
+            continue
+        n += 1
+        voiced = (times >= start) & (times <= end) & (f0 > 0)
+        hits += bool(voiced.any() and at[voiced].mean() >= 0.5)
+    return n, hits
+
+
 def judge_output(wave: np.ndarray, sr: int, artefacts=STACK_16K) -> dict:
-    """Word shape, Praat voicing, vowel F2 and word type of one output waveform.
+    """Word shape, Praat voicing, vowel F2, word type and artefact intervals of one output waveform.
 
     ``artefacts``: F0s (Hz) that are the generator's own buzz (:func:`stack_frequencies`).
     """
     snd = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=sr)
+    n_voi, n_voi_artefact = artefact_intervals(snd, segment(snd), artefacts)
     intervals = segment(snd, buzz=artefacts)
     shape = word_shape(intervals, snd)
     run = longest_voiced_run(snd, syllable_intervals(intervals), artefacts=artefacts)
     f2 = vowel_f2(snd, shape["vowel_span"])
     row = {k: v for k, v in shape.items() if k != "vowel_span"}
     row.update(voiced_run_s=round(run, 4), voiced_vowel=run >= MIN_VOICED - 1e-9, vowel_f2=f2,
-               word_type=word_type(shape, f2))
+               word_type=word_type(shape, f2), n_voi=n_voi, n_voi_artefact=n_voi_artefact)
     return row
+
+
+def _artefact_share(df: pd.DataFrame) -> float | None:
+    total = int(df.n_voi.sum())
+    return round(float(df.n_voi_artefact.sum() / total), 4) if total else None
 
 
 def summarise(df: pd.DataFrame) -> dict:
@@ -230,6 +267,11 @@ def summarise(df: pd.DataFrame) -> dict:
     result = {}
     for col in ("vowel", "frication", "word", "sibilant", "s_initial", "voiced_vowel"):
         result[f"share_{col}"] = round(float(df[col].mean()), 4)
+    artefacts = "n_voi" in df
+    if artefacts:
+        result["n_voi_intervals"] = int(df.n_voi.sum())
+        result["n_voi_artefact"] = int(df.n_voi_artefact.sum())
+        result["share_voi_artefact"] = _artefact_share(df)
     if "code" in df and (df.code > 0).any():
         by_code = {}
         for c in sorted(df.code.unique()):
@@ -249,6 +291,8 @@ def summarise(df: pd.DataFrame) -> dict:
                 "share_dominant": round(share, 4),
                 "types": {k: round(float(v), 4) for k, v in types.sort_index().items()},
             }
+            if artefacts:
+                by_code[f"c{c}"]["share_voi_artefact"] = _artefact_share(sub)
         result["by_code"] = by_code
         shares = [v["share_dominant"] for v in by_code.values()]
         dominants = [v["dominant_type"] for v in by_code.values()]
@@ -281,7 +325,10 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         without a Q-network); with codes ``by_code`` (per code: n, shares of
         words, [s]-initial and #sTV words and voiced vowels, ``types`` — the share of each
         word type —, ``dominant_type`` and ``share_dominant``),
-        ``code_identity_min``, ``codes_distinct`` and ``s_initial_code``.
+        ``code_identity_min``, ``codes_distinct`` and ``s_initial_code``;
+        ``n_voi_intervals``, ``n_voi_artefact`` and ``share_voi_artefact`` (also
+        per code): the output ``voi`` intervals, those at a stack frequency
+        (:func:`artefact_intervals`) and their share (None without ``voi`` intervals).
     """
     from tqdm import tqdm
 
@@ -294,7 +341,7 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
         waves = torch.cat([model.generator(z[i:i + 64])[:, 0] for i in range(0, n, 64)]).float().numpy()
     rows = []
     for i in tqdm(range(n), disable=not progress, desc="judge", unit="output"):
-        row = judge_output(waves[i], cfg.sr, artefacts=stack_frequencies(cfg))
+        row = judge_output(waves[i], cfg.sr, artefacts=stack_frequencies(cfg, PITCH_FLOOR, PITCH_CEILING))
         row["code"] = int(torch.argmax(z[i, : cfg.n_codes])) + 1 if cfg.n_codes and cfg.arch == "ciwgan" else 0
         rows.append(row)
     df = pd.DataFrame(rows)
