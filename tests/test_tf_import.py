@@ -274,7 +274,8 @@ def test_a_tf_checkpoint_with_each_control_imported_and_probed_by_the_cli(tmp_pa
                      "--device", "cpu", "--out", str(tmp_path / f"probe_{name}")]) == 0
         capsys.readouterr()
         files = sorted(p.name for p in (tmp_path / f"probe_{name}").glob("s000001_*"))
-        assert files == sorted(["s000001_output.wav"] + [f"s000001_{x}.{e}" for x in layers for e in ("wav", "Sound")])
+        # each layer stored once, as its native-rate Sound (WAVs of layers only with --wav-layers)
+        assert files == sorted(["s000001_output.wav"] + [f"s000001_{x}.Sound" for x in layers])
     # "output" is the waveform's file name: as a layer it is for the API only
     assert main(["probe", "--checkpoint", str(out), "--n", "2", "--layers", "output", "--device", "cpu",
                  "--out", str(tmp_path / "p2")]) == 2
