@@ -520,7 +520,7 @@ def _rows_to_frame(rows) -> pd.DataFrame:
     if not rows:
         frame = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
         frame["point"] = pd.array([], dtype="Int64")
-        for column in ("start", "end", "time", "value"):
+        for column in _NUMBER_COLUMNS:
             frame[column] = frame[column].astype(float)
         return frame
     columns = dict(zip(TABLE_COLUMNS, zip(*rows)))
@@ -531,7 +531,7 @@ def _rows_to_frame(rows) -> pd.DataFrame:
     for name, values in columns.items():
         if name == "point":
             data[name] = pd.arrays.IntegerArray(numbers, missing)
-        elif name in ("start", "end", "time", "value"):
+        elif name in _NUMBER_COLUMNS:
             data[name] = np.array(values, dtype=float)
         else:
             data[name] = pd.array(values, dtype=_TEXT)
@@ -539,6 +539,8 @@ def _rows_to_frame(rows) -> pd.DataFrame:
 
 
 _TEXT = pd.DataFrame({"x": ["a"]})["x"].dtype  # the dtype pandas gives text columns
+#: Float columns of the long table (``f0_artefact``: Hz, NaN where a value is on no artefact).
+_NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 
 
 def check_measures(measures) -> tuple:

@@ -515,7 +515,8 @@ def read_table(path, what: str = "table", **kwargs):
 # ---------------------------------------------------------------- per-file tables and the manifest
 
 #: Columns of the long acoustic table itself (before the manifest is joined).
-ACOUSTIC_COLUMNS = ("file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note")
+ACOUSTIC_COLUMNS = ("file", "tier", "label", "start", "end", "point", "time", "measure", "value", "note",
+                    "f0_artefact")
 #: Text columns of a joined acoustic table, read as ``str`` (empty cells NaN).
 ACOUSTIC_TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id", "layer", "code", "var", "arch")
 
