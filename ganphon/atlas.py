@@ -439,9 +439,13 @@ class AtlasResult:
     seconds: dict = field(default_factory=dict)
 
 
-def estimate(n_samples: int, n_series: int, workers: int, n_bytes: int | None = None) -> str:
-    """One line: samples, the disk they take and the time they should take at the measured rate."""
-    seconds = n_samples / (SAMPLES_PER_S_PER_WORKER * max(1, workers)) * max(1.0, n_series / 6)
+def estimate(n_samples: int, n_series: int, workers: int | None, n_bytes: int | None = None) -> str:
+    """One line: samples, the disk they take and the time they should take at the measured rate
+    (``workers`` None: the pool's default, one per CPU)."""
+    import os
+
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    seconds = n_samples / (SAMPLES_PER_S_PER_WORKER * workers) * max(1.0, n_series / 6)
     when = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
     disk = f", about {n_bytes / 2**30:,.2f} GiB as files" if n_bytes is not None else ""
     return f"{n_samples:,} samples × {n_series} series{disk}, about {when} with {workers} worker(s)"
