@@ -174,3 +174,13 @@ def test_demo_atlas_section_reports_its_own_tables(tmp_path):
     atlas = pd.read_csv(tmp_path / "atlas" / layout.ATLAS_CSV)
     assert set(atlas["var"]) == {f"z{i}" for i in range(1, 7)} and set(atlas["layer"]) == {"output"}
     assert all(p.is_file() for p in figures) and "![atlas heatmap](atlas/figures/atlas_heatmap.png)" in md
+
+
+def test_the_size_estimate_takes_the_pools_default_of_workers():
+    """workers=None (the demo's default) is one worker per CPU, as the pool starts them."""
+    import os
+
+    from ganphon.atlas import estimate
+
+    assert estimate(600, 6, None) == estimate(600, 6, os.cpu_count() or 1)
+    assert estimate(600, 6, 0) == estimate(600, 6, 1)
