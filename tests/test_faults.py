@@ -839,7 +839,10 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_
     changes nothing; the first completes a run equal to an undisturbed one."""
     import pandas as pd
 
-    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "400", "--batch-size", "4", "--quiet",
+    # layers stored once as Sounds write ~300 samples a second: the first writer must outlast two
+    # start-ups of the second (each ~3 s to import torch and reach the lock)
+    n = 4000
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", str(n), "--batch-size", "4", "--quiet",
             "--seed", "1"]
     out = tmp_path / "p"
     first = _popen([*argv, "--out", out], tmp_path)
@@ -855,8 +858,8 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     manifest = pd.read_csv(out / layout.MANIFEST, dtype=str)
-    assert manifest["sample_id"].nunique() == 400
-    assert all((out / f).is_file() for f in manifest["file"])
+    assert manifest["sample_id"].nunique() == n
+    assert all(io.layer_exists(out / f) for f in manifest["file"])  # a layer's WAV or its stored Sound
     assert json.loads((out / layout.RUN_JSON).read_text())["seed"] == 1
     assert not (out / layout.LOCK).exists()
 

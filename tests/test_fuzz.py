@@ -136,7 +136,8 @@ def probe_folder_is_whole(folder: Path) -> None:
     from ganphon import io
 
     manifest = io.read_manifest(folder)
-    assert len(manifest) and all((folder / f).is_file() for f in manifest["file"])
+    # layers are stored once, as ID_<layer>.Sound: a layer's WAV name counts when its Sound is there
+    assert len(manifest) and all(io.layer_exists(folder / f) for f in manifest["file"])
     assert io.read_run_record(folder) is not None
     assert not any(layout.is_temporary(p.name) for p in folder.iterdir())
 
@@ -286,7 +287,7 @@ def test_mutated_checkpoints_are_refused_in_one_line_or_work(base, data):
 # WAV headers and data, TextGrid text, CSV tables
 
 
-def _mutate_bytes(data, raw: bytes, header: int = 44) -> bytes:
+def _mutate_bytes(data, raw: bytes, header: int = 44, dtype="<f4") -> bytes:
     how = data.draw(st.sampled_from(["header byte", "truncate", "append", "zero header", "nan data"]), label="how")
     raw = bytearray(raw)
     if how == "header byte":
@@ -300,9 +301,9 @@ def _mutate_bytes(data, raw: bytes, header: int = 44) -> bytes:
         raw[:header] = bytes(header)
     else:  # float samples NaN / huge
         value = data.draw(st.sampled_from([np.nan, np.inf, 1e30, -3.0]))
-        samples = np.frombuffer(bytes(raw[header:header + 400]), dtype=np.float32).copy()
+        samples = np.frombuffer(bytes(raw[header:header + 400]), dtype=dtype).copy()
         samples[::7] = value
-        raw[header:header + 400] = samples.tobytes()
+        raw[header:header + len(samples) * samples.itemsize] = samples.tobytes()
     return bytes(raw)
 
 
@@ -316,8 +317,15 @@ def test_mutated_wavs_are_flagged_refused_or_read(base, data):
             wav.write_bytes(_mutate_bytes(data, wav.read_bytes()))
             contract(["corpus", "check", "wavs"], ws)
         else:
-            wav = ws / "sweep" / layout.layer_wav(layout.sweep_sample_id(0, 1), "conv2")
-            wav.write_bytes(_mutate_bytes(data, wav.read_bytes()))
+            # layers are stored once, as binary Praat Sounds (ID_<layer>.Sound: a 92-byte header, then
+            # big-endian 64-bit samples); layer WAVs exist only with --wav-layers: mutate a layer's
+            # Sound or the sample's output WAV
+            sample = layout.sweep_sample_id(0, 1)
+            if data.draw(st.sampled_from(["layer Sound", "output WAV"]), label="file") == "layer Sound":
+                path, header, dtype = ws / "sweep" / layout.layer_sound(sample, "conv2"), 92, ">f8"
+            else:
+                path, header, dtype = ws / "sweep" / layout.layer_wav(sample, layout.OUTPUT_LAYER), 44, "<f4"
+            path.write_bytes(_mutate_bytes(data, path.read_bytes(), header, dtype))
             contract(["measure", "sweep", "--workers", "1", "--measures", "duration,f0", "--out", "a.csv",
                       "--quiet"], ws)
 
