@@ -490,7 +490,7 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         conclusions.get(code_var, ""),
         f"Slopes are per unit of the swept variable, in the output, from the mixed models the statistics fitted "
         f"(`{zd}/stats/mixed_models.csv`, term `value`: random intercept and slope by base latent, 95 % CI from t "
-        f"with df = bases − 1); \"first in\" names the first layer, in network order, whose interval excludes 0 "
+        f"with Satterthwaite df, as lmerTest computes them); \"first in\" names the first layer, in network order, whose interval excludes 0 "
         f"(duration is modelled in the output only: every layer was measured on its intervals).\n",
         "## Figures\n",
     ]
@@ -573,7 +573,7 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
                                                 "n_groups"]))
         lines.append("Standardised slope of each outcome on the swept value, per layer and interval label "
                      "(mixed model, random intercept [and slope] by base latent; 95 % CI from t with "
-                     "df = bases − 1):\n")
+                     "Satterthwaite df):\n")
         if _has_rows(eff):
             eff = eff[eff["n_obs"].fillna(0) >= 10] if "n_obs" in eff else eff
             cols = [c for c in ("outcome", "label", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups",
