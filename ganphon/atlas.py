@@ -54,6 +54,7 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
+from .stats.adjust import benjamini_hochberg, holm  # noqa: F401 (the atlas's adjustments, importable from here)
 
 #: The values each variable is set to by default (0 = the middle of the training range).
 DEFAULT_VALUES = (-15.0, -5.0, 0.0, 5.0, 15.0)
@@ -231,33 +232,6 @@ def sample_outcomes(table: pd.DataFrame, outcomes=None) -> pd.DataFrame:
     long = pd.concat(parts, ignore_index=True).merge(samples, on="sample_id", how="left")
     long["value"] = pd.to_numeric(long["value"], errors="coerce")
     return long[["sample_id", "var", "value", "base", "layer", "outcome", "y"]]
-
-
-def holm(p) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m:
-        order = ok[np.argsort(p[ok], kind="stable")]
-        adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-        out[order] = np.minimum(adj, 1.0)
-    return out
-
-
-def benjamini_hochberg(p) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (q-values of the step-up procedure); NaN stays NaN."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m:
-        order = ok[np.argsort(p[ok], kind="stable")]
-        adj = p[order] * m / np.arange(1, m + 1)
-        adj = np.minimum.accumulate(adj[::-1])[::-1]
-        out[order] = np.minimum(adj, 1.0)
-    return out
 
 
 def _cell_slopes(outcomes: pd.DataFrame, keys) -> pd.DataFrame:

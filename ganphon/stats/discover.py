@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GanphonError
+from .adjust import holm
 from .mixed import _capture, _first_line
 from .tables import _LATENT_NAME, read_latents
 
@@ -220,20 +221,6 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
     out.attrs.update(property=column, kind=kind, method=method, constant=constant, warnings=messages)
     return out
 
-
-
-def holm(p) -> np.ndarray:
-    """Holm's step-down adjustment of the p-values ``p`` (NaN stays NaN, left out of the count)."""
-    p = np.asarray(p, float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = order.size
-    running = 0.0
-    for k, i in enumerate(order):
-        running = max(running, min(1.0, (m - k) * p[i]))
-        out[i] = running
-    return out
 
 
 def discover_each(Xs: pd.DataFrame, target, kind: str = "logistic") -> pd.DataFrame:
