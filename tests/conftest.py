@@ -278,3 +278,23 @@ def descendants(pid: int) -> set:
         frontier = {p for p, pp in parents.items() if pp in frontier} - found
         found |= frontier
     return found
+
+
+def logit_lr_p(x, y):
+    """Likelihood-ratio p of a one-variable logit fitted by Newton's method (numpy only)."""
+    import numpy as np
+    from scipy import stats as sps
+
+    x = (x - x.mean()) / x.std()
+    X = np.column_stack([np.ones_like(x), x])
+    share = y.mean()
+    null = len(y) * (share * np.log(share) + (1 - share) * np.log(1 - share))
+    beta = np.array([np.log(share / (1 - share)), 0.0])
+    for _ in range(100):
+        prob = 1 / (1 + np.exp(-(X @ beta)))
+        step = np.linalg.solve(X.T @ (X * (prob * (1 - prob))[:, None]), X.T @ (y - prob))
+        beta += step
+        if np.abs(step).max() < 1e-12:
+            break
+    eta = X @ beta
+    return sps.chi2.sf(2 * (np.sum(y * eta - np.logaddexp(0, eta)) - null), 1), beta[1]

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from conftest import logit_lr_p
+
 from ganphon import stats
 
 
@@ -15,23 +17,6 @@ def _latents(n, dim, seed):
     lat = pd.DataFrame(rng.uniform(-1, 1, (n, dim)), columns=[f"z{i}" for i in range(1, dim + 1)])
     lat.insert(0, "sample_id", [f"s{i:04d}" for i in range(n)])
     return lat, rng
-
-
-def _logit_lr_p(x, y):
-    """Likelihood-ratio p of a one-variable logit fitted by Newton's method (numpy only)."""
-    x = (x - x.mean()) / x.std()
-    X = np.column_stack([np.ones_like(x), x])
-    share = y.mean()
-    null = len(y) * (share * np.log(share) + (1 - share) * np.log(1 - share))
-    beta = np.array([np.log(share / (1 - share)), 0.0])
-    for _ in range(100):
-        prob = 1 / (1 + np.exp(-(X @ beta)))
-        step = np.linalg.solve(X.T @ (X * (prob * (1 - prob))[:, None]), X.T @ (y - prob))
-        beta += step
-        if np.abs(step).max() < 1e-12:
-            break
-    eta = X @ beta
-    return sps.chi2.sf(2 * (np.sum(y * eta - np.logaddexp(0, eta)) - null), 1), beta[1]
 
 
 def _holm(p: dict) -> dict:
@@ -52,7 +37,7 @@ def test_each_variable_logit_finds_the_planted_variable_and_holm_keeps_the_other
     assert ranked.notna().all().all()  # no empty cells
     assert ranked["method"].eq("logit, one variable at a time").all() and ranked["rank"].tolist() == list(range(1, 41))
     # the p and coefficients of numpy's own fits, Holm's adjustment by hand
-    expected = {z: _logit_lr_p(lat[z].to_numpy(float), y.astype(float)) for z in lat.columns[1:]}
+    expected = {z: logit_lr_p(lat[z].to_numpy(float), y.astype(float)) for z in lat.columns[1:]}
     p = {z: v[0] for z, v in expected.items()}
     holm = _holm(p)
     by_var = ranked.set_index("var")
