@@ -415,10 +415,10 @@ class AtlasResult:
 
 def estimate(n_samples: int, n_series: int, workers: int | None, n_bytes: int | None = None) -> str:
     """One line: samples, the disk they take and the time they should take at the measured rate
-    (``workers`` None: the pool's default, one per CPU)."""
-    import os
+    (``workers`` as the pool reads it: None is its default)."""
+    from .parallel import check_workers
 
-    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    workers = check_workers(workers, n_samples)
     seconds = n_samples / (SAMPLES_PER_S_PER_WORKER * workers) * max(1.0, n_series / 6)
     when = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
     disk = f", about {n_bytes / 2**30:,.2f} GiB as files" if n_bytes is not None else ""

@@ -177,10 +177,11 @@ def test_demo_atlas_section_reports_its_own_tables(tmp_path):
 
 
 def test_the_size_estimate_takes_the_pools_default_of_workers():
-    """workers=None (the demo's default) is one worker per CPU, as the pool starts them."""
-    import os
-
+    """workers=None (the demo's default) is the pool's own default; a bad count is the pool's one-line error."""
     from ganphon.atlas import estimate
+    from ganphon.errors import GanphonError
+    from ganphon.parallel import default_workers
 
-    assert estimate(600, 6, None) == estimate(600, 6, os.cpu_count() or 1)
-    assert estimate(600, 6, 0) == estimate(600, 6, 1)
+    assert estimate(600, 6, None) == estimate(600, 6, default_workers(600))
+    with pytest.raises(GanphonError, match="workers must be a whole number"):
+        estimate(600, 6, 0)
