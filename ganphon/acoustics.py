@@ -716,7 +716,7 @@ def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> 
     return io.join_manifest(table, manifest, "file" if inputs == "wav" else "sound_file")
 
 
-def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
+def measure(folder_or_manifest, measures=ALL_MEASURES,
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
             progress=True, artefacts="auto", join=True) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.

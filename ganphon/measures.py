@@ -120,6 +120,8 @@ class Family:
         Rank of its columns on the explore page (``ganphon explore``).
     page_means : tuple of str
         Point measures the page shows as the mean over an interval's points.
+    units : dict
+        Measure → the unit of its values in the table (``Hz``, ``dB``, ``s``; none: a number).
     """
 
     name: str
@@ -140,6 +142,7 @@ class Family:
     paper: tuple = ()
     page: float = math.inf
     page_means: tuple = ()
+    units: dict = field(default_factory=dict)
 
     @property
     def band(self) -> Band:
@@ -224,7 +227,7 @@ def register(family: Family) -> "Registration":
     if unknown:
         raise ValueError(f"measure family {family.name!r}: {', '.join(unknown)} are not MeasureSettings fields")
     parts = set(family.points) | set(family.frequencies) | set(family.artefacts) | set(family.stats) \
-        | set(family.paper) | set(family.page_means)
+        | set(family.paper) | set(family.page_means) | set(family.units)
     if not parts <= set(family.measures):
         raise ValueError(f"measure family {family.name!r}: {', '.join(sorted(parts - set(family.measures)))} "
                          "are not among its measures")
@@ -358,6 +361,14 @@ def page_columns() -> tuple:
     return tuple(c for f in families for c in f.page_columns())
 
 
+def unit_of(measure: str) -> str:
+    """The unit of ``measure``'s values in the acoustic table (its family's ``units``; '' when none)."""
+    for family in FAMILIES.values():
+        if measure in family.measures:
+            return family.units.get(measure, "")
+    return ""
+
+
 def labels_of(measure: str) -> tuple:
     """Interval labels ``measure`` is modelled in by default (its family's; ``voi`` for a measure of none)."""
     for family in FAMILIES.values():
@@ -373,18 +384,19 @@ for _family in (
            settings=("pitch_floor", "pitch_ceiling", "silence_threshold", "voicing_threshold", "octave_cost",
                      "octave_jump_cost", "voiced_unvoiced_cost"),
            script="measure_pitch", points=("f0",), frequencies=_PITCH, artefacts=_PITCH,
-           stats={"f0": 1}, paper=("f0",), page=1),
+           stats={"f0": 1}, paper=("f0",), page=1, units=dict.fromkeys(_PITCH, "Hz")),
     Family("intensity", ("intensity", "intensity_mean", "intensity_max"), "ganphon.acoustics:intensity_rows",
            needs="window 6.4 / minimum pitch ≥ 4 native samples; sound ≥ window",
            band_settings=("intensity_minimum_pitch",), guard=_intensity_guard,
            settings=("intensity_minimum_pitch", "subtract_mean"), script="measure_intensity",
-           points=("intensity",), stats={"intensity": 0}, paper=("intensity",), page=2),
+           points=("intensity",), stats={"intensity": 0}, paper=("intensity",), page=2,
+           units=dict.fromkeys(("intensity", "intensity_mean", "intensity_max"), "dB")),
     Family("formants", _FORMANTS, "ganphon.acoustics:formant_rows",
            needs="maximum formant ≤ native Nyquist; sound ≥ 2 × window length",
            band_settings=("maximum_formant", "formant_window_length"), guard=_formant_guard,
            settings=("maximum_formant", "number_of_formants", "formant_window_length", "pre_emphasis_from"),
            script="measure_formants", points=_FORMANTS, frequencies=_FORMANTS, stats={"f1": 2, "f2": 3},
-           paper=("f1", "f2"), page=3, page_means=_FORMANTS),
+           paper=("f1", "f2"), page=3, page_means=_FORMANTS, units=dict.fromkeys(_FORMANTS, "Hz")),
     Family("spectrum", ("cog", "sd", "skewness", "kurtosis", "max_intensity"), "ganphon.acoustics:spectrum_rows",
            needs="moments inside 0 – native Nyquist, ≥ spectrum_min_samples native samples per "
                  "interval; max_intensity window ≥ 4 native samples",
@@ -392,9 +404,11 @@ for _family in (
            subguards={"max_intensity": _max_intensity_guard},
            settings=("spectrum_power", "spectrum_window_shape", "spectrum_min_samples", "max_intensity_window",
                      "subtract_mean"),
-           script="measure_spectrum", labels=("fric",), stats={"cog": 5, "max_intensity": 6}, page=4),
+           script="measure_spectrum", labels=("fric",), stats={"cog": 5, "max_intensity": 6}, page=4,
+           units={"cog": "Hz", "sd": "Hz", "max_intensity": "dB"}),
     Family("duration", ("duration",), "ganphon.acoustics:duration_rows", script="measure_duration",
-           needs_sound=False, labels=("fric", "voi"), stats={"duration": 4}, paper=("duration",), page=0),
+           needs_sound=False, labels=("fric", "voi"), stats={"duration": 4}, paper=("duration",), page=0,
+           units={"duration": "s"}),
 ):
     FAMILIES[_family.name] = _family  # the built-ins (register() checks them against MeasureSettings in the tests)
 

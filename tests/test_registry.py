@@ -219,3 +219,11 @@ def test_register_design_refuses_a_taken_name_or_a_common_key():
     assert "diagonal" not in DESIGNS
     with pytest.raises(GanphonError):
         make_design(load_checkpoint("demo", qnetwork=False).config, {"kind": "diagonal", "values": [1]})
+
+
+def test_units_agree_with_the_atlas_outcomes():
+    from ganphon.atlas import OUTCOMES
+
+    for measure, _, _, unit in OUTCOMES.values():
+        assert measures.unit_of(measure) == unit, measure
+    assert measures.unit_of("skewness") == "" and measures.unit_of("no such measure") == ""
