@@ -224,6 +224,6 @@ def test_register_design_refuses_a_taken_name_or_a_common_key():
 def test_units_agree_with_the_atlas_outcomes():
     from ganphon.atlas import OUTCOMES
 
-    for measure, _, _, unit in OUTCOMES.values():
-        assert measures.unit_of(measure) == unit, measure
+    for name, _, _, unit in OUTCOMES.values():
+        assert measures.unit_of(name) == unit, name
     assert measures.unit_of("skewness") == "" and measures.unit_of("no such measure") == ""
