@@ -46,6 +46,7 @@ from .measures import (
 )
 from .praat import (
     ALL_MEASURES,
+    FAMILIES,
     INTENSITY_WINDOW_PER_PERIOD,
     MEASURE_NAMES,
     PERIODS_PER_PITCH_WINDOW,
@@ -335,26 +336,36 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
                      _join_notes(context_note, note), artefact))
 
     block = failure or ("silent (all samples are 0)" if silent else "")
-    for family in job.measures:
-        if family == "duration":
-            for label, start, end in intervals:
-                # from the TextGrid, flagged when the sound cannot be read
-                add(label, start, end, None, math.nan, "duration", end - start, failure)
+    for name_ in job.measures:
+        family = FAMILIES[name_]
+        compute = family.function()
+        if not family.needs_sound:  # from the TextGrid, flagged when the sound cannot be read
+            compute(sound, job, intervals, add, failure)
             continue
-        why = block or (measure_guard(family, job.settings, sound.sampling_frequency,
-                                      sound.xmax - sound.xmin, job.who, job.native_rate)
-                        if family != "spectrum" else "")
+        why = block or (measure_guard(family.name, job.settings, sound.sampling_frequency,
+                                      sound.xmax - sound.xmin, job.who, job.native_rate) or "")
         done = len(rows)
         try:
-            _FAMILIES[family](sound, job, intervals, add, why)
+            compute(sound, job, intervals, add, why)
         except parselmouth.PraatError as exc:
             # one analysis Praat refuses must not stop the file or the folder
             del rows[done:]
-            _FAMILIES[family](sound, job, intervals, add, f"{name}: Praat: {first_line(exc)}")
+            compute(sound, job, intervals, add, f"{name}: Praat: {first_line(exc)}")
     return rows
 
 
-def _pitch(sound, job, intervals, add, why):
+# --------------------------------------------------------------------------
+# The families' parselmouth side (``compute`` of their entries in ganphon.measures.FAMILIES)
+
+
+def duration_rows(sound, job, intervals, add, why):
+    """``duration`` of every interval, from the TextGrid (``why``: the sound could not be read)."""
+    for label, start, end in intervals:
+        add(label, start, end, None, math.nan, "duration", end - start, why)
+
+
+def pitch_rows(sound, job, intervals, add, why):
+    """``f0`` at the points and ``f0_mean``, ``f0_min``, ``f0_max`` of every interval (To Pitch (ac))."""
     s = job.settings
     pitch = None
     if not why:
@@ -378,7 +389,8 @@ def _pitch(sound, job, intervals, add, why):
                 why or _join_notes(short, "no voiced frame in interval" if math.isnan(value) else ""))
 
 
-def _intensity(sound, job, intervals, add, why):
+def intensity_rows(sound, job, intervals, add, why):
+    """``intensity`` at the points, ``intensity_mean`` and ``intensity_max`` of every interval."""
     s = job.settings
     intensity = None
     if not why:
@@ -396,7 +408,8 @@ def _intensity(sound, job, intervals, add, why):
         add(label, start, end, None, math.nan, "intensity_max", peak, why or _join_notes(short, _undefined(peak)))
 
 
-def _formants(sound, job, intervals, add, why):
+def formant_rows(sound, job, intervals, add, why):
+    """``f1``, ``f2``, ``f3`` at the points of every interval (To Formant (burg))."""
     s = job.settings
     formant = None
     if not why:
@@ -427,7 +440,8 @@ def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
     return spectrum
 
 
-def _spectrum(sound, job, intervals, add, why):
+def spectrum_rows(sound, job, intervals, add, why):
+    """The spectral moments and ``max_intensity`` of every interval (inside the native band)."""
     s = job.settings
     intensity_why = why or measure_guard("max_intensity", s, sound.sampling_frequency,
                                          sound.xmax - sound.xmin, job.who, job.native_rate)
@@ -460,9 +474,6 @@ def _spectrum(sound, job, intervals, add, why):
             add(label, start, end, None, math.nan, measure, value, moments_why or _undefined(value))
         value = call(intensity, "Get maximum", start, end, "Parabolic") if intensity is not None else math.nan
         add(label, start, end, None, math.nan, "max_intensity", value, intensity_why or _undefined(value))
-
-
-_FAMILIES = {"pitch": _pitch, "intensity": _intensity, "formants": _formants, "spectrum": _spectrum}
 
 
 def clip_intervals(intervals, xmin, xmax, dx):
@@ -705,7 +716,7 @@ def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> 
     return io.join_manifest(table, manifest, "file" if inputs == "wav" else "sound_file")
 
 
-def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
+def measure(folder_or_manifest, measures=ALL_MEASURES,
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
             progress=True, artefacts="auto", join=True) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
@@ -919,6 +930,10 @@ def measure_with_script(folder_or_manifest, measures=ALL_MEASURES, tier="auto", 
     from .praat import run_script
 
     measures = check_measures(measures)
+    alone = [family for family in measures if FAMILIES[family].script is None]
+    if alone:
+        raise GanphonError(f"no bundled Praat script measures {', '.join(alone)}; measure "
+                           f"{'it' if len(alone) == 1 else 'them'} with the parselmouth engine")
     points = check_points(points)
     resolved = resolve_layer_settings(layer_settings)
     folder, entries, manifest = collect_files(folder_or_manifest, inputs)
@@ -1016,14 +1031,40 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
         If ``out`` holds a different (or unrecorded) measurement and ``overwrite`` is off.
     """
     measures = check_measures(measures if measures is not None else ALL_MEASURES)
+    request = dict(engine=engine, tier=tier, points=points, inputs=inputs, measures=list(measures),
+                   settings=settings)
+    base, out, chosen = _plan_table(folder, out, request, overwrite)
+    started = _time.perf_counter()
+    table = _measure_for_file(folder, out, chosen, request, workers=workers, praat_path=praat_path,
+                              progress=progress)
+    elapsed = _time.perf_counter() - started
+    manifest = _manifest_of(folder, inputs)
+    out = _table_path(out, len(table), chosen)
+    table = _write_acoustics(table, out, manifest, inputs)
+    write_run_record(out.with_suffix(".json"), command=command, **request)
+    _remove_superseded(out, base, chosen)
+    if manifest is not None and io.is_parquet(out):
+        table = join_manifest(table, manifest, inputs)
+    return table, out, elapsed
+
+
+def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
+    """Where :func:`measure_to_file` writes, checked before anything is measured.
+
+    Returns ``(base, out, chosen)``: the measured folder, the table's path and
+    whether that path is the default name.  Raises when the table cannot be
+    written there, when it would overwrite what the measurement reads, or when
+    it (or the other default name) holds a different measurement and
+    ``overwrite`` is off.
+    """
+    from .layout import check_plan
+
     target = Path(folder)
     base = target.parent if target.is_file() else target
     chosen = out is None  # the default name: CSV below io.CSV_MAX_ROWS rows, else Parquet
     out = Path(out) if out else base / layout.ACOUSTICS
     partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     _check_can_write(out)  # before measuring, not after
-    from .layout import check_plan
-
     read = {"the measured table": target} if target.is_file() else {}
     read.update({"the folder's manifest": base / "manifest.csv", "the folder's run record": base / "run.json"})
     if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):
@@ -1031,45 +1072,44 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
                read)
     if out.exists() and not overwrite:
-        _check_same_measurement(out, engine=engine, tier=tier, points=points, inputs=inputs,
-                                measures=list(measures), settings=settings)
+        _check_same_measurement(out, **request)
     if chosen and not overwrite and (base / layout.ACOUSTICS_PARQUET).is_file():
-        _check_same_measurement(base / layout.ACOUSTICS_PARQUET, engine=engine, tier=tier, points=points,
-                                inputs=inputs, measures=list(measures), settings=settings)
-    started = _time.perf_counter()
-    if engine == "parselmouth":
-        from .parallel import Interrupted
+        _check_same_measurement(base / layout.ACOUSTICS_PARQUET, **request)
+    return base, out, chosen
 
-        try:
-            table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
-                            workers=workers, inputs=inputs, progress=progress, join=False)
-        except Interrupted as stop:  # keep what was measured, under a name no later stage reads
-            if getattr(stop, "table", None) is not None and len(stop.table):
-                path = _table_path(out, len(stop.table), chosen)
-                partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-                _write_acoustics(stop.table, partial, stop.manifest, inputs)
-                stop.args = (f"{stop.table['file'].nunique()} of {stop.n_files} files measured, kept in {partial}",)
-            raise
-        manifest = _manifest_of(folder, inputs)
-    else:
-        table = measure_with_script(folder, measures=measures, tier=tier, points=points,
-                                    layer_settings=settings, inputs=inputs, engine="praat",
-                                    praat_path=praat_path, join=False)
-        manifest = _manifest_of(folder, inputs)
-    elapsed = _time.perf_counter() - started
-    out = _table_path(out, len(table), chosen)
-    table = _write_acoustics(table, out, manifest, inputs)
-    write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
-                     inputs=inputs, measures=list(measures), settings=settings)
+
+def _measure_for_file(folder, out: Path, chosen: bool, request: dict, *, workers, praat_path, progress):
+    """The table of :func:`measure_to_file`, without the manifest's columns.
+
+    With parselmouth, a Ctrl-C keeps the files measured so far in
+    ``<table>.partial.csv`` (a name no later stage reads) before it is raised.
+    """
+    common = dict(measures=request["measures"], tier=request["tier"], points=request["points"],
+                  layer_settings=request["settings"], inputs=request["inputs"], join=False)
+    if request["engine"] != "parselmouth":
+        return measure_with_script(folder, engine="praat", praat_path=praat_path, **common)
+    from .parallel import Interrupted
+
+    try:
+        return measure(folder, workers=workers, progress=progress, **common)
+    except Interrupted as stop:  # keep what was measured, under a name no later stage reads
+        if getattr(stop, "table", None) is not None and len(stop.table):
+            path = _table_path(out, len(stop.table), chosen)
+            partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+            _write_acoustics(stop.table, partial, stop.manifest, request["inputs"])
+            stop.args = (f"{stop.table['file'].nunique()} of {stop.n_files} files measured, kept in {partial}",)
+        raise
+
+
+def _remove_superseded(out: Path, base: Path, chosen: bool) -> None:
+    """Delete the tables a finished measurement replaces: an interrupted run's partial table, and for
+    the default name the other default name's table (no two tables in one folder)."""
     for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
         stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
-    if chosen:  # the other default name may hold an earlier measurement: no two tables in one folder
+    if chosen:  # the other default name may hold an earlier measurement
         other = base / (layout.ACOUSTICS if out.name == layout.ACOUSTICS_PARQUET else layout.ACOUSTICS_PARQUET)
         if other.is_file():
             other.unlink()
-    if manifest is not None and io.is_parquet(out):
-        table = join_manifest(table, manifest, inputs)
-    return table, out, elapsed
 
 
 def _table_path(out: Path, rows: int, chosen: bool) -> Path:

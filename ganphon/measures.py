@@ -39,9 +39,12 @@ table's ``f0_artefact`` column.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +57,6 @@ MIN_SAMPLES_PER_WINDOW = 4
 # Two rates this close are one rate (a Praat Sound's 1 / dx against n / T).
 SAME_RATE = 1e-9
 
-#: Measures that are frequencies of the signal (Hz): never above the native Nyquist.
-FREQUENCY_MEASURES = ("f0", "f0_mean", "f0_min", "f0_max", "f1", "f2", "f3")
-#: Measures flagged in ``f0_artefact``.
-PITCH_MEASURES = ("f0", "f0_mean", "f0_min", "f0_max")
 #: Relative distance (0.5 %) within which an F0 is an artefact frequency.
 ARTEFACT_TOLERANCE = 0.005
 #: Praat reads a periodicity at f as f, or an octave or a twelfth down.
@@ -73,19 +72,345 @@ class Band:
     settings: tuple
 
 
+@dataclass(frozen=True)
+class Family:
+    """One measure family: everything ganphon knows about it, in one entry of :data:`FAMILIES`.
+
+    Parameters
+    ----------
+    name : str
+        What ``--measures`` takes (``pitch``).
+    measures : tuple of str
+        The ``measure`` names its rows carry, in table order (``f0``, ``f0_mean`` …).
+    compute : callable or str
+        The parselmouth side, ``compute(sound, job, intervals, add, why)``: calls
+        ``add(label, start, end, point, time, measure, value, note)`` for every row of
+        every interval (``why``: a note that empties them all; ``sound`` is None then).
+        A ``"module:function"`` string is imported when first measured.
+    needs : str
+        What it needs of a sound's native band, in words (the band rule's table).
+    band_settings : tuple of str
+        The :class:`~ganphon.praat.MeasureSettings` fields the band rule involves.
+    guard : callable, optional
+        ``guard(settings, rate, duration, who)`` → why a sound of native ``rate`` (Hz) and
+        ``duration`` (s) cannot carry the family, or None; None: nothing to check per sound.
+    subguards : dict
+        Name → a guard of one part of the family (``max_intensity`` of ``spectrum``).
+    settings : tuple of str
+        Every :class:`~ganphon.praat.MeasureSettings` field it reads: its Praat script's
+        form fields (checked against the scripts by the tests).
+    script : str, optional
+        The bundled Praat script measuring it alone (``measure_pitch``), which
+        ``measure_all.praat`` includes too; None: measured in Python only.
+    points : tuple of str
+        Its measures taken at N normalised points per interval.
+    frequencies : tuple of str
+        Its measures in Hz: emptied above the native Nyquist.
+    artefacts : tuple of str
+        Its measures flagged in ``f0_artefact`` (F0s on a generator periodicity).
+    needs_sound : bool
+        False: measured from the TextGrid alone (``duration``), even on a silent file.
+    labels : tuple of str
+        Interval labels its measures are modelled in by default (``ganphon stats``).
+    stats : dict
+        Measure → rank among the measures ``ganphon stats`` models by default.
+    paper : tuple of str
+        Its measures in the paper's correlation table (SPEC §7).
+    page : float
+        Rank of its columns on the explore page (``ganphon explore``).
+    page_means : tuple of str
+        Point measures the page shows as the mean over an interval's points.
+    units : dict
+        Measure → the unit of its values in the table (``Hz``, ``dB``, ``s``; none: a number).
+    """
+
+    name: str
+    measures: tuple
+    compute: object
+    needs: str = "nothing"
+    band_settings: tuple = ()
+    guard: object = None
+    subguards: dict = field(default_factory=dict)
+    settings: tuple = ()
+    script: str | None = None
+    points: tuple = ()
+    frequencies: tuple = ()
+    artefacts: tuple = ()
+    needs_sound: bool = True
+    labels: tuple = ("voi",)
+    stats: dict = field(default_factory=dict)
+    paper: tuple = ()
+    page: float = math.inf
+    page_means: tuple = ()
+    units: dict = field(default_factory=dict)
+
+    @property
+    def band(self) -> Band:
+        """Its entry of the band rule."""
+        return Band(self.name, self.needs, self.band_settings)
+
+    def function(self):
+        """The parselmouth side (``compute``, imported when given as ``"module:function"``)."""
+        if callable(self.compute):
+            return self.compute
+        module, _, name = str(self.compute).partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def page_columns(self) -> tuple:
+        """Its columns on the explore page: per-interval measures, then point means."""
+        return tuple(m for m in self.measures if m not in self.points) + tuple(
+            f"{m} (mean of points)" for m in self.page_means)
+
+
+# --------------------------------------------------------------------------
+# The guards of the built-in families
+
+
+def _pitch_guard(settings, rate, duration, who):
+    nyquist = rate / 2.0
+    if settings.pitch_ceiling > nyquist:  # the floor, when no ceiling below the Nyquist is left
+        what, setting = (("pitch floor", settings.pitch_floor) if settings.pitch_floor >= nyquist
+                         else ("pitch ceiling", settings.pitch_ceiling))
+        return f"{who}: native Nyquist {hz(nyquist)} Hz < {what} {hz(setting)} Hz"
+    window = PERIODS_PER_PITCH_WINDOW / settings.pitch_floor
+    if duration < window:
+        return f"{who}: sound {duration:g} s shorter than pitch window {window:g} s"
+    return None
+
+
+def _intensity_guard(settings, rate, duration, who):
+    return intensity_guard(settings.intensity_minimum_pitch, rate, duration, who, "intensity")
+
+
+def _formant_guard(settings, rate, duration, who):
+    nyquist = rate / 2.0
+    if settings.maximum_formant > nyquist:
+        return f"{who}: native Nyquist {hz(nyquist)} Hz < maximum formant {hz(settings.maximum_formant)} Hz"
+    window = 2.0 * settings.formant_window_length
+    if duration < window:
+        return f"{who}: sound {duration:g} s shorter than formant window {window:g} s"
+    return None
+
+
+def _max_intensity_guard(settings, rate, duration, who):
+    return intensity_guard(INTENSITY_WINDOW_PER_PERIOD / settings.max_intensity_window, rate, duration, who,
+                           "max_intensity")
+
+
+_PITCH = ("f0", "f0_mean", "f0_min", "f0_max")
+_FORMANTS = ("f1", "f2", "f3")
+
+#: The measure families, in table order: one entry each (:func:`register` adds one).
+FAMILIES: dict = {}
+
+
+def register(family: Family) -> "Registration":
+    """Add a measure family to :data:`FAMILIES` (after the others in table order).
+
+    Everything that lists measures reads the registry: ``--measures``, the
+    band rule, the table order, the stats defaults, the explore page.  A family
+    registered at run time is measured in this process (``workers=1``); worker
+    processes see the families of the modules they import.  Returns a
+    :class:`Registration`, which removes it again when used as a context manager.
+    """
+    from .praat import MeasureSettings
+
+    if not isinstance(family, Family):
+        raise TypeError(f"register() takes a Family, got {type(family).__name__}")
+    taken = {m for f in FAMILIES.values() for m in f.measures} | set(FAMILIES) | set(_subguards())
+    clash = sorted(({family.name} | set(family.measures) | set(family.subguards)) & taken)
+    if clash or not family.measures:
+        raise ValueError(f"measure family {family.name!r}: "
+                         + (f"{', '.join(clash)} already registered" if clash else "names no measures"))
+    known = {f.name for f in dataclasses.fields(MeasureSettings)}
+    unknown = sorted((set(family.settings) | set(family.band_settings)) - known)
+    if unknown:
+        raise ValueError(f"measure family {family.name!r}: {', '.join(unknown)} are not MeasureSettings fields")
+    parts = set(family.points) | set(family.frequencies) | set(family.artefacts) | set(family.stats) \
+        | set(family.paper) | set(family.page_means) | set(family.units)
+    if not parts <= set(family.measures):
+        raise ValueError(f"measure family {family.name!r}: {', '.join(sorted(parts - set(family.measures)))} "
+                         "are not among its measures")
+    FAMILIES[family.name] = family
+    return Registration(FAMILIES, family.name)
+
+
+class Registration:
+    """A registered entry; ``with register(...):`` removes it on leaving the block."""
+
+    def __init__(self, table: dict, name: str):
+        self.table, self.name = table, name
+
+    def remove(self) -> None:
+        """Take the entry out of its registry again."""
+        self.table.pop(self.name, None)
+
+    def __enter__(self):
+        return self.table[self.name]
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+class Names(Sequence):
+    """A tuple of names read from a registry whenever it is used (so it sees every registration)."""
+
+    def __init__(self, read, doc: str = ""):
+        self._read = read
+        self.__doc__ = doc
+
+    def _names(self) -> tuple:
+        return tuple(self._read())
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __contains__(self, item) -> bool:
+        return item in self._names()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, (tuple, list, Sequence)) and not isinstance(other, str) and \
+            self._names() == tuple(other)
+
+    __hash__ = None
+
+    def __add__(self, other) -> tuple:
+        return self._names() + tuple(other)
+
+    def __radd__(self, other) -> tuple:
+        return tuple(other) + self._names()
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+class _FamilyMeasures(Mapping):
+    """Family → its measure names, read from :data:`FAMILIES`."""
+
+    def __getitem__(self, name):
+        return FAMILIES[name].measures
+
+    def __iter__(self):
+        return iter(list(FAMILIES))
+
+    def __len__(self) -> int:
+        return len(FAMILIES)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _subguards() -> dict:
+    """Name → guard of every part of a family with a guard of its own (``max_intensity``)."""
+    return {name: guard for f in FAMILIES.values() for name, guard in f.subguards.items()}
+
+
+def _every(attribute) -> tuple:
+    return tuple(m for f in FAMILIES.values() for m in getattr(f, attribute))
+
+
+def _ranked(measures) -> tuple:
+    rank = {m: r for f in FAMILIES.values() for m, r in f.stats.items()}
+    return tuple(sorted(measures, key=lambda m: rank[m]))
+
+
+#: Family → the measure names it produces, in table order.
+MEASURE_NAMES = _FamilyMeasures()
+#: The measure families, in table order.
+ALL_MEASURES = Names(lambda: tuple(FAMILIES), "The measure families, in table order.")
+#: Measures that are frequencies of the signal (Hz): never above the native Nyquist.
+FREQUENCY_MEASURES = Names(lambda: _every("frequencies"), "Measures in Hz.")
+#: Measures flagged in ``f0_artefact``.
+PITCH_MEASURES = Names(lambda: _every("artefacts"), "Measures flagged in f0_artefact.")
+#: Measures taken at N normalised time points along an interval.
+POINT_MEASURES = Names(lambda: _every("points"), "Point measures.")
+class _Bands(Mapping):
+    """Family → its :class:`Band`, read from :data:`FAMILIES`."""
+
+    def __getitem__(self, name):
+        return FAMILIES[name].band
+
+    def __iter__(self):
+        return iter(list(FAMILIES))
+
+    def __len__(self) -> int:
+        return len(FAMILIES)
+
+
 #: The band rule, one entry per measure family (the table of the module docstring).
-BANDS = {
-    "pitch": Band("pitch", "pitch floor < pitch ceiling ≤ native Nyquist; sound ≥ 3 / pitch floor",
-                  ("pitch_floor", "pitch_ceiling")),
-    "intensity": Band("intensity", "window 6.4 / minimum pitch ≥ 4 native samples; sound ≥ window",
-                      ("intensity_minimum_pitch",)),
-    "formants": Band("formants", "maximum formant ≤ native Nyquist; sound ≥ 2 × window length",
-                     ("maximum_formant", "formant_window_length")),
-    "spectrum": Band("spectrum", "moments inside 0 – native Nyquist, ≥ spectrum_min_samples native samples per "
-                     "interval; max_intensity window ≥ 4 native samples",
-                     ("spectrum_min_samples", "max_intensity_window")),
-    "duration": Band("duration", "nothing", ()),
-}
+BANDS = _Bands()
+#: What :func:`ganphon.stats.run_stats` models by default, in that order.
+STATS_MEASURES = Names(lambda: _ranked(m for f in FAMILIES.values() for m in f.stats), "Modelled by default.")
+#: Measures of the paper's correlation table (SPEC §7).
+PAPER_MEASURES = Names(lambda: _ranked(_every("paper")), "The paper's correlation table.")
+#: Measures modelled in the fric interval alone (spectral moments, the frication's peak intensity).
+FRICATION_MEASURES = Names(lambda: tuple(m for f in FAMILIES.values() if f.labels == ("fric",)
+                                         for m in f.measures), "Modelled in fric.")
+
+
+def page_columns() -> tuple:
+    """The explore page's measure columns, in page order."""
+    families = sorted(FAMILIES.values(), key=lambda f: f.page)  # stable: table order within a rank
+    return tuple(c for f in families for c in f.page_columns())
+
+
+def unit_of(measure: str) -> str:
+    """The unit of ``measure``'s values in the acoustic table (its family's ``units``; '' when none)."""
+    for family in FAMILIES.values():
+        if measure in family.measures:
+            return family.units.get(measure, "")
+    return ""
+
+
+def labels_of(measure: str) -> tuple:
+    """Interval labels ``measure`` is modelled in by default (its family's; ``voi`` for a measure of none)."""
+    for family in FAMILIES.values():
+        if measure in family.measures:
+            return family.labels
+    return ("voi",)
+
+
+for _family in (
+    Family("pitch", _PITCH, "ganphon.acoustics:pitch_rows",
+           needs="pitch floor < pitch ceiling ≤ native Nyquist; sound ≥ 3 / pitch floor",
+           band_settings=("pitch_floor", "pitch_ceiling"), guard=_pitch_guard,
+           settings=("pitch_floor", "pitch_ceiling", "silence_threshold", "voicing_threshold", "octave_cost",
+                     "octave_jump_cost", "voiced_unvoiced_cost"),
+           script="measure_pitch", points=("f0",), frequencies=_PITCH, artefacts=_PITCH,
+           stats={"f0": 1}, paper=("f0",), page=1, units=dict.fromkeys(_PITCH, "Hz")),
+    Family("intensity", ("intensity", "intensity_mean", "intensity_max"), "ganphon.acoustics:intensity_rows",
+           needs="window 6.4 / minimum pitch ≥ 4 native samples; sound ≥ window",
+           band_settings=("intensity_minimum_pitch",), guard=_intensity_guard,
+           settings=("intensity_minimum_pitch", "subtract_mean"), script="measure_intensity",
+           points=("intensity",), stats={"intensity": 0}, paper=("intensity",), page=2,
+           units=dict.fromkeys(("intensity", "intensity_mean", "intensity_max"), "dB")),
+    Family("formants", _FORMANTS, "ganphon.acoustics:formant_rows",
+           needs="maximum formant ≤ native Nyquist; sound ≥ 2 × window length",
+           band_settings=("maximum_formant", "formant_window_length"), guard=_formant_guard,
+           settings=("maximum_formant", "number_of_formants", "formant_window_length", "pre_emphasis_from"),
+           script="measure_formants", points=_FORMANTS, frequencies=_FORMANTS, stats={"f1": 2, "f2": 3},
+           paper=("f1", "f2"), page=3, page_means=_FORMANTS, units=dict.fromkeys(_FORMANTS, "Hz")),
+    Family("spectrum", ("cog", "sd", "skewness", "kurtosis", "max_intensity"), "ganphon.acoustics:spectrum_rows",
+           needs="moments inside 0 – native Nyquist, ≥ spectrum_min_samples native samples per "
+                 "interval; max_intensity window ≥ 4 native samples",
+           band_settings=("spectrum_min_samples", "max_intensity_window"),
+           subguards={"max_intensity": _max_intensity_guard},
+           settings=("spectrum_power", "spectrum_window_shape", "spectrum_min_samples", "max_intensity_window",
+                     "subtract_mean"),
+           script="measure_spectrum", labels=("fric",), stats={"cog": 5, "max_intensity": 6}, page=4,
+           units={"cog": "Hz", "sd": "Hz", "max_intensity": "dB"}),
+    Family("duration", ("duration",), "ganphon.acoustics:duration_rows", script="measure_duration",
+           needs_sound=False, labels=("fric", "voi"), stats={"duration": 4}, paper=("duration",), page=0,
+           units={"duration": "s"}),
+):
+    FAMILIES[_family.name] = _family  # the built-ins (register() checks them against MeasureSettings in the tests)
 
 
 def hz(x) -> str:
@@ -119,8 +444,8 @@ def band_guard(family, settings, rate, duration, who="sound"):
     Parameters
     ----------
     family : str
-        ``pitch``, ``intensity``, ``formants``, ``spectrum``, ``duration``, or
-        ``max_intensity`` (the intensity behind the spectrum family's ``max_intensity``).
+        A family of :data:`FAMILIES` (``pitch`` …), or a part with a guard of its own
+        (``max_intensity``, the intensity behind the spectrum family's ``max_intensity``).
     settings : MeasureSettings
     rate : float
         The native rate (Hz) of the sound's series (:func:`effective_rate`).
@@ -134,31 +459,13 @@ def band_guard(family, settings, rate, duration, who="sound"):
     str or None
         A short note, e.g. ``"conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"``.
     """
-    nyquist = rate / 2.0
-    if family == "pitch":
-        if settings.pitch_ceiling > nyquist:  # the floor, when no ceiling below the Nyquist is left
-            what, setting = (("pitch floor", settings.pitch_floor) if settings.pitch_floor >= nyquist
-                             else ("pitch ceiling", settings.pitch_ceiling))
-            return f"{who}: native Nyquist {hz(nyquist)} Hz < {what} {hz(setting)} Hz"
-        window = PERIODS_PER_PITCH_WINDOW / settings.pitch_floor
-        if duration < window:
-            return f"{who}: sound {duration:g} s shorter than pitch window {window:g} s"
-    elif family == "intensity":
-        return intensity_guard(settings.intensity_minimum_pitch, rate, duration, who, "intensity")
-    elif family == "formants":
-        if settings.maximum_formant > nyquist:
-            return f"{who}: native Nyquist {hz(nyquist)} Hz < maximum formant {hz(settings.maximum_formant)} Hz"
-        window = 2.0 * settings.formant_window_length
-        if duration < window:
-            return f"{who}: sound {duration:g} s shorter than formant window {window:g} s"
-    elif family == "max_intensity":
-        return intensity_guard(INTENSITY_WINDOW_PER_PERIOD / settings.max_intensity_window, rate, duration, who,
-                               "max_intensity")
-    elif family in ("spectrum", "duration"):
-        return None  # spectrum is checked per interval (spectrum_guard)
+    if family in FAMILIES:
+        guard = FAMILIES[family].guard  # None: nothing to check per sound (spectrum: per interval)
+    elif family in _subguards():
+        guard = _subguards()[family]
     else:
         raise ValueError(f"unknown measure family {family!r}")
-    return None
+    return guard(settings, rate, duration, who) if guard is not None else None
 
 
 def intensity_guard(minimum_pitch, rate, duration, who, what="intensity"):

@@ -36,8 +36,12 @@ import pandas as pd
 
 from . import layout
 from .errors import GanphonError, first_line
-from .measures import (  # noqa: F401 (the band rule lives in measures; these names stay importable here)
+from .measures import (  # noqa: F401 (the band rule and the measure registry live in measures)
+    ALL_MEASURES,
+    FAMILIES,
     INTENSITY_WINDOW_PER_PERIOD,
+    MEASURE_NAMES,
+    POINT_MEASURES,
     MIN_SAMPLES_PER_WINDOW,
     PERIODS_PER_PITCH_WINDOW,
     BANDS,
@@ -53,18 +57,6 @@ TABLE_COLUMNS = ["file", "tier", "label", "start", "end", "point", "time", "meas
                  "f0_artefact"]
 #: Columns a Praat script's table must have (it also writes ``note``).
 SCRIPT_COLUMNS = TABLE_COLUMNS[:9]
-
-#: Measure families and the measure names each one produces, in table order.
-MEASURE_NAMES = {
-    "pitch": ("f0", "f0_mean", "f0_min", "f0_max"),
-    "intensity": ("intensity", "intensity_mean", "intensity_max"),
-    "formants": ("f1", "f2", "f3"),
-    "spectrum": ("cog", "sd", "skewness", "kurtosis", "max_intensity"),
-    "duration": ("duration",),
-}
-ALL_MEASURES = tuple(MEASURE_NAMES)
-#: Measures taken at N normalised time points along an interval.
-POINT_MEASURES = ("f0", "intensity", "f1", "f2", "f3")
 
 # Praat arguments ganphon does not expose; the scripts use the same values.
 # Every time step is Praat's automatic one (0 in the scripts, None in parselmouth).
@@ -337,8 +329,8 @@ def measure_guard(family, settings: MeasureSettings, sampling_frequency, duratio
     Parameters
     ----------
     family : str
-        ``pitch``, ``intensity``, ``formants``, ``spectrum``, ``duration``, or
-        ``max_intensity`` (the intensity behind the spectrum family's ``max_intensity``).
+        A family of :data:`ganphon.measures.FAMILIES`, or ``max_intensity`` (the intensity
+        behind the spectrum family's ``max_intensity``).
     settings : MeasureSettings
     sampling_frequency, duration : float
         Of the whole sound (Hz, s).
@@ -352,7 +344,7 @@ def measure_guard(family, settings: MeasureSettings, sampling_frequency, duratio
     str or None
         A short note, e.g. ``"conv1: native Nyquist 31.25 Hz < maximum formant 5500 Hz"``.
     """
-    if family not in ALL_MEASURES and family != "max_intensity":
+    if family not in ALL_MEASURES and not any(family in f.subguards for f in FAMILIES.values()):
         raise GanphonError(f"unknown measure family {family!r}; choose from {', '.join(ALL_MEASURES)}")
     return band_guard(family, settings, effective_rate(sampling_frequency, native_rate), duration, who)
 
@@ -382,7 +374,7 @@ def settings_table(layer_settings="default", rates=None, duration=None) -> "pd.D
         s = settings_for_layer(layer, resolved, rate)
         length = duration if duration is not None else math.inf
         why = []
-        for family in ("pitch", "intensity", "formants", "max_intensity"):
+        for family in [name for f in FAMILIES.values() for name in ([f.name] if f.guard else []) + list(f.subguards)]:
             note = band_guard(family, s, rate, length, "")
             if note:
                 why.append(f"{family} ({note.removeprefix(': ')})")

@@ -209,22 +209,109 @@ def atlas_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     return build(cfg, spec, source)
 
 
-# The sweep designs: kind → function(cfg, spec, source) -> Design.  A new design is one entry here;
-# the command line reads its choices from this table.
-DESIGNS = {"dimension": dimension_design, "code": code_design, "line": line_design, "random": random_design,
-           "atlas": atlas_design}
-KINDS = tuple(DESIGNS)
-
-
-# The keys each design reads (besides kind, seed and code); any other key is a typo.
-SPEC_KEYS = {"dimension": {"var", "from", "to", "step", "bases"},
-             "code": {"var", "from", "to", "step", "bases", "path"},
-             "line": {"a", "b", "latents", "steps"},
-             "random": {"n"},
-             "atlas": {"values", "bases", "variables"}}
 COMMON_KEYS = {"kind", "seed", "code"}
 #: More samples than this is an error whatever the disk (a spec typo, not an experiment).
 MAX_SAMPLES = 10_000_000
+
+
+@dataclass(frozen=True)
+class DesignKind:
+    """One sweep design: everything ganphon knows about it, in one entry of :data:`DESIGNS`.
+
+    Parameters
+    ----------
+    name : str
+        The spec's ``kind`` (and ``--kind``).
+    build : callable
+        ``build(cfg, spec, source)`` → :class:`Design`, after the checks.
+    keys : frozenset of str
+        The spec keys it reads besides ``kind``, ``seed`` and ``code``; any other key is a typo.
+    count : callable
+        ``count(spec, source, cfg)`` → the number of samples; checks the values of its keys
+        (one-line :class:`GanphonError` naming the key) after the common checks of :func:`check_spec`.
+    from_args : callable
+        ``from_args(args)`` → its spec keys from the ``ganphon sweep`` flags (no spec file).
+    flags : callable, optional
+        ``flags(parser)`` adds flags of its own to ``ganphon sweep`` (the built-in designs share
+        ``--var --from --to --step --bases --n``).
+    example : str
+        Its spec in one line or more, for ``ganphon sweep --help``.
+    """
+
+    name: str
+    build: object
+    keys: frozenset
+    count: object
+    from_args: object
+    flags: object = None
+    example: str = ""
+
+
+def _range_args(args) -> dict:
+    missing = [f for f, v in (("--var", args.var), ("--from", args.start), ("--to", args.stop),
+                              ("--step", args.step)) if v is None]
+    if missing:
+        raise GanphonError(f"give a spec file or {', '.join(missing)}")
+    return {"var": args.var, "from": args.start, "to": args.stop, "step": args.step, "bases": args.bases}
+
+
+def _random_args(args) -> dict:
+    if not args.n:
+        raise GanphonError("a random design needs --n")
+    return {"n": args.n}
+
+
+def _line_args(args) -> dict:
+    raise GanphonError("a line sweep is written in a spec file (a, b, latents, steps); the flags give "
+                       "dimension, code, random and atlas sweeps")
+
+
+def _random_count(spec: dict, source: str, cfg) -> int:
+    _whole(spec, source)
+    return int(_req(spec, "n", source))
+
+
+def _line_count(spec: dict, source: str, cfg) -> int:
+    _whole(spec, source, ("steps",), low=2)
+    return int(spec.get("steps", 11))
+
+
+def _atlas_count(spec: dict, source: str, cfg) -> int:
+    from .atlas import atlas_size
+
+    _whole(spec, source)
+    return atlas_size(spec, cfg, source)
+
+
+#: The sweep designs, kind → :class:`DesignKind`.  A new design is one entry (:func:`register_design`);
+#: the spec checks, the command line's ``--kind`` choices, flags and help read it from this table.
+DESIGNS: dict = {}
+
+
+def register_design(design: DesignKind):
+    """Add a sweep design to :data:`DESIGNS`; the returned registration removes it again when
+    used as a context manager (``with register_design(...):``)."""
+    from .measures import Registration
+
+    if not isinstance(design, DesignKind):
+        raise TypeError(f"register_design() takes a DesignKind, got {type(design).__name__}")
+    if design.name in DESIGNS:
+        raise ValueError(f"sweep design {design.name!r} is already registered")
+    clash = sorted(set(design.keys) & COMMON_KEYS)
+    if clash:
+        raise ValueError(f"sweep design {design.name!r}: {', '.join(clash)} are keys of every design")
+    DESIGNS[design.name] = design
+    return Registration(DESIGNS, design.name)
+
+
+def kinds() -> tuple:
+    """The design kinds, in registry order."""
+    return tuple(DESIGNS)
+
+
+def spec_keys(kind: str) -> set:
+    """The keys a spec of ``kind`` may hold besides ``kind``, ``seed`` and ``code``."""
+    return set(DESIGNS[kind].keys)
 
 
 def _number(spec: dict, key: str, source: str, *, whole: bool = False, low=None):
@@ -275,9 +362,9 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
     the key, so a typo never runs a different sweep than the one written.
     """
     kind = spec.get("kind")
-    if kind not in DESIGNS:
-        raise GanphonError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
-    known = SPEC_KEYS.get(kind, set()) | COMMON_KEYS
+    if not isinstance(kind, str) or kind not in DESIGNS:
+        raise GanphonError(f"{source}: 'kind' must be one of {', '.join(DESIGNS)}, got {kind!r}")
+    known = spec_keys(kind) | COMMON_KEYS
     unknown = sorted(k for k in spec if not str(k).startswith("_") and k not in known)
     if unknown:
         raise GanphonError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} "
@@ -287,19 +374,20 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
         seed = _number(spec, "seed", source, whole=True, low=0)
         if seed >= 2**63:
             raise GanphonError(f"{source}: 'seed' must be below 2**63, got {seed}")
-    for key in ("bases", "n"):
-        if key in spec:
-            _number(spec, key, source, whole=True, low=1)
-    if "steps" in spec:
-        _number(spec, "steps", source, whole=True, low=2)
-    if kind == "atlas":
-        from .atlas import atlas_size
+    return DESIGNS[kind].count(spec, source, cfg)
 
-        return atlas_size(spec, cfg, source)
-    if kind == "random":
-        return int(_req(spec, "n", source))
-    if kind == "line":
-        return int(spec.get("steps", 11))
+
+def _whole(spec: dict, source: str, keys=("bases", "n"), low: int = 1) -> None:
+    """Check that those of ``keys`` the spec holds are whole numbers ≥ ``low``."""
+    for key in keys:
+        if key in spec:
+            _number(spec, key, source, whole=True, low=low)
+
+
+def _values_count(spec: dict, source: str, cfg=None) -> int:
+    """Samples of a ``dimension`` or ``code`` sweep: values from ``from`` to ``to`` (or along a ``path``)
+    in ``step`` × ``bases``, each value checked."""
+    _whole(spec, source)
     bases = int(spec.get("bases", 10))
     if "path" in spec:
         path = spec["path"]
@@ -341,7 +429,28 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
 def make_design(cfg: ModelConfig, spec: dict, source: str = "spec") -> Design:
     """Build the latents of a sweep spec (a dict as read from TOML), after :func:`check_spec`."""
     check_spec(spec, source, cfg)
-    return DESIGNS[spec["kind"]](cfg, spec, source)
+    return DESIGNS[spec["kind"]].build(cfg, spec, source)
+
+
+for _design in (
+    DesignKind("dimension", dimension_design, frozenset({"var", "from", "to", "step", "bases"}), _values_count,
+               _range_args, example='kind = "dimension"  var = "z11"  from = -15  to = 5  step = 2  bases = 10  seed = 1'),
+    DesignKind("code", code_design, frozenset({"var", "from", "to", "step", "bases", "path"}), _values_count,
+               _range_args, example='kind = "code"       var = "c2"   from = 0    to = 2  step = 0.25  bases = 10\n'
+                                    'kind = "code"       path = [[1.5, 0, 0], [0, 0, 0], [0, 1.5, 0]]  step = 0.125  '
+                                    'bases = 100'),
+    DesignKind("line", line_design, frozenset({"a", "b", "latents", "steps"}), _line_count,
+               _line_args,
+               example='kind = "line"       a = "s000003"  b = "s000007"  latents = "run/latents.csv"  steps = 11'),
+    DesignKind("random", random_design, frozenset({"n"}), _random_count, _random_args,
+               example='kind = "random"     n = 200  seed = 1'),
+    # every variable at -15,-5,0,5,15 from the flags (ganphon atlas chooses more and ranks them)
+    DesignKind("atlas", atlas_design, frozenset({"values", "bases", "variables"}), _atlas_count,
+               lambda args: {"bases": args.bases},
+               example='kind = "atlas"      values = [-15, -5, 0, 5, 15]  bases = 20  variables = ["c1", "z11"]   '
+                       '(see ganphon atlas)'),
+):
+    DESIGNS[_design.name] = _design
 
 
 #: A sweep writing more than this many bytes asks for ``yes`` (``--yes``).

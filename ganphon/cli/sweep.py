@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet,
                       add_seed, add_workers, describe, finite_float, positive_int)
 from .store import add_store, print_summary
 
-EPILOG = """\
-designs (a TOML file with a [sweep] table, or the flags above):
-  kind = "dimension"  var = "z11"  from = -15  to = 5  step = 2  bases = 10  seed = 1
-  kind = "code"       var = "c2"   from = 0    to = 2  step = 0.25  bases = 10
-  kind = "code"       path = [[1.5, 0, 0], [0, 0, 0], [0, 1.5, 0]]  step = 0.125  bases = 100
-  kind = "line"       a = "s000003"  b = "s000007"  latents = "run/latents.csv"  steps = 11
-  kind = "random"     n = 200  seed = 1
-  kind = "atlas"      values = [-15, -5, 0, 5, 15]  bases = 20  variables = ["c1", "z11"]   (see ganphon atlas)
-
+EXAMPLES = """\
 examples:
   ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11_sweep
   ganphon sweep code.toml --checkpoint model.pt --out code_sweep --workers 2"""
 
 
+def epilog() -> str:
+    """The designs (each entry's example in :data:`ganphon.sweep.DESIGNS`) and the examples."""
+    from ..sweep import DESIGNS
+
+    lines = [line for design in DESIGNS.values() for line in design.example.splitlines()]
+    return ("designs (a TOML file with a [sweep] table, or the flags above):\n"
+            + "".join(f"  {line}\n" for line in lines) + "\n" + EXAMPLES)
+
+
 def sweep(p) -> None:
     from ..praat import PRESETS
-    from ..sweep import KINDS
+    from ..sweep import DESIGNS
 
     describe(p, "Run a latent sweep: build the latents of a design, generate and probe every layer, export "
              "WAV/Sound/TextGrid files with a 'condition' tier and manifest columns var, value, base, add "
              "the automatic annotation and measure every layer into acoustics.csv. Rerunning the same sweep "
-             "into the same folder completes only what is missing.", EPILOG)
+             "into the same folder completes only what is missing.", epilog())
     p.add_argument("spec", nargs="?", default=None, metavar="SPEC", help="sweep spec TOML file (or use the flags)")
     add_checkpoint(p)
-    p.add_argument("--kind", choices=KINDS, default=None,
+    p.add_argument("--kind", choices=tuple(DESIGNS), default=None,
                    help="design kind when no spec file is given (default: dimension, or code for c…)")
     p.add_argument("--var", help="latent variable to sweep, e.g. z11 or c2")
     p.add_argument("--from", dest="start", type=finite_float, help="first value")
@@ -56,6 +56,9 @@ def sweep(p) -> None:
     p.add_argument("--yes", action="store_true",
                    help="run a sweep estimated past 10 GiB or past the free disk (otherwise an error)")
     add_quiet(p)
+    for design in DESIGNS.values():  # the flags a design adds of its own
+        if design.flags is not None:
+            design.flags(p)
     p.set_defaults(func=_sweep)
 
 
@@ -65,21 +68,11 @@ def spec_from_args(args) -> dict:
         from ..sweep import load_spec
 
         return load_spec(args.spec)
+    from ..sweep import DESIGNS
+
     kind = args.kind or ("random" if args.n else ("code" if (args.var or "").startswith("c") else "dimension"))
     spec = {"kind": kind, "seed": args.seed, "_source": "the sweep options"}
-    if kind == "random":
-        if not args.n:
-            raise GanphonError("a random design needs --n")
-        spec["n"] = args.n
-    elif kind == "atlas":  # every variable at -15,-5,0,5,15 (ganphon atlas chooses more and ranks them)
-        spec["bases"] = args.bases
-    else:
-        missing = [f for f, v in (("--var", args.var), ("--from", args.start), ("--to", args.stop),
-                                  ("--step", args.step)) if v is None]
-        if missing:
-            raise GanphonError(f"give a spec file or {', '.join(missing)}")
-        spec.update({"var": args.var, "from": args.start, "to": args.stop, "step": args.step,
-                     "bases": args.bases})
+    spec.update(DESIGNS[kind].from_args(args))  # the design's own mapping of the flags
     if args.code is not None:
         spec["code"] = args.code
     return spec

@@ -30,12 +30,13 @@ import numpy as np
 
 from .. import layout
 from ..errors import GanphonError
+from ..measures import FAMILIES, Names, page_columns
 from .writer import LISTENING_NOTE, listening_copies, rel
 
 #: Pixel columns of the page's drawings: waveform and layers (min/max each), spectrogram frames.
 WAVE_COLUMNS, LAYER_COLUMNS, SPECTROGRAM_COLUMNS = 600, 300, 240
-#: Point measures shown as the mean over an interval's points.
-POINT_MEANS = ("f1", "f2", "f3")
+#: Point measures shown as the mean over an interval's points (each family's ``page_means``).
+POINT_MEANS = Names(lambda: tuple(m for f in FAMILIES.values() for m in f.page_means), "Shown as means.")
 
 
 def sweep_folders(folder) -> list[Path]:
@@ -113,9 +114,7 @@ def _acoustic_rows(folder: Path) -> tuple[list, dict]:
         means = points.pivot_table(index=keys, columns="measure", values="value", aggfunc="mean", sort=False)
         means.columns = [f"{c} (mean of points)" for c in means.columns]
         wide = wide.join(means, how="outer")
-    order = [m for m in ("duration", "f0_mean", "f0_min", "f0_max", "intensity_mean", "intensity_max",
-                         "f1 (mean of points)", "f2 (mean of points)", "f3 (mean of points)", "cog", "sd",
-                         "skewness", "kurtosis", "max_intensity") if m in wide.columns]
+    order = [m for m in page_columns() if m in wide.columns]  # the registry's page order
     order += [c for c in wide.columns if c not in order]
     wide = wide[order].reset_index()
     rank = {name: i for i, name in enumerate(layout.sort_layers(wide["layer"].unique()))}

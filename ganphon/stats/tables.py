@@ -9,17 +9,20 @@ import numpy as np
 import pandas as pd
 
 from .. import layout
+from .. import measures as _measures
 from ..io import read_latents  # noqa: F401 (one reader per file format, in io)
 from ..layout import layer_rank, sort_layers  # noqa: F401 (the layer order lives in layout)
 from ..errors import GanphonError
 
+# The measure lists below are read from the measure registry (ganphon.measures.FAMILIES: each
+# family's ``stats``, ``paper`` and ``labels``), whenever they are used.
 #: Measures of the paper's correlation table (SPEC §7).
-PAPER_MEASURES = ("intensity", "f0", "f1", "f2", "duration")
+PAPER_MEASURES = _measures.PAPER_MEASURES
 #: Measures of the frication (spectral moments, the fric interval's peak intensity).
-FRICATION_MEASURES = ("cog", "sd", "skewness", "kurtosis", "max_intensity")
+FRICATION_MEASURES = _measures.FRICATION_MEASURES
 #: What :func:`ganphon.stats.run_stats` models by default: the paper's measures, and the frication's
 #: centre of gravity and intensity (duration is modelled in the fric and voi intervals).
-SWEEP_MEASURES = ("intensity", "f0", "f1", "f2", "duration", "cog", "max_intensity")
+SWEEP_MEASURES = _measures.STATS_MEASURES
 #: Key of one measured interval within a file.
 INTERVAL_KEYS = ["tier", "label", "start", "end"]
 ACOUSTICS = layout.ACOUSTICS
@@ -210,13 +213,10 @@ def default_labels(measure: str) -> tuple:
 
     ``fric`` for spectral moments and frication measures
     (:data:`FRICATION_MEASURES`), ``fric`` and ``voi`` (one model each) for
-    ``duration``, ``voi`` for F0, formants and intensity.
+    ``duration``, ``voi`` for F0, formants and intensity: the ``labels`` of the
+    measure's family (:data:`ganphon.measures.FAMILIES`), ``voi`` for any other.
     """
-    if measure == "duration":
-        return ("fric", "voi")
-    if measure in FRICATION_MEASURES:
-        return ("fric",)
-    return ("voi",)
+    return _measures.labels_of(measure)
 
 
 def segmented_layers(table: pd.DataFrame) -> list:
