@@ -20,6 +20,9 @@ line as each sample finishes.  Rerunning the same request into the same folder
 completes only the samples not recorded as finished (or with a file missing);
 ``--overwrite`` removes everything an earlier run of any request wrote
 (by name pattern, see :func:`ganphon.layout.owns`) before the first sample.
+
+The steps (request, plan, ledger, jobs, sink) are :mod:`ganphon.pipeline`'s:
+generator latents are the source, one set of files per sample the sink.
 """
 
 from __future__ import annotations
@@ -33,50 +36,12 @@ from tqdm.auto import tqdm
 from . import io, layout
 from .io import read_manifest, write_sound, write_table, write_wav  # noqa: F401 (importable from here too)
 from .errors import GanphonError
-from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_batch_size, command_line, created,  # noqa: F401
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created,  # noqa: F401
                        generator_manifest, latent_batches, latents_table, open_run, write_sample, write_samples)
 from .probe import layer_lengths
 
 
 # ---------------------------------------------------------------- a whole run
-
-def check_request(model, latents, sample_ids, layers, feature_maps, conditions, columns, batch_size: int,
-                  device=None, check_device: bool = True) -> tuple:
-    """Check what an export is asked for, before any folder is touched.
-
-    ``check_device=False``: the device is a cluster worker's, not this
-    machine's (a store generated on Dask GPU workers).
-
-    Returns
-    -------
-    z : tensor [N, latent_dim]
-    sample_ids, layers, feature_maps, conditions : list
-        With the defaults filled in (``s000000 …``, every layer, the code or ``random``).
-    """
-    from .models import Latent
-    from .probe import check_layers, resolve_device
-
-    G, cfg = model.generator, model.config
-    lat = Latent(cfg)
-    z = lat.check(latents)
-    n = z.shape[0]
-    ids = list(sample_ids) if sample_ids is not None else [layout.sample_id(i) for i in range(n)]
-    check_batch_size(batch_size)
-    if len(ids) != n or len(set(ids)) != n:
-        raise GanphonError("sample_ids must be unique, one per latent")
-    layers = check_layers(G, layers)
-    if layout.OUTPUT_LAYER in layers:  # its file name is the waveform's, which every sample has
-        raise GanphonError("layer 'output' is the waveform itself (ID_output.wav, always written); with a "
-                           "post-processing filter the waveform before it is probe(..., layers=['output'])")
-    feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
-    if check_device:  # CUDA asked for but absent: an error before the folder is touched
-        resolve_device(device)
-    if conditions is None:
-        conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
-    if columns is not None and len(columns) != n:
-        raise GanphonError(f"columns has {len(columns)} rows for {n} samples")
-    return z, ids, layers, feature_maps, list(conditions)
-
 
 def run_export(model, latents, out, options: ProbeOptions | None = None, *, on_sample=None, interventions=(),
                intervene=None, **kwargs) -> pd.DataFrame:

@@ -7,14 +7,17 @@ generator probe (names from :mod:`ganphon.layout`):
 
 * ``ID_output.wav`` — the input as the network saw it (mono, at ``sr``,
   ``slice_len`` samples): the "output" of the paper's tables is the input here;
-* ``ID_<layer>.wav`` — the layer average upsampled to the slice (``sr``);
-* ``ID_<layer>.Sound`` — the same series at its exact native rate;
+* ``ID_<layer>.Sound`` — the layer average at its exact native rate, each layer
+  stored once (as for the generator);
+* ``ID_<layer>.wav`` — only with ``wav_layers``: the series upsampled to the
+  slice (``sr``), the samples measuring computes in memory from the Sound;
 * ``ID.TextGrid`` — the input's own TextGrid moved exactly like the audio,
   plus a ``condition`` tier naming the input;
 
 and ``manifest.csv`` (one row per input × layer: the input file, how it was
 fitted, the network's prediction — the Q-network's code probabilities or the
-critic's score), ``run.json`` and ``finished.txt``.  ``annotate``, ``measure``,
+critic's score), ``run.json`` and ``finished.txt``, written by the sample
+pipeline (:mod:`ganphon.pipeline`: given waveforms are its source).  ``annotate``, ``measure``,
 ``stats`` and ``plot`` work on the folder as on any probe.
 
 How an input becomes a slice (the corpus loader's rules, every change

@@ -56,8 +56,8 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
-from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, command_line, created, generator_manifest, latents_table,
-                       open_run, write_sample, write_samples)
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created, generator_manifest,
+                       latents_table, open_run, write_sample, write_samples)
 
 #: Where each run writes: one file per series, or the columnar store.
 STORE_KINDS = ("files", "zarr")
@@ -346,7 +346,6 @@ def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk
         ``seconds``, ``samples_per_s``, ``store_bytes``, ``bytes_per_sample``)
         and ``attrs["run_summary"]`` the line :func:`format_summary` makes of it.
     """
-    from .export import check_request
     from .parallel_dask import GPU_RESOURCE
 
     require("zarr")

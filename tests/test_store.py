@@ -527,3 +527,23 @@ def test_scheduler_errors_are_one_line():
     with pytest.raises(GanphonError, match="cannot reach the Dask scheduler"):
         with use_scheduler(f"tcp://127.0.0.1:{_free_port()}", timeout=2):
             pass
+
+
+def test_the_store_and_the_pipeline_sit_below_the_analysis():
+    """store.py and pipeline.py import nothing that annotates or measures (imports inside functions count)."""
+    import ast
+    from pathlib import Path
+
+    import ganphon
+
+    root = Path(ganphon.__file__).parent
+    above = {"acoustics", "annotate", "praat", "measures", "store_analysis", "sweep", "stats", "report", "atlas"}
+    for name in ("store.py", "pipeline.py", "export.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                modules |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[1] for a in node.names if a.name.startswith("ganphon.")}
+        assert not modules & above, (name, sorted(modules & above))
