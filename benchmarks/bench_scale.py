@@ -118,7 +118,7 @@ def generate_on_dask(out: Path, n: int, dim: int, workers: int) -> dict:
 
 def analyse(store: Path, work: Path, workers: int, scheduler=None) -> dict:
     from ganphon.parallel_dask import use_scheduler
-    from ganphon.store import analyse_store
+    from ganphon.store_analysis import analyse_store
 
     if work.exists():
         shutil.rmtree(work)

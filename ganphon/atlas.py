@@ -433,7 +433,8 @@ def _analyse(model, design, out, *, layers, measures, store, workers, settings, 
     measures = check_measures(measures)
     out = Path(out)
     if store != "files":
-        from .store import analyse_store, check_store_kind, run_store
+        from .store import check_store_kind, run_store
+        from .store_analysis import analyse_store
 
         check_store_kind(store)
         if interventions:

@@ -7,14 +7,17 @@ generator probe (names from :mod:`ganphon.layout`):
 
 * ``ID_output.wav`` — the input as the network saw it (mono, at ``sr``,
   ``slice_len`` samples): the "output" of the paper's tables is the input here;
-* ``ID_<layer>.wav`` — the layer average upsampled to the slice (``sr``);
-* ``ID_<layer>.Sound`` — the same series at its exact native rate;
+* ``ID_<layer>.Sound`` — the layer average at its exact native rate, each layer
+  stored once (as for the generator);
+* ``ID_<layer>.wav`` — only with ``wav_layers``: the series upsampled to the
+  slice (``sr``), the samples measuring computes in memory from the Sound;
 * ``ID.TextGrid`` — the input's own TextGrid moved exactly like the audio,
   plus a ``condition`` tier naming the input;
 
 and ``manifest.csv`` (one row per input × layer: the input file, how it was
 fitted, the network's prediction — the Q-network's code probabilities or the
-critic's score), ``run.json`` and ``finished.txt``.  ``annotate``, ``measure``,
+critic's score), ``run.json`` and ``finished.txt``, written by the sample
+pipeline (:mod:`ganphon.pipeline`: given waveforms are its source).  ``annotate``, ``measure``,
 ``stats`` and ``plot`` work on the folder as on any probe.
 
 How an input becomes a slice (the corpus loader's rules, every change
@@ -43,10 +46,8 @@ The shift is below a sixth of the layer's own sample period.
 from __future__ import annotations
 
 import hashlib
-import shlex
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,15 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
-from .timebase import native_rate, slice_duration
+from .pipeline import (CONDITION_TIER, Plan, check_batch_size, command_line, created, manifest_rows, open_run,
+                       waveform_batches, write_sample, write_samples)
+from .timebase import slice_duration
 
 #: Networks ``ganphon probe --network`` runs; the last two take waveforms.
 NETWORKS = ("generator", "q", "critic")
 WAVEFORM_NETWORKS = ("q", "critic")
-CONDITION_TIER = "condition"
+#: A float WAV whose peak exceeds this is named in a ``ganphon: note:`` line (it is probed as it is).
+FLOAT_PEAK_NOTE = 2.0
 #: Columns of the manifest that describe each input (besides the layer files).
 INPUT_COLUMNS = ["input_file", "input_textgrid", "input_sr", "input_channels", "input_samples",
                  "input_duration_s", "resampled", "mixed", "cut_s", "padded_s"]
@@ -209,11 +213,8 @@ def fit_to_slice(x, file_sr: int, slice_len: int, sr: int):
 
 def _input_tables(folder: Path) -> dict:
     """Rows of the input folder's ``corpus.csv`` (synth) or ``items.csv`` (cut), by WAV path."""
-    from .corpus.cut import ITEMS_CSV
-    from .corpus.synth import CORPUS_CSV
-
     rows = {}
-    for name in (CORPUS_CSV, ITEMS_CSV):
+    for name in (layout.CORPUS_CSV, layout.ITEMS_CSV):
         path = folder / name
         if not path.is_file():
             continue
@@ -236,6 +237,8 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
         Folder searched recursively.  Without ``tier`` each WAV is one item and
         its ``X.TextGrid`` (when present) is copied; with ``tier`` every WAV
         needs ``X.TextGrid`` and each non-empty interval of ``tier`` is one item.
+        A float WAV whose peak exceeds :data:`FLOAT_PEAK_NOTE` is named in one
+        ``ganphon: note:`` line on stderr (it is probed as it is).
     slice_len, sr : int
         The network's slice.
     tier : str, optional
@@ -254,63 +257,100 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
         A missing folder, no WAV, a file that is not a readable WAV or holds no
         samples, a missing TextGrid or tier (with ``tier``), no matching interval.
     """
-    import tgt
-
-    from .corpus.cut import clip_textgrid
     from .corpus.folder import wav_folder
 
     folder, files = wav_folder(wavs, " (--wavs needs a folder of WAV files)")
     if isinstance(labels, str):
         labels = [s.strip() for s in labels.split(",") if s.strip()]
     wanted = set(labels) if labels else None
-    T = slice_duration(slice_len, sr)
+    fitter = _Fitter(slice_len, sr)
     table = _input_tables(folder)
-    report = SpeechReport(slice_len=slice_len, sr=sr)
-    items = []
+    for wav in files:
+        x, file_sr, grid, tg_path, base = _read_input(folder, wav, tier, table)
+        fitter.report.n_files += 1
+        if tier is None:
+            fitter.add(x, file_sr, grid, f"input={wav.stem}", base)
+        else:
+            _add_intervals(fitter, x, file_sr, grid, tg_path, base, tier, wanted)
+    if not fitter.items:
+        what = f"labels {', '.join(sorted(wanted))}" if wanted else "any non-empty label"
+        raise GanphonError(f"{folder}: no interval of tier {tier!r} matched {what}")
+    return fitter.items, fitter.report
 
-    def add(x, file_sr, grid, condition, columns):
-        sl, info = fit_to_slice(x, file_sr, slice_len, sr)
+
+class _Fitter:
+    """Fits inputs to the slice, one :class:`SpeechItem` each, counting every change in its report."""
+
+    def __init__(self, slice_len: int, sr: int):
+        self.slice_len, self.sr = slice_len, sr
+        self.T = slice_duration(slice_len, sr)
+        self.report = SpeechReport(slice_len=slice_len, sr=sr)
+        self.items: list = []
+
+    def add(self, x, file_sr: int, grid, condition: str, columns: dict) -> None:
+        sl, info = fit_to_slice(x, file_sr, self.slice_len, self.sr)
         end = info.pop("end")
+        report = self.report
         report.n_items += 1
         report.n_resampled += bool(info["resampled"])
         report.n_mixed += bool(info["mixed"])
         report.n_cut += info["cut_s"] > 0
         report.n_padded += info["padded_s"] > 0
-        items.append(SpeechItem(sl, fit_textgrid(grid, end, T, sr, condition),
-                                {**columns, "input_sr": file_sr, **info}))
+        self.items.append(SpeechItem(sl, fit_textgrid(grid, end, self.T, self.sr, condition),
+                                     {**columns, "input_sr": file_sr, **info}))
 
-    for wav in files:
-        rel = wav.relative_to(folder).as_posix()
-        tg_path = layout.textgrid_beside(wav)
-        if tier is not None and tg_path is None:
-            raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for --tier {tier})")
-        grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()
-        x, file_sr = io.read_wav(wav)
-        report.n_files += 1
-        base = {"input_file": rel,
-                "input_textgrid": tg_path.relative_to(folder).as_posix() if tg_path else "",
-                **table.get(rel, {})}
-        if tier is None:
-            add(x, file_sr, grid, f"input={wav.stem}", base)
+
+def _read_input(folder: Path, wav: Path, tier, table: dict) -> tuple:
+    """One input WAV, its TextGrid (empty when absent) and the manifest columns naming it."""
+    import tgt
+
+    rel = wav.relative_to(folder).as_posix()
+    tg_path = layout.textgrid_beside(wav)
+    if tier is not None and tg_path is None:
+        raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for --tier {tier})")
+    grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()
+    x, file_sr = io.read_wav(wav)
+    note_float_peak(wav, x)
+    base = {"input_file": rel,
+            "input_textgrid": tg_path.relative_to(folder).as_posix() if tg_path else "",
+            **table.get(rel, {})}
+    return x, file_sr, grid, tg_path, base
+
+
+def note_float_peak(path, x) -> bool:
+    """Print one ``ganphon: note:`` line naming ``path`` when its float samples peak above :data:`FLOAT_PEAK_NOTE`.
+
+    Integer PCM is always within ±1; a float WAV far outside it (a wrong
+    scale, e.g. PCM counts stored as floats) is probed as it is.  Returns
+    whether the note was printed.
+    """
+    peak = float(np.max(np.abs(x))) if np.size(x) else 0.0
+    if not peak > FLOAT_PEAK_NOTE:
+        return False
+    print(f"ganphon: note: {path}: float WAV peaks at {peak:.4g}, far outside ±1 (> {FLOAT_PEAK_NOTE:g}); "
+          "probed as it is, not rescaled", file=sys.stderr)
+    return True
+
+
+def _add_intervals(fitter: _Fitter, x, file_sr: int, grid, tg_path, base: dict, tier: str, wanted) -> None:
+    """Each non-empty (wanted) interval of ``tier`` as one item, cut at the recording's rate."""
+    from .corpus.cut import clip_textgrid
+
+    rel = base["input_file"]
+    for number, (start, end, text) in enumerate(io.interval_tier(grid, tier, path=tg_path), start=1):
+        label = text.strip()
+        if not label or (wanted is not None and label not in wanted):
             continue
-        for number, (start, end, text) in enumerate(io.interval_tier(grid, tier, path=tg_path), start=1):
-            label = text.strip()
-            if not label or (wanted is not None and label not in wanted):
-                continue
-            i0, i1 = int(round(start * file_sr)), int(round(end * file_sr))
-            if i1 > len(x):
-                raise GanphonError(f"{tg_path}: interval {number} {label!r} of tier {tier!r} ends at "
-                                   f"{end:g} s, after the end of {rel} ({len(x) / file_sr:g} s)")
-            if i1 <= i0:
-                raise GanphonError(f"{tg_path}: interval {number} {label!r} is shorter than one sample")
-            # The word's own grid, its first sample at 0 (the cutter's rule), then the slice rule.
-            word_grid = clip_textgrid(grid, i0 / file_sr, i1 / file_sr, file_sr)
-            add(x[i0:i1], file_sr, word_grid, f"{tier}={label}",
-                {**base, **dict(zip(INTERVAL_COLUMNS, (tier, number, label, start, end)))})
-    if not items:
-        what = f"labels {', '.join(sorted(wanted))}" if wanted else "any non-empty label"
-        raise GanphonError(f"{folder}: no interval of tier {tier!r} matched {what}")
-    return items, report
+        i0, i1 = int(round(start * file_sr)), int(round(end * file_sr))
+        if i1 > len(x):
+            raise GanphonError(f"{tg_path}: interval {number} {label!r} of tier {tier!r} ends at "
+                               f"{end:g} s, after the end of {rel} ({len(x) / file_sr:g} s)")
+        if i1 <= i0:
+            raise GanphonError(f"{tg_path}: interval {number} {label!r} is shorter than one sample")
+        # The word's own grid, its first sample at 0 (the cutter's rule), then the slice rule.
+        word_grid = clip_textgrid(grid, i0 / file_sr, i1 / file_sr, file_sr)
+        fitter.add(x[i0:i1], file_sr, word_grid, f"{tier}={label}",
+                   {**base, **dict(zip(INTERVAL_COLUMNS, (tier, number, label, start, end)))})
 
 
 def inputs_digest(wavs) -> str:
@@ -380,23 +420,43 @@ def predictions(config, logits: np.ndarray, network: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- the export
 
 
-def _write_sample(out: Path, sample_id: str, item: SpeechItem, native: dict, upsampled: dict,
-                  slice_len: int, sr: int, clip: float | None) -> None:
-    io.write_wav(out / layout.layer_wav(sample_id, layout.OUTPUT_LAYER), item.x, sr)
-    for layer, series in native.items():
-        up = upsampled[layer]
-        if clip is not None:
-            up = np.clip(up, -clip, clip)
-        io.write_wav(out / layout.layer_wav(sample_id, layer), up, sr)
-        io.write_sound(out / layout.layer_sound(sample_id, layer), series,
-                    native_rate(series.shape[-1], slice_len, sr))
-    io.write_textgrid(out / layout.textgrid(sample_id), item.grid)
+def _labels(labels):
+    """The request's ``labels``: sorted, or None."""
+    return sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None
+
+
+def _check_waveform_request(model, network: str, layers, feature_maps, batch_size: int, clip, device) -> tuple:
+    """The network and its checked layers, before anything is read or written."""
+    from .probe import check_layers
+
+    net = waveform_network(model, network)
+    check_batch_size(batch_size)
+    if clip is not None and not clip > 0:
+        raise GanphonError(f"clip must be > 0, got {clip}")
+    layers = check_layers(net, layers)
+    if layout.OUTPUT_LAYER in layers:
+        raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "
+                           "the input is exported as ID_output.wav")
+    feature_maps = check_layers(net, list(feature_maps)) if feature_maps else []
+    if device is not None:
+        import torch
+
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise GanphonError(f"device {device!r}: no CUDA device is available to torch {torch.__version__}")
+    return net, layers, feature_maps
+
+
+def _load_items(wavs, slice_len: int, sr: int, tier, labels, progress: bool) -> tuple:
+    items, report = load_speech(wavs, slice_len, sr, tier=tier, labels=labels)
+    if progress:
+        print(f"ganphon: {report.summary()}", file=sys.stderr)
+    return items, report, [layout.sample_id(i) for i in range(len(items))]
 
 
 def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = None, labels=None,
                  layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                  feature_maps=(), batch_size: int = 64, device=None, command: str | None = None,
-                 overwrite: bool = False, progress: bool = True) -> pd.DataFrame:
+                 overwrite: bool = False, progress: bool = True, wav_layers: bool = False) -> pd.DataFrame:
     """Run given waveforms through the Q-network or critic and export every conv layer for Praat.
 
     Parameters
@@ -416,7 +476,11 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
         As for :func:`ganphon.probe.probe`; ``activation="post"`` is after the
         LeakyReLU (ICASSP 2022).
     clip : float, optional
-        Clip the layer WAVs to [−clip, clip]; the Sounds keep the true values.
+        Clip the layer WAVs to [−clip, clip] (also when measuring computes them
+        from the Sounds); the Sounds keep the true values.
+    wav_layers : bool
+        Also write each layer's WAV at the slice rate, ``ID_<layer>.wav``
+        (default: each layer once, as its native-rate Sound, as a generator probe).
     command : str, optional
         The command line, recorded in ``run.json``.
     overwrite : bool
@@ -436,91 +500,68 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     >>> model = load_checkpoint("demo")
     >>> manifest = probe_speech(model, "stv_corpus", "q_layers", network="q")
     """
-    from tqdm.auto import tqdm
-
-    from .probe import check_layers, layer_lengths, probe_batches
-
-    net = waveform_network(model, network)
+    net, layers, feature_maps = _check_waveform_request(model, network, layers, feature_maps, batch_size, clip,
+                                                        device)
     cfg = model.config
-    L, sr = cfg.slice_len, cfg.sr
-    if batch_size < 1:
-        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
-    if clip is not None and not clip > 0:
-        raise GanphonError(f"clip must be > 0, got {clip}")
-    layers = check_layers(net, layers)
-    if layout.OUTPUT_LAYER in layers:
-        raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "
-                           "the input is exported as ID_output.wav")
-    feature_maps = check_layers(net, list(feature_maps)) if feature_maps else []
-    if device is not None:
-        import torch
-
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise GanphonError(f"device {device!r}: no CUDA device is available to torch {torch.__version__}")
-    items, report = load_speech(wavs, L, sr, tier=tier, labels=labels)
-    if progress:
-        print(f"ganphon: {report.summary()}", file=sys.stderr)
-    n = len(items)
-    ids = [layout.sample_id(i) for i in range(n)]
+    items, report, ids = _load_items(wavs, cfg.slice_len, cfg.sr, tier, labels, progress)
     request = {"kind": "probe", "network": network, "wavs": str(Path(wavs).resolve()), "tier": tier,
-               "labels": sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None,
-               "inputs_sha256": inputs_digest(wavs), "layers": layers, "reduce": reduce,
-               "activation": activation, "clip": clip, "feature_maps": feature_maps,
+               "labels": _labels(labels), "inputs_sha256": inputs_digest(wavs), "layers": layers,
+               "reduce": reduce, "activation": activation, "clip": clip, "feature_maps": feature_maps,
                "checkpoint_sha256": model.sha256,
                # batch norm on batch statistics makes a layer depend on its batch
                "batch_size": batch_size if cfg.batchnorm else None}
-    out = Path(out)
-    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers, wav_layers=True),
+    if wav_layers:  # only then: a run without them keeps the request of a generator probe's rule
+        request["wav_layers"] = True
+    planned = {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers, wav_layers),
                "tables": [layout.MANIFEST, *map(layout.feature_maps, feature_maps)]}
-    io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "versions": io.versions("torch", "parselmouth"),
-        "checkpoint": str(model.path) if model.path else None, "load_report": report.summary(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "planned": planned})
-    finished = io.read_finished(out, request)
-    present = {p.name for p in out.iterdir()}
-    todo = {i for i, sid in enumerate(ids)
-            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers, wav_layers=True))}
+    record = {"command": command_line(command), "versions": io.versions("torch", "parselmouth"),
+              "checkpoint": str(model.path) if model.path else None, "load_report": report.summary(),
+              "created": created(), "planned": planned}
+    plan = Plan(Path(out), ids, request, record, lambda sid: layout.sample_files(sid, layers, wav_layers),
+                overwrite)
+    todo = open_run(plan)
+    logits, maps = _write_waveform_samples(net, plan, items, todo, network, layers, reduce, activation,
+                                           feature_maps, batch_size, device, clip, wav_layers, cfg, progress)
+    for layer, array in maps.items():
+        with layout.atomic_path(plan.out / layout.feature_maps(layer)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, array.astype(np.float32))
+    return _waveform_manifest(model, net, plan, items, layers, predictions(cfg, logits, network), network)
+
+
+def _write_waveform_samples(net, plan: Plan, items, todo, network, layers, reduce, activation, feature_maps,
+                            batch_size, device, clip, wav_layers, cfg, progress) -> tuple:
+    """Run every input (all predictions are kept), write the files of those left to do; returns
+    the logits [N, k] and the feature maps {layer: [N, channels, n]}."""
+    logits, maps = [], {layer: [] for layer in feature_maps}
+
+    def write(i, res, j):
+        write_sample(plan.out, plan.ids[i], items[i].x, {k: v[j] for k, v in res.native.items()},
+                     {k: v[j] for k, v in res.upsampled.items()}, cfg.slice_len, cfg.sr, items[i].grid, clip,
+                     wav_layers)
+
+    def keep(res):
+        logits.append(res.output)
+        for layer in feature_maps:
+            maps[layer].append(res.feature_maps[layer])
 
     x = np.stack([item.x for item in items])
-    logits, maps = [], {layer: [] for layer in feature_maps}
-    bar = tqdm(total=len(todo), desc=f"probe {network} → {out.name}", unit="input", disable=not progress)
-    with io.FinishedLog(out, request) as log:
-        for start, res in probe_batches(net, x, layers, reduce, activation, feature_maps, True,
-                                        batch_size, device):
-            logits.append(res.output)
-            for layer in feature_maps:
-                maps[layer].append(res.feature_maps[layer])
-            for j in range(len(res)):
-                i = start + j
-                if i not in todo:
-                    continue
-                _write_sample(out, ids[i], items[i], {k: v[j] for k, v in res.native.items()},
-                              {k: v[j] for k, v in res.upsampled.items()}, L, sr, clip)
-                log.add(ids[i])
-                bar.update(1)
-    bar.close()
-    for layer, parts in maps.items():
-        with layout.atomic_path(out / layout.feature_maps(layer)) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.concatenate(parts).astype(np.float32))
+    batches = waveform_batches(net, x, layers, reduce, activation, feature_maps, batch_size, device, wav_layers)
+    write_samples(plan, todo, batches, write, progress=progress, desc=f"probe {network} → {plan.out.name}",
+                  unit="input", after_batch=keep, ledger_when_idle=True)
+    return np.concatenate(logits), {layer: np.concatenate(parts) for layer, parts in maps.items()}
 
-    pred = predictions(cfg, np.concatenate(logits), network)
+
+def _waveform_manifest(model, net, plan: Plan, items, layers, pred: pd.DataFrame, network: str) -> pd.DataFrame:
+    from .probe import layer_lengths
+
+    cfg = model.config
     lengths = layer_lengths(net)
-    rows = []
-    for i, (sid, item) in enumerate(zip(ids, items)):
-        for layer in [layout.OUTPUT_LAYER, *layers]:
-            n_native = L if layer == layout.OUTPUT_LAYER else lengths[layer][1]
-            wav = layout.layer_wav(sid, layer)
-            rows.append({
-                "sample_id": sid, "layer": layer, "file": wav,
-                "sound_file": wav if layer == layout.OUTPUT_LAYER else layout.layer_sound(sid, layer),
-                "textgrid": layout.textgrid(sid), "n_native": n_native,
-                "rate_native_hz": native_rate(n_native, L, sr), "slice_len": L, "sr": sr,
-                "arch": cfg.arch, "network": network, "checkpoint_sha256": model.sha256,
-                **item.columns, **pred.iloc[i].to_dict(),
-            })
-    manifest = pd.DataFrame(rows)
-    io.write_table(manifest, out / layout.MANIFEST)
+    per_sample = [{**item.columns, **pred.iloc[i].to_dict()} for i, item in enumerate(items)]
+    manifest = manifest_rows(plan.ids, layers, cfg.slice_len, cfg.sr, {k: lengths[k][1] for k in layers},
+                             {"arch": cfg.arch, "network": network, "checkpoint_sha256": model.sha256},
+                             per_sample)
+    io.write_table(manifest, plan.out / layout.MANIFEST)
     return manifest
 
 
@@ -535,7 +576,8 @@ def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=No
 
     The export is a Q-network probe's (see the module docstring): ``ID_output.wav``
     (the input as the encoder saw it, 16 kHz), ``ID_<layer>.wav`` (the layer
-    interpolated to every input sample, between its receptive-field centres),
+    interpolated to every input sample, between its receptive-field centres;
+    always written, as measuring cannot rebuild it from the Sound's time base),
     ``ID_<layer>.Sound`` (native rate, samples at their receptive-field centres),
     ``ID.TextGrid`` and ``manifest.csv`` with ``first_sample_s`` (the centre of
     a layer's sample 0).  Encoders and their time bases:
@@ -567,76 +609,56 @@ def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=No
     --------
     >>> probe_encoder("crepe:tiny", "my_words", "crepe_layers")
     """
-    from tqdm.auto import tqdm
-
     from .models.encoders import DEFAULT_SLICE_LEN, load_encoder
-    from .timebase import interpolate_at
 
     L = DEFAULT_SLICE_LEN if slice_len is None else int(slice_len)
     if L < 1:
         raise GanphonError(f"--slice-len must be at least 1 sample, got {L}")
-    if batch_size < 1:
-        raise GanphonError(f"batch size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)
     encoder = load_encoder(network, hop=hop)
     sr = encoder.sr
     layers = encoder.check_layers(layers)
     times = encoder.layer_times(L)
-    items, report = load_speech(wavs, L, sr, tier=tier, labels=labels)
-    if progress:
-        print(f"ganphon: {report.summary()}", file=sys.stderr)
-    ids = [layout.sample_id(i) for i in range(len(items))]
+    items, report, ids = _load_items(wavs, L, sr, tier, labels, progress)
     request = {"kind": "probe", "network": encoder.network, "wavs": str(Path(wavs).resolve()), "tier": tier,
-               "labels": sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None,
-               "inputs_sha256": inputs_digest(wavs), "layers": layers, "slice_len": L,
+               "labels": _labels(labels), "inputs_sha256": inputs_digest(wavs), "layers": layers, "slice_len": L,
                "hop": getattr(encoder, "hop", None), "checkpoint_sha256": encoder.sha256}
-    out = Path(out)
-    io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "versions": io.versions("torch", "parselmouth"),
-        "checkpoint": encoder.path, "load_report": report.summary(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "planned": {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
-                    "tables": [layout.MANIFEST]}})
-    finished = io.read_finished(out, request)
-    present = {p.name for p in out.iterdir()}
-    todo = [i for i, sid in enumerate(ids)
-            if sid not in finished or not all(f in present for f in layout.sample_files(sid, layers))]
-    T = slice_duration(L, sr)
-    at_samples = (np.arange(L) + 0.5) / sr
-    bar = tqdm(total=len(todo), desc=f"probe {encoder.network} → {out.name}", unit="input",
-               disable=not progress)
-    with io.FinishedLog(out, request) as log:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            x = np.stack([items[i].x for i in batch])
-            lengths = [L - int(round(items[i].columns["padded_s"] * sr)) for i in batch]
-            series = encoder.series(x, lengths=lengths, layers=layers, device=device)
-            for j, i in enumerate(batch):
-                sid = ids[i]
-                io.write_wav(out / layout.layer_wav(sid, layout.OUTPUT_LAYER), items[i].x, sr)
-                for layer in layers:
-                    lt, values = times[layer], series[layer][j]
-                    io.write_wav(out / layout.layer_wav(sid, layer),
-                                 interpolate_at(values, lt.times(), at_samples).astype(np.float32), sr)
-                    io.write_sound(out / layout.layer_sound(sid, layer), values, lt.rate, x1=lt.x1, xmax=T)
-                io.write_textgrid(out / layout.textgrid(sid), items[i].grid)
-                log.add(sid)
-                bar.update(1)
-    bar.close()
+    record = {"command": command_line(command), "versions": io.versions("torch", "parselmouth"),
+              "checkpoint": encoder.path, "load_report": report.summary(), "created": created(),
+              "planned": {"sample_ids": ids, "files_per_sample": layout.sample_files("{sample_id}", layers),
+                          "tables": [layout.MANIFEST]}}
+    plan = Plan(Path(out), ids, request, record, lambda sid: layout.sample_files(sid, layers), overwrite)
+    todo = open_run(plan)
 
-    rows = []
-    for sid, item in zip(ids, items):
-        for layer in [layout.OUTPUT_LAYER, *layers]:
-            wav = layout.layer_wav(sid, layer)
-            lt = times.get(layer)
-            rows.append({
-                "sample_id": sid, "layer": layer, "file": wav,
-                "sound_file": wav if layer == layout.OUTPUT_LAYER else layout.layer_sound(sid, layer),
-                "textgrid": layout.textgrid(sid), "n_native": L if lt is None else lt.n,
-                "rate_native_hz": float(sr) if lt is None else lt.rate,
-                "first_sample_s": 0.5 / sr if lt is None else lt.x1, "slice_len": L, "sr": sr,
-                "arch": encoder.arch, "network": encoder.network, "checkpoint_sha256": encoder.sha256,
-                **item.columns,
-            })
-    manifest = pd.DataFrame(rows)
-    io.write_table(manifest, out / layout.MANIFEST)
+    def write(i, series, j):
+        native = {layer: series[layer][j] for layer in layers}
+        write_sample(plan.out, plan.ids[i], items[i].x, native, _on_samples(native, times, L, sr), L, sr,
+                     items[i].grid, wav_layers=True, times=times)
+
+    batches = _encoder_batches(encoder, items, todo, layers, L, sr, batch_size, device)
+    write_samples(plan, todo, batches, write, progress=progress, desc=f"probe {encoder.network} → {plan.out.name}",
+                  unit="input", ledger_when_idle=True)
+    per_sample = [item.columns for item in items]
+    manifest = manifest_rows(ids, layers, L, sr, {k: times[k].n for k in layers},
+                             {"arch": encoder.arch, "network": encoder.network, "checkpoint_sha256": encoder.sha256},
+                             per_sample, times=times)
+    io.write_table(manifest, plan.out / layout.MANIFEST)
     return manifest
+
+
+def _encoder_batches(encoder, items, todo, layers, L: int, sr: int, batch_size: int, device):
+    """The encoder's source: batches of the inputs left to do, each ``(indices, {layer: [b, n]})``."""
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        x = np.stack([items[i].x for i in batch])
+        lengths = [L - int(round(items[i].columns["padded_s"] * sr)) for i in batch]
+        yield batch, encoder.series(x, lengths=lengths, layers=layers, device=device)
+
+
+def _on_samples(native: dict, times: dict, L: int, sr: int) -> dict:
+    """Each layer interpolated at every input sample's centre, between its receptive-field centres."""
+    from .timebase import interpolate_at
+
+    at_samples = (np.arange(L) + 0.5) / sr
+    return {layer: interpolate_at(values, times[layer].times(), at_samples).astype(np.float32)
+            for layer, values in native.items()}

@@ -15,8 +15,9 @@ place of one WAV + one Sound per series:
   latents table;
 * ``annotations.parquet/`` and ``acoustics.parquet/`` — after a sweep, the
   ``auto`` intervals and the long acoustic table, one Parquet part per chunk,
-  which ``ganphon stats`` reads (:func:`acoustics_table`); ``acoustics.csv``
-  is the joined table, as after a file sweep, up to :data:`CSV_LIMIT` samples;
+  which ``ganphon stats`` reads (:func:`ganphon.store_analysis.acoustics_table`);
+  ``acoustics.csv`` is the joined table, as after a file sweep, up to
+  :data:`ganphon.store_analysis.CSV_LIMIT` samples;
 * ``run.json`` and ``finished.txt`` as in a file export: the request is
   recorded before the first chunk, and the ids of a chunk's samples are
   appended to ``finished.txt`` only after every array of that chunk is
@@ -29,7 +30,8 @@ as Dask tasks (:func:`generate_chunk`; the generator is sent once to each
 worker, CUDA chunks only to workers that declare a ``GPU`` resource), else
 batched in the calling process; the arrays are the same bit for bit.
 
-Annotating and measuring read the arrays directly: each series becomes a
+Annotating and measuring (:mod:`ganphon.store_analysis`, which sits above
+this module: nothing here imports the analysis) read the arrays directly: each series becomes a
 ``parselmouth.Sound`` built from numpy (no file), and the numbers are those of
 the file route (tested bit for bit).  WAV + Sound + TextGrid files for any
 selection of samples are written on demand by :func:`export_files`
@@ -43,14 +45,10 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import json
 import math
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +56,8 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created, generator_manifest,
+                       latents_table, open_run, write_sample, write_samples)
 
 #: Where each run writes: one file per series, or the columnar store.
 STORE_KINDS = ("files", "zarr")
@@ -68,13 +68,9 @@ MANIFEST_PARQUET = layout.MANIFEST_PARQUET
 LATENTS_PARQUET = layout.LATENTS_PARQUET
 ANNOTATIONS_DIR = layout.ANNOTATIONS_PARQUET
 ACOUSTICS_DIR = layout.ACOUSTICS_PARQUET
-ANALYSIS_RECORD = "_analysis.json"
 #: The store's own manifest column (not part of an exported manifest.csv).
 CONDITION_COLUMN = "condition"
 DEFAULT_CHUNK = 256
-#: A store sweep of more samples does not write the joined acoustics.csv (≈ 180 kB a sample):
-#: ``ganphon stats`` reads the Parquet parts, whatever the size.
-CSV_LIMIT = 20_000
 ANNOTATION_COLUMNS = ["sample_id", "tier", "start", "end", "label"]
 
 
@@ -324,16 +320,13 @@ def _read_parts(folder: Path, columns=None) -> pd.DataFrame | None:
 # ---------------------------------------------------------------- writing a store
 
 
-def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
-              conditions: Sequence[str] | None = None, columns: pd.DataFrame | None = None,
-              layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
-              feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
-              request: dict | None = None, command: str | None = None, overwrite: bool = False,
-              progress: bool = True, chunk: int | None = None, on_chunk=None, wav_layers: bool = False) -> dict:
+def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk: int | None = None,
+              on_chunk=None, **kwargs) -> pd.DataFrame:
     """Generate, probe and write a set of latents into a columnar store; resumable per chunk.
 
-    The arguments are those of :func:`ganphon.export.run_export` (the same
-    request gives the same numbers, and :func:`export_files` the same files).
+    The request is that of :func:`ganphon.export.run_export` (a
+    :class:`~ganphon.pipeline.ProbeOptions`, or its fields as keywords; the
+    same request gives the same numbers, and :func:`export_files` the same files).
 
     Parameters
     ----------
@@ -353,49 +346,74 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         ``seconds``, ``samples_per_s``, ``store_bytes``, ``bytes_per_sample``)
         and ``attrs["run_summary"]`` the line :func:`format_summary` makes of it.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from .export import build_manifest, check_request
-    from .models import Latent
-    from .probe import layer_lengths
-    from .timebase import native_rate
-
-    zarr = require("zarr")
-    require("pyarrow")
-    started = time.perf_counter()
-    out = Path(out)
-    G, cfg = model.generator, model.config
     from .parallel_dask import GPU_RESOURCE
 
-    resources = _generation_resources(device)
-    z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
-                                                             conditions, columns, batch_size, device,
+    require("zarr")
+    require("pyarrow")
+    started = time.perf_counter()
+    opts = ProbeOptions.of(options, **kwargs)
+    resources = _generation_resources(opts.device)
+    z, ids, layers, feature_maps, conditions = check_request(model, latents, opts.sample_ids, opts.layers,
+                                                             opts.feature_maps, opts.conditions, opts.columns,
+                                                             opts.batch_size, opts.device,
                                                              check_device=resources != {GPU_RESOURCE: 1})
-    n = z.shape[0]
-    if request is None:
-        request = {"n": n, "seed": seed}
-    chunk_size = _chunk_size(chunk, batch_size)
+    plan = _store_plan(model, Path(out), opts, ids, layers, feature_maps, chunk)
+    todo = open_run(plan)
+    plan.request = io.read_run_record(plan.out)["request"]
+    chunk_size = int(plan.request["chunk"])
+    arrays = _open_arrays(model, plan.out / ZARR_DIR, layers, feature_maps, len(ids), chunk_size)
+    # The tables are known before the first sample: written first, so a killed run's store is readable.
+    manifest = _write_store_tables(model, plan, opts, z, layers, conditions)
+    summary = _generate_chunks(model, plan, opts, z, todo, chunk_size, layers, feature_maps, arrays, resources,
+                               on_chunk)
+    seconds = time.perf_counter() - started
+    n, computed = len(ids), summary["computed"]
+    size = _disk_bytes(plan.out / ZARR_DIR)
+    summary = {"samples": n, "computed": computed, "chunks": math.ceil(n / chunk_size),
+               "chunks_computed": summary["chunks_computed"], "seconds": seconds,
+               "samples_per_s": computed / seconds if seconds > 0 else math.nan,
+               "store_bytes": size, "bytes_per_sample": size / n if n else math.nan, **summary["extra"]}
+    manifest = manifest.drop(columns=[CONDITION_COLUMN])
+    manifest.attrs.update(summary=summary, run_summary=[format_summary(summary, "probe")])
+    return manifest
+
+
+def _store_plan(model, out: Path, opts: ProbeOptions, ids, layers, feature_maps, chunk) -> Plan:
+    """The request of a store (its chunking included) and its run record."""
+    import torch
+
+    zarr = require("zarr")
+    n = len(ids)
+    request = opts.request if opts.request is not None else {"n": n, "seed": opts.seed}
+    chunk_size = _chunk_size(chunk, opts.batch_size)
     zarr_path = out / ZARR_DIR
-    if chunk is None and zarr_path.is_dir() and not overwrite:
+    if chunk is None and zarr_path.is_dir() and not opts.overwrite:
         try:  # a resumed run keeps the store's chunking whatever the batch size
             chunk_size = int(zarr.open_group(str(zarr_path), mode="r").attrs["chunk"])
         except Exception:  # noqa: BLE001 - an unreadable store is replaced or refused below
             pass
-    request = dict(request, layers=layers, reduce=reduce, activation=activation, clip=clip,
+    request = dict(request, layers=layers, reduce=opts.reduce, activation=opts.activation, clip=opts.clip,
                    checkpoint_sha256=model.sha256, feature_maps=feature_maps, store="zarr", chunk=chunk_size)
-    if wav_layers:  # export-files then writes the layers' WAVs too
+    if opts.wav_layers:  # export-files then writes the layers' WAVs too
         request["wav_layers"] = True
-    io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "seed": seed, "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
-        "torch_threads": torch.get_num_threads(),  # generation rounds by it, here and on Dask workers
-        "checkpoint": str(model.path) if getattr(model, "path", None) else None,
-        "model": cfg.to_dict(),  # the generator's stack periods are flagged as artefacts (ganphon.measures)
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "planned": {"samples": n, "chunks": math.ceil(n / chunk_size), "arrays": [layout.OUTPUT_LAYER, *layers]}})
-    request = io.read_run_record(out)["request"]
+    record = {"command": command_line(opts.command), "seed": opts.seed,
+              "versions": io.versions("torch", "parselmouth", "zarr", "pyarrow"),
+              "torch_threads": torch.get_num_threads(),  # generation rounds by it, here and on Dask workers
+              "checkpoint": str(model.path) if getattr(model, "path", None) else None,
+              "model": model.config.to_dict(),  # the generator's stack periods are flagged as artefacts
+              "created": created(),
+              "planned": {"samples": n, "chunks": math.ceil(n / chunk_size), "arrays": [layout.OUTPUT_LAYER, *layers]}}
+    return Plan(out, ids, request, record, None, opts.overwrite)
 
-    lengths = layer_lengths(G)
+
+def _open_arrays(model, zarr_path: Path, layers, feature_maps, n: int, chunk_size: int) -> dict:
+    """The store's arrays (created, or opened and checked on resume), by name."""
+    from .probe import layer_lengths
+    from .timebase import native_rate
+
+    zarr = require("zarr")
+    cfg = model.config
+    lengths = layer_lengths(model.generator)
     shapes = {layout.OUTPUT_LAYER: (n, cfg.slice_len), **{k: (n, lengths[k][1]) for k in layers}}
     for layer in feature_maps:
         ch, length = lengths[layer]
@@ -417,21 +435,31 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
             arr = group.create_array(name, shape=shape, chunks=(chunk_size, *shape[1:]), dtype="float32",
                                      compressors=_compressor(), fill_value=0.0)
         arrays[name] = arr
+    return arrays
 
-    # The tables are known before the first sample: written first, so a killed run's store is readable.
-    manifest = build_manifest(model, ids, z, layers, seed, columns)
+
+def _write_store_tables(model, plan: Plan, opts: ProbeOptions, z, layers, conditions) -> pd.DataFrame:
+    """``manifest.parquet`` (the file export's manifest plus ``condition``) and ``latents.parquet``."""
+    manifest = generator_manifest(model, plan.ids, z, layers, opts.seed, opts.columns)
     manifest[CONDITION_COLUMN] = np.repeat(np.asarray(conditions, dtype=object), len(layers) + 1)
-    _write_parquet(manifest, out / MANIFEST_PARQUET)
-    lat_df = pd.DataFrame(z.double().numpy(), columns=Latent(cfg).names)
-    lat_df.insert(0, "sample_id", ids)
-    _write_parquet(lat_df, out / LATENTS_PARQUET)
+    _write_parquet(manifest, plan.out / MANIFEST_PARQUET)
+    _write_parquet(latents_table(model, plan.ids, z), plan.out / LATENTS_PARQUET)
+    return manifest
 
-    finished = io.read_finished(out, request)
-    n_chunks = math.ceil(n / chunk_size)
-    todo = [c for c in range(n_chunks) if not all(sid in finished for sid in ids[c * chunk_size:(c + 1) * chunk_size])]
+
+def _generate_chunks(model, plan: Plan, opts: ProbeOptions, z, todo, chunk_size: int, layers, feature_maps,
+                     arrays: dict, resources, on_chunk) -> dict:
+    """The zarr sink: generate every chunk holding a sample left to do, write it whole, then record its
+    samples as finished.  Returns ``chunks_computed``, ``computed`` and ``extra`` (``workers`` on Dask)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    n, ids, out, zarr_path = len(plan.ids), plan.ids, plan.out, plan.out / ZARR_DIR
+    chunks = sorted({i // chunk_size for i in todo})
     _remove_partials(zarr_path)
-    computed = sum(min(n, (c + 1) * chunk_size) - c * chunk_size for c in todo)
-    with io.FinishedLog(out, request) as log:
+    computed = sum(min(n, (c + 1) * chunk_size) - c * chunk_size for c in chunks)
+    generated_by = set()
+    with io.FinishedLog(out, plan.request) as log:
         def record(c):  # recorded only once every array of the chunk is in place
             for sid in ids[c * chunk_size:min(n, (c + 1) * chunk_size)]:
                 log.add(sid)
@@ -439,11 +467,10 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                 on_chunk(c)
 
         jobs = [_GenerateJob(str(zarr_path), c, c * chunk_size, min(n, (c + 1) * chunk_size),
-                             z[c * chunk_size:(c + 1) * chunk_size].clone(), tuple(layers), reduce, activation,
-                             tuple(feature_maps), batch_size, None if device is None else str(device),
-                             torch.get_num_threads())
-                 for c in todo]
-        generated_by = set()
+                             z[c * chunk_size:(c + 1) * chunk_size].clone(), tuple(layers), opts.reduce,
+                             opts.activation, tuple(feature_maps), opts.batch_size,
+                             None if opts.device is None else str(opts.device), torch.get_num_threads())
+                 for c in chunks]
         if resources is not False:
             from .parallel import map_jobs
 
@@ -452,24 +479,18 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                 generated_by.add(result["worker"])
                 record(jobs[i].chunk)
 
-            map_jobs(generate_chunk, jobs, progress=progress, desc=f"probe → {out.name}/{ZARR_DIR}", unit="chunk",
-                     max_chunk=1, shared=_Shipped(G), on_result=finished, resources=resources or None)
+            map_jobs(generate_chunk, jobs, progress=opts.progress, desc=f"probe → {out.name}/{ZARR_DIR}",
+                     unit="chunk", max_chunk=1, shared=_Shipped(model.generator), on_result=finished,
+                     resources=resources or None)
         else:
-            bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample", disable=not progress)
+            bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample",
+                       disable=not opts.progress)
             for job in jobs:
-                _write_chunk(arrays, job.start, job.stop, _compute_chunk(G, job, bar))
+                _write_chunk(arrays, job.start, job.stop, _compute_chunk(model.generator, job, bar))
                 record(job.chunk)
             bar.close()
-    seconds = time.perf_counter() - started
-    size = _disk_bytes(zarr_path)
-    summary = {"samples": n, "computed": computed, "chunks": n_chunks, "chunks_computed": len(todo),
-               "seconds": seconds, "samples_per_s": computed / seconds if seconds > 0 else math.nan,
-               "store_bytes": size, "bytes_per_sample": size / n if n else math.nan}
-    if generated_by:
-        summary["workers"] = len(generated_by)
-    manifest = manifest.drop(columns=[CONDITION_COLUMN])
-    manifest.attrs.update(summary=summary, run_summary=[format_summary(summary, "probe")])
-    return manifest
+    return {"chunks_computed": len(chunks), "computed": computed,
+            "extra": {"workers": len(generated_by)} if generated_by else {}}
 
 
 @dataclass(frozen=True)
@@ -613,184 +634,7 @@ def format_summary(summary: dict, what: str = "probe") -> str:
     return line
 
 
-# ---------------------------------------------------------------- annotate and measure from arrays
-
-
-@dataclass(frozen=True)
-class _ChunkJob:
-    """What a worker needs to annotate and measure one chunk (the store is read by the worker)."""
-
-    folder: str
-    chunk: int
-    start: int
-    stop: int
-    sample_ids: tuple
-    layers: tuple            # output first
-    annotate: bool
-    measure: bool
-    tier: str | None
-    points: int
-    measures: tuple
-    settings: tuple          # MeasureSettings per entry of ``layers``, clipped to its native band
-    segment_settings: object
-    rates: tuple             # native rate (Hz) per entry of ``layers``
-    artefacts: tuple         # artefact frequencies (Hz) per entry of ``layers``
-    buzz: tuple              # the generator's buzz frequencies for the segmentation
-    inputs: str
-    clip: float | None
-    annotations_dir: str
-    acoustics_dir: str
-
-
-def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: str | None = "auto",
-                  measures=None, points: int = 10, layer_settings="default", segment_settings=None,
-                  inputs: str = "wav", workers=None, progress: bool = True, write_table: bool = True,
-                  buzz_rule: bool = True):
-    """Annotate and measure every sample of a store from its arrays, chunk by chunk; resumable.
-
-    The same numbers as ``annotate_folder`` then ``measure`` on the exported
-    files: each series becomes a ``parselmouth.Sound`` from numpy (WAV content:
-    the output, or a layer upsampled to ``slice_len`` and clipped as the run
-    asked; ``inputs="sound"``: the native-rate series) and each sample's layers
-    are measured on the intervals of its output's ``auto`` tier.  What a
-    layer can carry is decided by its native rate, whichever series is
-    measured (the band rule of :mod:`ganphon.measures`); F0s on the
-    generator's artefact frequencies are flagged in ``f0_artefact``.
-
-    Parameters
-    ----------
-    folder : path-like
-        A store folder (:func:`run_store`).
-    annotate, measure : bool
-    tier : str or None
-        Tier whose intervals are measured (``auto``, made here); None: whole series.
-    measures, points, layer_settings, inputs
-        As for :func:`ganphon.acoustics.measure`.
-    segment_settings : SegmentSettings, optional
-    buzz_rule : bool
-        Segment with the generator's buzz rule (:func:`ganphon.annotate.annotate_folder`).
-    workers : int, optional
-        Processes (or Dask workers when a scheduler is in use, see :mod:`ganphon.parallel`).
-    write_table : bool
-        Join the parts with the manifest, write ``acoustics.csv`` and return
-        the table; False: only the Parquet parts (what ``ganphon stats`` reads
-        from a store), nothing joined in memory.
-
-    Returns
-    -------
-    table : DataFrame or None
-        The long acoustic table joined with the manifest (None without ``measure``
-        or ``write_table``).
-    summary : dict
-        ``samples``, ``chunks``, ``chunks_computed``, ``computed``, ``seconds``, ``samples_per_s``, ``workers``.
-    """
-    from .acoustics import check_measures, check_points, join_manifest
-    from .annotate import AUTO_TIER, SegmentSettings
-    from .measures import artefacts_by_layer, generator_stack
-    from .parallel import check_workers, map_jobs
-    from .praat import ALL_MEASURES, resolve_layer_settings, settings_for_layer
-    from .timebase import native_rate
-
-    started = time.perf_counter()
-    st = open_store(folder)
-    if not (annotate or measure):
-        raise GanphonError("nothing to do: neither annotate nor measure")
-    if inputs not in ("wav", "sound"):
-        raise GanphonError(f"inputs must be wav or sound, got {inputs!r}")
-    tier = tier or None
-    if measure and tier is not None and tier != AUTO_TIER:
-        raise GanphonError(f"{st.folder}: a store carries only the '{AUTO_TIER}' tier; measure on it or whole series")
-    measures = check_measures(measures if measures is not None else ALL_MEASURES)
-    points = check_points(points)
-    segment_settings = segment_settings or SegmentSettings()
-    resolved = resolve_layer_settings(layer_settings)
-    series = (layout.OUTPUT_LAYER, *st.layers)
-    unfinished = len(st) - len(st.finished() & set(st.sample_ids))
-    if unfinished:
-        raise GanphonError(f"{st.folder}: {unfinished} samples are not generated yet; rerun the same "
-                           "probe/sweep command to complete the store first")
-    rates = tuple(native_rate(st.series(layer).shape[1], st.slice_len, st.sr) for layer in series)
-    settings = tuple(settings_for_layer(layer, resolved, rate) for layer, rate in zip(series, rates))
-    stack = generator_stack(manifest=st.manifest(), record=st.record)
-    flags = artefacts_by_layer(stack, dict(zip(series, rates)))
-    artefacts = tuple(flags[layer] for layer in series)
-    buzz = stack if buzz_rule else ()
-    record = {"annotate": annotate, "measure": measure, "tier": tier, "measures": list(measures),
-              "points": points, "inputs": inputs, "segment": _fields(segment_settings),
-              "settings": [s.to_fields() for s in settings], "request": io.request_digest(st.request),
-              "buzz": list(buzz)}
-    ann_dir, ac_dir = st.folder / ANNOTATIONS_DIR, st.folder / ACOUSTICS_DIR
-    if annotate:
-        _fresh_parts(ann_dir, {k: record[k] for k in ("segment", "request", "buzz")})
-    elif measure and tier is not None and not _all_parts(ann_dir, st):
-        raise GanphonError(f"{st.folder}: not annotated; annotate first (or measure whole series, tier None)")
-    if measure:
-        _fresh_parts(ac_dir, record)
-    done_dir = ac_dir if measure else ann_dir
-    n_chunks = math.ceil(len(st) / st.chunk)
-    jobs = []
-    for c in range(n_chunks):
-        if (done_dir / part_name(c)).is_file():
-            continue
-        start, stop = c * st.chunk, min(len(st), (c + 1) * st.chunk)
-        jobs.append(_ChunkJob(str(st.folder), c, start, stop, tuple(st.sample_ids[start:stop]), series,
-                              annotate, measure, tier, points, measures, settings, segment_settings, rates,
-                              artefacts, buzz, inputs,
-                              st.clip, str(ann_dir), str(ac_dir)))
-    workers_used = check_workers(workers, max(1, len(jobs)))
-    map_jobs(analyse_chunk, jobs, workers=workers, progress=progress, desc="annotate+measure" if annotate
-             else "measure", unit="chunk", preload=[__name__], max_chunk=1)
-    seconds = time.perf_counter() - started
-    computed = sum(j.stop - j.start for j in jobs)
-    summary = {"samples": len(st), "computed": computed, "chunks": n_chunks, "chunks_computed": len(jobs),
-               "seconds": seconds, "samples_per_s": computed / seconds if seconds > 0 else math.nan,
-               "workers": workers_used}
-    if not (measure and write_table):  # the parts are the result (read them with acoustics_table)
-        return None, summary
-    table = join_manifest(_read_parts(ac_dir), _manifest_for_join(st), inputs)
-    io.write_table(table, st.folder / layout.ACOUSTICS)
-    return table, summary
-
-
-def acoustics_table(folder, measures=None) -> pd.DataFrame:
-    """A measured store's acoustic table from its Parquet parts, as ``acoustics.csv`` would be read.
-
-    What ``ganphon stats`` reads from a store: no joined CSV is needed (at
-    310,000 samples it would be tens of GB), and only the rows of
-    ``measures`` are read (a Parquet filter), then joined with the manifest.
-    Text cells and types are those :func:`ganphon.stats.tables.read_acoustics`
-    gives for the CSV, so the statistics are the same (tested).
-
-    Raises
-    ------
-    GanphonError
-        If the store is not measured, or a chunk's part is missing.
-    """
-    from .acoustics import join_manifest
-
-    require("pyarrow")
-    st = open_store(folder)
-    ac_dir = st.folder / ACOUSTICS_DIR
-    n_chunks = math.ceil(len(st) / st.chunk)
-    missing = _missing_parts(ac_dir, st)
-    if missing:
-        raise GanphonError(f"{ac_dir}: {len(missing)} of {n_chunks} chunks are not measured (first: "
-                           f"{part_name(missing[0])}); run the same sweep command again to complete it")
-    try:
-        record = json.loads((ac_dir / ANALYSIS_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise GanphonError(f"{ac_dir / ANALYSIS_RECORD}: missing or unreadable; measure the store again") from None
-    filters = [("measure", "in", sorted(set(measures)))] if measures else None
-    parts = [pd.read_parquet(ac_dir / part_name(c), filters=filters) for c in range(n_chunks)]
-    table = pd.concat(parts, ignore_index=True)
-    # every chunk is measured alike: the first part says which measures the store has
-    available = sorted(set(pd.read_parquet(ac_dir / part_name(0), columns=["measure"])["measure"].dropna()))
-    table = join_manifest(table, _manifest_for_join(st), record.get("inputs", "wav"))
-    for column in table.columns:  # a CSV reads an empty cell as missing
-        if table[column].dtype == object:
-            table[column] = table[column].replace("", np.nan)
-    table.attrs.update(source=str(ac_dir), measures_available=available)
-    return table
+# ---------------------------------------------------------------- the analysis's parts
 
 
 def auto_intervals(folder) -> list:
@@ -803,29 +647,6 @@ def auto_intervals(folder) -> list:
                  for sid, rows in found.groupby("sample_id", sort=False)}
     return [(sid, by_sample.get(sid, [])) for sid in st.sample_ids]
 
-
-def _fields(obj) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
-
-
-def _fresh_parts(folder: Path, record: dict) -> None:
-    """Keep ``folder``'s parts only when they were made with the same ``record``; else start it afresh."""
-    path = folder / ANALYSIS_RECORD
-    wanted = io.normalise(record)
-    if folder.is_dir():
-        try:
-            same = json.loads(path.read_text(encoding="utf-8")) == wanted
-        except (OSError, ValueError):
-            same = False
-        if same:
-            return
-        layout.remove_entry(folder)
-    folder.mkdir(parents=True)
-    io.write_json(path, wanted)
-
-
 def _missing_parts(folder: Path, st: Store) -> list:
     """The chunks of the store that have no part in ``folder``."""
     return [c for c in range(math.ceil(len(st) / st.chunk)) if not (folder / part_name(c)).is_file()]
@@ -834,73 +655,6 @@ def _missing_parts(folder: Path, st: Store) -> list:
 def _all_parts(folder: Path, st: Store) -> bool:
     """Whether ``folder`` holds a part for every chunk of the store."""
     return folder.is_dir() and not _missing_parts(folder, st)
-
-
-def _manifest_for_join(st: Store) -> pd.DataFrame:
-    """The manifest as ``measure`` reads it from manifest.csv (same dtypes, so the same joined table)."""
-    import io as _io
-
-    manifest = st.manifest().drop(columns=[CONDITION_COLUMN])
-    text = manifest.to_csv(index=False)
-    return pd.read_csv(_io.StringIO(text), dtype={c: str for c in io.MANIFEST_TEXT_COLUMNS})
-
-
-def analyse_chunk(job: _ChunkJob) -> int:
-    """Annotate and measure one chunk of a store and write its Parquet parts; returns the samples done.
-
-    Runs in a worker: it opens the store itself, so only the job's small
-    description travels (a store on a filesystem every worker sees).
-    """
-    import parselmouth
-
-    from .acoustics import measure_sound
-    from .annotate import AUTO_TIER, segment
-    from .timebase import native_rate, upsample
-
-    zarr = require("zarr")
-    group = zarr.open_group(str(Path(job.folder) / ZARR_DIR), mode="r")
-    attrs = group.attrs
-    sr, slice_len = int(attrs["sr"]), int(attrs["slice_len"])
-    blocks = {layer: np.asarray(group[layer][job.start:job.stop]) for layer in job.layers}
-    intervals = {}
-    if job.annotate:
-        rows = []
-        for j, sid in enumerate(job.sample_ids):
-            sound = parselmouth.Sound(blocks[layout.OUTPUT_LAYER][j], sampling_frequency=sr)
-            try:
-                found = segment(sound, job.segment_settings, buzz=job.buzz)
-            except GanphonError as exc:
-                raise GanphonError(f"{job.folder}: sample {sid}: {exc}") from None
-            intervals[sid] = found
-            rows += [(sid, AUTO_TIER, s, e, lab) for s, e, lab in found]
-        _write_parquet(pd.DataFrame(rows, columns=ANNOTATION_COLUMNS), Path(job.annotations_dir) / part_name(job.chunk))
-    elif job.measure and job.tier is not None:
-        part = pd.read_parquet(Path(job.annotations_dir) / part_name(job.chunk))
-        for sid, group_rows in part.groupby("sample_id", sort=False):
-            intervals[sid] = list(zip(group_rows["start"], group_rows["end"], group_rows["label"]))
-    if not job.measure:
-        return job.stop - job.start
-    frames = []
-    for j, sid in enumerate(job.sample_ids):
-        for layer, settings, native, artefacts in zip(job.layers, job.settings, job.rates, job.artefacts):
-            x = blocks[layer][j]
-            if job.inputs == "sound" and layer != layout.OUTPUT_LAYER:
-                name, rate = layout.layer_sound(sid, layer), native_rate(x.shape[-1], slice_len, sr)
-            else:
-                name, rate = layout.layer_wav(sid, layer), sr
-                if layer != layout.OUTPUT_LAYER:
-                    x = upsample(x[None], slice_len)[0]
-                    if job.clip is not None:
-                        x = np.clip(x, -job.clip, job.clip)
-            sound = parselmouth.Sound(np.asarray(x, dtype=np.float32), sampling_frequency=rate)
-            labelled = None
-            if job.tier is not None:
-                labelled = [(lab.replace("\t", " "), s, e) for s, e, lab in intervals.get(sid, []) if lab != ""]
-            frames.append(measure_sound(sound, name, labelled, tier=job.tier or "", points=job.points,
-                                        measures=job.measures, settings=settings, who=layer, native_rate=native,
-                                        artefacts=artefacts))
-    _write_parquet(pd.concat(frames, ignore_index=True), Path(job.acoustics_dir) / part_name(job.chunk))
-    return job.stop - job.start
 
 
 # ---------------------------------------------------------------- files on demand
@@ -914,7 +668,8 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
     ``annotate``, when the store is annotated) writes for that sample; the
     folder gets ``manifest.csv`` and ``latents.csv`` for the selection, so
     ``ganphon measure``, Praat scripts and the plugin open it as they open an
-    exported folder.  Resumable like an export.
+    exported folder.  Resumable like an export (the store is the source of
+    :mod:`ganphon.pipeline`, the files its sink).
 
     Parameters
     ----------
@@ -933,64 +688,80 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
     DataFrame
         The manifest written to ``out/manifest.csv``.
     """
-    from tqdm.auto import tqdm
-
-    from .annotate import AUTO_TIER
-    from .export import CONDITION_TIER, write_sample
-    from .timebase import slice_duration, upsample
-
     st = store if isinstance(store, Store) else open_store(store)
+    chosen = _finished_selection(st, samples)
+    out = Path(out)
+    if out.resolve() == st.folder.resolve():
+        raise GanphonError(f"{out}: export into another folder than the store")
+    if wav_layers is None:
+        wav_layers = bool(st.request.get("wav_layers"))
+    ids = [st.sample_ids[i] for i in chosen]
+    request = {"kind": "export", "from_store": io.request_digest(st.request), "samples": ids}
+    if wav_layers:
+        request["wav_layers"] = True
+    record = {"command": command_line(command), "store": str(st.folder.resolve()), "store_request": st.request,
+              "created": created()}
+    plan = Plan(out, ids, request, record, lambda sid: layout.sample_files(sid, st.layers, wav_layers), overwrite)
+    todo = open_run(plan)
+    manifest = st.manifest()
+    conditions = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER].set_index("sample_id")[CONDITION_COLUMN]
+    grids = _sample_grids(st, ids, conditions)
+
+    def write(k, batch, j):
+        output, native, up = batch
+        write_sample(out, ids[k], output[j], {name: v[j] for name, v in native.items()},
+                     {name: v[j] for name, v in up.items()}, st.slice_len, st.sr, grids[ids[k]], st.clip,
+                     wav_layers)
+
+    write_samples(plan, todo, _stored_batches(st, chosen, todo, wav_layers), write, progress=progress,
+                  desc=f"export-files → {out.name}", ledger_when_idle=True)
+    return _write_selection_tables(st, out, chosen, ids, manifest)
+
+
+def _finished_selection(st: Store, samples) -> list:
+    """The indices a selection names, all of them generated."""
     chosen = st.select(samples)
     finished = st.finished()
     missing = [st.sample_ids[i] for i in chosen if st.sample_ids[i] not in finished]
     if missing:
         raise GanphonError(f"{st.folder}: sample(s) {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''} "
                            "are not generated yet; complete the store first")
-    out = Path(out)
-    if out.resolve() == st.folder.resolve():
-        raise GanphonError(f"{out}: export into another folder than the store")
-    ids = [st.sample_ids[i] for i in chosen]
-    if wav_layers is None:
-        wav_layers = bool(st.request.get("wav_layers"))
-    request = {"kind": "export", "from_store": io.request_digest(st.request), "samples": ids}
-    if wav_layers:
-        request["wav_layers"] = True
-    io.prepare_folder(out, request, overwrite=overwrite, record={
-        "command": command or shlex.join(sys.argv), "store": str(st.folder.resolve()),
-        "store_request": st.request, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    manifest = st.manifest()
-    conditions = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER].set_index("sample_id")[CONDITION_COLUMN]
+    return chosen
+
+
+def _sample_grids(st: Store, ids, conditions) -> dict:
+    """Each sample's TextGrid: its ``condition`` tier, and the stored intervals' tier when it is annotated."""
+    from .timebase import slice_duration
+
+    T = slice_duration(st.slice_len, st.sr)
+    grids = {sid: conditions[sid] for sid in ids}  # a label: write_sample makes the condition tier
     annotations = st.annotations()
-    auto = {}
     if annotations is not None:
         for sid, rows in annotations[annotations["sample_id"].isin(set(ids))].groupby("sample_id", sort=False):
-            auto[sid] = list(zip(rows["start"], rows["end"], rows["label"]))
-    done = io.read_finished(out, request)
-    todo = [i for i in chosen if st.sample_ids[i] not in done
-            or not all((out / f).is_file() for f in layout.sample_files(st.sample_ids[i], st.layers, wav_layers))]
-    T = slice_duration(st.slice_len, st.sr)
-    bar = tqdm(total=len(todo), desc=f"export-files → {out.name}", unit="sample", disable=not progress)
-    with io.FinishedLog(out, request) as log:
-        # chunk by chunk: each stored chunk is read and decompressed once
-        by_chunk: dict = {}
-        for i in todo:
-            by_chunk.setdefault(i // st.chunk, []).append(i)
-        for rows in by_chunk.values():
-            output = st.series(layout.OUTPUT_LAYER).get_orthogonal_selection((np.asarray(rows), slice(None)))
-            native = {k: st.series(k).get_orthogonal_selection((np.asarray(rows), slice(None))) for k in st.layers}
-            up = {k: upsample(np.asarray(v, dtype=np.float32), st.slice_len) for k, v in native.items()
-                  if wav_layers}
-            for j, i in enumerate(rows):
-                sid = st.sample_ids[i]
-                write_sample(out, sid, output[j], {k: v[j] for k, v in native.items()},
-                             {k: v[j] for k, v in up.items()}, st.slice_len, st.sr, conditions[sid], st.clip,
-                             wav_layers)
-                if sid in auto:
-                    tiers = {CONDITION_TIER: [(0.0, T, conditions[sid])], AUTO_TIER: auto[sid]}
-                    io.write_textgrid(out / layout.textgrid(sid), io.textgrid_from_intervals(tiers, T))
-                log.add(sid)
-                bar.update(1)
-    bar.close()
+            tiers = {CONDITION_TIER: [(0.0, T, conditions[sid])],
+                     str(rows["tier"].iloc[0]): list(zip(rows["start"], rows["end"], rows["label"]))}
+            grids[sid] = io.textgrid_from_intervals(tiers, T)
+    return grids
+
+
+def _stored_batches(st: Store, chosen, todo, wav_layers: bool):
+    """The store as a source: the samples left to do chunk by chunk (each stored chunk read and
+    decompressed once), as ``(positions in the selection, (output, native, upsampled))``."""
+    from .timebase import upsample
+
+    by_chunk: dict = {}
+    for k in todo:
+        by_chunk.setdefault(chosen[k] // st.chunk, []).append(k)
+    for ks in by_chunk.values():
+        rows = np.asarray([chosen[k] for k in ks])
+        output = st.series(layout.OUTPUT_LAYER).get_orthogonal_selection((rows, slice(None)))
+        native = {k: st.series(k).get_orthogonal_selection((rows, slice(None))) for k in st.layers}
+        up = {k: upsample(np.asarray(v, dtype=np.float32), st.slice_len) for k, v in native.items() if wav_layers}
+        yield ks, (output, native, up)
+
+
+def _write_selection_tables(st: Store, out: Path, chosen, ids, manifest) -> pd.DataFrame:
+    """``manifest.csv``, ``latents.csv`` and the feature maps of the selection."""
     keep = manifest["sample_id"].isin(set(ids))
     selected = manifest[keep].drop(columns=[CONDITION_COLUMN]).reset_index(drop=True)
     io.write_table(selected, out / layout.MANIFEST)
@@ -1001,54 +772,3 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
         with layout.atomic_path(out / layout.feature_maps(layer)) as tmp:
             np.save(tmp, np.asarray(maps, dtype=np.float32))
     return selected
-
-
-# ---------------------------------------------------------------- a sweep through the store
-
-
-def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool = True, measure: bool = True,
-                workers=None, settings: str = "default", batch_size: int = 64, device=None,
-                overwrite: bool = False, progress: bool = True, command: str | None = None,
-                chunk: int | None = None) -> pd.DataFrame:
-    """A sweep's generate → probe → annotate → measure into a store (``ganphon sweep --store zarr``).
-
-    Called by :func:`ganphon.sweep.run_sweep` with the sweep's design; writes
-    what a file sweep writes (``sweep.json``, ``acoustics.csv`` + its record,
-    the same numbers) with the arrays and Parquet tables of a store instead of
-    per-series files.
-
-    Returns
-    -------
-    DataFrame
-        The acoustic table (or the manifest without ``measure``); its
-        ``attrs["run_summary"]`` holds one line per stage with the throughput.
-    """
-    from .acoustics import write_run_record
-    from .praat import ALL_MEASURES
-
-    out = Path(out)
-    result = run_store(model, design.latents, out, sample_ids=design.sample_ids,
-                              conditions=design.conditions, columns=design.columns,
-                              seed=int(spec.get("seed", 0)), request=request, command=command,
-                              batch_size=batch_size, device=device, overwrite=overwrite, progress=progress,
-                              chunk=chunk)
-    io.write_json(out / layout.SWEEP_JSON, spec)
-    lines = list(result.attrs["run_summary"])
-    if annotate or measure:
-        write_table = len(design.sample_ids) <= CSV_LIMIT
-        table, summary = analyse_store(out, annotate=annotate, measure=measure,
-                                       tier="auto" if annotate else None, layer_settings=settings,
-                                       workers=workers, progress=progress, write_table=write_table)
-        lines.append(format_summary(summary, "annotate + measure" if annotate and measure
-                                    else ("annotate" if annotate else "measure")))
-        if measure and not write_table:
-            lines.append(f"acoustics.csv not written ({len(design.sample_ids):,} samples > {CSV_LIMIT:,}): "
-                         f"'ganphon stats' reads {ACOUSTICS_DIR}/, as does pandas.read_parquet")
-        if measure:
-            write_run_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
-                             tier="auto" if annotate else None, points=10, inputs="wav",
-                             measures=list(ALL_MEASURES), settings=settings)
-            if table is not None:
-                result = table
-    result.attrs["run_summary"] = lines
-    return result

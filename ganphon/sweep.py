@@ -547,7 +547,8 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     request = {"kind": "sweep", "spec": clean}
     out = Path(out)
     if store != "files":
-        from .store import check_store_kind, store_sweep
+        from .store import check_store_kind
+        from .store_analysis import store_sweep
 
         check_store_kind(store)
         return store_sweep(model, design, out, spec=clean, request=request, annotate=annotate, measure=measure,

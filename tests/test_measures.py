@@ -153,7 +153,8 @@ def test_band_rule_on_the_store_route(model_folder, tmp_path):
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{module} is missing, but CI=true requires the store tests to run")
             pytest.skip(f"{module} not installed")
-    from ganphon.store import analyse_store, run_store
+    from ganphon.store import run_store
+    from ganphon.store_analysis import analyse_store
 
     model, z, folder, rates = model_folder
     store = tmp_path / "store"

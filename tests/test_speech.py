@@ -106,7 +106,7 @@ def test_q_layer_averages_equal_a_hand_written_forward_pass(q_checkpoint, tmp_pa
     _write_wav(wavs / "b_stereo44k.wav", 0.3 * rng.standard_normal((int(1.3 * 44100), 2)), 44100)  # cut
     model = load_checkpoint(q_checkpoint)
     out = tmp_path / "out"
-    manifest = probe_speech(model, wavs, out, network="q", progress=False)
+    manifest = probe_speech(model, wavs, out, network="q", progress=False, wav_layers=True)
     state = {k: v.detach() for k, v in model.qnetwork.state_dict().items()}
     items = manifest.drop_duplicates("sample_id").set_index("input_file")
     for name in ("a_mono16k.wav", "b_stereo44k.wav"):
@@ -125,6 +125,53 @@ def test_q_layer_averages_equal_a_hand_written_forward_pass(q_checkpoint, tmp_pa
         assert np.abs(row[["p_code1", "p_code2", "p_code3"]].to_numpy(float) - probs).max() <= 1e-6
         assert row["predicted_code"] == str(int(np.argmax(probs)) + 1)
     assert (means["conv1"] < 0).any()  # after LeakyReLU, values can be negative
+
+
+def test_q_layers_are_stored_once_as_native_sounds_by_default(q_checkpoint, tmp_path, capsys):
+    """As a generator probe: no layer WAV unless asked; the Sound is the native series (the hand
+    forward pass), and the WAV measure computes from it is the hand series upsampled and clipped."""
+    from ganphon import io
+
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    _write_wav(wavs / "a.wav", 0.3 * np.random.default_rng(4).standard_normal(int(0.7 * SR)), SR)
+    model = load_checkpoint(q_checkpoint)
+    out = tmp_path / "out"
+    assert main(["probe", "--checkpoint", str(q_checkpoint), "--network", "q", "--wavs", str(wavs),
+                 "--clip", "0.05", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if n.endswith(".wav")] == ["s000000_output.wav"]
+    assert [f"s000000_conv{i}.Sound" for i in range(1, 6)] == [n for n in names if n.endswith(".Sound")]
+    means, _ = _hand_q(model.config, {k: v.detach() for k, v in model.qnetwork.state_dict().items()},
+                       _reference_slice(wavs / "a.wav"))
+    for layer, mean in means.items():
+        sound = parselmouth.read(str(out / layout.layer_sound("s000000", layer)))
+        assert sound.sampling_frequency == mean.shape[0] * SR / L and sound.values.shape[1] == mean.shape[0]
+        assert np.abs(sound.values[0] - mean).max() <= 1e-6
+        x, rate = io.read_layer_wav(out / layout.layer_wav("s000000", layer))
+        up = F.interpolate(torch.tensor(mean)[None, None], size=L, mode="linear", align_corners=False)[0, 0]
+        assert rate == SR and np.abs(x - np.clip(up.numpy(), -0.05, 0.05)).max() <= 1e-6
+
+
+def test_a_float_wav_far_outside_one_is_named_in_one_note(tiny_q, tmp_path, capsys):
+    """A float WAV peaking above 2 gets one ``ganphon: note:`` line naming it; one at 1.5 does not."""
+    from ganphon.speech import FLOAT_PEAK_NOTE
+
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    t = np.arange(int(0.5 * SR)) / SR
+    _write_wav(wavs / "loud.wav", 3000.0 * np.sin(2 * np.pi * 200 * t), SR)   # PCM counts stored as float
+    _write_wav(wavs / "hot.wav", 1.5 * np.sin(2 * np.pi * 200 * t), SR)       # a little over, no note
+    assert scipy.io.wavfile.read(wavs / "loud.wav")[1].dtype == np.float32 and FLOAT_PEAK_NOTE == 2.0
+    assert main(["probe", "--checkpoint", str(tiny_q), "--network", "q", "--wavs", str(wavs),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganphon: note:")]
+    assert len(notes) == 1 and "loud.wav" in notes[0] and "3000" in notes[0], notes
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
+    loud = manifest.loc[(manifest["input_file"] == "loud.wav") & (manifest["layer"] == "output"), "file"].item()
+    x = parselmouth.Sound(str(tmp_path / "out" / loud)).values[0]
+    assert np.abs(x).max() == pytest.approx(3000.0, rel=1e-4)  # probed as it is, not rescaled
 
 
 def test_folder_mode_is_the_corpus_loaders_rule(tmp_path):
@@ -247,7 +294,7 @@ def test_copied_textgrid_aligns_with_every_exported_file(tiny_q, tmp_path, sr_in
                 {"words": [(0.0, 0.3, ""), (0.3, 0.45, "ba"), (0.45, duration, "")]},
                 points={"events": [(0.3, "on"), (1.2, "late")]})
     out = tmp_path / "out"
-    manifest = probe_speech(load_checkpoint(tiny_q), wavs, out, network="q", progress=False)
+    manifest = probe_speech(load_checkpoint(tiny_q), wavs, out, network="q", progress=False, wav_layers=True)
     sid = manifest["sample_id"].iloc[0]
     files = [f for f in layout.sample_files(sid, [f"conv{i}" for i in range(1, 6)], wav_layers=True)]
     # tgt and parselmouth

@@ -161,7 +161,7 @@ def test_stats_of_a_store_read_its_parquet_parts_and_equal_those_of_the_csv(gene
     """ganphon stats on a store reads the Parquet parts (no acoustics.csv) and fits what it fits from the
     joined CSV (itself byte-identical to a file sweep's, above)."""
     from ganphon.stats import read_acoustics
-    from ganphon.store import analyse_store
+    from ganphon.store_analysis import analyse_store
 
     store_dir, csv_dir = tmp_path / "store", tmp_path / "csv"
     shutil.copytree(generated, store_dir)
@@ -188,10 +188,10 @@ def test_stats_of_a_store_read_its_parquet_parts_and_equal_those_of_the_csv(gene
 
 
 def test_a_large_store_sweep_skips_the_joined_csv_and_stats_still_reads_it(swept, tmp_path, monkeypatch, capsys):
-    import ganphon.store
+    import ganphon.store_analysis
 
     files, _, _ = swept
-    monkeypatch.setattr(ganphon.store, "CSV_LIMIT", 8)  # the sweep has 9 samples
+    monkeypatch.setattr(ganphon.store_analysis, "CSV_LIMIT", 8)  # the sweep has 9 samples
     out = tmp_path / "big"
     assert main(["sweep", "--checkpoint", str(swept_checkpoint(files)), *SWEEP, "--workers", "1", "--quiet",
                  "--store", "zarr", "--out", str(out)]) == 0
@@ -209,7 +209,7 @@ def swept_checkpoint(folder):
 
 
 def test_discovery_and_feature_map_clusters_of_a_store_equal_those_of_files(tiny_ciwgan, tmp_path):
-    from ganphon.store import analyse_store
+    from ganphon.store_analysis import analyse_store
 
     common = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "16", "--seed", "5", "--feature-maps", "conv3",
               "--quiet"]
@@ -387,7 +387,7 @@ def generated(tiny_ciwgan, tmp_path_factory):
 
 def _analyse_and_fit(generated, folder):
     from ganphon.stats import run_stats
-    from ganphon.store import analyse_store
+    from ganphon.store_analysis import analyse_store
 
     shutil.copytree(generated, folder)
     # an untrained generator's output is its stack's buzz: the buzz rule would leave no 'voi' to model
@@ -527,3 +527,23 @@ def test_scheduler_errors_are_one_line():
     with pytest.raises(GanphonError, match="cannot reach the Dask scheduler"):
         with use_scheduler(f"tcp://127.0.0.1:{_free_port()}", timeout=2):
             pass
+
+
+def test_the_store_and_the_pipeline_sit_below_the_analysis():
+    """store.py and pipeline.py import nothing that annotates or measures (imports inside functions count)."""
+    import ast
+    from pathlib import Path
+
+    import ganphon
+
+    root = Path(ganphon.__file__).parent
+    above = {"acoustics", "annotate", "praat", "measures", "store_analysis", "sweep", "stats", "report", "atlas"}
+    for name in ("store.py", "pipeline.py", "export.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                modules |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[1] for a in node.names if a.name.startswith("ganphon.")}
+        assert not modules & above, (name, sorted(modules & above))

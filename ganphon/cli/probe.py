@@ -73,7 +73,7 @@ def probe(p) -> None:
     p.add_argument("--wav-layers", action="store_true",
                    help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "
                    "(each layer is always stored once as its native-rate Sound, which measure upsamples in "
-                   "memory to the same samples)")
+                   "memory to the same samples; also with --network q or critic; an encoder always writes them)")
     add_batch_size(p)
     add_device(p)
     add_out(p)
@@ -165,7 +165,7 @@ def _probe_waveforms(args, network: str) -> int:
                             activation=args.activation, clip=args.clip,
                             feature_maps=names(args.feature_maps) or [], batch_size=args.batch_size,
                             device=args.device, command=args.command_line, overwrite=args.overwrite,
-                            progress=not args.quiet)
+                            progress=not args.quiet, wav_layers=args.wav_layers)
     n_items, n_layers = manifest["sample_id"].nunique(), manifest["layer"].nunique()
     print(f"exported {n_items} inputs × {n_layers} series ({network}) to {args.out} (manifest.csv, run.json)")
     if network == "q":

@@ -57,7 +57,7 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
 
     path = Path(path)
     if path.is_dir() and is_store(path):
-        from ..store import acoustics_table
+        from ..store_analysis import acoustics_table
 
         table = acoustics_table(path, measures)
         for column in TEXT_COLUMNS:  # text, as the CSV reader is told to read them
