@@ -646,12 +646,26 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     notes : list of str
         What was not drawn, and why.
     """
-    from . import stats
-    from .timebase import slice_duration
-
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
+    _check_formats(formats)
+    manifest = _manifest(folder)
+    out = folder / FIGURES_DIR
+    paths, notes = [], []
+    if sample_id is None:
+        sample_id = _first_sample(folder, manifest)
+    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
+    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
+        paths += plot_sweep_grid(folder, base=base, formats=formats)
+    else:
+        notes.append("no sweep columns in the manifest: no sweep grid")
+    paths += _stats_figures(folder, out, formats, notes)
+    paths += _feature_map_figures(folder, manifest, out, formats, notes)
+    return paths, notes
+
+
+def _check_formats(formats) -> None:
     from matplotlib.backend_bases import FigureCanvasBase
 
     supported = FigureCanvasBase.get_supported_filetypes()
@@ -659,32 +673,31 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     if unknown:
         raise GanphonError(f"--formats: {', '.join(map(repr, unknown))} not a figure format; "
                            f"choose from {', '.join(sorted(supported))}")
-    manifest = _manifest(folder)
-    out = folder / FIGURES_DIR
-    paths, notes = [], []
-    if sample_id is None:
-        if manifest is not None:
-            sample_id = str(manifest["sample_id"].iloc[0])
-        else:
-            outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
-                                                                    (p.name for p in folder.glob("*.wav"))))
-                             if layer == layout.OUTPUT_LAYER)
-            if not outputs:
-                raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
-            sample_id = outputs[0]
-    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
-    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
-        paths += plot_sweep_grid(folder, base=base, formats=formats)
-    else:
-        notes.append("no sweep columns in the manifest: no sweep grid")
+
+
+def _first_sample(folder: Path, manifest) -> str:
+    """The manifest's first sample, or the first ``ID_output.wav`` of a folder without one."""
+    if manifest is not None:
+        return str(manifest["sample_id"].iloc[0])
+    outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
+                                                            (p.name for p in folder.glob("*.wav"))))
+                     if layer == layout.OUTPUT_LAYER)
+    if not outputs:
+        raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
+    return outputs[0]
+
+
+def _stats_figures(folder: Path, out: Path, formats, notes: list) -> list:
+    """The effects and correlations figures of ``DIR/stats/`` (a note for each table missing)."""
+    from .io import read_table
+
+    paths = []
     stats_dir = folder / layout.STATS_DIR
     for name, draw in (("effects", plot_effects), ("correlations", plot_correlations)):
         path = stats_dir / f"{name}.csv"
         if not path.is_file():
             notes.append(f"no {path.relative_to(folder)} (run 'ganphon stats {folder}'): no {name} figure")
             continue
-        from .io import read_table
-
         table = read_table(path, f"{name} table")
         if table.empty:
             notes.append(f"{path.relative_to(folder)} is empty: no {name} figure")
@@ -694,6 +707,15 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table edited or damaged by hand
             raise GanphonError(f"{path}: cannot be plotted ({type(exc).__name__}: {first_line(exc)}); is it "
                                f"damaged? 'ganphon stats {folder}' writes it again") from None
+    return paths
+
+
+def _feature_map_figures(folder: Path, manifest, out: Path, formats, notes: list) -> list:
+    """The profiles of every ``featuremaps_<layer>.npy``, coloured by cluster."""
+    from . import stats
+    from .timebase import slice_duration
+
+    paths = []
     maps = stats.read_feature_maps(folder)
     duration = None
     if manifest is not None and {"slice_len", "sr"} <= set(manifest.columns):
@@ -707,7 +729,7 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
             continue
         paths += plot_feature_maps(profiles, labels, out / f"feature_maps_{layer}", duration=duration,
                                    title=f"{layer}: {len(profiles)} feature maps", formats=formats)
-    return paths, notes
+    return paths
 
 
 # ---------------------------------------------------------------- training preview
