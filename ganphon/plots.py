@@ -735,36 +735,14 @@ def _feature_map_figures(folder: Path, manifest, out: Path, formats, notes: list
 # ---------------------------------------------------------------- training preview
 
 
-def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title: str = "") -> Path:
-    """Save one PNG: a column per sample, its waveform above its spectrogram.
-
-    Parameters
-    ----------
-    waves : numpy.ndarray
-        Samples, shape [n, slice_len], values in [-1, 1].
-    labels : sequence of str
-        One caption per sample (e.g. its code).
-    sr : int
-        Sampling rate in Hz.
-    path : path-like
-        Target PNG; written atomically.
-    title : str
-        Figure title (e.g. the training step).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def preview_figure(waves: np.ndarray, labels: Sequence[str], sr: int, title: str = ""):
+    """The figure of :func:`plot_preview` (axes: a row of waveforms above a row of spectrograms)."""
     from scipy.signal import spectrogram
 
     waves = np.atleast_2d(np.asarray(waves, dtype=np.float64))
     n, length = waves.shape
     t = np.arange(length) / sr
-    fig = Figure(figsize=(2.6 * n + 0.6, 4.2))
-    FigureCanvasAgg(fig)
+    fig = new_figure(2.6 * n + 0.6, 4.2)
     axes = fig.subplots(2, n, squeeze=False, sharex=True)
     for i in range(n):
         ax_w, ax_s = axes[0, i], axes[1, i]
@@ -787,6 +765,31 @@ def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title: str = "") -> Path:
+    """Save one PNG: a column per sample, its waveform above its spectrogram.
+
+    Parameters
+    ----------
+    waves : numpy.ndarray
+        Samples, shape [n, slice_len], values in [-1, 1].
+    labels : sequence of str
+        One caption per sample (e.g. its code).
+    sr : int
+        Sampling rate in Hz.
+    path : path-like
+        Target PNG; written atomically.
+    title : str
+        Figure title (e.g. the training step).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    fig = preview_figure(waves, labels, sr, title)
     path = Path(path)
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")

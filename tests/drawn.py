@@ -1,0 +1,85 @@
+"""What a Matplotlib figure draws, read back from its renderings: path vertices and marker positions
+from its SVG (display points at 72 dpi, y down as SVG has it), colours from PNG pixels.
+
+Expected positions are the data a test knows, mapped through the axes' data-to-display transform:
+a drawn line is checked against the series it should show, not against the figure's own artists.
+"""
+
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import matplotlib
+import numpy as np
+from matplotlib.image import imread
+
+SVG = "{http://www.w3.org/2000/svg}"
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?")
+
+
+def svg_drawing(fig, artists: dict) -> dict:
+    """Render ``fig`` as SVG and read back what each artist drew.
+
+    ``artists`` maps a name to an artist (a line, a collection, an errorbar part); each is tagged
+    with that name (its gid) before the rendering.  Returns name → {"paths": [array [k, 2], …] (the
+    vertices of each path drawn), "markers": array [m, 2] (where each marker was placed)}, in SVG
+    points.  Path simplification is switched off for the rendering, so every vertex is drawn.
+    """
+    for name, artist in artists.items():
+        artist.set_gid(name)
+    buf = io.StringIO()
+    with matplotlib.rc_context({"path.simplify": False}):
+        fig.savefig(buf, format="svg")
+    root = ET.fromstring(buf.getvalue())
+    out = {}
+    for element in root.iter():
+        name = element.get("id")
+        if name not in artists:
+            continue
+        paths = [_vertices(p.get("d")) for p in element.iter(SVG + "path") if p.get("id") is None]
+        markers = [(float(u.get("x")), float(u.get("y"))) for u in element.iter(SVG + "use")]
+        out[name] = {"paths": paths, "markers": np.array(markers).reshape(-1, 2)}
+    missing = set(artists) - set(out)
+    assert not missing, f"not drawn: {sorted(missing)}"
+    return out
+
+
+def _vertices(d: str) -> np.ndarray:
+    assert set(re.sub(r"[\d.\s e+-]", "", d)) <= {"M", "L"}, f"not a polyline: {d[:80]}"
+    return np.array([float(x) for x in _NUMBER.findall(d)]).reshape(-1, 2)
+
+
+def to_svg(ax, x, y) -> np.ndarray:
+    """Data points of ``ax`` in the SVG's coordinates: the axes' transform at 72 dpi, y flipped."""
+    fig = ax.figure
+    fig.set_dpi(72)
+    xy = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
+    return np.column_stack([xy[:, 0], fig.bbox.height - xy[:, 1]])
+
+
+def to_pixels(ax, x, y, dpi: float) -> np.ndarray:
+    """Data points of ``ax`` as (row, column) pixel indices of a PNG saved at ``dpi`` (Agg's canvas
+    is the figure's size in pixels, truncated; row 0 at the top)."""
+    fig = ax.figure
+    fig.set_dpi(dpi)
+    xy = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
+    return np.column_stack([int(fig.bbox.height) - xy[:, 1], xy[:, 0]]).astype(int)
+
+
+def png_pixels(path) -> np.ndarray:
+    """The RGB pixels of a PNG, floats in [0, 1]."""
+    return imread(path)[..., :3]
+
+
+def rgb(colour) -> np.ndarray:
+    return np.array(matplotlib.colors.to_rgb(colour))
+
+
+def line_near(image: np.ndarray, rows_cols: np.ndarray, colour, reach: int = 2, tol: float = 0.2) -> np.ndarray:
+    """For each pixel (row, column), whether a pixel within ``reach`` has ``colour`` (RGB distance < tol)."""
+    target = rgb(colour)
+    found = []
+    for r, c in rows_cols:
+        window = image[max(r - reach, 0):r + reach + 1, max(c - reach, 0):c + reach + 1]
+        found.append(np.sqrt(((window - target) ** 2).sum(-1)).min() < tol)
+    return np.array(found)
