@@ -83,3 +83,26 @@ def line_near(image: np.ndarray, rows_cols: np.ndarray, colour, reach: int = 2, 
         window = image[max(r - reach, 0):r + reach + 1, max(c - reach, 0):c + reach + 1]
         found.append(np.sqrt(((window - target) ** 2).sum(-1)).min() < tol)
     return np.array(found)
+
+
+def assert_png_line(png, ax, x, y, colour, dpi: float = 150, share: float = 0.97, **near) -> None:
+    """The PNG ``png`` (saved at ``dpi`` from a figure laid out as ``ax``'s) shows the line (x, y) of
+    ``ax`` in ``colour``: at least ``share`` of its points (up to 400 of them) have that colour nearby."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    step = max(1, len(x) // 400)
+    found = line_near(png_pixels(png), to_pixels(ax, x[::step], y[::step], dpi), colour, **near)
+    assert found.mean() >= share, f"{png}: {(~found).sum()} of {len(found)} points of the line not drawn"
+
+
+def ink_inside(png, ax, dpi: float = 150, inset: int = 3, level: float = 0.9) -> np.ndarray:
+    """(row, column) of every pixel of the PNG inside ``ax`` (``inset`` pixels clear of its frame)
+    darker than ``level`` in some channel."""
+    image = png_pixels(png)
+    fig = ax.figure
+    fig.set_dpi(dpi)
+    box = ax.get_window_extent()
+    height = int(fig.bbox.height)
+    top, bottom = height - int(box.y1) + inset, height - int(box.y0) - inset
+    left, right = int(box.x0) + inset, int(box.x1) - inset
+    rows, cols = np.nonzero(image[top:bottom, left:right].min(-1) < level)
+    return np.column_stack([rows + top, cols + left])
