@@ -106,3 +106,32 @@ def ink_inside(png, ax, dpi: float = 150, inset: int = 3, level: float = 0.9) ->
     left, right = int(box.x0) + inset, int(box.x1) - inset
     rows, cols = np.nonzero(image[top:bottom, left:right].min(-1) < level)
     return np.column_stack([rows + top, cols + left])
+
+
+def layer_series_by_hand(folder, sample_id, layer):
+    """(sr, series) of a layer at the output rate: its native Sound (read by Praat) interpolated
+    linearly between sample centres ((k + ½)/n of the slice), edges held, clipped as the run clipped."""
+    import json
+    from pathlib import Path
+
+    import parselmouth
+    from scipy.io import wavfile
+
+    folder = Path(folder)
+    sr, output = wavfile.read(folder / f"{sample_id}_output.wav")
+    native = parselmouth.read(str(folder / f"{sample_id}_{layer}.Sound")).values[0]
+    size, n = len(output), len(native)
+    y = np.interp((np.arange(size) + 0.5) / size, (np.arange(n) + 0.5) / n, native)
+    record = folder / "run.json"
+    clip = (json.loads(record.read_text()).get("request") or {}).get("clip") if record.is_file() else None
+    return sr, np.clip(y, -clip, clip) if clip is not None else y
+
+
+def assert_png_markers(png, ax, x, y, colour, dpi: float = 150, radius: int = 2, tol: float = 0.25) -> None:
+    """The PNG shows a filled marker of ``colour`` centred on each point (x, y) of ``ax``: its centre and
+    the pixels ``radius`` to the left and right have that colour (a line through the point would not)."""
+    image = png_pixels(png)
+    target = rgb(colour)
+    for (r, c), xy in zip(to_pixels(ax, x, y, dpi), zip(x, y)):
+        patch = image[r, [c - radius, c, c + radius]]
+        assert np.sqrt(((patch - target) ** 2).sum(-1)).max() < tol, f"{png}: no marker at {xy}: {patch}"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from drawn import assert_png_line, ink_inside, png_pixels, to_pixels
+from drawn import assert_png_line, ink_inside, layer_series_by_hand, png_pixels, to_pixels
 from matplotlib import colormaps
 from scipy.io import wavfile
 
@@ -47,21 +47,6 @@ def assert_bases_fixed(latents, varied, n_bases, n_steps):
         firsts.append(rows[noise].iloc[0].to_numpy())
     assert not np.allclose(firsts[0], firsts[1])
     assert np.abs(np.concatenate(firsts)).max() <= 1.0  # ciwGAN noise ~ U(-1, 1)
-
-
-def layer_series_by_hand(folder, sample_id, layer):
-    """The layer series at the output rate: its native Sound (read by Praat) interpolated linearly
-    between sample centres ((k + ½)/n of the slice), edges held, clipped as the run clipped."""
-    import json
-
-    import parselmouth
-
-    sr, output = wavfile.read(folder / f"{sample_id}_output.wav")
-    native = parselmouth.read(str(folder / f"{sample_id}_{layer}.Sound")).values[0]
-    size, n = len(output), len(native)
-    y = np.interp((np.arange(size) + 0.5) / size, (np.arange(n) + 0.5) / n, native)
-    clip = (json.loads((folder / "run.json").read_text()).get("request") or {}).get("clip")
-    return sr, np.clip(y, -clip, clip) if clip is not None else y
 
 
 def assert_sweep_grid_png(folder, var, values):
