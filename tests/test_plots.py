@@ -341,6 +341,9 @@ def test_plot_stats_end_to_end(tmp_path):
             for k, layer in enumerate(["dense", "conv1", "output"]):
                 rows.append({"layer": layer, "base": b, "value": v, "f0": 100 + k * 0.5 * v + rng.normal()})
     effects = stats.effect_by_layer(pd.DataFrame(rows), "f0")
+    assert list(effects["layer"]) == ["dense", "conv1", "output"]
     fig = plots.effects_figure(effects)
-    assert np.allclose(fig.axes[0].lines[0].get_ydata(), effects["beta"])
+    ax = fig.axes[0]
+    drawing = svg_drawing(fig, {"points": ax.containers[0].lines[0]})
+    np.testing.assert_allclose(drawing["points"]["markers"], to_svg(ax, [0, 1, 2], effects["beta"]), atol=0.01)
     assert_files(plots.plot_effects(effects, tmp_path / "fx"), "fx")
