@@ -15,6 +15,7 @@ paths; the matching ``*_figure`` function returns the
 * :func:`plot_feature_maps` — activation profiles coloured by cluster.
 * :func:`plot_atlas` — the latent atlas: standardised effects, variables × outcomes, one panel per layer.
 * :func:`plot_folder` — whatever a folder supports, into ``DIR/figures/``.
+* :func:`plot_preview` — the training preview: waveforms above spectrograms.
 """
 
 from __future__ import annotations

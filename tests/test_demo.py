@@ -396,8 +396,9 @@ def test_demo_figures_draw_their_series_and_tables(demo_run):
     layers = [ax.get_ylabel() for ax in fig.axes]
     sr, y = layer_series_by_hand(demo_run / "random", sid, "conv4")
     clear = y > 0.05 * y.max()  # off the frame: a series at 0 lies under the axis line
-    assert_png_line(figures / f"layer_stack_{sid}.png", fig.axes[layers.index("conv4")], (np.arange(len(y)) / sr)[clear],
-                    y[clear], "#08519c", reach=2, tol=0.3)
+    t = np.arange(len(y)) / sr
+    assert_png_line(figures / f"layer_stack_{sid}.png", fig.axes[layers.index("conv4")], t[clear], y[clear],
+                    "#08519c", reach=2, tol=0.3)
     # each sweep grid: conv2 of base 0 at every swept value
     for var in (top, code):
         folder = demo_run / f"sweep_{var}"
