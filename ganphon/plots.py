@@ -423,7 +423,7 @@ def atlas_figure(effects: pd.DataFrame, alpha: float = 0.05, max_variables: int 
         grid = part.pivot_table(index="var", columns="outcome", values="effect_std", aggfunc="first")
         grid = grid.reindex(index=shown, columns=outcomes)
         hits = part.pivot_table(index="var", columns="outcome", values="passes", aggfunc="first")
-        hits = hits.reindex(index=shown, columns=outcomes).fillna(False).astype(bool)
+        hits = hits.reindex(index=shown, columns=outcomes).fillna(0).astype(bool)  # a missing cell: not passing
         image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
                           interpolation="nearest")
         ys, xs = np.nonzero(hits.to_numpy())
