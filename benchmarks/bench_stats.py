@@ -83,7 +83,7 @@ def plain_lmer_seconds(tasks, frames_dir) -> list:
 
     args = []
     for task in tasks:
-        args += [str(Path(frames_dir) / engine.frame_name(task[1], task[2], task[7])), task[1]]
+        args += [str(Path(frames_dir) / engine.frame_name(task.outcome, task.layer, task.label)), task.outcome]
     script = Path(frames_dir) / "plain.R"
     script.write_text(PLAIN_R)
     done = subprocess.run([engine.find_rscript(), "--vanilla", str(script), *args], capture_output=True, text=True,

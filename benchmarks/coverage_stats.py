@@ -89,7 +89,7 @@ def main(argv=None) -> int:
               f"{parity['rel_diff'].max():.2g}; llf diff min {parity['llf_diff'].min():.3g}")
     old = []
     for task in tasks:
-        data = task[0]
+        data = task.data
         (fit,) = stats.fit_mixed(data, "f0", random_slope=False)
         row = fit.coefficients().set_index("term").loc["value"]
         half = sps.norm.ppf(0.975) * row["se"]

@@ -15,6 +15,7 @@ paths; the matching ``*_figure`` function returns the
 * :func:`plot_feature_maps` — activation profiles coloured by cluster.
 * :func:`plot_atlas` — the latent atlas: standardised effects, variables × outcomes, one panel per layer.
 * :func:`plot_folder` — whatever a folder supports, into ``DIR/figures/``.
+* :func:`plot_preview` — the training preview: waveforms above spectrograms.
 """
 
 from __future__ import annotations
@@ -422,7 +423,7 @@ def atlas_figure(effects: pd.DataFrame, alpha: float = 0.05, max_variables: int 
         grid = part.pivot_table(index="var", columns="outcome", values="effect_std", aggfunc="first")
         grid = grid.reindex(index=shown, columns=outcomes)
         hits = part.pivot_table(index="var", columns="outcome", values="passes", aggfunc="first")
-        hits = hits.reindex(index=shown, columns=outcomes).fillna(False).astype(bool)
+        hits = hits.reindex(index=shown, columns=outcomes).fillna(0).astype(bool)  # a missing cell: not passing
         image = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
                           interpolation="nearest")
         ys, xs = np.nonzero(hits.to_numpy())
@@ -646,12 +647,26 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     notes : list of str
         What was not drawn, and why.
     """
-    from . import stats
-    from .timebase import slice_duration
-
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
+    _check_formats(formats)
+    manifest = _manifest(folder)
+    out = folder / FIGURES_DIR
+    paths, notes = [], []
+    if sample_id is None:
+        sample_id = _first_sample(folder, manifest)
+    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
+    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
+        paths += plot_sweep_grid(folder, base=base, formats=formats)
+    else:
+        notes.append("no sweep columns in the manifest: no sweep grid")
+    paths += _stats_figures(folder, out, formats, notes)
+    paths += _feature_map_figures(folder, manifest, out, formats, notes)
+    return paths, notes
+
+
+def _check_formats(formats) -> None:
     from matplotlib.backend_bases import FigureCanvasBase
 
     supported = FigureCanvasBase.get_supported_filetypes()
@@ -659,32 +674,31 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     if unknown:
         raise GanphonError(f"--formats: {', '.join(map(repr, unknown))} not a figure format; "
                            f"choose from {', '.join(sorted(supported))}")
-    manifest = _manifest(folder)
-    out = folder / FIGURES_DIR
-    paths, notes = [], []
-    if sample_id is None:
-        if manifest is not None:
-            sample_id = str(manifest["sample_id"].iloc[0])
-        else:
-            outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
-                                                                    (p.name for p in folder.glob("*.wav"))))
-                             if layer == layout.OUTPUT_LAYER)
-            if not outputs:
-                raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
-            sample_id = outputs[0]
-    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
-    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
-        paths += plot_sweep_grid(folder, base=base, formats=formats)
-    else:
-        notes.append("no sweep columns in the manifest: no sweep grid")
+
+
+def _first_sample(folder: Path, manifest) -> str:
+    """The manifest's first sample, or the first ``ID_output.wav`` of a folder without one."""
+    if manifest is not None:
+        return str(manifest["sample_id"].iloc[0])
+    outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
+                                                            (p.name for p in folder.glob("*.wav"))))
+                     if layer == layout.OUTPUT_LAYER)
+    if not outputs:
+        raise GanphonError(f"{folder}: no ID_{layout.OUTPUT_LAYER}.wav files to plot")
+    return outputs[0]
+
+
+def _stats_figures(folder: Path, out: Path, formats, notes: list) -> list:
+    """The effects and correlations figures of ``DIR/stats/`` (a note for each table missing)."""
+    from .io import read_table
+
+    paths = []
     stats_dir = folder / layout.STATS_DIR
     for name, draw in (("effects", plot_effects), ("correlations", plot_correlations)):
         path = stats_dir / f"{name}.csv"
         if not path.is_file():
             notes.append(f"no {path.relative_to(folder)} (run 'ganphon stats {folder}'): no {name} figure")
             continue
-        from .io import read_table
-
         table = read_table(path, f"{name} table")
         if table.empty:
             notes.append(f"{path.relative_to(folder)} is empty: no {name} figure")
@@ -694,6 +708,15 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table edited or damaged by hand
             raise GanphonError(f"{path}: cannot be plotted ({type(exc).__name__}: {first_line(exc)}); is it "
                                f"damaged? 'ganphon stats {folder}' writes it again") from None
+    return paths
+
+
+def _feature_map_figures(folder: Path, manifest, out: Path, formats, notes: list) -> list:
+    """The profiles of every ``featuremaps_<layer>.npy``, coloured by cluster."""
+    from . import stats
+    from .timebase import slice_duration
+
+    paths = []
     maps = stats.read_feature_maps(folder)
     duration = None
     if manifest is not None and {"slice_len", "sr"} <= set(manifest.columns):
@@ -707,10 +730,43 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
             continue
         paths += plot_feature_maps(profiles, labels, out / f"feature_maps_{layer}", duration=duration,
                                    title=f"{layer}: {len(profiles)} feature maps", formats=formats)
-    return paths, notes
+    return paths
 
 
 # ---------------------------------------------------------------- training preview
+
+
+def preview_figure(waves: np.ndarray, labels: Sequence[str], sr: int, title: str = ""):
+    """The figure of :func:`plot_preview` (axes: a row of waveforms above a row of spectrograms)."""
+    from scipy.signal import spectrogram
+
+    waves = np.atleast_2d(np.asarray(waves, dtype=np.float64))
+    n, length = waves.shape
+    t = np.arange(length) / sr
+    fig = new_figure(2.6 * n + 0.6, 4.2)
+    axes = fig.subplots(2, n, squeeze=False, sharex=True)
+    for i in range(n):
+        ax_w, ax_s = axes[0, i], axes[1, i]
+        ax_w.plot(t, waves[i], lw=0.4, color="k")
+        ax_w.set_ylim(-1, 1)
+        ax_w.set_title(labels[i] if i < len(labels) else "", fontsize=9)
+        # 16 ms windows, 4 ms hop: the usual broadband view of speech.
+        nper = max(16, int(round(0.016 * sr)))
+        f, ts, sxx = spectrogram(waves[i], fs=sr, nperseg=nper, noverlap=nper - nper // 4)
+        db = 10 * np.log10(sxx + 1e-12)
+        top = db.max() if np.isfinite(db).any() else 0.0
+        ax_s.pcolormesh(ts, f / 1000, db, vmin=top - 70, vmax=top, cmap="Greys", shading="auto",
+                        rasterized=True)
+        ax_s.set_xlabel("time (s)", fontsize=8)
+        if i == 0:
+            ax_w.set_ylabel("amplitude", fontsize=8)
+            ax_s.set_ylabel("frequency (kHz)", fontsize=8)
+        for ax in (ax_w, ax_s):
+            ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title: str = "") -> Path:
@@ -734,37 +790,7 @@ def plot_preview(waves: np.ndarray, labels: Sequence[str], sr: int, path, title:
     pathlib.Path
         ``path``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from scipy.signal import spectrogram
-
-    waves = np.atleast_2d(np.asarray(waves, dtype=np.float64))
-    n, length = waves.shape
-    t = np.arange(length) / sr
-    fig = Figure(figsize=(2.6 * n + 0.6, 4.2))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, n, squeeze=False, sharex=True)
-    for i in range(n):
-        ax_w, ax_s = axes[0, i], axes[1, i]
-        ax_w.plot(t, waves[i], lw=0.4, color="k")
-        ax_w.set_ylim(-1, 1)
-        ax_w.set_title(labels[i] if i < len(labels) else "", fontsize=9)
-        # 16 ms windows, 4 ms hop: the usual broadband view of speech.
-        nper = max(16, int(round(0.016 * sr)))
-        f, ts, sxx = spectrogram(waves[i], fs=sr, nperseg=nper, noverlap=nper - nper // 4)
-        db = 10 * np.log10(sxx + 1e-12)
-        top = db.max() if np.isfinite(db).any() else 0.0
-        ax_s.pcolormesh(ts, f / 1000, db, vmin=top - 70, vmax=top, cmap="Greys", shading="auto",
-                        rasterized=True)
-        ax_s.set_xlabel("time (s)", fontsize=8)
-        if i == 0:
-            ax_w.set_ylabel("amplitude", fontsize=8)
-            ax_s.set_ylabel("frequency (kHz)", fontsize=8)
-        for ax in (ax_w, ax_s):
-            ax.tick_params(labelsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig = preview_figure(waves, labels, sr, title)
     path = Path(path)
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")

@@ -190,10 +190,19 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
         raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
     if isinstance(labels, str):
         labels = [s.strip() for s in labels.split(",") if s.strip()]
-    rows = _layer_rows(folder, layers)
+    settings = {"pitch_floor": pitch_floor, "pitch_ceiling": pitch_ceiling, "maximum_formant": maximum_formant}
+    pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
+    result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
+    io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
+    return result
+
+
+def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, settings: dict) -> list:
+    """One dict per item × layer of :func:`correlate_input`: the layer series (``value``) inside the
+    tier's intervals, each measure of the input on the series' grid, the interval ``label``, ``dx``."""
     manifest = io.read_manifest(folder)
     outputs = manifest[manifest["layer"] == layout.OUTPUT_LAYER].set_index("sample_id")
-    pairs = []  # one frame per item × layer: value, measure values, label
+    pairs = []
     for sid, group in rows.groupby("sample_id", sort=True):
         if sid not in outputs.index:
             raise GanphonError(f"{folder / layout.MANIFEST}: sample {sid} has no output row")
@@ -201,8 +210,7 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
         sound = io.read_sound(folder / out_row["file"])
         input_sr = out_row.get("input_sr") if "input_sr" in outputs.columns else None
         input_sr = float(input_sr) if input_sr is not None and np.isfinite(input_sr) else float(sound.sampling_frequency)
-        contours = input_measures(sound, pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling,
-                                  maximum_formant=maximum_formant, input_sr=input_sr)
+        contours = input_measures(sound, input_sr=input_sr, **settings)
         tg_path = folder / out_row["textgrid"]
         grid = io.read_textgrid(tg_path) if tg_path.is_file() else None
         use_tier = tier
@@ -224,6 +232,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
                 else:
                     frame[m] = np.full(int(inside.sum()), np.nan)
             pairs.append(frame)
+    return pairs
+
+
+def _input_correlations(pairs: list, measures, n_boot: int, seed: int) -> list:
+    """The rows of :func:`correlate_input`: per layer × measure × label, r pooled over items with its
+    item bootstrap (one set of ``n_boot`` draws from ``seed`` for every row), and Spearman's rho."""
     rng = np.random.default_rng(seed)
     table = []
     layer_order = layout.sort_layers({p["layer"] for p in pairs})
@@ -263,9 +277,7 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
                               "n_samples": int(sum(len(a) for a, _ in per_item.values())),
                               "n_items": len(per_item), "rate_native_hz": 1.0 / dx, "nyquist_hz": 0.5 / dx,
                               "n_boot": n_boot, "seed": seed})
-    result = pd.DataFrame(table)
-    io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
-    return result
+    return table
 
 
 # ---------------------------------------------------------------- external series

@@ -113,8 +113,11 @@ def test_demo_report_and_its_parts(demo_run):
         assert set(ac["layer"]) == {"dense", "conv1", "conv2", "conv3", "conv4", "output"}
         assert (demo_run / d / "stats" / "summaries.txt").exists() or (demo_run / d / "stats" / "correlations.csv").exists()
     report = (demo_run / "report.md").read_text()
-    for img in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
-        assert (demo_run / img).stat().st_size > 1000
+    from matplotlib.image import imread
+
+    for img in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):  # PNGs that decode, not blank (drawn data: below)
+        image = imread(demo_run / img)
+        assert image.ndim == 3 and image[..., :3].std() > 0.01, img
     assert "praat --run" in report and "measure_all.praat" in report
     # the model described from its card: the commands that made it and its evaluation
     card = json.loads((DATA / DEMO_CARD).read_text())
@@ -375,3 +378,61 @@ def test_readme_toml_example_runs_on_the_bundled_model(tmp_path):
     small = dict(spec, bases=1)
     table = run_sweep(small, model, tmp_path / "path", workers=1, progress=False)
     assert table["sample_id"].nunique() == 25
+
+
+def test_demo_figures_draw_their_series_and_tables(demo_run):
+    """What each figure of the report shows, read from its PNG: the layer series (from the native Sounds
+    by hand), the effects' points, the colour of each r (tests/drawn.py)."""
+    from drawn import assert_png_line, assert_png_markers, layer_series_by_hand, png_pixels, to_pixels
+    from matplotlib import colormaps
+
+    from ganphon import plots
+
+    info = json.loads((demo_run / "demo.json").read_text())
+    top, code, sid = info["top_variable"], info["code_variable"], info["stack_sample"]
+    figures = demo_run / "figures"
+    # the layer stack: conv4 of the typical sample, from its native Sound by hand
+    fig = plots.layer_stack_figure(demo_run / "random", sid)
+    layers = [ax.get_ylabel() for ax in fig.axes]
+    sr, y = layer_series_by_hand(demo_run / "random", sid, "conv4")
+    clear = y > 0.05 * y.max()  # off the frame: a series at 0 lies under the axis line
+    t = np.arange(len(y)) / sr
+    assert_png_line(figures / f"layer_stack_{sid}.png", fig.axes[layers.index("conv4")], t[clear], y[clear],
+                    "#08519c", reach=2, tol=0.3)
+    # each sweep grid: conv2 of base 0 at every swept value
+    for var in (top, code):
+        folder = demo_run / f"sweep_{var}"
+        fig = plots.sweep_grid_figure(folder, base=0)
+        columns = [ax.get_title() for ax in fig.axes[:len(set(io.read_manifest(folder)["layer"]))]]
+        grid = np.array(fig.axes).reshape(-1, len(columns))
+        for i in range(len(grid)):
+            sr, y = layer_series_by_hand(folder, f"b000_v{i:03d}", "conv2")
+            clear = y > 0.05 * y.max()
+            assert_png_line(figures / f"sweep_grid_{var}.png", grid[i, columns.index("conv2")],
+                            (np.arange(len(y)) / sr)[clear], y[clear], "#08519c", reach=2, tol=0.3)
+        # the effects: a point at each layer's standardised slope
+        effects = pd.read_csv(folder / "stats" / "effects.csv")
+        fig = plots.effects_figure(effects)
+        panels = effects["outcome"].astype(str) + " · " + effects["label"].fillna("all").astype(str)
+        every = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            part = effects[panels == ax.get_title()].dropna(subset=["beta"])
+            assert len(part)
+            x = [every.index(layer) for layer in part["layer"]]
+            assert_png_markers(figures / f"effects_{var}.png", ax, x, part["beta"], "#08519c")
+    # the correlations heat map: the colour of each r
+    corr = pd.read_csv(demo_run / "random" / "stats" / "correlations.csv")
+    fig = plots.correlations_figure(corr)
+    ax = fig.axes[0]
+    measures = list(dict.fromkeys(corr["measure"]))
+    layers = [t.get_text() for t in ax.get_xticklabels()]
+    r = corr.drop_duplicates(["measure", "layer"]).set_index(["measure", "layer"])["r"]
+    image = png_pixels(figures / "correlations.png")
+    for i, measure in enumerate(measures):
+        for j, layer in enumerate(layers):
+            value = r.get((measure, layer), np.nan)
+            expected = colormaps["RdBu_r"]((value + 1) / 2)[:3] if np.isfinite(value) else (1.0, 1.0, 1.0)
+            (row, col), = to_pixels(ax, [j - 0.3], [i - 0.3], 150)
+            np.testing.assert_allclose(image[row, col], expected, atol=1.5 / 255, err_msg=f"{measure} {layer}")

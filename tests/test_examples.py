@@ -1,7 +1,9 @@
 """The example scripts run end to end at small sizes on a tiny model; their main
 outputs are checked against values computed here independently (the sweep grid
 and path by hand, Pearson r with numpy, feature maps by a forward pass written
-out layer by layer)."""
+out layer by layer), and their figures by what the PNG shows: the layer series
+of the folder, the r of each cell, the profiles' envelope, at the pixels the
+axes' transform puts them (tests/drawn.py)."""
 
 import subprocess
 import sys
@@ -11,6 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from drawn import assert_png_line, ink_inside, layer_series_by_hand, png_pixels, to_pixels
+from matplotlib import colormaps
+from scipy.io import wavfile
+
+from ganphon import plots
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
@@ -42,6 +49,45 @@ def assert_bases_fixed(latents, varied, n_bases, n_steps):
     assert np.abs(np.concatenate(firsts)).max() <= 1.0  # ciwGAN noise ~ U(-1, 1)
 
 
+def assert_sweep_grid_png(folder, var, values):
+    """``figures/sweep_grid_base0.png`` draws, in each row of a swept value, the conv2 series (from its
+    native Sound, by hand) and the output of base 0."""
+    png = folder / "figures" / "sweep_grid_base0.png"
+    fig = plots.sweep_grid_figure(folder, base=0)
+    grid = np.array(fig.axes).reshape(len(values), -1)
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == [f"{var}={v:g}" for v in values]
+    columns = [ax.get_title() for ax in grid[0]]
+    for i in range(len(values)):
+        sr, y = layer_series_by_hand(folder, f"b000_v{i:03d}", "conv2")
+        assert_png_line(png, grid[i, columns.index("conv2")], np.arange(len(y)) / sr, y, "#08519c", reach=2,
+                        tol=0.3)
+        sr, wave = wavfile.read(folder / f"b000_v{i:03d}_output.wav")
+        assert_png_line(png, grid[i, columns.index("output")], np.arange(len(wave)) / sr, wave, "k", reach=2,
+                        tol=0.6)
+
+
+def assert_r_matches_numpy(table, acoustics, labels, at_least):
+    """Each r of ``table`` is numpy's Pearson r of the layer's and the output's values of one measure,
+    paired on the same interval, in intervals labelled ``labels``, artefact F0 values left out."""
+    keys = ["sample_id", "tier", "label", "start", "end", "point"]
+    acoustics["point"] = acoustics["point"].fillna(-1)
+    rows = acoustics[acoustics["label"].isin(labels)]
+    if "f0_artefact" in rows.columns:
+        rows = rows[rows["f0_artefact"].isna()]
+    checked = 0
+    for row in table.itertuples():
+        part = rows[rows["measure"] == row.measure]
+        joined = part[part["layer"] == row.layer].merge(part[part["layer"] == "output"], on=keys,
+                                                       suffixes=("_layer", "_output"))
+        joined = joined.dropna(subset=["value_layer", "value_output"])
+        assert row.n == len(joined), (row.measure, row.layer)
+        if len(joined) > 2 and joined["value_layer"].std() > 0 and joined["value_output"].std() > 0:
+            r = np.corrcoef(joined["value_layer"], joined["value_output"])[0, 1]
+            assert row.r == pytest.approx(r, abs=1e-9), (row.measure, row.layer)
+            checked += 1
+    assert checked >= at_least
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_help_names_the_paper_analysis(script):
     out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
@@ -65,7 +111,7 @@ def test_z_sweep_example(tiny_ciwgan, tmp_path):
     np.testing.assert_array_equal(acoustics["z11"], latents.loc[acoustics["sample_id"], "z11"])
     lrt = pd.read_csv(out / "stats" / "lrt.csv")
     assert set(lrt["outcome"]) <= {"intensity"}
-    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
+    assert_sweep_grid_png(out, "z11", expected)
 
 
 def test_z_sweep_example_on_a_code_variable(tiny_ciwgan, tmp_path):
@@ -78,7 +124,7 @@ def test_z_sweep_example_on_a_code_variable(tiny_ciwgan, tmp_path):
         np.testing.assert_array_equal(rows["c2"], [0.0, 0.5, 1.0])
         np.testing.assert_array_equal(rows["c1"], [0.0, 0.0, 0.0])  # the other code stays 0
     assert_bases_fixed(latents, ["c2"], 2, 3)
-    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
+    assert_sweep_grid_png(out, "c2", [0.0, 0.5, 1.0])
 
 
 def test_reduplication_path_example(tiny_ciwgan, tmp_path):
@@ -92,7 +138,10 @@ def test_reduplication_path_example(tiny_ciwgan, tmp_path):
         rows = latents.loc[[f"b{b:03d}_v{i:03d}" for i in range(len(path))], ["c1", "c2"]]
         np.testing.assert_array_equal(rows.to_numpy(), np.array(path, dtype=float))
     assert_bases_fixed(latents, ["c1", "c2"], 2, len(path))
-    assert (out / "figures" / "sweep_grid_base0.png").stat().st_size > 1000
+    manifest = pd.read_csv(out / "manifest.csv")
+    var = manifest["var"].iloc[0]
+    values = manifest[manifest["base"] == 0].drop_duplicates("sample_id").sort_values("value")["value"]
+    assert_sweep_grid_png(out, var, list(values))
 
 
 def test_layer_correlations_example(tiny_ciwgan, tmp_path):
@@ -102,24 +151,23 @@ def test_layer_correlations_example(tiny_ciwgan, tmp_path):
                 "--labels", "voi,fric")
     table = pd.read_csv(out / "figures" / "correlations.csv")
     acoustics = pd.read_csv(out / "acoustics.csv", dtype={"sample_id": str})
-    keys = ["sample_id", "tier", "label", "start", "end", "point"]
-    acoustics["point"] = acoustics["point"].fillna(-1)
-    # F0 values on the generator's artefact frequencies are left out
-    voiced = acoustics[acoustics["label"].isin(["voi", "fric"]) & acoustics["f0_artefact"].isna()]
     assert len(table) > 0 and set(table["layer"]) <= {"dense", "conv1", "conv2", "conv3", "conv4"}
-    checked = 0
-    for row in table.itertuples():
-        part = voiced[voiced["measure"] == row.measure]
-        joined = part[part["layer"] == row.layer].merge(part[part["layer"] == "output"], on=keys,
-                                                       suffixes=("_layer", "_output"))
-        joined = joined.dropna(subset=["value_layer", "value_output"])
-        assert row.n == len(joined), (row.measure, row.layer)
-        if len(joined) > 2 and joined["value_layer"].std() > 0 and joined["value_output"].std() > 0:
-            r = np.corrcoef(joined["value_layer"], joined["value_output"])[0, 1]
-            assert row.r == pytest.approx(r, abs=1e-9), (row.measure, row.layer)
-            checked += 1
-    assert checked >= 5
-    assert (out / "figures" / "correlations.png").stat().st_size > 1000
+    # F0 values on the generator's artefact frequencies are left out
+    assert_r_matches_numpy(table, acoustics, ["voi", "fric"], at_least=5)
+    # the heat map: each cell's colour is its r on RdBu_r from −1 to 1 (read a third of a cell off its
+    # centre, clear of the printed r), white where r is undefined
+    fig = plots.correlations_figure(table)
+    ax = fig.axes[0]
+    measures = list(dict.fromkeys(table["measure"]))
+    layers = [t.get_text() for t in ax.get_xticklabels()]
+    r = table.set_index(["measure", "layer"])["r"]
+    image = png_pixels(out / "figures" / "correlations.png")
+    for i, measure in enumerate(measures):
+        for j, layer in enumerate(layers):
+            value = r.get((measure, layer), np.nan)
+            expected = colormaps["RdBu_r"]((value + 1) / 2)[:3] if np.isfinite(value) else (1.0, 1.0, 1.0)
+            (row, col), = to_pixels(ax, [j - 0.3], [i - 0.3], 150)
+            np.testing.assert_allclose(image[row, col], expected, atol=1.5 / 255, err_msg=f"{measure} {layer}")
 
 
 def test_feature_map_example(tiny_ciwgan, tmp_path):
@@ -128,7 +176,6 @@ def test_feature_map_example(tiny_ciwgan, tmp_path):
     run_example("feature_maps.py", "--checkpoint", tiny_ciwgan, "--n", 6, "--gamma", 1, "--layer", "conv2",
                 "--var", "z11", "--value", 15, "--seed", 4, "--out", tmp_path)
     ranking = pd.read_csv(tmp_path / "ranking_conv2.csv")
-    assert (tmp_path / "profiles_conv2.png").stat().st_size > 1000
     # the maps by a forward pass written out here: dense projection, its activation, conv1, conv2
     G = load_checkpoint(tiny_ciwgan).generator.eval()
     lat = Latent(G.config)
@@ -146,18 +193,42 @@ def test_feature_map_example(tiny_ciwgan, tmp_path):
     assert len(ranking) == 32  # d = 8: conv2 has 4d channels
     np.testing.assert_allclose(ranking["cosine_distance"], distance[ranking["map"]], rtol=1e-5, atol=1e-9)
     assert list(ranking["map"]) == list(np.argsort(-distance, kind="stable"))
+    # the profiles figure: each map averaged over all 2 × 6 outputs, drawn against its sample index; the
+    # ink of the left panel reaches the highest profile value at its sample, the lowest value, and
+    # spans the samples 0 … n − 1
+    every = (profiles[-1] + profiles[1]) / 2
+    n = every.shape[1]
+    # (the layout, which the right panel's cluster means shape, as the example's: its clustering)
+    from ganphon import stats
+
+    labels = stats.cluster_feature_maps(every, gamma=1, k=2, seed=4)
+    fig = plots.feature_maps_figure(every, labels, title="conv2: activation profiles by cluster")
+    ax = fig.axes[0]
+    ink = ink_inside(tmp_path / "profiles_conv2.png", ax)
+    peak_k = np.unravel_index(np.argmax(every), every.shape)[1]
+    (peak_row, peak_col), (low_row, _) = to_pixels(ax, [peak_k, 0], [every.max(), every.min()], 150)
+    (_, first_col), (_, last_col) = to_pixels(ax, [0, n - 1], [0, 0], 150)
+    top = ink[ink[:, 0] == ink[:, 0].min()]
+    assert abs(top[0, 0] - peak_row) <= 2 and np.abs(top[:, 1] - peak_col).min() <= 2, (top, peak_row, peak_col)
+    assert abs(ink[:, 0].max() - low_row) <= 2
+    assert abs(ink[:, 1].min() - first_col) <= 2 and abs(ink[:, 1].max() - last_col) <= 2
 
 
-def test_speech_q_layers_example_runs(tiny_ciwgan, tmp_path):
-    script = [p for p in EXAMPLES if p.name == "speech_q_layers.py"][0]
-    out = subprocess.run([sys.executable, str(script), "--checkpoint", str(tiny_ciwgan), "--n", "4",
-                          "--words", "ta,pi", "--workers", "1", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+def test_speech_q_layers_example(tiny_ciwgan, tmp_path):
+    stdout = run_example("speech_q_layers.py", "--checkpoint", tiny_ciwgan, "--n", 4, "--words", "ta,pi",
+                         "--workers", 1, "--out", tmp_path)
     corr = pd.read_csv(tmp_path / "correlations.csv")
     assert set(corr["layer"]) <= {f"conv{i}" for i in range(1, 6)} and set(corr["measure"]) <= {"intensity", "f0"}
     assert len(corr) > 0
+    # each r: numpy's, on the vowels of the Q layers' and the input word's own measures
+    acoustics = pd.read_csv(tmp_path / "q_layers" / "acoustics.csv", dtype={"sample_id": str})
+    assert_r_matches_numpy(corr, acoustics, ["ɑ", "i", "u"], at_least=3)
+    # the confusion table counts each word's predicted codes: 4 words in all, as many per word as the
+    # corpus drew
     confusion = pd.read_csv(tmp_path / "confusion.csv")
     assert sorted(confusion["label"]) == ["pi", "ta"] and confusion.filter(like="code_").to_numpy().sum() == 4
+    words = pd.read_csv(tmp_path / "corpus" / "corpus.csv")["word"].value_counts()
+    assert confusion.set_index("label").filter(like="code_").sum(axis=1).to_dict() == words.to_dict()
     manifest = pd.read_csv(tmp_path / "q_layers" / "manifest.csv")
     assert set(manifest["layer"]) == {"output", *(f"conv{i}" for i in range(1, 6))}
+    assert "Pearson r of each Q layer" in stdout

@@ -1,14 +1,21 @@
-"""Figures hold what the folder holds: one panel per layer, one cell per value × layer,
-the effects, correlations and clusters they are given; PNG and PDF written atomically."""
+"""Figures draw what the folder holds: one panel per layer, one cell per value × layer, the effects,
+correlations and clusters they are given; PNG and PDF written atomically.
+
+What is drawn is read back from the rendering (tests/drawn.py): the vertices of each line in the
+SVG, the colour of PNG pixels, compared with the known series and values mapped through the axes'
+data-to-display transform."""
 
 import shutil
 from pathlib import Path
+
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import tgt
-from matplotlib.image import imread
+from drawn import line_near, png_pixels, svg_drawing, to_pixels, to_svg
+from matplotlib import colormaps
 from scipy.io import wavfile
 
 from ganphon import plots, stats
@@ -60,14 +67,32 @@ def folder(tmp_path_factory):
     return out
 
 
-def assert_files(paths, stem):
+def assert_files(paths, stem, fig=None, ax=None, x=None, y=None, colour=None):
+    """PNG then PDF, named ``stem``; the PNG (150 dpi) shows the line (x, y) of ``ax`` in ``colour`` at
+    the pixels the axes' transform puts it; the PDF's page is the figure's size in points."""
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stem == stem for p in paths)
     png, pdf = paths
-    image = imread(png)
-    assert image.ndim == 3 and image.shape[0] > 100 and image[..., :3].std() > 0.01  # not blank
-    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    image = png_pixels(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0.01  # not blank
+    if fig is not None:
+        width, height = fig.get_size_inches()
+        assert image.shape[:2] == (int(height * 150), int(width * 150))  # Agg truncates
+        media = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", pdf.read_bytes())
+        assert media and np.allclose([float(media[1]), float(media[2])], [72 * width, 72 * height])
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    if ax is not None:
+        step = max(1, len(x) // 200)
+        near = line_near(image, to_pixels(ax, x[::step], y[::step], 150), colour)
+        assert near.mean() > 0.97, f"{(~near).sum()} of {len(near)} points of the line not drawn in {png}"
     assert not list(png.parent.glob(".*tmp*"))
+
+
+def assert_line_drawn(drawing, ax, x, y, atol=0.01):
+    """The one path drawn holds exactly the points (x, y) of ``ax``, in order."""
+    (path,) = drawing["paths"]
+    assert path.shape == (len(x), 2)
+    np.testing.assert_allclose(path, to_svg(ax, x, y), atol=atol)
 
 
 def test_layer_stack_has_waveform_spectrogram_and_every_layer(folder):
@@ -75,17 +100,20 @@ def test_layer_stack_has_waveform_spectrogram_and_every_layer(folder):
     axes = fig.axes
     assert len(axes) == len(LAYERS) + 2
     assert [ax.get_ylabel() for ax in axes[2:]] == LAYERS
-    for ax, layer in zip(axes[2:], LAYERS):
-        line = ax.lines[0]
-        assert np.allclose(line.get_ydata(), layer_series(1, 5.0, layer), atol=1e-7)
-        assert np.allclose(line.get_xdata()[[0, -1]], [0, (L - 1) / SR])
+    t = np.arange(L) / SR  # sample k at k / sr
     sr, wave = wavfile.read(folder / "b001_v002_output.wav")
-    assert np.allclose(axes[0].lines[0].get_ydata(), wave)
+    lines = {layer: ax.lines[0] for ax, layer in zip(axes[2:], LAYERS)}
+    drawing = svg_drawing(fig, {"output": axes[0].lines[0], **lines})
+    assert_line_drawn(drawing["output"], axes[0], t, wave)
+    for ax, layer in zip(axes[2:], LAYERS):
+        assert_line_drawn(drawing[layer], ax, t, layer_series(1, 5.0, layer))
     # the auto tier: four labelled spans on every axis but the spectrogram, labels above the waveform
     assert [len(ax.patches) for ax in axes] == [4, 0] + [4] * len(LAYERS)
     assert [t.get_text() for t in axes[0].texts] == ["sil", "fric", "voi", "sil"]
     assert len(axes[1].collections) == 1  # the spectrogram mesh
-    assert_files(plots.plot_layer_stack(folder, "b001_v002"), "layer_stack_b001_v002")
+    fresh = plots.layer_stack_figure(folder, "b001_v002")
+    assert_files(plots.plot_layer_stack(folder, "b001_v002"), "layer_stack_b001_v002", fresh, fresh.axes[4], t,
+                 layer_series(1, 5.0, "conv2"), "#08519c")
 
 
 def test_layer_stack_falls_back_to_the_condition_tier(folder, tmp_path):
@@ -104,15 +132,22 @@ def test_sweep_grid_is_values_by_layers(folder):
     grid = np.array(fig.axes).reshape(len(VALUES), len(columns))
     assert [ax.get_title() for ax in grid[0]] == columns
     assert [ax.get_ylabel() for ax in grid[:, 0]] == ["z11=-15", "z11=-5", "z11=5"]
+    t = np.arange(L) / SR
+    cells = {f"{i}-{layer}": grid[i, j].lines[0] for i in range(len(VALUES)) for j, layer in enumerate(columns)}
+    drawing = svg_drawing(fig, cells)
     for i, v in enumerate(VALUES):
         for j, layer in enumerate(LAYERS):
-            assert np.allclose(grid[i, j].lines[0].get_ydata(), layer_series(1, v, layer), atol=1e-7)
-    assert_files(plots.plot_sweep_grid(folder, base=1), "sweep_grid_base1")
+            assert_line_drawn(drawing[f"{i}-{layer}"], grid[i, j], t, layer_series(1, v, layer))
+        _, wave = wavfile.read(folder / f"b001_v{i:03d}_output.wav")
+        assert_line_drawn(drawing[f"{i}-output"], grid[i, -1], t, wave)
+    fresh = np.array(plots.sweep_grid_figure(folder, base=1).axes).reshape(len(VALUES), len(columns))
+    assert_files(plots.plot_sweep_grid(folder, base=1), "sweep_grid_base1", fresh[0, 0].figure, fresh[2, 3], t,
+                 layer_series(1, 5.0, "conv3"), "#08519c")
     with pytest.raises(GanphonError, match="no base '7'"):
         plots.plot_sweep_grid(folder, base="7")
 
 
-def test_effects_figure_shows_the_slopes_and_cis(tmp_path):
+def effects_table():
     effects = pd.DataFrame({
         "outcome": ["f0"] * 3 + ["intensity"] * 3,
         "layer": ["conv2", "dense", "conv1"] * 2,
@@ -121,19 +156,48 @@ def test_effects_figure_shows_the_slopes_and_cis(tmp_path):
     })
     effects["ci_low"] = effects["beta"] - 1.96 * effects["se"]
     effects["ci_high"] = effects["beta"] + 1.96 * effects["se"]
+    return effects
+
+
+def test_effects_figure_shows_the_slopes_and_cis(tmp_path):
+    effects = effects_table()
     fig = plots.effects_figure(effects)
     assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["f0", "intensity"]
-    f0 = fig.axes[0]
+    f0, intensity = fig.axes
     assert [t.get_text() for t in f0.get_xticklabels()] == ["dense", "conv1", "conv2"]
-    assert np.allclose(f0.lines[0].get_ydata(), [0.01, 0.3, 0.6])
-    # the first layer whose CI excludes 0 is circled: conv1 for f0
-    (circle,) = [line for line in f0.lines if line.get_label().startswith("first layer")]
-    assert circle.get_label() == "first layer: conv1"
-    assert circle.get_xdata()[0] == 1 and circle.get_ydata()[0] == pytest.approx(0.3)
-    intensity = fig.axes[1]
+    parts = {}
+    for name, ax in (("f0", f0), ("intensity", intensity)):
+        data_line, caps, (bars,) = ax.containers[0].lines
+        parts.update({f"{name}-points": data_line, f"{name}-bars": bars})
+        (circle,) = [line for line in ax.lines if line.get_label().startswith("first layer")]
+        parts[f"{name}-circle"] = circle
+    drawing = svg_drawing(fig, parts)
+    # by hand: layers in network order at x = 0, 1, 2; the CI is beta ± 1.96 se
+    for name, ax, beta in (("f0", f0, [0.01, 0.3, 0.6]), ("intensity", intensity, [0.0, 0.05, -0.2])):
+        beta = np.array(beta)
+        np.testing.assert_allclose(drawing[f"{name}-points"]["markers"], to_svg(ax, [0, 1, 2], beta), atol=0.01)
+        bars = drawing[f"{name}-bars"]["paths"]
+        assert len(bars) == 3
+        for k, bar in enumerate(bars):
+            np.testing.assert_allclose(bar, to_svg(ax, [k, k], [beta[k] - 0.098, beta[k] + 0.098]), atol=0.01)
+    # the first layer whose CI excludes 0 is circled: conv1 (x = 1) for f0, conv2 (x = 2) for intensity
+    assert [line.get_label() for line in f0.lines if line.get_label().startswith("first")] == ["first layer: conv1"]
     assert [line.get_label() for line in intensity.lines if line.get_label().startswith("first")] == \
         ["first layer: conv2"]
-    assert_files(plots.plot_effects(effects, tmp_path / "effects"), "effects")
+    np.testing.assert_allclose(drawing["f0-circle"]["markers"], to_svg(f0, [1], [0.3]), atol=0.01)
+    np.testing.assert_allclose(drawing["intensity-circle"]["markers"], to_svg(intensity, [2], [-0.2]), atol=0.01)
+    fresh = plots.effects_figure(effects)
+    ax = fresh.axes[0]
+    assert_files(plots.plot_effects(effects, tmp_path / "effects"), "effects", fresh, ax, [1, 1, 1],
+                 [0.3 - 0.098, 0.3, 0.3 + 0.098], "#08519c")
+
+
+def heat_map_colours(image, ax, values, dpi=150, offset=0.3):
+    """The PNG colour of each cell (i, j) of an image of ``values``, read off its centre (moved by
+    ``offset`` of a cell, clear of the text printed there)."""
+    rows, cols = np.indices(values.shape)
+    pixels = to_pixels(ax, cols.ravel() - offset, rows.ravel() - offset, dpi)
+    return image[pixels[:, 0], pixels[:, 1]].reshape(*values.shape, 3)
 
 
 def test_correlations_heat_map_prints_r(tmp_path):
@@ -142,10 +206,68 @@ def test_correlations_heat_map_prints_r(tmp_path):
                          "r": [0.82, 0.72, 0.55, np.nan], "ci_low": 0.0, "ci_high": 1.0, "n": 38, "p": 0.01})
     fig = plots.correlations_figure(corr)
     ax = fig.axes[0]
-    assert np.allclose(ax.images[0].get_array().filled(np.nan), [[0.72, 0.82], [np.nan, 0.55]], equal_nan=True)
     assert [t.get_text() for t in ax.texts] == ["0.72", "0.82", "–", "0.55"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["conv3", "conv4"]
-    assert_files(plots.plot_correlations(corr, tmp_path / "corr.png"), "corr")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["intensity", "f0"]
+    paths = plots.plot_correlations(corr, tmp_path / "corr.png")
+    assert_files(paths, "corr", fig)
+    # each cell's colour in the PNG: r on RdBu_r from −1 to 1 (rows measures, columns layers in network
+    # order); the missing r is not painted (the white of the axes)
+    r = np.array([[0.72, 0.82], [np.nan, 0.55]])
+    colours = heat_map_colours(png_pixels(paths[0]), ax, r)
+    expected = np.array([[colormaps["RdBu_r"]((v + 1) / 2)[:3] if np.isfinite(v) else (1, 1, 1) for v in row]
+                         for row in r])
+    np.testing.assert_allclose(colours, expected, atol=1.5 / 255)
+
+
+def test_atlas_heat_map_colours_the_effects_and_dots_the_passing(tmp_path):
+    effects = pd.DataFrame({"var": ["z1", "z1", "z2", "z2", "z1", "z1", "z2", "z2"],
+                            "outcome": ["f0", "intensity"] * 4,
+                            "layer": ["conv1"] * 4 + ["conv4"] * 4,
+                            "effect_std": [0.8, -0.4, 0.1, 0.0, 0.2, -0.8, np.nan, 0.3],
+                            "passes": [True, False, False, False, False, True, False, True]})
+    fig = plots.atlas_figure(effects)
+    conv1, conv4 = fig.axes[:2]
+    assert [ax.get_title() for ax in (conv1, conv4)] == ["conv1", "conv4"]
+    # rows: z1 (two passing effects) before z2 (one); columns: outcomes sorted
+    assert [t.get_text() for t in conv1.get_yticklabels()] == ["z1", "z2"]
+    drawing = svg_drawing(fig, {"dots1": conv1.lines[0], "dots4": conv4.lines[0]})
+    np.testing.assert_allclose(drawing["dots1"]["markers"], to_svg(conv1, [0], [0]), atol=0.01)
+    np.testing.assert_allclose(drawing["dots4"]["markers"], to_svg(conv4, [1, 1], [0, 1]), atol=0.01)
+    paths = plots.plot_atlas(effects, tmp_path / "atlas")
+    image = png_pixels(paths[0])
+    fresh = plots.atlas_figure(effects)
+    limit = 0.8  # the largest |effect|: the colour scale runs from −0.8 to 0.8
+    for ax, grid in ((fresh.axes[0], [[0.8, -0.4], [0.1, 0.0]]), (fresh.axes[1], [[0.2, -0.8], [np.nan, 0.3]])):
+        grid = np.array(grid)
+        colours = heat_map_colours(image, ax, grid, offset=0.25)
+        expected = np.array([[colormaps["RdBu_r"]((v + limit) / (2 * limit))[:3] if np.isfinite(v) else (1, 1, 1)
+                              for v in row] for row in grid])
+        np.testing.assert_allclose(colours, expected, atol=1.5 / 255)
+
+
+def test_sweep_slopes_draw_means_and_the_fitted_line(tmp_path):
+    rng = np.random.default_rng(5)
+    x = np.tile([-2.0, 0.0, 2.0], 6)
+    base = np.repeat([0, 1, 2], 6)
+    y = 100 + 3 * x + base + rng.normal(0, 0.5, len(x))
+    panel = {"x": x, "y": y, "base": base, "intercept": 101.0, "slope": 3.0, "title": "z11", "ylabel": "f0"}
+    fig = plots.sweep_slopes_figure([panel])
+    ax = fig.axes[0]
+    grey = [line for line in ax.lines if line.get_color() == "0.75"]
+    (dots,) = [line for line in ax.lines if line.get_label() == "mean over bases"]
+    (fitted,) = [line for line in ax.lines if line.get_label() == "mixed model"]
+    drawing = svg_drawing(fig, {"dots": dots, "fit": fitted, **{f"base{b}": line for b, line in enumerate(grey)}})
+    values = np.array([-2.0, 0.0, 2.0])
+    means = np.array([y[x == v].mean() for v in values])  # over every row at that value
+    np.testing.assert_allclose(drawing["dots"]["markers"], to_svg(ax, values, means), atol=0.01)
+    for b in range(3):
+        per_base = [y[(x == v) & (base == b)].mean() for v in values]
+        assert_line_drawn(drawing[f"base{b}"], ax, values, per_base)
+    assert_line_drawn(drawing["fit"], ax, [-2.0, 2.0], [101 - 6.0, 101 + 6.0])
+    fresh = plots.sweep_slopes_figure([panel])
+    assert_files(plots.plot_sweep_slopes([panel], tmp_path / "slopes"), "slopes", fresh, fresh.axes[0],
+                 np.linspace(-2, 2, 50), 101 + 3 * np.linspace(-2, 2, 50), "#d62728")
 
 
 def test_feature_maps_coloured_by_cluster(tmp_path):
@@ -157,9 +279,37 @@ def test_feature_maps_coloured_by_cluster(tmp_path):
     colours = [line.get_color() for line in ax_all.lines]
     assert len(colours) == 9 and len(set(colours)) == 2
     assert [colours.count(c) for c in dict.fromkeys(colours)] == [3, 6]
-    assert np.allclose(ax_mean.lines[0].get_ydata(), profiles[labels == 0].mean(0))
-    assert ax_all.lines[0].get_xdata()[0] == pytest.approx(0.5 * 1.024 / 64)
-    assert_files(plots.plot_feature_maps(profiles, labels, tmp_path / "maps"), "maps")
+    drawing = svg_drawing(fig, {**{f"map{k}": line for k, line in enumerate(ax_all.lines)},
+                                **{f"mean{k}": line for k, line in enumerate(ax_mean.lines)}})
+    t = (np.arange(64) + 0.5) * 1.024 / 64  # each profile sample at its centre in time
+    # drawn cluster by cluster, in order of first appearance: maps 0, 3, 7 then the others
+    order = [0, 3, 7, 1, 2, 4, 5, 6, 8]
+    for k, row in enumerate(order):
+        assert_line_drawn(drawing[f"map{k}"], ax_all, t, profiles[row])
+    assert_line_drawn(drawing["mean0"], ax_mean, t, profiles[[0, 3, 7]].sum(0) / 3)
+    assert_line_drawn(drawing["mean1"], ax_mean, t, profiles[[1, 2, 4, 5, 6, 8]].sum(0) / 6)
+    fresh = plots.feature_maps_figure(profiles, labels, duration=1.024)
+    assert_files(plots.plot_feature_maps(profiles, labels, tmp_path / "maps", duration=1.024), "maps", fresh,
+                 fresh.axes[1], t, profiles[[1, 2, 4, 5, 6, 8]].sum(0) / 6, "#1f77b4")
+
+
+def test_training_preview_draws_each_waveform(tmp_path):
+    sr, n = 16000, 4000
+    t = np.arange(n) / sr
+    waves = np.stack([0.5 * np.sin(2 * np.pi * 200 * t), -0.3 + 0.6 * t / t[-1]])
+    fig = plots.preview_figure(waves, ["a", "b"], sr, title="step 1")
+    axes = np.array(fig.axes).reshape(2, 2)
+    drawing = svg_drawing(fig, {"a": axes[0, 0].lines[0], "b": axes[0, 1].lines[0]})
+    for name, ax, wave in (("a", axes[0, 0], waves[0]), ("b", axes[0, 1], waves[1])):
+        assert_line_drawn(drawing[name], ax, t, wave)
+    assert [len(ax.collections) for ax in axes[1]] == [1, 1]  # a spectrogram under each waveform
+    path = plots.plot_preview(waves, ["a", "b"], sr, tmp_path / "preview.png", title="step 1")
+    image = png_pixels(path)
+    fresh = np.array(plots.preview_figure(waves, ["a", "b"], sr, title="step 1").axes).reshape(2, 2)
+    assert image.shape[:2] == (int(4.2 * 80), int(5.8 * 80))
+    # the ramp in the PNG (80 dpi): a 0.4 pt black line, mid-grey once antialiased over half a pixel
+    near = line_near(image, to_pixels(fresh[0, 1], t[::40], waves[1][::40], 80), "k", reach=1, tol=1.2)
+    assert near.mean() > 0.95
 
 
 def test_plot_command_draws_what_the_folder_supports(folder, tmp_path, capsys):
@@ -191,6 +341,9 @@ def test_plot_stats_end_to_end(tmp_path):
             for k, layer in enumerate(["dense", "conv1", "output"]):
                 rows.append({"layer": layer, "base": b, "value": v, "f0": 100 + k * 0.5 * v + rng.normal()})
     effects = stats.effect_by_layer(pd.DataFrame(rows), "f0")
+    assert list(effects["layer"]) == ["dense", "conv1", "output"]
     fig = plots.effects_figure(effects)
-    assert np.allclose(fig.axes[0].lines[0].get_ydata(), effects["beta"])
+    ax = fig.axes[0]
+    drawing = svg_drawing(fig, {"points": ax.containers[0].lines[0]})
+    np.testing.assert_allclose(drawing["points"]["markers"], to_svg(ax, [0, 1, 2], effects["beta"]), atol=0.01)
     assert_files(plots.plot_effects(effects, tmp_path / "fx"), "fx")

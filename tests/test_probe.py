@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ganphon.errors import GanphonError
 from ganphon.models import Latent, ModelConfig, new_model
 from ganphon.probe import probe, probe_batches
-from ganphon.timebase import sample_times, upsample
+from ganphon.timebase import upsample
 
 
 def _hand_forward(G, z):
@@ -31,11 +31,9 @@ def _hand_forward(G, z):
 
 
 def _interp_numpy(series, L):
-    """SPEC §4 written with np.interp: linear between sample centres, edges held."""
+    """SPEC §4 written with np.interp: linear between sample centres ((k + ½)/n of the slice), edges held."""
     n = series.shape[-1]
-    t_native = sample_times(n, L)
-    t_out = sample_times(L, L)
-    return np.interp(t_out, t_native, series)
+    return np.interp((np.arange(L) + 0.5) / L, (np.arange(n) + 0.5) / n, series)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +54,10 @@ def test_probe_equals_hand_written_forward(model):
     for name in res.layers:
         mean = post[name].mean(1)
         assert np.abs(res.native[name] - mean.numpy()).max() <= 1e-6
-        up = F.interpolate(mean.unsqueeze(1), size=16384, mode="linear", align_corners=False)[:, 0]
-        assert np.abs(res.upsampled[name] - up.numpy()).max() <= 1e-6
-        # and the interpolation is the SPEC's rule, checked with numpy
-        assert np.abs(res.upsampled[name][1] - _interp_numpy(mean[1].numpy().astype(np.float64), 16384)).max() <= 1e-5
+        # the upsampled series: the SPEC's interpolation rule, written with numpy, of the hand-made mean
+        for row in range(len(z)):
+            reference = _interp_numpy(mean[row].numpy().astype(np.float64), 16384)
+            assert np.abs(res.upsampled[name][row] - reference).max() <= 1e-5
     assert res.rate("conv1") == 62.5 and res.rate("dense") == 15.625
 
 
@@ -130,9 +128,33 @@ def test_qnetwork_post_leaky_relu_averages(model):
     assert maps.min() < 0  # LeakyReLU lets negative values through
 
 
-def test_upsample_numpy_and_torch_agree():
-    x = np.random.default_rng(0).random((3, 64)).astype(np.float32)
-    a = upsample(x, 16384)
-    b = upsample(torch.from_numpy(x), 16384).numpy()
-    assert isinstance(a, np.ndarray) and np.array_equal(a, b)
-    assert a[0, 0] == x[0, 0] and a[0, -1] == x[0, -1]  # edges held
+def test_upsample_is_linear_between_sample_centres_with_edges_held():
+    """SPEC §4 by hand: output sample j of L sits at (j + ½)/L of the slice, native sample k of n at
+    (k + ½)/n; between two native centres the value is linear, outside them the edge value.  For n = 4,
+    L = 16 output j lies at native position u = (j + ½)·4/16 − ½ = j/4 − 3/8."""
+    native = np.array([[0.0, 8.0, 4.0, 12.0], [1.0, -1.0, 1.0, -1.0]])
+    expected = np.array([
+        # j = 0, 1: u < 0, the first value held; j = 14, 15: u > 3, the last held
+        [0.0, 0.0, 1.0, 3.0, 5.0, 7.0, 7.5, 6.5, 5.5, 4.5, 5.0, 7.0, 9.0, 11.0, 12.0, 12.0],
+        [1.0, 1.0, 0.75, 0.25, -0.25, -0.75, -0.75, -0.25, 0.25, 0.75, 0.75, 0.25, -0.25, -0.75, -1.0, -1.0],
+    ])
+    up = upsample(native, 16)
+    assert isinstance(up, np.ndarray) and up.shape == (2, 16)
+    assert np.allclose(up, expected, rtol=0, atol=1e-6)
+    from_torch = upsample(torch.from_numpy(native.astype(np.float32)), 16)
+    assert isinstance(from_torch, torch.Tensor) and np.allclose(from_torch.numpy(), expected, atol=1e-6)
+    # a 3-d batch [B, C, n] and a 1-d series follow the same rule along the last axis
+    assert np.allclose(upsample(native[None], 16)[0], expected, atol=1e-6)
+    assert np.allclose(upsample(native[0], 16), expected[0], atol=1e-6)
+    # the probe's case, n = 16 to L = 16384 (×1024): at j the position is (j + ½)/1024 − ½; checked at a
+    # few chosen samples of a known ramp 0, 1, …, 15 (value = the position itself, held at 0 and 15)
+    ramp = np.arange(16, dtype=np.float64)
+    long = upsample(ramp, 16384)
+    for j in (0, 511, 512, 513, 1536, 8000, 15871, 15872, 16383):
+        u = (j + 0.5) / 1024 - 0.5
+        assert long[j] == pytest.approx(min(max(u, 0.0), 15.0), abs=1e-9), j
+    # same length: a copy, not a view
+    same = upsample(ramp, 16)
+    assert np.array_equal(same, ramp) and same is not ramp
+
+

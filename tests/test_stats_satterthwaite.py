@@ -61,7 +61,7 @@ def test_reml_estimates_and_ses_match_lmer(compared):
     tasks, sm, r = compared
     n = 0
     for task, a, b in zip(tasks, sm, r):
-        if not task[6]:
+        if not task.reml:
             continue
         assert a.result.method == "REML"
         ca, cb = a.coefficients().set_index("term"), b.coefficients().set_index("term")

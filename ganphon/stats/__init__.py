@@ -34,9 +34,9 @@ from .discover import discover, frication_property
 from .feature_maps import (FEATURE_MAPS_GLOB, activation_profiles, cluster_feature_maps,
                            rank_maps_by_cosine, read_feature_maps)
 from .lme4 import ENGINES, fit_tasks_lme4, parity_table
-from .mixed import (LRT_COLUMNS, MIN_BASES, MIXED_COLUMNS, STRUCTURES, Estimate, MixedFit, between_within_df,
-                    coefficient_table, fit_gam, fit_mixed, fit_ml, fit_tasks, gam_curves, lrt, lrt_table,
-                    mixed_tasks, model_name)
+from .mixed import (LRT_COLUMNS, MIN_BASES, MIXED_COLUMNS, STRUCTURES, Attempt, Estimate, MixedFit, MixedTask,
+                    between_within_df, coefficient_table, fit_gam, fit_mixed, fit_ml, fit_tasks, gam_curves, lrt,
+                    lrt_table, mixed_tasks, model_name)
 from .run import STATS_TABLES, StatsResult, run_stats
 from .tables import (ACOUSTICS, FRICATION_MEASURES, INTERVAL_KEYS, PAPER_MEASURES, STATS_DIR, SWEEP_MEASURES,
                      default_labels, has_sweep, layer_rank, model_frame, read_acoustics, read_latents,
@@ -44,13 +44,13 @@ from .tables import (ACOUSTICS, FRICATION_MEASURES, INTERVAL_KEYS, PAPER_MEASURE
 
 __all__ = [
     "ACOUSTICS", "CORRELATION_COLUMNS", "EFFECT_COLUMNS", "FEATURE_MAPS_GLOB", "INTERVAL_KEYS",
-    "LRT_COLUMNS", "MIXED_COLUMNS", "PAPER_MEASURES", "STATS_DIR", "STATS_TABLES", "MixedFit",
+    "LRT_COLUMNS", "MIXED_COLUMNS", "PAPER_MEASURES", "STATS_DIR", "STATS_TABLES", "MixedFit", "MixedTask",
     "StatsResult", "activation_profiles", "cluster_feature_maps", "coefficient_table",
     "correlation_table", "discover", "effect_by_layer", "first_layer", "fit_gam", "fit_mixed",
     "fit_tasks", "frication_property", "gam_curves", "has_sweep", "layer_rank", "lrt", "lrt_table",
     "mixed_tasks", "model_frame", "pearson", "rank_maps_by_cosine", "read_acoustics",
     "read_feature_maps", "read_latents", "run_stats", "sort_layers",
-    "ENGINES", "FRICATION_MEASURES", "MIN_BASES", "STRUCTURES", "SWEEP_MEASURES", "Estimate",
+    "ENGINES", "FRICATION_MEASURES", "MIN_BASES", "STRUCTURES", "SWEEP_MEASURES", "Attempt", "Estimate",
     "between_within_df", "default_labels", "fit_ml", "fit_tasks_lme4", "model_name", "parity_table",
     "segmented_layers",
 ]

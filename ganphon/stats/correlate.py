@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from .. import layout
 from ..errors import GanphonError
-from .mixed import _one_model, model_name
+from .mixed import MixedTask, _one_model, model_name
 from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers, without_artefacts
 
 EFFECT_COLUMNS = ["outcome", "label", "layer", "beta", "se", "df", "ci_low", "ci_high", "p", "n_obs",
@@ -191,7 +191,8 @@ def effect_by_layer(frame: pd.DataFrame, outcome: str, random_slope: bool = True
         else:
             part[outcome] = (part[outcome] - part[outcome].mean()) / sd_y
             part["value"] = (part["value"] - part["value"].mean()) / sd_x
-            fit, scale = _one_model(part, outcome, layer, "value", "1", random_slope, False, label), 1.0
+            task = MixedTask(part, outcome, layer, "value", "1", random_slope=random_slope, reml=False, label=label)
+            fit, scale = _one_model(task), 1.0
         coef = fit.coefficients().set_index("term").loc["value"]
         row.update(beta=coef["estimate"] * scale, se=coef["se"] * scale, ci_low=coef["ci_low"] * scale,
                    ci_high=coef["ci_high"] * scale, p=coef["p"], df=coef["df"], engine=fit.engine,

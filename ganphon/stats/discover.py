@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +112,44 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
         ``z`` is the Wald z (Logit) or t (OLS); ``method="each"`` adds ``p_holm``.
         An L1 fit has no se, z or p: those columns are left out rather than empty.
     """
-    import statsmodels.api as sm
-
     if kind not in ("logistic", "linear"):
         raise GanphonError(f"kind must be 'logistic' or 'linear', got {kind!r}")
     if method not in ("joint", "each"):
         raise GanphonError(f"method must be 'joint' or 'each', got {method!r}")
+    design = _design(latents, prop, kind, column)
+    column, target, used = design.column, design.target, design.used
+    if method == "each":
+        out = discover_each(design.Xs, target, kind)
+        out.attrs.update(property=column, kind=kind, method=out["method"].iloc[0], constant=design.constant,
+                         warnings=out.attrs.get("warnings", []))
+        return out
+    fit = _joint_fit(design, kind, l1_alpha)
+    ranks = np.empty(len(used), int)
+    ranks[np.argsort(fit.order_key, kind="stable")] = np.arange(1, len(used) + 1)
+    out = pd.DataFrame({"var": used, "coef": fit.coef, "se": fit.se, "z": fit.z, "p": fit.p, "rank": ranks,
+                        "method": fit.method, "n": len(target)})
+    if fit.penalised:  # a penalised fit has no standard errors: no columns that are always empty
+        out = out.drop(columns=["se", "z", "p"])
+    out = out.sort_values("rank", kind="stable").reset_index(drop=True)
+    out.attrs.update(property=column, kind=kind, method=fit.method, constant=design.constant,
+                     warnings=fit.messages)
+    return out
+
+
+@dataclass
+class Design:
+    """The rows :func:`discover` regresses: the property ``column`` (``target``), the latent variables
+    that vary (``used``), standardised (``Xs``), and those left out as constant."""
+
+    column: str
+    target: np.ndarray
+    Xs: pd.DataFrame
+    used: list
+    constant: list
+
+
+def _design(latents, prop, kind: str, column: str | None) -> Design:
+    """Latents joined with the property on sample_id, checked; the variables standardised."""
     if not isinstance(latents, pd.DataFrame):
         latents = read_latents(latents)
     if "sample_id" not in latents.columns:
@@ -151,76 +184,86 @@ def discover(latents, prop, kind: str = "logistic", column: str | None = None,
         if np.unique(target).size < 2:
             raise GanphonError(f"all {len(target)} samples have {column} = {int(target[0])}; "
                                "nothing to discover (draw more samples)")
-    if method == "each":
-        out = discover_each(Xs, target, kind)
-        out.attrs.update(property=column, kind=kind, method=out["method"].iloc[0], constant=constant,
-                         warnings=out.attrs.get("warnings", []))
-        return out
-    exog = sm.add_constant(Xs.to_numpy(), has_constant="add")
-    if kind == "logistic":
-        model = sm.Logit(target, exog)
-    else:
-        model = sm.OLS(target, exog)
+    return Design(column, target, Xs, used, constant)
+
+
+@dataclass
+class JointFit:
+    """The joint regression of :func:`discover`: coefficients (se, z, p NaN when ``penalised``), the key
+    ranking them (ascending), the ``method`` text and the fit's messages."""
+
+    method: str
+    coef: np.ndarray
+    se: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    order_key: np.ndarray
+    messages: list
+    penalised: bool
+
+
+def _joint_fit(design: Design, kind: str, l1_alpha: float | None) -> JointFit:
+    """The MLE (Logit or OLS) on every variable at once, or the L1 fit where it does not exist."""
+    import statsmodels.api as sm
+
+    target, used = design.target, design.used
+    exog = sm.add_constant(design.Xs.to_numpy(), has_constant="add")
+    model = sm.Logit(target, exog) if kind == "logistic" else sm.OLS(target, exog)
     kind_name = "logit" if kind == "logistic" else "ols"
     if l1_alpha is None:
         l1_alpha = 1.0 if kind == "logistic" else 0.05
-    method, result, messages, reason = kind_name, None, [], None
+    result, messages, reason = None, [], None
     if exog.shape[1] >= len(target):
         reason = f"{len(used)} variables for {len(target)} samples"
     else:
-        from statsmodels.tools.sm_exceptions import PerfectSeparationError
-
-        def fit():
-            try:
-                return model.fit(disp=0, maxiter=200) if kind == "logistic" else model.fit()
-            except PerfectSeparationError as exc:  # raised rather than warned by some versions
-                raise ValueError(f"PerfectSeparation: {exc}") from None
-
-        result, messages, error = _capture(fit)
-        separated = any("PerfectSeparation" in m for m in messages) or "PerfectSeparation" in str(error or "")
-        converged = result is not None and (kind == "linear" or result.mle_retvals.get("converged", False))
-        if separated:
-            reason = "perfect separation"
-        elif error is not None or result is None:
-            reason = f"{type(error).__name__}: {_first_line(error)}"
-        elif not converged or not np.all(np.isfinite(result.bse)):
-            reason = "the maximum-likelihood fit did not converge"
-        elif kind == "logistic" and np.max(np.abs(result.params[1:])) > 20:
-            # standardised coefficients this large mean the MLE is running off to infinity
-            reason = "quasi-complete separation"
+        result, messages, reason = _mle(model, kind)
     if reason is None:
         coef, se = np.asarray(result.params[1:], float), np.asarray(result.bse[1:], float)
         z = coef / se
-        p = np.asarray(result.pvalues[1:], float)
-        order_key = -np.abs(z)
+        return JointFit(kind_name, coef, se, z, np.asarray(result.pvalues[1:], float), -np.abs(z), messages, False)
+    method = f"{kind_name}-l1 ({reason}; alpha={l1_alpha:g})"
+    if kind == "logistic":
+        fit = lambda: model.fit_regularized(method="l1", alpha=l1_alpha * np.r_[0.0, np.ones(len(used))],
+                                            disp=0)
     else:
-        method = f"{kind_name}-l1 ({reason}; alpha={l1_alpha:g})"
-        if kind == "logistic":
-            fit = lambda: model.fit_regularized(method="l1", alpha=l1_alpha * np.r_[0.0, np.ones(len(used))],
-                                                disp=0)
-        else:
-            # the lasso runs on the standardised property so that alpha does not depend on its units
-            sd_y = float(target.std()) or 1.0
-            lasso = sm.OLS((target - target.mean()) / sd_y, exog)
-            fit = lambda: lasso.fit_regularized(method="elastic_net", L1_wt=1.0,
-                                                alpha=l1_alpha * np.r_[0.0, np.ones(len(used))])
-        result, more, error = _capture(fit)
-        messages += more
-        if error is not None:
-            raise GanphonError(f"the L1-regularised fit failed ({_first_line(error)})")
-        coef = np.asarray(result.params[1:], float) * (sd_y if kind == "linear" else 1.0)
-        se = z = p = np.full(len(used), np.nan)
-        order_key = -np.abs(coef)
-    ranks = np.empty(len(used), int)
-    ranks[np.argsort(order_key, kind="stable")] = np.arange(1, len(used) + 1)
-    out = pd.DataFrame({"var": used, "coef": coef, "se": se, "z": z, "p": p, "rank": ranks,
-                        "method": method, "n": len(target)})
-    if reason is not None:  # a penalised fit has no standard errors: no columns that are always empty
-        out = out.drop(columns=["se", "z", "p"])
-    out = out.sort_values("rank", kind="stable").reset_index(drop=True)
-    out.attrs.update(property=column, kind=kind, method=method, constant=constant, warnings=messages)
-    return out
+        # the lasso runs on the standardised property so that alpha does not depend on its units
+        sd_y = float(target.std()) or 1.0
+        lasso = sm.OLS((target - target.mean()) / sd_y, exog)
+        fit = lambda: lasso.fit_regularized(method="elastic_net", L1_wt=1.0,
+                                            alpha=l1_alpha * np.r_[0.0, np.ones(len(used))])
+    result, more, error = _capture(fit)
+    messages += more
+    if error is not None:
+        raise GanphonError(f"the L1-regularised fit failed ({_first_line(error)})")
+    coef = np.asarray(result.params[1:], float) * (sd_y if kind == "linear" else 1.0)
+    nan = np.full(len(used), np.nan)
+    return JointFit(method, coef, nan, nan, nan, -np.abs(coef), messages, True)
 
+
+def _mle(model, kind: str) -> tuple:
+    """The maximum-likelihood fit; (result, messages, why it cannot be used or None)."""
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
+    def fit():
+        try:
+            return model.fit(disp=0, maxiter=200) if kind == "logistic" else model.fit()
+        except PerfectSeparationError as exc:  # raised rather than warned by some versions
+            raise ValueError(f"PerfectSeparation: {exc}") from None
+
+    result, messages, error = _capture(fit)
+    separated = any("PerfectSeparation" in m for m in messages) or "PerfectSeparation" in str(error or "")
+    converged = result is not None and (kind == "linear" or result.mle_retvals.get("converged", False))
+    reason = None
+    if separated:
+        reason = "perfect separation"
+    elif error is not None or result is None:
+        reason = f"{type(error).__name__}: {_first_line(error)}"
+    elif not converged or not np.all(np.isfinite(result.bse)):
+        reason = "the maximum-likelihood fit did not converge"
+    elif kind == "logistic" and np.max(np.abs(result.params[1:])) > 20:
+        # standardised coefficients this large mean the MLE is running off to infinity
+        reason = "quasi-complete separation"
+    return result, messages, reason
 
 
 def discover_each(Xs: pd.DataFrame, target, kind: str = "logistic") -> pd.DataFrame:

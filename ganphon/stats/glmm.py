@@ -250,14 +250,14 @@ def _gradient(f, x):
 
 
 def fit_binomial(formula: str, data, structure: str = "slope", start=None):
-    """One logistic mixed model by Laplace, mapped back to raw units; (Estimate or None, messages, failure).
+    """One logistic mixed model by Laplace, mapped back to raw units; an :class:`~.mixed.Attempt`.
 
     ``structure`` as in :func:`ganphon.stats.mixed.fit_ml`; ``start``: an extra θ start (the null model's).
     """
     import pandas as pd
     import patsy
 
-    from .mixed import Estimate, _scaled
+    from .mixed import Attempt, Estimate, _scaled
 
     outcome, rhs = (x.strip() for x in formula.split("~", 1))
     std, (centre, sd_v), _ = _scaled(data.assign(**{"_y": data[outcome]}), "_y")
@@ -265,7 +265,7 @@ def fit_binomial(formula: str, data, structure: str = "slope", start=None):
         X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
         X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
     except patsy.PatsyError as exc:
-        return None, [], f"PatsyError: {exc}"
+        return Attempt(None, [], f"PatsyError: {exc}")
     v = std["value"].to_numpy(float)
     ones = np.ones(len(v))
     Z = ones[:, None] if structure == "intercept" else np.column_stack([ones, v])
@@ -275,9 +275,9 @@ def fit_binomial(formula: str, data, structure: str = "slope", start=None):
         try:
             fit = fit_laplace(model, start_theta=start)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-            return None, [], f"{type(exc).__name__}: {exc}"
+            return Attempt(None, [], f"{type(exc).__name__}: {exc}")
     if not np.isfinite(fit.llf):
-        return None, fit.messages, "non-finite log-likelihood"
+        return Attempt(None, fit.messages, "non-finite log-likelihood")
     names = list(X_std.columns)
     M = np.linalg.lstsq(X_raw.to_numpy(float), X_std.to_numpy(float), rcond=None)[0]
     fe = pd.Series(M @ fit.beta, index=names)
@@ -299,15 +299,15 @@ def fit_binomial(formula: str, data, structure: str = "slope", start=None):
     if fit.singular:
         notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
     converged = fit.singular or fit.gradient <= GRADIENT_TOL
-    est = Estimate(fe, cov, fit.llf, "ML", structure, re_sd, len(data), len(names) + k_re, bool(converged),
-                   fit.singular, fit.gradient, f"Laplace, {fit.optimizer}", notes)
-    est.theta = fit.theta
+    est = Estimate(fe_params=fe, cov_fe=cov, llf=fit.llf, method="ML", structure=structure, re_sd=re_sd,
+                   n_obs=len(data), k_params=len(names) + k_re, converged=bool(converged), singular=fit.singular,
+                   gradient=fit.gradient, optimizer=f"Laplace, {fit.optimizer}", notes=notes, theta=fit.theta)
     failure = None
     if not converged:
         failure = f"no maximum found (|gradient| = {fit.gradient:.3g})"
     elif not np.all(np.isfinite(np.diag(cov.to_numpy()))):
         failure = "no standard errors (the Hessian of the Laplace deviance is not positive definite)"
-    return est, notes, failure
+    return Attempt(est, notes, failure)
 
 
 def _glm_pair(formula, null_formula, data):
@@ -336,17 +336,27 @@ def one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label=
     n_obs, n_groups = len(data), int(data["base"].nunique())
     notes = list(left_out)
     chain = STRUCTURES if random_slope else ("intercept",)
+
+    def result(method, fits, warnings, **rest):
+        full, null = fits if fits else (None, None)
+        return MixedFit(outcome=outcome, layer=layer, formula=formula, null_formula=null_formula, method=method,
+                        result=full, ml_result=full, null_result=null, n_obs=n_obs, n_groups=n_groups,
+                        warnings=list(dict.fromkeys(warnings)), label=label, engine="statsmodels",
+                        seconds=time.perf_counter() - t0, **rest)
+
     if n_groups >= 2:
         for structure in chain:
-            full, m1, f1 = fit_binomial(formula, data, structure)
-            null, m2, f2 = fit_binomial(null_formula, data, structure)
+            first = fit_binomial(formula, data, structure)
+            second = fit_binomial(null_formula, data, structure)
+            full, null, f1, f2 = first.estimate, second.estimate, first.failure, second.failure
+            m1 = first.messages
             if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
-                again, m3, f3 = fit_binomial(formula, data, structure, start=null.theta)
-                if again is not None and f3 is None and again.llf > full.llf:
-                    full, m1 = again, m3 + ["refitted from the null model's variances"]
+                again = fit_binomial(formula, data, structure, start=null.theta)
+                if again.estimate is not None and again.failure is None and again.estimate.llf > full.llf:
+                    full, m1 = again.estimate, again.messages + ["refitted from the null model's variances"]
                 if full.llf < null.llf - 1e-6:
                     f1 = "the full model's log-likelihood is below the null model's: not a maximum"
-            messages = m1 + [f"model without value: {m}" for m in m2]
+            messages = m1 + [f"model without value: {m}" for m in second.messages]
             failure = f1 or (f"model without value: {f2}" if f2 else None)
             if failure is None:
                 text, re_formula = STRUCTURE_TEXT[structure]
@@ -356,18 +366,13 @@ def one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label=
                 if full.singular:
                     method += ", singular"
                 df = pd.Series(math.inf, index=full.fe_params.index)
-                return MixedFit(outcome, layer, formula, re_formula, null_formula, method, full, full, null, n_obs,
-                                n_groups, list(dict.fromkeys(notes + messages)), label, "statsmodels", structure, df,
-                                "z (Laplace)", time.perf_counter() - t0)
+                return result(method, (full, null), notes + messages, re_formula=re_formula, structure=structure,
+                              df=df, df_method="z (Laplace)")
             notes += [f"{structure} model: {m}" for m in messages]
             notes.append(f"{structure} model dropped: {failure}")
     fits, failure = _glm_pair(formula, null_formula, data)
     if failure is None:
         method = "logistic GLM (one base latent)" if n_groups < 2 else "logistic GLM (the mixed models dropped)"
         df = pd.Series(math.inf, index=fits[0].params.index)
-        return MixedFit(outcome, layer, formula, None, null_formula, method, fits[0], fits[0], fits[1], n_obs,
-                        n_groups, list(dict.fromkeys(notes)), label, "statsmodels", None, df, "z",
-                        time.perf_counter() - t0)
-    return MixedFit(outcome, layer, formula, None, null_formula, f"not fitted ({failure})", None, None, None,
-                    n_obs, n_groups, list(dict.fromkeys(notes)), label, "statsmodels", None, None, "",
-                    time.perf_counter() - t0)
+        return result(method, fits, notes, re_formula=None, structure=None, df=df, df_method="z")
+    return result(f"not fitted ({failure})", None, notes, re_formula=None, structure=None, df=None, df_method="")

@@ -65,8 +65,7 @@ def write_frame(task, folder: Path) -> Path:
     """Write the rows one model uses (``value``, ``value_c``, ``base``, the outcome, keys) as CSV."""
     from .. import layout
 
-    data, outcome, layer = task[0], task[1], task[2]
-    label = task[7] if len(task) > 7 else ""
+    data, outcome, layer, label = task.data, task.outcome, task.layer, task.label
     keep = [c for c in ("sample_id", "layer", "label", "tier", "start", "end", "base", "value") if c in data.columns]
     out = data[keep + [outcome]].copy()
     out["value_c"] = out["value"] - out["value"].mean()
@@ -80,7 +79,7 @@ def write_frame(task, folder: Path) -> Path:
 
 
 def _factors(task) -> str:
-    data, rhs = task[0], task[3]
+    data, rhs = task.data, task.rhs
     specs = []
     for name in re.findall(r"C\((\w+)\)", rhs):
         column = data[name]
@@ -131,14 +130,13 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
     frames_dir.mkdir(parents=True, exist_ok=True)
     jobs = []
     for i, task in enumerate(tasks):
-        data, outcome, layer, rhs, null_rhs, random_slope, reml = task[:7]
         path = write_frame(task, frames_dir)
-        structures = STRUCTURES if random_slope else ("intercept",)
-        if data["base"].nunique() < 2:
+        structures = STRUCTURES if task.random_slope else ("intercept",)
+        if task.data["base"].nunique() < 2:
             structures = ()
-        jobs.append({"id": str(i), "frame": str(path.resolve()), "outcome": outcome, "rhs": rhs,
-                     "null_rhs": null_rhs, "structures": ";".join(structures), "reml": "1" if reml else "0",
-                     "factors": _factors(task), "family": task[10] if len(task) > 10 else "gaussian"})
+        jobs.append({"id": str(i), "frame": str(path.resolve()), "outcome": task.outcome, "rhs": task.rhs,
+                     "null_rhs": task.null_rhs, "structures": ";".join(structures), "reml": "1" if task.reml else "0",
+                     "factors": _factors(task), "family": task.family})
     if not jobs:
         return []
     with tempfile.TemporaryDirectory(prefix="ganphon-lme4-") as tmp:
@@ -162,15 +160,16 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
 
 
 def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
-    data, outcome, layer, rhs, null_rhs, random_slope, reml = task[:7]
-    label = task[7] if len(task) > 7 else ""
-    formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
+    data, outcome, layer, reml, label = task.data, task.outcome, task.layer, task.reml, task.label
+    formula, null_formula = task.formula, task.null_formula
     n_obs, n_groups = len(data), int(data["base"].nunique())
+    named = {"outcome": outcome, "layer": layer, "formula": formula, "null_formula": null_formula, "n_obs": n_obs,
+             "n_groups": n_groups, "label": label, "engine": "lme4"}
     if rows.empty:
-        return MixedFit(outcome, layer, formula, None, null_formula, "not fitted (lme4 returned nothing)", None,
-                        None, None, n_obs, n_groups, [], label, "lme4", None, None, "")
+        return MixedFit(**named, re_formula=None, method="not fitted (lme4 returned nothing)", result=None,
+                        ml_result=None, null_result=None, warnings=[], structure=None, df=None, df_method="")
     first = rows.iloc[0]
-    binomial = len(task) > 10 and task[10] == "binomial"
+    binomial = task.family == "binomial"
     structure = str(first["structure"])
     terms = [_patsy_name(t, factors) for t in rows["term"]]
     fe = pd.Series(rows["estimate"].to_numpy(float), index=terms)
@@ -179,18 +178,22 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
           "resid": float(first["sd_resid"])}
     singular = str(first["singular"]).upper() == "TRUE"
     optimizer = str(first.get("optimizer", "lme4"))
-    full = Estimate(fe, cov, float(first["llf"]), "ML", structure, sd, n_obs, int(first["k_params"]), True,
-                    singular, math.nan, f"lme4 {optimizer}", [])
+    k_params = int(first["k_params"])
+    full = Estimate(fe_params=fe, cov_fe=cov, llf=float(first["llf"]), method="ML", structure=structure, re_sd=sd,
+                    n_obs=n_obs, k_params=k_params, converged=True, singular=singular, gradient=math.nan,
+                    optimizer=f"lme4 {optimizer}", notes=[])
     k_null = int(first["k_null"])
-    null = Estimate(pd.Series(np.zeros(k_null)), pd.DataFrame(np.zeros((k_null, k_null))),
-                    float(first["llf_null"]), "ML", structure, {}, n_obs, k_null, True, False, math.nan,
-                    f"lme4 {first.get('optimizer_null', 'lme4')}", [])
-    reported = full if not reml or binomial else Estimate(fe, cov, math.nan, "REML", structure, sd, n_obs,
-                                              int(first["k_params"]), True, singular, math.nan, "lme4", [])
-    warnings = list(task[9]) if len(task) > 9 else []
+    null = Estimate(fe_params=pd.Series(np.zeros(k_null)), cov_fe=pd.DataFrame(np.zeros((k_null, k_null))),
+                    llf=float(first["llf_null"]), method="ML", structure=structure, re_sd={}, n_obs=n_obs,
+                    k_params=k_null, converged=True, singular=False, gradient=math.nan,
+                    optimizer=f"lme4 {first.get('optimizer_null', 'lme4')}", notes=[])
+    reported = full if not reml or binomial else Estimate(
+        fe_params=fe, cov_fe=cov, llf=math.nan, method="REML", structure=structure, re_sd=sd, n_obs=n_obs,
+        k_params=k_params, converged=True, singular=singular, gradient=math.nan, optimizer="lme4", notes=[])
+    warnings = list(task.left_out)
     warnings += [w for w in str(first["warnings"] or "").split("; ") if w and w != "nan"]
     kind = "REML" if reml else "ML"
-    chain = STRUCTURES if random_slope else ("intercept",)
+    chain = STRUCTURES if task.random_slope else ("intercept",)
     if structure == "ols":
         method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
         if binomial:
@@ -207,11 +210,11 @@ def _fit_from_rows(task, rows: pd.DataFrame, factors: str) -> MixedFit:
     df_text = "Satterthwaite" if structure != "ols" else "ols"
     if binomial:
         df_text = "z (Laplace)" if structure != "ols" else "z"
-    elif structure != "ols" and len(task) > 8 and task[8] == "bases":
+    elif structure != "ols" and task.df_method == "bases":
         df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
-    return MixedFit(outcome, layer, formula, re_formula, null_formula, method, reported, full, null, n_obs, n_groups,
-                    warnings, label, "lme4", None if structure == "ols" else structure, df, df_text,
-                    float(first["seconds"]))
+    return MixedFit(**named, re_formula=re_formula, method=method, result=reported, ml_result=full, null_result=null,
+                    warnings=warnings, structure=None if structure == "ols" else structure, df=df, df_method=df_text,
+                    seconds=float(first["seconds"]))
 
 
 def _model_parity(a, b) -> dict:

@@ -126,6 +126,12 @@ class Estimate:
     notes : list of str
     sm : object
         Unused (None): kept for callers of older versions.
+    psi : numpy.ndarray or None
+        The relative covariance Ψ of the random effects (scaled model) at the maximum.
+    df : pandas.Series or None
+        Satterthwaite df of each fixed effect, when asked (:func:`fit_ml`).
+    theta : numpy.ndarray or None
+        The Laplace fit's θ (:mod:`.glmm`).
     """
 
     fe_params: pd.Series
@@ -142,6 +148,9 @@ class Estimate:
     optimizer: str
     notes: list
     sm: object = None
+    psi: object = None
+    df: object = None
+    theta: object = None
 
     @property
     def bse_fe(self) -> pd.Series:
@@ -244,8 +253,27 @@ class _Profile:
         return out
 
 
-def _maximise(profile: _Profile, start=None):
-    """Best of several optimisers/starts of θ; (θ, optimiser, messages, gradient).
+@dataclass
+class Trial:
+    """One optimiser run: the objective it reached (−log-likelihood), its θ and its name."""
+
+    fun: float
+    theta: np.ndarray
+    name: str
+
+
+@dataclass
+class Maximum:
+    """The θ kept by :func:`_maximise`, the optimiser that found it, its messages and |gradient|."""
+
+    theta: np.ndarray
+    optimiser: str
+    messages: list
+    gradient: float
+
+
+def _maximise(profile: _Profile, start=None) -> Maximum:
+    """Best of several optimisers/starts of θ (a :class:`Maximum`).
 
     L-BFGS-B from lme4's start (Λ = I), from a small one (0.1·I) and from
     ``start`` (a relative covariance Ψ, e.g. the null model's); when they
@@ -263,44 +291,43 @@ def _maximise(profile: _Profile, start=None):
         starts.insert(0, ("L-BFGS-B (from the null model)", profile.theta_of(start)))
     done = []
     lbfgs = {"ftol": 1e-13, "gtol": 1e-8, "maxiter": 1000}
+
+    def run(x0, name, method="L-BFGS-B", options=None):
+        res = minimize(profile.objective, x0, method=method, bounds=profile.bounds(),
+                       **({"jac": "3-point"} if method == "L-BFGS-B" else {}), options=options or lbfgs)
+        done.append(Trial(float(res.fun), res.x, name))
+
+    def lowest() -> Trial:
+        return min(done, key=lambda trial: trial.fun)
+
     for name, x0 in starts:
-        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
-                       options=lbfgs)
-        done.append((float(res.fun), res.x, name))
-    funs = [d[0] for d in done]
-    best = min(done, key=lambda d: d[0])
-    if max(funs) - min(funs) > LLF_TOL or profile.gradient(best[1]) > GRADIENT_TOL * 0.1:
-        res = minimize(profile.objective, best[1], method="Nelder-Mead", bounds=profile.bounds(),
-                       options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
-        done.append((float(res.fun), res.x, "Nelder-Mead"))
-        res = minimize(profile.objective, best[1], method="Powell", bounds=profile.bounds(),
-                       options={"xtol": 1e-10, "ftol": 1e-13, "maxiter": 20000})
-        done.append((float(res.fun), res.x, "Powell"))
-        res = minimize(profile.objective, min(done, key=lambda d: d[0])[1], method="L-BFGS-B",
-                       bounds=profile.bounds(), jac="3-point", options=lbfgs)
-        done.append((float(res.fun), res.x, "L-BFGS-B (restart)"))
+        run(x0, name)
+    funs = [trial.fun for trial in done]
+    best = lowest()
+    if max(funs) - min(funs) > LLF_TOL or profile.gradient(best.theta) > GRADIENT_TOL * 0.1:
+        run(best.theta, "Nelder-Mead", "Nelder-Mead", {"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+        run(best.theta, "Powell", "Powell", {"xtol": 1e-10, "ftol": 1e-13, "maxiter": 20000})
+        run(lowest().theta, "L-BFGS-B (restart)")
     # a variance at its bound is a stationary point whatever the likelihood does off it (the likelihood is
     # even in each diagonal entry of Λ): restart with those entries moved off the bound
-    best = min(done, key=lambda d: d[0])
+    best = lowest()
     diagonal = [0, 2] if profile.structure == "slope" else list(range(profile.k))
-    at_bound = [i for i in diagonal if best[1][i] <= 1e-6]
-    restarts = [(3.0 * best[1], "L-BFGS-B (from 3 θ)"), (best[1] / 3.0, "L-BFGS-B (from θ/3)")]
+    at_bound = [i for i in diagonal if best.theta[i] <= 1e-6]
+    restarts = [(3.0 * best.theta, "L-BFGS-B (from 3 θ)"), (best.theta / 3.0, "L-BFGS-B (from θ/3)")]
     for lift in (0.1, 1.0) if at_bound else ():
-        x0 = best[1].copy()
-        x0[at_bound] = lift * max(1.0, float(np.max(np.abs(best[1]))))
+        x0 = best.theta.copy()
+        x0[at_bound] = lift * max(1.0, float(np.max(np.abs(best.theta))))
         restarts.append((x0, "L-BFGS-B (off the boundary)"))
     for x0, name in restarts:  # and another local maximum is looked for from 3 × and ⅓ × the best θ
-        res = minimize(profile.objective, x0, method="L-BFGS-B", bounds=profile.bounds(), jac="3-point",
-                       options=lbfgs)
-        done.append((float(res.fun), res.x, name))
-    top = min(d[0] for d in done)
-    chosen = min((d for d in done if d[0] <= top + 1e-9), key=lambda d: profile.gradient(d[1]))
+        run(x0, name)
+    top = lowest().fun
+    chosen = min((trial for trial in done if trial.fun <= top + 1e-9), key=lambda trial: profile.gradient(trial.theta))
     messages = []
-    funs = sorted({round(d[0], 4) for d in done if d[0] < 1e11})
+    funs = sorted({round(trial.fun, 4) for trial in done if trial.fun < 1e11})
     if len(funs) > 1 and funs[-1] - funs[0] > LLF_TOL:
         messages.append(f"optimisers reached different log-likelihoods ({-funs[-1]:.4f} … {-funs[0]:.4f} on the "
-                        f"scaled outcome); the highest ({chosen[2]}) kept")
-    return chosen[1], chosen[2], messages, profile.gradient(chosen[1])
+                        f"scaled outcome); the highest ({chosen.name}) kept")
+    return Maximum(chosen.theta, chosen.name, messages, profile.gradient(chosen.theta))
 
 
 def _boundary_candidates(psi, structure) -> list:
@@ -349,9 +376,33 @@ def _singular_psi(psi, structure) -> bool:
     return float(np.min(np.abs(np.diag(chol)))) < SINGULAR_TOL
 
 
+@dataclass
+class Attempt:
+    """One likelihood maximisation (:func:`fit_ml`, :func:`~.glmm.fit_binomial`).
+
+    Attributes
+    ----------
+    estimate : Estimate or None
+        None when nothing could be fitted.
+    messages : list of str
+        What the optimisers and the boundary search reported.
+    failure : str or None
+        Why the maximum cannot be used (None when it can).
+    """
+
+    estimate: Estimate | None
+    messages: list
+    failure: str | None = None
+
+
 def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: bool = False, start=None,
-           satterthwaite: bool = False):
+           satterthwaite: bool = False) -> Attempt:
     """Fit one linear mixed model by (RE)ML on the scaled data and map it back to raw units.
+
+    Three named steps: :func:`_maximise` (θ by several optimisers),
+    :func:`_best_on_boundary` (the boundary points near it on the same
+    likelihood), :func:`_raw_estimate` (β, its covariance and the random-effect
+    sds back in raw units).
 
     Parameters
     ----------
@@ -365,12 +416,12 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     start : numpy.ndarray, optional
         An extra start: a relative covariance Ψ (e.g. the null model's).
     satterthwaite : bool
-        Also compute the Satterthwaite df of each fixed effect (``est.df``,
+        Also compute the Satterthwaite df of each fixed effect (``estimate.df``,
         see :mod:`.satterthwaite`; lmerTest's, in lme4's parameterisation).
 
     Returns
     -------
-    (Estimate or None, list of str, str or None)
+    Attempt
         The estimate, the messages, and why no maximum could be used (None when it can).
     """
     import patsy
@@ -380,16 +431,41 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     try:
         profile = _Profile(std, formula, structure, reml)
     except (np.linalg.LinAlgError, ValueError, patsy.PatsyError) as exc:
-        return None, [], f"{type(exc).__name__}: {_first_line(exc)}"
+        return Attempt(None, [], f"{type(exc).__name__}: {_first_line(exc)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow of a trial point is its −inf likelihood
-        theta, optimiser, messages, gradient = _maximise(profile, start)
-    lam = profile.lam(theta)
-    if not np.isfinite(profile.objective(theta)) or profile.objective(theta) >= 1e12:
-        return None, messages, "non-finite log-likelihood"
-    # every candidate on one likelihood: the optimiser's maximum, and the boundary points near it
+        found = _maximise(profile, start)
+    messages = found.messages
+    if not np.isfinite(profile.objective(found.theta)) or profile.objective(found.theta) >= 1e12:
+        return Attempt(None, messages, "non-finite log-likelihood")
+    best_psi, source, singular = _best_on_boundary(profile, found, structure, start, messages)
+    # a maximum: zero gradient inside, or the best point of the boundary face it lies on
+    gradient = found.gradient
+    converged = bool(singular or (np.isfinite(gradient) and gradient <= GRADIENT_TOL))
+    notes = []
+    if singular:
+        notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
+    est, M = _raw_estimate(profile, formula, data, std, best_psi, (centre, sd_v), (mean_y, sd_y),
+                           converged=converged, singular=singular, gradient=gradient, optimizer=source,
+                           notes=notes)
+    if satterthwaite:
+        est.df = pd.Series(satterthwaite_df(std, formula, structure, best_psi, reml, centre, sd_v,
+                                            data["value"], M), index=est.fe_params.index)
+    failure = None
+    if not converged:
+        failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
+    elif not (np.all(np.isfinite(est.fe_params.to_numpy())) and np.all(np.isfinite(np.diag(est.cov_fe.to_numpy())))):
+        failure = "non-finite estimates or standard errors"
+    return Attempt(est, list(dict.fromkeys(messages + notes)), failure)
+
+
+def _best_on_boundary(profile: _Profile, found: Maximum, structure: str, start, messages: list) -> tuple:
+    """The highest of the optimisers' maximum and the boundary points near it (and ``start``), on one
+    likelihood; (Ψ, where it came from, singular).  A note joins ``messages`` when the boundary wins
+    by more than 1e-6."""
+    lam = profile.lam(found.theta)
     psi = lam @ lam.T
-    best_llf, best_psi, source = profile(psi)[0], psi, optimiser
+    best_llf, best_psi, source = profile(psi)[0], psi, found.optimiser
     extra = [np.atleast_2d(start)] if start is not None and np.shape(start) == psi.shape else []
     for candidate in _boundary_candidates(psi, structure) + extra:
         llf = profile(candidate)[0]
@@ -403,7 +479,16 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
     if source == "boundary" and best_llf > profile(psi)[0] + 1e-6:
         messages.append(f"the optimisers stopped {best_llf - profile(psi)[0]:.3g} log-likelihood units below "
                         "the boundary maximum; the boundary maximum is used")
-    llf_std, beta, scale, cov_std = profile(best_psi)
+    return best_psi, source, singular
+
+
+def _raw_estimate(profile: _Profile, formula, data, std, psi, value_scale, outcome_scale, **fit) -> tuple:
+    """The scaled model's maximum at Ψ = ``psi`` in raw units: an :class:`Estimate` (``fit``: its
+    convergence fields) and M, the map from the scaled design's columns to the raw one's."""
+    import patsy
+
+    (centre, sd_v), (mean_y, sd_y) = value_scale, outcome_scale
+    llf_std, beta, scale, cov_std = profile(psi)
     rhs = formula.split("~", 1)[1]
     X_raw = patsy.dmatrix(rhs, data, return_type="dataframe")
     X_std = patsy.dmatrix(rhs, std, return_type="dataframe")
@@ -414,42 +499,29 @@ def fit_ml(formula: str, data: pd.DataFrame, structure: str = "slope", reml: boo
         shift[names.index("Intercept")] = mean_y
     fe = pd.Series(sd_y * M @ beta + shift, index=names)
     cov = pd.DataFrame(sd_y ** 2 * M @ cov_std @ M.T, index=names, columns=names)
-    cov_re = scale * best_psi
+    re_sd, k_re = _raw_random_sds(scale * psi, profile.structure, centre, sd_v, sd_y)
+    re_sd["resid"] = sd_y * math.sqrt(scale)
+    n = len(data)
+    llf = llf_std - n * math.log(sd_y) if not profile.reml else math.nan
+    est = Estimate(fe_params=fe, cov_fe=cov, llf=llf, method="REML" if profile.reml else "ML",
+                   structure=profile.structure, re_sd=re_sd, n_obs=n, k_params=len(names) + k_re + 1, psi=psi,
+                   **fit)
+    return est, M
+
+
+def _raw_random_sds(cov_re, structure, centre, sd_v, sd_y) -> tuple:
+    """The random-effect sds (and slope correlation) of a scaled-model covariance in raw units; (re_sd,
+    number of variance parameters)."""
     if structure == "slope":
         R = np.array([[1.0, -centre / sd_v], [0.0, 1.0 / sd_v]])
         raw = sd_y ** 2 * R @ cov_re @ R.T
         sds = np.sqrt(np.clip(np.diag(raw), 0, None))
         corr = raw[0, 1] / (sds[0] * sds[1]) if sds[0] > 0 and sds[1] > 0 else math.nan
-        re_sd = {"base": float(sds[0]), "value": float(sds[1]), "corr": float(corr)}
-        k_re = 3
-    elif structure == "uncorrelated":
-        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": sd_y / sd_v * math.sqrt(max(cov_re[1, 1], 0)),
-                 "corr": math.nan}
-        k_re = 2
-    else:
-        re_sd = {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": math.nan, "corr": math.nan}
-        k_re = 1
-    re_sd["resid"] = sd_y * math.sqrt(scale)
-    n = len(data)
-    llf = llf_std - n * math.log(sd_y) if not reml else math.nan
-    # a maximum: zero gradient inside, or the best point of the boundary face it lies on
-    converged = bool(singular or (np.isfinite(gradient) and gradient <= GRADIENT_TOL))
-    notes = []
-    if singular:
-        notes.append("boundary (singular) fit (a random-effect variance ≈ 0 or the correlation ≈ ±1)")
-    est = Estimate(fe, cov, llf, "REML" if reml else "ML", structure, re_sd, n, len(names) + k_re + 1,
-                   converged, singular, gradient, source, notes)
-    est.psi = best_psi
-    est.df = None
-    if satterthwaite:
-        est.df = pd.Series(satterthwaite_df(std, formula, structure, best_psi, reml, centre, sd_v,
-                                            data["value"], M), index=names)
-    failure = None
-    if not converged:
-        failure = f"no maximum found (|gradient| = {gradient:.3g} after every optimiser)"
-    elif not (np.all(np.isfinite(fe.to_numpy())) and np.all(np.isfinite(np.diag(cov.to_numpy())))):
-        failure = "non-finite estimates or standard errors"
-    return est, list(dict.fromkeys(messages + notes)), failure
+        return {"base": float(sds[0]), "value": float(sds[1]), "corr": float(corr)}, 3
+    if structure == "uncorrelated":
+        return {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": sd_y / sd_v * math.sqrt(max(cov_re[1, 1], 0)),
+                "corr": math.nan}, 2
+    return {"base": sd_y * math.sqrt(max(cov_re[0, 0], 0)), "value": math.nan, "corr": math.nan}, 1
 
 
 def lme4_design(std: pd.DataFrame, formula: str, structure: str, value):
@@ -702,7 +774,19 @@ class MixedFit:
                              "aic": float(ml.aic), "bic": float(ml.bic)})[MIXED_COLUMNS]
 
 
-def _ols_pair(formula, null_formula, data):
+@dataclass
+class PairFit:
+    """The fits of one structure (or OLS): the reported fit, the ML fits of the full and the null model,
+    the messages, and why they cannot be used (None when they can)."""
+
+    reported: object
+    full: object
+    null: object
+    messages: list
+    failure: str | None = None
+
+
+def _ols_pair(formula, null_formula, data) -> PairFit:
     fits, messages, failure = [], [], None
     for f in (formula, null_formula):
         result, msgs, error = _capture(lambda f=f: _fit_ols(f, data))
@@ -713,32 +797,35 @@ def _ols_pair(formula, null_formula, data):
                 failure = f"{type(error).__name__}: {_first_line(error)}"
             elif result is None or not np.isfinite(result.llf):
                 failure = "non-finite log-likelihood"
-    return fits, list(dict.fromkeys(messages)), failure
+    full, null = fits
+    return PairFit(full, full, null, list(dict.fromkeys(messages)), failure)
 
 
-def _fit_structure(formula, null_formula, data, structure, reml, satterthwaite=False):
+def _fit_structure(formula, null_formula, data, structure, reml, satterthwaite=False) -> PairFit:
     """Full and null ML fits (and the REML fit when asked) with one random structure; the reported
     fit carries its Satterthwaite df when asked."""
-    full, m1, f1 = fit_ml(formula, data, structure, satterthwaite=satterthwaite and not reml)
-    null, m2, f2 = fit_ml(null_formula, data, structure)
-    messages = m1 + [f"model without value: {m}" for m in m2]
-    if f1 is None and f2 is None and full.llf < null.llf - 1e-6:
+    first = fit_ml(formula, data, structure, satterthwaite=satterthwaite and not reml)
+    null = fit_ml(null_formula, data, structure)
+    full, f1, f2 = first.estimate, first.failure, null.failure
+    messages = first.messages + [f"model without value: {m}" for m in null.messages]
+    if f1 is None and f2 is None and full.llf < null.estimate.llf - 1e-6:
         # the full model nests the null: from the null's variances it reaches at least its likelihood
-        again, m3, f3 = fit_ml(formula, data, structure, start=null.psi, satterthwaite=satterthwaite and not reml)
-        if again is not None and f3 is None and again.llf > full.llf:
-            full, m1 = again, m3
+        again = fit_ml(formula, data, structure, start=null.estimate.psi, satterthwaite=satterthwaite and not reml)
+        if again.estimate is not None and again.failure is None and again.estimate.llf > full.llf:
+            full = again.estimate
             messages.append("the first maximum of the full model was below the null model's; refitted from "
                             "the null model's variances")
-        if full.llf < null.llf - 1e-6:
+        if full.llf < null.estimate.llf - 1e-6:
             f1 = (f"the full model's log-likelihood ({full.llf:.6g}) is below the null model's "
-                  f"({null.llf:.6g}): not a maximum")
+                  f"({null.estimate.llf:.6g}): not a maximum")
     failure = f1 or (f"model without value: {f2}" if f2 else None)
     reported = full
     if reml and failure is None:
-        reported, m4, f4 = fit_ml(formula, data, structure, reml=True, satterthwaite=satterthwaite)
-        messages += [f"REML fit: {m}" for m in m4]
-        failure = f"REML fit: {f4}" if f4 else None
-    return (reported, full, null), list(dict.fromkeys(messages)), failure
+        fit = fit_ml(formula, data, structure, reml=True, satterthwaite=satterthwaite)
+        reported = fit.estimate
+        messages += [f"REML fit: {m}" for m in fit.messages]
+        failure = f"REML fit: {fit.failure}" if fit.failure else None
+    return PairFit(reported, full, null.estimate, list(dict.fromkeys(messages)), failure)
 
 
 #: Outcome families: linear mixed models, or logistic mixed models of a 0/1 outcome (:mod:`.glmm`).
@@ -748,59 +835,115 @@ DF_METHODS = ("satterthwaite", "bases")
 DF_METHOD_TEXT = {"satterthwaite": "Satterthwaite", "bases": "between-within"}
 
 
-def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label="",
-               df_method="satterthwaite", left_out=()) -> MixedFit:
+@dataclass
+class MixedTask:
+    """One model of :func:`mixed_tasks`, checked and not yet fitted (:func:`fit_tasks`,
+    :func:`~.lme4.fit_tasks_lme4`).
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The complete rows the model uses.
+    outcome, layer : str
+    rhs, null_rhs : str
+        Right-hand sides of the full model and of the model without the value terms.
+    random_slope, reml : bool
+    label : str
+        The interval label(s) the frame holds.
+    df_method : str
+        ``satterthwaite`` or ``bases`` (see :data:`DF_METHODS`).
+    left_out : tuple of str
+        Notes on the rows and bases the model leaves out.
+    family : str
+        ``gaussian`` or ``binomial`` (see :data:`FAMILIES`).
+    """
+
+    data: pd.DataFrame
+    outcome: str
+    layer: str
+    rhs: str
+    null_rhs: str
+    random_slope: bool = True
+    reml: bool = False
+    label: str = ""
+    df_method: str = "satterthwaite"
+    left_out: tuple = ()
+    family: str = "gaussian"
+
+    @property
+    def formula(self) -> str:
+        return f"{self.outcome} ~ {self.rhs}"
+
+    @property
+    def null_formula(self) -> str:
+        return f"{self.outcome} ~ {self.null_rhs}"
+
+
+def _mixed_fit(task: MixedTask, fits: PairFit, method: str, notes: list, seconds: float, re_formula=None,
+               structure=None, df=None, df_method: str = "") -> MixedFit:
+    """The :class:`MixedFit` of ``task`` from the fits of its chain's last step."""
+    data = task.data
+    return MixedFit(outcome=task.outcome, layer=task.layer, formula=task.formula, re_formula=re_formula,
+                    null_formula=task.null_formula, method=method, result=fits.reported, ml_result=fits.full,
+                    null_result=fits.null, n_obs=len(data), n_groups=int(data["base"].nunique()),
+                    warnings=list(dict.fromkeys(notes + fits.messages)), label=task.label, engine="statsmodels",
+                    structure=structure, df=df, df_method=df_method, seconds=seconds)
+
+
+def _satterthwaite_or_rule(task: MixedTask, fits: PairFit, structure: str) -> tuple:
+    """The df of a mixed fit: Satterthwaite's when asked (the between–within rule where it is undefined,
+    with a note in ``fits.messages``), else the between–within rule; (df, its method's name)."""
+    if task.df_method == "satterthwaite" and getattr(fits.reported, "df", None) is not None:
+        df = fits.reported.df.copy()
+        undefined = [t for t in df.index if not np.isfinite(df[t]) or df[t] <= 0]
+        if undefined:  # a variance-parameter Hessian with no curvature in that direction
+            rule = between_within_df(task.data, task.formula, structure)
+            df[undefined] = rule[undefined]
+            fits.messages.append(f"Satterthwaite df undefined for {', '.join(undefined)}; the "
+                                 "between-within df used there")
+        return df, DF_METHOD_TEXT["satterthwaite"]
+    return between_within_df(task.data, task.formula, structure), DF_METHOD_TEXT["bases"]
+
+
+def _one_model(task: MixedTask) -> MixedFit:
     """Fit one model through the fit chain (see the module docstring); every step is recorded."""
     import time
 
     t0 = time.perf_counter()
-    formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
+    data, formula, null_formula = task.data, task.formula, task.null_formula
     n_obs, n_groups = len(data), int(data["base"].nunique())
-    kind = "REML" if reml else "ML"
-    notes = list(left_out)
+    kind = "REML" if task.reml else "ML"
+    notes = list(task.left_out)
     if n_groups >= 2:
-        chain = STRUCTURES if random_slope else ("intercept",)
+        chain = STRUCTURES if task.random_slope else ("intercept",)
         for structure in chain:
             n_re = n_groups * (1 if structure == "intercept" else 2)
             if n_obs <= n_re:  # as lme4 requires: more observations than random effects
                 notes.append(f"{STRUCTURE_TEXT[structure][0]} not tried: {n_obs} observations for "
                              f"{n_re} random effects")
                 continue
-            fits, messages, failure = _fit_structure(formula, null_formula, data, structure, reml,
-                                                     df_method == "satterthwaite")
-            if failure is None:
+            fits = _fit_structure(formula, null_formula, data, structure, task.reml,
+                                  task.df_method == "satterthwaite")
+            if fits.failure is None:
                 text, re_formula = STRUCTURE_TEXT[structure]
                 method = f"mixedlm {kind}, {text}"
                 if structure != chain[0]:
                     method += " (random slope dropped)" if structure == "intercept" else \
                         " (correlated slope dropped)"
-                if fits[1].singular:
+                if fits.full.singular:
                     method += ", singular"
-                if df_method == "satterthwaite" and getattr(fits[0], "df", None) is not None:
-                    df, df_text = fits[0].df.copy(), DF_METHOD_TEXT["satterthwaite"]
-                    undefined = [t for t in df.index if not np.isfinite(df[t]) or df[t] <= 0]
-                    if undefined:  # a variance-parameter Hessian with no curvature in that direction
-                        rule = between_within_df(data, formula, structure)
-                        df[undefined] = rule[undefined]
-                        messages.append(f"Satterthwaite df undefined for {', '.join(undefined)}; the "
-                                        "between-within df used there")
-                else:
-                    df, df_text = between_within_df(data, formula, structure), DF_METHOD_TEXT["bases"]
-                return MixedFit(outcome, layer, formula, re_formula, null_formula, method, *fits, n_obs, n_groups,
-                                list(dict.fromkeys(notes + messages)), label, "statsmodels", structure,
-                                df, df_text, time.perf_counter() - t0)
-            notes += [f"{structure} model: {m}" for m in messages]
-            notes.append(f"{structure} model dropped: {failure}")
-    (full, null), messages, failure = _ols_pair(formula, null_formula, data)
+                df, df_text = _satterthwaite_or_rule(task, fits, structure)
+                return _mixed_fit(task, fits, method, notes, time.perf_counter() - t0, re_formula=re_formula,
+                                  structure=structure, df=df, df_method=df_text)
+            notes += [f"{structure} model: {m}" for m in fits.messages]
+            notes.append(f"{structure} model dropped: {fits.failure}")
+    fits = _ols_pair(formula, null_formula, data)
     seconds = time.perf_counter() - t0
-    if failure is None:
+    if fits.failure is None:
         method = "ols (one base latent)" if n_groups < 2 else "ols (the mixed models dropped)"
-        return MixedFit(outcome, layer, formula, None, null_formula, method, full, full, null, n_obs, n_groups,
-                        list(dict.fromkeys(notes + messages)), label, "statsmodels", None,
-                        between_within_df(data, formula, None), "ols", seconds)
-    return MixedFit(outcome, layer, formula, None, null_formula, f"not fitted ({failure})", None, None, None,
-                    n_obs, n_groups, list(dict.fromkeys(notes + messages)), label, "statsmodels", None, None,
-                    "", seconds)
+        return _mixed_fit(task, fits, method, notes, seconds, df=between_within_df(data, formula, None),
+                          df_method="ols")
+    return _mixed_fit(task, PairFit(None, None, None, fits.messages), f"not fitted ({fits.failure})", notes, seconds)
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
@@ -869,7 +1012,7 @@ def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
     from ..parallel import map_jobs
 
     return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
-                    preload=[__name__], weights=[len(task[0]) for task in tasks])
+                    preload=[__name__], weights=[len(task.data) for task in tasks])
 
 
 def _one_blas_thread():
@@ -885,14 +1028,14 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _fit_task(task) -> MixedFit:
+def _fit_task(task: MixedTask) -> MixedFit:
     with _one_blas_thread():
-        if len(task) > 10 and task[10] == "binomial":
+        if task.family == "binomial":
             from .glmm import one_binomial_model
 
-            data, outcome, layer, rhs, null_rhs, random_slope, _, label, _, left_out = task[:10]
-            return one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label, left_out)
-        return _one_model(*task[:10])
+            return one_binomial_model(task.data, task.outcome, task.layer, task.rhs, task.null_rhs,
+                                      task.random_slope, task.label, task.left_out)
+        return _one_model(task)
 
 
 def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
@@ -901,12 +1044,12 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                 family: str = "gaussian") -> list:
     """The models :func:`fit_mixed` fits, checked and not yet fitted.
 
-    Same arguments and errors as :func:`fit_mixed`; returns one argument
-    tuple ``(data, outcome, layer, rhs, null_rhs, random_slope, reml, label, df, left_out, family)`` per
-    model, for :func:`fit_tasks`; ``label`` (the interval label(s) of the frame)
-    is carried into the fits; ``rhs`` = (full, null) right-hand sides of the
-    per-layer models (``("value * C(label)", "C(label)")`` for a label interaction);
-    ``left_out`` (the last element) notes the rows and bases the model leaves out.
+    Same arguments and errors as :func:`fit_mixed`; returns one
+    :class:`MixedTask` per model, for :func:`fit_tasks`; ``label`` (the
+    interval label(s) of the frame) is carried into the fits; ``rhs`` = (full,
+    null) right-hand sides of the per-layer models (``("value * C(label)",
+    "C(label)")`` for a label interaction); each task's ``left_out`` notes the
+    rows and bases the model leaves out.
     A layer that cannot be modelled (no complete row, a constant value or
     outcome, fewer than ``min_obs`` rows) gets no task and a note in ``notes``.
     """
@@ -937,8 +1080,9 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                                        categories=sort_layers(data["layer"].astype(str).unique()))
         if data["layer"].cat.categories.size < 2:
             raise GanphonError(f"{outcome}: a layer interaction needs at least two layers with values")
-        return [(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope, reml, label, df,
-                 tuple(left_out_rows(frame, data, outcome)), family)]
+        return [MixedTask(data, outcome, "all", "value * C(layer)", "C(layer)", random_slope=random_slope,
+                          reml=reml, label=label, df_method=df, left_out=tuple(left_out_rows(frame, data, outcome)),
+                          family=family)]
     tasks = []
     all_layers = frame["layer"].dropna().astype(str)
     for layer in sort_layers(all_layers.unique()):
@@ -957,8 +1101,9 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
             if notes is not None:
                 notes.append(f"{name}, layer {layer}: not modelled: {why}")
             continue
-        tasks.append((part, outcome, layer, rhs[0], rhs[1], random_slope, reml, label, df,
-                      tuple(left_out_rows(rows, part, outcome)), family))
+        tasks.append(MixedTask(part, outcome, layer, rhs[0], rhs[1], random_slope=random_slope, reml=reml,
+                               label=label, df_method=df, left_out=tuple(left_out_rows(rows, part, outcome)),
+                               family=family))
     return tasks
 
 

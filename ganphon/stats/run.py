@@ -406,7 +406,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         effects, gams = [], []
         by_model = {}
         for (task, frame), fit in zip(prepared, fits):
-            if len(task) > 10 and task[10] == "binomial":  # a logit slope: no standardised effect
+            if task.family == "binomial":  # a logit slope: no standardised effect
                 continue
             by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
         for (measure, label), (frame, model_fits) in by_model.items():
