@@ -56,7 +56,13 @@ def files_under(folder: Path) -> tuple[int, int]:
 def check_references(folder: Path) -> list:
     """The demo's referenced files, asserting each exists; the explorer pages' lists too."""
     refs = report_references(folder)
-    missing = sorted(r for r in refs if not (folder / r).is_file())
+    sweeps = sorted(p for p in folder.glob("sweep_*") if p.is_dir())
+
+    def exists(ref):  # a path under a demo folder, or one the report names per sweep (`stats/…`)
+        top = folder / ref.split("/", 1)[0]
+        return (folder / ref).is_file() if top.is_dir() else all((sweep / ref).is_file() for sweep in sweeps)
+
+    missing = sorted(r for r in refs if not exists(r))
     assert not missing, missing
     pages = sorted(folder.glob("sweep_*/explore.html"))
     assert len(pages) == 2 and all(p.relative_to(folder).as_posix() in refs for p in pages)
