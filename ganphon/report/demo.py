@@ -638,8 +638,9 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         "and its acoustic table (`acoustics.parquet`: `ganphon.io.read_acoustics` joins the manifest; "
         "`acoustics.csv` when small); `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
         "`summaries.txt`, and `frames/` each model's rows with `refit.R`; `listen/` the listening copies. "
-        f"`{rd}/` keeps the sound files of the layer-stack sample only, the atlas folders their tables and "
-        "figures (the lines above rebuild the rest).\n",
+        f"`{rd}/` keeps the sound files of the layer-stack sample only"
+        + (", the atlas folders their tables and figures" if (Path(out) / layout.DEMO_ATLAS_DIR).is_dir() else "")
+        + " (the lines above rebuild the rest).\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]
     return "\n".join(lines)
