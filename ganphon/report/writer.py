@@ -6,14 +6,14 @@ folder can be moved or copied (or zipped and sent) and still works.  A link to
 a ``.wav`` file becomes an ``<audio>`` player in the HTML version.
 
 Listening copies: the exported WAVs are float32 (the measured data); many
-players and browsers refuse float WAV, and a layer average is a slow,
+players refuse float WAV (current browsers play it), and a layer average is a slow,
 non-negative signal.  :func:`listening_copies` writes 16-bit PCM,
 peak-normalised copies into ``listen/`` (layers with their mean removed),
 labelled as such wherever they are shown.  The explorer, which offers every
 sample of a sweep, uses compact copies (``compact=True``): the output is played
 from its measured float32 WAV itself (browsers play float WAV), and each layer
 from a 16-bit FLAC at :data:`COMPACT_LAYER_RATE` Hz made from its native-rate
-Sound — lossless over the same 16-bit samples, a fifth of the 16 kHz WAV.
+Sound — lossless over its 16-bit samples, about a tenth of the 16 kHz WAVs.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def audio_md(copies: dict, start, measured_folder=None) -> list[str]:
         if measured_folder is not None:
             from ..io import layer_sound_path
 
-            sample_id, layer = layout.parse_sample_file(Path(path).with_suffix(".wav").name)
-            measured = Path(measured_folder) / layout.layer_wav(sample_id, layer)
+            sample_id, name = layout.parse_sample_file(Path(path).with_suffix(".wav").name)
+            measured = Path(measured_folder) / layout.layer_wav(sample_id, name)
             measured = layer_sound_path(measured) or measured  # a layer stored once, as its native Sound
             line += f" — measured file `{rel(measured, start)}`"
         lines.append(line)
