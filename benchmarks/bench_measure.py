@@ -176,7 +176,7 @@ def main(argv=None):
         print(f"{n_files} files ({len(table):,} rows); loop work: "
               f"{sum(len(v) for v in plan.values())} file × family analyses; {os.cpu_count()} CPUs")
         print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-        rows = []
+        rows, load_before = [], os.getloadavg()[0]
         for round_ in range(args.repeat):
             t_loop = _timed(loop)
             t_two = _timed(measure)
@@ -186,8 +186,9 @@ def main(argv=None):
                   f"({t_loop / t_two:4.2f}× the loop)" + (f" | --workers 1 {t_one:6.2f} s "
                                                          f"({t_loop / t_one:4.2f}×)" if args.one_worker else ""))
         ratios = [a / b for a, b, _ in rows]
-        print(f"measure --workers 2 vs the plain loop: median {statistics.median(ratios):.2f}× "
-              f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}); target ≥ 1.8×")
+        print(f"RATIO measure --workers 2 vs the plain loop: median {statistics.median(ratios):.2f}× "
+              f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}; {n_files} files; 1-min load "
+              f"{load_before:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); target ≥ 1.8×")
         if args.one_worker:
             print(f"--workers 1 vs the plain loop: median {statistics.median(a / c for a, _, c in rows):.2f}×")
         print(f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")

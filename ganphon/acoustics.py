@@ -35,6 +35,7 @@ from parselmouth.praat import call
 from . import io, layout
 from .errors import GanphonError, first_line
 from .measures import (
+    ARTEFACT_TOLERANCE,
     PITCH_MEASURES,
     above_nyquist,
     artefact_frequencies,
@@ -331,9 +332,14 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
             value = math.nan if key in outside else value
         artefact = math.nan
         if artefacts and measure in PITCH_MEASURES and value == value:
-            artefact = float(on_artefact([value], artefacts)[0])
-        rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value,
-                     _join_notes(context_note, note), artefact))
+            for f in artefacts:  # on_artefact for one value, without numpy per row: the lowest match wins
+                if abs(value - f) <= ARTEFACT_TOLERANCE * f:
+                    artefact = float(f)
+                    break
+        note = note or ""
+        if context_note:  # _join_notes(context_note, note), without a call per row
+            note = f"{context_note}; {note}" if note else context_note
+        rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value, note, artefact))
 
     block = failure or ("silent (all samples are 0)" if silent else "")
     for name_ in job.measures:

@@ -150,7 +150,7 @@ def write_wav(path, x, sr: int) -> None:
 
 
 def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool = False) -> float:
-    """Write a listening copy: 16-bit PCM WAV, peak-normalised, atomically.
+    """Write a listening copy: 16-bit PCM WAV (FLAC when ``path`` ends in ``.flac``), peak-normalised, atomically.
 
     For ears and browsers only (many players refuse float WAV); the float32
     files stay the measured ones.  ``remove_mean`` first subtracts the mean
@@ -166,7 +166,13 @@ def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool 
     gain = peak / top if top > 0 and np.isfinite(top) else 0.0
     pcm = np.round(np.clip(y * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
     with layout.atomic_path(path) as tmp:
-        scipy.io.wavfile.write(tmp, int(sr), pcm)
+        if Path(path).suffix.lower() == ".flac":  # the same 16-bit samples, losslessly compressed (Praat's writer)
+            import parselmouth
+
+            parselmouth.Sound(pcm / 32768.0, sampling_frequency=float(sr)).save(
+                str(tmp), parselmouth.SoundFileFormat.FLAC)
+        else:
+            scipy.io.wavfile.write(tmp, int(sr), pcm)
     return gain
 
 

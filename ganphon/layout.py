@@ -138,6 +138,11 @@ def layer_sound(sample_id: str, layer: str) -> str:
     return f"{_name_part(sample_id)}_{_name_part(layer)}.Sound"
 
 
+def listening_flac(sample_id: str, layer: str) -> str:
+    """File name of a layer's compact listening copy (16-bit FLAC) in ``listen/``."""
+    return f"{_name_part(sample_id)}_{_name_part(layer)}.flac"
+
+
 def textgrid(sample_id: str) -> str:
     """File name of the sample's TextGrid."""
     return f"{sample_id}.TextGrid"

@@ -174,6 +174,12 @@ def test_demo_atlas_section_reports_its_own_tables(tmp_path):
     atlas = pd.read_csv(tmp_path / "atlas" / layout.ATLAS_CSV)
     assert set(atlas["var"]) == {f"z{i}" for i in range(1, 7)} and set(atlas["layer"]) == {"output"}
     assert all(p.is_file() for p in figures) and "![atlas heatmap](atlas/figures/atlas_heatmap.png)" in md
+    # the section's samples are summarised by its tables: their sound files, grids and feature maps go
+    for sub in ("atlas", "atlas_probe", "intervention"):
+        left = [p.name for p in (tmp_path / sub).iterdir() if p.suffix in (".wav", ".Sound", ".npy", ".TextGrid")]
+        assert not left, (sub, left)
+    assert (tmp_path / "atlas_probe" / layout.ACOUSTICS).is_file()
+    assert not (tmp_path / "atlas" / layout.ACOUSTICS).exists()  # atlas.csv holds what it measured
 
 
 def test_the_size_estimate_takes_the_pools_default_of_workers():

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import parselmouth
 import pytest
 import scipy.io.wavfile
 
@@ -75,9 +76,15 @@ def test_page_is_self_contained_and_every_file_it_names_exists(sweep):
     assert [s["value"] for s in data["samples"][:3]] == [-10.0, 0.0, 10.0]
     for s in data["samples"]:
         assert set(s["audio"]) == {"output", *LAYERS} and set(s["draw"]["layers"]) == set(LAYERS)
-        for path in s["audio"].values():
-            sr, pcm = scipy.io.wavfile.read(sweep / path)
-            assert sr == 16000 and pcm.dtype == np.int16 and len(pcm) == 16384
+        assert s["audio"]["output"] == f"{s['id']}_output.wav"  # the measured float32 WAV itself
+        sr, x = scipy.io.wavfile.read(sweep / s["audio"]["output"])
+        assert sr == 16000 and x.dtype == np.float32 and len(x) == 16384
+        for layer in LAYERS:  # compact copies: 16-bit FLAC at 4 kHz (every layer's native rate is at most that)
+            assert s["audio"][layer] == f"listen/{s['id']}_{layer}.flac"
+            copy = parselmouth.Sound(str(sweep / s["audio"][layer]))
+            assert copy.sampling_frequency == 4000 and copy.n_samples == 4096
+            assert np.allclose(copy.values[0] * 32768, np.round(copy.values[0] * 32768))  # 16-bit steps
+    assert not list((sweep / "listen").glob("*.wav"))  # no 16 kHz WAV copies
     # the rows shown are acoustics.csv's per-interval rows of that sample, independently counted
     table = pd.read_csv(sweep / "acoustics.csv", dtype={"sample_id": str}, low_memory=False)
     one = table[(table["sample_id"] == "b001_v002") & table["point"].isna()]
@@ -153,28 +160,37 @@ def test_a_silent_sample_draws_flat_and_white():
     assert np.all(low == 0.5) and np.all(high == 0.5)
 
 
+def _linear(values, size):
+    """Hand-written linear interpolation between sample centres, edges held (the export's time base)."""
+    n = len(values)
+    at = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+    return np.interp(at, np.arange(n), values)
+
+
 def test_listening_copies_are_16_bit_peak_normalised_and_written_once(sweep):
     from ganphon.report.explore import build_explorer
 
-    _, x = scipy.io.wavfile.read(sweep / "b000_v001_output.wav")
-    _, pcm = scipy.io.wavfile.read(sweep / "listen" / "b000_v001_output.wav")
-    assert np.abs(pcm).max() == round(0.89 * 32767)
-    expected = np.round(x.astype(float) * 0.89 / np.abs(x).max() * 32767)
-    assert np.abs(pcm - expected).max() <= 1
-    layer, _ = io.read_layer_wav(sweep / "b000_v001_conv2.wav")  # the layer is stored as its Sound
-    _, lpcm = scipy.io.wavfile.read(sweep / "listen" / "b000_v001_conv2.wav")
-    centred = layer.astype(float) - layer.mean()  # a layer's copy has its mean removed
-    assert np.corrcoef(lpcm, centred)[0, 1] > 0.9999
+    for layer in ("conv2", "conv4"):  # conv2 native at 250 Hz: interpolated to 4 kHz; conv4 native at 4 kHz
+        native = parselmouth.read(str(sweep / f"b000_v001_{layer}.Sound"))  # Praat's reader, not ganphon's
+        values = native.values[0]
+        expected = _linear(values, 4096) if native.n_samples != 4096 else values
+        centred = expected - expected.mean()  # a layer's copy has its mean removed, then peak −1 dBFS
+        expected_pcm = np.round(centred * 0.89 / np.abs(centred).max() * 32767)
+        copy = parselmouth.Sound(str(sweep / "listen" / f"b000_v001_{layer}.flac"))
+        pcm = copy.values[0] * 32768
+        assert copy.sampling_frequency == 4000 and np.abs(pcm).max() == round(0.89 * 32767)
+        assert np.abs(pcm - expected_pcm).max() <= 1
+    assert native.sampling_frequency == 4000  # conv4: the copy holds the native samples themselves
     # a second page build keeps the copies; a re-exported layer gets a new copy
     copies = sorted((sweep / "listen").iterdir())
-    assert len(copies) == 6 * 6
+    assert len(copies) == 6 * 5  # the outputs are played from their measured WAVs
     before = {p.name: p.stat().st_mtime_ns for p in copies}
     source = sweep / "b000_v001_conv2.Sound"
     later = max(before.values()) + 10**9
     os.utime(source, ns=(later, later))
     build_explorer(sweep, progress=False)
     after = {p.name: p.stat().st_mtime_ns for p in (sweep / "listen").iterdir()}
-    assert [n for n in after if after[n] != before[n]] == ["b000_v001_conv2.wav"]
+    assert [n for n in after if after[n] != before[n]] == ["b000_v001_conv2.flac"]
 
 
 # Pixels are read from a copy made for reading (chromium warns when a drawn canvas is read back often).
@@ -196,23 +212,23 @@ def _canvas_state(browser):
 def test_explorer_in_headless_chromium(sweep, browser):
     browser.open(sweep / "explore.html")
     sample, out, conv3, value, first, dark, rows = _canvas_state(browser)
-    assert (sample, out, conv3, value) == ("b000_v000", "listen/b000_v000_output.wav", "listen/b000_v000_conv3.wav",
+    assert (sample, out, conv3, value) == ("b000_v000", "b000_v000_output.wav", "listen/b000_v000_conv3.flac",
                                            "-10")
     assert dark > 2000 and rows > 0  # drawn: the waveform and spectrogram put thousands of dark pixels
     browser.key("body", RIGHT)  # arrow key: next value
     state = _canvas_state(browser)
-    assert state[:4] == ["b000_v001", "listen/b000_v001_output.wav", "listen/b000_v001_conv3.wav", "0"]
+    assert state[:4] == ["b000_v001", "b000_v001_output.wav", "listen/b000_v001_conv3.flac", "0"]
     assert state[4] != first  # the drawing changed with the sample
     browser.js("const s = document.getElementById('slider'); s.value = '2'; s.dispatchEvent(new Event('input'));")
     state = _canvas_state(browser)
-    assert state[:4] == ["b000_v002", "listen/b000_v002_output.wav", "listen/b000_v002_conv3.wav", "10"]
+    assert state[:4] == ["b000_v002", "b000_v002_output.wav", "listen/b000_v002_conv3.flac", "10"]
     browser.key("body", DOWN)  # next base, same value
-    assert _canvas_state(browser)[:2] == ["b001_v002", "listen/b001_v002_output.wav"]
-    duration = browser.js_async(
-        "const done = arguments[arguments.length - 1]; const a = document.getElementById('audio-conv1');"
-        "a.preload = 'metadata'; a.onloadedmetadata = () => done(a.duration);"
-        "a.onerror = () => done('error ' + a.error.code); a.load();")
-    assert duration == pytest.approx(16384 / 16000)
+    assert _canvas_state(browser)[:2] == ["b001_v002", "b001_v002_output.wav"]
+    durations = browser.js_async(  # every player loads: the float32 output WAV and each layer's FLAC
+        "const done = arguments[arguments.length - 1]; const all = Array.from(document.querySelectorAll('audio'));"
+        "Promise.all(all.map(a => new Promise(r => { a.preload = 'metadata'; a.onloadedmetadata = () => r(a.duration);"
+        "a.onerror = () => r('error ' + a.error.code); a.load(); }))).then(done);")
+    assert durations == [pytest.approx(16384 / 16000)] * 6
     assert browser.console() == []  # no errors, no failed loads
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import layout
+from .size import drop_sample_files
 from .writer import md_table, rel
 
 ATLAS_DIR = layout.DEMO_ATLAS_DIR
@@ -84,6 +85,8 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
                       overwrite=overwrite, announce=progress)
     eff = atlas.effects
     fric = top_variable(eff, "duration/fric")
+    summarised = (layout.ACOUSTICS, layout.ACOUSTICS_PARQUET, layout.ACOUSTICS_JSON)
+    drop_sample_files(demo_folder / ATLAS_DIR, textgrids=False, tables=summarised)  # atlas.csv holds the effects
 
     probe_dir = demo_folder / ATLAS_PROBE_DIR
     z = Latent(model.config).sample(probe_n, seed=seed + 1)
@@ -93,10 +96,12 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     measure_to_file(probe_dir, probe_dir / layout.ACOUSTICS, tier="auto", measures=("duration",), workers=workers,
                     progress=progress, overwrite=True)
     channels = correlated_channels(probe_dir, "conv3", "duration/fric", n_channels)
+    drop_sample_files(probe_dir, textgrids=False)  # the channels are chosen; its table stays
     iv = Intervention("conv3", channels, "scale", factor)
     inter = run_intervention(model, demo_folder / INTERVENTION_DIR, [iv], bases=intervention_bases, seed=seed,
                              layers=[], measures=SECTION_MEASURES, adjust="bh", workers=workers, progress=progress,
                              overwrite=overwrite)
+    drop_sample_files(demo_folder / INTERVENTION_DIR, textgrids=False)  # intervention.csv holds the effects
 
     passing = eff[eff["passes"]]
     top = (passing.drop_duplicates("var").head(5) if len(passing) else eff.head(5))

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .. import layout
 from ..errors import GanphonError
+from .size import drop_sample_files
 from .writer import audio_md, listening_copies, markdown_to_html, md_table, rel
 
 def _step(msg: str, progress: bool) -> float:
@@ -145,6 +146,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     stack_layers = [x for x in sort_layers(pd.read_csv(rand_dir / layout.MANIFEST, usecols=["layer"])["layer"].unique())
                     if x != layout.OUTPUT_LAYER]
     listen = listening_copies(rand_dir, stack_id, stack_layers, dest=out / layout.LISTEN_DIR)
+    drop_sample_files(rand_dir, keep=[stack_id])  # measured and summarised; the stack sample is shown
     timings["figures"] = time.perf_counter() - t0
 
     t0 = _step("6/6 explorer pages of the sweeps, report", progress)
@@ -635,7 +637,10 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         "Files: every folder holds `manifest.csv`, `latents.csv`, `run.json`, one TextGrid per sample "
         "and its acoustic table (`acoustics.parquet`: `ganphon.io.read_acoustics` joins the manifest; "
         "`acoustics.csv` when small); `stats/` holds `mixed_models.csv`, `lrt.csv`, `correlations.csv`, "
-        "`summaries.txt`, and `frames/` each model's rows with `refit.R`; `listen/` the 16-bit listening copies.\n",
+        "`summaries.txt`, and `frames/` each model's rows with `refit.R`; `listen/` the listening copies. "
+        f"`{rd}/` keeps the sound files of the layer-stack sample only"
+        + (", the atlas folders their tables and figures" if (Path(out) / layout.DEMO_ATLAS_DIR).is_dir() else "")
+        + " (the lines above rebuild the rest).\n",
         f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
     ]
     return "\n".join(lines)

@@ -10,9 +10,10 @@ network.  For the chosen sample it shows
   :func:`ganphon.plots.spectrogram_power` 70 dB deep, all quantised to
   8 bits; see :func:`display_data`);
 * the acoustic table's per-interval rows for every layer (``acoustics.csv``);
-* audio players for the output and each layer (16-bit listening copies in
-  ``listen/``, linked relatively so the folder can move; the float32 WAVs
-  stay the measured files).
+* audio players for the output (its measured float32 WAV) and each layer
+  (compact 16-bit FLAC listening copies in ``listen/``, see
+  :func:`ganphon.report.writer.compact_layer_copy`), linked relatively so the
+  folder can move.
 
 A slider runs over the swept value and a menu over the base latents; the arrow
 keys step through values (← →) and bases (↑ ↓).
@@ -31,7 +32,7 @@ import numpy as np
 from .. import layout
 from ..errors import GanphonError
 from ..measures import FAMILIES, Names, page_columns
-from .writer import LISTENING_NOTE, listening_copies, rel
+from .writer import COMPACT_LISTENING_NOTE, listening_copies, rel
 
 #: Pixel columns of the page's drawings: waveform and layers (min/max each), spectrogram frames.
 WAVE_COLUMNS, LAYER_COLUMNS, SPECTROGRAM_COLUMNS = 600, 300, 240
@@ -245,7 +246,8 @@ def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
         duration = duration or len(x) / sr
         s["draw"] = display_data(signals, intervals)
         s["audio"] = {layer: rel(path, folder)
-                      for layer, path in listening_copies(folder, s["id"], layers, signals=signals).items()}
+                      for layer, path in listening_copies(folder, s["id"], layers, signals=signals,
+                                                          compact=True).items()}
         s["rows"] = rows.get(s["id"], [])
     bases = list(dict.fromkeys(s["base"] for s in samples))
     data = {"folder": folder.resolve().name, "var": var, "swept": swept, "layers": [layout.OUTPUT_LAYER, *layers],
@@ -487,7 +489,7 @@ def explorer_html(data: dict) -> str:
 <p class="note">{what} The drawing shows the output's waveform and spectrogram (5 ms windows, 70 dB) and
 every layer's channel average (its range per pixel column) on one time axis, with the annotation tier; the
 table holds the per-interval rows of
-<code>acoustics.csv</code>. Audio: {html.escape(LISTENING_NOTE)}.</p>
+<code>acoustics.csv</code>. Audio: {html.escape(COMPACT_LISTENING_NOTE)}.</p>
 <div id="controls">
 <label>base <select id="base"></select></label>
 <label>{var} = <span id="value"></span> <input type="range" id="slider" min="0" max="0" step="1" value="0"></label>

@@ -6,10 +6,14 @@ folder can be moved or copied (or zipped and sent) and still works.  A link to
 a ``.wav`` file becomes an ``<audio>`` player in the HTML version.
 
 Listening copies: the exported WAVs are float32 (the measured data); many
-players and browsers refuse float WAV, and a layer average is a slow,
+players refuse float WAV (current browsers play it), and a layer average is a slow,
 non-negative signal.  :func:`listening_copies` writes 16-bit PCM,
 peak-normalised copies into ``listen/`` (layers with their mean removed),
-labelled as such wherever they are shown.
+labelled as such wherever they are shown.  The explorer, which offers every
+sample of a sweep, uses compact copies (``compact=True``): the output is played
+from its measured float32 WAV itself (browsers play float WAV), and each layer
+from a 16-bit FLAC at :data:`COMPACT_LAYER_RATE` Hz made from its native-rate
+Sound — lossless over its 16-bit samples, about a tenth of the 16 kHz WAVs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ AUDIO_SUFFIXES = (".wav", ".ogg", ".mp3", ".flac")
 LISTENING_PEAK = 0.89
 LISTENING_NOTE = ("listening copies: 16-bit PCM, peak-normalised to −1 dBFS (layers with their mean "
                   "removed); the measured files are the float32 WAVs next to the manifest")
+
+
+#: Rate (Hz) of a compact layer copy: at least every layer's native rate in a 16 kHz model (conv4
+#: runs at 4 kHz), so the copy holds the layer's own samples, linearly interpolated between them as
+#: its 16 kHz WAV is; a layer natively faster keeps its native rate, and no copy is faster than the output.
+COMPACT_LAYER_RATE = 4000
+COMPACT_LISTENING_NOTE = ("the output is its measured float32 WAV; each layer a listening copy: 16-bit FLAC at "
+                          f"{COMPACT_LAYER_RATE // 1000} kHz (at least its native rate), mean removed, "
+                          "peak-normalised to −1 dBFS")
 
 
 def rel(path, start) -> str:
@@ -53,7 +66,7 @@ def md_table(df, cols=None, n=None, digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) -> dict:
+def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, compact: bool = False) -> dict:
     """Write 16-bit, peak-normalised listening copies of one sample's output and layer WAVs.
 
     A copy newer than its float WAV is kept as it is (each copy is written once;
@@ -70,6 +83,9 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) ->
         Folder of the copies (default ``folder/listen``); names as the originals.
     signals : dict, optional
         ``{layer: (x, sr)}`` already read from those WAVs (not read again).
+    compact : bool
+        The output is offered as its measured WAV (no copy), each layer as a 16-bit FLAC at
+        :data:`COMPACT_LAYER_RATE` Hz (:func:`compact_layer_copy`).
 
     Returns
     -------
@@ -85,16 +101,56 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None) ->
     copies = {}
     for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:
         wav = folder / layout.layer_wav(sample_id, layer)
-        source = wav if wav.is_file() else layer_sound_path(wav)  # a layer may be stored as its Sound only
+        if compact and layer == layout.OUTPUT_LAYER:
+            if wav.is_file():
+                copies[layer] = wav  # browsers play the measured float32 WAV itself
+            continue
+        sound = folder / layout.layer_sound(sample_id, layer)
+        if compact and sound.is_file():
+            source = sound  # the native samples the compact copy is made from
+        else:
+            source = wav if wav.is_file() else layer_sound_path(wav)  # a layer may be stored as its Sound only
         if source is None:
             continue
-        target = dest / layout.layer_wav(sample_id, layer)
+        target = dest / (layout.listening_flac(sample_id, layer) if compact else layout.layer_wav(sample_id, layer))
         copies[layer] = target
         if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
             continue
-        x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
+        if compact:
+            x, sr = compact_layer_copy(wav)
+        else:
+            x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
         write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
     return copies
+
+
+def compact_layer_copy(wav) -> tuple:
+    """``(x, rate)`` of a layer's compact listening copy, given the name of its WAV.
+
+    From the native-rate Sound when there is one: its samples linearly interpolated
+    (:func:`ganphon.timebase.upsample`, as the export's WAV holds them) to ``rate`` =
+    the larger of the native rate and :data:`COMPACT_LAYER_RATE`, never above the output's;
+    at the native rate the copy is the native samples themselves.  A layer stored as a WAV
+    only is interpolated from it the same way.  The run's clip applies as to its WAV.
+    """
+    from ..io import _output_shape, read_sound, read_wav, run_clip
+    from ..timebase import upsample
+
+    wav = Path(wav)
+    size, sr = _output_shape(wav)
+    sid, layer = layout.parse_sample_file(wav.name)
+    sound = wav.with_name(layout.layer_sound(sid, layer))
+    if sound.is_file():
+        native = read_sound(sound)
+        values, native_rate = np.asarray(native.values[0], dtype=np.float32), float(native.sampling_frequency)
+    else:
+        values, native_rate = read_wav(wav, mono=True)[0].astype(np.float32), float(sr)
+    rate = int(min(sr, max(round(native_rate), COMPACT_LAYER_RATE)))
+    x = upsample(values, int(round(size * rate / sr)))
+    clip = run_clip(wav.parent)
+    if clip is not None:
+        x = np.clip(x, -clip, clip)
+    return x, rate
 
 
 def audio_md(copies: dict, start, measured_folder=None) -> list[str]:
@@ -103,7 +159,12 @@ def audio_md(copies: dict, start, measured_folder=None) -> list[str]:
     for layer, path in copies.items():
         line = f"- [▶ {layer}]({rel(path, start)})"
         if measured_folder is not None:
-            line += f" — measured file `{rel(Path(measured_folder) / Path(path).name, start)}`"
+            from ..io import layer_sound_path
+
+            sample_id, name = layout.parse_sample_file(Path(path).with_suffix(".wav").name)
+            measured = Path(measured_folder) / layout.layer_wav(sample_id, name)
+            measured = layer_sound_path(measured) or measured  # a layer stored once, as its native Sound
+            line += f" — measured file `{rel(measured, start)}`"
         lines.append(line)
     lines.append("")
     return lines
