@@ -223,6 +223,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         ch, length = layer_lengths(G)[layer]
         path = out / layout.feature_maps(layer)
         shape = (n, ch, length)
+        layout.journal_modify(path)  # written in place through a memory map: kept for undo
         if path.exists():
             arr = np.load(path, mmap_mode="r+")
             if arr.shape != shape:

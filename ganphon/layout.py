@@ -430,6 +430,8 @@ class _Scope:
                 if self._kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
                     remove_entry(backup)
                 else:
+                    if backup.is_dir() and not backup.is_symlink() and (path.exists() or path.is_symlink()):
+                        remove_entry(path)  # a folder changed in place: rename() cannot replace a full folder
                     os.replace(backup, path)
         for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders) …
             folder = self.locks[key][1] if key in self.locks else None
@@ -532,14 +534,34 @@ def journal_write(path) -> None:
 
 
 def journal_modify(path) -> None:
-    """Record that ``path`` is about to be changed in place (appended to): a copy is kept for undo."""
+    """Record that ``path`` is about to be changed in place: what it holds now is kept for undo.
+
+    Call it once before the first change within a command (later calls do
+    nothing).  A file (appended to, or written through a memory map) is
+    copied.  A folder (a zarr store whose chunks and metadata are rewritten,
+    created or removed) is kept as a tree of hard links, which costs no
+    space: its writers must replace a file (write a temporary, rename it
+    over), never change one in place, as zarr's local store does.  A path
+    that does not exist yet is removed again if the command fails.
+    """
     path = Path(path)
     _note_in_ledger(path)
     scope = _scope()
     if scope is None or _key(path) in scope.seen:
         return
     scope.seen.add(_key(path))
-    if path.is_file():
+    if path.is_dir() and not path.is_symlink():
+        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        if backup.exists():
+            remove_entry(backup)
+        try:
+            shutil.copytree(path, backup, symlinks=True, copy_function=os.link)
+        except (OSError, shutil.Error):  # no hard links on this file system
+            if backup.exists():
+                remove_entry(backup)
+            shutil.copytree(path, backup, symlinks=True)
+        scope.backups.append((path, backup))
+    elif path.is_file():
         backup = path.with_name(f".{path.name}.bak{os.getpid()}")
         shutil.copy2(path, backup)
         scope.backups.append((path, backup))

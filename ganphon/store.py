@@ -400,7 +400,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     for layer in feature_maps:
         ch, length = lengths[layer]
         shapes[layout.feature_maps(layer).removesuffix(".npy")] = (n, ch, length)
-    layout.journal_write(zarr_path)  # the folder's ledger: the store is ganphon's (its chunks are not atomic files)
+    layout.journal_modify(zarr_path)  # in the ledger, and kept for undo: a failed run puts back every chunk it wrote
     group = zarr.open_group(str(zarr_path), mode="a")
     group.attrs.update({"sr": cfg.sr, "slice_len": cfg.slice_len, "layers": layers, "chunk": chunk_size,
                         "rates_hz": {k: native_rate(shape[1], cfg.slice_len, cfg.sr) for k, shape in shapes.items()
