@@ -124,6 +124,7 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
     return z, ids, layers, feature_maps, list(conditions)
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                conditions: Sequence[str] | None = None, columns: pd.DataFrame | None = None,
                layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,

@@ -391,7 +391,8 @@ def _key(path) -> str:
 class _Scope:
     """What one command wrote: locks held, files created and replaced, entries removed."""
 
-    def __init__(self):
+    def __init__(self, journal: bool = True):
+        self.journal = journal  # False: locks only (the Python API's entry points, :func:`folder_locks`)
         self.locks = {}        # folder key → (fd, folder, keep_on_failure)
         self.snapshots = {}    # folder key → top-level names when locked
         self.created = []      # paths that did not exist (files, folders)
@@ -507,8 +508,35 @@ def command_scope():
             _AMBIENT[key] = None
 
 
+@contextlib.contextmanager
+def folder_locks():
+    """Hold the folder locks taken in the block until it ends; also a decorator.
+
+    The Python API's entry points that write a folder run under it, so a
+    second process writing the same folder (through the API or the command
+    line) is refused with the holder's process id, as between two commands.
+    Inside a command (:func:`command_scope`) or another entry point it joins
+    the outer scope: the locks are that scope's, and this process may take a
+    folder it already holds again.  Unlike a command, nothing is undone when
+    the block fails.
+    """
+    if _SCOPES:
+        yield _SCOPES[-1]
+        return
+    scope = _Scope(journal=False)
+    _SCOPES.append(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPES.pop()
+        scope.release(False)
+        for key in _AMBIENT:
+            _AMBIENT[key] = None
+
+
 def _scope():
-    return _SCOPES[-1] if _SCOPES else None
+    """The journalling scope of the running command, or None."""
+    return _SCOPES[-1] if _SCOPES and _SCOPES[-1].journal else None
 
 
 def journal_write(path) -> None:
@@ -603,7 +631,8 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     The lock is ``folder/.ganphon.lock``, holding the process id, under an
     advisory ``flock`` the system drops when the process dies, so a lock left
     by a killed command is simply taken over.  Inside a :func:`command_scope`
-    it is held until the command ends; outside, the folder is only checked.
+    or :func:`folder_locks` it is held until that ends; outside, the folder is
+    only checked.
     Temporary files of dead writers are removed once the lock is held.
 
     Parameters
@@ -630,7 +659,7 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     from .errors import GanphonError
 
     folder = Path(folder)
-    scope = _scope()
+    scope = _SCOPES[-1] if _SCOPES else None
     key = _key(folder)
     if scope is not None and key in scope.locks:
         if kind is not None:

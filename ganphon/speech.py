@@ -393,6 +393,7 @@ def _write_sample(out: Path, sample_id: str, item: SpeechItem, native: dict, ups
     io.write_textgrid(out / layout.textgrid(sample_id), item.grid)
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = None, labels=None,
                  layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                  feature_maps=(), batch_size: int = 64, device=None, command: str | None = None,
@@ -527,6 +528,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
 # ---------------------------------------------------------------- pretrained encoders
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=None, layers=None,
                   slice_len: int | None = None, hop: int | None = None, batch_size: int = 16,
                   device=None, command: str | None = None, overwrite: bool = False,

@@ -324,6 +324,7 @@ def _read_parts(folder: Path, columns=None) -> pd.DataFrame | None:
 # ---------------------------------------------------------------- writing a store
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
               conditions: Sequence[str] | None = None, columns: pd.DataFrame | None = None,
               layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
@@ -906,6 +907,7 @@ def analyse_chunk(job: _ChunkJob) -> int:
 # ---------------------------------------------------------------- files on demand
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def export_files(store, out, samples=None, *, overwrite: bool = False, progress: bool = True,
                  command: str | None = None, wav_layers: bool | None = None) -> pd.DataFrame:
     """Write WAV + Sound + TextGrid files for a selection of a store's samples, as a file export would.

@@ -202,3 +202,77 @@ def test_a_resumed_export_that_fails_half_way_leaves_its_feature_maps_byte_for_b
         run_export(model, z, out, on_sample=_stop_at(4, LateFault("late")), **kw)
     assert _bytes_of(out) == before
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [layout.LEDGER]
+
+
+# ---------------------------------------------------------------- (3) the Python API holds the folder locks
+
+API_WRITER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from ganphon.errors import GanphonError
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    checkpoint, out, marks, wait = sys.argv[1:5]
+    model = load_checkpoint(checkpoint, qnetwork=False)
+    z = Latent(model.config).sample(4, 5)
+
+    def hold(i, sample_id):  # hold the folder, mid-run, until told to go on
+        Path(marks, "writing").touch()
+        while wait == "wait" and not Path(marks, "go").exists():
+            time.sleep(0.05)
+
+    try:
+        run_export(model, z, out, batch_size=2, progress=False, request={"kind": "probe"}, layers=["conv1"],
+                   on_sample=hold)
+    except GanphonError as exc:
+        print(f"refused: {exc}")
+        sys.exit(2)
+    print("written")
+""")
+
+
+def test_two_python_processes_writing_one_folder_through_the_api_collide(tiny_ciwgan, tmp_path):
+    from ganphon import layout
+
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    first = subprocess.Popen([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "wait"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: (marks / "writing").exists() or first.poll() is not None, timeout=120)
+        assert first.poll() is None, first.communicate()
+        before = _bytes_of(out)
+        second = subprocess.run([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "go"],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert second.stdout == (f"refused: {out}: in use by another ganphon command (process {first.pid}); "
+                                 "wait for it to finish or choose another folder\n")
+        assert _bytes_of(out) == before  # the refused process wrote nothing
+        (marks / "go").touch()
+        out_first, err_first = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0 and out_first == "written\n", err_first
+    assert not (out / layout.LOCK).exists()  # released when the call returned
+    again = subprocess.run([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "go"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.stdout == "written\n", again.stderr  # the finished run resumes: nothing to do
+
+
+def test_an_api_entry_point_inside_a_command_takes_the_command_s_own_lock_again(tiny_ciwgan, tmp_path):
+    from ganphon import layout
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    out = tmp_path / "run"
+    with layout.command_scope():
+        layout.lock_folder(out, kind="export")
+        held = (out / layout.LOCK).read_text()
+        run_export(model, Latent(model.config).sample(2, 5), out, batch_size=2, progress=False,
+                   request={"kind": "probe"}, layers=["conv1"])
+        assert (out / layout.LOCK).read_text() == held == f"{os.getpid()}\n"  # still the command's lock
+    assert not (out / layout.LOCK).exists()
