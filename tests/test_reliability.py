@@ -276,3 +276,52 @@ def test_an_api_entry_point_inside_a_command_takes_the_command_s_own_lock_again(
                    request={"kind": "probe"}, layers=["conv1"])
         assert (out / layout.LOCK).read_text() == held == f"{os.getpid()}\n"  # still the command's lock
     assert not (out / layout.LOCK).exists()
+
+
+# ---------------------------------------------------------------- (4) Praat's stderr as one line
+
+
+def _tone_wav(path, seconds=0.5, sr=16000):
+    import numpy as np
+    import scipy.io.wavfile
+
+    t = np.arange(int(seconds * sr)) / sr
+    scipy.io.wavfile.write(path, sr, (np.sin(2 * np.pi * 150 * t) * 10000).astype(np.int16))
+
+
+def test_praat_s_error_on_a_file_it_cannot_write_is_one_line_naming_the_script_and_the_file(tmp_path):
+    from conftest import require_praat
+
+    from ganphon.praat import command_line, praat_stderr
+
+    exe = require_praat()
+    _tone_wav(tmp_path / "a.wav")
+    table = tmp_path / "missing_folder" / "table.tsv"
+    done = subprocess.run(command_line("measure_all", tmp_path, table, praat=exe, extension="wav"),
+                          capture_output=True, timeout=120)
+    stderr = done.stderr.decode()
+    assert done.returncode != 0 and len(stderr.strip().splitlines()) > 3  # Praat's own report: many lines
+    assert praat_stderr(stderr, "measure_all.praat", tmp_path) == \
+        f"measure_all.praat on {table}: Praat: Cannot create file “table.tsv”."
+
+
+def test_praat_s_warning_on_a_bad_file_is_one_ganphon_note_naming_the_script_and_the_file(tmp_path):
+    """A TextGrid with a null byte: Praat reads it with a warning on stderr; ``measure --engine praat`` says so."""
+    from conftest import require_praat, write_textgrid_tgt
+
+    require_praat()
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    _tone_wav(folder / "a.wav")
+    write_textgrid_tgt(folder / "a.TextGrid", {"auto": [("voi", 0.0, 0.5)]}, xmax=0.5)
+    grid = (folder / "a.TextGrid").read_bytes()
+    (folder / "a.TextGrid").write_bytes(grid.replace(b"ooTextFile", b"ooTextFile\x00", 1))
+    out = tmp_path / "table.csv"
+    done = subprocess.run([sys.executable, "-m", "ganphon", "measure", str(folder), "--engine", "praat",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if "measure_all.praat" in line]
+    assert notes == [f"ganphon: note: measure_all.praat on {folder / 'a.TextGrid'}: Praat: Ignored 1 null bytes in "
+                     "text file “a.TextGrid”. (RuntimeWarning from ganphon)"]
+    assert all(line.startswith("ganphon: ") for line in done.stderr.splitlines() if line.strip()), done.stderr
+    assert out.is_file()
