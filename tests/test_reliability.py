@@ -325,3 +325,68 @@ def test_praat_s_warning_on_a_bad_file_is_one_ganphon_note_naming_the_script_and
                      "text file “a.TextGrid”. (RuntimeWarning from ganphon)"]
     assert all(line.startswith("ganphon: ") for line in done.stderr.splitlines() if line.strip()), done.stderr
     assert out.is_file()
+
+
+# ---------------------------------------------------------------- (5) --scheduler with a relative --out
+
+
+def _need_distributed():
+    """distributed is in the test extra (ganphon[scale], which .ci/run installs): skipped locally, required in CI."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("distributed is missing, but CI=true requires the ganphon[scale] tests to run")
+        pytest.skip("distributed not installed (pip install 'ganphon[scale]')")
+
+
+def test_a_relative_out_with_a_scheduler_is_written_in_the_callers_folder(tiny_ciwgan, tmp_path):
+    """The scheduler and worker run in another folder; the chunks they write land under the caller's --out."""
+    import socket
+
+    _need_distributed()
+    _need_store()
+    from ganphon import layout
+    from ganphon.store import open_store
+
+    dask_exe = os.path.join(os.path.dirname(sys.executable), "dask")
+    assert os.path.exists(dask_exe), f"{dask_exe}: the dask command of the scale extra is missing"
+    elsewhere, caller = tmp_path / "elsewhere", tmp_path / "caller"
+    elsewhere.mkdir()
+    caller.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = dict(cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [subprocess.Popen([dask_exe, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              **quiet)]
+    try:
+        procs.append(subprocess.Popen([dask_exe, "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard", "--death-timeout", "60"], **quiet))
+        done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", str(tiny_ciwgan), "--n", "8",
+                               "--seed", "3", "--batch-size", "4", "--store", "zarr", "--scheduler", address,
+                               "--quiet", "--out", "run"], cwd=caller, capture_output=True, text=True, timeout=300)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+    assert done.returncode == 0, done.stderr
+    assert "on 1 worker(s)" in done.stdout  # generated on the cluster, not in the caller's process
+    assert sorted(os.listdir(elsewhere)) == []  # nothing written where the workers run
+    # the same command without a scheduler, in this process: the same numbers
+    import numpy as np
+
+    from ganphon.cli import main
+
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "8", "--seed", "3", "--batch-size", "4",
+                 "--store", "zarr", "--quiet", "--out", str(tmp_path / "here")]) == 0
+    there, here = open_store(caller / "run"), open_store(tmp_path / "here")
+    assert there.finished() == {layout.sample_id(i) for i in range(8)}
+    for layer in (layout.OUTPUT_LAYER, *here.layers):
+        assert np.array_equal(there.series(layer)[:], here.series(layer)[:]), layer
