@@ -371,7 +371,10 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                     futures[pool.submit(run_batch, func, [items[i] for i in batch], shared)] = batch
             pending = set(futures)
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                # a worker killed while sending its result leaves the pool waiting for the rest: never broken
+                if not finished and any(p.exitcode is not None for p in list((pool._processes or {}).values())):
+                    raise BrokenProcessPool("a worker died")
                 for future in finished:
                     batch = futures[future]
                     try:
@@ -390,6 +393,9 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                 _stop_pool(pool)
             if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
                 raise Interrupted(results, done) from None
+            if isinstance(exc, BrokenProcessPool):
+                raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
+                                   f"{sum(done)} of {len(items)} jobs had finished") from None
             raise
         pool.shutdown(wait=True)
     finally:

@@ -56,6 +56,21 @@ HALF_SENT_RUNNER = textwrap.dedent("""
 """)
 
 
+HALF_SENT_ALONE = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    import half_sent
+    from ganphon.errors import GanphonError
+    from ganphon.parallel import map_jobs
+    started = time.monotonic()
+    try:
+        map_jobs(half_sent.half_sent, range(4), workers=2, progress=False, preload=["half_sent"], max_chunk=1)
+    except GanphonError as exc:
+        print(f"{exc}|{time.monotonic() - started:.1f}", flush=True)
+        sys.exit(2)
+""")
+
+
 def _wait_for(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,6 +128,23 @@ def test_a_detached_pool_thread_does_not_keep_the_interpreter_from_exiting():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout == "detached\n", out.stderr
+
+
+def test_a_worker_killed_half_way_through_sending_its_result_ends_the_run_with_one_line(tmp_path):
+    """Without Ctrl-C: the pool never marks itself broken (its manager thread waits for the rest), map_jobs does."""
+    (tmp_path / "half_sent.py").write_text(HALF_SENT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(marks))
+    try:
+        done = subprocess.run([sys.executable, "-c", HALF_SENT_ALONE, str(tmp_path)], env=env, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("map_jobs waited 60 s for the result of a worker that had died")
+    assert done.returncode == 2, done.stderr
+    message, seconds = done.stdout.strip().split("|")
+    assert message == "a jobs worker process died (killed, or out of memory?); 0 of 4 jobs had finished"
+    assert float(seconds) < 15 and "Traceback" not in done.stderr
 
 
 # ---------------------------------------------------------------- (2) undo of files changed in place
