@@ -1008,6 +1008,7 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
 # ---------------------------------------------------------------- a sweep through the store
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool = True, measure: bool = True,
                 workers=None, settings: str = "default", batch_size: int = 64, device=None,
                 overwrite: bool = False, progress: bool = True, command: str | None = None,
