@@ -619,6 +619,10 @@ MANIFEST_TEXT_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid",
                          "checkpoint_sha256", "var")
 
 
+#: Manifest columns that describe each file's samples: positive numbers (True: whole numbers) in every row.
+MANIFEST_NUMBER_COLUMNS = {"n_native": True, "slice_len": True, "sr": False, "rate_native_hz": False}
+
+
 def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     """Read an exported folder's ``manifest.csv`` (a folder or the file itself).
 
@@ -638,6 +642,23 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     missing = [c for c in required if c not in manifest.columns]
     if missing:
         raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    import pandas as pd
+
+    for column, whole in MANIFEST_NUMBER_COLUMNS.items():  # a cut, blanked or mistyped row: named, never used
+        if column not in manifest.columns:
+            continue
+        values = pd.to_numeric(manifest[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values > 0))
+        if column == "rate_native_hz":  # an empty rate means "read it from the file"
+            bad &= manifest[column].notna().to_numpy()
+        if whole:
+            bad |= np.isfinite(values) & ((values != np.round(values)) | (values >= 2**31))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            cell = manifest[column].iloc[row]
+            has = f"no {column}" if pd.isna(cell) else f"{column} {str(cell)!r}"
+            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be a positive "
+                               f"{'whole ' if whole else ''}number (a cut or edited manifest?)")
     return manifest
 
 
