@@ -599,10 +599,16 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
         try:
             table = pd.read_csv(path, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
                                 low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+                TypeError, OverflowError) as exc:
             raise GanphonError(f"{path}: cannot read the {what} ({first_line(exc)})") from None
-    if "point" in table.columns:
-        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
+    if "point" in table.columns:  # whole numbers, or a shifted or edited row: named, never a cast error
+        point = pd.to_numeric(table["point"], errors="coerce")
+        broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))
+        if broken.any():
+            raise GanphonError(f"{path}: column point holds {table['point'][broken].iloc[0]!r} (row "
+                               f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
+        table["point"] = point.astype("Int64")
     manifest_path = path.parent / layout.MANIFEST
     if join and "sample_id" not in table.columns and "file" in table.columns and manifest_path.is_file():
         manifest = read_manifest(manifest_path, required=("file",))

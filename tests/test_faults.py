@@ -228,6 +228,15 @@ def _manifest_with_text_for_a_number(ws, m):
     manifest.to_csv(ws / "sweep" / layout.MANIFEST, index=False)
 
 
+def _unquoted_acoustics_row(ws, m):
+    """A row of the joined acoustic table with its quotes lost: the code's commas shift every later column."""
+    shutil.copytree(m / "sweep", ws / "sweep")
+    lines = (ws / "sweep" / layout.ACOUSTICS).read_text().split("\n")
+    assert '"' in lines[1]
+    lines[1] = lines[1].replace('"', "")
+    (ws / "sweep" / layout.ACOUSTICS).write_text("\n".join(lines))
+
+
 RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))
 SAFETENSORS = (len(b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').to_bytes(8, "little")
                + b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' + bytes(8))
@@ -294,6 +303,7 @@ CASES = [
     ("measure manifest cut mid-row", _cut_manifest, ["measure", "sweep"], "manifest.csv: row 37 has no n_native"),
     ("measure manifest text for a number", _manifest_with_text_for_a_number, ["measure", "sweep"],
      "manifest.csv: row 5 has slice_len 'x'"),
+    ("stats acoustics row unquoted", _unquoted_acoustics_row, ["stats", "sweep"], "acoustics.csv: column point holds"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
     ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],
      "code"),
