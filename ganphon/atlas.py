@@ -461,6 +461,7 @@ def _analyse(model, design, out, *, layers, measures, store, workers, settings, 
     return table
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BASES, variables=None,
               seed: int = 0, code=None, layers=None, measures=ATLAS_MEASURES, outcomes=None,
               alpha: float = 0.05, adjust: str = "holm", test: str = "t", store: str = "files", workers: int = 1,
@@ -661,6 +662,7 @@ def intervention_design(cfg, bases: int, seed: int, code=None, label: str = "int
     return Design(z, ids, conds, pd.DataFrame(rows), {"kind": "intervention", "bases": bases, "seed": seed})
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BASES, seed: int = 0, code=None,
                      layers=None, measures=ATLAS_MEASURES, outcomes=None, alpha: float = 0.05,
                      adjust: str = "holm", test: str = "t", workers: int = 1, settings: str = "default", batch_size: int = 64,

@@ -43,6 +43,7 @@ from .probe import layer_lengths
 
 # ---------------------------------------------------------------- a whole run
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_export(model, latents, out, options: ProbeOptions | None = None, *, on_sample=None, interventions=(),
                intervene=None, **kwargs) -> pd.DataFrame:
     """Generate, probe and export a set of latents into a folder; resumable.
@@ -152,6 +153,7 @@ def _open_feature_maps(G, out: Path, feature_maps, n: int) -> dict:
         ch, length = layer_lengths(G)[layer]
         path = out / layout.feature_maps(layer)
         shape = (n, ch, length)
+        layout.journal_modify(path)  # written in place through a memory map: kept for undo
         if path.exists():
             arr = np.load(path, mmap_mode="r+")
             if arr.shape != shape:

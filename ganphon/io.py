@@ -605,10 +605,16 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
         try:
             table = pd.read_csv(path, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
                                 low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+                TypeError, OverflowError) as exc:
             raise GanphonError(f"{path}: cannot read the {what} ({first_line(exc)})") from None
-    if "point" in table.columns:
-        table["point"] = pd.to_numeric(table["point"], errors="coerce").astype("Int64")
+    if "point" in table.columns:  # whole numbers, or a shifted or edited row: named, never a cast error
+        point = pd.to_numeric(table["point"], errors="coerce")
+        broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))
+        if broken.any():
+            raise GanphonError(f"{path}: column point holds {table['point'][broken].iloc[0]!r} (row "
+                               f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
+        table["point"] = point.astype("Int64")
     manifest_path = path.parent / layout.MANIFEST
     if join and "sample_id" not in table.columns and "file" in table.columns and manifest_path.is_file():
         manifest = read_manifest(manifest_path, required=("file",))
@@ -623,6 +629,10 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
 #: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).
 MANIFEST_TEXT_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid", "code", "arch",
                          "checkpoint_sha256", "var")
+
+
+#: Manifest columns that describe each file's samples: positive numbers (True: whole numbers) in every row.
+MANIFEST_NUMBER_COLUMNS = {"n_native": True, "slice_len": True, "sr": False, "rate_native_hz": False}
 
 
 def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
@@ -644,6 +654,23 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     missing = [c for c in required if c not in manifest.columns]
     if missing:
         raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    import pandas as pd
+
+    for column, whole in MANIFEST_NUMBER_COLUMNS.items():  # a cut, blanked or mistyped row: named, never used
+        if column not in manifest.columns:
+            continue
+        values = pd.to_numeric(manifest[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values > 0))
+        if column == "rate_native_hz":  # an empty rate means "read it from the file"
+            bad &= manifest[column].notna().to_numpy()
+        if whole:
+            bad |= np.isfinite(values) & ((values != np.round(values)) | (values >= 2**31))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            cell = manifest[column].iloc[row]
+            has = f"no {column}" if pd.isna(cell) else f"{column} {str(cell)!r}"
+            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be a positive "
+                               f"{'whole ' if whole else ''}number (a cut or edited manifest?)")
     return manifest
 
 

@@ -396,7 +396,8 @@ def _key(path) -> str:
 class _Scope:
     """What one command wrote: locks held, files created and replaced, entries removed."""
 
-    def __init__(self):
+    def __init__(self, journal: bool = True):
+        self.journal = journal  # False: locks only (the Python API's entry points, :func:`folder_locks`)
         self.locks = {}        # folder key → (fd, folder, keep_on_failure)
         self.snapshots = {}    # folder key → top-level names when locked
         self.created = []      # paths that did not exist (files, folders)
@@ -435,6 +436,8 @@ class _Scope:
                 if self._kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
                     remove_entry(backup)
                 else:
+                    if backup.is_dir() and not backup.is_symlink() and (path.exists() or path.is_symlink()):
+                        remove_entry(path)  # a folder changed in place: rename() cannot replace a full folder
                     os.replace(backup, path)
         for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders) …
             folder = self.locks[key][1] if key in self.locks else None
@@ -510,8 +513,35 @@ def command_scope():
             _AMBIENT[key] = None
 
 
+@contextlib.contextmanager
+def folder_locks():
+    """Hold the folder locks taken in the block until it ends; also a decorator.
+
+    The Python API's entry points that write a folder run under it, so a
+    second process writing the same folder (through the API or the command
+    line) is refused with the holder's process id, as between two commands.
+    Inside a command (:func:`command_scope`) or another entry point it joins
+    the outer scope: the locks are that scope's, and this process may take a
+    folder it already holds again.  Unlike a command, nothing is undone when
+    the block fails.
+    """
+    if _SCOPES:
+        yield _SCOPES[-1]
+        return
+    scope = _Scope(journal=False)
+    _SCOPES.append(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPES.pop()
+        scope.release(False)
+        for key in _AMBIENT:
+            _AMBIENT[key] = None
+
+
 def _scope():
-    return _SCOPES[-1] if _SCOPES else None
+    """The journalling scope of the running command, or None."""
+    return _SCOPES[-1] if _SCOPES and _SCOPES[-1].journal else None
 
 
 def journal_write(path) -> None:
@@ -537,14 +567,34 @@ def journal_write(path) -> None:
 
 
 def journal_modify(path) -> None:
-    """Record that ``path`` is about to be changed in place (appended to): a copy is kept for undo."""
+    """Record that ``path`` is about to be changed in place: what it holds now is kept for undo.
+
+    Call it once before the first change within a command (later calls do
+    nothing).  A file (appended to, or written through a memory map) is
+    copied.  A folder (a zarr store whose chunks and metadata are rewritten,
+    created or removed) is kept as a tree of hard links, which costs no
+    space: its writers must replace a file (write a temporary, rename it
+    over), never change one in place, as zarr's local store does.  A path
+    that does not exist yet is removed again if the command fails.
+    """
     path = Path(path)
     _note_in_ledger(path)
     scope = _scope()
     if scope is None or _key(path) in scope.seen:
         return
     scope.seen.add(_key(path))
-    if path.is_file():
+    if path.is_dir() and not path.is_symlink():
+        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        if backup.exists():
+            remove_entry(backup)
+        try:
+            shutil.copytree(path, backup, symlinks=True, copy_function=os.link)
+        except (OSError, shutil.Error):  # no hard links on this file system
+            if backup.exists():
+                remove_entry(backup)
+            shutil.copytree(path, backup, symlinks=True)
+        scope.backups.append((path, backup))
+    elif path.is_file():
         backup = path.with_name(f".{path.name}.bak{os.getpid()}")
         shutil.copy2(path, backup)
         scope.backups.append((path, backup))
@@ -586,7 +636,8 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     The lock is ``folder/.ganphon.lock``, holding the process id, under an
     advisory ``flock`` the system drops when the process dies, so a lock left
     by a killed command is simply taken over.  Inside a :func:`command_scope`
-    it is held until the command ends; outside, the folder is only checked.
+    or :func:`folder_locks` it is held until that ends; outside, the folder is
+    only checked.
     Temporary files of dead writers are removed once the lock is held.
 
     Parameters
@@ -613,7 +664,7 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     from .errors import GanphonError
 
     folder = Path(folder)
-    scope = _scope()
+    scope = _SCOPES[-1] if _SCOPES else None
     key = _key(folder)
     if scope is not None and key in scope.locks:
         if kind is not None:

@@ -214,33 +214,61 @@ def _forkserver_pid(context) -> int | None:
 
 
 def _stop_pool(pool) -> None:
-    """Kill the workers and let the pool wind down; within about a second.
+    """Kill the workers and let the pool wind down; within a few seconds, whatever state it was in.
 
     The futures are not cancelled here: the pool's own manager thread marks
     every unfinished one broken once it sees the workers gone (cancelling them
-    as well races with it in Python 3.11).
+    as well races with it in Python 3.11).  A second Ctrl-C while this runs is
+    ignored: cut short, the stop would leave the manager thread running, and
+    the interpreter's exit joins it.
     """
+    # read before shutdown(), which drops the pool's references to all three
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        with contextlib.suppress(Exception):
-            process.kill()
-    with contextlib.suppress(Exception):
-        pool.shutdown(wait=False)
-    for process in processes:
-        with contextlib.suppress(Exception):
-            process.join(KILL_WAIT)
     manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None:
-        with contextlib.suppress(Exception):
-            manager.join(KILL_WAIT)
-        if manager.is_alive():
-            # A worker killed while sending a large result leaves the manager thread blocked reading the rest
-            # from the result pipe, whose write end this process also holds: close it, so the read ends (EOF)
-            # and the interpreter's exit, which joins that thread, does not wait forever.
+    results = getattr(pool, "_result_queue", None)
+    with _interrupts_ignored():
+        for process in processes:
             with contextlib.suppress(Exception):
-                pool._result_queue._writer.close()
+                process.kill()
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=False)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(KILL_WAIT)
+        # A worker killed while sending a large result leaves the manager thread blocked reading the rest from
+        # the result pipe, whose write end this process also holds: with the workers dead, closing it ends the
+        # read (EOF), and the manager thread winds the pool down as broken.  Nothing else writes there.
+        with contextlib.suppress(Exception):
+            results._writer.close()
+        if manager is not None:
             with contextlib.suppress(Exception):
                 manager.join(KILL_WAIT)
+            if manager.is_alive():  # a worker that SIGKILL did not end holds the pipe: exit without this thread
+                _detach(manager)
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored in the block (main thread only; elsewhere Python delivers no KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _detach(thread) -> None:
+    """Let the interpreter exit without joining ``thread`` (a pool manager thread that cannot end)."""
+    from concurrent.futures import process as futures_process
+
+    with contextlib.suppress(Exception):
+        futures_process._threads_wakeups.pop(thread, None)  # joined by concurrent.futures' exit handler
+    with contextlib.suppress(Exception):
+        with threading._shutdown_locks_lock:  # joined by the interpreter before exit (Python ≤ 3.12)
+            threading._shutdown_locks.discard(thread._tstate_lock)
 
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
@@ -343,7 +371,10 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                     futures[pool.submit(run_batch, func, [items[i] for i in batch], shared)] = batch
             pending = set(futures)
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                # a worker killed while sending its result leaves the pool waiting for the rest: never broken
+                if not finished and any(p.exitcode is not None for p in list((pool._processes or {}).values())):
+                    raise BrokenProcessPool("a worker died")
                 for future in finished:
                     batch = futures[future]
                     try:
@@ -362,6 +393,9 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
                 _stop_pool(pool)
             if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
                 raise Interrupted(results, done) from None
+            if isinstance(exc, BrokenProcessPool):
+                raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
+                                   f"{sum(done)} of {len(items)} jobs had finished") from None
             raise
         pool.shutdown(wait=True)
     finally:

@@ -578,15 +578,47 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
                 raise GanphonError(f"{path.name} on {folder}: Praat ({exe}) ran past {timeout} s") from None
             except OSError as exc:
                 raise GanphonError(f"{exe}: cannot be run as Praat ({exc.strerror or exc}); check --praat-path") from None
+            said = praat_stderr(done.stderr.decode("utf-8", "replace"), path.name, folder)
             if done.returncode != 0:
-                message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-                raise GanphonError(f"{path.name} on {folder}: Praat ({exe}) failed: {first_line(message, 2)}")
+                raise GanphonError(f"{said or f'{path.name} on {folder}: exit status {done.returncode}'} "
+                                   f"(Praat {exe} failed)")
+            if said:  # warnings of a run that succeeded: one ganphon note
+                import warnings
+
+                warnings.warn(said, RuntimeWarning, stacklevel=2)
         else:
             raise GanphonError(f"unknown engine {engine!r}; choose parselmouth or praat")
         if not table.is_file():
             who = f"Praat ({exe}; is it Praat? check --praat-path)" if engine == "praat" else "Praat"
             raise GanphonError(f"{path.name} on {folder}: {who} wrote no table")
         return read_table(table)
+
+
+#: Lines of Praat's stderr that only say where a script stopped, never why.
+_PRAAT_TRAIL = re.compile(r"^(Script line \d+ not performed|«|Script “.*” not completed|Praat: script command|"
+                          r"Formula not run|Menu command .* not completed)")
+_PRAAT_QUOTED = re.compile(r"“([^”]+)”")
+
+
+def praat_stderr(text: str, script: str, folder) -> str:
+    """What a Praat executable wrote on stderr, as one line naming the script and the file.
+
+    The file is the first one Praat's message names (shortened to its name
+    inside the message), else ``folder``.  Praat's trail of where the script
+    stopped is dropped; several messages (a warning per file) are counted.
+    ``''`` when Praat wrote nothing.
+    """
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    messages = [re.sub(r"^(Error|Warning):\s*", "", line) for line in lines if not _PRAAT_TRAIL.match(line)]
+    if not messages:
+        return ""
+    first = messages[0]
+    quoted = _PRAAT_QUOTED.search(first)
+    where = quoted.group(1) if quoted else str(folder)
+    if quoted:
+        first = first.replace(quoted.group(0), f"“{Path(where).name}”")
+    more = len(messages) - 1
+    return f"{script} on {where}: Praat: {first}" + (f" (and {more} more message{'s' * (more > 1)})" if more else "")
 
 
 def form_arguments(path, folder, output_table, settings=None, **fields) -> list:

@@ -453,6 +453,7 @@ def _load_items(wavs, slice_len: int, sr: int, tier, labels, progress: bool) -> 
     return items, report, [layout.sample_id(i) for i in range(len(items))]
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = None, labels=None,
                  layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
                  feature_maps=(), batch_size: int = 64, device=None, command: str | None = None,
@@ -568,6 +569,7 @@ def _waveform_manifest(model, net, plan: Plan, items, layers, pred: pd.DataFrame
 # ---------------------------------------------------------------- pretrained encoders
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=None, layers=None,
                   slice_len: int | None = None, hop: int | None = None, batch_size: int = 16,
                   device=None, command: str | None = None, overwrite: bool = False,

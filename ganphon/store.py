@@ -320,6 +320,7 @@ def _read_parts(folder: Path, columns=None) -> pd.DataFrame | None:
 # ---------------------------------------------------------------- writing a store
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk: int | None = None,
               on_chunk=None, **kwargs) -> pd.DataFrame:
     """Generate, probe and write a set of latents into a columnar store; resumable per chunk.
@@ -418,7 +419,7 @@ def _open_arrays(model, zarr_path: Path, layers, feature_maps, n: int, chunk_siz
     for layer in feature_maps:
         ch, length = lengths[layer]
         shapes[layout.feature_maps(layer).removesuffix(".npy")] = (n, ch, length)
-    layout.journal_write(zarr_path)  # the folder's ledger: the store is ganphon's (its chunks are not atomic files)
+    layout.journal_modify(zarr_path)  # in the ledger, and kept for undo: a failed run puts back every chunk it wrote
     group = zarr.open_group(str(zarr_path), mode="a")
     group.attrs.update({"sr": cfg.sr, "slice_len": cfg.slice_len, "layers": layers, "chunk": chunk_size,
                         "rates_hz": {k: native_rate(shape[1], cfg.slice_len, cfg.sr) for k, shape in shapes.items()
@@ -660,6 +661,7 @@ def _all_parts(folder: Path, st: Store) -> bool:
 # ---------------------------------------------------------------- files on demand
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def export_files(store, out, samples=None, *, overwrite: bool = False, progress: bool = True,
                  command: str | None = None, wav_layers: bool | None = None) -> pd.DataFrame:
     """Write WAV + Sound + TextGrid files for a selection of a store's samples, as a file export would.

@@ -349,6 +349,7 @@ def _measure_chunk(job: _ChunkJob, blocks: dict, intervals: dict, sr: int, slice
 # ---------------------------------------------------------------- a sweep through the store
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool = True, measure: bool = True,
                 workers=None, settings: str = "default", batch_size: int = 64, device=None,
                 overwrite: bool = False, progress: bool = True, command: str | None = None,

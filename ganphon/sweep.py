@@ -502,6 +502,7 @@ def load_spec(path) -> dict:
     return spec
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
               workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
               overwrite: bool = False, progress: bool = True, command: str | None = None,

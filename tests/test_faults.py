@@ -212,6 +212,31 @@ def _garbage_wav(ws, m):
     (ws / "sweep" / layout.layer_wav("b000_v000", "output")).write_bytes(RANDOM_BYTES[:3000])
 
 
+def _cut_manifest(ws, m):
+    """The manifest's last row cut after its file names: its numbers are missing."""
+    shutil.copytree(m / "sweep", ws / "sweep")
+    lines = (ws / "sweep" / layout.MANIFEST).read_text().splitlines()
+    (ws / "sweep" / layout.MANIFEST).write_text("\n".join(lines[:-1] + [",".join(lines[-1].split(",")[:5])]))
+
+
+def _manifest_with_text_for_a_number(ws, m):
+    import pandas as pd
+
+    shutil.copytree(m / "sweep", ws / "sweep")
+    manifest = pd.read_csv(ws / "sweep" / layout.MANIFEST, dtype=str, keep_default_na=False)
+    manifest.loc[3, "slice_len"] = "x"
+    manifest.to_csv(ws / "sweep" / layout.MANIFEST, index=False)
+
+
+def _unquoted_acoustics_row(ws, m):
+    """A row of the joined acoustic table with its quotes lost: the code's commas shift every later column."""
+    shutil.copytree(m / "sweep", ws / "sweep")
+    lines = (ws / "sweep" / layout.ACOUSTICS).read_text().split("\n")
+    assert '"' in lines[1]
+    lines[1] = lines[1].replace('"', "")
+    (ws / "sweep" / layout.ACOUSTICS).write_text("\n".join(lines))
+
+
 RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))
 SAFETENSORS = (len(b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').to_bytes(8, "little")
                + b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' + bytes(8))
@@ -274,6 +299,11 @@ CASES = [
     ("probe seed 2**64", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--seed", str(2**64), "--out", "p"],
      "--seed"),
     ("probe code 7 of 2", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "7", "--out", "p"], "7"),
+    ("probe code 1e308", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "1e308", "--out", "p"], "1e308"),
+    ("measure manifest cut mid-row", _cut_manifest, ["measure", "sweep"], "manifest.csv: row 37 has no n_native"),
+    ("measure manifest text for a number", _manifest_with_text_for_a_number, ["measure", "sweep"],
+     "manifest.csv: row 5 has slice_len 'x'"),
+    ("stats acoustics row unquoted", _unquoted_acoustics_row, ["stats", "sweep"], "acoustics.csv: column point holds"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
     ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],
      "code"),

@@ -69,6 +69,7 @@ class Latent:
         """
         if self.n_codes == 0:
             raise GanphonError("a WaveGAN has no code; --code applies to ciwgan and fiwgan models")
+        given = code  # messages quote what was given, not its parsed numbers (1e308 stays 1e308)
         if isinstance(code, str):
             parts = [p for p in code.replace(" ", "").split(",") if p != ""]
             try:
@@ -88,12 +89,12 @@ class Latent:
         for x in ([code] if isinstance(code, (int, float)) else code):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
                     or abs(x) > FLOAT32_MAX:
-                raise GanphonError(f"code values must be finite numbers within float32 range, got {code!r}")
+                raise GanphonError(f"code values must be finite numbers within float32 range, got {given!r}")
         if isinstance(code, (int, float)):
             if self.arch != "ciwgan":
                 raise GanphonError(f"a {self.arch} code is {self.n_codes} values like '0,1,…'; a single category number is for ciwgan")
             if code != int(code) or not 1 <= int(code) <= self.n_codes:
-                raise GanphonError(f"code category {code:g} is out of range: this ciwgan has categories 1…{self.n_codes}")
+                raise GanphonError(f"code category {given} is out of range: this ciwgan has categories 1…{self.n_codes}")
             vec = torch.zeros(self.n_codes)
             vec[int(code) - 1] = 1.0
             return vec

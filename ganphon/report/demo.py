@@ -51,6 +51,7 @@ def _typical_sample(folder: Path, prop: pd.DataFrame) -> str:
     return ranked[0]
 
 
+@layout.folder_locks()  # another process writing the same folder is refused
 def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int = 120, bases: int = 10,
              workers: int = 2, quick: bool = False, overwrite: bool = False, progress: bool = True,
              command: str | None = None) -> Path:

@@ -1,0 +1,424 @@
+"""Reliability mechanisms: a stop that cannot hang, undo of in-place writes, API locks, one-line Praat errors.
+
+Each test drives the real mechanism (worker processes killed mid-send, a
+store write that fails half way, two Python processes on one folder, Praat
+on a broken file) and checks the outcome against what the mechanism must
+guarantee: a bound on the exit time, the bytes of the folder before the
+command, the holder's process id, the script and file named in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import sigint_default
+
+# ---------------------------------------------------------------- (1) a stop that cannot hang
+
+# A job that dies half way through sending its result: it writes the header of a 10 MB message and 1 kB of
+# it into the pool's result pipe, then kills itself, as a worker SIGKILLed while sending a large batch result
+# does.  The pool's manager thread is left blocked reading the other 9.99 MB from a pipe whose write end the
+# main process also holds.
+HALF_SENT = textwrap.dedent("""
+    import os, signal, struct, sys, time
+    from pathlib import Path
+
+    MARKS = Path(os.environ["GANPHON_TEST_MARKS"])
+
+    def half_sent(i):
+        if i == 0:
+            frame = sys._getframe()
+            while "result_queue" not in frame.f_locals:
+                frame = frame.f_back
+            os.write(frame.f_locals["result_queue"]._writer.fileno(), struct.pack("!i", 10_000_000) + bytes(1000))
+            (MARKS / "half_sent").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+        return i
+""")
+
+HALF_SENT_RUNNER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    import half_sent
+    from ganphon.parallel import Interrupted, map_jobs
+    try:
+        map_jobs(half_sent.half_sent, range(4), workers=2, progress=False, preload=["half_sent"], max_chunk=1)
+    except Interrupted as stop:
+        print(f"interrupted: {stop}", flush=True)
+        sys.exit(130)
+""")
+
+
+HALF_SENT_ALONE = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    import half_sent
+    from ganphon.errors import GanphonError
+    from ganphon.parallel import map_jobs
+    started = time.monotonic()
+    try:
+        map_jobs(half_sent.half_sent, range(4), workers=2, progress=False, preload=["half_sent"], max_chunk=1)
+    except GanphonError as exc:
+        print(f"{exc}|{time.monotonic() - started:.1f}", flush=True)
+        sys.exit(2)
+""")
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("presses", [1, 3])
+def test_ctrl_c_exits_although_a_worker_died_half_way_through_sending_its_result(tmp_path, presses):
+    """The interpreter's exit joins the pool's manager thread; it must not be left blocked on the result pipe.
+
+    ``presses`` > 1: Ctrl-C pressed again while the pool is being stopped must not cut the stop short.
+    """
+    (tmp_path / "half_sent.py").write_text(HALF_SENT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(marks))
+    proc = subprocess.Popen([sys.executable, "-c", HALF_SENT_RUNNER, str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=sigint_default)
+    try:
+        assert _wait_for(lambda: (marks / "half_sent").exists() or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.5)  # the manager thread reads the header and blocks on the rest
+        sent = time.monotonic()
+        for press in range(presses):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.7)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the process did not exit within 20 s of Ctrl-C (the pool's manager thread is stuck)")
+        latency = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert out.startswith("interrupted: 0 of 4 jobs had finished")
+    assert "Traceback" not in err
+    assert latency < 12, f"{latency:.1f} s from Ctrl-C to exit"
+
+
+def test_a_detached_pool_thread_does_not_keep_the_interpreter_from_exiting():
+    """The last guard of the stop: a thread that can never end (blocked on a pipe nobody writes) is detached."""
+    code = textwrap.dedent("""
+        import os, threading
+        from ganphon.parallel import _detach
+        read_end, write_end = os.pipe()
+        thread = threading.Thread(target=os.read, args=(read_end, 1))
+        thread.start()
+        _detach(thread)
+        print("detached", flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == "detached\n", out.stderr
+
+
+def test_a_worker_killed_half_way_through_sending_its_result_ends_the_run_with_one_line(tmp_path):
+    """Without Ctrl-C: the pool never marks itself broken (its manager thread waits for the rest), map_jobs does."""
+    (tmp_path / "half_sent.py").write_text(HALF_SENT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(marks))
+    try:
+        done = subprocess.run([sys.executable, "-c", HALF_SENT_ALONE, str(tmp_path)], env=env, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("map_jobs waited 60 s for the result of a worker that had died")
+    assert done.returncode == 2, done.stderr
+    message, seconds = done.stdout.strip().split("|")
+    assert message == "a jobs worker process died (killed, or out of memory?); 0 of 4 jobs had finished"
+    assert float(seconds) < 15 and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- (2) undo of files changed in place
+
+
+def _bytes_of(folder) -> dict:
+    """Every file under ``folder`` (the lock aside): relative path → bytes."""
+    from pathlib import Path
+
+    from ganphon import layout
+
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
+            if p.is_file() and p.name != layout.LOCK}
+
+
+class LateFault(RuntimeError):
+    """A failure found after the command has written part of its output."""
+
+
+def _stop_at(index, exc):
+    def hook(i, *_):
+        if i == index:
+            raise exc
+    return hook
+
+
+def _need_store():
+    try:
+        import pyarrow  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("zarr/pyarrow missing, but CI=true requires the ganphon[scale] tests to run")
+        pytest.skip("zarr/pyarrow not installed (pip install 'ganphon[scale]')")
+
+
+def test_a_store_run_that_fails_half_way_leaves_the_populated_store_byte_for_byte(tiny_ciwgan, tmp_path):
+    """A resumed store run rewrites chunks and metadata inside store.zarr; failing, it puts every byte back."""
+    _need_store()
+    from ganphon import layout
+    from ganphon.models import Latent, load_checkpoint
+    from ganphon.store import run_store
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    z = Latent(model.config).sample(24, 5)
+    out = tmp_path / "store_run"
+    kw = dict(batch_size=4, chunk=4, progress=False, request={"kind": "probe"}, feature_maps=["conv1"])
+    with pytest.raises(KeyboardInterrupt), layout.command_scope():  # Ctrl-C after two chunks keeps them
+        run_store(model, z, out, on_chunk=_stop_at(1, KeyboardInterrupt()), **kw)
+    # a chunk cut while being written: the resumed run rewrites that file in place
+    torn = out / layout.STORE_ZARR / "output" / "c" / "2" / "0"
+    torn.parent.mkdir(parents=True, exist_ok=True)
+    torn.write_bytes(b"\x00torn")
+    before = _bytes_of(out)
+    assert sum(name.startswith(f"{layout.STORE_ZARR}/output/c/") for name in before) == 3
+
+    with pytest.raises(LateFault), layout.command_scope():  # fails after writing chunks 2 and 3
+        run_store(model, z, out, on_chunk=_stop_at(3, LateFault("late")), **kw)
+    assert _bytes_of(out) == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [layout.LEDGER]
+
+    with layout.command_scope():  # and the same run then completes
+        run_store(model, z, out, **kw)
+    assert sum(name.startswith(f"{layout.STORE_ZARR}/output/c/") for name in _bytes_of(out)) == 6
+
+
+def test_a_resumed_export_that_fails_half_way_leaves_its_feature_maps_byte_for_byte(tiny_ciwgan, tmp_path):
+    """featuremaps_<layer>.npy is written through a memory map on a resume; a failure puts it back."""
+    import numpy as np
+
+    from ganphon import layout
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    z = Latent(model.config).sample(6, 5)
+    out = tmp_path / "files_run"
+    kw = dict(batch_size=2, progress=False, request={"kind": "probe"}, feature_maps=["conv1"], layers=["conv1"])
+    with pytest.raises(KeyboardInterrupt), layout.command_scope():
+        run_export(model, z, out, on_sample=_stop_at(1, KeyboardInterrupt()), **kw)
+    maps = out / layout.feature_maps("conv1")
+    kept = np.load(maps)
+    assert np.abs(kept[:2]).sum() > 0 and not kept[2:].any()  # two samples in, the rest zero
+    before = _bytes_of(out)
+
+    with pytest.raises(LateFault), layout.command_scope():
+        run_export(model, z, out, on_sample=_stop_at(4, LateFault("late")), **kw)
+    assert _bytes_of(out) == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [layout.LEDGER]
+
+
+# ---------------------------------------------------------------- (3) the Python API holds the folder locks
+
+API_WRITER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from ganphon.errors import GanphonError
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    checkpoint, out, marks, wait = sys.argv[1:5]
+    model = load_checkpoint(checkpoint, qnetwork=False)
+    z = Latent(model.config).sample(4, 5)
+
+    def hold(i, sample_id):  # hold the folder, mid-run, until told to go on
+        Path(marks, "writing").touch()
+        while wait == "wait" and not Path(marks, "go").exists():
+            time.sleep(0.05)
+
+    try:
+        run_export(model, z, out, batch_size=2, progress=False, request={"kind": "probe"}, layers=["conv1"],
+                   on_sample=hold)
+    except GanphonError as exc:
+        print(f"refused: {exc}")
+        sys.exit(2)
+    print("written")
+""")
+
+
+def test_two_python_processes_writing_one_folder_through_the_api_collide(tiny_ciwgan, tmp_path):
+    from ganphon import layout
+
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    first = subprocess.Popen([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "wait"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: (marks / "writing").exists() or first.poll() is not None, timeout=120)
+        assert first.poll() is None, first.communicate()
+        before = _bytes_of(out)
+        second = subprocess.run([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "go"],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert second.stdout == (f"refused: {out}: in use by another ganphon command (process {first.pid}); "
+                                 "wait for it to finish or choose another folder\n")
+        assert _bytes_of(out) == before  # the refused process wrote nothing
+        (marks / "go").touch()
+        out_first, err_first = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0 and out_first == "written\n", err_first
+    assert not (out / layout.LOCK).exists()  # released when the call returned
+    again = subprocess.run([sys.executable, "-c", API_WRITER, str(tiny_ciwgan), str(out), str(marks), "go"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.stdout == "written\n", again.stderr  # the finished run resumes: nothing to do
+
+
+def test_an_api_entry_point_inside_a_command_takes_the_command_s_own_lock_again(tiny_ciwgan, tmp_path):
+    from ganphon import layout
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    out = tmp_path / "run"
+    with layout.command_scope():
+        layout.lock_folder(out, kind="export")
+        held = (out / layout.LOCK).read_text()
+        run_export(model, Latent(model.config).sample(2, 5), out, batch_size=2, progress=False,
+                   request={"kind": "probe"}, layers=["conv1"])
+        assert (out / layout.LOCK).read_text() == held == f"{os.getpid()}\n"  # still the command's lock
+    assert not (out / layout.LOCK).exists()
+
+
+# ---------------------------------------------------------------- (4) Praat's stderr as one line
+
+
+def _tone_wav(path, seconds=0.5, sr=16000):
+    import numpy as np
+    import scipy.io.wavfile
+
+    t = np.arange(int(seconds * sr)) / sr
+    scipy.io.wavfile.write(path, sr, (np.sin(2 * np.pi * 150 * t) * 10000).astype(np.int16))
+
+
+def test_praat_s_error_on_a_file_it_cannot_write_is_one_line_naming_the_script_and_the_file(tmp_path):
+    from conftest import require_praat
+
+    from ganphon.praat import command_line, praat_stderr
+
+    exe = require_praat()
+    _tone_wav(tmp_path / "a.wav")
+    table = tmp_path / "missing_folder" / "table.tsv"
+    done = subprocess.run(command_line("measure_all", tmp_path, table, praat=exe, extension="wav"),
+                          capture_output=True, timeout=120)
+    stderr = done.stderr.decode()
+    assert done.returncode != 0 and len(stderr.strip().splitlines()) > 3  # Praat's own report: many lines
+    assert praat_stderr(stderr, "measure_all.praat", tmp_path) == \
+        f"measure_all.praat on {table}: Praat: Cannot create file “table.tsv”."
+
+
+def test_praat_s_warning_on_a_bad_file_is_one_ganphon_note_naming_the_script_and_the_file(tmp_path):
+    """A TextGrid with a null byte: Praat reads it with a warning on stderr; ``measure --engine praat`` says so."""
+    from conftest import require_praat, write_textgrid_tgt
+
+    require_praat()
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    _tone_wav(folder / "a.wav")
+    write_textgrid_tgt(folder / "a.TextGrid", {"auto": [("voi", 0.0, 0.5)]}, xmax=0.5)
+    grid = (folder / "a.TextGrid").read_bytes()
+    (folder / "a.TextGrid").write_bytes(grid.replace(b"ooTextFile", b"ooTextFile\x00", 1))
+    out = tmp_path / "table.csv"
+    done = subprocess.run([sys.executable, "-m", "ganphon", "measure", str(folder), "--engine", "praat",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if "measure_all.praat" in line]
+    assert notes == [f"ganphon: note: measure_all.praat on {folder / 'a.TextGrid'}: Praat: Ignored 1 null bytes in "
+                     "text file “a.TextGrid”. (RuntimeWarning from ganphon)"]
+    assert all(line.startswith("ganphon: ") for line in done.stderr.splitlines() if line.strip()), done.stderr
+    assert out.is_file()
+
+
+# ---------------------------------------------------------------- (5) --scheduler with a relative --out
+
+
+def _need_distributed():
+    """distributed is in the test extra (ganphon[scale], which .ci/run installs): skipped locally, required in CI."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("distributed is missing, but CI=true requires the ganphon[scale] tests to run")
+        pytest.skip("distributed not installed (pip install 'ganphon[scale]')")
+
+
+def test_a_relative_out_with_a_scheduler_is_written_in_the_callers_folder(tiny_ciwgan, tmp_path):
+    """The scheduler and worker run in another folder; the chunks they write land under the caller's --out."""
+    import socket
+
+    _need_distributed()
+    _need_store()
+    from ganphon import layout
+    from ganphon.store import open_store
+
+    dask_exe = os.path.join(os.path.dirname(sys.executable), "dask")
+    assert os.path.exists(dask_exe), f"{dask_exe}: the dask command of the scale extra is missing"
+    elsewhere, caller = tmp_path / "elsewhere", tmp_path / "caller"
+    elsewhere.mkdir()
+    caller.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = dict(cwd=elsewhere, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [subprocess.Popen([dask_exe, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              **quiet)]
+    try:
+        procs.append(subprocess.Popen([dask_exe, "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard", "--death-timeout", "60"], **quiet))
+        done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", str(tiny_ciwgan), "--n", "8",
+                               "--seed", "3", "--batch-size", "4", "--store", "zarr", "--scheduler", address,
+                               "--quiet", "--out", "run"], cwd=caller, capture_output=True, text=True, timeout=300)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+    assert done.returncode == 0, done.stderr
+    assert "on 1 worker(s)" in done.stdout  # generated on the cluster, not in the caller's process
+    assert sorted(os.listdir(elsewhere)) == []  # nothing written where the workers run
+    # the same command without a scheduler, in this process: the same numbers
+    import numpy as np
+
+    from ganphon.cli import main
+
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "8", "--seed", "3", "--batch-size", "4",
+                 "--store", "zarr", "--quiet", "--out", str(tmp_path / "here")]) == 0
+    there, here = open_store(caller / "run"), open_store(tmp_path / "here")
+    assert there.finished() == {layout.sample_id(i) for i in range(8)}
+    for layer in (layout.OUTPUT_LAYER, *here.layers):
+        assert np.array_equal(there.series(layer)[:], here.series(layer)[:]), layer
