@@ -707,7 +707,7 @@ def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> 
 
 def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spectrum", "duration"),
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
-            progress=True, artefacts="auto", join=True) -> pd.DataFrame:
+            progress=True, artefacts="auto", join=True, scheduler=None) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
 
     Parameters
@@ -774,7 +774,7 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     from .parallel import Interrupted
 
     try:
-        frames = measure_jobs(jobs, workers=workers, progress=progress)
+        frames = measure_jobs(jobs, workers=workers, progress=progress, scheduler=scheduler)
     except Interrupted as stop:  # Ctrl-C: the files measured so far, for measure_to_file to keep
         stop.table = _concat(stop.finished())
         if manifest is not None and join:
@@ -846,7 +846,7 @@ def check_tier(entries, tier, folder) -> None:
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
 
-def measure_jobs(jobs, workers=None, progress=True) -> list:
+def measure_jobs(jobs, workers=None, progress=True, scheduler=None) -> list:
     """Measure ``jobs`` in ``workers`` processes, a batch of whole samples per task.
 
     Each task measures consecutive files sharing a TextGrid together (the grid is
@@ -861,7 +861,7 @@ def measure_jobs(jobs, workers=None, progress=True) -> list:
     batches = sample_batches(jobs, workers)
     preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
-                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches])
+                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
 
 
 def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
@@ -981,7 +981,8 @@ def _script_folder(folder: Path, entries):
 
 def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
                     points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
-                    praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False):
+                    praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False,
+                    scheduler=None):
     """Measure a folder and write the table (default ``DIR/acoustics.csv``) with its run record.
 
     An existing table is replaced only by the same measurement (engine, tier,
@@ -1042,7 +1043,7 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
 
         try:
             table = measure(folder, measures=measures, tier=tier, points=points, layer_settings=settings,
-                            workers=workers, inputs=inputs, progress=progress, join=False)
+                            workers=workers, inputs=inputs, progress=progress, join=False, scheduler=scheduler)
         except Interrupted as stop:  # keep what was measured, under a name no later stage reads
             if getattr(stop, "table", None) is not None and len(stop.table):
                 path = _table_path(out, len(stop.table), chosen)

@@ -398,7 +398,7 @@ def folder_buzz(folder, layers=()) -> dict:
 
 
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
-                    progress=True, workers=1, buzz="auto") -> pd.DataFrame:
+                    progress=True, workers=None, buzz="auto", scheduler=None) -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.
 
     Parameters
@@ -457,7 +457,7 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back
         layout.journal_write(grid)
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
-                          unit="sample", preload=[__name__])
+                          unit="sample", preload=[__name__], scheduler=scheduler)
     rows = [row for sample_rows in per_sample for row in sample_rows]
     table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
     table.attrs["buzz"] = by_layer

@@ -24,7 +24,7 @@ place of one WAV + one Sound per series:
   (a chunk cut by a kill is computed again, whole); an analysis part is
   written under a temporary name and renamed, so it is there whole or not at all.
 
-Inside :func:`ganphon.parallel_dask.use_scheduler` the chunks are generated
+Given ``scheduler=`` (:func:`ganphon.parallel_dask.use_scheduler`) the chunks are generated
 as Dask tasks (:func:`generate_chunk`; the generator is sent once to each
 worker, CUDA chunks only to workers that declare a ``GPU`` resource), else
 batched in the calling process; the arrays are the same bit for bit.
@@ -329,7 +329,8 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
               layers=None, reduce: str = "mean", activation: str = "post", clip: float | None = None,
               feature_maps: Sequence[str] = (), batch_size: int = 64, device=None, seed=None,
               request: dict | None = None, command: str | None = None, overwrite: bool = False,
-              progress: bool = True, chunk: int | None = None, on_chunk=None, wav_layers: bool = False) -> dict:
+              progress: bool = True, chunk: int | None = None, on_chunk=None, wav_layers: bool = False,
+              scheduler=None) -> dict:
     """Generate, probe and write a set of latents into a columnar store; resumable per chunk.
 
     The arguments are those of :func:`ganphon.export.run_export` (the same
@@ -368,7 +369,7 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     G, cfg = model.generator, model.config
     from .parallel_dask import GPU_RESOURCE
 
-    resources = _generation_resources(device)
+    resources = _generation_resources(device, scheduler)
     z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,
                                                              conditions, columns, batch_size, device,
                                                              check_device=resources != {GPU_RESOURCE: 1})
@@ -453,7 +454,8 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
                 record(jobs[i].chunk)
 
             map_jobs(generate_chunk, jobs, progress=progress, desc=f"probe → {out.name}/{ZARR_DIR}", unit="chunk",
-                     max_chunk=1, shared=_Shipped(G), on_result=finished, resources=resources or None)
+                     max_chunk=1, shared=_Shipped(G), on_result=finished, resources=resources or None,
+                     scheduler=scheduler)
         else:
             bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample", disable=not progress)
             for job in jobs:
@@ -566,7 +568,7 @@ def generate_chunk(job: _GenerateJob, shipped: _Shipped) -> dict:
     return {"chunk": job.chunk, "worker": worker_name()}
 
 
-def _generation_resources(device, client=None):
+def _generation_resources(device, scheduler=None):
     """Where a store's chunks are generated: False in this process; else the Dask resources of the tasks.
 
     Without a Dask scheduler, or with a local cluster and a GPU (the GPU is
@@ -574,15 +576,14 @@ def _generation_resources(device, client=None):
     generation runs on any worker ({}); CUDA generation only on workers that
     declare the ``GPU`` resource (``dask worker ADDRESS --resources GPU=1``).
     """
-    from .parallel_dask import GPU_RESOURCE, active_client, is_local
+    from .parallel_dask import GPU_RESOURCE
 
-    client = client or active_client()
-    if client is None:
+    if scheduler is None:
         return False
     cuda = device is not None and str(device).startswith("cuda")
     if not cuda:
         return {}
-    if is_local(client):
+    if scheduler.local:
         return False
     return {GPU_RESOURCE: 1}
 
@@ -645,7 +646,7 @@ class _ChunkJob:
 def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: str | None = "auto",
                   measures=None, points: int = 10, layer_settings="default", segment_settings=None,
                   inputs: str = "wav", workers=None, progress: bool = True, write_table: bool = True,
-                  buzz_rule: bool = True):
+                  buzz_rule: bool = True, scheduler=None):
     """Annotate and measure every sample of a store from its arrays, chunk by chunk; resumable.
 
     The same numbers as ``annotate_folder`` then ``measure`` on the exported
@@ -670,7 +671,9 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     buzz_rule : bool
         Segment with the generator's buzz rule (:func:`ganphon.annotate.annotate_folder`).
     workers : int, optional
-        Processes (or Dask workers when a scheduler is in use, see :mod:`ganphon.parallel`).
+        Processes (None: one per CPU).
+    scheduler : DaskScheduler, optional
+        Run the chunks as Dask tasks instead (:func:`ganphon.parallel.map_jobs`).
     write_table : bool
         Join the parts with the manifest, write ``acoustics.csv`` and return
         the table; False: only the Parquet parts (what ``ganphon stats`` reads
@@ -739,7 +742,7 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
                               st.clip, str(ann_dir), str(ac_dir)))
     workers_used = check_workers(workers, max(1, len(jobs)))
     map_jobs(analyse_chunk, jobs, workers=workers, progress=progress, desc="annotate+measure" if annotate
-             else "measure", unit="chunk", preload=[__name__], max_chunk=1)
+             else "measure", unit="chunk", preload=[__name__], max_chunk=1, scheduler=scheduler)
     seconds = time.perf_counter() - started
     computed = sum(j.stop - j.start for j in jobs)
     summary = {"samples": len(st), "computed": computed, "chunks": n_chunks, "chunks_computed": len(jobs),
@@ -1009,7 +1012,7 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
 def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool = True, measure: bool = True,
                 workers=None, settings: str = "default", batch_size: int = 64, device=None,
                 overwrite: bool = False, progress: bool = True, command: str | None = None,
-                chunk: int | None = None) -> pd.DataFrame:
+                chunk: int | None = None, scheduler=None) -> pd.DataFrame:
     """A sweep's generate → probe → annotate → measure into a store (``ganphon sweep --store zarr``).
 
     Called by :func:`ganphon.sweep.run_sweep` with the sweep's design; writes
@@ -1031,14 +1034,15 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
                               conditions=design.conditions, columns=design.columns,
                               seed=int(spec.get("seed", 0)), request=request, command=command,
                               batch_size=batch_size, device=device, overwrite=overwrite, progress=progress,
-                              chunk=chunk)
+                              chunk=chunk, scheduler=scheduler)
     io.write_json(out / layout.SWEEP_JSON, spec)
     lines = list(result.attrs["run_summary"])
     if annotate or measure:
         write_table = len(design.sample_ids) <= CSV_LIMIT
         table, summary = analyse_store(out, annotate=annotate, measure=measure,
                                        tier="auto" if annotate else None, layer_settings=settings,
-                                       workers=workers, progress=progress, write_table=write_table)
+                                       workers=workers, progress=progress, write_table=write_table,
+                                       scheduler=scheduler)
         lines.append(format_summary(summary, "annotate + measure" if annotate and measure
                                     else ("annotate" if annotate else "measure")))
         if measure and not write_table:

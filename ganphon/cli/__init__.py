@@ -199,7 +199,10 @@ def main(argv=None) -> int:
                     setattr(args, name, os.path.abspath(value))
 
         # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
-        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None),
+                                                        getattr(args, "workers", None)) as scheduler:
+            if hasattr(args, "scheduler"):  # the address becomes the open scheduler the command passes on
+                args.scheduler = scheduler
             _lock_outputs(args)
             result = args.func(args)
     except GanphonError as exc:  # one line, whatever a library's message inside it spans

@@ -30,7 +30,7 @@ def _demo(args) -> int:
     from ..report.demo import run_demo
 
     report = run_demo(args.out, checkpoint=args.checkpoint, seed=args.seed, n_random=args.n_random,
-                      bases=args.bases, workers=args.workers, quick=args.quick,
+                      bases=args.bases, workers=args.workers, scheduler=args.scheduler, quick=args.quick,
                       overwrite=args.overwrite, progress=not args.quiet, command=args.command_line)
     print(f"report: {report}  (and {report.with_suffix('.html')})")
     return 0

@@ -121,7 +121,8 @@ def _annotate(args) -> int:
         print(format_evaluation(evaluate(args.dir, settings, limit=args.limit)))
         return 0
     table = annotate_folder(args.dir, layers=names(args.layers) or [], settings=settings,
-                            progress=not args.quiet, workers=args.workers, buzz=None if args.no_buzz_rule else "auto")
+                            progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                            buzz=None if args.no_buzz_rule else "auto")
     counts = table.groupby(["tier", "label"]).size()
     print(f"annotated {table['sample_id'].nunique()} samples in {args.dir} "
           f"(tiers {', '.join(sorted(table['tier'].unique()))})")
@@ -156,7 +157,8 @@ def _measure(args) -> int:
     tier = None if args.tier in ("", "none", "None") else args.tier
     table, out, elapsed = measure_to_file(
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
-        settings=settings, inputs=args.inputs, workers=args.workers, praat_path=args.praat_path,
+        settings=settings, inputs=args.inputs, workers=args.workers, scheduler=args.scheduler,
+        praat_path=args.praat_path,
         command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
     print(summary(table, elapsed, out))
     return 0

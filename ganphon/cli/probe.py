@@ -148,7 +148,8 @@ def _probe(args) -> int:
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
                           request=request, command=args.command_line,
                           overwrite=args.overwrite, progress=not args.quiet,
-                          **({"wav_layers": True} if args.wav_layers else {}))
+                          **({"wav_layers": True} if args.wav_layers else {}),
+                          **({"scheduler": args.scheduler} if args.scheduler else {}))
     n_layers = manifest["layer"].nunique()
     print(f"exported {n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
     print_summary(manifest)

@@ -80,7 +80,8 @@ def _stats(args) -> int:
                        labels=names(args.labels), point_agg=args.point_agg,
                        random_slope=not args.no_random_slope, discover_latents=args.discover,
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
-                       command=args.command_line, workers=args.workers, progress=not args.quiet,
+                       command=args.command_line, workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
                        label_column=args.label_column, reml=args.reml, df=args.df, out=args.out,
                        presence=names(args.presence), include_artefacts=args.include_artefacts)

@@ -804,9 +804,9 @@ def _one_model(data, outcome, layer, rhs, null_rhs, random_slope, reml, label=""
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
-              reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
+              reml: bool = False, min_obs: int = 10, single_base: str = "error", workers=None,
               progress: bool = False, label: str = "", df: str = "satterthwaite",
-              family: str = "gaussian") -> list:
+              family: str = "gaussian", scheduler=None) -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``{outcome} ~ value`` by ML with random effects by base, or
@@ -861,15 +861,15 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
                         single_base=single_base, label=label, df=df, notes=notes, family=family)
     if not tasks:
         raise GanphonError(f"{outcome}: no layer can be modelled ({'; '.join(notes)})")
-    return fit_tasks(tasks, workers=workers, progress=progress)
+    return fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
 
 
-def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
+def fit_tasks(tasks, workers=None, progress: bool = False, scheduler=None) -> list:
     """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order."""
     from ..parallel import map_jobs
 
     return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
-                    preload=[__name__], weights=[len(task[0]) for task in tasks])
+                    preload=[__name__], weights=[len(task[0]) for task in tasks], scheduler=scheduler)
 
 
 def _one_blas_thread():
