@@ -43,11 +43,18 @@ AUTO_TIER = "auto"
 #: Relative distance (0.5 %) from a machine-buzz frequency within which a frame's F0 is that buzz.
 BUZZ_TOLERANCE = ARTEFACT_TOLERANCE
 
-# Classes of the synthetic corpus's phone labels, used when
-# ganphon.corpus.synth is not importable.
-_FALLBACK_CLASSES = {
-    "sil": "sil", "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
+#: Class of every ground-truth phone label (those of the synthetic corpus, :mod:`ganphon.corpus.synth`),
+#: as the segmentation is meant to find it: closures are silent, voiceless releases are noise, voiced
+#: releases count as voiced.  The one table; the corpus labels its phones with it.
+PHONE_CLASS = {
+    "sil": "sil",
+    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
     "s": "fric", "p": "fric", "t": "fric", "k": "fric",
+    "b": "voi", "d": "voi", "g": "voi",
+    "v": "voi",
+    "ɑ": "voi", "i": "voi", "u": "voi",
+    "m": "voi", "n": "voi",
+    "l": "voi", "ɹ": "voi", "j": "voi",
 }
 
 
@@ -476,17 +483,28 @@ def _annotate_sample(job) -> list:
 
 
 def phone_class(label: str) -> str:
-    """Class (``sil``, ``fric``, ``voi``) of a ground-truth phone label.
+    """Class (``sil``, ``fric`` or ``voi``) of a ground-truth phone label (:data:`PHONE_CLASS`).
 
-    Uses the synthetic corpus's own mapping (:func:`ganphon.corpus.synth.phone_class`)
-    when it is available: silence and closures are ``sil``, [s] and the
-    releases of p t k are ``fric``, everything else ``voi``.
+    Silence and closures are ``sil``, [s] and the releases of p t k are
+    ``fric``, the other phones of the synthetic corpus ``voi``; a label the
+    table does not hold is an error naming it (never a silent ``voi``).
+
+    Parameters
+    ----------
+    label : str
+        A label of the ``phones`` tier.
+
+    Returns
+    -------
+    str
+        ``"sil"``, ``"fric"`` or ``"voi"``.
     """
     try:
-        from .corpus.synth import phone_class as corpus_phone_class
-    except ImportError:
-        return _FALLBACK_CLASSES.get(label, "voi")
-    return corpus_phone_class(label)
+        return PHONE_CLASS[label]
+    except KeyError:
+        raise GanphonError(
+            f"unknown phone label {label!r}; known labels: {' '.join(PHONE_CLASS)}"
+        ) from None
 
 
 def class_intervals(intervals):

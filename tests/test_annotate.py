@@ -107,6 +107,8 @@ def test_compare_counts_frames_and_boundary_errors():
 def test_phone_classes_follow_the_corpus():
     assert [annotate.phone_class(p) for p in ("sil", "tcl", "s", "k", "b", "ɑ", "m")] == \
         ["sil", "sil", "fric", "fric", "voi", "voi", "voi"]
+    with pytest.raises(GanphonError, match="unknown phone label 'zh'"):  # never a silent 'voi'
+        annotate.phone_class("zh")
     joined = annotate.class_intervals([(0, 0.1, "sil"), (0.1, 0.15, "tcl"), (0.15, 0.2, "t"), (0.2, 0.4, "ɑ")])
     assert joined == [(0, 0.15, "sil"), (0.15, 0.2, "fric"), (0.2, 0.4, "voi")]
 

@@ -24,7 +24,7 @@ scaled by one factor (+-8 %), each duration (+-20 %), leading silence
 on ``(seed, i)``: a larger corpus with the same seed starts with the same tokens.
 
 TextGrids have two tiers.  ``phones`` covers the whole slice with the labels of
-:data:`PHONE_CLASS` (``sil`` before and after the word).  ``words`` holds one
+:data:`ganphon.annotate.PHONE_CLASS` (``sil`` before and after the word).  ``words`` holds one
 interval with the ASCII spelling of the word; the stretches before and after it
 are empty intervals (Praat's convention for "nothing here").  Every boundary is
 a sample boundary used in synthesis divided by ``sr``.
@@ -53,6 +53,8 @@ import scipy.signal
 import tgt
 from tqdm import tqdm
 
+# the phones' classes are the segmentation's (one table, in the stage before the corpus)
+from ..annotate import PHONE_CLASS, phone_class  # noqa: F401 (importable from here)
 from ..errors import GanphonError
 from ..io import write_table, write_textgrid, write_wav
 from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, atomic_write_text, corpus_token
@@ -62,19 +64,6 @@ from .folder import prepare_corpus_folder
 TEMPLATES = ("stv", "redup")
 DEFAULT_SLICE_LEN = 16384
 
-# Class of every phone label, as the automatic annotator ("sil", "fric",
-# "voi") is meant to find it.  Closures are silent; voiceless releases are
-# noise; voiced releases count as voiced.
-PHONE_CLASS = {
-    "sil": "sil",
-    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
-    "s": "fric", "p": "fric", "t": "fric", "k": "fric",
-    "b": "voi", "d": "voi", "g": "voi",
-    "v": "voi",
-    "ɑ": "voi", "i": "voi", "u": "voi",
-    "m": "voi", "n": "voi",
-    "l": "voi", "ɹ": "voi", "j": "voi",
-}
 
 ASCII_SPELLING = {"ɑ": "a", "ɹ": "r", "j": "y"}
 
@@ -159,27 +148,6 @@ class Token:
     phones: list
     word_span: tuple
     row: dict = field(default_factory=dict)
-
-
-def phone_class(label: str) -> str:
-    """Class (``sil``, ``fric`` or ``voi``) of a phone label of the synthetic corpus.
-
-    Parameters
-    ----------
-    label : str
-        A label of the ``phones`` tier.
-
-    Returns
-    -------
-    str
-        ``"sil"``, ``"fric"`` or ``"voi"``.
-    """
-    try:
-        return PHONE_CLASS[label]
-    except KeyError:
-        raise GanphonError(
-            f"unknown phone label {label!r}; known labels: {' '.join(PHONE_CLASS)}"
-        ) from None
 
 
 def spelling(phones) -> str:
