@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_checkpoint, add_overwrite, add_quiet, add_seed, add_workers, describe, positive_int
+from .options import add_checkpoint, add_out, add_overwrite, add_quiet, add_seed, add_workers, describe, positive_int
 
 
 def demo(p) -> None:
@@ -13,7 +13,7 @@ def demo(p) -> None:
              "per sweep. Measured on 2 CPU cores beside a low-priority job: about a minute; every stage prints its "
              "progress. "
              "DIR must be new, empty, or a demo folder (resumed; another demo needs --overwrite).")
-    p.add_argument("--out", default="ganphon_demo", metavar="DIR", help="output folder")
+    add_out(p, required=False, default="ganphon_demo")
     add_checkpoint(p, default="demo")
     add_seed(p, default=1)
     p.add_argument("--n-random", type=positive_int, default=120,

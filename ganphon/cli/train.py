@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import GanphonError
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
-from .options import (add_checkpoint, add_quiet, describe, finite_float, model_dim, non_negative_int,
+from .options import (add_checkpoint, add_out, add_quiet, describe, finite_float, model_dim, non_negative_int,
                       positive_float, positive_int, seed_int)
 
 
@@ -24,7 +24,7 @@ def train(p) -> None:
              "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
              "its share of every batch. Options left out on --resume are taken from the checkpoint.")
     p.add_argument("data", metavar="DATA_DIR", help="folder of WAV files (one item per file, searched recursively)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    add_out(p, metavar="RUN_DIR", help="run folder")
     m = p.add_argument_group("model (default on --resume: the checkpoint's; a different one is an error)")
     m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
     m.add_argument("--codes", type=non_negative_int, default=None,
