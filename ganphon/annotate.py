@@ -35,7 +35,7 @@ import parselmouth
 import tgt
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .measures import ARTEFACT_TOLERANCE, artefacts_by_layer, generator_stack
 
 LABELS = ("sil", "fric", "voi")
@@ -423,6 +423,9 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     workers : int or None
         Processes (None: one per CPU).  Each sample's TextGrid is written by
         one process, so the result does not depend on the number.
+    scheduler : DaskScheduler, optional
+        Segment the samples as Dask tasks instead
+        (:func:`ganphon.parallel_dask.use_scheduler`).
     buzz : "auto", None or sequence of float
         The buzz rule (:func:`segment`): ``auto``, a generator's stack periods
         for its outputs, plus each layer's native rate (½, ⅓) for its tier
@@ -438,11 +441,10 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     """
     from .parallel import map_jobs
 
-    if isinstance(layers, str):
-        layers = [name.strip() for name in layers.split(",") if name.strip()]
+    layers = name_list(layers, "layers") or []
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
-        raise GanphonError(f"{folder}: --layers needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+        raise ParameterError("layers", f"{folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)")
     if buzz == "auto":
         by_layer = folder_buzz(folder, layers) if kind == "ganphon" else {}
     elif buzz is None or isinstance(buzz, str):

@@ -28,7 +28,7 @@ import logging
 import os
 
 from ._version import __version__
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError
 from .parallel import Interrupted, check_workers, job_batches, run_batch
 
 
@@ -36,8 +36,8 @@ def _require():
     try:
         import distributed
     except ImportError:
-        raise GanphonError("--scheduler needs dask and distributed, part of the optional extra: "
-                           "pip install 'ganphon[scale]'") from None
+        raise ParameterError("scheduler", "needs dask and distributed, part of the optional extra: "
+                                          "pip install 'ganphon[scale]'") from None
     return distributed
 
 
@@ -50,8 +50,8 @@ def _check_address(address: str) -> str:
     if "://" not in address:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
-            raise GanphonError(f"--scheduler: {address!r} is not 'local' or a scheduler address like "
-                               "tcp://10.0.0.5:8786")
+            raise ParameterError("scheduler", f"{address!r} is not 'local' or a scheduler address like "
+                                              "tcp://10.0.0.5:8786")
         address = f"tcp://{address}"
     return address
 
@@ -100,18 +100,18 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         try:
             client = distributed.Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise GanphonError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+            raise ParameterError("scheduler", f"{scheduler}: cannot reach the Dask scheduler ({exc})") from None
     try:
         try:
             client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
-            raise GanphonError(f"--scheduler {scheduler}: no Dask worker joined within {timeout:g} s") from None
+            raise ParameterError("scheduler", f"{scheduler}: no Dask worker joined within {timeout:g} s") from None
         versions = client.run(_worker_version)
         other = {w: v for w, v in versions.items() if v != __version__}
         if other:
             worker, version = next(iter(other.items()))
-            raise GanphonError(f"--scheduler {scheduler}: worker {worker} runs ganphon {version}, "
-                               f"this is {__version__}; install the same version on every worker")
+            raise ParameterError("scheduler", f"{scheduler}: worker {worker} runs ganphon {version}, "
+                                              f"this is {__version__}; install the same version on every worker")
         yield DaskScheduler(client, local=cluster is not None)
     finally:
         client.close()

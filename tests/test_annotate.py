@@ -73,8 +73,11 @@ def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
     assert kept.get_tier_names() == ["words", "auto"]
     words = kept.get_tier_by_name("words").intervals
     assert [(i.text, float(i.start_time)) for i in words if i.text] == [("sa", 0.15)]
-    with pytest.raises(GanphonError, match="--layers needs an exported folder"):
+    # the API names its parameter, the command line the option that fills it
+    with pytest.raises(GanphonError, match=r"^layers: .*: needs an exported folder"):
         annotate.annotate_folder(tmp_path, layers=["conv3"], progress=False)
+    with pytest.raises(GanphonError, match=r"^layers: expected a list, got the string 'conv3'"):
+        annotate.annotate_folder(tmp_path, layers="conv3", progress=False)
 
 
 def test_annotate_errors(tmp_path):

@@ -86,3 +86,39 @@ def test_version_comes_from_one_place():
 
     out = subprocess.run([sys.executable, "-m", "ganphon", "--version"], capture_output=True, text=True)
     assert out.stdout.strip() == f"ganphon {__version__}" == f"ganphon {ganphon.__version__}"
+
+
+def test_api_errors_name_parameters_and_the_command_line_names_options():
+    """One message: the API says which parameter, the command line which option fills it."""
+    from ganphon.cli import error_line, option_for
+    from ganphon.errors import ParameterError
+
+    parser = build_parser(list(COMMANDS))
+    assert option_for(parser, "stats", "outcome_layers") == "--layers"       # the API spells it otherwise
+    assert option_for(parser, "annotate", "layers") == "--layers"
+    assert option_for(parser, "import-checkpoint", "n_codes") == "--codes"
+    assert option_for(parser, "measure", "quiet") == "--quiet"              # the long spelling, not --no-progress
+    assert option_for(parser, "annotate", "dir") == "DIR"                   # a positional: its metavar
+    assert option_for(parser, "annotate", "no_such_parameter") == "no_such_parameter"
+    error = ParameterError("outcome_layers", "no layer 'conv9' in the table")
+    assert str(error) == "outcome_layers: no layer 'conv9' in the table"
+    assert error_line(error, parser, ["stats", "DIR", "--layers", "conv9"]) == "--layers: no layer 'conv9' in the table"
+    assert option_for(parser, ["corpus", "synth", "--words", "ta"], "words") == "--words"   # a sub-command's option
+
+
+def test_a_parameter_error_reaches_the_terminal_as_its_option(tmp_path, capsys):
+    import numpy as np
+    import scipy.io.wavfile
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    scipy.io.wavfile.write(folder / "a.wav", 16000, np.zeros(1600, dtype=np.float32))
+    assert main(["annotate", str(folder), "--layers", "conv3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ganphon: error: --layers: {folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.wav"]            # nothing written
+    out = tmp_path / "redup"
+    assert main(["corpus", "synth", "--template", "redup", "--words", "ta", "--n", "2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ("ganphon: error: --words: the source-filter engine draws words from "
+                                       "template 'stv' only\n")
+    assert not out.exists()

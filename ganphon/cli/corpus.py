@@ -57,7 +57,7 @@ def corpus(p) -> None:
     c.add_argument("--engine", choices=("source-filter", "espeak"), default="source-filter",
                    help="ganphon's source-filter synthesiser, or Debian's espeak-ng (word-level TextGrid "
                    "from an intensity threshold) when it is on the PATH")
-    c.add_argument("--words", default=None,
+    c.add_argument("--words", type=name_list, default=None,
                    help="with --engine espeak: comma-separated words, e.g. pat,spat,tick,stick; with "
                    "--template stv: only these stv words, balanced, e.g. ta,sta,pi")
     c.add_argument("--n", type=positive_int, required=True, help="number of tokens")
