@@ -24,6 +24,7 @@ completes only the samples not recorded as finished (or with a file missing);
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import io, layout
 from .io import read_manifest, write_sound, write_table, write_wav  # noqa: F401 (importable from here too)
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError
 from .probe import layer_lengths, probe_batches
 from .timebase import native_rate, slice_duration
 
@@ -84,6 +85,13 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
 
 
 # ---------------------------------------------------------------- a whole run
+
+def check_clip(clip) -> None:
+    """``clip`` is None or a finite number > 0 (layer WAVs clipped to ±clip)."""
+    if clip is not None and not (isinstance(clip, (int, float)) and not isinstance(clip, bool)
+                                 and math.isfinite(clip) and clip > 0):
+        raise ParameterError("clip", f"must be a finite number > 0, got {clip!r}")
+
 
 def check_request(model, latents, sample_ids, layers, feature_maps, conditions, columns, batch_size: int,
                   device=None, check_device: bool = True) -> tuple:
@@ -180,6 +188,7 @@ def run_export(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     """
     from .models import Latent
 
+    check_clip(clip)
     out = Path(out)
     G, cfg = model.generator, model.config
     z, ids, layers, feature_maps, conditions = check_request(model, latents, sample_ids, layers, feature_maps,

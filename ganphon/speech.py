@@ -438,7 +438,10 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     """
     from tqdm.auto import tqdm
 
+    from .export import check_clip
     from .probe import check_layers, layer_lengths, probe_batches
+
+    check_clip(clip)
 
     net = waveform_network(model, network)
     cfg = model.config

@@ -357,7 +357,9 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
     import torch
     from tqdm.auto import tqdm
 
-    from .export import build_manifest, check_request
+    from .export import build_manifest, check_clip, check_request
+
+    check_clip(clip)
     from .models import Latent
     from .probe import layer_lengths
     from .timebase import native_rate

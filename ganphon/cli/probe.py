@@ -121,8 +121,6 @@ def _check(args) -> str:
 
 
 def _probe(args) -> int:
-    if args.clip is not None and args.clip <= 0:
-        raise GanphonError(f"--clip must be > 0, got {args.clip:g}")
     network = _check(args)
     if args.scheduler and (args.store != "zarr" or network != "generator"):
         raise GanphonError("--scheduler: probe generates on Dask only into a store (--store zarr)")
