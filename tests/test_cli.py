@@ -122,3 +122,22 @@ def test_a_parameter_error_reaches_the_terminal_as_its_option(tmp_path, capsys):
     assert capsys.readouterr().err == ("ganphon: error: --words: the source-filter engine draws words from "
                                        "template 'stv' only\n")
     assert not out.exists()
+
+
+def test_clip_is_checked_by_the_api_and_named_as_the_option(tiny_ciwgan, tmp_path, capsys):
+    import torch
+
+    from ganphon.errors import ParameterError
+    from ganphon.export import run_export
+    from ganphon.models import load_checkpoint
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    z = torch.zeros(1, model.config.latent_dim)
+    for bad in (0, -1.0, float("nan"), float("inf"), "1"):
+        with pytest.raises(ParameterError, match=r"^clip: must be a finite number > 0"):
+            run_export(model, z, tmp_path / "api", clip=bad, progress=False)
+    assert not (tmp_path / "api").exists()
+    out = tmp_path / "cli"
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--clip", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "ganphon: error: --clip: must be a finite number > 0, got 0.0\n"
+    assert not out.exists()

@@ -185,9 +185,11 @@ def resume_request(out, resume=None, model: dict | None = None, settings: dict |
             saved_config, saved, _ = read_training_state(path)
     config = None
     if saved_config is None or model:
-        config = dataclasses.replace(saved_config or ModelConfig(), **model)
-        if config.arch != "wavegan" and config.n_codes == 0:
-            raise ParameterError("n_codes", f"arch {config.arch} needs the number of codes (categories or bits)")
+        base = saved_config or ModelConfig()
+        arch = model.get("arch", base.arch)
+        if arch != "wavegan" and model.get("n_codes", base.n_codes) == 0:
+            raise ParameterError("n_codes", f"arch {arch} needs the number of codes (categories or bits)")
+        config = dataclasses.replace(base, **model)
     source = saved or TrainConfig()
     for name in RESUMED_FIELDS:
         if settings.get(name) is None:
