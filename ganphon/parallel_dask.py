@@ -58,7 +58,7 @@ def _check_address(address: str) -> str:
 
 @contextlib.contextmanager
 def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
-    """Run ganphon's parallel jobs on Dask while the block runs.
+    """Open a Dask scheduler for the block; pass what it yields as ``scheduler=`` to run jobs on it.
 
     Parameters
     ----------
