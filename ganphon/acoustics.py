@@ -731,6 +731,8 @@ def measure(folder_or_manifest, measures=("pitch", "intensity", "formants", "spe
     workers : int, optional
         Worker processes (default: CPU count, at most the number of files);
         1 measures in this process.
+    scheduler : DaskScheduler, optional
+        Measure the batches as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     inputs : {"wav", "sound"}
         Measure the layers at 16 kHz — their WAVs, or where only the native Sound
         was written, that Sound upsampled in memory to the WAV's samples — or the

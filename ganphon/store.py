@@ -343,6 +343,9 @@ def run_store(model, latents, out, *, sample_ids: Sequence[str] | None = None,
         Fixed when the store is created; a resumed run uses the store's.
     on_chunk : callable, optional
         Called as ``on_chunk(chunk_index)`` after a chunk is written and recorded.
+    scheduler : DaskScheduler, optional
+        Generate the chunks as Dask tasks (:func:`ganphon.parallel_dask.use_scheduler`; CUDA chunks
+        only on workers that declare a GPU); default: batched in this process.
 
     Returns
     -------

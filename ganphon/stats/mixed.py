@@ -844,6 +844,8 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     workers : int or None
         Processes fitting layers in parallel (None: one per CPU); the fits
         do not depend on the number.
+    scheduler : DaskScheduler, optional
+        Fit them as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     progress : bool
         Show a progress bar over the models.
     label : str

@@ -276,6 +276,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     workers : int, optional
         Processes fitting the mixed models (None: one per CPU); the results
         do not depend on the number.
+    scheduler : DaskScheduler, optional
+        Fit the models as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     progress : bool
         Show a progress bar over the models.
     engine : {"statsmodels", "lme4", "both"}
