@@ -103,11 +103,11 @@ def generate_on_dask(out: Path, n: int, dim: int, workers: int) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     try:
-        with use_scheduler("local", workers=workers):
+        with use_scheduler("local", workers=workers) as dask:
             t1 = time.perf_counter()
             result = run_store(model, z, out, layers=["conv1", "conv2", "conv3", "conv4"], seed=3,
                                request={"kind": "probe", "n": n}, progress=False, batch_size=64, chunk=64,
-                               device="cpu")
+                               device="cpu", scheduler=dask)
             seconds = time.perf_counter() - t1
     finally:
         torch.set_num_threads(threads)
@@ -124,9 +124,9 @@ def analyse(store: Path, work: Path, workers: int, scheduler=None) -> dict:
         shutil.rmtree(work)
     shutil.copytree(store, work)
     t0 = time.perf_counter()
-    with use_scheduler(scheduler, workers=workers):
+    with use_scheduler(scheduler, workers=workers) as dask:
         t1 = time.perf_counter()
-        table, summary = analyse_store(work, workers=workers, progress=False)
+        table, summary = analyse_store(work, workers=workers, progress=False, scheduler=dask)
         seconds = time.perf_counter() - t1
     return {"seconds": seconds, "with_startup_s": time.perf_counter() - t0, "rows": len(table),
             "samples_per_s": summary["samples"] / seconds}

@@ -45,7 +45,8 @@ from ganphon.stats.speech import code_table, prediction_tables  # noqa: E402
 
 out = Path(args.out)
 corpus, probed = out / "corpus", out / "q_layers"
-synthesize("stv", args.n, args.seed, corpus, words=args.words, progress=False, overwrite=True)
+synthesize("stv", args.n, args.seed, corpus, words=args.words.split(",") if args.words else None, progress=False,
+           overwrite=True)
 model = load_checkpoint(args.checkpoint)
 probe_speech(model, corpus, probed, network="q", overwrite=True, progress=False)
 

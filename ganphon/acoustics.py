@@ -724,7 +724,7 @@ def join_manifest(table: pd.DataFrame, manifest: pd.DataFrame, inputs="wav") -> 
 
 def measure(folder_or_manifest, measures=ALL_MEASURES,
             tier="auto", points=10, layer_settings="default", workers=None, inputs="wav",
-            progress=True, artefacts="auto", join=True) -> pd.DataFrame:
+            progress=True, artefacts="auto", join=True, scheduler=None) -> pd.DataFrame:
     """Measure every file of a folder with parselmouth, in parallel processes.
 
     Parameters
@@ -748,6 +748,8 @@ def measure(folder_or_manifest, measures=ALL_MEASURES,
     workers : int, optional
         Worker processes (default: CPU count, at most the number of files);
         1 measures in this process.
+    scheduler : DaskScheduler, optional
+        Measure the batches as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     inputs : {"wav", "sound"}
         Measure the layers at 16 kHz — their WAVs, or where only the native Sound
         was written, that Sound upsampled in memory to the WAV's samples — or the
@@ -791,7 +793,7 @@ def measure(folder_or_manifest, measures=ALL_MEASURES,
     from .parallel import Interrupted
 
     try:
-        frames = measure_jobs(jobs, workers=workers, progress=progress)
+        frames = measure_jobs(jobs, workers=workers, progress=progress, scheduler=scheduler)
     except Interrupted as stop:  # Ctrl-C: the files measured so far, for measure_to_file to keep
         stop.table = _concat(stop.finished())
         if manifest is not None and join:
@@ -863,7 +865,7 @@ def check_tier(entries, tier, folder) -> None:
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
 
-def measure_jobs(jobs, workers=None, progress=True) -> list:
+def measure_jobs(jobs, workers=None, progress=True, scheduler=None) -> list:
     """Measure ``jobs`` in ``workers`` processes, a batch of whole samples per task.
 
     Each task measures consecutive files sharing a TextGrid together (the grid is
@@ -878,7 +880,7 @@ def measure_jobs(jobs, workers=None, progress=True) -> list:
     batches = sample_batches(jobs, workers)
     preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
-                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches])
+                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
 
 
 def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
@@ -1002,7 +1004,8 @@ def _script_folder(folder: Path, entries):
 
 def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
                     points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
-                    praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False):
+                    praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False,
+                    scheduler=None):
     """Measure a folder and write the table (default ``DIR/acoustics.csv``) with its run record.
 
     An existing table is replaced only by the same measurement (engine, tier,
@@ -1042,7 +1045,7 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     base, out, chosen = _plan_table(folder, out, request, overwrite)
     started = _time.perf_counter()
     table = _measure_for_file(folder, out, chosen, request, workers=workers, praat_path=praat_path,
-                              progress=progress)
+                              progress=progress, scheduler=scheduler)
     elapsed = _time.perf_counter() - started
     manifest = _manifest_of(folder, inputs)
     out = _table_path(out, len(table), chosen)
@@ -1084,7 +1087,8 @@ def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
     return base, out, chosen
 
 
-def _measure_for_file(folder, out: Path, chosen: bool, request: dict, *, workers, praat_path, progress):
+def _measure_for_file(folder, out: Path, chosen: bool, request: dict, *, workers, praat_path, progress,
+                      scheduler=None):
     """The table of :func:`measure_to_file`, without the manifest's columns.
 
     With parselmouth, a Ctrl-C keeps the files measured so far in
@@ -1097,7 +1101,7 @@ def _measure_for_file(folder, out: Path, chosen: bool, request: dict, *, workers
     from .parallel import Interrupted
 
     try:
-        return measure(folder, workers=workers, progress=progress, **common)
+        return measure(folder, workers=workers, progress=progress, scheduler=scheduler, **common)
     except Interrupted as stop:  # keep what was measured, under a name no later stage reads
         if getattr(stop, "table", None) is not None and len(stop.table):
             path = _table_path(out, len(stop.table), chosen)

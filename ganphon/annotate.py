@@ -35,7 +35,7 @@ import parselmouth
 import tgt
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .measures import ARTEFACT_TOLERANCE, artefacts_by_layer, generator_stack
 
 LABELS = ("sil", "fric", "voi")
@@ -43,11 +43,18 @@ AUTO_TIER = "auto"
 #: Relative distance (0.5 %) from a machine-buzz frequency within which a frame's F0 is that buzz.
 BUZZ_TOLERANCE = ARTEFACT_TOLERANCE
 
-# Classes of the synthetic corpus's phone labels, used when
-# ganphon.corpus.synth is not importable.
-_FALLBACK_CLASSES = {
-    "sil": "sil", "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
+#: Class of every ground-truth phone label (those of the synthetic corpus, :mod:`ganphon.corpus.synth`),
+#: as the segmentation is meant to find it: closures are silent, voiceless releases are noise, voiced
+#: releases count as voiced.  The one table; the corpus labels its phones with it.
+PHONE_CLASS = {
+    "sil": "sil",
+    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
     "s": "fric", "p": "fric", "t": "fric", "k": "fric",
+    "b": "voi", "d": "voi", "g": "voi",
+    "v": "voi",
+    "ɑ": "voi", "i": "voi", "u": "voi",
+    "m": "voi", "n": "voi",
+    "l": "voi", "ɹ": "voi", "j": "voi",
 }
 
 
@@ -398,7 +405,7 @@ def folder_buzz(folder, layers=()) -> dict:
 
 
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
-                    progress=True, workers=1, buzz="auto") -> pd.DataFrame:
+                    progress=True, workers=None, buzz="auto", scheduler=None) -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.
 
     Parameters
@@ -416,6 +423,9 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     workers : int or None
         Processes (None: one per CPU).  Each sample's TextGrid is written by
         one process, so the result does not depend on the number.
+    scheduler : DaskScheduler, optional
+        Segment the samples as Dask tasks instead
+        (:func:`ganphon.parallel_dask.use_scheduler`).
     buzz : "auto", None or sequence of float
         The buzz rule (:func:`segment`): ``auto``, a generator's stack periods
         for its outputs, plus each layer's native rate (½, ⅓) for its tier
@@ -431,11 +441,10 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     """
     from .parallel import map_jobs
 
-    if isinstance(layers, str):
-        layers = [name.strip() for name in layers.split(",") if name.strip()]
+    layers = name_list(layers, "layers") or []
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
-        raise GanphonError(f"{folder}: --layers needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+        raise ParameterError("layers", f"{folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)")
     if buzz == "auto":
         by_layer = folder_buzz(folder, layers) if kind == "ganphon" else {}
     elif buzz is None or isinstance(buzz, str):
@@ -457,7 +466,7 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back
         layout.journal_write(grid)
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
-                          unit="sample", preload=[__name__])
+                          unit="sample", preload=[__name__], scheduler=scheduler)
     rows = [row for sample_rows in per_sample for row in sample_rows]
     table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
     table.attrs["buzz"] = by_layer
@@ -476,17 +485,28 @@ def _annotate_sample(job) -> list:
 
 
 def phone_class(label: str) -> str:
-    """Class (``sil``, ``fric``, ``voi``) of a ground-truth phone label.
+    """Class (``sil``, ``fric`` or ``voi``) of a ground-truth phone label (:data:`PHONE_CLASS`).
 
-    Uses the synthetic corpus's own mapping (:func:`ganphon.corpus.synth.phone_class`)
-    when it is available: silence and closures are ``sil``, [s] and the
-    releases of p t k are ``fric``, everything else ``voi``.
+    Silence and closures are ``sil``, [s] and the releases of p t k are
+    ``fric``, the other phones of the synthetic corpus ``voi``; a label the
+    table does not hold is an error naming it (never a silent ``voi``).
+
+    Parameters
+    ----------
+    label : str
+        A label of the ``phones`` tier.
+
+    Returns
+    -------
+    str
+        ``"sil"``, ``"fric"`` or ``"voi"``.
     """
     try:
-        from .corpus.synth import phone_class as corpus_phone_class
-    except ImportError:
-        return _FALLBACK_CLASSES.get(label, "voi")
-    return corpus_phone_class(label)
+        return PHONE_CLASS[label]
+    except KeyError:
+        raise GanphonError(
+            f"unknown phone label {label!r}; known labels: {' '.join(PHONE_CLASS)}"
+        ) from None
 
 
 def class_intervals(intervals):

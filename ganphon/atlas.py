@@ -426,7 +426,7 @@ def estimate(n_samples: int, n_series: int, workers: int | None, n_bytes: int | 
 
 
 def _analyse(model, design, out, *, layers, measures, store, workers, settings, batch_size, device,
-             overwrite, progress, command, request, seed, interventions=(), intervene=None):
+             overwrite, progress, command, request, seed, interventions=(), intervene=None, scheduler=None):
     """Export (files or store), annotate and measure ``design`` into ``out``; the acoustic table."""
     from .acoustics import check_measures
 
@@ -441,10 +441,10 @@ def _analyse(model, design, out, *, layers, measures, store, workers, settings, 
             raise GanphonError("--store zarr does not take interventions yet; use the files store")
         run_store(model, design.latents, out, sample_ids=design.sample_ids, conditions=design.conditions,
                   columns=design.columns, layers=layers, seed=seed, request=request, command=command,
-                  batch_size=batch_size, device=device, overwrite=overwrite, progress=progress)
+                  batch_size=batch_size, device=device, overwrite=overwrite, progress=progress, scheduler=scheduler)
         io.write_json(out / layout.SWEEP_JSON, request.get("spec", request))
         table, _ = analyse_store(out, measures=measures, layer_settings=settings, workers=workers,
-                                 progress=progress, write_table=True)
+                                 progress=progress, write_table=True, scheduler=scheduler)
         return table
     from .acoustics import measure_to_file
     from .annotate import annotate_folder
@@ -455,19 +455,20 @@ def _analyse(model, design, out, *, layers, measures, store, workers, settings, 
                batch_size=batch_size, device=device, overwrite=overwrite, progress=progress,
                interventions=interventions, intervene=intervene)
     io.write_json(out / layout.SWEEP_JSON, request.get("spec", request))
-    annotate_folder(out, progress=progress, workers=workers)
+    annotate_folder(out, progress=progress, workers=workers, scheduler=scheduler)
     table, _, _ = measure_to_file(out, out / layout.ACOUSTICS, tier="auto", measures=measures, settings=settings,
-                                  workers=workers, command=command, progress=progress, overwrite=True)
+                                  workers=workers, command=command, progress=progress, overwrite=True,
+                                  scheduler=scheduler)
     return table
 
 
 @layout.folder_locks()  # another process writing the same folder is refused
 def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BASES, variables=None,
               seed: int = 0, code=None, layers=None, measures=ATLAS_MEASURES, outcomes=None,
-              alpha: float = 0.05, adjust: str = "holm", test: str = "t", store: str = "files", workers: int = 1,
+              alpha: float = 0.05, adjust: str = "holm", test: str = "t", store: str = "files", workers=None,
               settings: str = "default", batch_size: int = 64, device=None, overwrite: bool = False,
               progress: bool = True, command: str | None = None, yes: bool = False, explore_vars: int = 6,
-              explore_bases: int = 2, figures: bool = True, announce: bool = True) -> AtlasResult:
+              explore_bases: int = 2, figures: bool = True, announce: bool = True, scheduler=None) -> AtlasResult:
     """Every latent variable at extreme values over paired bases: export, measure, rank what each controls.
 
     Parameters
@@ -491,8 +492,10 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     alpha, adjust, test
         See :func:`atlas_effects`.
     store : {"files", "zarr"}
-    workers : int
-        Processes for annotating and measuring.
+    workers : int, optional
+        Processes for annotating and measuring (None: one per CPU).
+    scheduler : DaskScheduler, optional
+        Run that work on Dask (:func:`ganphon.parallel_dask.use_scheduler`).
     yes : bool
         Run an atlas of more than :data:`CONFIRM_SAMPLES` samples (or past the disk estimate).
     explore_vars, explore_bases : int
@@ -531,7 +534,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     started = time.perf_counter()
     table = _analyse(model, design, out, layers=layers, measures=measures, store=store, workers=workers,
                      settings=settings, batch_size=batch_size, device=device, overwrite=overwrite,
-                     progress=progress, command=command, request=request, seed=int(seed))
+                     progress=progress, command=command, request=request, seed=int(seed), scheduler=scheduler)
     timings["export_annotate_measure"] = time.perf_counter() - started
     started = time.perf_counter()
     effects = atlas_effects(sample_outcomes(table, outcomes), alpha=alpha, adjust=adjust, test=test)
@@ -665,9 +668,9 @@ def intervention_design(cfg, bases: int, seed: int, code=None, label: str = "int
 @layout.folder_locks()  # another process writing the same folder is refused
 def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BASES, seed: int = 0, code=None,
                      layers=None, measures=ATLAS_MEASURES, outcomes=None, alpha: float = 0.05,
-                     adjust: str = "holm", test: str = "t", workers: int = 1, settings: str = "default", batch_size: int = 64,
+                     adjust: str = "holm", test: str = "t", workers=None, settings: str = "default", batch_size: int = 64,
                      device=None, overwrite: bool = False, progress: bool = True,
-                     command: str | None = None) -> AtlasResult:
+                     command: str | None = None, scheduler=None) -> AtlasResult:
     """The same bases with and without ``interventions``: export both, measure, paired effects.
 
     Every base latent is generated twice into ``out`` (``b000_off`` with the
@@ -696,7 +699,7 @@ def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BAS
     table = _analyse(model, design, out, layers=layers, measures=measures, store="files", workers=workers,
                      settings=settings, batch_size=batch_size, device=device, overwrite=overwrite,
                      progress=progress, command=command, request=request, seed=int(seed),
-                     interventions=ivs, intervene=mask)
+                     interventions=ivs, intervene=mask, scheduler=scheduler)
     seconds = {"export_annotate_measure": time.perf_counter() - started}
     first = min(layout.layer_rank(iv.layer) for iv in ivs)
     ys = sample_outcomes(table, outcomes)

@@ -21,3 +21,42 @@ def first_line(message, lines: int = 1) -> str:
     if not found:
         return type(message).__name__ if isinstance(message, BaseException) else ""
     return " / ".join(found[:lines])
+
+
+class ParameterError(GanphonError):
+    """A bad value of one API parameter: the message names the parameter, never a command-line flag.
+
+    ``str(error)`` is ``"<parameter>: <problem>"``; the command line prints the
+    option that fills the parameter in its place (``--layers: …``), so the API
+    and the CLI share one message.
+
+    Attributes
+    ----------
+    parameter : str
+        The API parameter's name (``layers``, ``outcome_layers``, ``workers`` …).
+    problem : str
+        What is wrong with its value.
+    """
+
+    def __init__(self, parameter: str, problem: str):
+        self.parameter = parameter
+        self.problem = problem
+        super().__init__(f"{parameter}: {problem}")
+
+
+def name_list(value, parameter: str) -> list | None:
+    """An API list parameter (names, values) as a list; None stays None.
+
+    The API takes lists: a string is refused (``"a,b"`` is split by the
+    command line, :func:`ganphon.cli.options.names`), so a single name is not
+    silently read as its letters or as a comma list.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        raise ParameterError(parameter, f"expected a list, got the string {value!r} "
+                                        f"(pass [{value!r}] or split it)")
+    try:
+        return list(value)
+    except TypeError:
+        raise ParameterError(parameter, f"expected a list, got {value!r}") from None

@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 from . import io, layout
 from .io import read_manifest, write_sound, write_table, write_wav  # noqa: F401 (importable from here too)
 from .errors import GanphonError
-from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created,  # noqa: F401
-                       generator_manifest, latent_batches, latents_table, open_run, write_sample, write_samples)
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_clip, check_request, command_line,  # noqa: F401
+                       created, generator_manifest, latent_batches, latents_table, open_run, write_sample, write_samples)
 from .probe import layer_lengths
 
 

@@ -273,8 +273,8 @@ def _detach(thread) -> None:
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
              max_chunk: int = 16, weights=None, shared=None, on_result=None, resources=None,
-             sizes=None) -> list:
-    """``[func(item) for item in items]`` in ``workers`` processes.
+             sizes=None, scheduler=None) -> list:
+    """``[func(item) for item in items]`` in ``workers`` processes, or as Dask tasks on ``scheduler``.
 
     Parameters
     ----------
@@ -283,8 +283,9 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     items : sequence
         Picklable arguments, one call each.
     workers : int, optional
-        Processes (default: CPU count, at most one per item).  1 runs in this
-        process.
+        Processes (None: :func:`check_workers`'s default, one per CPU at most
+        one per item).  1 runs in this process.  Ignored on a scheduler,
+        whose workers are its own.
     progress : bool
         Show a tqdm bar counting items.
     desc, unit : str
@@ -309,6 +310,12 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     sizes : sequence of int, optional
         What each item counts for on the progress bar (e.g. the files of a
         batch); default 1 each.
+    scheduler : object, optional
+        Where the jobs run instead of the process pool: an object with this
+        function's contract as its ``map_jobs`` method, e.g. the
+        :class:`ganphon.parallel_dask.DaskScheduler` that
+        :func:`ganphon.parallel_dask.use_scheduler` yields.  None (default):
+        the process pool.  Passed explicitly; nothing global chooses it.
 
     Returns
     -------
@@ -324,80 +331,107 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         The first exception a job raises, as soon as it arrives; the other
         jobs are cancelled and the workers killed.
     """
-    from .parallel_dask import active_client
-
-    if active_client() is not None:  # inside parallel_dask.use_scheduler: the jobs run as Dask tasks
-        from .parallel_dask import map_jobs as dask_map_jobs
-
-        return dask_map_jobs(func, items, workers, progress, desc, unit, preload, max_chunk, weights,
-                             shared=shared, on_result=on_result, resources=resources)
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
+    if scheduler is not None:
+        return scheduler.map_jobs(func, items, progress=progress, desc=desc, unit=unit, max_chunk=max_chunk,
+                                  weights=weights, shared=shared, on_result=on_result, resources=resources)
     from tqdm.auto import tqdm
 
     items = list(items)
     workers = check_workers(workers, len(items))
-    results: list = [None] * len(items)
-    done = [False] * len(items)
-    sizes = [1] * len(items) if sizes is None else list(sizes)
-    bar = tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not progress)
+    run = _Run(func, items, shared, on_result, [1] * len(items) if sizes is None else list(sizes))
+    run.bar = tqdm(total=sum(run.sizes), desc=desc, unit=unit, disable=not progress)
     try:
         if workers == 1 or len(items) <= 1:
-            try:
-                for i, item in enumerate(items):
-                    results[i] = run_batch(func, [item], shared)[0]
-                    done[i] = True
-                    if on_result is not None:
-                        on_result(i, results[i])
-                    bar.update(sizes[i])
-            except KeyboardInterrupt:
-                raise Interrupted(results, done) from None
-            return results
-        batches = job_batches(len(items), workers, max_chunk, weights)
-        context = process_context(preload)
-        pool = None
-        futures: dict = {}
-        try:
-            with main_module_hidden():  # workers start during the first submits
-                if context.get_start_method() == "forkserver":
-                    from multiprocessing import forkserver
-
-                    forkserver.ensure_running()
-                parent = _forkserver_pid(context) or os.getpid()
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                                           initargs=(os.getpid(), parent))
-                for batch in batches:
-                    futures[pool.submit(run_batch, func, [items[i] for i in batch], shared)] = batch
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                # a worker killed while sending its result leaves the pool waiting for the rest: never broken
-                if not finished and any(p.exitcode is not None for p in list((pool._processes or {}).values())):
-                    raise BrokenProcessPool("a worker died")
-                for future in finished:
-                    batch = futures[future]
-                    try:
-                        batch_results = future.result()
-                    except BrokenProcessPool:
-                        raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
-                                           f"{sum(done)} of {len(items)} jobs had finished") from None
-                    for i, result in zip(batch, batch_results):
-                        results[i] = result
-                        done[i] = True
-                        if on_result is not None:
-                            on_result(i, result)
-                    bar.update(sum(sizes[i] for i in batch))
-        except BaseException as exc:
-            if pool is not None:
-                _stop_pool(pool)
-            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-                raise Interrupted(results, done) from None
-            if isinstance(exc, BrokenProcessPool):
-                raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
-                                   f"{sum(done)} of {len(items)} jobs had finished") from None
-            raise
-        pool.shutdown(wait=True)
+            _run_here(run)
+        else:
+            _run_in_pool(run, workers, job_batches(len(items), workers, max_chunk, weights),
+                         process_context(preload), desc)
     finally:
-        bar.close()
-    return results
+        run.bar.close()
+    return run.results
+
+
+class _Run:
+    """One :func:`map_jobs` call's jobs and what has come back: results, done flags, the bar."""
+
+    def __init__(self, func, items, shared, on_result, sizes):
+        self.func, self.items, self.shared, self.on_result, self.sizes = func, items, shared, on_result, sizes
+        self.results: list = [None] * len(items)
+        self.done = [False] * len(items)
+        self.bar = None
+
+    def record(self, batch, batch_results) -> None:
+        """Keep the results of the items ``batch``, tell ``on_result``, advance the bar."""
+        for i, result in zip(batch, batch_results):
+            self.results[i] = result
+            self.done[i] = True
+            if self.on_result is not None:
+                self.on_result(i, result)
+        self.bar.update(sum(self.sizes[i] for i in batch))
+
+
+def _run_here(run: _Run) -> None:
+    """Every job in this process, in order; Ctrl-C becomes :class:`Interrupted` with what finished."""
+    try:
+        for i, item in enumerate(run.items):
+            run.record([i], run_batch(run.func, [item], run.shared))
+    except KeyboardInterrupt:
+        raise Interrupted(run.results, run.done) from None
+
+
+def _start_pool(context, workers: int, run: _Run, batches: list):
+    """A process pool of ``workers`` with every batch submitted; returns (pool, future → batch)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    futures: dict = {}
+    with main_module_hidden():  # workers start during the first submits
+        if context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+        parent = _forkserver_pid(context) or os.getpid()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(os.getpid(), parent))
+        try:
+            for batch in batches:
+                futures[pool.submit(run_batch, run.func, [run.items[i] for i in batch], run.shared)] = batch
+        except BaseException:
+            _stop_pool(pool)
+            raise
+    return pool, futures
+
+
+def _collect(run: _Run, pool, futures: dict, desc: str) -> None:
+    """Record each batch as it finishes; a dead worker is a one-line error saying how far it got."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        # a worker killed while sending its result leaves the pool waiting for the rest: never broken
+        if not finished and any(p.exitcode is not None for p in list((pool._processes or {}).values())):
+            raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
+                               f"{sum(run.done)} of {len(run.items)} jobs had finished")
+        for future in finished:
+            try:
+                batch_results = future.result()
+            except BrokenProcessPool:
+                raise GanphonError(f"a {desc} worker process died (killed, or out of memory?); "
+                                   f"{sum(run.done)} of {len(run.items)} jobs had finished") from None
+            run.record(futures[future], batch_results)
+
+
+def _run_in_pool(run: _Run, workers: int, batches: list, context, desc: str) -> None:
+    """The batches in a process pool; any failure or Ctrl-C kills the workers at once."""
+    pool = None
+    try:
+        pool, futures = _start_pool(context, workers, run, batches)
+        _collect(run, pool, futures, desc)
+    except BaseException as exc:
+        if pool is not None:
+            _stop_pool(pool)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(run.results, run.done) from None
+        raise
+    pool.shutdown(wait=True)

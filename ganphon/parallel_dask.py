@@ -1,8 +1,10 @@
 """Dask as the worker pool: :func:`ganphon.parallel.map_jobs`'s contract, jobs as Dask tasks.
 
-Inside :func:`use_scheduler`, every ``map_jobs`` call of ganphon (annotating,
-measuring, the per-model statistics fits, generating and analysing a store's
-chunks) runs on Dask instead of the local process pool:
+:func:`use_scheduler` opens a :class:`DaskScheduler`; passed as ``scheduler=``
+to an API function (annotating, measuring, the per-model statistics fits,
+generating and analysing a store's chunks, the sweeps that do these), its
+``map_jobs`` calls run on Dask instead of the local process pool.  Nothing
+global changes: without the argument the process pool is used.
 
 * ``use_scheduler("local", workers=N)`` starts a ``LocalCluster`` of ``N``
   single-threaded worker processes on this machine (default: one per CPU);
@@ -25,35 +27,21 @@ import contextlib
 import logging
 import os
 
-from .errors import GanphonError
-
-_ACTIVE: list = []   # the open Dask client(s), innermost last
-_LOCAL: list = []    # those of them whose cluster use_scheduler("local") started on this machine
+from ._version import __version__
+from .errors import GanphonError, ParameterError
+from .parallel import Interrupted, check_workers, job_batches, run_batch
 
 
 def _require():
     try:
         import distributed
     except ImportError:
-        raise GanphonError("--scheduler needs dask and distributed, part of the optional extra: "
-                           "pip install 'ganphon[scale]'") from None
+        raise ParameterError("scheduler", "needs dask and distributed, part of the optional extra: "
+                                          "pip install 'ganphon[scale]'") from None
     return distributed
 
 
-def active_client():
-    """The Dask client of the innermost :func:`use_scheduler`, or None (the process pool is used)."""
-    return _ACTIVE[-1] if _ACTIVE else None
-
-
-def is_local(client=None) -> bool:
-    """Whether ``client`` (default: the active one) is a LocalCluster that :func:`use_scheduler` started."""
-    client = client or active_client()
-    return any(c is client for c in _LOCAL)
-
-
 def _worker_version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -62,15 +50,15 @@ def _check_address(address: str) -> str:
     if "://" not in address:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
-            raise GanphonError(f"--scheduler: {address!r} is not 'local' or a scheduler address like "
-                               "tcp://10.0.0.5:8786")
+            raise ParameterError("scheduler", f"{address!r} is not 'local' or a scheduler address like "
+                                              "tcp://10.0.0.5:8786")
         address = f"tcp://{address}"
     return address
 
 
 @contextlib.contextmanager
 def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
-    """Run ganphon's parallel jobs on Dask while the block runs.
+    """Open a Dask scheduler for the block; pass what it yields as ``scheduler=`` to run jobs on it.
 
     Parameters
     ----------
@@ -86,7 +74,9 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
 
     Yields
     ------
-    distributed.Client or None
+    DaskScheduler or None
+        Pass it as ``scheduler=`` to the API functions (and
+        :func:`ganphon.parallel.map_jobs`); None when ``scheduler`` is None.
 
     Raises
     ------
@@ -97,8 +87,6 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
     if scheduler is None or scheduler == "":
         yield None
         return
-    from .parallel import check_workers
-
     distributed = _require()
     cluster = None
     if scheduler == "local":
@@ -112,57 +100,27 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         try:
             client = distributed.Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise GanphonError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+            raise ParameterError("scheduler", f"{scheduler}: cannot reach the Dask scheduler ({exc})") from None
     try:
         try:
             client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
-            raise GanphonError(f"--scheduler {scheduler}: no Dask worker joined within {timeout:g} s") from None
-        from . import __version__
-
+            raise ParameterError("scheduler", f"{scheduler}: no Dask worker joined within {timeout:g} s") from None
         versions = client.run(_worker_version)
         other = {w: v for w, v in versions.items() if v != __version__}
         if other:
             worker, version = next(iter(other.items()))
-            raise GanphonError(f"--scheduler {scheduler}: worker {worker} runs ganphon {version}, "
-                               f"this is {__version__}; install the same version on every worker")
-        _ACTIVE.append(client)
-        if cluster is not None:
-            _LOCAL.append(client)
-        try:
-            yield client
-        finally:
-            _ACTIVE.remove(client)
-            if cluster is not None:
-                _LOCAL.remove(client)
+            raise ParameterError("scheduler", f"{scheduler}: worker {worker} runs ganphon {version}, "
+                                              f"this is {__version__}; install the same version on every worker")
+        yield DaskScheduler(client, local=cluster is not None)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def dashboard_link() -> str | None:
-    """The active cluster's dashboard address, when it has one."""
-    client = active_client()
-    if client is None:
-        return None
-    try:
-        return client.dashboard_link if client.scheduler_info().get("services", {}).get("dashboard") else None
-    except Exception:  # noqa: BLE001 - informational only
-        return None
-
-
 #: The worker resource that marks a worker with a GPU (``dask worker ADDRESS --resources GPU=1``).
 GPU_RESOURCE = "GPU"
-
-
-def workers_with(resource: str, client=None) -> list:
-    """Addresses of the cluster's workers that declare ``resource`` (``dask worker --resources NAME=1``)."""
-    client = client or active_client()
-    if client is None:
-        return []
-    workers = client.scheduler_info().get("workers", {})
-    return sorted(a for a, w in workers.items() if (w.get("resources") or {}).get(resource, 0) > 0)
 
 
 def worker_name() -> str:
@@ -175,80 +133,94 @@ def worker_name() -> str:
         return ""
 
 
-def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
-             max_chunk: int = 16, weights=None, client=None, shared=None, on_result=None,
-             resources=None) -> list:
-    """``[func(item) for item in items]`` as Dask tasks; the contract of :func:`ganphon.parallel.map_jobs`.
+class DaskScheduler:
+    """A Dask client as the worker pool of :func:`ganphon.parallel.map_jobs` (``scheduler=``).
 
-    Parameters
+    Attributes
     ----------
-    func, items, progress, desc, unit, max_chunk, weights, on_result
-        As for :func:`ganphon.parallel.map_jobs`.
-    shared : object, optional
-        Sent to every worker once (``client.scatter(..., broadcast=True)``);
-        each job is called as ``func(item, shared)``.
-    resources : dict, optional
-        Worker resources every task needs (e.g. ``{"GPU": 1}``): the tasks run
-        only on workers that declare them; an error if none does.
-    workers, preload
-        Ignored: the cluster's workers run the jobs (and import what they need).
-    client : distributed.Client, optional
-        Default: the one of the innermost :func:`use_scheduler`.
-
-    Returns
-    -------
-    list
-        Results in the order of ``items``; the first exception a job raises is
-        raised here and the other tasks are cancelled.
+    client : distributed.Client
+    local : bool
+        Whether the cluster is a LocalCluster that :func:`use_scheduler`
+        started on this machine (its GPU, if any, is this process's).
     """
-    from tqdm.auto import tqdm
 
-    client = client or active_client()
-    if client is None:
-        raise GanphonError("no Dask scheduler in use (see ganphon.parallel_dask.use_scheduler)")
-    distributed = _require()
-    items = list(items)
-    results: list = [None] * len(items)
-    if not items:
-        return results
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    from .parallel import job_batches, run_batch
+    def __init__(self, client, local: bool = False):
+        self.client = client
+        self.local = local
 
-    batches = job_batches(len(items), n_workers, max_chunk, weights)
-    if resources:
-        for name in resources:
-            if not workers_with(name, client):
+    def dashboard_link(self) -> str | None:
+        """The cluster's dashboard address, when it has one."""
+        try:
+            services = self.client.scheduler_info().get("services", {})
+            return self.client.dashboard_link if services.get("dashboard") else None
+        except Exception:  # noqa: BLE001 - informational only
+            return None
+
+    def workers_with(self, resource: str) -> list:
+        """Addresses of the cluster's workers that declare ``resource`` (``dask worker --resources NAME=1``)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        return sorted(a for a, w in workers.items() if (w.get("resources") or {}).get(resource, 0) > 0)
+
+    def map_jobs(self, func, items, progress=True, desc="jobs", unit="job", max_chunk: int = 16, weights=None,
+                 shared=None, on_result=None, resources=None) -> list:
+        """``[func(item) for item in items]`` as Dask tasks; the contract of :func:`ganphon.parallel.map_jobs`.
+
+        Parameters
+        ----------
+        func, items, progress, desc, unit, max_chunk, weights, on_result
+            As for :func:`ganphon.parallel.map_jobs` (the cluster's workers
+            run the jobs; there is no ``workers`` or ``preload``).
+        shared : object, optional
+            Sent to every worker once (``client.scatter(..., broadcast=True)``);
+            each job is called as ``func(item, shared)``.
+        resources : dict, optional
+            Worker resources every task needs (e.g. ``{"GPU": 1}``): the tasks run
+            only on workers that declare them; an error if none does.
+
+        Returns
+        -------
+        list
+            Results in the order of ``items``; the first exception a job raises is
+            raised here and the other tasks are cancelled.
+        """
+        from tqdm.auto import tqdm
+
+        distributed = _require()
+        items = list(items)
+        results: list = [None] * len(items)
+        if not items:
+            return results
+        n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        batches = job_batches(len(items), n_workers, max_chunk, weights)
+        for name in resources or ():
+            if not self.workers_with(name):
                 raise GanphonError(f"{desc}: no Dask worker declares the resource {name!r}; start one with "
                                    f"'dask worker SCHEDULER --resources {name}=1'")
-    link = dashboard_link()
-    bar = tqdm(total=len(items), desc=f"{desc} (dask{', ' + link if link else ''})", unit=unit,
-               disable=not progress)
-    futures = {}
-    done = [False] * len(items)
-    try:
-        extra = () if shared is None else (client.scatter(shared, broadcast=True),)
-        for k, batch in enumerate(batches):
-            # earlier batches first (priority), each task once (pure=False: no caching by arguments)
-            future = client.submit(run_batch, func, [items[i] for i in batch], *extra, pure=False, priority=-k,
-                                   resources=resources or None)
-            futures[future] = batch
-        for future in distributed.as_completed(list(futures)):
-            batch = futures[future]
-            for i, result in zip(batch, future.result()):
-                results[i] = result
-                done[i] = True
-                if on_result is not None:
-                    on_result(i, result)
-            bar.update(len(batch))
-    except BaseException as exc:
-        client.cancel(list(futures))
-        if isinstance(exc, KeyboardInterrupt):
-            from . import parallel
-
-            interrupted = getattr(parallel, "Interrupted", None)  # the pool's Ctrl-C contract
-            if interrupted is not None and not isinstance(exc, interrupted):
-                raise interrupted(results, done) from None
-        raise
-    finally:
-        bar.close()
-    return results
+        link = self.dashboard_link()
+        bar = tqdm(total=len(items), desc=f"{desc} (dask{', ' + link if link else ''})", unit=unit,
+                   disable=not progress)
+        futures = {}
+        done = [False] * len(items)
+        try:
+            extra = () if shared is None else (self.client.scatter(shared, broadcast=True),)
+            for k, batch in enumerate(batches):
+                # earlier batches first (priority), each task once (pure=False: no caching by arguments)
+                future = self.client.submit(run_batch, func, [items[i] for i in batch], *extra, pure=False,
+                                            priority=-k, resources=resources or None)
+                futures[future] = batch
+            for future in distributed.as_completed(list(futures)):
+                batch = futures[future]
+                for i, result in zip(batch, future.result()):
+                    results[i] = result
+                    done[i] = True
+                    if on_result is not None:
+                        on_result(i, result)
+                bar.update(len(batch))
+        except BaseException as exc:
+            self.client.cancel(list(futures))
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                raise Interrupted(results, done) from None  # the pool's Ctrl-C contract
+            raise
+        finally:
+            bar.close()
+        return results

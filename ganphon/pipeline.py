@@ -28,6 +28,7 @@ from :mod:`ganphon.io`.
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError
 from .timebase import native_rate, slice_duration
 
 #: Tier of every sample's TextGrid that says what was varied (or which input it is).
@@ -82,7 +83,16 @@ class ProbeOptions:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
         base = {f.name: getattr(options, f.name) for f in fields(cls)} if options is not None else {}
-        return cls(**{**base, **kwargs})
+        opts = cls(**{**base, **kwargs})
+        check_clip(opts.clip)
+        return opts
+
+
+def check_clip(clip) -> None:
+    """``clip`` is None or a finite number > 0 (layer WAVs clipped to ±clip)."""
+    if clip is not None and not (isinstance(clip, (int, float)) and not isinstance(clip, bool)
+                                 and math.isfinite(clip) and clip > 0):
+        raise ParameterError("clip", f"must be a finite number > 0, got {clip!r}")
 
 
 def check_request(model, latents, sample_ids, layers, feature_maps, conditions, columns, batch_size: int,

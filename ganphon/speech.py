@@ -55,8 +55,8 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
-from .pipeline import (CONDITION_TIER, Plan, check_batch_size, command_line, created, manifest_rows, open_run,
-                       waveform_batches, write_sample, write_samples)
+from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, command_line, created, manifest_rows,
+                       open_run, waveform_batches, write_sample, write_samples)
 from .timebase import slice_duration
 
 #: Networks ``ganphon probe --network`` runs; the last two take waveforms.
@@ -431,8 +431,7 @@ def _check_waveform_request(model, network: str, layers, feature_maps, batch_siz
 
     net = waveform_network(model, network)
     check_batch_size(batch_size)
-    if clip is not None and not clip > 0:
-        raise GanphonError(f"clip must be > 0, got {clip}")
+    check_clip(clip)
     layers = check_layers(net, layers)
     if layout.OUTPUT_LAYER in layers:
         raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "

@@ -25,7 +25,7 @@ place of one WAV + one Sound per series:
   (a chunk cut by a kill is computed again, whole); an analysis part is
   written under a temporary name and renamed, so it is there whole or not at all.
 
-Inside :func:`ganphon.parallel_dask.use_scheduler` the chunks are generated
+Given ``scheduler=`` (:func:`ganphon.parallel_dask.use_scheduler`) the chunks are generated
 as Dask tasks (:func:`generate_chunk`; the generator is sent once to each
 worker, CUDA chunks only to workers that declare a ``GPU`` resource), else
 batched in the calling process; the arrays are the same bit for bit.
@@ -322,7 +322,7 @@ def _read_parts(folder: Path, columns=None) -> pd.DataFrame | None:
 
 @layout.folder_locks()  # another process writing the same folder is refused
 def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk: int | None = None,
-              on_chunk=None, **kwargs) -> pd.DataFrame:
+              on_chunk=None, scheduler=None, **kwargs) -> pd.DataFrame:
     """Generate, probe and write a set of latents into a columnar store; resumable per chunk.
 
     The request is that of :func:`ganphon.export.run_export` (a
@@ -336,6 +336,9 @@ def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk
         Fixed when the store is created; a resumed run uses the store's.
     on_chunk : callable, optional
         Called as ``on_chunk(chunk_index)`` after a chunk is written and recorded.
+    scheduler : DaskScheduler, optional
+        Generate the chunks as Dask tasks (:func:`ganphon.parallel_dask.use_scheduler`; CUDA chunks
+        only on workers that declare a GPU); default: batched in this process.
 
     Returns
     -------
@@ -353,7 +356,7 @@ def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk
     require("pyarrow")
     started = time.perf_counter()
     opts = ProbeOptions.of(options, **kwargs)
-    resources = _generation_resources(opts.device)
+    resources = _generation_resources(opts.device, scheduler)
     z, ids, layers, feature_maps, conditions = check_request(model, latents, opts.sample_ids, opts.layers,
                                                              opts.feature_maps, opts.conditions, opts.columns,
                                                              opts.batch_size, opts.device,
@@ -366,7 +369,7 @@ def run_store(model, latents, out, options: ProbeOptions | None = None, *, chunk
     # The tables are known before the first sample: written first, so a killed run's store is readable.
     manifest = _write_store_tables(model, plan, opts, z, layers, conditions)
     summary = _generate_chunks(model, plan, opts, z, todo, chunk_size, layers, feature_maps, arrays, resources,
-                               on_chunk)
+                               on_chunk, scheduler)
     seconds = time.perf_counter() - started
     n, computed = len(ids), summary["computed"]
     size = _disk_bytes(plan.out / ZARR_DIR)
@@ -449,7 +452,7 @@ def _write_store_tables(model, plan: Plan, opts: ProbeOptions, z, layers, condit
 
 
 def _generate_chunks(model, plan: Plan, opts: ProbeOptions, z, todo, chunk_size: int, layers, feature_maps,
-                     arrays: dict, resources, on_chunk) -> dict:
+                     arrays: dict, resources, on_chunk, scheduler=None) -> dict:
     """The zarr sink: generate every chunk holding a sample left to do, write it whole, then record its
     samples as finished.  Returns ``chunks_computed``, ``computed`` and ``extra`` (``workers`` on Dask)."""
     import torch
@@ -482,7 +485,7 @@ def _generate_chunks(model, plan: Plan, opts: ProbeOptions, z, todo, chunk_size:
 
             map_jobs(generate_chunk, jobs, progress=opts.progress, desc=f"probe → {out.name}/{ZARR_DIR}",
                      unit="chunk", max_chunk=1, shared=_Shipped(model.generator), on_result=finished,
-                     resources=resources or None)
+                     resources=resources or None, scheduler=scheduler)
         else:
             bar = tqdm(total=computed, desc=f"probe → {out.name}/{ZARR_DIR}", unit="sample",
                        disable=not opts.progress)
@@ -588,7 +591,7 @@ def generate_chunk(job: _GenerateJob, shipped: _Shipped) -> dict:
     return {"chunk": job.chunk, "worker": worker_name()}
 
 
-def _generation_resources(device, client=None):
+def _generation_resources(device, scheduler=None):
     """Where a store's chunks are generated: False in this process; else the Dask resources of the tasks.
 
     Without a Dask scheduler, or with a local cluster and a GPU (the GPU is
@@ -596,15 +599,14 @@ def _generation_resources(device, client=None):
     generation runs on any worker ({}); CUDA generation only on workers that
     declare the ``GPU`` resource (``dask worker ADDRESS --resources GPU=1``).
     """
-    from .parallel_dask import GPU_RESOURCE, active_client, is_local
+    from .parallel_dask import GPU_RESOURCE
 
-    client = client or active_client()
-    if client is None:
+    if scheduler is None:
         return False
     cuda = device is not None and str(device).startswith("cuda")
     if not cuda:
         return {}
-    if is_local(client):
+    if scheduler.local:
         return False
     return {GPU_RESOURCE: 1}
 

@@ -70,7 +70,7 @@ class _ChunkJob:
 def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: str | None = "auto",
                   measures=None, points: int = 10, layer_settings="default", segment_settings=None,
                   inputs: str = "wav", workers=None, progress: bool = True, write_table: bool = True,
-                  buzz_rule: bool = True):
+                  buzz_rule: bool = True, scheduler=None):
     """Annotate and measure every sample of a store from its arrays, chunk by chunk; resumable.
 
     The same numbers as ``annotate_folder`` then ``measure`` on the exported
@@ -95,7 +95,9 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
     buzz_rule : bool
         Segment with the generator's buzz rule (:func:`ganphon.annotate.annotate_folder`).
     workers : int, optional
-        Processes (or Dask workers when a scheduler is in use, see :mod:`ganphon.parallel`).
+        Processes (None: one per CPU).
+    scheduler : DaskScheduler, optional
+        Run the chunks as Dask tasks instead (:func:`ganphon.parallel.map_jobs`).
     write_table : bool
         Join the parts with the manifest, write ``acoustics.csv`` and return
         the table; False: only the Parquet parts (what ``ganphon stats`` reads
@@ -136,7 +138,7 @@ def analyse_store(folder, *, annotate: bool = True, measure: bool = True, tier: 
             for c, start, stop in _chunks_left(st, ac_dir if measure else ann_dir)]
     workers_used = check_workers(workers, max(1, len(jobs)))
     map_jobs(analyse_chunk, jobs, workers=workers, progress=progress, desc="annotate+measure" if annotate
-             else "measure", unit="chunk", preload=[__name__], max_chunk=1)
+             else "measure", unit="chunk", preload=[__name__], max_chunk=1, scheduler=scheduler)
     seconds = time.perf_counter() - started
     computed = sum(j.stop - j.start for j in jobs)
     summary = {"samples": len(st), "computed": computed, "chunks": n_chunks, "chunks_computed": len(jobs),
@@ -353,7 +355,7 @@ def _measure_chunk(job: _ChunkJob, blocks: dict, intervals: dict, sr: int, slice
 def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool = True, measure: bool = True,
                 workers=None, settings: str = "default", batch_size: int = 64, device=None,
                 overwrite: bool = False, progress: bool = True, command: str | None = None,
-                chunk: int | None = None) -> pd.DataFrame:
+                chunk: int | None = None, scheduler=None) -> pd.DataFrame:
     """A sweep's generate → probe → annotate → measure into a store (``ganphon sweep --store zarr``).
 
     Called by :func:`ganphon.sweep.run_sweep` with the sweep's design; writes
@@ -373,14 +375,16 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
     out = Path(out)
     result = run_store(model, design.latents, out, sample_ids=design.sample_ids, conditions=design.conditions,
                        columns=design.columns, seed=int(spec.get("seed", 0)), request=request, command=command,
-                       batch_size=batch_size, device=device, overwrite=overwrite, progress=progress, chunk=chunk)
+                       batch_size=batch_size, device=device, overwrite=overwrite, progress=progress, chunk=chunk,
+                       scheduler=scheduler)
     io.write_json(out / layout.SWEEP_JSON, spec)
     lines = list(result.attrs["run_summary"])
     if annotate or measure:
         write_table = len(design.sample_ids) <= CSV_LIMIT
         table, summary = analyse_store(out, annotate=annotate, measure=measure,
                                        tier="auto" if annotate else None, layer_settings=settings,
-                                       workers=workers, progress=progress, write_table=write_table)
+                                       workers=workers, progress=progress, write_table=write_table,
+                                       scheduler=scheduler)
         lines.append(format_summary(summary, "annotate + measure" if annotate and measure
                                     else ("annotate" if annotate else "measure")))
         if measure and not write_table:

@@ -504,9 +504,9 @@ def load_spec(path) -> dict:
 
 @layout.folder_locks()  # another process writing the same folder is refused
 def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True, measure: bool = True,
-              workers: int = 1, settings: str = "default", batch_size: int = 64, device=None,
+              workers=None, settings: str = "default", batch_size: int = 64, device=None,
               overwrite: bool = False, progress: bool = True, command: str | None = None,
-              store: str = "files", yes: bool = False, wav_layers: bool = False) -> pd.DataFrame:
+              store: str = "files", yes: bool = False, wav_layers: bool = False, scheduler=None) -> pd.DataFrame:
     """Run a sweep end to end into ``out``; resumable like ``ganphon probe``.
 
     Parameters
@@ -518,8 +518,11 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     annotate, measure : bool
         Add the automatic ``auto`` tier; measure every layer on it into
         ``out/acoustics.csv`` (``acoustics.parquet`` when large, see :func:`ganphon.io.read_acoustics`).
-    workers : int
-        Processes for annotating and measuring.
+    workers : int, optional
+        Processes for annotating and measuring (None: one per CPU).
+    scheduler : DaskScheduler, optional
+        Run that work (and a store's generation) on Dask
+        (:func:`ganphon.parallel_dask.use_scheduler`); default the process pool.
     settings : str
         Praat settings preset for measuring (``default``, ``paper-ciwgan`` …).
     store : {"files", "zarr"}
@@ -554,7 +557,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         check_store_kind(store)
         return store_sweep(model, design, out, spec=clean, request=request, annotate=annotate, measure=measure,
                            workers=workers, settings=settings, batch_size=batch_size, device=device,
-                           overwrite=overwrite, progress=progress, command=command)
+                           overwrite=overwrite, progress=progress, command=command, scheduler=scheduler)
     manifest = run_export(model, design.latents, out, sample_ids=design.sample_ids,
                           conditions=design.conditions, columns=design.columns,
                           seed=int(spec.get("seed", 0)), request=request, command=command,
@@ -564,7 +567,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     if annotate:
         from .annotate import annotate_folder
 
-        annotate_folder(out, progress=progress, workers=workers)
+        annotate_folder(out, progress=progress, workers=workers, scheduler=scheduler)
     if measure:
         from .acoustics import measure_to_file
 
@@ -572,6 +575,6 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
         # the default name: acoustics.csv, or acoustics.parquet above io.CSV_MAX_ROWS rows
         table, _, _ = measure_to_file(out, None, tier="auto" if annotate else None,
                                       settings=settings, workers=workers, command=command,
-                                      progress=progress, overwrite=True)
+                                      progress=progress, overwrite=True, scheduler=scheduler)
         return table
     return manifest

@@ -73,8 +73,11 @@ def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
     assert kept.get_tier_names() == ["words", "auto"]
     words = kept.get_tier_by_name("words").intervals
     assert [(i.text, float(i.start_time)) for i in words if i.text] == [("sa", 0.15)]
-    with pytest.raises(GanphonError, match="--layers needs an exported folder"):
+    # the API names its parameter, the command line the option that fills it
+    with pytest.raises(GanphonError, match=r"^layers: .*: needs an exported folder"):
         annotate.annotate_folder(tmp_path, layers=["conv3"], progress=False)
+    with pytest.raises(GanphonError, match=r"^layers: expected a list, got the string 'conv3'"):
+        annotate.annotate_folder(tmp_path, layers="conv3", progress=False)
 
 
 def test_annotate_errors(tmp_path):
@@ -107,6 +110,8 @@ def test_compare_counts_frames_and_boundary_errors():
 def test_phone_classes_follow_the_corpus():
     assert [annotate.phone_class(p) for p in ("sil", "tcl", "s", "k", "b", "ɑ", "m")] == \
         ["sil", "sil", "fric", "fric", "voi", "voi", "voi"]
+    with pytest.raises(GanphonError, match="unknown phone label 'zh'"):  # never a silent 'voi'
+        annotate.phone_class("zh")
     joined = annotate.class_intervals([(0, 0.1, "sil"), (0.1, 0.15, "tcl"), (0.15, 0.2, "t"), (0.2, 0.4, "ɑ")])
     assert joined == [(0, 0.15, "sil"), (0.15, 0.2, "fric"), (0.2, 0.4, "voi")]
 

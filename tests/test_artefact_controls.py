@@ -212,7 +212,7 @@ def _buzzed_sta(seed, buzz_hz=16000 / 48):
     """[stɑ] whose [s] carries a machine buzz twice as loud as the [s]: harmonics 9–21 of ``buzz_hz``."""
     from ganphon.corpus.synth import synthesize_token
 
-    tok = synthesize_token("stv", 0, seed=seed, words="sta")
+    tok = synthesize_token("stv", 0, seed=seed, words=["sta"])
     (a, b), = [(a, b) for lab, a, b in tok.phones if lab == "s"]
     wave = tok.wave.astype(np.float64)
     t = np.arange(b - a) / 16000

@@ -86,3 +86,58 @@ def test_version_comes_from_one_place():
 
     out = subprocess.run([sys.executable, "-m", "ganphon", "--version"], capture_output=True, text=True)
     assert out.stdout.strip() == f"ganphon {__version__}" == f"ganphon {ganphon.__version__}"
+
+
+def test_api_errors_name_parameters_and_the_command_line_names_options():
+    """One message: the API says which parameter, the command line which option fills it."""
+    from ganphon.cli import error_line, option_for
+    from ganphon.errors import ParameterError
+
+    parser = build_parser(list(COMMANDS))
+    assert option_for(parser, "stats", "outcome_layers") == "--layers"       # the API spells it otherwise
+    assert option_for(parser, "annotate", "layers") == "--layers"
+    assert option_for(parser, "import-checkpoint", "n_codes") == "--codes"
+    assert option_for(parser, "measure", "quiet") == "--quiet"              # the long spelling, not --no-progress
+    assert option_for(parser, "annotate", "dir") == "DIR"                   # a positional: its metavar
+    assert option_for(parser, "annotate", "no_such_parameter") == "no_such_parameter"
+    error = ParameterError("outcome_layers", "no layer 'conv9' in the table")
+    assert str(error) == "outcome_layers: no layer 'conv9' in the table"
+    assert error_line(error, parser, ["stats", "DIR", "--layers", "conv9"]) == "--layers: no layer 'conv9' in the table"
+    assert option_for(parser, ["corpus", "synth", "--words", "ta"], "words") == "--words"   # a sub-command's option
+
+
+def test_a_parameter_error_reaches_the_terminal_as_its_option(tmp_path, capsys):
+    import numpy as np
+    import scipy.io.wavfile
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    scipy.io.wavfile.write(folder / "a.wav", 16000, np.zeros(1600, dtype=np.float32))
+    assert main(["annotate", str(folder), "--layers", "conv3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"ganphon: error: --layers: {folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.wav"]            # nothing written
+    out = tmp_path / "redup"
+    assert main(["corpus", "synth", "--template", "redup", "--words", "ta", "--n", "2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ("ganphon: error: --words: the source-filter engine draws words from "
+                                       "template 'stv' only\n")
+    assert not out.exists()
+
+
+def test_clip_is_checked_by_the_api_and_named_as_the_option(tiny_ciwgan, tmp_path, capsys):
+    import torch
+
+    from ganphon.errors import ParameterError
+    from ganphon.export import run_export
+    from ganphon.models import load_checkpoint
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    z = torch.zeros(1, model.config.latent_dim)
+    for bad in (0, -1.0, float("nan"), float("inf"), "1"):
+        with pytest.raises(ParameterError, match=r"^clip: must be a finite number > 0"):
+            run_export(model, z, tmp_path / "api", clip=bad, progress=False)
+    assert not (tmp_path / "api").exists()
+    out = tmp_path / "cli"
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--clip", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "ganphon: error: --clip: must be a finite number > 0, got 0.0\n"
+    assert not out.exists()

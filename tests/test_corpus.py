@@ -272,19 +272,23 @@ def test_cut_reads_textgrids_written_by_praat(tmp_path, praat_exe, save):
 
 def test_cut_filters_by_labels_and_pattern(tmp_path):
     make_recordings(tmp_path / "rec")
-    df = cut_recordings(tmp_path / "rec", tmp_path / "o1", labels="suit", progress=False)
+    df = cut_recordings(tmp_path / "rec", tmp_path / "o1", labels=["suit"], progress=False)
     assert list(df["label"]) == ["suit"]
     df = cut_recordings(tmp_path / "rec", tmp_path / "o2", pattern=r"^d", progress=False)
     assert list(df["label"]) == ["dark"]
     df = cut_recordings(tmp_path / "rec", tmp_path / "o3", labels=["süß"], pattern="^su", progress=False)
     assert list(df["label"]) == ["suit", "süß"]
-    df = cut_recordings(tmp_path / "rec", tmp_path / "o4", tier="phones", labels="u", progress=False)
+    df = cut_recordings(tmp_path / "rec", tmp_path / "o4", tier="phones", labels=["u"], progress=False)
     assert list(df["file"]) == ["rec_0003_u.wav"]
     assert df["n_samples"].iloc[0] == round(0.80003 * SR) - round(0.55555 * SR)
     with pytest.raises(GanphonError, match="no interval of tier 'words' matched"):
-        cut_recordings(tmp_path / "rec", tmp_path / "o5", labels="zebra", progress=False)
+        cut_recordings(tmp_path / "rec", tmp_path / "o5", labels=["zebra"], progress=False)
     with pytest.raises(GanphonError, match="not a valid regular expression"):
         cut_recordings(tmp_path / "rec", tmp_path / "o6", pattern="(", progress=False)
+    # the API takes a list; the command line splits "suit,dark"
+    with pytest.raises(GanphonError, match="^labels: expected a list, got the string 'suit'"):
+        cut_recordings(tmp_path / "rec", tmp_path / "o7", labels="suit", progress=False)
+    assert not (tmp_path / "o7").exists()
 
 
 def test_cut_lists_recordings_without_textgrid_or_tier(tmp_path, capsys):
@@ -319,10 +323,10 @@ def test_cut_refuses_another_cut_unless_overwrite(tmp_path):
         "sub/deep_0002_suit.wav", "sub/deep_0004_dark.wav", "sub/deep_0006_süß.wav"]
     before = folder_bytes(out)
     with pytest.raises(GanphonError, match="different command .*labels"):
-        cut_recordings(tmp_path / "rec", out, labels="dark", progress=False)
+        cut_recordings(tmp_path / "rec", out, labels=["dark"], progress=False)
     assert folder_bytes(out) == before
     # the sub-folder of items goes too: nothing of the first cut is left
-    cut_recordings(tmp_path / "rec", out, labels="dark", progress=False, overwrite=True)
+    cut_recordings(tmp_path / "rec", out, labels=["dark"], progress=False, overwrite=True)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
         "rec_0004_dark.wav", "sub/deep_0004_dark.wav"]
     assert sorted(pd.read_csv(out / "items.csv")["file"]) == ["rec_0004_dark.wav", "sub/deep_0004_dark.wav"]

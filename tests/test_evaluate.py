@@ -84,7 +84,7 @@ def test_a_machine_buzz_over_the_s_leaves_it_an_s():
     """[stɑ] with the stack's 333 Hz buzz twice as loud as its [s]: Praat calls the [s] voiced, the
     evaluation knows the buzz is the machine's and still hears #sTV."""
     for seed in range(4):
-        tok = synthesize_token("stv", 0, seed=seed, words="sta")
+        tok = synthesize_token("stv", 0, seed=seed, words=["sta"])
         a, b = _phone(tok, "s")
         wave = tok.wave.astype(np.float64)
         buzz = machine_buzz(b - a, seed)
@@ -104,7 +104,7 @@ def test_a_machine_buzz_over_the_s_leaves_it_an_s():
 def test_an_s_straight_into_the_vowel_is_sV_and_aspiration_is_no_s():
     """[stɑ] with its closure and burst cut out is [sɑ]; [tɑ]'s aspiration is no [s]."""
     for seed in range(4):
-        sta = synthesize_token("stv", 0, seed=seed, words="sta")
+        sta = synthesize_token("stv", 0, seed=seed, words=["sta"])
         wave = sta.wave.astype(np.float64)
         s_start, s_end = _phone(sta, "s")
         _, burst_end = _phone(sta, "t")
@@ -113,7 +113,7 @@ def test_an_s_straight_into_the_vowel_is_sV_and_aspiration_is_no_s():
         assert row["word_type"] == "sV-back" and row["sibilant"] and not row["s_initial"], (seed, row)
         snd = parselmouth.Sound(wave, sampling_frequency=SR)
         assert centre_of_gravity(snd, s_start / SR, s_end / SR) >= SIBILANT_COG
-        ta = synthesize_token("stv", 0, seed=seed, words="ta")
+        ta = synthesize_token("stv", 0, seed=seed, words=["ta"])
         row = judge_output(ta.wave, SR)
         assert row["word_type"] == "TV-back" and not row["sibilant"], (seed, row)
         a, b = _phone(ta, "t")
@@ -183,7 +183,7 @@ class KnownWords(torch.nn.Module):
 
 def test_per_code_word_identity_on_a_generator_with_known_words():
     """c1 says [tɑ], c2 [stɑ]; c3 says [pi] half the time and whispers otherwise."""
-    words = {w: [synthesize_token("stv", i, seed=2, words=w).wave for i in range(4)] for w in ("ta", "sta", "pi")}
+    words = {w: [synthesize_token("stv", i, seed=2, words=[w]).wave for i in range(4)] for w in ("ta", "sta", "pi")}
     whispers = [placed(whisper(0.25, s)).astype(np.float32) for s in range(4)]
     bank = [words["ta"], words["sta"], words["pi"][:2] + whispers[:2]]
     config = ModelConfig(arch="ciwgan", n_codes=3, dim=4)

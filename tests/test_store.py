@@ -385,14 +385,16 @@ def generated(tiny_ciwgan, tmp_path_factory):
     return out
 
 
-def _analyse_and_fit(generated, folder):
+def _analyse_and_fit(generated, folder, scheduler=None):
     from ganphon.stats import run_stats
     from ganphon.store_analysis import analyse_store
 
     shutil.copytree(generated, folder)
     # an untrained generator's output is its stack's buzz: the buzz rule would leave no 'voi' to model
-    analyse_store(folder, measures=("intensity", "duration"), workers=2, progress=False, buzz_rule=False)
-    result = run_stats(folder, measures=("intensity",), outcome_layers=("conv4", "output"), workers=2)
+    analyse_store(folder, measures=("intensity", "duration"), workers=2, progress=False, buzz_rule=False,
+                  scheduler=scheduler)
+    result = run_stats(folder, measures=("intensity",), outcome_layers=("conv4", "output"), workers=2,
+                       scheduler=scheduler)
     stats = {name: (folder / "stats" / f"{name}.csv").read_bytes()
              for name in ("mixed_models", "lrt", "effects", "correlations") if (folder / "stats" / f"{name}.csv").is_file()}
     return (folder / "acoustics.csv").read_bytes(), stats, result
@@ -401,17 +403,24 @@ def _analyse_and_fit(generated, folder):
 def test_dask_local_cluster_and_separate_workers_give_the_process_pool_tables(generated, tmp_path,
                                                                                dask_cluster_address):
     distributed = need("distributed")
-    from ganphon.parallel_dask import active_client, use_scheduler
+    import ganphon.parallel_dask as parallel_dask
+    from ganphon.parallel_dask import use_scheduler
 
+    module_state = dict(vars(parallel_dask))
     pool_table, pool_stats, pool_result = _analyse_and_fit(generated, tmp_path / "pool")
-    assert active_client() is None
     assert pool_stats.keys() >= {"mixed_models", "lrt"} and len(pool_result.tables["lrt"]) > 0
     runs = {}
     for name, scheduler in (("LocalCluster", "local"), ("scheduler + 2 workers", dask_cluster_address)):
-        with use_scheduler(scheduler, workers=2) as client:
+        with use_scheduler(scheduler, workers=2) as dask:
+            client = dask.client
             assert len(client.scheduler_info()["workers"]) == 2
             with distributed.get_task_stream(client) as stream:
-                runs[name] = _analyse_and_fit(generated, tmp_path / name.split()[0])
+                runs[name] = _analyse_and_fit(generated, tmp_path / name.split()[0], scheduler=dask)
+            # an open scheduler changes nothing global: the same call without it uses the process pool
+            assert vars(parallel_dask).keys() == module_state.keys()
+            with distributed.get_task_stream(client) as idle:
+                _analyse_and_fit(generated, tmp_path / (name.split()[0] + "-pool"))
+            assert not idle.data
             # the chunks and the model fits ran as tasks on both workers
             assert len({task["worker"] for task in stream.data}) == 2
             assert sum(task["key"].startswith("run_batch") for task in stream.data) >= 3
@@ -436,16 +445,16 @@ def test_generation_on_dask_equals_generation_here(generated, tiny_ciwgan, tmp_p
         out = tmp_path / name
         args = dict(sample_ids=design.sample_ids, conditions=design.conditions, columns=design.columns, seed=1,
                     request={"kind": "sweep", "spec": here.request["spec"]}, chunk=4, progress=False)
-        with use_scheduler(scheduler, workers=2) as client:
-            with distributed.get_task_stream(client) as stream:
+        with use_scheduler(scheduler, workers=2) as dask:
+            with distributed.get_task_stream(dask.client) as stream:
                 # a first run stopped after one chunk (on_chunk raises), then the same run completes it
                 def stop(c):
                     raise KeyboardInterrupt
 
                 with pytest.raises(KeyboardInterrupt):
-                    run_store(model, design.latents, out, on_chunk=stop, **args)
+                    run_store(model, design.latents, out, on_chunk=stop, scheduler=dask, **args)
                 done_first = open_store(out).finished()
-                result = run_store(model, design.latents, out, **args)
+                result = run_store(model, design.latents, out, scheduler=dask, **args)
             workers = {task["worker"] for task in stream.data if task["key"].startswith("run_batch")}
         assert len(workers) == 2, name                      # the chunks were generated on both workers
         summary = result.attrs["summary"]
@@ -471,7 +480,7 @@ def test_sweep_command_on_a_local_cluster_writes_the_file_sweeps_table(swept, tm
 def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_address, tiny_ciwgan, tmp_path):
     need("distributed")
     from ganphon.parallel import map_jobs
-    from ganphon.parallel_dask import GPU_RESOURCE, use_scheduler, workers_with
+    from ganphon.parallel_dask import GPU_RESOURCE, use_scheduler
     from ganphon.store import _generation_resources
 
     def where(item):  # pickled by value: the workers cannot import this test module
@@ -480,19 +489,19 @@ def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_addr
         return item, worker_name()
 
     assert _generation_resources("cuda") is False               # no scheduler: generation stays here
-    with use_scheduler("local", workers=1) as client:
-        assert _generation_resources("cuda", client) is False   # the local cluster's GPU is this process's
-        assert _generation_resources("cpu", client) == {}
-    with use_scheduler(dask_cluster_address) as client:
-        gpu_workers = workers_with(GPU_RESOURCE, client)
-        assert len(gpu_workers) == 1 and len(client.scheduler_info()["workers"]) == 2
-        resources = _generation_resources("cuda:0", client)
-        assert resources == {"GPU": 1} and _generation_resources(None, client) == {}
-        results = map_jobs(where, range(8), progress=False, max_chunk=1, resources=resources)
+    with use_scheduler("local", workers=1) as dask:
+        assert _generation_resources("cuda", dask) is False   # the local cluster's GPU is this process's
+        assert _generation_resources("cpu", dask) == {}
+    with use_scheduler(dask_cluster_address) as dask:
+        gpu_workers = dask.workers_with(GPU_RESOURCE)
+        assert len(gpu_workers) == 1 and len(dask.client.scheduler_info()["workers"]) == 2
+        resources = _generation_resources("cuda:0", dask)
+        assert resources == {"GPU": 1} and _generation_resources(None, dask) == {}
+        results = map_jobs(where, range(8), progress=False, max_chunk=1, resources=resources, scheduler=dask)
         assert [r[0] for r in results] == list(range(8))
         assert {r[1] for r in results} == set(gpu_workers)
         with pytest.raises(GanphonError, match="no Dask worker declares the resource 'TPU'"):
-            map_jobs(where, range(2), progress=False, resources={"TPU": 1})
+            map_jobs(where, range(2), progress=False, resources={"TPU": 1}, scheduler=dask)
         # a store asked for on CUDA: this machine's lack of a GPU is no reason to refuse, the chunks go to
         # the worker that declares one (which has none here, and says so)
         from ganphon.models import load_checkpoint
@@ -502,7 +511,7 @@ def test_gpu_generation_goes_to_the_workers_that_declare_a_gpu(dask_cluster_addr
         z = torch.zeros(2, model.config.latent_dim)
         if not torch.cuda.is_available():
             with pytest.raises(GanphonError, match="CUDA is not available here"):
-                run_store(model, z, tmp_path / "cuda", device="cuda", progress=False)
+                run_store(model, z, tmp_path / "cuda", device="cuda", progress=False, scheduler=dask)
     if not torch.cuda.is_available():
         with pytest.raises(GanphonError, match="CUDA is not available here"):  # generated here: refused at once
             run_store(model, z, tmp_path / "here", device="cuda", progress=False)

@@ -252,6 +252,23 @@ def test_resume_errors(corpus, tmp_path):
     assert main([*args, "--arch", "ciwgan", "--codes", "3", "--dim", "4", "--resume", "auto"]) == 0
     ckpt = latest_checkpoint(out)
     assert ckpt.name == "ckpt_step0000002.pt"
+    # what a resume leaves out is the checkpoint's: the API merges, the command line passes what was typed
+    from ganphon.errors import ParameterError
+    from ganphon.train import resume_request
+
+    path, config, merged = resume_request(out, "latest", model={"dim": None}, settings={"steps": 5, "lr": 3e-4})
+    assert path == str(ckpt) and config is None          # no model field given: the checkpoint's model
+    assert (merged.steps, merged.lr, merged.batch_size, merged.seed) == (5, 3e-4, 4, 0)  # 4 as typed above
+    _, config, _ = resume_request(out, "latest", model={"dim": 8}, settings={"steps": 5})
+    assert (config.arch, config.n_codes, config.dim) == ("ciwgan", 3, 8)
+    path, config, merged = resume_request(tmp_path / "fresh", "auto", model={"arch": "ciwgan", "n_codes": 2},
+                                          settings={"steps": 1})
+    assert path is None and (config.arch, config.n_codes, config.dim, config.slice_len) == ("ciwgan", 2, 64, 16384)
+    assert (merged.batch_size, merged.n_critic, merged.lr, merged.betas) == (64, 5, 1e-4, (0.5, 0.9))  # the paper's
+    with pytest.raises(ParameterError, match="^n_codes: arch fiwgan needs the number of codes"):
+        resume_request(tmp_path / "fresh", None, model={"arch": "fiwgan"}, settings={"steps": 1})
+    with pytest.raises(ParameterError, match="^resume: .*no checkpoint"):
+        resume_request(tmp_path / "fresh", "latest", settings={"steps": 1})
     with pytest.raises(GanphonError, match="already holds checkpoints"):
         train(corpus, out, tiny(), settings(), progress=False)
     with pytest.raises(GanphonError, match=r"dim 4 → 8"):

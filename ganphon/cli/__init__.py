@@ -24,7 +24,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .._version import __version__
-from ..errors import GanphonError, first_line
+from ..errors import GanphonError, ParameterError, first_line
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -177,9 +177,47 @@ def _library_of(filename) -> str:
     return "ganphon" if "ganphon" in parts else ""
 
 
+#: API parameters whose option is not ``--`` + the parameter's name (the rest are found in the parser).
+PARAMETER_DEST = {"outcome_layers": "layers", "layer_settings": "settings", "segment_settings": "settings",
+                  "n_codes": "codes"}
+
+
+def option_for(parser, argv, parameter: str) -> str:
+    """The option of the command in ``argv`` that fills the API parameter ``parameter`` (``--layers``).
+
+    ``argv`` is the command line (or just the command's words, ``["corpus", "synth"]``); the
+    innermost (sub-)command's options are searched first.  A parameter no option fills keeps its name.
+    """
+    dest = PARAMETER_DEST.get(parameter, parameter)
+    words = [argv] if isinstance(argv, str) else [w for w in argv or () if not str(w).startswith("-")]
+    parsers = [parser]
+    while True:  # descend through the sub-command actions to the parser of the command typed
+        inner = next((action.choices[w] for action in parsers[-1]._actions
+                      if isinstance(getattr(action, "choices", None), dict) for w in words if w in action.choices),
+                     None)
+        if inner is None or inner in parsers:
+            break
+        parsers.append(inner)
+    for p in reversed(parsers):
+        for action in p._actions:
+            if action.dest != dest:
+                continue
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            return (longs or action.option_strings or [action.metavar or dest.upper()])[0]
+    return parameter
+
+
+def error_line(exc: GanphonError, parser=None, argv=()) -> str:
+    """A GanphonError as the command line prints it: a ParameterError names the option, not the parameter."""
+    if isinstance(exc, ParameterError) and parser is not None:
+        return f"{option_for(parser, argv, exc.parameter)}: {first_line(exc.problem, lines=4)}"
+    return first_line(exc, lines=4)
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = None
     try:
         chosen = _chosen(argv)
         parser = build_parser([chosen] if chosen in COMMANDS else [])
@@ -199,11 +237,14 @@ def main(argv=None) -> int:
                     setattr(args, name, os.path.abspath(value))
 
         # one unit of work: folders locked, a failure undoes every write (Ctrl-C keeps them for a resume)
-        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None), getattr(args, "workers", None)):
+        with _notices(), command_scope(), use_scheduler(getattr(args, "scheduler", None),
+                                                        getattr(args, "workers", None)) as scheduler:
+            if hasattr(args, "scheduler"):  # the address becomes the open scheduler the command passes on
+                args.scheduler = scheduler
             _lock_outputs(args)
             result = args.func(args)
     except GanphonError as exc:  # one line, whatever a library's message inside it spans
-        print(f"ganphon: error: {first_line(exc, lines=4)}", file=sys.stderr)
+        print(f"ganphon: error: {error_line(exc, parser, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)

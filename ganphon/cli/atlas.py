@@ -86,8 +86,8 @@ def _atlas(args) -> int:
     result = run_atlas(args.checkpoint, args.out, values=_values(args.values), bases=args.bases,
                        variables=names(args.variables), seed=args.seed, code=args.code, layers=names(args.layers),
                        measures=names(args.measures), alpha=args.alpha, adjust=args.adjust, test=args.test,
-                       store=args.store,
-                       workers=args.workers or 1, settings=args.settings, batch_size=args.batch_size,
+                       store=args.store, workers=args.workers, scheduler=args.scheduler, settings=args.settings,
+                       batch_size=args.batch_size,
                        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
                        command=args.command_line, yes=args.yes, explore_vars=args.explore)
     print(f"atlas done: {result.table} ({len(result.effects)} effects)")
@@ -133,8 +133,8 @@ def _intervene(args) -> int:
     iv = Intervention(args.layer, channels, op, value)
     result = run_intervention(args.checkpoint, args.out, [iv], bases=args.bases, seed=args.seed, code=args.code,
                               layers=names(args.layers), measures=names(args.measures), alpha=args.alpha,
-                              adjust=args.adjust, test=args.test, workers=args.workers or 1,
-                              settings=args.settings,
+                              adjust=args.adjust, test=args.test, workers=args.workers,
+                              scheduler=args.scheduler, settings=args.settings,
                               batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                               progress=not args.quiet, command=args.command_line)
     print(f"intervene done: {result.table} ({iv.label}, {args.bases} paired bases)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import (ArgumentParser, Formatter, add_overwrite, add_quiet, add_seed, add_yes, describe, name_list,
+from .options import (ArgumentParser, Formatter, add_out, add_overwrite, add_quiet, add_seed, add_yes, describe, name_list,
                       positive_int, sample_rate, whole_number)
 
 
@@ -39,7 +39,7 @@ def corpus(p) -> None:
     c.add_argument("--pattern", default=None,
                    help="regular expression searched in each label (an interval matching --labels or "
                    "--pattern is kept), e.g. '^s?[ptk]'")
-    c.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out(c)
     c.add_argument("--strict", action="store_true", help="stop with an error at the first problem")
     add_overwrite(c)
     c.set_defaults(func=_cut)
@@ -57,12 +57,12 @@ def corpus(p) -> None:
     c.add_argument("--engine", choices=("source-filter", "espeak"), default="source-filter",
                    help="ganphon's source-filter synthesiser, or Debian's espeak-ng (word-level TextGrid "
                    "from an intensity threshold) when it is on the PATH")
-    c.add_argument("--words", default=None,
+    c.add_argument("--words", type=name_list, default=None,
                    help="with --engine espeak: comma-separated words, e.g. pat,spat,tick,stick; with "
                    "--template stv: only these stv words, balanced, e.g. ta,sta,pi")
     c.add_argument("--n", type=positive_int, required=True, help="number of tokens")
     add_seed(c)
-    c.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out(c)
     add_item_shape(c)
     add_overwrite(c)
     add_yes(c, "tokens")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_checkpoint, add_overwrite, add_quiet, add_seed, add_workers, describe, positive_int
+from .options import add_checkpoint, add_out, add_overwrite, add_quiet, add_seed, add_workers, describe, positive_int
 
 
 def demo(p) -> None:
@@ -13,7 +13,7 @@ def demo(p) -> None:
              "per sweep. Measured on 2 CPU cores beside a low-priority job: about a minute; every stage prints its "
              "progress. "
              "DIR must be new, empty, or a demo folder (resumed; another demo needs --overwrite).")
-    p.add_argument("--out", default="ganphon_demo", metavar="DIR", help="output folder")
+    add_out(p, required=False, default="ganphon_demo")
     add_checkpoint(p, default="demo")
     add_seed(p, default=1)
     p.add_argument("--n-random", type=positive_int, default=120,
@@ -30,7 +30,7 @@ def _demo(args) -> int:
     from ..report.demo import run_demo
 
     report = run_demo(args.out, checkpoint=args.checkpoint, seed=args.seed, n_random=args.n_random,
-                      bases=args.bases, workers=args.workers, quick=args.quick,
+                      bases=args.bases, workers=args.workers, scheduler=args.scheduler, quick=args.quick,
                       overwrite=args.overwrite, progress=not args.quiet, command=args.command_line)
     print(f"report: {report}  (and {report.with_suffix('.html')})")
     return 0

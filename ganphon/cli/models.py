@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
-from .options import add_checkpoint, add_seed, describe, model_dim, non_negative_int, positive_int
+from .options import add_checkpoint, add_out, add_seed, describe, model_dim, non_negative_int, positive_int
 
 
 def add_artefact_controls(group) -> None:
@@ -38,7 +38,7 @@ def new_model(p) -> None:
     p.add_argument("--batchnorm", action="store_true", help="batch normalisation after each layer")
     add_artefact_controls(p)
     add_seed(p, help="seed of the initial weights")
-    p.add_argument("--out", required=True, metavar="FILE", help="checkpoint file to write")
+    add_out(p, metavar="FILE", help="checkpoint file to write")
     p.set_defaults(func=_new_model)
 
 
@@ -62,7 +62,7 @@ def import_checkpoint(p) -> None:
                    help="number of codes (--format tf: read from the Q-network or args.txt when 0)")
     p.add_argument("--q-slope", type=float, default=0.2,
                    help="Q-network LeakyReLU slope; 0 for port checkpoints trained before its 2025 fix")
-    p.add_argument("--out", required=True, metavar="FILE", help="ganphon checkpoint file to write")
+    add_out(p, metavar="FILE", help="ganphon checkpoint file to write")
     p.set_defaults(func=_import)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_quiet, add_workers, describe, finite_float, name_list, names, positive_float, positive_int
+from .options import add_out, add_quiet, add_workers, describe, finite_float, name_list, names, positive_float, positive_int
 
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
@@ -89,9 +89,9 @@ def measure(p) -> None:
                    help="measure the layers at 16 kHz (their WAVs, or their Sounds upsampled in memory), or the "
                    "native-rate .Sound layer series themselves")
     p.add_argument("--measures", type=name_list, default=",".join(ALL_MEASURES), help="comma-separated measure families")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="output table, .csv (joined with the manifest) or .parquet (default: DIR/acoustics.csv, "
-                   "or DIR/acoustics.parquet above 50,000 rows); a JSON record of the settings goes beside it")
+    add_out(p, required=False, metavar="FILE",
+            help="output table, .csv (joined with the manifest) or .parquet (default: DIR/acoustics.csv, "
+            "or DIR/acoustics.parquet above 50,000 rows); a JSON record of the settings goes beside it")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
@@ -121,7 +121,8 @@ def _annotate(args) -> int:
         print(format_evaluation(evaluate(args.dir, settings, limit=args.limit)))
         return 0
     table = annotate_folder(args.dir, layers=names(args.layers) or [], settings=settings,
-                            progress=not args.quiet, workers=args.workers, buzz=None if args.no_buzz_rule else "auto")
+                            progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                            buzz=None if args.no_buzz_rule else "auto")
     counts = table.groupby(["tier", "label"]).size()
     print(f"annotated {table['sample_id'].nunique()} samples in {args.dir} "
           f"(tiers {', '.join(sorted(table['tier'].unique()))})")
@@ -156,7 +157,8 @@ def _measure(args) -> int:
     tier = None if args.tier in ("", "none", "None") else args.tier
     table, out, elapsed = measure_to_file(
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
-        settings=settings, inputs=args.inputs, workers=args.workers, praat_path=args.praat_path,
+        settings=settings, inputs=args.inputs, workers=args.workers, scheduler=args.scheduler,
+        praat_path=args.praat_path,
         command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
     print(summary(table, elapsed, out))
     return 0

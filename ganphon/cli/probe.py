@@ -121,8 +121,6 @@ def _check(args) -> str:
 
 
 def _probe(args) -> int:
-    if args.clip is not None and args.clip <= 0:
-        raise GanphonError(f"--clip must be > 0, got {args.clip:g}")
     network = _check(args)
     if args.scheduler and (args.store != "zarr" or network != "generator"):
         raise GanphonError("--scheduler: probe generates on Dask only into a store (--store zarr)")
@@ -148,7 +146,8 @@ def _probe(args) -> int:
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
                           request=request, command=args.command_line,
                           overwrite=args.overwrite, progress=not args.quiet,
-                          **({"wav_layers": True} if args.wav_layers else {}))
+                          **({"wav_layers": True} if args.wav_layers else {}),
+                          **({"scheduler": args.scheduler} if args.scheduler else {}))
     n_layers = manifest["layer"].nunique()
     print(f"exported {n} samples × {n_layers} series to {args.out} (manifest.csv, latents.csv, run.json)")
     print_summary(manifest)

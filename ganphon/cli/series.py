@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_seed, describe, finite_float, names
+from .options import add_out, add_seed, describe, finite_float, names
 
 MEASURES = ("f0", "intensity", "f1", "f2")  # ganphon.series.MEASURES, without importing the stage
 
@@ -33,7 +33,7 @@ def correlate_input(p) -> None:
     p.add_argument("--pitch-floor", type=finite_float, default=75.0, help="Praat's pitch floor (Hz)")
     p.add_argument("--pitch-ceiling", type=finite_float, default=600.0, help="Praat's pitch ceiling (Hz)")
     p.add_argument("--maximum-formant", type=finite_float, default=5500.0, help="Burg's maximum formant (Hz)")
-    p.add_argument("--out", default=None, metavar="FILE", help="table to write (default: DIR/correlate_input.csv)")
+    add_out(p, required=False, metavar="FILE", help="table to write (default: DIR/correlate_input.csv)")
     _add_boot(p)
     p.set_defaults(func=_correlate_input)
 
@@ -76,7 +76,7 @@ def compare_series(p) -> None:
     p.add_argument("--column", default=None, help="the CSV's value column (default: its only numeric one), "
                    "or the EDF's channel (default: its only one)")
     p.add_argument("--time-column", default="time", help="the CSV's time column, in seconds")
-    p.add_argument("--out", default=None, metavar="DIR", help="folder for the two tables (default: DIR)")
+    add_out(p, required=False, help="folder for the two tables (default: DIR)")
     _add_boot(p)
     p.set_defaults(func=_compare_series)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_quiet, add_seed, add_workers, describe, name_list, names, positive_int
+from .options import add_out, add_quiet, add_seed, add_workers, describe, name_list, names, positive_int
 
 
 def stats(p) -> None:
@@ -39,8 +39,8 @@ def stats(p) -> None:
     p.add_argument("--reml", action="store_true",
                    help="report REML estimates, standard errors and intervals (the likelihood-ratio test, "
                    "AIC and BIC stay ML)")
-    p.add_argument("--out", default=None, metavar="OUT",
-                   help="write the tables into OUT instead of DIR/stats (e.g. one folder per set of options)")
+    add_out(p, required=False, metavar="OUT",
+            help="write the tables into OUT instead of DIR/stats (e.g. one folder per set of options)")
     p.add_argument("--presence", default=None, metavar="LABELS",
                    help="comma-separated interval labels, e.g. fric: model whether each output has one in its "
                    "'auto' tier (has_fric, 0/1) on value by a logistic mixed model (Laplace, as glmer), layer "
@@ -80,7 +80,8 @@ def _stats(args) -> int:
                        labels=names(args.labels), point_agg=args.point_agg,
                        random_slope=not args.no_random_slope, discover_latents=args.discover,
                        gam=args.gam, gam_df=args.gam_df, cluster_seed=args.seed,
-                       command=args.command_line, workers=args.workers, progress=not args.quiet,
+                       command=args.command_line, workers=args.workers, scheduler=args.scheduler,
+                       progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
                        label_column=args.label_column, reml=args.reml, df=args.df, out=args.out,
                        presence=names(args.presence), include_artefacts=args.include_artefacts)

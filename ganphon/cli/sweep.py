@@ -83,7 +83,8 @@ def _sweep(args) -> int:
 
     spec = spec_from_args(args)
     result = run_sweep(spec, args.checkpoint, args.out, annotate=not args.no_annotate,
-                       measure=not args.no_measure, workers=args.workers, settings=args.settings,
+                       measure=not args.no_measure, workers=args.workers,
+                       scheduler=args.scheduler, settings=args.settings,
                        batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                        progress=not args.quiet, command=args.command_line, store=args.store,
                        wav_layers=args.wav_layers,

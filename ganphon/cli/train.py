@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from ..errors import GanphonError
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
-from .options import (add_checkpoint, add_quiet, describe, finite_float, model_dim, non_negative_int,
+from .options import (add_checkpoint, add_out, add_quiet, describe, finite_float, model_dim, non_negative_int,
                       positive_float, positive_int, seed_int)
 
 
@@ -24,7 +22,7 @@ def train(p) -> None:
              "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
              "its share of every batch. Options left out on --resume are taken from the checkpoint.")
     p.add_argument("data", metavar="DATA_DIR", help="folder of WAV files (one item per file, searched recursively)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    add_out(p, metavar="RUN_DIR", help="run folder")
     m = p.add_argument_group("model (default on --resume: the checkpoint's; a different one is an error)")
     m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
     m.add_argument("--codes", type=non_negative_int, default=None,
@@ -90,58 +88,19 @@ def evaluate_model(p) -> None:
 
 
 def _train(args) -> int:
-    from ..models import ModelConfig
-    from ..train import TrainConfig, latest_checkpoint, read_training_state
+    from ..train import resume_request
     from ..train import train as run_training
 
     out = Path(args.out)
-    resume = args.resume
-    saved_config = saved = None
-    if resume is not None:
-        path = latest_checkpoint(out) if resume in ("latest", "auto") else Path(resume)
-        if path is None and resume == "latest":
-            raise GanphonError(f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
-                               "use --resume auto to start fresh when there is none")
-        if path is not None:
-            saved_config, saved, _ = read_training_state(path)
-            resume = str(path)
-        else:
-            resume = None
-
-    def pick(value, saved_value, default):
-        if value is not None:
-            return value
-        return saved_value if saved is not None else default
-
-    config = None
-    model_given = any(v is not None for v in (args.arch, args.codes, args.dim, args.slice_len,
-                                               args.upsample, args.postproc))
-    if saved_config is None or model_given:
-        base = saved_config or ModelConfig()
-        arch = pick(args.arch, base.arch, "wavegan")
-        codes = pick(args.codes, base.n_codes, 0)
-        if arch != "wavegan" and codes == 0:
-            raise GanphonError(f"--arch {arch} needs --codes (the number of categories or bits)")
-        config = dataclasses.replace(base, arch=arch, n_codes=codes,
-                                     dim=pick(args.dim, base.dim, 64),
-                                     slice_len=pick(args.slice_len, base.slice_len, 16384),
-                                     upsample=pick(args.upsample, base.upsample, "zeros"),
-                                     postproc_len=pick(args.postproc, base.postproc_len, 0))
-    d = TrainConfig()
-    src = saved or d
-    settings = TrainConfig(
-        steps=args.steps,
-        batch_size=pick(args.batch_size, src.batch_size, d.batch_size),
-        n_critic=pick(args.n_critic, src.n_critic, d.n_critic),
-        lambda_gp=pick(args.lambda_gp, src.lambda_gp, d.lambda_gp),
-        lr=pick(args.lr, src.lr, d.lr),
-        betas=tuple(pick(args.betas, src.betas, d.betas)),
-        q_lr=pick(args.q_lr, src.q_lr, d.q_lr),
-        seed=pick(args.seed, src.seed, d.seed),
-        checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
-        keep=args.keep, preview_every=args.preview_every, log_every=args.log_every,
-        device=args.device, bf16=args.bf16, compile=args.compile, threads=args.threads,
-    )
+    resume, config, settings = resume_request(
+        out, args.resume,
+        model=dict(arch=args.arch, n_codes=args.codes, dim=args.dim, slice_len=args.slice_len,
+                   upsample=args.upsample, postproc_len=args.postproc),
+        settings=dict(steps=args.steps, batch_size=args.batch_size, n_critic=args.n_critic,
+                      lambda_gp=args.lambda_gp, lr=args.lr, betas=args.betas, q_lr=args.q_lr, seed=args.seed,
+                      checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
+                      keep=args.keep, preview_every=args.preview_every, log_every=args.log_every,
+                      device=args.device, bf16=args.bf16, compile=args.compile, threads=args.threads))
     result = run_training(args.data, out, config, settings, resume=resume, command=args.command_line,
                           progress=not args.quiet)
     if result.stopped_by == "SIGINT":

@@ -29,7 +29,7 @@ import pandas as pd
 import tgt
 from tqdm import tqdm
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError, name_list
 from ..io import read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from ..layout import ITEMS_CSV, cut_item, textgrid_beside
 from .folder import error_reason, find_wavs, prepare_corpus_folder, to_mono
@@ -109,17 +109,15 @@ def clip_textgrid(tg: tgt.TextGrid, lo: float, hi: float, sr: int) -> tgt.TextGr
 def _matcher(labels, pattern):
     wanted = None
     if labels is not None:
-        if isinstance(labels, str):
-            labels = labels.split(",")
-        wanted = {lab.strip() for lab in labels if lab.strip()}
+        wanted = {lab.strip() for lab in name_list(labels, "labels") if lab.strip()}
         if not wanted:
-            raise GanphonError("--labels is empty; give labels separated by commas")
+            raise ParameterError("labels", "is empty; give at least one label")
     regex = None
     if pattern is not None:
         try:
             regex = re.compile(pattern)
         except re.error as exc:
-            raise GanphonError(f"--pattern {pattern!r} is not a valid regular expression ({exc})") from None
+            raise ParameterError("pattern", f"{pattern!r} is not a valid regular expression ({exc})") from None
 
     def matches(label: str) -> bool:
         if not label:
@@ -136,6 +134,10 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
                    progress: bool = True, overwrite: bool = False, command: str | None = None) -> pd.DataFrame:
     """Cut the labelled intervals of long recordings into one WAV + TextGrid each.
 
+    In steps: :func:`_plan_cut` (recordings, request, the folder prepared),
+    :func:`_wanted_intervals` and :func:`_cut_recording` per recording, then
+    the table.
+
     Parameters
     ----------
     src : path
@@ -145,8 +147,8 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
         (:func:`ganphon.corpus.folder.prepare_corpus_folder`) unless ``overwrite``.
     tier : str
         Interval tier whose intervals are cut.
-    labels : list of str or str, optional
-        Labels to keep (a comma-separated string is split).
+    labels : list of str, optional
+        Labels to keep.
     pattern : str, optional
         Regular expression searched in each label (``re.search``; anchor it
         with ``^…$`` for a whole-label match).  With both ``labels`` and
@@ -176,21 +178,7 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
         ``strict``) any problem with a recording.
     """
     src, out = Path(src), Path(out)
-    if not src.is_dir():
-        raise GanphonError(f"{src}: not a folder")
-    matches = _matcher(labels, pattern)
-    out_resolved = out.resolve()
-    recordings = [p for p in find_wavs(src)
-                  if out_resolved not in p.resolve().parents]  # never re-cut earlier output
-    if not recordings:
-        raise GanphonError(f"{src}: no .wav recordings found")
-    request = {"kind": "corpus-cut", "recordings": str(src.resolve()), "tier": tier,
-               "labels": sorted(lab.strip() for lab in (labels.split(",") if isinstance(labels, str) else labels)
-                                if lab.strip()) if labels is not None else None,
-               "pattern": pattern, "strict": strict}
-    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
-        "recordings": [p.relative_to(src).as_posix() for p in recordings], "tables": [ITEMS_CSV]})
-
+    recordings, matches = _plan_cut(src, out, tier, labels, pattern, strict, overwrite, command)
     rows, skipped = [], []
 
     def skip(name, reason):
@@ -201,66 +189,13 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
 
     for wav in tqdm(recordings, desc="cutting", unit="recording",
                     disable=not progress or len(recordings) < 20, file=sys.stderr):
-        rel = wav.relative_to(src)
-        name = rel.as_posix()
-        tg_path = textgrid_beside(wav)
-        if tg_path is None:
-            skip(name, f"no TextGrid {wav.stem}.TextGrid beside it")
-            continue
-        tg_name = tg_path.relative_to(src).as_posix()
-        try:
-            tg = read_textgrid(tg_path)
-        except GanphonError as exc:
-            skip(tg_name, error_reason(exc, tg_path))
-            continue
-        if not tg.has_tier(tier):
-            have = ", ".join(t.name for t in tg.tiers) or "none"
-            skip(tg_name, f"no tier {tier!r} (tiers: {have})")
-            continue
-        source_tier = tg.get_tier_by_name(tier)
-        if not isinstance(source_tier, tgt.IntervalTier):
-            skip(tg_name, f"tier {tier!r} is a point tier, not an interval tier")
-            continue
-        wanted = [(k, iv) for k, iv in enumerate(source_tier.intervals, start=1)
-                  if matches(iv.text.strip())]
-        if not wanted:
-            continue
-        try:
-            x, sr = read_wav(wav)
-        except GanphonError as exc:
-            skip(name, error_reason(exc, wav))
-            continue
-        x, mixed = to_mono(x)
-        if mixed:
-            tqdm.write(f"ganphon: {name}: stereo, mixed down to mono", file=sys.stderr)
-        item_dir = out / rel.parent
-        item_dir.mkdir(parents=True, exist_ok=True)
-        for number, iv in wanted:
-            start, end = float(iv.start_time), float(iv.end_time)
-            i0, i1 = int(round(start * sr)), int(round(end * sr))
-            label = iv.text.strip()
-            if i1 > len(x):
-                skip(name, f"interval {number} {label!r} ends at {end:g} s, after the end of the "
-                           f"recording ({len(x) / sr:g} s)")
-                continue
-            if i1 <= i0:
-                skip(name, f"interval {number} {label!r} is shorter than one sample")
-                continue
-            stem = cut_item(wav.stem, number, safe_label(label))
-            item_wav, item_tg = item_dir / f"{stem}.wav", item_dir / f"{stem}.TextGrid"
-            write_wav(item_wav, x[i0:i1], sr)
-            write_textgrid(item_tg, clip_textgrid(tg, i0 / sr, i1 / sr, sr))
-            rows.append(dict(
-                file=item_wav.relative_to(out).as_posix(),
-                textgrid=item_tg.relative_to(out).as_posix(),
-                source=name, tier=tier, interval=number, label=label, start=start, end=end,
-                start_sample=i0, end_sample=i1, n_samples=i1 - i0, sr=sr,
-            ))
-
+        found = _wanted_intervals(wav, src, tier, matches, skip)
+        if found is not None:
+            rows += _cut_recording(wav, src, out, tier, *found, skip)
     if not rows:
         what = []
         if labels is not None:
-            what.append(f"labels {labels}")
+            what.append(f"labels {', '.join(labels)}")
         if pattern is not None:
             what.append(f"pattern {pattern!r}")
         raise GanphonError(
@@ -271,3 +206,85 @@ def cut_recordings(src, out, tier: str = "words", labels=None, pattern=None, str
     write_table(df, out / ITEMS_CSV)
     df.attrs["skipped"] = skipped
     return df
+
+
+def _plan_cut(src: Path, out: Path, tier, labels, pattern, strict, overwrite, command):
+    """Check the request, find the recordings (never earlier output), prepare ``out``; (recordings, matcher)."""
+    if not src.is_dir():
+        raise GanphonError(f"{src}: not a folder")
+    matches = _matcher(labels, pattern)
+    out_resolved = out.resolve()
+    recordings = [p for p in find_wavs(src)
+                  if out_resolved not in p.resolve().parents]  # never re-cut earlier output
+    if not recordings:
+        raise GanphonError(f"{src}: no .wav recordings found")
+    request = {"kind": "corpus-cut", "recordings": str(src.resolve()), "tier": tier,
+               "labels": sorted(lab.strip() for lab in labels if lab.strip()) if labels is not None else None,
+               "pattern": pattern, "strict": strict}
+    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
+        "recordings": [p.relative_to(src).as_posix() for p in recordings], "tables": [ITEMS_CSV]})
+    return recordings, matches
+
+
+def _wanted_intervals(wav: Path, src: Path, tier: str, matches, skip):
+    """(TextGrid, [(Praat's interval number, interval)]) of ``wav`` to cut; None (skipped) if none."""
+    name = wav.relative_to(src).as_posix()
+    tg_path = textgrid_beside(wav)
+    if tg_path is None:
+        skip(name, f"no TextGrid {wav.stem}.TextGrid beside it")
+        return None
+    tg_name = tg_path.relative_to(src).as_posix()
+    try:
+        tg = read_textgrid(tg_path)
+    except GanphonError as exc:
+        skip(tg_name, error_reason(exc, tg_path))
+        return None
+    if not tg.has_tier(tier):
+        have = ", ".join(t.name for t in tg.tiers) or "none"
+        skip(tg_name, f"no tier {tier!r} (tiers: {have})")
+        return None
+    source_tier = tg.get_tier_by_name(tier)
+    if not isinstance(source_tier, tgt.IntervalTier):
+        skip(tg_name, f"tier {tier!r} is a point tier, not an interval tier")
+        return None
+    wanted = [(k, iv) for k, iv in enumerate(source_tier.intervals, start=1) if matches(iv.text.strip())]
+    return (tg, wanted) if wanted else None
+
+
+def _cut_recording(wav: Path, src: Path, out: Path, tier: str, tg, wanted, skip) -> list:
+    """Write the ``wanted`` intervals of one recording as items; their rows of ``items.csv``."""
+    rel = wav.relative_to(src)
+    name = rel.as_posix()
+    try:
+        x, sr = read_wav(wav)
+    except GanphonError as exc:
+        skip(name, error_reason(exc, wav))
+        return []
+    x, mixed = to_mono(x)
+    if mixed:
+        tqdm.write(f"ganphon: {name}: stereo, mixed down to mono", file=sys.stderr)
+    item_dir = out / rel.parent
+    item_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for number, iv in wanted:
+        start, end = float(iv.start_time), float(iv.end_time)
+        i0, i1 = int(round(start * sr)), int(round(end * sr))
+        label = iv.text.strip()
+        if i1 > len(x):
+            skip(name, f"interval {number} {label!r} ends at {end:g} s, after the end of the "
+                       f"recording ({len(x) / sr:g} s)")
+            continue
+        if i1 <= i0:
+            skip(name, f"interval {number} {label!r} is shorter than one sample")
+            continue
+        stem = cut_item(wav.stem, number, safe_label(label))
+        item_wav, item_tg = item_dir / f"{stem}.wav", item_dir / f"{stem}.TextGrid"
+        write_wav(item_wav, x[i0:i1], sr)
+        write_textgrid(item_tg, clip_textgrid(tg, i0 / sr, i1 / sr, sr))
+        rows.append(dict(
+            file=item_wav.relative_to(out).as_posix(),
+            textgrid=item_tg.relative_to(out).as_posix(),
+            source=name, tier=tier, interval=number, label=label, start=start, end=end,
+            start_sample=i0, end_sample=i1, n_samples=i1 - i0, sr=sr,
+        ))
+    return rows

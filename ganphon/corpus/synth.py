@@ -24,7 +24,7 @@ scaled by one factor (+-8 %), each duration (+-20 %), leading silence
 on ``(seed, i)``: a larger corpus with the same seed starts with the same tokens.
 
 TextGrids have two tiers.  ``phones`` covers the whole slice with the labels of
-:data:`PHONE_CLASS` (``sil`` before and after the word).  ``words`` holds one
+:data:`ganphon.annotate.PHONE_CLASS` (``sil`` before and after the word).  ``words`` holds one
 interval with the ASCII spelling of the word; the stretches before and after it
 are empty intervals (Praat's convention for "nothing here").  Every boundary is
 a sample boundary used in synthesis divided by ``sr``.
@@ -53,7 +53,9 @@ import scipy.signal
 import tgt
 from tqdm import tqdm
 
-from ..errors import GanphonError
+# the phones' classes are the segmentation's (one table, in the stage before the corpus)
+from ..annotate import PHONE_CLASS, phone_class  # noqa: F401 (importable from here)
+from ..errors import GanphonError, ParameterError, name_list
 from ..io import write_table, write_textgrid, write_wav
 from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, atomic_write_text, corpus_token
 from ..timebase import DEFAULT_SR, slice_duration
@@ -62,19 +64,6 @@ from .folder import prepare_corpus_folder
 TEMPLATES = ("stv", "redup")
 DEFAULT_SLICE_LEN = 16384
 
-# Class of every phone label, as the automatic annotator ("sil", "fric",
-# "voi") is meant to find it.  Closures are silent; voiceless releases are
-# noise; voiced releases count as voiced.
-PHONE_CLASS = {
-    "sil": "sil",
-    "pcl": "sil", "tcl": "sil", "kcl": "sil", "bcl": "sil", "dcl": "sil", "gcl": "sil",
-    "s": "fric", "p": "fric", "t": "fric", "k": "fric",
-    "b": "voi", "d": "voi", "g": "voi",
-    "v": "voi",
-    "ɑ": "voi", "i": "voi", "u": "voi",
-    "m": "voi", "n": "voi",
-    "l": "voi", "ɹ": "voi", "j": "voi",
-}
 
 ASCII_SPELLING = {"ɑ": "a", "ɹ": "r", "j": "y"}
 
@@ -161,27 +150,6 @@ class Token:
     row: dict = field(default_factory=dict)
 
 
-def phone_class(label: str) -> str:
-    """Class (``sil``, ``fric`` or ``voi``) of a phone label of the synthetic corpus.
-
-    Parameters
-    ----------
-    label : str
-        A label of the ``phones`` tier.
-
-    Returns
-    -------
-    str
-        ``"sil"``, ``"fric"`` or ``"voi"``.
-    """
-    try:
-        return PHONE_CLASS[label]
-    except KeyError:
-        raise GanphonError(
-            f"unknown phone label {label!r}; known labels: {' '.join(PHONE_CLASS)}"
-        ) from None
-
-
 def spelling(phones) -> str:
     """ASCII spelling of a sequence of IPA phone symbols (``ɑ`` → ``a``, ``ɹ`` → ``r``, ``j`` → ``y``)."""
     return "".join(ASCII_SPELLING.get(p, p) for p in phones)
@@ -192,6 +160,7 @@ def spelling(phones) -> str:
 
 
 def _designs(template: str, words=None) -> list:
+    words = name_list(words, "words")
     if template == "stv":
         designs = [dict(has_s=h, stop=t, vowel=v)
                    for h, t, v in itertools.product((False, True), VOICELESS_STOPS, VOWELS)]
@@ -199,7 +168,7 @@ def _designs(template: str, words=None) -> list:
             return designs
         return [designs[i] for i in _word_indices(designs, words)]
     if words is not None:
-        raise GanphonError("--words with the source-filter engine needs --template stv")
+        raise ParameterError("words", "the source-filter engine draws words from template 'stv' only")
     return [dict(c1=c1, v2=v2, c3=c3, v4=v4, reduplicated=r)
             for c1, v2, c3, v4, r in itertools.product(
                 REDUP_ONSETS, VOWELS, REDUP_CODAS, VOWELS, (False, True))]
@@ -212,8 +181,6 @@ def _stv_spelling(design) -> tuple[str, str]:
 
 def _word_indices(designs, words) -> list[int]:
     """Positions in ``designs`` of the ``stv`` words asked for (ASCII or IPA spelling), in their order."""
-    if isinstance(words, str):
-        words = [w.strip() for w in words.split(",")]
     known = {}
     for i, d in enumerate(designs):
         for name in _stv_spelling(d):
@@ -222,12 +189,12 @@ def _word_indices(designs, words) -> list[int]:
     for w in words:
         if w not in known:
             choices = ", ".join(_stv_spelling(d)[0] for d in designs)
-            raise GanphonError(f"--words: {w!r} is not an stv word; choose from {choices}")
+            raise ParameterError("words", f"{w!r} is not an stv word; choose from {choices}")
         if known[w] in picked:
-            raise GanphonError(f"--words: {w!r} is given twice")
+            raise ParameterError("words", f"{w!r} is given twice")
         picked.append(known[w])
     if not picked:
-        raise GanphonError("--words is empty")
+        raise ParameterError("words", "is empty")
     return picked
 
 
@@ -805,6 +772,9 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
                overwrite: bool = False, words=None) -> pd.DataFrame:
     """Write a synthetic corpus of ``n`` tokens with ground-truth TextGrids.
 
+    In steps: :func:`_plan_synth` (every token planned, the folder prepared),
+    :func:`_write_tokens`, the two tables, :func:`_write_synth_record`.
+
     Parameters
     ----------
     template : {"stv", "redup"}
@@ -828,9 +798,9 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         Show a progress bar (for 20 tokens or more).
     overwrite : bool
         Replace another ganphon run in ``out`` (only the names it owns are removed).
-    words : list of str or str, optional
-        ``stv`` only: draw from these words alone, e.g. ``"ta,sta,pi"`` (a corpus
-        whose word types match a ciwGAN's codes); balanced over them.
+    words : list of str, optional
+        ``stv`` only: draw from these words alone, e.g. ``["ta", "sta", "pi"]`` (a
+        corpus whose word types match a ciwGAN's codes); balanced over them.
 
     Returns
     -------
@@ -846,28 +816,45 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     format, UTF-8), ``phones.csv`` (one row per phone with sample-exact boundaries)
     and ``synth.json`` (command, seed, versions).
     """
-    from .. import __version__
+    words = name_list(words, "words")
+    out, command, words_text = _plan_synth(template, n, seed, out, sr, slice_len, words, overwrite)
+    rows, phone_rows = _write_tokens(template, n, seed, out, sr, slice_len, words, progress)
+    df = pd.DataFrame(rows)
+    shortened = int((df["compression"] < 1.0).sum())
+    if shortened:
+        print(f"ganphon: {shortened} of {n} tokens were shortened to fit {slice_len} samples "
+              "(column 'compression' of corpus.csv)", file=sys.stderr)
+    write_table(pd.DataFrame(phone_rows), out / PHONES_CSV)
+    write_table(df, out / CORPUS_CSV)
+    _write_synth_record(out, command, template, n, seed, sr, slice_len, words_text)
+    return df
 
+
+def _plan_synth(template, n, seed, out, sr, slice_len, words, overwrite):
+    """Check every token's plan (nothing written on a bad request), prepare ``out``; (out, command, words)."""
     if n < 1:
-        raise GanphonError(f"--n must be at least 1, got {n}")
+        raise ParameterError("n", f"must be at least 1, got {n}")
     for i in range(n):  # planning is cheap: fail before writing anything
         _plan_token(template, i, seed, sr, slice_len, words)
     out = Path(out)
     command = ["ganphon", "corpus", "synth", "--template", template, "--n", str(n),
                "--seed", str(seed), "--out", str(out), "--sr", str(sr), "--slice-len", str(slice_len)]
+    words_text = None if words is None else ",".join(words)
     if words is not None:
-        command += ["--words", ",".join(words) if not isinstance(words, str) else words]
+        command += ["--words", words_text]
     command = " ".join(shlex.quote(c) for c in command)
-    words_text = words if words is None or isinstance(words, str) else ",".join(words)
     request = {"kind": "corpus-synth", "template": template, "n": n, "seed": seed, "sr": sr,
                "slice_len": slice_len, "words": words_text}
     prepare_corpus_folder(out, request, overwrite, command, planned={
         "items": [token_id(template, i) for i in range(n)], "files_per_item": ["{id}.wav", "{id}.TextGrid"],
         "tables": [PHONES_CSV, CORPUS_CSV, SYNTH_JSON]})
+    return out, command, words_text
 
+
+def _write_tokens(template, n, seed, out, sr, slice_len, words, progress) -> tuple[list, list]:
+    """Synthesise and write every token (WAV + TextGrid); the rows of corpus.csv and phones.csv."""
     rows, phone_rows = [], []
-    indices = range(n)
-    for i in tqdm(indices, desc=f"synth {template}", unit="token", disable=not progress or n < 20):
+    for i in tqdm(range(n), desc=f"synth {template}", unit="token", disable=not progress or n < 20):
         token = synthesize_token(template, i, seed, sr=sr, slice_len=slice_len, words=words)
         tid = token_id(template, i)
         wav_name, tg_name = f"{tid}.wav", f"{tid}.TextGrid"
@@ -878,14 +865,13 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         for k, (lab, a, b) in enumerate(token.phones):
             phone_rows.append(dict(id=tid, position=k, phone=lab, phone_class=PHONE_CLASS[lab],
                                    start=a / sr, end=b / sr, start_sample=a, end_sample=b))
+    return rows, phone_rows
 
-    df = pd.DataFrame(rows)
-    shortened = int((df["compression"] < 1.0).sum())
-    if shortened:
-        print(f"ganphon: {shortened} of {n} tokens were shortened to fit {slice_len} samples "
-              "(column 'compression' of corpus.csv)", file=sys.stderr)
-    write_table(pd.DataFrame(phone_rows), out / PHONES_CSV)
-    write_table(df, out / CORPUS_CSV)
+
+def _write_synth_record(out, command, template, n, seed, sr, slice_len, words_text) -> None:
+    """``synth.json``: the command, the request and the versions that made the corpus."""
+    from .. import __version__
+
     meta = dict(
         command=command,
         template=template,
@@ -899,7 +885,6 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
         scipy_version=scipy.__version__,
     )
     atomic_write_text(out / SYNTH_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    return df
 
 
 def _check_template(template):
@@ -909,7 +894,7 @@ def _check_template(template):
 
 def _check_rate(sr):
     if sr < 16000:
-        raise GanphonError(f"--sr {sr} is too low: the synthesiser needs at least 16000 Hz")
+        raise ParameterError("sr", f"{sr} is too low: the synthesiser needs at least 16000 Hz")
 
 
 def _check_seed(seed):

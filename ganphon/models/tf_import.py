@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from .checkpoint import load_state, save_checkpoint
 from .config import ARCHS, ModelConfig
 from .tf_checkpoint import TFCheckpoint
@@ -134,6 +134,10 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
                     args: dict | None = None) -> ModelConfig:
     """The ganphon config of a TF checkpoint, read off its variables' shapes.
 
+    In steps: :func:`_tf_generator_shape` (the generator's stack from its
+    variables), :func:`_check_args_txt` (args.txt agrees with it),
+    :func:`_tf_codes` (architecture and number of codes).
+
     Parameters
     ----------
     ckpt : TFCheckpoint
@@ -146,10 +150,26 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
         ``args.txt`` (:func:`read_args_txt`).
     """
     args = dict(args or {})
-    where = ckpt.index_path
-    args_path = where.parent / "args.txt"
+    args_path = ckpt.index_path.parent / "args.txt"
     _refuse_unsupported(ckpt)
     names = [n for n in ckpt.names() if not is_optimizer_state(n)]
+    shape = _tf_generator_shape(ckpt, names)
+    batchnorm = "G/z_project/batch_normalization/gamma" in ckpt.entries
+    _check_args_txt(args, args_path, shape, batchnorm)
+    arch, codes = _tf_codes(ckpt, names, arch, n_codes, args, args_path)
+    shuffle = _int_arg(args, "wavegan_disc_phaseshuffle", args_path)
+    sr = _int_arg(args, "data_sample_rate", args_path)
+    return ModelConfig(arch=arch, dim=shape["dim"], slice_len=shape["slice_len"], latent_dim=shape["latent_dim"],
+                       n_codes=codes, kernel_len=shape["kernel_len"], batchnorm=batchnorm, dense_relu=True,
+                       dense_layout="tf", convention="tf", bn_eps=1e-3, bn_momentum=0.01,
+                       phaseshuffle_rad=2 if shuffle is None else shuffle,
+                       sr=16000 if sr is None else sr, nch=shape["nch"], upsample=shape["upsample"],
+                       postproc_len=shape["postproc_len"])
+
+
+def _tf_generator_shape(ckpt: TFCheckpoint, names: list) -> dict:
+    """The generator's stack read off its variables: upsample, op, slice_len, dim, kernel_len, nch, postproc_len."""
+    where = ckpt.index_path
     latent_dim, width = ckpt.entries[DENSE].shape
     transposed = _count(names, r"^G/upconv_(\d+)/conv2d_transpose/kernel$")
     nearest = _count(names, r"^G/upconv_(\d+)/conv1d/kernel$")
@@ -165,16 +185,22 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
     dim_mul = 16 if slice_len == 16384 else 32
     if width % (16 * dim_mul):
         raise GanphonError(f"{where}: variable {DENSE!r} has {width} outputs, not 16·{dim_mul}·d")
-    dim = width // (16 * dim_mul)
     first = ckpt.entries[f"G/upconv_0/{op}/kernel"].shape  # [1, k, Cout, Cin] or [k, Cin, Cout]
     last = ckpt.entries[f"G/upconv_{ups[-1]}/{op}/kernel"].shape
     kernel_len, nch = (int(first[1]), int(last[2])) if upsample == "zeros" else (int(first[0]), int(last[2]))
     postproc_len = 0
     if PP in ckpt.entries:
-        shape = tuple(ckpt.entries[PP].shape)
-        if len(shape) != 3 or shape[1:] != (nch, 1):
-            raise GanphonError(f"{where}: variable {PP!r} has shape {list(shape)}, expected [taps, {nch}, 1]")
-        postproc_len = int(shape[0])
+        pp_shape = tuple(ckpt.entries[PP].shape)
+        if len(pp_shape) != 3 or pp_shape[1:] != (nch, 1):
+            raise GanphonError(f"{where}: variable {PP!r} has shape {list(pp_shape)}, expected [taps, {nch}, 1]")
+        postproc_len = int(pp_shape[0])
+    return dict(upsample=upsample, op=op, slice_len=slice_len, dim=width // (16 * dim_mul),
+                latent_dim=int(latent_dim), kernel_len=kernel_len, nch=nch, postproc_len=postproc_len)
+
+
+def _check_args_txt(args: dict, args_path, shape: dict, batchnorm: bool) -> None:
+    """args.txt, when there is one, must say what the variables say."""
+    upsample, op, postproc_len = shape["upsample"], shape["op"], shape["postproc_len"]
     genr_upsample = args.get("wavegan_genr_upsample", upsample)
     if genr_upsample != upsample:
         raise GanphonError(f"{args_path}: wavegan_genr_upsample is {genr_upsample!r}, but the checkpoint's "
@@ -185,12 +211,8 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
     pp_len = _int_arg(args, "wavegan_genr_pp_len", args_path)
     if postproc_len and pp_len is not None and pp_len != postproc_len:
         raise GanphonError(f"{args_path}: wavegan_genr_pp_len is {pp_len}, but {PP!r} has {postproc_len} taps")
-    batchnorm = "G/z_project/batch_normalization/gamma" in ckpt.entries
-    q_names = _count(names, r"^Q/Qdownconv_(\d+)/conv1d/kernel$")
-    q_out = ckpt.entries["Q/Qoutput/dense/kernel"].shape[1] if "Q/Qoutput/dense/kernel" in ckpt.entries else None
-
-    for key, value in (("data_slice_len", slice_len), ("wavegan_dim", dim), ("wavegan_latent_dim", latent_dim),
-                       ("wavegan_kernel_len", kernel_len)):
+    for key, value in (("data_slice_len", shape["slice_len"]), ("wavegan_dim", shape["dim"]),
+                       ("wavegan_latent_dim", shape["latent_dim"]), ("wavegan_kernel_len", shape["kernel_len"])):
         given = _int_arg(args, key, args_path)
         if given is not None and given != value:
             raise GanphonError(f"{args_path}: {key} is {given}, but the checkpoint's shapes say {value}")
@@ -198,38 +220,38 @@ def infer_tf_config(ckpt: TFCheckpoint, arch: str | None = None, n_codes: int | 
         raise GanphonError(f"{args_path}: wavegan_batchnorm is {args['wavegan_batchnorm']}, but the checkpoint "
                            f"{'has' if batchnorm else 'has no'} batch-norm variables")
 
+
+def _tf_codes(ckpt: TFCheckpoint, names: list, arch, n_codes, args: dict, args_path) -> tuple[str, int]:
+    """(architecture, number of codes): what was given, the Q-network's outputs and args.txt, which must agree."""
+    where = ckpt.index_path
+    q_names = _count(names, r"^Q/Qdownconv_(\d+)/conv1d/kernel$")
+    q_out = ckpt.entries["Q/Qoutput/dense/kernel"].shape[1] if "Q/Qoutput/dense/kernel" in ckpt.entries else None
     candidates = {}
     if n_codes is not None:
-        candidates["--codes"] = int(n_codes)
+        candidates["n_codes"] = int(n_codes)
     if q_out is not None:
         candidates["Q/Qoutput/dense/kernel"] = int(q_out)
     if "num_categ" in args and (arch not in (None, "wavegan") or q_out is not None):
         candidates[f"{args_path} num_categ"] = _int_arg(args, "num_categ", args_path)
     if len(set(candidates.values())) > 1:
-        raise GanphonError(f"{where}: the number of codes disagrees: "
-                           + ", ".join(f"{k} says {v}" for k, v in candidates.items()))
+        problem = (f"{where}: the number of codes disagrees: "
+                   + ", ".join(f"{'given' if k == 'n_codes' else k + ' says'} {v}" for k, v in candidates.items()))
+        raise ParameterError("n_codes", problem) if n_codes is not None else GanphonError(problem)
     if arch is None:
         if candidates or q_names or "num_categ" in args:
-            raise GanphonError(f"{where}: a model with codes: say --arch ciwgan or --arch fiwgan "
-                               "(TensorFlow checkpoints of the two look alike)")
+            raise ParameterError("arch", f"{where}: a model with codes: give ciwgan or fiwgan "
+                                         "(TensorFlow checkpoints of the two look alike)")
         arch = "wavegan"
     if arch not in ARCHS:
-        raise GanphonError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+        raise ParameterError("arch", f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     if arch == "wavegan":
         if q_names:
-            raise GanphonError(f"{where}: has a Q-network (Q/Qdownconv_0 …): use --arch ciwgan or fiwgan")
-        codes = 0
-    else:
-        if not candidates:
-            raise GanphonError(f"{where}: no Q-network and no args.txt to tell the number of codes: give --codes")
-        codes = next(iter(candidates.values()))
-    shuffle = _int_arg(args, "wavegan_disc_phaseshuffle", args_path)
-    sr = _int_arg(args, "data_sample_rate", args_path)
-    return ModelConfig(arch=arch, dim=dim, slice_len=slice_len, latent_dim=int(latent_dim), n_codes=codes,
-                       kernel_len=kernel_len, batchnorm=batchnorm, dense_relu=True, dense_layout="tf",
-                       convention="tf", bn_eps=1e-3, bn_momentum=0.01,
-                       phaseshuffle_rad=2 if shuffle is None else shuffle,
-                       sr=16000 if sr is None else sr, nch=nch, upsample=upsample, postproc_len=postproc_len)
+            raise ParameterError("arch", f"{where}: has a Q-network (Q/Qdownconv_0 …): give ciwgan or fiwgan")
+        return arch, 0
+    if not candidates:
+        raise ParameterError("n_codes", f"{where}: no Q-network and no args.txt to tell the number of codes: "
+                                        "give it")
+    return arch, next(iter(candidates.values()))
 
 
 def _generator_state(r: _Reader, config: ModelConfig) -> dict:

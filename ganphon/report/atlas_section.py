@@ -40,8 +40,8 @@ INTERVENTION_BASES = 6
 def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: int = SECTION_BASES,
                        probe_n: int = 24, n_channels: int = 4, factor: float = 5.0,
                        intervention_bases: int = INTERVENTION_BASES,
-                       workers: int = 2, overwrite: bool = False,
-                       progress: bool = False) -> tuple[str, list]:
+                       workers=None, overwrite: bool = False,
+                       progress: bool = False, scheduler=None) -> tuple[str, list]:
     """A short atlas and one intervention into ``demo_folder``; (markdown, figure paths).
 
     Parameters
@@ -61,7 +61,10 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
         What they are multiplied by.
     intervention_bases : int
         Paired bases of the intervention.
-    workers : int
+    workers : int, optional
+        Processes (None: one per CPU).
+    scheduler : DaskScheduler, optional
+        Run the parallel work on Dask.
     overwrite : bool
         Replace earlier, different runs in the three sub-folders.
     progress : bool
@@ -82,7 +85,7 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     atlas = run_atlas(model, demo_folder / ATLAS_DIR, values=SECTION_VALUES, bases=bases, seed=seed, layers=[],
                       measures=SECTION_MEASURES, adjust="bh", workers=workers, progress=progress, explore_vars=0,
-                      overwrite=overwrite, announce=progress)
+                      overwrite=overwrite, announce=progress, scheduler=scheduler)
     eff = atlas.effects
     fric = top_variable(eff, "duration/fric")
     summarised = (layout.ACOUSTICS, layout.ACOUSTICS_PARQUET, layout.ACOUSTICS_JSON)
@@ -92,15 +95,15 @@ def demo_atlas_section(demo_folder, checkpoint="demo", seed: int = 1, *, bases: 
     z = Latent(model.config).sample(probe_n, seed=seed + 1)
     run_export(model, z, probe_dir, layers=["conv3"], feature_maps=["conv3"], seed=seed + 1, progress=progress,
                request={"kind": "probe", "n": probe_n, "seed": seed + 1}, overwrite=overwrite)
-    annotate_folder(probe_dir, progress=progress, workers=workers)
+    annotate_folder(probe_dir, progress=progress, workers=workers, scheduler=scheduler)
     measure_to_file(probe_dir, probe_dir / layout.ACOUSTICS, tier="auto", measures=("duration",), workers=workers,
-                    progress=progress, overwrite=True)
+                    progress=progress, overwrite=True, scheduler=scheduler)
     channels = correlated_channels(probe_dir, "conv3", "duration/fric", n_channels)
     drop_sample_files(probe_dir, textgrids=False)  # the channels are chosen; its table stays
     iv = Intervention("conv3", channels, "scale", factor)
     inter = run_intervention(model, demo_folder / INTERVENTION_DIR, [iv], bases=intervention_bases, seed=seed,
                              layers=[], measures=SECTION_MEASURES, adjust="bh", workers=workers, progress=progress,
-                             overwrite=overwrite)
+                             overwrite=overwrite, scheduler=scheduler)
     drop_sample_files(demo_folder / INTERVENTION_DIR, textgrids=False)  # intervention.csv holds the effects
 
     passing = eff[eff["passes"]]

@@ -53,8 +53,8 @@ def _typical_sample(folder: Path, prop: pd.DataFrame) -> str:
 
 @layout.folder_locks()  # another process writing the same folder is refused
 def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int = 120, bases: int = 10,
-             workers: int = 2, quick: bool = False, overwrite: bool = False, progress: bool = True,
-             command: str | None = None) -> Path:
+             workers=None, quick: bool = False, overwrite: bool = False, progress: bool = True,
+             command: str | None = None, scheduler=None) -> Path:
     """Run the demo analysis into ``out`` and return the path of ``report.md``.
 
     ``out`` must be missing, empty, or a demo folder of the same request
@@ -81,7 +81,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     z_range = (-15.0, 5.0, 2.0) if not quick else (-15.0, 5.0, 5.0)
     c_range = (0.0, 2.0, 0.25) if not quick else (0.0, 2.0, 0.5)
     timings = {}
-    common = dict(workers=workers, progress=progress, overwrite=overwrite)
+    common = dict(workers=workers, progress=progress, overwrite=overwrite, scheduler=scheduler)
 
     # 1. discovery on random samples
     t0 = _step(f"1/6 {n_random} random samples: export, annotate, measure", progress)
@@ -115,7 +115,8 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     for folder in (z_dir, c_dir, rand_dir):
         if progress:
             print(f"statistics of {folder.name}/", flush=True)
-        all_stats.append(_stats_dict(stats.run_stats(folder, command=command, workers=workers, progress=progress)))
+        all_stats.append(_stats_dict(stats.run_stats(folder, command=command, workers=workers, progress=progress,
+                                                      scheduler=scheduler)))
     z_stats, c_stats, r_stats = all_stats
     timings["stats"] = time.perf_counter() - t0
 
@@ -158,7 +159,7 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
         from .atlas_section import demo_atlas_section
 
         t0, (atlas_md, figs["atlas"]) = time.perf_counter(), demo_atlas_section(
-            out, model, seed, workers=workers, overwrite=overwrite, progress=progress)
+            out, model, seed, workers=workers, overwrite=overwrite, progress=progress, scheduler=scheduler)
         timings["atlas"] = time.perf_counter() - t0
 
     card = {}

@@ -947,9 +947,9 @@ def _one_model(task: MixedTask) -> MixedFit:
 
 
 def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope: bool = True,
-              reml: bool = False, min_obs: int = 10, single_base: str = "error", workers: int = 1,
+              reml: bool = False, min_obs: int = 10, single_base: str = "error", workers=None,
               progress: bool = False, label: str = "", df: str = "satterthwaite",
-              family: str = "gaussian") -> list:
+              family: str = "gaussian", scheduler=None) -> list:
     """Regress an outcome on the sweep value with random effects by base latent.
 
     Per layer ``{outcome} ~ value`` by ML with random effects by base, or
@@ -987,6 +987,8 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     workers : int or None
         Processes fitting layers in parallel (None: one per CPU); the fits
         do not depend on the number.
+    scheduler : DaskScheduler, optional
+        Fit them as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     progress : bool
         Show a progress bar over the models.
     label : str
@@ -1004,15 +1006,15 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
                         single_base=single_base, label=label, df=df, notes=notes, family=family)
     if not tasks:
         raise GanphonError(f"{outcome}: no layer can be modelled ({'; '.join(notes)})")
-    return fit_tasks(tasks, workers=workers, progress=progress)
+    return fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
 
 
-def fit_tasks(tasks, workers: int = 1, progress: bool = False) -> list:
+def fit_tasks(tasks, workers=None, progress: bool = False, scheduler=None) -> list:
     """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order."""
     from ..parallel import map_jobs
 
     return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
-                    preload=[__name__], weights=[len(task.data) for task in tasks])
+                    preload=[__name__], weights=[len(task.data) for task in tasks], scheduler=scheduler)
 
 
 def _one_blas_thread():

@@ -223,7 +223,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
               save_frames: bool = True, label_column: str | None = None, reml: bool = False,
               df: str = "satterthwaite", out=None, presence=None,
-              include_artefacts: bool = False) -> StatsResult:
+              include_artefacts: bool = False, scheduler=None) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/`` (or ``out``).
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
@@ -276,6 +276,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     workers : int, optional
         Processes fitting the mixed models (None: one per CPU); the results
         do not depend on the number.
+    scheduler : DaskScheduler, optional
+        Fit the models as Dask tasks instead (:func:`ganphon.parallel_dask.use_scheduler`).
     progress : bool
         Show a progress bar over the models.
     engine : {"statsmodels", "lme4", "both"}
@@ -388,7 +390,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         tasks = [task for task, _ in prepared]
         fits = r_fits = []
         if engine in ("statsmodels", "both"):
-            fits = fit_tasks(tasks, workers=workers, progress=progress)
+            fits = fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
         if engine in ("lme4", "both"):
             r_fits = fit_tasks_lme4(tasks, frames_dir)
         if engine == "lme4":
@@ -430,7 +432,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             others = [task for task, _ in _sweep_models(other, compared, outcome_layers, labels, label_interaction,
                                                         point_agg, random_slope, [])]
             mine = [f for f in fits if f.outcome in compared]
-            theirs = fit_tasks(others, workers=workers, progress=False)
+            theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
             without, with_ = (_slopes(mine), _slopes(theirs)) if not include_artefacts else \
                 (_slopes(theirs), _slopes(mine))
             notes += _artefact_lines(without, with_, "models")

@@ -4,6 +4,7 @@ the training log."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from ..layout import (G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, atomic_write_text,  # noqa: F401
                       checkpoint_name, checkpoint_step)
 from ..models.checkpoint import read_weights_file
@@ -134,6 +135,67 @@ def _peek(path: Path) -> dict:
     if missing:
         raise GanphonError(f"{path}: training state is incomplete (missing {', '.join(missing)})")
     return blob
+
+
+#: The model fields a training request may give; on resume, those not given are the checkpoint's.
+MODEL_FIELDS = ("arch", "n_codes", "dim", "slice_len", "upsample", "postproc_len")
+#: The optimisation fields that, not given, are the checkpoint's on resume (the others are the run's own).
+RESUMED_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr", "seed")
+
+
+def resume_request(out, resume=None, model: dict | None = None, settings: dict | None = None):
+    """What a run trains, resumed or fresh: (checkpoint to resume or None, ModelConfig or None, TrainConfig).
+
+    Parameters
+    ----------
+    out : path-like
+        The run folder.
+    resume : {None, "latest", "auto"} or path-like
+        ``latest``: its newest checkpoint (an error if there is none); ``auto``:
+        that, or a fresh start when there is none; a path: that checkpoint.
+    model : dict, optional
+        :data:`MODEL_FIELDS` given (a None value: not given).  On resume the
+        fields not given are the checkpoint's, and with none given the config
+        is None (:func:`ganphon.train.train` takes the checkpoint's); fresh,
+        :class:`~ganphon.models.config.ModelConfig`'s defaults.
+    settings : dict, optional
+        :class:`TrainConfig` fields.  Those of :data:`RESUMED_FIELDS` that are
+        None are the checkpoint's on resume (else the defaults); the others
+        are taken as given.
+
+    Raises
+    ------
+    ParameterError
+        ``resume``: ``latest`` without a checkpoint; ``n_codes``: a ciwGAN or
+        fiwGAN without codes.
+    """
+    model = {k: v for k, v in (model or {}).items() if v is not None}
+    settings = dict(settings or {})
+    unknown = sorted(set(model) - set(MODEL_FIELDS))
+    if unknown:
+        raise ParameterError("model", f"no model field {', '.join(unknown)} (fields: {', '.join(MODEL_FIELDS)})")
+    saved_config = saved = None
+    if resume is not None:
+        path = latest_checkpoint(out) if str(resume) in ("latest", "auto") else Path(resume)
+        if path is None and str(resume) == "latest":
+            raise ParameterError("resume", f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
+                                           "'auto' starts fresh when there is none")
+        resume = None if path is None else str(path)
+        if path is not None:
+            saved_config, saved, _ = read_training_state(path)
+    config = None
+    if saved_config is None or model:
+        base = saved_config or ModelConfig()
+        arch = model.get("arch", base.arch)
+        if arch != "wavegan" and model.get("n_codes", base.n_codes) == 0:
+            raise ParameterError("n_codes", f"arch {arch} needs the number of codes (categories or bits)")
+        config = dataclasses.replace(base, **model)
+    source = saved or TrainConfig()
+    for name in RESUMED_FIELDS:
+        if settings.get(name) is None:
+            settings[name] = getattr(source, name)
+    settings["betas"] = tuple(settings["betas"])
+    return resume, config, TrainConfig(**settings)
 
 
 def read_training_state(path) -> tuple[ModelConfig, TrainConfig, dict]:

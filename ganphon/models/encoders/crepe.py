@@ -42,7 +42,7 @@ import numpy as np
 
 from ...errors import GanphonError
 from ...layout import PITCH_LAYER
-from . import ENCODER_SR, Encoder, LayerTime
+from .base import ENCODER_SR, Encoder, LayerTime
 
 CAPACITIES = ("tiny", "full")
 FRAME = 1024

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import GanphonError
-from . import ENCODER_SR, Encoder, LayerTime
+from .base import ENCODER_SR, Encoder, LayerTime
 
 #: config.json ``model_type`` values whose feature encoder this module knows.
 MODEL_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
