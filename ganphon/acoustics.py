@@ -1025,7 +1025,7 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     from .layout import check_plan
 
     read = {"the measured table": target} if target.is_file() else {}
-    read.update({"the folder's manifest": base / "manifest.csv", "the folder's run record": base / "run.json"})
+    read.update({"the folder's manifest": base / layout.MANIFEST, "the folder's run record": base / layout.RUN_JSON})
     if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):
         read["a measured file"] = out
     check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
@@ -1059,8 +1059,9 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     elapsed = _time.perf_counter() - started
     out = _table_path(out, len(table), chosen)
     table = _write_acoustics(table, out, manifest, inputs)
-    write_run_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
-                     inputs=inputs, measures=list(measures), settings=settings)
+    write_measure_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
+                         inputs=inputs, measures=list(measures), settings=settings, read=io.measured_inputs(base),
+                         timings={"measure": elapsed})
     for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
         stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
     if chosen:  # the other default name may hold an earlier measurement: no two tables in one folder
@@ -1123,8 +1124,8 @@ def _check_same_measurement(out: Path, **request) -> None:
     record_path = out.with_suffix(".json")
     hint = "write this one elsewhere with --out FILE, or replace it with --overwrite"
     try:
-        previous = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        previous = io.read_record(record_path)["request"] or {}
+    except GanphonError:
         raise GanphonError(f"{out}: exists without a readable record of how it was measured ({record_path.name}); "
                            f"{hint}") from None
     request["settings"] = {layer: s.to_fields() for layer, s in resolve_layer_settings(request["settings"]).items()}
@@ -1136,27 +1137,16 @@ def _check_same_measurement(out: Path, **request) -> None:
         raise GanphonError(f"{out}: holds a different measurement ({what}); {hint}")
 
 
-def write_run_record(path, *, command, engine, tier, points, inputs, measures, settings) -> None:
-    """Write what produced a table: command, engine, settings per layer, versions."""
-    import json
-
-    from ._version import __version__
-    from .layout import atomic_write_text
-
-    record = {
-        "command": command,
-        "engine": engine,
-        "tier": tier,
-        "points": points,
-        "inputs": inputs,
-        "measures": measures,
-        "settings_preset": settings if isinstance(settings, str) else None,
-        "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()},
-        "ganphon_version": __version__,
-        "parselmouth_version": parselmouth.VERSION,
-        "praat_version": parselmouth.PRAAT_VERSION if engine == "parselmouth" else None,
-    }
-    atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+def write_measure_record(path, *, command, engine, tier, points, inputs, measures, settings, read=None,
+                         timings=None) -> None:
+    """Write what produced a table (:func:`ganphon.io.run_record`, kind ``measure``): the measurement as its
+    request (engine, tier, points, inputs, measures, settings per layer), versions, and ``read``: digests of
+    the folder it measured (:func:`ganphon.io.measured_inputs`)."""
+    request = {"engine": engine, "tier": tier, "points": points, "inputs": inputs, "measures": measures,
+               "settings_preset": settings if isinstance(settings, str) else None,
+               "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()}}
+    io.write_run_record(path, io.run_record("measure", command=command, request=request, modules=("parselmouth",),
+                                            inputs=read, timings=timings))
 
 
 def summary(table: pd.DataFrame, elapsed: float, out) -> str:

@@ -39,7 +39,6 @@ table's ``f0_artefact`` column.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,10 +258,11 @@ def generator_stack(folder=None, manifest=None, record=None) -> tuple:
     from .models.config import ModelConfig, stack_frequencies
 
     if record is None and folder is not None:
-        path = Path(folder) / "run.json"
+        from . import io
+
         try:
-            record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        except (OSError, ValueError):
+            record = io.read_run_record(folder)
+        except GanphonError:
             record = None
     if manifest is None and folder is not None:
         from . import io, layout

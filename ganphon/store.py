@@ -68,7 +68,7 @@ MANIFEST_PARQUET = layout.MANIFEST_PARQUET
 LATENTS_PARQUET = layout.LATENTS_PARQUET
 ANNOTATIONS_DIR = layout.ANNOTATIONS_PARQUET
 ACOUSTICS_DIR = layout.ACOUSTICS_PARQUET
-ANALYSIS_RECORD = "_analysis.json"
+ANALYSIS_RECORD = layout.ANALYSIS_RECORD
 #: The store's own manifest column (not part of an exported manifest.csv).
 CONDITION_COLUMN = "condition"
 DEFAULT_CHUNK = 256
@@ -1023,7 +1023,7 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
         The acoustic table (or the manifest without ``measure``); its
         ``attrs["run_summary"]`` holds one line per stage with the throughput.
     """
-    from .acoustics import write_run_record
+    from .acoustics import write_measure_record
     from .praat import ALL_MEASURES
 
     out = Path(out)
@@ -1045,9 +1045,9 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
             lines.append(f"acoustics.csv not written ({len(design.sample_ids):,} samples > {CSV_LIMIT:,}): "
                          f"'ganphon stats' reads {ACOUSTICS_DIR}/, as does pandas.read_parquet")
         if measure:
-            write_run_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
-                             tier="auto" if annotate else None, points=10, inputs="wav",
-                             measures=list(ALL_MEASURES), settings=settings)
+            write_measure_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
+                                 tier="auto" if annotate else None, points=10, inputs="wav",
+                                 measures=list(ALL_MEASURES), settings=settings, read=io.measured_inputs(out))
             if table is not None:
                 result = table
     result.attrs["run_summary"] = lines
