@@ -1060,8 +1060,8 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     out = _table_path(out, len(table), chosen)
     table = _write_acoustics(table, out, manifest, inputs)
     write_measure_record(out.with_suffix(".json"), command=command, engine=engine, tier=tier, points=points,
-                         inputs=inputs, measures=list(measures), settings=settings, read=io.measured_inputs(base),
-                         timings={"measure": elapsed})
+                         inputs=inputs, measures=list(measures), settings=settings,
+                         read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
     for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
         stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
     if chosen:  # the other default name may hold an earlier measurement: no two tables in one folder

@@ -733,9 +733,6 @@ def run_record(kind: str, *, command=None, request=None, seed=None, modules=(), 
     """
     record = {"kind": kind, "command": command, "request": request, "versions": versions(*modules),
               "seed": seed, "timings": dict(timings or {}), "inputs": dict(inputs or {})}
-    clash = set(fields) & set(record)
-    if clash:
-        raise ValueError(f"run_record: {', '.join(sorted(clash))} given twice")
     return {**record, **fields}
 
 
@@ -851,9 +848,10 @@ def textgrid_digest(folder) -> str | None:
     return h.hexdigest()[:16]
 
 
-def measured_inputs(folder) -> dict:
-    """What a measurement of ``folder`` read, as digests: its annotations (``textgrids``) and the request of
-    the export it measured (``export``), each ``None`` when the folder has none."""
+def measured_inputs(folder, annotations: bool = True) -> dict:
+    """What a measurement of ``folder`` read, as digests: its annotations (``textgrids``; only with
+    ``annotations``, a measurement by interval) and the request of the export it measured (``export``),
+    each ``None`` when the folder has none."""
     folder = Path(folder)
     record = None
     try:
@@ -861,8 +859,10 @@ def measured_inputs(folder) -> dict:
     except GanphonError:
         record = None
     request = (record or {}).get("request")
-    return {"textgrids": textgrid_digest(folder) if folder.is_dir() else None,
-            "export": request_digest(request) if isinstance(request, dict) else None}
+    found = {"export": request_digest(request) if isinstance(request, dict) else None}
+    if annotations:
+        found["textgrids"] = textgrid_digest(folder) if folder.is_dir() else None
+    return found
 
 
 def stale_inputs(record: dict, folder) -> list[str]:
@@ -871,13 +871,12 @@ def stale_inputs(record: dict, folder) -> list[str]:
     then = (record or {}).get("inputs")
     if not isinstance(then, dict):
         return []
-    now = measured_inputs(folder)
+    now = measured_inputs(folder, annotations="textgrids" in then)
     changed = []
     if "textgrids" in then and then["textgrids"] != now["textgrids"]:
-        changed.append("the TextGrids were written again since (annotated anew?)" if now["textgrids"]
-                       else "its TextGrids are gone")
+        changed.append("the TextGrids changed (annotated again?)" if now["textgrids"] else "the TextGrids were removed")
     if then.get("export") and then["export"] != now["export"]:
-        changed.append(f"the folder was exported again since ({layout.RUN_JSON} holds another request)")
+        changed.append(f"the folder was exported again ({layout.RUN_JSON} holds another request)")
     return changed
 
 

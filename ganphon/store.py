@@ -1047,7 +1047,7 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
         if measure:
             write_measure_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
                                  tier="auto" if annotate else None, points=10, inputs="wav",
-                                 measures=list(ALL_MEASURES), settings=settings, read=io.measured_inputs(out))
+                                 measures=list(ALL_MEASURES), settings=settings, read=io.measured_inputs(out, annotate))
             if table is not None:
                 result = table
     result.attrs["run_summary"] = lines

@@ -468,7 +468,7 @@ def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, l
     changed = io.stale_inputs(record, folder)
     if changed and not allow_stale:
         raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "
-                           "(ganphon measure --overwrite), or pass --allow-stale to fit it anyway")
+                           "(ganphon measure), or pass --allow-stale to fit it anyway")
     for what in changed:
         print(f"ganphon: note: {source.name} was measured before {what}; fitted anyway (--allow-stale)",
               file=sys.stderr)
