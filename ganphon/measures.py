@@ -259,6 +259,7 @@ def generator_stack(folder=None, manifest=None, record=None) -> tuple:
 
     if record is None and folder is not None:
         from . import io
+        from .errors import GanphonError
 
         try:
             record = io.read_run_record(folder)

@@ -40,7 +40,6 @@ target, not what LPC will report.
 from __future__ import annotations
 
 import itertools
-import json
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -54,8 +53,8 @@ import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..io import write_table, write_textgrid, write_wav
-from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, atomic_write_text, corpus_token
+from ..io import run_record, write_run_record, write_table, write_textgrid, write_wav
+from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, corpus_token
 from ..timebase import DEFAULT_SR, slice_duration
 from .folder import prepare_corpus_folder
 
@@ -844,10 +843,8 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     Also writes ``run.json`` (the request, before the first token), ``<id>.wav``
     (float32, exactly ``slice_len`` samples, peak <= 0.9), ``<id>.TextGrid`` (long
     format, UTF-8), ``phones.csv`` (one row per phone with sample-exact boundaries)
-    and ``synth.json`` (command, seed, versions).
+    and ``synth.json`` (its run record: command, request, seed, versions).
     """
-    from .. import __version__
-
     if n < 1:
         raise GanphonError(f"--n must be at least 1, got {n}")
     for i in range(n):  # planning is cheap: fail before writing anything
@@ -886,19 +883,8 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
               "(column 'compression' of corpus.csv)", file=sys.stderr)
     write_table(pd.DataFrame(phone_rows), out / PHONES_CSV)
     write_table(df, out / CORPUS_CSV)
-    meta = dict(
-        command=command,
-        template=template,
-        n=n,
-        seed=seed,
-        sr=sr,
-        slice_len=slice_len,
-        words=words_text,
-        ganphon_version=__version__,
-        numpy_version=np.__version__,
-        scipy_version=scipy.__version__,
-    )
-    atomic_write_text(out / SYNTH_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_run_record(out / SYNTH_JSON, run_record("corpus", command=command, request=request, seed=seed,
+                                                  modules=("scipy",)))
     return df
 
 

@@ -20,7 +20,7 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
                     model_name)
-from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
+from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
                      read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.

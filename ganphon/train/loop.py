@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import random
@@ -19,7 +18,7 @@ import torch
 
 from .. import io
 from ..errors import GanphonError
-from ..layout import RUN_JSON, atomic_write_text
+from ..layout import PREVIEW_PNG, RUN_JSON
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.latent import Latent
@@ -72,7 +71,7 @@ def write_preview(G: torch.nn.Module, config: ModelConfig, seed: int, step: int,
     folder.mkdir(parents=True, exist_ok=True)
     for name, w in zip(names, waves):
         write_wav(folder / f"{name}.wav", w, config.sr)
-    return plot_preview(waves, names, config.sr, folder / "preview.png", title=f"step {step}")
+    return plot_preview(waves, names, config.sr, folder / PREVIEW_PNG, title=f"step {step}")
 
 
 def _load_items(data, config: ModelConfig, progress: bool):
@@ -485,22 +484,22 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
 
 
 def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path):
+    """The training run's record (:func:`ganphon.io.run_record`, kind ``train``): the model and training
+    configurations and the data as its request; a resumed run keeps the earlier records in ``previous``."""
     path = out / RUN_JSON
     previous = []
     if resume_path is not None and path.exists():
         try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            previous = old.pop("previous", []) + [old]
-        except (OSError, ValueError):
+            old = io.read_record(path)
+            previous = old.pop("previous", None) or []
+            previous = previous + [old]
+        except GanphonError:
             previous = []
-    info = {
-        "kind": "train", "command": command or "", "seed": settings.seed, "versions": io.versions("torch"),
-        "model_config": config.to_dict(), "train_config": settings.to_dict(),
-        "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
-                 "summary": data_summary},
-        "world_size": world, "device": str(device.type),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "resumed_from": str(resume_path) if resume_path else None,
-        "previous": previous,
-    }
-    atomic_write_text(path, json.dumps(info, indent=1) + "\n")
+    request = {"model_config": config.to_dict(), "train_config": settings.to_dict(),
+               "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
+                        "summary": data_summary}}
+    inputs = {"checkpoint": io.file_digest(resume_path)} if resume_path is not None else {}
+    io.write_run_record(path, io.run_record(
+        "train", command=command or "", request=request, seed=settings.seed, modules=("torch",), inputs=inputs,
+        world_size=world, device=str(device.type), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        resumed_from=str(resume_path) if resume_path else None, previous=previous))
