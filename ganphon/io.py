@@ -22,7 +22,7 @@ Tables
     columns and is joined with the manifest when read.
 Records
     :func:`run_record` (the one schema of every record: command, request, versions,
-    seed, timings, inputs), :func:`write_run_record` (its one writer),
+    seed, timings, inputs), :func:`write_run_record` (its one writer), :func:`read_json`,
     :func:`read_record` / :func:`read_run_record` (older records read into the
     schema), :func:`measured_inputs` / :func:`stale_inputs` (digests of what a
     measurement read), :func:`write_json`; the rule
@@ -771,16 +771,21 @@ def read_record(path) -> dict:
     GanphonError
         If the file is missing, unreadable or not a JSON object (one line naming it).
     """
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GanphonError(f"{path}: no such run record") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise GanphonError(f"{path}: unreadable run record ({first_line(exc)})") from None
+    record = read_json(path, "run record")
     if not isinstance(record, dict):
         raise GanphonError(f"{path}: not a ganphon run record")
     return _in_schema(record)
+
+
+def read_json(path, what: str = "JSON file"):
+    """Read a JSON file (UTF-8) as it is; one-line errors naming the file and ``what`` it should be."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanphonError(f"{path}: no such {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
 
 
 def _in_schema(record: dict) -> dict:
