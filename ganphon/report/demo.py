@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import layout
+from .. import io, layout
 from ..errors import GanphonError
 from .writer import audio_md, listening_copies, markdown_to_html, md_table, rel
 
@@ -146,7 +146,7 @@ class _Sweeps:
 
 def _discovery_step(model, out: Path, n_random: int, seed: int, common: dict) -> _Discovery:
     """Random samples (exported, annotated, measured) and the latent variable most tied to their frication."""
-    from .. import io, stats
+    from .. import stats
     from ..sweep import run_sweep
 
     rand_dir = out / layout.DEMO_RANDOM_DIR
@@ -183,7 +183,7 @@ def _sweeps_step(model, out: Path, top: str, bases: int, seed: int, quick: bool,
 def _figures_step(out: Path, found: _Discovery, sweeps: _Sweeps, z_stats: dict, c_stats: dict, r_stats: dict):
     """The figures, each sweep's conclusion, the layer-stack sample and its listening copies:
     ``(figs, conclusions, stack_id, listen)``."""
-    from .. import io, plots
+    from .. import plots
     from ..stats import sort_layers
 
     top, code_var, rand_dir = found.top, sweeps.code_var, found.folder
@@ -217,7 +217,6 @@ def _demo_record(out: Path, model, request: dict, seed: int, command, timings: d
                  sweeps: _Sweeps, stack_id: str, conclusions: dict) -> dict:
     """Write ``demo.json`` (:func:`ganphon.io.run_record`, kind ``demo``) and return it: the model, its card,
     the specs of every part, the discovered variable and the conclusions."""
-    from .. import io
     from ..models.bundled import DATA, DEMO_CARD, DEMO_G
 
     card = {}
@@ -360,8 +359,7 @@ def frication_by_value(folder: Path) -> pd.DataFrame:
     from .. import stats
 
     prop = stats.frication_property(folder)
-    man = pd.read_csv(folder / layout.MANIFEST, usecols=["sample_id", "layer", "value", "base"],
-                      dtype={"sample_id": str})
+    man = io.read_manifest(folder, required=("sample_id", "layer", "value", "base"))
     man = man[man["layer"] == layout.OUTPUT_LAYER][["sample_id", "value", "base"]]
     joined = man.merge(prop.assign(sample_id=prop["sample_id"].astype(str)), on="sample_id")
     table = joined.groupby("value")["has_fric"].agg(n="size", share="mean").reset_index()
@@ -460,7 +458,7 @@ def _slope_panel(folder: Path, var: str, stats_tables: dict, check: bool = False
     frame_path = folder / layout.STATS_DIR / FRAMES_DIR / frame_name(row["outcome"], layout.OUTPUT_LAYER, row["label"])
     if not frame_path.is_file():
         return None
-    frame = pd.read_csv(frame_path)
+    frame = io.read_table(frame_path, "model frame")
     mm = stats_tables["mixed_models"]
     fit = mm[(mm["outcome"] == row["outcome"]) & (mm["label"].fillna("") == row["label"])
              & (mm["layer"] == layout.OUTPUT_LAYER)].set_index("term")["estimate"]
