@@ -486,14 +486,15 @@ def is_parquet(path) -> bool:
     return Path(path).suffix.lower() == ".parquet"
 
 
-def write_table(df, path) -> None:
-    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly), or zstd Parquet when the
-    name ends in ``.parquet`` (text columns dictionary-encoded; every value reads back exactly)."""
+def write_table(df, path, float_format: str | None = None) -> None:
+    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly, or as ``float_format``
+    says), or zstd Parquet when the name ends in ``.parquet`` (text columns dictionary-encoded; every
+    value reads back exactly)."""
     with layout.atomic_path(path) as tmp:
         if is_parquet(path):
             df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
         else:
-            df.to_csv(tmp, index=False)
+            df.to_csv(tmp, index=False, float_format=float_format)
 
 
 def read_table(path, what: str = "table", **kwargs):
