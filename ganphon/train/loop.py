@@ -441,7 +441,7 @@ def _loop(run: Run, items, order: DataOrder, out: Path, start: _Start, saver: _C
     """Train from ``start`` to ``settings.steps``: log, checkpoint (by steps, by minutes, on a signal, at the
     end), preview; stop on a non-finite loss or weights without saving that state.
 
-    Kept as one loop (about 80 lines): every branch reads the same step counters and flags.
+    One function: every branch of the loop reads the same step counters and flags.
     """
     from tqdm import tqdm
 
