@@ -1050,7 +1050,8 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     manifest = _manifest_of(folder, inputs)
     out = _table_path(out, len(table), chosen)
     table = _write_acoustics(table, out, manifest, inputs)
-    write_run_record(out.with_suffix(".json"), command=command, **request)
+    write_measure_record(out.with_suffix(".json"), command=command, **request,
+                         read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
     _remove_superseded(out, base, chosen)
     if manifest is not None and io.is_parquet(out):
         table = join_manifest(table, manifest, inputs)
@@ -1075,7 +1076,7 @@ def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
     partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     _check_can_write(out)  # before measuring, not after
     read = {"the measured table": target} if target.is_file() else {}
-    read.update({"the folder's manifest": base / "manifest.csv", "the folder's run record": base / "run.json"})
+    read.update({"the folder's manifest": base / layout.MANIFEST, "the folder's run record": base / layout.RUN_JSON})
     if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):
         read["a measured file"] = out
     check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
@@ -1152,7 +1153,7 @@ def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.Dat
 def _check_can_write(out: Path) -> None:
     """Raise unless a table can be written at ``out`` (a file name in a writable folder)."""
     if out.is_dir():
-        raise GanphonError(f"{out}: is a folder; give --out a file name such as {out / 'acoustics.csv'}")
+        raise GanphonError(f"{out}: is a folder; give --out a file name such as {out / layout.ACOUSTICS}")
     probe = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")  # atomic_path's name
     try:
         probe.open("xb").close()
@@ -1173,8 +1174,8 @@ def _check_same_measurement(out: Path, **request) -> None:
     record_path = out.with_suffix(".json")
     hint = "write this one elsewhere with --out FILE, or replace it with --overwrite"
     try:
-        previous = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        previous = io.read_record(record_path)["request"] or {}
+    except GanphonError:
         raise GanphonError(f"{out}: exists without a readable record of how it was measured ({record_path.name}); "
                            f"{hint}") from None
     request["settings"] = {layer: s.to_fields() for layer, s in resolve_layer_settings(request["settings"]).items()}
@@ -1186,27 +1187,16 @@ def _check_same_measurement(out: Path, **request) -> None:
         raise GanphonError(f"{out}: holds a different measurement ({what}); {hint}")
 
 
-def write_run_record(path, *, command, engine, tier, points, inputs, measures, settings) -> None:
-    """Write what produced a table: command, engine, settings per layer, versions."""
-    import json
-
-    from ._version import __version__
-    from .layout import atomic_write_text
-
-    record = {
-        "command": command,
-        "engine": engine,
-        "tier": tier,
-        "points": points,
-        "inputs": inputs,
-        "measures": measures,
-        "settings_preset": settings if isinstance(settings, str) else None,
-        "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()},
-        "ganphon_version": __version__,
-        "parselmouth_version": parselmouth.VERSION,
-        "praat_version": parselmouth.PRAAT_VERSION if engine == "parselmouth" else None,
-    }
-    atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+def write_measure_record(path, *, command, engine, tier, points, inputs, measures, settings, read=None,
+                         timings=None) -> None:
+    """Write what produced a table (:func:`ganphon.io.run_record`, kind ``measure``): the measurement as its
+    request (engine, tier, points, inputs, measures, settings per layer), versions, and ``read``: digests of
+    the folder it measured (:func:`ganphon.io.measured_inputs`)."""
+    request = {"engine": engine, "tier": tier, "points": points, "inputs": inputs, "measures": measures,
+               "settings_preset": settings if isinstance(settings, str) else None,
+               "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()}}
+    io.write_run_record(path, io.run_record("measure", command=command, request=request, modules=("parselmouth",),
+                                            inputs=read, timings=timings))
 
 
 def summary(table: pd.DataFrame, elapsed: float, out) -> str:

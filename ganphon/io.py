@@ -21,7 +21,11 @@ Tables
     :func:`read_acoustics` and :func:`join_manifest`: a per-file table keeps its own
     columns and is joined with the manifest when read.
 Records
-    :func:`read_run_record`, :func:`write_run_record`, :func:`write_json`; the rule
+    :func:`run_record` (the one schema of every record: command, request, versions,
+    seed, timings, inputs), :func:`write_run_record` (its one writer), :func:`read_json`,
+    :func:`read_record` / :func:`read_run_record` (older records read into the
+    schema), :func:`measured_inputs` / :func:`stale_inputs` (digests of what a
+    measurement read), :func:`write_json`; the rule
     that a folder holds exactly one request (:func:`prepare_folder`);
     ``finished.txt``, the per-sample completion record (:func:`read_finished`,
     :class:`FinishedLog`).
@@ -488,14 +492,15 @@ def is_parquet(path) -> bool:
     return Path(path).suffix.lower() == ".parquet"
 
 
-def write_table(df, path) -> None:
-    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly), or zstd Parquet when the
-    name ends in ``.parquet`` (text columns dictionary-encoded; every value reads back exactly)."""
+def write_table(df, path, float_format: str | None = None) -> None:
+    """Write a DataFrame atomically: CSV (no index; floats round-trip exactly, or as ``float_format``
+    says), or zstd Parquet when the name ends in ``.parquet`` (text columns dictionary-encoded; every
+    value reads back exactly)."""
     with layout.atomic_path(path) as tmp:
         if is_parquet(path):
             df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
         else:
-            df.to_csv(tmp, index=False)
+            df.to_csv(tmp, index=False, float_format=float_format)
 
 
 def read_table(path, what: str = "table", **kwargs):
@@ -727,8 +732,124 @@ def versions(*modules: str) -> dict:
     return out
 
 
+#: The fields every run record holds, in this order, whatever wrote it (see :func:`run_record`).
+RECORD_FIELDS = ("kind", "command", "request", "versions", "seed", "timings", "inputs")
+#: Fields of records written before the one schema, and where they belong now
+#: (a measurement's settings and a training run's configurations are its request).
+_OLD_REQUEST_FIELDS = {
+    "measure": ("engine", "tier", "points", "inputs", "measures", "settings_preset", "settings"),
+    "train": ("model_config", "train_config", "data"),
+}
+
+
+def run_record(kind: str, *, command=None, request=None, seed=None, modules=(), timings=None, inputs=None,
+               **fields) -> dict:
+    """A run record: what made a folder or a table, in the one schema of every ganphon record.
+
+    Parameters
+    ----------
+    kind : str
+        What wrote it: ``probe``, ``sweep``, ``measure``, ``stats``, ``corpus``, ``train``, ``demo`` …
+    command : str, optional
+        The command line.
+    request : dict, optional
+        What defines the result (two runs with equal requests make equal results).
+    seed : int or dict, optional
+    modules : sequence of str
+        Packages whose versions are recorded besides ganphon, Python and numpy (:func:`versions`).
+    timings : dict, optional
+        Seconds per stage.
+    inputs : dict, optional
+        Digests of what the run read (:func:`file_digest`, :func:`textgrid_digest`, :func:`request_digest`),
+        so that a later stage can tell a result older than its inputs.
+    **fields
+        Anything more the kind records (planned files, notes …), after the schema's fields.
+    """
+    record = {"kind": kind, "command": command, "request": request, "versions": versions(*modules),
+              "seed": seed, "timings": dict(timings or {}), "inputs": dict(inputs or {})}
+    return {**record, **fields}
+
+
+def write_run_record(path, record: dict) -> Path:
+    """Write a run record atomically; ``path`` a folder (its ``run.json``) or a record file.  Returns the path.
+
+    The one writer of every record (a folder's ``run.json``, a table's
+    ``acoustics.json``, ``stats.json``, ``demo.json``, a training run's
+    ``run.json``): fields of the schema (:data:`RECORD_FIELDS`) that ``record``
+    lacks are added empty, ``kind`` from the request when it names one.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / layout.RUN_JSON
+    record = dict(record)
+    request = record.get("request")
+    if record.get("kind") is None and isinstance(request, dict) and isinstance(request.get("kind"), str):
+        record["kind"] = request["kind"]
+    if "versions" not in record:
+        record["versions"] = versions()
+    full = {key: record.pop(key, {} if key in ("timings", "inputs") else None) for key in RECORD_FIELDS}
+    return write_json(path, normalise({**full, **record}))
+
+
+def read_record(path) -> dict:
+    """A run record file in the one schema, whatever ganphon version wrote it.
+
+    Records written before the schema (an acoustic table's settings, a
+    training ``run.json``, the bundled model's card, ``stats.json`` with a
+    ``ganphon_version``) are read into it: their settings or configurations
+    become the ``request``, their version fields ``versions``; every
+    field of :data:`RECORD_FIELDS` is present.
+
+    Raises
+    ------
+    GanphonError
+        If the file is missing, unreadable or not a JSON object (one line naming it).
+    """
+    record = read_json(path, "run record")
+    if not isinstance(record, dict):
+        raise GanphonError(f"{path}: not a ganphon run record")
+    return _in_schema(record)
+
+
+def read_json(path, what: str = "JSON file"):
+    """Read a JSON file (UTF-8) as it is; one-line errors naming the file and ``what`` it should be."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanphonError(f"{path}: no such {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+
+
+def _in_schema(record: dict) -> dict:
+    """``record`` with every schema field, an older record's fields moved where the schema keeps them."""
+    record = dict(record)
+    if all(key in record for key in RECORD_FIELDS):
+        return record
+    kind = record.get("kind")
+    if kind is None and "engine" in record and "measures" in record:
+        kind = "measure"
+    if kind in _OLD_REQUEST_FIELDS and not isinstance(record.get("request"), dict):
+        record["request"] = {key: record.pop(key) for key in _OLD_REQUEST_FIELDS[kind] if key in record}
+    if kind is None and isinstance(record.get("request"), dict):
+        kind = record["request"].get("kind")
+    record["kind"] = kind
+    found = record.get("versions") if isinstance(record.get("versions"), dict) else {}
+    for old, name in (("ganphon_version", "ganphon"), ("ganphon", "ganphon"), ("parselmouth_version", "parselmouth"),
+                      ("praat_version", "praat_in_parselmouth")):
+        if isinstance(record.get(old), str) and name not in found:
+            found[name] = record.pop(old)
+    record["versions"] = found
+    if "timings" not in record and isinstance(record.get("timings_s"), dict):
+        record["timings"] = record.pop("timings_s")
+    for key in RECORD_FIELDS:
+        record.setdefault(key, {} if key in ("timings", "inputs") else None)
+    return record
+
+
 def read_run_record(folder) -> dict | None:
-    """The ``run.json`` of ``folder``, or ``None`` when it has none.
+    """The ``run.json`` of ``folder`` in the one schema (:func:`read_record`), or ``None`` when it has none.
 
     Raises
     ------
@@ -739,17 +860,63 @@ def read_run_record(folder) -> dict | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise GanphonError(f"{path}: unreadable run record ({exc}); pass --overwrite to start again") from None
-    if not isinstance(record, dict):
-        raise GanphonError(f"{path}: not a ganphon run record; pass --overwrite to start again")
-    return record
+        return read_record(path)
+    except GanphonError as exc:
+        raise GanphonError(f"{exc}; pass --overwrite to start again") from None
 
 
-def write_run_record(folder, record: dict) -> Path:
-    """Write ``record`` as ``folder/run.json`` atomically; returns the path."""
-    return write_json(Path(folder) / layout.RUN_JSON, normalise(record))
+def file_digest(path) -> str:
+    """A short fingerprint of a file's bytes (sha256, 16 hex digits)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def textgrid_digest(folder) -> str | None:
+    """One fingerprint of every annotation of ``folder``: its TextGrids' names and bytes (and a store's
+    annotation table); ``None`` when it has none."""
+    folder = Path(folder)
+    found = sorted(folder.glob("*.TextGrid")) + sorted(p for p in [folder / layout.ANNOTATIONS_PARQUET] if p.is_file())
+    if not found:
+        return None
+    h = hashlib.sha256()
+    for path in found:
+        h.update(f"{path.name}\0{file_digest(path)}\0".encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def measured_inputs(folder, annotations: bool = True) -> dict:
+    """What a measurement of ``folder`` read, as digests: its annotations (``textgrids``; only with
+    ``annotations``, a measurement by interval) and the request of the export it measured (``export``),
+    each ``None`` when the folder has none."""
+    folder = Path(folder)
+    record = None
+    try:
+        record = read_run_record(folder) if folder.is_dir() else None
+    except GanphonError:
+        record = None
+    request = (record or {}).get("request")
+    found = {"export": request_digest(request) if isinstance(request, dict) else None}
+    if annotations:
+        found["textgrids"] = textgrid_digest(folder) if folder.is_dir() else None
+    return found
+
+
+def stale_inputs(record: dict, folder) -> list[str]:
+    """What changed in ``folder`` since the measurement ``record`` describes: one phrase per input whose digest
+    differs from the one recorded (an input the record has no digest of is not judged)."""
+    then = (record or {}).get("inputs")
+    if not isinstance(then, dict):
+        return []
+    now = measured_inputs(folder, annotations="textgrids" in then)
+    changed = []
+    if "textgrids" in then and then["textgrids"] != now["textgrids"]:
+        changed.append("the TextGrids changed (annotated again?)" if now["textgrids"] else "the TextGrids were removed")
+    if then.get("export") and then["export"] != now["export"]:
+        changed.append(f"the folder was exported again ({layout.RUN_JSON} holds another request)")
+    return changed
 
 
 def _differing_keys(previous: dict, request: dict) -> list[str]:

@@ -41,6 +41,9 @@ SWEEP_JSON = "sweep.json"
 ACOUSTICS = "acoustics.csv"
 ACOUSTICS_JSON = "acoustics.json"
 STATS_DIR = "stats"
+STATS_JSON = "stats.json"          # the run record of 'ganphon stats', in DIR/stats/
+SUMMARIES_TXT = "summaries.txt"    # every fitted model's summary, in DIR/stats/
+REFIT_R = "refit.R"                # the R script refitting every saved model frame, in DIR/stats/frames/
 FIGURES_DIR = "figures"
 DEMO_JSON = "demo.json"
 REPORT_MD = "report.md"
@@ -60,6 +63,7 @@ LOG_CSV = "train_log.csv"
 G_LATEST = "G_latest.pt"
 Q_LATEST = "Q_latest.pt"
 PREVIEW_DIR = "preview"
+PREVIEW_PNG = "preview.png"        # the waveforms of one preview step, in preview/stepNNNNNNN/
 _CHECKPOINT = re.compile(r"^ckpt_step(\d+)\.pt$")
 # A columnar store (``--store zarr``, see ganphon.store): arrays, tables, per-chunk Parquet parts.
 STORE_ZARR = "store.zarr"
@@ -67,6 +71,7 @@ MANIFEST_PARQUET = "manifest.parquet"
 LATENTS_PARQUET = "latents.parquet"
 ANNOTATIONS_PARQUET = "annotations.parquet"
 ACOUSTICS_PARQUET = "acoustics.parquet"  # a store: one part per chunk; a file folder: a large acoustic table
+ANALYSIS_RECORD = "_analysis.json"  # a store: what annotate/measure did to its chunks (ganphon.store)
 # A training corpus (``ganphon corpus synth | cut``): one <item>.wav + <item>.TextGrid per item, tables.
 CORPUS_CSV = "corpus.csv"
 PHONES_CSV = "phones.csv"

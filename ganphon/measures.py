@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -566,10 +565,12 @@ def generator_stack(folder=None, manifest=None, record=None) -> tuple:
     from .models.config import ModelConfig, stack_frequencies
 
     if record is None and folder is not None:
-        path = Path(folder) / "run.json"
+        from . import io
+        from .errors import GanphonError
+
         try:
-            record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        except (OSError, ValueError):
+            record = io.read_run_record(folder)
+        except GanphonError:
             record = None
     if manifest is None and folder is not None:
         from . import io, layout

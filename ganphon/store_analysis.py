@@ -32,7 +32,7 @@ from .store import (ACOUSTICS_DIR, ANNOTATION_COLUMNS, ANNOTATIONS_DIR, CONDITIO
                     _all_parts, _missing_parts, _read_parts, _write_parquet, format_summary, open_store, part_name,
                     require, run_store)
 
-ANALYSIS_RECORD = "_analysis.json"
+ANALYSIS_RECORD = layout.ANALYSIS_RECORD
 #: A store sweep of more samples does not write the joined acoustics.csv (≈ 180 kB a sample):
 #: ``ganphon stats`` reads the Parquet parts, whatever the size.
 CSV_LIMIT = 20_000
@@ -369,7 +369,7 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
         The acoustic table (or the manifest without ``measure``); its
         ``attrs["run_summary"]`` holds one line per stage with the throughput.
     """
-    from .acoustics import write_run_record
+    from .acoustics import write_measure_record
     from .praat import ALL_MEASURES
 
     out = Path(out)
@@ -391,9 +391,10 @@ def store_sweep(model, design, out, *, spec: dict, request: dict, annotate: bool
             lines.append(f"acoustics.csv not written ({len(design.sample_ids):,} samples > {CSV_LIMIT:,}): "
                          f"'ganphon stats' reads {ACOUSTICS_DIR}/, as does pandas.read_parquet")
         if measure:
-            write_run_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
-                             tier="auto" if annotate else None, points=10, inputs="wav",
-                             measures=list(ALL_MEASURES), settings=settings)
+            write_measure_record(out / layout.ACOUSTICS_JSON, command=command, engine="parselmouth",
+                                 tier="auto" if annotate else None, points=10, inputs="wav",
+                                 measures=list(ALL_MEASURES), settings=settings,
+                                 read=io.measured_inputs(out, annotate))
             if table is not None:
                 result = table
     result.attrs["run_summary"] = lines

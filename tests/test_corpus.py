@@ -476,7 +476,7 @@ def test_synth_is_deterministic_and_seeded(tmp_path, corpora):
     synthesize("stv", 3, seed=6, out=other, progress=False)
     assert (other / "stv00000.wav").read_bytes() != (folder / "stv00000.wav").read_bytes()
     meta = json.loads((again / "synth.json").read_text())
-    assert meta["seed"] == 5 and meta["ganphon_version"] == ganphon.__version__
+    assert meta["seed"] == 5 and meta["versions"]["ganphon"] == ganphon.__version__ and meta["kind"] == "corpus"
     assert "--seed 5" in meta["command"]
 
 

@@ -67,6 +67,10 @@ def demo_run(tmp_path_factory):
 
 def test_demo_report_and_its_parts(demo_run):
     info = json.loads((demo_run / "demo.json").read_text())
+    # the one record schema; the request is the folder's own (run.json)
+    assert list(info)[:7] == ["kind", "command", "request", "versions", "seed", "timings", "inputs"]
+    assert info["kind"] == "demo" and info["request"] == json.loads((demo_run / "run.json").read_text())["request"]
+    assert set(info["timings"]) == {"discovery", "sweeps", "stats", "figures", "explorer"}
     top = info["top_variable"]
     assert re.fullmatch(r"z\d+", top)
     # the swept variable is the one an independent discovery call ranks first

@@ -61,7 +61,9 @@ def test_prepare_folder_rules(tmp_path):
     out = tmp_path / "run"
     req = {"kind": "probe", "n": 2}
     assert io.prepare_folder(out, req, record={"command": "c"}) is False
-    assert json.loads((out / "run.json").read_text()) == {"request": req, "command": "c"}
+    assert json.loads((out / "run.json").read_text()) == {  # the one record schema, its empty fields filled
+        "kind": "probe", "command": "c", "request": req, "versions": io.versions(), "seed": None, "timings": {},
+        "inputs": {}}
     io.write_wav(out / "s000000_output.wav", np.zeros(4, np.float32), 16000)  # written by ganphon: in the ledger
     assert io.prepare_folder(out, req) is True  # same request: resume
     with pytest.raises(GanphonError, match="different command .differs in n"):

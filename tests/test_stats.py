@@ -529,7 +529,7 @@ def test_run_stats_writes_every_table(tmp_path):
     corr = pd.read_csv(out / "correlations.csv")
     pd.testing.assert_frame_equal(corr, stats.correlation_table(table, ["f0", "intensity"]), check_dtype=False)
     record = json.loads((out / "stats.json").read_text())
-    assert record["ganphon_version"] == __version__ and record["seeds"]["manifest"] == [5]
+    assert record["versions"]["ganphon"] == __version__ and record["seed"]["manifest"] == [5]
     assert record["first_layer"] == {"f0/voi": "conv4", "intensity/voi": "conv4"} == result.first_layers
     assert record["labels_by_measure"] == {"f0": ["voi"], "intensity": ["voi"]}
     assert any("'f2' is not in acoustics.csv" in n for n in record["notes"])
@@ -703,7 +703,7 @@ def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_p
     printed = capsys.readouterr().out
     assert not (folder / "stats").exists() and (tmp_path / "reml" / "mixed_models.csv").is_file()
     record = json.loads((tmp_path / "reml" / "stats.json").read_text())
-    assert record["reml"] is True and record["df"] == "bases"
+    assert record["request"]["reml"] is True and record["request"]["df"] == "bases"
     notes = record["notes"]
     assert any("f0/voi, layer conv2: not modelled: the outcome is constant (100" in n for n in notes)
     conv4 = [n for n in notes if n.startswith("f0/voi/conv4: ")]

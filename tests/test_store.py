@@ -177,7 +177,7 @@ def test_stats_of_a_store_read_its_parquet_parts_and_equal_those_of_the_csv(gene
     assert len([k for k in from_csv if k.startswith("stats/frames/")]) >= 3
     assert from_store == from_csv
     record = json.loads((store_dir / "stats" / "stats.json").read_text())
-    assert record["source"].endswith("acoustics.parquet") and record["seeds"]["manifest"] == [1]
+    assert record["source"].endswith("acoustics.parquet") and record["seed"]["manifest"] == [1]
     # only the asked measures' rows are read from the parts
     assert set(read_acoustics(store_dir, measures=["intensity"])["measure"]) == {"intensity"}
     assert main(["stats", str(store_dir), "--measures", "nonsense", "--quiet"]) == 2

@@ -159,8 +159,8 @@ def test_few_steps_write_checkpoint_log_and_preview(corpus, tmp_path):
 
     info = json.loads((out / "run.json").read_text())
     assert info["seed"] == 7 and info["command"].startswith("ganphon train")
-    assert info["model_config"]["n_codes"] == 3 and info["versions"]["ganphon"]
-    assert "6 items; 1 resampled" in info["data"]["summary"]
+    assert info["request"]["model_config"]["n_codes"] == 3 and info["versions"]["ganphon"]
+    assert info["kind"] == "train" and "6 items; 1 resampled" in info["request"]["data"]["summary"]
 
 
 def test_training_leaves_threads_flags_and_global_random_state_as_it_found_them(corpus, tmp_path):

@@ -64,6 +64,9 @@ def stats(p) -> None:
                    "the upsampling stack's periods, a layer's native rate, ½ and ⅓ of each) in the models and "
                    "correlations; by default they are left out, counted, and each outcome's note says how its "
                    "result moves with them")
+    p.add_argument("--allow-stale", action="store_true",
+                   help="fit a table measured before the folder's TextGrids changed or before the folder was "
+                   "exported again (refused otherwise; a note says what changed, stats.json records it)")
     add_seed(p, help="seed of the k-means in the feature-map clustering")
     add_workers(p, "fitting the models")
     add_quiet(p)
@@ -84,7 +87,8 @@ def _stats(args) -> int:
                        progress=not args.quiet,
                        engine=args.engine, label_interaction=args.label_interaction,
                        label_column=args.label_column, reml=args.reml, df=args.df, out=args.out,
-                       presence=names(args.presence), include_artefacts=args.include_artefacts)
+                       presence=names(args.presence), include_artefacts=args.include_artefacts,
+                       allow_stale=args.allow_stale)
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():

@@ -89,10 +89,12 @@ def _sweep(args) -> int:
                        progress=not args.quiet, command=args.command_line, store=args.store,
                        wav_layers=args.wav_layers,
                        yes=args.yes)
+    from .. import layout
+
     if "measure" in result.columns:
-        what = "acoustics.csv"
+        what = layout.ACOUSTICS
     else:  # not measured, or a store too large for the joined CSV (its summary says so)
-        what = "manifest.parquet" if args.store == "zarr" else "manifest.csv"
+        what = layout.MANIFEST_PARQUET if args.store == "zarr" else layout.MANIFEST
     print(f"sweep done: {args.out}/{what} ({len(result)} rows)")
     print_summary(result)
     return 0

@@ -10,7 +10,6 @@ measured, not known.  Used only when ``espeak-ng`` is on the PATH.
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import subprocess
@@ -24,8 +23,9 @@ import parselmouth
 from tqdm.auto import tqdm
 
 from ..errors import GanphonError
-from ..io import read_wav, textgrid_from_intervals, write_table, write_textgrid, write_wav
-from ..layout import CORPUS_CSV, SYNTH_JSON, atomic_write_text, corpus_token
+from ..io import (read_wav, run_record, textgrid_from_intervals, write_run_record, write_table, write_textgrid,
+                  write_wav)
+from ..layout import CORPUS_CSV, SYNTH_JSON, corpus_token
 from .folder import prepare_corpus_folder, resample
 
 VOICES = ("en", "en-us", "en-gb-x-rp", "en+m3", "en+f3")
@@ -87,8 +87,6 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
     :func:`ganphon.corpus.folder.prepare_corpus_folder` says (``run.json`` first;
     another run refused unless ``overwrite``).
     """
-    from .. import __version__
-
     words = [w.strip() for w in (words.split(",") if isinstance(words, str) else words) if w.strip()]
     if not words:
         raise GanphonError("--words needs at least one word")
@@ -126,7 +124,6 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
                      "word_start": start, "word_end": end, "seed": seed})
     df = pd.DataFrame(rows)
     write_table(df, out / CORPUS_CSV)
-    atomic_write_text(out / SYNTH_JSON, json.dumps(
-        {"command": command, "engine": "espeak", "words": words, "n": n, "seed": seed, "sr": sr,
-         "slice_len": slice_len, "ganphon_version": __version__}, indent=1) + "\n")
+    write_run_record(out / SYNTH_JSON, run_record("corpus", command=command, request=request, seed=seed,
+                                                  engine="espeak"))
     return df

@@ -9,7 +9,6 @@ zero).  Every change made to a file is counted in a :class:`LoadReport`.
 
 from __future__ import annotations
 
-import platform
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ import scipy.signal
 from tqdm import tqdm
 
 from ..errors import GanphonError
-from ..io import prepare_folder, read_wav
+from ..io import prepare_folder, read_wav, versions
 from ..timebase import DEFAULT_SR, slice_duration
 
 
@@ -241,11 +240,7 @@ def prepare_corpus_folder(out, request: dict, overwrite: bool, command: str, pla
     GanphonError
         If ``out`` is a file, holds another run (without ``overwrite``) or foreign files.
     """
-    from .. import __version__
-
-    record = {"command": command, "planned": planned,
-              "versions": {"ganphon": __version__, "python": platform.python_version(),
-                           "numpy": np.__version__, "scipy": scipy.__version__},
+    record = {"command": command, "planned": planned, "seed": request.get("seed"), "versions": versions("scipy"),
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if prepare_folder(out, request, overwrite=overwrite, record=record):
         prepare_folder(out, request, overwrite=True, record=record)

@@ -40,7 +40,6 @@ target, not what LPC will report.
 from __future__ import annotations
 
 import itertools
-import json
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -56,8 +55,8 @@ from tqdm import tqdm
 # the phones' classes are the segmentation's (one table, in the stage before the corpus)
 from ..annotate import PHONE_CLASS, phone_class  # noqa: F401 (importable from here)
 from ..errors import GanphonError, ParameterError, name_list
-from ..io import write_table, write_textgrid, write_wav
-from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, atomic_write_text, corpus_token
+from ..io import run_record, write_run_record, write_table, write_textgrid, write_wav
+from ..layout import CORPUS_CSV, PHONES_CSV, SYNTH_JSON, corpus_token
 from ..timebase import DEFAULT_SR, slice_duration
 from .folder import prepare_corpus_folder
 
@@ -814,7 +813,7 @@ def synthesize(template: str, n: int, seed: int, out, sr: int = DEFAULT_SR,
     Also writes ``run.json`` (the request, before the first token), ``<id>.wav``
     (float32, exactly ``slice_len`` samples, peak <= 0.9), ``<id>.TextGrid`` (long
     format, UTF-8), ``phones.csv`` (one row per phone with sample-exact boundaries)
-    and ``synth.json`` (command, seed, versions).
+    and ``synth.json`` (its run record: command, request, seed, versions).
     """
     words = name_list(words, "words")
     out, command, words_text = _plan_synth(template, n, seed, out, sr, slice_len, words, overwrite)
@@ -843,8 +842,7 @@ def _plan_synth(template, n, seed, out, sr, slice_len, words, overwrite):
     if words is not None:
         command += ["--words", words_text]
     command = " ".join(shlex.quote(c) for c in command)
-    request = {"kind": "corpus-synth", "template": template, "n": n, "seed": seed, "sr": sr,
-               "slice_len": slice_len, "words": words_text}
+    request = _synth_request(template, n, seed, sr, slice_len, words_text)
     prepare_corpus_folder(out, request, overwrite, command, planned={
         "items": [token_id(template, i) for i in range(n)], "files_per_item": ["{id}.wav", "{id}.TextGrid"],
         "tables": [PHONES_CSV, CORPUS_CSV, SYNTH_JSON]})
@@ -870,21 +868,16 @@ def _write_tokens(template, n, seed, out, sr, slice_len, words, progress) -> tup
 
 def _write_synth_record(out, command, template, n, seed, sr, slice_len, words_text) -> None:
     """``synth.json``: the command, the request and the versions that made the corpus."""
-    from .. import __version__
+    write_run_record(out / SYNTH_JSON, run_record("corpus", command=command,
+                                                  request=_synth_request(template, n, seed, sr, slice_len,
+                                                                         words_text),
+                                                  seed=seed, modules=("scipy",)))
 
-    meta = dict(
-        command=command,
-        template=template,
-        n=n,
-        seed=seed,
-        sr=sr,
-        slice_len=slice_len,
-        words=words_text,
-        ganphon_version=__version__,
-        numpy_version=np.__version__,
-        scipy_version=scipy.__version__,
-    )
-    atomic_write_text(out / SYNTH_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+
+def _synth_request(template, n, seed, sr, slice_len, words_text) -> dict:
+    """What a synthesised corpus was asked for (its ``run.json`` and ``synth.json`` request)."""
+    return {"kind": "corpus-synth", "template": template, "n": n, "seed": seed, "sr": sr,
+            "slice_len": slice_len, "words": words_text}
 
 
 def _check_template(template):

@@ -19,14 +19,14 @@
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import layout
+from .. import io, layout
 from ..errors import GanphonError
 from .size import drop_sample_files
 from .writer import audio_md, listening_copies, markdown_to_html, md_table, rel
@@ -60,59 +60,40 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     ``out`` must be missing, empty, or a demo folder of the same request
     (resumed); another demo is replaced only with ``overwrite``, and a folder
     holding anything else is refused.
+
+    The steps: discovery on random samples (:func:`_discovery_step`), the two
+    sweeps (:func:`_sweeps_step`), their statistics, the figures and
+    listening copies (:func:`_figures_step`), the explorer pages and atlas,
+    then the record ``demo.json`` (:func:`ganphon.io.run_record`) and the report.
     """
-    from .. import __version__, plots, stats
+    from .. import stats
     from ..io import prepare_folder
     from ..models import load_checkpoint
-    from ..models.bundled import DATA, DEMO_CARD, DEMO_G
-    from ..sweep import run_sweep
     from .explore import build_explorer
 
     out = Path(out)
     model = load_checkpoint(checkpoint, qnetwork=False)
-    prepare_folder(out, {"kind": "demo", "checkpoint_sha256": model.sha256, "seed": seed,
-                         "n_random": n_random, "bases": bases, "quick": quick},
-                   overwrite=overwrite, record={"command": command})
+    request = {"kind": "demo", "checkpoint_sha256": model.sha256, "seed": seed, "n_random": n_random,
+               "bases": bases, "quick": quick}
+    prepare_folder(out, request, overwrite=overwrite, record={"command": command})
     cfg = model.config
     if cfg.n_codes == 0:
         raise GanphonError(f"{model.path}: the demo needs a ciwgan or fiwgan model (it sweeps a code)")
     if quick:  # small, but each sweep still has enough rows (15 outputs) for the models and conclusions
         n_random, bases = min(n_random, 24), min(bases, 3)
-    z_range = (-15.0, 5.0, 2.0) if not quick else (-15.0, 5.0, 5.0)
-    c_range = (0.0, 2.0, 0.25) if not quick else (0.0, 2.0, 0.5)
     timings = {}
     common = dict(workers=workers, progress=progress, overwrite=overwrite, scheduler=scheduler)
 
-    # 1. discovery on random samples
     t0 = _step(f"1/6 {n_random} random samples: export, annotate, measure", progress)
-    rand_dir = out / "random"
-    rand_spec = {"kind": "random", "n": n_random, "seed": seed}
-    run_sweep(rand_spec, model, rand_dir, **common)
-    prop = stats.frication_property(rand_dir)
-    latents = pd.read_csv(rand_dir / layout.LATENTS, dtype={"sample_id": str})
-    z_names = [c for c in latents.columns if c.startswith("z")]
-    ranking = _discover(stats, latents, prop, z_names)
-    top = ranking.iloc[0]["var"]
+    found = _discovery_step(model, out, n_random, seed, common)
     timings["discovery"] = time.perf_counter() - t0
-
-    # 2. sweeps
-    t0 = _step(f"2/6 sweep {top} from {z_range[0]:g} to {z_range[1]:g} step {z_range[2]:g} over {bases} bases", progress)
-    z_dir = out / f"sweep_{top}"
-    z_spec = {"kind": "dimension", "var": top, "from": z_range[0], "to": z_range[1], "step": z_range[2],
-              "bases": bases, "seed": seed}
-    run_sweep(z_spec, model, z_dir, **common)
-    code_var = "c2" if cfg.n_codes >= 2 else "c1"
-    c_dir = out / f"sweep_{code_var}"
-    c_spec = {"kind": "code", "var": code_var, "from": c_range[0], "to": c_range[1], "step": c_range[2],
-              "bases": bases, "seed": seed}
-    _step(f"3/6 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
-    run_sweep(c_spec, model, c_dir, **common)
+    t0 = time.perf_counter()
+    sweeps = _sweeps_step(model, out, found.top, bases, seed, quick, common, progress)
     timings["sweeps"] = time.perf_counter() - t0
 
-    # 3. statistics
     t0 = _step("4/6 statistics: mixed-effects models of both sweeps, correlation table", progress)
     all_stats = []
-    for folder in (z_dir, c_dir, rand_dir):
+    for folder in (sweeps.z_dir, sweeps.c_dir, found.folder):
         if progress:
             print(f"statistics of {folder.name}/", flush=True)
         all_stats.append(_stats_dict(stats.run_stats(folder, command=command, workers=workers, progress=progress,
@@ -120,40 +101,14 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     z_stats, c_stats, r_stats = all_stats
     timings["stats"] = time.perf_counter() - t0
 
-    # 4. figures
     t0 = _step("5/6 figures and listening copies", progress)
-    fig_dir = out / "figures"
-    figs = {}
-    stack_id = _typical_sample(rand_dir, prop)
-    figs["stack"] = plots.plot_layer_stack(rand_dir, stack_id, out=fig_dir / f"layer_stack_{stack_id}")
-    figs["grid_z"] = plots.plot_sweep_grid(z_dir, base=0, out=fig_dir / f"sweep_grid_{top}")
-    figs["grid_c"] = plots.plot_sweep_grid(c_dir, base=0, out=fig_dir / f"sweep_grid_{code_var}")
-    if _has_rows(z_stats.get("effects")):
-        figs["effects_z"] = plots.plot_effects(z_stats["effects"], out=fig_dir / f"effects_{top}")
-    if _has_rows(c_stats.get("effects")):
-        figs["effects_c"] = plots.plot_effects(c_stats["effects"], out=fig_dir / f"effects_{code_var}")
-    if _has_rows(r_stats.get("correlations")):
-        figs["corr"] = plots.plot_correlations(r_stats["correlations"], out=fig_dir / "correlations")
-    conclusions = {
-        top: sweep_conclusion(top, z_spec, z_stats, z_stats.get("first_layers"), check=True,
-                              presence=frication_by_value(z_dir)),
-        code_var: sweep_conclusion(code_var, c_spec, c_stats, c_stats.get("first_layers")),
-    }
-    panels = [p for p in (_slope_panel(z_dir, top, z_stats, check=True), _slope_panel(c_dir, code_var, c_stats))
-              if p is not None]
-    if panels:
-        figs["slopes"] = plots.plot_sweep_slopes(panels, out=fig_dir / "sweep_slopes")
-    from ..stats import sort_layers
-
-    stack_layers = [x for x in sort_layers(pd.read_csv(rand_dir / layout.MANIFEST, usecols=["layer"])["layer"].unique())
-                    if x != layout.OUTPUT_LAYER]
-    listen = listening_copies(rand_dir, stack_id, stack_layers, dest=out / layout.LISTEN_DIR)
-    drop_sample_files(rand_dir, keep=[stack_id])  # measured and summarised; the stack sample is shown
+    figs, conclusions, stack_id, listen = _figures_step(out, found, sweeps, z_stats, c_stats, r_stats)
+    drop_sample_files(found.folder, keep=[stack_id])  # measured and summarised; the stack sample is shown
     timings["figures"] = time.perf_counter() - t0
 
     t0 = _step("6/6 explorer pages of the sweeps, report", progress)
     explorers = {var: build_explorer(folder, progress=progress)
-                 for var, folder in ((top, z_dir), (code_var, c_dir))}
+                 for var, folder in ((found.top, sweeps.z_dir), (sweeps.code_var, sweeps.c_dir))}
     timings["explorer"] = time.perf_counter() - t0
     if not quick:  # a short atlas and one channel intervention (ganphon.report.atlas_section)
         from .atlas_section import demo_atlas_section
@@ -162,26 +117,128 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
             out, model, seed, workers=workers, overwrite=overwrite, progress=progress, scheduler=scheduler)
         timings["atlas"] = time.perf_counter() - t0
 
-    card = {}
-    bundled = model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve()
-    if bundled and (DATA / DEMO_CARD).exists():
-        card = json.loads((DATA / DEMO_CARD).read_text(encoding="utf-8"))
-    # The redo commands name the checkpoint as a user can type it again: 'demo' for the bundled
-    # model (its installed path changes with every install), else an absolute path.
-    redo_checkpoint = "demo" if bundled else str(Path(model.path).resolve())
-    info = {"ganphon": __version__, "seed": seed, "card": card, "checkpoint": str(model.path),
-            "redo_checkpoint": redo_checkpoint, "sha256": model.sha256,
-            "config": cfg.to_dict(), "meta": model.meta, "command": command or "ganphon demo",
-            "timings_s": timings, "top_variable": top, "discovery_kind": ranking.attrs.get("kind"), "code_variable": code_var,
-            "z_spec": z_spec, "c_spec": c_spec, "random_spec": rand_spec, "stack_sample": stack_id,
-            "conclusions": {var: info for var, (_, info) in conclusions.items()}}
-    layout.atomic_write_text(out / layout.DEMO_JSON, json.dumps(info, indent=1, default=str) + "\n")
-    md = _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen, explorers,
+    info = _demo_record(out, model, request, seed, command, timings, found, sweeps, stack_id, conclusions)
+    md = _report(out, info, found.ranking, found.prop, z_stats, c_stats, r_stats, figs, listen, explorers,
                  {var: text for var, (text, _) in conclusions.items()})
     md += "\n" + atlas_md if not quick else ""
     layout.atomic_write_text(out / layout.REPORT_MD, md)
     layout.atomic_write_text(out / layout.REPORT_HTML, markdown_to_html(md, title="ganphon demo report"))
     return out / layout.REPORT_MD
+
+
+@dataclass
+class _Discovery:
+    """The random samples' folder, their frication, the ranked latent variables and the top one."""
+
+    folder: Path
+    spec: dict
+    prop: pd.DataFrame
+    ranking: pd.DataFrame
+    top: str
+
+
+@dataclass
+class _Sweeps:
+    """The two sweeps of the demo: the discovered variable's and a code's (folders and specs)."""
+
+    z_dir: Path
+    z_spec: dict
+    code_var: str
+    c_dir: Path
+    c_spec: dict
+
+
+def _discovery_step(model, out: Path, n_random: int, seed: int, common: dict) -> _Discovery:
+    """Random samples (exported, annotated, measured) and the latent variable most tied to their frication."""
+    from .. import stats
+    from ..sweep import run_sweep
+
+    rand_dir = out / layout.DEMO_RANDOM_DIR
+    rand_spec = {"kind": "random", "n": n_random, "seed": seed}
+    run_sweep(rand_spec, model, rand_dir, **common)
+    prop = stats.frication_property(rand_dir)
+    latents = io.read_latents(rand_dir)
+    z_names = [c for c in latents.columns if c.startswith("z")]
+    ranking = _discover(stats, latents, prop, z_names)
+    return _Discovery(rand_dir, rand_spec, prop, ranking, ranking.iloc[0]["var"])
+
+
+def _sweeps_step(model, out: Path, top: str, bases: int, seed: int, quick: bool, common: dict,
+                 progress: bool) -> _Sweeps:
+    """Sweep the discovered variable from −15 to 5 and a code from 0 to 2 (coarser with ``quick``)."""
+    from ..sweep import run_sweep
+
+    z_range = (-15.0, 5.0, 2.0) if not quick else (-15.0, 5.0, 5.0)
+    c_range = (0.0, 2.0, 0.25) if not quick else (0.0, 2.0, 0.5)
+    _step(f"2/6 sweep {top} from {z_range[0]:g} to {z_range[1]:g} step {z_range[2]:g} over {bases} bases", progress)
+    z_dir = out / f"sweep_{top}"
+    z_spec = {"kind": "dimension", "var": top, "from": z_range[0], "to": z_range[1], "step": z_range[2],
+              "bases": bases, "seed": seed}
+    run_sweep(z_spec, model, z_dir, **common)
+    code_var = "c2" if model.config.n_codes >= 2 else "c1"
+    c_dir = out / f"sweep_{code_var}"
+    c_spec = {"kind": "code", "var": code_var, "from": c_range[0], "to": c_range[1], "step": c_range[2],
+              "bases": bases, "seed": seed}
+    _step(f"3/6 sweep {code_var} from {c_range[0]:g} to {c_range[1]:g} step {c_range[2]:g}", progress)
+    run_sweep(c_spec, model, c_dir, **common)
+    return _Sweeps(z_dir, z_spec, code_var, c_dir, c_spec)
+
+
+def _figures_step(out: Path, found: _Discovery, sweeps: _Sweeps, z_stats: dict, c_stats: dict, r_stats: dict):
+    """The figures, each sweep's conclusion, the layer-stack sample and its listening copies:
+    ``(figs, conclusions, stack_id, listen)``."""
+    from .. import plots
+    from ..stats import sort_layers
+
+    top, code_var, rand_dir = found.top, sweeps.code_var, found.folder
+    fig_dir = out / layout.FIGURES_DIR
+    figs = {}
+    stack_id = _typical_sample(rand_dir, found.prop)
+    figs["stack"] = plots.plot_layer_stack(rand_dir, stack_id, out=fig_dir / f"layer_stack_{stack_id}")
+    figs["grid_z"] = plots.plot_sweep_grid(sweeps.z_dir, base=0, out=fig_dir / f"sweep_grid_{top}")
+    figs["grid_c"] = plots.plot_sweep_grid(sweeps.c_dir, base=0, out=fig_dir / f"sweep_grid_{code_var}")
+    if _has_rows(z_stats.get("effects")):
+        figs["effects_z"] = plots.plot_effects(z_stats["effects"], out=fig_dir / f"effects_{top}")
+    if _has_rows(c_stats.get("effects")):
+        figs["effects_c"] = plots.plot_effects(c_stats["effects"], out=fig_dir / f"effects_{code_var}")
+    if _has_rows(r_stats.get("correlations")):
+        figs["corr"] = plots.plot_correlations(r_stats["correlations"], out=fig_dir / "correlations")
+    conclusions = {
+        top: sweep_conclusion(top, sweeps.z_spec, z_stats, z_stats.get("first_layers"), check=True,
+                              presence=frication_by_value(sweeps.z_dir)),
+        code_var: sweep_conclusion(code_var, sweeps.c_spec, c_stats, c_stats.get("first_layers")),
+    }
+    panels = [p for p in (_slope_panel(sweeps.z_dir, top, z_stats, check=True),
+                          _slope_panel(sweeps.c_dir, code_var, c_stats)) if p is not None]
+    if panels:
+        figs["slopes"] = plots.plot_sweep_slopes(panels, out=fig_dir / "sweep_slopes")
+    stack_layers = [x for x in sort_layers(io.read_manifest(rand_dir)["layer"].unique()) if x != layout.OUTPUT_LAYER]
+    listen = listening_copies(rand_dir, stack_id, stack_layers, dest=out / layout.LISTEN_DIR)
+    return figs, conclusions, stack_id, listen
+
+
+def _demo_record(out: Path, model, request: dict, seed: int, command, timings: dict, found: _Discovery,
+                 sweeps: _Sweeps, stack_id: str, conclusions: dict) -> dict:
+    """Write ``demo.json`` (:func:`ganphon.io.run_record`, kind ``demo``) and return it: the model, its card,
+    the specs of every part, the discovered variable and the conclusions."""
+    from ..models.bundled import DATA, DEMO_CARD, DEMO_G
+
+    card = {}
+    bundled = model.path is not None and model.path.resolve() == (DATA / DEMO_G).resolve()
+    if bundled and (DATA / DEMO_CARD).exists():
+        card = io.read_json(DATA / DEMO_CARD, "model card")
+    # The redo commands name the checkpoint as a user can type it again: 'demo' for the bundled
+    # model (its installed path changes with every install), else an absolute path.
+    redo_checkpoint = "demo" if bundled else str(Path(model.path).resolve())
+    info = io.run_record(
+        "demo", command=command or "ganphon demo", request=request, seed=seed, modules=("torch", "parselmouth"),
+        timings=timings, inputs={"checkpoint": model.sha256}, card=card, checkpoint=str(model.path),
+        redo_checkpoint=redo_checkpoint, sha256=model.sha256, config=model.config.to_dict(), meta=model.meta,
+        top_variable=found.top, discovery_kind=found.ranking.attrs.get("kind"), code_variable=sweeps.code_var,
+        z_spec=sweeps.z_spec, c_spec=sweeps.c_spec, random_spec=found.spec, stack_sample=stack_id,
+        conclusions={var: facts for var, (_, facts) in conclusions.items()})
+    io.write_run_record(out / layout.DEMO_JSON, info)
+    return info
 
 
 def _has_rows(df) -> bool:
@@ -306,8 +363,7 @@ def frication_by_value(folder: Path) -> pd.DataFrame:
     from .. import stats
 
     prop = stats.frication_property(folder)
-    man = pd.read_csv(folder / layout.MANIFEST, usecols=["sample_id", "layer", "value", "base"],
-                      dtype={"sample_id": str})
+    man = io.read_manifest(folder, required=("sample_id", "layer", "value", "base"))
     man = man[man["layer"] == layout.OUTPUT_LAYER][["sample_id", "value", "base"]]
     joined = man.merge(prop.assign(sample_id=prop["sample_id"].astype(str)), on="sample_id")
     table = joined.groupby("value")["has_fric"].agg(n="size", share="mean").reset_index()
@@ -406,7 +462,7 @@ def _slope_panel(folder: Path, var: str, stats_tables: dict, check: bool = False
     frame_path = folder / layout.STATS_DIR / FRAMES_DIR / frame_name(row["outcome"], layout.OUTPUT_LAYER, row["label"])
     if not frame_path.is_file():
         return None
-    frame = pd.read_csv(frame_path)
+    frame = io.read_table(frame_path, "model frame")
     mm = stats_tables["mixed_models"]
     fit = mm[(mm["outcome"] == row["outcome"]) & (mm["label"].fillna("") == row["label"])
              & (mm["layer"] == layout.OUTPUT_LAYER)].set_index("term")["estimate"]
@@ -456,12 +512,21 @@ def _discovery_text(ranking, n_samples: int) -> str:
 
 def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=None, explorers=None,
             conclusions=None) -> str:
+    """The demo's report (Markdown): what it found, the figures, the model and method, then one section
+    per step (discovery, each sweep, the correlation table) and the commands redoing each step."""
     top, code_var = info["top_variable"], info["code_variable"]
-    cfg = info["config"]
-    meta = info.get("meta") or {}
-    card = info.get("card") or {}
-    conclusions = conclusions or {}
-    trained = ""
+    lines = _summary_lines(out, info, ranking, prop, figs, listen, explorers, conclusions or {})
+    lines += _discovery_lines(ranking, prop, top)
+    for title, st, var in ((f"2. Sweeping {top} from −15 to 5", z_stats, top),
+                           (f"3. Sweeping code {code_var} from 0 to 2", c_stats, code_var)):
+        lines += _sweep_lines(title, st, var)
+    lines += _correlation_lines(r_stats)
+    lines += _redo_lines(info, out)
+    return "\n".join(lines)
+
+
+def _trained_text(card: dict, meta: dict) -> str:
+    """How the model was trained and how its samples score, from its card (or its checkpoint's steps)."""
     if card:
         tr, ev = card.get("training", {}), card.get("evaluation", {})
         commands = [c for c in (card.get("reproduce") or [])[1:] if c] or [tr.get("command")]
@@ -471,16 +536,26 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         sibilant = (f"{100 * ev['share_sibilant']:.0f} % begin with an [s], " if "share_sibilant" in ev else "")
         identity = (f"the dominant word type of each code covers at least {100 * ev['code_identity_min']:.0f} % "
                     "of its outputs; " if "code_identity_min" in ev else "")
-        trained = (f"It is ganphon's bundled demo model: trained with {how} on the synthetic "
-                   f"#TV/#sTV corpus (`{card.get('corpus', {}).get('command')}`) for {tr.get('steps')} steps "
-                   f"on {tr.get('device')} ({tr.get('wall_time_s', 0) / 3600:.1f} h). On {ev.get('n')} generated "
-                   f"samples: {100 * ev.get('share_word', 0):.0f} % have a word shape (frication and closure/VOT "
-                   f"before a vowel, silence around), {voiced}{sibilant}{100 * ev.get('share_s_initial', 0):.0f} % an "
-                   f"initial [s] + closure; {identity}Q-network accuracy on the codes {ev.get('q_accuracy')}. "
-                   f"{card.get('note', '')}\n")
-    elif meta.get("steps"):
-        trained = f"Trained for {meta.get('steps')} steps.\n"
-    zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
+        return (f"It is ganphon's bundled demo model: trained with {how} on the synthetic "
+                f"#TV/#sTV corpus (`{card.get('corpus', {}).get('command')}`) for {tr.get('steps')} steps "
+                f"on {tr.get('device')} ({tr.get('wall_time_s', 0) / 3600:.1f} h). On {ev.get('n')} generated "
+                f"samples: {100 * ev.get('share_word', 0):.0f} % have a word shape (frication and closure/VOT "
+                f"before a vowel, silence around), {voiced}{sibilant}{100 * ev.get('share_s_initial', 0):.0f} % an "
+                f"initial [s] + closure; {identity}Q-network accuracy on the codes {ev.get('q_accuracy')}. "
+                f"{card.get('note', '')}\n")
+    if meta.get("steps"):
+        return f"Trained for {meta.get('steps')} steps.\n"
+    return ""
+
+
+def _summary_lines(out, info, ranking, prop, figs, listen, explorers, conclusions) -> list:
+    """The report's head: what the demo found, the figures, the explorer pages, the model and the method."""
+    top, code_var = info["top_variable"], info["code_variable"]
+    cfg = info["config"]
+    meta = info.get("meta") or {}
+    card = info.get("card") or {}
+    trained = _trained_text(card, meta)
+    zd = layout.sweep_dir(top)
     steps = meta.get("steps") or card.get("training", {}).get("steps")
     lines = ["# ganphon demo report\n"]
     png = _first_png(figs.get("slopes"))
@@ -529,13 +604,19 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         f"Model: `{info['checkpoint']}` — {cfg['arch']} with {cfg['n_codes']} codes, d = {cfg['dim']}, "
         f"slice {cfg['slice_len']} at {cfg['sr']} Hz (sha256 `{info['sha256'][:16]}…`).\n",
         trained,
-        f"ganphon {info['ganphon']}, seed {info['seed']}. Command: `{info['command']}`.\n",
+        f"ganphon {info['versions']['ganphon']}, seed {info['seed']}. Command: `{info['command']}`.\n",
         "Each layer's channel average after ReLU (Beguš & Zhou 2022) was exported as a 16 kHz WAV and a "
         "native-rate Praat Sound, the outputs were segmented automatically into `sil`, `fric` and `voi` "
         "(tier `auto`), and every layer was measured on the output's intervals — as the paper reused "
         "the output's vowel intervals for the deeper layers.\n",
         "## 1. Which latent variable drives frication?\n",
     ]
+    return lines
+
+
+def _discovery_lines(ranking, prop, top) -> list:
+    """Section 1: the ranking of the latent variables by how they predict frication."""
+    lines = []
     if ranking.attrs.get("kind") != "none":
         kind = ranking.attrs.get("kind")
         lines.append(
@@ -556,52 +637,70 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
     else:
         lines.append(f"{len(prop)} random samples: their frication does not vary, so no variable can be tied to "
                      f"it; the paper's {FALLBACK_VARIABLE} is swept instead.\n")
-    for title, st, var in ((f"2. Sweeping {top} from −15 to 5", z_stats, top),
-                           (f"3. Sweeping code {code_var} from 0 to 2", c_stats, code_var)):
-        lines.append(f"## {title}\n")
-        eff = st.get("effects")
-        firsts = {k: v for k, v in (st.get("first_layers") or {}).items()}
-        if firsts:
-            lines.append(f"Where does it start — the first layer (network order) whose 95 % CI of the "
-                         f"standardised slope of {var} excludes 0, per outcome:\n")
-            lines += [f"- {k}: **{v if v else 'none'}**" for k, v in firsts.items()]
-            lines.append("")
-        for note in st.get("notes") or []:
-            lines.append(f"- note: {note}")
-        if st.get("notes"):
-            lines.append("")
-        slopes = raw_slopes(st)
-        if len(slopes):
-            lines.append(f"Slope per unit of {var} in the output, raw units:\n")
-            lines.append(md_table(slopes, cols=["name", "unit", "slope", "ci_low", "ci_high", "p", "n_obs",
-                                                "n_groups"]))
-        lines.append("Standardised slope of each outcome on the swept value, per layer and interval label "
-                     "(mixed model, random intercept [and slope] by base latent; 95 % CI from t with "
-                     "Satterthwaite df):\n")
-        if _has_rows(eff):
-            eff = eff[eff["n_obs"].fillna(0) >= 10] if "n_obs" in eff else eff
-            cols = [c for c in ("outcome", "label", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups",
-                                "method")
-                    if c in eff.columns]
-            lines.append(md_table(eff, cols=cols, n=60))
-        else:
-            lines.append("_(no model could be fitted)_\n")
-        lrt = st.get("lrt")
-        if _has_rows(lrt):
-            lines.append("Likelihood-ratio tests of the value effect (ML fits):\n")
-            lines.append(md_table(lrt, n=60))
-        warn = st.get("warnings")
-        if warn:
-            lines.append("statsmodels warnings, kept rather than swallowed (counts over the models; every "
-                         "model's own list is in `stats/mixed_models.csv`):\n")
-            lines += [f"- {n} × {w}" for w, n in warn[:12]]
-            lines.append("")
+    return lines
+
+
+def _sweep_lines(title: str, st: dict, var: str) -> list:
+    """Sections 2 and 3: one sweep's first layers, notes, raw slopes, standardised effects, LRTs, warnings."""
+    lines = []
+    lines.append(f"## {title}\n")
+    eff = st.get("effects")
+    firsts = {k: v for k, v in (st.get("first_layers") or {}).items()}
+    if firsts:
+        lines.append(f"Where does it start — the first layer (network order) whose 95 % CI of the "
+                     f"standardised slope of {var} excludes 0, per outcome:\n")
+        lines += [f"- {k}: **{v if v else 'none'}**" for k, v in firsts.items()]
+        lines.append("")
+    for note in st.get("notes") or []:
+        lines.append(f"- note: {note}")
+    if st.get("notes"):
+        lines.append("")
+    slopes = raw_slopes(st)
+    if len(slopes):
+        lines.append(f"Slope per unit of {var} in the output, raw units:\n")
+        lines.append(md_table(slopes, cols=["name", "unit", "slope", "ci_low", "ci_high", "p", "n_obs",
+                                            "n_groups"]))
+    lines.append("Standardised slope of each outcome on the swept value, per layer and interval label "
+                 "(mixed model, random intercept [and slope] by base latent; 95 % CI from t with "
+                 "Satterthwaite df):\n")
+    if _has_rows(eff):
+        eff = eff[eff["n_obs"].fillna(0) >= 10] if "n_obs" in eff else eff
+        cols = [c for c in ("outcome", "label", "layer", "beta", "ci_low", "ci_high", "p", "n_obs", "n_groups",
+                            "method")
+                if c in eff.columns]
+        lines.append(md_table(eff, cols=cols, n=60))
+    else:
+        lines.append("_(no model could be fitted)_\n")
+    lrt = st.get("lrt")
+    if _has_rows(lrt):
+        lines.append("Likelihood-ratio tests of the value effect (ML fits):\n")
+        lines.append(md_table(lrt, n=60))
+    warn = st.get("warnings")
+    if warn:
+        lines.append("statsmodels warnings, kept rather than swallowed (counts over the models; every "
+                     "model's own list is in `stats/mixed_models.csv`):\n")
+        lines += [f"- {n} × {w}" for w, n in warn[:12]]
+        lines.append("")
+    return lines
+
+
+def _correlation_lines(r_stats: dict) -> list:
+    """Section 4: the layers against the output (the paper's correlation table)."""
+    lines = []
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
     lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
     lines.append(md_table(r_stats.get("correlations"), n=60))
     lines.append("Every layer was measured on the output's intervals, so `duration` agrees by construction; "
                  "for durations of a layer's own, segment the layers too (`ganphon annotate DIR --layers "
                  "conv3,conv4`) and correlate with `ganphon.stats.correlation_table(..., match=\"order\")`.\n")
+    return lines
+
+
+def _redo_lines(info: dict, out) -> list:
+    """Section 5: the commands redoing each step, the R refit, Praat's own measurement, the files."""
+    top, code_var = info["top_variable"], info["code_variable"]
+    zd, cd = layout.sweep_dir(top), layout.sweep_dir(code_var)
+    lines = []
     z_spec, c_spec = info["z_spec"], info["c_spec"]
     ckpt, seed = info["redo_checkpoint"], info["seed"]
     rd = layout.DEMO_RANDOM_DIR
@@ -643,9 +742,9 @@ def _report(out, info, ranking, prop, z_stats, c_stats, r_stats, figs, listen=No
         f"`{rd}/` keeps the sound files of the layer-stack sample only"
         + (", the atlas folders their tables and figures" if (Path(out) / layout.DEMO_ATLAS_DIR).is_dir() else "")
         + " (the lines above rebuild the rest).\n",
-        f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings_s'].items())}.\n",
+        f"Timings (s): {', '.join(f'{k} {v:.0f}' for k, v in info['timings'].items())}.\n",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _praat_line(folder: str) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import io
 from ..errors import GanphonError
 from .mixed import DF_METHOD_TEXT, STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, between_within_df, model_name
 
@@ -63,8 +64,6 @@ def frame_name(outcome: str, layer: str, label: str = "") -> str:
 
 def write_frame(task, folder: Path) -> Path:
     """Write the rows one model uses (``value``, ``value_c``, ``base``, the outcome, keys) as CSV."""
-    from .. import layout
-
     data, outcome, layer, label = task.data, task.outcome, task.layer, task.label
     keep = [c for c in ("sample_id", "layer", "label", "tier", "start", "end", "base", "value") if c in data.columns]
     out = data[keep + [outcome]].copy()
@@ -73,8 +72,7 @@ def write_frame(task, folder: Path) -> Path:
         if column in out.columns:
             out[column] = out[column].astype(str)
     path = Path(folder) / frame_name(outcome, layer, label)
-    with layout.atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False, float_format="%.17g")
+    io.write_table(out, path, float_format="%.17g")  # R reads every digit
     return path
 
 
@@ -141,7 +139,7 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
         return []
     with tempfile.TemporaryDirectory(prefix="ganphon-lme4-") as tmp:
         job_path, out_path = Path(tmp) / "jobs.csv", Path(tmp) / "out.csv"
-        pd.DataFrame(jobs).to_csv(job_path, index=False)
+        io.write_table(pd.DataFrame(jobs), job_path)
         try:
             done = subprocess.run([exe, "--vanilla", str(R_SCRIPT), str(job_path), str(out_path)],
                                   capture_output=True, text=True, timeout=timeout)
@@ -151,8 +149,9 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
             lines = [x for x in (done.stderr or "").strip().splitlines() if x.strip()]
             raise GanphonError(f"Rscript {R_SCRIPT.name} failed: {lines[-1] if lines else 'no output'} "
                                "(are r-cran-lme4 and r-cran-lmertest installed?)")
-        out = pd.read_csv(out_path, dtype={"id": str, "warnings": str, "structure": str, "term": str},
-                          keep_default_na=False, na_values=["NA"])
+        out = io.read_table(out_path, "lme4 result table",
+                            dtype={"id": str, "warnings": str, "structure": str, "term": str},
+                            keep_default_na=False, na_values=["NA"])
     fits = []
     for i, task in enumerate(tasks):
         fits.append(_fit_from_rows(task, out[out["id"] == str(i)], jobs[i]["factors"]))

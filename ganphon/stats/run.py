@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import layout
+from .. import io, layout
 from ..errors import GanphonError
 from .correlate import EFFECT_COLUMNS, correlation_table, effect_by_layer, first_layer
 from .discover import discover, frication_property
@@ -19,7 +20,7 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
                     model_name)
-from .tables import (ACOUSTICS, STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
+from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
                      read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
@@ -42,12 +43,6 @@ class StatsResult:
     first_layers: dict
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    with layout.atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return path
-
-
 def _manifest_seeds(folder: Path) -> list:
     from ..store import is_store, open_store
 
@@ -58,8 +53,8 @@ def _manifest_seeds(folder: Path) -> list:
     if not path.is_file():
         return []
     try:
-        manifest = pd.read_csv(path, usecols=lambda c: c == "seed")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError):
+        manifest = io.read_table(path, "manifest", usecols=lambda c: c == "seed")
+    except GanphonError:
         return []
     if "seed" not in manifest.columns:
         return []
@@ -223,7 +218,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
               progress: bool = False, engine: str = "statsmodels", label_interaction: bool = False,
               save_frames: bool = True, label_column: str | None = None, reml: bool = False,
               df: str = "satterthwaite", out=None, presence=None,
-              include_artefacts: bool = False, scheduler=None) -> StatsResult:
+              include_artefacts: bool = False, allow_stale: bool = False, scheduler=None) -> StatsResult:
     """All statistics of an exported, measured folder, written into ``DIR/stats/`` (or ``out``).
 
     Writes ``mixed_models.csv``, ``lrt.csv``, ``effects.csv``,
@@ -231,8 +226,21 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     for sweeps, ``parity.csv`` with ``engine="both"``, ``correlations.csv``,
     optionally ``discovery.csv`` (latent discovery of frication) and
     ``gam_curves.csv``, ``feature_map_clusters.csv`` when the folder holds
-    feature maps, and ``stats.json`` (ganphon version, seeds, engine, notes).
-    Tables of an earlier run that this run does not write are removed.
+    feature maps, and ``stats.json`` (its run record: :func:`ganphon.io.run_record`,
+    with the options as request, the seeds, the notes and the digest of the
+    table fitted).  Tables of an earlier run that this run does not write are
+    removed.
+
+    A table measured before the folder's TextGrids changed, or before the
+    folder was exported again (its record's ``inputs`` against the folder
+    now: :func:`ganphon.io.stale_inputs`), is refused unless ``allow_stale``;
+    then a ``ganphon: note:`` line says what changed, and the record keeps it.
+
+    The steps: read and check the table (:func:`_read_input`), set the
+    artefact rows aside (:func:`_split_artefacts`), the sweep's models
+    (:func:`_sweep_tables`), correlations, predictions, discovery and
+    feature-map clusters (:func:`_other_tables`), and the files
+    (:func:`_write_results`).
 
     F0 values on a generator artefact frequency (the table's ``f0_artefact``:
     the upsampling stack's periods, a layer's native rate, ½ and ⅓ of each)
@@ -297,6 +305,8 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         (:func:`ganphon.stats.speech.prediction_tables`).
     include_artefacts : bool
         Keep the F0 values on artefact frequencies in the models and correlations.
+    allow_stale : bool
+        Fit a table older than the folder's TextGrids or export (noted, not refused).
     reml : bool
         Report REML estimates, standard errors and intervals (the
         likelihood-ratio test, AIC and BIC stay ML).
@@ -316,8 +326,6 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     -------
     StatsResult
     """
-    from .. import __version__
-
     if engine not in ENGINES:
         raise GanphonError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if df not in DF_METHODS:
@@ -331,7 +339,97 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         measures = [m.strip() for m in measures.split(",") if m.strip()]
     if isinstance(labels, str):
         labels = [x.strip() for x in labels.split(",") if x.strip()]
-    from ..store import is_store, open_store
+    started = time.perf_counter()
+    read = _read_input(folder, measures, outcome_layers, allow_stale)
+    notes = list(read.notes)
+    split = _split_artefacts(read.table, read.used, include_artefacts, notes)
+    out_dir = _prepare_out(folder, out)
+    options = _Options(outcome_layers=outcome_layers, labels=labels, point_agg=point_agg,
+                       random_slope=random_slope, engine=engine, label_interaction=label_interaction,
+                       reml=reml, df=df, include_artefacts=include_artefacts)
+    found = _Found()
+    sweep = has_sweep(split.table)
+    if sweep and "layer" in split.table.columns:
+        _sweep_tables(folder, read.used, split, options, found, notes, out_dir / FRAMES_DIR, presence=presence,
+                      gam=gam, gam_df=gam_df, workers=workers, progress=progress, save_frames=save_frames,
+                      scheduler=scheduler)
+    else:
+        notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
+                     + (" and the latent discovery are" if discover_latents else " is") + " computed")
+    _other_tables(folder, read, split, options, found, notes, sweep=sweep, label_column=label_column,
+                  discover_latents=discover_latents, cluster_seed=cluster_seed)
+    request = {"source": read.source, "measures": list(measures), "outcome_layers": outcome_layers,
+               "labels": list(labels) if labels else None, "point_agg": point_agg, "random_slope": random_slope,
+               "discover": discover_latents, "gam": gam, "gam_df": gam_df if gam else None, "engine": engine,
+               "label_interaction": label_interaction, "label_column": label_column, "reml": reml, "df": df,
+               "presence": list(presence) if presence else None, "include_artefacts": bool(include_artefacts),
+               "allow_stale": bool(allow_stale)}
+    record = io.run_record(
+        "stats", command=command, request=request,
+        seed={"manifest": _manifest_seeds(folder), "feature_map_kmeans": cluster_seed},
+        modules=("statsmodels", "scipy", "pandas"), inputs={"acoustics": read.digest, **read.inputs},
+        timings={"stats": time.perf_counter() - started},
+        source=read.source, measures=read.used, labels_by_measure={
+            m: list(labels) if labels else list(default_labels(m)) for m in read.used},
+        first_layer=found.firsts, tables=sorted(found.tables), notes=notes,
+        artefacts={"rows": split.counts, "included": bool(include_artefacts)}, stale=read.stale)
+    paths = _write_results(out_dir, found, record)
+    return StatsResult(found.tables, "\n".join(found.summaries), notes, paths, found.firsts)
+
+
+@dataclass
+class _Input:
+    """The acoustic table a stats run fits, and what was learnt reading it."""
+
+    table: pd.DataFrame
+    source: str
+    used: list        # the measures asked for that the table has
+    notes: list
+    in_store: bool
+    digest: str | None  # of the table file (None: a store's parts)
+    inputs: dict        # what the measurement read, as its record says (digests)
+    stale: list         # what changed since it was measured (fitted with allow_stale)
+
+
+@dataclass
+class _Artefacts:
+    """The table with the artefact rows out (or in), the other table for the comparison, their counts."""
+
+    table: pd.DataFrame
+    other: pd.DataFrame | None
+    counts: dict
+    compared: list    # measures with artefact rows: fitted both ways
+
+
+@dataclass
+class _Options:
+    """The model options of a stats run (see :func:`run_stats`)."""
+
+    outcome_layers: list | None
+    labels: list | None
+    point_agg: str
+    random_slope: bool
+    engine: str
+    label_interaction: bool
+    reml: bool
+    df: str
+    include_artefacts: bool
+
+
+@dataclass
+class _Found:
+    """What a stats run has computed so far: tables by name, model summaries, first layers, frame files."""
+
+    tables: dict = field(default_factory=dict)
+    summaries: list = field(default_factory=list)
+    firsts: dict = field(default_factory=dict)
+    paths: list = field(default_factory=list)
+
+
+def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _Input:
+    """Read the folder's acoustic table for ``measures`` and check it before ``stats/`` is touched:
+    the measures and layers asked for, a table cut short, a table older than its inputs."""
+    from ..store import is_store
 
     in_store = is_store(folder)
     # a store's Parquet parts are read for the asked measures only (a CSV is read whole)
@@ -353,8 +451,36 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                                f"(it has {', '.join(layout.sort_layers(layers_present))})")
     if not in_store:  # a store's parts are checked chunk by chunk as they are read
         _check_table_complete(folder, table)
-    # generator artefacts: data, not findings — left out unless asked, and the other table kept for the comparison
-    # counted among the measures asked for (a store's parts are read for those only)
+    inputs, stale = _check_fresh(folder, Path(source), allow_stale)
+    digest = io.file_digest(source) if Path(source).is_file() else None
+    return _Input(table, source, used, notes, in_store, digest, inputs, stale)
+
+
+def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, list]:
+    """The table's record of what it read, and what changed since (refused unless ``allow_stale``).
+
+    A table without a record, or a record without digests (an older ganphon), is not judged.
+    """
+    record_path = source.with_suffix(".json")
+    if not record_path.is_file():
+        return {}, []
+    try:
+        record = io.read_record(record_path)
+    except GanphonError:
+        return {}, []
+    changed = io.stale_inputs(record, folder)
+    if changed and not allow_stale:
+        raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "
+                           "(ganphon measure), or pass --allow-stale to fit it anyway")
+    for what in changed:
+        print(f"ganphon: note: {source.name} was measured before {what}; fitted anyway (--allow-stale)",
+              file=sys.stderr)
+    return dict(record.get("inputs") or {}), changed
+
+
+def _split_artefacts(table: pd.DataFrame, used: list, include_artefacts: bool, notes: list) -> _Artefacts:
+    """Generator artefacts are data, not findings: left out unless asked, the other table kept for the
+    comparison; counted among the measures asked for (a store's parts are read for those only)."""
     flagged = artefact_rows(table) & table["measure"].isin(used)
     other = None
     artefact_counts = {}
@@ -372,106 +498,143 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             other = table
             table = table[~flagged]
     compared = [m for m in used if m in artefact_counts]
+    return _Artefacts(table, other, artefact_counts, compared)
+
+
+def _prepare_out(folder: Path, out) -> Path:
+    """The folder the results go to (``DIR/stats`` or ``out``), made, without an earlier run's frames."""
     out_dir = folder / STATS_DIR if out is None else Path(out)
     if out is not None and out_dir.exists() and not out_dir.is_dir():
         raise GanphonError(f"--out {out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
-    tables, summaries, paths, firsts = {}, [], [], {}
-    sweep = has_sweep(table)
     if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's
-        for old in list(frames_dir.glob("*.csv")) + [frames_dir / "refit.R"]:
+        for old in list(frames_dir.glob("*.csv")) + [frames_dir / layout.REFIT_R]:
             old.unlink(missing_ok=True)
-    if sweep and "layer" in table.columns:
-        prepared = _sweep_models(table, used, outcome_layers, labels, label_interaction, point_agg,
-                                 random_slope, notes, reml=reml, df=df)
-        if presence:
-            prepared += _presence_models(folder, table, presence, random_slope, notes)
-        tasks = [task for task, _ in prepared]
-        fits = r_fits = []
-        if engine in ("statsmodels", "both"):
-            fits = fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
-        if engine in ("lme4", "both"):
-            r_fits = fit_tasks_lme4(tasks, frames_dir)
-        if engine == "lme4":
-            fits = r_fits
-        if engine == "both":
-            tables["parity"] = parity_table(fits, r_fits)
-            flagged = flag_disagreements(fits, r_fits)
-            notes.append(f"lme4 and statsmodels disagree on {flagged} of {len(fits)} models (see parity.csv)"
-                         if flagged else f"lme4 and statsmodels agree on all {len(fits)} models")
-        if save_frames or engine != "statsmodels":
-            frames_dir.mkdir(exist_ok=True)
-            names = [write_frame(task, frames_dir).name for task in tasks]
-            layout.atomic_write_text(frames_dir / "refit.R", refit_script(fits, names, tasks))
-            paths.append(frames_dir / "refit.R")  # next to the frames it reads
-        effects, gams = [], []
-        by_model = {}
-        for (task, frame), fit in zip(prepared, fits):
-            if task.family == "binomial":  # a logit slope: no standardised effect
-                continue
-            by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
-        for (measure, label), (frame, model_fits) in by_model.items():
-            if "+" in label:  # a label interaction: the slope is per label, not one standardised effect
-                continue
-            eff = effect_by_layer(frame, measure, random_slope=random_slope, fits=model_fits, label=label)
-            effects.append(eff)
-            firsts[model_name(measure, label)] = first_layer(eff)
-            if gam:
-                try:
-                    fitted = fit_gam(frame, measure, df=gam_df)
-                except GanphonError as exc:
-                    notes.append(f"GAM of {model_name(measure, label)}: {exc}")
-                    continue
-                left_out = [f.layer for f in model_fits if f.layer not in fitted]
-                if left_out:
-                    notes.append(f"GAM of {model_name(measure, label)} left out {', '.join(left_out)} "
-                                 f"(at most {gam_df} distinct values)")
-                gams.append(gam_curves(fitted, outcome=measure).assign(label=label))
-        if compared:  # the same models with the artefact rows the other way round
-            others = [task for task, _ in _sweep_models(other, compared, outcome_layers, labels, label_interaction,
-                                                        point_agg, random_slope, [])]
-            mine = [f for f in fits if f.outcome in compared]
-            theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
-            without, with_ = (_slopes(mine), _slopes(theirs)) if not include_artefacts else \
-                (_slopes(theirs), _slopes(mine))
-            notes += _artefact_lines(without, with_, "models")
-        tables["mixed_models"] = coefficient_table(fits)
-        tables["lrt"] = lrt_table(fits)
-        tables["effects"] = (pd.concat(effects, ignore_index=True) if effects
-                             else pd.DataFrame(columns=EFFECT_COLUMNS))
+    return out_dir
+
+
+def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, found: _Found, notes: list,
+                  frames_dir: Path, *, presence, gam: bool, gam_df: int, workers, progress: bool,
+                  save_frames: bool, scheduler=None) -> None:
+    """The sweep's mixed models (and presence models) into ``found``: coefficients, LRTs, effects by layer,
+    GAM curves, parity with lme4, the frames and ``refit.R``; notes on how the fits went."""
+    table = split.table
+    prepared = _sweep_models(table, used, opt.outcome_layers, opt.labels, opt.label_interaction, opt.point_agg,
+                             opt.random_slope, notes, reml=opt.reml, df=opt.df)
+    if presence:
+        prepared += _presence_models(folder, table, presence, opt.random_slope, notes)
+    fits = _fit_models(prepared, opt.engine, found, notes, frames_dir, workers=workers, progress=progress,
+                       save_frames=save_frames, scheduler=scheduler)
+    effects, gams = _effects(prepared, fits, opt, found, notes, gam=gam, gam_df=gam_df)
+    if split.compared:  # the same models with the artefact rows the other way round
+        others = [task for task, _ in _sweep_models(split.other, split.compared, opt.outcome_layers, opt.labels,
+                                                    opt.label_interaction, opt.point_agg, opt.random_slope, [])]
+        mine = [f for f in fits if f.outcome in split.compared]
+        theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
+        without, with_ = (_slopes(mine), _slopes(theirs)) if not opt.include_artefacts else \
+            (_slopes(theirs), _slopes(mine))
+        notes += _artefact_lines(without, with_, "models")
+    found.tables["mixed_models"] = coefficient_table(fits)
+    found.tables["lrt"] = lrt_table(fits)
+    found.tables["effects"] = (pd.concat(effects, ignore_index=True) if effects
+                               else pd.DataFrame(columns=EFFECT_COLUMNS))
+    if gam:
+        found.tables["gam_curves"] = pd.concat(gams, ignore_index=True) if gams else pd.DataFrame()
+    found.summaries = [fit.summary() for fit in fits]
+    notes += _fit_notes(fits, int(table["base"].nunique()), opt.df)
+
+
+def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: Path, *, workers, progress: bool,
+                save_frames: bool, scheduler=None) -> list:
+    """Fit the prepared models with ``engine`` (and compare the two with ``both``); save frames and ``refit.R``."""
+    tasks = [task for task, _ in prepared]
+    fits = r_fits = []
+    if engine in ("statsmodels", "both"):
+        fits = fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
+    if engine in ("lme4", "both"):
+        r_fits = fit_tasks_lme4(tasks, frames_dir)
+    if engine == "lme4":
+        fits = r_fits
+    if engine == "both":
+        found.tables["parity"] = parity_table(fits, r_fits)
+        flagged = flag_disagreements(fits, r_fits)
+        notes.append(f"lme4 and statsmodels disagree on {flagged} of {len(fits)} models (see parity.csv)"
+                     if flagged else f"lme4 and statsmodels agree on all {len(fits)} models")
+    if save_frames or engine != "statsmodels":
+        frames_dir.mkdir(exist_ok=True)
+        names = [write_frame(task, frames_dir).name for task in tasks]
+        layout.atomic_write_text(frames_dir / layout.REFIT_R, refit_script(fits, names, tasks))
+        found.paths.append(frames_dir / layout.REFIT_R)  # next to the frames it reads
+    return fits
+
+
+def _effects(prepared, fits, opt: _Options, found: _Found, notes: list, *, gam: bool, gam_df: int):
+    """Standardised effects by layer (and the first layer) per outcome and label, and the GAM curves."""
+    effects, gams = [], []
+    by_model = {}
+    for (task, frame), fit in zip(prepared, fits):
+        if task.family == "binomial":  # a logit slope: no standardised effect
+            continue
+        by_model.setdefault((fit.outcome, fit.label), (frame, []))[1].append(fit)
+    for (measure, label), (frame, model_fits) in by_model.items():
+        if "+" in label:  # a label interaction: the slope is per label, not one standardised effect
+            continue
+        eff = effect_by_layer(frame, measure, random_slope=opt.random_slope, fits=model_fits, label=label)
+        effects.append(eff)
+        found.firsts[model_name(measure, label)] = first_layer(eff)
         if gam:
-            tables["gam_curves"] = pd.concat(gams, ignore_index=True) if gams else pd.DataFrame()
-        summaries = [fit.summary() for fit in fits]
-        for what, test in (("boundary (singular) fits, kept as lme4 does", lambda m: "singular" in m),
-                           ("uncorrelated random slope (the correlated one dropped)",
-                            lambda m: "correlated slope dropped" in m),
-                           ("random slope dropped", lambda m: "random slope dropped" in m),
-                           ("OLS instead of a mixed model", lambda m: "mixed models dropped" in m),
-                           ("no model could be fitted", lambda m: m.startswith("not fitted"))):
-            hit = [f"{f.name}/{f.layer}{_why_dropped(f)}" for f in fits if test(f.method)]
-            if hit:
-                notes.append(f"{what}: {', '.join(hit)}")
-        for f in fits:
-            left = [w for w in f.warnings if w.endswith(" left out") or " left out: " in w]
-            if left:
-                notes.append(f"{f.name}/{f.layer}: {'; '.join(left)}")
-        bases = int(table["base"].nunique())
-        if bases < MIN_BASES:
-            dfs = "Satterthwaite df" if df == "satterthwaite" else f"df = bases − 1 = {bases - 1}"
-            notes.append(f"the sweep has {bases} base latents: with fewer than {MIN_BASES} the random-slope "
-                         f"variance is poorly estimated and the t intervals ({dfs}) are "
-                         f"wide; sweep at least {MIN_BASES} bases for a paper")
-    else:
-        notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
-                     + (" and the latent discovery are" if discover_latents else " is") + " computed")
+            try:
+                fitted = fit_gam(frame, measure, df=gam_df)
+            except GanphonError as exc:
+                notes.append(f"GAM of {model_name(measure, label)}: {exc}")
+                continue
+            left_out = [f.layer for f in model_fits if f.layer not in fitted]
+            if left_out:
+                notes.append(f"GAM of {model_name(measure, label)} left out {', '.join(left_out)} "
+                             f"(at most {gam_df} distinct values)")
+            gams.append(gam_curves(fitted, outcome=measure).assign(label=label))
+    return effects, gams
+
+
+def _fit_notes(fits, bases: int, df: str) -> list:
+    """Notes on how the fits went: simpler models than asked, rows left out, too few bases."""
+    notes = []
+    for what, test in (("boundary (singular) fits, kept as lme4 does", lambda m: "singular" in m),
+                       ("uncorrelated random slope (the correlated one dropped)",
+                        lambda m: "correlated slope dropped" in m),
+                       ("random slope dropped", lambda m: "random slope dropped" in m),
+                       ("OLS instead of a mixed model", lambda m: "mixed models dropped" in m),
+                       ("no model could be fitted", lambda m: m.startswith("not fitted"))):
+        hit = [f"{f.name}/{f.layer}{_why_dropped(f)}" for f in fits if test(f.method)]
+        if hit:
+            notes.append(f"{what}: {', '.join(hit)}")
+    for f in fits:
+        left = [w for w in f.warnings if w.endswith(" left out") or " left out: " in w]
+        if left:
+            notes.append(f"{f.name}/{f.layer}: {'; '.join(left)}")
+    if bases < MIN_BASES:
+        dfs = "Satterthwaite df" if df == "satterthwaite" else f"df = bases − 1 = {bases - 1}"
+        notes.append(f"the sweep has {bases} base latents: with fewer than {MIN_BASES} the random-slope "
+                     f"variance is poorly estimated and the t intervals ({dfs}) are "
+                     f"wide; sweep at least {MIN_BASES} bases for a paper")
+    return notes
+
+
+def _other_tables(folder: Path, read: _Input, split: _Artefacts, opt: _Options, found: _Found, notes: list, *,
+                  sweep: bool, label_column, discover_latents: bool, cluster_seed: int) -> None:
+    """The tables of any measured folder into ``found``: correlations with the output, a network's
+    predictions, the latent discovery, the feature-map clusters."""
+    from ..store import open_store
+
+    table, used = split.table, read.used
     if "layer" in table.columns and "sample_id" in table.columns \
             and layout.OUTPUT_LAYER in set(table["layer"].dropna()):
-        tables["correlations"] = correlation_table(table, used, labels=labels, include_artefacts=True)
-        if compared and not sweep:
-            theirs = correlation_table(other, compared, labels=labels, include_artefacts=True)
-            mine = tables["correlations"][tables["correlations"]["measure"].isin(compared)]
-            without, with_ = (mine, theirs) if not include_artefacts else (theirs, mine)
+        found.tables["correlations"] = correlation_table(table, used, labels=opt.labels, include_artefacts=True)
+        if split.compared and not sweep:
+            theirs = correlation_table(split.other, split.compared, labels=opt.labels, include_artefacts=True)
+            mine = found.tables["correlations"][found.tables["correlations"]["measure"].isin(split.compared)]
+            without, with_ = (mine, theirs) if not opt.include_artefacts else (theirs, mine)
             notes += _artefact_lines(without, with_, "correlations")
     else:
         notes.append(f"no '{layout.OUTPUT_LAYER}' rows with sample_id/layer: no correlation table")
@@ -479,29 +642,38 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         from .speech import prediction_tables
 
         found_tables, found_notes = prediction_tables(folder, label_column)
-        tables.update(found_tables)
+        found.tables.update(found_tables)
         notes += found_notes
     if discover_latents:
-        latents = open_store(folder).latents() if in_store else read_latents(folder)
+        latents = open_store(folder).latents() if read.in_store else read_latents(folder)
         prop = frication_property(folder)
-        found = []
+        ranked = []
         if prop["has_fric"].nunique() == 2:
-            found.append(discover(latents, prop, "logistic").assign(property="has_fric"))
+            ranked.append(discover(latents, prop, "logistic").assign(property="has_fric"))
         else:
             notes.append(f"discovery: has_fric is {int(prop['has_fric'].iloc[0])} in all "
                          f"{len(prop)} outputs; logistic ranking skipped")
         if prop["fric_duration"].std() > 0:
-            found.append(discover(latents, prop, "linear").assign(property="fric_duration"))
+            ranked.append(discover(latents, prop, "linear").assign(property="fric_duration"))
         else:
             notes.append("discovery: fric_duration does not vary; linear ranking skipped")
-        if found:
-            tables["discovery"] = pd.concat(found, ignore_index=True)
-    clusters = []
+        if ranked:
+            found.tables["discovery"] = pd.concat(ranked, ignore_index=True)
+    clusters = _feature_map_clusters(folder, read.in_store, cluster_seed, notes)
+    if clusters is not None:
+        found.tables["feature_map_clusters"] = clusters
+
+
+def _feature_map_clusters(folder: Path, in_store: bool, cluster_seed: int, notes: list):
+    """k-means clusters of each stored layer's feature maps by activation profile, or None without maps."""
+    from ..store import open_store
+
     if in_store:
         st = open_store(folder)
         stored_maps = {layer: st.feature_maps(layer) for layer in st.request.get("feature_maps") or []}
     else:
         stored_maps = read_feature_maps(folder)
+    clusters = []
     for layer, maps in stored_maps.items():
         profiles = activation_profiles(maps)
         try:
@@ -510,29 +682,24 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             notes.append(f"feature maps of {layer}: {exc}")
             continue
         clusters.append(pd.DataFrame({"layer": layer, "map": np.arange(len(labels_)), "cluster": labels_}))
-    if clusters:
-        tables["feature_map_clusters"] = pd.concat(clusters, ignore_index=True)
-    for name, frame in tables.items():
-        paths.append(_write_csv(frame, out_dir / f"{name}.csv"))
-    if summaries:
-        path = out_dir / "summaries.txt"
-        layout.atomic_write_text(path, "\n".join(summaries))
+    return pd.concat(clusters, ignore_index=True) if clusters else None
+
+
+def _write_results(out_dir: Path, found: _Found, record: dict) -> list:
+    """Write the tables, ``summaries.txt`` and the run record ``stats.json``; remove an earlier run's
+    tables this run did not write.  Returns the paths written (``refit.R`` first when written)."""
+    paths = list(found.paths)
+    for name, frame in found.tables.items():
+        io.write_table(frame, out_dir / f"{name}.csv")
+        paths.append(out_dir / f"{name}.csv")
+    if found.summaries:
+        path = out_dir / layout.SUMMARIES_TXT
+        layout.atomic_write_text(path, "\n".join(found.summaries))
         paths.append(path)
     # results of an earlier run with other options must not pass for this run's
-    for stale in [out_dir / f"{name}.csv" for name in STATS_TABLES] + [out_dir / "summaries.txt"]:
+    for stale in [out_dir / f"{name}.csv" for name in STATS_TABLES] + [out_dir / layout.SUMMARIES_TXT]:
         if stale not in paths and stale.exists():
             stale.unlink()
-    record = {"ganphon_version": __version__, "command": command, "source": source,
-              "measures": used, "labels": list(labels) if labels else None, "point_agg": point_agg,
-              "random_slope": random_slope, "engine": engine, "reml": reml, "df": df,
-              "presence": list(presence) if presence else None,
-              "label_interaction": label_interaction, "labels_by_measure": {
-                  m: list(labels) if labels else list(default_labels(m)) for m in used},
-              "seeds": {"manifest": _manifest_seeds(folder),
-                                                       "feature_map_kmeans": cluster_seed},
-              "first_layer": firsts, "tables": sorted(tables), "notes": notes,
-              "artefacts": {"rows": artefact_counts, "included": bool(include_artefacts)}}
-    path = out_dir / "stats.json"
-    layout.atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    path = io.write_run_record(out_dir / layout.STATS_JSON, record)
     paths.append(path)
-    return StatsResult(tables, "\n".join(summaries), notes, paths, firsts)
+    return paths

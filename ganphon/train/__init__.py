@@ -50,7 +50,8 @@ Run folder::
 """
 
 from .config import OPTIM_FIELDS, TrainConfig, TrainResult
-from .loop import preview_latents, train, write_preview
+from .loop import train
+from .preview import preview_latents, write_preview
 from .state import (G_LATEST, LOG_COLUMNS, LOG_CSV, PREVIEW_DIR, Q_LATEST, DataOrder, checkpoint_name,
                     derive_seed, latest_checkpoint, list_checkpoints, read_training_state, resume_request)
 from .steps import Run, critic_step, generator_step, q_loss_and_accuracy

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import random
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,60 +19,17 @@ import torch
 
 from .. import io
 from ..errors import GanphonError
-from ..layout import RUN_JSON, atomic_write_text
+from ..layout import RUN_JSON
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.latent import Latent
 from .config import OPTIM_FIELDS, TrainConfig, TrainResult
-from .state import (_STREAM_DATA, _STREAM_PREVIEW, G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, DataOrder,
+from .state import (_STREAM_DATA, G_LATEST, LOG_CSV, Q_LATEST, DataOrder,
                     _fmt, _params_finite, _seed_process, _set_rng_state, _rng_state, _truncate_log,
                     _write_log_header, checkpoint_name, derive_seed, latest_checkpoint,
                     list_checkpoints, read_training_state)
+from .preview import write_preview
 from .steps import Run, critic_step, generator_step
-
-def preview_latents(config: ModelConfig, seed: int) -> tuple[torch.Tensor, list[str]]:
-    """Fixed preview latents: one per ciwGAN category, up to 8 fiwGAN bit patterns, 4 WaveGAN draws.
-
-    Every row shares one noise vector when there are codes, so the previews
-    differ by code alone.
-    """
-    latent = Latent(config)
-    pseed = derive_seed(seed, _STREAM_PREVIEW)
-    if config.arch == "wavegan":
-        return latent.sample(4, seed=pseed), [f"sample{i}" for i in range(1, 5)]
-    base = latent.sample(1, seed=pseed)[0]
-    rows, names = [], []
-    if config.arch == "ciwgan":
-        for i in range(1, config.n_codes + 1):
-            rows.append(latent.build(code=i, base=base))
-            names.append(f"code{i}")
-    else:
-        for i in range(min(2**config.n_codes, 8)):
-            bits = [(i >> j) & 1 for j in range(config.n_codes)]
-            rows.append(latent.build(code=[float(b) for b in bits], base=base))
-            names.append("code_" + "".join(str(b) for b in bits))
-    return torch.stack(rows), names
-
-
-def write_preview(G: torch.nn.Module, config: ModelConfig, seed: int, step: int, run_dir: Path) -> Path:
-    """Generate the preview samples and write their WAVs and ``preview.png``."""
-    from ..io import write_wav
-    from ..plots import plot_preview
-
-    z, names = preview_latents(config, seed)
-    was_training = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            device = next(G.parameters()).device
-            waves = G(z.to(device)).float().cpu().numpy()[:, 0]
-    finally:
-        G.train(was_training)
-    folder = run_dir / PREVIEW_DIR / f"step{step:07d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, w in zip(names, waves):
-        write_wav(folder / f"{name}.wav", w, config.sr)
-    return plot_preview(waves, names, config.sr, folder / "preview.png", title=f"step {step}")
 
 
 def _load_items(data, config: ModelConfig, progress: bool):
@@ -227,6 +184,38 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
     if settings.batch_size % world:
         raise GanphonError(f"--batch-size {settings.batch_size} does not split evenly over {world} processes")
 
+    resume_path, config, notes = _resume_plan(out, resume, config, settings)
+
+    distributed_here = False
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            distributed_here = True
+    try:
+        with process_settings(settings):
+            result = _train(data, out, config, settings, resume_path, command, progress and rank == 0,
+                            rank, world, device, notes)
+        if distributed_here:  # every rank done before the group goes: gloo can abort a rank whose peer left first
+            dist.barrier()
+        return result
+    finally:
+        if distributed_here:
+            dist.destroy_process_group()
+
+
+def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainConfig):
+    """The checkpoint to resume from (None: a fresh run), the model config, and notes on changed settings.
+
+    Raises
+    ------
+    GanphonError
+        No checkpoint for ``"latest"``, no config for a fresh run, a fresh run into a folder of
+        checkpoints, or a checkpoint of another model or seed.
+    """
     resume_path = None
     if resume is not None:
         if str(resume) in ("latest", "auto"):
@@ -256,37 +245,47 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
             if tuple(np.atleast_1d(before)) != tuple(np.atleast_1d(now)):
                 notes.append(f"{name} changed from {before} to {now}")
 
-    distributed_here = False
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            if device.type == "cuda":
-                torch.cuda.set_device(device)
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-            distributed_here = True
-    try:
-        with process_settings(settings):
-            result = _train(data, out, config, settings, resume_path, command, progress and rank == 0,
-                            rank, world, device, notes)
-        if distributed_here:  # every rank done before the group goes: gloo can abort a rank whose peer left first
-            dist.barrier()
-        return result
-    finally:
-        if distributed_here:
-            dist.destroy_process_group()
+    return resume_path, config, notes
 
 
 def _train(data, out, config, settings, resume_path, command, progress, rank, world, device, notes):
-    from tqdm import tqdm
-
+    """One process's training run: data, models, resumed state, records, then the loop (:func:`_loop`)."""
     is_main = rank == 0
     items, data_summary = _load_items(data, config, progress)
-    n_items = items.shape[0]
     # Small corpora live on the device; index there and skip a copy per batch.
     if device.type == "cuda" and items.numel() * 4 < 4 * 2**30:
         items = items.to(device)
+    run = _build_run(config, settings, device, world, rank)
+    order = DataOrder(items.shape[0], derive_seed(settings.seed, _STREAM_DATA))
+    _seed_process(settings.seed, rank, run.latent_gen)
+    start = _Start()
+    if resume_path is not None:
+        start = _resume(run, order, resume_path, items.shape[0], notes)
+    if is_main:
+        _start_records(out, run, data, data_summary, resume_path, start.step, command, notes)
+    if start.step >= settings.steps:
+        if is_main:
+            print(f"ganphon: already at step {start.step} (--steps {settings.steps}); nothing to do",
+                  file=sys.stderr)
+        return TrainResult(step=start.step, generator=run.G, critic=run.D, qnetwork=run.Q, checkpoint=resume_path,
+                           losses=start.losses)
+    meta = {"seed": settings.seed, "command": command or "", "data": str(data) if not
+            isinstance(data, (np.ndarray, torch.Tensor)) else "array", "data_summary": data_summary}
+    saver = _Checkpointer(out, run, order, meta, resume_path)
+    return _loop(run, items, order, out, start, saver, progress)
 
+
+@dataclass
+class _Start:
+    """Where a run starts: its step, the seconds already trained and the last logged losses."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    losses: dict = field(default_factory=dict)
+
+
+def _build_run(config: ModelConfig, settings: TrainConfig, device, world: int, rank: int) -> Run:
+    """Fresh models on ``device`` (seeded), their optimisers, and the compiled forwards: a :class:`Run`."""
     G, D, Q = new_model(config, settings.seed)
     G, D = G.to(device).train(), D.to(device).train()
     Q = Q.to(device).train() if Q is not None else None
@@ -295,118 +294,163 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
     # TensorFlow's RMSPropOptimizer defaults: decay 0.9, epsilon 1e-10.
     opt_Q = (torch.optim.RMSprop([*Q.parameters(), *G.parameters()], lr=settings.q_lr, alpha=0.9, eps=1e-10)
              if Q is not None else None)
-    latent_gen = torch.Generator()
-    order = DataOrder(n_items, derive_seed(settings.seed, _STREAM_DATA))
-    _seed_process(settings.seed, rank, latent_gen)
-
-    start_step, elapsed0, last_losses = 0, 0.0, {}
-    if resume_path is not None:
-        loaded = load_checkpoint(resume_path, critic=True, qnetwork=True, device=device)
-        if loaded.critic is None or (Q is not None and loaded.qnetwork is None):
-            raise GanphonError(f"{resume_path}: holds no critic or Q-network weights; cannot resume training")
-        G.load_state_dict(loaded.generator.state_dict())
-        D.load_state_dict(loaded.critic.state_dict())
-        if Q is not None:
-            Q.load_state_dict(loaded.qnetwork.state_dict())
-        training = loaded.training
-        try:
-            opt_G.load_state_dict(training["optimizers"]["generator"])
-            opt_D.load_state_dict(training["optimizers"]["critic"])
-            if opt_Q is not None:
-                opt_Q.load_state_dict(training["optimizers"]["qnetwork"])
-            if int(training["data_order"]["n"]) != n_items:
-                raise GanphonError(f"{resume_path}: was trained on {training['data_order']['n']} items, "
-                                   f"the data now has {n_items}; resume on the same corpus")
-            order.load_state_dict(training["data_order"])
-            rngs = training["rng"]
-            if len(rngs) == world:
-                _set_rng_state(rngs[rank], latent_gen)
-            else:
-                notes.append(f"{len(rngs)} process(es) wrote the checkpoint, {world} resume it: "
-                             "random streams re-seeded")
-                step_seed = derive_seed(settings.seed, int(training["step"]), world)
-                _seed_process(step_seed, rank, latent_gen)
-            start_step = int(training["step"])
-            elapsed0 = float(training.get("elapsed_s", 0.0))
-            last_losses = dict(training.get("losses") or {})
-        except GanphonError:
-            raise
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
-            raise GanphonError(f"{resume_path}: training state does not fit this run "
-                               f"({type(exc).__name__}: {str(exc)[:120]})") from None
-        # The optimiser states carry their saved hyper-parameters; the settings asked for win.
-        for opt in (opt_G, opt_D):
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = settings.lr, tuple(settings.betas)
-        if opt_Q is not None:
-            for group in opt_Q.param_groups:
-                group["lr"] = settings.q_lr
-
     G_fwd, D_fwd = G, D
     if settings.compile:
         G_fwd, D_fwd = torch.compile(G), torch.compile(D)
+    return Run(config=config, settings=settings, G=G, D=D, Q=Q, G_fwd=G_fwd, D_fwd=D_fwd,
+               opt_G=opt_G, opt_D=opt_D, opt_Q=opt_Q, latent=Latent(config), latent_gen=torch.Generator(),
+               device=device, local_batch=settings.batch_size // world, world=world, rank=rank)
 
-    local_batch = settings.batch_size // world
-    run = Run(config=config, settings=settings, G=G, D=D, Q=Q, G_fwd=G_fwd, D_fwd=D_fwd,
-              opt_G=opt_G, opt_D=opt_D, opt_Q=opt_Q, latent=Latent(config), latent_gen=latent_gen,
-              device=device, local_batch=local_batch, world=world, rank=rank)
 
-    log_path = out / LOG_CSV
-    if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        if resume_path is not None:
-            _truncate_log(log_path, start_step)
+def _resume(run: Run, order: DataOrder, resume_path: Path, n_items: int, notes: list) -> _Start:
+    """Load a checkpoint's weights, optimiser states, data order and random streams into ``run``."""
+    settings = run.settings
+    loaded = load_checkpoint(resume_path, critic=True, qnetwork=True, device=run.device)
+    if loaded.critic is None or (run.Q is not None and loaded.qnetwork is None):
+        raise GanphonError(f"{resume_path}: holds no critic or Q-network weights; cannot resume training")
+    run.G.load_state_dict(loaded.generator.state_dict())
+    run.D.load_state_dict(loaded.critic.state_dict())
+    if run.Q is not None:
+        run.Q.load_state_dict(loaded.qnetwork.state_dict())
+    training = loaded.training
+    try:
+        run.opt_G.load_state_dict(training["optimizers"]["generator"])
+        run.opt_D.load_state_dict(training["optimizers"]["critic"])
+        if run.opt_Q is not None:
+            run.opt_Q.load_state_dict(training["optimizers"]["qnetwork"])
+        if int(training["data_order"]["n"]) != n_items:
+            raise GanphonError(f"{resume_path}: was trained on {training['data_order']['n']} items, "
+                               f"the data now has {n_items}; resume on the same corpus")
+        order.load_state_dict(training["data_order"])
+        rngs = training["rng"]
+        if len(rngs) == run.world:
+            _set_rng_state(rngs[run.rank], run.latent_gen)
         else:
-            _write_log_header(log_path)
-        _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path)
-        for note in notes:
-            print(f"ganphon: {note}", file=sys.stderr)
-        where = f"step {start_step} of {resume_path.name}" if resume_path else "a fresh model"
-        print(f"ganphon: training {config.arch} d={config.dim} on {data_summary}; from {where}; "
-              f"{world} process(es) on {device.type}", file=sys.stderr)
+            notes.append(f"{len(rngs)} process(es) wrote the checkpoint, {run.world} resume it: "
+                         "random streams re-seeded")
+            step_seed = derive_seed(settings.seed, int(training["step"]), run.world)
+            _seed_process(step_seed, run.rank, run.latent_gen)
+        start = _Start(int(training["step"]), float(training.get("elapsed_s", 0.0)),
+                       dict(training.get("losses") or {}))
+    except GanphonError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise GanphonError(f"{resume_path}: training state does not fit this run "
+                           f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    # The optimiser states carry their saved hyper-parameters; the settings asked for win.
+    for opt in (run.opt_G, run.opt_D):
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = settings.lr, tuple(settings.betas)
+    if run.opt_Q is not None:
+        for group in run.opt_Q.param_groups:
+            group["lr"] = settings.q_lr
+    return start
 
-    meta = {"seed": settings.seed, "command": command or "", "data": str(data) if not
-            isinstance(data, (np.ndarray, torch.Tensor)) else "array", "data_summary": data_summary}
-    last_ckpt = resume_path
-    if start_step >= settings.steps:
-        if is_main:
-            print(f"ganphon: already at step {start_step} (--steps {settings.steps}); nothing to do",
-                  file=sys.stderr)
-        return TrainResult(step=start_step, generator=G, critic=D, qnetwork=Q, checkpoint=last_ckpt,
-                           losses=last_losses)
 
-    def checkpoint(step: int, losses: dict, elapsed: float) -> Path | None:
-        rngs = [_rng_state(latent_gen)]
-        if world > 1:
+def _start_records(out: Path, run: Run, data, data_summary: str, resume_path, start_step: int, command,
+                   notes: list) -> None:
+    """The main process's records before the first step: the log (cut at the resumed step), ``run.json``,
+    the notes and one line saying what is trained on what."""
+    config = run.config
+    out.mkdir(parents=True, exist_ok=True)
+    if resume_path is not None:
+        _truncate_log(out / LOG_CSV, start_step)
+    else:
+        _write_log_header(out / LOG_CSV)
+    _write_run_json(out, command, config, run.settings, data, data_summary, run.world, run.device, resume_path)
+    for note in notes:
+        print(f"ganphon: {note}", file=sys.stderr)
+    where = f"step {start_step} of {resume_path.name}" if resume_path else "a fresh model"
+    print(f"ganphon: training {config.arch} d={config.dim} on {data_summary}; from {where}; "
+          f"{run.world} process(es) on {run.device.type}", file=sys.stderr)
+
+
+class _Checkpointer:
+    """Write a step's checkpoint (every process's random streams gathered), the half-precision latest
+    G (and Q), and drop checkpoints beyond ``keep``; remembers the last one written."""
+
+    def __init__(self, out: Path, run: Run, order: DataOrder, meta: dict, last: Path | None):
+        self.out, self.run, self.order, self.meta, self.last = out, run, order, meta, last
+
+    def __call__(self, step: int, losses: dict, elapsed: float) -> Path | None:
+        run, out, meta = self.run, self.out, self.meta
+        rngs = [_rng_state(run.latent_gen)]
+        if run.world > 1:
             import torch.distributed as dist
 
-            gathered = [None] * world if is_main else None
+            gathered = [None] * run.world if run.rank == 0 else None
             dist.gather_object(rngs[0], gathered, dst=0)
             rngs = gathered
-        if not is_main:
+        if run.rank != 0:
             return None
         training = {
             "step": step,
-            "optimizers": {"generator": opt_G.state_dict(), "critic": opt_D.state_dict(),
-                           "qnetwork": opt_Q.state_dict() if opt_Q is not None else None},
-            "rng": rngs, "data_order": order.state_dict(), "losses": losses,
-            "train_config": settings.to_dict(), "elapsed_s": elapsed, "world_size": world,
+            "optimizers": {"generator": run.opt_G.state_dict(), "critic": run.opt_D.state_dict(),
+                           "qnetwork": run.opt_Q.state_dict() if run.opt_Q is not None else None},
+            "rng": rngs, "data_order": self.order.state_dict(), "losses": losses,
+            "train_config": run.settings.to_dict(), "elapsed_s": elapsed, "world_size": run.world,
         }
-        path = save_checkpoint(out / checkpoint_name(step), config, G, D, Q, training=training,
+        path = save_checkpoint(out / checkpoint_name(step), run.config, run.G, run.D, run.Q, training=training,
                                meta={**meta, "step": step})
-        if Q is not None:
-            save_checkpoint(out / Q_LATEST, config, qnetwork=Q, half=True, meta={**meta, "step": step})
-        save_checkpoint(out / G_LATEST, config, generator=G, half=True,
-                        meta={**meta, "step": step, **({"qnetwork_file": Q_LATEST} if Q is not None else {})})
-        for _, old in list_checkpoints(out)[: -settings.keep]:
+        if run.Q is not None:
+            save_checkpoint(out / Q_LATEST, run.config, qnetwork=run.Q, half=True, meta={**meta, "step": step})
+        save_checkpoint(out / G_LATEST, run.config, generator=run.G, half=True,
+                        meta={**meta, "step": step, **({"qnetwork_file": Q_LATEST} if run.Q is not None else {})})
+        for _, old in list_checkpoints(out)[: -run.settings.keep]:
             old.unlink()
+        self.last = path
         return path
 
+    def kept(self) -> str:
+        """Where the last good state is, for an error stopping the run."""
+        return f"the last good checkpoint is {self.last}" if self.last else "no checkpoint was written"
+
+
+_LOSSES = ("d_loss", "g_loss", "q_loss", "gp", "q_acc", "wasserstein")
+
+
+def _step(run: Run, items, order: DataOrder, stop_asked: bool, due_at: float | None) -> tuple[dict, bool, bool, float]:
+    """One training step (``n_critic`` critic steps, one generator step), averaged over the processes:
+    ``(losses, stopping, time_due, now)``; a checkpoint is due by time when the main process's clock
+    passed ``due_at`` after the step; the two flags are agreed by every process."""
+    settings, rank, local_batch = run.settings, run.rank, run.local_batch
+    d_sum = gp_sum = w_sum = 0.0
+    for _ in range(settings.n_critic):
+        idx = order.take(settings.batch_size)[rank * local_batch : (rank + 1) * local_batch]
+        real = items[idx.to(items.device)].to(run.device, non_blocking=True).unsqueeze(1)
+        d_loss, gp, wass = critic_step(run, real)
+        d_sum, gp_sum, w_sum = d_sum + d_loss, gp_sum + gp, w_sum + wass
+    g_loss, q_loss, q_acc = generator_step(run)
+    now = time.monotonic()
+    time_due = run.rank == 0 and due_at is not None and now >= due_at
+    stats = torch.stack([d_sum / settings.n_critic, g_loss, q_loss, gp_sum / settings.n_critic,
+                         q_acc, w_sum / settings.n_critic]).float()
+    flags = torch.tensor([float(stop_asked), float(time_due)], device=run.device)
+    packed = torch.cat([stats, flags])
+    if run.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(packed)
+        packed[:6] /= run.world
+    values = packed.tolist()
+    return dict(zip(_LOSSES, values[:6])), values[6] > 0, values[7] > 0, now
+
+
+def _loop(run: Run, items, order: DataOrder, out: Path, start: _Start, saver: _Checkpointer,
+          progress: bool) -> TrainResult:
+    """Train from ``start`` to ``settings.steps``: log, checkpoint (by steps, by minutes, on a signal, at the
+    end), preview; stop on a non-finite loss or weights without saving that state.
+
+    One function: every branch of the loop reads the same step counters and flags.
+    """
+    from tqdm import tqdm
+
+    settings, is_main, Q = run.settings, run.rank == 0, run.Q
     stop = _StopFlag()
-    pbar = tqdm(total=settings.steps, initial=start_step, unit="step", disable=not progress,
+    pbar = tqdm(total=settings.steps, initial=start.step, unit="step", disable=not progress,
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
-    log_file = open(log_path, "a", encoding="utf-8") if is_main else None
-    step, losses = start_step, last_losses
+    log_file = open(out / LOG_CSV, "a", encoding="utf-8") if is_main else None
+    step, losses = start.step, start.losses
     t0 = time.monotonic()
     last_ckpt_time = t0
     steps_done = 0
@@ -414,58 +458,31 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
     try:
         with stop:
             while step < settings.steps:
-                d_sum = gp_sum = w_sum = 0.0
-                for _ in range(settings.n_critic):
-                    idx = order.take(settings.batch_size)[rank * local_batch : (rank + 1) * local_batch]
-                    real = items[idx.to(items.device)].to(device, non_blocking=True).unsqueeze(1)
-                    d_loss, gp, wass = critic_step(run, real)
-                    d_sum, gp_sum, w_sum = d_sum + d_loss, gp_sum + gp, w_sum + wass
-                g_loss, q_loss, q_acc = generator_step(run)
+                due_at = (last_ckpt_time + settings.checkpoint_minutes * 60
+                          if settings.checkpoint_minutes > 0 else None)
+                losses, stopping, time_due, now = _step(run, items, order, stop.signal_name is not None, due_at)
                 step += 1
                 steps_done += 1
-                now = time.monotonic()
-                time_due = (is_main and settings.checkpoint_minutes > 0
-                            and now - last_ckpt_time >= settings.checkpoint_minutes * 60)
-                stats = torch.stack([d_sum / settings.n_critic, g_loss, q_loss, gp_sum / settings.n_critic,
-                                     q_acc, w_sum / settings.n_critic]).float()
-                flags = torch.tensor([float(stop.signal_name is not None), float(time_due)], device=device)
-                packed = torch.cat([stats, flags])
-                if world > 1:
-                    import torch.distributed as dist
-
-                    dist.all_reduce(packed)
-                    packed[:6] /= world
-                values = packed.tolist()
-                losses = dict(zip(("d_loss", "g_loss", "q_loss", "gp", "q_acc", "wasserstein"), values[:6]))
-                stopping, time_due = values[6] > 0, values[7] > 0
                 defined = [v for k, v in losses.items() if not (Q is None and k in ("q_loss", "q_acc"))]
                 if not all(math.isfinite(v) for v in defined):
                     shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-                    kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
                     raise GanphonError(f"non-finite loss at step {step} ({shown}); training stopped "
-                                       f"without saving this state; {kept}")
-                elapsed = elapsed0 + (now - t0)
+                                       f"without saving this state; {saver.kept()}")
+                elapsed = start.elapsed + (now - t0)
                 if is_main and (step % settings.log_every == 0 or step == settings.steps or stopping):
-                    log_file.write(",".join([str(step), f"{elapsed:.3f}", *(_fmt(v) for v in values[:6])]) + "\n")
-                    log_file.flush()
-                    pbar.set_postfix(d=f"{losses['d_loss']:.3g}", g=f"{losses['g_loss']:.3g}",
-                                     **({"q": f"{losses['q_loss']:.3g}"} if Q is not None else {}),
-                                     W=f"{losses['wasserstein']:.3g}", refresh=False)
+                    _log_line(log_file, pbar, step, elapsed, losses, Q is not None)
                 pbar.update(1)
                 every = settings.checkpoint_every
                 if (every and step % every == 0) or time_due or stopping or step == settings.steps:
-                    if not _params_finite(G, D, Q):
-                        kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
+                    if not _params_finite(run.G, run.D, Q):
                         raise GanphonError(f"non-finite weights at step {step}; training stopped without "
-                                           f"saving this state; {kept}")
-                    written = checkpoint(step, losses, elapsed)
-                    last_ckpt = written or last_ckpt
+                                           f"saving this state; {saver.kept()}")
+                    saver(step, losses, elapsed)
                     last_ckpt_time = time.monotonic()
-                    pe = settings.preview_every
-                    if is_main and pe is None:
-                        write_preview(G, config, settings.seed, step, out)
+                    if is_main and settings.preview_every is None:
+                        write_preview(run.G, run.config, settings.seed, step, out)
                 if is_main and settings.preview_every and step % settings.preview_every == 0:
-                    write_preview(G, config, settings.seed, step, out)
+                    write_preview(run.G, run.config, settings.seed, step, out)
                 if stopping:
                     break
     finally:
@@ -476,31 +493,40 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
     if is_main:
         if stopping:
             print(f"ganphon: stopped by {stop.signal_name or 'a signal'} at step {step}; "
-                  f"checkpoint {last_ckpt}; continue with --resume", file=sys.stderr)
+                  f"checkpoint {saver.last}; continue with --resume", file=sys.stderr)
         else:
-            print(f"ganphon: done, {step} steps ({rate:.3g} steps/s); checkpoint {last_ckpt}", file=sys.stderr)
-    return TrainResult(step=step, generator=G, critic=D, qnetwork=Q, checkpoint=last_ckpt,
+            print(f"ganphon: done, {step} steps ({rate:.3g} steps/s); checkpoint {saver.last}", file=sys.stderr)
+    return TrainResult(step=step, generator=run.G, critic=run.D, qnetwork=Q, checkpoint=saver.last,
                        stopped_by=(stop.signal_name or "signal") if stopping else None,
                        steps_per_s=rate, losses=losses)
 
 
+def _log_line(log_file, pbar, step: int, elapsed: float, losses: dict, has_q: bool) -> None:
+    """One line of the training log, and the losses on the progress bar."""
+    log_file.write(",".join([str(step), f"{elapsed:.3f}", *(_fmt(losses[k]) for k in _LOSSES)]) + "\n")
+    log_file.flush()
+    pbar.set_postfix(d=f"{losses['d_loss']:.3g}", g=f"{losses['g_loss']:.3g}",
+                     **({"q": f"{losses['q_loss']:.3g}"} if has_q else {}),
+                     W=f"{losses['wasserstein']:.3g}", refresh=False)
+
+
 def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path):
+    """The training run's record (:func:`ganphon.io.run_record`, kind ``train``): the model and training
+    configurations and the data as its request; a resumed run keeps the earlier records in ``previous``."""
     path = out / RUN_JSON
     previous = []
     if resume_path is not None and path.exists():
         try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            previous = old.pop("previous", []) + [old]
-        except (OSError, ValueError):
+            old = io.read_record(path)
+            previous = old.pop("previous", None) or []
+            previous = previous + [old]
+        except GanphonError:
             previous = []
-    info = {
-        "kind": "train", "command": command or "", "seed": settings.seed, "versions": io.versions("torch"),
-        "model_config": config.to_dict(), "train_config": settings.to_dict(),
-        "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
-                 "summary": data_summary},
-        "world_size": world, "device": str(device.type),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "resumed_from": str(resume_path) if resume_path else None,
-        "previous": previous,
-    }
-    atomic_write_text(path, json.dumps(info, indent=1) + "\n")
+    request = {"model_config": config.to_dict(), "train_config": settings.to_dict(),
+               "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
+                        "summary": data_summary}}
+    inputs = {"checkpoint": io.file_digest(resume_path)} if resume_path is not None else {}
+    io.write_run_record(path, io.run_record(
+        "train", command=command or "", request=request, seed=settings.seed, modules=("torch",), inputs=inputs,
+        world_size=world, device=str(device.type), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        resumed_from=str(resume_path) if resume_path else None, previous=previous))
