@@ -27,6 +27,7 @@ the folder is as it found it; one that is interrupted keeps its progress.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -542,6 +543,22 @@ def folder_locks():
         scope.release(False)
         for key in _AMBIENT:
             _AMBIENT[key] = None
+
+
+def writes_into(locate):
+    """Decorator of an API entry point that writes into a folder it reads (annotate, measure, stats, plot):
+    the folder ``locate(*args, **kwargs)`` names is locked (:func:`lock_folder`) for the whole call, so
+    another process writing it, through the API or the command line, is refused with the holder's id."""
+    def decorate(func):
+        @functools.wraps(func)
+        def locked(*args, **kwargs):
+            with folder_locks():
+                folder = locate(*args, **kwargs)
+                if folder is not None and Path(folder).is_dir():
+                    lock_folder(folder, optional=True)
+                return func(*args, **kwargs)
+        return locked
+    return decorate
 
 
 def _scope():

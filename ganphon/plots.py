@@ -624,6 +624,7 @@ def plot_feature_maps(profiles, labels, out=None, duration: float | None = None,
 # A folder
 
 
+@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
 def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS) -> tuple:
     """Draw every figure a folder supports into ``DIR/figures/``.
 

@@ -422,3 +422,53 @@ def test_a_relative_out_with_a_scheduler_is_written_in_the_callers_folder(tiny_c
     assert there.finished() == {layout.sample_id(i) for i in range(8)}
     for layer in (layout.OUTPUT_LAYER, *here.layers):
         assert np.array_equal(there.series(layer)[:], here.series(layer)[:]), layer
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from ganphon import layout
+
+    folder, marks = sys.argv[1:3]
+    with layout.command_scope():
+        layout.lock_folder(folder)
+        Path(marks, "holding").touch()
+        while not Path(marks, "go").exists():
+            time.sleep(0.05)
+""")
+
+
+def test_the_api_entry_points_that_write_into_a_folder_they_read_are_refused_while_another_holds_it(tmp_path):
+    from ganphon.acoustics import measure_to_file
+    from ganphon.annotate import annotate_folder
+    from ganphon.errors import GanphonError
+    from ganphon.plots import plot_folder
+    from ganphon.report.explore import explore
+    from ganphon.stats import run_stats
+
+    folder, marks = tmp_path / "run", tmp_path / "marks"
+    folder.mkdir()
+    marks.mkdir()
+    (folder / "notes.txt").write_text("the user's\n")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(marks)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: (marks / "holding").exists() or holder.poll() is not None, timeout=120)
+        assert holder.poll() is None, holder.communicate()
+        before = _bytes_of(folder)
+        expected = (f"{folder}: in use by another ganphon command (process {holder.pid}); "
+                    "wait for it to finish or choose another folder")
+        for call in (lambda: annotate_folder(folder, progress=False),
+                     lambda: measure_to_file(folder, progress=False),
+                     lambda: measure_to_file(tmp_path / "elsewhere", folder / "table.csv", progress=False),
+                     lambda: run_stats(folder),
+                     lambda: plot_folder(folder),
+                     lambda: explore(folder, progress=False)):
+            with pytest.raises(GanphonError) as refused:
+                call()
+            assert str(refused.value) == expected
+            assert _bytes_of(folder) == before  # nothing written by the refused call
+    finally:
+        (marks / "go").touch()
+        holder.communicate(timeout=120)
+    assert holder.returncode == 0

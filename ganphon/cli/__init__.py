@@ -123,8 +123,9 @@ def _lock_outputs(args) -> None:
     if args.command in _WRITES_INTO_DIR:
         folder = Path(args.dir)
     elif args.command == "measure":
-        target = Path(args.dir)
-        folder = Path(args.out).parent if args.out else (target.parent if target.is_file() else target)
+        from ..acoustics import measured_folder
+
+        folder = measured_folder(args.dir, args.out)
     elif args.command == "train" and os.environ.get("RANK", "0") == "0":  # one process of a distributed run
         # a training folder keeps what it wrote when it fails: its checkpoints are the resume points
         from ..layout import start_ledger

@@ -259,6 +259,7 @@ def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
     return page
 
 
+@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
 def explore(folder, progress: bool = True) -> list[Path]:
     """Write the explorer page of every exported folder in ``folder`` (see :func:`sweep_folders`)."""
     return [build_explorer(f, progress=progress) for f in sweep_folders(folder)]
