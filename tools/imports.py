@@ -64,8 +64,9 @@ ROOM_OF = {
     "ganphon.store_analysis": "praat",
     # corpora are cut, synthesised (labelled with annotate's classes) and loaded for training
     "ganphon.corpus": "corpus",
-    # speech probing reads a speech corpus by the corpus loader's rules (mix down, resample, cut,
-    # the clipped TextGrids), so it sits with the corpora rather than taking their helpers below
+    # speech probing reads a speech corpus by the corpus loader's own rules (mix down, resample, the
+    # clipped TextGrids), so it sits with the corpora and those rules stay in one place; only later
+    # rooms (stats.run, cli.probe) import it
     "ganphon.speech": "corpus",
     # training reads a corpus and evaluates with Praat and the segmentation
     "ganphon.train": "train",
