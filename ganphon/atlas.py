@@ -44,7 +44,6 @@ threshold).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +54,14 @@ import pandas as pd
 from . import io, layout
 from .errors import GanphonError
 from .stats.adjust import benjamini_hochberg, holm  # noqa: F401 (the atlas's adjustments, importable from here)
+from .sweep import (  # noqa: F401 (the atlas's design is a sweep design, importable from here)
+    DEFAULT_BASES,
+    DEFAULT_VALUES,
+    atlas_design,
+    atlas_size,
+    atlas_variables,
+)
 
-#: The values each variable is set to by default (0 = the middle of the training range).
-DEFAULT_VALUES = (-15.0, -5.0, 0.0, 5.0, 15.0)
-DEFAULT_BASES = 20
 #: An atlas of more samples than this asks for ``yes`` (100 variables × 5 values × 20 bases).
 CONFIRM_SAMPLES = 10_000
 #: Measure families an atlas measures by default (formants are the slowest; ``measures=`` adds them).
@@ -87,87 +90,6 @@ SAMPLES_PER_S_PER_WORKER = 3.0
 EFFECT_COLUMNS = ["var", "outcome", "layer", "rank", "effect", "se", "ci_low", "ci_high", "df", "t", "p",
                   "p_holm", "p_bh", "passes", "effect_std", "ci_low_std", "ci_high_std", "n_bases", "n_obs",
                   "unit", "p_t", "p_signflip", "test", "adjust"]
-
-
-# ---------------------------------------------------------------- the design
-
-def atlas_variables(cfg, variables=None) -> list:
-    """The latent variables of an atlas: every one (codes first, 1-based names) or those named."""
-    from .models import Latent
-
-    lat = Latent(cfg)
-    if variables is None or variables == "all":
-        return lat.names
-    if isinstance(variables, str):
-        variables = [v.strip() for v in variables.split(",") if v.strip()]
-    names = [str(v) for v in variables]
-    for name in names:
-        lat.index(name)  # a one-line error naming the variable
-    if len(set(names)) != len(names):
-        raise GanphonError(f"atlas variables are named twice: {', '.join(names)}")
-    return names
-
-
-def _values(spec: dict, source: str) -> list:
-    values = spec.get("values", list(DEFAULT_VALUES))
-    if isinstance(values, str):
-        try:
-            values = [float(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise GanphonError(f"{source}: 'values' must be numbers like -15,-5,0,5,15, got {values!r}") from None
-    if (not isinstance(values, (list, tuple)) or len(values) < 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-            or len(set(values)) != len(values)):
-        raise GanphonError(f"{source}: 'values' must be at least 2 distinct finite numbers, got {values!r}")
-    return [float(v) for v in values]
-
-
-def atlas_size(spec: dict, cfg=None, source: str = "spec") -> int:
-    """Samples an atlas spec makes: variables × values × bases (variables known from ``cfg`` when 'all')."""
-    values = _values(spec, source)
-    bases = spec.get("bases", DEFAULT_BASES)
-    if isinstance(bases, bool) or not isinstance(bases, int) or bases < 2:
-        raise GanphonError(f"{source}: 'bases' must be a whole number ≥ 2 (effects are tested across bases), "
-                           f"got {bases!r}")
-    variables = spec.get("variables")
-    if variables is None or variables == "all":
-        n_vars = cfg.latent_dim if cfg is not None else 100
-    else:
-        n_vars = len(variables if not isinstance(variables, str) else [v for v in variables.split(",") if v.strip()])
-    return n_vars * len(values) * int(bases)
-
-
-def atlas_design(cfg, spec: dict, source: str = "spec"):
-    """The atlas's latents: each variable at each value, on the same ``bases`` base latents.
-
-    Spec keys: ``values`` (default −15, −5, 0, 5, 15), ``bases`` (20),
-    ``variables`` (default every one), ``seed``, ``code`` (fix the bases' code).
-    Sample ids ``z11_b003_v004`` (:func:`ganphon.layout.atlas_sample_id`);
-    manifest columns ``var``, ``value``, ``base``; ``condition`` tier ``z11=15``.
-    """
-    import torch
-
-    from .models import Latent
-    from .sweep import Design, _fmt
-
-    lat = Latent(cfg)
-    values = _values(spec, source)
-    atlas_size(spec, cfg, source)
-    variables = atlas_variables(cfg, spec.get("variables"))
-    n_bases = int(spec.get("bases", DEFAULT_BASES))
-    bases = lat.sample(n_bases, int(spec.get("seed", 0)), code=spec.get("code"))
-    z, ids, conds, rows = [], [], [], []
-    for b in range(n_bases):
-        for var in variables:
-            col = lat.index(var)
-            for i, v in enumerate(values):
-                zz = bases[b].clone()
-                zz[col] = float(v)
-                z.append(zz)
-                ids.append(layout.atlas_sample_id(var, b, i))
-                conds.append(f"{var}={_fmt(v)}")
-                rows.append({"var": var, "value": float(v), "base": b})
-    return Design(torch.stack(z), ids, conds, pd.DataFrame(rows), spec)
 
 
 # ---------------------------------------------------------------- outcomes and effects

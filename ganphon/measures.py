@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import GanphonError
+
 # Praat arguments ganphon does not expose; the scripts use the same values.
 PERIODS_PER_PITCH_WINDOW = 3.0  # "To Pitch (ac)" with very accurate off
 INTENSITY_WINDOW_PER_PERIOD = 6.4  # physical window of "To Intensity" = 6.4 / minimum pitch
@@ -60,6 +62,98 @@ SAME_RATE = 1e-9
 ARTEFACT_TOLERANCE = 0.005
 #: Praat reads a periodicity at f as f, or an octave or a twelfth down.
 ARTEFACT_DIVISORS = (1, 2, 3)
+
+
+#: Window shapes of "Extract part" (the options of the scripts' form).
+WINDOW_SHAPES = ("rectangular", "triangular", "parabolic", "Hanning", "Hamming", "Gaussian1", "Gaussian2",
+                 "Kaiser1", "Kaiser2")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """Praat analysis settings, named as in Praat.
+
+    Field names equal the variable names of the form fields of the scripts in
+    ``praat_scripts/`` (``Pitch_floor_(Hz)`` → ``pitch_floor``), so
+    :meth:`to_fields` can be handed to :func:`ganphon.praat.run_script` unchanged.
+
+    Parameters
+    ----------
+    pitch_floor, pitch_ceiling : float
+        ``To Pitch (ac)`` range in Hz (default 75–450 Hz, the paper's ciwGAN range).
+    silence_threshold, voicing_threshold, octave_cost, octave_jump_cost, voiced_unvoiced_cost : float
+        The other ``To Pitch (ac)`` arguments (Praat's defaults).
+    intensity_minimum_pitch : float
+        ``To Intensity`` minimum pitch (Hz); the window is 6.4 / this value.
+    subtract_mean : bool
+        ``To Intensity`` "subtract mean".
+    maximum_formant, number_of_formants, formant_window_length, pre_emphasis_from : float
+        ``To Formant (burg)`` arguments.
+    spectrum_power : float
+        Power of the spectral moments (``Get centre of gravity: 2`` …).
+    spectrum_window_shape : str
+        Window shape of ``Extract part`` before ``To Spectrum``.  Rectangular by
+        default: the Hanning and Hamming windows of ``Extract part`` differ between
+        Praat 6.1 and 6.3, the rectangular one gives the same moments in both.
+    spectrum_min_samples : int
+        Fewest samples an interval must hold for spectral moments.
+    max_intensity_window : float
+        Physical window (s) of the intensity whose maximum is ``max_intensity``
+        (13.3 ms as in GAP; minimum pitch 6.4 / window).
+    """
+
+    pitch_floor: float = 75.0
+    pitch_ceiling: float = 450.0
+    silence_threshold: float = 0.03
+    voicing_threshold: float = 0.45
+    octave_cost: float = 0.01
+    octave_jump_cost: float = 0.35
+    voiced_unvoiced_cost: float = 0.14
+    intensity_minimum_pitch: float = 100.0
+    subtract_mean: bool = True
+    maximum_formant: float = 5500.0
+    number_of_formants: float = 5.0
+    formant_window_length: float = 0.025
+    pre_emphasis_from: float = 50.0
+    spectrum_power: float = 2.0
+    spectrum_window_shape: str = "rectangular"
+    spectrum_min_samples: int = 32
+    max_intensity_window: float = 0.0133
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type not in ("float", "int"):
+                continue
+            positive = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            may_be_zero = f.name in ("silence_threshold", "voicing_threshold", "octave_cost",
+                                     "octave_jump_cost", "voiced_unvoiced_cost")
+            if not positive and not (may_be_zero and value == 0):
+                raise GanphonError(f"settings: {f.name} must be a positive number, got {value!r}")
+        if self.spectrum_window_shape.lower() not in (w.lower() for w in WINDOW_SHAPES):
+            raise GanphonError(f"settings: spectrum_window_shape {self.spectrum_window_shape!r} is not one of "
+                               f"{', '.join(WINDOW_SHAPES)}")
+        if self.pitch_floor >= self.pitch_ceiling:
+            raise GanphonError(f"settings: pitch_floor {self.pitch_floor:g} Hz must be below "
+                               f"pitch_ceiling {self.pitch_ceiling:g} Hz")
+
+    @property
+    def max_intensity_minimum_pitch(self) -> float:
+        """Minimum pitch (Hz) giving the ``max_intensity`` window."""
+        return INTENSITY_WINDOW_PER_PERIOD / self.max_intensity_window
+
+    def replace(self, **changes) -> "MeasureSettings":
+        """Return a copy with ``changes`` applied (unknown names are an error)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise GanphonError(f"settings: unknown setting(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_fields(self) -> dict:
+        """The settings as script form fields (name → value)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -212,8 +306,6 @@ def register(family: Family) -> "Registration":
     processes see the families of the modules they import.  Returns a
     :class:`Registration`, which removes it again when used as a context manager.
     """
-    from .praat import MeasureSettings
-
     if not isinstance(family, Family):
         raise TypeError(f"register() takes a Family, got {type(family).__name__}")
     taken = {m for f in FAMILIES.values() for m in f.measures} | set(FAMILIES) | set(_subguards())

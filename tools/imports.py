@@ -51,24 +51,32 @@ ROOM_OF = {
     # between the models and the probe, so every later stage may name a measure's needs
     "ganphon.measures": "measures",
     "ganphon.probe": "probe",
-    # the sinks and sources of activations: files, the store, given waveforms
+    # the sinks of activations: the one sample pipeline (latents → probe → sinks), files, the store
+    "ganphon.pipeline": "export",
     "ganphon.export": "export",
     "ganphon.store": "export",
-    "ganphon.speech": "export",
     # Praat, parselmouth, segmentation (and its phone classes), the layer series against measures
     "ganphon.praat": "praat",
     "ganphon.acoustics": "praat",
     "ganphon.annotate": "praat",
     "ganphon.series": "praat",
+    # a store's arrays annotated and measured as Sounds
+    "ganphon.store_analysis": "praat",
     # corpora are cut, synthesised (labelled with annotate's classes) and loaded for training
     "ganphon.corpus": "corpus",
+    # speech probing reads a speech corpus by the corpus loader's own rules (mix down, resample, the
+    # clipped TextGrids), so it sits with the corpora and those rules stay in one place; only later
+    # rooms (stats.run, cli.probe) import it
+    "ganphon.speech": "corpus",
     # training reads a corpus and evaluates with Praat and the segmentation
     "ganphon.train": "train",
+    # the designs, the atlas's among them
     "ganphon.sweep": "sweep",
-    "ganphon.atlas": "sweep",
     "ganphon.stats": "stats",
     "ganphon.plots": "plots",
     "ganphon.report": "report",
+    # the atlas run fits the effects, draws the heatmap and builds the explorer (its design is in sweep)
+    "ganphon.atlas": "report",
     "ganphon.cli": "cli",
     "ganphon.__main__": "cli",
 }

@@ -7,9 +7,10 @@ ones a phonetician already reads.  One module per concern:
 * :mod:`.tables` — :func:`read_acoustics`, :func:`read_latents`,
   :func:`model_frame` (one row per (sample, layer, interval) with the
   outcome named after the measure, the sweep ``value`` and the ``base``).
+* :mod:`.fits` — what every engine's fit returns: :class:`Estimate`,
+  :class:`Attempt`, :class:`MixedFit`, the random structures, :func:`lrt`.
 * :mod:`.mixed` — :func:`fit_mixed` (``outcome ~ value`` with random effects
-  by base, per layer, through one fit chain that finds the maximum), :func:`lrt`,
-  :class:`MixedFit`,
+  by base, per layer, through one fit chain that finds the maximum),
   :func:`coefficient_table`, :func:`lrt_table`, :func:`fit_gam`,
   :func:`gam_curves`.
 * :mod:`.satterthwaite` — lme4's deviance from per-base sufficient

@@ -250,14 +250,14 @@ def _gradient(f, x):
 
 
 def fit_binomial(formula: str, data, structure: str = "slope", start=None):
-    """One logistic mixed model by Laplace, mapped back to raw units; an :class:`~.mixed.Attempt`.
+    """One logistic mixed model by Laplace, mapped back to raw units; an :class:`~.fits.Attempt`.
 
     ``structure`` as in :func:`ganphon.stats.mixed.fit_ml`; ``start``: an extra θ start (the null model's).
     """
     import pandas as pd
     import patsy
 
-    from .mixed import Attempt, Estimate, _scaled
+    from .fits import Attempt, Estimate, _scaled
 
     outcome, rhs = (x.strip() for x in formula.split("~", 1))
     std, (centre, sd_v), _ = _scaled(data.assign(**{"_y": data[outcome]}), "_y")
@@ -324,12 +324,12 @@ def _glm_pair(formula, null_formula, data):
 
 
 def one_binomial_model(data, outcome, layer, rhs, null_rhs, random_slope, label="", left_out=()):
-    """The fit chain of a 0/1 outcome (see the module docstring); a :class:`~.mixed.MixedFit`."""
+    """The fit chain of a 0/1 outcome (see the module docstring); a :class:`~.fits.MixedFit`."""
     import time
 
     import pandas as pd
 
-    from .mixed import STRUCTURE_TEXT, STRUCTURES, MixedFit
+    from .fits import STRUCTURE_TEXT, STRUCTURES, MixedFit
 
     t0 = time.perf_counter()
     formula, null_formula = f"{outcome} ~ {rhs}", f"{outcome} ~ {null_rhs}"
