@@ -254,9 +254,9 @@ def _stats_dict(result) -> dict:
     counts: dict = {}
     if eff is not None and "warnings" in eff:
         for text in eff["warnings"].dropna().astype(str):
-            for w in {p.split(": ", 1)[-1].strip() for p in text.split(";") if p.strip()}:
+            for w in dict.fromkeys(p.split(": ", 1)[-1].strip() for p in text.split(";") if p.strip()):
                 counts[w] = counts.get(w, 0) + 1
-    d["warnings"] = sorted(counts.items(), key=lambda kv: -kv[1])
+    d["warnings"] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))  # ties in a fixed order
     return d
 
 
