@@ -33,7 +33,7 @@ import parselmouth
 from parselmouth.praat import call
 
 from . import io, layout
-from .errors import GanphonError, first_line
+from .errors import GanphonError, ParameterError, first_line, name_list
 from .measures import (
     ARTEFACT_TOLERANCE,
     PITCH_MEASURES,
@@ -561,13 +561,11 @@ _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 
 
 def check_measures(measures) -> tuple:
-    if isinstance(measures, str):
-        measures = [m.strip() for m in measures.split(",") if m.strip()]
-    measures = tuple(measures)
+    measures = tuple(name_list(measures, "measures") or ())
     unknown = [m for m in measures if m not in MEASURE_NAMES]
     if unknown or not measures:
-        raise GanphonError(f"unknown measure(s) {', '.join(unknown) or '(none given)'}; "
-                           f"choose from {', '.join(ALL_MEASURES)}")
+        raise ParameterError("measures", f"unknown measure(s) {', '.join(unknown) or '(none given)'}; "
+                                         f"choose from {', '.join(ALL_MEASURES)}")
     # table order does not depend on the order asked for
     return tuple(m for m in ALL_MEASURES if m in measures)
 
@@ -841,9 +839,9 @@ def check_points(points) -> int:
     try:
         n = int(points)
     except (TypeError, ValueError):
-        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}") from None
+        raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}") from None
     if n < 1 or n != points:
-        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}")
+        raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}")
     return n
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .timebase import DEFAULT_SR, native_rate, upsample
 
 OPERATIONS = ("set", "scale")
@@ -212,10 +212,10 @@ def resolve_device(device=None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise GanphonError(f"device {device!r} is not a torch device ({exc})") from None
+        raise ParameterError("device", f"{device!r} is not a torch device ({exc})") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GanphonError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); "
-                           "use --device cpu")
+        raise ParameterError("device", f"{device!r}: CUDA is not available here (torch {torch.__version__}); "
+                                       "use cpu")
     return resolved
 
 
@@ -233,13 +233,12 @@ def default_layers(model) -> list[str]:
 
 def check_layers(model, layers) -> list[str]:
     available = list(model.layer_names)
+    layers = name_list(layers, "layers")
     if layers is None:
         return default_layers(model)
-    if isinstance(layers, str):
-        layers = [s.strip() for s in layers.split(",") if s.strip()]
     for name in layers:
         if name not in available:
-            raise GanphonError(f"layer {name!r} does not exist; this model has {', '.join(available)}")
+            raise ParameterError("layers", f"{name!r} does not exist; this model has {', '.join(available)}")
     return list(layers)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 
 CORRELATE_CSV = "correlate_input.csv"
 COMPARE_CSV = "compare_series.csv"
@@ -43,11 +43,12 @@ def _layer_rows(folder: Path, layers=None) -> pd.DataFrame:
     """The manifest's layer rows (not ``output``), checked; ``layers`` picks some."""
     manifest = io.read_manifest(folder, required=("sample_id", "layer", "file", "sound_file"))
     rows = manifest[manifest["layer"] != layout.OUTPUT_LAYER]
+    layers = name_list(layers, "layers")
     if layers:
         unknown = sorted(set(layers) - set(rows["layer"]))
         if unknown:
-            raise GanphonError(f"--layers: {folder} has no layer {', '.join(unknown)} "
-                               f"(it has {', '.join(layout.sort_layers(rows['layer']))})")
+            raise ParameterError("layers", f"{folder} has no layer {', '.join(unknown)} "
+                                           f"(it has {', '.join(layout.sort_layers(rows['layer']))})")
         rows = rows[rows["layer"].isin(layers)]
     if rows.empty:
         raise GanphonError(f"{folder / layout.MANIFEST}: no layer series to compare")
@@ -183,13 +184,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
         ``n_items``, ``rate_native_hz``, ``nyquist_hz``.
     """
     folder = Path(folder)
+    measures, labels = name_list(measures, "measures"), name_list(labels, "labels")
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
-        raise GanphonError(f"--measures: unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
+        raise ParameterError("measures", f"unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
     if n_boot < 0:
-        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
-    if isinstance(labels, str):
-        labels = [s.strip() for s in labels.split(",") if s.strip()]
+        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
     settings = {"pitch_floor": pitch_floor, "pitch_ceiling": pitch_ceiling, "maximum_formant": maximum_formant}
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
     result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
@@ -421,11 +421,11 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     """
     folder, external = Path(folder), Path(external)
     if not external.exists():
-        raise GanphonError(f"--external {external}: no such file or folder")
+        raise GanphonError(f"{external}: no such file or folder")
     if not max_lag > 0:
-        raise GanphonError(f"--max-lag must be > 0 s, got {max_lag}")
+        raise ParameterError("max_lag", f"must be > 0 s, got {max_lag}")
     if n_boot < 0:
-        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
+        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
     rows = _layer_rows(folder, layers)
     manifest = io.read_manifest(folder)
     firsts = manifest.drop_duplicates("sample_id").set_index("sample_id")
