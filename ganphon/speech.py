@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, command_line, created, manifest_rows,
                        open_run, waveform_batches, write_sample, write_samples)
 from .timebase import slice_duration
@@ -260,8 +260,7 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
     from .corpus.folder import wav_folder
 
     folder, files = wav_folder(wavs, " (--wavs needs a folder of WAV files)")
-    if isinstance(labels, str):
-        labels = [s.strip() for s in labels.split(",") if s.strip()]
+    labels = name_list(labels, "labels")
     wanted = set(labels) if labels else None
     fitter = _Fitter(slice_len, sr)
     table = _input_tables(folder)
@@ -378,13 +377,13 @@ def waveform_network(model, network: str):
     network : {"q", "critic"}
     """
     if network not in WAVEFORM_NETWORKS:
-        raise GanphonError(f"--network must be one of {', '.join(WAVEFORM_NETWORKS)} for given waveforms, "
-                           f"got {network!r}")
+        raise ParameterError("network", f"must be one of {', '.join(WAVEFORM_NETWORKS)} for given waveforms, "
+                                        f"got {network!r}")
     where = model.path or "the checkpoint"
     if network == "q":
         if model.config.arch == "wavegan":
-            raise GanphonError(f"{where}: a wavegan model has no Q-network (--network q needs a ciwGAN or "
-                               "fiwGAN checkpoint)")
+            raise ParameterError("network", f"{where}: a wavegan model has no Q-network (q needs a ciwGAN or "
+                                            "fiwGAN checkpoint)")
         if model.qnetwork is None:
             raise GanphonError(f"{where}: holds no Q-network weights")
         return model.qnetwork
@@ -422,7 +421,7 @@ def predictions(config, logits: np.ndarray, network: str) -> pd.DataFrame:
 
 def _labels(labels):
     """The request's ``labels``: sorted, or None."""
-    return sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None
+    return sorted(name_list(labels, "labels")) if labels else None
 
 
 def _check_waveform_request(model, network: str, layers, feature_maps, batch_size: int, clip, device) -> tuple:
@@ -614,7 +613,7 @@ def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=No
 
     L = DEFAULT_SLICE_LEN if slice_len is None else int(slice_len)
     if L < 1:
-        raise GanphonError(f"--slice-len must be at least 1 sample, got {L}")
+        raise ParameterError("slice_len", f"must be at least 1 sample, got {L}")
     check_batch_size(batch_size)
     encoder = load_encoder(network, hop=hop)
     sr = encoder.sr
