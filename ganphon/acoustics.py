@@ -1151,7 +1151,7 @@ def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.Dat
 def _check_can_write(out: Path) -> None:
     """Raise unless a table can be written at ``out`` (a file name in a writable folder)."""
     if out.is_dir():
-        raise GanphonError(f"{out}: is a folder; give --out a file name such as {out / layout.ACOUSTICS}")
+        raise ParameterError("out", f"{out} is a folder; give a file name such as {out / layout.ACOUSTICS}")
     probe = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")  # atomic_path's name
     try:
         probe.open("xb").close()

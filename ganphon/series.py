@@ -303,16 +303,16 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column, a WAV or an EDF")
     table = io.read_table(path, "external series", sep=None, engine="python")
     if time_column not in table.columns:
-        raise GanphonError(f"{path}: no time column {time_column!r} (columns: {', '.join(map(str, table.columns))}; "
-                           "choose it with --time-column)")
+        raise ParameterError("time_column", f"{path} has no column {time_column!r} "
+                                            f"(it has {', '.join(map(str, table.columns))})")
     if column is None:
         numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
         if len(numeric) != 1:
-            raise GanphonError(f"{path}: {'no' if not numeric else 'several'} numeric value columns "
-                               f"({', '.join(map(str, numeric))}); choose one with --column")
+            raise ParameterError("column", f"{path} has {'no' if not numeric else 'several'} numeric value columns "
+                                           f"({', '.join(map(str, numeric))}); choose one")
         column = numeric[0]
     if column not in table.columns:
-        raise GanphonError(f"{path}: no column {column!r} (--column)")
+        raise ParameterError("column", f"{path} has no column {column!r} (it has {', '.join(map(str, table.columns))})")
     t = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=np.float64)
     v = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
@@ -339,10 +339,10 @@ def read_edf(path, channel: str | None = None):
     names = list(raw.ch_names)
     if channel is None:
         if len(names) != 1:
-            raise GanphonError(f"{path}: {len(names)} channels ({', '.join(names[:8])}); choose one with --column")
+            raise ParameterError("channel", f"{path} has {len(names)} channels ({', '.join(names[:8])}); choose one")
         channel = names[0]
     if channel not in names:
-        raise GanphonError(f"{path}: no channel {channel!r} (--column; it has {', '.join(names[:8])})")
+        raise ParameterError("channel", f"{path} has no channel {channel!r} (it has {', '.join(names[:8])})")
     return np.asarray(raw.times, dtype=np.float64), raw.get_data(picks=[channel])[0].astype(np.float64)
 
 

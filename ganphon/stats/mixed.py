@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..errors import GanphonError, first_line
+from ..errors import GanphonError, ParameterError, first_line
 from .tables import _complete, sort_layers
 
 # Warnings that say nothing about a fit; they are passed on, not recorded.
@@ -1060,7 +1060,7 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
     if single_base not in ("error", "ols"):
         raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
     if df not in DF_METHODS:
-        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
+        raise ParameterError("df", f"must be one of {', '.join(DF_METHODS)}, got {df!r}")
     if family not in FAMILIES:
         raise GanphonError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     data = _complete(frame, outcome)
