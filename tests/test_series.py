@@ -135,7 +135,7 @@ def test_compare_series_errors(tmp_path):
     make_exported_folder(folder, n_samples=1)
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"t": [0.0, 0.1], "v": [1.0, 2.0]}).to_csv(bad, index=False)
-    with pytest.raises(GanphonError, match="no time column 'time'"):
+    with pytest.raises(GanphonError, match=r"^time_column: .*bad.csv has no column 'time' \(it has t, v\)$"):
         compare_series(folder, bad)
     with pytest.raises(GanphonError, match="no external series for s000000"):
         (tmp_path / "empty").mkdir()
