@@ -440,7 +440,7 @@ def _check_waveform_request(model, network: str, layers, feature_maps, batch_siz
         import torch
 
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise GanphonError(f"device {device!r}: no CUDA device is available to torch {torch.__version__}")
+            raise ParameterError("device", f"{device!r}: no CUDA device is available to torch {torch.__version__}")
     return net, layers, feature_maps
 
 

@@ -183,7 +183,7 @@ def test_bad_code_and_layer_errors(tmp_path, tiny_ciwgan, capsys):
     assert "out of range" in capsys.readouterr().err
     assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--layers", "conv9", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "layer 'conv9' does not exist" in err and "conv4" in err
+    assert err.startswith("ganphon: error: --layers: 'conv9' does not exist; this model has ") and "conv4" in err
 
 
 # ---------------------------------------------------------------- peer import
