@@ -221,12 +221,12 @@ def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainC
         if str(resume) in ("latest", "auto"):
             resume_path = latest_checkpoint(out)
             if resume_path is None and str(resume) == "latest":
-                raise GanphonError(f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
-                                   "use --resume auto to start fresh when there is none")
+                raise ParameterError("resume", f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
+                                               "'auto' starts fresh when there is none")
         else:
             resume_path = Path(resume)
     if resume_path is None and config is None:
-        raise GanphonError("a fresh run needs a model config (--arch, --codes, --dim)")
+        raise ParameterError("config", "a fresh run needs a model config (a ModelConfig: arch, n_codes, dim)")
     if resume_path is None and list_checkpoints(out):
         raise GanphonError(f"{out}: already holds checkpoints; pass --resume to continue that run "
                            "or choose another --out")
