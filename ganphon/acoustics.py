@@ -857,8 +857,8 @@ def check_tier(entries, tier, folder) -> None:
         if textgrid_has_tier(entry.textgrid, tier):
             return
     if not seen:
-        raise GanphonError(f"{folder}: no TextGrids to take tier '{tier}' from; "
-                           f"measure whole files (tier None / --tier '') or add TextGrids")
+        raise ParameterError("tier", f"{folder} has no TextGrids to take tier '{tier}' from; "
+                                     "measure whole files (tier '') or add TextGrids")
     hint = " (run 'ganphon annotate' first)" if tier == "auto" else ""
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 

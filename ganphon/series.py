@@ -220,7 +220,7 @@ def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, setti
             times, values, dx = read_series(folder / row["sound_file"])
             if use_tier is not None:
                 if grid is None:
-                    raise GanphonError(f"{tg_path}: no TextGrid (needed for --tier {use_tier})")
+                    raise GanphonError(f"{tg_path}: no TextGrid (needed for tier '{use_tier}')")
                 inside, label = _interval_mask(grid, use_tier, labels, times, tg_path)
             else:
                 inside, label = np.ones(len(times), dtype=bool), np.full(len(times), "", dtype=object)

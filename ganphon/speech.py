@@ -306,7 +306,7 @@ def _read_input(folder: Path, wav: Path, tier, table: dict) -> tuple:
     rel = wav.relative_to(folder).as_posix()
     tg_path = layout.textgrid_beside(wav)
     if tier is not None and tg_path is None:
-        raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for --tier {tier})")
+        raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for tier '{tier}')")
     grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()
     x, file_sr = io.read_wav(wav)
     note_float_peak(wav, x)
