@@ -259,7 +259,7 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
     """
     from .corpus.folder import wav_folder
 
-    folder, files = wav_folder(wavs, " (--wavs needs a folder of WAV files)")
+    folder, files = wav_folder(wavs, "wavs")
     labels = name_list(labels, "labels")
     wanted = set(labels) if labels else None
     fitter = _Fitter(slice_len, sr)
