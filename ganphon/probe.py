@@ -371,7 +371,7 @@ def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "p
     inputs : array-like
         Latents [N, latent_dim] for a generator; waveforms [N, slice_len] for a
         critic or Q-network.
-    layers : list of str or comma-separated str, optional
+    layers : list of str, optional
         Layer names (``dense``, ``conv1`` … ``convK``); default all but the output.
     reduce : {"mean", "sum", "max", "rms"}
         How channels are combined; the paper uses ``mean``.

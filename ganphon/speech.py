@@ -243,7 +243,7 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
         The network's slice.
     tier : str, optional
         Interval tier of long recordings to cut words from.
-    labels : list of str or str, optional
+    labels : list of str, optional
         With ``tier``: keep only intervals with these labels.
 
     Returns
@@ -469,7 +469,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     network : {"q", "critic"}
     tier, labels
         Cut every (matching) interval of this tier of long recordings.
-    layers : list of str or comma-separated str, optional
+    layers : list of str, optional
         Default: every conv layer (``conv1 … conv5``).
     reduce, activation, feature_maps, batch_size, device
         As for :func:`ganphon.probe.probe`; ``activation="post"`` is after the
