@@ -322,7 +322,7 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     if activation not in ACTIVATIONS:
         raise GanphonError(f"activation must be 'post' or 'pre', got {activation!r}")
     layers = check_layers(model, layers)
-    feature_maps = check_layers(model, list(feature_maps)) if feature_maps else []
+    feature_maps = check_layers(model, name_list(feature_maps, "feature_maps")) if feature_maps else []
     x_all = _as_inputs(model, inputs)
     mask = None
     if intervene is not None:
