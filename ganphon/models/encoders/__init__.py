@@ -26,7 +26,7 @@ the spacing ``dx``.  This replaces the generator's ``(k + 0.5) · T / n``
 
 from __future__ import annotations
 
-from ...errors import GanphonError, ParameterError
+from ...errors import ParameterError
 from .base import DEFAULT_SLICE_LEN, ENCODER_SR, Encoder, LayerTime  # noqa: F401 (the package's names)
 
 
