@@ -33,7 +33,7 @@ import parselmouth
 from parselmouth.praat import call
 
 from . import io, layout
-from .errors import GanphonError, first_line
+from .errors import GanphonError, ParameterError, first_line, name_list
 from .measures import (
     ARTEFACT_TOLERANCE,
     PITCH_MEASURES,
@@ -561,13 +561,11 @@ _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 
 
 def check_measures(measures) -> tuple:
-    if isinstance(measures, str):
-        measures = [m.strip() for m in measures.split(",") if m.strip()]
-    measures = tuple(measures)
+    measures = tuple(name_list(measures, "measures") or ())
     unknown = [m for m in measures if m not in MEASURE_NAMES]
     if unknown or not measures:
-        raise GanphonError(f"unknown measure(s) {', '.join(unknown) or '(none given)'}; "
-                           f"choose from {', '.join(ALL_MEASURES)}")
+        raise ParameterError("measures", f"unknown measure(s) {', '.join(unknown) or '(none given)'}; "
+                                         f"choose from {', '.join(ALL_MEASURES)}")
     # table order does not depend on the order asked for
     return tuple(m for m in ALL_MEASURES if m in measures)
 
@@ -841,9 +839,9 @@ def check_points(points) -> int:
     try:
         n = int(points)
     except (TypeError, ValueError):
-        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}") from None
+        raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}") from None
     if n < 1 or n != points:
-        raise GanphonError(f"points must be a whole number ≥ 1, got {points!r}")
+        raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}")
     return n
 
 
@@ -859,8 +857,8 @@ def check_tier(entries, tier, folder) -> None:
         if textgrid_has_tier(entry.textgrid, tier):
             return
     if not seen:
-        raise GanphonError(f"{folder}: no TextGrids to take tier '{tier}' from; "
-                           f"measure whole files (tier None / --tier '') or add TextGrids")
+        raise ParameterError("tier", f"{folder} has no TextGrids to take tier '{tier}' from; "
+                                     "measure whole files (tier '') or add TextGrids")
     hint = " (run 'ganphon annotate' first)" if tier == "auto" else ""
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 
@@ -1160,7 +1158,7 @@ def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.Dat
 def _check_can_write(out: Path) -> None:
     """Raise unless a table can be written at ``out`` (a file name in a writable folder)."""
     if out.is_dir():
-        raise GanphonError(f"{out}: is a folder; give --out a file name such as {out / layout.ACOUSTICS}")
+        raise ParameterError("out", f"{out} is a folder; give a file name such as {out / layout.ACOUSTICS}")
     probe = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")  # atomic_path's name
     try:
         probe.open("xb").close()

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError, first_line
+from .errors import GanphonError, ParameterError, first_line
 
 FORMATS = ("png", "pdf")
 #: Panels per row of the effects figure.
@@ -672,8 +672,8 @@ def _check_formats(formats) -> None:
     supported = FigureCanvasBase.get_supported_filetypes()
     unknown = [f for f in formats if f.lower().lstrip(".") not in supported]
     if unknown:
-        raise GanphonError(f"--formats: {', '.join(map(repr, unknown))} not a figure format; "
-                           f"choose from {', '.join(sorted(supported))}")
+        raise ParameterError("formats", f"{', '.join(map(repr, unknown))} not a figure format; "
+                                        f"choose from {', '.join(sorted(supported))}")
 
 
 def _first_sample(folder: Path, manifest) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import layout
-from .errors import GanphonError, first_line
+from .errors import GanphonError, ParameterError, first_line
 from .measures import (  # noqa: F401 (the settings, the band rule and the measure registry live in measures)
     ALL_MEASURES,
     FAMILIES,
@@ -435,7 +435,7 @@ def find_praat(praat_path=None) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise GanphonError("no Praat executable on PATH; install Praat or pass praat_path (--praat-path)")
+    raise ParameterError("praat_path", "no Praat executable on PATH; install Praat or pass its path")
 
 
 def run_script(name, folder, engine="parselmouth", praat_path=None, settings=None, timeout=None, **fields):

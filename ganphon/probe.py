@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .timebase import DEFAULT_SR, native_rate, upsample
 
 OPERATIONS = ("set", "scale")
@@ -212,10 +212,10 @@ def resolve_device(device=None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise GanphonError(f"device {device!r} is not a torch device ({exc})") from None
+        raise ParameterError("device", f"{device!r} is not a torch device ({exc})") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GanphonError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); "
-                           "use --device cpu")
+        raise ParameterError("device", f"{device!r}: CUDA is not available here (torch {torch.__version__}); "
+                                       "use cpu")
     return resolved
 
 
@@ -233,13 +233,12 @@ def default_layers(model) -> list[str]:
 
 def check_layers(model, layers) -> list[str]:
     available = list(model.layer_names)
+    layers = name_list(layers, "layers")
     if layers is None:
         return default_layers(model)
-    if isinstance(layers, str):
-        layers = [s.strip() for s in layers.split(",") if s.strip()]
     for name in layers:
         if name not in available:
-            raise GanphonError(f"layer {name!r} does not exist; this model has {', '.join(available)}")
+            raise ParameterError("layers", f"{name!r} does not exist; this model has {', '.join(available)}")
     return list(layers)
 
 
@@ -323,7 +322,7 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     if activation not in ACTIVATIONS:
         raise GanphonError(f"activation must be 'post' or 'pre', got {activation!r}")
     layers = check_layers(model, layers)
-    feature_maps = check_layers(model, list(feature_maps)) if feature_maps else []
+    feature_maps = check_layers(model, name_list(feature_maps, "feature_maps")) if feature_maps else []
     x_all = _as_inputs(model, inputs)
     mask = None
     if intervene is not None:
@@ -372,7 +371,7 @@ def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "p
     inputs : array-like
         Latents [N, latent_dim] for a generator; waveforms [N, slice_len] for a
         critic or Q-network.
-    layers : list of str or comma-separated str, optional
+    layers : list of str, optional
         Layer names (``dense``, ``conv1`` … ``convK``); default all but the output.
     reduce : {"mean", "sum", "max", "rms"}
         How channels are combined; the paper uses ``mean``.

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 
 CORRELATE_CSV = "correlate_input.csv"
 COMPARE_CSV = "compare_series.csv"
@@ -43,11 +43,12 @@ def _layer_rows(folder: Path, layers=None) -> pd.DataFrame:
     """The manifest's layer rows (not ``output``), checked; ``layers`` picks some."""
     manifest = io.read_manifest(folder, required=("sample_id", "layer", "file", "sound_file"))
     rows = manifest[manifest["layer"] != layout.OUTPUT_LAYER]
+    layers = name_list(layers, "layers")
     if layers:
         unknown = sorted(set(layers) - set(rows["layer"]))
         if unknown:
-            raise GanphonError(f"--layers: {folder} has no layer {', '.join(unknown)} "
-                               f"(it has {', '.join(layout.sort_layers(rows['layer']))})")
+            raise ParameterError("layers", f"{folder} has no layer {', '.join(unknown)} "
+                                           f"(it has {', '.join(layout.sort_layers(rows['layer']))})")
         rows = rows[rows["layer"].isin(layers)]
     if rows.empty:
         raise GanphonError(f"{folder / layout.MANIFEST}: no layer series to compare")
@@ -183,13 +184,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
         ``n_items``, ``rate_native_hz``, ``nyquist_hz``.
     """
     folder = Path(folder)
+    measures, labels = name_list(measures, "measures"), name_list(labels, "labels")
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
-        raise GanphonError(f"--measures: unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
+        raise ParameterError("measures", f"unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
     if n_boot < 0:
-        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
-    if isinstance(labels, str):
-        labels = [s.strip() for s in labels.split(",") if s.strip()]
+        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
     settings = {"pitch_floor": pitch_floor, "pitch_ceiling": pitch_ceiling, "maximum_formant": maximum_formant}
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
     result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
@@ -220,7 +220,7 @@ def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, setti
             times, values, dx = read_series(folder / row["sound_file"])
             if use_tier is not None:
                 if grid is None:
-                    raise GanphonError(f"{tg_path}: no TextGrid (needed for --tier {use_tier})")
+                    raise GanphonError(f"{tg_path}: no TextGrid (needed for tier '{use_tier}')")
                 inside, label = _interval_mask(grid, use_tier, labels, times, tg_path)
             else:
                 inside, label = np.ones(len(times), dtype=bool), np.full(len(times), "", dtype=object)
@@ -303,16 +303,16 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column, a WAV or an EDF")
     table = io.read_table(path, "external series", sep=None, engine="python")
     if time_column not in table.columns:
-        raise GanphonError(f"{path}: no time column {time_column!r} (columns: {', '.join(map(str, table.columns))}; "
-                           "choose it with --time-column)")
+        raise ParameterError("time_column", f"{path} has no column {time_column!r} "
+                                            f"(it has {', '.join(map(str, table.columns))})")
     if column is None:
         numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
         if len(numeric) != 1:
-            raise GanphonError(f"{path}: {'no' if not numeric else 'several'} numeric value columns "
-                               f"({', '.join(map(str, numeric))}); choose one with --column")
+            raise ParameterError("column", f"{path} has {'no' if not numeric else 'several'} numeric value columns "
+                                           f"({', '.join(map(str, numeric))}); choose one")
         column = numeric[0]
     if column not in table.columns:
-        raise GanphonError(f"{path}: no column {column!r} (--column)")
+        raise ParameterError("column", f"{path} has no column {column!r} (it has {', '.join(map(str, table.columns))})")
     t = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=np.float64)
     v = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
@@ -339,10 +339,10 @@ def read_edf(path, channel: str | None = None):
     names = list(raw.ch_names)
     if channel is None:
         if len(names) != 1:
-            raise GanphonError(f"{path}: {len(names)} channels ({', '.join(names[:8])}); choose one with --column")
+            raise ParameterError("channel", f"{path} has {len(names)} channels ({', '.join(names[:8])}); choose one")
         channel = names[0]
     if channel not in names:
-        raise GanphonError(f"{path}: no channel {channel!r} (--column; it has {', '.join(names[:8])})")
+        raise ParameterError("channel", f"{path} has no channel {channel!r} (it has {', '.join(names[:8])})")
     return np.asarray(raw.times, dtype=np.float64), raw.get_data(picks=[channel])[0].astype(np.float64)
 
 
@@ -421,11 +421,11 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     """
     folder, external = Path(folder), Path(external)
     if not external.exists():
-        raise GanphonError(f"--external {external}: no such file or folder")
+        raise GanphonError(f"{external}: no such file or folder")
     if not max_lag > 0:
-        raise GanphonError(f"--max-lag must be > 0 s, got {max_lag}")
+        raise ParameterError("max_lag", f"must be > 0 s, got {max_lag}")
     if n_boot < 0:
-        raise GanphonError(f"--n-boot must be ≥ 0, got {n_boot}")
+        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
     rows = _layer_rows(folder, layers)
     manifest = io.read_manifest(folder)
     firsts = manifest.drop_duplicates("sample_id").set_index("sample_id")

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError, name_list
 from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, command_line, created, manifest_rows,
                        open_run, waveform_batches, write_sample, write_samples)
 from .timebase import slice_duration
@@ -243,7 +243,7 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
         The network's slice.
     tier : str, optional
         Interval tier of long recordings to cut words from.
-    labels : list of str or str, optional
+    labels : list of str, optional
         With ``tier``: keep only intervals with these labels.
 
     Returns
@@ -259,9 +259,8 @@ def load_speech(wavs, slice_len: int, sr: int, tier: str | None = None, labels=N
     """
     from .corpus.folder import wav_folder
 
-    folder, files = wav_folder(wavs, " (--wavs needs a folder of WAV files)")
-    if isinstance(labels, str):
-        labels = [s.strip() for s in labels.split(",") if s.strip()]
+    folder, files = wav_folder(wavs, "wavs")
+    labels = name_list(labels, "labels")
     wanted = set(labels) if labels else None
     fitter = _Fitter(slice_len, sr)
     table = _input_tables(folder)
@@ -307,7 +306,7 @@ def _read_input(folder: Path, wav: Path, tier, table: dict) -> tuple:
     rel = wav.relative_to(folder).as_posix()
     tg_path = layout.textgrid_beside(wav)
     if tier is not None and tg_path is None:
-        raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for --tier {tier})")
+        raise GanphonError(f"{wav}: no TextGrid {wav.stem}.TextGrid beside it (needed for tier '{tier}')")
     grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()
     x, file_sr = io.read_wav(wav)
     note_float_peak(wav, x)
@@ -378,13 +377,13 @@ def waveform_network(model, network: str):
     network : {"q", "critic"}
     """
     if network not in WAVEFORM_NETWORKS:
-        raise GanphonError(f"--network must be one of {', '.join(WAVEFORM_NETWORKS)} for given waveforms, "
-                           f"got {network!r}")
+        raise ParameterError("network", f"must be one of {', '.join(WAVEFORM_NETWORKS)} for given waveforms, "
+                                        f"got {network!r}")
     where = model.path or "the checkpoint"
     if network == "q":
         if model.config.arch == "wavegan":
-            raise GanphonError(f"{where}: a wavegan model has no Q-network (--network q needs a ciwGAN or "
-                               "fiwGAN checkpoint)")
+            raise ParameterError("network", f"{where}: a wavegan model has no Q-network (q needs a ciwGAN or "
+                                            "fiwGAN checkpoint)")
         if model.qnetwork is None:
             raise GanphonError(f"{where}: holds no Q-network weights")
         return model.qnetwork
@@ -422,7 +421,7 @@ def predictions(config, logits: np.ndarray, network: str) -> pd.DataFrame:
 
 def _labels(labels):
     """The request's ``labels``: sorted, or None."""
-    return sorted(labels.split(",") if isinstance(labels, str) else labels) if labels else None
+    return sorted(name_list(labels, "labels")) if labels else None
 
 
 def _check_waveform_request(model, network: str, layers, feature_maps, batch_size: int, clip, device) -> tuple:
@@ -441,7 +440,7 @@ def _check_waveform_request(model, network: str, layers, feature_maps, batch_siz
         import torch
 
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise GanphonError(f"device {device!r}: no CUDA device is available to torch {torch.__version__}")
+            raise ParameterError("device", f"{device!r}: no CUDA device is available to torch {torch.__version__}")
     return net, layers, feature_maps
 
 
@@ -470,7 +469,7 @@ def probe_speech(model, wavs, out, *, network: str = "q", tier: str | None = Non
     network : {"q", "critic"}
     tier, labels
         Cut every (matching) interval of this tier of long recordings.
-    layers : list of str or comma-separated str, optional
+    layers : list of str, optional
         Default: every conv layer (``conv1 … conv5``).
     reduce, activation, feature_maps, batch_size, device
         As for :func:`ganphon.probe.probe`; ``activation="post"`` is after the
@@ -614,7 +613,7 @@ def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=No
 
     L = DEFAULT_SLICE_LEN if slice_len is None else int(slice_len)
     if L < 1:
-        raise GanphonError(f"--slice-len must be at least 1 sample, got {L}")
+        raise ParameterError("slice_len", f"must be at least 1 sample, got {L}")
     check_batch_size(batch_size)
     encoder = load_encoder(network, hop=hop)
     sr = encoder.sr

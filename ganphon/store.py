@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, name_list
 from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created, generator_manifest,
                        latents_table, open_run, write_sample, write_samples)
 
@@ -261,11 +261,12 @@ def parse_selection(samples, sample_ids: Sequence[str], where: str = "store") ->
 
     Parameters
     ----------
-    samples : str, sequence of str, or None
-        Comma-separated items, each a sample id (``b003_v007``), a pattern
-        (``b003_*``, ``s00001?``) or a range of positions in the run
-        (``0:100``, ``250:``; Python slicing, first sample 0).  None or
-        ``all``: every sample.
+    samples : sequence of str, ``"all"`` or None
+        Items, each a sample id (``b003_v007``), a pattern (``b003_*``,
+        ``s00001?``), a range of positions in the run (``0:100``, ``250:``;
+        Python slicing, first sample 0) or ``all``.  None or ``"all"``: every
+        sample.  Any other string is refused (the command line splits
+        ``--samples a,b``).
     sample_ids : sequence of str
     where : str
         Named in errors.
@@ -278,8 +279,7 @@ def parse_selection(samples, sample_ids: Sequence[str], where: str = "store") ->
     n = len(sample_ids)
     if samples is None or (isinstance(samples, str) and samples.strip() == "all"):
         return list(range(n))
-    items = samples.split(",") if isinstance(samples, str) else list(samples)
-    items = [str(s).strip() for s in items if str(s).strip()]
+    items = [str(s).strip() for s in name_list(samples, "samples") if str(s).strip()]
     if not items:
         raise GanphonError(f"{where}: empty sample selection")
     position = {sid: i for i, sid in enumerate(sample_ids)}
@@ -287,6 +287,8 @@ def parse_selection(samples, sample_ids: Sequence[str], where: str = "store") ->
     for item in items:
         if item in position:
             chosen.add(position[item])
+        elif item == "all":
+            chosen.update(range(n))
         elif ":" in item:
             parts = item.split(":")
             try:
@@ -679,7 +681,7 @@ def export_files(store, out, samples=None, *, overwrite: bool = False, progress:
     ----------
     store : path-like or Store
     out : path-like
-    samples : str or sequence, optional
+    samples : sequence of str, optional
         Selection (:func:`parse_selection`); default every sample.
     overwrite : bool
     progress : bool

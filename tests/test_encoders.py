@@ -170,9 +170,9 @@ def test_crepe_time_base_click(tmp_path):
 def test_crepe_errors(tmp_path):
     from ganphon.models.encoders import load_encoder
 
-    with pytest.raises(GanphonError, match="crepe:tiny, crepe:full"):
+    with pytest.raises(GanphonError, match="^network: crepe:huge: CREPE comes as crepe:tiny, crepe:full"):
         load_encoder("crepe:huge")
-    with pytest.raises(GanphonError, match="--hop"):
+    with pytest.raises(GanphonError, match="^hop: is for CREPE's frames; hf:/nowhere has its own strides$"):
         load_encoder("hf:/nowhere", hop=10)
     with pytest.raises(GanphonError, match="no config.json"):
         load_encoder(f"hf:{tmp_path}")

@@ -68,7 +68,7 @@ def test_other_reductions_and_pre_activation(model, reduce, fn):
     z = Latent(cfg).sample(3, seed=1)
     with torch.no_grad():
         _, pre, post = _hand_forward(G, z)
-    res = probe(G, z, layers="conv2,conv3", reduce=reduce, device="cpu")
+    res = probe(G, z, layers=["conv2", "conv3"], reduce=reduce, device="cpu")
     for name in ("conv2", "conv3"):
         assert np.abs(res.native[name] - fn(post[name]).numpy()).max() <= 1e-5
     res_pre = probe(G, z, layers=["conv3"], activation="pre", device="cpu")

@@ -136,7 +136,7 @@ def test_lme4_engine_without_r_is_a_one_line_error(tmp_path, monkeypatch):
     with pytest.raises(GanphonError, match="needs R: Rscript is not on PATH") as e:
         stats.run_stats(tmp_path, engine="lme4")
     assert "\n" not in str(e.value)
-    with pytest.raises(GanphonError, match="engine must be one of statsmodels, lme4, both"):
+    with pytest.raises(GanphonError, match="^engine: must be one of statsmodels, lme4, both"):
         stats.run_stats(tmp_path, engine="R")
 
 

@@ -238,12 +238,16 @@ def test_selection_and_errors(swept, tmp_path):
 
     ids = ["b000_v000", "b000_v001", "b001_v000", "b001_v001"]
     assert parse_selection(None, ids) == [0, 1, 2, 3]
-    assert parse_selection("b001_v001, 0:2", ids) == [0, 1, 3]
-    assert parse_selection("b00?_v000,-1:", ids) == [0, 2, 3]
-    for bad, what in (("b009_v000", "no sample"), ("z*", "no sample matches"), ("2:x", "not a range"),
-                      ("9:", "selects no sample"), (" , ", "empty")):
+    assert parse_selection("all", ids) == parse_selection(["1:", "all"], ids) == [0, 1, 2, 3]
+    assert parse_selection(["b001_v001", " 0:2"], ids) == [0, 1, 3]
+    assert parse_selection(("b00?_v000", "-1:"), ids) == [0, 2, 3]
+    for bad, what in ((["b009_v000"], "no sample"), (["z*"], "no sample matches"), (["2:x"], "not a range"),
+                      (["9:"], "selects no sample"), ([" "], "empty")):
         with pytest.raises(GanphonError, match=what):
             parse_selection(bad, ids)
+    # the API takes a list; the command line splits --samples b001_v001,0:2
+    with pytest.raises(GanphonError, match=r"^samples: expected a list, got the string 'b001_v001,0:2' "):
+        parse_selection("b001_v001,0:2", ids)
     with pytest.raises(GanphonError, match=r"ganphon\[scale\]"):
         require("ganphon_no_such_module")
     with pytest.raises(GanphonError, match="not a ganphon store"):

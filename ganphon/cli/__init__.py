@@ -180,7 +180,7 @@ def _library_of(filename) -> str:
 
 #: API parameters whose option is not ``--`` + the parameter's name (the rest are found in the parser).
 PARAMETER_DEST = {"outcome_layers": "layers", "layer_settings": "settings", "segment_settings": "settings",
-                  "n_codes": "codes"}
+                  "n_codes": "codes", "channel": "column"}
 
 
 def option_for(parser, argv, parameter: str) -> str:

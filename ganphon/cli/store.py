@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_out, add_overwrite, add_quiet, describe
+from .options import add_out, add_overwrite, add_quiet, describe, name_list
 
 STORE_KINDS = ("files", "zarr")  # ganphon.store.STORE_KINDS, without importing the stage
 
@@ -49,7 +49,7 @@ def export_files(p) -> None:
              "bundled scripts and 'ganphon measure' open the folder as any exported folder. Rerunning the "
              "same command resumes.", EPILOG)
     p.add_argument("dir", metavar="DIR", help="store folder (from --store zarr)")
-    p.add_argument("--samples", default="all",
+    p.add_argument("--samples", type=name_list, default="all",
                    help="which samples: ids, patterns and position ranges, comma-separated (see below)")
     p.add_argument("--wav-layers", action="store_true", default=None,
                    help="also write each layer upsampled to the output rate as a float WAV, ID_<layer>.wav "

@@ -22,7 +22,7 @@ import pandas as pd
 import parselmouth
 from tqdm.auto import tqdm
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError, name_list
 from ..io import (read_wav, run_record, textgrid_from_intervals, write_run_record, write_table, write_textgrid,
                   write_wav)
 from ..layout import CORPUS_CSV, SYNTH_JSON, corpus_token
@@ -34,8 +34,8 @@ VOICES = ("en", "en-us", "en-gb-x-rp", "en+m3", "en+f3")
 def espeak_path() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise GanphonError("espeak-ng is not on the PATH (Debian: apt-get install espeak-ng); "
-                           "use --engine source-filter instead")
+        raise ParameterError("engine", "espeak needs espeak-ng, which is not on the PATH (Debian: apt-get install "
+                                       "espeak-ng); use source-filter instead")
     return exe
 
 
@@ -87,11 +87,11 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
     :func:`ganphon.corpus.folder.prepare_corpus_folder` says (``run.json`` first;
     another run refused unless ``overwrite``).
     """
-    words = [w.strip() for w in (words.split(",") if isinstance(words, str) else words) if w.strip()]
+    words = [w.strip() for w in name_list(words, "words") or () if w.strip()]
     if not words:
-        raise GanphonError("--words needs at least one word")
+        raise ParameterError("words", "needs at least one word")
     if n < 1:
-        raise GanphonError(f"--n must be at least 1, got {n}")
+        raise ParameterError("n", f"must be at least 1, got {n}")
     espeak_path()
     out = Path(out)
     request = {"kind": "corpus-espeak", "words": words, "n": n, "seed": seed, "sr": sr, "slice_len": slice_len}

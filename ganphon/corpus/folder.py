@@ -20,7 +20,7 @@ import scipy
 import scipy.signal
 from tqdm import tqdm
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from ..io import prepare_folder, read_wav, versions
 from ..timebase import DEFAULT_SR, slice_duration
 
@@ -94,14 +94,18 @@ def find_wavs(folder):
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def wav_folder(path, hint: str = "") -> tuple:
+def wav_folder(path, parameter: str | None = None) -> tuple:
     """``(folder, its WAV files)``; a missing folder or one without WAVs is a one-line error.
 
-    ``hint`` is added to the "not a folder" message (e.g. which option wanted it).
+    With ``parameter`` (the API parameter that named ``path``) "not a folder" is
+    a :class:`~ganphon.errors.ParameterError`, which the command line prints as
+    the option's error.
     """
     folder = Path(path)
     if not folder.is_dir():
-        raise GanphonError(f"{folder}: not a folder{hint}")
+        if parameter:
+            raise ParameterError(parameter, f"{folder}: not a folder of WAV files")
+        raise GanphonError(f"{folder}: not a folder")
     files = find_wavs(folder)
     if not files:
         raise GanphonError(f"{folder}: no .wav files found (searched sub-folders too)")

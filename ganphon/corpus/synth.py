@@ -297,10 +297,9 @@ def _to_samples(segs, onset, sr, slice_len):
     if lengths.sum() > available:
         factor = available / lengths.sum()
         if factor < MIN_COMPRESSION:
-            raise GanphonError(
-                f"a slice of {slice_len} samples at {sr} Hz "
-                f"({slice_duration(slice_len, sr):g} s) is too short for these words; "
-                "use a longer --slice-len"
+            raise ParameterError(
+                "slice_len", f"{slice_len} samples at {sr} Hz ({slice_duration(slice_len, sr):g} s) "
+                "is too short for these words; use a longer slice"
             )
         lengths = np.maximum(1, np.floor(lengths * factor).astype(int))
     bounds = onset_n + np.concatenate([[0], np.cumsum(lengths)])

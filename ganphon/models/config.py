@@ -7,7 +7,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 
 ARCHS = ("wavegan", "ciwgan", "fiwgan")
 SLICE_LENS = (16384, 65536)
@@ -143,7 +143,7 @@ class ModelConfig:
         if self.dim < 1:
             raise GanphonError(f"model dimension must be positive, got {self.dim}")
         if self.arch == "wavegan" and self.n_codes != 0:
-            raise GanphonError("a WaveGAN has no codes; use --arch ciwgan or fiwgan for --codes")
+            raise ParameterError("n_codes", f"a WaveGAN has no codes, got {self.n_codes}; codes need arch ciwgan or fiwgan")
         if self.arch != "wavegan" and not 1 <= self.n_codes < self.latent_dim:
             raise GanphonError(
                 f"{self.arch} needs between 1 and {self.latent_dim - 1} codes, got {self.n_codes}"

@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from .config import ModelConfig
 
 #: The largest finite float32: latent values beyond it become inf in the network.
@@ -68,7 +68,7 @@ class Latent:
         a comma-separated / sequence of k values (any reals, e.g. ``"0,1.5"``).
         """
         if self.n_codes == 0:
-            raise GanphonError("a WaveGAN has no code; --code applies to ciwgan and fiwgan models")
+            raise ParameterError("code", "a WaveGAN has no code; codes apply to ciwgan and fiwgan models")
         given = code  # messages quote what was given, not its parsed numbers (1e308 stays 1e308)
         if isinstance(code, str):
             parts = [p for p in code.replace(" ", "").split(",") if p != ""]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from .checkpoint import load_state, read_weights_file, save_checkpoint
 from .config import LEGACY_SETTINGS, ModelConfig
 from .wavegan import Generator, QNetwork
@@ -93,8 +93,8 @@ def qnetwork_state_from_peer(state: dict, config: ModelConfig, path="qnetwork") 
     if qdim != config.dim:
         raise GanphonError(f"{path}: Q-network has d={qdim} but the generator has d={config.dim}")
     if int(state["fc_out.weight"].shape[0]) != config.n_codes:
-        raise GanphonError(
-            f"{path}: Q-network has {state['fc_out.weight'].shape[0]} outputs but --codes is {config.n_codes}"
+        raise ParameterError(
+            "n_codes", f"{path}: the Q-network has {state['fc_out.weight'].shape[0]} outputs, not {config.n_codes}"
         )
     out = {}
     for k, v in state.items():

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import layout
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError, name_list
 from .mixed import MixedTask, _one_model, model_name
 from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers, without_artefacts
 
@@ -91,9 +91,8 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
     """
     _require(table, ["sample_id", "layer", "measure", "value"], "a correlation table")
     if match not in ("interval", "order"):
-        raise GanphonError(f"match must be 'interval' or 'order', got {match!r}")
-    if isinstance(measures, str):
-        measures = [m.strip() for m in measures.split(",") if m.strip()]
+        raise ParameterError("match", f"must be 'interval' or 'order', got {match!r}")
+    measures = name_list(measures, "measures")
     if reference not in set(table["layer"].dropna()):
         raise GanphonError(f"{_source(table)}: no rows for the reference layer '{reference}'")
     if not include_artefacts:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from .mixed import DF_METHOD_TEXT, STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, between_within_df, model_name
 
 #: The bundled R script (package data).
@@ -51,8 +51,8 @@ def find_rscript() -> str:
     """Path of ``Rscript``; a one-line error naming the Debian packages when R is absent."""
     exe = shutil.which("Rscript")
     if exe is None:
-        raise GanphonError("--engine lme4 needs R: Rscript is not on PATH (Debian: apt-get install r-base-core "
-                           "r-cran-lme4 r-cran-lmertest)")
+        raise ParameterError("engine", "lme4 needs R: Rscript is not on PATH (Debian: apt-get install "
+                                       "r-base-core r-cran-lme4 r-cran-lmertest)")
     return exe
 
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import GanphonError, first_line
+from ..errors import GanphonError, ParameterError, first_line
 from .fits import (  # noqa: F401 (the shared fit types, importable from here)
     LRT_COLUMNS,
     MIXED_COLUMNS,
@@ -787,7 +787,7 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
     if single_base not in ("error", "ols"):
         raise GanphonError(f"single_base must be 'error' or 'ols', got {single_base!r}")
     if df not in DF_METHODS:
-        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
+        raise ParameterError("df", f"must be one of {', '.join(DF_METHODS)}, got {df!r}")
     if family not in FAMILIES:
         raise GanphonError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     data = _complete(frame, outcome)

