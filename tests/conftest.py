@@ -298,3 +298,17 @@ def logit_lr_p(x, y):
             break
     eta = X @ beta
     return sps.chi2.sf(2 * (np.sum(y * eta - np.logaddexp(0, eta)) - null), 1), beta[1]
+
+
+def stop_processes(procs) -> None:
+    """Stop started processes (a Dask scheduler and its workers …), newest first: terminate, then kill."""
+    import subprocess
+
+    for p in reversed(procs):
+        p.terminate()
+    for p in reversed(procs):
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)

@@ -135,3 +135,18 @@ def assert_png_markers(png, ax, x, y, colour, dpi: float = 150, radius: int = 2,
     for (r, c), xy in zip(to_pixels(ax, x, y, dpi), zip(x, y)):
         patch = image[r, [c - radius, c, c + radius]]
         assert np.sqrt(((patch - target) ** 2).sum(-1)).max() < tol, f"{png}: no marker at {xy}: {patch}"
+
+
+def assert_heatmap_colours(png, ax, r, measures, layers, dpi: float = 150) -> None:
+    """Each cell of a correlations heat map has its r's colour on RdBu_r from −1 to 1 (read a third of a
+    cell off its centre, clear of the printed r), white where r is undefined; ``r`` is indexed by
+    (measure, layer), rows are ``measures`` and columns ``layers``."""
+    from matplotlib import colormaps
+
+    image = png_pixels(png)
+    for i, measure in enumerate(measures):
+        for j, layer in enumerate(layers):
+            value = r.get((measure, layer), np.nan)
+            expected = colormaps["RdBu_r"]((value + 1) / 2)[:3] if np.isfinite(value) else (1.0, 1.0, 1.0)
+            (row, col), = to_pixels(ax, [j - 0.3], [i - 0.3], dpi)
+            np.testing.assert_allclose(image[row, col], expected, atol=1.5 / 255, err_msg=f"{measure} {layer}")

@@ -387,8 +387,7 @@ def test_readme_toml_example_runs_on_the_bundled_model(tmp_path):
 def test_demo_figures_draw_their_series_and_tables(demo_run):
     """What each figure of the report shows, read from its PNG: the layer series (from the native Sounds
     by hand), the effects' points, the colour of each r (tests/drawn.py)."""
-    from drawn import assert_png_line, assert_png_markers, layer_series_by_hand, png_pixels, to_pixels
-    from matplotlib import colormaps
+    from drawn import assert_heatmap_colours, assert_png_line, assert_png_markers, layer_series_by_hand
 
     from ganphon import plots
 
@@ -433,10 +432,4 @@ def test_demo_figures_draw_their_series_and_tables(demo_run):
     measures = list(dict.fromkeys(corr["measure"]))
     layers = [t.get_text() for t in ax.get_xticklabels()]
     r = corr.drop_duplicates(["measure", "layer"]).set_index(["measure", "layer"])["r"]
-    image = png_pixels(figures / "correlations.png")
-    for i, measure in enumerate(measures):
-        for j, layer in enumerate(layers):
-            value = r.get((measure, layer), np.nan)
-            expected = colormaps["RdBu_r"]((value + 1) / 2)[:3] if np.isfinite(value) else (1.0, 1.0, 1.0)
-            (row, col), = to_pixels(ax, [j - 0.3], [i - 0.3], 150)
-            np.testing.assert_allclose(image[row, col], expected, atol=1.5 / 255, err_msg=f"{measure} {layer}")
+    assert_heatmap_colours(figures / "correlations.png", ax, r, measures, layers)

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from drawn import assert_png_line, ink_inside, layer_series_by_hand, png_pixels, to_pixels
-from matplotlib import colormaps
+from drawn import assert_heatmap_colours, assert_png_line, ink_inside, layer_series_by_hand, to_pixels
 from scipy.io import wavfile
 
 from ganphon import plots
@@ -161,13 +160,7 @@ def test_layer_correlations_example(tiny_ciwgan, tmp_path):
     measures = list(dict.fromkeys(table["measure"]))
     layers = [t.get_text() for t in ax.get_xticklabels()]
     r = table.set_index(["measure", "layer"])["r"]
-    image = png_pixels(out / "figures" / "correlations.png")
-    for i, measure in enumerate(measures):
-        for j, layer in enumerate(layers):
-            value = r.get((measure, layer), np.nan)
-            expected = colormaps["RdBu_r"]((value + 1) / 2)[:3] if np.isfinite(value) else (1.0, 1.0, 1.0)
-            (row, col), = to_pixels(ax, [j - 0.3], [i - 0.3], 150)
-            np.testing.assert_allclose(image[row, col], expected, atol=1.5 / 255, err_msg=f"{measure} {layer}")
+    assert_heatmap_colours(out / "figures" / "correlations.png", ax, r, measures, layers)
 
 
 def test_feature_map_example(tiny_ciwgan, tmp_path):

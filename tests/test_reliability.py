@@ -17,7 +17,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import sigint_default
+from conftest import sigint_default, stop_processes
 
 # ---------------------------------------------------------------- (1) a stop that cannot hang
 
@@ -400,14 +400,7 @@ def test_a_relative_out_with_a_scheduler_is_written_in_the_callers_folder(tiny_c
                                "--seed", "3", "--batch-size", "4", "--store", "zarr", "--scheduler", address,
                                "--quiet", "--out", "run"], cwd=caller, capture_output=True, text=True, timeout=300)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_processes(procs)
     assert done.returncode == 0, done.stderr
     assert "on 1 worker(s)" in done.stdout  # generated on the cluster, not in the caller's process
     assert sorted(os.listdir(elsewhere)) == []  # nothing written where the workers run

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import parselmouth
 import pytest
+from conftest import stop_processes
 import scipy.io.wavfile
 import tgt
 import torch
@@ -362,14 +363,7 @@ def dask_cluster_address():
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_processes(procs)
 
 
 @pytest.fixture(scope="module")
