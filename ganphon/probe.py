@@ -335,29 +335,39 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     model.eval().to(device)
     L, sr = model.config.slice_len, model.config.sr
     try:
-        with torch.inference_mode(), _hooks(model, layers, reduce, activation, feature_maps,
-                                            interventions) as cap:
+        # inference mode only around each forward pass: a mode held across ``yield`` would stay on in the
+        # caller's thread for as long as the generator is suspended (or never finished)
+        with _hooks(model, layers, reduce, activation, feature_maps, interventions) as cap:
             for start in range(0, x_all.shape[0], batch_size):
-                x = x_all[start : start + batch_size].to(device)
-                cap["native"].clear()
-                cap["maps"].clear()
-                cap["rows"] = None if mask is None else mask[start : start + batch_size].to(device)
-                out = model(x)
-                res = ProbeResult(
-                    output=(out[:, 0] if out.dim() == 3 else out).float().cpu().numpy(),
-                    layers=list(layers), slice_len=L, sr=sr, reduce=reduce, activation=activation,
-                    interventions=list(interventions),
-                )
-                for name in layers:
-                    series = cap["native"][name].float()
-                    res.native[name] = series.cpu().numpy()
-                    if upsampled:
-                        res.upsampled[name] = upsample(series, L).cpu().numpy()
-                for name in feature_maps:
-                    res.feature_maps[name] = cap["maps"][name].float().cpu().numpy()
+                with torch.inference_mode():
+                    res = _probe_batch(model, x_all, start, batch_size, device, mask, cap, layers, feature_maps,
+                                       upsampled, L, sr, reduce, activation, interventions)
                 yield start, res
     finally:
         model.train(was_training).to(model_device)
+
+
+def _probe_batch(model, x_all, start: int, batch_size: int, device, mask, cap: dict, layers, feature_maps,
+                 upsampled: bool, L: int, sr: int, reduce: str, activation: str, interventions) -> "ProbeResult":
+    """One batch of :func:`probe_batches`: the forward pass with the hooks of ``cap`` and its result."""
+    x = x_all[start : start + batch_size].to(device)
+    cap["native"].clear()
+    cap["maps"].clear()
+    cap["rows"] = None if mask is None else mask[start : start + batch_size].to(device)
+    out = model(x)
+    res = ProbeResult(
+        output=(out[:, 0] if out.dim() == 3 else out).float().cpu().numpy(),
+        layers=list(layers), slice_len=L, sr=sr, reduce=reduce, activation=activation,
+        interventions=list(interventions),
+    )
+    for name in layers:
+        series = cap["native"][name].float()
+        res.native[name] = series.cpu().numpy()
+        if upsampled:
+            res.upsampled[name] = upsample(series, L).cpu().numpy()
+    for name in feature_maps:
+        res.feature_maps[name] = cap["maps"][name].float().cpu().numpy()
+    return res
 
 
 def probe(model, inputs, layers=None, reduce: str = "mean", activation: str = "post",

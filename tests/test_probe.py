@@ -158,3 +158,20 @@ def test_upsample_is_linear_between_sample_centres_with_edges_held():
     assert np.array_equal(same, ramp) and same is not ramp
 
 
+
+
+def test_a_probe_left_half_way_leaves_the_caller_s_gradient_mode_as_it_was(tiny_ciwgan):
+    """Inference mode is entered per batch, not held across ``yield``: a caller that stops reading
+    (an error, a Ctrl-C, a resume with nothing left) keeps autograd working in its thread."""
+    from ganphon.models import Latent, load_checkpoint
+    from ganphon.probe import probe_batches
+
+    model = load_checkpoint(tiny_ciwgan, qnetwork=False)
+    batches = probe_batches(model.generator, Latent(model.config).sample(4, 1), batch_size=2)
+    start, first = next(batches)
+    assert start == 0 and first.output.shape[0] == 2
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()  # while suspended
+    w = torch.ones(3, requires_grad=True)
+    (w * 2).sum().backward()
+    assert w.grad.tolist() == [2.0, 2.0, 2.0]
+    del batches
