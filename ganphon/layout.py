@@ -274,14 +274,18 @@ def remove_stale_temporaries(folder, depth: int = 2) -> list:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with id ``pid`` exists (ours included); unknown counts as alive."""
+    """Whether a process with id ``pid`` runs (ours included; a zombie does not); unknown counts as alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True
-    return True
+    try:  # a zombie (dead, not yet reaped: no init reaps orphans in some containers) writes nothing
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 # ---------------------------------------------------------------- folder kinds
@@ -459,6 +463,8 @@ class _Scope:
 
     def release(self, failed: bool) -> None:
         for key, (fd, folder, keep) in reversed(list(self.locks.items())):
+            with contextlib.suppress(OSError):  # a writer that died while the command ran (a killed run's
+                remove_stale_temporaries(folder)  # late worker) leaves nothing behind it either
             with contextlib.suppress(OSError):
                 (folder / LOCK).unlink()
             with contextlib.suppress(OSError):

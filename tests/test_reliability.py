@@ -465,3 +465,25 @@ def test_the_api_entry_points_that_write_into_a_folder_they_read_are_refused_whi
         (marks / "go").touch()
         holder.communicate(timeout=120)
     assert holder.returncode == 0
+
+
+def test_a_zombie_writer_counts_as_gone_and_its_temporary_file_is_removed(tmp_path):
+    """A killed writer not yet reaped (no init reaps orphans in some containers) is a zombie: it writes
+    nothing more, so its temporary file is a dead writer's."""
+    from ganphon import layout
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # exited but not waited for: a zombie
+        with open(f"/proc/{child.pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                break
+        time.sleep(0.02)
+    try:
+        assert not layout.process_alive(child.pid)
+        assert layout.process_alive(os.getpid())
+        temp = tmp_path / f".s000001.tmp{child.pid}.TextGrid"
+        temp.write_text("")
+        assert layout.remove_stale_temporaries(tmp_path) == [temp.name] and not temp.exists()
+    finally:
+        child.wait()
