@@ -504,7 +504,8 @@ def write_table(df, path, float_format: str | None = None) -> None:
 
 
 def read_table(path, what: str = "table", **kwargs):
-    """Read a CSV (``kwargs`` go to ``pandas.read_csv``) or Parquet table, with one-line errors naming the file."""
+    """Read a CSV (``kwargs`` go to ``pandas.read_csv``) or Parquet table (``usecols`` and ``filters`` go to
+    ``pandas.read_parquet``), with one-line errors naming the file."""
     import pandas as pd
 
     path = Path(path)
@@ -512,7 +513,7 @@ def read_table(path, what: str = "table", **kwargs):
         raise GanphonError(f"{path}: no such {what}")
     try:
         if is_parquet(path):
-            return pd.read_parquet(path, columns=kwargs.get("usecols"))
+            return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
             TypeError, OverflowError) as exc:

@@ -206,11 +206,11 @@ class Store:
 
     def manifest(self) -> pd.DataFrame:
         """The manifest (as a file export's, plus ``condition``)."""
-        return pd.read_parquet(self.folder / MANIFEST_PARQUET)
+        return io.read_table(self.folder / MANIFEST_PARQUET, "store manifest")
 
     def latents(self) -> pd.DataFrame:
         """``sample_id`` and one column per latent variable."""
-        return pd.read_parquet(self.folder / LATENTS_PARQUET)
+        return io.read_table(self.folder / LATENTS_PARQUET, "store latents table")
 
     def finished(self) -> set:
         """Ids of the samples whose chunk is completely written."""
@@ -250,7 +250,7 @@ def open_store(folder) -> Store:
                            "write one with 'ganphon probe --store zarr' or 'ganphon sweep --store zarr'")
     group = zarr.open_group(str(folder / ZARR_DIR), mode="r")
     attrs = dict(group.attrs)
-    manifest = pd.read_parquet(folder / MANIFEST_PARQUET, columns=["sample_id", "layer"])
+    manifest = io.read_table(folder / MANIFEST_PARQUET, "store manifest", usecols=["sample_id", "layer"])
     ids = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, "sample_id"].astype(str).tolist()
     return Store(folder, group, record, ids, list(attrs["layers"]), int(attrs["slice_len"]), int(attrs["sr"]),
                  int(attrs["chunk"]))
@@ -315,7 +315,7 @@ def _read_parts(folder: Path, columns=None) -> pd.DataFrame | None:
     parts = sorted(folder.glob("c*.parquet")) if folder.is_dir() else []
     if not parts:
         return None
-    frames = [pd.read_parquet(p) for p in parts]
+    frames = [io.read_table(p, "store table part") for p in parts]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -615,8 +615,7 @@ def _generation_resources(device, scheduler=None):
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
     require("pyarrow")
-    with layout.atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+    io.write_table(frame, path)
 
 
 def _remove_partials(zarr_path: Path) -> None:

@@ -229,10 +229,11 @@ def acoustics_table(folder, measures=None) -> pd.DataFrame:
     except (OSError, ValueError):
         raise GanphonError(f"{ac_dir / ANALYSIS_RECORD}: missing or unreadable; measure the store again") from None
     filters = [("measure", "in", sorted(set(measures)))] if measures else None
-    parts = [pd.read_parquet(ac_dir / part_name(c), filters=filters) for c in range(n_chunks)]
+    parts = [io.read_table(ac_dir / part_name(c), "store acoustic part", filters=filters) for c in range(n_chunks)]
     table = pd.concat(parts, ignore_index=True)
     # every chunk is measured alike: the first part says which measures the store has
-    available = sorted(set(pd.read_parquet(ac_dir / part_name(0), columns=["measure"])["measure"].dropna()))
+    first = io.read_table(ac_dir / part_name(0), "store acoustic part", usecols=["measure"])
+    available = sorted(set(first["measure"].dropna()))
     table = join_manifest(table, _manifest_for_join(st), record.get("inputs", "wav"))
     for column in table.columns:  # a CSV reads an empty cell as missing
         if table[column].dtype == object:
@@ -314,7 +315,7 @@ def _annotate_chunk(job: _ChunkJob, output, sr: int) -> dict:
 
 def _stored_intervals(job: _ChunkJob) -> dict:
     """The chunk's intervals from its annotations part, by sample."""
-    part = pd.read_parquet(Path(job.annotations_dir) / part_name(job.chunk))
+    part = io.read_table(Path(job.annotations_dir) / part_name(job.chunk), "store annotation part")
     return {sid: list(zip(rows["start"], rows["end"], rows["label"]))
             for sid, rows in part.groupby("sample_id", sort=False)}
 
