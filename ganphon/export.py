@@ -34,10 +34,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import io, layout
-from .io import read_manifest, write_sound, write_table, write_wav  # noqa: F401 (importable from here too)
+from .io import command_line, created, read_manifest, write_sound, write_table, write_wav  # noqa: F401
 from .errors import GanphonError
-from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_clip, check_request, command_line,  # noqa: F401
-                       created, generator_manifest, latent_batches, latents_table, open_run, write_sample, write_samples)
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_clip, check_request,  # noqa: F401
+                       generator_manifest, latent_batches, latents_table, open_run, write_sample, write_samples)
 from .probe import layer_lengths
 
 

@@ -743,6 +743,21 @@ _OLD_REQUEST_FIELDS = {
 }
 
 
+def command_line(command: str | None) -> str:
+    """The command line a run record holds: given, or this process's."""
+    import shlex
+    import sys
+
+    return command or shlex.join(sys.argv)
+
+
+def created() -> str:
+    """The time a run record holds as ``created`` (UTC, seconds)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def run_record(kind: str, *, command=None, request=None, seed=None, modules=(), timings=None, inputs=None,
                **fields) -> dict:
     """A run record: what made a folder or a table, in the one schema of every ganphon record.

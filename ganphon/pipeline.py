@@ -29,11 +29,8 @@ from :mod:`ganphon.io`.
 from __future__ import annotations
 
 import math
-import shlex
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -158,16 +155,6 @@ class Plan:
     record: dict = field(default_factory=dict)
     files: Callable | None = None
     overwrite: bool = False
-
-
-def command_line(command: str | None) -> str:
-    """The command line recorded in ``run.json``: given, or this process's."""
-    return command or shlex.join(sys.argv)
-
-
-def created() -> str:
-    """The time ``run.json`` records as ``created`` (UTC, seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def open_run(plan: Plan) -> list[int]:

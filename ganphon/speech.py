@@ -55,8 +55,9 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError, ParameterError, name_list
-from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, command_line, created, manifest_rows,
-                       open_run, waveform_batches, write_sample, write_samples)
+from .io import command_line, created
+from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, manifest_rows, open_run, waveform_batches,
+                       write_sample, write_samples)
 from .timebase import slice_duration
 
 #: Networks ``ganphon probe --network`` runs; the last two take waveforms.

@@ -56,8 +56,9 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError, name_list
-from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, command_line, created, generator_manifest,
-                       latents_table, open_run, write_sample, write_samples)
+from .io import command_line, created
+from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, generator_manifest, latents_table,
+                       open_run, write_sample, write_samples)
 
 #: Where each run writes: one file per series, or the columnar store.
 STORE_KINDS = ("files", "zarr")

@@ -20,7 +20,6 @@ sub-folders give items in the same sub-folders of the output.
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 import unicodedata
 from pathlib import Path
@@ -30,7 +29,7 @@ import tgt
 from tqdm import tqdm
 
 from ..errors import GanphonError, ParameterError, name_list
-from ..io import read_textgrid, read_wav, write_table, write_textgrid, write_wav
+from ..io import command_line, read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from ..layout import ITEMS_CSV, cut_item, textgrid_beside
 from .folder import error_reason, find_wavs, prepare_corpus_folder, to_mono
 
@@ -221,7 +220,7 @@ def _plan_cut(src: Path, out: Path, tier, labels, pattern, strict, overwrite, co
     request = {"kind": "corpus-cut", "recordings": str(src.resolve()), "tier": tier,
                "labels": sorted(lab.strip() for lab in labels if lab.strip()) if labels is not None else None,
                "pattern": pattern, "strict": strict}
-    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
+    prepare_corpus_folder(out, request, overwrite, command_line(command), planned={
         "recordings": [p.relative_to(src).as_posix() for p in recordings], "tables": [ITEMS_CSV]})
     return recordings, matches
 

@@ -10,10 +10,8 @@ measured, not known.  Used only when ``espeak-ng`` is on the PATH.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,8 +21,8 @@ import parselmouth
 from tqdm.auto import tqdm
 
 from ..errors import GanphonError, ParameterError, name_list
-from ..io import (read_wav, run_record, textgrid_from_intervals, write_run_record, write_table, write_textgrid,
-                  write_wav)
+from ..io import (command_line, read_wav, run_record, textgrid_from_intervals, write_run_record, write_table,
+                  write_textgrid, write_wav)
 from ..layout import CORPUS_CSV, SYNTH_JSON, corpus_token
 from .folder import prepare_corpus_folder, resample
 
@@ -95,7 +93,7 @@ def synthesize_espeak(words, n: int, seed: int, out, sr: int = 16000, slice_len:
     espeak_path()
     out = Path(out)
     request = {"kind": "corpus-espeak", "words": words, "n": n, "seed": seed, "sr": sr, "slice_len": slice_len}
-    prepare_corpus_folder(out, request, overwrite, command or shlex.join(sys.argv), planned={
+    prepare_corpus_folder(out, request, overwrite, command_line(command), planned={
         "items": [corpus_token("espeak", i) for i in range(n)], "files_per_item": ["{id}.wav", "{id}.TextGrid"],
         "tables": [CORPUS_CSV, SYNTH_JSON]})
     rng = np.random.default_rng(seed)

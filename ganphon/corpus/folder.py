@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from math import gcd
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import scipy.signal
 from tqdm import tqdm
 
 from ..errors import GanphonError, ParameterError
-from ..io import prepare_folder, read_wav, versions
+from ..io import created, prepare_folder, read_wav, versions
 from ..timebase import DEFAULT_SR, slice_duration
 
 
@@ -245,6 +244,6 @@ def prepare_corpus_folder(out, request: dict, overwrite: bool, command: str, pla
         If ``out`` is a file, holds another run (without ``overwrite``) or foreign files.
     """
     record = {"command": command, "planned": planned, "seed": request.get("seed"), "versions": versions("scipy"),
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "created": created()}
     if prepare_folder(out, request, overwrite=overwrite, record=record):
         prepare_folder(out, request, overwrite=True, record=record)
