@@ -52,6 +52,11 @@ def train(p) -> None:
     r.add_argument("--resume", nargs="?", const="latest", default=None, metavar="auto|CKPT",
                    help="continue from the newest checkpoint in RUN_DIR (an error if there is none); "
                    "'--resume auto' starts fresh when there is none; or name a checkpoint file")
+    r.add_argument("--init-from", default=None, metavar="CKPT|demo",
+                   help="fine-tune: a fresh run starts from this checkpoint's generator (and its Q-network and "
+                   "critic where it holds them) instead of random weights; the model is the checkpoint's, "
+                   "optionally with --postproc added, which then starts as the identity filter (ignored "
+                   "when --resume finds a checkpoint of the run)")
     r.add_argument("--checkpoint-every", type=non_negative_int, default=defaults.checkpoint_every,
                    help="steps between checkpoints (0: none by count)")
     r.add_argument("--checkpoint-minutes", type=finite_float, default=defaults.checkpoint_minutes,
@@ -100,9 +105,10 @@ def _train(args) -> int:
                       lambda_gp=args.lambda_gp, lr=args.lr, betas=args.betas, q_lr=args.q_lr, seed=args.seed,
                       checkpoint_every=args.checkpoint_every, checkpoint_minutes=args.checkpoint_minutes,
                       keep=args.keep, preview_every=args.preview_every, log_every=args.log_every,
-                      device=args.device, bf16=args.bf16, compile=args.compile, threads=args.threads))
-    result = run_training(args.data, out, config, settings, resume=resume, command=args.command_line,
-                          progress=not args.quiet)
+                      device=args.device, bf16=args.bf16, compile=args.compile, threads=args.threads),
+        init_from=args.init_from)
+    result = run_training(args.data, out, config, settings, resume=resume, init_from=args.init_from,
+                          command=args.command_line, progress=not args.quiet)
     if result.stopped_by == "SIGINT":
         return 130
     if result.stopped_by == "SIGTERM":

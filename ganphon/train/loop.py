@@ -136,8 +136,8 @@ def process_settings(settings: TrainConfig):
 
 
 def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | None = None, *,
-          resume: str | os.PathLike | None = None, command: str | None = None,
-          progress: bool = True) -> TrainResult:
+          resume: str | os.PathLike | None = None, init_from: str | os.PathLike | None = None,
+          command: str | None = None, progress: bool = True) -> TrainResult:
     """Train a WaveGAN / ciwGAN / fiwGAN with WGAN-GP.
 
     Parameters
@@ -157,6 +157,14 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
         ``"latest"``: continue from the newest ``ckpt_step*.pt`` in ``out`` (an
         error if there is none); ``"auto"``: the same, or a fresh start when
         there is none; a path: continue from that checkpoint.
+    init_from : path-like or "demo", optional
+        A fresh run starts from this checkpoint's generator (and its Q-network
+        and critic where it holds them; a fresh critic otherwise) instead of
+        random weights: fine-tuning.  ``config`` may differ from the
+        checkpoint's only by an added post-processing filter
+        (``postproc_len``), which then starts as the identity (one unit tap at
+        the centre), so step 0 generates what the checkpoint generates.  A run
+        that resumes a checkpoint of its own ignores it.
     command : str, optional
         The command line, recorded in ``run.json`` and the checkpoints.
     progress : bool
@@ -184,7 +192,11 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
     if settings.batch_size % world:
         raise ParameterError("batch_size", f"{settings.batch_size} does not split evenly over {world} processes")
 
-    resume_path, config, notes = _resume_plan(out, resume, config, settings)
+    resume_path, config, notes = _resume_plan(out, resume, config, settings, init_from)
+    init = None
+    if init_from is not None and resume_path is None:
+        init = _init_plan(init_from, config)
+        config = config or init.config
 
     distributed_here = False
     if world > 1:
@@ -198,7 +210,7 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
     try:
         with process_settings(settings):
             result = _train(data, out, config, settings, resume_path, command, progress and rank == 0,
-                            rank, world, device, notes)
+                            rank, world, device, notes, init)
         if distributed_here:  # every rank done before the group goes: gloo can abort a rank whose peer left first
             dist.barrier()
         return result
@@ -207,7 +219,7 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
             dist.destroy_process_group()
 
 
-def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainConfig):
+def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainConfig, init_from=None):
     """The checkpoint to resume from (None: a fresh run), the model config, and notes on changed settings.
 
     Raises
@@ -225,7 +237,7 @@ def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainC
                                                "'auto' starts fresh when there is none")
         else:
             resume_path = Path(resume)
-    if resume_path is None and config is None:
+    if resume_path is None and config is None and init_from is None:
         raise ParameterError("config", "a fresh run needs a model config (a ModelConfig: arch, n_codes, dim)")
     if resume_path is None and list_checkpoints(out):
         raise GanphonError(f"{out}: already holds checkpoints; pass --resume to continue that run "
@@ -248,7 +260,7 @@ def _resume_plan(out: Path, resume, config: ModelConfig | None, settings: TrainC
     return resume_path, config, notes
 
 
-def _train(data, out, config, settings, resume_path, command, progress, rank, world, device, notes):
+def _train(data, out, config, settings, resume_path, command, progress, rank, world, device, notes, init=None):
     """One process's training run: data, models, resumed state, records, then the loop (:func:`_loop`)."""
     is_main = rank == 0
     items, data_summary = _load_items(data, config, progress)
@@ -261,8 +273,10 @@ def _train(data, out, config, settings, resume_path, command, progress, rank, wo
     start = _Start()
     if resume_path is not None:
         start = _resume(run, order, resume_path, items.shape[0], notes)
+    elif init is not None:
+        _init_weights(run, init, notes)
     if is_main:
-        _start_records(out, run, data, data_summary, resume_path, start.step, command, notes)
+        _start_records(out, run, data, data_summary, resume_path, start.step, command, notes, init)
     if start.step >= settings.steps:
         if is_main:
             print(f"ganphon: already at step {start.step} (--steps {settings.steps}); nothing to do",
@@ -282,6 +296,52 @@ class _Start:
     step: int = 0
     elapsed: float = 0.0
     losses: dict = field(default_factory=dict)
+
+
+def _init_plan(init_from, config: ModelConfig | None):
+    """The checkpoint a fresh run starts from (:func:`~ganphon.models.load_checkpoint`'s
+    :class:`LoadedModel`), checked against the run's model: the same but for an added post-processing filter.
+
+    Raises
+    ------
+    GanphonError
+        The checkpoint is unreadable, or its model differs from ``config`` in another field.
+    """
+    init = load_checkpoint(init_from, critic=True, qnetwork=True)
+    if config is not None:
+        saved = init.config.to_dict()
+        wanted = config.to_dict()
+        if not init.config.postproc_len:
+            saved.pop("postproc_len", None)
+            wanted.pop("postproc_len", None)
+        diff = [f"{k} {saved.get(k)!r} → {wanted.get(k)!r}" for k in sorted(set(saved) | set(wanted))
+                if saved.get(k) != wanted.get(k)]
+        if diff:
+            raise GanphonError(f"{init.path}: its model differs from the one asked for ({'; '.join(diff)}); "
+                               "a run can start from it with the same model or one with a post-processing "
+                               "filter added")
+    return init
+
+
+def _init_weights(run: Run, init, notes: list) -> None:
+    """Copy ``init``'s generator (Q-network, critic where it has them) into the fresh models of ``run``;
+    a post-processing filter the checkpoint lacks starts as the identity."""
+    state = {k: v.to(run.device, torch.float32) for k, v in init.generator.state_dict().items()}
+    if run.config.postproc_len and not init.config.postproc_len:
+        taps = torch.zeros_like(run.G.blocks["postproc"].conv.weight)
+        taps[0, :, run.G.blocks["postproc"].left] = 1.0
+        state["blocks.postproc.conv.weight"] = taps
+        notes.append(f"the post-processing filter ({run.config.postproc_len} taps) starts as the identity")
+    run.G.load_state_dict(state)
+    if run.Q is not None:
+        if init.qnetwork is None:
+            notes.append(f"{init.path} holds no Q-network: the Q-network starts fresh")
+        else:
+            run.Q.load_state_dict({k: v.to(run.device, torch.float32) for k, v in init.qnetwork.state_dict().items()})
+    if init.critic is None:
+        notes.append(f"{init.path} holds no critic: the critic starts fresh")
+    else:
+        run.D.load_state_dict({k: v.to(run.device, torch.float32) for k, v in init.critic.state_dict().items()})
 
 
 def _build_run(config: ModelConfig, settings: TrainConfig, device, world: int, rank: int) -> Run:
@@ -348,7 +408,7 @@ def _resume(run: Run, order: DataOrder, resume_path: Path, n_items: int, notes: 
 
 
 def _start_records(out: Path, run: Run, data, data_summary: str, resume_path, start_step: int, command,
-                   notes: list) -> None:
+                   notes: list, init=None) -> None:
     """The main process's records before the first step: the log (cut at the resumed step), ``run.json``,
     the notes and one line saying what is trained on what."""
     config = run.config
@@ -357,10 +417,12 @@ def _start_records(out: Path, run: Run, data, data_summary: str, resume_path, st
         _truncate_log(out / LOG_CSV, start_step)
     else:
         _write_log_header(out / LOG_CSV)
-    _write_run_json(out, command, config, run.settings, data, data_summary, run.world, run.device, resume_path)
+    _write_run_json(out, command, config, run.settings, data, data_summary, run.world, run.device, resume_path,
+                    init)
     for note in notes:
         print(f"ganphon: {note}", file=sys.stderr)
-    where = f"step {start_step} of {resume_path.name}" if resume_path else "a fresh model"
+    where = (f"step {start_step} of {resume_path.name}" if resume_path else
+             f"the weights of {init.path}" if init is not None else "a fresh model")
     print(f"ganphon: training {config.arch} d={config.dim} on {data_summary}; from {where}; "
           f"{run.world} process(es) on {run.device.type}", file=sys.stderr)
 
@@ -510,7 +572,7 @@ def _log_line(log_file, pbar, step: int, elapsed: float, losses: dict, has_q: bo
                      W=f"{losses['wasserstein']:.3g}", refresh=False)
 
 
-def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path):
+def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path, init=None):
     """The training run's record (:func:`ganphon.io.run_record`, kind ``train``): the model and training
     configurations and the data as its request; a resumed run keeps the earlier records in ``previous``."""
     path = out / RUN_JSON
@@ -526,6 +588,9 @@ def _write_run_json(out, command, config, settings, data, data_summary, world, d
                "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
                         "summary": data_summary}}
     inputs = {"checkpoint": io.file_digest(resume_path)} if resume_path is not None else {}
+    if init is not None:
+        request["init_from"] = str(init.path)
+        inputs["init_from"] = io.file_digest(init.path)
     io.write_run_record(path, io.run_record(
         "train", command=command or "", request=request, seed=settings.seed, modules=("torch",), inputs=inputs,
         world_size=world, device=str(device.type), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

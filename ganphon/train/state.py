@@ -15,7 +15,7 @@ import torch
 from ..errors import GanphonError, ParameterError
 from ..layout import (G_LATEST, LOG_CSV, PREVIEW_DIR, Q_LATEST, atomic_write_text,  # noqa: F401
                       checkpoint_name, checkpoint_step)
-from ..models.checkpoint import read_weights_file
+from ..models.checkpoint import load_checkpoint, read_weights_file
 from ..models.config import ModelConfig
 from .config import TrainConfig
 
@@ -143,7 +143,7 @@ MODEL_FIELDS = ("arch", "n_codes", "dim", "slice_len", "upsample", "postproc_len
 RESUMED_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr", "seed")
 
 
-def resume_request(out, resume=None, model: dict | None = None, settings: dict | None = None):
+def resume_request(out, resume=None, model: dict | None = None, settings: dict | None = None, init_from=None):
     """What a run trains, resumed or fresh: (checkpoint to resume or None, ModelConfig or None, TrainConfig).
 
     Parameters
@@ -162,6 +162,9 @@ def resume_request(out, resume=None, model: dict | None = None, settings: dict |
         :class:`TrainConfig` fields.  Those of :data:`RESUMED_FIELDS` that are
         None are the checkpoint's on resume (else the defaults); the others
         are taken as given.
+    init_from : path-like or "demo", optional
+        The checkpoint a fresh run starts from: its model is the base of the
+        fields not given (instead of ModelConfig's defaults).
 
     Raises
     ------
@@ -184,7 +187,12 @@ def resume_request(out, resume=None, model: dict | None = None, settings: dict |
         if path is not None:
             saved_config, saved, _ = read_training_state(path)
     config = None
-    if saved_config is None or model:
+    if saved_config is None and init_from is not None:
+        saved_config = load_checkpoint(init_from, critic=False, qnetwork=False).config
+        resume_base = False
+    else:
+        resume_base = saved_config is not None
+    if not resume_base or model:
         base = saved_config or ModelConfig()
         arch = model.get("arch", base.arch)
         if arch != "wavegan" and model.get("n_codes", base.n_codes) == 0:
