@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .. import layout
 from ..errors import GanphonError, ParameterError, name_list
 from .mixed import MixedTask, _one_model, model_name
-from .tables import INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, sort_layers, without_artefacts
+from .tables import (INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, distinct, sort_layers,
+                     without_artefacts)
 
 EFFECT_COLUMNS = ["outcome", "label", "layer", "beta", "se", "df", "ci_low", "ci_high", "p", "n_obs",
                   "n_groups", "engine", "method", "warnings"]
@@ -37,6 +37,8 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
         ``r``, ``ci_low``, ``ci_high``, ``n``, ``p`` (NaN where undefined:
         r needs n ≥ 3 and variation in both, the interval n ≥ 4).
     """
+    from scipy import special  # not scipy.stats: a second less to import, the same numbers
+
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
@@ -49,11 +51,11 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
     out["r"] = r
     if abs(r) < 1.0:
         t = r * math.sqrt((n - 2) / (1.0 - r * r))
-        out["p"] = float(2.0 * sps.t.sf(abs(t), n - 2))
+        out["p"] = float(2.0 * special.stdtr(n - 2, -abs(t)))  # scipy.stats.t.sf(|t|, n - 2), exactly
     else:
         out["p"] = 0.0
     if n > 3:
-        half = sps.norm.ppf(0.5 + confidence / 2.0) / math.sqrt(n - 3)
+        half = special.ndtri(0.5 + confidence / 2.0) / math.sqrt(n - 3)  # scipy.stats.norm.ppf
         z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
         out["ci_low"], out["ci_high"] = math.tanh(z - half), math.tanh(z + half)
     return out
@@ -93,13 +95,15 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
     if match not in ("interval", "order"):
         raise ParameterError("match", f"must be 'interval' or 'order', got {match!r}")
     measures = name_list(measures, "measures")
-    if reference not in set(table["layer"].dropna()):
+    if reference not in distinct(table["layer"]):
         raise GanphonError(f"{_source(table)}: no rows for the reference layer '{reference}'")
     if not include_artefacts:
         table = without_artefacts(table)
     rows = []
+    # only the columns used below are copied with each measure's rows (a joined table has many more)
+    used = [c for c in ["sample_id", "layer", *INTERVAL_KEYS, "point", "value"] if c in table.columns]
     for measure in measures:
-        part = table[table["measure"] == measure].copy()
+        part = table.loc[table["measure"] == measure, used].copy()
         if labels:
             part = part[part["label"].isin([labels] if isinstance(labels, str) else list(labels))]
         if part.empty:
@@ -233,6 +237,8 @@ def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None 
                            "pass outcome= (e.g. 'f1/voi')")
     if not 0 < alpha < 1:
         raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
+    from scipy import stats as sps
+
     for layer in sort_layers(effects["layer"]):
         row = effects[effects["layer"] == layer].iloc[0]
         df = float(row["df"]) if "df" in row.index and pd.notna(row["df"]) else math.inf

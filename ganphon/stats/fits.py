@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from ..errors import GanphonError
 
@@ -150,6 +149,8 @@ def lrt(full, null) -> dict:
     if df <= 0:
         raise GanphonError(f"the full model must have more fixed effects than the null ({k_full} vs {k_null})")
     stat = 2.0 * (float(full.llf) - float(null.llf))
+    from scipy import stats as sps  # here, not at import: scipy.stats takes a second to import
+
     p = float(sps.chi2.sf(max(stat, 0.0), df)) if np.isfinite(stat) else math.nan
     return {"stat": stat, "df": int(df), "p": p, "llf_full": float(full.llf), "llf_null": float(null.llf)}
 
@@ -286,6 +287,8 @@ class MixedFit:
             return pd.DataFrame({**common, "term": ["value"], "estimate": nan, "se": nan, "df": nan, "t": nan,
                                  "p": nan, "ci_low": nan, "ci_high": nan, "llf": nan, "aic": nan,
                                  "bic": nan})[MIXED_COLUMNS]
+        from scipy import stats as sps
+
         with np.errstate(invalid="ignore", divide="ignore"):
             if isinstance(res, Estimate) or hasattr(res, "cov_fe"):
                 params, bse = res.fe_params, res.bse_fe

@@ -20,7 +20,7 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
                     model_name)
-from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, has_sweep, model_frame, read_acoustics,
+from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, distinct, has_sweep, model_frame, read_acoustics,
                      read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
@@ -65,7 +65,7 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
                   reml=False, df="satterthwaite"):
     """The models of a sweep: (task, frame) pairs, per measure, label and layer (see :func:`run_stats`)."""
     segmented = segmented_layers(table)
-    present_labels = set(table["label"].dropna().astype(str)) if "label" in table.columns else set()
+    present_labels = {str(x) for x in distinct(table["label"])} if "label" in table.columns else set()
     prepared = []
     for measure in measures:
         chosen = list(labels) if labels else list(default_labels(measure))
@@ -152,10 +152,10 @@ def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
     from .. import io
 
     manifest = io.read_manifest(folder)
-    measured = set(table["file"].dropna())
+    measured = distinct(table["file"])
     column = "sound_file" if "sound_file" in manifest.columns and any(
         str(f).endswith(".Sound") for f in measured) else "file"
-    missing = sorted(set(manifest[column].dropna()) - measured)
+    missing = sorted(distinct(manifest[column]) - measured)
     if missing:
         raise GanphonError(f"{path}: has no rows for {len(missing)} of the {manifest[column].nunique()} files in "
                            f"{layout.MANIFEST} (first: {missing[0]}); cut short or older than the folder? "
@@ -341,7 +341,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     started = time.perf_counter()
     read = _read_input(folder, measures, outcome_layers, allow_stale)
     notes = list(read.notes)
-    split = _split_artefacts(read.table, read.used, include_artefacts, notes)
+    split = _split_artefacts(_fitted_columns(read.table), read.used, include_artefacts, notes)
     out_dir = _prepare_out(folder, out)
     options = _Options(outcome_layers=outcome_layers, labels=labels, point_agg=point_agg,
                        random_slope=random_slope, engine=engine, label_interaction=label_interaction,
@@ -434,7 +434,7 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
     # a store's Parquet parts are read for the asked measures only (a CSV is read whole)
     table = read_acoustics(folder, measures=measures or None)
     source = table.attrs["source"]
-    present = set(table["measure"].dropna())
+    present = distinct(table["measure"])
     used = [m for m in measures if m in present]
     notes = [f"measure '{m}' is not in {Path(source).name}; skipped" for m in measures if m not in present]
     # checked before stats/ is touched, so a mistyped request leaves earlier results alone
@@ -443,7 +443,7 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
         raise ParameterError("measures", f"{', '.join(measures)} not in {source} "
                                            f"(it has {', '.join(has) or 'no measures'})")
     if outcome_layers and "layer" in table.columns:
-        layers_present = set(table["layer"].dropna())
+        layers_present = distinct(table["layer"])
         absent = [x for x in outcome_layers if x not in layers_present]
         if absent:
             raise ParameterError("outcome_layers", f"{', '.join(absent)} not in {source} "
@@ -475,6 +475,18 @@ def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, l
         print(f"ganphon: note: {source.name} was measured before {what}; fitted anyway (--allow-stale)",
               file=sys.stderr)
     return dict(record.get("inputs") or {}), changed
+
+
+#: The acoustic table's columns that the models and correlations read (the manifest joins many more).
+FITTED_COLUMNS = ("sample_id", "layer", "tier", "label", "start", "end", "point", "measure", "value", "f0_artefact",
+                  "sweep_value", "base", "var")
+
+
+def _fitted_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with :data:`FITTED_COLUMNS` only, so that each selection of rows copies those alone."""
+    kept = table[[c for c in table.columns if c in FITTED_COLUMNS]]
+    kept.attrs = dict(table.attrs)
+    return kept
 
 
 def _split_artefacts(table: pd.DataFrame, used: list, include_artefacts: bool, notes: list) -> _Artefacts:
@@ -523,14 +535,15 @@ def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, fo
                              opt.random_slope, notes, reml=opt.reml, df=opt.df)
     if presence:
         prepared += _presence_models(folder, table, presence, opt.random_slope, notes)
-    fits = _fit_models(prepared, opt.engine, found, notes, frames_dir, workers=workers, progress=progress,
-                       save_frames=save_frames, scheduler=scheduler)
-    effects, gams = _effects(prepared, fits, opt, found, notes, gam=gam, gam_df=gam_df)
+    others = []
     if split.compared:  # the same models with the artefact rows the other way round
         others = [task for task, _ in _sweep_models(split.other, split.compared, opt.outcome_layers, opt.labels,
                                                     opt.label_interaction, opt.point_agg, opt.random_slope, [])]
+    fits, theirs = _fit_models(prepared, opt.engine, found, notes, frames_dir, workers=workers, progress=progress,
+                               save_frames=save_frames, scheduler=scheduler, others=others)
+    effects, gams = _effects(prepared, fits, opt, found, notes, gam=gam, gam_df=gam_df)
+    if split.compared:
         mine = [f for f in fits if f.outcome in split.compared]
-        theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
         without, with_ = (_slopes(mine), _slopes(theirs)) if not opt.include_artefacts else \
             (_slopes(theirs), _slopes(mine))
         notes += _artefact_lines(without, with_, "models")
@@ -545,12 +558,19 @@ def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, fo
 
 
 def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: Path, *, workers, progress: bool,
-                save_frames: bool, scheduler=None) -> list:
-    """Fit the prepared models with ``engine`` (and compare the two with ``both``); save frames and ``refit.R``."""
+                save_frames: bool, scheduler=None, others=()) -> tuple[list, list]:
+    """Fit the prepared models with ``engine`` (and compare the two with ``both``); save frames and ``refit.R``.
+
+    ``others`` (the models of the artefact comparison) are fitted by statsmodels in the same process pool
+    as the statsmodels fits, started once.  Returns (the fits of ``prepared``, the fits of ``others``)."""
     tasks = [task for task, _ in prepared]
-    fits = r_fits = []
+    others = list(others)
+    fits = r_fits = theirs = []
     if engine in ("statsmodels", "both"):
-        fits = fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
+        both = fit_tasks(tasks + others, workers=workers, progress=progress, scheduler=scheduler)
+        fits, theirs = both[:len(tasks)], both[len(tasks):]
+    elif others:
+        theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
     if engine in ("lme4", "both"):
         r_fits = fit_tasks_lme4(tasks, frames_dir)
     if engine == "lme4":
@@ -565,7 +585,7 @@ def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: P
         names = [write_frame(task, frames_dir).name for task in tasks]
         layout.atomic_write_text(frames_dir / layout.REFIT_R, refit_script(fits, names, tasks))
         found.paths.append(frames_dir / layout.REFIT_R)  # next to the frames it reads
-    return fits
+    return fits, theirs
 
 
 def _effects(prepared, fits, opt: _Options, found: _Found, notes: list, *, gam: bool, gam_df: int):
@@ -628,7 +648,7 @@ def _other_tables(folder: Path, read: _Input, split: _Artefacts, opt: _Options, 
 
     table, used = split.table, read.used
     if "layer" in table.columns and "sample_id" in table.columns \
-            and layout.OUTPUT_LAYER in set(table["layer"].dropna()):
+            and layout.OUTPUT_LAYER in distinct(table["layer"]):
         found.tables["correlations"] = correlation_table(table, used, labels=opt.labels, include_artefacts=True)
         if split.compared and not sweep:
             theirs = correlation_table(split.other, split.compared, labels=opt.labels, include_artefacts=True)

@@ -95,6 +95,12 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def distinct(column: pd.Series) -> set:
+    """The distinct non-missing values of a column, as a set: found in one vectorised pass (``unique``),
+    never by iterating the column value by value (slow on Arrow-backed text columns)."""
+    return set(column.dropna().unique())
+
+
 def has_sweep(table: pd.DataFrame) -> bool:
     """Whether a table comes from a sweep: a ``sweep_value`` column with values and a ``base``."""
     return ("sweep_value" in table.columns and "base" in table.columns
@@ -232,7 +238,9 @@ def segmented_layers(table: pd.DataFrame) -> list:
     layers = sort_layers(table["layer"].dropna().unique())
     if "tier" not in table.columns or layout.OUTPUT_LAYER not in layers:
         return layers
-    tiers = table.groupby(table["layer"].astype(str))["tier"].agg(lambda t: set(t.dropna().astype(str)))
+    # each layer's tiers, from the distinct (layer, tier) pairs (a vectorised pass, not a lambda per group)
+    pairs = pd.DataFrame({"layer": table["layer"].astype(str), "tier": table["tier"]}).dropna().drop_duplicates()
+    tiers = {layer: {str(t) for t in part} for layer, part in pairs.groupby("layer", sort=False)["tier"]}
     out = tiers.get(layout.OUTPUT_LAYER, set())
     return [layer for layer in layers
             if layer == layout.OUTPUT_LAYER or (tiers.get(layer) and tiers[layer].isdisjoint(out))]
