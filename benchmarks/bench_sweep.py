@@ -7,7 +7,7 @@ output and four conv layers are exported.  Every stage is the whole command in
 its own process (start-up, imports, reading and writing its files counted):
 
     ganphon sweep  … --no-annotate --no-measure      generate + probe + export
-    ganphon annotate DIR --workers W
+    ganphon annotate DIR --workers W --no-buzz-rule
     ganphon measure DIR --workers W
     ganphon stats DIR --workers W --measures intensity,f0,f1,f2,duration
 
@@ -16,6 +16,11 @@ torch's threads, no hooks, nothing written), is timed in this process before
 the first stage and again after the last, so a change of the machine's load
 during the run shows as a difference of the two; the ratios use their mean.
 Quote the result with the load (``uptime`` is printed before and after).
+
+A fresh network's outputs are its stack's buzz: with the buzz rule they have no
+``voi`` interval and ``stats`` would fit no model.  The sweep is annotated
+with ``--no-buzz-rule`` so that every stage does the work it does on a trained
+model (the labels each measure is fitted on are printed).
 
     python benchmarks/bench_sweep.py                # paper scale, 2 workers
     python benchmarks/bench_sweep.py --bases 30     # 330 samples
@@ -93,10 +98,12 @@ def main() -> None:
                                           "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
                                           "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"],
             times)
-        run("annotate", ["annotate", out, "--workers", args.workers, "--quiet"], times)
+        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet"], times)
         run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite"], times)
         run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"], times)
         forward_after = bare_forward(G, design.latents)
+        record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
+        print(f"stats fitted, per measure, the labels: {record.get('labels_by_measure')}")
         print(f"after:  {_uptime()}")
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
