@@ -37,12 +37,18 @@ def upsample(x, size: int):
 
     Interpolates between sample centres and holds the edge values, so a layer
     series lines up in time with the output.  Accepts a torch tensor or a
-    numpy array with 1, 2 or 3 dimensions and returns the same kind.
+    numpy array with 1, 2 or 3 dimensions and returns the same kind.  A numpy
+    array of float32 (or integers, computed in float32) is interpolated in
+    numpy (:func:`_upsample_float32`, the same float32 samples as torch, without
+    importing it); a float64 array and a tensor go through
+    ``torch.nn.functional.interpolate``.
     """
+    is_numpy = isinstance(x, np.ndarray)
+    if is_numpy and x.dtype != np.float64 and (x.dtype == np.float32 or not np.issubdtype(x.dtype, np.floating)):
+        return _upsample_float32(x.astype(np.float32, copy=False), size)
     import torch  # here, so the time base stays importable without torch
     import torch.nn.functional as F
 
-    is_numpy = isinstance(x, np.ndarray)
     t = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
     if t.shape[-1] == size:
         out = t.clone()
@@ -54,6 +60,50 @@ def upsample(x, size: int):
         out = F.interpolate(flat, size=size, mode="linear", align_corners=False)
         out = out.reshape(*lead, size)
     return out.numpy() if is_numpy else out
+
+
+def _upsample_float32(x: np.ndarray, size: int) -> np.ndarray:
+    """:func:`upsample` of a float32 array, torch's float32 arithmetic step by step.
+
+    ``torch.nn.functional.interpolate(mode="linear", align_corners=False)`` on
+    the CPU computes, in float32, for output sample ``j`` of ``size`` from ``n``
+    inputs: ``scale = n / size``, the source position ``u = max(scale · (j + ½)
+    − ½, 0)`` (one fused multiply-add), ``i = min(floor(u), n − 1)``,
+    ``λ1 = clamp(u − i, 0, 1)``, ``λ0 = 1 − λ1`` and ``y = x[i] · λ0 + x[i'] · λ1``
+    (``i' = i + 1``, or ``i`` at the last sample; the first product fused with
+    the sum, the second rounded), as its AVX2 / AVX-512 kernels do (those
+    torch uses on any x86 CPU with AVX2; its plain-C kernel rounds each product,
+    one float32 ulp apart at most).  Each fused multiply-add is computed exactly
+    here: the product of two float32 numbers is exact in float64, the sum is
+    rounded to odd in float64 and then once to float32 (correct rounding, as
+    53 ≥ 2 · 24 + 2 bits).  Bit-identity with torch: tests/test_timebase.py.
+    """
+    n = x.shape[-1]
+    if n == size:
+        return x.copy()
+    scale = np.float32(n) / np.float32(size)
+    centres = np.arange(size, dtype=np.float32) + np.float32(0.5)
+    u = np.maximum(_fma32(scale, centres, np.float32(-0.5)), np.float32(0))
+    low = np.minimum(np.floor(u).astype(np.int64), n - 1)
+    lambda1 = np.clip(u - low.astype(np.float32), np.float32(0), np.float32(1))
+    lambda0 = np.float32(1) - lambda1
+    high = np.where(low < n - 1, low + 1, low)
+    with np.errstate(invalid="ignore", over="ignore"):  # infinities and NaNs pass as in torch
+        return _fma32(x[..., low], lambda0, x[..., high] * lambda1)
+
+
+def _fma32(a, b, c) -> np.ndarray:
+    """``a · b + c`` of float32 numbers rounded once to float32 (a fused multiply-add)."""
+    product = np.multiply(a, b, dtype=np.float64)  # exact: 24 + 24 bits
+    c = np.asarray(c, dtype=np.float64)
+    total = product + c
+    # the sum's rounding error, exactly (Knuth's two-sum)
+    back = total - product
+    error = (product - (total - back)) + (c - back)
+    # round to odd: an inexact sum with an even last bit moves one step towards the exact value
+    even = (total.view(np.int64) & 1) == 0
+    total = np.where((error != 0) & even & np.isfinite(total), np.nextafter(total, np.copysign(np.inf, error)), total)
+    return total.astype(np.float32)
 
 
 def interpolate_at(x, centres, times) -> np.ndarray:
