@@ -36,6 +36,7 @@ from . import io, layout
 from .errors import GanphonError, ParameterError, first_line, name_list
 from .measures import (
     ARTEFACT_TOLERANCE,
+    FREQUENCY_MEASURES,
     PITCH_MEASURES,
     above_nyquist,
     artefact_frequencies,
@@ -320,18 +321,21 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
     # the band the series carries: its layer's native rate (an upsampled WAV carries no more)
     rate = effective_rate(sound.sampling_frequency, job.native_rate) if sound is not None else math.nan
     artefacts = sorted(job.artefacts)
+    # the registries' names, read once per file rather than once per row
+    frequencies, pitch_measures, nyquist = frozenset(FREQUENCY_MEASURES), frozenset(PITCH_MEASURES), rate / 2.0
 
     def add(label, start, end, point, t, measure, value, note=""):
         value = float(value) if value is not None else math.nan
-        beyond = above_nyquist(measure, value, rate, job.who)
-        if beyond:  # Praat's interpolation can step past a ceiling at the Nyquist
-            value, note = math.nan, beyond
-        key = (label, start, end)
-        if key in edge_notes:
-            note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
-            value = math.nan if key in outside else value
+        if measure in frequencies and value > nyquist:  # above_nyquist's test, without a call per row
+            # Praat's interpolation can step past a ceiling at the Nyquist
+            value, note = math.nan, above_nyquist(measure, value, rate, job.who)
+        if edge_notes:
+            key = (label, start, end)
+            if key in edge_notes:
+                note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
+                value = math.nan if key in outside else value
         artefact = math.nan
-        if artefacts and measure in PITCH_MEASURES and value == value:
+        if artefacts and measure in pitch_measures and value == value:
             for f in artefacts:  # on_artefact for one value, without numpy per row: the lowest match wins
                 if abs(value - f) <= ARTEFACT_TOLERANCE * f:
                     artefact = float(f)

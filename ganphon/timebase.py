@@ -11,6 +11,8 @@ align_corners=False)``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 DEFAULT_SR = 16000
@@ -74,13 +76,19 @@ def _upsample_float32(x: np.ndarray, size: int) -> np.ndarray:
     the sum, the second rounded), as its AVX2 / AVX-512 kernels do (those
     torch uses on any x86 CPU with AVX2; its plain-C kernel rounds each product,
     one float32 ulp apart at most).  Each fused multiply-add is computed exactly
-    here: the product of two float32 numbers is exact in float64, the sum is
-    rounded to odd in float64 and then once to float32 (correct rounding, as
-    53 ≥ 2 · 24 + 2 bits).  Bit-identity with torch: tests/test_timebase.py.
+    here (:func:`_fma32`).  Bit-identity with torch: tests/test_measure_workers.py.
     """
     n = x.shape[-1]
     if n == size:
         return x.copy()
+    low, high, lambda0, lambda1 = _linear_weights(n, int(size))
+    with np.errstate(invalid="ignore", over="ignore"):  # infinities and NaNs pass as in torch
+        return _fma32(x[..., low], lambda0, x[..., high] * lambda1)
+
+
+@functools.lru_cache(maxsize=64)
+def _linear_weights(n: int, size: int) -> tuple:
+    """The two source samples and their weights of each of ``size`` outputs from ``n`` (read-only)."""
     scale = np.float32(n) / np.float32(size)
     centres = np.arange(size, dtype=np.float32) + np.float32(0.5)
     u = np.maximum(_fma32(scale, centres, np.float32(-0.5)), np.float32(0))
@@ -88,22 +96,39 @@ def _upsample_float32(x: np.ndarray, size: int) -> np.ndarray:
     lambda1 = np.clip(u - low.astype(np.float32), np.float32(0), np.float32(1))
     lambda0 = np.float32(1) - lambda1
     high = np.where(low < n - 1, low + 1, low)
-    with np.errstate(invalid="ignore", over="ignore"):  # infinities and NaNs pass as in torch
-        return _fma32(x[..., low], lambda0, x[..., high] * lambda1)
+    for array in (low, high, lambda0, lambda1):
+        array.flags.writeable = False
+    return low, high, lambda0, lambda1
 
 
 def _fma32(a, b, c) -> np.ndarray:
-    """``a · b + c`` of float32 numbers rounded once to float32 (a fused multiply-add)."""
-    product = np.multiply(a, b, dtype=np.float64)  # exact: 24 + 24 bits
+    """``a · b + c`` of float32 numbers rounded once to float32 (a fused multiply-add).
+
+    The product is exact in float64 (24 + 24 bits) and the float64 sum then rounds
+    to float32 as the exact value would, except where it landed exactly on a
+    midpoint between two float32 numbers (or among float32's subnormals): there
+    the sum's error is found exactly (Knuth's two-sum) and the sum rounded to odd,
+    so the last rounding is the one of the exact value.
+    """
+    product = np.multiply(a, b, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
     total = product + c
-    # the sum's rounding error, exactly (Knuth's two-sum)
-    back = total - product
-    error = (product - (total - back)) + (c - back)
-    # round to odd: an inexact sum with an even last bit moves one step towards the exact value
-    even = (total.view(np.int64) & 1) == 0
-    total = np.where((error != 0) & even & np.isfinite(total), np.nextafter(total, np.copysign(np.inf, error)), total)
+    careful = ((total.view(np.int64) & _BELOW_FLOAT32) == _FLOAT32_HALF) | (np.abs(total) < _FLOAT32_TINY)
+    if careful.any():
+        p, q, t = np.broadcast_to(product, total.shape)[careful], np.broadcast_to(c, total.shape)[careful], \
+            total[careful]
+        back = t - p
+        error = (p - (t - back)) + (q - back)
+        odd = (error != 0) & ((t.view(np.int64) & 1) == 0) & np.isfinite(t)
+        t[odd] = np.nextafter(t[odd], np.copysign(np.inf, error[odd]))
+        total[careful] = t
     return total.astype(np.float32)
+
+
+#: The float64 bits below a float32's last bit, and their pattern on a midpoint between two float32 numbers.
+_BELOW_FLOAT32, _FLOAT32_HALF = (1 << 29) - 1, 1 << 28
+#: The smallest normal float32.
+_FLOAT32_TINY = 2.0 ** -126
 
 
 def interpolate_at(x, centres, times) -> np.ndarray:

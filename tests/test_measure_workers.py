@@ -96,3 +96,19 @@ def test_the_measuring_path_never_imports_torch(tmp_path):
         "assert s.n_samples == 16384")
     assert "ganphon.acoustics" in loaded and "parselmouth" in loaded
     assert "torch" not in loaded
+
+
+def test_the_fused_multiply_add_rounds_once_where_float64_lands_on_a_float32_midpoint():
+    """(8 + 2⁻¹²)(8 − 2⁻¹²) + (2³⁰ + 128) = 2³⁰ + 192 − 2⁻²⁴ exactly: float64 rounds it onto the
+    midpoint 2³⁰ + 192 between two float32 numbers, whose tie goes to 2³⁰ + 256; rounded once (as an
+    FMA does) the exact value lies below the midpoint: 2³⁰ + 128.  Worked by hand with fractions."""
+    from fractions import Fraction
+
+    from ganphon.timebase import _fma32
+
+    a, b, c = np.float32(8 + 2 ** -12), np.float32(8 - 2 ** -12), np.float32(2 ** 30 + 128)
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    assert exact == 2 ** 30 + 192 - Fraction(1, 2 ** 24)
+    assert np.float32(np.float64(a) * np.float64(b) + np.float64(c)) == 2 ** 30 + 256  # rounded twice
+    got = _fma32(np.array([a, -a, a]), np.array([b, b, b]), np.array([c, -c, np.float32(2 ** 30)]))
+    assert got.tolist() == [2 ** 30 + 128, -(2 ** 30 + 128), 2 ** 30]  # and the mirror; a tie to even stays
