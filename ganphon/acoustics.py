@@ -880,23 +880,37 @@ def measure_jobs(jobs, workers=None, progress=True, scheduler=None) -> list:
 
     workers = check_workers(workers, max(1, len(jobs)))
     batches = sample_batches(jobs, workers)
-    preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
-                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
+                    preload=WORKER_MODULES, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
 
 
-def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
-    """``jobs`` cut into consecutive batches of about ``len(jobs) / (workers × per_worker)`` files
-    (at most ``largest``), never splitting the files of one TextGrid between batches."""
-    size = max(1, min(largest, math.ceil(len(jobs) / (workers * per_worker))))
-    batches, current = [], []
+#: What a measuring worker imports (parselmouth, numpy, pandas; never torch: a layer's Sound is
+#: upsampled in numpy); ``ganphon measure`` starts them importing before it reads the folder.
+WORKER_MODULES = (__name__,)
+
+
+def sample_batches(jobs, workers: int, per_worker: int = 4, largest: int = 48) -> list:
+    """``jobs`` cut into consecutive batches, never splitting the files of one TextGrid (a sample).
+
+    Guided sizes: each batch takes about ``remaining / (workers × per_worker)`` files (at most
+    ``largest``, at least one sample), so the batches shrink towards the end and the last ones
+    are single samples: the workers finish within about one sample of each other.
+    """
+    groups: list = []  # runs of consecutive files sharing a TextGrid; a file without one alone
     for job in jobs:
-        if len(current) >= size and job.textgrid != current[-1].textgrid:
-            batches.append(current)
-            current = []
-        current.append(job)
-    if current:
-        batches.append(current)
+        if groups and job.textgrid is not None and job.textgrid == groups[-1][-1].textgrid:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    batches, remaining, i = [], len(jobs), 0
+    while i < len(groups):
+        target = max(1, min(largest, math.ceil(remaining / (workers * per_worker))))
+        batch: list = []
+        while i < len(groups) and (not batch or len(batch) + len(groups[i]) <= target):
+            batch += groups[i]
+            i += 1
+        batches.append(batch)
+        remaining -= len(batch)
     return batches
 
 

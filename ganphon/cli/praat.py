@@ -95,7 +95,25 @@ def measure(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
-    p.set_defaults(func=_measure)
+    p.set_defaults(func=_measure, prestart=_prestart_workers)
+
+
+#: :data:`ganphon.acoustics.WORKER_MODULES`, named here so that starting the workers does not wait for it.
+_WORKER_MODULES = ("ganphon.acoustics",)
+
+
+def _prestart_workers(args) -> None:
+    """Start the measuring workers' forkserver as soon as the command is parsed: it imports parselmouth
+    and the measure code on another core while this process reads the folder and plans the batches."""
+    import os
+
+    if args.engine != "parselmouth" or args.scheduler or args.show_settings or args.dir is None:
+        return
+    if args.workers == 1 or (args.workers is None and (os.cpu_count() or 1) < 2):
+        return
+    from ..parallel import prestart
+
+    prestart(_WORKER_MODULES)
 
 
 def praat_plugin(p) -> None:
