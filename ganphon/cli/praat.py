@@ -154,7 +154,7 @@ def _annotate(args) -> int:
 
 
 def _measure(args) -> int:
-    from ..acoustics import layer_rates, measure_to_file, summary
+    from ..acoustics import file_layers, layer_rates, measure_to_file, summary
     from ..praat import PRESET_TEXT, format_settings_table, parse_overrides, settings_table
 
     overrides = parse_overrides(args.set)
@@ -177,8 +177,9 @@ def _measure(args) -> int:
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
         settings=settings, inputs=args.inputs, workers=args.workers, scheduler=args.scheduler,
         praat_path=args.praat_path,
-        command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
-    print(summary(table, elapsed, out))
+        command=args.command_line, progress=not args.quiet, overwrite=args.overwrite, join=False)
+    # the table's own columns: the summary names the layers from the manifest, without joining it
+    print(summary(table, elapsed, out, layers=file_layers(args.dir, args.inputs)))
     return 0
 
 
