@@ -6,14 +6,18 @@
 * 2 workers write the same table as 1 on a real annotated folder, and their batches are balanced.
 """
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
+from ganphon import acoustics, layout
 from ganphon.models import ModelConfig, new_model
 from ganphon.probe import layer_lengths
 from ganphon.timebase import upsample
@@ -112,3 +116,87 @@ def test_the_fused_multiply_add_rounds_once_where_float64_lands_on_a_float32_mid
     assert np.float32(np.float64(a) * np.float64(b) + np.float64(c)) == 2 ** 30 + 256  # rounded twice
     got = _fma32(np.array([a, -a, a]), np.array([b, b, b]), np.array([c, -c, np.float32(2 ** 30)]))
     assert got.tolist() == [2 ** 30 + 128, -(2 ** 30 + 128), 2 ** 30]  # and the mirror; a tie to even stays
+
+
+@pytest.fixture(scope="module")
+def sound_folder(tiny_ciwgan, tmp_path_factory):
+    """A real annotated export of 6 samples, each layer stored only as its native Sound."""
+    from ganphon.annotate import annotate_folder
+    from ganphon.export import run_export
+    from ganphon.models import Latent, load_checkpoint
+
+    m = load_checkpoint(tiny_ciwgan)
+    out = tmp_path_factory.mktemp("workers") / "sweep"
+    run_export(m, Latent(m.config).sample(6, seed=11, code="1"), out, clip=0.05, seed=11, progress=False)
+    annotate_folder(out, workers=1, progress=False)
+    assert not list(out.glob("*_conv1.wav")) and list(out.glob("*_conv1.Sound"))
+    return out
+
+
+def test_two_workers_give_the_table_one_process_gives(sound_folder):
+    """The same rows, in the same order, with the same notes, whether the batches run in this process or
+    in two workers (forked from a forkserver that never imported torch)."""
+    one = acoustics.measure(sound_folder, workers=1, progress=False)
+    two = acoustics.measure(sound_folder, workers=2, progress=False)
+    assert len(one) > 1000 and one["value"].notna().sum() > 100
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_the_workers_forkserver_holds_no_torch(sound_folder, tmp_path):
+    """``ganphon measure --workers 2``'s path in a fresh interpreter: the command started early, the
+    folder measured; the forkserver its workers are forked from has parselmouth mapped and no torch
+    (/proc/PID/maps: the shared libraries it loaded), and neither has the measuring process."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs Linux's /proc")
+    code = (
+        "import sys, multiprocessing\n"
+        "from ganphon.cli import main\n"
+        f"assert main(['measure', {str(sound_folder)!r}, '--workers', '2', '--out', "
+        f"{str(tmp_path / 't.parquet')!r}, '--quiet']) == 0\n"
+        "from multiprocessing import forkserver\n"
+        "pid = forkserver._forkserver._forkserver_pid\n"
+        "maps = open(f'/proc/{pid}/maps').read()\n"
+        "print('parselmouth' in maps, 'libtorch' in maps, 'torch' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["True", "False", "False"], done.stdout
+    assert acoustics.WORKER_MODULES == ("ganphon.acoustics",)
+    from ganphon.cli.praat import _WORKER_MODULES
+
+    assert _WORKER_MODULES == acoustics.WORKER_MODULES
+
+
+def test_the_command_names_the_layers_in_its_summary_without_joining(sound_folder, tmp_path, capsys):
+    """The printed summary of the table's own columns names layers (from the manifest), as the joined
+    table's summary does: the same lines."""
+    from ganphon.cli import main
+
+    out = tmp_path / "acoustics.parquet"
+    assert main(["measure", str(sound_folder), "--workers", "2", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    joined = acoustics.measure(sound_folder, workers=1, progress=False)
+    expected = acoustics.summary(joined, 0.0, out).splitlines()
+    assert printed[1:] == expected[1:] and printed[0].split(" in ")[0] == expected[0].split(" in ")[0]
+    band = next(line for line in printed if line.startswith("empty by the band rule"))
+    assert band.endswith("values in dense, conv1, conv2, conv3, conv4")
+
+
+class _Job:
+    def __init__(self, textgrid):
+        self.textgrid = textgrid
+
+
+def test_batches_shrink_to_single_samples_so_the_workers_finish_together():
+    """40 samples of 6 files, 2 workers: each batch takes ⌈remaining / 8⌉ files rounded down to whole
+    samples (at least one): 240 → 30, 210 → 24, 186 → 24, 162 → 18, 144 → 18, 126 → 12, 114 → 12,
+    102 → 12, 90 → 12, then from 78 files left a single sample each (⌈78 / 8⌉ = 10 < 12)."""
+    jobs = [_Job(f"s{i // 6:02d}.TextGrid") for i in range(240)]
+    batches = acoustics.sample_batches(jobs, 2)
+    assert [len(b) for b in batches] == [30, 24, 24, 18, 18, 12, 12, 12, 12] + [6] * 13
+    assert [j for b in batches for j in b] == jobs  # every file once, in order
+    assert all(len({j.textgrid for j in b}) == len(b) // 6 for b in batches)  # whole samples only
+    # files without a TextGrid are independent: split anywhere; the first of 20: ⌈20 / 8⌉ = 3
+    loose = acoustics.sample_batches([_Job(None) for _ in range(20)], 2)
+    assert [len(b) for b in loose] == [3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert len(acoustics.sample_batches([_Job("one.TextGrid")] * 100, 2)) == 1  # one sample: never split
