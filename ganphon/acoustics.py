@@ -184,8 +184,11 @@ def textgrid_has_tier(textgrid_path, tier) -> bool:
     return tier_column == tier or note.endswith(("has no labelled interval", "has overlapping intervals"))
 
 
-def _join_notes(*notes) -> str:
-    return "; ".join(n for n in notes if n)
+def _join_notes(first: str, second: str) -> str:
+    """``first; second``, an empty one left out (once per row: no join of a generator)."""
+    if first and second:
+        return f"{first}; {second}"
+    return first or second
 
 
 def point_times(start, end, points):
