@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import operator
 import os
 import time as _time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from . import io, layout
 from .errors import GanphonError, ParameterError, first_line, name_list
 from .measures import (
     ARTEFACT_TOLERANCE,
+    FREQUENCY_MEASURES,
     PITCH_MEASURES,
     above_nyquist,
     artefact_frequencies,
@@ -182,8 +184,11 @@ def textgrid_has_tier(textgrid_path, tier) -> bool:
     return tier_column == tier or note.endswith(("has no labelled interval", "has overlapping intervals"))
 
 
-def _join_notes(*notes) -> str:
-    return "; ".join(n for n in notes if n)
+def _join_notes(first: str, second: str) -> str:
+    """``first; second``, an empty one left out (once per row: no join of a generator)."""
+    if first and second:
+        return f"{first}; {second}"
+    return first or second
 
 
 def point_times(start, end, points):
@@ -320,18 +325,21 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
     # the band the series carries: its layer's native rate (an upsampled WAV carries no more)
     rate = effective_rate(sound.sampling_frequency, job.native_rate) if sound is not None else math.nan
     artefacts = sorted(job.artefacts)
+    # the registries' names, read once per file rather than once per row
+    frequencies, pitch_measures, nyquist = frozenset(FREQUENCY_MEASURES), frozenset(PITCH_MEASURES), rate / 2.0
 
     def add(label, start, end, point, t, measure, value, note=""):
         value = float(value) if value is not None else math.nan
-        beyond = above_nyquist(measure, value, rate, job.who)
-        if beyond:  # Praat's interpolation can step past a ceiling at the Nyquist
-            value, note = math.nan, beyond
-        key = (label, start, end)
-        if key in edge_notes:
-            note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
-            value = math.nan if key in outside else value
+        if measure in frequencies and value > nyquist:  # above_nyquist's test, without a call per row
+            # Praat's interpolation can step past a ceiling at the Nyquist
+            value, note = math.nan, above_nyquist(measure, value, rate, job.who)
+        if edge_notes:
+            key = (label, start, end)
+            if key in edge_notes:
+                note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
+                value = math.nan if key in outside else value
         artefact = math.nan
-        if artefacts and measure in PITCH_MEASURES and value == value:
+        if artefacts and measure in pitch_measures and value == value:
             for f in artefacts:  # on_artefact for one value, without numpy per row: the lowest match wins
                 if abs(value - f) <= ARTEFACT_TOLERANCE * f:
                     artefact = float(f)
@@ -540,7 +548,8 @@ def _rows_to_frame(rows) -> pd.DataFrame:
         for column in _NUMBER_COLUMNS:
             frame[column] = frame[column].astype(float)
         return frame
-    columns = dict(zip(TABLE_COLUMNS, zip(*rows)))
+    # one column at a time (zip(*rows) over thousands of rows costs 2.5× as much)
+    columns = {name: list(map(operator.itemgetter(i), rows)) for i, name in enumerate(TABLE_COLUMNS)}
     points = columns["point"]
     missing = np.fromiter((p is None for p in points), dtype=bool, count=len(points))
     numbers = np.fromiter((0 if p is None else p for p in points), dtype=np.int64, count=len(points))
@@ -876,23 +885,37 @@ def measure_jobs(jobs, workers=None, progress=True, scheduler=None) -> list:
 
     workers = check_workers(workers, max(1, len(jobs)))
     batches = sample_batches(jobs, workers)
-    preload = [__name__] + (["torch"] if any(job.source for job in jobs) else [])  # torch upsamples layers
     return map_jobs(_measure_batch, batches, workers=workers, progress=progress, desc="measure", unit="file",
-                    preload=preload, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
+                    preload=WORKER_MODULES, max_chunk=1, sizes=[len(b) for b in batches], scheduler=scheduler)
 
 
-def sample_batches(jobs, workers: int, per_worker: int = 6, largest: int = 48) -> list:
-    """``jobs`` cut into consecutive batches of about ``len(jobs) / (workers × per_worker)`` files
-    (at most ``largest``), never splitting the files of one TextGrid between batches."""
-    size = max(1, min(largest, math.ceil(len(jobs) / (workers * per_worker))))
-    batches, current = [], []
+#: What a measuring worker imports (parselmouth, numpy, pandas; never torch: a layer's Sound is
+#: upsampled in numpy); ``ganphon measure`` starts them importing before it reads the folder.
+WORKER_MODULES = (__name__,)
+
+
+def sample_batches(jobs, workers: int, per_worker: int = 4, largest: int = 48) -> list:
+    """``jobs`` cut into consecutive batches, never splitting the files of one TextGrid (a sample).
+
+    Guided sizes: each batch takes about ``remaining / (workers × per_worker)`` files (at most
+    ``largest``, at least one sample), so the batches shrink towards the end and the last ones
+    are single samples: the workers finish within about one sample of each other.
+    """
+    groups: list = []  # runs of consecutive files sharing a TextGrid; a file without one alone
     for job in jobs:
-        if len(current) >= size and job.textgrid != current[-1].textgrid:
-            batches.append(current)
-            current = []
-        current.append(job)
-    if current:
-        batches.append(current)
+        if groups and job.textgrid is not None and job.textgrid == groups[-1][-1].textgrid:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    batches, remaining, i = [], len(jobs), 0
+    while i < len(groups):
+        target = max(1, min(largest, math.ceil(remaining / (workers * per_worker))))
+        batch: list = []
+        while i < len(groups) and (not batch or len(batch) + len(groups[i]) <= target):
+            batch += groups[i]
+            i += 1
+        batches.append(batch)
+        remaining -= len(batch)
     return batches
 
 
@@ -1010,7 +1033,7 @@ def measured_folder(folder, out=None) -> Path:
 def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
                     points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
                     praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False,
-                    scheduler=None):
+                    scheduler=None, join: bool = True):
     """Measure a folder and write the table (default ``DIR/acoustics.csv``) with its run record.
 
     An existing table is replaced only by the same measurement (engine, tier,
@@ -1031,6 +1054,8 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
         The command recorded next to the table.
     overwrite : bool
         Replace a table holding a different measurement.
+    join : bool
+        Return the table joined with the manifest (False: its own columns, as Parquet holds them).
 
     Returns
     -------
@@ -1054,13 +1079,15 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     elapsed = _time.perf_counter() - started
     manifest = _manifest_of(folder, inputs)
     out = _table_path(out, len(table), chosen)
-    table = _write_acoustics(table, out, manifest, inputs)
+    written = _write_acoustics(table, out, manifest, inputs)
     write_measure_record(out.with_suffix(".json"), command=command, **request,
                          read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
     _remove_superseded(out, base, chosen)
+    if not join:
+        return table, out, elapsed
     if manifest is not None and io.is_parquet(out):
-        table = join_manifest(table, manifest, inputs)
-    return table, out, elapsed
+        written = join_manifest(table, manifest, inputs)
+    return written, out, elapsed
 
 
 def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
@@ -1143,6 +1170,14 @@ def _manifest_of(folder, inputs):
     return read_manifest(path, inputs) if path.is_file() else None
 
 
+def file_layers(folder, inputs="wav") -> dict | None:
+    """File → layer of a measured folder's manifest (the names the table's ``file`` holds), or None."""
+    manifest = _manifest_of(folder, inputs)
+    if manifest is None:
+        return None
+    return dict(zip(manifest["file" if inputs == "wav" else "sound_file"], manifest["layer"]))
+
+
 def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.DataFrame:
     """Write an acoustic table: as Parquet its own columns (:func:`ganphon.io.read_acoustics` joins the
     manifest), as CSV joined with the manifest, ready for a spreadsheet or R.  Returns what was written."""
@@ -1204,25 +1239,37 @@ def write_measure_record(path, *, command, engine, tier, points, inputs, measure
                                             inputs=read, timings=timings))
 
 
-def summary(table: pd.DataFrame, elapsed: float, out) -> str:
-    """A few lines saying what was measured and what could not be."""
+def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:
+    """A few lines saying what was measured and what could not be.
+
+    ``layers``: file → layer, for a table without the manifest's ``layer`` column (default: the
+    files are named).
+    """
     lines = [f"measured {table['file'].nunique()} files, {len(table)} rows in {elapsed:.1f} s -> {out}"]
-    by_measure = table.groupby("measure", sort=False)["value"]
-    counts = by_measure.apply(lambda v: f"{v.notna().sum()}/{len(v)}")
-    lines.append("defined values: " + ", ".join(f"{m} {c}" for m, c in counts.items()))
+    codes, names = pd.factorize(table["measure"], sort=False)  # the measures in order of appearance
+    defined = table["value"].notna().to_numpy()
+    totals = np.bincount(codes[codes >= 0], minlength=len(names))
+    counts = np.bincount(codes[codes >= 0], weights=defined[codes >= 0], minlength=len(names)).astype(int)
+    lines.append("defined values: " + ", ".join(f"{m} {c}/{n}" for m, c, n in zip(names, counts, totals)))
     if "note" in table.columns:
-        empty = table["value"].isna() & table["note"].astype(str).ne("")
-        band = empty & table["note"].astype(str).str.contains("native (?:Nyquist|sampling period)", regex=True)
+        note = table["note"].astype(str)
+        empty = ~defined & note.ne("").to_numpy()
+        band = empty & note.str.contains("native (?:Nyquist|sampling period)", regex=True).to_numpy()
         if band.any():
-            layers = table.loc[band, "layer"] if "layer" in table.columns else table.loc[band, "file"]
+            if "layer" in table.columns:
+                named = table["layer"][band]
+            elif layers is not None:
+                named = table["file"][band].map(layers)
+            else:
+                named = table["file"][band]
             lines.append(f"empty by the band rule (the layer's native rate cannot carry them): {int(band.sum())} "
-                         f"values in {', '.join(layout.sort_layers(layers.dropna().astype(str).unique()))}")
-        notes = table.loc[empty & ~band, "note"]
+                         f"values in {', '.join(layout.sort_layers(named.dropna().astype(str).unique()))}")
+        notes = table["note"][empty & ~band]
         for note, count in notes.str.replace(r"^[^:;]*: ", "", regex=True).value_counts().head(5).items():
             lines.append(f"  NaN ({count}): {note}")
     if "f0_artefact" in table.columns and table["f0_artefact"].notna().any():
-        flagged = table[table["f0_artefact"].notna()]
-        top = flagged["f0_artefact"].round(2).value_counts().head(4)
+        flagged = table["f0_artefact"].dropna()
+        top = flagged.round(2).value_counts().head(4)
         pitch = int(table["measure"].isin(PITCH_MEASURES).sum())
         lines.append(f"F0 values on generator artefact frequencies (f0_artefact; left out of 'ganphon stats' "
                      f"unless --include-artefacts): {len(flagged)} of {pitch} "

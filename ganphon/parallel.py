@@ -124,6 +124,24 @@ def process_context(preload=()):
     return multiprocessing.get_context("spawn")
 
 
+def prestart(preload=()) -> bool:
+    """Start the forkserver now, importing ``preload`` while the caller goes on (reading its input,
+    planning its jobs): the pool :func:`map_jobs` starts later forks its workers from it at once.
+
+    A process has one forkserver: the first start fixes what it preloads, and a later
+    :func:`map_jobs` uses it whatever it asks to preload.  Returns False (and starts nothing)
+    where workers are spawned instead.
+    """
+    context = process_context(preload)
+    if context.get_start_method() != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    with main_module_hidden():
+        forkserver.ensure_running()
+    return True
+
+
 # --------------------------------------------------------------------------
 # Worker side
 

@@ -31,8 +31,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import layout
 from .errors import GanphonError, ParameterError, first_line
@@ -52,6 +51,9 @@ from .measures import (  # noqa: F401 (the settings, the band rule and the measu
     effective_rate,
     spectrum_guard,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a table is built (not by the measure command's parser)
+    import pandas as pd
 
 #: Columns of the long acoustic table, in order.  ``f0_artefact``: the generator artefact
 #: frequency (Hz) an F0 value lies on (:mod:`ganphon.measures`), empty when none.
@@ -279,6 +281,8 @@ def settings_table(layer_settings="default", rates=None, duration=None) -> "pd.D
         intensity_minimum_pitch, maximum_formant, spectrum_band_hz, max_intensity_window_ms, empty``
         (``empty``: the families the layer cannot carry, with the reason).
     """
+    import pandas as pd
+
     resolved = resolve_layer_settings(layer_settings)
     rows = []
     for layer, rate in (rates or {}).items():
@@ -587,7 +591,7 @@ def _praat_number(value):
     return str(value)
 
 
-def read_table(path) -> pd.DataFrame:
+def read_table(path) -> "pd.DataFrame":
     """Read a table written by a bundled script (UTF-8 or Praat's UTF-16).
 
     Returns
@@ -597,6 +601,8 @@ def read_table(path) -> pd.DataFrame:
         ``point`` is a nullable integer, ``tier`` and ``label`` are strings.
     """
     import io as _io
+
+    import pandas as pd
 
     from .io import read_text
 

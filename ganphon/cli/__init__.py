@@ -228,6 +228,8 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
+        if getattr(args, "prestart", None):  # worker processes start importing while the command plans
+            args.prestart(args)
         from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 

@@ -95,7 +95,25 @@ def measure(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
-    p.set_defaults(func=_measure)
+    p.set_defaults(func=_measure, prestart=_prestart_workers)
+
+
+#: :data:`ganphon.acoustics.WORKER_MODULES`, named here so that starting the workers does not wait for it.
+_WORKER_MODULES = ("ganphon.acoustics",)
+
+
+def _prestart_workers(args) -> None:
+    """Start the measuring workers' forkserver as soon as the command is parsed: it imports parselmouth
+    and the measure code on another core while this process reads the folder and plans the batches."""
+    import os
+
+    if args.engine != "parselmouth" or args.scheduler or args.show_settings or args.dir is None:
+        return
+    if args.workers == 1 or (args.workers is None and (os.cpu_count() or 1) < 2):
+        return
+    from ..parallel import prestart
+
+    prestart(_WORKER_MODULES)
 
 
 def praat_plugin(p) -> None:
@@ -136,7 +154,7 @@ def _annotate(args) -> int:
 
 
 def _measure(args) -> int:
-    from ..acoustics import layer_rates, measure_to_file, summary
+    from ..acoustics import file_layers, layer_rates, measure_to_file, summary
     from ..praat import PRESET_TEXT, format_settings_table, parse_overrides, settings_table
 
     overrides = parse_overrides(args.set)
@@ -159,8 +177,9 @@ def _measure(args) -> int:
         args.dir, args.out, engine=args.engine, measures=names(args.measures) or [], tier=tier, points=args.points,
         settings=settings, inputs=args.inputs, workers=args.workers, scheduler=args.scheduler,
         praat_path=args.praat_path,
-        command=args.command_line, progress=not args.quiet, overwrite=args.overwrite)
-    print(summary(table, elapsed, out))
+        command=args.command_line, progress=not args.quiet, overwrite=args.overwrite, join=False)
+    # the table's own columns: the summary names the layers from the manifest, without joining it
+    print(summary(table, elapsed, out, layers=file_layers(args.dir, args.inputs)))
     return 0
 
 
