@@ -302,7 +302,8 @@ def write_samples(plan: Plan, todo: Sequence[int], batches: Iterable, write: Cal
     with io.FinishedLog(plan.out, plan.request) as log:
         for indices, batch in batches:
             if plan.files is not None:  # the batch's files named in the ledger in one append, before any is written
-                layout.note_in_ledger(plan.out, [name for i in indices if i in wanted for name in plan.files(plan.ids[i])])
+                layout.note_in_ledger(plan.out, [name for i in indices if i in wanted
+                                                 for name in plan.files(plan.ids[i])])
             for j, i in enumerate(indices):
                 if i not in wanted:
                     continue
