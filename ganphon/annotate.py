@@ -156,8 +156,8 @@ def _analyse(sound, settings, buzz=()):
     centres = np.round((times - sound.x1) * sr).astype(int)
     half = max(1, int(round(settings.window * sr / 2)))
     window = np.hanning(2 * half + 1)
-    padded = np.pad(x, half, mode="edge")
-    frames = np.stack([padded[c: c + 2 * half + 1] for c in np.clip(centres, 0, x.size - 1)])
+    padded = np.concatenate([np.full(half, x[0]), x, np.full(half, x[-1])])  # edge padding
+    frames = padded[np.clip(centres, 0, x.size - 1)[:, None] + np.arange(2 * half + 1)]
     # per-frame mean removal: a layer series is non-negative with a slowly moving offset,
     # and an offset is neither noise nor voice
     frames = (frames - frames.mean(axis=1, keepdims=True)) * window

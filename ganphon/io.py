@@ -388,11 +388,15 @@ def read_textgrid(path):
 
 
 def write_textgrid(path, grid) -> None:
-    """Write a ``tgt.TextGrid`` as long-format UTF-8 text, atomically."""
+    """Write a ``tgt.TextGrid`` (or its :func:`textgrid_text`) as long-format UTF-8 text, atomically."""
+    layout.atomic_write_text(path, grid if isinstance(grid, str) else textgrid_text(grid))
+
+
+def textgrid_text(grid) -> str:
+    """The long-format text of a ``tgt.TextGrid``, as :func:`write_textgrid` writes it."""
     import tgt
 
-    with layout.atomic_path(path) as tmp:
-        tgt.io.write_to_file(grid, str(tmp), format="long", encoding="utf-8")
+    return tgt.io.export_to_long_textgrid(grid)
 
 
 def textgrid_from_intervals(tiers: dict, end: float, start: float = 0.0):

@@ -437,6 +437,7 @@ class _Scope:
 
     def rollback(self) -> None:
         """Put every folder back as the command found it (best effort: errors here are ignored)."""
+        _close_ledgers()  # the ledger's old version is put back below
         for path in reversed(self.created):
             if not self._kept(path) and (path.exists() or path.is_symlink()):
                 with contextlib.suppress(OSError):
@@ -485,6 +486,8 @@ def _same_file(a, b) -> bool:
 _SCOPES: list = []
 #: Folders locked outside any scope (the Python API): their writes still enter the ledger.
 _AMBIENT: dict = {}
+#: Ledger files held open (append-only, unbuffered) while a command runs: folder key → descriptor.
+_LEDGER_FDS: dict = {}
 
 
 @contextlib.contextmanager
@@ -520,6 +523,7 @@ def command_scope():
         scope.commit()
     finally:
         _SCOPES.pop()
+        _close_ledgers()
         scope.release(failed)
         for key in _AMBIENT:  # ledgers are read afresh by the next command
             _AMBIENT[key] = None
@@ -546,6 +550,7 @@ def folder_locks():
         yield scope
     finally:
         _SCOPES.pop()
+        _close_ledgers()
         scope.release(False)
         for key in _AMBIENT:
             _AMBIENT[key] = None
@@ -776,40 +781,88 @@ def start_ledger(folder, kind: str, fresh: bool = False) -> None:
         names = sorted(p.name for p in folder.iterdir() if owns(kind, p.name, folder)
                        and not p.name.startswith("."))
     journal_modify(folder / LEDGER)
+    _close_ledgers()
     with open(folder / LEDGER, "w", encoding="utf-8") as fh:
         fh.write(_LEDGER_HEAD + kind + "\n" + "".join(n + "\n" for n in names))
     if _key(folder) in _AMBIENT:
         _AMBIENT[_key(folder)] = None
 
 
-def _note_in_ledger(path: Path) -> None:
-    """Enter ``path``'s top-level name in the ledger of the locked folder holding it."""
-    key = _key(path)
+def _ledger_folder(key: str):
+    """The locked folder (a key of ``_AMBIENT``) holding the absolute path ``key``, and the top-level name there."""
     parent = os.path.dirname(key)
-    while True:
-        if parent in _AMBIENT:
-            break
+    while parent not in _AMBIENT:
         up = os.path.dirname(parent)
         if up == parent:
-            return
+            return None, None
         parent = up
-    name = os.path.relpath(key, parent).split(os.sep)[0]
-    if name in (LEDGER, LOCK) or _TEMP_FILE.match(name):
+    rest = key[len(parent):].lstrip(os.sep)
+    return parent, rest.split(os.sep, 1)[0]
+
+
+def _note_in_ledger(path: Path) -> None:
+    """Enter ``path``'s top-level name in the ledger of the locked folder holding it."""
+    parent, name = _ledger_folder(_key(path))
+    if parent is not None:
+        _enter_names(parent, (name,))
+
+
+def note_in_ledger(folder, names) -> None:
+    """Enter the entries ``names`` of ``folder`` in its ledger at once, before they are written.
+
+    A writer of many files (a batch of samples) names them all in one append;
+    each file's own write then finds its name there.  A name entered for a
+    file that a killed run never wrote is harmless: the ledger only ever
+    claims entries that exist (:func:`owned_entries`).
+    """
+    key = _key(folder)
+    parent, top = _ledger_folder(os.path.join(key, "x"))
+    if parent is None:
         return
-    names = _AMBIENT[parent]
-    ledger = Path(parent) / LEDGER
-    if names is None:
+    if parent != key:  # a sub-folder of the locked folder: its own top-level name
+        names = (top,)
+    _enter_names(parent, names)
+
+
+def _enter_names(parent: str, names) -> None:
+    """Append the ``names`` not yet in ``parent``'s ledger to it, in one write."""
+    known = _AMBIENT[parent]
+    if known is None:
         found = read_ledger(parent)
         if found is None:
             return  # a folder ganphon does not own (measure in a folder of WAVs)
-        names = _AMBIENT[parent] = found[1]
-    if name in names:
+        known = _AMBIENT[parent] = found[1]
+    new = []
+    for name in names:
+        if name not in known and name not in (LEDGER, LOCK) and not _TEMP_FILE.match(name):
+            known.add(name)
+            new.append(name)
+    if not new:
         return
-    names.add(name)
-    journal_modify(ledger)
+    ledger = os.path.join(parent, LEDGER)
+    scope = _scope()
+    if scope is not None and ledger not in scope.seen:
+        journal_modify(ledger)
+    text = "".join(n + "\n" for n in new).encode("utf-8", errors="surrogateescape")
     with contextlib.suppress(OSError):
-        with open(ledger, "a", encoding="utf-8") as fh:
-            fh.write(name + "\n")
+        fd = _LEDGER_FDS.get(parent) if _SCOPES else None
+        if fd is None:
+            fd = os.open(ledger, os.O_WRONLY | os.O_APPEND)
+            if _SCOPES:  # kept open for the command (closed as it ends); each append reaches the file at once
+                _LEDGER_FDS[parent] = fd
+        try:
+            os.write(fd, text)
+        finally:
+            if parent not in _LEDGER_FDS:
+                os.close(fd)
+
+
+def _close_ledgers() -> None:
+    """Close the ledgers kept open by a command (it ends, or a ledger is rewritten)."""
+    while _LEDGER_FDS:
+        _, fd = _LEDGER_FDS.popitem()
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def folder_kind_of(folder) -> tuple[str | None, str]:

@@ -28,6 +28,7 @@ from :mod:`ganphon.io`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -259,9 +260,14 @@ def write_sample(out_dir, sample_id: str, output: np.ndarray, native: dict, upsa
             io.write_sound(sound, series, times[layer].rate, x1=times[layer].x1, xmax=T)
         else:
             io.write_sound(sound, series, native_rate(series.shape[-1], slice_len, sr))
-    grid = (io.textgrid_from_intervals({CONDITION_TIER: [(0.0, T, condition)]}, T)
-            if isinstance(condition, str) else condition)
+    grid = _condition_textgrid(condition, T) if isinstance(condition, str) else condition
     io.write_textgrid(out_dir / layout.textgrid(sample_id), grid)
+
+
+@functools.lru_cache(maxsize=256)
+def _condition_textgrid(condition: str, T: float) -> str:
+    """The text of a TextGrid spanning 0 … ``T`` with one ``condition`` interval (a sweep has few distinct ones)."""
+    return io.textgrid_text(io.textgrid_from_intervals({CONDITION_TIER: [(0.0, T, condition)]}, T))
 
 
 def write_samples(plan: Plan, todo: Sequence[int], batches: Iterable, write: Callable, *, progress: bool,
@@ -295,6 +301,9 @@ def write_samples(plan: Plan, todo: Sequence[int], batches: Iterable, write: Cal
     bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=not progress)
     with io.FinishedLog(plan.out, plan.request) as log:
         for indices, batch in batches:
+            if plan.files is not None:  # the batch's files named in the ledger in one append, before any is written
+                layout.note_in_ledger(plan.out, [name for i in indices if i in wanted
+                                                 for name in plan.files(plan.ids[i])])
             for j, i in enumerate(indices):
                 if i not in wanted:
                     continue

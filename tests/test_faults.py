@@ -618,6 +618,8 @@ def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, t
     proc.communicate(timeout=60)
     assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     assert not (out / layout.MANIFEST).exists() or sig == signal.SIGINT
+    kind, names = layout.read_ledger(out)  # every entry the stopped run left is claimed by its ledger
+    assert kind == "export" and {p.name for p in out.iterdir() if not p.name.startswith(".")} <= names
     code, _, err = run_cli([*argv, "--out", out], tmp_path)
     assert code == 0, err
     assert _sample_files(out) == _sample_files(tmp_path / "whole")  # no leftover temp file either

@@ -82,3 +82,66 @@ def test_prepare_folder_rules(tmp_path):
     file.write_text("x")
     with pytest.raises(GanphonError, match="not a folder"):
         io.prepare_folder(file, req)
+
+
+def _ledger_lines(folder) -> list:
+    return (folder / layout.LEDGER).read_text(encoding="utf-8").split("\n")[1:-1]
+
+
+def test_the_ledger_names_each_file_on_disk_before_the_file_exists(tmp_path):
+    """Appends reach the file at once (no buffer a kill -9 would lose); a batch is named in one append, once."""
+    out = tmp_path / "run"
+    with layout.command_scope():
+        layout.lock_folder(out, kind="export")
+        layout.start_ledger(out, "export")
+        layout.note_in_ledger(out, ["a_output.wav", "a.TextGrid"])
+        assert _ledger_lines(out) == ["a_output.wav", "a.TextGrid"]  # read from disk, the command still running
+        for name in ("a_output.wav", "b_output.wav"):
+            with layout.atomic_path(out / name) as tmp:
+                assert name in _ledger_lines(out) and not (out / name).exists()
+                tmp.write_bytes(b"x")
+        layout.note_in_ledger(out, ["b_output.wav", "c.TextGrid", layout.LEDGER, ".c.tmp123.TextGrid"])
+        (out / "sub").mkdir()
+        layout.note_in_ledger(out / "sub", ["deep.wav"])  # an entry of a sub-folder: the sub-folder's name
+        assert _ledger_lines(out) == ["a_output.wav", "a.TextGrid", "b_output.wav", "c.TextGrid", "sub"]
+    assert layout.read_ledger(out) == ("export", {"a_output.wav", "a.TextGrid", "b_output.wav", "c.TextGrid",
+                                                  "sub"})
+
+
+def test_a_writer_killed_mid_batch_leaves_a_ledger_naming_every_file_it_wrote(tmp_path):
+    """A process writing sample files one batch at a time, SIGKILLed part way: what it left is all in the ledger."""
+    import os
+    import signal
+    import time
+
+    from ganphon.pipeline import write_sample
+
+    out = tmp_path / "run"
+    ids = [layout.sweep_sample_id(0, i) for i in range(40)]
+    native = {"conv1": np.linspace(0, 1, 64, dtype=np.float32)}
+    pid = os.fork()
+    if pid == 0:  # the writer: batches of 4 samples, each named in the ledger first, as write_samples does
+        try:
+            with layout.command_scope():
+                layout.lock_folder(out, kind="export")
+                layout.start_ledger(out, "export")
+                for start in range(0, len(ids), 4):
+                    layout.note_in_ledger(out, [f for sid in ids[start:start + 4]
+                                                for f in layout.sample_files(sid, native)])
+                    for sid in ids[start:start + 4]:
+                        write_sample(out, sid, np.zeros(1024, np.float32), native, {}, 1024, 16000, "z=1")
+                        time.sleep(0.02)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*.TextGrid"))) < 7:
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    left = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert 7 <= len(list(out.glob("*.TextGrid"))) < len(ids), "the kill came too late to test anything"
+    kind, names = layout.read_ledger(out)
+    assert kind == "export" and left <= names
+    written = {p.name for p in out.iterdir() if layout.parse_sample_file(p.name)}
+    assert {p.name for p in out.glob("*.TextGrid")} < {layout.textgrid(sid) for sid in ids}
+    assert written == left  # nothing but sample files, every one of them claimed

@@ -431,3 +431,53 @@ def test_new_model_leaves_the_global_random_state_alone():
     G2, _, _ = new_model(cfg, seed=7)
     for a, b in zip(G1.parameters(), G2.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("arch,extra", [("wavegan", {}), ("ciwgan", {"n_codes": 3, "batchnorm": True}),
+                                        ("wavegan", {"postproc_len": 16, "upsample": "nn"})])
+def test_a_loaded_checkpoint_holds_exactly_the_saved_weights_without_a_random_init(tmp_path, arch, extra):
+    """Loading builds no randomly initialised network: torch's random state is untouched, and every weight
+    and output equals the saved network's bit for bit (the critic and Q-network too, when asked for)."""
+    cfg = ModelConfig(arch=arch, dim=8, **extra)
+    G, D, Q = new_model(cfg, seed=4)
+    with torch.no_grad():  # batch-norm running statistics that differ from a fresh module's
+        for m in G.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.num_batches_tracked.fill_(7)
+    path = save_checkpoint(tmp_path / "m.pt", cfg, G, D, Q)
+    torch.manual_seed(123)
+    rng = torch.get_rng_state()
+    loaded = load_checkpoint(path, critic=True)
+    assert torch.equal(torch.get_rng_state(), rng)  # nothing drew random numbers
+    for net, original in ((loaded.generator, G), (loaded.critic, D), (loaded.qnetwork, Q)):
+        if original is None:
+            assert net is None
+            continue
+        saved = original.state_dict()
+        assert list(net.state_dict()) == list(saved)
+        for key, value in net.state_dict().items():
+            assert value.device.type == "cpu" and value.dtype == saved[key].dtype, key
+            assert torch.equal(value, saved[key]), key
+        assert not net.training and all(p.requires_grad for p in net.parameters())
+    z = torch.randn(3, cfg.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        assert torch.equal(loaded.generator(z), G.eval()(z))
+    only_g = load_checkpoint(path)
+    assert only_g.critic is None and torch.equal(only_g.generator.dense.weight, G.dense.weight)
+
+
+def test_the_finite_check_finds_every_nan_and_inf():
+    """One reduction (minimum, maximum) answers as ``isfinite(v).all()`` does, wherever the value sits."""
+    from ganphon.models.checkpoint import _all_finite
+
+    assert _all_finite(torch.zeros(0)) and _all_finite(torch.tensor(3.0e38)) and _all_finite(torch.ones(2, 3))
+    for n in (1, 7, 64, 1000, 4099):
+        for pos in {0, n // 2, n - 1}:
+            for bad in (float("nan"), float("inf"), -float("inf")):
+                for dtype in (torch.float32, torch.float64, torch.float16):
+                    x = torch.randn(n, generator=torch.Generator().manual_seed(n)).to(dtype)
+                    x[pos] = bad
+                    assert not _all_finite(x.reshape(1, -1)), (n, pos, bad, dtype)
+                    assert bool(torch.isfinite(x).all()) is False

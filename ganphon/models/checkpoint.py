@@ -163,9 +163,18 @@ def _file_kind(path) -> str | None:
     return "unknown binary data, neither a zip archive nor a pickle"
 
 
+def _all_finite(v: torch.Tensor) -> bool:
+    """Whether every value of a floating-point tensor is finite: its minimum and maximum are (a NaN makes
+    both NaN), one pass without the boolean copy ``isfinite(v).all()`` makes."""
+    if v.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(v.reshape(-1))
+    return bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))
+
+
 def _check_finite(state: dict, path, part: str) -> None:
     for k, v in state.items():
-        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+        if torch.is_tensor(v) and v.is_floating_point() and not _all_finite(v):
             raise GanphonError(f"{path}: {part} weight {k!r} contains NaN or inf")
 
 
@@ -192,7 +201,11 @@ def load_state(module: torch.nn.Module, state: dict, path, part: str) -> None:
                 f"{path}: {part} weight {k!r} has shape {list(v.shape)} ({v.dtype}), the config expects "
                 f"{list(own[k].shape)} ({own[k].dtype})"
             )
-    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    if any(t.is_meta for t in own.values()):  # a skeleton (see load_checkpoint): the loaded tensors become its own
+        module.load_state_dict({k: v.contiguous() for k, v in weights.items()}, assign=True)
+    else:
+        module.load_state_dict(weights)
 
 
 #: The fields of a ganphon checkpoint: name → (allowed types, required).
@@ -278,7 +291,9 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
         raise GanphonError(f"{path}: holds a {config.arch} model, but a {arch} model was asked for")
     if blob.get("generator") is None:
         raise GanphonError(f"{path}: holds no generator weights")
-    G, D, Q = build_models(config, critic=True)
+    # skeletons on the meta device: no random initialisation that the checkpoint's weights would replace
+    with torch.device("meta"):
+        G, D, Q = build_models(config, critic=True)
     load_state(G, blob["generator"], path, "generator")
     out = LoadedModel(config=config, generator=G.to(device).eval(), training=blob.get("training"),
                       meta=dict(blob.get("meta") or {}), path=path, sha256=file_sha256(path))
