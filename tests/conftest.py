@@ -312,3 +312,38 @@ def stop_processes(procs) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(10)
+
+
+def sweep_with_buzz(seed=0, n_bases=6):
+    """An f0 table of a z11 sweep: f0 rises 1 Hz per unit of value in conv4 and the output; at the values
+    above 0 a third of the output's points sit on the stack's 333.3 Hz instead (flagged ``f0_artefact``, as
+    measure flags them)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_bases):
+        u = rng.normal(0, 3)
+        for i, v in enumerate(np.arange(-15.0, 6.0, 4.0)):
+            sid = f"b{b:03d}_v{i:03d}"
+            for layer in ("conv4", "output"):
+                for point in range(1, 7):
+                    value, artefact = 150 + u + v + rng.normal(0, 1), np.nan
+                    if layer == "output" and v > 0 and point <= 2:
+                        value, artefact = 1000 / 3 * (1 + rng.normal(0, 0.001)), 1000 / 3
+                    rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.4,
+                                 "end": 0.6, "point": point, "time": np.nan, "measure": "f0", "value": value,
+                                 "note": "", "f0_artefact": artefact, "sample_id": sid, "layer": layer,
+                                 "sweep_value": v, "base": b, "var": "z11"})
+    return pd.DataFrame(rows)
+
+
+def write_table_folder(folder, table):
+    """``folder`` with ``table`` as its ``acoustics.csv`` and the matching ``manifest.csv``: what ``stats``
+    reads."""
+    folder.mkdir()
+    table.to_csv(folder / "acoustics.csv", index=False)
+    table.drop_duplicates(["sample_id", "layer"])[["sample_id", "layer", "file"]].to_csv(folder / "manifest.csv",
+                                                                                        index=False)
+    return folder

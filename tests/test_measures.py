@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import scipy.signal
 
-from conftest import SLICE, SR, T
+from conftest import SLICE, SR, T, sweep_with_buzz, write_table_folder
 from ganphon import acoustics, layout, measures, praat
 from ganphon.errors import GanphonError
 
@@ -401,38 +401,12 @@ def test_both_engines_flag_the_same_f0(buzzed_folder, praat_exe):
 # Artefact rows in the statistics
 
 
-def _sweep_with_buzz(seed=0, n_bases=6):
-    """f0 rises 1 Hz per unit of value in conv4 and the output; at the highest values a third of the
-    output's points sit on the stack's 333.3 Hz instead (flagged, as measure would flag them)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for b in range(n_bases):
-        u = rng.normal(0, 3)
-        for i, v in enumerate(np.arange(-15.0, 6.0, 4.0)):
-            sid = f"b{b:03d}_v{i:03d}"
-            for layer in ("conv4", "output"):
-                for point in range(1, 7):
-                    value = 150 + u + v + rng.normal(0, 1)
-                    artefact = np.nan
-                    if layer == "output" and v > 0 and point <= 2:
-                        value, artefact = 1000 / 3 * (1 + rng.normal(0, 0.001)), 1000 / 3
-                    rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.4,
-                                 "end": 0.6, "point": point, "time": np.nan, "measure": "f0", "value": value,
-                                 "note": "", "f0_artefact": artefact, "sample_id": sid, "layer": layer,
-                                 "sweep_value": v, "base": b, "var": "z11"})
-    return pd.DataFrame(rows)
-
-
 def test_stats_leave_artefact_rows_out_count_them_and_say_how_each_outcome_moves(tmp_path, capsys):
     from ganphon import stats
     from ganphon.cli import main
 
-    table = _sweep_with_buzz()
-    folder = tmp_path / "sweep"
-    folder.mkdir()
-    table.to_csv(folder / "acoustics.csv", index=False)
-    table.drop_duplicates(["sample_id", "layer"])[["sample_id", "layer", "file"]].to_csv(folder / "manifest.csv",
-                                                                                         index=False)
+    table = sweep_with_buzz()
+    folder = write_table_folder(tmp_path / "sweep", table)
     flagged = int(table["f0_artefact"].notna().sum())
     clean = stats.run_stats(folder, measures=["f0"])
     slope = clean.tables["mixed_models"].set_index(["layer", "term"]).loc[("output", "value"), "estimate"]

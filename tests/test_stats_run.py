@@ -10,6 +10,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
+from conftest import sweep_with_buzz, write_table_folder
 from ganphon import parallel, stats
 from ganphon.stats.run import FITTED_COLUMNS, _fitted_columns
 from ganphon.stats.tables import distinct
@@ -93,32 +94,6 @@ def test_correlation_table_ignores_columns_it_does_not_read():
     assert list(kept.columns) == [c for c in table.columns if c in FITTED_COLUMNS] + ["sweep_value", "base"]
 
 
-def _buzz_folder(path, n_bases=6, seed=0):
-    """f0 rises 1 Hz per unit of value; at the high values a third of the output's points sit on the stack's
-    333.3 Hz (flagged ``f0_artefact``, as measure flags them)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for b in range(n_bases):
-        u = rng.normal(0, 3)
-        for i, v in enumerate(np.arange(-15.0, 6.0, 4.0)):
-            sid = f"b{b:03d}_v{i:03d}"
-            for layer in ("conv4", "output"):
-                for point in range(1, 7):
-                    value, artefact = 150 + u + v + rng.normal(0, 1), np.nan
-                    if layer == "output" and v > 0 and point <= 2:
-                        value, artefact = 1000 / 3 * (1 + rng.normal(0, 0.001)), 1000 / 3
-                    rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.4,
-                                 "end": 0.6, "point": point, "time": np.nan, "measure": "f0", "value": value,
-                                 "note": "", "f0_artefact": artefact, "sample_id": sid, "layer": layer,
-                                 "sweep_value": v, "base": b, "var": "z11"})
-    table = pd.DataFrame(rows)
-    path.mkdir()
-    table.to_csv(path / "acoustics.csv", index=False)
-    table.drop_duplicates(["sample_id", "layer"])[["sample_id", "layer", "file"]].to_csv(path / "manifest.csv",
-                                                                                        index=False)
-    return table
-
-
 def _ml_slope(data):
     """statsmodels' ML fit of f0 ~ value with a random intercept and slope by base, on point means."""
     frame = data.groupby(["sample_id", "base", "sweep_value"], as_index=False)["value"].mean()
@@ -129,7 +104,8 @@ def _ml_slope(data):
 
 
 def test_the_models_and_the_artefact_comparison_share_one_pool(tmp_path, monkeypatch):
-    table = _buzz_folder(tmp_path / "sweep")
+    table = sweep_with_buzz()
+    write_table_folder(tmp_path / "sweep", table)
     starts = []
     real_start = parallel._start_pool
 
