@@ -450,7 +450,10 @@ def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
     shape = getattr(parselmouth.WindowShape, settings.spectrum_window_shape.upper())
     spectrum = sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
     if band is not None:
-        call(spectrum, "Formula", f"if x > {hz(band)} then 0 else self fi")
+        # Praat's Formula "if x > <band> then 0 else self fi" on both rows (re, im), in numpy on the Spectrum's own
+        # samples (a view): x of bin i is x1 + (i − 1)·dx, as Praat computes it; the band as the formula reads it
+        cut = float(hz(band))
+        spectrum.values[:, spectrum.x1 + np.arange(spectrum.nx) * spectrum.dx > cut] = 0.0
     return spectrum
 
 
