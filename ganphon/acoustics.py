@@ -450,7 +450,10 @@ def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
     shape = getattr(parselmouth.WindowShape, settings.spectrum_window_shape.upper())
     spectrum = sound.extract_part(start, end, shape, 1.0, False).to_spectrum(fast=True)
     if band is not None:
-        call(spectrum, "Formula", f"if x > {hz(band)} then 0 else self fi")
+        # Praat's Formula "if x > <band> then 0 else self fi" on both rows (re, im), in numpy on the Spectrum's own
+        # samples (a view): x of bin i is x1 + (i − 1)·dx, as Praat computes it; the band as the formula reads it
+        cut = float(hz(band))
+        spectrum.values[:, spectrum.x1 + np.arange(spectrum.nx) * spectrum.dx > cut] = 0.0
     return spectrum
 
 
@@ -1252,21 +1255,29 @@ def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:
     counts = np.bincount(codes[codes >= 0], weights=defined[codes >= 0], minlength=len(names)).astype(int)
     lines.append("defined values: " + ", ".join(f"{m} {c}/{n}" for m, c, n in zip(names, counts, totals)))
     if "note" in table.columns:
-        note = table["note"].astype(str)
-        empty = ~defined & note.ne("").to_numpy()
-        band = empty & note.str.contains("native (?:Nyquist|sampling period)", regex=True).to_numpy()
+        # the tests on the distinct notes (a few hundred), not on every row
+        note_codes, distinct = pd.factorize(table["note"].astype(str), use_na_sentinel=False)
+        distinct = pd.Series(distinct)
+        empty = ~defined & distinct.ne("").to_numpy()[note_codes]
+        band = empty & distinct.str.contains("native (?:Nyquist|sampling period)", regex=True).to_numpy()[note_codes]
         if band.any():
             if "layer" in table.columns:
                 named = table["layer"][band]
             elif layers is not None:
-                named = table["file"][band].map(layers)
+                named = table["file"][band].drop_duplicates().map(layers)
             else:
                 named = table["file"][band]
             lines.append(f"empty by the band rule (the layer's native rate cannot carry them): {int(band.sum())} "
                          f"values in {', '.join(layout.sort_layers(named.dropna().astype(str).unique()))}")
-        notes = table["note"][empty & ~band]
-        for note, count in notes.str.replace(r"^[^:;]*: ", "", regex=True).value_counts().head(5).items():
-            lines.append(f"  NaN ({count}): {note}")
+        rest = note_codes[empty & ~band]
+        if len(rest):
+            # the distinct notes in order of first appearance, each repeated as often as it occurs:
+            # value_counts sees the rows' counts and first-appearance order
+            order = pd.unique(rest)
+            shown = distinct.iloc[order].str.replace(r"^[^:;]*: ", "", regex=True)
+            repeated = shown.repeat(np.bincount(rest)[order]).reset_index(drop=True)
+            for note, count in repeated.value_counts().head(5).items():
+                lines.append(f"  NaN ({count}): {note}")
     if "f0_artefact" in table.columns and table["f0_artefact"].notna().any():
         flagged = table["f0_artefact"].dropna()
         top = flagged.round(2).value_counts().head(4)

@@ -45,10 +45,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import GanphonError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Praat arguments ganphon does not expose; the scripts use the same values.
 PERIODS_PER_PITCH_WINDOW = 3.0  # "To Pitch (ac)" with very accurate off
@@ -637,6 +639,8 @@ def artefact_frequencies(stack=(), native_rate=None, divisors=ARTEFACT_DIVISORS)
 
 def on_artefact(values, frequencies, tolerance=ARTEFACT_TOLERANCE) -> np.ndarray:
     """For each value, the artefact frequency it lies on (within ``tolerance``, relative), else NaN."""
+    import numpy as np  # here, not at import: the command line's parser reads this module
+
     values = np.asarray(values, float)
     out = np.full(values.shape, np.nan)
     for f in sorted(frequencies):  # the lowest match wins (they never overlap at 0.5 %)

@@ -311,3 +311,29 @@ def test_cli_measure_writes_acoustics_csv(exported, tmp_path, capsys):
     assert main(["measure", str(folder), "--tier", "phones", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ganphon: error: ") and "tier 'phones'" in err[0]
+
+
+@pytest.mark.parametrize("rate", [16000.0, 22050.0])
+def test_interval_spectrum_band_matches_praats_formula(rate):
+    """The bins above a layer's band are zeroed as Praat's own ``Formula: "if x > band then 0 else self fi"``
+    zeroes them: the same samples, bit for bit, for bands on a bin, between bins and with repeating decimals."""
+    import numpy as np
+    import parselmouth
+    from parselmouth.praat import call
+
+    from ganphon.acoustics import interval_spectrum
+    from ganphon.measures import MeasureSettings, hz
+
+    rng = np.random.default_rng(7)
+    sound = parselmouth.Sound(rng.standard_normal(int(rate * 0.5)), sampling_frequency=rate)
+    settings = MeasureSettings()
+    for start, end in [(0.01, 0.27), (0.1, 0.1625), (0.2, 0.49)]:
+        plain = interval_spectrum(sound, start, end, settings)
+        edge = plain.x1 + 37 * plain.dx  # a band exactly on a bin
+        for band in (250.0, 1000.0, 16000 / 3, 2000 / 3, edge, rate / 2 - plain.dx / 2):
+            ours = interval_spectrum(sound, start, end, settings, band=band)
+            praat = plain.copy()
+            call(praat, "Formula", f"if x > {hz(band)} then 0 else self fi")
+            assert np.array_equal(ours.values, praat.values), (start, end, band)
+            assert (ours.values[:, plain.xs() > float(hz(band)) + plain.dx] == 0).all()
+            assert ours.get_centre_of_gravity(2.0) == praat.get_centre_of_gravity(2.0)

@@ -200,3 +200,35 @@ def test_batches_shrink_to_single_samples_so_the_workers_finish_together():
     loose = acoustics.sample_batches([_Job(None) for _ in range(20)], 2)
     assert [len(b) for b in loose] == [3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
     assert len(acoustics.sample_batches([_Job("one.TextGrid")] * 100, 2)) == 1  # one sample: never split
+
+
+def test_summary_counts_match_a_row_by_row_count(sound_folder):
+    """The summary's band-rule total, layers and the five commonest other notes, against the same
+    counts made row by row in plain Python (re and Counter) on a real measured table."""
+    import re
+    from collections import Counter
+
+    table = acoustics.measure(sound_folder, workers=1, progress=False, join=False)
+    layers = acoustics.file_layers(sound_folder)
+    printed = acoustics.summary(table, 0.0, "t", layers=layers).splitlines()
+    band, other, named = 0, Counter(), set()
+    for file, value, note in zip(table["file"], table["value"], table["note"]):
+        if value == value or note == "":
+            continue
+        if re.search("native (?:Nyquist|sampling period)", note):
+            band += 1
+            named.add(layers[file])
+        else:
+            other[re.sub(r"^[^:;]*: ", "", note, count=1)] += 1
+    assert band and other
+    from ganphon.layout import sort_layers
+
+    assert f"empty by the band rule (the layer's native rate cannot carry them): {band} values in " \
+        f"{', '.join(sort_layers(named))}" in printed
+    shown = [line for line in printed if line.startswith("  NaN (")]
+    assert len(shown) == min(5, len(other))
+    for line in shown:
+        count, note = re.fullmatch(r"  NaN \((\d+)\): (.*)", line).groups()
+        assert other[note] == int(count)
+    assert sorted((int(re.search(r"\((\d+)\)", line).group(1)) for line in shown), reverse=True) == \
+        sorted(other.values(), reverse=True)[:len(shown)]
