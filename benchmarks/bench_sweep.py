@@ -103,7 +103,11 @@ def main() -> None:
         run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"], times)
         forward_after = bare_forward(G, design.latents)
         record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
-        print(f"stats fitted, per measure, the labels: {record.get('labels_by_measure')}")
+        fitted = record.get("labels_by_measure") or {}
+        print(f"stats fitted, per measure, the labels: {fitted}")
+        if not any(fitted.values()):  # a stage that did none of its work would flatter the pipeline's ratio
+            raise SystemExit("bench_sweep: stats fitted no model on this sweep; the figures would not be the "
+                             "pipeline's")
         print(f"after:  {_uptime()}")
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
