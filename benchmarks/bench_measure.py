@@ -21,6 +21,10 @@ annotated, not measured): ``--bases 20`` gives 220 samples × 6 series = 1,320 f
 
     python benchmarks/bench_measure.py                  # 1,320 files, 3 rounds
     python benchmarks/bench_measure.py --folder DIR     # an existing annotated folder
+
+At the end two copies of the plain loop run at once (each the whole folder): twice one loop's time
+divided by theirs is what a second process can buy on this machine at all (two vCPUs that share a
+physical core, or a busy host, give less than 2×), the ceiling to read the ratio against.
 """
 
 from __future__ import annotations
@@ -138,12 +142,23 @@ def _timed(command) -> float:
     return time.perf_counter() - started
 
 
+def _timed_pair(command) -> float:
+    """Seconds until two copies of ``command``, started together, have both finished."""
+    started = time.perf_counter()
+    copies = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(2)]
+    if any(copy.wait() != 0 for copy in copies):
+        raise SystemExit(f"{command[1]} failed")
+    return time.perf_counter() - started
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", default=None, help="an annotated exported folder (default: build a sweep)")
     parser.add_argument("--bases", type=int, default=20, help="base latents of the built sweep (× 66 files)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--one-worker", action="store_true", help="also time --workers 1")
+    parser.add_argument("--no-ceiling", action="store_true",
+                        help="skip timing two plain loops at once (what two processes buy on this machine)")
     parser.add_argument("--loop", default=None, help=argparse.SUPPRESS)  # the baseline's own process
     args = parser.parse_args(argv)
 
@@ -191,6 +206,12 @@ def main(argv=None):
               f"{load_before:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); target ≥ 1.8×")
         if args.one_worker:
             print(f"--workers 1 vs the plain loop: median {statistics.median(a / c for a, _, c in rows):.2f}×")
+        if not args.no_ceiling:
+            # two copies of the loop at once, each the whole folder: twice the work, so 2 × one ÷ pair is
+            # the most two processes can buy here (1.0: none; 2.0: two free cores)
+            t_alone, t_pair = _timed(loop), _timed_pair(loop)
+            print(f"this machine's ceiling: one plain loop {t_alone:.2f} s, two at once {t_pair:.2f} s: two processes "
+                  f"do {2 * t_alone / t_pair:.2f}× the work of one in the same time")
         print(f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
         (folder / ".bench_plan.json").unlink(missing_ok=True)
     finally:

@@ -3,7 +3,7 @@
 A d = 64 WaveGAN generator (fresh weights: the timing does not depend on
 training) is saved as a checkpoint and swept over z11 from −15 to 5 step 2 on
 ``--bases`` base latents (100: the paper's 1,100 samples); each sample's
-output and four conv layers are exported.  Every stage is the whole command in
+output and every layer (dense, conv1–conv4) are exported.  Every stage is the whole command in
 its own process (start-up, imports, reading and writing its files counted):
 
     ganphon sweep  … --no-annotate --no-measure      generate + probe + export
@@ -90,7 +90,7 @@ def main() -> None:
         save_checkpoint(checkpoint, cfg, generator=G)
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
-              f"× 5 series, d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers")
+              f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers")
         print(f"before: {_uptime()}")
         forward_before = bare_forward(G, design.latents)
         times: dict = {}

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
-from parselmouth.praat import call
+from parselmouth.praat import call, run
 
 from . import io, layout
 from .errors import GanphonError, ParameterError, first_line, name_list
@@ -162,20 +162,43 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         return "", (), f"tier '{tier}' {why} in {name}"
     intervals = []
     previous_end = -math.inf
-    for i in range(1, call(grid, "Get number of intervals", number) + 1):
-        start = call(grid, "Get start time of interval", number, i)
-        end = call(grid, "Get end time of interval", number, i)
+    for i, (start, end, text) in enumerate(_tier_intervals(grid, number), 1):
         if start < previous_end:  # Praat reads these; no interval can be trusted then
             return "", (), f"tier '{tier}' in {name} has overlapping intervals"
         if not (abs(start) < MAX_TIME and abs(end) < MAX_TIME):  # inf, nan, 1e308: damage
             return "", (), f"cannot read {name}: interval {i} of tier '{tier}' runs {start:g} to {end:g} s"
         previous_end = end
-        text = call(grid, "Get label of interval", number, i)
         if text != "":
             intervals.append((text.replace("\t", " "), float(start), float(end)))
     if not intervals:
         return "", (), f"tier '{tier}' in {name} has no labelled interval"
     return tier, tuple(intervals), ""
+
+
+def _tier_intervals(grid, number) -> list:
+    """``(start, end, label)`` of every interval of interval tier ``number``, asked in one Praat script.
+
+    The same queries as one ``call`` each ("Get start time of interval" …), printed as
+    ``start end length label``: the label's length in characters (Praat's and Python's
+    count code points alike) lets a label hold spaces or line breaks.
+    """
+    printed = run(grid, f"""
+n = Get number of intervals: {int(number)}
+for i to n
+  start = Get start time of interval: {int(number)}, i
+  end = Get end time of interval: {int(number)}, i
+  label$ = Get label of interval: {int(number)}, i
+  appendInfoLine: start, " ", end, " ", length (label$), " ", label$
+endfor""", capture_output=True)[1]
+    out, at = [], 0
+    while at < len(printed):
+        start, end, length = printed[at:].split(" ", 3)[:3]
+        at += len(start) + len(end) + len(length) + 3
+        label = printed[at:at + int(length)]
+        at += int(length) + 1  # the line break
+        out.append((float(start.replace("--undefined--", "nan")), float(end.replace("--undefined--", "nan")),
+                    label))
+    return out
 
 
 def textgrid_has_tier(textgrid_path, tier) -> bool:
@@ -372,6 +395,40 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
 # The families' parselmouth side (``compute`` of their entries in ganphon.measures.FAMILIES)
 
 
+#: The per-interval summaries Praat computes, as the scripts ask for them (command, arguments after the interval)
+PITCH_SUMMARY_QUERIES = (("Get mean", '"Hertz"'), ("Get minimum", '"Hertz", "Parabolic"'),
+                         ("Get maximum", '"Hertz", "Parabolic"'))
+INTENSITY_PEAK_QUERIES = (("Get maximum", '"Parabolic"'),)
+
+
+def interval_queries(analysis, queries, intervals) -> list:
+    """Praat's answers to ``queries`` on every interval of ``intervals``, one tuple per interval.
+
+    Each query is ``(command, arguments)``: ``command: start, end, arguments`` in
+    Praat's scripting language, run on ``analysis`` (a Pitch, an Intensity …).
+    All the queries of a file run in one Praat script, so the command is looked
+    up once rather than once per call (``parselmouth.praat.call`` costs about
+    57 µs each): the same Praat functions on the same doubles, the answers
+    printed with as many digits as give back the same double (``--undefined--``:
+    NaN). ``analysis`` None: every answer NaN.
+    """
+    if analysis is None or not intervals:
+        return [(math.nan,) * len(queries) for _ in intervals]
+    lines = ["s# = {" + ", ".join(repr(float(start)) for _, start, _ in intervals) + "}",
+             "e# = {" + ", ".join(repr(float(end)) for _, _, end in intervals) + "}",
+             "for i to size (s#)"]
+    for k, (command, arguments) in enumerate(queries):
+        lines.append(f"  q{k} = {command}: s# [i], e# [i], {arguments}")
+    lines.append("  appendInfoLine: " + ", \" \", ".join(f"q{k}" for k in range(len(queries))))
+    lines.append("endfor")
+    printed = run(analysis, "\n".join(lines), capture_output=True)[1]
+    answers = [tuple(math.nan if word == "--undefined--" else float(word) for word in line.split(" "))
+               for line in printed.splitlines()]
+    if len(answers) != len(intervals) or any(len(a) != len(queries) for a in answers):
+        raise GanphonError(f"Praat answered {len(answers)} lines for {len(intervals)} intervals")
+    return answers
+
+
 def duration_rows(sound, job, intervals, add, why):
     """``duration`` of every interval, from the TextGrid (``why``: the sound could not be read)."""
     for label, start, end in intervals:
@@ -390,15 +447,13 @@ def pitch_rows(sound, job, intervals, add, why):
             octave_jump_cost=s.octave_jump_cost, voiced_unvoiced_cost=s.voiced_unvoiced_cost,
             pitch_ceiling=s.pitch_ceiling)
     window = PERIODS_PER_PITCH_WINDOW / s.pitch_floor
+    summaries = iter(interval_queries(pitch, PITCH_SUMMARY_QUERIES, intervals))
     for label, start, end in intervals:
         short = _short_note(start, end, window, "pitch")
         for i, t in enumerate(point_times(start, end, job.points), 1):
             value = pitch.get_value_at_time(t, HERTZ, LINEAR) if pitch is not None else math.nan
             add(label, start, end, i, t, "f0", value, why or _join_notes(short, "unvoiced" if math.isnan(value) else ""))
-        for measure, args in (("f0_mean", ("Get mean", start, end, "Hertz")),
-                              ("f0_min", ("Get minimum", start, end, "Hertz", "Parabolic")),
-                              ("f0_max", ("Get maximum", start, end, "Hertz", "Parabolic"))):
-            value = call(pitch, *args) if pitch is not None else math.nan
+        for measure, value in zip(("f0_mean", "f0_min", "f0_max"), next(summaries)):
             add(label, start, end, None, math.nan, measure, value,
                 why or _join_notes(short, "no voiced frame in interval" if math.isnan(value) else ""))
 
@@ -411,6 +466,7 @@ def intensity_rows(sound, job, intervals, add, why):
         intensity = sound.to_intensity(minimum_pitch=s.intensity_minimum_pitch, time_step=None,
                                        subtract_mean=s.subtract_mean)
     window = INTENSITY_WINDOW_PER_PERIOD / 2 / s.intensity_minimum_pitch  # effective duration 3.2 / min pitch
+    peaks = iter(interval_queries(intensity, INTENSITY_PEAK_QUERIES, intervals))
     for label, start, end in intervals:
         short = _short_note(start, end, window, "intensity")
         for i, t in enumerate(point_times(start, end, job.points), 1):
@@ -418,7 +474,7 @@ def intensity_rows(sound, job, intervals, add, why):
             add(label, start, end, i, t, "intensity", value, why or _join_notes(short, _undefined(value)))
         mean = intensity.get_average(start, end, ENERGY) if intensity is not None else math.nan
         add(label, start, end, None, math.nan, "intensity_mean", mean, why or _join_notes(short, _undefined(mean)))
-        peak = call(intensity, "Get maximum", start, end, "Parabolic") if intensity is not None else math.nan
+        (peak,) = next(peaks)
         add(label, start, end, None, math.nan, "intensity_max", peak, why or _join_notes(short, _undefined(peak)))
 
 
@@ -471,6 +527,7 @@ def spectrum_rows(sound, job, intervals, add, why):
     if sound is not None:
         rate = effective_rate(sound.sampling_frequency, job.native_rate)
         band = rate / 2.0 if rate < sound.sampling_frequency else None
+    peaks = iter(interval_queries(intensity, INTENSITY_PEAK_QUERIES, intervals))
     for label, start, end in intervals:
         moments = dict.fromkeys(("cog", "sd", "skewness", "kurtosis"), math.nan)
         moments_why = why
@@ -489,7 +546,7 @@ def spectrum_rows(sound, job, intervals, add, why):
                 }
         for measure, value in moments.items():
             add(label, start, end, None, math.nan, measure, value, moments_why or _undefined(value))
-        value = call(intensity, "Get maximum", start, end, "Parabolic") if intensity is not None else math.nan
+        (value,) = next(peaks)
         add(label, start, end, None, math.nan, "max_intensity", value, intensity_why or _undefined(value))
 
 
