@@ -115,6 +115,39 @@ def test_nn_stack_has_the_same_layers_channels_and_native_rates():
     assert parse_sample_file("s0001_postproc.wav") == ("s0001", "postproc")
 
 
+def test_the_output_layers_hold_passes_the_s_band_eleven_db_down():
+    """The last nearest-neighbour layer's hold against its closed form |sin(4πf/sr) / (4 sin(πf/sr))|.
+
+    A 1.6 kHz sinusoid at the 4 kHz rate of conv4 goes through the output layer with a unit-impulse
+    kernel (so only the hold acts): at 16 kHz it comes out at 1.6 kHz and as images at 2.4, 5.6 and
+    6.4 kHz, each scaled by the hold's response there.  The [s] band (5.6, 6.4 kHz) leaves it
+    9.2 and 9.8 dB below the 1.6 kHz tone, 11.4–11.8 dB below a constant — gain the 25 taps
+    after the hold must make up before an [s] can sound, where a transpose convolution's kernel shapes
+    its images freely.
+    """
+    from ganphon.models.wavegan import NearestUpBlock
+
+    block = NearestUpBlock(1, 1, 25, 4, False, torch.nn.Identity(), ModelConfig(upsample="nn")).double()
+    with torch.no_grad():
+        block.conv.weight.zero_()
+        block.conv.weight[0, 0, 12] = 1.0  # the 'same' convolution's centre tap: the identity
+        block.conv.bias.zero_()
+    n, f0, rate = 4000, 1600.0, 4000.0  # 1 s at conv4's rate: every component on an FFT bin
+    x = np.cos(2 * np.pi * f0 * np.arange(n) / rate)
+    with torch.no_grad():
+        y = block(torch.from_numpy(x)[None, None])[0, 0].numpy()
+    spectrum = np.abs(np.fft.rfft(y)) / (len(y) / 2)  # 1 Hz bins at 16 kHz
+
+    def hold(f):
+        return abs(np.sin(4 * np.pi * f / 16000) / (4 * np.sin(np.pi * f / 16000)))
+
+    for f in (1600, 2400, 5600, 6400):
+        assert spectrum[f] == pytest.approx(hold(f), abs=2e-3)
+    assert 20 * np.log10(spectrum[5600] / spectrum[1600]) == pytest.approx(-9.20, abs=0.02)
+    assert 20 * np.log10(spectrum[6400] / spectrum[1600]) == pytest.approx(-9.76, abs=0.02)
+    assert 20 * np.log10([hold(5700), hold(6000), hold(6300)]) == pytest.approx([-11.37, -11.35, -11.79], abs=0.02)
+
+
 @pytest.mark.parametrize("kw,message", [
     (dict(upsample="linear"), "upsample must be 'zeros' or 'nn'"),
     (dict(postproc_len=-1), "postproc_len must be >= 0"),
