@@ -17,6 +17,11 @@ the first stage and again after the last, so a change of the machine's load
 during the run shows as a difference of the two; the ratios use their mean.
 Quote the result with the load (``uptime`` is printed before and after).
 
+Each stage's CPU time (the machine's busy time over it, ``/proc/stat``) is printed
+beside its wall time; their sum over the machine's cores is the least wall
+time any schedule of the same work could take, which says how much of the
+ratio is waiting and how much is work.
+
 A fresh network's outputs are its stack's buzz: with the buzz rule they have no
 ``voi`` interval and ``stats`` would fit no model.  The sweep is annotated
 with ``--no-buzz-rule`` so that every stage does the work it does on a trained
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,24 +52,40 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def bare_forward(G, latents, batch: int = 64) -> float:
-    """Seconds of the plain forward pass over ``latents`` (best of 2, after a warm-up batch)."""
+def bare_forward(G, latents, batch: int = 64) -> tuple[float, float]:
+    """Seconds and the machine's busy CPU seconds (torch's threads) of the plain forward pass over ``latents``.
+
+    Best of 2 by wall time, after a warm-up batch.
+    """
     best = None
     with torch.inference_mode():
         G(latents[:batch])
         for _ in range(2):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _busy_cpu()
             for i in range(0, len(latents), batch):
                 G(latents[i:i + batch])
-            elapsed = time.perf_counter() - started
-            best = elapsed if best is None else min(best, elapsed)
+            elapsed, cpu = time.perf_counter() - started, _busy_cpu() - cpu_started
+            best = (elapsed, cpu) if best is None or elapsed < best[0] else best
     return best
 
 
-def run(label, args, times) -> None:
-    started = time.perf_counter()
+def _busy_cpu() -> float:
+    """The machine's busy CPU seconds so far, all cores (``/proc/stat``: user, nice, system, irq, softirq, steal).
+
+    The stages' workers are children of a forkserver that no stage waits for, so
+    their time is not in the command's own resource usage; the machine's busy
+    time over a stage is the stage's when nothing else runs (the load is printed).
+    """
+    with open("/proc/stat", encoding="ascii") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run(label, args, times, cpu) -> None:
+    started, cpu_started = time.perf_counter(), _busy_cpu()
     done = subprocess.run([sys.executable, "-m", "ganphon", *map(str, args)], capture_output=True, text=True)
     times[label] = time.perf_counter() - started
+    cpu[label] = _busy_cpu() - cpu_started  # the command, its workers and their start-up
     if done.returncode != 0:
         raise SystemExit(f"{label} failed:\n{done.stderr[-2000:]}")
 
@@ -92,16 +114,18 @@ def main() -> None:
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
               f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers")
         print(f"before: {_uptime()}")
-        forward_before = bare_forward(G, design.latents)
+        forward_before, forward_cpu_before = bare_forward(G, design.latents)
         times: dict = {}
+        cpu: dict = {}
         run("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
                                           "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
                                           "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"],
-            times)
-        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet"], times)
-        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite"], times)
-        run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"], times)
-        forward_after = bare_forward(G, design.latents)
+            times, cpu)
+        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet"], times, cpu)
+        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite"], times, cpu)
+        run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"],
+            times, cpu)
+        forward_after, forward_cpu_after = bare_forward(G, design.latents)
         record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
         fitted = record.get("labels_by_measure") or {}
         print(f"stats fitted, per measure, the labels: {fitted}")
@@ -112,16 +136,25 @@ def main() -> None:
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
     forward = (forward_before + forward_after) / 2
-    pipeline = sum(times.values())
-    print(f"  {'bare forward (before / after)':32s} {forward_before:7.2f} s / {forward_after:.2f} s")
+    forward_cpu = (forward_cpu_before + forward_cpu_after) / 2
+    pipeline, pipeline_cpu = sum(times.values()), sum(cpu.values())
+    cores = len(os.sched_getaffinity(0))
+    print(f"  {'bare forward (before / after)':32s} {forward_before:7.2f} s / {forward_after:.2f} s   "
+          f"CPU {forward_cpu_before:.1f} s / {forward_cpu_after:.1f} s")
     for label, seconds in times.items():
         print(f"  {label:32s} {seconds:7.2f} s   {seconds / forward:5.2f}× the forward   "
-              f"{100 * seconds / pipeline:4.1f} %")
-    print(f"  {'pipeline':32s} {pipeline:7.2f} s   {pipeline / forward:5.2f}× the bare forward (target ≤ 4×)")
+              f"{100 * seconds / pipeline:4.1f} %   CPU {cpu[label]:6.1f} s")
+    print(f"  {'pipeline':32s} {pipeline:7.2f} s   {pipeline / forward:5.2f}× the bare forward (target ≤ 4×)   "
+          f"CPU {pipeline_cpu:6.1f} s")
+    # The least wall time the stages' CPU work allows on this machine's cores, however it is scheduled:
+    floor = pipeline_cpu / cores
+    print(f"  the stages' CPU time over {cores} cores: {floor:.2f} s = {floor / forward:.2f}× the bare forward "
+          f"(no schedule of the same work is faster)")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
-    print(json.dumps({"samples": len(design), "workers": args.workers, "forward_s": [forward_before, forward_after],
-                      "times_s": times, "pipeline_s": pipeline, "ratio": pipeline / forward}))
-
+    print(json.dumps({"samples": len(design), "workers": args.workers, "cores": cores,
+                      "forward_s": [forward_before, forward_after], "forward_cpu_s": [forward_cpu_before, forward_cpu_after],
+                      "times_s": times, "cpu_s": cpu, "pipeline_s": pipeline, "pipeline_cpu_s": pipeline_cpu,
+                      "ratio": pipeline / forward, "cpu_floor_ratio": floor / forward}))
 
 if __name__ == "__main__":
     main()
