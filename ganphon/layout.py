@@ -930,3 +930,34 @@ def check_plan(outputs: dict, inputs: dict | None = None) -> None:
     for what, path in (inputs or {}).items():
         if path is not None and _key(path) in seen:
             raise GanphonError(f"{path}: is {what}, and {seen[_key(path)]} would overwrite it; choose another name")
+
+
+def check_output_file(path, option: str, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output file that cannot be written or would replace a file unasked.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file an option names (folders missing on its path are made when it is written).
+    option : str
+        The option, for the message (``--out``, ``--json``).
+    overwrite : bool
+        Whether an existing file may be replaced.
+    """
+    from .errors import GanphonError
+
+    path = Path(path)
+    if path.is_dir():
+        raise GanphonError(f"{path}: is a folder; {option} takes a file name")
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise GanphonError(f"{path}: exists; add --overwrite to replace it, or choose another {option}")
+        if not path.is_file():
+            raise GanphonError(f"{path}: is not a regular file; {option} would not replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GanphonError(f"{path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GanphonError(f"{path}: cannot write in {parent} (permission denied or a read-only file system)")

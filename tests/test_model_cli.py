@@ -54,3 +54,49 @@ def test_evaluate_model_prints_a_table_and_json_on_request(capsys, tmp_path):
     assert rows["dominant word type"] == [expected["by_code"][c]["dominant_type"] for c in codes]
     assert f"Q-network accuracy on the codes: {100 * expected['q_accuracy']:.1f} %" in table
     assert f"code identity (smallest dominant share): {100 * expected['code_identity_min']:.1f} %" in table
+
+
+def _tree_bytes(folder):
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None) for p in folder.rglob("*")}
+
+
+def test_a_file_named_by_an_option_is_checked_before_the_work_and_replaced_only_when_asked(capsys, tmp_path,
+                                                                                          tiny_ciwgan):
+    """new-model / import-checkpoint --out FILE and evaluate-model --json FILE: one class, one check."""
+    from ganphon.cli import COMMANDS, build_parser
+    from ganphon.models import load_checkpoint
+
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(tiny_ciwgan.read_bytes())
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "folder").mkdir()
+    fresh = ["new-model", "--arch", "ciwgan", "--codes", "2", "--dim", "4"]
+    evaluate = ["evaluate-model", "--checkpoint", str(ckpt), "--n", "2"]
+    refused = [
+        ([*fresh, "--out", str(tmp_path / "notes.txt")], "notes.txt: exists; add --overwrite"),
+        ([*fresh, "--out", str(tmp_path / "folder")], "folder: is a folder; --out takes a file name"),
+        ([*fresh, "--out", str(tmp_path / "notes.txt" / "m.pt")], "notes.txt is not a folder"),
+        ([*evaluate, "--json", str(ckpt)], "is the --checkpoint input, and --json would overwrite it"),
+        ([*evaluate, "--json", str(ckpt), "--overwrite"], "is the --checkpoint input, and --json would overwrite it"),
+        ([*evaluate, "--json", str(tmp_path / "notes.txt")], "notes.txt: exists; add --overwrite"),
+        ([*evaluate, "--json", str(tmp_path / "folder")], "folder: is a folder; --json takes a file name"),
+        (["import-checkpoint", str(ckpt), "--arch", "ciwgan", "--out", str(ckpt), "--overwrite"],
+         "is the generator input, and --out would overwrite it"),
+    ]
+    before = _tree_bytes(tmp_path)
+    for argv, message in refused:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and message in err, (argv, err)
+        assert "code identity" not in err  # refused before evaluating
+        assert _tree_bytes(tmp_path) == before, argv  # nothing written, nothing replaced
+    # asked for: replaced; missing folders on the path are made
+    assert main([*fresh, "--out", str(tmp_path / "notes.txt"), "--overwrite"]) == 0
+    assert load_checkpoint(tmp_path / "notes.txt").config.dim == 4
+    assert main([*evaluate, "--json", str(tmp_path / "new" / "eval.json")]) == 0
+    assert json.loads((tmp_path / "new" / "eval.json").read_text())["n"] == 2
+    # the registry: exactly these options name one output file
+    parser = build_parser(list(COMMANDS))
+    marked = {name: sub.get_default("file_outputs") for name, sub in
+              parser._subparsers._group_actions[0].choices.items() if sub.get_default("file_outputs")}
+    assert marked == {"new-model": ("out",), "import-checkpoint": ("out",), "evaluate-model": ("json",)}

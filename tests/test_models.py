@@ -279,8 +279,10 @@ def test_new_model_cli(tmp_path, capsys):
     assert m.config.arch == "fiwgan" and m.config.n_codes == 3 and m.critic is not None
     G, _, _ = new_model(m.config, seed=5)
     assert torch.equal(G.dense.weight, m.generator.dense.weight)
-    assert main(["new-model", "--arch", "wavegan", "--codes", "2", "--out", str(out)]) == 2
+    before = out.read_bytes()
+    assert main(["new-model", "--arch", "wavegan", "--codes", "2", "--out", str(out), "--overwrite"]) == 2
     assert "no codes" in capsys.readouterr().err
+    assert out.read_bytes() == before
 
 
 # ---------------------------------------------------------------- padding conventions

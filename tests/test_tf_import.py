@@ -299,8 +299,11 @@ def test_import_checkpoint_cli(tmp_path, capsys):
     assert "ciwgan d=4 slice=16384 codes=3 with Q-network" in capsys.readouterr().out
     assert load_checkpoint(out).config.convention == "tf"
     assert main(["import-checkpoint", str(FIX / "ciwgan_d4_bn"), "--format", "tf", "--arch", "ciwgan",
-                 "--q", "x.pt", "--out", str(out)]) == 2
+                 "--q", "x.pt", "--out", str(out), "--overwrite"]) == 2
     assert "--q" in capsys.readouterr().err
+    assert main(["import-checkpoint", str(FIX / "ciwgan_d4_bn"), "--format", "tf", "--arch", "ciwgan",
+                 "--out", str(out)]) == 2  # an existing file is replaced only with --overwrite
+    assert "exists; add --overwrite" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the padding conventions by hand

@@ -125,9 +125,10 @@ def main() -> int:
     (work / "wavs_tier").mkdir(exist_ok=True)
     for name in ("w0.wav", "w0.TextGrid"):
         shutil.copy(work / "wavs" / name, work / "wavs_tier" / name)
-    subprocess.run([sys.executable, "-m", "ganphon", "new-model", "--arch", "ciwgan", "--dim", "8", "--codes", "3",
-                    "--seed", "1", "--out", str(work / "tiny_cq.pt")], cwd=args.first.resolve(),
-                   env=dict(os.environ, PYTHONPATH=str(args.first.resolve())), check=True, capture_output=True)
+    if not (work / "tiny_cq.pt").exists():  # a fixed seed: the same model when kept from an earlier comparison
+        subprocess.run([sys.executable, "-m", "ganphon", "new-model", "--arch", "ciwgan", "--dim", "8", "--codes", "3",
+                        "--seed", "1", "--out", str(work / "tiny_cq.pt")], cwd=args.first.resolve(),
+                       env=dict(os.environ, PYTHONPATH=str(args.first.resolve())), check=True, capture_output=True)
     first, second = work / "first", work / "second"
     run_tree(args.first.resolve(), first, work, new=False)
     run_tree(args.second.resolve(), second, work, new=args.extra_new)

@@ -106,15 +106,19 @@ def _lock_outputs(args) -> None:
     from pathlib import Path
 
     from ..errors import GanphonError
-    from ..layout import check_plan, lock_folder
+    from ..layout import check_output_file, check_plan, lock_folder
 
     out = getattr(args, "out", None)
-    if out is not None:  # never write onto an input (a checkpoint, a spec, the folder read)
+    files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
+    files = {option: path for option, path in files.items() if path not in (None, "-")}  # "-": standard output
+    if out is not None or files:  # never write onto an input (a checkpoint, a spec, the folder read)
         read = {f"the {'--' if name in _OPTIONS_READ else ''}{name.replace('_', '-')} input": getattr(args, name)
                 for name in (*_POSITIONALS_READ, *_OPTIONS_READ) if isinstance(getattr(args, name, None), str)
                 and getattr(args, name) != "demo"}
-        check_plan({"--out": out}, read)
-        for what, path in read.items():
+        check_plan({"--out": out, **files}, read)
+        for option, path in files.items():  # a file named by an option: writable, and replaced only when asked
+            check_output_file(path, option, overwrite=getattr(args, "overwrite", False))
+        for what, path in (read.items() if out is not None else ()):
             if what.split()[1] in ("data", "recordings", "--wavs") and Path(path).is_dir() \
                     and Path(out).resolve().is_relative_to(Path(path).resolve()):
                 raise GanphonError(f"{out}: lies inside {path}, {what}; its files would be read as input "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
-from .options import add_checkpoint, add_out, add_seed, describe, model_dim, non_negative_int, positive_int
+from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, model_dim, non_negative_int,
+                      positive_int)
 
 
 def add_artefact_controls(group) -> None:
@@ -39,6 +40,7 @@ def new_model(p) -> None:
     add_artefact_controls(p)
     add_seed(p, help="seed of the initial weights")
     add_out(p, metavar="FILE", help="checkpoint file to write")
+    add_file_output(p)
     p.set_defaults(func=_new_model)
 
 
@@ -63,6 +65,7 @@ def import_checkpoint(p) -> None:
     p.add_argument("--q-slope", type=float, default=0.2,
                    help="Q-network LeakyReLU slope; 0 for port checkpoints trained before its 2025 fix")
     add_out(p, metavar="FILE", help="ganphon checkpoint file to write")
+    add_file_output(p)
     p.set_defaults(func=_import)
 
 

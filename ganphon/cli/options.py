@@ -147,6 +147,18 @@ def add_overwrite(p) -> None:
                    "without it)")
 
 
+def add_file_output(p, option: str = "out") -> None:
+    """Mark ``--option`` as naming one output file, and add ``--overwrite`` to replace an existing one.
+
+    Before any work, the command line refuses such a file when it is a folder, one
+    of the command's inputs, another output, under a path that is not a folder, or
+    an existing file without ``--overwrite`` (``cli._lock_outputs``).
+    """
+    p.set_defaults(file_outputs=(*(p.get_default("file_outputs") or ()), option))
+    if not any("--overwrite" in action.option_strings for action in p._actions):
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
 def add_seed(p, default=0, help: str = "seed of everything random") -> None:
     """``--seed``."""
     p.add_argument("--seed", type=seed_int, default=default, help=help)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
-from .options import (add_checkpoint, add_out, add_quiet, describe, finite_float, model_dim, non_negative_int,
-                      positive_float, positive_int, seed_int)
+from .options import (add_checkpoint, add_file_output, add_out, add_quiet, describe, finite_float, model_dim,
+                      non_negative_int, positive_float, positive_int, seed_int)
 
 
 def train(p) -> None:
@@ -89,6 +89,7 @@ def evaluate_model(p) -> None:
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="print the numbers as JSON instead of the table; with FILE, write them there (and print "
                    "the table)")
+    add_file_output(p, "json")
     p.set_defaults(func=_evaluate)
 
 
@@ -120,7 +121,7 @@ def _evaluate(args) -> int:
     import json
 
     from ..train.evaluate import evaluate_model, format_evaluation
-    from ..layout import atomic_write_text
+    from ..layout import atomic_write_text, make_folder
     from ..models import load_checkpoint
 
     model = load_checkpoint(args.checkpoint)
@@ -131,5 +132,6 @@ def _evaluate(args) -> int:
         return 0
     print(format_evaluation(res))
     if args.json:
+        make_folder(Path(args.json).parent)
         atomic_write_text(Path(args.json), text + "\n")
     return 0
