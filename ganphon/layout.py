@@ -961,3 +961,27 @@ def check_output_file(path, option: str, overwrite: bool = False) -> None:
         raise GanphonError(f"{path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise GanphonError(f"{path}: cannot write in {parent} (permission denied or a read-only file system)")
+
+
+#: Files of an exported folder that its readers read, whatever its ledger says.
+_FOLDER_FILES = (MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON)
+_SAMPLE_SUFFIXES = (".wav", ".sound", ".textgrid", ".flac")
+
+
+def check_not_folder_file(folder, path, option: str, what: str) -> None:
+    """Refuse an output file that would replace one of the files of a folder a command reads.
+
+    The folder's own files are the entries its ledger names, and in any folder the
+    manifest, latents, run record and sample files (WAV, Sound, TextGrid):
+    never replaced by an option's output file, ``--overwrite`` or not.
+    """
+    from .errors import GanphonError
+
+    folder, path = Path(folder), Path(path)
+    if not path.exists() or not folder.is_dir() or not _same_file(path.parent, folder):
+        return
+    ledger = read_ledger(folder)
+    if (path.name in (ledger[1] if ledger else ()) or path.name in _FOLDER_FILES
+            or path.suffix.lower() in _SAMPLE_SUFFIXES):
+        raise GanphonError(f"{path}: is one of the files of {folder} ({what}), which this command reads; "
+                           f"{option} would overwrite it; choose another name")

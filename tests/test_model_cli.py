@@ -99,4 +99,5 @@ def test_a_file_named_by_an_option_is_checked_before_the_work_and_replaced_only_
     parser = build_parser(list(COMMANDS))
     marked = {name: sub.get_default("file_outputs") for name, sub in
               parser._subparsers._group_actions[0].choices.items() if sub.get_default("file_outputs")}
-    assert marked == {"new-model": ("out",), "import-checkpoint": ("out",), "evaluate-model": ("json",)}
+    assert marked == {"new-model": ("out",), "import-checkpoint": ("out",), "evaluate-model": ("json",),
+                      "correlate-input": ("out",)}

@@ -106,7 +106,7 @@ def _lock_outputs(args) -> None:
     from pathlib import Path
 
     from ..errors import GanphonError
-    from ..layout import check_output_file, check_plan, lock_folder
+    from ..layout import check_not_folder_file, check_output_file, check_plan, lock_folder
 
     out = getattr(args, "out", None)
     files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
@@ -117,6 +117,8 @@ def _lock_outputs(args) -> None:
                 and getattr(args, name) != "demo"}
         check_plan({"--out": out, **files}, read)
         for option, path in files.items():  # a file named by an option: writable, and replaced only when asked
+            for what, folder in read.items():
+                check_not_folder_file(folder, path, option, what)
             check_output_file(path, option, overwrite=getattr(args, "overwrite", False))
         for what, path in (read.items() if out is not None else ()):
             if what.split()[1] in ("data", "recordings", "--wavs") and Path(path).is_dir() \

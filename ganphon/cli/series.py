@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_out, add_seed, describe, finite_float, names
+from .options import add_file_output, add_out, add_seed, describe, finite_float, names
 
 MEASURES = ("f0", "intensity", "f1", "f2")  # ganphon.series.MEASURES, without importing the stage
 
@@ -33,7 +33,9 @@ def correlate_input(p) -> None:
     p.add_argument("--pitch-floor", type=finite_float, default=75.0, help="Praat's pitch floor (Hz)")
     p.add_argument("--pitch-ceiling", type=finite_float, default=600.0, help="Praat's pitch ceiling (Hz)")
     p.add_argument("--maximum-formant", type=finite_float, default=5500.0, help="Burg's maximum formant (Hz)")
-    add_out(p, required=False, metavar="FILE", help="table to write (default: DIR/correlate_input.csv)")
+    add_out(p, required=False, metavar="FILE", help="table to write (default: DIR/correlate_input.csv, replaced "
+            "by the next run)")
+    add_file_output(p)
     _add_boot(p)
     p.set_defaults(func=_correlate_input)
 
