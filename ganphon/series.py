@@ -314,7 +314,14 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if column not in table.columns:
         raise ParameterError("column", f"{path} has no column {column!r} (it has {', '.join(map(str, table.columns))})")
     t = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=np.float64)
-    v = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+    values = pd.to_numeric(table[column], errors="coerce")
+    text = table[column].astype("string").str.strip()
+    typo = values.isna().to_numpy() & table[column].notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    if typo.any():  # an empty cell, NaN or NA is an undefined sample; anything else that is not a number is an error
+        row = int(np.flatnonzero(typo)[0])
+        raise GanphonError(f"{path}: column {column!r}, row {row + 2}: {table[column].iloc[row]!r} is not a number "
+                           "(leave the cell empty, or write NaN, for an undefined value)")
+    v = values.to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
         raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds")
     return t, v

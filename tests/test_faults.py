@@ -426,6 +426,8 @@ CASES = [
     ("evaluate-model json a folder", _file("d/x.txt", b""),
      ["evaluate-model", "--checkpoint", "{m}/ciwgan.pt", "--n", "2", "--json", "d"], "is a folder"),
     ("compare-series external missing", None, ["compare-series", "{m}/sweep", "--external", "nope.csv"], "nope.csv"),
+    ("compare-series value not a number", _file("e.csv", b"time,v,w\n0,1,a\n0.01,abc,b\n0.02,,c\n"),
+     ["compare-series", "{m}/sweep", "--external", "e.csv", "--column", "v"], "'abc' is not a number"),
     ("compare-series max-lag 0", _file("e.csv", b"time,v\n0,1\n"),
      ["compare-series", "{m}/sweep", "--external", "e.csv", "--max-lag", "0"], "--max-lag"),
     ("stats missing folder", None, ["stats", "nope"], "nope"),
