@@ -483,10 +483,11 @@ def _values_count(spec: dict, source: str, cfg=None) -> int:
         _req(spec, "var", source)
         start, stop, step = (_number(dict(spec, **{k: _req(spec, k, source)}), k, source) for k in ("from", "to", "step"))
         if step == 0 or (stop - start) / step < 0:
-            raise GanphonError(f"{source}: 'step' {step:g} does not go from {start:g} to {stop:g}")
+            raise GanphonError(f"{source}: 'from' {start:g}, 'to' {stop:g}, 'step' {step:g}: the step does not go "
+                               "from one to the other")
         count = (stop - start) / step
         if not math.isfinite(count) or count > MAX_SAMPLES:
-            raise GanphonError(f"{source}: 'step' {step:g} from {start:g} to {stop:g} makes more than "
+            raise GanphonError(f"{source}: 'from' {start:g}, 'to' {stop:g}, 'step' {step:g} make more than "
                                f"{MAX_SAMPLES:,} values; surely a mistake in the spec")
         per_base = math.floor(count + 1e-9) + 1
     total = per_base * bases
