@@ -178,7 +178,7 @@ def fit_textgrid(grid, end: float, duration: float, sr: int, condition: str | No
     return out
 
 
-def fit_to_slice(x, file_sr: int, slice_len: int, sr: int):
+def fit_to_slice(x, file_sr: int, slice_len: int, sr: int, name=None):
     """The corpus loader's rules: mix down, resample to ``sr``, cut or zero-pad at the end.
 
     Parameters
@@ -186,6 +186,8 @@ def fit_to_slice(x, file_sr: int, slice_len: int, sr: int):
     x : ndarray
         [n] or [n, channels] samples at ``file_sr``.
     file_sr, slice_len, sr : int
+    name : str, optional
+        The input file, named by a rate that cannot be resampled.
 
     Returns
     -------
@@ -200,7 +202,7 @@ def fit_to_slice(x, file_sr: int, slice_len: int, sr: int):
     channels = 1 if x.ndim == 1 else int(x.shape[1])
     n_in = int(x.shape[0])
     mono, mixed = to_mono(x)
-    y = resample(mono, file_sr, sr)
+    y = resample(mono, file_sr, sr, name=name)
     m = int(len(y))
     out = np.zeros(slice_len, dtype=np.float32)
     kept = min(m, slice_len)
@@ -288,7 +290,7 @@ class _Fitter:
         self.items: list = []
 
     def add(self, x, file_sr: int, grid, condition: str, columns: dict) -> None:
-        sl, info = fit_to_slice(x, file_sr, self.slice_len, self.sr)
+        sl, info = fit_to_slice(x, file_sr, self.slice_len, self.sr, name=columns.get("input_file"))
         end = info.pop("end")
         report = self.report
         report.n_items += 1

@@ -633,3 +633,30 @@ def test_synth_refuses_a_folder_with_foreign_files(tmp_path, overwrite):
     synthesize("stv", 1, seed=1, out=other, progress=False, overwrite=True)
     assert sorted(p.name for p in other.glob("*.wav")) == ["stv00000.wav"]
     assert (other / "notes.txt").read_text() == "kept"
+
+
+def test_a_rate_whose_ratio_needs_a_giant_filter_is_skipped_or_named_not_allocated(tmp_path, capsys):
+    """A WAV header can claim any rate: 96,001 Hz against 16 kHz reduces to 16000/96001 (1.9 million taps,
+    allowed), 25,821,309 Hz to 16000/25821309 (516 million taps, 4 GB: refused before allocating)."""
+    from ganphon.corpus.folder import MAX_RESAMPLE_FACTOR, resample
+
+    t = np.arange(9600) / 96001
+    y = resample(np.sin(2 * np.pi * 440 * t), 96001, SR)  # odd but manageable: resampled, the tone kept
+    assert len(y) == int(np.ceil(9600 * SR / 96001))
+    assert np.argmax(np.abs(np.fft.rfft(y))) * SR / len(y) == pytest.approx(440, abs=SR / len(y))
+    with pytest.raises(GanphonError, match=r"x.wav: cannot resample 25,821,309 Hz to 16,000 Hz"):
+        resample(np.zeros(100), 25_821_309, SR, name="x.wav")
+    assert 16000 / 2 ** 4 * MAX_RESAMPLE_FACTOR > 48_000  # every rate sharing 16 kHz's factors is fine
+    d = tmp_path / "wavs"
+    d.mkdir()
+    scipy.io.wavfile.write(d / "good.wav", SR, (0.1 * np.ones(SR)).astype(np.float32))
+    scipy.io.wavfile.write(d / "odd.wav", 25_821_309, np.zeros(1000, dtype=np.float32))
+    items, report = load_folder(d, progress=False)
+    assert report.files == ["good.wav"] and report.skipped[0][0] == "odd.wav"
+    assert "skipped odd.wav: cannot resample 25,821,309 Hz" in capsys.readouterr().err
+    with pytest.raises(GanphonError, match=r"odd.wav: cannot resample"):
+        load_folder(d, progress=False, strict=True)
+    from ganphon.speech import fit_to_slice  # the pretrained encoders' route to the slice
+
+    with pytest.raises(GanphonError, match=r"odd.wav: cannot resample 25,821,309 Hz"):
+        fit_to_slice(np.zeros(1000), 25_821_309, 16384, SR, name="odd.wav")

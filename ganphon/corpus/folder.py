@@ -120,7 +120,13 @@ def to_mono(x):
     return x.mean(axis=1), True
 
 
-def resample(x, sr_from: int, sr_to: int):
+#: The largest factor of a rate ratio reduced to lowest terms that :func:`resample` takes: its polyphase
+#: filter has 20 taps per unit of the larger factor (5.2 million here, 42 MB), and a WAV header can
+#: claim any rate up to 2**32 - 1 (25,821,309 Hz against 16 kHz would need 516 million taps, 4 GB).
+MAX_RESAMPLE_FACTOR = 2**18
+
+
+def resample(x, sr_from: int, sr_to: int, name=None):
     """Resample ``x`` from ``sr_from`` to ``sr_to`` Hz with a polyphase filter.
 
     Parameters
@@ -129,16 +135,30 @@ def resample(x, sr_from: int, sr_to: int):
         1-D signal.
     sr_from, sr_to : int
         Rates in Hz.
+    name : str or Path, optional
+        The file, for the message.
 
     Returns
     -------
     numpy.ndarray
         ``ceil(len(x) * sr_to / sr_from)`` samples.
+
+    Raises
+    ------
+    GanphonError
+        When the ratio reduced to lowest terms has a factor above :data:`MAX_RESAMPLE_FACTOR`
+        (an odd rate, e.g. 96,001 Hz, or a corrupt header).
     """
     if sr_from == sr_to:
         return x
     g = gcd(int(sr_from), int(sr_to))
-    return scipy.signal.resample_poly(x, sr_to // g, sr_from // g)
+    up, down = sr_to // g, sr_from // g
+    if max(up, down) > MAX_RESAMPLE_FACTOR:
+        where = f"{name}: " if name is not None else ""
+        raise GanphonError(f"{where}cannot resample {sr_from:,} Hz to {sr_to:,} Hz: the ratio {up}/{down} would need a "
+                           f"filter of {20 * max(up, down) + 1:,} taps; convert the file to a common rate first "
+                           "(e.g. 16, 44.1 or 48 kHz)")
+    return scipy.signal.resample_poly(x, up, down)
 
 
 def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool = False,
@@ -199,7 +219,14 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
             report.n_mixed += 1
             tqdm.write(f"ganphon: {rel}: stereo, mixed down to mono", file=sys.stderr)
         if file_sr != sr:
-            x = resample(x, file_sr, sr)
+            try:
+                x = resample(x, file_sr, sr, name=f)
+            except GanphonError as exc:
+                if strict:
+                    raise
+                report.skipped.append((rel, error_reason(exc, f)))
+                tqdm.write(f"ganphon: skipped {rel}: {report.skipped[-1][1]}", file=sys.stderr)
+                continue
             report.n_resampled += 1
             tqdm.write(f"ganphon: {rel}: resampled from {file_sr} Hz to {sr} Hz", file=sys.stderr)
         if len(x) > slice_len:
