@@ -483,3 +483,17 @@ def test_the_finite_check_finds_every_nan_and_inf():
                     x[pos] = bad
                     assert not _all_finite(x.reshape(1, -1)), (n, pos, bad, dtype)
                     assert bool(torch.isfinite(x).all()) is False
+
+
+def test_a_config_rate_is_one_a_float32_wav_header_can_hold(tmp_path):
+    """sr × channels × 4 bytes is the header's 32-bit byte rate: the largest accepted rate writes a WAV."""
+    from ganphon import io
+    from ganphon.models.config import WAV_MAX_RATE
+
+    ModelConfig(sr=WAV_MAX_RATE)
+    io.write_wav(tmp_path / "top.wav", np.zeros(10, dtype=np.float32), WAV_MAX_RATE)  # the header takes it
+    assert io.read_wav(tmp_path / "top.wav")[1] == WAV_MAX_RATE
+    with pytest.raises(GanphonError, match="sr must be ≤ 1073741823"):
+        ModelConfig(sr=2**31)
+    with pytest.raises(GanphonError, match="byte rate beyond the 32 bits"):
+        ModelConfig(sr=WAV_MAX_RATE, nch=2)

@@ -12,8 +12,9 @@ from ..errors import GanphonError, ParameterError
 ARCHS = ("wavegan", "ciwgan", "fiwgan")
 SLICE_LENS = (16384, 65536)
 CONVENTIONS = ("tf", "torch")
-#: A WAV header holds the sampling rate in 32 bits.
-WAV_MAX_RATE = 2**32 - 1
+#: A WAV header holds the sampling rate, and the byte rate (rate × channels × 4 for float32), in 32 bits.
+WAV_MAX_BYTE_RATE = 2**32 - 1
+WAV_MAX_RATE = WAV_MAX_BYTE_RATE // 4  # a mono float32 WAV
 #: The largest model dimension built (d = 512 is already about 1 billion generator weights).
 MAX_DIM = 512
 UPSAMPLES = ("zeros", "nn")
@@ -133,7 +134,10 @@ class ModelConfig:
         for name, top in limits.items():
             if getattr(self, name) > top:
                 raise GanphonError(f"model setting {name} must be ≤ {top}, got {getattr(self, name)}"
-                                   + (" (the largest rate a WAV header holds)" if name == "sr" else ""))
+                                   + (" (the largest rate a float32 WAV header holds)" if name == "sr" else ""))
+        if self.sr * self.nch * 4 > WAV_MAX_BYTE_RATE:
+            raise GanphonError(f"model settings sr {self.sr} and nch {self.nch}: a float32 WAV of {self.nch} channels "
+                               f"at {self.sr} Hz has a byte rate beyond the 32 bits of its header")
         if self.phaseshuffle_rad < 0:
             raise GanphonError(f"model setting phaseshuffle_rad must be ≥ 0, got {self.phaseshuffle_rad}")
         if self.arch not in ARCHS:
