@@ -340,12 +340,19 @@ def _line_args(args) -> dict:
 
 def _random_count(spec: dict, source: str, cfg) -> int:
     _whole(spec, source)
-    return int(_req(spec, "n", source))
+    return _at_most(int(_req(spec, "n", source)), "n", source)
 
 
 def _line_count(spec: dict, source: str, cfg) -> int:
     _whole(spec, source, ("steps",), low=2)
-    return int(spec.get("steps", 11))
+    return _at_most(int(spec.get("steps", 11)), "steps", source)
+
+
+def _at_most(count: int, key: str, source: str) -> int:
+    if count > MAX_SAMPLES:
+        raise GanphonError(f"{source}: '{key}' {count:,}: more than {MAX_SAMPLES:,} samples is surely a mistake "
+                           "in the spec")
+    return count
 
 
 def _atlas_count(spec: dict, source: str, cfg) -> int:
@@ -444,7 +451,10 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
         seed = _number(spec, "seed", source, whole=True, low=0)
         if seed >= 2**63:
             raise GanphonError(f"{source}: 'seed' must be below 2**63, got {seed}")
-    return DESIGNS[kind].count(spec, source, cfg)
+    count = DESIGNS[kind].count(spec, source, cfg)
+    if count > MAX_SAMPLES:  # every kind, before a design is drawn
+        raise GanphonError(f"{source}: {count:,} samples; more than {MAX_SAMPLES:,} is surely a mistake in the spec")
+    return count
 
 
 def _whole(spec: dict, source: str, keys=("bases", "n"), low: int = 1) -> None:

@@ -397,6 +397,10 @@ CASES = [
     ("atlas variable z999", None, ["atlas", "--checkpoint", "{m}/ciwgan.pt", "--variables", "z999", "--out", "at"],
      "z999"),
     ("atlas checkpoint missing", None, ["atlas", "--checkpoint", "nope.pt", "--out", "at"], "nope.pt"),
+    ("sweep random n 1e20", None, ["sweep", "--checkpoint", "{m}/ciwgan.pt", "--n", "99999999999999999999",
+                                   "--out", "s"], "'n'"),
+    ("sweep from 1e20", None, ["sweep", "--checkpoint", "{m}/ciwgan.pt", "--var", "z1", "--from",
+                               "99999999999999999999", "--to", "1", "--step", "1", "--out", "s"], "'from' 1e+20"),
     ("intervene layer conv9", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv9",
                                      "--channels", "1", "--set", "0", "--out", "iv"], "conv9"),
     ("intervene channel out of range", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1",
@@ -445,6 +449,9 @@ CASES = [
     # ---- corpus
     ("corpus check missing", None, ["corpus", "check", "nope"], "nope"),
     ("corpus check no WAVs", _file("c/readme.txt", b""), ["corpus", "check", "c"], "c"),
+    ("corpus check a rate needing a giant filter", lambda ws, m: (ws / "c").mkdir() or io.write_wav(
+        ws / "c" / "odd.wav", np.zeros(100, dtype=np.float32), 25_821_309), ["corpus", "check", "c", "--strict"],
+     "odd.wav: cannot resample 25,821,309 Hz"),
     ("corpus synth n 0", None, ["corpus", "synth", "--n", "0", "--out", "c"], "--n"),
     ("corpus synth n 1e9", None, ["corpus", "synth", "--template", "stv", "--n", str(10**9), "--out", "c"], "--n"),
     ("corpus synth 2M without --yes", None,
