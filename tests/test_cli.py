@@ -53,7 +53,26 @@ def test_one_checkpoint_option_and_one_quiet_everywhere():
         assert "--no-progress" not in opts or "--quiet" in opts, name
 
 
+def test_every_list_option_is_split_and_checked_by_the_parser():
+    """A list option (a,b) parsed later would raise argparse's error outside argparse: a traceback."""
+    from ganphon.cli.options import name_list
+
+    parser = build_parser(list(COMMANDS))
+    lists = {"layers", "measures", "labels", "variables", "feature_maps", "formats", "presence", "channels_list"}
+    found = 0
+    for name, p in parser._subparsers._group_actions[0].choices.items():
+        for action in p._actions:
+            if action.dest == "code":  # a code's values may repeat ('0,0,1')
+                continue
+            if action.dest in lists or "comma-separated" in (action.help or ""):
+                found += 1
+                assert action.type is name_list, (name, action.option_strings)
+    assert found >= 19  # the list options today; a new one is counted by its dest or help
+
+
 @pytest.mark.parametrize("argv, needle", [
+    (["atlas", "--checkpoint", "demo", "--out", "x", "--variables", "z1,z1"], "--variables"),
+    (["correlate-input", "x", "--layers", "conv1,,conv2"], "--layers"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--n", "0"], "--n"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--batch-size", "0"], "--batch-size"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--seed", str(2**70)], "--seed"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet, add_seed,
-                      add_workers, describe, finite_float, names, positive_int)
+                      add_workers, describe, finite_float, name_list, names, positive_int)
 from .store import add_store
 
 ATLAS_EPILOG = """\
@@ -42,8 +42,8 @@ def _common(p) -> None:
     p.add_argument("--bases", type=positive_int, default=20, help="random base latents, shared by every condition")
     p.add_argument("--code", default=None, help="fix the code of the base latents")
     add_seed(p, help="seed of the base latents")
-    p.add_argument("--layers", default=None, help="layers exported and measured, e.g. conv3,conv4 (default all)")
-    p.add_argument("--measures", default="pitch,intensity,spectrum,duration",
+    p.add_argument("--layers", type=name_list, default=None, help="layers exported and measured, e.g. conv3,conv4 (default all)")
+    p.add_argument("--measures", type=name_list, default="pitch,intensity,spectrum,duration",
                    help="measure families (add formants for F1/F2: slower)")
     p.add_argument("--alpha", type=finite_float, default=0.05, help="threshold of the adjusted p")
     p.add_argument("--adjust", choices=("holm", "bh"), default="holm",
@@ -70,7 +70,7 @@ def atlas(p) -> None:
     _common(p)
     p.add_argument("--values", default="-15,-5,0,5,15",
                    help="values every variable is set to (write --values=-15,0,15: a leading minus needs the '=')")
-    p.add_argument("--variables", default=None, help="variables (default every one), e.g. c1,c2,z11")
+    p.add_argument("--variables", type=name_list, default=None, help="variables (default every one), e.g. c1,c2,z11")
     add_workers(p, "annotating and measuring", store=True)
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_store(p)

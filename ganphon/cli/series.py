@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_file_output, add_out, add_seed, describe, finite_float, names
+from .options import add_file_output, add_out, add_seed, describe, finite_float, name_list, names
 
 MEASURES = ("f0", "intensity", "f1", "f2")  # ganphon.series.MEASURES, without importing the stage
 
@@ -27,9 +27,9 @@ def correlate_input(p) -> None:
                     "  ganphon correlate-input w2v_layers --tier phones --labels a,i,u --measures f0,f1,f2")
     p.add_argument("dir", metavar="DIR", help="a probe folder (manifest.csv, ID_output.wav, ID_<layer>.Sound)")
     p.add_argument("--tier", default=None, help="interval tier whose non-empty intervals are used")
-    p.add_argument("--labels", default=None, help="with --tier: comma-separated labels to keep")
-    p.add_argument("--layers", default=None, help="comma-separated layers (default: every layer)")
-    p.add_argument("--measures", default=",".join(MEASURES), help=f"comma-separated, of {', '.join(MEASURES)}")
+    p.add_argument("--labels", type=name_list, default=None, help="with --tier: comma-separated labels to keep")
+    p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: every layer)")
+    p.add_argument("--measures", type=name_list, default=",".join(MEASURES), help=f"comma-separated, of {', '.join(MEASURES)}")
     p.add_argument("--pitch-floor", type=finite_float, default=75.0, help="Praat's pitch floor (Hz)")
     p.add_argument("--pitch-ceiling", type=finite_float, default=600.0, help="Praat's pitch ceiling (Hz)")
     p.add_argument("--maximum-formant", type=finite_float, default=5500.0, help="Burg's maximum formant (Hz)")
@@ -72,7 +72,7 @@ def compare_series(p) -> None:
     p.add_argument("--external", required=True, metavar="FILE_OR_DIR",
                    help="CSV (time column + value column), WAV, or EDF/BDF (read by MNE: pip install "
                    "'ganphon[eeg]'); or a folder of them, one per item")
-    p.add_argument("--layers", default=None, help="comma-separated layers (default: every layer)")
+    p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: every layer)")
     p.add_argument("--max-lag", type=finite_float, default=0.05, metavar="SECONDS",
                    help="largest lag tried either way (s)")
     p.add_argument("--column", default=None, help="the CSV's value column (default: its only numeric one), "

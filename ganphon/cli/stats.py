@@ -41,7 +41,7 @@ def stats(p) -> None:
                    "AIC and BIC stay ML)")
     add_out(p, required=False, metavar="OUT",
             help="write the tables into OUT instead of DIR/stats (e.g. one folder per set of options)")
-    p.add_argument("--presence", default=None, metavar="LABELS",
+    p.add_argument("--presence", type=name_list, default=None, metavar="LABELS",
                    help="comma-separated interval labels, e.g. fric: model whether each output has one in its "
                    "'auto' tier (has_fric, 0/1) on value by a logistic mixed model (Laplace, as glmer), layer "
                    "output")
