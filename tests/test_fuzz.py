@@ -240,7 +240,7 @@ def _bad_tensor(draw, old):
     if choice == "1d":
         return old.flatten()
     if choice == "shape":
-        return torch.zeros(*[max(1, s + 1) for s in old.shape])
+        return torch.zeros(*[max(1, s + 1) for s in old.shape] or [2])  # a scalar (an earlier change) grows too
     if choice == "nan":
         return torch.full_like(old.float(), float("nan"))
     if choice == "int":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -115,9 +116,9 @@ def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnet
 
 def read_weights_file(path) -> object:
     """``torch.load(path, weights_only=True)`` with one-line errors naming the file."""
-    path = Path(path)
+    given, path = os.fspath(path), Path(path)
     if not path.exists():
-        raise GanphonError(f"{path}: no such checkpoint file")
+        raise GanphonError(f"{given}: no such checkpoint file")  # as given: Path drops a trailing '/'
     if path.is_dir():
         raise GanphonError(f"{path}: is a folder, not a checkpoint file")
     if path.stat().st_size == 0:
@@ -273,8 +274,8 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
         from .bundled import demo_checkpoint_path
 
         path = demo_checkpoint_path()
-    path = Path(path)
     blob = read_weights_file(path)
+    path = Path(path)
     if _looks_like_peer(blob):
         raise GanphonError(
             f"{path}: this is a bare state dict from the ciwganfiwgan-pytorch port; "
