@@ -439,6 +439,8 @@ CASES = [
     ("stats measures foo", _copy("sweep"), ["stats", "sweep", "--measures", "foo"], "foo"),
     ("stats measures empty entry", _copy("sweep"), ["stats", "sweep", "--measures", "f0,"], "--measures"),
     ("stats gam-df 0", _copy("sweep"), ["stats", "sweep", "--gam-df", "0"], "--gam-df"),
+    ("stats out into another run's folder", lambda ws, m: [shutil.copytree(m / "sweep", ws / d) for d in ("sweep", "o")],
+     ["stats", "sweep", "--out", "o"], "o: is an export folder"),
     ("stats table cut mid-row", _sweep_with_cut_table, ["stats", "sweep", "--workers", "1"], "acoustics.csv"),
     ("stats layers conv9", _copy("sweep"), ["stats", "sweep", "--layers", "conv9"], "conv9"),
     ("stats binary table", _both(_copy("sweep"), lambda ws, m: (ws / "sweep" / layout.ACOUSTICS).write_bytes(

@@ -517,6 +517,8 @@ def _prepare_out(folder: Path, out) -> Path:
     out_dir = folder / STATS_DIR if out is None else Path(out)
     if out is not None and out_dir.exists() and not out_dir.is_dir():
         raise GanphonError(f"{out_dir}: exists and is not a folder")
+    if out is not None:  # never into another run's folder (an export, a demo, a corpus, a training run)
+        layout.check_kind(out_dir, "stats")
     out_dir.mkdir(parents=True, exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
     if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's
