@@ -151,14 +151,19 @@ def resample(x, sr_from: int, sr_to: int, name=None):
     """
     if sr_from == sr_to:
         return x
+    return scipy.signal.resample_poly(x, *resample_factors(sr_from, sr_to, name))
+
+
+def resample_factors(sr_from: int, sr_to: int, name=None) -> tuple[int, int]:
+    """``(up, down)``: the rate ratio in lowest terms, refused (naming ``name``) past :data:`MAX_RESAMPLE_FACTOR`."""
     g = gcd(int(sr_from), int(sr_to))
-    up, down = sr_to // g, sr_from // g
+    up, down = int(sr_to) // g, int(sr_from) // g
     if max(up, down) > MAX_RESAMPLE_FACTOR:
         where = f"{name}: " if name is not None else ""
         raise GanphonError(f"{where}cannot resample {sr_from:,} Hz to {sr_to:,} Hz: the ratio {up}/{down} would need a "
                            f"filter of {20 * max(up, down) + 1:,} taps; convert the file to a common rate first "
                            "(e.g. 16, 44.1 or 48 kHz)")
-    return scipy.signal.resample_poly(x, up, down)
+    return up, down
 
 
 def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool = False,
@@ -204,6 +209,7 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
         rel = f.relative_to(folder).as_posix()
         try:
             x, file_sr = read_wav(f)
+            resample_factors(file_sr, sr, name=f)  # a rate that cannot be resampled: skipped like an unreadable file
         except GanphonError as exc:
             if strict:
                 raise
@@ -219,14 +225,7 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
             report.n_mixed += 1
             tqdm.write(f"ganphon: {rel}: stereo, mixed down to mono", file=sys.stderr)
         if file_sr != sr:
-            try:
-                x = resample(x, file_sr, sr, name=f)
-            except GanphonError as exc:
-                if strict:
-                    raise
-                report.skipped.append((rel, error_reason(exc, f)))
-                tqdm.write(f"ganphon: skipped {rel}: {report.skipped[-1][1]}", file=sys.stderr)
-                continue
+            x = resample(x, file_sr, sr, name=f)
             report.n_resampled += 1
             tqdm.write(f"ganphon: {rel}: resampled from {file_sr} Hz to {sr} Hz", file=sys.stderr)
         if len(x) > slice_len:
