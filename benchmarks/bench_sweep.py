@@ -136,7 +136,6 @@ def main() -> None:
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
     forward = (forward_before + forward_after) / 2
-    forward_cpu = (forward_cpu_before + forward_cpu_after) / 2
     pipeline, pipeline_cpu = sum(times.values()), sum(cpu.values())
     cores = len(os.sched_getaffinity(0))
     print(f"  {'bare forward (before / after)':32s} {forward_before:7.2f} s / {forward_after:.2f} s   "
