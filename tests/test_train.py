@@ -447,3 +447,51 @@ def test_bundle_demo_writes_fp16_files_and_a_card_for_a_resumed_run(corpus, tmp_
     assert card["reproduce"][1:] == branched and card["training"]["command"] == branched[-1]
     # a file without a Q-network: one line, exit status 2
     assert tool.main([str(out), str(corpus), "--checkpoint", str(data / DEMO_Q), "--data-dir", str(early)]) == 2
+
+
+# ------------------------------------------------------------------ a batch the machine cannot hold
+
+_PEAK = """
+import resource, sys, numpy as np
+from ganphon.models import ModelConfig
+from ganphon.train import TrainConfig, train
+batch = int(sys.argv[1])
+train(np.zeros((batch, 16384), np.float32), sys.argv[2], ModelConfig(arch="ciwgan", n_codes=3, dim=8),
+      TrainConfig(steps=1, batch_size=batch, threads=1, preview_every=None, seed=0), progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_the_training_step_estimate_follows_the_measured_peak_memory(tmp_path):
+    """Peak RSS of one real training step at batch 32 and 256: its growth per sample against the estimate."""
+    from ganphon.models.footprint import training_step_bytes
+
+    cfg = ModelConfig(arch="ciwgan", n_codes=3, dim=8)
+    peaks = {}
+    for batch in (32, 256):
+        done = subprocess.run([sys.executable, "-c", _PEAK, str(batch), str(tmp_path / f"b{batch}")],
+                              capture_output=True, text=True, cwd=REPO, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        peaks[batch] = int(done.stdout.split()[-1])
+    measured = (peaks[256] - peaks[32]) / (256 - 32)
+    estimated = (training_step_bytes(cfg, 256)[0] - training_step_bytes(cfg, 32)[0]) / (256 - 32)
+    print(f"\nbytes per sample: measured {measured:,.0f}, estimated {estimated:,.0f}")
+    assert 0.75 < estimated / measured < 1.35
+
+
+def test_a_batch_beyond_the_free_memory_is_refused_before_the_first_step(corpus, tmp_path, capsys):
+    from ganphon.models.footprint import available_bytes
+
+    free = available_bytes(torch.device("cpu"))
+    assert free is not None  # Linux: /proc/meminfo
+    batch = int(free // 1_000_000) + 1  # a d = 8 ciwGAN step keeps about 4 MB a sample
+    assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--arch", "ciwgan", "--codes", "3",
+                 "--dim", "8", "--batch-size", str(batch), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "--batch-size" in err and "GiB of memory are free" in err, err
+    assert not (tmp_path / "run").exists()
+    if free < 30 * 2**30:  # d = 512: 33 GiB of weights, gradients and Adam's moments, whatever the batch
+        assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--arch", "wavegan", "--dim", "512",
+                     "--batch-size", "1", "--steps", "1"]) == 2
+        assert "--dim: a wavegan d=512 needs about 33" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

@@ -22,6 +22,7 @@ from ..errors import GanphonError, ParameterError
 from ..layout import RUN_JSON
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
+from ..models.footprint import check_training_batch
 from ..models.latent import Latent
 from .config import OPTIM_FIELDS, TrainConfig, TrainResult
 from .state import (_STREAM_DATA, G_LATEST, LOG_CSV, Q_LATEST, DataOrder,
@@ -197,6 +198,7 @@ def train(data, out, config: ModelConfig | None = None, settings: TrainConfig | 
     if init_from is not None and resume_path is None:
         init = _init_plan(init_from, config)
         config = config or init.config
+    check_training_batch(config, settings.batch_size // world, device)  # before any data is read
 
     distributed_here = False
     if world > 1:

@@ -1,0 +1,91 @@
+"""What a training batch costs in memory, checked before the first step.
+
+A batch too large for the machine is otherwise found by the kernel, which
+kills the process (exit 137, no message) or by CUDA half-way through a step.
+The estimate counts, on the meta device (nothing allocated), the output of
+every leaf module of G, D and Q for one sample, which a training step keeps
+for the backward pass, and their weights (each with its gradient and Adam's
+two moments).  Measured on the CPU (ciwGAN d = 8, one step, batch 64
+and 512): peak memory grows by 1.27 × those elements × 4 bytes per sample of
+the batch, so :data:`STEP_FACTOR` is 1.3.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ParameterError
+from .config import ModelConfig
+
+#: Peak bytes of a training step per sample ÷ (leaf outputs of G, D and Q for one sample × 4 bytes).
+STEP_FACTOR = 1.3
+#: Bytes a trained weight holds: itself, its gradient and Adam's two moments, float32.
+PARAMETER_BYTES = 16
+#: What a process needs besides the batch (interpreter, torch, the corpus, the weights), kept free.
+RESERVE_BYTES = 1 << 30
+
+
+def leaf_elements(module: torch.nn.Module, example: torch.Tensor) -> int:
+    """Elements of every leaf module's output for ``example`` (a meta-device forward)."""
+    total = 0
+
+    def count(_module, _inputs, output):
+        nonlocal total
+        total += output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in module.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            module(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def training_step_bytes(config: ModelConfig, batch: int) -> tuple[int, int]:
+    """Estimated peak bytes of one training step of ``batch`` samples (G, D and, for ciwGAN/fiwGAN, Q):
+    ``(activations, weights)``, the activations kept for the backward pass and the weights with their
+    gradients and Adam's moments."""
+    from .wavegan import build_models
+
+    with torch.device("meta"):
+        G, D, Q = (m if m is None else m.eval() for m in build_models(config))  # eval: no random phase shuffle
+    z = torch.zeros(1, config.latent_dim, device="meta")
+    x = torch.zeros(1, config.nch, config.slice_len, device="meta")
+    per_sample = leaf_elements(G, z) + leaf_elements(D, x) + (leaf_elements(Q, x) if Q is not None else 0)
+    weights = sum(p.numel() for m in (G, D, Q) if m is not None for p in m.parameters())
+    return int(STEP_FACTOR * 4 * per_sample * batch), PARAMETER_BYTES * weights
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory where the step runs: CUDA's free bytes, else Linux's MemAvailable (None: unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_training_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
+    """Refuse a batch whose training step would not fit in the free memory, naming both sizes."""
+    free = available_bytes(device)
+    if free is None:
+        return
+    activations, weights = training_step_bytes(config, batch)
+    where = "GPU memory" if device.type == "cuda" else "memory"
+    model = f"a {config.arch} d={config.dim}"
+    if weights + RESERVE_BYTES > free:
+        raise ParameterError("dim", f"{model} needs about {weights / 2**30:.1f} GiB for its weights, gradients and "
+                                    f"Adam's moments alone, and {free / 2**30:.1f} GiB of {where} are free; "
+                                    "use a smaller model dimension")
+    if activations + weights + RESERVE_BYTES > free:
+        raise ParameterError("batch_size", f"{batch:,} samples of {model} need about "
+                                           f"{(activations + weights) / 2**30:.1f} GiB for a training step "
+                                           f"(weights and optimiser {weights / 2**30:.1f} GiB), and "
+                                           f"{free / 2**30:.1f} GiB of {where} are free; use a smaller batch")
