@@ -122,8 +122,10 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
         raise GanphonError("layer 'output' is the waveform itself (ID_output.wav, always written); with a "
                            "post-processing filter the waveform before it is probe(..., layers=['output'])")
     feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
-    if check_device:  # CUDA asked for but absent: an error before the folder is touched
-        resolve_device(device)
+    if check_device:  # CUDA asked for but absent, or a batch beyond its memory: an error before the folder is touched
+        from .models.footprint import check_inference_batch
+
+        check_inference_batch(cfg, min(batch_size, n), resolve_device(device))
     if conditions is None:
         conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
     if columns is not None and len(columns) != n:

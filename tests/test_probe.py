@@ -175,3 +175,45 @@ def test_a_probe_left_half_way_leaves_the_caller_s_gradient_mode_as_it_was(tiny_
     (w * 2).sum().backward()
     assert w.grad.tolist() == [2.0, 2.0, 2.0]
     del batches
+
+
+_PROBE_PEAK = """
+import resource, sys
+from ganphon.cli import main
+assert main(["probe", "--checkpoint", "demo", "--n", "256", "--batch-size", sys.argv[1], "--out", sys.argv[2],
+             "--quiet"]) == 0
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_the_probe_batch_estimate_follows_the_measured_peak_memory_and_refuses_beyond_it(tmp_path, capsys):
+    """Peak RSS of `ganphon probe` at batch 32 and 256 (every layer exported): its growth per sample against
+    the estimate; a batch beyond the free memory is one line before the folder is made."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ganphon.cli import main
+    from ganphon.models import load_checkpoint
+    from ganphon.models.footprint import INFERENCE_FACTOR, available_bytes, leaf_elements
+    from ganphon.models.wavegan import Generator
+
+    peaks = {}
+    for batch in (32, 256):
+        done = subprocess.run([sys.executable, "-c", _PROBE_PEAK, str(batch), str(tmp_path / f"p{batch}")],
+                              capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+        assert done.returncode == 0, done.stderr[-2000:]
+        peaks[batch] = int(done.stdout.split()[-1])
+    measured = (peaks[256] - peaks[32]) / (256 - 32)
+    cfg = load_checkpoint("demo").config
+    with torch.device("meta"):
+        G = Generator(cfg).eval()
+    estimated = INFERENCE_FACTOR * 4 * leaf_elements(G, torch.zeros(1, cfg.latent_dim, device="meta"))
+    print(f"\nbytes per sample: measured {measured:,.0f}, estimated {estimated:,.0f}")
+    assert 0.75 < estimated / measured < 1.35
+    batch = int(available_bytes(torch.device("cpu")) / estimated) + 1000
+    assert main(["probe", "--checkpoint", "demo", "--n", str(batch), "--batch-size", str(batch), "--yes",
+                 "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "--batch-size" in err and "GiB of memory are free" in err, err
+    assert not (tmp_path / "big").exists()

@@ -1,4 +1,4 @@
-"""What a training batch costs in memory, checked before the first step.
+"""What a batch costs in memory, checked before the first step of training or probing.
 
 A batch too large for the machine is otherwise found by the kernel, which
 kills the process (exit 137, no message) or by CUDA half-way through a step.
@@ -19,6 +19,10 @@ from .config import ModelConfig
 
 #: Peak bytes of a training step per sample ÷ (leaf outputs of G, D and Q for one sample × 4 bytes).
 STEP_FACTOR = 1.3
+#: Peak bytes of a probe batch per sample ÷ (leaf outputs of G for one sample × 4 bytes): measured 0.47
+#: (``ganphon probe`` of the bundled model, batch 64 and 512, every layer exported; inference frees each
+#: layer's output once the next one is computed).
+INFERENCE_FACTOR = 0.5
 #: Bytes a trained weight holds: itself, its gradient and Adam's two moments, float32.
 PARAMETER_BYTES = 16
 #: What a process needs besides the batch (interpreter, torch, the corpus, the weights), kept free.
@@ -89,3 +93,20 @@ def check_training_batch(config: ModelConfig, batch: int, device: torch.device) 
                                            f"{(activations + weights) / 2**30:.1f} GiB for a training step "
                                            f"(weights and optimiser {weights / 2**30:.1f} GiB), and "
                                            f"{free / 2**30:.1f} GiB of {where} are free; use a smaller batch")
+
+
+def check_inference_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
+    """Refuse a probe batch (the generator's forward pass, every layer kept) beyond the free memory."""
+    free = available_bytes(device)
+    if free is None:
+        return
+    from .wavegan import Generator
+
+    with torch.device("meta"):
+        G = Generator(config).eval()
+    need = int(INFERENCE_FACTOR * 4 * leaf_elements(G, torch.zeros(1, config.latent_dim, device="meta")) * batch)
+    if need + RESERVE_BYTES > free:
+        where = "GPU memory" if device.type == "cuda" else "memory"
+        raise ParameterError("batch_size", f"{batch:,} samples of a {config.arch} d={config.dim} at once need about "
+                                           f"{need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of {where} are free; "
+                                           "use a smaller batch")
