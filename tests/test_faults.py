@@ -427,6 +427,8 @@ CASES = [
      "not a folder"),
     ("evaluate-model json onto its checkpoint", _file("m.pt", b"mine"),
      ["evaluate-model", "--checkpoint", "m.pt", "--json", "m.pt", "--overwrite"], "--json"),
+    ("evaluate-model n beyond the memory", None, ["evaluate-model", "--checkpoint", "{m}/ciwgan.pt", "--n",
+                                                  str(10**8)], "--n: 100,000,000 outputs"),
     ("evaluate-model json a folder", _file("d/x.txt", b""),
      ["evaluate-model", "--checkpoint", "{m}/ciwgan.pt", "--n", "2", "--json", "d"], "is a folder"),
     ("compare-series external missing", None, ["compare-series", "{m}/sweep", "--external", "nope.csv"], "nope.csv"),

@@ -110,3 +110,12 @@ def check_inference_batch(config: ModelConfig, batch: int, device: torch.device)
         raise ParameterError("batch_size", f"{batch:,} samples of a {config.arch} d={config.dim} at once need about "
                                            f"{need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of {where} are free; "
                                            "use a smaller batch")
+
+
+def check_fits(need: int, device: torch.device, parameter: str, what: str) -> None:
+    """Refuse ``what`` (naming ``parameter``) when ``need`` bytes exceed the free memory where it runs."""
+    free = available_bytes(device)
+    if free is not None and need + RESERVE_BYTES > free:
+        where = "GPU memory" if device.type == "cuda" else "memory"
+        raise ParameterError(parameter, f"{what} need about {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of "
+                                        f"{where} are free")

@@ -333,8 +333,11 @@ def evaluate_model(model, n: int = 200, seed: int = 0, progress: bool = False) -
     from tqdm import tqdm
 
     from ..models import Latent
+    from ..models.footprint import check_fits
 
     cfg = model.config
+    device = next(iter(model.generator.parameters()), torch.empty(0)).device  # a generator without weights: cpu
+    check_fits(2 * 4 * n * cfg.nch * cfg.slice_len, device, "n", f"{n:,} outputs held at once (then judged one by one)")
     lat = Latent(cfg)
     z = lat.sample(n, seed)
     with torch.inference_mode():
