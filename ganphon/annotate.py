@@ -446,6 +446,12 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
         raise ParameterError("layers", f"{folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+    if layers:  # a layer the folder does not hold is named as such, not as its first missing file
+        held = layout.sort_layers(set(io.read_manifest(folder)["layer"].dropna()) - {layout.OUTPUT_LAYER})
+        unknown = [layer for layer in layers if layer not in held]
+        if unknown:
+            raise ParameterError("layers", f"{', '.join(unknown)}: not a layer of {folder} (it holds "
+                                           f"{', '.join(held) or 'no layer series'})")
     if buzz == "auto":
         by_layer = folder_buzz(folder, layers) if kind == "ganphon" else {}
     elif buzz is None or isinstance(buzz, str):

@@ -88,8 +88,13 @@ def test_annotate_errors(tmp_path):
         annotate.annotate_folder(tmp_path, progress=False)
     folder = tmp_path / "export"
     make_exported_folder(folder, n_samples=1)
-    with pytest.raises(GanphonError, match="s000000_conv9.wav: no such file"):
+    with pytest.raises(GanphonError, match=r"conv9: not a layer of .*export \(it holds dense, conv1, conv2, conv3, "
+                                           r"conv4\)"):
         annotate.annotate_folder(folder, layers=["conv9"], progress=False)
+    for path in folder.glob("s000000_conv3.*"):  # a layer of the folder whose file is gone
+        path.unlink()
+    with pytest.raises(GanphonError, match="s000000_conv3.wav: no such file"):
+        annotate.annotate_folder(folder, layers=["conv3"], progress=False)
     with pytest.raises(GanphonError, match="min_duration"):
         annotate.SegmentSettings(min_duration=0)
 
