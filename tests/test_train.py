@@ -493,5 +493,6 @@ def test_a_batch_beyond_the_free_memory_is_refused_before_the_first_step(corpus,
     if free < 30 * 2**30:  # d = 512: 33 GiB of weights, gradients and Adam's moments, whatever the batch
         assert main(["train", str(corpus), "--out", str(tmp_path / "run"), "--arch", "wavegan", "--dim", "512",
                      "--batch-size", "1", "--steps", "1"]) == 2
-        assert "--dim: a wavegan d=512 needs about 33" in capsys.readouterr().err
+        assert "--dim: a wavegan d=512's weights, gradients and Adam's moments alone: about 33" in \
+            capsys.readouterr().err
         assert not (tmp_path / "run").exists()

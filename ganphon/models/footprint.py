@@ -76,46 +76,31 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_training_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
-    """Refuse a batch whose training step would not fit in the free memory, naming both sizes."""
+def check_fits(need: int, device: torch.device, parameter: str, what: str, advice: str = "") -> None:
+    """Refuse ``what`` (naming ``parameter``) when ``need`` bytes exceed the free memory where it runs."""
     free = available_bytes(device)
-    if free is None:
-        return
+    if free is not None and need + RESERVE_BYTES > free:
+        where = "GPU memory" if device.type == "cuda" else "memory"
+        raise ParameterError(parameter, f"{what}: about {need / 2**30:.1f} GiB, while {free / 2**30:.1f} GiB of "
+                                        f"{where} are free" + (f"; {advice}" if advice else ""))
+
+
+def check_training_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
+    """Refuse a model, or a batch, whose training step would not fit in the free memory, naming both sizes."""
     activations, weights = training_step_bytes(config, batch)
-    where = "GPU memory" if device.type == "cuda" else "memory"
     model = f"a {config.arch} d={config.dim}"
-    if weights + RESERVE_BYTES > free:
-        raise ParameterError("dim", f"{model} needs about {weights / 2**30:.1f} GiB for its weights, gradients and "
-                                    f"Adam's moments alone, and {free / 2**30:.1f} GiB of {where} are free; "
-                                    "use a smaller model dimension")
-    if activations + weights + RESERVE_BYTES > free:
-        raise ParameterError("batch_size", f"{batch:,} samples of {model} need about "
-                                           f"{(activations + weights) / 2**30:.1f} GiB for a training step "
-                                           f"(weights and optimiser {weights / 2**30:.1f} GiB), and "
-                                           f"{free / 2**30:.1f} GiB of {where} are free; use a smaller batch")
+    check_fits(weights, device, "dim", f"{model}'s weights, gradients and Adam's moments alone",
+               "use a smaller model dimension")
+    check_fits(activations + weights, device, "batch_size", f"a training step of {batch:,} samples of {model} "
+               f"(its weights and optimiser {weights / 2**30:.1f} GiB)", "use a smaller batch")
 
 
 def check_inference_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
     """Refuse a probe batch (the generator's forward pass, every layer kept) beyond the free memory."""
-    free = available_bytes(device)
-    if free is None:
-        return
     from .wavegan import Generator
 
     with torch.device("meta"):
         G = Generator(config).eval()
     need = int(INFERENCE_FACTOR * 4 * leaf_elements(G, torch.zeros(1, config.latent_dim, device="meta")) * batch)
-    if need + RESERVE_BYTES > free:
-        where = "GPU memory" if device.type == "cuda" else "memory"
-        raise ParameterError("batch_size", f"{batch:,} samples of a {config.arch} d={config.dim} at once need about "
-                                           f"{need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of {where} are free; "
-                                           "use a smaller batch")
-
-
-def check_fits(need: int, device: torch.device, parameter: str, what: str) -> None:
-    """Refuse ``what`` (naming ``parameter``) when ``need`` bytes exceed the free memory where it runs."""
-    free = available_bytes(device)
-    if free is not None and need + RESERVE_BYTES > free:
-        where = "GPU memory" if device.type == "cuda" else "memory"
-        raise ParameterError(parameter, f"{what} need about {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of "
-                                        f"{where} are free")
+    check_fits(need, device, "batch_size", f"{batch:,} samples of a {config.arch} d={config.dim} at once",
+               "use a smaller batch")
