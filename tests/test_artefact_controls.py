@@ -150,7 +150,8 @@ def test_the_output_layers_hold_passes_the_s_band_eleven_db_down():
 
 @pytest.mark.parametrize("kw,message", [
     (dict(upsample="linear"), "upsample must be 'zeros' or 'nn'"),
-    (dict(postproc_len=-1), "postproc_len must be >= 0"),
+    (dict(postproc_len=-1), "postproc_len must be between 0"),
+    (dict(postproc_len=16385), "postproc_len must be between 0 .* and the slice length 16384"),
     (dict(upsample="nn", convention="torch"), "need convention 'tf'"),
     (dict(postproc_len=512, convention="torch"), "need convention 'tf'"),
     (dict(postproc_len=512, nch=2), "post-processing filter is for one channel"),

@@ -497,3 +497,13 @@ def test_a_config_rate_is_one_a_float32_wav_header_can_hold(tmp_path):
         ModelConfig(sr=2**31)
     with pytest.raises(GanphonError, match="byte rate beyond the 32 bits"):
         ModelConfig(sr=WAV_MAX_RATE, nch=2)
+
+
+def test_every_whole_number_setting_of_a_config_is_bounded():
+    """A checkpoint can claim any integer: each int field refuses 10**30 in one line (no overflow deeper down)."""
+    import dataclasses
+
+    for field in dataclasses.fields(ModelConfig):
+        if field.type in ("int", int):
+            with pytest.raises(GanphonError):
+                ModelConfig(**{field.name: 10**30})

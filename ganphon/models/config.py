@@ -164,8 +164,9 @@ class ModelConfig:
             raise GanphonError("extra_layers must be >= 0")
         if self.upsample not in UPSAMPLES:
             raise GanphonError(f"upsample must be 'zeros' or 'nn', got {self.upsample!r}")
-        if self.postproc_len < 0:
-            raise GanphonError(f"postproc_len must be >= 0 (0: no post-processing filter), got {self.postproc_len}")
+        if not 0 <= self.postproc_len <= self.slice_len:
+            raise GanphonError(f"postproc_len must be between 0 (no post-processing filter) and the slice length "
+                               f"{self.slice_len}, got {self.postproc_len}")
         if (self.upsample == "nn" or self.postproc_len) and self.convention != "tf":
             raise GanphonError("nearest-neighbour upsampling and the post-processing filter need convention 'tf'")
         if self.postproc_len and self.nch != 1:
