@@ -125,7 +125,7 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
     if check_device:  # CUDA asked for but absent, or a batch beyond its memory: an error before the folder is touched
         from .models.footprint import check_inference_batch
 
-        check_inference_batch(cfg, min(batch_size, n), resolve_device(device))
+        check_inference_batch(G, min(batch_size, n), resolve_device(device))
     if conditions is None:
         conditions = [f"code={lat.code_label(row)}" if cfg.n_codes else "random" for row in z]
     if columns is not None and len(columns) != n:

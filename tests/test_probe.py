@@ -205,10 +205,12 @@ def test_the_probe_batch_estimate_follows_the_measured_peak_memory_and_refuses_b
         assert done.returncode == 0, done.stderr[-2000:]
         peaks[batch] = int(done.stdout.split()[-1])
     measured = (peaks[256] - peaks[32]) / (256 - 32)
-    cfg = load_checkpoint("demo").config
-    with torch.device("meta"):
-        G = Generator(cfg).eval()
-    estimated = INFERENCE_FACTOR * 4 * leaf_elements(G, torch.zeros(1, cfg.latent_dim, device="meta"))
+    G = load_checkpoint("demo").generator.eval()
+    with torch.device("meta"):  # the count on the meta device is the count through the loaded weights
+        skeleton = Generator(G.config).eval()
+    counted = leaf_elements(G, torch.zeros(1, G.config.latent_dim))
+    assert counted == leaf_elements(skeleton, torch.zeros(1, G.config.latent_dim, device="meta"))
+    estimated = INFERENCE_FACTOR * 4 * counted
     print(f"\nbytes per sample: measured {measured:,.0f}, estimated {estimated:,.0f}")
     assert 0.75 < estimated / measured < 1.35
     batch = int(available_bytes(torch.device("cpu")) / estimated) + 1000

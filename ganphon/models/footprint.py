@@ -95,12 +95,20 @@ def check_training_batch(config: ModelConfig, batch: int, device: torch.device) 
                f"(its weights and optimiser {weights / 2**30:.1f} GiB)", "use a smaller batch")
 
 
-def check_inference_batch(config: ModelConfig, batch: int, device: torch.device) -> None:
-    """Refuse a probe batch (the generator's forward pass, every layer kept) beyond the free memory."""
-    from .wavegan import Generator
+def check_inference_batch(generator: torch.nn.Module, batch: int, device: torch.device) -> None:
+    """Refuse a probe batch (the generator's forward pass, every layer kept) beyond the free memory.
 
-    with torch.device("meta"):
-        G = Generator(config).eval()
-    need = int(INFERENCE_FACTOR * 4 * leaf_elements(G, torch.zeros(1, config.latent_dim, device="meta")) * batch)
+    Counted on one sample through the loaded generator itself (a few milliseconds; a first
+    meta-device forward would cost a second of imports at every probe's start).
+    """
+    config = generator.config
+    parameter = next(iter(generator.parameters()), None)
+    z = torch.zeros(1, config.latent_dim, device=parameter.device if parameter is not None else "cpu")
+    was = generator.training
+    generator.eval()
+    try:
+        need = int(INFERENCE_FACTOR * 4 * leaf_elements(generator, z) * batch)
+    finally:
+        generator.train(was)
     check_fits(need, device, "batch_size", f"{batch:,} samples of a {config.arch} d={config.dim} at once",
                "use a smaller batch")
