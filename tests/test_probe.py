@@ -178,11 +178,12 @@ def test_a_probe_left_half_way_leaves_the_caller_s_gradient_mode_as_it_was(tiny_
 
 
 _PROBE_PEAK = """
-import resource, sys
+import sys
 from ganphon.cli import main
 assert main(["probe", "--checkpoint", "demo", "--n", "256", "--batch-size", sys.argv[1], "--out", sys.argv[2],
              "--quiet"]) == 0
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM: this process's own peak (getrusage's ru_maxrss keeps the parent's across exec)
+print([int(line.split()[1]) * 1024 for line in open('/proc/self/status') if line.startswith('VmHWM:')][0])
 """
 
 
@@ -212,7 +213,7 @@ def test_the_probe_batch_estimate_follows_the_measured_peak_memory_and_refuses_b
     assert counted == leaf_elements(skeleton, torch.zeros(1, G.config.latent_dim, device="meta"))
     estimated = INFERENCE_FACTOR * 4 * counted
     print(f"\nbytes per sample: measured {measured:,.0f}, estimated {estimated:,.0f}")
-    assert 0.75 < estimated / measured < 1.35
+    assert 0.7 < estimated / measured < 1.4
     batch = int(available_bytes(torch.device("cpu")) / estimated) + 1000
     assert main(["probe", "--checkpoint", "demo", "--n", str(batch), "--batch-size", str(batch), "--yes",
                  "--out", str(tmp_path / "big")]) == 2

@@ -452,31 +452,33 @@ def test_bundle_demo_writes_fp16_files_and_a_card_for_a_resumed_run(corpus, tmp_
 # ------------------------------------------------------------------ a batch the machine cannot hold
 
 _PEAK = """
-import resource, sys, numpy as np
+import sys, numpy as np
 from ganphon.models import ModelConfig
 from ganphon.train import TrainConfig, train
 batch = int(sys.argv[1])
 train(np.zeros((batch, 16384), np.float32), sys.argv[2], ModelConfig(arch="ciwgan", n_codes=3, dim=8),
       TrainConfig(steps=1, batch_size=batch, threads=1, preview_every=None, seed=0), progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM: this process's own peak (getrusage's ru_maxrss keeps the parent's across exec)
+print([int(line.split()[1]) * 1024 for line in open('/proc/self/status') if line.startswith('VmHWM:')][0])
 """
 
 
 def test_the_training_step_estimate_follows_the_measured_peak_memory(tmp_path):
-    """Peak RSS of one real training step at batch 32 and 256: its growth per sample against the estimate."""
+    """Peak RSS of one real training step at batch 32 and 512: its growth per sample against the estimate
+    (measured 3.4–4.4 MB a sample between neighbouring batch sizes, 3.8 MB over 32 → 512; estimated 3.9)."""
     from ganphon.models.footprint import training_step_bytes
 
     cfg = ModelConfig(arch="ciwgan", n_codes=3, dim=8)
     peaks = {}
-    for batch in (32, 256):
+    for batch in (32, 512):
         done = subprocess.run([sys.executable, "-c", _PEAK, str(batch), str(tmp_path / f"b{batch}")],
                               capture_output=True, text=True, cwd=REPO, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         peaks[batch] = int(done.stdout.split()[-1])
-    measured = (peaks[256] - peaks[32]) / (256 - 32)
-    estimated = (training_step_bytes(cfg, 256)[0] - training_step_bytes(cfg, 32)[0]) / (256 - 32)
+    measured = (peaks[512] - peaks[32]) / (512 - 32)
+    estimated = (training_step_bytes(cfg, 512)[0] - training_step_bytes(cfg, 32)[0]) / (512 - 32)
     print(f"\nbytes per sample: measured {measured:,.0f}, estimated {estimated:,.0f}")
-    assert 0.75 < estimated / measured < 1.35
+    assert 0.7 < estimated / measured < 1.4
 
 
 def test_a_batch_beyond_the_free_memory_is_refused_before_the_first_step(corpus, tmp_path, capsys):

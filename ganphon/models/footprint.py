@@ -5,9 +5,10 @@ kills the process (exit 137, no message) or by CUDA half-way through a step.
 The estimate counts, on the meta device (nothing allocated), the output of
 every leaf module of G, D and Q for one sample, which a training step keeps
 for the backward pass, and their weights (each with its gradient and Adam's
-two moments).  Measured on the CPU (ciwGAN d = 8, one step, batch 64
-and 512): peak memory grows by 1.27 × those elements × 4 bytes per sample of
-the batch, so :data:`STEP_FACTOR` is 1.3.
+two moments).  Measured on the CPU (ciwGAN d = 8, one step, the process's
+peak resident memory at batch 32, 128, 256 and 512): it grows by 1.13–1.46 ×
+those elements × 4 bytes per sample of the batch (1.28 over 32 → 512), so
+:data:`STEP_FACTOR` is 1.3.
 """
 
 from __future__ import annotations
