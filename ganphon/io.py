@@ -639,6 +639,8 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
 #: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).
 MANIFEST_TEXT_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid", "code", "arch",
                          "checkpoint_sha256", "var")
+#: The manifest's columns that name files, or a part of a file name, in the manifest's own folder.
+MANIFEST_NAME_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid")
 
 
 #: Manifest columns that describe each file's samples: positive numbers (True: whole numbers) in every row.
@@ -666,6 +668,15 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
         raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     import pandas as pd
 
+    for column in MANIFEST_NAME_COLUMNS:  # names of the folder's own files: never a path leaving it
+        if column not in manifest.columns:
+            continue
+        cells = manifest[column]
+        bad = cells.notna().to_numpy() & ~np.array([layout.is_plain_name(v) for v in cells.fillna("x")], bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise GanphonError(f"{path}: row {row + 2} has {column} {cells.iloc[row]!r}, not a file name of its "
+                               f"folder (a manifest names files beside it: no folder part, no line break)")
     for column, whole in MANIFEST_NUMBER_COLUMNS.items():  # a cut, blanked or mistyped row: named, never used
         if column not in manifest.columns:
             continue

@@ -124,14 +124,21 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
-def _name_part(text) -> str:
-    """``text`` checked to be usable inside a file name (no folder separator, NUL or line break)."""
+def is_plain_name(text) -> bool:
+    """Whether ``text`` names an entry of a folder itself: no folder separator, not ``.`` or ``..``, no
+    line break, NUL or other control character (a name that spans lines would split a table row or a message)."""
     text = str(text)
-    if not text or any(c in text for c in "/\\\0\n\r") or text in (".", ".."):
+    return bool(text) and text not in (".", "..") and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127
+                                                             for c in text)
+
+
+def _name_part(text) -> str:
+    """``text`` checked to be usable inside a file name (:func:`is_plain_name`)."""
+    if not is_plain_name(text):
         from .errors import GanphonError
 
-        raise GanphonError(f"{text!r} cannot be part of a file name (a layer or sample name?)")
-    return text
+        raise GanphonError(f"{str(text)!r} cannot be part of a file name (a layer or sample name?)")
+    return str(text)
 
 
 def layer_wav(sample_id: str, layer: str) -> str:
@@ -151,7 +158,7 @@ def listening_flac(sample_id: str, layer: str) -> str:
 
 def textgrid(sample_id: str) -> str:
     """File name of the sample's TextGrid."""
-    return f"{sample_id}.TextGrid"
+    return f"{_name_part(sample_id)}.TextGrid"
 
 
 FEATURE_MAPS_PREFIX = "featuremaps_"

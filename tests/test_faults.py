@@ -237,6 +237,24 @@ def _unquoted_acoustics_row(ws, m):
     (ws / "sweep" / layout.ACOUSTICS).write_text("\n".join(lines))
 
 
+def _manifest_cell(row: int, column: str, value: str):
+    """The sweep's manifest with one cell set to ``value``."""
+    def setup(ws, m):
+        import pandas as pd
+
+        shutil.copytree(m / "sweep", ws / "sweep")
+        manifest = pd.read_csv(ws / "sweep" / layout.MANIFEST, dtype=str, keep_default_na=False)
+        manifest.loc[row, column] = value
+        manifest.to_csv(ws / "sweep" / layout.MANIFEST, index=False)
+    return setup
+
+
+def _corpus_holding_the_sweep(ws, m):
+    """A corpus with an exported folder (a model's outputs) inside it."""
+    shutil.copytree(m / "corpus", ws / "corpus")
+    shutil.copytree(m / "sweep", ws / "corpus" / "old")
+
+
 RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))
 SAFETENSORS = (len(b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').to_bytes(8, "little")
                + b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' + bytes(8))
@@ -303,6 +321,15 @@ CASES = [
     ("measure manifest cut mid-row", _cut_manifest, ["measure", "sweep"], "manifest.csv: row 37 has no n_native"),
     ("measure manifest text for a number", _manifest_with_text_for_a_number, ["measure", "sweep"],
      "manifest.csv: row 5 has slice_len 'x'"),
+    ("annotate manifest naming a TextGrid outside its folder", _manifest_cell(0, "textgrid", "../escaped.TextGrid"),
+     ["annotate", "sweep"], "row 2 has textgrid '../escaped.TextGrid', not a file name of its folder"),
+    ("measure manifest naming a file in another folder", _manifest_cell(4, "file", "../other/b000_v000_output.wav"),
+     ["measure", "sweep"], "row 6 has file '../other/b000_v000_output.wav'"),
+    ("measure manifest sample id with a line break", _manifest_cell(1, "sample_id", "b000\nv000"),
+     ["measure", "sweep"], "row 3 has sample_id"),
+    ("probe out with a line break", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "p\nq"],
+     "--out: 'p\\nq' holds a line break"),
+    ("measure folder with a tab", None, ["measure", "s\tweep"], "DIR: 's\\tweep' holds a line break or another"),
     ("stats acoustics row unquoted", _unquoted_acoustics_row, ["stats", "sweep"], "acoustics.csv: column point holds"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
     ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],
@@ -471,6 +498,13 @@ CASES = [
     ("train lr 0", _copy("corpus"), ["train", "corpus", "--out", "run", "--lr", "0"], "--lr"),
     ("train out is a file", _both(_copy("corpus"), _file("run", b"x")),
      ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "run"),
+    ("train on a training run's previews", _both(_copy("corpus"), _file(f"corpus/{layout.LOG_CSV}", b"step\n")),
+     ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "corpus: is a training folder"),
+    ("train on a corpus holding an export", _corpus_holding_the_sweep,
+     ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "corpus/old: is an export folder"),
+    ("corpus check of an export", _copy("sweep"), ["corpus", "check", "sweep"], "sweep: is an export folder"),
+    ("corpus cut from an export", _copy("sweep"), ["corpus", "cut", "sweep", "--tier", "auto", "--out", "c"],
+     "sweep: is an export folder"),
     ("evaluate-model n 0", None, ["evaluate-model", "--checkpoint", "{m}/ciwgan.pt", "--n", "0"], "--n"),
     # ---- export-files, explore
     ("export-files missing store", None, ["export-files", "nope", "--out", "o"], "nope"),

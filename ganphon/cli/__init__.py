@@ -214,6 +214,19 @@ def option_for(parser, argv, parameter: str) -> str:
     return parameter
 
 
+def _check_printable(args, parser, argv) -> None:
+    """Refuse a value holding a line break or another control character (a quoting slip in the shell).
+
+    A path or name is printed in messages, tables, TextGrids and Praat scripts;
+    one that spans lines would split a one-line error in two and a CSV row.
+    """
+    for dest, value in vars(args).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and any(ord(c) < 32 or ord(c) == 127 for c in item):
+                raise GanphonError(f"{option_for(parser, argv, dest)}: {item!r} holds a line break or another "
+                                   f"control character; quote the name without it")
+
+
 def error_line(exc: GanphonError, parser=None, argv=()) -> str:
     """A GanphonError as the command line prints it: a ParameterError names the option, not the parameter."""
     if isinstance(exc, ParameterError) and parser is not None:
@@ -229,6 +242,7 @@ def main(argv=None) -> int:
         chosen = _chosen(argv)
         parser = build_parser([chosen] if chosen in COMMANDS else [])
         args = parser.parse_args(argv)
+        _check_printable(args, parser, argv)
         # The command as typed, recorded next to every result.
         args.command_line = shlex.join(["ganphon", *argv])
         if not getattr(args, "func", None):

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..errors import GanphonError, ParameterError, name_list
 from ..io import command_line, read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from ..layout import ITEMS_CSV, cut_item, textgrid_beside
-from .folder import error_reason, find_wavs, prepare_corpus_folder, to_mono
+from .folder import check_not_generated, error_reason, find_wavs, prepare_corpus_folder, to_mono
 
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
                 "start_sample", "end_sample", "n_samples", "sr"]
@@ -217,6 +217,7 @@ def _plan_cut(src: Path, out: Path, tier, labels, pattern, strict, overwrite, co
                   if out_resolved not in p.resolve().parents]  # never re-cut earlier output
     if not recordings:
         raise GanphonError(f"{src}: no .wav recordings found")
+    check_not_generated(src, recordings)
     request = {"kind": "corpus-cut", "recordings": str(src.resolve()), "tier": tier,
                "labels": sorted(lab.strip() for lab in labels if lab.strip()) if labels is not None else None,
                "pattern": pattern, "strict": strict}

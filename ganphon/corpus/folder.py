@@ -111,6 +111,34 @@ def wav_folder(path, parameter: str | None = None) -> tuple:
     return folder, files
 
 
+#: Folders whose WAVs a model generated (a training run's previews, a probe's or the demo's outputs and layers)
+GENERATED_KINDS = ("training", "export", "demo")
+
+
+def check_not_generated(folder: Path, files) -> None:
+    """Refuse training items from a folder ganphon wrote its generated sounds into.
+
+    ``folder`` or a sub-folder holding one of ``files`` that is a training run,
+    an export (``probe``, ``sweep``) or a demo folder (:func:`ganphon.layout.folder_kind_of`)
+    holds a model's previews, outputs or layer series, not recordings: read as a
+    corpus, they would be mixed with it silently.
+    """
+    from .. import layout
+
+    folders = {folder}
+    for f in files:
+        d = f.parent
+        while d not in folders and folder in d.parents:
+            folders.add(d)
+            d = d.parent
+    for d in sorted(folders, key=lambda d: (len(d.parts), d.as_posix())):
+        kind, evidence = layout.folder_kind_of(d)
+        if kind in GENERATED_KINDS:
+            raise GanphonError(f"{d}: is a{'n' if kind[0] in 'aeiou' else ''} {kind} folder ({evidence}): its "
+                               f"WAVs are a model's, not recordings to train on; copy the ones you mean into a "
+                               f"folder of their own")
+
+
 def to_mono(x):
     """Average the channels of ``x`` ([n] or [n, channels]); returns [n] and whether it mixed."""
     if x.ndim == 1:
@@ -202,6 +230,7 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
     if slice_len < 1 or sr < 1:
         raise GanphonError(f"slice length and sampling rate must be positive (got {slice_len}, {sr})")
     folder, files = wav_folder(path)
+    check_not_generated(folder, files)
     report = LoadReport(slice_len=slice_len, sr=sr)
     items = np.zeros((len(files), slice_len), dtype=np.float32)
     for f in tqdm(files, desc="loading", unit="file", disable=not progress or len(files) < 20,
