@@ -373,13 +373,13 @@ def find_samples(folder):
         if not samples:
             raise GanphonError(f"{manifest}: no rows with layer '{layout.OUTPUT_LAYER}'")
         return "ganphon", samples
-    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+    for path in layout.listed(sorted(folder.iterdir())):
         parsed = layout.parse_sample_file(path.name)
         if parsed is not None and parsed[1] == layout.OUTPUT_LAYER and path.suffix == ".wav":
             samples.append((parsed[0], path, folder / layout.textgrid(parsed[0])))
     if samples:
         return "ganphon", samples
-    wavs = sorted(p for p in folder.glob("*.wav") if not p.name.startswith("."))
+    wavs = layout.listed(sorted(folder.glob("*.wav")))
     if not wavs:
         raise GanphonError(f"{folder}: no .wav files to annotate")
     return "plain", [(p.stem, p, p.with_suffix(".TextGrid")) for p in wavs]
@@ -588,7 +588,7 @@ def evaluate(corpus_dir, settings: SegmentSettings = SegmentSettings(), tier="ph
     folder = Path(corpus_dir)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: not a folder")
-    wavs = sorted(p for p in folder.glob("*.wav") if not p.name.startswith("."))
+    wavs = layout.listed(sorted(folder.glob("*.wav")))
     pairs = [(w, w.with_suffix(".TextGrid")) for w in wavs if w.with_suffix(".TextGrid").is_file()]
     if limit:
         pairs = pairs[:limit]

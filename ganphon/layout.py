@@ -132,6 +132,22 @@ def is_plain_name(text) -> bool:
                                                              for c in text)
 
 
+def listed(paths) -> list:
+    """``paths`` found by listing a folder, hidden names (``.x``) left out; a name that is not plain
+    (:func:`is_plain_name`: a line break or control character) is an error naming it, never skipped silently."""
+    out = []
+    for path in paths:
+        if path.name.startswith("."):
+            continue
+        if not is_plain_name(path.name):
+            from .errors import GanphonError
+
+            raise GanphonError(f"{path.parent}/{path.name!r}: a file name holding a line break or another control "
+                               f"character; rename it")
+        out.append(path)
+    return out
+
+
 def _name_part(text) -> str:
     """``text`` checked to be usable inside a file name (:func:`is_plain_name`)."""
     if not is_plain_name(text):

@@ -330,6 +330,17 @@ CASES = [
     ("probe out with a line break", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--out", "p\nq"],
      "--out: 'p\\nq' holds a line break"),
     ("measure folder with a tab", None, ["measure", "s\tweep"], "DIR: 's\\tweep' holds a line break or another"),
+    ("measure a WAV named with a line break", _both(_copy("corpus"), lambda ws, m: shutil.copy(
+        m / "corpus" / "w0.wav", ws / "corpus" / "a\nb.wav")), ["measure", "corpus", "--tier", ""],
+     "corpus/'a\\nb.wav': a file name holding a line break"),
+    ("measure --engine praat a WAV named with a line break", _both(_copy("corpus"), lambda ws, m: shutil.copy(
+        m / "corpus" / "w0.wav", ws / "corpus" / "a\nb.wav")), ["measure", "corpus", "--tier", "", "--engine", "praat"],
+     "corpus/'a\\nb.wav': a file name holding a line break"),
+    ("annotate a WAV named with a line break", _both(_copy("corpus"), lambda ws, m: shutil.copy(
+        m / "corpus" / "w0.wav", ws / "corpus" / "a\nb.wav")), ["annotate", "corpus"], "corpus/'a\\nb.wav'"),
+    ("train on a sub-folder named with a tab", _both(_copy("corpus"), lambda ws, m: (ws / "corpus" / "s\tub").mkdir()
+                                                     or shutil.copy(m / "corpus" / "w0.wav", ws / "corpus" / "s\tub")),
+     ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "corpus/'s\\tub': a file name holding"),
     ("stats acoustics row unquoted", _unquoted_acoustics_row, ["stats", "sweep"], "acoustics.csv: column point holds"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
     ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],

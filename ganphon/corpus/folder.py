@@ -19,6 +19,7 @@ import scipy
 import scipy.signal
 from tqdm import tqdm
 
+from .. import layout
 from ..errors import GanphonError, ParameterError
 from ..io import created, prepare_folder, read_wav, versions
 from ..timebase import DEFAULT_SR, slice_duration
@@ -72,7 +73,8 @@ def find_wavs(folder):
     """All ``.wav`` files under ``folder`` (any case of the suffix), sorted.
 
     Hidden files (names starting with ``.``, such as macOS ``._x.wav`` or
-    half-written temporaries) are left out.
+    half-written temporaries) are left out; a name holding a line break or
+    another control character is an error (:func:`ganphon.layout.listed`).
 
     Parameters
     ----------
@@ -89,6 +91,7 @@ def find_wavs(folder):
         if any(part.startswith(".") for part in rel.parts):
             continue
         if p.suffix.lower() == ".wav" and p.is_file():
+            layout.listed([folder.joinpath(*rel.parts[:i + 1]) for i in range(len(rel.parts))])  # plain names
             found.append(p)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
@@ -123,8 +126,6 @@ def check_not_generated(folder: Path, files) -> None:
     holds a model's previews, outputs or layer series, not recordings: read as a
     corpus, they would be mixed with it silently.
     """
-    from .. import layout
-
     folders = {folder}
     for f in files:
         d = f.parent
