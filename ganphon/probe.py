@@ -77,8 +77,8 @@ class Intervention:
         if self.operation not in OPERATIONS:
             raise GanphonError(f"intervention operation must be one of {', '.join(OPERATIONS)}, got {self.operation!r}")
         value = float(self.value)
-        if not np.isfinite(value):
-            raise GanphonError(f"intervention value must be finite, got {self.value!r}")
+        if not np.isfinite(value) or abs(value) > float(np.finfo(np.float32).max):  # the activations are float32
+            raise GanphonError(f"intervention value must be a finite float32 number, got {self.value!r}")
         object.__setattr__(self, "channels", tuple(sorted(chans)))
         object.__setattr__(self, "value", value)
 
@@ -111,20 +111,29 @@ class Intervention:
         return out
 
 
+#: More channels than any layer of a model that fits in memory has (a range is checked before it is made).
+MAX_CHANNEL = 2**20
+
+
 def parse_channels(text: str) -> tuple:
     """``"3,17,40"`` or ``"0-7,12"`` → (3, 17, 40) / (0, 1, … 7, 12)."""
     out = []
     for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
         try:
             if "-" in part[1:]:
                 a, b = part.split("-", 1)
-                out.extend(range(int(a), int(b) + 1))
+                a, b = int(a), int(b)
+                if b < a:
+                    raise ValueError
+                ends = (a, b)
             else:
-                out.append(int(part))
+                ends = (int(part),) * 2
         except ValueError:
             raise GanphonError(f"channels {text!r}: expected numbers like 3,17,40 or 0-7") from None
+        if max(abs(e) for e in ends) > MAX_CHANNEL:
+            raise GanphonError(f"channels {text!r}: channel {max(ends, key=abs)} is beyond any layer's "
+                               f"(at most {MAX_CHANNEL:,})")
+        out.extend(range(ends[0], ends[1] + 1))
     return tuple(out)
 
 

@@ -21,6 +21,7 @@ centres and a generator's ``(k + 0.5) · T / n`` are used alike.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +123,17 @@ def input_measures(sound, *, pitch_floor: float = 75.0, pitch_ceiling: float = 6
     F0 (``To Pitch`` (ac), 0 = unvoiced → NaN), intensity (``To Intensity``,
     minimum pitch 100 Hz, dB), F1 and F2 (``To Formant (burg)``, 5 formants up
     to ``maximum_formant``, voiced frames only).  Formants are left out (NaN)
-    when the input's own band (``input_sr`` / 2, before any resampling) does not
-    reach ``maximum_formant``.
+    when the input's own band (``input_sr`` / 2, before any resampling) or the
+    sound's does not reach ``maximum_formant``.
     """
     out = {}
+    nyquist = sound.sampling_frequency / 2
+    if pitch_ceiling > nyquist:
+        raise ParameterError("pitch_ceiling", f"{pitch_ceiling:g} Hz is above the sound's Nyquist frequency "
+                                              f"({nyquist:g} Hz)")
+    if 3.0 / pitch_floor > sound.duration:  # To Pitch's window: 3 periods of the floor
+        raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz needs a window of {3.0 / pitch_floor:g} s, longer "
+                                            f"than the sound ({sound.duration:g} s)")
     pitch = sound.to_pitch(time_step=time_step, pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling)
     f0 = pitch.selected_array["frequency"].astype(np.float64)
     f0[f0 <= 0] = np.nan
@@ -133,9 +141,10 @@ def input_measures(sound, *, pitch_floor: float = 75.0, pitch_ceiling: float = 6
     if sound.duration >= 6.4 / 100.0:
         intensity = sound.to_intensity(minimum_pitch=100.0, time_step=time_step)
         out["intensity"] = (np.asarray(intensity.xs()), np.asarray(intensity.values[0], dtype=np.float64))
-    band_ok = input_sr is None or input_sr / 2 >= maximum_formant
+    band_ok = (input_sr is None or input_sr / 2 >= maximum_formant) and nyquist >= maximum_formant
+    # a band the sound does not carry: the frames' times only (Burg up to the Nyquist), every value NaN
     formant = sound.to_formant_burg(time_step=time_step, max_number_of_formants=5,
-                                    maximum_formant=maximum_formant)
+                                    maximum_formant=maximum_formant if band_ok else nyquist)
     ft = np.asarray(formant.xs())
     voiced = (np.interp(ft, out["f0"][0], np.isfinite(f0).astype(np.float64), left=0.0, right=0.0) > 0.5
               if len(f0) else np.zeros(len(ft), dtype=bool))
@@ -188,13 +197,27 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
         raise ParameterError("measures", f"unknown {', '.join(unknown)} (choose from {', '.join(MEASURES)})")
-    if n_boot < 0:
-        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
+    check_boot(n_boot)
     settings = {"pitch_floor": pitch_floor, "pitch_ceiling": pitch_ceiling, "maximum_formant": maximum_formant}
+    for parameter, value in settings.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ParameterError(parameter, f"must be a positive number of Hz, got {value}")
+    if pitch_floor >= pitch_ceiling:
+        raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz must be below the pitch ceiling ({pitch_ceiling:g} Hz)")
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
     result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
     io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
     return result
+
+
+#: The most bootstrap resamples taken (a 95 % interval is stable from about 2,000; each costs a draw per item).
+MAX_BOOT = 10_000
+
+
+def check_boot(n_boot: int) -> None:
+    """Refuse a number of bootstrap resamples below 0 or above :data:`MAX_BOOT`."""
+    if not 0 <= n_boot <= MAX_BOOT:
+        raise ParameterError("n_boot", f"must be between 0 and {MAX_BOOT:,}, got {n_boot}")
 
 
 def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, settings: dict) -> list:
@@ -431,8 +454,7 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
         raise GanphonError(f"{external}: no such file or folder")
     if not max_lag > 0:
         raise ParameterError("max_lag", f"must be > 0 s, got {max_lag}")
-    if n_boot < 0:
-        raise ParameterError("n_boot", f"must be ≥ 0, got {n_boot}")
+    check_boot(n_boot)
     rows = _layer_rows(folder, layers)
     manifest = io.read_manifest(folder)
     firsts = manifest.drop_duplicates("sample_id").set_index("sample_id")
@@ -445,6 +467,9 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
             cache[path] = read_external(path, column, time_column)
         et, ev = cache[path]
         times, values, dx = read_series(folder / row["sound_file"])
+        if max_lag >= len(values) * dx:
+            raise ParameterError("max_lag", f"{max_lag:g} s is not shorter than the series "
+                                            f"({len(values) * dx:g} s of {row['layer']})")
         grid = on_grid(et, ev, times, dx)
         lags, r = cross_correlation(values, grid, max(1, int(round(max_lag / dx))))
         best = int(np.nanargmax(r)) if np.isfinite(r).any() else None

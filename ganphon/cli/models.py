@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
-from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, model_dim, non_negative_int,
-                      positive_int)
+from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, finite_float, model_dim,
+                      non_negative_int, positive_int)
 
 
 def add_artefact_controls(group) -> None:
@@ -62,7 +62,7 @@ def import_checkpoint(p) -> None:
     p.add_argument("--arch", choices=ARCHS, required=True, help="architecture the checkpoint was trained as")
     p.add_argument("--codes", type=non_negative_int, default=0,
                    help="number of codes (--format tf: read from the Q-network or args.txt when 0)")
-    p.add_argument("--q-slope", type=float, default=0.2,
+    p.add_argument("--q-slope", type=finite_float, default=0.2,
                    help="Q-network LeakyReLU slope; 0 for port checkpoints trained before its 2025 fix")
     add_out(p, metavar="FILE", help="ganphon checkpoint file to write")
     add_file_output(p)

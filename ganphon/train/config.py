@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ParameterError
+from ..models.latent import FLOAT32_MAX
 
 # Settings that shape the optimisation (may be changed on resume, with a note).
 OPTIM_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr")
@@ -82,6 +83,8 @@ class TrainConfig:
             (self.lambda_gp >= 0, "lambda_gp", f"must be >= 0, got {self.lambda_gp}"),
             (self.lr > 0, "lr", f"must be positive, got {self.lr}"),
             (self.q_lr > 0, "q_lr", f"must be positive, got {self.q_lr}"),
+            *((value <= FLOAT32_MAX, name, f"must be a float32 number (the weights' type), got {value}")
+              for name, value in (("lambda_gp", self.lambda_gp), ("lr", self.lr), ("q_lr", self.q_lr))),
             (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
              "betas", f"must be two numbers in [0, 1), got {self.betas}"),
             (self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0"),
