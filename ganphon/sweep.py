@@ -233,6 +233,10 @@ def _atlas_values(spec: dict, source: str) -> list:
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
             or len(set(values)) != len(values)):
         raise GanphonError(f"{source}: 'values' must be at least 2 distinct finite numbers, got {values!r}")
+    beyond = [v for v in values if abs(v) > FLOAT32_MAX]
+    if beyond:
+        raise GanphonError(f"{source}: 'values' holds {beyond[0]!r}, beyond float32 range (±{FLOAT32_MAX:.3g}), "
+                           "where the network computes inf")
     return [float(v) for v in values]
 
 

@@ -70,8 +70,24 @@ def test_every_list_option_is_split_and_checked_by_the_parser():
     assert found >= 19  # the list options today; a new one is counted by its dest or help
 
 
+def test_every_number_option_has_a_checking_type():
+    """A plain ``int`` or ``float`` takes nan, inf or a negative count, which fail later, inside the work."""
+    parser = build_parser(list(COMMANDS))
+    plain = []
+    for name, p in parser._subparsers._group_actions[0].choices.items():
+        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
+                              for n, q in a.choices.items()]
+        for label, q in subs:
+            plain += [(label, a.option_strings) for a in q._actions
+                      if a.type in (int, float) and not (a.type is int and a.choices)]
+    assert plain == []
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["atlas", "--checkpoint", "demo", "--out", "x", "--variables", "z1,z1"], "--variables"),
+    (["atlas", "--checkpoint", "demo", "--out", "x", "--explore", "-5"], "--explore"),
+    (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "0,1e39"], "beyond float32"),
+    (["compare-series", "x", "--external", "e.csv", "--n-boot", "-1"], "--n-boot"),
     (["correlate-input", "x", "--layers", "conv1,,conv2"], "--layers"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--n", "0"], "--n"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--batch-size", "0"], "--batch-size"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet, add_seed,
-                      add_workers, describe, finite_float, name_list, names, positive_int)
+                      add_workers, describe, finite_float, name_list, names, non_negative_int, positive_int)
 from .store import add_store
 
 ATLAS_EPILOG = """\
@@ -74,7 +74,7 @@ def atlas(p) -> None:
     add_workers(p, "annotating and measuring", store=True)
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
     add_store(p)
-    p.add_argument("--explore", type=int, default=6, metavar="N",
+    p.add_argument("--explore", type=non_negative_int, default=6, metavar="N",
                    help="explorer page with the N top-ranked variables on 2 bases (0: none)")
     p.add_argument("--yes", action="store_true", help="run an atlas of more than 10,000 samples")
     p.set_defaults(func=_atlas)

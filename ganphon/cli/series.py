@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .options import add_file_output, add_out, add_seed, describe, finite_float, name_list, names
+from .options import add_file_output, add_out, add_seed, describe, finite_float, name_list, names, non_negative_int
 
 MEASURES = ("f0", "intensity", "f1", "f2")  # ganphon.series.MEASURES, without importing the stage
 
 
 def _add_boot(p) -> None:
-    p.add_argument("--n-boot", type=int, default=1000, metavar="N",
+    p.add_argument("--n-boot", type=non_negative_int, default=1000, metavar="N",
                    help="bootstrap resamples of items for the 95 %% intervals (0: none)")
     add_seed(p, help="seed of the bootstrap")
 
