@@ -21,6 +21,7 @@ Python through parselmouth (:mod:`ganphon.acoustics`) or by the scripts in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.resources
 import math
@@ -623,6 +624,8 @@ def read_table(path) -> "pd.DataFrame":
 # The Praat plugin
 
 PLUGIN_NAME = "plugin_ganphon"
+#: The installed plugin's list of its own files (an update replaces exactly those)
+PLUGIN_FILES = ".ganphon-plugin-files"
 
 
 def praat_prefs_dir(platform=None) -> Path:
@@ -656,7 +659,9 @@ def install_plugin(prefs_dir=None) -> Path:
     """Copy the Praat plugin into Praat's preferences folder as ``plugin_ganphon``.
 
     The folder is built beside its final place and then swapped in, so Praat
-    never sees a half-copied plugin; an earlier version is replaced.
+    never sees a half-copied plugin; an earlier version is replaced (a folder
+    of that name holding other files is an error, as is a ganphon output
+    folder given as the preferences folder).
 
     Parameters
     ----------
@@ -668,20 +673,37 @@ def install_plugin(prefs_dir=None) -> Path:
     Path
         The installed plugin folder.
     """
+    from . import layout
+
     prefs = Path(prefs_dir) if prefs_dir is not None else praat_prefs_dir()
+    kind, evidence = layout.folder_kind_of(prefs)
+    if kind is not None:
+        raise GanphonError(f"{prefs}: is a ganphon {kind} folder ({evidence}), not Praat's preferences folder")
+    target = prefs / PLUGIN_NAME
+    files = plugin_files()
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise GanphonError(f"{target}: exists and is not the plugin's folder; move it away first")
+    if target.is_dir():  # an earlier version is replaced; anything else in it is not ganphon's to delete
+        ours = {f.name for f in files} | {PLUGIN_FILES}
+        with contextlib.suppress(OSError, UnicodeDecodeError):  # the files an earlier version installed
+            ours |= set((target / PLUGIN_FILES).read_text(encoding="utf-8").splitlines())
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in ours)
+        if foreign:
+            raise GanphonError(f"{target}: holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}, not "
+                               f"the plugin's; move {'them' if len(foreign) > 1 else 'it'} away to update the plugin")
     try:
         prefs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GanphonError(f"{prefs}: cannot create Praat preferences folder ({exc.strerror})") from None
-    target = prefs / PLUGIN_NAME
     staging = prefs / f".{PLUGIN_NAME}.tmp{os.getpid()}"
     old = prefs / f".{PLUGIN_NAME}.old{os.getpid()}"
     try:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir()
-        for path in plugin_files():
+        for path in files:
             shutil.copy2(path, staging / path.name)
+        (staging / PLUGIN_FILES).write_text("".join(f"{f.name}\n" for f in files), encoding="utf-8")
         if target.exists():
             os.replace(target, old)
         try:

@@ -227,6 +227,31 @@ def test_plugin_command_line(tmp_path, capsys):
     assert main(["praat-plugin", "--install", "--prefs", str(blocked)]) == 2
 
 
+def test_plugin_update_deletes_only_the_plugins_files(tmp_path, tiny_ciwgan, capsys):
+    from ganphon.cli import main
+
+    prefs = tmp_path / "prefs"
+    target = praat.install_plugin(prefs)
+    # a file an earlier version installed (listed by it) is replaced; a file of the user's stops the update
+    with open(target / praat.PLUGIN_FILES, "a", encoding="utf-8") as listed:
+        listed.write("dropped_since.praat\n")
+    (target / "dropped_since.praat").write_text("# old\n")
+    praat.install_plugin(prefs)
+    assert not (target / "dropped_since.praat").exists() and (target / "setup.praat").is_file()
+    (target / "my_own.praat").write_text("# mine\n")
+    capsys.readouterr()
+    assert main(["praat-plugin", "--install", "--prefs", str(prefs)]) == 2
+    assert "my_own.praat, not the plugin's" in capsys.readouterr().err
+    assert (target / "my_own.praat").read_text() == "# mine\n"
+    # an exported folder is not Praat's preferences folder: nothing is written into it
+    exported = tmp_path / "probe"
+    assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--out", str(exported), "--quiet"]) == 0
+    before = sorted(p.name for p in exported.iterdir())
+    assert main(["praat-plugin", "--install", "--prefs", str(exported)]) == 2
+    assert "is a ganphon export folder" in capsys.readouterr().err
+    assert sorted(p.name for p in exported.iterdir()) == before
+
+
 def test_praat_prefs_dir_per_system(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("USERPROFILE", str(tmp_path / "win"))
