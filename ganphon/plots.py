@@ -654,10 +654,15 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     manifest = _manifest(folder)
     out = folder / FIGURES_DIR
     paths, notes = [], []
+    sweep = (manifest is not None and {"var", "value", "base"} <= set(manifest.columns)
+             and manifest["value"].notna().any())
+    if base is not None and not sweep:
+        raise ParameterError("base", f"{folder} is not a sweep (no base and value columns in its manifest): "
+                                     "there is no sweep grid to draw")
     if sample_id is None:
         sample_id = _first_sample(folder, manifest)
     paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
-    if manifest is not None and {"var", "value", "base"} <= set(manifest.columns) and manifest["value"].notna().any():
+    if sweep:
         paths += plot_sweep_grid(folder, base=base, formats=formats)
     else:
         notes.append("no sweep columns in the manifest: no sweep grid")

@@ -542,6 +542,9 @@ CASES = [
     # ---- export-files, explore
     ("export-files missing store", None, ["export-files", "nope", "--out", "o"], "nope"),
     ("export-files not a store", _copy("sweep"), ["export-files", "sweep", "--out", "o"], "sweep"),
+    ("plot base of a probe (not a sweep)",
+     lambda ws, m: run_cli(["probe", "--checkpoint", m / "ciwgan.pt", "--n", "1", "--out", "p", "--quiet"], ws),
+     ["plot", "p", "--base", "1"], "--base: p is not a sweep"),
     ("explore missing folder", None, ["explore", "nope"], "nope"),
     ("explore empty folder", _file("e/x.txt", b""), ["explore", "e"], "e"),
     # ---- demo
