@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError, name_list
+from .errors import GanphonError, first_line, name_list
 from .io import command_line, created
 from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, generator_manifest, latents_table,
                        open_run, write_sample, write_samples)
@@ -249,12 +249,46 @@ def open_store(folder) -> Store:
     if record is None or not (folder / ZARR_DIR).is_dir() or not (folder / MANIFEST_PARQUET).is_file():
         raise GanphonError(f"{folder}: not a ganphon store (no run.json, {ZARR_DIR} and {MANIFEST_PARQUET}); "
                            "write one with 'ganphon probe --store zarr' or 'ganphon sweep --store zarr'")
-    group = zarr.open_group(str(folder / ZARR_DIR), mode="r")
-    attrs = dict(group.attrs)
-    manifest = io.read_table(folder / MANIFEST_PARQUET, "store manifest", usecols=["sample_id", "layer"])
+    manifest = io.read_table(folder / MANIFEST_PARQUET, "store manifest", usecols=["sample_id", "layer", "n_native"])
     ids = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, "sample_id"].astype(str).tolist()
-    return Store(folder, group, record, ids, list(attrs["layers"]), int(attrs["slice_len"]), int(attrs["sr"]),
-                 int(attrs["chunk"]))
+    try:
+        group = zarr.open_group(str(folder / ZARR_DIR), mode="r")
+        attrs = dict(group.attrs)
+        layers, slice_len, sr, chunk = list(attrs["layers"]), int(attrs["slice_len"]), int(attrs["sr"]), \
+            int(attrs["chunk"])
+        st = Store(folder, group, record, ids, layers, slice_len, sr, chunk)
+        _check_arrays(st, manifest)
+    except GanphonError:
+        raise
+    except Exception as exc:  # a store's metadata edited or cut: zarr's and json's errors, one line
+        raise GanphonError(f"{folder / ZARR_DIR}: unreadable store ({first_line(exc)})") from None
+    return st
+
+
+def _check_arrays(st: Store, manifest: pd.DataFrame) -> None:
+    """Each series array as the manifest describes it, and every chunk of a finished sample on disk.
+
+    A chunk file that is missing reads as the array's fill value (zeros), so a
+    store whose chunk was deleted would export silence as if it were generated.
+    """
+    rows = manifest.drop_duplicates("layer").set_index("layer")["n_native"]
+    finished = st.finished()
+    done = sorted({i for i, sid in enumerate(st.sample_ids) if sid in finished})
+    for layer in [layout.OUTPUT_LAYER, *st.layers]:
+        name = f"{st.folder / ZARR_DIR / layer}"
+        if layer not in st.group:
+            raise GanphonError(f"{name}: missing from the store")
+        array = st.group[layer]
+        width = st.slice_len if layer == layout.OUTPUT_LAYER else int(rows.get(layer, -1))
+        if array.ndim != 2 or tuple(array.shape) != (len(st.sample_ids), width) or array.dtype != np.float32:
+            raise GanphonError(f"{name}: holds {array.dtype} {list(array.shape)}, not float32 "
+                               f"[{len(st.sample_ids)}, {width}] as the manifest says (an edited store?)")
+        encode = array.metadata.chunk_key_encoding.encode_chunk_key
+        for c in sorted({i // array.chunks[0] for i in done}):
+            if not (Path(name) / encode((c, 0))).is_file():
+                raise GanphonError(f"{name}: the chunk of finished samples {st.sample_ids[c * array.chunks[0]]}… "
+                                   f"({encode((c, 0))}) is missing: a damaged store; write it again (the command is "
+                                   f"in run.json) with --overwrite")
 
 
 def parse_selection(samples, sample_ids: Sequence[str], where: str = "store") -> list[int]:

@@ -255,6 +255,16 @@ def _corpus_holding_the_sweep(ws, m):
     shutil.copytree(m / "sweep", ws / "corpus" / "old")
 
 
+def _damaged_store(damage):
+    """A probe's columnar store (3 samples) with ``damage(store.zarr folder)`` done to it."""
+    def setup(ws, m):
+        code, _, err = run_cli(["probe", "--checkpoint", m / "ciwgan.pt", "--n", "3", "--store", "zarr", "--out", "st",
+                                "--quiet"], ws)
+        assert code == 0, err
+        damage(ws / "st" / layout.STORE_ZARR)
+    return setup
+
+
 RANDOM_BYTES = bytes(np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8))
 SAFETENSORS = (len(b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}').to_bytes(8, "little")
                + b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' + bytes(8))
@@ -542,6 +552,13 @@ CASES = [
     # ---- export-files, explore
     ("export-files missing store", None, ["export-files", "nope", "--out", "o"], "nope"),
     ("export-files not a store", _copy("sweep"), ["export-files", "sweep", "--out", "o"], "sweep"),
+    ("export-files a store missing a chunk", _damaged_store(lambda z: shutil.rmtree(z / "conv2" / "c")),
+     ["export-files", "st", "--out", "o"], "st/store.zarr/conv2: the chunk of finished samples"),
+    ("export-files a store with cut metadata", _damaged_store(lambda z: (z / "conv1" / "zarr.json").write_text("{")),
+     ["export-files", "st", "--out", "o"], "st/store.zarr: unreadable store"),
+    ("stats a store whose array changed shape", _damaged_store(lambda z: (z / "output" / "zarr.json").write_text(
+        (z / "output" / "zarr.json").read_text().replace('"shape": [\n    3,', '"shape": [\n    2,'))),
+     ["stats", "st"], "holds float32 [2, "),
     ("plot base of a probe (not a sweep)",
      lambda ws, m: run_cli(["probe", "--checkpoint", m / "ciwgan.pt", "--n", "1", "--out", "p", "--quiet"], ws),
      ["plot", "p", "--base", "1"], "--base: p is not a sweep"),
