@@ -720,7 +720,7 @@ def collect_files(folder_or_manifest, inputs="wav"):
         for path in layout.listed(sorted(folder.glob(f"*.{extension}"))):
             entries.append(FileEntry(path, find_textgrid(path), layer_from_name(path.name)))
         if not entries:
-            raise GanphonError(f"{folder}: no *.{extension} files to measure")
+            raise GanphonError(f"{folder}: no *.{extension} files to measure{layout.store_hint(folder)}")
     return folder, entries, manifest
 
 

@@ -381,7 +381,7 @@ def find_samples(folder):
         return "ganphon", samples
     wavs = layout.listed(sorted(folder.glob("*.wav")))
     if not wavs:
-        raise GanphonError(f"{folder}: no .wav files to annotate")
+        raise GanphonError(f"{folder}: no .wav files to annotate{layout.store_hint(folder)}")
     return "plain", [(p.stem, p, p.with_suffix(".TextGrid")) for p in wavs]
 
 

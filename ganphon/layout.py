@@ -132,6 +132,14 @@ def is_plain_name(text) -> bool:
                                                              for c in text)
 
 
+def store_hint(folder) -> str:
+    """``"; it is a columnar store …"`` for a message about a folder holding no files, when it is a store."""
+    if (Path(folder) / STORE_ZARR).is_dir():
+        return (f" (it is a columnar store, {STORE_ZARR}: 'ganphon export-files {folder} --out DIR' writes files "
+                f"of chosen samples; 'ganphon sweep --store zarr' annotates and measures a store itself)")
+    return ""
+
+
 def listed(paths) -> list:
     """``paths`` found by listing a folder, hidden names (``.x``) left out; a name that is not plain
     (:func:`is_plain_name`: a line break or control character) is an error naming it, never skipped silently."""
