@@ -28,7 +28,7 @@ import logging
 import os
 
 from ._version import __version__
-from .errors import GanphonError, ParameterError
+from .errors import GanphonError, ParameterError, first_line
 from .parallel import Interrupted, check_workers, job_batches, run_batch
 
 
@@ -45,15 +45,19 @@ def _worker_version() -> str:
     return __version__
 
 
+#: The schemes of a scheduler on another machine that ganphon connects to
+SCHEMES = ("tcp", "tls")
+
+
 def _check_address(address: str) -> str:
-    address = str(address).strip()
-    if "://" not in address:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ParameterError("scheduler", f"{address!r} is not 'local' or a scheduler address like "
-                                              "tcp://10.0.0.5:8786")
-        address = f"tcp://{address}"
-    return address
+    """``HOST:PORT`` or ``tcp://HOST:PORT`` (``tls://``), checked before connecting; the full address."""
+    text = str(address).strip()
+    scheme, _, rest = text.rpartition("://") if "://" in text else ("tcp", "", text)
+    host, _, port = rest.rpartition(":")
+    if scheme not in SCHEMES or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ParameterError("scheduler", f"{text!r} is not 'local' or a scheduler address like "
+                                          f"tcp://10.0.0.5:8786 ({' or '.join(SCHEMES)}, a host, a port 1–65535)")
+    return f"{scheme}://{rest}"
 
 
 @contextlib.contextmanager
@@ -99,6 +103,9 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         address = _check_address(scheduler)
         try:
             client = distributed.Client(address, timeout=timeout)
+        except ValueError as exc:  # distributed's own parse of the address (e.g. an unclosed IPv6 bracket)
+            raise ParameterError("scheduler", f"{scheduler!r} is not a scheduler address ({first_line(exc)})") \
+                from None
         except (OSError, TimeoutError) as exc:
             raise ParameterError("scheduler", f"{scheduler}: cannot reach the Dask scheduler ({exc})") from None
     try:

@@ -559,6 +559,12 @@ CASES = [
     ("stats a store whose array changed shape", _damaged_store(lambda z: (z / "output" / "zarr.json").write_text(
         (z / "output" / "zarr.json").read_text().replace('"shape": [\n    3,', '"shape": [\n    2,'))),
      ["stats", "st"], "holds float32 [2, "),
+    ("measure scheduler ucx", _copy("sweep"), ["measure", "sweep", "--scheduler", "ucx://1.2.3.4:1", "--overwrite"],
+     "--scheduler: 'ucx://1.2.3.4:1' is not 'local' or a scheduler address"),
+    ("measure scheduler port 99999999", _copy("sweep"),
+     ["measure", "sweep", "--scheduler", "tcp://host:99999999", "--overwrite"], "a port 1–65535"),
+    ("measure scheduler unclosed IPv6 bracket", _copy("sweep"),
+     ["measure", "sweep", "--scheduler", "tcp://[::1", "--overwrite"], "is not a scheduler address"),
     ("plot base of a probe (not a sweep)",
      lambda ws, m: run_cli(["probe", "--checkpoint", m / "ciwgan.pt", "--n", "1", "--out", "p", "--quiet"], ws),
      ["plot", "p", "--base", "1"], "--base: p is not a sweep"),
