@@ -260,9 +260,10 @@ def _cut_recording(wav: Path, src: Path, out: Path, tier: str, tg, wanted, skip)
     except GanphonError as exc:
         skip(name, error_reason(exc, wav))
         return []
+    channels = x.shape[1] if x.ndim == 2 else 1
     x, mixed = to_mono(x)
     if mixed:
-        tqdm.write(f"ganphon: {name}: stereo, mixed down to mono", file=sys.stderr)
+        tqdm.write(f"ganphon: {name}: {'stereo' if channels == 2 else f'{channels} channels'}, mixed down to mono", file=sys.stderr)
     item_dir = out / rel.parent
     item_dir.mkdir(parents=True, exist_ok=True)
     rows = []
