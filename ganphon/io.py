@@ -672,7 +672,7 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
         if column not in manifest.columns:
             continue
         cells = manifest[column]
-        bad = cells.notna().to_numpy() & ~np.array([layout.is_plain_name(v) for v in cells.fillna("x")], bool)
+        bad = cells.notna().to_numpy() & ~layout.plain_names(cells.fillna("x"))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise GanphonError(f"{path}: row {row + 2} has {column} {cells.iloc[row]!r}, not a file name of its "

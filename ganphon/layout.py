@@ -124,12 +124,21 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
+#: A character no plain name holds: a folder separator, NUL, a line break or another control character
+_NOT_PLAIN = r"[/\\\x00-\x1f\x7f]"
+
+
 def is_plain_name(text) -> bool:
     """Whether ``text`` names an entry of a folder itself: no folder separator, not ``.`` or ``..``, no
     line break, NUL or other control character (a name that spans lines would split a table row or a message)."""
     text = str(text)
-    return bool(text) and text not in (".", "..") and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127
-                                                             for c in text)
+    return text not in ("", ".", "..") and re.search(_NOT_PLAIN, text) is None
+
+
+def plain_names(cells):
+    """:func:`is_plain_name` of every cell of a pandas Series of text (a boolean array), in one pass."""
+    text = cells.astype(str)
+    return (~text.str.contains(_NOT_PLAIN, regex=True) & ~text.isin(["", ".", ".."])).to_numpy(dtype=bool)
 
 
 def store_hint(folder) -> str:

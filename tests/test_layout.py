@@ -145,3 +145,13 @@ def test_a_writer_killed_mid_batch_leaves_a_ledger_naming_every_file_it_wrote(tm
     written = {p.name for p in out.iterdir() if layout.parse_sample_file(p.name)}
     assert {p.name for p in out.glob("*.TextGrid")} < {layout.textgrid(sid) for sid in ids}
     assert written == left  # nothing but sample files, every one of them claimed
+
+
+def test_a_plain_name_is_one_entry_of_its_folder_on_one_line():
+    import pandas as pd
+
+    expected = {"b000_v001_conv3.wav": True, "ü b.TextGrid": True, "...": True, ".hidden": True, "": False,
+                ".": False, "..": False, "../x.wav": False, "a/b": False, "a\\b": False, "a\nb": False,
+                "a\rb": False, "a\tb": False, "a\x00b": False, "a\x7fb": False}
+    assert {name: layout.is_plain_name(name) for name in expected} == expected
+    assert list(layout.plain_names(pd.Series(list(expected)))) == list(expected.values())
