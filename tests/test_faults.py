@@ -351,6 +351,11 @@ CASES = [
     ("train on a sub-folder named with a tab", _both(_copy("corpus"), lambda ws, m: (ws / "corpus" / "s\tub").mkdir()
                                                      or shutil.copy(m / "corpus" / "w0.wav", ws / "corpus" / "s\tub")),
      ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "corpus/'s\\tub': a file name holding"),
+    ("stats a label no interval has", _copy("sweep"), ["stats", "sweep", "--labels", "nope"],
+     "--labels: no interval is labelled 'nope' in the table"),
+    ("stats presence of a label no interval has", _copy("sweep"), ["stats", "sweep", "--presence", "vio"],
+     "--presence: no interval is labelled 'vio'"),
+    ("stats gam-df 1", _copy("sweep"), ["stats", "sweep", "--gam", "--gam-df", "1"], "--gam-df: must be at least 4"),
     ("stats acoustics row unquoted", _unquoted_acoustics_row, ["stats", "sweep"], "acoustics.csv: column point holds"),
     ("probe code letters", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "a,b", "--out", "p"], "a,b"),
     ("probe code on a wavegan", None, ["probe", "--checkpoint", "{m}/wavegan.pt", "--code", "1", "--out", "p"],

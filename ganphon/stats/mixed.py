@@ -881,7 +881,11 @@ def lrt_table(fits) -> pd.DataFrame:
 # GAM
 
 
-def fit_gam(frame: pd.DataFrame, outcome: str, df: int = 5, degree: int = 3, alpha: float = 0.0) -> dict:
+#: Degree of the GAM's B-splines (cubic): a basis needs at least degree + 1 degrees of freedom
+GAM_DEGREE = 3
+
+
+def fit_gam(frame: pd.DataFrame, outcome: str, df: int = 5, degree: int = GAM_DEGREE, alpha: float = 0.0) -> dict:
     """Non-linear value curves: a B-spline GAM of the outcome on value, per layer.
 
     ``GLMGam.from_formula(f"{outcome} ~ 1", smoother=BSplines(value, df=[df],

@@ -18,8 +18,8 @@ from .discover import discover, frication_property
 from .feature_maps import activation_profiles, cluster_feature_maps, read_feature_maps
 from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disagreements, parity_table,
                    refit_script, write_frame)
-from .mixed import (DF_METHODS, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table, mixed_tasks,
-                    model_name)
+from .mixed import (DF_METHODS, GAM_DEGREE, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table,
+                    mixed_tasks, model_name)
 from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, distinct, has_sweep, model_frame, read_acoustics,
                      read_latents, segmented_layers, sort_layers)
 
@@ -102,6 +102,19 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
                 continue
             prepared += [(task, frame) for task in tasks]
     return prepared
+
+
+def _check_labels(table, labels, presence) -> None:
+    """Refuse interval labels asked for by name that no row of the table has (a typo, not a finding);
+    a presence label may also be one the ``auto`` tier is made of (its absence everywhere is a result)."""
+    from ..annotate import LABELS as AUTO_LABELS
+
+    have = sorted({str(x) for x in distinct(table["label"])}) if "label" in table.columns else []
+    for parameter, asked, known in (("labels", labels, have), ("presence", presence, [*have, *AUTO_LABELS])):
+        unknown = [lab for lab in asked or () if lab not in known]
+        if unknown:
+            raise ParameterError(parameter, f"no interval is labelled {', '.join(map(repr, unknown))} in the "
+                                            f"table (its labels: {', '.join(have) or 'none'})")
 
 
 def _presence_models(folder, table, presence, random_slope, notes):
@@ -339,7 +352,10 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     if engine != "statsmodels":
         find_rscript()
     started = time.perf_counter()
+    if gam and gam_df < GAM_DEGREE + 1:
+        raise ParameterError("gam_df", f"must be at least {GAM_DEGREE + 1} (cubic B-splines), got {gam_df}")
     read = _read_input(folder, measures, outcome_layers, allow_stale)
+    _check_labels(read.table, labels, presence)
     notes = list(read.notes)
     split = _split_artefacts(_fitted_columns(read.table), read.used, include_artefacts, notes)
     out_dir = _prepare_out(folder, out)
