@@ -205,6 +205,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
     if pitch_floor >= pitch_ceiling:
         raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz must be below the pitch ceiling ({pitch_ceiling:g} Hz)")
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
+    if not any(len(p["value"]) for p in pairs):  # nothing inside the intervals asked for: no table, one line
+        where = f"tier {tier!r}" if tier else "tier 'condition' (the default)"
+        if labels:
+            raise ParameterError("labels", f"no layer sample lies in an interval of {where} labelled "
+                                           f"{', '.join(labels)} in {folder}")
+        raise GanphonError(f"{folder}: no layer sample lies in a non-empty interval of {where}")
     result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
     io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
     return result
