@@ -342,6 +342,8 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         column = numeric[0]
     if column not in table.columns:
         raise ParameterError("column", f"{path} has no column {column!r} (it has {', '.join(map(str, table.columns))})")
+    if column == time_column:
+        raise ParameterError("column", f"{column!r} is the time column of {path}; name the column of values")
     t = pd.to_numeric(table[time_column], errors="coerce").to_numpy(dtype=np.float64)
     values = pd.to_numeric(table[column], errors="coerce")
     text = table[column].astype("string").str.strip()
