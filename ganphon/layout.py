@@ -142,7 +142,8 @@ def plain_names(cells):
 
 
 def store_hint(folder) -> str:
-    """``"; it is a columnar store …"`` for a message about a folder holding no files, when it is a store."""
+    """``" (it is a columnar store …)"``, to end a message that ``folder`` holds no files when it is a store
+    (else ``""``)."""
     if (Path(folder) / STORE_ZARR).is_dir():
         return (f" (it is a columnar store, {STORE_ZARR}: 'ganphon export-files {folder} --out DIR' writes files "
                 f"of chosen samples; 'ganphon sweep --store zarr' annotates and measures a store itself)")

@@ -203,7 +203,8 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
         if not (math.isfinite(value) and value > 0):
             raise ParameterError(parameter, f"must be a positive number of Hz, got {value}")
     if pitch_floor >= pitch_ceiling:
-        raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz must be below the pitch ceiling ({pitch_ceiling:g} Hz)")
+        raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz must be below the pitch ceiling "
+                                            f"({pitch_ceiling:g} Hz)")
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
     if not any(len(p["value"]) for p in pairs):  # nothing inside the intervals asked for: no table, one line
         where = f"tier {tier!r}" if tier else "tier 'condition' (the default)"

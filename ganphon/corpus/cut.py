@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..errors import GanphonError, ParameterError, name_list
 from ..io import command_line, read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from ..layout import ITEMS_CSV, cut_item, textgrid_beside
-from .folder import check_not_generated, error_reason, find_wavs, prepare_corpus_folder, to_mono
+from .folder import check_not_generated, error_reason, find_wavs, mixed_down, prepare_corpus_folder, to_mono
 
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
                 "start_sample", "end_sample", "n_samples", "sr"]
@@ -260,10 +260,10 @@ def _cut_recording(wav: Path, src: Path, out: Path, tier: str, tg, wanted, skip)
     except GanphonError as exc:
         skip(name, error_reason(exc, wav))
         return []
-    channels = x.shape[1] if x.ndim == 2 else 1
+    what = mixed_down(x)
     x, mixed = to_mono(x)
     if mixed:
-        tqdm.write(f"ganphon: {name}: {'stereo' if channels == 2 else f'{channels} channels'}, mixed down to mono", file=sys.stderr)
+        tqdm.write(f"ganphon: {name}: {what}, mixed down to mono", file=sys.stderr)
     item_dir = out / rel.parent
     item_dir.mkdir(parents=True, exist_ok=True)
     rows = []

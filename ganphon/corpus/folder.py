@@ -140,6 +140,12 @@ def check_not_generated(folder: Path, files) -> None:
                                f"folder of their own")
 
 
+def mixed_down(x) -> str:
+    """What a file of samples ``x`` ([n] or [n, channels]) is before :func:`to_mono`: ``stereo``, ``6 channels``."""
+    channels = x.shape[1] if x.ndim == 2 else 1
+    return "stereo" if channels == 2 else f"{channels} channels"
+
+
 def to_mono(x):
     """Average the channels of ``x`` ([n] or [n, channels]); returns [n] and whether it mixed."""
     if x.ndim == 1:
@@ -250,11 +256,11 @@ def load_folder(path, slice_len: int = 16384, sr: int = DEFAULT_SR, strict: bool
         if peak > 1.0 + 1e-6:  # float WAVs can hold anything; speech scaled to ±1 is what the model learns
             tqdm.write(f"ganphon: {rel}: float samples reach ±{peak:.4g}, beyond ±1 (wrongly scaled?); "
                        f"{'normalised' if normalize else 'used as they are'}", file=sys.stderr)
-        channels = x.shape[1] if x.ndim == 2 else 1
+        what = mixed_down(x)
         x, mixed = to_mono(x)
         if mixed:
             report.n_mixed += 1
-            tqdm.write(f"ganphon: {rel}: {'stereo' if channels == 2 else f'{channels} channels'}, mixed down to mono", file=sys.stderr)
+            tqdm.write(f"ganphon: {rel}: {what}, mixed down to mono", file=sys.stderr)
         if file_sr != sr:
             x = resample(x, file_sr, sr, name=f)
             report.n_resampled += 1
