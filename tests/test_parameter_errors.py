@@ -50,7 +50,7 @@ def test_series_errors_name_measures_n_boot_and_column(exported, tmp_path, capsy
     assert refused(["correlate-input", str(folder), "--measures", "f9"], tmp_path, capsys) == \
         "--measures: unknown f9 (choose from f0, intensity, f1, f2)"
 
-    with pytest.raises(ParameterError, match="^n_boot: must be ≥ 0, got -1$"):
+    with pytest.raises(ParameterError, match="^n_boot: must be between 0 and 10,000, got -1$"):
         compare_series(folder, external, n_boot=-1)
     assert refused(["compare-series", str(folder), "--external", str(external), "--n-boot", "-1"],
                    tmp_path, capsys) == "--n-boot: must be ≥ 0, got -1"
