@@ -38,7 +38,7 @@ from . import io, layout
 from .errors import GanphonError, ParameterError, name_list
 from .measures import ARTEFACT_TOLERANCE, artefacts_by_layer, generator_stack
 
-LABELS = ("sil", "fric", "voi")
+LABELS = layout.AUTO_LABELS
 AUTO_TIER = "auto"
 #: Relative distance (0.5 %) from a machine-buzz frequency within which a frame's F0 is that buzz.
 BUZZ_TOLERANCE = ARTEFACT_TOLERANCE

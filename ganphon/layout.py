@@ -124,8 +124,17 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
-#: A character no plain name holds: a folder separator, NUL, a line break or another control character
-_NOT_PLAIN = r"[/\\\x00-\x1f\x7f]"
+#: A control character: NUL, a line break, a tab … (a name holding one spans lines or hides a byte)
+_CONTROL = r"\x00-\x1f\x7f"
+#: A character no plain name holds: a folder separator or a control character
+_NOT_PLAIN = rf"[/\\{_CONTROL}]"
+#: The labels of the automatic segmentation's tier (``ganphon annotate``)
+AUTO_LABELS = ("sil", "fric", "voi")
+
+
+def has_control(text) -> bool:
+    """Whether ``text`` holds a line break or another control character."""
+    return re.search(f"[{_CONTROL}]", str(text)) is not None
 
 
 def is_plain_name(text) -> bool:

@@ -107,10 +107,8 @@ def _sweep_models(table, measures, outcome_layers, labels, label_interaction, po
 def _check_labels(table, labels, presence) -> None:
     """Refuse interval labels asked for by name that no row of the table has (a typo, not a finding);
     a presence label may also be one the ``auto`` tier is made of (its absence everywhere is a result)."""
-    from ..annotate import LABELS as AUTO_LABELS
-
     have = sorted({str(x) for x in distinct(table["label"])}) if "label" in table.columns else []
-    for parameter, asked, known in (("labels", labels, have), ("presence", presence, [*have, *AUTO_LABELS])):
+    for parameter, asked, known in (("labels", labels, have), ("presence", presence, [*have, *layout.AUTO_LABELS])):
         unknown = [lab for lab in asked or () if lab not in known]
         if unknown:
             raise ParameterError(parameter, f"no interval is labelled {', '.join(map(repr, unknown))} in the "
