@@ -444,13 +444,13 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     layers = check_layers(model.generator, layers)
     n = atlas_size(spec, model.config, "atlas")
-    line = estimate(n, len(layers) + 1, workers, check_size(model, n, out, yes=True))
+    line = estimate(n, len(layers) + 1, workers, check_size(model, n, out, yes=True, option="--bases"))
     if announce:
         print(f"atlas: {line}", flush=True)
     if n > CONFIRM_SAMPLES and not yes:
         raise GanphonError(f"atlas: {line}; more than {CONFIRM_SAMPLES:,} samples: pass --yes to run it")
     design = make_design(model.config, spec, "atlas")
-    check_size(model, len(design), out, yes=yes)
+    check_size(model, len(design), out, yes=yes, option="--bases")
     request = {"kind": "sweep", "spec": spec}
     timings = {}
     started = time.perf_counter()
@@ -592,7 +592,7 @@ def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BAS
                      layers=None, measures=ATLAS_MEASURES, outcomes=None, alpha: float = 0.05,
                      adjust: str = "holm", test: str = "t", workers=None, settings: str = "default", batch_size: int = 64,
                      device=None, overwrite: bool = False, progress: bool = True,
-                     command: str | None = None, scheduler=None) -> AtlasResult:
+                     command: str | None = None, scheduler=None, yes: bool = False) -> AtlasResult:
     """The same bases with and without ``interventions``: export both, measure, paired effects.
 
     Every base latent is generated twice into ``out`` (``b000_off`` with the
@@ -600,10 +600,13 @@ def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BAS
     annotated and measured; the effect of each outcome in the intervened layer,
     every layer after it and the output is the mean paired difference
     (intervention − control) over bases with a paired t test, adjusted as in
-    :func:`atlas_effects`.  Written to ``out/intervention.csv``.
+    :func:`atlas_effects`.  Written to ``out/intervention.csv``.  Its size is
+    checked before the bases are drawn, as a sweep's (``yes``: past 10 GiB, a
+    million samples or the free disk).
     """
     from .models import load_checkpoint
     from .probe import check_interventions, check_layers
+    from .sweep import check_size
 
     model = checkpoint if hasattr(checkpoint, "generator") else load_checkpoint(checkpoint, qnetwork=False)
     G = model.generator
@@ -612,6 +615,7 @@ def run_intervention(checkpoint, out, interventions, *, bases: int = DEFAULT_BAS
         raise GanphonError("no intervention given")
     layers = check_layers(G, layers)
     label = "; ".join(iv.label for iv in ivs)
+    check_size(model, 2 * int(bases), out, yes=yes, option="--bases")  # each base twice
     design = intervention_design(model.config, int(bases), int(seed), code, label)
     mask = np.array([on for on in (design.columns["value"] > 0)])
     spec = {"kind": "intervention", "bases": int(bases), "seed": int(seed), "code": code,

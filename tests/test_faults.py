@@ -458,6 +458,9 @@ CASES = [
                                      "--channels", "1", "--set", "0", "--out", "iv"], "conv9"),
     ("intervene channel out of range", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1",
                                               "--channels", "99999", "--set", "0", "--out", "iv"], "99999"),
+    ("intervene a billion bases", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1",
+                                         "--channels", "1", "--set", "0", "--bases", str(10**9), "--out", "i"],
+     "--bases: 2,000,000,000 samples"),
     ("intervene set beyond float32", None, ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1",
                                             "--channels", "1", "--set", "1e39", "--out", "i"], "finite float32"),
     ("intervene a range of ten billion channels", None,
@@ -579,6 +582,8 @@ CASES = [
     ("explore missing folder", None, ["explore", "nope"], "nope"),
     ("explore empty folder", _file("e/x.txt", b""), ["explore", "e"], "e"),
     # ---- demo
+    ("demo a billion random samples", None, ["demo", "--out", "d", "--n-random", str(10**9)], "--n-random: 1,000,000,000"),
+    ("demo a billion bases", None, ["demo", "--out", "d", "--bases", str(10**9)], "--bases: 20,000,000,000"),
     ("demo into an export", _copy("sweep"), ["demo", "--out", "sweep", "--quick"], "sweep"),
 ]
 

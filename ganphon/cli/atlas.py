@@ -121,6 +121,8 @@ def intervene(p) -> None:
     how.add_argument("--scale", type=finite_float, default=None, metavar="K", help="multiply the channels by K")
     add_workers(p, "annotating and measuring")
     p.add_argument("--settings", choices=tuple(PRESETS), default="default", help="Praat settings preset")
+    p.add_argument("--yes", action="store_true", help="run an intervention estimated past 10 GiB, a million "
+                   "samples or the free disk")
     p.set_defaults(func=_intervene)
 
 
@@ -136,7 +138,7 @@ def _intervene(args) -> int:
                               adjust=args.adjust, test=args.test, workers=args.workers,
                               scheduler=args.scheduler, settings=args.settings,
                               batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
-                              progress=not args.quiet, command=args.command_line)
+                              progress=not args.quiet, command=args.command_line, yes=args.yes)
     print(f"intervene done: {result.table} ({iv.label}, {args.bases} paired bases)")
     _print_top(result.effects, n=60)
     print(result.sentence)

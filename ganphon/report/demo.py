@@ -71,8 +71,13 @@ def run_demo(out="ganphon_demo", checkpoint="demo", seed: int = 1, n_random: int
     from ..models import load_checkpoint
     from .explore import build_explorer
 
+    from ..sweep import check_size
+
     out = Path(out)
     model = load_checkpoint(checkpoint, qnetwork=False)
+    # the counts named by the options that set them, before any folder is made (the two sweeps: 11 + 9 values a base)
+    check_size(model, int(n_random), out, yes=True, option="--n-random")
+    check_size(model, 20 * int(bases), out, yes=True, option="--bases")
     request = {"kind": "demo", "checkpoint_sha256": model.sha256, "seed": seed, "n_random": n_random,
                "bases": bases, "quick": quick}
     prepare_folder(out, request, overwrite=overwrite, record={"command": command})
