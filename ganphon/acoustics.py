@@ -907,9 +907,13 @@ def check_points(points) -> int:
         n = int(points)
     except (TypeError, ValueError):
         raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}") from None
-    if n < 1 or n != points:
-        raise ParameterError("points", f"must be a whole number ≥ 1, got {points!r}")
+    if not 1 <= n <= MAX_POINTS or n != points:
+        raise ParameterError("points", f"must be a whole number from 1 to {MAX_POINTS:,}, got {points!r}")
     return n
+
+
+#: The most normalised time points an interval is measured at (each is a row per point measure)
+MAX_POINTS = 1000
 
 
 def check_tier(entries, tier, folder) -> None:

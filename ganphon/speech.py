@@ -570,6 +570,10 @@ def _waveform_manifest(model, net, plan: Plan, items, layers, pred: pd.DataFrame
 # ---------------------------------------------------------------- pretrained encoders
 
 
+#: The longest input an encoder takes at once (2**20 samples, 65.5 s at 16 kHz): a whole recording, not a corpus.
+MAX_ENCODER_SLICE = 2**20
+
+
 @layout.folder_locks()  # another process writing the same folder is refused
 def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=None, layers=None,
                   slice_len: int | None = None, hop: int | None = None, batch_size: int = 16,
@@ -615,8 +619,9 @@ def probe_encoder(network: str, wavs, out, *, tier: str | None = None, labels=No
     from .models.encoders import DEFAULT_SLICE_LEN, load_encoder
 
     L = DEFAULT_SLICE_LEN if slice_len is None else int(slice_len)
-    if L < 1:
-        raise ParameterError("slice_len", f"must be at least 1 sample, got {L}")
+    if not 1 <= L <= MAX_ENCODER_SLICE:
+        raise ParameterError("slice_len", f"must be between 1 and {MAX_ENCODER_SLICE:,} samples (65.5 s at 16 kHz; "
+                                          f"cut longer recordings with --tier), got {L:,}")
     check_batch_size(batch_size)
     encoder = load_encoder(network, hop=hop)
     sr = encoder.sr

@@ -470,6 +470,13 @@ CASES = [
      ["intervene", "--checkpoint", "{m}/ciwgan.pt", "--layer", "conv1", "--channels", "1,,2", "--set", "0",
       "--out", "i"], "'1,,2'"),
     # ---- pretrained encoders, correlate-input, compare-series
+    ("probe crepe hop longer than the input", None,
+     ["probe", "--network", "crepe", "--wavs", "{m}/corpus", "--hop", str(10**9), "--out", "p"], "--hop: 1,000,000,000"),
+    ("probe crepe a billion-sample slice", None,
+     ["probe", "--network", "crepe", "--wavs", "{m}/corpus", "--slice-len", str(10**9), "--out", "p"],
+     "--slice-len: must be between 1 and 1,048,576"),
+    ("measure a billion points", _copy("sweep"), ["measure", "sweep", "--points", str(10**9), "--overwrite"],
+     "--points: must be a whole number from 1 to 1,000"),
     ("probe network foo", None, ["probe", "--network", "foo", "--wavs", "{m}/corpus", "--out", "p"], "--network"),
     ("probe crepe with a checkpoint", None, ["probe", "--network", "crepe", "--checkpoint", "{m}/ciwgan.pt",
                                              "--wavs", "{m}/corpus", "--out", "p"], "--checkpoint"),

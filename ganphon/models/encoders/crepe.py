@@ -203,6 +203,9 @@ class CrepeEncoder(Encoder):
         self.layers = [f"conv{i}" for i in range(1, N_LAYERS + 1)] + [PITCH_LAYER]
 
     def layer_times(self, slice_len: int) -> dict:
+        if self.hop > slice_len:
+            raise ParameterError("hop", f"{self.hop:,} samples is longer than the input ({slice_len:,} samples): one "
+                                        "frame an input, no series")
         n = 1 + slice_len // self.hop
         return {layer: LayerTime(n, 0.0, self.hop / self.sr) for layer in self.layers}
 
