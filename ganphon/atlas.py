@@ -53,7 +53,7 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
-from .stats.adjust import benjamini_hochberg, holm  # noqa: F401 (the atlas's adjustments, importable from here)
+from .stats.adjust import benjamini_hochberg, check_alpha, holm  # noqa: F401 (the atlas's adjustments, importable from here)
 from .sweep import (  # noqa: F401 (the atlas's design is a sweep design, importable from here)
     DEFAULT_BASES,
     DEFAULT_VALUES,
@@ -286,8 +286,7 @@ def atlas_effects(outcomes: pd.DataFrame, alpha: float = 0.05, adjust: str = "ho
     """
     if adjust not in ADJUSTMENTS:
         raise GanphonError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
-    if not 0 < alpha < 1:
-        raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     if test not in TESTS:
         raise GanphonError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     keys = ["var", "outcome", "layer"]

@@ -606,6 +606,20 @@ def folder_locks():
             _AMBIENT[key] = None
 
 
+def keep_on_failure(folder) -> None:
+    """From now on, what the running command wrote into ``folder`` (locked by it) stays even if it fails.
+
+    A training run calls it once its first checkpoint is written: a run that
+    fails before that (bad data, a non-finite loss at the first step) leaves
+    nothing, one that fails later keeps its checkpoints, the points to resume from.
+    """
+    scope = _scope()
+    key = _key(folder)
+    if scope is not None and key in scope.locks:
+        fd, locked, _ = scope.locks[key]
+        scope.locks[key] = (fd, locked, True)
+
+
 def writes_into(locate):
     """Decorator of an API entry point that writes into a folder it reads (annotate, measure, stats, plot):
     the folder ``locate(*args, **kwargs)`` names is locked (:func:`lock_folder`) for the whole call, so

@@ -78,7 +78,9 @@ class Intervention:
             raise GanphonError(f"intervention operation must be one of {', '.join(OPERATIONS)}, got {self.operation!r}")
         value = float(self.value)
         if not np.isfinite(value) or abs(value) > float(np.finfo(np.float32).max):  # the activations are float32
-            raise GanphonError(f"intervention value must be a finite float32 number, got {self.value!r}")
+            # named by its operation: the command line's --set / --scale
+            raise ParameterError(self.operation, f"the intervention's value must be a finite float32 number, "
+                                                 f"got {self.value!r}")
         object.__setattr__(self, "channels", tuple(sorted(chans)))
         object.__setattr__(self, "value", value)
 
@@ -117,9 +119,13 @@ MAX_CHANNEL = 2**20
 
 def parse_channels(text: str) -> tuple:
     """``"3,17,40"`` or ``"0-7,12"`` → (3, 17, 40) / (0, 1, … 7, 12)."""
+    import re
+
     out = []
     for part in str(text).replace(" ", "").split(","):
         try:
+            if not re.fullmatch(r"[0-9]+(-[0-9]+)?", part):  # digits only: int() would also read 1_000 or ٣
+                raise ValueError
             if "-" in part[1:]:
                 a, b = part.split("-", 1)
                 a, b = int(a), int(b)

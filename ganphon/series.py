@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError, ParameterError, name_list
+from .errors import GanphonError, ParameterError, first_line, name_list
 
 CORRELATE_CSV = "correlate_input.csv"
 COMPARE_CSV = "compare_series.csv"
@@ -230,6 +230,8 @@ def check_boot(n_boot: int) -> None:
 def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, settings: dict) -> list:
     """One dict per item × layer of :func:`correlate_input`: the layer series (``value``) inside the
     tier's intervals, each measure of the input on the series' grid, the interval ``label``, ``dx``."""
+    import parselmouth
+
     manifest = io.read_manifest(folder)
     outputs = manifest[manifest["layer"] == layout.OUTPUT_LAYER].set_index("sample_id")
     pairs = []
@@ -240,7 +242,12 @@ def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, setti
         sound = io.read_sound(folder / out_row["file"])
         input_sr = out_row.get("input_sr") if "input_sr" in outputs.columns else None
         input_sr = float(input_sr) if input_sr is not None and np.isfinite(input_sr) else float(sound.sampling_frequency)
-        contours = input_measures(sound, input_sr=input_sr, **settings)
+        try:
+            contours = input_measures(sound, input_sr=input_sr, **settings)
+        except parselmouth.PraatError as exc:  # settings Praat cannot analyse this sound with, e.g. a 1 Hz formant
+            raise GanphonError(f"{folder / out_row['file']}: Praat refused to analyse it with pitch "
+                               f"{settings['pitch_floor']:g}–{settings['pitch_ceiling']:g} Hz and maximum formant "
+                               f"{settings['maximum_formant']:g} Hz ({first_line(exc)})") from None
         tg_path = folder / out_row["textgrid"]
         grid = io.read_textgrid(tg_path) if tg_path.is_file() else None
         use_tier = tier

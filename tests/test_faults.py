@@ -512,6 +512,8 @@ CASES = [
     ("correlate-input a label no interval has", None,
      ["correlate-input", "{m}/sweep", "--tier", "auto", "--labels", "nope", "--out", "c.csv"],
      "--labels: no layer sample lies in an interval of tier 'auto' labelled nope"),
+    ("correlate-input maximum formant 1 Hz", None,
+     ["correlate-input", "{m}/sweep", "--maximum-formant", "1", "--out", "c.csv"], "Praat refused to analyse it"),
     ("correlate-input pitch floor 0", None, ["correlate-input", "{m}/sweep", "--pitch-floor", "0", "--out", "c.csv"],
      "--pitch-floor"),
     ("correlate-input pitch floor too low for the sound", None,

@@ -81,6 +81,8 @@ def base(tmp_path_factory, tiny_ciwgan):
     (root / "wavs").mkdir()
     for i in range(2):
         io.write_wav(root / "wavs" / f"w{i}.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 16000)
+    times = np.arange(0, 1.024, 0.004)
+    (root / "ext.csv").write_text("time,v\n" + "".join(f"{t:.3f},{np.sin(20 * t):.4f}\n" for t in times))
     return root
 
 
@@ -180,10 +182,30 @@ OPTION_CASES = {
                      ["--n", "--sr", "--slice-len", "--words", "--template", "--seed", "--out"]),
     "corpus-check": (["corpus", "check", "wavs"], ["--slice-len", "--sr"]),
     "plot": (["plot", "sweep", "--formats", "png"], ["--formats", "--sample", "--base"]),
+    "intervene": (["intervene", "--checkpoint", "{b}/ciwgan.pt", "--layer", "conv1", "--channels", "1", "--set", "0",
+                   "--bases", "2", "--layers", "conv1", "--measures", "duration", "--workers", "1", "--out", "i",
+                   "--quiet"], ["--layer", "--channels", "--set", "--scale", "--bases", "--layers", "--measures",
+                                "--alpha", "--seed", "--code", "--batch-size"]),
+    "atlas": (["atlas", "--checkpoint", "{b}/ciwgan.pt", "--bases", "2", "--variables", "z1", "--values", "0,1",
+               "--layers", "conv1", "--measures", "duration", "--workers", "1", "--explore", "0", "--out", "a",
+               "--quiet"], ["--bases", "--variables", "--values", "--layers", "--explore", "--alpha", "--code"]),
+    "compare-series": (["compare-series", "sweep", "--external", "{b}/ext.csv", "--n-boot", "10", "--out", "cs"],
+                       ["--max-lag", "--n-boot", "--layers", "--column", "--time-column", "--seed"]),
+    "correlate-input": (["correlate-input", "sweep", "--n-boot", "10", "--out", "ci.csv"],
+                        ["--tier", "--labels", "--layers", "--measures", "--pitch-floor", "--pitch-ceiling",
+                         "--maximum-formant", "--n-boot"]),
+    "evaluate-model": (["evaluate-model", "--checkpoint", "{b}/ciwgan.pt", "--n", "4"], ["--n", "--seed", "--json"]),
+    # --steps is left out: a huge number of steps is a run that trains until it is stopped
+    "train": (["train", "wavs", "--out", "r", "--dim", "8", "--steps", "1", "--batch-size", "2", "--quiet"],
+              ["--batch-size", "--dim", "--lr", "--q-lr", "--lambda-gp", "--n-critic", "--keep", "--seed",
+               "--log-every", "--codes", "--arch"]),
+    "probe-crepe": (["probe", "--network", "crepe", "--wavs", "wavs", "--out", "p", "--quiet"],
+                    ["--hop", "--slice-len", "--layers", "--batch-size", "--tier", "--labels"]),
 }
 #: Commands whose success costs seconds: given a bad value they mostly fail fast.
 _COPIES = {"measure": ["sweep"], "annotate": ["sweep"], "stats": ["sweep"], "plot": ["sweep"],
-           "corpus-check": ["wavs"]}
+           "corpus-check": ["wavs"], "compare-series": ["sweep"], "correlate-input": ["sweep"], "train": ["wavs"],
+           "probe-crepe": ["wavs"]}
 
 
 def _with_option(argv: list, option: str, value: str) -> list:

@@ -319,6 +319,18 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path):
     assert model.training["step"] == 2
 
 
+def test_a_run_failing_before_its_first_checkpoint_leaves_nothing(corpus, tmp_path, capsys):
+    """A non-finite loss at step 1 (lr 1e20): exit 2, one error line, no run folder (nothing to resume from);
+    a run that fails after a checkpoint keeps it (the test above)."""
+    out = tmp_path / "run"
+    code = main(["train", str(corpus), "--out", str(out), "--dim", "8", "--steps", "1", "--batch-size", "2",
+                 "--lr", "1e20", "--quiet"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and "non-finite loss at step 1" in errors[0], errors
+    assert "no checkpoint was written" in errors[0]
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------ several processes
 
 def _free_port() -> int:

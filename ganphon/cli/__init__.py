@@ -133,10 +133,11 @@ def _lock_outputs(args) -> None:
 
         folder = measured_folder(args.dir, args.out)
     elif args.command == "train" and os.environ.get("RANK", "0") == "0":  # one process of a distributed run
-        # a training folder keeps what it wrote when it fails: its checkpoints are the resume points
+        # a training folder keeps what it wrote when it fails once it holds a checkpoint (a resume point:
+        # the trainer calls layout.keep_on_failure); a run failing before its first one leaves nothing
         from ..layout import start_ledger
 
-        lock_folder(args.out, kind="training", keep_on_failure=True)
+        lock_folder(args.out, kind="training")
         start_ledger(args.out, "training")
         return
     if folder is not None and folder.is_dir():

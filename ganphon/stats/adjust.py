@@ -25,3 +25,12 @@ def holm(p) -> np.ndarray:
 def benjamini_hochberg(p) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values of the step-up procedure); NaN stays NaN."""
     return _adjusted(p, lambda s, m: np.minimum.accumulate((s * m / np.arange(1, m + 1))[::-1])[::-1])
+
+
+def check_alpha(alpha) -> float:
+    """A significance threshold strictly between 0 and 1 (a :class:`~ganphon.errors.ParameterError` naming ``alpha``)."""
+    from ..errors import ParameterError
+
+    if not 0 < alpha < 1:
+        raise ParameterError("alpha", f"must be between 0 and 1, got {alpha:g}")
+    return float(alpha)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import layout
 from ..errors import GanphonError, ParameterError, name_list
+from .adjust import check_alpha
 from .mixed import MixedTask, _one_model, model_name
 from .tables import (INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, distinct, sort_layers,
                      without_artefacts)
@@ -235,8 +236,7 @@ def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None 
     if effects["outcome_label"].nunique() > 1:
         raise GanphonError(f"effects hold several outcomes ({', '.join(effects['outcome_label'].unique())}); "
                            "pass outcome= (e.g. 'f1/voi')")
-    if not 0 < alpha < 1:
-        raise GanphonError(f"alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     from scipy import stats as sps
 
     for layer in sort_layers(effects["layer"]):

@@ -19,7 +19,7 @@ import torch
 
 from .. import io
 from ..errors import GanphonError, ParameterError
-from ..layout import RUN_JSON
+from ..layout import RUN_JSON, keep_on_failure
 from ..models.checkpoint import load_checkpoint, new_model, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.footprint import check_training_batch
@@ -460,6 +460,7 @@ class _Checkpointer:
             save_checkpoint(out / Q_LATEST, run.config, qnetwork=run.Q, half=True, meta={**meta, "step": step})
         save_checkpoint(out / G_LATEST, run.config, generator=run.G, half=True,
                         meta={**meta, "step": step, **({"qnetwork_file": Q_LATEST} if run.Q is not None else {})})
+        keep_on_failure(out)  # a resume point exists: a later failure keeps the run's folder
         for _, old in list_checkpoints(out)[: -run.settings.keep]:
             old.unlink()
         self.last = path
@@ -468,6 +469,12 @@ class _Checkpointer:
     def kept(self) -> str:
         """Where the last good state is, for an error stopping the run."""
         return f"the last good checkpoint is {self.last}" if self.last else "no checkpoint was written"
+
+
+def _diverged(settings) -> str:
+    """What to look at when a run diverges: the settings that scale its updates."""
+    return (f"--lr {settings.lr:g}, --q-lr {settings.q_lr:g}, --lambda-gp {settings.lambda_gp:g}: "
+            "one of them too large?")
 
 
 _LOSSES = ("d_loss", "g_loss", "q_loss", "gp", "q_acc", "wasserstein")
@@ -531,7 +538,7 @@ def _loop(run: Run, items, order: DataOrder, out: Path, start: _Start, saver: _C
                 if not all(math.isfinite(v) for v in defined):
                     shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
                     raise GanphonError(f"non-finite loss at step {step} ({shown}); training stopped "
-                                       f"without saving this state; {saver.kept()}")
+                                       f"without saving this state; {saver.kept()} ({_diverged(settings)})")
                 elapsed = start.elapsed + (now - t0)
                 if is_main and (step % settings.log_every == 0 or step == settings.steps or stopping):
                     _log_line(log_file, pbar, step, elapsed, losses, Q is not None)
@@ -540,7 +547,7 @@ def _loop(run: Run, items, order: DataOrder, out: Path, start: _Start, saver: _C
                 if (every and step % every == 0) or time_due or stopping or step == settings.steps:
                     if not _params_finite(run.G, run.D, Q):
                         raise GanphonError(f"non-finite weights at step {step}; training stopped without "
-                                           f"saving this state; {saver.kept()}")
+                                           f"saving this state; {saver.kept()} ({_diverged(settings)})")
                     saver(step, losses, elapsed)
                     last_ckpt_time = time.monotonic()
                     if is_main and settings.preview_every is None:
