@@ -28,7 +28,7 @@ def benjamini_hochberg(p) -> np.ndarray:
 
 
 def check_alpha(alpha) -> float:
-    """A significance threshold strictly between 0 and 1 (a :class:`~ganphon.errors.ParameterError` naming ``alpha``)."""
+    """A significance threshold strictly between 0 and 1 (else a ParameterError naming ``alpha``)."""
     from ..errors import ParameterError
 
     if not 0 < alpha < 1:
