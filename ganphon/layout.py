@@ -124,8 +124,10 @@ def sort_layers(layers) -> list:
     return sorted({str(x) for x in layers if isinstance(x, str) and x}, key=layer_rank)
 
 
-#: A control character: NUL, a line break, a tab … (a name holding one spans lines or hides a byte)
-_CONTROL = r"\x00-\x1f\x7f"
+#: A control character: NUL, a line break, a tab …, the C1 controls (NEL is a line break to Python, CSI
+#: moves a terminal's cursor), the line and paragraph separators, and the bidirectional overrides and
+#: isolates (they reorder what a name shows): a name holding one spans lines, hides a byte or reads falsely
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 #: A character no plain name holds: a folder separator or a control character
 _NOT_PLAIN = rf"[/\\{_CONTROL}]"
 #: The labels of the automatic segmentation's tier (``ganphon annotate``)

@@ -661,7 +661,9 @@ def install_plugin(prefs_dir=None) -> Path:
     The folder is built beside its final place and then swapped in, so Praat
     never sees a half-copied plugin; an earlier version is replaced (a folder
     of that name holding other files is an error, as is a ganphon output
-    folder given as the preferences folder).
+    folder given as the preferences folder). A preferences folder that does
+    not exist is created only where its parent does (Praat creates it there
+    when it first runs); a longer missing path is an error, not a new tree.
 
     Parameters
     ----------
@@ -691,8 +693,11 @@ def install_plugin(prefs_dir=None) -> Path:
         if foreign:
             raise GanphonError(f"{target}: holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}, not "
                                f"the plugin's; move {'them' if len(foreign) > 1 else 'it'} away to update the plugin")
+    if not prefs.is_dir() and not prefs.parent.is_dir():  # a slip of the path, not a place Praat looks
+        raise GanphonError(f"{prefs}: no such folder, nor its parent {prefs.parent}; give Praat's preferences "
+                           "folder (the one --pref-dir names, or leave --prefs out for the standard one)")
     try:
-        prefs.mkdir(parents=True, exist_ok=True)
+        prefs.mkdir(exist_ok=True)
     except OSError as exc:
         raise GanphonError(f"{prefs}: cannot create Praat preferences folder ({exc.strerror})") from None
     staging = prefs / f".{PLUGIN_NAME}.tmp{os.getpid()}"

@@ -83,17 +83,66 @@ def test_every_number_option_has_a_checking_type():
     assert plain == []
 
 
+def test_every_input_folder_or_file_has_a_checking_type():
+    """A folder a command reads is checked by the parser: a file there had read as an empty folder, '' as '.'."""
+    from ganphon.cli import _POSITIONALS_READ
+    from ganphon.cli.options import input_file, input_folder, input_path
+
+    parser = build_parser(list(COMMANDS))
+    unchecked, seen = [], 0
+    for name, p in parser._subparsers._group_actions[0].choices.items():
+        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
+                              for n, q in a.choices.items()]
+        for label, q in subs:
+            for a in q._actions:
+                reads = (a.dest in _POSITIONALS_READ and a.dest != "generator") or a.dest in ("wavs", "external")
+                if reads:
+                    seen += 1
+                    if a.type not in (input_folder, input_file, input_path):
+                        unchecked.append((label, a.dest))
+    assert seen >= 15 and unchecked == []
+
+
+def test_every_output_option_has_a_checking_type():
+    """'' as --out had meant the current folder to one command and the default to another."""
+    from ganphon.cli.options import output_path
+
+    parser = build_parser(list(COMMANDS))
+    unchecked, seen = [], 0
+    for name, p in parser._subparsers._group_actions[0].choices.items():
+        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
+                              for n, q in a.choices.items()]
+        for label, q in subs:
+            outputs = {"out", *(q.get_default("file_outputs") or ())}
+            for a in q._actions:
+                if a.dest in outputs:
+                    seen += 1
+                    if a.type is not output_path:
+                        unchecked.append((label, a.dest))
+    assert seen >= 15 and unchecked == []
+
+
 @pytest.mark.parametrize("argv, needle", [
+    (["export-wavs", "manifest.csv"], "argument DIR: manifest.csv: not a folder (a file)"),
+    (["explore", ""], "argument DIR: expected a folder, got ''"),
+    (["measure", "missing"], "argument DIR: missing: no such file or folder"),
+    (["train", "missing", "--out", "r"], "argument DATA_DIR: missing: no such folder"),
+    (["sweep", ".", "--checkpoint", "demo", "--out", "x"], "argument SPEC: .: not a file (a folder)"),
+    (["probe", "--network", "crepe", "--wavs", "a\u0085b", "--out", "x"], "holds a line break or another control"),
+    (["stats", "a\u202eb"], "holds a line break or another control"),
+    (["demo", "--out", ""], "argument --out: expected a name, got ''"),
+    (["stats", ".", "--out", ""], "argument --out: expected a name, got ''"),
+    (["evaluate-model", "--checkpoint", "demo", "--json", ""], "argument --json: expected a name, got ''"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--variables", "z1,z1"], "--variables"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--explore", "-5"], "--explore"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "0,1e39"], "beyond float32"),
-    (["compare-series", "x", "--external", "e.csv", "--n-boot", "-1"], "--n-boot"),
-    (["correlate-input", "x", "--layers", "conv1,,conv2"], "--layers"),
+    (["compare-series", ".", "--external", "manifest.csv", "--n-boot", "-1"], "--n-boot"),
+    (["correlate-input", ".", "--layers", "conv1,,conv2"], "--layers"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--n", "0"], "--n"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--batch-size", "0"], "--batch-size"),
     (["probe", "--checkpoint", "demo", "--out", "x", "--seed", str(2**70)], "--seed"),
-    (["measure", "x", "--workers", "0"], "--workers"),
-    (["stats", "x", "--gam-df", "0"], "--gam-df"),
+    (["measure", ".", "--workers", "0"], "--workers"),
+    (["stats", ".", "--gam-df", "0"], "--gam-df"),
     (["sweep", "--checkpoint", "demo", "--out", "x", "--step", "nan"], "--step"),
     (["sweep", "--checkpoint", "demo", "--out", "x", "--to", "inf"], "--to"),
     (["sweep", "--checkpoint", "demo", "--out", "x", "--step", "two"], "--step"),
@@ -101,8 +150,10 @@ def test_every_number_option_has_a_checking_type():
     (["nonsense"], "nonsense"),
 ])
 def test_bad_options_are_one_line_errors(argv, needle, tmp_path):
+    (tmp_path / "manifest.csv").write_text("sample_id\n")
     proc = subprocess.run([sys.executable, "-m", "ganphon", *argv], capture_output=True, text=True,
                           cwd=tmp_path)
+    (tmp_path / "manifest.csv").unlink()
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr

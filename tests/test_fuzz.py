@@ -23,7 +23,8 @@ same few hundred cases every time in about two minutes on 2 cores.  A longer,
 random run: ``python tools/fuzz.py --scale 20`` (prints its case count).
 ``GANPHON_FUZZ_SCALE`` multiplies the number of cases per test;
 ``GANPHON_FUZZ_RANDOM=1`` draws new cases; ``GANPHON_FUZZ_LOG`` appends one
-line per case (argv and exit status) to a file.
+line per case (argv and exit status) to a file; ``GANPHON_FUZZ_CASES`` (names of
+``OPTION_CASES``, comma-separated) limits the option-value test to those.
 """
 
 from __future__ import annotations
@@ -83,7 +84,33 @@ def base(tmp_path_factory, tiny_ciwgan):
         io.write_wav(root / "wavs" / f"w{i}.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 16000)
     times = np.arange(0, 1.024, 0.004)
     (root / "ext.csv").write_text("time,v\n" + "".join(f"{t:.3f},{np.sin(20 * t):.4f}\n" for t in times))
+    # recordings with a words tier (corpus cut, probe --network q --tier)
+    (root / "words").mkdir()
+    for i in range(2):
+        io.write_wav(root / "words" / f"r{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+        io.write_textgrid(root / "words" / f"r{i}.TextGrid",
+                          io.textgrid_from_intervals({"words": [(0.05, 0.2, "pa"), (0.25, 0.45, "ta")]}, 0.5))
+    # another implementation's state dicts (import-checkpoint) and a columnar store (export-files)
+    import torch
+    from test_models import _peer_generator_state, _peer_q_state
+
+    torch.save(_peer_generator_state(2), root / "port_G.pt")
+    torch.save(_peer_q_state(2, 2), root / "port_Q.pt")
+    if _has_scale_extra():
+        from ganphon.cli import main
+
+        assert main(["probe", "--checkpoint", str(root / "ciwgan.pt"), "--n", "2", "--layers", "conv1",
+                     "--store", "zarr", "--out", str(root / "store"), "--quiet"]) == 0
     return root
+
+
+def _has_scale_extra() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class Workspace:
@@ -151,6 +178,11 @@ ODD_TEXT = ["", " ", "0", "-1", "1", "2", "1.5", "-0", "nan", "-inf", "inf", "1e
             "99999999999999999999", str(2**63), "abc", ",", "a,,b", "conv1,conv1", "conv1,", "conv9", "dense",
             "output", "conv1", "x" * 300, "é", "\t", "--out", "-", "0x10", "1_000", "٣", "None", "true", "[1]"]
 odd_text = st.sampled_from(ODD_TEXT) | st.text(max_size=12).filter(lambda s: "\x00" not in s)
+#: Paths a folder or file argument is given by mistake: in the workspace, or where nothing may be written
+ODD_PATHS = [".", "sweep", "wavs", "words", "store", "sweep/manifest.csv", "sweep/run.json",
+             "sweep/b000_v000_output.wav", "sweep/b000_v000.TextGrid", "wavs/w0.wav", "nonexistent",
+             "a/b/c", "sweep/", "./sweep", "sweep/.", "sweep/..", "/proc", "/dev/null", "missing/x"]
+odd_path = st.sampled_from(ODD_PATHS)
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**40, 10**30, -(10**30), 0.5, -2.5, 1e308, -1e308,
               float("nan"), float("inf"), float("-inf"), 1e-320, "", "x", "8", "wavegan", "tf", "torch", [], [1],
@@ -201,16 +233,41 @@ OPTION_CASES = {
                "--log-every", "--codes", "--arch"]),
     "probe-crepe": (["probe", "--network", "crepe", "--wavs", "wavs", "--out", "p", "--quiet"],
                     ["--hop", "--slice-len", "--layers", "--batch-size", "--tier", "--labels"]),
+    "probe-q": (["probe", "--checkpoint", "{b}/ciwgan.pt", "--network", "q", "--wavs", "words", "--tier", "words",
+                 "--out", "p", "--quiet"], ["--wavs", "--tier", "--labels", "--layers", "--batch-size", "--network"]),
+    "import-checkpoint": (["import-checkpoint", "{b}/port_G.pt", "--arch", "ciwgan", "--codes", "2", "--q",
+                           "{b}/port_Q.pt", "--out", "o.pt"], ["--codes", "--q-slope", "--q", "--out", 1]),
+    "corpus-cut": (["corpus", "cut", "words", "--labels", "pa", "--out", "c", "--quiet"],
+                   ["--tier", "--labels", "--pattern", "--out", 2]),
+    "export-wavs": (["export-wavs", "sweep", "--quiet"], [1]),
+    "explore": (["explore", "sweep", "--quiet"], [1]),
+    "praat-plugin": (["praat-plugin", "--install", "--prefs", "prefs"], ["--prefs"]),
+    "export-files": (["export-files", "store", "--samples", "s000001", "--out", "o", "--quiet"],
+                     ["--samples", "--out", 1]),
+    "stats-options": (["stats", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
+                      [1, "--out", "--presence", "--label-column", "--seed", "--point-agg", "--engine", "--df"]),
+    "plot-dir": (["plot", "sweep", "--formats", "png"], [1]),
+    "demo": (["demo", "--quick", "--out", "d", "--quiet"], ["--n-random", "--bases", "--seed", "--out"]),
 }
 #: Commands whose success costs seconds: given a bad value they mostly fail fast.
 _COPIES = {"measure": ["sweep"], "annotate": ["sweep"], "stats": ["sweep"], "plot": ["sweep"],
            "corpus-check": ["wavs"], "compare-series": ["sweep"], "correlate-input": ["sweep"], "train": ["wavs"],
-           "probe-crepe": ["wavs"]}
+           "probe-crepe": ["wavs"], "probe-q": ["words"], "corpus-cut": ["words", "wavs"],
+           "export-wavs": ["sweep", "wavs"], "explore": ["sweep", "wavs"], "export-files": ["store", "sweep"],
+           "stats-options": ["sweep", "wavs"], "plot-dir": ["sweep", "wavs"]}
+#: Cases that need the ``scale`` extra (zarr, pyarrow).
+_NEEDS_SCALE = {"export-files"}
 
 
 def _with_option(argv: list, option: str, value: str) -> list:
-    """``argv`` with ``option`` set to ``value`` (replaced, or added after the command's words)."""
+    """``argv`` with ``option`` set to ``value`` (replaced, or added after the command's words).
+
+    An ``option`` that is a number is a position: the positional argument ``argv[option]`` is replaced.
+    """
     argv = list(argv)
+    if isinstance(option, int):
+        argv[option] = value
+        return argv
     if option in argv:
         argv[argv.index(option) + 1] = value
         return argv
@@ -221,14 +278,19 @@ def _with_option(argv: list, option: str, value: str) -> list:
 @given(data=st.data())
 @examples(90)
 def test_bad_option_values_are_one_line_or_a_good_run(base, data):
-    name = data.draw(st.sampled_from(sorted(OPTION_CASES)), label="command")
+    only = [n for n in os.environ.get("GANPHON_FUZZ_CASES", "").split(",") if n]  # e.g. explore,export-wavs
+    name = data.draw(st.sampled_from(sorted(only or OPTION_CASES)), label="command")
     argv, options = OPTION_CASES[name]
     option = data.draw(st.sampled_from(options), label="option")
-    value = data.draw(odd_text, label="value")
+    value = data.draw(odd_text | odd_path if isinstance(option, int) or "out" in str(option) or option in
+                      ("--wavs", "--q", "--prefs") else odd_text, label="value")
+    if name in _NEEDS_SCALE and not _has_scale_extra():
+        return
     argv = [a.replace("{b}", str(base)) for a in _with_option(argv, option, value)]
     with Workspace(base, *_COPIES.get(name, [])) as ws:
         check = probe_folder_is_whole if name.startswith("probe") else None
         code, lines = contract(argv, ws, check if option != "--out" else None)
+        option = f"argument {argv[0]}" if isinstance(option, int) else option
         if code == 2 and value.strip():  # the line names what was wrong: the option, its value or a file
             line = lines[0]
             items = [v for v in value.split(",") if v.strip()] or [value]

@@ -261,6 +261,14 @@ def test_peer_import_cli_and_errors(tmp_path, capsys):
     # A bare port state dict given where a ganphon checkpoint is expected.
     with pytest.raises(GanphonError, match="G.pt: .*import-checkpoint"):
         load_checkpoint(tmp_path / "G.pt")
+    # A slope no LeakyReLU has (the port's are 0.2 and 0): named by its option, nothing written.
+    for slope in ("2", "-0.5", "1e308"):
+        assert main(["import-checkpoint", str(tmp_path / "G.pt"), "--arch", "wavegan", "--q-slope", slope,
+                     "--out", str(tmp_path / "s.pt")]) == 2
+        assert "--q-slope: a LeakyReLU slope between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "s.pt").exists()
+    with pytest.raises(GanphonError, match="q_leaky_slope must be between 0 and 1, got 3"):
+        ModelConfig(arch="wavegan", dim=4, q_leaky_slope=3.0).validate()
     # Q with the wrong number of codes.
     torch.save(_peer_q_state(4, 2), tmp_path / "Q.pt")
     with pytest.raises(GanphonError, match=r"^n_codes: .*Q.pt: the Q-network has 2 outputs, not 3$"):

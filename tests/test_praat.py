@@ -225,6 +225,12 @@ def test_plugin_command_line(tmp_path, capsys):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     assert main(["praat-plugin", "--install", "--prefs", str(blocked)]) == 2
+    # a mistyped path is not created as a tree of folders Praat never looks in
+    for missing in (tmp_path / "no" / "such" / "prefs", blocked / "prefs"):
+        capsys.readouterr()
+        assert main(["praat-plugin", "--install", "--prefs", str(missing)]) == 2
+        assert f"{missing}: no such folder, nor its parent" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists() and blocked.read_text() == "x"
 
 
 def test_plugin_update_deletes_only_the_plugins_files(tmp_path, tiny_ciwgan, capsys):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import (ArgumentParser, Formatter, add_out, add_overwrite, add_quiet, add_seed, add_yes, describe, name_list,
-                      positive_int, sample_rate, whole_number)
+from .options import (ArgumentParser, Formatter, add_out, add_overwrite, add_quiet, add_seed, add_yes, describe,
+                      input_folder, name_list, positive_int, sample_rate, whole_number)
 
 
 def corpus(p) -> None:
@@ -20,7 +20,7 @@ def corpus(p) -> None:
         description="Load every WAV under DIR (recursively) as training items would be loaded (mono, "
         "resampled to --sr, zero-padded at the end or cut to --slice-len samples) and print a one-line "
         "summary and every file that cannot be used, with the reason.")
-    c.add_argument("dir", metavar="DIR", help="folder of WAV files")
+    c.add_argument("dir", metavar="DIR", type=input_folder, help="folder of WAV files")
     add_item_shape(c)
     c.add_argument("--strict", action="store_true", help="stop with an error at the first unreadable file")
     c.set_defaults(func=_check)
@@ -32,7 +32,7 @@ def corpus(p) -> None:
         "round(start*sr) to round(end*sr)) with a TextGrid whose tiers are all clipped to the interval "
         "and shifted to start at 0, plus OUT/items.csv. Items are named <recording>_<interval "
         "number>_<label>.wav. Recordings without TextGrid or tier are listed and skipped.")
-    c.add_argument("recordings", metavar="RECORDINGS_DIR", help="folder of recordings and TextGrids")
+    c.add_argument("recordings", metavar="RECORDINGS_DIR", type=input_folder, help="folder of recordings and TextGrids")
     c.add_argument("--tier", default="words", help="interval tier to cut")
     c.add_argument("--labels", type=name_list, default=None,
                    help="comma-separated labels to keep, e.g. suit,dark (default: every non-empty label)")

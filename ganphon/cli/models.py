@@ -6,7 +6,7 @@ import json
 
 from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
 from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, finite_float, model_dim,
-                      non_negative_int, positive_int)
+                      non_negative_int)
 
 
 def add_artefact_controls(group) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import textwrap
 
@@ -102,6 +103,51 @@ def positive_float(text: str) -> float:
     return value
 
 
+def _printable(text: str) -> str:
+    """``text``, refused when it holds a line break or another control character (``layout.has_control``)."""
+    from ..layout import has_control
+
+    if has_control(text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a line break or another control character; "
+                                         "quote the name without it")
+    return text
+
+
+def _existing(text: str, folder: bool | None) -> str:
+    """``text`` as a path that exists (a folder if ``folder``, a file if False, either if None)."""
+    _printable(text)
+    what = {True: "folder", False: "file", None: "file or folder"}[folder]
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}")
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such {what}")
+    if folder is not None and os.path.isdir(text) != folder:
+        raise argparse.ArgumentTypeError(f"{text}: not a {what}" + (" (a file)" if folder else " (a folder)"))
+    return text
+
+
+def output_path(text: str) -> str:
+    """argparse type of every output (``--out``, ``--json``): a name; '' is not the current folder or the default."""
+    if not _printable(text):
+        raise argparse.ArgumentTypeError("expected a name, got ''")
+    return text
+
+
+def input_folder(text: str) -> str:
+    """argparse type of every folder a command reads (``DIR``, ``--wavs``): an existing folder."""
+    return _existing(text, True)
+
+
+def input_file(text: str) -> str:
+    """argparse type of a file a command reads (a sweep spec): an existing file."""
+    return _existing(text, False)
+
+
+def input_path(text: str) -> str:
+    """argparse type of an input that is a folder or a file (``measure``'s folder or manifest): it exists."""
+    return _existing(text, None)
+
+
 def name_list(text: str) -> list:
     """argparse type of every comma-separated list option: stripped names, each once.
 
@@ -137,7 +183,7 @@ def add_checkpoint(p, default: str | None = None, required: bool | None = None, 
 
 def add_out(p, required: bool = True, help: str = "output folder", default=None, metavar="DIR") -> None:
     """``--out``."""
-    p.add_argument("--out", required=required, default=default, metavar=metavar, help=help)
+    p.add_argument("--out", type=output_path, required=required, default=default, metavar=metavar, help=help)
 
 
 def add_overwrite(p) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import describe, name_list, names
+from .options import describe, input_folder, name_list, names
 
 
 def plot(p) -> None:
@@ -11,7 +11,7 @@ def plot(p) -> None:
              "one sample (waveform, spectrogram and each layer's average with the annotation), the sweep "
              "grid (values × layers) of a sweep, the effects and correlations written by 'ganphon stats', "
              "and the activation profiles of saved feature maps coloured by cluster.")
-    p.add_argument("dir", metavar="DIR", help="exported folder")
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="exported folder")
     p.add_argument("--sample", default=None, help="sample ID of the layer stack (default: the first sample)")
     p.add_argument("--base", default=None, help="base latent of the sweep grid (default: the first base)")
     p.add_argument("--formats", type=name_list, default="png,pdf", help="comma-separated file formats (png, pdf, svg)")

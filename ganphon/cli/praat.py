@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_out, add_quiet, add_workers, describe, finite_float, name_list, names, positive_float, positive_int
+from .options import (add_out, add_quiet, add_workers, describe, finite_float, input_folder, input_path, name_list,
+                      names, positive_float, positive_int)
 
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
@@ -26,7 +27,7 @@ def annotate(p) -> None:
              "annotated into name.TextGrid). --layers also segments the given layer WAVs into tiers "
              "auto_<layer>. With --evaluate, DIR is a corpus with ground-truth 'phones' tiers (ganphon "
              "corpus synth): nothing is written, the agreement is printed.")
-    p.add_argument("dir", metavar="DIR",
+    p.add_argument("dir", metavar="DIR", type=input_folder,
                    help="exported folder, folder of WAVs, or (with --evaluate) a corpus folder")
     p.add_argument("--layers", type=name_list, default="", help="comma-separated layers to segment too, e.g. conv3,conv4")
     p.add_argument("--evaluate", action="store_true",
@@ -61,7 +62,7 @@ def measure(p) -> None:
              "Nyquist and the setting (--show-settings prints the table). F0 values on the generator's own "
              "artefact frequencies (its stack periods, a layer's native rate, and ½, ⅓ of each) are flagged "
              "in the column f0_artefact.")
-    p.add_argument("dir", metavar="DIR", nargs="?",
+    p.add_argument("dir", metavar="DIR", nargs="?", type=input_path,
                    help="exported folder (or its manifest.csv), or a folder of name.wav + name.TextGrid")
     p.add_argument("--engine", choices=("parselmouth", "praat"), default="parselmouth",
                    help="measure in Python with parselmouth (parallel), or run measure_all.praat in a Praat "

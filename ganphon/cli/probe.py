@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet, add_scheduler,
-                      add_seed, add_yes, describe, finite_float, name_list, names, positive_int)
+                      add_seed, add_yes, describe, finite_float, input_folder, name_list, names, positive_int)
 from .store import add_store
 
 NETWORKS = ("generator", "q", "critic")  # ganphon.speech.NETWORKS, without importing the stage
@@ -46,7 +46,7 @@ def probe(p) -> None:
                    "(default: 16384 = 1.024 s)")
     p.add_argument("--hop", type=positive_int, default=None, metavar="N",
                    help="with --network crepe: samples between CREPE's frames at 16 kHz (default: 160 = 10 ms)")
-    p.add_argument("--wavs", default=None, metavar="DIR",
+    p.add_argument("--wavs", default=None, metavar="DIR", type=input_folder,
                    help="folder of WAV files (searched recursively) to run through --network q or critic; "
                    "X.TextGrid beside X.wav is copied")
     p.add_argument("--tier", default=None,

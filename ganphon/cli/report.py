@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_quiet, describe
+from .options import add_quiet, describe, input_folder
 
 
 def explore(p) -> None:
@@ -15,7 +15,7 @@ def explore(p) -> None:
              "sweep' (or 'probe'), or a demo folder: then every sweep in it gets its page.",
              "example:\n  ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11\n"
              "  ganphon explore z11        # open z11/explore.html")
-    p.add_argument("dir", metavar="DIR", help="sweep folder, or a demo folder holding sweeps")
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="sweep folder, or a demo folder holding sweeps")
     add_quiet(p)
     p.set_defaults(func=_explore)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .options import add_file_output, add_out, add_seed, describe, finite_float, name_list, names, non_negative_int
+from .options import (add_file_output, add_out, add_seed, describe, finite_float, input_folder, input_path, name_list,
+                      names, non_negative_int)
 
 MEASURES = ("f0", "intensity", "f1", "f2")  # ganphon.series.MEASURES, without importing the stage
 
@@ -25,7 +26,7 @@ def correlate_input(p) -> None:
              epilog="examples:\n"
                     "  ganphon correlate-input crepe_layers\n"
                     "  ganphon correlate-input w2v_layers --tier phones --labels a,i,u --measures f0,f1,f2")
-    p.add_argument("dir", metavar="DIR", help="a probe folder (manifest.csv, ID_output.wav, ID_<layer>.Sound)")
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="a probe folder (manifest.csv, ID_output.wav, ID_<layer>.Sound)")
     p.add_argument("--tier", default=None, help="interval tier whose non-empty intervals are used")
     p.add_argument("--labels", type=name_list, default=None, help="with --tier: comma-separated labels to keep")
     p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: every layer)")
@@ -68,8 +69,8 @@ def compare_series(p) -> None:
              epilog="examples:\n"
                     "  ganphon compare-series crepe_layers --external cabr/ --max-lag 0.02\n"
                     "  ganphon compare-series probe_run --external response.wav --layers conv3,conv4")
-    p.add_argument("dir", metavar="DIR", help="a probe folder (manifest.csv, ID_<layer>.Sound)")
-    p.add_argument("--external", required=True, metavar="FILE_OR_DIR",
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="a probe folder (manifest.csv, ID_<layer>.Sound)")
+    p.add_argument("--external", required=True, metavar="FILE_OR_DIR", type=input_path,
                    help="CSV (time column + value column), WAV, or EDF/BDF (read by MNE: pip install "
                    "'ganphon[eeg]'); or a folder of them, one per item")
     p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: every layer)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_out, add_overwrite, add_quiet, describe, name_list
+from .options import add_out, add_overwrite, add_quiet, describe, input_folder, name_list
 
 STORE_KINDS = ("files", "zarr")  # ganphon.store.STORE_KINDS, without importing the stage
 
@@ -48,7 +48,7 @@ def export_files(p) -> None:
              "when the store is annotated), plus manifest.csv and latents.csv for the selection: Praat, the "
              "bundled scripts and 'ganphon measure' open the folder as any exported folder. Rerunning the "
              "same command resumes.", EPILOG)
-    p.add_argument("dir", metavar="DIR", help="store folder (from --store zarr)")
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="store folder (from --store zarr)")
     p.add_argument("--samples", type=name_list, default="all",
                    help="which samples: ids, patterns and position ranges, comma-separated (see below)")
     p.add_argument("--wav-layers", action="store_true", default=None,
@@ -66,7 +66,7 @@ def export_wavs(p) -> None:
              "sweep): the samples measure computes in memory (linear interpolation between sample centres, "
              "edges held, the run's --clip), for Praat's own scripts or other programs that read the folder. "
              "Existing WAVs are kept.")
-    p.add_argument("dir", metavar="DIR", help="folder written by 'ganphon probe' or 'ganphon sweep'")
+    p.add_argument("dir", metavar="DIR", type=input_folder, help="folder written by 'ganphon probe' or 'ganphon sweep'")
     add_quiet(p)
     p.set_defaults(func=_export_wavs)
 

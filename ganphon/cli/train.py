@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
-from .options import (add_checkpoint, add_file_output, add_out, add_quiet, describe, finite_float, model_dim,
-                      non_negative_int, positive_float, positive_int, seed_int)
+from .options import (add_checkpoint, add_file_output, add_out, add_quiet, describe, finite_float, input_folder,
+                      model_dim, non_negative_int, output_path, positive_float, positive_int, seed_int)
 
 
 def train(p) -> None:
@@ -21,7 +21,7 @@ def train(p) -> None:
              "checkpoint at the next step and stop (exit status 130 / 143); --resume continues exactly "
              "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
              "its share of every batch. Options left out on --resume are taken from the checkpoint.")
-    p.add_argument("data", metavar="DATA_DIR", help="folder of WAV files (one item per file, searched recursively)")
+    p.add_argument("data", metavar="DATA_DIR", type=input_folder, help="folder of WAV files (one item per file, searched recursively)")
     add_out(p, metavar="RUN_DIR", help="run folder")
     m = p.add_argument_group("model (default on --resume: the checkpoint's; a different one is an error)")
     m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
@@ -86,7 +86,7 @@ def evaluate_model(p) -> None:
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=200, help="number of samples")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent draw")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE", type=output_path,
                    help="print the numbers as JSON instead of the table; with FILE, write them there (and print "
                    "the table)")
     add_file_output(p, "json")

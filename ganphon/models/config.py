@@ -162,6 +162,9 @@ class ModelConfig:
             )
         if self.extra_layers < 0:
             raise GanphonError("extra_layers must be >= 0")
+        for name in ("leaky_slope", "q_leaky_slope"):  # a LeakyReLU's; beyond 1 a layer amplifies what it should damp
+            if not 0 <= getattr(self, name) <= 1:
+                raise GanphonError(f"model setting {name} must be between 0 and 1, got {getattr(self, name)}")
         if self.upsample not in UPSAMPLES:
             raise GanphonError(f"upsample must be 'zeros' or 'nn', got {self.upsample!r}")
         if not 0 <= self.postproc_len <= self.slice_len:

@@ -126,6 +126,8 @@ def import_peer(g_path, out, arch: str, n_codes: int = 0, q_path=None, q_slope: 
         LeakyReLU slope of the Q-network (0 for port checkpoints trained before
         its argument-order fix, which made Q's activation a plain ReLU).
     """
+    if not 0 <= q_slope <= 1:  # the port's slopes are 0.2 and 0; above 1 or below 0 is no LeakyReLU
+        raise ParameterError("q_slope", f"a LeakyReLU slope between 0 and 1, got {q_slope}")
     g_state = _state(g_path)
     config = infer_generator_config(g_state, arch, n_codes, path=g_path)
     config.q_leaky_slope = float(q_slope)
