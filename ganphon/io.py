@@ -890,10 +890,7 @@ def read_run_record(folder) -> dict | None:
     path = Path(folder) / layout.RUN_JSON
     if not path.is_file():
         return None
-    try:
-        return read_record(path)
-    except GanphonError as exc:
-        raise GanphonError(f"{exc}; pass --overwrite to start again") from None
+    return read_record(path)
 
 
 def file_digest(path) -> str:
@@ -1008,9 +1005,9 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
         previous = None
         try:
             previous = read_run_record(out)
-        except GanphonError:
+        except GanphonError as exc:  # the writer's hint: only a command that writes the folder has --overwrite
             if not overwrite:
-                raise
+                raise GanphonError(f"{exc}; pass --overwrite to start again") from None
         if previous is not None and not isinstance(previous.get("request"), dict):
             previous = None  # another tool's run.json
         prev_request = (previous or {}).get("request")

@@ -695,7 +695,7 @@ def install_plugin(prefs_dir=None) -> Path:
                                f"the plugin's; move {'them' if len(foreign) > 1 else 'it'} away to update the plugin")
     if not prefs.is_dir() and not prefs.parent.is_dir():  # a slip of the path, not a place Praat looks
         raise GanphonError(f"{prefs}: no such folder, nor its parent {prefs.parent}; give Praat's preferences "
-                           "folder (the one --pref-dir names, or leave --prefs out for the standard one)")
+                           "folder, or leave --prefs out for the standard one")
     try:
         prefs.mkdir(exist_ok=True)
     except OSError as exc:

@@ -8,7 +8,8 @@ its own, and asserts the promise of the README's "What ganphon promises":
 * every stderr line is ganphon's (a note or notice, a progress bar), never a
   library's warning or a source line;
 * on 2: exactly one ``ganphon… error:`` line, and every file of the workspace
-  byte for byte as it was (names and SHA-256, hidden files too);
+  byte for byte as it was (names and SHA-256, hidden files too); an option the
+  line tells the user to pass is one the command has;
 * on 0: no error line, and the outputs pass their own checks (the manifest
   and the files it names, the run record, no temporary file).
 
@@ -147,6 +148,8 @@ def contract(argv, ws: Path, check_success=None) -> tuple[int, list]:
     lines = [line for line in lines if "error:" in line]
     if code == 2:
         assert len(lines) == 1, lines
+        foreign = sorted(set(_options_named(lines[0])) - _options_of(argv) - set(argv))  # or one given
+        assert not foreign, f"the error suggests {foreign}, which {argv[0]} does not have: {lines[0]}"
         after = tree(ws)
         assert after == before, {k for k in set(after) ^ set(before)} or "changed files"
     else:
@@ -154,6 +157,28 @@ def contract(argv, ws: Path, check_success=None) -> tuple[int, list]:
         if check_success is not None:
             check_success(ws / _out_of(argv))
     return code, lines
+
+
+def _options_named(line: str) -> list:
+    """The options an error line tells the user to pass (not those of a quoted 'ganphon …' command line)."""
+    import re
+
+    line = re.sub(r"'ganphon [^']*'", "", line)
+    return re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line)
+
+
+def _options_of(argv) -> set:
+    """Every option string of the (sub-)command ``argv`` runs."""
+    from ganphon.cli import build_parser
+
+    parser = build_parser(argv)
+    words = [w for w in argv if not str(w).startswith("-")]
+    action = parser._subparsers._group_actions[0]
+    command = action.choices[words[0]]
+    for a in command._actions:  # a command with sub-commands (corpus check …)
+        if isinstance(getattr(a, "choices", None), dict) and len(words) > 1 and words[1] in a.choices:
+            command = a.choices[words[1]]
+    return {o for a in command._actions for o in a.option_strings}
 
 
 def _out_of(argv) -> str:
@@ -474,6 +499,63 @@ def test_mutated_tables_are_refused_in_one_line_or_used(base, data):
                                           'latents = "sweep/latents.csv"\n')
             contract(["sweep", "spec.toml", "--checkpoint", base / "ciwgan.pt", "--out", "s", "--no-annotate",
                       "--no-measure", "--quiet"], ws, probe_folder_is_whole)
+
+
+# --------------------------------------------------------------------------
+# Records: the JSON files beside a folder's tables (run.json, acoustics.json, sweep.json)
+
+
+def _json_paths(value, prefix=()) -> list:
+    """Every key path of a JSON document (dicts and the first entries of lists)."""
+    paths = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            paths += [(*prefix, k)] + _json_paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:2]):
+            paths += [(*prefix, i)] + _json_paths(v, (*prefix, i))
+    return paths
+
+
+RECORD_COMMANDS = {
+    "measure": ["measure", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
+    "annotate": ["annotate", "sweep", "--workers", "1", "--quiet"],
+    "stats": ["stats", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
+    "plot": ["plot", "sweep", "--formats", "png"],
+    "explore": ["explore", "sweep", "--quiet"],
+    "export-wavs": ["export-wavs", "sweep", "--quiet"],
+    "sweep again": ["sweep", "--checkpoint", "{b}/ciwgan.pt", "--var", "z3", "--from", "-1", "--to", "1", "--step",
+                    "1", "--bases", "1", "--seed", "0", "--out", "sweep", "--workers", "1", "--quiet"],
+}
+
+
+@given(data=st.data())
+@examples(40)
+def test_mutated_records_are_refused_in_one_line_or_used(base, data):
+    """A run record edited by hand or cut short: every command that reads it refuses it in one line or works."""
+    record = data.draw(st.sampled_from([layout.RUN_JSON, layout.ACOUSTICS_JSON, layout.SWEEP_JSON]), label="record")
+    with Workspace(base, "sweep") as ws:
+        path = ws / "sweep" / record
+        text = path.read_text(encoding="utf-8")
+        how = data.draw(st.sampled_from(["value", "delete", "truncate", "not an object"]), label="how")
+        if how == "truncate":
+            text = text[:data.draw(st.integers(0, len(text) - 1))]
+        elif how == "not an object":
+            text = data.draw(st.sampled_from(["[]", "null", "5", '"x"', ""]))
+        else:
+            doc = json.loads(text)
+            key = data.draw(st.sampled_from(_json_paths(doc)), label="key")
+            parent = doc
+            for k in key[:-1]:
+                parent = parent[k]
+            if how == "delete":
+                del parent[key[-1]]
+            else:
+                parent[key[-1]] = data.draw(odd_value, label="value")
+            text = json.dumps(doc)
+        path.write_text(text, encoding="utf-8")
+        argv = data.draw(st.sampled_from(sorted(RECORD_COMMANDS)), label="command")
+        contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[argv]], ws)
 
 
 # --------------------------------------------------------------------------
