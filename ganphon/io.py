@@ -36,6 +36,7 @@ error is one :class:`~ganphon.errors.GanphonError` line naming the file.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import struct
@@ -520,7 +521,7 @@ def read_table(path, what: str = "table", **kwargs):
             return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
-            TypeError, OverflowError) as exc:
+            TypeError, OverflowError, csv.Error) as exc:  # csv.Error: sep=None found no delimiter
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
     except Exception as exc:  # pyarrow's own errors on a damaged Parquet file
         if type(exc).__module__.startswith("pyarrow"):

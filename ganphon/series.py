@@ -339,13 +339,18 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise GanphonError(f"{path}: an external series is a CSV with a '{time_column}' column, a WAV or an EDF")
     table = io.read_table(path, "external series", sep=None, engine="python")
+    if table.empty:
+        raise GanphonError(f"{path}: an external series without rows (only a header)")
     if time_column not in table.columns:
         raise ParameterError("time_column", f"{path} has no column {time_column!r} "
                                             f"(it has {', '.join(map(str, table.columns))})")
     if column is None:
         numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
-        if len(numeric) != 1:
-            raise ParameterError("column", f"{path} has {'no' if not numeric else 'several'} numeric value columns "
+        if not numeric:
+            raise GanphonError(f"{path}: no column of numbers besides {time_column!r} "
+                               f"(its columns: {', '.join(map(str, table.columns))})")
+        if len(numeric) > 1:
+            raise ParameterError("column", f"{path} has several numeric value columns "
                                            f"({', '.join(map(str, numeric))}); choose one")
         column = numeric[0]
     if column not in table.columns:
@@ -409,6 +414,21 @@ def cross_correlation(x, y, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     return lags, r
 
 
+def _undefined_note(grid, values, et, ev, start: float, end: float) -> str:
+    """Why an item's correlations are undefined ('' when they are not): said in its row, never left silent."""
+    defined = np.isfinite(grid)
+    if defined.sum() < 3:
+        ok = np.isfinite(ev)
+        span = f"{et[ok].min():g}–{et[ok].max():g} s" if ok.any() else "no defined value"
+        return (f"external series has {int(defined.sum())} defined samples in the item's {start:g}–{end:g} s "
+                f"(its times: {span}); r undefined")
+    if np.ptp(grid[defined]) == 0:
+        return "external series constant over the item; r undefined"
+    if np.ptp(values) == 0:
+        return "layer series constant (all samples equal); r undefined"
+    return ""
+
+
 def _external_for(external: Path, sid: str, row) -> Path:
     if external.is_file():
         return external
@@ -461,8 +481,9 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     per_item, summary : DataFrame
         ``per_item``: sample × layer with ``lag_s`` (the external's delay at the peak of
         r; positive = the external follows the layer), ``r_peak``, ``r_zero`` (lag 0),
-        ``layer_peak_s`` and ``external_peak_s`` (times of each series' maximum) and
-        ``latency_s`` (their difference).  ``summary``: per layer, the means of these
+        ``layer_peak_s`` and ``external_peak_s`` (times of each series' maximum within the
+        item) and ``latency_s`` (their difference); ``note`` says why an item's r is undefined
+        (an external series that does not cover it, or a constant series).  ``summary``: per layer, the means of these
         over items with bootstrap 95 % intervals (``*_ci_low``, ``*_ci_high``).
     """
     folder, external = Path(folder), Path(external)
@@ -480,7 +501,11 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
         sid = row["sample_id"]
         path = _external_for(external, sid, firsts.loc[sid])
         if path not in cache:
-            cache[path] = read_external(path, column, time_column)
+            et, ev = read_external(path, column, time_column)
+            # lags, r and the peak do not depend on the scale: brought to a largest magnitude of 1, values near
+            # the float64 limit (1e308) do not overflow the averaging onto the layer's grid or the sums of squares
+            top = np.abs(ev[np.isfinite(ev)]).max() if np.isfinite(ev).any() else 0.0
+            cache[path] = et, (ev / top if top > 0 else ev)
         et, ev = cache[path]
         times, values, dx = read_series(folder / row["sound_file"])
         if max_lag >= len(values) * dx:
@@ -489,21 +514,28 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
         grid = on_grid(et, ev, times, dx)
         lags, r = cross_correlation(values, grid, max(1, int(round(max_lag / dx))))
         best = int(np.nanargmax(r)) if np.isfinite(r).any() else None
-        ok = np.isfinite(ev)
+        # the external's peak within the item's span (a longer recording's peak elsewhere is not this item's)
+        start, end = times[0] - dx / 2, times[-1] + dx / 2
+        ok = np.isfinite(ev) & (et >= start) & (et <= end)
         records.append({"sample_id": sid, "layer": row["layer"], "external": str(path),
                         "rate_native_hz": 1.0 / dx,
                         "lag_s": float(lags[best] * dx) if best is not None else np.nan,
                         "r_peak": float(r[best]) if best is not None else np.nan,
                         "r_zero": float(r[len(r) // 2]),
                         "layer_peak_s": float(times[int(np.argmax(values))]),
-                        "external_peak_s": float(et[ok][int(np.argmax(ev[ok]))]) if ok.any() else np.nan})
+                        "external_peak_s": float(et[ok][int(np.argmax(ev[ok]))]) if ok.any() else np.nan,
+                        "note": _undefined_note(grid, values, et, ev, start, end)})
     per_item = pd.DataFrame(records)
+    if per_item["note"].str.startswith("external series").all() and not np.isfinite(per_item["r_peak"]).any():
+        raise GanphonError(f"{external}: {per_item['note'].iloc[0]}; no item can be compared (time 0 is each "
+                           "item's first sample)")
     per_item["latency_s"] = per_item["external_peak_s"] - per_item["layer_peak_s"]
     rng = np.random.default_rng(seed)
     summary = []
     for layer in layout.sort_layers(per_item["layer"]):
         part = per_item[per_item["layer"] == layer]
-        entry = {"layer": layer, "n_items": len(part), "rate_native_hz": float(part["rate_native_hz"].iloc[0])}
+        entry = {"layer": layer, "n_items": len(part), "n_undefined": int((part["note"] != "").sum()),
+                 "rate_native_hz": float(part["rate_native_hz"].iloc[0])}
         for what in ("lag_s", "r_peak", "r_zero", "layer_peak_s", "latency_s"):
             mean, lo, hi = _ci(part[what], n_boot, rng)
             entry.update({what: mean, f"{what}_ci_low": lo, f"{what}_ci_high": hi})

@@ -518,7 +518,7 @@ def _json_paths(value, prefix=()) -> list:
 
 
 RECORD_COMMANDS = {
-    "measure": ["measure", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
+    "measure": ["measure", "sweep", "--workers", "1", "--quiet"],  # the request the folder was measured with
     "annotate": ["annotate", "sweep", "--workers", "1", "--quiet"],
     "stats": ["stats", "sweep", "--workers", "1", "--measures", "duration", "--quiet"],
     "plot": ["plot", "sweep", "--formats", "png"],

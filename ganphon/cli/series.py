@@ -93,6 +93,7 @@ def _compare_series(args) -> int:
     for _, row in summary.iterrows():
         print(f"{row['layer']:>14}  lag {1000 * row['lag_s']:+.1f} ms [{1000 * row['lag_s_ci_low']:+.1f}, "
               f"{1000 * row['lag_s_ci_high']:+.1f}]  r_peak {row['r_peak']:+.3f}  "
-              f"peak latency {1000 * row['latency_s']:+.1f} ms  ({row['n_items']} items)")
+              f"peak latency {1000 * row['latency_s']:+.1f} ms  ({row['n_items']} items"
+              + (f", r undefined for {row['n_undefined']}: see the note column)" if row["n_undefined"] else ")"))
     print(f"wrote compare_series.csv and compare_series_summary.csv to {args.out or args.dir}")
     return 0
