@@ -809,6 +809,32 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     return folder
 
 
+def check_not_being_written(folder) -> None:
+    """Refuse to read ``folder`` while another ganphon command holds its lock (it is being written).
+
+    The check takes and drops a shared ``flock`` on the writer's lock file;
+    a folder without one (never written, or its writer done) passes, and
+    nothing is written into it.
+    """
+    import fcntl
+
+    from .errors import GanphonError
+
+    try:
+        fd = os.open(Path(folder) / LOCK, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GanphonError(f"{folder}: being written by another ganphon command (process {_lock_holder(fd)}); "
+                               "wait for it to finish before reading it") from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def _lock_holder(fd) -> str:
     """The process id written in a lock file (read a few times: the holder writes it just after locking)."""
     for _ in range(20):

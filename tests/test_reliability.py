@@ -467,6 +467,46 @@ def test_the_api_entry_points_that_write_into_a_folder_they_read_are_refused_whi
     assert holder.returncode == 0
 
 
+def test_commands_that_only_read_a_folder_are_refused_while_another_command_writes_it(tmp_path, capsys):
+    """compare-series, correlate-input, measure --out elsewhere, corpus check and probe --wavs had read a
+    sweep half-written (results from part of its samples, silently); export-wavs had written into it."""
+    from ganphon.cli import main
+
+    folder, marks = tmp_path / "run", tmp_path / "marks"
+    folder.mkdir()
+    marks.mkdir()
+    (folder / "notes.txt").write_text("the user's\n")
+    (tmp_path / "ext.csv").write_text("time,v\n0,1\n1,2\n")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(marks)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: (marks / "holding").exists() or holder.poll() is not None, timeout=120)
+        assert holder.poll() is None, holder.communicate()
+        before, outside = _bytes_of(folder), sorted(p.name for p in tmp_path.iterdir())
+        reading = f"{folder}: being written by another ganphon command (process {holder.pid}); wait for it to finish"
+        writing = f"{folder}: in use by another ganphon command (process {holder.pid})"
+        for argv, expected in [
+                (["compare-series", folder, "--external", tmp_path / "ext.csv", "--out", tmp_path / "cs"], reading),
+                (["compare-series", folder, "--external", tmp_path / "ext.csv"], writing),
+                (["correlate-input", folder, "--out", tmp_path / "ci.csv"], reading),
+                (["measure", folder, "--out", tmp_path / "a.csv"], reading),
+                (["corpus", "check", folder], reading),
+                (["probe", "--network", "crepe", "--wavs", folder, "--out", tmp_path / "p"], reading),
+                (["export-wavs", folder], writing)]:
+            capsys.readouterr()
+            assert main([str(a) for a in argv]) == 2, argv
+            err = capsys.readouterr().err.strip()
+            assert err.startswith(f"ganphon: error: {expected}"), (argv, err)
+            assert _bytes_of(folder) == before and sorted(p.name for p in tmp_path.iterdir()) == outside
+    finally:
+        (marks / "go").touch()
+        holder.communicate(timeout=120)
+    assert holder.returncode == 0
+    # the writer gone, the folder reads again (and the check left nothing in it)
+    assert main(["corpus", "check", str(folder)]) == 2 and "no .wav files found" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
 def test_a_zombie_writer_counts_as_gone_and_its_temporary_file_is_removed(tmp_path):
     """A killed writer not yet reaped (no init reaps orphans in some containers) is a zombie: it writes
     nothing more, so its temporary file is a dead writer's."""

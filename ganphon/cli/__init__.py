@@ -98,7 +98,11 @@ def build_parser(argv=()) -> ArgumentParser:
 _POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
 _OPTIONS_READ = ("checkpoint", "wavs", "latents")
 #: Commands that write into the folder they read (``DIR``): it is locked while they run.
-_WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore")
+_WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore", "export-wavs")
+#: Commands that write into ``DIR`` when no ``--out`` is given.
+_WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input")
+#: Arguments naming a folder a command reads (besides DIR when it writes there).
+_FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external")
 
 
 def _lock_outputs(args) -> None:
@@ -106,7 +110,7 @@ def _lock_outputs(args) -> None:
     from pathlib import Path
 
     from ..errors import GanphonError
-    from ..layout import check_not_folder_file, check_output_file, check_plan, lock_folder
+    from ..layout import check_not_being_written, check_not_folder_file, check_output_file, check_plan, lock_folder
 
     out = getattr(args, "out", None)
     files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
@@ -126,7 +130,7 @@ def _lock_outputs(args) -> None:
                 raise GanphonError(f"{out}: lies inside {path}, {what}; its files would be read as input "
                                    "next time; choose an --out outside it")
     folder = None
-    if args.command in _WRITES_INTO_DIR:
+    if args.command in _WRITES_INTO_DIR or (args.command in _WRITES_INTO_DIR_BY_DEFAULT and out is None):
         folder = Path(args.dir)
     elif args.command == "measure":
         from ..acoustics import measured_folder
@@ -142,6 +146,16 @@ def _lock_outputs(args) -> None:
         return
     if folder is not None and folder.is_dir():
         lock_folder(folder, optional=True)
+    for name in _FOLDERS_READ:  # a folder another command is still writing is not read half-written
+        path = getattr(args, name, None)
+        if isinstance(path, str) and Path(path).is_dir() and (folder is None or not _same(path, folder)):
+            check_not_being_written(path)
+
+
+def _same(a, b) -> bool:
+    from pathlib import Path
+
+    return Path(a).resolve() == Path(b).resolve()
 
 
 class _notices:
