@@ -278,7 +278,7 @@ def _measure_job(job: _Job) -> list:
     failure = ""
     if job.source is not None:  # the layer's Sound, at the output rate as its WAV would hold it
         try:
-            sound = io.upsampled_sound(job.source, job.size, job.sr, job.clip)
+            sound = io.upsampled_sound(job.source, job.size, job.sr, job.clip, job.native_rate)
         except GanphonError as exc:
             failure = f"cannot read {Path(job.source).name}: {str(exc).removeprefix(f'{job.source}: ')}"
         return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)

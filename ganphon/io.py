@@ -283,13 +283,43 @@ def read_series(wav, sound=None, size: int | None = None, sr: int | None = None,
         return read_wav(wav, mono=True)
     if size is None or sr is None:
         raise GanphonError(f"{wav}: no such WAV file (its Sound needs the output length and rate to upsample)")
-    return upsampled_values(read_sound(sound), size, clip), int(sr)
+    return upsampled_values(read_sound(sound), size, clip, path=sound, sr=sr), int(sr)
 
 
-def upsampled_values(native, size: int, clip: float | None = None) -> np.ndarray:
-    """The samples of a native-rate ``parselmouth.Sound`` at ``size`` samples, as the export's WAV holds them."""
+def check_native(native, path, sr: float | None = None, size: int | None = None, rate: float | None = None,
+                 n: int | None = None) -> None:
+    """Refuse a layer's native Sound that is not the series its sample's records describe.
+
+    Export writes a layer over its output's time domain (0 … ``size`` / ``sr`` s) at
+    its native ``rate`` with ``n`` samples (the manifest's ``rate_native_hz``,
+    ``n_native``).  A Sound that differs — another model's, another sample
+    length's, one edited by hand — would be measured on a wrong time base.
+    """
+    problems = []
+    if sr is not None and size is not None:
+        span, wanted = native.xmax - native.xmin, int(size) / float(sr)
+        if abs(span - wanted) > 1e-6 * wanted:
+            problems.append(f"spans {span:g} s, its sample's output {wanted:g} s")
+    if rate is not None and abs(native.sampling_frequency - float(rate)) > 1e-9 * float(rate):
+        problems.append(f"is sampled at {native.sampling_frequency:g} Hz, the manifest says {float(rate):g} Hz")
+    if n is not None and native.n_samples != int(n):
+        problems.append(f"holds {native.n_samples} samples, the manifest says {int(n)}")
+    if native.n_channels != 1:
+        problems.append(f"has {native.n_channels} channels, a layer series one")
+    if problems:
+        raise GanphonError(f"{path}: {'; '.join(problems)}: not this sample's layer series (export it again)")
+
+
+def upsampled_values(native, size: int, clip: float | None = None, *, path=None, sr: float | None = None,
+                     rate: float | None = None) -> np.ndarray:
+    """The samples of a native-rate ``parselmouth.Sound`` at ``size`` samples, as the export's WAV holds them.
+
+    With ``path`` the Sound is first checked against the output's rate ``sr`` and the native
+    ``rate`` (:func:`check_native`)."""
     from .timebase import upsample
 
+    if path is not None:
+        check_native(native, path, sr, size, rate)
     values = np.asarray(native.values[0], dtype=np.float32)  # written from float32: exact
     up = upsample(values, int(size))
     if clip is not None:
@@ -297,12 +327,13 @@ def upsampled_values(native, size: int, clip: float | None = None) -> np.ndarray
     return up
 
 
-def upsampled_sound(path, size: int, sr: float, clip: float | None = None):
+def upsampled_sound(path, size: int, sr: float, clip: float | None = None, rate: float | None = None):
     """A ``parselmouth.Sound`` at ``sr`` Hz holding the native Sound ``path`` upsampled to ``size`` samples:
-    the samples and time domain Praat reads from the layer's WAV (:func:`read_series`)."""
+    the samples and time domain Praat reads from the layer's WAV (:func:`read_series`); ``rate``: the
+    native rate the manifest gives (checked)."""
     import parselmouth
 
-    up = upsampled_values(read_sound(path), size, clip)
+    up = upsampled_values(read_sound(path), size, clip, path=path, sr=sr, rate=rate)
     return parselmouth.Sound(up.astype(np.float64), sampling_frequency=float(sr))
 
 

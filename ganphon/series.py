@@ -56,9 +56,17 @@ def _layer_rows(folder: Path, layers=None) -> pd.DataFrame:
     return rows
 
 
-def read_series(path):
-    """``(times, values, dx)`` of a native-rate Sound (or WAV): every sample at its own centre."""
+def read_series(path, row=None):
+    """``(times, values, dx)`` of a native-rate Sound (or WAV): every sample at its own centre.
+
+    ``row``: the sample's manifest row; the Sound is checked against its ``slice_len``, ``sr``,
+    ``rate_native_hz`` and ``n_native`` (:func:`ganphon.io.check_native`)."""
     snd = io.read_sound(path)
+    if row is not None:
+        known = {k: row[k] for k in ("slice_len", "sr", "rate_native_hz", "n_native")
+                 if k in row and pd.notna(row[k])}
+        io.check_native(snd, path, known.get("sr"), known.get("slice_len"), known.get("rate_native_hz"),
+                        known.get("n_native"))
     return np.asarray(snd.xs(), dtype=np.float64), np.asarray(snd.values[0], dtype=np.float64), float(snd.dx)
 
 
@@ -254,7 +262,7 @@ def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, setti
         if use_tier is None and grid is not None and any(t.name == "condition" for t in grid.tiers):
             use_tier = "condition"
         for _, row in group.iterrows():
-            times, values, dx = read_series(folder / row["sound_file"])
+            times, values, dx = read_series(folder / row["sound_file"], row)
             if use_tier is not None:
                 if grid is None:
                     raise GanphonError(f"{tg_path}: no TextGrid (needed for tier '{use_tier}')")
@@ -507,7 +515,7 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
             top = np.abs(ev[np.isfinite(ev)]).max() if np.isfinite(ev).any() else 0.0
             cache[path] = et, (ev / top if top > 0 else ev)
         et, ev = cache[path]
-        times, values, dx = read_series(folder / row["sound_file"])
+        times, values, dx = read_series(folder / row["sound_file"], row)
         if max_lag >= len(values) * dx:
             raise ParameterError("max_lag", f"{max_lag:g} s is not shorter than the series "
                                             f"({len(values) * dx:g} s of {row['layer']})")

@@ -342,7 +342,8 @@ def test_cli_corpus_cut(tmp_path, capsys):
     assert sorted(p.name for p in out.glob("*.wav")) == ["rec_0002_suit.wav", "rec_0004_dark.wav"]
     assert "2 items from 1 recordings" in capsys.readouterr().out
     assert main(["corpus", "cut", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
-    assert "ganphon: error:" in capsys.readouterr().err
+    assert f"ganphon corpus cut: error: argument RECORDINGS_DIR: {tmp_path / 'nowhere'}: no such folder" \
+        in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------

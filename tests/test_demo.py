@@ -294,6 +294,7 @@ def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, p
     the Praat measurement by ganphon and by Praat's own script); the other two sweeps, whose export
     is the same code, are parsed by the command line and must give the demo's latents, and the
     random folder's stats line must parse."""
+    import contextlib
     import os
     import subprocess
     import sys
@@ -336,7 +337,8 @@ def test_redo_commands_run_as_written_and_rebuild_the_demo(demo_run, tmp_path, p
     # the lines not run: valid command lines; the sweeps' designs are the demo's latents
     model = load_checkpoint("demo", qnetwork=False)
     for line in skipped:
-        args = build_parser(line.split("#")[0].split()[1:]).parse_args(line.split("#")[0].split()[1:])
+        with contextlib.chdir(demo_run):  # as written: run from the demo folder, where its folders are
+            args = build_parser(line.split("#")[0].split()[1:]).parse_args(line.split("#")[0].split()[1:])
         if args.command == "sweep":
             design = make_design(model.config, spec_from_args(args))
             theirs = pd.read_csv(demo_run / args.out / "latents.csv", dtype={"sample_id": str})

@@ -162,3 +162,43 @@ def test_export_wavs_writes_the_wavs_an_export_with_wav_layers_writes(two_routes
     assert len(layer_wavs) == 4 * len(LAYERS)
     for name in layer_wavs:
         assert (folder / name).read_bytes() == (two_routes["wav"] / name).read_bytes(), name
+
+
+def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp_path):
+    """A Sound from another model, another slice length or edited by hand (written at 97 Hz where the manifest
+    says 250) had been measured, plotted and correlated on its own time base, silently."""
+    import shutil
+
+    from ganphon.cli import main
+    from ganphon.errors import GanphonError
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    shutil.copytree(two_routes["sound"], folder)
+    sound = folder / layout.layer_sound("s000001", "conv2")
+    # 250 Hz × 1.024 s = 256 samples; the replacement: 100 samples at 97 Hz, and 256 at 250 Hz but 2 channels
+    io.write_sound(sound, np.zeros(100, dtype=np.float32), 97.0)
+    wrong = f"{sound}: spans 1.03093 s, its sample's output 1.024 s"
+    with pytest.raises(GanphonError, match=f"^{wrong}: not this sample's layer series"):
+        io.read_layer_wav(folder / layout.layer_wav("s000001", "conv2"))
+    times = np.arange(0, 1.024, 0.004)
+    pd.DataFrame({"time": times, "v": np.sin(times)}).to_csv(tmp_path / "ext.csv", index=False)
+    with pytest.raises(GanphonError, match=f"^{wrong}; is sampled at 97 Hz, the manifest says 250 Hz; holds 100 "
+                                           "samples, the manifest says 256: not this"):
+        compare_series(folder, tmp_path / "ext.csv", layers=["conv2"], out=tmp_path / "cs")
+    # measure flags the file's rows, as for a Sound it cannot read, and measures the rest
+    table = acoustics.measure(folder, measures=["duration", "intensity"], workers=1, progress=False)
+    bad = table["file"] == layout.layer_wav("s000001", "conv2")
+    assert bad.any() and table.loc[bad & (table["measure"] == "intensity"), "value"].isna().all()
+    assert table.loc[bad, "note"].str.contains("is sampled at 97 Hz, the manifest says 250 Hz").all()
+    original = acoustics.measure(two_routes["sound"], measures=["duration", "intensity"], workers=1, progress=False)
+    pd.testing.assert_frame_equal(table[~bad].reset_index(drop=True),
+                                  original[original["file"] != layout.layer_wav("s000001", "conv2")]
+                                  .reset_index(drop=True))
+    for argv in (["export-wavs", str(folder)], ["plot", str(folder), "--sample", "s000001"]):
+        assert main(argv) == 2
+    # a stereo Sound of the right length and rate
+    stereo = parselmouth.Sound(np.zeros((2, 256)), sampling_frequency=250.0)
+    stereo.save_as_binary_file(str(sound))
+    with pytest.raises(GanphonError, match="has 2 channels, a layer series one"):
+        io.read_layer_wav(folder / layout.layer_wav("s000001", "conv2"))

@@ -258,7 +258,10 @@ def main(argv=None) -> int:
     try:
         chosen = _chosen(argv)
         parser = build_parser([chosen] if chosen in COMMANDS else [])
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse's own exit (--help 0, a refused argument 2): returned, as promised
+            return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         _check_printable(args, parser, argv)
         # The command as typed, recorded next to every result.
         args.command_line = shlex.join(["ganphon", *argv])
