@@ -1175,6 +1175,7 @@ def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
         read["a measured file"] = out
     check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
                read)
+    io.check_record_slot(out.with_suffix(".json"), "measure")  # never over a file of the user's (notes.json)
     if out.exists() and not overwrite:
         _check_same_measurement(out, **request)
     if chosen and not overwrite and (base / layout.ACOUSTICS_PARQUET).is_file():

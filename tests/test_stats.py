@@ -12,7 +12,7 @@ import torch
 from scipy import stats as sps
 from scipy.io import wavfile
 
-from ganphon import __version__, stats
+from ganphon import __version__, io, stats
 from ganphon.cli import main
 from ganphon.errors import GanphonError
 
@@ -687,6 +687,18 @@ def test_bad_df_and_out_options_are_one_line_errors(tmp_path):
     with pytest.raises(GanphonError, match="file: exists and is not a folder"):
         stats.run_stats(folder, measures=("f0",), out=tmp_path / "file")
     assert not (folder / "stats").exists()
+    # a folder of the user's: its effects.csv and frames/ had been replaced and emptied
+    mine = tmp_path / "analysis"
+    (mine / "frames").mkdir(parents=True)
+    (mine / "effects.csv").write_text("my own table\n")
+    (mine / "frames" / "old.csv").write_text("kept\n")
+    with pytest.raises(GanphonError, match="analysis: folder is not empty and holds no ganphon stats.json"):
+        stats.run_stats(folder, measures=("f0",), out=mine)
+    assert (mine / "effects.csv").read_text() == "my own table\n" and (mine / "frames" / "old.csv").is_file()
+    # a folder this command wrote is written again
+    stats.run_stats(folder, measures=("f0",), out=tmp_path / "again", workers=1, progress=False)
+    stats.run_stats(folder, measures=("f0",), out=tmp_path / "again", workers=1, progress=False)
+    assert io.read_record(tmp_path / "again" / "stats.json")["kind"] == "stats"
 
 
 def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_path, capsys):

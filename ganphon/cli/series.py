@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .options import (add_file_output, add_out, add_seed, describe, finite_float, input_folder, input_path, name_list,
                       names, non_negative_int)
 
@@ -47,12 +49,13 @@ def _correlate_input(args) -> int:
     table = run(args.dir, tier=args.tier, labels=names(args.labels), layers=names(args.layers),
                 measures=names(args.measures) or MEASURES, pitch_floor=args.pitch_floor,
                 pitch_ceiling=args.pitch_ceiling, maximum_formant=args.maximum_formant,
-                n_boot=args.n_boot, seed=args.seed, out=args.out)
+                n_boot=args.n_boot, seed=args.seed, out=args.out, command=args.command_line)
     pooled = table[table["label"] == ALL_LABEL]
     for _, row in pooled.iterrows():
         print(f"{row['layer']:>14} {row['measure']:>9}  r = {row['r']:+.3f}  [{row['ci_low']:+.3f}, "
               f"{row['ci_high']:+.3f}]  rho = {row['rho']:+.3f}  ({row['n_samples']} samples, {row['n_items']} items)")
-    print(f"wrote {args.out or f'{args.dir}/{CORRELATE_CSV}'}")
+    table_path = args.out or f"{args.dir}/{CORRELATE_CSV}"
+    print(f"wrote {table_path} (its record: {Path(table_path).with_suffix('.json')})")
     return 0
 
 
@@ -89,11 +92,11 @@ def _compare_series(args) -> int:
 
     _, summary = run(args.dir, args.external, layers=names(args.layers), max_lag=args.max_lag,
                      column=args.column, time_column=args.time_column, n_boot=args.n_boot, seed=args.seed,
-                     out=args.out)
+                     out=args.out, command=args.command_line)
     for _, row in summary.iterrows():
         print(f"{row['layer']:>14}  lag {1000 * row['lag_s']:+.1f} ms [{1000 * row['lag_s_ci_low']:+.1f}, "
               f"{1000 * row['lag_s_ci_high']:+.1f}]  r_peak {row['r_peak']:+.3f}  "
               f"peak latency {1000 * row['latency_s']:+.1f} ms  ({row['n_items']} items"
               + (f", r undefined for {row['n_undefined']}: see the note column)" if row["n_undefined"] else ")"))
-    print(f"wrote compare_series.csv and compare_series_summary.csv to {args.out or args.dir}")
+    print(f"wrote compare_series.csv, compare_series_summary.csv and compare_series.json to {args.out or args.dir}")
     return 0

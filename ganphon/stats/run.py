@@ -531,8 +531,9 @@ def _prepare_out(folder: Path, out) -> Path:
     out_dir = folder / STATS_DIR if out is None else Path(out)
     if out is not None and out_dir.exists() and not out_dir.is_dir():
         raise GanphonError(f"{out_dir}: exists and is not a folder")
-    if out is not None:  # never into another run's folder (an export, a demo, a corpus, a training run)
+    if out is not None:  # never into another run's folder (an export, a demo, a corpus, a training run) …
         layout.check_kind(out_dir, "stats")
+        io.check_results_folder(out_dir, layout.STATS_JSON, "stats")  # … nor one of the user's files
     out_dir.mkdir(parents=True, exist_ok=True)
     frames_dir = out_dir / FRAMES_DIR
     if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's
