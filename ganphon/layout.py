@@ -161,18 +161,23 @@ def store_hint(folder) -> str:
     return ""
 
 
-def listed(paths) -> list:
+def listed(paths, broken_links: str = "error") -> list:
     """``paths`` found by listing a folder, hidden names (``.x``) left out; a name that is not plain
-    (:func:`is_plain_name`: a line break or control character) is an error naming it, never skipped silently."""
+    (:func:`is_plain_name`: a line break or control character) is an error naming it, never skipped
+    silently, and so is a link to nothing unless ``broken_links="keep"`` (a corpus reader that skips
+    unreadable files with a notice naming each)."""
+    from .errors import GanphonError
+
     out = []
     for path in paths:
         if path.name.startswith("."):
             continue
         if not is_plain_name(path.name):
-            from .errors import GanphonError
-
             raise GanphonError(f"{path.parent}/{path.name!r}: a file name holding a line break or another control "
                                f"character; rename it")
+        if broken_links != "keep" and path.is_symlink() and not path.exists():
+            raise GanphonError(f"{path}: a link to {os.readlink(path)}, which does not exist; remove the link or "
+                               "restore what it points to")
         out.append(path)
     return out
 

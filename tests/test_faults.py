@@ -122,6 +122,12 @@ def _both(*setups):
     return setup
 
 
+def _link(name, target):
+    def setup(ws, m):
+        (ws / name).symlink_to(target)
+    return setup
+
+
 def _spec(text: str):
     return _file("spec.toml", ("[sweep]\n" + text + "\n").encode())
 
@@ -594,6 +600,13 @@ CASES = [
     ("demo a billion random samples", None, ["demo", "--out", "d", "--n-random", str(10**9)], "--n-random: 1,000,000,000"),
     ("demo a billion bases", None, ["demo", "--out", "d", "--bases", str(10**9)], "--bases: 20,000,000,000"),
     ("demo into an export", _copy("sweep"), ["demo", "--out", "sweep", "--quick"], "sweep"),
+    # ---- a link to nothing in a folder that is read: named, never skipped silently
+    ("annotate WAVs with a broken link", _both(_copy("corpus"), _link("corpus/gone.wav", "/nonexistent")),
+     ["annotate", "corpus"], "corpus/gone.wav: a link to /nonexistent, which does not exist"),
+    ("measure WAVs with a broken link", _both(_copy("corpus"), _link("corpus/gone.wav", "missing.wav")),
+     ["measure", "corpus", "--tier", "", "--out", "a.csv"], "corpus/gone.wav: a link to missing.wav, which does not"),
+    ("corpus check --strict a broken link", _both(_copy("corpus"), _link("corpus/gone.wav", "/nonexistent")),
+     ["corpus", "check", "corpus", "--strict"], "corpus/gone.wav: no such WAV file"),
 ]
 
 SWEEP_ARGV = ["sweep", "spec.toml", "--checkpoint", "{m}/ciwgan.pt", "--out", "s", "--workers", "1"]

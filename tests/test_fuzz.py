@@ -79,6 +79,10 @@ def base(tmp_path_factory, tiny_ciwgan):
         f"duration,{layer},,{0.1 * i},{0.1 * i - 0.02},{0.1 * i + 0.02},0.5\n"
         for i, layer in enumerate(["dense", "conv1", "conv2", "output"]))
     (root / "sweep" / layout.STATS_DIR / "effects.csv").write_text(effects)
+    correlations = "measure,layer,r,ci_low,ci_high,n,p\n" + "".join(
+        f"{m},{layer},{0.1 * i - 0.2},{0.1 * i - 0.5},{0.1 * i + 0.1},24,0.3\n"
+        for m in ("intensity", "f0") for i, layer in enumerate(["dense", "conv1", "conv2", "output"]))
+    (root / "sweep" / layout.STATS_DIR / "correlations.csv").write_text(correlations)
     rng = np.random.default_rng(0)
     (root / "wavs").mkdir()
     for i in range(2):
@@ -479,8 +483,8 @@ def test_mutated_textgrids_are_flagged_refused_or_measured(base, data):
 @given(data=st.data())
 @examples(25)
 def test_mutated_tables_are_refused_in_one_line_or_used(base, data):
-    table = data.draw(st.sampled_from([layout.MANIFEST, layout.ACOUSTICS, layout.LATENTS, "stats/effects.csv"]),
-                      label="table")
+    table = data.draw(st.sampled_from([layout.MANIFEST, layout.ACOUSTICS, layout.LATENTS, "stats/effects.csv",
+                                       "stats/correlations.csv"]), label="table")
     with Workspace(base, "sweep") as ws:
         path = ws / "sweep" / table
         path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")

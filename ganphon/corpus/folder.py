@@ -90,8 +90,9 @@ def find_wavs(folder):
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if p.suffix.lower() == ".wav" and p.is_file():
-            layout.listed([folder.joinpath(*rel.parts[:i + 1]) for i in range(len(rel.parts))])  # plain names
+        if p.suffix.lower() == ".wav" and (p.is_file() or p.is_symlink()):  # a broken link: skipped, named
+            layout.listed([folder.joinpath(*rel.parts[:i + 1]) for i in range(len(rel.parts))],  # plain names
+                          broken_links="keep")
             found.append(p)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
