@@ -150,7 +150,8 @@ def test_cli_annotate(tmp_path, capsys):
     assert grid.has_tier("auto_conv3")
     capsys.readouterr()
     assert main(["annotate", str(tmp_path / "none")]) == 2  # the parser's check of DIR
-    assert capsys.readouterr().err.startswith(f"ganphon annotate: error: argument DIR: {tmp_path / 'none'}: no such folder")
+    assert capsys.readouterr().err.startswith(
+        f"ganphon annotate: error: argument DIR: {tmp_path / 'none'}: no such folder")
 
 
 def test_parallel_annotation_equals_serial(tmp_path):

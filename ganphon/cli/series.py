@@ -28,7 +28,8 @@ def correlate_input(p) -> None:
              epilog="examples:\n"
                     "  ganphon correlate-input crepe_layers\n"
                     "  ganphon correlate-input w2v_layers --tier phones --labels a,i,u --measures f0,f1,f2")
-    p.add_argument("dir", metavar="DIR", type=input_folder, help="a probe folder (manifest.csv, ID_output.wav, ID_<layer>.Sound)")
+    p.add_argument("dir", metavar="DIR", type=input_folder,
+                   help="a probe folder (manifest.csv, ID_output.wav, ID_<layer>.Sound)")
     p.add_argument("--tier", default=None, help="interval tier whose non-empty intervals are used")
     p.add_argument("--labels", type=name_list, default=None, help="with --tier: comma-separated labels to keep")
     p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers (default: every layer)")

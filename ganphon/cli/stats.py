@@ -17,7 +17,9 @@ def stats(p) -> None:
              "modelled in 'voi' intervals, spectral moments and max_intensity in 'fric', duration in both, "
              "and only in the output (and layers segmented with 'annotate --layers'). A folder without "
              "sweep columns gets the correlation table only.")
-    p.add_argument("dir", metavar="DIR", type=input_folder, help="folder with acoustics.csv or .parquet (from 'ganphon sweep' or 'ganphon measure'), or a measured store")
+    p.add_argument("dir", metavar="DIR", type=input_folder,
+                   help="folder with acoustics.csv or .parquet (from 'ganphon sweep' or 'ganphon measure'), "
+                   "or a measured store")
     p.add_argument("--measures", type=name_list, default="intensity,f0,f1,f2,duration,cog,max_intensity",
                    help="comma-separated outcomes (measure names of the table)")
     p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers to model (default: every layer)")

@@ -29,7 +29,8 @@ def sweep(p) -> None:
              "WAV/Sound/TextGrid files with a 'condition' tier and manifest columns var, value, base, add "
              "the automatic annotation and measure every layer into acoustics.csv. Rerunning the same sweep "
              "into the same folder completes only what is missing.", epilog())
-    p.add_argument("spec", nargs="?", default=None, metavar="SPEC", type=input_file, help="sweep spec TOML file (or use the flags)")
+    p.add_argument("spec", nargs="?", default=None, metavar="SPEC", type=input_file,
+                   help="sweep spec TOML file (or use the flags)")
     add_checkpoint(p)
     p.add_argument("--kind", choices=tuple(DESIGNS), default=None,
                    help="design kind when no spec file is given (default: dimension, or code for c…)")

@@ -21,7 +21,8 @@ def train(p) -> None:
              "checkpoint at the next step and stop (exit status 130 / 143); --resume continues exactly "
              "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
              "its share of every batch. Options left out on --resume are taken from the checkpoint.")
-    p.add_argument("data", metavar="DATA_DIR", type=input_folder, help="folder of WAV files (one item per file, searched recursively)")
+    p.add_argument("data", metavar="DATA_DIR", type=input_folder,
+                   help="folder of WAV files (one item per file, searched recursively)")
     add_out(p, metavar="RUN_DIR", help="run folder")
     m = p.add_argument_group("model (default on --resume: the checkpoint's; a different one is an error)")
     m.add_argument("--arch", choices=ARCHS, default=None, help="architecture (default: wavegan)")
