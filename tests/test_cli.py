@@ -70,16 +70,20 @@ def test_every_list_option_is_split_and_checked_by_the_parser():
     assert found >= 19  # the list options today; a new one is counted by its dest or help
 
 
+def _command_parsers():
+    """``(label, parser)`` of every command and sub-command (``corpus check`` …)."""
+    parser = build_parser(list(COMMANDS))
+    for name, p in parser._subparsers._group_actions[0].choices.items():
+        yield name, p
+        for a in p._actions:
+            if isinstance(getattr(a, "choices", None), dict):
+                yield from ((f"{name} {n}", q) for n, q in a.choices.items())
+
+
 def test_every_number_option_has_a_checking_type():
     """A plain ``int`` or ``float`` takes nan, inf or a negative count, which fail later, inside the work."""
-    parser = build_parser(list(COMMANDS))
-    plain = []
-    for name, p in parser._subparsers._group_actions[0].choices.items():
-        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
-                              for n, q in a.choices.items()]
-        for label, q in subs:
-            plain += [(label, a.option_strings) for a in q._actions
-                      if a.type in (int, float) and not (a.type is int and a.choices)]
+    plain = [(label, a.option_strings) for label, q in _command_parsers() for a in q._actions
+             if a.type in (int, float) and not (a.type is int and a.choices)]
     assert plain == []
 
 
@@ -88,38 +92,20 @@ def test_every_input_folder_or_file_has_a_checking_type():
     from ganphon.cli import _POSITIONALS_READ
     from ganphon.cli.options import input_file, input_folder, input_path
 
-    parser = build_parser(list(COMMANDS))
-    unchecked, seen = [], 0
-    for name, p in parser._subparsers._group_actions[0].choices.items():
-        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
-                              for n, q in a.choices.items()]
-        for label, q in subs:
-            for a in q._actions:
-                reads = (a.dest in _POSITIONALS_READ and a.dest != "generator") or a.dest in ("wavs", "external")
-                if reads:
-                    seen += 1
-                    if a.type not in (input_folder, input_file, input_path):
-                        unchecked.append((label, a.dest))
-    assert seen >= 15 and unchecked == []
+    reading = [(label, a) for label, q in _command_parsers() for a in q._actions
+               if (a.dest in _POSITIONALS_READ and a.dest != "generator") or a.dest in ("wavs", "external")]
+    unchecked = [(label, a.dest) for label, a in reading if a.type not in (input_folder, input_file, input_path)]
+    assert len(reading) >= 15 and unchecked == []
 
 
 def test_every_output_option_has_a_checking_type():
     """'' as --out had meant the current folder to one command and the default to another."""
     from ganphon.cli.options import output_path
 
-    parser = build_parser(list(COMMANDS))
-    unchecked, seen = [], 0
-    for name, p in parser._subparsers._group_actions[0].choices.items():
-        subs = [(name, p)] + [(f"{name} {n}", q) for a in p._actions if isinstance(getattr(a, "choices", None), dict)
-                              for n, q in a.choices.items()]
-        for label, q in subs:
-            outputs = {"out", *(q.get_default("file_outputs") or ())}
-            for a in q._actions:
-                if a.dest in outputs:
-                    seen += 1
-                    if a.type is not output_path:
-                        unchecked.append((label, a.dest))
-    assert seen >= 15 and unchecked == []
+    writing = [(label, a) for label, q in _command_parsers() for a in q._actions
+               if a.dest in {"out", *(q.get_default("file_outputs") or ())}]
+    unchecked = [(label, a.dest) for label, a in writing if a.type is not output_path]
+    assert len(writing) >= 15 and unchecked == []
 
 
 @pytest.mark.parametrize("argv, needle", [
