@@ -98,14 +98,29 @@ def test_every_input_folder_or_file_has_a_checking_type():
     assert len(reading) >= 15 and unchecked == []
 
 
+def test_every_input_the_parser_checks_is_guarded_from_the_outputs():
+    """An input named by an option is one --out may not overwrite (import-checkpoint --out onto its --q input
+    with --overwrite had replaced the Q-network it was reading)."""
+    from ganphon.cli import _FOLDERS_READ, _OPTIONS_READ, _POSITIONALS_READ
+    from ganphon.cli.options import input_file, input_folder, input_path
+
+    typed = [(label, a.dest) for label, q in _command_parsers() for a in q._actions
+             if a.type in (input_folder, input_file, input_path)]
+    unguarded = [(label, dest) for label, dest in typed if dest not in (*_POSITIONALS_READ, *_OPTIONS_READ,
+                                                                        *_FOLDERS_READ)]
+    assert len(typed) >= 15 and ("import-checkpoint", "q") in typed and unguarded == []
+
+
 def test_every_output_option_has_a_checking_type():
-    """'' as --out had meant the current folder to one command and the default to another."""
-    from ganphon.cli.options import output_path
+    """'' as --out had meant the current folder to one command and the default to another; '.' as a FILE
+    output had reached the table's planning (a ValueError)."""
+    from ganphon.cli.options import output_file, output_path
 
     writing = [(label, a) for label, q in _command_parsers() for a in q._actions
                if a.dest in {"out", *(q.get_default("file_outputs") or ())}]
-    unchecked = [(label, a.dest) for label, a in writing if a.type is not output_path]
-    assert len(writing) >= 15 and unchecked == []
+    unchecked = [(label, a.dest) for label, a in writing
+                 if a.type is not (output_file if a.metavar == "FILE" else output_path)]
+    assert len(writing) >= 15 and sum(a.type is output_file for _, a in writing) >= 5 and unchecked == []
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -119,6 +134,11 @@ def test_every_output_option_has_a_checking_type():
     (["demo", "--out", ""], "argument --out: expected a name, got ''"),
     (["stats", ".", "--out", ""], "argument --out: expected a name, got ''"),
     (["evaluate-model", "--checkpoint", "demo", "--json", ""], "argument --json: expected a name, got ''"),
+    (["measure", ".", "--out", "."], "argument --out: .: is a folder; expected a file name"),
+    (["measure", ".", "--out", "t/.."], "argument --out: t/..: is a folder; expected a file name"),
+    (["new-model", "--dim", "8", "--out", "m/"], "argument --out: m/: is a folder; expected a file name"),
+    (["import-checkpoint", "G.pt", "--arch", "ciwgan", "--q", "missing.pt", "--out", "m.pt"],
+     "argument --q: missing.pt: no such file"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--variables", "z1,z1"], "--variables"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--explore", "-5"], "--explore"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "0,1e39"], "beyond float32"),

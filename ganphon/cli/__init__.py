@@ -96,7 +96,7 @@ def build_parser(argv=()) -> ArgumentParser:
 
 #: Arguments naming what a command reads (never to be written by its --out).
 _POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
-_OPTIONS_READ = ("checkpoint", "wavs", "latents")
+_OPTIONS_READ = ("checkpoint", "wavs", "latents", "q")
 #: Commands that write into the folder they read (``DIR``): it is locked while they run.
 _WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore", "export-wavs")
 #: Commands that write into ``DIR`` when no ``--out`` is given.

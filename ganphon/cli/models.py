@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..models.config import ARCHS, POSTPROC_LEN, SLICE_LENS, UPSAMPLES
-from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, finite_float, model_dim,
+from .options import (add_checkpoint, add_file_output, add_out, add_seed, describe, finite_float, input_file, model_dim,
                       non_negative_int)
 
 
@@ -58,7 +58,7 @@ def import_checkpoint(p) -> None:
                    help="port: ciwganfiwgan-pytorch state dicts; tf: a TensorFlow WaveGAN / ciwGAN / fiwGAN "
                    "checkpoint (chrisdonahue/wavegan, gbegus/fiwGAN-ciwGAN), G with its Q and D, imported "
                    "with TensorFlow's padding (d, slice, batch norm and codes read from the shapes and args.txt)")
-    p.add_argument("--q", dest="qnetwork", default=None, metavar="FILE", help="the Q-network file (epoch…_Q.pt)")
+    p.add_argument("--q", default=None, metavar="FILE", type=input_file, help="the Q-network file (epoch…_Q.pt)")
     p.add_argument("--arch", choices=ARCHS, required=True, help="architecture the checkpoint was trained as")
     p.add_argument("--codes", type=non_negative_int, default=0,
                    help="number of codes (--format tf: read from the Q-network or args.txt when 0)")
@@ -98,12 +98,12 @@ def _import(args) -> int:
     if args.format == "tf":
         from ..models.tf_import import import_tf
 
-        if args.qnetwork:
+        if args.q:
             raise GanphonError("--q: a TensorFlow checkpoint holds its own Q-network; --q is for --format port")
         out = import_tf(args.generator, args.out, arch=args.arch, n_codes=args.codes or None)
     else:
         out = import_peer(args.generator, args.out, arch=args.arch, n_codes=args.codes,
-                          q_path=args.qnetwork, q_slope=args.q_slope)
+                          q_path=args.q, q_slope=args.q_slope)
     m = load_checkpoint(out)
     print(f"wrote {out}: {m.config.arch} d={m.config.dim} slice={m.config.slice_len} "
           f"codes={m.config.n_codes}{_controls(m.config)}{' with Q-network' if m.qnetwork is not None else ''}")

@@ -133,6 +133,18 @@ def output_path(text: str) -> str:
     return text
 
 
+def output_file(text: str) -> str:
+    """argparse type of an output naming one file (``--out FILE``, ``--json``): a name that is not a folder.
+
+    ``.``, ``..``, a name ending in a separator and an existing folder name no
+    file (``measure --out .`` had failed inside the table's planning).
+    """
+    output_path(text)
+    if text.endswith(("/", os.sep)) or os.path.basename(text) in (".", "..") or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: is a folder; expected a file name")
+    return text
+
+
 def input_folder(text: str) -> str:
     """argparse type of every folder a command reads (``DIR``, ``--wavs``): an existing folder."""
     return _existing(text, True)
@@ -183,7 +195,8 @@ def add_checkpoint(p, default: str | None = None, required: bool | None = None, 
 
 def add_out(p, required: bool = True, help: str = "output folder", default=None, metavar="DIR") -> None:
     """``--out``."""
-    p.add_argument("--out", type=output_path, required=required, default=default, metavar=metavar, help=help)
+    p.add_argument("--out", type=output_file if metavar == "FILE" else output_path, required=required, default=default,
+                   metavar=metavar, help=help)
 
 
 def add_overwrite(p) -> None:
