@@ -292,6 +292,12 @@ def _measure_job(job: _Job) -> list:
             sound = obj
     except parselmouth.PraatError as exc:
         failure = f"cannot read {name}: {first_line(exc)}"
+    if sound is not None and job.size:  # what its manifest row says it holds
+        try:
+            io.check_native(sound, name, rate=job.sr or None, n=job.size,
+                            what="output" if layer_from_name(name) == layout.OUTPUT_LAYER else "series")
+        except GanphonError as exc:
+            sound, failure = None, f"cannot read {name}: {str(exc).removeprefix(f'{name}: ')}"
     return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
 
 
@@ -649,7 +655,9 @@ class FileEntry:
 
     A layer whose WAV was not written (``source``: its native Sound) is measured on
     the Sound upsampled in memory to ``size`` samples at ``sr`` Hz, clipped to
-    ±``clip`` when the run clipped: the samples the WAV would hold.
+    ±``clip`` when the run clipped: the samples the WAV would hold.  A file read as
+    it is holds ``size`` samples at ``sr`` Hz by its manifest row (0: unknown); one
+    that does not is a row's note, not a measurement on its own time base.
     """
 
     path: Path
@@ -710,8 +718,9 @@ def collect_files(folder_or_manifest, inputs="wav"):
             rate = getattr(row, "rate_native_hz", None)
             rate = float(rate) if rate is not None and pd.notna(rate) and float(rate) > 0 else None
             layer = str(row.layer) if isinstance(row.layer, str) else None
-            if source is None:
-                entries.append(FileEntry(path, textgrid, layer, rate))
+            if source is None:  # the file itself, checked against the samples and rate its row gives
+                expect_rate, expect_n = io.manifest_shape(row, native=inputs == "sound")
+                entries.append(FileEntry(path, textgrid, layer, rate, None, expect_n or 0, expect_rate or 0.0))
             else:
                 entries.append(FileEntry(path, textgrid, layer, rate, source, int(row.slice_len), float(row.sr),
                                          clip))

@@ -324,17 +324,21 @@ set_interval_tier = io.set_interval_tier
 
 
 def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSettings = SegmentSettings(),
-                  buzz=()):
+                  buzz=(), shape=(None, None)):
     """Segment one sound and write the intervals as ``tier`` into its TextGrid.
 
     The TextGrid is created (spanning the sound) when it does not exist.
-    ``buzz``: as for :func:`segment`.
+    ``buzz``: as for :func:`segment`.  ``shape``: the ``(rate, n)`` its manifest
+    row gives a sample's output (:func:`ganphon.io.manifest_shape`); an output
+    that differs is an error naming it, not a TextGrid on its own time base.
 
     Returns
     -------
     list of (start, end, label)
     """
     sound = io.read_layer_sound(sound_path)  # a layer stored as its Sound only: upsampled in memory
+    if any(shape):
+        io.check_native(sound, sound_path, rate=shape[0], n=shape[1], what="output")
     try:
         intervals = segment(sound, settings, buzz=buzz)
     except GanphonError as exc:
@@ -461,12 +465,17 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     else:
         fixed = tuple(float(f) for f in buzz)
         by_layer = {layer: fixed for layer in (layout.OUTPUT_LAYER, *layers)}
+    shapes = {}  # each output's (rate, n) by its manifest row
+    if (Path(folder) / layout.MANIFEST).is_file():
+        manifest = io.read_manifest(folder)
+        shapes = {row["sample_id"]: io.manifest_shape(row)
+                  for row in manifest[manifest["layer"] == layout.OUTPUT_LAYER].to_dict("records")}
     jobs = []
     for sid, output, grid in samples:
-        tiers = [(AUTO_TIER, output, by_layer.get(layout.OUTPUT_LAYER, ()))]
-        tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer)), by_layer.get(layer, ()))
-                  for layer in layers]
-        for tier, path, _ in tiers:
+        tiers = [(AUTO_TIER, output, by_layer.get(layout.OUTPUT_LAYER, ()), shapes.get(sid, (None, None)))]
+        tiers += [(f"{AUTO_TIER}_{layer}", output.with_name(layout.layer_wav(sid, layer)), by_layer.get(layer, ()),
+                   (None, None)) for layer in layers]
+        for tier, path, _, _ in tiers:
             if not io.layer_exists(path):
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
@@ -484,7 +493,8 @@ def _annotate_sample(job) -> list:
     """Rows of one sample: each of its tiers segmented and written into its TextGrid."""
     sid, grid, tiers, settings = job
     return [(sid, tier, start, end, label)
-            for tier, path, buzz in tiers for start, end, label in annotate_file(path, grid, tier, settings, buzz)]
+            for tier, path, buzz, shape in tiers
+            for start, end, label in annotate_file(path, grid, tier, settings, buzz, shape)]
 
 
 # --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import struct
 import warnings
 from pathlib import Path
@@ -287,13 +288,15 @@ def read_series(wav, sound=None, size: int | None = None, sr: int | None = None,
 
 
 def check_native(native, path, sr: float | None = None, size: int | None = None, rate: float | None = None,
-                 n: int | None = None) -> None:
+                 n: int | None = None, what: str = "layer series") -> None:
     """Refuse a layer's native Sound that is not the series its sample's records describe.
 
     Export writes a layer over its output's time domain (0 … ``size`` / ``sr`` s) at
     its native ``rate`` with ``n`` samples (the manifest's ``rate_native_hz``,
     ``n_native``).  A Sound that differs — another model's, another sample
-    length's, one edited by hand — would be measured on a wrong time base.
+    length's, one edited by hand — would be measured on a wrong time base.  A
+    sample's output is checked the same way (``what="output"``: its manifest's
+    ``sr`` and ``slice_len``, :func:`manifest_shape`).
     """
     problems = []
     if sr is not None and size is not None:
@@ -305,9 +308,28 @@ def check_native(native, path, sr: float | None = None, size: int | None = None,
     if n is not None and native.n_samples != int(n):
         problems.append(f"holds {native.n_samples} samples, the manifest says {int(n)}")
     if native.n_channels != 1:
-        problems.append(f"has {native.n_channels} channels, a layer series one")
+        problems.append(f"has {native.n_channels} channels, a{'n' if what[0] in 'aeiou' else ''} {what} one")
     if problems:
-        raise GanphonError(f"{path}: {'; '.join(problems)}: not this sample's layer series (export it again)")
+        raise GanphonError(f"{path}: {'; '.join(problems)}: not this sample's {what} (export it again)")
+
+
+def manifest_shape(row, native: bool = False) -> tuple:
+    """``(rate, n)`` a manifest row says its file holds, None where the row does not say or says nonsense.
+
+    The file named by ``file`` (an output, or a layer's 16 kHz WAV) holds
+    ``slice_len`` samples at ``sr`` Hz; a layer's native Sound (``native``)
+    ``n_native`` at ``rate_native_hz`` (an output's are its ``slice_len``, ``sr``).
+    """
+    def number(key):
+        value = row.get(key) if hasattr(row, "get") else getattr(row, key, None)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) and value > 0 else None
+
+    rate, n = (number("rate_native_hz"), number("n_native")) if native else (number("sr"), number("slice_len"))
+    return rate, None if n is None else int(n)
 
 
 def upsampled_values(native, size: int, clip: float | None = None, *, path=None, sr: float | None = None,

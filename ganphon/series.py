@@ -258,6 +258,8 @@ def _input_pairs(folder: Path, rows: pd.DataFrame, tier, labels, measures, setti
             raise GanphonError(f"{folder / layout.MANIFEST}: sample {sid} has no output row")
         out_row = outputs.loc[sid]
         sound = io.read_sound(folder / out_row["file"])
+        rate, n = io.manifest_shape(out_row)  # a cut or foreign file is named, not analysed on its own time base
+        io.check_native(sound, folder / out_row["file"], rate=rate, n=n, what="output")
         input_sr = out_row.get("input_sr") if "input_sr" in outputs.columns else None
         input_sr = float(input_sr) if input_sr is not None and np.isfinite(input_sr) else float(sound.sampling_frequency)
         try:

@@ -528,6 +528,8 @@ RECORD_COMMANDS = {
     "plot": ["plot", "sweep", "--formats", "png"],
     "explore": ["explore", "sweep", "--quiet"],
     "export-wavs": ["export-wavs", "sweep", "--quiet"],
+    "compare-series": ["compare-series", "sweep", "--external", "{b}/ext.csv", "--n-boot", "10", "--out", "cs"],
+    "correlate-input": ["correlate-input", "sweep", "--n-boot", "10", "--out", "ci.csv"],
     "sweep again": ["sweep", "--checkpoint", "{b}/ciwgan.pt", "--var", "z3", "--from", "-1", "--to", "1", "--step",
                     "1", "--bases", "1", "--seed", "0", "--out", "sweep", "--workers", "1", "--quiet"],
 }
@@ -560,6 +562,44 @@ def test_mutated_records_are_refused_in_one_line_or_used(base, data):
         path.write_text(text, encoding="utf-8")
         argv = data.draw(st.sampled_from(sorted(RECORD_COMMANDS)), label="command")
         contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[argv]], ws)
+
+
+# --------------------------------------------------------------------------
+# Every file of a sweep folder under every command that reads it
+
+#: The files of a measured sweep folder and the commands that read each (one mutated, one command run).
+READERS = {
+    "manifest": ["measure", "annotate", "stats", "plot", "explore", "export-wavs", "compare-series",
+                 "correlate-input"],
+    "output WAV": ["measure", "annotate", "explore", "correlate-input"],
+    "layer Sound": ["measure", "plot", "explore", "export-wavs", "compare-series", "correlate-input"],
+    "TextGrid": ["measure", "annotate", "explore", "compare-series", "correlate-input"],
+    "acoustics": ["stats", "plot", "explore"],
+}
+
+
+@given(data=st.data())
+@examples(40)
+def test_mutated_files_are_refused_in_one_line_or_used_by_every_reader(base, data):
+    """A sweep folder's manifest, output WAV, layer Sound, TextGrid or table damaged, then read by any of the
+    commands that read it: a one-line error that changes nothing, or a run (the tests above take one reader each)."""
+    kind = data.draw(st.sampled_from(sorted(READERS)), label="file")
+    command = data.draw(st.sampled_from(READERS[kind]), label="command")
+    sample = layout.sweep_sample_id(0, data.draw(st.integers(0, 2), label="value"))
+    with Workspace(base, "sweep") as ws:
+        folder = ws / "sweep"
+        if kind == "layer Sound":
+            layer = data.draw(st.sampled_from(["dense", "conv1", "conv2", "conv3", "conv4"]), label="layer")
+            path = folder / layout.layer_sound(sample, layer)
+            path.write_bytes(_mutate_bytes(data, path.read_bytes(), 92, ">f8"))
+        elif kind == "output WAV":
+            path = folder / layout.layer_wav(sample, layout.OUTPUT_LAYER)
+            path.write_bytes(_mutate_bytes(data, path.read_bytes(), 44, "<f4"))
+        else:
+            path = folder / {"manifest": layout.MANIFEST, "TextGrid": layout.textgrid(sample),
+                             "acoustics": layout.ACOUSTICS}[kind]
+            path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")
+        contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
 
 
 # --------------------------------------------------------------------------

@@ -202,3 +202,46 @@ def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp
     stereo.save_as_binary_file(str(sound))
     with pytest.raises(GanphonError, match="has 2 channels, a layer series one"):
         io.read_layer_wav(folder / layout.layer_wav("s000001", "conv2"))
+
+
+def test_an_output_that_is_not_its_samples_output_is_refused(two_routes, tmp_path):
+    """An output WAV cut short or resampled (its manifest row says slice_len samples at sr Hz) had been
+    annotated and measured on its own time base, and correlate-input blamed --pitch-floor for a cut file."""
+    import shutil
+
+    from ganphon.cli import main
+    from ganphon.errors import GanphonError
+    from ganphon.series import correlate_input
+
+    folder = tmp_path / "probe"
+    shutil.copytree(two_routes["sound"], folder)
+    manifest = io.read_manifest(folder)
+    row = manifest[(manifest["sample_id"] == "s000001") & (manifest["layer"] == layout.OUTPUT_LAYER)].iloc[0]
+    wav = folder / row["file"]
+    x, sr = io.read_wav(wav)
+    assert (sr, len(x)) == (int(row["sr"]), int(row["slice_len"]))
+    half = len(x) // 2
+    io.write_wav(wav, x[:half], sr)
+    cut = f"{wav}: holds {half} samples, the manifest says {len(x)}: not this sample's output"
+    # measure: the file's rows carry the reason and no value; the other files' rows are the original's
+    table = acoustics.measure(folder, measures=["duration", "intensity"], workers=1, progress=False)
+    bad = table["file"] == wav.name
+    assert bad.any() and table.loc[bad & (table["measure"] == "intensity"), "value"].isna().all()
+    assert table.loc[bad, "note"].str.contains(f"holds {half} samples, the manifest says {len(x)}").all()
+    original = acoustics.measure(two_routes["sound"], measures=["duration", "intensity"], workers=1,
+                                 progress=False)
+    pd.testing.assert_frame_equal(table[~bad].reset_index(drop=True),
+                                  original[original["file"] != wav.name].reset_index(drop=True))
+    # annotate and correlate-input: an error naming the file; no TextGrid rewritten
+    grids = {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")}
+    with pytest.raises(GanphonError, match=f"^{cut}"):
+        annotate_folder(folder, workers=1, progress=False)
+    assert main(["annotate", str(folder), "--workers", "1", "--quiet"]) == 2
+    assert {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")} == grids
+    with pytest.raises(GanphonError, match=f"^{cut}"):
+        correlate_input(folder, layers=["conv2"], n_boot=0)
+    # the same samples at another rate
+    io.write_wav(wav, x, sr // 2)
+    with pytest.raises(GanphonError, match=f"is sampled at {sr // 2} Hz, the manifest says {sr} Hz: not this "
+                                           "sample's output"):
+        annotate_folder(folder, workers=1, progress=False)
