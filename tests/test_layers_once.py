@@ -195,8 +195,9 @@ def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp
     pd.testing.assert_frame_equal(table[~bad].reset_index(drop=True),
                                   original[original["file"] != layout.layer_wav("s000001", "conv2")]
                                   .reset_index(drop=True))
-    for argv in (["export-wavs", str(folder)], ["plot", str(folder), "--sample", "s000001"]):
-        assert main(argv) == 2
+    for argv in (["export-wavs", str(folder)], ["plot", str(folder), "--sample", "s000001"],
+                 ["explore", str(folder), "--quiet"]):  # explore: the layer's listening copy
+        assert main(argv) == 2, argv
     # a stereo Sound of the right length and rate
     stereo = parselmouth.Sound(np.zeros((2, 256)), sampling_frequency=250.0)
     stereo.save_as_binary_file(str(sound))

@@ -133,7 +133,7 @@ def compact_layer_copy(wav) -> tuple:
     at the native rate the copy is the native samples themselves.  A layer stored as a WAV
     only is interpolated from it the same way.  The run's clip applies as to its WAV.
     """
-    from ..io import _output_shape, read_sound, read_wav, run_clip
+    from ..io import _output_shape, check_native, read_sound, read_wav, run_clip
     from ..timebase import upsample
 
     wav = Path(wav)
@@ -142,6 +142,7 @@ def compact_layer_copy(wav) -> tuple:
     sound = wav.with_name(layout.layer_sound(sid, layer))
     if sound.is_file():
         native = read_sound(sound)
+        check_native(native, sound, sr, size)  # over its output's time domain, one channel
         values, native_rate = np.asarray(native.values[0], dtype=np.float32), float(native.sampling_frequency)
     else:
         values, native_rate = read_wav(wav, mono=True)[0].astype(np.float32), float(sr)
