@@ -298,6 +298,8 @@ def check_native(native, path, sr: float | None = None, size: int | None = None,
     sample's output is checked the same way (``what="output"``: its manifest's
     ``sr`` and ``slice_len``, :func:`manifest_shape`).
     """
+    if not np.isfinite(native.values).all():  # the explorer's page, a plot's axes, Praat's analyses all fail on it
+        raise GanphonError(f"{path}: holds NaN or infinite samples")
     problems = []
     if sr is not None and size is not None:
         span, wanted = native.xmax - native.xmin, int(size) / float(sr)

@@ -203,6 +203,17 @@ def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp
     stereo.save_as_binary_file(str(sound))
     with pytest.raises(GanphonError, match="has 2 channels, a layer series one"):
         io.read_layer_wav(folder / layout.layer_wav("s000001", "conv2"))
+    # one NaN sample (the explorer had failed writing its page: a JSON error, no file named)
+    values = np.zeros(256)
+    values[7] = np.nan
+    parselmouth.Sound(values, sampling_frequency=250.0).save_as_binary_file(str(sound))
+    for argv in (["explore", str(folder), "--quiet"], ["plot", str(folder), "--sample", "s000001"]):
+        assert main(argv) == 2, argv
+    with pytest.raises(GanphonError, match=f"^{sound}: holds NaN or infinite samples$"):
+        io.read_layer_wav(folder / layout.layer_wav("s000001", "conv2"))
+    table = acoustics.measure(folder, measures=["duration", "intensity"], workers=1, progress=False)
+    bad = table["file"] == layout.layer_wav("s000001", "conv2")
+    assert table.loc[bad, "note"].str.contains("holds NaN or infinite samples").all()
 
 
 def test_an_output_that_is_not_its_samples_output_is_refused(two_routes, tmp_path):
