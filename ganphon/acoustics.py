@@ -1176,8 +1176,8 @@ def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
     base = target.parent if target.is_file() else target
     chosen = out is None  # the default name: CSV below io.CSV_MAX_ROWS rows, else Parquet
     out = Path(out) if out else base / layout.ACOUSTICS
+    _check_can_write(out)  # before measuring, not after (and before a folder's name is taken for a file's)
     partial = out.with_name(f"{out.stem}.partial{out.suffix}")
-    _check_can_write(out)  # before measuring, not after
     read = {"the measured table": target} if target.is_file() else {}
     read.update({"the folder's manifest": base / layout.MANIFEST, "the folder's run record": base / layout.RUN_JSON})
     if out.parent.resolve() == base.resolve() and out.suffix.lower() in (".wav", ".textgrid", ".sound"):

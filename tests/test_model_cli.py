@@ -74,12 +74,12 @@ def test_a_file_named_by_an_option_is_checked_before_the_work_and_replaced_only_
     evaluate = ["evaluate-model", "--checkpoint", str(ckpt), "--n", "2"]
     refused = [
         ([*fresh, "--out", str(tmp_path / "notes.txt")], "notes.txt: exists; add --overwrite"),
-        ([*fresh, "--out", str(tmp_path / "folder")], "folder: is a folder; expected a file name"),
+        ([*fresh, "--out", str(tmp_path / "folder")], "folder: is a folder; --out takes a file name"),
         ([*fresh, "--out", str(tmp_path / "notes.txt" / "m.pt")], "notes.txt is not a folder"),
         ([*evaluate, "--json", str(ckpt)], "is the --checkpoint input, and --json would overwrite it"),
         ([*evaluate, "--json", str(ckpt), "--overwrite"], "is the --checkpoint input, and --json would overwrite it"),
         ([*evaluate, "--json", str(tmp_path / "notes.txt")], "notes.txt: exists; add --overwrite"),
-        ([*evaluate, "--json", str(tmp_path / "folder")], "folder: is a folder; expected a file name"),
+        ([*evaluate, "--json", str(tmp_path / "folder")], "folder: is a folder; --json takes a file name"),
         (["import-checkpoint", str(ckpt), "--arch", "ciwgan", "--out", str(ckpt), "--overwrite"],
          "is the generator input, and --out would overwrite it"),
         (["import-checkpoint", str(tmp_path / "G.pt"), "--arch", "ciwgan", "--q", str(ckpt), "--out", str(ckpt),

@@ -75,6 +75,9 @@ def test_measure_out_a_folder_names_out(exported, tmp_path, capsys):
     assert str(error.value) == f"out: {message}"
     assert refused(["measure", str(folder), "--out", str(elsewhere), "--quiet"], tmp_path, capsys) == \
         f"--out: {message}"
+    # '.' (the API had raised ValueError taking the folder's name for a file's)
+    with pytest.raises(ParameterError, match=r"^out: \. is a folder; give a file name such as acoustics\.csv$"):
+        measure_to_file(folder, out=".", progress=False)
 
 
 def test_stats_errors_name_measures_and_the_layers_option(tmp_path, capsys):

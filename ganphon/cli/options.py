@@ -136,11 +136,12 @@ def output_path(text: str) -> str:
 def output_file(text: str) -> str:
     """argparse type of an output naming one file (``--out FILE``, ``--json``): a name that is not a folder.
 
-    ``.``, ``..``, a name ending in a separator and an existing folder name no
-    file (``measure --out .`` had failed inside the table's planning).
+    ``.``, ``..`` and a name ending in a separator name no file (``measure --out .``
+    had failed inside the table's planning); an existing folder's name is refused
+    by the command's own check, which suggests a file name.
     """
     output_path(text)
-    if text.endswith(("/", os.sep)) or os.path.basename(text) in (".", "..") or os.path.isdir(text):
+    if text.endswith(("/", os.sep)) or os.path.basename(text) in (".", ".."):
         raise argparse.ArgumentTypeError(f"{text}: is a folder; expected a file name")
     return text
 
