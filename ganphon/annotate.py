@@ -450,8 +450,10 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
         raise ParameterError("layers", f"{folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+    manifest = io.read_manifest(folder) if (Path(folder) / layout.MANIFEST).is_file() else None
     if layers:  # a layer the folder does not hold is named as such, not as its first missing file
-        held = layout.sort_layers(set(io.read_manifest(folder)["layer"].dropna()) - {layout.OUTPUT_LAYER})
+        listed = manifest if manifest is not None else io.read_manifest(folder)  # none: its error names it
+        held = layout.sort_layers(set(listed["layer"].dropna()) - {layout.OUTPUT_LAYER})
         unknown = [layer for layer in layers if layer not in held]
         if unknown:
             raise ParameterError("layers", f"{', '.join(unknown)}: not a layer of {folder} (it holds "
@@ -465,11 +467,9 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     else:
         fixed = tuple(float(f) for f in buzz)
         by_layer = {layer: fixed for layer in (layout.OUTPUT_LAYER, *layers)}
-    shapes = {}  # each output's (rate, n) by its manifest row
-    if (Path(folder) / layout.MANIFEST).is_file():
-        manifest = io.read_manifest(folder)
-        shapes = {row["sample_id"]: io.manifest_shape(row)
-                  for row in manifest[manifest["layer"] == layout.OUTPUT_LAYER].to_dict("records")}
+    shapes = {} if manifest is None else {  # each output's (rate, n) by its manifest row
+        row["sample_id"]: io.manifest_shape(row)
+        for row in manifest[manifest["layer"] == layout.OUTPUT_LAYER].to_dict("records")}
     jobs = []
     for sid, output, grid in samples:
         tiers = [(AUTO_TIER, output, by_layer.get(layout.OUTPUT_LAYER, ()), shapes.get(sid, (None, None)))]
