@@ -37,6 +37,7 @@ error is one :class:`~ganphon.errors.GanphonError` line naming the file.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -305,14 +306,39 @@ def check_native(native, path, sr: float | None = None, size: int | None = None,
         span, wanted = native.xmax - native.xmin, int(size) / float(sr)
         if abs(span - wanted) > 1e-6 * wanted:
             problems.append(f"spans {span:g} s, its sample's output {wanted:g} s")
-    if rate is not None and abs(native.sampling_frequency - float(rate)) > 1e-9 * float(rate):
-        problems.append(f"is sampled at {native.sampling_frequency:g} Hz, the manifest says {float(rate):g} Hz")
-    if n is not None and native.n_samples != int(n):
-        problems.append(f"holds {native.n_samples} samples, the manifest says {int(n)}")
+    problems += _shape_problems(native.sampling_frequency, native.n_samples, rate, n)
     if native.n_channels != 1:
         problems.append(f"has {native.n_channels} channels, a{'n' if what[0] in 'aeiou' else ''} {what} one")
     if problems:
         raise GanphonError(f"{path}: {'; '.join(problems)}: not this sample's {what} (export it again)")
+
+
+def _shape_problems(have_rate: float, have_n: int, rate: float | None, n: int | None) -> list:
+    """How a file's rate and sample count differ from what its manifest row says (None: not said)."""
+    problems = []
+    if rate is not None and abs(have_rate - float(rate)) > 1e-9 * float(rate):
+        problems.append(f"is sampled at {have_rate:g} Hz, the manifest says {float(rate):g} Hz")
+    if n is not None and have_n != int(n):
+        problems.append(f"holds {have_n} samples, the manifest says {int(n)}")
+    return problems
+
+
+def _output_shapes(folder: Path) -> dict:
+    """Output file name → the ``(rate, n)`` its folder's manifest gives it (empty without a manifest);
+    read once per version of the manifest (its size and modification time)."""
+    path = Path(folder) / layout.MANIFEST
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _output_shapes_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _output_shapes_of(path: str, mtime_ns: int, size: int) -> dict:
+    manifest = read_manifest(path)
+    outputs = manifest[manifest["layer"] == layout.OUTPUT_LAYER]
+    return {row["file"]: manifest_shape(row) for row in outputs.to_dict("records")}
 
 
 def manifest_shape(row, native: bool = False) -> tuple:
@@ -388,7 +414,12 @@ def _output_shape(wav: Path) -> tuple[int, int]:
     except (ValueError, OSError) as exc:
         raise GanphonError(f"{output}: cannot read WAV ({first_line(exc)}); needed to upsample "
                            f"{wav.with_suffix('.Sound').name}") from None
-    return int(data.shape[0]), int(sr)
+    size, sr = int(data.shape[0]), int(sr)
+    # the layer is upsampled to its output's length: an output cut or resampled is named, not its layers
+    problems = _shape_problems(sr, size, *_output_shapes(output.parent).get(output.name, (None, None)))
+    if problems:
+        raise GanphonError(f"{output}: {'; '.join(problems)}: not this sample's output (export it again)")
+    return size, sr
 
 
 def read_layer_wav(wav) -> tuple:

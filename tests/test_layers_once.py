@@ -216,7 +216,7 @@ def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp
     assert table.loc[bad, "note"].str.contains("holds NaN or infinite samples").all()
 
 
-def test_an_output_that_is_not_its_samples_output_is_refused(two_routes, tmp_path):
+def test_an_output_that_is_not_its_samples_output_is_refused(two_routes, tmp_path, capsys):
     """An output WAV cut short or resampled (its manifest row says slice_len samples at sr Hz) had been
     annotated and measured on its own time base, and correlate-input blamed --pitch-floor for a cut file."""
     import shutil
@@ -252,6 +252,13 @@ def test_an_output_that_is_not_its_samples_output_is_refused(two_routes, tmp_pat
     assert {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")} == grids
     with pytest.raises(GanphonError, match=f"^{cut}"):
         correlate_input(folder, layers=["conv2"], n_boot=0)
+    # the commands that upsample its layers to its length name the output, not a layer (they had named
+    # the first layer Sound as not spanning its output)
+    capsys.readouterr()
+    for argv in (["explore", str(folder), "--quiet"], ["plot", str(folder), "--sample", "s000001"],
+                 ["annotate", str(folder), "--layers", "conv1", "--workers", "1", "--quiet"]):
+        assert main(argv) == 2, argv
+        assert f"error: {cut}" in capsys.readouterr().err, argv
     # the same samples at another rate
     io.write_wav(wav, x, sr // 2)
     with pytest.raises(GanphonError, match=f"is sampled at {sr // 2} Hz, the manifest says {sr} Hz: not this "
