@@ -139,6 +139,8 @@ def test_every_output_option_has_a_checking_type():
     (["new-model", "--dim", "8", "--out", "m/"], "argument --out: m/: is a folder; expected a file name"),
     (["import-checkpoint", "G.pt", "--arch", "ciwgan", "--q", "missing.pt", "--out", "m.pt"],
      "argument --q: missing.pt: no such file"),
+    (["new-model", "--arch", "ciwgan", "--codes", "0", "--dim", "4", "--out", "m.pt"],
+     "--codes: ciwgan needs between 1 and 99 codes, got 0"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--variables", "z1,z1"], "--variables"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--explore", "-5"], "--explore"),
     (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "0,1e39"], "beyond float32"),

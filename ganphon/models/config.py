@@ -149,9 +149,8 @@ class ModelConfig:
         if self.arch == "wavegan" and self.n_codes != 0:
             raise ParameterError("n_codes", f"a WaveGAN has no codes, got {self.n_codes}; codes need arch ciwgan or fiwgan")
         if self.arch != "wavegan" and not 1 <= self.n_codes < self.latent_dim:
-            raise GanphonError(
-                f"{self.arch} needs between 1 and {self.latent_dim - 1} codes, got {self.n_codes}"
-            )
+            raise ParameterError("n_codes", f"{self.arch} needs between 1 and {self.latent_dim - 1} codes, "
+                                            f"got {self.n_codes}")
         if self.dense_layout not in ("tf", "port"):
             raise GanphonError(f"dense_layout must be 'tf' or 'port', got {self.dense_layout!r}")
         if self.convention not in CONVENTIONS:
