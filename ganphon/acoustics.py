@@ -283,6 +283,7 @@ def _measure_job(job: _Job) -> list:
             failure = f"cannot read {Path(job.source).name}: {str(exc).removeprefix(f'{job.source}: ')}"
         return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
     try:
+        io.refuse_not_a_file(job.path, "sound file")  # a named pipe would wait for a writer forever
         obj = parselmouth.read(job.path)
         if isinstance(obj, list):
             obj = obj[0] if len(obj) == 1 else None
@@ -292,6 +293,8 @@ def _measure_job(job: _Job) -> list:
             sound = obj
     except parselmouth.PraatError as exc:
         failure = f"cannot read {name}: {first_line(exc)}"
+    except GanphonError as exc:
+        failure = f"cannot read {name}: {str(exc).removeprefix(f'{job.path}: ')}"
     if sound is not None and job.size:  # what its manifest row says it holds
         try:
             io.check_native(sound, name, rate=job.sr or None, n=job.size,
@@ -695,6 +698,7 @@ def collect_files(folder_or_manifest, inputs="wav"):
         folder, manifest_path = target, target / layout.MANIFEST
     else:
         raise GanphonError(f"{target}: no such folder or manifest")
+    layout.check_entries(folder)  # a named pipe or a folder where a file is read: refused, not skipped
     manifest = None
     entries = []
     if manifest_path.is_file():

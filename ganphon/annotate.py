@@ -366,6 +366,7 @@ def find_samples(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: not a folder")
+    layout.check_entries(folder)  # a named pipe or a folder where a file is read: refused, not skipped
     manifest = folder / layout.MANIFEST
     samples = []
     if manifest.is_file():

@@ -53,6 +53,15 @@ from .errors import GanphonError, first_line
 # ---------------------------------------------------------------- WAV
 
 
+def refuse_not_a_file(path, what: str) -> None:
+    """Raise when something other than a regular file stands at ``path`` (a named pipe, a folder …:
+    :func:`ganphon.layout.not_a_file`); every reader here asks first, so none waits on a pipe forever
+    or calls a folder missing."""
+    kind = layout.not_a_file(path)
+    if kind is not None:
+        raise GanphonError(f"{path}: {kind}, not a {what}")
+
+
 def read_wav(path, mono: bool = False):
     """Read a WAV file as float32 samples in [-1, 1].
 
@@ -80,6 +89,7 @@ def read_wav(path, mono: bool = False):
     import scipy.io.wavfile
 
     path = Path(path)
+    refuse_not_a_file(path, "WAV file")
     if not path.is_file():
         raise GanphonError(f"{path}: no such WAV file")
     try:
@@ -204,6 +214,7 @@ def read_praat(path, kind=None, what: str = "Praat object"):
     import parselmouth
 
     path = Path(path)
+    refuse_not_a_file(path, f"{what} file")
     if not path.is_file():
         raise GanphonError(f"{path}: no such {what} file")
     try:
@@ -564,6 +575,7 @@ def text_encoding(raw: bytes) -> str:
 def read_text(path) -> str:
     """Read a text file written as UTF-8 (BOM or not) or UTF-16 (Praat's choice for non-ASCII text)."""
     path = Path(path)
+    refuse_not_a_file(path, "text file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -600,6 +612,7 @@ def read_table(path, what: str = "table", **kwargs):
     import pandas as pd
 
     path = Path(path)
+    refuse_not_a_file(path, f"{what} file")
     if not path.is_file():
         raise GanphonError(f"{path}: no such {what}")
     try:
@@ -690,6 +703,7 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
     path = Path(path)
     if path.is_dir():
         path = acoustics_path(path)
+    refuse_not_a_file(path, f"{what} file")
     if not path.is_file():
         raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
     if is_parquet(path):
@@ -747,6 +761,7 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     path = Path(folder_or_path)
     if path.is_dir() or path.suffix.lower() != ".csv":
         path = path / layout.MANIFEST
+    refuse_not_a_file(path, "manifest file")
     if not path.is_file():
         raise GanphonError(f"{path}: no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
     manifest = read_table(path, "manifest", dtype={c: str for c in MANIFEST_TEXT_COLUMNS})
@@ -966,6 +981,7 @@ def read_record(path) -> dict:
 def read_json(path, what: str = "JSON file"):
     """Read a JSON file (UTF-8) as it is; one-line errors naming the file and ``what`` it should be."""
     path = Path(path)
+    refuse_not_a_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -1009,6 +1025,7 @@ def read_run_record(folder) -> dict | None:
         If the file exists but is not a JSON object.
     """
     path = Path(folder) / layout.RUN_JSON
+    refuse_not_a_file(path, "run record file")
     if not path.is_file():
         return None
     return read_record(path)
@@ -1016,6 +1033,7 @@ def read_run_record(folder) -> dict | None:
 
 def file_digest(path) -> str:
     """A short fingerprint of a file's bytes (sha256, 16 hex digits)."""
+    refuse_not_a_file(path, "file")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -31,6 +31,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def listed(paths, broken_links: str = "error") -> list:
     """``paths`` found by listing a folder, hidden names (``.x``) left out; a name that is not plain
     (:func:`is_plain_name`: a line break or control character) is an error naming it, never skipped
     silently, and so is a link to nothing unless ``broken_links="keep"`` (a corpus reader that skips
-    unreadable files with a notice naming each)."""
+    unreadable files with a notice naming each) and a named pipe, socket or device (:func:`not_a_file`)."""
     from .errors import GanphonError
 
     out = []
@@ -178,8 +179,61 @@ def listed(paths, broken_links: str = "error") -> list:
         if broken_links != "keep" and path.is_symlink() and not path.exists():
             raise GanphonError(f"{path}: a link to {os.readlink(path)}, which does not exist; remove the link or "
                                "restore what it points to")
+        kind = not_a_file(path, folders=False)
+        if kind is not None:
+            raise GanphonError(f"{path}: {kind}, not a file; remove it or move it away")
         out.append(path)
     return out
+
+
+#: What can stand at a path instead of a regular file, by its mode (links followed)
+_NOT_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+#: Name endings of the files ganphon reads from a folder: a folder so named is refused where the folder is read
+#: (``.parquet`` is not among them: a store's acoustic table is a folder of parts)
+READ_SUFFIXES = (".wav", ".sound", ".textgrid", ".csv", ".json")
+
+
+def not_a_file(path, folders: bool = True) -> str | None:
+    """What stands at ``path`` instead of a regular file (``"a named pipe"``, ``"a socket"``, ``"a folder"`` …),
+    or None: a regular file or a link to one, nothing at all, or — ``folders`` False — a folder.
+
+    Reading a named pipe waits for a writer that never comes, a device never ends,
+    and ``Path.is_file()`` takes either (or a folder) for a missing file: every
+    reader of :mod:`ganphon.io` and every folder a command reads asks this first.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or (not folders and stat.S_ISDIR(mode)):
+        return None
+    return next((kind for test, kind in _NOT_FILES if test(mode)), "not a regular file")
+
+
+def check_entries(folder) -> None:
+    """Refuse a folder a command reads when an entry is not what its name says.
+
+    A named pipe, socket or device (reading one waits forever), or a folder
+    named like a file ganphon reads (``X.TextGrid/``, ``manifest.csv/``), which
+    a listing would take for a missing file and carry on without: an error
+    naming it, before anything is read or written.  The folder's own entries,
+    hidden names left out; a folder that cannot be listed is left to the
+    command's reader, which names it.
+    """
+    from .errors import GanphonError
+
+    try:
+        with os.scandir(folder) as listing:
+            names = sorted(entry.name for entry in listing if not entry.name.startswith("."))
+    except OSError:
+        return
+    for name in names:
+        kind = not_a_file(os.path.join(folder, name))
+        if kind is None or (kind == "a folder" and not name.lower().endswith(READ_SUFFIXES)):
+            continue
+        raise GanphonError(f"{Path(folder) / name}: {kind} where {folder} should hold a file; remove it or move "
+                           "it away")
 
 
 def _name_part(text) -> str:

@@ -30,6 +30,7 @@ line per case (argv and exit status) to a file; ``GANPHON_FUZZ_CASES`` (names of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -600,6 +601,60 @@ def test_mutated_files_are_refused_in_one_line_or_used_by_every_reader(base, dat
                              "acoustics": layout.ACOUSTICS}[kind]
             path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")
         contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
+
+
+class _Hung(BaseException):
+    """A command still running after the alarm: it is waiting on something that never comes."""
+
+
+def _replace_with(path: Path, kind: str) -> None:
+    """Put a named pipe, a socket or a folder where the file ``path`` was."""
+    import socket
+
+    path.unlink()
+    if kind == "named pipe":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        with contextlib.chdir(path.parent), socket.socket(socket.AF_UNIX) as sock:  # a short name: AF_UNIX's limit
+            sock.bind(path.name)
+
+
+@given(data=st.data())
+@examples(24)
+def test_a_pipe_socket_or_folder_where_a_file_is_read_is_refused_by_every_reader(base, data):
+    """A sweep folder's manifest, output WAV, layer Sound, TextGrid, table or run record replaced by a named pipe
+    (reading it would wait for ever), a socket or a folder (``is_file()`` takes either for a missing file): every
+    command reading the folder refuses it in one line naming it, before reading or writing anything, and never
+    hangs.  (Found by hand: ``measure`` waited for ever on a pipe named like a TextGrid, and measured a folder whose
+    manifest was a pipe as a plain folder of WAVs.)"""
+    import signal
+
+    kind = data.draw(st.sampled_from(sorted([*READERS, "run record"])), label="file")
+    command = data.draw(st.sampled_from(READERS.get(kind, ["measure", "stats", "explore", "export-wavs"])),
+                        label="command")
+    replacement = data.draw(st.sampled_from(["named pipe", "socket", "folder"]), label="replacement")
+    sample = layout.sweep_sample_id(0, data.draw(st.integers(0, 2), label="value"))
+    names = {"manifest": layout.MANIFEST, "TextGrid": layout.textgrid(sample), "acoustics": layout.ACOUSTICS,
+             "output WAV": layout.layer_wav(sample, layout.OUTPUT_LAYER), "run record": layout.RUN_JSON,
+             "layer Sound": layout.layer_sound(sample, "conv2")}
+    with Workspace(base, "sweep") as ws:
+        path = ws / "sweep" / names[kind]
+        _replace_with(path, replacement)
+
+        def hung(*_):
+            raise _Hung(f"ganphon {command} still running after 120 s with a {replacement} as {path.name}")
+
+        previous = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(120)
+        try:
+            code, lines = contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        assert code == 2 and path.name in lines[0] and f"a {replacement}" in lines[0], (code, lines)
+        assert (path.is_dir() if replacement == "folder" else not path.is_file() and os.path.exists(path))
 
 
 # --------------------------------------------------------------------------

@@ -110,8 +110,13 @@ def _lock_outputs(args) -> None:
     from pathlib import Path
 
     from ..errors import GanphonError
-    from ..layout import check_not_being_written, check_not_folder_file, check_output_file, check_plan, lock_folder
+    from ..layout import (check_entries, check_not_being_written, check_not_folder_file, check_output_file,
+                          check_plan, lock_folder)
 
+    for name in _FOLDERS_READ:  # a named pipe in a folder read would stop the command for ever, before it writes
+        path = getattr(args, name, None)
+        if isinstance(path, str) and (Path(path).is_dir() or name == "dir"):  # measure's DIR may be its manifest
+            check_entries(path if Path(path).is_dir() else Path(path).parent)
     out = getattr(args, "out", None)
     files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
     files = {option: path for option, path in files.items() if path not in (None, "-")}  # "-": standard output

@@ -123,6 +123,12 @@ def _existing(text: str, folder: bool | None) -> str:
         raise argparse.ArgumentTypeError(f"{text}: no such {what}")
     if folder is not None and os.path.isdir(text) != folder:
         raise argparse.ArgumentTypeError(f"{text}: not a {what}" + (" (a file)" if folder else " (a folder)"))
+    if not os.path.isdir(text):
+        from ..layout import not_a_file
+
+        kind = not_a_file(text)  # a named pipe would be read for ever
+        if kind is not None:
+            raise argparse.ArgumentTypeError(f"{text}: {kind}, not a file")
     return text
 
 
