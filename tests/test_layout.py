@@ -1,6 +1,7 @@
 """layout: names, layer order, folder ownership, atomic writes; io.prepare_folder's rules."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -155,3 +156,36 @@ def test_a_plain_name_is_one_entry_of_its_folder_on_one_line():
                 "a\rb": False, "a\tb": False, "a\x00b": False, "a\x7fb": False}
     assert {name: layout.is_plain_name(name) for name in expected} == expected
     assert list(layout.plain_names(pd.Series(list(expected)))) == list(expected.values())
+
+
+def test_what_stands_where_a_file_should_be_is_named_and_a_nested_pipe_in_a_corpus_is_refused(tmp_path):
+    """``not_a_file`` tells a regular file (or a link to one) and nothing at all from a named pipe, a socket and a
+    folder by the file's mode; a folder of WAVs read recursively refuses a pipe named like a WAV in a
+    sub-folder instead of skipping it (reading it would wait for ever)."""
+    import contextlib
+    import socket
+
+    from ganphon.corpus.folder import find_wavs
+
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    (tmp_path / "link.wav").symlink_to(tmp_path / "a.wav")
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "dir.wav").mkdir()
+    with contextlib.chdir(tmp_path), socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock.wav")
+        kinds = {name: layout.not_a_file(tmp_path / name) for name in
+                 ("a.wav", "link.wav", "absent.wav", "pipe.wav", "dir.wav", "sock.wav")}
+    assert kinds == {"a.wav": None, "link.wav": None, "absent.wav": None, "pipe.wav": "a named pipe",
+                     "dir.wav": "a folder", "sock.wav": "a socket"}
+    assert layout.not_a_file(tmp_path / "dir.wav", folders=False) is None
+    with pytest.raises(GanphonError, match=r"dir\.wav: a folder where .* should hold a file"):
+        layout.check_entries(tmp_path)
+    with pytest.raises(GanphonError, match=r"pipe\.wav: a named pipe, not a WAV file"):
+        io.read_wav(tmp_path / "pipe.wav")
+    corpus = tmp_path / "corpus"
+    (corpus / "speaker1").mkdir(parents=True)
+    (corpus / "speaker1" / "x.wav").write_bytes(b"RIFF")
+    assert find_wavs(corpus) == [corpus / "speaker1" / "x.wav"]
+    os.mkfifo(corpus / "speaker1" / "y.wav")
+    with pytest.raises(GanphonError, match=r"speaker1/y\.wav: a named pipe, not a file"):
+        find_wavs(corpus)
