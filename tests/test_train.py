@@ -331,6 +331,24 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_nothing(corpus, tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize("env, named", [({"WORLD_SIZE": "two"}, "WORLD_SIZE='two'"),
+                                        ({"WORLD_SIZE": "0"}, "WORLD_SIZE='0'"),
+                                        ({"LOCAL_RANK": "-1"}, "LOCAL_RANK='-1'"),
+                                        ({"RANK": "3", "WORLD_SIZE": "2"}, "RANK=3 is not below WORLD_SIZE=2")])
+def test_a_bad_distributed_environment_is_one_line_naming_the_variable(corpus, tmp_path, capsys, monkeypatch, env,
+                                                                      named):
+    """torchrun's variables set by hand to something that is not a rank or a size: one error line naming the
+    variable and its value, no run folder (it was a ValueError traceback)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+    code = main(["train", str(corpus), "--out", str(out), "--dim", "8", "--steps", "1", "--batch-size", "2",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.count("error:") == 1 and named in err, err
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------ several processes
 
 def _free_port() -> int:

@@ -59,11 +59,29 @@ def _resolve_device(name: str | None, local_rank: int) -> torch.device:
 
 
 def _distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    """(rank, world size, local rank) from torchrun's environment; a value that is not one is a one-line error."""
+    world = _environment_count("WORLD_SIZE", 1, least=1)
+    rank = _environment_count("RANK", 0)
+    local = _environment_count("LOCAL_RANK", rank)
+    if rank >= world:
+        raise GanphonError(f"environment: RANK={rank} is not below WORLD_SIZE={world} (torchrun sets both; unset "
+                           "them to train in one process)")
     return rank, world, local
+
+
+def _environment_count(name: str, default: int, least: int = 0) -> int:
+    """The whole number ≥ ``least`` in environment variable ``name`` (``default`` when it is unset)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise GanphonError(f"environment: {name}={text!r} is not a whole number ≥ {least} (torchrun sets it; unset "
+                           "it to train in one process)")
+    return value
 
 
 class _StopFlag:
