@@ -1,5 +1,6 @@
 """The command line: one convention for every command, light start-up, one-line errors."""
 
+import os
 import subprocess
 import sys
 
@@ -235,3 +236,18 @@ def test_clip_is_checked_by_the_api_and_named_as_the_option(tiny_ciwgan, tmp_pat
     assert main(["probe", "--checkpoint", str(tiny_ciwgan), "--n", "1", "--clip", "0", "--out", str(out)]) == 2
     assert capsys.readouterr().err == "ganphon: error: --clip: must be a finite number > 0, got 0.0\n"
     assert not out.exists()
+
+
+def test_a_backend_matplotlib_does_not_know_in_the_environment_does_not_stop_a_figure(tmp_path):
+    """MPLBACKEND naming no backend stopped ``import matplotlib`` with a traceback; ganphon draws on Agg canvases
+    and never shows a window, so the command line does not read it: the figures are written (PNG files)."""
+    from conftest import make_exported_folder
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=1)
+    env = {**os.environ, "MPLBACKEND": "no-such-backend"}
+    done = subprocess.run([sys.executable, "-m", "ganphon", "plot", str(folder), "--formats", "png"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    pngs = sorted((folder / "figures").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

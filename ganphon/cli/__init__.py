@@ -22,6 +22,9 @@ import sys
 # (measured 7-18x for training on 2 shared cores, benchmarks/bench_train.py); passive waiting costs
 # little on an idle one (not measured there).  Read once when torch loads: set before any command imports it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Every figure is drawn on an Agg canvas and written to a file, never shown: a backend named in the environment
+# is never used, and one Matplotlib does not know stops its import with a traceback (MPLBACKEND=foo).
+os.environ["MPLBACKEND"] = "agg"
 
 from .._version import __version__
 from ..errors import GanphonError, ParameterError, first_line
