@@ -127,8 +127,9 @@ def sort_layers(layers) -> list:
 
 #: A control character: NUL, a line break, a tab …, the C1 controls (NEL is a line break to Python, CSI
 #: moves a terminal's cursor), the line and paragraph separators, and the bidirectional overrides and
-#: isolates (they reorder what a name shows): a name holding one spans lines, hides a byte or reads falsely
-_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+#: isolates (they reorder what a name shows): a name holding one spans lines, hides a byte or reads falsely;
+#: and the lone surrogates standing for a file name's bytes that are not UTF-8 (Praat cannot be given them)
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 #: A character no plain name holds: a folder separator or a control character
 _NOT_PLAIN = rf"[/\\{_CONTROL}]"
 #: The labels of the automatic segmentation's tier (``ganphon annotate``)
@@ -138,6 +139,13 @@ AUTO_LABELS = ("sil", "fric", "voi")
 def has_control(text) -> bool:
     """Whether ``text`` holds a line break or another control character."""
     return re.search(f"[{_CONTROL}]", str(text)) is not None
+
+
+def control_kind(text) -> str:
+    """What makes ``text`` fail :func:`has_control`, as a message says it."""
+    if re.search("[\ud800-\udfff]", str(text)):
+        return "bytes that are not UTF-8 text"
+    return "a line break or another control character"
 
 
 def is_plain_name(text) -> bool:
@@ -174,8 +182,8 @@ def listed(paths, broken_links: str = "error") -> list:
         if path.name.startswith("."):
             continue
         if not is_plain_name(path.name):
-            raise GanphonError(f"{path.parent}/{path.name!r}: a file name holding a line break or another control "
-                               f"character; rename it")
+            raise GanphonError(f"{path.parent}/{path.name!r}: a file name holding {control_kind(path.name)}; "
+                               "rename it")
         if broken_links != "keep" and path.is_symlink() and not path.exists():
             raise GanphonError(f"{path}: a link to {os.readlink(path)}, which does not exist; remove the link or "
                                "restore what it points to")

@@ -354,6 +354,11 @@ CASES = [
      "corpus/'a\\nb.wav': a file name holding a line break"),
     ("annotate a WAV named with a line break", _both(_copy("corpus"), lambda ws, m: shutil.copy(
         m / "corpus" / "w0.wav", ws / "corpus" / "a\nb.wav")), ["annotate", "corpus"], "corpus/'a\\nb.wav'"),
+    ("annotate a WAV whose name is not UTF-8", _both(_copy("corpus"), lambda ws, m: shutil.copy(
+        m / "corpus" / "w0.wav", os.fsencode(ws / "corpus") + b"/\xffb.wav")), ["annotate", "corpus"],
+     "corpus/'\\udcffb.wav': a file name holding bytes that are not UTF-8 text"),
+    ("measure --out not UTF-8", _copy("sweep"), ["measure", "sweep", "--out", os.fsdecode(b"\xff.csv")],
+     "'\\udcff.csv' holds bytes that are not UTF-8 text"),
     ("train on a sub-folder named with a tab", _both(_copy("corpus"), lambda ws, m: (ws / "corpus" / "s\tub").mkdir()
                                                      or shutil.copy(m / "corpus" / "w0.wav", ws / "corpus" / "s\tub")),
      ["train", "corpus", "--out", "run", "--dim", "8", "--steps", "1"], "corpus/'s\\tub': a file name holding"),

@@ -243,13 +243,13 @@ def _check_printable(args, parser, argv) -> None:
     A path or name is printed in messages, tables, TextGrids and Praat scripts;
     one that spans lines would split a one-line error in two and a CSV row.
     """
-    from ..layout import has_control
+    from ..layout import control_kind, has_control
 
     for dest, value in vars(args).items():
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(item, str) and has_control(item):
-                raise GanphonError(f"{option_for(parser, argv, dest)}: {item!r} holds a line break or another "
-                                   f"control character; quote the name without it")
+                raise GanphonError(f"{option_for(parser, argv, dest)}: {item!r} holds {control_kind(item)}; "
+                                   "quote the name without it")
 
 
 def error_line(exc: GanphonError, parser=None, argv=()) -> str:

@@ -105,11 +105,10 @@ def positive_float(text: str) -> float:
 
 def _printable(text: str) -> str:
     """``text``, refused when it holds a line break or another control character (``layout.has_control``)."""
-    from ..layout import has_control
+    from ..layout import control_kind, has_control
 
     if has_control(text):
-        raise argparse.ArgumentTypeError(f"{text!r} holds a line break or another control character; "
-                                         "quote the name without it")
+        raise argparse.ArgumentTypeError(f"{text!r} holds {control_kind(text)}; quote the name without it")
     return text
 
 
