@@ -138,11 +138,31 @@ class Workspace:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+#: Seconds after which a case fails as hung (the slowest case takes a few)
+HANG_S = 120
+
+
+class _Hung(BaseException):
+    """A command still running after the alarm (not an Exception: no handler of the command's may catch it)."""
+
+
 def contract(argv, ws: Path, check_success=None) -> tuple[int, list]:
     """Run ``ganphon ARGV`` in ``ws`` and assert the contract; returns the exit status and stderr lines."""
+    import signal
+
     argv = [str(a) for a in argv]
     before = tree(ws)
-    code, out, err = run_cli(argv, ws)
+
+    def hung(*_):
+        raise _Hung(f"ganphon {' '.join(argv)} still running after {HANG_S} s: waiting on something that never comes")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(HANG_S)
+    try:
+        code, out, err = run_cli(argv, ws)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     if LOG:
         with open(LOG, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"argv": argv, "code": code, "stderr": err[-300:]}) + "\n")
@@ -603,10 +623,6 @@ def test_mutated_files_are_refused_in_one_line_or_used_by_every_reader(base, dat
         contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
 
 
-class _Hung(BaseException):
-    """A command still running after the alarm: it is waiting on something that never comes."""
-
-
 def _replace_with(path: Path, kind: str) -> None:
     """Put a named pipe, a socket or a folder where the file ``path`` was."""
     import socket
@@ -627,10 +643,8 @@ def test_a_pipe_socket_or_folder_where_a_file_is_read_is_refused_by_every_reader
     """A sweep folder's manifest, output WAV, layer Sound, TextGrid, table or run record replaced by a named pipe
     (reading it would wait for ever), a socket or a folder (``is_file()`` takes either for a missing file): every
     command reading the folder refuses it in one line naming it, before reading or writing anything, and never
-    hangs.  (Found by hand: ``measure`` waited for ever on a pipe named like a TextGrid, and measured a folder whose
-    manifest was a pipe as a plain folder of WAVs.)"""
-    import signal
-
+    hangs (:data:`HANG_S`).  (Found by hand: ``measure`` waited for ever on a pipe named like a TextGrid, and
+    measured a folder whose manifest was a pipe as a plain folder of WAVs.)"""
     kind = data.draw(st.sampled_from(sorted([*READERS, "run record"])), label="file")
     command = data.draw(st.sampled_from(READERS.get(kind, ["measure", "stats", "explore", "export-wavs"])),
                         label="command")
@@ -642,17 +656,7 @@ def test_a_pipe_socket_or_folder_where_a_file_is_read_is_refused_by_every_reader
     with Workspace(base, "sweep") as ws:
         path = ws / "sweep" / names[kind]
         _replace_with(path, replacement)
-
-        def hung(*_):
-            raise _Hung(f"ganphon {command} still running after 120 s with a {replacement} as {path.name}")
-
-        previous = signal.signal(signal.SIGALRM, hung)
-        signal.alarm(120)
-        try:
-            code, lines = contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, previous)
+        code, lines = contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[command]], ws)
         assert code == 2 and path.name in lines[0] and f"a {replacement}" in lines[0], (code, lines)
         assert (path.is_dir() if replacement == "folder" else not path.is_file() and os.path.exists(path))
 
