@@ -118,8 +118,10 @@ def _lock_outputs(args) -> None:
 
     for name in _FOLDERS_READ:  # a named pipe in a folder read would stop the command for ever, before it writes
         path = getattr(args, name, None)
-        if isinstance(path, str) and (Path(path).is_dir() or name == "dir"):  # measure's DIR may be its manifest
-            check_entries(path if Path(path).is_dir() else Path(path).parent)
+        if isinstance(path, str) and Path(path).is_dir():
+            check_entries(path)
+        elif name == "dir" and isinstance(path, str) and Path(path).is_file():  # measure's manifest: its folder
+            check_entries(Path(path).parent)
     out = getattr(args, "out", None)
     files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
     files = {option: path for option, path in files.items() if path not in (None, "-")}  # "-": standard output
