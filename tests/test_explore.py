@@ -260,3 +260,26 @@ def test_explore_errors_are_one_line(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["explore", str(tmp_path)]) == 2
     assert "holds no manifest.csv" in capsys.readouterr().err
+
+
+def test_a_label_holding_html_is_shown_as_text_and_cannot_end_the_page_data(sweep, browser, tmp_path):
+    """A label that reads as markup inside a script element (``<!--<script>`` puts the HTML parser in a state
+    where ``</script>`` no longer ends the data, and the page's code would never run): the page still runs,
+    and the label is shown as the text it is."""
+    import shutil
+
+    folder = tmp_path / "z3"
+    shutil.copytree(sweep, folder)
+    label = "<!--<script>a</script>"
+    table = pd.read_csv(folder / "acoustics.csv", dtype=str, keep_default_na=False)
+    table["label"] = label
+    table.to_csv(folder / "acoustics.csv", index=False)
+    assert main(["explore", str(folder), "--quiet"]) == 0
+    page = (folder / "explore.html").read_text(encoding="utf-8")
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data's and the code's, nothing more
+    browser.open(folder / "explore.html")
+    state = _canvas_state(browser)
+    assert state[0] == "b000_v000" and state[6] > 0  # the code ran: the first sample drawn, its rows listed
+    cells = browser.js("return Array.from(document.querySelectorAll('#rows-body tr td:nth-child(2)'))"
+                       ".map(td => td.textContent)")
+    assert cells and set(cells) == {label}

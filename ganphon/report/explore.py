@@ -478,7 +478,9 @@ def explorer_html(data: dict) -> str:
     """The page for ``data`` (as built by :func:`build_explorer`); everything inline."""
     var = html.escape(data["var"])
     title = f"ganphon explorer — {html.escape(data['folder'])}"
-    blob = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    # every "<" as \u003c (the same JSON): no text in the data — "</script>", or "<!--<script>", after which
+    # "</script>" no longer ends the element — can end the data or keep the page's code from running
+    blob = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
     what = (f"Slide over <b>{var}</b> (← → keys), choose the base latent (↑ ↓ keys)." if data["swept"]
             else "Step through the samples (← → keys).")
     return f"""<!DOCTYPE html>
