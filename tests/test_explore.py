@@ -283,3 +283,24 @@ def test_a_label_holding_html_is_shown_as_text_and_cannot_end_the_page_data(swee
     cells = browser.js("return Array.from(document.querySelectorAll('#rows-body tr td:nth-child(2)'))"
                        ".map(td => td.textContent)")
     assert cells and set(cells) == {label}
+
+
+def test_a_named_pipe_in_one_of_the_folders_shown_is_named_not_read(sweep, tmp_path, capsys):
+    """``explore`` of a folder of sweeps reads each sub-folder as its own: a named pipe there — a TextGrid, or the
+    manifest itself, which had made the sweep silently absent — is one error line naming it, nothing written."""
+    import shutil
+
+    from ganphon import layout
+
+    for name in ("b000_v001.TextGrid", layout.MANIFEST):
+        parent = tmp_path / name.replace(".", "_")
+        for sub in ("a", "b"):
+            shutil.copytree(sweep, parent / sub)
+        (parent / "b" / "explore.html").unlink()
+        (parent / "b" / name).unlink()
+        os.mkfifo(parent / "b" / name)
+        capsys.readouterr()
+        assert main(["explore", str(parent), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"b/{name}: a named pipe" in err, err
+        assert not (parent / "b" / "explore.html").exists()

@@ -25,6 +25,7 @@ import base64
 import html
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,9 @@ def sweep_folders(folder) -> list[Path]:
         raise GanphonError(f"{folder}: no such folder")
     if (folder / layout.MANIFEST).is_file():
         return [folder]
-    found = sorted(p for p in folder.iterdir() if p.is_dir() and (p / layout.MANIFEST).is_file())
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and os.path.lexists(p / layout.MANIFEST))
+    for sub in found:  # each folder shown is read as its own: a named pipe in one (its manifest too) is named
+        layout.check_entries(sub)
     if not found:
         raise GanphonError(f"{folder}: holds no manifest.csv (not a folder written by 'ganphon sweep' or "
                            "'ganphon probe', nor a demo folder)")
