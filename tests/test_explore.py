@@ -191,6 +191,21 @@ def test_listening_copies_are_16_bit_peak_normalised_and_written_once(sweep):
     build_explorer(sweep, progress=False)
     after = {p.name: p.stat().st_mtime_ns for p in (sweep / "listen").iterdir()}
     assert [n for n in after if after[n] != before[n]] == ["b000_v001_conv2.flac"]
+    # a source put back from elsewhere with an older time (cp -p): another sample's conv2 Sound, dated before
+    # every copy, takes the place of b000_v001's; its copy is remade from it, not kept for being newer
+    other = sweep / "b001_v002_conv2.Sound"
+    saved = source.read_bytes()
+    try:
+        source.write_bytes(other.read_bytes())
+        earlier = min(before.values()) - 10**9
+        os.utime(source, ns=(earlier, earlier))
+        build_explorer(sweep, progress=False)
+        remade = parselmouth.Sound(str(sweep / "listen" / "b000_v001_conv2.flac")).values[0]
+        kept = parselmouth.Sound(str(sweep / "listen" / "b001_v002_conv2.flac")).values[0]
+        assert np.array_equal(remade, kept)  # the same samples make the same copy
+    finally:
+        source.write_bytes(saved)
+        build_explorer(sweep, progress=False)
 
 
 # Pixels are read from a copy made for reading (chromium warns when a drawn canvas is read back often).

@@ -69,8 +69,8 @@ def md_table(df, cols=None, n=None, digits: int = 3) -> str:
 def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, compact: bool = False) -> dict:
     """Write 16-bit, peak-normalised listening copies of one sample's output and layer WAVs.
 
-    A copy newer than its float WAV is kept as it is (each copy is written once;
-    a re-exported WAV gets a new copy).
+    A copy carrying its source's modification time is kept as it is (each copy is
+    written once; a re-exported or replaced source gets a new copy).
 
     Parameters
     ----------
@@ -114,13 +114,18 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, co
             continue
         target = dest / (layout.listening_flac(sample_id, layer) if compact else layout.layer_wav(sample_id, layer))
         copies[layer] = target
-        if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+        source_time = source.stat().st_mtime_ns
+        if target.is_file() and target.stat().st_mtime_ns == source_time:
             continue
         if compact:
             x, sr = compact_layer_copy(wav)
         else:
             x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
         write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
+        # the copy carries its source's time: it is reused while the source is that file, and remade when the
+        # source is written again or replaced by another, older or newer (a copy newer than its source was kept
+        # even when the source had been put back from a backup with its old time)
+        os.utime(target, ns=(source_time, source_time))
     return copies
 
 
