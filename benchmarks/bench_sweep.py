@@ -29,6 +29,11 @@ model (the labels each measure is fitted on are printed).
 
     python benchmarks/bench_sweep.py                # paper scale, 2 workers
     python benchmarks/bench_sweep.py --bases 30     # 330 samples
+
+Measuring less (the tables change): ``--annotate-step 0.01`` passes
+``--time-step 0.01`` to ``annotate`` (a frame every 10 ms, half its voicing
+analysis), ``--measure-inputs sound`` passes ``--inputs sound`` to ``measure``
+(each layer measured on its native-rate Sound, not upsampled to 16 kHz).
 """
 
 from __future__ import annotations
@@ -96,6 +101,9 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2, help="processes for annotate, measure and stats")
     ap.add_argument("--keep", default=None, help="keep the sweep folder here")
+    ap.add_argument("--annotate-step", type=float, default=None,
+                    help="annotate --time-step (default: annotate's own, 0.005 s)")
+    ap.add_argument("--measure-inputs", choices=("wav", "sound"), default="wav", help="measure --inputs")
     args = ap.parse_args()
 
     import ganphon
@@ -112,7 +120,8 @@ def main() -> None:
         save_checkpoint(checkpoint, cfg, generator=G)
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
-              f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers")
+              f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers; "
+              f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}")
         print(f"before: {_uptime()}")
         forward_before, forward_cpu_before = bare_forward(G, design.latents)
         times: dict = {}
@@ -121,8 +130,10 @@ def main() -> None:
                                           "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
                                           "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"],
             times, cpu)
-        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet"], times, cpu)
-        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite"], times, cpu)
+        step = [] if args.annotate_step is None else ["--time-step", args.annotate_step]
+        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet", *step], times, cpu)
+        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite",
+                        "--inputs", args.measure_inputs], times, cpu)
         run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"],
             times, cpu)
         forward_after, forward_cpu_after = bare_forward(G, design.latents)
@@ -151,6 +162,7 @@ def main() -> None:
           f"(no schedule of the same work is faster)")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
     print(json.dumps({"samples": len(design), "workers": args.workers, "cores": cores,
+                      "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_s": [forward_before, forward_after], "forward_cpu_s": [forward_cpu_before, forward_cpu_after],
                       "times_s": times, "cpu_s": cpu, "pipeline_s": pipeline, "pipeline_cpu_s": pipeline_cpu,
                       "ratio": pipeline / forward, "cpu_floor_ratio": floor / forward}))

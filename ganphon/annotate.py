@@ -61,6 +61,8 @@ PHONE_CLASS = {
 #: Frames analysed at once (5.5 min of sound at 5 ms): a recording of an hour segments in ≈ 0.3 GB more than the
 #: sound itself, not ≈ 4 GB (every frame's samples and spectrum at once); a generator's output is one block
 FRAME_BLOCK = 65536
+#: The frame steps a segmentation takes (s): a frame every 0.5 to 100 ms
+MIN_TIME_STEP, MAX_TIME_STEP = 0.0005, 0.1
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class SegmentSettings:
                 raise GanphonError(f"annotate: {f.name} must be a positive number, got {value!r}")
         if self.pitch_floor >= self.pitch_ceiling:
             raise GanphonError("annotate: pitch_floor must be below pitch_ceiling")
+        if not MIN_TIME_STEP <= self.time_step <= MAX_TIME_STEP:  # one frame per sound, or a billion
+            raise ParameterError("time_step", f"must be between {MIN_TIME_STEP:g} and {MAX_TIME_STEP:g} s, "
+                                 f"got {self.time_step:g}")
 
 
 # --------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import parselmouth
@@ -164,6 +166,15 @@ def test_evaluate_on_the_synthetic_corpus(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "files: 4" in out and "median boundary error" in out and "frame label accuracy" in out
     assert sorted(p.name for p in corpus.iterdir()) == before  # evaluation writes nothing
+    # a frame every 10 ms (--time-step): half the voicing analysis, the ground truth still followed
+    assert main(["annotate", "--evaluate", str(corpus), "--time-step", "0.01"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"frame label accuracy \(10 ms frames\): ([\d.]+)", out).group(1))
+    median = float(re.search(r"median boundary error: ([\d.]+) ms", out).group(1))
+    assert accuracy >= 0.95 and median <= 10.0, out
+    for bad in ("0.0001", "1"):  # a frame per sound, or ten thousand per second: refused, naming the option
+        assert main(["annotate", "--evaluate", str(corpus), "--time-step", bad]) == 2
+        assert "--time-step: must be between 0.0005 and 0.1 s" in capsys.readouterr().err
 
 
 def test_cli_annotate(tmp_path, capsys):

@@ -9,6 +9,9 @@ from .options import (add_out, add_quiet, add_workers, describe, finite_float, i
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
 SEGMENT_OPTIONS = (
+    ("time_step", positive_float, "frame step (s) of the classification and of its voicing analysis (0.01 "
+     "halves Praat's pitch work: on 200 synthetic #TV/#sTV words frame accuracy 0.987 -> 0.986, median boundary "
+     "error 2.0 ms either way)"),
     ("min_duration", positive_float, "shortest interval (s); shorter are merged"),
     ("silence_db", finite_float, "frames this many dB below the loudest are sil"),
     ("fric_cog", finite_float, "unvoiced frames with a spectral centre of gravity above this (Hz) are fric"),
