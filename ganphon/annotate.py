@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -425,7 +426,7 @@ def folder_buzz(folder, layers=()) -> dict:
 
 @layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
-                    progress=True, workers=None, buzz="auto", scheduler=None) -> pd.DataFrame:
+                    progress=True, workers=None, buzz="auto", scheduler=None, command=None) -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.
 
     Parameters
@@ -452,11 +453,14 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
         (:func:`folder_buzz`; nothing for a folder of recordings); None or
         (): no buzz rule (``ganphon annotate --no-buzz-rule``); or these
         frequencies (Hz) for every tier.
+    command : str, optional
+        The command line recorded in ``annotate.json`` (default: this process's).
 
     Returns
     -------
     pandas.DataFrame
-        One row per interval written: sample_id, tier, start, end, label.
+        One row per interval written: sample_id, tier, start, end, label; the
+        settings, the command and the TextGrids' digest go to ``annotate.json``.
         ``attrs["buzz"]``: tier layer → the frequencies used.
     """
     from .parallel import map_jobs
@@ -494,13 +498,25 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
             if not io.layer_exists(path):
                 raise GanphonError(f"{path}: no such file (needed for tier '{tier}')")
         jobs.append((sid, grid, tiers, settings))
+    record_path = Path(folder) / layout.ANNOTATE_JSON
+    io.check_record_slot(record_path, "annotate", "annotate")  # a file of the user's by that name is kept
     for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back
         layout.journal_write(grid)
+    layout.journal_write(record_path)
+    started = time.perf_counter()
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
                           unit="sample", preload=[__name__], scheduler=scheduler)
     rows = [row for sample_rows in per_sample for row in sample_rows]
     table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
     table.attrs["buzz"] = by_layer
+    # what made the tiers, next to them; `textgrids` is the digest acoustics.json names when it measured them
+    request = {"tiers": [AUTO_TIER, *(f"{AUTO_TIER}_{layer}" for layer in layers)],
+               "settings": dataclasses.asdict(settings),
+               "buzz": {layer: [float(f) for f in periods] for layer, periods in by_layer.items()}}
+    io.write_run_record(record_path, io.run_record(
+        "annotate", command=io.command_line(command), request=request, modules=("parselmouth",),
+        timings={"annotate": time.perf_counter() - started}, samples=len(jobs),
+        textgrids=io.textgrid_digest(folder)))
     return table
 
 

@@ -42,6 +42,7 @@ FINISHED = "finished.txt"
 SWEEP_JSON = "sweep.json"
 ACOUSTICS = "acoustics.csv"
 ACOUSTICS_JSON = "acoustics.json"
+ANNOTATE_JSON = "annotate.json"    # the run record of 'ganphon annotate': its settings and the TextGrids it left
 STATS_DIR = "stats"
 STATS_JSON = "stats.json"          # the run record of 'ganphon stats', in DIR/stats/
 SUMMARIES_TXT = "summaries.txt"    # every fitted model's summary, in DIR/stats/
@@ -414,12 +415,12 @@ RUN_KINDS = {"probe": "export", "sweep": "export", "export": "export", "demo": "
              "corpus-synth": "corpus", "corpus-espeak": "corpus", "corpus-cut": "corpus"}
 
 _OWNED_NAMES = {
-    "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON,
+    "export": {MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON, ACOUSTICS, ACOUSTICS_JSON, ANNOTATE_JSON,
                STATS_DIR, FIGURES_DIR, LISTEN_DIR, EXPLORE_HTML, STORE_ZARR, MANIFEST_PARQUET, LATENTS_PARQUET,
                ANNOTATIONS_PARQUET, ACOUSTICS_PARQUET, ATLAS_CSV, INTERVENTION_CSV},
     "demo": {RUN_JSON, DEMO_JSON, REPORT_MD, REPORT_HTML, DEMO_RANDOM_DIR, FIGURES_DIR, LISTEN_DIR,
              DEMO_ATLAS_DIR, DEMO_ATLAS_PROBE_DIR, DEMO_INTERVENTION_DIR},
-    "corpus": {RUN_JSON, CORPUS_CSV, PHONES_CSV, SYNTH_JSON, ITEMS_CSV},
+    "corpus": {RUN_JSON, CORPUS_CSV, PHONES_CSV, SYNTH_JSON, ITEMS_CSV, ANNOTATE_JSON},
 }
 
 

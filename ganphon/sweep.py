@@ -652,7 +652,7 @@ def run_sweep(spec: dict | str | Path, checkpoint, out, *, annotate: bool = True
     if annotate:
         from .annotate import annotate_folder
 
-        annotate_folder(out, progress=progress, workers=workers, scheduler=scheduler)
+        annotate_folder(out, progress=progress, workers=workers, scheduler=scheduler, command=command)
     if measure:
         from .acoustics import measure_to_file
 

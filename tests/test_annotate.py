@@ -203,3 +203,40 @@ def test_parallel_annotation_equals_serial(tmp_path):
     assert list(one["sample_id"].unique()) == ["s000000", "s000001", "s000002"]
     for sid in one["sample_id"].unique():
         assert (serial / layout.textgrid(sid)).read_bytes() == (parallel / layout.textgrid(sid)).read_bytes()
+
+
+def test_annotate_records_its_settings_beside_the_tiers_and_measure_names_the_same_textgrids(tmp_path, capsys):
+    """``annotate.json``: the settings the tiers were made with (a 10 ms frame step here, the layers, the buzz
+    periods), and the digest of the TextGrids as annotate left them, which ``acoustics.json`` names when it
+    measured them; a hand edit of one TextGrid after that shows as a different digest.  A file of the user's
+    under that name is never replaced: one error line, no TextGrid touched."""
+    import json
+
+    from ganphon.cli import main
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=2)
+    assert main(["annotate", str(folder), "--time-step", "0.01", "--layers", "conv4", "--quiet"]) == 0
+    record = json.loads((folder / layout.ANNOTATE_JSON).read_text(encoding="utf-8"))
+    assert record["kind"] == "annotate" and record["samples"] == 2
+    assert record["request"]["settings"]["time_step"] == 0.01 and record["request"]["tiers"] == ["auto", "auto_conv4"]
+    assert "--time-step 0.01" in record["command"] and record["versions"]["parselmouth"]
+    assert main(["measure", str(folder), "--quiet"]) == 0
+    measured = json.loads((folder / layout.ACOUSTICS_JSON).read_text(encoding="utf-8"))
+    assert measured["inputs"]["textgrids"] == record["textgrids"]
+    grid = folder / layout.textgrid("s000000")
+    grid.write_text(grid.read_text(encoding="utf-8").replace('"voi"', '"vowel"'), encoding="utf-8")
+    from ganphon import io
+
+    assert io.textgrid_digest(folder) != record["textgrids"]
+
+    users = tmp_path / "recordings"
+    users.mkdir()
+    scipy_wav = folder / "s000001_output.wav"
+    (users / "a.wav").write_bytes(scipy_wav.read_bytes())
+    (users / layout.ANNOTATE_JSON).write_text('{"my": "notes"}', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["annotate", str(users), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "annotate.json: exists and is not a ganphon annotate record" in err, err
+    assert sorted(p.name for p in users.iterdir()) == ["a.wav", layout.ANNOTATE_JSON]

@@ -144,7 +144,7 @@ def _annotate(args) -> int:
         return 0
     table = annotate_folder(args.dir, layers=names(args.layers) or [], settings=settings,
                             progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
-                            buzz=None if args.no_buzz_rule else "auto")
+                            buzz=None if args.no_buzz_rule else "auto", command=args.command_line)
     counts = table.groupby(["tier", "label"]).size()
     print(f"annotated {table['sample_id'].nunique()} samples in {args.dir} "
           f"(tiers {', '.join(sorted(table['tier'].unique()))})")
