@@ -762,7 +762,8 @@ def _until_gone(pids, timeout=5.0) -> bool:
 
 def _sample_files(folder: Path) -> dict:
     """Hashes of everything but the run records (they hold the command, with its --out, and the time)."""
-    return {k: v for k, v in _tree(folder).items() if k not in (layout.RUN_JSON, layout.ACOUSTICS_JSON)}
+    records = (layout.RUN_JSON, layout.ACOUSTICS_JSON, layout.ANNOTATE_JSON)
+    return {k: v for k, v in _tree(folder).items() if k not in records}
 
 
 @pytest.mark.slow
@@ -804,6 +805,9 @@ def test_sweep_killed_midway_leaves_no_workers_and_a_rerun_completes_exactly(mat
     code, _, err = run_cli([*argv, "--out", out], tmp_path)
     assert code == 0, err
     assert _sample_files(out) == _sample_files(tmp_path / "whole")
+    cut, whole = (json.loads((folder / layout.ANNOTATE_JSON).read_text(encoding="utf-8"))
+                  for folder in (out, tmp_path / "whole"))
+    assert (cut["request"], cut["textgrids"]) == (whole["request"], whole["textgrids"])  # the same annotation
 
 
 @pytest.mark.slow
