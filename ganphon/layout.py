@@ -353,10 +353,13 @@ def layer_of(file_name) -> str | None:
 
 
 def textgrid_beside(path) -> Path | None:
-    """``X.TextGrid`` next to ``X.wav`` (also ``.textgrid`` / ``.TEXTGRID``), or None."""
+    """``X.TextGrid`` next to ``X.wav`` (also ``.textgrid`` / ``.TEXTGRID``), or None.
+
+    A named pipe or a folder by that name is returned too: the reader refuses it, naming it, where
+    taking it for a missing TextGrid would say something false (or read the pipe for ever)."""
     for suffix in (".TextGrid", ".textgrid", ".TEXTGRID"):
         candidate = Path(path).with_suffix(suffix)
-        if candidate.is_file():
+        if candidate.is_file() or not_a_file(candidate):
             return candidate
     return None
 

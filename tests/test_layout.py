@@ -189,3 +189,8 @@ def test_what_stands_where_a_file_should_be_is_named_and_a_nested_pipe_in_a_corp
     os.mkfifo(corpus / "speaker1" / "y.wav")
     with pytest.raises(GanphonError, match=r"speaker1/y\.wav: a named pipe, not a file"):
         find_wavs(corpus)
+    # a pipe named like the TextGrid beside a recording is found, and its reader names it (not "no TextGrid")
+    os.mkfifo(corpus / "speaker1" / "x.TextGrid")
+    assert layout.textgrid_beside(corpus / "speaker1" / "x.wav") == corpus / "speaker1" / "x.TextGrid"
+    with pytest.raises(GanphonError, match=r"x\.TextGrid: a named pipe, not a TextGrid file"):
+        io.read_textgrid(corpus / "speaker1" / "x.TextGrid")
