@@ -41,6 +41,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import struct
 import warnings
 from pathlib import Path
@@ -60,6 +61,14 @@ def refuse_not_a_file(path, what: str) -> None:
     kind = layout.not_a_file(path)
     if kind is not None:
         raise GanphonError(f"{path}: {kind}, not a {what}")
+
+
+def require_file(path, what: str, missing: str | None = None) -> None:
+    """Raise unless a regular file stands at ``path``: what stands there instead (:func:`refuse_not_a_file`),
+    or ``missing`` (default ``no such <what>``) when nothing does."""
+    refuse_not_a_file(path, what)
+    if not os.path.isfile(path):
+        raise GanphonError(f"{path}: {missing or f'no such {what}'}")
 
 
 def read_wav(path, mono: bool = False):
@@ -89,9 +98,7 @@ def read_wav(path, mono: bool = False):
     import scipy.io.wavfile
 
     path = Path(path)
-    refuse_not_a_file(path, "WAV file")
-    if not path.is_file():
-        raise GanphonError(f"{path}: no such WAV file")
+    require_file(path, "WAV file")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -214,9 +221,7 @@ def read_praat(path, kind=None, what: str = "Praat object"):
     import parselmouth
 
     path = Path(path)
-    refuse_not_a_file(path, f"{what} file")
-    if not path.is_file():
-        raise GanphonError(f"{path}: no such {what} file")
+    require_file(path, f"{what} file")
     try:
         obj = parselmouth.read(str(path))
     except parselmouth.PraatError as exc:
@@ -612,9 +617,7 @@ def read_table(path, what: str = "table", **kwargs):
     import pandas as pd
 
     path = Path(path)
-    refuse_not_a_file(path, f"{what} file")
-    if not path.is_file():
-        raise GanphonError(f"{path}: no such {what}")
+    require_file(path, f"{what} file", f"no such {what}")
     try:
         if is_parquet(path):
             return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
@@ -703,9 +706,7 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
     path = Path(path)
     if path.is_dir():
         path = acoustics_path(path)
-    refuse_not_a_file(path, f"{what} file")
-    if not path.is_file():
-        raise GanphonError(f"{path}: no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
+    require_file(path, f"{what} file", "no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
     if is_parquet(path):
         table = read_table(path, what)
         for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
@@ -761,9 +762,7 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     path = Path(folder_or_path)
     if path.is_dir() or path.suffix.lower() != ".csv":
         path = path / layout.MANIFEST
-    refuse_not_a_file(path, "manifest file")
-    if not path.is_file():
-        raise GanphonError(f"{path}: no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
+    require_file(path, "manifest file", "no manifest; is this a folder written by 'ganphon probe' or 'ganphon sweep'?")
     manifest = read_table(path, "manifest", dtype={c: str for c in MANIFEST_TEXT_COLUMNS})
     missing = [c for c in required if c not in manifest.columns]
     if missing:

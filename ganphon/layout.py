@@ -130,7 +130,8 @@ def sort_layers(layers) -> list:
 #: moves a terminal's cursor), the line and paragraph separators, and the bidirectional overrides and
 #: isolates (they reorder what a name shows): a name holding one spans lines, hides a byte or reads falsely;
 #: and the lone surrogates standing for a file name's bytes that are not UTF-8 (Praat cannot be given them)
-_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_SURROGATES = r"\ud800-\udfff"
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069" + _SURROGATES
 #: A character no plain name holds: a folder separator or a control character
 _NOT_PLAIN = rf"[/\\{_CONTROL}]"
 #: The labels of the automatic segmentation's tier (``ganphon annotate``)
@@ -144,7 +145,7 @@ def has_control(text) -> bool:
 
 def control_kind(text) -> str:
     """What makes ``text`` fail :func:`has_control`, as a message says it."""
-    if re.search("[\ud800-\udfff]", str(text)):
+    if re.search(f"[{_SURROGATES}]", str(text)):
         return "bytes that are not UTF-8 text"
     return "a line break or another control character"
 
@@ -232,12 +233,12 @@ def check_entries(folder) -> None:
     """
     from .errors import GanphonError
 
-    try:
+    try:  # a regular file is told by the listing itself (no stat each): only the rest is looked at
         with os.scandir(folder) as listing:
-            names = sorted(entry.name for entry in listing if not entry.name.startswith("."))
+            others = sorted(entry.name for entry in listing if not entry.name.startswith(".") and not entry.is_file())
     except OSError:
         return
-    for name in names:
+    for name in others:
         kind = not_a_file(os.path.join(folder, name))
         if kind is None or (kind == "a folder" and not name.lower().endswith(READ_SUFFIXES)):
             continue

@@ -120,8 +120,6 @@ def _lock_outputs(args) -> None:
         path = getattr(args, name, None)
         if isinstance(path, str) and Path(path).is_dir():
             check_entries(path)
-        elif name == "dir" and isinstance(path, str) and Path(path).is_file():  # measure's manifest: its folder
-            check_entries(Path(path).parent)
     out = getattr(args, "out", None)
     files = {f"--{name}": getattr(args, name, None) for name in getattr(args, "file_outputs", ())}
     files = {option: path for option, path in files.items() if path not in (None, "-")}  # "-": standard output

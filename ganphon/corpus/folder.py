@@ -90,8 +90,8 @@ def find_wavs(folder):
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        # a broken link: skipped, named; a named pipe, socket or device: refused (listed), never skipped silently
-        if p.suffix.lower() == ".wav" and (p.is_file() or p.is_symlink() or layout.not_a_file(p, folders=False)):
+        # every entry but a folder: a broken link is skipped, named; a named pipe, socket or device refused (listed)
+        if p.suffix.lower() == ".wav" and not p.is_dir():
             layout.listed([folder.joinpath(*rel.parts[:i + 1]) for i in range(len(rel.parts))],  # plain names
                           broken_links="keep")
             found.append(p)
