@@ -54,13 +54,7 @@ from .errors import GanphonError, first_line
 # ---------------------------------------------------------------- WAV
 
 
-def refuse_not_a_file(path, what: str) -> None:
-    """Raise when something other than a regular file stands at ``path`` (a named pipe, a folder …:
-    :func:`ganphon.layout.not_a_file`); every reader here asks first, so none waits on a pipe forever
-    or calls a folder missing."""
-    kind = layout.not_a_file(path)
-    if kind is not None:
-        raise GanphonError(f"{path}: {kind}, not a {what}")
+refuse_not_a_file = layout.refuse_not_a_file  # every reader here asks it first
 
 
 def require_file(path, what: str, missing: str | None = None) -> None:

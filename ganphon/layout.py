@@ -221,6 +221,17 @@ def not_a_file(path, folders: bool = True) -> str | None:
     return next((kind for test, kind in _NOT_FILES if test(mode)), "not a regular file")
 
 
+def refuse_not_a_file(path, what: str) -> None:
+    """Raise when something other than a regular file stands at ``path`` (:func:`not_a_file`: a named pipe, a
+    device, a folder …), naming it and ``what`` it should be; every reader asks first, so none waits on a pipe
+    for ever, reads a device without end, or calls a folder missing."""
+    kind = not_a_file(path)
+    if kind is not None:
+        from .errors import GanphonError
+
+        raise GanphonError(f"{path}: {kind}, not a {what}")
+
+
 def check_entries(folder) -> None:
     """Refuse a folder a command reads when an entry is not what its name says.
 

@@ -194,3 +194,15 @@ def test_what_stands_where_a_file_should_be_is_named_and_a_nested_pipe_in_a_corp
     assert layout.textgrid_beside(corpus / "speaker1" / "x.wav") == corpus / "speaker1" / "x.TextGrid"
     with pytest.raises(GanphonError, match=r"x\.TextGrid: a named pipe, not a TextGrid file"):
         io.read_textgrid(corpus / "speaker1" / "x.TextGrid")
+    # the checkpoint readers ask the same: a pipe or a device is named, not read for ever nor called "empty"
+    from ganphon.models.checkpoint import read_weights_file
+    from ganphon.models.tf_checkpoint import TFCheckpoint
+
+    with pytest.raises(GanphonError, match=r"pipe\.wav: a named pipe, not a checkpoint file"):
+        read_weights_file(tmp_path / "pipe.wav")
+    with pytest.raises(GanphonError, match=r"/dev/zero: a character device, not a checkpoint file"):
+        read_weights_file("/dev/zero")
+    (tmp_path / "tf").mkdir()
+    os.mkfifo(tmp_path / "tf" / "checkpoint")
+    with pytest.raises(GanphonError, match=r"tf/checkpoint: a named pipe, not a TensorFlow 'checkpoint' file"):
+        TFCheckpoint(tmp_path / "tf")

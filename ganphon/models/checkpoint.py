@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ..errors import GanphonError, first_line
-from ..layout import atomic_path
+from ..layout import atomic_path, refuse_not_a_file
 from .config import ModelConfig
 from .wavegan import Critic, Generator, QNetwork, build_models
 
@@ -119,8 +119,7 @@ def read_weights_file(path) -> object:
     given, path = os.fspath(path), Path(path)
     if not path.exists():
         raise GanphonError(f"{given}: no such checkpoint file")  # as given: Path drops a trailing '/'
-    if path.is_dir():
-        raise GanphonError(f"{path}: is a folder, not a checkpoint file")
+    refuse_not_a_file(path, "checkpoint file")  # a folder, or a pipe or device (st_size 0: not "empty")
     if path.stat().st_size == 0:
         raise GanphonError(f"{path}: checkpoint file is empty")
     kind = _file_kind(path)

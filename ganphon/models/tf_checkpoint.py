@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GanphonError
+from ..layout import refuse_not_a_file
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER_LEN = 48
@@ -284,6 +285,7 @@ def checkpoint_prefix(path) -> Path:
         if not state.exists():
             raise GanphonError(f"{path}: a folder without a 'checkpoint' file: give the checkpoint prefix "
                                "(…/model.ckpt-N)")
+        refuse_not_a_file(state, "TensorFlow 'checkpoint' file")
         latest = None
         for line in state.read_text(errors="replace").splitlines():
             key, _, value = line.partition(":")
@@ -302,6 +304,7 @@ def checkpoint_prefix(path) -> Path:
         prefix = path
     if not Path(str(prefix) + ".index").exists():
         raise GanphonError(f"{prefix}.index: no such file (not a TensorFlow checkpoint prefix)")
+    refuse_not_a_file(Path(str(prefix) + ".index"), "TensorFlow checkpoint index")
     return prefix
 
 
@@ -383,6 +386,7 @@ class TFCheckpoint:
         shard = self.shard_path(e.shard_id)
         if not shard.exists():
             raise GanphonError(f"{shard}: missing data shard (needed for variable {name!r})")
+        refuse_not_a_file(shard, "TensorFlow data shard")
         with open(shard, "rb") as f:
             f.seek(e.offset)
             raw = f.read(e.size)

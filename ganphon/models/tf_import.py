@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ..errors import GanphonError, ParameterError
+from ..layout import refuse_not_a_file
 from .checkpoint import load_state, save_checkpoint
 from .config import ARCHS, ModelConfig
 from .tf_checkpoint import TFCheckpoint
@@ -63,6 +64,7 @@ def read_args_txt(folder) -> dict:
     path = Path(folder) / "args.txt"
     if not path.exists():
         return {}
+    refuse_not_a_file(path, "args.txt file")
     out = {}
     for line in path.read_text(errors="replace").splitlines():
         key, sep, value = line.partition(",")

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import GanphonError, ParameterError
+from ...layout import check_entries
 from .base import ENCODER_SR, Encoder, LayerTime
 
 #: config.json ``model_type`` values whose feature encoder this module knows.
@@ -62,6 +63,7 @@ class HFEncoder(Encoder):
         self.network = f"hf:{path}"
         self.path = str(folder)
         config_path = folder / "config.json"
+        check_entries(folder)  # a named pipe as config.json or weights would be read for ever
         if not config_path.is_file():
             raise ParameterError("network", f"hf:{path}: no config.json in {folder} (a folder written by "
                                             "save_pretrained, with config.json and the weights)")
