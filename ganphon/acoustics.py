@@ -522,6 +522,25 @@ def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
     return spectrum
 
 
+def spectral_moments(spectrum: parselmouth.Spectrum, power: float = 2.0) -> dict:
+    """``cog``, ``sd``, ``skewness``, ``kurtosis`` of a Spectrum, the numbers Praat's ``Get centre of
+    gravity``, ``Get standard deviation``, ``Get skewness`` and ``Get kurtosis`` give, bit for bit.
+
+    Praat computes each from central moments (``Spectrum_getCentralMoment``, itself a
+    loop over the bins after one for the centre of gravity): the standard deviation is
+    √m2, the skewness m3 / (m2 √m2), the kurtosis m4 / m2² − 3, so asking for the four
+    numbers runs the loops for m2 three times.  Here each central moment is asked for
+    once (``Get central moment``) and the same formulas are applied to the same doubles:
+    seven loops instead of eleven, the same results (tests/test_acoustics.py).
+    """
+    cog = spectrum.get_centre_of_gravity(power)
+    m2, m3, m4 = (spectrum.get_central_moment(moment, power) for moment in (2.0, 3.0, 4.0))
+    undefined = math.isnan(m2) or m2 == 0.0
+    return {"cog": cog, "sd": math.sqrt(m2) if not math.isnan(m2) else math.nan,
+            "skewness": math.nan if undefined or math.isnan(m3) else m3 / (m2 * math.sqrt(m2)),
+            "kurtosis": math.nan if undefined or math.isnan(m4) else m4 / (m2 * m2) - 3.0}
+
+
 def spectrum_rows(sound, job, intervals, add, why):
     """The spectral moments and ``max_intensity`` of every interval (inside the native band)."""
     s = job.settings
@@ -546,13 +565,7 @@ def spectrum_rows(sound, job, intervals, add, why):
                 native_samples_between(start, end, sound.xmin, rate)
             moments_why = spectrum_guard(held, s, job.who) or ""
             if not moments_why:
-                spectrum = interval_spectrum(sound, start, end, s, band)
-                moments = {
-                    "cog": spectrum.get_centre_of_gravity(s.spectrum_power),
-                    "sd": spectrum.get_standard_deviation(s.spectrum_power),
-                    "skewness": spectrum.get_skewness(s.spectrum_power),
-                    "kurtosis": spectrum.get_kurtosis(s.spectrum_power),
-                }
+                moments = spectral_moments(interval_spectrum(sound, start, end, s, band), s.spectrum_power)
         for measure, value in moments.items():
             add(label, start, end, None, math.nan, measure, value, moments_why or _undefined(value))
         (value,) = next(peaks)

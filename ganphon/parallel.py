@@ -149,6 +149,37 @@ def prestart(preload=()) -> bool:
 _PR_SET_PDEATHSIG = 1
 
 
+#: glibc's mallopt parameters: freed memory above this is given back to the system (M_TRIM_THRESHOLD);
+#: the most blocks served by mmap of their own (M_MMAP_MAX)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+#: Freed memory kept for reuse, at most (bytes): a 32-bit int, as mallopt takes it
+KEEP_FREED = 2**31 - 1
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed memory in this process for its next allocation (glibc; elsewhere nothing changes).
+
+    By default glibc serves every block over 128 kB–32 MB from a mapping of its own and
+    returns it to the system when freed, so each batch's activations (tens to
+    hundreds of MB per layer) are faulted in page by page again: on a 2-core
+    machine a fifth of a d = 64 generator's forward pass is the kernel zeroing
+    pages.  Here large blocks come from the heap and stay there once freed
+    (``mallopt``: no mmap'd blocks, trimming only above 2 GB): the process keeps
+    its peak, which the next batch reuses.  The command line sets it for its
+    process and its workers; the Python API leaves the caller's process alone.
+    Returns whether it took effect.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED))
+    except (OSError, AttributeError):  # no glibc mallopt (musl): the allocator's own behaviour
+        return False
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent process dies."""
     if not sys.platform.startswith("linux"):
@@ -191,8 +222,9 @@ def _exit_unless_alive(pid: int) -> None:
 
 
 def _worker_init(main_pid: int, parent_pid: int) -> None:
-    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents."""
+    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents, reuse freed memory."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reuse_freed_memory()
     _die_with_parent()
     if os.getppid() != parent_pid and os.getppid() != main_pid:
         # the forkserver or the main process died before prctl took effect
@@ -453,3 +485,84 @@ def _run_in_pool(run: _Run, workers: int, batches: list, context, desc: str) -> 
             raise Interrupted(run.results, run.done) from None
         raise
     pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------- a writer behind the computation
+
+
+class Behind:
+    """Hand batches to one writer thread, so batch k is written while batch k + 1 is computed.
+
+    The computation (a generator's forward pass: torch's threads, the GIL
+    released) stays in the calling thread; ``work(*args)`` runs in the writer
+    thread, one batch at a time and in the order given, so the files, the
+    ledger and the record of finished samples are written exactly as by a
+    loop.  At most one batch waits while another is written.  Use as a
+    context manager; call the object with a batch's arguments.
+
+    - ``work`` raising (anything, Ctrl-C stand-ins included) stops the writer;
+      the exception is raised in the calling thread at its next hand-over or
+      at the end of the block.
+    - The block raising (Ctrl-C in the forward pass, a fault) stops the writer
+      after the sample it is writing (``work`` asks :attr:`stopping` between
+      samples); the batch still waiting is not written.  The block's exception
+      goes on once the writer has stopped, so nothing is written after it.
+    """
+
+    def __init__(self, work, name: str = "ganphon-writer"):
+        import queue
+
+        self._work = work
+        self._queue = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self.stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self) -> "Behind":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self.stopping:
+                return
+            try:
+                self._work(*item)
+            except BaseException as exc:  # handed to the calling thread, which decides
+                self._failure = exc
+                return
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _put(self, item, raise_failure: bool = True) -> None:
+        import queue
+
+        while self._thread.is_alive():
+            if raise_failure:
+                self._raise_failure()
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        if raise_failure:
+            self._raise_failure()
+
+    def __call__(self, *args) -> None:
+        self._put(args)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import queue
+
+        if exc_type is not None:
+            self.stopping = True
+            with contextlib.suppress(queue.Empty):
+                self._queue.get_nowait()  # the batch still waiting is not written
+        self._put(None, raise_failure=False)
+        self._thread.join()
+        if exc_type is None:
+            self._raise_failure()

@@ -39,6 +39,7 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError, ParameterError
+from .parallel import Behind
 from .timebase import native_rate, slice_duration
 
 #: Tier of every sample's TextGrid that says what was varied (or which input it is).
@@ -301,21 +302,28 @@ def write_samples(plan: Plan, todo: Sequence[int], batches: Iterable, write: Cal
         return
     wanted = set(todo)
     bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=not progress)
-    with io.FinishedLog(plan.out, plan.request) as log:
+
+    def write_batch(indices, batch):
+        if plan.files is not None:  # the batch's files named in the ledger in one append, before any is written
+            layout.note_in_ledger(plan.out, [name for i in indices if i in wanted
+                                             for name in plan.files(plan.ids[i])])
+        for j, i in enumerate(indices):
+            if writer.stopping:  # the computation stopped (Ctrl-C, a fault): nothing more is written
+                return
+            if i not in wanted:
+                continue
+            write(i, batch, j)
+            log.add(plan.ids[i])
+            bar.update(1)
+            if on_sample is not None:
+                on_sample(i, plan.ids[i])
+        if after_batch is not None:
+            after_batch(batch)
+
+    # batch k is written while batch k + 1 is computed (the forward pass holds no GIL while it runs)
+    with io.FinishedLog(plan.out, plan.request) as log, Behind(write_batch) as writer:
         for indices, batch in batches:
-            if plan.files is not None:  # the batch's files named in the ledger in one append, before any is written
-                layout.note_in_ledger(plan.out, [name for i in indices if i in wanted
-                                                 for name in plan.files(plan.ids[i])])
-            for j, i in enumerate(indices):
-                if i not in wanted:
-                    continue
-                write(i, batch, j)
-                log.add(plan.ids[i])
-                bar.update(1)
-                if on_sample is not None:
-                    on_sample(i, plan.ids[i])
-            if after_batch is not None:
-                after_batch(batch)
+            writer(indices, batch)
     bar.close()
 
 

@@ -337,3 +337,37 @@ def test_interval_spectrum_band_matches_praats_formula(rate):
             assert np.array_equal(ours.values, praat.values), (start, end, band)
             assert (ours.values[:, plain.xs() > float(hz(band)) + plain.dx] == 0).all()
             assert ours.get_centre_of_gravity(2.0) == praat.get_centre_of_gravity(2.0)
+
+
+@pytest.mark.parametrize("power", [2.0, 1.0, 2.5])
+def test_spectral_moments_are_praats_own_getters_bit_for_bit(power):
+    """One central-moment loop per moment gives exactly what Praat's four getters give (each of which runs
+    its own loops): noise, a tone, band-limited noise, a band-zeroed spectrum, one bin, silence."""
+    import math
+
+    import numpy as np
+    import parselmouth
+
+    from ganphon.acoustics import interval_spectrum, spectral_moments
+    from ganphon.measures import MeasureSettings
+
+    rng = np.random.default_rng(11)
+    t = np.arange(8000) / 16000
+    signals = {"noise": rng.standard_normal(8000), "tone": np.sin(2 * np.pi * 440 * t),
+               "low noise": np.convolve(rng.standard_normal(8000), np.ones(16) / 16, "same"),
+               "silence": np.zeros(8000)}
+    spectra = []
+    for name, x in signals.items():
+        sound = parselmouth.Sound(x, sampling_frequency=16000.0)
+        for start, end, band in [(0.0, 0.5, None), (0.1, 0.12, None), (0.05, 0.4, 1000.0)]:
+            spectra.append((name, interval_spectrum(sound, start, end, MeasureSettings(), band=band)))
+    one_bin = parselmouth.Sound(np.ones(64), sampling_frequency=16000.0).to_spectrum(fast=True)
+    spectra.append(("one bin", one_bin))
+    for name, spectrum in spectra:
+        ours = spectral_moments(spectrum, power)
+        praat = {"cog": spectrum.get_centre_of_gravity(power), "sd": spectrum.get_standard_deviation(power),
+                 "skewness": spectrum.get_skewness(power), "kurtosis": spectrum.get_kurtosis(power)}
+        for key, want in praat.items():
+            got = ours[key]
+            assert (math.isnan(got) and math.isnan(want)) or got == want, (name, key, got, want)
+    assert math.isnan(spectral_moments(spectra[9][1], power)["cog"])  # silence: undefined, as in Praat
