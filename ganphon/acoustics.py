@@ -517,9 +517,23 @@ def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
     if band is not None:
         # Praat's Formula "if x > <band> then 0 else self fi" on both rows (re, im), in numpy on the Spectrum's own
         # samples (a view): x of bin i is x1 + (i − 1)·dx, as Praat computes it; the band as the formula reads it
-        cut = float(hz(band))
-        spectrum.values[:, spectrum.x1 + np.arange(spectrum.nx) * spectrum.dx > cut] = 0.0
+        spectrum.values[:, _first_bin_above(spectrum, float(hz(band))):] = 0.0
     return spectrum
+
+
+def _first_bin_above(spectrum, cut: float) -> int:
+    """Index of the first bin whose frequency ``x1 + i·dx`` (as Praat computes it) exceeds ``cut``.
+
+    The frequencies rise with ``i``, so the bins above form the tail: the estimate from
+    ``(cut − x1) / dx`` is moved by single bins, each tested with the formula itself.
+    """
+    x1, dx, nx = spectrum.x1, spectrum.dx, spectrum.nx
+    i = min(max(int((cut - x1) / dx), 0), nx)
+    while i > 0 and x1 + (i - 1) * dx > cut:
+        i -= 1
+    while i < nx and not x1 + i * dx > cut:
+        i += 1
+    return i
 
 
 def spectral_moments(spectrum: parselmouth.Spectrum, power: float = 2.0) -> dict:

@@ -174,7 +174,7 @@ def _cell_slopes(outcomes: pd.DataFrame, keys) -> pd.DataFrame:
 
 def _effect_rows(g: pd.DataFrame, keys, confidence: float) -> pd.DataFrame:
     """From :func:`_cell_slopes`: one row per cell with the effect, its t test and the standardised effect."""
-    from scipy import stats as sps
+    from .stats.distributions import t_ppf, t_sf
 
     n_obs = g.groupby(list(keys), sort=False)["n"].sum().rename("n_obs")
     used = g[np.isfinite(g["slope"])]
@@ -192,8 +192,8 @@ def _effect_rows(g: pd.DataFrame, keys, confidence: float) -> pd.DataFrame:
         t = mean / se
         # every base moved by exactly the same amount: nothing to test against (0 → p 1, else p 0)
         t = np.where(se == 0, np.where(mean == 0, 0.0, np.sign(mean) * np.inf), t)
-        p = 2 * sps.t.sf(np.abs(t), df)
-        half = sps.t.ppf(0.5 + confidence / 2, df) * se
+        p = 2 * t_sf(np.abs(t), df)
+        half = t_ppf(0.5 + confidence / 2, df) * se
         n = table["n"].to_numpy(float)
         var_x = (table["sxx"].to_numpy(float) - table["sx"].to_numpy(float) ** 2 / n) / (n - 1)
         var_y = (table["syy"].to_numpy(float) - table["sy"].to_numpy(float) ** 2 / n) / (n - 1)

@@ -760,3 +760,28 @@ def test_presence_of_frication_is_a_logistic_mixed_model_of_value(tmp_path):
     assert slope["n_obs"] == len(samples) and slope["n_groups"] == 14
     # not a standardised effect of a measure: the effects table and first layers are the measures' only
     assert set(result.tables["effects"]["outcome"]) == {"f0"} and set(result.first_layers) == {"f0/voi"}
+
+
+def test_distributions_are_scipy_stats_numbers_without_importing_it():
+    """t.sf, t.ppf, chi2.sf, norm.ppf from scipy.special: scipy.stats' own numbers on a grid that includes
+    its edges (df ≤ 0, infinite df and x, q of 0 and 1, NaN), and ``ganphon stats`` no longer imports it."""
+    import subprocess
+    import sys
+
+    from scipy import stats
+
+    from ganphon.stats.distributions import chi2_sf, norm_ppf, t_ppf, t_sf
+
+    dfs = np.array([0.5, 1, 2.5, 10, 57.3, 1e6, np.inf, np.nan, 0, -1])
+    xs = np.array([-3, -0.1, 0, 0.7, 2.2, 40, np.inf, -np.inf, np.nan])
+    qs = np.array([0, 1e-9, 0.025, 0.5, 0.975, 1, 1.5, -0.1, np.nan])
+    D, X = np.meshgrid(dfs, xs)
+    DQ, Q = np.meshgrid(dfs, qs)
+    assert np.array_equal(t_sf(X, D), stats.t.sf(X, D), equal_nan=True)
+    assert np.array_equal(t_ppf(Q, DQ), stats.t.ppf(Q, DQ), equal_nan=True)
+    assert np.array_equal(chi2_sf(X, D), stats.chi2.sf(X, D), equal_nan=True)
+    assert np.array_equal(norm_ppf(qs), stats.norm.ppf(qs), equal_nan=True)
+    assert t_sf(2.0, 7.0) == stats.t.sf(2.0, 7.0) and np.ndim(t_sf(2.0, 7.0)) == 0
+    code = ("import sys; import ganphon.stats.fits, ganphon.stats.correlate, ganphon.stats.run; "
+            "print('scipy.stats' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -363,9 +363,8 @@ def frication_by_value(folder: Path) -> pd.DataFrame:
     import warnings
 
     import statsmodels.formula.api as smf
-    from scipy import stats as sps
-
     from .. import stats
+    from ..stats.distributions import chi2_sf
 
     prop = stats.frication_property(folder)
     man = io.read_manifest(folder, required=("sample_id", "layer", "value", "base"))
@@ -381,7 +380,7 @@ def frication_by_value(folder: Path) -> pd.DataFrame:
             rhs = " + C(base)" if joined["base"].nunique() > 1 else ""
             full = smf.glm(f"has_fric ~ value{rhs}", joined, family=sm.families.Binomial()).fit()
             null = smf.glm(f"has_fric ~ 1{rhs}", joined, family=sm.families.Binomial()).fit()
-        p = float(sps.chi2.sf(max(0.0, 2.0 * (full.llf - null.llf)), 1))
+        p = float(chi2_sf(max(0.0, 2.0 * (full.llf - null.llf)), 1))
     table.attrs.update(p=p, frame=joined)
     return table
 

@@ -278,7 +278,8 @@ def discover_each(Xs: pd.DataFrame, target, kind: str = "logistic") -> pd.DataFr
     for the number of variables tested.
     """
     import statsmodels.api as sm
-    from scipy import stats as sps
+
+    from .distributions import chi2_sf
 
     target = np.asarray(target, float)
     n = len(target)
@@ -300,12 +301,12 @@ def discover_each(Xs: pd.DataFrame, target, kind: str = "logistic") -> pd.DataFr
                          or not fit.mle_retvals.get("converged", False) or abs(fit.params[1]) > 20)
             if separated:
                 # the maximum is at infinity: the log-likelihood reaches 0, the LR statistic -2 llf_null
-                row.update(p=float(sps.chi2.sf(-2.0 * llf_null, 1)),
+                row.update(p=float(chi2_sf(-2.0 * llf_null, 1)),
                            method="logit, one variable at a time (separates the outcomes: no finite coefficient)")
                 warnings.append(f"{name}: {_first_line(error) if error is not None else 'separation'}")
             else:
                 row.update(coef=float(fit.params[1]), se=float(fit.bse[1]), z=float(fit.tvalues[1]),
-                           p=float(sps.chi2.sf(max(0.0, 2.0 * (fit.llf - llf_null)), 1)))
+                           p=float(chi2_sf(max(0.0, 2.0 * (fit.llf - llf_null)), 1)))
         rows.append(row)
     out = pd.DataFrame(rows)
     out["p_holm"] = holm(out["p"])

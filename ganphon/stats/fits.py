@@ -149,9 +149,9 @@ def lrt(full, null) -> dict:
     if df <= 0:
         raise GanphonError(f"the full model must have more fixed effects than the null ({k_full} vs {k_null})")
     stat = 2.0 * (float(full.llf) - float(null.llf))
-    from scipy import stats as sps  # here, not at import: scipy.stats takes a second to import
+    from .distributions import chi2_sf
 
-    p = float(sps.chi2.sf(max(stat, 0.0), df)) if np.isfinite(stat) else math.nan
+    p = float(chi2_sf(max(stat, 0.0), df)) if np.isfinite(stat) else math.nan
     return {"stat": stat, "df": int(df), "p": p, "llf_full": float(full.llf), "llf_null": float(null.llf)}
 
 
@@ -287,7 +287,7 @@ class MixedFit:
             return pd.DataFrame({**common, "term": ["value"], "estimate": nan, "se": nan, "df": nan, "t": nan,
                                  "p": nan, "ci_low": nan, "ci_high": nan, "llf": nan, "aic": nan,
                                  "bic": nan})[MIXED_COLUMNS]
-        from scipy import stats as sps
+        from .distributions import t_ppf, t_sf
 
         with np.errstate(invalid="ignore", divide="ignore"):
             if isinstance(res, Estimate) or hasattr(res, "cov_fe"):
@@ -299,8 +299,8 @@ class MixedFit:
                   else np.full(len(terms), float(getattr(res, "df_resid", math.nan))))
             est, se = np.asarray(params, float), np.asarray(bse, float)
             t = est / se
-            p = 2.0 * sps.t.sf(np.abs(t), df)
-            half = sps.t.ppf(0.975, df) * se
+            p = 2.0 * t_sf(np.abs(t), df)
+            half = t_ppf(0.975, df) * se
         ml = self.ml_result
         return pd.DataFrame({**common, "term": terms, "estimate": est, "se": se, "df": df, "t": t, "p": p,
                              "ci_low": est - half, "ci_high": est + half, "llf": float(ml.llf),
