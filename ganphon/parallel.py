@@ -159,9 +159,9 @@ KEEP_FREED = 2**31 - 1
 def reuse_freed_memory() -> bool:
     """Keep freed memory in this process for its next allocation (glibc; elsewhere nothing changes).
 
-    By default glibc serves every block over 128 kB–32 MB from a mapping of its own and
-    returns it to the system when freed, so each batch's activations (tens to
-    hundreds of MB per layer) are faulted in page by page again: on a 2-core
+    By default glibc serves a large block (above a threshold between 128 kB and 32 MB)
+    from a mapping of its own and returns it to the system when freed, so each batch's
+    activations (tens of MB per layer) are faulted in page by page again: on a 2-core
     machine a fifth of a d = 64 generator's forward pass is the kernel zeroing
     pages.  Here large blocks come from the heap and stay there once freed
     (``mallopt``: no mmap'd blocks, trimming only above 2 GB): the process keeps

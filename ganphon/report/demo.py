@@ -363,6 +363,7 @@ def frication_by_value(folder: Path) -> pd.DataFrame:
     import warnings
 
     import statsmodels.formula.api as smf
+
     from .. import stats
     from ..stats.distributions import chi2_sf
 
