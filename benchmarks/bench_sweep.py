@@ -17,12 +17,6 @@ the first stage and again after the last, so a change of the machine's load
 during the run shows as a difference of the two; the ratios use their mean.
 Quote the result with the load (``uptime`` is printed before and after).
 
-The commands keep freed memory for reuse (:func:`ganphon.parallel.reuse_freed_memory`), which
-makes their forward pass faster than a plain PyTorch loop's on glibc (large activations are not
-faulted in afresh every batch).  The baseline stays the plain loop a user would write; the same loop
-in a process set up as the commands' is timed beside it (a child process, before and after) and its
-ratio printed too, so what the allocator setting buys is not counted as ganphon's lack of overhead.
-
 Each stage's CPU time (the machine's busy time over it, ``/proc/stat``) is printed
 beside its wall time; their sum over the machine's cores is the least wall
 time any schedule of the same work could take, which says how much of the
@@ -80,29 +74,6 @@ def bare_forward(G, latents, batch: int = 64) -> tuple[float, float]:
     return best
 
 
-def forward_as_commands(checkpoint, bases: int) -> float:
-    """Seconds of :func:`bare_forward` in a child process whose allocator is set as the commands' are."""
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import bench_sweep as b; "
-            "print(json.dumps(b.child_forward(sys.argv[2], int(sys.argv[3]))))")
-    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(checkpoint), str(bases)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"the forward as the commands run it failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-def child_forward(checkpoint, bases: int) -> float:
-    from ganphon.models import load_checkpoint
-    from ganphon.parallel import reuse_freed_memory
-    from ganphon.sweep import make_design
-
-    reuse_freed_memory()
-    model = load_checkpoint(checkpoint, qnetwork=False)
-    G = model.generator.eval()
-    design = make_design(model.config, {"kind": "dimension", **SPEC, "bases": bases, "seed": 1})
-    return bare_forward(G, design.latents)[0]
-
-
 def _busy_cpu() -> float:
     """The machine's busy CPU seconds so far, all cores (``/proc/stat``: user, nice, system, irq, softirq, steal).
 
@@ -153,7 +124,6 @@ def main() -> None:
               f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}")
         print(f"before: {_uptime()}")
         forward_before, forward_cpu_before = bare_forward(G, design.latents)
-        as_commands = [forward_as_commands(checkpoint, args.bases)]
         times: dict = {}
         cpu: dict = {}
         run("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
@@ -167,7 +137,6 @@ def main() -> None:
         run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"],
             times, cpu)
         forward_after, forward_cpu_after = bare_forward(G, design.latents)
-        as_commands.append(forward_as_commands(checkpoint, args.bases))
         record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
         fitted = record.get("labels_by_measure") or {}
         print(f"stats fitted, per measure, the labels: {fitted}")
@@ -187,9 +156,6 @@ def main() -> None:
               f"{100 * seconds / pipeline:4.1f} %   CPU {cpu[label]:6.1f} s")
     print(f"  {'pipeline':32s} {pipeline:7.2f} s   {pipeline / forward:5.2f}× the bare forward (target ≤ 4×)   "
           f"CPU {pipeline_cpu:6.1f} s")
-    tuned = sum(as_commands) / 2
-    print(f"  {'forward as the commands run it':32s} {as_commands[0]:7.2f} s / {as_commands[1]:.2f} s   "
-          f"(freed memory reused): the pipeline is {pipeline / tuned:.2f}× that")
     # The least wall time the stages' CPU work allows on this machine's cores, however it is scheduled:
     floor = pipeline_cpu / cores
     print(f"  the stages' CPU time over {cores} cores: {floor:.2f} s = {floor / forward:.2f}× the bare forward "
@@ -199,8 +165,7 @@ def main() -> None:
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_s": [forward_before, forward_after], "forward_cpu_s": [forward_cpu_before, forward_cpu_after],
                       "times_s": times, "cpu_s": cpu, "pipeline_s": pipeline, "pipeline_cpu_s": pipeline_cpu,
-                      "ratio": pipeline / forward, "cpu_floor_ratio": floor / forward,
-                      "forward_as_commands_s": as_commands, "ratio_to_forward_as_commands": pipeline / tuned}))
+                      "ratio": pipeline / forward, "cpu_floor_ratio": floor / forward}))
 
 if __name__ == "__main__":
     main()

@@ -149,37 +149,6 @@ def prestart(preload=()) -> bool:
 _PR_SET_PDEATHSIG = 1
 
 
-#: glibc's mallopt parameters: freed memory above this is given back to the system (M_TRIM_THRESHOLD);
-#: the most blocks served by mmap of their own (M_MMAP_MAX)
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-#: Freed memory kept for reuse, at most (bytes): a 32-bit int, as mallopt takes it
-KEEP_FREED = 2**31 - 1
-
-
-def reuse_freed_memory() -> bool:
-    """Keep freed memory in this process for its next allocation (glibc; elsewhere nothing changes).
-
-    By default glibc serves a large block (above a threshold between 128 kB and 32 MB)
-    from a mapping of its own and returns it to the system when freed, so each batch's
-    activations (tens of MB per layer) are faulted in page by page again: on a 2-core
-    machine a fifth of a d = 64 generator's forward pass is the kernel zeroing
-    pages.  Here large blocks come from the heap and stay there once freed
-    (``mallopt``: no mmap'd blocks, trimming only above 2 GB): the process keeps
-    its peak, which the next batch reuses.  The command line sets it for its
-    process and its workers; the Python API leaves the caller's process alone.
-    Returns whether it took effect.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED))
-    except (OSError, AttributeError):  # no glibc mallopt (musl): the allocator's own behaviour
-        return False
-
-
 def _die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent process dies."""
     if not sys.platform.startswith("linux"):
@@ -222,9 +191,8 @@ def _exit_unless_alive(pid: int) -> None:
 
 
 def _worker_init(main_pid: int, parent_pid: int) -> None:
-    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents, reuse freed memory."""
+    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reuse_freed_memory()
     _die_with_parent()
     if os.getppid() != parent_pid and os.getppid() != main_pid:
         # the forkserver or the main process died before prctl took effect

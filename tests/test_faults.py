@@ -1037,9 +1037,9 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_
     changes nothing; the first completes a run equal to an undisturbed one."""
     import pandas as pd
 
-    # layers stored once as Sounds write ~300 samples a second: the first writer must outlast two
-    # start-ups of the second (each ~3 s to import torch and reach the lock)
-    n = 4000
+    # layers stored once as Sounds write ~300 samples a second (more with the writer thread): the first
+    # writer must outlast two start-ups of the second (each ~3 s to import torch and reach the lock)
+    n = 6000
     argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", str(n), "--batch-size", "4", "--quiet",
             "--seed", "1"]
     out = tmp_path / "p"

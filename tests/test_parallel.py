@@ -251,31 +251,3 @@ def test_behind_a_failure_of_the_computation_stops_the_writer_between_samples():
             raise ValueError("the forward pass failed")
     # batch 0 stopped after the sample it was writing; batch 1, still waiting, was never started
     assert written == [(0, 0)]
-
-
-def test_reuse_freed_memory_stops_large_blocks_being_faulted_in_again(tmp_path):
-    """The kernel's count of page faults: a 64 MB array allocated and freed 20 times has its pages
-    faulted in every time by default (glibc maps it afresh), once with :func:`reuse_freed_memory`."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc's allocator")
-    script = textwrap.dedent("""
-        import resource, sys
-        import numpy as np
-        from ganphon.parallel import reuse_freed_memory
-        took = reuse_freed_memory() if sys.argv[1] == "reuse" else None
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(20):
-            a = np.ones(8 * 2**20)  # 64 MB, every page written
-            del a
-        print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    """)
-    faults = {}
-    for mode in ("default", "reuse"):
-        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        took, count = done.stdout.split()
-        faults[mode] = int(count)
-        if mode == "reuse":
-            assert took == "True"
-    # faults per allocation depend on the page size (numpy asks for huge pages): compare the two runs
-    assert faults["default"] >= 15 * faults["reuse"]  # faulted in afresh every time, against once

@@ -276,9 +276,6 @@ def main(argv=None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 1
-        from ..parallel import reuse_freed_memory
-
-        reuse_freed_memory()  # a batch's large arrays reuse the last batch's memory, not fresh pages
         if getattr(args, "prestart", None):  # worker processes start importing while the command plans
             args.prestart(args)
         from ..layout import command_scope
