@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -478,8 +479,6 @@ class Behind:
     """
 
     def __init__(self, work, name: str = "ganphon-writer"):
-        import queue
-
         self._work = work
         self._queue = queue.Queue(maxsize=1)
         self._failure: BaseException | None = None
@@ -507,8 +506,6 @@ class Behind:
             raise failure
 
     def _put(self, item, raise_failure: bool = True) -> None:
-        import queue
-
         while self._thread.is_alive():
             if raise_failure:
                 self._raise_failure()
@@ -524,8 +521,6 @@ class Behind:
         self._put(args)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        import queue
-
         if exc_type is not None:
             self.stopping = True
             with contextlib.suppress(queue.Empty):

@@ -10,6 +10,7 @@ parameters (tests/test_stats.py compares them with ``scipy.stats`` on a grid).
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 
 def _result(out):
@@ -18,8 +19,6 @@ def _result(out):
 
 def t_sf(x, df):
     """``scipy.stats.t.sf(x, df)``: P(T > x) for Student's t with ``df`` degrees of freedom."""
-    from scipy import special
-
     x, df = np.broadcast_arrays(np.asarray(x, float), np.asarray(df, float))
     with np.errstate(invalid="ignore"):
         return _result(np.where(df > 0, special.stdtr(df, -x), np.nan))
@@ -27,8 +26,6 @@ def t_sf(x, df):
 
 def t_ppf(q, df):
     """``scipy.stats.t.ppf(q, df)``: the ``q`` quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy import special
-
     q, df = np.broadcast_arrays(np.asarray(q, float), np.asarray(df, float))
     with np.errstate(invalid="ignore"):
         out = np.where(q == 0, -np.inf, np.where(q == 1, np.inf, special.stdtrit(df, q)))
@@ -37,8 +34,6 @@ def t_ppf(q, df):
 
 def chi2_sf(x, df):
     """``scipy.stats.chi2.sf(x, df)``: P(X > x) for chi-squared with ``df`` degrees of freedom."""
-    from scipy import special
-
     x, df = np.broadcast_arrays(np.asarray(x, float), np.asarray(df, float))
     with np.errstate(invalid="ignore"):
         inside = special.chdtrc(df, np.where(np.isposinf(x), 0.0, x))
@@ -48,6 +43,4 @@ def chi2_sf(x, df):
 
 def norm_ppf(q):
     """``scipy.stats.norm.ppf(q)``: the ``q`` quantile of the standard normal distribution."""
-    from scipy import special
-
     return _result(special.ndtri(np.asarray(q, float)))
