@@ -1037,14 +1037,14 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_
     changes nothing; the first completes a run equal to an undisturbed one."""
     import pandas as pd
 
-    # layers stored once as Sounds write ~300 samples a second (more with the writer thread): the first
-    # writer must outlast two start-ups of the second (each ~3 s to import torch and reach the lock)
-    n = 6000
+    # the first writer is stopped (SIGSTOP) while the second tries: it holds the folder however fast either runs
+    n = 600
     argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", str(n), "--batch-size", "4", "--quiet",
             "--seed", "1"]
     out = tmp_path / "p"
     first = _popen([*argv, "--out", out], tmp_path)
     _until(lambda: (out / layout.FINISHED).exists() and (out / layout.FINISHED).read_text().count("\n") >= 2, first)
+    os.killpg(first.pid, signal.SIGSTOP)  # mid-run, holding the lock (its own session: pgid = pid)
     # the same request would resume into the folder, a different one would --overwrite it: both refused
     for extra in ([], ["--seed", "2", "--overwrite"]):
         second = subprocess.run([*GANPHON, *map(str, argv), *extra, "--out", str(out)], cwd=tmp_path,
@@ -1052,7 +1052,8 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_writers_lock_is_
         lines = stderr_lines(second.stderr)
         assert second.returncode == 2 and len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
         assert f"process {first.pid}" in lines[0] and str(out) in lines[0], lines[0]
-    assert first.poll() is None, "the first writer finished before the second started: make it longer"
+    assert first.poll() is None
+    os.killpg(first.pid, signal.SIGCONT)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     manifest = pd.read_csv(out / layout.MANIFEST, dtype=str)
