@@ -13,9 +13,13 @@ its own process (start-up, imports, reading and writing its files counted):
 
 The baseline, the bare generator forward of the same latents (batches of 64,
 torch's threads, no hooks, nothing written), is timed in this process before
-the first stage and again after the last, so a change of the machine's load
-during the run shows as a difference of the two; the ratios use their mean.
-Quote the result with the load (``uptime`` is printed before and after).
+the first stage and again after every stage, interleaved: each stage is
+divided by the mean of the forwards timed just before and just after it, so a
+machine that speeds up or slows down during the run moves the stage and its
+baseline together.  The pipeline's ratio is the sum of the stages' ratios
+(each stage in units of the forward of its own minutes); the pipeline's time
+over the mean of all the forwards is printed beside it.  Quote the result with
+the load (``uptime`` is printed before and after).
 
 Each stage's CPU time (the machine's busy time over it, ``/proc/stat``) is printed
 beside its wall time; their sum over the machine's cores is the least wall
@@ -58,20 +62,14 @@ def _uptime() -> str:
 
 
 def bare_forward(G, latents, batch: int = 64) -> tuple[float, float]:
-    """Seconds and the machine's busy CPU seconds (torch's threads) of the plain forward pass over ``latents``.
-
-    Best of 2 by wall time, after a warm-up batch.
-    """
-    best = None
+    """Seconds and the machine's busy CPU seconds (torch's threads) of the plain forward pass over ``latents``,
+    after a warm-up batch."""
     with torch.inference_mode():
         G(latents[:batch])
-        for _ in range(2):
-            started, cpu_started = time.perf_counter(), _busy_cpu()
-            for i in range(0, len(latents), batch):
-                G(latents[i:i + batch])
-            elapsed, cpu = time.perf_counter() - started, _busy_cpu() - cpu_started
-            best = (elapsed, cpu) if best is None or elapsed < best[0] else best
-    return best
+        started, cpu_started = time.perf_counter(), _busy_cpu()
+        for i in range(0, len(latents), batch):
+            G(latents[i:i + batch])
+        return time.perf_counter() - started, _busy_cpu() - cpu_started
 
 
 def _busy_cpu() -> float:
@@ -123,20 +121,23 @@ def main() -> None:
               f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers; "
               f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}")
         print(f"before: {_uptime()}")
-        forward_before, forward_cpu_before = bare_forward(G, design.latents)
+        forwards = [bare_forward(G, design.latents)]  # before the first stage, then after each
         times: dict = {}
         cpu: dict = {}
-        run("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
-                                          "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
-                                          "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"],
-            times, cpu)
         step = [] if args.annotate_step is None else ["--time-step", args.annotate_step]
-        run("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet", *step], times, cpu)
-        run("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite",
-                        "--inputs", args.measure_inputs], times, cpu)
-        run("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"],
-            times, cpu)
-        forward_after, forward_cpu_after = bare_forward(G, design.latents)
+        stages = [
+            ("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
+                                           "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
+                                           "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"]),
+            ("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet", *step]),
+            ("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite",
+                         "--inputs", args.measure_inputs]),
+            ("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES,
+                                      "--quiet"]),
+        ]
+        for label, command in stages:
+            run(label, command, times, cpu)
+            forwards.append(bare_forward(G, design.latents))
         record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
         fitted = record.get("labels_by_measure") or {}
         print(f"stats fitted, per measure, the labels: {fitted}")
@@ -146,26 +147,33 @@ def main() -> None:
         print(f"after:  {_uptime()}")
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
-    forward = (forward_before + forward_after) / 2
+    seconds = [f for f, _ in forwards]
+    around = {label: (seconds[i] + seconds[i + 1]) / 2 for i, label in enumerate(times)}  # the stage's baseline
+    ratios = {label: times[label] / around[label] for label in times}
     pipeline, pipeline_cpu = sum(times.values()), sum(cpu.values())
+    ratio = sum(ratios.values())
+    forward = sum(seconds) / len(seconds)
     cores = len(os.sched_getaffinity(0))
-    print(f"  {'bare forward (before / after)':32s} {forward_before:7.2f} s / {forward_after:.2f} s   "
-          f"CPU {forward_cpu_before:.1f} s / {forward_cpu_after:.1f} s")
-    for label, seconds in times.items():
-        print(f"  {label:32s} {seconds:7.2f} s   {seconds / forward:5.2f}× the forward   "
-              f"{100 * seconds / pipeline:4.1f} %   CPU {cpu[label]:6.1f} s")
-    print(f"  {'pipeline':32s} {pipeline:7.2f} s   {pipeline / forward:5.2f}× the bare forward (target ≤ 4×)   "
+    print(f"  {'bare forward, before each stage':32s} " + " / ".join(f"{f:.2f}" for f in seconds[:-1])
+          + f" s, after the last {seconds[-1]:.2f} s   CPU " + " / ".join(f"{c:.1f}" for _, c in forwards) + " s")
+    for label, spent in times.items():
+        print(f"  {label:32s} {spent:7.2f} s   {ratios[label]:5.2f}× the forward around it ({around[label]:.2f} s)   "
+              f"{100 * spent / pipeline:4.1f} %   CPU {cpu[label]:6.1f} s")
+    print(f"  {'pipeline':32s} {pipeline:7.2f} s   {ratio:5.2f}× the bare forward, stage by stage (target ≤ 4×); "
+          f"{pipeline / forward:.2f}× the mean of the {len(seconds)} forwards ({forward:.2f} s)   "
           f"CPU {pipeline_cpu:6.1f} s")
     # The least wall time the stages' CPU work allows on this machine's cores, however it is scheduled:
-    floor = pipeline_cpu / cores
-    print(f"  the stages' CPU time over {cores} cores: {floor:.2f} s = {floor / forward:.2f}× the bare forward "
-          f"(no schedule of the same work is faster)")
+    floor = sum(cpu[label] / cores / around[label] for label in times)
+    print(f"  the stages' CPU time over {cores} cores: {pipeline_cpu / cores:.2f} s = {floor:.2f}× the bare forward, "
+          f"stage by stage (no schedule of the same work is faster)")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
     print(json.dumps({"samples": len(design), "workers": args.workers, "cores": cores,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
-                      "forward_s": [forward_before, forward_after], "forward_cpu_s": [forward_cpu_before, forward_cpu_after],
-                      "times_s": times, "cpu_s": cpu, "pipeline_s": pipeline, "pipeline_cpu_s": pipeline_cpu,
-                      "ratio": pipeline / forward, "cpu_floor_ratio": floor / forward}))
+                      "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],
+                      "times_s": times, "cpu_s": cpu, "stage_ratios": ratios, "pipeline_s": pipeline,
+                      "pipeline_cpu_s": pipeline_cpu, "ratio": ratio, "ratio_to_mean_forward": pipeline / forward,
+                      "cpu_floor_ratio": floor}))
+
 
 if __name__ == "__main__":
     main()

@@ -505,7 +505,7 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     layout.journal_write(record_path)
     started = time.perf_counter()
     per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
-                          unit="sample", preload=[__name__], scheduler=scheduler)
+                          unit="sample", preload=WORKER_MODULES, scheduler=scheduler)
     rows = [row for sample_rows in per_sample for row in sample_rows]
     table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
     table.attrs["buzz"] = by_layer
@@ -518,6 +518,10 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
         timings={"annotate": time.perf_counter() - started}, samples=len(jobs),
         textgrids=io.textgrid_digest(folder)))
     return table
+
+
+#: What the workers of :func:`annotate_folder` preload (``ganphon annotate`` starts them with it early).
+WORKER_MODULES = (__name__,)
 
 
 def _annotate_sample(job) -> list:

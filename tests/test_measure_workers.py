@@ -162,9 +162,52 @@ def test_the_workers_forkserver_holds_no_torch(sound_folder, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-3:] == ["True", "False", "False"], done.stdout
     assert acoustics.WORKER_MODULES == ("ganphon.acoustics",)
-    from ganphon.cli.praat import _WORKER_MODULES
+    from ganphon.cli.praat import _MEASURE_WORKER_MODULES
 
-    assert _WORKER_MODULES == acoustics.WORKER_MODULES
+    assert _MEASURE_WORKER_MODULES == acoustics.WORKER_MODULES
+
+
+def test_commands_start_their_workers_forkserver_as_soon_as_parsed(tmp_path):
+    """``annotate``, ``measure`` and ``stats`` start the forkserver their pool forks from as soon as the command
+    line is parsed, preloading what their jobs preload (so the pool does not wait for those imports); one
+    worker, ``--evaluate``, the lme4 engine and Praat's engine start nothing.  Each case in a fresh
+    interpreter: a process has one forkserver, fixed by its first start."""
+    if not Path("/proc/self/cmdline").exists():
+        pytest.skip("needs Linux's /proc")
+    from ganphon import annotate
+    from ganphon.cli.praat import _ANNOTATE_WORKER_MODULES
+    from ganphon.cli.stats import _WORKER_MODULES as STATS_WORKER_MODULES
+    from ganphon.stats import mixed
+
+    # the modules named by the commands are the ones their pools preload
+    assert _ANNOTATE_WORKER_MODULES == annotate.WORKER_MODULES == ("ganphon.annotate",)
+    assert STATS_WORKER_MODULES == mixed.WORKER_MODULES == ("ganphon.stats.mixed",)
+    code = (
+        "import sys\n"
+        "from ganphon.cli import build_parser\n"
+        "from multiprocessing import forkserver\n"
+        "args = build_parser([sys.argv[1]]).parse_args(sys.argv[1:])\n"
+        "args.prestart(args)\n"
+        "pid = forkserver._forkserver._forkserver_pid\n"
+        "print(open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() if pid else 'none')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    folder = str(tmp_path)
+    cases = [(["annotate", folder, "--workers", "2"], "ganphon.annotate"),
+             (["measure", folder, "--workers", "2"], "ganphon.acoustics"),
+             (["stats", folder, "--workers", "2"], "ganphon.stats.mixed"),
+             (["annotate", folder, "--workers", "1"], None),
+             (["annotate", folder, "--workers", "2", "--evaluate"], None),
+             (["measure", folder, "--workers", "2", "--engine", "praat"], None),
+             (["stats", folder, "--workers", "2", "--engine", "lme4"], None)]
+    for argv, preloaded in cases:
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        started = done.stdout.strip()
+        if preloaded is None:
+            assert started == "none", (argv, started)
+        else:  # the forkserver's command line carries its preload list
+            assert "multiprocessing.forkserver" in started and f"'{preloaded}'" in started, (argv, started)
 
 
 def test_the_command_names_the_layers_in_its_summary_without_joining(sound_folder, tmp_path, capsys):

@@ -237,6 +237,24 @@ def add_workers(p, what: str = "working in parallel", store: bool = False) -> No
                                                  if store else ""), generates=store)
 
 
+def prestart_workers(modules, unless=None):
+    """A command's ``prestart`` (``p.set_defaults(prestart=...)``, called as soon as its line is parsed):
+    the worker processes' forkserver starts importing ``modules`` on another core while the command
+    reads its input and plans its jobs (:func:`ganphon.parallel.prestart`).  Nothing starts for one
+    worker, on one CPU, with ``--scheduler``, or when ``unless(args)`` says the command runs no pool."""
+
+    def start(args) -> None:
+        workers = getattr(args, "workers", None)
+        if getattr(args, "scheduler", None) or workers == 1 or (unless is not None and unless(args)):
+            return
+        if workers is None and (os.cpu_count() or 1) < 2:
+            return
+        from ..parallel import prestart
+
+        prestart(tuple(modules))
+    return start
+
+
 def add_scheduler(p, what: str, generates: bool = True) -> None:
     """``--scheduler``: the command's parallel work (and a store's generation) as Dask tasks."""
     gpu = "; with --device cuda only workers started with --resources GPU=1 generate" if generates else ""

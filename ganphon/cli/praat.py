@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_out, add_quiet, add_workers, describe, finite_float, input_folder, input_path, name_list,
-                      names, positive_float, positive_int)
+                      names, positive_float, positive_int, prestart_workers)
 
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
@@ -19,6 +19,13 @@ SEGMENT_OPTIONS = (
     ("pitch_floor", positive_float, "voicing: To Pitch (ac) floor (Hz)"),
     ("pitch_ceiling", positive_float, "voicing: To Pitch (ac) ceiling (Hz)"),
 )
+
+
+#: What the workers of annotate and measure preload (ganphon.annotate.WORKER_MODULES,
+#: ganphon.acoustics.WORKER_MODULES), named here so that starting them does not wait for those imports: the
+#: workers import the segmentation or measuring code while the command reads the folder and plans the jobs.
+_ANNOTATE_WORKER_MODULES = ("ganphon.annotate",)
+_MEASURE_WORKER_MODULES = ("ganphon.acoustics",)
 
 
 def annotate(p) -> None:
@@ -45,7 +52,7 @@ def annotate(p) -> None:
                    "run.json) is not 'voi', so an [s] carrying the generator's buzz stays 'fric'")
     add_workers(p, "segmenting samples")
     add_quiet(p)
-    p.set_defaults(func=_annotate)
+    p.set_defaults(func=_annotate, prestart=prestart_workers(_ANNOTATE_WORKER_MODULES, unless=lambda a: a.evaluate))
 
 
 def measure(p) -> None:
@@ -99,25 +106,8 @@ def measure(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a table that holds a different measurement (the same one is replaced without it)")
     add_quiet(p)
-    p.set_defaults(func=_measure, prestart=_prestart_workers)
-
-
-#: :data:`ganphon.acoustics.WORKER_MODULES`, named here so that starting the workers does not wait for it.
-_WORKER_MODULES = ("ganphon.acoustics",)
-
-
-def _prestart_workers(args) -> None:
-    """Start the measuring workers' forkserver as soon as the command is parsed: it imports parselmouth
-    and the measure code on another core while this process reads the folder and plans the batches."""
-    import os
-
-    if args.engine != "parselmouth" or args.scheduler or args.show_settings or args.dir is None:
-        return
-    if args.workers == 1 or (args.workers is None and (os.cpu_count() or 1) < 2):
-        return
-    from ..parallel import prestart
-
-    prestart(_WORKER_MODULES)
+    p.set_defaults(func=_measure, prestart=prestart_workers(
+        _MEASURE_WORKER_MODULES, unless=lambda a: a.engine != "parselmouth" or a.show_settings or a.dir is None))
 
 
 def praat_plugin(p) -> None:

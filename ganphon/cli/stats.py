@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ..errors import GanphonError
-from .options import add_out, add_quiet, add_seed, add_workers, describe, input_folder, name_list, names, positive_int
+from .options import (add_out, add_quiet, add_seed, add_workers, describe, input_folder, name_list, names, positive_int,
+                      prestart_workers)
+
+
+#: What the model-fitting workers preload (ganphon.stats.mixed.WORKER_MODULES), named here so that starting
+#: them does not wait for that import: they import it while the command reads and joins the table.
+_WORKER_MODULES = ("ganphon.stats.mixed",)
 
 
 def stats(p) -> None:
@@ -72,7 +78,7 @@ def stats(p) -> None:
     add_seed(p, help="seed of the k-means in the feature-map clustering")
     add_workers(p, "fitting the models")
     add_quiet(p)
-    p.set_defaults(func=_stats)
+    p.set_defaults(func=_stats, prestart=prestart_workers(_WORKER_MODULES, unless=lambda a: a.engine == "lme4"))
 
 
 def _stats(args) -> int:

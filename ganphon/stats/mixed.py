@@ -736,12 +736,16 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
     return fit_tasks(tasks, workers=workers, progress=progress, scheduler=scheduler)
 
 
+#: What the workers of :func:`fit_tasks` preload (``ganphon stats`` starts them with it early).
+WORKER_MODULES = (__name__,)
+
+
 def fit_tasks(tasks, workers=None, progress: bool = False, scheduler=None) -> list:
     """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order."""
     from ..parallel import map_jobs
 
     return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
-                    preload=[__name__], weights=[len(task.data) for task in tasks], scheduler=scheduler)
+                    preload=WORKER_MODULES, weights=[len(task.data) for task in tasks], scheduler=scheduler)
 
 
 def _one_blas_thread():
