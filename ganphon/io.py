@@ -671,7 +671,7 @@ def join_manifest(table, manifest, key: str = "file"):
     return joined.drop(columns="__file")
 
 
-def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
+def read_acoustics(path, join: bool = True, what: str = "acoustic table", measures=None):
     """Read a long acoustic table, joined with its folder's manifest on demand.
 
     Parameters
@@ -682,6 +682,10 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
     join : bool
         Join the manifest beside the table (:func:`join_manifest`) when the table
         holds only its own columns (a joined CSV is returned as it is).
+    measures : sequence of str, optional
+        A Parquet table: read only the rows of these measures (a filter on its
+        ``measure`` column; the rows keep their order), and name every measure
+        the file holds in ``attrs["measures_available"]``.  A CSV is read whole.
 
     Returns
     -------
@@ -701,8 +705,11 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
     if path.is_dir():
         path = acoustics_path(path)
     require_file(path, f"{what} file", "no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
+    available = None
     if is_parquet(path):
-        table = read_table(path, what)
+        if measures:
+            available = sorted(str(m) for m in read_table(path, what, usecols=["measure"])["measure"].dropna().unique())
+        table = read_table(path, what, filters=[("measure", "in", sorted(set(measures)))] if measures else None)
         for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
             if column in table.columns:
                 text = table[column].astype("str")
@@ -729,6 +736,8 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table"):
             key = "sound_file"  # measured with --inputs sound
         table = join_manifest(table, manifest, key)
     table.attrs["source"] = str(path)
+    if available is not None:
+        table.attrs["measures_available"] = available
     return table
 
 

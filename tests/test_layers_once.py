@@ -148,6 +148,14 @@ def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(tw
     io.write_table(table, parquet_folder / "acoustics.parquet")
     assert _acoustic_rows(parquet_folder) == _acoustic_rows(csv_folder)
     pd.testing.assert_frame_equal(read_acoustics(parquet_folder), read_acoustics(csv_folder), check_like=False)
+    # the rows of some measures (what stats reads): the Parquet file filtered as it is read, the CSV read
+    # whole and its rows selected by pandas; the measures the file holds are still named
+    asked = ["f0", "duration", "no_such_measure"]
+    whole = read_acoustics(csv_folder)
+    part = read_acoustics(parquet_folder, measures=asked)
+    assert 0 < len(part) < len(whole)
+    pd.testing.assert_frame_equal(part, whole[whole["measure"].isin(asked)].reset_index(drop=True))
+    assert part.attrs["measures_available"] == sorted(whole["measure"].unique())
 
 
 def test_export_wavs_writes_the_wavs_an_export_with_wav_layers_writes(two_routes, tmp_path):

@@ -46,7 +46,7 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
         The CSV or Parquet table, or a folder holding one, or a store folder
         (``--store zarr``): its Parquet parts are read, not a CSV.
     measures : sequence of str, optional
-        A store: read only these measures' rows (a CSV is read whole).
+        A store or a Parquet table: read only these measures' rows (a CSV is read whole).
 
     Returns
     -------
@@ -67,7 +67,7 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
         return _typed(table)
     from ..io import read_acoustics as read_table  # the CSV, or a large folder's Parquet, joined with the manifest
 
-    return _typed(read_table(path))
+    return _typed(read_table(path, measures=measures))
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
