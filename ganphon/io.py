@@ -708,8 +708,13 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
     available = None
     if is_parquet(path):
         if measures:
-            available = sorted(str(m) for m in read_table(path, what, usecols=["measure"])["measure"].dropna().unique())
-        table = read_table(path, what, filters=[("measure", "in", sorted(set(measures)))] if measures else None)
+            try:
+                held = read_table(path, what, usecols=["measure"])["measure"]
+                available = sorted(str(m) for m in held.dropna().unique())
+            except GanphonError:  # no measure column, or damage: read whole, for the error that names it
+                available = None
+        table = read_table(path, what, filters=None if available is None else
+                           [("measure", "in", sorted(set(measures)))])
         for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
             if column in table.columns:
                 text = table[column].astype("str")

@@ -11,6 +11,7 @@ import scipy.io.wavfile
 
 from conftest import require_praat
 from ganphon import acoustics, io, layout
+from ganphon.errors import GanphonError
 from ganphon.annotate import annotate_folder
 from ganphon.export import run_export
 from ganphon.models import Latent, load_checkpoint
@@ -156,6 +157,11 @@ def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(tw
     assert 0 < len(part) < len(whole)
     pd.testing.assert_frame_equal(part, whole[whole["measure"].isin(asked)].reset_index(drop=True))
     assert part.attrs["measures_available"] == sorted(whole["measure"].unique())
+    # a Parquet table without a measure column is named as such when measures are asked for, as when not
+    io.write_table(table.drop(columns="measure"), parquet_folder / "acoustics.parquet")
+    for measures in (None, asked):
+        with pytest.raises(GanphonError, match=r"parquet: not a long acoustic table \(no column\(s\) measure"):
+            read_acoustics(parquet_folder, measures=measures)
 
 
 def test_export_wavs_writes_the_wavs_an_export_with_wav_layers_writes(two_routes, tmp_path):
@@ -178,7 +184,6 @@ def test_a_layer_sound_that_is_not_its_samples_series_is_refused(two_routes, tmp
     import shutil
 
     from ganphon.cli import main
-    from ganphon.errors import GanphonError
     from ganphon.series import compare_series
 
     folder = tmp_path / "probe"
