@@ -775,6 +775,17 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     missing = [c for c in required if c not in manifest.columns]
     if missing:
         raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    # a manifest cut short (its last row without the rest of its cells, or no row at all) names no sample
+    # whole: refused here, before any reader casts a cell that is not there
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        last = f.read(1)
+    if size and last not in (b"\n", b"\r"):
+        raise GanphonError(f"{path}: ends in the middle of a row (cut short?); export the folder again")
+    if manifest.empty:
+        raise GanphonError(f"{path}: manifest lists no file (cut short?); export the folder again")
     import pandas as pd
 
     for column in MANIFEST_NAME_COLUMNS:  # names of the folder's own files: never a path leaving it

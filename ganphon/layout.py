@@ -880,8 +880,9 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
         if optional:
             return folder
         raise GanphonError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
-    if scope is not None:
-        scope.locks[key] = (fd, folder, keep_on_failure)
+    if scope is not None:  # held by its real path: releasing it must not depend on the path's parts still being
+        # there (``--out new/..`` makes ``new``, which undoing a failed command removes again)
+        scope.locks[key] = (fd, folder.resolve(), keep_on_failure)
         scope.snapshots[key] = {p.name for p in folder.iterdir()}
     remove_stale_temporaries(folder)
     _AMBIENT.setdefault(key, None)

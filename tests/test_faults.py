@@ -334,7 +334,7 @@ CASES = [
      "--seed"),
     ("probe code 7 of 2", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "7", "--out", "p"], "7"),
     ("probe code 1e308", None, ["probe", "--checkpoint", "{m}/ciwgan.pt", "--code", "1e308", "--out", "p"], "1e308"),
-    ("measure manifest cut mid-row", _cut_manifest, ["measure", "sweep"], "manifest.csv: row 37 has no n_native"),
+    ("measure manifest cut mid-row", _cut_manifest, ["measure", "sweep"], "manifest.csv: ends in the middle of a row"),
     ("measure manifest text for a number", _manifest_with_text_for_a_number, ["measure", "sweep"],
      "manifest.csv: row 5 has slice_len 'x'"),
     ("annotate manifest naming a TextGrid outside its folder", _manifest_cell(0, "textgrid", "../escaped.TextGrid"),

@@ -164,6 +164,19 @@ def test_manifest_dtypes_and_errors(tmp_path):
         io.read_manifest(tmp_path / "nothing")
 
 
+@pytest.mark.parametrize("cut", [20, 21, 45, 55])
+def test_a_manifest_cut_short_is_refused_before_any_cell_is_used(tmp_path, cut):
+    """Cut anywhere but after a whole row (here: after its header, inside the first row, inside the last),
+    a manifest names no sample whole (after its header line: none at all): one line naming the file."""
+    text = "sample_id,layer,file\n000123,output,x.wav\n000124,conv1,y.wav\n"
+    (tmp_path / "manifest.csv").write_text(text[:cut])
+    want = "manifest lists no file" if text[:cut].endswith("\n") else "ends in the middle of a row"
+    with pytest.raises(GanphonError, match=f"manifest.csv: {want}"):
+        io.read_manifest(tmp_path)
+    (tmp_path / "manifest.csv").write_text(text)  # whole again: read
+    assert io.read_manifest(tmp_path)["sample_id"].tolist() == ["000123", "000124"]
+
+
 def test_write_table_round_trips_floats_and_is_atomic(tmp_path):
     import pandas as pd
 

@@ -206,3 +206,14 @@ def test_what_stands_where_a_file_should_be_is_named_and_a_nested_pipe_in_a_corp
     os.mkfifo(tmp_path / "tf" / "checkpoint")
     with pytest.raises(GanphonError, match=r"tf/checkpoint: a named pipe, not a TensorFlow 'checkpoint' file"):
         TFCheckpoint(tmp_path / "tf")
+
+
+def test_a_failed_command_whose_out_passes_through_a_folder_it_made_leaves_no_lock(tmp_path, monkeypatch):
+    """``--out new/..`` names the working folder through ``new``, which the command makes and, failing, removes
+    again: the lock it took is released by the folder's real path, so nothing of the run is left."""
+    from ganphon.cli import main
+
+    (tmp_path / "mine.txt").write_text("the user's\n")  # a folder that is not empty: the run is refused
+    monkeypatch.chdir(tmp_path)
+    assert main(["corpus", "synth", "--template", "stv", "--n", "2", "--out", "new/..", "--quiet"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
