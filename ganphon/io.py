@@ -757,6 +757,15 @@ MANIFEST_NAME_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid")
 MANIFEST_NUMBER_COLUMNS = {"n_native": True, "slice_len": True, "sr": False, "rate_native_hz": False}
 
 
+def ends_mid_row(path) -> bool:
+    """Whether a text table's last row lacks its line break (a file cut short in the middle of a row)."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        return bool(size) and f.read(1) not in (b"\n", b"\r")
+
+
 def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     """Read an exported folder's ``manifest.csv`` (a folder or the file itself).
 
@@ -777,12 +786,7 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
         raise GanphonError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     # a manifest cut short (its last row without the rest of its cells, or no row at all) names no sample
     # whole: refused here, before any reader casts a cell that is not there
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - 1))
-        last = f.read(1)
-    if size and last not in (b"\n", b"\r"):
+    if ends_mid_row(path):
         raise GanphonError(f"{path}: ends in the middle of a row (cut short?); export the folder again")
     if manifest.empty:
         raise GanphonError(f"{path}: manifest lists no file (cut short?); export the folder again")

@@ -149,15 +149,11 @@ def _why_dropped(fit) -> str:
 
 def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
     """Refuse an acoustic table cut short: a last row without its newline, or manifest files it lacks."""
-    from ..io import acoustics_path, is_parquet
+    from ..io import acoustics_path, ends_mid_row, is_parquet
 
     path = acoustics_path(folder)
-    with open(path, "rb") as f:  # a Parquet file cut short does not read at all
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - 1))
-        if size and not is_parquet(path) and f.read(1) != b"\n":
-            raise GanphonError(f"{path}: ends in the middle of a row (cut short?); measure the folder again")
+    if not is_parquet(path) and ends_mid_row(path):  # a Parquet file cut short does not read at all
+        raise GanphonError(f"{path}: ends in the middle of a row (cut short?); measure the folder again")
     if not (folder / layout.MANIFEST).is_file() or "file" not in table.columns:
         return
     from .. import io
