@@ -188,8 +188,16 @@ def test_commands_start_their_workers_forkserver_as_soon_as_parsed(tmp_path):
         "from multiprocessing import forkserver\n"
         "args = build_parser([sys.argv[1]]).parse_args(sys.argv[1:])\n"
         "args.prestart(args)\n"
+        "import time\n"
         "pid = forkserver._forkserver._forkserver_pid\n"
-        "print(open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() if pid else 'none')\n")
+        "line = 'none'\n"
+        "deadline = time.monotonic() + 60\n"
+        "while pid and time.monotonic() < deadline:\n"
+        "    line = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+        "    if 'multiprocessing.' + 'forkserver import main' in line:\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+        "print(line)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     folder = str(tmp_path)
     cases = [(["annotate", folder, "--workers", "2"], "ganphon.annotate"),
