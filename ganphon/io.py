@@ -1079,13 +1079,10 @@ def textgrid_digest(folder) -> str | None:
 def measured_inputs(folder, annotations: bool = True) -> dict:
     """What a measurement of ``folder`` read, as digests: its annotations (``textgrids``; only with
     ``annotations``, a measurement by interval) and the request of the export it measured (``export``),
-    each ``None`` when the folder has none."""
+    each ``None`` when the folder has none.  A ``run.json`` that exists but cannot be read raises
+    (:func:`read_run_record`): it would read as "exported again" otherwise."""
     folder = Path(folder)
-    record = None
-    try:
-        record = read_run_record(folder) if folder.is_dir() else None
-    except GanphonError:
-        record = None
+    record = read_run_record(folder) if folder.is_dir() else None  # a damaged run.json is an error, not "none"
     request = (record or {}).get("request")
     found = {"export": request_digest(request) if isinstance(request, dict) else None}
     if annotations:

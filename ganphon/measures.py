@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import GanphonError
+from .errors import GanphonError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -662,12 +662,8 @@ def generator_stack(folder=None, manifest=None, record=None) -> tuple:
 
     if record is None and folder is not None:
         from . import io
-        from .errors import GanphonError
 
-        try:
-            record = io.read_run_record(folder)
-        except GanphonError:
-            record = None
+        record = io.read_run_record(folder)  # absent: None; damaged: the one-line error naming it
     if manifest is None and folder is not None:
         from . import io, layout
 
@@ -678,13 +674,19 @@ def generator_stack(folder=None, manifest=None, record=None) -> tuple:
     if "network" in manifest.columns and set(manifest["network"].dropna().astype(str)) - {"generator"}:
         return ()
     model = (record or {}).get("model")
-    try:
-        if isinstance(model, dict):
+    if isinstance(model, dict):
+        try:
             config = ModelConfig.from_dict(model)
-        else:
+        except Exception as exc:  # noqa: BLE001 - a damaged record is an error, not a generator without artefacts
+            from .layout import RUN_JSON
+
+            where = f"{Path(folder) / RUN_JSON}: " if folder is not None else "run record: "
+            raise GanphonError(f"{where}its model is not a generator configuration ({first_line(exc)})") from None
+    else:
+        try:
             config = ModelConfig(slice_len=int(manifest["slice_len"].iloc[0]), sr=int(manifest["sr"].iloc[0]))
-    except Exception:  # noqa: BLE001 — an unreadable record: no stack to flag, not an error
-        return ()
+        except (KeyError, ValueError, TypeError, IndexError):  # a manifest without them: no generator to flag
+            return ()
     return stack_frequencies(config, floor=None, ceiling=None)
 
 

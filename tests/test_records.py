@@ -92,6 +92,45 @@ def test_stats_refuses_a_table_older_than_a_reexport(measured, tiny_ciwgan, tmp_
     assert "exported again" in err and "TextGrids" not in err
 
 
+@pytest.mark.parametrize("damage", ["{", "[1]", "model"])
+def test_a_damaged_record_is_an_error_never_read_as_absent(measured, damage, capsys):
+    """A run record that exists but cannot be read stops every command that reads it with one line naming it
+    (and writes nothing): read as absent, a damaged ``run.json`` made ``stats`` call the folder "exported
+    again", ``annotate`` and ``measure`` fall back to the manifest for the generator's artefact frequencies,
+    and a damaged ``acoustics.json`` let ``stats`` fit a table whose inputs it could not judge."""
+    run_json, acoustics_json = measured / layout.RUN_JSON, measured / layout.ACOUSTICS_JSON
+    good = run_json.read_text()
+    if damage == "model":  # valid JSON whose generator configuration is not one
+        record = json.loads(good)
+        record["model"]["dim"] = "x"
+        run_json.write_text(json.dumps(record))
+    else:
+        run_json.write_text(damage)
+    files = {p.name: p.read_bytes() for p in measured.iterdir() if p.is_file()}
+    with pytest.raises(GanphonError, match="run.json"):
+        io.measured_inputs(measured) if damage != "model" else __import__("ganphon").measures.generator_stack(measured)
+    capsys.readouterr()
+    commands = [["annotate", str(measured), "--quiet"],
+                ["measure", str(measured), "--measures", "intensity", "--quiet", "--overwrite"]]
+    if damage != "model":  # stats reads the record's request (its digest), not its model
+        commands.append(["stats", str(measured), "--measures", "intensity", "--quiet"])
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "run.json" in err[0] and "exported again" not in err[0], (argv, err)
+    assert {p.name: p.read_bytes() for p in measured.iterdir() if p.is_file()} == files
+    assert not (measured / "stats").exists()
+
+    run_json.write_text(good)
+    acoustics_json.write_text(damage if damage != "model" else "")
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "acoustics.json" in err[0] and "measure the folder again" in err[0]
+    assert not (measured / "stats").exists()
+    acoustics_json.unlink()  # absent (an older ganphon's table) is not judged
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
+
+
 def test_older_records_read_into_the_schema(tmp_path):
     old_measure = {"command": "ganphon measure x", "engine": "parselmouth", "tier": "auto", "points": 10,
                    "inputs": "wav", "measures": ["f0"], "settings_preset": "default", "settings": {},

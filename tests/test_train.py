@@ -281,6 +281,15 @@ def test_resume_errors(corpus, tmp_path):
     with pytest.raises(GanphonError, match="no training state"):
         train(corpus, out, None, settings(steps=3), resume=out / "G_latest.pt", progress=False)
 
+    # A damaged run record is an error naming it, before the log is cut back: a resume never drops the history.
+    run_json, log = out / "run.json", out / "train_log.csv"
+    record, log_bytes = run_json.read_bytes(), log.read_bytes()
+    run_json.write_text("{")
+    with pytest.raises(GanphonError, match="run.json: unreadable run record"):
+        train(corpus, out, None, settings(steps=3, seed=0), resume="latest", progress=False)
+    assert log.read_bytes() == log_bytes and [s for s, _ in list_checkpoints(out)] == [2]
+    run_json.write_bytes(record)
+
     # A damaged latest checkpoint is an error naming it, never a fresh start or an older file.
     data = ckpt.read_bytes()
     ckpt.write_bytes(data[: len(data) // 2])

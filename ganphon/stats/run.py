@@ -52,10 +52,7 @@ def _manifest_seeds(folder: Path) -> list:
     path = folder / layout.MANIFEST
     if not path.is_file():
         return []
-    try:
-        manifest = io.read_table(path, "manifest", usecols=lambda c: c == "seed")
-    except GanphonError:
-        return []
+    manifest = io.read_table(path, "manifest", usecols=lambda c: c == "seed")
     if "seed" not in manifest.columns:
         return []
     return sorted({int(s) for s in manifest["seed"].dropna()})
@@ -468,15 +465,16 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
 def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, list]:
     """The table's record of what it read, and what changed since (refused unless ``allow_stale``).
 
-    A table without a record, or a record without digests (an older ganphon), is not judged.
+    A table without a record, or a record without digests (an older ganphon), is not judged; a record
+    that exists but cannot be read is an error (damaged is not absent).
     """
     record_path = source.with_suffix(".json")
     if not record_path.is_file():
         return {}, []
     try:
         record = io.read_record(record_path)
-    except GanphonError:
-        return {}, []
+    except GanphonError as exc:  # damaged is not absent: the table's inputs could not be judged
+        raise GanphonError(f"{exc}; measure the folder again (ganphon measure --overwrite)") from None
     changed = io.stale_inputs(record, folder)
     if changed and not allow_stale:
         raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "

@@ -432,13 +432,19 @@ def _start_records(out: Path, run: Run, data, data_summary: str, resume_path, st
     """The main process's records before the first step: the log (cut at the resumed step), ``run.json``,
     the notes and one line saying what is trained on what."""
     config = run.config
+    # the earlier records a resumed run keeps, read before anything is written: a damaged run.json is the
+    # one-line error naming it (the log untouched), not a history silently lost
+    previous = []
+    if resume_path is not None and (out / RUN_JSON).exists():
+        old = io.read_record(out / RUN_JSON)
+        previous = (old.pop("previous", None) or []) + [old]
     out.mkdir(parents=True, exist_ok=True)
     if resume_path is not None:
         _truncate_log(out / LOG_CSV, start_step)
     else:
         _write_log_header(out / LOG_CSV)
     _write_run_json(out, command, config, run.settings, data, data_summary, run.world, run.device, resume_path,
-                    init)
+                    previous, init)
     for note in notes:
         print(f"ganphon: {note}", file=sys.stderr)
     where = (f"step {start_step} of {resume_path.name}" if resume_path else
@@ -599,18 +605,11 @@ def _log_line(log_file, pbar, step: int, elapsed: float, losses: dict, has_q: bo
                      W=f"{losses['wasserstein']:.3g}", refresh=False)
 
 
-def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path, init=None):
+def _write_run_json(out, command, config, settings, data, data_summary, world, device, resume_path, previous,
+                    init=None):
     """The training run's record (:func:`ganphon.io.run_record`, kind ``train``): the model and training
     configurations and the data as its request; a resumed run keeps the earlier records in ``previous``."""
     path = out / RUN_JSON
-    previous = []
-    if resume_path is not None and path.exists():
-        try:
-            old = io.read_record(path)
-            previous = old.pop("previous", None) or []
-            previous = previous + [old]
-        except GanphonError:
-            previous = []
     request = {"model_config": config.to_dict(), "train_config": settings.to_dict(),
                "data": {"source": "array" if isinstance(data, (np.ndarray, torch.Tensor)) else str(data),
                         "summary": data_summary}}
