@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -615,7 +616,13 @@ def read_table(path, what: str = "table", **kwargs):
     try:
         if is_parquet(path):
             return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
-        return pd.read_csv(path, **kwargs)
+        table = pd.read_csv(path, **kwargs)
+        if "index_col" not in kwargs and not isinstance(table.index, pd.RangeIndex):
+            # a first row with more cells than the header: pandas would take the first column as the index
+            # and shift every other cell one column left, silently
+            raise GanphonError(f"{path}: unreadable {what} (a row has more cells than the header line's "
+                               f"{len(table.columns) + table.index.nlevels - 1}: an unquoted comma?)")
+        return table
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
             TypeError, OverflowError, csv.Error) as exc:  # csv.Error: sep=None found no delimiter
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
@@ -755,6 +762,9 @@ MANIFEST_NAME_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid")
 
 #: Manifest columns that describe each file's samples: positive numbers (True: whole numbers) in every row.
 MANIFEST_NUMBER_COLUMNS = {"n_native": True, "slice_len": True, "sr": False, "rate_native_hz": False}
+#: Manifest columns that place each sample in its design: finite numbers (True: whole numbers ≥ 0) or empty;
+#: the latent variables' own columns (``z0`` …) are finite numbers or empty as ``value`` is.
+MANIFEST_DESIGN_COLUMNS = {"value": False, "base": True, "seed": True}
 
 
 def ends_mid_row(path) -> bool:
@@ -816,6 +826,19 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
             has = f"no {column}" if pd.isna(cell) else f"{column} {str(cell)!r}"
             raise GanphonError(f"{path}: row {row + 2} has {has}; it must be a positive "
                                f"{'whole ' if whole else ''}number (a cut or edited manifest?)")
+    design = {**MANIFEST_DESIGN_COLUMNS, **{c: False for c in manifest.columns if re.fullmatch(r"z\d+", str(c))}}
+    for column, whole in design.items():  # an edited cell is named, never read as empty (a sample left out)
+        if column not in manifest.columns:
+            continue
+        cells = manifest[column]
+        values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+        bad = cells.notna().to_numpy() & ~np.isfinite(values)
+        if whole:
+            bad |= np.isfinite(values) & ((values < 0) | (values != np.round(values)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise GanphonError(f"{path}: row {row + 2} has {column} {str(cells.iloc[row])!r}; it must be a "
+                               f"{'whole number ≥ 0' if whole else 'finite number'} or empty (an edited manifest?)")
     return manifest
 
 

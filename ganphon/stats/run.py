@@ -474,7 +474,7 @@ def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, l
     try:
         record = io.read_record(record_path)
     except GanphonError as exc:  # damaged is not absent: the table's inputs could not be judged
-        raise GanphonError(f"{exc}; measure the folder again (ganphon measure --overwrite)") from None
+        raise GanphonError(f"{exc}; measure the folder again (ganphon measure)") from None
     changed = io.stale_inputs(record, folder)
     if changed and not allow_stale:
         raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "
