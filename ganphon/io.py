@@ -760,11 +760,13 @@ MANIFEST_TEXT_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid",
 MANIFEST_NAME_COLUMNS = ("sample_id", "layer", "file", "sound_file", "textgrid")
 
 
-#: Manifest columns that describe each file's samples: positive numbers (True: whole numbers) in every row.
-MANIFEST_NUMBER_COLUMNS = {"n_native": True, "slice_len": True, "sr": False, "rate_native_hz": False}
-#: Manifest columns that place each sample in its design: finite numbers (True: whole numbers ≥ 0) or empty;
-#: the latent variables' own columns (``z0`` …) are finite numbers or empty as ``value`` is.
-MANIFEST_DESIGN_COLUMNS = {"value": False, "base": True, "seed": True}
+#: The manifest's number columns: (whole numbers, the least value — "positive", "zero" (≥ 0) or None (any
+#: finite number) —, an empty cell allowed).  The first describe each file's samples (an empty rate: read it from
+#: the file), the others place each sample in its design; the latents' own columns (``z0`` …) are as ``value``.
+MANIFEST_NUMBER_COLUMNS = {"n_native": (True, "positive", False), "slice_len": (True, "positive", False),
+                           "sr": (False, "positive", False), "rate_native_hz": (False, "positive", True),
+                           "value": (False, None, True), "base": (True, "zero", True), "seed": (True, "zero", True)}
+_LATENT_COLUMN = re.compile(r"z\d+")
 
 
 def ends_mid_row(path) -> bool:
@@ -811,34 +813,29 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
             row = int(np.flatnonzero(bad)[0])
             raise GanphonError(f"{path}: row {row + 2} has {column} {cells.iloc[row]!r}, not a file name of its "
                                f"folder (a manifest names files beside it: no folder part, no line break)")
-    for column, whole in MANIFEST_NUMBER_COLUMNS.items():  # a cut, blanked or mistyped row: named, never used
-        if column not in manifest.columns:
-            continue
-        values = pd.to_numeric(manifest[column], errors="coerce").to_numpy(dtype=float)
-        bad = ~(np.isfinite(values) & (values > 0))
-        if column == "rate_native_hz":  # an empty rate means "read it from the file"
-            bad &= manifest[column].notna().to_numpy()
-        if whole:
-            bad |= np.isfinite(values) & ((values != np.round(values)) | (values >= 2**31))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            cell = manifest[column].iloc[row]
-            has = f"no {column}" if pd.isna(cell) else f"{column} {str(cell)!r}"
-            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be a positive "
-                               f"{'whole ' if whole else ''}number (a cut or edited manifest?)")
-    design = {**MANIFEST_DESIGN_COLUMNS, **{c: False for c in manifest.columns if re.fullmatch(r"z\d+", str(c))}}
-    for column, whole in design.items():  # an edited cell is named, never read as empty (a sample left out)
-        if column not in manifest.columns:
+    latents = {c: MANIFEST_NUMBER_COLUMNS["value"] for c in manifest.columns if _LATENT_COLUMN.fullmatch(str(c))}
+    for column, (whole, least, may_be_empty) in {**MANIFEST_NUMBER_COLUMNS, **latents}.items():
+        if column not in manifest.columns:  # a cut, blanked or mistyped cell: named, never used (nor read as empty)
             continue
         cells = manifest[column]
         values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
-        bad = cells.notna().to_numpy() & ~np.isfinite(values)
+        bad = ~np.isfinite(values)
+        if least is not None:
+            bad |= values <= 0 if least == "positive" else values < 0
+        if may_be_empty:
+            bad &= cells.notna().to_numpy()
         if whole:
-            bad |= np.isfinite(values) & ((values < 0) | (values != np.round(values)))
+            bad |= np.isfinite(values) & (values != np.round(values))
+            if least == "positive":  # a count of samples: within a 32-bit index
+                bad |= values >= 2**31
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise GanphonError(f"{path}: row {row + 2} has {column} {str(cells.iloc[row])!r}; it must be a "
-                               f"{'whole number ≥ 0' if whole else 'finite number'} or empty (an edited manifest?)")
+            cell = cells.iloc[row]
+            has = f"no {column}" if pd.isna(cell) else f"{column} {str(cell)!r}"
+            kind = {"positive": f"a positive {'whole ' if whole else ''}number", "zero": "a whole number ≥ 0",
+                    None: "a finite number"}[least]
+            empty = " or empty" if may_be_empty else ""
+            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be {kind}{empty} (a cut or edited manifest?)")
     return manifest
 
 

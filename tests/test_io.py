@@ -184,17 +184,22 @@ def test_a_manifest_cut_short_is_refused_before_any_cell_is_used(tmp_path, cut):
     ("z11", "x", "z11 'x'; it must be a finite number or empty"),
     ("base", "-1", "base '-1'; it must be a whole number ≥ 0"),
     ("base", "0.5", "base '0.5'; it must be a whole number ≥ 0"),
-    ("seed", "one", "seed 'one'; it must be a whole number ≥ 0")])
-def test_a_manifest_design_cell_that_is_no_number_is_named(tmp_path, column, cell, want):
-    """The columns placing a sample in its design (``value``, ``base``, ``seed``, the latents' ``z…``) are
-    numbers or empty: an edited cell is refused with its row, never read as empty (stats would have fitted the
+    ("seed", "one", "seed 'one'; it must be a whole number ≥ 0"),
+    ("n_native", "0", "n_native '0'; it must be a positive whole number (a cut"),
+    ("n_native", "16.5", "n_native '16.5'; it must be a positive whole number (a cut"),
+    ("n_native", "", "no n_native; it must be a positive whole number (a cut"),
+    ("rate_native_hz", "x", "rate_native_hz 'x'; it must be a positive number or empty")])
+def test_a_manifest_number_cell_that_is_no_number_is_named(tmp_path, column, cell, want):
+    """The columns describing a file's samples (``n_native``, ``rate_native_hz`` …) and those placing a sample
+    in its design (``value``, ``base``, ``seed``, the latents' ``z…``) are numbers — the design's and the rate
+    may be empty: an edited cell is refused with its row, never read as empty (stats would have fitted the
     sweep without that sample, and said nothing)."""
-    header = "sample_id,layer,file,var,value,base,seed,z11"
-    rows = {"value": "-15.0", "base": "0", "seed": "1", "z11": "-15.0"}
+    header = "sample_id,layer,file,var,value,base,seed,z11,n_native,rate_native_hz"
+    rows = {"value": "-15.0", "base": "0", "seed": "1", "z11": "-15.0", "n_native": "16", "rate_native_hz": "15.625"}
     good = f"{header}\n" + "b000_v000,output,a.wav,z11," + ",".join(rows.values()) + "\n"
-    (tmp_path / "manifest.csv").write_text(good + "b000_v001,output,b.wav,z11,,,,\n")  # empty cells: read as NaN
+    (tmp_path / "manifest.csv").write_text(good + "b000_v001,output,b.wav,z11,,,,,16,\n")  # empty cells: NaN
     m = io.read_manifest(tmp_path)
-    assert m["value"].iloc[0] == -15.0 and m[["value", "base", "seed", "z11"]].iloc[1].isna().all()
+    assert m["value"].iloc[0] == -15.0 and m[["value", "base", "seed", "z11", "rate_native_hz"]].iloc[1].isna().all()
     bad = dict(rows, **{column: cell})
     (tmp_path / "manifest.csv").write_text(f"{header}\nb000_v000,output,a.wav,z11," + ",".join(bad.values()) + "\n")
     with pytest.raises(GanphonError) as err:
@@ -204,7 +209,7 @@ def test_a_manifest_design_cell_that_is_no_number_is_named(tmp_path, column, cel
     if want is not None:
         assert f"row 2 has {want}" in message
     else:
-        assert "a row has more cells than the header line's 8" in message
+        assert "a row has more cells than the header line's 10" in message
 
 
 def test_write_table_round_trips_floats_and_is_atomic(tmp_path):
