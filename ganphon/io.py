@@ -726,13 +726,9 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
             if column in table.columns:
                 text = table[column].astype("str")
                 table[column] = text.where(text.ne(""))
-    else:
-        try:
-            table = pd.read_csv(path, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
-                                low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
-                TypeError, OverflowError) as exc:
-            raise GanphonError(f"{path}: cannot read the {what} ({first_line(exc)})") from None
+    else:  # the one CSV reader (its checks: a row longer than the header, the parser's errors in one line)
+        table = read_table(path, what, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
+                           low_memory=False)
     if "point" in table.columns:  # whole numbers, or a shifted or edited row: named, never a cast error
         point = pd.to_numeric(table["point"], errors="coerce")
         broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))
