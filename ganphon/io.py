@@ -1013,7 +1013,17 @@ def read_record(path) -> dict:
     record = read_json(path, "run record")
     if not isinstance(record, dict):
         raise GanphonError(f"{path}: not a ganphon run record")
-    return _in_schema(record)
+    record = _in_schema(record)
+    for key, kind, name in _RECORD_TYPES:  # every reader may then use a field as its type (a damaged one: named)
+        value = record[key]
+        if value is not None and not isinstance(value, kind):
+            raise GanphonError(f"{path}: its {key} is {json.dumps(value)[:40]}, not {name} (a damaged run record?)")
+    return record
+
+
+#: The schema fields' types (when not null): what every reader of a record may take them to be.
+_RECORD_TYPES = (("kind", str, "a name"), ("command", str, "a command line"), ("request", dict, "an object"),
+                 ("versions", dict, "an object"), ("timings", dict, "an object"), ("inputs", dict, "an object"))
 
 
 def read_json(path, what: str = "JSON file"):

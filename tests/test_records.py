@@ -92,7 +92,7 @@ def test_stats_refuses_a_table_older_than_a_reexport(measured, tiny_ciwgan, tmp_
     assert "exported again" in err and "TextGrids" not in err
 
 
-@pytest.mark.parametrize("damage", ["{", "[1]", "model"])
+@pytest.mark.parametrize("damage", ["{", "[1]", "model", "request"])
 def test_a_damaged_record_is_an_error_never_read_as_absent(measured, damage, capsys):
     """A run record that exists but cannot be read stops every command that reads it with one line naming it
     (and writes nothing): read as absent, a damaged ``run.json`` made ``stats`` call the folder "exported
@@ -103,6 +103,10 @@ def test_a_damaged_record_is_an_error_never_read_as_absent(measured, damage, cap
     if damage == "model":  # valid JSON whose generator configuration is not one
         record = json.loads(good)
         record["model"]["dim"] = "x"
+        run_json.write_text(json.dumps(record))
+    elif damage == "request":  # a schema field of another type (every reader takes the request as an object)
+        record = json.loads(good)
+        record["request"] = True
         run_json.write_text(json.dumps(record))
     else:
         run_json.write_text(damage)
@@ -122,7 +126,12 @@ def test_a_damaged_record_is_an_error_never_read_as_absent(measured, damage, cap
     assert not (measured / "stats").exists()
 
     run_json.write_text(good)
-    acoustics_json.write_text(damage if damage != "model" else "")
+    if damage == "request":
+        record = json.loads(acoustics_json.read_text())
+        record["inputs"] = [1]
+        acoustics_json.write_text(json.dumps(record))
+    else:
+        acoustics_json.write_text(damage if damage != "model" else "")
     assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "acoustics.json" in err[0] and "measure the folder again" in err[0]
