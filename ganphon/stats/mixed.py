@@ -17,7 +17,8 @@ How a model is fitted (the "fit chain", once per model):
    at 0 or a correlation at ±1 — is accepted with a note, as lme4 does.
 3. Each fit maximises the profiled likelihood over lme4's variance
    parameters θ (own code: per-base sufficient statistics, vectorised over
-   bases, :class:`~.satterthwaite.GroupedLMM`) with L-BFGS-B from two starts
+   bases, :class:`~.satterthwaite.GroupedLMM`, and its exact gradient in θ)
+   with L-BFGS-B from two starts
    (lme4's Λ = I, and 0.1·I) and, when they disagree or the gradient is not
    ≈ 0, Nelder–Mead and Powell from the best and L-BFGS-B again; the
    highest likelihood is kept.  A fit whose
@@ -117,7 +118,7 @@ class _Profile:
     def __init__(self, std, formula, structure, reml):
         import patsy
 
-        from .satterthwaite import GroupedLMM
+        from .satterthwaite import GroupedLMM, lower_from_theta, theta_entries
 
         outcome, rhs = (x.strip() for x in formula.split("~", 1))
         X = np.asarray(patsy.dmatrix(rhs, std, return_type="dataframe"), float)
@@ -126,6 +127,9 @@ class _Profile:
         self.model = GroupedLMM(X, std[outcome].to_numpy(float), Z, std["base"].to_numpy())
         self.reml, self.structure, self.k = reml, structure, Z.shape[1]
         self.n, self.p = X.shape
+        diagonal = structure != "slope"
+        self._lam = lower_from_theta(self.k, diagonal=diagonal)  # θ → Λ, made once per model
+        self._theta_entries = theta_entries(self.k, diagonal)     # where each θ sits in Λ
 
     def __call__(self, psi):
         """(llf, β̂, σ̂², vcov(β̂)) at Ψ; llf is −inf where Ψ is not positive semi-definite."""
@@ -144,9 +148,7 @@ class _Profile:
             return -math.inf, None, math.nan, None
 
     def lam(self, theta):
-        from .satterthwaite import lower_from_theta
-
-        return lower_from_theta(self.k, diagonal=self.structure != "slope")(theta)
+        return self._lam(theta)
 
     def theta_of(self, psi):
         from .satterthwaite import theta_from_psi
@@ -162,6 +164,13 @@ class _Profile:
     def objective(self, theta) -> float:
         llf = self.model.profiled(self.lam(theta), self.reml)[0]
         return -llf if np.isfinite(llf) else 1e12
+
+    def objective_and_gradient(self, theta) -> tuple:
+        """:meth:`objective` and its exact gradient in θ (zero where the likelihood is undefined)."""
+        llf, grad = self.model.profiled_gradient(self.lam(theta), self.reml)
+        if not np.isfinite(llf):
+            return 1e12, np.zeros(len(theta))
+        return -llf, -grad[self._theta_entries]
 
     def gradient(self, theta) -> float:
         """Largest |∂ llf/∂θ| over the parameters not on their bound (central differences)."""
@@ -217,8 +226,9 @@ def _maximise(profile: _Profile, start=None) -> Maximum:
     lbfgs = {"ftol": 1e-13, "gtol": 1e-8, "maxiter": 1000}
 
     def run(x0, name, method="L-BFGS-B", options=None):
-        res = minimize(profile.objective, x0, method=method, bounds=profile.bounds(),
-                       **({"jac": "3-point"} if method == "L-BFGS-B" else {}), options=options or lbfgs)
+        exact = method == "L-BFGS-B"  # given the likelihood's gradient; the others use values only
+        res = minimize(profile.objective_and_gradient if exact else profile.objective, x0, method=method,
+                       bounds=profile.bounds(), jac=exact or None, options=options or lbfgs)
         done.append(Trial(float(res.fun), res.x, name))
 
     def lowest() -> Trial:

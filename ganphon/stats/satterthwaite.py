@@ -95,6 +95,60 @@ class GroupedLMM:
         q = yVy - float(b @ beta)
         return float(np.sum(logdets)), A, beta, q
 
+    def profiled_gradient(self, lam, reml: bool = False):
+        """(log-likelihood, its gradient in the entries of Λ (k × k)) with σ² profiled out; (−inf, None) where
+        undefined.
+
+        The log-likelihood is :meth:`profiled`'s.  Its derivatives, per base, with
+        ``S_g = Z_gᵀZ_g``, ``C_g = Z_gᵀX_g``, ``w_g = Z_gᵀ(y_g − X_g β̂)``,
+        ``v_g = M_g⁻¹Λᵀw_g``, ``P_g = M_g⁻¹ΛᵀC_g`` (β̂ stays put: q is minimal in β):
+
+        * ``∂q/∂Λ = −2 Σ_g (w_g − S_gΛv_g) v_gᵀ``,
+        * ``∂ log|V|/∂Λ = 2 Σ_g S_gΛM_g⁻¹``,
+        * ``∂ log|A|/∂Λ = −2 Σ_g (C_g − S_gΛP_g) A⁻¹ P_gᵀ`` (REML),
+
+        so ``∂llf = −½ (dof/q ∂q + ∂ log|V|)`` (REML: ``− ½ ∂ log|A|``); the
+        optimisers are given the exact gradient rather than differences of
+        the likelihood.
+        """
+        lam = np.asarray(lam, float).reshape(self.k, self.k)
+        M = np.eye(self.k) + lam.T @ self.ZtZ @ lam
+        B = lam.T @ self.ZtX
+        c = np.einsum("ij,gi->gj", lam, self.Zty)
+        sign, logdets = np.linalg.slogdet(M)
+        if np.any(sign <= 0):
+            return -math.inf, None
+        Minv = np.linalg.inv(M)                    # (G, k, k)
+        P = Minv @ B                               # M⁻¹ B
+        Mic = np.einsum("gij,gj->gi", Minv, c)     # M⁻¹ c
+        A = self.XtX - np.einsum("gki,gkj->ij", B, P)
+        b = self.Xty - np.einsum("gki,gk->i", B, Mic)
+        yVy = self.yty - float(np.einsum("gk,gk->", c, Mic))
+        try:
+            beta = np.linalg.solve(A, b)
+        except np.linalg.LinAlgError:
+            return -math.inf, None
+        q = yVy - float(b @ beta)
+        dof = self.n - self.p if reml else self.n
+        if not q > 0:
+            return -math.inf, None
+        scale = q / dof
+        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + float(np.sum(logdets)))
+        w = self.Zty - self.ZtX @ beta             # (G, k): Z_gᵀ r_g
+        v = Mic - P @ beta                         # M_g⁻¹ Λᵀ w_g
+        e = w - np.einsum("gij,gj->gi", self.ZtZ, v @ lam.T)
+        grad_q = -2.0 * (e.T @ v)
+        grad_logdet = 2.0 * np.einsum("gac,cd,gdb->ab", self.ZtZ, lam, Minv)
+        grad = -0.5 * (dof / q * grad_q + grad_logdet)
+        if reml:
+            sign_a, logdet_a = np.linalg.slogdet(A)
+            if sign_a <= 0:
+                return -math.inf, None
+            llf -= 0.5 * logdet_a
+            resid = self.ZtX - np.einsum("gij,jk,gkl->gil", self.ZtZ, lam, P)   # C_g − S_gΛP_g
+            grad += np.einsum("gap,pq,gbq->ab", resid, np.linalg.inv(A), P)   # −½ ∂ log|A|
+        return llf, grad
+
     def profiled(self, lam, reml: bool = False):
         """(log-likelihood, β̂, σ̂², A) with σ² profiled out; log-likelihood −inf where undefined."""
         solved = self.solve(lam)
@@ -184,16 +238,24 @@ def jacobian(f, x, steps=None) -> np.ndarray:
     return np.stack(out, axis=-1)
 
 
+def theta_entries(k: int, diagonal: bool) -> tuple:
+    """(rows, columns) of Λ holding θ: lme4's order (the lower triangle column by column), or the diagonal."""
+    if diagonal:
+        return np.arange(k), np.arange(k)
+    rows, cols = np.tril_indices(k)
+    order = np.lexsort((rows, cols))  # column by column
+    return rows[order], cols[order]
+
+
 def lower_from_theta(k: int, diagonal: bool):
     """θ → Λ: lme4's order (the lower triangle column by column), or a diagonal Λ (independent terms)."""
     if diagonal:
         return lambda theta: np.diag(np.asarray(theta, float))
-    rows, cols = np.tril_indices(k)
-    order = np.lexsort((rows, cols))  # column by column
+    entries = theta_entries(k, diagonal)
 
     def make(theta):
         lam = np.zeros((k, k))
-        lam[rows[order], cols[order]] = theta
+        lam[entries] = theta
         return lam
     return make
 
@@ -210,9 +272,7 @@ def theta_from_psi(psi, diagonal: bool) -> np.ndarray:
         lam[j, j] = math.sqrt(max(d, 0.0))
         for i in range(j + 1, k):
             lam[i, j] = (psi[i, j] - lam[i, :j] @ lam[j, :j]) / lam[j, j] if lam[j, j] > 0 else 0.0
-    rows, cols = np.tril_indices(k)
-    order = np.lexsort((rows, cols))
-    return lam[rows[order], cols[order]]
+    return lam[theta_entries(k, diagonal=False)]
 
 
 @dataclass
