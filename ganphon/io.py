@@ -160,12 +160,31 @@ def check_wav_complete(path) -> None:
         raise GanphonError(f"{path}: cannot read WAV ({exc.strerror})") from None
 
 
-def write_wav(path, x, sr: int) -> None:
-    """Write a float32 WAV atomically (mono [n], or [n, channels]); values are not clipped."""
-    import scipy.io.wavfile
+#: Bytes a RIFF chunk's size field can count (a WAV's data beyond it cannot be described).
+_RIFF_LIMIT = 0xFFFFFFFF
 
-    with layout.atomic_path(path) as tmp:
-        scipy.io.wavfile.write(tmp, int(sr), np.ascontiguousarray(x, dtype=np.float32))
+
+def write_wav(path, x, sr: int) -> None:
+    """Write a float32 WAV atomically (mono [n], or [n, channels]); values are not clipped.
+
+    The layout ``scipy.io.wavfile.write`` gives a float32 array, byte for byte
+    (``WAVE_FORMAT_IEEE_FLOAT``: an 18-byte ``fmt`` chunk, a ``fact`` chunk with
+    the frame count, little-endian samples), written in one call: an export
+    writes a WAV per sample, and this is its cost and import.
+    """
+    data = np.ascontiguousarray(x, dtype="<f4")
+    if data.ndim not in (1, 2):
+        raise GanphonError(f"{path}: a WAV holds [n] or [n, channels] samples, not an array of shape {data.shape}")
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    sr = int(sr)
+    fmt = struct.pack("<HHIIHHH", 3, channels, sr, sr * channels * 4, channels * 4, 32, 0)
+    chunks = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<II", 4, data.shape[0])
+              + b"data" + struct.pack("<I", data.nbytes))
+    if len(chunks) + data.nbytes > _RIFF_LIMIT:
+        raise GanphonError(f"{path}: {data.nbytes:,} bytes of samples exceed what a WAV file can hold (4 GiB)")
+    with layout.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", len(chunks) + data.nbytes) + chunks)
+        f.write(data.tobytes())
 
 
 def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool = False) -> float:
@@ -233,6 +252,24 @@ def read_sound(path):
     return read_praat(path, parselmouth.Sound, "sound")
 
 
+def binary_sound_bytes(values: np.ndarray, rate: float) -> bytes:
+    """The bytes of Praat's binary Sound file (``Save as binary file``) of ``values`` at ``rate`` Hz from 0 s.
+
+    What Praat writes for ``Sound(values, sampling_frequency=rate)``, byte for
+    byte: ``ooBinaryFile``, the class ``Sound 2``, then big-endian xmin = 0,
+    xmax = n / rate, nx, dx = 1 / rate, x1 = 0.5 / rate, the channels' ymin = 1,
+    ymax = channels, ny, dy = 1, y1 = 1, and the samples as 64-bit floats, each
+    channel in turn (Praat writes −0 as 0 and NaN as +∞).  ``values``: [n] or
+    [channels, n].
+    """
+    z = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    ny, nx = z.shape
+    header = b"ooBinaryFile" + bytes([7]) + b"Sound 2" + struct.pack(
+        ">ddiddddidd", 0.0, 0.0 + nx / rate, nx, 1.0 / rate, 0.0 + 0.5 / rate, 1.0, float(ny), ny, 1.0, 1.0)
+    z = np.where(np.isnan(z), np.inf, z + 0.0)  # + 0.0 turns −0 into 0
+    return header + z.astype(">f8").tobytes()
+
+
 def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | None = None) -> None:
     """Write a series as a Praat Sound at exactly ``rate`` Hz (x1 = dx / 2), atomically.
 
@@ -243,13 +280,10 @@ def write_sound(path, x, rate: float, x1: float | None = None, xmax: float | Non
     0 … ``xmax`` with its samples where an encoder's receptive fields put them
     (:mod:`ganphon.models.encoders`).
     """
-    import parselmouth
-
     values = np.asarray(x, dtype=np.float64)
     if x1 is None and xmax is None:
-        snd = parselmouth.Sound(values, sampling_frequency=float(rate))
-        with layout.atomic_path(path) as tmp:
-            snd.save_as_binary_file(str(tmp))
+        with layout.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(binary_sound_bytes(values, float(rate)))
         return
     dx = 1.0 / float(rate)
     x1 = dx / 2 if x1 is None else float(x1)

@@ -58,6 +58,29 @@ def test_write_wav_read_by_scipy_bit_exact(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("shape", [(0,), (1,), (16384,), (7, 2)])
+@pytest.mark.parametrize("sr", [16000, 44100, 62])
+def test_write_wav_gives_scipys_bytes(tmp_path, shape, sr):
+    """ganphon writes the WAV itself: the very bytes scipy.io.wavfile writes for float32 (mono, stereo, empty)."""
+    y = np.random.default_rng(sr).normal(0, 2, shape).astype(np.float32)
+    scipy.io.wavfile.write(tmp_path / "scipy.wav", sr, y)
+    io.write_wav(tmp_path / "ganphon.wav", y, sr)
+    assert (tmp_path / "ganphon.wav").read_bytes() == (tmp_path / "scipy.wav").read_bytes()
+
+
+@pytest.mark.parametrize("rate", [16000.0, 4096.0, 62.5, 15.625, 1000 / 3, 16000 / 7])
+@pytest.mark.parametrize("n", [0, 1, 17, 4096])
+def test_binary_sound_gives_praats_bytes(tmp_path, rate, n):
+    """The binary Sound ganphon writes itself is the file Praat saves (``Save as binary file``), byte for byte,
+    mono and two channels, with −0, NaN and ±∞ among the samples."""
+    x = np.random.default_rng(n).normal(size=n)
+    x[:4] = [-0.0, np.nan, np.inf, -np.inf][:n]
+    for values in (x, np.stack([x, 2 * x])):
+        parselmouth.Sound(values, sampling_frequency=rate).save_as_binary_file(str(tmp_path / "praat.Sound"))
+        io.write_sound(tmp_path / "ganphon.Sound", values, rate)
+        assert (tmp_path / "ganphon.Sound").read_bytes() == (tmp_path / "praat.Sound").read_bytes()
+
+
 @pytest.mark.parametrize("cut", [10, 60])
 def test_truncated_wav_is_one_line_naming_the_file(tmp_path, cut):
     scipy.io.wavfile.write(tmp_path / "t.wav", 16000, np.zeros(100, dtype=np.int16))
