@@ -21,12 +21,6 @@ baseline together.  The pipeline's ratio is the sum of the stages' ratios
 over the mean of all the forwards is printed beside it.  Quote the result with
 the load (``uptime`` is printed before and after).
 
-The command line keeps the memory its forward passes free for the next batch
-(:func:`ganphon.parallel.keep_freed_memory`), which the plain forward in this
-process does not; so the same forward is also timed in a process of its own
-with that setting, before the first stage and after the last, and the
-pipeline's time over it is printed too (the stricter ratio).
-
 Each stage's CPU time (the machine's busy time over it, ``/proc/stat``) is printed
 beside its wall time; their sum over the machine's cores is the least wall
 time any schedule of the same work could take, which says how much of the
@@ -90,15 +84,6 @@ def _busy_cpu() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def kept_forward(bases: int, dim: int) -> float:
-    """Seconds of the same forward pass in a fresh process that keeps freed memory, as the command line does."""
-    done = subprocess.run([sys.executable, __file__, "--bases", str(bases), "--dim", str(dim), "--forward-kept"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"the forward with kept memory failed:\n{done.stderr[-2000:]}")
-    return float(done.stdout.split()[-1])
-
-
 def run(label, args, times, cpu) -> None:
     started, cpu_started = time.perf_counter(), _busy_cpu()
     done = subprocess.run([sys.executable, "-m", "ganphon", *map(str, args)], capture_output=True, text=True)
@@ -117,8 +102,6 @@ def main() -> None:
     ap.add_argument("--annotate-step", type=float, default=None,
                     help="annotate --time-step (default: annotate's own, 0.005 s)")
     ap.add_argument("--measure-inputs", choices=("wav", "sound"), default="wav", help="measure --inputs")
-    ap.add_argument("--forward-kept", action="store_true",
-                    help="only time the forward in this process with the command line's allocator setting")
     args = ap.parse_args()
 
     import ganphon
@@ -130,13 +113,6 @@ def main() -> None:
     G.eval()
     spec = {"kind": "dimension", **SPEC, "bases": args.bases, "seed": 1}
     design = make_design(cfg, spec)
-    if args.forward_kept:
-        from ganphon.parallel import keep_freed_memory
-
-        if not keep_freed_memory():
-            raise SystemExit("this C library does not take the allocator setting")
-        print(bare_forward(G, design.latents)[0])
-        return
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / f"fresh_d{args.dim}.pt"
         save_checkpoint(checkpoint, cfg, generator=G)
@@ -145,7 +121,6 @@ def main() -> None:
               f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers; "
               f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}")
         print(f"before: {_uptime()}")
-        kept = [kept_forward(args.bases, args.dim)]  # the command line's allocator setting, in its own process
         forwards = [bare_forward(G, design.latents)]  # before the first stage, then after each
         times: dict = {}
         cpu: dict = {}
@@ -163,7 +138,6 @@ def main() -> None:
         for label, command in stages:
             run(label, command, times, cpu)
             forwards.append(bare_forward(G, design.latents))
-        kept.append(kept_forward(args.bases, args.dim))
         record = json.loads((out / "stats" / "stats.json").read_text(encoding="utf-8"))
         fitted = record.get("labels_by_measure") or {}
         print(f"stats fitted, per measure, the labels: {fitted}")
@@ -188,10 +162,6 @@ def main() -> None:
     print(f"  {'pipeline':32s} {pipeline:7.2f} s   {ratio:5.2f}× the bare forward, stage by stage (target ≤ 4×); "
           f"{pipeline / forward:.2f}× the mean of the {len(seconds)} forwards ({forward:.2f} s)   "
           f"CPU {pipeline_cpu:6.1f} s")
-    kept_mean = sum(kept) / len(kept)
-    print(f"  {'forward, allocator kept':32s} " + " / ".join(f"{k:.2f}" for k in kept)
-          + f" s (before the first stage / after the last, in a process of its own with the command line's "
-            f"allocator setting): the pipeline is {pipeline / kept_mean:.2f}× it")
     # The least wall time the stages' CPU work allows on this machine's cores, however it is scheduled:
     floor = sum(cpu[label] / cores / around[label] for label in times)
     print(f"  the stages' CPU time over {cores} cores: {pipeline_cpu / cores:.2f} s = {floor:.2f}× the bare forward, "
@@ -201,7 +171,7 @@ def main() -> None:
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],
                       "times_s": times, "cpu_s": cpu, "stage_ratios": ratios, "pipeline_s": pipeline,
-                      "pipeline_cpu_s": pipeline_cpu, "ratio": ratio, "ratio_to_mean_forward": pipeline / forward, "forward_kept_s": kept, "ratio_to_kept_forward": pipeline / kept_mean,
+                      "pipeline_cpu_s": pipeline_cpu, "ratio": ratio, "ratio_to_mean_forward": pipeline / forward,
                       "cpu_floor_ratio": floor}))
 
 

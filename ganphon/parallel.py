@@ -64,39 +64,6 @@ class Interrupted(KeyboardInterrupt):
         return [r for r, d in zip(self.results, self.done) if d]
 
 
-#: glibc's ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` gives them
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_KEPT = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 2 ** 31 - 1), (_M_TOP_PAD, 256 << 20))
-
-
-def keep_freed_memory() -> bool:
-    """Let this process reuse the large blocks it frees instead of handing them back to the system.
-
-    A generator's forward pass allocates and frees the same large activations
-    batch after batch.  With glibc's defaults, blocks above a threshold are
-    mapped for each allocation and unmapped when freed, so every batch
-    faults in (and the kernel zeroes) hundreds of MB of fresh pages: for a
-    d = 64 WaveGAN at batches of 64 about a fifth of the forward's CPU time is
-    the kernel's (``benchmarks/bench_sweep.py`` prints the forward with and
-    without).  Here blocks up to 32 MiB come from the heap, whose freed top
-    is kept (``M_MMAP_THRESHOLD``, ``M_TRIM_THRESHOLD``, ``M_TOP_PAD``): the
-    same pages serve the next batch.  The process's memory then stays near
-    its peak until it exits.  The command line sets it for its own process
-    (the API leaves a caller's process as it is).  Returns whether the C
-    library took the settings (False off glibc).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no mallopt in this C library
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return all(mallopt(parameter, value) == 1 for parameter, value in _KEPT)
-
-
 def default_workers(n_jobs: int) -> int:
     """CPU count, at most ``n_jobs``, at least 1."""
     return max(1, min(os.cpu_count() or 1, n_jobs))

@@ -251,35 +251,3 @@ def test_behind_a_failure_of_the_computation_stops_the_writer_between_samples():
             raise ValueError("the forward pass failed")
     # batch 0 stopped after the sample it was writing; batch 1, still waiting, was never started
     assert written == [(0, 0)]
-
-
-_FORWARD_FAULTS = textwrap.dedent("""
-    import resource, sys, torch
-    from ganphon.models import ModelConfig, new_model
-    from ganphon.parallel import keep_freed_memory
-    if sys.argv[1] == "kept":
-        assert keep_freed_memory()
-    G = new_model(ModelConfig(arch="wavegan", dim=32), seed=0)[0].eval()
-    z = torch.randn(64, 100, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        G(z)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(4):
-            G(z)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-""")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings")
-def test_kept_freed_memory_serves_the_next_batch_without_new_pages():
-    """The command line's allocator setting, judged by the kernel's count of pages faulted in: a generator's
-    forward pass at batches of 64 faults in its activations afresh on every batch with glibc's defaults, and
-    reuses the pages the last batch freed with keep_freed_memory."""
-    faults = {}
-    for mode in ("default", "kept"):
-        done = subprocess.run([sys.executable, "-c", _FORWARD_FAULTS, mode], capture_output=True, text=True,
-                              timeout=300)
-        assert done.returncode == 0, done.stderr
-        faults[mode] = int(done.stdout.split()[-1])
-    assert faults["default"] > 20_000  # four batches' activations, page by page
-    assert faults["kept"] < faults["default"] / 20, faults

@@ -278,9 +278,6 @@ def main(argv=None) -> int:
             return 1
         if getattr(args, "prestart", None):  # worker processes start importing while the command plans
             args.prestart(args)
-        from ..parallel import keep_freed_memory
-
-        keep_freed_memory()  # a forward pass's activations reuse the pages the last batch freed
         from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
