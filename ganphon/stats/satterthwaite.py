@@ -73,8 +73,8 @@ class GroupedLMM:
         self.Zty = per_group(Z * y[:, None])
         self.XtX, self.Xty, self.yty = X.T @ X, X.T @ y, float(y @ y)
 
-    def solve(self, lam):
-        """At a relative Cholesky factor Λ (k × k): (log|V|, A, XᵀV⁻¹y, q); None where A is singular."""
+    def _solved(self, lam):
+        """Λ (k × k), M_g, M_g⁻¹B_g, M_g⁻¹c_g and :meth:`solve`'s (log|V|, A, β̂, q); None where A is singular."""
         lam = np.asarray(lam, float).reshape(self.k, self.k)
         M = np.eye(self.k) + lam.T @ self.ZtZ @ lam
         B = lam.T @ self.ZtX                      # (G, k, p)
@@ -93,7 +93,34 @@ class GroupedLMM:
         except np.linalg.LinAlgError:
             return None
         q = yVy - float(b @ beta)
-        return float(np.sum(logdets)), A, beta, q
+        return lam, M, MiB, Mic, (float(np.sum(logdets)), A, beta, q)
+
+    def solve(self, lam):
+        """At a relative Cholesky factor Λ (k × k): (log|V|, A, XᵀV⁻¹y, q); None where A is singular."""
+        solved = self._solved(lam)
+        return None if solved is None else solved[-1]
+
+    def _llf(self, solved, reml: bool):
+        """(log-likelihood, σ̂²) of :meth:`solve`'s answer with σ² profiled out; None where undefined."""
+        if solved is None:
+            return None
+        logdet, A, _, q = solved
+        dof = self.n - self.p if reml else self.n
+        if not q > 0:
+            return None
+        scale = q / dof
+        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + logdet)
+        if reml:
+            llf -= 0.5 * np.linalg.slogdet(A)[1]
+        return llf, scale
+
+    def profiled(self, lam, reml: bool = False):
+        """(log-likelihood, β̂, σ̂², A) with σ² profiled out; log-likelihood −inf where undefined."""
+        solved = self.solve(lam)
+        found = self._llf(solved, reml)
+        if found is None:
+            return -math.inf, None, math.nan, None
+        return found[0], solved[2], found[1], solved[1]
 
     def profiled_gradient(self, lam, reml: bool = False):
         """(log-likelihood, its gradient in the entries of Λ (k × k)) with σ² profiled out; (−inf, None) where
@@ -111,58 +138,22 @@ class GroupedLMM:
         optimisers are given the exact gradient rather than differences of
         the likelihood.
         """
-        lam = np.asarray(lam, float).reshape(self.k, self.k)
-        M = np.eye(self.k) + lam.T @ self.ZtZ @ lam
-        B = lam.T @ self.ZtX
-        c = np.einsum("ij,gi->gj", lam, self.Zty)
-        sign, logdets = np.linalg.slogdet(M)
-        if np.any(sign <= 0):
+        solved = self._solved(lam)
+        found = self._llf(None if solved is None else solved[-1], reml)
+        if found is None:
             return -math.inf, None
-        Minv = np.linalg.inv(M)                    # (G, k, k)
-        P = Minv @ B                               # M⁻¹ B
-        Mic = np.einsum("gij,gj->gi", Minv, c)     # M⁻¹ c
-        A = self.XtX - np.einsum("gki,gkj->ij", B, P)
-        b = self.Xty - np.einsum("gki,gk->i", B, Mic)
-        yVy = self.yty - float(np.einsum("gk,gk->", c, Mic))
-        try:
-            beta = np.linalg.solve(A, b)
-        except np.linalg.LinAlgError:
-            return -math.inf, None
-        q = yVy - float(b @ beta)
+        lam, M, P, Mic, (_, A, beta, q) = solved
         dof = self.n - self.p if reml else self.n
-        if not q > 0:
-            return -math.inf, None
-        scale = q / dof
-        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + float(np.sum(logdets)))
         w = self.Zty - self.ZtX @ beta             # (G, k): Z_gᵀ r_g
         v = Mic - P @ beta                         # M_g⁻¹ Λᵀ w_g
         e = w - np.einsum("gij,gj->gi", self.ZtZ, v @ lam.T)
         grad_q = -2.0 * (e.T @ v)
-        grad_logdet = 2.0 * np.einsum("gac,cd,gdb->ab", self.ZtZ, lam, Minv)
+        grad_logdet = 2.0 * np.einsum("gac,cd,gdb->ab", self.ZtZ, lam, np.linalg.inv(M))
         grad = -0.5 * (dof / q * grad_q + grad_logdet)
         if reml:
-            sign_a, logdet_a = np.linalg.slogdet(A)
-            if sign_a <= 0:
-                return -math.inf, None
-            llf -= 0.5 * logdet_a
             resid = self.ZtX - np.einsum("gij,jk,gkl->gil", self.ZtZ, lam, P)   # C_g − S_gΛP_g
             grad += np.einsum("gap,pq,gbq->ab", resid, np.linalg.inv(A), P)   # −½ ∂ log|A|
-        return llf, grad
-
-    def profiled(self, lam, reml: bool = False):
-        """(log-likelihood, β̂, σ̂², A) with σ² profiled out; log-likelihood −inf where undefined."""
-        solved = self.solve(lam)
-        if solved is None:
-            return -math.inf, None, math.nan, None
-        logdet, A, beta, q = solved
-        dof = self.n - self.p if reml else self.n
-        if not q > 0:
-            return -math.inf, None, math.nan, None
-        scale = q / dof
-        llf = -0.5 * (dof * math.log(2 * math.pi * scale) + dof + logdet)
-        if reml:
-            llf -= 0.5 * np.linalg.slogdet(A)[1]
-        return llf, beta, scale, A
+        return found[0], grad
 
     def deviance(self, varpar, lam_of, reml: bool = False) -> float:
         """lme4's deviance (−2 log L, REML criterion when ``reml``) at ``(θ…, σ)``."""
