@@ -739,6 +739,61 @@ def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_p
         stats.fit_mixed(one_value, "f0")
 
 
+def test_an_outcome_without_residual_variation_is_named_not_fitted(tmp_path):
+    """An outcome that is an exact line in the value within every base (a copied or synthetic column) has a
+    likelihood without a maximum: each optimiser stops elsewhere, with a negative "variance" among the estimates.
+    It is named in the notes and not fitted, per layer and for a layer interaction; a little noise is fitted."""
+    rows = [{"base": b, "value": v, "layer": layer, "label": "voi",
+             "f0": 100 + 3 * b + (0.5 + 0.01 * b) * v + (layer == "conv4") * np.sin(7 * b + v)}
+            for b in range(10) for v in VALUES for layer in ("output", "conv4")]
+    frame = pd.DataFrame(rows)
+    notes = []
+    tasks = stats.mixed_tasks(frame, "f0", notes=notes)
+    assert [task.layer for task in tasks] == ["conv4"]  # its outcome varies about the bases' lines
+    assert notes == ["f0, layer output: not modelled: the outcome is an exact function of the value within every "
+                     "base (no residual variation: a mixed model's likelihood has no maximum)"]
+    exact = frame[frame["layer"] == "output"]
+    with pytest.raises(GanphonError, match="no layer can be modelled .*exact function of the value"):
+        stats.fit_mixed(exact, "f0")
+    with pytest.raises(GanphonError, match="f0: the outcome is an exact function of the value within every base"):
+        stats.mixed_tasks(exact.assign(layer=np.where(exact["base"] % 2, "conv4", "output")), "f0", by="interaction")
+    noisy = exact.assign(f0=exact["f0"] + np.random.default_rng(1).normal(0, 0.5, len(exact)))
+    assert [task.layer for task in stats.mixed_tasks(noisy, "f0")] == ["output"]
+    # two values per base: each base's line passes through its two rows whatever they are, the covariance
+    # stays regular and the likelihood has its maximum: modelled
+    two = exact[exact["value"].isin(VALUES[[0, -1]])]
+    assert [task.layer for task in stats.mixed_tasks(two, "f0")] == ["output"]
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_numbers_at_the_ends_of_double_precision_are_named_or_computed_exactly(scale):
+    """An outcome or a value near 1e±200: Pearson's r is scipy's r of the unscaled numbers (it was 0 and 1: the
+    squares overflowed or vanished); a mixed model says why it is not fitted instead of giving a wrong fit or
+    a LAPACK error; at 1e±90 it is fitted, its estimates the unscaled ones times the scale."""
+    rng = np.random.default_rng(4)
+    x = np.arange(20.0)
+    y = 2 * x + np.sin(x)
+    reference = sps.pearsonr(x, y)
+    for a, b in ((x * scale, y), (x, y * scale), (x * scale, y / scale)):
+        r = stats.pearson(a, b)
+        assert r["r"] == pytest.approx(reference.statistic, rel=1e-12)
+        assert r["p"] == pytest.approx(reference.pvalue, rel=1e-6)
+    rows = [{"base": b, "value": v, "layer": "output", "label": "voi",
+             "f0": 120 + u + (0.5 + s) * v + rng.normal(0, 2)}
+            for b, u, s in zip(range(12), rng.normal(0, 3, 12), rng.normal(0, 0.3, 12)) for v in VALUES]
+    frame = pd.DataFrame(rows)
+    for column, what in (("f0", "the outcome"), ("value", "the swept value")):
+        notes = []
+        assert stats.mixed_tasks(frame.assign(**{column: frame[column] * scale}), "f0", notes=notes) == []
+        assert len(notes) == 1 and f"not modelled: {what} runs from" in notes[0]
+        assert "beyond what a model can square in double precision" in notes[0] and notes[0].endswith("rescale it")
+    plain = stats.fit_mixed(frame, "f0")[0].result
+    near = 1e90 if scale > 1 else 1e-90
+    scaled = stats.fit_mixed(frame.assign(f0=frame["f0"] * near), "f0")[0].result
+    assert np.allclose(scaled.fe_params / near, plain.fe_params, rtol=1e-6)
+    assert np.allclose(scaled.bse_fe / near, plain.bse_fe, rtol=1e-4)
+
+
 def test_presence_of_frication_is_a_logistic_mixed_model_of_value(tmp_path):
     from ganphon import io, layout
 

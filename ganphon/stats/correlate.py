@@ -47,7 +47,11 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
     out = {"r": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n, "p": math.nan}
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out
-    dx, dy = x - x.mean(), y - y.mean()
+    # r does not depend on either scale: each series is divided by its largest magnitude before and after
+    # centring, so squares neither overflow (values near 1e200) nor vanish (near 1e-200)
+    dx, dy = (a / np.max(np.abs(a)) for a in (x, y))
+    dx, dy = dx - dx.mean(), dy - dy.mean()
+    dx, dy = dx / np.max(np.abs(dx)), dy / np.max(np.abs(dy))
     r = float(np.clip(np.sum(dx * dy) / math.sqrt(np.sum(dx * dx) * np.sum(dy * dy)), -1.0, 1.0))
     out["r"] = r
     if abs(r) < 1.0:

@@ -818,6 +818,10 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
         raise GanphonError(f"{outcome}: the outcome is constant ({data[outcome].iloc[0]:g} in every row); "
                            "there is nothing to model")
     name = model_name(outcome, label)
+    if by == "interaction" and out_of_scale(data, outcome):
+        raise GanphonError(f"{outcome}: {out_of_scale(data, outcome)}")
+    if by == "interaction" and family == "gaussian" and exact_within_bases(data, outcome, "value * C(layer)"):
+        raise GanphonError(f"{outcome}: {EXACT_FIT}")
     if by == "interaction":
         data["layer"] = pd.Categorical(data["layer"].astype(str),
                                        categories=sort_layers(data["layer"].astype(str).unique()))
@@ -840,6 +844,10 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
             why = f"the outcome is constant ({part[outcome].iloc[0]:g} in all {len(part)} complete rows)"
         elif len(part) < min_obs:
             why = f"{len(part)} complete rows, fewer than {min_obs}"
+        elif out_of_scale(part, outcome):
+            why = out_of_scale(part, outcome)
+        elif family == "gaussian" and exact_within_bases(part, outcome, rhs[0]):
+            why = EXACT_FIT
         if why is not None:
             if notes is not None:
                 notes.append(f"{name}, layer {layer}: not modelled: {why}")
@@ -848,6 +856,75 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
                                label=label, df_method=df, left_out=tuple(left_out_rows(rows, part, outcome)),
                                family=family))
     return tasks
+
+
+#: The largest magnitude and the least spread (max − min) of a modelled outcome or value: the fits square
+#: them, and their squares (and the variances mapped back to raw units) must stay finite, normal doubles.
+SCALE_LIMITS = (1e100, 1e-100)
+
+
+def out_of_scale(data: pd.DataFrame, outcome: str) -> str | None:
+    """Why the outcome or the value of a model's rows lies beyond what its fit can compute in double
+    precision (magnitudes above 1e100, or a spread below 1e-100: their squares overflow or vanish); None when
+    it does not.  A constant column is not this case (it is said so where it is checked)."""
+    largest, least = SCALE_LIMITS
+    for column, what in ((outcome, "the outcome"), ("value", "the swept value")):
+        x = data[column].to_numpy(float)
+        low, high = float(np.min(x)), float(np.max(x))
+        if max(abs(low), abs(high)) > largest or 0 < high - low < least:
+            return (f"{what} runs from {low:.3g} to {high:.3g}: beyond what a model can square in double "
+                    f"precision (magnitudes up to {largest:g}, spreads from {least:g}); rescale it")
+    return None
+
+
+#: Why a model of an outcome without residual variation is not fitted (:func:`exact_within_bases`).
+EXACT_FIT = ("the outcome is an exact function of the value within every base (no residual variation: "
+             "a mixed model's likelihood has no maximum)")
+#: Residual sum of squares, relative to the outcome's own, below which a fit counts as exact.
+EXACT_FIT_TOL = 1e-16
+
+
+def exact_within_bases(data: pd.DataFrame, outcome: str, rhs: str = "value") -> bool:
+    """Whether ``outcome`` is fitted exactly by the fixed effects ``rhs`` plus an intercept and a value slope
+    per base (the random structure's most flexible mean).
+
+    Then (with a base holding more rows than its intercept and slope can fit
+    by themselves) the residual variance σ² of every random structure can
+    shrink to 0 and the likelihood grows without bound: an optimiser stops anywhere, with
+    estimates and variances that mean nothing (a synthetic or copied outcome,
+    never a measurement).  Least squares on that design, the per-base line
+    taken out of the outcome and of each fixed-effect column first
+    (Frisch–Waugh: the same residual); exact when the residual sum of squares
+    is below :data:`EXACT_FIT_TOL` of the outcome's sum of squares about its mean.
+    """
+    import patsy
+
+    y = data[outcome].to_numpy(float)
+    total = float(np.sum((y - y.mean()) ** 2))
+    if not total > 0:
+        return False  # a constant outcome is said so where it is checked
+    bases = pd.factorize(data["base"])[0]
+    v = data["value"].to_numpy(float)
+    count = np.bincount(bases).astype(float)
+    lines = np.minimum(pd.Series(v).groupby(bases).nunique().to_numpy(), 2)  # what a base's line can fit
+    if not np.any(count > lines):  # every base's rows fitted by its own effects: the covariance stays regular
+        return False
+    centred = v - (np.bincount(bases, v) / count)[bases]
+    spread = np.bincount(bases, centred * centred) / count
+
+    def off_the_base_lines(a):  # a column minus its least-squares line in the value within each base
+        mean = np.bincount(bases, a) / count
+        slope = np.divide(np.bincount(bases, centred * a) / count, spread, out=np.zeros_like(spread),
+                          where=spread > 0)
+        return a - mean[bases] - slope[bases] * centred
+
+    X = np.asarray(patsy.dmatrix(rhs, data, return_type="dataframe"), float)
+    residual = off_the_base_lines(y)
+    columns = np.column_stack([off_the_base_lines(x) for x in X.T])
+    if columns.size:
+        coef, *_ = np.linalg.lstsq(columns, residual, rcond=None)
+        residual = residual - columns @ coef
+    return float(residual @ residual) <= EXACT_FIT_TOL * total
 
 
 def left_out_rows(rows: pd.DataFrame, kept: pd.DataFrame, outcome: str) -> list:
