@@ -23,6 +23,11 @@ CORRELATION_COLUMNS = ["measure", "layer", "r", "ci_low", "ci_high", "n", "p"]
 # Correlations (the paper's table)
 
 
+def _near_one(a: np.ndarray) -> np.ndarray:
+    """``a`` times the power of two that brings its largest magnitude into [0.5, 1) (exact: no rounding)."""
+    return np.ldexp(a, -int(np.frexp(np.max(np.abs(a)))[1]))
+
+
 def pearson(x, y, confidence: float = 0.95) -> dict:
     """Pearson r with a Fisher-z confidence interval and the two-sided t-test p.
 
@@ -47,11 +52,11 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
     out = {"r": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n, "p": math.nan}
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out
-    # r does not depend on either scale: each series is divided by its largest magnitude before and after
-    # centring, so squares neither overflow (values near 1e200) nor vanish (near 1e-200)
-    dx, dy = (a / np.max(np.abs(a)) for a in (x, y))
-    dx, dy = dx - dx.mean(), dy - dy.mean()
-    dx, dy = dx / np.max(np.abs(dx)), dy / np.max(np.abs(dy))
+    # r does not depend on either scale: each series is brought to magnitudes near 1 before and after
+    # centring, so squares neither overflow (values near 1e200) nor vanish (near 1e-200); by a power of two,
+    # which rounds nothing (r is bit for bit the unscaled formula's wherever that one is finite)
+    dx, dy = _near_one(x), _near_one(y)
+    dx, dy = _near_one(dx - dx.mean()), _near_one(dy - dy.mean())
     r = float(np.clip(np.sum(dx * dy) / math.sqrt(np.sum(dx * dx) * np.sum(dy * dy)), -1.0, 1.0))
     out["r"] = r
     if abs(r) < 1.0:
