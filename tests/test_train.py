@@ -537,3 +537,21 @@ def test_a_batch_beyond_the_free_memory_is_refused_before_the_first_step(corpus,
         assert "--dim: a wavegan d=512's weights, gradients and Adam's moments alone: about 33" in \
             capsys.readouterr().err
         assert not (tmp_path / "run").exists()
+
+
+def test_critic_steps_per_generator_step_are_bounded(tmp_path, capsys):
+    """A count of the work inside one step has a bound: 2**63 critic steps per generator step (a slip of the
+    keyboard) would make `--steps 1` run for ever; refused in one line, before any folder is made."""
+    from ganphon.train import TrainConfig
+    from ganphon.train.config import MAX_N_CRITIC
+
+    with pytest.raises(GanphonError, match=f"must be from 1 to {MAX_N_CRITIC} critic steps"):
+        TrainConfig(n_critic=2 ** 63).validate()
+    TrainConfig(n_critic=MAX_N_CRITIC).validate()
+    (tmp_path / "wavs").mkdir()
+    for n_critic in (str(2 ** 63), str(MAX_N_CRITIC + 1), "0"):
+        assert main(["train", str(tmp_path / "wavs"), "--out", str(tmp_path / "run"), "--n-critic", n_critic,
+                     "--steps", "1", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"--n-critic: expected a number of critic steps between 1 and {MAX_N_CRITIC}" in err
+    assert not (tmp_path / "run").exists()

@@ -7,11 +7,13 @@ from pathlib import Path
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
 from .options import (add_checkpoint, add_file_output, add_out, add_quiet, describe, finite_float, input_folder,
-                      model_dim, non_negative_int, output_file, positive_float, positive_int, seed_int)
+                      model_dim, non_negative_int, output_file, positive_float, positive_int, seed_int,
+                      whole_number)
 
 
 def train(p) -> None:
     from ..train import TrainConfig
+    from ..train.config import MAX_N_CRITIC
 
     defaults = TrainConfig()
     describe(p, "Train a WaveGAN, ciwGAN or fiwGAN with WGAN-GP as in the TensorFlow originals (λ 10, 5 "
@@ -35,7 +37,7 @@ def train(p) -> None:
     o = p.add_argument_group("optimisation (default on --resume: the checkpoint's)")
     o.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"items per update, over all processes (default: {defaults.batch_size})")
-    o.add_argument("--n-critic", type=positive_int, default=None,
+    o.add_argument("--n-critic", type=whole_number(1, MAX_N_CRITIC, what="a number of critic steps"), default=None,
                    help=f"critic steps per generator step (default: {defaults.n_critic})")
     o.add_argument("--lambda-gp", type=finite_float, default=None,
                    help=f"gradient-penalty weight (default: {defaults.lambda_gp:g})")

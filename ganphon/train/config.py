@@ -13,6 +13,9 @@ from ..models.latent import FLOAT32_MAX
 
 # Settings that shape the optimisation (may be changed on resume, with a note).
 OPTIM_FIELDS = ("batch_size", "n_critic", "lambda_gp", "lr", "betas", "q_lr")
+#: The most critic steps per generator step: beyond it one step of --steps 1 would run for days
+#: (WGAN-GP uses 5; every count of the loop's work per step has a bound, see the CLI's options)
+MAX_N_CRITIC = 100
 
 
 @dataclass
@@ -79,7 +82,8 @@ class TrainConfig:
         checks = [
             (self.steps >= 1, "steps", f"must be at least 1, got {self.steps}"),
             (self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}"),
-            (self.n_critic >= 1, "n_critic", f"must be at least 1, got {self.n_critic}"),
+            (1 <= self.n_critic <= MAX_N_CRITIC, "n_critic",
+             f"must be from 1 to {MAX_N_CRITIC} critic steps per generator step (WGAN-GP's is 5), got {self.n_critic}"),
             (self.lambda_gp >= 0, "lambda_gp", f"must be >= 0, got {self.lambda_gp}"),
             (self.lr > 0, "lr", f"must be positive, got {self.lr}"),
             (self.q_lr > 0, "q_lr", f"must be positive, got {self.q_lr}"),
