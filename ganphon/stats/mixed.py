@@ -818,8 +818,8 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
         raise GanphonError(f"{outcome}: the outcome is constant ({data[outcome].iloc[0]:g} in every row); "
                            "there is nothing to model")
     name = model_name(outcome, label)
-    if by == "interaction" and out_of_scale(data, outcome):
-        raise GanphonError(f"{outcome}: {out_of_scale(data, outcome)}")
+    if by == "interaction" and (scale := out_of_scale(data, outcome)):
+        raise GanphonError(f"{outcome}: {scale}")
     if by == "interaction" and family == "gaussian" and exact_within_bases(data, outcome, "value * C(layer)"):
         raise GanphonError(f"{outcome}: {EXACT_FIT}")
     if by == "interaction":
@@ -844,8 +844,8 @@ def mixed_tasks(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slo
             why = f"the outcome is constant ({part[outcome].iloc[0]:g} in all {len(part)} complete rows)"
         elif len(part) < min_obs:
             why = f"{len(part)} complete rows, fewer than {min_obs}"
-        elif out_of_scale(part, outcome):
-            why = out_of_scale(part, outcome)
+        elif scale := out_of_scale(part, outcome):
+            why = scale
         elif family == "gaussian" and exact_within_bases(part, outcome, rhs[0]):
             why = EXACT_FIT
         if why is not None:
