@@ -30,6 +30,8 @@ def test_every_command_has_help_for_every_option():
     for name, p in sub.choices.items():
         text = p.format_help()
         assert "default: None" not in text, name
+        # argparse formats help strings with %, never a description or epilog: '%%' there prints as '%%'
+        assert "%%" not in text, name
         for action in p._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{name} {action.option_strings[0]} has no help"

@@ -21,7 +21,7 @@ def correlate_input(p) -> None:
              "their own times) and the input's own Praat measures — F0, intensity, F1, F2 of ID_output.wav — "
              "each measure averaged over every layer sample's period (nothing above the layer's native "
              "Nyquist enters), within the non-empty intervals of --tier (default: the 'condition' tier, the "
-             "input's own audio), pooled over items and per interval label, with 95 %% intervals by a seeded "
+             "input's own audio), pooled over items and per interval label, with 95 % intervals by a seeded "
              "bootstrap over items. Formants only where the input's own band reaches --maximum-formant. "
              "Writes DIR/correlate_input.csv. Works on any probe folder; made for 'probe --network crepe' "
              "and 'hf:PATH' (in which layer does pitch emerge?).",
@@ -66,7 +66,7 @@ def compare_series(p) -> None:
              "the external series is brought onto the layer's sample times (averaged over each sample's "
              "period, or interpolated), Pearson r at every lag up to --max-lag, the lag at the peak "
              "(positive: the external follows the layer), r at lag 0, and both series' peak latencies; per "
-             "layer, their means over items with bootstrap 95 %% intervals. --external is one file for every "
+             "layer, their means over items with bootstrap 95 % intervals. --external is one file for every "
              "item or a folder with one per item (ID.csv or the input's stem, .csv, .wav or .edf); a CSV has a time "
              "column in seconds (time 0 = the item's first sample). Works on any probe folder. Writes "
              "compare_series.csv and compare_series_summary.csv.",
