@@ -650,6 +650,11 @@ def read_table(path, what: str = "table", **kwargs):
     try:
         if is_parquet(path):
             return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
+        if "encoding" not in kwargs:  # a spreadsheet's UTF-8 BOM, or Praat's UTF-16: not part of the first name
+            with open(path, "rb") as head:
+                encoding = text_encoding(head.read(3))
+            if encoding != "utf-8":
+                kwargs = {**kwargs, "encoding": encoding}
         table = pd.read_csv(path, **kwargs)
         if "index_col" not in kwargs and not isinstance(table.index, pd.RangeIndex):
             # a first row with more cells than the header: pandas would take the first column as the index

@@ -386,6 +386,10 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         raise GanphonError(f"{path}: column {column!r}, row {row + 2}: {table[column].iloc[row]!r} is not a number "
                            "(leave the cell empty, or write NaN, for an undefined value)")
     v = values.to_numpy(dtype=np.float64)
+    if np.isinf(v).any():  # not a measurement: a cell an undefined value would leave empty
+        row = int(np.flatnonzero(np.isinf(v))[0])
+        raise GanphonError(f"{path}: column {column!r}, row {row + 2}: '{table[column].iloc[row]}' is not a finite "
+                           "number (leave the cell empty, or write NaN, for an undefined value)")
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
         raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds")
     return t, v
@@ -435,13 +439,20 @@ def cross_correlation(x, y, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _undefined_note(grid, values, et, ev, start: float, end: float) -> str:
-    """Why an item's correlations are undefined ('' when they are not): said in its row, never left silent."""
+    """Why an item's correlations are undefined ('' when they are not): said in its row, never left silent.
+
+    Fewer than 3 defined samples of the external series inside the item — on the
+    layer's grid, or of its own (a series sampled every second, or in ms read as
+    seconds, interpolated onto the grid would be a straight line) — leave r undefined.
+    """
     defined = np.isfinite(grid)
-    if defined.sum() < 3:
-        ok = np.isfinite(ev)
+    ok = np.isfinite(ev)
+    own = int((ok & (et >= start) & (et <= end)).sum())
+    if defined.sum() < 3 or own < 3:
         span = f"{et[ok].min():g}–{et[ok].max():g} s" if ok.any() else "no defined value"
-        return (f"external series has {int(defined.sum())} defined samples in the item's {start:g}–{end:g} s "
-                f"(its times: {span}); r undefined")
+        every = f", one every {np.median(np.diff(et)):g} s" if len(et) > 1 else ""
+        return (f"external series has {min(int(defined.sum()), own)} defined samples in the item's {start:g}–{end:g} s "
+                f"(its times: {span}{every}); r undefined")
     if np.ptp(grid[defined]) == 0:
         return "external series constant over the item; r undefined"
     if np.ptp(values) == 0:
@@ -540,9 +551,12 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
                                             f"({len(values) * dx:g} s of {row['layer']})")
         grid = on_grid(et, ev, times, dx)
         lags, r = cross_correlation(values, grid, max(1, int(round(max_lag / dx))))
-        best = int(np.nanargmax(r)) if np.isfinite(r).any() else None
         # the external's peak within the item's span (a longer recording's peak elsewhere is not this item's)
         start, end = times[0] - dx / 2, times[-1] + dx / 2
+        note = _undefined_note(grid, values, et, ev, start, end)
+        if note:
+            r = np.full(len(r), np.nan)
+        best = int(np.nanargmax(r)) if np.isfinite(r).any() else None
         ok = np.isfinite(ev) & (et >= start) & (et <= end)
         records.append({"sample_id": sid, "layer": row["layer"], "external": str(path),
                         "rate_native_hz": 1.0 / dx,
@@ -551,7 +565,7 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
                         "r_zero": float(r[len(r) // 2]),
                         "layer_peak_s": float(times[int(np.argmax(values))]),
                         "external_peak_s": float(et[ok][int(np.argmax(ev[ok]))]) if ok.any() else np.nan,
-                        "note": _undefined_note(grid, values, et, ev, start, end)})
+                        "note": note})
     per_item = pd.DataFrame(records)
     if per_item["note"].str.startswith("external series").all() and not np.isfinite(per_item["r_peak"]).any():
         raise GanphonError(f"{external}: {per_item['note'].iloc[0]}; no item can be compared (time 0 is each "

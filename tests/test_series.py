@@ -193,6 +193,50 @@ def test_compare_series_says_where_r_is_undefined_and_ignores_scale(tmp_path):
     assert not (tmp_path / "l").exists() and not (tmp_path / "b").exists()
 
 
+def test_compare_series_refuses_a_series_too_sparse_or_infinite_and_reads_a_bom(tmp_path):
+    """Times in ms read as seconds leave 2 samples per item: interpolated onto the layer's grid they would be
+    a straight line, and r with a line is not a cross-correlation (it had been reported, r = −0.30).  An
+    infinite value is refused with its row, not dropped; a spreadsheet's UTF-8 BOM is not part of 'time'."""
+    import parselmouth
+
+    from ganphon.series import compare_series
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=2)
+    t = np.arange(0.0, 1.024, 0.001)
+    snd = parselmouth.read(str(folder / "s000000_conv2.Sound"))
+    v = np.interp(t - 0.02, snd.xs(), snd.values[0])
+    good = tmp_path / "good.csv"
+    pd.DataFrame({"time": t, "v": v}).to_csv(good, index=False, float_format="%.17g")
+    reference, _ = compare_series(folder, good, layers=["conv2"], n_boot=0, out=tmp_path / "g")
+    assert (reference["note"] == "").all() and np.isfinite(reference["r_peak"]).all()
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())
+    with_bom, _ = compare_series(folder, bom, layers=["conv2"], n_boot=0, out=tmp_path / "b")
+    pd.testing.assert_frame_equal(with_bom.drop(columns="external"), reference.drop(columns="external"))
+    ms = tmp_path / "ms.csv"
+    pd.DataFrame({"time": t * 1000, "v": v}).to_csv(ms, index=False)
+    with pytest.raises(GanphonError, match=r"^.*ms.csv: external series has 2 defined samples in the item's "
+                                           r"0–1.024 s \(its times: 0–1023 s, one every 1 s\); r undefined; no item"):
+        compare_series(folder, ms, layers=["conv2"], out=tmp_path / "m")
+    # one item covered densely, the other by two samples: the second's row says so and its r is undefined
+    folder_ext = tmp_path / "per_item"
+    folder_ext.mkdir()
+    pd.DataFrame({"time": t, "v": v}).to_csv(folder_ext / "s000000.csv", index=False)
+    pd.DataFrame({"time": [0.1, 0.9], "v": [0.0, 1.0]}).to_csv(folder_ext / "s000001.csv", index=False)
+    per_item, summary = compare_series(folder, folder_ext, layers=["conv2"], n_boot=0, out=tmp_path / "p")
+    rows = per_item.set_index("sample_id")
+    assert rows.loc["s000000", "note"] == "" and np.isfinite(rows.loc["s000000", "r_peak"])
+    assert rows.loc["s000001", "note"].startswith("external series has 2 defined samples")
+    assert rows.loc["s000001", ["r_peak", "r_zero", "lag_s"]].isna().all()
+    assert summary["n_undefined"].tolist() == [1]
+    inf = tmp_path / "inf.csv"
+    inf.write_text("time,v\n0,1\n0.5,inf\n1,2\n")
+    with pytest.raises(GanphonError, match=r"inf.csv: column 'v', row 3: 'inf' is not a finite number"):
+        compare_series(folder, inf, layers=["conv2"], out=tmp_path / "i")
+    assert not any((tmp_path / name).exists() for name in ("m", "i"))
+
+
 def test_results_are_recorded_and_never_replace_a_users_files(tmp_path, capsys):
     """compare-series and correlate-input wrote tables without the seed, versions or command that made them,
     and wrote them into any folder; measure's record beside its table replaced a notes.json of the user's."""
