@@ -170,6 +170,11 @@ def layer_stack_figure(folder, sample_id: str, layers=None, tier: str | None = N
     """The figure of :func:`plot_layer_stack` (axes: waveform, spectrogram, one per layer)."""
     folder = Path(folder)
     manifest = _manifest(folder)
+    if manifest is not None and "sample_id" in manifest.columns:
+        known = manifest["sample_id"].astype(str).drop_duplicates()
+        if sample_id not in set(known):
+            raise ParameterError("sample", f"{folder} has no sample {sample_id!r} in its manifest "
+                                           f"({len(known)} samples: {known.iloc[0]} … {known.iloc[-1]})")
     x, sr = read_wav(folder / layout.layer_wav(sample_id, layout.OUTPUT_LAYER))
     layers = list(layers) if layers else _sample_layers(folder, sample_id, manifest)
     series = {}

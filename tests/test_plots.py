@@ -330,6 +330,11 @@ def test_plot_command_draws_what_the_folder_supports(folder, tmp_path, capsys):
                            for ext in ("png", "pdf"))
     assert main(["plot", str(folder / "nothing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+    # a sample the manifest does not hold is named as such (it had been 'no such WAV file'), nothing drawn
+    assert main(["plot", str(folder), "--sample", "b099_v000", "--formats", "svg"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganphon: error: --sample: ") and "has no sample 'b099_v000' in its manifest (" in err
+    assert "\n" not in err and not list((folder / "figures").glob("*.svg"))
 
 
 def test_plot_stats_end_to_end(tmp_path):
