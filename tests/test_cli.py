@@ -253,3 +253,16 @@ def test_a_backend_matplotlib_does_not_know_in_the_environment_does_not_stop_a_f
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     pngs = sorted((folder / "figures").glob("*.png"))
     assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_a_value_starting_with_a_dash_gets_a_hint_in_the_one_line_error(capsys):
+    """argparse reads '--values -15,15' as an option followed by an option: the error says how to write it."""
+    assert main(["atlas", "--checkpoint", "demo", "--out", "x", "--values", "-15,15"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("ganphon atlas: error: argument --values: expected one argument; a value that starts with '-' "
+                   "is written --values=-15,15 (see 'ganphon atlas --help')")
+    assert main(["intervene", "--checkpoint", "demo", "--out", "x", "--layer", "conv1", "--channels", "1",
+                 "--scale", "-inf"]) == 2
+    assert "is written --scale=-inf (" in capsys.readouterr().err
+    assert main(["atlas", "--checkpoint", "demo", "--out"]) == 2  # no value at all: no hint
+    assert capsys.readouterr().err.strip().endswith("expected one argument (see 'ganphon atlas --help')")

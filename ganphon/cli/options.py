@@ -17,9 +17,30 @@ import textwrap
 class ArgumentParser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr and exit status 2."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)  # for error()'s hint
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):  # noqa: D401 - argparse's API
+        message += _dash_value_hint(message, getattr(self, "_argv", ()))
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         sys.exit(2)
+
+
+def _dash_value_hint(message: str, argv) -> str:
+    """argparse takes a value such as ``-15,15`` after an option for an option of its own ("expected one
+    argument"): say how to write it."""
+    import re
+
+    found = re.match(r"argument (-[\w-]+)(?:/\S+)?: expected one argument", message)
+    if not found:
+        return ""
+    option = found.group(1)
+    for i, token in enumerate(argv[:-1]):
+        value = argv[i + 1]
+        if token == option and re.fullmatch(r"-[\d.][\w.,+-]*|-(inf|nan)\w*", value, re.IGNORECASE):
+            return f"; a value that starts with '-' is written {option}={value}"
+    return ""
 
 
 class Formatter(argparse.HelpFormatter):
