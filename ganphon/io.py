@@ -807,10 +807,16 @@ _LATENT_COLUMN = re.compile(r"z\d+")
 def ends_mid_row(path) -> bool:
     """Whether a text table's last row lacks its line break (a file cut short in the middle of a row)."""
     with open(path, "rb") as f:
+        head = f.read(3)
         f.seek(0, 2)
         size = f.tell()
-        f.seek(max(0, size - 1))
-        return bool(size) and f.read(1) not in (b"\n", b"\r")
+        width = 2 if text_encoding(head) == "utf-16" else 1  # UTF-16: the line break is two bytes
+        f.seek(max(0, size - width))
+        last = f.read(width)
+    if width == 2:
+        last = last.decode("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be", errors="replace")
+        return size > 2 and last not in ("\n", "\r")
+    return bool(size) and last not in (b"\n", b"\r")
 
 
 def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):

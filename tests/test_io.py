@@ -4,6 +4,7 @@ import struct
 import subprocess
 
 import numpy as np
+import pandas as pd
 import parselmouth
 import pytest
 import scipy.io.wavfile
@@ -198,6 +199,21 @@ def test_a_manifest_cut_short_is_refused_before_any_cell_is_used(tmp_path, cut):
         io.read_manifest(tmp_path)
     (tmp_path / "manifest.csv").write_text(text)  # whole again: read
     assert io.read_manifest(tmp_path)["sample_id"].tolist() == ["000123", "000124"]
+
+
+@pytest.mark.parametrize("enc, bom", [("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"),
+                                      ("utf-16-be", b"\xfe\xff")])
+def test_a_table_saved_with_a_byte_order_mark_reads_as_without_it(tmp_path, enc, bom):
+    """A spreadsheet's "CSV UTF-8" starts with a BOM, Praat's non-ASCII tables are UTF-16: the BOM had become
+    part of the first column's name ('\\ufeffsample_id': "lacks column sample_id"); cut short, still refused."""
+    text = "sample_id,layer,file,value\n000123,output,x.wav,1.5\n000124,conv1,y.wav,\n"
+    (tmp_path / "manifest.csv").write_text(text)
+    plain = io.read_manifest(tmp_path)
+    (tmp_path / "manifest.csv").write_bytes(bom + text.encode(enc))
+    pd.testing.assert_frame_equal(io.read_manifest(tmp_path), plain)
+    (tmp_path / "manifest.csv").write_bytes(bom + text[:-3].encode(enc))
+    with pytest.raises(GanphonError, match="manifest.csv: ends in the middle of a row"):
+        io.read_manifest(tmp_path)
 
 
 @pytest.mark.parametrize("column, cell, want", [
