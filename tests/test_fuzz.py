@@ -508,7 +508,9 @@ def test_mutated_tables_are_refused_in_one_line_or_used(base, data):
                                        "stats/correlations.csv"]), label="table")
     with Workspace(base, "sweep") as ws:
         path = ws / "sweep" / table
-        path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding="utf-8")
+        # saved again as a spreadsheet or Praat would: with a UTF-8 byte-order mark, or as UTF-16
+        encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]), label="encoding")
+        path.write_text(_mutate_text(data, path.read_text(encoding="utf-8")), encoding=encoding)
         if table == layout.MANIFEST:
             contract(["measure", "sweep", "--workers", "1", "--measures", "duration", "--out", "a.csv", "--quiet"], ws)
         elif table.startswith("stats"):
