@@ -575,9 +575,10 @@ def load_spec(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise GanphonError(f"{path}: no such sweep spec")
+    text = io.read_text(path)  # UTF-8 with or without a BOM (Windows' Notepad), or UTF-16
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise GanphonError(f"{path}: not valid TOML ({exc})") from None
     spec = data.get("sweep", data)
     if not isinstance(spec, dict):

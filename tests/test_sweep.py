@@ -67,6 +67,16 @@ def test_line_and_random_designs(tmp_path):
     spec_file.write_text('[sweep]\nkind = "line"\na = "s0"\nb = "s1"\nlatents = "latents.csv"\nsteps = 3\n')
     d2 = make_design(CIW, load_spec(spec_file))
     assert torch.allclose(d2.latents[0], a) and torch.allclose(d2.latents[2], b)
+    # saved by Windows' Notepad (a UTF-8 BOM) or as UTF-16: the same spec (the BOM had been "not valid TOML")
+    text, plain = spec_file.read_text(), load_spec(spec_file)
+    for encoding in ("utf-8-sig", "utf-16"):
+        spec_file.write_text(text, encoding=encoding)
+        assert load_spec(spec_file) == plain == {"kind": "line", "a": "s0", "b": "s1", "latents": "latents.csv",
+                                                 "steps": 3, "_dir": str(tmp_path.resolve())}
+        assert torch.equal(make_design(CIW, load_spec(spec_file)).latents, d2.latents)
+    spec_file.write_bytes(b"steps = \xe9\n")
+    with pytest.raises(GanphonError, match=r"line.toml: not UTF-8 or UTF-16 text$"):
+        load_spec(spec_file)
     r = make_design(CIW, {"kind": "random", "n": 6, "seed": 2})
     assert torch.equal(r.latents, lat.sample(6, seed=2))
     with pytest.raises(GanphonError, match="kind"):
