@@ -368,7 +368,7 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
         if not numeric:
             raise GanphonError(f"{path}: no column of numbers besides {time_column!r} "
-                               f"(its columns: {', '.join(map(str, table.columns))})")
+                               f"(its columns: {', '.join(map(str, table.columns))}){_decimal_comma(table)}")
         if len(numeric) > 1:
             raise ParameterError("column", f"{path} has several numeric value columns "
                                            f"({', '.join(map(str, numeric))}); choose one")
@@ -384,15 +384,28 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if typo.any():  # an empty cell, NaN or NA is an undefined sample; anything else that is not a number is an error
         row = int(np.flatnonzero(typo)[0])
         raise GanphonError(f"{path}: column {column!r}, row {row + 2}: {table[column].iloc[row]!r} is not a number "
-                           "(leave the cell empty, or write NaN, for an undefined value)")
+                           f"(leave the cell empty, or write NaN, for an undefined value){_decimal_comma(table)}")
     v = values.to_numpy(dtype=np.float64)
     if np.isinf(v).any():  # not a measurement: a cell an undefined value would leave empty
         row = int(np.flatnonzero(np.isinf(v))[0])
         raise GanphonError(f"{path}: column {column!r}, row {row + 2}: '{table[column].iloc[row]}' is not a finite "
                            "number (leave the cell empty, or write NaN, for an undefined value)")
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds")
+        raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds"
+                           f"{_decimal_comma(table)}")
     return t, v
+
+
+def _decimal_comma(table) -> str:
+    """A hint when a table's text cells are numbers written with a decimal comma ('0,5'), '' otherwise."""
+    for name in table.columns:
+        cells = table[name].dropna()
+        if pd.api.types.is_numeric_dtype(cells):
+            continue
+        comma = cells[cells.astype(str).str.fullmatch(r"\s*[-+]?\d+,\d+\s*")]
+        if len(comma):
+            return f" (column {name!r} holds numbers with a decimal comma, e.g. {comma.iloc[0]!r}: write 0.5, not 0,5)"
+    return ""
 
 
 def read_edf(path, channel: str | None = None):

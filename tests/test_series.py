@@ -234,7 +234,14 @@ def test_compare_series_refuses_a_series_too_sparse_or_infinite_and_reads_a_bom(
     inf.write_text("time,v\n0,1\n0.5,inf\n1,2\n")
     with pytest.raises(GanphonError, match=r"inf.csv: column 'v', row 3: 'inf' is not a finite number"):
         compare_series(folder, inf, layers=["conv2"], out=tmp_path / "i")
-    assert not any((tmp_path / name).exists() for name in ("m", "i"))
+    # numbers written with a decimal comma (a European spreadsheet's CSV, ';'-separated): said so
+    comma = tmp_path / "comma.csv"
+    comma.write_text("time;v\n" + "".join(f"{a:.3f};{b:.5f}\n".replace(".", ",") for a, b in zip(t, v)))
+    with pytest.raises(GanphonError, match=r"comma.csv: no column of numbers besides 'time' \(its columns: time, v\) "
+                                           r"\(column 'time' holds numbers with a decimal comma, e.g. '0,000': write "
+                                           r"0.5, not 0,5\)$"):
+        compare_series(folder, comma, layers=["conv2"], out=tmp_path / "c")
+    assert not any((tmp_path / name).exists() for name in ("m", "i", "c"))
 
 
 def test_results_are_recorded_and_never_replace_a_users_files(tmp_path, capsys):
