@@ -264,5 +264,7 @@ def test_a_value_starting_with_a_dash_gets_a_hint_in_the_one_line_error(capsys):
     assert main(["intervene", "--checkpoint", "demo", "--out", "x", "--layer", "conv1", "--channels", "1",
                  "--scale", "-inf"]) == 2
     assert "is written --scale=-inf (" in capsys.readouterr().err
+    assert main(["atlas", "--checkpoint", "demo", "--out", "x", "--val", "-1,1"]) == 2  # argparse's abbreviation
+    assert "is written --val=-1,1 (" in capsys.readouterr().err
     assert main(["atlas", "--checkpoint", "demo", "--out"]) == 2  # no value at all: no hint
     assert capsys.readouterr().err.strip().endswith("expected one argument (see 'ganphon atlas --help')")

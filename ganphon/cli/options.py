@@ -32,13 +32,14 @@ def _dash_value_hint(message: str, argv) -> str:
     argument"): say how to write it."""
     import re
 
-    found = re.match(r"argument (-[\w-]+)(?:/\S+)?: expected one argument", message)
+    found = re.match(r"argument (-[\w/-]+): expected one argument", message)
     if not found:
         return ""
-    option = found.group(1)
+    options = found.group(1).split("/")  # '-n/--n': the spelling used is the one to show
     for i, token in enumerate(argv[:-1]):
-        value = argv[i + 1]
-        if token == option and re.fullmatch(r"-[\d.][\w.,+-]*|-(inf|nan)\w*", value, re.IGNORECASE):
+        value, option = argv[i + 1], token
+        named = token in options or (token.startswith("--") and any(o.startswith(token) for o in options))  # --val
+        if named and re.fullmatch(r"-[\d.][\w.,+-]*|-(inf|nan)\w*", value, re.IGNORECASE):
             return f"; a value that starts with '-' is written {option}={value}"
     return ""
 
