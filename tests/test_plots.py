@@ -121,8 +121,15 @@ def test_layer_stack_falls_back_to_the_condition_tier(folder, tmp_path):
     assert len(fig.axes) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["z11=-15"]
     with pytest.raises(GanphonError, match=r"b000_v000\.TextGrid: no tier 'phones'"):
         plots.layer_stack_figure(folder, "b000_v000", tier="phones")
-    with pytest.raises(GanphonError, match=r"b009_v000_output\.wav: no such WAV"):
+    with pytest.raises(GanphonError, match=r"^sample: .* has no sample 'b009_v000' in its manifest \(6 samples: "
+                                           r"b000_v000 … b001_v002\)$"):
         plots.plot_layer_stack(folder, "b009_v000", out=tmp_path / "x")
+    # a sample of the manifest whose output WAV is gone: that file is named
+    copy = Path(shutil.copytree(folder, tmp_path / "copy", ignore=shutil.ignore_patterns("figures")))
+    (copy / "b001_v000_output.wav").unlink()
+    with pytest.raises(GanphonError, match=r"b001_v000_output\.wav: no such WAV"):
+        plots.plot_layer_stack(copy, "b001_v000", out=tmp_path / "x")
+    assert not list(tmp_path.glob("x*"))
 
 
 def test_sweep_grid_is_values_by_layers(folder):
