@@ -451,16 +451,17 @@ def cross_correlation(x, y, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     return lags, r
 
 
-def _undefined_note(grid, values, et, ev, start: float, end: float) -> str:
+def _undefined_note(grid, values, inside, start: float, end: float, et, ev) -> str:
     """Why an item's correlations are undefined ('' when they are not): said in its row, never left silent.
 
     Fewer than 3 defined samples of the external series inside the item — on the
     layer's grid, or of its own (a series sampled every second, or in ms read as
     seconds, interpolated onto the grid would be a straight line) — leave r undefined.
+    ``inside``: the external's defined samples within the item's span.
     """
     defined = np.isfinite(grid)
     ok = np.isfinite(ev)
-    own = int((ok & (et >= start) & (et <= end)).sum())
+    own = int(inside.sum())
     if defined.sum() < 3 or own < 3:
         span = f"{et[ok].min():g}–{et[ok].max():g} s" if ok.any() else "no defined value"
         every = f", one every {np.median(np.diff(et)):g} s" if len(et) > 1 else ""
@@ -566,11 +567,11 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
         lags, r = cross_correlation(values, grid, max(1, int(round(max_lag / dx))))
         # the external's peak within the item's span (a longer recording's peak elsewhere is not this item's)
         start, end = times[0] - dx / 2, times[-1] + dx / 2
-        note = _undefined_note(grid, values, et, ev, start, end)
+        ok = np.isfinite(ev) & (et >= start) & (et <= end)
+        note = _undefined_note(grid, values, ok, start, end, et, ev)
         if note:
             r = np.full(len(r), np.nan)
         best = int(np.nanargmax(r)) if np.isfinite(r).any() else None
-        ok = np.isfinite(ev) & (et >= start) & (et <= end)
         records.append({"sample_id": sid, "layer": row["layer"], "external": str(path),
                         "rate_native_hz": 1.0 / dx,
                         "lag_s": float(lags[best] * dx) if best is not None else np.nan,
