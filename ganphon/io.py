@@ -1072,11 +1072,13 @@ _RECORD_TYPES = (("kind", str, "a name"), ("command", str, "a command line"), ("
 
 
 def read_json(path, what: str = "JSON file"):
-    """Read a JSON file (UTF-8) as it is; one-line errors naming the file and ``what`` it should be."""
+    """Read a JSON file (UTF-8, a BOM or UTF-16 as in :func:`read_text`: a record edited in Notepad) as it is;
+    one-line errors naming the file and ``what`` it should be."""
     path = Path(path)
     refuse_not_a_file(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        return json.loads(raw.decode(text_encoding(raw)))
     except FileNotFoundError:
         raise GanphonError(f"{path}: no such {what}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:

@@ -174,6 +174,9 @@ def test_read_text_boms(tmp_path):
     for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")):
         (tmp_path / "t.txt").write_bytes(bom + "a\tɑ\n".encode(enc))
         assert io.read_text(tmp_path / "t.txt") == "a\tɑ\n"
+        # a run record saved again by an editor: the same record (a BOM had made it "unreadable")
+        (tmp_path / "run.json").write_bytes(bom + '{"kind": "probe", "request": {"n": 3, "name": "ɑ"}}'.encode(enc))
+        assert io.read_json(tmp_path / "run.json") == {"kind": "probe", "request": {"n": 3, "name": "ɑ"}}
 
 
 def test_manifest_dtypes_and_errors(tmp_path):
