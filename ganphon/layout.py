@@ -1043,8 +1043,6 @@ def _close_ledgers() -> None:
 
 def folder_kind_of(folder) -> tuple[str | None, str]:
     """The kind of folder ``folder`` is and what says so: ``(kind, evidence)``; kind None if unknown."""
-    import json
-
     folder = Path(folder)
     if not folder.is_dir():
         return None, ""
@@ -1054,9 +1052,12 @@ def folder_kind_of(folder) -> tuple[str | None, str]:
     marks = [name for name in _TRAINING_MARKS if (folder / name).exists()]
     if marks or any(checkpoint_step(p.name) is not None for p in folder.iterdir()):
         return "training", (marks[0] if marks else "ckpt_step*.pt")
+    from .errors import GanphonError
+    from .io import read_json  # the one JSON reader (io imports this module)
+
     try:
-        record = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_json(folder / RUN_JSON)
+    except GanphonError:
         return None, ""
     request = record.get("request") if isinstance(record, dict) else None
     if isinstance(request, dict) and isinstance(request.get("kind"), str):

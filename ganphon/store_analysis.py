@@ -17,7 +17,6 @@ not at all; a rerun computes only the chunks without one.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -225,8 +224,8 @@ def acoustics_table(folder, measures=None) -> pd.DataFrame:
         raise GanphonError(f"{ac_dir}: {len(missing)} of {n_chunks} chunks are not measured (first: "
                            f"{part_name(missing[0])}); run the same sweep command again to complete it")
     try:
-        record = json.loads((ac_dir / ANALYSIS_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = io.read_json(ac_dir / ANALYSIS_RECORD)
+    except GanphonError:
         raise GanphonError(f"{ac_dir / ANALYSIS_RECORD}: missing or unreadable; measure the store again") from None
     filters = [("measure", "in", sorted(set(measures)))] if measures else None
     parts = [io.read_table(ac_dir / part_name(c), "store acoustic part", filters=filters) for c in range(n_chunks)]
@@ -254,8 +253,8 @@ def _fresh_parts(folder: Path, record: dict) -> None:
     wanted = io.normalise(record)
     if folder.is_dir():
         try:
-            same = json.loads(path.read_text(encoding="utf-8")) == wanted
-        except (OSError, ValueError):
+            same = io.read_json(path) == wanted
+        except GanphonError:
             same = False
         if same:
             return

@@ -582,7 +582,8 @@ def test_mutated_records_are_refused_in_one_line_or_used(base, data):
             else:
                 parent[key[-1]] = data.draw(odd_value, label="value")
             text = json.dumps(doc)
-        path.write_text(text, encoding="utf-8")
+        encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]), label="encoding")  # an editor's
+        path.write_text(text, encoding=encoding)
         argv = data.draw(st.sampled_from(sorted(RECORD_COMMANDS)), label="command")
         contract([a.replace("{b}", str(base)) for a in RECORD_COMMANDS[argv]], ws)
 

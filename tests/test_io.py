@@ -11,7 +11,7 @@ import scipy.io.wavfile
 import tgt
 
 from conftest import require_praat
-from ganphon import io
+from ganphon import io, layout
 from ganphon.errors import GanphonError, first_line
 
 
@@ -177,6 +177,11 @@ def test_read_text_boms(tmp_path):
         # a run record saved again by an editor: the same record (a BOM had made it "unreadable")
         (tmp_path / "run.json").write_bytes(bom + '{"kind": "probe", "request": {"n": 3, "name": "ɑ"}}'.encode(enc))
         assert io.read_json(tmp_path / "run.json") == {"kind": "probe", "request": {"n": 3, "name": "ɑ"}}
+        # a folder an earlier release wrote (no ledger) is known by its run.json, however saved
+        old = tmp_path / f"old_{enc}_{len(bom)}"
+        old.mkdir()
+        (old / "run.json").write_bytes(bom + '{"request": {"kind": "probe"}}'.encode(enc))
+        assert layout.folder_kind_of(old) == ("export", "run.json of a probe run")
 
 
 def test_manifest_dtypes_and_errors(tmp_path):
