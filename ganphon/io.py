@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import layout
+from .layout import text_encoding  # noqa: F401 - part of io's API (where text files are read)
 from .errors import GanphonError, first_line
 
 # ---------------------------------------------------------------- WAV
@@ -596,15 +597,6 @@ def interval_tier(grid, name: str, path=None, labelled: bool = False) -> list:
 
 
 # ---------------------------------------------------------------- text and tables
-
-def text_encoding(raw: bytes) -> str:
-    """Encoding of a text file from its first bytes: ``utf-16`` (either BOM), ``utf-8-sig`` or ``utf-8``."""
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    if raw[:3] == b"\xef\xbb\xbf":
-        return "utf-8-sig"
-    return "utf-8"
-
 
 def read_text(path) -> str:
     """Read a text file written as UTF-8 (BOM or not) or UTF-16 (Praat's choice for non-ASCII text)."""

@@ -1041,6 +1041,15 @@ def _close_ledgers() -> None:
             os.close(fd)
 
 
+def text_encoding(raw: bytes) -> str:
+    """Encoding of a text file from its first bytes: ``utf-16`` (either BOM), ``utf-8-sig`` or ``utf-8``."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    if raw[:3] == b"\xef\xbb\xbf":
+        return "utf-8-sig"
+    return "utf-8"
+
+
 def folder_kind_of(folder) -> tuple[str | None, str]:
     """The kind of folder ``folder`` is and what says so: ``(kind, evidence)``; kind None if unknown."""
     folder = Path(folder)
@@ -1052,12 +1061,12 @@ def folder_kind_of(folder) -> tuple[str | None, str]:
     marks = [name for name in _TRAINING_MARKS if (folder / name).exists()]
     if marks or any(checkpoint_step(p.name) is not None for p in folder.iterdir()):
         return "training", (marks[0] if marks else "ckpt_step*.pt")
-    from .errors import GanphonError
-    from .io import read_json  # the one JSON reader (io imports this module)
+    import json
 
     try:
-        record = read_json(folder / RUN_JSON)
-    except GanphonError:
+        raw = (folder / RUN_JSON).read_bytes()
+        record = json.loads(raw.decode(text_encoding(raw)))  # as io.read_json decodes it
+    except (OSError, ValueError):
         return None, ""
     request = record.get("request") if isinstance(record, dict) else None
     if isinstance(request, dict) and isinstance(request.get("kind"), str):
