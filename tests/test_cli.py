@@ -268,3 +268,31 @@ def test_a_value_starting_with_a_dash_gets_a_hint_in_the_one_line_error(capsys):
     assert "is written --val=-1,1 (" in capsys.readouterr().err
     assert main(["atlas", "--checkpoint", "demo", "--out"]) == 2  # no value at all: no hint
     assert capsys.readouterr().err.strip().endswith("expected one argument (see 'ganphon atlas --help')")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp_path):
+    """A stdout in cp1252 (a Windows console redirected to a file) or ASCII has no "…", "−" or "≤": Python stopped
+    `ganphon sweep --help` with a UnicodeEncodeError traceback.  Every command's help now prints, those characters
+    as ASCII ("…" → "...", "−" → "-"); an error line on stderr too."""
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    for name in COMMANDS:
+        done = subprocess.run([sys.executable, "-m", "ganphon", name, "--help"], env=env, capture_output=True,
+                              timeout=120)
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, (name, done.stderr[-1000:])
+        done.stdout.decode(encoding)  # what it printed is text of that encoding
+    help_text = subprocess.run([sys.executable, "-m", "ganphon", "intervene", "--help"], env=env,
+                               capture_output=True, timeout=120).stdout.decode(encoding)
+    assert "(intervention - control," in " ".join(help_text.split())  # "(intervention − control," in UTF-8
+    if encoding == "ascii":
+        help_text = subprocess.run([sys.executable, "-m", "ganphon", "sweep", "--help"], env=env,
+                                   capture_output=True, timeout=120).stdout.decode(encoding)
+        assert "code for c...)" in help_text  # "code for c…)" in UTF-8 (cp1252 has "…": kept)
+    spec = tmp_path / "spec.toml"
+    spec.write_text("x = [\n", encoding="utf-8")
+    missing = tmp_path / "lexique−2"  # U+2212 in a name the error line quotes
+    done = subprocess.run([sys.executable, "-m", "ganphon", "stats", str(missing)], env=env, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 2 and b"Traceback" not in done.stderr
+    line = done.stderr.decode(encoding).strip()
+    assert line.count("\n") == 0 and "lexique-2" in line, line

@@ -259,9 +259,47 @@ def error_line(exc: GanphonError, parser=None, argv=()) -> str:
     return first_line(exc, lines=4)
 
 
+#: ASCII for the characters ganphon's messages, tables and help use, where the terminal's encoding has no such
+#: character (a Windows console's cp1252 has no "−" or "≤", a pipe under LANG=C may be ASCII)
+PLAIN_TEXT = {"…": "...", "→": "->", "←": "<-", "↑": "^", "↓": "v", "—": "--", "–": "-", "−": "-", "×": "x",
+              "÷": "/", "≥": ">=", "≤": "<=", "≈": "~", "±": "+/-", "·": ".", "²": "^2", "½": "1/2", "⅓": "1/3",
+              "∞": "inf", "µ": "u", "μ": "u", "“": '"', "”": '"', "‘": "'", "’": "'", "«": "<<", "»": ">>",
+              "‖": "||", "√": "sqrt", "▸": ">", "▶": ">", "§": "S", "θ": "theta", "σ": "sigma", "β": "beta",
+              "λ": "lambda", "Λ": "Lambda", "ᵀ": "'"}
+
+
+def _plain_text(error: UnicodeEncodeError) -> tuple:
+    """The codecs error handler ``ganphon.plain``: :data:`PLAIN_TEXT`, other characters as ``\\uXXXX``."""
+    part = error.object[error.start:error.end]
+    return "".join(PLAIN_TEXT.get(c) or c.encode("ascii", "backslashreplace").decode("ascii") for c in part), \
+        error.end
+
+
+def printable_streams() -> None:
+    """Let stdout and stderr print any text in the terminal's encoding (:data:`PLAIN_TEXT` where it has
+    no such character), where Python would stop a command's output with a UnicodeEncodeError."""
+    import codecs
+
+    try:
+        codecs.lookup_error("ganphon.plain")
+    except LookupError:
+        codecs.register_error("ganphon.plain", _plain_text)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if not encoding or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            "".join(PLAIN_TEXT).encode(encoding)
+        except UnicodeEncodeError:
+            stream.reconfigure(errors="ganphon.plain")
+        except LookupError:  # an encoding Python does not know: nothing to adapt
+            continue
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    printable_streams()
     parser = None
     try:
         chosen = _chosen(argv)

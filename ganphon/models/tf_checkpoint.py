@@ -287,7 +287,7 @@ def checkpoint_prefix(path) -> Path:
                                "(…/model.ckpt-N)")
         refuse_not_a_file(state, "TensorFlow 'checkpoint' file")
         latest = None
-        for line in state.read_text(errors="replace").splitlines():
+        for line in state.read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model_checkpoint_path":
                 latest = value.strip().strip('"')

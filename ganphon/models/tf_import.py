@@ -66,7 +66,7 @@ def read_args_txt(folder) -> dict:
         return {}
     refuse_not_a_file(path, "args.txt file")
     out = {}
-    for line in path.read_text(errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         key, sep, value = line.partition(",")
         if sep:
             out[key.strip()] = value.strip()
