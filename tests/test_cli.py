@@ -159,6 +159,11 @@ def test_every_output_option_has_a_checking_type():
     (["sweep", "--checkpoint", "demo", "--out", "x", "--step", "two"], "--step"),
     (["sweep", "--checkpoint", "demo", "--out", "x", "--bases", "-3"], "--bases"),
     (["nonsense"], "nonsense"),
+    # an option another command has: named by the command it was given to, with that command's --help
+    (["sweep", "--checkpoint", "demo", "--out", "x", "--no-buzz-rule"],
+     "ganphon sweep: error: unrecognized arguments: --no-buzz-rule (see 'ganphon sweep --help')"),
+    (["corpus", "cut", ".", "--out", "x", "--bogus"],
+     "ganphon corpus cut: error: unrecognized arguments: --bogus (see 'ganphon corpus cut --help')"),
 ])
 def test_bad_options_are_one_line_errors(argv, needle, tmp_path):
     (tmp_path / "manifest.csv").write_text("sample_id\n")

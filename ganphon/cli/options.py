@@ -21,6 +21,21 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = list(sys.argv[1:] if args is None else args)  # for error()'s hint
         return super().parse_known_args(args, namespace)
 
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # named by the (sub)command they were given to, as its other errors are
+            self._innermost(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _innermost(self, parsed) -> argparse.ArgumentParser:
+        """The parser of the (sub)command ``parsed`` was read by (``ganphon corpus cut``: cut's)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, ArgumentParser):
+                    return chosen._innermost(parsed)
+        return self
+
     def error(self, message):  # noqa: D401 - argparse's API
         message += _dash_value_hint(message, getattr(self, "_argv", ()))
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
