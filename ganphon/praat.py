@@ -694,8 +694,12 @@ def install_plugin(prefs_dir=None) -> Path:
             raise GanphonError(f"{target}: holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}, not "
                                f"the plugin's; move {'them' if len(foreign) > 1 else 'it'} away to update the plugin")
     if not prefs.is_dir() and not prefs.parent.is_dir():  # a slip of the path, not a place Praat looks
-        raise GanphonError(f"{prefs}: no such folder, nor its parent {prefs.parent}; give Praat's preferences "
-                           "folder, or leave --prefs out for the standard one")
+        parent = f"{prefs.parent} {'is not a folder' if prefs.parent.exists() else 'does not exist'}"
+        if prefs_dir is None:  # the standard place, from the home folder
+            raise GanphonError(f"{prefs}: Praat's standard preferences folder, but {parent} (is the home folder right?); "
+                               "give Praat's preferences folder with --prefs")
+        raise GanphonError(f"{prefs}: no such folder, and {parent}; give Praat's preferences folder, or leave "
+                           "--prefs out for the standard one")
     try:
         prefs.mkdir(exist_ok=True)
     except OSError as exc:

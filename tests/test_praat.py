@@ -6,7 +6,9 @@ under CI=true (the ``praat_exe`` fixture of conftest.py).
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import numpy as np
 import parselmouth
@@ -229,8 +231,15 @@ def test_plugin_command_line(tmp_path, capsys):
     for missing in (tmp_path / "no" / "such" / "prefs", blocked / "prefs"):
         capsys.readouterr()
         assert main(["praat-plugin", "--install", "--prefs", str(missing)]) == 2
-        assert f"{missing}: no such folder, nor its parent" in capsys.readouterr().err
+        parent = "does not exist" if missing.parent.name == "such" else "is not a folder"
+        assert f"{missing}: no such folder, and {missing.parent} {parent}" in capsys.readouterr().err
     assert not (tmp_path / "no").exists() and blocked.read_text() == "x"
+    # the standard folder under a home folder that is not one: said so, with the option to give another
+    done = subprocess.run([sys.executable, "-m", "ganphon", "praat-plugin", "--install"], capture_output=True,
+                          text=True, env={**os.environ, "HOME": str(blocked)}, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"ganphon: error: {blocked}/.praat-dir: Praat's standard preferences folder, but {blocked} is not a folder "
+        "(is the home folder right?); give Praat's preferences folder with --prefs"), done.stderr
 
 
 def test_plugin_update_deletes_only_the_plugins_files(tmp_path, tiny_ciwgan, capsys):

@@ -186,6 +186,6 @@ def _praat_plugin(args) -> int:
     if args.print_path:
         print(Path(prefs) / PLUGIN_NAME)
         return 0
-    target = install_plugin(prefs)
+    target = install_plugin(args.prefs)  # None: the standard folder, named as such if it cannot be
     print(f"installed the ganphon Praat plugin in {target}; restart Praat to see Praat > ganphon")
     return 0
