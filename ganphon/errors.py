@@ -23,6 +23,20 @@ def first_line(message, lines: int = 1) -> str:
     return " / ".join(found[:lines])
 
 
+#: Characters that look like a minus sign and are not '-' (text copied from a paper, a PDF or a word processor)
+TYPOGRAPHIC_MINUS = {"\u2212": "a minus sign", "\u2013": "an en dash", "\u2014": "an em dash",
+                     "\u2012": "a figure dash", "\ufe63": "a small hyphen-minus", "\uff0d": "a full-width hyphen-minus"}
+
+
+def number_hint(text) -> str:
+    """Why ``text`` does not read as a number when it looks like one: a typographic minus (``−15`` copied
+    from a paper), as a clause to end an error with; '' otherwise."""
+    for character, name in TYPOGRAPHIC_MINUS.items():
+        if character in str(text):
+            return f" ({character!r} is {name}, U+{ord(character):04X}, not '-': type -)"
+    return ""
+
+
 class ParameterError(GanphonError):
     """A bad value of one API parameter: the message names the parameter, never a command-line flag.
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from . import layout
 from .layout import text_encoding  # noqa: F401 - part of io's API (where text files are read)
-from .errors import GanphonError, first_line
+from .errors import GanphonError, first_line, number_hint
 
 # ---------------------------------------------------------------- WAV
 
@@ -868,7 +868,8 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
             kind = {"positive": f"a positive {'whole ' if whole else ''}number", "zero": "a whole number ≥ 0",
                     None: "a finite number"}[least]
             empty = " or empty" if may_be_empty else ""
-            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be {kind}{empty} (a cut or edited manifest?)")
+            raise GanphonError(f"{path}: row {row + 2} has {has}; it must be {kind}{empty} "
+                               f"{number_hint(cell)[1:] or '(a cut or edited manifest?)'}")
     return manifest
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import layout
-from .errors import GanphonError, ParameterError, first_line
+from .errors import GanphonError, ParameterError, first_line, number_hint
 from .measures import (  # noqa: F401 (the settings, the band rule and the measure registry live in measures)
     ALL_MEASURES,
     FAMILIES,
@@ -184,7 +184,7 @@ def parse_overrides(items) -> dict:
                 try:
                     value = int(text) if kind == "int" else float(text)
                 except ValueError:
-                    raise GanphonError(f"--set {part!r}: {name} must be a number") from None
+                    raise GanphonError(f"--set {part!r}: {name} must be a number{number_hint(text)}") from None
             out.setdefault(layer, {})[name] = value
     return out
 

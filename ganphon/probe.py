@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import GanphonError, ParameterError, name_list
+from .errors import GanphonError, ParameterError, name_list, number_hint
 from .timebase import DEFAULT_SR, native_rate, upsample
 
 OPERATIONS = ("set", "scale")
@@ -135,7 +135,7 @@ def parse_channels(text: str) -> tuple:
             else:
                 ends = (int(part),) * 2
         except ValueError:
-            raise GanphonError(f"channels {text!r}: expected numbers like 3,17,40 or 0-7") from None
+            raise GanphonError(f"channels {text!r}: expected numbers like 3,17,40 or 0-7{number_hint(text)}") from None
         if max(abs(e) for e in ends) > MAX_CHANNEL:
             raise GanphonError(f"channels {text!r}: channel {max(ends, key=abs)} is beyond any layer's "
                                f"(at most {MAX_CHANNEL:,})")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError, ParameterError, first_line, name_list
+from .errors import TYPOGRAPHIC_MINUS, GanphonError, ParameterError, first_line, name_list, number_hint
 
 CORRELATE_CSV = "correlate_input.csv"
 COMPARE_CSV = "compare_series.csv"
@@ -368,7 +368,7 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
         numeric = [c for c in table.columns if c != time_column and pd.api.types.is_numeric_dtype(table[c])]
         if not numeric:
             raise GanphonError(f"{path}: no column of numbers besides {time_column!r} "
-                               f"(its columns: {', '.join(map(str, table.columns))}){_decimal_comma(table)}")
+                               f"(its columns: {', '.join(map(str, table.columns))}){_number_hint(table)}")
         if len(numeric) > 1:
             raise ParameterError("column", f"{path} has several numeric value columns "
                                            f"({', '.join(map(str, numeric))}); choose one")
@@ -384,7 +384,8 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
     if typo.any():  # an empty cell, NaN or NA is an undefined sample; anything else that is not a number is an error
         row = int(np.flatnonzero(typo)[0])
         raise GanphonError(f"{path}: column {column!r}, row {row + 2}: {table[column].iloc[row]!r} is not a number "
-                           f"(leave the cell empty, or write NaN, for an undefined value){_decimal_comma(table)}")
+                           f"(leave the cell empty, or write NaN, for an undefined value)"
+                           f"{number_hint(table[column].iloc[row]) or _number_hint(table)}")
     v = values.to_numpy(dtype=np.float64)
     if np.isinf(v).any():  # not a measurement: a cell an undefined value would leave empty
         row = int(np.flatnonzero(np.isinf(v))[0])
@@ -392,17 +393,21 @@ def read_external(path, column: str | None = None, time_column: str = "time"):
                            "number (leave the cell empty, or write NaN, for an undefined value)")
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
         raise GanphonError(f"{path}: column {time_column!r} must hold increasing times in seconds"
-                           f"{_decimal_comma(table)}")
+                           f"{_number_hint(table)}")
     return t, v
 
 
-def _decimal_comma(table) -> str:
-    """A hint when a table's text cells are numbers written with a decimal comma ('0,5'), '' otherwise."""
+def _number_hint(table) -> str:
+    """A hint when a table's text cells are numbers written with a typographic minus ('−1.5') or a decimal
+    comma ('0,5'), '' otherwise."""
     for name in table.columns:
         cells = table[name].dropna()
         if pd.api.types.is_numeric_dtype(cells):
             continue
-        comma = cells[cells.astype(str).str.fullmatch(r"\s*[-+]?\d+,\d+\s*")]
+        text = cells.astype(str)
+        for cell in text[text.str.contains("[" + "".join(TYPOGRAPHIC_MINUS) + "]")][:1]:
+            return f" (column {name!r} holds {cell!r}: {number_hint(cell).removeprefix(' (')}"
+        comma = cells[text.str.fullmatch(r"\s*[-+]?\d+,\d+\s*")]
         if len(comma):
             return f" (column {name!r} holds numbers with a decimal comma, e.g. {comma.iloc[0]!r}: write 0.5, not 0,5)"
     return ""

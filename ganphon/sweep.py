@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, number_hint
 from .models import Latent, ModelConfig
 from .models.latent import FLOAT32_MAX
 
@@ -558,6 +558,15 @@ def check_size(model, n_samples: int, out, yes: bool = False, limit: int | None 
     return io.check_room(n_samples, per_sample, out, yes=yes, option=option, what="samples", limit=limit)
 
 
+def _toml_hint(text: str, exc) -> str:
+    """A spec's first line holding a typographic minus (``from = −15`` copied from a paper), as a clause."""
+    for number, line in enumerate(text.splitlines(), 1):
+        hint = number_hint(line)
+        if hint:
+            return f"; line {number}{hint}"
+    return ""
+
+
 def load_spec(path) -> dict:
     """Read a sweep spec TOML file (the ``[sweep]`` table, or the top level).
 
@@ -579,7 +588,7 @@ def load_spec(path) -> dict:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise GanphonError(f"{path}: not valid TOML ({exc})") from None
+        raise GanphonError(f"{path}: not valid TOML ({exc}){_toml_hint(text, exc)}") from None
     spec = data.get("sweep", data)
     if not isinstance(spec, dict):
         raise GanphonError(f"{path}: 'sweep' must be a table ([sweep] with kind = … below it), got {spec!r}")

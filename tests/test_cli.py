@@ -275,6 +275,34 @@ def test_a_value_starting_with_a_dash_gets_a_hint_in_the_one_line_error(capsys):
     assert capsys.readouterr().err.strip().endswith("expected one argument (see 'ganphon atlas --help')")
 
 
+def test_a_number_typed_with_a_typographic_minus_is_said_to_be(tmp_path, capsys):
+    """'−15' copied from a paper or a PDF (U+2212) or '–3' (an en dash) is no number to Python: every place a
+    number is read from the command line or a sweep spec names the character and says to type '-'."""
+    hint = "('\u2212' is a minus sign, U+2212, not '-': type -)"
+    cases = [
+        (["sweep", "--checkpoint", "demo", "--out", "x", "--var", "z11", "--from", "\u221215"],
+         f"ganphon sweep: error: argument --from: expected a number, got '\u221215' {hint} (see 'ganphon sweep --help')"),
+        (["sweep", "--checkpoint", "demo", "--out", "x", "--bases", "\u20133"],
+         "argument --bases: expected a whole number \u2265 1, got '\u20133' ('\u2013' is an en dash, U+2013, not '-': "
+         "type -)"),
+        (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "\u221215,15"],
+         f"ganphon: error: --values '\u221215,15': expected numbers like -15,-5,0,5,15 {hint}"),
+        (["intervene", "--checkpoint", "demo", "--out", "x", "--layer", "conv3", "--channels", "3\u22127", "--set", "0"],
+         f"ganphon: error: channels '3\u22127': expected numbers like 3,17,40 or 0-7 {hint}"),
+        (["measure", str(tmp_path), "--set", "pitch_floor=\u22125"],
+         f"ganphon: error: --set 'pitch_floor=\u22125': pitch_floor must be a number {hint}"),
+    ]
+    spec = tmp_path / "spec.toml"
+    spec.write_text('var = "z11"\nfrom = \u221215\nto = 15\nstep = 5\n', encoding="utf-8")
+    cases.append((["sweep", str(spec), "--checkpoint", "demo", "--out", str(tmp_path / "s")],
+                  f"ganphon: error: {spec}: not valid TOML (Invalid value (at line 2, column 8)); line 2 {hint}"))
+    for argv, want in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and want in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
 def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp_path):
     """A stdout in cp1252 (a Windows console redirected to a file) or ASCII has no "…", "−" or "≤": Python stopped

@@ -235,7 +235,10 @@ def test_a_table_saved_with_a_byte_order_mark_reads_as_without_it(tmp_path, enc,
     ("n_native", "0", "n_native '0'; it must be a positive whole number (a cut"),
     ("n_native", "16.5", "n_native '16.5'; it must be a positive whole number (a cut"),
     ("n_native", "", "no n_native; it must be a positive whole number (a cut"),
-    ("rate_native_hz", "x", "rate_native_hz 'x'; it must be a positive number or empty")])
+    ("rate_native_hz", "x", "rate_native_hz 'x'; it must be a positive number or empty"),
+    # a value typed with a minus sign copied from a paper (U+2212): said so, in place of the guess
+    ("value", "\u221215", "value '\u221215'; it must be a finite number or empty ('\u2212' is a minus sign, U+2212, "
+                          "not '-': type -)")])
 def test_a_manifest_number_cell_that_is_no_number_is_named(tmp_path, column, cell, want):
     """The columns describing a file's samples (``n_native``, ``rate_native_hz`` …) and those placing a sample
     in its design (``value``, ``base``, ``seed``, the latents' ``z…``) are numbers — the design's and the rate

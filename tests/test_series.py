@@ -241,6 +241,17 @@ def test_compare_series_refuses_a_series_too_sparse_or_infinite_and_reads_a_bom(
                                            r"\(column 'time' holds numbers with a decimal comma, e.g. '0,000': write "
                                            r"0.5, not 0,5\)$"):
         compare_series(folder, comma, layers=["conv2"], out=tmp_path / "c")
+    # a minus sign copied from a paper (U+2212): the column is text; the cell and the character are named
+    minus = tmp_path / "minus.csv"
+    minus.write_text("time,v\n0.1,\u22121.5\n0.5,2\n", encoding="utf-8")
+    with pytest.raises(GanphonError, match="minus.csv: no column of numbers besides 'time' \\(its columns: time, v\\) "
+                                           "\\(column 'v' holds '\u22121.5': '\u2212' is a minus sign, U\\+2212, not '-': "
+                                           "type -\\)$"):
+        compare_series(folder, minus, layers=["conv2"], out=tmp_path / "c")
+    minus.write_text("time,v\n0.1,1.5\n0.5,\u20132\n", encoding="utf-8")  # an en dash in a column of numbers
+    with pytest.raises(GanphonError, match="minus.csv: column 'v', row 3: '\u20132' is not a number .*\\('\u2013' is an "
+                                           "en dash, U\\+2013, not '-': type -\\)$"):
+        compare_series(folder, minus, layers=["conv2"], column="v", out=tmp_path / "c")
     assert not any((tmp_path / name).exists() for name in ("m", "i", "c"))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import GanphonError
+from ..errors import GanphonError, number_hint
 from .options import (add_batch_size, add_checkpoint, add_device, add_out, add_overwrite, add_quiet, add_seed,
                       add_workers, describe, finite_float, name_list, names, non_negative_int, positive_int)
 from .store import add_store
@@ -33,7 +33,7 @@ def _values(text: str) -> list:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise GanphonError(f"--values {text!r}: expected numbers like -15,-5,0,5,15") from None
+        raise GanphonError(f"--values {text!r}: expected numbers like -15,-5,0,5,15{number_hint(text)}") from None
     return values
 
 

@@ -13,6 +13,8 @@ import os
 import sys
 import textwrap
 
+from ..errors import number_hint
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr and exit status 2."""
@@ -102,7 +104,7 @@ def whole_number(low: int, high: int | None = None, what: str = "a whole number"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}{number_hint(text)}") from None
         if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {value}")
         return value
@@ -126,7 +128,7 @@ def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}{number_hint(text)}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
