@@ -37,6 +37,24 @@ def number_hint(text) -> str:
     return ""
 
 
+def os_problem(exc: OSError) -> str:
+    """What an OS error says (its path aside), in words where the system's are cryptic: ``mkdir`` over a file
+    says "File exists", a path through a file "Not a directory"."""
+    import errno
+    import os
+
+    name = exc.filename
+    if exc.errno == errno.EEXIST and name and os.path.lexists(name) and not os.path.isdir(name):
+        return "a file where a folder is needed; remove it or move it away"  # mkdir over a file: "File exists"
+    if exc.errno == errno.ENOTDIR and name:
+        parent = os.path.dirname(os.path.normpath(str(name)))
+        while parent and not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if parent and not os.path.isdir(parent):
+            return f"{parent} is a file, not a folder"
+    return exc.strerror or first_line(exc)
+
+
 class ParameterError(GanphonError):
     """A bad value of one API parameter: the message names the parameter, never a command-line flag.
 

@@ -843,7 +843,7 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     """
     import fcntl
 
-    from .errors import GanphonError
+    from .errors import GanphonError, os_problem
 
     folder = Path(folder)
     scope = _SCOPES[-1] if _SCOPES else None
@@ -879,7 +879,7 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
     except OSError as exc:
         if optional:
             return folder
-        raise GanphonError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+        raise GanphonError(f"{folder}: cannot write there ({os_problem(exc)})") from None
     if scope is not None:  # held by its real path: releasing it must not depend on the path's parts still being
         # there (``--out new/..`` makes ``new``, which undoing a failed command removes again)
         scope.locks[key] = (fd, folder.resolve(), keep_on_failure)

@@ -182,6 +182,26 @@ def test_ganphon_error_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("ganphon: error:") and "missing.pt" in err[0]
 
 
+def test_a_file_where_a_folder_is_needed_is_said_to_be(tmp_path, capsys):
+    """A file named as a folder a command makes (plot's figures/, a path through a file) gave the system's
+    words ("m/figures: File exists", "cannot write there (Not a directory)"): it is named as a file."""
+    from conftest import make_exported_folder
+
+    folder = tmp_path / "probe"
+    make_exported_folder(folder, n_samples=1)
+    (folder / "figures").write_text("mine")
+    assert main(["plot", str(folder), "--formats", "png"]) == 2
+    assert capsys.readouterr().err.strip() == (f"ganphon: error: {folder / 'figures'}: a file where a folder is "
+                                               "needed; remove it or move it away")
+    assert (folder / "figures").read_text() == "mine"
+    blocked = tmp_path / "notes.txt"
+    blocked.write_text("x")
+    assert main(["probe", "--checkpoint", "demo", "--n", "1", "--out", str(blocked / "a" / "b")]) == 2
+    assert capsys.readouterr().err.strip() == (f"ganphon: error: {blocked / 'a' / 'b'}: cannot write there "
+                                               f"({blocked} is a file, not a folder)")
+    assert blocked.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "probe"]
+
+
 def test_version_comes_from_one_place():
     import ganphon
     from ganphon._version import __version__

@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["MPLBACKEND"] = "agg"
 
 from .._version import __version__
-from ..errors import GanphonError, ParameterError, first_line
+from ..errors import GanphonError, ParameterError, first_line, os_problem
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -350,7 +350,7 @@ def main(argv=None) -> int:
         if not where:  # the system named no file: say which command's output it was
             out = getattr(locals().get("args"), "out", None)
             where = f"writing {out}: " if out else ""
-        print(f"ganphon: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
+        print(f"ganphon: error: {where}{os_problem(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
 
