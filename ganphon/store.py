@@ -125,6 +125,68 @@ def _disk_bytes(path: Path) -> int:
 # ---------------------------------------------------------------- reading a store
 
 
+class CheckedArray:
+    """A store array whose reads name a damaged chunk in one line.
+
+    zarr's codecs stop a read of a cut or overwritten chunk file with their own
+    exceptions (``RuntimeError: error during blosc decompression: -1``); every
+    read of a store's arrays goes through this view, which names the array, the
+    chunk file and its samples instead.  Anything else is the array's own.
+    """
+
+    def __init__(self, array, folder, sample_ids: Sequence[str] | dict = ()):
+        self._array, self._folder = array, Path(folder)
+        # row → sample id (a sequence: from row 0)
+        self._ids = dict(sample_ids) if isinstance(sample_ids, dict) else dict(enumerate(sample_ids))
+
+    def __getattr__(self, name):
+        return getattr(self._array, name)
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __array__(self, dtype=None, copy=None):
+        block = self[...]
+        return block if dtype is None else block.astype(dtype)
+
+    def __getitem__(self, key):
+        return self._read(self._array.__getitem__, key, key)
+
+    def get_orthogonal_selection(self, selection):
+        return self._read(self._array.get_orthogonal_selection, selection, selection)
+
+    def _read(self, read, key, where):
+        try:
+            return np.asarray(read(key))
+        except GanphonError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a codec's or a file's error on a damaged chunk
+            raise GanphonError(self._damaged(where, exc)) from None
+
+    def _damaged(self, where, exc) -> str:
+        """The message: the first chunk of the rows read that cannot be read by itself (else the read's)."""
+        n, size = self._array.shape[0], self._array.chunks[0]
+        first = where[0] if isinstance(where, tuple) and where else where
+        if isinstance(first, slice):
+            rows = np.arange(*first.indices(n))
+        elif first is Ellipsis:
+            rows = np.arange(n)
+        else:
+            rows = np.atleast_1d(np.asarray(first, dtype=np.int64)) % max(n, 1)
+        name = self._folder / ZARR_DIR / self._array.path
+        encode = self._array.metadata.chunk_key_encoding.encode_chunk_key
+        for c in sorted({int(r) // size for r in rows}):
+            try:
+                self._array[c * size:min(n, (c + 1) * size)]
+            except Exception as error:  # noqa: BLE001
+                start = c * size
+                samples = f" (samples {self._ids[start]}…)" if start in self._ids else ""
+                key = encode((c,) + (0,) * (self._array.ndim - 1))
+                return (f"{name}: chunk {key}{samples} cannot be read ({first_line(error)}): a damaged store; write "
+                        "it again (the command is in run.json) with --overwrite")
+        return f"{name}: cannot be read ({first_line(exc)}): a damaged store?"
+
+
 class UpsampledView:
     """A layer's native-rate array seen at the output length: rows are upsampled as they are read.
 
@@ -192,7 +254,7 @@ class Store:
         if layer != layout.OUTPUT_LAYER and layer not in self.layers:
             raise GanphonError(f"{self.folder}: no layer {layer!r} in the store "
                                f"(it holds {', '.join([layout.OUTPUT_LAYER, *self.layers])})")
-        return self.group[layer]
+        return CheckedArray(self.group[layer], self.folder, self.sample_ids)
 
     def upsampled(self, layer: str) -> UpsampledView:
         """``layer`` at the output length, upsampled on reading (the layer WAVs' content)."""
@@ -203,7 +265,7 @@ class Store:
         name = layout.feature_maps(layer).removesuffix(".npy")
         if name not in self.group:
             raise GanphonError(f"{self.folder}: the store holds no feature maps of {layer!r}")
-        return self.group[name]
+        return CheckedArray(self.group[name], self.folder, self.sample_ids)
 
     def manifest(self) -> pd.DataFrame:
         """The manifest (as a file export's, plus ``condition``)."""

@@ -27,9 +27,9 @@ import pandas as pd
 
 from . import io, layout
 from .errors import GanphonError
-from .store import (ACOUSTICS_DIR, ANNOTATION_COLUMNS, ANNOTATIONS_DIR, CONDITION_COLUMN, ZARR_DIR, Store,
-                    _all_parts, _missing_parts, _read_parts, _write_parquet, format_summary, open_store, part_name,
-                    require, run_store)
+from .store import (ACOUSTICS_DIR, ANNOTATION_COLUMNS, ANNOTATIONS_DIR, CONDITION_COLUMN, ZARR_DIR, CheckedArray,
+                    Store, _all_parts, _missing_parts, _read_parts, _write_parquet, format_summary, open_store,
+                    part_name, require, run_store)
 
 ANALYSIS_RECORD = layout.ANALYSIS_RECORD
 #: A store sweep of more samples does not write the joined acoustics.csv (≈ 180 kB a sample):
@@ -280,7 +280,8 @@ def analyse_chunk(job: _ChunkJob) -> int:
     """
     zarr = require("zarr")
     group = zarr.open_group(str(Path(job.folder) / ZARR_DIR), mode="r")
-    blocks = {layer: np.asarray(group[layer][job.start:job.stop]) for layer in job.layers}
+    ids = {job.start + j: sid for j, sid in enumerate(job.sample_ids)}
+    blocks = {layer: CheckedArray(group[layer], job.folder, ids)[job.start:job.stop] for layer in job.layers}
     sr = int(group.attrs["sr"])
     if job.annotate:
         intervals = _annotate_chunk(job, blocks[layout.OUTPUT_LAYER], sr)

@@ -258,6 +258,35 @@ def test_selection_and_errors(swept, tmp_path):
         st.series("conv9")
 
 
+def test_a_damaged_chunk_is_named_in_one_line_by_every_reader(generated, tmp_path, capsys):
+    """A chunk file cut short (a copy that stopped, a full disk) made zarr's codec stop `export-files` with a
+    traceback ("RuntimeError: error during blosc decompression: -1"). Every read of a store's arrays names the
+    array, the chunk file and its first sample, and nothing is written."""
+    from ganphon.store import open_store
+    from ganphon.store_analysis import analyse_store
+
+    folder = tmp_path / "store"
+    shutil.copytree(generated, folder)
+    chunk = folder / "store.zarr" / "conv3" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:50])
+    ids = open_store(folder).sample_ids
+    want = (f"{folder / 'store.zarr' / 'conv3'}: chunk c/1/0 (samples {ids[4]}…) cannot be read (error during "
+            "blosc decompression: -1): a damaged store; write it again (the command is in run.json) with --overwrite")
+    assert main(["export-files", str(folder), "--out", str(tmp_path / "files"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"ganphon: error: {want}"
+    assert not (tmp_path / "files").exists()
+    with pytest.raises(GanphonError) as err:  # the chunks before it keep their parts (a resume starts there)
+        analyse_store(folder, measures=("intensity",), workers=1, progress=False, buzz_rule=False)
+    assert str(err.value) == want
+    assert not list(folder.glob("**/c000001.parquet")) and not (folder / "acoustics.csv").exists()
+    # a selection away from the damaged chunk is read as before; through the API, the array is read by rows
+    assert main(["export-files", str(folder), "--samples", "0:4", "--out", str(tmp_path / "part"), "--quiet"]) == 0
+    st = open_store(folder)
+    assert np.asarray(st.series("conv3")[0:4]).shape[0] == 4
+    with pytest.raises(GanphonError, match="chunk c/1/0"):
+        np.asarray(st.series("conv3"))
+
+
 def test_overwrite_replaces_a_store_by_files_and_back(tiny_ciwgan, tmp_path):
     out = tmp_path / "run"
     common = ["probe", "--checkpoint", str(tiny_ciwgan), "--n", "2", "--quiet", "--out", str(out)]
