@@ -6,7 +6,8 @@ place of one WAV + one Sound per series:
 * ``store.zarr/`` — a Zarr group with one float32 array per series at its
   native rate: ``output`` [N, slice_len] and ``dense``, ``conv1`` … [N, n_layer]
   (``featuremaps_<layer>`` [N, channels, n] when asked for), chunked along the
-  samples (``chunk`` samples per chunk) and compressed (Blosc zstd, shuffled).
+  samples (``chunk`` samples per chunk) and compressed (Blosc zstd, shuffled), each
+  chunk with a CRC-32C checksum (a chunk whose bytes changed is named, never read as data).
   The upsampled series are not stored: :meth:`Store.upsampled` is a view that
   upsamples the rows read, by the time-base rule (:func:`ganphon.timebase.upsample`);
 * ``manifest.parquet`` — the manifest of a file export (one row per
@@ -96,9 +97,11 @@ def part_name(chunk: int) -> str:
     return f"c{chunk:06d}.parquet"
 
 
-def _compressor():
+def _compressor() -> tuple:
+    """Each chunk's bytes codecs: Blosc zstd, then a CRC-32C of the compressed bytes (zarr's ``crc32c``): a
+    byte changed inside a compressed chunk can decode to other numbers without an error; the checksum says so."""
     zarr = require("zarr")
-    return zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    return zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"), zarr.codecs.Crc32cCodec()
 
 
 def _chunk_size(chunk, batch_size: int) -> int:
@@ -182,8 +185,10 @@ class CheckedArray:
                 start = c * size
                 samples = f" (samples {self._ids[start]}…)" if start in self._ids else ""
                 key = encode((c,) + (0,) * (self._array.ndim - 1))
-                return (f"{name}: chunk {key}{samples} cannot be read ({first_line(error)}): a damaged store; write "
-                        "it again (the command is in run.json) with --overwrite")
+                why = ("its bytes do not match their checksum" if "checksum" in str(error).lower()
+                       else first_line(error))
+                return (f"{name}: chunk {key}{samples} cannot be read ({why}): a damaged store; write it again "
+                        "(the command is in run.json) with --overwrite")
         return f"{name}: cannot be read ({first_line(exc)}): a damaged store?"
 
 

@@ -270,8 +270,8 @@ def test_a_damaged_chunk_is_named_in_one_line_by_every_reader(generated, tmp_pat
     chunk = folder / "store.zarr" / "conv3" / "c" / "1" / "0"
     chunk.write_bytes(chunk.read_bytes()[:50])
     ids = open_store(folder).sample_ids
-    want = (f"{folder / 'store.zarr' / 'conv3'}: chunk c/1/0 (samples {ids[4]}…) cannot be read (error during "
-            "blosc decompression: -1): a damaged store; write it again (the command is in run.json) with --overwrite")
+    want = (f"{folder / 'store.zarr' / 'conv3'}: chunk c/1/0 (samples {ids[4]}…) cannot be read (its bytes do not "
+            "match their checksum): a damaged store; write it again (the command is in run.json) with --overwrite")
     assert main(["export-files", str(folder), "--out", str(tmp_path / "files"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == f"ganphon: error: {want}"
     assert not (tmp_path / "files").exists()
@@ -285,6 +285,17 @@ def test_a_damaged_chunk_is_named_in_one_line_by_every_reader(generated, tmp_pat
     assert np.asarray(st.series("conv3")[0:4]).shape[0] == 4
     with pytest.raises(GanphonError, match="chunk c/1/0"):
         np.asarray(st.series("conv3"))
+    # one bit flipped inside the compressed data decodes to other numbers without an error from the codec: the
+    # chunk's CRC-32C names it
+    output = folder / "store.zarr" / "output" / "c" / "2" / "0"
+    raw = bytearray(output.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    output.write_bytes(bytes(raw))
+    with pytest.raises(GanphonError, match=r"store.zarr/output: chunk c/2/0 .*\(its bytes do not match their checksum\)"):
+        st.series("output")[8:12]
+    import google_crc32c  # zarr's own dependency, the reference CRC-32C
+    stored = (folder / "store.zarr" / "output" / "c" / "0" / "0").read_bytes()
+    assert google_crc32c.value(stored[:-4]) == int.from_bytes(stored[-4:], "little")
 
 
 def test_overwrite_replaces_a_store_by_files_and_back(tiny_ciwgan, tmp_path):
