@@ -624,10 +624,11 @@ def is_parquet(path) -> bool:
 def write_table(df, path, float_format: str | None = None) -> None:
     """Write a DataFrame atomically: CSV (no index; floats round-trip exactly, or as ``float_format``
     says), or zstd Parquet when the name ends in ``.parquet`` (text columns dictionary-encoded; every
-    value reads back exactly)."""
+    value reads back exactly; each page with its CRC-32 checksum, which :func:`read_table` verifies: a byte
+    changed inside compressed pages had read back as other numbers without an error)."""
     with layout.atomic_path(path) as tmp:
         if is_parquet(path):
-            df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
+            df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow", write_page_checksum=True)
         else:
             df.to_csv(tmp, index=False, float_format=float_format)
 
@@ -640,8 +641,9 @@ def read_table(path, what: str = "table", **kwargs):
     path = Path(path)
     require_file(path, f"{what} file", f"no such {what}")
     try:
-        if is_parquet(path):
-            return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"))
+        if is_parquet(path):  # pages written with a checksum are verified (those of older files have none)
+            return pd.read_parquet(path, columns=kwargs.get("usecols"), filters=kwargs.get("filters"),
+                                   page_checksum_verification=True)
         if "encoding" not in kwargs:  # a spreadsheet's UTF-8 BOM, or Praat's UTF-16: not part of the first name
             with open(path, "rb") as head:
                 encoding = text_encoding(head.read(3))
@@ -654,7 +656,12 @@ def read_table(path, what: str = "table", **kwargs):
             raise GanphonError(f"{path}: unreadable {what} (a row has more cells than the header line's "
                                f"{len(table.columns) + table.index.nlevels - 1}: an unquoted comma?)")
         return table
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+    except OSError as exc:
+        if "checksum" in str(exc).lower():
+            raise GanphonError(f"{path}: a damaged {what}: its bytes do not match their checksum ({first_line(exc)}); "
+                               "write it again") from None
+        raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             TypeError, OverflowError, csv.Error) as exc:  # csv.Error: sep=None found no delimiter
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
     except Exception as exc:  # pyarrow's own errors on a damaged Parquet file

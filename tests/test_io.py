@@ -170,6 +170,45 @@ def test_textgrid_errors_name_the_file(tmp_path):
         io.interval_tier(grid, "p")
 
 
+def _middle_of(column) -> int:
+    """The byte in the middle of a Parquet column chunk's pages (its dictionary page first, when it has one)."""
+    start = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
+    return start + column.total_compressed_size // 2
+
+
+def test_a_parquet_table_with_a_changed_byte_is_named_not_read(tmp_path):
+    """A byte changed inside a zstd Parquet page (a bit flip on a disk, a copy that went wrong) read back as
+    other numbers without any error (37 of 40 random flips in a measured sweep's acoustics.parquet); the one
+    writer stores each page's CRC-32 and the one reader verifies it."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"file": [f"s{i:06d}_output.wav" for i in range(20000)], "value": rng.normal(size=20000)})
+    path = tmp_path / "acoustics.parquet"
+    io.write_table(table, path)
+    pd.testing.assert_frame_equal(io.read_table(path), table)
+    column = pq.ParquetFile(path).metadata.row_group(0).column(1)  # 'value': its pages' bytes
+    assert column.path_in_schema == "value"
+    raw = bytearray(path.read_bytes())
+    raw[_middle_of(column)] ^= 0x04
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(GanphonError, match=r"damaged.parquet: a damaged table: its bytes do not match their "
+                                           r"checksum \(.*CRC.*\); write it again$"):
+        io.read_table(damaged)
+    # without the checksums (pandas' own writer), the same change reads back as other numbers: what it guards
+    plain = tmp_path / "plain.parquet"
+    table.to_parquet(plain, index=False, compression="zstd", engine="pyarrow")
+    column = pq.ParquetFile(plain).metadata.row_group(0).column(1)
+    raw = bytearray(plain.read_bytes())
+    raw[_middle_of(column)] ^= 0x04
+    plain.write_bytes(bytes(raw))
+    try:
+        read = io.read_table(plain)  # a file written without page checksums is read as it is
+    except GanphonError:
+        read = None
+    assert read is None or not read.equals(table)
+
+
 def test_read_text_boms(tmp_path):
     for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")):
         (tmp_path / "t.txt").write_bytes(bom + "a\tɑ\n".encode(enc))
