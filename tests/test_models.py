@@ -159,6 +159,25 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path, capsys):
     with pytest.raises(GanphonError, match="wavegan.pt: holds a wavegan model, but a ciwgan"):
         load_checkpoint(good, arch="ciwgan")
 
+    # one bit of a stored weight flipped: torch.load reads it as another weight without an error; the
+    # record's CRC-32 in the archive (checked by Python's zipfile, the reference) names it
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(good) as archive:
+        record = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(good.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[record.header_offset + 26:record.header_offset + 30])
+    raw[record.header_offset + 30 + name_len + extra_len + record.file_size // 2] ^= 0x10
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(raw))
+    assert zipfile.ZipFile(flipped).testzip() == record.filename
+    changed, original = torch.load(flipped, weights_only=True), torch.load(good, weights_only=True)
+    assert any(not torch.equal(changed["generator"][k], v) for k, v in original["generator"].items())  # silently
+    with pytest.raises(GanphonError, match=f"flipped.pt: a damaged checkpoint: its record "
+                                           f"{record.filename.split('/', 1)[1]} does not match its checksum"):
+        load_checkpoint(flipped)
+
     evil = tmp_path / "evil.pt"
     torch.save({"format": "ganphon", "payload": Evil()}, evil)
     with pytest.raises(GanphonError, match="evil.pt: refused to load"):

@@ -20,6 +20,7 @@ import io
 import os
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +126,7 @@ def read_weights_file(path) -> object:
     kind = _file_kind(path)
     if kind is not None:
         raise GanphonError(f"{path}: not a PyTorch checkpoint ({kind})")
+    _check_crcs(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -139,6 +141,19 @@ def read_weights_file(path) -> object:
             IndexError, KeyError, TypeError, AttributeError) as exc:
         first = first_line(exc)
         raise GanphonError(f"{path}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
+
+
+def _check_crcs(path: Path) -> None:
+    """Refuse a zip checkpoint whose records do not match their CRC-32: ``torch.load`` does not check them, and
+    a changed byte in a weight loads as another weight, without an error (0.03 s for 50 MB)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
+        return  # not a readable zip (a pre-1.6 pickle, a cut file): torch.load's error names it
+    if damaged is not None:
+        raise GanphonError(f"{path}: a damaged checkpoint: its record {damaged.split('/', 1)[-1]} does not match "
+                           "its checksum (the file changed after it was written); copy or write it again")
 
 
 def _file_kind(path) -> str | None:
