@@ -1216,11 +1216,23 @@ def _plan_table(folder, out, request: dict, overwrite: bool) -> tuple:
     check_plan({"--out": out, "its settings record": out.with_suffix(".json"), "its partial table": partial},
                read)
     io.check_record_slot(out.with_suffix(".json"), "measure")  # never over a file of the user's (notes.json)
+    if not _measure_table(out):  # nor over a ganphon folder's own file (another export's manifest or WAV)
+        layout.check_not_folder_file(out.parent, out, "--out")
     if out.exists() and not overwrite:
         _check_same_measurement(out, **request)
     if chosen and not overwrite and (base / layout.ACOUSTICS_PARQUET).is_file():
         _check_same_measurement(base / layout.ACOUSTICS_PARQUET, **request)
     return base, out, chosen
+
+
+def _measure_table(path: Path) -> bool:
+    """Whether ``path`` is a table ``measure`` wrote (its record beside it says so), or would by default."""
+    if path.name in (layout.ACOUSTICS, layout.ACOUSTICS_PARQUET):
+        return True
+    try:
+        return io.read_record(path.with_suffix(".json")).get("kind") == "measure"
+    except GanphonError:
+        return False
 
 
 def _measure_for_file(folder, out: Path, chosen: bool, request: dict, *, workers, praat_path, progress,

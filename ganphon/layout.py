@@ -1154,20 +1154,28 @@ _FOLDER_FILES = (MANIFEST, LATENTS, RUN_JSON, FINISHED, SWEEP_JSON)
 _SAMPLE_SUFFIXES = (".wav", ".sound", ".textgrid", ".flac")
 
 
-def check_not_folder_file(folder, path, option: str, what: str) -> None:
-    """Refuse an output file that would replace one of the files of a folder a command reads.
+def check_not_folder_file(folder, path, option: str, what: str | None = None) -> None:
+    """Refuse an output file that would replace one of the files of a folder a command reads (``what``
+    names it), or of a ganphon folder it is written into (``what`` None: its parent, when ganphon made it).
 
     The folder's own files are the entries its ledger names, and in any folder the
     manifest, latents, run record and sample files (WAV, Sound, TextGrid):
-    never replaced by an option's output file, ``--overwrite`` or not.
+    never replaced by an option's output file, ``--overwrite`` or not (``new-model --out
+    DIR/manifest.csv --overwrite`` had put a checkpoint in place of an export's manifest).
     """
     from .errors import GanphonError
 
     folder, path = Path(folder), Path(path)
     if not path.exists() or not folder.is_dir() or not _same_file(path.parent, folder):
         return
+    kind = None
+    if what is None:
+        kind = folder_kind_of(folder)[0]
+        if kind is None:  # a folder of the user's: --overwrite replaces its files as asked
+            return
     ledger = read_ledger(folder)
     if (path.name in (ledger[1] if ledger else ()) or path.name in _FOLDER_FILES
             or path.suffix.lower() in _SAMPLE_SUFFIXES):
-        raise GanphonError(f"{path}: is one of the files of {folder} ({what}), which this command reads; "
-                           f"{option} would overwrite it; choose another name")
+        whose = f"{folder} ({what}), which this command reads" if what else f"the {kind} folder {folder}"
+        raise GanphonError(f"{path}: is one of the files of {whose}; {option} would overwrite it; choose "
+                           "another name")

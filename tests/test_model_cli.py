@@ -97,6 +97,38 @@ def test_a_file_named_by_an_option_is_checked_before_the_work_and_replaced_only_
     assert load_checkpoint(tmp_path / "notes.txt").config.dim == 4
     assert main([*evaluate, "--json", str(tmp_path / "new" / "eval.json")]) == 0
     assert json.loads((tmp_path / "new" / "eval.json").read_text())["n"] == 2
+    # a file of a folder ganphon wrote is never replaced by another command's output file, --overwrite or not
+    # (new-model --out EXPORT/manifest.csv --overwrite had put a checkpoint where the export's manifest was;
+    # measure OTHER --out EXPORT/sample_output.wav had written a CSV there)
+    export = tmp_path / "export"
+    assert main(["probe", "--checkpoint", str(ckpt), "--n", "1", "--layers", "conv1", "--out", str(export),
+                 "--quiet"]) == 0
+    other = tmp_path / "other"
+    assert main(["probe", "--checkpoint", str(ckpt), "--n", "1", "--layers", "conv1", "--out", str(other),
+                 "--quiet"]) == 0
+    sample = next(export.glob("*_output.wav"))
+    before = _tree_bytes(export)
+    for argv, option, name in [
+            ([*fresh, "--out", str(export / "manifest.csv"), "--overwrite"], "--out", "manifest.csv"),
+            ([*evaluate, "--json", str(export / "latents.csv"), "--overwrite"], "--json", "latents.csv"),
+            (["measure", str(other), "--out", str(export / sample.name), "--overwrite", "--quiet"], "--out",
+             sample.name),
+            (["measure", str(export), "--out", str(export / "latents.csv"), "--overwrite", "--quiet"], "--out",
+             "latents.csv")]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err == (f"ganphon: error: {export / name}: is one of the files of the export folder {export}; "
+                       f"{option} would overwrite it; choose another name"), (argv, err)
+        assert _tree_bytes(export) == before, argv
+    # a folder of the user's is the user's to overwrite; measure's own table, named by --out, is measure's
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "manifest.csv").write_text("x\n")
+    assert main([*fresh, "--out", str(tmp_path / "mine" / "manifest.csv"), "--overwrite"]) == 0
+    table = export / "pitch.csv"
+    for again in ([], ["--overwrite"]):
+        assert main(["measure", str(export), "--out", str(table), "--measures", "intensity", "--tier", "", "--quiet",
+                     *again]) == 0
+    assert table.is_file()
     # the registry: exactly these options name one output file
     parser = build_parser(list(COMMANDS))
     marked = {name: sub.get_default("file_outputs") for name, sub in

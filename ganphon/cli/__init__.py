@@ -131,6 +131,7 @@ def _lock_outputs(args) -> None:
         for option, path in files.items():  # a file named by an option: writable, and replaced only when asked
             for what, folder in read.items():
                 check_not_folder_file(folder, path, option, what)
+            check_not_folder_file(Path(path).parent, path, option)  # nor one of a ganphon folder it lands in
             check_output_file(path, option, overwrite=getattr(args, "overwrite", False))
         for what, path in (read.items() if out is not None else ()):
             if what.split()[1] in ("data", "recordings", "--wavs") and Path(path).is_dir() \
