@@ -234,6 +234,9 @@ ODD_PATHS = [".", "sweep", "wavs", "words", "store", "sweep/manifest.csv", "swee
              "sweep/b000_v000_output.wav", "sweep/b000_v000.TextGrid", "wavs/w0.wav", "nonexistent",
              "a/b/c", "sweep/", "./sweep", "sweep/.", "sweep/..", "/proc", "/dev/null", "missing/x"]
 odd_path = st.sampled_from(ODD_PATHS)
+#: The paths of ODD_PATHS that are files of a folder ganphon wrote (the sweep)
+GANPHON_FOLDER_FILES = ("sweep/manifest.csv", "sweep/run.json", "sweep/b000_v000_output.wav",
+                        "sweep/b000_v000.TextGrid")
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**40, 10**30, -(10**30), 0.5, -2.5, 1e308, -1e308,
               float("nan"), float("inf"), float("-inf"), 1e-320, "", "x", "8", "wavegan", "tf", "torch", [], [1],
@@ -305,7 +308,9 @@ _COPIES = {"measure": ["sweep"], "annotate": ["sweep"], "stats": ["sweep"], "plo
            "corpus-check": ["wavs"], "compare-series": ["sweep"], "correlate-input": ["sweep"], "train": ["wavs"],
            "probe-crepe": ["wavs"], "probe-q": ["words"], "corpus-cut": ["words", "wavs"],
            "export-wavs": ["sweep", "wavs"], "explore": ["sweep", "wavs"], "export-files": ["store", "sweep"],
-           "stats-options": ["sweep", "wavs"], "plot-dir": ["sweep", "wavs"]}
+           "stats-options": ["sweep", "wavs"], "plot-dir": ["sweep", "wavs"],
+           # an output file aimed at a file of a folder ganphon wrote
+           "new-model": ["sweep"], "evaluate-model": ["sweep"], "import-checkpoint": ["sweep"]}
 #: Cases that need the ``scale`` extra (zarr, pyarrow).
 _NEEDS_SCALE = {"export-files"}
 
@@ -338,9 +343,14 @@ def test_bad_option_values_are_one_line_or_a_good_run(base, data):
     if name in _NEEDS_SCALE and not _has_scale_extra():
         return
     argv = [a.replace("{b}", str(base)) for a in _with_option(argv, option, value)]
+    overwrite = data.draw(st.booleans(), label="--overwrite") and "--overwrite" in _options_of(argv)
+    argv += ["--overwrite"] if overwrite and "--overwrite" not in argv else []
     with Workspace(base, *_COPIES.get(name, [])) as ws:
         check = probe_folder_is_whole if name.startswith("probe") else None
+        own_file = option in ("--out", "--json") and value in GANPHON_FOLDER_FILES and (ws / value).is_file()
         code, lines = contract(argv, ws, check if option != "--out" else None)
+        if own_file:  # an output file never replaces a file of a folder ganphon wrote, --overwrite or not
+            assert code == 2, (argv, "replaced", value)
         option = f"argument {argv[0]}" if isinstance(option, int) else option
         if code == 2 and value.strip():  # the line names what was wrong: the option, its value or a file
             line = lines[0]

@@ -120,30 +120,30 @@ def read_weights_file(path) -> object:
     given, path = os.fspath(path), Path(path)
     if not path.exists():
         raise GanphonError(f"{given}: no such checkpoint file")  # as given: Path drops a trailing '/'
-    refuse_not_a_file(path, "checkpoint file")  # a folder, or a pipe or device (st_size 0: not "empty")
+    refuse_not_a_file(given, "checkpoint file")  # a folder, or a pipe or device (st_size 0: not "empty")
     if path.stat().st_size == 0:
-        raise GanphonError(f"{path}: checkpoint file is empty")
+        raise GanphonError(f"{given}: checkpoint file is empty")
     kind = _file_kind(path)
     if kind is not None:
-        raise GanphonError(f"{path}: not a PyTorch checkpoint ({kind})")
-    _check_crcs(path)
+        raise GanphonError(f"{given}: not a PyTorch checkpoint ({kind})")
+    _check_crcs(path, given)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = first_line(exc)
         if "weights_only" in str(exc) or "Unsupported" in str(exc) or "GLOBAL" in str(exc):
             raise GanphonError(
-                f"{path}: refused to load: it contains pickled Python objects or code, "
+                f"{given}: refused to load: it contains pickled Python objects or code, "
                 "not only tensors and plain data"
             ) from None
-        raise GanphonError(f"{path}: not a readable checkpoint ({first})") from None
+        raise GanphonError(f"{given}: not a readable checkpoint ({first})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation,
             IndexError, KeyError, TypeError, AttributeError) as exc:
         first = first_line(exc)
-        raise GanphonError(f"{path}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
+        raise GanphonError(f"{given}: not a readable checkpoint (truncated or corrupt: {first[:120]})") from None
 
 
-def _check_crcs(path: Path) -> None:
+def _check_crcs(path: Path, given: str) -> None:
     """Refuse a zip checkpoint whose records do not match their CRC-32: ``torch.load`` does not check them, and
     a changed byte in a weight loads as another weight, without an error (0.03 s for 50 MB)."""
     try:
@@ -152,7 +152,7 @@ def _check_crcs(path: Path) -> None:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
         return  # not a readable zip (a pre-1.6 pickle, a cut file): torch.load's error names it
     if damaged is not None:
-        raise GanphonError(f"{path}: a damaged checkpoint: its record {damaged.split('/', 1)[-1]} does not match "
+        raise GanphonError(f"{given}: a damaged checkpoint: its record {damaged.split('/', 1)[-1]} does not match "
                            "its checksum (the file changed after it was written); copy or write it again")
 
 
