@@ -434,7 +434,9 @@ def find_praat(praat_path=None) -> str:
     if praat_path is not None:
         path = Path(praat_path)
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise GanphonError(f"Praat executable {praat_path} does not exist or is not executable")
+            why = ("no such file" if not path.exists() else "a folder" if path.is_dir()
+                   else "not an executable file")
+            raise GanphonError(f"{praat_path}: {why}; --praat-path names the Praat executable")
         return str(path)
     for name in ("praat", "Praat", "praat_nogui"):
         found = shutil.which(name)

@@ -149,8 +149,13 @@ def test_run_script_errors(exported, tmp_path):
         praat.run_script("measure_pitch", exported, pitch_flor=50)
     with pytest.raises(GanphonError, match="not a folder"):
         praat.run_script("measure_pitch", tmp_path / "nowhere")
-    with pytest.raises(GanphonError, match="does not exist or is not executable"):
+    with pytest.raises(GanphonError, match="praat: no such file; --praat-path names the Praat executable"):
         praat.run_script("measure_duration", exported, engine="praat", praat_path=tmp_path / "praat")
+    (tmp_path / "notes.txt").write_text("x")  # a file that exists and cannot run
+    with pytest.raises(GanphonError, match="notes.txt: not an executable file; --praat-path names"):
+        praat.run_script("measure_duration", exported, engine="praat", praat_path=tmp_path / "notes.txt")
+    with pytest.raises(GanphonError, match=f"{tmp_path}: a folder; --praat-path names"):
+        praat.run_script("measure_duration", exported, engine="praat", praat_path=tmp_path)
     with pytest.raises(GanphonError, match="unknown engine"):
         praat.run_script("measure_duration", exported, engine="matlab")
     with pytest.raises(GanphonError, match="not one of"):
