@@ -151,12 +151,15 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
         return "", (), f"cannot read {name}: its time domain {start:g} to {end:g} s is out of range"
     number = 0
     found = False
+    named = 0  # interval tiers of that name: with two, which was meant cannot be told
     for i in range(1, call(grid, "Get number of tiers") + 1):
         if call(grid, "Get tier name", i) == tier:
             found = True
             if call(grid, "Is interval tier", i):
-                number = i
-                break
+                named += 1
+                number = number or i
+    if named > 1:
+        return "", (), f"tier '{tier}' is {named} interval tiers in {name}; rename all but one"
     if not number:
         why = "is not an interval tier" if found else "not found"
         return "", (), f"tier '{tier}' {why} in {name}"
@@ -204,7 +207,8 @@ endfor""", capture_output=True)[1]
 def textgrid_has_tier(textgrid_path, tier) -> bool:
     """True when the TextGrid can be read and holds an interval tier named ``tier``."""
     tier_column, _, note = read_intervals(textgrid_path, tier)
-    return tier_column == tier or note.endswith(("has no labelled interval", "has overlapping intervals"))
+    return tier_column == tier or note.endswith(("has no labelled interval", "has overlapping intervals",
+                                                 "rename all but one"))
 
 
 def _join_notes(first: str, second: str) -> str:

@@ -188,20 +188,25 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .native, .d
 		else
 			.tierNumber = 0
 			.found = 0
+			.named = 0
 			.nTiers = Get number of tiers
 			for .i to .nTiers
-				if .tierNumber = 0
-					.tierName$ = Get tier name: .i
-					.isInterval = Is interval tier: .i
-					if .tierName$ = tier$
-						.found = 1
-						if .isInterval
+				.tierName$ = Get tier name: .i
+				.isInterval = Is interval tier: .i
+				if .tierName$ = tier$
+					.found = 1
+					if .isInterval
+						.named += 1
+						if .tierNumber = 0
 							.tierNumber = .i
 						endif
 					endif
 				endif
 			endfor
-			if .tierNumber = 0 and .found
+			if .named > 1
+				# which of them was meant cannot be told: none is measured
+				.tierNote$ = "tier '" + tier$ + "' is " + string$ (.named) + " interval tiers in " + .tgName$ + "; rename all but one"
+			elsif .tierNumber = 0 and .found
 				.tierNote$ = "tier '" + tier$ + "' is not an interval tier in " + .tgName$
 			elsif .tierNumber = 0
 				.tierNote$ = "tier '" + tier$ + "' not found in " + .tgName$

@@ -897,6 +897,12 @@ def _textgrid_text(xmin, xmax, intervals):
     return text
 
 
+def _two_tiers(text: str, intervals) -> str:
+    """``text`` (one 'auto' tier) with a second interval tier named 'auto' holding ``intervals``."""
+    second = _textgrid_text(0, 0.5, intervals).split("item [1]:\n", 1)[1]
+    return text.replace("size = 1\n", "size = 2\n", 1) + "    item [2]:\n" + second
+
+
 @pytest.fixture(scope="module")
 def faulty_folder(tmp_path_factory):
     """Sounds of 0.5 s with a good TextGrid and with each kind of bad one; what each should give."""
@@ -915,6 +921,8 @@ def faulty_folder(tmp_path_factory):
         "past_end": _textgrid_text(0, 0.8, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.4, 0.7, "b"), (0.7, 0.8, "")]),
         "outside": _textgrid_text(0, 0.9, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.6, 0.8, "c"), (0.8, 0.9, "")]),
         "bad_wav": _textgrid_text(0, 0.5, good),
+        # the tier duplicated in Praat to be corrected by hand, and not renamed: two tiers named 'auto'
+        "twice": _two_tiers(_textgrid_text(0, 0.5, good), [(0.0, 0.2, ""), (0.2, 0.4, "a"), (0.4, 0.5, "")]),
     }
     for name, grid in grids.items():
         path = folder / f"{name}.TextGrid"
@@ -959,7 +967,7 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
     assert _keys(python) == _keys(script)
     assert set(python["file"]) == {f"{name}.wav" for name in (
         "good", "empty", "garbage", "reversed_grid", "reversed_interval", "overlapping", "past_end", "outside",
-        "bad_wav")}
+        "bad_wav", "twice")}
     rows = python.merge(script, on=["file", "label", "point", "measure"], suffixes=("", "_script"))
     assert len(rows) == len(python)
 
@@ -974,6 +982,10 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
         assert whole["note_script"].eq(f"cannot read {name}.TextGrid").all(), name
         assert whole["note"].str.startswith(f"cannot read {name}.TextGrid: ").all(), name
         assert whole.loc[whole["measure"] == "duration", "value"].tolist() == [0.5]
+    twice = rows[rows["file"] == "twice.wav"]  # which 'auto' was meant cannot be told: the whole file, said so
+    assert (twice["label"] == "").all() and (twice["end"] == 0.5).all()
+    assert twice["note_script"].eq("tier 'auto' is 2 interval tiers in twice.TextGrid; rename all but one").all()
+    assert twice["note"].str.startswith("tier 'auto' is 2 interval tiers in twice.TextGrid; rename all but one").all()
     overlapping = rows[rows["file"] == "overlapping.wav"]
     assert overlapping["note_script"].eq("tier 'auto' in overlapping.TextGrid has overlapping intervals").all()
 
