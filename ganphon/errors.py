@@ -28,6 +28,15 @@ TYPOGRAPHIC_MINUS = {"\u2212": "a minus sign", "\u2013": "an en dash", "\u2014":
                      "\u2012": "a figure dash", "\ufe63": "a small hyphen-minus", "\uff0d": "a full-width hyphen-minus"}
 
 
+#: What a read says of bytes that changed after they were written (a checksum that does not match)
+CHECKSUM_MISMATCH = "its bytes do not match their checksum"
+
+
+def checksum_failed(exc: BaseException) -> bool:
+    """Whether a reader's exception is a checksum that did not match (zarr's crc32c, pyarrow's page CRC)."""
+    return "checksum" in str(exc).lower()
+
+
 def number_hint(text) -> str:
     """Why ``text`` does not read as a number when it looks like one: a typographic minus (``−15`` copied
     from a paper), as a clause to end an error with; '' otherwise."""

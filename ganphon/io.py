@@ -51,7 +51,7 @@ import numpy as np
 
 from . import layout
 from .layout import text_encoding  # noqa: F401 - part of io's API (where text files are read)
-from .errors import GanphonError, first_line, number_hint
+from .errors import CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, number_hint
 
 # ---------------------------------------------------------------- WAV
 
@@ -657,9 +657,9 @@ def read_table(path, what: str = "table", **kwargs):
                                f"{len(table.columns) + table.index.nlevels - 1}: an unquoted comma?)")
         return table
     except OSError as exc:
-        if "checksum" in str(exc).lower():
-            raise GanphonError(f"{path}: a damaged {what}: its bytes do not match their checksum ({first_line(exc)}); "
-                               "write it again") from None
+        if checksum_failed(exc):
+            raise GanphonError(f"{path}: a damaged {what}: {CHECKSUM_MISMATCH} ({first_line(exc)}); write it "
+                               "again") from None
         raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             TypeError, OverflowError, csv.Error) as exc:  # csv.Error: sep=None found no delimiter

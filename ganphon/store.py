@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError, first_line, name_list
+from .errors import CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, name_list
 from .io import command_line, created
 from .pipeline import (CONDITION_TIER, Plan, ProbeOptions, check_request, generator_manifest, latents_table,
                        open_run, write_sample, write_samples)
@@ -138,9 +138,8 @@ class CheckedArray:
     """
 
     def __init__(self, array, folder, sample_ids: Sequence[str] | dict = ()):
-        self._array, self._folder = array, Path(folder)
-        # row → sample id (a sequence: from row 0)
-        self._ids = dict(sample_ids) if isinstance(sample_ids, dict) else dict(enumerate(sample_ids))
+        # row → sample id (a sequence: from row 0), kept as given: only a failed read looks one up
+        self._array, self._folder, self._ids = array, Path(folder), sample_ids
 
     def __getattr__(self, name):
         return getattr(self._array, name)
@@ -183,10 +182,11 @@ class CheckedArray:
                 self._array[c * size:min(n, (c + 1) * size)]
             except Exception as error:  # noqa: BLE001
                 start = c * size
-                samples = f" (samples {self._ids[start]}…)" if start in self._ids else ""
+                sid = self._ids.get(start) if isinstance(self._ids, dict) else \
+                    (self._ids[start] if start < len(self._ids) else None)
+                samples = f" (samples {sid}…)" if sid is not None else ""
                 key = encode((c,) + (0,) * (self._array.ndim - 1))
-                why = ("its bytes do not match their checksum" if "checksum" in str(error).lower()
-                       else first_line(error))
+                why = CHECKSUM_MISMATCH if checksum_failed(error) else first_line(error)
                 return (f"{name}: chunk {key}{samples} cannot be read ({why}): a damaged store; write it again "
                         "(the command is in run.json) with --overwrite")
         return f"{name}: cannot be read ({first_line(exc)}): a damaged store?"
