@@ -961,9 +961,13 @@ MAX_POINTS = 1000
 
 
 def check_tier(entries, tier, folder) -> None:
-    """Raise when a tier is asked for and no TextGrid of the folder has it."""
+    """Raise when a tier is asked for and no TextGrid of the folder has it, or an annotation writing it
+    stopped part-way (:func:`ganphon.annotate.check_finished`)."""
     if not tier:
         return
+    from .annotate import check_finished
+
+    check_finished(folder, tier)
     seen = set()
     for entry in entries:
         if entry.textgrid is None or entry.textgrid in seen:
@@ -1267,7 +1271,8 @@ def _remove_superseded(out: Path, base: Path, chosen: bool) -> None:
     """Delete the tables a finished measurement replaces: an interrupted run's partial table, and for
     the default name the other default name's table (no two tables in one folder)."""
     for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
-        stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
+        if len(os.fsencode(stale.name)) <= layout.NAME_MAX:  # a longer name cannot be there
+            stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
     if chosen:  # the other default name may hold an earlier measurement
         other = base / (layout.ACOUSTICS if out.name == layout.ACOUSTICS_PARQUET else layout.ACOUSTICS_PARQUET)
         if other.is_file():
@@ -1313,7 +1318,7 @@ def _check_can_write(out: Path) -> None:
     """Raise unless a table can be written at ``out`` (a file name in a writable folder)."""
     if out.is_dir():
         raise ParameterError("out", f"{out} is a folder; give a file name such as {out / layout.ACOUSTICS}")
-    probe = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")  # atomic_path's name
+    probe = layout.sibling(out, "tmp", keep_suffix=True)  # atomic_path's name
     try:
         probe.open("xb").close()
         probe.unlink()

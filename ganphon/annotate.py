@@ -503,21 +503,59 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     for _, grid, _, _ in jobs:  # the plan: workers rewrite these, a failed command puts them back
         layout.journal_write(grid)
     layout.journal_write(record_path)
-    started = time.perf_counter()
-    per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
-                          unit="sample", preload=WORKER_MODULES, scheduler=scheduler)
-    rows = [row for sample_rows in per_sample for row in sample_rows]
-    table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
-    table.attrs["buzz"] = by_layer
-    # what made the tiers, next to them; `textgrids` is the digest acoustics.json names when it measured them
+    # what makes the tiers, next to them; `textgrids` is the digest acoustics.json names when it measured them
     request = {"tiers": [AUTO_TIER, *(f"{AUTO_TIER}_{layer}" for layer in layers)],
                "settings": dataclasses.asdict(settings),
                "buzz": {layer: [float(f) for f in periods] for layer, periods in by_layer.items()}}
+    command = io.command_line(command)
+    # the record first says the TextGrids are being rewritten: a run stopped part-way (Ctrl-C, SIGTERM, a
+    # kill) leaves TextGrids of two annotations, and a folder that says so (check_finished), not one that
+    # measures as if it held one
+    io.write_run_record(record_path, io.run_record("annotate", command=command, request=request,
+                                                   modules=("parselmouth",), samples=len(jobs), finished=False))
+    started = time.perf_counter()
+    from .parallel import Interrupted
+
+    try:
+        per_sample = map_jobs(_annotate_sample, jobs, workers=workers, progress=progress, desc="annotate",
+                              unit="sample", preload=WORKER_MODULES, scheduler=scheduler)
+    except Interrupted as stop:  # the TextGrids written are kept: the record says the annotation is unfinished
+        stop.args = (f"{stop.n_done} of {len(jobs)} samples annotated; {record_path.name} says the annotation "
+                     "is unfinished until it is run again",)
+        raise
+    rows = [row for sample_rows in per_sample for row in sample_rows]
+    table = pd.DataFrame(rows, columns=["sample_id", "tier", "start", "end", "label"])
+    table.attrs["buzz"] = by_layer
     io.write_run_record(record_path, io.run_record(
-        "annotate", command=io.command_line(command), request=request, modules=("parselmouth",),
-        timings={"annotate": time.perf_counter() - started}, samples=len(jobs),
+        "annotate", command=command, request=request, modules=("parselmouth",),
+        timings={"annotate": time.perf_counter() - started}, samples=len(jobs), finished=True,
         textgrids=io.textgrid_digest(folder)))
     return table
+
+
+def check_finished(folder, tier) -> None:
+    """Refuse a folder whose ``annotate.json`` says an annotation writing ``tier`` stopped before it finished.
+
+    Its TextGrids then hold that tier from two annotations (those rewritten before the stop, the others
+    as they were); measuring it would mix them without a word.  A record without ``finished`` (an older
+    ganphon's) counts as finished.  Raises GanphonError (one line naming the record and the command to run).
+    """
+    path = Path(folder) / layout.ANNOTATE_JSON
+    if not tier or not path.is_file():
+        return
+    try:
+        record = io.read_record(path)
+    except GanphonError:
+        return  # not a ganphon record (a file of the user's by that name): nothing said about the TextGrids
+    if record.get("kind") != "annotate" or record.get("finished") is not False:
+        return
+    tiers = (record.get("request") or {}).get("tiers") or [AUTO_TIER]
+    if tier not in tiers:
+        return
+    again = f"; run it again: {record['command']}" if isinstance(record.get("command"), str) else \
+        f"; run 'ganphon annotate {folder}' again"
+    raise GanphonError(f"{path}: the annotation writing tier '{tier}' stopped before it finished (interrupted "
+                       f"or killed), so the TextGrids hold that tier from two annotations{again}")
 
 
 #: What the workers of :func:`annotate_folder` preload (``ganphon annotate`` starts them with it early).

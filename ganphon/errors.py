@@ -61,6 +61,11 @@ def os_problem(exc: OSError) -> str:
             parent = os.path.dirname(parent)
         if parent and not os.path.isdir(parent):
             return f"{parent} is a file, not a folder"
+    if exc.errno == errno.ENAMETOOLONG and name:
+        longest = max((os.fsencode(part) for part in str(name).split(os.sep)), key=len)
+        if len(longest) > 255:  # a name the command derived from the one given (a partial table, a record)
+            return (f"file name too long ({len(longest)} bytes: {os.fsdecode(longest[:24])}…; file systems "
+                    "take 255); choose a shorter name")
     return exc.strerror or first_line(exc)
 
 

@@ -649,6 +649,8 @@ def read_table(path, what: str = "table", **kwargs):
                 encoding = text_encoding(head.read(3))
             if encoding != "utf-8":
                 kwargs = {**kwargs, "encoding": encoding}
+        if "sep" not in kwargs and "delimiter" not in kwargs:
+            _check_commas(path, what, kwargs.get("encoding", "utf-8"))
         table = pd.read_csv(path, **kwargs)
         if "index_col" not in kwargs and not isinstance(table.index, pd.RangeIndex):
             # a first row with more cells than the header: pandas would take the first column as the index
@@ -668,6 +670,24 @@ def read_table(path, what: str = "table", **kwargs):
         if type(exc).__module__.startswith("pyarrow"):
             raise GanphonError(f"{path}: unreadable {what} ({first_line(exc)})") from None
         raise
+
+
+def _check_commas(path, what: str, encoding: str) -> None:
+    """Refuse a CSV whose header line separates its names by semicolons or tabs, with no comma.
+
+    A spreadsheet in a locale that writes decimal commas saves "CSV" with semicolons
+    (and ``0,5`` for 0.5): read with commas it is one column, and the reader would
+    report missing columns, not the separator.
+    """
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        header = f.readline(65536).lstrip("\ufeff")
+    if "," in header:
+        return
+    for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+        if mark in header:
+            raise GanphonError(f"{path}: the {what}'s cells are separated by {name}, not commas (saved by a "
+                               "spreadsheet set to a language that writes decimal commas?); save it as CSV with "
+                               "commas between cells and points in numbers")
 
 
 # ---------------------------------------------------------------- per-file tables and the manifest

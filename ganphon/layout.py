@@ -376,6 +376,34 @@ def textgrid_beside(path) -> Path | None:
     return None
 
 
+#: The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS)
+NAME_MAX = 255
+
+
+def sibling(path, kind: str, keep_suffix: bool = False) -> Path:
+    """This process's temporary (``tmp``), backup (``bak``) or set-aside (``old``) name for ``path``, beside it.
+
+    ``.NAME.kindPID``, or ``.STEM.kindPID.SUFFIX`` with ``keep_suffix`` (some writers look at the
+    suffix).  Where that would pass :data:`NAME_MAX` bytes (a valid name of 245 bytes or more), the
+    stem is shortened and a digest of the whole name added, so any file a valid name can hold can be
+    written, backed up and set aside; :func:`is_temporary` knows every such name.
+    """
+    path = Path(path)
+    stem, suffix = (path.stem, path.suffix) if keep_suffix and len(path.suffix) <= 16 else (path.name, "")
+    tail = f".{kind}{os.getpid()}{suffix}"
+    name = f".{stem}{tail}"
+    if len(os.fsencode(name)) <= NAME_MAX:
+        return path.with_name(name)
+    import hashlib
+
+    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+    room = NAME_MAX - len(os.fsencode(f".~{digest}{tail}"))
+    short = os.fsdecode(os.fsencode(stem)[:room])
+    while len(os.fsencode(short)) > room:  # a character cut in two decodes to an escape: drop it
+        short = short[:-1]
+    return path.with_name(f".{short}~{digest}{tail}")
+
+
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary file left by an interrupted :func:`atomic_path`."""
     return bool(_TEMP_FILE.match(name))
@@ -505,7 +533,7 @@ def atomic_path(path):
     """
     path = Path(path)
     journal_write(path)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = sibling(path, "tmp", keep_suffix=True)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -738,7 +766,7 @@ def journal_write(path) -> None:
         return
     scope.seen.add(key)
     if path.is_file() and not path.is_symlink():
-        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        backup = sibling(path, "bak")
         try:
             os.link(path, backup)  # the rename onto ``path`` leaves this inode to the backup
         except OSError:
@@ -766,7 +794,7 @@ def journal_modify(path) -> None:
         return
     scope.seen.add(_key(path))
     if path.is_dir() and not path.is_symlink():
-        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        backup = sibling(path, "bak")
         if backup.exists():
             remove_entry(backup)
         try:
@@ -777,7 +805,7 @@ def journal_modify(path) -> None:
             shutil.copytree(path, backup, symlinks=True)
         scope.backups.append((path, backup))
     elif path.is_file():
-        backup = path.with_name(f".{path.name}.bak{os.getpid()}")
+        backup = sibling(path, "bak")
         shutil.copy2(path, backup)
         scope.backups.append((path, backup))
     else:
@@ -805,7 +833,7 @@ def discard(path) -> None:
     if scope is None:
         remove_entry(path)
         return
-    trashed = path.with_name(f".{path.name}.old{os.getpid()}")
+    trashed = sibling(path, "old")
     if trashed.exists():
         remove_entry(trashed)
     os.replace(path, trashed)

@@ -192,8 +192,10 @@ def _exit_unless_alive(pid: int) -> None:
 
 
 def _worker_init(main_pid: int, parent_pid: int) -> None:
-    """Set up a worker: ignore Ctrl-C (the main process decides), die with the parents."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Set up a worker: ignore Ctrl-C, SIGTERM and SIGHUP sent to the whole process group (a terminal, a
+    batch system's time limit: the main process decides, and stops the pool), die with the parents."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     _die_with_parent()
     if os.getppid() != parent_pid and os.getppid() != main_pid:
         # the forkserver or the main process died before prctl took effect

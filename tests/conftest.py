@@ -248,9 +248,11 @@ def make_exported_folder(folder, n_samples=3):
 
 
 def sigint_default() -> None:
-    """``preexec_fn`` of a subprocess that gets Ctrl-C in a test: SIGINT acts as in a terminal, even
-    when the tests run in a background job (whose shell starts children with SIGINT ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """``preexec_fn`` of a subprocess that gets Ctrl-C (or SIGTERM, SIGHUP) in a test: the signals act as in
+    a terminal, even when the tests run in a background job (whose shell starts children with SIGINT ignored)
+    or under ``nohup`` (SIGHUP ignored)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def process_alive(pid: int) -> bool:

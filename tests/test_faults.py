@@ -717,28 +717,46 @@ def many_files(material, tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def many_files_table(many_files, tmp_path_factory):
+    """The table an uninterrupted ``measure`` of ``many_files`` writes."""
+    folder = tmp_path_factory.mktemp("many_table")
+    reference = folder / "reference.csv"
+    code, _, err = run_cli(["measure", many_files, "--workers", "2", "--out", reference, "--quiet"], folder)
+    assert code == 0, err
+    return reference
+
+
+#: How each stop signal is sent and said: Ctrl-C and a batch system's SIGTERM reach the whole process group,
+#: a closing terminal's SIGHUP the command; each stops it as Ctrl-C does, with 128 + the signal's number
+STOPS = {"SIGINT": (True, 130, "ganphon: interrupted: "), "SIGTERM": (True, 143, "ganphon: stopped by SIGTERM: "),
+         "SIGHUP": (False, 129, "ganphon: stopped by SIGHUP: ")}
+
+
 @pytest.mark.slow
-def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_completes(many_files, tmp_path):
+@pytest.mark.parametrize("sig", list(STOPS))
+def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_completes(many_files,
+                                                                                         many_files_table,
+                                                                                         tmp_path, sig):
     import pandas as pd
 
-    reference = tmp_path / "reference.csv"
-    code, _, err = run_cli(["measure", many_files, "--workers", "2", "--out", reference, "--quiet"], tmp_path)
-    assert code == 0, err
+    group, status, said = STOPS[sig]
+    reference = many_files_table
     out = tmp_path / "table.csv"
     proc = _popen(["measure", many_files, "--workers", "2", "--out", out, "--quiet"], tmp_path)
     # the workers write nothing we can watch, so wait until they are busy, then a little longer
     _until(lambda: len(descendants(proc.pid)) >= 3, proc)
     time.sleep(1.0)
     workers = descendants(proc.pid)
-    assert proc.poll() is None, "measure finished before Ctrl-C: the folder is too small for this machine"
+    assert proc.poll() is None, f"measure finished before {sig}: the folder is too small for this machine"
     sent = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
+    (os.killpg if group else os.kill)(proc.pid, getattr(signal, sig))  # Ctrl-C in a terminal, a time limit …
     _, err = proc.communicate(timeout=60)
     latency = time.monotonic() - sent
-    assert proc.returncode == 130
-    assert latency < 5.0, f"{latency:.1f} s from Ctrl-C to exit"
+    assert proc.returncode == status, err
+    assert latency < 5.0, f"{latency:.1f} s from {sig} to exit"
     lines = stderr_lines(err)
-    assert len(lines) == 1 and lines[0].startswith("ganphon: interrupted: ") and "Traceback" not in err, lines
+    assert len(lines) == 1 and lines[0].startswith(said) and "Traceback" not in err, lines
     assert _until_gone(workers), "worker processes outlived the interrupted measure"
     assert not out.exists()  # never a partial table under the final name
     partial = out.with_name("table.partial.csv")
@@ -750,6 +768,60 @@ def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_c
     assert code == 0, err
     assert out.read_bytes() == reference.read_bytes()
     assert not partial.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_annotation_stopped_part_way_is_refused_by_measure_until_it_is_run_again(many_files, tmp_path, sig):
+    """An annotation stopped part-way leaves TextGrids of two annotations (its own and the earlier one):
+    the folder says so, and measuring its tier is refused with one line until the annotation is rerun."""
+    from ganphon.annotate import AUTO_TIER, SegmentSettings, check_finished, segment
+
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    outputs = sorted(many_files.glob("*_output.wav"))
+    for n in range(1080):  # a folder of recordings (name.wav + name.TextGrid), 1,080 of them
+        wav = outputs[n % len(outputs)]
+        shutil.copy(wav, folder / f"r{n:04d}.wav")
+        shutil.copy(wav.with_suffix(".TextGrid"), folder / f"r{n:04d}.TextGrid")  # an earlier 'auto' tier
+    before = {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")}
+    argv = ["annotate", folder, "--workers", "2", "--time-step", "0.01", "--quiet"]
+    proc = _popen(argv, tmp_path)
+    record = folder / layout.ANNOTATE_JSON
+    _until(lambda: sum((folder / name).read_bytes() != old for name, old in before.items()) >= 20, proc)
+    assert proc.poll() is None, "annotate finished before the stop: the folder is too small for this machine"
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, err
+        lines = stderr_lines(err)
+        assert len(lines) == 1 and lines[0].startswith("ganphon: stopped by SIGTERM: ") \
+            and "samples annotated; annotate.json says the annotation is unfinished" in lines[0], lines
+    changed = sum((folder / name).read_bytes() != old for name, old in before.items())
+    assert 20 <= changed < len(before)  # two annotations in one folder
+    assert json.loads(record.read_text(encoding="utf-8"))["finished"] is False
+
+    code, _, err = run_cli(["measure", folder, "--quiet"], tmp_path)
+    lines = stderr_lines(err)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"ganphon: error: {record}: the annotation writing tier 'auto' stopped before it "
+                               "finished") and lines[0].endswith("run it again: ganphon annotate " + " ".join(
+                                   str(a) for a in argv[1:])), lines
+    assert not (folder / layout.ACOUSTICS).exists()
+
+    code, _, err = run_cli(argv, tmp_path)  # run again: one annotation, the folder says so
+    assert code == 0, err
+    assert json.loads(record.read_text(encoding="utf-8"))["finished"] is True
+    settings = SegmentSettings(time_step=0.01)
+    for grid in [folder / name for name in sorted(before)[::90]]:  # against the segmentation of the file itself
+        tier = io.read_textgrid(grid).get_tier_by_name(AUTO_TIER)
+        expected = segment(io.read_sound(grid.with_suffix(".wav")), settings)
+        assert [i.text for i in tier.intervals] == [label for _, _, label in expected]
+        np.testing.assert_allclose([[i.start_time, i.end_time] for i in tier.intervals],
+                                   [[a, b] for a, b, _ in expected], atol=1e-9)
+    check_finished(folder, AUTO_TIER)  # measure takes it again
+    check_finished(folder, "phones")
+    assert not [p.name for p in folder.iterdir() if layout.is_temporary(p.name)]  # the stopped run's backups
 
 
 def _until_gone(pids, timeout=5.0) -> bool:
@@ -768,7 +840,7 @@ def _sample_files(folder: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, tmp_path, sig):
     argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "48", "--batch-size", "4", "--seed", "5",
             "--quiet"]
@@ -780,8 +852,8 @@ def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, t
     _until(lambda: finished.exists() and finished.read_text().count("\n") >= 8, proc)
     os.killpg(proc.pid, sig)
     proc.communicate(timeout=60)
-    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
-    assert not (out / layout.MANIFEST).exists() or sig == signal.SIGINT
+    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}[sig]
+    assert not (out / layout.MANIFEST).exists() or sig != signal.SIGKILL
     kind, names = layout.read_ledger(out)  # every entry the stopped run left is claimed by its ledger
     assert kind == "export" and {p.name for p in out.iterdir() if not p.name.startswith(".")} <= names
     code, _, err = run_cli([*argv, "--out", out], tmp_path)
@@ -812,16 +884,18 @@ def test_sweep_killed_midway_leaves_no_workers_and_a_rerun_completes_exactly(mat
 
 
 @pytest.mark.slow
-def test_sigterm_stops_train_with_a_checkpoint_and_exit_143(material, tmp_path):
-    """A scheduler's SIGTERM must not look like success to '&&' chains; --resume then continues."""
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_stop_signals_stop_train_with_a_checkpoint_and_exit_128_plus_the_signal(material, tmp_path, sig, status):
+    """A scheduler's SIGTERM (or the terminal closing) must not look like success to '&&' chains; --resume
+    then continues."""
     argv = ["train", material / "corpus", "--out", tmp_path / "run", "--arch", "wavegan", "--dim", "8",
             "--batch-size", "2", "--steps", "100000", "--log-every", "1", "--preview-every", "0", "--quiet"]
     proc = _popen(argv, tmp_path)
     log = tmp_path / "run" / "train_log.csv"
     _until(lambda: log.exists() and log.read_text().count("\n") >= 3, proc, timeout=300)
-    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    assert proc.returncode == status, err
     assert "Traceback" not in err
     assert list((tmp_path / "run").glob("G_*.pt")), "no checkpoint written on SIGTERM"
 

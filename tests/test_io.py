@@ -263,6 +263,31 @@ def test_a_table_saved_with_a_byte_order_mark_reads_as_without_it(tmp_path, enc,
         io.read_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_table_saved_with_semicolons_or_tabs_is_named_so_not_as_missing_columns(tmp_path, capsys, sep, name):
+    """A spreadsheet set to German or French saves "CSV" with semicolons and decimal commas: read with commas it
+    was one column, and the error said the manifest lacked sample_id, layer and file."""
+    table = pd.DataFrame({"sample_id": ["000123", "000124"], "layer": ["output", "conv1"], "file": ["x.wav", "y.wav"],
+                          "value": [1.5, -2.25]})
+    path = tmp_path / "manifest.csv"
+    table.to_csv(path, sep=sep, decimal=",", index=False, encoding="utf-8-sig")
+    want = f"manifest.csv: the manifest's cells are separated by {name}, not commas"
+    with pytest.raises(GanphonError, match=want):
+        io.read_manifest(tmp_path)
+    with pytest.raises(GanphonError, match=want.replace("manifest's", "table's")):
+        io.read_table(path)
+    from ganphon.cli import main
+
+    capsys.readouterr()
+    code, err = main(["measure", str(tmp_path), "--quiet"]), capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and want in err, err
+    table.to_csv(path, index=False)  # saved with commas: read, and a cell holding ';' or a tab is no separator
+    pd.testing.assert_frame_equal(io.read_manifest(tmp_path)[table.columns], table)
+    notes = pd.DataFrame({"file": ["a.wav"], "note": ["short; unvoiced\tx"]})
+    notes.to_csv(tmp_path / "notes.csv", index=False)
+    pd.testing.assert_frame_equal(io.read_table(tmp_path / "notes.csv"), notes)
+
+
 @pytest.mark.parametrize("column, cell, want", [
     ("value", "abc", "value 'abc'; it must be a finite number or empty"),
     ("value", "inf", "value 'inf'; it must be a finite number or empty"),

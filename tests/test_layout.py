@@ -58,6 +58,57 @@ def test_atomic_write_leaves_nothing_on_exception(tmp_path):
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+@pytest.mark.parametrize("name", ["y" * 243 + ".csv", "é" * 120 + ".TextGrid", "z" * 255])
+def test_a_file_whose_name_is_near_the_limit_is_written_backed_up_and_put_back(tmp_path, name, capsys):
+    """A valid name of 245 bytes or more had a temporary or backup twin (.NAME.tmpPID.SUFFIX) past the file
+    system's 255: the file could not be written ("File name too long") although its own name was valid."""
+    path = tmp_path / name
+    assert len(os.fsencode(path.name)) <= layout.NAME_MAX
+    for kind, keep in (("tmp", True), ("bak", False), ("old", False)):
+        twin = layout.sibling(path, kind, keep_suffix=keep)
+        assert twin.parent == tmp_path and len(os.fsencode(twin.name)) <= layout.NAME_MAX
+        assert layout.is_temporary(twin.name) and twin.name.startswith(".")
+        assert twin.name.endswith(f".{kind}{os.getpid()}{path.suffix if keep else ''}")
+    assert layout.sibling(tmp_path / "a.csv", "tmp", keep_suffix=True).name == f".a.tmp{os.getpid()}.csv"
+    layout.atomic_write_text(path, "first")
+    with pytest.raises(RuntimeError), layout.command_scope():  # replaced, then the command fails: put back
+        layout.atomic_write_text(path, "second")
+        assert path.read_text() == "second"
+        raise RuntimeError("fails")
+    assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [name]
+    with layout.command_scope():  # set aside, then kept removed
+        layout.discard(path)
+    assert not list(tmp_path.iterdir())
+    if name.endswith(".csv"):  # a table of that name: measured and written
+        from ganphon.cli import main
+
+        folder = tmp_path / "rec"
+        folder.mkdir()
+        io.write_wav(folder / "a.wav", np.sin(2 * np.pi * 200 * np.arange(1600) / 16000.0), 16000)
+        assert main(["measure", str(folder), "--tier", "", "--out", str(path), "--quiet"]) == 0, capsys.readouterr()
+        assert io.read_table(path)["file"].iloc[0] == "a.wav"
+        longest = tmp_path / ("y" * 250 + ".csv")  # no room for the partial table a Ctrl-C would keep: none kept
+        assert main(["measure", str(folder), "--tier", "", "--out", str(longest), "--quiet"]) == 0
+        assert io.read_table(longest).equals(io.read_table(path))
+        capsys.readouterr()  # one byte more: its record (NAME.json) cannot be written; said before measuring
+        assert main(["measure", str(folder), "--tier", "", "--out", str(tmp_path / ("y" * 251 + ".csv")),
+                     "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "yyy.json: file name too long (256 bytes: yyyy" in err, err
+
+
+def test_a_name_past_the_file_system_limit_is_said_so_with_its_length():
+    import errno
+
+    from ganphon.errors import os_problem
+
+    exc = OSError(errno.ENAMETOOLONG, "File name too long", "/tmp/" + "x" * 250 + ".partial.csv")
+    assert os_problem(exc) == ("file name too long (262 bytes: xxxxxxxxxxxxxxxxxxxxxxxx…; file systems take 255); "
+                               "choose a shorter name")
+    deep = OSError(errno.ENAMETOOLONG, "File name too long", "/tmp/" + "/".join(["d" * 200] * 30))
+    assert os_problem(deep) == "File name too long"  # a path too long as a whole: the system's words
+
+
 def test_prepare_folder_rules(tmp_path):
     out = tmp_path / "run"
     req = {"kind": "probe", "n": 2}

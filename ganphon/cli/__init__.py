@@ -13,6 +13,7 @@ line and the command exits with status 2; Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shlex
@@ -297,10 +298,57 @@ def printable_streams() -> None:
             continue
 
 
+#: Signals that stop a command as Ctrl-C does (what was written is kept, so the same command resumes): a
+#: batch system's time limit or ``kill`` (SIGTERM), the terminal closing (SIGHUP; not under ``nohup``).
+#: The exit status is 128 + the signal's number, as a shell reports a command the signal ended.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+class _Stop:
+    """The stop signal a command received (None: Ctrl-C, or none)."""
+
+    signal: str | None = None
+
+
+def _stop_on_signal(signum, frame):
+    import signal
+
+    _Stop.signal = signal.Signals(signum).name
+    for name in STOP_SIGNALS:  # a second one waits for this stop (a second Ctrl-C still cuts it short)
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """In the block, :data:`STOP_SIGNALS` raise KeyboardInterrupt in the main thread, as Ctrl-C does; a signal
+    already ignored (``nohup``) stays ignored; the handlers found are put back afterwards."""
+    import signal
+    import threading
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, _stop_on_signal)
+    _Stop.signal = None
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     printable_streams()
+    with _stop_signals():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     parser = None
     try:
         chosen = _chosen(argv)
@@ -337,6 +385,11 @@ def main(argv=None) -> int:
         print(f"ganphon: error: {error_line(exc, parser, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
+        if _Stop.signal is not None:  # SIGTERM / SIGHUP: the same stop, said as what it was
+            import signal
+
+            print(f"ganphon: stopped by {_Stop.signal}{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+            return 128 + int(getattr(signal, _Stop.signal))
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)

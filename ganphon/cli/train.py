@@ -19,8 +19,8 @@ def train(p) -> None:
     describe(p, "Train a WaveGAN, ciwGAN or fiwGAN with WGAN-GP as in the TensorFlow originals (λ 10, 5 "
              "critic steps per generator step, Adam 1e-4 (0.5, 0.9), batch 64; Q loss with RMSProp over Q "
              "and G). Writes full checkpoints RUN_DIR/ckpt_stepNNNNNNN.pt (the last --keep), fp16 "
-             "G_latest.pt / Q_latest.pt, train_log.csv, previews and run.json. SIGINT/SIGTERM write a "
-             "checkpoint at the next step and stop (exit status 130 / 143); --resume continues exactly "
+             "G_latest.pt / Q_latest.pt, train_log.csv, previews and run.json. SIGINT/SIGTERM/SIGHUP write "
+             "a checkpoint at the next step and stop (exit status 130 / 143 / 129); --resume continues exactly "
              "where it stopped. Under 'torchrun --nproc_per_node N -m ganphon train …' each process takes "
              "its share of every batch. Options left out on --resume are taken from the checkpoint.")
     p.add_argument("data", metavar="DATA_DIR", type=input_folder,
@@ -113,10 +113,10 @@ def _train(args) -> int:
         init_from=args.init_from)
     result = run_training(args.data, out, config, settings, resume=resume, init_from=args.init_from,
                           command=args.command_line, progress=not args.quiet)
-    if result.stopped_by == "SIGINT":
-        return 130
-    if result.stopped_by == "SIGTERM":
-        return 143
+    if result.stopped_by:  # 128 + the signal's number, as a shell reports a command the signal ended
+        import signal
+
+        return 128 + int(getattr(signal.Signals, result.stopped_by, signal.SIGINT))
     return 0
 
 

@@ -117,6 +117,6 @@ class TrainResult:
     critic: torch.nn.Module
     qnetwork: torch.nn.Module | None
     checkpoint: Path | None
-    stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended the run
+    stopped_by: str | None = None  # "SIGINT" / "SIGTERM" / "SIGHUP" when a signal ended the run
     steps_per_s: float = float("nan")
     losses: dict = field(default_factory=dict)

@@ -85,7 +85,7 @@ def _environment_count(name: str, default: int, least: int = 0) -> int:
 
 
 class _StopFlag:
-    """SIGINT / SIGTERM set a flag; the loop checkpoints at the next step boundary."""
+    """SIGINT / SIGTERM / SIGHUP set a flag; the loop checkpoints at the next step boundary."""
 
     def __init__(self):
         self.signal_name: str | None = None
@@ -100,7 +100,9 @@ class _StopFlag:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                if sig == signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # under nohup the terminal closing stops nothing
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
