@@ -913,6 +913,39 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
+@pytest.fixture
+def read_only_sweep(material, tmp_path):
+    """A copy of the measured sweep, mounted read-only (a shared data set; root only, skipped elsewhere)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a read-only bind mount needs root")
+    shutil.copytree(material / "sweep", tmp_path / "rw")
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "--bind", str(tmp_path / "rw"), str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here")
+    if subprocess.run(["mount", "-o", "remount,ro,bind", str(mnt)], capture_output=True).returncode:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+        pytest.skip("cannot remount read-only here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_read_only_folder_is_read_and_a_write_into_it_names_the_file_not_its_backup(read_only_sweep, tmp_path):
+    """annotate's first write into a read-only folder is the backup of a TextGrid (.ID.TextGrid.bakPID): the
+    error named that internal name; it names the TextGrid.  Reading the folder and writing elsewhere work."""
+    for argv in (["annotate", read_only_sweep, "--quiet"], ["plot", read_only_sweep],
+                 ["stats", read_only_sweep, "--quiet"]):
+        code, _, err = run_cli(argv, tmp_path)
+        lines = stderr_lines(err)
+        assert code == 2 and len(lines) == 1 and "Read-only file system" in lines[0], lines
+        named = lines[0].removeprefix("ganphon: error: ").split(":")[0]
+        assert named.startswith(str(read_only_sweep)) and not layout.is_temporary(Path(named).name), lines
+    code, _, err = run_cli(["stats", read_only_sweep, "--out", tmp_path / "st", "--quiet"], tmp_path)
+    assert code == 0 and (tmp_path / "st" / "stats.json").is_file(), err
+    code, _, err = run_cli(["measure", read_only_sweep, "--out", tmp_path / "m.csv", "--quiet"], tmp_path)
+    assert code == 0 and (tmp_path / "m.csv").is_file(), err
+
+
 def test_a_probe_larger_than_the_free_disk_is_refused_before_writing(material, tmp_path, small_disk):
     code, _, err = run_cli(["probe", "--checkpoint", material / "ciwgan.pt", "--n", "40", "--out", small_disk / "p",
                             "--quiet"], tmp_path)

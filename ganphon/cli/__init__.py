@@ -398,8 +398,8 @@ def _main(argv) -> int:
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
         import re
 
-        # name the file being written, not its temporary twin (.name.tmpPID.ext)
-        where = re.sub(r"(^|/)\.([^/]+)\.tmp\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
+        # name the file being written, not its temporary, backup or set-aside twin (.name.tmpPID.ext, .name.bakPID)
+        where = re.sub(r"(^|/)\.([^/]+)\.(?:tmp|bak|old)\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
         where = f"{where}: " if where else ""
         if not where:  # the system named no file: say which command's output it was
             out = getattr(locals().get("args"), "out", None)
