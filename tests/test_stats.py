@@ -739,6 +739,27 @@ def test_rows_bases_and_layers_left_out_are_noted_and_out_writes_elsewhere(tmp_p
         stats.fit_mixed(one_value, "f0")
 
 
+def test_labels_typed_with_white_space_are_the_label_and_said_so(tmp_path, capsys):
+    """Intervals labelled 'voi ' or ' voi' (a label corrected by hand in Praat) had been a label of their own,
+    left out of every model of 'voi' without a word: the models are those of the table labelled plainly."""
+    table = sweep_table({"conv4": 0.5, "output": 0.8}, n_bases=6, values=VALUES[::2], seed=3)
+    plain = write_folder(tmp_path / "plain", table)
+    spaced = table.copy()
+    spaced.loc[spaced["base"] == 1, "label"] = "voi "
+    spaced.loc[spaced["base"] == 4, "label"] = "\u00a0voi"  # a no-break space, as a word processor types it
+    folder = write_folder(tmp_path / "spaced", spaced)
+    assert main(["stats", str(plain), "--measures", "f0", "--quiet"]) == 0
+    assert main(["stats", str(folder), "--measures", "f0", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if "white space" in line]
+    assert len(notes) == 1 and "('voi ' in 12 files, '\\xa0voi' in 12 files); read as the labels without it" \
+        in notes[0], err
+    kept = ["outcome", "label", "layer", "term", "estimate", "se", "df", "p", "n_obs", "n_groups"]
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "stats" / "mixed_models.csv")[kept],
+                                  pd.read_csv(plain / "stats" / "mixed_models.csv")[kept])
+    assert set(pd.read_csv(folder / "stats" / "mixed_models.csv")["n_groups"]) == {6}
+
+
 def test_an_outcome_without_residual_variation_is_named_not_fitted(tmp_path):
     """An outcome that is an exact line in the value within every base (a copied or synthetic column) has a
     likelihood without a maximum: each optimiser stops elsewhere, with a negative "variance" among the estimates.

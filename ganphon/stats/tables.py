@@ -85,6 +85,8 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
                 warnings.warn(f"{path}: {int(lost.sum())} cell(s) of column {column} are not numbers (first in "
                               f"row {int(lost.to_numpy().argmax()) + 2}); read as empty", stacklevel=2)
             table[column] = number
+    if "label" in table.columns:
+        _strip_labels(table, path)
     if "point" in table.columns:
         point = table["point"]
         broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))
@@ -93,6 +95,25 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
                                f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
         table["point"] = point.astype("Int64")
     return table
+
+
+def _strip_labels(table: pd.DataFrame, path) -> None:
+    """Labels typed with white space around them (``voi `` corrected by hand in Praat) are the label without
+    it, said in one note: they had been a label of their own, left out of every model of ``voi`` without a
+    word.  Case and the characters inside a label are the annotator's (``S`` and ``s`` differ)."""
+    import warnings
+
+    label = table["label"]
+    stripped = label.str.strip()
+    changed = (label.notna() & label.ne(stripped)).to_numpy()
+    if not changed.any():
+        return
+    spaced = table.loc[changed, ["file", "label"]].drop_duplicates()
+    files = spaced.groupby("label", sort=False)["file"].nunique().sort_values(ascending=False, kind="stable")
+    shown = ", ".join(f"{text!r} in {n} file{'s' if n != 1 else ''}" for text, n in files.head(4).items())
+    warnings.warn(f"{path}: labels with white space around them ({shown}{', …' if len(files) > 4 else ''}); "
+                  "read as the labels without it", stacklevel=3)
+    table["label"] = label.where(~changed, stripped.where(stripped.ne("")))
 
 
 def distinct(column: pd.Series) -> set:
