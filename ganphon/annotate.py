@@ -508,11 +508,16 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
                "settings": dataclasses.asdict(settings),
                "buzz": {layer: [float(f) for f in periods] for layer, periods in by_layer.items()}}
     command = io.command_line(command)
+    # tiers an earlier annotation stopped part-way through and this one does not write stay unfinished
+    left = {"unfinished": sorted(unfinished_tiers(folder) - set(request["tiers"]))}
+    if not left["unfinished"]:
+        left = {}
     # the record first says the TextGrids are being rewritten: a run stopped part-way (Ctrl-C, SIGTERM, a
     # kill) leaves TextGrids of two annotations, and a folder that says so (check_finished), not one that
     # measures as if it held one
     io.write_run_record(record_path, io.run_record("annotate", command=command, request=request,
-                                                   modules=("parselmouth",), samples=len(jobs), finished=False))
+                                                   modules=("parselmouth",), samples=len(jobs), finished=False,
+                                                   **left))
     started = time.perf_counter()
     from .parallel import Interrupted
 
@@ -529,31 +534,47 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     io.write_run_record(record_path, io.run_record(
         "annotate", command=command, request=request, modules=("parselmouth",),
         timings={"annotate": time.perf_counter() - started}, samples=len(jobs), finished=True,
-        textgrids=io.textgrid_digest(folder)))
+        textgrids=io.textgrid_digest(folder), **left))
     return table
+
+
+def unfinished_tiers(folder) -> set:
+    """The tiers a folder's ``annotate.json`` says an annotation stopped part-way through: all of its tiers
+    while it is unfinished, and those an earlier stopped one wrote that the last did not (``unfinished``)."""
+    path = Path(folder) / layout.ANNOTATE_JSON
+    if not path.is_file():
+        return set()
+    try:
+        record = io.read_record(path)
+    except GanphonError:
+        return set()  # not a ganphon record (a file of the user's by that name): nothing said about the TextGrids
+    if record.get("kind") != "annotate":
+        return set()
+    left = record.get("unfinished")
+    tiers = set(left) if isinstance(left, list) else set()
+    if record.get("finished") is False:
+        tiers |= set((record.get("request") or {}).get("tiers") or [AUTO_TIER])
+    return tiers
 
 
 def check_finished(folder, tier) -> None:
     """Refuse a folder whose ``annotate.json`` says an annotation writing ``tier`` stopped before it finished.
 
     Its TextGrids then hold that tier from two annotations (those rewritten before the stop, the others
-    as they were); measuring it would mix them without a word.  A record without ``finished`` (an older
-    ganphon's) counts as finished.  Raises GanphonError (one line naming the record and the command to run).
+    as they were); measuring it would mix them without a word, also after a later annotation of other
+    tiers (:func:`unfinished_tiers`).  A record without ``finished`` (an older ganphon's) counts as
+    finished.  Raises GanphonError (one line naming the record and the command to run).
     """
+    if not tier or tier not in unfinished_tiers(folder):
+        return
     path = Path(folder) / layout.ANNOTATE_JSON
-    if not tier or not path.is_file():
-        return
-    try:
-        record = io.read_record(path)
-    except GanphonError:
-        return  # not a ganphon record (a file of the user's by that name): nothing said about the TextGrids
-    if record.get("kind") != "annotate" or record.get("finished") is not False:
-        return
-    tiers = (record.get("request") or {}).get("tiers") or [AUTO_TIER]
-    if tier not in tiers:
-        return
-    again = f"; run it again: {record['command']}" if isinstance(record.get("command"), str) else \
-        f"; run 'ganphon annotate {folder}' again"
+    record = io.read_record(path)
+    running = record.get("finished") is False and tier in ((record.get("request") or {}).get("tiers") or ())
+    if running and isinstance(record.get("command"), str):
+        again = f"; run it again: {record['command']}"
+    else:  # an earlier annotation's tier, which the last one did not write
+        layer = tier.removeprefix(f"{AUTO_TIER}_")
+        again = f"; annotate it again: ganphon annotate {folder}{f' --layers {layer}' if tier != AUTO_TIER else ''}"
     raise GanphonError(f"{path}: the annotation writing tier '{tier}' stopped before it finished (interrupted "
                        f"or killed), so the TextGrids hold that tier from two annotations{again}")
 

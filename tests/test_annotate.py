@@ -205,6 +205,37 @@ def test_parallel_annotation_equals_serial(tmp_path):
         assert (serial / layout.textgrid(sid)).read_bytes() == (parallel / layout.textgrid(sid)).read_bytes()
 
 
+def test_a_tier_an_annotation_stopped_in_stays_refused_after_annotating_other_tiers(tmp_path, capsys):
+    """An annotation of ``auto`` and ``auto_conv4`` stopped part-way (the record it leaves: unfinished), then
+    one of ``auto`` alone run to the end: ``auto_conv4`` still holds two annotations, and stays refused
+    until it is annotated again (tests/test_faults.py stops a real run)."""
+    from ganphon import io
+    from ganphon.cli import main
+
+    folder = tmp_path / "export"
+    make_exported_folder(folder, n_samples=2)
+    stopped = io.run_record("annotate", command="ganphon annotate export --layers conv4", samples=2, finished=False,
+                            request={"tiers": ["auto", "auto_conv4"]})
+    io.write_run_record(folder / layout.ANNOTATE_JSON, stopped)
+    for tier in ("auto", "auto_conv4"):
+        with pytest.raises(GanphonError, match=f"tier '{tier}' stopped before it finished.*run it again: ganphon "
+                                               "annotate export --layers conv4$"):
+            annotate.check_finished(folder, tier)
+    annotate.check_finished(folder, "phones")  # a tier no annotation wrote
+    assert main(["annotate", str(folder), "--quiet"]) == 0  # auto alone, to the end
+    assert annotate.unfinished_tiers(folder) == {"auto_conv4"}
+    annotate.check_finished(folder, "auto")
+    with pytest.raises(GanphonError, match=f"tier 'auto_conv4' stopped.*annotate it again: ganphon annotate "
+                                           f"{folder} --layers conv4$"):
+        annotate.check_finished(folder, "auto_conv4")
+    capsys.readouterr()
+    assert main(["measure", str(folder), "--tier", "auto_conv4", "--quiet"]) == 2
+    assert "stopped before it finished" in capsys.readouterr().err
+    assert main(["annotate", str(folder), "--layers", "conv4", "--quiet"]) == 0
+    assert annotate.unfinished_tiers(folder) == set()
+    assert main(["measure", str(folder), "--tier", "auto_conv4", "--quiet"]) == 0
+
+
 def test_annotate_records_its_settings_beside_the_tiers_and_measure_names_the_same_textgrids(tmp_path, capsys):
     """``annotate.json``: the settings the tiers were made with (a 10 ms frame step here, the layers, the buzz
     periods), and the digest of the TextGrids as annotate left them, which ``acoustics.json`` names when it
