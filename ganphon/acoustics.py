@@ -1189,10 +1189,11 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     elapsed = _time.perf_counter() - started
     manifest = _manifest_of(folder, inputs)
     out = _table_path(out, len(table), chosen)
-    written = _write_acoustics(table, out, manifest, inputs)
-    write_measure_record(out.with_suffix(".json"), command=command, **request,
-                         read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
-    _remove_superseded(out, base, chosen)
+    with layout.all_or_nothing():  # the table and its record as one: stopped in between, the earlier pair stays
+        written = _write_acoustics(table, out, manifest, inputs)
+        write_measure_record(out.with_suffix(".json"), command=command, **request,
+                             read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
+        _remove_superseded(out, base, chosen)
     if not join:
         return table, out, elapsed
     if manifest is not None and io.is_parquet(out):
@@ -1271,12 +1272,12 @@ def _remove_superseded(out: Path, base: Path, chosen: bool) -> None:
     """Delete the tables a finished measurement replaces: an interrupted run's partial table, and for
     the default name the other default name's table (no two tables in one folder)."""
     for stale in (out.with_name(f"{out.stem}.partial{suffix}") for suffix in (".csv", ".parquet")):
-        if len(os.fsencode(stale.name)) <= layout.NAME_MAX:  # a longer name cannot be there
-            stale.unlink(missing_ok=True)  # an interrupted run's table, now complete
+        if len(os.fsencode(stale.name)) <= layout.NAME_MAX and stale.is_file():  # a longer name cannot be there
+            layout.discard(stale)  # an interrupted run's table, now complete (put back if this command fails)
     if chosen:  # the other default name may hold an earlier measurement
         other = base / (layout.ACOUSTICS if out.name == layout.ACOUSTICS_PARQUET else layout.ACOUSTICS_PARQUET)
         if other.is_file():
-            other.unlink()
+            layout.discard(other)
 
 
 def _table_path(out: Path, rows: int, chosen: bool) -> Path:

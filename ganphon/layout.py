@@ -625,6 +625,33 @@ class _Scope:
             with contextlib.suppress(OSError):
                 os.replace(trashed, path)
 
+    def marks(self) -> tuple:
+        """Where the journal stands now (:meth:`undo_since` puts the folders back to here)."""
+        return len(self.created), len(self.backups), len(self.trash)
+
+    def undo_since(self, marks: tuple) -> None:
+        """Put back what was written, replaced or removed since :meth:`marks` (best effort, as :meth:`rollback`)."""
+        created, backups, trash = marks
+        undone = [*self.created[created:], *(p for p, _ in self.backups[backups:]),
+                  *(p for p, _ in self.trash[trash:])]
+        for path in reversed(self.created[created:]):
+            if path.exists() or path.is_symlink():
+                with contextlib.suppress(OSError):
+                    remove_entry(path)
+        for path, backup in reversed(self.backups[backups:]):
+            with contextlib.suppress(OSError):
+                if _same_file(path, backup):  # never replaced
+                    remove_entry(backup)
+                else:
+                    if backup.is_dir() and not backup.is_symlink() and (path.exists() or path.is_symlink()):
+                        remove_entry(path)
+                    os.replace(backup, path)
+        for path, trashed in reversed(self.trash[trash:]):
+            with contextlib.suppress(OSError):
+                os.replace(trashed, path)
+        del self.created[created:], self.backups[backups:], self.trash[trash:]
+        self.seen -= {_key(path) for path in undone}  # written again later in the command: journalled afresh
+
     def release(self, failed: bool) -> None:
         for key, (fd, folder, keep) in reversed(list(self.locks.items())):
             with contextlib.suppress(OSError):  # a writer that died while the command ran (a killed run's
@@ -690,6 +717,37 @@ def command_scope():
         scope.release(failed)
         for key in _AMBIENT:  # ledgers are read afresh by the next command
             _AMBIENT[key] = None
+
+
+@contextlib.contextmanager
+def all_or_nothing():
+    """Write a set of files as one: a Ctrl-C (SIGTERM, SIGHUP) inside the block puts back every file the block
+    wrote, replaced or removed before it is passed on.
+
+    A command's Ctrl-C otherwise keeps what was written, for a resume; a result written as a set (the tables
+    and record of ``stats``, a table and its record) has nothing to resume from, and kept half-written it
+    would mix two runs.  A failure undoes the whole command as before.  Outside a command (the Python API)
+    nothing is journalled and the block runs as it is.
+    """
+    scope = _scope()
+    if scope is None:
+        yield
+        return
+    marks = scope.marks()
+    try:
+        yield
+    except KeyboardInterrupt:
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # a second Ctrl-C waits
+        try:
+            scope.undo_since(marks)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
+        raise
 
 
 @contextlib.contextmanager

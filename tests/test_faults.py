@@ -824,6 +824,39 @@ def test_annotation_stopped_part_way_is_refused_by_measure_until_it_is_run_again
     assert not [p.name for p in folder.iterdir() if layout.is_temporary(p.name)]  # the stopped run's backups
 
 
+def _interrupt_on_call(monkeypatch, module, name, call):
+    """``module.name`` raises KeyboardInterrupt (Ctrl-C) when called the ``call``-th time, before it runs."""
+    real, calls = getattr(module, name), []
+
+    def stopped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, stopped)
+    return calls
+
+
+def _everything(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_measure_stopped_between_its_table_and_its_record_keeps_the_earlier_pair(material, tmp_path, monkeypatch):
+    from ganphon import acoustics
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(material / "sweep", folder)
+    code, _, err = run_cli(["measure", folder, "--workers", "1", "--quiet", "--overwrite"], tmp_path)
+    assert code == 0, err
+    before = _everything(folder)
+    _interrupt_on_call(monkeypatch, acoustics, "write_measure_record", 1)  # the new table is written by then
+    code, _, err = run_cli(["measure", folder, "--workers", "1", "--points", "3", "--quiet", "--overwrite"], tmp_path)
+    assert code == 130, err
+    after = _everything(folder)
+    assert after.keys() == before.keys() and all(after[k] == before[k] for k in before if k != layout.LEDGER)
+
+
 def _until_gone(pids, timeout=5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -760,6 +760,42 @@ def test_labels_typed_with_white_space_are_the_label_and_said_so(tmp_path, capsy
     assert set(pd.read_csv(folder / "stats" / "mixed_models.csv")["n_groups"]) == {6}
 
 
+@pytest.mark.parametrize("call", [1, 4, 8])
+def test_stats_stopped_while_writing_its_results_leaves_the_earlier_results_whole(tmp_path, monkeypatch, call):
+    """A stats run writes its frames, tables and record as one set: Ctrl-C part-way through had kept the new
+    files written so far beside the earlier run's others (and the earlier frames were already deleted)."""
+    from ganphon import io
+
+    table = pd.concat([sweep_table({"conv4": 0.5, "output": 0.8}, n_bases=5, values=VALUES[::2], seed=1),
+                       sweep_table({"conv4": 0.3, "output": 0.4}, n_bases=5, values=VALUES[::2], seed=2,
+                                   measure="intensity", intercept=70.0)])
+    folder = write_folder(tmp_path / "sweep", table)
+
+    def everything():
+        out = folder / "stats"
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    assert main(["stats", str(folder), "--measures", "f0", "--workers", "1", "--quiet"]) == 0
+    before = everything()
+    assert {"frames/f0_conv4_voi.csv", "frames/refit.R", "mixed_models.csv", "stats.json"} <= before.keys()
+    real, calls = io.write_table, []
+
+    def stopped(*args, **kwargs):  # Ctrl-C as the call-th table of the second run is about to be written
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(io, "write_table", stopped)
+    argv = ["stats", str(folder), "--measures", "f0,intensity", "--reml", "--workers", "1", "--quiet"]
+    assert main(argv) == 130 and len(calls) == call
+    assert everything() == before  # no file of the stopped run, none of the earlier one lost
+    monkeypatch.undo()
+    assert main(argv) == 0
+    after = everything()
+    assert "frames/intensity_conv4_voi.csv" in after and after["mixed_models.csv"] != before["mixed_models.csv"]
+
+
 def test_an_outcome_without_residual_variation_is_named_not_fitted(tmp_path):
     """An outcome that is an exact line in the value within every base (a copied or synthetic column) has a
     likelihood without a maximum: each optimiser stops elsewhere, with a negative "variance" among the estimates.

@@ -349,37 +349,39 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
     _check_labels(read.table, labels, presence)
     notes = list(read.notes)
     split = _split_artefacts(_fitted_columns(read.table), read.used, include_artefacts, notes)
-    out_dir = _prepare_out(folder, out)
-    options = _Options(outcome_layers=outcome_layers, labels=labels, point_agg=point_agg,
-                       random_slope=random_slope, engine=engine, label_interaction=label_interaction,
-                       reml=reml, df=df, include_artefacts=include_artefacts)
-    found = _Found()
-    sweep = has_sweep(split.table)
-    if sweep and "layer" in split.table.columns:
-        _sweep_tables(folder, read.used, split, options, found, notes, out_dir / FRAMES_DIR, presence=presence,
-                      gam=gam, gam_df=gam_df, workers=workers, progress=progress, save_frames=save_frames,
-                      scheduler=scheduler)
-    else:
-        notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
-                     + (" and the latent discovery are" if discover_latents else " is") + " computed")
-    _other_tables(folder, read, split, options, found, notes, sweep=sweep, label_column=label_column,
-                  discover_latents=discover_latents, cluster_seed=cluster_seed)
-    request = {"source": read.source, "measures": list(measures), "outcome_layers": outcome_layers,
-               "labels": list(labels) if labels else None, "point_agg": point_agg, "random_slope": random_slope,
-               "discover": discover_latents, "gam": gam, "gam_df": gam_df if gam else None, "engine": engine,
-               "label_interaction": label_interaction, "label_column": label_column, "reml": reml, "df": df,
-               "presence": list(presence) if presence else None, "include_artefacts": bool(include_artefacts),
-               "allow_stale": bool(allow_stale)}
-    record = io.run_record(
-        "stats", command=command, request=request,
-        seed={"manifest": _manifest_seeds(folder), "feature_map_kmeans": cluster_seed},
-        modules=("statsmodels", "scipy", "pandas"), inputs={"acoustics": read.digest, **read.inputs},
-        timings={"stats": time.perf_counter() - started},
-        source=read.source, measures=read.used, labels_by_measure={
-            m: list(labels) if labels else list(default_labels(m)) for m in read.used},
-        first_layer=found.firsts, tables=sorted(found.tables), notes=notes,
-        artefacts={"rows": split.counts, "included": bool(include_artefacts)}, stale=read.stale)
-    paths = _write_results(out_dir, found, record)
+    # written as one: a run stopped part-way leaves the earlier results whole, never half of each
+    with layout.all_or_nothing():
+        out_dir = _prepare_out(folder, out)
+        options = _Options(outcome_layers=outcome_layers, labels=labels, point_agg=point_agg,
+                           random_slope=random_slope, engine=engine, label_interaction=label_interaction,
+                           reml=reml, df=df, include_artefacts=include_artefacts)
+        found = _Found()
+        sweep = has_sweep(split.table)
+        if sweep and "layer" in split.table.columns:
+            _sweep_tables(folder, read.used, split, options, found, notes, out_dir / FRAMES_DIR, presence=presence,
+                          gam=gam, gam_df=gam_df, workers=workers, progress=progress, save_frames=save_frames,
+                          scheduler=scheduler)
+        else:
+            notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
+                         + (" and the latent discovery are" if discover_latents else " is") + " computed")
+        _other_tables(folder, read, split, options, found, notes, sweep=sweep, label_column=label_column,
+                      discover_latents=discover_latents, cluster_seed=cluster_seed)
+        request = {"source": read.source, "measures": list(measures), "outcome_layers": outcome_layers,
+                   "labels": list(labels) if labels else None, "point_agg": point_agg, "random_slope": random_slope,
+                   "discover": discover_latents, "gam": gam, "gam_df": gam_df if gam else None, "engine": engine,
+                   "label_interaction": label_interaction, "label_column": label_column, "reml": reml, "df": df,
+                   "presence": list(presence) if presence else None, "include_artefacts": bool(include_artefacts),
+                   "allow_stale": bool(allow_stale)}
+        record = io.run_record(
+            "stats", command=command, request=request,
+            seed={"manifest": _manifest_seeds(folder), "feature_map_kmeans": cluster_seed},
+            modules=("statsmodels", "scipy", "pandas"), inputs={"acoustics": read.digest, **read.inputs},
+            timings={"stats": time.perf_counter() - started},
+            source=read.source, measures=read.used, labels_by_measure={
+                m: list(labels) if labels else list(default_labels(m)) for m in read.used},
+            first_layer=found.firsts, tables=sorted(found.tables), notes=notes,
+            artefacts={"rows": split.counts, "included": bool(include_artefacts)}, stale=read.stale)
+        paths = _write_results(out_dir, found, record)
     return StatsResult(found.tables, "\n".join(found.summaries), notes, paths, found.firsts)
 
 
@@ -528,11 +530,12 @@ def _prepare_out(folder: Path, out) -> Path:
     if out is not None:  # never into another run's folder (an export, a demo, a corpus, a training run) …
         layout.check_kind(out_dir, "stats")
         io.check_results_folder(out_dir, layout.STATS_JSON, "stats")  # … nor one of the user's files
-    out_dir.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(out_dir)
     frames_dir = out_dir / FRAMES_DIR
-    if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's
+    if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's (put back if this one fails)
         for old in list(frames_dir.glob("*.csv")) + [frames_dir / layout.REFIT_R]:
-            old.unlink(missing_ok=True)
+            if old.is_file():
+                layout.discard(old)
     return out_dir
 
 
@@ -729,7 +732,7 @@ def _write_results(out_dir: Path, found: _Found, record: dict) -> list:
     # results of an earlier run with other options must not pass for this run's
     for stale in [out_dir / f"{name}.csv" for name in STATS_TABLES] + [out_dir / layout.SUMMARIES_TXT]:
         if stale not in paths and stale.exists():
-            stale.unlink()
+            layout.discard(stale)  # put back if the command fails
     path = io.write_run_record(out_dir / layout.STATS_JSON, record)
     paths.append(path)
     return paths
