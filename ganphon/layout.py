@@ -601,18 +601,7 @@ class _Scope:
     def rollback(self) -> None:
         """Put every folder back as the command found it (best effort: errors here are ignored)."""
         _close_ledgers()  # the ledger's old version is put back below
-        for path in reversed(self.created):
-            if not self._kept(path) and (path.exists() or path.is_symlink()):
-                with contextlib.suppress(OSError):
-                    remove_entry(path)
-        for path, backup in reversed(self.backups):
-            with contextlib.suppress(OSError):
-                if self._kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
-                    remove_entry(backup)
-                else:
-                    if backup.is_dir() and not backup.is_symlink() and (path.exists() or path.is_symlink()):
-                        remove_entry(path)  # a folder changed in place: rename() cannot replace a full folder
-                    os.replace(backup, path)
+        self._put_back(self.created, self.backups, kept=self._kept)
         for key, names in self.snapshots.items():  # what else appeared (a store's chunks, folders) …
             folder = self.locks[key][1] if key in self.locks else None
             if folder is None or self._kept(folder) or not folder.is_dir() or read_ledger(folder) is None:
@@ -621,9 +610,7 @@ class _Scope:
                 if entry.name not in names and entry.name != LOCK and not _TEMP_FILE.match(entry.name):
                     with contextlib.suppress(OSError):
                         remove_entry(entry)
-        for path, trashed in reversed(self.trash):
-            with contextlib.suppress(OSError):
-                os.replace(trashed, path)
+        self._put_back_trash(self.trash)
 
     def marks(self) -> tuple:
         """Where the journal stands now (:meth:`undo_since` puts the folders back to here)."""
@@ -634,23 +621,34 @@ class _Scope:
         created, backups, trash = marks
         undone = [*self.created[created:], *(p for p, _ in self.backups[backups:]),
                   *(p for p, _ in self.trash[trash:])]
-        for path in reversed(self.created[created:]):
-            if path.exists() or path.is_symlink():
+        self._put_back(self.created[created:], self.backups[backups:])
+        self._put_back_trash(self.trash[trash:])
+        del self.created[created:], self.backups[backups:], self.trash[trash:]
+        self.seen -= {_key(path) for path in undone}  # written again later in the command: journalled afresh
+
+    @staticmethod
+    def _put_back(created, backups, kept=lambda path: False) -> None:
+        """Remove the entries ``created`` and put back the files ``backups`` replaced (newest first), except
+        those ``kept``; errors are ignored."""
+        for path in reversed(created):
+            if not kept(path) and (path.exists() or path.is_symlink()):
                 with contextlib.suppress(OSError):
                     remove_entry(path)
-        for path, backup in reversed(self.backups[backups:]):
+        for path, backup in reversed(backups):
             with contextlib.suppress(OSError):
-                if _same_file(path, backup):  # never replaced
+                if kept(path) or _same_file(path, backup):  # never replaced: rename() would do nothing
                     remove_entry(backup)
                 else:
                     if backup.is_dir() and not backup.is_symlink() and (path.exists() or path.is_symlink()):
-                        remove_entry(path)
+                        remove_entry(path)  # a folder changed in place: rename() cannot replace a full folder
                     os.replace(backup, path)
-        for path, trashed in reversed(self.trash[trash:]):
+
+    @staticmethod
+    def _put_back_trash(trash) -> None:
+        """Put back the entries set aside (newest first); errors are ignored."""
+        for path, trashed in reversed(trash):
             with contextlib.suppress(OSError):
                 os.replace(trashed, path)
-        del self.created[created:], self.backups[backups:], self.trash[trash:]
-        self.seen -= {_key(path) for path in undone}  # written again later in the command: journalled afresh
 
     def release(self, failed: bool) -> None:
         for key, (fd, folder, keep) in reversed(list(self.locks.items())):

@@ -8,7 +8,8 @@ handler, so ``ganphon --help`` and light commands start without torch, scipy,
 statsmodels or matplotlib.
 
 A :class:`~ganphon.errors.GanphonError` (and a bad option) is printed as one
-line and the command exits with status 2; Ctrl-C exits with 130.
+line and the command exits with status 2; Ctrl-C exits with 130, SIGTERM and SIGHUP stop it the same
+way with 143 and 129 (:data:`STOP_SIGNALS`).
 """
 
 from __future__ import annotations
