@@ -873,6 +873,19 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
             row = int(np.flatnonzero(bad)[0])
             raise GanphonError(f"{path}: row {row + 2} has {column} {cells.iloc[row]!r}, not a file name of its "
                                f"folder (a manifest names files beside it: no folder part, no line break)")
+    # each file, and each sample's layer, once: two manifests pasted together (or a row copied) had been
+    # annotated twice by two workers at once, and plotted and explored twice, where measuring refused them
+    for columns in (("file",), ("sound_file",), ("sample_id", "layer")):
+        if not all(c in manifest.columns for c in columns):
+            continue
+        keys = manifest[list(columns)]
+        again = (keys.notna().all(axis=1) & keys.duplicated(keep="first")).to_numpy()
+        if again.any():
+            second = int(np.flatnonzero(again)[0])
+            first = int(np.flatnonzero((keys == keys.iloc[second]).all(axis=1).to_numpy())[0])
+            what = " ".join(f"{c} {keys.iloc[second][c]!r}" for c in columns)
+            raise GanphonError(f"{path}: rows {first + 2} and {second + 2} both list {what} (two manifests "
+                               "pasted together, or a row copied?); keep one")
     latents = {c: MANIFEST_NUMBER_COLUMNS["value"] for c in manifest.columns if _LATENT_COLUMN.fullmatch(str(c))}
     for column, (whole, least, may_be_empty) in {**MANIFEST_NUMBER_COLUMNS, **latents}.items():
         if column not in manifest.columns:  # a cut, blanked or mistyped cell: named, never used (nor read as empty)

@@ -263,6 +263,32 @@ def test_a_table_saved_with_a_byte_order_mark_reads_as_without_it(tmp_path, enc,
         io.read_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("rows, want", [
+    ("s1,output,s1_output.wav,\ns2,output,s2_output.wav,\ns1,output,s1_output.wav,\n",
+     "rows 2 and 4 both list file 's1_output.wav'"),
+    ("s1,output,s1_output.wav,\ns1,output,s1_out.wav,\n", "rows 2 and 3 both list sample_id 's1' layer 'output'"),
+    ("s1,conv1,s1_conv1.wav,s1_conv1.Sound\ns2,conv1,s2_conv1.wav,s1_conv1.Sound\n",
+     "rows 2 and 3 both list sound_file 's1_conv1.Sound'")])
+def test_a_manifest_listing_a_file_or_a_sample_layer_twice_is_refused_by_every_reader(tmp_path, capsys, rows, want):
+    """Two manifests pasted together: measure refused them, annotate segmented the file twice in two workers at
+    once, plot and explore showed the sample twice.  The one manifest reader refuses them for all."""
+    from ganphon.cli import main
+
+    (tmp_path / "manifest.csv").write_text("sample_id,layer,file,sound_file\n" + rows)
+    with pytest.raises(GanphonError, match=f"manifest.csv: {want} \\(two manifests pasted together"):
+        io.read_manifest(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in ("annotate", "measure", "plot"):
+        capsys.readouterr()
+        assert main([command, str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and want in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    (tmp_path / "manifest.csv").write_text("sample_id,layer,file,sound_file\ns1,output,s1_output.wav,\n"
+                                           "s2,output,s2_output.wav,\n")  # empty cells are no file: read
+    assert io.read_manifest(tmp_path)["sample_id"].tolist() == ["s1", "s2"]
+
+
 @pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
 def test_a_table_saved_with_semicolons_or_tabs_is_named_so_not_as_missing_columns(tmp_path, capsys, sep, name):
     """A spreadsheet set to German or French saves "CSV" with semicolons and decimal commas: read with commas it
