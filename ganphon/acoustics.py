@@ -761,7 +761,7 @@ def collect_files(folder_or_manifest, inputs="wav"):
                                          clip))
     else:
         extension = _EXTENSIONS[inputs]
-        for path in layout.listed(sorted(folder.glob(f"*.{extension}"))):
+        for path in layout.with_suffix(folder, f".{extension}"):
             entries.append(FileEntry(path, find_textgrid(path), layer_from_name(path.name)))
         if not entries:
             raise GanphonError(f"{folder}: no *.{extension} files to measure{layout.store_hint(folder)}")

@@ -399,7 +399,7 @@ def find_samples(folder):
             samples.append((parsed[0], path, folder / layout.textgrid(parsed[0])))
     if samples:
         return "ganphon", samples
-    wavs = layout.listed(sorted(folder.glob("*.wav")))
+    wavs = layout.with_suffix(folder, ".wav")
     if not wavs:
         raise GanphonError(f"{folder}: no .wav files to annotate{layout.store_hint(folder)}")
     return "plain", [(p.stem, p, p.with_suffix(".TextGrid")) for p in wavs]
@@ -692,7 +692,7 @@ def evaluate(corpus_dir, settings: SegmentSettings = SegmentSettings(), tier="ph
     folder = Path(corpus_dir)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: not a folder")
-    wavs = layout.listed(sorted(folder.glob("*.wav")))
+    wavs = layout.with_suffix(folder, ".wav")
     pairs = [(w, w.with_suffix(".TextGrid")) for w in wavs if w.with_suffix(".TextGrid").is_file()]
     if limit:
         pairs = pairs[:limit]

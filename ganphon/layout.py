@@ -364,6 +364,15 @@ def layer_of(file_name) -> str | None:
     return match.group(1) if match else None
 
 
+def with_suffix(folder, suffix: str) -> list:
+    """The entries of ``folder`` (not its sub-folders) whose suffix is ``suffix`` in any case (``.wav``,
+    ``.WAV`` as recorders name them, ``.Wav``), sorted, as :func:`listed` checks them.
+
+    A folder's ``*.wav`` had skipped ``X.WAV`` without a word on a file system that tells case apart."""
+    folder = Path(folder)
+    return listed(sorted(p for p in folder.iterdir() if p.suffix.lower() == suffix.lower()))
+
+
 def textgrid_beside(path) -> Path | None:
     """``X.TextGrid`` next to ``X.wav`` (also ``.textgrid`` / ``.TEXTGRID``), or None.
 

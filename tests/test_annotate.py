@@ -10,7 +10,7 @@ import parselmouth
 import pytest
 import tgt
 
-from conftest import SLICE, SR, T, make_exported_folder, word, write_textgrid_tgt, write_wav_scipy
+from conftest import SLICE, SR, T, make_exported_folder, require_praat, word, write_textgrid_tgt, write_wav_scipy
 from ganphon import annotate, layout
 from ganphon.errors import GanphonError
 
@@ -108,6 +108,33 @@ def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
         annotate.annotate_folder(tmp_path, layers=["conv3"], progress=False)
     with pytest.raises(GanphonError, match=r"^layers: expected a list, got the string 'conv3'"):
         annotate.annotate_folder(tmp_path, layers="conv3", progress=False)
+
+
+def test_recordings_named_wav_in_any_case_are_annotated_and_measured_all(tmp_path, capsys):
+    """Recorders write X.WAV: a folder's '*.wav' had skipped them without a word ('annotated 1 samples' of
+    three, 'measured 1 files')."""
+    from ganphon import io
+    from ganphon.cli import main
+
+    x, truth = word(160.0, (600.0, 1000.0, 2400.0), seed=4)
+    for name in ("a.wav", "B.WAV", "c.Wav"):
+        write_wav_scipy(tmp_path / name, x)
+    table = annotate.annotate_folder(tmp_path, progress=False)
+    assert sorted(table["sample_id"].unique()) == ["B", "a", "c"]
+    assert sorted(p.name for p in tmp_path.glob("*.TextGrid")) == ["B.TextGrid", "a.TextGrid", "c.TextGrid"]
+    labels = {sid: list(rows["label"]) for sid, rows in table.groupby("sample_id")}
+    assert labels["B"] == labels["a"] == labels["c"]  # the same recording under three names
+    assert main(["measure", str(tmp_path), "--quiet"]) == 0
+    measured = io.read_acoustics(tmp_path)
+    assert sorted(measured["file"].unique()) == ["B.WAV", "a.wav", "c.Wav"]
+    f0 = {name: rows.query("measure == 'f0_mean'")["value"].to_numpy() for name, rows in measured.groupby("file")}
+    np.testing.assert_array_equal(f0["B.WAV"], f0["a.wav"])
+    np.testing.assert_array_equal(f0["c.Wav"], f0["a.wav"])
+    assert np.nanmax(f0["a.wav"]) == pytest.approx(160.0, rel=0.02)  # the word's voice
+    praat = require_praat()  # Praat's script measures the same files (a run per spelling of the suffix)
+    assert main(["measure", str(tmp_path), "--engine", "praat", "--praat-path", praat, "--out",
+                 str(tmp_path / "praat.csv"), "--quiet"]) == 0
+    assert sorted(io.read_table(tmp_path / "praat.csv")["file"].unique()) == ["B.WAV", "a.wav", "c.Wav"]
 
 
 def test_annotate_errors(tmp_path):
