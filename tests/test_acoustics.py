@@ -222,8 +222,11 @@ def test_empty_tier_missing_tier_and_point_tier(plain):
     other = table[table["file"] == "other.wav"]
     assert other["note"].item() == "tier 'phones' not found in other.TextGrid"
     assert other["value"].item() == pytest.approx(T)
-    with pytest.raises(GanphonError, match="no TextGrid has an interval tier 'nasal'"):
+    with pytest.raises(GanphonError, match="no TextGrid has an interval tier 'nasal'; empty.TextGrid has tier "
+                                           "'phones'$"):
         acoustics.measure(folder, tier="nasal", workers=1, progress=False)
+    with pytest.raises(GanphonError, match="interval tier 'Phones'; empty.TextGrid has tier 'phones'$"):
+        acoustics.measure(folder, tier="Phones", workers=1, progress=False)  # the tiers it has, to compare
 
 
 def test_short_interval_is_flagged(tmp_path):
