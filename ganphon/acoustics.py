@@ -977,12 +977,13 @@ def check_tier(entries, tier, folder) -> None:
         raise ParameterError("tier", f"{folder} has no TextGrids to take tier '{tier}' from; "
                                      "measure whole files (tier '') or add TextGrids")
     hint = " (run 'ganphon annotate' first)" if tier == "auto" else ""
+    first = min(seen)
     try:  # what the first TextGrid holds: a tier typed 'Words' for 'words', or saved as 'words ', shows
-        names = io.read_textgrid(sorted(seen)[0]).get_tier_names()
+        names = io.read_textgrid(first).get_tier_names()
     except GanphonError:
         names = []
     if names:
-        hint += f"; {sorted(seen)[0].name} has tier{'s' if len(names) > 1 else ''} " + \
+        hint += f"; {first.name} has tier{'s' if len(names) > 1 else ''} " + \
             ", ".join(repr(name) for name in names[:8]) + (" …" if len(names) > 8 else "")
     raise GanphonError(f"{folder}: no TextGrid has an interval tier '{tier}'{hint}")
 

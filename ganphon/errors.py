@@ -32,6 +32,10 @@ TYPOGRAPHIC_MINUS = {"\u2212": "a minus sign", "\u2013": "an en dash", "\u2014":
 CHECKSUM_MISMATCH = "its bytes do not match their checksum"
 
 
+#: The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS)
+NAME_MAX = 255
+
+
 def checksum_failed(exc: BaseException) -> bool:
     """Whether a reader's exception is a checksum that did not match (zarr's crc32c, pyarrow's page CRC)."""
     return "checksum" in str(exc).lower()
@@ -63,9 +67,9 @@ def os_problem(exc: OSError) -> str:
             return f"{parent} is a file, not a folder"
     if exc.errno == errno.ENAMETOOLONG and name:
         longest = max((os.fsencode(part) for part in str(name).split(os.sep)), key=len)
-        if len(longest) > 255:  # a name the command derived from the one given (a partial table, a record)
+        if len(longest) > NAME_MAX:  # a name the command derived from the one given (a partial table, a record)
             return (f"file name too long ({len(longest)} bytes: {os.fsdecode(longest[:24])}…; file systems "
-                    "take 255); choose a shorter name")
+                    f"take {NAME_MAX}); choose a shorter name")
     return exc.strerror or first_line(exc)
 
 

@@ -35,6 +35,8 @@ import stat
 import time
 from pathlib import Path
 
+from .errors import NAME_MAX  # the longest file name: one constant, also in errors' messages
+
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
 RUN_JSON = "run.json"
@@ -385,8 +387,6 @@ def textgrid_beside(path) -> Path | None:
     return None
 
 
-#: The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS)
-NAME_MAX = 255
 
 
 def sibling(path, kind: str, keep_suffix: bool = False) -> Path:
