@@ -1198,7 +1198,8 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     with layout.all_or_nothing():  # the table and its record as one: stopped in between, the earlier pair stays
         written = _write_acoustics(table, out, manifest, inputs)
         write_measure_record(out.with_suffix(".json"), command=command, **request,
-                             read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed})
+                             read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed},
+                             table=out)
         _remove_superseded(out, base, chosen)
     if not join:
         return table, out, elapsed
@@ -1359,15 +1360,18 @@ def _check_same_measurement(out: Path, **request) -> None:
 
 
 def write_measure_record(path, *, command, engine, tier, points, inputs, measures, settings, read=None,
-                         timings=None) -> None:
+                         timings=None, table=None) -> None:
     """Write what produced a table (:func:`ganphon.io.run_record`, kind ``measure``): the measurement as its
-    request (engine, tier, points, inputs, measures, settings per layer), versions, and ``read``: digests of
-    the folder it measured (:func:`ganphon.io.measured_inputs`)."""
+    request (engine, tier, points, inputs, measures, settings per layer), versions, ``read``: digests of
+    the folder it measured (:func:`ganphon.io.measured_inputs`), and ``table``: the table file written, whose
+    digest the record keeps (``table_sha256``) so that a table and a record of another measurement are
+    never read as a pair (:func:`ganphon.io.table_mismatch`)."""
     request = {"engine": engine, "tier": tier, "points": points, "inputs": inputs, "measures": measures,
                "settings_preset": settings if isinstance(settings, str) else None,
                "settings": {layer: s.to_fields() for layer, s in resolve_layer_settings(settings).items()}}
+    fields = {"table_sha256": io.file_digest(table)} if table is not None else {}
     io.write_run_record(path, io.run_record("measure", command=command, request=request, modules=("parselmouth",),
-                                            inputs=read, timings=timings))
+                                            inputs=read, timings=timings, **fields))
 
 
 def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:

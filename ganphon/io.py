@@ -1211,6 +1211,18 @@ def stale_inputs(record: dict, folder) -> list[str]:
     return changed
 
 
+def table_mismatch(record: dict, table, digest: str | None = None) -> str:
+    """Why ``table`` is not the one its measurement ``record`` was written for ("" when it is, or when the record
+    keeps no digest of it: an older ganphon, a store's parts).  ``digest``: the table's, when already known."""
+    then = (record or {}).get("table_sha256")
+    if not isinstance(then, str):
+        return ""
+    if (digest or file_digest(table)) == then:
+        return ""
+    return (f"the table changed after its record {Path(table).with_suffix('.json').name} was written "
+            "(edited, or a measurement stopped between the two)")
+
+
 def _differing_keys(previous: dict, request: dict) -> list[str]:
     keys = sorted(set(previous) | set(request))
     return [k for k in keys if previous.get(k) != request.get(k)]

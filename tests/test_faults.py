@@ -857,6 +857,49 @@ def test_measure_stopped_between_its_table_and_its_record_keeps_the_earlier_pair
     assert after.keys() == before.keys() and all(after[k] == before[k] for k in before if k != layout.LEDGER)
 
 
+#: ``ganphon ARGV`` killed (SIGKILL: nothing runs after it) when measure has written its table, before its record.
+_KILLED_BEFORE_RECORD = """
+import os, signal, sys
+from ganphon import acoustics
+from ganphon.cli import main
+acoustics.write_measure_record = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_table_whose_record_is_another_measurements_is_not_fitted(material, tmp_path):
+    """``kill -9`` between measure's table and its record leaves the new table beside the earlier record (no
+    handler runs): the record keeps its table's digest, and stats refuses the pair in one line."""
+    folder = tmp_path / "sweep"
+    shutil.copytree(material / "sweep", folder)
+    code, _, err = run_cli(["measure", folder, "--workers", "1", "--quiet", "--overwrite"], tmp_path)
+    assert code == 0, err
+    record = json.loads((folder / layout.ACOUSTICS_JSON).read_text())
+    table_bytes = (folder / layout.ACOUSTICS).read_bytes()
+    assert record["table_sha256"] == hashlib.sha256(table_bytes).hexdigest()[:16]
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BEFORE_RECORD, "measure", str(folder), "--workers", "1",
+                             "--points", "3", "--quiet", "--overwrite"], cwd=tmp_path, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (folder / layout.ACOUSTICS).read_bytes() != table_bytes  # the 3-point table, under the 10-point record
+    assert json.loads((folder / layout.ACOUSTICS_JSON).read_text())["request"]["points"] == 10
+    code, _, err = run_cli(["stats", folder, "--measures", "intensity", "--quiet"], tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert str(folder / layout.ACOUSTICS) in lines[0] and "changed after its record acoustics.json" in lines[0]
+    assert "--allow-stale" in lines[0] and not (folder / "stats").exists()
+    code, _, err = run_cli(["stats", folder, "--measures", "intensity", "--quiet", "--allow-stale"], tmp_path)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "changed after its record" in line][0].startswith("ganphon: note:")
+    stats = json.loads((folder / "stats" / layout.STATS_JSON).read_text())
+    assert stats["stale"] == [io.table_mismatch(record, folder / layout.ACOUSTICS)] and stats["inputs"]["acoustics"]
+    # measuring again writes a matching pair (over a table its record does not describe: --overwrite)
+    code, _, err = run_cli(["measure", folder, "--workers", "1", "--points", "3", "--quiet", "--overwrite"],
+                           tmp_path)
+    assert code == 0, err
+    code, _, err = run_cli(["stats", folder, "--measures", "intensity", "--quiet"], tmp_path)
+    assert code == 0 and "note:" not in err, err
+
+
 def _until_gone(pids, timeout=5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

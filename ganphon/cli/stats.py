@@ -74,7 +74,8 @@ def stats(p) -> None:
                    "result moves with them")
     p.add_argument("--allow-stale", action="store_true",
                    help="fit a table measured before the folder's TextGrids changed or before the folder was "
-                   "exported again (refused otherwise; a note says what changed, stats.json records it)")
+                   "exported again, or one changed after its record was written (refused otherwise; a note says what "
+                   "changed, stats.json records it)")
     add_seed(p, help="seed of the k-means in the feature-map clustering")
     add_workers(p, "fitting the models")
     add_quiet(p)

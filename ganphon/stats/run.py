@@ -459,13 +459,14 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
                                                  f"(it has {', '.join(layout.sort_layers(layers_present))})")
     if not in_store:  # a store's parts are checked chunk by chunk as they are read
         _check_table_complete(folder, table)
-    inputs, stale = _check_fresh(folder, Path(source), allow_stale)
     digest = io.file_digest(source) if Path(source).is_file() else None
+    inputs, stale = _check_fresh(folder, Path(source), digest, allow_stale)
     return _Input(table, source, used, notes, in_store, digest, inputs, stale)
 
 
-def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, list]:
-    """The table's record of what it read, and what changed since (refused unless ``allow_stale``).
+def _check_fresh(folder: Path, source: Path, digest: str | None, allow_stale: bool) -> tuple[dict, list]:
+    """The table's record of what it read, and what changed since (refused unless ``allow_stale``):
+    the folder's inputs, and the table itself (``digest``) when the record keeps its digest.
 
     A table without a record, or a record without digests (an older ganphon), is not judged; a record
     that exists but cannot be read is an error (damaged is not absent).
@@ -477,6 +478,13 @@ def _check_fresh(folder: Path, source: Path, allow_stale: bool) -> tuple[dict, l
         record = io.read_record(record_path)
     except GanphonError as exc:  # damaged is not absent: the table's inputs could not be judged
         raise GanphonError(f"{exc}; measure the folder again (ganphon measure)") from None
+    mismatch = io.table_mismatch(record, source, digest) if digest else ""
+    if mismatch:  # the record is another table's: what this one read is unknown
+        if not allow_stale:
+            raise GanphonError(f"{source}: {mismatch}; measure the folder again (ganphon measure), or pass "
+                               "--allow-stale to fit it anyway")
+        print(f"ganphon: note: {source.name}: {mismatch}; fitted anyway (--allow-stale)", file=sys.stderr)
+        return {}, [mismatch]
     changed = io.stale_inputs(record, folder)
     if changed and not allow_stale:
         raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "
