@@ -1189,16 +1189,23 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
     request = dict(engine=engine, tier=tier, points=points, inputs=inputs, measures=list(measures),
                    settings=settings)
     base, out, chosen = _plan_table(folder, out, request, overwrite)
+    read = io.measured_inputs(base, tier is not None)  # what is measured, before it is read
     started = _time.perf_counter()
     table = _measure_for_file(folder, out, chosen, request, workers=workers, praat_path=praat_path,
                               progress=progress, scheduler=scheduler)
     elapsed = _time.perf_counter() - started
+    # a folder another command wrote while it was read (annotated again; measure --out elsewhere does not
+    # hold it) would give a table of two annotations under the digest of one
+    changed = io.input_changes(read, io.measured_inputs(base, tier is not None))
+    if changed:
+        raise GanphonError(f"{base}: {' and '.join(changed)} while it was being measured; no table written, "
+                           "measure it again")
     manifest = _manifest_of(folder, inputs)
     out = _table_path(out, len(table), chosen)
     with layout.all_or_nothing():  # the table and its record as one: stopped in between, the earlier pair stays
         written = _write_acoustics(table, out, manifest, inputs)
         write_measure_record(out.with_suffix(".json"), command=command, **request,
-                             read=io.measured_inputs(base, tier is not None), timings={"measure": elapsed},
+                             read=read, timings={"measure": elapsed},
                              table=out)
         _remove_superseded(out, base, chosen)
     if not join:

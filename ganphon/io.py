@@ -1202,11 +1202,16 @@ def stale_inputs(record: dict, folder) -> list[str]:
     then = (record or {}).get("inputs")
     if not isinstance(then, dict):
         return []
-    now = measured_inputs(folder, annotations="textgrids" in then)
+    return input_changes(then, measured_inputs(folder, annotations="textgrids" in then))
+
+
+def input_changes(then: dict, now: dict) -> list[str]:
+    """One phrase per input of :func:`measured_inputs` whose digest differs between ``then`` and ``now``."""
     changed = []
-    if "textgrids" in then and then["textgrids"] != now["textgrids"]:
-        changed.append("the TextGrids changed (annotated again?)" if now["textgrids"] else "the TextGrids were removed")
-    if then.get("export") and then["export"] != now["export"]:
+    if "textgrids" in then and then["textgrids"] != now.get("textgrids"):
+        changed.append("the TextGrids changed (annotated again?)" if now.get("textgrids")
+                       else "the TextGrids were removed")
+    if then.get("export") and then["export"] != now.get("export"):
         changed.append(f"the folder was exported again ({layout.RUN_JSON} holds another request)")
     return changed
 

@@ -900,6 +900,43 @@ def test_a_table_whose_record_is_another_measurements_is_not_fitted(material, tm
     assert code == 0 and "note:" not in err, err
 
 
+#: ``ganphon measure ARGV`` with the folder annotated again (the real command, another process) while it is
+#: measured: after the files are read, before the table is written.
+_ANNOTATED_WHILE_MEASURED = """
+import subprocess, sys
+from ganphon import acoustics
+from ganphon.cli import main
+measure_for_file = acoustics._measure_for_file
+def annotated_meanwhile(folder, *args, **kwargs):
+    table = measure_for_file(folder, *args, **kwargs)
+    subprocess.run([sys.executable, "-m", "ganphon", "annotate", str(folder), "--layers", "conv4", "--quiet"], check=True)
+    return table
+acoustics._measure_for_file = annotated_meanwhile
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_folder_annotated_while_it_is_measured_gives_no_table(material, tmp_path):
+    """``measure DIR --out elsewhere`` does not hold DIR, so another command may annotate it meanwhile: the
+    table would mix two annotations under the digest of the second.  Measure compares the folder's digests
+    before and after reading and writes nothing when they differ."""
+    folder = tmp_path / "sweep"
+    shutil.copytree(material / "sweep", folder)
+    grids = {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")}
+    out = tmp_path / "elsewhere" / "table.csv"
+    run = subprocess.run([sys.executable, "-c", _ANNOTATED_WHILE_MEASURED, "measure", str(folder), "--out", str(out),
+                          "--workers", "1", "--quiet"], cwd=tmp_path, capture_output=True, text=True)
+    assert {p.name: p.read_bytes() for p in folder.glob("*.TextGrid")} != grids, run.stderr  # annotated meanwhile
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert str(folder) in lines[0] and "TextGrids changed" in lines[0] and "while it was being measured" in lines[0]
+    assert not out.parent.exists()  # the folder --out made is removed with the failure
+    # measured again, nothing else writing: the table and its record (--out's missing folder made)
+    code, _, err = run_cli(["measure", folder, "--out", out, "--workers", "1", "--quiet"], tmp_path)
+    assert code == 0 and out.is_file(), err
+    assert json.loads(out.with_suffix(".json").read_text())["inputs"]["textgrids"] == io.textgrid_digest(folder)
+
+
 def _until_gone(pids, timeout=5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

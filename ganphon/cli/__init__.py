@@ -147,6 +147,8 @@ def _lock_outputs(args) -> None:
         from ..acoustics import measured_folder
 
         folder = measured_folder(args.dir, args.out)
+        if args.out and not folder.exists() and Path(args.dir).exists():  # --out new/table.csv: made (and locked)
+            lock_folder(folder)
     elif args.command == "train" and os.environ.get("RANK", "0") == "0":  # one process of a distributed run
         # a training folder keeps what it wrote when it fails once it holds a checkpoint (a resume point:
         # the trainer calls layout.keep_on_failure); a run failing before its first one leaves nothing
