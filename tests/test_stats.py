@@ -557,6 +557,23 @@ def test_folder_without_sweep_gets_correlations_only(tmp_path, capsys):
     assert sorted(p.name for p in (folder / "stats").iterdir()) == ["correlations.csv", "stats.json"]
 
 
+def test_a_sweep_of_one_value_is_said_once_and_gets_correlations_only(tmp_path, capsys):
+    """z3 from 1 to 1: no effect of the swept value can be fitted; one note says so (not one per measure and
+    layer, 12 here) and the correlation table is still computed."""
+    table = pd.concat([sweep_table({"conv1": 0.0, "conv4": 0.5, "output": 0.8}, n_bases=4, values=[1.0], seed=1),
+                       sweep_table({"conv1": 0.0, "conv4": 0.3, "output": 0.4}, n_bases=4, values=[1.0], seed=2,
+                                   measure="intensity", intercept=70.0)]).assign(var="z3")
+    folder = write_folder(tmp_path / "one", table)
+    assert main(["stats", str(folder), "--measures", "f0,intensity"]) == 0
+    printed = capsys.readouterr()
+    notes = [line for line in (printed.out + printed.err).splitlines() if "note:" in line]
+    assert len(notes) == 1 and "the sweep has one value (z3 = 1 in every row)" in notes[0], notes
+    assert "only the correlation table" in notes[0]
+    assert sorted(p.name for p in (folder / "stats").iterdir()) == ["correlations.csv", "stats.json"]
+    corr = pd.read_csv(folder / "stats" / "correlations.csv")
+    assert set(corr["measure"]) == {"f0", "intensity"} and corr["r"].notna().all()
+
+
 def labelled_sweep(seed=0, n_bases=6, segmented=()):
     """A sweep with voi and fric intervals: f0 rises with value in voi only, cog in fric only, and the
     fric interval lengthens with value (all layers measured on the output's intervals unless segmented)."""

@@ -357,7 +357,11 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
                            reml=reml, df=df, include_artefacts=include_artefacts)
         found = _Found()
         sweep = has_sweep(split.table)
-        if sweep and "layer" in split.table.columns:
+        one_value = _one_sweep_value(split.table) if sweep else ""
+        if one_value:  # one note, not one per measure × layer
+            notes.append(f"the sweep has one value ({one_value} in every row): no effect of it can be fitted, so no "
+                         "model; only the correlation table is computed (sweep at least two values)")
+        elif sweep and "layer" in split.table.columns:
             _sweep_tables(folder, read.used, split, options, found, notes, out_dir / FRAMES_DIR, presence=presence,
                           gam=gam, gam_df=gam_df, workers=workers, progress=progress, save_frames=save_frames,
                           scheduler=scheduler)
@@ -636,6 +640,15 @@ def _effects(prepared, fits, opt: _Options, found: _Found, notes: list, *, gam: 
                              f"(at most {gam_df} distinct values)")
             gams.append(gam_curves(fitted, outcome=measure).assign(label=label))
     return effects, gams
+
+
+def _one_sweep_value(table: pd.DataFrame) -> str:
+    """``"z3 = 1"`` when every row of a sweep's table has the same swept value, else ``""``."""
+    values = pd.to_numeric(table["sweep_value"], errors="coerce").dropna().unique()
+    if len(values) != 1:
+        return ""
+    names = sorted(map(str, distinct(table["var"]))) if "var" in table.columns else []
+    return f"{names[0] if len(names) == 1 else 'sweep_value'} = {values[0]:g}"
 
 
 def _fit_notes(fits, bases: int, df: str) -> list:
