@@ -876,16 +876,7 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     # each file, and each sample's layer, once: two manifests pasted together (or a row copied) had been
     # annotated twice by two workers at once, and plotted and explored twice, where measuring refused them
     for columns in (("file",), ("sound_file",), ("sample_id", "layer")):
-        if not all(c in manifest.columns for c in columns):
-            continue
-        keys = manifest[list(columns)]
-        again = (keys.notna().all(axis=1) & keys.duplicated(keep="first")).to_numpy()
-        if again.any():
-            second = int(np.flatnonzero(again)[0])
-            first = int(np.flatnonzero((keys == keys.iloc[second]).all(axis=1).to_numpy())[0])
-            what = " ".join(f"{c} {keys.iloc[second][c]!r}" for c in columns)
-            raise GanphonError(f"{path}: rows {first + 2} and {second + 2} both list {what} (two manifests "
-                               "pasted together, or a row copied?); keep one")
+        refuse_repeated(path, manifest, columns, "manifests")
     latents = {c: MANIFEST_NUMBER_COLUMNS["value"] for c in manifest.columns if _LATENT_COLUMN.fullmatch(str(c))}
     for column, (whole, least, may_be_empty) in {**MANIFEST_NUMBER_COLUMNS, **latents}.items():
         if column not in manifest.columns:  # a cut, blanked or mistyped cell: named, never used (nor read as empty)
@@ -913,14 +904,31 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
     return manifest
 
 
+def refuse_repeated(path, table, columns, what: str) -> None:
+    """Raise when two rows of ``table`` (read from ``path``) hold the same ``columns``, naming both rows
+    (``what``: the kind of table, plural, for the hint)."""
+    if not all(c in table.columns for c in columns):
+        return
+    keys = table[list(columns)]
+    again = (keys.notna().all(axis=1) & keys.duplicated(keep="first")).to_numpy()
+    if again.any():
+        second = int(np.flatnonzero(again)[0])
+        first = int(np.flatnonzero((keys == keys.iloc[second]).all(axis=1).to_numpy())[0])
+        listed = " ".join(f"{c} {keys.iloc[second][c]!r}" for c in columns)
+        raise GanphonError(f"{path}: rows {first + 2} and {second + 2} both list {listed} (two {what} "
+                           "pasted together, or a row copied?); keep one")
+
+
 def read_latents(path):
-    """Read a ``latents.csv`` (a folder or the file): ``sample_id`` then one column per latent variable."""
+    """Read a ``latents.csv`` (a folder or the file): ``sample_id`` then one column per latent variable,
+    each sample once."""
     path = Path(path)
     if path.is_dir():
         path = path / layout.LATENTS
     table = read_table(path, "latents table", dtype={"sample_id": str})
     if "sample_id" not in table.columns:
         raise GanphonError(f"{path}: latents table lacks column sample_id")
+    refuse_repeated(path, table, ("sample_id",), "latents files")
     table.attrs["source"] = str(path)
     return table
 

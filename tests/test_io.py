@@ -289,6 +289,31 @@ def test_a_manifest_listing_a_file_or_a_sample_layer_twice_is_refused_by_every_r
     assert io.read_manifest(tmp_path)["sample_id"].tolist() == ["s1", "s2"]
 
 
+def test_a_latents_file_listing_a_sample_twice_is_refused(tmp_path, capsys):
+    """Two latents files pasted together: a line sweep's endpoint ``a = "s1"`` took whichever row came first,
+    and the latent discovery joined each sample's outcomes to both rows."""
+    from ganphon.cli import main
+    from ganphon.models import ModelConfig, new_model, save_checkpoint
+
+    cfg = ModelConfig(arch="wavegan", dim=8)
+    save_checkpoint(tmp_path / "m.pt", cfg, *new_model(cfg, seed=0), meta={"seed": 0})
+    names = [f"z{i}" for i in range(1, cfg.latent_dim + 1)]
+    rows = np.arange(3 * len(names), dtype=float).reshape(3, -1) / 100
+    table = pd.DataFrame(rows, columns=names).assign(sample_id=["s1", "s2", "s1"])[["sample_id", *names]]
+    table.to_csv(tmp_path / "latents.csv", index=False)
+    with pytest.raises(GanphonError, match="latents.csv: rows 2 and 4 both list sample_id 's1' \\(two latents files"):
+        io.read_latents(tmp_path)
+    (tmp_path / "line.toml").write_text('kind = "line"\na = "s1"\nb = "s2"\nlatents = "latents.csv"\nsteps = 3\n')
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "line.toml"), "--checkpoint", str(tmp_path / "m.pt"),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "both list sample_id 's1'" in err, err
+    assert not (tmp_path / "out").exists()
+    table.iloc[:2].to_csv(tmp_path / "latents.csv", index=False)  # each sample once: read as written
+    np.testing.assert_array_equal(io.read_latents(tmp_path)[names].to_numpy(), rows[:2])
+
+
 @pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
 def test_a_table_saved_with_semicolons_or_tabs_is_named_so_not_as_missing_columns(tmp_path, capsys, sep, name):
     """A spreadsheet set to German or French saves "CSV" with semicolons and decimal commas: read with commas it

@@ -217,7 +217,8 @@ def test_compare_series_refuses_a_series_too_sparse_or_infinite_and_reads_a_bom(
     ms = tmp_path / "ms.csv"
     pd.DataFrame({"time": t * 1000, "v": v}).to_csv(ms, index=False)
     with pytest.raises(GanphonError, match=r"^.*ms.csv: external series has 2 defined samples in the item's "
-                                           r"0–1.024 s \(its times: 0–1023 s, one every 1 s\); r undefined; no item"):
+                                           r"0–1.024 s \(its times: 0–1023 s, one every 1 s; times in milliseconds\? the "
+                                           r"time column is in seconds\); r undefined; no item"):
         compare_series(folder, ms, layers=["conv2"], out=tmp_path / "m")
     # one item covered densely, the other by two samples: the second's row says so and its r is undefined
     folder_ext = tmp_path / "per_item"
