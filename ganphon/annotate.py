@@ -550,11 +550,15 @@ def unfinished_tiers(folder) -> set:
         return set()  # not a ganphon record (a file of the user's by that name): nothing said about the TextGrids
     if record.get("kind") != "annotate":
         return set()
-    left = record.get("unfinished")
-    tiers = set(left) if isinstance(left, list) else set()
+    tiers = set(_names(record.get("unfinished")))
     if record.get("finished") is False:
-        tiers |= set((record.get("request") or {}).get("tiers") or [AUTO_TIER])
+        tiers |= set(_names((record.get("request") or {}).get("tiers")) or [AUTO_TIER])
     return tiers
+
+
+def _names(value) -> list:
+    """The tier names of a record's list (an edited record's other values: none)."""
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
 
 
 def check_finished(folder, tier) -> None:
@@ -569,7 +573,7 @@ def check_finished(folder, tier) -> None:
         return
     path = Path(folder) / layout.ANNOTATE_JSON
     record = io.read_record(path)
-    running = record.get("finished") is False and tier in ((record.get("request") or {}).get("tiers") or ())
+    running = record.get("finished") is False and tier in _names((record.get("request") or {}).get("tiers"))
     if running and isinstance(record.get("command"), str):
         again = f"; run it again: {record['command']}"
     else:  # an earlier annotation's tier, which the last one did not write

@@ -494,7 +494,12 @@ def run_clip(folder) -> float | None:
     """The ``clip`` an exported folder's run applied to its layer WAVs (``run.json``), or None."""
     record = read_run_record(folder) or {}
     clip = (record.get("request") or {}).get("clip")
-    return float(clip) if clip is not None else None
+    if clip is None:
+        return None
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip < math.inf:
+        raise GanphonError(f"{Path(folder) / layout.RUN_JSON}: its request's clip is {clip!r}, not a positive "
+                           "number or null (an edited record?); export the folder again")
+    return float(clip)
 
 
 # ---------------------------------------------------------------- TextGrids

@@ -473,8 +473,8 @@ def _undefined_note(grid, values, inside, start: float, end: float, et, ev) -> s
         # times 1000 × the item's span: milliseconds read as seconds
         ms = (ok.any() and end > start and 100 * (end - start) <= np.ptp(et[ok]) <= 10_000 * (end - start))
         hint = "; times in milliseconds? the time column is in seconds" if ms else ""
-        return (f"external series has {min(int(defined.sum()), own)} defined samples in the item's {start:g}–{end:g} s "
-                f"(its times: {span}{every}{hint}); r undefined")
+        return (f"external series has {min(int(defined.sum()), own)} defined samples in the item's "
+                f"{start:g}–{end:g} s (its times: {span}{every}{hint}); r undefined")
     if np.ptp(grid[defined]) == 0:
         return "external series constant over the item; r undefined"
     if np.ptp(values) == 0:

@@ -298,3 +298,23 @@ def test_annotate_records_its_settings_beside_the_tiers_and_measure_names_the_sa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "annotate.json: exists and is not a ganphon annotate record" in err, err
     assert sorted(p.name for p in users.iterdir()) == ["a.wav", layout.ANNOTATE_JSON]
+
+
+@pytest.mark.parametrize("tiers, unfinished, want", [("auto", None, {"auto"}),
+                                                     (5, ["auto_conv4", 3], {"auto", "auto_conv4"}),
+                                                     (["auto_conv4", None], {"x": 1}, {"auto_conv4"})])
+def test_an_edited_annotate_record_names_tiers_it_lists_and_nothing_else(tmp_path, tiers, unfinished, want):
+    """An edited ``annotate.json`` whose tiers are a string ("auto": its letters had been read as tiers), a
+    number (a TypeError) or lists holding other values: only the names it lists count, ``auto`` when none."""
+    from ganphon import io
+
+    folder = tmp_path / "export"
+    make_exported_folder(folder, n_samples=1)
+    record = io.run_record("annotate", command="ganphon annotate export", samples=1, finished=False,
+                           request={"tiers": tiers}, unfinished=unfinished)
+    io.write_run_record(folder / layout.ANNOTATE_JSON, record)
+    assert annotate.unfinished_tiers(folder) == want
+    for tier in want:
+        with pytest.raises(GanphonError, match=f"tier '{tier}' stopped before it finished"):
+            annotate.check_finished(folder, tier)
+    annotate.check_finished(folder, "a")  # a letter of "auto" is no tier

@@ -171,3 +171,26 @@ def test_one_writer_completes_the_schema(tmp_path):
     rec = json.loads(path.read_text())
     assert list(rec) == SCHEMA + ["planned"] and rec["kind"] == "sweep" and rec["timings"] == {}
     assert rec["versions"]["ganphon"]
+
+
+@pytest.mark.parametrize("clip", [[], "", -1e308, 0, True])
+def test_a_run_record_with_a_clip_that_is_no_positive_number_is_named(measured, clip, capsys):
+    """The clip of an edited run.json (``"clip": []``, ``""``, ``-1e308``) reached float() or np.clip: explore
+    stopped with a traceback, or wrote a page of infinite samples.  Every reader of the layer series names it."""
+    run_json = measured / layout.RUN_JSON
+    record = json.loads(run_json.read_text())
+    record["request"]["clip"] = clip
+    run_json.write_text(json.dumps(record))
+    files = {p.name: p.read_bytes() for p in measured.iterdir() if p.is_file()}
+    with pytest.raises(GanphonError, match=r"run.json: its request's clip is .*, not a positive number or null"):
+        io.run_clip(measured)
+    capsys.readouterr()
+    for argv in (["explore", str(measured), "--quiet"], ["export-wavs", str(measured), "--quiet"],
+                 ["measure", str(measured), "--measures", "intensity", "--quiet", "--overwrite"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "run.json: its request's clip" in err[0], (argv, err)
+    assert {p.name: p.read_bytes() for p in measured.iterdir() if p.is_file()} == files
+    record["request"]["clip"] = 0.5  # a clip ganphon writes: read as it is
+    run_json.write_text(json.dumps(record))
+    assert io.run_clip(measured) == 0.5
