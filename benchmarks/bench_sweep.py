@@ -34,6 +34,10 @@ model (the labels each measure is fitted on are printed).
     python benchmarks/bench_sweep.py                # paper scale, 2 workers
     python benchmarks/bench_sweep.py --bases 30     # 330 samples
 
+The network commands (``sweep`` here) keep the memory a batch frees for the next one
+(:func:`ganphon.parallel.keep_freed_memory`); the bare forward here is a plain loop without that setting.
+``--forward-keeps-memory`` times it with the same setting, the baseline a tuned plain loop would give.
+
 Measuring less (the tables change): ``--annotate-step 0.01`` passes
 ``--time-step 0.01`` to ``annotate`` (a frame every 10 ms, half its voicing
 analysis), ``--measure-inputs sound`` passes ``--inputs sound`` to ``measure``
@@ -102,7 +106,14 @@ def main() -> None:
     ap.add_argument("--annotate-step", type=float, default=None,
                     help="annotate --time-step (default: annotate's own, 0.005 s)")
     ap.add_argument("--measure-inputs", choices=("wav", "sound"), default="wav", help="measure --inputs")
+    ap.add_argument("--forward-keeps-memory", action="store_true",
+                    help="time the bare forward with the heap setting the network commands make "
+                    "(ganphon.parallel.keep_freed_memory): the baseline a tuned plain loop would give")
     args = ap.parse_args()
+    if args.forward_keeps_memory:
+        from ganphon.parallel import keep_freed_memory
+
+        keep_freed_memory()
 
     import ganphon
     from ganphon.models import ModelConfig, new_model, save_checkpoint
@@ -119,7 +130,8 @@ def main() -> None:
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
               f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers; "
-              f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}")
+              f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}"
+              f"{'; the bare forward keeps freed memory' if args.forward_keeps_memory else ''}")
         print(f"before: {_uptime()}")
         forwards = [bare_forward(G, design.latents)]  # before the first stage, then after each
         times: dict = {}
@@ -169,6 +181,7 @@ def main() -> None:
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
     print(json.dumps({"samples": len(design), "workers": args.workers, "cores": cores,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
+                      "forward_keeps_memory": args.forward_keeps_memory,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],
                       "times_s": times, "cpu_s": cpu, "stage_ratios": ratios, "pipeline_s": pipeline,
                       "pipeline_cpu_s": pipeline_cpu, "ratio": ratio, "ratio_to_mean_forward": pipeline / forward,

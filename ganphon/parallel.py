@@ -64,6 +64,36 @@ class Interrupted(KeyboardInterrupt):
         return [r for r, d in zip(self.results, self.done) if d]
 
 
+#: Bytes the C heap grows by beyond each request and keeps when memory is freed (glibc's ``M_TOP_PAD``).
+HEAP_PAD = 1 << 30
+_M_TOP_PAD = -2  # mallopt's parameter number (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory a network's forward pass frees, batch after batch.
+
+    Every batch allocates and frees the same large activation tensors; by default
+    the C heap returns them to the system and the next batch faults every page
+    in again, zero-filled (3 million page faults, 5 CPU-seconds of kernel time
+    in the 1,100 forwards of ``benchmarks/bench_sweep.py``).  With the heap
+    grown and kept in 1 GiB steps the pages stay mapped: 0.16 million faults,
+    the forward about a fifth faster, for about 160 MB more peak memory.  The
+    numbers are the same (only where memory comes from changes).  Called by
+    the commands that run a network; glibc only (elsewhere nothing changes).
+    Returns whether the setting was made.
+    """
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_TOP_PAD, HEAP_PAD))
+    except (OSError, AttributeError):  # another C library (musl has no mallopt)
+        return False
+
+
 def default_workers(n_jobs: int) -> int:
     """CPU count, at most ``n_jobs``, at least 1."""
     return max(1, min(os.cpu_count() or 1, n_jobs))

@@ -106,6 +106,8 @@ _OPTIONS_READ = ("checkpoint", "wavs", "latents", "q")
 _WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore", "export-wavs")
 #: Commands that write into ``DIR`` when no ``--out`` is given.
 _WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input")
+#: Commands that run a network in this process, batch after batch (:func:`ganphon.parallel.keep_freed_memory`).
+_NETWORK_COMMANDS = ("probe", "sweep", "train", "intervene", "atlas", "demo", "evaluate-model")
 #: Arguments naming a folder a command reads (besides DIR when it writes there).
 _FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external")
 
@@ -368,6 +370,10 @@ def _main(argv) -> int:
             return 1
         if getattr(args, "prestart", None):  # worker processes start importing while the command plans
             args.prestart(args)
+        if args.command in _NETWORK_COMMANDS:  # batch after batch, the same tensors: keep their memory
+            from ..parallel import keep_freed_memory
+
+            keep_freed_memory()
         from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
