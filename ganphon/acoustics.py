@@ -1190,13 +1190,17 @@ def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=N
                    settings=settings)
     base, out, chosen = _plan_table(folder, out, request, overwrite)
     read = io.measured_inputs(base, tier is not None)  # what is measured, before it is read
+    state = io.input_state(base)
     started = _time.perf_counter()
     table = _measure_for_file(folder, out, chosen, request, workers=workers, praat_path=praat_path,
                               progress=progress, scheduler=scheduler)
     elapsed = _time.perf_counter() - started
     # a folder another command wrote while it was read (annotated again; measure --out elsewhere does not
-    # hold it) would give a table of two annotations under the digest of one
-    changed = io.input_changes(read, io.measured_inputs(base, tier is not None))
+    # hold it) would give a table of two annotations under the digest of one (the digests again only when
+    # a file changed)
+    changed = []
+    if io.input_state(base) != state:
+        changed = io.input_changes(read, io.measured_inputs(base, tier is not None))
     if changed:
         raise GanphonError(f"{base}: {' and '.join(changed)} while it was being measured; no table written, "
                            "measure it again")

@@ -36,6 +36,7 @@ error is one :class:`~ganphon.errors.GanphonError` line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -1182,11 +1183,15 @@ def file_digest(path) -> str:
     return h.hexdigest()[:16]
 
 
+def _annotation_files(folder: Path) -> list:
+    """The annotations of ``folder``: its TextGrids and a store's annotation table, in name order."""
+    return sorted(folder.glob("*.TextGrid")) + sorted(p for p in [folder / layout.ANNOTATIONS_PARQUET] if p.is_file())
+
+
 def textgrid_digest(folder) -> str | None:
     """One fingerprint of every annotation of ``folder``: its TextGrids' names and bytes (and a store's
     annotation table); ``None`` when it has none."""
-    folder = Path(folder)
-    found = sorted(folder.glob("*.TextGrid")) + sorted(p for p in [folder / layout.ANNOTATIONS_PARQUET] if p.is_file())
+    found = _annotation_files(Path(folder))
     if not found:
         return None
     h = hashlib.sha256()
@@ -1207,6 +1212,18 @@ def measured_inputs(folder, annotations: bool = True) -> dict:
     if annotations:
         found["textgrids"] = textgrid_digest(folder) if folder.is_dir() else None
     return found
+
+
+def input_state(folder) -> list:
+    """What :func:`measured_inputs` reads in ``folder``, as the files' names, inodes, sizes and times: equal
+    states are the same inputs (a file rewritten is a new inode or time); far cheaper than the digests,
+    for telling whether a folder changed while a command read it."""
+    state = []
+    for path in [*_annotation_files(Path(folder)), Path(folder) / layout.RUN_JSON]:
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            state.append((path.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return state
 
 
 def stale_inputs(record: dict, folder) -> list[str]:

@@ -387,8 +387,6 @@ def textgrid_beside(path) -> Path | None:
     return None
 
 
-
-
 def sibling(path, kind: str, keep_suffix: bool = False) -> Path:
     """This process's temporary (``tmp``), backup (``bak``) or set-aside (``old``) name for ``path``, beside it.
 
