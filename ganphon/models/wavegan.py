@@ -130,6 +130,24 @@ class NearestUpBlock(nn.Module):
         return self.act(self.norm(x))
 
 
+class Tanh(nn.Module):
+    """The output's tanh; on CPU evaluated in float64 and rounded to the input's dtype.
+
+    PyTorch's vectorised float32 tanh on CPU was measured off by a constant
+    5.2e-5 relative on one worker thread's share of a batch (now and then on
+    the first call, two intra-op threads, with oneDNN's SSE4.1, AVX2 or AVX-512
+    kernels), so the same latent could give a slightly different waveform from
+    run to run.  Rounded from float64 it is the float32 tanh to rounding on
+    every CPU, for one conversion of [B, nch, slice_len] samples.  Elsewhere it
+    is ``torch.tanh``.
+    """
+
+    def forward(self, x):
+        if x.device.type != "cpu" or x.dtype == torch.float64:
+            return torch.tanh(x)
+        return torch.tanh(x.double()).to(x.dtype)
+
+
 class PostFilter(nn.Module):
     """WaveGAN's post-processing filter: one learned FIR of ``length`` taps, no bias, 'same' padding.
 
@@ -187,7 +205,7 @@ class Generator(nn.Module):
             for _ in range(extras_after[i]):
                 k += 1
                 blocks[f"conv{k}"] = Up(cout, cout, c.kernel_len, 1, c.batchnorm, nn.ReLU(), c)
-        blocks["output"] = Up(channels, c.nch, c.kernel_len, c.stride, False, nn.Tanh(), c)
+        blocks["output"] = Up(channels, c.nch, c.kernel_len, c.stride, False, Tanh(), c)
         if c.postproc_len:
             blocks["postproc"] = PostFilter(c.postproc_len, c.nch)
         self.blocks = nn.ModuleDict(blocks)
