@@ -44,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .rounding import Tanh
 
 
 def _transpose_padding(kernel_len: int, stride: int, convention: str) -> tuple[int, int]:
@@ -128,24 +129,6 @@ class NearestUpBlock(nn.Module):
         start = k - 1 - self.left
         x = F.conv_transpose1d(x, kernel, self.conv.bias, stride=s)[..., start : start + s * x.shape[-1]]
         return self.act(self.norm(x))
-
-
-class Tanh(nn.Module):
-    """The output's tanh; on CPU evaluated in float64 and rounded to the input's dtype.
-
-    PyTorch's vectorised float32 tanh on CPU was measured off by a constant
-    5.2e-5 relative on one worker thread's share of a batch (now and then on
-    the first call, two intra-op threads, with oneDNN's SSE4.1, AVX2 or AVX-512
-    kernels), so the same latent could give a slightly different waveform from
-    run to run.  Rounded from float64 it is the float32 tanh to rounding on
-    every CPU, for one conversion of [B, nch, slice_len] samples.  Elsewhere it
-    is ``torch.tanh``.
-    """
-
-    def forward(self, x):
-        if x.device.type != "cpu" or x.dtype == torch.float64:
-            return torch.tanh(x)
-        return torch.tanh(x.double()).to(x.dtype)
 
 
 class PostFilter(nn.Module):

@@ -86,6 +86,8 @@ def _module():
     import torch.nn.functional as F
     from torch import nn
 
+    from ..rounding import rounded
+
     class CrepeNet(nn.Module):
         """CREPE's layers, sized from a state dict; ``forward`` returns each conv layer's ReLU map."""
 
@@ -112,7 +114,7 @@ def _module():
                 maps[f"conv{i}"] = x
                 x = F.max_pool1d(getattr(self, f"conv{i}_BN")(x), 2)
             flat = x.transpose(1, 2).reshape(len(x), -1)  # position-major, as the weights expect
-            return maps, torch.sigmoid(self.classifier(flat))
+            return maps, rounded(torch.sigmoid, self.classifier(flat))
 
     return CrepeNet
 
