@@ -160,43 +160,68 @@ def test_the_ledger_names_each_file_on_disk_before_the_file_exists(tmp_path):
                                                   "sub"})
 
 
-def test_a_writer_killed_mid_batch_leaves_a_ledger_naming_every_file_it_wrote(tmp_path):
-    """A process writing sample files one batch at a time, SIGKILLed part way: what it left is all in the ledger."""
-    import os
-    import signal
-    import time
+#: A writer in a fresh interpreter (no state inherited by a fork): batches of 4 samples, each named in the
+#: ledger first as write_samples does; it SIGKILLs itself while writing sample 6 (the middle of the second
+#: batch), either before that sample's first Sound ("between") or with the Sound's temporary file written and
+#: not yet renamed onto its name ("inside")
+_KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from ganphon import io, layout
+from ganphon.pipeline import write_sample
 
-    from ganphon.pipeline import write_sample
+out, where = sys.argv[1], sys.argv[2]
+ids = [layout.sweep_sample_id(0, i) for i in range(40)]
+native = {"conv1": np.linspace(0, 1, 64, dtype=np.float32)}
+doomed = os.path.join(out, layout.layer_sound(ids[6], "conv1"))
+write_sound, replace = io.write_sound, os.replace
+
+def sound(path, *args, **kwargs):
+    if where == "between" and str(path) == doomed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return write_sound(path, *args, **kwargs)
+
+def rename(source, target, *args, **kwargs):
+    if where == "inside" and str(target) == doomed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return replace(source, target, *args, **kwargs)
+
+io.write_sound, os.replace = sound, rename
+with layout.command_scope():
+    layout.lock_folder(out, kind="export")
+    layout.start_ledger(out, "export")
+    for start in range(0, len(ids), 4):
+        layout.note_in_ledger(out, [f for sid in ids[start:start + 4] for f in layout.sample_files(sid, native)])
+        for sid in ids[start:start + 4]:
+            write_sample(out, sid, np.zeros(1024, np.float32), native, {}, 1024, 16000, "z=1")
+"""
+
+
+@pytest.mark.parametrize("where", ["between", "inside"])
+def test_a_writer_killed_mid_batch_leaves_a_ledger_naming_every_file_it_wrote(tmp_path, where):
+    """A process writing sample files one batch at a time, SIGKILLed part way through a sample (between two of
+    its files, or inside a write): every file it left under its own name is in the ledger."""
+    import signal
+    import subprocess
+    import sys
 
     out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(out), where], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     ids = [layout.sweep_sample_id(0, i) for i in range(40)]
-    native = {"conv1": np.linspace(0, 1, 64, dtype=np.float32)}
-    pid = os.fork()
-    if pid == 0:  # the writer: batches of 4 samples, each named in the ledger first, as write_samples does
-        try:
-            with layout.command_scope():
-                layout.lock_folder(out, kind="export")
-                layout.start_ledger(out, "export")
-                for start in range(0, len(ids), 4):
-                    layout.note_in_ledger(out, [f for sid in ids[start:start + 4]
-                                                for f in layout.sample_files(sid, native)])
-                    for sid in ids[start:start + 4]:
-                        write_sample(out, sid, np.zeros(1024, np.float32), native, {}, 1024, 16000, "z=1")
-                        time.sleep(0.02)
-        finally:
-            os._exit(0)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(out.glob("*.TextGrid"))) < 7:
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
     left = {p.name for p in out.iterdir() if not p.name.startswith(".")}
-    assert 7 <= len(list(out.glob("*.TextGrid"))) < len(ids), "the kill came too late to test anything"
+    # six whole samples and the output WAV of the seventh: killed in the middle of the second batch
+    assert left == {f for sid in ids[:6] for f in layout.sample_files(sid, ["conv1"])} | {
+        layout.layer_wav(ids[6], "output")}
     kind, names = layout.read_ledger(out)
     assert kind == "export" and left <= names
-    written = {p.name for p in out.iterdir() if layout.parse_sample_file(p.name)}
-    assert {p.name for p in out.glob("*.TextGrid")} < {layout.textgrid(sid) for sid in ids}
-    assert written == left  # nothing but sample files, every one of them claimed
+    # the ledger claims the second batch whole (named before it is written), not the third
+    assert {f for sid in ids[4:8] for f in layout.sample_files(sid, ["conv1"])} <= names
+    assert not names & set(layout.sample_files(ids[8], ["conv1"]))
+    # besides the lock and the ledger, only the temporary file of the write it was killed in
+    hidden = {p.name for p in out.iterdir() if p.name.startswith(".")} - {layout.LOCK, layout.LEDGER}
+    assert len(hidden) == (where == "inside") and all(layout.is_temporary(name) for name in hidden), hidden
 
 
 def test_a_plain_name_is_one_entry_of_its_folder_on_one_line():
