@@ -45,6 +45,7 @@ import math
 import os
 import re
 import struct
+import sys
 import warnings
 from pathlib import Path
 
@@ -993,7 +994,6 @@ _OLD_REQUEST_FIELDS = {
 def command_line(command: str | None) -> str:
     """The command line a run record holds: given, or this process's."""
     import shlex
-    import sys
 
     return command or shlex.join(sys.argv)
 
@@ -1349,9 +1349,37 @@ def prepare_folder(out, request: dict, *, overwrite: bool = False, record: dict 
                                            "ganphon run; choose another --out")
             for p in owned:
                 layout.discard(p)
+    record = dict(record or {})
+    if resuming:
+        record.update(_earlier_versions(out, previous, record, request))
     layout.start_ledger(out, kind, fresh=overwrite or not resuming)
-    write_run_record(out, {"request": request, **(record or {})})
+    write_run_record(out, {"request": request, **record})
     return resuming
+
+
+def _earlier_versions(out: Path, previous: dict, record: dict, request: dict) -> dict:
+    """``earlier_versions`` of a resumed run's record: the versions each earlier part of it ran with.
+
+    A run resumed under other versions (an upgrade of ganphon, torch or Praat between
+    the two commands) holds samples made by both; the record keeps the versions of
+    every earlier part, with the samples finished when it stopped, and a note says so.
+    """
+    earlier = previous.get("earlier_versions", [])
+    if not (isinstance(earlier, list) and all(isinstance(part, dict) for part in earlier)):
+        raise GanphonError(f"{out / layout.RUN_JSON}: its earlier_versions is {json.dumps(earlier)[:40]}, not a "
+                           "list of objects (a damaged run record?)")
+    before, now = previous.get("versions") or {}, record.get("versions") or versions()
+    if before and before != now:
+        part = {"versions": before}
+        if (out / layout.FINISHED).is_file():
+            part["samples_finished"] = len(read_finished(out, request))
+        earlier = [*earlier, part]
+        changed = ", ".join(f"{name} {before.get(name, 'absent')} → {now.get(name, 'absent')}"
+                            for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name))
+        done = f" ({part['samples_finished']} samples finished with them)" if "samples_finished" in part else ""
+        print(f"ganphon: note: {out}: resuming a run begun under other versions ({changed}){done}; "
+              f"{layout.RUN_JSON} keeps them in earlier_versions", file=sys.stderr)
+    return {"earlier_versions": earlier} if earlier else {}
 
 
 def _finished_nothing(out: Path, entries, prev_request) -> bool:

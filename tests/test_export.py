@@ -237,6 +237,36 @@ def test_interrupted_run_resumes_bit_identical(tiny_ciwgan, tmp_path):
     assert sorted(lines[1:]) == [f"s{i:06d}" for i in range(5)]
 
 
+def test_a_run_resumed_under_other_versions_records_both(tiny_ciwgan, tmp_path, capsys):
+    """Samples made before an upgrade and after it: run.json keeps the earlier versions with the number of samples
+    finished under them, a note says so; a resume under the same versions adds nothing; a damaged list is refused
+    in one line with nothing changed."""
+    m = load_checkpoint(tiny_ciwgan)
+    out = tmp_path / "out"
+    with pytest.raises(_Stop):
+        _probe_api(m, out, 5, seed=1, on_sample=_stop_after(3))
+    record = json.loads((out / "run.json").read_text())
+    now = dict(record["versions"])
+    old = {**now, "ganphon": "0.1.0", "torch": "2.12.0"}
+    (out / "run.json").write_text(json.dumps({**record, "versions": old}))
+    capsys.readouterr()
+    _probe_api(m, out, 5, seed=1)
+    err = capsys.readouterr().err
+    record = json.loads((out / "run.json").read_text())
+    assert record["versions"] == now
+    assert record["earlier_versions"] == [{"versions": old, "samples_finished": 3}]
+    assert err.count("ganphon: note:") == 1 and f"ganphon 0.1.0 → {now['ganphon']}" in err \
+        and f"torch 2.12.0 → {now['torch']}" in err and "3 samples finished with them" in err, err
+    _probe_api(m, out, 5, seed=1)  # the same versions again: nothing to add
+    assert json.loads((out / "run.json").read_text())["earlier_versions"] == [{"versions": old, "samples_finished": 3}]
+    assert "ganphon: note:" not in capsys.readouterr().err
+    (out / "run.json").write_text(json.dumps({**record, "earlier_versions": "torch 2.12"}))
+    before = {**_snapshot(out), "run.json": (out / "run.json").read_bytes()}
+    with pytest.raises(GanphonError, match=r"run.json: its earlier_versions is \"torch 2.12\", not a list"):
+        _probe_api(m, out, 5, seed=1)
+    assert {**_snapshot(out), "run.json": (out / "run.json").read_bytes()} == before
+
+
 def test_different_command_changes_nothing(tiny_ciwgan, tmp_path):
     out = tmp_path / "d"
     base = ["probe", "--checkpoint", str(tiny_ciwgan), "--out", str(out), "--device", "cpu", "--quiet"]
