@@ -288,6 +288,31 @@ def textgrid(sample_id: str) -> str:
     return f"{_name_part(sample_id)}.TextGrid"
 
 
+#: The figures 'ganphon plot' draws, by stem (each written once per format: ``effects.png``, ``effects.pdf``)
+FIGURE_EFFECTS, FIGURE_CORRELATIONS = "effects", "correlations"
+_FIGURE = re.compile(r"(?:layer_stack_.+|sweep_grid_base.+|effects|correlations|feature_maps_.+)\.[A-Za-z0-9]+")
+
+
+def figure_layer_stack(sample_id: str) -> str:
+    """Stem of the layer-stack figure of one sample."""
+    return f"layer_stack_{_name_part(sample_id)}"
+
+
+def figure_sweep_grid(base) -> str:
+    """Stem of the sweep-grid figure of one base latent."""
+    return f"sweep_grid_base{_name_part(str(base))}"
+
+
+def figure_feature_maps(layer: str) -> str:
+    """Stem of the feature-map profiles figure of one layer."""
+    return f"feature_maps_{_name_part(layer)}"
+
+
+def is_figure(name: str) -> bool:
+    """Whether ``name`` is a figure file 'ganphon plot' writes (a folder holding only these is one it wrote)."""
+    return bool(_FIGURE.fullmatch(name))
+
+
 FEATURE_MAPS_PREFIX = "featuremaps_"
 
 

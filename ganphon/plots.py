@@ -243,7 +243,7 @@ def plot_layer_stack(folder, sample_id: str, out=None, layers=None, tier: str | 
         The PNG and PDF written.
     """
     fig = layer_stack_figure(folder, sample_id, layers, tier)
-    out = out or Path(folder) / FIGURES_DIR / f"layer_stack_{sample_id}"
+    out = out or Path(folder) / FIGURES_DIR / layout.figure_layer_stack(sample_id)
     return save_figure(fig, out, formats)
 
 
@@ -321,7 +321,7 @@ def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -
     folder = Path(folder)
     _, chosen = _sweep_rows(folder, base)
     fig = sweep_grid_figure(folder, chosen, layers)
-    out = out or folder / FIGURES_DIR / f"sweep_grid_base{chosen}"
+    out = out or folder / FIGURES_DIR / layout.figure_sweep_grid(chosen)
     return save_figure(fig, out, formats)
 
 
@@ -630,13 +630,13 @@ def plot_feature_maps(profiles, labels, out=None, duration: float | None = None,
 
 
 @layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
-def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS) -> tuple:
-    """Draw every figure a folder supports into ``DIR/figures/``.
+def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS, stats=None, out=None) -> tuple:
+    """Draw every figure a folder supports into ``DIR/figures/`` (or ``out``).
 
     The layer stack of one sample (the first, unless named); the sweep grid
     when the manifest has sweep columns; effects and correlations when
-    ``DIR/stats/`` has them (``ganphon stats``); the feature-map profiles
-    of every ``featuremaps_<layer>.npy``.
+    ``DIR/stats/`` (or ``stats``) has them (``ganphon stats``); the
+    feature-map profiles of every ``featuremaps_<layer>.npy``.
 
     Parameters
     ----------
@@ -645,6 +645,12 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     base : optional
         Base latent of the sweep grid.
     formats : sequence of str
+    stats : path-like, optional
+        A folder ``ganphon stats DIR --out`` wrote (its ``stats.json`` must
+        name this folder's export); default ``DIR/stats``.
+    out : path-like, optional
+        Folder for the figures: new, empty, or one that holds only figures
+        (an earlier ``plot --out``); default ``DIR/figures``.
 
     Returns
     -------
@@ -656,8 +662,9 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
     _check_formats(formats)
+    stats_dir = folder / layout.STATS_DIR if stats is None else check_stats_folder(stats, folder)
+    out = folder / FIGURES_DIR if out is None else check_figures_folder(out)
     manifest = _manifest(folder)
-    out = folder / FIGURES_DIR
     paths, notes = [], []
     sweep = (manifest is not None and {"var", "value", "base"} <= set(manifest.columns)
              and manifest["value"].notna().any())
@@ -666,14 +673,55 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
                                      "there is no sweep grid to draw")
     if sample_id is None:
         sample_id = _first_sample(folder, manifest)
-    paths += plot_layer_stack(folder, sample_id, out / f"layer_stack_{sample_id}", formats=formats)
+    paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)
     if sweep:
-        paths += plot_sweep_grid(folder, base=base, formats=formats)
+        paths += plot_sweep_grid(folder, base=base, out=out / layout.figure_sweep_grid(_sweep_rows(folder, base)[1]),
+                                 formats=formats)
     else:
         notes.append("no sweep columns in the manifest: no sweep grid")
-    paths += _stats_figures(folder, out, formats, notes)
+    paths += _stats_figures(folder, stats_dir, stats is not None, out, formats, notes)
     paths += _feature_map_figures(folder, manifest, out, formats, notes)
     return paths, notes
+
+
+def check_stats_folder(stats, folder) -> Path:
+    """``stats``, a folder ``ganphon stats`` wrote for ``folder``, checked before anything is drawn.
+
+    Its ``stats.json`` must be a stats record; where it keeps the digest of the
+    export it was fitted on and ``folder`` has a ``run.json``, the two must agree
+    (the statistics of another sweep are not drawn as this one's).
+    """
+    stats, folder = Path(stats), Path(folder)
+    if not stats.is_dir():
+        raise ParameterError("stats", f"{stats}: no such folder")
+    record_path = stats / layout.STATS_JSON
+    if not record_path.is_file():
+        raise ParameterError("stats", f"{stats} holds no {layout.STATS_JSON}: pass a folder 'ganphon stats "
+                                      f"{folder} --out' wrote")
+    record = io.read_record(record_path)
+    if record["kind"] != "stats":
+        raise GanphonError(f"{record_path}: is a {record['kind'] or 'foreign'} record, not a ganphon stats record")
+    fitted = record["inputs"].get("export")
+    if fitted and (folder / layout.RUN_JSON).is_file() and fitted != io.measured_inputs(folder, False)["export"]:
+        raise ParameterError("stats", f"{stats} holds the statistics of another folder than {folder} (its "
+                                      f"{layout.STATS_JSON} names another export); pass the stats of {folder}")
+    return stats
+
+
+def check_figures_folder(out) -> Path:
+    """``out``, a folder for figures: new, empty, or holding figures only (an earlier ``plot --out``), so that
+    drawing into it replaces nothing but figures."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError("out", f"{out}: exists and is not a folder")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
+                         and not (layout.is_figure(p.name) and p.is_file()))
+        if foreign:
+            raise ParameterError("out", f"{out} holds files 'ganphon plot' does not write ({', '.join(foreign[:3])}"
+                                        f"{' …' if len(foreign) > 3 else ''}); choose a new or empty folder, or "
+                                        "one an earlier plot --out wrote")
+    return out
 
 
 def _check_formats(formats) -> None:
@@ -698,20 +746,21 @@ def _first_sample(folder: Path, manifest) -> str:
     return outputs[0]
 
 
-def _stats_figures(folder: Path, out: Path, formats, notes: list) -> list:
-    """The effects and correlations figures of ``DIR/stats/`` (a note for each table missing)."""
+def _stats_figures(folder: Path, stats_dir: Path, chosen: bool, out: Path, formats, notes: list) -> list:
+    """The effects and correlations figures of ``stats_dir`` (``DIR/stats/`` unless ``chosen``; a note for each
+    table missing)."""
     from .io import read_table
 
     paths = []
-    stats_dir = folder / layout.STATS_DIR
-    for name, draw in (("effects", plot_effects), ("correlations", plot_correlations)):
+    for name, draw in ((layout.FIGURE_EFFECTS, plot_effects), (layout.FIGURE_CORRELATIONS, plot_correlations)):
         path = stats_dir / f"{name}.csv"
+        shown = path if chosen else path.relative_to(folder)
         if not path.is_file():
-            notes.append(f"no {path.relative_to(folder)} (run 'ganphon stats {folder}'): no {name} figure")
+            notes.append(f"no {shown}" + ("" if chosen else f" (run 'ganphon stats {folder}')") + f": no {name} figure")
             continue
         table = read_table(path, f"{name} table")
         if table.empty:
-            notes.append(f"{path.relative_to(folder)} is empty: no {name} figure")
+            notes.append(f"{shown} is empty: no {name} figure")
             continue
         try:
             paths += draw(table, out / name, formats=formats)
@@ -738,7 +787,7 @@ def _feature_map_figures(folder: Path, manifest, out: Path, formats, notes: list
         except GanphonError as exc:
             notes.append(f"feature maps of {layer}: {exc}")
             continue
-        paths += plot_feature_maps(profiles, labels, out / f"feature_maps_{layer}", duration=duration,
+        paths += plot_feature_maps(profiles, labels, out / layout.figure_feature_maps(layer), duration=duration,
                                    title=f"{layer}: {len(profiles)} feature maps", formats=formats)
     return paths
 

@@ -267,7 +267,7 @@ OPTION_CASES = {
     "corpus-synth": (["corpus", "synth", "--template", "stv", "--n", "2", "--out", "c", "--quiet"],
                      ["--n", "--sr", "--slice-len", "--words", "--template", "--seed", "--out"]),
     "corpus-check": (["corpus", "check", "wavs"], ["--slice-len", "--sr"]),
-    "plot": (["plot", "sweep", "--formats", "png"], ["--formats", "--sample", "--base"]),
+    "plot": (["plot", "sweep", "--formats", "png"], ["--formats", "--sample", "--base", "--stats", "--out"]),
     "intervene": (["intervene", "--checkpoint", "{b}/ciwgan.pt", "--layer", "conv1", "--channels", "1", "--set", "0",
                    "--bases", "2", "--layers", "conv1", "--measures", "duration", "--workers", "1", "--out", "i",
                    "--quiet"], ["--layer", "--channels", "--set", "--scale", "--bases", "--layers", "--measures",
@@ -339,7 +339,7 @@ def test_bad_option_values_are_one_line_or_a_good_run(base, data):
     argv, options = OPTION_CASES[name]
     option = data.draw(st.sampled_from(options), label="option")
     value = data.draw(odd_text | odd_path if isinstance(option, int) or "out" in str(option) or option in
-                      ("--wavs", "--q", "--prefs") else odd_text, label="value")
+                      ("--wavs", "--q", "--prefs", "--stats") else odd_text, label="value")
     if name in _NEEDS_SCALE and not _has_scale_extra():
         return
     argv = [a.replace("{b}", str(base)) for a in _with_option(argv, option, value)]

@@ -344,6 +344,60 @@ def test_plot_command_draws_what_the_folder_supports(folder, tmp_path, capsys):
     assert "\n" not in err and not list((folder / "figures").glob("*.svg"))
 
 
+def test_plot_reads_a_folder_and_stats_from_elsewhere_and_draws_into_out(folder, tmp_path, capsys):
+    """``plot DIR --stats S --out F``: DIR is only read (byte for byte as it was), the effects figure is drawn from
+    S's table, the figures go into F; the statistics of another export, a folder without stats.json and an --out
+    holding other files are refused in one line before anything is drawn."""
+    import json
+
+    from ganphon import io, layout
+
+    folder = Path(shutil.copytree(folder, tmp_path / "copy", ignore=shutil.ignore_patterns("figures", "stats")))
+    io.write_run_record(folder, {"request": {"kind": "sweep", "var": "z11", "bases": 2}})
+    effects = pd.DataFrame({"outcome": ["f0", "f0"], "layer": ["conv4", "output"], "label": ["", ""],
+                            "beta": [0.4, 1.2], "ci_low": [0.1, 0.9], "ci_high": [0.7, 1.5], "p": [0.02, 0.001]})
+    stats_dir = tmp_path / "my_stats"
+    stats_dir.mkdir()
+    effects.to_csv(stats_dir / "effects.csv", index=False)
+    io.write_run_record(stats_dir / layout.STATS_JSON, io.run_record(
+        "stats", inputs={"export": io.measured_inputs(folder, False)["export"]}))
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    out = tmp_path / "figs"
+    assert main(["plot", str(folder), "--stats", str(stats_dir), "--out", str(out), "--formats", "png"]) == 0
+    printed = capsys.readouterr().out
+    assert f"no {stats_dir / 'correlations.csv'}: no correlations figure" in printed and f"to {out}/" in printed
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert not (folder / "figures").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["effects.png", "layer_stack_b000_v000.png",
+                                                     "sweep_grid_base0.png"]
+    # the table of --stats, as plot reads it back
+    reference = plots.plot_effects(io.read_table(stats_dir / "effects.csv"), tmp_path / "reference",
+                                   formats=["png"])[0]
+    np.testing.assert_array_equal(png_pixels(out / "effects.png"), png_pixels(reference))
+    # a folder of figures only is one plot wrote: drawn again
+    assert main(["plot", str(folder), "--stats", str(stats_dir), "--out", str(out), "--formats", "png"]) == 0
+    capsys.readouterr()
+    refused = []
+    other = json.loads((stats_dir / layout.STATS_JSON).read_text())
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / layout.STATS_JSON).write_text(json.dumps({**other, "inputs": {"export": "0" * 16}}))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    for argv, message in (
+            (["--stats", str(tmp_path / "other")], "holds the statistics of another folder than"),
+            (["--stats", str(folder)], f"holds no {layout.STATS_JSON}"),
+            (["--stats", str(stats_dir), "--out", str(tmp_path / "mine")], "holds files 'ganphon plot' does not "
+                                                                            "write (notes.txt)"),
+            (["--out", str(stats_dir / "effects.csv")], "exists and is not a folder")):
+        assert main(["plot", str(folder), "--formats", "png", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        refused.append(argv[0])
+        assert len(err) == 1 and err[0].startswith("ganphon: error: --") and message in err[0], err
+    assert refused == ["--stats", "--stats", "--stats", "--out"]
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
 def test_plot_stats_end_to_end(tmp_path):
     """Effects computed by ganphon.stats draw into a figure with one point per layer."""
     rng = np.random.default_rng(3)

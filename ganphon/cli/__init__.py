@@ -101,15 +101,15 @@ def build_parser(argv=()) -> ArgumentParser:
 
 #: Arguments naming what a command reads (never to be written by its --out).
 _POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
-_OPTIONS_READ = ("checkpoint", "wavs", "latents", "q")
+_OPTIONS_READ = ("checkpoint", "wavs", "latents", "q", "stats")
 #: Commands that write into the folder they read (``DIR``): it is locked while they run.
-_WRITES_INTO_DIR = ("annotate", "stats", "plot", "explore", "export-wavs")
+_WRITES_INTO_DIR = ("annotate", "stats", "explore", "export-wavs")
 #: Commands that write into ``DIR`` when no ``--out`` is given.
-_WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input")
+_WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input", "plot")
 #: Commands that run a network in this process, batch after batch (:func:`ganphon.parallel.keep_freed_memory`).
 _NETWORK_COMMANDS = ("probe", "sweep", "train", "intervene", "atlas", "demo", "evaluate-model")
 #: Arguments naming a folder a command reads (besides DIR when it writes there).
-_FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external")
+_FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external", "stats")
 
 
 def _lock_outputs(args) -> None:
@@ -145,6 +145,8 @@ def _lock_outputs(args) -> None:
     folder = None
     if args.command in _WRITES_INTO_DIR or (args.command in _WRITES_INTO_DIR_BY_DEFAULT and out is None):
         folder = Path(args.dir)
+    elif args.command == "plot":  # --out: a folder of figures only (checked by the command before it draws)
+        folder = Path(out)
     elif args.command == "measure":
         from ..acoustics import measured_folder
 
