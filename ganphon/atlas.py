@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, layout
-from .errors import GanphonError
+from .errors import GanphonError, size_text
 from .stats.adjust import benjamini_hochberg, check_alpha, holm  # noqa: F401 (the atlas's adjustments, importable from here)
 from .sweep import (  # noqa: F401 (the atlas's design is a sweep design, importable from here)
     DEFAULT_BASES,
@@ -342,7 +342,7 @@ def estimate(n_samples: int, n_series: int, workers: int | None, n_bytes: int | 
     workers = check_workers(workers, n_samples)
     seconds = n_samples / (SAMPLES_PER_S_PER_WORKER * workers) * max(1.0, n_series / 6)
     when = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-    disk = f", about {n_bytes / 2**30:,.2f} GiB as files" if n_bytes is not None else ""
+    disk = f", about {size_text(n_bytes)} as files" if n_bytes is not None else ""
     return f"{n_samples:,} samples × {n_series} series{disk}, about {when} with {workers} worker(s)"
 
 

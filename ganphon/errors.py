@@ -36,6 +36,17 @@ CHECKSUM_MISMATCH = "its bytes do not match their checksum"
 NAME_MAX = 255
 
 
+def size_text(n_bytes) -> str:
+    """A size for a message, in the unit that shows it: ``512 bytes``, ``3.4 MiB``, ``12.0 GiB``."""
+    n = float(n_bytes)
+    if n == float("inf"):
+        return "unlimited"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if round(n / scale, 1) >= 1:  # 1,023.96 MiB reads 1.0 GiB
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,.0f} bytes"
+
+
 def checksum_failed(exc: BaseException) -> bool:
     """Whether a reader's exception is a checksum that did not match (zarr's crc32c, pyarrow's page CRC)."""
     return "checksum" in str(exc).lower()

@@ -53,7 +53,7 @@ import numpy as np
 
 from . import layout
 from .layout import text_encoding  # noqa: F401 - part of io's API (where text files are read)
-from .errors import CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, number_hint
+from .errors import CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, number_hint, size_text
 
 # ---------------------------------------------------------------- WAV
 
@@ -1425,7 +1425,7 @@ def check_room(n_items: int, bytes_per_item: float, out, *, yes: bool = False, o
         folder = folder.parent
     usage = shutil.disk_usage(folder)
     free = usage.free if usage.total else float("inf")  # /proc and friends report 0 of 0
-    where = f"{n_items:,} {what} would take about {need / 2**30:,.1f} GiB ({free / 2**30:,.1f} GiB free on {folder})"
+    where = f"{n_items:,} {what} would take about {size_text(need)} ({size_text(free)} free on {folder})"
     if not yes and ((limit is not None and need > limit) or n_items > ITEM_LIMIT or need > free):
         raise GanphonError(f"{option}: {where}; check it, or pass --yes to run it")
     return need

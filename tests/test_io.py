@@ -12,7 +12,7 @@ import tgt
 
 from conftest import require_praat
 from ganphon import io, layout
-from ganphon.errors import GanphonError, first_line
+from ganphon.errors import GanphonError, first_line, size_text
 
 
 def _raw_pcm16(path, samples, sr):
@@ -416,3 +416,8 @@ def test_first_line():
     assert first_line(ValueError("bad thing\n  at line 3\n")) == "bad thing"
     assert first_line("\n\n  a \n b\n c", 2) == "a / b"
     assert first_line(KeyError()) == "KeyError"
+
+
+def test_sizes_in_messages_are_in_the_unit_that_shows_them():
+    assert [size_text(n) for n in (0, 900, 1023, 3 * 2**20 + 2**19, 2**30 - 1, 5 * 2**30, float("inf"))] == [
+        "0 bytes", "900 bytes", "1.0 KiB", "3.5 MiB", "1.0 GiB", "5.0 GiB", "unlimited"]

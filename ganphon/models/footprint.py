@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ParameterError
+from ..errors import ParameterError, size_text
 from .config import ModelConfig
 
 #: Peak bytes of a training step per sample ÷ (leaf outputs of G, D and Q for one sample × 4 bytes).
@@ -82,7 +82,7 @@ def check_fits(need: int, device: torch.device, parameter: str, what: str, advic
     free = available_bytes(device)
     if free is not None and need + RESERVE_BYTES > free:
         where = "GPU memory" if device.type == "cuda" else "memory"
-        raise ParameterError(parameter, f"{what}: about {need / 2**30:.1f} GiB, while {free / 2**30:.1f} GiB of "
+        raise ParameterError(parameter, f"{what}: about {size_text(need)}, while {size_text(free)} of "
                                         f"{where} are free" + (f"; {advice}" if advice else ""))
 
 
@@ -93,7 +93,7 @@ def check_training_batch(config: ModelConfig, batch: int, device: torch.device) 
     check_fits(weights, device, "dim", f"{model}'s weights, gradients and Adam's moments alone",
                "use a smaller model dimension")
     check_fits(activations + weights, device, "batch_size", f"a training step of {batch:,} samples of {model} "
-               f"(its weights and optimiser {weights / 2**30:.1f} GiB)", "use a smaller batch")
+               f"(its weights and optimiser {size_text(weights)})", "use a smaller batch")
 
 
 def check_inference_batch(generator: torch.nn.Module, batch: int, device: torch.device) -> None:
