@@ -53,7 +53,8 @@ import numpy as np
 
 from . import layout
 from .layout import text_encoding  # noqa: F401 - part of io's API (where text files are read)
-from .errors import CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, number_hint, size_text
+from .errors import (CHECKSUM_MISMATCH, GanphonError, checksum_failed, first_line, number_hint, os_problem,
+                     size_text)
 
 # ---------------------------------------------------------------- WAV
 
@@ -460,7 +461,8 @@ def _output_shape(wav: Path) -> tuple[int, int]:
     try:
         sr, data = scipy.io.wavfile.read(output, mmap=True)
     except (ValueError, OSError) as exc:
-        raise GanphonError(f"{output}: cannot read WAV ({first_line(exc)}); needed to upsample "
+        problem = os_problem(exc) if isinstance(exc, OSError) else first_line(exc)
+        raise GanphonError(f"{output}: cannot read WAV ({problem}); needed to upsample "
                            f"{wav.with_suffix('.Sound').name}") from None
     size, sr = int(data.shape[0]), int(sr)
     # the layer is upsampled to its output's length: an output cut or resampled is named, not its layers
