@@ -629,7 +629,12 @@ def plot_feature_maps(profiles, labels, out=None, duration: float | None = None,
 # A folder
 
 
-@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
+def _plot_target(folder, sample_id=None, base=None, formats=FORMATS, stats=None, out=None):
+    """The folder :func:`plot_folder` writes into (locked for the call)."""
+    return out if out is not None else folder
+
+
+@layout.writes_into(_plot_target)  # another process writing the folder is refused
 def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS, stats=None, out=None) -> tuple:
     """Draw every figure a folder supports into ``DIR/figures/`` (or ``out``).
 

@@ -319,3 +319,44 @@ def test_a_named_pipe_in_one_of_the_folders_shown_is_named_not_read(sweep, tmp_p
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"b/{name}: a named pipe" in err, err
         assert not (parent / "b" / "explore.html").exists()
+
+
+def test_pages_written_elsewhere_leave_the_folder_as_it_was_and_play_its_files(sweep, browser, tmp_path, capsys):
+    """``explore DIR --out PAGES``: DIR is only read (byte for byte as it was); the page in PAGES shows the same
+    samples, plays DIR's output WAVs through relative links and its own listening copies, and every player loads in
+    chromium; an --out holding anything else is refused in one line with nothing written."""
+    def snapshot(folder):
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    before = snapshot(sweep)
+    pages = tmp_path / "shared" / "pages"
+    assert main(["explore", str(sweep), "--out", str(pages), "--quiet"]) == 0
+    assert snapshot(sweep) == before
+    assert sorted(p.name for p in pages.iterdir()) == ["explore.html", "listen"]
+    mine, theirs = _data(pages / "explore.html"), _data(sweep / "explore.html")
+    assert [s["id"] for s in mine["samples"]] == [s["id"] for s in theirs["samples"]]
+    for ours, own in zip(mine["samples"], theirs["samples"]):
+        assert ours["draw"] == own["draw"] and ours["rows"] == own["rows"]
+        assert (pages / ours["audio"]["output"]).resolve() == (sweep / own["audio"]["output"]).resolve()
+        assert not ours["audio"]["output"].startswith("/")  # relative: the two folders can move together
+        for layer in LAYERS:
+            assert ours["audio"][layer] == own["audio"][layer]  # listen/ID_layer.flac, beside the page
+            assert (pages / ours["audio"][layer]).read_bytes() == (sweep / own["audio"][layer]).read_bytes()
+    browser.open(pages / "explore.html")
+    durations = browser.js_async(
+        "const done = arguments[arguments.length - 1]; const all = Array.from(document.querySelectorAll('audio'));"
+        "Promise.all(all.map(a => new Promise(r => { a.preload = 'metadata'; a.onloadedmetadata = () => r(a.duration);"
+        "a.onerror = () => r('error ' + a.error.code); a.load(); }))).then(done);")
+    assert durations == [pytest.approx(16384 / 16000)] * 6
+    assert browser.console() == []
+    # again into the same pages: allowed; into a folder of the user's: refused, nothing written
+    assert main(["explore", str(sweep), "--out", str(pages), "--quiet"]) == 0
+    theirs_folder = tmp_path / "mine"
+    theirs_folder.mkdir()
+    (theirs_folder / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["explore", str(sweep), "--out", str(theirs_folder), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds files 'ganphon explore' does not write (notes.txt)" in err[0], err
+    assert sorted(p.name for p in theirs_folder.iterdir()) == ["notes.txt"]
+    assert snapshot(sweep) == before

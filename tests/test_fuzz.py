@@ -294,7 +294,7 @@ OPTION_CASES = {
     "corpus-cut": (["corpus", "cut", "words", "--labels", "pa", "--out", "c", "--quiet"],
                    ["--tier", "--labels", "--pattern", "--out", 2]),
     "export-wavs": (["export-wavs", "sweep", "--quiet"], [1]),
-    "explore": (["explore", "sweep", "--quiet"], [1]),
+    "explore": (["explore", "sweep", "--quiet"], [1, "--out"]),
     "praat-plugin": (["praat-plugin", "--install", "--prefs", "prefs"], ["--prefs"]),
     "export-files": (["export-files", "store", "--samples", "s000001", "--out", "o", "--quiet"],
                      ["--samples", "--out", 1]),

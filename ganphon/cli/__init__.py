@@ -103,9 +103,9 @@ def build_parser(argv=()) -> ArgumentParser:
 _POSITIONALS_READ = ("dir", "data", "recordings", "generator", "spec")
 _OPTIONS_READ = ("checkpoint", "wavs", "latents", "q", "stats")
 #: Commands that write into the folder they read (``DIR``): it is locked while they run.
-_WRITES_INTO_DIR = ("annotate", "stats", "explore", "export-wavs")
+_WRITES_INTO_DIR = ("annotate", "stats", "export-wavs")
 #: Commands that write into ``DIR`` when no ``--out`` is given.
-_WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input", "plot")
+_WRITES_INTO_DIR_BY_DEFAULT = ("compare-series", "correlate-input", "plot", "explore")
 #: Commands that run a network in this process, batch after batch (:func:`ganphon.parallel.keep_freed_memory`).
 _NETWORK_COMMANDS = ("probe", "sweep", "train", "intervene", "atlas", "demo", "evaluate-model")
 #: Arguments naming a folder a command reads (besides DIR when it writes there).
@@ -145,7 +145,7 @@ def _lock_outputs(args) -> None:
     folder = None
     if args.command in _WRITES_INTO_DIR or (args.command in _WRITES_INTO_DIR_BY_DEFAULT and out is None):
         folder = Path(args.dir)
-    elif args.command == "plot":  # --out: a folder of figures only (checked by the command before it draws)
+    elif args.command in ("plot", "explore"):  # --out: a folder of figures or pages only (checked by the command)
         folder = Path(out)
     elif args.command == "measure":
         from ..acoustics import measured_folder

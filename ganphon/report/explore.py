@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layout
-from ..errors import GanphonError
+from ..errors import GanphonError, ParameterError
 from ..measures import FAMILIES, Names, page_columns
 from .writer import COMPACT_LISTENING_NOTE, listening_copies, rel
 
@@ -218,8 +218,8 @@ def _read_sample(folder: Path, sample_id: str, layers) -> tuple[dict, list]:
     return signals, intervals
 
 
-def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
-    """Write ``folder/explore.html`` for one exported (sweep) folder.
+def build_explorer(folder, progress: bool = True, sample_ids=None, out=None) -> Path:
+    """Write ``folder/explore.html`` (or ``out/explore.html``) for one exported (sweep) folder.
 
     Parameters
     ----------
@@ -229,6 +229,10 @@ def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
     progress : bool
     sample_ids : sequence of str, optional
         Show only these samples (an atlas's top variables on a few bases).
+    out : path-like, optional
+        Folder of the page and its ``listen/`` copies (default ``folder``, which
+        is then only read); the page plays the output WAVs from ``folder``
+        through relative links.
 
     Returns
     -------
@@ -238,6 +242,7 @@ def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
     from ..plots import LABEL_COLOURS, PALETTE
 
     folder = Path(folder)
+    pages = folder if out is None else Path(out)
     samples, var, layers, swept = _samples(folder, sample_ids)
     if progress:
         print(f"explore {folder}: {len(samples)} samples, display data and listening copies", flush=True)
@@ -248,24 +253,74 @@ def build_explorer(folder, progress: bool = True, sample_ids=None) -> Path:
         x, sr = signals[layout.OUTPUT_LAYER]
         duration = duration or len(x) / sr
         s["draw"] = display_data(signals, intervals)
-        s["audio"] = {layer: rel(path, folder)
-                      for layer, path in listening_copies(folder, s["id"], layers, signals=signals,
-                                                          compact=True).items()}
+        s["audio"] = {layer: rel(path, pages)
+                      for layer, path in listening_copies(folder, s["id"], layers, dest=pages / layout.LISTEN_DIR,
+                                                          signals=signals, compact=True).items()}
         s["rows"] = rows.get(s["id"], [])
     bases = list(dict.fromkeys(s["base"] for s in samples))
     data = {"folder": folder.resolve().name, "var": var, "swept": swept, "layers": [layout.OUTPUT_LAYER, *layers],
             "measures": measures, "samples": samples, "duration": duration, "sr": sr,
             "colours": {"labels": LABEL_COLOURS, "palette": list(PALETTE)},
             "bases": [{"base": b, "samples": [i for i, s in enumerate(samples) if s["base"] == b]} for b in bases]}
-    page = folder / layout.EXPLORE_HTML
+    page = pages / layout.EXPLORE_HTML
     layout.atomic_write_text(page, explorer_html(data))
     return page
 
 
-@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
-def explore(folder, progress: bool = True) -> list[Path]:
-    """Write the explorer page of every exported folder in ``folder`` (see :func:`sweep_folders`)."""
-    return [build_explorer(f, progress=progress) for f in sweep_folders(folder)]
+def _pages_target(folder, progress=True, out=None):
+    """The folder :func:`explore` writes into (locked for the call)."""
+    return out if out is not None else folder
+
+
+@layout.writes_into(_pages_target)  # another process writing the folder is refused
+def explore(folder, progress: bool = True, out=None) -> list[Path]:
+    """Write the explorer page of every exported folder in ``folder`` (see :func:`sweep_folders`).
+
+    ``out``: a folder for the pages instead (``folder`` is then only read): new, empty,
+    or one an earlier ``explore --out`` of the same folder wrote; a demo folder's
+    sweeps get one sub-folder each, named as in the demo folder.
+    """
+    folders = sweep_folders(folder)
+    if out is None:
+        return [build_explorer(f, progress=progress) for f in folders]
+    out = Path(out)
+    single = folders == [Path(folder)]
+    check_pages_folder(out, None if single else [f.name for f in folders])
+    return [build_explorer(f, progress=progress, out=out if single else out / f.name) for f in folders]
+
+
+def check_pages_folder(out, sweeps=None) -> None:
+    """Refuse an ``out`` for explorer pages holding anything but pages (``explore.html``, ``listen/``), or, for
+    a demo folder's ``sweeps``, sub-folders of those names holding pages: nothing else is replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError("out", f"{out}: exists and is not a folder")
+    if not out.is_dir():
+        return
+    page = {layout.EXPLORE_HTML, layout.LISTEN_DIR}
+
+    def foreign(folder: Path, names, pages=frozenset()) -> list:
+        """Entries of ``folder`` that are not ``names``, or not what that name holds (``pages``: page folders)."""
+        found = []
+        for p in folder.iterdir():
+            if p.name.startswith("."):
+                continue
+            if p.name not in names or p.is_symlink():
+                found.append(p.name)
+            elif p.name in pages:
+                if not p.is_dir() or foreign(p, page):
+                    found.append(p.name)
+            elif p.name == layout.EXPLORE_HTML and not p.is_file():
+                found.append(p.name)
+            elif p.name == layout.LISTEN_DIR and not (p.is_dir() and all(q.is_file() for q in p.iterdir())):
+                found.append(p.name)
+        return sorted(found)
+
+    found = foreign(out, page) if sweeps is None else foreign(out, set(sweeps), set(sweeps))
+    if found:
+        raise ParameterError("out", f"{out} holds files 'ganphon explore' does not write ({', '.join(found[:3])}"
+                                    f"{' …' if len(found) > 3 else ''}); choose a new or empty folder, or one an "
+                                    "earlier explore --out of the same folder wrote")
 
 
 _STYLE = """
