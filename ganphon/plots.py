@@ -771,7 +771,8 @@ def _stats_figures(folder: Path, stats_dir: Path, chosen: bool, out: Path, forma
             paths += draw(table, out / name, formats=formats)
         except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table edited or damaged by hand
             raise GanphonError(f"{path}: cannot be plotted ({type(exc).__name__}: {first_line(exc)}); is it "
-                               f"damaged? 'ganphon stats {folder}' writes it again") from None
+                               f"damaged? 'ganphon stats {folder}{f' --out {stats_dir}' if chosen else ''}' writes it "
+                               "again") from None
     return paths
 
 
