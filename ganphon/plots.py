@@ -71,7 +71,7 @@ def save_figure(fig, out, formats=FORMATS, dpi: int = 150) -> list:
     out = Path(out)
     if out.suffix.lower() in {f".{f}" for f in formats}:
         out = out.with_suffix("")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(out.parent)  # a failed command removes the folders it made
     paths = []
     for fmt in formats:
         path = out.with_name(f"{out.name}.{fmt}")
@@ -767,12 +767,14 @@ def _stats_figures(folder: Path, stats_dir: Path, chosen: bool, out: Path, forma
         if table.empty:
             notes.append(f"{shown} is empty: no {name} figure")
             continue
+        again = f"'ganphon stats {folder}{f' --out {stats_dir}' if chosen else ''}' writes it again"
         try:
             paths += draw(table, out / name, formats=formats)
+        except GanphonError as exc:  # the table's own check (a column missing): named with the file
+            raise GanphonError(f"{path}: {exc}; {again}") from None
         except (KeyError, ValueError, TypeError, IndexError) as exc:  # a table edited or damaged by hand
             raise GanphonError(f"{path}: cannot be plotted ({type(exc).__name__}: {first_line(exc)}); is it "
-                               f"damaged? 'ganphon stats {folder}{f' --out {stats_dir}' if chosen else ''}' writes it "
-                               "again") from None
+                               f"damaged? {again}") from None
     return paths
 
 

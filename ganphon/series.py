@@ -604,7 +604,7 @@ def compare_series(folder, external, *, layers=None, max_lag: float = 0.05, colu
             entry.update({what: mean, f"{what}_ci_low": lo, f"{what}_ci_high": hi})
         summary.append(entry)
     summary = pd.DataFrame(summary)
-    target.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(target)
     io.write_table(per_item, target / COMPARE_CSV)
     io.write_table(summary, target / COMPARE_SUMMARY_CSV)
     request = {"folder": str(folder), "external": str(external), "layers": name_list(layers, "layers"),

@@ -70,11 +70,14 @@ def material(tmp_path_factory, tiny_ciwgan):
 
 
 def _tree(folder: Path) -> dict:
-    """Every file under ``folder``: relative name → SHA-256."""
+    """Every file under ``folder``: relative name → SHA-256; every folder: its name and a slash → "folder" (a
+    failed command leaves no folder it made, empty or not)."""
     out = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             out[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            out[f"{path.relative_to(folder)}/"] = "folder"
     return out
 
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ..errors import GanphonError, ParameterError, name_list
 from ..io import command_line, read_textgrid, read_wav, write_table, write_textgrid, write_wav
-from ..layout import ITEMS_CSV, cut_item, textgrid_beside
+from ..layout import ITEMS_CSV, cut_item, make_folder, textgrid_beside
 from .folder import check_not_generated, error_reason, find_wavs, mixed_down, prepare_corpus_folder, to_mono
 
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
@@ -265,7 +265,7 @@ def _cut_recording(wav: Path, src: Path, out: Path, tier: str, tg, wanted, skip)
     if mixed:
         tqdm.write(f"ganphon: {name}: {what}, mixed down to mono", file=sys.stderr)
     item_dir = out / rel.parent
-    item_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(item_dir)
     rows = []
     for number, iv in wanted:
         start, end = float(iv.start_time), float(iv.end_time)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..errors import GanphonError, first_line
-from ..layout import atomic_path, refuse_not_a_file
+from ..layout import atomic_path, make_folder, refuse_not_a_file
 from .config import ModelConfig
 from .wavegan import Critic, Generator, QNetwork, build_models
 
@@ -104,7 +104,7 @@ def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnet
     }
     path = Path(path)
     if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)  # a failed command removes the folders it made
     if Path(path).is_dir():
         raise GanphonError(f"{path}: is a folder; give a checkpoint file name such as {Path(path) / 'model.pt'}")
     with atomic_path(path) as tmp:

@@ -96,7 +96,7 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, co
 
     folder = Path(folder)
     dest = Path(dest) if dest is not None else folder / layout.LISTEN_DIR
-    dest.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(dest)
     signals = signals or {}
     copies = {}
     for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:

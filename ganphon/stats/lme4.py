@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import io
+from .. import io, layout
 from ..errors import GanphonError, ParameterError
 from .mixed import DF_METHOD_TEXT, STRUCTURE_TEXT, STRUCTURES, Estimate, MixedFit, between_within_df, model_name
 
@@ -125,7 +125,7 @@ def fit_tasks_lme4(tasks, frames_dir, timeout: float | None = None) -> list:
     """
     exe = find_rscript()
     frames_dir = Path(frames_dir)
-    frames_dir.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(frames_dir)
     jobs = []
     for i, task in enumerate(tasks):
         path = write_frame(task, frames_dir)
