@@ -259,7 +259,7 @@ def _fresh_parts(folder: Path, record: dict) -> None:
         if same:
             return
         layout.remove_entry(folder)
-    folder.mkdir(parents=True)
+    layout.make_folder(folder)
     io.write_json(path, wanted)
 
 

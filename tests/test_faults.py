@@ -1060,6 +1060,11 @@ def test_a_read_only_folder_is_read_and_a_write_into_it_names_the_file_not_its_b
     assert code == 0 and (tmp_path / "st" / "stats.json").is_file(), err
     code, _, err = run_cli(["measure", read_only_sweep, "--out", tmp_path / "m.csv", "--quiet"], tmp_path)
     assert code == 0 and (tmp_path / "m.csv").is_file(), err
+    code, _, err = run_cli(["plot", read_only_sweep, "--stats", tmp_path / "st", "--out", tmp_path / "figs",
+                            "--formats", "png"], tmp_path)
+    assert code == 0 and list((tmp_path / "figs").glob("sweep_grid_base*.png")), err
+    code, _, err = run_cli(["explore", read_only_sweep, "--out", tmp_path / "pages", "--quiet"], tmp_path)
+    assert code == 0 and (tmp_path / "pages" / "explore.html").is_file(), err
 
 
 def test_a_probe_larger_than_the_free_disk_is_refused_before_writing(material, tmp_path, small_disk):

@@ -396,6 +396,13 @@ def test_plot_reads_a_folder_and_stats_from_elsewhere_and_draws_into_out(folder,
     assert refused == ["--stats", "--stats", "--stats", "--out"]
     assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    # a table found damaged after two figures were drawn: one line naming it, and no folder left behind
+    (stats_dir / "effects.csv").write_text("a,b\n1,2\n")
+    assert main(["plot", str(folder), "--stats", str(stats_dir), "--out", str(tmp_path / "new" / "figs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ganphon: error: {stats_dir / 'effects.csv'}: ") and \
+        f"'ganphon stats {folder} --out {stats_dir}' writes it again" in err[0], err
+    assert not (tmp_path / "new").exists()
 
 
 def test_plot_stats_end_to_end(tmp_path):

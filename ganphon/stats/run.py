@@ -607,7 +607,7 @@ def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: P
         notes.append(f"lme4 and statsmodels disagree on {flagged} of {len(fits)} models (see parity.csv)"
                      if flagged else f"lme4 and statsmodels agree on all {len(fits)} models")
     if save_frames or engine != "statsmodels":
-        frames_dir.mkdir(exist_ok=True)
+        layout.make_folder(frames_dir)
         names = [write_frame(task, frames_dir).name for task in tasks]
         layout.atomic_write_text(frames_dir / layout.REFIT_R, refit_script(fits, names, tasks))
         found.paths.append(frames_dir / layout.REFIT_R)  # next to the frames it reads
