@@ -153,6 +153,36 @@ def test_report_has_listening_copies_and_explorer_links(demo_run):
         assert f"(sweep_{var}/explore.html)" in report and (demo_run / f"sweep_{var}" / "explore.html").is_file()
 
 
+def test_explore_on_a_demo_folder_pages_the_sweeps_and_names_the_folders_without_their_samples(demo_run, tmp_path,
+                                                                                                capsys):
+    """``ganphon explore DEMO`` (as its help offers) had stopped at the demo's atlas, which keeps its tables and
+    not its samples' files: every folder keeping all its samples gets its page, each other one a note saying how
+    many it keeps; the demo folder is only read."""
+    def snapshot(folder):
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    kept, held = [], {}
+    for manifest in sorted(demo_run.glob("*/manifest.csv")):
+        table = pd.read_csv(manifest, dtype=str)
+        outputs = table.loc[table["layer"] == "output", "file"].unique()
+        present = sum((manifest.parent / name).is_file() for name in outputs)
+        if present == len(outputs):
+            kept.append(manifest.parent.name)
+        else:
+            held[manifest.parent.name] = (present, len(outputs))
+    info = json.loads((demo_run / "demo.json").read_text())
+    assert sorted(kept) == sorted(f"sweep_{var}" for var in (info["top_variable"], "c2")) and held
+    before = snapshot(demo_run)
+    capsys.readouterr()
+    assert main(["explore", str(demo_run), "--out", str(tmp_path / "pages"), "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert sorted(err) == sorted(f"ganphon: note: {demo_run / name}: keeps the files of {k} of its {n} samples: "
+                                 "no explorer page" for name, (k, n) in held.items())
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == sorted(kept)
+    assert all((tmp_path / "pages" / name / "explore.html").is_file() for name in kept)
+    assert snapshot(demo_run) == before
+
+
 def test_report_html_in_headless_chromium(demo_run):
     from chromium import Browser
     from conftest import require_chromium

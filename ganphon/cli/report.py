@@ -12,7 +12,9 @@ def explore(p) -> None:
              "with the annotation tier, drawn by the page from display data it holds), its per-interval rows of "
              "acoustics.csv and audio players (16-bit, peak-normalised listening copies in DIR/listen/, each "
              "written once; the float32 WAVs stay the measured files). DIR is a folder written by 'ganphon "
-             "sweep' (or 'probe'), or a demo folder: then every sweep in it gets its page. With --out the "
+             "sweep' (or 'probe'), or a demo folder: then every sweep in it gets its page (a folder keeping "
+             "its tables and not all its samples' files, as the demo's atlas and random probe do, is named in a "
+             "note). With --out the "
              "pages and their listening copies go there and DIR is only read (a read-only or shared sweep).",
              "example:\n  ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11\n"
              "  ganphon explore z11        # open z11/explore.html")

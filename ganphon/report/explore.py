@@ -26,6 +26,7 @@ import html
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ POINT_MEANS = Names(lambda: tuple(m for f in FAMILIES.values() for m in f.page_m
 
 
 def sweep_folders(folder) -> list[Path]:
-    """The exported folders under ``folder``: itself if it has a manifest, else its sub-folders that do."""
+    """The exported folders under ``folder``: itself if it has a manifest, else its sub-folders that do and
+    keep all their samples' files (a demo's atlas keeps its tables only: a note says it has no page)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GanphonError(f"{folder}: no such folder")
@@ -54,7 +56,27 @@ def sweep_folders(folder) -> list[Path]:
     if not found:
         raise GanphonError(f"{folder}: holds no manifest.csv (not a folder written by 'ganphon sweep' or "
                            "'ganphon probe', nor a demo folder)")
-    return found
+    kept = []
+    for sub in found:
+        held, total = _samples_kept(sub)
+        if held == total:
+            kept.append(sub)
+        else:  # a demo keeps the files of one sample of its random probe, and its atlas's tables only
+            print(f"ganphon: note: {sub}: keeps the files of {held} of its {total} samples: no explorer page",
+                  file=sys.stderr)
+    if not kept:
+        raise GanphonError(f"{folder}: none of its folders keeps all its samples' files "
+                           f"({', '.join(p.name for p in found)}); nothing to show")
+    return kept
+
+
+def _samples_kept(folder: Path) -> tuple[int, int]:
+    """How many of the output WAVs the manifest of ``folder`` names are there, and how many it names."""
+    from ..io import read_manifest
+
+    manifest = read_manifest(folder)
+    outputs = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, "file"].astype(str).unique()
+    return sum((folder / name).is_file() for name in outputs), len(outputs)
 
 
 def _samples(folder: Path, sample_ids=None):
