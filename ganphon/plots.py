@@ -740,8 +740,13 @@ def _check_formats(formats) -> None:
 
 
 def _first_sample(folder: Path, manifest) -> str:
-    """The manifest's first sample, or the first ``ID_output.wav`` of a folder without one."""
+    """The manifest's first sample whose output WAV is there (a demo keeps one sample of its random probe), else
+    its first sample (its missing WAV is then named); or the first ``ID_output.wav`` of a folder without one."""
     if manifest is not None:
+        outputs = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, ["sample_id", "file"]]
+        for sample_id, name in zip(outputs["sample_id"], outputs["file"]):
+            if (folder / str(name)).is_file():
+                return str(sample_id)
         return str(manifest["sample_id"].iloc[0])
     outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
                                                             (p.name for p in folder.glob("*.wav"))))

@@ -183,6 +183,23 @@ def test_explore_on_a_demo_folder_pages_the_sweeps_and_names_the_folders_without
     assert snapshot(demo_run) == before
 
 
+def test_a_demo_folder_given_where_one_run_goes_names_its_runs(demo_run, capsys):
+    """``stats DEMO`` had said "no acoustic table; run 'ganphon measure' first" (and measure "no *.wav files"):
+    a demo folder holds its runs in sub-folders, and each command taking one run says so, naming them."""
+    before = {p.relative_to(demo_run): p.read_bytes() for p in demo_run.rglob("*") if p.is_file()}
+    runs = sorted(p.parent.name for p in demo_run.glob("*/manifest.csv"))
+    first = sorted(runs, key=lambda name: (not name.startswith("sweep_"), name))[0]
+    for command in ("annotate", "measure", "stats", "plot", "export-wavs", "correlate-input"):
+        capsys.readouterr()
+        assert main([command, str(demo_run)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0] == (f"ganphon: error: {demo_run}: a demo folder, whose runs are its "
+                                            f"sub-folders ({', '.join(sorted(runs, key=lambda n: (not n.startswith('sweep_'), n)))}); "
+                                            f"give one of them, e.g. {demo_run / first}"), (command, err)
+    assert first.startswith("sweep_")
+    assert {p.relative_to(demo_run): p.read_bytes() for p in demo_run.rglob("*") if p.is_file()} == before
+
+
 def test_report_html_in_headless_chromium(demo_run):
     from chromium import Browser
     from conftest import require_chromium

@@ -405,6 +405,21 @@ def test_plot_reads_a_folder_and_stats_from_elsewhere_and_draws_into_out(folder,
     assert not (tmp_path / "new").exists()
 
 
+def test_plot_draws_the_first_sample_whose_files_are_kept(folder, tmp_path, capsys):
+    """A folder keeping the files of some samples only (a demo's random probe keeps one): the layer stack is drawn
+    for the first sample whose output WAV is there, not refused on the first sample's missing WAV."""
+    folder = Path(shutil.copytree(folder, tmp_path / "copy", ignore=shutil.ignore_patterns("figures", "stats")))
+    for path in folder.glob("b000_v00[01]*"):
+        path.unlink()
+    assert main(["plot", str(folder), "--formats", "png", "--base", "1"]) == 0
+    assert sorted(p.name for p in (folder / "figures").glob("layer_stack_*")) == ["layer_stack_b000_v002.png"]
+    for path in folder.glob("*_output.wav"):
+        path.unlink()
+    assert main(["plot", str(folder), "--formats", "png", "--base", "1", "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "b000_v000_output.wav" in err[0], err  # none kept: the first sample's is named
+
+
 def test_plot_stats_end_to_end(tmp_path):
     """Effects computed by ganphon.stats draw into a figure with one point per layer."""
     rng = np.random.default_rng(3)

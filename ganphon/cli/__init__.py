@@ -112,6 +112,28 @@ _NETWORK_COMMANDS = ("probe", "sweep", "train", "intervene", "atlas", "demo", "e
 _FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external", "stats")
 
 
+#: Commands taking one exported folder as DIR, to which a demo folder (a folder of such folders) is named as such.
+_TAKE_ONE_EXPORT = ("annotate", "measure", "stats", "plot", "export-wavs", "correlate-input", "compare-series")
+
+
+def _refuse_demo_folder(args) -> None:
+    """A demo folder given where one exported folder goes: one line naming the folders in it that are."""
+    from pathlib import Path
+
+    from ..errors import GanphonError
+    from ..layout import DEMO_JSON, MANIFEST
+
+    if args.command not in _TAKE_ONE_EXPORT:
+        return
+    folder = Path(args.dir)
+    if (folder / DEMO_JSON).is_file() and not (folder / MANIFEST).exists():
+        inside = sorted((p.name for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file()),
+                        key=lambda name: (not name.startswith("sweep_"), name))  # its sweeps first
+        if inside:
+            raise GanphonError(f"{folder}: a demo folder, whose runs are its sub-folders ({', '.join(inside)}); "
+                               f"give one of them, e.g. {folder / inside[0]}")
+
+
 def _lock_outputs(args) -> None:
     """Lock the folders a command writes that :func:`ganphon.io.prepare_folder` does not (it locks its own)."""
     from pathlib import Path
@@ -119,6 +141,8 @@ def _lock_outputs(args) -> None:
     from ..errors import GanphonError
     from ..layout import (check_entries, check_not_being_written, check_not_folder_file, check_output_file,
                           check_plan, lock_folder)
+
+    _refuse_demo_folder(args)
 
     for name in _FOLDERS_READ:  # a named pipe in a folder read would stop the command for ever, before it writes
         path = getattr(args, name, None)
