@@ -1145,7 +1145,7 @@ def measured_folder(folder, out=None) -> Path:
     return Path(out).parent if out else (target.parent if target.is_file() else target)
 
 
-@layout.writes_into(lambda folder, out=None, **k: measured_folder(folder, out))  # another process writing the folder is refused
+@layout.writes_into(lambda a: measured_folder(a["folder"], a["out"]))  # another process writing the folder is refused
 def measure_to_file(folder, out=None, *, engine: str = "parselmouth", measures=None, tier="auto",
                     points: int = 10, settings: str = "default", inputs: str = "wav", workers=None,
                     praat_path=None, command: str | None = None, progress: bool = True, overwrite: bool = False,

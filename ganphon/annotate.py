@@ -424,7 +424,7 @@ def folder_buzz(folder, layers=()) -> dict:
     return artefacts_by_layer(stack, rates)
 
 
-@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
+@layout.writes_into()  # another process writing the folder is refused
 def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettings(),
                     progress=True, workers=None, buzz="auto", scheduler=None, command=None) -> pd.DataFrame:
     """Add the automatic tier ``auto`` (and ``auto_<layer>``) to every TextGrid of a folder.

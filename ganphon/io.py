@@ -447,6 +447,14 @@ def layer_sound_path(wav) -> Path | None:
     return sound if sound.is_file() else None
 
 
+def output_files(folder, manifest) -> list[tuple[str, bool]]:
+    """Each sample of ``manifest`` (in its order, once) with whether its output WAV is in ``folder``: a folder
+    may keep the files of some samples only (a demo keeps one of its random probe's)."""
+    outputs = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, ["sample_id", "file"]].drop_duplicates("sample_id")
+    return [(str(sample_id), (Path(folder) / str(name)).is_file())
+            for sample_id, name in zip(outputs["sample_id"], outputs["file"])]
+
+
 def layer_exists(wav) -> bool:
     """Whether a layer WAV, or the native Sound it is computed from, exists."""
     return Path(wav).is_file() or layer_sound_path(wav) is not None

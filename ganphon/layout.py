@@ -313,6 +313,25 @@ def is_figure(name: str) -> bool:
     return bool(_FIGURE.fullmatch(name))
 
 
+def check_output_folder(out, keep, command: str) -> Path:
+    """``out``, a folder ``ganphon command --out`` writes a set of files into, checked before it writes: new,
+    empty, or holding only entries ``keep(path)`` accepts (what an earlier run of it wrote; hidden entries
+    and links aside), so that writing there replaces nothing of the user's."""
+    from .errors import ParameterError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError("out", f"{out}: exists and is not a folder")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir()
+                         if not p.name.startswith(".") and (p.is_symlink() or not keep(p)))
+        if foreign:
+            raise ParameterError("out", f"{out} holds files 'ganphon {command}' does not write "
+                                        f"({', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}); choose a "
+                                        f"new or empty folder, or one an earlier {command} --out wrote")
+    return out
+
+
 FEATURE_MAPS_PREFIX = "featuremaps_"
 
 
@@ -821,20 +840,36 @@ def keep_on_failure(folder) -> None:
         scope.locks[key] = (fd, locked, True)
 
 
-def writes_into(locate):
+def writes_into(locate=None):
     """Decorator of an API entry point that writes into a folder it reads (annotate, measure, stats, plot):
-    the folder ``locate(*args, **kwargs)`` names is locked (:func:`lock_folder`) for the whole call, so
-    another process writing it, through the API or the command line, is refused with the holder's id."""
+    the folder ``locate(arguments)`` names (``arguments``: the call's arguments by parameter name, defaults
+    filled in; default :func:`out_or_folder`) is locked (:func:`lock_folder`) for the whole call, so another
+    process writing it, through the API or the command line, is refused with the holder's id."""
+    import inspect
+
+    locate = locate or out_or_folder
+
     def decorate(func):
+        signature = inspect.signature(func)
+
         @functools.wraps(func)
         def locked(*args, **kwargs):
             with folder_locks():
-                folder = locate(*args, **kwargs)
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                folder = locate(bound.arguments)
                 if folder is not None and Path(folder).is_dir():
                     lock_folder(folder, optional=True)
                 return func(*args, **kwargs)
         return locked
     return decorate
+
+
+def out_or_folder(arguments) -> Path:
+    """The folder an entry point writes: its ``out`` when given (the folder it reads is then only read), else
+    the ``folder`` it reads."""
+    out = arguments.get("out")
+    return Path(out if out is not None else arguments["folder"])
 
 
 def _scope():

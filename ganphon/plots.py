@@ -299,7 +299,7 @@ def sweep_grid_figure(folder, base=None, layers=None):
     return fig
 
 
-def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -> list:
+def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS, figures=None) -> list:
     """Sweep values × layers, each cell the layer average of one sample (the paper's Fig 9).
 
     Parameters
@@ -313,6 +313,8 @@ def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -
     layers : sequence of str, optional
         Columns (default: every layer of the manifest, output last).
     formats : sequence of str
+    figures : path-like, optional
+        Folder of the default target (default ``DIR/figures``).
 
     Returns
     -------
@@ -321,7 +323,7 @@ def plot_sweep_grid(folder, base=None, out=None, layers=None, formats=FORMATS) -
     folder = Path(folder)
     _, chosen = _sweep_rows(folder, base)
     fig = sweep_grid_figure(folder, chosen, layers)
-    out = out or folder / FIGURES_DIR / layout.figure_sweep_grid(chosen)
+    out = out or Path(figures or folder / FIGURES_DIR) / layout.figure_sweep_grid(chosen)
     return save_figure(fig, out, formats)
 
 
@@ -629,12 +631,7 @@ def plot_feature_maps(profiles, labels, out=None, duration: float | None = None,
 # A folder
 
 
-def _plot_target(folder, sample_id=None, base=None, formats=FORMATS, stats=None, out=None):
-    """The folder :func:`plot_folder` writes into (locked for the call)."""
-    return out if out is not None else folder
-
-
-@layout.writes_into(_plot_target)  # another process writing the folder is refused
+@layout.writes_into()  # another process writing the folder is refused
 def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS, stats=None, out=None) -> tuple:
     """Draw every figure a folder supports into ``DIR/figures/`` (or ``out``).
 
@@ -680,8 +677,7 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         sample_id = _first_sample(folder, manifest)
     paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)
     if sweep:
-        paths += plot_sweep_grid(folder, base=base, out=out / layout.figure_sweep_grid(_sweep_rows(folder, base)[1]),
-                                 formats=formats)
+        paths += plot_sweep_grid(folder, base=base, formats=formats, figures=out)
     else:
         notes.append("no sweep columns in the manifest: no sweep grid")
     paths += _stats_figures(folder, stats_dir, stats is not None, out, formats, notes)
@@ -716,17 +712,7 @@ def check_stats_folder(stats, folder) -> Path:
 def check_figures_folder(out) -> Path:
     """``out``, a folder for figures: new, empty, or holding figures only (an earlier ``plot --out``), so that
     drawing into it replaces nothing but figures."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError("out", f"{out}: exists and is not a folder")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
-                         and not (layout.is_figure(p.name) and p.is_file()))
-        if foreign:
-            raise ParameterError("out", f"{out} holds files 'ganphon plot' does not write ({', '.join(foreign[:3])}"
-                                        f"{' …' if len(foreign) > 3 else ''}); choose a new or empty folder, or "
-                                        "one an earlier plot --out wrote")
-    return out
+    return layout.check_output_folder(out, lambda p: layout.is_figure(p.name) and p.is_file(), "plot")
 
 
 def _check_formats(formats) -> None:
@@ -743,11 +729,8 @@ def _first_sample(folder: Path, manifest) -> str:
     """The manifest's first sample whose output WAV is there (a demo keeps one sample of its random probe), else
     its first sample (its missing WAV is then named); or the first ``ID_output.wav`` of a folder without one."""
     if manifest is not None:
-        outputs = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, ["sample_id", "file"]]
-        for sample_id, name in zip(outputs["sample_id"], outputs["file"]):
-            if (folder / str(name)).is_file():
-                return str(sample_id)
-        return str(manifest["sample_id"].iloc[0])
+        kept = [sample_id for sample_id, present in io.output_files(folder, manifest) if present]
+        return kept[0] if kept else str(manifest["sample_id"].iloc[0])
     outputs = sorted(sid for sid, layer in filter(None, map(layout.parse_sample_file,
                                                             (p.name for p in folder.glob("*.wav"))))
                      if layer == layout.OUTPUT_LAYER)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layout
-from ..errors import GanphonError, ParameterError
+from ..errors import GanphonError
 from ..measures import FAMILIES, Names, page_columns
 from .writer import COMPACT_LISTENING_NOTE, listening_copies, rel
 
@@ -72,11 +72,10 @@ def sweep_folders(folder) -> list[Path]:
 
 def _samples_kept(folder: Path) -> tuple[int, int]:
     """How many of the output WAVs the manifest of ``folder`` names are there, and how many it names."""
-    from ..io import read_manifest
+    from ..io import output_files, read_manifest
 
-    manifest = read_manifest(folder)
-    outputs = manifest.loc[manifest["layer"] == layout.OUTPUT_LAYER, "file"].astype(str).unique()
-    return sum((folder / name).is_file() for name in outputs), len(outputs)
+    kept = [present for _, present in output_files(folder, read_manifest(folder))]
+    return sum(kept), len(kept)
 
 
 def _samples(folder: Path, sample_ids=None):
@@ -289,12 +288,7 @@ def build_explorer(folder, progress: bool = True, sample_ids=None, out=None) -> 
     return page
 
 
-def _pages_target(folder, progress=True, out=None):
-    """The folder :func:`explore` writes into (locked for the call)."""
-    return out if out is not None else folder
-
-
-@layout.writes_into(_pages_target)  # another process writing the folder is refused
+@layout.writes_into()  # another process writing the folder is refused
 def explore(folder, progress: bool = True, out=None) -> list[Path]:
     """Write the explorer page of every exported folder in ``folder`` (see :func:`sweep_folders`).
 
@@ -314,35 +308,15 @@ def explore(folder, progress: bool = True, out=None) -> list[Path]:
 def check_pages_folder(out, sweeps=None) -> None:
     """Refuse an ``out`` for explorer pages holding anything but pages (``explore.html``, ``listen/``), or, for
     a demo folder's ``sweeps``, sub-folders of those names holding pages: nothing else is replaced."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError("out", f"{out}: exists and is not a folder")
-    if not out.is_dir():
-        return
-    page = {layout.EXPLORE_HTML, layout.LISTEN_DIR}
+    def page(p: Path) -> bool:
+        return (p.name == layout.EXPLORE_HTML and p.is_file()) or (
+            p.name == layout.LISTEN_DIR and p.is_dir() and all(q.is_file() for q in p.iterdir()))
 
-    def foreign(folder: Path, names, pages=frozenset()) -> list:
-        """Entries of ``folder`` that are not ``names``, or not what that name holds (``pages``: page folders)."""
-        found = []
-        for p in folder.iterdir():
-            if p.name.startswith("."):
-                continue
-            if p.name not in names or p.is_symlink():
-                found.append(p.name)
-            elif p.name in pages:
-                if not p.is_dir() or foreign(p, page):
-                    found.append(p.name)
-            elif p.name == layout.EXPLORE_HTML and not p.is_file():
-                found.append(p.name)
-            elif p.name == layout.LISTEN_DIR and not (p.is_dir() and all(q.is_file() for q in p.iterdir())):
-                found.append(p.name)
-        return sorted(found)
+    def pages(p: Path) -> bool:
+        return p.name in sweeps and p.is_dir() and all(
+            not q.is_symlink() and page(q) for q in p.iterdir() if not q.name.startswith("."))
 
-    found = foreign(out, page) if sweeps is None else foreign(out, set(sweeps), set(sweeps))
-    if found:
-        raise ParameterError("out", f"{out} holds files 'ganphon explore' does not write ({', '.join(found[:3])}"
-                                    f"{' …' if len(found) > 3 else ''}); choose a new or empty folder, or one an "
-                                    "earlier explore --out of the same folder wrote")
+    layout.check_output_folder(out, page if sweeps is None else pages, "explore")
 
 
 _STYLE = """

@@ -214,7 +214,7 @@ def _artefact_lines(without, with_, kind: str) -> list:
     return lines
 
 
-@layout.writes_into(lambda folder, *a, **k: folder)  # another process writing the folder is refused
+@layout.writes_into()  # another process writing the folder is refused
 def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None, point_agg: str = "mean",
               random_slope: bool = True, discover_latents: bool = False, gam: bool = False, gam_df: int = 5,
               cluster_seed: int = 0, command: str | None = None, workers: int | None = None,
