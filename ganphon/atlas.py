@@ -466,7 +466,7 @@ def run_atlas(checkpoint, out, *, values=DEFAULT_VALUES, bases: int = DEFAULT_BA
     if figures:
         from .plots import plot_atlas
 
-        result.figures = plot_atlas(effects, out / layout.FIGURES_DIR / "atlas_heatmap", alpha=alpha)
+        result.figures = plot_atlas(effects, out / layout.FIGURES_DIR / layout.FIGURE_ATLAS, alpha=alpha)
     if explore_vars:
         from .report.explore import build_explorer
 

@@ -290,6 +290,7 @@ def textgrid(sample_id: str) -> str:
 
 #: The figures 'ganphon plot' draws, by stem (each written once per format: ``effects.png``, ``effects.pdf``)
 FIGURE_EFFECTS, FIGURE_CORRELATIONS = "effects", "correlations"
+FIGURE_ATLAS = "atlas_heatmap"  # ganphon atlas's figure
 _FIGURE = re.compile(r"(?:layer_stack_.+|sweep_grid_base.+|effects|correlations|feature_maps_.+)\.[A-Za-z0-9]+")
 
 

@@ -261,13 +261,21 @@ def _sweep_rows(folder: Path, base):
                            "a sweep grid needs a 'ganphon sweep' folder")
     manifest = manifest[manifest["value"].notna()]
     bases = sorted(manifest["base"].unique())
-    if base is None:
-        base = bases[0]
+    if base is None:  # the first base whose samples all keep their files (a demo keeps only some), else the first
+        base = next(iter(_whole_bases(folder, manifest)), bases[0])
     rows = manifest[manifest["base"].astype(str) == str(base)]
     if rows.empty:
         raise GanphonError(f"{folder / layout.MANIFEST}: no base {base!r} (bases: "
                            f"{', '.join(str(b) for b in bases[:10])}{' …' if len(bases) > 10 else ''})")
     return rows, base
+
+
+def _whole_bases(folder: Path, manifest: pd.DataFrame) -> list:
+    """The bases of a sweep's ``manifest`` (sorted) whose samples all keep their output WAV in ``folder``."""
+    kept = dict(io.output_files(folder, manifest))
+    swept = manifest[manifest["value"].notna()].drop_duplicates("sample_id")
+    whole = swept.groupby("base")["sample_id"].agg(lambda ids: all(kept.get(str(i), False) for i in ids))
+    return sorted(whole.index[whole.to_numpy(bool)])
 
 
 def sweep_grid_figure(folder, base=None, layers=None):
@@ -469,7 +477,7 @@ def plot_atlas(effects: pd.DataFrame, out=None, alpha: float = 0.05, formats=FOR
     -------
     list of pathlib.Path
     """
-    return save_figure(atlas_figure(effects, alpha, max_variables), out or _default_out("atlas_heatmap"), formats)
+    return save_figure(atlas_figure(effects, alpha, max_variables), out or _default_out(layout.FIGURE_ATLAS), formats)
 
 
 def sweep_slopes_figure(panels):
@@ -673,15 +681,29 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     if base is not None and not sweep:
         raise ParameterError("base", f"{folder} is not a sweep (no base and value columns in its manifest): "
                                      "there is no sweep grid to draw")
-    if sample_id is None:
-        sample_id = _first_sample(folder, manifest)
-    paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)
-    if sweep:
-        paths += plot_sweep_grid(folder, base=base, formats=formats, figures=out)
+    kept = None if manifest is None else sum(present for _, present in io.output_files(folder, manifest))
+    if sample_id is None and kept == 0:  # a folder keeping its tables only (the demo's atlas and intervention)
+        n = manifest["sample_id"].nunique()
+        notes.append(f"{folder} keeps the files of none of its {n} samples (only its tables): no layer stack"
+                     + (" or sweep grid" if sweep and base is None else ""))
     else:
+        sample_id = sample_id if sample_id is not None else _first_sample(folder, manifest)
+        paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)
+    if not sweep:
         notes.append("no sweep columns in the manifest: no sweep grid")
-    paths += _stats_figures(folder, stats_dir, stats is not None, out, formats, notes)
+    elif base is None and not _whole_bases(folder, manifest):
+        if kept:
+            notes.append(f"no base of {folder} keeps the files of all its samples: no sweep grid (--base draws one)")
+    else:
+        paths += plot_sweep_grid(folder, base=base, formats=formats, figures=out)
+    # 'ganphon stats' is offered only where there is something to measure
+    paths += _stats_figures(folder, stats_dir, stats is not None or kept == 0, out, formats, notes)
     paths += _feature_map_figures(folder, manifest, out, formats, notes)
+    heatmap = folder / FIGURES_DIR / f"{layout.FIGURE_ATLAS}.png"
+    if (folder / layout.ATLAS_CSV).is_file() and heatmap.is_file():
+        notes.append(f"its atlas heatmap is {heatmap} ('ganphon atlas' draws it)")
+    if not paths:  # nothing was drawn, so nothing was written
+        raise GanphonError(f"{folder}: nothing to draw: {'; '.join(notes)}")
     return paths, notes
 
 
@@ -740,8 +762,9 @@ def _first_sample(folder: Path, manifest) -> str:
 
 
 def _stats_figures(folder: Path, stats_dir: Path, chosen: bool, out: Path, formats, notes: list) -> list:
-    """The effects and correlations figures of ``stats_dir`` (``DIR/stats/`` unless ``chosen``; a note for each
-    table missing)."""
+    """The effects and correlations figures of ``stats_dir`` (a note for each table missing, naming the
+    command that writes it unless ``chosen``: a folder given with ``--stats``, or one keeping no files to
+    measure)."""
     from .io import read_table
 
     paths = []

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import tgt
 from drawn import line_near, png_pixels, svg_drawing, to_pixels, to_svg
+from test_faults import _tree as tree
 from matplotlib import colormaps
 from scipy.io import wavfile
 
@@ -405,19 +406,31 @@ def test_plot_reads_a_folder_and_stats_from_elsewhere_and_draws_into_out(folder,
     assert not (tmp_path / "new").exists()
 
 
-def test_plot_draws_the_first_sample_whose_files_are_kept(folder, tmp_path, capsys):
+def test_plot_draws_the_first_sample_and_base_whose_files_are_kept(folder, tmp_path, capsys):
     """A folder keeping the files of some samples only (a demo's random probe keeps one): the layer stack is drawn
-    for the first sample whose output WAV is there, not refused on the first sample's missing WAV."""
+    for the first sample whose output WAV is there and the sweep grid for the first base keeping all its samples,
+    not refused on the first sample's missing WAV; a folder keeping none draws nothing and says why in one line."""
     folder = Path(shutil.copytree(folder, tmp_path / "copy", ignore=shutil.ignore_patterns("figures", "stats")))
     for path in folder.glob("b000_v00[01]*"):
         path.unlink()
-    assert main(["plot", str(folder), "--formats", "png", "--base", "1"]) == 0
+    assert main(["plot", str(folder), "--formats", "png"]) == 0
+    assert "sweep grid" not in capsys.readouterr().out  # drawn: no note about it
     assert sorted(p.name for p in (folder / "figures").glob("layer_stack_*")) == ["layer_stack_b000_v002.png"]
+    assert sorted(p.name for p in (folder / "figures").glob("sweep_grid_*")) == ["sweep_grid_base1.png"]
+    shutil.rmtree(folder / "figures")
     for path in folder.glob("*_output.wav"):
         path.unlink()
-    assert main(["plot", str(folder), "--formats", "png", "--base", "1", "--out", str(tmp_path / "figs")]) == 2
+    before = tree(folder)
+    assert main(["plot", str(folder), "--formats", "png", "--out", str(tmp_path / "figs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "b000_v000_output.wav" in err[0], err  # none kept: the first sample's is named
+    assert err == [f"ganphon: error: {folder}: nothing to draw: {folder} keeps the files of none of its 6 samples "
+                   f"(only its tables): no layer stack or sweep grid; no {folder / 'stats' / 'effects.csv'}: no "
+                   f"effects figure; no {folder / 'stats' / 'correlations.csv'}: no correlations figure"], err
+    assert tree(folder) == before and not (tmp_path / "figs").exists()
+    assert main(["plot", str(folder), "--formats", "png", "--base", "1"]) == 2  # a base asked for: its WAV named
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "b001_v000_output.wav: no such WAV file" in err[0], err
+    assert tree(folder) == before
 
 
 def test_plot_stats_end_to_end(tmp_path):

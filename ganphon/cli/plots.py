@@ -13,8 +13,10 @@ def plot(p) -> None:
              "and the activation profiles of saved feature maps coloured by cluster. DIR is only read when "
              "--out names another folder (a read-only or shared sweep).")
     p.add_argument("dir", metavar="DIR", type=input_folder, help="exported folder")
-    p.add_argument("--sample", default=None, help="sample ID of the layer stack (default: the first sample)")
-    p.add_argument("--base", default=None, help="base latent of the sweep grid (default: the first base)")
+    p.add_argument("--sample", default=None,
+                   help="sample ID of the layer stack (default: the first sample whose files are kept)")
+    p.add_argument("--base", default=None,
+                   help="base latent of the sweep grid (default: the first base whose samples all keep their files)")
     p.add_argument("--formats", type=name_list, default="png,pdf", help="comma-separated file formats (png, pdf, svg)")
     p.add_argument("--stats", type=input_folder, default=None, metavar="STATS",
                    help="the tables of 'ganphon stats DIR --out STATS' (default: DIR/stats)")
