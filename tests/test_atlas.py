@@ -180,6 +180,53 @@ def test_demo_atlas_section_reports_its_own_tables(tmp_path):
         assert not left, (sub, left)
     assert (tmp_path / "atlas_probe" / layout.ACOUSTICS).is_file()
     assert not (tmp_path / "atlas" / layout.ACOUSTICS).exists()  # atlas.csv holds what it measured
+    assert_tables_only_named(tmp_path, {"atlas": 6 * 2 * 2, "atlas_probe": 8, "intervention": 3 * 2},
+                             "moved or deleted?")
+
+
+def assert_tables_only_named(where, runs: dict, why: str) -> None:
+    """Each run of ``runs`` (folder name → samples, None: its manifest's count) under ``where`` keeps none of its samples' files: every
+    command reading them had stopped at one missing file ("atlas/c1_b000_v000_output.wav: no such WAV file", or
+    measure's "no TextGrids to take tier 'auto' from; measure whole files"); each now says in one line what the
+    folder keeps, plot that there is nothing to draw, stats that only --allow-stale fits the table; nothing
+    changes."""
+    import contextlib
+    import io as io_
+
+    from test_faults import _tree as tree
+
+    from ganphon.cli import main
+
+    before = tree(where)
+    for name, n in runs.items():
+        folder = where / name
+        manifest = pd.read_csv(folder / layout.MANIFEST, dtype=str)
+        n = manifest["sample_id"].nunique() if n is None else n
+        assert manifest["sample_id"].nunique() == n
+        assert not any((folder / f).exists() for c in ("file", "sound_file") for f in manifest[c].dropna())
+        kept = f"{folder} keeps none of its {n:,} samples' files, only its tables"
+        commands = [[c, str(folder)] for c in ("annotate", "measure", "export-wavs", "correlate-input", "explore")]
+        commands.append(["compare-series", str(folder), "--external", str(folder / layout.MANIFEST)])
+        for argv in commands:
+            err = io_.StringIO()
+            with contextlib.redirect_stderr(err):
+                assert main(argv) == 2
+            assert err.getvalue().splitlines() == [f"ganphon: error: {kept}: 'ganphon {argv[0]}' reads those "
+                                                   f"files ({why})"], argv
+        err = io_.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert main(["plot", str(folder)]) == 2
+        (line,) = err.getvalue().splitlines()
+        assert line.startswith(f"ganphon: error: {folder}: nothing to draw: {folder} keeps the files of none of "
+                               f"its {n} samples (only its tables): no layer stack"), line
+        if (folder / layout.ACOUSTICS).is_file():
+            err = io_.StringIO()
+            with contextlib.redirect_stderr(err):
+                assert main(["stats", str(folder)]) == 2
+            assert err.getvalue().splitlines() == [
+                f"ganphon: error: {folder / layout.ACOUSTICS}: measured before the TextGrids were removed; {kept}: "
+                "pass --allow-stale to fit the table as it is"]
+    assert tree(where) == before
 
 
 def test_the_size_estimate_takes_the_pools_default_of_workers():

@@ -151,4 +151,8 @@ def test_full_demo_is_at_most_40_mb_with_every_reference_in_it(tmp_path_factory,
     assert (out / "atlas" / "atlas.csv").is_file() and (out / "intervention" / "intervention.csv").is_file()
     report = (out / "report.md").read_text()
     assert "![atlas heatmap](atlas/figures/atlas_heatmap.png)" in report
+    from test_atlas import assert_tables_only_named
+
+    assert_tables_only_named(out, dict.fromkeys(("atlas", "atlas_probe", "intervention")),
+                             "a demo keeps only the tables of the runs they summarise")
     print(f"demo folder: {total / 1e6:.1f} MB in {count} files", flush=True)

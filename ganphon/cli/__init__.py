@@ -116,6 +116,28 @@ _FOLDERS_READ = ("dir", "data", "recordings", "wavs", "external", "stats")
 _TAKE_ONE_EXPORT = ("annotate", "measure", "stats", "plot", "export-wavs", "correlate-input", "compare-series")
 
 
+#: Commands that read the files of a folder's samples, refused on a folder keeping only its tables
+_READ_SAMPLE_FILES = ("annotate", "measure", "export-wavs", "correlate-input", "compare-series", "explore")
+
+
+def _refuse_tables_only(args) -> None:
+    """A folder keeping none of its samples' files (the demo's atlas, its probe, its intervention) given to a
+    command that reads them: one line saying so, where the command would stop at the first missing file."""
+    from pathlib import Path
+
+    from ..errors import GanphonError
+    from ..io import tables_only
+    from ..layout import DEMO_JSON
+
+    if args.command in _READ_SAMPLE_FILES and isinstance(getattr(args, "dir", None), str):
+        why = tables_only(args.dir)
+        if why:
+            demo = (Path(args.dir).resolve().parent / DEMO_JSON).is_file()
+            raise GanphonError(f"{why}: 'ganphon {args.command}' reads those files ("
+                               + ("a demo keeps only the tables of the runs they summarise)" if demo
+                                  else "moved or deleted?)"))
+
+
 def _refuse_demo_folder(args) -> None:
     """A demo folder given where one exported folder goes: one line naming the folders in it that are."""
     from pathlib import Path
@@ -143,6 +165,7 @@ def _lock_outputs(args) -> None:
                           check_plan, lock_folder)
 
     _refuse_demo_folder(args)
+    _refuse_tables_only(args)
 
     for name in _FOLDERS_READ:  # a named pipe in a folder read would stop the command for ever, before it writes
         path = getattr(args, name, None)

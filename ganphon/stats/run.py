@@ -491,8 +491,10 @@ def _check_fresh(folder: Path, source: Path, digest: str | None, allow_stale: bo
         return {}, [mismatch]
     changed = io.stale_inputs(record, folder)
     if changed and not allow_stale:
-        raise GanphonError(f"{source}: measured before {' and '.join(changed)}; measure the folder again "
-                           "(ganphon measure), or pass --allow-stale to fit it anyway")
+        kept = io.tables_only(folder)  # nothing left to measure again (a demo's intervention)
+        again = f"{kept}: pass --allow-stale to fit the table as it is" if kept else \
+            "measure the folder again (ganphon measure), or pass --allow-stale to fit it anyway"
+        raise GanphonError(f"{source}: measured before {' and '.join(changed)}; {again}")
     for what in changed:
         print(f"ganphon: note: {source.name} was measured before {what}; fitted anyway (--allow-stale)",
               file=sys.stderr)
