@@ -610,10 +610,11 @@ def _summary_lines(out, info, ranking, prop, figs, listen, explorers, conclusion
         f"slice {cfg['slice_len']} at {cfg['sr']} Hz (sha256 `{info['sha256'][:16]}…`).\n",
         trained,
         f"ganphon {info['versions']['ganphon']}, seed {info['seed']}. Command: `{info['command']}`.\n",
-        "Each layer's channel average after ReLU (Beguš & Zhou 2022) was exported as a 16 kHz WAV and a "
-        "native-rate Praat Sound, the outputs were segmented automatically into `sil`, `fric` and `voi` "
-        "(tier `auto`), and every layer was measured on the output's intervals — as the paper reused "
-        "the output's vowel intervals for the deeper layers.\n",
+        "Each layer's channel average after ReLU (Beguš & Zhou 2022) was exported as a native-rate Praat "
+        f"Sound and measured upsampled to {cfg['sr']:g} Hz, as its WAV holds it (linear interpolation); the "
+        "outputs were segmented automatically into `sil`, `fric` and `voi` (tier `auto`), and every layer "
+        "was measured on the output's intervals — as the paper reused the output's vowel intervals for the "
+        "deeper layers.\n",
         "## 1. Which latent variable drives frication?\n",
     ]
     return lines

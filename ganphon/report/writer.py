@@ -31,7 +31,8 @@ AUDIO_SUFFIXES = (".wav", ".ogg", ".mp3", ".flac")
 #: Peak of a listening copy (−1 dBFS).
 LISTENING_PEAK = 0.89
 LISTENING_NOTE = ("listening copies: 16-bit PCM, peak-normalised to −1 dBFS (layers with their mean "
-                  "removed); the measured files are the float32 WAVs next to the manifest")
+                  "removed); the measured files are the output's float32 WAV and each layer's native-rate "
+                  "Sound, upsampled as its 16 kHz WAV would hold it")
 
 
 #: Rate (Hz) of a compact layer copy: at least every layer's native rate in a 16 kHz model (conv4
