@@ -468,7 +468,8 @@ def annotate_folder(folder, layers=(), settings: SegmentSettings = SegmentSettin
     layers = name_list(layers, "layers") or []
     kind, samples = find_samples(folder)
     if layers and kind != "ganphon":
-        raise ParameterError("layers", f"{folder}: needs an exported folder (ID_output.wav + ID_<layer>.wav)")
+        raise ParameterError("layers", f"{folder}: needs a folder ganphon exported (manifest.csv, ID_output.wav, "
+                                       "ID_<layer>.Sound)")
     manifest = io.read_manifest(folder) if (Path(folder) / layout.MANIFEST).is_file() else None
     if layers:  # a layer the folder does not hold is named as such, not as its first missing file
         listed = manifest if manifest is not None else io.read_manifest(folder)  # none: its error names it
