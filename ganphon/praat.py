@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import layout
-from .errors import GanphonError, ParameterError, first_line, number_hint
+from .errors import GanphonError, ParameterError, first_line, number_hint, os_problem
 from .measures import (  # noqa: F401 (the settings, the band rule and the measure registry live in measures)
     ALL_MEASURES,
     FAMILIES,
@@ -705,7 +705,7 @@ def install_plugin(prefs_dir=None) -> Path:
     try:
         prefs.mkdir(exist_ok=True)
     except OSError as exc:
-        raise GanphonError(f"{prefs}: cannot create Praat preferences folder ({exc.strerror})") from None
+        raise GanphonError(f"{prefs}: cannot create Praat preferences folder ({os_problem(exc)})") from None
     staging = prefs / f".{PLUGIN_NAME}.tmp{os.getpid()}"
     old = prefs / f".{PLUGIN_NAME}.old{os.getpid()}"
     try:
@@ -724,7 +724,7 @@ def install_plugin(prefs_dir=None) -> Path:
                 os.replace(old, target)  # put the earlier version back
             raise
     except OSError as exc:
-        raise GanphonError(f"{target}: cannot install the Praat plugin ({exc})") from None
+        raise GanphonError(f"{target}: cannot install the Praat plugin ({os_problem(exc)})") from None
     finally:
         for leftover in (staging, old):
             if leftover.exists():

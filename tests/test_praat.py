@@ -231,7 +231,10 @@ def test_plugin_command_line(tmp_path, capsys):
     assert (prefs / "plugin_ganphon" / "setup.praat").is_file()
     blocked = tmp_path / "file"
     blocked.write_text("x")
+    capsys.readouterr()
     assert main(["praat-plugin", "--install", "--prefs", str(blocked)]) == 2
+    assert capsys.readouterr().err == (f"ganphon: error: {blocked}: cannot create Praat preferences folder (a file "
+                                       "where a folder is needed; remove it or move it away)\n")  # not "File exists"
     # a mistyped path is not created as a tree of folders Praat never looks in
     for missing in (tmp_path / "no" / "such" / "prefs", blocked / "prefs"):
         capsys.readouterr()
