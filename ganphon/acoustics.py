@@ -34,7 +34,7 @@ import parselmouth
 from parselmouth.praat import call, run
 
 from . import io, layout
-from .errors import GanphonError, ParameterError, first_line, name_list
+from .errors import GanphonError, ParameterError, first_line, name_list, os_problem
 from .measures import (
     ARTEFACT_TOLERANCE,
     FREQUENCY_MEASURES,
@@ -1329,7 +1329,7 @@ def _write_acoustics(table: pd.DataFrame, out: Path, manifest, inputs) -> pd.Dat
     try:
         io.write_table(table, out)
     except OSError as exc:  # a full disk: name the table (the error itself names no file)
-        raise GanphonError(f"{out}: cannot write the table ({exc.strerror or exc})") from None
+        raise GanphonError(f"{out}: cannot write the table ({os_problem(exc)})") from None
     return table
 
 
@@ -1342,7 +1342,7 @@ def _check_can_write(out: Path) -> None:
         probe.open("xb").close()
         probe.unlink()
     except OSError as exc:
-        raise GanphonError(f"{out}: cannot write the table there ({exc.strerror})") from None
+        raise GanphonError(f"{out}: cannot write the table there ({os_problem(exc)})") from None
 
 
 def _measurement(record: dict) -> dict:

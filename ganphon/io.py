@@ -161,7 +161,7 @@ def check_wav_complete(path) -> None:
                     return
                 f.seek(length + (length & 1), 1)
     except OSError as exc:
-        raise GanphonError(f"{path}: cannot read WAV ({exc.strerror})") from None
+        raise GanphonError(f"{path}: cannot read WAV ({os_problem(exc)})") from None
 
 
 #: Bytes a RIFF chunk's size field can count (a WAV's data beyond it cannot be described).

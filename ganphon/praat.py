@@ -495,7 +495,7 @@ def run_script(name, folder, engine="parselmouth", praat_path=None, settings=Non
             except subprocess.TimeoutExpired:
                 raise GanphonError(f"{path.name} on {folder}: Praat ({exe}) ran past {timeout} s") from None
             except OSError as exc:
-                raise GanphonError(f"{exe}: cannot be run as Praat ({exc.strerror or exc}); check --praat-path") from None
+                raise GanphonError(f"{exe}: cannot be run as Praat ({os_problem(exc)}); check --praat-path") from None
             said = praat_stderr(done.stderr.decode("utf-8", "replace"), path.name, folder)
             if done.returncode != 0:
                 raise GanphonError(f"{said or f'{path.name} on {folder}: exit status {done.returncode}'} "

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import layout
-from ..errors import GanphonError
+from ..errors import GanphonError, first_line, os_problem
 from .tables import sort_layers
 
 FEATURE_MAPS_GLOB = layout.feature_maps("*")
@@ -161,6 +161,7 @@ def read_feature_maps(folder) -> dict:
         try:
             found[layer] = np.load(path, mmap_mode="r")
         except (ValueError, OSError) as exc:
-            raise GanphonError(f"{path}: cannot read feature maps ({exc})") from None
+            problem = os_problem(exc) if isinstance(exc, OSError) else first_line(exc)
+            raise GanphonError(f"{path}: cannot read feature maps ({problem})") from None
     return {layer: found[layer] for layer in sort_layers(found)}
 
