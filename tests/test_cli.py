@@ -349,3 +349,64 @@ def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp
     assert done.returncode == 2 and b"Traceback" not in done.stderr
     line = done.stderr.decode(encoding).strip()
     assert line.count("\n") == 0 and "lexique-2" in line, line
+
+
+def _documented_command_lines():
+    """Every ``ganphon …`` command line in the shell blocks of the README and examples/README.md, and in the
+    examples of every command's --help: (where, line)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for doc in (root / "README.md", root / "examples" / "README.md"):
+        inside, shell, block = False, False, []
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            fence = re.match(r"^\s*```(\w*)", line)
+            if fence:
+                inside, shell = not inside, fence.group(1) in ("bash", "sh", "console", "")
+                continue
+            if inside and shell:
+                block.append(line)
+        for line in "\n".join(block).replace("\\\n", " ").splitlines():
+            for part in re.split(r"&&|\|\||;|\|", re.sub(r"\s#.*$", "", line)):
+                if part.strip().startswith("ganphon "):
+                    found.append((doc.name, part.strip()))
+    for command in COMMANDS:
+        for parser in _parsers(command).values():
+            found += [(f"ganphon {command} --help", line.strip()) for line in parser.format_help().splitlines()
+                      if line.strip().startswith("ganphon ")]
+    return found
+
+
+def _parsers(command) -> dict:
+    """The parser of ``command`` ('' key) and of each of its sub-commands (by name)."""
+    parser = build_parser([command])
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    found = {"": sub.choices[command]}
+    for action in found[""]._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            found.update(action.choices)
+    return found
+
+
+def test_every_documented_command_line_names_a_command_and_its_own_options():
+    """A README or --help example naming an option the command does not have (renamed, or never there) is
+    what a user copies first; each documented line's command, sub-command and every --option exist."""
+    import re
+    import shlex
+
+    lines = _documented_command_lines()
+    assert len(lines) > 60
+    wrong = []
+    for where, line in lines:
+        argv = shlex.split(re.sub(r"\s#.*$", "", line))[1:]
+        if not argv or argv[0] not in COMMANDS:
+            wrong.append((where, line, "no such command"))
+            continue
+        parsers = _parsers(argv[0])
+        parser = parsers.get(argv[1], parsers[""]) if len(argv) > 1 and argv[1] in parsers else parsers[""]
+        options = {o for p in (parsers[""], parser) for a in p._actions for o in a.option_strings}
+        wrong += [(where, line, token) for token in argv[1:]
+                  if token.startswith("--") and token.split("=")[0] not in options]
+    assert not wrong, wrong
