@@ -117,13 +117,14 @@ def test_every_input_the_parser_checks_is_guarded_from_the_outputs():
 def test_every_output_option_has_a_checking_type():
     """'' as --out had meant the current folder to one command and the default to another; '.' as a FILE
     output had reached the table's planning (a ValueError)."""
-    from ganphon.cli.options import output_file, output_path
+    from ganphon.cli.options import output_file, output_file_or_stdout, output_path
 
     writing = [(label, a) for label, q in _command_parsers() for a in q._actions
                if a.dest in {"out", *(q.get_default("file_outputs") or ())}]
-    unchecked = [(label, a.dest) for label, a in writing
-                 if a.type is not (output_file if a.metavar == "FILE" else output_path)]
-    assert len(writing) >= 15 and sum(a.type is output_file for _, a in writing) >= 5 and unchecked == []
+    stdout = {("evaluate-model", "json")}  # the one output that may be standard output ('-')
+    unchecked = [(label, a.dest) for label, a in writing if a.type is not (
+        output_file_or_stdout if (label, a.dest) in stdout else output_file if a.metavar == "FILE" else output_path)]
+    assert len(writing) >= 15 and sum(a.type is output_file for _, a in writing) >= 4 and unchecked == []
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -410,3 +411,22 @@ def test_every_documented_command_line_names_a_command_and_its_own_options():
         wrong += [(where, line, token) for token in argv[1:]
                   if token.startswith("--") and token.split("=")[0] not in options]
     assert not wrong, wrong
+
+
+def test_an_output_named_dash_is_refused_where_a_command_writes_files(tmp_path, capsys, monkeypatch):
+    """``measure DIR --out -`` wrote a table named '-' (and '-.json') in the working folder: '-' reads as standard
+    output, and a command writing files refuses it in one line, writing nothing; ``evaluate-model --json -``
+    still prints."""
+    monkeypatch.chdir(tmp_path)
+    writers = [(c, option) for c in COMMANDS for name, parser in _parsers(c).items() if name == ""
+               for option in ("--out", "--prefs") if any(option in a.option_strings for a in parser._actions)]
+    assert len(writers) >= 15
+    for command, option in writers:
+        capsys.readouterr()
+        assert main([command, option, "-"]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"ganphon {command}: error: argument {option}: '-' (standard output): this command writes "
+                       f"files; give a name (see 'ganphon {command} --help')\n"), err
+    assert not list(tmp_path.iterdir())
+    assert main(["evaluate-model", "--checkpoint", "demo", "--n", "2", "--json", "-"]) == 0
+    assert '"n": 2' in capsys.readouterr().out and not list(tmp_path.iterdir())

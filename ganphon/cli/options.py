@@ -171,9 +171,12 @@ def _existing(text: str, folder: bool | None) -> str:
 
 
 def output_path(text: str) -> str:
-    """argparse type of every output (``--out``, ``--json``): a name; '' is not the current folder or the default."""
+    """argparse type of every output (``--out``, ``--json``): a name; '' is not the current folder or the default,
+    and '-' is not standard output (a table, a folder of files: '-' would be a file of that name)."""
     if not _printable(text):
         raise argparse.ArgumentTypeError("expected a name, got ''")
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' (standard output): this command writes files; give a name")
     return text
 
 
@@ -188,6 +191,11 @@ def output_file(text: str) -> str:
     if text.endswith(("/", os.sep)) or os.path.basename(text) in (".", ".."):
         raise argparse.ArgumentTypeError(f"{text}: is a folder; expected a file name")
     return text
+
+
+def output_file_or_stdout(text: str) -> str:
+    """:func:`output_file`, or ``-`` for standard output (``evaluate-model --json -``)."""
+    return text if text == "-" else output_file(text)
 
 
 def input_folder(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GanphonError
 from .options import (add_out, add_quiet, add_workers, describe, finite_float, input_folder, input_path, name_list,
-                      names, positive_float, positive_int, prestart_workers)
+                      names, output_path, positive_float, positive_int, prestart_workers)
 
 
 # The segmentation settings a user may change: (field of annotate.SegmentSettings, type, help).
@@ -117,7 +117,7 @@ def praat_plugin(p) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--install", action="store_true", help="install (or update) the plugin")
     group.add_argument("--print-path", action="store_true", help="print where the plugin goes")
-    p.add_argument("--prefs", default=None, metavar="DIR",
+    p.add_argument("--prefs", default=None, metavar="DIR", type=output_path,
                    help="Praat preferences folder (default: ~/.praat-dir on Linux, ~/Library/Preferences/"
                    "Praat Prefs on macOS, %%USERPROFILE%%\\Praat on Windows)")
     p.set_defaults(func=_praat_plugin)

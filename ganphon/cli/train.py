@@ -7,7 +7,7 @@ from pathlib import Path
 from ..models.config import ARCHS, SLICE_LENS
 from .models import add_artefact_controls
 from .options import (add_checkpoint, add_file_output, add_out, add_quiet, describe, finite_float, input_folder,
-                      model_dim, non_negative_int, output_file, positive_float, positive_int, seed_int,
+                      model_dim, non_negative_int, output_file_or_stdout, positive_float, positive_int, seed_int,
                       whole_number)
 
 
@@ -89,7 +89,7 @@ def evaluate_model(p) -> None:
     add_checkpoint(p)
     p.add_argument("--n", type=positive_int, default=200, help="number of samples")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the latent draw")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE", type=output_file,
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE", type=output_file_or_stdout,
                    help="print the numbers as JSON instead of the table; with FILE, write them there (and print "
                    "the table)")
     add_file_output(p, "json")
