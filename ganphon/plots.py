@@ -684,8 +684,8 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     kept = None if manifest is None else sum(present for _, present in io.output_files(folder, manifest))
     if sample_id is None and kept == 0:  # a folder keeping its tables only (the demo's atlas and intervention)
         n = manifest["sample_id"].nunique()
-        notes.append(f"{folder} keeps the files of none of its {n} samples (only its tables): no layer stack"
-                     + (" or sweep grid" if sweep and base is None else ""))
+        notes.append((io.tables_only(folder) or f"{folder} keeps the output WAV of none of its {n:,} samples")
+                     + ": no layer stack" + (" or sweep grid" if sweep and base is None else ""))
     else:
         sample_id = sample_id if sample_id is not None else _first_sample(folder, manifest)
         paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)

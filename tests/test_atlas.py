@@ -217,8 +217,7 @@ def assert_tables_only_named(where, runs: dict, why: str) -> None:
         with contextlib.redirect_stderr(err):
             assert main(["plot", str(folder)]) == 2
         (line,) = err.getvalue().splitlines()
-        assert line.startswith(f"ganphon: error: {folder}: nothing to draw: {folder} keeps the files of none of "
-                               f"its {n} samples (only its tables): no layer stack"), line
+        assert line.startswith(f"ganphon: error: {folder}: nothing to draw: {kept}: no layer stack"), line
         if (folder / layout.ACOUSTICS).is_file():
             err = io_.StringIO()
             with contextlib.redirect_stderr(err):

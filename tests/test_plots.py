@@ -423,8 +423,8 @@ def test_plot_draws_the_first_sample_and_base_whose_files_are_kept(folder, tmp_p
     before = tree(folder)
     assert main(["plot", str(folder), "--formats", "png", "--out", str(tmp_path / "figs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"ganphon: error: {folder}: nothing to draw: {folder} keeps the files of none of its 6 samples "
-                   f"(only its tables): no layer stack or sweep grid; no {folder / 'stats' / 'effects.csv'}: no "
+    assert err == [f"ganphon: error: {folder}: nothing to draw: {folder} keeps the output WAV of none of its 6 "
+                   f"samples: no layer stack or sweep grid; no {folder / 'stats' / 'effects.csv'}: no "
                    f"effects figure; no {folder / 'stats' / 'correlations.csv'}: no correlations figure"], err
     assert tree(folder) == before and not (tmp_path / "figs").exists()
     assert main(["plot", str(folder), "--formats", "png", "--base", "1"]) == 2  # a base asked for: its WAV named
