@@ -70,6 +70,30 @@ def require_file(path, what: str, missing: str | None = None) -> None:
         raise GanphonError(f"{path}: {missing or f'no such {what}'}")
 
 
+#: What a file is, by its first bytes, when it is not a WAV (a phonetician's recordings are often these)
+_OTHER_AUDIO = ((b"fLaC", "a FLAC file"), (b"OggS", "an Ogg file"), (b"ID3", "an MP3 file"),
+                (b"\xff\xfb", "an MP3 file"), (b"\xff\xf3", "an MP3 file"), (b"\xff\xf2", "an MP3 file"),
+                (b"FORM", "an AIFF file"),
+                (b"ooBinaryFile", "a Praat binary file"), (b"File type = ", "a Praat text file"))
+
+
+def _not_a_wav(path: Path) -> str:
+    """Why ``path`` is not a WAV file by its first bytes (a WAV begins with RIFF, RIFX or RF64), else ""."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return os_problem(exc)
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64"):
+        return ""
+    if not head:
+        return "the file is empty"
+    for magic, what in _OTHER_AUDIO:
+        if head.startswith(magic):
+            return f"{what}, not a WAV: convert it, e.g. with Praat's Read from file… and Save as WAV file…"
+    return f"not a WAV file: it begins with {head[:4]!r}, a WAV with b'RIFF'"
+
+
 def read_wav(path, mono: bool = False):
     """Read a WAV file as float32 samples in [-1, 1].
 
@@ -98,6 +122,9 @@ def read_wav(path, mono: bool = False):
 
     path = Path(path)
     require_file(path, "WAV file")
+    not_wav = _not_a_wav(path)
+    if not_wav:
+        raise GanphonError(f"{path}: cannot read WAV ({not_wav})")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

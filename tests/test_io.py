@@ -101,6 +101,31 @@ def test_missing_and_nan_wav(tmp_path):
         io.read_wav(tmp_path / "n.wav")
 
 
+@pytest.mark.parametrize("fmt, what", [("FLAC", "a FLAC file"), ("AIFF", "an AIFF file"),
+                                       ("binary", "a Praat binary file"), ("text", "a Praat text file")])
+def test_audio_that_is_not_a_wav_is_named_by_what_it_is(tmp_path, fmt, what):
+    """Recordings saved as FLAC or AIFF (by Praat itself here), or a Praat Sound, under a .wav name: scipy's
+    "File format b'fLaC' not understood. Only 'RIFF', 'RIFX', and 'RF64' supported." is now what the file is and
+    how to convert it; an empty file and another file say so."""
+    sound = parselmouth.Sound(np.sin(np.arange(1600) / 10.0)[None, :] * 0.3, 16000)
+    path = str(tmp_path / "rec.wav")
+    if fmt in ("FLAC", "AIFF"):
+        sound.save(path, getattr(parselmouth.SoundFileFormat, fmt))
+    else:
+        parselmouth.praat.call(sound, f"Save as {fmt} file", path)
+    with pytest.raises(GanphonError) as err:
+        io.read_wav(path)
+    assert str(err.value) == (f"{path}: cannot read WAV ({what}, not a WAV: convert it, e.g. with Praat's Read "
+                              "from file… and Save as WAV file…)")
+    (tmp_path / "e.wav").write_bytes(b"")
+    with pytest.raises(GanphonError, match=r"e\.wav: cannot read WAV \(the file is empty\)$"):
+        io.read_wav(tmp_path / "e.wav")
+    (tmp_path / "h.wav").write_text("hello")
+    with pytest.raises(GanphonError, match=r"h\.wav: cannot read WAV \(not a WAV file: it begins with b'hell', a WAV "
+                                           r"with b'RIFF'\)$"):
+        io.read_wav(tmp_path / "h.wav")
+
+
 def test_sound_keeps_a_non_integer_rate_praat_and_parselmouth_agree(tmp_path):
     x = np.sin(np.arange(64) / 5.0)
     io.write_sound(tmp_path / "a.Sound", x, 62.5)
