@@ -414,7 +414,9 @@ def test_stats_leave_artefact_rows_out_count_them_and_say_how_each_outcome_moves
     assert any(f"{flagged} of {len(table)}" in n and "left out" in n for n in clean.notes)
     moved = [n for n in clean.notes if n.startswith("f0/voi: slope of value without → with")]
     assert len(moved) == 1 and "conv4" not in moved[0]
-    assert re.search(r"output (0\.9\d*|1\.0\d*) \(p [^)]*, n 36\) → [3-9]\.\d+ \(p", moved[0]), moved[0]
+    assert re.search(r"output (0\.9\d*|1\.0\d*) \(LRT p [^)]*, n 36\) → [3-9]\.\d+ \(LRT p", moved[0]), moved[0]
+    lrt = clean.tables["lrt"].set_index("layer").loc["output", "p"]  # the p it quotes is the LRT's
+    assert f"(LRT p {lrt:.2g}, n 36)" in moved[0]
     kept = stats.run_stats(folder, measures=["f0"], include_artefacts=True)
     slope_with = kept.tables["mixed_models"].set_index(["layer", "term"]).loc[("output", "value"), "estimate"]
     assert slope_with > 3  # the buzz drags the high values up
