@@ -218,13 +218,15 @@ def write_wav(path, x, sr: int) -> None:
         f.write(data.tobytes())
 
 
-def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool = False) -> float:
+def write_listening_wav(path, x, sr: int, peak: float | None = 0.89, remove_mean: bool = False) -> float:
     """Write a listening copy: 16-bit PCM WAV (FLAC when ``path`` ends in ``.flac``), peak-normalised, atomically.
 
     For ears and browsers only (many players refuse float WAV); the float32
     files stay the measured ones.  ``remove_mean`` first subtracts the mean
     (a layer average is non-negative: its offset is a thump, not a sound).
-    A silent signal is written silent.  Returns the gain applied.
+    ``peak`` None: not normalised (samples beyond ±1 clipped), so that copies
+    keep the loudness differences of their sources.  A silent signal is
+    written silent.  Returns the gain applied.
     """
     import scipy.io.wavfile
 
@@ -232,7 +234,7 @@ def write_listening_wav(path, x, sr: int, peak: float = 0.89, remove_mean: bool 
     if remove_mean:
         y = y - y.mean()
     top = float(np.max(np.abs(y))) if y.size else 0.0
-    gain = peak / top if top > 0 and np.isfinite(top) else 0.0
+    gain = 1.0 if peak is None else peak / top if top > 0 and np.isfinite(top) else 0.0
     pcm = np.round(np.clip(y * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
     with layout.atomic_path(path) as tmp:
         if Path(path).suffix.lower() == ".flac":  # the same 16-bit samples, losslessly compressed (Praat's writer)

@@ -323,8 +323,9 @@ def test_a_named_pipe_in_one_of_the_folders_shown_is_named_not_read(sweep, tmp_p
 
 def test_pages_written_elsewhere_leave_the_folder_as_it_was_and_play_its_files(sweep, browser, tmp_path, capsys):
     """``explore DIR --out PAGES``: DIR is only read (byte for byte as it was); the page in PAGES shows the same
-    samples, plays DIR's output WAVs through relative links and its own listening copies, and every player loads in
-    chromium; an --out holding anything else is refused in one line with nothing written."""
+    samples and plays only files of PAGES — the layers' listening copies and the outputs as 16-bit FLAC copies, not
+    normalised (Praat reads back DIR's samples rounded to 16 bits) — so PAGES moved alone still plays, every player
+    loading in chromium; an --out holding anything else is refused in one line with nothing written."""
     def snapshot(folder):
         return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -337,8 +338,11 @@ def test_pages_written_elsewhere_leave_the_folder_as_it_was_and_play_its_files(s
     assert [s["id"] for s in mine["samples"]] == [s["id"] for s in theirs["samples"]]
     for ours, own in zip(mine["samples"], theirs["samples"]):
         assert ours["draw"] == own["draw"] and ours["rows"] == own["rows"]
-        assert (pages / ours["audio"]["output"]).resolve() == (sweep / own["audio"]["output"]).resolve()
-        assert not ours["audio"]["output"].startswith("/")  # relative: the two folders can move together
+        assert ours["audio"]["output"] == f"listen/{ours['id']}_output.flac"  # in PAGES, not a link to DIR
+        _, wave = scipy.io.wavfile.read(sweep / own["audio"]["output"])
+        copy = parselmouth.Sound(str(pages / ours["audio"]["output"]))
+        assert copy.sampling_frequency == 16000 and copy.values.shape == (1, len(wave))
+        np.testing.assert_array_equal(copy.values[0], np.round(np.clip(wave.astype(np.float64), -1, 1) * 32767) / 32768)
         for layer in LAYERS:
             assert ours["audio"][layer] == own["audio"][layer]  # listen/ID_layer.flac, beside the page
             assert (pages / ours["audio"][layer]).read_bytes() == (sweep / own["audio"][layer]).read_bytes()
@@ -349,6 +353,16 @@ def test_pages_written_elsewhere_leave_the_folder_as_it_was_and_play_its_files(s
         "a.onerror = () => r('error ' + a.error.code); a.load(); }))).then(done);")
     assert durations == [pytest.approx(16384 / 16000)] * 6
     assert browser.console() == []
+    moved = tmp_path / "elsewhere" / "pages"  # the page's folder alone, shared or moved: every player still loads
+    moved.parent.mkdir()
+    pages.rename(moved)
+    browser.open(moved / "explore.html")
+    assert browser.js_async(
+        "const done = arguments[arguments.length - 1]; const all = Array.from(document.querySelectorAll('audio'));"
+        "Promise.all(all.map(a => new Promise(r => { a.preload = 'metadata'; a.onloadedmetadata = () => r(a.duration);"
+        "a.onerror = () => r('error ' + a.error.code); a.load(); }))).then(done);") == durations
+    assert browser.console() == []
+    moved.rename(pages)
     # again into the same pages: allowed; into a folder of the user's: refused, nothing written
     assert main(["explore", str(sweep), "--out", str(pages), "--quiet"]) == 0
     theirs_folder = tmp_path / "mine"

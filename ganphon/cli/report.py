@@ -15,13 +15,15 @@ def explore(p) -> None:
              "sweep' (or 'probe'), or a demo folder: then every sweep in it gets its page (a folder keeping "
              "its tables and not all its samples' files, as the demo's atlas and random probe do, is named in a "
              "note). With --out the "
-             "pages and their listening copies go there and DIR is only read (a read-only or shared sweep).",
+             "pages and their listening copies go there, the outputs' as 16-bit FLAC copies too, so that folder "
+             "holds everything its page plays; DIR is only read (a read-only or shared sweep).",
              "example:\n  ganphon sweep --checkpoint demo --var z11 --from -15 --to 5 --step 2 --bases 10 --out z11\n"
              "  ganphon explore z11        # open z11/explore.html")
     p.add_argument("dir", metavar="DIR", type=input_folder, help="sweep folder, or a demo folder holding sweeps")
     add_out(p, required=False, metavar="PAGES",
             help="folder for the pages and listening copies instead of DIR: new, empty, or one an earlier explore "
-            "--out of DIR wrote (the page plays DIR's output WAVs through relative links: keep both in place)")
+            "--out of DIR wrote; it holds everything the page plays (the outputs as 16-bit FLAC copies) and can be "
+            "moved alone")
     add_quiet(p)
     p.set_defaults(func=_explore)
 

@@ -13,7 +13,8 @@ network.  For the chosen sample it shows
 * audio players for the output (its measured float32 WAV) and each layer
   (compact 16-bit FLAC listening copies in ``listen/``, see
   :func:`ganphon.report.writer.compact_layer_copy`), linked relatively so the
-  folder can move.
+  folder can move (``--out``: the outputs as 16-bit FLAC copies too, so the
+  page's folder holds everything it plays).
 
 A slider runs over the swept value and a menu over the base latents; the arrow
 keys step through values (← →) and bases (↑ ↓).
@@ -34,7 +35,7 @@ import numpy as np
 from .. import layout
 from ..errors import GanphonError
 from ..measures import FAMILIES, Names, page_columns
-from .writer import COMPACT_LISTENING_NOTE, listening_copies, rel
+from .writer import COMPACT_LISTENING_NOTE, COPIED_LISTENING_NOTE, listening_copies, rel
 
 #: Pixel columns of the page's drawings: waveform and layers (min/max each), spectrogram frames.
 WAVE_COLUMNS, LAYER_COLUMNS, SPECTROGRAM_COLUMNS = 600, 300, 240
@@ -252,8 +253,8 @@ def build_explorer(folder, progress: bool = True, sample_ids=None, out=None) -> 
         Show only these samples (an atlas's top variables on a few bases).
     out : path-like, optional
         Folder of the page and its ``listen/`` copies (default ``folder``, which
-        is then only read); the page plays the output WAVs from ``folder``
-        through relative links.
+        is then only read); it then holds everything the page plays, the
+        outputs as 16-bit FLAC copies, and can be moved or shared alone.
 
     Returns
     -------
@@ -276,10 +277,12 @@ def build_explorer(folder, progress: bool = True, sample_ids=None, out=None) -> 
         s["draw"] = display_data(signals, intervals)
         s["audio"] = {layer: rel(path, pages)
                       for layer, path in listening_copies(folder, s["id"], layers, dest=pages / layout.LISTEN_DIR,
-                                                          signals=signals, compact=True).items()}
+                                                          signals=signals, compact=True,
+                                                          copy_output=out is not None).items()}
         s["rows"] = rows.get(s["id"], [])
     bases = list(dict.fromkeys(s["base"] for s in samples))
     data = {"folder": folder.resolve().name, "var": var, "swept": swept, "layers": [layout.OUTPUT_LAYER, *layers],
+            "copied": out is not None,
             "measures": measures, "samples": samples, "duration": duration, "sr": sr,
             "colours": {"labels": LABEL_COLOURS, "palette": list(PALETTE)},
             "bases": [{"base": b, "samples": [i for i, s in enumerate(samples) if s["base"] == b]} for b in bases]}
@@ -535,6 +538,7 @@ def explorer_html(data: dict) -> str:
     # every "<" as \u003c (the same JSON): no text in the data — "</script>", or "<!--<script>", after which
     # "</script>" no longer ends the element — can end the data or keep the page's code from running
     blob = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+    audio = COPIED_LISTENING_NOTE if data.get("copied") else COMPACT_LISTENING_NOTE
     what = (f"Slide over <b>{var}</b> (← → keys), choose the base latent (↑ ↓ keys)." if data["swept"]
             else "Step through the samples (← → keys).")
     return f"""<!DOCTYPE html>
@@ -546,7 +550,7 @@ def explorer_html(data: dict) -> str:
 <p class="note">{what} The drawing shows the output's waveform and spectrogram (5 ms windows, 70 dB) and
 every layer's channel average (its range per pixel column) on one time axis, with the annotation tier; the
 table holds the per-interval rows of
-<code>acoustics.csv</code>. Audio: {html.escape(COMPACT_LISTENING_NOTE)}.</p>
+<code>acoustics.csv</code>. Audio: {html.escape(audio)}.</p>
 <div id="controls">
 <label>base <select id="base"></select></label>
 <label>{var} = <span id="value"></span> <input type="range" id="slider" min="0" max="0" step="1" value="0"></label>

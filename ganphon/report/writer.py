@@ -42,6 +42,10 @@ COMPACT_LAYER_RATE = 4000
 COMPACT_LISTENING_NOTE = ("the output is its measured float32 WAV; each layer a listening copy: 16-bit FLAC at "
                           f"{COMPACT_LAYER_RATE // 1000} kHz (at least its native rate), mean removed, "
                           "peak-normalised to −1 dBFS")
+#: The same for a page written elsewhere (``explore --out``), which holds copies of everything it plays
+COPIED_LISTENING_NOTE = COMPACT_LISTENING_NOTE.replace(
+    "the output is its measured float32 WAV", "the output a 16-bit FLAC copy of its measured float32 WAV, "
+    "not normalised")
 
 
 def rel(path, start) -> str:
@@ -67,7 +71,8 @@ def md_table(df, cols=None, n=None, digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, compact: bool = False) -> dict:
+def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, compact: bool = False,
+                     copy_output: bool = False) -> dict:
     """Write 16-bit, peak-normalised listening copies of one sample's output and layer WAVs.
 
     A copy carrying its source's modification time is kept as it is (each copy is
@@ -87,6 +92,10 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, co
     compact : bool
         The output is offered as its measured WAV (no copy), each layer as a 16-bit FLAC at
         :data:`COMPACT_LAYER_RATE` Hz (:func:`compact_layer_copy`).
+    copy_output : bool
+        With ``compact``: the output too, as a 16-bit FLAC at its rate, not normalised (the
+        loudness of a sweep's outputs stays comparable), so that ``dest`` holds everything
+        a page plays (``explore --out``).
 
     Returns
     -------
@@ -102,7 +111,7 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, co
     copies = {}
     for layer in [layout.OUTPUT_LAYER, *[x for x in layers if x != layout.OUTPUT_LAYER]]:
         wav = folder / layout.layer_wav(sample_id, layer)
-        if compact and layer == layout.OUTPUT_LAYER:
+        if compact and layer == layout.OUTPUT_LAYER and not copy_output:
             if wav.is_file():
                 copies[layer] = wav  # browsers play the measured float32 WAV itself
             continue
@@ -118,11 +127,15 @@ def listening_copies(folder, sample_id: str, layers, dest=None, signals=None, co
         source_time = source.stat().st_mtime_ns
         if target.is_file() and target.stat().st_mtime_ns == source_time:
             continue
-        if compact:
-            x, sr = compact_layer_copy(wav)
-        else:
+        if compact and layer == layout.OUTPUT_LAYER:  # copy_output: its samples as they are, in 16 bits
             x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
-        write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
+            write_listening_wav(target, x, sr, peak=None)
+        else:
+            if compact:
+                x, sr = compact_layer_copy(wav)
+            else:
+                x, sr = signals[layer] if layer in signals else read_layer_wav(wav)
+            write_listening_wav(target, x, sr, peak=LISTENING_PEAK, remove_mean=layer != layout.OUTPUT_LAYER)
         # the copy carries its source's time: it is reused while the source is that file, and remade when the
         # source is written again or replaced by another, older or newer (a copy newer than its source was kept
         # even when the source had been put back from a backup with its old time)
