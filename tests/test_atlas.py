@@ -185,11 +185,11 @@ def test_demo_atlas_section_reports_its_own_tables(tmp_path):
 
 
 def assert_tables_only_named(where, runs: dict, why: str) -> None:
-    """Each run of ``runs`` (folder name → samples, None: its manifest's count) under ``where`` keeps none of its samples' files: every
-    command reading them had stopped at one missing file ("atlas/c1_b000_v000_output.wav: no such WAV file", or
-    measure's "no TextGrids to take tier 'auto' from; measure whole files"); each now says in one line what the
-    folder keeps, plot that there is nothing to draw, stats that only --allow-stale fits the table; nothing
-    changes."""
+    """Each run of ``runs`` (folder name → samples, None: its manifest's count) under ``where`` keeps none of its
+    samples' files: every command reading them had stopped at one missing file ("atlas/c1_b000_v000_output.wav:
+    no such WAV file", or measure's "no TextGrids to take tier 'auto' from; measure whole files"); each now says
+    in one line what the folder keeps, plot that there is nothing to draw, stats that only --allow-stale fits the
+    table; nothing changes."""
     import contextlib
     import io as io_
 

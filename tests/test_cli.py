@@ -238,7 +238,8 @@ def test_a_parameter_error_reaches_the_terminal_as_its_option(tmp_path, capsys):
     scipy.io.wavfile.write(folder / "a.wav", 16000, np.zeros(1600, dtype=np.float32))
     assert main(["annotate", str(folder), "--layers", "conv3", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err == f"ganphon: error: --layers: {folder}: needs a folder ganphon exported (manifest.csv, ID_output.wav, ID_<layer>.Sound)\n"
+    assert err == (f"ganphon: error: --layers: {folder}: needs a folder ganphon exported (manifest.csv, "
+                   "ID_output.wav, ID_<layer>.Sound)\n")
     assert sorted(p.name for p in folder.iterdir()) == ["a.wav"]            # nothing written
     out = tmp_path / "redup"
     assert main(["corpus", "synth", "--template", "redup", "--words", "ta", "--n", "2", "--out", str(out)]) == 2

@@ -195,7 +195,8 @@ def _artefact_lines(without, with_, kind: str) -> list:
                 b = with_.get((name, layer), (math.nan, math.nan, 0))
                 if a == b:
                     continue
-                parts.append(f"{layer} {a[0]:.3g} (LRT p {a[1]:.2g}, n {a[2]}) → {b[0]:.3g} (LRT p {b[1]:.2g}, n {b[2]})")
+                parts.append(f"{layer} {a[0]:.3g} (LRT p {a[1]:.2g}, n {a[2]}) → "
+                             f"{b[0]:.3g} (LRT p {b[1]:.2g}, n {b[2]})")
             if parts:
                 # the LRT's p, named: the tables' p is the slope's t test (Satterthwaite df), which can differ
                 lines.append(f"{name}: slope of value without → with the artefact rows: " + "; ".join(parts))
