@@ -104,7 +104,7 @@ def test_annotate_plain_folder_and_utf16_textgrid(tmp_path):
     words = kept.get_tier_by_name("words").intervals
     assert [(i.text, float(i.start_time)) for i in words if i.text] == [("sa", 0.15)]
     # the API names its parameter, the command line the option that fills it
-    with pytest.raises(GanphonError, match=r"^layers: .*: needs an exported folder"):
+    with pytest.raises(GanphonError, match=r"^layers: .*: needs a folder ganphon exported"):
         annotate.annotate_folder(tmp_path, layers=["conv3"], progress=False)
     with pytest.raises(GanphonError, match=r"^layers: expected a list, got the string 'conv3'"):
         annotate.annotate_folder(tmp_path, layers="conv3", progress=False)

@@ -122,7 +122,7 @@ def test_the_models_and_the_artefact_comparison_share_one_pool(tmp_path, monkeyp
     assert slope == pytest.approx(clean, rel=1e-3)
     moved = [n for n in result.notes if n.startswith("f0/voi: slope of value without → with")]
     assert len(moved) == 1
-    before, after = map(float, re.search(r"output (\S+) \(p [^)]*, n 36\) → (\S+) \(p", moved[0]).groups())
+    before, after = map(float, re.search(r"output (\S+) \(LRT p [^)]*, n 36\) → (\S+) \(LRT p", moved[0]).groups())
     assert before == pytest.approx(clean, rel=2e-3) and after == pytest.approx(with_buzz, rel=2e-3)
     # the same numbers in this process, one model at a time
     serial = stats.run_stats(tmp_path / "sweep", measures=["f0"], workers=1, out=tmp_path / "serial")
