@@ -130,15 +130,16 @@ def parse_channels(text: str) -> tuple:
                 a, b = part.split("-", 1)
                 a, b = int(a), int(b)
                 if b < a:
-                    raise ValueError
+                    raise ParameterError("channels", f"{text!r}: the range {part} runs downwards; write {b}-{a}")
                 ends = (a, b)
             else:
                 ends = (int(part),) * 2
         except ValueError:
-            raise GanphonError(f"channels {text!r}: expected numbers like 3,17,40 or 0-7{number_hint(text)}") from None
+            raise ParameterError("channels", f"{text!r}: expected numbers like 3,17,40 or 0-7"
+                                             f"{number_hint(text)}") from None
         if max(abs(e) for e in ends) > MAX_CHANNEL:
-            raise GanphonError(f"channels {text!r}: channel {max(ends, key=abs)} is beyond any layer's "
-                               f"(at most {MAX_CHANNEL:,})")
+            raise ParameterError("channels", f"{text!r}: channel {max(ends, key=abs)} is beyond any layer's "
+                                             f"(at most {MAX_CHANNEL:,})")
         out.extend(range(ends[0], ends[1] + 1))
     return tuple(out)
 

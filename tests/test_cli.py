@@ -310,7 +310,9 @@ def test_a_number_typed_with_a_typographic_minus_is_said_to_be(tmp_path, capsys)
         (["atlas", "--checkpoint", "demo", "--out", "x", "--values", "\u221215,15"],
          f"ganphon: error: --values '\u221215,15': expected numbers like -15,-5,0,5,15 {hint}"),
         (["intervene", "--checkpoint", "demo", "--out", "x", "--layer", "conv3", "--channels", "3\u22127", "--set", "0"],
-         f"ganphon: error: channels '3\u22127': expected numbers like 3,17,40 or 0-7 {hint}"),
+         f"ganphon: error: --channels: '3\u22127': expected numbers like 3,17,40 or 0-7 {hint}"),
+        (["intervene", "--checkpoint", "demo", "--out", "x", "--layer", "conv3", "--channels", "7-3", "--set", "0"],
+         "ganphon: error: --channels: '7-3': the range 7-3 runs downwards; write 3-7"),
         (["measure", str(tmp_path), "--set", "pitch_floor=\u22125"],
          f"ganphon: error: --set 'pitch_floor=\u22125': pitch_floor must be a number {hint}"),
     ]
