@@ -109,8 +109,8 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         except (OSError, TimeoutError) as exc:
             raise ParameterError("scheduler", f"{scheduler}: cannot reach the Dask scheduler ({exc})") from None
     try:
-        try:
-            client.wait_for_workers(1, timeout=timeout)
+        try:  # a cluster started here: all its workers (tasks handed out before the second joined ran on one)
+            client.wait_for_workers(n if cluster is not None else 1, timeout=timeout)
         except TimeoutError:
             raise ParameterError("scheduler", f"{scheduler}: no Dask worker joined within {timeout:g} s") from None
         versions = client.run(_worker_version)
