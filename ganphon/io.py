@@ -884,21 +884,20 @@ def ends_mid_row(path) -> bool:
     return bool(size) and last not in (b"\n", b"\r")
 
 
-def keeps_sample_files(folder, manifest=None) -> bool:
+def keeps_sample_files(folder) -> bool:
     """Whether ``folder`` keeps any file its manifest names (an output WAV, a layer's Sound …): the demo's atlas,
     its probe and its intervention keep only their tables.  True for a folder without a readable manifest or
     for a columnar store (its samples are in ``store.zarr``): nothing to judge.  Stops at the first file found."""
     folder = Path(folder)
-    if manifest is None:
-        if (folder / layout.STORE_ZARR).is_dir() or not (folder / layout.MANIFEST).is_file():
+    if (folder / layout.STORE_ZARR).is_dir() or not (folder / layout.MANIFEST).is_file():
+        return True
+    with os.scandir(folder) as entries:  # the usual case, without reading the manifest: a sample's file
+        if any((layout.parse_sample_file(e.name) or (None, None))[1] is not None for e in entries):
             return True
-        with os.scandir(folder) as entries:  # the usual case, without reading the manifest: a sample's file
-            if any((layout.parse_sample_file(e.name) or (None, None))[1] is not None for e in entries):
-                return True
-        try:
-            manifest = read_manifest(folder)
-        except GanphonError:  # the command reading it says what is wrong
-            return True
+    try:
+        manifest = read_manifest(folder)
+    except GanphonError:  # the command reading it says what is wrong
+        return True
     columns = [c for c in ("file", "sound_file") if c in manifest.columns]
     names = (name for c in columns for name in manifest[c].dropna().astype(str))
     return manifest.empty or any((folder / name).is_file() for name in names)

@@ -270,11 +270,13 @@ def _sweep_rows(folder: Path, base):
     return rows, base
 
 
-def _whole_bases(folder: Path, manifest: pd.DataFrame) -> list:
-    """The bases of a sweep's ``manifest`` (sorted) whose samples all keep their output WAV in ``folder``."""
-    kept = dict(io.output_files(folder, manifest))
+def _whole_bases(folder: Path, manifest: pd.DataFrame, kept=None) -> list:
+    """The bases of a sweep's ``manifest`` (sorted) whose samples all keep their output WAV in ``folder``
+    (``kept``: the samples that do, when already known)."""
+    if kept is None:
+        kept = {sid for sid, there in io.output_files(folder, manifest) if there}
     swept = manifest[manifest["value"].notna()].drop_duplicates("sample_id")
-    whole = swept.groupby("base")["sample_id"].agg(lambda ids: all(kept.get(str(i), False) for i in ids))
+    whole = swept.groupby("base")["sample_id"].agg(lambda ids: all(str(i) in kept for i in ids))
     return sorted(whole.index[whole.to_numpy(bool)])
 
 
@@ -681,21 +683,24 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
     if base is not None and not sweep:
         raise ParameterError("base", f"{folder} is not a sweep (no base and value columns in its manifest): "
                                      "there is no sweep grid to draw")
-    kept = None if manifest is None else sum(present for _, present in io.output_files(folder, manifest))
+    present = [] if manifest is None else [sid for sid, there in io.output_files(folder, manifest) if there]
+    kept = None if manifest is None else len(present)
     if sample_id is None and kept == 0:  # a folder keeping its tables only (the demo's atlas and intervention)
         n = manifest["sample_id"].nunique()
         notes.append((io.tables_only(folder) or f"{folder} keeps the output WAV of none of its {n:,} samples")
                      + ": no layer stack" + (" or sweep grid" if sweep and base is None else ""))
     else:
-        sample_id = sample_id if sample_id is not None else _first_sample(folder, manifest)
+        if sample_id is None:
+            sample_id = present[0] if present else _first_sample(folder, manifest)
         paths += plot_layer_stack(folder, sample_id, out / layout.figure_layer_stack(sample_id), formats=formats)
+    whole = _whole_bases(folder, manifest, set(present)) if sweep and base is None else []
     if not sweep:
         notes.append("no sweep columns in the manifest: no sweep grid")
-    elif base is None and not _whole_bases(folder, manifest):
+    elif base is None and not whole:
         if kept:
             notes.append(f"no base of {folder} keeps the files of all its samples: no sweep grid (--base draws one)")
     else:
-        paths += plot_sweep_grid(folder, base=base, formats=formats, figures=out)
+        paths += plot_sweep_grid(folder, base=whole[0] if base is None else base, formats=formats, figures=out)
     # 'ganphon stats' is offered only where there is something to measure
     paths += _stats_figures(folder, stats_dir, stats is not None or kept == 0, out, formats, notes)
     paths += _feature_map_figures(folder, manifest, out, formats, notes)
