@@ -499,6 +499,8 @@ def process_alive(pid: int) -> bool:
     try:  # a zombie (dead, not yet reaped: no init reaps orphans in some containers) writes nothing
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, ProcessLookupError):  # it ended between the signal and the read (ESRCH)
+        return False
     except (OSError, IndexError):
         return True
 

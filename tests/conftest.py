@@ -256,11 +256,12 @@ def sigint_default() -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone), from /proc."""
+    """True while ``pid`` runs (a zombie counts as gone), from /proc.  A process that ends between opening
+    its ``stat`` and reading it makes the read fail with ESRCH (ProcessLookupError): gone too."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
 
 
