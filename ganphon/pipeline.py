@@ -122,7 +122,7 @@ def check_request(model, latents, sample_ids, layers, feature_maps, conditions, 
     if layout.OUTPUT_LAYER in layers:  # its file name is the waveform's, which every sample has
         raise GanphonError("layer 'output' is the waveform itself (ID_output.wav, always written); with a "
                            "post-processing filter the waveform before it is probe(..., layers=['output'])")
-    feature_maps = check_layers(G, list(feature_maps)) if feature_maps else []
+    feature_maps = check_layers(G, list(feature_maps), "feature_maps") if feature_maps else []
     if check_device:  # CUDA asked for but absent, or a batch beyond its memory: an error before the folder is touched
         from .models.footprint import check_inference_batch
 

@@ -247,14 +247,15 @@ def default_layers(model) -> list[str]:
     return [n for n in names if n not in ("output", "postproc")]
 
 
-def check_layers(model, layers) -> list[str]:
+def check_layers(model, layers, parameter: str = "layers") -> list[str]:
+    """``layers`` checked against the model's (None: :func:`default_layers`); errors name ``parameter``."""
     available = list(model.layer_names)
-    layers = name_list(layers, "layers")
+    layers = name_list(layers, parameter)
     if layers is None:
         return default_layers(model)
     for name in layers:
         if name not in available:
-            raise ParameterError("layers", f"{name!r} does not exist; this model has {', '.join(available)}")
+            raise ParameterError(parameter, f"{name!r} does not exist; this model has {', '.join(available)}")
     return list(layers)
 
 
@@ -338,7 +339,7 @@ def probe_batches(model, inputs, layers=None, reduce: str = "mean", activation: 
     if activation not in ACTIVATIONS:
         raise GanphonError(f"activation must be 'post' or 'pre', got {activation!r}")
     layers = check_layers(model, layers)
-    feature_maps = check_layers(model, name_list(feature_maps, "feature_maps")) if feature_maps else []
+    feature_maps = check_layers(model, name_list(feature_maps, "feature_maps"), "feature_maps") if feature_maps else []
     x_all = _as_inputs(model, inputs)
     mask = None
     if intervene is not None:

@@ -438,7 +438,7 @@ def _check_waveform_request(model, network: str, layers, feature_maps, batch_siz
     if layout.OUTPUT_LAYER in layers:
         raise GanphonError(f"layer '{layout.OUTPUT_LAYER}' of a {network} is its prediction, not a series; "
                            "the input is exported as ID_output.wav")
-    feature_maps = check_layers(net, list(feature_maps)) if feature_maps else []
+    feature_maps = check_layers(net, list(feature_maps), "feature_maps") if feature_maps else []
     if device is not None:
         import torch
 

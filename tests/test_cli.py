@@ -114,6 +114,31 @@ def test_every_input_the_parser_checks_is_guarded_from_the_outputs():
     assert len(typed) >= 15 and ("import-checkpoint", "q") in typed and unguarded == []
 
 
+def test_every_list_option_refuses_an_empty_value(capsys):
+    """``--layers ""`` (an unset shell variable, often) had silently meant every layer, or no layer, by option:
+    each comma-list option of every command refuses it with a one-line error naming the option."""
+    from ganphon.cli.options import name_list
+
+    lists = [(label, q, a) for label, q in _command_parsers() for a in q._actions if a.type is name_list]
+    assert len(lists) >= 15
+    for label, q, a in lists:
+        assert a.default != "", (label, a.option_strings)
+        with pytest.raises(SystemExit):
+            q.parse_known_args([a.option_strings[0], ""])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].endswith(f"argument {a.option_strings[0]}: empty list; leave the option out for its "
+                                f"default (see 'ganphon {label} --help')"), (label, err)
+
+
+def test_a_feature_map_error_names_its_option(tmp_path, capsys):
+    """The layer names of --feature-maps are checked against the model like --layers, and named as theirs."""
+    code = main(["probe", "--checkpoint", "demo", "--n", "2", "--feature-maps", "conv1,conv9",
+                 "--out", str(tmp_path / "p"), "--quiet"])
+    assert code == 2 and not (tmp_path / "p").exists()
+    assert capsys.readouterr().err.strip() == ("ganphon: error: --feature-maps: 'conv9' does not exist; this model "
+                                                "has dense, conv1, conv2, conv3, conv4, output")
+
+
 def test_every_output_option_has_a_checking_type():
     """'' as --out had meant the current folder to one command and the default to another; '.' as a FILE
     output had reached the table's planning (a ValueError)."""

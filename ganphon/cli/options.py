@@ -216,12 +216,13 @@ def input_path(text: str) -> str:
 def name_list(text: str) -> list:
     """argparse type of every comma-separated list option: stripped names, each once.
 
-    An empty entry (``a,,b``, a trailing comma) or a repeated one is an error
-    naming the option (argparse adds it); ``""`` is the empty list.  Whether a
-    name is known is checked by the stage, which knows the model or table.
+    An empty entry (``a,,b``, a trailing comma), a repeated one or an empty
+    value (``--layers ""``, often an unset shell variable: it would silently
+    mean the default) is an error naming the option (argparse adds it).
+    Whether a name is known is checked by the stage, which knows the model or table.
     """
     if not str(text).strip():
-        return []
+        raise argparse.ArgumentTypeError("empty list; leave the option out for its default")
     items = [t.strip() for t in str(text).split(",")]
     if "" in items:
         raise argparse.ArgumentTypeError(f"empty entry in {text!r}")
