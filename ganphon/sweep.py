@@ -443,6 +443,10 @@ def check_spec(spec: dict, source: str = "spec", cfg: ModelConfig | None = None)
     the key, so a typo never runs a different sweep than the one written.
     """
     kind = spec.get("kind")
+    if "kind" not in spec:
+        raise GanphonError(f"{source}: no 'kind' (one of {', '.join(DESIGNS)}), e.g. kind = \"dimension\""
+                           + ("; the file holds no keys at all" if not any(not str(k).startswith("_") for k in spec)
+                              else ""))
     if not isinstance(kind, str) or kind not in DESIGNS:
         raise GanphonError(f"{source}: 'kind' must be one of {', '.join(DESIGNS)}, got {kind!r}")
     known = spec_keys(kind) | COMMON_KEYS
@@ -594,6 +598,7 @@ def load_spec(path) -> dict:
         raise GanphonError(f"{path}: 'sweep' must be a table ([sweep] with kind = … below it), got {spec!r}")
     spec = dict(spec)
     spec["_dir"] = str(path.parent.resolve())
+    spec["_source"] = str(path)  # errors in its keys name the file
     return spec
 
 

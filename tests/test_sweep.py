@@ -72,7 +72,8 @@ def test_line_and_random_designs(tmp_path):
     for encoding in ("utf-8-sig", "utf-16"):
         spec_file.write_text(text, encoding=encoding)
         assert load_spec(spec_file) == plain == {"kind": "line", "a": "s0", "b": "s1", "latents": "latents.csv",
-                                                 "steps": 3, "_dir": str(tmp_path.resolve())}
+                                                 "steps": 3, "_dir": str(tmp_path.resolve()),
+                                                 "_source": str(spec_file)}
         assert torch.equal(make_design(CIW, load_spec(spec_file)).latents, d2.latents)
     spec_file.write_bytes(b"steps = \xe9\n")
     with pytest.raises(GanphonError, match=r"line.toml: not UTF-8 or UTF-16 text$"):
@@ -83,6 +84,14 @@ def test_line_and_random_designs(tmp_path):
         make_design(CIW, {"kind": "spiral"})
     with pytest.raises(GanphonError, match="z99"):
         make_design(CIW, {"kind": "dimension", "var": "z99", "from": 0, "to": 1, "step": 1})
+    # no kind, or nothing at all (an empty file, a UTF-16 BOM alone): said so, naming the file
+    for content in (b'var = "z11"\n', b"", b"\xff\xfe"):
+        spec_file.write_bytes(content)
+        with pytest.raises(GanphonError) as missing:
+            make_design(CIW, load_spec(spec_file), str(spec_file))
+        assert str(missing.value) == (f"{spec_file}: no 'kind' (one of dimension, code, line, random, atlas), e.g. "
+                                      'kind = "dimension"' + ("" if content.startswith(b"var") else
+                                                              "; the file holds no keys at all"))
 
 
 def test_half_finished_sweep_completes_only_missing(tiny_ciwgan, tmp_path):
