@@ -352,6 +352,39 @@ def test_a_number_typed_with_a_typographic_minus_is_said_to_be(tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
 
 
+@pytest.mark.parametrize("stream", ["closed", "read-only"])
+def test_a_command_with_its_error_stream_closed_still_writes_its_folder(stream, tmp_path):
+    """`ganphon probe … 2>&-` (a cron job, a daemon) had stopped at its first progress bar and undone every
+    write: Python holds None for a stream closed at its start, and a launcher script (pyenv's) leaves the
+    descriptor reopened for reading (EBADF on writing).  Both are written to the null device now: the folder is
+    the one the same command writes with its error stream open; a refused option still exits 2."""
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    probe = [sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "2", "--seed", "4", "--out"]
+    done = subprocess.run([*probe, str(tmp_path / "open")], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (tmp_path / "reader").write_text("")
+
+    def without_stderr(argv):
+        if stream == "closed":
+            return subprocess.run(argv, env=env, stdout=subprocess.PIPE, timeout=300, pass_fds=(),
+                                  preexec_fn=lambda: os.close(2))
+        with open(tmp_path / "reader") as reader:
+            return subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=reader, timeout=300)
+
+    done = without_stderr([*probe, str(tmp_path / "closed")])
+    assert done.returncode == 0 and done.stdout.decode().startswith("exported 2 samples"), done.stdout
+    names = sorted(p.name for p in (tmp_path / "open").iterdir())
+    assert sorted(p.name for p in (tmp_path / "closed").iterdir()) == names and len(names) == 2 * 7 + 5
+    for name in names:
+        if name not in ("run.json", ".ganphon.ledger", "finished.txt"):  # these record the folder and the command
+            assert (tmp_path / "closed" / name).read_bytes() == (tmp_path / "open" / name).read_bytes(), name
+    assert without_stderr([*probe[:-3], "0", "--out", str(tmp_path / "none")]).returncode == 2
+    assert (tmp_path / "reader").read_text() == "" and not (tmp_path / "none").exists()
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
 def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp_path):
     """A stdout in cp1252 (a Windows console redirected to a file) or ASCII has no "…", "−" or "≤": Python stopped

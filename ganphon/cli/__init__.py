@@ -333,9 +333,19 @@ def _plain_text(error: UnicodeEncodeError) -> tuple:
 
 def printable_streams() -> None:
     """Let stdout and stderr print any text in the terminal's encoding (:data:`PLAIN_TEXT` where it has
-    no such character), where Python would stop a command's output with a UnicodeEncodeError."""
+    no such character), where Python would stop a command's output with a UnicodeEncodeError; a stream
+    closed before the command started (``2>&-``) is written to the null device, as asked, where the first
+    progress bar had stopped the command (an AttributeError on Python's ``None``, or EBADF where a launcher
+    had reopened the descriptor for reading) and the failure had undone its writes."""
     import codecs
 
+    for fd, name in ((1, "stdout"), (2, "stderr")):  # closed when the command started (`2>&-`): the null device
+        if not _writable(getattr(sys, name)):
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:  # the descriptor itself, so that worker processes and Praat inherit a writable one
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
     try:
         codecs.lookup_error("ganphon.plain")
     except LookupError:
@@ -350,6 +360,22 @@ def printable_streams() -> None:
             stream.reconfigure(errors="ganphon.plain")
         except LookupError:  # an encoding Python does not know: nothing to adapt
             continue
+
+
+def _writable(stream) -> bool:
+    """Whether ``stream`` can be written: not None and, where it has a descriptor, one open for writing."""
+    if stream is None:
+        return False
+    try:
+        import fcntl
+
+        fd = stream.fileno()
+    except (ImportError, AttributeError, ValueError, OSError):  # Windows, or no descriptor (a test's capture)
+        return True
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+    except OSError:  # closed since
+        return False
 
 
 #: Signals that stop a command as Ctrl-C does (what was written is kept, so the same command resumes): a
