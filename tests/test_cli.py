@@ -387,6 +387,30 @@ def test_a_command_with_its_error_stream_closed_still_writes_its_folder(stream, 
     assert (tmp_path / "reader").read_text() == "" and not (tmp_path / "none").exists()
 
 
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_reader_that_stops_reading_does_not_undo_the_command(stream, tmp_path):
+    """`ganphon probe … | head -1`: the summary line written after the reader had gone raised BrokenPipeError
+    inside the command, which undid every file it had written, and the exit status said 0.  Now what is
+    written after that goes to the null device: the folder is the one written with the reader there."""
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    probe = [sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "3", "--seed", "5", "--out"]
+    done = subprocess.run([*probe, str(tmp_path / "read")], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    other = "stderr" if stream == "stdout" else "stdout"
+    proc = subprocess.Popen([*probe, str(tmp_path / "gone")], env=env, **{stream: subprocess.PIPE,
+                                                                          other: subprocess.DEVNULL})
+    getattr(proc, stream).close()  # the reader goes before anything is written
+    assert proc.wait(timeout=300) == 0
+    names = sorted(p.name for p in (tmp_path / "read").iterdir())
+    assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == names and len(names) == 3 * 7 + 5
+    for name in names:
+        if name not in ("run.json", ".ganphon.ledger", "finished.txt"):  # these record the folder and the command
+            assert (tmp_path / "gone" / name).read_bytes() == (tmp_path / "read" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
 def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp_path):
     """A stdout in cp1252 (a Windows console redirected to a file) or ASCII has no "…", "−" or "≤": Python stopped

@@ -424,8 +424,53 @@ def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     printable_streams()
-    with _stop_signals():
-        return _main(argv)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        with _stop_signals():
+            return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+class _ReaderMayLeave:
+    """A command's stdout or stderr whose reader may stop reading (``| head``): what is written after that goes
+    to the null device, and the command goes on.  The broken pipe had been an error inside the command, which
+    undid every file it had written, while the exit status said 0."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_null()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_null()
+            try:
+                self._stream.flush()  # what was buffered goes to the null device
+            except OSError:
+                pass
+
+    def _to_null(self):
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, ValueError, OSError):
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+
+    def __getattr__(self, name):  # encoding, isatty, fileno … of the stream itself
+        return getattr(self._stream, name)
 
 
 def _main(argv) -> int:
@@ -476,9 +521,6 @@ def _main(argv) -> int:
             return 128 + int(getattr(signal, _Stop.signal))
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into a program that stopped reading (| head)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
         import re
 
