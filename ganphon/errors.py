@@ -5,6 +5,7 @@ with status 2; the Python API lets it propagate.  Messages name the file and
 say what is wrong with it.
 """
 
+import errno
 
 class GanphonError(Exception):
     """A user-fixable problem: bad file, bad argument, impossible request."""
@@ -64,7 +65,6 @@ def number_hint(text) -> str:
 def os_problem(exc: OSError) -> str:
     """What an OS error says (its path aside), in words where the system's are cryptic: ``mkdir`` over a file
     says "File exists", a path through a file "Not a directory"."""
-    import errno
     import os
 
     name = exc.filename
@@ -81,7 +81,21 @@ def os_problem(exc: OSError) -> str:
         if len(longest) > NAME_MAX:  # a name the command derived from the one given (a partial table, a record)
             return (f"file name too long ({len(longest)} bytes: {os.fsdecode(longest[:24])}…; file systems "
                     f"take {NAME_MAX}); choose a shorter name")
+    if exc.errno == errno.EMFILE:  # the per-process limit: the workers' pipes count too
+        try:
+            import resource
+
+            limit = f"this process may open {resource.getrlimit(resource.RLIMIT_NOFILE)[0]:,}; "
+        except (ImportError, OSError, ValueError):
+            limit = ""
+        return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096', or use fewer --workers)"
+    if exc.errno == errno.ENFILE:
+        return "too many open files on this system (the system's limit, not the command's); close some programs"
     return exc.strerror or first_line(exc)
+
+
+#: OS errors about the process's resources, not about a file: the command line names no file for them
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 class ParameterError(GanphonError):

@@ -411,6 +411,40 @@ def test_a_reader_that_stops_reading_does_not_undo_the_command(stream, tmp_path)
             assert (tmp_path / "gone" / name).read_bytes() == (tmp_path / "read" / name).read_bytes(), name
 
 
+def test_a_low_open_file_limit_is_raised_or_said_before_the_pool_starts(tmp_path):
+    """Under 'ulimit -n 16' a measure with 2 workers ran out of descriptors (the pool's pipes): "writing t.csv:
+    Too many open files", naming a file it was not writing, then the forkserver's traceback.  A low soft limit
+    is now raised within the hard one (the same table as without the limit); a hard limit too low for the pool
+    is one line before anything starts, and the table an earlier run wrote is kept."""
+    import re
+    import resource
+    from pathlib import Path
+
+    folder, table, limited = tmp_path / "p", tmp_path / "t.csv", tmp_path / "limited.csv"
+    assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(folder), "--quiet"]) == 0
+    assert main(["measure", str(folder), "--tier", "", "--out", str(table), "--quiet"]) == 0
+    before = table.read_bytes()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def measure(out, limits):
+        return subprocess.run([sys.executable, "-m", "ganphon", "measure", str(folder), "--tier", "", "--out", str(out),
+                               "--workers", "2", "--overwrite", "--quiet"], env=env, capture_output=True, text=True,
+                              timeout=300, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
+
+    if hard == resource.RLIM_INFINITY or hard >= 64:
+        done = measure(limited, (16, hard))
+        assert done.returncode == 0, done.stderr
+        assert limited.read_bytes() == before
+    done = measure(table, (16, 16))
+    assert done.returncode == 2 and re.fullmatch(
+        r"ganphon: error: too many open files for 2 worker processes: this process may open 16 \(ulimit -n\) and the "
+        r"pool needs about \d\d; raise the limit, e.g. 'ulimit -n 4096', or use fewer --workers", done.stderr.strip()), \
+        done.stderr
+    assert table.read_bytes() == before
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
 def test_output_in_a_terminal_encoding_without_ganphons_characters(encoding, tmp_path):
     """A stdout in cp1252 (a Windows console redirected to a file) or ASCII has no "…", "−" or "≤": Python stopped

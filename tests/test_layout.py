@@ -109,6 +109,21 @@ def test_a_name_past_the_file_system_limit_is_said_so_with_its_length():
     assert os_problem(deep) == "File name too long"  # a path too long as a whole: the system's words
 
 
+def test_running_out_of_descriptors_is_said_with_the_limit():
+    """EMFILE outside a pool (a command opening its files) names the process's limit, read from the system."""
+    import errno
+    import resource
+
+    from ganphon.errors import os_problem
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert os_problem(OSError(errno.EMFILE, "Too many open files")) == (
+        f"too many open files (this process may open {soft:,}; raise the limit, e.g. 'ulimit -n 4096', or use "
+        "fewer --workers)")
+    assert os_problem(OSError(errno.ENFILE, "Too many open files in system")).startswith(
+        "too many open files on this system")
+
+
 def test_prepare_folder_rules(tmp_path):
     out = tmp_path / "run"
     req = {"kind": "probe", "n": 2}

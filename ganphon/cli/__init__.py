@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["MPLBACKEND"] = "agg"
 
 from .._version import __version__
-from ..errors import GanphonError, ParameterError, first_line, os_problem
+from ..errors import GanphonError, ParameterError, RESOURCE_ERRNOS, first_line, os_problem
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -527,7 +527,7 @@ def _main(argv) -> int:
         # name the file being written, not its temporary, backup or set-aside twin (.name.tmpPID.ext, .name.bakPID)
         where = re.sub(r"(^|/)\.([^/]+)\.(?:tmp|bak|old)\d+(\.[^./]*)?$", r"\1\2\3", str(exc.filename or ""))
         where = f"{where}: " if where else ""
-        if not where:  # the system named no file: say which command's output it was
+        if not where and exc.errno not in RESOURCE_ERRNOS:  # the system named no file: say which output it was
             out = getattr(locals().get("args"), "out", None)
             where = f"writing {out}: " if out else ""
         print(f"ganphon: error: {where}{os_problem(exc)}", file=sys.stderr)

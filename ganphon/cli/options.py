@@ -299,7 +299,7 @@ def prestart_workers(modules, unless=None):
             return
         from ..parallel import prestart
 
-        prestart(tuple(modules))
+        prestart(tuple(modules), workers)
     return start
 
 
