@@ -1010,6 +1010,7 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
         raise GanphonError(f"{folder}: exists and is not a folder")
     if kind is not None:
         check_kind(folder, kind)
+    fd = None
     try:
         make_folder(folder)
         while True:
@@ -1028,9 +1029,12 @@ def lock_folder(folder, kind: str | None = None, keep_on_failure: bool = False, 
             if same:
                 break
             os.close(fd)
+            fd = None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
     except OSError as exc:
+        if fd is not None:  # locked but its pid not written (a full disk): released, or this very command's next
+            os.close(fd)    # lock of the folder had found it "in use by another ganphon command"
         if optional:
             return folder
         raise GanphonError(f"{folder}: cannot write there ({os_problem(exc)})") from None
