@@ -896,7 +896,7 @@ def journal_write(path) -> None:
         try:
             os.link(path, backup)  # the rename onto ``path`` leaves this inode to the backup
         except OSError:
-            shutil.copy2(path, backup)
+            _copy_aside(shutil.copy2, path, backup)
         scope.backups.append((path, backup))
     elif not path.exists():
         scope.created.append(path)
@@ -928,14 +928,27 @@ def journal_modify(path) -> None:
         except (OSError, shutil.Error):  # no hard links on this file system
             if backup.exists():
                 remove_entry(backup)
-            shutil.copytree(path, backup, symlinks=True)
+            _copy_aside(lambda a, b: shutil.copytree(a, b, symlinks=True), path, backup)
         scope.backups.append((path, backup))
     elif path.is_file():
         backup = sibling(path, "bak")
-        shutil.copy2(path, backup)
+        _copy_aside(shutil.copy2, path, backup)
         scope.backups.append((path, backup))
     else:
         scope.created.append(path)
+
+
+def _copy_aside(copy, path: Path, backup: Path) -> None:
+    """``copy(path, backup)``; a copy that fails part way (a full disk) is removed before the error goes on,
+    where it had been left beside the file as a half-written backup that nothing undid."""
+    try:
+        copy(path, backup)
+    except BaseException as exc:
+        if os.path.lexists(backup):
+            remove_entry(backup)
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk names no file: the copied one
+            exc.filename = str(path)
+        raise
 
 
 def make_folder(folder) -> Path:

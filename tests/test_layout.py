@@ -329,3 +329,28 @@ def test_a_lock_that_cannot_be_written_is_released_not_held_against_the_command(
     for folder in (plain, full):
         assert main(["measure", str(folder), "--tier", "", "--quiet"]) == 0, folder
     assert (full / "acoustics.csv").read_bytes() == (plain / "acoustics.csv").read_bytes()
+
+
+def test_a_backup_the_disk_cannot_hold_is_not_left_half_written(tmp_path, capsys):
+    """Before changing a file in place (the folder's ledger) a command copies it aside for undo; on a full
+    disk the copy failed part way and the half-written ``..ganphon.ledger.bakPID`` stayed in the folder.
+    Here the backup's name leads to /dev/full (ENOSPC on every write): the command fails in one line and
+    leaves the folder as it was."""
+    import shutil
+
+    from ganphon.cli import main
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    folder = tmp_path / "p"
+    assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(folder), "--quiet"]) == 0
+    assert main(["measure", str(folder), "--tier", "", "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != layout.LOCK}
+    backup = layout.sibling(folder / layout.LEDGER, "bak")
+    backup.symlink_to("/dev/full")
+    capsys.readouterr()
+    assert main(["stats", str(folder), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"ganphon: error: {folder / layout.LEDGER}: No space left on device"
+    assert not os.path.lexists(backup)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != layout.LOCK} == before
+    shutil.rmtree(folder)
