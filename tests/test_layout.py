@@ -354,3 +354,39 @@ def test_a_backup_the_disk_cannot_hold_is_not_left_half_written(tmp_path, capsys
     assert not os.path.lexists(backup)
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != layout.LOCK} == before
     shutil.rmtree(folder)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs filled to the last few kB (needs root and mount; skipped where the system refuses)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs a tmpfs mount (root)")
+    try:
+        import shutil
+
+        with open(mount / "filler", "wb") as fh:
+            fh.write(b"\0" * (shutil.disk_usage(mount).free - 8192))
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_said_so_where_a_library_writes(full_disk, capsys):
+    """torch's "[enforce fail at inline_container.cc:672] . unexpected pos 3328 vs 3222" and Praat's "Error
+    encoding FLAC stream" (with its traceback) were what a full disk said while writing a checkpoint or a
+    listening copy: both are now the system's words for it, naming the file, and nothing is left behind."""
+    import numpy as np
+
+    from ganphon.cli import main
+
+    assert main(["new-model", "--dim", "64", "--out", str(full_disk / "g.pt")]) == 2
+    assert capsys.readouterr().err.strip() == f"ganphon: error: {full_disk / 'g.pt'}: No space left on device"
+    with pytest.raises(OSError) as full:
+        io.write_listening_wav(full_disk / "x.flac", np.sin(np.arange(160000) * 0.1), 16000, peak=None)
+    assert full.value.filename == str(full_disk / "x.flac") and "No space left on device" in str(full.value)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

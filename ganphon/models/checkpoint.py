@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ..errors import GanphonError, first_line
+from ..io import library_write_failed
 from ..layout import atomic_path, make_folder, refuse_not_a_file
 from .config import ModelConfig
 from .wavegan import Critic, Generator, QNetwork, build_models
@@ -110,8 +111,8 @@ def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnet
     with atomic_path(path) as tmp:
         try:
             torch.save(blob, tmp)
-        except RuntimeError as exc:  # torch reports a missing folder or a failed write this way
-            raise GanphonError(f"{path}: cannot write the checkpoint ({first_line(exc)})") from None
+        except RuntimeError as exc:  # torch reports a missing folder or a failed write (a full disk) this way
+            raise library_write_failed(path, exc, "checkpoint") from None
     return path
 
 
