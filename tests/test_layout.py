@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -389,4 +390,23 @@ def test_a_full_disk_is_said_so_where_a_library_writes(full_disk, capsys):
     with pytest.raises(OSError) as full:
         io.write_listening_wav(full_disk / "x.flac", np.sin(np.arange(160000) * 0.1), 16000, peak=None)
     assert full.value.filename == str(full_disk / "x.flac") and "No space left on device" in str(full.value)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_the_error_line_comes_after_the_progress_bar_it_stopped(full_disk):
+    """A probe stopped by a full disk left its progress bar open, which was drawn once more after the error
+    line when it was collected; the bars are closed before the error is printed, and the folder is undone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    filler = full_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - 300_000)  # room for a few samples
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "30", "--out",
+                           str(full_disk / "p"), "--yes"], env=env, capture_output=True, text=True, timeout=300)
+    last = done.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert done.returncode == 2 and re.fullmatch(rf"ganphon: error: {re.escape(str(full_disk))}/p/s0000\d\d_\w+\."
+                                                 r"(wav|Sound|TextGrid): No space left on device", last), done.stderr
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

@@ -435,6 +435,19 @@ def main(argv=None) -> int:
         sys.stdout, sys.stderr = streams
 
 
+def _close_progress_bars() -> None:
+    """Close every progress bar still open, so that its last line comes before the error line, not after it
+    (a bar the failure left open had been drawn once more when it was collected)."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return
+    for bar in list(getattr(std.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # a bar on a stream that is gone: nothing to draw
+            pass
+
+
 class _ReaderMayLeave:
     """A command's stdout or stderr whose reader may stop reading (``| head``): what is written after that goes
     to the null device, and the command goes on.  The broken pipe had been an error inside the command, which
@@ -511,9 +524,11 @@ def _main(argv) -> int:
             _lock_outputs(args)
             result = args.func(args)
     except GanphonError as exc:  # one line, whatever a library's message inside it spans
+        _close_progress_bars()
         print(f"ganphon: error: {error_line(exc, parser, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # parallel.Interrupted says what was kept
+        _close_progress_bars()
         if _Stop.signal is not None:  # SIGTERM / SIGHUP: the same stop, said as what it was
             import signal
 
@@ -522,6 +537,7 @@ def _main(argv) -> int:
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
+        _close_progress_bars()
         import re
 
         # name the file being written, not its temporary, backup or set-aside twin (.name.tmpPID.ext, .name.bakPID)
