@@ -573,3 +573,23 @@ def test_every_whole_number_setting_of_a_config_is_bounded():
         if field.type in ("int", int):
             with pytest.raises(GanphonError):
                 ModelConfig(**{field.name: 10**30})
+
+
+def test_a_file_named_demo_beside_the_bundled_name_is_said_to_be_passed_over(tmp_path, monkeypatch, capsys):
+    """'--checkpoint demo' is the bundled ciwGAN; a checkpoint file named demo in the working folder was passed
+    over in silence.  A note says so (./demo reads the file); the model loaded is the bundled one, by its digest."""
+    import hashlib
+
+    from ganphon.models.bundled import demo_checkpoint_path
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-model", "--dim", "8", "--out", "demo"]) == 0
+    capsys.readouterr()
+    assert main(["model-info", "--checkpoint", "demo"]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == ("ganphon: note: 'demo' is the bundled ciwGAN; the file named demo here is not read "
+                           "(give ./demo for it) (UserWarning from ganphon)")
+    assert out.split()[2] == hashlib.sha256(demo_checkpoint_path().read_bytes()).hexdigest()[:16] + "…"
+    assert main(["model-info", "--checkpoint", "./demo"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.split()[2] == hashlib.sha256((tmp_path / "demo").read_bytes()).hexdigest()[:16] + "…"

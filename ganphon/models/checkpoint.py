@@ -288,6 +288,11 @@ def load_checkpoint(path, arch: str | None = None, critic: bool = False, qnetwor
     if str(path) == "demo":
         from .bundled import demo_checkpoint_path
 
+        if os.path.isfile("demo"):  # the name is the bundled model's: say so rather than pass the file over
+            import warnings
+
+            warnings.warn("'demo' is the bundled ciwGAN; the file named demo here is not read (give ./demo for it)",
+                          UserWarning, stacklevel=2)
         path = demo_checkpoint_path()
     blob = read_weights_file(path)
     path = Path(path)
