@@ -247,6 +247,15 @@ def make_exported_folder(folder, n_samples=3):
     return truth
 
 
+def subprocess_env() -> dict:
+    """The environment of a ``python -m ganphon`` child process: this checkout first on its import path."""
+    import os
+    from pathlib import Path
+
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+
+
 def sigint_default() -> None:
     """``preexec_fn`` of a subprocess that gets Ctrl-C (or SIGTERM, SIGHUP) in a test: the signals act as in
     a terminal, even when the tests run in a background job (whose shell starts children with SIGINT ignored)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import subprocess_env
 
 from ganphon.cli import COMMANDS, build_parser, main
 
@@ -360,10 +361,7 @@ def test_a_command_with_its_error_stream_closed_still_writes_its_folder(stream, 
     write: Python holds None for a stream closed at its start, and a launcher script (pyenv's) leaves the
     descriptor reopened for reading (EBADF on writing).  Both are written to the null device now: the folder is
     the one the same command writes with its error stream open; a refused option still exits 2."""
-    from pathlib import Path
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     probe = [sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "2", "--seed", "4", "--out"]
     done = subprocess.run([*probe, str(tmp_path / "open")], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -392,10 +390,7 @@ def test_a_reader_that_stops_reading_does_not_undo_the_command(stream, tmp_path)
     """`ganphon probe … | head -1`: the summary line written after the reader had gone raised BrokenPipeError
     inside the command, which undid every file it had written, and the exit status said 0.  Now what is
     written after that goes to the null device: the folder is the one written with the reader there."""
-    from pathlib import Path
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     probe = [sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "3", "--seed", "5", "--out"]
     done = subprocess.run([*probe, str(tmp_path / "read")], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -418,14 +413,12 @@ def test_a_low_open_file_limit_is_raised_or_said_before_the_pool_starts(tmp_path
     is one line before anything starts, and the table an earlier run wrote is kept."""
     import re
     import resource
-    from pathlib import Path
 
     folder, table, limited = tmp_path / "p", tmp_path / "t.csv", tmp_path / "limited.csv"
     assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(folder), "--quiet"]) == 0
     assert main(["measure", str(folder), "--tier", "", "--out", str(table), "--quiet"]) == 0
     before = table.read_bytes()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
     def measure(out, limits):

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import subprocess_env
 
 from ganphon import io, layout
 from ganphon.errors import GanphonError
@@ -398,12 +399,10 @@ def test_the_error_line_comes_after_the_progress_bar_it_stopped(full_disk):
     line when it was collected; the bars are closed before the error is printed, and the folder is undone."""
     import subprocess
     import sys
-    from pathlib import Path
 
     filler = full_disk / "filler"
     os.truncate(filler, filler.stat().st_size - 300_000)  # room for a few samples
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "30", "--out",
                            str(full_disk / "p"), "--yes"], env=env, capture_output=True, text=True, timeout=300)
     last = done.stderr.replace("\r", "\n").strip().splitlines()[-1]

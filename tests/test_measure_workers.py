@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import subprocess_env
 import torch
 import torch.nn.functional as F
 
@@ -157,7 +158,7 @@ def test_the_workers_forkserver_holds_no_torch(sound_folder, tmp_path):
         "pid = forkserver._forkserver._forkserver_pid\n"
         "maps = open(f'/proc/{pid}/maps').read()\n"
         "print('parselmouth' in maps, 'libtorch' in maps, 'torch' in sys.modules)\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-3:] == ["True", "False", "False"], done.stdout
@@ -198,7 +199,7 @@ def test_commands_start_their_workers_forkserver_as_soon_as_parsed(tmp_path):
         "        break\n"
         "    time.sleep(0.01)\n"
         "print(line)\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = subprocess_env()
     folder = str(tmp_path)
     cases = [(["annotate", folder, "--workers", "2"], "ganphon.annotate"),
              (["measure", folder, "--workers", "2"], "ganphon.acoustics"),
