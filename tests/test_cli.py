@@ -385,20 +385,31 @@ def test_a_command_with_its_error_stream_closed_still_writes_its_folder(stream, 
     assert (tmp_path / "reader").read_text() == "" and not (tmp_path / "none").exists()
 
 
-@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+@pytest.mark.parametrize("stream", ["stdout", "stderr", "stdout to /dev/full"])
 def test_a_reader_that_stops_reading_does_not_undo_the_command(stream, tmp_path):
     """`ganphon probe … | head -1`: the summary line written after the reader had gone raised BrokenPipeError
-    inside the command, which undid every file it had written, and the exit status said 0.  Now what is
-    written after that goes to the null device: the folder is the one written with the reader there."""
+    inside the command, which undid every file it had written, and the exit status said 0 (`> /dev/full`, a
+    log on a full disk: the same, exit 2).  Now what is written after that goes to the null device (said on
+    stderr unless the pipe broke): the folder is the one written with the reader there."""
+    if stream.endswith("/dev/full") and not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
     env = subprocess_env()
     probe = [sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "3", "--seed", "5", "--out"]
     done = subprocess.run([*probe, str(tmp_path / "read")], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    other = "stderr" if stream == "stdout" else "stdout"
-    proc = subprocess.Popen([*probe, str(tmp_path / "gone")], env=env, **{stream: subprocess.PIPE,
-                                                                          other: subprocess.DEVNULL})
-    getattr(proc, stream).close()  # the reader goes before anything is written
-    assert proc.wait(timeout=300) == 0
+    if stream == "stdout to /dev/full":  # a stream that cannot be written is said on the other
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([*probe, str(tmp_path / "gone")], env=env, stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300)
+        assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == (
+            "ganphon: note: standard output could not be written (No space left on device); what the command "
+            "printed there is lost, what it wrote is kept"), done.stderr
+    else:
+        other = "stderr" if stream == "stdout" else "stdout"
+        proc = subprocess.Popen([*probe, str(tmp_path / "gone")], env=env, **{stream: subprocess.PIPE,
+                                                                              other: subprocess.DEVNULL})
+        getattr(proc, stream).close()  # the reader goes before anything is written
+        assert proc.wait(timeout=300) == 0
     names = sorted(p.name for p in (tmp_path / "read").iterdir())
     assert sorted(p.name for p in (tmp_path / "gone").iterdir()) == names and len(names) == 3 * 7 + 5
     for name in names:

@@ -432,6 +432,10 @@ def main(argv=None) -> int:
     finally:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        if sys.stdout.lost is not None:  # said where it can still be read (a full disk is no broken pipe)
+            print(f"ganphon: note: standard output could not be written ({os_problem(sys.stdout.lost)}); "
+                  "what the command printed there is lost, what it wrote is kept", file=sys.stderr)
+            sys.stderr.flush()
         sys.stdout, sys.stderr = streams
 
 
@@ -449,31 +453,35 @@ def _close_progress_bars() -> None:
 
 
 class _ReaderMayLeave:
-    """A command's stdout or stderr whose reader may stop reading (``| head``): what is written after that goes
-    to the null device, and the command goes on.  The broken pipe had been an error inside the command, which
-    undid every file it had written, while the exit status said 0."""
+    """A command's stdout or stderr whose reader may stop reading (``| head``) or which cannot be written (``>
+    /dev/full``, a log on a full disk): what is written after that goes to the null device, and the command
+    goes on.  The failed write had been an error inside the command, which undid every file it had written
+    (while ``| head`` exited 0).  ``lost``: the error, unless a broken pipe (a reader that has what it wanted)."""
 
     def __init__(self, stream):
         self._stream = stream
+        self.lost = None
 
     def write(self, text):
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            self._to_null()
+        except OSError as exc:
+            self._to_null(exc)
             return len(text)
 
     def flush(self):
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            self._to_null()
+        except OSError as exc:
+            self._to_null(exc)
             try:
                 self._stream.flush()  # what was buffered goes to the null device
             except OSError:
                 pass
 
-    def _to_null(self):
+    def _to_null(self, exc: OSError):
+        if not isinstance(exc, BrokenPipeError) and self.lost is None:
+            self.lost = exc
         try:
             fd = self._stream.fileno()
         except (AttributeError, ValueError, OSError):
