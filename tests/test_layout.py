@@ -409,3 +409,25 @@ def test_the_error_line_comes_after_the_progress_bar_it_stopped(full_disk):
     assert done.returncode == 2 and re.fullmatch(rf"ganphon: error: {re.escape(str(full_disk))}/p/s0000\d\d_\w+\."
                                                  r"(wav|Sound|TextGrid): No space left on device", last), done.stderr
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_full_temporary_folder_is_named_as_such(full_disk, praat_exe, tmp_path):
+    """`measure --engine praat` stages the files it hands to Praat in a temporary folder; with TMPDIR full the
+    error named a path the user never chose.  It now says it is a temporary file and how to move it; the
+    table is not written."""
+    import subprocess
+    import sys
+
+    from ganphon.cli import main
+
+    folder = tmp_path / "p"
+    assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(folder), "--quiet"]) == 0
+    env = {**subprocess_env(), "TMPDIR": str(full_disk)}
+    done = subprocess.run([sys.executable, "-m", "ganphon", "measure", str(folder), "--tier", "", "--engine", "praat",
+                           "--praat-path", praat_exe, "--out", str(tmp_path / "t.csv"), "--quiet"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and re.fullmatch(
+        rf"ganphon: error: {re.escape(str(full_disk))}/ganphon_praat_\w+/s00000\d_\w+\.wav: No space left on device "
+        rf"\(a temporary file: set TMPDIR to a folder with room; the temporary folder is {re.escape(str(full_disk))}\)",
+        done.stderr.strip()), done.stderr
+    assert not (tmp_path / "t.csv").exists() and sorted(p.name for p in full_disk.iterdir()) == ["filler"]

@@ -554,9 +554,23 @@ def _main(argv) -> int:
         if not where and exc.errno not in RESOURCE_ERRNOS:  # the system named no file: say which output it was
             out = getattr(locals().get("args"), "out", None)
             where = f"writing {out}: " if out else ""
-        print(f"ganphon: error: {where}{os_problem(exc)}", file=sys.stderr)
+        print(f"ganphon: error: {where}{os_problem(exc)}{_in_temporary_folder(exc.filename)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _in_temporary_folder(name) -> str:
+    """A hint where a failing file lies in the temporary folder (Praat's engine stages files there), which
+    the user did not choose and may not know is full."""
+    import tempfile
+
+    if not name:
+        return ""
+    temporary = os.path.realpath(tempfile.gettempdir())
+    relative = os.path.relpath(os.path.realpath(os.path.abspath(str(name))), temporary)
+    if not relative.startswith(("ganphon_", "ganphon-")):  # ganphon's own folders there, not an --out in /tmp
+        return ""
+    return f" (a temporary file: set TMPDIR to a folder with room; the temporary folder is {temporary})"
 
 
 if __name__ == "__main__":  # pragma: no cover
