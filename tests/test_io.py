@@ -446,3 +446,31 @@ def test_first_line():
 def test_sizes_in_messages_are_in_the_unit_that_shows_them():
     assert [size_text(n) for n in (0, 900, 1023, 3 * 2**20 + 2**19, 2**30 - 1, 5 * 2**30, float("inf"))] == [
         "0 bytes", "900 bytes", "1.0 KiB", "3.5 MiB", "1.0 GiB", "5.0 GiB", "unlimited"]
+
+
+@pytest.mark.parametrize("edit, said", [
+    (1e300, "= 1e+300 Hz, above the sound's Nyquist (8000 Hz): not a measurement"),
+    (-5.0, "= -5 Hz, below 0: not a measurement"),
+])
+def test_an_acoustic_value_no_measurement_gives_is_named(tmp_path, capsys, edit, said):
+    """An edited table's F0 of 1e300 Hz had gone into the models ("overflow encountered in square", the model
+    missing); a frequency outside 0 … the Nyquist of the sound (16 kHz output: 8 kHz) is now named with the
+    file and interval it belongs to, by every reader (stats here); the Nyquist itself is a value (an infinity
+    stays undefined: tests/test_stats.py)."""
+    from ganphon.cli import main
+
+    folder = tmp_path / "p"
+    assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(folder), "--quiet"]) == 0
+    assert main(["measure", str(folder), "--tier", "", "--measures", "pitch", "--quiet"]) == 0
+    path = folder / "acoustics.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = table.index[(table["measure"] == "f0_mean") & (table["file"] == "s000001_output.wav")][0]
+    table.loc[row, "value"] = repr(8000.0)  # the Nyquist itself: read as it is
+    table.to_csv(path, index=False)
+    assert io.read_acoustics(folder).loc[row, "value"] == 8000.0
+    table.loc[row, "value"] = repr(edit)
+    table.to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["stats", str(folder), "--allow-stale", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (f"ganphon: error: {path}: f0_mean of s000001_output.wav (0–1.024 s) "
+                                                f"{said}; is the table edited or damaged?")

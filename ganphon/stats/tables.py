@@ -64,6 +64,9 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
             if column in table.columns:
                 text = table[column]
                 table[column] = text.astype(object).where(text.isna(), text.astype(str))
+        from ..io import check_acoustic_values
+
+        check_acoustic_values(table, path)
         return _typed(table)
     from ..io import read_acoustics as read_table  # the CSV, or a large folder's Parquet, joined with the manifest
 
