@@ -7,6 +7,7 @@ say what is wrong with it.
 
 import errno
 
+
 class GanphonError(Exception):
     """A user-fixable problem: bad file, bad argument, impossible request."""
 

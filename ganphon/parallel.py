@@ -435,10 +435,11 @@ def descriptors_for(workers: int) -> None:
     """Make room for a pool of ``workers`` among this process's open-file descriptors, before it starts.
 
     A pool holds about two descriptors per worker besides its queues (measured: 18 open at the peak for 2
-    workers, 30 for 8, from 6); under a low ``ulimit -n`` the pool had failed half-started, and the forkserver
-    had printed a traceback after the error line.  The soft limit is raised within the hard one where it is
-    too low (the process's own, unprivileged; called before the forkserver starts, which keeps the limit it
-    starts with); above the hard limit, a one-line error before anything starts.
+    workers, 30 for 8, from 6; four per worker are asked, with room to spare); under a low ``ulimit -n`` the
+    pool had failed half-started, and the forkserver had printed a traceback after the error line.  The soft
+    limit is raised within the hard one where it is too low (the process's own, unprivileged; called before
+    the forkserver starts, which keeps the limit it starts with); above the hard limit, a one-line error
+    before anything starts.
     """
     try:
         import resource
@@ -453,8 +454,8 @@ def descriptors_for(workers: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= need:
         return
     if hard == resource.RLIM_INFINITY or hard >= need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY else min(hard, 2 * need),
-                                                    hard))
+        room = 2 * need if hard == resource.RLIM_INFINITY else min(hard, 2 * need)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
         return
     raise GanphonError(f"too many open files for {workers} worker processes: this process may open {hard:,} "
                        f"(ulimit -n) and the pool needs about {need:,}; raise the limit, e.g. 'ulimit -n 4096', "

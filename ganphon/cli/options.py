@@ -65,15 +65,17 @@ class Formatter(argparse.HelpFormatter):
     """Help text with each option's default shown once.
 
     Defaults that say nothing (None, a flag's False, an empty list or text, a
-    required option's) are not printed.  Paragraphs of descriptions and epilogs are wrapped; lines
-    that start with spaces (examples) are kept as written.
+    required option's) are not printed.  Paragraphs of descriptions and
+    epilogs are wrapped; lines that start with spaces (examples) are kept as
+    written.
     """
 
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
         if ("%(default)" in text or action.required or default is None or default is False
-                or (isinstance(default, (list, tuple, str)) and not default) or default is argparse.SUPPRESS or action.option_strings == []
+                or (isinstance(default, (list, tuple, str)) and not default)
+                or default is argparse.SUPPRESS or action.option_strings == []
                 or isinstance(action, argparse._HelpAction)):
             return text
         return f"{text} (default: %(default)s)"

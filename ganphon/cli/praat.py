@@ -39,7 +39,8 @@ def annotate(p) -> None:
              "corpus synth): nothing is written, the agreement is printed.")
     p.add_argument("dir", metavar="DIR", type=input_folder,
                    help="exported folder, folder of WAVs, or (with --evaluate) a corpus folder")
-    p.add_argument("--layers", type=name_list, default=None, help="comma-separated layers to segment too, e.g. conv3,conv4")
+    p.add_argument("--layers", type=name_list, default=None,
+                   help="comma-separated layers to segment too, e.g. conv3,conv4")
     p.add_argument("--evaluate", action="store_true",
                    help="score against the 'phones' tier: frame accuracy (10 ms) and median boundary error")
     p.add_argument("--limit", type=positive_int, default=None,

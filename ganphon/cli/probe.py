@@ -66,8 +66,9 @@ def probe(p) -> None:
                    help="how channels are combined")
     p.add_argument("--activation", choices=("post", "pre"), default="post",
                    help="after the ReLU / LeakyReLU (the papers) or before it")
-    p.add_argument("--feature-maps", type=name_list, default=None, help="comma-separated layers whose individual channels "
-                   "are saved as featuremaps_<layer>.npy [N, channels, n]")
+    p.add_argument("--feature-maps", type=name_list, default=None,
+                   help="comma-separated layers whose individual channels are saved as featuremaps_<layer>.npy "
+                   "[N, channels, n]")
     p.add_argument("--clip", type=finite_float, default=None,
                    help="clip layer WAVs to ±CLIP, CLIP > 0 (the paper: 1.0), as measured; the Sounds keep true values")
     p.add_argument("--wav-layers", action="store_true",
