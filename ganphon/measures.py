@@ -596,6 +596,33 @@ def above_nyquist(measure, value, rate, who="sound"):
     return ""
 
 
+def check_table_values(table, path) -> None:
+    """A frequency no measurement gives, named with its file and interval: below 0 Hz or above the sound's
+    Nyquist (``measure`` empties those).  An edited table's F0 of 1e300 Hz had gone on into the models as
+    "overflow encountered in square".  An infinity stays what the models leave out as undefined, with a note."""
+    import numpy as np
+    import pandas as pd
+
+    if "value" not in table.columns or "measure" not in table.columns:
+        return
+    value = pd.to_numeric(table["value"], errors="coerce").to_numpy(dtype=float)
+    nyquist = pd.to_numeric(table["sr"], errors="coerce").to_numpy(dtype=float) / 2 if "sr" in table.columns else None
+    with np.errstate(invalid="ignore"):
+        beyond = (table["measure"].isin(list(FREQUENCY_MEASURES)).to_numpy() & np.isfinite(value)
+                  & ((value < 0) | ((value > nyquist) if nyquist is not None else False)))
+    if not beyond.any():
+        return
+    row = int(np.argmax(beyond))
+    cells = table.iloc[row]
+    where = f"{cells['measure']} of {cells['file']}" if "file" in table.columns else str(cells["measure"])
+    if {"label", "start", "end"} <= set(table.columns):  # the row by what it measures (a filtered read renumbers)
+        label = "" if pd.isna(cells["label"]) else f"{cells['label']} "
+        where += f" ({label}{float(cells['start']):g}–{float(cells['end']):g} s)"
+    raise GanphonError(f"{path}: {where} = {value[row]:g} Hz, "
+                       + ("below 0" if value[row] < 0 else f"above the sound's Nyquist ({nyquist[row]:g} Hz)")
+                       + ": not a measurement; is the table edited or damaged?")
+
+
 # --------------------------------------------------------------------------
 # Settings a layer can carry
 

@@ -117,11 +117,13 @@ def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     """Per-interval measures of every file, per sample: (measure names, {sample: [[layer, label, start,
     end, v1, v2 …], …]})."""
     from ..io import acoustics_path, read_acoustics
+    from ..measures import check_table_values
 
     path = acoustics_path(folder)
     if not path.is_file():
         return [], {}
     table = read_acoustics(path)  # joined with the manifest
+    check_table_values(table, path)
     for column in ("sample_id", "layer", "label"):
         if column in table.columns:
             table[column] = table[column].fillna("")

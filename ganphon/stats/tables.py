@@ -64,9 +64,6 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
             if column in table.columns:
                 text = table[column]
                 table[column] = text.astype(object).where(text.isna(), text.astype(str))
-        from ..io import check_acoustic_values
-
-        check_acoustic_values(table, path)
         return _typed(table)
     from ..io import read_acoustics as read_table  # the CSV, or a large folder's Parquet, joined with the manifest
 
@@ -97,6 +94,7 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
             raise GanphonError(f"{path}: column point holds {point[broken].iloc[0]!r} (row "
                                f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
         table["point"] = point.astype("Int64")
+    _measures.check_table_values(table, path)
     return table
 
 
