@@ -89,7 +89,7 @@ def os_problem(exc: OSError) -> str:
             limit = f"this process may open {resource.getrlimit(resource.RLIMIT_NOFILE)[0]:,}; "
         except (ImportError, OSError, ValueError):
             limit = ""
-        return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096', or use fewer --workers)"
+        return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096')"
     if exc.errno == errno.ENFILE:
         return "too many open files on this system (the system's limit, not the command's); close some programs"
     return exc.strerror or first_line(exc)

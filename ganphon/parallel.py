@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 
-from .errors import GanphonError
+from .errors import GanphonError, ParameterError
 
 #: Seconds to wait for killed workers to be reaped before giving up on them.
 KILL_WAIT = 2.0
@@ -457,9 +457,9 @@ def descriptors_for(workers: int) -> None:
         room = 2 * need if hard == resource.RLIM_INFINITY else min(hard, 2 * need)
         resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
         return
-    raise GanphonError(f"too many open files for {workers} worker processes: this process may open {hard:,} "
-                       f"(ulimit -n) and the pool needs about {need:,}; raise the limit, e.g. 'ulimit -n 4096', "
-                       f"or use fewer --workers")
+    raise ParameterError("workers", f"{workers} worker processes need about {need:,} open files and this process "
+                                    f"may open {hard:,} (ulimit -n); raise the limit, e.g. 'ulimit -n 4096', or "
+                                    "start fewer")
 
 
 def _start_pool(context, workers: int, run: _Run, batches: list):

@@ -444,8 +444,8 @@ def test_a_low_open_file_limit_is_raised_or_said_before_the_pool_starts(tmp_path
     done = measure(table, (16, 16))
     said = done.stderr.strip()
     assert done.returncode == 2 and re.fullmatch(
-        r"ganphon: error: too many open files for 2 worker processes: this process may open 16 \(ulimit -n\) and the "
-        r"pool needs about \d\d; raise the limit, e.g. 'ulimit -n 4096', or use fewer --workers", said), said
+        r"ganphon: error: --workers: 2 worker processes need about \d\d open files and this process may open 16 "
+        r"\(ulimit -n\); raise the limit, e.g. 'ulimit -n 4096', or start fewer", said), said
     assert table.read_bytes() == before
 
 

@@ -120,8 +120,7 @@ def test_running_out_of_descriptors_is_said_with_the_limit():
 
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert os_problem(OSError(errno.EMFILE, "Too many open files")) == (
-        f"too many open files (this process may open {soft:,}; raise the limit, e.g. 'ulimit -n 4096', or use "
-        "fewer --workers)")
+        f"too many open files (this process may open {soft:,}; raise the limit, e.g. 'ulimit -n 4096')")
     assert os_problem(OSError(errno.ENFILE, "Too many open files in system")).startswith(
         "too many open files on this system")
 
