@@ -6,6 +6,7 @@ say what is wrong with it.
 """
 
 import errno
+import re
 
 
 class GanphonError(Exception):
@@ -92,7 +93,54 @@ def os_problem(exc: OSError) -> str:
         return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096')"
     if exc.errno == errno.ENFILE:
         return "too many open files on this system (the system's limit, not the command's); close some programs"
+    if exc.errno == errno.EFBIG:
+        limit = file_size_limit()
+        if limit is not None:
+            return (f"file too large: this process may write files of at most {limit:,} bytes (ulimit -f); raise "
+                    "the limit, e.g. 'ulimit -f unlimited'")
+        return "file too large for this file system (a FAT32 drive holds at most 4 GiB a file); write it elsewhere"
     return exc.strerror or first_line(exc)
+
+
+def file_size_limit() -> int | None:
+    """The largest file this process may write (bytes; ``ulimit -f``), or None when it has no such limit."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+#: What the allocators say of the size they were asked for: torch's CPU allocator ("you tried to allocate 3492000000
+#: bytes"), CUDA's ("Tried to allocate 20.00 MiB"), numpy's ("Unable to allocate 3.25 GiB for an array …")
+_ASKED = re.compile(r"(?:[Tt]ried to allocate|Unable to allocate) (\d+(?:\.\d*)?) ?(bytes|[KMGT]i?B)")
+
+
+def memory_problem(exc: BaseException) -> str | None:
+    """One line for an allocation that failed (Python's or numpy's MemoryError, torch's "can't allocate
+    memory", CUDA's "out of memory"): the size asked for and this process's address-space limit when it
+    has one; None for any other error."""
+    text = str(exc)
+    if not isinstance(exc, MemoryError) and not (
+            isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
+        return None
+    asked = _ASKED.search(text)
+    size = ""
+    if asked:
+        number, unit = asked.groups()
+        size = size_text(int(float(number))) if unit == "bytes" else f"{float(number):g} {unit}"
+    words = "out of memory" + (f" (a step asked for {size} more)" if size else "")
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            words += f"; this process may use {size_text(soft)} in all (ulimit -v)"
+    except (ImportError, OSError, ValueError):
+        pass
+    return words + "; ask for less at once: smaller batches, fewer samples or workers"
 
 
 #: OS errors about the process's resources, not about a file: the command line names no file for them

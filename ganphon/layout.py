@@ -27,6 +27,7 @@ the folder is as it found it; one that is interrupted keeps its progress.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import re
@@ -35,7 +36,7 @@ import stat
 import time
 from pathlib import Path
 
-from .errors import NAME_MAX  # the longest file name: one constant, also in errors' messages
+from .errors import NAME_MAX, file_size_limit  # NAME_MAX: the longest file name, also in errors' messages
 
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
@@ -591,9 +592,13 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk names no file: this write's is ``path``
-        if exc.filename is None or is_temporary(Path(str(exc.filename)).name):
-            exc.filename = str(path)
+    except Exception as exc:
+        limit = file_size_limit()
+        if limit is not None and tmp.is_file() and tmp.stat().st_size >= limit:
+            # the file reached the size limit: libraries say so in their own words (torch: "unexpected pos")
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path)) from None
+        if isinstance(exc, OSError) and (exc.filename is None or is_temporary(Path(str(exc.filename)).name)):
+            exc.filename = str(path)  # a full disk names no file: this write's is ``path``
         raise
     finally:
         if tmp.exists():

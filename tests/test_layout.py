@@ -430,3 +430,56 @@ def test_a_full_temporary_folder_is_named_as_such(full_disk, praat_exe, tmp_path
         rf"\(a temporary file: set TMPDIR to a folder with room; the temporary folder is {re.escape(str(full_disk))}\)",
         done.stderr.strip()), done.stderr
     assert not (tmp_path / "t.csv").exists() and sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def _file_size_limit(limit: int):
+    """``preexec_fn`` of a child that may write files of at most ``limit`` bytes (``ulimit -f``)."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return apply
+
+
+def test_a_file_size_limit_is_said_so_whatever_library_writes(tmp_path):
+    """Under ``ulimit -f`` torch's checkpoint writer said "[enforce fail at inline_container.cc:672] .
+    unexpected pos …" and pyarrow's "Error writing bytes to file. Detail: [errno 27] File too large": a write
+    that reaches the limit is now one line naming the file, the limit and how to raise it, on every route
+    through the one atomic writer, and nothing is left in the folder."""
+    import subprocess
+    import sys
+
+    limit = 32768
+    words = (f"file too large: this process may write files of at most {limit:,} bytes (ulimit -f); raise the "
+             "limit, e.g. 'ulimit -f unlimited'")
+    out = tmp_path / "models"
+    done = subprocess.run([sys.executable, "-m", "ganphon", "new-model", "--dim", "16", "--out", str(out / "g.pt")],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(limit))
+    assert done.returncode == 2 and done.stderr.strip() == f"ganphon: error: {out / 'g.pt'}: {words}", done.stderr
+    assert not out.exists()
+    table = tmp_path / "t.parquet"  # pyarrow's writer, from the API
+    code = ("import numpy, pandas, sys; from ganphon import io\n"
+            "try:\n"
+            "    io.write_table(pandas.DataFrame({'x': numpy.random.default_rng(0).random(40000)}), sys.argv[1])\n"
+            "except OSError as exc:\n"
+            "    from ganphon.errors import os_problem; print(exc.filename, os_problem(exc), sep='|')\n")
+    done = subprocess.run([sys.executable, "-c", code, str(table)], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=300, preexec_fn=_file_size_limit(limit))
+    assert done.returncode == 0 and done.stdout.strip() == f"{table}|{words}", done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_file_too_large_without_a_limit_names_the_file_system():
+    """EFBIG where the process has no size limit is the file system's largest file (FAT32's 4 GiB)."""
+    import errno
+    import resource
+
+    from ganphon.errors import file_size_limit, os_problem
+
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        pytest.skip("this process has a file size limit")
+    assert file_size_limit() is None
+    assert os_problem(OSError(errno.EFBIG, "File too large", "/media/stick/t.zarr")) == (
+        "file too large for this file system (a FAT32 drive holds at most 4 GiB a file); write it elsewhere")

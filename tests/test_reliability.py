@@ -10,6 +10,7 @@ command, the holder's process id, the script and file named in one line.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -527,3 +528,91 @@ def test_a_zombie_writer_counts_as_gone_and_its_temporary_file_is_removed(tmp_pa
         assert layout.remove_stale_temporaries(tmp_path) == [temp.name] and not temp.exists()
     finally:
         child.wait()
+
+
+# ---------------------------------------------------------------- (6) memory limits of the process itself
+
+def _address_space_limit(limit: int):
+    """``preexec_fn`` of a child whose address space is limited to ``limit`` bytes (``ulimit -v``)."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    return apply
+
+
+def test_a_memory_limit_of_the_process_is_counted_and_an_allocation_that_fails_is_one_line(tmp_path):
+    """Under ``ulimit -v`` (a batch system's ``h_vmem``) the check of a batch against the machine's free memory
+    passed, and torch's allocator then stopped the command with a traceback.  The check now counts the
+    process's own limits (address space, its control group's) and names the one that binds; an allocation
+    that fails anyway (9 million latents, 3.5 GB at once) is one line saying so, and nothing is left."""
+    from conftest import subprocess_env
+
+    limit = 3 << 30
+    run = dict(env=subprocess_env(), capture_output=True, text=True, timeout=300,
+               preexec_fn=_address_space_limit(limit))
+    big = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "20000",
+                          "--batch-size", "20000", "--out", str(tmp_path / "b"), "--yes"], **run)
+    assert big.returncode == 2 and re.fullmatch(
+        r"ganphon: error: --batch-size: 20,000 samples of a ciwgan d=8 at once: about 8\.9 GiB, while [\d.,]+ \w+ "
+        rf"of memory are free \(this process's limit, ulimit -v {limit // 1024}\); use a smaller batch",
+        big.stderr.strip()), big.stderr
+    many = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "9000000",
+                           "--out", str(tmp_path / "m"), "--yes"], **run)
+    assert many.returncode == 2 and re.fullmatch(
+        r"ganphon: error: out of memory( \(a step asked for [\d.,]+ \w+ more\))?; this process may use 3\.0 GiB "
+        r"in all \(ulimit -v\); ask for less at once: smaller batches, fewer samples or workers",
+        many.stderr.replace("\r", "\n").strip().splitlines()[-1]), many.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_allocators_own_words_for_a_failed_allocation_become_one_line():
+    """numpy's, torch's and CUDA's messages for an allocation beyond the address space, in the words each
+    library uses; any other runtime error is left alone."""
+    import numpy as np
+    import torch
+
+    from ganphon.errors import memory_problem
+
+    with pytest.raises(MemoryError) as numpy_error:
+        np.empty((10**7, 10**7))  # 728 TiB: beyond any machine's address space
+    with pytest.raises(RuntimeError) as torch_error:
+        torch.empty(10**14)  # 400 TB
+    advice = "ask for less at once: smaller batches, fewer samples or workers"
+    assert memory_problem(numpy_error.value).startswith("out of memory (a step asked for 728 TiB more); ")
+    assert memory_problem(torch_error.value).startswith("out of memory (a step asked for 372,529.0 GiB more); ")
+    cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.10 GiB total capacity)")
+    assert memory_problem(cuda).startswith("out of memory (a step asked for 20 MiB more); ")
+    assert all(memory_problem(e).endswith(advice) for e in (numpy_error.value, torch_error.value, cuda))
+    assert memory_problem(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    assert memory_problem(ValueError("out of memory")) is None
+
+
+def test_a_control_groups_memory_limit_is_read_as_the_kernel_writes_it(tmp_path):
+    """The control group's limit, less its usage, bounds the free memory a batch is checked against: cgroup v2
+    (``memory.max``, "max" when unset) and v1 (``memory.limit_in_bytes``, about 2**63 when unset), in the
+    process's own group or at the mount's root (a container's view)."""
+    from ganphon.models.footprint import memory_limits
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "status").write_text("Name:\tpython\nVmSize:\t 2000000 kB\n")
+    root = tmp_path / "cgroup"
+    (root / "job" / "x").mkdir(parents=True)
+    (proc / "cgroup").write_text("0::/job/x\n")
+    (root / "job" / "x" / "memory.max").write_text("4294967296\n")
+    (root / "job" / "x" / "memory.current").write_text("1073741824\n")
+    group = "the memory limit of this process's control group"
+    rooms = [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]]
+    assert rooms == [(3 << 30, group)]
+    (root / "job" / "x" / "memory.max").write_text("max\n")
+    assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == []
+    (proc / "cgroup").write_text("4:memory:/docker/abc\n0::/\n")  # v1, seen from inside its container
+    (root / "memory").mkdir()
+    (root / "memory" / "memory.limit_in_bytes").write_text("2147483648\n")
+    (root / "memory" / "memory.usage_in_bytes").write_text("536870912\n")
+    assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == [
+        ((2 << 30) - (512 << 20), group)]
+    (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == []

@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ["MPLBACKEND"] = "agg"
 
 from .._version import __version__
-from ..errors import GanphonError, ParameterError, RESOURCE_ERRNOS, first_line, os_problem
+from ..errors import GanphonError, ParameterError, RESOURCE_ERRNOS, first_line, memory_problem, os_problem
 from .options import ArgumentParser, Formatter
 
 # command → (module in ganphon.cli, one-line summary), in the order of the data flow.
@@ -544,6 +544,13 @@ def _main(argv) -> int:
             return 128 + int(getattr(signal, _Stop.signal))
         print(f"ganphon: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:  # an allocation that failed, whichever library asked for it
+        words = memory_problem(exc)
+        if words is None:
+            raise
+        _close_progress_bars()
+        print(f"ganphon: error: {words}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a file that cannot be read or written: full disk, read-only, a folder …
         _close_progress_bars()
         import re
