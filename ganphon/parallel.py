@@ -24,6 +24,7 @@ Interruption is part of the contract:
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import queue
@@ -95,8 +96,112 @@ def keep_freed_memory() -> bool:
 
 
 def default_workers(n_jobs: int) -> int:
-    """CPU count, at most ``n_jobs``, at least 1."""
-    return max(1, min(os.cpu_count() or 1, n_jobs))
+    """The cores this process may use (:func:`usable_cores`), at most ``n_jobs``, at least 1."""
+    return max(1, min(usable_cores(), n_jobs))
+
+
+# --------------------------------------------------------------------------
+# What this process may use: cores, memory (open files: :func:`descriptors_for`)
+
+
+def usable_cores(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> int:
+    """The cores this process may use: those its affinity allows (``taskset``, a batch job's cpuset), no more
+    than its control group's CPU quota (a container's ``--cpus``, a job's cgroup), rounded up.  The
+    machine's core count (``os.cpu_count``) counts cores a container cannot use: a worker per core of a
+    64-core host in a 2-CPU container is 64 processes sharing 2 CPUs, each with its own memory."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    for group in cgroup_folders("cpu", cgroup_root, proc):
+        quota = None
+        try:  # v2: "max 100000" or "200000 100000"
+            with open(f"{group}/cpu.max", encoding="ascii") as f:
+                words = f.read().split()
+            if words and words[0] != "max":
+                quota = int(words[0]) / int(words[1])
+        except (OSError, ValueError, IndexError):
+            try:  # v1: -1 when unset
+                with open(f"{group}/cpu.cfs_quota_us", encoding="ascii") as f:
+                    microseconds = int(f.read())
+                with open(f"{group}/cpu.cfs_period_us", encoding="ascii") as f:
+                    period = int(f.read())
+                if microseconds > 0 and period > 0:
+                    quota = microseconds / period
+            except (OSError, ValueError):
+                pass
+        if quota is not None and quota > 0:
+            cores = min(cores, max(1, math.ceil(quota - 1e-9)))
+    return max(1, cores)
+
+
+#: cgroup v2 (its files in the process's own group) and v1 (the memory controller's): limit, usage
+_CGROUP_MEMORY_FILES = (("memory.max", "memory.current"), ("memory.limit_in_bytes", "memory.usage_in_bytes"))
+
+
+def memory_limits(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> list[tuple[int, str]]:
+    """What this process's own memory limits leave, below the machine's free memory: ``(bytes, whose)`` for
+    its address-space limit (``ulimit -v``, as batch systems set ``h_vmem``) and its control group's limit
+    (a container's ``--memory``, a batch job's cgroup), each less what is in use.  Where a limit is not set
+    or cannot be read, it is not listed."""
+    rooms = []
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            rooms.append((max(0, soft - _status_bytes(proc, "VmSize")), f"this process's limit, ulimit -v "
+                                                                            f"{soft // 1024}"))
+    except (ImportError, OSError, ValueError):
+        pass
+    for group in cgroup_folders("memory", cgroup_root, proc):
+        for limit_name, usage_name in _CGROUP_MEMORY_FILES:
+            try:
+                with open(f"{group}/{limit_name}", encoding="ascii") as f:
+                    limit = f.read().strip()
+                with open(f"{group}/{usage_name}", encoding="ascii") as f:
+                    usage = int(f.read().strip())
+                if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as about 2**63
+                    rooms.append((max(0, int(limit) - usage), "the memory limit of this process's control group"))
+            except (OSError, ValueError):
+                continue
+            break
+    return rooms
+
+
+def _status_bytes(proc: str, key: str) -> int:
+    """A ``kB`` line of ``/proc/self/status`` in bytes (0 when absent)."""
+    with open(f"{proc}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cgroup_folders(controller: str, cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> list[str]:
+    """The folders of this process's control group for ``controller`` (``memory``, ``cpu``): v2 (``0::/path``)
+    and v1 (``N:cpu,cpuacct:/path``), each at its path or, where that is not mounted, at the mount's root (a
+    container's own view)."""
+    folders = []
+    try:
+        with open(f"{proc}/cgroup", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return folders
+    for line in lines:
+        number, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if number == "0" and controllers == "":
+            base = cgroup_root
+        elif controller in controllers.split(","):
+            base = f"{cgroup_root}/{controller}"
+        else:
+            continue
+        for folder in (f"{base}{path.rstrip('/')}", base):
+            if os.path.isdir(folder) and folder not in folders:
+                folders.append(folder)
+                break
+    return folders
 
 
 #: More worker processes than this on one machine is a typo.
@@ -168,7 +273,7 @@ def prestart(preload=(), workers: int | None = None) -> bool:
         return False
     from multiprocessing import forkserver
 
-    descriptors_for(workers or os.cpu_count() or 1)  # the forkserver keeps the limit it starts with
+    descriptors_for(workers or usable_cores())  # the forkserver keeps the limit it starts with
     with main_module_hidden():
         forkserver.ensure_running()
     return True

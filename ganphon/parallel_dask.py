@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 from ._version import __version__
 from .errors import GanphonError, ParameterError, first_line
-from .parallel import Interrupted, check_workers, job_batches, run_batch
+from .parallel import Interrupted, check_workers, job_batches, run_batch, usable_cores
 
 
 def _require():
@@ -94,7 +93,7 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
     distributed = _require()
     cluster = None
     if scheduler == "local":
-        n = check_workers(workers, os.cpu_count() or 1)
+        n = check_workers(workers, usable_cores())
         # ":0": any free port for the scheduler's HTTP server (the dashboard when bokeh is installed)
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                            dashboard_address=":0", silence_logs=logging.ERROR)

@@ -252,8 +252,9 @@ def subprocess_env() -> dict:
     import os
     from pathlib import Path
 
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    # no empty entry: it would put the child's working folder on its import path
+    parts = [str(Path(__file__).parents[1]), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(part for part in parts if part)}
 
 
 def sigint_default() -> None:

@@ -18,7 +18,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import sigint_default, stop_processes
+from conftest import sigint_default, stop_processes, subprocess_env
 
 # ---------------------------------------------------------------- (1) a stop that cannot hang
 
@@ -547,8 +547,6 @@ def test_a_memory_limit_of_the_process_is_counted_and_an_allocation_that_fails_i
     passed, and torch's allocator then stopped the command with a traceback.  The check now counts the
     process's own limits (address space, its control group's) and names the one that binds; an allocation
     that fails anyway (9 million latents, 3.5 GB at once) is one line saying so, and nothing is left."""
-    from conftest import subprocess_env
-
     limit = 3 << 30
     run = dict(env=subprocess_env(), capture_output=True, text=True, timeout=300,
                preexec_fn=_address_space_limit(limit))
@@ -593,7 +591,7 @@ def test_a_control_groups_memory_limit_is_read_as_the_kernel_writes_it(tmp_path)
     """The control group's limit, less its usage, bounds the free memory a batch is checked against: cgroup v2
     (``memory.max``, "max" when unset) and v1 (``memory.limit_in_bytes``, about 2**63 when unset), in the
     process's own group or at the mount's root (a container's view)."""
-    from ganphon.models.footprint import memory_limits
+    from ganphon.parallel import memory_limits
 
     proc = tmp_path / "proc"
     proc.mkdir()
@@ -616,3 +614,105 @@ def test_a_control_groups_memory_limit_is_read_as_the_kernel_writes_it(tmp_path)
         ((2 << 30) - (512 << 20), group)]
     (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
     assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == []
+
+
+def test_a_control_groups_cpu_quota_and_the_affinity_bound_the_default_workers(tmp_path):
+    """The default worker count was the machine's core count: in a 2-CPU container on a 64-core host, 64
+    processes.  It is the cores the affinity allows, no more than the control group's quota rounded up
+    (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; unset: "max", -1)."""
+    from ganphon.parallel import usable_cores
+
+    affinity = len(os.sched_getaffinity(0))
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    root = tmp_path / "cgroup"
+    (root / "job").mkdir(parents=True)
+    (proc / "cgroup").write_text("0::/job\n")
+    (root / "job" / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: 2 workers keep them busy
+    assert usable_cores(str(root), str(proc)) == min(affinity, 2)
+    (root / "job" / "cpu.max").write_text("50000 100000\n")
+    assert usable_cores(str(root), str(proc)) == 1
+    (root / "job" / "cpu.max").write_text("max 100000\n")
+    assert usable_cores(str(root), str(proc)) == affinity
+    (proc / "cgroup").write_text("1:cpu,cpuacct:/docker/abc\n")  # v1, seen from inside its container
+    (root / "cpu").mkdir()
+    (root / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (root / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cores(str(root), str(proc)) == 1
+    (root / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert usable_cores(str(root), str(proc)) == affinity
+    done = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
+                           "from ganphon.parallel import default_workers; print(default_workers(100))"],
+                          capture_output=True, text=True, timeout=120, env=subprocess_env())
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+
+
+@pytest.fixture
+def control_group():
+    """A real cgroup v1 pair (cpu, memory) a child can join; skipped where the system lets no one make one."""
+    made = []
+    for controller in ("cpu", "memory"):
+        folder = f"/sys/fs/cgroup/{controller}/ganphon_test_{os.getpid()}"
+        try:
+            os.mkdir(folder)
+        except OSError:
+            for other in made:
+                os.rmdir(other)
+            pytest.skip("needs a writable cgroup v1 hierarchy (root)")
+        made.append(folder)
+    try:
+        yield made
+    finally:
+        for folder in made:
+            for _ in range(50):  # the child's exit reaches the group's task list a moment later
+                try:
+                    os.rmdir(folder)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def test_a_real_control_group_bounds_the_workers_and_the_batch(control_group):
+    """A child placed in a control group of half a CPU and 800 MiB, as a container would be: its default
+    worker count is 1 and a batch beyond the group's memory is refused naming the group, before anything."""
+    cpu, memory = control_group
+    with open(f"{cpu}/cpu.cfs_quota_us", "w") as f:
+        f.write("50000")
+    with open(f"{memory}/memory.limit_in_bytes", "w") as f:
+        f.write(str(800 << 20))
+
+    def join():
+        for folder in control_group:
+            with open(f"{folder}/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+
+    code = ("import sys; from ganphon.parallel import default_workers; print(default_workers(100))\n"
+            "from ganphon.cli import main; sys.exit(main(['probe', '--checkpoint', 'demo', '--n', '20000', "
+            "'--batch-size', '20000', '--out', '/nonexistent/never', '--yes']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=subprocess_env(), preexec_fn=join)
+    assert done.returncode == 2 and done.stdout.strip() == "1", done.stdout + done.stderr
+    assert re.fullmatch(r"ganphon: error: --batch-size: 20,000 samples of a ciwgan d=8 at once: about 8\.9 GiB, "
+                        r"while [\d.,]+ MiB of memory are free \(the memory limit of this process's control "
+                        r"group\); use a smaller batch", done.stderr.strip()), done.stderr
+
+
+def test_a_removed_working_folder_is_said_before_anything_starts(tmp_path):
+    """Run from a folder removed in another terminal, a relative ``--out`` failed as "writing rel: No such file
+    or directory" and an absolute one stopped inside torch ("Intel oneMKL FATAL ERROR: Cannot load
+    libtorch_cpu.so"); both are one line saying what happened, and nothing is written."""
+    gone = tmp_path / "gone"
+
+    def enter_and_remove():
+        os.mkdir(gone)
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    for out in ("rel", str(tmp_path / "abs")):
+        done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "2", "--out",
+                               out], capture_output=True, text=True, timeout=120, env=subprocess_env(),
+                              preexec_fn=enter_and_remove)
+        assert done.returncode == 2 and done.stderr.strip() == (
+            "ganphon: error: the current folder no longer exists (it was removed after this shell entered it); cd "
+            "into an existing folder"), done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -497,6 +497,7 @@ class _ReaderMayLeave:
 def _main(argv) -> int:
     parser = None
     try:
+        _check_working_folder()
         chosen = _chosen(argv)
         parser = build_parser([chosen] if chosen in COMMANDS else [])
         try:
@@ -564,6 +565,22 @@ def _main(argv) -> int:
         print(f"ganphon: error: {where}{os_problem(exc)}{_in_temporary_folder(exc.filename)}", file=sys.stderr)
         return 2
     return int(result or 0)
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return " (the current folder no longer exists: it was removed after this shell entered it; cd into one)"
+    return ""
+
+
+def _check_working_folder() -> None:
+    """Refuse to start in a working folder that was removed (in another terminal, after this shell entered
+    it): relative paths all fail as "No such file or directory", and libraries loaded later (torch's MKL)
+    stopped the process with "FATAL ERROR: Cannot load libtorch_cpu.so"."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise GanphonError("the current folder no longer exists (it was removed after this shell entered it); "
+                           "cd into an existing folder") from None
 
 
 def _in_temporary_folder(name) -> str:

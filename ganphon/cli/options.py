@@ -297,9 +297,10 @@ def prestart_workers(modules, unless=None):
         workers = getattr(args, "workers", None)
         if getattr(args, "scheduler", None) or workers == 1 or (unless is not None and unless(args)):
             return
-        if workers is None and (os.cpu_count() or 1) < 2:
+        from ..parallel import prestart, usable_cores
+
+        if workers is None and usable_cores() < 2:
             return
-        from ..parallel import prestart
 
         prestart(tuple(modules), workers)
     return start

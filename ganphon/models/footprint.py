@@ -13,11 +13,10 @@ those elements × 4 bytes per sample of the batch (1.28 over 32 → 512), so
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..errors import ParameterError, size_text
+from ..parallel import memory_limits
 from .config import ModelConfig
 
 #: Peak bytes of a training step per sample ÷ (leaf outputs of G, D and Q for one sample × 4 bytes).
@@ -67,7 +66,7 @@ def training_step_bytes(config: ModelConfig, batch: int) -> tuple[int, int]:
 
 def available_bytes(device: torch.device) -> int | None:
     """Free memory where the step runs (None: unknown): CUDA's free bytes, else the least of Linux's
-    MemAvailable and what this process's own limits leave (:func:`memory_limits`)."""
+    MemAvailable and what this process's own limits leave (:func:`ganphon.parallel.memory_limits`)."""
     room = memory_room(device)
     return None if room is None else room[1]
 
@@ -91,74 +90,6 @@ def memory_room(device: torch.device) -> tuple[int, int, str] | None:
         pass
     rooms.extend((free, free, whose) for free, whose in memory_limits())
     return min(rooms) if rooms else None
-
-
-#: cgroup v2 (its files in the process's own group) and v1 (the memory controller's): limit, usage
-_CGROUP_FILES = (("memory.max", "memory.current"), ("memory.limit_in_bytes", "memory.usage_in_bytes"))
-
-
-def memory_limits(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> list[tuple[int, str]]:
-    """What this process's own memory limits leave, below the machine's free memory: ``(bytes, whose)`` for
-    its address-space limit (``ulimit -v``, as batch systems set ``h_vmem``) and its control group's limit
-    (a container's ``--memory``, a batch job's cgroup), each less what is in use.  Where a limit is not set
-    or cannot be read, it is not listed."""
-    rooms = []
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            rooms.append((max(0, soft - _status_bytes(proc, "VmSize")), f"this process's limit, ulimit -v "
-                                                                            f"{soft // 1024}"))
-    except (ImportError, OSError, ValueError):
-        pass
-    for group in _cgroup_folders(cgroup_root, proc):
-        for limit_name, usage_name in _CGROUP_FILES:
-            try:
-                with open(f"{group}/{limit_name}", encoding="ascii") as f:
-                    limit = f.read().strip()
-                with open(f"{group}/{usage_name}", encoding="ascii") as f:
-                    usage = int(f.read().strip())
-                if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as about 2**63
-                    rooms.append((max(0, int(limit) - usage), "the memory limit of this process's control group"))
-            except (OSError, ValueError):
-                continue
-            break
-    return rooms
-
-
-def _status_bytes(proc: str, key: str) -> int:
-    """A ``kB`` line of ``/proc/self/status`` in bytes (0 when absent)."""
-    with open(f"{proc}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _cgroup_folders(cgroup_root: str, proc: str) -> list[str]:
-    """The folders of this process's memory control group: v2 (``0::/path``) and v1 (``N:memory:/path``),
-    each as mounted inside a container (the path itself) or at the mount's root (a container's own view)."""
-    folders = []
-    try:
-        with open(f"{proc}/cgroup", encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return folders
-    for line in lines:
-        number, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if number == "0" and controllers == "":
-            base = cgroup_root
-        elif "memory" in controllers.split(","):
-            base = f"{cgroup_root}/memory"
-        else:
-            continue
-        for folder in (f"{base}{path.rstrip('/')}", base):
-            if os.path.isdir(folder) and folder not in folders:
-                folders.append(folder)
-                break
-    return folders
 
 
 def check_fits(need: int, device: torch.device, parameter: str, what: str, advice: str = "") -> None:
