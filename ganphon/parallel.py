@@ -179,9 +179,10 @@ def _status_bytes(proc: str, key: str) -> int:
 
 
 def cgroup_folders(controller: str, cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> list[str]:
-    """The folders of this process's control group for ``controller`` (``memory``, ``cpu``): v2 (``0::/path``)
-    and v1 (``N:cpu,cpuacct:/path``), each at its path or, where that is not mounted, at the mount's root (a
-    container's own view)."""
+    """The folders of this process's control group for ``controller`` (``memory``, ``cpu``) and of the groups
+    above it, whose limits bind it too (a batch job's limit is set on the job, its steps are groups below):
+    v2 (``0::/path``) and v1 (``N:cpu,cpuacct:/path``), each where it is mounted (inside a container its own
+    group is the mount's root)."""
     folders = []
     try:
         with open(f"{proc}/cgroup", encoding="utf-8", errors="replace") as f:
@@ -197,10 +198,11 @@ def cgroup_folders(controller: str, cgroup_root: str = "/sys/fs/cgroup", proc: s
             base = f"{cgroup_root}/{controller}"
         else:
             continue
-        for folder in (f"{base}{path.rstrip('/')}", base):
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts), -1, -1):  # the group itself, then each group above it
+            folder = "/".join([base, *parts[:depth]])
             if os.path.isdir(folder) and folder not in folders:
                 folders.append(folder)
-                break
     return folders
 
 

@@ -589,8 +589,8 @@ def test_the_allocators_own_words_for_a_failed_allocation_become_one_line():
 
 def test_a_control_groups_memory_limit_is_read_as_the_kernel_writes_it(tmp_path):
     """The control group's limit, less its usage, bounds the free memory a batch is checked against: cgroup v2
-    (``memory.max``, "max" when unset) and v1 (``memory.limit_in_bytes``, about 2**63 when unset), in the
-    process's own group or at the mount's root (a container's view)."""
+    (``memory.max``, "max" when unset) and v1 (``memory.limit_in_bytes``, about 2**63 when unset), set on the
+    process's own group or a group above it, or at the mount's root (a container's view)."""
     from ganphon.parallel import memory_limits
 
     proc = tmp_path / "proc"
@@ -606,6 +606,10 @@ def test_a_control_groups_memory_limit_is_read_as_the_kernel_writes_it(tmp_path)
     assert rooms == [(3 << 30, group)]
     (root / "job" / "x" / "memory.max").write_text("max\n")
     assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == []
+    (root / "job" / "memory.max").write_text("2147483648\n")  # a batch job's limit, on the group above
+    (root / "job" / "memory.current").write_text("1610612736\n")
+    assert [room for room in memory_limits(str(root), str(proc)) if "ulimit" not in room[1]] == [(512 << 20, group)]
+    (root / "job" / "memory.max").write_text("max\n")
     (proc / "cgroup").write_text("4:memory:/docker/abc\n0::/\n")  # v1, seen from inside its container
     (root / "memory").mkdir()
     (root / "memory" / "memory.limit_in_bytes").write_text("2147483648\n")

@@ -565,11 +565,6 @@ def _main(argv) -> int:
         print(f"ganphon: error: {where}{os_problem(exc)}{_in_temporary_folder(exc.filename)}", file=sys.stderr)
         return 2
     return int(result or 0)
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        return " (the current folder no longer exists: it was removed after this shell entered it; cd into one)"
-    return ""
 
 
 def _check_working_folder() -> None:
