@@ -273,8 +273,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, hashlib.sha25
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_memory_a_network_frees_is_reused_not_faulted_in_again():
     """The kernel's count of page faults over three forward passes of a generator: with oneDNN's AVX-512
-    kernels the freed activations are returned by default and every page faulted in again (about
-    17,000 faults); with the heap kept (what the network commands set) next to none, and the outputs
+    kernels the freed activations are returned by default and every page faulted in again (6,000 to
+    18,000 faults); with the heap kept (what the network commands set) next to none, and the outputs
     are the same bytes.  With its SSE4.1 or AVX2 kernels glibc keeps the memory by itself (about 2,300
     faults either way): there the setting must cost nothing."""
     faults, outputs = {}, {}
@@ -283,8 +283,8 @@ def test_memory_a_network_frees_is_reused_not_faulted_in_again():
         assert run.returncode == 0, run.stderr
         count, outputs[mode] = run.stdout.split()[-2:]
         faults[mode] = int(count)
-    if faults["default"] > 5000:
-        assert faults["kept"] < faults["default"] / 10, faults
+    if faults["default"] > 5000:  # by default 6,000 to 18,000 from run to run, kept 250 to 1,000: the heap's
+        assert faults["kept"] < faults["default"] / 4, faults  # state before the passes moves both
     else:
         assert faults["kept"] < 1.5 * faults["default"] + 500, faults
     assert outputs["kept"] == outputs["default"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 
 from ..errors import ParameterError, size_text
-from ..parallel import memory_limits
 from .config import ModelConfig
 
 #: Peak bytes of a training step per sample ÷ (leaf outputs of G, D and Q for one sample × 4 bytes).
@@ -88,6 +87,8 @@ def memory_room(device: torch.device) -> tuple[int, int, str] | None:
                     rooms.append((free - RESERVE_BYTES, free, ""))
     except (OSError, ValueError, IndexError):
         pass
+    from ..parallel import memory_limits
+
     rooms.extend((free, free, whose) for free, whose in memory_limits())
     return min(rooms) if rooms else None
 
