@@ -84,17 +84,13 @@ def os_problem(exc: OSError) -> str:
             return (f"file name too long ({len(longest)} bytes: {os.fsdecode(longest[:24])}…; file systems "
                     f"take {NAME_MAX}); choose a shorter name")
     if exc.errno == errno.EMFILE:  # the per-process limit: the workers' pipes count too
-        try:
-            import resource
-
-            limit = f"this process may open {resource.getrlimit(resource.RLIMIT_NOFILE)[0]:,}; "
-        except (ImportError, OSError, ValueError):
-            limit = ""
+        limit = soft_limit("RLIMIT_NOFILE")
+        limit = f"this process may open {limit:,}; " if limit is not None else ""
         return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096')"
     if exc.errno == errno.ENFILE:
         return "too many open files on this system (the system's limit, not the command's); close some programs"
     if exc.errno == errno.EFBIG:
-        limit = file_size_limit()
+        limit = soft_limit("RLIMIT_FSIZE")
         if limit is not None:
             return (f"file too large: this process may write files of at most {limit:,} bytes (ulimit -f); raise "
                     "the limit, e.g. 'ulimit -f unlimited'")
@@ -102,13 +98,14 @@ def os_problem(exc: OSError) -> str:
     return exc.strerror or first_line(exc)
 
 
-def file_size_limit() -> int | None:
-    """The largest file this process may write (bytes; ``ulimit -f``), or None when it has no such limit."""
+def soft_limit(name: str) -> int | None:
+    """This process's soft limit ``name`` of :mod:`resource` (``"RLIMIT_FSIZE"``: ``ulimit -f`` in bytes,
+    ``"RLIMIT_AS"``: ``ulimit -v`` in bytes …), or None when it has none (or the system has no such limit)."""
     try:
         import resource
 
-        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    except (ImportError, OSError, ValueError):
+        soft = resource.getrlimit(getattr(resource, name))[0]
+    except (ImportError, AttributeError, OSError, ValueError):
         return None
     return None if soft == resource.RLIM_INFINITY else int(soft)
 
@@ -132,14 +129,9 @@ def memory_problem(exc: BaseException) -> str | None:
         number, unit = asked.groups()
         size = size_text(int(float(number))) if unit == "bytes" else f"{float(number):g} {unit}"
     words = "out of memory" + (f" (a step asked for {size} more)" if size else "")
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            words += f"; this process may use {size_text(soft)} in all (ulimit -v)"
-    except (ImportError, OSError, ValueError):
-        pass
+    limit = soft_limit("RLIMIT_AS")
+    if limit is not None:
+        words += f"; this process may use {size_text(limit)} in all (ulimit -v)"
     return words + "; ask for less at once: smaller batches, fewer samples or workers"
 
 

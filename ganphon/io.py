@@ -236,17 +236,18 @@ def write_listening_wav(path, x, sr: int, peak: float | None = 0.89, remove_mean
     top = float(np.max(np.abs(y))) if y.size else 0.0
     gain = 1.0 if peak is None else peak / top if top > 0 and np.isfinite(top) else 0.0
     pcm = np.round(np.clip(y * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
-    with layout.atomic_path(path) as tmp:
-        if Path(path).suffix.lower() == ".flac":  # the same 16-bit samples, losslessly compressed (Praat's writer)
-            import parselmouth
-
-            try:
-                parselmouth.Sound(pcm / 32768.0, sampling_frequency=float(sr)).save(
-                    str(tmp), parselmouth.SoundFileFormat.FLAC)
-            except parselmouth.PraatError as exc:
-                raise library_write_failed(path, exc, "FLAC file", 2 * pcm.size + (1 << 16)) from None
-        else:
+    if Path(path).suffix.lower() != ".flac":
+        with layout.atomic_path(path) as tmp:
             scipy.io.wavfile.write(tmp, int(sr), pcm)
+        return gain
+    import parselmouth  # the same 16-bit samples, losslessly compressed (Praat's writer)
+
+    try:  # a full disk or a size limit is the system's error (layout.atomic_path), anything else Praat's words
+        with layout.atomic_path(path) as tmp:
+            parselmouth.Sound(pcm / 32768.0, sampling_frequency=float(sr)).save(str(tmp),
+                                                                              parselmouth.SoundFileFormat.FLAC)
+    except parselmouth.PraatError as exc:
+        raise GanphonError(f"{path}: cannot write the FLAC file ({first_line(exc)})") from None
     return gain
 
 
@@ -1500,25 +1501,6 @@ def check_room(n_items: int, bytes_per_item: float, out, *, yes: bool = False, o
     if not yes and ((limit is not None and need > limit) or n_items > ITEM_LIMIT or need > free):
         raise GanphonError(f"{option}: {where}; check it, or pass --yes to run it")
     return need
-
-
-def library_write_failed(path, exc: Exception, what: str, need: int = 1 << 20) -> Exception:
-    """The error to raise for a library's failed write of ``path`` (torch's "unexpected pos …", Praat's "Error
-    encoding FLAC stream"): the system's full disk where the folder has less than ``need`` bytes free (those
-    libraries do not pass the ENOSPC on), else a one-line error in the library's words."""
-    import errno
-    import shutil
-
-    folder = Path(path).resolve().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        usage = shutil.disk_usage(folder)
-    except OSError:
-        usage = None
-    if usage is not None and usage.total and usage.free < need:
-        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    return GanphonError(f"{path}: cannot write the {what} ({first_line(exc)})")
 
 
 # ---------------------------------------------------------------- completion record

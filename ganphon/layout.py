@@ -36,7 +36,7 @@ import stat
 import time
 from pathlib import Path
 
-from .errors import NAME_MAX, file_size_limit  # NAME_MAX: the longest file name, also in errors' messages
+from .errors import NAME_MAX, GanphonError, soft_limit  # NAME_MAX: the longest file name, also in messages
 
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
@@ -593,16 +593,35 @@ def atomic_path(path):
         yield tmp
         os.replace(tmp, path)
     except Exception as exc:
-        limit = file_size_limit()
-        if limit is not None and tmp.is_file() and tmp.stat().st_size >= limit:
-            # the file reached the size limit: libraries say so in their own words (torch: "unexpected pos")
-            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path)) from None
+        said = isinstance(exc, GanphonError) or (isinstance(exc, OSError) and exc.errno is not None)
+        cause = None if said else _refused_write(tmp)
+        if cause is not None:  # a library's failed write in its own words (torch: "unexpected pos 3328 vs 3222")
+            raise OSError(cause, os.strerror(cause), str(path)) from None
         if isinstance(exc, OSError) and (exc.filename is None or is_temporary(Path(str(exc.filename)).name)):
             exc.filename = str(path)  # a full disk names no file: this write's is ``path``
         raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: Free bytes under which a folder counts as full when a library's write into it has failed
+FULL_BELOW = 1 << 20
+
+
+def _refused_write(tmp: Path) -> int | None:
+    """The errno of what refused a write a library reports in its own words (torch's "unexpected pos …",
+    Praat's "Error encoding FLAC stream", pyarrow's "Error writing bytes"), as the system would have said it:
+    ``EFBIG`` when the file reached the size limit (``ulimit -f``), ``ENOSPC`` when its folder is full;
+    None for anything else (the library's words stand)."""
+    limit = soft_limit("RLIMIT_FSIZE")
+    try:
+        if limit is not None and tmp.is_file() and tmp.stat().st_size >= limit:
+            return errno.EFBIG
+        usage = shutil.disk_usage(tmp.parent)
+    except OSError:
+        return None
+    return errno.ENOSPC if usage.total and usage.free < FULL_BELOW else None
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:

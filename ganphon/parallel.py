@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 
-from .errors import GanphonError, ParameterError
+from .errors import GanphonError, ParameterError, soft_limit
 
 #: Seconds to wait for killed workers to be reaped before giving up on them.
 KILL_WAIT = 2.0
@@ -145,15 +145,13 @@ def memory_limits(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self")
     (a container's ``--memory``, a batch job's cgroup), each less what is in use.  Where a limit is not set
     or cannot be read, it is not listed."""
     rooms = []
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
+    soft = soft_limit("RLIMIT_AS")
+    if soft is not None:
+        try:
             rooms.append((max(0, soft - _status_bytes(proc, "VmSize")), f"this process's limit, ulimit -v "
                                                                             f"{soft // 1024}"))
-    except (ImportError, OSError, ValueError):
-        pass
+        except (OSError, ValueError):
+            pass
     for group in cgroup_folders("memory", cgroup_root, proc):
         for limit_name, usage_name in _CGROUP_MEMORY_FILES:
             try:

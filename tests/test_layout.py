@@ -476,10 +476,10 @@ def test_a_file_too_large_without_a_limit_names_the_file_system():
     import errno
     import resource
 
-    from ganphon.errors import file_size_limit, os_problem
+    from ganphon.errors import os_problem, soft_limit
 
     if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
         pytest.skip("this process has a file size limit")
-    assert file_size_limit() is None
+    assert soft_limit("RLIMIT_FSIZE") is None
     assert os_problem(OSError(errno.EFBIG, "File too large", "/media/stick/t.zarr")) == (
         "file too large for this file system (a FAT32 drive holds at most 4 GiB a file); write it elsewhere")

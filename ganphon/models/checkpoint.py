@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 
 from ..errors import GanphonError, first_line
-from ..io import library_write_failed
 from ..layout import atomic_path, make_folder, refuse_not_a_file
 from .config import ModelConfig
 from .wavegan import Critic, Generator, QNetwork, build_models
@@ -108,11 +107,11 @@ def save_checkpoint(path, config: ModelConfig, generator=None, critic=None, qnet
         make_folder(path.parent)  # a failed command removes the folders it made
     if Path(path).is_dir():
         raise GanphonError(f"{path}: is a folder; give a checkpoint file name such as {Path(path) / 'model.pt'}")
-    with atomic_path(path) as tmp:
-        try:
+    try:  # a full disk or a size limit is the system's error (atomic_path), anything else torch's words
+        with atomic_path(path) as tmp:
             torch.save(blob, tmp)
-        except RuntimeError as exc:  # torch reports a missing folder or a failed write (a full disk) this way
-            raise library_write_failed(path, exc, "checkpoint") from None
+    except RuntimeError as exc:  # torch reports a missing folder or a failed write this way
+        raise GanphonError(f"{path}: cannot write the checkpoint ({first_line(exc)})") from None
     return path
 
 
