@@ -1,13 +1,12 @@
 """The paper-scale sweep, stage by stage as the commands a user runs, against the bare forward pass.
 
-A d = 64 WaveGAN generator (fresh weights: the timing does not depend on
-training) is saved as a checkpoint and swept over z11 from −15 to 5 step 2 on
+A d = 64 generator is saved as a checkpoint and swept over z11 from −15 to 5 step 2 on
 ``--bases`` base latents (100: the paper's 1,100 samples); each sample's
 output and every layer (dense, conv1–conv4) are exported.  Every stage is the whole command in
 its own process (start-up, imports, reading and writing its files counted):
 
     ganphon sweep  … --no-annotate --no-measure      generate + probe + export
-    ganphon annotate DIR --workers W --no-buzz-rule
+    ganphon annotate DIR --workers W [--no-buzz-rule]
     ganphon measure DIR --workers W
     ganphon stats DIR --workers W --measures intensity,f0,f1,f2,duration
 
@@ -26,13 +25,26 @@ beside its wall time; their sum over the machine's cores is the least wall
 time any schedule of the same work could take, which says how much of the
 ratio is waiting and how much is work.
 
-A fresh network's outputs are its stack's buzz: with the buzz rule they have no
-``voi`` interval and ``stats`` would fit no model.  The sweep is annotated
-with ``--no-buzz-rule`` so that every stage does the work it does on a trained
-model (the labels each measure is fitted on are printed).
+Which d = 64 generator (``--weights``).  The forward pass costs the same whatever
+the weights, but Praat's analyses do not: ``To Pitch (ac)`` on a fresh network's
+noise-like output keeps 15 candidates in every frame and costs about 6× what it
+costs on a trained generator's output (21 against 3.5 ms of CPU per 1.024 s
+output at annotate's settings), so fresh weights time a pipeline no user runs.
+
+* ``trained`` (default): the bundled trained ciwGAN (d = 8) widened to d = 64
+  without changing what it computes: every channel of every layer is copied
+  8 times and each copy's outgoing weights divided by 8, so each layer's
+  channel mean and the output are the bundled model's (the run checks this, to
+  1e-4, before timing) while every forward costs what a d = 64 forward costs.
+  Annotated as a user would (buzz rule on).
+* ``fresh``: a freshly initialised d = 64 WaveGAN.  Its outputs are its stack's
+  buzz: with the buzz rule they have no ``voi`` interval and ``stats`` would fit
+  no model, so it is annotated with ``--no-buzz-rule`` (the labels each measure
+  is fitted on are printed).
 
     python benchmarks/bench_sweep.py                # paper scale, 2 workers
     python benchmarks/bench_sweep.py --bases 30     # 330 samples
+    python benchmarks/bench_sweep.py --weights fresh
 
 The network commands (``sweep`` here) keep the memory a batch frees for the next one
 (:func:`ganphon.parallel.keep_freed_memory`); the bare forward here is a plain loop without that setting.
@@ -76,6 +88,61 @@ def bare_forward(G, latents, batch: int = 64) -> tuple[float, float]:
         return time.perf_counter() - started, _busy_cpu() - cpu_started
 
 
+def widened_demo_generator(dim: int):
+    """The bundled trained generator with every channel copied ``dim / 8`` times (see the module's text),
+    and its config; refused unless its output and each layer's channel mean equal the bundled model's."""
+    import dataclasses
+
+    from ganphon.models import load_checkpoint, new_model
+    from ganphon.models.bundled import demo_checkpoint_path
+
+    bundled = load_checkpoint(demo_checkpoint_path())
+    small = bundled.generator.eval()
+    if dim % bundled.config.dim:
+        raise SystemExit(f"bench_sweep: --weights trained needs --dim a multiple of {bundled.config.dim}")
+    copies = dim // bundled.config.dim
+    config = dataclasses.replace(bundled.config, dim=dim)
+    wide, _, _ = new_model(config, seed=0)
+    old, target = small.state_dict(), wide.state_dict()
+    state = {}
+    channels, wide_channels = small.dense_channels, wide.dense_channels
+    copy_of = torch.arange(wide_channels) // copies  # wide channel → the bundled channel it copies
+    if config.dense_layout == "tf":  # unit t * C + c is channel c at time t
+        state["dense.weight"] = old["dense.weight"].view(16, channels, -1)[:, copy_of].reshape(16 * wide_channels, -1)
+        state["dense.bias"] = old["dense.bias"].view(16, channels)[:, copy_of].reshape(-1)
+    else:  # unit c * 16 + t
+        state["dense.weight"] = old["dense.weight"].view(channels, 16, -1)[copy_of].reshape(16 * wide_channels, -1)
+        state["dense.bias"] = old["dense.bias"].view(channels, 16)[copy_of].reshape(-1)
+    for name in small.blocks:
+        weight, bias = old[f"blocks.{name}.conv.weight"], old[f"blocks.{name}.conv.bias"]  # [in, out, kernel]
+        n_in, n_out = target[f"blocks.{name}.conv.weight"].shape[:2]
+        rows = torch.arange(n_in) // copies
+        cols = torch.arange(n_out) // (n_out // weight.shape[1])  # the output layer keeps its one channel
+        state[f"blocks.{name}.conv.weight"] = weight[rows][:, cols] / copies
+        state[f"blocks.{name}.conv.bias"] = bias[cols]
+    wide.load_state_dict(state)
+    wide.eval()
+    z = torch.randn(16, config.latent_dim, generator=torch.Generator().manual_seed(0)) * 3
+
+    def layer_means(G):
+        means = {}
+        hooks = [module.register_forward_hook(lambda _m, _i, out, n=n: means.__setitem__(n, out.mean(1)))
+                 for n, module in G.activation_modules().items()]
+        with torch.inference_mode():
+            G(z)
+        for hook in hooks:
+            hook.remove()
+        return means
+
+    small_means, wide_means = layer_means(small), layer_means(wide)
+    worst = max(float((small_means[n] - wide_means[n]).abs().max()) for n in small_means)
+    if worst > 1e-4:
+        raise SystemExit(f"bench_sweep: the widened generator differs from the bundled one by {worst:g}")
+    print(f"the bundled ciwGAN (d = {bundled.config.dim}) widened to d = {dim}: every layer's channel mean and the "
+          f"output within {worst:.1e} of the bundled model's")
+    return config, wide
+
+
 def _busy_cpu() -> float:
     """The machine's busy CPU seconds so far, all cores (``/proc/stat``: user, nice, system, irq, softirq, steal).
 
@@ -101,6 +168,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bases", type=int, default=100)
     ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--weights", choices=("trained", "fresh"), default="trained",
+                    help="the bundled trained generator widened to --dim, or fresh weights (see above)")
     ap.add_argument("--workers", type=int, default=2, help="processes for annotate, measure and stats")
     ap.add_argument("--keep", default=None, help="keep the sweep folder here")
     ap.add_argument("--annotate-step", type=float, default=None,
@@ -119,17 +188,20 @@ def main() -> None:
     from ganphon.models import ModelConfig, new_model, save_checkpoint
     from ganphon.sweep import make_design
 
-    cfg = ModelConfig(arch="wavegan", dim=args.dim)
-    G, _, _ = new_model(cfg, seed=0)
-    G.eval()
+    if args.weights == "trained":
+        cfg, G = widened_demo_generator(args.dim)
+    else:
+        cfg = ModelConfig(arch="wavegan", dim=args.dim)
+        G, _, _ = new_model(cfg, seed=0)
+        G.eval()
     spec = {"kind": "dimension", **SPEC, "bases": args.bases, "seed": 1}
     design = make_design(cfg, spec)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / f"fresh_d{args.dim}.pt"
+        checkpoint = Path(tmp) / f"{args.weights}_d{args.dim}.pt"
         save_checkpoint(checkpoint, cfg, generator=G)
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
-              f"× (output + every layer), d={args.dim}, {torch.get_num_threads()} torch threads, {args.workers} workers; "
+              f"× (output + every layer), {cfg.arch} d={args.dim} ({args.weights} weights), {torch.get_num_threads()} torch threads, {args.workers} workers; "
               f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}"
               f"{'; the bare forward keeps freed memory' if args.forward_keeps_memory else ''}")
         print(f"before: {_uptime()}")
@@ -137,11 +209,12 @@ def main() -> None:
         times: dict = {}
         cpu: dict = {}
         step = [] if args.annotate_step is None else ["--time-step", args.annotate_step]
+        buzz = ["--no-buzz-rule"] if args.weights == "fresh" else []
         stages = [
             ("generate + probe + export", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
                                            "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
                                            "--no-annotate", "--no-measure", "--out", out, "--overwrite", "--quiet"]),
-            ("annotate", ["annotate", out, "--workers", args.workers, "--no-buzz-rule", "--quiet", *step]),
+            ("annotate", ["annotate", out, "--workers", args.workers, *buzz, "--quiet", *step]),
             ("measure", ["measure", out, "--workers", args.workers, "--quiet", "--overwrite",
                          "--inputs", args.measure_inputs]),
             ("stats (mixed models)", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES,
@@ -179,7 +252,7 @@ def main() -> None:
     print(f"  the stages' CPU time over {cores} cores: {pipeline_cpu / cores:.2f} s = {floor:.2f}× the bare forward, "
           f"stage by stage (no schedule of the same work is faster)")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
-    print(json.dumps({"samples": len(design), "workers": args.workers, "cores": cores,
+    print(json.dumps({"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers, "cores": cores,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_keeps_memory": args.forward_keeps_memory,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],

@@ -593,3 +593,34 @@ def test_a_file_named_demo_beside_the_bundled_name_is_said_to_be_passed_over(tmp
     assert main(["model-info", "--checkpoint", "./demo"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and out.split()[2] == hashlib.sha256((tmp_path / "demo").read_bytes()).hexdigest()[:16] + "…"
+
+
+def test_the_benchmarks_widened_generator_computes_the_bundled_one():
+    """``benchmarks/bench_sweep.py --weights trained`` times a d = 64 forward on a trained generator's outputs:
+    the bundled generator with every channel copied.  Against the bundled model's own forward: the same output
+    and the same channel mean in every layer, from twice the channels."""
+    import importlib.util
+
+    from ganphon.models.bundled import demo_checkpoint_path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep.py"
+    spec = importlib.util.spec_from_file_location("bench_sweep", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bundled = load_checkpoint(demo_checkpoint_path()).generator.eval()
+    config, wide = bench.widened_demo_generator(2 * bundled.config.dim)
+    assert config.dim == 2 * bundled.config.dim and wide.dense_channels == 2 * bundled.dense_channels
+    z = torch.randn(4, config.latent_dim, generator=torch.Generator().manual_seed(5)) * 4
+    means = {}
+    for name, G in (("bundled", bundled), ("wide", wide)):
+        got = means[name] = {}
+        hooks = [m.register_forward_hook(lambda _m, _i, out, n=n, got=got: got.__setitem__(n, out.mean(1)))
+                 for n, m in G.activation_modules().items()]
+        with torch.inference_mode():
+            got["out"] = G(z)
+        for h in hooks:
+            h.remove()
+    assert set(means["wide"]) == set(means["bundled"]) == {*bundled.layer_names, "output", "out"}
+    for layer, value in means["bundled"].items():
+        assert float(value.abs().max()) > 0.01
+        torch.testing.assert_close(means["wide"][layer], value, rtol=0, atol=2e-5)
