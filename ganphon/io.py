@@ -786,7 +786,7 @@ def join_manifest(table, manifest, key: str = "file"):
     return joined.drop(columns="__file")
 
 
-def read_acoustics(path, join: bool = True, what: str = "acoustic table", measures=None):
+def read_acoustics(path, join: bool = True, what: str = "acoustic table", measures=None, skip=()):
     """Read a long acoustic table, joined with its folder's manifest on demand.
 
     Parameters
@@ -801,6 +801,9 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
         A Parquet table: read only the rows of these measures (a filter on its
         ``measure`` column; the rows keep their order), and name every measure
         the file holds in ``attrs["measures_available"]``.  A CSV is read whole.
+    skip : sequence of str
+        A Parquet table: columns of its own not read (``ganphon stats`` skips
+        ``note``, a text on most of a long table's rows that no model uses).
 
     Returns
     -------
@@ -828,7 +831,16 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
                 available = sorted(str(m) for m in held.dropna().unique())
             except GanphonError:  # no measure column, or damage: read whole, for the error that names it
                 available = None
-        table = read_table(path, what, filters=None if available is None else
+        columns = None
+        if skip:
+            try:
+                import pyarrow.parquet as pq
+
+                held = pq.read_schema(path).names
+                columns = [c for c in held if c not in set(skip)] if set(skip) & set(held) else None
+            except Exception:  # damage: read whole, for the error that names it
+                columns = None
+        table = read_table(path, what, usecols=columns, filters=None if available is None else
                            [("measure", "in", sorted(set(measures)))])
         for column in ACOUSTIC_TEXT_COLUMNS:  # empty text reads back as a CSV's empty cell would
             if column in table.columns:

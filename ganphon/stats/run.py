@@ -447,7 +447,9 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
 
     in_store = is_store(folder)
     # a store's Parquet parts are read for the asked measures only (a CSV is read whole)
-    table = read_acoustics(folder, measures=measures or None)
+    # the rows' notes (why a value is undefined) are for people reading the table; no model uses them, and on a
+    # sweep's table they are a large share of the text read
+    table = read_acoustics(folder, measures=measures or None, skip=("note",))
     source = table.attrs["source"]
     present = distinct(table["measure"])
     used = [m for m in measures if m in present]

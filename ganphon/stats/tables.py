@@ -36,7 +36,7 @@ _LATENT_NAME = re.compile(r"^[cz]\d+$")
 from ..io import ACOUSTIC_TEXT_COLUMNS as TEXT_COLUMNS  # noqa: E402 (read as text)
 
 
-def read_acoustics(path, measures=None) -> pd.DataFrame:
+def read_acoustics(path, measures=None, skip=()) -> pd.DataFrame:
     """Read a long acoustic table (``DIR/acoustics.csv`` or ``.parquet``, any table of that form, or a
     measured store), joined with the folder's manifest (:func:`ganphon.io.read_acoustics`).
 
@@ -47,6 +47,8 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
         (``--store zarr``): its Parquet parts are read, not a CSV.
     measures : sequence of str, optional
         A store or a Parquet table: read only these measures' rows (a CSV is read whole).
+    skip : sequence of str
+        A Parquet table: columns of its own not read (:func:`ganphon.io.read_acoustics`).
 
     Returns
     -------
@@ -67,7 +69,7 @@ def read_acoustics(path, measures=None) -> pd.DataFrame:
         return _typed(table)
     from ..io import read_acoustics as read_table  # the CSV, or a large folder's Parquet, joined with the manifest
 
-    return _typed(read_table(path, measures=measures))
+    return _typed(read_table(path, measures=measures, skip=skip))
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
