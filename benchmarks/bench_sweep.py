@@ -201,7 +201,8 @@ def main() -> None:
         save_checkpoint(checkpoint, cfg, generator=G)
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         print(f"ganphon {ganphon.__version__}: z11 sweep, {args.bases} bases × 11 values = {len(design)} samples "
-              f"× (output + every layer), {cfg.arch} d={args.dim} ({args.weights} weights), {torch.get_num_threads()} torch threads, {args.workers} workers; "
+              f"× (output + every layer), {cfg.arch} d={args.dim} ({args.weights} weights), "
+              f"{torch.get_num_threads()} torch threads, {args.workers} workers; "
               f"annotate every {args.annotate_step or 0.005:g} s, measure --inputs {args.measure_inputs}"
               f"{'; the bare forward keeps freed memory' if args.forward_keeps_memory else ''}")
         print(f"before: {_uptime()}")
@@ -252,7 +253,8 @@ def main() -> None:
     print(f"  the stages' CPU time over {cores} cores: {pipeline_cpu / cores:.2f} s = {floor:.2f}× the bare forward, "
           f"stage by stage (no schedule of the same work is faster)")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
-    print(json.dumps({"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers, "cores": cores,
+    print(json.dumps({"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers,
+                      "cores": cores,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_keeps_memory": args.forward_keeps_memory,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],
