@@ -836,8 +836,8 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
             try:
                 import pyarrow.parquet as pq
 
-                held = pq.read_schema(path).names
-                columns = [c for c in held if c not in set(skip)] if set(skip) & set(held) else None
+                names = pq.read_schema(path).names
+                columns = [c for c in names if c not in set(skip)] if set(skip) & set(names) else None
             except Exception:  # damage: read whole, for the error that names it
                 columns = None
         table = read_table(path, what, usecols=columns, filters=None if available is None else
