@@ -802,8 +802,9 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
         ``measure`` column; the rows keep their order), and name every measure
         the file holds in ``attrs["measures_available"]``.  A CSV is read whole.
     skip : sequence of str
-        A Parquet table: columns of its own not read (``ganphon stats`` skips
-        ``note``, a text on most of a long table's rows that no model uses).
+        Columns not read: of a Parquet table's own, and of the manifest joined
+        (``ganphon stats`` skips ``note``, a text on most of a long table's rows,
+        and the manifest's file descriptions, which no model uses).
 
     Returns
     -------
@@ -862,7 +863,8 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
         key = "file"
         if "sound_file" in manifest.columns and not table["file"].isin(set(manifest["file"])).any():
             key = "sound_file"  # measured with --inputs sound
-        table = join_manifest(table, manifest, key)
+        unread = [c for c in skip if c in manifest.columns and c not in ("file", "sound_file")]
+        table = join_manifest(table, manifest.drop(columns=unread) if unread else manifest, key)
     table.attrs["source"] = str(path)
     if available is not None:
         table.attrs["measures_available"] = available

@@ -157,10 +157,15 @@ def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(tw
     assert 0 < len(part) < len(whole)
     pd.testing.assert_frame_equal(part, whole[whole["measure"].isin(asked)].reset_index(drop=True))
     assert part.attrs["measures_available"] == sorted(whole["measure"].unique())
-    # what stats reads: those rows without the notes column, the rest as the CSV has it
-    lean = read_acoustics(parquet_folder, measures=asked, skip=("note",))
-    assert "note" in whole.columns and whole["note"].notna().any() and "note" not in lean.columns
-    pd.testing.assert_frame_equal(lean, whole[whole["measure"].isin(asked)].drop(columns="note").reset_index(drop=True))
+    # what stats reads: those rows without the columns no model uses (the table's notes, the manifest's
+    # descriptions), the rest as the CSV has it
+    from ganphon.stats.run import UNUSED_COLUMNS
+
+    lean = read_acoustics(parquet_folder, measures=asked, skip=UNUSED_COLUMNS)
+    assert {"note", "checkpoint_sha256", "sr"} <= set(whole.columns) and whole["note"].notna().any()
+    assert not set(UNUSED_COLUMNS) & set(lean.columns)
+    pd.testing.assert_frame_equal(lean, whole[whole["measure"].isin(asked)].drop(
+        columns=[c for c in UNUSED_COLUMNS if c in whole.columns]).reset_index(drop=True))
     # a Parquet table without a measure column is named as such when measures are asked for, as when not
     io.write_table(table.drop(columns="measure"), parquet_folder / "acoustics.parquet")
     for measures in (None, asked):

@@ -440,6 +440,12 @@ class _Found:
     paths: list = field(default_factory=list)
 
 
+#: Columns of an acoustic table and its manifest that no model, test or table of ``stats`` uses, not read: the
+#: rows' notes (why a value is undefined: for people reading the table) and the manifest's descriptions of each
+#: file and its model.  On a sweep's table of a million rows and more they were most of the memory read.
+UNUSED_COLUMNS = ("note", "checkpoint_sha256", "textgrid", "arch", "n_native", "rate_native_hz", "slice_len", "sr")
+
+
 def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _Input:
     """Read the folder's acoustic table for ``measures`` and check it before ``stats/`` is touched:
     the measures and layers asked for, a table cut short, a table older than its inputs."""
@@ -447,9 +453,7 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
 
     in_store = is_store(folder)
     # a store's Parquet parts are read for the asked measures only (a CSV is read whole)
-    # the rows' notes (why a value is undefined) are for people reading the table; no model uses them, and on a
-    # sweep's table they are a large share of the text read
-    table = read_acoustics(folder, measures=measures or None, skip=("note",))
+    table = read_acoustics(folder, measures=measures or None, skip=UNUSED_COLUMNS)
     source = table.attrs["source"]
     present = distinct(table["measure"])
     used = [m for m in measures if m in present]

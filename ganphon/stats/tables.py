@@ -48,7 +48,7 @@ def read_acoustics(path, measures=None, skip=()) -> pd.DataFrame:
     measures : sequence of str, optional
         A store or a Parquet table: read only these measures' rows (a CSV is read whole).
     skip : sequence of str
-        A Parquet table: columns of its own not read (:func:`ganphon.io.read_acoustics`).
+        Columns not read, of a Parquet table's own or of the manifest joined (:func:`ganphon.io.read_acoustics`).
 
     Returns
     -------
