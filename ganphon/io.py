@@ -802,9 +802,10 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
         ``measure`` column; the rows keep their order), and name every measure
         the file holds in ``attrs["measures_available"]``.  A CSV is read whole.
     skip : sequence of str
-        Columns not read: of a Parquet table's own, and of the manifest joined
-        (``ganphon stats`` skips ``note``, a text on most of a long table's rows,
-        and the manifest's file descriptions, which no model uses).
+        Columns left out of the result, whatever the table's format: a Parquet
+        table's own and the manifest's are not read at all (``ganphon stats``
+        skips ``note``, a text on most of a long table's rows, and the
+        manifest's file descriptions, which no model uses).
 
     Returns
     -------
@@ -850,6 +851,7 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
     else:  # the one CSV reader (its checks: a row longer than the header, the parser's errors in one line)
         table = read_table(path, what, dtype={c: str for c in ACOUSTIC_TEXT_COLUMNS}, keep_default_na=True,
                            low_memory=False)
+        table = table.drop(columns=[c for c in skip if c in table.columns])  # a CSV is read whole
     if "point" in table.columns:  # whole numbers, or a shifted or edited row: named, never a cast error
         point = pd.to_numeric(table["point"], errors="coerce")
         broken = point.notna() & ((point != point.round()) | (point.abs() > 2**31))

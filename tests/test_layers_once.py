@@ -166,6 +166,8 @@ def test_the_explorer_and_stats_reader_read_a_parquet_table_as_the_joined_csv(tw
     assert not set(UNUSED_COLUMNS) & set(lean.columns)
     pd.testing.assert_frame_equal(lean, whole[whole["measure"].isin(asked)].drop(
         columns=[c for c in UNUSED_COLUMNS if c in whole.columns]).reset_index(drop=True))
+    lean_csv = read_acoustics(csv_folder, skip=UNUSED_COLUMNS)  # the same columns, whatever the format
+    pd.testing.assert_frame_equal(lean_csv[lean_csv["measure"].isin(asked)].reset_index(drop=True), lean)
     # a Parquet table without a measure column is named as such when measures are asked for, as when not
     io.write_table(table.drop(columns="measure"), parquet_folder / "acoustics.parquet")
     for measures in (None, asked):

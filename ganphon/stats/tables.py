@@ -48,7 +48,7 @@ def read_acoustics(path, measures=None, skip=()) -> pd.DataFrame:
     measures : sequence of str, optional
         A store or a Parquet table: read only these measures' rows (a CSV is read whole).
     skip : sequence of str
-        Columns not read, of a Parquet table's own or of the manifest joined (:func:`ganphon.io.read_acoustics`).
+        Columns left out, whatever the route (:func:`ganphon.io.read_acoustics`; a store's parts are read whole).
 
     Returns
     -------
@@ -62,6 +62,7 @@ def read_acoustics(path, measures=None, skip=()) -> pd.DataFrame:
         from ..store_analysis import acoustics_table
 
         table = acoustics_table(path, measures)
+        table = table.drop(columns=[c for c in skip if c in table.columns])
         for column in TEXT_COLUMNS:  # text, as the CSV reader is told to read them
             if column in table.columns:
                 text = table[column]
