@@ -1,7 +1,8 @@
 """Scale: the columnar store against one file per series, and the analysis on 1 vs 2 workers.
 
-1. ``N`` random samples of a d = 64 WaveGAN (fresh weights: the cost does not
-   depend on training), output + conv1–conv4, written once as files
+1. ``N`` random samples of a d = 64 WaveGAN (fresh weights: the cost of generating
+   and writing does not depend on training; the analysis's in 3. does, see
+   there), output + conv1–conv4, written once as files
    (``ganphon probe``: WAV + Sound + TextGrid per series) and once as a store
    (``ganphon probe --store zarr``).  Each runs in its own process: wall time,
    bytes on disk, peak RSS (``wait4``), samples/s.
@@ -11,7 +12,10 @@
 3. The analysis (annotate the outputs, measure every series: pitch, intensity,
    formants, spectrum, duration) of ``--analyse-n`` samples from the store,
    with 1 and with 2 workers (the local process pool; ``--dask`` adds a
-   2-process LocalCluster): samples/s and the speed-up.
+   2-process LocalCluster): samples/s and the speed-up.  A fresh network's output
+   is noise-like, and Praat's pitch analysis of it costs about 6× what it costs
+   on a trained generator's (``bench_sweep.py``'s text): these rates are of
+   that noise, a trained model's analysis is faster.
 
 Prints a table, the ratios against the file route measured in the same run,
 a projection to 310,000 samples, and one JSON line.
