@@ -474,3 +474,15 @@ def test_an_acoustic_value_no_measurement_gives_is_named(tmp_path, capsys, edit,
     assert main(["stats", str(folder), "--allow-stale", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (f"ganphon: error: {path}: f0_mean of s000001_output.wav (0–1.024 s) "
                                                 f"{said}; is the table edited or damaged?")
+    # a Parquet table of its own columns (the manifest joined as it is read, stats' measures only): an F0 point
+    # of that file edited, named the same way
+    parquet = folder / "acoustics.parquet"
+    table = pd.read_csv(path)[list(io.ACOUSTIC_COLUMNS)]
+    table.loc[row, "value"] = 100.0
+    point = table.index[(table["measure"] == "f0") & (table["file"] == "s000001_output.wav")][0]
+    table.loc[point, "value"] = edit
+    io.write_table(table, parquet)
+    path.unlink()
+    assert main(["stats", str(folder), "--allow-stale", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (f"ganphon: error: {parquet}: f0 of s000001_output.wav "
+                                                f"(0–1.024 s) {said}; is the table edited or damaged?")

@@ -440,10 +440,11 @@ class _Found:
     paths: list = field(default_factory=list)
 
 
-#: Columns of an acoustic table and its manifest that no model, test or table of ``stats`` uses, not read: the
-#: rows' notes (why a value is undefined: for people reading the table) and the manifest's descriptions of each
-#: file and its model.  On a sweep's table of a million rows and more they were most of the memory read.
-UNUSED_COLUMNS = ("note", "checkpoint_sha256", "textgrid", "arch", "n_native", "rate_native_hz", "slice_len", "sr")
+#: Columns of an acoustic table and its manifest that no model, test, check or table of ``stats`` uses, not read:
+#: the rows' notes (why a value is undefined: for people reading the table) and the manifest's descriptions of
+#: each file and its model.  On a sweep's table of a million rows and more they were most of the memory read.
+#: (``sr`` stays: the check of the table's frequencies against each sound's Nyquist reads it.)
+UNUSED_COLUMNS = ("note", "checkpoint_sha256", "textgrid", "arch", "n_native", "rate_native_hz", "slice_len")
 
 
 def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _Input:
