@@ -667,6 +667,11 @@ def _rows_to_frame(rows) -> pd.DataFrame:
 _TEXT = pd.DataFrame({"x": ["a"]})["x"].dtype  # the dtype pandas gives text columns
 #: Float columns of the long table (``f0_artefact``: Hz, NaN where a value is on no artefact).
 _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
+#: The note of a file whose sound could not be measured at all (:func:`_measure_job`'s ``failure``), after
+#: any note on its TextGrid: the reason, which names the file (a TextGrid that cannot be read is not one:
+#: its sound is measured whole).
+_UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid:)[^;:]+: [^;]*"
+                r"|[^;:]+: (?:sound has no samples|NaN/inf samples))")
 
 
 def check_measures(measures) -> tuple:
@@ -1412,6 +1417,15 @@ def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:
                 named = table["file"][band]
             lines.append(f"empty by the band rule (the layer's native rate cannot carry them): {int(band.sum())} "
                          f"values in {', '.join(layout.sort_layers(named.dropna().astype(str).unique()))}")
+        # a file none of whose values could be measured is named whatever its share of the NaNs
+        unread = distinct.str.extract(_UNREAD_NOTE, expand=False)
+        has = unread.notna().to_numpy()[note_codes]
+        if has.any():
+            files = pd.DataFrame({"file": table["file"].to_numpy()[has],
+                                  "why": unread.to_numpy()[note_codes[has]]}).drop_duplicates("file")
+            shown = "; ".join(files["why"].head(3)) + (f"; and {len(files) - 3} more" if len(files) > 3 else "")
+            lines.append(f"not measured, {len(files)} file(s) unreadable or without usable samples "
+                         f"(their rows are NaN with the reason in 'note'): {shown}")
         rest = note_codes[empty & ~band]
         if len(rest):
             # the distinct notes in order of first appearance, each repeated as often as it occurs:

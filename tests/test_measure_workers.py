@@ -234,6 +234,41 @@ def test_the_command_names_the_layers_in_its_summary_without_joining(sound_folde
     assert band.endswith("values in dense, conv1, conv2, conv3, conv4")
 
 
+def test_the_summary_names_every_file_that_could_not_be_measured(sound_folder, tmp_path, capsys):
+    """A cut layer Sound and an empty output WAV leave rows of NaN (one file must not stop a folder), and
+    the printed summary names both files whatever their share of the NaNs (here far below the five
+    commonest notes); a TextGrid that cannot be read is not one of them: its sound is measured whole."""
+    import shutil
+
+    from ganphon.cli import main
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(sound_folder, folder)
+    for stale in folder.glob("acoustics*"):
+        stale.unlink()
+    cut = sorted(folder.glob("*_conv3.Sound"))[1]
+    cut.write_bytes(cut.read_bytes()[:-7])
+    empty = sorted(folder.glob("*_output.wav"))[2]
+    empty.write_bytes(b"")
+    grid = sorted(folder.glob("*.TextGrid"))[4]
+    grid.write_text("not a TextGrid\n", encoding="utf-8")
+    assert main(["measure", str(folder), "--workers", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    named = [line for line in printed if line.startswith("not measured, ")]
+    assert len(named) == 1, printed
+    assert named[0].startswith("not measured, 2 file(s) unreadable or without usable samples")
+    assert f"cannot read {cut.name}: " in named[0] and f"cannot read {empty.name}: " in named[0]
+    assert grid.name not in named[0] and grid.stem not in named[0]
+    from ganphon.io import read_acoustics
+
+    table = read_acoustics(folder, join=False)
+    for broken in (cut.with_suffix(".wav").name, empty.name):  # the rows are there, NaN, with the reason
+        rows = table[table["file"] == broken]
+        assert len(rows) and rows.loc[rows["measure"] != "duration", "value"].isna().all()
+    whole = table[table["file"].str.startswith(grid.stem + "_")]
+    assert whole["value"].notna().any() and whole["note"].str.contains(f"cannot read {grid.name}").all()
+
+
 class _Job:
     def __init__(self, textgrid):
         self.textgrid = textgrid
