@@ -670,7 +670,8 @@ _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 #: The note of a file whose sound could not be measured at all (:func:`_measure_job`'s ``failure``), after
 #: any note on its TextGrid: the reason, which names the file (a TextGrid that cannot be read is not one:
 #: its sound is measured whole).
-_UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid:)[^;:]+: [^;]*"
+#: ``measure_all.praat`` writes ``cannot read NAME`` without Praat's message.
+_UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid(?:$|[:;]))[^;:]+(?:: [^;]*)?"
                 r"|[^;:]+: (?:sound has no samples|NaN/inf samples))")
 
 

@@ -1236,6 +1236,11 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
     assert (bad["label"] == "a").all() and bad["note_script"].eq("cannot read bad_wav.wav").all()
     assert bad.loc[bad["measure"] == "duration", ["value", "value_script"]].to_numpy().ravel() == pytest.approx([0.3, 0.3])
     assert bad.loc[bad["measure"] != "duration", ["value", "value_script"]].isna().all().all()
+    # each engine's summary names that sound on a line of its own, and none of the TextGrids
+    for table in (python, script):
+        named = [line for line in acoustics.summary(table, 0.0, "t").splitlines() if line.startswith("not measured")]
+        assert len(named) == 1 and named[0].startswith("not measured, 1 file(s) unreadable"), named
+        assert "cannot read bad_wav.wav" in named[0] and ".TextGrid" not in named[0]
 
     # every flagged row is flagged by both engines, with the same kind of note
     flagged = rows[rows["file"] != "good.wav"]
