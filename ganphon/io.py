@@ -67,6 +67,8 @@ def require_file(path, what: str, missing: str | None = None) -> None:
     or ``missing`` (default ``no such <what>``) when nothing does."""
     refuse_not_a_file(path, what)
     if not os.path.isfile(path):
+        if os.path.islink(path):  # a dangling link is not "nothing there": say where it points
+            raise GanphonError(layout.dangling_link(path))
         raise GanphonError(f"{path}: {missing or f'no such {what}'}")
 
 
@@ -751,10 +753,11 @@ ACOUSTIC_TEXT_COLUMNS = ("file", "tier", "label", "measure", "note", "sample_id"
 
 def acoustics_path(folder):
     """The acoustic table of a folder: ``acoustics.parquet`` (large tables) or ``acoustics.csv``;
-    the CSV's path when there is neither."""
+    the CSV's path when there is neither.  Something other than a file at the Parquet name (a folder,
+    a dangling link) is that path, so the reader names it rather than a missing CSV."""
     folder = Path(folder)
     parquet = folder / layout.ACOUSTICS_PARQUET
-    return parquet if parquet.is_file() else folder / layout.ACOUSTICS
+    return parquet if parquet.is_file() or os.path.lexists(parquet) else folder / layout.ACOUSTICS
 
 
 def join_manifest(table, manifest, key: str = "file"):
@@ -822,7 +825,7 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
     import pandas as pd
 
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and path.suffix.lower() not in (".parquet", ".csv"):  # a folder named like a table is refused
         path = acoustics_path(path)
     require_file(path, f"{what} file", "no acoustic table; run 'ganphon measure' (or 'ganphon sweep') first")
     available = None

@@ -190,8 +190,7 @@ def listed(paths, broken_links: str = "error") -> list:
             raise GanphonError(f"{path.parent}/{path.name!r}: a file name holding {control_kind(path.name)}; "
                                "rename it")
         if broken_links != "keep" and path.is_symlink() and not path.exists():
-            raise GanphonError(f"{path}: a link to {os.readlink(path)}, which does not exist; remove the link or "
-                               "restore what it points to")
+            raise GanphonError(dangling_link(path))
         kind = not_a_file(path, folders=False)
         if kind is not None:
             raise GanphonError(f"{path}: {kind}, not a file; remove it or move it away")
@@ -232,7 +231,17 @@ def refuse_not_a_file(path, what: str) -> None:
     if kind is not None:
         from .errors import GanphonError
 
-        raise GanphonError(f"{path}: {kind}, not a {what}")
+        raise GanphonError(f"{path}: {kind}, not {with_article(what)}")
+
+
+def dangling_link(path) -> str:
+    """The one-line error for a link at ``path`` to something that does not exist."""
+    return f"{path}: a link to {os.readlink(path)}, which does not exist; remove the link or restore what it points to"
+
+
+def with_article(what: str) -> str:
+    """``what`` after "a" or "an" (an acoustic table file, a sound file, a uniform …)."""
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
 
 
 def check_entries(folder) -> None:

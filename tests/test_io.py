@@ -486,3 +486,30 @@ def test_an_acoustic_value_no_measurement_gives_is_named(tmp_path, capsys, edit,
     assert main(["stats", str(folder), "--allow-stale", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (f"ganphon: error: {parquet}: f0 of s000001_output.wav "
                                                 f"(0–1.024 s) {said}; is the table edited or damaged?")
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_something_else_at_the_parquet_tables_name_is_named_not_taken_for_a_missing_table(tmp_path, kind):
+    """A folder or a dangling link named ``acoustics.parquet``, with a readable ``acoustics.csv`` beside it:
+    every reader of the folder's table (``io.read_acoustics``, ``stats``' completeness check, the explorer's
+    rows) refuses naming the Parquet path and what stands there; none reads the CSV instead, none says
+    "no acoustic table"."""
+    from ganphon.report.explore import _acoustic_rows
+
+    pd.DataFrame({"file": ["a.wav"], "measure": ["f0"], "value": [100.0]}).to_csv(tmp_path / layout.ACOUSTICS,
+                                                                                 index=False)
+    parquet = tmp_path / layout.ACOUSTICS_PARQUET
+    if kind == "folder":
+        parquet.mkdir()
+        said = f"{parquet}: a folder, not an acoustic table file"
+    else:
+        parquet.symlink_to(tmp_path / "gone" / "t.parquet")
+        said = f"{parquet}: a link to {tmp_path / 'gone' / 't.parquet'}, which does not exist; remove the link or " \
+            "restore what it points to"
+    assert io.acoustics_path(tmp_path) == parquet
+    for read in (lambda: io.read_acoustics(tmp_path), lambda: io.read_acoustics(parquet),
+                 lambda: _acoustic_rows(tmp_path)):
+        with pytest.raises(GanphonError) as caught:
+            read()
+        assert str(caught.value) == said
+    assert io.acoustics_path(tmp_path / "elsewhere") == tmp_path / "elsewhere" / layout.ACOUSTICS  # nothing there

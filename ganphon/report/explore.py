@@ -120,7 +120,7 @@ def _acoustic_rows(folder: Path) -> tuple[list, dict]:
     from ..measures import check_table_values
 
     path = acoustics_path(folder)
-    if not path.is_file():
+    if not os.path.lexists(path):  # not measured; anything else at the name is named by the reader
         return [], {}
     table = read_acoustics(path)  # joined with the manifest
     check_table_values(table, path)
