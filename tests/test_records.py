@@ -77,6 +77,21 @@ def test_stats_refuses_a_table_measured_before_the_annotation_was_redone(measure
     assert "note:" not in capsys.readouterr().err
 
 
+def test_a_table_without_its_record_is_fitted_with_a_note_saying_its_freshness_is_unchecked(measured, capsys):
+    """A table whose record was deleted (or one made by another tool) cannot be judged fresh or stale: it is
+    fitted, and the one note says so, naming both files; with the record back there is no note."""
+    record = measured / layout.ACOUSTICS_JSON
+    kept = record.read_bytes()
+    record.unlink()
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganphon: note:")]
+    assert notes == ["ganphon: note: acoustics.csv has no record (acoustics.json): whether it is older than the "
+                     "folder's files is not checked"]
+    record.write_bytes(kept)
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_stats_refuses_a_table_older_than_a_reexport(measured, tiny_ciwgan, tmp_path, capsys):
     kept = tmp_path / "kept"
     kept.mkdir()

@@ -486,6 +486,8 @@ def _check_fresh(folder: Path, source: Path, digest: str | None, allow_stale: bo
     """
     record_path = source.with_suffix(".json")
     if not record_path.is_file():
+        print(f"ganphon: note: {source.name} has no record ({record_path.name}): whether it is older than the "
+              "folder's files is not checked", file=sys.stderr)
         return {}, []
     try:
         record = io.read_record(record_path)
