@@ -757,7 +757,7 @@ def acoustics_path(folder):
     a dangling link) is that path, so the reader names it rather than a missing CSV."""
     folder = Path(folder)
     parquet = folder / layout.ACOUSTICS_PARQUET
-    return parquet if parquet.is_file() or os.path.lexists(parquet) else folder / layout.ACOUSTICS
+    return parquet if os.path.lexists(parquet) else folder / layout.ACOUSTICS
 
 
 def join_manifest(table, manifest, key: str = "file"):
