@@ -262,7 +262,11 @@ def check_entries(folder) -> None:
     except OSError:
         return
     for name in others:
-        kind = not_a_file(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        kind = not_a_file(path)
+        if kind is None and name.lower().endswith(READ_SUFFIXES) and os.path.islink(path) \
+                and not os.path.exists(path):  # a dangling link is no more "nothing there" than a folder is
+            raise GanphonError(dangling_link(Path(folder) / name))
         if kind is None or (kind == "a folder" and not name.lower().endswith(READ_SUFFIXES)):
             continue
         raise GanphonError(f"{Path(folder) / name}: {kind} where {folder} should hold a file; remove it or move "

@@ -209,3 +209,22 @@ def test_a_run_record_with_a_clip_that_is_no_positive_number_is_named(measured, 
     record["request"]["clip"] = 0.5  # a clip ganphon writes: read as it is
     run_json.write_text(json.dumps(record))
     assert io.run_clip(measured) == 0.5
+
+
+@pytest.mark.parametrize("name", [layout.MANIFEST, layout.RUN_JSON, layout.ACOUSTICS_JSON, "TextGrid"])
+def test_a_dangling_link_where_a_folder_holds_a_file_it_reads_is_named_not_taken_for_absent(measured, name, capsys):
+    """A link to nothing as the manifest (``measure`` had measured the folder as loose WAVs), the run record,
+    the table's record (``stats`` had fitted the table as one without a record) or a TextGrid: every command
+    that reads the folder stops with the one line naming the link and its target, and writes nothing."""
+    target = measured / (sorted(measured.glob("*.TextGrid"))[0].name if name == "TextGrid" else name)
+    target.unlink()
+    target.symlink_to(measured / "gone" / "x")
+    before = sorted(p.name for p in measured.iterdir())
+    said = f"{target}: a link to {measured / 'gone' / 'x'}, which does not exist; remove the link or restore " \
+        "what it points to"
+    for argv in (["measure", str(measured), "--measures", "intensity", "--quiet", "--overwrite"],
+                 ["stats", str(measured), "--measures", "intensity", "--quiet"],
+                 ["annotate", str(measured), "--quiet"]):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err.strip() == f"ganphon: error: {said}", argv
+    assert sorted(p.name for p in measured.iterdir()) == before
