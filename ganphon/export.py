@@ -125,6 +125,8 @@ def _check_intervene(intervene, n: int):
 def _export_plan(model, out: Path, opts: ProbeOptions, ids, layers, feature_maps, interventions,
                  intervene) -> Plan:
     """The request (everything that changes the numbers) and the run record of an export."""
+    import torch
+
     request = opts.request if opts.request is not None else {"n": len(ids), "seed": opts.seed}
     # everything that changes the numbers is part of the request (the batch size does, in the last bits)
     request = dict(request, layers=layers, reduce=opts.reduce, activation=opts.activation, clip=opts.clip,
@@ -140,6 +142,7 @@ def _export_plan(model, out: Path, opts: ProbeOptions, ids, layers, feature_maps
                "tables": [layout.MANIFEST, layout.LATENTS, *map(layout.feature_maps, feature_maps)]}
     record = {"command": command_line(opts.command), "seed": opts.seed,
               "versions": io.versions("torch", "parselmouth"),
+              "torch_threads": torch.get_num_threads(),
               "checkpoint": str(model.path) if model.path else None,
               "model": model.config.to_dict(),  # the generator's stack periods are flagged as artefacts
               "created": created(), "planned": planned}

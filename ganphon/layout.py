@@ -939,18 +939,60 @@ def journal_write(path) -> None:
         scope.created.append(path)
 
 
+def unshare(path) -> bool:
+    """Make the file ``path`` this folder's own before it is changed in place (appended to, truncated,
+    written through a memory map), so that the change stays in this folder.
+
+    A file hard-linked from another folder (a copy made with ``cp -al``, a backup by
+    ``rsync --link-dest``) or a link to a file elsewhere (a git-annex or DataLad folder)
+    is one file in two places: appending to it had changed the other folder too (a
+    resumed copy's ``finished.txt`` had recorded its samples in the original's).  Such a
+    path is replaced by a copy of what it holds (written beside it, then renamed over it;
+    writable by its owner, as ``git annex unlock`` does).  A file only this folder holds,
+    a folder, or nothing there: unchanged.  Returns whether the path was replaced.
+    """
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.stat(path)
+        except OSError:
+            return False  # a link to nothing: the folder check names it (dangling_link)
+        if not stat.S_ISREG(target.st_mode):
+            return False
+        mode = target.st_mode
+    elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        mode = st.st_mode
+    else:
+        return False
+    tmp = sibling(path, "tmp", keep_suffix=True)
+    try:
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, stat.S_IMODE(mode) | stat.S_IWUSR)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return True
+
+
 def journal_modify(path) -> None:
     """Record that ``path`` is about to be changed in place: what it holds now is kept for undo.
 
-    Call it once before the first change within a command (later calls do
-    nothing).  A file (appended to, or written through a memory map) is
-    copied.  A folder (a zarr store whose chunks and metadata are rewritten,
+    A file shared with another place (a hard link, a link to a file elsewhere) is
+    first made this folder's own (:func:`unshare`).  Call it once before the first
+    change within a command (later calls do nothing).  A file (appended to, or
+    written through a memory map) is copied.  A folder (a zarr store whose chunks and metadata are rewritten,
     created or removed) is kept as a tree of hard links, which costs no
     space: its writers must replace a file (write a temporary, rename it
     over), never change one in place, as zarr's local store does.  A path
     that does not exist yet is removed again if the command fails.
     """
     path = Path(path)
+    unshare(path)
     _note_in_ledger(path)
     scope = _scope()
     if scope is None or _key(path) in scope.seen:
@@ -1231,6 +1273,7 @@ def _enter_names(parent: str, names) -> None:
     with contextlib.suppress(OSError):
         fd = _LEDGER_FDS.get(parent) if _SCOPES else None
         if fd is None:
+            unshare(ledger)  # a copy's ledger hard-linked to the original's: append to this folder's only
             fd = os.open(ledger, os.O_WRONLY | os.O_APPEND)
             if _SCOPES:  # kept open for the command (closed as it ends); each append reaches the file at once
                 _LEDGER_FDS[parent] = fd

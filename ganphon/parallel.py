@@ -135,6 +135,31 @@ def usable_cores(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") 
     return max(1, cores)
 
 
+#: Variables by which a user sets the threads of torch's and the BLAS' pools; where one is set, it is obeyed.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def torch_threads_within_quota(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> int | None:
+    """Hold torch's threads to the cores this process may use (:func:`usable_cores`).
+
+    torch starts a thread per core its affinity allows and does not read a control
+    group's CPU quota: in a container limited to 2 CPUs on a 64-core host it runs 64
+    threads that take turns on 2 CPUs, each forward pass many times slower.  Called by
+    the commands that run a network; where ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``
+    is set, or torch already uses no more threads, nothing changes.  Returns the
+    number of threads set, or None.
+    """
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return None
+    import torch
+
+    cores = usable_cores(cgroup_root, proc)
+    if torch.get_num_threads() <= cores:
+        return None
+    torch.set_num_threads(cores)
+    return cores
+
+
 #: cgroup v2 (its files in the process's own group) and v1 (the memory controller's): limit, usage
 _CGROUP_MEMORY_FILES = (("memory.max", "memory.current"), ("memory.limit_in_bytes", "memory.usage_in_bytes"))
 

@@ -483,3 +483,34 @@ def test_a_file_too_large_without_a_limit_names_the_file_system():
     assert soft_limit("RLIMIT_FSIZE") is None
     assert os_problem(OSError(errno.EFBIG, "File too large", "/media/stick/t.zarr")) == (
         "file too large for this file system (a FAT32 drive holds at most 4 GiB a file); write it elsewhere")
+
+
+def test_a_copy_sharing_files_with_its_original_changes_only_itself(tmp_path):
+    """A folder copied with hard links (``cp -al``, ``rsync --link-dest``) or as links to the original's files
+    (a git-annex or DataLad folder, read-only), then completed by the same command: the files ganphon changes
+    in place (``finished.txt``, the ledger) had been changed in the original too, which then recorded as
+    finished a sample written only in the copy.  The copy is completed; every byte of the original stays."""
+    from ganphon.cli import main
+
+    original = tmp_path / "original"
+    command = ["probe", "--checkpoint", "demo", "--n", "3", "--quiet", "--out"]
+    assert main([*command, str(original)]) == 0
+    before = {p.name: p.read_bytes() for p in original.iterdir()}
+    for how in ("hard", "symbolic"):
+        copy = tmp_path / how
+        copy.mkdir()
+        for p in original.iterdir():
+            if how == "hard":
+                os.link(p, copy / p.name)
+            else:
+                os.symlink(p, copy / p.name)
+        if how == "symbolic":  # git-annex keeps its objects read-only
+            for p in original.iterdir():
+                p.chmod(0o444)
+        (copy / "s000002_output.wav").unlink()  # a sample the copy has to make again
+        assert main([*command, str(copy)]) == 0
+        assert {p.name: p.read_bytes() for p in original.iterdir()} == before, how
+        finished = (copy / layout.FINISHED).read_text(encoding="utf-8").splitlines()
+        assert finished.count("s000002") == 2 and (copy / "s000002_output.wav").is_file(), (how, finished)
+        assert (original / layout.FINISHED).read_text(encoding="utf-8").splitlines().count("s000002") == 1
+        assert layout.unshare(copy / layout.FINISHED) is False  # the copy's own now

@@ -9,6 +9,7 @@ command, the holder's process id, the script and file named in one line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -699,6 +700,59 @@ def test_a_real_control_group_bounds_the_workers_and_the_batch(control_group):
     assert re.fullmatch(r"ganphon: error: --batch-size: 20,000 samples of a ciwgan d=8 at once: about 8\.9 GiB, "
                         r"while [\d.,]+ MiB of memory are free \(the memory limit of this process's control "
                         r"group\); use a smaller batch", done.stderr.strip()), done.stderr
+
+
+def test_a_control_groups_cpu_quota_bounds_torchs_threads(tmp_path):
+    """torch starts a thread per core its affinity allows and ignores a control group's CPU quota: in a 2-CPU
+    container on a 64-core host, 64 threads taking turns.  The network commands hold them to the quota
+    (v2 ``cpu.max`` here); a user's ``OMP_NUM_THREADS`` is obeyed.  Each case in a fresh process (torch's
+    thread count is per process)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores the affinity allows")
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    proc.mkdir()
+    (root / "job").mkdir(parents=True)
+    (proc / "cgroup").write_text("0::/job\n")
+    code = ("import torch; from ganphon.parallel import torch_threads_within_quota as cap; "
+            f"print(torch.get_num_threads(), cap({str(root)!r}, {str(proc)!r}), torch.get_num_threads())")
+
+    def threads(quota, **env):
+        (root / "job" / "cpu.max").write_text(quota)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              env={**subprocess_env(), **env})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    before, capped, after = threads("50000 100000\n")  # half a CPU
+    assert int(before) >= 2 and capped == "1" and after == "1"
+    before, capped, after = threads("max 100000\n")
+    assert capped == "None" and after == before
+    assert threads("50000 100000\n", OMP_NUM_THREADS="2") == ["2", "None", "2"]
+
+
+def test_a_real_control_group_holds_a_network_commands_torch_threads(control_group, tmp_path):
+    """``ganphon probe`` run inside a control group of one CPU, as in a container: its run record says torch ran
+    one thread (the machine has at least two cores; outside the group it runs one per core)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores the affinity allows")
+    cpu, _ = control_group
+    with open(f"{cpu}/cpu.cfs_quota_us", "w") as f:
+        f.write("100000")
+
+    def join():
+        for folder in control_group:
+            with open(f"{folder}/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+
+    env = {k: v for k, v in subprocess_env().items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    for where, preexec, expected in (("inside", join, 1), ("outside", None, None)):
+        out = tmp_path / where
+        done = subprocess.run([sys.executable, "-m", "ganphon", "probe", "--checkpoint", "demo", "--n", "2", "--out",
+                               str(out), "--quiet"], capture_output=True, text=True, timeout=300, env=env,
+                              preexec_fn=preexec)
+        assert done.returncode == 0, done.stderr
+        threads = json.loads((out / "run.json").read_text(encoding="utf-8"))["torch_threads"]
+        assert threads == 1 if expected == 1 else threads >= 2, (where, threads)
 
 
 def test_a_removed_working_folder_is_said_before_anything_starts(tmp_path):

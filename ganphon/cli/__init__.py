@@ -513,9 +513,10 @@ def _main(argv) -> int:
         if getattr(args, "prestart", None):  # worker processes start importing while the command plans
             args.prestart(args)
         if args.command in _NETWORK_COMMANDS:  # batch after batch, the same tensors: keep their memory
-            from ..parallel import keep_freed_memory
+            from ..parallel import keep_freed_memory, torch_threads_within_quota
 
             keep_freed_memory()
+            torch_threads_within_quota()  # a container's CPU quota, not the host's cores
         from ..layout import command_scope
         from ..parallel_dask import use_scheduler
 
