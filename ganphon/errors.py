@@ -89,6 +89,10 @@ def os_problem(exc: OSError) -> str:
         return f"too many open files ({limit}raise the limit, e.g. 'ulimit -n 4096')"
     if exc.errno == errno.ENFILE:
         return "too many open files on this system (the system's limit, not the command's); close some programs"
+    if exc.errno == errno.ENOSPC and name:
+        files = no_room_for_files(name)
+        if files is not None:
+            return files
     if exc.errno == errno.EFBIG:
         limit = soft_limit("RLIMIT_FSIZE")
         if limit is not None:
@@ -96,6 +100,27 @@ def os_problem(exc: OSError) -> str:
                     "the limit, e.g. 'ulimit -f unlimited'")
         return "file too large for this file system (a FAT32 drive holds at most 4 GiB a file); write it elsewhere"
     return exc.strerror or first_line(exc)
+
+
+def no_room_for_files(name) -> str | None:
+    """What ENOSPC on writing ``name`` means where the file system has bytes to spare but no room for another
+    file (every inode used: a small tmpfs, a file system made for few large files): "No space left on
+    device" had sent people to ``df``, which showed space free.  None where the bytes ran out (or nothing
+    can be told).  Asked as the write fails: undoing the command frees what it had taken."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(str(name)))
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        fs = os.statvfs(folder)
+    except (OSError, ValueError):
+        return None
+    free = fs.f_bavail * fs.f_frsize
+    if fs.f_files <= 0 or fs.f_favail > 0 or free < (1 << 20):
+        return None
+    return (f"no room for another file: the file system holds at most {fs.f_files:,} files and has none left "
+            f"('df -i'), though {size_text(free)} are free; remove files there or write elsewhere")
 
 
 def soft_limit(name: str) -> int | None:

@@ -36,7 +36,7 @@ import stat
 import time
 from pathlib import Path
 
-from .errors import NAME_MAX, GanphonError, soft_limit  # NAME_MAX: the longest file name, also in messages
+from .errors import NAME_MAX, GanphonError, no_room_for_files, soft_limit  # NAME_MAX: the longest file name, also in messages
 
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
@@ -612,6 +612,8 @@ def atomic_path(path):
             raise OSError(cause, os.strerror(cause), str(path)) from None
         if isinstance(exc, OSError) and (exc.filename is None or is_temporary(Path(str(exc.filename)).name)):
             exc.filename = str(path)  # a full disk names no file: this write's is ``path``
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            exc.strerror = no_room_for_files(path) or exc.strerror  # out of files, not of bytes
         raise
     finally:
         if tmp.exists():

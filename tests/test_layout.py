@@ -514,3 +514,47 @@ def test_a_copy_sharing_files_with_its_original_changes_only_itself(tmp_path):
         assert finished.count("s000002") == 2 and (copy / "s000002_output.wav").is_file(), (how, finished)
         assert (original / layout.FINISHED).read_text(encoding="utf-8").splitlines().count("s000002") == 1
         assert layout.unshare(copy / layout.FINISHED) is False  # the copy's own now
+
+
+@pytest.fixture
+def few_files(tmp_path):
+    """A tmpfs of 64 MiB that holds at most 30 files (needs root and mount; skipped where the system refuses)."""
+    import subprocess
+
+    mount = tmp_path / "few"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=30", "tmpfs",
+                                            str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("needs a tmpfs mount (root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_file_system_out_of_files_but_not_of_bytes_is_said_so(few_files, capsys):
+    """Every inode used, 60 MiB free: "No space left on device" had sent people to ``df``, which showed the
+    space free.  The error says the file system has no room for another file, how many it holds and what
+    is free, naming the file (or the folder); nothing is left behind."""
+    from ganphon.cli import main
+
+    pattern = (r"no room for another file: the file system holds at most 30 files and has none left \('df -i'\), "
+               r"though (\d+\.\d) MiB are free; remove files there or write elsewhere")
+    assert main(["probe", "--checkpoint", "demo", "--n", "10", "--out", str(few_files / "p"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    found = re.fullmatch(rf"ganphon: error: {re.escape(str(few_files / 'p'))}/s\d{{6}}_\w+\.(wav|Sound|TextGrid): "
+                         + pattern, err)
+    assert found and float(found.group(2)) > 50, err
+    assert os.listdir(few_files) == []
+    made = 0
+    while True:  # every file the file system can hold, taken
+        try:
+            (few_files / f"f{made}").touch()
+        except OSError:
+            break
+        made += 1
+    assert main(["probe", "--checkpoint", "demo", "--n", "2", "--out", str(few_files / "p"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(rf"ganphon: error: {re.escape(str(few_files / 'p'))}: cannot write there \({pattern}\)",
+                        err), err
+    assert sorted(os.listdir(few_files)) == sorted(f"f{i}" for i in range(made))
