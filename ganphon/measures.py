@@ -424,6 +424,10 @@ FREQUENCY_MEASURES = Names(lambda: _every("frequencies"), "Measures in Hz.")
 PITCH_MEASURES = Names(lambda: _every("artefacts"), "Measures flagged in f0_artefact.")
 #: Measures taken at N normalised time points along an interval.
 POINT_MEASURES = Names(lambda: _every("points"), "Point measures.")
+#: Measures read from the TextGrid alone (``duration``): a layer measured on the output's intervals has the
+#: output's numbers, so only a layer segmented itself (``annotate --layers``) can be compared with the output.
+TEXTGRID_MEASURES = Names(lambda: tuple(m for f in FAMILIES.values() if not f.needs_sound for m in f.measures),
+                          "Measured from the TextGrid alone.")
 class _Bands(Mapping):
     """Family → its :class:`Band`, read from :data:`FAMILIES`."""
 

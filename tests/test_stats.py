@@ -268,8 +268,22 @@ def corr_table():
     return table
 
 
+def own_tiers(table):
+    """``table`` with each layer's duration rows on a tier of its own (``auto_<layer>``), as ``annotate
+    --layers`` makes them: the layer segmented itself."""
+    table = table.copy()
+    own = (table["measure"] == "duration") & (table["layer"] != "output")
+    table.loc[own, "tier"] = "auto_" + table.loc[own, "layer"]
+    return table
+
+
 def test_correlation_table_matches_numpy_and_fisher_ci():
     table = corr_table()
+    # every layer's durations here are on the output's tier: in a measured table they are the output's numbers
+    # (r = 1 by construction, not a finding), so they have no row
+    assert stats.correlation_table(table, measures=("f0", "duration", "f3"))[["measure", "layer"]].values.tolist() \
+        == [["f0", "conv3"], ["f0", "conv4"]]
+    table = own_tiers(table)
     corr = stats.correlation_table(table, measures=("f0", "duration", "f3"))
     assert list(corr.columns) == ["measure", "layer", "r", "ci_low", "ci_high", "n", "p"]
     assert corr[["measure", "layer"]].values.tolist() == [["f0", "conv3"], ["f0", "conv4"],
@@ -295,15 +309,22 @@ def test_correlation_table_matches_numpy_and_fisher_ci():
 def test_correlation_by_interval_order_pairs_layer_tiers():
     table = corr_table()
     part = table[(table["measure"] == "duration")].copy()
-    # conv4 annotated on its own tier, with slightly different boundaries
+    # conv4 annotated on its own tier, with slightly different boundaries; conv3 measured on the output's
     conv4 = part["layer"] == "conv4"
     part.loc[conv4, "tier"] = "auto_conv4"
     part.loc[conv4, "start"] += 0.002
-    exact = stats.correlation_table(part, measures=["duration"])
-    assert exact.set_index("layer").loc["conv4", "n"] == 0
-    ordered = stats.correlation_table(part, measures=["duration"], match="order").set_index("layer")
-    reference = stats.correlation_table(table, measures=["duration"]).set_index("layer")
-    assert ordered.loc["conv4", "r"] == pytest.approx(reference.loc["conv4", "r"], abs=1e-12)
+    # durations are paired by interval order whatever ``match`` says (by interval, a layer's own tier never
+    # matches the output's), and only in the layer segmented itself
+    for match in ("interval", "order"):
+        ordered = stats.correlation_table(part, measures=["duration"], match=match).set_index("layer")
+        assert list(ordered.index) == ["conv4"]
+        key = ["sample_id", "label", "end"]  # the shifted start aside, the same intervals in the same order
+        a = part[conv4].set_index(key)["value"]
+        b = part[part["layer"] == "output"].set_index(key)["value"]
+        a, b = a.align(b, join="inner")
+        ok = a.notna() & b.notna()
+        assert ordered.loc["conv4", "n"] == ok.sum()
+        assert ordered.loc["conv4", "r"] == pytest.approx(np.corrcoef(a[ok], b[ok])[0, 1], abs=1e-12)
 
 
 # --------------------------------------------------------------------------
@@ -918,3 +939,41 @@ def test_distributions_are_scipy_stats_numbers_without_importing_it():
     code = ("import sys; import ganphon.stats.fits, ganphon.stats.correlate, ganphon.stats.run; "
             "print('scipy.stats' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_measured_sweeps_layers_have_no_duration_correlation(tmp_path):
+    """A real sweep (annotated, measured): every layer is measured on the output's intervals, so its durations
+    are the output's numbers, and ``stats`` had reported r = 1.00, p = 0 for each layer in correlations.csv and
+    its printed table.  Those rows are gone, a note says why; a layer measured on a segmentation of its own is
+    paired with the output by interval order, and its r is numpy's on those pairs."""
+    from ganphon.cli import main
+
+    folder = tmp_path / "sweep"
+    assert main(["sweep", "--checkpoint", "demo", "--var", "z11", "--from", "-4", "--to", "4", "--step", "4",
+                 "--bases", "3", "--seed", "2", "--workers", "1", "--out", str(folder), "--quiet"]) == 0
+    result = stats.run_stats(folder, measures=("intensity", "duration"))
+    corr = pd.read_csv(folder / "stats" / "correlations.csv")
+    assert set(corr["measure"]) == {"intensity"} and len(corr) == 5, corr
+    table = pd.read_csv(folder / "acoustics.csv")
+    durations = table[table["measure"] == "duration"].pivot_table(
+        index=["sample_id", "start", "end"], columns="layer", values="value")
+    assert (durations.drop(columns="output").sub(durations["output"], axis=0).abs().max() < 1e-12).all()
+    note = next(n for n in result.notes if n.startswith("duration: not correlated in "))
+    assert note.startswith("duration: not correlated in dense, conv1, conv2, conv3, conv4: measured on the "
+                           "output's intervals"), note
+    # conv4 segmented itself and measured on its own tier: its durations against the output's, k-th with k-th
+    assert main(["annotate", str(folder), "--layers", "conv4", "--workers", "1", "--quiet"]) == 0
+    assert main(["measure", str(folder), "--tier", "auto_conv4", "--workers", "1", "--out",
+                 str(tmp_path / "conv4.csv"), "--quiet"]) == 0
+    own = pd.read_csv(tmp_path / "conv4.csv")
+    both = pd.concat([table[table["layer"] == "output"], own[own["layer"] == "conv4"]], ignore_index=True)
+    row = stats.correlation_table(both, ["duration"]).set_index("layer").loc["conv4"]
+    pairs = []
+    for (sid, label), out in both[(both["measure"] == "duration") & (both["layer"] == "output")].groupby(
+            ["sample_id", "label"]):
+        mine = both[(both["measure"] == "duration") & (both["layer"] == "conv4") & (both["sample_id"] == sid)
+                    & (both["label"] == label)].sort_values("start")["value"].tolist()
+        pairs += list(zip(mine, out.sort_values("start")["value"].tolist()))
+    a, b = np.array(pairs).T
+    ok = ~(np.isnan(a) | np.isnan(b))
+    assert row["n"] == ok.sum() > 10 and row["r"] == pytest.approx(np.corrcoef(a[ok], b[ok])[0, 1], abs=1e-12)

@@ -696,9 +696,11 @@ def _correlation_lines(r_stats: dict) -> list:
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
     lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
     lines.append(md_table(r_stats.get("correlations"), n=60))
-    lines.append("Every layer was measured on the output's intervals, so `duration` agrees by construction; "
-                 "for durations of a layer's own, segment the layers too (`ganphon annotate DIR --layers "
-                 "conv3,conv4`) and correlate with `ganphon.stats.correlation_table(..., match=\"order\")`.\n")
+    lines.append("Every layer was measured on the output's intervals, so its durations are the output's: "
+                 "`duration` has no row here (r = 1 by construction says nothing). For durations of a layer's "
+                 "own, segment the layers too (`ganphon annotate DIR --layers conv3,conv4`), measure each on its "
+                 "tier (`ganphon measure DIR --tier auto_conv4 --out conv4.csv`) and give its rows with the "
+                 "output's to `ganphon.stats.correlation_table`, which pairs durations by interval order.\n")
     return lines
 
 

@@ -11,8 +11,8 @@ from .. import layout
 from ..errors import GanphonError, ParameterError, name_list
 from .adjust import check_alpha
 from .mixed import MixedTask, _one_model, model_name
-from .tables import (INTERVAL_KEYS, PAPER_MEASURES, _complete, _require, _source, distinct, sort_layers,
-                     without_artefacts)
+from .tables import (INTERVAL_KEYS, PAPER_MEASURES, TEXTGRID_MEASURES, _complete, _require, _source, distinct,
+                     segmented_layers, sort_layers, without_artefacts)
 
 EFFECT_COLUMNS = ["outcome", "label", "layer", "beta", "se", "df", "ci_low", "ci_high", "p", "n_obs",
                   "n_groups", "engine", "method", "warnings"]
@@ -91,6 +91,11 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
         ``order``: the k-th interval with a label in one file matches the
         k-th in the other, whatever the tier and times (layers annotated on
         their own ``auto_<layer>`` tiers, e.g. for duration).
+        Measures read from the TextGrid alone (``duration``) are always paired
+        by ``order``, and only for layers segmented on tiers of their own
+        (:func:`~ganphon.stats.segmented_layers`): a layer measured on the
+        reference's intervals has the reference's numbers (r = 1 by
+        construction, not a finding), so it has no row.
     include_artefacts : bool
         Keep the F0 values on generator artefact frequencies (``f0_artefact``);
         by default they are left out.
@@ -113,7 +118,10 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
     # only the columns used below are copied with each measure's rows (a joined table has many more)
     used = [c for c in ["sample_id", "layer", *INTERVAL_KEYS, "point", "value"] if c in table.columns]
     for measure in measures:
+        from_textgrid = measure in TEXTGRID_MEASURES
         part = table.loc[table["measure"] == measure, used].copy()
+        # the layers whose rows of this measure lie on tiers of their own (segmented themselves)
+        own = set(segmented_layers(part, reference)) if from_textgrid else set()
         if labels:
             part = part[part["label"].isin([labels] if isinstance(labels, str) else list(labels))]
         if part.empty:
@@ -126,7 +134,7 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
         part["point"] = pd.to_numeric(part["point"], errors="coerce").fillna(-1).astype(int)
         part[["tier", "label"]] = part[["tier", "label"]].astype(object).fillna("")
         part[["start", "end"]] = part[["start", "end"]].astype(float).fillna(-1.0)
-        if match == "interval":
+        if match == "interval" and not from_textgrid:
             keys = ["sample_id", "tier", "label", "start", "end", "point"]
         else:
             part = part.sort_values(["sample_id", "layer", "start", "point"], kind="stable")
@@ -140,7 +148,7 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
         if reference not in wide.columns:
             continue
         for layer in sort_layers(wide.columns):
-            if layer == reference:
+            if layer == reference or (from_textgrid and layer not in own):
                 continue
             rows.append({"measure": measure, "layer": layer, **pearson(wide[layer], wide[reference])})
     out = pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

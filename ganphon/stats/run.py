@@ -20,8 +20,8 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, GAM_DEGREE, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table,
                     mixed_tasks, model_name)
-from .tables import (STATS_DIR, SWEEP_MEASURES, default_labels, distinct, has_sweep, model_frame, read_acoustics,
-                     read_latents, segmented_layers, sort_layers)
+from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, default_labels, distinct, has_sweep,
+                     model_frame, read_acoustics, read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
@@ -688,6 +688,22 @@ def _fit_notes(fits, bases: int, df: str) -> list:
     return notes
 
 
+def _copied_measure_notes(table: pd.DataFrame, used) -> list:
+    """The note on measures read from the TextGrid alone (duration) in layers measured on the output's
+    intervals: the output's own numbers, so not correlated (their rows are absent from the table)."""
+    notes = []
+    for measure in (m for m in used if m in TEXTGRID_MEASURES):
+        part = table.loc[table["measure"] == measure, ["layer", "tier"] if "tier" in table.columns else ["layer"]]
+        own = set(segmented_layers(part))
+        left = [layer for layer in sort_layers(distinct(part["layer"])) if layer not in own]
+        if left:
+            notes.append(f"{measure}: not correlated in {', '.join(left)}: measured on the output's intervals, "
+                         f"their values are the output's (r = 1 by construction); 'ganphon annotate DIR --layers "
+                         f"{left[-1]}' segments a layer itself, whose rows measured on its tier are then paired "
+                         "with the output's by interval order")
+    return notes
+
+
 def _other_tables(folder: Path, read: _Input, split: _Artefacts, opt: _Options, found: _Found, notes: list, *,
                   sweep: bool, label_column, discover_latents: bool, cluster_seed: int) -> None:
     """The tables of any measured folder into ``found``: correlations with the output, a network's
@@ -698,6 +714,7 @@ def _other_tables(folder: Path, read: _Input, split: _Artefacts, opt: _Options, 
     if "layer" in table.columns and "sample_id" in table.columns \
             and layout.OUTPUT_LAYER in distinct(table["layer"]):
         found.tables["correlations"] = correlation_table(table, used, labels=opt.labels, include_artefacts=True)
+        notes += _copied_measure_notes(table, used)
         if split.compared and not sweep:
             theirs = correlation_table(split.other, split.compared, labels=opt.labels, include_artefacts=True)
             mine = found.tables["correlations"][found.tables["correlations"]["measure"].isin(split.compared)]

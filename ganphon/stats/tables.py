@@ -18,6 +18,8 @@ from ..errors import GanphonError
 # family's ``stats``, ``paper`` and ``labels``), whenever they are used.
 #: Measures of the paper's correlation table (SPEC §7).
 PAPER_MEASURES = _measures.PAPER_MEASURES
+#: Measures read from the TextGrid alone (duration): a layer on the output's intervals has the output's values.
+TEXTGRID_MEASURES = _measures.TEXTGRID_MEASURES
 #: Measures of the frication (spectral moments, the fric interval's peak intensity).
 FRICATION_MEASURES = _measures.FRICATION_MEASURES
 #: What :func:`ganphon.stats.run_stats` models by default: the paper's measures, and the frication's
@@ -250,22 +252,22 @@ def default_labels(measure: str) -> tuple:
     return _measures.labels_of(measure)
 
 
-def segmented_layers(table: pd.DataFrame) -> list:
+def segmented_layers(table: pd.DataFrame, reference: str = layout.OUTPUT_LAYER) -> list:
     """Layers measured on intervals of their own (``annotate --layers``), in network order.
 
-    A layer whose rows carry another tier than the output's (``auto_conv3``
-    vs ``auto``) was segmented itself; the others were measured on the
-    output's intervals, so their durations are the output's.  Without an
-    ``output`` layer or a ``tier`` column, every layer counts as segmented.
+    A layer whose rows carry another tier than the ``reference`` layer's (``auto_conv3``
+    vs the output's ``auto``) was segmented itself; the others were measured on the
+    reference's intervals, so their durations are the reference's.  Without a
+    ``reference`` layer or a ``tier`` column, every layer counts as segmented.
     """
     if "layer" not in table.columns:
         return []
     layers = sort_layers(table["layer"].dropna().unique())
-    if "tier" not in table.columns or layout.OUTPUT_LAYER not in layers:
+    if "tier" not in table.columns or reference not in layers:
         return layers
     # each layer's tiers, from the distinct (layer, tier) pairs (a vectorised pass, not a lambda per group)
     pairs = pd.DataFrame({"layer": table["layer"].astype(str), "tier": table["tier"]}).dropna().drop_duplicates()
     tiers = {layer: {str(t) for t in part} for layer, part in pairs.groupby("layer", sort=False)["tier"]}
-    out = tiers.get(layout.OUTPUT_LAYER, set())
+    out = tiers.get(reference, set())
     return [layer for layer in layers
-            if layer == layout.OUTPUT_LAYER or (tiers.get(layer) and tiers[layer].isdisjoint(out))]
+            if layer == reference or (tiers.get(layer) and tiers[layer].isdisjoint(out))]
