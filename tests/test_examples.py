@@ -67,17 +67,24 @@ def assert_sweep_grid_png(folder, var, values):
 
 def assert_r_matches_numpy(table, acoustics, labels, at_least):
     """Each r of ``table`` is numpy's Pearson r of the layer's and the output's values of one measure,
-    paired on the same interval, in intervals labelled ``labels``, artefact F0 values left out."""
-    keys = ["sample_id", "tier", "label", "start", "end", "point"]
-    acoustics["point"] = acoustics["point"].fillna(-1)
+    one pair per interval (a point measure's defined points averaged in each), in intervals labelled
+    ``labels``, artefact F0 values left out."""
+    keys = ["sample_id", "tier", "label", "start", "end"]
     rows = acoustics[acoustics["label"].isin(labels)]
     if "f0_artefact" in rows.columns:
         rows = rows[rows["f0_artefact"].isna()]
     checked = 0
     for row in table.itertuples():
         part = rows[rows["measure"] == row.measure]
-        joined = part[part["layer"] == row.layer].merge(part[part["layer"] == "output"], on=keys,
-                                                       suffixes=("_layer", "_output"))
+
+        def means(layer):
+            values = {}
+            for key, group in part[part["layer"] == layer].groupby(keys, sort=False):
+                defined = group["value"].dropna().to_numpy()
+                values[key] = float(np.mean(defined)) if len(defined) else np.nan
+            return pd.Series(values, name="value").rename_axis(keys).reset_index()
+
+        joined = means(row.layer).merge(means("output"), on=keys, suffixes=("_layer", "_output"))
         joined = joined.dropna(subset=["value_layer", "value_output"])
         assert row.n == len(joined), (row.measure, row.layer)
         if len(joined) > 2 and joined["value_layer"].std() > 0 and joined["value_output"].std() > 0:

@@ -54,7 +54,8 @@ def stats(p) -> None:
                    "'auto' tier (has_fric, 0/1) on value by a logistic mixed model (Laplace, as glmer), layer "
                    "output")
     p.add_argument("--point-agg", choices=("mean", "median"), default="mean",
-                   help="summary of point measures over an interval's points")
+                   help="summary of point measures over an interval's points, in the models and the "
+                   "correlation table (one pair per interval)")
     p.add_argument("--no-random-slope", action="store_true",
                    help="random intercept by base only (otherwise intercept and slope; then an "
                    "uncorrelated slope, then the intercept alone, when a fit does not converge)")

@@ -694,7 +694,8 @@ def _correlation_lines(r_stats: dict) -> list:
     """Section 4: the layers against the output (the paper's correlation table)."""
     lines = []
     lines.append("## 4. Layers against the output (the paper's correlation table)\n")
-    lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random samples:\n")
+    lines.append("Pearson r between each layer's measure and the output's over matched intervals of the random "
+                 "samples, one pair per interval (its points averaged: n counts intervals):\n")
     lines.append(md_table(r_stats.get("correlations"), n=60))
     lines.append("Every layer was measured on the output's intervals, so its durations are the output's: "
                  "`duration` has no row here (r = 1 by construction says nothing). For durations of a layer's "

@@ -72,8 +72,15 @@ def pearson(x, y, confidence: float = 0.95) -> dict:
 
 
 def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: str = layout.OUTPUT_LAYER,
-                      labels=None, match: str = "interval", include_artefacts: bool = False) -> pd.DataFrame:
+                      labels=None, match: str = "interval", include_artefacts: bool = False,
+                      point_agg: str | None = "mean") -> pd.DataFrame:
     """Pearson r between each layer's measurement and the reference layer's (the paper's table).
+
+    One pair per interval (the paper's unit: "38 voiced stretches"): a point
+    measure (F0, intensity, formants at N points) is summarised over the
+    points of each interval first, as in the model frames.  Its points are not
+    independent observations: counted one by one they had made n ten times
+    the intervals and the CI and p as if it were.
 
     Parameters
     ----------
@@ -99,16 +106,24 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
     include_artefacts : bool
         Keep the F0 values on generator artefact frequencies (``f0_artefact``);
         by default they are left out.
+    point_agg : {"mean", "median", None}
+        How a point measure is summarised over the points of an interval, in
+        each layer (NaN points skipped; an interval without a defined point
+        has no pair); None pairs the points themselves (n counts points: a
+        description, not independent pairs).
 
     Returns
     -------
     pandas.DataFrame
-        Columns measure, layer, r, ci_low, ci_high (95 %, Fisher z), n, p;
-        NaN rows are dropped pairwise.
+        Columns measure, layer, r, ci_low, ci_high (95 %, Fisher z), n (pairs:
+        intervals, or points with ``point_agg=None``), p; NaN rows are dropped
+        pairwise.
     """
     _require(table, ["sample_id", "layer", "measure", "value"], "a correlation table")
     if match not in ("interval", "order"):
         raise ParameterError("match", f"must be 'interval' or 'order', got {match!r}")
+    if point_agg not in ("mean", "median", None):
+        raise ParameterError("point_agg", f"must be 'mean', 'median' or None, got {point_agg!r}")
     measures = name_list(measures, "measures")
     if reference not in distinct(table["layer"]):
         raise GanphonError(f"{_source(table)}: no rows for the reference layer '{reference}'")
@@ -143,8 +158,10 @@ def correlation_table(table: pd.DataFrame, measures=PAPER_MEASURES, reference: s
             part = part.merge(first[["sample_id", "layer", "tier", "label", "start", "end", "ordinal"]],
                               on=["sample_id", "layer", "tier", "label", "start", "end"], how="left")
             keys = ["sample_id", "label", "ordinal", "point"]
+        if point_agg is not None:  # one value per interval and layer
+            keys = [key for key in keys if key != "point"]
         # observed key combinations only (a pivot with dropna=False would build their full product)
-        wide = part.groupby(keys + ["layer"], sort=True)["value"].mean().unstack("layer")
+        wide = part.groupby(keys + ["layer"], sort=True)["value"].agg(point_agg or "mean").unstack("layer")
         if reference not in wide.columns:
             continue
         for layer in sort_layers(wide.columns):

@@ -713,10 +713,12 @@ def _other_tables(folder: Path, read: _Input, split: _Artefacts, opt: _Options, 
     table, used = split.table, read.used
     if "layer" in table.columns and "sample_id" in table.columns \
             and layout.OUTPUT_LAYER in distinct(table["layer"]):
-        found.tables["correlations"] = correlation_table(table, used, labels=opt.labels, include_artefacts=True)
+        found.tables["correlations"] = correlation_table(table, used, labels=opt.labels, include_artefacts=True,
+                                                         point_agg=opt.point_agg)
         notes += _copied_measure_notes(table, used)
         if split.compared and not sweep:
-            theirs = correlation_table(split.other, split.compared, labels=opt.labels, include_artefacts=True)
+            theirs = correlation_table(split.other, split.compared, labels=opt.labels, include_artefacts=True,
+                                       point_agg=opt.point_agg)
             mine = found.tables["correlations"][found.tables["correlations"]["measure"].isin(split.compared)]
             without, with_ = (mine, theirs) if not opt.include_artefacts else (theirs, mine)
             notes += _artefact_lines(without, with_, "correlations")
