@@ -36,7 +36,8 @@ import stat
 import time
 from pathlib import Path
 
-from .errors import NAME_MAX, GanphonError, no_room_for_files, soft_limit  # NAME_MAX: the longest file name, also in messages
+# NAME_MAX: the longest file name, also in messages
+from .errors import NAME_MAX, GanphonError, no_room_for_files, soft_limit
 
 MANIFEST = "manifest.csv"
 LATENTS = "latents.csv"
@@ -987,8 +988,8 @@ def journal_modify(path) -> None:
     A file shared with another place (a hard link, a link to a file elsewhere) is
     first made this folder's own (:func:`unshare`).  Call it once before the first
     change within a command (later calls do nothing).  A file (appended to, or
-    written through a memory map) is copied.  A folder (a zarr store whose chunks and metadata are rewritten,
-    created or removed) is kept as a tree of hard links, which costs no
+    written through a memory map) is copied.  A folder (a zarr store whose chunks
+    and metadata are rewritten, created or removed) is kept as a tree of hard links, which costs no
     space: its writers must replace a file (write a temporary, rename it
     over), never change one in place, as zarr's local store does.  A path
     that does not exist yet is removed again if the command fails.

@@ -428,6 +428,8 @@ POINT_MEASURES = Names(lambda: _every("points"), "Point measures.")
 #: output's numbers, so only a layer segmented itself (``annotate --layers``) can be compared with the output.
 TEXTGRID_MEASURES = Names(lambda: tuple(m for f in FAMILIES.values() if not f.needs_sound for m in f.measures),
                           "Measured from the TextGrid alone.")
+
+
 class _Bands(Mapping):
     """Family → its :class:`Band`, read from :data:`FAMILIES`."""
 
