@@ -379,6 +379,59 @@ def test_effect_by_layer_standardised_slope_and_first_layer():
     assert stats.first_layer(both, outcome="intensity") == "conv2"
 
 
+def test_first_layer_holm_adjusted_over_the_layers():
+    """Each layer tested at 5 % on its own names a layer wrongly about a quarter of the time when six layers
+    have no effect; Holm's step-down adjustment over the layers holds that to 5 %.  By hand: p = 0.03, 0.2,
+    0.001, 0.0001 (conv1…conv4) → sorted 0.0001 · 4, 0.001 · 3, 0.03 · 2, 0.2 · 1 = 0.0004, 0.003, 0.06,
+    0.2: conv1's 0.03 becomes 0.06, so the first layer is conv3, not conv1."""
+    def table(p, df=30.0):
+        se = 1.0
+        beta = [sps.t.isf(x / 2, df) * se for x in p]  # the Wald t of each p, so CI and p agree
+        return pd.DataFrame({"outcome": "f0", "layer": ["conv1", "conv2", "conv3", "conv4"], "beta": beta,
+                             "se": se, "df": df, "p": p})
+
+    effects = table([0.03, 0.2, 0.001, 0.0001])
+    assert stats.first_layer(effects) == "conv1"
+    assert stats.first_layer(effects, adjust="holm") == "conv3"
+    assert stats.first_layer(effects, adjust="holm", alpha=0.1) == "conv1"  # 0.06 < 0.1
+    assert stats.first_layer(table([0.04, 0.03, 0.2, 0.5]), adjust="holm") is None  # 0.12, 0.12, 0.4, 0.5
+    nan = table([np.nan, 0.02, 0.2, 0.5])  # a layer not fitted is not counted: 0.02 · 3 = 0.06
+    assert stats.first_layer(nan, adjust="holm") is None and stats.first_layer(nan, adjust="holm", alpha=0.07) == \
+        "conv2"
+    with pytest.raises(GanphonError, match="adjust"):
+        stats.first_layer(effects, adjust="bonferroni")
+
+
+def test_stats_says_the_holm_adjusted_first_layer_where_it_differs(tmp_path, capsys):
+    """The command's line names the layer the paper's rule gives and, where it differs, the Holm-adjusted
+    one; ``stats.json`` records both, each equal to the rule applied to ``effects.csv`` by hand."""
+    # conv2's small effect passes at 5 % on its own (p ≈ 0.03), not after Holm's adjustment over 4 layers
+    table = sweep_table({"conv1": 0.0, "conv2": 0.03, "conv3": 0.5, "output": 0.8}, n_bases=6, sd_slope=0.03,
+                        seed=7)
+    folder = write_folder(tmp_path / "sweep", table)
+    assert main(["stats", str(folder), "--measures", "f0", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((folder / "stats" / "stats.json").read_text())
+    effects = pd.read_csv(folder / "stats" / "effects.csv")
+    ordered = effects.set_index("layer").loc[[x for x in ("conv1", "conv2", "conv3", "output")
+                                              if x in set(effects["layer"])]]
+    p = ordered["p"].to_numpy()
+    m = np.isfinite(p).sum()
+    order = np.argsort(p)
+    holm = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):  # Holm by hand: (m − rank) · p, kept monotone
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        holm[i] = running
+    by_hand = next((layer for layer, q in zip(ordered.index, holm) if q < 0.05), None)
+    unadjusted = next((layer for layer, row in ordered.iterrows() if row["ci_low"] > 0 or row["ci_high"] < 0), None)
+    assert record["first_layer"] == {"f0/voi": unadjusted} and record["first_layer_holm"] == {"f0/voi": by_hand}
+    assert (unadjusted, by_hand) == ("conv2", "conv3")
+    line = next(x for x in printed.splitlines() if x.startswith("f0/voi:"))
+    assert line == ("f0/voi: the value effect first appears in conv2 (95 % CI excludes 0; Holm-adjusted over the "
+                    "layers: conv3)"), line
+
+
 # --------------------------------------------------------------------------
 # latent discovery
 

@@ -102,8 +102,10 @@ def _stats(args) -> int:
     for note in result.notes:
         print(f"note: {note}")
     for outcome, layer in result.first_layers.items():
+        adjusted = result.first_layers_holm.get(outcome)
+        holm = f"; Holm-adjusted over the layers: {adjusted or 'in none'}" if adjusted != layer else ""
         if layer:
-            print(f"{outcome}: the value effect first appears in {layer} (95 % CI excludes 0)")
+            print(f"{outcome}: the value effect first appears in {layer} (95 % CI excludes 0{holm})")
         else:
             print(f"{outcome}: the value effect's 95 % CI includes 0 in every layer")
     if "correlations" in result.tables and not result.tables["correlations"].empty:

@@ -41,6 +41,8 @@ class StatsResult:
     notes: list
     paths: list
     first_layers: dict
+    #: The same with Holm's adjustment over the layers (:func:`~ganphon.stats.first_layer`, ``adjust="holm"``).
+    first_layers_holm: dict = field(default_factory=dict)
 
 
 def _manifest_seeds(folder: Path) -> list:
@@ -385,10 +387,10 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
             timings={"stats": time.perf_counter() - started},
             source=read.source, measures=read.used, labels_by_measure={
                 m: list(labels) if labels else list(default_labels(m)) for m in read.used},
-            first_layer=found.firsts, tables=sorted(found.tables), notes=notes,
+            first_layer=found.firsts, first_layer_holm=found.firsts_holm, tables=sorted(found.tables), notes=notes,
             artefacts={"rows": split.counts, "included": bool(include_artefacts)}, stale=read.stale)
         paths = _write_results(out_dir, found, record)
-    return StatsResult(found.tables, "\n".join(found.summaries), notes, paths, found.firsts)
+    return StatsResult(found.tables, "\n".join(found.summaries), notes, paths, found.firsts, found.firsts_holm)
 
 
 @dataclass
@@ -437,6 +439,7 @@ class _Found:
     tables: dict = field(default_factory=dict)
     summaries: list = field(default_factory=list)
     firsts: dict = field(default_factory=dict)
+    firsts_holm: dict = field(default_factory=dict)  # the same, Holm-adjusted over the layers
     paths: list = field(default_factory=list)
 
 
@@ -641,6 +644,7 @@ def _effects(prepared, fits, opt: _Options, found: _Found, notes: list, *, gam: 
         eff = effect_by_layer(frame, measure, random_slope=opt.random_slope, fits=model_fits, label=label)
         effects.append(eff)
         found.firsts[model_name(measure, label)] = first_layer(eff)
+        found.firsts_holm[model_name(measure, label)] = first_layer(eff, adjust="holm")
         if gam:
             try:
                 fitted = fit_gam(frame, measure, df=gam_df)
