@@ -382,8 +382,8 @@ def test_effect_by_layer_standardised_slope_and_first_layer():
 def test_first_layer_holm_adjusted_over_the_layers():
     """Each layer tested at 5 % on its own names a layer wrongly up to a quarter of the time (1 − 0.95⁶ were
     the tests independent) when six layers have no effect; Holm's step-down adjustment over the layers holds
-    that to 5 %.  By hand: p = 0.03, 0.2, 0.001, 0.0001 (conv1…conv4) → sorted 0.0001 · 4, 0.001 · 3, 0.03 · 2, 0.2 · 1 = 0.0004, 0.003, 0.06,
-    0.2: conv1's 0.03 becomes 0.06, so the first layer is conv3, not conv1."""
+    that to 5 %.  By hand: p = 0.03, 0.2, 0.001, 0.0001 (conv1…conv4) → sorted 0.0001 · 4, 0.001 · 3,
+    0.03 · 2, 0.2 · 1 = 0.0004, 0.003, 0.06, 0.2: conv1's 0.03 becomes 0.06, so the first layer is conv3."""
     def table(p, df=30.0):
         se = 1.0
         beta = [sps.t.isf(x / 2, df) * se for x in p]  # the Wald t of each p, so CI and p agree
