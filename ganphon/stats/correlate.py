@@ -248,10 +248,10 @@ def first_layer(effects: pd.DataFrame, alpha: float = 0.05, outcome: str | None 
     slope by base; normal quantiles when the table has no ``df``).  Each
     layer is tested at ``alpha`` on its own, as in the paper: with six layers
     and no effect anywhere, some layer's interval excludes 0 up to a quarter of
-    the time (1 − 0.95⁶ were the tests independent).  ``adjust="holm"``: the first layer whose p (the table's
-    ``p``, the same Wald t test) stays below ``alpha`` after Holm's step-down
-    adjustment over the layers with a p, which holds the chance of naming any
-    layer wrongly to ``alpha``.
+    the time (1 − 0.95⁶ were the tests independent).  ``adjust="holm"``: the
+    first layer whose p (the table's ``p``, the same Wald t test) stays below
+    ``alpha`` after Holm's step-down adjustment over the layers with a p, which
+    holds the chance of naming any layer wrongly to ``alpha``.
 
     Parameters
     ----------
