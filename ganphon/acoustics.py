@@ -385,6 +385,26 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
             note = f"{context_note}; {note}" if note else context_note
         rows.append((name, tier_column, label, float(start), float(end), point, t, measure, value, note, artefact))
 
+    def blank(label, start, end, measures, times, note):
+        """``add(label, start, end, point, t, measure, None, note)`` for each of ``measures`` at each of
+        ``times`` (points 1, 2 …; None: one row without a point), in that order: the rows of an analysis
+        that was not made (``why``), without a call per row."""
+        if edge_notes:
+            key = (label, start, end)
+            if key in edge_notes:
+                note = edge_notes[key] if key in outside else _join_notes(edge_notes[key], note)
+        note = note or ""
+        if context_note:
+            note = f"{context_note}; {note}" if note else context_note
+        start, end, nan = float(start), float(end), math.nan
+        for measure in measures:
+            if times is None:
+                rows.append((name, tier_column, label, start, end, None, nan, measure, nan, note, nan))
+            else:
+                rows.extend([(name, tier_column, label, start, end, i, t, measure, nan, note, nan)
+                             for i, t in enumerate(times, 1)])
+
+    add.blank = blank  # the families' way to write the rows of an analysis not made
     block = failure or ("silent (all samples are 0)" if silent else "")
     for name_ in job.measures:
         family = FAMILIES[name_]
@@ -450,62 +470,70 @@ def duration_rows(sound, job, intervals, add, why):
 
 def pitch_rows(sound, job, intervals, add, why):
     """``f0`` at the points and ``f0_mean``, ``f0_min``, ``f0_max`` of every interval (To Pitch (ac))."""
+    if why:
+        for label, start, end in intervals:
+            add.blank(label, start, end, ("f0",), point_times(start, end, job.points), why)
+            add.blank(label, start, end, ("f0_mean", "f0_min", "f0_max"), None, why)
+        return
     s = job.settings
-    pitch = None
-    if not why:
-        pitch = sound.to_pitch_ac(
-            time_step=None, pitch_floor=s.pitch_floor, max_number_of_candidates=PITCH_MAX_CANDIDATES,
-            very_accurate=PITCH_VERY_ACCURATE, silence_threshold=s.silence_threshold,
-            voicing_threshold=s.voicing_threshold, octave_cost=s.octave_cost,
-            octave_jump_cost=s.octave_jump_cost, voiced_unvoiced_cost=s.voiced_unvoiced_cost,
-            pitch_ceiling=s.pitch_ceiling)
+    pitch = sound.to_pitch_ac(
+        time_step=None, pitch_floor=s.pitch_floor, max_number_of_candidates=PITCH_MAX_CANDIDATES,
+        very_accurate=PITCH_VERY_ACCURATE, silence_threshold=s.silence_threshold,
+        voicing_threshold=s.voicing_threshold, octave_cost=s.octave_cost,
+        octave_jump_cost=s.octave_jump_cost, voiced_unvoiced_cost=s.voiced_unvoiced_cost,
+        pitch_ceiling=s.pitch_ceiling)
     window = PERIODS_PER_PITCH_WINDOW / s.pitch_floor
     summaries = iter(interval_queries(pitch, PITCH_SUMMARY_QUERIES, intervals))
     for label, start, end in intervals:
         short = _short_note(start, end, window, "pitch")
         for i, t in enumerate(point_times(start, end, job.points), 1):
-            value = pitch.get_value_at_time(t, HERTZ, LINEAR) if pitch is not None else math.nan
-            add(label, start, end, i, t, "f0", value, why or _join_notes(short, "unvoiced" if math.isnan(value) else ""))
+            value = pitch.get_value_at_time(t, HERTZ, LINEAR)
+            add(label, start, end, i, t, "f0", value, _join_notes(short, "unvoiced" if math.isnan(value) else ""))
         for measure, value in zip(("f0_mean", "f0_min", "f0_max"), next(summaries)):
             add(label, start, end, None, math.nan, measure, value,
-                why or _join_notes(short, "no voiced frame in interval" if math.isnan(value) else ""))
+                _join_notes(short, "no voiced frame in interval" if math.isnan(value) else ""))
 
 
 def intensity_rows(sound, job, intervals, add, why):
     """``intensity`` at the points, ``intensity_mean`` and ``intensity_max`` of every interval."""
+    if why:
+        for label, start, end in intervals:
+            add.blank(label, start, end, ("intensity",), point_times(start, end, job.points), why)
+            add.blank(label, start, end, ("intensity_mean", "intensity_max"), None, why)
+        return
     s = job.settings
-    intensity = None
-    if not why:
-        intensity = sound.to_intensity(minimum_pitch=s.intensity_minimum_pitch, time_step=None,
-                                       subtract_mean=s.subtract_mean)
+    intensity = sound.to_intensity(minimum_pitch=s.intensity_minimum_pitch, time_step=None,
+                                   subtract_mean=s.subtract_mean)
     window = INTENSITY_WINDOW_PER_PERIOD / 2 / s.intensity_minimum_pitch  # effective duration 3.2 / min pitch
     peaks = iter(interval_queries(intensity, INTENSITY_PEAK_QUERIES, intervals))
     for label, start, end in intervals:
         short = _short_note(start, end, window, "intensity")
         for i, t in enumerate(point_times(start, end, job.points), 1):
-            value = intensity.get_value(t, CUBIC) if intensity is not None else math.nan
-            add(label, start, end, i, t, "intensity", value, why or _join_notes(short, _undefined(value)))
-        mean = intensity.get_average(start, end, ENERGY) if intensity is not None else math.nan
-        add(label, start, end, None, math.nan, "intensity_mean", mean, why or _join_notes(short, _undefined(mean)))
+            value = intensity.get_value(t, CUBIC)
+            add(label, start, end, i, t, "intensity", value, _join_notes(short, _undefined(value)))
+        mean = intensity.get_average(start, end, ENERGY)
+        add(label, start, end, None, math.nan, "intensity_mean", mean, _join_notes(short, _undefined(mean)))
         (peak,) = next(peaks)
-        add(label, start, end, None, math.nan, "intensity_max", peak, why or _join_notes(short, _undefined(peak)))
+        add(label, start, end, None, math.nan, "intensity_max", peak, _join_notes(short, _undefined(peak)))
 
 
 def formant_rows(sound, job, intervals, add, why):
     """``f1``, ``f2``, ``f3`` at the points of every interval (To Formant (burg))."""
+    if why:
+        for number in (1, 2, 3):
+            for label, start, end in intervals:
+                add.blank(label, start, end, (f"f{number}",), point_times(start, end, job.points), why)
+        return
     s = job.settings
-    formant = None
-    if not why:
-        formant = sound.to_formant_burg(time_step=None, max_number_of_formants=s.number_of_formants,
-                                        maximum_formant=s.maximum_formant,
-                                        window_length=s.formant_window_length,
-                                        pre_emphasis_from=s.pre_emphasis_from)
+    formant = sound.to_formant_burg(time_step=None, max_number_of_formants=s.number_of_formants,
+                                    maximum_formant=s.maximum_formant, window_length=s.formant_window_length,
+                                    pre_emphasis_from=s.pre_emphasis_from)
     for number in (1, 2, 3):
         for label, start, end in intervals:
             short = _short_note(start, end, s.formant_window_length, "formant")
             for i, t in enumerate(point_times(start, end, job.points), 1):
-                value = formant.get_value_at_time(number, t) if formant is not None else math.nan
-                add(label, start, end, i, t, f"f{number}", value, why or _join_notes(short, _undefined(value)))
+                value = formant.get_value_at_time(number, t)
+                add(label, start, end, i, t, f"f{number}", value, _join_notes(short, _undefined(value)))
 
 
 def interval_spectrum(sound: parselmouth.Sound, start: float, end: float,
@@ -550,13 +578,37 @@ def spectral_moments(spectrum: parselmouth.Spectrum, power: float = 2.0) -> dict
     numbers runs the loops for m2 three times.  Here each central moment is asked for
     once (``Get central moment``) and the same formulas are applied to the same doubles:
     seven loops instead of eleven, the same results (tests/test_acoustics.py).
+
+    Bins past the last nonzero one (a layer's spectrum above its native band, set to 0) add
+    exact zeros to every sum in those loops, so they are left out first: the same doubles
+    from a shorter loop (a conv2 series' spectrum keeps 1 bin in 64).
     """
+    spectrum = _without_zero_tail(spectrum)
     cog = spectrum.get_centre_of_gravity(power)
     m2, m3, m4 = (spectrum.get_central_moment(moment, power) for moment in (2.0, 3.0, 4.0))
     undefined = math.isnan(m2) or m2 == 0.0
     return {"cog": cog, "sd": math.sqrt(m2) if not math.isnan(m2) else math.nan,
             "skewness": math.nan if undefined or math.isnan(m3) else m3 / (m2 * math.sqrt(m2)),
             "kurtosis": math.nan if undefined or math.isnan(m4) else m4 / (m2 * m2) - 3.0}
+
+
+def _without_zero_tail(spectrum: parselmouth.Spectrum) -> parselmouth.Spectrum:
+    """``spectrum`` without its trailing bins whose real and imaginary parts are both 0 (the same ``x1``
+    and ``dx``); the spectrum itself where nothing would be left out or its bins could not be kept."""
+    values = spectrum.values
+    if values[0, -1] != 0.0 or values[1, -1] != 0.0:  # nothing to leave out (a sound's own spectrum)
+        return spectrum
+    nonzero = np.flatnonzero(values.any(axis=0))
+    kept = int(nonzero[-1]) + 1 if nonzero.size else 0
+    if kept < 2 or kept >= spectrum.nx:
+        return spectrum
+    head = np.empty(kept, dtype=np.complex128)
+    head.real, head.imag = values[0, :kept], values[1, :kept]
+    shorter = parselmouth.Spectrum(head, spectrum.x1 + (kept - 1) * spectrum.dx)
+    # Praat's Spectrum starts at 0 Hz with dx = maximum / (n − 1): used only where that is the same grid
+    if shorter.x1 != spectrum.x1 or shorter.dx != spectrum.dx or shorter.nx != kept:
+        return spectrum
+    return shorter
 
 
 def spectrum_rows(sound, job, intervals, add, why):

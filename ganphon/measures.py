@@ -180,7 +180,8 @@ class Family:
     compute : callable or str
         The parselmouth side, ``compute(sound, job, intervals, add, why)``: calls
         ``add(label, start, end, point, time, measure, value, note)`` for every row of
-        every interval (``why``: a note that empties them all; ``sound`` is None then).
+        every interval (``why``: a note that empties them all, written as they are with
+        ``add.blank(label, start, end, measures, times, why)``; ``sound`` may be None then).
         A ``"module:function"`` string is imported when first measured.
     needs : str
         What it needs of a sound's native band, in words (the band rule's table).
