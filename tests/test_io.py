@@ -182,6 +182,36 @@ def test_textgrid_written_long_utf8_read_by_tgt_and_praat(tmp_path):
     assert ptg.xmax == 1.024
 
 
+def test_textgrid_text_is_tgts_long_format_character_for_character():
+    """ganphon's long-format writer against tgt's own (``export_to_long_textgrid``) on 400 random grids:
+    gaps at either end and between intervals (some under tgt's 0.1 ms tolerance), tiers not spanning the
+    grid, empty tiers, point tiers, quotes and line breaks in labels and names, numpy floats."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(400):
+        end = rng.choice([1.024, 2.0, 0.5, 3.7])
+        first = rng.choice([0.0, 0.0, 0.1])
+        grid = tgt.TextGrid()
+        for k in range(rng.randint(1, 3)):
+            if rng.random() < 0.75:
+                tier = tgt.IntervalTier(start_time=rng.choice([first, 0.2]), end_time=rng.choice([end, end - 0.1]),
+                                        name=rng.choice(["auto", 'q"uote', "phones ü", ""]) + str(k))
+                t = rng.choice([first, first + 0.05, first + 0.00003])
+                while t < end - 0.01 and rng.random() < 0.9:
+                    stop = min(end, t + rng.choice([0.01, 0.1, 0.2, 0.00005, 0.3]))
+                    if rng.random() < 0.8:
+                        start = np.float64(t) if rng.random() < 0.3 else t
+                        tier.add_interval(tgt.Interval(start, stop, rng.choice(["voi", "", 'a"b', "fric", "x\ny"])))
+                    t = stop + rng.choice([0, 0, 0.00002, 0.03])
+            else:
+                tier = tgt.PointTier(start_time=0, end_time=end, name=f"p{k}")
+                for x in sorted(rng.sample(range(1, 100), rng.randint(0, 4))):
+                    tier.add_point(tgt.Point(x / 100 * end, rng.choice(["", "m", '"'])))
+            grid.add_tier(tier)
+        assert io.textgrid_text(grid) == tgt.io.export_to_long_textgrid(grid)
+
+
 def test_textgrid_errors_name_the_file(tmp_path):
     (tmp_path / "bad.TextGrid").write_text("not a textgrid\n")
     with pytest.raises(GanphonError, match=r"bad\.TextGrid: cannot read TextGrid") as err:
