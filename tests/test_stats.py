@@ -35,7 +35,7 @@ def sweep_table(slopes, n_bases=10, values=VALUES, points=3, measure="f0", inter
                         "file": f"{sid}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.4, "end": 0.6,
                         "point": point, "time": 0.4 + 0.2 * (point - 0.5) / points, "measure": measure,
                         "value": intercept + u + (slope + s) * v + rng.normal(0, sd_noise), "note": "",
-                        "sample_id": sid, "layer": layer, "sweep_value": v, "base": b, "var": "z11",
+                        "f0_artefact": np.nan, "sample_id": sid, "layer": layer, "sweep_value": v, "base": b, "var": "z11",
                     })
     return pd.DataFrame(rows)
 
@@ -257,11 +257,11 @@ def corr_table():
                     v = truth[p] + rng.normal(0, noise) if noise else truth[p]
                     rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": label, "start": start,
                                  "end": end, "point": p + 1, "time": np.nan, "measure": "f0", "value": v,
-                                 "note": "", "sample_id": sid, "layer": layer})
+                                 "note": "", "f0_artefact": np.nan, "sample_id": sid, "layer": layer})
                 rows.append({"file": f"{sid}_{layer}.wav", "tier": "auto", "label": label, "start": start,
                              "end": end, "point": pd.NA, "time": np.nan, "measure": "duration",
                              "value": dur * (1 + rng.normal(0, 0.1)) if layer != "output" else dur,
-                             "note": "", "sample_id": sid, "layer": layer})
+                             "note": "", "f0_artefact": np.nan, "sample_id": sid, "layer": layer})
     table = pd.DataFrame(rows)
     # undefined values, dropped pairwise
     table.loc[table.index[::17], "value"] = np.nan
@@ -685,14 +685,39 @@ def labelled_sweep(seed=0, n_bases=6, segmented=()):
                 shift = rng.normal(0, 0.003) if layer in segmented else 0.0
                 for label, start, end in (("fric", 0.1, fric_end + shift), ("voi", fric_end + shift, 0.6)):
                     common = {"file": f"{sid}_{layer}.wav", "tier": tier, "label": label, "start": start,
-                              "end": end, "note": "", "sample_id": sid, "layer": layer, "sweep_value": v,
-                              "base": b, "var": "z11", "time": np.nan}
+                              "end": end, "note": "", "f0_artefact": np.nan, "sample_id": sid, "layer": layer,
+                              "sweep_value": v, "base": b, "var": "z11", "time": np.nan}
                     f0 = 120 + (0.8 * v if label == "voi" else 0.0) + rng.normal(0, 1)
                     cog = 4000 + (30 * v if label == "fric" else 0.0) + rng.normal(0, 20)
                     rows += [{**common, "point": 1, "measure": "f0", "value": f0},
                              {**common, "point": pd.NA, "measure": "cog", "value": cog},
                              {**common, "point": pd.NA, "measure": "duration", "value": end - start}]
     return pd.DataFrame(rows)
+
+
+def test_stats_refuses_tables_it_cannot_place(tmp_path):
+    """Two tables ganphon's measuring never writes: one without ``f0_artefact`` (its F0 values on artefact
+    frequencies could not be left out: fitting them silently would change the data), one with rows of a file
+    the manifest does not list (another run's rows, which no design value places).  Each refused in one line
+    naming the table, before ``stats/`` exists; the first fits when every value is kept, as it says."""
+    table = sweep_table({"conv4": 0.5, "output": 0.8}, n_bases=5, values=VALUES[::2], seed=1)
+    folder = write_folder(tmp_path / "unflagged", table.drop(columns="f0_artefact"))
+    with pytest.raises(GanphonError, match=r"unflagged/acoustics\.csv: has no f0_artefact column, so its F0 values "
+                                           r"on generator artefact frequencies cannot be left out; .*--include-artefacts"):
+        stats.run_stats(folder, measures=("f0",), workers=1)
+    assert not (folder / "stats").exists()
+    kept = stats.run_stats(folder, measures=("f0",), workers=1, include_artefacts=True)
+    flagged = stats.run_stats(write_folder(tmp_path / "flagged", table), measures=("f0",), workers=1)
+    assert kept.first_layers == flagged.first_layers == {"f0/voi": "conv4"}
+    pd.testing.assert_frame_equal(kept.tables["mixed_models"], flagged.tables["mixed_models"])
+
+    folder = write_folder(tmp_path / "foreign", table)
+    other = table[table["sample_id"] == "b000_v000"].replace({"b000_v000": "b099_v000"}, regex=True)
+    pd.concat([table, other]).to_csv(folder / "acoustics.csv", index=False)
+    with pytest.raises(GanphonError, match=r"foreign/acoustics\.csv: has rows for 2 file\(s\) manifest\.csv does "
+                                           r"not list \(first: b099_v000_conv4\.wav\); rows of another folder's run"):
+        stats.run_stats(folder, measures=("f0",), workers=1)
+    assert not (folder / "stats").exists()
 
 
 def test_models_are_per_label_and_duration_only_where_segmented(tmp_path):

@@ -81,7 +81,8 @@ def test_correlation_table_ignores_columns_it_does_not_read():
         out = rng.normal(100, 10)
         for layer, v in (("output", out), ("conv4", 0.5 * out + rng.normal(0, 3))):
             rows.append({"file": f"s{s}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.1, "end": 0.5,
-                         "point": 1, "measure": "f0", "value": v, "sample_id": f"s{s:02d}", "layer": layer,
+                         "point": 1, "measure": "f0", "value": v, "f0_artefact": np.nan, "sample_id": f"s{s:02d}",
+                         "layer": layer,
                          "textgrid": f"s{s}.TextGrid", "arch": "wavegan", "code": "1,0"})
     table = pd.DataFrame(rows)
     for c in ("file", "tier", "label", "measure", "sample_id", "layer", "textgrid", "arch", "code"):

@@ -20,8 +20,8 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, GAM_DEGREE, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table,
                     mixed_tasks, model_name)
-from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, default_labels, distinct, has_sweep,
-                     model_frame, read_acoustics, read_latents, segmented_layers, sort_layers)
+from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, artefact_flags, default_labels, distinct,
+                     has_sweep, model_frame, read_acoustics, read_latents, segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
@@ -161,18 +161,21 @@ def _check_table_complete(folder: Path, table: pd.DataFrame) -> None:
     measured = distinct(table["file"])
     column = "sound_file" if "sound_file" in manifest.columns and any(
         str(f).endswith(".Sound") for f in measured) else "file"
-    missing = sorted(distinct(manifest[column]) - measured)
+    listed = distinct(manifest[column])
+    missing = sorted(listed - measured)
     if missing:
         raise GanphonError(f"{path}: has no rows for {len(missing)} of the {manifest[column].nunique()} files in "
                            f"{layout.MANIFEST} (first: {missing[0]}); cut short or older than the folder? "
                            "measure the folder again")
+    foreign = sorted(measured - listed)
+    if foreign:  # rows the manifest cannot place in the design: another folder's, joined with nothing
+        raise GanphonError(f"{path}: has rows for {len(foreign)} file(s) {layout.MANIFEST} does not list (first: "
+                           f"{foreign[0]}); rows of another folder's run? measure the folder again")
 
 
 def artefact_rows(table: pd.DataFrame) -> pd.Series:
-    """Rows whose value lies on a generator artefact frequency (the ``f0_artefact`` column), as a mask."""
-    if "f0_artefact" not in table.columns:
-        return pd.Series(False, index=table.index)
-    return pd.to_numeric(table["f0_artefact"], errors="coerce").notna() & table["value"].notna()
+    """Rows with a value on a generator artefact frequency (:func:`~ganphon.stats.tables.artefact_flags`)."""
+    return artefact_flags(table) & table["value"].notna()
 
 
 def _slopes(fits) -> dict:
@@ -530,6 +533,12 @@ def _fitted_columns(table: pd.DataFrame) -> pd.DataFrame:
 def _split_artefacts(table: pd.DataFrame, used: list, include_artefacts: bool, notes: list) -> _Artefacts:
     """Generator artefacts are data, not findings: left out unless asked, the other table kept for the
     comparison; counted among the measures asked for (a store's parts are read for those only)."""
+    if "f0_artefact" not in table.columns:  # refused where flagged measures are fitted, unless all are kept
+        if not include_artefacts:
+            fitted = table.loc[table["measure"].isin(used), ["measure"]]
+            fitted.attrs = dict(table.attrs)  # the file named in the refusal
+            artefact_flags(fitted)
+        return _Artefacts(table, None, {}, [])
     flagged = artefact_rows(table) & table["measure"].isin(used)
     other = None
     artefact_counts = {}

@@ -144,11 +144,26 @@ def _require(table: pd.DataFrame, columns, what: str) -> None:
         raise GanphonError(f"{_source(table)}: {what} needs column(s) {', '.join(missing)}")
 
 
-def without_artefacts(table: pd.DataFrame) -> pd.DataFrame:
-    """The table without the rows whose value lies on a generator artefact frequency (``f0_artefact``)."""
+def artefact_flags(table: pd.DataFrame) -> pd.Series:
+    """Rows whose value lies on a generator artefact frequency (``f0_artefact`` names one), as a mask.
+
+    A table holding the flagged measures (:data:`~ganphon.measures.PITCH_MEASURES`) without the
+    ``f0_artefact`` column (another program's, or one saved without it) is refused: its artefact
+    values cannot be told from the others, and leaving none out would be a silent change of the data.
+    """
     if "f0_artefact" not in table.columns:
-        return table
-    flagged = pd.to_numeric(table["f0_artefact"], errors="coerce").notna()
+        flagged_measures = set(_measures.PITCH_MEASURES)
+        if "measure" in table.columns and table["measure"].isin(flagged_measures).any():
+            raise GanphonError(f"{_source(table)}: has no f0_artefact column, so its F0 values on generator artefact "
+                               "frequencies cannot be left out; measure the folder again (ganphon measure), or "
+                               "keep every value (--include-artefacts)")
+        return pd.Series(False, index=table.index)
+    return pd.to_numeric(table["f0_artefact"], errors="coerce").notna()
+
+
+def without_artefacts(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the rows whose value lies on a generator artefact frequency (:func:`artefact_flags`)."""
+    flagged = artefact_flags(table)
     return table[~flagged] if flagged.any() else table
 
 
