@@ -1051,7 +1051,29 @@ def read_manifest(folder_or_path, required=("sample_id", "layer", "file")):
             empty = " or empty" if may_be_empty else ""
             raise GanphonError(f"{path}: row {row + 2} has {has}; it must be {kind}{empty} "
                                f"{number_hint(cell)[1:] or '(a cut or edited manifest?)'}")
+    _check_design_cells(path, manifest)
     return manifest
+
+
+def _check_design_cells(path, manifest) -> None:
+    """Refuse a manifest whose sweep value (``value``) differs from the cell of the variable it varies (the
+    ``z11`` column of a row with ``var`` z11): a sweep writes both from one number, so a difference is an edit,
+    and the models would fit the sample at a value it was not generated with."""
+    if "var" not in manifest.columns or "value" not in manifest.columns:
+        return
+    import pandas as pd
+
+    design = pd.to_numeric(manifest["value"], errors="coerce").to_numpy(dtype=float)
+    for var in manifest["var"].dropna().unique():
+        if var in ("value", "var") or var not in manifest.columns:
+            continue
+        rows = (manifest["var"] == var).to_numpy()
+        cell = pd.to_numeric(manifest[var], errors="coerce").to_numpy(dtype=float)
+        bad = rows & ~((design == cell) | (np.isnan(design) & np.isnan(cell)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise GanphonError(f"{path}: row {row + 2} varies {var} to value {manifest['value'].iloc[row]} but its "
+                               f"{var} cell is {manifest[var].iloc[row]} (an edited manifest?); export the folder again")
 
 
 def refuse_repeated(path, table, columns, what: str) -> None:
@@ -1345,13 +1367,16 @@ def textgrid_digest(folder) -> str | None:
 
 def measured_inputs(folder, annotations: bool = True) -> dict:
     """What a measurement of ``folder`` read, as digests: its annotations (``textgrids``; only with
-    ``annotations``, a measurement by interval) and the request of the export it measured (``export``),
-    each ``None`` when the folder has none.  A ``run.json`` that exists but cannot be read raises
+    ``annotations``, a measurement by interval), the request of the export it measured (``export``) and
+    the ``manifest.csv`` its rows are joined with (``manifest``: the design the models fit), each ``None``
+    when the folder has none.  A ``run.json`` that exists but cannot be read raises
     (:func:`read_run_record`): it would read as "exported again" otherwise."""
     folder = Path(folder)
     record = read_run_record(folder) if folder.is_dir() else None  # a damaged run.json is an error, not "none"
     request = (record or {}).get("request")
     found = {"export": request_digest(request) if isinstance(request, dict) else None}
+    manifest = folder / layout.MANIFEST
+    found["manifest"] = file_digest(manifest) if manifest.is_file() else None
     if annotations:
         found["textgrids"] = textgrid_digest(folder) if folder.is_dir() else None
     return found
@@ -1362,7 +1387,7 @@ def input_state(folder) -> list:
     states are the same inputs (a file rewritten is a new inode or time); far cheaper than the digests,
     for telling whether a folder changed while a command read it."""
     state = []
-    for path in [*_annotation_files(Path(folder)), Path(folder) / layout.RUN_JSON]:
+    for path in [*_annotation_files(Path(folder)), Path(folder) / layout.RUN_JSON, Path(folder) / layout.MANIFEST]:
         with contextlib.suppress(FileNotFoundError):
             st = path.stat()
             state.append((path.name, st.st_ino, st.st_size, st.st_mtime_ns))
@@ -1386,6 +1411,9 @@ def input_changes(then: dict, now: dict) -> list[str]:
                        else "the TextGrids were removed")
     if then.get("export") and then["export"] != now.get("export"):
         changed.append(f"the folder was exported again ({layout.RUN_JSON} holds another request)")
+    elif then.get("manifest") and then["manifest"] != now.get("manifest"):  # the design each row is fitted at
+        changed.append(f"{layout.MANIFEST} changed (edited?)" if now.get("manifest")
+                       else f"{layout.MANIFEST} was removed")
     return changed
 
 

@@ -182,6 +182,26 @@ def test_textgrid_written_long_utf8_read_by_tgt_and_praat(tmp_path):
     assert ptg.xmax == 1.024
 
 
+def test_a_manifest_whose_sweep_value_differs_from_its_variables_cell_is_refused(tmp_path):
+    """A sweep writes ``value`` and the varied variable's cell (``z11`` of a ``var`` z11 row, ``c2`` of a code
+    sweep) from one number: one of them edited is refused, naming the row; rows of a random probe (``var``
+    random, no such column) and consistent ones are read."""
+    header = "sample_id,layer,file,var,value,base,z11,c2\n"
+    rows = ["b000_v000,output,b000_v000_output.wav,z11,-0.3,0,-0.3,\n",
+            "b000_v001,output,b000_v001_output.wav,z11,0.1,0,0.1,\n",
+            "b001_v000,output,b001_v000_output.wav,c2,0.25,1,,0.25\n",
+            "r000,output,r000_output.wav,random,,2,,\n"]
+    (tmp_path / "manifest.csv").write_text(header + "".join(rows), encoding="utf-8")
+    assert len(io.read_manifest(tmp_path)) == 4
+    for row, edited in ((1, rows[1].replace(",0.1,0,0.1,", ",0.1,0,4,")), (2, rows[2].replace(",0.25\n", ",1\n"))):
+        (tmp_path / "manifest.csv").write_text(header + "".join(rows[:row] + [edited] + rows[row + 1:]),
+                                               encoding="utf-8")
+        var = "z11" if row == 1 else "c2"
+        with pytest.raises(GanphonError, match=rf"manifest\.csv: row {row + 2} varies {var} to value .* but its {var} "
+                                               r"cell is .* \(an edited manifest\?\); export the folder again"):
+            io.read_manifest(tmp_path)
+
+
 def test_textgrid_text_is_tgts_long_format_character_for_character():
     """ganphon's long-format writer against tgt's own (``export_to_long_textgrid``) on 400 random grids:
     gaps at either end and between intervals (some under tgt's 0.1 ms tolerance), tiers not spanning the

@@ -46,7 +46,8 @@ def test_every_record_has_the_schema_and_the_digests_of_what_it_read(measured, c
     assert acoustics["versions"]["parselmouth"] and acoustics["timings"]["measure"] > 0
     # the digests against a hand-written sha256 of the files and of the export's canonical request
     canonical = json.dumps(run["request"], sort_keys=True, separators=(",", ":")).encode("utf-8")
-    assert acoustics["inputs"] == {"export": _sha16(canonical), "textgrids": _textgrids_by_hand(measured)}
+    assert acoustics["inputs"] == {"export": _sha16(canonical), "manifest": _sha16((measured / layout.MANIFEST).read_bytes()),
+                                   "textgrids": _textgrids_by_hand(measured)}
     assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "note:" not in err  # an untouched folder fits without a note
@@ -71,6 +72,27 @@ def test_stats_refuses_a_table_measured_before_the_annotation_was_redone(measure
     record = json.loads((measured / "stats" / layout.STATS_JSON).read_text())
     assert record["stale"] == ["the TextGrids changed (annotated again?)"] and record["request"]["allow_stale"]
     # measuring again makes the table fresh
+    assert main(["measure", str(measured), "--measures", "intensity,duration", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_stats_refuses_a_table_measured_before_its_manifest_was_edited(measured, capsys):
+    """The manifest places each row in the design the models fit: edited after measuring (one seed cell here,
+    a valid number), the table is refused as stale, nothing written; measured again, it fits."""
+    manifest = measured / layout.MANIFEST
+    text = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = text[0].rstrip("\n").split(",")
+    cells = text[1].rstrip("\n").split(",")
+    cells[header.index("seed")] = "7"
+    manifest.write_text(text[0] + ",".join(cells) + "\n" + "".join(text[2:]), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ganphon: error: {measured / layout.ACOUSTICS}: measured before manifest.csv changed (edited?); "
+                   "measure the folder again (ganphon measure), or pass --allow-stale to fit it anyway"]
+    assert not (measured / "stats").exists()
     assert main(["measure", str(measured), "--measures", "intensity,duration", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["stats", str(measured), "--measures", "intensity", "--quiet"]) == 0
