@@ -942,6 +942,8 @@ MANIFEST_NUMBER_COLUMNS = {"n_native": (True, "positive", False), "slice_len": (
                            "sr": (False, "positive", False), "rate_native_hz": (False, "positive", True),
                            "value": (False, None, True), "base": (True, "zero", True), "seed": (True, "zero", True)}
 _LATENT_COLUMN = re.compile(r"z\d+")
+#: A sweep's varied latent variable: a noise dimension (``z11``) or a code (``c2``).
+_VARIED_LATENT = re.compile(r"[zc]\d+")
 
 
 def ends_mid_row(path) -> bool:
@@ -1065,7 +1067,7 @@ def _check_design_cells(path, manifest) -> None:
 
     design = pd.to_numeric(manifest["value"], errors="coerce").to_numpy(dtype=float)
     for var in manifest["var"].dropna().unique():
-        if var in ("value", "var") or var not in manifest.columns:
+        if not _VARIED_LATENT.fullmatch(str(var)) or var not in manifest.columns:  # e.g. var intervention: a label
             continue
         rows = (manifest["var"] == var).to_numpy()
         cell = pd.to_numeric(manifest[var], errors="coerce").to_numpy(dtype=float)
