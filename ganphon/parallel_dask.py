@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 from ._version import __version__
 from .errors import GanphonError, ParameterError, first_line
@@ -92,11 +93,15 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         return
     distributed = _require()
     cluster = None
+    environ = _nanny_environ()
     if scheduler == "local":
         n = check_workers(workers, usable_cores())
         # ":0": any free port for the scheduler's HTTP server (the dashboard when bokeh is installed)
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0", silence_logs=logging.ERROR)
+        try:
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", silence_logs=logging.ERROR)
+        finally:
+            _restore(environ)
         client = distributed.Client(cluster)
     else:
         address = _check_address(scheduler)
@@ -123,6 +128,27 @@ def use_scheduler(scheduler, workers=None, timeout: float = 30.0):
         client.close()
         if cluster is not None:
             cluster.close()
+            _restore(environ)  # a worker the nanny started again set them once more
+
+
+def _nanny_environ() -> dict:
+    """This process's values (None: unset) of the variables distributed's nanny sets in its own process's
+    environment before it starts a worker (``OMP_NUM_THREADS=1`` …) and leaves there."""
+    import dask
+
+    names = set(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    names |= set(dask.config.get("distributed.nanny.environ", {}) or {})
+    return {name: os.environ.get(name) for name in names}
+
+
+def _restore(environ: dict) -> None:
+    """Put back the variables of :func:`_nanny_environ`: left set, every process this one starts afterwards
+    (a measuring pool, a ``python -m ganphon``) and any threading library it loads later ran one thread."""
+    for name, value in environ.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 #: The worker resource that marks a worker with a GPU (``dask worker ADDRESS --resources GPU=1``).

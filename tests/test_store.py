@@ -445,6 +445,10 @@ def test_dask_local_cluster_and_separate_workers_give_the_process_pool_tables(ge
     from ganphon.parallel_dask import use_scheduler
 
     module_state = dict(vars(parallel_dask))
+    # distributed's nanny sets OMP_NUM_THREADS=1 (and more) in the process that starts a LocalCluster, for its
+    # workers, and leaves them: every process started afterwards, and torch loaded afterwards, ran one thread
+    threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+    environ = {name: os.environ.get(name) for name in threads}
     pool_table, pool_stats, pool_result = _analyse_and_fit(generated, tmp_path / "pool")
     assert pool_stats.keys() >= {"mixed_models", "lrt"} and len(pool_result.tables["lrt"]) > 0
     runs = {}
@@ -456,12 +460,14 @@ def test_dask_local_cluster_and_separate_workers_give_the_process_pool_tables(ge
                 runs[name] = _analyse_and_fit(generated, tmp_path / name.split()[0], scheduler=dask)
             # an open scheduler changes nothing global: the same call without it uses the process pool
             assert vars(parallel_dask).keys() == module_state.keys()
+            assert {name: os.environ.get(name) for name in threads} == environ, name
             with distributed.get_task_stream(client) as idle:
                 _analyse_and_fit(generated, tmp_path / (name.split()[0] + "-pool"))
             assert not idle.data
             # the chunks and the model fits ran as tasks on both workers
             assert len({task["worker"] for task in stream.data}) == 2
             assert sum(task["key"].startswith("run_batch") for task in stream.data) >= 3
+    assert {name: os.environ.get(name) for name in threads} == environ
     for name, (table, stats, _) in runs.items():
         assert table == pool_table, name
         assert stats == pool_stats, name
