@@ -106,7 +106,7 @@ def test_lme4_engine_writes_the_same_tables_and_refit_r_reproduces_them(tmp_path
         for row in frame.itertuples():
             rows.append({"file": f"{row.sample_id}_{layer}.wav", "tier": "auto", "label": "voi", "start": 0.3,
                          "end": 0.5, "point": 1, "time": 0.4, "measure": "f0", "value": row.f0, "note": "",
-                         "sample_id": row.sample_id, "layer": layer, "sweep_value": row.value,
+                         "f0_artefact": np.nan, "sample_id": row.sample_id, "layer": layer, "sweep_value": row.value,
                          "base": row.base, "var": "z11"})
     pd.DataFrame(rows).to_csv(folder / "acoustics.csv", index=False)
     result = stats.run_stats(folder, measures=("f0",), engine="lme4", workers=1)
