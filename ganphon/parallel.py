@@ -671,6 +671,8 @@ class Behind:
       after the sample it is writing (``work`` asks :attr:`stopping` between
       samples); the batch still waiting is not written.  The block's exception
       goes on once the writer has stopped, so nothing is written after it.
+      A Ctrl-C (SIGTERM …) while the block's end waits for the writer stops it
+      the same way.
     """
 
     def __init__(self, work, name: str = "ganphon-writer"):
@@ -715,12 +717,23 @@ class Behind:
     def __call__(self, *args) -> None:
         self._put(args)
 
+    def _stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(queue.Empty):
+            self._queue.get_nowait()  # the batch still waiting is not written
+        self._put(None, raise_failure=False)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            self.stopping = True
-            with contextlib.suppress(queue.Empty):
-                self._queue.get_nowait()  # the batch still waiting is not written
-        self._put(None, raise_failure=False)
-        self._thread.join()
-        if exc_type is None:
-            self._raise_failure()
+            self._stop()
+            self._thread.join()
+            return
+        try:
+            self._put(None, raise_failure=False)
+            self._thread.join()
+        except BaseException:  # Ctrl-C while the last batches are written: they stop as a failure stops them
+            with _interrupts_ignored():  # a sample's files are written in milliseconds
+                self._stop()
+                self._thread.join()
+            raise
+        self._raise_failure()

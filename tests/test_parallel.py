@@ -253,6 +253,46 @@ def test_behind_a_failure_of_the_computation_stops_the_writer_between_samples():
     assert written == [(0, 0)]
 
 
+@pytest.mark.parametrize("waiting", ["handing over", "at the end"])
+def test_behind_a_ctrl_c_while_the_caller_waits_for_the_writer_stops_it_between_samples(waiting):
+    """A real SIGINT to the main thread while it waits for the writer (the queue full, or the block's end
+    joining it): the batch being written stops after its sample, no later batch is started, and nothing is
+    written once the KeyboardInterrupt has left the block."""
+    import signal
+    import threading
+    import time
+
+    from ganphon.parallel import Behind
+
+    written, inside = [], threading.Event()
+
+    def work(k):
+        for sample in range(200):
+            if writer.stopping:
+                return
+            written.append((k, sample))
+            inside.set()
+            time.sleep(0.01)
+
+    main = threading.main_thread().ident
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with Behind(work) as writer:
+                writer(0)
+                assert inside.wait(10)
+                threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT)).start()
+                writer(1)  # waits while batch 0 is written (the queue holds one batch)
+                if waiting == "handing over":
+                    writer(2)
+        at_stop = list(written)
+        time.sleep(0.3)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert written == at_stop  # nothing written after the stop
+    assert at_stop[-1][0] == 0 and len(at_stop) < 200  # batch 0 cut between samples; 1 and 2 never begun
+
+
 _FAULTS = """
 import hashlib, resource, sys, torch
 from ganphon.models import ModelConfig, new_model
