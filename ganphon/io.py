@@ -850,8 +850,8 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
         A folder (its ``acoustics.parquet`` or ``acoustics.csv``) or a table file
         (``.csv`` or ``.parquet``).
     join : bool
-        Join the manifest beside the table (:func:`join_manifest`) when the table
-        holds only its own columns (a joined CSV is returned as it is).
+        Join the manifest beside the table (:func:`join_manifest`); a joined
+        CSV's copies of the manifest's columns are replaced by the manifest's.
     measures : sequence of str, optional
         A Parquet table: read only the rows of these measures (a filter on its
         ``measure`` column; the rows keep their order), and name every measure
@@ -915,11 +915,15 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
                                f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
         table["point"] = point.astype("Int64")
     manifest_path = path.parent / layout.MANIFEST
-    if join and "sample_id" not in table.columns and "file" in table.columns and manifest_path.is_file():
+    if join and "file" in table.columns and manifest_path.is_file():
         manifest = read_manifest(manifest_path, required=("file",))
         key = "file"
         if "sound_file" in manifest.columns and not table["file"].isin(set(manifest["file"])).any():
             key = "sound_file"  # measured with --inputs sound
+        # a joined CSV's copies of the manifest's columns are joined afresh from the manifest (the one source,
+        # checked against the record): a copy saved without a column, or with one edited, is not what is read
+        copied = {"sweep_value" if c == "value" else c for c in manifest.columns} - {"file", "sound_file"}
+        table = table.drop(columns=[c for c in table.columns if c in copied and c not in ACOUSTIC_COLUMNS])
         unread = [c for c in skip if c in manifest.columns and c not in ("file", "sound_file")]
         table = join_manifest(table, manifest.drop(columns=unread) if unread else manifest, key)
     table.attrs["source"] = str(path)

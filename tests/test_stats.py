@@ -720,6 +720,48 @@ def test_stats_refuses_tables_it_cannot_place(tmp_path):
     assert not (folder / "stats").exists()
 
 
+def test_stats_refuses_a_sweep_table_without_the_columns_of_its_intervals(tmp_path):
+    """A sweep's table saved without ``label``, ``tier`` or ``start``/``end`` had been modelled as something
+    else without an error: no voi/fric rows (no model, rc 0), every layer taken as segmented (duration in each),
+    every interval of a file pooled.  And a ``value`` column of text (decimal commas) read as all empty.  Each
+    refused in one line naming the table and the column, before ``stats/`` exists."""
+    table = labelled_sweep()
+    whole = stats.run_stats(write_folder(tmp_path / "whole", table), measures=("f0", "duration"), workers=1)
+    assert sorted(set(whole.tables["lrt"]["layer"])) == ["conv1", "conv2", "output"]
+    for dropped in (["label"], ["tier"], ["start", "end"]):
+        folder = write_folder(tmp_path / f"no_{dropped[0]}", table.drop(columns=dropped))
+        with pytest.raises(GanphonError, match=rf"no_{dropped[0]}/acoustics\.csv: has no column\(s\) "
+                                               rf"{', '.join(dropped)}, so the interval each value was measured on "
+                                               r"cannot be told; measure the folder again"):
+            stats.run_stats(folder, measures=("f0", "duration"), workers=1)
+        assert not (folder / "stats").exists()
+    commas = table.assign(value=[f"{v:.3f}".replace(".", ",") for v in table["value"]])
+    folder = write_folder(tmp_path / "commas", commas)
+    with pytest.raises(GanphonError, match=r"commas/acoustics\.csv: column value holds no number \('1[0-9]{2},"
+                                           r"[0-9]{3}' in row 2 …\); decimal commas"):
+        stats.run_stats(folder, measures=("f0",), workers=1)
+    assert not (folder / "stats").exists()
+
+
+def test_a_joined_tables_copies_of_manifest_columns_are_read_from_the_manifest(tmp_path):
+    """A joined CSV saved without some of the manifest's columns (``base``, ``sweep_value``, ``sample_id``) had
+    been read as a table of no sweep (correlations only) or fitted with the columns doubled: the manifest beside
+    it is joined afresh, so the models are the untouched table's."""
+    table = sweep_table({"conv4": 0.5, "output": 0.8}, n_bases=5, values=VALUES[::2], seed=1)
+    manifest = (table.drop_duplicates(["sample_id", "layer"])[["sample_id", "layer", "file", "sweep_value", "base"]]
+                .rename(columns={"sweep_value": "value"}))
+    results = {}
+    for name, cut in (("whole", []), ("no_base", ["base"]), ("no_design", ["base", "sweep_value", "sample_id"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        table.drop(columns=cut).to_csv(folder / "acoustics.csv", index=False)
+        manifest.to_csv(folder / "manifest.csv", index=False)
+        results[name] = stats.run_stats(folder, measures=("f0",), workers=1).tables["mixed_models"]
+    assert len(results["whole"]) == 4 and results["whole"]["estimate"].notna().all()
+    for name in ("no_base", "no_design"):
+        pd.testing.assert_frame_equal(results[name], results["whole"])
+
+
 def test_models_are_per_label_and_duration_only_where_segmented(tmp_path):
     folder = write_folder(tmp_path / "sweep", labelled_sweep())
     result = stats.run_stats(folder, measures=("f0", "cog", "duration"), workers=1)

@@ -20,8 +20,9 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
                    refit_script, write_frame)
 from .mixed import (DF_METHODS, GAM_DEGREE, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table,
                     mixed_tasks, model_name)
-from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, artefact_flags, default_labels, distinct,
-                     has_sweep, model_frame, read_acoustics, read_latents, segmented_layers, sort_layers)
+from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, artefact_flags, check_interval_columns,
+                     default_labels, distinct, has_sweep, model_frame, read_acoustics, read_latents, segmented_layers,
+                     sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
@@ -478,6 +479,8 @@ def _read_input(folder: Path, measures, outcome_layers, allow_stale: bool) -> _I
                                                  f"(it has {', '.join(layout.sort_layers(layers_present))})")
     if not in_store:  # a store's parts are checked chunk by chunk as they are read
         _check_table_complete(folder, table)
+    if has_sweep(table):
+        check_interval_columns(table)
     digest = io.file_digest(source) if Path(source).is_file() else None
     inputs, stale = _check_fresh(folder, Path(source), digest, allow_stale)
     return _Input(table, source, used, notes, in_store, digest, inputs, stale)

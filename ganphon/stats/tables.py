@@ -84,6 +84,11 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
         if column in table.columns:
             number = pd.to_numeric(table[column], errors="coerce")
             lost = number.isna() & table[column].notna()
+            if lost.any() and column in MEASURED_NUMBERS and not number.notna().any():
+                first = int(lost.to_numpy().argmax())
+                raise GanphonError(f"{path}: column {column} holds no number ({table[column].iloc[first]!r} in row "
+                                   f"{first + 2} …); decimal commas, or units in the cells? save the numbers as "
+                                   "plain decimals with points")
             if lost.any():  # a damaged cell is read as empty, and said so
                 import warnings
 
@@ -101,6 +106,24 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
         table["point"] = point.astype("Int64")
     _measures.check_table_values(table, path)
     return table
+
+
+#: Columns of a measurement that hold only numbers (or nothing): one whose every cell is text is no damage
+#: of a few cells but another way of writing numbers, and reading them all as empty would model nothing.
+MEASURED_NUMBERS = ("point", "start", "end", "time", "value")
+
+
+def check_interval_columns(table: pd.DataFrame) -> None:
+    """Refuse a sweep's table without the columns that name each value's interval (:data:`INTERVAL_KEYS`).
+
+    Without ``label`` the models of ``voi`` and ``fric`` find no rows; without ``tier`` every layer looks
+    segmented on its own (duration modelled in each); without ``start``/``end`` the intervals of a file
+    pool into one.  A table saved without them is refused rather than modelled as something else.
+    """
+    missing = [c for c in INTERVAL_KEYS if c not in table.columns]
+    if missing:
+        raise GanphonError(f"{_source(table)}: has no column(s) {', '.join(missing)}, so the interval each value "
+                           "was measured on cannot be told; measure the folder again (ganphon measure)")
 
 
 def _strip_labels(table: pd.DataFrame, path) -> None:
