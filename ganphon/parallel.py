@@ -725,8 +725,9 @@ class Behind:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            self._stop()
-            self._thread.join()
+            with _interrupts_ignored():  # the writer ends within a sample: never left writing behind the stop
+                self._stop()
+                self._thread.join()
             return
         try:
             self._put(None, raise_failure=False)
