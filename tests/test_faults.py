@@ -686,6 +686,21 @@ def _popen(argv, cwd):
                             text=True, start_new_session=True, preexec_fn=sigint_default)
 
 
+def _stopped(proc, timeout=60.0) -> tuple[str, str]:
+    """``proc.communicate`` after a stop signal; a command still running after ``timeout`` fails the test with
+    where its threads were (``kill -USR1`` prints their stacks), not a bare timeout."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(2.0)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        raise AssertionError(f"still running {timeout:.0f} s after the stop; its threads then:\n{err[-6000:]}")
+
+
 def _until(predicate, proc, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -754,7 +769,7 @@ def test_ctrl_c_during_measure_stops_at_once_keeps_a_partial_table_and_a_rerun_c
     assert proc.poll() is None, f"measure finished before {sig}: the folder is too small for this machine"
     sent = time.monotonic()
     (os.killpg if group else os.kill)(proc.pid, getattr(signal, sig))  # Ctrl-C in a terminal, a time limit …
-    _, err = proc.communicate(timeout=60)
+    _, err = _stopped(proc)
     latency = time.monotonic() - sent
     assert proc.returncode == status, err
     assert latency < 5.0, f"{latency:.1f} s from {sig} to exit"
@@ -794,7 +809,7 @@ def test_annotation_stopped_part_way_is_refused_by_measure_until_it_is_run_again
     _until(lambda: sum((folder / name).read_bytes() != old for name, old in before.items()) >= 20, proc)
     assert proc.poll() is None, "annotate finished before the stop: the folder is too small for this machine"
     os.killpg(proc.pid, sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = _stopped(proc)
     if sig == signal.SIGTERM:
         assert proc.returncode == 143, err
         lines = stderr_lines(err)
@@ -967,7 +982,7 @@ def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, t
     finished = out / layout.FINISHED
     _until(lambda: finished.exists() and finished.read_text().count("\n") >= 8, proc)
     os.killpg(proc.pid, sig)
-    proc.communicate(timeout=60)
+    _stopped(proc)
     assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}[sig]
     assert not (out / layout.MANIFEST).exists() or sig != signal.SIGKILL
     kind, names = layout.read_ledger(out)  # every entry the stopped run left is claimed by its ledger
@@ -975,6 +990,19 @@ def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, t
     code, _, err = run_cli([*argv, "--out", out], tmp_path)
     assert code == 0, err
     assert _sample_files(out) == _sample_files(tmp_path / "whole")  # no leftover temp file either
+
+
+def test_sigusr1_prints_where_a_running_command_is_and_it_goes_on(material, tmp_path):
+    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "400", "--batch-size", "4", "--seed", "5",
+            "--quiet", "--out", tmp_path / "p"]
+    proc = _popen(argv, tmp_path)
+    finished = tmp_path / "p" / layout.FINISHED
+    _until(lambda: finished.exists() and finished.read_text().count("\n") >= 3, proc)
+    os.kill(proc.pid, signal.SIGUSR1)
+    _, err = _stopped(proc, timeout=120)
+    assert proc.returncode == 0, err
+    assert "(most recent call first)" in err and "ganphon" in err and "Current thread" in err
+    assert finished.read_text().count("\n") == 401  # every sample, after the stacks were printed
 
 
 @pytest.mark.slow
