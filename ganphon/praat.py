@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.resources
 import math
 import os
@@ -222,7 +223,34 @@ def find_textgrid(sound_path) -> Path | None:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    if not stem.isascii():
+        _refuse_unicode_twin(sound_path, candidates)
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _accented_textgrids(folder: Path, mtime_ns: int) -> tuple:
+    """The TextGrids of ``folder`` whose names are not ASCII (listed once while the folder is unchanged)."""
+    return tuple(p.name for p in folder.iterdir() if p.suffix == ".TextGrid" and not p.name.isascii())
+
+
+def _refuse_unicode_twin(sound_path: Path, candidates) -> None:
+    """Raise when the TextGrid a sound would take exists under the same name written in another Unicode form
+    (``é`` as one character, or as ``e`` and a combining accent: macOS writes the second).  Neither ganphon
+    nor Praat's scripts would pair them, so the sound had been taken as one without a TextGrid."""
+    import unicodedata
+
+    wanted = {unicodedata.normalize("NFC", c.name): c.name for c in candidates}
+    try:
+        names = _accented_textgrids(sound_path.parent, sound_path.parent.stat().st_mtime_ns)
+    except OSError:
+        return
+    for name in names:
+        twin = wanted.get(unicodedata.normalize("NFC", name))
+        if twin is not None and twin != name:
+            raise GanphonError(f"{sound_path}: its TextGrid is there as {ascii(name)}, the same name with its "
+                               "accented letters encoded in another Unicode form (NFC / NFD, as macOS writes "
+                               f"names), so neither ganphon nor Praat pairs them; rename it {ascii(twin)}")
 
 
 # --------------------------------------------------------------------------

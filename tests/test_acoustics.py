@@ -9,6 +9,7 @@ builds a small folder in ganphon's export layout from such signals.
 from __future__ import annotations
 
 import codecs
+import re
 import os
 
 import numpy as np
@@ -197,6 +198,28 @@ def test_missing_textgrid_measures_whole_file(plain):
     assert lonely["start"].eq(0).all() and np.allclose(lonely["end"], T)
     assert lonely["note"].str.startswith("no TextGrid").all()
     assert table[table["file"] == "good.wav"]["tier"].eq("phones").all()
+
+
+@pytest.mark.parametrize("sound_form,grid_form", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_textgrid_named_in_another_unicode_form_is_named_not_taken_for_missing(plain, sound_form, grid_form):
+    """``café.wav`` beside ``café.TextGrid`` written with é as e + a combining accent (macOS's form): different
+    names on Linux, so the sound had been measured whole as one without a TextGrid."""
+    import unicodedata
+
+    folder, x, intervals = plain
+    sound = folder / unicodedata.normalize(sound_form, "café_output.wav")
+    write_wav_scipy(sound, x)
+    write_textgrid_tgt(folder / unicodedata.normalize(grid_form, "café.TextGrid"), {"phones": intervals})
+    expected = ascii(unicodedata.normalize(grid_form, "café.TextGrid"))
+    rename = ascii(unicodedata.normalize(sound_form, "café.TextGrid"))
+    with pytest.raises(GanphonError, match=re.escape(f"{sound}: its TextGrid is there as {expected}, the same name "
+                                                     "with its accented letters encoded in another Unicode form")
+                       + ".*" + re.escape(f"rename it {rename}")):
+        acoustics.measure(folder, tier="phones", workers=1, progress=False)
+    (folder / unicodedata.normalize(grid_form, "café.TextGrid")).rename(folder / unicodedata.normalize(
+        sound_form, "café.TextGrid"))  # renamed as it says: paired
+    table = acoustics.measure(folder, measures=["duration"], tier="phones", workers=1, progress=False)
+    assert table[table["file"] == sound.name]["label"].tolist() == [lab for lab, _, _ in intervals]
 
 
 def test_utf16_textgrid_is_read(plain):
