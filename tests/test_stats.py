@@ -743,6 +743,28 @@ def test_stats_refuses_a_sweep_table_without_the_columns_of_its_intervals(tmp_pa
     assert not (folder / "stats").exists()
 
 
+def test_labels_with_combining_accents_are_the_composed_labels(tmp_path):
+    """``ã`` written as a + a combining tilde in half the files (macOS's form) had been a label of its own:
+    the models of ``ã`` saw half the bases.  Read composed, with one note; ``--labels`` typed either way."""
+    import unicodedata
+
+    composed, combining = unicodedata.normalize("NFC", "ã"), unicodedata.normalize("NFD", "ã")
+    assert composed != combining
+    table = labelled_sweep().replace({"label": {"voi": composed}})
+    mixed = table.copy()
+    mixed.loc[mixed["base"] % 2 == 1, "label"] = mixed.loc[mixed["base"] % 2 == 1, "label"].replace(
+        {composed: combining})
+    reference = stats.run_stats(write_folder(tmp_path / "composed", table), measures=("f0",), labels=[composed],
+                                workers=1).tables["lrt"]
+    assert set(reference["n_groups"]) == {6}
+    for typed in (composed, combining):
+        with pytest.warns(UserWarning, match=r"labels with combining accents \('a\\u0303'\); read with their "
+                                             r"letters composed \(NFC\)"):
+            got = stats.run_stats(write_folder(tmp_path / f"mixed_{len(typed)}", mixed), measures=("f0",),
+                                  labels=[typed], workers=1).tables["lrt"]
+        pd.testing.assert_frame_equal(got, reference)
+
+
 def test_a_joined_tables_copies_of_manifest_columns_are_read_from_the_manifest(tmp_path):
     """A joined CSV saved without some of the manifest's columns (``base``, ``sweep_value``, ``sample_id``) had
     been read as a table of no sweep (correlations only) or fitted with the columns doubled: the manifest beside

@@ -21,8 +21,8 @@ from .lme4 import (ENGINES, FRAMES_DIR, find_rscript, fit_tasks_lme4, flag_disag
 from .mixed import (DF_METHODS, GAM_DEGREE, MIN_BASES, coefficient_table, fit_gam, fit_tasks, gam_curves, lrt_table,
                     mixed_tasks, model_name)
 from .tables import (STATS_DIR, SWEEP_MEASURES, TEXTGRID_MEASURES, artefact_flags, check_interval_columns,
-                     default_labels, distinct, has_sweep, model_frame, read_acoustics, read_latents, segmented_layers,
-                     sort_layers)
+                     compose, default_labels, distinct, has_sweep, model_frame, read_acoustics, read_latents,
+                     segmented_layers, sort_layers)
 
 #: Tables :func:`run_stats` may write into ``DIR/stats/``.
 STATS_TABLES = ("mixed_models", "lrt", "effects", "parity", "gam_curves", "correlations", "discovery",
@@ -343,6 +343,7 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         raise ParameterError("df", f"must be one of {', '.join(DF_METHODS)}, got {df!r}")
     measures = name_list(measures, "measures")
     labels = name_list(labels, "labels")
+    labels = [compose(lab) for lab in labels] if labels else labels  # as the table's labels are read
     outcome_layers = name_list(outcome_layers, "outcome_layers")
     presence = name_list(presence, "presence")
     folder = Path(folder)

@@ -132,6 +132,7 @@ def _strip_labels(table: pd.DataFrame, path) -> None:
     word.  Case and the characters inside a label are the annotator's (``S`` and ``s`` differ)."""
     import warnings
 
+    _compose_labels(table, path)
     label = table["label"]
     stripped = label.str.strip()
     changed = (label.notna() & label.ne(stripped)).to_numpy()
@@ -143,6 +144,28 @@ def _strip_labels(table: pd.DataFrame, path) -> None:
     warnings.warn(f"{path}: labels with white space around them ({shown}{', …' if len(files) > 4 else ''}); "
                   "read as the labels without it", stacklevel=3)
     table["label"] = label.where(~changed, stripped.where(stripped.ne("")))
+
+
+def compose(text: str) -> str:
+    """``text`` with its accented letters in one form (Unicode NFC: ``é`` one character, as typed on most
+    keyboards), so labels written as ``e`` + a combining accent (macOS's, some IPA keyboards') compare equal."""
+    import unicodedata
+
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _compose_labels(table: pd.DataFrame, path) -> None:
+    """Labels with combining accents are read composed (:func:`compose`), said in one note: ``ã`` typed as
+    a + a combining tilde had been a label of its own, apart from ``ã`` in ``--labels`` and in other files."""
+    import warnings
+
+    odd = {text: compose(text) for text in distinct(table["label"]) if isinstance(text, str) and compose(text) != text}
+    if not odd:
+        return
+    shown = ", ".join(ascii(text) for text in sorted(odd)[:4]) + (", …" if len(odd) > 4 else "")
+    warnings.warn(f"{path}: labels with combining accents ({shown}); read with their letters composed (NFC), "
+                  "as other files and --labels write them", stacklevel=4)
+    table["label"] = table["label"].replace(odd)
 
 
 def distinct(column: pd.Series) -> set:
