@@ -687,18 +687,15 @@ def _popen(argv, cwd):
 
 
 def _stopped(proc, timeout=60.0) -> tuple[str, str]:
-    """``proc.communicate`` after a stop signal; a command still running after ``timeout`` fails the test with
-    where its threads were (``kill -USR1`` prints their stacks), not a bare timeout."""
+    """``proc.communicate`` after a stop signal; a command still running after ``timeout`` is killed and fails
+    the test with what it had printed, not a bare timeout."""
     try:
         return proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGUSR1)
-        time.sleep(2.0)
-        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
-        raise AssertionError(f"still running {timeout:.0f} s after the stop; its threads then:\n{err[-6000:]}")
+        raise AssertionError(f"still running {timeout:.0f} s after the stop; its standard error:\n{err[-6000:]}")
 
 
 def _until(predicate, proc, timeout=120.0):
@@ -990,19 +987,6 @@ def test_probe_stopped_midway_then_rerun_equals_an_uninterrupted_run(material, t
     code, _, err = run_cli([*argv, "--out", out], tmp_path)
     assert code == 0, err
     assert _sample_files(out) == _sample_files(tmp_path / "whole")  # no leftover temp file either
-
-
-def test_sigusr1_prints_where_a_running_command_is_and_it_goes_on(material, tmp_path):
-    argv = ["probe", "--checkpoint", material / "ciwgan.pt", "--n", "400", "--batch-size", "4", "--seed", "5",
-            "--quiet", "--out", tmp_path / "p"]
-    proc = _popen(argv, tmp_path)
-    finished = tmp_path / "p" / layout.FINISHED
-    _until(lambda: finished.exists() and finished.read_text().count("\n") >= 3, proc)
-    os.kill(proc.pid, signal.SIGUSR1)
-    _, err = _stopped(proc, timeout=120)
-    assert proc.returncode == 0, err
-    assert "(most recent call first)" in err and "ganphon" in err and "Current thread" in err
-    assert finished.read_text().count("\n") == 401  # every sample, after the stacks were printed
 
 
 @pytest.mark.slow

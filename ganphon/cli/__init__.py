@@ -420,25 +420,10 @@ def _stop_signals():
             signal.signal(sig, handler)
 
 
-def _where_on_request() -> None:
-    """``kill -USR1 PID`` prints where every thread of a running command is (Python's stacks, on the
-    process's standard error) and the command goes on: for a command that seems stuck, what it is doing."""
-    import faulthandler
-    import signal
-
-    usr1 = getattr(signal, "SIGUSR1", None)
-    stream = sys.__stderr__
-    if usr1 is None or stream is None:  # Windows; no standard error (pythonw)
-        return
-    with contextlib.suppress(ValueError, OSError, RuntimeError):  # not the main thread; no descriptor
-        faulthandler.register(usr1, file=stream, all_threads=True)
-
-
 def main(argv=None) -> int:
     """Run ``ganphon`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     printable_streams()
-    _where_on_request()
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     try:
