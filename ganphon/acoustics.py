@@ -34,6 +34,7 @@ import parselmouth
 from parselmouth.praat import call, run
 
 from . import io, layout
+from .timebase import domain_note, ms
 from .errors import GanphonError, ParameterError, first_line, name_list, os_problem
 from .measures import (
     ARTEFACT_TOLERANCE,
@@ -119,18 +120,24 @@ def read_intervals(textgrid_path, tier):
     note : str
         Why the whole file is measured instead ('' when that was asked for).
     """
+    tier_column, intervals, note, _ = _read_tier(textgrid_path, tier)
+    return tier_column, intervals, note
+
+
+def _read_tier(textgrid_path, tier) -> tuple:
+    """:func:`read_intervals` and the TextGrid's time domain ``(start, end)`` (None when it was not read)."""
     if tier is None or tier == "":
-        return "", [], ""
+        return "", [], "", None
     if textgrid_path is None:
-        return "", [], "no TextGrid"
+        return "", [], "no TextGrid", None
     try:
         stat = os.stat(textgrid_path)
     except OSError:
-        return "", [], f"cannot read {Path(textgrid_path).name}"
+        return "", [], f"cannot read {Path(textgrid_path).name}", None
     # the layers of a sample share one TextGrid: read it once per process
-    tier_column, intervals, note = _read_intervals_cached(str(textgrid_path), tier, stat.st_mtime_ns,
-                                                          stat.st_size)
-    return tier_column, list(intervals), note
+    tier_column, intervals, note, domain = _read_intervals_cached(str(textgrid_path), tier, stat.st_mtime_ns,
+                                                                  stat.st_size)
+    return tier_column, list(intervals), note, domain
 
 
 #: Times beyond this (about 30 years) in a TextGrid are damage, not a recording.
@@ -145,10 +152,11 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
     try:
         grid = io.read_praat(textgrid_path, parselmouth.TextGrid, "TextGrid")
     except GanphonError as exc:
-        return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}"
+        return "", (), f"cannot read {name}: {str(exc).removeprefix(f'{textgrid_path}: ')}", None
     start, end = call(grid, "Get start time"), call(grid, "Get end time")
+    domain = (start, end)
     if not (math.isfinite(start) and math.isfinite(end) and abs(start) < MAX_TIME and abs(end) < MAX_TIME):
-        return "", (), f"cannot read {name}: its time domain {start:g} to {end:g} s is out of range"
+        return "", (), f"cannot read {name}: its time domain {start:g} to {end:g} s is out of range", None
     number = 0
     found = False
     named = 0  # interval tiers of that name: with two, which was meant cannot be told
@@ -159,23 +167,23 @@ def _read_intervals_cached(textgrid_path, tier, mtime_ns, size):
                 named += 1
                 number = number or i
     if named > 1:
-        return "", (), f"tier '{tier}' is {named} interval tiers in {name}; rename all but one"
+        return "", (), f"tier '{tier}' is {named} interval tiers in {name}; rename all but one", domain
     if not number:
         why = "is not an interval tier" if found else "not found"
-        return "", (), f"tier '{tier}' {why} in {name}"
+        return "", (), f"tier '{tier}' {why} in {name}", domain
     intervals = []
     previous_end = -math.inf
     for i, (start, end, text) in enumerate(_tier_intervals(grid, number), 1):
         if start < previous_end:  # Praat reads these; no interval can be trusted then
-            return "", (), f"tier '{tier}' in {name} has overlapping intervals"
+            return "", (), f"tier '{tier}' in {name} has overlapping intervals", domain
         if not (abs(start) < MAX_TIME and abs(end) < MAX_TIME):  # inf, nan, 1e308: damage
-            return "", (), f"cannot read {name}: interval {i} of tier '{tier}' runs {start:g} to {end:g} s"
+            return "", (), f"cannot read {name}: interval {i} of tier '{tier}' runs {start:g} to {end:g} s", domain
         previous_end = end
         if text != "":
             intervals.append((text.replace("\t", " "), float(start), float(end)))
     if not intervals:
-        return "", (), f"tier '{tier}' in {name} has no labelled interval"
-    return tier, tuple(intervals), ""
+        return "", (), f"tier '{tier}' in {name} has no labelled interval", domain
+    return tier, tuple(intervals), "", domain
 
 
 def _tier_intervals(grid, number) -> list:
@@ -276,7 +284,7 @@ def measure_file(path, textgrid=None, tier="auto", points=10, measures=ALL_MEASU
 def _measure_job(job: _Job) -> list:
     """All rows of one file, as tuples in table column order."""
     name = Path(job.path).name
-    tier_column, intervals, context_note = read_intervals(job.textgrid, job.tier)
+    tier_column, intervals, context_note, domain = _read_tier(job.textgrid, job.tier)
 
     sound = None
     failure = ""
@@ -285,7 +293,7 @@ def _measure_job(job: _Job) -> list:
             sound = io.upsampled_sound(job.source, job.size, job.sr, job.clip, job.native_rate)
         except GanphonError as exc:
             failure = f"cannot read {Path(job.source).name}: {str(exc).removeprefix(f'{job.source}: ')}"
-        return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
+        return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job, domain)
     try:
         io.refuse_not_a_file(job.path, "sound file")  # a named pipe would wait for a writer forever
         obj = parselmouth.read(job.path)
@@ -305,7 +313,7 @@ def _measure_job(job: _Job) -> list:
                             what="output" if layer_from_name(name) == layout.OUTPUT_LAYER else "series")
         except GanphonError as exc:
             sound, failure = None, f"cannot read {name}: {str(exc).removeprefix(f'{name}: ')}"
-    return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job)
+    return _measure_sound(sound, failure, name, tier_column, intervals, context_note, job, domain)
 
 
 def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_MEASURES, settings=None,
@@ -334,8 +342,9 @@ def measure_sound(sound, name, intervals=None, tier="", points=10, measures=ALL_
                                          "", job))
 
 
-def _measure_sound(sound, failure, name, tier_column, intervals, context_note, job) -> list:
-    """All rows of one sound in memory (``failure``: why there is none)."""
+def _measure_sound(sound, failure, name, tier_column, intervals, context_note, job, domain=None) -> list:
+    """All rows of one sound in memory (``failure``: why there is none; ``domain``: the time domain of the
+    TextGrid the ``intervals`` come from)."""
     silent = False
     if sound is not None:
         values = sound.values
@@ -354,6 +363,8 @@ def _measure_sound(sound, failure, name, tier_column, intervals, context_note, j
     edge_notes, outside = {}, set()
     if sound is not None:
         intervals, edge_notes, outside = clip_intervals(intervals, sound.xmin, sound.xmax, sound.dx)
+        if domain is not None and tier_column:
+            context_note = _join_notes(context_note, domain_note(domain, sound.xmin, sound.xmax, sound.dx))
     if failure:
         sound = None
 
@@ -659,9 +670,6 @@ def clip_intervals(intervals, xmin, xmax, dx):
     outside : set
         The keys of intervals lying wholly outside the sound.
     """
-    def ms(t):  # Praat's round(): half up
-        return math.floor(t * 1000 + 0.5)
-
     clipped, notes, outside = [], {}, set()
     for label, start, end in intervals:
         where = f"interval {ms(start)} to {ms(end)} ms"
@@ -725,6 +733,10 @@ _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 #: ``measure_all.praat`` writes ``cannot read NAME`` without Praat's message.
 _UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid(?:$|[:;]))[^;:]+(?:: [^;]*)?"
                 r"|[^;:]+: (?:sound has no samples|NaN/inf samples))")
+
+
+#: The note :func:`ganphon.timebase.domain_note` writes, without its question.
+_DOMAIN_NOTE = r"(?:^|; )(the TextGrid spans -?\d+ to -?\d+ ms, the sound -?\d+ to -?\d+ ms) \(made for another"
 
 
 def check_measures(measures) -> tuple:
@@ -1479,6 +1491,16 @@ def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:
             shown = "; ".join(files["why"].head(3)) + (f"; and {len(files) - 3} more" if len(files) > 3 else "")
             lines.append(f"not measured, {len(files)} file(s) unreadable or without usable samples "
                          f"(their rows are NaN with the reason in 'note'): {shown}")
+        # a TextGrid made for another version of its sound: named whether or not its values are defined
+        spans = distinct.str.extract(_DOMAIN_NOTE, expand=False)
+        has = spans.notna().to_numpy()[note_codes]
+        if has.any():
+            files = pd.DataFrame({"file": table["file"].to_numpy()[has],
+                                  "why": spans.to_numpy()[note_codes[has]]}).drop_duplicates("file")
+            shown = "; ".join(f"{f}: {why}" for f, why in zip(files["file"].head(3), files["why"].head(3)))
+            lines.append(f"measured at the times of a TextGrid that does not span its sound, {len(files)} file(s) "
+                         f"(check that each TextGrid belongs to its sound; 'note' says so on every row): {shown}"
+                         + (f"; and {len(files) - 3} more" if len(files) > 3 else ""))
         rest = note_codes[empty & ~band]
         if len(rest):
             # the distinct notes in order of first appearance, each repeated as often as it occurs:

@@ -58,7 +58,7 @@ from .errors import GanphonError, ParameterError, name_list
 from .io import command_line, created
 from .pipeline import (CONDITION_TIER, Plan, check_batch_size, check_clip, manifest_rows, open_run, waveform_batches,
                        write_sample, write_samples)
-from .timebase import slice_duration
+from .timebase import domain_note, slice_duration
 
 #: Networks ``ganphon probe --network`` runs; the last two take waveforms.
 NETWORKS = ("generator", "q", "critic")
@@ -313,6 +313,10 @@ def _read_input(folder: Path, wav: Path, tier, table: dict) -> tuple:
     grid = io.read_textgrid(tg_path) if tg_path is not None else tgt.TextGrid()
     x, file_sr = io.read_wav(wav)
     note_float_peak(wav, x)
+    if grid.tiers:  # its intervals are where the TextGrid says: say so when it was made for another version
+        other = domain_note((grid.start_time, grid.end_time), 0.0, len(x) / file_sr, 1.0 / file_sr)
+        if other:
+            print(f"ganphon: note: {tg_path}: {other}; its intervals are taken at its own times", file=sys.stderr)
     base = {"input_file": rel,
             "input_textgrid": tg_path.relative_to(folder).as_posix() if tg_path else "",
             **table.get(rel, {})}

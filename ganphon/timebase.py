@@ -12,6 +12,7 @@ align_corners=False)``.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -140,3 +141,31 @@ def interpolate_at(x, centres, times) -> np.ndarray:
     """
     return np.interp(np.asarray(times, dtype=np.float64), np.asarray(centres, dtype=np.float64),
                      np.asarray(x, dtype=np.float64))
+
+
+def ms(t: float) -> int:
+    """Seconds as whole milliseconds, rounded as Praat's ``round()`` rounds (half up): the times of notes."""
+    return math.floor(t * 1000 + 0.5)
+
+
+#: Shortest difference (s) between a TextGrid's time domain and its sound's that counts: times written to
+#: the millisecond (as ELAN exports them) are not taken for another sound.
+DOMAIN_TOLERANCE = 0.001
+
+
+def domain_note(domain, xmin: float, xmax: float, dx: float, what: str = "sound") -> str:
+    """Why a TextGrid does not belong to its sound as it is ('' when it does).
+
+    A TextGrid spanning ``domain = (start, end)`` over a sound spanning ``xmin`` … ``xmax`` (sample
+    period ``dx``) was made for another version of the sound — trimmed or padded since, or cut from a
+    longer recording with its times kept, whose WAV starts at 0 again — so its intervals may not fall on
+    what they label.  Differences up to half a sample period or :data:`DOMAIN_TOLERANCE` do not count.
+    ``what`` names the sound in the note (``sound``, ``recording``).  ``measure_all.praat`` writes the
+    same note as ``ganphon measure``.
+    """
+    tolerance = max(dx / 2, DOMAIN_TOLERANCE)
+    start, end = domain
+    if abs(start - xmin) <= tolerance and abs(end - xmax) <= tolerance:
+        return ""
+    return (f"the TextGrid spans {ms(start)} to {ms(end)} ms, the {what} {ms(xmin)} to {ms(xmax)} ms "
+            f"(made for another version of the {what}?)")

@@ -186,6 +186,8 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .native, .d
 			.tierNote$ = "cannot read " + .tgName$
 			Remove
 		else
+			.tgXmin = Get start time
+			.tgXmax = Get end time
 			.tierNumber = 0
 			.found = 0
 			.named = 0
@@ -248,6 +250,18 @@ procedure ganphon_measureFile: .folder$, .name$, .extension$, .out$, .native, .d
 		.start[1] = .xmin
 		.end[1] = .xmax
 		.tierColumn$ = ""
+	endif
+
+	# A TextGrid whose time domain is not its sound's was made for another
+	# version of the sound: every row says so (ganphon's domain_note; times
+	# within half a sample period or 1 ms are the same).
+	if .soundOk and .tierColumn$ <> ""
+		.tolerance = max(.dx / 2, 0.001)
+		if abs(.tgXmin - .xmin) > .tolerance or abs(.tgXmax - .xmax) > .tolerance
+			.tierNote$ = "the TextGrid spans " + string$(round(.tgXmin * 1000)) + " to "
+			... + string$(round(.tgXmax * 1000)) + " ms, the sound " + string$(round(.xmin * 1000)) + " to "
+			... + string$(round(.xmax * 1000)) + " ms (made for another version of the sound?)"
+		endif
 	endif
 
 	# Intervals past the sound: measured within it, or not at all when they

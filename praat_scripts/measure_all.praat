@@ -36,7 +36,9 @@
 # the durations a TextGrid gives), a TextGrid it cannot read, without the
 # tier, with overlapping intervals on it or none labelled (the whole file is
 # measured), an interval running past the sound (measured within the sound:
-# start, end and duration are clipped; one wholly outside has no values).
+# start, end and duration are clipped; one wholly outside has no values), a
+# TextGrid whose time domain is not the sound's (made for another version of
+# it: measured at its own times, every row saying so).
 #
 # A measure a sound cannot carry is left empty, with a note naming the
 # layer, its native Nyquist frequency and the setting (ganphon's band rule,

@@ -311,6 +311,30 @@ def test_cut_lists_recordings_without_textgrid_or_tier(tmp_path, capsys):
         cut_recordings(src, tmp_path / "strict", strict=True, progress=False)
 
 
+@pytest.mark.parametrize("xmin,xmax", [(0.0, 3.5), (100.0, 103.0)])
+def test_cut_skips_a_recording_whose_textgrid_was_made_for_another_version_of_it(tmp_path, capsys, xmin, xmax):
+    """A TextGrid spanning more than its recording (trimmed since), or cut from a longer one with Praat's
+    "preserve times" (its times from 100 s, the WAV's from 0), would cut words where they are not: the
+    recording is skipped, both spans named; an end written to the millisecond is the same recording."""
+    src = tmp_path / "rec"
+    make_recordings(src)
+    for name, (a, b) in (("other", (xmin, xmax)), ("rounded", (0.0, 3.0004))):
+        scipy.io.wavfile.write(src / f"{name}.wav", SR, np.zeros(int(REC_SECONDS * SR), dtype=np.float32))
+        grid = tgt.TextGrid()
+        tier = tgt.IntervalTier(a, b, "words")
+        tier.add_interval(tgt.Interval(a + 0.5, a + 1.0, "ta"))
+        grid.add_tier(tier)
+        tgt.io.write_to_file(grid, str(src / f"{name}.TextGrid"), format="long")
+    df = cut_recordings(src, tmp_path / "out", progress=False)
+    assert sorted(df["source"].unique()) == ["rec.wav", "rounded.wav"]
+    why = dict(df.attrs["skipped"])["other.wav"]
+    assert why.startswith(f"the TextGrid spans {round(xmin * 1000)} to {round(xmax * 1000)} ms, the recording 0 to "
+                          "3000 ms (made for another version of the recording?)"), why
+    assert "skipped other.wav: the TextGrid spans" in capsys.readouterr().err
+    with pytest.raises(GanphonError, match=r"^other\.wav: the TextGrid spans"):
+        cut_recordings(src, tmp_path / "strict", strict=True, progress=False)
+
+
 def test_cut_refuses_another_cut_unless_overwrite(tmp_path):
     make_recordings(tmp_path / "rec")
     (tmp_path / "rec" / "sub").mkdir()

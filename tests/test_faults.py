@@ -1163,6 +1163,10 @@ def faulty_folder(tmp_path_factory):
         "past_end": _textgrid_text(0, 0.8, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.4, 0.7, "b"), (0.7, 0.8, "")]),
         "outside": _textgrid_text(0, 0.9, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.6, 0.8, "c"), (0.8, 0.9, "")]),
         "bad_wav": _textgrid_text(0, 0.5, good),
+        # made for another version of the sound (its first 0.1 s trimmed since): every interval inside it
+        "shorter": _textgrid_text(0, 0.6, [(0.0, 0.2, ""), (0.2, 0.45, "a"), (0.45, 0.6, "")]),
+        # a time domain written to the millisecond: the same sound
+        "rounded": _textgrid_text(0, 0.5009, [(0.0, 0.1, ""), (0.1, 0.4, "a"), (0.4, 0.5009, "")]),
         # the tier duplicated in Praat to be corrected by hand, and not renamed: two tiers named 'auto'
         "twice": _two_tiers(_textgrid_text(0, 0.5, good), [(0.0, 0.2, ""), (0.2, 0.4, "a"), (0.4, 0.5, "")]),
     }
@@ -1209,13 +1213,13 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
     assert _keys(python) == _keys(script)
     assert set(python["file"]) == {f"{name}.wav" for name in (
         "good", "empty", "garbage", "reversed_grid", "reversed_interval", "overlapping", "past_end", "outside",
-        "bad_wav", "twice")}
+        "bad_wav", "twice", "shorter", "rounded")}
     rows = python.merge(script, on=["file", "label", "point", "measure"], suffixes=("", "_script"))
     assert len(rows) == len(python)
 
-    # the good sample: measured, and the script writes no note on it
-    good = rows[rows["file"] == "good.wav"]
-    assert (good["label"] == "a").all() and (good["note_script"] == "").all()
+    # the good sample: measured, and the script writes no note on it; nor on a TextGrid's end written in ms
+    good = rows[rows["file"].isin(["good.wav", "rounded.wav"])]
+    assert (good["label"] == "a").all() and (good["note_script"] == "").all() and (good["note"] == "").all()
 
     # a TextGrid Praat cannot read (empty, garbage, reversed): the whole file, each row saying why
     for name in ("empty", "garbage", "reversed_grid", "reversed_interval"):
@@ -1231,32 +1235,46 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
     overlapping = rows[rows["file"] == "overlapping.wav"]
     assert overlapping["note_script"].eq("tier 'auto' in overlapping.TextGrid has overlapping intervals").all()
 
+    # a TextGrid whose time domain is not the sound's: every row says so, and the interval's own note follows
+    def spans(end_ms):
+        return f"the TextGrid spans 0 to {end_ms} ms, the sound 0 to 500 ms (made for another version of the sound?)"
+
     # an interval running past the 0.5 s sound is measured within it; one wholly outside has no value
     past = rows[(rows["file"] == "past_end.wav") & (rows["label"] == "b")]
     assert (past["start"] == 0.4).all() and (past["end"] == 0.5).all()
     assert past.loc[past["measure"] == "duration", "value"].to_numpy() == pytest.approx([0.1])
-    assert past["note_script"].eq("interval 400 to 700 ms runs past the sound (0 to 500 ms), measured within it").all()
+    assert past["note_script"].eq(f"{spans(800)}; interval 400 to 700 ms runs past the sound (0 to 500 ms), "
+                                  "measured within it").all()
     assert past.loc[past["measure"] == "f0_mean", "value"].to_numpy() == pytest.approx([140.0], rel=0.01)
     outside = rows[(rows["file"] == "outside.wav") & (rows["label"] == "c")]
     assert outside["value"].isna().all() and outside["value_script"].isna().all()
-    assert outside["note_script"].eq("interval 600 to 800 ms lies outside the sound (0 to 500 ms)").all()
-    inside = rows[rows["file"].isin(["past_end.wav", "outside.wav"]) & (rows["label"] == "a")]
-    assert (inside["note_script"] == "").all()
+    assert outside["note_script"].eq(f"{spans(900)}; interval 600 to 800 ms lies outside the sound (0 to 500 ms)").all()
+    for name, end_ms in (("past_end", 800), ("outside", 900), ("shorter", 600)):
+        inside = rows[(rows["file"] == f"{name}.wav") & (rows["label"] == "a")]
+        assert inside["note_script"].eq(spans(end_ms)).all() and inside["note"].str.startswith(spans(end_ms)).all()
+    # measured where the TextGrid says, as Praat would: its interval 0.2-0.45 s of the 0.5 s sound
+    shorter = rows[(rows["file"] == "shorter.wav") & (rows["measure"] == "duration")]
+    assert shorter[["start", "end", "value", "value_script"]].to_numpy().ravel() == pytest.approx([0.2, 0.45, 0.25, 0.25])
 
     # a sound that cannot be read: its TextGrid's intervals, the durations from it, every row flagged
     bad = rows[rows["file"] == "bad_wav.wav"]
     assert (bad["label"] == "a").all() and bad["note_script"].eq("cannot read bad_wav.wav").all()
     assert bad.loc[bad["measure"] == "duration", ["value", "value_script"]].to_numpy().ravel() == pytest.approx([0.3, 0.3])
     assert bad.loc[bad["measure"] != "duration", ["value", "value_script"]].isna().all().all()
-    # each engine's summary names that sound on a line of its own, and none of the TextGrids
+    # each engine's summary names that sound on a line of its own, and none of the TextGrids; and the files
+    # measured at the times of a TextGrid that does not span them on another
     for table in (python, script):
-        named = [line for line in acoustics.summary(table, 0.0, "t").splitlines() if line.startswith("not measured")]
+        lines = acoustics.summary(table, 0.0, "t").splitlines()
+        named = [line for line in lines if line.startswith("not measured")]
         assert len(named) == 1 and named[0].startswith("not measured, 1 file(s) unreadable"), named
         assert "cannot read bad_wav.wav" in named[0] and ".TextGrid" not in named[0]
+        (other,) = [line for line in lines if line.startswith("measured at the times of a TextGrid")]
+        assert other.startswith("measured at the times of a TextGrid that does not span its sound, 3 file(s)")
+        for name, end_ms in (("past_end", 800), ("outside", 900), ("shorter", 600)):
+            assert f"{name}.wav: the TextGrid spans 0 to {end_ms} ms, the sound 0 to 500 ms" in other
 
     # every flagged row is flagged by both engines, with the same kind of note
-    flagged = rows[rows["file"] != "good.wav"]
-    flagged = flagged[~(flagged["file"].isin(["past_end.wav", "outside.wav"]) & (flagged["label"] == "a"))]
+    flagged = rows[~rows["file"].isin(["good.wav", "rounded.wav"])]
     assert (flagged["note_script"] != "").all() and (flagged["note"] != "").all()
     for python_note, script_note in zip(flagged["note"], flagged["note_script"]):
         assert _kinds(python_note)[:len(_kinds(script_note))] == _kinds(script_note), (python_note, script_note)

@@ -174,6 +174,23 @@ def test_a_float_wav_far_outside_one_is_named_in_one_note(tiny_q, tmp_path, caps
     assert np.abs(x).max() == pytest.approx(3000.0, rel=1e-4)  # probed as it is, not rescaled
 
 
+def test_a_textgrid_made_for_another_version_of_its_wav_is_named_in_one_note(tiny_q, tmp_path, capsys):
+    """An input whose TextGrid spans 0-0.7 s over a 0.5 s WAV (trimmed since it was annotated) gets one
+    ``ganphon: note:`` naming the TextGrid and both spans; one whose end is written to the millisecond does not."""
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    t = np.arange(int(0.5 * SR)) / SR
+    for name, end in (("trimmed", 0.7), ("rounded", 0.5004)):
+        _write_wav(wavs / f"{name}.wav", 0.3 * np.sin(2 * np.pi * 200 * t), SR)
+        write_textgrid_tgt(wavs / f"{name}.TextGrid", {"words": [("ta", 0.1, 0.4)]}, xmax=end)
+    assert main(["probe", "--checkpoint", str(tiny_q), "--network", "q", "--wavs", str(wavs),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ganphon: note:")]
+    assert len(notes) == 1 and "trimmed.TextGrid" in notes[0], notes
+    assert "the TextGrid spans 0 to 700 ms, the sound 0 to 500 ms (made for another version of the sound?)" \
+        in notes[0]
+
+
 def test_folder_mode_is_the_corpus_loaders_rule(tmp_path):
     from ganphon.corpus.folder import load_folder
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from ..errors import GanphonError, ParameterError, name_list
 from ..io import command_line, read_textgrid, read_wav, write_table, write_textgrid, write_wav
 from ..layout import ITEMS_CSV, cut_item, make_folder, textgrid_beside
+from ..timebase import domain_note
 from .folder import check_not_generated, error_reason, find_wavs, mixed_down, prepare_corpus_folder, to_mono
 
 ITEM_COLUMNS = ["file", "textgrid", "source", "tier", "interval", "label", "start", "end",
@@ -259,6 +260,10 @@ def _cut_recording(wav: Path, src: Path, out: Path, tier: str, tg, wanted, skip)
         x, sr = read_wav(wav)
     except GanphonError as exc:
         skip(name, error_reason(exc, wav))
+        return []
+    other = domain_note((float(tg.start_time), float(tg.end_time)), 0.0, len(x) / sr, 1.0 / sr, "recording")
+    if other:  # its intervals would be cut where the TextGrid says, not where the words are
+        skip(name, f"{other}; correct the TextGrid, or cut from the recording it was made for")
         return []
     what = mixed_down(x)
     x, mixed = to_mono(x)
