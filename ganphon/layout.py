@@ -298,6 +298,14 @@ def listening_flac(sample_id: str, layer: str) -> str:
     return f"{_name_part(sample_id)}_{_name_part(layer)}.flac"
 
 
+_LISTENING_COPY = re.compile(rf"^.+_{_LAYER}\.(?:flac|wav)$")
+
+
+def is_listening_copy(name: str) -> bool:
+    """Whether ``name`` is one of the files ganphon writes into ``listen/`` (``ID_layer.flac`` or ``.wav``)."""
+    return bool(_LISTENING_COPY.match(name))
+
+
 def textgrid(sample_id: str) -> str:
     """File name of the sample's TextGrid."""
     return f"{_name_part(sample_id)}.TextGrid"
@@ -329,22 +337,29 @@ def is_figure(name: str) -> bool:
     return bool(_FIGURE.fullmatch(name))
 
 
-def check_output_folder(out, keep, command: str) -> Path:
+def check_output_folder(out, keep, command: str, default: bool = False) -> Path:
     """``out``, a folder ``ganphon command --out`` writes a set of files into, checked before it writes: new,
     empty, or holding only entries ``keep(path)`` accepts (what an earlier run of it wrote; hidden entries
-    and links aside), so that writing there replaces nothing of the user's."""
-    from .errors import ParameterError
+    and links aside), so that writing there replaces nothing of the user's.  ``default``: ``out`` is where
+    the command writes without ``--out`` (``DIR/figures``), held to the same rule."""
+    from .errors import GanphonError, ParameterError
 
     out = Path(out)
     if out.exists() and not out.is_dir():
+        if default:  # as making the folder over the file would say
+            raise GanphonError(f"{out}: a file where a folder is needed; remove it or move it away")
         raise ParameterError("out", f"{out}: exists and is not a folder")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir()
                          if not p.name.startswith(".") and (p.is_symlink() or not keep(p)))
+        shown = f"{', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}"
+        if foreign and default:
+            raise GanphonError(f"{out}: holds files 'ganphon {command}' does not write ({shown}), where it writes "
+                               "by default; move them away, or choose a folder with --out")
         if foreign:
             raise ParameterError("out", f"{out} holds files 'ganphon {command}' does not write "
-                                        f"({', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}); choose a "
-                                        f"new or empty folder, or one an earlier {command} --out wrote")
+                                        f"({shown}); choose a new or empty folder, or one an earlier {command} "
+                                        "--out wrote")
     return out
 
 

@@ -675,7 +675,8 @@ def plot_folder(folder, sample_id: str | None = None, base=None, formats=FORMATS
         raise GanphonError(f"{folder}: no such folder")
     _check_formats(formats)
     stats_dir = folder / layout.STATS_DIR if stats is None else check_stats_folder(stats, folder)
-    out = folder / FIGURES_DIR if out is None else check_figures_folder(out)
+    # DIR/figures as --out: figures only (with the atlas's heatmap), nothing of the user's or of another run
+    out = check_figures_folder(folder / FIGURES_DIR, default=True) if out is None else check_figures_folder(out)
     manifest = _manifest(folder)
     paths, notes = [], []
     sweep = (manifest is not None and {"var", "value", "base"} <= set(manifest.columns)
@@ -736,10 +737,13 @@ def check_stats_folder(stats, folder) -> Path:
     return stats
 
 
-def check_figures_folder(out) -> Path:
-    """``out``, a folder for figures: new, empty, or holding figures only (an earlier ``plot --out``), so that
-    drawing into it replaces nothing but figures."""
-    return layout.check_output_folder(out, lambda p: layout.is_figure(p.name) and p.is_file(), "plot")
+def check_figures_folder(out, default: bool = False) -> Path:
+    """``out``, a folder for figures: new, empty, or holding figures only (an earlier ``plot --out``, or
+    ``DIR/figures`` with the atlas's heatmap; ``default``: it is ``DIR/figures``), so that drawing into it
+    replaces nothing but figures."""
+    return layout.check_output_folder(
+        out, lambda p: (layout.is_figure(p.name) or Path(p.name).stem == layout.FIGURE_ATLAS) and p.is_file(), "plot",
+        default=default)
 
 
 def _check_formats(formats) -> None:

@@ -1280,6 +1280,48 @@ def test_bad_textgrids_past_end_intervals_and_unreadable_sounds_are_flagged_alik
         assert _kinds(python_note)[:len(_kinds(script_note))] == _kinds(script_note), (python_note, script_note)
 
 
+def test_another_run_where_stats_and_plot_write_by_default_is_refused_as_under_out(material, tmp_path):
+    """A probe written into DIR/stats, DIR/figures and DIR/listen (``probe --out DIR/stats``): ``stats DIR``,
+    ``plot DIR`` and ``explore DIR`` refuse in one line, as they refuse such a folder named by --out, and change
+    nothing; so does ``stats`` where DIR/stats holds the user's files.  Moved away, each writes there."""
+    sweep = Path(shutil.copytree(material / "sweep", tmp_path / "sweep"))
+    for place in ("stats", "figures", "listen"):
+        code, _, err = run_cli(["probe", "--checkpoint", material / "ciwgan.pt", "--n", 2, "--out", sweep / place,
+                                "--quiet"], tmp_path)
+        assert code == 0, err
+    before = _tree(sweep)
+    for argv, message in ((["stats", sweep, "--quiet"], f"{sweep / 'stats'}: is an export folder (.ganphon.ledger), "
+                                                          "not a stats folder; choose another --out"),
+                          (["plot", sweep], f"{sweep / 'figures'}: holds files 'ganphon plot' does not write "
+                                            f"(finished.txt, latents.csv, manifest.csv …), where it writes by default; "
+                                            "move them away, or choose a folder with --out"),
+                          (["explore", sweep, "--quiet"], f"{sweep / 'listen'}: holds files 'ganphon explore' does not "
+                                                          "write (finished.txt, latents.csv, manifest.csv …), where it "
+                                                          "writes by default; move them away, or choose a folder with "
+                                                          "--out")):
+        code, out, err = run_cli(argv, tmp_path)
+        assert code == 2 and err.strip() == f"ganphon: error: {message}", err
+    assert _tree(sweep) == before
+    # a file of the user's where stats writes by default: not among its tables
+    shutil.rmtree(sweep / "stats")
+    (sweep / "stats").mkdir()
+    (sweep / "stats" / "notes.txt").write_text("mine\n")
+    code, _, err = run_cli(["stats", sweep, "--quiet"], tmp_path)
+    assert code == 2 and err.strip() == (f"ganphon: error: {sweep / 'stats'}: holds files 'ganphon stats' does not "
+                                         "write (notes.txt), where it writes by default; move them away, or choose "
+                                         "a folder with --out"), err
+    assert sorted(p.name for p in (sweep / "stats").iterdir()) == ["notes.txt"]
+    # moved away: both write their own folders
+    for place in ("stats", "figures", "listen"):
+        shutil.rmtree(sweep / place)
+    assert run_cli(["stats", sweep, "--quiet"], tmp_path)[0] == 0
+    assert run_cli(["plot", sweep, "--formats", "png"], tmp_path)[0] == 0
+    assert run_cli(["explore", sweep, "--quiet"], tmp_path)[0] == 0
+    assert any(layout.is_listening_copy(p.name) for p in (sweep / "listen").iterdir())
+    assert (sweep / "stats" / "stats.json").is_file() and any(layout.is_figure(p.name)
+                                                              for p in (sweep / "figures").iterdir())
+
+
 def test_a_failed_run_that_finished_nothing_does_not_block_the_corrected_command(material, tmp_path):
     """A run that stopped after recording its request but before finishing a sample (its run.json and an
     empty finished.txt) gives the folder to a different, corrected command; one that finished a sample

@@ -303,11 +303,17 @@ def explore(folder, progress: bool = True, out=None) -> list[Path]:
     """
     folders = sweep_folders(folder)
     if out is None:
+        for f in folders:  # DIR/listen as --out's: listening copies only, never among another run's files
+            layout.check_output_folder(f / layout.LISTEN_DIR, _listening_copy, "explore", default=True)
         return [build_explorer(f, progress=progress) for f in folders]
     out = Path(out)
     single = folders == [Path(folder)]
     check_pages_folder(out, None if single else [f.name for f in folders])
     return [build_explorer(f, progress=progress, out=out if single else out / f.name) for f in folders]
+
+
+def _listening_copy(path: Path) -> bool:
+    return layout.is_listening_copy(path.name) and path.is_file()
 
 
 def check_pages_folder(out, sweeps=None) -> None:

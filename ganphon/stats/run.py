@@ -563,14 +563,27 @@ def _split_artefacts(table: pd.DataFrame, used: list, include_artefacts: bool, n
     return _Artefacts(table, other, artefact_counts, compared)
 
 
+def _written_by_stats(path: Path) -> bool:
+    """Whether ``path`` in a stats folder is one of the entries :func:`run_stats` writes there."""
+    if path.name == FRAMES_DIR:
+        return path.is_dir()
+    return path.is_file() and path.name in {*(f"{name}.csv" for name in STATS_TABLES), layout.SUMMARIES_TXT,
+                                            layout.STATS_JSON}
+
+
 def _prepare_out(folder: Path, out) -> Path:
     """The folder the results go to (``DIR/stats`` or ``out``), made, without an earlier run's frames."""
     out_dir = folder / STATS_DIR if out is None else Path(out)
-    if out is not None and out_dir.exists() and not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise GanphonError(f"{out_dir}: exists and is not a folder")
-    if out is not None:  # never into another run's folder (an export, a demo, a corpus, a training run) …
-        layout.check_kind(out_dir, "stats")
-        io.check_results_folder(out_dir, layout.STATS_JSON, "stats")  # … nor one of the user's files
+    # never into another run's folder (an export, a demo, a corpus, a training run) nor among the user's files,
+    # whether --out names it or it is DIR/stats ('ganphon probe --out DIR/stats' may have written there; an
+    # earlier stats run's tables, with or without its record, are this command's to replace)
+    layout.check_kind(out_dir, "stats")
+    if out is None:
+        layout.check_output_folder(out_dir, _written_by_stats, "stats", default=True)
+    else:
+        io.check_results_folder(out_dir, layout.STATS_JSON, "stats")
     layout.make_folder(out_dir)
     frames_dir = out_dir / FRAMES_DIR
     if frames_dir.is_dir():  # frames of an earlier run must not pass for this run's (put back if this one fails)
