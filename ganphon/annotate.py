@@ -38,6 +38,7 @@ import tgt
 from . import io, layout
 from .errors import GanphonError, ParameterError, name_list
 from .measures import ARTEFACT_TOLERANCE, artefacts_by_layer, generator_stack
+from .timebase import domain_note
 
 LABELS = layout.AUTO_LABELS
 AUTO_TIER = "auto"
@@ -362,10 +363,20 @@ def annotate_file(sound_path, textgrid_path, tier=AUTO_TIER, settings: SegmentSe
     grid = io.read_textgrid(textgrid_path) if textgrid_path.is_file() else tgt.TextGrid()
     if grid.tiers:
         xmin, xmax = grid.start_time, grid.end_time
+        _check_domain(textgrid_path, xmin, xmax, sound)
     else:
         xmin, xmax = sound.xmin, sound.xmax
     io.write_textgrid(textgrid_path, io.set_interval_tier(grid, tier, intervals, xmin, xmax))
     return intervals
+
+
+def _check_domain(textgrid_path, xmin: float, xmax: float, sound) -> None:
+    """Refuse a TextGrid made for another version of its sound (:func:`ganphon.timebase.domain_note`): the
+    intervals found on the sound would not line up with its tiers (or fall outside it and be lost)."""
+    other = domain_note((xmin, xmax), sound.xmin, sound.xmax, sound.dx)
+    if other:
+        raise GanphonError(f"{textgrid_path}: {other}; intervals found on the sound would not line up with its "
+                           "tiers: correct it, or move it away")
 
 
 def find_samples(folder):
@@ -712,6 +723,7 @@ def evaluate(corpus_dir, settings: SegmentSettings = SegmentSettings(), tier="ph
         phones = [(i.start_time, i.end_time, i.text) for i in grid.get_tier_by_name(tier).intervals]
         reference = class_intervals(phones)
         sound = io.read_sound(wav)
+        _check_domain(grid_path, grid.start_time, grid.end_time, sound)
         hypothesis = segment(sound, settings)
         result = compare(reference, hypothesis, frame, xmin=sound.xmin, xmax=sound.xmax)
         frames += result["frames"]

@@ -137,6 +137,49 @@ def test_recordings_named_wav_in_any_case_are_annotated_and_measured_all(tmp_pat
     assert sorted(io.read_table(tmp_path / "praat.csv")["file"].unique()) == ["B.WAV", "a.wav", "c.Wav"]
 
 
+def test_a_textgrid_made_for_another_version_of_its_sound_is_refused_and_nothing_is_written(tmp_path, capsys):
+    """A word cut in Praat with "preserve times" (its TextGrid from 100 s, the WAV's samples from 0): the auto
+    tier had been written on the TextGrid's 100-101 s with the intervals found at 0-1 s dropped, while the
+    summary counted them.  Refused in one line naming it; no TextGrid written or changed, beside it either;
+    a TextGrid whose end is written to the millisecond is the same sound.  ``--evaluate`` against such a
+    reference is refused too (its frames would be compared with another stretch)."""
+    from ganphon.cli import main
+
+    x, _ = word(160.0, (600.0, 1000.0, 2400.0), seed=4)
+    for name in ("alone", "kept", "rounded"):
+        write_wav_scipy(tmp_path / f"{name}.wav", x)
+    offset = tgt.TextGrid()
+    tier = tgt.IntervalTier(100.0, 100.0 + T, "words")
+    tier.add_interval(tgt.Interval(100.15, 100.6, "sa"))
+    offset.add_tier(tier)
+    tgt.io.write_to_file(offset, str(tmp_path / "kept.TextGrid"), format="long")
+    write_textgrid_tgt(tmp_path / "rounded.TextGrid", {"words": [("sa", 0.15, 0.6)]}, xmax=round(T, 3))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["annotate", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ganphon: error: {tmp_path / 'kept.TextGrid'}: the TextGrid spans 100000 to 101024 ms, the sound "
+                   "0 to 1024 ms (made for another version of the sound?); intervals found on the sound would not "
+                   "line up with its tiers: correct it, or move it away"], err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.startswith(".")} == before
+    (tmp_path / "kept.TextGrid").unlink()
+    assert main(["annotate", str(tmp_path), "--quiet"]) == 0
+    rounded = annotate.read_textgrid(tmp_path / "rounded.TextGrid")
+    assert rounded.get_tier_names() == ["words", "auto"]
+    assert [i.text for i in rounded.get_tier_by_name("auto").intervals] == \
+        [i.text for i in annotate.read_textgrid(tmp_path / "alone.TextGrid").get_tier_by_name("auto").intervals]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_wav_scipy(corpus / "w.wav", x)
+    phones = tgt.TextGrid()
+    tier = tgt.IntervalTier(100.0, 100.0 + T, "phones")
+    tier.add_interval(tgt.Interval(100.15, 100.6, "ɑ"))
+    phones.add_tier(tier)
+    tgt.io.write_to_file(phones, str(corpus / "w.TextGrid"), format="long")
+    with pytest.raises(GanphonError, match=r"w\.TextGrid: the TextGrid spans 100000 to 101024 ms, the sound 0 to "
+                                           r"1024 ms"):
+        annotate.evaluate(corpus)
+
+
 def test_annotate_errors(tmp_path):
     with pytest.raises(GanphonError, match="no .wav files"):
         annotate.annotate_folder(tmp_path, progress=False)
