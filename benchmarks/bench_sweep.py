@@ -53,6 +53,12 @@ loop in this process, and as the same loop with that heap setting in a fresh pro
 cannot be unmade in a process: glibc then stops adapting its thresholds), the baseline a tuned plain loop
 would give.  The pipeline's ratio is printed against both; the tuned one is the stricter.
 
+The pipeline as a user runs it is two commands, not four: ``ganphon sweep`` annotates and measures its
+folder in the same process (one start-up, one read of the manifest), then ``ganphon stats``.  After the
+stages, that pair is run too (``--no-as-run``: not), into a second folder, with the forwards timed around each
+command as around each stage; its acoustic table and its statistics must equal the stages' (the same work),
+or the run stops.
+
 Measuring less (the tables change): ``--annotate-step 0.01`` passes
 ``--time-step 0.01`` to ``annotate`` (a frame every 10 ms, half its voicing
 analysis), ``--measure-inputs sound`` passes ``--inputs sound`` to ``measure``
@@ -190,6 +196,45 @@ def run(label, args, times, cpu) -> None:
         raise SystemExit(f"{label} failed:\n{done.stderr[-2000:]}")
 
 
+def _as_run(staged: Path, out: Path, checkpoint: Path, args, buzz, step, G, latents, forward, tuned) -> dict:
+    """The two commands a user runs (``sweep`` annotating and measuring, then ``stats``) into ``out``, each
+    against the forwards timed around it (``forward``, ``tuned``: the last ones timed); refused unless their
+    acoustic table and statistics equal those of the stages in ``staged``."""
+    import pandas as pd
+
+    if buzz or step or args.measure_inputs != "wav":
+        raise SystemExit("bench_sweep: --as-run times the commands as a user runs them: leave --weights, "
+                         "--annotate-step and --measure-inputs at their defaults, or give --no-as-run")
+    commands = [
+        ("sweep (annotating, measuring)", ["sweep", "--checkpoint", checkpoint, "--var", "z11", "--from", -15,
+                                           "--to", 5, "--step", 2, "--bases", args.bases, "--seed", 1,
+                                           "--workers", args.workers, "--out", out, "--quiet"]),
+        ("stats", ["stats", out, "--workers", args.workers, "--measures", STATS_MEASURES, "--quiet"]),
+    ]
+    times: dict = {}
+    cpu: dict = {}
+    forwards, tuned_ = [forward], [tuned]
+    for label, command in commands:
+        run(label, command, times, cpu)
+        forwards.append(bare_forward(G, latents))
+        tuned_.append(tuned_forward(checkpoint, args.bases))
+    from ganphon.io import read_acoustics
+
+    mine, theirs = read_acoustics(out, join=False), read_acoustics(staged, join=False)
+    try:
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
+        for name in ("mixed_models", "lrt", "correlations"):
+            pd.testing.assert_frame_equal(pd.read_csv(out / "stats" / f"{name}.csv"),
+                                          pd.read_csv(staged / "stats" / f"{name}.csv"), rtol=1e-9)
+    except AssertionError as exc:
+        raise SystemExit(f"bench_sweep: the two commands did other work than the stages: {exc}") from None
+    ratios = {label: times[label] / ((forwards[i][0] + forwards[i + 1][0]) / 2) for i, label in enumerate(times)}
+    ratios_tuned = {label: times[label] / ((tuned_[i][0] + tuned_[i + 1][0]) / 2) for i, label in enumerate(times)}
+    return {"times_s": times, "cpu_s": cpu, "ratios": ratios, "ratios_tuned": ratios_tuned,
+            "ratio": sum(ratios.values()), "ratio_tuned": sum(ratios_tuned.values()),
+            "forward_s": [f for f, _ in forwards[1:]], "tuned_forward_s": [f for f, _ in tuned_[1:]]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bases", type=int, default=100)
@@ -201,6 +246,8 @@ def main() -> None:
     ap.add_argument("--annotate-step", type=float, default=None,
                     help="annotate --time-step (default: annotate's own, 0.005 s)")
     ap.add_argument("--measure-inputs", choices=("wav", "sound"), default="wav", help="measure --inputs")
+    ap.add_argument("--as-run", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the two commands a user runs (sweep annotating and measuring, then stats)")
     ap.add_argument("--forward-child", default=None, help=argparse.SUPPRESS)  # tuned_forward's process
     args = ap.parse_args()
     if args.forward_child:
@@ -254,6 +301,10 @@ def main() -> None:
         if not any(fitted.values()):  # a stage that did none of its work would flatter the pipeline's ratio
             raise SystemExit("bench_sweep: stats fitted no model on this sweep; the figures would not be the "
                              "pipeline's")
+        as_run: dict = {}
+        if args.as_run:
+            as_run = _as_run(out, Path(tmp) / "as_run", checkpoint, args, buzz, step, G, design.latents, forwards[-1],
+                             tuned[-1])
         print(f"after:  {_uptime()}")
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = sum(1 for p in out.rglob("*") if p.is_file())
@@ -283,8 +334,16 @@ def main() -> None:
     floor_tuned = sum(cpu[label] / cores / around_tuned[label] for label in times)
     print(f"  the stages' CPU time over {cores} cores: {pipeline_cpu / cores:.2f} s = {floor:.2f}× the bare forward "
           f"({floor_tuned:.2f}× the tuned one), stage by stage (no schedule of the same work is faster)")
+    if as_run:
+        for label, spent in as_run["times_s"].items():
+            print(f"  as run: {label:24s} {spent:7.2f} s   {as_run['ratios'][label]:5.2f}× the forward around it, "
+                  f"{as_run['ratios_tuned'][label]:5.2f}× the tuned one   CPU {as_run['cpu_s'][label]:6.1f} s")
+        print(f"  {'as run: the two commands':32s} {sum(as_run['times_s'].values()):7.2f} s   "
+              f"{sum(as_run['ratios'].values()):5.2f}× the bare forward, {as_run['ratio_tuned']:5.2f}× the tuned one "
+              f"(target ≤ 4×); the same acoustic table and statistics as the stages'   "
+              f"CPU {sum(as_run['cpu_s'].values()):6.1f} s")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
-    print(json.dumps({"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers,
+    print(json.dumps({"as_run": as_run,"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers,
                       "cores": cores,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],

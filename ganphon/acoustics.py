@@ -34,7 +34,7 @@ import parselmouth
 from parselmouth.praat import call, run
 
 from . import io, layout
-from .timebase import domain_note, ms
+from .timebase import DOMAIN_NOTE_PATTERN, domain_note, ms
 from .errors import GanphonError, ParameterError, first_line, name_list, os_problem
 from .measures import (
     ARTEFACT_TOLERANCE,
@@ -734,9 +734,6 @@ _NUMBER_COLUMNS = ("start", "end", "time", "value", "f0_artefact")
 _UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid(?:$|[:;]))[^;:]+(?:: [^;]*)?"
                 r"|[^;:]+: (?:sound has no samples|NaN/inf samples))")
 
-
-#: The note :func:`ganphon.timebase.domain_note` writes, without its question.
-_DOMAIN_NOTE = r"(?:^|; )(the TextGrid spans -?\d+ to -?\d+ ms, the sound -?\d+ to -?\d+ ms) \(made for another"
 
 
 def check_measures(measures) -> tuple:
@@ -1492,7 +1489,7 @@ def summary(table: pd.DataFrame, elapsed: float, out, layers=None) -> str:
             lines.append(f"not measured, {len(files)} file(s) unreadable or without usable samples "
                          f"(their rows are NaN with the reason in 'note'): {shown}")
         # a TextGrid made for another version of its sound: named whether or not its values are defined
-        spans = distinct.str.extract(_DOMAIN_NOTE, expand=False)
+        spans = distinct.str.extract(DOMAIN_NOTE_PATTERN, expand=False)
         has = spans.notna().to_numpy()[note_codes]
         if has.any():
             files = pd.DataFrame({"file": table["file"].to_numpy()[has],

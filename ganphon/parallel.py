@@ -455,7 +455,7 @@ def _detach(thread) -> None:
 
 def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", preload=(),
              max_chunk: int = 16, weights=None, shared=None, on_result=None, resources=None,
-             sizes=None, scheduler=None) -> list:
+             sizes=None, scheduler=None, meanwhile=None) -> list:
     """``[func(item) for item in items]`` in ``workers`` processes, or as Dask tasks on ``scheduler``.
 
     Parameters
@@ -498,6 +498,12 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         :class:`ganphon.parallel_dask.DaskScheduler` that
         :func:`ganphon.parallel_dask.use_scheduler` yields.  None (default):
         the process pool.  Passed explicitly; nothing global chooses it.
+    meanwhile : callable, optional
+        Other work of the caller, called once with no argument in this process
+        while the workers work (once every job is handed to the pool), so it
+        does not wait for the pool nor the pool for it; with one worker or on
+        a scheduler, before the jobs.  What it raises stops the pool as a
+        job's failure does; its return value is not kept.
 
     Returns
     -------
@@ -514,6 +520,8 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
         jobs are cancelled and the workers killed.
     """
     if scheduler is not None:
+        if meanwhile is not None:
+            meanwhile()
         return scheduler.map_jobs(func, items, progress=progress, desc=desc, unit=unit, max_chunk=max_chunk,
                                   weights=weights, shared=shared, on_result=on_result, resources=resources)
     from tqdm.auto import tqdm
@@ -524,10 +532,12 @@ def map_jobs(func, items, workers=None, progress=True, desc="jobs", unit="job", 
     run.bar = tqdm(total=sum(run.sizes), desc=desc, unit=unit, disable=not progress)
     try:
         if workers == 1 or len(items) <= 1:
+            if meanwhile is not None:
+                meanwhile()
             _run_here(run)
         else:
             _run_in_pool(run, workers, job_batches(len(items), workers, max_chunk, weights),
-                         process_context(preload), desc)
+                         process_context(preload), desc, meanwhile)
     finally:
         run.bar.close()
     return run.results
@@ -636,11 +646,14 @@ def _collect(run: _Run, pool, futures: dict, desc: str) -> None:
             run.record(futures[future], batch_results)
 
 
-def _run_in_pool(run: _Run, workers: int, batches: list, context, desc: str) -> None:
-    """The batches in a process pool; any failure or Ctrl-C kills the workers at once."""
+def _run_in_pool(run: _Run, workers: int, batches: list, context, desc: str, meanwhile=None) -> None:
+    """The batches in a process pool (``meanwhile`` called here once they are handed over); any failure or
+    Ctrl-C kills the workers at once."""
     pool = None
     try:
         pool, futures = _start_pool(context, workers, run, batches)
+        if meanwhile is not None:
+            meanwhile()
         _collect(run, pool, futures, desc)
     except BaseException as exc:
         if pool is not None:

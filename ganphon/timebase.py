@@ -169,3 +169,9 @@ def domain_note(domain, xmin: float, xmax: float, dx: float, what: str = "sound"
         return ""
     return (f"the TextGrid spans {ms(start)} to {ms(end)} ms, the {what} {ms(xmin)} to {ms(xmax)} ms "
             f"(made for another version of the {what}?)")
+
+
+#: What :func:`domain_note` writes (for a ``sound``) without its question, as a regular expression whose
+#: group is that text: how ``ganphon measure``'s summary finds the files whose rows carry the note.
+DOMAIN_NOTE_PATTERN = (r"(?:^|; )(the TextGrid spans -?\d+ to -?\d+ ms, the sound -?\d+ to -?\d+ ms) "
+                       r"\(made for another version of the sound\?\)")

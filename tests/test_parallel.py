@@ -122,6 +122,69 @@ def test_a_failing_job_stops_the_pool_at_once(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_meanwhile_runs_in_this_process_while_the_workers_work(tmp_path):
+    """The caller's other work starts before the first job has finished and ends before the last one has
+    (8 jobs of 0.4 s on 2 workers: 1.6 s), in the calling process, once; the results are the jobs'."""
+    (tmp_path / "jobs.py").write_text(JOBS)
+    code = textwrap.dedent("""
+        import json, os, sys, time
+        from pathlib import Path
+        sys.path.insert(0, sys.argv[1])
+        import jobs
+        from ganphon.parallel import map_jobs
+        marks, calls = Path(sys.argv[2]), []
+
+        def meanwhile():
+            calls.append((os.getpid(), sorted(p.name for p in marks.glob("done_*"))))
+            time.sleep(0.3)
+            calls.append((os.getpid(), sorted(p.name for p in marks.glob("done_*"))))
+
+        out = map_jobs(jobs.work, range(8), workers=2, progress=False, preload=["jobs"], max_chunk=1,
+                       meanwhile=meanwhile)
+        print(json.dumps({"out": out, "pid": os.getpid(), "calls": calls}))
+    """)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(marks), GANPHON_TEST_SLEEP="0.4")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(marks)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["out"] == [i * i for i in range(8)]
+    (pid_start, done_at_start), (pid_end, done_at_end) = got["calls"]
+    assert pid_start == pid_end == got["pid"]  # once, here
+    assert done_at_start == [] and len(done_at_end) < 8  # while the jobs ran, not before nor after them
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failure_of_the_meanwhile_work_stops_the_jobs_and_is_raised(tmp_path, workers):
+    """What the caller's other work raises is raised, and the jobs stop: 60 jobs of 0.5 s would take 15 s."""
+    (tmp_path / "jobs.py").write_text(JOBS)
+    code = textwrap.dedent("""
+        import sys, time
+        sys.path.insert(0, sys.argv[1])
+        import jobs
+        from ganphon.parallel import map_jobs
+
+        def meanwhile():
+            raise KeyError("the correlations failed")
+
+        started = time.monotonic()
+        try:
+            map_jobs(jobs.boom, range(4, 64), workers=int(sys.argv[2]), progress=False, preload=["jobs"],
+                     max_chunk=1, meanwhile=meanwhile)
+        except KeyError as exc:
+            print(f"{exc}|{time.monotonic() - started:.2f}")
+    """)
+    env = dict(os.environ, GANPHON_TEST_MARKS=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(workers)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    message, elapsed = out.stdout.strip().split("|")
+    assert message == "'the correlations failed'"
+    assert float(elapsed) < 10
+    assert "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("target", ["parent", "group"])
 def test_ctrl_c_stops_within_a_second_keeps_finished_results_and_kills_workers(tmp_path, target):
     """SIGINT to the parent alone (kill -INT) or to its process group (Ctrl-C in a terminal)."""

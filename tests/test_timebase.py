@@ -32,3 +32,25 @@ def test_upsample_same_length_copies():
     x = np.arange(8.0)
     y = upsample(x, 8)
     assert np.array_equal(x, y) and y is not x
+
+
+def test_domain_note_names_both_spans_and_the_summary_pattern_finds_it():
+    """A TextGrid 0–600 ms over a 500 ms sound at 16 kHz, one from 100 s ("preserve times"), one written to the
+    millisecond: the note's words, and what ``measure``'s summary extracts from a row's note."""
+    import re
+
+    from ganphon.timebase import DOMAIN_NOTE_PATTERN, domain_note
+
+    dx = 1 / 16000
+    longer = domain_note((0.0, 0.6), 0.0, 0.5, dx)
+    assert longer == "the TextGrid spans 0 to 600 ms, the sound 0 to 500 ms (made for another version of the sound?)"
+    kept = domain_note((100.0, 100.5), 0.0, 0.5, dx)
+    assert kept.startswith("the TextGrid spans 100000 to 100500 ms, the sound 0 to 500 ms")
+    assert domain_note((0.0, 0.5), 0.0, 0.5004375, dx) == ""  # written to the millisecond: the same sound
+    assert domain_note((0.0, 0.5), 0.0, 0.5011, dx) != ""
+    assert domain_note((0.0, 0.6), 0.0, 0.6 + dx / 2, dx) == ""
+    for note, span in ((longer, "the TextGrid spans 0 to 600 ms, the sound 0 to 500 ms"),
+                       (f"vowel; {kept}; unvoiced", "the TextGrid spans 100000 to 100500 ms, the sound 0 to 500 ms")):
+        assert re.search(DOMAIN_NOTE_PATTERN, note).group(1) == span
+    # the corpus's wording (a recording) is not a measured row's
+    assert re.search(DOMAIN_NOTE_PATTERN, domain_note((0.0, 0.6), 0.0, 0.5, dx, "recording")) is None

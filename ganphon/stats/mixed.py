@@ -750,12 +750,14 @@ def fit_mixed(frame: pd.DataFrame, outcome: str, by: str = "layer", random_slope
 WORKER_MODULES = (__name__,)
 
 
-def fit_tasks(tasks, workers=None, progress: bool = False, scheduler=None) -> list:
-    """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order."""
+def fit_tasks(tasks, workers=None, progress: bool = False, scheduler=None, meanwhile=None) -> list:
+    """Fit the models of :func:`mixed_tasks` (in ``workers`` processes); MixedFits in task order.
+    ``meanwhile``: other work done in this process while they are fitted (:func:`ganphon.parallel.map_jobs`)."""
     from ..parallel import map_jobs
 
     return map_jobs(_fit_task, tasks, workers=workers, progress=progress, desc="models", unit="model",
-                    preload=WORKER_MODULES, weights=[len(task.data) for task in tasks], scheduler=scheduler)
+                    preload=WORKER_MODULES, weights=[len(task.data) for task in tasks], scheduler=scheduler,
+                    meanwhile=meanwhile)
 
 
 def _one_blas_thread():

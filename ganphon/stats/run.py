@@ -370,15 +370,24 @@ def run_stats(folder, measures=SWEEP_MEASURES, outcome_layers=None, labels=None,
         if one_value:  # one note, not one per measure × layer
             notes.append(f"the sweep has one value ({one_value} in every row): no effect of it can be fitted, so no "
                          "model; only the correlation table is computed (sweep at least two values)")
-        elif sweep and "layer" in split.table.columns:
+        # the tables that need no model: computed while the models are fitted, kept in the order of before
+        others, other_notes = _Found(), []
+
+        def other_tables():
+            _other_tables(folder, read, split, options, others, other_notes, sweep=sweep, label_column=label_column,
+                          discover_latents=discover_latents, cluster_seed=cluster_seed)
+
+        if sweep and not one_value and "layer" in split.table.columns:
             _sweep_tables(folder, read.used, split, options, found, notes, out_dir / FRAMES_DIR, presence=presence,
                           gam=gam, gam_df=gam_df, workers=workers, progress=progress, save_frames=save_frames,
-                          scheduler=scheduler)
+                          scheduler=scheduler, meanwhile=other_tables)
         else:
-            notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
-                         + (" and the latent discovery are" if discover_latents else " is") + " computed")
-        _other_tables(folder, read, split, options, found, notes, sweep=sweep, label_column=label_column,
-                      discover_latents=discover_latents, cluster_seed=cluster_seed)
+            if not one_value:
+                notes.append("no sweep columns (sweep_value, base) in the table: only the correlation table"
+                             + (" and the latent discovery are" if discover_latents else " is") + " computed")
+            other_tables()
+        found.tables.update(others.tables)
+        notes += other_notes
         request = {"source": read.source, "measures": list(measures), "outcome_layers": outcome_layers,
                    "labels": list(labels) if labels else None, "point_agg": point_agg, "random_slope": random_slope,
                    "discover": discover_latents, "gam": gam, "gam_df": gam_df if gam else None, "engine": engine,
@@ -595,9 +604,10 @@ def _prepare_out(folder: Path, out) -> Path:
 
 def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, found: _Found, notes: list,
                   frames_dir: Path, *, presence, gam: bool, gam_df: int, workers, progress: bool,
-                  save_frames: bool, scheduler=None) -> None:
+                  save_frames: bool, scheduler=None, meanwhile=None) -> None:
     """The sweep's mixed models (and presence models) into ``found``: coefficients, LRTs, effects by layer,
-    GAM curves, parity with lme4, the frames and ``refit.R``; notes on how the fits went."""
+    GAM curves, parity with lme4, the frames and ``refit.R``; notes on how the fits went.  ``meanwhile``: the
+    caller's other work, done while the models are fitted (:func:`ganphon.parallel.map_jobs`)."""
     table = split.table
     prepared = _sweep_models(table, used, opt.outcome_layers, opt.labels, opt.label_interaction, opt.point_agg,
                              opt.random_slope, notes, reml=opt.reml, df=opt.df)
@@ -608,7 +618,7 @@ def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, fo
         others = [task for task, _ in _sweep_models(split.other, split.compared, opt.outcome_layers, opt.labels,
                                                     opt.label_interaction, opt.point_agg, opt.random_slope, [])]
     fits, theirs = _fit_models(prepared, opt.engine, found, notes, frames_dir, workers=workers, progress=progress,
-                               save_frames=save_frames, scheduler=scheduler, others=others)
+                               save_frames=save_frames, scheduler=scheduler, others=others, meanwhile=meanwhile)
     effects, gams = _effects(prepared, fits, opt, found, notes, gam=gam, gam_df=gam_df)
     if split.compared:
         mine = [f for f in fits if f.outcome in split.compared]
@@ -626,19 +636,32 @@ def _sweep_tables(folder: Path, used: list, split: _Artefacts, opt: _Options, fo
 
 
 def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: Path, *, workers, progress: bool,
-                save_frames: bool, scheduler=None, others=()) -> tuple[list, list]:
+                save_frames: bool, scheduler=None, others=(), meanwhile=None) -> tuple[list, list]:
     """Fit the prepared models with ``engine`` (and compare the two with ``both``); save frames and ``refit.R``.
 
     ``others`` (the models of the artefact comparison) are fitted by statsmodels in the same process pool
-    as the statsmodels fits, started once.  Returns (the fits of ``prepared``, the fits of ``others``)."""
+    as the statsmodels fits, started once; ``meanwhile`` (the caller's other work) and the frames are done
+    in this process while the pool fits.  Returns (the fits of ``prepared``, the fits of ``others``)."""
     tasks = [task for task, _ in prepared]
     others = list(others)
     fits = r_fits = theirs = []
+    names = []
+
+    def alongside():
+        if meanwhile is not None:
+            meanwhile()
+        if save_frames or engine != "statsmodels":
+            layout.make_folder(frames_dir)
+            names.extend(write_frame(task, frames_dir).name for task in tasks)
+
     if engine in ("statsmodels", "both"):
-        both = fit_tasks(tasks + others, workers=workers, progress=progress, scheduler=scheduler)
+        both = fit_tasks(tasks + others, workers=workers, progress=progress, scheduler=scheduler,
+                         meanwhile=alongside)
         fits, theirs = both[:len(tasks)], both[len(tasks):]
     elif others:
-        theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler)
+        theirs = fit_tasks(others, workers=workers, progress=False, scheduler=scheduler, meanwhile=alongside)
+    else:
+        alongside()
     if engine in ("lme4", "both"):
         r_fits = fit_tasks_lme4(tasks, frames_dir)
     if engine == "lme4":
@@ -649,8 +672,6 @@ def _fit_models(prepared, engine: str, found: _Found, notes: list, frames_dir: P
         notes.append(f"lme4 and statsmodels disagree on {flagged} of {len(fits)} models (see parity.csv)"
                      if flagged else f"lme4 and statsmodels agree on all {len(fits)} models")
     if save_frames or engine != "statsmodels":
-        layout.make_folder(frames_dir)
-        names = [write_frame(task, frames_dir).name for task in tasks]
         layout.atomic_write_text(frames_dir / layout.REFIT_R, refit_script(fits, names, tasks))
         found.paths.append(frames_dir / layout.REFIT_R)  # next to the frames it reads
     return fits, theirs
