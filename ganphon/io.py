@@ -914,6 +914,7 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
             raise GanphonError(f"{path}: column point holds {table['point'][broken].iloc[0]!r} (row "
                                f"{int(broken.to_numpy().argmax()) + 2}), not a point number; is the table damaged?")
         table["point"] = point.astype("Int64")
+    check_measured_once(table, path)
     manifest_path = path.parent / layout.MANIFEST
     if join and "file" in table.columns and manifest_path.is_file():
         manifest = read_manifest(manifest_path, required=("file",))
@@ -930,6 +931,51 @@ def read_acoustics(path, join: bool = True, what: str = "acoustic table", measur
     if available is not None:
         table.attrs["measures_available"] = available
     return table
+
+
+#: What names one measurement in a long acoustic table: a file's interval (its tier, start and end), a point
+#: in it (empty: the interval's own value) and the measure.
+MEASUREMENT_KEY = ("file", "tier", "start", "end", "point", "measure")
+
+
+def check_measured_once(table, path) -> None:
+    """Refuse a long acoustic table in which a measurement appears twice (one line naming the first repeat).
+
+    Every analysis of the table averages the points of an interval, so a table appended to itself, or to
+    another measurement of the same files, would be read as one measurement of each: its repeats averaged
+    in silence, two settings' values mixed.  The rows ``ganphon measure`` writes never repeat (a TextGrid
+    whose intervals overlap has none measured).
+    """
+    import numpy as np
+    import pandas as pd
+
+    key = [c for c in MEASUREMENT_KEY if c in table.columns]
+    if "file" not in key or "measure" not in key or len(table) < 2:
+        return
+    codes, size = np.zeros(len(table), dtype=np.int64), 1
+    for column in key:  # one integer per row from the codes of its key's values (numbered groups past 62 bits)
+        values, uniques = pd.factorize(table[column], use_na_sentinel=True)
+        n = len(uniques) + 1
+        if size * n >= 2**62:
+            codes = table.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+            break
+        codes, size = codes * n + (values + 1), size * n
+    repeated = pd.Series(codes).duplicated().to_numpy()
+    if not repeated.any():
+        return
+    i = int(repeated.argmax())
+    first = int(np.flatnonzero(codes == codes[i])[0])
+    offset = 1 if is_parquet(path) else 2  # a CSV's rows counted as a spreadsheet shows them, under the header
+    row = table.iloc[i]
+    what = f"{row['measure']} of {row['file']}"
+    if "start" in row.index and "end" in row.index:
+        what += f" ({row['start']:g}–{row['end']:g} s"
+        point = row["point"] if "point" in row.index else None
+        what += f", point {int(point)})" if point is not None and not pd.isna(point) else ")"
+    where = f"row {i + offset} repeats row {first + offset}: {what}"
+    raise GanphonError(f"{path}: {int(repeated.sum())} row(s) repeat a measurement of another row ({where}); "
+                       "each measurement appears once in a table: was it appended to itself, or to another "
+                       "measurement of the same files? measure the folder again, or keep one of the two")
 
 
 #: Manifest columns that are always read as text (a code ``1,0`` or a sample id ``000123`` stays as written).

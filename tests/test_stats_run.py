@@ -11,7 +11,9 @@ import statsmodels.formula.api as smf
 from scipy import stats as sps
 
 from conftest import sweep_with_buzz, write_table_folder
+
 from ganphon import parallel, stats
+from ganphon.errors import GanphonError
 from ganphon.stats.run import FITTED_COLUMNS, _fitted_columns
 from ganphon.stats.tables import distinct
 
@@ -129,3 +131,30 @@ def test_the_models_and_the_artefact_comparison_share_one_pool(tmp_path, monkeyp
     serial = stats.run_stats(tmp_path / "sweep", measures=["f0"], workers=1, out=tmp_path / "serial")
     pd.testing.assert_frame_equal(serial.tables["mixed_models"], result.tables["mixed_models"])
     assert serial.notes == result.notes
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("second", ["itself", "another measurement"])
+def test_a_table_holding_a_measurement_twice_is_refused_not_averaged(tmp_path, fmt, second):
+    """A table appended to itself, or to another measurement of the same files (here 5 Hz higher): every
+    analysis averages an interval's points, so the repeats would be averaged in silence (the slope fitted on
+    the mix is the mean of the two measurements'). One line naming the first repeated row; nothing written."""
+    table = sweep_with_buzz()
+    again = table.copy()
+    if second == "another measurement":
+        again["value"] = again["value"] + 5.0
+    mixed = pd.concat([table, again], ignore_index=True)
+    folder = write_table_folder(tmp_path / "sweep", mixed)
+    if fmt == "parquet":
+        (folder / "acoustics.csv").unlink()
+        mixed.to_parquet(folder / "acoustics.parquet", index=False)
+    offset = 2 if fmt == "csv" else 1
+    n = len(table)
+    with pytest.raises(GanphonError, match=rf"acoustics\.{fmt}: {n} row\(s\) repeat a measurement of another row "
+                       rf"\(row {n + offset} repeats row {offset}: f0 of b000_v000_conv4\.wav \(0\.4–0\.6 s, "
+                       r"point 1\)\); each measurement appears once"):
+        stats.run_stats(folder, measures=["f0"], workers=1)
+    assert not (folder / "stats").exists()
+    # the table as measured, once, is read
+    write_table_folder(tmp_path / "once", table)
+    assert len(stats.run_stats(tmp_path / "once", measures=["f0"], workers=1).tables["mixed_models"])
