@@ -944,14 +944,15 @@ def check_measured_once(table, path) -> None:
     Every analysis of the table averages the points of an interval, so a table appended to itself, or to
     another measurement of the same files, would be read as one measurement of each: its repeats averaged
     in silence, two settings' values mixed.  The rows ``ganphon measure`` writes never repeat (a TextGrid
-    whose intervals overlap has none measured).
+    whose intervals overlap has none measured).  A table without the columns naming its intervals
+    (``tier``, ``start``, ``end``) is left to the readers' own refusal, which names them.
     """
     import numpy as np
     import pandas as pd
 
     key = [c for c in MEASUREMENT_KEY if c in table.columns]
-    if "file" not in key or "measure" not in key or len(table) < 2:
-        return
+    if len(key) < len(MEASUREMENT_KEY) - ("point" not in key) or len(table) < 2:
+        return  # a table that cannot name its intervals (no tier, start or end) is refused where it is read
     codes, size = np.zeros(len(table), dtype=np.int64), 1
     for column in key:  # one integer per row from the codes of its key's values (numbered groups past 62 bits)
         values, uniques = pd.factorize(table[column], use_na_sentinel=True)
