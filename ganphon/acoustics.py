@@ -735,7 +735,6 @@ _UNREAD_NOTE = (r"(?:^|; )(cannot read (?![^;:]*\.TextGrid(?:$|[:;]))[^;:]+(?:: 
                 r"|[^;:]+: (?:sound has no samples|NaN/inf samples))")
 
 
-
 def check_measures(measures) -> tuple:
     measures = tuple(name_list(measures, "measures") or ())
     unknown = [m for m in measures if m not in MEASURE_NAMES]
