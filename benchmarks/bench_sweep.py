@@ -343,8 +343,8 @@ def main() -> None:
               f"(target ≤ 4×); the same acoustic table and statistics as the stages'   "
               f"CPU {sum(as_run['cpu_s'].values()):6.1f} s")
     print(f"  folder: {files:,} files, {disk / 1e6:.1f} MB")
-    print(json.dumps({"as_run": as_run,"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers,
-                      "cores": cores,
+    print(json.dumps({"samples": len(design), "weights": args.weights, "arch": cfg.arch, "workers": args.workers,
+                      "cores": cores, "as_run": as_run,
                       "annotate_step": args.annotate_step, "measure_inputs": args.measure_inputs,
                       "forward_s": seconds, "forward_cpu_s": [c for _, c in forwards],
                       "tuned_forward_s": tuned_seconds, "tuned_forward_cpu_s": [c for _, c in tuned],
